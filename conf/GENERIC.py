@@ -1,0 +1,7 @@
+"""GENERIC: the default machine."""
+
+from kern.kernconf import KernelConfig
+
+config = KernelConfig(
+    name="GENERIC",
+)

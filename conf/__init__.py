@@ -1,0 +1,1 @@
+"""Kernel configurations (NetBSD's sys/arch/*/conf): see kern.kernconf."""

@@ -1,0 +1,77 @@
+"""Who is running: the current machine, lwp and process (curcpu()/curlwp).
+
+Every lwp is a trio task; the task's context carries the machine it runs in
+and the lwp it is.  State that NetBSD keeps in globals of the base kernel
+(kern/ and vfs/) lives in :class:`MachineLocal` slots, one per booted
+machine, so machines booted one after another share nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp, proc
+    from kern.machine import Machine
+
+_machine: ContextVar[Machine | None] = ContextVar("kemu_machine", default=None)
+_lwp: ContextVar[lwp | None] = ContextVar("kemu_lwp", default=None)
+
+T = TypeVar("T")
+
+
+def curmachine() -> Machine:
+    """The machine the calling code runs in (raises if called from outside one)."""
+    m = _machine.get()
+    if m is None:
+        raise RuntimeError("not running inside a kemu machine (use kern.boot())")
+    return m
+
+
+def curmachine_or_none() -> Machine | None:
+    return _machine.get()
+
+
+def curlwp() -> lwp:
+    """The lwp running this code: NetBSD's ``curlwp``."""
+    l = _lwp.get()
+    if l is None:
+        raise RuntimeError("curlwp: not running in an lwp")
+    return l
+
+
+def curlwp_or_none() -> lwp | None:
+    return _lwp.get()
+
+
+def curproc() -> proc:
+    return curlwp().l_proc
+
+
+class MachineLocal(Generic[T]):
+    """A per-machine global: ``G = MachineLocal(Factory)``, then ``G()``.
+
+    The factory runs the first time the current machine asks for the value.
+    """
+
+    __slots__ = ("factory", "name")
+
+    def __init__(self, factory: Callable[[], T], name: str | None = None) -> None:
+        self.factory = factory
+        self.name = name or getattr(factory, "__qualname__", repr(factory))
+
+    def __call__(self) -> T:
+        return self.of(curmachine())
+
+    def of(self, m: Machine) -> T:
+        slots: dict[Any, Any] = m.locals
+        try:
+            return slots[self]
+        except KeyError:
+            v = slots[self] = self.factory()
+            return v
+
+    def __repr__(self) -> str:
+        return f"<MachineLocal {self.name}>"

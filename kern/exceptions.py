@@ -1,0 +1,63 @@
+"""The ways a booted machine can end, as Python exceptions.
+
+A port never raises these for a user's bad argument: that gets an errno.
+They mean the kernel itself is broken (panic, failed KASSERT), is stuck
+(deadlock), or took locks in an order that can deadlock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KernelError(Exception):
+    """Base of every error that ends a machine's run."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        # Filled by the machine when the error ends the run: a snapshot of
+        # every lwp (name, state, wmesg, held locks, stack) at that moment.
+        self.crash: Any = None
+        self.seed: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class KernelPanic(KernelError):
+    """panic(9) or a failed KASSERT; also a Python exception escaping kernel code."""
+
+
+class Deadlock(KernelError):
+    """Every lwp sleeps on a kernel object and nothing outside can wake one."""
+
+
+class LockOrderReversal(KernelError):
+    """A lock acquisition closed a cycle in the lock-order graph (WITNESS style)."""
+
+
+class MachineHalted(RuntimeError):
+    """The machine is no longer running (it was shut down or it crashed)."""
+
+
+class SyscallError(OSError):
+    """A system call failed; ``errno`` is NetBSD's number (see kern.errno).
+
+    Python's OSError would map numbers to host (Linux) subclasses, which is
+    wrong for NetBSD numbering, so this class keeps the number as given.
+    """
+
+    def __init__(self, error: int, what: str | None = None) -> None:
+        from kern.errno import errorcode, strerror
+
+        super().__init__(error, strerror(error))
+        self.name = errorcode.get(error, str(error))
+        self.what = what
+
+    def __str__(self) -> str:
+        prefix = f"{self.what}: " if self.what else ""
+        return f"{prefix}{self.strerror} ({self.name})"
+
+    def __reduce__(self) -> tuple:
+        return (SyscallError, (self.errno, self.what))

@@ -1,0 +1,96 @@
+"""Condition variables (kern_condvar.c), as condvar(9) describes them.
+
+``cv_init(cv, wmesg)``: the wmesg is what ps(1) and the deadlock report show
+for an lwp sleeping on it.  Timeouts are in ticks.  The waits release the
+interlock while asleep and take it back before returning.
+"""
+
+from __future__ import annotations
+
+from kern.cpu import curlwp
+from kern.errno import EWOULDBLOCK
+from kern.kern_mutex import _mutex_relock, kmutex_t, mutex_exit, mutex_owned
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+
+
+class kcondvar_t:
+    __slots__ = ("cv_wmesg", "cv_waiters", "cv_state")
+
+    def __init__(self) -> None:
+        self.cv_wmesg = ""
+        self.cv_waiters = sleepq()
+        self.cv_state = 0
+
+    def __repr__(self) -> str:
+        return f"<kcondvar {self.cv_wmesg!r} waiters={len(self.cv_waiters)}>"
+
+
+def _panic(fmt: str, *args: object) -> None:
+    from kern.subr_prf import panic
+
+    panic(fmt, *args)
+
+
+def cv_init(cv: kcondvar_t, wmesg: str) -> None:
+    cv.cv_wmesg = wmesg
+    cv.cv_waiters = sleepq(wmesg)
+    cv.cv_state = 1
+
+
+def cv_destroy(cv: kcondvar_t) -> None:
+    if cv.cv_state != 1:
+        _panic("cv_destroy: condvar %r is not initialised", cv.cv_wmesg)
+    if cv.cv_waiters:
+        _panic("cv_destroy: condvar %r has waiters", cv.cv_wmesg)
+    cv.cv_state = 2
+
+
+async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int:
+    if cv.cv_state != 1:
+        _panic("cv_wait: condvar %r is not initialised", cv.cv_wmesg)
+    if not mutex_owned(mtx):
+        _panic("cv_wait: %r: interlock not held by the caller", cv.cv_wmesg)
+    sleepq_enter(cv.cv_waiters, cv.cv_wmesg, cv, "cv", curlwp())
+    mutex_exit(mtx)
+    error = await sleepq_block(timo, catch)
+    await _mutex_relock(mtx)
+    return error
+
+
+async def cv_wait(cv: kcondvar_t, mtx: kmutex_t) -> None:
+    await _cv_wait(cv, mtx, 0, False)
+
+
+async def cv_wait_sig(cv: kcondvar_t, mtx: kmutex_t) -> int:
+    """As cv_wait, but a signal ends the wait with EINTR or ERESTART."""
+    return await _cv_wait(cv, mtx, 0, True)
+
+
+async def cv_timedwait(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
+    """Wait at most ``timo`` ticks (0: forever); EWOULDBLOCK on timeout."""
+    return await _cv_wait(cv, mtx, timo, False)
+
+
+async def cv_timedwait_sig(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
+    return await _cv_wait(cv, mtx, timo, True)
+
+
+def cv_signal(cv: kcondvar_t) -> None:
+    if cv.cv_waiters:
+        sleepq_wake(cv.cv_waiters, 1)
+
+
+def cv_broadcast(cv: kcondvar_t) -> None:
+    if cv.cv_waiters:
+        sleepq_wake(cv.cv_waiters)
+
+
+def cv_has_waiters(cv: kcondvar_t) -> bool:
+    return bool(cv.cv_waiters)
+
+
+def cv_is_valid(cv: kcondvar_t) -> bool:
+    return cv.cv_state == 1
+
+
+_ = EWOULDBLOCK

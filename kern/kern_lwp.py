@@ -1,0 +1,194 @@
+"""Processes, lwps and kernel threads (kern_proc.c, kern_lwp.c, kern_kthread.c).
+
+Each lwp is a trio task.  proc0 holds the kernel threads; user processes get
+pids from 1 up.  ``kthread_create`` keeps NetBSD's signature, with the
+out-parameter ``&newlp`` turned into a second return value:
+``error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, arg, "%s", name)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from kern.cpu import curlwp, curmachine
+from kern.errno import EINVAL
+from kern.kern_auth import ROOTCRED, kauth_cred
+
+if TYPE_CHECKING:
+    import trio
+
+    from kern.subr_lockdebug import LockRecord
+
+# l_stat values (sys/lwp.h)
+LSIDL = 1
+LSRUN = 2
+LSSLEEP = 3
+LSSTOP = 4
+LSZOMB = 5
+LSONPROC = 7
+LSSUSPENDED = 8
+
+_LSNAMES = {LSIDL: "IDL", LSRUN: "RUN", LSSLEEP: "SLEEP", LSSTOP: "STOP", LSZOMB: "ZOMB",
+            LSONPROC: "ONPROC", LSSUSPENDED: "SUSPENDED"}
+
+# kthread_create flags (sys/kthread.h)
+KTHREAD_IDLE = 0x01
+KTHREAD_MPSAFE = 0x02
+KTHREAD_INTR = 0x04
+KTHREAD_TS = 0x08
+KTHREAD_MUSTJOIN = 0x10
+
+# Priorities (sys/param.h); kept for the signatures, the scheduler ignores them.
+PRI_NONE = -1
+PRI_KERNEL = 64
+PRI_BIO = 96  # PRI_KERNEL + 32
+PRI_VM = 124
+PRI_KTHREAD = 0
+PRI_USER = 0
+
+# l_flag bits we use
+LW_SYSTEM = 0x00000200
+LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
+
+# p_flag bits
+PK_SYSTEM = 0x00000002
+
+MAXCOMLEN = 16
+
+
+class proc:
+    """struct proc: a process, owning lwps, a descriptor table and user memory."""
+
+    def __init__(self, pid: int, comm: str, cred: kauth_cred = ROOTCRED,
+                 parent: proc | None = None) -> None:
+        self.p_pid = pid
+        self.p_comm = comm[:MAXCOMLEN]
+        self.p_cred = cred
+        self.p_pptr = parent
+        self.p_lwps: list[lwp] = []
+        self.p_nlwpid = 0
+        self.p_flag = 0
+        self.p_stat = 0
+        # Filled by the layers that own them (vfs: descriptors and cwd;
+        # kern.uvm_user: the user address space; kern_sig: signal state).
+        self.p_fd: Any = None
+        self.p_cwdi: Any = None
+        self.p_vmspace: Any = None
+        self.p_sigpend: set[int] = set()
+        self.p_sigacts: dict[int, int] = {}
+        self.p_specific: dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<proc {self.p_pid} {self.p_comm!r}>"
+
+
+class lwp:
+    """struct lwp: a kernel-visible thread, run as one trio task."""
+
+    def __init__(self, p: proc, name: str, flag: int = 0) -> None:
+        p.p_nlwpid += 1
+        self.l_lid = p.p_nlwpid
+        self.l_proc = p
+        self.l_name = name
+        self.l_flag = flag
+        self.l_pflag = 0
+        self.l_stat = LSIDL
+        self.l_cred: kauth_cred = p.p_cred
+        self.l_task: trio.lowlevel.Task | None = None
+        # Sleep state: what it sleeps on, why, and how.
+        self.l_wchan: Any = None
+        self.l_wmesg: str | None = None
+        self.l_syncobj: str | None = None  # "sleepq", "mutex", "rwlock"
+        self.l_sleeptimo = False
+        self.l_sleepcatch = False
+        self.l_sleepq: Any = None  # the queue it is linked on while asleep
+        # Lock bookkeeping (subr_lockdebug)
+        self.l_locks: list[LockRecord] = []
+        self.l_spinlocks = 0
+        # kthread_join support
+        self.l_exitcode: int | None = None
+        self.l_joiners: Any = None
+        self.l_specific: dict[Any, Any] = {}
+        self.l_sigpend: set[int] = set()
+        self.l_trace_name = f"{name}"
+
+    @property
+    def l_stat_name(self) -> str:
+        return _LSNAMES.get(self.l_stat, str(self.l_stat))
+
+    def held_locks(self) -> list[str]:
+        """Names of the locks this lwp holds, outermost first, with where each was taken."""
+        return [f"{r.lock_name()} (taken at {r.site_str()})" for r in self.l_locks]
+
+    def __repr__(self) -> str:
+        return f"<lwp {self.l_name!r} {self.l_proc.p_pid}.{self.l_lid} {self.l_stat_name}>"
+
+
+class KthreadExit(BaseException):
+    """Raised by kthread_exit(); the lwp trampoline catches it."""
+
+    def __init__(self, ecode: int) -> None:
+        super().__init__(ecode)
+        self.ecode = ecode
+
+
+def _format_name(fmt: str, args: tuple[Any, ...]) -> str:
+    from kern.subr_prf import kern_format
+
+    return kern_format(fmt, args)[:MAXCOMLEN]
+
+
+def kthread_create(pri: int, flag: int, ci: Any,
+                   func: Callable[[Any], Awaitable[Any]], arg: Any,
+                   fmt: str, *fmtargs: Any) -> tuple[int, lwp | None]:
+    """Start ``func(arg)`` as a kernel thread of proc0.
+
+    Returns ``(error, l)``.  It can fail by fault injection (site
+    ``kthread_create``), as the real one can when resources run out.
+    """
+    from kern.subr_fault import fault_inject
+    from kern.subr_lockdebug import ASSERT_SLEEPABLE
+
+    ASSERT_SLEEPABLE()
+    name = _format_name(fmt, fmtargs)
+    error = fault_inject("kthread_create")
+    if error:
+        return error, None
+    m = curmachine()
+    l = lwp(m.proc0, name, LW_SYSTEM | (LW_DAEMON if flag & _KTHREAD_DAEMON else 0))
+    if flag & KTHREAD_MUSTJOIN:
+        l.l_pflag |= KTHREAD_MUSTJOIN
+    m.spawn_lwp(l, func, (arg,))
+    return 0, l
+
+
+# kemu-only flag: mark a housekeeping thread whose timed sleeps are not progress
+_KTHREAD_DAEMON = 0x1000
+KTHREAD_KEMU_DAEMON = _KTHREAD_DAEMON
+
+
+def kthread_exit(ecode: int) -> None:
+    """End the calling kernel thread; does not return."""
+    raise KthreadExit(ecode)
+
+
+async def kthread_join(l: lwp) -> int:
+    """Wait for a KTHREAD_MUSTJOIN thread to exit."""
+    from kern.kern_synch import sleepq, sleepq_block, sleepq_enter
+    from kern.subr_prf import panic
+
+    if not (l.l_pflag & KTHREAD_MUSTJOIN):
+        panic("kthread_join: thread %s was not created with KTHREAD_MUSTJOIN", l.l_name)
+    if l is curlwp():
+        return EINVAL
+    while l.l_stat != LSZOMB:
+        if l.l_joiners is None:
+            l.l_joiners = sleepq("kthrwait")
+        sleepq_enter(l.l_joiners, "kthrwait", l)
+        await sleepq_block(0, False)
+    return 0
+
+
+def lwp_name(l: lwp) -> str:
+    return l.l_name

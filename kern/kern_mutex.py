@@ -1,0 +1,201 @@
+"""Mutexes (kern_mutex.c): adaptive and spin, as mutex(9) describes them.
+
+``mutex_enter`` may block, so it is ``async``; ``mutex_exit`` never sleeps.
+Every ``mutex_enter`` is a preemption point, so seeds explore who gets a
+contended lock first.  A MUTEX_DEFAULT mutex at IPL_NONE is adaptive; at a
+higher IPL it is a spin mutex: kernel preemption stops while it is held, and
+sleeping with it held panics, as in NetBSD.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from kern.cpu import curlwp
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.sched import preempt
+from kern.subr_lockdebug import (
+    ASSERT_SLEEPABLE,
+    LockClass,
+    frame_site,
+    lock_class_for,
+    lockdebug_locked,
+    lockdebug_unlocked,
+    lockdebug_wantlock,
+)
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+
+# kmutex_type_t (sys/mutex.h)
+MUTEX_SPIN = 0
+MUTEX_ADAPTIVE = 1
+MUTEX_DEFAULT = 2
+MUTEX_DRIVER = 3
+MUTEX_NODEBUG = 4
+
+# Interrupt priority levels (amd64 intr.h)
+IPL_NONE = 0
+IPL_SOFTCLOCK = 1
+IPL_SOFTBIO = 2
+IPL_SOFTNET = 3
+IPL_SOFTSERIAL = 4
+IPL_VM = 5
+IPL_SCHED = 6
+IPL_HIGH = 7
+
+
+class kmutex_t:
+    """A mutex.  Initialise it with mutex_init before use, as in C."""
+
+    __slots__ = ("mtx_owner", "mtx_spin", "mtx_ipl", "mtx_waiters", "lock_class",
+                 "mtx_state")
+
+    def __init__(self) -> None:
+        self.mtx_owner: lwp | None = None
+        self.mtx_spin = False
+        self.mtx_ipl = IPL_NONE
+        self.mtx_waiters = sleepq("mutex")
+        self.lock_class: LockClass | None = None
+        self.mtx_state = 0  # 0 uninitialised, 1 live, 2 destroyed
+
+    def __repr__(self) -> str:
+        name = self.lock_class.name if self.lock_class else "?"
+        owner = self.mtx_owner.l_name if self.mtx_owner else None
+        return f"<kmutex {name!r} owner={owner}>"
+
+
+def _panic(fmt: str, *args: object) -> None:
+    from kern.subr_prf import panic
+
+    panic(fmt, *args)
+
+
+def _name(mtx: kmutex_t) -> str:
+    return mtx.lock_class.name if mtx.lock_class else "<uninitialised mutex>"
+
+
+def mutex_init(mtx: kmutex_t, type: int, ipl: int) -> None:
+    site = frame_site(sys._getframe(1))
+    if type in (MUTEX_DEFAULT, MUTEX_DRIVER, MUTEX_NODEBUG):
+        spin = ipl not in (IPL_NONE, IPL_SOFTCLOCK, IPL_SOFTBIO, IPL_SOFTNET, IPL_SOFTSERIAL)
+    elif type == MUTEX_ADAPTIVE:
+        if ipl != IPL_NONE:
+            _panic("mutex_init: adaptive mutex at IPL %d", ipl)
+        spin = False
+    elif type == MUTEX_SPIN:
+        spin = True
+    else:
+        _panic("mutex_init: impossible type %d", type)
+        return
+    mtx.mtx_owner = None
+    mtx.mtx_spin = spin
+    mtx.mtx_ipl = ipl
+    mtx.mtx_waiters = sleepq("mutex")
+    mtx.lock_class = lock_class_for(site, "mutex_init", "spin mutex" if spin else "mutex")
+    mtx.mtx_state = 1
+
+
+def _check(mtx: kmutex_t, what: str) -> None:
+    if mtx.mtx_state != 1:
+        _panic("%s: %s mutex %s", what,
+               "uninitialised" if mtx.mtx_state == 0 else "destroyed", _name(mtx))
+
+
+async def mutex_enter(mtx: kmutex_t) -> None:
+    site = frame_site(sys._getframe(1))
+    await _mutex_enter(mtx, site)
+
+
+async def _mutex_enter(mtx: kmutex_t, site: tuple[str, int, str]) -> None:
+    l = curlwp()
+    _check(mtx, "mutex_enter")
+    if mtx.mtx_owner is l:
+        _panic("mutex_enter: locking against myself: %s", _name(mtx))
+    if not mtx.mtx_spin:
+        ASSERT_SLEEPABLE()
+    lockdebug_wantlock(l, mtx, site)
+    await preempt()
+    while mtx.mtx_owner is not None:
+        if mtx.mtx_spin:
+            _panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
+                   _name(mtx), mtx.mtx_owner.l_name)
+        sleepq_enter(mtx.mtx_waiters, "mutex", mtx, "mutex", l)
+        await sleepq_block(0, False)
+    mtx.mtx_owner = l
+    if mtx.mtx_spin:
+        l.l_spinlocks += 1
+    lockdebug_locked(l, mtx, site)
+
+
+async def _mutex_relock(mtx: kmutex_t) -> None:
+    """Take the interlock back after a sleep (cv_wait, mtsleep, kpause)."""
+    await _mutex_enter(mtx, frame_site(sys._getframe(2)))
+
+
+def mutex_spin_enter(mtx: kmutex_t) -> None:
+    _panic("mutex_spin_enter: use 'await mutex_enter()' in kemu")
+
+
+def mutex_exit(mtx: kmutex_t) -> None:
+    l = curlwp()
+    _check(mtx, "mutex_exit")
+    if mtx.mtx_owner is not l:
+        owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
+        _panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
+    lockdebug_unlocked(l, mtx)
+    mtx.mtx_owner = None
+    if mtx.mtx_spin:
+        l.l_spinlocks -= 1
+    if mtx.mtx_waiters:
+        sleepq_wake(mtx.mtx_waiters, 1)
+
+
+mutex_spin_exit = mutex_exit
+
+
+def mutex_tryenter(mtx: kmutex_t) -> int:
+    """Take the mutex if it is free: 1 on success, 0 if someone holds it."""
+    l = curlwp()
+    _check(mtx, "mutex_tryenter")
+    if mtx.mtx_owner is not None:
+        if mtx.mtx_owner is l:
+            _panic("mutex_tryenter: locking against myself: %s", _name(mtx))
+        return 0
+    mtx.mtx_owner = l
+    if mtx.mtx_spin:
+        l.l_spinlocks += 1
+    lockdebug_locked(l, mtx, frame_site(sys._getframe(1)))
+    return 1
+
+
+def mutex_owned(mtx: kmutex_t) -> bool:
+    return mtx.mtx_owner is curlwp()
+
+
+def mutex_owner(mtx: kmutex_t) -> lwp | None:
+    return mtx.mtx_owner
+
+
+def mutex_destroy(mtx: kmutex_t) -> None:
+    _check(mtx, "mutex_destroy")
+    if mtx.mtx_owner is not None:
+        _panic("mutex_destroy: %s is held by %s", _name(mtx), mtx.mtx_owner.l_name)
+    if mtx.mtx_waiters:
+        _panic("mutex_destroy: %s has waiters", _name(mtx))
+    mtx.mtx_state = 2
+
+
+def mutex_obj_alloc(type: int, ipl: int) -> kmutex_t:
+    mtx = kmutex_t()
+    site = frame_site(sys._getframe(1))
+    mutex_init(mtx, type, ipl)
+    mtx.lock_class = lock_class_for(site, "mutex_obj_alloc",
+                                    "spin mutex" if mtx.mtx_spin else "mutex")
+    return mtx
+
+
+def mutex_obj_free(mtx: kmutex_t) -> bool:
+    mutex_destroy(mtx)
+    return True

@@ -1,0 +1,194 @@
+"""Reader/writer locks (kern_rwlock.c), as rwlock(9) describes them.
+
+Writers are preferred: once a writer waits, new readers wait behind it.
+``rw_enter`` is async and a preemption point; the rest never sleep.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from kern.cpu import curlwp
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.sched import preempt
+from kern.subr_lockdebug import (
+    ASSERT_SLEEPABLE,
+    LockClass,
+    frame_site,
+    lock_class_for,
+    lockdebug_locked,
+    lockdebug_unlocked,
+    lockdebug_wantlock,
+)
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+
+RW_WRITER = 0
+RW_READER = 1
+
+
+class krwlock_t:
+    __slots__ = ("rw_owner", "rw_readers", "rw_rwait", "rw_wwait", "lock_class", "rw_state")
+
+    def __init__(self) -> None:
+        self.rw_owner: lwp | None = None
+        self.rw_readers: list[lwp] = []
+        self.rw_rwait = sleepq("rwlock")
+        self.rw_wwait = sleepq("rwlock")
+        self.lock_class: LockClass | None = None
+        self.rw_state = 0
+
+    def __repr__(self) -> str:
+        name = self.lock_class.name if self.lock_class else "?"
+        return (f"<krwlock {name!r} writer={self.rw_owner and self.rw_owner.l_name} "
+                f"readers={len(self.rw_readers)}>")
+
+
+def _panic(fmt: str, *args: object) -> None:
+    from kern.subr_prf import panic
+
+    panic(fmt, *args)
+
+
+def _name(rw: krwlock_t) -> str:
+    return rw.lock_class.name if rw.lock_class else "<uninitialised rwlock>"
+
+
+def rw_init(rw: krwlock_t) -> None:
+    site = frame_site(sys._getframe(1))
+    rw.rw_owner = None
+    rw.rw_readers = []
+    rw.rw_rwait = sleepq("rwlock")
+    rw.rw_wwait = sleepq("rwlock")
+    rw.lock_class = lock_class_for(site, "rw_init", "rwlock")
+    rw.rw_state = 1
+
+
+def _check(rw: krwlock_t, what: str) -> None:
+    if rw.rw_state != 1:
+        _panic("%s: %s rwlock %s", what,
+               "uninitialised" if rw.rw_state == 0 else "destroyed", _name(rw))
+
+
+def _can_take(rw: krwlock_t, op: int) -> bool:
+    if op == RW_WRITER:
+        return rw.rw_owner is None and not rw.rw_readers
+    return rw.rw_owner is None and not rw.rw_wwait
+
+
+async def rw_enter(rw: krwlock_t, op: int) -> None:
+    site = frame_site(sys._getframe(1))
+    await _rw_enter(rw, op, site)
+
+
+async def _rw_enter(rw: krwlock_t, op: int, site: tuple[str, int, str]) -> None:
+    l = curlwp()
+    _check(rw, "rw_enter")
+    if rw.rw_owner is l or (op == RW_WRITER and l in rw.rw_readers):
+        _panic("rw_enter: locking against myself: %s", _name(rw))
+    ASSERT_SLEEPABLE()
+    lockdebug_wantlock(l, rw, site)
+    await preempt()
+    while not _can_take(rw, op):
+        q = rw.rw_wwait if op == RW_WRITER else rw.rw_rwait
+        sleepq_enter(q, "rwlock", rw, "rwlock", l)
+        await sleepq_block(0, False)
+    if op == RW_WRITER:
+        rw.rw_owner = l
+    else:
+        rw.rw_readers.append(l)
+    lockdebug_locked(l, rw, site, shared=(op == RW_READER))
+
+
+def rw_tryenter(rw: krwlock_t, op: int) -> int:
+    l = curlwp()
+    _check(rw, "rw_tryenter")
+    if not _can_take(rw, op):
+        return 0
+    if op == RW_WRITER:
+        rw.rw_owner = l
+    else:
+        rw.rw_readers.append(l)
+    lockdebug_locked(l, rw, frame_site(sys._getframe(1)), shared=(op == RW_READER))
+    return 1
+
+
+def _wake(rw: krwlock_t) -> None:
+    if rw.rw_owner is not None or rw.rw_readers:
+        return
+    if rw.rw_wwait:
+        sleepq_wake(rw.rw_wwait, 1)
+    elif rw.rw_rwait:
+        sleepq_wake(rw.rw_rwait)
+
+
+def rw_exit(rw: krwlock_t) -> None:
+    l = curlwp()
+    _check(rw, "rw_exit")
+    if rw.rw_owner is l:
+        rw.rw_owner = None
+    elif l in rw.rw_readers:
+        rw.rw_readers.remove(l)
+    else:
+        _panic("rw_exit: %s does not hold %s", l.l_name, _name(rw))
+    lockdebug_unlocked(l, rw)
+    _wake(rw)
+
+
+def rw_downgrade(rw: krwlock_t) -> None:
+    l = curlwp()
+    if rw.rw_owner is not l:
+        _panic("rw_downgrade: %s is not the writer of %s", l.l_name, _name(rw))
+    rw.rw_owner = None
+    rw.rw_readers.append(l)
+    for r in l.l_locks:
+        if r.lock is rw:
+            r.shared = True
+    if rw.rw_rwait and not rw.rw_wwait:
+        sleepq_wake(rw.rw_rwait)
+
+
+def rw_tryupgrade(rw: krwlock_t) -> int:
+    l = curlwp()
+    if l not in rw.rw_readers:
+        _panic("rw_tryupgrade: %s does not hold %s as reader", l.l_name, _name(rw))
+    if len(rw.rw_readers) != 1:
+        return 0
+    rw.rw_readers.clear()
+    rw.rw_owner = l
+    for r in l.l_locks:
+        if r.lock is rw:
+            r.shared = False
+    return 1
+
+
+def rw_write_held(rw: krwlock_t) -> bool:
+    return rw.rw_owner is curlwp()
+
+
+def rw_read_held(rw: krwlock_t) -> bool:
+    return bool(rw.rw_readers) and rw.rw_owner is None
+
+
+def rw_lock_held(rw: krwlock_t) -> bool:
+    return rw.rw_owner is not None or bool(rw.rw_readers)
+
+
+def rw_lock_op(rw: krwlock_t) -> int:
+    return RW_WRITER if rw.rw_owner is not None else RW_READER
+
+
+def rw_destroy(rw: krwlock_t) -> None:
+    _check(rw, "rw_destroy")
+    if rw_lock_held(rw):
+        _panic("rw_destroy: %s is held", _name(rw))
+    rw.rw_state = 2
+
+
+def rw_obj_alloc() -> krwlock_t:
+    rw = krwlock_t()
+    rw_init(rw)
+    rw.lock_class = lock_class_for(frame_site(sys._getframe(1)), "rw_obj_alloc", "rwlock")
+    return rw

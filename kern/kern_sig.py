@@ -1,0 +1,73 @@
+"""A small signal model (kern_sig.c): post a signal, interrupt a catching sleep.
+
+Signals are posted to a process.  An lwp of that process asleep in an
+interruptible wait (``cv_wait_sig``, ``tsleep`` with PCATCH) wakes with
+EINTR, or ERESTART when the process asked for SA_RESTART on that signal.
+Pending signals are consumed when a system call returns to userland, as
+though a handler had run; nothing is ever killed.  Numbers are NetBSD's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kern.kern_synch import sleepq_interrupt
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp, proc
+
+SIGHUP = 1
+SIGINT = 2
+SIGQUIT = 3
+SIGILL = 4
+SIGABRT = 6
+SIGKILL = 9
+SIGSEGV = 11
+SIGPIPE = 13
+SIGALRM = 14
+SIGTERM = 15
+SIGSTOP = 17
+SIGTSTP = 18
+SIGCONT = 19
+SIGCHLD = 20
+SIGIO = 23
+SIGINFO = 29
+SIGUSR1 = 30
+SIGUSR2 = 31
+NSIG = 64
+
+SA_ONSTACK = 0x0001
+SA_RESTART = 0x0002
+SA_RESETHAND = 0x0004
+SA_NODEFER = 0x0010
+SA_NOCLDSTOP = 0x0008
+
+
+def psignal(p: proc, signo: int) -> None:
+    """Post ``signo`` to process ``p`` and interrupt its catching sleepers."""
+    if signo <= 0 or signo >= NSIG:
+        return
+    if p.p_pid == 0:
+        return  # kernel threads take no signals
+    p.p_sigpend.add(signo)
+    for l in list(p.p_lwps):
+        if sleepq_interrupt(l, signo):
+            break
+
+
+def sigispending(l: lwp) -> int:
+    """The lowest pending signal for ``l``'s process, or 0."""
+    pend = l.l_proc.p_sigpend
+    return min(pend) if pend else 0
+
+
+def postsig_all(l: lwp) -> list[int]:
+    """Consume the pending signals (called on the way back to userland)."""
+    p = l.l_proc
+    sigs = sorted(p.p_sigpend)
+    p.p_sigpend.clear()
+    return sigs
+
+
+def sigaction_flags(p: proc, signo: int, flags: int) -> None:
+    p.p_sigacts[signo] = flags

@@ -1,0 +1,863 @@
+"""A booted machine: one trio run holding every lwp of one emulated kernel.
+
+``kern.boot(seed=7)`` returns a :class:`Machine`, used either way:
+
+* sync face, for simple tests and the REPL::
+
+      with kern.boot(seed=7) as k:
+          k.run(afn, arg, name="writer")   # runs afn(arg) as a new lwp, returns its result
+
+  The machine runs its trio loop in a thread of its own.  ``k.run`` blocks
+  until the lwp is done *and* the kernel is quiescent (every lwp asleep), so
+  between two calls nothing moves: the test may look at any kernel state,
+  and virtual time stands still.
+
+* async face, for tests that set several user threads against each other::
+
+      async with kern.boot(seed=7) as k:
+          async with trio.open_nursery() as n:
+              n.start_soon(k.run, writer)
+              n.start_soon(k.run, reader)
+
+  The lwps are tasks of the caller's trio run.  Virtual time needs that run
+  to use a ``trio.testing.MockClock`` (the pytest plugin runs async tests so).
+
+While requests are outstanding, an idle task watches for the moment every
+task is blocked.  Then it either advances virtual time to the next timeout,
+or, when no timeout is pending and nothing outside can help, ends the run
+with :class:`kern.Deadlock`, naming each lwp, what it sleeps on and where.
+
+Reproducible: the machine owns the generator that orders trio's batches
+(kern.sched), seeded from ``seed``; the same seed and the same calls give the
+same ``k.trace``, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import math
+import os
+import random
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import outcome
+import trio
+import trio.testing
+
+from kern import sched
+from kern.cpu import _lwp, _machine
+from kern.exceptions import Deadlock, KernelError, KernelPanic, MachineHalted
+from kern.kern_lwp import (
+    LSONPROC,
+    LSRUN,
+    LSSLEEP,
+    LSZOMB,
+    LW_DAEMON,
+    LW_SYSTEM,
+    PK_SYSTEM,
+    KthreadExit,
+    lwp,
+    proc,
+)
+from kern.subr_fault import FaultTable
+from kern.subr_lockdebug import short_path, site_str
+
+# 2018-01-23 22:42:29 UTC, the date of fss.c 1.104: the default time of day at boot.
+DEFAULT_BOOTTIME = 1516747349
+
+_INTERNAL_FILES = ("kern_synch.py", "kern_mutex.py", "kern_condvar.py", "kern_rwlock.py",
+                   "sched.py", "machine.py")
+
+# Every machine booted in this process, newest last (the pytest plugin reads it
+# to print seeds of a failed test).
+boot_observers: list[Callable[[Machine], None]] = []
+default_seed: int = 0
+
+
+class Trace:
+    """The list of kernel events of one run, as strings, with a running digest.
+
+    Keeps at most ``limit`` events in memory; ``digest()`` covers all of them.
+    """
+
+    def __init__(self, enabled: bool = True, limit: int = 1_000_000) -> None:
+        self.enabled = enabled
+        self.limit = limit
+        self.events: list[str] = []
+        self.total = 0
+        self._h = hashlib.sha256()
+
+    def add(self, event: str) -> None:
+        if not self.enabled:
+            return
+        self.total += 1
+        self._h.update(event.encode() + b"\n")
+        if len(self.events) < self.limit:
+            self.events.append(event)
+
+    def digest(self) -> str:
+        return self._h.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.events)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.events[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Trace):
+            return self.digest() == other.digest()
+        if isinstance(other, list):
+            return self.events == other
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<Trace {self.total} events {self.digest()[:12]}>"
+
+    def text(self) -> str:
+        return "\n".join(self.events)
+
+
+@dataclass
+class LwpInfo:
+    """One lwp as it was when the machine crashed."""
+
+    name: str
+    pid: int
+    lid: int
+    stat: str
+    wmesg: str | None
+    waiting_for: str
+    held_locks: list[str]
+    where: str
+    stack: list[str]
+
+    def line(self) -> str:
+        held = f"; holds {', '.join(self.held_locks)}" if self.held_locks else ""
+        return (f'lwp "{self.name}" (pid {self.pid}, lid {self.lid}, {self.stat}): '
+                f"{self.waiting_for}, at {self.where}{held}")
+
+
+@dataclass
+class CrashDump:
+    """What the machine looked like when its run ended with an error."""
+
+    reason: str
+    time: float
+    lwps: list[LwpInfo]
+    msgbuf: str
+    trace_tail: list[str] = field(default_factory=list)
+
+    def lwp(self, name: str) -> LwpInfo:
+        for i in self.lwps:
+            if i.name == name:
+                return i
+        raise KeyError(name)
+
+
+class _Request:
+    """One k.run(): an lwp to start and, later, its outcome for the caller."""
+
+    def __init__(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
+                 name: str | None, p: proc | None, sync: bool) -> None:
+        self.afn = afn
+        self.args = args
+        self.name = name
+        self.proc = p
+        self.sync = sync
+        self.done = False
+        self.delivered = False
+        self.outcome: outcome.Outcome | None = None
+        self.tevent = threading.Event() if sync else None
+        self.aevent: trio.Event | None = None
+
+    def finish(self, out: outcome.Outcome) -> None:
+        if not self.done:
+            self.done = True
+            self.outcome = out
+
+    def deliver(self) -> None:
+        if self.delivered:
+            return
+        self.delivered = True
+        if self.tevent is not None:
+            self.tevent.set()
+        elif self.aevent is not None:
+            self.aevent.set()
+
+
+class _Instrument(trio.abc.Instrument):
+    def __init__(self, m: Machine) -> None:
+        self.m = m
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        m = self.m
+        if task is m._idle_task:
+            return
+        l = m._task2lwp.get(task)
+        if l is None:
+            m._progress += 1
+            return
+        if not (l.l_flag & LW_DAEMON):
+            m._progress += 1
+        if l is not m._last_lwp:
+            m._last_lwp = l
+            m.trace_event(l, "run")
+
+
+class Machine:
+    """One emulated NetBSD kernel.  Make it with :func:`kern.boot`."""
+
+    def __init__(self, seed: int | None = None, *, clock: str = "virtual",
+                 lockdebug: bool = True, trace: bool = True, trace_limit: int = 1_000_000,
+                 config: Any = None, verbose: bool = False, debug: bool = False,
+                 quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
+                 deadlock_patience: int = 64, **options: Any) -> None:
+        if clock not in ("virtual", "real"):
+            raise ValueError("clock must be 'virtual' or 'real'")
+        self.seed = default_seed if seed is None else int(seed)
+        self.clock_kind = clock
+        self.lockdebug = lockdebug
+        self.trace = Trace(trace, trace_limit)
+        self.verbose = verbose
+        self.options = options
+        from kern.subr_prf import AB_DEBUG, AB_QUIET, AB_VERBOSE
+
+        self.boothowto = (AB_DEBUG if debug else 0) | (AB_QUIET if quiet else 0) | \
+            (AB_VERBOSE if verbose else 0)
+        self.boottime_ns = int(boottime * 1e9)
+        self.clock_origin = 0.0
+        self.deadlock_patience = deadlock_patience
+        self.config = _resolve_config(config)
+        self.rng = random.Random(self.seed)
+        self.faults = FaultTable(self.seed)
+        self.locals: dict[Any, Any] = {}
+        self.alllwp: list[lwp] = []
+        self.procs: dict[int, proc] = {}
+        self._nextpid = 1
+        self.proc0: proc = proc(0, "system")
+        self.proc0.p_flag |= PK_SYSTEM
+        self.procs[0] = self.proc0
+        self.initproc: proc | None = None
+        self._msgbuf: list[str] = []
+        self.aprint_errors = 0
+        self.failure: KernelError | None = None
+        self._failure_raised = False
+        self.crash: CrashDump | None = None
+        self.state = "new"
+        self._face: str | None = None
+        self._requests: list[_Request] = []
+        self._task2lwp: dict[trio.lowlevel.Task, lwp] = {}
+        self._last_lwp: lwp | None = None
+        self._progress = 0
+        self._external_waits = 0
+        self._idle_task: trio.lowlevel.Task | None = None
+        self._idle_lot = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None
+        self._clock: trio.abc.Clock | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._thread: threading.Thread | None = None
+        self._booted = threading.Event()
+        self._stopping = False
+        self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Layers above kern give each new process what they own (descriptors,
+        # address space) by adding hooks here while the machine boots.
+        self.proc_create_hooks: list[Callable[[proc, proc | None], None]] = []
+        self.proc_destroy_hooks: list[Callable[[proc], None]] = []
+        for obs in boot_observers:
+            obs(self)
+
+    # ------------------------------------------------------------------ info
+
+    def __repr__(self) -> str:
+        return f"<Machine seed={self.seed} {self.state}>"
+
+    def now(self) -> float:
+        """Seconds since boot on the machine's clock (virtual unless clock='real')."""
+        try:
+            return trio.current_time() - self.clock_origin
+        except RuntimeError:
+            return self._last_now
+
+    _last_now = 0.0
+
+    def trace_event(self, l: lwp | None, event: str) -> None:
+        if not self.trace.enabled:
+            return
+        name = l.l_name if l is not None else "-"
+        self.trace.add(f"{self.now():.6f} {name}: {event}")
+
+    def msgbuf_put(self, text: str) -> None:
+        self._msgbuf.append(text)
+        if self.verbose:
+            print(text, end="", flush=True)
+
+    def dmesg(self) -> str:
+        """Everything the kernel printed since boot."""
+        return "".join(self._msgbuf)
+
+    @property
+    def lwps(self) -> list[lwp]:
+        """The lwps alive now (or at the crash, after one)."""
+        return list(self.alllwp)
+
+    def lwp_named(self, name: str) -> lwp:
+        for l in self.alllwp:
+            if l.l_name == name:
+                return l
+        raise KeyError(name)
+
+    # ------------------------------------------------------------- processes
+
+    def proc_create(self, comm: str, parent: proc | None = None, cred: Any = None) -> proc:
+        """A new user process (descriptor table and address space set up by their layers)."""
+        pid = self._nextpid
+        self._nextpid += 1
+        p = proc(pid, comm, cred if cred is not None else (parent.p_cred if parent else
+                                                           self.proc0.p_cred), parent)
+        self.procs[pid] = p
+        for hook in self.proc_create_hooks:
+            hook(p, parent)
+        return p
+
+    def proc_destroy(self, p: proc) -> None:
+        for hook in self.proc_destroy_hooks:
+            hook(p)
+        self.procs.pop(p.p_pid, None)
+
+    # ------------------------------------------------------------------ lwps
+
+    def spawn_lwp(self, l: lwp, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
+                  req: _Request | None = None) -> None:
+        """Start ``afn(*args)`` as lwp ``l`` (kthread_create and k.run come here)."""
+        if self._nursery is None or self.state in ("failed", "halted"):
+            raise MachineHalted(f"{self!r} is not running")
+        l.l_stat = LSRUN
+        l.l_proc.p_lwps.append(l)
+        self.alllwp.append(l)
+        self._nursery.start_soon(self._lwp_main, l, afn, args, req, name=l.l_name)
+
+    async def _lwp_main(self, l: lwp, afn: Callable[..., Awaitable[Any]],
+                        args: tuple[Any, ...], req: _Request | None) -> None:
+        _machine.set(self)
+        _lwp.set(l)
+        task = trio.lowlevel.current_task()
+        l.l_task = task
+        self._task2lwp[task] = l
+        l.l_stat = LSONPROC
+        self.trace_event(l, "start")
+        out: outcome.Outcome
+        try:
+            value = await afn(*args)
+            out = outcome.Value(value)
+        except KthreadExit as e:
+            out = outcome.Value(e.ecode)
+        except trio.Cancelled:
+            raise
+        except KernelError as e:
+            self._fail(e)
+            return
+        except BaseException as e:  # noqa: BLE001 - classify, then deliver or panic
+            if req is not None and not (l.l_flag & LW_SYSTEM):
+                out = outcome.Error(e)
+            else:
+                p = KernelPanic(f"panic: {type(e).__name__} escaped kernel thread "
+                                f"{l.l_name!r}: {e}")
+                p.__cause__ = e
+                self.record_crash(p)
+                self._fail(p)
+                return
+        if l.l_locks:
+            p = KernelPanic(f"panic: lwp {l.l_name!r} exits holding "
+                            f"{', '.join(l.held_locks())}")
+            self.record_crash(p)
+            self._fail(p)
+            return
+        self._lwp_exit(l, out)
+        if req is not None:
+            req.finish(out)
+            if not req.sync:
+                req.deliver()
+
+    def _lwp_exit(self, l: lwp, out: outcome.Outcome) -> None:
+        from kern.kern_synch import sleepq_wake
+
+        l.l_stat = LSZOMB
+        l.l_exitcode = out.value if isinstance(out, outcome.Value) and \
+            isinstance(out.value, int) else 0
+        self.trace_event(l, "exit")
+        if l in self.alllwp:
+            self.alllwp.remove(l)
+        if l in l.l_proc.p_lwps:
+            l.l_proc.p_lwps.remove(l)
+        if l.l_task is not None:
+            self._task2lwp.pop(l.l_task, None)
+        if self._last_lwp is l:
+            self._last_lwp = None
+        if l.l_joiners:
+            sleepq_wake(l.l_joiners)
+
+    # ------------------------------------------------------------ the faces
+
+    def run(self, afn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None,
+            proc: proc | None = None) -> Any:
+        """Run ``afn(*args)`` as a new lwp and give back its result.
+
+        The lwp belongs to ``proc`` (default: the init process, pid 1).  An
+        exception raised by ``afn`` comes back to the caller; a kernel panic,
+        deadlock or lock-order reversal ends the machine and is raised here.
+        The sync face blocks; the async face returns an awaitable.
+        """
+        if self._face == "async":
+            return self._arun(afn, args, name, proc)
+        if self._face != "sync":
+            raise MachineHalted("the machine is not booted: use 'with kern.boot() as k'")
+        self._check_alive()
+        req = _Request(afn, args, name, proc, sync=True)
+        assert self._token is not None
+        try:
+            self._token.run_sync_soon(self._submit, req)
+        except trio.RunFinishedError:
+            self._check_alive()
+            raise MachineHalted(f"{self!r} is not running") from None
+        assert req.tevent is not None
+        while not req.tevent.wait(0.2):
+            if self._thread is not None and not self._thread.is_alive():
+                break
+        return self._unwrap(req)
+
+    async def _arun(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
+                    name: str | None, p: proc | None) -> Any:
+        self._check_alive()
+        req = _Request(afn, args, name, p, sync=False)
+        req.aevent = trio.Event()
+        self._submit(req)
+        await req.aevent.wait()
+        return self._unwrap(req)
+
+    def _unwrap(self, req: _Request) -> Any:
+        if req.outcome is None:
+            self._check_alive()
+            raise MachineHalted(f"{self!r} stopped before the request finished")
+        if isinstance(req.outcome, outcome.Error) and req.outcome.error is self.failure:
+            self._failure_raised = True
+        return req.outcome.unwrap()
+
+    def _check_alive(self) -> None:
+        if self.failure is not None:
+            self._failure_raised = True
+            raise self.failure
+        if self.state != "running":
+            raise MachineHalted(f"{self!r} is not running")
+
+    def _submit(self, req: _Request) -> None:
+        """In the machine's run: make the lwp of a request and start it."""
+        if self.failure is not None:
+            req.finish(outcome.Error(self.failure))
+            req.deliver()
+            return
+        p = req.proc or self.initproc or self.proc0
+        name = req.name or (getattr(req.afn, "__name__", "lwp"))
+        l = lwp(p, name)
+        self._requests.append(req)
+        try:
+            self.spawn_lwp(l, req.afn, req.args, req)
+        except MachineHalted as e:
+            req.finish(outcome.Error(e))
+            req.deliver()
+        self._idle_lot.unpark_all()
+
+    # sync face ---------------------------------------------------------
+
+    def __enter__(self) -> Machine:
+        self.start()
+        return self
+
+    def __exit__(self, et: Any, e: Any, tb: Any) -> None:
+        self.halt(sync=et is None)
+        if et is None and self.failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self.failure
+
+    def start(self) -> Machine:
+        """Boot the machine in a thread of its own (the sync face)."""
+        if self.state != "new":
+            raise RuntimeError(f"{self!r} was already started")
+        self._face = "sync"
+        self.state = "booting"
+        self._thread = threading.Thread(target=self._thread_main, daemon=True,
+                                        name=f"kemu-machine-{self.seed}")
+        self._thread.start()
+        self._booted.wait()
+        if self.failure is not None:
+            self._failure_raised = True
+            self._thread.join(10)
+            raise self.failure
+        return self
+
+    def _thread_main(self) -> None:
+        sched.install()
+        prev = sched.bind_thread_rng(self.rng)
+        try:
+            trio.run(self._trio_main, clock=self._make_clock(), strict_exception_groups=True)
+        except BaseException as e:  # noqa: BLE001 - report to the waiting caller
+            if self.failure is None:
+                p = KernelPanic(f"panic: the machine's run failed: {e!r}")
+                p.__cause__ = e
+                self.failure = p
+        finally:
+            sched.bind_thread_rng(prev)
+            if self.state not in ("failed",):
+                self.state = "halted" if self.failure is None else "failed"
+            for r in self._requests:
+                if not r.delivered:
+                    if r.outcome is None:
+                        r.finish(outcome.Error(self.failure or MachineHalted("halted")))
+                    r.deliver()
+            self._booted.set()
+
+    async def _trio_main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        await self._kernel_main()
+
+    def halt(self, sync: bool = True) -> None:
+        """Shut the machine down.  ``sync``: first run the shutdown hooks (sync, unmount)."""
+        if self._face == "async":
+            raise RuntimeError("use 'await k.ahalt()' on the async face")
+        if self._thread is None:
+            self.state = "halted"
+            return
+        if self.state == "running" and self.failure is None:
+            if sync and self._shutdown_hooks:
+                try:
+                    self.run(self._run_shutdown_hooks, name="shutdown", proc=self.proc0)
+                except KernelError:
+                    pass
+            try:
+                assert self._token is not None
+                self._token.run_sync_soon(self._stop)
+            except trio.RunFinishedError:
+                pass
+        self._thread.join(30)
+        if self._thread.is_alive():
+            raise RuntimeError(f"{self!r}: the machine's thread did not stop")
+
+    # async face --------------------------------------------------------
+
+    async def __aenter__(self) -> Machine:
+        if self.state != "new":
+            raise RuntimeError(f"{self!r} was already started")
+        self._face = "async"
+        self.state = "booting"
+        sched.install()
+        self._prev_rng = sched.bind_thread_rng(self.rng)
+        self._outer = trio.open_nursery()
+        outer = await self._outer.__aenter__()
+        try:
+            await outer.start(self._kernel_main)
+        except BaseException:
+            await self._outer.__aexit__(None, None, None)
+            sched.bind_thread_rng(self._prev_rng)
+            raise
+        if self.failure is not None:
+            await self._outer.__aexit__(None, None, None)
+            sched.bind_thread_rng(self._prev_rng)
+            self._failure_raised = True
+            raise self.failure
+        return self
+
+    async def __aexit__(self, et: Any, e: Any, tb: Any) -> None:
+        try:
+            await self.ahalt(sync=et is None)
+        finally:
+            await self._outer.__aexit__(None, None, None)
+            sched.bind_thread_rng(self._prev_rng)
+        if et is None and self.failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self.failure
+
+    async def ahalt(self, sync: bool = True) -> None:
+        if self.state == "running" and self.failure is None:
+            if sync and self._shutdown_hooks:
+                try:
+                    await self._arun(self._run_shutdown_hooks, (), "shutdown", self.proc0)
+                except KernelError:
+                    pass
+            self._stop()
+
+    # ------------------------------------------------------------ the kernel
+
+    def _make_clock(self) -> trio.abc.Clock | None:
+        if self.clock_kind == "virtual":
+            self._clock = trio.testing.MockClock(rate=0.0, autojump_threshold=math.inf)
+            return self._clock
+        return None
+
+    async def _kernel_main(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        _machine.set(self)
+        if self._clock is None:
+            c = trio.lowlevel.current_clock()
+            if isinstance(c, trio.testing.MockClock):
+                self._clock = c
+            else:
+                self.clock_kind = "real"
+        self.clock_origin = trio.current_time()
+        instrument = _Instrument(self)
+        trio.lowlevel.add_instrument(instrument)
+        try:
+            async with trio.open_nursery() as n:
+                self._nursery = n
+                n.start_soon(self._idle_loop, name="kemu-idle")
+                boot = _Request(self._boot, (), "lwp0", self.proc0, sync=(self._face == "sync"))
+                if boot.sync:
+                    boot.tevent = None
+                boot.aevent = trio.Event()
+                self._requests.append(boot)
+                self.spawn_lwp(lwp(self.proc0, "lwp0", LW_SYSTEM), self._boot, (), boot)
+                await boot.aevent.wait()
+                if self.failure is None and boot.outcome is not None:
+                    try:
+                        boot.outcome.unwrap()
+                    except BaseException as e:  # noqa: BLE001
+                        p = KernelPanic(f"panic: boot failed: {e!r}")
+                        p.__cause__ = e
+                        self._fail(p)
+                if self.failure is None:
+                    self.state = "running"
+                task_status.started()
+                self._booted.set()
+        finally:
+            self._last_now = self.now()
+            trio.lowlevel.remove_instrument(instrument)
+            self._nursery = None
+            if self.state != "failed":
+                self.state = "halted"
+
+    async def _boot(self) -> None:
+        """lwp0: bring the kernel up as the configuration says, then start init."""
+        from kern.subr_prf import printf
+
+        printf("kemu: NetBSD-style kernel emulation, seed %d, config %s\n", self.seed,
+               self.config.name)
+        for hook in self.config.boot_hooks():
+            r = hook(self)
+            if hasattr(r, "__await__"):
+                await r
+        self.initproc = self.proc_create("init", self.proc0)
+        for hook in self.config.post_boot_hooks():
+            r = hook(self)
+            if hasattr(r, "__await__"):
+                await r
+
+    def add_shutdown_hook(self, afn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``afn()`` in an lwp when the machine is halted cleanly (vfs syncs here)."""
+        self._shutdown_hooks.append(afn)
+
+    async def _run_shutdown_hooks(self) -> None:
+        for afn in reversed(self._shutdown_hooks):
+            await afn()
+
+    def _stop(self) -> None:
+        self._stopping = True
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _fail(self, exc: KernelError) -> None:
+        """End the run with ``exc``: snapshot, wake every waiting caller, cancel."""
+        if self.failure is not None:
+            return
+        self.record_crash(exc)
+        exc.crash = self.crash
+        exc.seed = self.seed
+        self.failure = exc
+        self.state = "failed"
+        self.trace_event(None, f"crash: {exc.message.splitlines()[0]}")
+        for r in self._requests:
+            if not r.delivered:
+                r.finish(outcome.Error(exc))
+                r.deliver()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        self._booted.set()
+
+    def record_crash(self, exc: KernelError) -> None:
+        if self.crash is None:
+            self.crash = CrashDump(reason=exc.message, time=self.now(),
+                                   lwps=[self._lwp_info(l) for l in self.alllwp],
+                                   msgbuf=self.dmesg(), trace_tail=self.trace.events[-50:])
+            exc.crash = self.crash
+            exc.seed = self.seed
+
+    # idle loop: virtual time and deadlock detection ----------------------
+
+    def external_wait(self) -> _ExternalWait:
+        """``with m.external_wait(): await ...``: the kernel waits on the outside world.
+
+        While any such wait is open, an all-blocked kernel is not deadlocked.
+        """
+        return _ExternalWait(self)
+
+    async def _idle_loop(self) -> None:
+        self._idle_task = trio.lowlevel.current_task()
+        strikes = 0
+        last_progress = -1
+        while True:
+            await trio.testing.wait_all_tasks_blocked()
+            if self.failure is not None or self._stopping:
+                return
+            if self._external_waits:
+                await trio.testing.wait_all_tasks_blocked(0.005)
+                continue
+            busy = [r for r in self._requests if not r.done]
+            if not busy:
+                for r in self._requests:
+                    r.deliver()
+                self._requests = []
+                await self._idle_lot.park()
+                continue
+            dl = trio.lowlevel.current_statistics().seconds_to_next_deadline
+            if dl != math.inf:
+                if self._progress == last_progress and not self._nondaemon_timed():
+                    strikes += 1
+                    if strikes > self.deadlock_patience:
+                        self._deadlock(daemons_only=True)
+                        return
+                else:
+                    strikes = 0
+                last_progress = self._progress
+                if isinstance(self._clock, trio.testing.MockClock):
+                    if dl > 0:
+                        self._clock.jump(dl)
+                else:
+                    await trio.sleep(max(dl, 0))
+                continue
+            self._deadlock()
+            return
+
+    def _nondaemon_timed(self) -> bool:
+        return any(l.l_stat == LSSLEEP and l.l_sleeptimo and not (l.l_flag & LW_DAEMON)
+                   for l in self.alllwp)
+
+    def _deadlock(self, daemons_only: bool = False) -> None:
+        lines = [f"deadlock: every lwp sleeps and nothing can wake one "
+                 f"(seed {self.seed}, t={self.now():.6f}s)"]
+        if daemons_only:
+            lines[0] += "; only housekeeping timers were left"
+        infos = [self._lwp_info(l) for l in self.alllwp]
+        for i in infos:
+            lines.append("  " + i.line())
+        exc = Deadlock("\n".join(lines))
+        self.record_crash(exc)
+        self._fail(exc)
+
+    def _lwp_info(self, l: lwp) -> LwpInfo:
+        if l.l_task is not None and l.l_task is _current_task_or_none():
+            stack = _current_stack()
+        else:
+            stack = _task_stack(l.l_task) if l.l_task is not None else []
+        where = "?"
+        for s in reversed(stack):
+            if not _internal_frame(s):
+                where = s
+                break
+        return LwpInfo(l.l_name, l.l_proc.p_pid, l.l_lid, l.l_stat_name, l.l_wmesg,
+                       _waiting_for(l), [r.lock_name() for r in l.l_locks], where, stack)
+
+
+class _ExternalWait:
+    def __init__(self, m: Machine) -> None:
+        self.m = m
+
+    def __enter__(self) -> None:
+        self.m._external_waits += 1
+
+    def __exit__(self, *a: Any) -> None:
+        self.m._external_waits -= 1
+
+
+def _waiting_for(l: lwp) -> str:
+    if l.l_stat != LSSLEEP:
+        return {LSRUN: "runnable", LSONPROC: "running"}.get(l.l_stat, l.l_stat_name.lower())
+    timed = " (with a timeout)" if l.l_sleeptimo else ""
+    w = l.l_wchan
+    if l.l_syncobj == "mutex":
+        owner = w.mtx_owner.l_name if w is not None and w.mtx_owner else "nobody"
+        name = w.lock_class.name if w is not None and w.lock_class else "?"
+        return f'waiting for mutex "{name}" held by "{owner}"'
+    if l.l_syncobj == "rwlock":
+        name = w.lock_class.name if w is not None and w.lock_class else "?"
+        holders = ([w.rw_owner.l_name] if w.rw_owner else [r.l_name for r in w.rw_readers])
+        return f'waiting for rwlock "{name}" held by {", ".join(holders) or "nobody"}'
+    return f'sleeping on "{l.l_wmesg}"{timed}'
+
+
+_TRIO_DIR = os.path.dirname(trio.__file__)
+_KERN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _internal_frame(s: str) -> bool:
+    if s.startswith(_TRIO_DIR) or s.startswith("<frozen"):
+        return True
+    return any(s.startswith(f"kern/{f}:") for f in _INTERNAL_FILES) or \
+        s.startswith("kern/subr_prf.py:")
+
+
+def _current_task_or_none() -> trio.lowlevel.Task | None:
+    try:
+        return trio.lowlevel.current_task()
+    except RuntimeError:
+        return None
+
+
+def _current_stack() -> list[str]:
+    import traceback
+
+    return [f"{short_path(fs.filename)}:{fs.lineno} in {fs.name}"
+            for fs in traceback.extract_stack()[:-3]]
+
+
+def _task_stack(task: trio.lowlevel.Task) -> list[str]:
+    out = []
+    try:
+        for frame, lineno in task.iter_await_frames():
+            out.append(f"{short_path(frame.f_code.co_filename)}:{lineno} in "
+                       f"{frame.f_code.co_name}")
+    except Exception:  # noqa: BLE001 - a best-effort post-mortem
+        pass
+    return out
+
+
+# ------------------------------------------------------------------ config
+
+def _resolve_config(config: Any) -> Any:
+    from kern.kernconf import KernelConfig
+
+    if config is None:
+        config = "GENERIC"
+    if isinstance(config, str):
+        mod = importlib.import_module(f"conf.{config}")
+        config = mod.config
+    if not isinstance(config, KernelConfig):
+        raise TypeError(f"not a kernel configuration: {config!r}")
+    return config
+
+
+def boot(seed: int | None = None, **kw: Any) -> Machine:
+    """A new machine: use it as ``with kern.boot(seed=7) as k`` or ``async with``.
+
+    Keywords: ``clock`` ("virtual" or "real"), ``lockdebug`` (lock-order
+    checking, default on), ``trace``, ``config`` (a conf/ name such as
+    "GENERIC" or a KernelConfig), ``verbose`` (echo the console), ``debug``
+    (aprint_debug output), ``boottime`` (epoch seconds at boot).
+    """
+    return Machine(seed, **kw)
+
+
+_ = (site_str, LSZOMB)

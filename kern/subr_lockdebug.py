@@ -1,0 +1,214 @@
+"""Lock debugging: who holds what, sleeping rules, and a lock-order graph.
+
+NetBSD's LOCKDEBUG checks ownership and "sleeping with a spin lock held";
+FreeBSD's WITNESS and Linux's lockdep keep a graph of the order in which
+lock classes are taken and complain at the first acquisition that closes a
+cycle, even when this run did not deadlock.  We do both.
+
+A lock's class is where it was initialised (file and line of its
+``mutex_init``/``rw_init``), so every ``sc_slock`` of every fss unit is one
+class.  Its printable name is the expression passed to the init call,
+recovered from the source line (``sc.sc_slock``).  Taking two locks of the
+same class (two vnode locks, say) adds no edge.  Try-locks add no edges:
+they cannot wait, so they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from kern.cpu import MachineLocal, curlwp_or_none, curmachine, curmachine_or_none
+from kern.exceptions import LockOrderReversal
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from kern.kern_lwp import lwp
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def short_path(path: str) -> str:
+    return path[len(_ROOT):] if path.startswith(_ROOT) else path
+
+
+Site = tuple[str, int, str]  # file, line, function
+
+
+def frame_site(f: FrameType) -> Site:
+    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+
+
+def site_str(site: Site | None) -> str:
+    if site is None:
+        return "?"
+    return f"{short_path(site[0])}:{site[1]} in {site[2]}"
+
+
+def caller_site(depth: int) -> Site:
+    """The (file, line, function) ``depth`` frames above the caller of this function."""
+    f = sys._getframe(depth + 1)
+    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+
+
+class LockClass:
+    __slots__ = ("key", "name", "kind", "site")
+
+    def __init__(self, key: Any, name: str, kind: str, site: Site) -> None:
+        self.key = key
+        self.name = name
+        self.kind = kind
+        self.site = site
+
+    def __repr__(self) -> str:
+        return f"<LockClass {self.kind} {self.name!r} init at {site_str(self.site)}>"
+
+
+_classes: dict[tuple[str, int, str], LockClass] = {}
+
+
+def _init_arg_text(site: Site, fname: str) -> str:
+    """The first argument of the ``fname(...)`` call on the init line, as written."""
+    line = linecache.getline(site[0], site[1])
+    i = line.find(fname + "(")
+    if fname.endswith("_alloc") and i > 0:
+        # x = mutex_obj_alloc(...): the lock is named after what it is assigned to
+        lhs = line[:i].rstrip().rstrip("=").strip()
+        if lhs:
+            return lhs
+    if i < 0:
+        return f"{fname}@{os.path.basename(site[0])}:{site[1]}"
+    j = i + len(fname) + 1
+    depth = 0
+    out = []
+    for ch in line[j:]:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            break
+        out.append(ch)
+    text = "".join(out).strip()
+    return text or f"{fname}@{os.path.basename(site[0])}:{site[1]}"
+
+
+def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
+    key = (site[0], site[1], kind)
+    c = _classes.get(key)
+    if c is None:
+        c = _classes[key] = LockClass(key, _init_arg_text(site, initfn), kind, site)
+    return c
+
+
+class LockRecord:
+    """One held lock of an lwp: the lock and the place it was taken."""
+
+    __slots__ = ("lock", "site", "shared")
+
+    def __init__(self, lock: Any, site: Site, shared: bool) -> None:
+        self.lock = lock
+        self.site = site
+        self.shared = shared
+
+    def lock_name(self) -> str:
+        c = self.lock.lock_class
+        return c.name if c is not None else repr(self.lock)
+
+    def site_str(self) -> str:
+        return site_str(self.site)
+
+
+class _Witness:
+    def __init__(self) -> None:
+        # edges[a][b] = (site where a was taken, site where b was taken)
+        self.edges: dict[LockClass, dict[LockClass, tuple[Site, Site]]] = {}
+
+
+_witness = MachineLocal(_Witness, "lock order graph")
+
+
+def _path(w: _Witness, src: LockClass, dst: LockClass) -> list[LockClass] | None:
+    """A path src -> ... -> dst in the order graph, or None."""
+    stack = [(src, [src])]
+    seen = {src}
+    while stack:
+        node, path = stack.pop()
+        for nxt in w.edges.get(node, ()):
+            if nxt is dst:
+                return path + [nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, path + [nxt]))
+    return None
+
+
+def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
+    """Before blocking on ``lock``: add order edges from every held lock; report cycles."""
+    m = curmachine()
+    if not m.lockdebug or not l.l_locks:
+        return
+    newc = lock.lock_class
+    w = _witness.of(m)
+    for rec in l.l_locks:
+        held = rec.lock.lock_class
+        if held is newc:
+            continue
+        succ = w.edges.setdefault(held, {})
+        if newc in succ:
+            continue
+        back = _path(w, newc, held)
+        if back is not None:
+            raise LockOrderReversal(_lor_message(w, rec, held, newc, site, back, l))
+        succ[newc] = (rec.site, site)
+
+
+def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass, site: Site,
+                 back: list[LockClass], l: lwp) -> str:
+    lines = [
+        f"lock order reversal in lwp {l.l_name!r}:",
+        f'  1st "{held.name}" ({held.kind}) taken at {site_str(rec.site)}',
+        f'  2nd "{newc.name}" ({newc.kind}) wanted at {site_str(site)}',
+        "  but the opposite order was seen before:",
+    ]
+    for a, b in zip(back, back[1:], strict=False):
+        sa, sb = w.edges[a][b]
+        lines.append(f'    "{a.name}" taken at {site_str(sa)}, then')
+        lines.append(f'    "{b.name}" taken at {site_str(sb)}')
+    return "\n".join(lines)
+
+
+def lockdebug_locked(l: lwp, lock: Any, site: Site, shared: bool = False) -> None:
+    l.l_locks.append(LockRecord(lock, site, shared))
+
+
+def lockdebug_unlocked(l: lwp, lock: Any) -> None:
+    locks = l.l_locks
+    for i in range(len(locks) - 1, -1, -1):
+        if locks[i].lock is lock:
+            del locks[i]
+            return
+
+
+def ASSERT_SLEEPABLE() -> None:
+    """Panic if the current lwp may not sleep (it holds a spin mutex)."""
+    l = curlwp_or_none()
+    if l is not None and l.l_spinlocks:
+        from kern.subr_prf import panic
+
+        held = ", ".join(r.lock_name() for r in l.l_locks if getattr(r.lock, "mtx_spin", False))
+        panic("ASSERT_SLEEPABLE failed: lwp %s holds spin lock(s) %s", l.l_name, held)
+
+
+def order_edges() -> list[tuple[str, str]]:
+    """The lock-order graph of the current machine, as (first, second) class names."""
+    m = curmachine_or_none()
+    if m is None:
+        return []
+    w = _witness.of(m)
+    return sorted((a.name, b.name) for a, succ in w.edges.items() for b in succ)

@@ -1,0 +1,200 @@
+"""Kernel printing and panics (subr_prf.c, subr_autoconf.c's aprint_*).
+
+Everything printed goes to the machine's message buffer, which ``dmesg``
+shows; with ``boot(verbose=True)`` it is echoed to the host's stdout too.
+Formats are C printf formats (``%zu``, ``%lld``, ``%p``), converted here.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import sys
+from typing import Any
+
+from kern.cpu import curmachine_or_none
+from kern.exceptions import KernelPanic
+
+# boothowto bits for autoconf printing (sys/reboot.h)
+AB_NORMAL = 0x00000000
+AB_QUIET = 0x00010000
+AB_VERBOSE = 0x00020000
+AB_SILENT = 0x00040000
+AB_DEBUG = 0x00080000
+
+_SPEC = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?(hh|h|ll|l|j|z|t|q|L)?([diouxXcspeEfgG%])")
+
+
+def kern_format(fmt: str, args: tuple[Any, ...]) -> str:
+    """Format like the kernel's printf: C conversions and length modifiers."""
+    out: list[str] = []
+    ai = 0
+    pos = 0
+    for mo in _SPEC.finditer(fmt):
+        out.append(fmt[pos:mo.start()])
+        pos = mo.end()
+        flags, width, prec, _length, conv = mo.groups()
+        if conv == "%":
+            out.append("%")
+            continue
+        if width == "*":
+            width = str(args[ai])
+            ai += 1
+        if prec == "*":
+            prec = str(args[ai])
+            ai += 1
+        arg = args[ai] if ai < len(args) else None
+        ai += 1
+        if conv == "p":
+            out.append("0x%x" % (arg if isinstance(arg, int) else id(arg)))
+            continue
+        if conv == "s":
+            if isinstance(arg, (bytes, bytearray, memoryview)):
+                arg = bytes(arg).split(b"\0", 1)[0].decode("utf-8", "replace")
+            elif arg is None:
+                arg = "(null)"
+            else:
+                arg = str(arg)
+        elif conv in "diouxXc":
+            if isinstance(arg, bool):
+                arg = int(arg)
+            if conv == "u" and isinstance(arg, int) and arg < 0:
+                arg &= (1 << 64) - 1
+            if conv == "i":
+                conv = "d"
+        spec = "%" + flags + (width or "") + (("." + prec) if prec is not None else "") + conv
+        try:
+            out.append(spec % (arg,))
+        except (TypeError, ValueError):
+            out.append(f"<{spec}:{arg!r}>")
+    out.append(fmt[pos:])
+    return "".join(out)
+
+
+def _console(text: str) -> None:
+    m = curmachine_or_none()
+    if m is None:
+        sys.stdout.write(text)
+        return
+    m.msgbuf_put(text)
+
+
+def printf(fmt: str, *args: Any) -> None:
+    _console(kern_format(fmt, args))
+
+
+def log(level: int, fmt: str, *args: Any) -> None:
+    printf(fmt, *args)
+
+
+def _boothowto() -> int:
+    m = curmachine_or_none()
+    return m.boothowto if m is not None else 0
+
+
+def aprint_normal(fmt: str, *args: Any) -> None:
+    if not _boothowto() & (AB_QUIET | AB_SILENT):
+        printf(fmt, *args)
+
+
+def aprint_naive(fmt: str, *args: Any) -> None:
+    if not _boothowto() & (AB_QUIET | AB_SILENT | AB_VERBOSE):
+        printf(fmt, *args)
+
+
+def aprint_verbose(fmt: str, *args: Any) -> None:
+    if _boothowto() & AB_VERBOSE:
+        printf(fmt, *args)
+
+
+def aprint_debug(fmt: str, *args: Any) -> None:
+    if _boothowto() & AB_DEBUG:
+        printf(fmt, *args)
+
+
+def aprint_error(fmt: str, *args: Any) -> None:
+    m = curmachine_or_none()
+    if m is not None:
+        m.aprint_errors += 1
+    printf(fmt, *args)
+
+
+def _devfmt(dev: Any, fmt: str) -> str:
+    return "%s: " % (getattr(dev, "dv_xname", None) or str(dev)) + fmt.replace("%", "%%", 0)
+
+
+def aprint_normal_dev(dev: Any, fmt: str, *args: Any) -> None:
+    aprint_normal("%s: " + fmt, getattr(dev, "dv_xname", dev), *args)
+
+
+def aprint_verbose_dev(dev: Any, fmt: str, *args: Any) -> None:
+    aprint_verbose("%s: " + fmt, getattr(dev, "dv_xname", dev), *args)
+
+
+def aprint_debug_dev(dev: Any, fmt: str, *args: Any) -> None:
+    aprint_debug("%s: " + fmt, getattr(dev, "dv_xname", dev), *args)
+
+
+def aprint_error_dev(dev: Any, fmt: str, *args: Any) -> None:
+    aprint_error("%s: " + fmt, getattr(dev, "dv_xname", dev), *args)
+
+
+def panic(fmt: str, *args: Any) -> None:
+    """Stop the machine: the run ends with KernelPanic carrying the message."""
+    msg = kern_format(fmt, args)
+    _console(f"panic: {msg}\n")
+    exc = KernelPanic(f"panic: {msg}")
+    m = curmachine_or_none()
+    if m is not None:
+        m.record_crash(exc)
+    raise exc
+
+
+def _call_text(site_file: str, site_line: int, fname: str) -> str:
+    line = linecache.getline(site_file, site_line)
+    i = line.find(fname + "(")
+    if i < 0:
+        return "?"
+    j = i + len(fname) + 1
+    depth = 0
+    out = []
+    for ch in line[j:]:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            break
+        out.append(ch)
+    return "".join(out).strip()
+
+
+def KASSERT(cond: Any) -> None:
+    """panic with the asserted expression, file and line when ``cond`` is false."""
+    if cond:
+        return
+    f = sys._getframe(1)
+    from kern.subr_lockdebug import short_path
+
+    panic('kernel diagnostic assertion "%s" failed: file "%s", line %d',
+          _call_text(f.f_code.co_filename, f.f_lineno, "KASSERT"),
+          short_path(f.f_code.co_filename), f.f_lineno)
+
+
+def KASSERTMSG(cond: Any, fmt: str, *args: Any) -> None:
+    if cond:
+        return
+    f = sys._getframe(1)
+    from kern.subr_lockdebug import short_path
+
+    panic('kernel diagnostic assertion "%s" failed: file "%s", line %d %s',
+          _call_text(f.f_code.co_filename, f.f_lineno, "KASSERTMSG"),
+          short_path(f.f_code.co_filename), f.f_lineno, kern_format(fmt, args))
+
+
+def dmesg() -> str:
+    from kern.cpu import curmachine
+
+    return curmachine().dmesg()
