@@ -1,7 +1,28 @@
-"""GENERIC: the default machine."""
+"""GENERIC: the default machine (a MODULAR-style kernel that autoloads drivers).
+
+Boot order follows NetBSD's main(): kernel services, then the module
+framework, then autoconf's pseudo-devices.
+"""
 
 from kern.kernconf import KernelConfig
 
 config = KernelConfig(
     name="GENERIC",
+    boot=[
+        "kern.subr_copy:uvm_user_init",        # user address spaces for processes
+        "kern.kern_descrip:filedesc_init",     # descriptor tables for processes
+        "kern.subr_devsw:devsw_init",          # devsw tables and the name<->major table
+        "kern.subr_autoconf:config_init",      # cfdriver/cfattach lists (ioconf)
+        "kern.kern_module:module_init",        # module framework, built-in list
+        "kern.kern_module:module_init_builtins",   # module_init_class(MODULE_CLASS_ANY)
+        "kern.subr_autoconf:configure_pseudo",     # <name>attach(count) of pseudo-devices
+    ],
+    post_boot=[
+        "kern.kern_module:module_start_thread",    # the auto-unload thread
+    ],
+    builtin_modules=[],
+    module_path={},
+    pseudo_devices={},
+    majors={},
+    options={"_LP64": True, "DIAGNOSTIC": True},
 )
