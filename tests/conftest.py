@@ -1,0 +1,1 @@
+"""Shared test configuration: the kemu plugin is loaded through its entry point."""

@@ -1,0 +1,132 @@
+"""Fault injection knobs: each fires exactly when it should."""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern import EAGAIN, EIO, ENOMEM, KM_NOSLEEP, KM_SLEEP, PRI_BIO, kmem_alloc, kthread_create
+from kern.subr_fault import fault_inject
+
+
+def calls_that_fail(k, site: str, n: int, **knobs) -> list[int]:
+    """Arm ``site`` with ``knobs``, call it n times from one lwp, return the failing call numbers."""
+    async def body():
+        out = []
+        for i in range(1, n + 1):
+            if fault_inject(site):
+                out.append(i)
+        return out
+
+    with k.faults.inject(site, **knobs):
+        return k.run(body)
+
+
+@pytest.fixture
+def k():
+    with kern.boot(seed=5) as m:
+        yield m
+
+
+def test_every_nth(k):
+    assert calls_that_fail(k, "s", 10, nth=3) == [3, 6, 9]
+
+
+def test_nth_only_once(k):
+    assert calls_that_fail(k, "s", 10, fail_nth=4) == [4]
+
+
+def test_times_limits_count(k):
+    assert calls_that_fail(k, "s", 10, nth=2, times=2) == [2, 4]
+
+
+def test_space_skips_first_calls(k):
+    assert calls_that_fail(k, "s", 10, space=5, nth=2) == [7, 9]
+    assert calls_that_fail(k, "s", 6, space=3) == [4, 5, 6]
+
+
+def test_probability_uses_its_own_seeded_generator(k):
+    a = calls_that_fail(k, "s", 200, probability=0.25, seed=99)
+    b = calls_that_fail(k, "s", 200, probability=0.25, seed=99)
+    assert a == b
+    assert 25 < len(a) < 75
+    assert calls_that_fail(k, "s", 50, probability=0.0) == []
+
+
+def test_scope_one_lwp(k):
+    async def two_callers():
+        fired = {}
+
+        async def caller(name):
+            fired[name] = sum(1 for _ in range(5) if fault_inject("s"))
+
+        async def run_as(name):
+            await caller(name)
+
+        # the test lwp itself is "a"; start "b" as a kernel thread
+        error, lb = kthread_create(PRI_BIO, kern.KTHREAD_MUSTJOIN, None,
+                                   lambda _: run_as("b"), None, "b")
+        await caller("a")
+        await kern.kthread_join(lb)
+        return fired
+
+    with k.faults.inject("s", lwp="b") as f:
+        fired = k.run(two_callers, name="a")
+    assert fired == {"a": 0, "b": 5}
+    assert f.nfaults == 5
+
+
+def test_scope_one_device(k):
+    async def body():
+        return [bool(fault_inject("disk", dev=d)) for d in (1, 2, 1, 2)]
+
+    with k.faults.inject("disk", dev=2):
+        assert k.run(body) == [False, True, False, True]
+
+
+def test_errno_and_log(k):
+    async def body():
+        return [fault_inject("s") for _ in range(3)]
+
+    with k.faults.inject("s", error=EIO, fail_nth=2):
+        assert k.run(body) == [0, EIO, 0]
+    ev = k.faults.fired("s")
+    assert len(ev) == 1 and ev[0].error == EIO and ev[0].call == 2
+    assert str(ev[0]).startswith("s: EIO")
+
+
+def test_context_manager_disarms(k):
+    with k.faults.inject("s", error=EIO):
+        pass
+    assert calls_that_fail(k, "other", 3) == [1, 2, 3]
+    async def body():
+        return fault_inject("s")
+    assert k.run(body) == 0
+
+
+def test_kmem_nosleep_site(k):
+    async def body():
+        return kmem_alloc(16, KM_NOSLEEP), kmem_alloc(16, KM_SLEEP)
+
+    with k.faults.inject("kmem_alloc"):
+        nosleep, sleep = k.run(body)
+    assert nosleep is None
+    assert isinstance(sleep, bytearray) and len(sleep) == 16
+
+
+def test_kthread_create_site(k):
+    async def body():
+        async def never(_):
+            raise AssertionError("should not run")
+        return kthread_create(PRI_BIO, 0, None, never, None, "x")
+
+    with k.faults.inject("kthread_create", error=EAGAIN):
+        assert k.run(body) == (EAGAIN, None)
+
+
+def test_bad_knobs_rejected(k):
+    with pytest.raises(ValueError):
+        k.faults.add("s", probability=2.0)
+    with pytest.raises(ValueError):
+        k.faults.add("s", nth=0)
+    assert ENOMEM  # keep import used

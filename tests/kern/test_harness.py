@@ -1,0 +1,310 @@
+"""The machine harness: reproducibility, deadlock and lock-order reports, panics, faces."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import trio
+import trio.testing
+
+import kern
+from kern import (
+    IPL_NONE,
+    KTHREAD_MUSTJOIN,
+    MUTEX_DEFAULT,
+    PRI_BIO,
+    cv_init,
+    cv_wait,
+    kcondvar_t,
+    kmutex_t,
+    kpause,
+    kthread_create,
+    kthread_join,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+async def two_waiters():
+    """Two lwps each wait on their own condvar for a wakeup that never comes."""
+    mtx = kmutex_t()
+    mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+    cva, cvb = kcondvar_t(), kcondvar_t()
+    cv_init(cva, "waitA")
+    cv_init(cvb, "waitB")
+
+    def waiter(cv):
+        async def run(_):
+            await mutex_enter(mtx)
+            await cv_wait(cv, mtx)
+            mutex_exit(mtx)
+        return run
+
+    _, la = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, waiter(cva), None, "lwpA")
+    _, lb = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, waiter(cvb), None, "lwpB")
+    await kthread_join(la)
+    await kthread_join(lb)
+
+
+def test_deadlock_report_names_both_wmesgs_and_places():
+    with kern.boot(seed=4) as k, pytest.raises(kern.Deadlock) as ei:
+        k.run(two_waiters, name="main")
+    msg = str(ei.value)
+    assert 'lwp "lwpA"' in msg and 'sleeping on "waitA"' in msg
+    assert 'lwp "lwpB"' in msg and 'sleeping on "waitB"' in msg
+    assert 'lwp "main"' in msg and 'sleeping on "kthrwait"' in msg
+    assert "test_harness.py" in msg and "in run" in msg  # where they sleep in the source
+    assert ei.value.seed == 4
+    assert k.state == "failed"
+    with pytest.raises(kern.Deadlock):
+        k.run(two_waiters)  # a dead machine keeps saying why
+
+
+async def abba(pause_between: bool):
+    a, b = kmutex_t(), kmutex_t()
+    mutex_init(a, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(b, MUTEX_DEFAULT, IPL_NONE)
+
+    async def first(_):
+        await mutex_enter(a)
+        await mutex_enter(b)
+        mutex_exit(b)
+        mutex_exit(a)
+
+    async def second(_):
+        await mutex_enter(b)
+        if pause_between:
+            await kpause("between", False, 1, None)
+        await mutex_enter(a)
+        mutex_exit(a)
+        mutex_exit(b)
+
+    _, l1 = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, first, None, "first")
+    await kthread_join(l1)  # "first" is done before "second" starts: no deadlock possible
+    _, l2 = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, second, None, "second")
+    await kthread_join(l2)
+
+
+def test_abba_reported_as_lock_order_reversal_without_deadlock():
+    with kern.boot(seed=1) as k, pytest.raises(kern.LockOrderReversal) as ei:
+        k.run(abba, False)
+    msg = str(ei.value)
+    assert '1st "b"' in msg and '2nd "a"' in msg
+    assert '"a" taken at' in msg and '"b" taken at' in msg
+    assert msg.count("test_harness.py") >= 3  # both acquisition sites of both orders
+    assert "in first" in msg and "in second" in msg
+
+
+def test_lock_order_checking_can_be_turned_off():
+    with kern.boot(seed=1, lockdebug=False) as k:
+        k.run(abba, False)  # same code, no report, no deadlock
+
+
+def test_panic_keeps_state_inspectable():
+    async def body():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+
+        async def holder(_):
+            await mutex_enter(mtx)
+            await kpause("hold", False, 100, None)
+
+        kthread_create(PRI_BIO, 0, None, holder, None, "holder")
+        await kpause("let", False, 1, None)
+        kern.panic("test panic %d", 42)
+
+    with kern.boot(seed=2) as k:
+        with pytest.raises(kern.KernelPanic) as ei:
+            k.run(body, name="panicker")
+    assert str(ei.value) == "panic: test panic 42"
+    crash = ei.value.crash
+    assert crash is k.crash
+    holder = crash.lwp("holder")
+    assert holder.held_locks == ["mtx"]
+    assert holder.wmesg == "hold"
+    assert "panic: test panic 42" in k.dmesg()
+    # the live objects stay too
+    assert k.lwp_named("holder").held_locks()[0].startswith("mtx")
+
+
+def test_kassert_message_names_expression():
+    async def body():
+        x = 1
+        kern.KASSERT(x == 2)
+
+    with kern.boot() as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert 'kernel diagnostic assertion "x == 2" failed' in str(ei.value)
+    assert "test_harness.py" in str(ei.value)
+
+
+def test_python_exception_in_kernel_thread_is_a_panic():
+    async def body():
+        async def broken(_):
+            {}["missing"]
+
+        kthread_create(PRI_BIO, 0, None, broken, None, "broken")
+        await kpause("wait", False, 5, None)
+
+    with kern.boot() as k, pytest.raises(kern.KernelPanic, match="KeyError escaped kernel thread"):
+        k.run(body)
+
+
+def test_user_exception_comes_back_and_machine_lives_on():
+    async def fails():
+        raise ValueError("from the test")
+
+    async def fine():
+        return "still up"
+
+    with kern.boot() as k:
+        with pytest.raises(ValueError, match="from the test"):
+            k.run(fails)
+        assert k.run(fine) == "still up"
+
+
+def test_lwp_exiting_with_lock_held_panics():
+    async def body():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        await mutex_enter(mtx)
+
+    with kern.boot() as k, pytest.raises(kern.KernelPanic, match="exits holding mtx"):
+        k.run(body)
+
+
+SCRIPT = textwrap.dedent("""
+    import kern, sys
+    sys.path.insert(0, {repo!r})
+    from tests.kern.test_sync import contend
+    with kern.boot(seed=int(sys.argv[1])) as k:
+        k.run(contend, 6)
+    sys.stdout.write(k.trace.text())
+""")
+
+
+def _trace_in_subprocess(seed: int, hashseed: str) -> str:
+    env = dict(os.environ, PYTHONHASHSEED=hashseed)
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(repo=REPO),
+                          str(seed)], capture_output=True, text=True, env=env, check=True,
+                         cwd=REPO)
+    return out.stdout
+
+
+def test_same_seed_same_trace_across_processes():
+    t1 = _trace_in_subprocess(11, "1")
+    t2 = _trace_in_subprocess(11, "4242")
+    assert t1 == t2
+    assert t1.count("sleep") > 5 and "run" in t1
+    t3 = _trace_in_subprocess(12, "1")
+    assert t3 != t1
+
+
+def _run_contend(seed: int) -> list[str]:
+    from tests.kern.test_sync import contend
+
+    with kern.boot(seed=seed) as k:
+        k.run(contend, 4)
+    return list(k.trace)
+
+
+def test_same_seed_same_trace_in_process():
+    assert _run_contend(21) == _run_contend(21)
+
+
+def test_machines_do_not_share_state():
+    from kern.cpu import MachineLocal
+
+    counter = MachineLocal(lambda: {"n": 0})
+
+    async def bump():
+        counter()["n"] += 1
+        return counter()["n"]
+
+    with kern.boot(seed=1) as k1:
+        assert k1.run(bump) == 1
+        assert k1.run(bump) == 2
+    with kern.boot(seed=1) as k2:
+        assert k2.run(bump) == 1
+
+
+def test_async_face_runs_user_threads_against_each_other():
+    async def main():
+        async with kern.boot(seed=9) as k:
+            mtx = kmutex_t()
+            cv = kcondvar_t()
+            box = []
+
+            async def init():
+                mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+                cv_init(cv, "box")
+
+            async def producer():
+                await kpause("later", False, 50, None)
+                await mutex_enter(mtx)
+                box.append("item")
+                kern.cv_signal(cv)
+                mutex_exit(mtx)
+
+            async def consumer():
+                await mutex_enter(mtx)
+                while not box:
+                    await cv_wait(cv, mtx)
+                mutex_exit(mtx)
+                return box[0], kern.curmachine().now()
+
+            await k.run(init)
+            results = {}
+
+            async def keep(name, afn):
+                results[name] = await k.run(afn, name=name)
+
+            async with trio.open_nursery() as n:
+                n.start_soon(keep, "consumer", consumer)
+                n.start_soon(keep, "producer", producer)
+            return results
+
+    results = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    item, when = results["consumer"]
+    assert item == "item"
+    assert when == pytest.approx(0.5)
+
+
+def test_async_face_reports_deadlock():
+    async def main():
+        async with kern.boot(seed=3) as k:
+            await k.run(two_waiters)
+
+    with pytest.raises(kern.Deadlock):
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_real_clock_on_request():
+    async def body():
+        m = kern.curmachine()
+        t0 = m.now()
+        await kpause("real", False, 2, None)  # 20 ms of real time
+        return m.now() - t0
+
+    with kern.boot(clock="real") as k:
+        elapsed = k.run(body)
+    assert elapsed >= 0.019
+
+
+def test_trace_records_lwp_switches_sleeps_and_faults():
+    async def body():
+        kern.curmachine().faults.add("kthread_create", error=kern.EAGAIN, fail_nth=1)
+        error, l = kthread_create(PRI_BIO, 0, None, body, None, "never")
+        return error, l
+
+    with kern.boot(seed=0) as k:
+        assert k.run(body, name="tester") == (kern.EAGAIN, None)
+    assert any(e.endswith("tester: fault kthread_create EAGAIN") for e in k.trace)
+    assert any(e.endswith("tester: start") for e in k.trace)

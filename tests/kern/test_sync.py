@@ -1,0 +1,285 @@
+"""Mutexes, condvars, rwlocks and kpause: semantics and seeded interleavings."""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern import (
+    EWOULDBLOCK,
+    IPL_NONE,
+    IPL_VM,
+    KTHREAD_MUSTJOIN,
+    MUTEX_DEFAULT,
+    PRI_BIO,
+    RW_READER,
+    RW_WRITER,
+    cv_broadcast,
+    cv_init,
+    cv_signal,
+    cv_timedwait,
+    cv_wait,
+    hz,
+    kcondvar_t,
+    kmutex_t,
+    kpause,
+    krwlock_t,
+    kthread_create,
+    kthread_join,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+    mutex_owned,
+    mutex_tryenter,
+    rw_enter,
+    rw_exit,
+    rw_init,
+)
+from kern.testing import sweep
+
+
+async def _spawn(fn, name):
+    error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, None, "%s", name)
+    assert error == 0
+    return l
+
+
+async def contend(rounds: int) -> tuple[list[str], int]:
+    """Two lwps bump a shared counter under a mutex, yielding inside the section."""
+    mtx = kmutex_t()
+    mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+    state = {"inside": None, "count": 0, "order": []}
+
+    def worker(name):
+        async def run(_):
+            for _ in range(rounds):
+                await mutex_enter(mtx)
+                assert state["inside"] is None, "two lwps inside the critical section"
+                state["inside"] = name
+                state["order"].append(name)
+                v = state["count"]
+                await kpause("inside", False, 0, None)  # sleep while holding: others must wait
+                state["count"] = v + 1
+                state["inside"] = None
+                mutex_exit(mtx)
+        return run
+
+    a = await _spawn(worker("a"), "a")
+    b = await _spawn(worker("b"), "b")
+    await kthread_join(a)
+    await kthread_join(b)
+    return state["order"], state["count"]
+
+
+@pytest.mark.parametrize("seed", sweep(20))
+def test_mutex_contention_many_seeds(seed):
+    with kern.boot(seed=seed) as k:
+        order, count = k.run(contend, 5)
+    assert count == 10  # no lost update
+    assert sorted(order) == ["a"] * 5 + ["b"] * 5
+
+
+def test_seeds_explore_different_interleavings():
+    orders = set()
+    for seed in range(12):
+        with kern.boot(seed=seed) as k:
+            order, _ = k.run(contend, 4)
+        orders.add("".join(order))
+    assert len(orders) > 1
+
+
+def test_mutex_tryenter_and_owned():
+    async def body():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        assert mutex_tryenter(mtx) == 1
+        assert mutex_owned(mtx)
+        got = []
+
+        async def other(_):
+            got.append(mutex_tryenter(mtx))
+
+        l = await _spawn(other, "other")
+        await kthread_join(l)
+        mutex_exit(mtx)
+        assert not mutex_owned(mtx)
+        return got
+
+    with kern.boot(seed=1) as k:
+        assert k.run(body) == [0]
+
+
+def test_condvar_handshake():
+    async def body():
+        mtx = kmutex_t()
+        cv = kcondvar_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        cv_init(cv, "handshk")
+        box = {"msg": None, "ack": False}
+
+        async def consumer(_):
+            await mutex_enter(mtx)
+            while box["msg"] is None:
+                await cv_wait(cv, mtx)
+            box["ack"] = box["msg"] == "ping"
+            cv_signal(cv)
+            mutex_exit(mtx)
+
+        l = await _spawn(consumer, "consumer")
+        await kpause("settle", False, 2, None)
+        await mutex_enter(mtx)
+        box["msg"] = "ping"
+        cv_signal(cv)
+        while not box["ack"]:
+            await cv_wait(cv, mtx)
+        mutex_exit(mtx)
+        await kthread_join(l)
+        return box["ack"]
+
+    with kern.boot(seed=3) as k:
+        assert k.run(body) is True
+        assert any("consumer: sleep handshk" in e for e in k.trace)
+        assert any("consumer: wakeup handshk" in e for e in k.trace)
+
+
+def test_cv_timedwait_times_out_in_virtual_time():
+    async def body():
+        mtx = kmutex_t()
+        cv = kcondvar_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        cv_init(cv, "tmo")
+        m = kern.curmachine()
+        t0 = m.now()
+        await mutex_enter(mtx)
+        error = await cv_timedwait(cv, mtx, 30 * hz)  # 30 virtual seconds
+        owned = mutex_owned(mtx)
+        mutex_exit(mtx)
+        return error, m.now() - t0, owned
+
+    with kern.boot(seed=0) as k:
+        error, elapsed, owned = k.run(body)
+    assert error == EWOULDBLOCK
+    assert elapsed == pytest.approx(30.0)
+    assert owned  # the interlock is held again on return
+
+
+def test_cv_broadcast_wakes_all_and_signal_wakes_one():
+    async def body():
+        mtx = kmutex_t()
+        cv = kcondvar_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        cv_init(cv, "herd")
+        woke = []
+        gate = {"open": 0}
+
+        def waiter(i):
+            async def run(_):
+                await mutex_enter(mtx)
+                while gate["open"] <= len(woke) and gate["open"] < 3:
+                    await cv_wait(cv, mtx)
+                woke.append(i)
+                mutex_exit(mtx)
+            return run
+
+        ls = [await _spawn(waiter(i), f"w{i}") for i in range(3)]
+        await kpause("settle", False, 1, None)
+        await mutex_enter(mtx)
+        gate["open"] = 1
+        cv_signal(cv)
+        mutex_exit(mtx)
+        await kpause("settle", False, 1, None)
+        after_signal = len(woke)
+        await mutex_enter(mtx)
+        gate["open"] = 3
+        cv_broadcast(cv)
+        mutex_exit(mtx)
+        for l in ls:
+            await kthread_join(l)
+        return after_signal, sorted(woke)
+
+    with kern.boot(seed=5) as k:
+        after_signal, woke = k.run(body)
+    assert after_signal == 1
+    assert woke == [0, 1, 2]
+
+
+def test_rwlock_readers_share_writers_exclude():
+    async def body():
+        rw = krwlock_t()
+        rw_init(rw)
+        log = []
+        readers_inside = {"n": 0, "max": 0}
+
+        def reader(i):
+            async def run(_):
+                await rw_enter(rw, RW_READER)
+                readers_inside["n"] += 1
+                readers_inside["max"] = max(readers_inside["max"], readers_inside["n"])
+                await kpause("read", False, 1, None)
+                readers_inside["n"] -= 1
+                rw_exit(rw)
+            return run
+
+        async def writer(_):
+            await rw_enter(rw, RW_WRITER)
+            log.append(("w", readers_inside["n"]))
+            await kpause("write", False, 1, None)
+            rw_exit(rw)
+
+        ls = [await _spawn(reader(i), f"r{i}") for i in range(3)]
+        ls.append(await _spawn(writer, "w"))
+        for l in ls:
+            await kthread_join(l)
+        return readers_inside["max"], log
+
+    with kern.boot(seed=2) as k:
+        maxr, log = k.run(body)
+    assert maxr >= 2  # readers overlapped
+    assert log == [("w", 0)]  # the writer was alone
+
+
+def test_sleeping_with_spin_mutex_held_panics():
+    async def body():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_VM)  # a spin mutex
+        await mutex_enter(mtx)
+        await kpause("bad", False, 1, None)
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert "ASSERT_SLEEPABLE" in str(ei.value)
+    assert "mtx" in str(ei.value)
+
+
+def test_mutex_exit_by_non_owner_panics():
+    async def body():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        mutex_exit(mtx)
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="not the owner"):
+        k.run(body)
+
+
+def test_locking_against_myself_panics():
+    async def body():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        await mutex_enter(mtx)
+        await mutex_enter(mtx)
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="against myself"):
+        k.run(body)
+
+
+def test_kpause_advances_virtual_clock_only():
+    async def body():
+        m = kern.curmachine()
+        t0 = m.now()
+        error = await kpause("nap", False, 3600 * hz, None)  # an hour
+        return error, m.now() - t0
+
+    with kern.boot(seed=0) as k:
+        error, elapsed = k.run(body)
+    assert error == EWOULDBLOCK
+    assert elapsed == pytest.approx(3600.0)
