@@ -11,17 +11,21 @@ config = KernelConfig(
     boot=[
         "kern.subr_copy:uvm_user_init",        # user address spaces for processes
         "kern.kern_descrip:filedesc_init",     # descriptor tables for processes
+        "vfs.vfs_init:vfsinit",                # current directories, VFS syscalls
         "kern.subr_devsw:devsw_init",          # devsw tables and the name<->major table
         "kern.subr_autoconf:config_init",      # cfdriver/cfattach lists (ioconf)
         "kern.kern_module:module_init",        # module framework, built-in list
         "kern.kern_module:module_init_builtins",   # module_init_class(MODULE_CLASS_ANY)
+        "vfs.vfs_init:vfs_mountroot",              # mount rootfs on /, MAKEDEV
         "kern.subr_autoconf:configure_pseudo",     # <name>attach(count) of pseudo-devices
     ],
     post_boot=[
         "kern.kern_module:module_start_thread",    # the auto-unload thread
     ],
-    builtin_modules=[],
-    module_path={},
+    builtin_modules=["rootfs"],
+    module_path={
+        "rootfs": "fs.rootfs.rootfs",
+    },
     pseudo_devices={},
     majors={},
     options={"_LP64": True, "DIAGNOSTIC": True},

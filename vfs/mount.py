@@ -1,0 +1,514 @@
+"""Mounts (sys/mount.h, sys/statvfs.h, kern/vfs_mount.c, vfs_init.c, vfs_hooks.c).
+
+A file system registers its ``vfsops`` with ``vfs_attach`` (usually from its
+module's MODULE_CMD_INIT); mount(2) finds it by name (``vfs_getopsbyname``,
+autoloading the module of that name as NetBSD does).  ``dounmount`` follows
+NetBSD 8: suspend the file system, mark it unmounting, sync it (unless
+read-only or forced), ``VFS_UNMOUNT`` (which vflushes), mark it gone, resume,
+detach it from the covered vnode and the mount list, then run the vfs_hooks
+unmount callbacks with the hooks lock held.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING, Any
+
+from kern.cpu import MachineLocal
+from kern.errno import EBUSY, EINVAL, ENODEV, ENOENT, EOPNOTSUPP, ESRCH
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+)
+from kern.kern_rwlock import krwlock_t, rw_init
+
+if TYPE_CHECKING:
+    from vfs.vnode import vattr, vnode
+
+# mnt_flag (sys/fstypes.h)
+MNT_RDONLY = 0x00000001
+MNT_SYNCHRONOUS = 0x00000002
+MNT_NOEXEC = 0x00000004
+MNT_NOSUID = 0x00000008
+MNT_NODEV = 0x00000010
+MNT_UNION = 0x00000020
+MNT_ASYNC = 0x00000040
+MNT_NOCOREDUMP = 0x00008000
+MNT_RELATIME = 0x00020000
+MNT_IGNORE = 0x00100000
+MNT_DISCARD = 0x00800000
+MNT_EXTATTR = 0x01000000
+MNT_LOG = 0x02000000
+MNT_NOATIME = 0x04000000
+MNT_AUTOMOUNTED = 0x10000000
+MNT_SYMPERM = 0x20000000
+MNT_NODEVMTIME = 0x40000000
+MNT_SOFTDEP = 0x80000000
+MNT_EXRDONLY = 0x00000080
+MNT_EXPORTED = 0x00000100
+MNT_LOCAL = 0x00001000
+MNT_QUOTA = 0x00002000
+MNT_ROOTFS = 0x00004000
+MNT_UPDATE = 0x00010000
+MNT_RELOAD = 0x00040000
+MNT_FORCE = 0x00080000
+MNT_GETARGS = 0x00400000
+MNT_VISFLAGMASK = 0xfd3fffff
+MNT_OP_FLAGS = MNT_UPDATE | MNT_RELOAD | MNT_FORCE | MNT_GETARGS
+
+# mnt_iflag
+IMNT_GONE = 0x00000001
+IMNT_UNMOUNT = 0x00000002
+IMNT_WANTRDWR = 0x00000004
+IMNT_WANTRDONLY = 0x00000008
+IMNT_DTYPE = 0x00000040
+IMNT_HAS_TRANS = 0x00000080
+IMNT_MPSAFE = 0x00000100
+IMNT_CAN_RWTORO = 0x00000200
+IMNT_ONWORKLIST = 0x00000400
+
+# VFS_SYNC waitfor
+MNT_WAIT = 1
+MNT_NOWAIT = 2
+MNT_LAZY = 3
+
+# VFS_SUSPENDCTL
+SUSPEND_SUSPEND = 0x0001
+SUSPEND_RESUME = 0x0002
+
+_VFS_NAMELEN = 32
+_VFS_MNAMELEN = 1024
+MNAMELEN = 90  # the old statfs length, used by fss for sc_mntname
+MFSNAMELEN = 16
+VFS_MAXTYPENUM = 1
+MOUNT_FFS = "ffs"
+MOUNT_EXT2FS = "ext2fs"
+MOUNT_PUFFS = "puffs"
+
+
+class fsid_t(ctypes.Structure):
+    _fields_ = [("__fsid_val", ctypes.c_int32 * 2)]
+
+
+class statvfs(ctypes.Structure):
+    """struct statvfs (NetBSD 8, LP64)."""
+
+    _fields_ = [
+        ("f_flag", ctypes.c_ulong),
+        ("f_bsize", ctypes.c_ulong),
+        ("f_frsize", ctypes.c_ulong),
+        ("f_iosize", ctypes.c_ulong),
+        ("f_blocks", ctypes.c_uint64),
+        ("f_bfree", ctypes.c_uint64),
+        ("f_bavail", ctypes.c_uint64),
+        ("f_bresvd", ctypes.c_uint64),
+        ("f_files", ctypes.c_uint64),
+        ("f_ffree", ctypes.c_uint64),
+        ("f_favail", ctypes.c_uint64),
+        ("f_fresvd", ctypes.c_uint64),
+        ("f_syncreads", ctypes.c_uint64),
+        ("f_syncwrites", ctypes.c_uint64),
+        ("f_asyncreads", ctypes.c_uint64),
+        ("f_asyncwrites", ctypes.c_uint64),
+        ("f_fsidx", fsid_t),
+        ("f_fsid", ctypes.c_ulong),
+        ("f_namemax", ctypes.c_ulong),
+        ("f_owner", ctypes.c_uint32),
+        ("f_spare", ctypes.c_uint32 * 4),
+        ("f_fstypename", ctypes.c_char * _VFS_NAMELEN),
+        ("f_mntonname", ctypes.c_char * _VFS_MNAMELEN),
+        ("f_mntfromname", ctypes.c_char * _VFS_MNAMELEN),
+    ]
+
+
+# statvfs f_flag bits beyond the MNT_ ones
+ST_RDONLY = MNT_RDONLY
+ST_NOSUID = MNT_NOSUID
+ST_WAIT = MNT_WAIT
+ST_NOWAIT = MNT_NOWAIT
+
+
+async def _eopnotsupp(*a: Any) -> Any:
+    return EOPNOTSUPP
+
+
+def _nullop(*a: Any) -> None:
+    return None
+
+
+class vfsops:
+    """struct vfsops: a file system's VFS operations (async where they may sleep)."""
+
+    def __init__(self, vfs_name: str, *, vfs_min_mount_data: int = 0,
+                 vfs_mount: Any = None, vfs_start: Any = None, vfs_unmount: Any = None,
+                 vfs_root: Any = None, vfs_quotactl: Any = None, vfs_statvfs: Any = None,
+                 vfs_sync: Any = None, vfs_vget: Any = None, vfs_loadvnode: Any = None,
+                 vfs_newvnode: Any = None, vfs_fhtovp: Any = None, vfs_vptofh: Any = None,
+                 vfs_init: Any = None, vfs_reinit: Any = None, vfs_done: Any = None,
+                 vfs_mountroot: Any = None, vfs_snapshot: Any = None,
+                 vfs_extattrctl: Any = None, vfs_suspendctl: Any = None,
+                 vfs_renamelock_enter: Any = None, vfs_renamelock_exit: Any = None,
+                 vfs_fsync: Any = None, vfs_opv_descs: Any = ()) -> None:
+        self.vfs_name = vfs_name
+        self.vfs_min_mount_data = vfs_min_mount_data
+        self.vfs_mount = vfs_mount or _eopnotsupp
+        self.vfs_start = vfs_start or _vfs_start_default
+        self.vfs_unmount = vfs_unmount or _eopnotsupp
+        self.vfs_root = vfs_root or _eopnotsupp2
+        self.vfs_quotactl = vfs_quotactl or _eopnotsupp
+        self.vfs_statvfs = vfs_statvfs or _eopnotsupp
+        self.vfs_sync = vfs_sync or _vfs_sync_default
+        self.vfs_vget = vfs_vget or _eopnotsupp2
+        self.vfs_loadvnode = vfs_loadvnode or _eopnotsupp2
+        self.vfs_newvnode = vfs_newvnode or _eopnotsupp2
+        self.vfs_fhtovp = vfs_fhtovp or _eopnotsupp2
+        self.vfs_vptofh = vfs_vptofh or _eopnotsupp2
+        self.vfs_init = vfs_init or _nullop
+        self.vfs_reinit = vfs_reinit or _nullop
+        self.vfs_done = vfs_done or _nullop
+        self.vfs_mountroot = vfs_mountroot or _eopnotsupp
+        self.vfs_snapshot = vfs_snapshot or _eopnotsupp2
+        self.vfs_extattrctl = vfs_extattrctl or _eopnotsupp
+        self.vfs_suspendctl = vfs_suspendctl or _eopnotsupp
+        self.vfs_renamelock_enter = vfs_renamelock_enter or genfs_renamelock_enter
+        self.vfs_renamelock_exit = vfs_renamelock_exit or genfs_renamelock_exit
+        self.vfs_fsync = vfs_fsync or _eopnotsupp
+        self.vfs_opv_descs = tuple(vfs_opv_descs)
+        self.vfs_refcount = 0
+
+    def __repr__(self) -> str:
+        return f"<vfsops {self.vfs_name}>"
+
+
+async def _eopnotsupp2(*a: Any) -> tuple[int, None]:
+    return EOPNOTSUPP, None
+
+
+async def _vfs_start_default(mp: mount, flags: int) -> int:
+    return 0
+
+
+async def _vfs_sync_default(mp: mount, waitfor: int, cred: Any) -> int:
+    return 0
+
+
+async def genfs_renamelock_enter(mp: mount) -> None:
+    await mutex_enter(mp.mnt_renamelock)
+
+
+def genfs_renamelock_exit(mp: mount) -> None:
+    mutex_exit(mp.mnt_renamelock)
+
+
+class mount:
+    """struct mount."""
+
+    _c_sizeof = 2048
+
+    def __init__(self, vfsp: vfsops) -> None:
+        self.mnt_op = vfsp
+        self.mnt_vnodecovered: vnode | None = None
+        self.mnt_vnodelist: list[vnode] = []
+        self.mnt_flag = 0
+        self.mnt_iflag = 0
+        self.mnt_fs_bshift = 9
+        self.mnt_dev_bshift = 9
+        self.mnt_stat = statvfs()
+        self.mnt_data: Any = None
+        self.mnt_refcnt = 1
+        self.mnt_transinfo: Any = None
+        self.mnt_renamelock = kmutex_t()
+        mutex_init(self.mnt_renamelock, MUTEX_DEFAULT, IPL_NONE)
+        self.mnt_updating = kmutex_t()
+        mutex_init(self.mnt_updating, MUTEX_DEFAULT, IPL_NONE)
+        self.mnt_unmounting = krwlock_t()
+        rw_init(self.mnt_unmounting)
+        self.mnt_specific: dict[Any, Any] = {}
+        self.mnt_lower: mount | None = None
+
+    def __repr__(self) -> str:
+        return (f"<mount {self.mnt_op.vfs_name} on "
+                f"{self.mnt_stat.f_mntonname.decode(errors='replace')!r}>")
+
+
+# ------------------------------------------------------------ VFS_* calls
+
+async def VFS_MOUNT(mp: mount, path: str, data: Any, data_len: int) -> tuple[int, int]:
+    """-> (error, data_len): the file system may change data_len (MNT_GETARGS)."""
+    r = await mp.mnt_op.vfs_mount(mp, path, data, data_len)
+    return r if isinstance(r, tuple) else (r, data_len)
+
+
+async def VFS_START(mp: mount, flags: int) -> int:
+    return await mp.mnt_op.vfs_start(mp, flags)
+
+
+async def VFS_UNMOUNT(mp: mount, mntflags: int) -> int:
+    return await mp.mnt_op.vfs_unmount(mp, mntflags)
+
+
+async def VFS_ROOT(mp: mount, lktype: int = 0) -> tuple[int, vnode | None]:
+    """-> (error, vp): the root vnode, referenced, locked as ``lktype`` says."""
+    return await mp.mnt_op.vfs_root(mp, lktype)
+
+
+async def VFS_QUOTACTL(mp: mount, args: Any) -> int:
+    return await mp.mnt_op.vfs_quotactl(mp, args)
+
+
+async def VFS_STATVFS(mp: mount, sbp: statvfs) -> int:
+    return await mp.mnt_op.vfs_statvfs(mp, sbp)
+
+
+async def VFS_SYNC(mp: mount, waitfor: int, cred: Any) -> int:
+    from kern.subr_fault import fault_inject
+
+    error = fault_inject("VFS_SYNC")
+    if error:
+        return error
+    return await mp.mnt_op.vfs_sync(mp, waitfor, cred)
+
+
+async def VFS_VGET(mp: mount, ino: int, lktype: int) -> tuple[int, vnode | None]:
+    return await mp.mnt_op.vfs_vget(mp, ino, lktype)
+
+
+async def VFS_LOADVNODE(mp: mount, vp: vnode, key: Any) -> tuple[int, Any]:
+    """-> (error, newkey): fill ``vp`` (v_data, v_op, v_type, v_size) for ``key``."""
+    return await mp.mnt_op.vfs_loadvnode(mp, vp, key)
+
+
+async def VFS_NEWVNODE(mp: mount, dvp: vnode | None, vp: vnode, vap: vattr, cred: Any,
+                       extra: Any) -> tuple[int, Any]:
+    """-> (error, key): allocate a new file on disk for ``vp``."""
+    return await mp.mnt_op.vfs_newvnode(mp, dvp, vp, vap, cred, extra)
+
+
+async def VFS_FHTOVP(mp: mount, fhp: Any, lktype: int) -> tuple[int, vnode | None]:
+    return await mp.mnt_op.vfs_fhtovp(mp, fhp, lktype)
+
+
+async def VFS_VPTOFH(vp: vnode, fhp: Any, fh_size: int) -> tuple[int, int]:
+    """-> (error, fh_size)."""
+    return await vp.v_mount.mnt_op.vfs_vptofh(vp, fhp, fh_size)  # type: ignore[union-attr]
+
+
+async def VFS_SNAPSHOT(mp: mount, vp: vnode) -> tuple[int, Any]:
+    """-> (error, timespec of the snapshot)."""
+    return await mp.mnt_op.vfs_snapshot(mp, vp)
+
+
+async def VFS_SUSPENDCTL(mp: mount, cmd: int) -> int:
+    return await mp.mnt_op.vfs_suspendctl(mp, cmd)
+
+
+async def VFS_EXTATTRCTL(mp: mount, cmd: int, vp: Any, attrnamespace: int,
+                         attrname: Any) -> int:
+    return await mp.mnt_op.vfs_extattrctl(mp, cmd, vp, attrnamespace, attrname)
+
+
+async def VFS_RENAMELOCK_ENTER(mp: mount) -> None:
+    await mp.mnt_op.vfs_renamelock_enter(mp)
+
+
+def VFS_RENAMELOCK_EXIT(mp: mount) -> None:
+    mp.mnt_op.vfs_renamelock_exit(mp)
+
+
+# ------------------------------------------------------------ registry
+
+class _VfsGlobals:
+    def __init__(self) -> None:
+        self.vfs_list: list[vfsops] = []
+        self.mountlist: list[mount] = []
+        self.rootfs: mount | None = None
+        self.rootvnode: vnode | None = None
+        self.nextfsid = 0
+        self.hooks: list[Any] = []
+        self.hooks_lock = kmutex_t()
+        mutex_init(self.hooks_lock, MUTEX_DEFAULT, IPL_NONE)
+
+
+vfsglobals = MachineLocal(_VfsGlobals, "vfs globals")
+
+
+def vfs_getopsbyname_nolock(name: str) -> vfsops | None:
+    for v in vfsglobals().vfs_list:
+        if v.vfs_name == name:
+            return v
+    return None
+
+
+async def vfs_getopsbyname(name: str) -> vfsops | None:
+    """The vfsops called ``name``; autoloads the module of that name first if needed."""
+    v = vfs_getopsbyname_nolock(name)
+    if v is None:
+        try:
+            from kern.kern_module import MODULE_CLASS_VFS, module_autoload
+        except ImportError:  # pragma: no cover - module framework always present
+            return None
+        await module_autoload(name, MODULE_CLASS_VFS)
+        v = vfs_getopsbyname_nolock(name)
+    if v is not None:
+        v.vfs_refcount += 1
+    return v
+
+
+def vfs_delref(v: vfsops) -> None:
+    v.vfs_refcount -= 1
+
+
+def vfs_attach(vfs: vfsops) -> int:
+    """Register a file system type (EEXIST if one of that name is there)."""
+    from kern.errno import EEXIST
+
+    g = vfsglobals()
+    if vfs_getopsbyname_nolock(vfs.vfs_name) is not None:
+        return EEXIST
+    vfs.vfs_refcount = 0
+    g.vfs_list.append(vfs)
+    vfs.vfs_init()
+    return 0
+
+
+def vfs_detach(vfs: vfsops) -> int:
+    """Unregister; EBUSY while mounted, ESRCH if not registered."""
+    g = vfsglobals()
+    if vfs.vfs_refcount > 0:
+        return EBUSY
+    if vfs not in g.vfs_list:
+        return ESRCH
+    g.vfs_list.remove(vfs)
+    vfs.vfs_done()
+    return 0
+
+
+def vfs_getnewfsid(mp: mount) -> None:
+    """Give ``mp`` a machine-unique file system id (f_fsidx / f_fsid)."""
+    g = vfsglobals()
+    g.nextfsid += 1
+    mtype = sum(mp.mnt_op.vfs_name.encode()) & 0xff
+    mp.mnt_stat.f_fsidx.__fsid_val[0] = (g.nextfsid << 8) | mtype
+    mp.mnt_stat.f_fsidx.__fsid_val[1] = mtype
+    mp.mnt_stat.f_fsid = mp.mnt_stat.f_fsidx.__fsid_val[0]
+
+
+def vfs_getvfs(fsid: Any) -> mount | None:
+    for mp in vfsglobals().mountlist:
+        if mp.mnt_stat.f_fsid == fsid:
+            return mp
+    return None
+
+
+def _setname(field: str, value: str | bytes, mp: mount) -> None:
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    size = dict((n, ctypes.sizeof(t)) for n, t in statvfs._fields_)[field]
+    setattr(mp.mnt_stat, field, raw[:size - 1])
+
+
+def set_statvfs_info(onp: str, fromp: str, fstypename: str, mp: mount) -> int:
+    """Fill the names in ``mp.mnt_stat`` (paths already in kernel strings here)."""
+    _setname("f_mntonname", onp, mp)
+    _setname("f_mntfromname", fromp, mp)
+    _setname("f_fstypename", fstypename, mp)
+    return 0
+
+
+def copy_statvfs_info(sbp: statvfs, mp: mount) -> None:
+    """Copy the parts of mnt_stat the file system does not fill itself into ``sbp``."""
+    ms = mp.mnt_stat
+    if sbp is ms:
+        return
+    sbp.f_fsidx = ms.f_fsidx
+    sbp.f_fsid = ms.f_fsid
+    sbp.f_owner = ms.f_owner
+    sbp.f_flag = mp.mnt_flag & MNT_VISFLAGMASK
+    sbp.f_syncwrites = ms.f_syncwrites
+    sbp.f_asyncwrites = ms.f_asyncwrites
+    sbp.f_syncreads = ms.f_syncreads
+    sbp.f_asyncreads = ms.f_asyncreads
+    sbp.f_namemax = ms.f_namemax
+    sbp.f_fstypename = ms.f_fstypename
+    sbp.f_mntonname = ms.f_mntonname
+    sbp.f_mntfromname = ms.f_mntfromname
+
+
+def mountlist_append(mp: mount) -> None:
+    vfsglobals().mountlist.append(mp)
+
+
+def mountlist_remove(mp: mount) -> None:
+    ml = vfsglobals().mountlist
+    if mp in ml:
+        ml.remove(mp)
+
+
+def mountlist() -> list[mount]:
+    return list(vfsglobals().mountlist)
+
+
+def vfs_busy(mp: mount) -> int:
+    """Keep a mount from going away; ENOENT if it is being unmounted or gone."""
+    if mp.mnt_iflag & (IMNT_GONE | IMNT_UNMOUNT):
+        return ENOENT
+    mp.mnt_refcnt += 1
+    return 0
+
+
+def vfs_unbusy(mp: mount) -> None:
+    mp.mnt_refcnt -= 1
+
+
+def vfs_ref(mp: mount) -> None:
+    mp.mnt_refcnt += 1
+
+
+def vfs_rele(mp: mount) -> None:
+    mp.mnt_refcnt -= 1
+
+
+def vfs_mountalloc(vfsops_: vfsops, vp: vnode | None) -> mount:
+    mp = mount(vfsops_)
+    mp.mnt_vnodecovered = vp
+    return mp
+
+
+# ------------------------------------------------------------ vfs_hooks
+
+class vfs_hooks:
+    def __init__(self, vh_unmount: Any = None, vh_reexport: Any = None) -> None:
+        self.vh_unmount = vh_unmount
+        self.vh_reexport = vh_reexport
+
+
+def vfs_hooks_attach(vfs_hook: vfs_hooks) -> int:
+    vfsglobals().hooks.append(vfs_hook)
+    return 0
+
+
+def vfs_hooks_detach(vfs_hook: vfs_hooks) -> int:
+    hooks = vfsglobals().hooks
+    for i, h in enumerate(hooks):
+        if h is vfs_hook:
+            del hooks[i]
+            return 0
+    return ESRCH
+
+
+async def vfs_hooks_unmount(mp: mount) -> None:
+    """Call every vh_unmount(mp), holding vfs_hooks_lock across the calls."""
+    g = vfsglobals()
+    await mutex_enter(g.hooks_lock)
+    for h in list(g.hooks):
+        if h.vh_unmount is not None:
+            r = h.vh_unmount(mp)
+            if hasattr(r, "__await__"):
+                await r
+    mutex_exit(g.hooks_lock)
+
+
+_ = (EINVAL, ENODEV)

@@ -1,0 +1,69 @@
+"""Path-lookup structures and flags (sys/namei.h, NetBSD 8).
+
+``componentname`` is what a file system's VOP_LOOKUP and the namespace
+operations see: one path component (``cn_nameptr``/``cn_namelen``), the
+operation (``cn_nameiop``), flags and credentials.  The lookup machinery
+itself is in vfs.namei.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# cn_nameiop
+LOOKUP = 0
+CREATE = 1
+DELETE = 2
+RENAME = 3
+OPMASK = 3
+
+# namei operational modifier flags, stored in ni_cnd.cn_flags
+NOFOLLOW = 0x00000000
+LOCKLEAF = 0x00000004
+LOCKPARENT = 0x00000008
+TRYEMULROOT = 0x00000010
+NOCACHE = 0x00000020
+FOLLOW = 0x00000040
+EMULROOTSET = 0x00000080
+NOCROSSMOUNT = 0x00000100
+RDONLY = 0x00000200
+ISDOTDOT = 0x00002000
+MAKEENTRY = 0x00004000
+ISLASTCN = 0x00008000
+ISWHITEOUT = 0x00020000
+DOWHITEOUT = 0x00040000
+REQUIREDIR = 0x00080000
+CREATEDIR = 0x00200000
+INRENAME = 0x00400000
+INRELOOKUP = 0x00800000
+MODMASK = 0x010000fc
+PARAMASK = 0x00ffff00
+
+NAME_MAX = 255
+MAXPATHLEN = 1024
+MAXSYMLINKS = 32
+MAXNAMLEN = 255
+
+
+class componentname:
+    """struct componentname."""
+
+    __slots__ = ("cn_nameiop", "cn_flags", "cn_cred", "cn_nameptr", "cn_namelen",
+                 "cn_consume")
+
+    def __init__(self, nameiop: int = LOOKUP, flags: int = 0, cred: Any = None,
+                 name: str = "") -> None:
+        self.cn_nameiop = nameiop
+        self.cn_flags = flags
+        self.cn_cred = cred
+        self.cn_nameptr = name  # this component (a str; C points into the path buffer)
+        self.cn_namelen = len(name.encode()) if name else 0
+        self.cn_consume = 0
+
+    @property
+    def name(self) -> str:
+        return self.cn_nameptr
+
+    def __repr__(self) -> str:
+        return (f"<componentname op={self.cn_nameiop} flags={self.cn_flags:#x} "
+                f"{self.cn_nameptr!r}>")

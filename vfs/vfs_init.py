@@ -1,0 +1,169 @@
+"""Starting the VFS at boot (kern/vfs_init.c, init_main.c's root mount, MAKEDEV).
+
+Boot hooks named in conf/GENERIC:
+
+* ``vfsinit(machine)``: per-machine VFS state and the process hooks that give
+  every new process a current directory (``cwdinfo``).
+* ``vfs_mountroot(machine)``: mounts the root file system (the ``rootfs``
+  module must be linked in), makes /dev, /tmp and /mnt, and the device nodes
+  of ``config.devnodes`` the way MAKEDEV would (``fss`` with count 4 gives
+  /dev/fss0..3 and /dev/rfss0..3), and registers a shutdown hook that syncs
+  and unmounts every file system when the machine halts cleanly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kern.cpu import MachineLocal
+from kern.kern_lwp import proc
+from kern.subr_prf import panic, printf
+from vfs.mount import (
+    MNT_FORCE,
+    MNT_ROOTFS,
+    mountlist,
+    mountlist_append,
+    vfs_getopsbyname,
+    vfs_mountalloc,
+    vfsglobals,
+)
+from vfs.vnode import vnode, vref, vrele
+
+if TYPE_CHECKING:
+    from kern.machine import Machine
+
+
+class cwdinfo:
+    """struct cwdinfo: a process's current and root directories and umask."""
+
+    __slots__ = ("cwdi_cdir", "cwdi_rdir", "cwdi_edir", "cwdi_cmask", "cwdi_path")
+
+    def __init__(self, cdir: vnode | None, rdir: vnode | None = None, cmask: int = 0o022,
+                 path: str = "/") -> None:
+        self.cwdi_cdir = cdir
+        self.cwdi_rdir = rdir
+        self.cwdi_edir = None
+        self.cwdi_cmask = cmask
+        self.cwdi_path = path  # kept for getcwd(3) in the shell
+
+
+def cwdinit(p: proc, parent: proc | None) -> None:
+    src = parent.p_cwdi if parent is not None else None
+    if src is None:
+        root = vfsglobals().rootvnode
+        if root is not None:
+            vref(root)
+        p.p_cwdi = cwdinfo(root)
+        return
+    if src.cwdi_cdir is not None:
+        vref(src.cwdi_cdir)
+    if src.cwdi_rdir is not None:
+        vref(src.cwdi_rdir)
+    p.p_cwdi = cwdinfo(src.cwdi_cdir, src.cwdi_rdir, src.cwdi_cmask, src.cwdi_path)
+
+
+def cwdfree(p: proc) -> None:
+    c = p.p_cwdi
+    p.p_cwdi = None
+    if c is None:
+        return
+    for vp in (c.cwdi_cdir, c.cwdi_rdir):
+        if vp is not None:
+            vrele_later(vp)
+
+
+def vrele_later(vp: vnode) -> None:
+    from vfs.vnode import vrele_async
+
+    vrele_async(vp)
+
+
+class _VfsBoot:
+    def __init__(self) -> None:
+        self.booted = False
+
+
+_vboot = MachineLocal(_VfsBoot, "vfs boot state")
+
+
+def vfsinit(machine: Machine) -> None:
+    import vfs.vfs_syscalls  # noqa: F401 - registers the VFS system calls
+
+    machine.proc_create_hooks.append(cwdinit)
+    machine.proc_destroy_hooks.append(cwdfree)
+    _vboot().booted = True
+
+
+async def vfs_mountroot(machine: Machine) -> None:
+    from vfs.mount import VFS_MOUNT, VFS_ROOT, VFS_START
+    from vfs.vfs_trans import fstrans_mount
+
+    name = machine.config.options.get("ROOT_FSTYPE", "rootfs")
+    vfsp = await vfs_getopsbyname(name)
+    if vfsp is None:
+        panic("vfs_mountroot: no file system %s for the root", name)
+    mp = vfs_mountalloc(vfsp, None)
+    mp.mnt_flag |= MNT_ROOTFS
+    error, _ = await VFS_MOUNT(mp, "/", None, 0)
+    if error:
+        panic("vfs_mountroot: cannot mount %s as root: error %d", name, error)
+    fstrans_mount(mp)
+    await VFS_START(mp, 0)
+    mountlist_append(mp)
+    error, root = await VFS_ROOT(mp, 0)
+    if error or root is None:
+        panic("vfs_mountroot: no root vnode: error %d", error)
+    g = vfsglobals()
+    g.rootfs = mp
+    g.rootvnode = root
+    # proc0 and processes made before the root existed get it as their cwd.
+    for p in list(machine.procs.values()):
+        if p.p_cwdi is None or p.p_cwdi.cwdi_cdir is None:
+            cwdinit(p, None)
+    printf("root file system type: %s\n", name)
+    await _makedirs(("/dev", "/tmp", "/mnt"))
+    await makedevnodes(machine.config.options.get("devnodes", {}), machine)
+    machine.add_shutdown_hook(vfs_shutdown)
+
+
+async def _makedirs(paths: tuple[str, ...]) -> None:
+    from vfs.vfs_syscalls import kern_mkdir
+
+    for path in paths:
+        error = await kern_mkdir(path, 0o755)
+        if error and error != 17:  # EEXIST
+            panic("vfs_mountroot: mkdir %s: error %d", path, error)
+
+
+async def makedevnodes(devnodes: dict[str, int], machine: Machine) -> None:
+    """MAKEDEV: /dev/<name>N (block) and /dev/r<name>N (character) for N < count."""
+    from kern.types_dev import makedev
+    from vfs.stat import S_IFBLK, S_IFCHR
+    from vfs.vfs_syscalls import kern_mknod
+
+    for name, count in devnodes.items():
+        bmaj, cmaj = machine.config.majors.get(name, (-1, -1))
+        for unit in range(count):
+            if bmaj >= 0:
+                await kern_mknod(f"/dev/{name}{unit}", S_IFBLK | 0o640, makedev(bmaj, unit))
+            if cmaj >= 0:
+                prefix = "r" if bmaj >= 0 else ""
+                await kern_mknod(f"/dev/{prefix}{name}{unit}", S_IFCHR | 0o640,
+                                 makedev(cmaj, unit))
+
+
+async def vfs_shutdown() -> None:
+    """sync(2), then unmount every file system but the root, newest first."""
+    from vfs.vfs_mount import dounmount, vfs_syncall
+
+    await vfs_syncall()
+    g = vfsglobals()
+    for mp in reversed(mountlist()):
+        if mp is g.rootfs:
+            continue
+        error = await dounmount(mp, 0, None)
+        if error:
+            await dounmount(mp, MNT_FORCE, None)
+
+
+_ = (Any, vrele)

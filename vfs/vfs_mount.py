@@ -1,0 +1,250 @@
+"""mount(2), unmount(2), sync(2) (kern/vfs_mount.c, vfs_syscalls.c; NetBSD 8).
+
+``do_sys_mount`` copies the arguments in (type name, mount point, the file
+system's argument block of ``data_len`` bytes), finds the file system type
+(autoloading its module), and ``mount_domount`` runs VFS_MOUNT, covers the
+mount point, calls VFS_STATVFS (its error ignored: puffs answers EINPROGRESS
+while its server has not started) and VFS_START.
+
+``dounmount`` follows NetBSD 8's order: vfs_suspend, IMNT_UNMOUNT, VFS_SYNC
+(unless read-only or forced), VFS_UNMOUNT (which vflushes; on failure the
+mount is resumed and stays), IMNT_GONE, vfs_resume, uncover the mount point,
+mountlist_remove, the vfs_hooks unmount callbacks (with the hooks lock
+held), fstrans_unmount.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kern.cpu import curlwp
+from kern.errno import (
+    EBUSY,
+    EINVAL,
+    ENAMETOOLONG,
+    ENODEV,
+    ENOTDIR,
+    EOPNOTSUPP,
+    EPERM,
+)
+from kern.kern_auth import kauth_cred_issuser
+from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
+from vfs.mount import (
+    IMNT_GONE,
+    IMNT_UNMOUNT,
+    MFSNAMELEN,
+    MNT_FORCE,
+    MNT_GETARGS,
+    MNT_OP_FLAGS,
+    MNT_RDONLY,
+    MNT_ROOTFS,
+    MNT_UPDATE,
+    MNT_WAIT,
+    VFS_MOUNT,
+    VFS_START,
+    VFS_STATVFS,
+    VFS_SYNC,
+    VFS_UNMOUNT,
+    mount,
+    mountlist,
+    mountlist_append,
+    mountlist_remove,
+    vfs_delref,
+    vfs_getopsbyname,
+    vfs_hooks_unmount,
+    vfs_mountalloc,
+    vfsglobals,
+    vfsops,
+)
+from vfs.vnode import LK_EXCLUSIVE, LK_RETRY, VDIR, VV_ROOT, vn_lock, vnode, vput, vref, vrele
+from vfs.vnode_if import VOP_UNLOCK
+
+
+async def mount_get_vfsops(fstype_uaddr: int) -> tuple[int, vfsops | None]:
+    from kern.subr_copy import copyinstr
+
+    kbuf = bytearray(MFSNAMELEN)
+    error, done = copyinstr(fstype_uaddr, kbuf, MFSNAMELEN)
+    if error:
+        return error, None
+    name = bytes(kbuf[:done - 1]).decode("utf-8", "replace")
+    v = await vfs_getopsbyname(name)
+    if v is None:
+        return ENODEV, None
+    return 0, v
+
+
+async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, data: Any,
+                        data_len: int) -> tuple[int, int]:
+    """Mount a new file system of type ``vfsp`` on directory ``vp`` (referenced, unlocked)."""
+    from vfs.vfs_bio import V_SAVE, vinvalbuf
+    from vfs.vfs_trans import fstrans_mount
+
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM, data_len
+    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+    if vp.v_type != VDIR:
+        VOP_UNLOCK(vp)
+        return ENOTDIR, data_len
+    if vp.v_mountedhere is not None:
+        VOP_UNLOCK(vp)
+        return EBUSY, data_len
+    await vinvalbuf(vp, V_SAVE, l.l_cred, l)
+    VOP_UNLOCK(vp)
+    mp = vfs_mountalloc(vfsp, vp)
+    mp.mnt_flag = flags & ~MNT_OP_FLAGS
+    error, data_len = await VFS_MOUNT(mp, path, data, data_len)
+    if error:
+        vfs_delref(vfsp)
+        return error, data_len
+    if not mp.mnt_iflag & 0x80:  # IMNT_HAS_TRANS, if the file system did not do it
+        fstrans_mount(mp)
+    vref(vp)
+    vp.v_mountedhere = mp
+    mountlist_append(mp)
+    await VFS_STATVFS(mp, mp.mnt_stat)
+    error = await VFS_START(mp, 0)
+    if error:
+        # NetBSD leaves the mount in place and reports the error; so do we.
+        return error, data_len
+    return 0, data_len
+
+
+async def mount_getargs(l: Any, vp: vnode, data: Any, data_len: int) -> tuple[int, int]:
+    mp = vp.v_mount
+    if mp is None or not vp.v_vflag & VV_ROOT:
+        return EINVAL, data_len
+    mp.mnt_flag |= MNT_GETARGS
+    error, data_len = await VFS_MOUNT(mp, "", data, data_len)
+    mp.mnt_flag &= ~MNT_GETARGS
+    return error, data_len
+
+
+async def do_sys_mount(l: Any, fstype: int, path: int, flags: int, data: int,
+                       data_len: int, retval: list[int]) -> int:
+    """mount(2): ``fstype``, ``path`` and ``data`` are user addresses."""
+    from kern.subr_copy import copyin, copyout
+    from vfs.namei import NSM_FOLLOW_TRYEMULROOT, namei_simple_user, pathbuf_copyin
+
+    error, vp = await namei_simple_user(path, NSM_FOLLOW_TRYEMULROOT)
+    if error:
+        return error
+    assert vp is not None
+    error, pb = pathbuf_copyin(path)
+    kpath = pb.pb_path if pb is not None else ""
+    if data_len < 0 or data_len > 64 * 1024:
+        await vrele(vp)
+        return EINVAL
+    kdata: Any = None
+    if data_len > 0:
+        if not data:
+            await vrele(vp)
+            return EINVAL
+        kdata = kmem_alloc(data_len, KM_SLEEP)
+        error = copyin(data, kdata, data_len)
+        if error:
+            kmem_free(kdata, data_len)
+            await vrele(vp)
+            return error
+    try:
+        if flags & (MNT_GETARGS | MNT_UPDATE):
+            if flags & MNT_UPDATE and not flags & MNT_GETARGS:
+                mp = vp.v_mount
+                if mp is None or not vp.v_vflag & VV_ROOT:
+                    return EINVAL
+                mp.mnt_flag |= MNT_UPDATE | (flags & MNT_RDONLY)
+                error, data_len2 = await VFS_MOUNT(mp, kpath, kdata, data_len)
+                mp.mnt_flag &= ~MNT_UPDATE
+                return error
+            error, data_len2 = await mount_getargs(l, vp, kdata, data_len)
+            if error == 0 and kdata is not None:
+                error = copyout(kdata, data, min(data_len, data_len2))
+            return error
+        error, vfsp = await mount_get_vfsops(fstype)
+        if error:
+            return error
+        assert vfsp is not None
+        if data_len < vfsp.vfs_min_mount_data and vfsp.vfs_min_mount_data:
+            vfs_delref(vfsp)
+            return EINVAL
+        error, data_len2 = await mount_domount(l, vp, vfsp, kpath, flags, kdata, data_len)
+        if error == 0 and kdata is not None and data_len2:
+            # The file system may have adjusted its arguments (puffs does).
+            copyout(kdata, data, min(data_len, data_len2))
+        return error
+    finally:
+        if kdata is not None:
+            kmem_free(kdata, data_len)
+        await vrele(vp)
+
+
+async def dounmount(mp: mount, flags: int, l: Any) -> int:
+    """Unmount ``mp`` (NetBSD 8's order; see the module docstring)."""
+    from vfs.vfs_trans import fstrans_unmount, vfs_resume, vfs_suspend
+
+    if mp.mnt_iflag & (IMNT_UNMOUNT | IMNT_GONE):
+        return EBUSY
+    if l is None:
+        l = curlwp()
+    error = await vfs_suspend(mp, 0)
+    suspended = error == 0
+    if error and error != EOPNOTSUPP:
+        return error
+    mp.mnt_iflag |= IMNT_UNMOUNT
+    error = 0
+    if not mp.mnt_flag & MNT_RDONLY and not flags & MNT_FORCE:
+        error = await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
+    if error == 0 or flags & MNT_FORCE:
+        error = await VFS_UNMOUNT(mp, flags)
+    if error:
+        mp.mnt_iflag &= ~IMNT_UNMOUNT
+        if suspended:
+            await vfs_resume(mp)
+        return error
+    mp.mnt_iflag |= IMNT_GONE
+    if suspended:
+        await vfs_resume(mp)
+    coveredvp = mp.mnt_vnodecovered
+    if coveredvp is not None:
+        coveredvp.v_mountedhere = None
+    mountlist_remove(mp)
+    await vfs_hooks_unmount(mp)
+    fstrans_unmount(mp)
+    vfs_delref(mp.mnt_op)
+    if coveredvp is not None:
+        await vrele(coveredvp)
+    return 0
+
+
+async def do_sys_unmount(l: Any, path: int, flags: int) -> int:
+    from vfs.namei import NSM_FOLLOW_TRYEMULROOT, namei_simple_user
+
+    error, vp = await namei_simple_user(path, NSM_FOLLOW_TRYEMULROOT)
+    if error:
+        return error
+    assert vp is not None
+    mp = vp.v_mount
+    if not kauth_cred_issuser(l.l_cred):
+        await vrele(vp)
+        return EPERM
+    if not vp.v_vflag & VV_ROOT or mp is None:
+        await vrele(vp)
+        return EINVAL
+    if mp.mnt_flag & MNT_ROOTFS or mp is vfsglobals().rootfs:
+        await vrele(vp)
+        return EBUSY
+    await vrele(vp)
+    return await dounmount(mp, flags, l)
+
+
+async def vfs_syncall() -> int:
+    """sync(2): VFS_SYNC every writable mount, waiting for the writes."""
+    l = curlwp()
+    for mp in mountlist():
+        if mp.mnt_flag & MNT_RDONLY or mp.mnt_iflag & (IMNT_GONE | IMNT_UNMOUNT):
+            continue
+        await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
+    return 0
+
+
+_ = (ENAMETOOLONG, vput)

@@ -1,0 +1,1145 @@
+"""System calls on paths and vnode descriptors (kern/vfs_syscalls.c, NetBSD 8).
+
+Each ``sys_*`` has NetBSD's shape ``async def sys_x(l, uap, retval) -> int``
+and is registered in the base kernel's syscall table under NetBSD's number
+(kern.syscall).  The ``do_sys_*`` functions take a path either from user
+space (``UIO_USERSPACE``: a user address, copied in with EFAULT and
+ENAMETOOLONG checks) or from the kernel (``UIO_SYSSPACE``: a str), as
+NetBSD's do; fss uses ``do_sys_unlink(path, UIO_USERSPACE)``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import posixpath
+from typing import Any
+
+from kern.cpu import curlwp
+from kern.errno import (
+    EBADF,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    EISDIR,
+    ENOENT,
+    ENOTDIR,
+    EPERM,
+    ESPIPE,
+    EXDEV,
+)
+from kern.fcntl import (
+    DTYPE_VNODE,
+    FMASK,
+    FREAD,
+    FWRITE,
+    O_ACCMODE,
+    O_CREAT,
+)
+from kern.kern_auth import kauth_cred_issuser
+from kern.kern_descrip import (
+    fd_abort,
+    fd_affix,
+    fd_allocfile,
+    fd_getfile,
+    fd_getvnode,
+    fd_putfile,
+)
+from kern.kern_time import timespec, timeval
+from kern.subr_copy import copyin, copyinstr, copyout
+from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, iovec, uio
+from kern.syscall import syscall_register
+from vfs.mount import (
+    MNT_RDONLY,
+    MNT_WAIT,
+    ST_NOWAIT,
+    VFS_STATVFS,
+    copy_statvfs_info,
+    mountlist,
+    statvfs,
+    vfsglobals,
+)
+from vfs.namei import (
+    NDINIT,
+    WANTPARENT,
+    nameidata,
+    namei,
+    pathbuf,
+    pathbuf_copyin,
+    pathbuf_create,
+)
+from vfs.namei_h import (
+    CREATE,
+    CREATEDIR,
+    DELETE,
+    FOLLOW,
+    LOCKLEAF,
+    LOCKPARENT,
+    LOOKUP,
+    MAXPATHLEN,
+    NOCACHE,
+    NOFOLLOW,
+    RENAME,
+    TRYEMULROOT,
+)
+from vfs.stat import (
+    ACCESSPERMS,
+    ALLPERMS,
+    S_IFBLK,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFIFO,
+    S_IFMT,
+    S_IFREG,
+    stat,
+)
+from vfs.vfs_mount import do_sys_mount, do_sys_unmount, vfs_syncall
+from vfs.vfs_vnops import vn_open, vn_stat, vn_writechk, vnops
+from vfs.vnode import (
+    LK_EXCLUSIVE,
+    LK_RETRY,
+    LK_SHARED,
+    VA_UTIMES_NULL,
+    VBLK,
+    VCHR,
+    VDIR,
+    VEXEC,
+    VFIFO,
+    VLNK,
+    VREAD,
+    VREG,
+    VV_ROOT,
+    VWRITE,
+    vattr,
+    vn_lock,
+    vnode,
+    vput,
+    vref,
+    vrele,
+)
+from vfs.vnode_if import (
+    VOP_ACCESS,
+    VOP_FSYNC,
+    VOP_GETATTR,
+    VOP_LINK,
+    VOP_MKDIR,
+    VOP_MKNOD,
+    VOP_PATHCONF,
+    VOP_READDIR,
+    VOP_READLINK,
+    VOP_REMOVE,
+    VOP_RENAME,
+    VOP_RMDIR,
+    VOP_SEEK,
+    VOP_SETATTR,
+    VOP_SYMLINK,
+    VOP_UNLOCK,
+)
+
+SEEK_SET = 0
+SEEK_CUR = 1
+SEEK_END = 2
+
+F_OK = 0
+X_OK = 0x01
+W_OK = 0x02
+R_OK = 0x04
+
+FSYNC_WAIT = 0x0001
+FSYNC_DATAONLY = 0x0002
+
+VNOVAL = -1
+
+
+def FFLAGS(oflags: int) -> int:
+    return oflags + 1
+
+
+def OFLAGS(fflags: int) -> int:
+    return fflags - 1
+
+
+def _cwdi() -> Any:
+    return curlwp().l_proc.p_cwdi
+
+
+def _cmask() -> int:
+    c = _cwdi()
+    return c.cwdi_cmask if c is not None else 0o022
+
+
+def _pathbuf(path: Any, seg: int) -> tuple[int, pathbuf | None]:
+    if seg == UIO_SYSSPACE:
+        return 0, pathbuf_create(path)
+    return pathbuf_copyin(path)
+
+
+async def _lookup(path: Any, seg: int, op: int, flags: int) -> tuple[int, nameidata]:
+    nd = nameidata()
+    error, pb = _pathbuf(path, seg)
+    if error:
+        return error, nd
+    assert pb is not None
+    NDINIT(nd, op, flags, pb)
+    error = await namei(nd)
+    return error, nd
+
+
+async def _release_create(nd: nameidata) -> None:
+    """Give back what a CREATE lookup of an existing name handed out."""
+    dvp, vp = nd.ni_dvp, nd.ni_vp
+    if vp is not None:
+        if vp is dvp:
+            await vrele(vp)
+        else:
+            await vrele(vp)
+    if dvp is not None:
+        await vput(dvp)
+
+
+# ------------------------------------------------------------------ open
+
+async def do_open(l: Any, path: Any, seg: int, open_flags: int, open_mode: int,
+                  retval: list[int]) -> int:
+    if open_flags & O_ACCMODE == O_ACCMODE:
+        return EINVAL
+    flags = FFLAGS(open_flags)
+    error, fp, indx = fd_allocfile()
+    if error:
+        return error
+    assert fp is not None
+    p = l.l_proc
+    nd = nameidata()
+    error, pb = _pathbuf(path, seg)
+    if error:
+        fd_abort(p, fp, indx)
+        return error
+    assert pb is not None
+    NDINIT(nd, LOOKUP, FOLLOW | TRYEMULROOT, pb)
+    cmode = ((open_mode & ~_cmask()) & ALLPERMS) & ~0o1000  # no sticky bit on create
+    error = await vn_open(nd, flags, cmode)
+    if error:
+        fd_abort(p, fp, indx)
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    fp.f_flag = flags & FMASK
+    fp.f_type = DTYPE_VNODE
+    fp.f_ops = vnops
+    fp.f_data = vp
+    fp.f_cred = l.l_cred
+    VOP_UNLOCK(vp)
+    fd_affix(p, fp, indx)
+    retval[0] = indx
+    return 0
+
+
+async def sys_open(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_open(l, uap.path, UIO_USERSPACE, uap.flags, uap.mode, retval)
+
+
+# ------------------------------------------------------------------ pread/pwrite/lseek
+
+async def _fd_vnode_seekable(fd: int) -> tuple[int, Any]:
+    fp = fd_getfile(fd)
+    if fp is None:
+        return EBADF, None
+    if fp.f_type != DTYPE_VNODE or fp.f_vnode.v_type == VFIFO:
+        fd_putfile(fd)
+        return ESPIPE, None
+    return 0, fp
+
+
+async def sys_pread(l: Any, uap: Any, retval: list[int]) -> int:
+    from kern.sys_generic import dofileread
+
+    error, fp = await _fd_vnode_seekable(uap.fd)
+    if error:
+        return error
+    if not fp.f_flag & FREAD:
+        fd_putfile(uap.fd)
+        return EBADF
+    offset = uap.offset
+    if offset < 0 and fp.f_vnode.v_type not in (VCHR, VBLK):
+        fd_putfile(uap.fd)
+        return EINVAL
+    error = await VOP_SEEK(fp.f_vnode, fp.f_offset, offset, fp.f_cred)
+    if error:
+        fd_putfile(uap.fd)
+        return error
+    return await dofileread(uap.fd, fp, uap.buf, uap.nbyte, [offset], 0, retval)
+
+
+async def sys_pwrite(l: Any, uap: Any, retval: list[int]) -> int:
+    from kern.sys_generic import dofilewrite
+
+    error, fp = await _fd_vnode_seekable(uap.fd)
+    if error:
+        return error
+    if not fp.f_flag & FWRITE:
+        fd_putfile(uap.fd)
+        return EBADF
+    offset = uap.offset
+    if offset < 0 and fp.f_vnode.v_type not in (VCHR, VBLK):
+        fd_putfile(uap.fd)
+        return EINVAL
+    error = await VOP_SEEK(fp.f_vnode, fp.f_offset, offset, fp.f_cred)
+    if error:
+        fd_putfile(uap.fd)
+        return error
+    return await dofilewrite(uap.fd, fp, uap.buf, uap.nbyte, [offset], 0, retval)
+
+
+async def sys_lseek(l: Any, uap: Any, retval: list[int]) -> int:
+    error, fp = await _fd_vnode_seekable(uap.fd)
+    if error:
+        return error
+    vp = fp.f_vnode
+    try:
+        whence = uap.whence
+        if whence == SEEK_CUR:
+            newoff = fp.f_offset + uap.offset
+        elif whence == SEEK_END:
+            va = vattr()
+            await vn_lock(vp, LK_SHARED | LK_RETRY)
+            error = await VOP_GETATTR(vp, va, l.l_cred)
+            VOP_UNLOCK(vp)
+            if error:
+                return error
+            newoff = va.va_size + uap.offset
+        elif whence == SEEK_SET:
+            newoff = uap.offset
+        else:
+            return EINVAL
+        if newoff < 0 and vp.v_type not in (VCHR, VBLK):
+            return EINVAL
+        error = await VOP_SEEK(vp, fp.f_offset, newoff, l.l_cred)
+        if error:
+            return error
+        fp.f_offset = newoff
+        retval[0] = newoff
+        return 0
+    finally:
+        fd_putfile(uap.fd)
+
+
+# ------------------------------------------------------------------ stat family
+
+async def do_sys_stat(path: Any, seg: int, nd_flags: int) -> tuple[int, stat]:
+    sb = stat()
+    error, nd = await _lookup(path, seg, LOOKUP, nd_flags | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error, sb
+    vp = nd.ni_vp
+    assert vp is not None
+    error = await vn_stat(vp, sb)
+    await vput(vp)
+    return error, sb
+
+
+async def _copyout_struct(s: ctypes.Structure, uaddr: int) -> int:
+    return copyout(bytearray(bytes(s)), uaddr, ctypes.sizeof(s))
+
+
+async def sys___stat50(l: Any, uap: Any, retval: list[int]) -> int:
+    error, sb = await do_sys_stat(uap.path, UIO_USERSPACE, FOLLOW)
+    if error:
+        return error
+    return await _copyout_struct(sb, uap.ub)
+
+
+async def sys___lstat50(l: Any, uap: Any, retval: list[int]) -> int:
+    error, sb = await do_sys_stat(uap.path, UIO_USERSPACE, NOFOLLOW)
+    if error:
+        return error
+    return await _copyout_struct(sb, uap.ub)
+
+
+async def sys___fstat50(l: Any, uap: Any, retval: list[int]) -> int:
+    fp = fd_getfile(uap.fd)
+    if fp is None:
+        return EBADF
+    sb = stat()
+    try:
+        error = await fp.f_ops.fo_stat(fp, sb)
+    finally:
+        fd_putfile(uap.fd)
+    if error:
+        return error
+    return await _copyout_struct(sb, uap.sb)
+
+
+async def dostatvfs(mp: Any, sp: statvfs, l: Any, flags: int, root: int) -> int:
+    error = 0
+    if not flags & ST_NOWAIT or True:
+        error = await VFS_STATVFS(mp, sp)
+    if error:
+        return error
+    copy_statvfs_info(sp, mp)
+    sp.f_flag = mp.mnt_flag & 0xfd3fffff
+    return 0
+
+
+async def do_sys_pstatvfs(l: Any, path: Any, seg: int, flags: int) -> tuple[int, statvfs]:
+    sb = statvfs()
+    error, nd = await _lookup(path, seg, LOOKUP, FOLLOW | TRYEMULROOT)
+    if error:
+        return error, sb
+    vp = nd.ni_vp
+    assert vp is not None
+    mp = vp.v_mount
+    await vrele(vp)
+    if mp is None:
+        return ENOENT, sb
+    error = await dostatvfs(mp, sb, l, flags, 1)
+    return error, sb
+
+
+async def sys_statvfs1(l: Any, uap: Any, retval: list[int]) -> int:
+    error, sb = await do_sys_pstatvfs(l, uap.path, UIO_USERSPACE, uap.flags)
+    if error:
+        return error
+    return await _copyout_struct(sb, uap.buf)
+
+
+async def sys_fstatvfs1(l: Any, uap: Any, retval: list[int]) -> int:
+    error, fp = fd_getvnode(uap.fd)
+    if error:
+        return error
+    mp = fp.f_vnode.v_mount
+    sb = statvfs()
+    try:
+        error = await dostatvfs(mp, sb, l, uap.flags, 1)
+    finally:
+        fd_putfile(uap.fd)
+    if error:
+        return error
+    return await _copyout_struct(sb, uap.buf)
+
+
+async def sys_getvfsstat(l: Any, uap: Any, retval: list[int]) -> int:
+    size = ctypes.sizeof(statvfs)
+    maxcount = uap.bufsize // size if uap.buf else 0
+    count = 0
+    for mp in mountlist():
+        if uap.buf and count < maxcount:
+            sb = statvfs()
+            if await dostatvfs(mp, sb, l, uap.flags, 0) == 0:
+                error = copyout(bytearray(bytes(sb)), uap.buf + count * size, size)
+                if error:
+                    return error
+                count += 1
+        elif not uap.buf:
+            count += 1
+    retval[0] = count
+    return 0
+
+
+# ------------------------------------------------------------------ mkdir & co
+
+async def do_sys_mkdir(path: Any, mode: int, seg: int) -> int:
+    error, nd = await _lookup(path, seg, CREATE, LOCKPARENT | CREATEDIR | TRYEMULROOT)
+    if error:
+        return error
+    if nd.ni_vp is not None:
+        await _release_create(nd)
+        return EEXIST
+    va = vattr()
+    va.va_type = VDIR
+    va.va_mode = (mode & ACCESSPERMS) & ~_cmask()
+    dvp = nd.ni_dvp
+    assert dvp is not None
+    error, vp = await VOP_MKDIR(dvp, nd.ni_cnd, va)
+    await vput(dvp)
+    if error == 0 and vp is not None:
+        await vrele(vp)
+    return error
+
+
+async def kern_mkdir(path: str, mode: int) -> int:
+    """mkdir from inside the kernel (boot, drivers)."""
+    return await do_sys_mkdir(path, mode, UIO_SYSSPACE)
+
+
+async def sys_mkdir(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_mkdir(uap.path, uap.mode, UIO_USERSPACE)
+
+
+async def do_sys_mknod(l: Any, path: Any, mode: int, dev: int, seg: int) -> int:
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM
+    fmt = mode & S_IFMT
+    vtype = {S_IFCHR: VCHR, S_IFBLK: VBLK, S_IFREG: VREG, S_IFIFO: VFIFO}.get(fmt)
+    if vtype is None:
+        return EINVAL
+    error, nd = await _lookup(path, seg, CREATE, LOCKPARENT | TRYEMULROOT)
+    if error:
+        return error
+    if nd.ni_vp is not None:
+        await _release_create(nd)
+        return EEXIST
+    va = vattr()
+    va.va_type = vtype
+    va.va_mode = (mode & ALLPERMS) & ~_cmask()
+    va.va_rdev = dev if vtype in (VCHR, VBLK) else VNOVAL
+    dvp = nd.ni_dvp
+    assert dvp is not None
+    error, vp = await VOP_MKNOD(dvp, nd.ni_cnd, va)
+    await vput(dvp)
+    if error == 0 and vp is not None:
+        await vrele(vp)
+    return error
+
+
+async def kern_mknod(path: str, mode: int, dev: int) -> int:
+    """mknod from inside the kernel: MAKEDEV at boot, disks registered later."""
+    return await do_sys_mknod(curlwp(), path, mode, dev, UIO_SYSSPACE)
+
+
+async def sys___mknod50(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_mknod(l, uap.path, uap.mode, uap.dev, UIO_USERSPACE)
+
+
+async def do_sys_rmdir(path: Any, seg: int) -> int:
+    error, nd = await _lookup(path, seg, DELETE, LOCKPARENT | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    dvp, vp = nd.ni_dvp, nd.ni_vp
+    assert vp is not None
+    if dvp is None:
+        await vput(vp)
+        return EBUSY if vp.v_vflag & VV_ROOT else EINVAL
+    if vp.v_type != VDIR:
+        error = ENOTDIR
+    elif dvp is vp:
+        error = EINVAL
+    elif vp.v_vflag & VV_ROOT or vp.v_mountedhere is not None:
+        error = EBUSY
+    else:
+        error = await VOP_RMDIR(dvp, vp, nd.ni_cnd)
+        await vput(dvp)
+        return error
+    if dvp is vp:
+        await vrele(vp)
+    else:
+        await vput(vp)
+    await vput(dvp)
+    return error
+
+
+async def sys_rmdir(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_rmdir(uap.path, UIO_USERSPACE)
+
+
+async def do_sys_unlink(path: Any, seg: int) -> int:
+    """unlink(2); fss calls it with a user path for FSS_UNLINK_ON_CREATE."""
+    error, nd = await _lookup(path, seg, DELETE, LOCKPARENT | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    dvp, vp = nd.ni_dvp, nd.ni_vp
+    assert vp is not None
+    if dvp is None:
+        await vput(vp)
+        return EBUSY
+    if vp.v_vflag & VV_ROOT:
+        error = EBUSY
+    elif dvp is vp:
+        error = EINVAL if vp.v_type == VDIR else EPERM
+    else:
+        error = await VOP_REMOVE(dvp, vp, nd.ni_cnd)
+        await vput(dvp)
+        return error
+    if dvp is vp:
+        await vrele(vp)
+    else:
+        await vput(vp)
+    await vput(dvp)
+    return error
+
+
+async def sys_unlink(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_unlink(uap.path, UIO_USERSPACE)
+
+
+async def do_sys_link(l: Any, path: Any, link: Any, seg: int, follow: int = FOLLOW) -> int:
+    error, nd = await _lookup(path, seg, LOOKUP, follow | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error, nd2 = await _lookup(link, seg, CREATE, LOCKPARENT | TRYEMULROOT)
+    if error:
+        await vrele(vp)
+        return error
+    if nd2.ni_vp is not None:
+        await _release_create(nd2)
+        await vrele(vp)
+        return EEXIST
+    dvp = nd2.ni_dvp
+    assert dvp is not None
+    if dvp.v_mount is not vp.v_mount:
+        error = EXDEV
+    else:
+        error = await VOP_LINK(dvp, vp, nd2.ni_cnd)
+    await vput(dvp)
+    await vrele(vp)
+    return error
+
+
+async def sys_link(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_link(l, uap.path, uap.link, UIO_USERSPACE)
+
+
+async def do_sys_symlink(l: Any, patharg: Any, link: Any, seg: int) -> int:
+    if seg == UIO_USERSPACE:
+        kbuf = bytearray(MAXPATHLEN)
+        error, done = copyinstr(patharg, kbuf, MAXPATHLEN)
+        if error:
+            return error
+        target = bytes(kbuf[:done - 1]).decode("utf-8", "surrogateescape")
+    else:
+        target = patharg
+    error, nd = await _lookup(link, seg, CREATE, LOCKPARENT | TRYEMULROOT)
+    if error:
+        return error
+    if nd.ni_vp is not None:
+        await _release_create(nd)
+        return EEXIST
+    va = vattr()
+    va.va_type = VLNK
+    va.va_mode = ACCESSPERMS & ~_cmask()
+    dvp = nd.ni_dvp
+    assert dvp is not None
+    error, vp = await VOP_SYMLINK(dvp, nd.ni_cnd, va, target)
+    await vput(dvp)
+    if error == 0 and vp is not None:
+        await vrele(vp)
+    return error
+
+
+async def sys_symlink(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_symlink(l, uap.path, uap.link, UIO_USERSPACE)
+
+
+async def sys_readlink(l: Any, uap: Any, retval: list[int]) -> int:
+    error, nd = await _lookup(uap.path, UIO_USERSPACE, LOOKUP,
+                              NOFOLLOW | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    if vp.v_type != VLNK:
+        await vput(vp)
+        return EINVAL
+    u = uio([iovec(uap.buf, uap.count)], uio_offset=0, uio_rw=UIO_READ,
+            uio_vmspace=l.l_proc.p_vmspace)
+    error = await VOP_READLINK(vp, u, l.l_cred)
+    await vput(vp)
+    retval[0] = uap.count - u.uio_resid
+    return error
+
+
+def _lastname(nd: nameidata) -> str:
+    return nd.ni_cnd.cn_nameptr
+
+
+async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
+    """rename(2): look both names up, check, then VOP_RENAME under the rename lock."""
+    from vfs.mount import VFS_RENAMELOCK_ENTER, VFS_RENAMELOCK_EXIT
+
+    error, fnd = await _lookup(from_, seg, DELETE, WANTPARENT | TRYEMULROOT)
+    if error:
+        return error
+    fdvp, fvp = fnd.ni_dvp, fnd.ni_vp
+    assert fvp is not None
+    if fdvp is None or _lastname(fnd) in (".", ".."):
+        if fdvp is not None:
+            await vrele(fdvp)
+        await vrele(fvp)
+        return EINVAL if fdvp is not None or fvp.v_vflag & VV_ROOT else EBUSY
+    if fvp.v_vflag & VV_ROOT:
+        await vrele(fdvp)
+        await vrele(fvp)
+        return EBUSY
+    tflags = LOCKPARENT | LOCKLEAF | NOCACHE | TRYEMULROOT
+    if fvp.v_type == VDIR:
+        tflags |= CREATEDIR
+    error, tnd = await _lookup(to, seg, RENAME, tflags)
+    if error:
+        await vrele(fdvp)
+        await vrele(fvp)
+        return error
+    tdvp, tvp = tnd.ni_dvp, tnd.ni_vp
+    assert tdvp is not None
+
+    async def bail(err: int) -> int:
+        if tvp is not None:
+            if tvp is tdvp:
+                await vrele(tvp)
+            else:
+                await vput(tvp)
+        await vput(tdvp)
+        await vrele(fdvp)
+        await vrele(fvp)
+        return err
+
+    if _lastname(tnd) in (".", ".."):
+        return await bail(EINVAL)
+    if fvp.v_mount is not tdvp.v_mount or (tvp is not None and tvp.v_mount is not
+                                            fvp.v_mount):
+        return await bail(EXDEV)
+    if tvp is not None:
+        if fvp.v_type == VDIR and tvp.v_type != VDIR:
+            return await bail(ENOTDIR)
+        if fvp.v_type != VDIR and tvp.v_type == VDIR:
+            return await bail(EISDIR)
+        if tvp.v_vflag & VV_ROOT or tvp.v_mountedhere is not None:
+            return await bail(EBUSY)
+    if fvp is tdvp:
+        return await bail(EINVAL)
+    if fvp is tvp:
+        # Both names refer to the same file: nothing to do.
+        return await bail(0)
+    mp = fdvp.v_mount
+    await VFS_RENAMELOCK_ENTER(mp)
+    error = await VOP_RENAME(fdvp, fvp, fnd.ni_cnd, tdvp, tvp, tnd.ni_cnd)
+    VFS_RENAMELOCK_EXIT(mp)
+    return error
+
+
+async def sys_rename(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_rename(uap.from_, uap.to, UIO_USERSPACE)
+
+
+# ------------------------------------------------------------------ directories
+
+async def sys___getdents30(l: Any, uap: Any, retval: list[int]) -> int:
+    error, fp = fd_getvnode(uap.fd)
+    if error:
+        return error
+    try:
+        if not fp.f_flag & FREAD:
+            return EBADF
+        vp = fp.f_vnode
+        if vp.v_type != VDIR:
+            return ENOTDIR
+        u = uio([iovec(uap.buf, uap.count)], uio_offset=fp.f_offset, uio_rw=UIO_READ,
+                uio_vmspace=l.l_proc.p_vmspace)
+        await vn_lock(vp, LK_SHARED | LK_RETRY)
+        r = await VOP_READDIR(vp, u, fp.f_cred)
+        VOP_UNLOCK(vp)
+        error = r[0] if isinstance(r, tuple) else r
+        fp.f_offset = u.uio_offset
+        retval[0] = uap.count - u.uio_resid
+        return error
+    finally:
+        fd_putfile(uap.fd)
+
+
+async def _change_dir(vp: vnode, l: Any) -> int:
+    if vp.v_type != VDIR:
+        return ENOTDIR
+    return await VOP_ACCESS(vp, VEXEC, l.l_cred)
+
+
+async def sys_chdir(l: Any, uap: Any, retval: list[int]) -> int:
+    error, nd = await _lookup(uap.path, UIO_USERSPACE, LOOKUP,
+                              FOLLOW | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error = await _change_dir(vp, l)
+    VOP_UNLOCK(vp)
+    if error:
+        await vrele(vp)
+        return error
+    c = l.l_proc.p_cwdi
+    old = c.cwdi_cdir
+    c.cwdi_cdir = vp
+    assert nd.ni_pathbuf is not None
+    c.cwdi_path = posixpath.normpath(posixpath.join(c.cwdi_path, nd.ni_pathbuf.pb_path))
+    if c.cwdi_path.startswith("//"):
+        c.cwdi_path = c.cwdi_path[1:]
+    if old is not None:
+        await vrele(old)
+    return 0
+
+
+async def sys_fchdir(l: Any, uap: Any, retval: list[int]) -> int:
+    error, fp = fd_getvnode(uap.fd)
+    if error:
+        return error
+    vp = fp.f_vnode
+    try:
+        await vn_lock(vp, LK_SHARED | LK_RETRY)
+        error = await _change_dir(vp, l)
+        VOP_UNLOCK(vp)
+        if error:
+            return error
+        vref(vp)
+        c = l.l_proc.p_cwdi
+        old = c.cwdi_cdir
+        c.cwdi_cdir = vp
+        c.cwdi_path = "?"
+        if old is not None:
+            await vrele(old)
+        return 0
+    finally:
+        fd_putfile(uap.fd)
+
+
+async def sys_chroot(l: Any, uap: Any, retval: list[int]) -> int:
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM
+    error, nd = await _lookup(uap.path, UIO_USERSPACE, LOOKUP,
+                              FOLLOW | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error = await _change_dir(vp, l)
+    VOP_UNLOCK(vp)
+    if error:
+        await vrele(vp)
+        return error
+    c = l.l_proc.p_cwdi
+    old = c.cwdi_rdir
+    c.cwdi_rdir = vp
+    if old is not None:
+        await vrele(old)
+    return 0
+
+
+async def sys___getcwd(l: Any, uap: Any, retval: list[int]) -> int:
+    c = l.l_proc.p_cwdi
+    path = (c.cwdi_path if c is not None else "/").encode("utf-8", "surrogateescape") + b"\0"
+    if len(path) > uap.length:
+        from kern.errno import ERANGE
+
+        return ERANGE
+    error = copyout(bytearray(path), uap.bufp, len(path))
+    retval[0] = len(path)
+    return error
+
+
+async def sys_umask(l: Any, uap: Any, retval: list[int]) -> int:
+    c = l.l_proc.p_cwdi
+    retval[0] = c.cwdi_cmask
+    c.cwdi_cmask = uap.newmask & ALLPERMS
+    return 0
+
+
+# ------------------------------------------------------------------ attributes
+
+async def _setattr_path(path: Any, seg: int, follow: int, va: vattr) -> int:
+    error, nd = await _lookup(path, seg, LOOKUP, follow | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error = await VOP_SETATTR(vp, va, curlwp().l_cred)
+    await vput(vp)
+    return error
+
+
+async def _setattr_fd(fd: int, va: vattr) -> int:
+    error, fp = fd_getvnode(fd)
+    if error:
+        return error
+    vp = fp.f_vnode
+    try:
+        await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+        error = await VOP_SETATTR(vp, va, curlwp().l_cred)
+        VOP_UNLOCK(vp)
+        return error
+    finally:
+        fd_putfile(fd)
+
+
+def _va_mode(mode: int) -> vattr:
+    va = vattr()
+    va.va_mode = mode & ALLPERMS
+    return va
+
+
+def _va_owner(uid: int, gid: int) -> vattr:
+    va = vattr()
+    va.va_uid = VNOVAL if uid in (-1, 0xffffffff) else uid
+    va.va_gid = VNOVAL if gid in (-1, 0xffffffff) else gid
+    return va
+
+
+async def sys_chmod(l: Any, uap: Any, retval: list[int]) -> int:
+    return await _setattr_path(uap.path, UIO_USERSPACE, FOLLOW, _va_mode(uap.mode))
+
+
+async def sys_lchmod(l: Any, uap: Any, retval: list[int]) -> int:
+    return await _setattr_path(uap.path, UIO_USERSPACE, NOFOLLOW, _va_mode(uap.mode))
+
+
+async def sys_fchmod(l: Any, uap: Any, retval: list[int]) -> int:
+    return await _setattr_fd(uap.fd, _va_mode(uap.mode))
+
+
+async def sys_chown(l: Any, uap: Any, retval: list[int]) -> int:
+    return await _setattr_path(uap.path, UIO_USERSPACE, FOLLOW, _va_owner(uap.uid, uap.gid))
+
+
+async def sys_lchown(l: Any, uap: Any, retval: list[int]) -> int:
+    return await _setattr_path(uap.path, UIO_USERSPACE, NOFOLLOW,
+                               _va_owner(uap.uid, uap.gid))
+
+
+async def sys_fchown(l: Any, uap: Any, retval: list[int]) -> int:
+    return await _setattr_fd(uap.fd, _va_owner(uap.uid, uap.gid))
+
+
+async def _utimes_va(tptr: int) -> tuple[int, vattr]:
+    from kern.kern_time import nanotime
+
+    va = vattr()
+    if not tptr:
+        ts = timespec()
+        nanotime(ts)
+        va.va_atime = va.va_mtime = (ts.tv_sec, ts.tv_nsec)
+        va.va_vaflags |= VA_UTIMES_NULL
+        return 0, va
+    tv = (timeval * 2)()
+    raw = bytearray(ctypes.sizeof(tv))
+    error = copyin(tptr, raw, len(raw))
+    if error:
+        return error, va
+    tv = (timeval * 2).from_buffer(raw)
+    for t in tv:
+        if t.tv_usec < 0 or t.tv_usec >= 1000000:
+            return EINVAL, va
+    va.va_atime = (tv[0].tv_sec, tv[0].tv_usec * 1000)
+    va.va_mtime = (tv[1].tv_sec, tv[1].tv_usec * 1000)
+    return 0, va
+
+
+async def sys___utimes50(l: Any, uap: Any, retval: list[int]) -> int:
+    error, va = await _utimes_va(uap.tptr)
+    if error:
+        return error
+    return await _setattr_path(uap.path, UIO_USERSPACE, FOLLOW, va)
+
+
+async def sys___lutimes50(l: Any, uap: Any, retval: list[int]) -> int:
+    error, va = await _utimes_va(uap.tptr)
+    if error:
+        return error
+    return await _setattr_path(uap.path, UIO_USERSPACE, NOFOLLOW, va)
+
+
+async def sys___futimes50(l: Any, uap: Any, retval: list[int]) -> int:
+    error, va = await _utimes_va(uap.tptr)
+    if error:
+        return error
+    return await _setattr_fd(uap.fd, va)
+
+
+async def do_sys_truncate_vp(vp: vnode, length: int, cred: Any) -> int:
+    if vp.v_type == VDIR:
+        return EISDIR
+    error = vn_writechk(vp)
+    if error:
+        return error
+    error = await VOP_ACCESS(vp, VWRITE, cred)
+    if error:
+        return error
+    va = vattr()
+    va.va_size = length
+    return await VOP_SETATTR(vp, va, cred)
+
+
+async def sys_truncate(l: Any, uap: Any, retval: list[int]) -> int:
+    if uap.length < 0:
+        return EINVAL
+    error, nd = await _lookup(uap.path, UIO_USERSPACE, LOOKUP,
+                              FOLLOW | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error = await do_sys_truncate_vp(vp, uap.length, l.l_cred)
+    await vput(vp)
+    return error
+
+
+async def sys_ftruncate(l: Any, uap: Any, retval: list[int]) -> int:
+    if uap.length < 0:
+        return EINVAL
+    error, fp = fd_getvnode(uap.fd)
+    if error:
+        return error
+    try:
+        if not fp.f_flag & FWRITE:
+            return EINVAL
+        vp = fp.f_vnode
+        await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+        if vp.v_type == VDIR:
+            error = EISDIR
+        else:
+            error = vn_writechk(vp)
+            if error == 0:
+                va = vattr()
+                va.va_size = uap.length
+                error = await VOP_SETATTR(vp, va, fp.f_cred)
+        VOP_UNLOCK(vp)
+        return error
+    finally:
+        fd_putfile(uap.fd)
+
+
+async def sys_fsync(l: Any, uap: Any, retval: list[int]) -> int:
+    error, fp = fd_getvnode(uap.fd)
+    if error:
+        return error
+    vp = fp.f_vnode
+    try:
+        await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+        error = await VOP_FSYNC(vp, fp.f_cred, FSYNC_WAIT, 0, 0)
+        VOP_UNLOCK(vp)
+        return error
+    finally:
+        fd_putfile(uap.fd)
+
+
+async def sys_sync(l: Any, uap: Any, retval: list[int]) -> int:
+    await vfs_syncall()
+    return 0
+
+
+async def sys_access(l: Any, uap: Any, retval: list[int]) -> int:
+    mode = uap.flags
+    if mode & ~(R_OK | W_OK | X_OK):
+        return EINVAL
+    error, nd = await _lookup(uap.path, UIO_USERSPACE, LOOKUP,
+                              FOLLOW | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error = 0
+    if mode:
+        vmode = (VREAD if mode & R_OK else 0) | (VEXEC if mode & X_OK else 0)
+        if mode & W_OK:
+            vmode |= VWRITE
+            error = vn_writechk(vp)
+        if error == 0:
+            error = await VOP_ACCESS(vp, vmode, l.l_cred)
+    await vput(vp)
+    return error
+
+
+async def _pathconf(vp: vnode, name: int, retval: list[int]) -> int:
+    await vn_lock(vp, LK_SHARED | LK_RETRY)
+    error, value = await VOP_PATHCONF(vp, name)
+    VOP_UNLOCK(vp)
+    if error == 0:
+        retval[0] = value
+    return error
+
+
+async def sys_pathconf(l: Any, uap: Any, retval: list[int]) -> int:
+    error, nd = await _lookup(uap.path, UIO_USERSPACE, LOOKUP, FOLLOW | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    error = await _pathconf(vp, uap.name, retval)
+    await vrele(vp)
+    return error
+
+
+async def sys_fpathconf(l: Any, uap: Any, retval: list[int]) -> int:
+    error, fp = fd_getvnode(uap.fd)
+    if error:
+        return error
+    try:
+        return await _pathconf(fp.f_vnode, uap.name, retval)
+    finally:
+        fd_putfile(uap.fd)
+
+
+# ------------------------------------------------------------------ mount
+
+async def sys___mount50(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_mount(l, uap.type, uap.path, uap.flags, uap.data, uap.data_len,
+                              retval)
+
+
+async def sys_unmount(l: Any, uap: Any, retval: list[int]) -> int:
+    return await do_sys_unmount(l, uap.path, uap.flags)
+
+
+# ------------------------------------------------------------------ registration
+
+def _register() -> None:
+    from kern import syscall as sc
+
+    table = [
+        (sc.SYS_open, "open", sys_open, ("const char *path", "int flags", "mode_t mode")),
+        (sc.SYS_pread, "pread", sys_pread,
+         ("int fd", "void *buf", "size_t nbyte", "int PAD", "off_t offset")),
+        (sc.SYS_pwrite, "pwrite", sys_pwrite,
+         ("int fd", "const void *buf", "size_t nbyte", "int PAD", "off_t offset")),
+        (sc.SYS_lseek, "lseek", sys_lseek, ("int fd", "int PAD", "off_t offset", "int whence")),
+        (sc.SYS___stat50, "__stat50", sys___stat50, ("const char *path", "struct stat *ub")),
+        (sc.SYS___lstat50, "__lstat50", sys___lstat50, ("const char *path", "struct stat *ub")),
+        (sc.SYS___fstat50, "__fstat50", sys___fstat50, ("int fd", "struct stat *sb")),
+        (sc.SYS_statvfs1, "statvfs1", sys_statvfs1,
+         ("const char *path", "struct statvfs *buf", "int flags")),
+        (sc.SYS_fstatvfs1, "fstatvfs1", sys_fstatvfs1,
+         ("int fd", "struct statvfs *buf", "int flags")),
+        (sc.SYS_getvfsstat, "getvfsstat", sys_getvfsstat,
+         ("struct statvfs *buf", "size_t bufsize", "int flags")),
+        (sc.SYS_mkdir, "mkdir", sys_mkdir, ("const char *path", "mode_t mode")),
+        (sc.SYS_rmdir, "rmdir", sys_rmdir, ("const char *path",)),
+        (sc.SYS_unlink, "unlink", sys_unlink, ("const char *path",)),
+        (sc.SYS_rename, "rename", sys_rename, ("const char *from", "const char *to")),
+        (sc.SYS_link, "link", sys_link, ("const char *path", "const char *link")),
+        (sc.SYS_symlink, "symlink", sys_symlink, ("const char *path", "const char *link")),
+        (sc.SYS_readlink, "readlink", sys_readlink,
+         ("const char *path", "char *buf", "size_t count")),
+        (sc.SYS___getdents30, "__getdents30", sys___getdents30,
+         ("int fd", "char *buf", "size_t count")),
+        (sc.SYS_truncate, "truncate", sys_truncate,
+         ("const char *path", "int PAD", "off_t length")),
+        (sc.SYS_ftruncate, "ftruncate", sys_ftruncate, ("int fd", "int PAD", "off_t length")),
+        (sc.SYS_fsync, "fsync", sys_fsync, ("int fd",)),
+        (sc.SYS_sync, "sync", sys_sync, ()),
+        (sc.SYS___mknod50, "__mknod50", sys___mknod50,
+         ("const char *path", "mode_t mode", "dev_t dev")),
+        (sc.SYS_chmod, "chmod", sys_chmod, ("const char *path", "mode_t mode")),
+        (sc.SYS_lchmod, "lchmod", sys_lchmod, ("const char *path", "mode_t mode")),
+        (sc.SYS_fchmod, "fchmod", sys_fchmod, ("int fd", "mode_t mode")),
+        (sc.SYS_chown, "chown", sys_chown, ("const char *path", "uid_t uid", "gid_t gid")),
+        (sc.SYS_lchown, "lchown", sys_lchown, ("const char *path", "uid_t uid", "gid_t gid")),
+        (sc.SYS_fchown, "fchown", sys_fchown, ("int fd", "uid_t uid", "gid_t gid")),
+        (420, "__utimes50", sys___utimes50,
+         ("const char *path", "const struct timeval *tptr")),
+        (421, "__futimes50", sys___futimes50, ("int fd", "const struct timeval *tptr")),
+        (422, "__lutimes50", sys___lutimes50,
+         ("const char *path", "const struct timeval *tptr")),
+        (sc.SYS_access, "access", sys_access, ("const char *path", "int flags")),
+        (sc.SYS_pathconf, "pathconf", sys_pathconf, ("const char *path", "int name")),
+        (sc.SYS_fpathconf, "fpathconf", sys_fpathconf, ("int fd", "int name")),
+        (sc.SYS_chdir, "chdir", sys_chdir, ("const char *path",)),
+        (sc.SYS_fchdir, "fchdir", sys_fchdir, ("int fd",)),
+        (sc.SYS_chroot, "chroot", sys_chroot, ("const char *path",)),
+        (sc.SYS___getcwd, "__getcwd", sys___getcwd, ("char *bufp", "size_t length")),
+        (sc.SYS_umask, "umask", sys_umask, ("mode_t newmask",)),
+        (sc.SYS___mount50, "__mount50", sys___mount50,
+         ("const char *type", "const char *path", "int flags", "void *data",
+          "size_t data_len")),
+        (sc.SYS_unmount, "unmount", sys_unmount, ("const char *path", "int flags")),
+    ]
+    for number, name, fn, args in table:
+        syscall_register(number, name, fn, args)
+
+
+_register()
+
+_ = (MNT_RDONLY, MNT_WAIT, O_CREAT, RENAME, S_IFDIR, vfsglobals, EEXIST)

@@ -1,0 +1,471 @@
+"""Vnode-level helpers and the file operations of vnodes (kern/vfs_vnops.c, NetBSD 8).
+
+* ``vn_open(ndp, fmode, cmode)``: look up (and with O_CREAT create) a file,
+  check permissions and types, truncate with O_TRUNC, VOP_OPEN it; the vnode
+  comes back locked in ``ndp.ni_vp``.
+* ``vn_close(vp, flags, cred)``: VOP_CLOSE and release.
+* ``vn_rdwr(...)``: read or write a vnode from kernel or user memory.  A C
+  pointer the callee writes through that may be NULL is a one-element list
+  or None here: with ``aresid=None`` a short transfer is EIO, as in C.
+* ``vnops``: the fileops of an open vnode (read, write, ioctl, stat, close, seek).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kern.cpu import curlwp
+from kern.errno import (
+    EACCES,
+    EEXIST,
+    EFTYPE,
+    EINVAL,
+    EIO,
+    EISDIR,
+    ENOTTY,
+    EOPNOTSUPP,
+    EPASSTHROUGH,
+    EROFS,
+    ETXTBSY,
+)
+from kern.fcntl import (
+    DTYPE_VNODE,
+    FAPPEND,
+    FFSYNC,
+    FNONBLOCK,
+    FOF_UPDATE_OFFSET,
+    FREAD,
+    FWRITE,
+    O_CREAT,
+    O_DIRECTORY,
+    O_EXCL,
+    O_NOFOLLOW,
+    O_TRUNC,
+)
+from kern.kern_descrip import fileops
+from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_WRITE, iovec, uio
+from vfs.mount import MNT_RDONLY
+from vfs.namei import NDINIT, nameidata, namei
+from vfs.namei_h import CREATE, FOLLOW, LOCKLEAF, LOCKPARENT, LOOKUP, NOFOLLOW
+from vfs.stat import (
+    ALLPERMS,
+    S_IFBLK,
+    S_IFCHR,
+    S_IFDIR,
+    S_IFIFO,
+    S_IFLNK,
+    S_IFREG,
+    S_IFSOCK,
+    stat,
+)
+from vfs.vnode import (
+    IO_APPEND,
+    IO_NDELAY,
+    IO_NODELOCKED,
+    IO_SYNC,
+    LK_EXCLUSIVE,
+    LK_RETRY,
+    LK_SHARED,
+    VBLK,
+    VCHR,
+    VDIR,
+    VFIFO,
+    VI_TEXT,
+    VLNK,
+    VNON,
+    VREAD,
+    VREG,
+    VSOCK,
+    VWRITE,
+    vattr,
+    vattr_null,
+    vn_lock,
+    vnode,
+    vput,
+    vrele,
+)
+from vfs.vnode_if import (
+    VOP_ACCESS,
+    VOP_CLOSE,
+    VOP_CREATE,
+    VOP_FSYNC,
+    VOP_GETATTR,
+    VOP_IOCTL,
+    VOP_OPEN,
+    VOP_READ,
+    VOP_SEEK,
+    VOP_SETATTR,
+    VOP_UNLOCK,
+    VOP_WRITE,
+)
+
+if TYPE_CHECKING:
+    from kern.kern_descrip import file
+
+FIONREAD = 0x4004667f  # _IOR('f', 127, int)
+FIONBIO = 0x8004667e
+FIOASYNC = 0x8004667d
+FIONWRITE = 0x40046679
+FIONSPACE = 0x40046678
+
+
+def _cmask() -> int:
+    c = curlwp().l_proc.p_cwdi
+    return c.cwdi_cmask if c is not None else 0o022
+
+
+async def vn_open(ndp: nameidata, fmode: int, cmode: int) -> int:
+    """Open (maybe create) the file ``ndp`` names; on success ni_vp is locked."""
+    cnp = ndp.ni_cnd
+    cred = curlwp().l_cred
+    if fmode & O_CREAT:
+        cnp.cn_nameiop = CREATE
+        cnp.cn_flags |= LOCKPARENT | LOCKLEAF
+        if not fmode & O_EXCL and not fmode & O_NOFOLLOW:
+            cnp.cn_flags |= FOLLOW
+        if fmode & O_EXCL:
+            cnp.cn_flags &= ~FOLLOW
+    else:
+        cnp.cn_nameiop = LOOKUP
+        cnp.cn_flags |= LOCKLEAF
+        if not fmode & O_NOFOLLOW:
+            cnp.cn_flags |= FOLLOW
+    error = await namei(ndp)
+    if error:
+        return error
+    vp = ndp.ni_vp
+    if fmode & O_CREAT:
+        dvp = ndp.ni_dvp
+        assert dvp is not None
+        if vp is None:
+            va = vattr()
+            va.va_type = VREG
+            va.va_mode = (cmode & ALLPERMS) & ~_cmask()
+            if fmode & O_EXCL:
+                va.va_vaflags |= 0x02  # VA_EXCLUSIVE
+            error, vp = await VOP_CREATE(dvp, cnp, va)
+            await vput(dvp)
+            if error:
+                return error
+            assert vp is not None
+            fmode &= ~O_TRUNC
+            await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+        else:
+            if vp is dvp:
+                await vrele(dvp)
+            else:
+                await vput(dvp)
+            ndp.ni_dvp = None
+            if fmode & O_EXCL:
+                error = EEXIST
+                await _bad(vp)
+                return error
+            fmode &= ~O_CREAT
+    assert vp is not None
+    ndp.ni_vp = vp
+    if vp.v_type == VSOCK:
+        await _bad(vp)
+        return EOPNOTSUPP
+    if vp.v_type == VLNK and fmode & O_NOFOLLOW:
+        await _bad(vp)
+        return EFTYPE
+    if fmode & O_DIRECTORY and vp.v_type != VDIR:
+        from kern.errno import ENOTDIR
+
+        await _bad(vp)
+        return ENOTDIR
+    if not fmode & O_CREAT:
+        if fmode & FREAD:
+            error = await VOP_ACCESS(vp, VREAD, cred)
+            if error:
+                await _bad(vp)
+                return error
+        if fmode & (FWRITE | O_TRUNC):
+            if vp.v_type == VDIR:
+                await _bad(vp)
+                return EISDIR
+            error = await VOP_ACCESS(vp, VWRITE, cred)
+            if error == 0:
+                error = vn_writechk(vp)
+            if error:
+                await _bad(vp)
+                return error
+    if fmode & O_TRUNC:
+        va = vattr()
+        va.va_size = 0
+        error = await VOP_SETATTR(vp, va, cred)
+        if error:
+            await _bad(vp)
+            return error
+    error = await VOP_OPEN(vp, fmode, cred)
+    if error:
+        await _bad(vp)
+        return error
+    if fmode & FWRITE:
+        vp.v_writecount += 1
+    return 0
+
+
+async def _bad(vp: vnode) -> None:
+    await vput(vp)
+
+
+def vn_writechk(vp: vnode) -> int:
+    """EROFS on a read-only mount, ETXTBSY for a running program's text."""
+    if vp.v_iflag & VI_TEXT:
+        return ETXTBSY
+    if vp.v_type in (VREG, VDIR, VLNK) and vp.v_mount is not None and \
+            vp.v_mount.mnt_flag & MNT_RDONLY:
+        return EROFS
+    return 0
+
+
+async def vn_close(vp: vnode, flags: int, cred: Any) -> int:
+    """Close what vn_open opened and drop its reference."""
+    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+    if flags & FWRITE and vp.v_writecount > 0:
+        vp.v_writecount -= 1
+    error = await VOP_CLOSE(vp, flags, cred)
+    await vput(vp)
+    return error
+
+
+async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segflg: int,
+                  ioflg: int, cred: Any, aresid: list[int] | None, l: Any) -> int:
+    """Read or write ``length`` bytes at ``offset`` of ``vp`` from/to ``base``.
+
+    ``base``: a kernel buffer (UIO_SYSSPACE) or a user address (UIO_USERSPACE,
+    in the calling lwp's process).  Without IO_NODELOCKED the vnode is locked
+    here.  ``aresid`` (a one-element list) receives the residual; with None, a
+    short transfer is EIO.
+    """
+    if segflg == UIO_SYSSPACE:
+        mv = base if isinstance(base, memoryview) else memoryview(base).cast("B")
+        iov = iovec(mv[:length], length)
+        vm = None
+    else:
+        iov = iovec(base, length)
+        vm = curlwp().l_proc.p_vmspace
+    u = uio([iov], uio_offset=offset, uio_rw=rw, uio_vmspace=vm)
+    if segflg == UIO_SYSSPACE:
+        from kern.subr_uio import UIO_SETUP_SYSSPACE
+
+        UIO_SETUP_SYSSPACE(u)
+    locked_here = False
+    if not ioflg & IO_NODELOCKED:
+        await vn_lock(vp, (LK_SHARED if rw == UIO_READ else LK_EXCLUSIVE) | LK_RETRY)
+        locked_here = True
+    ioflg &= ~IO_NODELOCKED
+    if rw == UIO_READ:
+        error = await VOP_READ(vp, u, ioflg, cred)
+    else:
+        error = await VOP_WRITE(vp, u, ioflg, cred)
+    if locked_here:
+        VOP_UNLOCK(vp)
+    if aresid is not None:
+        aresid[0] = u.uio_resid
+    elif u.uio_resid and error == 0:
+        error = EIO
+    return error
+
+
+def vttoif(vtype: int) -> int:
+    return {VREG: S_IFREG, VDIR: S_IFDIR, VBLK: S_IFBLK, VCHR: S_IFCHR, VLNK: S_IFLNK,
+            VSOCK: S_IFSOCK, VFIFO: S_IFIFO, VNON: 0}.get(vtype, 0)
+
+
+def _ts(t: Any) -> tuple[int, int]:
+    if t is None or t == -1:
+        return (0, 0)
+    return t
+
+
+async def vn_stat(vp: vnode, sb: stat) -> int:
+    """Fill ``sb`` from VOP_GETATTR (the vnode must be locked or lockable shared)."""
+    va = vattr()
+    error = await VOP_GETATTR(vp, va, curlwp().l_cred)
+    if error:
+        return error
+    sb.st_dev = va.va_fsid if va.va_fsid != -1 else 0
+    sb.st_ino = va.va_fileid if va.va_fileid != -1 else 0
+    sb.st_mode = (va.va_mode & 0o7777) | vttoif(vp.v_type)
+    sb.st_nlink = va.va_nlink if va.va_nlink != -1 else 1
+    sb.st_uid = va.va_uid if va.va_uid != -1 else 0
+    sb.st_gid = va.va_gid if va.va_gid != -1 else 0
+    sb.st_rdev = va.va_rdev if va.va_rdev != -1 else 0
+    sb.st_size = va.va_size if va.va_size != -1 else 0
+    for field, t in (("st_atimespec", va.va_atime), ("st_mtimespec", va.va_mtime),
+                     ("st_ctimespec", va.va_ctime), ("st_birthtimespec", va.va_birthtime)):
+        sec, nsec = _ts(t)
+        ts = getattr(sb, field)
+        ts.tv_sec = sec
+        ts.tv_nsec = nsec
+    sb.st_blksize = va.va_blocksize if va.va_blocksize != -1 else 4096
+    sb.st_blocks = (va.va_bytes // 512) if va.va_bytes != -1 else 0
+    sb.st_flags = va.va_flags if va.va_flags != -1 else 0
+    sb.st_gen = va.va_gen if va.va_gen != -1 else 0
+    return 0
+
+
+# ------------------------------------------------------------ fileops
+
+async def vn_read(fp: file, offset: list[int], u: uio, cred: Any, flags: int) -> int:
+    vp = fp.f_vnode
+    ioflag = IO_ADV_ENCODE_NONE
+    if fp.f_flag & FNONBLOCK:
+        ioflag |= IO_NDELAY
+    await vn_lock(vp, LK_SHARED | LK_RETRY)
+    u.uio_offset = offset[0]
+    start = u.uio_resid
+    error = await VOP_READ(vp, u, ioflag, cred)
+    if flags & FOF_UPDATE_OFFSET:
+        offset[0] += start - u.uio_resid
+    VOP_UNLOCK(vp)
+    return error
+
+
+IO_ADV_ENCODE_NONE = 0
+
+
+async def vn_write(fp: file, offset: list[int], u: uio, cred: Any, flags: int) -> int:
+    vp = fp.f_vnode
+    ioflag = 0
+    if vp.v_type == VREG and fp.f_flag & FAPPEND:
+        ioflag |= IO_APPEND
+    if fp.f_flag & FNONBLOCK:
+        ioflag |= IO_NDELAY
+    if fp.f_flag & FFSYNC:
+        ioflag |= IO_SYNC
+    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+    u.uio_offset = offset[0]
+    start = u.uio_resid
+    error = await VOP_WRITE(vp, u, ioflag, cred)
+    if flags & FOF_UPDATE_OFFSET:
+        if ioflag & IO_APPEND:
+            offset[0] = u.uio_offset
+        else:
+            offset[0] += start - u.uio_resid
+    VOP_UNLOCK(vp)
+    return error
+
+
+async def vn_ioctl(fp: file, com: int, data: Any) -> int:
+    vp = fp.f_vnode
+    if vp.v_type in (VREG, VDIR):
+        if com == FIONREAD:
+            va = vattr()
+            await vn_lock(vp, LK_SHARED | LK_RETRY)
+            error = await VOP_GETATTR(vp, va, fp.f_cred)
+            VOP_UNLOCK(vp)
+            if error:
+                return error
+            n = max(0, va.va_size - fp.f_offset)
+            data[:4] = int(min(n, 2**31 - 1)).to_bytes(4, "little", signed=True)
+            return 0
+        if com in (FIONBIO, FIOASYNC):
+            return 0
+        return ENOTTY
+    if vp.v_type in (VFIFO, VCHR, VBLK):
+        error = await VOP_IOCTL(vp, com, data, fp.f_flag, fp.f_cred)
+        return ENOTTY if error == EPASSTHROUGH else error
+    return ENOTTY
+
+
+async def vn_statfile(fp: file, sb: Any) -> int:
+    vp = fp.f_vnode
+    await vn_lock(vp, LK_SHARED | LK_RETRY)
+    error = await vn_stat(vp, sb)
+    VOP_UNLOCK(vp)
+    return error
+
+
+async def vn_closefile(fp: file) -> int:
+    return await vn_close(fp.f_vnode, fp.f_flag, fp.f_cred)
+
+
+async def vn_fcntl(fp: file, com: int, data: Any) -> int:
+    return 0
+
+
+async def vn_poll(fp: file, events: int) -> int:
+    from kern.conf import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
+
+    return events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
+
+
+vnops = fileops(fo_name="vn", fo_read=vn_read, fo_write=vn_write, fo_ioctl=vn_ioctl,
+                fo_fcntl=vn_fcntl, fo_poll=vn_poll, fo_stat=vn_statfile,
+                fo_close=vn_closefile)
+
+
+# ------------------------------------------------------------ misc
+
+async def vn_fsync(vp: vnode, flags: int) -> int:
+    return await VOP_FSYNC(vp, curlwp().l_cred, flags, 0, 0)
+
+
+async def vn_seekcheck(vp: vnode, oldoff: int, newoff: int) -> int:
+    return await VOP_SEEK(vp, oldoff, newoff, curlwp().l_cred)
+
+
+# pathconf(2) names (sys/unistd.h)
+_PC_LINK_MAX = 1
+_PC_MAX_CANON = 2
+_PC_MAX_INPUT = 3
+_PC_NAME_MAX = 4
+_PC_PATH_MAX = 5
+_PC_PIPE_BUF = 6
+_PC_CHOWN_RESTRICTED = 7
+_PC_NO_TRUNC = 8
+_PC_VDISABLE = 9
+_PC_SYNC_IO = 10
+_PC_FILESIZEBITS = 11
+
+
+async def vop_pathconf_std(v: Any) -> int:
+    name = v.a_name
+    values = {_PC_LINK_MAX: 32767, _PC_NAME_MAX: 255, _PC_PATH_MAX: 1024, _PC_PIPE_BUF: 512,
+              _PC_CHOWN_RESTRICTED: 1, _PC_NO_TRUNC: 1, _PC_SYNC_IO: 1,
+              _PC_FILESIZEBITS: 64, _PC_MAX_CANON: 255, _PC_MAX_INPUT: 255,
+              _PC_VDISABLE: 0xff}
+    if name not in values:
+        return EINVAL
+    v.a_retval[0] = values[name]
+    return 0
+
+
+def vaccess(vtype: int, file_mode: int, uid: int, gid: int, acc_mode: int, cred: Any) -> int:
+    """The classic owner/group/other check (kern/vfs_subr.c vaccess); root passes."""
+    from kern.kern_auth import kauth_cred_groupmember, kauth_cred_issuser
+
+    if kauth_cred_issuser(cred):
+        if acc_mode & 0o100 and vtype != VDIR and not file_mode & 0o111:
+            return EACCES
+        return 0
+    mask = 0
+    if cred.cr_euid == uid:
+        if acc_mode & 0o100:
+            mask |= 0o100
+        if acc_mode & 0o400:
+            mask |= 0o400
+        if acc_mode & 0o200:
+            mask |= 0o200
+        return 0 if (file_mode & mask) == mask else EACCES
+    if kauth_cred_groupmember(cred, gid):
+        if acc_mode & 0o100:
+            mask |= 0o010
+        if acc_mode & 0o400:
+            mask |= 0o040
+        if acc_mode & 0o200:
+            mask |= 0o020
+        return 0 if (file_mode & mask) == mask else EACCES
+    if acc_mode & 0o100:
+        mask |= 0o001
+    if acc_mode & 0o400:
+        mask |= 0o004
+    if acc_mode & 0o200:
+        mask |= 0o002
+    return 0 if (file_mode & mask) == mask else EACCES
+
+
+_ = (DTYPE_VNODE, UIO_WRITE, NOFOLLOW, vattr_null)

@@ -1,0 +1,303 @@
+"""Vnode operations: descriptors, argument blocks and the VOP_* calls.
+
+NetBSD generates vnode_if.c from vnode_if.src; this is that file, written
+out.  A file system implements an operation as ``async def fs_op(v)`` where
+``v`` is the argument block (``ap = v``), with NetBSD's ``a_*`` fields.  Out
+pointers are one-element lists, so C's ``*ap->a_vpp = vp`` reads
+``ap.a_vpp[0] = vp``.  Callers use the ``VOP_*`` functions, whose C
+out-parameters come back after the errno:
+``error, vp = await VOP_LOOKUP(dvp, cnp)``.
+
+Protocols are those of NetBSD 8 (2018), the era of fss.c 1.104:
+
+* lookup (v2): ``dvp`` locked in and out; ``*vpp`` referenced, unlocked.
+* create, mknod, mkdir, symlink (v3): ``dvp`` stays locked; ``*vpp``
+  referenced and unlocked.
+* remove, rmdir (v2): ``dvp`` stays locked; ``vp`` locked on entry and
+  released (vput) by the file system.
+* link (v2): ``dvp`` stays locked, ``vp`` unlocked.
+* rename: ``fdvp``/``fvp`` referenced (released by the fs), ``tdvp`` locked
+  and ``tvp`` locked if not None (both vput by the fs).
+* inactive (v2): ``vp`` locked in and out; sets ``*recycle``.
+* reclaim (v2): ``vp`` locked on entry, unlocked on return.
+* read, write, fsync, getattr (shared ok), setattr, readdir, readlink,
+  access, open, close: ``vp`` locked (getattr and close may be shared).
+
+Operations that change a file system run inside an fstrans transaction on
+the vnode's mount (``vfs_trans``), so they wait while it is suspended.
+Every VOP except VOP_UNLOCK, VOP_ISLOCKED and VOP_PRINT may sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from kern.errno import EOPNOTSUPP
+
+if TYPE_CHECKING:
+    from vfs.vnode import vnode
+
+
+class vnodeop_desc:
+    """One operation: its name, its argument names, which are out-pointers."""
+
+    __slots__ = ("vdesc_offset", "vdesc_name", "vdesc_args", "vdesc_outs", "vdesc_vp",
+                 "vdesc_fstrans", "args_class")
+
+    def __init__(self, offset: int, name: str, args: tuple[str, ...], outs: tuple[str, ...],
+                 vp: str, fstrans: bool) -> None:
+        self.vdesc_offset = offset
+        self.vdesc_name = name
+        self.vdesc_args = args
+        self.vdesc_outs = outs
+        self.vdesc_vp = vp  # the argument whose v_op dispatches the call
+        self.vdesc_fstrans = fstrans
+        fields = ("a_desc",) + tuple("a_" + a for a in args)
+        self.args_class = type(f"{name}_args", (_vop_args,), {"__slots__": fields})
+
+    def __repr__(self) -> str:
+        return f"<vnodeop_desc {self.vdesc_name}>"
+
+
+class _vop_args:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} " + " ".join(
+            f"{s}={getattr(self, s, None)!r}" for s in self.__slots__ if s != "a_desc") + ">"
+
+
+_descs: list[vnodeop_desc] = []
+
+
+def _desc(name: str, args: str, outs: str = "", vp: str = "vp",
+          fstrans: bool = False) -> vnodeop_desc:
+    d = vnodeop_desc(len(_descs), name, tuple(args.split()), tuple(outs.split()), vp, fstrans)
+    _descs.append(d)
+    return d
+
+
+vop_default_desc = _desc("vop_default", "")
+vop_bwrite_desc = _desc("vop_bwrite", "vp bp", fstrans=True)
+vop_lookup_desc = _desc("vop_lookup", "dvp vpp cnp", "vpp", vp="dvp")
+vop_create_desc = _desc("vop_create", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True)
+vop_mknod_desc = _desc("vop_mknod", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True)
+vop_open_desc = _desc("vop_open", "vp mode cred")
+vop_close_desc = _desc("vop_close", "vp fflag cred")
+vop_access_desc = _desc("vop_access", "vp mode cred")
+vop_getattr_desc = _desc("vop_getattr", "vp vap cred")
+vop_setattr_desc = _desc("vop_setattr", "vp vap cred", fstrans=True)
+vop_read_desc = _desc("vop_read", "vp uio ioflag cred")
+vop_write_desc = _desc("vop_write", "vp uio ioflag cred", fstrans=True)
+vop_fallocate_desc = _desc("vop_fallocate", "vp pos len", fstrans=True)
+vop_fdiscard_desc = _desc("vop_fdiscard", "vp pos len", fstrans=True)
+vop_ioctl_desc = _desc("vop_ioctl", "vp command data fflag cred")
+vop_fcntl_desc = _desc("vop_fcntl", "vp command data fflag cred")
+vop_poll_desc = _desc("vop_poll", "vp events")
+vop_kqfilter_desc = _desc("vop_kqfilter", "vp kn")
+vop_revoke_desc = _desc("vop_revoke", "vp flags")
+vop_mmap_desc = _desc("vop_mmap", "vp prot cred")
+vop_fsync_desc = _desc("vop_fsync", "vp cred flags offlo offhi", fstrans=True)
+vop_seek_desc = _desc("vop_seek", "vp oldoff newoff cred")
+vop_remove_desc = _desc("vop_remove", "dvp vp cnp", vp="dvp", fstrans=True)
+vop_link_desc = _desc("vop_link", "dvp vp cnp", vp="dvp", fstrans=True)
+vop_rename_desc = _desc("vop_rename", "fdvp fvp fcnp tdvp tvp tcnp", vp="fdvp", fstrans=True)
+vop_mkdir_desc = _desc("vop_mkdir", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True)
+vop_rmdir_desc = _desc("vop_rmdir", "dvp vp cnp", vp="dvp", fstrans=True)
+vop_symlink_desc = _desc("vop_symlink", "dvp vpp cnp vap target", "vpp", vp="dvp",
+                         fstrans=True)
+vop_readdir_desc = _desc("vop_readdir", "vp uio cred eofflag cookies ncookies",
+                         "eofflag cookies ncookies")
+vop_readlink_desc = _desc("vop_readlink", "vp uio cred")
+vop_abortop_desc = _desc("vop_abortop", "dvp cnp", vp="dvp")
+vop_inactive_desc = _desc("vop_inactive", "vp recycle", "recycle", fstrans=True)
+vop_reclaim_desc = _desc("vop_reclaim", "vp", fstrans=True)
+vop_lock_desc = _desc("vop_lock", "vp flags")
+vop_unlock_desc = _desc("vop_unlock", "vp")
+vop_bmap_desc = _desc("vop_bmap", "vp bn vpp bnp runp", "vpp bnp runp")
+vop_strategy_desc = _desc("vop_strategy", "vp bp")
+vop_print_desc = _desc("vop_print", "vp")
+vop_islocked_desc = _desc("vop_islocked", "vp")
+vop_pathconf_desc = _desc("vop_pathconf", "vp name retval", "retval")
+vop_advlock_desc = _desc("vop_advlock", "vp id op fl flags")
+vop_whiteout_desc = _desc("vop_whiteout", "dvp cnp flags", vp="dvp", fstrans=True)
+vop_getpages_desc = _desc("vop_getpages", "vp offset m count centeridx access_type advice "
+                          "flags")
+vop_putpages_desc = _desc("vop_putpages", "vp offlo offhi flags", fstrans=True)
+
+vfs_op_descs: list[vnodeop_desc] = list(_descs)
+VOP_NDESCS = len(_descs)
+
+
+# --------------------------------------------------------------- op vectors
+
+VopFn = Callable[[Any], Awaitable[int]]
+
+
+class vnodeopv_entry_desc:
+    __slots__ = ("opve_op", "opve_impl")
+
+    def __init__(self, op: vnodeop_desc, impl: Any) -> None:
+        self.opve_op = op
+        self.opve_impl = impl
+
+
+class vnodeopv_desc:
+    """A file system's table of operations: ``{desc: implementation}`` entries.
+
+    ``vfs_opv_init`` turns it into the vector (``opv_desc_vector``) that vnodes
+    of that file system carry in ``v_op``: a list indexed by desc offset.
+    Operations a file system does not list fall back to its ``vop_default``
+    entry (usually ``vn_default_error``, EOPNOTSUPP).
+    """
+
+    __slots__ = ("opv_desc_vector", "opv_desc_ops", "opv_name")
+
+    def __init__(self, name: str, entries: list[tuple[vnodeop_desc, Any]]) -> None:
+        self.opv_name = name
+        self.opv_desc_ops = [vnodeopv_entry_desc(d, f) for d, f in entries]
+        self.opv_desc_vector: list[Any] = vfs_opv_init(self)
+
+
+async def vn_default_error(v: Any) -> int:
+    return EOPNOTSUPP
+
+
+def vfs_opv_init(opv: vnodeopv_desc) -> list[Any]:
+    vec: list[Any] = [None] * VOP_NDESCS
+    default = None
+    for e in opv.opv_desc_ops:
+        vec[e.opve_op.vdesc_offset] = e.opve_impl
+        if e.opve_op is vop_default_desc:
+            default = e.opve_impl
+    if default is None:
+        default = vn_default_error
+    for i, f in enumerate(vec):
+        if f is None:
+            vec[i] = default
+    return vec
+
+
+# ------------------------------------------------------------------ calls
+
+def _fstrans_hooks() -> tuple[Any, Any]:
+    from vfs.vfs_trans import fstrans_done, fstrans_start
+
+    return fstrans_start, fstrans_done
+
+
+async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
+    """Dispatch ``ap`` to ``vp``'s implementation of ``desc``, under fstrans if it changes things."""
+    fn = vp.v_op[desc.vdesc_offset]
+    if desc.vdesc_fstrans:
+        mp = vp.v_mount
+        if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS:
+            start, done = _fstrans_hooks()
+            await start(mp)
+            try:
+                return await fn(ap)
+            finally:
+                done(mp)
+    return await fn(ap)
+
+
+IMNT_HAS_TRANS = 0x00000080  # duplicated from vfs.mount to avoid an import cycle
+
+
+def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
+    cls = desc.args_class
+    names = desc.vdesc_args
+    outs = set(desc.vdesc_outs)
+    vpi = names.index(desc.vdesc_vp)
+    nin = len(names) - len(outs)
+    in_names = [n for n in names if n not in outs]
+
+    async def VOP(*args: Any) -> Any:
+        if len(args) != nin:
+            raise TypeError(f"VOP_{desc.vdesc_name[4:].upper()} takes {nin} arguments "
+                            f"({', '.join(in_names)}), got {len(args)}")
+        ap = cls()
+        ap.a_desc = desc
+        it = iter(args)
+        for n in names:
+            if n in outs:
+                setattr(ap, "a_" + n, [None])
+            else:
+                setattr(ap, "a_" + n, next(it))
+        vp = getattr(ap, "a_" + names[vpi])
+        error = await VCALL(vp, desc, ap)
+        if not outs:
+            return error
+        return (error, *(getattr(ap, "a_" + n)[0] for n in desc.vdesc_outs))
+
+    VOP.__name__ = "VOP_" + desc.vdesc_name[4:].upper()
+    VOP.__qualname__ = VOP.__name__
+    VOP.__doc__ = (f"VOP_{desc.vdesc_name[4:].upper()}({', '.join(in_names)})"
+                   + (f" -> (error, {', '.join(desc.vdesc_outs)})" if outs else " -> error"))
+    return VOP
+
+
+VOP_BWRITE = _make(vop_bwrite_desc)
+VOP_LOOKUP = _make(vop_lookup_desc)
+VOP_CREATE = _make(vop_create_desc)
+VOP_MKNOD = _make(vop_mknod_desc)
+VOP_OPEN = _make(vop_open_desc)
+VOP_CLOSE = _make(vop_close_desc)
+VOP_ACCESS = _make(vop_access_desc)
+VOP_GETATTR = _make(vop_getattr_desc)
+VOP_SETATTR = _make(vop_setattr_desc)
+VOP_READ = _make(vop_read_desc)
+VOP_WRITE = _make(vop_write_desc)
+VOP_FALLOCATE = _make(vop_fallocate_desc)
+VOP_FDISCARD = _make(vop_fdiscard_desc)
+VOP_IOCTL = _make(vop_ioctl_desc)
+VOP_FCNTL = _make(vop_fcntl_desc)
+VOP_POLL = _make(vop_poll_desc)
+VOP_KQFILTER = _make(vop_kqfilter_desc)
+VOP_REVOKE = _make(vop_revoke_desc)
+VOP_MMAP = _make(vop_mmap_desc)
+VOP_FSYNC = _make(vop_fsync_desc)
+VOP_SEEK = _make(vop_seek_desc)
+VOP_REMOVE = _make(vop_remove_desc)
+VOP_LINK = _make(vop_link_desc)
+VOP_RENAME = _make(vop_rename_desc)
+VOP_MKDIR = _make(vop_mkdir_desc)
+VOP_RMDIR = _make(vop_rmdir_desc)
+VOP_SYMLINK = _make(vop_symlink_desc)
+VOP_READDIR = _make(vop_readdir_desc)
+VOP_READLINK = _make(vop_readlink_desc)
+VOP_ABORTOP = _make(vop_abortop_desc)
+VOP_INACTIVE = _make(vop_inactive_desc)
+VOP_RECLAIM = _make(vop_reclaim_desc)
+VOP_LOCK = _make(vop_lock_desc)
+VOP_BMAP = _make(vop_bmap_desc)
+VOP_STRATEGY = _make(vop_strategy_desc)
+VOP_PATHCONF = _make(vop_pathconf_desc)
+VOP_ADVLOCK = _make(vop_advlock_desc)
+VOP_WHITEOUT = _make(vop_whiteout_desc)
+VOP_GETPAGES = _make(vop_getpages_desc)
+VOP_PUTPAGES = _make(vop_putpages_desc)
+
+
+def _sync_call(vp: vnode, desc: vnodeop_desc, **kw: Any) -> Any:
+    ap = desc.args_class()
+    ap.a_desc = desc
+    ap.a_vp = vp
+    for k, v in kw.items():
+        setattr(ap, k, v)
+    return vp.v_op[desc.vdesc_offset](ap)
+
+
+def VOP_UNLOCK(vp: vnode) -> int:
+    """Release the vnode lock (never sleeps)."""
+    return _sync_call(vp, vop_unlock_desc)
+
+
+def VOP_ISLOCKED(vp: vnode) -> int:
+    """LK_EXCLUSIVE, LK_SHARED or 0 (never sleeps)."""
+    return _sync_call(vp, vop_islocked_desc)
+
+
+def VOP_PRINT(vp: vnode) -> int:
+    return _sync_call(vp, vop_print_desc)
