@@ -1,0 +1,1 @@
+"""Device drivers: fss(4) (dev/fss), memory disks (md) and host-file disks (rumpblk)."""
