@@ -25,8 +25,14 @@ config = KernelConfig(
     builtin_modules=["rootfs"],
     module_path={
         "rootfs": "fs.rootfs.rootfs",
+        "bufq_fcfs": "vfs.bufq_fcfs",
     },
     pseudo_devices={},
-    majors={},
+    # sys/conf/majors (amd64): name -> (block major, character major)
+    majors={
+        "md": (17, 24),
+        "fss": (163, 163),
+        "rumpblk": (197, 197),
+    },
     options={"_LP64": True, "DIAGNOSTIC": True},
 )
