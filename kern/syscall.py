@@ -1,0 +1,477 @@
+"""The system-call boundary: the syscall table and the trap into the kernel.
+
+Userland (lib/libc.py) enters the kernel only through
+``await syscall(code, *args)``, in its own lwp.  ``code`` is NetBSD's
+system-call number (sys/syscall.h; the ``SYS_*`` constants below) and the
+arguments are register values: ints (None is NULL).  The dispatcher
+
+1. finds the handler (ENOSYS for an unknown number);
+2. converts the arguments to the C types syscalls.master gives them and
+   builds the ``uap`` object whose attributes are the argument names
+   (``SCARG(uap, fd)`` is ``uap.fd``; a name that is a Python keyword gets
+   a trailing underscore: ``uap.from_``);
+3. runs ``error = await handler(l, uap, retval)`` with ``retval = [0, 0]``;
+4. re-runs the call when it answers ERESTART (after the signal that
+   interrupted it was taken, as NetBSD restarts a call after an SA_RESTART
+   handler); EJUSTRETURN leaves retval alone;
+5. takes pending signals on the way out (kern_sig.postsig_all);
+6. returns ``retval[0]``, or raises ``kern.SyscallError(errno)`` with
+   NetBSD's number.
+
+A Python exception escaping a handler is a kernel bug: the dispatcher turns
+it into ``panic()``, which ends the machine with ``kern.KernelPanic`` naming
+the system call and the exception.
+
+Other layers add their calls with ``syscall_register(number, name, handler,
+argnames)`` at import time (the base kernel's table, like NetBSD's
+compiled-in sysent), or per machine with ``syscall_establish`` (loadable
+modules, tests).  ``argnames`` are syscalls.master's declarations, e.g.
+``("int fd", "void *buf", "size_t nbyte")``; a bare name takes the value as
+given.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import keyword
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from kern.cpu import MachineLocal, curlwp, curmachine
+from kern.errno import EFAULT, EINTR, EINVAL, EJUSTRETURN, ENOSYS, ERESTART, EWOULDBLOCK
+from kern.exceptions import KernelError, SyscallError
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+    from kern.machine import Machine
+
+SyscallHandler = Callable[["lwp", Any, list[Any]], Awaitable[int]]
+
+# sys/syscall.h: the numbers kemu's layers use (NetBSD's, from syscalls.master).
+SYS_syscall = 0
+SYS_exit = 1
+SYS_fork = 2
+SYS_read = 3
+SYS_write = 4
+SYS_open = 5
+SYS_close = 6
+SYS_link = 9
+SYS_unlink = 10
+SYS_chdir = 12
+SYS_fchdir = 13
+SYS_chmod = 15
+SYS_chown = 16
+SYS_getpid = 20
+SYS_unmount = 22
+SYS_setuid = 23
+SYS_getuid = 24
+SYS_geteuid = 25
+SYS_access = 33
+SYS_chflags = 34
+SYS_fchflags = 35
+SYS_sync = 36
+SYS_kill = 37
+SYS_getppid = 39
+SYS_dup = 41
+SYS_pipe = 42
+SYS_getegid = 43
+SYS_getgid = 47
+SYS_ioctl = 54
+SYS_revoke = 56
+SYS_symlink = 57
+SYS_readlink = 58
+SYS_execve = 59
+SYS_umask = 60
+SYS_chroot = 61
+SYS_dup2 = 90
+SYS_fcntl = 92
+SYS_fsync = 95
+SYS_readv = 120
+SYS_writev = 121
+SYS_fchown = 123
+SYS_fchmod = 124
+SYS_rename = 128
+SYS_flock = 131
+SYS_mkfifo = 132
+SYS_mkdir = 136
+SYS_rmdir = 137
+SYS_pread = 173
+SYS_pwrite = 174
+SYS_pathconf = 191
+SYS_fpathconf = 192
+SYS_getrlimit = 194
+SYS_setrlimit = 195
+SYS_lseek = 199
+SYS_truncate = 200
+SYS_ftruncate = 201
+SYS___sysctl = 202
+SYS_poll = 209
+SYS_fdatasync = 241
+SYS_modctl = 246
+SYS_lchmod = 274
+SYS_lchown = 275
+SYS___getcwd = 296
+SYS_fchroot = 297
+SYS_preadv = 289
+SYS_pwritev = 290
+SYS___sigaction_sigtramp = 340
+SYS_fsync_range = 354
+SYS_getvfsstat = 356
+SYS_statvfs1 = 357
+SYS_fstatvfs1 = 358
+SYS___getdents30 = 390
+SYS___mount50 = 410
+SYS___utimes50 = 420
+SYS___adjtime50 = 421
+SYS___futimes50 = 423
+SYS___lutimes50 = 424
+SYS___gettimeofday50 = 418
+SYS___nanosleep50 = 430
+SYS___stat50 = 439
+SYS___fstat50 = 440
+SYS___lstat50 = 441
+SYS___mknod50 = 450
+
+# The slots NetBSD keeps for dynamically loaded calls (tests use them too).
+SYS_DYNAMIC_FIRST = 210
+SYS_DYNAMIC_LAST = 219
+
+
+# ---------------------------------------------------------------- argument types
+
+def _i32(v: int) -> int:
+    v &= 0xffffffff
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _u32(v: int) -> int:
+    return v & 0xffffffff
+
+
+def _i64(v: int) -> int:
+    v &= 0xffffffffffffffff
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+def _u64(v: int) -> int:
+    return v & 0xffffffffffffffff
+
+
+def _raw(v: int) -> int:
+    return v
+
+
+_CONV: dict[str, Callable[[int], int]] = {}
+for _t in ("int", "int32_t", "pid_t", "lwpid_t", "clockid_t", "key_t", "idtype_t", "psetid_t",
+           "cpuid_t", "mqd_t", "timer_t", "short", "char"):
+    _CONV[_t] = _i32
+for _t in ("u_int", "unsigned", "uint32_t", "uid_t", "gid_t", "mode_t", "id_t", "u_short",
+           "u_char", "uint16_t", "uint8_t"):
+    _CONV[_t] = _u32
+for _t in ("long", "off_t", "ssize_t", "intptr_t", "int64_t", "quad_t", "register_t",
+           "time_t"):
+    _CONV[_t] = _i64
+for _t in ("u_long", "size_t", "uintptr_t", "uint64_t", "u_quad_t", "dev_t"):
+    _CONV[_t] = _u64
+
+
+def _parse_arg(decl: str) -> tuple[str, Callable[[int], int]]:
+    """``"const char *path"`` -> ("path", pointer conversion)."""
+    text = decl.replace("*", " * ").split()
+    if not text:
+        raise ValueError("empty argument declaration")
+    name = text[-1]
+    if not name.isidentifier():
+        raise ValueError(f"bad argument name in {decl!r}")
+    ctype = [w for w in text[:-1] if w not in ("const", "volatile", "struct", "union")]
+    if not ctype:
+        return name, _raw
+    if "*" in ctype:
+        return name, _u64
+    base = ctype[-1]
+    if len(ctype) >= 2 and ctype[-2] == "unsigned":
+        base = "unsigned"
+    return name, _CONV.get(base, _raw)
+
+
+class _BadArgument(Exception):
+    pass
+
+
+def _register_value(v: Any) -> int:
+    """What a register holds for an argument: an int (NULL for None)."""
+    if v is None:
+        return 0
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, ctypes._SimpleCData):
+        x = v.value
+        if x is None:
+            return 0
+        if isinstance(x, int):
+            return x
+    raise _BadArgument(type(v).__name__)
+
+
+class sysent:
+    """struct sysent: one entry of the system-call table."""
+
+    __slots__ = ("sy_number", "sy_name", "sy_call", "sy_argnames", "sy_conv", "sy_narg",
+                 "sy_uap")
+
+    def __init__(self, number: int, name: str, handler: SyscallHandler,
+                 argnames: Sequence[str]) -> None:
+        parsed = [_parse_arg(a) for a in argnames]
+        self.sy_number = number
+        self.sy_name = name
+        self.sy_call = handler
+        self.sy_argnames = tuple(n for n, _ in parsed)
+        self.sy_conv = tuple(c for _, c in parsed)
+        self.sy_narg = len(parsed)
+        self.sy_uap = _uap_class(name, self.sy_argnames)
+
+    def make_uap(self, args: Sequence[Any]) -> Any:
+        vals = []
+        conv = self.sy_conv
+        for i in range(self.sy_narg):
+            v = _register_value(args[i]) if i < len(args) else 0
+            vals.append(conv[i](v))
+        return self.sy_uap(*vals)
+
+    def __repr__(self) -> str:
+        return f"<sysent {self.sy_number} {self.sy_name}({', '.join(self.sy_argnames)})>"
+
+
+def _uap_class(name: str, argnames: tuple[str, ...]) -> type:
+    """A small class holding one call's arguments under their C names."""
+    slots = tuple(a + "_" if keyword.iskeyword(a) else a for a in argnames)
+
+    def __init__(self: Any, *vals: int) -> None:
+        for s, v in zip(slots, vals, strict=True):
+            object.__setattr__(self, s, v)
+
+    def __repr__(self: Any) -> str:
+        inner = ", ".join(f"{a}={getattr(self, s)!r}" for a, s in zip(argnames, slots,
+                                                                       strict=True))
+        return f"sys_{name}_args({inner})"
+
+    ns: dict[str, Any] = {"__slots__": slots, "__init__": __init__, "__repr__": __repr__}
+    for a, s in zip(argnames, slots, strict=True):
+        if a != s:  # the keyword spelling, for getattr(uap, "from")
+            ns[a] = property(lambda self, s=s: getattr(self, s))
+    return type(f"sys_{name}_args", (), ns)
+
+
+# ---------------------------------------------------------------- the tables
+
+_sysent: dict[int, sysent] = {}
+
+
+def _machine_table() -> dict[int, sysent]:
+    return {}
+
+
+_machine_sysent = MachineLocal(_machine_table, "per-machine syscalls")
+
+
+def syscall_register(number: int, name: str, handler: SyscallHandler,
+                     argnames: Sequence[str] = ()) -> sysent:
+    """Add a call to the base kernel's table (every machine sees it).
+
+    ``handler`` is ``async def sys_x(l, uap, retval) -> int``.
+    """
+    if number in _sysent and _sysent[number].sy_call is not handler:
+        raise ValueError(f"syscall {number} is already {_sysent[number].sy_name}")
+    sy = sysent(number, name, handler, argnames)
+    _sysent[number] = sy
+    return sy
+
+
+def syscall_unregister(number: int) -> None:
+    _sysent.pop(number, None)
+
+
+def syscall_establish(number: int, name: str, handler: SyscallHandler,
+                      argnames: Sequence[str] = (), machine: Machine | None = None) -> int:
+    """Add a call to one machine only (modules, tests): 0, or EBUSY if the slot is taken."""
+    from kern.errno import EBUSY
+
+    table = _machine_sysent.of(machine) if machine is not None else _machine_sysent()
+    if number in table:
+        return EBUSY
+    table[number] = sysent(number, name, handler, argnames)
+    return 0
+
+
+def syscall_disestablish(number: int, machine: Machine | None = None) -> int:
+    from kern.errno import ENOENT
+
+    table = _machine_sysent.of(machine) if machine is not None else _machine_sysent()
+    if table.pop(number, None) is None:
+        return ENOENT
+    return 0
+
+
+def syscall_lookup(number: int) -> sysent | None:
+    """The entry the current machine runs for ``number``."""
+    sy = _machine_sysent().get(number)
+    if sy is None:
+        sy = _sysent.get(number)
+    return sy
+
+
+def syscall_names() -> dict[int, str]:
+    """Number -> name of every call the current machine knows."""
+    names = {n: s.sy_name for n, s in _sysent.items()}
+    names.update({n: s.sy_name for n, s in _machine_sysent().items()})
+    return dict(sorted(names.items()))
+
+
+# ---------------------------------------------------------------- the trap
+
+def _userret(l: lwp) -> None:
+    """On the way back to userland: take the pending signals."""
+    from kern.kern_sig import postsig_all
+
+    postsig_all(l)
+
+
+async def syscall(code: int, *args: Any) -> Any:
+    """Enter the kernel: run system call ``code`` with ``args`` in the calling lwp.
+
+    Returns ``retval[0]``; a failure raises ``SyscallError`` with NetBSD's errno.
+    """
+    from kern.sched import preempt
+    from kern.subr_prf import panic
+
+    l = curlwp()
+    sy = syscall_lookup(code) if isinstance(code, int) else None
+    if sy is None:
+        _userret(l)
+        raise SyscallError(ENOSYS, f"syscall {code!r}")
+    try:
+        uap = sy.make_uap(args)
+    except _BadArgument as e:
+        _userret(l)
+        raise SyscallError(EFAULT, f"{sy.sy_name}: argument of type {e} is not a register "
+                                   "value") from None
+    while True:
+        retval: list[Any] = [0, 0]
+        try:
+            error = await sy.sy_call(l, uap, retval)
+        except (KernelError, trio.Cancelled):
+            raise
+        except Exception as e:  # noqa: BLE001 - a kernel bug: panic with what escaped
+            panic("syscall %s (%d): %s escaped the kernel: %s", sy.sy_name, sy.sy_number,
+                  type(e).__name__, e)
+            raise  # not reached
+        if not isinstance(error, int):
+            panic("syscall %s (%d): handler returned %s instead of an errno", sy.sy_name,
+                  sy.sy_number, repr(error))
+        if error == ERESTART:
+            # Interrupted by a signal whose handler asked for SA_RESTART: the
+            # handler runs now, then the call is issued again from the start
+            # (after a preemption point, as the way back to userland has one).
+            _userret(l)
+            await preempt()
+            continue
+        break
+    _userret(l)
+    if error == 0 or error == EJUSTRETURN:
+        return retval[0]
+    raise SyscallError(error, sy.sy_name)
+
+
+# ---------------------------------------------------------------- small calls
+
+async def sys_getpid(l: lwp, uap: Any, retval: list[Any]) -> int:
+    """getpid(): the pid, and the parent's pid in the second register (kern_prot.c)."""
+    p = l.l_proc
+    retval[0] = p.p_pid
+    retval[1] = p.p_pptr.p_pid if p.p_pptr is not None else 0
+    return 0
+
+
+async def sys_getppid(l: lwp, uap: Any, retval: list[Any]) -> int:
+    p = l.l_proc
+    retval[0] = p.p_pptr.p_pid if p.p_pptr is not None else 0
+    return 0
+
+
+async def nanosleep1(l: lwp, rqt: Any, rmt: Any) -> int:
+    """Sleep for the timespec ``rqt`` on the machine's clock (kern_time.c).
+
+    A signal ends the sleep with EINTR (never a restart).  When ``rmt`` is
+    given it receives the time left.
+    """
+    from kern.kern_synch import hz, kpause
+
+    if rqt.tv_sec < 0 or rqt.tv_nsec < 0 or rqt.tv_nsec >= 1_000_000_000:
+        return EINVAL
+    ns = rqt.tv_sec * 1_000_000_000 + rqt.tv_nsec
+    m = curmachine()
+    start = m.now()
+    error = 0
+    if ns > 0:
+        timo = max(1, -(-ns * hz // 1_000_000_000))
+        error = await kpause("nanoslp", True, timo, None)
+        if error == ERESTART:
+            error = EINTR
+        if error == EWOULDBLOCK:
+            error = 0
+    if rmt is not None:
+        left = 0 if error == 0 else max(0, ns - int(round((m.now() - start) * 1e9)))
+        rmt.tv_sec, rmt.tv_nsec = divmod(left, 1_000_000_000)
+    return error
+
+
+async def sys___nanosleep50(l: lwp, uap: Any, retval: list[Any]) -> int:
+    """nanosleep(rqtp, rmtp)."""
+    from kern.kern_time import timespec
+    from kern.subr_copy import copyin, copyout
+
+    rqt = timespec()
+    error = copyin(uap.rqtp, rqt, ctypes.sizeof(rqt))
+    if error:
+        return error
+    rmt = timespec() if uap.rmtp else None
+    error = await nanosleep1(l, rqt, rmt)
+    if rmt is None or (error != 0 and error != EINTR):
+        return error
+    error1 = copyout(rmt, uap.rmtp, ctypes.sizeof(rmt))
+    return error1 if error1 else error
+
+
+def _init_sysent() -> None:
+    from kern.kern_descrip import sys_close, sys_dup, sys_dup2, sys_fcntl
+    from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
+    from kern.sys_sig import sys___sigaction_sigtramp, sys_kill
+
+    syscall_register(SYS_read, "read", sys_read, ("int fd", "void *buf", "size_t nbyte"))
+    syscall_register(SYS_write, "write", sys_write,
+                     ("int fd", "const void *buf", "size_t nbyte"))
+    syscall_register(SYS_close, "close", sys_close, ("int fd",))
+    syscall_register(SYS_getpid, "getpid", sys_getpid, ())
+    syscall_register(SYS_kill, "kill", sys_kill, ("int pid", "int signum"))
+    syscall_register(SYS_getppid, "getppid", sys_getppid, ())
+    syscall_register(SYS_dup, "dup", sys_dup, ("int fd",))
+    syscall_register(SYS_ioctl, "ioctl", sys_ioctl, ("int fd", "u_long com", "void *data"))
+    syscall_register(SYS_dup2, "dup2", sys_dup2, ("int from", "int to"))
+    syscall_register(SYS_fcntl, "fcntl", sys_fcntl, ("int fd", "int cmd", "void *arg"))
+    syscall_register(SYS_readv, "readv", sys_readv,
+                     ("int fd", "const struct iovec *iovp", "int iovcnt"))
+    syscall_register(SYS_writev, "writev", sys_writev,
+                     ("int fd", "const struct iovec *iovp", "int iovcnt"))
+    syscall_register(SYS___sigaction_sigtramp, "__sigaction_sigtramp",
+                     sys___sigaction_sigtramp,
+                     ("int signum", "const struct sigaction *nsa", "struct sigaction *osa",
+                      "const void *tramp", "int vers"))
+    syscall_register(SYS___nanosleep50, "__nanosleep50", sys___nanosleep50,
+                     ("const struct timespec *rqtp", "struct timespec *rmtp"))
+
+
+_init_sysent()

@@ -1,0 +1,392 @@
+"""The system-call boundary: dispatch, errnos, panics, signals and restarts, nanosleep."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import kern
+from kern import (
+    EBADF,
+    EFAULT,
+    EINTR,
+    EINVAL,
+    EJUSTRETURN,
+    ENOSYS,
+    EPERM,
+    ERESTART,
+    ESRCH,
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    cv_broadcast,
+    cv_init,
+    cv_wait_sig,
+    kcondvar_t,
+    kmutex_t,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+)
+from kern.cpu import curmachine, curproc
+from kern.kern_auth import kauth_cred_make
+from kern.kern_lwp import lwp
+from kern.kern_sig import SIGKILL, SIGUSR1, SIGUSR2
+from kern.kern_time import timespec
+from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN, SIGCHLD
+from kern.syscall import (
+    SYS_DYNAMIC_FIRST,
+    SYS___nanosleep50,
+    SYS_getpid,
+    SYS_read,
+    syscall,
+    syscall_disestablish,
+    syscall_establish,
+    syscall_lookup,
+    syscall_names,
+)
+from lib import libc
+
+SYS_gate_wait = SYS_DYNAMIC_FIRST
+SYS_gate_open = SYS_DYNAMIC_FIRST + 1
+SYS_broken = SYS_DYNAMIC_FIRST + 2
+
+
+@pytest.fixture
+def k():
+    with kern.boot(seed=1) as m:
+        yield m
+
+
+async def errno_of(coro):
+    try:
+        await coro
+    except kern.SyscallError as e:
+        return e.errno
+    return 0
+
+
+# ---------------------------------------------------------------- dispatch and errnos
+
+def test_errors_arrive_as_syscallerror_with_netbsd_numbers(k):
+    async def body():
+        with pytest.raises(kern.SyscallError) as ei:
+            await libc.read(3, 10)
+        e = ei.value
+        r = [e.errno, e.name, str(e)]
+        with pytest.raises(kern.SyscallError) as ei:
+            await syscall(400)                 # not a system call here
+        r.append(ei.value.errno)
+        r.append(await errno_of(syscall("read", 0)))
+        # a Python object where a register value belongs
+        r.append(await errno_of(syscall(SYS_read, 0, b"buffer", 6)))
+        return r
+
+    r = k.run(body)
+    assert r[0] == EBADF == 9
+    assert r[1] == "EBADF"
+    assert r[2] == "read: Bad file descriptor (EBADF)"
+    assert r[3:] == [ENOSYS, ENOSYS, EFAULT]
+    assert ENOSYS == 78
+
+
+def test_arguments_take_their_c_types(k):
+    seen = []
+
+    async def sys_args(l, uap, retval):
+        seen.append((uap.fd, uap.nbyte, uap.buf, uap.from_, getattr(uap, "from"), uap.raw))
+        retval[0] = uap.fd
+        return 0
+
+    async def body():
+        assert syscall_establish(SYS_DYNAMIC_FIRST, "args", sys_args,
+                                 ("int fd", "size_t nbyte", "const void *buf", "int from",
+                                  "raw")) == 0
+        r = await syscall(SYS_DYNAMIC_FIRST, 0xffffffff, -1, None, 2**32 + 5, 1 << 70)
+        return r, repr(syscall_lookup(SYS_DYNAMIC_FIRST))
+
+    r, rep = k.run(body)
+    assert r == -1
+    assert seen == [(-1, 2**64 - 1, 0, 5, 5, 1 << 70)]
+    assert rep == "<sysent 210 args(fd, nbyte, buf, from, raw)>"
+
+
+def test_registered_calls_and_per_machine_establish(k):
+    async def noop(l, uap, retval):
+        return EJUSTRETURN
+
+    async def body():
+        names = syscall_names()
+        r = [names[3], names[4], names[6], names[54], names[92], names[20], names[37]]
+        r.append(syscall_establish(SYS_DYNAMIC_FIRST, "noop", noop))
+        r.append(syscall_establish(SYS_DYNAMIC_FIRST, "noop", noop))   # taken
+        r.append(await syscall(SYS_DYNAMIC_FIRST))
+        r.append(syscall_disestablish(SYS_DYNAMIC_FIRST))
+        r.append(await errno_of(syscall(SYS_DYNAMIC_FIRST)))
+        syscall_establish(SYS_DYNAMIC_FIRST, "noop", noop)
+        return r
+
+    assert k.run(body) == ["read", "write", "close", "ioctl", "fcntl", "getpid", "kill",
+                           0, kern.EBUSY, 0, 0, ENOSYS]
+    with kern.boot(seed=2) as k2:         # another machine never saw it
+        assert k2.run(lambda: errno_of(syscall(SYS_DYNAMIC_FIRST))) == ENOSYS
+
+
+def test_python_exception_in_a_handler_is_a_kernel_panic(k):
+    async def sys_broken(l, uap, retval):
+        d = {}
+        return d["missing"]
+
+    async def body():
+        syscall_establish(SYS_broken, "broken", sys_broken)
+        await syscall(SYS_broken)
+
+    with pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    msg = str(ei.value)
+    assert "syscall broken (212)" in msg and "KeyError" in msg and "missing" in msg
+    assert k.state == "failed"
+    assert "panic: syscall broken" in k.dmesg()
+
+
+def test_handler_that_returns_no_errno_is_a_kernel_panic():
+    async def sys_forgot(l, uap, retval):
+        retval[0] = 1
+
+    async def body():
+        syscall_establish(SYS_broken, "forgot", sys_forgot)
+        await syscall(SYS_broken)
+
+    with kern.boot(seed=1) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert "forgot" in str(ei.value) and "None" in str(ei.value)
+
+
+def test_getpid_kill_errors(k):
+    async def body():
+        r = [await libc.getpid(), await libc.getppid(), await syscall(SYS_getpid)]
+        r.append(await libc.kill(await libc.getpid(), 0))     # exists
+        r.append(await errno_of(libc.kill(999, SIGUSR1)))
+        r.append(await errno_of(libc.kill(1, 64)))
+        r.append(await errno_of(libc.kill(1, -1)))
+        r.append(await errno_of(libc.kill(-1, SIGUSR1)))     # nobody else to signal
+        r.append(await errno_of(libc.kill(0, 0)))
+        return r
+
+    assert k.run(body) == [1, 0, 1, 0, ESRCH, EINVAL, EINVAL, ESRCH, 0]
+    child = k.proc_create("child", k.initproc)
+    assert k.run(libc.getpid, proc=child) == child.p_pid == 2
+    assert k.run(libc.getppid, proc=child) == 1
+    user = k.proc_create("user", k.initproc, cred=kauth_cred_make(100, 100))
+    assert k.run(lambda: errno_of(libc.kill(1, SIGUSR1)), proc=user) == EPERM
+
+
+def test_sigaction_records_and_returns(k):
+    async def body():
+        old = libc.struct_sigaction()
+        act = libc.struct_sigaction(sa_handler=0x401000, sa_flags=SA_RESTART)
+        r = [await libc.sigaction(SIGUSR1, act, old), old.sa_handler, old.sa_flags]
+        r.append(await libc.signal(SIGUSR1, SIG_IGN))      # returns the previous handler
+        await libc.sigaction(SIGUSR1, None, old)
+        r += [old.sa_handler, old.sa_flags]
+        r.append(await errno_of(libc.sigaction(SIGKILL, act)))
+        r.append(await errno_of(libc.sigaction(0, act)))
+        r.append(await errno_of(libc.sigaction(SIGUSR1, libc.struct_sigaction(sa_flags=0x1000))))
+        r.append(curproc().p_sigacts[SIGUSR1])
+        return r
+
+    assert k.run(body) == [0, SIG_DFL, 0, 0x401000, SIG_IGN, SA_RESTART, EINVAL, EINVAL,
+                           EINVAL, SA_RESTART]
+
+
+# ---------------------------------------------------------------- signals and restarts
+
+class Gate:
+    """A test syscall pair: gate_wait sleeps (interruptibly) until gate_open."""
+
+    def __init__(self) -> None:
+        self.mtx = kmutex_t()
+        mutex_init(self.mtx, MUTEX_DEFAULT, IPL_NONE)
+        self.cv = kcondvar_t()
+        cv_init(self.cv, "gate")
+        self.open = False
+        self.entries = 0
+        self.results: list[int] = []
+
+    async def sys_gate_wait(self, l, uap, retval):
+        self.entries += 1
+        await mutex_enter(self.mtx)
+        error = 0
+        while not self.open:
+            error = await cv_wait_sig(self.cv, self.mtx)
+            if error:
+                break
+        mutex_exit(self.mtx)
+        self.results.append(error)
+        retval[0] = self.entries
+        return error
+
+    async def sys_gate_open(self, l, uap, retval):
+        await mutex_enter(self.mtx)
+        self.open = True
+        cv_broadcast(self.cv)
+        mutex_exit(self.mtx)
+        return 0
+
+    def establish(self) -> None:
+        assert syscall_establish(SYS_gate_wait, "gate_wait", self.sys_gate_wait) == 0
+        assert syscall_establish(SYS_gate_open, "gate_open", self.sys_gate_open) == 0
+
+
+def run_gate_scenario(k, restart: bool):
+    gate = Gate()
+
+    async def main():
+        gate.establish()
+        if restart:
+            await libc.signal(SIGUSR1, 0x401000, SA_RESTART)
+        res = {}
+
+        async def waiter():
+            res["r"] = await errno_of(syscall(SYS_gate_wait))
+
+        curmachine().spawn_lwp(lwp(curproc(), "waiter"), waiter, ())
+        await libc.nanosleep(0.01)
+        wm = curmachine().lwp_named("waiter").l_wmesg
+        await libc.kill(await libc.getpid(), SIGUSR1)
+        await libc.nanosleep(0.01)
+        if restart:
+            wm2 = curmachine().lwp_named("waiter").l_wmesg    # asleep again
+            await syscall(SYS_gate_open)
+            await libc.nanosleep(0.01)
+            return wm, wm2, res, gate.entries, gate.results
+        return wm, res, gate.entries, gate.results, curproc().p_sigpend
+
+    return k.run(main)
+
+
+def test_signal_interrupts_cv_wait_sig_with_eintr(k):
+    assert run_gate_scenario(k, restart=False) == ("gate", {"r": EINTR}, 1, [EINTR], set())
+
+
+def test_sa_restart_reruns_the_interrupted_call(k):
+    assert run_gate_scenario(k, restart=True) == ("gate", "gate", {"r": 0}, 2, [ERESTART, 0])
+
+
+def test_ignored_signal_does_not_interrupt(k):
+    gate = Gate()
+
+    async def main():
+        gate.establish()
+        await libc.signal(SIGUSR2, SIG_IGN)
+        res = {}
+
+        async def waiter():
+            res["r"] = await errno_of(syscall(SYS_gate_wait))
+
+        curmachine().spawn_lwp(lwp(curproc(), "waiter"), waiter, ())
+        await libc.nanosleep(0.01)
+        await libc.kill(0, SIGUSR2)
+        await libc.kill(0, SIGCHLD)       # ignored by default
+        await libc.nanosleep(0.01)
+        still = curmachine().lwp_named("waiter").l_wmesg
+        await syscall(SYS_gate_open)
+        await libc.nanosleep(0.01)
+        return still, res, gate.entries
+
+    assert k.run(main) == ("gate", {"r": 0}, 1)
+
+
+async def test_signal_between_two_user_lwps_async_face():
+    """The async face: two k.run lwps of the init process, set against each other."""
+    gate = Gate()
+    async with kern.boot(seed=3) as k:
+        out = {}
+
+        async def waiter():
+            gate.establish()
+            out["waiter"] = await errno_of(syscall(SYS_gate_wait))
+
+        async def killer():
+            await libc.nanosleep(0.5)
+            out["t"] = curmachine().now()
+            await libc.kill(await libc.getpid(), SIGUSR1)
+
+        async with trio.open_nursery() as n:
+            n.start_soon(k.run, waiter)
+            n.start_soon(k.run, killer)
+    assert out["waiter"] == EINTR
+    assert out["t"] == pytest.approx(0.5)
+    assert gate.results == [EINTR]
+
+
+# ---------------------------------------------------------------- nanosleep
+
+def test_nanosleep_uses_the_virtual_clock(k):
+    async def body():
+        m = curmachine()
+        t0 = m.now()
+        rem = timespec(5, 5)
+        await libc.nanosleep(2.5, rem)
+        t1 = m.now()
+        await libc.nanosleep(0)
+        r = [t1 - t0, (rem.tv_sec, rem.tv_nsec)]
+        r.append(await errno_of(libc.nanosleep(timespec(0, 1_000_000_000))))
+        r.append(await errno_of(libc.nanosleep(timespec(-1, 0))))
+        r.append(await errno_of(syscall(SYS___nanosleep50, 0x10, 0)))
+        return r
+
+    r = k.run(body)
+    assert r[0] == pytest.approx(2.5)
+    assert r[1:] == [(0, 0), EINVAL, EINVAL, EFAULT]
+
+
+def test_nanosleep_interrupted_reports_time_left_and_never_restarts(k):
+    async def body():
+        await libc.signal(SIGUSR1, 0x401000, SA_RESTART)     # nanosleep ignores SA_RESTART
+        res = {}
+
+        async def sleeper():
+            rem = timespec()
+            res["e"] = await errno_of(libc.nanosleep(10, rem))
+            res["rem"] = rem.tv_sec + rem.tv_nsec / 1e9
+            res["t"] = curmachine().now()
+
+        t0 = curmachine().now()
+        curmachine().spawn_lwp(lwp(curproc(), "sleeper"), sleeper, ())
+        await libc.nanosleep(3)
+        await libc.kill(await libc.getpid(), SIGUSR1)
+        await libc.nanosleep(0.01)
+        res["t"] -= t0
+        return res
+
+    r = k.run(body)
+    assert r["e"] == EINTR
+    assert r["t"] == pytest.approx(3, abs=0.02)
+    assert r["rem"] == pytest.approx(7, abs=0.02)
+
+
+def test_ejustreturn_and_restart_codes(k):
+    calls = []
+
+    async def sys_restart_once(l, uap, retval):
+        calls.append(len(calls))
+        retval[0] = 77
+        return ERESTART if len(calls) == 1 else 0
+
+    async def body():
+        syscall_establish(SYS_DYNAMIC_FIRST, "restart_once", sys_restart_once)
+        return await syscall(SYS_DYNAMIC_FIRST)
+
+    assert k.run(body) == 77
+    assert calls == [0, 1]
+
+
+def test_same_seed_same_trace():
+    def one(seed):
+        with kern.boot(seed=seed) as k:
+            assert run_gate_scenario(k, restart=True)[2] == {"r": 0}
+            return k.trace.digest(), [e for e in k.trace if "gate" in e]
+
+    a, b = one(7), one(7)
+    assert a == b
+    assert any("sleep gate" in e for e in a[1])
