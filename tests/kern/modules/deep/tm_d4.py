@@ -1,0 +1,9 @@
+"""tm_d4: one link of a chain of requirements (tm_d1 -> tm_d2 -> ... -> tm_d7)."""
+
+from kern.kern_module import MODULE, MODULE_CLASS_MISC
+
+tm_d4_modinfo = MODULE(MODULE_CLASS_MISC, "tm_d4", "tm_d5")
+
+
+def tm_d4_modcmd(cmd, arg):
+    return 0

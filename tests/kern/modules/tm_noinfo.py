@@ -1,0 +1,3 @@
+"""tm_noinfo: a file without MODULE()."""
+
+value = 1

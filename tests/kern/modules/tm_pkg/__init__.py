@@ -1,0 +1,1 @@
+"""tm_pkg: a module spread over several files of one package."""

@@ -1,0 +1,3 @@
+"""tm_pkg's shared state: a C-style global of the module."""
+
+events: list[str] = []
