@@ -480,9 +480,18 @@ def vfs_mountalloc(vfsops_: vfsops, vp: vnode | None) -> mount:
 # ------------------------------------------------------------ vfs_hooks
 
 class vfs_hooks:
+    """struct vfs_hooks.  Members may name functions defined later in the file."""
+
+    from kern.conf import fwdfield as _fwdfield
+
+    vh_unmount = _fwdfield()
+    vh_reexport = _fwdfield()
+    del _fwdfield
+
     def __init__(self, vh_unmount: Any = None, vh_reexport: Any = None) -> None:
-        self.vh_unmount = vh_unmount
-        self.vh_reexport = vh_reexport
+        from kern.conf import fwd_init
+
+        fwd_init(self, {"vh_unmount": vh_unmount, "vh_reexport": vh_reexport}, 1)
 
 
 def vfs_hooks_attach(vfs_hook: vfs_hooks) -> int:
