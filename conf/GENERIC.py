@@ -26,6 +26,7 @@ config = KernelConfig(
     module_path={
         "rootfs": "fs.rootfs.rootfs",
         "bufq_fcfs": "vfs.bufq_fcfs",
+        "fss": "dev.fss.fss",
     },
     pseudo_devices={},
     # sys/conf/majors (amd64): name -> (block major, character major)
@@ -34,5 +35,6 @@ config = KernelConfig(
         "fss": (163, 163),
         "rumpblk": (197, 197),
     },
+    devnodes={"fss": 4},
     options={"_LP64": True, "DIAGNOSTIC": True},
 )

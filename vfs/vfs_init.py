@@ -122,7 +122,7 @@ async def vfs_mountroot(machine: Machine) -> None:
             cwdinit(p, None)
     printf("root file system type: %s\n", name)
     await _makedirs(("/dev", "/tmp", "/mnt"))
-    await makedevnodes(machine.config.options.get("devnodes", {}), machine)
+    await makedevnodes(machine.config.devnodes, machine)
     machine.add_shutdown_hook(vfs_shutdown)
 
 

@@ -240,7 +240,9 @@ async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segfl
     short transfer is EIO.
     """
     if segflg == UIO_SYSSPACE:
-        mv = base if isinstance(base, memoryview) else memoryview(base).cast("B")
+        mv = memoryview(base)
+        if mv.format != "B" or mv.ndim != 1:
+            mv = mv.cast("B")
         iov = iovec(mv[:length], length)
         vm = None
     else:
