@@ -12,6 +12,7 @@ config = KernelConfig(
         "kern.subr_copy:uvm_user_init",        # user address spaces for processes
         "kern.kern_descrip:filedesc_init",     # descriptor tables for processes
         "vfs.vfs_init:vfsinit",                # current directories, VFS syscalls
+        "vfs.uvm:uvm_init",                    # the page cache
         "kern.subr_devsw:devsw_init",          # devsw tables and the name<->major table
         "kern.subr_autoconf:config_init",      # cfdriver/cfattach lists (ioconf)
         "kern.kern_module:module_init",        # module framework, built-in list
@@ -21,12 +22,14 @@ config = KernelConfig(
     ],
     post_boot=[
         "kern.kern_module:module_start_thread",    # the auto-unload thread
+        "vfs.uvm:uvm_pdaemon_start",               # the pagedaemon
     ],
     builtin_modules=["rootfs"],
     module_path={
         "rootfs": "fs.rootfs.rootfs",
         "bufq_fcfs": "vfs.bufq_fcfs",
         "fss": "dev.fss.fss",
+        "ext2fs": "fs.ext2fs.ext2fs_vfsops",
     },
     pseudo_devices={},
     # sys/conf/majors (amd64): name -> (block major, character major)
