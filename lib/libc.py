@@ -18,22 +18,36 @@ User memory helpers: ``ualloc(n) -> addr``, ``ustr(s) -> addr``,
 For IOC_OUT/IOC_INOUT commands ``ioctl`` updates the struct in place from
 user memory after the call, like C.
 
-TODO, once the VFS registers the calls (their stubs are here already and
-give ENOSYS until then): open, pread, pwrite, lseek.  Still to write when
-the VFS has them: stat/fstat/lstat (__stat50, __fstat50, __lstat50 with
-NetBSD's struct stat), mount (__mount50) and unmount, mkdir, rmdir,
-unlink, rename, mknod (__mknod50), getdents (__getdents30), chdir, fsync,
-sync, symlink, readlink, truncate/ftruncate, access, chmod/chown,
-statvfs1/fstatvfs1/getvfsstat, __getcwd, modctl (modload/modunload).
+System calls with a stub here: the descriptor calls (open, creat, close,
+read, write, pread, pwrite, lseek, readv, writev, dup, dup2, fcntl, ioctl,
+closefrom), the VFS calls (stat, lstat, fstat, statvfs/statvfs1,
+fstatvfs/fstatvfs1, getvfsstat and getmntinfo, mkdir, rmdir, unlink,
+rename, link, symlink, readlink, getdents with the ``readdir``/``listdir``
+helpers, truncate, ftruncate, fsync, sync, mknod, chmod, fchmod, lchmod,
+chown, fchown, lchown, utimes, futimes, lutimes, access, pathconf,
+fpathconf, chdir, fchdir, chroot, getcwd, umask, mount, unmount), modctl,
+processes and signals (getpid, getppid, kill, sigaction, signal), and time
+(nanosleep, gettimeofday, clock_gettime, sysctl).
+
+Paths are ``str`` (UTF-8, surrogateescape) or ``bytes``.  Results that C
+returns through a pointer come back as Python values: ``stat`` gives a
+``vfs.stat.stat``, ``statvfs`` a ``vfs.mount.statvfs``, ``readlink`` and
+``getcwd`` a ``str``.
+
+TODO (kernel side): gettimeofday, clock_gettime and sysctl(kern.msgbuf)
+fall back to reading the kernel's clock and message buffer directly while
+the kernel has no __gettimeofday50 (418), __clock_gettime50 (427) or
+__sysctl (202); the fallback goes away once they are registered.
 """
 
 from __future__ import annotations
 
 import ctypes
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kern.cpu import curproc
-from kern.errno import EINVAL
+from kern.errno import EINVAL, ENOSYS, ERANGE
 from kern.exceptions import SyscallError
 from kern.ioccom import IOC_OUT
 from kern.kern_time import timespec
@@ -48,33 +62,98 @@ from kern.subr_copy import (
 from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN
 from kern.sys_sig import sigaction as struct_sigaction
 from kern.syscall import (
+    SYS___fstat50,
+    SYS___futimes50,
+    SYS___getcwd,
+    SYS___getdents30,
+    SYS___gettimeofday50,
+    SYS___lstat50,
+    SYS___lutimes50,
+    SYS___mknod50,
+    SYS___mount50,
     SYS___nanosleep50,
     SYS___sigaction_sigtramp,
+    SYS___stat50,
+    SYS___sysctl,
+    SYS___utimes50,
+    SYS_access,
+    SYS_chdir,
+    SYS_chmod,
+    SYS_chown,
+    SYS_chroot,
     SYS_close,
     SYS_dup,
     SYS_dup2,
+    SYS_fchdir,
+    SYS_fchmod,
+    SYS_fchown,
     SYS_fcntl,
+    SYS_fpathconf,
+    SYS_fstatvfs1,
+    SYS_fsync,
+    SYS_ftruncate,
     SYS_getpid,
     SYS_getppid,
+    SYS_getvfsstat,
     SYS_ioctl,
     SYS_kill,
+    SYS_lchmod,
+    SYS_lchown,
+    SYS_link,
     SYS_lseek,
+    SYS_mkdir,
+    SYS_modctl,
     SYS_open,
+    SYS_pathconf,
     SYS_pread,
     SYS_pwrite,
     SYS_read,
+    SYS_readlink,
     SYS_readv,
+    SYS_rename,
+    SYS_rmdir,
+    SYS_statvfs1,
+    SYS_symlink,
+    SYS_sync,
+    SYS_truncate,
+    SYS_umask,
+    SYS_unlink,
+    SYS_unmount,
     SYS_write,
     SYS_writev,
     syscall,
 )
+from vfs.dirent import iter_dirents
+from vfs.mount import ST_WAIT
+from vfs.mount import statvfs as struct_statvfs
+from vfs.stat import stat as struct_stat
 
 __all__ = [
-    "SIG_DFL", "SIG_IGN", "close", "dup", "dup2", "fcntl", "getpid", "getppid", "ioctl",
-    "kill", "lseek", "nanosleep", "open", "pread", "pwrite", "read", "readv", "sigaction",
-    "signal", "struct_sigaction", "syscall", "ualloc", "ufree", "uget", "uload", "uput",
-    "ustr", "ustruct", "write", "writev",
+    "CLOCK_MONOTONIC", "CLOCK_REALTIME", "CTL_KERN", "F_OK", "KERN_MSGBUF", "R_OK", "SIG_DFL",
+    "SIG_IGN", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot", "clock_gettime",
+    "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl",
+    "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync", "ftruncate", "futimes", "getcwd",
+    "getdents", "getmntinfo", "getpid", "getppid", "gettimeofday", "getvfsstat", "ioctl",
+    "kill", "lchmod", "lchown", "link", "listdir", "lseek", "lstat", "lutimes", "mkdir",
+    "mknod", "modctl", "mount", "nanosleep", "open", "pathconf", "pread", "pwrite", "read",
+    "readdir", "readlink", "readv", "rename", "rmdir", "sigaction", "signal", "stat", "statvfs",
+    "statvfs1", "struct_sigaction", "struct_stat", "struct_statvfs", "symlink", "sync",
+    "syscall", "sysctl", "truncate", "ualloc", "ufree", "uget", "uload", "umask", "unlink",
+    "unmount", "uput", "ustr", "ustruct", "utimes", "write", "writev",
 ]
+
+# <unistd.h> access(2) modes
+F_OK = 0
+X_OK = 0x01
+W_OK = 0x02
+R_OK = 0x04
+
+# <time.h> clocks; __clock_gettime50 is not in kern.syscall's list yet
+CLOCK_REALTIME = 0
+CLOCK_MONOTONIC = 3
+SYS___clock_gettime50 = 427
+
+MAXPATHLEN = 1024
 
 # Where libc's signal trampoline would be; the kernel only records it.
 _SIGTRAMP = 0x00007f7ff7e00000
@@ -97,6 +176,17 @@ def ufree(addr: int) -> None:
 
 def _bytes(s: str | bytes | bytearray | memoryview) -> bytes:
     return s.encode() if isinstance(s, str) else bytes(s)
+
+
+def _pathbytes(path: str | bytes) -> bytes:
+    """A path as C holds it: UTF-8 bytes (undecodable bytes kept through surrogateescape)."""
+    if isinstance(path, str):
+        return path.encode("utf-8", "surrogateescape")
+    return bytes(path)
+
+
+def _str(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
 
 
 def ustr(s: str | bytes) -> int:
@@ -153,6 +243,14 @@ class _Temp:
             uwrite(curproc(), a, b)
         return a
 
+    def path(self, path: str | bytes) -> int:
+        """A NUL-terminated user copy of a path (or any string)."""
+        return self.copy(_pathbytes(path) + b"\0")
+
+    async def lookup(self, path: str | bytes) -> int:
+        """A NUL-terminated user copy of a path a call looks up."""
+        return self.path(path)
+
     def __enter__(self) -> _Temp:
         return self
 
@@ -176,13 +274,30 @@ def _copy_back(obj: Any, addr: int) -> None:
 
 async def open(path: str | bytes, flags: int, mode: int = 0) -> int:  # noqa: A001
     """open(2): a new descriptor for ``path`` (needs the VFS's sys_open)."""
+    from kern.fcntl import O_CREAT
+
     with _Temp() as t:
-        return await syscall(SYS_open, t.copy(_bytes(path) + b"\0"), flags, mode)
+        upath = t.path(path) if flags & O_CREAT else await t.lookup(path)
+        return await syscall(SYS_open, upath, flags, mode)
+
+
+async def creat(path: str | bytes, mode: int) -> int:
+    """creat(3): open(path, O_CREAT | O_TRUNC | O_WRONLY, mode)."""
+    from kern.fcntl import O_CREAT, O_TRUNC, O_WRONLY
+
+    return await open(path, O_CREAT | O_TRUNC | O_WRONLY, mode)
 
 
 async def close(fd: int) -> int:
     """close(2)."""
     return await syscall(SYS_close, fd)
+
+
+async def closefrom(fd: int) -> int:
+    """closefrom(3): close every descriptor from ``fd`` up (fcntl F_CLOSEM)."""
+    from kern.fcntl import F_CLOSEM
+
+    return await syscall(SYS_fcntl, fd, F_CLOSEM, 0)
 
 
 async def read(fd: int, n: int) -> bytes:
@@ -348,3 +463,431 @@ async def nanosleep(req: float | timespec, rem: timespec | None = None) -> int:
         finally:
             if rem is not None:
                 _copy_back(rem, rm)
+
+
+async def gettimeofday() -> tuple[int, int]:
+    """gettimeofday(2): ``(tv_sec, tv_usec)`` of the machine's time of day."""
+    from kern.kern_time import timeval
+
+    with _Temp() as t:
+        tp = t.alloc(ctypes.sizeof(timeval))
+        try:
+            await syscall(SYS___gettimeofday50, tp, 0)
+        except SyscallError as e:
+            if e.errno != ENOSYS:
+                raise
+            # TODO: the kernel has no __gettimeofday50 yet; read its clock directly.
+            from kern.kern_time import microtime
+
+            tv = timeval()
+            microtime(tv)
+            return tv.tv_sec, tv.tv_usec
+        tv = uload(tp, timeval)
+        return tv.tv_sec, tv.tv_usec
+
+
+async def clock_gettime(clock_id: int) -> tuple[int, int]:
+    """clock_gettime(2): ``(tv_sec, tv_nsec)`` of CLOCK_REALTIME or CLOCK_MONOTONIC."""
+    with _Temp() as t:
+        tp = t.alloc(ctypes.sizeof(timespec))
+        try:
+            await syscall(SYS___clock_gettime50, clock_id, tp)
+        except SyscallError as e:
+            if e.errno != ENOSYS:
+                raise
+            # TODO: the kernel has no __clock_gettime50 yet; read its clocks directly.
+            from kern.kern_time import getnanouptime, nanotime
+
+            ts = timespec()
+            if clock_id == CLOCK_REALTIME:
+                nanotime(ts)
+            elif clock_id == CLOCK_MONOTONIC:
+                getnanouptime(ts)
+            else:
+                raise SyscallError(EINVAL, "__clock_gettime50") from None
+            return ts.tv_sec, ts.tv_nsec
+        ts = uload(tp, timespec)
+        return ts.tv_sec, ts.tv_nsec
+
+
+# sysctl MIB names kemu's tools ask for (sys/sysctl.h)
+CTL_KERN = 1
+KERN_MSGBUF = 53
+
+
+async def sysctl(mib: list[int], oldlen: int = 65536, new: bytes | None = None) -> bytes:
+    """sysctl(3) read (and optional write) of ``mib``: the old value's bytes.
+
+    Until the kernel has __sysctl, only kern.msgbuf answers (with the text
+    of the message buffer, read directly); other names give ENOSYS.
+    """
+    names = (ctypes.c_int * len(mib))(*mib)
+    with _Temp() as t:
+        nameaddr = t.copy(names)
+        oldp = t.alloc(oldlen)
+        lenp = t.copy(ctypes.c_uint64(oldlen))
+        newp = t.copy(new) if new is not None else 0
+        try:
+            await syscall(SYS___sysctl, nameaddr, len(mib), oldp, lenp, newp,
+                          len(new) if new is not None else 0)
+        except SyscallError as e:
+            if e.errno != ENOSYS or list(mib) != [CTL_KERN, KERN_MSGBUF]:
+                raise
+            # TODO: the kernel has no __sysctl yet; read the message buffer directly.
+            from kern.cpu import curmachine
+
+            return curmachine().dmesg().encode("utf-8", "replace")
+        n = uload(lenp, ctypes.c_uint64).value
+        return uget(oldp, min(n, oldlen))
+
+
+# ---------------------------------------------------------------- files and directories
+
+async def _stat_call(code: int, path: str | bytes) -> struct_stat:
+    with _Temp() as t:
+        ub = t.alloc(ctypes.sizeof(struct_stat))
+        await syscall(code, await t.lookup(path), ub)
+        return uload(ub, struct_stat)
+
+
+async def stat(path: str | bytes) -> struct_stat:
+    """stat(2) (__stat50): the ``struct stat`` of what ``path`` names, links followed."""
+    return await _stat_call(SYS___stat50, path)
+
+
+async def lstat(path: str | bytes) -> struct_stat:
+    """lstat(2) (__lstat50): like stat, but a symbolic link is described itself."""
+    return await _stat_call(SYS___lstat50, path)
+
+
+async def fstat(fd: int) -> struct_stat:
+    """fstat(2) (__fstat50): the ``struct stat`` of an open descriptor."""
+    with _Temp() as t:
+        sb = t.alloc(ctypes.sizeof(struct_stat))
+        await syscall(SYS___fstat50, fd, sb)
+        return uload(sb, struct_stat)
+
+
+async def statvfs1(path: str | bytes, flags: int) -> struct_statvfs:
+    """statvfs1(2): the ``struct statvfs`` of the file system holding ``path``."""
+    with _Temp() as t:
+        buf = t.alloc(ctypes.sizeof(struct_statvfs))
+        await syscall(SYS_statvfs1, await t.lookup(path), buf, flags)
+        return uload(buf, struct_statvfs)
+
+
+async def statvfs(path: str | bytes) -> struct_statvfs:
+    """statvfs(3): statvfs1(path, ST_WAIT)."""
+    return await statvfs1(path, ST_WAIT)
+
+
+async def fstatvfs1(fd: int, flags: int) -> struct_statvfs:
+    """fstatvfs1(2)."""
+    with _Temp() as t:
+        buf = t.alloc(ctypes.sizeof(struct_statvfs))
+        await syscall(SYS_fstatvfs1, fd, buf, flags)
+        return uload(buf, struct_statvfs)
+
+
+async def fstatvfs(fd: int) -> struct_statvfs:
+    """fstatvfs(3): fstatvfs1(fd, ST_WAIT)."""
+    return await fstatvfs1(fd, ST_WAIT)
+
+
+async def getvfsstat(flags: int) -> list[struct_statvfs]:
+    """getvfsstat(2): a ``struct statvfs`` per mounted file system, in mount order.
+
+    Sized as getmntinfo(3) does: ask for the count, then fetch with room
+    for one more, again if the list grew meanwhile.
+    """
+    size = ctypes.sizeof(struct_statvfs)
+    count = await syscall(SYS_getvfsstat, 0, 0, flags)
+    while True:
+        bufsize = (count + 1) * size
+        with _Temp() as t:
+            buf = t.alloc(bufsize)
+            got = await syscall(SYS_getvfsstat, buf, bufsize, flags)
+            if got * size < bufsize:
+                raw = uget(buf, got * size)
+                return [struct_statvfs.from_buffer_copy(raw, i * size) for i in range(got)]
+        count = got
+
+
+async def getmntinfo(flags: int) -> list[struct_statvfs]:
+    """getmntinfo(3): getvfsstat(flags) as a list."""
+    return await getvfsstat(flags)
+
+
+async def mkdir(path: str | bytes, mode: int = 0o777) -> int:
+    """mkdir(2); the process's umask applies."""
+    with _Temp() as t:
+        return await syscall(SYS_mkdir, t.path(path), mode)
+
+
+async def rmdir(path: str | bytes) -> int:
+    """rmdir(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_rmdir, t.path(path))
+
+
+async def unlink(path: str | bytes) -> int:
+    """unlink(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_unlink, t.path(path))
+
+
+async def rename(from_: str | bytes, to: str | bytes) -> int:
+    """rename(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_rename, t.path(from_), t.path(to))
+
+
+async def link(path: str | bytes, link_: str | bytes) -> int:
+    """link(2): a new name ``link_`` for the file ``path``."""
+    with _Temp() as t:
+        return await syscall(SYS_link, await t.lookup(path), t.path(link_))
+
+
+async def symlink(target: str | bytes, linkpath: str | bytes) -> int:
+    """symlink(2): a symbolic link ``linkpath`` whose contents are ``target``."""
+    with _Temp() as t:
+        return await syscall(SYS_symlink, t.path(target), t.path(linkpath))
+
+
+async def readlink(path: str | bytes, bufsize: int = MAXPATHLEN) -> str:
+    """readlink(2): the contents of the symbolic link (at most ``bufsize`` bytes)."""
+    with _Temp() as t:
+        buf = t.alloc(bufsize)
+        n = await syscall(SYS_readlink, await t.lookup(path), buf, bufsize)
+        return _str(uget(buf, n))
+
+
+async def getdents(fd: int, count: int) -> bytes:
+    """getdents(2) (__getdents30): up to ``count`` bytes of ``struct dirent`` records.
+
+    An empty result means the end of the directory.
+    """
+    if count < 0:
+        raise SyscallError(EINVAL, "__getdents30")
+    with _Temp() as t:
+        buf = t.alloc(count)
+        n = await syscall(SYS___getdents30, fd, buf, count)
+        return uget(buf, n)
+
+
+async def readdir(fd: int, bufsize: int = 4096) -> AsyncIterator[tuple[int, str, int]]:
+    """readdir(3) over an open directory: yields ``(d_fileno, d_name, d_type)``."""
+    while True:
+        buf = await getdents(fd, bufsize)
+        if not buf:
+            return
+        for ent in iter_dirents(buf):
+            yield ent
+
+
+async def listdir(path: str | bytes) -> list[tuple[int, str, int]]:
+    """opendir/readdir/closedir: every entry of directory ``path`` (. and .. included)."""
+    from kern.fcntl import O_DIRECTORY, O_RDONLY
+
+    fd = await open(path, O_RDONLY | O_DIRECTORY)
+    try:
+        return [ent async for ent in readdir(fd)]
+    finally:
+        await close(fd)
+
+
+async def truncate(path: str | bytes, length: int) -> int:
+    """truncate(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_truncate, await t.lookup(path), 0, length)
+
+
+async def ftruncate(fd: int, length: int) -> int:
+    """ftruncate(2)."""
+    return await syscall(SYS_ftruncate, fd, 0, length)
+
+
+async def fsync(fd: int) -> int:
+    """fsync(2)."""
+    return await syscall(SYS_fsync, fd)
+
+
+async def sync() -> int:
+    """sync(2)."""
+    return await syscall(SYS_sync)
+
+
+async def mknod(path: str | bytes, mode: int, dev: int) -> int:
+    """mknod(2) (__mknod50)."""
+    with _Temp() as t:
+        return await syscall(SYS___mknod50, t.path(path), mode, dev)
+
+
+async def chmod(path: str | bytes, mode: int) -> int:
+    """chmod(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_chmod, await t.lookup(path), mode)
+
+
+async def lchmod(path: str | bytes, mode: int) -> int:
+    """lchmod(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_lchmod, await t.lookup(path), mode)
+
+
+async def fchmod(fd: int, mode: int) -> int:
+    """fchmod(2)."""
+    return await syscall(SYS_fchmod, fd, mode)
+
+
+async def chown(path: str | bytes, uid: int, gid: int) -> int:
+    """chown(2); -1 leaves that id alone."""
+    with _Temp() as t:
+        return await syscall(SYS_chown, await t.lookup(path), uid, gid)
+
+
+async def lchown(path: str | bytes, uid: int, gid: int) -> int:
+    """lchown(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_lchown, await t.lookup(path), uid, gid)
+
+
+async def fchown(fd: int, uid: int, gid: int) -> int:
+    """fchown(2)."""
+    return await syscall(SYS_fchown, fd, uid, gid)
+
+
+Times = tuple[tuple[int, int], tuple[int, int]] | tuple[float, float] | None
+
+
+def _timevals(t: _Temp, times: Times) -> int:
+    """``struct timeval tv[2]`` (access, modification) in user memory; NULL for None."""
+    from kern.kern_time import timeval
+
+    if times is None:
+        return 0
+    tv = (timeval * 2)()
+    for i, v in enumerate(times):
+        if isinstance(v, tuple):
+            tv[i].tv_sec, tv[i].tv_usec = v
+        else:
+            us = int(round(float(v) * 1e6))
+            tv[i].tv_sec, tv[i].tv_usec = divmod(us, 1_000_000)
+    return t.copy(tv)
+
+
+async def utimes(path: str | bytes, times: Times = None) -> int:
+    """utimes(2) (__utimes50): ``times`` is (atime, mtime), each (sec, usec) or seconds;
+    None sets both to now."""
+    with _Temp() as t:
+        return await syscall(SYS___utimes50, await t.lookup(path), _timevals(t, times))
+
+
+async def lutimes(path: str | bytes, times: Times = None) -> int:
+    """lutimes(2) (__lutimes50)."""
+    with _Temp() as t:
+        return await syscall(SYS___lutimes50, await t.lookup(path), _timevals(t, times))
+
+
+async def futimes(fd: int, times: Times = None) -> int:
+    """futimes(2) (__futimes50)."""
+    with _Temp() as t:
+        return await syscall(SYS___futimes50, fd, _timevals(t, times))
+
+
+async def access(path: str | bytes, mode: int) -> int:
+    """access(2): 0, or SyscallError (EACCES, ENOENT, ...)."""
+    with _Temp() as t:
+        return await syscall(SYS_access, await t.lookup(path), mode)
+
+
+async def pathconf(path: str | bytes, name: int) -> int:
+    """pathconf(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_pathconf, await t.lookup(path), name)
+
+
+async def fpathconf(fd: int, name: int) -> int:
+    """fpathconf(2)."""
+    return await syscall(SYS_fpathconf, fd, name)
+
+
+async def chdir(path: str | bytes) -> int:
+    """chdir(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_chdir, await t.lookup(path))
+
+
+async def fchdir(fd: int) -> int:
+    """fchdir(2)."""
+    return await syscall(SYS_fchdir, fd)
+
+
+async def chroot(path: str | bytes) -> int:
+    """chroot(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_chroot, await t.lookup(path))
+
+
+async def getcwd(size: int = MAXPATHLEN) -> str:
+    """getcwd(3) (__getcwd): the current directory; ERANGE if longer than ``size``."""
+    if size <= 0:
+        raise SyscallError(EINVAL if size == 0 else ERANGE, "__getcwd")
+    with _Temp() as t:
+        buf = t.alloc(size)
+        n = await syscall(SYS___getcwd, buf, size)
+        raw = uget(buf, n)
+        return _str(raw.split(b"\0", 1)[0])
+
+
+async def umask(mask: int) -> int:
+    """umask(2): set the file creation mask; returns the old one."""
+    return await syscall(SYS_umask, mask)
+
+
+async def mount(fstype: str | bytes, path: str | bytes, flags: int,
+                data: bytes | bytearray | Any | None = None) -> int:
+    """mount(2) (__mount50): ``data`` (bytes, a ctypes struct or None) is copied into
+    user memory and passed with its size as ``data_len``.
+
+    A mutable ``data`` (ctypes object, bytearray) is updated in place from
+    user memory after the call, for MNT_GETARGS and file systems that
+    adjust their arguments.
+    """
+    with _Temp() as t:
+        if data is None:
+            addr, n = 0, 0
+        else:
+            b = bytes(data)
+            n = len(b)
+            addr = t.copy(b) if n else 0
+        r = await syscall(SYS___mount50, t.path(fstype), await t.lookup(path), flags, addr, n)
+        if n and isinstance(data, (bytearray, *_CDATA)):
+            _copy_back(data, addr)
+        return r
+
+
+async def unmount(path: str | bytes, flags: int = 0) -> int:
+    """unmount(2)."""
+    with _Temp() as t:
+        return await syscall(SYS_unmount, await t.lookup(path), flags)
+
+
+async def modctl(cmd: int, arg: Any = None) -> int:
+    """modctl(2): ``arg`` is passed as C would.
+
+    An int (or None) goes as it is (MODCTL_EXISTS); a str or bytes as a
+    NUL-terminated string (MODCTL_UNLOAD's module name); a ctypes object
+    (``modctl_load_t``, a ``user_iovec`` for MODCTL_STAT) or bytearray by
+    address, updated in place from user memory after the call.
+    """
+    if arg is None or isinstance(arg, int):
+        return await syscall(SYS_modctl, cmd, arg or 0)
+    with _Temp() as t:
+        if isinstance(arg, (str, bytes)):
+            return await syscall(SYS_modctl, cmd, t.path(arg))
+        a = t.copy(arg)
+        try:
+            return await syscall(SYS_modctl, cmd, a)
+        finally:
+            _copy_back(arg, a)

@@ -72,7 +72,10 @@ from vfs.vnode_if import VOP_ACCESS, VOP_LOOKUP, VOP_READLINK, VOP_UNLOCK
 if TYPE_CHECKING:
     pass
 
-WANTPARENT = 0x00000010  # shares TRYEMULROOT's value in NetBSD's namei
+# Want the parent back referenced but unlocked.  NetBSD 8 has no such flag
+# (its bit went to TRYEMULROOT); kemu's rename uses it, so it gets a bit of
+# its own outside NetBSD's MODMASK/PARAMASK.
+WANTPARENT = 0x40000000
 SAVENAME = 0
 SAVESTART = 0
 HASBUF = 0
@@ -401,7 +404,8 @@ async def _finish(ndp: nameidata, dvp: vnode, vp: vnode, op: int, flags: int, is
         ndp.ni_dvp = dvp
         if flags & LOCKPARENT:
             await vn_lock(dvp, LK_EXCLUSIVE | LK_RETRY)
-        if flags & LOCKLEAF and vp is not dvp:
+        # "." as last component: vp is dvp, locked once if LOCKPARENT did it.
+        if flags & LOCKLEAF and not (vp is dvp and flags & LOCKPARENT):
             await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
     else:
         ndp.ni_dvp = None

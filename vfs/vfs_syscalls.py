@@ -660,11 +660,16 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
         await vrele(fdvp)
         await vrele(fvp)
         return EBUSY
+    # Take the rename lock before the second lookup locks anything, as
+    # NetBSD 8 does: nothing is locked now, so this order is safe.
+    mp = fdvp.v_mount
+    await VFS_RENAMELOCK_ENTER(mp)
     tflags = LOCKPARENT | LOCKLEAF | NOCACHE | TRYEMULROOT
     if fvp.v_type == VDIR:
         tflags |= CREATEDIR
     error, tnd = await _lookup(to, seg, RENAME, tflags)
     if error:
+        VFS_RENAMELOCK_EXIT(mp)
         await vrele(fdvp)
         await vrele(fvp)
         return error
@@ -678,6 +683,7 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
             else:
                 await vput(tvp)
         await vput(tdvp)
+        VFS_RENAMELOCK_EXIT(mp)
         await vrele(fdvp)
         await vrele(fvp)
         return err
@@ -699,8 +705,6 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
     if fvp is tvp:
         # Both names refer to the same file: nothing to do.
         return await bail(0)
-    mp = fdvp.v_mount
-    await VFS_RENAMELOCK_ENTER(mp)
     error = await VOP_RENAME(fdvp, fvp, fnd.ni_cnd, tdvp, tvp, tnd.ni_cnd)
     VFS_RENAMELOCK_EXIT(mp)
     return error

@@ -1,0 +1,205 @@
+"""Userland helpers from NetBSD's libutil and libc that kemu's tools need.
+
+* ``humanize_number`` (libutil, humanize_number(3)): a number in a few
+  columns with a unit prefix, as df -h and fssconfig -l print sizes.
+* ``strsuftoll`` / ``strsuftollx`` (libc, strsuftoll(3)): a decimal number
+  with an optional size suffix (``b k m g t w``) and optional ``x``/``*``
+  products, as dd, fssconfig and rump_allserver's drive specs read sizes.
+* ``strpct`` (the helper df prints %Cap with).
+
+Pure Python: no system calls, nothing of the kernel.
+"""
+
+from __future__ import annotations
+
+# humanize_number(3) flags (util.h)
+HN_DECIMAL = 0x01
+HN_NOSPACE = 0x02
+HN_B = 0x04
+HN_DIVISOR_1000 = 0x08
+# humanize_number(3) scale values
+HN_GETSCALE = 0x10
+HN_AUTOSCALE = 0x20
+
+INT64_MAX = (1 << 63) - 1
+LLONG_MAX = INT64_MAX
+LLONG_MIN = -(1 << 63)
+INT_MAX = (1 << 31) - 1
+_SIZEOF_INT = 4
+
+
+def _cdiv(a: int, b: int) -> int:
+    """C's integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def humanize_number(buflen: int, number: int, suffix: str, scale: int,
+                    flags: int) -> str | int:
+    """humanize_number(buf, ``buflen``, ``number``, ``suffix``, ``scale``, ``flags``).
+
+    Returns what C leaves in ``buf`` (at most ``buflen - 1`` characters), or,
+    when ``scale`` has HN_GETSCALE, the scale the number would need.  Where C
+    returns -1 (no room, bad scale) this raises ValueError.
+
+    ``humanize_number(5, 1000, "", HN_AUTOSCALE, HN_B | HN_NOSPACE)`` is
+    ``"1K"``; ``(5, 512, ...)`` is ``"512B"``.
+    """
+    if flags & HN_DIVISOR_1000:
+        divisor = 1000
+        prefixes = ["B", "k", "M", "G", "T", "P", "E"] if flags & HN_B else \
+            ["", "k", "M", "G", "T", "P", "E"]
+    else:
+        divisor = 1024
+        prefixes = ["B", "K", "M", "G", "T", "P", "E"] if flags & HN_B else \
+            ["", "K", "M", "G", "T", "P", "E"]
+    maxscale = 6
+    if scale < 0 or (scale > maxscale and not scale & (HN_AUTOSCALE | HN_GETSCALE)):
+        raise ValueError("humanize_number: bad scale")
+    post = 1
+    if number < 0:
+        sign = -1
+        baselen = 3  # sign, digit, prefix
+        if -number < INT64_MAX // 100:
+            number *= -100
+        else:
+            number = _cdiv(number, -divisor)
+            post *= divisor
+    else:
+        sign = 1
+        baselen = 2  # digit, prefix
+        if number < INT64_MAX // 100:
+            number *= 100
+        else:
+            number //= divisor
+            post *= divisor
+    if flags & HN_NOSPACE:
+        sep = ""
+    else:
+        sep = " "
+        baselen += 1
+    baselen += len(suffix)
+    if buflen < baselen + 1:
+        raise ValueError("humanize_number: buffer too small")
+
+    if scale & (HN_AUTOSCALE | HN_GETSCALE):
+        # Use the columns there are beyond the base length.
+        mx = 100
+        for _ in range(buflen - baselen):
+            mx *= 10
+        i = 0
+        while number >= mx - 50 and i < maxscale:
+            number //= divisor
+            i += 1
+        if scale & HN_GETSCALE:
+            return i
+    else:
+        i = 0
+        while i < scale and i < maxscale:
+            number //= divisor
+            i += 1
+    number *= post
+
+    if number < 995 and i > 0 and flags & HN_DECIMAL:
+        if buflen < baselen + 1 + 2:
+            raise ValueError("humanize_number: buffer too small")
+        b = (number + 5) // 10
+        s1, s2 = b // 10, b % 10
+        out = f"{sign * s1}.{s2}{sep}{prefixes[i]}{suffix}"
+    else:
+        out = f"{sign * ((number + 50) // 100)}{sep}{prefixes[i]}{suffix}"
+    return out[:buflen - 1]
+
+
+class StrsuftollError(ValueError):
+    """strsuftoll's complaint; C prints it with errx(1, "%s", msg) and exits."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+_SUFFIX = {"b": 512, "k": 1024, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "w": _SIZEOF_INT}
+
+
+def _strtoll10(s: str) -> tuple[int, int, bool]:
+    """strtoll(s, &end, 10): (value, characters used, overflowed)."""
+    i = 0
+    n = len(s)
+    while i < n and s[i] in " \t\n\v\f\r":
+        i += 1
+    neg = False
+    if i < n and s[i] in "+-":
+        neg = s[i] == "-"
+        i += 1
+    start = i
+    while i < n and s[i].isascii() and s[i].isdigit():
+        i += 1
+    if i == start:
+        return 0, 0, False
+    v = int(s[start:i])
+    v = -v if neg else v
+    if v > LLONG_MAX:
+        return LLONG_MAX, i, True
+    if v < LLONG_MIN:
+        return LLONG_MIN, i, True
+    return v, i, False
+
+
+def strsuftollx(desc: str, val: str, mn: int, mx: int) -> tuple[int, str]:
+    """strsuftollx(3): ``(number, "")``, or ``(0, message)`` when ``val`` is bad.
+
+    The messages are libc's: ``"<desc>: Result too large"``, ``"<desc>
+    `<val>': illegal number"``, ``"<desc> <n> is less than <min>."``,
+    ``"<desc> <n> is greater than <max>."``.
+    """
+    s = val.lstrip(" \t\n\v\f\r")
+    num, used, overflow = _strtoll10(s)
+    if overflow:
+        return 0, f"{desc}: Result too large"
+    if used == 0:
+        return 0, f"{desc} `{val}': illegal number"
+    expr = s[used:]
+    c = expr[:1]
+    if c in _SUFFIX:
+        num *= _SUFFIX[c]
+        if num > LLONG_MAX or num < LLONG_MIN:
+            return 0, f"{desc}: Result too large"
+        expr = expr[1:]
+    c = expr[:1]
+    if c == "":
+        pass
+    elif c in ("*", "x"):
+        t, ebuf = strsuftollx(desc, expr[1:], mn, mx)
+        if ebuf:
+            return 0, ebuf
+        num *= t
+        if num > LLONG_MAX or num < LLONG_MIN:
+            return 0, f"{desc}: Result too large"
+    else:
+        return 0, f"{desc} `{val}': illegal number"
+    if num < mn:
+        return 0, f"{desc} {num} is less than {mn}."
+    if num > mx:
+        return 0, f"{desc} {num} is greater than {mx}."
+    return num, ""
+
+
+def strsuftoll(desc: str, val: str, mn: int, mx: int) -> int:
+    """strsuftoll(3): the number, or StrsuftollError carrying libc's message."""
+    num, ebuf = strsuftollx(desc, val, mn, mx)
+    if ebuf:
+        raise StrsuftollError(ebuf)
+    return num
+
+
+def strpct(numerator: int, denominator: int, digits: int = 0) -> str:
+    """The percentage df prints: truncated, with ``digits`` decimals and a ``%``."""
+    factor = 100 * 10 ** digits
+    if denominator <= 0:
+        denominator = 1
+    result = numerator * factor // denominator
+    if digits == 0:
+        return f"{result}%"
+    q, r = divmod(result, 10 ** digits)
+    return f"{q}.{r:0{digits}d}%"

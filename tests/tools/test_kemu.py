@@ -1,0 +1,217 @@
+"""The kemu command end to end: kemu run/shell/demo, drive specs, error reporting."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.tools.conftest import kemu_main, run_script
+from tools.kemu import Drive, DriveSpecError, boot_machine, parse_drivespec
+
+
+def test_script_runs_every_line_and_exits_0(tmp_path):
+    r = run_script(tmp_path, """
+# comments and blank lines are skipped
+
+echo hello   world   # a trailing comment
+mkdir -p /tmp/a/b
+echo 'quoted  words' "and \\"escapes\\"" > /tmp/a/f
+cat /tmp/a/f
+""")
+    assert r.status == 0, r
+    assert r.out == "hello world\nquoted  words and \"escapes\"\n"
+    assert r.err == ""
+
+
+def test_script_stops_at_first_failure_naming_the_line(tmp_path):
+    r = run_script(tmp_path, "echo one\n\n# two\nmkdir /tmp\necho never\n")
+    assert r.status == 1
+    assert r.out == "one\n"
+    assert r.err == "kemu: line 4: mkdir: /tmp: File exists\n"
+
+
+def test_busy_message_has_the_line_number(tmp_path):
+    r = run_script(tmp_path, "mount -t rootfs rootfs /mnt\numount /\n")
+    assert r.status == 1
+    assert r.err == "kemu: line 2: umount: /: Device busy\n"
+
+
+def test_not_found_syntax_error_and_silent_failure(tmp_path):
+    assert run_script(tmp_path, "nosuchcmd x\n").err == "kemu: line 1: nosuchcmd: not found\n"
+    r = run_script(tmp_path, "true\necho 'open\n")
+    assert (r.status, r.err) == (1, "kemu: line 2: Syntax error: Unterminated quoted string\n")
+    r = run_script(tmp_path, "false\n")
+    assert (r.status, r.err) == (1, "kemu: line 1: false: exit status 1\n")
+    r = run_script(tmp_path, "echo > \n")
+    assert r.err == "kemu: line 1: Syntax error: newline unexpected\n"
+
+
+def test_exit_builtin_ends_the_script_with_its_status(tmp_path):
+    r = run_script(tmp_path, "echo a\nexit 3\necho b\n")
+    assert (r.status, r.out) == (3, "a\n")
+
+
+def test_successful_commands_keep_their_stderr(tmp_path):
+    r = run_script(tmp_path, "dd if=/dev/zero of=/tmp/z count=1\n")
+    # /dev/zero does not exist in kemu: dd fails before its summary is armed.
+    assert r.err == "kemu: line 1: dd: /dev/zero: No such file or directory\n"
+    r = run_script(tmp_path, "echo x > /tmp/x\ndd if=/tmp/x of=/tmp/y\n")
+    assert r.status == 0
+    assert r.err.startswith("0+1 records in\n0+1 records out\n2 bytes transferred in ")
+
+
+def test_verbose_traces_commands(tmp_path):
+    r = run_script(tmp_path, "echo hi\n", "-v")
+    assert r.status == 0
+    assert "+ echo hi\n" in r.err
+    assert "hi\n" in r.out
+
+
+def test_missing_script_and_bad_arguments(tmp_path):
+    r = kemu_main("run", str(tmp_path / "nope.sh"))
+    assert r.status == 1
+    assert r.err == f"kemu: {tmp_path / 'nope.sh'}: No such file or directory\n"
+    r = kemu_main("run", "--seed", "x", "s")
+    assert r.status == 2 and "invalid int value" in r.err
+    r = kemu_main()
+    assert r.status == 1 and r.err.startswith("usage: kemu")
+
+
+def test_script_from_stdin_and_seed(tmp_path):
+    r = kemu_main("run", "--seed", "42", "-", stdin="echo from stdin\n")
+    assert (r.status, r.out) == (0, "from stdin\n")
+
+
+def test_demo_is_a_stub():
+    r = kemu_main("demo")
+    assert (r.status, r.out) == (0, "kemu demo: not yet\n")
+
+
+def test_interactive_shell_continues_after_errors():
+    r = kemu_main("shell", stdin="echo hi\nnosuch\nmkdir /tmp\ncd /tmp\npwd\nexit 4\necho no\n")
+    assert r.status == 4
+    assert r.out == "# hi\n# # # # /tmp\n# "
+    assert r.err == "nosuch: not found\nmkdir: /tmp: File exists\n"
+    r = kemu_main("shell", stdin="false\n")
+    assert r.status == 1 and r.out == "# # \n"
+
+
+def test_default_disk_is_a_64m_memory_disk(tmp_path):
+    r = run_script(tmp_path, "ls -l /dev/wd0 /dev/rwd0\n"
+                             "dd if=/dev/rwd0 of=/tmp/x bs=1m skip=63 count=2\n")
+    assert r.status == 0, r
+    lines = r.out.splitlines()
+    assert lines[0].startswith("crw-r-----  1 root  wheel  24, 3 ") and \
+        lines[0].endswith(" /dev/rwd0")
+    assert lines[1].startswith("brw-r-----  1 root  wheel  17, 3 ") and \
+        lines[1].endswith(" /dev/wd0")
+    # The 64th megabyte is the last one: the second block is end of file.
+    assert r.err.startswith("1+0 records in\n1+0 records out\n1048576 bytes transferred")
+
+
+# ------------------------------------------------------------------ drive specs
+
+def test_parse_drivespec():
+    d = parse_drivespec("key=/dev/wd0,hostpath=disk.img,size=host")
+    assert d == Drive("/dev/wd0", "disk.img", None, 0, "blk")
+    assert d.raw_key == "/dev/rwd0"
+    d = parse_drivespec("key=/dev/wd1,hostpath=x,size=2x4m,offset=1k,type=chr")
+    assert d == Drive("/dev/wd1", "x", 8 << 20, 1024, "chr") and d.raw_key is None
+    for spec, msg in [("key=/a,hostpath=x", "incomplete drivespec"),
+                      ("hostpath=x,size=1m", "incomplete drivespec"),
+                      ("key=/a,key=/b,hostpath=x,size=1m", "key already given"),
+                      ("key=/a,hostpath=x,size=1m,type=foo", "invalid type foo"),
+                      ("key=/a,hostpath=x,size=1m,colour=red", "invalid dtoken"),
+                      ("key=/a,hostpath=x,size=12q", "-d size `12q': illegal number")]:
+        with pytest.raises(DriveSpecError) as ei:
+            parse_drivespec(spec)
+        assert str(ei.value) == msg
+
+
+def test_drive_with_size_creates_the_host_file(tmp_path):
+    img = tmp_path / "disk.img"
+    r = run_script(tmp_path, "echo hello > /tmp/h\ndd if=/tmp/h of=/dev/rwd0 conv=sync\n"
+                             "ls -l /dev/wd0\n",
+                   "-d", f"key=/dev/wd0,hostpath={img},size=1m")
+    assert r.status == 0, r
+    assert img.stat().st_size == 1 << 20
+    assert img.read_bytes()[:6] == b"hello\n"
+    assert r.out.startswith("brwxr-xr-x  1 root  wheel  197, 0 ")
+
+
+def test_drive_size_host_uses_the_host_file_and_extends_never(tmp_path):
+    img = tmp_path / "d.img"
+    img.write_bytes(b"A" * 4096)
+    r = run_script(tmp_path, "dd if=/dev/rwd0 of=/tmp/c\ncat /tmp/c\n",
+                   "-d", f"key=/dev/wd0,hostpath={img},size=host")
+    assert r.status == 0, r
+    assert r.out == "A" * 4096
+    assert r.err.startswith("8+0 records in\n8+0 records out\n4096 bytes")
+    # A bigger size extends the host file; its old contents stay.
+    r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={img},size=8k")
+    assert r.status == 0 and img.stat().st_size == 8192 and img.read_bytes()[:4] == b"AAAA"
+
+
+def test_chr_drive_has_no_block_twin(tmp_path):
+    img = tmp_path / "c.img"
+    r = run_script(tmp_path, "ls /dev/xd0\nls /dev/rxd0\n",
+                   "-d", f"key=/dev/xd0,hostpath={img},size=64k,type=chr")
+    assert r.status == 1
+    assert r.out == "/dev/xd0\n"
+    assert r.err == "kemu: line 2: ls: /dev/rxd0: No such file or directory\n"
+
+
+def test_bad_drive_specs_give_messages(tmp_path):
+    r = run_script(tmp_path, "true\n", "-d", "key=/dev/wd0,hostpath=x")
+    assert r.status == 1
+    assert r.err.startswith("kemu: incomplete drivespec\nusage: kemu")
+    r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={tmp_path},size=1m")
+    assert r.status == 1 and r.err.startswith("kemu: etfs hostpath create: ")
+    empty = tmp_path / "empty.img"
+    r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={empty},size=host")
+    assert r.status == 1 and "size=host, but the host file is empty" in r.err
+
+
+def test_boot_machine_api_for_other_tools(tmp_path):
+    from tools.console import Capture
+
+    out, err = Capture(), Capture()
+    img = tmp_path / "a.img"
+    with boot_machine([parse_drivespec(f"key=/dev/wd0,hostpath={img},size=256k")], seed=3,
+                      stdout=out, stderr=err) as km:
+        assert km.sh("ls /dev/rwd0") == 0
+        assert km.script("echo a\nfalse\necho b\n") == 1
+        assert km.k.seed == 3
+
+        async def pid():
+            from lib import libc
+
+            return await libc.getpid()
+
+        assert km.k.run(pid, proc=km.proc) == km.proc.p_pid
+    assert out.text == "/dev/rwd0\na\n"
+    assert err.text == "kemu: line 2: false: exit status 1\n"
+    assert km.k.state == "halted"
+    assert os.path.getsize(img) == 256 * 1024
+
+
+def test_kernel_panic_is_reported_not_raised():
+    from tools import cmds
+    from tools.console import Capture
+
+    @cmds.command("kemupanic")
+    async def main(argv):
+        from kern.subr_prf import panic
+
+        panic("kemupanic: %s", "asked for")
+
+    out, err = Capture(), Capture()
+    try:
+        with boot_machine(seed=1, stdout=out, stderr=err, md_size=None) as km:
+            assert km.script("echo before\nkemupanic\necho after\n") == 1
+            assert km.k.state == "failed"
+    finally:
+        cmds.commands.pop("kemupanic", None)
+    assert out.text == "before\n"
+    assert err.text == "kemu: line 2: panic: kemupanic: asked for\n"

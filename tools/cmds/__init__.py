@@ -1,0 +1,101 @@
+"""kemu's userland commands: a registry of ``name -> async def main(argv) -> int``.
+
+Each command runs in a user lwp of a process of its own (the shell makes
+it as fork+exec would: same current directory, umask and descriptors) and
+reaches the kernel only through lib.libc's system calls.  A command module
+registers its programs at import::
+
+    from tools.cmds import command
+
+    @command("fssconfig")
+    async def main(argv: list[str]) -> int:
+        ...
+
+``lookup(name)`` finds a command: the modules listed in ``MODULES`` are
+imported the first time, and a name not found there is tried as a module
+``tools.cmds.<name>`` (so adding ``tools/cmds/foo.py`` with its
+``@command("foo")`` is all it takes).  ``EXTERNAL`` names programs that
+live elsewhere (``"fssconfig": "tools.fssconfig:main"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+
+CommandMain = Callable[[list[str]], Awaitable[int | None]]
+
+commands: dict[str, CommandMain] = {}
+
+# The command modules shipped with kemu (imported on first lookup).
+MODULES = [
+    "tools.cmds.fileutils",
+    "tools.cmds.sysutils",
+    "tools.cmds.mount",
+    "tools.cmds.diskutils",
+    "tools.cmds.modules",
+    "tools.cmds.newfs",
+]
+
+# Commands whose program lives outside tools/cmds: name -> "module:function",
+# the function being ``async def main(argv) -> int``.
+EXTERNAL: dict[str, str] = {
+    "fssconfig": "tools.fssconfig:main",
+}
+
+_loaded = False
+
+
+def command(name: str, *aliases: str) -> Callable[[CommandMain], CommandMain]:
+    """Decorator: register ``main`` under ``name`` (and ``aliases``)."""
+
+    def deco(fn: CommandMain) -> CommandMain:
+        for n in (name, *aliases):
+            commands[n] = fn
+        return fn
+
+    return deco
+
+
+def register(name: str, fn: CommandMain) -> None:
+    """Register (or replace) a command."""
+    commands[name] = fn
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for m in MODULES:
+        importlib.import_module(m)
+
+
+def lookup(name: str) -> CommandMain | None:
+    """The command called ``name``, or None."""
+    _load()
+    fn = commands.get(name)
+    if fn is not None:
+        return fn
+    ext = EXTERNAL.get(name)
+    if ext is not None:
+        modname, _, attr = ext.partition(":")
+        fn = getattr(importlib.import_module(modname), attr, None)
+        if fn is not None:
+            commands[name] = fn
+        return fn
+    if name.isidentifier() and not name.startswith("_"):
+        try:
+            importlib.import_module(f"tools.cmds.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"tools.cmds.{name}":
+                raise
+            return None
+        return commands.get(name)
+    return None
+
+
+def names() -> list[str]:
+    """Every known command, sorted."""
+    _load()
+    return sorted(set(commands) | set(EXTERNAL))

@@ -1,0 +1,196 @@
+"""The C runtime of kemu's commands: program name, stdio, err(3), getopt(3).
+
+A command is ``async def main(argv: list[str]) -> int`` running in a user
+lwp of its own process.  What it prints goes through write(2):
+
+* ``await printf(text)`` to standard output, buffered like stdio on a
+  pipe or file (flushed at 8 KiB, at exit, and by ``fflush()``);
+* ``await eprintf(text)`` to standard error, unbuffered;
+* err(3) family: ``await warn("%s" % path, e)`` prints
+  ``prog: path: strerror`` (``e`` a SyscallError or an errno), ``warnx``
+  without the strerror part; ``await err(1, ...)`` / ``errx`` print the
+  same and end the program with that status (they raise :class:`Exit`).
+
+``getopt(argv, "fo:")`` parses options the way NetBSD's getopt(3) does
+(stops at the first operand or ``--``) and raises :class:`GetoptError`
+with getopt's own message; ``await options(argv, "fo:", usage)`` prints
+that message and the usage text and exits 1.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+
+from kern.errno import strerror
+from kern.exceptions import SyscallError
+from lib import libc
+
+BUFSIZ = 8192
+STDIN_FILENO = 0
+STDOUT_FILENO = 1
+STDERR_FILENO = 2
+
+
+class Exit(Exception):  # noqa: N818 - exit(3), not an error
+    """exit(status) from anywhere in a command."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class GetoptError(Exception):
+    """getopt(3) found an unknown option or a missing argument."""
+
+    def __init__(self, msg: str, opt: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.opt = opt
+
+
+@dataclass
+class ProcState:
+    """Per-process stdio state."""
+
+    progname: str
+    outbuf: bytearray = field(default_factory=bytearray)
+
+
+_state: contextvars.ContextVar[ProcState] = contextvars.ContextVar("kemu_proc")
+
+
+def setprogname(name: str) -> contextvars.Token[ProcState]:
+    """Start a program's runtime in the current lwp (the exec harness calls it)."""
+    return _state.set(ProcState(name.rsplit("/", 1)[-1]))
+
+
+def _st() -> ProcState:
+    try:
+        return _state.get()
+    except LookupError:
+        st = ProcState("kemu")
+        _state.set(st)
+        return st
+
+
+def getprogname() -> str:
+    return _st().progname
+
+
+def _b(text: str | bytes) -> bytes:
+    return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
+
+
+async def write_all(fd: int, data: bytes) -> None:
+    """write(2) until all of ``data`` is written."""
+    view = memoryview(data)
+    while view:
+        n = await libc.write(fd, view)
+        if n <= 0:
+            break
+        view = view[n:]
+
+
+async def printf(text: str | bytes) -> None:
+    """Buffered standard output."""
+    st = _st()
+    st.outbuf += _b(text)
+    if len(st.outbuf) >= BUFSIZ:
+        await fflush()
+
+
+async def fflush() -> None:
+    st = _st()
+    if st.outbuf:
+        data = bytes(st.outbuf)
+        st.outbuf.clear()
+        await write_all(STDOUT_FILENO, data)
+
+
+async def eprintf(text: str | bytes) -> None:
+    """Unbuffered standard error."""
+    await write_all(STDERR_FILENO, _b(text))
+
+
+def errtext(e: SyscallError | int) -> str:
+    """strerror(3) of a SyscallError or an errno."""
+    return strerror(e.errno if isinstance(e, SyscallError) else e)
+
+
+async def warn(msg: str | None, e: SyscallError | int) -> None:
+    """warn(3): ``prog: msg: strerror``."""
+    if msg is None:
+        await eprintf(f"{getprogname()}: {errtext(e)}\n")
+    else:
+        await eprintf(f"{getprogname()}: {msg}: {errtext(e)}\n")
+
+
+async def warnx(msg: str) -> None:
+    """warnx(3): ``prog: msg``."""
+    await eprintf(f"{getprogname()}: {msg}\n")
+
+
+async def err(status: int, msg: str | None, e: SyscallError | int) -> None:
+    """err(3): warn, then exit(status)."""
+    await warn(msg, e)
+    raise Exit(status)
+
+
+async def errx(status: int, msg: str) -> None:
+    """errx(3): warnx, then exit(status)."""
+    await warnx(msg)
+    raise Exit(status)
+
+
+def getopt(argv: list[str], optstring: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """getopt(3) over ``argv`` (``argv[0]`` is the program): ``(options, operands)``.
+
+    Each option is ``(letter, argument or "")``.  Parsing stops at the first
+    operand, at ``--`` (dropped) or at a lone ``-`` (kept as an operand).
+    """
+    prog = (argv[0] if argv else "?").rsplit("/", 1)[-1]
+    opts: list[tuple[str, str]] = []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        j = 1
+        while j < len(a):
+            c = a[j]
+            k = optstring.find(c)
+            if c == ":" or k < 0:
+                raise GetoptError(f"{prog}: unknown option -- {c}", c)
+            if k + 1 < len(optstring) and optstring[k + 1] == ":":
+                if j + 1 < len(a):
+                    opts.append((c, a[j + 1:]))
+                elif i + 1 < len(argv):
+                    i += 1
+                    opts.append((c, argv[i]))
+                else:
+                    raise GetoptError(f"{prog}: option requires an argument -- {c}", c)
+                break
+            opts.append((c, ""))
+            j += 1
+        i += 1
+    return opts, argv[i:]
+
+
+async def options(argv: list[str], optstring: str,
+                  usage: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """getopt, and on a bad option print getopt's message and ``usage``, exit 1."""
+    try:
+        return getopt(argv, optstring)
+    except GetoptError as e:
+        await eprintf(e.msg + "\n")
+        await eprintf(usage if usage.endswith("\n") else usage + "\n")
+        raise Exit(1) from None
+
+
+async def usage_exit(usage: str, status: int = 1) -> None:
+    await eprintf(usage if usage.endswith("\n") else usage + "\n")
+    raise Exit(status)

@@ -1,0 +1,101 @@
+"""newfs_ext2fs(8) inside the machine: tools/newfs_ext2fs.py's formatting core,
+driven through system calls on the special file.
+
+The special (normally the raw disk, /dev/rwd0) is opened with open(2); its
+size comes from ioctl(DIOCGMEDIASIZE) (lseek(2) to the end for a regular
+file) unless ``-s`` gives it; the core's writes go out with pwrite(2).
+What the core reports is printed on standard output through write(2).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from kern.exceptions import SyscallError
+from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, SEEK_END
+from lib import libc
+from tools.cmds import command
+from tools.cmds._prog import eprintf, errx, printf
+from vfs.dkio import DIOCGMEDIASIZE
+
+DEV_BSIZE = 512
+
+
+async def special_size(fd: int) -> int:
+    """Bytes of the special file: the disk's media size, or a regular file's length."""
+    size = ctypes.c_int64(0)
+    try:
+        await libc.ioctl(fd, DIOCGMEDIASIZE, size)
+        if size.value > 0:
+            return size.value
+    except SyscallError:
+        pass
+    return await libc.lseek(fd, 0, SEEK_END)
+
+
+async def sector_pwrite(fd: int, data: bytes, off: int, secsize: int = DEV_BSIZE) -> int:
+    """pwrite(2) that keeps to whole sectors, as a raw disk wants them: a write
+    that starts or ends inside a sector reads that sector, patches it and
+    writes it back (newfs's wtfs writes whole sectors too)."""
+    if off % secsize == 0 and len(data) % secsize == 0:
+        return await libc.pwrite(fd, data, off)
+    start = off - off % secsize
+    end = -(-(off + len(data)) // secsize) * secsize
+    old = await libc.pread(fd, end - start, start)
+    buf = bytearray(old.ljust(end - start, b"\0"))
+    buf[off - start:off - start + len(data)] = data
+    n = await libc.pwrite(fd, bytes(buf), start)
+    return len(data) if n == len(buf) else max(0, n - (off - start))
+
+
+def _core() -> Any:
+    try:
+        import tools.newfs_ext2fs as core
+    except ImportError:
+        return None
+    for name in ("parse_args", "anewfs_ext2fs", "NewfsError", "_fix_size"):
+        if not hasattr(core, name):
+            return None
+    return core
+
+
+@command("newfs_ext2fs")
+async def main(argv: list[str]) -> int:
+    core = _core()
+    if core is None:
+        await errx(1, "the ext2 formatting core (tools/newfs_ext2fs.py) is not available")
+        return 1
+    out: list[str] = []
+    special = "?"
+    try:
+        p, flags, special = core.parse_args(argv[1:])
+        p.out = out.append
+        if getattr(p, "now", 0) is None:
+            p.now = (await libc.gettimeofday())[0]
+        create = flags.get("F") and flags.get("size", 0) > 0 and not p.Nflag
+        fd = await libc.open(special, (O_RDONLY if p.Nflag else O_RDWR) |
+                             (O_CREAT if create else 0), 0o644)
+        try:
+            core._fix_size(p, flags, await special_size(fd))
+
+            async def pwrite(data: bytes, off: int) -> int:
+                return await sector_pwrite(fd, data, off)
+
+            await core.anewfs_ext2fs(pwrite, p, special)
+        finally:
+            await libc.close(fd)
+    except core.NewfsError as e:
+        await printf("".join(out))
+        msg = str(e)
+        if msg.startswith("usage:"):
+            await eprintf(msg if msg.endswith("\n") else msg + "\n")
+        else:
+            await eprintf(f"newfs_ext2fs: {msg.rstrip()}\n")
+        return 1
+    except SyscallError as e:
+        await printf("".join(out))
+        await eprintf(f"newfs_ext2fs: {special}: {e.strerror}\n")
+        return 1
+    await printf("".join(out))
+    return 0

@@ -1,0 +1,84 @@
+"""Small system utilities: echo, true, false, pwd, sleep, sync, dmesg."""
+
+from __future__ import annotations
+
+from kern.exceptions import SyscallError
+from lib import libc
+from tools.cmds import command
+from tools.cmds._prog import err, fflush, options, printf, usage_exit
+
+
+@command("echo")
+async def echo_main(argv: list[str]) -> int:
+    """echo [-n] [string ...]: -n only as the first argument, as NetBSD's."""
+    args = argv[1:]
+    nflag = bool(args) and args[0] == "-n"
+    if nflag:
+        args = args[1:]
+    await printf(" ".join(args) + ("" if nflag else "\n"))
+    return 0
+
+
+@command("true")
+async def true_main(argv: list[str]) -> int:
+    return 0
+
+
+@command("false")
+async def false_main(argv: list[str]) -> int:
+    return 1
+
+
+@command("pwd")
+async def pwd_main(argv: list[str]) -> int:
+    await options(argv, "LP", "usage: pwd [-LP]")
+    try:
+        cwd = await libc.getcwd()
+    except SyscallError as e:
+        await err(1, ".", e)
+        return 1
+    await printf(cwd + "\n")
+    return 0
+
+
+SLEEP_USAGE = "usage: sleep seconds"
+
+
+@command("sleep")
+async def sleep_main(argv: list[str]) -> int:
+    """sleep seconds: on the machine's clock (virtual unless it was booted with a real one)."""
+    _, args = await options(argv, "", SLEEP_USAGE)
+    if len(args) != 1:
+        await usage_exit(SLEEP_USAGE)
+    try:
+        secs = float(args[0])
+        if secs != secs or secs < 0 or args[0].strip().lower() in ("inf", "infinity", "nan"):
+            raise ValueError
+    except ValueError:
+        await usage_exit(SLEEP_USAGE)
+        return 1
+    if secs > 0:
+        await libc.nanosleep(secs)
+    return 0
+
+
+@command("sync")
+async def sync_main(argv: list[str]) -> int:
+    await libc.sync()
+    return 0
+
+
+@command("dmesg")
+async def dmesg_main(argv: list[str]) -> int:
+    """dmesg: the kernel message buffer (sysctl kern.msgbuf)."""
+    await options(argv, "M:N:", "usage: dmesg [-M core] [-N system]")
+    try:
+        text = await libc.sysctl([libc.CTL_KERN, libc.KERN_MSGBUF])
+    except SyscallError as e:
+        await err(1, "sysctl kern.msgbuf", e)
+        return 1
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
+    await printf(text)
+    await fflush()
+    return 0

@@ -1,0 +1,377 @@
+"""The ``kemu`` command: boot a machine, give it disks, run NetBSD commands in it.
+
+    kemu run [-d DRIVESPEC]... [--seed N] [-v] SCRIPT
+    kemu shell [-d DRIVESPEC]... [--seed N] [-v]
+    kemu demo
+
+``-d`` takes rump_server's drive spec,
+``key=/dev/wd0,hostpath=disk.img,size=host[,offset=N][,type=blk|chr|reg]``:
+the host file appears in the machine at ``key`` (a block device with its
+raw twin ``/dev/rwd0`` for ``blk``, the default; a character device for
+``chr``; a regular file for ``reg``).  ``size=host`` takes the host file's
+size; a number (strsuftoll: ``64m``, ``1g``, ``2x512k``) creates the host
+file or extends it to that size.  Without any ``-d`` the machine gets a
+64 MiB memory disk (md0) at /dev/wd0 and /dev/rwd0.
+
+The machine-setup API other tools reuse::
+
+    from tools.kemu import boot_machine, parse_drivespec
+
+    with boot_machine([parse_drivespec("key=/dev/wd0,hostpath=d.img,size=8m")],
+                      seed=7, stdout=buf, stderr=buf) as m:
+        m.sh("newfs_ext2fs /dev/rwd0")           # one command line: its status
+        m.script(open("setup.sh").read())        # a script: 0, or 1 at the first failure
+        m.k.run(afn, proc=m.proc)                # your own lwp in the shell's process
+
+``m.k`` is the ``kern.machine.Machine``, ``m.proc`` the shell's process
+(descriptors 0-2 on ``m.console``), ``m.shell`` the :class:`tools.shell.Shell`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import kern
+from kern.errno import strerror
+from kern.exceptions import KernelError, MachineHalted
+from lib.libutil import LLONG_MAX, strsuftollx
+from tools.console import Console
+from tools.shell import Shell
+
+DEFAULT_MD_SIZE = 64 << 20
+DEFAULT_DISK = "/dev/wd0"
+
+ETFS_TYPES = ("blk", "chr", "reg")
+
+
+class DriveSpecError(ValueError):
+    """A -d argument rump_server would refuse; the text is its complaint."""
+
+
+@dataclass
+class Drive:
+    """One host drive: rump_allserver's ``struct etfsreg``."""
+
+    key: str
+    hostpath: str
+    size: int | None = None     # None: size=host
+    offset: int = 0
+    type: str = "blk"           # blk, chr or reg
+
+    @property
+    def raw_key(self) -> str | None:
+        """The character twin of a blk key (``/dev/wd0`` -> ``/dev/rwd0``)."""
+        if self.type != "blk":
+            return None
+        head, _, tail = self.key.rpartition("/")
+        return f"{head}/r{tail}"
+
+
+def parse_drivespec(spec: str) -> Drive:
+    """``key=...,hostpath=...,size=...[,offset=...][,type=...]`` to a Drive.
+
+    Raises DriveSpecError with rump_allserver's messages ("invalid dtoken",
+    "key already given", "incomplete drivespec", "invalid type X", or
+    strsuftoll's "-d size `x': illegal number").
+    """
+    key = hostpath = None
+    size: int | None = None
+    size_given = False
+    offset = 0
+    offset_given = False
+    ftype: str | None = None
+    for item in spec.split(","):
+        if not item:
+            continue
+        name, eq, value = item.partition("=")
+        if name == "key":
+            if key is not None:
+                raise DriveSpecError("key already given")
+            key = value
+        elif name == "hostpath":
+            if hostpath is not None:
+                raise DriveSpecError("hostpath already given")
+            hostpath = value
+        elif name == "size":
+            if size_given:
+                raise DriveSpecError("size already given")
+            size_given = True
+            if value == "host":
+                size = None
+            else:
+                size, ebuf = strsuftollx("-d size", value, 0, LLONG_MAX)
+                if ebuf:
+                    raise DriveSpecError(ebuf)
+        elif name == "offset":
+            if offset_given:
+                raise DriveSpecError("offset already given")
+            offset_given = True
+            offset, ebuf = strsuftollx("-d offset", value, 0, LLONG_MAX)
+            if ebuf:
+                raise DriveSpecError(ebuf)
+        elif name == "type":
+            if ftype is not None:
+                raise DriveSpecError("type already specified")
+            if value not in ETFS_TYPES:
+                raise DriveSpecError(f"invalid type {value}")
+            ftype = value
+        else:
+            raise DriveSpecError("invalid dtoken")
+        if not eq and name in ("key", "hostpath", "size", "offset", "type"):
+            raise DriveSpecError("invalid dtoken")
+    if not key or not hostpath or not size_given or (size is not None and size == 0):
+        raise DriveSpecError("incomplete drivespec")
+    return Drive(key, hostpath, size, offset, ftype or "blk")
+
+
+class SetupError(Exception):
+    """The machine could not be set up as asked (host file, etfs registration)."""
+
+
+def _prepare_host_file(d: Drive) -> int:
+    """rump_allserver's part on the host: create the file, extend it; the window size."""
+    try:
+        fd = os.open(d.hostpath, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise SetupError(f"etfs hostpath create: {os.strerror(e.errno or 0)}") from None
+    try:
+        st = os.fstat(fd)
+        if d.size is None:
+            flen = st.st_size - d.offset
+            if flen <= 0:
+                raise SetupError(f"etfs register: {d.hostpath}: size=host, but the host "
+                                 "file is empty")
+        else:
+            flen = d.size
+            if os.path.isfile(d.hostpath) and st.st_size < d.offset + flen:
+                os.ftruncate(fd, d.offset + flen)
+        return flen
+    except OSError as e:
+        raise SetupError(f"truncate: {os.strerror(e.errno or 0)}") from None
+    finally:
+        os.close(fd)
+
+
+async def _setup_drives(drives: list[tuple[Drive, int]], md_size: int | None) -> str | None:
+    """In the kernel (like rump_allserver's etfs registrations): the disks.
+
+    Returns an error message, or None.
+    """
+    from dev.rumpblk import RUMP_ETFS_BLK, RUMP_ETFS_CHR, RUMP_ETFS_REG, rump_etfs_register
+
+    if not drives and md_size:
+        from dev.md import md_create
+        from kern.subr_devsw import devsw_blk2chr
+        from vfs.stat import S_IFBLK, S_IFCHR
+        from vfs.vfs_syscalls import kern_mknod
+
+        error, dev = md_create(0, md_size)
+        if error:
+            return f"md0: {strerror(error)}"
+        for path, mode, d in ((DEFAULT_DISK, S_IFBLK | 0o640, dev),
+                              ("/dev/rwd0", S_IFCHR | 0o640, devsw_blk2chr(dev))):
+            error = await kern_mknod(path, mode, d)
+            if error:
+                return f"mknod {path}: {strerror(error)}"
+        return None
+    types = {"blk": RUMP_ETFS_BLK, "chr": RUMP_ETFS_CHR, "reg": RUMP_ETFS_REG}
+    for d, flen in drives:
+        error = await rump_etfs_register(d.key, os.path.abspath(d.hostpath), types[d.type],
+                                         d.offset, flen)
+        if error:
+            return f"etfs register: {d.key}: {strerror(error)}"
+    return None
+
+
+class KemuMachine:
+    """A booted machine with its disks, a console and a shell process."""
+
+    def __init__(self, k: Any, console: Console, proc: Any, drives: list[Drive]) -> None:
+        self.k = k
+        self.console = console
+        self.proc = proc
+        self.drives = drives
+        self.shell = Shell(k, console, proc)
+
+    def sh(self, line: str) -> int:
+        """Run one command line in the shell; its exit status."""
+        return self.shell.system(line)
+
+    def script(self, text: str, *, trace: bool = False) -> int:
+        """Run a script (one command a line); 0, or 1 at the first failing command."""
+        return self.shell.run_script(text.splitlines(), trace=trace)
+
+    def halt(self) -> None:
+        """Shut the machine down (sync and unmount first, unless it crashed)."""
+        if self.k.state != "halted":
+            self.k.halt()
+
+    def __enter__(self) -> KemuMachine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.halt()
+
+
+def boot_machine(drives: Sequence[Drive] = (), seed: int | None = None, *,
+                 config: Any = None, stdout: Any = None, stderr: Any = None,
+                 verbose: bool = False, md_size: int | None = DEFAULT_MD_SIZE,
+                 **boot_kw: Any) -> KemuMachine:
+    """Boot a machine for kemu's userland (see the module docstring).
+
+    ``drives``: host drives (``parse_drivespec``); with none, a memory disk
+    of ``md_size`` bytes at /dev/wd0 and /dev/rwd0 (``md_size=None``: no
+    disk).  ``config``: a kernel configuration (default GENERIC).
+    ``stdout``/``stderr``: where the console's output goes (a binary stream,
+    anything with ``write``, or a callable; default the host's).  Other
+    keywords go to ``kern.boot``.  Raises SetupError when a drive cannot be
+    set up (the machine is halted again).
+    """
+    # modctl(2) registers itself when kern.sys_module is imported; conf/GENERIC
+    # will import it at boot (boot hook kern.sys_module:sys_module_init).
+    importlib.import_module("kern.sys_module")
+
+    prepared = [(d, _prepare_host_file(d)) for d in drives]
+    k = kern.boot(seed=seed, config=config, verbose=verbose, **boot_kw)
+    k.start()
+    try:
+        msg = k.run(_setup_drives, prepared, md_size, name="kemu-setup", proc=k.proc0)
+        if msg:
+            raise SetupError(msg)
+        console = Console(stdout, stderr)
+        p = k.proc_create("sh", k.initproc)
+        k.run(console.attach, name="sh", proc=p)
+    except BaseException:
+        if k.state == "running":
+            k.halt(sync=False)
+        raise
+    return KemuMachine(k, console, p, list(drives))
+
+
+def run_command_on_fresh_machine(argv: Sequence[str], *, seed: int = 0,
+                                 drives: Sequence[Drive] = (), stdout: Any = None,
+                                 stderr: Any = None) -> int:
+    """Boot a default machine, run one command (``argv``, no shell parsing) as a
+    process of its shell, halt; the command's exit status (1 if the machine
+    could not be set up or crashed, with a message on ``stderr``)."""
+    from tools.shell import SimpleCommand
+
+    errs = stderr if stderr is not None else sys.stderr.buffer
+    try:
+        m = boot_machine(drives, seed, stdout=stdout, stderr=stderr)
+    except (SetupError, KernelError, MachineHalted) as e:
+        errs.write(f"kemu: {e}\n".encode())
+        return 1
+    try:
+        return m.shell.execute(SimpleCommand(list(argv), [], " ".join(argv)))
+    except (KernelError, MachineHalted) as e:
+        errs.write(f"kemu: {e}\n".encode())
+        return 1
+    finally:
+        try:
+            m.halt()
+        except (KernelError, MachineHalted):
+            pass
+
+
+# ------------------------------------------------------------------ the command
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kemu", description="NetBSD-style kernel emulator")
+    sub = ap.add_subparsers(dest="cmd", metavar="{run,shell,demo}")
+    for name, helptext in (("run", "run a script of commands"),
+                           ("shell", "type commands interactively")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("-d", dest="drives", action="append", default=[], metavar="DRIVESPEC",
+                       help="key=/dev/wd0,hostpath=disk.img,size=host|N[,type=blk|chr|reg]")
+        p.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
+        p.add_argument("-v", dest="verbose", action="store_true",
+                       help="echo commands and kernel messages")
+        if name == "run":
+            p.add_argument("script", help="script file, or - for standard input")
+    sub.add_parser("demo", help="the fss/puffs demonstration")
+    return ap
+
+
+def _write(stream: Any, text: str) -> None:
+    stream.write(text)
+    flush = getattr(stream, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
+         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """The ``kemu`` entry point: returns the exit status (never raises)."""
+    out = stdout if stdout is not None else sys.stdout
+    errs = stderr if stderr is not None else sys.stderr
+    ap = _parser()
+    old = sys.stdout, sys.stderr
+    try:
+        sys.stdout, sys.stderr = out, errs   # argparse prints its usage and errors there
+        args = ap.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.stdout, sys.stderr = old
+    if args.cmd is None:
+        _write(errs, ap.format_usage())
+        return 1
+    if args.cmd == "demo":
+        _write(out, "kemu demo: not yet\n")
+        return 0
+
+    drives = []
+    for spec in args.drives:
+        try:
+            drives.append(parse_drivespec(spec))
+        except DriveSpecError as e:
+            _write(errs, f"kemu: {e}\n")
+            _write(errs, "usage: kemu run|shell [-d drivespec]... [--seed N] [-v] ...\n")
+            return 1
+
+    text = None
+    if args.cmd == "run":
+        try:
+            if args.script == "-":
+                text = (stdin if stdin is not None else sys.stdin).read()
+            else:
+                with open(args.script, encoding="utf-8", errors="surrogateescape") as f:
+                    text = f.read()
+        except OSError as e:
+            _write(errs, f"kemu: {args.script}: {os.strerror(e.errno or 0)}\n")
+            return 1
+
+    try:
+        m = boot_machine(drives, args.seed, stdout=_host_binary(out),
+                         stderr=_host_binary(errs), verbose=args.verbose)
+    except SetupError as e:
+        _write(errs, f"kemu: {e}\n")
+        return 1
+    except (KernelError, MachineHalted) as e:
+        _write(errs, f"kemu: {e}\n")
+        return 1
+    try:
+        if args.cmd == "run":
+            assert text is not None
+            return m.script(text, trace=args.verbose)
+        return m.shell.interactive(stdin)
+    finally:
+        try:
+            m.halt()
+        except (KernelError, MachineHalted) as e:
+            _write(errs, f"kemu: {e}\n")
+
+
+def _host_binary(stream: Any) -> Any:
+    return getattr(stream, "buffer", stream)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
