@@ -183,6 +183,7 @@ class vnode:
         self.v_lock = krwlock_t()
         rw_init(self.v_lock)
         self.v_state = VS_LOADING
+        self.v_statewait: Any = None  # lwps waiting for v_state to change (vcache_vget)
         self.v_key: Any = None
         self.v_uobj: Any = None  # the page cache (vfs.uvm_vnode), when the fs uses one
         self.v_dirtyblkhd: list[Any] = []
@@ -196,6 +197,26 @@ class vnode:
 
 
 # ------------------------------------------------------------------ vcache
+
+def vstate_change(vp: vnode, state: int) -> None:
+    """Move ``vp`` to ``state`` and wake the lwps waiting for a change."""
+    from kern.kern_synch import sleepq_wake
+
+    vp.v_state = state
+    if vp.v_statewait:
+        sleepq_wake(vp.v_statewait)
+
+
+async def vstate_wait_stable(vp: vnode) -> None:
+    """Sleep while ``vp`` is being loaded or reclaimed (vcache_wait_state)."""
+    from kern.kern_synch import sleepq, sleepq_block, sleepq_enter
+
+    while vp.v_state in (VS_LOADING, VS_RECLAIMING):
+        if vp.v_statewait is None:
+            vp.v_statewait = sleepq("vnode")
+        sleepq_enter(vp.v_statewait, "vnode", vp)
+        await sleepq_block(0, False)
+
 
 class _VnodeGlobals:
     def __init__(self) -> None:
@@ -253,15 +274,15 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
     error, newkey = await VFS_LOADVNODE(mp, vp, key)
     if error:
         g.cache.pop(ck, None)
-        vp.v_state = VS_RECLAIMED
         g.numvnodes -= 1
+        vstate_change(vp, VS_RECLAIMED)
         return error, None
     if newkey is not None and newkey != key:
         g.cache.pop(ck, None)
         vp.v_key = newkey
         g.cache[vcache_key(mp, newkey)] = vp
     _insmntque(vp, mp)
-    vp.v_state = VS_LOADED
+    vstate_change(vp, VS_LOADED)
     return 0, vp
 
 
@@ -276,16 +297,20 @@ async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
     vp.v_usecount = 1
     error, key = await VFS_NEWVNODE(mp, dvp, vp, vap, cred, extra)
     if error:
-        vp.v_state = VS_RECLAIMED
+        vstate_change(vp, VS_RECLAIMED)
         g.numvnodes -= 1
         return error, None
     vp.v_key = key
     ck = vcache_key(mp, key)
-    if ck in g.cache:
-        panic("vcache_new: key %r already in the cache", key)
+    while ck in g.cache:
+        # The key's previous vnode is still being reclaimed: wait for it.
+        old = g.cache[ck]
+        if old.v_state not in (VS_LOADING, VS_RECLAIMING):
+            panic("vcache_new: key %r already in the cache (%r)", key, old)
+        await vstate_wait_stable(old)
     g.cache[ck] = vp
     _insmntque(vp, mp)
-    vp.v_state = VS_LOADED
+    vstate_change(vp, VS_LOADED)
     return 0, vp
 
 
@@ -313,7 +338,7 @@ def ungetnewvnode(vp: vnode) -> None:
     """Undo getnewvnode for a vnode that never became visible."""
     vp.v_usecount = 0
     _insmntque(vp, None)
-    vp.v_state = VS_RECLAIMED
+    vstate_change(vp, VS_RECLAIMED)
     vp.v_iflag |= VI_CLEAN
     _vg().numvnodes -= 1
 
@@ -340,8 +365,13 @@ def vref(vp: vnode) -> None:
 
 
 async def vcache_vget(vp: vnode) -> int:
-    """Take a reference on a cached vnode; ENOENT if it is being reclaimed or dead."""
-    if vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
+    """Take a reference on a cached vnode; ENOENT if it was reclaimed.
+
+    A vnode still being loaded, or being reclaimed, is waited for first."""
+    vp.v_holdcnt += 1
+    await vstate_wait_stable(vp)
+    vp.v_holdcnt -= 1
+    if vp.v_state == VS_RECLAIMED:
         return ENOENT
     vp.v_usecount += 1
     return 0
@@ -440,20 +470,22 @@ async def vcache_reclaim(vp: vnode) -> None:
     if vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
         VOP_UNLOCK(vp)
         return
-    vp.v_state = VS_RECLAIMING
+    vstate_change(vp, VS_RECLAIMING)
     g = _vg()
-    if vp.v_key is not None and g.cache.get(vcache_key(vp.v_mount, vp.v_key)) is vp:
-        del g.cache[vcache_key(vp.v_mount, vp.v_key)]
+    ck = vcache_key(vp.v_mount, vp.v_key)
     error = await VOP_RECLAIM(vp)  # unlocks the vnode
     if error:
         panic("vcache_reclaim: VOP_RECLAIM of %r failed: %d", vp, error)
     if vp.v_data is not None:
         panic("vcache_reclaim: %r: the file system left v_data", vp)
+    # Out of the cache only now: a lookup meanwhile waited for the reclaim.
+    if vp.v_key is not None and g.cache.get(ck) is vp:
+        del g.cache[ck]
     _insmntque(vp, None)
     vp.v_op = dead_vnodeop_p
-    vp.v_state = VS_RECLAIMED
     vp.v_iflag |= VI_CLEAN
     vp.v_type = VBAD if vp.v_type not in (VBLK, VCHR) else vp.v_type
+    vstate_change(vp, VS_RECLAIMED)
 
 
 def _vfree(vp: vnode) -> None:

@@ -33,17 +33,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from kern.cpu import curmachine_or_none
 from kern.errno import EOPNOTSUPP
 
 if TYPE_CHECKING:
     from vfs.vnode import vnode
 
 
+_NO_FAULTS = ("vop_inactive", "vop_reclaim", "vop_lock", "vop_unlock", "vop_islocked",
+              "vop_print", "vop_abortop")  # cannot fail in NetBSD either
+
+
 class vnodeop_desc:
     """One operation: its name, its argument names, which are out-pointers."""
 
     __slots__ = ("vdesc_offset", "vdesc_name", "vdesc_args", "vdesc_outs", "vdesc_vp",
-                 "vdesc_fstrans", "args_class")
+                 "vdesc_fstrans", "args_class", "vop_site")
 
     def __init__(self, offset: int, name: str, args: tuple[str, ...], outs: tuple[str, ...],
                  vp: str, fstrans: bool) -> None:
@@ -53,6 +58,7 @@ class vnodeop_desc:
         self.vdesc_outs = outs
         self.vdesc_vp = vp  # the argument whose v_op dispatches the call
         self.vdesc_fstrans = fstrans
+        self.vop_site = None if name in _NO_FAULTS else "VOP_" + name[4:].upper()
         fields = ("a_desc",) + tuple("a_" + a for a in args)
         self.args_class = type(f"{name}_args", (_vop_args,), {"__slots__": fields})
 
@@ -188,7 +194,18 @@ def _fstrans_hooks() -> tuple[Any, Any]:
 
 
 async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
-    """Dispatch ``ap`` to ``vp``'s implementation of ``desc``, under fstrans if it changes things."""
+    """Dispatch ``ap`` to ``vp``'s implementation of ``desc`` (fstrans-bracketed if it writes).
+
+    Every operation is also a fault-injection site named after it
+    (``VOP_WRITE``, ``VOP_READ``, ...), scoped by lwp or by vnode (``dev=vp``):
+    an armed fault makes the call fail with its errno before the file
+    system sees it.
+    """
+    m = curmachine_or_none()
+    if m is not None and m.faults.armed and desc.vop_site is not None:
+        attr = m.faults.check(desc.vop_site, vp)
+        if attr is not None:
+            return attr.error
     fn = vp.v_op[desc.vdesc_offset]
     if desc.vdesc_fstrans:
         mp = vp.v_mount

@@ -4,47 +4,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
+from tests.shell_helpers import Kemu, Result
 from tools.console import Capture
-from tools.kemu import KemuMachine, boot_machine, main
-
-
-@dataclass
-class Result:
-    status: int
-    out: str
-    err: str
-
-
-class Kemu:
-    """A machine with a small memory disk; ``sh(line)`` runs a command line."""
-
-    def __init__(self, km: KemuMachine, out: Capture, err: Capture) -> None:
-        self.km = km
-        self.k = km.k
-        self.out = out
-        self.err = err
-
-    def sh(self, line: str) -> Result:
-        self.out.clear()
-        self.err.clear()
-        status = self.km.sh(line)
-        return Result(status, self.out.text, self.err.text)
-
-    def ok(self, line: str) -> str:
-        """Run a line that must succeed; its standard output."""
-        r = self.sh(line)
-        assert r.status == 0, (line, r)
-        return r.out
-
-    def script(self, text: str) -> Result:
-        self.out.clear()
-        self.err.clear()
-        status = self.km.script(text)
-        return Result(status, self.out.text, self.err.text)
+from tools.kemu import boot_machine, main
 
 
 @pytest.fixture
