@@ -17,14 +17,6 @@ import random
 import time
 from typing import Any
 
-from kern.errno import ENOENT, ENXIO, strerror
-from kern.exceptions import SyscallError
-from kern.fcntl import O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
-from lib import libc
-from lib.libutil import HN_AUTOSCALE, HN_B, HN_NOSPACE, humanize_number, strsuftoll
-from vfs.mount import ST_WAIT
-from vfs.stat import S_ISDIR, S_ISREG, SF_SNAPSHOT
-
 from dev.fss.fssvar import (
     FSS_UNCONFIG_ON_CLOSE,
     FSS_UNLINK_ON_CREATE,
@@ -35,6 +27,13 @@ from dev.fss.fssvar import (
     fss_get,
     fss_set,
 )
+from kern.errno import ENOENT, ENXIO, strerror
+from kern.exceptions import SyscallError
+from kern.fcntl import O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
+from lib import libc
+from lib.libutil import HN_AUTOSCALE, HN_B, HN_NOSPACE, humanize_number, strsuftoll
+from vfs.mount import ST_WAIT
+from vfs.stat import S_ISDIR, S_ISREG, SF_SNAPSHOT
 
 PROG = "fssconfig"
 INT_MAX = 2**31 - 1
@@ -86,9 +85,7 @@ async def opendisk1(name: str, flags: int) -> tuple[int, str, int]:
         candidates = [f"/dev/r{name}", f"/dev/r{name}{RAW_PART_LETTER}", name,
                       name + RAW_PART_LETTER]
     error = ENOENT
-    full = candidates[0]
     for path in candidates:
-        full = path
         try:
             return await libc.open(path, flags), path, 0
         except SyscallError as e:

@@ -37,8 +37,55 @@ from __future__ import annotations
 
 from typing import Any
 
-from kern.conf import D_DISK, D_MPSAFE, bdevsw, cdevsw, nodiscard, nokqfilter, nommap, nopoll
-from kern.conf import nostop, notty
+from dev.fss.fssvar import (
+    FSS_ACTIVE,
+    FSS_BDEV_OPEN,
+    FSS_BS_THREAD,
+    FSS_BTOCL,
+    FSS_CACHE_BUSY,
+    FSS_CACHE_FREE,
+    FSS_CACHE_VALID,
+    FSS_CDEV_OPEN,
+    FSS_CLOFF,
+    FSS_CLSIZE,
+    FSS_CLTOB,
+    FSS_CLUSTER_MAX,
+    FSS_ERROR,
+    FSS_FSBSIZE,
+    FSS_ISVALID,
+    FSS_PERSISTENT,
+    FSS_READ,
+    FSS_UNCONFIG_ON_CLOSE,
+    FSS_UNLINK_ON_CREATE,
+    FSS_WRITE,
+    FSSIOCCLR,
+    FSSIOCGET,
+    FSSIOCGET50,
+    FSSIOCGET50_ILP32,
+    FSSIOCSET,
+    FSSIOCSET50,
+    FSSIOFGET,
+    FSSIOFSET,
+    MNAMELEN,
+    fss_cache,
+    fss_get,
+    fss_get50,
+    fss_set,
+    fss_set50,
+    fss_softc,
+)
+from kern.conf import (
+    D_DISK,
+    D_MPSAFE,
+    bdevsw,
+    cdevsw,
+    nodiscard,
+    nokqfilter,
+    nommap,
+    nopoll,
+    nostop,
+    notty,
+)
 from kern.cpu import curlwp
 from kern.errno import EBUSY, EINVAL, EIO, ENOMEM, ENOTTY, ENXIO, EPERM, EROFS
 from kern.fcntl import FREAD, FWRITE
@@ -58,10 +105,10 @@ from kern.kern_time import TIMESPEC_TO_TIMEVAL, microtime, timespec
 from kern.kern_types import NODEV, cast, sizeof
 from kern.native import isclr, isset, memcpy, memset, setbit
 from kern.subr_autoconf import (
+    CFATTACH_DECL_NEW,
     DETACH_QUIET,
     DV_DISK,
     FSTATE_STAR,
-    CFATTACH_DECL_NEW,
     cfdata,
     config_attach_pseudo,
     config_cfattach_attach,
@@ -104,8 +151,8 @@ from vfs.mount import (
 from vfs.namei import (
     NDINIT,
     NSM_FOLLOW_NOEMULROOT,
-    nameidata,
     namei_simple_user,
+    nameidata,
     pathbuf_copyin,
     pathbuf_destroy,
 )
@@ -154,44 +201,6 @@ from vfs.vnode import (
     vrele_flush,
 )
 from vfs.vnode_if import VOP_PUTPAGES, VOP_UNLOCK
-
-from dev.fss.fssvar import (
-    FSS_ACTIVE,
-    FSS_BDEV_OPEN,
-    FSS_BS_THREAD,
-    FSS_CACHE_BUSY,
-    FSS_CACHE_FREE,
-    FSS_CACHE_VALID,
-    FSS_CDEV_OPEN,
-    FSS_CLSIZE,
-    FSS_CLTOB,
-    FSS_CLOFF,
-    FSS_BTOCL,
-    FSS_CLUSTER_MAX,
-    FSS_ERROR,
-    FSS_FSBSIZE,
-    FSS_ISVALID,
-    FSS_PERSISTENT,
-    FSS_READ,
-    FSS_UNCONFIG_ON_CLOSE,
-    FSS_UNLINK_ON_CREATE,
-    FSS_WRITE,
-    FSSIOCCLR,
-    FSSIOCGET,
-    FSSIOCGET50,
-    FSSIOCGET50_ILP32,
-    FSSIOCSET,
-    FSSIOCSET50,
-    FSSIOFGET,
-    FSSIOFSET,
-    MNAMELEN,
-    fss_cache,
-    fss_get,
-    fss_get50,
-    fss_set,
-    fss_set50,
-    fss_softc,
-)
 
 # Compile-time switches of this file (see kern/kern_module.py).
 _MODULE = kmod_option("_MODULE")
@@ -1084,7 +1093,7 @@ async def fss_bs_thread(arg: Any) -> None:
             continue
 
         # Clean the cache
-        for i in range(sc.sc_cache_size):
+        for _i in range(sc.sc_cache_size):
             crotor = (crotor + 1) % sc.sc_cache_size
             scp = sc.sc_cache[crotor]
             if scp.fc_type != FSS_CACHE_VALID:

@@ -15,10 +15,10 @@ import trio
 import trio.testing
 
 import kern
-from kern.sched import preempt
 from kern.errno import ENOENT
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from kern.sched import preempt
 from lib import libc
 from tests.dev.fss.helpers import (
     MiB,

@@ -1,0 +1,284 @@
+"""fss units over their life: opens and closes, unconfigure, unmount, modules, pagedaemon."""
+
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+import kern
+from conf.GENERIC import config as GENERIC
+from dev.fss.fssvar import (
+    FSS_UNCONFIG_ON_CLOSE,
+    FSSIOCCLR,
+    FSSIOFSET,
+    fss_get,
+)
+from kern.errno import EBUSY, EIO, ENOENT, ENXIO
+from kern.exceptions import SyscallError
+from kern.fcntl import O_RDONLY, O_RDWR
+from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.subr_kmem import kmem_stats
+from lib import libc
+from tests.dev.fss.helpers import (
+    MiB,
+    dump_device,
+    e2fsck,
+    make_image,
+    mount_ext2,
+    needs_e2fsck,
+    read_file,
+    setup_origin,
+    snap_get,
+    snap_set,
+    write_file,
+)
+from vfs.mount import MNT_RDONLY
+
+
+@pytest.fixture
+def origin(tmp_path):
+    return make_image(str(tmp_path / "origin.img"), 4 * MiB)
+
+
+async def errno_of(coro) -> int:
+    try:
+        await coro
+    except SyscallError as e:
+        return e.errno
+    return 0
+
+
+def lwp_names(k) -> list[str]:
+    return [l.l_name for l in k.lwps]
+
+
+def test_unconfig_on_close_as_dump_uses_it(origin):
+    """sbin/dump's snap_open: first free unit, FSS_UNCONFIG_ON_CLOSE, unlink the store."""
+
+    async def body():
+        await setup_origin(origin, "/mnt")
+        await write_file("/mnt/f", b"dumped\n" * 100)
+        # another snapshot already holds fss0: dump moves on at EBUSY
+        busy = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(busy, "/mnt", "/tmp/busy")
+        unit = None
+        for i in range(4):
+            fd = await libc.open(f"/dev/rfss{i}", O_RDWR)
+            try:
+                await snap_set(fd, "/mnt", "/tmp/dumpsnap")
+            except SyscallError as e:
+                assert e.errno == EBUSY
+                await libc.close(fd)
+                continue
+            unit = i
+            break
+        await libc.ioctl(fd, FSSIOFSET, ctypes.c_int(FSS_UNCONFIG_ON_CLOSE))
+        await libc.unlink("/tmp/dumpsnap")
+        data = await libc.read(fd, 4096)
+        threads_during = [n for n in lwp_names(kern.curmachine()) if n.startswith("fss")]
+        await libc.close(fd)
+        threads_after = [n for n in lwp_names(kern.curmachine()) if n.startswith("fss")]
+        # the unit is gone: reopening gives a fresh, idle one
+        fd = await libc.open(f"/dev/rfss{unit}", O_RDONLY)
+        get = await errno_of(snap_get(fd))
+        await libc.close(fd)
+        return unit, len(data), threads_during, threads_after, get
+
+    with kern.boot(seed=1) as k:
+        unit, n, during, after, get = k.run(body)
+    assert unit == 1
+    assert n == 4096
+    assert during == ["fss0", "fss1"]
+    assert after == ["fss0"]
+    assert get == ENXIO
+
+
+def test_block_and_character_devices_open_together(origin):
+    async def body():
+        from kern.kern_module import kmod_namespace
+        from kern.subr_autoconf import device_lookup_private
+
+        await setup_origin(origin, "/mnt")
+        b = await libc.open("/dev/fss0", O_RDONLY)
+        c = await libc.open("/dev/rfss0", O_RDWR)
+        cd = kmod_namespace("fss").fss_cd
+        sc = device_lookup_private(cd, 0)
+        both = sc.sc_flags & 0xc0
+        await libc.close(c)  # the block side is still open: the unit stays
+        stays = device_lookup_private(cd, 0) is sc and sc.sc_flags & 0xc0
+        await libc.close(b)  # last close of both: the unit goes
+        gone = device_lookup_private(cd, 0) is None
+        # with a snapshot active, the last close keeps the unit
+        c = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(c, "/mnt", "/tmp/s")
+        await libc.close(c)
+        kept = device_lookup_private(cd, 0)
+        return both, stays, gone, kept is not None and kept.sc_flags & 0x1
+
+    with kern.boot(seed=1) as k:
+        both, stays, gone, kept = k.run(body)
+    assert both == 0xc0  # FSS_CDEV_OPEN | FSS_BDEV_OPEN
+    assert stays == 0x80  # only FSS_BDEV_OPEN left
+    assert gone
+    assert kept == 0x1  # FSS_ACTIVE: the snapshot survives its last close
+
+
+def test_unconfigure_while_the_snapshot_is_mounted(origin):
+    async def body():
+        await setup_origin(origin, "/mnt")
+        await write_file("/mnt/f", b"before\n")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s")
+        await mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        before = await read_file("/snap/f")
+        await libc.ioctl(fd, FSSIOCCLR, None)  # the block device stays open (mounted)
+        await libc.close(fd)
+        # a file system cannot read its disk any more: EIO from ext2, ENXIO below
+        err = await errno_of(read_file("/snap/g-not-cached"))
+        raw = await libc.open("/dev/rfss0", O_RDONLY)
+        rerr = await errno_of(libc.read(raw, 512))
+        await libc.close(raw)
+        await libc.unmount("/snap", 0)
+        return before, err, rerr
+
+    with kern.boot(seed=1) as k:
+        before, err, rerr = k.run(body)
+    assert before == b"before\n"
+    assert err in (EIO, ENXIO, ENOENT)
+    assert rerr == ENXIO
+
+
+@needs_e2fsck
+def test_unmount_of_the_snapshotted_file_system(origin, tmp_path):
+    async def body():
+        await setup_origin(origin, "/mnt")
+        await write_file("/mnt/f", b"x" * 10000)
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s")
+        await libc.unmount("/mnt", 0)
+        err = await errno_of(libc.read(fd, 512))
+        g = await snap_get(fd)  # FSSIOCGET still answers
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        return err, g.fsg_mount
+
+    with kern.boot(seed=1) as k:
+        err, mount = k.run(body)
+        dmesg = k.dmesg()
+    assert err == ENXIO
+    assert mount == b"/mnt"
+    assert "fss0: snapshot invalid: forced by unmount" in dmesg
+    clean, out = e2fsck(origin)
+    assert clean, out
+
+
+def test_modload_brings_bufq_fcfs_and_modunload_is_ebusy_while_active(origin):
+    async def body():
+        await setup_origin(origin, "/mnt")
+        loaded = await module_load("fss", 0, None, MODULE_CLASS_ANY)
+        stats1 = {m.name: m.refcnt for m in module_stat()}
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s")
+        busy = await module_unload("fss")
+        still = "fss" in {m.name for m in module_stat()}
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        await libc.close(fd)
+        unloaded = await module_unload("fss")
+        stats2 = {m.name: m.refcnt for m in module_stat()}
+        fcfs = await module_unload("bufq_fcfs")
+        return loaded, stats1, busy, still, unloaded, stats2, fcfs
+
+    with kern.boot(seed=1) as k:
+        loaded, stats1, busy, still, unloaded, stats2, fcfs = k.run(body)
+    assert loaded == 0
+    assert stats1["bufq_fcfs"] == 1 and "fss" in stats1  # the requirement came first
+    assert busy == EBUSY and still
+    assert unloaded == 0 and "fss" not in stats2
+    assert stats2["bufq_fcfs"] == 0
+    assert fcfs == 0
+
+
+def test_built_in_pseudo_device(origin):
+    """``pseudo-device fss 4``: no module, fssattach at boot, fixed majors."""
+    cfg = GENERIC.derive("FSSSTATIC", pseudo_devices={"fss": 4})
+
+    async def body():
+        await setup_origin(origin, "/mnt")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s")
+        g = await snap_get(fd)
+        return g.fsg_mount, {m.name for m in module_stat()}
+
+    with kern.boot(seed=1, config=cfg) as k:
+        mount, mods = k.run(body)
+    assert mount == b"/mnt"
+    assert "fss" not in mods and "bufq_fcfs" not in mods
+
+
+def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
+    """fss_copy_on_write's pagedaemon branch: the page daemon must not wait for
+    a snapshot copy, so its write of an uncopied cluster fails (ENOMEM) and the
+    pages stay dirty; the next writer that is not the daemon copies first."""
+    from vfs.genfs_io import genfs_dirty_pages
+    from vfs.uvm import uvm_kick_pdaemon, uvm_pdaemon_wait
+
+    async def body():
+        await setup_origin(origin, "/mnt")
+        await write_file("/mnt/f", b"A" * 65536)
+        await libc.sync()
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s")
+        bs0 = (await snap_get(fd)).fsg_bs_size
+        f = await libc.open("/mnt/f", O_RDWR)
+        await libc.write(f, b"B" * 65536)  # into the page cache only
+        dirty_before = genfs_dirty_pages()
+        uvm_kick_pdaemon()
+        await uvm_pdaemon_wait()
+        dirty_after_daemon = genfs_dirty_pages()
+        bs1 = (await snap_get(fd)).fsg_bs_size
+        await libc.fsync(f)  # a writer that may wait: copies, then writes
+        bs2 = (await snap_get(fd)).fsg_bs_size
+        await libc.close(f)
+        snap = await libc.pread(fd, 4096, 0)
+        return dirty_before, dirty_after_daemon, bs0, bs1, bs2, snap
+
+    with kern.boot(seed=1) as k:
+        dirty_before, dirty_after, bs0, bs1, bs2, _snap = k.run(body)
+        fired = [e for e in k.trace if "pgdaemon" in e]
+    assert dirty_before >= 16
+    assert dirty_after == dirty_before  # the daemon's writes were refused
+    assert bs1 == bs0  # nothing copied by the daemon
+    assert bs2 > bs1  # the fsync copied the clusters first
+    assert fired
+
+
+@needs_e2fsck
+def test_snapshot_of_a_busy_file_system_is_clean_and_holds_old_data(origin, tmp_path):
+    snapimg = str(tmp_path / "snap.img")
+
+    async def body():
+        await setup_origin(origin, "/mnt")
+        for i in range(20):
+            await write_file(f"/mnt/f{i}", bytes([i]) * (i * 3000 + 1))
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s", csize=4096)
+        for i in range(20):
+            if i % 2:
+                await libc.unlink(f"/mnt/f{i}")
+            else:
+                await write_file(f"/mnt/f{i}", b"new" * 1000)
+        await libc.sync()
+        await mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        old = [await read_file(f"/snap/f{i}") for i in range(20)]
+        await libc.unmount("/snap", 0)
+        await dump_device("/dev/rfss0", snapimg)
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        await libc.close(fd)
+        return old, kmem_stats()["inuse"]
+
+    with kern.boot(seed=3) as k:
+        old, _ = k.run(body)
+    assert old == [bytes([i]) * (i * 3000 + 1) for i in range(20)]
+    clean, out = e2fsck(snapimg)
+    assert clean, out
+    _ = fss_get
