@@ -30,7 +30,10 @@ B1 the ioctls hold sc_lock across a whole create/delete; B5 a failed
 persistent attempt leaves FSS_PERSISTENT set; B6 the FINI error path calls
 devsw_attach twice and does not restore the cfattach; B8 fss_open leaks the
 cfdata when config_attach_pseudo fails; B10 FSSIOCCLR on an idle unit is
-ENXIO (EBUSY from 1.105).
+ENXIO (EBUSY from 1.105); B13 (found by kemu's deadlock report) fss_error
+calls fscow_disestablish with sc_slock held, which deadlocks against a
+writer inside fss_copy_on_write waiting for sc_slock (1.105 drops the lock
+around the call).  tests/dev/fss/test_defects.py shows each.
 """
 
 from __future__ import annotations

@@ -1,0 +1,345 @@
+"""Faults injected around fss, each with its expected outcome (fss-spec §7.4).
+
+* a device read error while copying a cluster fails the writer's write and
+  leaves the snapshot valid;
+* a backing-store write error, or a full backing store, makes the snapshot
+  invalid: reads give ENXIO, FSSIOCGET still answers, the origin file system
+  is untouched and e2fsck-clean;
+* a backing-store read error fails only that snapshot read;
+* failures of kthread_create, vfs_suspend, VFS_SYNC and fscow_establish
+  unwind the create with nothing left behind;
+* a seed sweep runs writers against snapshot readers under many seeds and
+  checks the snapshot's contents every time.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+import trio.testing
+
+import kern
+from dev.fss.fssvar import FSSIOCCLR
+from kern.errno import EAGAIN, EIO, ENOSPC, ENXIO
+from kern.exceptions import SyscallError
+from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from kern.subr_kmem import kmem_stats
+from kern.testing import sweep
+from lib import libc
+from tests.dev.fss.helpers import (
+    MiB,
+    attach_disk,
+    e2fsck,
+    make_image,
+    mount_ext2,
+    needs_e2fsck,
+    read_file,
+    setup_origin,
+    snap_get,
+    snap_set,
+    write_file,
+)
+from vfs.mount import mountlist
+
+PAGE = 4096
+
+
+@pytest.fixture
+def origin(tmp_path):
+    return make_image(str(tmp_path / "origin.img"), 4 * MiB)
+
+
+async def errno_of(coro) -> int:
+    try:
+        await coro
+    except SyscallError as e:
+        return e.errno
+    return 0
+
+
+def _mnt():
+    for mp in mountlist():
+        if mp.mnt_stat.f_mntonname == b"/mnt":
+            return mp
+    raise AssertionError("/mnt is not mounted")
+
+
+def _cow_handlers(mp) -> int:
+    return len(mp.mnt_transinfo.fmi_cow_handler)
+
+
+async def _overwrite(path: str, byte: int, size: int = 8 * PAGE) -> int:
+    """Overwrite whole pages of ``path`` and fsync: the write's errno."""
+    fd = await libc.open(path, O_RDWR)
+    try:
+        await libc.write(fd, bytes([byte]) * size)
+        return await errno_of(libc.fsync(fd))
+    finally:
+        await libc.close(fd)
+
+
+def test_device_read_error_while_copying_fails_the_write_and_keeps_the_snapshot(origin):
+    # The writer runs as its own lwp, so the fault can be scoped to it.
+    async def writer():
+        return await _overwrite("/mnt/f", ord("n"))
+
+    async def check(fd):
+        g = await snap_get(fd)
+        snap = await read_file("/dev/rfss0")
+        return g.fsg_mount, snap
+
+    with kern.boot(seed=1) as k:
+        async def setup():
+            await setup_origin(origin, "/mnt")
+            await write_file("/mnt/f", b"o" * (8 * PAGE))
+            await libc.sync()
+            fd = await libc.open("/dev/rfss0", O_RDWR)
+            await snap_set(fd, "/mnt", "/tmp/s")
+            return fd
+
+        fd = k.run(setup)
+        with k.faults.inject("disk.read", lwp="writer", error=EIO) as f:
+            err = k.run(writer, name="writer")
+        assert f.nfaults >= 1
+        assert err == EIO  # the writer's write failed
+        mount, _snap = k.run(check, fd)
+        assert mount == b"/mnt"  # still valid: FSSIOCGET answers, reads work
+
+        async def old_data():
+            await mount_ext2("/dev/fss0", "/snap", 1)
+            data = await read_file("/snap/f")
+            await libc.unmount("/snap", 0)
+            return data
+
+        assert k.run(old_data) == b"o" * (8 * PAGE)
+        # and the write goes through once the disk reads again
+        assert k.run(writer, name="writer") == 0
+
+
+async def _snapshot_with_changes(store: str = "/tmp/s") -> int:
+    await setup_origin_synced()
+    fd = await libc.open("/dev/rfss0", O_RDWR)
+    await snap_set(fd, "/mnt", store)
+    return fd
+
+
+async def setup_origin_synced() -> None:
+    await write_file("/mnt/f", b"o" * (16 * PAGE))
+    await libc.sync()
+
+
+# A note on the two invalidation tests below: fss_error runs with sc_slock
+# held and calls fscow_disestablish, which waits until no thread is inside
+# a copy-on-write handler; a writer inside fss_copy_on_write waiting for
+# sc_slock then deadlocks with it (fss.c 1.105 drops the lock there; see
+# test_defects.py).  So the error is made to happen while the only writer
+# has left the handler: a one-page write copies one cluster, in one handler
+# call.
+
+
+@needs_e2fsck
+def test_backing_store_write_error_invalidates_the_snapshot(origin):
+    async def body():
+        await setup_origin(origin, "/mnt")
+        fd = await _snapshot_with_changes()
+        m = kern.curmachine()
+        with m.faults.inject("VOP_WRITE", lwp="fss0", error=EIO) as f:
+            werr = await _overwrite("/mnt/f", ord("n"), size=PAGE)
+            # the bs thread writes the copied cluster to the store and fails
+            for _ in range(5):
+                await kern.kpause("let", False, 1, None)
+        rerr = await errno_of(libc.pread(fd, 512, 0))
+        g = await snap_get(fd)
+        handlers = _cow_handlers(_mnt())
+        newdata = await read_file("/mnt/f")
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        await libc.close(fd)
+        await libc.unmount("/mnt", 0)
+        return werr, f.nfaults, rerr, g.fsg_mount, handlers, newdata
+
+    with kern.boot(seed=1) as k:
+        werr, nfaults, rerr, mount, handlers, newdata = k.run(body)
+        dmesg = k.dmesg()
+    assert nfaults >= 1
+    assert werr == 0  # the origin's writer is not hurt
+    assert "fss0: snapshot invalid: write error on backing store" in dmesg
+    assert rerr == ENXIO
+    assert mount == b"/mnt"  # FSSIOCGET still answers
+    assert handlers == 0  # fss_error disestablished the copy-on-write handler
+    assert newdata == b"n" * PAGE + b"o" * (15 * PAGE)
+    clean, out = e2fsck(origin)
+    assert clean, out
+
+
+@needs_e2fsck
+def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
+    small = make_image(str(tmp_path / "store.img"), 1 * MiB)
+
+    async def body():
+        await setup_origin(origin, "/mnt")
+        await attach_disk("/dev/wd1", small)
+        await mount_ext2("/dev/wd1", "/store")
+        fd = await _snapshot_with_changes("/store/s")
+        # fill the store's file system to the last block
+        filler = await libc.open("/store/filler", O_WRONLY | O_CREAT, 0o600)
+        full = 0
+        while not full:
+            full = await errno_of(libc.write(filler, b"f" * 65536))
+        await errno_of(libc.fsync(filler))
+        await libc.close(filler)
+        werr = await _overwrite("/mnt/f", ord("n"), size=PAGE)
+        for _ in range(5):
+            await kern.kpause("let", False, 1, None)
+        rerr = await errno_of(libc.pread(fd, 512, 0))
+        g = await snap_get(fd)
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        await libc.close(fd)
+        await libc.unmount("/mnt", 0)
+        return full, werr, rerr, g.fsg_mount
+
+    with kern.boot(seed=1) as k:
+        full, werr, rerr, mount = k.run(body)
+        dmesg = k.dmesg()
+    assert full == ENOSPC
+    assert werr == 0
+    assert "fss0: snapshot invalid: write error on backing store" in dmesg
+    assert rerr == ENXIO
+    assert mount == b"/mnt"
+    clean, out = e2fsck(origin)
+    assert clean, out
+
+
+def test_backing_store_read_error_fails_only_that_read(origin):
+    async def body():
+        await setup_origin(origin, "/mnt")
+        fd = await _snapshot_with_changes()
+        await _overwrite("/mnt/f", ord("n"))  # cluster 0.. now live on the store
+        await libc.sync()
+        await kern.kpause("let", False, 5, None)
+        m = kern.curmachine()
+        mp = _mnt()
+        with m.faults.inject("VOP_READ", lwp="fss0", error=EIO, fail_nth=1) as f:
+            first = await errno_of(libc.pread(fd, 65536, 0))
+        second = await libc.pread(fd, 65536, 0)
+        g = await snap_get(fd)
+        return first, f.nfaults, len(second), g.fsg_bs_size, _cow_handlers(mp)
+
+    with kern.boot(seed=1) as k:
+        first, nfaults, n, bs, handlers = k.run(body)
+    assert nfaults == 1
+    assert first == EIO
+    assert n == 65536  # the next read works: the snapshot is still valid
+    assert bs > 1 and handlers == 1
+
+
+@pytest.mark.parametrize("site,error", [
+    ("kthread_create", EAGAIN),
+    ("vfs_suspend", EIO),
+    ("VFS_SYNC", EIO),
+    ("fscow_establish", EIO),
+])
+def test_create_failures_unwind_leaving_nothing(origin, site, error):
+    async def body():
+        await setup_origin(origin, "/mnt")
+        mp = _mnt()
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await libc.open("/tmp/s", O_RDWR | O_CREAT, 0o600)
+        before = kmem_stats()["inuse"]
+        m = kern.curmachine()
+        with m.faults.inject(site, error=error, fail_nth=1) as f:
+            err = await errno_of(snap_set(fd, "/mnt", "/tmp/s", create_store=False))
+        after = kmem_stats()["inuse"]
+        threads = [l.l_name for l in m.lwps if l.l_name.startswith("fss")]
+        handlers = _cow_handlers(mp)
+        from vfs.vfs_trans import FSTRANS_NORMAL, fstrans_getstate
+
+        state = fstrans_getstate(mp)
+        # the unit is reusable
+        await snap_set(fd, "/mnt", "/tmp/s", create_store=False)
+        g = await snap_get(fd)
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        return err, f.nfaults, before, after, threads, handlers, state == FSTRANS_NORMAL, \
+            g.fsg_mount
+
+    with kern.boot(seed=1) as k:
+        err, nfaults, before, after, threads, handlers, normal, mount = k.run(body)
+    assert nfaults == 1
+    assert err == error
+    assert after == before  # no memory left behind
+    assert threads == []  # no thread
+    assert handlers == 0  # no copy-on-write handler
+    assert normal  # not left suspended
+    assert mount == b"/mnt"
+
+
+# ---------------------------------------------------------------- seed sweep
+
+FILES = 6
+FSIZE = 6 * PAGE
+
+
+@pytest.mark.parametrize("seed", sweep(12, base=100))
+def test_sweep_writers_against_snapshot_readers(tmp_path, seed):
+    """Under many schedules: what the snapshot device returns is the origin device
+    as it was when the snapshot was taken, whatever the writers do meanwhile."""
+    img = make_image(str(tmp_path / "origin.img"), 4 * MiB)
+    rng = random.Random(seed)
+    frozen: dict = {}
+
+    async def main():
+        async with kern.boot(seed=seed) as k:
+            async def prepare():
+                await setup_origin(img, "/mnt")
+                for i in range(FILES):
+                    await write_file(f"/mnt/f{i}", bytes([65 + i]) * FSIZE)
+                await libc.sync()
+                fd = await libc.open("/dev/rfss0", O_RDONLY if False else O_RDWR)
+                await snap_set(fd, "/mnt", "/tmp/s", csize=rng.choice([0, 4096, 16384]))
+                with open(img, "rb") as f:
+                    frozen["image"] = f.read()  # the disk when the snapshot was taken
+                return fd
+
+            await k.run(prepare)
+
+            async def writer(n: int):
+                wr = random.Random(seed * 10 + n)
+                for _ in range(6):
+                    i = wr.randrange(FILES)
+                    fd = await libc.open(f"/mnt/f{i}", O_WRONLY | O_CREAT)
+                    off = wr.randrange(0, FSIZE, PAGE)
+                    await libc.pwrite(fd, bytes([wr.randrange(256)]) * PAGE, off)
+                    if wr.random() < 0.5:
+                        await libc.fsync(fd)
+                    await libc.close(fd)
+
+            async def reader(n: int):
+                rr = random.Random(seed * 100 + n)
+                fd = await libc.open("/dev/rfss0", O_RDONLY)
+                bad = []
+                for _ in range(8):
+                    off = rr.randrange(0, 4 * MiB, 512)
+                    size = rr.choice([512, 4096, 65536])
+                    got = await libc.pread(fd, size, off)
+                    if got != frozen["image"][off:off + len(got)]:
+                        bad.append((off, size))
+                await libc.close(fd)
+                return bad
+
+            results = []
+
+            async def keep(afn, n, name):
+                results.append(await k.run(afn, n, name=name))
+
+            async with trio.open_nursery() as nursery:
+                for n in range(2):
+                    nursery.start_soon(keep, writer, n, f"writer{n}")
+                    nursery.start_soon(keep, reader, n, f"reader{n}")
+            await k.run(libc.sync)
+            whole = await k.run(read_file, "/dev/rfss0")
+            return results, whole
+
+    results, whole = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert all(r in (None, []) for r in results), results
+    assert whole == frozen["image"]
