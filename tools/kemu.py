@@ -203,9 +203,9 @@ class KemuMachine:
         """Run one command line in the shell; its exit status."""
         return self.shell.system(line)
 
-    def script(self, text: str, *, trace: bool = False) -> int:
+    def script(self, text: str, *, trace: bool = False, transcript: bool = False) -> int:
         """Run a script (one command a line); 0, or 1 at the first failing command."""
-        return self.shell.run_script(text.splitlines(), trace=trace)
+        return self.shell.run_script(text.splitlines(), trace=trace, transcript=transcript)
 
     def halt(self) -> None:
         """Shut the machine down (sync and unmount first, unless it crashed)."""
@@ -295,8 +295,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="echo commands and kernel messages")
         if name == "run":
             p.add_argument("script", help="script file, or - for standard input")
-    sub.add_parser("demo", help="the fss/puffs demonstration")
+    d = sub.add_parser("demo", help="snapshot a mounted ext2 file system with fss(4)")
+    d.add_argument("-d", dest="drives", action="append", default=[], metavar="DRIVESPEC",
+                   help="use this image as /dev/wd0 instead of a fresh in-memory disk")
+    d.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
+    d.add_argument("-v", dest="verbose", action="store_true", help="echo kernel messages")
     return ap
+
+
+DEMO_MD_SIZE = 16 << 20
+
+
+def demo_script() -> str:
+    """The demo's script (examples/snapshot.kemu, shipped in the package)."""
+    from importlib.resources import files
+
+    return (files("examples") / "snapshot.kemu").read_text(encoding="utf-8")
 
 
 def _write(stream: Any, text: str) -> None:
@@ -323,9 +337,6 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
     if args.cmd is None:
         _write(errs, ap.format_usage())
         return 1
-    if args.cmd == "demo":
-        _write(out, "kemu demo: not yet\n")
-        return 0
 
     drives = []
     for spec in args.drives:
@@ -337,6 +348,13 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             return 1
 
     text = None
+    if args.cmd == "demo":
+        text = demo_script()
+        if not drives:
+            # A fresh in-memory disk: format it first (after the script's header).
+            lines = text.splitlines(keepends=True)
+            n = next((i for i, ln in enumerate(lines) if not ln.startswith("#")), 0)
+            text = "".join(lines[:n]) + "newfs_ext2fs /dev/rwd0\n" + "".join(lines[n:])
     if args.cmd == "run":
         try:
             if args.script == "-":
@@ -350,7 +368,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
 
     try:
         m = boot_machine(drives, args.seed, stdout=_host_binary(out),
-                         stderr=_host_binary(errs), verbose=args.verbose)
+                         stderr=_host_binary(errs), verbose=args.verbose,
+                         md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
     except SetupError as e:
         _write(errs, f"kemu: {e}\n")
         return 1
@@ -358,9 +377,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
         _write(errs, f"kemu: {e}\n")
         return 1
     try:
-        if args.cmd == "run":
+        if args.cmd in ("run", "demo"):
             assert text is not None
-            return m.script(text, trace=args.verbose)
+            return m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
         return m.shell.interactive(stdin)
     finally:
         try:

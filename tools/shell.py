@@ -356,15 +356,22 @@ class Shell:
             return 0
         return self.execute(cmd)
 
-    def run_script(self, lines: Iterable[str], *, trace: bool = False) -> int:
+    def run_script(self, lines: Iterable[str], *, trace: bool = False,
+                   transcript: bool = False) -> int:
         """Run commands one per line; stop at the first failure.
 
         The failing command's standard error is reported as ``kemu: line N:
         <text>`` (each line of it), and the result is 1.  ``exit N`` ends the
         script with status N; reaching the end gives 0.  A kernel panic or
         deadlock also ends it with 1.
+
+        ``trace`` echoes each command on standard error (``+ cmd``, as sh -x);
+        ``transcript`` shows the script as a session on standard output: its
+        comment lines, and each command after a ``kemu# `` prompt.
         """
         for lineno, line in enumerate(lines, 1):
+            if transcript and line.lstrip().startswith("#"):
+                self.console.write_out((line.rstrip() + "\n").encode())
             try:
                 cmd = parse(line)
             except ShellSyntaxError as e:
@@ -374,6 +381,8 @@ class Shell:
                 continue
             if trace:
                 self._errmsg(f"+ {cmd.text}\n")
+            if transcript:
+                self.console.write_out(f"kemu# {cmd.text}\n".encode())
             cap = Capture()
             saved = self.console.err
             self.console.err = cap

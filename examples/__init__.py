@@ -1,0 +1,1 @@
+"""Example kemu scripts, shipped with the package (``kemu demo`` runs snapshot.kemu)."""
