@@ -90,7 +90,7 @@ def median_run(afn, arg, **boot) -> float:
 
 
 def main() -> None:
-    print("kemu kernel core benchmark (medians of %d runs)" % REPEAT)
+    print(f"kemu kernel core benchmark (medians of {REPEAT} runs)")
     sw = median_run(pingpong, 5000)
     print(f"  context switches/s (condvar hand-off, 2 lwps): {sw:12,.0f}")
     m_on = median_run(uncontended, 50000)
@@ -101,7 +101,7 @@ def main() -> None:
 
     scan = bench_native.bench_bitmap_scan()
     copy = bench_native.bench_copy()
-    print("  native helper (kern.native.impl = %s):" % kern.native.impl)
+    print(f"  native helper (kern.native.impl = {kern.native.impl}):")
     for name, r in list(scan.items()) + list(copy.items()):
         if "speedup" in r:
             print(f"    {name:38s} speed-up over twin: {r['speedup']:6.2f}x")
