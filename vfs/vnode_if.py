@@ -130,7 +130,7 @@ vop_advlock_desc = _desc("vop_advlock", "vp id op fl flags")
 vop_whiteout_desc = _desc("vop_whiteout", "dvp cnp flags", vp="dvp", fstrans=True)
 vop_getpages_desc = _desc("vop_getpages", "vp offset m count centeridx access_type advice "
                           "flags")
-vop_putpages_desc = _desc("vop_putpages", "vp offlo offhi flags", fstrans=True)
+vop_putpages_desc = _desc("vop_putpages", "vp offlo offhi flags")  # genfs enters fstrans itself
 
 vfs_op_descs: list[vnodeop_desc] = list(_descs)
 VOP_NDESCS = len(_descs)

@@ -1,0 +1,328 @@
+"""Block and inode allocation (ufs/ext2fs/ext2fs_alloc.c).
+
+Blocks and inodes are taken from the bitmaps of the block groups, read and
+changed through the device's buffer cache (delayed writes), while the
+group descriptors and the super block counters are kept in core and
+written by ext2fs_cgupdate.  The policies are NetBSD's: a file's blocks go
+near its previous block or its inode's group; a new directory goes to a
+group with more than the average of free inodes and the most free blocks;
+other inodes go to their parent's group; when a group is full the search
+rehashes quadratically, then walks all groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from kern.errno import ENOSPC
+from kern.kern_auth import kauth_cred_geteuid, kauth_cred_issuser
+from kern.native import clrbit, ffc_range, isclr, setbit
+from kern.subr_prf import printf
+from vfs.buf import BC_INVAL, BO_DELWRI
+from vfs.vfs_bio import bdwrite, bread, brelse, btodb, getblk, incore
+
+from .ext2fs import (
+    cgbase,
+    dtog,
+    dtogd,
+    freespace,
+    fsbtodb,
+    ino_to_cg,
+)
+from .ext2fs_dinode import EXT2_IFDIR, EXT2_IFMT, EXT2_ROOTINO
+from .ext2fs_subr import ext2fs_fserr, ext2fs_mntname
+from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
+
+if TYPE_CHECKING:
+    from fs.ext2fs.ext2fs import m_ext2fs
+    from vfs.vnode import vnode
+
+Allocator = Callable[[inode, int, int, int], Awaitable[int]]
+
+
+def _cred_uid(cred: Any) -> int:
+    try:
+        return kauth_cred_geteuid(cred)
+    except AttributeError:
+        return 0
+
+
+def ext2fs_nblock(ip: inode) -> int:
+    """DEV_BSIZE blocks held by the inode (e2di_nblock, with its high half)."""
+    return ip.i_e2fs_nblock | (ip.i_e2fs_nblock_high << 32)
+
+
+def ext2fs_setnblock(ip: inode, nblock: int) -> None:
+    nblock = max(0, nblock)
+    ip.i_e2fs_nblock = nblock & 0xffffffff
+    ip.i_e2fs_nblock_high = (nblock >> 32) & 0xffff
+
+
+async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int, int]:
+    """-> (error, bno): a free block for logical block ``lbn`` of ``ip``, near ``bpref``."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    if fs.e2fs.e2fs_fbcount == 0 or (freespace(fs) <= 0 and not kauth_cred_issuser(cred)):
+        ext2fs_fserr(ip, _cred_uid(cred), "file system full")
+        return ENOSPC, 0
+    if bpref >= fs.e2fs.e2fs_bcount:
+        bpref = 0
+    if bpref == 0:
+        cg = ino_to_cg(fs, ip.i_number)
+    else:
+        cg = dtog(fs, bpref)
+    bno = await ext2fs_hashalloc(ip, cg, bpref, fs.e2fs_bsize, ext2fs_alloccg)
+    if bno > 0:
+        ip.i_e2fs_last_lblk = lbn
+        ip.i_e2fs_last_blk = bno
+        ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(fs.e2fs_bsize))
+        ip.i_flag |= IN_CHANGE | IN_UPDATE
+        return 0, bno
+    ext2fs_fserr(ip, _cred_uid(cred), "file system full")
+    return ENOSPC, 0
+
+
+def ext2fs_blkpref(ip: inode, lbn: int, indx: int, bap: Any) -> int:
+    """Where to put logical block ``lbn``: after the previous block, near its siblings
+    in ``bap`` (the pointers of its indirect block, or e2di_blocks), or at the start of
+    the inode's group."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    if ip.i_e2fs_last_blk and lbn == ip.i_e2fs_last_lblk + 1:
+        return ip.i_e2fs_last_blk + 1
+    if bap is not None:
+        for i in range(min(indx, len(bap) - 1), -1, -1):
+            if bap[i]:
+                return bap[i] + 1
+    return fs.e2fs.e2fs_first_dblock + ino_to_cg(fs, ip.i_number) * fs.e2fs.e2fs_bpg
+
+
+async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
+                           allocator: Allocator) -> int:
+    """Try group ``cg``, then a quadratic rehash, then every group: 0 if all are full."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    ncg = fs.e2fs_ncg
+    result = await allocator(ip, cg, pref, size)
+    if result:
+        return result
+    i = 1
+    while i < ncg:
+        cg += i
+        if cg >= ncg:
+            cg -= ncg
+        result = await allocator(ip, cg, 0, size)
+        if result:
+            return result
+        i *= 2
+    cg = (cg + 2) % ncg
+    for _ in range(ncg):
+        result = await allocator(ip, cg, 0, size)
+        if result:
+            return result
+        cg += 1
+        if cg == ncg:
+            cg = 0
+    return 0
+
+
+def _group_nblocks(fs: m_ext2fs, cg: int) -> int:
+    """Blocks in group ``cg`` (the last one may be short)."""
+    return min(fs.e2fs.e2fs_bpg, fs.e2fs.e2fs_bcount - cgbase(fs, cg))
+
+
+async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
+    """A free block of group ``cg`` (preferably ``bpref``); 0 if none."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    gd = fs.e2fs_gd[cg]
+    if gd.ext2bgd_nbfree == 0:
+        return 0
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize)
+    if error:
+        printf("%s: cannot read the block bitmap of group %d: error %d\n",
+               ext2fs_mntname(ip), cg, error)
+        return 0
+    assert bp is not None
+    bbp = bp.b_data
+    n = _group_nblocks(fs, cg)
+    if bpref and dtog(fs, bpref) == cg:
+        bpref = dtogd(fs, bpref)
+        if bpref < n and isclr(bbp, bpref):
+            bno = bpref
+        else:
+            bno = ext2fs_mapsearch(fs, bbp, bpref, n)
+    else:
+        bno = ext2fs_mapsearch(fs, bbp, 0, n)
+    if bno < 0:
+        printf("%s: group %d says %d free blocks, its bitmap none\n",
+               ext2fs_mntname(ip), cg, gd.ext2bgd_nbfree)
+        brelse(bp, 0)
+        return 0
+    setbit(bbp, bno)
+    fs.e2fs.e2fs_fbcount -= 1
+    gd.ext2bgd_nbfree -= 1
+    fs.e2fs_fmod = 1
+    bdwrite(bp)
+    return cgbase(fs, cg) + bno
+
+
+def ext2fs_mapsearch(fs: m_ext2fs, bbp: Any, bpref: int, n: int) -> int:
+    """A free block in the bitmap ``bbp`` of ``n`` blocks, from ``bpref`` on: -1 if none.
+
+    Like NetBSD's, it first looks for a byte whose eight blocks are all
+    free (so files grow into free runs), then for any free bit.
+    """
+    start = bpref // 8
+    nbytes = n // 8
+    raw = bytes(bbp[:nbytes])
+    loc = raw.find(b"\0", start)
+    if loc < 0 and start:
+        loc = raw.find(b"\0", 0, start)
+    if loc >= 0:
+        return loc * 8
+    bno = ffc_range(bbp, bpref, n) if bpref < n else -1
+    if bno < 0 and bpref:
+        bno = ffc_range(bbp, 0, min(bpref, n))
+    return bno
+
+
+async def ext2fs_blkfree(ip: inode, bno: int) -> None:
+    """Give block ``bno`` back to its group; its cached buffer (if any) is thrown away."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    if bno < fs.e2fs.e2fs_first_dblock or bno >= fs.e2fs.e2fs_bcount:
+        printf("%s: bad block %llu, ino %llu\n", ext2fs_mntname(ip), bno, ip.i_number)
+        ext2fs_fserr(ip, ip.i_uid, "bad block")
+        return
+    devvp = ip.i_devvp
+    dblk = fsbtodb(fs, bno)
+    if incore(devvp, dblk) is not None:
+        obp = await getblk(devvp, dblk, fs.e2fs_bsize)
+        obp.b_oflags &= ~BO_DELWRI  # its contents no longer matter
+        brelse(obp, BC_INVAL)
+    cg = dtog(fs, bno)
+    gd = fs.e2fs_gd[cg]
+    error, bp = await bread(devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize)
+    if error:
+        printf("%s: cannot read the block bitmap of group %d: error %d\n",
+               ext2fs_mntname(ip), cg, error)
+        return
+    assert bp is not None
+    bit = dtogd(fs, bno)
+    if isclr(bp.b_data, bit):
+        printf("%s: dev = 0x%llx, block = %llu: freeing free block\n",
+               ext2fs_mntname(ip), ip.i_dev, bno)
+        brelse(bp, 0)
+        return
+    clrbit(bp.b_data, bit)
+    fs.e2fs.e2fs_fbcount += 1
+    gd.ext2bgd_nbfree += 1
+    fs.e2fs_fmod = 1
+    bdwrite(bp)
+
+
+# ------------------------------------------------------------------ inodes
+
+async def ext2fs_valloc(pvp: vnode, mode: int, cred: Any) -> tuple[int, int]:
+    """-> (error, ino): a free inode for a new file of ``mode`` in directory ``pvp``."""
+    pip = VTOI(pvp)
+    fs = pip.i_e2fs
+    assert fs is not None
+    if fs.e2fs.e2fs_ficount == 0:
+        ext2fs_fserr(pip, _cred_uid(cred), "out of inodes")
+        return ENOSPC, 0
+    if (mode & EXT2_IFMT) == EXT2_IFDIR:
+        cg = ext2fs_dirpref(fs)
+    else:
+        cg = ino_to_cg(fs, pip.i_number)
+    ipref = cg * fs.e2fs.e2fs_ipg + 1
+    ino = await ext2fs_hashalloc(pip, cg, ipref, mode, ext2fs_nodealloccg)
+    if ino == 0:
+        ext2fs_fserr(pip, _cred_uid(cred), "out of inodes")
+        return ENOSPC, 0
+    return 0, ino
+
+
+def ext2fs_dirpref(fs: m_ext2fs) -> int:
+    """The group for a new directory: enough free inodes, the most free blocks."""
+    avgifree = fs.e2fs.e2fs_ficount // fs.e2fs_ncg
+    maxspace = 0
+    mincg = -1
+    for cg in range(fs.e2fs_ncg):
+        gd = fs.e2fs_gd[cg]
+        if gd.ext2bgd_nifree >= avgifree:
+            if mincg == -1 or gd.ext2bgd_nbfree > maxspace:
+                mincg = cg
+                maxspace = gd.ext2bgd_nbfree
+    return max(mincg, 0)
+
+
+async def ext2fs_nodealloccg(ip: inode, cg: int, ipref: int, mode: int) -> int:
+    """A free inode of group ``cg`` (searching from ``ipref``); 0 if none."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    gd = fs.e2fs_gd[cg]
+    if gd.ext2bgd_nifree == 0:
+        return 0
+    ipg = fs.e2fs.e2fs_ipg
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_i_bitmap), fs.e2fs_bsize)
+    if error:
+        printf("%s: cannot read the inode bitmap of group %d: error %d\n",
+               ext2fs_mntname(ip), cg, error)
+        return 0
+    assert bp is not None
+    ibp = bp.b_data
+    # The reserved inodes of group 0 are never handed out.
+    first = fs.e2fs.e2fs_first_ino - 1 if cg == 0 else 0
+    start = (ipref - 1) % ipg if ipref else 0
+    start = max(start, first)
+    idx = ffc_range(ibp, start, ipg) if start < ipg else -1
+    if idx < 0 and start > first:
+        idx = ffc_range(ibp, first, start)
+    if idx < 0:
+        printf("%s: group %d says %d free inodes, its bitmap none\n",
+               ext2fs_mntname(ip), cg, gd.ext2bgd_nifree)
+        brelse(bp, 0)
+        return 0
+    setbit(ibp, idx)
+    fs.e2fs.e2fs_ficount -= 1
+    gd.ext2bgd_nifree -= 1
+    fs.e2fs_fmod = 1
+    if (mode & EXT2_IFMT) == EXT2_IFDIR:
+        gd.ext2bgd_ndirs += 1
+    bdwrite(bp)
+    return cg * ipg + idx + 1
+
+
+async def ext2fs_vfree(pvp: vnode | None, ino: int, mode: int, ip: inode | None = None) -> int:
+    """Give inode ``ino`` back to its group."""
+    if ip is None:
+        assert pvp is not None
+        ip = VTOI(pvp)
+    fs = ip.i_e2fs
+    assert fs is not None
+    if ino > fs.e2fs.e2fs_icount or ino < EXT2_ROOTINO:
+        printf("%s: ext2fs_vfree: range: ino = %llu\n", ext2fs_mntname(ip), ino)
+        return 0
+    cg = ino_to_cg(fs, ino)
+    gd = fs.e2fs_gd[cg]
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_i_bitmap), fs.e2fs_bsize)
+    if error:
+        return 0
+    assert bp is not None
+    idx = (ino - 1) % fs.e2fs.e2fs_ipg
+    if isclr(bp.b_data, idx):
+        printf("%s: dev = 0x%llx, ino = %llu: freeing free inode\n",
+               ext2fs_mntname(ip), ip.i_dev, ino)
+        brelse(bp, 0)
+        return 0
+    clrbit(bp.b_data, idx)
+    fs.e2fs.e2fs_ficount += 1
+    gd.ext2bgd_nifree += 1
+    if (mode & EXT2_IFMT) == EXT2_IFDIR:
+        gd.ext2bgd_ndirs -= 1
+    fs.e2fs_fmod = 1
+    bdwrite(bp)
+    return 0

@@ -1,0 +1,235 @@
+"""Allocating the blocks of a file (ufs/ext2fs/ext2fs_balloc.c, and ufs_balloc_range).
+
+``ext2fs_balloc`` makes sure logical block ``bn`` of an inode exists,
+allocating it and the indirect blocks on the way; new indirect blocks are
+zeroed before anything points at them.  If an allocation fails part way,
+the blocks taken by this call are given back and the pointer that was set
+first is cleared again, so the inode is as it was.
+
+``ext2fs_gop_alloc`` is the genfs hook (GOP_ALLOC) that allocates the
+blocks under a byte range of a regular file before its data lands in
+pages; ``ufs_balloc_range`` brings those pages in first, so that the bytes
+of a block that was a hole read as zeros and are written out as zeros.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any
+
+from kern.errno import EFBIG, EIO
+from vfs.genfs_io import (
+    PAGE_SIZE,
+    genfs_getpage_busy,
+    genfs_page_dirty,
+    round_page,
+    trunc_page,
+    uvm_page_unbusy,
+)
+from vfs.vfs_bio import bdwrite, bread, brelse, btodb, getblk
+
+from .ext2fs import blkoff, fsbtodb, lblkno, lblktosize
+from .ext2fs_alloc import (
+    ext2fs_alloc,
+    ext2fs_blkfree,
+    ext2fs_blkpref,
+    ext2fs_nblock,
+    ext2fs_setnblock,
+)
+from .ext2fs_bmap import ext2fs_bptrs, ext2fs_getlbns, ext2fs_setbptr
+from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
+from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
+
+if TYPE_CHECKING:
+    from vfs.buf import buf
+    from vfs.vnode import vnode
+
+# balloc flags (sys/buf.h)
+B_CLRBUF = 0x01    # zero the buffer of a newly allocated block
+B_SYNC = 0x02      # write indirect blocks synchronously
+B_METAONLY = 0x04
+
+
+def _bptr(data: Any, i: int) -> int:
+    return struct.unpack_from("<I", data, 4 * i)[0]
+
+
+async def _zeroblk(ip: inode, bno: int) -> None:
+    """A fresh indirect block: all zeros, in the cache, written later."""
+    fs = ip.i_e2fs
+    assert fs is not None
+    bp = await getblk(ip.i_devvp, fsbtodb(fs, bno), fs.e2fs_bsize)
+    bp.b_data[:] = bytes(len(bp.b_data))
+    bdwrite(bp)
+
+
+async def _databuf(ip: inode, nb: int, new: bool, flags: int) -> tuple[int, buf | None]:
+    fs = ip.i_e2fs
+    assert fs is not None
+    if new:
+        bp = await getblk(ip.i_devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
+        # A new block's old contents are never shown.
+        bp.b_data[:] = bytes(len(bp.b_data))
+        return 0, bp
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
+    if error:
+        return error, None
+    return 0, bp
+
+
+async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool,
+                        flags: int) -> tuple[int, buf | None]:
+    """-> (error, bp): make logical block ``bn`` of ``ip`` exist.
+
+    With ``want_buf`` the block comes back as a busy device buffer (zeroed
+    if it is new); the caller writes it (bdwrite) or releases it.
+    """
+    fs = ip.i_e2fs
+    assert fs is not None
+    devvp = ip.i_devvp
+    if bn < 0:
+        return EFBIG, None
+    error, path = ext2fs_getlbns(fs, bn)
+    if error:
+        return error, None
+    blocks = ip.i_e2fs_blocks
+
+    if not path:
+        nb = blocks[bn]
+        if nb != 0:
+            if not ext2fs_validblk(ip, nb):
+                return ext2fs_badblock(ip, nb, "data"), None
+            return await _databuf(ip, nb, False, flags) if want_buf else (0, None)
+        error, newb = await ext2fs_alloc(ip, bn, ext2fs_blkpref(ip, bn, bn, blocks), cred)
+        if error:
+            return error, None
+        blocks[bn] = newb
+        ip.i_flag |= IN_CHANGE | IN_UPDATE
+        return await _databuf(ip, newb, True, flags) if want_buf else (0, None)
+
+    allocated: list[int] = []
+    unwind: tuple[int, int] | None = None  # (indirect block or 0 for the inode, index)
+    slot = path[0].in_off
+    nb = blocks[slot]
+    if nb == 0:
+        error, newb = await ext2fs_alloc(ip, bn, ext2fs_blkpref(ip, bn, 0, None), cred)
+        if error:
+            return error, None
+        allocated.append(newb)
+        await _zeroblk(ip, newb)
+        blocks[slot] = newb
+        unwind = (0, slot)
+        ip.i_flag |= IN_CHANGE | IN_UPDATE
+        nb = newb
+    elif not ext2fs_validblk(ip, nb):
+        return ext2fs_badblock(ip, nb, "indirect"), None
+
+    steps = path[1:]
+    new = False
+    for depth, step in enumerate(steps):
+        last = depth == len(steps) - 1
+        error, bp = await bread(devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
+        if error:
+            break
+        assert bp is not None
+        child = _bptr(bp.b_data, step.in_off)
+        if child != 0:
+            brelse(bp, 0)
+            if not ext2fs_validblk(ip, child):
+                error = ext2fs_badblock(ip, child, "data" if last else "indirect")
+                break
+            nb = child
+            continue
+        if last:
+            bap = ext2fs_bptrs(bp.b_data)
+            pref = ext2fs_blkpref(ip, bn, step.in_off, bap)
+            del bap
+        else:
+            pref = ext2fs_blkpref(ip, bn, 0, None)
+        error, newb = await ext2fs_alloc(ip, bn, pref, cred)
+        if error:
+            brelse(bp, 0)
+            break
+        allocated.append(newb)
+        if not last:
+            await _zeroblk(ip, newb)
+        ext2fs_setbptr(bp.b_data, step.in_off, newb)
+        if unwind is None:
+            unwind = (nb, step.in_off)
+        bdwrite(bp)
+        nb = newb
+        if last:
+            new = True
+    else:
+        if want_buf:
+            return await _databuf(ip, nb, new, flags)
+        return 0, None
+
+    # Failed part way: give back what this call took.
+    for b in allocated:
+        await ext2fs_blkfree(ip, b)
+    if allocated:
+        ext2fs_setnblock(ip, ext2fs_nblock(ip) - len(allocated) * btodb(fs.e2fs_bsize))
+        ip.i_flag |= IN_CHANGE | IN_UPDATE
+    if unwind is not None:
+        where, idx = unwind
+        if where == 0:
+            blocks[idx] = 0
+        else:
+            e, bp = await bread(devvp, fsbtodb(fs, where), fs.e2fs_bsize)
+            if e == 0 and bp is not None:
+                ext2fs_setbptr(bp.b_data, idx, 0)
+                bdwrite(bp)
+    return error or EIO, None
+
+
+async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any) -> int:
+    """GOP_ALLOC: allocate every block under bytes [off, off + len_) of regular file ``vp``."""
+    ip = VTOI(vp)
+    fs = ip.i_e2fs
+    assert fs is not None
+    delta = blkoff(fs, off)
+    off -= delta
+    len_ += delta
+    while len_ > 0:
+        bsize = min(fs.e2fs_bsize, len_)
+        error, _ = await ext2fs_balloc(ip, lblkno(fs, off), bsize, cred, False, flags)
+        if error:
+            return error
+        off += bsize
+        len_ -= bsize
+    return 0
+
+
+async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int) -> int:
+    """Allocate the blocks under [off, off + len_) with their pages resident and dirty.
+
+    The pages are read in before the allocation (holes as zeros), then
+    marked dirty after it, so newly allocated blocks get their zeros (or
+    old contents) written, never whatever the disk held.
+    """
+    ip = VTOI(vp)
+    fs = ip.i_e2fs
+    assert fs is not None
+    uobj = vp.v_uobj
+    # Whole blocks: a new block is written in full.
+    bstart = lblktosize(fs, lblkno(fs, off))
+    bend = lblktosize(fs, lblkno(fs, off + len_ - 1) + 1)
+    pgs = []
+    size = vp.v_size
+    for pgoff in range(trunc_page(bstart), round_page(bend), PAGE_SIZE):
+        # Nothing of this page outside the range lies below EOF: no read needed.
+        before = pgoff < off and pgoff < size
+        after = off + len_ < pgoff + PAGE_SIZE and off + len_ < size
+        error, pg = await genfs_getpage_busy(vp, pgoff, not (before or after))
+        if error:
+            uvm_page_unbusy(uobj, pgs)
+            return error
+        pgs.append(pg)
+    error = await ext2fs_gop_alloc(vp, off, len_, flags, cred)
+    if error == 0:
+        for pg in pgs:
+            genfs_page_dirty(vp, pg)
+    uvm_page_unbusy(uobj, pgs)
+    return error
+

@@ -1,0 +1,158 @@
+"""Logical to physical block mapping (ufs/ext2fs/ext2fs_bmap.c).
+
+An inode maps its first NDADDR blocks directly, the next NINDIR through a
+single indirect block, then NINDIR**2 through a double and NINDIR**3 through
+a triple indirect block.  Indirect blocks are read through the buffer cache
+of the device.  A block pointer outside the file system is EIO with a
+kernel message (a damaged image must not be followed blindly).
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from typing import TYPE_CHECKING, Any
+
+from kern.errno import EFBIG
+from vfs.vfs_bio import MAXPHYS, bread, brelse
+
+from .ext2fs import NINDIR, fsbtodb
+from .ext2fs_dinode import NDADDR, NIADDR
+from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
+from .ufs_inode import VTOI
+
+if TYPE_CHECKING:
+    from fs.ext2fs.ext2fs import m_ext2fs
+    from vfs.vnode import vnode
+
+_LITTLE = sys.byteorder == "little"
+
+
+def ext2fs_bptrs(data: Any) -> Any:
+    """The block pointers of an indirect block, indexable (little-endian u32)."""
+    if _LITTLE:
+        return memoryview(data).cast("B").cast("I")
+    n = len(data) // 4
+    return list(struct.unpack(f"<{n}I", bytes(data)))
+
+
+def ext2fs_setbptr(data: Any, i: int, bn: int) -> None:
+    struct.pack_into("<I", data, 4 * i, bn)
+
+
+class indir:
+    """struct indir: one step of the path to a block through indirect blocks."""
+
+    __slots__ = ("in_lbn", "in_off")
+
+    def __init__(self, lbn: int, off: int) -> None:
+        self.in_lbn = lbn  # logical "metadata" block number (negative, as in ufs)
+        self.in_off = off  # index in that block (or in e2di_blocks for the first step)
+
+    def __repr__(self) -> str:
+        return f"indir({self.in_lbn}, {self.in_off})"
+
+
+def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
+    """-> (error, path): how to reach logical block ``bn`` (ufs_getlbns).
+
+    ``path[0].in_off`` is the slot in e2di_blocks; each further element
+    gives the index in the indirect block of the previous step.  A direct
+    block has an empty path.
+    """
+    if bn < 0:
+        return EFBIG, []
+    if bn < NDADDR:
+        return 0, []
+    nindir = NINDIR(fs)
+    # Which level of indirection, and the block number relative to it.
+    bn -= NDADDR
+    blockcnt = 1
+    level = 0
+    for i in range(NIADDR):
+        blockcnt *= nindir
+        if bn < blockcnt:
+            level = i
+            break
+        bn -= blockcnt
+    else:
+        return EFBIG, []
+    path = [indir(-(NDADDR + level), NDADDR + level)]
+    for _ in range(level + 1):
+        blockcnt //= nindir
+        off = bn // blockcnt
+        bn %= blockcnt
+        path.append(indir(0, off))
+    return 0, path
+
+
+async def ext2fs_bmaparray(vp: vnode, bn: int) -> tuple[int, int, int]:
+    """-> (error, fs block or -1 for a hole, run): where block ``bn`` of ``vp`` is.
+
+    ``run`` counts the blocks after it that follow it contiguously on disk
+    (within the same indirect block), up to MAXPHYS worth.
+    """
+    ip = VTOI(vp)
+    fs = ip.i_e2fs
+    assert fs is not None
+    maxrun = MAXPHYS // fs.e2fs_bsize - 1
+    error, path = ext2fs_getlbns(fs, bn)
+    if error:
+        return error, -1, 0
+    blocks = ip.i_e2fs_blocks
+    if not path:
+        daddr = blocks[bn]
+        if daddr == 0:
+            return 0, -1, 0
+        if not ext2fs_validblk(ip, daddr):
+            return ext2fs_badblock(ip, daddr, "data"), -1, 0
+        run = 0
+        i = bn + 1
+        while run < maxrun and i < NDADDR and blocks[i] == daddr + run + 1:
+            run += 1
+            i += 1
+        return 0, daddr, run
+    daddr = blocks[path[0].in_off]
+    devvp = ip.i_devvp
+    for depth, step in enumerate(path[1:]):
+        if daddr == 0:
+            return 0, -1, 0
+        if not ext2fs_validblk(ip, daddr):
+            return ext2fs_badblock(ip, daddr, "indirect"), -1, 0
+        error, bp = await bread(devvp, fsbtodb(fs, daddr), fs.e2fs_bsize)
+        if error:
+            return error, -1, 0
+        assert bp is not None
+        bap = ext2fs_bptrs(bp.b_data)
+        daddr = bap[step.in_off]
+        run = 0
+        if depth == len(path) - 2 and daddr != 0:
+            i = step.in_off + 1
+            n = len(bap)
+            while run < maxrun and i < n and bap[i] == daddr + run + 1:
+                run += 1
+                i += 1
+        del bap
+        brelse(bp, 0)
+    if daddr == 0:
+        return 0, -1, 0
+    if not ext2fs_validblk(ip, daddr):
+        return ext2fs_badblock(ip, daddr, "data"), -1, 0
+    return 0, daddr, run
+
+
+async def ext2fs_bmap(v: Any) -> int:
+    """VOP_BMAP: logical block ``a_bn`` of the file to a DEV_BSIZE block of the device."""
+    ap = v
+    vp = ap.a_vp
+    ip = VTOI(vp)
+    ap.a_vpp[0] = ip.i_devvp
+    error, bn, run = await ext2fs_bmaparray(vp, ap.a_bn)
+    if error:
+        ap.a_bnp[0] = -1
+        ap.a_runp[0] = 0
+        return error
+    assert ip.i_e2fs is not None
+    ap.a_bnp[0] = fsbtodb(ip.i_e2fs, bn) if bn != -1 else -1
+    ap.a_runp[0] = run
+    return 0

@@ -1,0 +1,171 @@
+"""VOP_READ and VOP_WRITE (ufs/ext2fs/ext2fs_readwrite.c).
+
+Regular files go through the page cache (vfs.genfs_io): a write first
+makes the blocks under each piece exist with its pages resident
+(ufs_balloc_range), copies the bytes into the pages, then moves EOF.
+Directories and slow symlinks are read block by block from the buffer
+cache (ext2fs_bufrd); they are only written by the directory operations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kern.errno import EFBIG, EINVAL, EIO, EPERM
+from kern.kern_auth import kauth_cred_issuser
+from kern.subr_uio import uiomove, uiomove_zero
+from vfs.genfs_io import (
+    PGO_CLEANIT,
+    PGO_SYNCIO,
+    UBC_READ,
+    UBC_WRITE,
+    round_page,
+    trunc_page,
+    ubc_uiomove,
+    uvm_vnp_setsize,
+)
+from vfs.mount import MNT_NOATIME
+from vfs.vfs_bio import bread, brelse
+from vfs.vnode import IO_APPEND, IO_SYNC, IO_UNIT, VDIR, VLNK, VREG
+
+from .ext2fs import blkoff, fsbtodb, lblkno
+from .ext2fs_balloc import ufs_balloc_range
+from .ext2fs_bmap import ext2fs_bmaparray
+from .ext2fs_dinode import EXT2_APPEND, EXT2_ISGID, EXT2_ISUID, EXT2_MAXSYMLINKLEN
+from .ext2fs_inode import (
+    ext2fs_isfastlink,
+    ext2fs_setsize,
+    ext2fs_size,
+    ext2fs_truncate,
+    ext2fs_update,
+)
+from .ufs_inode import IN_ACCESS, IN_CHANGE, IN_UPDATE, UPDATE_WAIT, VTOI
+
+
+async def ext2fs_read(v: Any) -> int:
+    """VOP_READ."""
+    ap = v
+    vp = ap.a_vp
+    uio = ap.a_uio
+    ip = VTOI(vp)
+    if uio.uio_offset < 0:
+        return EINVAL
+    if vp.v_type == VLNK and ext2fs_isfastlink(ip):
+        # The target lives in the inode's block pointers.
+        size = ext2fs_size(ip)
+        raw = bytearray(bytes(ip.i_e2din.e2di_blocks)[:min(size, EXT2_MAXSYMLINKLEN)])
+        error = 0
+        if uio.uio_offset < len(raw):
+            n = min(uio.uio_resid, len(raw) - uio.uio_offset)
+            error = await uiomove(memoryview(raw)[uio.uio_offset:], n, uio)
+    elif vp.v_type in (VDIR, VLNK):
+        error = await ext2fs_bufrd(vp, uio, ap.a_ioflag, ap.a_cred)
+    elif vp.v_type != VREG:
+        return EINVAL
+    else:
+        error = 0
+        size = ext2fs_size(ip)
+        if uio.uio_offset < size and uio.uio_resid > 0:
+            todo = min(uio.uio_resid, size - uio.uio_offset)
+            error = await ubc_uiomove(vp.v_uobj, uio, todo, 0, UBC_READ)
+    mp = vp.v_mount
+    if mp is not None and not mp.mnt_flag & MNT_NOATIME:
+        ip.i_flag |= IN_ACCESS
+    return error
+
+
+async def ext2fs_bufrd(vp: Any, uio: Any, ioflag: int, cred: Any) -> int:
+    """Read a directory or symlink through the device's buffer cache."""
+    ip = VTOI(vp)
+    fs = ip.i_e2fs
+    assert fs is not None
+    size = ext2fs_size(ip)
+    while uio.uio_resid > 0 and uio.uio_offset < size:
+        lbn = lblkno(fs, uio.uio_offset)
+        on = blkoff(fs, uio.uio_offset)
+        n = min(fs.e2fs_bsize - on, size - uio.uio_offset, uio.uio_resid)
+        error, bn, _ = await ext2fs_bmaparray(vp, lbn)
+        if error:
+            return error
+        if bn == -1:
+            error = await uiomove_zero(n, uio)
+        else:
+            error, bp = await bread(ip.i_devvp, fsbtodb(fs, bn), fs.e2fs_bsize)
+            if error:
+                return error
+            assert bp is not None
+            error = await uiomove(memoryview(bp.b_data)[on:on + n], n, uio)
+            brelse(bp, 0)
+        if error:
+            return error
+    return 0
+
+
+async def ext2fs_write(v: Any) -> int:
+    """VOP_WRITE of a regular file."""
+    ap = v
+    vp = ap.a_vp
+    uio = ap.a_uio
+    ioflag = ap.a_ioflag
+    cred = ap.a_cred
+    ip = VTOI(vp)
+    fs = ip.i_e2fs
+    ump = ip.i_ump
+    assert fs is not None and ump is not None
+    if vp.v_type != VREG:
+        return EINVAL if vp.v_type != VDIR else EIO
+    if fs.e2fs_ronly:
+        from kern.errno import EROFS
+
+        return EROFS
+    if ioflag & IO_APPEND:
+        uio.uio_offset = ext2fs_size(ip)
+    if ip.i_e2fs_flags & EXT2_APPEND and uio.uio_offset != ext2fs_size(ip):
+        return EPERM
+    if uio.uio_offset < 0:
+        return EINVAL
+    if uio.uio_resid == 0:
+        return 0
+    if uio.uio_offset + uio.uio_resid > ump.um_maxfilesize:
+        return EFBIG
+
+    resid = uio.uio_resid
+    osize = ext2fs_size(ip)
+    error = 0
+    while uio.uio_resid > 0:
+        oldoff = uio.uio_offset
+        bytelen = min(fs.e2fs_bsize - blkoff(fs, oldoff), uio.uio_resid)
+        error = await ufs_balloc_range(vp, oldoff, bytelen, cred, 0)
+        if error:
+            break
+        error = await ubc_uiomove(vp.v_uobj, uio, bytelen, 0, UBC_WRITE)
+        # Move EOF over what was copied, even on a fault part way.
+        if vp.v_size < uio.uio_offset:
+            e = ext2fs_setsize(ip, uio.uio_offset)
+            await uvm_vnp_setsize(vp, uio.uio_offset)
+            error = error or e
+        if error:
+            break
+    if resid > uio.uio_resid:
+        ip.i_flag |= IN_CHANGE | IN_UPDATE
+        if cred is not None and not kauth_cred_issuser(cred):
+            ip.i_e2fs_mode &= ~(EXT2_ISUID | EXT2_ISGID)
+    if error:
+        if ioflag & IO_UNIT:
+            await ext2fs_truncate(vp, osize, ioflag & IO_SYNC, cred)
+            uio.uio_offset -= resid - uio.uio_resid
+            uio.uio_resid = resid
+        else:
+            # Blocks allocated for bytes that never arrived must not lie past EOF.
+            await ext2fs_truncate(vp, ext2fs_size(ip), 0, cred)
+    elif resid > uio.uio_resid and (ioflag & IO_SYNC) == IO_SYNC:
+        from kern.kern_mutex import mutex_enter
+        from vfs.vnode_if import VOP_PUTPAGES
+
+        await mutex_enter(vp.v_interlock)
+        error = await VOP_PUTPAGES(vp, trunc_page(uio.uio_offset - (resid - uio.uio_resid)),
+                                   round_page(uio.uio_offset), PGO_CLEANIT | PGO_SYNCIO)
+        if error == 0:
+            error = await ext2fs_update(vp, None, None, UPDATE_WAIT)
+    return error
+

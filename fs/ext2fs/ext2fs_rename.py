@@ -1,0 +1,239 @@
+"""VOP_RENAME (ufs/ext2fs/ext2fs_rename.c).
+
+Protocol (NetBSD 8): ``fdvp`` and ``fvp`` come referenced, ``tdvp`` locked
+and ``tvp`` (if any) locked; all four are released here.  The caller holds
+the file system's rename lock, so only one rename at a time changes the
+shape of the tree.
+
+The target side is unlocked first; the directories are then locked parent
+before child, both names are looked up again, and the checks are made on
+what is there now: EXDEV across mounts, EINVAL for "." or "..", or for
+moving a directory into its own subtree, ENOTDIR / EISDIR for a directory
+over a non-directory and the reverse, ENOTEMPTY over a directory with
+entries.  Renaming a name onto another link of the same file does nothing.
+
+Link counts: the moved file holds an extra link while it has two names;
+a directory moving to a new parent takes its ".." (and the link it stands
+for) along; a directory that is replaced loses its links and blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kern.errno import (
+    EBUSY,
+    EINVAL,
+    EISDIR,
+    EMLINK,
+    ENOENT,
+    ENOTDIR,
+    ENOTEMPTY,
+    EPERM,
+    EROFS,
+    EXDEV,
+)
+from kern.kern_auth import kauth_cred_geteuid, kauth_cred_issuser
+from vfs.mount import MNT_RDONLY
+from vfs.vfs_bio import brelse
+from vfs.vnode import LK_EXCLUSIVE, LK_RETRY, VDIR, VWRITE, vcache_get, vn_lock, vrele
+from vfs.vnode_if import VOP_ACCESS, VOP_UNLOCK
+
+from .ext2fs_dinode import EXT2_APPEND, EXT2_IMMUTABLE, EXT2_ISVTX
+from .ext2fs_dir import EXT2FS_LINK_MAX
+from .ext2fs_inode import ext2fs_truncate, ext2fs_update
+from .ext2fs_lookup import (
+    _search,
+    cn_name,
+    ext2fs_checkpath,
+    ext2fs_dirempty,
+    ext2fs_direnter,
+    ext2fs_dirremove,
+    ext2fs_dirrewrite,
+    ext2fs_setdotdot,
+)
+from .ufs_inode import IN_CHANGE, UPDATE_DIROP, VTOI
+
+
+async def ext2fs_rename(v: Any) -> int:
+    """VOP_RENAME."""
+    ap = v
+    fdvp, fvp, fcnp = ap.a_fdvp, ap.a_fvp, ap.a_fcnp
+    tdvp, tvp, tcnp = ap.a_tdvp, ap.a_tvp, ap.a_tcnp
+    if tvp is not None and tvp is not tdvp:
+        VOP_UNLOCK(tvp)
+    VOP_UNLOCK(tdvp)
+    try:
+        error = await ext2fs_do_rename(fdvp, fvp, fcnp, tdvp, tcnp)
+    finally:
+        await vrele(fdvp)
+        await vrele(fvp)
+        await vrele(tdvp)
+        if tvp is not None:
+            await vrele(tvp)
+    return error
+
+
+def _sticky_denied(dp: Any, ip: Any, cred: Any) -> bool:
+    return bool(dp.i_e2fs_mode & EXT2_ISVTX) and not kauth_cred_issuser(cred) and \
+        kauth_cred_geteuid(cred) != dp.i_uid and kauth_cred_geteuid(cred) != ip.i_uid
+
+
+async def ext2fs_do_rename(fdvp: Any, fvp: Any, fcnp: Any, tdvp: Any, tcnp: Any) -> int:
+    """The rename itself, with nothing locked on entry or return."""
+    mp = tdvp.v_mount
+    if fdvp.v_mount is not mp or fvp.v_mount is not mp:
+        return EXDEV
+    if mp.mnt_flag & MNT_RDONLY:
+        return EROFS
+    fname, tname = cn_name(fcnp), cn_name(tcnp)
+    if fname in (b".", b"..") or tname in (b".", b"..") or fvp is fdvp:
+        return EINVAL
+    if tdvp.v_type != VDIR or fdvp.v_type != VDIR:
+        return ENOTDIR
+    fdp, fip, tdp = VTOI(fdvp), VTOI(fvp), VTOI(tdvp)
+    doingdir = fvp.v_type == VDIR
+    newparent = fdvp is not tdvp
+    cred = tcnp.cn_cred
+
+    # A directory must not move below itself.
+    if doingdir and newparent:
+        error = await ext2fs_checkpath(fip, tdp, cred)
+        if error:
+            return error
+    # Lock the directories parent first.
+    if not newparent:
+        order = [fdvp]
+    elif await ext2fs_checkpath(tdp, fdp, cred) == EINVAL:
+        order = [tdvp, fdvp]  # the target directory is above the source's
+    else:
+        order = [fdvp, tdvp]
+    locked: list[Any] = []
+    xvp = None
+    try:
+        for dvp in order:
+            await vn_lock(dvp, LK_EXCLUSIVE | LK_RETRY)
+            locked.append(dvp)
+        if fdp.i_e2fs_nlink == 0 or tdp.i_e2fs_nlink == 0:
+            return ENOENT
+        for dvp in order:
+            error = await VOP_ACCESS(dvp, VWRITE, cred)
+            if error:
+                return error
+
+        # Look both names up again, now that nothing can change them.
+        error, fslot, bp = await _search(fdvp, fname)
+        if error:
+            return error
+        if fslot is None:
+            return ENOENT
+        brelse(bp, 0)
+        if fslot.ino != fip.i_number:
+            return ENOENT
+        error, tslot, bp = await _search(tdvp, tname)
+        if error:
+            return error
+        if tslot is not None:
+            brelse(bp, 0)
+            if tslot.ino == fip.i_number:
+                return 0  # two links of one file: nothing to do
+            if tslot.ino == fdp.i_number:
+                return ENOTEMPTY if doingdir else EISDIR
+            error, xvp = await vcache_get(mp, tslot.ino)
+            if error:
+                xvp = None
+                return error
+        xip = VTOI(xvp) if xvp is not None else None
+
+        # Lock the files themselves (lower inode number first).
+        kids = [fvp] + ([xvp] if xvp is not None else [])
+        kids.sort(key=lambda vp: VTOI(vp).i_number)
+        for vp in kids:
+            await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+            locked.append(vp)
+
+        if _sticky_denied(fdp, fip, cred) or \
+                (xip is not None and _sticky_denied(tdp, xip, cred)):
+            return EPERM
+        if fip.i_e2fs_flags & (EXT2_IMMUTABLE | EXT2_APPEND) or \
+                fdp.i_e2fs_flags & EXT2_APPEND or \
+                (xip is not None and xip.i_e2fs_flags & (EXT2_IMMUTABLE | EXT2_APPEND)):
+            return EPERM
+        if doingdir and newparent:
+            error = await VOP_ACCESS(fvp, VWRITE, cred)
+            if error:
+                return error
+        if xip is not None:
+            if doingdir:
+                if xvp.v_type != VDIR:
+                    return ENOTDIR
+                if xvp.v_mountedhere is not None:
+                    return EBUSY
+                error, empty = await ext2fs_dirempty(xip, tdp.i_number, cred)
+                if error:
+                    return error
+                if not empty or xip.i_e2fs_nlink > 2:
+                    return ENOTEMPTY
+            elif xvp.v_type == VDIR:
+                return EISDIR
+        elif doingdir and newparent and tdp.i_e2fs_nlink >= EXT2FS_LINK_MAX:
+            return EMLINK
+
+        # 1. The file holds an extra link while it has two names.
+        fip.i_e2fs_nlink += 1
+        fip.i_flag |= IN_CHANGE
+        error = await ext2fs_update(fvp, None, None, UPDATE_DIROP)
+        if error:
+            fip.i_e2fs_nlink -= 1
+            return error
+        # 2. Enter the new name (or point the old target name at the file).
+        if xip is None:
+            if doingdir and newparent:
+                tdp.i_e2fs_nlink += 1
+                tdp.i_flag |= IN_CHANGE
+            error = await ext2fs_direnter(fip, tdvp, tcnp)
+            if error:
+                if doingdir and newparent:
+                    tdp.i_e2fs_nlink -= 1
+                    tdp.i_flag |= IN_CHANGE
+                fip.i_e2fs_nlink -= 1
+                fip.i_flag |= IN_CHANGE
+                return error
+        else:
+            error = await ext2fs_dirrewrite(tdp, fip, tcnp)
+            if error:
+                fip.i_e2fs_nlink -= 1
+                fip.i_flag |= IN_CHANGE
+                return error
+            if doingdir and newparent:
+                tdp.i_e2fs_nlink += 1
+                tdp.i_flag |= IN_CHANGE
+            if xvp.v_type == VDIR:
+                # The replaced directory's ".." no longer links its parent.
+                tdp.i_e2fs_nlink -= 1
+                tdp.i_flag |= IN_CHANGE
+                xip.i_e2fs_nlink = 0
+                xip.i_flag |= IN_CHANGE
+                error = await ext2fs_truncate(xvp, 0, 0, cred)
+            else:
+                xip.i_e2fs_nlink -= 1
+                xip.i_flag |= IN_CHANGE
+        # 3. Remove the old name.
+        error2 = await ext2fs_dirremove(fdvp, fcnp, fip.i_number)
+        error = error or error2
+        # 4. A directory with a new parent: its ".." follows.
+        if doingdir and newparent and error2 == 0:
+            fdp.i_e2fs_nlink -= 1
+            fdp.i_flag |= IN_CHANGE
+            error = await ext2fs_setdotdot(fvp, tdp.i_number) or error
+        fip.i_e2fs_nlink -= 1
+        fip.i_flag |= IN_CHANGE
+        for dvp in (fdvp, tdvp):
+            await ext2fs_update(dvp, None, None, 0)
+        await ext2fs_update(fvp, None, None, 0)
+        return error
+    finally:
+        for vp in reversed(locked):
+            VOP_UNLOCK(vp)
+        if xvp is not None:
+            await vrele(xvp)

@@ -1,0 +1,140 @@
+"""ext2fs helpers (ufs/ext2fs/ext2fs_subr.c): block at offset, inode times, messages.
+
+Metadata blocks (directory blocks, indirect blocks, slow symlinks, bitmaps,
+inode tables) live in the buffer cache of the device vnode, keyed by their
+block number on the device; only regular-file data goes through the page
+cache.  A block has one identity in the cache whatever uses it, so a block
+freed by one file and taken by another never has two cached copies
+(``ext2fs_blkfree`` throws the old one away).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kern.errno import EIO
+from kern.kern_time import nanotime, timespec
+from kern.subr_prf import printf
+from vfs.mount import MNT_RDONLY
+
+from .ext2fs import fsbtodb, lblkno
+from .ext2fs_dinode import (
+    EXT2_DINODE_FITS,
+    EXT2_DINODE_TIME_EXTRA,
+    EXT2_NOATIME,
+)
+from .ufs_inode import (
+    IN_ACCESS,
+    IN_ACCESSED,
+    IN_CHANGE,
+    IN_MODIFIED,
+    IN_MODIFY,
+    IN_UPDATE,
+    VTOI,
+    inode,
+)
+
+if TYPE_CHECKING:
+    from vfs.buf import buf
+    from vfs.vnode import vnode
+
+
+def ext2fs_mntname(ip: inode) -> str:
+    """Where ``ip``'s file system is mounted, for messages."""
+    ump = ip.i_ump
+    if ump is not None and ump.um_mountp is not None:
+        name = bytes(ump.um_mountp.mnt_stat.f_mntonname).decode("utf-8", "replace")
+        if name:
+            return name
+    return "ext2fs"
+
+
+def ext2fs_badblock(ip: inode, bn: int, what: str) -> int:
+    """A block pointer outside the file system: say so and fail with EIO."""
+    printf("%s: inode %llu: %s block %llu out of range, file system damaged\n",
+           ext2fs_mntname(ip), ip.i_number, what, bn)
+    return EIO
+
+
+def ext2fs_validblk(ip: inode, bn: int) -> bool:
+    """Is ``bn`` a block number inside the data area of the file system?"""
+    fs = ip.i_e2fs
+    assert fs is not None
+    return fs.e2fs.e2fs_first_dblock <= bn < fs.e2fs.e2fs_bcount
+
+
+async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
+    """-> (error, bp): the (device) buffer holding byte ``offset`` of directory or symlink ``vp``.
+
+    The caller finds the byte at ``blkoff(fs, offset)`` of ``bp.b_data`` and
+    releases the buffer (brelse, or bdwrite after a change).  A hole in a
+    directory, or a block pointer outside the file system, is EIO.
+    """
+    from vfs.vfs_bio import bread
+
+    from .ext2fs_bmap import ext2fs_bmaparray
+
+    ip = VTOI(vp)
+    fs = ip.i_e2fs
+    assert fs is not None
+    lbn = lblkno(fs, offset)
+    error, bn, _ = await ext2fs_bmaparray(vp, lbn)
+    if error:
+        return error, None
+    if bn == -1:
+        printf("%s: inode %llu: hole at block %lld of a directory\n",
+               ext2fs_mntname(ip), ip.i_number, lbn)
+        return EIO, None
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, bn), fs.e2fs_bsize)
+    if error:
+        return error, None
+    return 0, bp
+
+
+def vfs_timestamp(ts: timespec) -> None:
+    """The time to stamp on files: the machine's clock."""
+    nanotime(ts)
+
+
+def _settime(ip: inode, sec_field: str, extra_field: str, ts: timespec) -> None:
+    din = ip.i_e2din
+    setattr(din, sec_field, ts.tv_sec & 0xffffffff)
+    if EXT2_DINODE_FITS(din, extra_field, ip.i_isize):
+        setattr(din, extra_field, EXT2_DINODE_TIME_EXTRA(ts.tv_sec, ts.tv_nsec))
+
+
+def ext2fs_itimes(ip: inode, acc: timespec | None, mod: timespec | None,
+                  cre: timespec | None) -> None:
+    """Turn the IN_ACCESS/IN_UPDATE/IN_CHANGE requests into times on the inode."""
+    if not ip.i_flag & (IN_ACCESS | IN_CHANGE | IN_UPDATE | IN_MODIFY):
+        return
+    now = timespec()
+    vfs_timestamp(now)
+    mp = ip.i_ump.um_mountp if ip.i_ump is not None else None
+    rdonly = mp is not None and mp.mnt_flag & MNT_RDONLY
+    if ip.i_flag & IN_ACCESS and not rdonly:
+        if not ip.i_e2fs_flags & EXT2_NOATIME:
+            _settime(ip, "e2di_atime", "e2di_atime_extra", acc if acc is not None else now)
+            ip.i_flag |= IN_ACCESSED
+    if ip.i_flag & (IN_UPDATE | IN_MODIFY):
+        _settime(ip, "e2di_mtime", "e2di_mtime_extra", mod if mod is not None else now)
+        ip.i_modrev += 1
+        ip.i_flag |= IN_MODIFIED
+    if ip.i_flag & (IN_CHANGE | IN_MODIFY):
+        _settime(ip, "e2di_ctime", "e2di_ctime_extra", now)
+        ip.i_flag |= IN_MODIFIED
+    if cre is not None and EXT2_DINODE_FITS(ip.i_e2din, "e2di_crtime_extra", ip.i_isize):
+        _settime(ip, "e2di_crtime", "e2di_crtime_extra", cre)
+        ip.i_flag |= IN_MODIFIED
+    ip.i_flag &= ~(IN_ACCESS | IN_CHANGE | IN_UPDATE | IN_MODIFY)
+
+
+def EXT2FS_ITIMES(ip: inode, acc: timespec | None = None, mod: timespec | None = None,
+                  cre: timespec | None = None) -> None:
+    ext2fs_itimes(ip, acc, mod, cre)
+
+
+def ext2fs_fserr(ip_or_fs: Any, uid: int, cp: str) -> None:
+    """Report a file system problem on the console (ext2fs_fserr)."""
+    name = ext2fs_mntname(ip_or_fs) if isinstance(ip_or_fs, inode) else "ext2fs"
+    printf("uid %d on %s: %s\n", uid, name, cp)

@@ -1,0 +1,173 @@
+"""The in-core inode and mount of ext2fs (the parts of ufs/ufs/inode.h, ufsmount.h it uses).
+
+NetBSD's ext2fs shares ``struct inode`` and ``struct ufsmount`` with FFS and
+reaches the ext2 fields through macros (``ip->i_e2fs_mode`` is
+``ip->i_din.e2fs_din->e2di_mode``).  Here ``inode`` keeps the whole on-disk
+inode as bytes (``i_din``, so fields this implementation does not know are
+written back unchanged) with a ctypes view of it (``i_e2din``); the
+``i_e2fs_*`` properties are those macros.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .ext2fs_dinode import EXT2_DINODE_MAXSIZE, ext2fs_dinode
+
+if TYPE_CHECKING:
+    from vfs.mount import mount
+    from vfs.vnode import vnode
+
+    from .ext2fs import m_ext2fs
+
+# i_flag
+IN_ACCESS = 0x0001      # access time update request
+IN_CHANGE = 0x0002      # inode change time update request
+IN_UPDATE = 0x0004      # data written: update mtime
+IN_MODIFIED = 0x0008    # the in-core inode differs from the disk's
+IN_ACCESSED = 0x0010    # accessed (atime changed, not yet written)
+IN_SHLOCK = 0x0040
+IN_EXLOCK = 0x0080
+IN_SPACECOUNTED = 0x0400
+IN_MODIFY = 0x2000      # modification time update request
+
+# ext2fs_update flags
+UPDATE_WAIT = 0x0001
+UPDATE_DIROP = 0x0002
+UPDATE_CLOSE = 0x0004
+
+
+class ufs_lookup_results:
+    """struct ufs_lookup_results: where the last lookup found (or could put) a name."""
+
+    __slots__ = ("ulr_count", "ulr_endoff", "ulr_diroff", "ulr_offset", "ulr_reclen")
+
+    def __init__(self) -> None:
+        self.ulr_count = 0
+        self.ulr_endoff = 0
+        self.ulr_diroff = 0
+        self.ulr_offset = 0
+        self.ulr_reclen = 0
+
+
+class inode:
+    """struct inode (ext2fs part)."""
+
+    _c_sizeof = 256
+
+    def __init__(self, isize: int) -> None:
+        self.i_vnode: vnode | None = None
+        self.i_ump: ufsmount | None = None
+        self.i_flag = 0
+        self.i_dev = 0
+        self.i_number = 0
+        self.i_e2fs: m_ext2fs | None = None
+        self.i_devvp: vnode | None = None
+        self.i_modrev = 0
+        self.i_lockf: Any = None
+        self.i_crap = ufs_lookup_results()
+        # allocation hints: the last logical block allocated and where
+        self.i_e2fs_last_lblk = 0
+        self.i_e2fs_last_blk = 0
+        self.i_uid = 0
+        self.i_gid = 0
+        self.i_omode = 0
+        # The on-disk inode: at least as big as the struct, written back
+        # with the file system's inode size.
+        self.i_isize = isize
+        self.i_din = bytearray(max(isize, EXT2_DINODE_MAXSIZE))
+        self.i_e2din = ext2fs_dinode.from_buffer(self.i_din)
+
+    def __repr__(self) -> str:
+        return f"<ext2fs inode {self.i_number} mode={self.i_e2fs_mode:o} flag={self.i_flag:#x}>"
+
+    # The i_e2fs_* macros of ufs/ufs/inode.h.
+    i_e2fs_mode: int
+    i_e2fs_uid: int
+    i_e2fs_atime: int
+    i_e2fs_ctime: int
+    i_e2fs_mtime: int
+    i_e2fs_dtime: int
+    i_e2fs_gid: int
+    i_e2fs_nlink: int
+    i_e2fs_nblock: int
+    i_e2fs_nblock_high: int
+    i_e2fs_flags: int
+    i_e2fs_gen: int
+    i_e2fs_facl: int
+    i_e2fs_uid_high: int
+    i_e2fs_gid_high: int
+
+    @property
+    def i_e2fs_blocks(self) -> Any:
+        return self.i_e2din.e2di_blocks
+
+    @property
+    def i_e2fs_rdev(self) -> int:
+        return self.i_e2din.e2di_blocks[0]
+
+    @i_e2fs_rdev.setter
+    def i_e2fs_rdev(self, v: int) -> None:
+        self.i_e2din.e2di_blocks[0] = v
+
+
+def _macro(field: str) -> property:
+    def get(self: inode) -> int:
+        return getattr(self.i_e2din, field)
+
+    def put(self: inode, v: int) -> None:
+        setattr(self.i_e2din, field, v)
+
+    return property(get, put)
+
+
+for _m, _f in (("i_e2fs_mode", "e2di_mode"), ("i_e2fs_uid", "e2di_uid"),
+               ("i_e2fs_atime", "e2di_atime"), ("i_e2fs_ctime", "e2di_ctime"),
+               ("i_e2fs_mtime", "e2di_mtime"), ("i_e2fs_dtime", "e2di_dtime"),
+               ("i_e2fs_gid", "e2di_gid"), ("i_e2fs_nlink", "e2di_nlink"),
+               ("i_e2fs_nblock", "e2di_nblock"), ("i_e2fs_nblock_high", "e2di_nblock_high"),
+               ("i_e2fs_flags", "e2di_flags"), ("i_e2fs_gen", "e2di_gen"),
+               ("i_e2fs_facl", "e2di_facl"), ("i_e2fs_uid_high", "e2di_uid_high"),
+               ("i_e2fs_gid_high", "e2di_gid_high")):
+    setattr(inode, _m, _macro(_f))
+
+
+class ufsmount:
+    """struct ufsmount: a mounted ext2 file system."""
+
+    _c_sizeof = 256
+
+    def __init__(self) -> None:
+        self.um_mountp: mount | None = None
+        self.um_dev = 0
+        self.um_devvp: vnode | None = None
+        self.um_fstype = 0
+        self.um_e2fs: m_ext2fs | None = None
+        self.um_flags = 0
+        self.um_nindir = 0
+        self.um_lognindir = 0
+        self.um_bptrtodb = 0
+        self.um_seqinc = 0
+        self.um_maxsymlinklen = 0
+        self.um_dirblksiz = 0
+        self.um_maxfilesize = 0
+        self.um_openflags = 0  # how the device was opened (FREAD|FWRITE)
+
+    def __repr__(self) -> str:
+        return f"<ufsmount dev={self.um_dev:#x} {self.um_e2fs!r}>"
+
+
+UFS_EXT2FS = 2  # um_fstype
+
+
+def VTOI(vp: vnode) -> inode:
+    return vp.v_data
+
+
+def ITOV(ip: inode) -> vnode:
+    assert ip.i_vnode is not None
+    return ip.i_vnode
+
+
+def VFSTOUFS(mp: mount) -> ufsmount:
+    return mp.mnt_data

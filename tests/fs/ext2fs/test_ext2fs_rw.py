@@ -1,0 +1,317 @@
+"""ext2fs on images made by the host's mke2fs: reading them, writing them, e2fsck's verdict."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kern.errno import EEXIST, EFBIG, EISDIR, ENOENT, ENOTDIR, ENOTEMPTY
+from vfs.dirent import DT_DIR, DT_LNK, DT_REG
+
+from .helpers import (
+    MB,
+    assert_clean,
+    boot,
+    check,
+    debugfs,
+    debugfs_cat,
+    fsync,
+    link,
+    mkdir,
+    mkfs,
+    mount,
+    needs_e2fsprogs,
+    pattern,
+    populate,
+    read_file,
+    readdir,
+    readlink,
+    rename,
+    rmdir,
+    stat,
+    statvfs,
+    symlink,
+    sync,
+    truncate,
+    umount,
+    unlink,
+    write_file,
+)
+
+pytestmark = needs_e2fsprogs
+
+TREE = {
+    "small.txt": b"hello, ext2\n",
+    "empty": b"",
+    "twoblocks": pattern(1500, 1),
+    "indirect.bin": pattern(300 * 1024, 2),        # single indirect with 1 KiB blocks
+    "dind.bin": pattern(1200 * 1024, 3),           # double indirect with 1 KiB blocks
+    "dir": {
+        "a": b"a" * 10,
+        "sub": {"deep.txt": b"deep\n"},
+    },
+    "fastlink": ("symlink", "small.txt"),
+    "slowlink": ("symlink", "dir/" + "x" * 90 + "/../a"),
+    "hardlink": ("link", "small.txt"),
+}
+
+
+@pytest.fixture(params=[1024, 4096], ids=["1k", "4k"])
+def image(request, tmp_path):
+    root = tmp_path / "root"
+    populate(str(root), TREE)
+    return mkfs(str(tmp_path / "fs.img"), 16 * MB, request.param, root=str(root))
+
+
+def test_read_mke2fs_image(image):
+    async def body():
+        check(await mount(image, ro=True), "mount")
+        for name in ("small.txt", "empty", "twoblocks", "indirect.bin", "dind.bin",
+                     "dir/a", "dir/sub/deep.txt"):
+            error, data = await read_file("/mnt/" + name)
+            check(error, name)
+            want = TREE[name] if "/" not in name else (
+                TREE["dir"]["a"] if name == "dir/a" else b"deep\n")
+            assert data == want, name
+        # Reads in the middle of blocks and across them.
+        error, data = await read_file("/mnt/dind.bin", 5000, 1023)
+        assert data == TREE["dind.bin"][1023:6023]
+        error, data = await read_file("/mnt/small.txt", 100, 1000)
+        assert (error, data) == (0, b"")
+        assert (await readlink("/mnt/fastlink")) == (0, b"small.txt")
+        assert (await readlink("/mnt/slowlink")) == (0, ("dir/" + "x" * 90 + "/../a").encode())
+        error, data = await read_file("/mnt/fastlink")
+        assert data == TREE["small.txt"]
+        error, st = await stat("/mnt/small.txt")
+        assert st.st_nlink == 2 and st.st_size == 12
+        error, st2 = await stat("/mnt/hardlink")
+        assert st2.st_ino == st.st_ino
+        error, st = await stat("/mnt/dir")
+        assert st.st_nlink == 3
+        error, ents = await readdir("/mnt")
+        check(error)
+        names = {n: t for _, n, t in ents}
+        assert names["."] == DT_DIR and names[".."] == DT_DIR
+        assert names["dir"] == DT_DIR and names["small.txt"] == DT_REG
+        assert names["fastlink"] == DT_LNK and "lost+found" in names
+        assert set(names) == set(TREE) | {".", "..", "lost+found"}
+        # Small buffers: one entry at a time still gets everything.
+        error, ents2 = await readdir("/mnt", bufsize=32)
+        assert [e[1] for e in ents2] == [e[1] for e in ents]
+        assert (await stat("/mnt/nothere"))[0] == ENOENT
+        assert (await stat("/mnt/small.txt/x"))[0] == ENOTDIR
+        check(await umount(), "umount")
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(image)
+
+
+def test_write_sequences_are_e2fsck_clean(image):
+    big = pattern(1100 * 1024, 7)
+
+    async def body():
+        check(await mount(image), "mount")
+        check(await mkdir("/mnt/many"))
+        for i in range(60):
+            check(await write_file(f"/mnt/many/file{i:03d}", pattern(100 + 37 * i, i)),
+                  f"file{i}")
+        check(await write_file("/mnt/big", big), "big")
+        # Overwrite in the middle, across a block boundary.
+        check(await write_file("/mnt/big", b"Z" * 3000, offset=5000, create=False))
+        # Append.
+        check(await write_file("/mnt/small.txt", b"more\n", append=True, create=False))
+        # Deletes, renames, truncates.
+        for i in range(0, 60, 3):
+            check(await unlink(f"/mnt/many/file{i:03d}"))
+        check(await rename("/mnt/many/file001", "/mnt/renamed"))
+        check(await rename("/mnt/dir", "/mnt/many/moved"))
+        check(await truncate("/mnt/dind.bin", 70 * 1024 + 3))
+        check(await truncate("/mnt/indirect.bin", 0))
+        check(await truncate("/mnt/twoblocks", 4 * MB))  # grows: a hole
+        check(await symlink("many/moved/a", "/mnt/newlink"))
+        check(await symlink("/" + "y" * 200, "/mnt/longlink"))
+        check(await link("/mnt/renamed", "/mnt/many/alias"))
+        check(await mkdir("/mnt/emptydir"))
+        check(await mkdir("/mnt/gone"))
+        check(await rmdir("/mnt/gone"))
+        error, data = await read_file("/mnt/big")
+        assert data == big[:5000] + b"Z" * 3000 + big[8000:]
+        check(await umount(), "umount")
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(image)
+    assert debugfs_cat(image, "/big") == big[:5000] + b"Z" * 3000 + big[8000:]
+    assert debugfs_cat(image, "/small.txt") == TREE["small.txt"] + b"more\n"
+    assert debugfs_cat(image, "/renamed") == pattern(100 + 37, 1)
+    assert debugfs_cat(image, "/many/alias") == pattern(100 + 37, 1)
+    assert debugfs_cat(image, "/many/moved/sub/deep.txt") == b"deep\n"
+    assert debugfs_cat(image, "/dind.bin") == TREE["dind.bin"][:70 * 1024 + 3]
+    assert debugfs_cat(image, "/indirect.bin") == b""
+    tb = debugfs_cat(image, "/twoblocks")
+    assert len(tb) == 4 * MB and tb[:1500] == TREE["twoblocks"] and tb[1500:] == bytes(
+        4 * MB - 1500)
+    assert 'Fast link dest: "many/moved/a"' in debugfs(image, "stat /newlink")
+    assert debugfs_cat(image, "/longlink") == ("/" + "y" * 200).encode()
+    assert "file000" not in debugfs(image, "ls -l /many")
+    for i in range(2, 60, 3):
+        assert debugfs_cat(image, f"/many/file{i:03d}") == pattern(100 + 37 * i, i)
+
+
+def test_triple_indirect_sparse_file(tmp_path):
+    """1 KiB blocks: a byte at 70 MiB needs the triple indirect block."""
+    img = mkfs(str(tmp_path / "t.img"), 8 * MB, 1024)
+    off = 70 * MB
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/sparse", b"tail", offset=off))
+        check(await write_file("/mnt/sparse", b"head", offset=0, create=False))
+        error, data = await read_file("/mnt/sparse", 4, off)
+        assert data == b"tail"
+        error, st = await stat("/mnt/sparse")
+        assert st.st_size == off + 4
+        check(await umount())
+        check(await mount(None))
+        error, data = await read_file("/mnt/sparse", 8, off - 4)
+        assert data == bytes(4) + b"tail"
+        check(await truncate("/mnt/sparse", 5))
+        check(await umount())
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(img)
+    assert debugfs_cat(img, "/sparse") == b"head\0"
+
+
+def test_efbig_past_max_file_size(tmp_path):
+    img = mkfs(str(tmp_path / "t.img"), 4 * MB, 1024, extra=("-r", "0"))
+
+    async def body():
+        check(await mount(img))
+        assert await write_file("/mnt/f", b"x", offset=1 << 40) == EFBIG
+        check(await umount())
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(img)
+
+
+def test_directory_growth_and_shrink(tmp_path):
+    """Enough names to spread a directory over many blocks, then remove them all."""
+    img = mkfs(str(tmp_path / "d.img"), 8 * MB, 1024)
+    names = [f"entry-with-a-longish-name-{i:04d}" for i in range(300)]
+
+    async def body():
+        check(await mount(img))
+        check(await mkdir("/mnt/d"))
+        for n in names:
+            check(await write_file("/mnt/d/" + n, n.encode()))
+        error, ents = await readdir("/mnt/d", bufsize=512)
+        check(error)
+        assert sorted(e[1] for e in ents) == sorted(names + [".", ".."])
+        assert (await mkdir("/mnt/d/" + names[5])) == EEXIST
+        assert (await rmdir("/mnt/d")) == ENOTEMPTY
+        for n in names[::2]:
+            check(await unlink("/mnt/d/" + n))
+        check(await umount())
+        check(await mount(None))
+        for n in names[1::2]:
+            error, data = await read_file("/mnt/d/" + n)
+            assert data == n.encode()
+            check(await unlink("/mnt/d/" + n))
+        check(await rmdir("/mnt/d"))
+        check(await umount())
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(img)
+
+
+def test_statvfs_and_free_counts(tmp_path):
+    img = mkfs(str(tmp_path / "s.img"), 8 * MB, 1024)
+
+    async def body():
+        check(await mount(img))
+        error, before = await statvfs("/mnt")
+        check(error)
+        assert before.f_bsize == 1024 and before.f_iosize == 1024
+        assert before.f_namemax == 255
+        assert bytes(before.f_fstypename) == b"ext2fs"
+        check(await write_file("/mnt/f", pattern(100 * 1024)))
+        check(await sync())
+        error, after = await statvfs("/mnt")
+        # 100 data blocks and one indirect block.
+        assert before.f_bfree - after.f_bfree == 101
+        assert before.f_ffree - after.f_ffree == 1
+        check(await unlink("/mnt/f"))
+        error, again = await statvfs("/mnt")
+        assert again.f_bfree == before.f_bfree and again.f_ffree == before.f_ffree
+        check(await umount())
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(img)
+
+
+def test_sync_leaves_a_consistent_image_while_mounted(tmp_path):
+    img = mkfs(str(tmp_path / "m.img"), 8 * MB, 4096)
+
+    async def body():
+        check(await mount(img))
+        check(await mkdir("/mnt/x"))
+        check(await write_file("/mnt/x/f", pattern(300 * 1024)))
+        await sync()
+        return 0
+
+    with boot() as k:
+        k.run(body)
+        # The machine still has it mounted: its image is consistent but not clean.
+        rc, out = e2fsck_mounted(img)
+        assert rc == 0, out
+        assert debugfs_cat(img, "/x/f") == pattern(300 * 1024)
+        k.run(umount)
+    assert_clean(img)
+
+
+def e2fsck_mounted(img: str) -> tuple[int, str]:
+    from .helpers import e2fsck
+
+    return e2fsck(img)
+
+
+def test_fsync_writes_data_and_inode(tmp_path):
+    img = mkfs(str(tmp_path / "f.img"), 4 * MB, 1024)
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", b"synced data"))
+        check(await fsync("/mnt/f"))
+        return 0
+
+    with boot() as k:
+        k.run(body)
+        assert debugfs_cat(img, "/f") == b"synced data"
+        k.run(umount)
+    assert_clean(img)
+
+
+def test_rename_and_isdir_errors(tmp_path):
+    img = mkfs(str(tmp_path / "r.img"), 4 * MB, 1024)
+
+    async def body():
+        check(await mount(img))
+        check(await mkdir("/mnt/d"))
+        check(await write_file("/mnt/f", b"f"))
+        assert await rename("/mnt/f", "/mnt/d") == EISDIR
+        assert await rename("/mnt/d", "/mnt/f") == ENOTDIR
+        check(await umount())
+
+    with boot() as k:
+        k.run(body)
+    assert_clean(img)
+
+
+_ = os

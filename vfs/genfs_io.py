@@ -1,0 +1,657 @@
+"""The page cache of file data (miscfs/genfs/genfs_io.c, uvm_vnode.c, ubc, in small).
+
+A file system that keeps regular-file data in the page cache gives each
+such vnode a ``uvm_object`` (``genfs_node_init``): pages of PAGE_SIZE bytes
+keyed by file offset, each clean or dirty.  Its VOP_READ/VOP_WRITE move
+bytes between the uio and the pages with ``ubc_uiomove``; its
+VOP_GETPAGES/VOP_PUTPAGES are ``genfs_getpages``/``genfs_putpages``, which
+read and write pages through the file system's block map (VOP_BMAP) with
+bufs handed to VOP_STRATEGY of the device vnode.
+
+The file system hooks are a ``genfs_ops``:
+
+* ``gop_size(vp, size, flags)``: where the file ends for paging;
+* ``gop_alloc(vp, off, len, flags, cred)``: allocate the blocks under a
+  byte range before data lands in its pages (async, returns an errno);
+* ``gop_write(vp, pgs, npages, flags)``: write pages out (default:
+  ``genfs_gop_write``, which maps blocks with VOP_BMAP);
+* ``gop_markupdate(vp, flags)``: note that the file's data changed.
+
+Locking: the object lock is the vnode's ``v_interlock``.  VOP_PUTPAGES is
+entered with it held and releases it before any I/O, as in NetBSD.  A page
+is busy (PG_BUSY) while one lwp reads it in, writes it out or changes it;
+others wait on the object's condvar "genput".
+
+Accounting: resident and dirty pages are counted per machine in
+``vfs.uvm.uvmexp()``; a write that takes the dirty count past its high
+water mark kicks the page daemon.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kern.cpu import curlwp
+from kern.errno import EINVAL, EIO
+from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
+from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
+from kern.subr_prf import panic
+from kern.subr_uio import uiomove
+from vfs.buf import B_READ, B_WRITE, BC_BUSY
+from vfs.uvm import uvm, uvm_kick_pdaemon, uvmexp
+
+if TYPE_CHECKING:
+    from vfs.vnode import vnode
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = PAGE_SIZE - 1
+
+# pgo_put / VOP_PUTPAGES and pgo_get / VOP_GETPAGES flags (uvm/uvm_pager.h)
+PGO_CLEANIT = 0x001        # write dirty pages back
+PGO_SYNCIO = 0x002         # wait for the writes
+PGO_DEACTIVATE = 0x004     # move to the inactive queue (nothing to do here)
+PGO_FREE = 0x008           # free the (now clean) pages
+PGO_ALLPAGES = 0x010       # every page of the object, offlo/offhi ignored
+PGO_JOURNALLOCKED = 0x020
+PGO_LOCKED = 0x040         # getpages: the object lock is held, don't sleep
+PGO_BUSYFAIL = 0x080
+PGO_OVERWRITE = 0x200      # getpages: the caller overwrites the whole pages
+PGO_PASTEOF = 0x400        # getpages: pages beyond EOF are fine
+PGO_NOBLOCKALLOC = 0x800
+PGO_NOTIMESTAMP = 0x1000
+PGO_RECLAIM = 0x2000       # putpages: the vnode is being reclaimed
+
+# vm_page pg_flags (uvm/uvm_page.h)
+PG_BUSY = 0x0001
+PG_WANTED = 0x0002
+PG_CLEAN = 0x0008
+PG_FAKE = 0x0040           # contents not valid yet
+
+# ubc_uiomove flags
+UBC_READ = 0x001
+UBC_WRITE = 0x002
+UBC_FAULTBUSY = 0x004
+
+# GOP_SIZE flags
+GOP_SIZE_MEM = 0x4
+
+# GOP_MARKUPDATE flags
+GOP_UPDATE_ACCESSED = 1
+GOP_UPDATE_MODIFIED = 2
+
+
+def trunc_page(x: int) -> int:
+    return x & ~PAGE_MASK
+
+
+def round_page(x: int) -> int:
+    return (x + PAGE_MASK) & ~PAGE_MASK
+
+
+class vm_page:
+    """struct vm_page: one page of file data."""
+
+    __slots__ = ("offset", "flags", "uobject", "data", "owner")
+
+    def __init__(self, uobj: uvm_object, offset: int) -> None:
+        self.offset = offset
+        self.flags = PG_BUSY | PG_FAKE | PG_CLEAN
+        self.uobject = uobj
+        self.data = bytearray(PAGE_SIZE)
+        self.owner: Any = None
+
+    def __repr__(self) -> str:
+        st = "clean" if self.flags & PG_CLEAN else "dirty"
+        busy = " busy" if self.flags & PG_BUSY else ""
+        return f"<vm_page off={self.offset:#x} {st}{busy}>"
+
+
+class genfs_ops:
+    """struct genfs_ops: what genfs needs from the file system."""
+
+    def __init__(self, gop_size: Any = None, gop_alloc: Any = None, gop_write: Any = None,
+                 gop_markupdate: Any = None) -> None:
+        self.gop_size = gop_size or genfs_size
+        self.gop_alloc = gop_alloc
+        self.gop_write = gop_write or genfs_gop_write
+        self.gop_markupdate = gop_markupdate
+
+
+class uvm_object:
+    """struct uvm_object of a vnode (uvm_vnode): its resident pages and their lock."""
+
+    def __init__(self, vp: vnode, gops: genfs_ops) -> None:
+        self.vmobj_vnode: vnode | None = vp
+        self.vmobjlock = vp.v_interlock
+        self.uo_pages: dict[int, vm_page] = {}
+        self.uo_npages = 0
+        self.uo_ndirty = 0
+        self.uo_cv = kcondvar_t()
+        cv_init(self.uo_cv, "genput")
+        self.g_op = gops  # the genfs_node part
+        self.g_dirtygen = 0
+
+    def __repr__(self) -> str:
+        return f"<uvm_object npages={self.uo_npages} dirty={self.uo_ndirty}>"
+
+
+def genfs_node_init(vp: vnode, gops: genfs_ops) -> None:
+    """Give ``vp`` a page cache whose I/O goes through ``gops``."""
+    vp.v_uobj = uvm_object(vp, gops)
+
+
+def genfs_node_destroy(vp: vnode) -> None:
+    """Drop ``vp``'s page cache; every page must be gone (flush with PGO_FREE first)."""
+    uobj = vp.v_uobj
+    if uobj is None:
+        return
+    if uobj.uo_pages:
+        # Whatever is left is thrown away (the file was removed or the
+        # caller flushed and accepts losing what could not be written).
+        for pg in list(uobj.uo_pages.values()):
+            _page_free(uobj, pg)
+    uobj.vmobj_vnode = None
+    vp.v_uobj = None
+
+
+def VTOG(vp: vnode) -> uvm_object:
+    return vp.v_uobj
+
+
+# ---------------------------------------------------------------- accounting
+
+def _page_dirty(uobj: uvm_object, pg: vm_page) -> None:
+    """Mark ``pg`` modified."""
+    if pg.flags & PG_CLEAN:
+        pg.flags &= ~PG_CLEAN
+        uobj.uo_ndirty += 1
+        uobj.g_dirtygen += 1
+        u = uvmexp()
+        u.dirtypages += 1
+        u.dirtyobjs[uobj] = None
+        if u.dirtypages > u.dirtyhiwat:
+            uvm_kick_pdaemon()
+
+
+def _page_clean(uobj: uvm_object, pg: vm_page) -> None:
+    if not pg.flags & PG_CLEAN:
+        pg.flags |= PG_CLEAN
+        uobj.uo_ndirty -= 1
+        u = uvmexp()
+        u.dirtypages -= 1
+        if uobj.uo_ndirty == 0:
+            u.dirtyobjs.pop(uobj, None)
+
+
+def _page_insert(uobj: uvm_object, off: int) -> vm_page:
+    pg = vm_page(uobj, off)
+    pg.owner = curlwp()
+    uobj.uo_pages[off] = pg
+    uobj.uo_npages += 1
+    u = uvmexp()
+    u.npages += 1
+    u.filepages += 1
+    return pg
+
+
+def _page_free(uobj: uvm_object, pg: vm_page) -> None:
+    _page_clean(uobj, pg)
+    if uobj.uo_pages.get(pg.offset) is pg:
+        del uobj.uo_pages[pg.offset]
+        uobj.uo_npages -= 1
+        u = uvmexp()
+        u.npages -= 1
+        u.filepages -= 1
+    if pg.flags & PG_WANTED:
+        cv_broadcast(uobj.uo_cv)
+    pg.flags = 0
+
+
+def uvm_page_unbusy(uobj: uvm_object, pgs: list[vm_page]) -> None:
+    """Release busy pages (object lock not needed: this never sleeps)."""
+    wake = False
+    for pg in pgs:
+        if pg.flags & PG_WANTED:
+            wake = True
+        pg.flags &= ~(PG_BUSY | PG_WANTED)
+        pg.owner = None
+    if wake:
+        cv_broadcast(uobj.uo_cv)
+
+
+def genfs_dirty_pages(vp: vnode | None = None) -> int:
+    """Dirty pages of ``vp``, or of the whole machine."""
+    if vp is None:
+        return uvmexp().dirtypages
+    return vp.v_uobj.uo_ndirty if vp.v_uobj is not None else 0
+
+
+def genfs_resident_pages(vp: vnode) -> int:
+    return vp.v_uobj.uo_npages if vp.v_uobj is not None else 0
+
+
+# ---------------------------------------------------------------- block I/O
+
+def genfs_size(vp: vnode, size: int, flags: int) -> int:
+    """GOP_SIZE: pages end where the file does."""
+    return size
+
+
+async def genfs_do_io(vp: vnode, off: int, data: memoryview, length: int, write: bool) -> int:
+    """Read or write ``length`` bytes of file ``vp`` at ``off`` (block aligned) from/to ``data``.
+
+    Blocks are mapped with VOP_BMAP; contiguous runs become one buf sent to
+    VOP_STRATEGY of the device vnode.  Holes read as zeros and are skipped
+    on write (the file system allocates before data lands in pages).
+    """
+    from vfs.vfs_bio import biowait, getiobuf, putiobuf
+    from vfs.vnode_if import VOP_BMAP, VOP_STRATEGY
+
+    mp = vp.v_mount
+    fs_bshift = mp.mnt_fs_bshift if mp is not None else PAGE_SHIFT
+    dev_bshift = mp.mnt_dev_bshift if mp is not None else 9
+    bsize = 1 << fs_bshift
+    pos = off
+    end = off + length
+    first_error = 0
+    while pos < end:
+        lbn = pos >> fs_bshift
+        boff = pos & (bsize - 1)
+        error, devvp, blkno, run = await VOP_BMAP(vp, lbn)
+        if error:
+            return error
+        run = run or 0
+        iobytes = min(((run + 1) << fs_bshift) - boff, end - pos)
+        if blkno is None or blkno < 0 or devvp is None:
+            iobytes = min(bsize - boff, end - pos)
+            if not write:
+                data[pos - off:pos - off + iobytes] = bytes(iobytes)
+            pos += iobytes
+            continue
+        bp = getiobuf(vp, True)
+        bp.b_flags = B_WRITE if write else B_READ
+        bp.b_cflags = BC_BUSY
+        bp.b_data = data[pos - off:pos - off + iobytes]
+        bp.b_bcount = bp.b_bufsize = bp.b_resid = iobytes
+        bp.b_blkno = bp.b_rawblkno = blkno + (boff >> dev_bshift)
+        bp.b_lblkno = lbn
+        bp.b_error = 0
+        bp.b_proc = None
+        if write:
+            vp.v_numoutput += 1
+        await VOP_STRATEGY(devvp, bp)
+        error = await biowait(bp)
+        if write and vp.v_numoutput > 0:
+            vp.v_numoutput -= 1
+        if error == 0 and bp.b_resid:
+            error = EIO
+        putiobuf(bp)
+        if error:
+            if not write:
+                return error
+            first_error = first_error or error
+        pos += iobytes
+    return first_error
+
+
+def _io_extent(vp: vnode, off: int) -> int:
+    """Bytes of the page at ``off`` that are backed by blocks below EOF."""
+    uobj = vp.v_uobj
+    eof = uobj.g_op.gop_size(vp, vp.v_size, GOP_SIZE_MEM)
+    if off >= eof:
+        return 0
+    mp = vp.v_mount
+    bsize = 1 << (mp.mnt_fs_bshift if mp is not None else PAGE_SHIFT)
+    n = min(PAGE_SIZE, eof - off)
+    return min(PAGE_SIZE, (n + bsize - 1) & ~(bsize - 1))
+
+
+async def genfs_gop_write(vp: vnode, pgs: list[vm_page], npages: int, flags: int) -> int:
+    """GOP_WRITE: write busy pages through the block map; the first error is returned."""
+    first = 0
+    for pg in pgs[:npages]:
+        n = _io_extent(vp, pg.offset)
+        if n == 0:
+            continue
+        error = await genfs_do_io(vp, pg.offset, memoryview(pg.data), n, True)
+        if error and not first:
+            first = error
+    return first
+
+
+async def _page_fill(vp: vnode, pg: vm_page) -> int:
+    """Read the contents of a new page from the disk (zeros past EOF and in holes)."""
+    n = _io_extent(vp, pg.offset)
+    mv = memoryview(pg.data)
+    if n:
+        error = await genfs_do_io(vp, pg.offset, mv, n, False)
+        if error:
+            return error
+    # Bytes beyond EOF always read as zeros.
+    eof = vp.v_size
+    start = max(0, min(PAGE_SIZE, eof - pg.offset))
+    if start < PAGE_SIZE:
+        mv[start:] = bytes(PAGE_SIZE - start)
+    pg.flags &= ~PG_FAKE
+    return 0
+
+
+async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False) -> tuple[int,
+                                                                                 vm_page | None]:
+    """The page of ``vp`` at ``off``, busy, with valid contents.
+
+    A page not resident is created; it is read from the disk unless
+    ``nofill`` says the caller will overwrite every byte of it that lies
+    below EOF (then it starts as zeros).
+    """
+    uobj = vp.v_uobj
+    if uobj is None:
+        panic("genfs_getpage_busy: %r has no page cache", vp)
+    off = trunc_page(off)
+    lock = uobj.vmobjlock
+    await mutex_enter(lock)
+    while True:
+        pg = uobj.uo_pages.get(off)
+        if pg is None:
+            pg = _page_insert(uobj, off)
+            mutex_exit(lock)
+            break
+        if pg.flags & PG_BUSY:
+            pg.flags |= PG_WANTED
+            await cv_wait(uobj.uo_cv, lock)
+            continue
+        pg.flags |= PG_BUSY
+        pg.owner = curlwp()
+        mutex_exit(lock)
+        return 0, pg
+    if nofill:
+        pg.flags &= ~PG_FAKE
+        return 0, pg
+    error = await _page_fill(vp, pg)
+    if error:
+        _page_free(uobj, pg)
+        cv_broadcast(uobj.uo_cv)
+        return error, None
+    return 0, pg
+
+
+def genfs_page_dirty(vp: vnode, pg: vm_page) -> None:
+    """Mark a busy page modified."""
+    _page_dirty(vp.v_uobj, pg)
+
+
+# ---------------------------------------------------------------- ubc
+
+async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags: int) -> int:
+    """Move ``todo`` bytes between ``uio`` and the pages at uio_offset.
+
+    For UBC_WRITE the caller has allocated the blocks (GOP_ALLOC) and the
+    pages it writes to end up dirty.  Reads of a page not resident read it in.
+    """
+    vp = uobj.vmobj_vnode
+    if vp is None:
+        return EINVAL
+    write = bool(flags & UBC_WRITE)
+    while todo > 0:
+        off = uio.uio_offset
+        pgoff = trunc_page(off)
+        inpg = off - pgoff
+        n = min(PAGE_SIZE - inpg, todo)
+        nofill = False
+        if write:
+            # Nothing outside the bytes written lies below EOF: no need to read.
+            size = vp.v_size
+            before = inpg > 0 and pgoff < size
+            after = off + n < pgoff + PAGE_SIZE and off + n < size
+            nofill = not (before or after)
+        error, pg = await genfs_getpage_busy(vp, pgoff, nofill)
+        if error:
+            return error
+        assert pg is not None
+        mv = memoryview(pg.data)[inpg:inpg + n]
+        resid0 = uio.uio_resid
+        error = await uiomove(mv, n, uio)
+        moved = resid0 - uio.uio_resid
+        if write and moved:
+            _page_dirty(uobj, pg)
+        uvm_page_unbusy(uobj, [pg])
+        if error:
+            return error
+        if moved == 0:
+            break
+        todo -= moved
+    return 0
+
+
+async def ubc_zerorange(uobj: uvm_object, off: int, length: int, flags: int) -> int:
+    """Zero ``length`` bytes of the file at ``off`` in its pages (they become dirty)."""
+    vp = uobj.vmobj_vnode
+    if vp is None:
+        return EINVAL
+    while length > 0:
+        pgoff = trunc_page(off)
+        inpg = off - pgoff
+        n = min(PAGE_SIZE - inpg, length)
+        error, pg = await genfs_getpage_busy(vp, pgoff, False)
+        if error:
+            return error
+        assert pg is not None
+        pg.data[inpg:inpg + n] = bytes(n)
+        _page_dirty(uobj, pg)
+        uvm_page_unbusy(uobj, [pg])
+        off += n
+        length -= n
+    return 0
+
+
+def ubc_purge(uobj: uvm_object) -> None:
+    """Nothing is mapped in kemu: there are no UBC windows to purge."""
+
+
+# ---------------------------------------------------------------- size changes
+
+async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
+    """Tell the page cache the file is now ``newsize`` bytes.
+
+    Pages wholly past the new EOF are thrown away (dirty or not); the part
+    of the last page beyond EOF is zeroed.
+    """
+    oldsize = vp.v_size
+    vp.v_size = vp.v_writesize = newsize
+    uobj = vp.v_uobj
+    if uobj is None or newsize >= oldsize:
+        return
+    lock = uobj.vmobjlock
+    await mutex_enter(lock)
+    keep = round_page(newsize)
+    while True:
+        victims = [pg for o, pg in uobj.uo_pages.items() if o >= keep]
+        busy = [pg for pg in victims if pg.flags & PG_BUSY]
+        if not busy:
+            break
+        busy[0].flags |= PG_WANTED
+        await cv_wait(uobj.uo_cv, lock)
+    for pg in victims:
+        _page_free(uobj, pg)
+    last = uobj.uo_pages.get(trunc_page(newsize))
+    if last is not None and newsize & PAGE_MASK:
+        # Wait for a write-back in progress, then clear the tail.
+        while last.flags & PG_BUSY and uobj.uo_pages.get(last.offset) is last:
+            last.flags |= PG_WANTED
+            await cv_wait(uobj.uo_cv, lock)
+        if uobj.uo_pages.get(last.offset) is last:
+            t = newsize & PAGE_MASK
+            last.data[t:] = bytes(PAGE_SIZE - t)
+    mutex_exit(lock)
+
+
+def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
+    vp.v_writesize = newsize
+
+
+# ---------------------------------------------------------------- VOPs
+
+async def genfs_getpages(v: Any) -> int:
+    """VOP_GETPAGES: make pages resident.
+
+    ``a_offset``: first byte; ``a_count``: number of pages (an int, or a
+    one-element list as C's ``int *``); ``a_m``: a list that receives the
+    pages, busy (the caller unbusies them with ``uvm_page_unbusy``), or None
+    to just read them in.  With PGO_LOCKED the object lock is held and only
+    resident, non-busy pages are returned, without sleeping.
+    """
+    ap = v
+    vp = ap.a_vp
+    uobj = vp.v_uobj
+    count = ap.a_count[0] if isinstance(ap.a_count, list) else int(ap.a_count)
+    off = trunc_page(ap.a_offset)
+    if uobj is None:
+        if ap.a_flags & PGO_LOCKED:
+            return EINVAL
+        return EINVAL
+    out = ap.a_m if isinstance(ap.a_m, list) else None
+    if ap.a_flags & PGO_LOCKED:
+        if not mutex_owned(uobj.vmobjlock):
+            panic("genfs_getpages: PGO_LOCKED without the object lock")
+        for i in range(count):
+            pg = uobj.uo_pages.get(off + i * PAGE_SIZE)
+            if out is not None:
+                out.append(pg if pg is not None and not pg.flags & PG_BUSY else None)
+        return 0
+    eof = vp.v_size
+    got: list[vm_page] = []
+    for i in range(count):
+        o = off + i * PAGE_SIZE
+        if o >= round_page(eof) and not ap.a_flags & PGO_PASTEOF:
+            break
+        error, pg = await genfs_getpage_busy(vp, o, bool(ap.a_flags & PGO_OVERWRITE))
+        if error:
+            uvm_page_unbusy(uobj, got)
+            return error
+        assert pg is not None
+        got.append(pg)
+    if out is not None:
+        out.extend(got)
+    else:
+        uvm_page_unbusy(uobj, got)
+    return 0
+
+
+async def genfs_putpages(v: Any) -> int:
+    """VOP_PUTPAGES(vp, offlo, offhi, flags): write back and/or free pages.
+
+    Entered with ``vp->v_interlock`` held; it is released before any I/O
+    and not taken back.  Pages in [offlo, offhi) (everything with
+    PGO_ALLPAGES or offhi == 0) are written if dirty (PGO_CLEANIT), then
+    freed if clean (PGO_FREE).  A page whose write fails stays dirty; the
+    first error is returned.  The page daemon never sleeps waiting for a
+    suspended file system: it gets the error of fstrans_start_nowait.
+    """
+    ap = v
+    vp = ap.a_vp
+    return await genfs_do_putpages(vp, ap.a_offlo, ap.a_offhi, ap.a_flags)
+
+
+async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> int:
+    uobj = vp.v_uobj
+    slock = vp.v_interlock
+    if not mutex_owned(slock):
+        panic("genfs_putpages: %r: v_interlock not held", vp)
+    if uobj is None or not uobj.uo_pages or \
+            not flags & (PGO_CLEANIT | PGO_FREE | PGO_DEACTIVATE):
+        mutex_exit(slock)
+        return 0
+    if flags & PGO_ALLPAGES or offhi == 0:
+        offlo, offhi = 0, 1 << 63
+    else:
+        offlo = trunc_page(offlo)
+    if offhi <= offlo:
+        mutex_exit(slock)
+        return 0
+
+    # Writing pages is a change to the file system: join its transaction.
+    trans_mp = None
+    if flags & PGO_CLEANIT and uobj.uo_ndirty and _has_trans(vp.v_mount):
+        fstrans = _fstrans()
+        if fstrans is not None:
+            if curlwp() is uvm.pagedaemon_lwp:
+                # The page daemon must not sleep here.
+                error = fstrans.start_nowait(vp.v_mount)
+                if error:
+                    mutex_exit(slock)
+                    return error
+                trans_mp = vp.v_mount
+            else:
+                mutex_exit(slock)
+                trans_mp = vp.v_mount
+                await fstrans.start(trans_mp)
+                await mutex_enter(slock)
+    mutex_exit(slock)
+
+    error = 0
+    offsets = sorted(o for o in uobj.uo_pages if offlo <= o < offhi)
+    for o in offsets:
+        await mutex_enter(slock)
+        pg = uobj.uo_pages.get(o)
+        while pg is not None and pg.flags & PG_BUSY:
+            pg.flags |= PG_WANTED
+            await cv_wait(uobj.uo_cv, slock)
+            pg = uobj.uo_pages.get(o)
+        if pg is None:
+            mutex_exit(slock)
+            continue
+        if flags & PGO_CLEANIT and not pg.flags & PG_CLEAN:
+            pg.flags |= PG_BUSY
+            pg.owner = curlwp()
+            # Clean before the write: a change made meanwhile dirties it again.
+            _page_clean(uobj, pg)
+            mutex_exit(slock)
+            e = await uobj.g_op.gop_write(vp, [pg], 1, flags)
+            await mutex_enter(slock)
+            if e:
+                _page_dirty(uobj, pg)
+                uvmexp().pdfailed += 1
+                error = error or e
+            uvm_page_unbusy(uobj, [pg])
+        if flags & PGO_FREE and pg.flags & PG_CLEAN and not pg.flags & PG_BUSY and \
+                uobj.uo_pages.get(o) is pg:
+            _page_free(uobj, pg)
+        mutex_exit(slock)
+
+    if trans_mp is not None:
+        fstrans = _fstrans()
+        if fstrans is not None:
+            fstrans.done(trans_mp)
+    return error
+
+
+def _has_trans(mp: Any) -> bool:
+    from vfs.mount import IMNT_HAS_TRANS
+
+    return mp is not None and bool(mp.mnt_iflag & IMNT_HAS_TRANS)
+
+
+class _Fstrans:
+    def __init__(self, mod: Any) -> None:
+        self.start = mod.fstrans_start
+        self.done = mod.fstrans_done
+        nowait = getattr(mod, "fstrans_start_nowait", None)
+        self.start_nowait = nowait if nowait is not None else (lambda mp: 0)
+
+
+def _fstrans() -> _Fstrans | None:
+    try:
+        import vfs.vfs_trans as vt
+    except ImportError:
+        return None
+    return _Fstrans(vt)
+
+
+async def genfs_putpages_all(vp: vnode, flags: int) -> int:
+    """Take the interlock and VOP_PUTPAGES every page of ``vp`` (convenience for fsync)."""
+    from vfs.vnode_if import VOP_PUTPAGES
+
+    await mutex_enter(vp.v_interlock)
+    return await VOP_PUTPAGES(vp, 0, 0, flags | PGO_ALLPAGES)
+
