@@ -83,11 +83,6 @@ def test_script_from_stdin_and_seed(tmp_path):
     assert (r.status, r.out) == (0, "from stdin\n")
 
 
-def test_demo_is_a_stub():
-    r = kemu_main("demo")
-    assert (r.status, r.out) == (0, "kemu demo: not yet\n")
-
-
 def test_interactive_shell_continues_after_errors():
     r = kemu_main("shell", stdin="echo hi\nnosuch\nmkdir /tmp\ncd /tmp\npwd\nexit 4\necho no\n")
     assert r.status == 4
