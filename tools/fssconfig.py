@@ -31,7 +31,14 @@ from kern.errno import ENOENT, ENXIO, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
 from lib import libc
-from lib.libutil import HN_AUTOSCALE, HN_B, HN_NOSPACE, humanize_number, strsuftoll
+from lib.libutil import (
+    HN_AUTOSCALE,
+    HN_B,
+    HN_NOSPACE,
+    StrsuftollError,
+    humanize_number,
+    strsuftoll,
+)
 from vfs.mount import ST_WAIT
 from vfs.stat import S_ISDIR, S_ISREG, SF_SNAPSHOT
 
@@ -253,7 +260,7 @@ async def _mkstemp(template: str) -> tuple[int, str]:
 async def _strsuftoll(desc: str, val: str, lo: int, hi: int) -> int:
     try:
         return strsuftoll(desc, val, lo, hi)
-    except ValueError as e:
+    except StrsuftollError as e:
         await errx(1, "%s", e)
     return 0
 
