@@ -12,7 +12,6 @@ It is a module (class VFS) that GENERIC links in.
 
 from __future__ import annotations
 
-import errno as host_errno
 from typing import Any
 
 from kern.cpu import curlwp
@@ -153,6 +152,43 @@ def _rm(mp: mount) -> rootfs_mount:
 
 
 # ------------------------------------------------------------------ data
+
+class _HostError(Exception):
+    """A host-file I/O error, already translated to NetBSD's errno."""
+
+    def __init__(self, error: int) -> None:
+        super().__init__(error)
+        self.errno = error
+
+
+class etfs_file:
+    """The contents of an etfs regular file: a window of a host file (dev.rumpblk.hostfile)."""
+
+    def __init__(self, hf: Any) -> None:
+        self.hf = hf
+
+    def pread(self, off: int, n: int) -> bytes:
+        error, data = self.hf.read(off, n)
+        if error:
+            raise _HostError(error)
+        return data
+
+    def pwrite(self, off: int, data: bytes) -> None:
+        error, _ = self.hf.write(data, off)
+        if error:
+            raise _HostError(error)
+
+    def size(self) -> int:
+        error, size = self.hf.size()
+        if error:
+            raise _HostError(error)
+        return size
+
+    def truncate(self, size: int) -> None:
+        error = self.hf.truncate(size)
+        if error:
+            raise _HostError(error)
+
 
 def _read_data(rn: rfsnode, off: int, n: int) -> bytes:
     if rn.rn_hostfile is not None:
@@ -595,20 +631,16 @@ async def rootfs_read(v: Any) -> int:
     if uio.uio_offset < 0:
         return EINVAL
     try:
+        if rn.rn_hostfile is not None:
+            rn.rn_size = rn.rn_hostfile.size()
         n = min(uio.uio_resid, max(0, rn.rn_size - uio.uio_offset))
         if n <= 0:
             return 0
         data = _read_data(rn, uio.uio_offset, n)
-    except OSError as e:
-        return _hosterr(e)
+    except _HostError as e:
+        return e.errno
     rn.rn_atime = _now()
     return await uiomove(bytearray(data), len(data), uio)
-
-
-def _hosterr(e: OSError) -> int:
-    from kern.errno import ENOSPC
-
-    return {host_errno.ENOSPC: ENOSPC}.get(e.errno or 0, EIO)
 
 
 async def rootfs_write(v: Any) -> int:
@@ -633,8 +665,8 @@ async def rootfs_write(v: Any) -> int:
     if done:
         try:
             _write_data(_rm(vp.v_mount), rn, off, memoryview(buf)[:done])
-        except OSError as e:
-            return _hosterr(e)
+        except _HostError as e:
+            return e.errno
         vp.v_size = rn.rn_size
         rn.rn_mtime = rn.rn_ctime = _now()
         if not kauth_cred_issuser(ap.a_cred):
@@ -658,7 +690,7 @@ async def rootfs_getattr(v: Any) -> int:
     elif vp.v_type == VREG and rn.rn_hostfile is not None:
         try:
             rn.rn_size = rn.rn_hostfile.size()
-        except OSError:
+        except _HostError:
             pass
         vap.va_size = rn.rn_size
     else:
@@ -718,8 +750,8 @@ async def rootfs_setattr(v: Any) -> int:
                 return EINVAL
             try:
                 _truncate(_rm(vp.v_mount), rn, vap.va_size)
-            except OSError as e:
-                return _hosterr(e)
+            except _HostError as e:
+                return e.errno
             vp.v_size = rn.rn_size
             rn.rn_mtime = rn.rn_ctime = now
     if vap.va_atime != VNOVAL or vap.va_mtime != VNOVAL:
@@ -855,9 +887,54 @@ rootfs_specop_opv_desc = vi.vnodeopv_desc("rootfs_spec", spec_vnodeop_entries + 
 rootfs_specop_p = rootfs_specop_opv_desc.opv_desc_vector
 
 
+async def rootfs_etfs_reg(op: str, key: str, hf: Any) -> int:
+    """rump's etfs for regular files: show a host file at ``key`` (on this file system)."""
+    from kern.subr_uio import UIO_SYSSPACE
+    from vfs.namei_h import LOCKPARENT
+    from vfs.vfs_syscalls import _lookup, _release_create, do_sys_unlink
+
+    if op == "remove":
+        return await do_sys_unlink(key, UIO_SYSSPACE)
+    error, nd = await _lookup(key, UIO_SYSSPACE, CREATE, LOCKPARENT)
+    if error:
+        return error
+    if nd.ni_vp is not None:
+        await _release_create(nd)
+        return EEXIST
+    dvp = nd.ni_dvp
+    if dvp.v_mount.mnt_op is not rootfs_vfsops:
+        await vput(dvp)
+        return EOPNOTSUPP
+    va = vattr()
+    va.va_type = VREG
+    va.va_mode = 0o644
+    error, vp = await rootfs_create_vp(dvp, nd.ni_cnd, va)
+    await vput(dvp)
+    if error:
+        return error
+    rn = VTORN(vp)
+    rn.rn_hostfile = etfs_file(hf)
+    try:
+        rn.rn_size = vp.v_size = rn.rn_hostfile.size()
+    except _HostError as e:
+        error = e.errno
+    await vrele(vp)
+    return error
+
+
+async def rootfs_create_vp(dvp: vnode, cnp: Any, va: vattr) -> tuple[int, vnode | None]:
+    return await _newnode(dvp, cnp, va)
+
+
 async def rootfs_modcmd(cmd: int, arg: Any) -> int:
     if cmd == MODULE_CMD_INIT:
-        return vfs_attach(rootfs_vfsops)
+        error = vfs_attach(rootfs_vfsops)
+        if error == 0:
+            # Like rumpfs, the root file system serves etfs regular files.
+            from dev.rumpblk import rump_etfs_set_reg_handler
+
+            rump_etfs_set_reg_handler(rootfs_etfs_reg)
+        return error
     if cmd == MODULE_CMD_FINI:
         return vfs_detach(rootfs_vfsops)
     return ENOTTY
