@@ -31,6 +31,7 @@ config = KernelConfig(
         "bufq_fcfs": "vfs.bufq_fcfs",
         "fss": "dev.fss.fss",
         "ext2fs": "fs.ext2fs.ext2fs_vfsops",
+        "puffs": "fs.puffs.puffs_vfsops",
     },
     pseudo_devices={},
     # sys/conf/majors (amd64): name -> (block major, character major)
@@ -38,7 +39,8 @@ config = KernelConfig(
         "md": (17, 24),
         "fss": (163, 163),
         "rumpblk": (197, 197),
+        "puffs": (-1, 178),  # the slot putter took over from puffs (majors 1.38)
     },
-    devnodes={"fss": 4},
+    devnodes={"fss": 4, "puffs": ("puffs", 0x7ffff)},  # PUFFS_CLONER
     options={"_LP64": True, "DIAGNOSTIC": True},
 )

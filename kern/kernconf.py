@@ -46,8 +46,9 @@ class KernelConfig:
     # sys/conf/majors: name -> (block major or -1, char major)
     majors: dict[str, tuple[int, int]] = field(default_factory=dict)
     # MAKEDEV: device nodes made in /dev at boot: name -> count of units
-    # ("fss": 4 gives /dev/fss0..3 and /dev/rfss0..3, majors from ``majors``).
-    devnodes: dict[str, int] = field(default_factory=dict)
+    # ("fss": 4 gives /dev/fss0..3 and /dev/rfss0..3, majors from ``majors``),
+    # or name -> (node, minor) for one character node ("puffs": ("puffs", 0x7ffff)).
+    devnodes: dict[str, Any] = field(default_factory=dict)
     # Options (DIAGNOSTIC, _LP64, ...), seen by modules as compile-time switches.
     options: dict[str, Any] = field(default_factory=dict)
     # Load a driver's or file system's module on first use (NetBSD's autoload).

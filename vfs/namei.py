@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curlwp
 from kern.errno import (
-    EACCES,
     EEXIST,
     EINVAL,
     EISDIR,

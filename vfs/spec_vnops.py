@@ -27,10 +27,10 @@ from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, EINVAL, ENOENT, ENXIO
 from kern.subr_prf import panic
 from kern.types_dev import major
-from vfs.buf import B_READ, BO_DELWRI
+from vfs import vnode_if as vi
+from vfs.buf import B_READ, BC_INVAL, BO_DELWRI
 from vfs.mount import MNT_NODEV, mount
 from vfs.stat import S_IFBLK, S_IFCHR
-from vfs.buf import BC_INVAL
 from vfs.vfs_bio import (
     DEV_BSIZE,
     MAXBSIZE,
@@ -54,7 +54,6 @@ from vfs.vnode import (
     vn_lock,
     vnode,
 )
-from vfs import vnode_if as vi
 from vfs.vnode_if import VOP_UNLOCK
 
 # The size of a block device's logical blocks for I/O through the buffer cache.
@@ -191,11 +190,12 @@ async def _autoload(dev: int, vtype: int) -> None:
     name = subr_devsw.devsw_getname(major(dev))
     if name is None:
         return
-    try:
-        from kern.kern_module import MODULE_CLASS_DRIVER, module_autoload
-    except ImportError:  # pragma: no cover
-        return
-    await module_autoload(name, MODULE_CLASS_DRIVER)
+    from kern.kern_module import MODULE_CLASS_ANY, MODULE_CLASS_DRIVER, module_autoload
+
+    if await module_autoload(name, MODULE_CLASS_DRIVER) != 0:
+        # kemu: a device served by a module of another class (/dev/puffs
+        # lives in the puffs file-system module, as in 2007) loads too.
+        await module_autoload(name, MODULE_CLASS_ANY)
 
 
 async def spec_open(v: Any) -> int:

@@ -135,15 +135,22 @@ async def _makedirs(paths: tuple[str, ...]) -> None:
             panic("vfs_mountroot: mkdir %s: error %d", path, error)
 
 
-async def makedevnodes(devnodes: dict[str, int], machine: Machine) -> None:
-    """MAKEDEV: /dev/<name>N (block) and /dev/r<name>N (character) for N < count."""
+async def makedevnodes(devnodes: dict[str, Any], machine: Machine) -> None:
+    """MAKEDEV: for ``name: count``, /dev/<name>N (block) and /dev/r<name>N
+    (character) for N < count; for ``name: (node, minor)``, the one
+    character node /dev/<node> with that minor, mode 0666 (a cloning device
+    such as /dev/puffs)."""
     from kern.types_dev import makedev
     from vfs.stat import S_IFBLK, S_IFCHR
     from vfs.vfs_syscalls import kern_mknod
 
-    for name, count in devnodes.items():
+    for name, spec in devnodes.items():
         bmaj, cmaj = machine.config.majors.get(name, (-1, -1))
-        for unit in range(count):
+        if isinstance(spec, tuple):
+            node, minor_ = spec
+            await kern_mknod(f"/dev/{node}", S_IFCHR | 0o666, makedev(cmaj, minor_))
+            continue
+        for unit in range(spec):
             if bmaj >= 0:
                 await kern_mknod(f"/dev/{name}{unit}", S_IFBLK | 0o640, makedev(bmaj, unit))
             if cmaj >= 0:

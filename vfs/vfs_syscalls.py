@@ -19,11 +19,14 @@ from kern.errno import (
     EBADF,
     EBUSY,
     EEXIST,
+    EINTR,
     EINVAL,
     EISDIR,
+    EMOVEFD,
     ENOENT,
     ENOTDIR,
     EPERM,
+    ERESTART,
     ESPIPE,
     EXDEV,
 )
@@ -43,6 +46,7 @@ from kern.kern_descrip import (
     fd_getfile,
     fd_getvnode,
     fd_putfile,
+    l_dupfd,
 )
 from kern.kern_time import timespec, timeval
 from kern.subr_copy import copyin, copyinstr, copyout
@@ -61,8 +65,8 @@ from vfs.mount import (
 from vfs.namei import (
     NDINIT,
     WANTPARENT,
-    nameidata,
     namei,
+    nameidata,
     pathbuf,
     pathbuf_copyin,
     pathbuf_create,
@@ -216,9 +220,18 @@ async def do_open(l: Any, path: Any, seg: int, open_flags: int, open_mode: int,
     assert pb is not None
     NDINIT(nd, LOOKUP, FOLLOW | TRYEMULROOT, pb)
     cmode = ((open_mode & ~_cmask()) & ALLPERMS) & ~0o1000  # no sticky bit on create
+    l.l_specific.pop("l_dupfd", None)  # l->l_dupfd = -1
     error = await vn_open(nd, flags, cmode)
     if error:
         fd_abort(p, fp, indx)
+        if error == EMOVEFD and l_dupfd(l) >= 0:
+            # A cloning device (fd_clone) installed its own file under a new
+            # descriptor: that is the result of this open (fd_dupopen).
+            retval[0] = l_dupfd(l)
+            l.l_specific.pop("l_dupfd", None)
+            return 0
+        if error == ERESTART:
+            error = EINTR
         return error
     vp = nd.ni_vp
     assert vp is not None
@@ -646,7 +659,18 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
     """rename(2): look both names up, check, then VOP_RENAME under the rename lock."""
     from vfs.mount import VFS_RENAMELOCK_ENTER, VFS_RENAMELOCK_EXIT
 
-    error, fnd = await _lookup(from_, seg, DELETE, WANTPARENT | TRYEMULROOT)
+    # Both names are copied in before either is looked up (EFAULT,
+    # ENAMETOOLONG first), as NetBSD's do_sys_renameat does.
+    error, fpb = _pathbuf(from_, seg)
+    if error:
+        return error
+    error, tpb = _pathbuf(to, seg)
+    if error:
+        return error
+    assert fpb is not None and tpb is not None
+    fnd = nameidata()
+    NDINIT(fnd, DELETE, WANTPARENT | TRYEMULROOT, fpb)
+    error = await namei(fnd)
     if error:
         return error
     fdvp, fvp = fnd.ni_dvp, fnd.ni_vp
@@ -667,7 +691,9 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
     tflags = LOCKPARENT | LOCKLEAF | NOCACHE | TRYEMULROOT
     if fvp.v_type == VDIR:
         tflags |= CREATEDIR
-    error, tnd = await _lookup(to, seg, RENAME, tflags)
+    tnd = nameidata()
+    NDINIT(tnd, RENAME, tflags, tpb)
+    error = await namei(tnd)
     if error:
         VFS_RENAMELOCK_EXIT(mp)
         await vrele(fdvp)
@@ -702,8 +728,10 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
             return await bail(EBUSY)
     if fvp is tdvp:
         return await bail(EINVAL)
-    if fvp is tvp:
-        # Both names refer to the same file: nothing to do.
+    if fvp is tvp and fdvp is tdvp and _lastname(fnd) == _lastname(tnd):
+        # A name renamed onto itself: nothing to do.  Two links of one
+        # file go on to VOP_RENAME, which removes the source name, as
+        # NetBSD's rename(2) does (only __posix_rename leaves both).
         return await bail(0)
     error = await VOP_RENAME(fdvp, fvp, fnd.ni_cnd, tdvp, tvp, tnd.ni_cnd)
     VFS_RENAMELOCK_EXIT(mp)

@@ -45,7 +45,7 @@ from kern.fcntl import (
 from kern.kern_descrip import fileops
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_WRITE, iovec, uio
 from vfs.mount import MNT_RDONLY
-from vfs.namei import NDINIT, nameidata, namei
+from vfs.namei import namei, nameidata
 from vfs.namei_h import CREATE, FOLLOW, LOCKLEAF, LOCKPARENT, LOOKUP, NOFOLLOW
 from vfs.stat import (
     ALLPERMS,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal
+from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, ENOENT
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_init
 from kern.kern_rwlock import (
@@ -33,6 +33,7 @@ from kern.kern_rwlock import (
 )
 from kern.kern_types import NODEV
 from kern.subr_prf import panic, printf
+from vfs.mount import IMNT_HAS_TRANS
 from vfs.vnode_if import (
     VOP_INACTIVE,
     VOP_LOCK,
@@ -182,6 +183,7 @@ class vnode:
         mutex_init(self.v_interlock, MUTEX_DEFAULT, IPL_NONE)
         self.v_lock = krwlock_t()
         rw_init(self.v_lock)
+        self.v_locktrans: dict[Any, Any] = {}  # lwp -> mount: the transaction of its lock
         self.v_state = VS_LOADING
         self.v_statewait: Any = None  # lwps waiting for v_state to change (vcache_vget)
         self.v_key: Any = None
@@ -348,7 +350,7 @@ async def _vdrain_if_needed() -> None:
     g = _vg()
     if g.numvnodes < g.desiredvnodes:
         return
-    for ck, vp in list(g.cache.items()):
+    for vp in list(g.cache.values()):
         if g.numvnodes < g.desiredvnodes * 9 // 10:
             break
         if vp.v_usecount == 0 and vp.v_state == VS_LOADED:
@@ -562,21 +564,49 @@ async def vn_lock(vp: vnode, flags: int) -> int:
 
 
 async def genfs_lock(v: Any) -> int:
+    """Take the vnode lock, inside an fstrans transaction on the vnode's mount.
+
+    NetBSD 8's VOP_LOCK enters a transaction and VOP_UNLOCK leaves it, so a
+    thread holding a vnode lock always holds a transaction: a suspension
+    (vfs_suspend) waits for vnode-lock holders to finish, and nobody can
+    sleep in fstrans_start while holding a vnode lock the suspending thread
+    needs.  The transaction is recorded per lwp and ended by genfs_unlock.
+    """
     from kern.kern_rwlock import _rw_enter
     from kern.subr_lockdebug import caller_site
+    from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
 
     ap = v
     vp = ap.a_vp
     flags = ap.a_flags
+    mp = vp.v_mount
+    trans = mp if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS else None
     op = RW_WRITER if flags & LK_EXCLUSIVE else RW_READER
     if flags & LK_NOWAIT:
-        return 0 if rw_tryenter(vp.v_lock, op) else EBUSY
-    await _rw_enter(vp.v_lock, op, caller_site(2))
+        if trans is not None and fstrans_start_nowait(trans):
+            return EBUSY
+        if not rw_tryenter(vp.v_lock, op):
+            if trans is not None:
+                fstrans_done(trans)
+            return EBUSY
+    else:
+        if trans is not None:
+            await fstrans_start(trans)
+        await _rw_enter(vp.v_lock, op, caller_site(2))
+    if trans is not None:
+        vp.v_locktrans[curlwp()] = trans
     return 0
 
 
 def genfs_unlock(v: Any) -> int:
-    rw_exit(v.a_vp.v_lock)
+    vp = v.a_vp
+    rw_exit(vp.v_lock)
+    if vp.v_locktrans:
+        mp = vp.v_locktrans.pop(curlwp(), None)
+        if mp is not None:
+            from vfs.vfs_trans import fstrans_done
+
+            fstrans_done(mp)
     return 0
 
 

@@ -22,10 +22,8 @@ from typing import Any
 
 import kern
 from conf.GENERIC import config as GENERIC
-from fs.puffs.puffs_msgif_h import PUFFS_CLONER
 from kern import syscall as sc
 from kern.cpu import curmachine, curproc
-from kern.errno import EMOVEFD
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
@@ -36,41 +34,11 @@ from vfs.stat import stat
 
 PUFFS_CMAJOR = 178
 
-CONFIG = GENERIC.derive(
-    "PUFFSTEST",
-    module_path=dict(GENERIC.module_path, puffs="fs.puffs.puffs_vfsops"),
-    majors=dict(GENERIC.majors, puffs=(-1, PUFFS_CMAJOR)),
-)
-
-
-async def sys_open_clone(l: Any, uap: Any, retval: list[int]) -> int:
-    """open(2) that completes a cloning device open (EMOVEFD), as NetBSD's does."""
-    from kern.kern_descrip import l_dupfd
-    from kern.subr_uio import UIO_USERSPACE
-    from vfs.vfs_syscalls import do_open
-
-    l.l_specific.pop("l_dupfd", None)
-    error = await do_open(l, uap.path, UIO_USERSPACE, uap.flags, uap.mode, retval)
-    if error == EMOVEFD and l_dupfd(l) >= 0:
-        retval[0] = l_dupfd(l)
-        l.l_specific.pop("l_dupfd", None)
-        return 0
-    return error
+CONFIG = GENERIC
 
 
 async def setup_machine() -> None:
-    from kern.kern_module import MODULE_CLASS_VFS, module_autoload
-    from kern.syscall import syscall_establish
-    from kern.types_dev import makedev
-    from vfs.stat import S_IFCHR
-    from vfs.vfs_syscalls import kern_mknod
-
-    syscall_establish(sc.SYS_open, "open", sys_open_clone,
-                      ("const char *path", "int flags", "mode_t mode"))
-    error = await module_autoload("puffs", MODULE_CLASS_VFS)
-    assert error == 0, f"module_autoload puffs: {error}"
-    error = await kern_mknod("/dev/puffs", S_IFCHR | 0o666, makedev(PUFFS_CMAJOR, PUFFS_CLONER))
-    assert error == 0, f"mknod /dev/puffs: {error}"
+    """Nothing left to do: GENERIC has puffs, /dev/puffs, and open(2) clones."""
 
 
 def boot(seed: int = 1, **kw: Any) -> kern.Machine:

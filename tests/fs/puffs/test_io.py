@@ -76,6 +76,5 @@ def test_short_write_is_eio():
             await h.close(fd)
             return r
 
-        # write(2) reports the partial count as an error-free short write?  No:
-        # 1.59 returns EIO with the uio adjusted, and dofilewrite passes EIO on.
+        # 1.59 answers EIO with the uio wound back; write(2) passes EIO on
         assert k.run(body) == (EIO, None)

@@ -7,9 +7,8 @@ import pytest
 from kern.cpu import curmachine
 from lib import libc
 from lib.libpuffs._sys import lwp_create
-from vfs.mount import MNT_FORCE
-
 from tools.puffs_servers.memfs import MemFS
+from vfs.mount import MNT_FORCE
 
 from . import h_puffs as h
 

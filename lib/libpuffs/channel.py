@@ -1,0 +1,240 @@
+"""The channel between a puffs server and the kernel.
+
+A server (lib/libpuffs/server.py) needs only this from its transport:
+
+* ``await get_requests()`` -> a list of request frames.  A frame is a
+  ``bytearray`` holding one request as the kernel wrote it (``struct
+  puffs_req`` first), padded to its slot length (``preq_buflen``), which
+  includes the room the reply may use.  It blocks until there is at least
+  one request; it raises ``PuffsError(ENXIO)`` when the file system is
+  gone.
+* ``await put_replies(replies)``: hand back replies.  A reply is a
+  ``bytes``-like object that starts with a ``struct puffs_req`` whose
+  ``preq_id`` is the id of the request it answers and whose ``preq_rv`` is
+  the result; the rest is the request struct as the server rewrote it, cut
+  to the length the kernel should copy back.  FAF requests get no reply.
+* ``await start(cookie, statvfs)``, ``await suspend()``,
+  ``await flush(cookie, op, start, end)``: the control operations
+  (PUFFSSTARTOP, PUFFSSUSPENDOP, PUFFSFLUSHOP), and ``await close()``.
+
+``DevPuffsChannel`` is the transport on a /dev/puffs descriptor (GETOP and
+PUTOP batches through ioctl(2)).  A socket transport for a server running
+in another OS process implements the same interface on its side, while a
+frame-shoveling task in the kernel's process calls ``get_requests`` and
+``put_replies`` of a DevPuffsChannel and ships the frames (the model of
+NetBSD's tests/fs/common/fstest_puffs.c read/write shovels).
+
+Every channel counts the requests it hands to the server by operation, as
+the rump tests' ``pta_vfs_toserv_ops``/``pta_vn_toserv_ops`` do.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from fs.puffs.puffs_msgif_h import (
+    ALIGN,
+    PUFFS_REQ_MAXSIZE,
+    PUFFSFLUSHOP,
+    PUFFSGETOP,
+    PUFFSOP_CACHE,
+    PUFFSOP_OPCLASS,
+    PUFFSOP_VFS,
+    PUFFSOP_VN,
+    PUFFSPUTOP,
+    PUFFSSTARTOP,
+    PUFFSSUSPENDOP,
+    puffs_flush,
+    puffs_req,
+    puffs_reqh_get,
+    puffs_reqh_put,
+    puffs_startreq,
+)
+from kern.cpu import curproc
+from kern.errno import E2BIG, EINVAL
+from kern.exceptions import SyscallError
+from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
+from lib import libc
+
+from .errors import PuffsError
+
+HDRSIZE = ctypes.sizeof(puffs_req)
+
+
+def frame_header(frame: Any) -> puffs_req:
+    """The ``struct puffs_req`` at the head of a frame (a copy)."""
+    return puffs_req.from_buffer_copy(bytes(frame[:HDRSIZE]))
+
+
+class Channel:
+    """The interface a server loop uses; subclasses implement the transport."""
+
+    def __init__(self) -> None:
+        self.toserv_vfs_ops = [0] * 32
+        self.toserv_vn_ops = [0] * 64
+        self.toserv_cache_ops = [0] * 8
+        self.frames_in = 0
+        self.replies_out = 0
+
+    def count(self, frame: Any) -> None:
+        """Count one request on its way to the server."""
+        hdr = frame_header(frame)
+        opclass = PUFFSOP_OPCLASS(hdr.preq_opclass)
+        table = {PUFFSOP_VFS: self.toserv_vfs_ops, PUFFSOP_VN: self.toserv_vn_ops,
+                 PUFFSOP_CACHE: self.toserv_cache_ops}.get(opclass)
+        if table is not None and hdr.preq_optype < len(table):
+            table[hdr.preq_optype] += 1
+        self.frames_in += 1
+
+    async def get_requests(self) -> list[bytearray]:
+        raise NotImplementedError
+
+    async def put_replies(self, replies: list[Any]) -> None:
+        raise NotImplementedError
+
+    async def start(self, cookie: int, sb: Any) -> None:
+        raise NotImplementedError
+
+    async def suspend(self) -> None:
+        raise NotImplementedError
+
+    async def flush(self, cookie: int, op: int, start: int = 0, end: int = 0) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+def _errno(e: SyscallError) -> PuffsError:
+    return PuffsError(e.errno, str(e))
+
+
+class DevPuffsChannel(Channel):
+    """The channel on a /dev/puffs descriptor: GETOP/PUTOP through ioctl(2).
+
+    The get buffer starts at the granted ``maxreqlen`` and doubles (up to
+    ``maxbuf``) when the kernel says a request does not fit (E2BIG).
+    """
+
+    def __init__(self, fd: int, bufsize: int = PUFFS_REQ_MAXSIZE,
+                 maxbuf: int = 16 * PUFFS_REQ_MAXSIZE) -> None:
+        super().__init__()
+        self.fd = fd
+        self.bufsize = max(int(bufsize), HDRSIZE)
+        self.maxbuf = maxbuf
+        self.getbuf = 0
+        self.putbuf = 0
+        self.putsize = 0
+        self.maxops = 0  # phg_nops: 0 is "no limit"
+        self.last_more = 0
+
+    def _user(self, size: int) -> int:
+        return uvm_map_user(curproc(), size)
+
+    def _unmap(self, addr: int) -> None:
+        if addr:
+            try:
+                uvm_unmap_user(curproc(), addr)
+            except SyscallError:
+                pass
+
+    async def get_requests(self) -> list[bytearray]:
+        p = curproc()
+        while True:
+            if not self.getbuf:
+                self.getbuf = self._user(self.bufsize)
+            phg = puffs_reqh_get(phg_buf=self.getbuf, phg_buflen=self.bufsize,
+                                 phg_nops=self.maxops)
+            try:
+                await libc.ioctl(self.fd, PUFFSGETOP, phg)
+            except SyscallError as e:
+                if e.errno == E2BIG and self.bufsize < self.maxbuf:
+                    self._unmap(self.getbuf)
+                    self.getbuf = 0
+                    self.bufsize *= 2
+                    continue
+                raise _errno(e) from None
+            break
+        self.last_more = phg.phg_more
+        frames = []
+        pos = 0
+        for _ in range(phg.phg_nops):
+            hdr = puffs_req.from_buffer_copy(uread(p, self.getbuf + pos, HDRSIZE))
+            n = hdr.preq_buflen
+            frame = bytearray(uread(p, self.getbuf + pos, n))
+            self.count(frame)
+            frames.append(frame)
+            pos += n
+        return frames
+
+    async def put_replies(self, replies: list[Any]) -> None:
+        if not replies:
+            return
+        p = curproc()
+        lens = [len(r) for r in replies]
+        need = sum(ALIGN(n) for n in lens)
+        if need > self.putsize:
+            self._unmap(self.putbuf)
+            self.putsize = max(need, self.bufsize)
+            self.putbuf = self._user(self.putsize)
+        addrs = []
+        pos = 0
+        for n in lens:
+            addrs.append(self.putbuf + pos)
+            pos += ALIGN(n)
+        ids = [frame_header(r).preq_id for r in replies]
+        for k, r in enumerate(replies):
+            b = bytearray(r)
+            hdr = puffs_req.from_buffer(b)
+            if k + 1 < len(replies):  # the header describes the next reply
+                hdr.preq_id = ids[k + 1]
+                hdr.preq_buflen = lens[k + 1]
+                hdr.preq_nextbuf = addrs[k + 1]
+            del hdr
+            uwrite(p, addrs[k], b)
+        php = puffs_reqh_put(php_nops=len(replies), php_id=ids[0], php_buf=addrs[0],
+                             php_buflen=lens[0])
+        try:
+            await libc.ioctl(self.fd, PUFFSPUTOP, php)
+        except SyscallError as e:
+            raise _errno(e) from None
+        self.replies_out += len(replies)
+
+    async def start(self, cookie: int, sb: Any) -> None:
+        psr = puffs_startreq()
+        psr.psr_cookie = cookie
+        if sb is not None:
+            ctypes.memmove(ctypes.addressof(psr.psr_sb), ctypes.addressof(sb),
+                           ctypes.sizeof(psr.psr_sb))
+        try:
+            await libc.ioctl(self.fd, PUFFSSTARTOP, psr)
+        except SyscallError as e:
+            raise _errno(e) from None
+
+    async def suspend(self) -> None:
+        try:
+            await libc.ioctl(self.fd, PUFFSSUSPENDOP, 0)
+        except SyscallError as e:
+            raise _errno(e) from None
+
+    async def flush(self, cookie: int, op: int, start: int = 0, end: int = 0) -> None:
+        pf = puffs_flush(pf_cookie=cookie, pf_op=op, pf_start=start, pf_end=end)
+        try:
+            await libc.ioctl(self.fd, PUFFSFLUSHOP, pf)
+        except SyscallError as e:
+            raise _errno(e) from None
+
+    async def close(self) -> None:
+        self._unmap(self.getbuf)
+        self._unmap(self.putbuf)
+        self.getbuf = self.putbuf = 0
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            try:
+                await libc.close(fd)
+            except SyscallError as e:
+                raise _errno(e) from None
+
+
+_ = EINVAL

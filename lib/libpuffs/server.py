@@ -1,0 +1,508 @@
+"""The server side of puffs: init, mount, start, the main loop (libpuffs 2007 style).
+
+::
+
+    server = PuffsServer(MemFS(), "memfs", flags=PUFFS_KFLAG_NOCACHE)
+    await server.init()              # puffs_init: open /dev/puffs, fill the args
+    await server.mount("/mnt")       # puffs_domount: mount(2), state MOUNTING
+    await server.start()             # puffs_start: PUFFSSTARTOP, state RUNNING
+    await server.mainloop()          # GETOP, dispatch, PUTOP until unmounted
+    await server.exit()              # puffs_exit: close the device (a forced unmount)
+
+or ``await server.main("/mnt")`` for all of it.  Everything runs in the
+calling user lwp and reaches the kernel only through /dev/puffs and
+system calls; requests are handled one after the other, as the
+single-threaded libpuffs of 2007 does.
+
+The loop talks to the kernel through a :class:`~lib.libpuffs.channel.Channel`
+(``server.channel``), so the same code serves a /dev/puffs descriptor or,
+later, a socket to another process.  ``server.channel.toserv_vn_ops`` and
+``toserv_vfs_ops`` count the requests by operation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fs.puffs.puffs_msgif_h import (
+    MAXPATHLEN,
+    PUFFS_SUSPEND_START,
+    PUFFS_VFS_FHTOVP,
+    PUFFS_VFS_REQ,
+    PUFFS_VFS_STATVFS,
+    PUFFS_VFS_SUSPEND,
+    PUFFS_VFS_SYNC,
+    PUFFS_VFS_UNMOUNT,
+    PUFFS_VFS_VPTOFH,
+    PUFFS_VN_ACCESS,
+    PUFFS_VN_ADVLOCK,
+    PUFFS_VN_CLOSE,
+    PUFFS_VN_CREATE,
+    PUFFS_VN_FSYNC,
+    PUFFS_VN_GETATTR,
+    PUFFS_VN_INACTIVE,
+    PUFFS_VN_LINK,
+    PUFFS_VN_LOOKUP,
+    PUFFS_VN_MAX,
+    PUFFS_VN_MKDIR,
+    PUFFS_VN_MKNOD,
+    PUFFS_VN_MMAP,
+    PUFFS_VN_OPEN,
+    PUFFS_VN_PATHCONF,
+    PUFFS_VN_POLL,
+    PUFFS_VN_PRINT,
+    PUFFS_VN_READ,
+    PUFFS_VN_READDIR,
+    PUFFS_VN_READLINK,
+    PUFFS_VN_RECLAIM,
+    PUFFS_VN_REMOVE,
+    PUFFS_VN_RENAME,
+    PUFFS_VN_REQ,
+    PUFFS_VN_RMDIR,
+    PUFFS_VN_SEEK,
+    PUFFS_VN_SETATTR,
+    PUFFS_VN_SYMLINK,
+    PUFFS_VN_WRITE,
+    PUFFSDEVELVERS,
+    PUFFSNAMESIZE,
+    PUFFSOP_OPCLASS,
+    PUFFSOP_VFS,
+    PUFFSOP_VN,
+    PUFFSOP_WANTREPLY,
+    PUFFSVERSION,
+    puffs_kargs,
+    puffs_req,
+    puffs_vnreq_read,
+    puffs_vnreq_readdir,
+    puffs_vnreq_write,
+)
+from kern.errno import (
+    E2BIG,
+    EINTR,
+    EINVAL,
+    EIO,
+    ENXIO,
+    EOPNOTSUPP,
+    ERESTART,
+)
+from kern.exceptions import SyscallError
+from kern.fcntl import O_RDWR
+from kern.kern_descrip import flock
+from kern.kern_sig import SIGUSR2
+from lib import libc
+from vfs.dirent import pack_dirent, vtype_to_dtype
+from vfs.mount import MOUNT_PUFFS, statvfs
+
+from . import _sys
+from .channel import HDRSIZE, Channel, DevPuffsChannel
+from .errors import PuffsError
+from .ops import Attr, ComponentName, Cred, Operations, StatvfsData, vnopmask
+
+# libpuffs states
+PUFFS_STATE_BEFOREMOUNT = 0
+PUFFS_STATE_MOUNTING = 1
+PUFFS_STATE_RUNNING = 2
+PUFFS_STATE_UNMOUNTING = 3
+PUFFS_STATE_UNMOUNTED = 4
+
+# libpuffs-only flags (kept above the kernel's)
+PUFFS_FLAG_OPDUMP = 0x40000000
+PUFFS_FLAG_LIBMASK = 0xc0000000
+
+
+def PUFFS_FLAG_KERN(x: int) -> int:
+    return x & ~PUFFS_FLAG_LIBMASK & 0xffffffff
+
+
+class PuffsServer:
+    """One puffs file system server (libpuffs' ``struct puffs_usermount``)."""
+
+    def __init__(self, ops: Operations, name: str = "puffs", *, flags: int = 0,
+                 maxreqlen: int = 0, fhsize: int = 0, fhflags: int = 0,
+                 nhashbuckets: int = 0, dev: str = "/dev/puffs") -> None:
+        self.ops = ops
+        self.name = name
+        self.flags = flags
+        self.dev = dev
+        self.state = PUFFS_STATE_BEFOREMOUNT
+        self.fd = -1
+        self.channel: Channel | None = None
+        self.kargs = puffs_kargs()
+        self.kargs.pa_vers = PUFFSVERSION | PUFFSDEVELVERS
+        self.kargs.pa_flags = PUFFS_FLAG_KERN(flags)
+        self.kargs.pa_maxreqlen = maxreqlen
+        self.kargs.pa_name = name.encode()[:PUFFSNAMESIZE]
+        self.kargs.pa_fhsize = fhsize
+        self.kargs.pa_fhflags = fhflags
+        self.kargs.pa_nhashbuckets = nhashbuckets
+        for op in vnopmask(ops):
+            if op < PUFFS_VN_MAX:
+                self.kargs.pa_vnopmask[op] = 1
+        self.errors: list[BaseException] = []  # bugs of the file system's handlers
+        self.mountpoint: str | None = None
+        self.loop_error = 0
+        self._terminate = False
+        self._pid = 0
+        self.handled = 0
+
+    # ---------------------------------------------------------------- setup
+
+    @property
+    def maxreqlen(self) -> int:
+        """The request size the kernel granted (after mount)."""
+        return self.kargs.pa_maxreqlen
+
+    async def init(self, channel: Channel | None = None) -> None:
+        """puffs_init: open the device (or take a ready channel)."""
+        if channel is not None:
+            self.channel = channel
+            return
+        try:
+            self.fd = await libc.open(self.dev, O_RDWR)
+        except SyscallError as e:
+            raise PuffsError(e.errno, f"open {self.dev}: {e}") from None
+        self.kargs.pa_fd = self.fd
+        self.channel = DevPuffsChannel(self.fd)
+        self._pid = await libc.getpid()
+
+    async def mount(self, dir: str, mntflags: int = 0) -> None:
+        """puffs_domount: mount(2) with our arguments; the file system is MOUNTING."""
+        if self.channel is None:
+            await self.init()
+        try:
+            await _sys.mount(MOUNT_PUFFS, dir, mntflags, self.kargs)
+        except SyscallError as e:
+            raise PuffsError(e.errno, f"mount {dir}: {e}") from None
+        if isinstance(self.channel, DevPuffsChannel) and not self.channel.getbuf:
+            self.channel.bufsize = self.kargs.pa_maxreqlen  # one request always fits
+        self.mountpoint = dir
+        self.state = PUFFS_STATE_MOUNTING
+
+    async def start(self, root_cookie: int | None = None, sb: Any = None) -> None:
+        """puffs_start: PUFFSSTARTOP with the root cookie and a statvfs image."""
+        assert self.channel is not None
+        if root_cookie is None:
+            root_cookie = self.ops.root_cookie
+        if sb is None:
+            sb = statvfs()
+            data = await self.ops.fs_statvfs(self._pid)
+            if isinstance(data, StatvfsData):
+                data.to_wire(sb)
+        await self.channel.start(root_cookie, sb)
+        self.state = PUFFS_STATE_RUNNING
+
+    async def main(self, dir: str, mntflags: int = 0) -> int:
+        """init, mount, start, mainloop, exit; returns mainloop's result."""
+        await self.init()
+        await self.mount(dir, mntflags)
+        await self.start()
+        try:
+            return await self.mainloop()
+        finally:
+            await self.exit()
+
+    async def exit(self) -> None:
+        """puffs_exit: close the device.  For a mounted file system the kernel
+        takes that as a forced unmount."""
+        if self.channel is not None:
+            await self.channel.close()
+        self.fd = -1
+        self.state = PUFFS_STATE_UNMOUNTED
+
+    async def suspend(self) -> None:
+        """puffs_fs_suspend: ask the kernel for a suspend/resume cycle."""
+        assert self.channel is not None
+        await self.channel.suspend()
+
+    async def terminate(self) -> None:
+        """Make mainloop return (from another lwp of the server process)."""
+        self._terminate = True
+        if self._pid:
+            await libc.kill(self._pid, SIGUSR2)
+
+    # ---------------------------------------------------------------- the loop
+
+    async def mainloop(self) -> int:
+        """GETOP, handle, PUTOP while RUNNING or UNMOUNTING.
+
+        Returns 0 after a successful unmount, or the errno that ended the
+        loop (ENXIO: the file system died, i.e. it was force-unmounted).
+        """
+        assert self.channel is not None
+        ch = self.channel
+        while self.state in (PUFFS_STATE_RUNNING, PUFFS_STATE_UNMOUNTING) and \
+                not self._terminate:
+            try:
+                frames = await ch.get_requests()
+            except PuffsError as e:
+                if e.errno in (EINTR, ERESTART):
+                    continue
+                self.loop_error = e.errno
+                return e.errno
+            replies = []
+            for frame in frames:
+                reply = await self.dispatch(frame)
+                if reply is not None:
+                    replies.append(reply)
+            try:
+                await ch.put_replies(replies)
+            except PuffsError as e:
+                self.loop_error = e.errno
+                return e.errno
+        return 0
+
+    async def dispatch(self, frame: bytearray) -> bytearray | None:
+        """Handle one request frame in place; the reply, or None for a FAF."""
+        hdr = puffs_req.from_buffer(frame)
+        opclass = hdr.preq_opclass
+        optype = hdr.preq_optype
+        cookie = hdr.preq_cookie or 0
+        wantreply = PUFFSOP_WANTREPLY(opclass)
+        cls = PUFFSOP_OPCLASS(opclass)
+        self.handled += 1
+        replylen = len(frame)
+        try:
+            if cls == PUFFSOP_VFS:
+                t = PUFFS_VFS_REQ.get(optype)
+                if t is None or len(frame) < ctypes.sizeof(t):
+                    raise PuffsError(EINVAL)
+                replylen = await self._vfsop(optype, frame, t.from_buffer(frame))
+            elif cls == PUFFSOP_VN:
+                t = PUFFS_VN_REQ.get(optype)
+                if t is None or len(frame) < ctypes.sizeof(t):
+                    raise PuffsError(EINVAL)
+                replylen = await self._vnop(optype, cookie, frame, t.from_buffer(frame))
+            else:
+                raise PuffsError(EINVAL)
+            rv = 0
+        except PuffsError as e:
+            rv = e.errno
+            replylen = _fixed_len(cls, optype, len(frame))
+        except Exception as e:  # noqa: BLE001 - a handler bug must not stop the server
+            self.errors.append(e)
+            rv = EIO
+            replylen = _fixed_len(cls, optype, len(frame))
+        if not wantreply:
+            return None
+        hdr = puffs_req.from_buffer(frame)
+        id_ = hdr.preq_id
+        hdr.preq_rv = rv
+        hdr.preq_id = id_
+        del hdr
+        return frame[:max(HDRSIZE, min(replylen, len(frame)))]
+
+    # ---------------------------------------------------------------- VFS ops
+
+    async def _vfsop(self, optype: int, frame: bytearray, a: Any) -> int:
+        ops = self.ops
+        size = ctypes.sizeof(a)
+        if optype == PUFFS_VFS_UNMOUNT:
+            self.state = PUFFS_STATE_UNMOUNTING
+            try:
+                await ops.fs_unmount(a.pvfsr_flags, a.pvfsr_pid)
+            except BaseException:
+                self.state = PUFFS_STATE_RUNNING
+                raise
+            self.state = PUFFS_STATE_UNMOUNTED
+        elif optype == PUFFS_VFS_STATVFS:
+            data = await ops.fs_statvfs(a.pvfsr_pid)
+            ctypes.memset(ctypes.addressof(a.pvfsr_sb), 0, ctypes.sizeof(a.pvfsr_sb))
+            if isinstance(data, StatvfsData):
+                data.to_wire(a.pvfsr_sb)
+        elif optype == PUFFS_VFS_SYNC:
+            await ops.fs_sync(a.pvfsr_waitfor, Cred.from_wire(a.pvfsr_cred), a.pvfsr_pid)
+        elif optype == PUFFS_VFS_FHTOVP:
+            n = min(a.pvfsr_dsize, len(frame) - size)
+            info = await ops.fs_fhtonode(bytes(frame[size:size + n]))
+            a.pvfsr_fhcookie = info.cookie
+            a.pvfsr_vtype = info.vtype
+            a.pvfsr_size = info.size
+            a.pvfsr_rdev = info.rdev
+            return size
+        elif optype == PUFFS_VFS_VPTOFH:
+            room = min(a.pvfsr_dsize, len(frame) - size)
+            fh = bytes(await ops.fs_nodetofh(a.pvfsr_fhcookie or 0, room))
+            a.pvfsr_dsize = len(fh)
+            if len(fh) > room:
+                raise PuffsError(E2BIG)
+            frame[size:size + len(fh)] = fh
+            return size + len(fh)
+        elif optype == PUFFS_VFS_SUSPEND:
+            await ops.fs_suspend(a.pvfsr_status)
+        else:
+            raise PuffsError(EINVAL)
+        return size
+
+    # ---------------------------------------------------------------- vnode ops
+
+    async def _vnop(self, optype: int, cookie: int, frame: bytearray, a: Any) -> int:
+        ops = self.ops
+        size = ctypes.sizeof(a)
+        if optype == PUFFS_VN_LOOKUP:
+            info = await ops.node_lookup(cookie, ComponentName.from_wire(a.pvnr_cn))
+            a.pvnr_newnode = info.cookie
+            a.pvnr_vtype = info.vtype
+            a.pvnr_size = info.size
+            a.pvnr_rdev = info.rdev
+        elif optype in (PUFFS_VN_CREATE, PUFFS_VN_MKNOD, PUFFS_VN_MKDIR, PUFFS_VN_SYMLINK):
+            cn = ComponentName.from_wire(a.pvnr_cn)
+            attr = Attr.from_wire(a.pvnr_va)
+            if optype == PUFFS_VN_CREATE:
+                new = await ops.node_create(cookie, cn, attr)
+            elif optype == PUFFS_VN_MKNOD:
+                new = await ops.node_mknod(cookie, cn, attr)
+            elif optype == PUFFS_VN_MKDIR:
+                new = await ops.node_mkdir(cookie, cn, attr)
+            else:
+                target = bytes(a.pvnr_link).split(b"\0", 1)[0]
+                new = await ops.node_symlink(cookie, cn, attr, target)
+            a.pvnr_newnode = new or None
+        elif optype == PUFFS_VN_OPEN:
+            await ops.node_open(cookie, a.pvnr_mode, Cred.from_wire(a.pvnr_cred), a.pvnr_pid)
+        elif optype == PUFFS_VN_CLOSE:
+            await ops.node_close(cookie, a.pvnr_fflag, Cred.from_wire(a.pvnr_cred),
+                                 a.pvnr_pid)
+        elif optype == PUFFS_VN_ACCESS:
+            await ops.node_access(cookie, a.pvnr_mode, Cred.from_wire(a.pvnr_cred),
+                                  a.pvnr_pid)
+        elif optype == PUFFS_VN_GETATTR:
+            attr = await ops.node_getattr(cookie, Cred.from_wire(a.pvnr_cred), a.pvnr_pid)
+            attr.to_wire(a.pvnr_va)
+        elif optype == PUFFS_VN_SETATTR:
+            await ops.node_setattr(cookie, Attr.from_wire(a.pvnr_va),
+                                   Cred.from_wire(a.pvnr_cred), a.pvnr_pid)
+        elif optype == PUFFS_VN_READ:
+            return await self._read(cookie, frame, a)
+        elif optype == PUFFS_VN_WRITE:
+            return await self._write(cookie, frame, a)
+        elif optype == PUFFS_VN_FSYNC:
+            await ops.node_fsync(cookie, Cred.from_wire(a.pvnr_cred), a.pvnr_flags,
+                                 a.pvnr_offlo, a.pvnr_offhi, a.pvnr_pid)
+        elif optype == PUFFS_VN_SEEK:
+            await ops.node_seek(cookie, a.pvnr_oldoff, a.pvnr_newoff,
+                                Cred.from_wire(a.pvnr_cred))
+        elif optype == PUFFS_VN_REMOVE:
+            await ops.node_remove(cookie, a.pvnr_cookie_targ or 0,
+                                  ComponentName.from_wire(a.pvnr_cn))
+        elif optype == PUFFS_VN_LINK:
+            await ops.node_link(cookie, a.pvnr_cookie_targ or 0,
+                                ComponentName.from_wire(a.pvnr_cn))
+        elif optype == PUFFS_VN_RMDIR:
+            await ops.node_rmdir(cookie, a.pvnr_cookie_targ or 0,
+                                 ComponentName.from_wire(a.pvnr_cn))
+        elif optype == PUFFS_VN_RENAME:
+            await ops.node_rename(cookie, a.pvnr_cookie_src or 0,
+                                  ComponentName.from_wire(a.pvnr_cn_src),
+                                  a.pvnr_cookie_targdir or 0, a.pvnr_cookie_targ,
+                                  ComponentName.from_wire(a.pvnr_cn_targ))
+        elif optype == PUFFS_VN_READDIR:
+            return await self._readdir(cookie, frame, a)
+        elif optype == PUFFS_VN_READLINK:
+            link = bytes(await ops.node_readlink(cookie, Cred.from_wire(a.pvnr_cred)))
+            room = min(a.pvnr_linklen, type(a).pvnr_link.size)
+            link = link[:room]
+            off = type(a).pvnr_link.offset
+            frame[off:off + len(link)] = link
+            a.pvnr_linklen = len(link)
+        elif optype == PUFFS_VN_INACTIVE:
+            refs = await ops.node_inactive(cookie, a.pvnr_pid)
+            a.pvnr_backendrefs = 1 if refs is None else int(refs)
+        elif optype == PUFFS_VN_RECLAIM:
+            await ops.node_reclaim(cookie, a.pvnr_pid)
+        elif optype == PUFFS_VN_PRINT:
+            await ops.node_print(cookie)
+        elif optype == PUFFS_VN_PATHCONF:
+            a.pvnr_retval = int(await ops.node_pathconf(cookie, a.pvnr_name))
+        elif optype == PUFFS_VN_ADVLOCK:
+            fl = flock.from_buffer_copy(bytes(a.pvnr_fl))
+            await ops.node_advlock(cookie, a.pvnr_id or 0, a.pvnr_op, fl, a.pvnr_flags)
+        elif optype == PUFFS_VN_MMAP:
+            await ops.node_mmap(cookie, a.pvnr_fflags, Cred.from_wire(a.pvnr_cred),
+                                a.pvnr_pid)
+        elif optype == PUFFS_VN_POLL:
+            a.pvnr_events = int(await ops.node_poll(cookie, a.pvnr_events, a.pvnr_pid))
+        else:
+            raise PuffsError(EINVAL)
+        return size
+
+    async def _read(self, cookie: int, frame: bytearray, a: Any) -> int:
+        size = ctypes.sizeof(puffs_vnreq_read)
+        want = min(a.pvnr_resid, len(frame) - size)
+        data = bytes(await self.ops.node_read(cookie, a.pvnr_offset, want,
+                                              Cred.from_wire(a.pvnr_cred), a.pvnr_ioflag))
+        if len(data) > want:
+            raise RuntimeError(f"node_read returned {len(data)} bytes, {want} were asked for")
+        frame[size:size + len(data)] = data
+        a.pvnr_resid = a.pvnr_resid - len(data)
+        return size + len(data)
+
+    async def _write(self, cookie: int, frame: bytearray, a: Any) -> int:
+        size = ctypes.sizeof(puffs_vnreq_write)
+        n = min(a.pvnr_resid, len(frame) - size)
+        data = bytes(frame[size:size + n])
+        done = await self.ops.node_write(cookie, a.pvnr_offset, data,
+                                         Cred.from_wire(a.pvnr_cred), a.pvnr_ioflag)
+        done = len(data) if done is None else int(done)
+        a.pvnr_resid = max(0, a.pvnr_resid - done)
+        return size
+
+    async def _readdir(self, cookie: int, frame: bytearray, a: Any) -> int:
+        size = ctypes.sizeof(puffs_vnreq_readdir)
+        dentoff = a.pvnr_dentoff
+        room = min(a.pvnr_resid, max(0, len(frame) - size - dentoff))
+        ncookies = a.pvnr_ncookies
+        entries = await self.ops.node_readdir(cookie, a.pvnr_offset,
+                                              Cred.from_wire(a.pvnr_cred))
+        out = bytearray()
+        cookies: list[int] = []
+        eof = True
+        offset = a.pvnr_offset
+        async for ent in _aiter(entries):
+            rec = pack_dirent(ent.fileno, ent.name, vtype_to_dtype(ent.vtype))
+            if len(out) + len(rec) > room or (ncookies and len(cookies) >= ncookies):
+                eof = False
+                break
+            out += rec
+            offset = ent.next
+            if ncookies:
+                cookies.append(ent.next)
+        pos = size + dentoff
+        frame[pos:pos + len(out)] = out
+        for i, c in enumerate(cookies):
+            frame[size + 8 * i:size + 8 * (i + 1)] = int(c).to_bytes(8, "little", signed=True)
+        a.pvnr_resid = a.pvnr_resid - len(out)
+        a.pvnr_offset = offset
+        a.pvnr_eofflag = 1 if eof else 0
+        a.pvnr_ncookies = len(cookies)
+        return pos + len(out)
+
+
+def _fixed_len(cls: int, optype: int, framelen: int) -> int:
+    """How much of a failed request goes back: the bare request struct."""
+    t = (PUFFS_VFS_REQ if cls == PUFFSOP_VFS else PUFFS_VN_REQ).get(optype) \
+        if cls in (PUFFSOP_VFS, PUFFSOP_VN) else None
+    if t is None:
+        return min(framelen, HDRSIZE)
+    return min(framelen, ctypes.sizeof(t))
+
+
+async def _aiter(entries: Any) -> Any:
+    if hasattr(entries, "__aiter__"):
+        async for e in entries:
+            yield e
+    else:
+        for e in entries:
+            yield e
+
+
+async def daemon(afn: Callable[..., Awaitable[Any]], *args: Any, name: str = "puffsd",
+                 errors: list[BaseException] | None = None) -> Any:
+    """Start ``afn(*args)`` in a new lwp of the calling process and return
+    at once (daemon(3) for a kemu test: ``k.run(daemon, server.main, "/mnt")``)."""
+    return _sys.lwp_create(afn, *args, name=name, errors=errors)
+
+
+_ = (ENXIO, EOPNOTSUPP, PUFFS_SUSPEND_START, MAXPATHLEN, inspect)

@@ -1,0 +1,1 @@
+"""puffs file servers that run as userland programs of a kemu machine (memfs)."""
