@@ -568,6 +568,47 @@ async def fstat(fd: int) -> struct_stat:
         return uload(sb, struct_stat)
 
 
+async def getfh(path: str | bytes, size: int = 128) -> bytes:
+    """getfh(2) (__getfh30): the file handle of ``path`` (root only).
+
+    ``size`` is the buffer offered; when it is too small the call fails with
+    E2BIG, as NetBSD's does.  getfh_size() asks for the size needed."""
+    with _Temp() as t:
+        fhp = t.alloc(max(size, 1))
+        szp = t.alloc(8)
+        uput(szp, size.to_bytes(8, "little"))
+        await syscall(395, await t.lookup(path), fhp, szp)
+        n = int.from_bytes(uget(szp, 8), "little")
+        return uget(fhp, n)
+
+
+async def getfh_size(path: str | bytes) -> int:
+    """The handle size getfh needs for ``path`` (the E2BIG probe with size 0)."""
+    with _Temp() as t:
+        szp = t.alloc(8)
+        uput(szp, bytes(8))
+        try:
+            await syscall(395, await t.lookup(path), 0, szp)
+        except SyscallError as e:
+            if e.errno != 7:  # E2BIG
+                raise
+        return int.from_bytes(uget(szp, 8), "little")
+
+
+async def fhopen(fh: bytes, flags: int) -> int:
+    """fhopen(2) (__fhopen40): open a file by handle (root only)."""
+    with _Temp() as t:
+        return await syscall(396, t.copy(fh), len(fh), flags)
+
+
+async def fhstat(fh: bytes) -> struct_stat:
+    """fhstat(2) (__fhstat50): stat a file by handle (root only)."""
+    with _Temp() as t:
+        sb = t.alloc(ctypes.sizeof(struct_stat))
+        await syscall(451, t.copy(fh), len(fh), sb)
+        return uload(sb, struct_stat)
+
+
 async def statvfs1(path: str | bytes, flags: int) -> struct_statvfs:
     """statvfs1(2): the ``struct statvfs`` of the file system holding ``path``."""
     with _Temp() as t:

@@ -28,6 +28,7 @@ from kern.errno import (
     EPERM,
     ERESTART,
     ESPIPE,
+    ESTALE,
     EXDEV,
 )
 from kern.fcntl import (
@@ -1175,3 +1176,155 @@ def _register() -> None:
 _register()
 
 _ = (MNT_RDONLY, MNT_WAIT, O_CREAT, RENAME, S_IFDIR, vfsglobals, EEXIST)
+
+
+# ------------------------------------------------------------------ file handles
+
+FHANDLE_SIZE_MAX = 1024
+_FSID_SIZE = 8  # fsid_t: two int32s, then struct fid
+
+
+async def vfs_composefh(vp: vnode, size: int) -> tuple[int, bytes, int]:
+    """A file handle of ``vp`` (fsid then fid): (error, handle, size needed)."""
+    from vfs.mount import VFS_VPTOFH
+
+    fidsize = max(0, size - _FSID_SIZE)
+    fid = bytearray(fidsize)
+    error, fidsize = await VFS_VPTOFH(vp, fid, fidsize)
+    need = _FSID_SIZE + fidsize
+    if error:
+        return error, b"", need
+    mp = vp.v_mount
+    fsid = bytes(mp.mnt_stat.f_fsidx)
+    return 0, fsid + bytes(fid[:fidsize]), need
+
+
+async def vfs_fhtovp(fh: bytes, lktype: int) -> tuple[int, vnode | None]:
+    """The vnode of a file handle: ESTALE when its file system is not mounted."""
+    from vfs.mount import VFS_FHTOVP, fsid_t
+
+    if len(fh) < _FSID_SIZE:
+        return EINVAL, None
+    want = fsid_t.from_buffer_copy(fh[:_FSID_SIZE])
+    for mp in mountlist():
+        if bytes(mp.mnt_stat.f_fsidx) == bytes(want):
+            break
+    else:
+        return ESTALE, None
+    return await VFS_FHTOVP(mp, bytearray(fh[_FSID_SIZE:]), lktype)
+
+
+async def _copyin_fh(fhp: int, fh_size: int) -> tuple[int, bytes]:
+    if fh_size < _FSID_SIZE or fh_size > FHANDLE_SIZE_MAX:
+        return EINVAL, b""
+    buf = bytearray(fh_size)
+    error = copyin(fhp, buf, fh_size)
+    return error, bytes(buf)
+
+
+async def sys___getfh30(l: Any, uap: Any, retval: list[int]) -> int:
+    """getfh(2): root only; E2BIG (and the size needed in *fh_size) when too small."""
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM
+    error, nd = await _lookup(uap.fname, UIO_USERSPACE, LOOKUP, FOLLOW | LOCKLEAF | TRYEMULROOT)
+    if error:
+        return error
+    vp = nd.ni_vp
+    assert vp is not None
+    sz = bytearray(8)
+    error = copyin(uap.fh_size, sz, 8)
+    if error:
+        await vput(vp)
+        return error
+    usersize = int.from_bytes(sz, "little")
+    if usersize > FHANDLE_SIZE_MAX:
+        await vput(vp)
+        return EINVAL
+    error, fh, need = await vfs_composefh(vp, usersize)
+    await vput(vp)
+    if error == 0 and need > usersize:
+        error = 7  # E2BIG
+    if error == 0:
+        error = copyout(bytearray(fh), uap.fhp, need)
+    if error in (0, 7):
+        e2 = copyout(bytearray(need.to_bytes(8, "little")), uap.fh_size, 8)
+        if e2:
+            return e2
+    return error
+
+
+async def sys___fhopen40(l: Any, uap: Any, retval: list[int]) -> int:
+    """fhopen(2): open a file by handle (root only; no O_CREAT)."""
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM
+    flags = FFLAGS(uap.flags)
+    if flags & (FREAD | FWRITE) == 0 or flags & O_CREAT:
+        return EINVAL
+    error, fh = await _copyin_fh(uap.fhp, uap.fh_size)
+    if error:
+        return error
+    error, fp, indx = fd_allocfile()
+    if error:
+        return error
+    p = l.l_proc
+    error, vp = await vfs_fhtovp(fh, LK_EXCLUSIVE)
+    if error:
+        fd_abort(p, fp, indx)
+        return error
+    assert vp is not None
+    from vfs.vnode_if import VOP_OPEN
+
+    if vp.v_type == VDIR and flags & FWRITE:
+        error = EISDIR
+    if error == 0 and flags & FREAD:
+        error = await VOP_ACCESS(vp, VREAD, l.l_cred)
+    if error == 0 and flags & FWRITE:
+        error = vn_writechk(vp) or await VOP_ACCESS(vp, VWRITE, l.l_cred)
+    if error == 0:
+        error = await VOP_OPEN(vp, flags, l.l_cred)
+    if error:
+        await vput(vp)
+        fd_abort(p, fp, indx)
+        return error
+    if flags & FWRITE:
+        vp.v_writecount += 1
+    fp.f_flag = flags & FMASK
+    fp.f_type = DTYPE_VNODE
+    fp.f_ops = vnops
+    fp.f_data = vp
+    fp.f_cred = l.l_cred
+    VOP_UNLOCK(vp)
+    fd_affix(p, fp, indx)
+    retval[0] = indx
+    return 0
+
+
+async def sys___fhstat50(l: Any, uap: Any, retval: list[int]) -> int:
+    """fhstat(2): stat a file by handle (root only)."""
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM
+    error, fh = await _copyin_fh(uap.fhp, uap.fh_size)
+    if error:
+        return error
+    error, vp = await vfs_fhtovp(fh, LK_SHARED)
+    if error:
+        return error
+    assert vp is not None
+    sb = stat()
+    error = await vn_stat(vp, sb)
+    await vput(vp)
+    if error:
+        return error
+    return await _copyout_struct(sb, uap.sb)
+
+
+def _register_fh() -> None:
+    syscall_register(395, "__getfh30", sys___getfh30,
+                     ("const char *fname", "void *fhp", "size_t *fh_size"))
+    syscall_register(396, "__fhopen40", sys___fhopen40,
+                     ("const void *fhp", "size_t fh_size", "int flags"))
+    syscall_register(451, "__fhstat50", sys___fhstat50,
+                     ("const void *fhp", "size_t fh_size", "struct stat *sb"))
+
+
+_register_fh()
