@@ -18,6 +18,7 @@ config = KernelConfig(
         "kern.kern_module:module_init",        # module framework, built-in list
         "kern.kern_module:module_init_builtins",   # module_init_class(MODULE_CLASS_ANY)
         "kern.sys_module:sys_module_init",         # modctl(2)
+        "kern.sys_time:sys_time_init",             # gettimeofday, clock_gettime, sysctl
         "vfs.vfs_init:vfs_mountroot",              # mount rootfs on /, MAKEDEV
         "kern.subr_autoconf:configure_pseudo",     # <name>attach(count) of pseudo-devices
     ],

@@ -34,10 +34,6 @@ returns through a pointer come back as Python values: ``stat`` gives a
 ``vfs.stat.stat``, ``statvfs`` a ``vfs.mount.statvfs``, ``readlink`` and
 ``getcwd`` a ``str``.
 
-TODO (kernel side): gettimeofday, clock_gettime and sysctl(kern.msgbuf)
-fall back to reading the kernel's clock and message buffer directly while
-the kernel has no __gettimeofday50 (418), __clock_gettime50 (427) or
-__sysctl (202); the fallback goes away once they are registered.
 """
 
 from __future__ import annotations
@@ -47,7 +43,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kern.cpu import curproc
-from kern.errno import EINVAL, ENOSYS, ERANGE
+from kern.errno import EINVAL, ERANGE
 from kern.exceptions import SyscallError
 from kern.ioccom import IOC_OUT
 from kern.kern_time import timespec
@@ -471,17 +467,7 @@ async def gettimeofday() -> tuple[int, int]:
 
     with _Temp() as t:
         tp = t.alloc(ctypes.sizeof(timeval))
-        try:
-            await syscall(SYS___gettimeofday50, tp, 0)
-        except SyscallError as e:
-            if e.errno != ENOSYS:
-                raise
-            # TODO: the kernel has no __gettimeofday50 yet; read its clock directly.
-            from kern.kern_time import microtime
-
-            tv = timeval()
-            microtime(tv)
-            return tv.tv_sec, tv.tv_usec
+        await syscall(SYS___gettimeofday50, tp, 0)
         tv = uload(tp, timeval)
         return tv.tv_sec, tv.tv_usec
 
@@ -490,22 +476,7 @@ async def clock_gettime(clock_id: int) -> tuple[int, int]:
     """clock_gettime(2): ``(tv_sec, tv_nsec)`` of CLOCK_REALTIME or CLOCK_MONOTONIC."""
     with _Temp() as t:
         tp = t.alloc(ctypes.sizeof(timespec))
-        try:
-            await syscall(SYS___clock_gettime50, clock_id, tp)
-        except SyscallError as e:
-            if e.errno != ENOSYS:
-                raise
-            # TODO: the kernel has no __clock_gettime50 yet; read its clocks directly.
-            from kern.kern_time import getnanouptime, nanotime
-
-            ts = timespec()
-            if clock_id == CLOCK_REALTIME:
-                nanotime(ts)
-            elif clock_id == CLOCK_MONOTONIC:
-                getnanouptime(ts)
-            else:
-                raise SyscallError(EINVAL, "__clock_gettime50") from None
-            return ts.tv_sec, ts.tv_nsec
+        await syscall(SYS___clock_gettime50, clock_id, tp)
         ts = uload(tp, timespec)
         return ts.tv_sec, ts.tv_nsec
 
@@ -516,27 +487,15 @@ KERN_MSGBUF = 53
 
 
 async def sysctl(mib: list[int], oldlen: int = 65536, new: bytes | None = None) -> bytes:
-    """sysctl(3) read (and optional write) of ``mib``: the old value's bytes.
-
-    Until the kernel has __sysctl, only kern.msgbuf answers (with the text
-    of the message buffer, read directly); other names give ENOSYS.
-    """
+    """sysctl(3) read (and optional write) of ``mib``: the old value's bytes."""
     names = (ctypes.c_int * len(mib))(*mib)
     with _Temp() as t:
         nameaddr = t.copy(names)
         oldp = t.alloc(oldlen)
         lenp = t.copy(ctypes.c_uint64(oldlen))
         newp = t.copy(new) if new is not None else 0
-        try:
-            await syscall(SYS___sysctl, nameaddr, len(mib), oldp, lenp, newp,
-                          len(new) if new is not None else 0)
-        except SyscallError as e:
-            if e.errno != ENOSYS or list(mib) != [CTL_KERN, KERN_MSGBUF]:
-                raise
-            # TODO: the kernel has no __sysctl yet; read the message buffer directly.
-            from kern.cpu import curmachine
-
-            return curmachine().dmesg().encode("utf-8", "replace")
+        await syscall(SYS___sysctl, nameaddr, len(mib), oldp, lenp, newp,
+                      len(new) if new is not None else 0)
         n = uload(lenp, ctypes.c_uint64).value
         return uget(oldp, min(n, oldlen))
 
