@@ -1191,6 +1191,9 @@ async def vfs_composefh(vp: vnode, size: int) -> tuple[int, bytes, int]:
     fidsize = max(0, size - _FSID_SIZE)
     fid = bytearray(fidsize)
     error, fidsize = await VFS_VPTOFH(vp, fid, fidsize)
+    if error and fidsize is None:
+        # A file system without file handles (EOPNOTSUPP) says no size.
+        return error, b"", _FSID_SIZE
     need = _FSID_SIZE + fidsize
     if error:
         return error, b"", need

@@ -10,7 +10,9 @@ before child, both names are looked up again, and the checks are made on
 what is there now: EXDEV across mounts, EINVAL for "." or "..", or for
 moving a directory into its own subtree, ENOTDIR / EISDIR for a directory
 over a non-directory and the reverse, ENOTEMPTY over a directory with
-entries.  Renaming a name onto another link of the same file does nothing.
+entries.  Renaming a name onto another link of the same file removes the
+source name (genfs_sane_rename without posixly_correct), onto itself does
+nothing.
 
 Link counts: the moved file holds an extra link while it has two names;
 a directory moving to a new parent takes its ".." (and the link it stands
@@ -79,6 +81,25 @@ def _sticky_denied(dp: Any, ip: Any, cred: Any) -> bool:
         kauth_cred_geteuid(cred) != dp.i_uid and kauth_cred_geteuid(cred) != ip.i_uid
 
 
+async def _remove_source_link(fdvp: Any, fvp: Any, fcnp: Any, cred: Any) -> int:
+    """genfs_rename_remove with ext2fs's gro_remove*: drop the source name of a
+    file whose target name is another link to it (fdvp and fvp locked)."""
+    fdp, fip = VTOI(fdvp), VTOI(fvp)
+    if fvp.v_type == VDIR:
+        return EINVAL
+    if fip.i_e2fs_flags & (EXT2_IMMUTABLE | EXT2_APPEND) or fdp.i_e2fs_flags & EXT2_APPEND:
+        return EPERM
+    if _sticky_denied(fdp, fip, cred):
+        return EPERM
+    error = await ext2fs_dirremove(fdvp, fcnp, fip.i_number)
+    if error:
+        return error
+    fip.i_e2fs_nlink -= 1
+    fip.i_flag |= IN_CHANGE
+    await ext2fs_update(fdvp, None, None, 0)
+    return await ext2fs_update(fvp, None, None, 0)
+
+
 async def ext2fs_do_rename(fdvp: Any, fvp: Any, fcnp: Any, tdvp: Any, tcnp: Any) -> int:
     """The rename itself, with nothing locked on entry or return."""
     mp = tdvp.v_mount
@@ -136,7 +157,13 @@ async def ext2fs_do_rename(fdvp: Any, fvp: Any, fcnp: Any, tdvp: Any, tcnp: Any)
         if tslot is not None:
             brelse(bp, 0)
             if tslot.ino == fip.i_number:
-                return 0  # two links of one file: nothing to do
+                # Two links of one file (genfs_sane_rename, not posixly
+                # correct): the source name goes, unless it is the target.
+                if fdvp is tdvp and fname == tname:
+                    return 0
+                await vn_lock(fvp, LK_EXCLUSIVE | LK_RETRY)
+                locked.append(fvp)
+                return await _remove_source_link(fdvp, fvp, fcnp, cred)
             if tslot.ino == fdp.i_number:
                 return ENOTEMPTY if doingdir else EISDIR
             error, xvp = await vcache_get(mp, tslot.ino)

@@ -371,6 +371,8 @@ async def rootfs_lookup(v: Any) -> int:
     if name == ".":
         from vfs.vnode import vref
 
+        if cnp.cn_flags & ISLASTCN and cnp.cn_nameiop == RENAME:
+            return EISDIR  # renaming onto "." (as tmpfs and ufs answer)
         vref(dvp)
         ap.a_vpp[0] = dvp
         return 0
@@ -546,6 +548,14 @@ async def _rename(fdvp: vnode, fvp: vnode, fcnp: Any, tdvp: vnode, tvp: vnode | 
         return ENOENT
     tn = VTORN(tvp) if tvp is not None else None
     if tn is fn:
+        # Two links of one file: the source name goes (as tmpfs does when
+        # not posixly correct), unless it is the target name itself.
+        if fn.rn_type == VDIR:
+            return EINVAL
+        if fdn is not tdn or fcnp.cn_nameptr != tcnp.cn_nameptr:
+            del fdn.rn_dir[fcnp.cn_nameptr]
+            fn.rn_nlink -= 1
+            fn.rn_ctime = fdn.rn_mtime = fdn.rn_ctime = _now()
         return 0
     if fn.rn_type == VDIR:
         if _is_ancestor(fn, tdn):

@@ -1,0 +1,423 @@
+"""ATF_TC_FSAPPLY for kemu: run one test case over every registered file-system type.
+
+This is kemu's counterpart of NetBSD's tests/fs/common/h_fsmacros.h and the
+fstest_<fs>.c files behind it.  A case is a coroutine ``async def case(mp:
+str)`` that runs in a user lwp of a machine, with a fresh file system of the
+type under test mounted on ``mp`` ("/mnt"), and makes its system calls
+through ``lib.libc`` (a failing call raises ``kern.SyscallError`` carrying
+NetBSD's errno).  ``fsapply(case, descr)`` makes the pytest test that runs it
+once per type, the way ATF_TC_FSAPPLY makes one ATF test case per file
+system::
+
+    test_dir_simple = fsapply(dir_simple, "mkdir/rmdir")
+
+For each type the test does what NetBSD's ATF_TC_FSADD body does, plus a
+check NetBSD leaves to its unmount:
+
+1. ``newfs`` (host side, before the machine boots: e.g. mke2fs an image);
+2. boot a machine with the type's kernel configuration, ``prepare`` it
+   (host side, the machine running: ``k.run`` is allowed here);
+3. in one lwp of a fresh process: ``mount`` the file system on /mnt, run
+   the case, ``unmount`` it -- and the unmount must succeed: a vnode
+   reference the case (or the kernel) leaked shows up as EBUSY there;
+4. ``delfs`` (host side, after the machine halted: e.g. ``e2fsck -fn`` must
+   find the image clean).
+
+The case learns which type it runs on through :func:`fstype` and NetBSD's
+predicates (:func:`FSTYPE_EXT2FS`, ...), and skips itself with
+:func:`atf_tc_skip`, as NetBSD's cases do.  Where NetBSD skips a case
+because a file system lacks something (``USES_DIRS``, ``USES_SYMLINKS``,
+rumpfs without rename), kemu asks the type whether it has that capability
+(:func:`USES`), so the skip follows the file system's abilities rather
+than its name.
+
+Adding a file-system type
+-------------------------
+
+Make an :class:`FsType` and pass it to :func:`register_fstype` (from a
+module imported by the test modules, or at the bottom of this one).  Its
+``mount`` and ``unmount`` coroutines are the setup and teardown that run
+in the machine around every case (NetBSD's <fs>_fstest_mount/unmount).
+The puffs memfs server, for instance, would look like this::
+
+    async def memfs_mount(env: FsEnv) -> None:
+        ...  # start the server lwp (lib.libpuffs.daemon) and mount env.mnt
+
+    async def memfs_unmount(env: FsEnv) -> int:
+        return await unmount_errno(env.mnt)   # then stop the server, if needed
+
+    register_fstype(FsType(
+        name="puffs", netbsd="puffs", mntname="puffs",
+        mount=memfs_mount, unmount=memfs_unmount,
+        config=PUFFS_CONFIG, prepare=load_puffs_and_make_dev_puffs,
+        supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename"},
+        notes="puffs memfs server (tools.puffs_servers.memfs)",
+    ))
+
+``netbsd`` is the name NetBSD's FSTYPE_* predicates compare with (its
+X-fs.type: "ext2fs", "rumpfs", "puffs", ...); ``supports`` lists the
+capabilities the cases ask about (see :data:`FEATURES`); ``skip`` and
+``xfail`` map a case's name to a reason, for kemu-specific known problems
+(they become pytest marks; an xfail is strict, so a fix shows up as
+XPASS -> failure and the mark has to go).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kern
+from conf.GENERIC import config as GENERIC
+from kern.errno import EEXIST, errorcode
+from kern.exceptions import SyscallError
+from kern.kernconf import KernelConfig
+from lib import libc
+
+FSTEST_MNTNAME = "/mnt"
+FSTEST_IMGNAME = "image.fs"
+FSTEST_IMGSIZE = 10000 * 512          # h_fsmacros.h's default image size
+MAXNAMLEN = 511                       # <sys/dirent.h>
+MAXPATHLEN = 1024
+
+Case = Callable[[str], Awaitable[None]]
+
+# Capabilities a case may ask about with USES().  NetBSD's reasons:
+#   dirs       -- USES_DIRS (sysvbfs has no directories)
+#   symlinks   -- USES_SYMLINKS (sysvbfs, msdosfs)
+#   hardlinks  -- rename_reg_nodir's haslinks (msdosfs, sysvbfs)
+#   rename     -- the rename_* cases skip rumpfs ("rename not supported")
+#   owners     -- attrs: chown/chmod (msdosfs, sysvbfs)
+#   nsec_times -- attrs: nanosecond atime/mtime (not ext2fs, msdosfs,
+#                 sysvbfs, v7fs)
+FEATURES = frozenset({"dirs", "symlinks", "hardlinks", "rename", "owners", "nsec_times"})
+BASE_FEATURES = frozenset({"dirs", "owners"})
+
+
+def _no_reason() -> str | None:
+    return None
+
+
+@dataclass
+class FsEnv:
+    """What the hooks of one run share: the machine, the host work directory, state."""
+
+    fstype: FsType
+    workdir: Path
+    seed: int | None = None                           # None: --kemu-seed (default 0)
+    mnt: str = FSTEST_MNTNAME
+    k: kern.Machine | None = None
+    image: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FsType:
+    """One file-system type the cases run on (see the module docstring)."""
+
+    name: str                                         # pytest id
+    netbsd: str                                       # NetBSD's X-fs.type
+    mntname: str                                      # f_fstypename it reports
+    mount: Callable[[FsEnv], Awaitable[None]]         # in the machine; raises on failure
+    unmount: Callable[[FsEnv], Awaitable[int]]        # in the machine; the errno
+    config: KernelConfig | None = None               # None: GENERIC
+    newfs: Callable[[FsEnv], None] | None = None      # host, before boot
+    prepare: Callable[[FsEnv], None] | None = None    # host, machine running
+    delfs: Callable[[FsEnv], None] | None = None      # host, after halt
+    available: Callable[[], str | None] = _no_reason  # a reason to skip everything
+    supports: frozenset[str] = BASE_FEATURES
+    skip: dict[str, str] = field(default_factory=dict)
+    xfail: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+
+
+FSTYPES: dict[str, FsType] = {}
+
+
+def register_fstype(t: FsType) -> FsType:
+    """Add a type to the list every fsapply() test runs over (in registration order)."""
+    unknown = t.supports - FEATURES
+    assert not unknown, f"{t.name}: unknown features {sorted(unknown)}"
+    FSTYPES[t.name] = t
+    return t
+
+
+# ------------------------------------------------------------------ the case's view
+
+_current: FsType | None = None
+
+
+def fstype() -> FsType:
+    """The type the running case was applied to."""
+    assert _current is not None, "not inside an fsapply() case"
+    return _current
+
+
+def FSTYPE_EXT2FS() -> bool:
+    return fstype().netbsd == "ext2fs"
+
+
+def FSTYPE_RUMPFS() -> bool:
+    return fstype().netbsd == "rumpfs"
+
+
+def FSTYPE_PUFFS() -> bool:
+    return fstype().netbsd == "puffs"
+
+
+def FSTYPE_P2K_FFS() -> bool:
+    return fstype().netbsd == "p2k_ffs"
+
+
+def FSTYPE_MSDOS() -> bool:
+    return fstype().netbsd == "msdosfs"
+
+
+def FSTYPE_SYSVBFS() -> bool:
+    return fstype().netbsd == "sysvbfs"
+
+
+def FSTYPE_NFS() -> bool:
+    return fstype().netbsd == "nfs"
+
+
+def supports(feature: str) -> bool:
+    assert feature in FEATURES, feature
+    return feature in fstype().supports
+
+
+def atf_tc_skip(reason: str) -> None:
+    pytest.skip(f"{fstype().name}: {reason}")
+
+
+def USES(feature: str, reason: str) -> None:
+    """Skip the case unless the file system has ``feature`` (USES_DIRS and the like)."""
+    if not supports(feature):
+        atf_tc_skip(reason)
+
+
+def errname(error: int) -> str:
+    return errorcode.get(error, str(error))
+
+
+async def require_errno(expected: int, call: Awaitable[Any], what: str = "") -> None:
+    """ATF_REQUIRE_ERRNO: the call must fail with ``expected``."""
+    try:
+        r = await call
+    except SyscallError as e:
+        assert e.errno == expected, \
+            f"{what}: expected {errname(expected)}, got {errname(e.errno)}"
+        return
+    raise AssertionError(f"{what}: expected {errname(expected)}, but the call returned {r!r}")
+
+
+async def FSTEST_ENTER() -> None:
+    try:
+        await libc.chdir(FSTEST_MNTNAME)
+    except SyscallError as e:
+        raise AssertionError(f"failed to cd into test mount: {e}") from None
+
+
+async def FSTEST_EXIT() -> None:
+    try:
+        await libc.chdir("/")
+    except SyscallError as e:
+        raise AssertionError(f"failed to cd out of test mount: {e}") from None
+
+
+# ------------------------------------------------------------------ running a case
+
+async def _run_in_machine(t: FsType, env: FsEnv, case: Case) -> None:
+    global _current
+
+    try:
+        await t.mount(env)
+    except SyscallError as e:
+        raise AssertionError(f"{t.name}: mount failed: {e}") from None
+    _current = t
+    try:
+        await case(env.mnt)
+    except BaseException:
+        # The case failed or skipped itself: tidy up as far as possible, so
+        # the report is about the case, not about the machine's halt.
+        _current = None
+        try:
+            await libc.chdir("/")
+            await t.unmount(env)
+        except BaseException:  # noqa: BLE001 - the case's own error is the one to report
+            pass
+        raise
+    _current = None
+    error = await t.unmount(env)
+    assert error == 0, (f"{t.name}: unmount of {env.mnt} failed: {errname(error)} "
+                        "(a leaked vnode reference, or a case left its cwd there)")
+
+
+def run_case(t: FsType, case: Case, workdir: Path, seed: int | None = None) -> None:
+    """newfs, boot, mount, ``case(mnt)``, unmount (must succeed), halt, delfs."""
+    reason = t.available()
+    if reason:
+        pytest.skip(f"{t.name}: {reason}")
+    env = FsEnv(fstype=t, workdir=workdir, seed=seed)
+    if t.newfs is not None:
+        t.newfs(env)
+    with kern.boot(seed=seed, config=t.config or GENERIC) as k:
+        env.k = k
+        if t.prepare is not None:
+            t.prepare(env)
+        p = k.proc_create("atf", k.initproc)
+        k.run(_run_in_machine, t, env, case, name=case.__name__, proc=p)
+    env.k = None
+    if t.delfs is not None:
+        t.delfs(env)
+
+
+def fsapply(case: Case, descr: str) -> Callable[..., None]:
+    """ATF_TC_FSAPPLY(case, descr): a pytest test running ``case`` on every type."""
+    params = []
+    for t in FSTYPES.values():
+        marks: list[Any] = []
+        if case.__name__ in t.skip:
+            marks.append(pytest.mark.skip(reason=f"{t.name}: {t.skip[case.__name__]}"))
+        if case.__name__ in t.xfail:
+            marks.append(pytest.mark.xfail(reason=f"{t.name}: {t.xfail[case.__name__]}",
+                                           strict=True))
+        params.append(pytest.param(t, id=t.name, marks=marks))
+
+    @pytest.mark.parametrize("fs", params)
+    def test(fs: FsType, tmp_path: Path) -> None:
+        run_case(fs, case, tmp_path)
+
+    test.__name__ = f"test_{case.__name__}"
+    test.__qualname__ = test.__name__
+    test.__doc__ = f"{descr} ({case.__module__}.{case.__name__} on each file system)"
+    return test
+
+
+# ------------------------------------------------------------------ ext2fs
+
+E2FSPROGS = {t: shutil.which(t) or next((p for p in (f"/sbin/{t}", f"/usr/sbin/{t}")
+                                         if os.path.exists(p)), None)
+             for t in ("mke2fs", "e2fsck")}
+
+EXT2_CONFIG = GENERIC  # links ext2fs (module_path "ext2fs")
+
+
+def e2fsprogs_missing() -> str | None:
+    missing = [t for t, p in E2FSPROGS.items() if p is None]
+    if missing:
+        return f"e2fsprogs ({', '.join(missing)}) not installed"
+    return None
+
+
+def mke2fs(path: str, size: int = FSTEST_IMGSIZE, bsize: int = 1024) -> str:
+    """A fresh ext2 image of ``size`` bytes at host ``path`` (ext2fs_fstest_newfs)."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+    subprocess.run([E2FSPROGS["mke2fs"] or "mke2fs", "-q", "-F", "-t", "ext2",
+                    "-b", str(bsize), "-E", "root_owner=0:0", path],
+                   check=True, capture_output=True)
+    return path
+
+
+def e2fsck(path: str) -> tuple[int, str]:
+    """``e2fsck -fn``: (exit status, output); 0 means clean."""
+    p = subprocess.run([E2FSPROGS["e2fsck"] or "e2fsck", "-fn", path],
+                       capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def assert_e2fsck_clean(path: str) -> None:
+    rc, out = e2fsck(path)
+    assert rc == 0, f"e2fsck -fn {path} exits {rc}:\n{out}"
+
+
+async def attach_disk(key: str, hostpath: str) -> None:
+    """rump_pub_etfs_register(key, hostpath, RUMP_ETFS_BLK); raises SyscallError."""
+    from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register
+
+    error = await rump_etfs_register(key, hostpath, RUMP_ETFS_BLK)
+    if error:
+        raise SyscallError(error, f"rump_etfs_register {key}")
+
+
+async def mount_ext2fs(special: str, mnt: str, flags: int = 0) -> None:
+    """mkdir ``mnt`` (if needed) and mount(MOUNT_EXT2FS, mnt, flags, {fspec})."""
+    from fs.ext2fs.ext2fs_vfsops import ufs_args
+
+    try:
+        await libc.mkdir(mnt, 0o777)
+    except SyscallError as e:
+        if e.errno != EEXIST:
+            raise
+    args = ufs_args()
+    args.fspec = libc.ustr(special)
+    try:
+        await libc.mount("ext2fs", mnt, flags, args)
+    finally:
+        libc.ufree(args.fspec)
+
+
+async def unmount_errno(mnt: str, flags: int = 0) -> int:
+    """unmount(2) as an errno (0 for success)."""
+    try:
+        await libc.unmount(mnt, flags)
+    except SyscallError as e:
+        return e.errno
+    return 0
+
+
+def _ext2_newfs(env: FsEnv) -> None:
+    env.image = mke2fs(str(env.workdir / FSTEST_IMGNAME))
+
+
+async def _ext2_mount(env: FsEnv) -> None:
+    assert env.image is not None
+    await attach_disk("/dev/wd0", env.image)
+    await mount_ext2fs("/dev/wd0", env.mnt)
+
+
+async def _ext2_unmount(env: FsEnv) -> int:
+    return await unmount_errno(env.mnt)
+
+
+def _ext2_delfs(env: FsEnv) -> None:
+    assert env.image is not None
+    assert_e2fsck_clean(env.image)
+
+
+EXT2FS = register_fstype(FsType(
+    name="ext2fs", netbsd="ext2fs", mntname="ext2fs",
+    newfs=_ext2_newfs, mount=_ext2_mount, unmount=_ext2_unmount, delfs=_ext2_delfs,
+    config=EXT2_CONFIG, available=e2fsprogs_missing,
+    supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename"},
+    notes="a fresh host mke2fs image (5 MB, 1 KiB blocks) as /dev/wd0; e2fsck -fn after",
+))
+
+
+# ------------------------------------------------------------------ rootfs
+
+async def _rootfs_mount(env: FsEnv) -> None:
+    await libc.mount("rootfs", env.mnt, 0, None)
+
+
+async def _rootfs_unmount(env: FsEnv) -> int:
+    return await unmount_errno(env.mnt)
+
+
+ROOTFS = register_fstype(FsType(
+    name="rootfs", netbsd="rumpfs", mntname="rootfs",
+    mount=_rootfs_mount, unmount=_rootfs_unmount,
+    # NetBSD skips the rename cases on rumpfs because rumpfs had no rename;
+    # kemu's in-memory file system has one, so they run here.
+    supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
+    notes="a fresh instance of kemu's in-memory file system (mount -t rootfs)",
+))
+
