@@ -94,7 +94,8 @@ class FaultEvent:
     call: int
 
     def __str__(self) -> str:
-        return f"{self.site}: {errorcode.get(self.error, self.error)} in {self.lwp} (call {self.call})"
+        err = errorcode.get(self.error, self.error)
+        return f"{self.site}: {err} in {self.lwp} (call {self.call})"
 
 
 class FaultTable:

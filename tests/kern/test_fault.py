@@ -10,7 +10,7 @@ from kern.subr_fault import fault_inject
 
 
 def calls_that_fail(k, site: str, n: int, **knobs) -> list[int]:
-    """Arm ``site`` with ``knobs``, call it n times from one lwp, return the failing call numbers."""
+    """Arm ``site`` with ``knobs``, call it n times from one lwp; the failing call numbers."""
     async def body():
         out = []
         for i in range(1, n + 1):

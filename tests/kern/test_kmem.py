@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 
 import kern
-from kern import KM_SLEEP, M_DEVBUF, M_WAITOK, M_ZERO, free, kmem_alloc, kmem_free, kmem_zalloc
+from kern import (
+    KM_SLEEP,
+    M_DEVBUF,
+    M_WAITOK,
+    M_ZERO,
+    free,
+    kmem_alloc,
+    kmem_free,
+    kmem_zalloc,
+    sizeof,
+)
 from kern import malloc as kmalloc
-from kern import sizeof
 from kern.subr_kmem import kmem_outstanding, kmem_stats
 
 
