@@ -194,11 +194,19 @@ class _Request:
 
 
 class _Instrument(trio.abc.Instrument):
+    """Observes the run: lwp switches for the trace, progress for the idle
+    task, and how many tasks are ready to run (kern.sched.preempt skips a
+    yield when no other task is)."""
+
     def __init__(self, m: Machine) -> None:
         self.m = m
 
+    def task_scheduled(self, task: trio.lowlevel.Task) -> None:
+        self.m._ready += 1
+
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         m = self.m
+        m._ready -= 1
         if task is m._idle_task:
             return
         l = m._task2lwp.get(task)
@@ -257,6 +265,7 @@ class Machine:
         self._task2lwp: dict[trio.lowlevel.Task, lwp] = {}
         self._last_lwp: lwp | None = None
         self._progress = 0
+        self._ready = 0  # tasks scheduled to run and not yet stepped
         self._external_waits = 0
         self._idle_task: trio.lowlevel.Task | None = None
         self._idle_lot = trio.lowlevel.ParkingLot()

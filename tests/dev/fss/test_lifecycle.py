@@ -237,6 +237,7 @@ def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
         dirty_after_daemon = genfs_dirty_pages()
         bs1 = (await snap_get(fd)).fsg_bs_size
         await libc.fsync(f)  # a writer that may wait: copies, then writes
+        await kern.kpause("bs", False, 2, None)  # let the bs thread store the copies
         bs2 = (await snap_get(fd)).fsg_bs_size
         await libc.close(f)
         snap = await libc.pread(fd, 4096, 0)
