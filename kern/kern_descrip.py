@@ -811,7 +811,8 @@ def filedesc_init(machine: Machine) -> None:
     """Boot hook: proc0's table; each new process inherits its parent's descriptors.
 
     A process made by ``machine.proc_create`` is as after fork and exec:
-    it shares its parent's open files, except close-on-exec ones.
+    it shares its parent's open files, except close-on-exec ones; a forked
+    one (no ``PK_EXEC``) shares all of them.
     """
     from kern.kern_lwp import LW_SYSTEM
     from kern.kern_lwp import lwp as lwp_t
@@ -819,11 +820,16 @@ def filedesc_init(machine: Machine) -> None:
     machine.proc0.p_fd = fd_init()
 
     def create(p: proc, parent: proc | None) -> None:
+        from kern.kern_lwp import PK_EXEC
+
         src = parent.p_fd if parent is not None else None
         if src is None:
             p.p_fd = fd_init()
             return
         fdp = fd_copy(src)
+        if not p.p_flag & PK_EXEC:
+            p.p_fd = fdp  # fork: every descriptor, close-on-exec ones too
+            return
         # exec: the close-on-exec descriptors do not survive (the parent still
         # holds those files, so dropping the child's reference closes nothing).
         for i, ff in enumerate(fdp.fd_dt.dt_ff):

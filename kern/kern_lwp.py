@@ -53,6 +53,7 @@ LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
 
 # p_flag bits
 PK_SYSTEM = 0x00000002
+PK_EXEC = 0x00004000  # the process called exec (kemu: made by proc_create as fork+exec)
 
 MAXCOMLEN = 16
 
@@ -111,6 +112,10 @@ class lwp:
         self.l_joiners: Any = None
         self.l_specific: dict[Any, Any] = {}
         self.l_sigpend: set[int] = set()
+        # Machine-dependent state.  fork: where the child lwp "returns to
+        # user mode" (kemu cannot copy a Python stack, so the caller names the
+        # child's entry: see kern/kern_fork.py).
+        self.l_md_forkentry: Any = None
         self.l_trace_name = f"{name}"
 
     @property

@@ -325,12 +325,25 @@ class Machine:
 
     # ------------------------------------------------------------- processes
 
-    def proc_create(self, comm: str, parent: proc | None = None, cred: Any = None) -> proc:
-        """A new user process (descriptor table and address space set up by their layers)."""
+    def proc_create(self, comm: str, parent: proc | None = None, cred: Any = None, *,
+                    exec: bool = True) -> proc:
+        """A new user process (descriptor table and address space set up by their layers).
+
+        By default the process is as after fork and exec (``PK_EXEC``): an empty
+        address space, the parent's descriptors less the close-on-exec ones.
+        ``exec=False`` is a plain fork (kern/kern_fork.py): the layers copy the
+        parent's address space and every descriptor.
+        """
+        from kern.kern_lwp import PK_EXEC
+
         pid = self._nextpid
         self._nextpid += 1
         p = proc(pid, comm, cred if cred is not None else (parent.p_cred if parent else
                                                            self.proc0.p_cred), parent)
+        if exec:
+            p.p_flag |= PK_EXEC
+        elif parent is not None:
+            p.p_sigacts = dict(parent.p_sigacts)
         self.procs[pid] = p
         for hook in self.proc_create_hooks:
             hook(p, parent)

@@ -170,6 +170,19 @@ def uvmspace_alloc() -> vmspace:
     return vmspace()
 
 
+def uvmspace_fork(vm1: vmspace) -> vmspace:
+    """A copy of ``vm1`` for a forked child: the same mappings at the same
+    addresses, each with its own copy of the bytes (no copy-on-write)."""
+    vm2 = vmspace()
+    for ent in vm1.vm_ents:
+        new = vm_map_entry(ent.start, ent.end - ent.start)
+        new.data[:] = ent.data
+        vm2.vm_starts.append(ent.start)
+        vm2.vm_ents.append(new)
+    vm2.vm_next = vm1.vm_next
+    return vm2
+
+
 def uvmspace_free(vm: vmspace) -> None:
     vm.vm_refcnt -= 1
     if vm.vm_refcnt <= 0 and not vm.vm_kernel:
@@ -181,8 +194,14 @@ def uvm_user_init(machine: Machine) -> None:
     machine.proc0.p_vmspace = _vmspace_kernel
 
     def create(p: proc, parent: proc | None) -> None:
-        # A new process starts as though it had just exec'd: an empty address space.
-        p.p_vmspace = uvmspace_alloc()
+        from kern.kern_lwp import PK_EXEC
+
+        if p.p_flag & PK_EXEC or parent is None or parent.p_vmspace is None \
+                or parent.p_vmspace.vm_kernel:
+            # A new process as though it had just exec'd: an empty address space.
+            p.p_vmspace = uvmspace_alloc()
+        else:
+            p.p_vmspace = uvmspace_fork(parent.p_vmspace)
 
     def destroy(p: proc) -> None:
         vm = p.p_vmspace

@@ -448,9 +448,11 @@ async def sys___nanosleep50(l: lwp, uap: Any, retval: list[Any]) -> int:
 
 def _init_sysent() -> None:
     from kern.kern_descrip import sys_close, sys_dup, sys_dup2, sys_fcntl
+    from kern.kern_fork import sys_fork
     from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
     from kern.sys_sig import sys___sigaction_sigtramp, sys_kill
 
+    syscall_register(SYS_fork, "fork", sys_fork, ())
     syscall_register(SYS_read, "read", sys_read, ("int fd", "void *buf", "size_t nbyte"))
     syscall_register(SYS_write, "write", sys_write,
                      ("int fd", "const void *buf", "size_t nbyte"))

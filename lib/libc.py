@@ -39,7 +39,7 @@ returns through a pointer come back as Python values: ``stat`` gives a
 from __future__ import annotations
 
 import ctypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from kern.cpu import curproc
@@ -84,6 +84,7 @@ from kern.syscall import (
     SYS_fchmod,
     SYS_fchown,
     SYS_fcntl,
+    SYS_fork,
     SYS_fpathconf,
     SYS_fstatvfs1,
     SYS_fsync,
@@ -127,7 +128,7 @@ from vfs.stat import stat as struct_stat
 __all__ = [
     "CLOCK_MONOTONIC", "CLOCK_REALTIME", "CTL_KERN", "F_OK", "KERN_MSGBUF", "R_OK", "SIG_DFL",
     "SIG_IGN", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot", "clock_gettime",
-    "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl",
+    "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl", "fork",
     "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync", "ftruncate", "futimes", "getcwd",
     "getdents", "getmntinfo", "getpid", "getppid", "gettimeofday", "getvfsstat", "ioctl",
     "kill", "lchmod", "lchown", "link", "listdir", "lseek", "lstat", "lutimes", "mkdir",
@@ -401,6 +402,21 @@ async def ioctl(fd: int, cmd: int, arg: Any = None) -> int:
 
 
 # ---------------------------------------------------------------- processes, signals, time
+
+async def fork(child: Callable[..., Awaitable[Any]], *args: Any) -> int:
+    """fork(2): the child's pid.  The child process (a copy of this one: descriptors,
+    address space, current directory) runs ``await child(*args)`` and exits when
+    it returns, with its int value as status (see kern/kern_fork.py for why the
+    child's code is named rather than returned to)."""
+    from kern.cpu import curlwp
+    from kern.kern_fork import cpu_lwp_fork_entry
+
+    cpu_lwp_fork_entry(curlwp(), child, args)
+    try:
+        return await syscall(SYS_fork)
+    finally:
+        curlwp().l_md_forkentry = None
+
 
 async def getpid() -> int:
     """getpid(2)."""

@@ -32,10 +32,11 @@ from typing import Any, TextIO
 
 import trio
 
-from kern.cpu import curmachine, curproc
+from kern.cpu import curlwp
 from kern.errno import EACCES, EEXIST, EINTR, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, strerror
 from kern.exceptions import KernelError, MachineHalted, SyscallError
 from kern.fcntl import O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
+from kern.kern_fork import exit1
 from lib import libc
 from tools import cmds
 from tools.cmds._prog import Exit, eprintf, fflush, printf, setprogname
@@ -253,11 +254,7 @@ async def exec_program(fn: cmds.CommandMain, argv: list[str],
     finally:
         if clean:
             # exit(2): close every descriptor, then the process is gone.
-            try:
-                await libc.closefrom(0)
-            except SyscallError:
-                pass
-            curmachine().proc_destroy(curproc())
+            await exit1(curlwp(), status)
     return status & 0xff
 
 

@@ -1,0 +1,94 @@
+"""fork(2) and the end of a process, after NetBSD's sys/kern/kern_fork.c and kern_exit.c.
+
+``fork1`` makes the child the way NetBSD does, layer by layer: a new
+process whose credentials, signal actions, current directory, descriptor
+table (every descriptor, one more reference per file) and address space
+(a copy of every mapping) come from the parent, and one lwp.  The parent
+gets the child's pid.
+
+What kemu cannot do is copy the parent's Python stack, so the child cannot
+"return from fork with 0" into the middle of the caller's code.  The part
+of fork that NetBSD leaves to the machine-dependent layer (cpu_lwp_fork:
+where the child's lwp enters user mode) is therefore a function the caller
+names: ``libc.fork(fn, *args)`` stores ``(fn, args)`` in the calling lwp's
+``l_md_forkentry`` and traps; the child's lwp runs ``fn(*args)`` and exits
+when it returns (its value, an int, is the exit status).  That is exactly
+the shape of a daemon: ``if (fork() == 0) { serve(); _exit(0); }``.
+
+``exit1`` is what a process does on its way out: close every descriptor
+(which may sleep: a file's close can, e.g. /dev/puffs's is a forced
+unmount) and free the process.  Nobody waits for the child (there is no
+wait4 yet): it is reaped at once, as if its parent ignored SIGCHLD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kern.cpu import curlwp, curmachine
+from kern.errno import EAGAIN, EINVAL
+from kern.exceptions import KernelError
+from kern.kern_lwp import lwp, proc
+
+# fork1 flags (sys/proc.h); kemu's children always get their own copies.
+FORK_PPWAIT = 0x01
+FORK_SHAREVM = 0x02
+FORK_SHARECWD = 0x04
+FORK_SHAREFILES = 0x08
+FORK_SHARESIGS = 0x10
+FORK_NOWAIT = 0x20
+FORK_CLEANFILES = 0x40
+
+maxproc = 1044  # kern.maxproc's default
+
+
+def cpu_lwp_fork_entry(l: lwp, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+    """Where the next child forked by ``l`` starts in user mode (libc.fork sets it)."""
+    l.l_md_forkentry = (fn, args)
+
+
+async def fork1(l1: lwp, flags: int, retval: list[Any]) -> int:
+    """Make a child of ``l1``'s process; ``retval[0]`` is its pid in the parent."""
+    entry, l1.l_md_forkentry = l1.l_md_forkentry, None
+    if entry is None:
+        # A fork without a named child entry: there is nowhere for the child to run.
+        return EINVAL
+    fn, args = entry
+    m = curmachine()
+    p1 = l1.l_proc
+    if len(m.procs) >= maxproc:
+        return EAGAIN
+    p2 = m.proc_create(p1.p_comm, p1, p1.p_cred, exec=False)
+    l2 = lwp(p2, l1.l_name)
+    m.spawn_lwp(l2, _child_main, (p2, fn, args))
+    retval[0] = p2.p_pid
+    retval[1] = 0
+    return 0
+
+
+async def _child_main(p: proc, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> int:
+    status = 1
+    try:
+        r = await fn(*args)
+        status = r if isinstance(r, int) else 0
+    except KernelError:
+        raise
+    except Exception:  # noqa: BLE001 - the child's own death; the kernel goes on
+        status = 1
+    await exit1(curlwp(), status)
+    return status
+
+
+async def exit1(l: lwp, status: int) -> None:
+    """The process of ``l`` exits: its descriptors are closed and it is freed."""
+    from kern.kern_descrip import fd_free
+
+    p = l.l_proc
+    p.p_xexit = status & 0xff  # type: ignore[attr-defined]
+    await fd_free(p)
+    curmachine().proc_destroy(p)
+
+
+async def sys_fork(l: lwp, uap: Any, retval: list[Any]) -> int:
+    return await fork1(l, 0, retval)
