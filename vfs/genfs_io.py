@@ -131,6 +131,7 @@ class uvm_object:
         cv_init(self.uo_cv, "genput")
         self.g_op = gops  # the genfs_node part
         self.g_dirtygen = 0
+        self.g_ranext = -1  # where the last read ended (sequential read detection)
 
     def __repr__(self) -> str:
         return f"<uvm_object npages={self.uo_npages} dirty={self.uo_ndirty}>"
@@ -245,7 +246,7 @@ async def genfs_do_io(vp: vnode, off: int, data: memoryview, length: int, write:
     VOP_STRATEGY of the device vnode.  Holes read as zeros and are skipped
     on write (the file system allocates before data lands in pages).
     """
-    from vfs.vfs_bio import biowait, getiobuf, putiobuf
+    from vfs.vfs_bio import MAXPHYS, biowait, getiobuf, putiobuf
     from vfs.vnode_if import VOP_BMAP, VOP_STRATEGY
 
     mp = vp.v_mount
@@ -262,7 +263,7 @@ async def genfs_do_io(vp: vnode, off: int, data: memoryview, length: int, write:
         if error:
             return error
         run = run or 0
-        iobytes = min(((run + 1) << fs_bshift) - boff, end - pos)
+        iobytes = min(((run + 1) << fs_bshift) - boff, end - pos, MAXPHYS)
         if blkno is None or blkno < 0 or devvp is None:
             iobytes = min(bsize - boff, end - pos)
             if not write:
@@ -307,44 +308,84 @@ def _io_extent(vp: vnode, off: int) -> int:
     return min(PAGE_SIZE, (n + bsize - 1) & ~(bsize - 1))
 
 
+def _runs(pgs: list[vm_page]) -> list[list[vm_page]]:
+    """``pgs`` cut into runs of pages at consecutive offsets."""
+    runs: list[list[vm_page]] = []
+    for pg in pgs:
+        if runs and runs[-1][-1].offset + PAGE_SIZE == pg.offset:
+            runs[-1].append(pg)
+        else:
+            runs.append([pg])
+    return runs
+
+
+def _run_extent(vp: vnode, run: list[vm_page]) -> int:
+    """Bytes of a run of pages backed by blocks below EOF (from its first page)."""
+    for k in range(len(run) - 1, -1, -1):
+        n = _io_extent(vp, run[k].offset)
+        if n:
+            return k * PAGE_SIZE + n
+    return 0
+
+
 async def genfs_gop_write(vp: vnode, pgs: list[vm_page], npages: int, flags: int) -> int:
-    """GOP_WRITE: write busy pages through the block map; the first error is returned."""
+    """GOP_WRITE: write busy pages through the block map; the first error is returned.
+
+    Pages at consecutive offsets go out together (genfs_do_io cuts them
+    into one buf per contiguous run of blocks, at most MAXPHYS each), as
+    NetBSD maps a page cluster into one pager window for one I/O.
+    """
     first = 0
-    for pg in pgs[:npages]:
-        n = _io_extent(vp, pg.offset)
+    for run in _runs(pgs[:npages]):
+        n = _run_extent(vp, run)
         if n == 0:
             continue
-        error = await genfs_do_io(vp, pg.offset, memoryview(pg.data), n, True)
+        data = memoryview(run[0].data) if len(run) == 1 else \
+            memoryview(b"".join(pg.data for pg in run))
+        error = await genfs_do_io(vp, run[0].offset, data, n, True)
         if error and not first:
             first = error
     return first
 
 
-async def _page_fill(vp: vnode, pg: vm_page) -> int:
-    """Read the contents of a new page from the disk (zeros past EOF and in holes)."""
-    n = _io_extent(vp, pg.offset)
-    mv = memoryview(pg.data)
+async def _pages_fill(vp: vnode, run: list[vm_page]) -> int:
+    """Read the contents of new pages at consecutive offsets from the disk, with
+    one I/O per run of blocks (zeros past EOF and in holes)."""
+    n = _run_extent(vp, run)
     if n:
-        error = await genfs_do_io(vp, pg.offset, mv, n, False)
+        if len(run) == 1:
+            error = await genfs_do_io(vp, run[0].offset, memoryview(run[0].data), n, False)
+        else:
+            buf = bytearray(len(run) * PAGE_SIZE)
+            error = await genfs_do_io(vp, run[0].offset, memoryview(buf), n, False)
+            if not error:
+                for k, pg in enumerate(run):
+                    pg.data[:] = buf[k * PAGE_SIZE:(k + 1) * PAGE_SIZE]
         if error:
             return error
-    # Bytes beyond EOF always read as zeros.
     eof = vp.v_size
-    start = max(0, min(PAGE_SIZE, eof - pg.offset))
-    if start < PAGE_SIZE:
-        mv[start:] = bytes(PAGE_SIZE - start)
-    pg.flags &= ~PG_FAKE
+    for pg in run:
+        # Bytes beyond EOF always read as zeros.
+        start = max(0, min(PAGE_SIZE, eof - pg.offset))
+        if start < PAGE_SIZE:
+            pg.data[start:] = bytes(PAGE_SIZE - start)
+        pg.flags &= ~PG_FAKE
     return 0
 
 
-async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False) -> tuple[int,
-                                                                                 vm_page | None]:
+async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
+                             ra_end: int = 0) -> tuple[int, vm_page | None]:
     """The page of ``vp`` at ``off``, busy, with valid contents.
 
     A page not resident is created; it is read from the disk unless
     ``nofill`` says the caller will overwrite every byte of it that lies
-    below EOF (then it starts as zeros).
+    below EOF (then it starts as zeros).  When it is read, the pages after
+    it up to ``ra_end`` (at most a MAXPHYS cluster, not past EOF) that are
+    not resident either are read in the same I/O and left resident, clean
+    and not busy: the read clustering and read-ahead of genfs_getpages.
     """
+    from vfs.vfs_bio import MAXPHYS
+
     uobj = vp.v_uobj
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
@@ -355,7 +396,6 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False) -> tuple
         pg = uobj.uo_pages.get(off)
         if pg is None:
             pg = _page_insert(uobj, off)
-            mutex_exit(lock)
             break
         if pg.flags & PG_BUSY:
             pg.flags |= PG_WANTED
@@ -366,13 +406,30 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False) -> tuple
         mutex_exit(lock)
         return 0, pg
     if nofill:
+        mutex_exit(lock)
         pg.flags &= ~PG_FAKE
         return 0, pg
-    error = await _page_fill(vp, pg)
+    run = [pg]
+    end = min(ra_end, off + MAXPHYS, round_page(vp.v_size))
+    o = off + PAGE_SIZE
+    while o < end and o not in uobj.uo_pages:
+        run.append(_page_insert(uobj, o))
+        o += PAGE_SIZE
+    mutex_exit(lock)
+    error = await _pages_fill(vp, run)
+    if error and len(run) > 1:
+        # The read-ahead part must not fail the read: try the page alone.
+        for p in run[1:]:
+            _page_free(uobj, p)
+        cv_broadcast(uobj.uo_cv)
+        run = [pg]
+        error = await _pages_fill(vp, run)
     if error:
-        _page_free(uobj, pg)
+        for p in run:
+            _page_free(uobj, p)
         cv_broadcast(uobj.uo_cv)
         return error, None
+    uvm_page_unbusy(uobj, run[1:])
     return 0, pg
 
 
@@ -392,7 +449,16 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
     vp = uobj.vmobj_vnode
     if vp is None:
         return EINVAL
+    from vfs.vfs_bio import MAXPHYS
+
     write = bool(flags & UBC_WRITE)
+    ra_end = 0
+    if not write:
+        # Read what this call needs in clusters; a read that goes on where
+        # the last one ended reads one cluster further ahead (uvm_ra, in small).
+        ra_end = uio.uio_offset + todo
+        if uio.uio_offset == uobj.g_ranext:
+            ra_end += MAXPHYS
     while todo > 0:
         off = uio.uio_offset
         pgoff = trunc_page(off)
@@ -405,7 +471,7 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
             before = inpg > 0 and pgoff < size
             after = off + n < pgoff + PAGE_SIZE and off + n < size
             nofill = not (before or after)
-        error, pg = await genfs_getpage_busy(vp, pgoff, nofill)
+        error, pg = await genfs_getpage_busy(vp, pgoff, nofill, ra_end)
         if error:
             return error
         assert pg is not None
@@ -421,6 +487,8 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
         if moved == 0:
             break
         todo -= moved
+    if not write:
+        uobj.g_ranext = uio.uio_offset
     return 0
 
 
@@ -589,6 +657,8 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
                 await mutex_enter(slock)
     mutex_exit(slock)
 
+    from vfs.vfs_bio import MAXPHYS
+
     error = 0
     offsets = sorted(o for o in uobj.uo_pages if offlo <= o < offhi)
     for o in offsets:
@@ -601,22 +671,36 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
         if pg is None:
             mutex_exit(slock)
             continue
+        cluster = [pg]
         if flags & PGO_CLEANIT and not pg.flags & PG_CLEAN:
-            pg.flags |= PG_BUSY
-            pg.owner = curlwp()
-            # Clean before the write: a change made meanwhile dirties it again.
-            _page_clean(uobj, pg)
+            # The dirty, idle pages that follow go out in the same write, up
+            # to MAXPHYS (genfs_do_putpages gathers them the same way).
+            nxt = o + PAGE_SIZE
+            while nxt < offhi and len(cluster) < MAXPHYS // PAGE_SIZE:
+                q = uobj.uo_pages.get(nxt)
+                if q is None or q.flags & (PG_BUSY | PG_CLEAN):
+                    break
+                cluster.append(q)
+                nxt += PAGE_SIZE
+            for q in cluster:
+                q.flags |= PG_BUSY
+                q.owner = curlwp()
+                # Clean before the write: a change made meanwhile dirties it again.
+                _page_clean(uobj, q)
             mutex_exit(slock)
-            e = await uobj.g_op.gop_write(vp, [pg], 1, flags)
+            e = await uobj.g_op.gop_write(vp, cluster, len(cluster), flags)
             await mutex_enter(slock)
             if e:
-                _page_dirty(uobj, pg)
-                uvmexp().pdfailed += 1
+                for q in cluster:
+                    _page_dirty(uobj, q)
+                uvmexp().pdfailed += len(cluster)
                 error = error or e
-            uvm_page_unbusy(uobj, [pg])
-        if flags & PGO_FREE and pg.flags & PG_CLEAN and not pg.flags & PG_BUSY and \
-                uobj.uo_pages.get(o) is pg:
-            _page_free(uobj, pg)
+            uvm_page_unbusy(uobj, cluster)
+        if flags & PGO_FREE:
+            for q in cluster:
+                if q.flags & PG_CLEAN and not q.flags & PG_BUSY and \
+                        uobj.uo_pages.get(q.offset) is q:
+                    _page_free(uobj, q)
         mutex_exit(slock)
 
     if trans_mp is not None:
