@@ -76,6 +76,11 @@ Deviations from 1.38 and its siblings (why, in a few words):
 * D9 the module glue (puffs_modcmd) is kemu's: MODULE_CMD_INIT attaches the
   vfsops and the /dev/puffs cdevsw, FINI refuses while a /dev/puffs
   instance is open (EBUSY).
+* D10 start2: mnt_stat.f_namemax is set from the server's statvfs before
+  copy_statvfs_info, which copies f_namemax from mnt_stat: 1.38 sets it
+  nowhere, so every statvfs of a puffs mount said f_namemax 0 whatever
+  the server answered (t_vfsops tstatvfs); later NetBSD sets it in
+  puffs_mount from pa_svfsb.
 * Request engine (puffs_msgif.py): M1 PARKFLAG_DONE is set on replies; M2
   getop unlinks a WAITERGONE park instead of spinning on it; M3 getop's
   E2BIG puts the request back instead of orphaning it (the §8.9 quirk,
@@ -97,7 +102,8 @@ Deviations from 1.38 and its siblings (why, in a few words):
 * Vnode operations (puffs_vnops.py): the NetBSD 8 protocols P1-P6; V1 no
   page cache (always READ/WRITE requests, as NOCACHE); V2 no name cache;
   V3 readdir requests capped at PUFFS_TOMOVE with a buffer as large as the
-  reply, no cookies; V4 no fifofs; L1 the vnode lock comes with a shared
+  reply, no cookies; V4 no fifofs; V5 a last "." looked up for RENAME is
+  EISDIR (later NetBSD's rule); L1 the vnode lock comes with a shared
   fstrans transaction (NetBSD 6-8's genfs_lock), without which a forced
   unmount (which suspends first, D6) deadlocks against a caller holding a
   vnode lock at touser's suspension barrier.
@@ -494,6 +500,11 @@ async def puffs_start2(pmp: puffs_mount_t, sreq: puffs_startreq) -> int:
     mutex_exit(pmp.pmp_lock)
 
     # do the VFS_STATVFS() we missed out on in sys_mount()
+    # D10: take the server's f_namemax into mnt_stat first (what later
+    # NetBSD's puffs_mount does with pa_svfsb): copy_statvfs_info copies
+    # f_namemax from mnt_stat, where nothing else sets it, so here and in
+    # puffs_statvfs every answer said 0 whatever the server reported.
+    mp.mnt_stat.f_namemax = sreq.psr_sb.f_namemax
     copy_statvfs_info(sreq.psr_sb, mp)
     ctypes.memmove(ctypes.addressof(mp.mnt_stat), ctypes.addressof(sreq.psr_sb),
                    ctypes.sizeof(mp.mnt_stat))

@@ -45,6 +45,9 @@ Deviations (also listed in puffs_vfsops.py's header):
   (1.59 allocated argsize but allowed replies of argsize + the data room).
   Cookies are never requested (kemu has no NFS server).
 * V4 kemu has no fifofs: FIFO vnodes have attributes but no I/O.
+* V5 lookup of a last "." for RENAME answers EISDIR, as ufs, tmpfs and
+  later NetBSD puffs do (1.59 returned the directory itself, so renaming
+  a directory onto "dir/." failed with EINVAL instead).
 * L1 (now kemu's genfs_lock, for every file system): the vnode lock comes
   with a shared fstrans transaction, as NetBSD 6-8's VOP_LOCK did, so
   dounmount's suspension waits for lock holders instead of deadlocking a
@@ -63,6 +66,7 @@ from kern.errno import (
     EFAULT,
     EINVAL,
     EIO,
+    EISDIR,
     EJUSTRETURN,
     ENOENT,
     ENOMEM,
@@ -407,6 +411,14 @@ async def puffs_lookup(v: Any) -> int:
             return error
 
     if isdot:
+        # V5: deal with rename lookup semantics.  1.59 hands back dvp for a
+        # last "." of RENAME, and rename(2) then answers EINVAL (fvp ==
+        # tdvp) where ufs, tmpfs, ext2fs and rootfs answer EISDIR (NetBSD's
+        # t_vnops rename_dir, "rename 3"); later NetBSD puffs returns EISDIR
+        # here, as this does.
+        if cnp.cn_nameiop == RENAME and (cnp.cn_flags & ISLASTCN):
+            return EISDIR
+
         vp = ap.a_dvp
         vref(vp)
         ap.a_vpp[0] = vp
