@@ -15,8 +15,15 @@ calls it::
 
 The transport is a :class:`Channel` (``DevPuffsChannel`` for /dev/puffs);
 it counts the requests by operation (``toserv_vn_ops``), as the rump tests
-do.  See lib/libpuffs/channel.py for the interface a socket transport to
-another process implements.
+do.  See lib/libpuffs/channel.py for the interface a transport implements.
+
+The same server class runs in another OS process through
+:mod:`lib.libpuffs.remote`: ``RemoteServer("tools.puffs_servers.memfs:MemFS",
+"memfs")`` is used in the machine like a PuffsServer, and shovels the
+requests over a socket to ``python -m lib.libpuffs.remote``, where a
+PuffsServer runs the class on a ``SocketChannel``.  ``puffs_daemon(server,
+"/mnt")`` mounts from the calling process and serves from a daemon process
+(what the mount_memfs and mount_passthrough commands do).
 """
 
 from .channel import Channel, DevPuffsChannel
@@ -52,13 +59,27 @@ from .server import (
     PUFFS_STATE_UNMOUNTING,
     PuffsServer,
     daemon,
+    puffs_daemon,
+    puffs_detach,
 )
+
+
+def __getattr__(name: str) -> object:
+    # lib.libpuffs.remote is also the server process's main module (python -m):
+    # import it only when asked for.
+    if name in ("RemoteServer", "SocketChannel"):
+        from . import remote
+
+        return getattr(remote, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "PUFFS_IO_APPEND", "PUFFS_STATE_BEFOREMOUNT", "PUFFS_STATE_MOUNTING",
     "PUFFS_STATE_RUNNING", "PUFFS_STATE_UNMOUNTED", "PUFFS_STATE_UNMOUNTING", "PUFFS_VEXEC",
     "PUFFS_VNOVAL", "PUFFS_VREAD", "PUFFS_VWRITE", "VBLK", "VCHR", "VDIR", "VFIFO", "VLNK",
     "VNON", "VREG", "VSOCK", "Attr", "Channel", "ComponentName", "Cred", "DevPuffsChannel",
-    "DirEntry", "NodeInfo", "Operations", "PuffsError", "PuffsServer", "StatvfsData", "daemon",
+    "DirEntry", "NodeInfo", "Operations", "PuffsError", "PuffsServer", "RemoteServer",
+    "SocketChannel", "StatvfsData", "daemon", "puffs_daemon", "puffs_detach",
     "vnopmask",
 ]

@@ -13,16 +13,21 @@ A server (lib/libpuffs/server.py) needs only this from its transport:
   ``preq_id`` is the id of the request it answers and whose ``preq_rv`` is
   the result; the rest is the request struct as the server rewrote it, cut
   to the length the kernel should copy back.  FAF requests get no reply.
+* ``await mount(kargs, dir, mntflags)``: mount(2) with the server's
+  argument block; the kernel's adjustments (the granted ``pa_maxreqlen``,
+  the name) come back in ``kargs``.  Raises ``PuffsError`` on failure.
 * ``await start(cookie, statvfs)``, ``await suspend()``,
   ``await flush(cookie, op, start, end)``: the control operations
-  (PUFFSSTARTOP, PUFFSSUSPENDOP, PUFFSFLUSHOP), and ``await close()``.
+  (PUFFSSTARTOP, PUFFSSUSPENDOP, PUFFSFLUSHOP), ``await interrupt()``
+  (make a blocked ``get_requests`` raise EINTR), and ``await close()``.
 
 ``DevPuffsChannel`` is the transport on a /dev/puffs descriptor (GETOP and
-PUTOP batches through ioctl(2)).  A socket transport for a server running
-in another OS process implements the same interface on its side, while a
-frame-shoveling task in the kernel's process calls ``get_requests`` and
-``put_replies`` of a DevPuffsChannel and ships the frames (the model of
-NetBSD's tests/fs/common/fstest_puffs.c read/write shovels).
+PUTOP batches through ioctl(2)).  ``lib.libpuffs.remote.SocketChannel`` is
+the transport of a server running in another OS process: it implements
+the same interface over a socket, while a frame-shoveling ``RemoteServer``
+in the kernel's process calls ``get_requests`` and ``put_replies`` of a
+DevPuffsChannel and ships the frames (the model of NetBSD's
+tests/fs/common/fstest_puffs.c read/write shovels).
 
 Every channel counts the requests it hands to the server by operation, as
 the rump tests' ``pta_vfs_toserv_ops``/``pta_vn_toserv_ops`` do.
@@ -46,6 +51,7 @@ from fs.puffs.puffs_msgif_h import (
     PUFFSSTARTOP,
     PUFFSSUSPENDOP,
     puffs_flush,
+    puffs_kargs,
     puffs_req,
     puffs_reqh_get,
     puffs_reqh_put,
@@ -54,9 +60,12 @@ from fs.puffs.puffs_msgif_h import (
 from kern.cpu import curproc
 from kern.errno import E2BIG, EINVAL
 from kern.exceptions import SyscallError
+from kern.kern_sig import SIGUSR2
 from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
 from lib import libc
+from vfs.mount import MOUNT_PUFFS
 
+from . import _sys
 from .errors import PuffsError
 
 HDRSIZE = ctypes.sizeof(puffs_req)
@@ -65,6 +74,16 @@ HDRSIZE = ctypes.sizeof(puffs_req)
 def frame_header(frame: Any) -> puffs_req:
     """The ``struct puffs_req`` at the head of a frame (a copy)."""
     return puffs_req.from_buffer_copy(bytes(frame[:HDRSIZE]))
+
+
+def make_startreq(cookie: int, sb: Any) -> puffs_startreq:
+    """The PUFFSSTARTOP argument: the root cookie and a statvfs image (or zeros)."""
+    psr = puffs_startreq()
+    psr.psr_cookie = cookie
+    if sb is not None:
+        ctypes.memmove(ctypes.addressof(psr.psr_sb), ctypes.addressof(sb),
+                       ctypes.sizeof(psr.psr_sb))
+    return psr
 
 
 class Channel:
@@ -87,11 +106,17 @@ class Channel:
             table[hdr.preq_optype] += 1
         self.frames_in += 1
 
+    async def mount(self, kargs: puffs_kargs, dir: str, mntflags: int) -> None:
+        raise NotImplementedError
+
     async def get_requests(self) -> list[bytearray]:
         raise NotImplementedError
 
     async def put_replies(self, replies: list[Any]) -> None:
         raise NotImplementedError
+
+    async def interrupt(self) -> None:
+        """Make a ``get_requests`` that waits raise ``PuffsError(EINTR)``."""
 
     async def start(self, cookie: int, sb: Any) -> None:
         raise NotImplementedError
@@ -121,6 +146,7 @@ class DevPuffsChannel(Channel):
                  maxbuf: int = 16 * PUFFS_REQ_MAXSIZE) -> None:
         super().__init__()
         self.fd = fd
+        self.pid = 0       # the server process, for interrupt() (SIGUSR2)
         self.bufsize = max(int(bufsize), HDRSIZE)
         self.maxbuf = maxbuf
         self.getbuf = 0
@@ -138,6 +164,19 @@ class DevPuffsChannel(Channel):
                 uvm_unmap_user(curproc(), addr)
             except SyscallError:
                 pass
+
+    async def mount(self, kargs: puffs_kargs, dir: str, mntflags: int) -> None:
+        kargs.pa_fd = self.fd
+        try:
+            await _sys.mount(MOUNT_PUFFS, dir, mntflags, kargs)
+        except SyscallError as e:
+            raise PuffsError(e.errno, f"mount {dir}: {e}") from None
+        if not self.getbuf:
+            self.bufsize = max(kargs.pa_maxreqlen, HDRSIZE)  # one request always fits
+
+    async def interrupt(self) -> None:
+        if self.pid:
+            await libc.kill(self.pid, SIGUSR2)
 
     async def get_requests(self) -> list[bytearray]:
         p = curproc()
@@ -202,11 +241,7 @@ class DevPuffsChannel(Channel):
         self.replies_out += len(replies)
 
     async def start(self, cookie: int, sb: Any) -> None:
-        psr = puffs_startreq()
-        psr.psr_cookie = cookie
-        if sb is not None:
-            ctypes.memmove(ctypes.addressof(psr.psr_sb), ctypes.addressof(sb),
-                           ctypes.sizeof(psr.psr_sb))
+        psr = make_startreq(cookie, sb)
         try:
             await libc.ioctl(self.fd, PUFFSSTARTOP, psr)
         except SyscallError as e:

@@ -74,6 +74,12 @@ PUFFS_IO_APPEND = 0x20
 PUFFS_VREAD = 0o400
 PUFFS_VWRITE = 0o200
 PUFFS_VEXEC = 0o100
+# pathconf(2) answers of an in-memory file system: the _PC_* names of
+# sys/unistd.h -> NetBSD's limits (LINK_MAX, MAX_CANON, MAX_INPUT, NAME_MAX,
+# PATH_MAX, PIPE_BUF, CHOWN_RESTRICTED, NO_TRUNC, VDISABLE, SYNC_IO,
+# FILESIZEBITS); servers answer EINVAL for other names.
+PATHCONF_DEFAULTS = {1: 32767, 2: 255, 3: 255, 4: 255, 5: 1024, 6: 512, 7: 1, 8: 1, 9: 0xff,
+                     10: 1, 11: 64}
 PUFFS_FSYNC_WAIT = 0x0001
 PUFFS_FSYNC_DATAONLY = 0x0002
 PUFFS_FSYNC_LAZY = 0x0008

@@ -6,31 +6,41 @@
     await server.init()              # puffs_init: open /dev/puffs, fill the args
     await server.mount("/mnt")       # puffs_domount: mount(2), state MOUNTING
     await server.start()             # puffs_start: PUFFSSTARTOP, state RUNNING
-    await server.mainloop()          # GETOP, dispatch, PUTOP until unmounted
-    await server.exit()              # puffs_exit: close the device (a forced unmount)
+    await server.serve()             # mainloop (GETOP, dispatch, PUTOP), then exit
+                                     # (puffs_exit: close the device)
 
 or ``await server.main("/mnt")`` for all of it.  Everything runs in the
 calling user lwp and reaches the kernel only through /dev/puffs and
 system calls; requests are handled one after the other, as the
 single-threaded libpuffs of 2007 does.
 
+``await puffs_daemon(server, "/mnt")`` is what a mount_<fs> program does:
+init, mount and start in the calling process, then daemon(3): the rest
+(``serve``) runs in a child made with fork(2), which exits when the file
+system is gone; the caller's copy of the device descriptor is closed, so
+the daemon's death is the file system's.
+
 The loop talks to the kernel through a :class:`~lib.libpuffs.channel.Channel`
-(``server.channel``), so the same code serves a /dev/puffs descriptor or,
-later, a socket to another process.  ``server.channel.toserv_vn_ops`` and
-``toserv_vfs_ops`` count the requests by operation.
+(``server.channel``): a /dev/puffs descriptor, or a socket to the kernel's
+process when the server runs in another OS process
+(:mod:`lib.libpuffs.remote`).  ``server.channel.toserv_vn_ops`` and
+``toserv_vfs_ops`` count the requests by operation.  With
+``PUFFS_FLAG_OPDUMP`` in the flags (mount option "dump") every request and
+its result are written out (``dumpfn``; by default on descriptor 2 of the
+server process; a server in another OS process hands its lines to the
+RemoteServer, which writes them on its descriptor 2).
 """
 
 from __future__ import annotations
 
 import ctypes
-import inspect
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fs.puffs.puffs_msgif_h import (
-    MAXPATHLEN,
-    PUFFS_SUSPEND_START,
     PUFFS_VFS_FHTOVP,
+    PUFFS_VFS_NAMES,
     PUFFS_VFS_REQ,
     PUFFS_VFS_STATVFS,
     PUFFS_VFS_SUSPEND,
@@ -50,6 +60,7 @@ from fs.puffs.puffs_msgif_h import (
     PUFFS_VN_MKDIR,
     PUFFS_VN_MKNOD,
     PUFFS_VN_MMAP,
+    PUFFS_VN_NAMES,
     PUFFS_VN_OPEN,
     PUFFS_VN_PATHCONF,
     PUFFS_VN_POLL,
@@ -84,17 +95,14 @@ from kern.errno import (
     EINTR,
     EINVAL,
     EIO,
-    ENXIO,
-    EOPNOTSUPP,
     ERESTART,
 )
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
 from kern.kern_descrip import flock
-from kern.kern_sig import SIGUSR2
 from lib import libc
 from vfs.dirent import pack_dirent, vtype_to_dtype
-from vfs.mount import MOUNT_PUFFS, statvfs
+from vfs.mount import statvfs
 
 from . import _sys
 from .channel import HDRSIZE, Channel, DevPuffsChannel
@@ -147,6 +155,8 @@ class PuffsServer:
         self._terminate = False
         self._pid = 0
         self.handled = 0
+        #: where OPDUMP lines go (``async fn(line)``); None: the default
+        self.dumpfn: Callable[[str], Awaitable[None]] | None = None
 
     # ---------------------------------------------------------------- setup
 
@@ -166,18 +176,14 @@ class PuffsServer:
             raise PuffsError(e.errno, f"open {self.dev}: {e}") from None
         self.kargs.pa_fd = self.fd
         self.channel = DevPuffsChannel(self.fd)
-        self._pid = await libc.getpid()
+        self._pid = self.channel.pid = await libc.getpid()
 
     async def mount(self, dir: str, mntflags: int = 0) -> None:
         """puffs_domount: mount(2) with our arguments; the file system is MOUNTING."""
         if self.channel is None:
             await self.init()
-        try:
-            await _sys.mount(MOUNT_PUFFS, dir, mntflags, self.kargs)
-        except SyscallError as e:
-            raise PuffsError(e.errno, f"mount {dir}: {e}") from None
-        if isinstance(self.channel, DevPuffsChannel) and not self.channel.getbuf:
-            self.channel.bufsize = self.kargs.pa_maxreqlen  # one request always fits
+        assert self.channel is not None
+        await self.channel.mount(self.kargs, dir, mntflags)
         self.mountpoint = dir
         self.state = PUFFS_STATE_MOUNTING
 
@@ -195,14 +201,27 @@ class PuffsServer:
         self.state = PUFFS_STATE_RUNNING
 
     async def main(self, dir: str, mntflags: int = 0) -> int:
-        """init, mount, start, mainloop, exit; returns mainloop's result."""
-        await self.init()
+        """init (unless a channel was given), mount, start, mainloop, exit;
+        returns mainloop's result."""
+        if self.channel is None:
+            await self.init()
         await self.mount(dir, mntflags)
         await self.start()
+        return await self.serve()
+
+    async def serve(self) -> int:
+        """mainloop, then exit (also when the loop fails); mainloop's result."""
         try:
             return await self.mainloop()
         finally:
             await self.exit()
+
+    async def forked(self) -> None:
+        """In the process forked from the one that mounted (puffs_daemon):
+        terminate()'s signal is for us now."""
+        ch = self.channel
+        if isinstance(ch, DevPuffsChannel):
+            self._pid = ch.pid = await libc.getpid()
 
     async def exit(self) -> None:
         """puffs_exit: close the device.  For a mounted file system the kernel
@@ -220,8 +239,8 @@ class PuffsServer:
     async def terminate(self) -> None:
         """Make mainloop return (from another lwp of the server process)."""
         self._terminate = True
-        if self._pid:
-            await libc.kill(self._pid, SIGUSR2)
+        if self.channel is not None:
+            await self.channel.interrupt()
 
     # ---------------------------------------------------------------- the loop
 
@@ -285,6 +304,8 @@ class PuffsServer:
             self.errors.append(e)
             rv = EIO
             replylen = _fixed_len(cls, optype, len(frame))
+        if self.flags & PUFFS_FLAG_OPDUMP:
+            await self._dump(cls, optype, cookie, wantreply, frame, rv)
         if not wantreply:
             return None
         hdr = puffs_req.from_buffer(frame)
@@ -293,6 +314,29 @@ class PuffsServer:
         hdr.preq_id = id_
         del hdr
         return frame[:max(HDRSIZE, min(replylen, len(frame)))]
+
+    async def _dump(self, cls: int, optype: int, cookie: int, wantreply: int,
+                    frame: bytearray, rv: int) -> None:
+        """puffsdump_req/puffsdump_rv: one line per request."""
+        hdr = puffs_req.from_buffer_copy(bytes(frame[:HDRSIZE]))
+        names = {PUFFSOP_VFS: ("VFS", PUFFS_VFS_NAMES), PUFFSOP_VN: ("VN", PUFFS_VN_NAMES)}
+        clsname, opnames = names.get(cls, ("UNKNOWN", ()))
+        opname = opnames[optype] if 0 <= optype < len(opnames) else str(optype)
+        line = (f"reqid: {hdr.preq_id}, opclass {cls} ({clsname}, "
+                f"{'reply' if wantreply else 'FAF'}), optype: {opname}, "
+                f"cookie: {cookie:#x}, rv: {rv}\n")
+        fn = self.dumpfn
+        if fn is None:
+            if isinstance(self.channel, DevPuffsChannel):
+                try:
+                    await libc.write(2, line)
+                except SyscallError:
+                    pass
+                return
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            return
+        await fn(line)
 
     # ---------------------------------------------------------------- VFS ops
 
@@ -505,4 +549,52 @@ async def daemon(afn: Callable[..., Awaitable[Any]], *args: Any, name: str = "pu
     return _sys.lwp_create(afn, *args, name=name, errors=errors)
 
 
-_ = (ENXIO, EOPNOTSUPP, PUFFS_SUSPEND_START, MAXPATHLEN, inspect)
+async def puffs_daemon(server: Any, dir: str, mntflags: int = 0) -> int:
+    """Mount and start ``server`` from the calling process, then serve it from
+    a daemon process forked from it; returns the daemon's pid.
+
+    ``server`` is a :class:`PuffsServer` or a
+    :class:`lib.libpuffs.remote.RemoteServer` (anything with ``init``,
+    ``mount``, ``start``, ``fd``, ``forked``, ``serve`` and ``exit``).  This
+    is 2007's puffs_mount + puffs_start + daemon(3): fork(2) makes the
+    daemon (it shares the /dev/puffs file), which serves until the file
+    system is unmounted or dead and then exits; the caller's descriptor is
+    closed before this returns, so the daemon's end is the file system's.
+    A failure before the fork raises ``PuffsError`` and leaves nothing
+    behind.
+    """
+    try:
+        await server.init()
+        await server.mount(dir, mntflags)
+        await server.start()
+    except Exception:
+        await server.exit()
+        raise
+    except BaseException:
+        abandon = getattr(server, "abandon", None)
+        if abandon is not None:
+            abandon()
+        raise
+    return await puffs_detach(server)
+
+
+async def puffs_detach(server: Any, cleanup: Callable[[], Any] | None = None) -> int:
+    """daemon(3) for a started server: fork(2) a child that serves until the
+    file system is gone, then calls ``cleanup`` (if given) and exits; close
+    our copy of the device.  The child's pid."""
+
+    async def child() -> int:
+        await server.forked()
+        try:
+            rv = await server.serve()
+        finally:
+            if cleanup is not None:
+                cleanup()
+        return 0 if rv == 0 else 1
+
+    pid = await libc.fork(child)
+    try:
+        await libc.close(server.fd)
+    except SyscallError:
+        pass
+    return pid

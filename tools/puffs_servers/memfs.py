@@ -2,15 +2,26 @@
 
 Directories, regular files, symbolic links, device nodes, FIFOs and
 sockets, hard links, rename, file handles ({cookie, fileid, generation},
-24 bytes, stale ones are EINVAL as in 2007's dtfs), suspension callbacks
-(recorded in ``suspends``).  Node data stays until reclaim: an unlinked
-file that is still open keeps its contents, and ``node_inactive`` reports
-no references for a removed node so the kernel reclaims it at once.
+``FHSIZE`` = 24 bytes; a stale one is EINVAL as in 2007's dtfs, or
+``stale_errno``: the dtfs of NetBSD's tests answers ESTALE), suspension
+callbacks (recorded in ``suspends``).  Node data stays until reclaim: an
+unlinked file that is still open keeps its contents, and ``node_inactive``
+reports no references for a removed node so the kernel reclaims it at once.
+Renaming one link of a file onto another link of it removes the source
+name, as NetBSD's rename(2) does.  ``unmount_refusal``: an errno to refuse
+UNMOUNT with (a forced unmount goes ahead anyway).
 
 Run it inside a machine::
 
-    server = PuffsServer(MemFS(), "memfs")
+    server = PuffsServer(MemFS(), "memfs", fhsize=FHSIZE)
     k.run(daemon, server.main, "/mnt", proc=k.proc_create("memfs"))
+
+or as another OS process (the same class, through lib.libpuffs.remote)::
+
+    server = RemoteServer("tools.puffs_servers.memfs:MemFS", "memfs", fhsize=FHSIZE)
+
+From the kemu shell: ``mount_memfs [-o options] memfs /mnt``
+(tools/cmds/mount_puffs.py).
 """
 
 from __future__ import annotations
@@ -46,14 +57,14 @@ from lib.libpuffs import (
     PuffsError,
     StatvfsData,
 )
+from lib.libpuffs.ops import PATHCONF_DEFAULTS
 
 ROOT_COOKIE = 1
 ROOT_FILEID = 2
 BLOCKSIZE = 512
+FHSIZE = 24     # the file handle: cookie, fileid, generation
 
-# pathconf names (sys/unistd.h)
-_PATHCONF = {1: 32767, 2: 255, 3: 255, 4: 255, 5: 1024, 6: 512, 7: 1, 8: 1, 9: 0xff,
-             10: 1, 11: 64}
+_PATHCONF = PATHCONF_DEFAULTS
 
 
 @dataclass
@@ -91,13 +102,15 @@ class MemFS(Operations):
 
     root_cookie = ROOT_COOKIE
 
-    def __init__(self, *, now: int = 1516747349) -> None:
+    def __init__(self, *, now: int = 1516747349, stale_errno: int = EINVAL,
+                 unmount_refusal: int = 0) -> None:
         self.nodes: dict[int, MemNode] = {}
         self.next_cookie = ROOT_COOKIE
         self.next_fileid = ROOT_FILEID
         self.clock = now
         self.suspends: list[int] = []
-        self.unmount_refusal = 0  # an errno to refuse UNMOUNT with
+        self.unmount_refusal = unmount_refusal  # an errno to refuse UNMOUNT with
+        self.stale_errno = stale_errno          # fhtonode of a stale handle
         root = self._alloc(VDIR, 0o755, 0, 0)
         root.nlink = 2
         root.parent = root.cookie
@@ -180,14 +193,14 @@ class MemFS(Operations):
         pass
 
     async def fs_fhtonode(self, fid: bytes) -> NodeInfo:
-        if len(fid) != 24:
+        if len(fid) != FHSIZE:
             raise PuffsError(EINVAL)
         cookie = int.from_bytes(fid[0:8], "little")
         fileid = int.from_bytes(fid[8:16], "little")
         gen = int.from_bytes(fid[16:24], "little")
         n = self.nodes.get(cookie)
         if n is None or n.fileid != fileid or n.gen != gen:
-            raise PuffsError(EINVAL)  # a stale handle (2007 dtfs)
+            raise PuffsError(self.stale_errno)  # a stale handle (2007 dtfs: EINVAL)
         return self._info(n)
 
     async def fs_nodetofh(self, cookie: int, room: int) -> bytes:
@@ -338,6 +351,12 @@ class MemFS(Operations):
             raise PuffsError(ENOENT)
         t = td.entries.get(cn_targ.name)
         if t == src:
+            # Two links of one file: NetBSD's rename(2) removes the source
+            # name (the same name in the same directory never gets here).
+            if sd is not td or cn_src.name != cn_targ.name:
+                del sd.entries[cn_src.name]
+                n.nlink -= 1
+                n.ctime = sd.mtime = sd.ctime = self._tick()
             return
         if n.vtype == VDIR and self._is_ancestor(src, targdir):
             raise PuffsError(EINVAL)

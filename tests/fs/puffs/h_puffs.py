@@ -28,6 +28,7 @@ from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
 from lib.libpuffs import PuffsServer, daemon
+from lib.libpuffs.remote import RemoteServer
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import statvfs
 from vfs.stat import stat
@@ -63,10 +64,25 @@ class Booted:
         self.k.__exit__(*exc)
 
 
+MEMFS = "tools.puffs_servers.memfs:MemFS"
+
+
+def start_remote_server(k: kern.Machine, ops: str = MEMFS, dir: str = "/mnt",
+                        name: str = "memfs", ops_kwargs: dict[str, Any] | None = None,
+                        **kw: Any) -> RemoteServer:
+    """``ops`` (a "module:Class" name, memfs by default) served by a separate
+    OS process, mounted on ``dir``; the shovels run in a process of the machine."""
+    return _start(k, RemoteServer(ops, name, ops_kwargs=ops_kwargs, **kw), dir, name)
+
+
 def start_server(k: kern.Machine, ops: Any = None, dir: str = "/mnt", name: str = "memfs",
                  **kw: Any) -> PuffsServer:
     """A server process running ``ops`` (MemFS by default) mounted on ``dir``."""
-    server = PuffsServer(ops if ops is not None else MemFS(), name, **kw)
+    return _start(k, PuffsServer(ops if ops is not None else MemFS(), name, **kw), dir, name)
+
+
+def _start(k: kern.Machine, server: Any, dir: str, name: str) -> Any:
+    """Run ``server.main(dir)`` in an lwp of a new process of its own."""
     server.proc = k.proc_create(name, k.initproc)  # type: ignore[attr-defined]
     server.thread_errors = []  # type: ignore[attr-defined]
 
@@ -243,6 +259,17 @@ async def fsync(fd: int) -> int:
 async def unmount(path: str, flags: int = 0) -> int:
     with _T() as t:
         return (await call(sc.SYS_unmount, t.s(path), flags))[0]
+
+
+async def unmount_refused_then_forced(path: str = "/mnt") -> list[int]:
+    """unmount, stat, unmount -f: the three errnos (a refusing server gives
+    [EBUSY, 0, 0]: still mounted after the refusal, gone after the force)."""
+    from vfs.mount import MNT_FORCE
+
+    out = [await unmount(path)]
+    out.append((await stat_(path))[0])
+    out.append(await unmount(path, MNT_FORCE))
+    return out
 
 
 def mounted(k: kern.Machine, path: str = "/mnt") -> Any:

@@ -1,0 +1,267 @@
+"""The same server code in the machine and in another OS process.
+
+lib.libpuffs.remote: a RemoteServer in the machine shovels GETOP batches
+over a socket to ``python -m lib.libpuffs.remote``, where the unchanged
+server class runs on a SocketChannel (NetBSD's fstest_puffs.c shovels).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fs.puffs.puffs_msgif_h import (
+    PUFFS_SUSPEND_RESUME,
+    PUFFS_SUSPEND_START,
+    PUFFS_SUSPEND_SUSPENDED,
+    PUFFS_VFS_UNMOUNT,
+    PUFFS_VN_GETATTR,
+    PUFFS_VN_RECLAIM,
+)
+from kern.errno import EBUSY, ENOENT, ENXIO
+from kern.exceptions import SyscallError
+from kern.fcntl import O_CREAT, O_RDWR
+from lib import libc
+
+from . import h_puffs as h
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def scenario() -> list:
+    """A bit of everything; each step's result or errno."""
+    out: list = []
+
+    async def step(name, coro):
+        try:
+            r = await coro
+        except SyscallError as e:
+            r = ("errno", e.errno)
+        out.append((name, bytes(r) if isinstance(r, ctypes.Structure) else r))
+        return r
+
+    fd = await step("create", libc.open("/mnt/file", O_RDWR | O_CREAT, 0o644))
+    await step("write", libc.write(fd, b"x" * 70000 + b"tail"))
+    await step("pread", libc.pread(fd, 8, 70000))
+    await step("fsync", libc.fsync(fd))
+    await step("close", libc.close(fd))
+    await step("mkdir", libc.mkdir("/mnt/dir", 0o755))
+    await step("link", libc.link("/mnt/file", "/mnt/dir/hard"))
+    await step("symlink", libc.symlink("../file", "/mnt/dir/soft"))
+    await step("readlink", libc.readlink("/mnt/dir/soft"))
+    await step("rename", libc.rename("/mnt/file", "/mnt/dir/moved"))
+    await step("rename-links", libc.rename("/mnt/dir/moved", "/mnt/dir/hard"))
+    await step("chmod", libc.chmod("/mnt/dir/hard", 0o600))
+    await step("truncate", libc.truncate("/mnt/dir/hard", 5))
+    st = await step("stat", libc.stat("/mnt/dir/hard"))
+    if not isinstance(st, tuple):
+        out.append(("stat-fields", (st.st_ino, st.st_nlink, st.st_mode, st.st_size,
+                                    st.st_mtimespec.tv_sec, st.st_ctimespec.tv_sec)))
+    await step("listdir", libc.listdir("/mnt/dir"))
+    await step("rmdir-notempty", libc.rmdir("/mnt/dir"))
+    fd = await step("open", libc.open("/mnt/dir/hard", O_RDWR))
+    await step("unlink-open", libc.unlink("/mnt/dir/hard"))
+    await step("read-unlinked", libc.pread(fd, 100, 0))
+    await step("close2", libc.close(fd))
+    await step("missing", libc.stat("/mnt/nothing"))
+    await step("unlink-soft", libc.unlink("/mnt/dir/soft"))
+    await step("rmdir", libc.rmdir("/mnt/dir"))
+    sv = await step("statvfs", libc.statvfs("/mnt"))
+    if not isinstance(sv, tuple):
+        out.append(("statvfs-fields", (sv.f_bsize, sv.f_namemax, sv.f_mntonname)))
+    return out
+
+
+def _run(k, server):
+    res = k.run(scenario)
+    assert k.run(h.unmount, "/mnt") == 0
+    assert h.mounted(k, "/mnt") is None
+    return res
+
+
+def test_same_server_code_in_the_machine_and_in_another_process():
+    with h.Booted(seed=41) as k:
+        local = h.start_server(k)
+        res_local = _run(k, local)
+    with h.Booted(seed=41) as k:
+        remote = h.start_remote_server(k)
+        assert remote.pid != os.getpid()
+        res_remote = _run(k, remote)
+    assert res_remote == res_local
+    assert ("rename-links", 0) in res_local and ("rmdir-notempty", ("errno", 66)) in res_local
+    assert ("read-unlinked", b"xxxxx") in res_local
+    # the kernel asked both the same questions ...
+    assert remote.channel.toserv_vn_ops == local.channel.toserv_vn_ops
+    assert remote.channel.toserv_vfs_ops == local.channel.toserv_vfs_ops
+    assert local.channel.toserv_vn_ops[PUFFS_VN_GETATTR] > 0
+    assert local.channel.toserv_vn_ops[PUFFS_VN_RECLAIM] > 0
+    assert local.channel.toserv_vfs_ops[PUFFS_VFS_UNMOUNT] == 1
+    # ... and every one of them reached the server process
+    stats = remote.child_stats
+    assert stats is not None
+    assert stats["toserv_vn_ops"] == list(local.channel.toserv_vn_ops)
+    assert stats["toserv_vfs_ops"] == list(local.channel.toserv_vfs_ops)
+    assert stats["handled"] == local.handled and stats["errors"] == []
+    assert (remote.loop_error, remote.died, remote.returncode) == (0, False, 0)
+    assert (local.loop_error, local.errors, local.thread_errors) == (0, [], [])
+    assert remote.thread_errors == [] and remote.errors == []
+
+
+def test_control_requests_from_the_server_process():
+    """suspend and flush called by the file system in the middle of a call:
+    the same notices reach the server both ways."""
+    from lib.libpuffs.remote import CTL_FLUSH, CTL_START, CTL_SUSPEND
+
+    from .h_remote import SelfSuspendingFS
+
+    async def body():
+        return [(await h.stat_("/mnt/suspend-me"))[0], (await h.stat_("/mnt"))[0]]
+
+    with h.Booted(seed=47) as k:
+        ops = SelfSuspendingFS()
+        local = h.start_server(k, ops)
+        ops.server = local
+        res_local = k.run(body)
+        assert k.run(h.unmount, "/mnt") == 0
+    with h.Booted(seed=47) as k:
+        remote = h.start_remote_server(k, "tests.fs.puffs.h_remote:SelfSuspendingFS")
+        res_remote = k.run(body)
+        assert k.run(h.unmount, "/mnt") == 0
+    assert res_local == res_remote == [ENOENT, 0]
+    assert ops.suspends[:3] == [PUFFS_SUSPEND_START, PUFFS_SUSPEND_SUSPENDED,
+                                PUFFS_SUSPEND_RESUME]
+    assert remote.child_stats["suspends"] == ops.suspends
+    assert remote.ctl_ops == {CTL_START: 1, CTL_SUSPEND: 1, CTL_FLUSH: 1}
+    assert remote.child_stats["errors"] == [] and not local.errors
+
+
+def test_server_process_killed_mid_call(tmp_path):
+    """The caller waiting on the dead server gets ENXIO, the mount goes away."""
+    marker = tmp_path / "in-call"
+    with h.Booted(seed=42) as k:
+        s = h.start_remote_server(k, "tests.fs.puffs.h_remote:StallFS",
+                                  ops_kwargs={"marker": str(marker)})
+
+        def killer():
+            for _ in range(2000):
+                if marker.exists():
+                    s.kill(9)
+                    return
+                time.sleep(0.005)
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        error, _ = k.run(h.stat_, "/mnt/stall")
+        t.join(10)
+        assert error == ENXIO
+        assert h.mounted(k, "/mnt") is None
+        assert s.died and s.loop_error == ENXIO and s.returncode == -9
+        assert k.run(h.stat_, "/mnt/x")[0] == ENOENT  # /mnt is rootfs's again
+
+
+def test_server_process_killed_while_idle():
+    with h.Booted(seed=43) as k:
+        s = h.start_remote_server(k)
+        s.kill(9)
+        for _ in range(1000):                       # the shovel notices by itself
+            if h.mounted(k, "/mnt") is None and s.returncode is not None:
+                break
+            time.sleep(0.01)
+        assert h.mounted(k, "/mnt") is None
+        assert s.died and s.returncode == -9
+        assert k.run(h.stat_, "/mnt")[0] == 0
+
+
+def test_refused_unmount_then_forced():
+    with h.Booted(seed=44) as k:
+        s = h.start_remote_server(k, ops_kwargs={"unmount_refusal": EBUSY})
+
+        assert k.run(h.unmount_refused_then_forced, "/mnt") == [EBUSY, 0, 0]
+        assert h.mounted(k, "/mnt") is None
+        assert s.returncode == 1 and not s.died and s.loop_error == ENXIO
+        assert s.child_stats["loop_error"] == ENXIO
+
+
+def test_server_process_ends_with_the_machine():
+    """A machine that stops without unmounting (no sync halt): the server
+    process sees its socket close and exits."""
+    with h.Booted(seed=45) as k:
+        s = h.start_remote_server(k)
+        k.halt(sync=False)
+    p = s._popen
+    assert p is not None
+    assert p.wait(timeout=20) in (0, 1)
+
+
+_ORPHAN = """
+import os, sys
+from tests.fs.puffs import h_puffs as h
+k = h.boot(seed=46)
+k.start()
+s = h.start_remote_server(k)
+print(s.pid, flush=True)
+os._exit(0)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_server_process_ends_when_the_kernel_process_dies():
+    p = subprocess.run([sys.executable, "-c", _ORPHAN], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0, p.stderr
+    pid = int(p.stdout.split()[0])
+    for _ in range(1000):
+        if _gone(pid):
+            break
+        time.sleep(0.01)
+    assert _gone(pid), f"server process {pid} outlived its kernel"
+
+
+def test_server_process_that_cannot_start():
+    """A class that does not exist: the server process exits before HELLO;
+    the mount is not made and nothing is left behind."""
+    from kern.errno import EIO
+    from lib.libpuffs import PuffsError
+    from lib.libpuffs.remote import RemoteServer
+
+    with h.Booted(seed=48) as k:
+        s = RemoteServer("tests.fs.puffs.h_remote:NoSuchFS", "memfs")
+
+        async def body():
+            try:
+                await s.main("/mnt")
+            except PuffsError as e:
+                return e.errno
+            return 0
+
+        assert k.run(body) == EIO
+        assert h.mounted(k, "/mnt") is None
+        assert s.returncode == 1 and s.fd == -1
+
+
+def test_frames_on_the_wire():
+    from lib.libpuffs.remote import MSG, pack_frames, unpack_frames
+
+    frames = [bytearray(b"a" * 40), bytearray(), bytearray(range(256))]
+    payload = pack_frames(frames)
+    assert unpack_frames(payload, 3) == frames
+    for bad in (payload[:-1], payload + b"x"):
+        try:
+            unpack_frames(bad, 3)
+        except ValueError:
+            continue
+        raise AssertionError("a damaged frame list was accepted")
+    assert MSG.size == 8
