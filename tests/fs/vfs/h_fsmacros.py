@@ -38,20 +38,16 @@ Make an :class:`FsType` and pass it to :func:`register_fstype` (from a
 module imported by the test modules, or at the bottom of this one).  Its
 ``mount`` and ``unmount`` coroutines are the setup and teardown that run
 in the machine around every case (NetBSD's <fs>_fstest_mount/unmount).
-The puffs memfs server, for instance, would look like this::
-
-    async def memfs_mount(env: FsEnv) -> None:
-        ...  # start the server lwp (lib.libpuffs.daemon) and mount env.mnt
-
-    async def memfs_unmount(env: FsEnv) -> int:
-        return await unmount_errno(env.mnt)   # then stop the server, if needed
+The puffs type at the bottom is an example with a server process: its
+mount starts a memfs server (lib.libpuffs.daemon in a process of its
+own) and returns once it is RUNNING; its unmount is unmount(2), after
+which the server's lwp must have exited::
 
     register_fstype(FsType(
         name="puffs", netbsd="puffs", mntname="puffs",
-        mount=memfs_mount, unmount=memfs_unmount,
-        config=PUFFS_CONFIG, prepare=load_puffs_and_make_dev_puffs,
-        supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename"},
-        notes="puffs memfs server (tools.puffs_servers.memfs)",
+        mount=_puffs_mount, unmount=_puffs_unmount, config=PUFFS_CONFIG,
+        supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
+        notes="a tools.puffs_servers.memfs server process ...",
     ))
 
 ``netbsd`` is the name NetBSD's FSTYPE_* predicates compare with (its
@@ -421,3 +417,190 @@ ROOTFS = register_fstype(FsType(
     notes="a fresh instance of kemu's in-memory file system (mount -t rootfs)",
 ))
 
+
+# ------------------------------------------------------------------ puffs (memfs)
+
+PUFFS_CONFIG = GENERIC  # links puffs (module_path "puffs") and makes /dev/puffs
+PUFFS_MOUNT_TICKS = 10 * 100   # how long the mount may take (virtual: 10 s)
+PUFFS_EXIT_TICKS = 10 * 100    # how long the server may take to exit after unmount
+
+
+async def lwp_join(l: Any, timo: int) -> int:
+    """Wait until user lwp ``l`` has exited; 0, or EWOULDBLOCK after ``timo`` ticks.
+
+    kthread_join's sleep on ``l_joiners`` (woken by the machine when the lwp
+    exits) for a user lwp, with a timeout.
+    """
+    from kern.errno import EWOULDBLOCK
+    from kern.kern_lwp import LSZOMB
+    from kern.kern_synch import sleepq, sleepq_block, sleepq_enter
+
+    while l.l_stat != LSZOMB:
+        if l.l_joiners is None:
+            l.l_joiners = sleepq("lwpwait")
+        sleepq_enter(l.l_joiners, "lwpwait", l)
+        if await sleepq_block(timo, False) == EWOULDBLOCK and l.l_stat != LSZOMB:
+            return EWOULDBLOCK
+    return 0
+
+
+def _server_trouble(st: dict[str, Any]) -> list[str]:
+    """What went wrong in the server so far (its lwp's death, its handlers' bugs)."""
+    server = st["server"]
+    out = [f"server lwp died: {type(e).__name__}: {e}" for e in st["errors"]]
+    out += [f"handler bug: {type(e).__name__}: {e}" for e in server.errors]
+    return out
+
+
+async def _puffs_mount(env: FsEnv) -> None:
+    """puffs_fstest_mount: a memfs server process mounts env.mnt and serves it.
+
+    The server gets a process of its own (a child of the case's), as a
+    mount_<fs> daemon would; its lwp is started there with libpuffs'
+    daemon() and runs ``PuffsServer.main`` (init, mount, start, mainloop).
+    This returns once the server reached RUNNING (the kernel answered its
+    PUFFSSTARTOP), so the case never meets EINPROGRESS from a mount that is
+    still starting.
+    """
+    from kern.cpu import curmachine, curproc
+    from kern.errno import EINPROGRESS, ESTALE
+    from kern.kern_lwp import LSZOMB, lwp
+    from kern.kern_synch import kpause
+    from lib.libpuffs import PUFFS_STATE_RUNNING, PuffsError, PuffsServer, daemon
+    from tools.puffs_servers.memfs import FHSIZE, MemFS
+
+    try:
+        await libc.mkdir(env.mnt, 0o777)
+    except SyscallError as e:
+        if e.errno != EEXIST:
+            raise
+    m = curmachine()
+    # File handles as dtfs has them for NetBSD's tests: static, 24 bytes,
+    # and a stale one is ESTALE (t_vfsops tfhremove; 2007 dtfs said EINVAL).
+    server = PuffsServer(MemFS(stale_errno=ESTALE), "memfs", fhsize=FHSIZE)
+    st = env.state
+    st.update(server=server, errors=[], rv=None, lwp=None)
+    st["proc"] = p = m.proc_create("memfs", curproc())
+
+    async def serve() -> None:
+        st["rv"] = await server.main(env.mnt)
+
+    async def starter() -> None:
+        # In the server's process: daemon() starts the serving lwp there.
+        st["lwp"] = await daemon(serve, name="memfs", errors=st["errors"])
+
+    m.spawn_lwp(lwp(p, "memfs-start"), starter, ())
+
+    for _ in range(PUFFS_MOUNT_TICKS):
+        if server.state == PUFFS_STATE_RUNNING:
+            break
+        l = st["lwp"]
+        if l is not None and l.l_stat == LSZOMB:
+            for e in st["errors"]:
+                if isinstance(e, PuffsError):
+                    raise SyscallError(e.errno, f"memfs server: {e}")
+            raise AssertionError(f"puffs: the memfs server exited before RUNNING: "
+                                 f"{_server_trouble(st) or 'no error'}")
+        await kpause("puffsmnt", False, 1, None)
+    else:
+        raise AssertionError("puffs: the memfs server did not reach RUNNING "
+                             f"(state {server.state})")
+    # The kernel side agrees: statvfs reaches the server (not EINPROGRESS).
+    try:
+        svb = await libc.statvfs1(env.mnt, 0)
+    except SyscallError as e:
+        assert e.errno != EINPROGRESS, "puffs: still mounting after RUNNING"
+        raise
+    assert svb.f_mntonname.decode() == env.mnt, svb.f_mntonname
+
+
+async def _puffs_unmount(env: FsEnv) -> int:
+    """unmount(2) the file system; after a successful unmount the server must exit.
+
+    Its mainloop returns 0 after a clean unmount (the kernel's UNMOUNT
+    request was answered and the loop saw the state UNMOUNTED), then it
+    closes /dev/puffs.  A server that does not exit, whose loop ended with an
+    error, or whose handlers raised is a failure (AssertionError).  A failed
+    unmount (EBUSY: a leaked reference) leaves the server serving; the
+    errno is the answer then.
+    """
+    from kern.cpu import curmachine
+
+    error = await unmount_errno(env.mnt)
+    st = env.state
+    if error or "server" not in st:
+        return error
+    l = st["lwp"]
+    assert l is not None, "puffs: no server lwp"
+    if await lwp_join(l, PUFFS_EXIT_TICKS):
+        raise AssertionError(f"puffs: the memfs server did not exit after the unmount "
+                             f"(lwp {l!r}, wmesg {l.l_wmesg!r})")
+    trouble = _server_trouble(st)
+    if st["rv"] != 0:
+        trouble.append(f"mainloop returned {st['rv']!r} (expected 0)")
+    assert not trouble, "puffs: " + "; ".join(trouble)
+    curmachine().proc_destroy(st.pop("proc"))
+    return 0
+
+
+PUFFS = register_fstype(FsType(
+    name="puffs", netbsd="puffs", mntname="puffs",
+    mount=_puffs_mount, unmount=_puffs_unmount, config=PUFFS_CONFIG,
+    supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
+    notes="a tools.puffs_servers.memfs server process (24-byte file handles) on /mnt",
+))
+
+
+# ------------------------------------------------------------------ puffs (memfs, another process)
+
+async def _puffs_remote_mount(env: FsEnv) -> None:
+    """The same memfs, as a separate OS process (lib/libpuffs/remote.py).
+
+    The case's process starts ``python -m lib.libpuffs.remote``, mounts
+    with the arguments the server sends and starts the file system
+    (puffs_daemon); a daemon forked from it then shovels the requests over
+    the socket, the way NetBSD's fstest_puffs.c serves a forked h_dtfs.
+    """
+    from kern.errno import ESTALE
+    from lib.libpuffs import PuffsError, puffs_daemon
+    from lib.libpuffs.remote import RemoteServer
+    from tools.puffs_servers.memfs import FHSIZE
+
+    try:
+        await libc.mkdir(env.mnt, 0o777)
+    except SyscallError as e:
+        if e.errno != EEXIST:
+            raise
+    server = RemoteServer("tools.puffs_servers.memfs:MemFS", "memfs",
+                          ops_kwargs={"stale_errno": ESTALE}, fhsize=FHSIZE)
+    env.state["server"] = server
+    try:
+        await puffs_daemon(server, env.mnt)
+    except PuffsError as e:
+        raise SyscallError(e.errno, f"memfs server process: {e}") from None
+
+
+async def _puffs_remote_unmount(env: FsEnv) -> int:
+    return await unmount_errno(env.mnt)
+
+
+def _puffs_remote_delfs(env: FsEnv) -> None:
+    """After the halt: the server process saw a clean unmount, its handlers
+    raised nothing, and it exited with 0 (the daemon waited for it)."""
+    server = env.state.get("server")
+    if server is None:
+        return
+    stats = server.child_stats or {}
+    assert (server.loop_error, server.died, server.returncode) == (0, False, 0), \
+        (f"puffs_remote: loop_error {server.loop_error}, died {server.died}, "
+         f"exit status {server.returncode}")
+    assert stats.get("errors") == [], f"puffs_remote: handler bugs: {stats.get('errors')}"
+
+
+PUFFS_REMOTE = register_fstype(FsType(
+    name="puffs_remote", netbsd="puffs", mntname="puffs",
+    mount=_puffs_remote_mount, unmount=_puffs_remote_unmount, delfs=_puffs_remote_delfs,
+    config=PUFFS_CONFIG,
+    supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
+    notes="the memfs server as a separate OS process (lib.libpuffs.remote), over a socket",
+))
