@@ -35,6 +35,7 @@ MODULES = [
     "tools.cmds.diskutils",
     "tools.cmds.modules",
     "tools.cmds.newfs",
+    "tools.cmds.mount_puffs",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",

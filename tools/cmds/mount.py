@@ -10,6 +10,9 @@ mount_<type> would, under the name ``mount``::
 
 Without ``-t`` the type comes from the special's super block (ext2's magic
 gives ext2fs), as NetBSD takes it from the disklabel; ffs otherwise.
+A type that has a program of its own (``mount -t memfs``: mount_memfs, see
+tools/cmds/mount_puffs.py) is mounted by running that program with the
+``-o`` options as given.
 """
 
 from __future__ import annotations
@@ -283,7 +286,14 @@ async def mount_main(argv: list[str]) -> int:
         elif o in "aA":
             await errx(1, "no /etc/fstab in kemu: nothing to mount with -a")
     flags, given, bad = getmntopts(",".join(optlist), flags)
-    if bad is not None:
+    # A type with a program of its own (mount_memfs): NetBSD's mount(8) runs
+    # mount_<type> with the -o options as they are.
+    program = None
+    if fstype is not None and fstype not in MOUNT_ARGS:
+        from tools import cmds
+
+        program = cmds.lookup(f"mount_{fstype}")
+    if bad is not None and program is None:
         await errx(1, f"-o {bad}: option not supported")
 
     if not args:
@@ -313,6 +323,16 @@ async def mount_main(argv: list[str]) -> int:
     except SyscallError as e:
         await warn(f"realpath {node}", e)
         return 1
+    if program is not None:
+        if debug:
+            return 0
+        from tools.cmds._prog import setprogname
+
+        extra = [n for f, n in ((MNT_FORCE, "force"), (MNT_UPDATE, "update")) if flags & f]
+        opts_ = optlist + extra
+        setprogname(f"mount_{fstype}")          # as after execve of mount_<type>
+        return await program([f"mount_{fstype}", *(["-o", ",".join(opts_)] if opts_ else []),
+                              special, node])
     if fstype is None:
         fstype = await sniff_fstype(special)
     builder = MOUNT_ARGS.get(fstype, _default_args)
