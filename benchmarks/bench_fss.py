@@ -32,15 +32,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
+from benchmarks._io import CHUNK, MiB, read_loop, write_loop  # noqa: E402
 from dev.fss.fssvar import FSSIOCCLR, FSSIOCSET, fss_set  # noqa: E402
 from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register  # noqa: E402
 from fs.ext2fs.ext2fs_vfsops import ufs_args  # noqa: E402
-from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY  # noqa: E402
+from kern.fcntl import O_CREAT, O_RDWR, O_WRONLY  # noqa: E402
 from kern.subr_kmem import kmem_stats  # noqa: E402
 from lib import libc  # noqa: E402
 
-MiB = 1 << 20
-CHUNK = 64 * 1024
 MKE2FS = shutil.which("mke2fs") or "/usr/sbin/mke2fs"
 
 
@@ -70,29 +69,11 @@ async def snapshot(store: str = "/tmp/store") -> int:
 
 
 async def seq_read(dev: str, nbytes: int) -> float:
-    fd = await libc.open(dev, O_RDONLY)
-    t0 = time.perf_counter()
-    done = 0
-    while done < nbytes:
-        got = await libc.read(fd, CHUNK)
-        if not got:
-            break
-        done += len(got)
-    dt = time.perf_counter() - t0
-    await libc.close(fd)
-    return done / dt
+    return nbytes / await read_loop(dev, nbytes)
 
 
 async def overwrite(path: str, size: int, byte: int) -> float:
-    data = bytes([byte]) * CHUNK
-    fd = await libc.open(path, O_WRONLY | O_CREAT, 0o644)
-    t0 = time.perf_counter()
-    for _ in range(size // CHUNK):
-        await libc.write(fd, data)
-    await libc.fsync(fd)
-    dt = time.perf_counter() - t0
-    await libc.close(fd)
-    return size / dt
+    return size / await write_loop(path, size, O_WRONLY | O_CREAT, bytes([byte]) * CHUNK)
 
 
 def run_machine(afn, img: str) -> object:

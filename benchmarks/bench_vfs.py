@@ -39,15 +39,13 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
+from benchmarks._io import CHUNK, DATA, MiB, read_loop, write_loop  # noqa: E402
 from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register  # noqa: E402
 from fs.ext2fs.ext2fs_vfsops import ufs_args  # noqa: E402
-from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY  # noqa: E402
+from kern.fcntl import O_CREAT, O_RDWR, O_TRUNC, O_WRONLY  # noqa: E402
 from lib import libc  # noqa: E402
 
-MiB = 1 << 20
-CHUNK = 64 * 1024
 MKE2FS = shutil.which("mke2fs") or "/usr/sbin/mke2fs"
-DATA = bytes((i * 131 + (i >> 8) * 7) & 0xFF for i in range(CHUNK))
 
 
 def make_image(path: str, size: int, block: int = 4096) -> None:
@@ -86,35 +84,6 @@ async def mount() -> None:
         await libc.mount("ext2fs", "/mnt", 0, a)
     finally:
         libc.ufree(a.fspec)
-
-
-async def write_loop(path: str, size: int, flags: int) -> float:
-    """Seconds for write(2) x (size / 64 KiB) and fsync(2)."""
-    fd = await libc.open(path, flags, 0o644)
-    t0 = time.perf_counter()
-    for _ in range(size // CHUNK):
-        n = await libc.write(fd, DATA)
-        assert n == CHUNK, n
-    await libc.fsync(fd)
-    dt = time.perf_counter() - t0
-    await libc.close(fd)
-    return dt
-
-
-async def read_loop(path: str, size: int) -> float:
-    """Seconds for read(2) of ``size`` bytes, 64 KiB at a time."""
-    fd = await libc.open(path, O_RDONLY)
-    done = 0
-    t0 = time.perf_counter()
-    while done < size:
-        got = await libc.read(fd, CHUNK)
-        if not got:
-            break
-        done += len(got)
-    dt = time.perf_counter() - t0
-    await libc.close(fd)
-    assert done == size, (done, size)
-    return dt
 
 
 def bench_ext2(img: str, size: int) -> tuple[float, float]:
