@@ -820,7 +820,8 @@ def _waiting_for(l: lwp) -> str:
     return f'sleeping on "{l.l_wmesg}"{timed}'
 
 
-_TRIO_DIR = os.path.dirname(trio.__file__)
+# as the stacks print it (short_path: relative when trio sits under the tree, e.g. ./.venv)
+_TRIO_DIR = short_path(os.path.dirname(trio.__file__))
 _KERN_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
