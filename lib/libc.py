@@ -127,7 +127,8 @@ from vfs.stat import stat as struct_stat
 
 __all__ = [
     "CLOCK_MONOTONIC", "CLOCK_REALTIME", "CTL_KERN", "F_OK", "KERN_MSGBUF", "R_OK", "SIG_DFL",
-    "SIG_IGN", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot", "clock_gettime",
+    "SIG_IGN", "UserTemp", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot",
+    "clock_gettime",
     "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl", "fork",
     "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync", "ftruncate", "futimes", "getcwd",
     "getdents", "getmntinfo", "getpid", "getppid", "gettimeofday", "getvfsstat", "ioctl",
@@ -222,8 +223,9 @@ def ugetstr(addr: int) -> bytes:
     return ureadstr(curproc(), addr)
 
 
-class _Temp:
-    """User allocations that live for one call."""
+class UserTemp:
+    """User allocations that live for one call: ``with UserTemp() as t:
+    addr = t.copy(data); path = t.path("/mnt")`` (unmapped on exit)."""
 
     def __init__(self) -> None:
         self.addrs: list[int] = []
@@ -248,7 +250,7 @@ class _Temp:
         """A NUL-terminated user copy of a path a call looks up."""
         return self.path(path)
 
-    def __enter__(self) -> _Temp:
+    def __enter__(self) -> UserTemp:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -273,7 +275,7 @@ async def open(path: str | bytes, flags: int, mode: int = 0) -> int:  # noqa: A0
     """open(2): a new descriptor for ``path`` (needs the VFS's sys_open)."""
     from kern.fcntl import O_CREAT
 
-    with _Temp() as t:
+    with UserTemp() as t:
         upath = t.path(path) if flags & O_CREAT else await t.lookup(path)
         return await syscall(SYS_open, upath, flags, mode)
 
@@ -301,7 +303,7 @@ async def read(fd: int, n: int) -> bytes:
     """read(2) of at most ``n`` bytes; returns what was read."""
     if n < 0:
         raise SyscallError(EINVAL, "read")
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(n)
         cnt = await syscall(SYS_read, fd, buf, n)
         return uread(curproc(), buf, cnt)
@@ -310,7 +312,7 @@ async def read(fd: int, n: int) -> bytes:
 async def write(fd: int, data: str | bytes | bytearray | memoryview) -> int:
     """write(2); returns the count written."""
     b = _bytes(data)
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_write, fd, t.copy(b), len(b))
 
 
@@ -318,7 +320,7 @@ async def pread(fd: int, n: int, offset: int) -> bytes:
     """pread(2) (needs the VFS's sys_pread)."""
     if n < 0:
         raise SyscallError(EINVAL, "pread")
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(n)
         cnt = await syscall(SYS_pread, fd, buf, n, 0, offset)
         return uread(curproc(), buf, cnt)
@@ -327,7 +329,7 @@ async def pread(fd: int, n: int, offset: int) -> bytes:
 async def pwrite(fd: int, data: bytes, offset: int) -> int:
     """pwrite(2) (needs the VFS's sys_pwrite)."""
     b = _bytes(data)
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_pwrite, fd, t.copy(b), len(b), 0, offset)
 
 
@@ -338,7 +340,7 @@ async def lseek(fd: int, offset: int, whence: int) -> int:
 
 async def readv(fd: int, sizes: list[int]) -> list[bytes]:
     """readv(2) into buffers of the given sizes; returns what landed in each."""
-    with _Temp() as t:
+    with UserTemp() as t:
         bufs = [t.alloc(n) for n in sizes]
         iov = (user_iovec * len(sizes))(*[user_iovec(a, n) for a, n in zip(bufs, sizes,
                                                                            strict=True)])
@@ -353,7 +355,7 @@ async def readv(fd: int, sizes: list[int]) -> list[bytes]:
 
 async def writev(fd: int, datas: list[bytes]) -> int:
     """writev(2) of the given buffers; returns the count written."""
-    with _Temp() as t:
+    with UserTemp() as t:
         bl = [_bytes(d) for d in datas]
         addrs = [t.copy(b) for b in bl]
         iov = (user_iovec * len(bl))(*[user_iovec(a, len(b)) for a, b in zip(addrs, bl,
@@ -376,7 +378,7 @@ async def fcntl(fd: int, cmd: int, arg: Any = 0) -> int:
     and updated in place after the call."""
     if arg is None or isinstance(arg, int):
         return await syscall(SYS_fcntl, fd, cmd, arg or 0)
-    with _Temp() as t:
+    with UserTemp() as t:
         a = t.copy(arg)
         r = await syscall(SYS_fcntl, fd, cmd, a)
         _copy_back(arg, a)
@@ -393,7 +395,7 @@ async def ioctl(fd: int, cmd: int, arg: Any = None) -> int:
     """
     if arg is None or isinstance(arg, int):
         return await syscall(SYS_ioctl, fd, cmd, arg or 0)
-    with _Temp() as t:
+    with UserTemp() as t:
         a = t.copy(arg)
         r = await syscall(SYS_ioctl, fd, cmd, a)
         if cmd & IOC_OUT:
@@ -436,7 +438,7 @@ async def kill(pid: int, sig: int) -> int:
 async def sigaction(sig: int, act: struct_sigaction | None,
                     oact: struct_sigaction | None = None) -> int:
     """sigaction(2): ``act`` (or None) is installed, ``oact`` (if given) gets the old one."""
-    with _Temp() as t:
+    with UserTemp() as t:
         nsa = t.copy(act) if act is not None else 0
         osa = t.alloc(ctypes.sizeof(struct_sigaction)) if oact is not None else 0
         r = await syscall(SYS___sigaction_sigtramp, sig, nsa, osa, _SIGTRAMP,
@@ -467,7 +469,7 @@ async def nanosleep(req: float | timespec, rem: timespec | None = None) -> int:
     if not isinstance(req, timespec):
         ns = int(round(float(req) * 1e9))
         req = timespec(*divmod(ns, 1_000_000_000))
-    with _Temp() as t:
+    with UserTemp() as t:
         rq = t.copy(req)
         rm = t.alloc(ctypes.sizeof(timespec)) if rem is not None else 0
         try:
@@ -481,7 +483,7 @@ async def gettimeofday() -> tuple[int, int]:
     """gettimeofday(2): ``(tv_sec, tv_usec)`` of the machine's time of day."""
     from kern.kern_time import timeval
 
-    with _Temp() as t:
+    with UserTemp() as t:
         tp = t.alloc(ctypes.sizeof(timeval))
         await syscall(SYS___gettimeofday50, tp, 0)
         tv = uload(tp, timeval)
@@ -490,7 +492,7 @@ async def gettimeofday() -> tuple[int, int]:
 
 async def clock_gettime(clock_id: int) -> tuple[int, int]:
     """clock_gettime(2): ``(tv_sec, tv_nsec)`` of CLOCK_REALTIME or CLOCK_MONOTONIC."""
-    with _Temp() as t:
+    with UserTemp() as t:
         tp = t.alloc(ctypes.sizeof(timespec))
         await syscall(SYS___clock_gettime50, clock_id, tp)
         ts = uload(tp, timespec)
@@ -505,7 +507,7 @@ KERN_MSGBUF = 53
 async def sysctl(mib: list[int], oldlen: int = 65536, new: bytes | None = None) -> bytes:
     """sysctl(3) read (and optional write) of ``mib``: the old value's bytes."""
     names = (ctypes.c_int * len(mib))(*mib)
-    with _Temp() as t:
+    with UserTemp() as t:
         nameaddr = t.copy(names)
         oldp = t.alloc(oldlen)
         lenp = t.copy(ctypes.c_uint64(oldlen))
@@ -519,7 +521,7 @@ async def sysctl(mib: list[int], oldlen: int = 65536, new: bytes | None = None) 
 # ---------------------------------------------------------------- files and directories
 
 async def _stat_call(code: int, path: str | bytes) -> struct_stat:
-    with _Temp() as t:
+    with UserTemp() as t:
         ub = t.alloc(ctypes.sizeof(struct_stat))
         await syscall(code, await t.lookup(path), ub)
         return uload(ub, struct_stat)
@@ -537,7 +539,7 @@ async def lstat(path: str | bytes) -> struct_stat:
 
 async def fstat(fd: int) -> struct_stat:
     """fstat(2) (__fstat50): the ``struct stat`` of an open descriptor."""
-    with _Temp() as t:
+    with UserTemp() as t:
         sb = t.alloc(ctypes.sizeof(struct_stat))
         await syscall(SYS___fstat50, fd, sb)
         return uload(sb, struct_stat)
@@ -548,7 +550,7 @@ async def getfh(path: str | bytes, size: int = 128) -> bytes:
 
     ``size`` is the buffer offered; when it is too small the call fails with
     E2BIG, as NetBSD's does.  getfh_size() asks for the size needed."""
-    with _Temp() as t:
+    with UserTemp() as t:
         fhp = t.alloc(max(size, 1))
         szp = t.alloc(8)
         uput(szp, size.to_bytes(8, "little"))
@@ -559,7 +561,7 @@ async def getfh(path: str | bytes, size: int = 128) -> bytes:
 
 async def getfh_size(path: str | bytes) -> int:
     """The handle size getfh needs for ``path`` (the E2BIG probe with size 0)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         szp = t.alloc(8)
         uput(szp, bytes(8))
         try:
@@ -572,13 +574,13 @@ async def getfh_size(path: str | bytes) -> int:
 
 async def fhopen(fh: bytes, flags: int) -> int:
     """fhopen(2) (__fhopen40): open a file by handle (root only)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(396, t.copy(fh), len(fh), flags)
 
 
 async def fhstat(fh: bytes) -> struct_stat:
     """fhstat(2) (__fhstat50): stat a file by handle (root only)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         sb = t.alloc(ctypes.sizeof(struct_stat))
         await syscall(451, t.copy(fh), len(fh), sb)
         return uload(sb, struct_stat)
@@ -586,7 +588,7 @@ async def fhstat(fh: bytes) -> struct_stat:
 
 async def statvfs1(path: str | bytes, flags: int) -> struct_statvfs:
     """statvfs1(2): the ``struct statvfs`` of the file system holding ``path``."""
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(ctypes.sizeof(struct_statvfs))
         await syscall(SYS_statvfs1, await t.lookup(path), buf, flags)
         return uload(buf, struct_statvfs)
@@ -599,7 +601,7 @@ async def statvfs(path: str | bytes) -> struct_statvfs:
 
 async def fstatvfs1(fd: int, flags: int) -> struct_statvfs:
     """fstatvfs1(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(ctypes.sizeof(struct_statvfs))
         await syscall(SYS_fstatvfs1, fd, buf, flags)
         return uload(buf, struct_statvfs)
@@ -620,7 +622,7 @@ async def getvfsstat(flags: int) -> list[struct_statvfs]:
     count = await syscall(SYS_getvfsstat, 0, 0, flags)
     while True:
         bufsize = (count + 1) * size
-        with _Temp() as t:
+        with UserTemp() as t:
             buf = t.alloc(bufsize)
             got = await syscall(SYS_getvfsstat, buf, bufsize, flags)
             if got * size < bufsize:
@@ -636,43 +638,43 @@ async def getmntinfo(flags: int) -> list[struct_statvfs]:
 
 async def mkdir(path: str | bytes, mode: int = 0o777) -> int:
     """mkdir(2); the process's umask applies."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_mkdir, t.path(path), mode)
 
 
 async def rmdir(path: str | bytes) -> int:
     """rmdir(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_rmdir, t.path(path))
 
 
 async def unlink(path: str | bytes) -> int:
     """unlink(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_unlink, t.path(path))
 
 
 async def rename(from_: str | bytes, to: str | bytes) -> int:
     """rename(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_rename, t.path(from_), t.path(to))
 
 
 async def link(path: str | bytes, link_: str | bytes) -> int:
     """link(2): a new name ``link_`` for the file ``path``."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_link, await t.lookup(path), t.path(link_))
 
 
 async def symlink(target: str | bytes, linkpath: str | bytes) -> int:
     """symlink(2): a symbolic link ``linkpath`` whose contents are ``target``."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_symlink, t.path(target), t.path(linkpath))
 
 
 async def readlink(path: str | bytes, bufsize: int = MAXPATHLEN) -> str:
     """readlink(2): the contents of the symbolic link (at most ``bufsize`` bytes)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(bufsize)
         n = await syscall(SYS_readlink, await t.lookup(path), buf, bufsize)
         return _str(uget(buf, n))
@@ -685,7 +687,7 @@ async def getdents(fd: int, count: int) -> bytes:
     """
     if count < 0:
         raise SyscallError(EINVAL, "__getdents30")
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(count)
         n = await syscall(SYS___getdents30, fd, buf, count)
         return uget(buf, n)
@@ -714,7 +716,7 @@ async def listdir(path: str | bytes) -> list[tuple[int, str, int]]:
 
 async def truncate(path: str | bytes, length: int) -> int:
     """truncate(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_truncate, await t.lookup(path), 0, length)
 
 
@@ -735,19 +737,19 @@ async def sync() -> int:
 
 async def mknod(path: str | bytes, mode: int, dev: int) -> int:
     """mknod(2) (__mknod50)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS___mknod50, t.path(path), mode, dev)
 
 
 async def chmod(path: str | bytes, mode: int) -> int:
     """chmod(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_chmod, await t.lookup(path), mode)
 
 
 async def lchmod(path: str | bytes, mode: int) -> int:
     """lchmod(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_lchmod, await t.lookup(path), mode)
 
 
@@ -758,13 +760,13 @@ async def fchmod(fd: int, mode: int) -> int:
 
 async def chown(path: str | bytes, uid: int, gid: int) -> int:
     """chown(2); -1 leaves that id alone."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_chown, await t.lookup(path), uid, gid)
 
 
 async def lchown(path: str | bytes, uid: int, gid: int) -> int:
     """lchown(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_lchown, await t.lookup(path), uid, gid)
 
 
@@ -776,7 +778,7 @@ async def fchown(fd: int, uid: int, gid: int) -> int:
 Times = tuple[tuple[int, int], tuple[int, int]] | tuple[float, float] | None
 
 
-def _timevals(t: _Temp, times: Times) -> int:
+def _timevals(t: UserTemp, times: Times) -> int:
     """``struct timeval tv[2]`` (access, modification) in user memory; NULL for None."""
     from kern.kern_time import timeval
 
@@ -795,31 +797,31 @@ def _timevals(t: _Temp, times: Times) -> int:
 async def utimes(path: str | bytes, times: Times = None) -> int:
     """utimes(2) (__utimes50): ``times`` is (atime, mtime), each (sec, usec) or seconds;
     None sets both to now."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS___utimes50, await t.lookup(path), _timevals(t, times))
 
 
 async def lutimes(path: str | bytes, times: Times = None) -> int:
     """lutimes(2) (__lutimes50)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS___lutimes50, await t.lookup(path), _timevals(t, times))
 
 
 async def futimes(fd: int, times: Times = None) -> int:
     """futimes(2) (__futimes50)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS___futimes50, fd, _timevals(t, times))
 
 
 async def access(path: str | bytes, mode: int) -> int:
     """access(2): 0, or SyscallError (EACCES, ENOENT, ...)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_access, await t.lookup(path), mode)
 
 
 async def pathconf(path: str | bytes, name: int) -> int:
     """pathconf(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_pathconf, await t.lookup(path), name)
 
 
@@ -830,7 +832,7 @@ async def fpathconf(fd: int, name: int) -> int:
 
 async def chdir(path: str | bytes) -> int:
     """chdir(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_chdir, await t.lookup(path))
 
 
@@ -841,7 +843,7 @@ async def fchdir(fd: int) -> int:
 
 async def chroot(path: str | bytes) -> int:
     """chroot(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_chroot, await t.lookup(path))
 
 
@@ -849,7 +851,7 @@ async def getcwd(size: int = MAXPATHLEN) -> str:
     """getcwd(3) (__getcwd): the current directory; ERANGE if longer than ``size``."""
     if size <= 0:
         raise SyscallError(EINVAL if size == 0 else ERANGE, "__getcwd")
-    with _Temp() as t:
+    with UserTemp() as t:
         buf = t.alloc(size)
         n = await syscall(SYS___getcwd, buf, size)
         raw = uget(buf, n)
@@ -870,7 +872,7 @@ async def mount(fstype: str | bytes, path: str | bytes, flags: int,
     user memory after the call, for MNT_GETARGS and file systems that
     adjust their arguments.
     """
-    with _Temp() as t:
+    with UserTemp() as t:
         if data is None:
             addr, n = 0, 0
         else:
@@ -885,7 +887,7 @@ async def mount(fstype: str | bytes, path: str | bytes, flags: int,
 
 async def unmount(path: str | bytes, flags: int = 0) -> int:
     """unmount(2)."""
-    with _Temp() as t:
+    with UserTemp() as t:
         return await syscall(SYS_unmount, await t.lookup(path), flags)
 
 
@@ -899,7 +901,7 @@ async def modctl(cmd: int, arg: Any = None) -> int:
     """
     if arg is None or isinstance(arg, int):
         return await syscall(SYS_modctl, cmd, arg or 0)
-    with _Temp() as t:
+    with UserTemp() as t:
         if isinstance(arg, (str, bytes)):
             return await syscall(SYS_modctl, cmd, t.path(arg))
         a = t.copy(arg)

@@ -65,7 +65,6 @@ from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
 from lib import libc
 from vfs.mount import MOUNT_PUFFS
 
-from . import _sys
 from .errors import PuffsError
 
 HDRSIZE = ctypes.sizeof(puffs_req)
@@ -168,7 +167,7 @@ class DevPuffsChannel(Channel):
     async def mount(self, kargs: puffs_kargs, dir: str, mntflags: int) -> None:
         kargs.pa_fd = self.fd
         try:
-            await _sys.mount(MOUNT_PUFFS, dir, mntflags, kargs)
+            await libc.mount(MOUNT_PUFFS, dir, mntflags, kargs)
         except SyscallError as e:
             raise PuffsError(e.errno, f"mount {dir}: {e}") from None
         if not self.getbuf:

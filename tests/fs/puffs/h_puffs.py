@@ -26,7 +26,8 @@ from kern import syscall as sc
 from kern.cpu import curmachine, curproc
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
-from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
+from kern.subr_copy import uread
+from lib.libc import UserTemp
 from lib.libpuffs import PuffsServer, daemon
 from lib.libpuffs.remote import RemoteServer
 from tools.puffs_servers.memfs import MemFS
@@ -95,34 +96,6 @@ def _start(k: kern.Machine, server: Any, dir: str, name: str) -> Any:
 
 # ------------------------------------------------------------------ file calls (errno, value)
 
-class _T:
-    def __init__(self) -> None:
-        self.addrs: list[int] = []
-
-    def alloc(self, n: int) -> int:
-        a = uvm_map_user(curproc(), max(n, 1))
-        self.addrs.append(a)
-        return a
-
-    def copy(self, data: Any) -> int:
-        b = bytes(data)
-        a = self.alloc(len(b))
-        if b:
-            uwrite(curproc(), a, b)
-        return a
-
-    def s(self, path: str | bytes) -> int:
-        b = path.encode() if isinstance(path, str) else bytes(path)
-        return self.copy(b + b"\0")
-
-    def __enter__(self) -> _T:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for a in self.addrs:
-            uvm_unmap_user(curproc(), a)
-
-
 async def call(code: int, *args: Any) -> tuple[int, Any]:
     try:
         return 0, await sc.syscall(code, *args)
@@ -131,8 +104,8 @@ async def call(code: int, *args: Any) -> tuple[int, Any]:
 
 
 async def open_(path: str, flags: int = O_RDWR, mode: int = 0o644) -> tuple[int, int]:
-    with _T() as t:
-        return await call(sc.SYS_open, t.s(path), flags, mode)
+    with UserTemp() as t:
+        return await call(sc.SYS_open, t.path(path), flags, mode)
 
 
 async def create(path: str, mode: int = 0o777) -> tuple[int, int]:
@@ -144,19 +117,19 @@ async def close(fd: int) -> int:
 
 
 async def write(fd: int, data: bytes) -> tuple[int, int]:
-    with _T() as t:
+    with UserTemp() as t:
         return await call(sc.SYS_write, fd, t.copy(data), len(data))
 
 
 async def read(fd: int, n: int) -> tuple[int, bytes]:
-    with _T() as t:
+    with UserTemp() as t:
         buf = t.alloc(n)
         error, cnt = await call(sc.SYS_read, fd, buf, n)
         return error, (uread(curproc(), buf, cnt) if not error and cnt else b"")
 
 
 async def pread(fd: int, n: int, off: int) -> tuple[int, bytes]:
-    with _T() as t:
+    with UserTemp() as t:
         buf = t.alloc(n)
         error, cnt = await call(sc.SYS_pread, fd, buf, n, 0, off)
         return error, (uread(curproc(), buf, cnt) if not error and cnt else b"")
@@ -164,9 +137,9 @@ async def pread(fd: int, n: int, off: int) -> tuple[int, bytes]:
 
 async def stat_(path: str) -> tuple[int, stat]:
     sb = stat()
-    with _T() as t:
+    with UserTemp() as t:
         a = t.alloc(ctypes.sizeof(sb))
-        error, _ = await call(sc.SYS___stat50, t.s(path), a)
+        error, _ = await call(sc.SYS___stat50, t.path(path), a)
         if not error:
             sb = stat.from_buffer_copy(uread(curproc(), a, ctypes.sizeof(sb)))
         return error, sb
@@ -174,9 +147,9 @@ async def stat_(path: str) -> tuple[int, stat]:
 
 async def statvfs1(path: str, flags: int = 1) -> tuple[int, statvfs]:
     sb = statvfs()
-    with _T() as t:
+    with UserTemp() as t:
         a = t.alloc(ctypes.sizeof(sb))
-        error, _ = await call(sc.SYS_statvfs1, t.s(path), a, flags)
+        error, _ = await call(sc.SYS_statvfs1, t.path(path), a, flags)
         if not error:
             sb = statvfs.from_buffer_copy(uread(curproc(), a, ctypes.sizeof(sb)))
         return error, sb
@@ -189,8 +162,8 @@ async def syncbar(path: str = "/mnt") -> None:
 
 
 async def path_call(code: int, *paths: str) -> int:
-    with _T() as t:
-        return (await call(code, *[t.s(p) for p in paths]))[0]
+    with UserTemp() as t:
+        return (await call(code, *[t.path(p) for p in paths]))[0]
 
 
 async def chdir(path: str) -> int:
@@ -218,19 +191,19 @@ async def symlink(target: str, path: str) -> int:
 
 
 async def mkdir(path: str, mode: int = 0o755) -> int:
-    with _T() as t:
-        return (await call(sc.SYS_mkdir, t.s(path), mode))[0]
+    with UserTemp() as t:
+        return (await call(sc.SYS_mkdir, t.path(path), mode))[0]
 
 
 async def readlink(path: str) -> tuple[int, bytes]:
-    with _T() as t:
+    with UserTemp() as t:
         buf = t.alloc(1024)
-        error, n = await call(sc.SYS_readlink, t.s(path), buf, 1024)
+        error, n = await call(sc.SYS_readlink, t.path(path), buf, 1024)
         return error, (uread(curproc(), buf, n) if not error else b"")
 
 
 async def getdents(fd: int, count: int = 4096) -> tuple[int, bytes]:
-    with _T() as t:
+    with UserTemp() as t:
         buf = t.alloc(count)
         error, n = await call(sc.SYS___getdents30, fd, buf, count)
         return error, (uread(curproc(), buf, n) if not error and n else b"")
@@ -257,8 +230,8 @@ async def fsync(fd: int) -> int:
 
 
 async def unmount(path: str, flags: int = 0) -> int:
-    with _T() as t:
-        return (await call(sc.SYS_unmount, t.s(path), flags))[0]
+    with UserTemp() as t:
+        return (await call(sc.SYS_unmount, t.path(path), flags))[0]
 
 
 async def unmount_refused_then_forced(path: str = "/mnt") -> list[int]:

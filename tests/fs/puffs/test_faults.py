@@ -27,8 +27,9 @@ from kern.fcntl import O_RDWR
 from kern.kern_sig import SIGUSR1, psignal
 from kern.subr_copy import uread, uvm_map_user, uwrite
 from lib import libc
+from lib.libc import mount
 from lib.libpuffs import PuffsError, PuffsServer
-from lib.libpuffs._sys import lwp_create, mount
+from lib.libpuffs._sys import lwp_create
 from lib.libpuffs.channel import DevPuffsChannel, frame_header
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import MNT_FORCE, MOUNT_PUFFS

@@ -37,8 +37,9 @@ from fs.puffs.puffs_msgif_h import (
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
 from lib import libc
+from lib.libc import mount
 from lib.libpuffs import PuffsError
-from lib.libpuffs._sys import lwp_create, mount
+from lib.libpuffs._sys import lwp_create
 from lib.libpuffs.channel import DevPuffsChannel, frame_header
 from vfs.mount import MNT_FORCE, MOUNT_PUFFS, statvfs
 

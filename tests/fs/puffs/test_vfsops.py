@@ -21,8 +21,8 @@ from fs.puffs.puffs_msgif_h import (
 from kern.cpu import curmachine
 from kern.errno import E2BIG, EBUSY, EINPROGRESS, EINVAL, ENOENT, EOPNOTSUPP
 from kern.exceptions import SyscallError
+from lib.libc import mount
 from lib.libpuffs import PuffsError, PuffsServer
-from lib.libpuffs._sys import mount
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import (
     MNT_GETARGS,
