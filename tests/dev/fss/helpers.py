@@ -147,9 +147,13 @@ async def dump_device(devpath: str, hostpath: str, bs: int = 65536) -> int:
     return n
 
 
-def errno_of(exc: Any) -> int:
-    assert isinstance(exc, SyscallError), exc
-    return exc.errno
+async def errno_of(coro: Any) -> int:
+    """Await a system call: its errno, 0 when it succeeds."""
+    try:
+        await coro
+    except SyscallError as e:
+        return e.errno
+    return 0
 
 
 _ = (ctypes, O_RDWR)

@@ -15,13 +15,11 @@ import trio.testing
 import kern
 from dev.fss.fssvar import FSSIOCCLR, FSSIOFGET
 from kern.errno import EBUSY, ENOMEM, EOPNOTSUPP
-from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
 from lib import libc
 from tests.dev.fss.helpers import (
-    MiB,
-    make_image,
+    errno_of,
     read_file,
     setup_origin,
     snap_get,
@@ -33,17 +31,8 @@ from vfs.mount import mountlist
 PAGE = 4096
 
 
-@pytest.fixture
-def origin(tmp_path):
-    return make_image(str(tmp_path / "origin.img"), 4 * MiB)
 
 
-async def errno_of(coro) -> int:
-    try:
-        await coro
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 def test_B1_ioctls_block_for_a_whole_create(origin):

@@ -33,18 +33,12 @@ from kern.errno import (
     EPERM,
     EROFS,
 )
-from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.ioccom import _IO
 from kern.kern_module import kmod_namespace
 from kern.subr_kmem import kmem_outstanding
 from lib import libc
-from tests.dev.fss.helpers import MiB, make_image, setup_origin, snap_get, snap_set, write_file
-
-
-@pytest.fixture
-def origin(tmp_path):
-    return make_image(str(tmp_path / "origin.img"), 4 * MiB)
+from tests.dev.fss.helpers import MiB, errno_of, setup_origin, snap_get, snap_set, write_file
 
 
 def run(origin, body, seed=1, **boot):
@@ -57,12 +51,6 @@ def run(origin, body, seed=1, **boot):
         return k.run(main), k
 
 
-async def errno_of(coro) -> int:
-    try:
-        await coro
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 # ---------------------------------------------------------------- open / close

@@ -23,7 +23,6 @@ import trio.testing
 import kern
 from dev.fss.fssvar import FSSIOCCLR
 from kern.errno import EAGAIN, EIO, ENOSPC, ENXIO
-from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
 from kern.subr_kmem import kmem_stats
 from kern.testing import sweep
@@ -32,6 +31,7 @@ from tests.dev.fss.helpers import (
     MiB,
     attach_disk,
     e2fsck,
+    errno_of,
     make_image,
     mount_ext2,
     needs_e2fsck,
@@ -46,17 +46,8 @@ from vfs.mount import mountlist
 PAGE = 4096
 
 
-@pytest.fixture
-def origin(tmp_path):
-    return make_image(str(tmp_path / "origin.img"), 4 * MiB)
 
 
-async def errno_of(coro) -> int:
-    try:
-        await coro
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 def _mnt():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ctypes
 
-import pytest
-
 import kern
 from conf.GENERIC import config as GENERIC
 from dev.fss.fssvar import (
@@ -21,10 +19,9 @@ from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_
 from kern.subr_kmem import kmem_stats
 from lib import libc
 from tests.dev.fss.helpers import (
-    MiB,
     dump_device,
     e2fsck,
-    make_image,
+    errno_of,
     mount_ext2,
     needs_e2fsck,
     read_file,
@@ -34,19 +31,6 @@ from tests.dev.fss.helpers import (
     write_file,
 )
 from vfs.mount import MNT_RDONLY
-
-
-@pytest.fixture
-def origin(tmp_path):
-    return make_image(str(tmp_path / "origin.img"), 4 * MiB)
-
-
-async def errno_of(coro) -> int:
-    try:
-        await coro
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 def lwp_names(k) -> list[str]:
