@@ -56,7 +56,6 @@ EVFILT_READ = 0
 EVFILT_WRITE = 1
 
 
-
 class fwdfield:
     """A function-pointer member that may be given as a function's name.
 

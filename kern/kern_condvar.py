@@ -8,9 +8,9 @@ interlock while asleep and take it back before returning.
 from __future__ import annotations
 
 from kern.cpu import curlwp
-from kern.errno import EWOULDBLOCK
 from kern.kern_mutex import _mutex_relock, kmutex_t, mutex_exit, mutex_owned
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.subr_prf import panic
 
 
 class kcondvar_t:
@@ -25,11 +25,6 @@ class kcondvar_t:
         return f"<kcondvar {self.cv_wmesg!r} waiters={len(self.cv_waiters)}>"
 
 
-def _panic(fmt: str, *args: object) -> None:
-    from kern.subr_prf import panic
-
-    panic(fmt, *args)
-
 
 def cv_init(cv: kcondvar_t, wmesg: str) -> None:
     cv.cv_wmesg = wmesg
@@ -39,17 +34,17 @@ def cv_init(cv: kcondvar_t, wmesg: str) -> None:
 
 def cv_destroy(cv: kcondvar_t) -> None:
     if cv.cv_state != 1:
-        _panic("cv_destroy: condvar %r is not initialised", cv.cv_wmesg)
+        panic("cv_destroy: condvar %r is not initialised", cv.cv_wmesg)
     if cv.cv_waiters:
-        _panic("cv_destroy: condvar %r has waiters", cv.cv_wmesg)
+        panic("cv_destroy: condvar %r has waiters", cv.cv_wmesg)
     cv.cv_state = 2
 
 
 async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int:
     if cv.cv_state != 1:
-        _panic("cv_wait: condvar %r is not initialised", cv.cv_wmesg)
+        panic("cv_wait: condvar %r is not initialised", cv.cv_wmesg)
     if not mutex_owned(mtx):
-        _panic("cv_wait: %r: interlock not held by the caller", cv.cv_wmesg)
+        panic("cv_wait: %r: interlock not held by the caller", cv.cv_wmesg)
     sleepq_enter(cv.cv_waiters, cv.cv_wmesg, cv, "cv", curlwp())
     mutex_exit(mtx)
     error = await sleepq_block(timo, catch)
@@ -91,6 +86,3 @@ def cv_has_waiters(cv: kcondvar_t) -> bool:
 
 def cv_is_valid(cv: kcondvar_t) -> bool:
     return cv.cv_state == 1
-
-
-_ = EWOULDBLOCK

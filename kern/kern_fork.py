@@ -30,6 +30,7 @@ from kern.cpu import curlwp, curmachine
 from kern.errno import EAGAIN, EINVAL
 from kern.exceptions import KernelError
 from kern.kern_lwp import lwp, proc
+from kern.subr_prf import log
 
 # fork1 flags (sys/proc.h); kemu's children always get their own copies.
 FORK_PPWAIT = 0x01
@@ -41,6 +42,8 @@ FORK_NOWAIT = 0x20
 FORK_CLEANFILES = 0x40
 
 maxproc = 1044  # kern.maxproc's default
+
+LOG_ERR = 3  # sys/syslog.h
 
 
 def cpu_lwp_fork_entry(l: lwp, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
@@ -58,6 +61,7 @@ async def fork1(l1: lwp, flags: int, retval: list[Any]) -> int:
     m = curmachine()
     p1 = l1.l_proc
     if len(m.procs) >= maxproc:
+        log(LOG_ERR, "%s: table is full - %s\n", "proc", "increase kern.maxproc or NPROC")
         return EAGAIN
     p2 = m.proc_create(p1.p_comm, p1, p1.p_cred, exec=False)
     l2 = lwp(p2, l1.l_name)
@@ -68,7 +72,6 @@ async def fork1(l1: lwp, flags: int, retval: list[Any]) -> int:
 
 
 async def _child_main(p: proc, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> int:
-    status = 1
     try:
         r = await fn(*args)
         status = r if isinstance(r, int) else 0
@@ -85,7 +88,7 @@ async def exit1(l: lwp, status: int) -> None:
     from kern.kern_descrip import fd_free
 
     p = l.l_proc
-    p.p_xexit = status & 0xff  # type: ignore[attr-defined]
+    p.p_xexit = status & 0xff
     await fd_free(p)
     curmachine().proc_destroy(p)
 

@@ -38,6 +38,8 @@ KTHREAD_MPSAFE = 0x02
 KTHREAD_INTR = 0x04
 KTHREAD_TS = 0x08
 KTHREAD_MUSTJOIN = 0x10
+# kemu-only: a housekeeping thread, whose timed sleeps are not progress (LW_DAEMON)
+KTHREAD_KEMU_DAEMON = 0x1000
 
 # Priorities (sys/param.h); kept for the signatures, the scheduler ignores them.
 PRI_NONE = -1
@@ -71,6 +73,7 @@ class proc:
         self.p_nlwpid = 0
         self.p_flag = 0
         self.p_stat = 0
+        self.p_xexit = 0  # exit status (exit1)
         # Filled by the layers that own them (vfs: descriptors and cwd;
         # kern.uvm_user: the user address space; kern_sig: signal state).
         self.p_fd: Any = None
@@ -116,7 +119,6 @@ class lwp:
         # user mode" (kemu cannot copy a Python stack, so the caller names the
         # child's entry: see kern/kern_fork.py).
         self.l_md_forkentry: Any = None
-        self.l_trace_name = f"{name}"
 
     @property
     def l_stat_name(self) -> str:
@@ -161,16 +163,11 @@ def kthread_create(pri: int, flag: int, ci: Any,
     if error:
         return error, None
     m = curmachine()
-    l = lwp(m.proc0, name, LW_SYSTEM | (LW_DAEMON if flag & _KTHREAD_DAEMON else 0))
+    l = lwp(m.proc0, name, LW_SYSTEM | (LW_DAEMON if flag & KTHREAD_KEMU_DAEMON else 0))
     if flag & KTHREAD_MUSTJOIN:
         l.l_pflag |= KTHREAD_MUSTJOIN
     m.spawn_lwp(l, func, (arg,))
     return 0, l
-
-
-# kemu-only flag: mark a housekeeping thread whose timed sleeps are not progress
-_KTHREAD_DAEMON = 0x1000
-KTHREAD_KEMU_DAEMON = _KTHREAD_DAEMON
 
 
 def kthread_exit(ecode: int) -> None:
@@ -193,7 +190,3 @@ async def kthread_join(l: lwp) -> int:
         sleepq_enter(l.l_joiners, "kthrwait", l)
         await sleepq_block(0, False)
     return 0
-
-
-def lwp_name(l: lwp) -> str:
-    return l.l_name

@@ -240,15 +240,13 @@ class _LoadCtx:
 class kobj:
     """The code of a module: the fresh Python modules executed for one machine."""
 
-    def __init__(self, name: str, dotted: str, prefix: str, ctx: _LoadCtx, mid: int) -> None:
+    def __init__(self, name: str, dotted: str, prefix: str, ctx: _LoadCtx) -> None:
         self.ko_name = name
         self.ko_dotted = dotted
         self.ko_prefix = prefix
         self.ko_ctx = ctx
-        self.ko_mid = mid
         self.ko_entry: types.ModuleType | None = None
         self.ko_loaded = False
-        self.ko_files: list[str] = []
 
     def ko_size(self) -> int:
         """Bytes of source text of the files it executed (modstat's SIZE)."""
@@ -408,7 +406,7 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
         _placeholder("kemu", [])
         _placeholder(root, [])
         _placeholder(prefix, [])
-    ko = kobj(name, dotted, prefix, ctx, mid)
+    ko = kobj(name, dotted, prefix, ctx)
     parts = dotted.split(".")
     is_pkg = spec.submodule_search_locations is not None
     try:
@@ -505,7 +503,6 @@ class _ModState:
         self.pending_lists: list[list[module] | None] = [None] * MODULE_MAX_DEPTH
         self.module_netbsd: module | None = None
         self.static_kobjs: dict[str, kobj] = {}
-        self.module_thread_lwp: Any = None
         self.initialized = False
 
 
@@ -575,14 +572,21 @@ def module_compatible(v1: int, v2: int) -> bool:
 
 
 def _requirements(mi: modinfo) -> list[str]:
-    req = mi.mi_required
-    if not req:
-        return []
+    """The names in ``mi_required``, split as C walks it: one comma is skipped
+    before each name, and an empty name ends the list."""
+    req = mi.mi_required or ""
     out = []
-    for s in req.split(","):
-        if s == "":
+    s = 0
+    while s < len(req):
+        if req[s] == ",":
+            s += 1
+        p = req.find(",", s)
+        if p < 0:
+            p = len(req)
+        if p == s:
             break
-        out.append(s)
+        out.append(req[s:p])
+        s = p
     return out
 
 
@@ -693,13 +697,10 @@ async def module_init_class(modclass: int) -> None:
                        None)
             if mod is None:
                 break
-            failed = bool(mod.mod_flags & MODFLG_MUST_FORCE)
-            if not failed:
-                rv, _ = await module_do_builtin(mod, module_name(mod), None)
-                failed = rv != 0
-            if mod in st.module_builtins:
-                # Failed (or needs force): keep it aside until the class is
-                # done, then put it back.
+            # If it fails (or needs force), keep it aside until the class is
+            # done, then put it back, so that it is not tried again.
+            if mod.mod_flags & MODFLG_MUST_FORCE or \
+                    (await module_do_builtin(mod, module_name(mod), None))[0] != 0:
                 st.module_builtins.remove(mod)
                 bi_fail.append(mod)
         st.module_builtins.extend(bi_fail)
@@ -718,12 +719,10 @@ async def module_builtin_require_force() -> None:
 
 async def module_start_thread(machine: Any) -> None:
     """Post-boot: start the auto-unload thread "modunload"."""
-    st = _modstate.of(machine)
-    error, l = kthread_create(PRI_VM, KTHREAD_MPSAFE | KTHREAD_KEMU_DAEMON, None,
+    error, _ = kthread_create(PRI_VM, KTHREAD_MPSAFE | KTHREAD_KEMU_DAEMON, None,
                               module_thread, None, "modunload")
     if error:
         panic("module_start_thread: %d", error)
-    st.module_thread_lwp = l
 
 
 # --- lookups ---------------------------------------------------------------------------------

@@ -18,12 +18,14 @@ from kern.sched import preempt
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
+    Site,
     frame_site,
     lock_class_for,
     lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
 )
+from kern.subr_prf import panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -66,41 +68,40 @@ class kmutex_t:
         return f"<kmutex {name!r} owner={owner}>"
 
 
-def _panic(fmt: str, *args: object) -> None:
-    from kern.subr_prf import panic
-
-    panic(fmt, *args)
-
 
 def _name(mtx: kmutex_t) -> str:
     return mtx.lock_class.name if mtx.lock_class else "<uninitialised mutex>"
 
 
 def mutex_init(mtx: kmutex_t, type: int, ipl: int) -> None:
-    site = frame_site(sys._getframe(1))
+    _mutex_init(mtx, type, ipl, frame_site(sys._getframe(1)), "mutex_init")
+
+
+def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> None:
+    """mutex_init; the lock's class is named from the ``initfn`` call at ``site``."""
     if type in (MUTEX_DEFAULT, MUTEX_DRIVER, MUTEX_NODEBUG):
         spin = ipl not in (IPL_NONE, IPL_SOFTCLOCK, IPL_SOFTBIO, IPL_SOFTNET, IPL_SOFTSERIAL)
     elif type == MUTEX_ADAPTIVE:
         if ipl != IPL_NONE:
-            _panic("mutex_init: adaptive mutex at IPL %d", ipl)
+            panic("mutex_init: adaptive mutex at IPL %d", ipl)
         spin = False
     elif type == MUTEX_SPIN:
         spin = True
     else:
-        _panic("mutex_init: impossible type %d", type)
+        panic("mutex_init: impossible type %d", type)
         return
     mtx.mtx_owner = None
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl
     mtx.mtx_waiters = sleepq("mutex")
-    mtx.lock_class = lock_class_for(site, "mutex_init", "spin mutex" if spin else "mutex")
+    mtx.lock_class = lock_class_for(site, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
 
 
 def _check(mtx: kmutex_t, what: str) -> None:
     if mtx.mtx_state != 1:
-        _panic("%s: %s mutex %s", what,
-               "uninitialised" if mtx.mtx_state == 0 else "destroyed", _name(mtx))
+        panic("%s: %s mutex %s", what,
+              "uninitialised" if mtx.mtx_state == 0 else "destroyed", _name(mtx))
 
 
 async def mutex_enter(mtx: kmutex_t) -> None:
@@ -108,19 +109,19 @@ async def mutex_enter(mtx: kmutex_t) -> None:
     await _mutex_enter(mtx, site)
 
 
-async def _mutex_enter(mtx: kmutex_t, site: tuple[str, int, str]) -> None:
+async def _mutex_enter(mtx: kmutex_t, site: Site) -> None:
     l = curlwp()
     _check(mtx, "mutex_enter")
     if mtx.mtx_owner is l:
-        _panic("mutex_enter: locking against myself: %s", _name(mtx))
+        panic("mutex_enter: locking against myself: %s", _name(mtx))
     if not mtx.mtx_spin:
         ASSERT_SLEEPABLE()
     lockdebug_wantlock(l, mtx, site)
     await preempt()
     while mtx.mtx_owner is not None:
         if mtx.mtx_spin:
-            _panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
-                   _name(mtx), mtx.mtx_owner.l_name)
+            panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
+                  _name(mtx), mtx.mtx_owner.l_name)
         sleepq_enter(mtx.mtx_waiters, "mutex", mtx, "mutex", l)
         await sleepq_block(0, False)
     mtx.mtx_owner = l
@@ -135,7 +136,7 @@ async def _mutex_relock(mtx: kmutex_t) -> None:
 
 
 def mutex_spin_enter(mtx: kmutex_t) -> None:
-    _panic("mutex_spin_enter: use 'await mutex_enter()' in kemu")
+    panic("mutex_spin_enter: use 'await mutex_enter()' in kemu")
 
 
 def mutex_exit(mtx: kmutex_t) -> None:
@@ -143,7 +144,7 @@ def mutex_exit(mtx: kmutex_t) -> None:
     _check(mtx, "mutex_exit")
     if mtx.mtx_owner is not l:
         owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
-        _panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
+        panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
     lockdebug_unlocked(l, mtx)
     mtx.mtx_owner = None
     if mtx.mtx_spin:
@@ -156,12 +157,11 @@ mutex_spin_exit = mutex_exit
 
 
 def mutex_tryenter(mtx: kmutex_t) -> int:
-    """Take the mutex if it is free: 1 on success, 0 if someone holds it."""
+    """Take the mutex if it is free: 1 on success, 0 if someone (the caller
+    too, as in NetBSD) holds it."""
     l = curlwp()
     _check(mtx, "mutex_tryenter")
     if mtx.mtx_owner is not None:
-        if mtx.mtx_owner is l:
-            _panic("mutex_tryenter: locking against myself: %s", _name(mtx))
         return 0
     mtx.mtx_owner = l
     if mtx.mtx_spin:
@@ -181,18 +181,15 @@ def mutex_owner(mtx: kmutex_t) -> lwp | None:
 def mutex_destroy(mtx: kmutex_t) -> None:
     _check(mtx, "mutex_destroy")
     if mtx.mtx_owner is not None:
-        _panic("mutex_destroy: %s is held by %s", _name(mtx), mtx.mtx_owner.l_name)
+        panic("mutex_destroy: %s is held by %s", _name(mtx), mtx.mtx_owner.l_name)
     if mtx.mtx_waiters:
-        _panic("mutex_destroy: %s has waiters", _name(mtx))
+        panic("mutex_destroy: %s has waiters", _name(mtx))
     mtx.mtx_state = 2
 
 
 def mutex_obj_alloc(type: int, ipl: int) -> kmutex_t:
     mtx = kmutex_t()
-    site = frame_site(sys._getframe(1))
-    mutex_init(mtx, type, ipl)
-    mtx.lock_class = lock_class_for(site, "mutex_obj_alloc",
-                                    "spin mutex" if mtx.mtx_spin else "mutex")
+    _mutex_init(mtx, type, ipl, frame_site(sys._getframe(1)), "mutex_obj_alloc")
     return mtx
 
 

@@ -2,6 +2,12 @@
 
 Writers are preferred: once a writer waits, new readers wait behind it.
 ``rw_enter`` is async and a preemption point; the rest never sleep.
+
+Deviation: when the last holder lets go, kemu wakes one waiting writer if
+there is one, else every waiting reader, and the woken lwps take the lock
+themselves.  NetBSD's rw_vector_exit hands a released write lock straight
+to every waiting reader, and goes to the writers only when it releases a
+read lock or no reader waits.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from kern.sched import preempt
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
+    Site,
     frame_site,
     lock_class_for,
     lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
 )
+from kern.subr_prf import panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -46,30 +54,28 @@ class krwlock_t:
                 f"readers={len(self.rw_readers)}>")
 
 
-def _panic(fmt: str, *args: object) -> None:
-    from kern.subr_prf import panic
-
-    panic(fmt, *args)
-
 
 def _name(rw: krwlock_t) -> str:
     return rw.lock_class.name if rw.lock_class else "<uninitialised rwlock>"
 
 
 def rw_init(rw: krwlock_t) -> None:
-    site = frame_site(sys._getframe(1))
+    _rw_init(rw, frame_site(sys._getframe(1)), "rw_init")
+
+
+def _rw_init(rw: krwlock_t, site: Site, initfn: str) -> None:
     rw.rw_owner = None
     rw.rw_readers = []
     rw.rw_rwait = sleepq("rwlock")
     rw.rw_wwait = sleepq("rwlock")
-    rw.lock_class = lock_class_for(site, "rw_init", "rwlock")
+    rw.lock_class = lock_class_for(site, initfn, "rwlock")
     rw.rw_state = 1
 
 
 def _check(rw: krwlock_t, what: str) -> None:
     if rw.rw_state != 1:
-        _panic("%s: %s rwlock %s", what,
-               "uninitialised" if rw.rw_state == 0 else "destroyed", _name(rw))
+        panic("%s: %s rwlock %s", what,
+              "uninitialised" if rw.rw_state == 0 else "destroyed", _name(rw))
 
 
 def _can_take(rw: krwlock_t, op: int) -> bool:
@@ -83,11 +89,11 @@ async def rw_enter(rw: krwlock_t, op: int) -> None:
     await _rw_enter(rw, op, site)
 
 
-async def _rw_enter(rw: krwlock_t, op: int, site: tuple[str, int, str]) -> None:
+async def _rw_enter(rw: krwlock_t, op: int, site: Site) -> None:
     l = curlwp()
     _check(rw, "rw_enter")
     if rw.rw_owner is l or (op == RW_WRITER and l in rw.rw_readers):
-        _panic("rw_enter: locking against myself: %s", _name(rw))
+        panic("rw_enter: locking against myself: %s", _name(rw))
     ASSERT_SLEEPABLE()
     lockdebug_wantlock(l, rw, site)
     await preempt()
@@ -132,7 +138,7 @@ def rw_exit(rw: krwlock_t) -> None:
     elif l in rw.rw_readers:
         rw.rw_readers.remove(l)
     else:
-        _panic("rw_exit: %s does not hold %s", l.l_name, _name(rw))
+        panic("rw_exit: %s does not hold %s", l.l_name, _name(rw))
     lockdebug_unlocked(l, rw)
     _wake(rw)
 
@@ -140,7 +146,7 @@ def rw_exit(rw: krwlock_t) -> None:
 def rw_downgrade(rw: krwlock_t) -> None:
     l = curlwp()
     if rw.rw_owner is not l:
-        _panic("rw_downgrade: %s is not the writer of %s", l.l_name, _name(rw))
+        panic("rw_downgrade: %s is not the writer of %s", l.l_name, _name(rw))
     rw.rw_owner = None
     rw.rw_readers.append(l)
     for r in l.l_locks:
@@ -153,7 +159,7 @@ def rw_downgrade(rw: krwlock_t) -> None:
 def rw_tryupgrade(rw: krwlock_t) -> int:
     l = curlwp()
     if l not in rw.rw_readers:
-        _panic("rw_tryupgrade: %s does not hold %s as reader", l.l_name, _name(rw))
+        panic("rw_tryupgrade: %s does not hold %s as reader", l.l_name, _name(rw))
     if len(rw.rw_readers) != 1:
         return 0
     rw.rw_readers.clear()
@@ -183,12 +189,11 @@ def rw_lock_op(rw: krwlock_t) -> int:
 def rw_destroy(rw: krwlock_t) -> None:
     _check(rw, "rw_destroy")
     if rw_lock_held(rw):
-        _panic("rw_destroy: %s is held", _name(rw))
+        panic("rw_destroy: %s is held", _name(rw))
     rw.rw_state = 2
 
 
 def rw_obj_alloc() -> krwlock_t:
     rw = krwlock_t()
-    rw_init(rw)
-    rw.lock_class = lock_class_for(frame_site(sys._getframe(1)), "rw_obj_alloc", "rwlock")
+    _rw_init(rw, frame_site(sys._getframe(1)), "rw_obj_alloc")
     return rw

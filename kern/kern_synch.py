@@ -57,6 +57,9 @@ class sleepq:
     def __iter__(self):
         return iter(list(self.sq_lwps))
 
+    def __repr__(self) -> str:
+        return f"<sleepq {self.sq_name} {[l.l_name for l in self.sq_lwps]}>"
+
 
 def sleepq_enter(sq: sleepq, wmesg: str, wchan: Any, syncobj: str = "sleepq",
                  l: lwp | None = None) -> None:
@@ -183,12 +186,8 @@ def sleepq_interrupt(l: lwp, sig: int) -> bool:
 
 # --- tsleep/wakeup on an arbitrary address, as older NetBSD code uses ---
 
-class _Wchans:
-    def __init__(self) -> None:
-        self.queues: dict[int, sleepq] = {}
-
-
-_wchans = MachineLocal(_Wchans, "tsleep wait channels")
+# id(ident) -> the sleepq of lwps sleeping on ident (NetBSD's sleeptab).
+_wchans: MachineLocal[dict[int, sleepq]] = MachineLocal(dict, "tsleep wait channels")
 
 
 async def tsleep(ident: Any, priority: int, wmesg: str, timo: int) -> int:
@@ -204,7 +203,7 @@ async def mtsleep(ident: Any, priority: int, wmesg: str, timo: int,
                   mtx: kmutex_t | None) -> int:
     from kern.kern_mutex import _mutex_relock, mutex_exit
 
-    qs = _wchans().queues
+    qs = _wchans()
     sq = qs.get(id(ident))
     if sq is None:
         sq = qs[id(ident)] = sleepq(wmesg)
@@ -212,15 +211,18 @@ async def mtsleep(ident: Any, priority: int, wmesg: str, timo: int,
     if mtx is not None:
         mutex_exit(mtx)
     error = await sleepq_block(timo, bool(priority & PCATCH))
-    if not sq:
-        qs.pop(id(ident), None)
+    # Left alone on the queue (a timeout or a signal): drop it.  After a
+    # wakeup the queue is gone already, and another lwp may have made a new
+    # one for the same ident, which stays.
+    if not sq and qs.get(id(ident)) is sq:
+        del qs[id(ident)]
     if mtx is not None and not (priority & PNORELOCK):
         await _mutex_relock(mtx)
     return error
 
 
 def wakeup(ident: Any) -> None:
-    sq = _wchans().queues.pop(id(ident), None)
+    sq = _wchans().pop(id(ident), None)
     if sq is not None:
         sleepq_wake(sq)
 
@@ -247,6 +249,3 @@ async def yield_() -> None:
     from kern.sched import preempt
 
     await preempt()
-
-
-_ = (LSRUN,)

@@ -64,7 +64,7 @@ from kern.kern_lwp import (
     proc,
 )
 from kern.subr_fault import FaultTable
-from kern.subr_lockdebug import short_path, site_str
+from kern.subr_lockdebug import short_path
 
 # 2018-01-23 22:42:29 UTC, the date of fss.c 1.104: the default time of day at boot.
 DEFAULT_BOOTTIME = 1516747349
@@ -72,8 +72,8 @@ DEFAULT_BOOTTIME = 1516747349
 _INTERNAL_FILES = ("kern_synch.py", "kern_mutex.py", "kern_condvar.py", "kern_rwlock.py",
                    "sched.py", "machine.py")
 
-# Every machine booted in this process, newest last (the pytest plugin reads it
-# to print seeds of a failed test).
+# Called with every machine as it is made (the pytest plugin keeps the machines
+# a test booted, to print their seeds when it fails).
 boot_observers: list[Callable[[Machine], None]] = []
 default_seed: int = 0
 
@@ -393,13 +393,11 @@ class Machine:
                 p = KernelPanic(f"panic: {type(e).__name__} escaped kernel thread "
                                 f"{l.l_name!r}: {e}")
                 p.__cause__ = e
-                self.record_crash(p)
                 self._fail(p)
                 return
         if l.l_locks:
             p = KernelPanic(f"panic: lwp {l.l_name!r} exits holding "
                             f"{', '.join(l.held_locks())}")
-            self.record_crash(p)
             self._fail(p)
             return
         self._lwp_exit(l, out)
@@ -536,7 +534,7 @@ class Machine:
                 self.failure = p
         finally:
             sched.bind_thread_rng(prev)
-            if self.state not in ("failed",):
+            if self.state != "failed":
                 self.state = "halted" if self.failure is None else "failed"
             for r in self._requests:
                 if not r.delivered:
@@ -775,9 +773,7 @@ class Machine:
         infos = [self._lwp_info(l) for l in self.alllwp]
         for i in infos:
             lines.append("  " + i.line())
-        exc = Deadlock("\n".join(lines))
-        self.record_crash(exc)
-        self._fail(exc)
+        self._fail(Deadlock("\n".join(lines)))
 
     def _lwp_info(self, l: lwp) -> LwpInfo:
         if l.l_task is not None and l.l_task is _current_task_or_none():
@@ -822,7 +818,6 @@ def _waiting_for(l: lwp) -> str:
 
 # as the stacks print it (short_path: relative when trio sits under the tree, e.g. ./.venv)
 _TRIO_DIR = short_path(os.path.dirname(trio.__file__))
-_KERN_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _internal_frame(s: str) -> bool:
@@ -881,6 +876,3 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     (aprint_debug output), ``boottime`` (epoch seconds at boot).
     """
     return Machine(seed, **kw)
-
-
-_ = (site_str, LSZOMB)

@@ -46,7 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # Setup, call and teardown: the ``kernel`` fixture boots during setup.
     booted: list[_machine.Machine] = []
     item.stash[_STASH_MACHINES] = booted
     _machine.boot_observers.append(booted.append)
@@ -60,7 +61,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
     outcome = yield
     rep = outcome.get_result()
-    if rep.when != "call" or not rep.failed:
+    if not rep.failed:
         return
     machines = item.stash.get(_STASH_MACHINES, [])
     if not machines:

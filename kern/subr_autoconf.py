@@ -210,10 +210,6 @@ class _Autoconf:
 _autoconf = MachineLocal(_Autoconf, "autoconf")
 
 
-def _ac() -> _Autoconf:
-    return _autoconf()
-
-
 # --- declarations ---------------------------------------------------------------------
 
 def _define(name: str, value: Any) -> None:
@@ -333,7 +329,7 @@ def config_cfdriver_attach(cd: cfdriver) -> int:
     error = fault_inject("config_cfdriver_attach")
     if error:
         return error
-    ac = _ac()
+    ac = _autoconf()
     for lcd in ac.allcfdrivers:
         if lcd.cd_name == cd.cd_name:
             return EEXIST
@@ -354,7 +350,7 @@ def config_cfdriver_detach(cd: cfdriver) -> int:
             return EBUSY
     if cd.cd_attach:
         return EBUSY
-    ac = _ac()
+    ac = _autoconf()
     if cd in ac.allcfdrivers:
         ac.allcfdrivers.remove(cd)
     KASSERT(not cd.cd_devs)
@@ -362,7 +358,7 @@ def config_cfdriver_detach(cd: cfdriver) -> int:
 
 
 def config_cfdriver_lookup(name: str) -> cfdriver | None:
-    for cd in _ac().allcfdrivers:
+    for cd in _autoconf().allcfdrivers:
         if cd.cd_name == name:
             return cd
     return None
@@ -500,14 +496,14 @@ def _config_devfree(dev: device) -> None:
 
 
 def _config_devlink(dev: device) -> None:
-    ac = _ac()
+    ac = _autoconf()
     ac.alldevs.append(dev)
     dev.dv_add_gen = ac.alldevs_gen
     ac.alldevs_gen += 1
 
 
 def _config_devunlink(dev: device) -> None:
-    ac = _ac()
+    ac = _autoconf()
     if dev in ac.alldevs:
         ac.alldevs.remove(dev)
     cd = dev.dv_cfdriver
@@ -606,7 +602,7 @@ def config_detach(dev: device, flags: int) -> int:
         p.dv_cfattach.ca_childdetached(p, dev)
 
     # A configured instance found for this unit may be found again.
-    for ct in _ac().allcftables:
+    for ct in _autoconf().allcftables:
         for c in ct:
             if c.cf_name == cd.cd_name and c.cf_fstate == FSTATE_FOUND and \
                     c.cf_unit == dev.dv_unit:
@@ -615,7 +611,7 @@ def config_detach(dev: device, flags: int) -> int:
     if dev.dv_cfdata is not None and not (flags & DETACH_QUIET):
         aprint_normal_dev(dev, "detached\n")
 
-    dev.dv_del_gen = _ac().alldevs_gen
+    dev.dv_del_gen = _autoconf().alldevs_gen
     _config_devunlink(dev)
     _config_devfree(dev)
     return 0
@@ -694,7 +690,7 @@ def device_lookup_private(cd: cfdriver, unit: int) -> Any:
 
 
 def device_find_by_xname(name: str) -> device | None:
-    for dev in _ac().alldevs:
+    for dev in _autoconf().alldevs:
         if dev.dv_xname == name and dev.dv_del_gen == 0:
             return dev
     return None
@@ -702,7 +698,7 @@ def device_find_by_xname(name: str) -> device | None:
 
 def alldevs() -> list[device]:
     """The attached devices of this machine, oldest first."""
-    return list(_ac().alldevs)
+    return list(_autoconf().alldevs)
 
 
 # --- power management (kern_pmf.c): registration only -----------------------------------

@@ -215,20 +215,20 @@ def cdevsw_lookup(dev: int) -> cdevsw | None:
 
 
 def bdevsw_lookup_major(bdev: bdevsw | None) -> int:
-    """The block major ``bdev`` is filed under, or NODEVMAJOR."""
-    d = _devsw()
-    for i in range(d.max_bdevsws):
-        if bdev is not None and d.bdevsw[i] is bdev:
-            return i
+    """The block major ``bdev`` is filed under, or NODEVMAJOR (also for None)."""
+    if bdev is not None:
+        for i, sw in enumerate(_devsw().bdevsw):
+            if sw is bdev:
+                return i
     return NODEVMAJOR
 
 
 def cdevsw_lookup_major(cdev: cdevsw | None) -> int:
-    """The character major ``cdev`` is filed under, or NODEVMAJOR."""
-    d = _devsw()
-    for i in range(d.max_cdevsws):
-        if cdev is not None and d.cdevsw[i] is cdev:
-            return i
+    """The character major ``cdev`` is filed under, or NODEVMAJOR (also for None)."""
+    if cdev is not None:
+        for i, sw in enumerate(_devsw().cdevsw):
+            if sw is cdev:
+                return i
     return NODEVMAJOR
 
 
@@ -337,14 +337,35 @@ def devsw_blk2name(bmajor: int) -> str | None:
     return None
 
 
-def devsw_getname(major_: int) -> str | None:
-    """The name recorded for a block or character major (attached or not), or None."""
+def cdevsw_getname(major_: int) -> str | None:
+    """The name recorded for character major ``major_`` (attached or not), or None."""
     if not isinstance(major_, int) or major_ < 0:
         return None
     for conv in _devsw().devsw_conv:
-        if conv.d_cmajor == major_ or conv.d_bmajor == major_:
+        if conv.d_cmajor == major_:
             return conv.d_name
     return None
+
+
+def bdevsw_getname(major_: int) -> str | None:
+    """The name recorded for block major ``major_`` (attached or not), or None."""
+    if not isinstance(major_, int) or major_ < 0:
+        return None
+    for conv in _devsw().devsw_conv:
+        if conv.d_bmajor == major_:
+            return conv.d_name
+    return None
+
+
+def devsw_getname(major_: int) -> str | None:
+    """kemu: the name recorded for a character major, else for a block major.
+
+    Which kind of major is meant is unknown here, so a block major that is
+    also another driver's character major gives that driver's name: callers
+    that know the kind use cdevsw_getname or bdevsw_getname, as NetBSD does.
+    """
+    name = cdevsw_getname(major_)
+    return name if name is not None else bdevsw_getname(major_)
 
 
 def devsw_conv_table() -> list[tuple[str, int, int]]:
@@ -390,9 +411,7 @@ async def bdev_strategy(bp: Any) -> None:
     if d is None:
         bp.b_error = ENXIO
         bp.b_resid = bp.b_bcount
-        r = biodone_vfs(bp)
-        if inspect.isawaitable(r):
-            await r
+        await _call(biodone_vfs, bp)  # biodone() iff vfs present
         return
     if d.d_strategy is None:
         _missing(d, "d_strategy", bp.b_dev)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kern.cpu import MachineLocal, curlwp_or_none, curmachine, curmachine_or_none
+from kern.cpu import curlwp_or_none, curmachine, curmachine_or_none
 from kern.errno import EIO, errorcode
 
 
@@ -158,24 +158,13 @@ class FaultTable:
         return None
 
 
-def _table() -> FaultTable:
-    return curmachine().faults
-
-
 def fault_check(site: str, dev: Any = None) -> FaultAttr | None:
     """The armed fault that fires for this call of ``site``, or None."""
     m = curmachine_or_none()
-    if m is None or not m.faults.armed:
-        if m is not None:
-            m.faults.calls[site] = m.faults.calls.get(site, 0) + 1
-        return None
-    return m.faults.check(site, dev)
+    return m.faults.check(site, dev) if m is not None else None
 
 
 def fault_inject(site: str, dev: Any = None) -> int:
     """0 to go on, or the errno this call of ``site`` must fail with."""
     attr = fault_check(site, dev)
     return attr.error if attr is not None else 0
-
-
-_ = MachineLocal

@@ -19,6 +19,7 @@ from typing import Any
 from kern.cpu import MachineLocal
 from kern.kern_types import TypedSize
 from kern.subr_lockdebug import ASSERT_SLEEPABLE, frame_site, site_str
+from kern.subr_prf import panic
 
 KM_SLEEP = 0x00000001
 KM_NOSLEEP = 0x00000002
@@ -33,7 +34,7 @@ POISON = 0xA5
 
 
 class malloc_type:
-    """A malloc(9) type; its statistics are kept per machine (kmem_stats)."""
+    """A malloc(9) type.  Its allocations are counted with all the others (kmem_stats)."""
 
     __slots__ = ("ks_shortdesc",)
 
@@ -63,23 +64,16 @@ class _Kmem:
         self.inuse = 0
         self.allocs = 0
         self.frees = 0
-        self.by_type: dict[str, list[int]] = {}
 
 
 _kmem = MachineLocal(_Kmem, "kmem accounting")
-
-
-def _panic(fmt: str, *args: Any) -> None:
-    from kern.subr_prf import panic
-
-    panic(fmt, *args)
 
 
 def _make(size: int, fill: int) -> Any:
     if isinstance(size, TypedSize):
         return size.make()
     if size < 0:
-        _panic("kmem_alloc: negative size %d", size)
+        panic("kmem_alloc: negative size %d", size)
     return bytearray(bytes((fill,)) * size) if fill else bytearray(size)
 
 
@@ -91,43 +85,42 @@ def _record(obj: Any, size: int, kind: str, site: Any) -> Any:
     return obj
 
 
-def _alloc(size: int, flags: int, fill: int, kind: str, depth: int) -> Any:
-    if flags & KM_NOSLEEP:
+def _alloc(size: int, nosleep: int, fill: int, kind: str, site: Any) -> Any:
+    if nosleep:
         from kern.subr_fault import fault_inject
 
         if fault_inject("kmem_alloc"):
             return None
     else:
         ASSERT_SLEEPABLE()
-    site = frame_site(sys._getframe(depth))
     return _record(_make(size, fill), size, kind, site)
 
 
 def kmem_alloc(size: int, flags: int) -> Any:
-    return _alloc(size, flags, POISON, "kmem", 2)
+    return _alloc(size, flags & KM_NOSLEEP, POISON, "kmem", frame_site(sys._getframe(1)))
 
 
 def kmem_zalloc(size: int, flags: int) -> Any:
-    return _alloc(size, flags, 0, "kmem", 2)
+    return _alloc(size, flags & KM_NOSLEEP, 0, "kmem", frame_site(sys._getframe(1)))
 
 
 def _release(obj: Any, size: int | None, kind: str, what: str) -> None:
     if obj is None:
-        _panic("%s: NULL pointer", what)
+        panic("%s: NULL pointer", what)
     k = _kmem()
     rec = k.live.pop(id(obj), None)
     if rec is None or rec[0] is not obj:
         if rec is not None:
             k.live[id(obj)] = rec
-        _panic("%s: %r was not allocated (double free?)", what, type(obj).__name__)
+        panic("%s: %r was not allocated (double free?)", what, type(obj).__name__)
         return
     if size is not None and int(size) != rec[1]:
         k.live[id(obj)] = rec
-        _panic("%s: size %d does not match allocation of %d at %s", what, int(size), rec[1],
-               site_str(rec[3]))
+        panic("%s: size %d does not match allocation of %d at %s", what, int(size), rec[1],
+              site_str(rec[3]))
     if rec[2] != kind:
         k.live[id(obj)] = rec
-        _panic("%s: memory came from %s", what, rec[2])
+        panic("%s: memory came from %s", what, rec[2])
     k.inuse -= rec[1]
     k.frees += 1
 
@@ -137,23 +130,12 @@ def kmem_free(obj: Any, size: int) -> None:
 
 
 def malloc(size: int, ktype: malloc_type, flags: int) -> Any:
-    if flags & M_NOWAIT:
-        from kern.subr_fault import fault_inject
-
-        if fault_inject("kmem_alloc"):
-            return None
-    else:
-        ASSERT_SLEEPABLE()
-    obj = _make(size, 0 if flags & M_ZERO else POISON)
-    _record(obj, size, "malloc", frame_site(sys._getframe(1)))
-    k = _kmem()
-    k.by_type.setdefault(ktype.ks_shortdesc, [0])[0] += 1
-    return obj
+    return _alloc(size, flags & M_NOWAIT, 0 if flags & M_ZERO else POISON, "malloc",
+                  frame_site(sys._getframe(1)))
 
 
 def free(obj: Any, ktype: malloc_type) -> None:
     _release(obj, None, "malloc", "free")
-    _kmem().by_type.setdefault(ktype.ks_shortdesc, [0])[0] -= 1
 
 
 def kmem_stats() -> dict[str, int]:

@@ -50,8 +50,31 @@ def site_str(site: Site | None) -> str:
 
 def caller_site(depth: int) -> Site:
     """The (file, line, function) ``depth`` frames above the caller of this function."""
-    f = sys._getframe(depth + 1)
-    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+    return frame_site(sys._getframe(depth + 1))
+
+
+def first_arg_text(file: str, lineno: int, fname: str) -> str:
+    """The first argument of the ``fname(...)`` call on that source line, as written.
+
+    Empty if the line has no such call (lock names, KASSERT messages).
+    """
+    line = linecache.getline(file, lineno)
+    i = line.find(fname + "(")
+    if i < 0:
+        return ""
+    depth = 0
+    out = []
+    for ch in line[i + len(fname) + 1:]:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            break
+        out.append(ch)
+    return "".join(out).strip()
 
 
 class LockClass:
@@ -71,31 +94,16 @@ _classes: dict[tuple[str, int, str], LockClass] = {}
 
 
 def _init_arg_text(site: Site, fname: str) -> str:
-    """The first argument of the ``fname(...)`` call on the init line, as written."""
-    line = linecache.getline(site[0], site[1])
-    i = line.find(fname + "(")
-    if fname.endswith("_alloc") and i > 0:
+    """The lock's name: the first argument of the ``fname(...)`` call on the init line."""
+    if fname.endswith("_alloc"):
         # x = mutex_obj_alloc(...): the lock is named after what it is assigned to
-        lhs = line[:i].rstrip().rstrip("=").strip()
+        line = linecache.getline(site[0], site[1])
+        i = line.find(fname + "(")
+        lhs = line[:i].rstrip().rstrip("=").strip() if i > 0 else ""
         if lhs:
             return lhs
-    if i < 0:
-        return f"{fname}@{os.path.basename(site[0])}:{site[1]}"
-    j = i + len(fname) + 1
-    depth = 0
-    out = []
-    for ch in line[j:]:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        elif ch == "," and depth == 0:
-            break
-        out.append(ch)
-    text = "".join(out).strip()
-    return text or f"{fname}@{os.path.basename(site[0])}:{site[1]}"
+    return first_arg_text(site[0], site[1], fname) or \
+        f"{fname}@{os.path.basename(site[0])}:{site[1]}"
 
 
 def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:

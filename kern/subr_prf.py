@@ -7,13 +7,13 @@ Formats are C printf formats (``%zu``, ``%lld``, ``%p``), converted here.
 
 from __future__ import annotations
 
-import linecache
 import re
 import sys
 from typing import Any
 
-from kern.cpu import curmachine_or_none
+from kern.cpu import curmachine, curmachine_or_none
 from kern.exceptions import KernelPanic
+from kern.subr_lockdebug import first_arg_text, short_path
 
 # boothowto bits for autoconf printing (sys/reboot.h)
 AB_NORMAL = 0x00000000
@@ -119,10 +119,6 @@ def aprint_error(fmt: str, *args: Any) -> None:
     printf(fmt, *args)
 
 
-def _devfmt(dev: Any, fmt: str) -> str:
-    return "%s: " % (getattr(dev, "dv_xname", None) or str(dev)) + fmt.replace("%", "%%", 0)
-
-
 def aprint_normal_dev(dev: Any, fmt: str, *args: Any) -> None:
     aprint_normal("%s: " + fmt, getattr(dev, "dv_xname", dev), *args)
 
@@ -150,36 +146,13 @@ def panic(fmt: str, *args: Any) -> None:
     raise exc
 
 
-def _call_text(site_file: str, site_line: int, fname: str) -> str:
-    line = linecache.getline(site_file, site_line)
-    i = line.find(fname + "(")
-    if i < 0:
-        return "?"
-    j = i + len(fname) + 1
-    depth = 0
-    out = []
-    for ch in line[j:]:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        elif ch == "," and depth == 0:
-            break
-        out.append(ch)
-    return "".join(out).strip()
-
-
 def KASSERT(cond: Any) -> None:
     """panic with the asserted expression, file and line when ``cond`` is false."""
     if cond:
         return
     f = sys._getframe(1)
-    from kern.subr_lockdebug import short_path
-
     panic('kernel diagnostic assertion "%s" failed: file "%s", line %d',
-          _call_text(f.f_code.co_filename, f.f_lineno, "KASSERT"),
+          first_arg_text(f.f_code.co_filename, f.f_lineno, "KASSERT") or "?",
           short_path(f.f_code.co_filename), f.f_lineno)
 
 
@@ -187,14 +160,10 @@ def KASSERTMSG(cond: Any, fmt: str, *args: Any) -> None:
     if cond:
         return
     f = sys._getframe(1)
-    from kern.subr_lockdebug import short_path
-
     panic('kernel diagnostic assertion "%s" failed: file "%s", line %d %s',
-          _call_text(f.f_code.co_filename, f.f_lineno, "KASSERTMSG"),
+          first_arg_text(f.f_code.co_filename, f.f_lineno, "KASSERTMSG") or "?",
           short_path(f.f_code.co_filename), f.f_lineno, kern_format(fmt, args))
 
 
 def dmesg() -> str:
-    from kern.cpu import curmachine
-
     return curmachine().dmesg()

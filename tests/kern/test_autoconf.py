@@ -200,7 +200,15 @@ def test_fault_sites(k):
         d = Driver()
         with k.faults.inject("config_cfdriver_attach", error=EIO):
             assert config_cfdriver_attach(d.cd) == EIO
-        d.register()
+        assert config_cfdriver_lookup("tst") is None
+        assert config_cfdriver_attach(d.cd) == 0
+        with k.faults.inject("config_cfattach_attach", error=EIO):
+            assert config_cfattach_attach("tst", d.ca) == EIO
+        assert config_cfattach_lookup("tst", "tst") is None
+        assert config_cfattach_attach("tst", d.ca) == 0
+        with k.faults.inject("config_cfattach_detach", error=EIO):
+            assert config_cfattach_detach("tst", d.ca) == EIO
+        assert config_cfattach_lookup("tst", "tst") is d.ca
         with k.faults.inject("config_attach_pseudo"):
             assert config_attach_pseudo(d.cf(0)) is None
         with k.faults.inject("pmf_device_register"):
@@ -259,6 +267,25 @@ def test_tpd_module_units_follow_opens(k):
         return cmaj
 
     k.run(body)
+
+
+def test_tpd_detach_refused_keeps_the_unit(k):
+    async def body():
+        assert await module_load("tpd", 0, None, MODULE_CLASS_ANY) == 0
+        tpd = kmod_namespace("tpd")
+        dev = makedev(devsw_name2chr("tpd"), 1)
+        l = kern.curlwp()
+        assert await cdev_open(dev, 0, 0, l) == 0
+        sc = device_lookup_private(tpd.tpd_cd, 1)
+        tpd.tpd_busy = True
+        assert await cdev_close(dev, 0, 0, l) == EBUSY      # the last close, refused
+        assert device_lookup_private(tpd.tpd_cd, 1) is sc and sc.sc_opens == 1
+        tpd.tpd_busy = False
+        assert await cdev_close(dev, 0, 0, l) == 0
+        assert device_lookup_private(tpd.tpd_cd, 1) is None
+        return await module_unload("tpd")
+
+    assert k.run(body) == 0
 
 
 def test_tpd_module_fini_error_path_keeps_it_working(k):

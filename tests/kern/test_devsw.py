@@ -40,6 +40,7 @@ from kern.subr_devsw import (
     bdev_size,
     bdev_strategy,
     bdev_type,
+    bdevsw_getname,
     bdevsw_lookup,
     bdevsw_lookup_major,
     cdev_close,
@@ -52,6 +53,7 @@ from kern.subr_devsw import (
     cdev_read,
     cdev_type,
     cdev_write,
+    cdevsw_getname,
     cdevsw_lookup,
     cdevsw_lookup_major,
     devsw_attach,
@@ -116,6 +118,7 @@ def test_fixed_majors_from_config(k):
         assert devsw_attach("testdev", b, -1, c, -1) == (0, 163, 163)
         assert bdevsw_lookup(makedev(163, 5)) is b and cdevsw_lookup(makedev(163, 0)) is c
         assert (bdevsw_lookup_major(b), cdevsw_lookup_major(c)) == (163, 163)
+        assert bdevsw_lookup_major(None) == cdevsw_lookup_major(None) == NODEVMAJOR
         buf = bytearray(16)
         assert devsw_name2blk("testdev3", buf, len(buf)) == 163
         assert bytes(buf).split(b"\0")[0] == b"testdev"
@@ -263,3 +266,16 @@ def test_bad_majors_table_panics_at_boot():
     with pytest.raises(kern.KernelPanic, match="share a major"):
         with kern.boot(seed=1, config=bad):
             pass
+
+
+def test_getname_by_kind_of_major():
+    # Block major 170 of "blkish" is character major 170 of "ttyish".
+    majors = {"ttyish": (-1, 170), "blkish": (170, 171)}
+    with kern.boot(seed=1, config=GENERIC.derive("TESTGETNAME", majors=majors)) as k:
+        async def body():
+            return [cdevsw_getname(170), bdevsw_getname(170), cdevsw_getname(171),
+                    bdevsw_getname(171), cdevsw_getname(-1), bdevsw_getname(None),
+                    devsw_getname(170), devsw_getname(171)]
+
+        assert k.run(body) == ["ttyish", "blkish", "blkish", None, None, None,
+                               "ttyish", "blkish"]

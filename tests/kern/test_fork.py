@@ -6,7 +6,7 @@ import pytest
 
 import kern
 from kern.cpu import curmachine, curproc
-from kern.errno import EBADF, EINVAL
+from kern.errno import EAGAIN, EBADF, EINVAL
 from kern.exceptions import SyscallError
 from kern.fcntl import F_GETFD, F_SETFD, FD_CLOEXEC, O_CREAT, O_RDWR
 from kern.subr_copy import uread, uwrite
@@ -134,3 +134,23 @@ def test_closed_in_parent_stays_open_in_child() -> None:
         data, errno = k.run(body, proc=p)
         assert data == b"kept"
         assert errno == EBADF
+
+
+def test_full_process_table_is_eagain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kern import kern_fork
+
+    with kern.boot(seed=8) as k:
+        p = k.proc_create("parent", k.initproc)
+        monkeypatch.setattr(kern_fork, "maxproc", len(k.procs))
+
+        async def child() -> int:
+            return 0
+
+        async def body() -> tuple[int, int]:
+            with pytest.raises(SyscallError) as ei:
+                await libc.fork(child)
+            return ei.value.errno, len(curmachine().procs)
+
+        nprocs = len(k.procs)
+        assert k.run(body, proc=p) == (EAGAIN, nprocs)
+        assert "proc: table is full - increase kern.maxproc or NPROC" in k.dmesg()

@@ -102,9 +102,26 @@ def test_abba_reported_as_lock_order_reversal_without_deadlock():
     assert "in first" in msg and "in second" in msg
 
 
+async def a_then_b():
+    """Take "a", then "b": one edge of the order graph, which it returns."""
+    from kern.subr_lockdebug import order_edges
+
+    a, b = kmutex_t(), kmutex_t()
+    mutex_init(a, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(b, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(a)
+    await mutex_enter(b)
+    mutex_exit(b)
+    mutex_exit(a)
+    return order_edges()
+
+
 def test_lock_order_checking_can_be_turned_off():
+    with kern.boot(seed=1) as k:
+        assert k.run(a_then_b) == [("a", "b")]
     with kern.boot(seed=1, lockdebug=False) as k:
         k.run(abba, False)  # same code, no report, no deadlock
+        assert k.run(a_then_b) == []  # and no order recorded
 
 
 def test_panic_keeps_state_inspectable():
@@ -308,3 +325,30 @@ def test_trace_records_lwp_switches_sleeps_and_faults():
         assert k.run(body, name="tester") == (kern.EAGAIN, None)
     assert any(e.endswith("tester: fault kthread_create EAGAIN") for e in k.trace)
     assert any(e.endswith("tester: start") for e in k.trace)
+
+
+PLUGIN_CASES = textwrap.dedent("""
+    import kern
+
+    def test_with_fixture(kernel):
+        assert False
+
+    def test_with_boot():
+        with kern.boot(seed=5):
+            pass
+        assert False
+""")
+
+
+def test_failing_test_report_names_its_machines(tmp_path):
+    """The plugin's "kemu" section lists every machine the test booted, the
+    ``kernel`` fixture's (booted during setup) included, and how to re-run."""
+    (tmp_path / "test_cases.py").write_text(PLUGIN_CASES)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--kemu-seed=3", "test_cases.py"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "machine seed 3 (running)" in out.stdout
+    assert "re-run: pytest 'test_cases.py::test_with_fixture' --kemu-seed=3" in out.stdout
+    assert "machine seed 5 (halted)" in out.stdout
+    assert "re-run: pytest 'test_cases.py::test_with_boot' --kemu-seed=5" in out.stdout

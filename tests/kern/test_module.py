@@ -96,9 +96,9 @@ def test_fini_error_keeps_module_loaded(k):
         assert kmod_namespace("tm_base") is ns
         ns.fini_error = 0
         assert await module_unload("tm_base") == 0
-        return ns.log
+        return ns.log, ns.finis
 
-    assert k.run(body) == ["init", "fini", "fini"]
+    assert k.run(body) == (["init", "fini", "fini"], 1)
 
 
 def test_init_error_leaves_only_the_loaded_requirements(k):
@@ -349,3 +349,16 @@ def test_only_the_superuser_loads_modules(k):
 
     user = k.proc_create("user", k.initproc, kauth_cred_make(100, 100))
     assert k.run(body, proc=user) == [EPERM, EPERM, 0, EPERM, EEXIST]
+
+
+def test_required_list_is_split_as_c_walks_it():
+    from kern.kern_module import _requirements, modinfo
+
+    def req(s):
+        return _requirements(modinfo(0, MODULE_CLASS_DRIVER, "m", s))
+
+    assert req(None) == [] and req("") == []
+    assert req("a,b") == ["a", "b"]
+    assert req(",a,b,") == ["a", "b"]     # one comma is skipped before each name
+    assert req("a,,b") == ["a"]           # an empty name ends the list
+    assert req(",,a") == []

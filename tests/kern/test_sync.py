@@ -1,4 +1,4 @@
-"""Mutexes, condvars, rwlocks and kpause: semantics and seeded interleavings."""
+"""Mutexes, condvars, rwlocks, kpause and tsleep/wakeup: semantics and seeded interleavings."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ from kern import (
     rw_enter,
     rw_exit,
     rw_init,
+    tsleep,
+    wakeup,
 )
 from kern.testing import sweep
 
@@ -93,6 +95,8 @@ def test_mutex_tryenter_and_owned():
         mtx = kmutex_t()
         mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
         assert mutex_tryenter(mtx) == 1
+        assert mutex_owned(mtx)
+        assert mutex_tryenter(mtx) == 0  # held, by this lwp too: no panic, as in NetBSD
         assert mutex_owned(mtx)
         got = []
 
@@ -283,3 +287,44 @@ def test_kpause_advances_virtual_clock_only():
         error, elapsed = k.run(body)
     assert error == EWOULDBLOCK
     assert elapsed == pytest.approx(3600.0)
+
+
+def test_tsleep_channel_reused_before_the_woken_sleeper_runs():
+    """wakeup() empties the channel; a new sleeper on it must not be dropped
+    when the lwp woken first comes back from mtsleep (a lost wakeup)."""
+    async def body():
+        chan = object()
+        got = {}
+
+        async def first(_):
+            got["first"] = await tsleep(chan, 0, "chan", 0)
+            wakeup(chan)                      # wake whoever sleeps on chan now
+
+        l = await _spawn(first, "first")
+        await kpause("settle", False, 1, None)
+        wakeup(chan)
+        # "first" has not run yet: this lwp is the next sleeper on chan.
+        got["second"] = await tsleep(chan, 0, "chan", 0)
+        await kthread_join(l)
+        return got
+
+    with kern.boot(seed=0) as k:
+        assert k.run(body) == {"first": 0, "second": 0}
+
+
+def test_lock_names_come_from_the_init_line():
+    from kern.kern_mutex import mutex_obj_alloc, mutex_obj_free
+    from kern.kern_rwlock import rw_obj_alloc
+
+    async def body():
+        sc_lock = kmutex_t()
+        mutex_init(sc_lock, MUTEX_DEFAULT, IPL_NONE)
+        objlock = mutex_obj_alloc(MUTEX_DEFAULT, IPL_VM)
+        treelock = rw_obj_alloc()
+        names = [(x.lock_class.name, x.lock_class.kind) for x in (sc_lock, objlock, treelock)]
+        assert mutex_obj_free(objlock)
+        return names
+
+    with kern.boot(seed=0) as k:
+        assert k.run(body) == [("sc_lock", "mutex"), ("objlock", "spin mutex"),
+                               ("treelock", "rwlock")]
