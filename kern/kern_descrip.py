@@ -11,7 +11,10 @@ sys_descrip.c around 1.30): the same functions, fields and errnos.
   ``ff_allocated``).  A descriptor in use by a system call holds a
   reference on its slot (fd_getfile ... fd_putfile); close waits for those
   references to drain, after asking the file to kick its sleepers out
-  (``fo_restart``), exactly as NetBSD does.
+  (``fo_restart``), exactly as NetBSD does.  ``fd_lock`` is taken where
+  fd_close sleeps under it (the drain); the other table updates are plain
+  functions that run without a preemption point, which is all the lock
+  gives them in C.
 * Opening a file: ``error, fp, fd = fd_allocfile()``, fill in ``fp``, then
   ``fd_affix(p, fp, fd)`` (or ``fd_abort(p, fp, fd)`` to back out), or
   ``return fd_clone(fp, fd, flag, fops, data)`` from a cloning device open.
@@ -33,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp
-from kern.errno import EBADF, EINVAL, EMFILE, EMOVEFD, ENFILE, ENOSPC, EOPNOTSUPP
+from kern.errno import EBADF, EINTR, EINVAL, EMFILE, EMOVEFD, ENFILE, ENOSPC, EOPNOTSUPP, ERESTART
 from kern.fcntl import (
     DTYPE_KQUEUE,
     DTYPE_MISC,
@@ -76,6 +79,7 @@ from kern.fcntl import (
 )
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.subr_prf import KASSERT
 
 if TYPE_CHECKING:
     from kern.kern_auth import kauth_cred
@@ -84,6 +88,7 @@ if TYPE_CHECKING:
 
 # sys/filedesc.h
 NDFILE = 20            # slots a new table starts with
+NDEXTENT = 50          # the first size fd_tryexpand grows a table to
 NDFDFILE = 6           # slots whose fdfile lives inside the table (kept for reference)
 FR_CLOSING = 0x80000000  # ff_refcnt: a close waits for the count to drain
 FR_MASK = ~FR_CLOSING & 0xffffffff
@@ -95,9 +100,11 @@ NOFILE = OPEN_MAX
 MAXFILES = 3404
 maxfiles = MAXFILES
 
-RLIMIT_NOFILE = 8
-
 PK_ADVLOCK = 0x00000001  # p_flag: the process has held advisory locks
+
+# enum vtype (sys/vnode.h, vfs.vnode): a reclaimed vnode's type.  Kept here
+# because the descriptor code may not import the VFS.
+VBAD = 8
 
 
 class flock(ctypes.Structure):
@@ -383,17 +390,6 @@ class filedesc:
 filedesc_t = filedesc
 
 
-def _panic(fmt: str, *args: Any) -> None:
-    from kern.subr_prf import panic
-
-    panic(fmt, *args)
-
-
-def _KASSERT(cond: Any, what: str) -> None:
-    if not cond:
-        _panic("kernel diagnostic assertion \"%s\" failed", what)
-
-
 def fd_isused(fdp: filedesc, fd: int) -> bool:
     dt = fdp.fd_dt
     if not 0 <= fd < dt.dt_nfiles:
@@ -406,7 +402,7 @@ def fd_used(fdp: filedesc, fd: int) -> None:
     """Mark slot ``fd`` allocated."""
     ff = fdp.fd_dt.dt_ff[fd]
     assert ff is not None
-    _KASSERT(not ff.ff_allocated, "!fd_isused(fdp, fd)")
+    KASSERT(not ff.ff_allocated)
     ff.ff_allocated = True
     if fd > fdp.fd_lastfile:
         fdp.fd_lastfile = fd
@@ -416,8 +412,8 @@ def fd_unused(fdp: filedesc, fd: int) -> None:
     """Release slot ``fd``; keeps fd_freefile and fd_lastfile right."""
     ff = fdp.fd_dt.dt_ff[fd]
     assert ff is not None
-    _KASSERT(ff.ff_file is None, "ff->ff_file == NULL")
-    _KASSERT(ff.ff_allocated, "fd_isused(fdp, fd)")
+    KASSERT(ff.ff_file is None)
+    KASSERT(ff.ff_allocated)
     if fd < fdp.fd_freefile:
         fdp.fd_freefile = fd
     ff.ff_allocated = False
@@ -432,8 +428,8 @@ def fd_unused(fdp: filedesc, fd: int) -> None:
 
 
 def _nofile(p: proc) -> int:
-    fdp = p.p_fd
-    return min(fdp.fd_nofile, maxfiles)
+    """min(p_rlimit[RLIMIT_NOFILE].rlim_cur, maxfiles): the descriptors ``p`` may have."""
+    return min(p.p_fd.fd_nofile, maxfiles)
 
 
 def fd_alloc(p: proc, want: int) -> tuple[int, int]:
@@ -452,7 +448,7 @@ def fd_alloc(p: proc, want: int) -> tuple[int, int]:
         if ff is None:
             ff = dt.dt_ff[i] = fdfile()
         if not ff.ff_allocated:
-            _KASSERT(ff.ff_file is None, "dt->dt_ff[i]->ff_file == NULL")
+            KASSERT(ff.ff_file is None)
             fd_used(fdp, i)
             if want <= fdp.fd_freefile:
                 fdp.fd_freefile = i
@@ -462,11 +458,12 @@ def fd_alloc(p: proc, want: int) -> tuple[int, int]:
 
 
 def fd_tryexpand(p: proc) -> None:
-    """Grow ``p``'s table (double it)."""
+    """Grow ``p``'s table: to NDEXTENT slots, then by doubling."""
     dt = p.p_fd.fd_dt
-    n = dt.dt_nfiles * 2 if dt.dt_nfiles else NDFILE
-    dt.dt_ff.extend([None] * (n - dt.dt_nfiles))
-    dt.dt_nfiles = n
+    oldnfiles = dt.dt_nfiles
+    numfiles = NDEXTENT if oldnfiles < NDEXTENT else 2 * oldnfiles
+    dt.dt_ff.extend([None] * (numfiles - oldnfiles))
+    dt.dt_nfiles = numfiles
 
 
 def _curproc() -> proc:
@@ -506,10 +503,10 @@ def fd_affix(p: proc, fp: file, fd: int) -> None:
     fp.f_count += 1
     fdp = p.p_fd
     ff = fdp.fd_dt.dt_ff[fd]
-    _KASSERT(ff is not None, "ff != NULL")
+    KASSERT(ff is not None)
     assert ff is not None
-    _KASSERT(ff.ff_file is None, "ff->ff_file == NULL")
-    _KASSERT(ff.ff_allocated, "ff->ff_allocated")
+    KASSERT(ff.ff_file is None)
+    KASSERT(ff.ff_allocated)
     ff.ff_file = fp
 
 
@@ -517,10 +514,12 @@ def fd_abort(p: proc, fp: file | None, fd: int) -> None:
     """Back out of fd_allocfile: release the slot and free the unused file."""
     fdp = p.p_fd
     ff = fdp.fd_dt.dt_ff[fd]
-    _KASSERT(ff is not None and ff.ff_file is None, "ff->ff_file == NULL")
+    assert ff is not None
+    ff.ff_exclose = False
+    KASSERT(fd_isused(fdp, fd))
     fd_unused(fdp, fd)
     if fp is not None:
-        _KASSERT(fp.f_count == 0, "fp->f_count == 0")
+        KASSERT(fp.f_count == 0)
         ffree(fp)
 
 
@@ -553,9 +552,9 @@ def fd_putfile(fd: int) -> None:
 
 def _fd_putfile(fdp: filedesc, fd: int) -> None:
     dt = fdp.fd_dt
-    _KASSERT(0 <= fd < dt.dt_nfiles, "fd < dt->dt_nfiles")
+    KASSERT(0 <= fd < dt.dt_nfiles)
     ff = dt.dt_ff[fd]
-    _KASSERT(ff is not None and (ff.ff_refcnt & FR_MASK) > 0, "(ff->ff_refcnt & FR_MASK) > 0")
+    KASSERT(ff is not None and (ff.ff_refcnt & FR_MASK) > 0)
     assert ff is not None
     ff.ff_refcnt -= 1
     if ff.ff_refcnt & FR_CLOSING:
@@ -582,8 +581,8 @@ def fd_getfile2(p: proc, fd: int) -> file | None:
 def fd_getvnode(fd: int) -> tuple[int, file | None]:
     """The file behind ``fd`` if it is a vnode: ``(error, fp)``; fd_putfile when done.
 
-    EBADF for a closed descriptor, EINVAL for one that is not a vnode.
-    (NetBSD also answers EBADF for a revoked vnode; the VFS checks that.)
+    EBADF for a closed descriptor or a revoked vnode (one a forced unmount
+    reclaimed), EINVAL for one that is not a vnode.
     """
     fp = fd_getfile(fd)
     if fp is None:
@@ -591,19 +590,22 @@ def fd_getvnode(fd: int) -> tuple[int, file | None]:
     if fp.f_type != DTYPE_VNODE:
         fd_putfile(fd)
         return EINVAL, None
+    if fp.f_vnode.v_type == VBAD:
+        fd_putfile(fd)
+        return EBADF, None
     return 0, fp
 
 
 async def closef(fp: file) -> int:
     """Drop a reference to ``fp``; the last one closes the file (fo_close) and frees it."""
-    _KASSERT(fp.f_count > 0, "fp->f_count > 0")
+    KASSERT(fp.f_count > 0)
     fp.f_count -= 1
     if fp.f_count > 0:
         return 0
     error = 0
     if fp.f_ops is not None:
         error = await fp.f_ops.fo_close(fp)
-    _KASSERT(fp.f_count == 0, "fp->f_count == 0")
+    KASSERT(fp.f_count == 0)
     ffree(fp)
     return error
 
@@ -621,7 +623,7 @@ async def fd_close(fd: int) -> int:
 async def _fd_close(p: proc, fdp: filedesc, fd: int) -> int:
     ff = fdp.fd_dt.dt_ff[fd]
     assert ff is not None
-    _KASSERT((ff.ff_refcnt & FR_MASK) > 0, "(ff->ff_refcnt & FR_MASK) > 0")
+    KASSERT((ff.ff_refcnt & FR_MASK) > 0)
     fp = ff.ff_file
     if fp is None:
         # Another lwp is closing it and waits for the uses to drain: let go,
@@ -629,7 +631,7 @@ async def _fd_close(p: proc, fdp: filedesc, fd: int) -> int:
         ff.ff_refcnt -= 1
         cv_broadcast(ff.ff_closing)
         return EBADF
-    _KASSERT((ff.ff_refcnt & FR_CLOSING) == 0, "(ff->ff_refcnt & FR_CLOSING) == 0")
+    KASSERT((ff.ff_refcnt & FR_CLOSING) == 0)
 
     # New lookups fail from here on.
     ff.ff_file = None
@@ -666,11 +668,7 @@ def fd_dup(fp: file, minfd: int, exclose: bool) -> tuple[int, int]:
         fd_tryexpand(p)
     if error:
         return error, -1
-    ff = p.p_fd.fd_dt.dt_ff[newfd]
-    assert ff is not None
-    ff.ff_exclose = exclose
-    if exclose:
-        p.p_fd.fd_exclose = True
+    fd_set_exclose(curlwp(), newfd, exclose)
     fd_affix(p, fp, newfd)
     return 0, newfd
 
@@ -695,11 +693,7 @@ async def fd_dup2(fp: file, newfd: int, flags: int) -> int:
     if dt.dt_ff[newfd] is None:
         dt.dt_ff[newfd] = fdfile()
     fd_used(fdp, newfd)
-    ff = dt.dt_ff[newfd]
-    assert ff is not None
-    ff.ff_exclose = (flags & O_CLOEXEC) != 0
-    if ff.ff_exclose:
-        fdp.fd_exclose = True
+    fd_set_exclose(curlwp(), newfd, (flags & O_CLOEXEC) != 0)
     fp.f_flag |= flags & (FNONBLOCK | FNOSIGPIPE)
     fd_affix(p, fp, newfd)
     return 0
@@ -708,14 +702,16 @@ async def fd_dup2(fp: file, newfd: int, flags: int) -> int:
 def fd_clone(fp: file, fd: int, flag: int, fops: fileops, data: Any) -> int:
     """Finish a cloning open: ``fp`` becomes a DTYPE_MISC file with ``fops`` and ``data``.
 
+    ``flag`` gives the file flags and, with O_CLOEXEC, close-on-exec.
     Returns EMOVEFD, which tells the open path that the descriptor is
     already installed (its number is left in ``curlwp().l_dupfd``).
     """
+    l = curlwp()
     fp.f_flag = flag & FMASK
+    fd_set_exclose(l, fd, (flag & O_CLOEXEC) != 0)
     fp.f_type = DTYPE_MISC
     fp.f_ops = fops
     fp.f_data = data
-    l = curlwp()
     l.l_specific["l_dupfd"] = fd
     fd_affix(l.l_proc, fp, fd)
     return EMOVEFD
@@ -760,11 +756,15 @@ def fd_copy(src: filedesc) -> filedesc:
     new = filedesc()
     new.fd_nofile = src.fd_nofile
     sdt = src.fd_dt
-    while new.fd_dt.dt_nfiles < src.fd_lastfile + 1:
-        n = new.fd_dt.dt_nfiles * 2
-        new.fd_dt.dt_ff.extend([None] * (n - new.fd_dt.dt_nfiles))
-        new.fd_dt.dt_nfiles = n
-    for i in range(src.fd_lastfile + 1):
+    lastfile = src.fd_lastfile
+    if lastfile >= NDFILE:
+        # The smallest table that holds the descriptors in use: the
+        # source's size, halved while that stays above NDEXTENT.
+        i = sdt.dt_nfiles
+        while i >= 2 * NDEXTENT and i > lastfile * 2:
+            i //= 2
+        new.fd_dt = fdtab(i)
+    for i in range(lastfile + 1):
         ff = sdt.dt_ff[i]
         if ff is None or ff.ff_file is None:
             continue
@@ -832,23 +832,14 @@ def filedesc_init(machine: Machine) -> None:
             return
         # exec: the close-on-exec descriptors do not survive (the parent still
         # holds those files, so dropping the child's reference closes nothing).
-        for i, ff in enumerate(fdp.fd_dt.dt_ff):
+        for i in range(fdp.fd_lastfile + 1):
+            ff = fdp.fd_dt.dt_ff[i]
             if ff is not None and ff.ff_file is not None and ff.ff_exclose:
                 ff.ff_file.f_count -= 1
                 ff.ff_file = None
-                ff.ff_allocated = False
                 ff.ff_exclose = False
-                fdp.fd_dt.dt_ff[i] = None
+                fd_unused(fdp, i)
         fdp.fd_exclose = False
-        last = -1
-        for i, ff in enumerate(fdp.fd_dt.dt_ff):
-            if ff is not None and ff.ff_allocated:
-                last = i
-        fdp.fd_lastfile = last
-        i = 0
-        while i <= last and fdp.fd_dt.dt_ff[i] is not None:
-            i += 1
-        fdp.fd_freefile = i
         p.p_fd = fdp
 
     def destroy(p: proc) -> None:
@@ -907,8 +898,7 @@ async def dodup(l: lwp, from_: int, to: int, flags: int, retval: list[Any]) -> i
         return EBADF
     fp.f_count += 1
     fd_putfile(from_)
-    fdp = l.l_proc.p_fd
-    if to < 0 or to >= min(fdp.fd_nofile, maxfiles):
+    if to < 0 or to >= _nofile(l.l_proc):
         error = EBADF
     elif from_ == to:
         error = 0
@@ -926,17 +916,14 @@ async def sys_dup2(l: lwp, uap: Any, retval: list[Any]) -> int:
 
 async def do_fcntl_lock(fd: int, cmd: int, fl: flock) -> int:
     """The record-locking part of fcntl, on the vnode behind ``fd``."""
-    fp = fd_getfile(fd)
-    if fp is None:
-        return EBADF
-    if fp.f_type != DTYPE_VNODE:
-        fd_putfile(fd)
-        return EINVAL
+    error, fp = fd_getvnode(fd)
+    if error:
+        return error
+    assert fp is not None
     if fl.l_whence == SEEK_CUR:
         fl.l_start += fp.f_offset
     flg = F_POSIX
     p = _curproc()
-    error = 0
     if cmd in (F_SETLKW, F_SETLK):
         if cmd == F_SETLKW:
             flg |= F_WAIT
@@ -1019,7 +1006,7 @@ async def sys_fcntl(l: lwp, uap: Any, retval: list[Any]) -> int:
     arg = uap.arg
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
         newmin = _as_int(arg)
-        if newmin < 0 or newmin >= min(fdp.fd_nofile, maxfiles):
+        if newmin < 0 or newmin >= _nofile(p):
             fd_putfile(fd)
             return EINVAL
         error, i = fd_dup(fp, newmin, cmd == F_DUPFD_CLOEXEC)
@@ -1078,7 +1065,6 @@ def _as_int(arg: Any) -> int:
 
 async def sys_close(l: lwp, uap: Any, retval: list[Any]) -> int:
     """close(fd)."""
-    from kern.errno import EINTR, ERESTART
     from kern.subr_prf import printf
 
     fd = uap.fd

@@ -61,4 +61,3 @@ def cast(buf: Any, ctype: Any) -> Any:
 
 
 NODEV = -1
-NOCRED = None  # replaced by kern.kern_auth.NOCRED where credentials matter

@@ -39,6 +39,7 @@ from kern.cpu import _lwp
 from kern.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
 from kern.exceptions import SyscallError
 from kern.subr_fault import fault_inject
+from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import proc
@@ -227,12 +228,6 @@ def _kview(buf: Any) -> memoryview:
     return mv
 
 
-def _kpanic(fmt: str, *args: Any) -> None:
-    from kern.subr_prf import panic
-
-    panic(fmt, *args)
-
-
 def _uaddr(uaddr: Any) -> int:
     """A user pointer as an int (None and ctypes' NULL are 0)."""
     if uaddr is None:
@@ -244,7 +239,7 @@ def _uaddr(uaddr: Any) -> int:
         return 0
     if isinstance(v, int):
         return v
-    _kpanic("user address expected, got %s", type(uaddr).__name__)
+    panic("user address expected, got %s", type(uaddr).__name__)
     return 0
 
 
@@ -261,8 +256,8 @@ def _curvm() -> vmspace | None:
 
 def _need(kv: memoryview, n: int, what: str) -> None:
     if len(kv) < n:
-        _kpanic("%s: kernel buffer of %d bytes is smaller than the %d to copy", what,
-                len(kv), n)
+        panic("%s: kernel buffer of %d bytes is smaller than the %d to copy", what,
+              len(kv), n)
 
 
 def _copyin_vm(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
@@ -521,24 +516,11 @@ def ufetch_64(uaddr: Any) -> tuple[int, int]:
     return _ufetch(uaddr, 8, False)
 
 
-def ufetch_char(uaddr: Any) -> tuple[int, int]:
-    return _ufetch(uaddr, 1, False)
-
-
-def ufetch_short(uaddr: Any) -> tuple[int, int]:
-    return _ufetch(uaddr, 2, False)
-
-
-def ufetch_int(uaddr: Any) -> tuple[int, int]:
-    return _ufetch(uaddr, 4, False)
-
-
-def ufetch_long(uaddr: Any) -> tuple[int, int]:
-    return _ufetch(uaddr, 8, False)
-
-
-def ufetch_ptr(uaddr: Any) -> tuple[int, int]:
-    return _ufetch(uaddr, 8, False)
+ufetch_char = ufetch_8
+ufetch_short = ufetch_16
+ufetch_int = ufetch_32
+ufetch_long = ufetch_64
+ufetch_ptr = ufetch_64
 
 
 def ustore_8(uaddr: Any, val: int) -> int:
@@ -643,7 +625,6 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     """
     from kern.sched import preempt
     from kern.subr_lockdebug import ASSERT_SLEEPABLE
-    from kern.subr_prf import KASSERT
 
     vm = uio.uio_vmspace
     ASSERT_SLEEPABLE()
@@ -694,8 +675,6 @@ async def uiomove_frombuf(buf: Any, buflen: int, uio: uio) -> int:
 
 async def ureadc(c: int, uio: uio) -> int:
     """Give one byte to a UIO_READ uio."""
-    from kern.subr_prf import panic
-
     if uio.uio_resid <= 0:
         panic("ureadc: non-positive resid")
     return await uiomove(bytearray((c & 0xff,)), 1, uio)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from kern.subr_copy import (  # noqa: F401 - re-exported
+    IOV_MAX,
     UIO_READ,
     UIO_SETUP_SYSSPACE,
     UIO_SYSSPACE,
@@ -24,8 +25,6 @@ from kern.subr_copy import (  # noqa: F401 - re-exported
     uiomove,
     uiomove_frombuf,
 )
-
-IOV_MAX = 1024
 
 
 def kernel_uio(buf: Any, offset: int, rw: int, n: int | None = None) -> uio:

@@ -17,6 +17,7 @@ import ctypes
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from kern.cpu import curlwp
 from kern.errno import (
     EBADF,
     EINTR,
@@ -49,6 +50,7 @@ from kern.ioccom import (
     IOCGROUP,
     IOCPARM_LEN,
     IOCPARM_MAX,
+    IOCPARM_SHIFT,
 )
 from kern.kern_descrip import (
     fd_getfile,
@@ -81,12 +83,6 @@ STK_PARAMS = 128
 dofile_seekcheck: Callable[[file, int], Awaitable[int]] | None = None
 
 
-def _curlwp() -> lwp:
-    from kern.cpu import curlwp
-
-    return curlwp()
-
-
 def _int32(data: Any) -> int:
     """``*(int *)data`` for a kernel buffer (or the raw argument of a void command)."""
     if isinstance(data, int):
@@ -113,7 +109,7 @@ async def sys_read(l: lwp, uap: Any, retval: list[Any]) -> int:
 async def dofileread(fd: int, fp: file, buf: Any, nbyte: int, offset: Any, flags: int,
                      retval: list[Any]) -> int:
     """Read into user buffer ``buf`` through ``fp``; releases ``fd`` (fd_putfile)."""
-    l = _curlwp()
+    l = curlwp()
     aiov = iovec(buf, nbyte)
     auio = uio([aiov], 1, 0, nbyte, UIO_READ, l.l_proc.p_vmspace)
     # read(2) returns ssize_t: a larger request could not report its count.
@@ -161,7 +157,7 @@ def _sigpipe(l: lwp, fp: file) -> None:
 async def dofilewrite(fd: int, fp: file, buf: Any, nbyte: int, offset: Any, flags: int,
                       retval: list[Any]) -> int:
     """Write user buffer ``buf`` through ``fp``; releases ``fd`` (fd_putfile)."""
-    l = _curlwp()
+    l = curlwp()
     aiov = iovec(buf, nbyte)
     auio = uio([aiov], 1, 0, nbyte, UIO_WRITE, l.l_proc.p_vmspace)
     if auio.uio_resid > SSIZE_MAX:
@@ -188,7 +184,10 @@ async def do_filewritev(fd: int, iovp: Any, iovcnt: int, offset: Any, flags: int
 
 async def _do_filerw(fd: int, iovp: Any, iovcnt: int, offset: Any, flags: int,
                      retval: list[Any], rw: int) -> int:
-    l = _curlwp()
+    """do_filereadv/do_filewritev, one body for both directions."""
+    if iovcnt == 0:
+        return EINVAL
+    l = curlwp()
     fp = fd_getfile(fd)
     if fp is None:
         return EBADF
@@ -287,21 +286,25 @@ async def sys_ioctl(l: lwp, uap: Any, retval: list[Any]) -> int:
             error = ENOTTY
         else:
             data: Any
-            if size > STK_PARAMS:
-                memp = kmem_alloc(size, KM_SLEEP)
-                data = memp
-            else:
-                data = bytearray(size)
-            if com & IOC_IN:
-                if size:
-                    error = copyin(uap.data, data, size)
-                else:
-                    data = uap.data  # the argument itself, not a pointer to it
-            elif (com & IOC_OUT) and size:
-                # give the user something deterministic whatever the driver fills in
-                data[:size] = bytes(size)
-            elif com & IOC_VOID:
+            if (com >> IOCPARM_SHIFT) == 0:
+                # a UNIX-style ioctl: the driver gets the argument as it is
                 data = uap.data
+            else:
+                if size > STK_PARAMS:
+                    memp = kmem_alloc(size, KM_SLEEP)
+                    data = memp
+                else:
+                    data = bytearray(size)
+                if com & IOC_IN:
+                    if size:
+                        error = copyin(uap.data, data, size)
+                    else:
+                        data = uap.data  # the argument itself, not a pointer to it
+                elif (com & IOC_OUT) and size:
+                    # give the user something deterministic whatever the driver fills in
+                    data[:size] = bytes(size)
+                elif com & IOC_VOID:
+                    data = uap.data
 
             if not error:
                 if com == FIONBIO:

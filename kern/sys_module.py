@@ -47,8 +47,6 @@ from kern.kern_module import (
     MAXMODNAME,
     MODCTL_EXISTS,
     MODCTL_LOAD,
-    MODCTL_LOAD_FORCE,
-    MODCTL_NO_PROP,
     MODCTL_STAT,
     MODCTL_UNLOAD,
     MODULE_CLASS_ANY,
@@ -68,11 +66,6 @@ if TYPE_CHECKING:
 # Arbitrary limit to avoid excessive memory allocation (sys_module.c).
 MAXPROPSLEN = 4096
 MAXPATHLEN = 1024
-
-# modsrc_t
-MODULE_SOURCE_KERNEL = 0
-MODULE_SOURCE_BOOT = 1
-MODULE_SOURCE_FILESYS = 2
 
 
 class modctl_load_t(ctypes.Structure):
@@ -216,5 +209,3 @@ def sys_module_init(machine: Machine) -> None:
 
 
 syscall_register(SYS_modctl, "modctl", sys_modctl, ("int cmd", "void *arg"))
-
-_ = (MODCTL_LOAD_FORCE, MODCTL_NO_PROP, MODULE_SOURCE_KERNEL)

@@ -16,7 +16,21 @@ import ctypes
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import EINVAL, EPERM, ESRCH
-from kern.kern_sig import NSIG, SIGCHLD, SIGINFO, SIGKILL, SIGSTOP, psignal, sigaction_flags
+from kern.kern_sig import (
+    NSIG,
+    SA_ALLBITS,
+    SA_RESTART,  # noqa: F401 - sys/signal.h, re-exported for libc
+    SIGCHLD,
+    SIGCONT,
+    SIGINFO,
+    SIGKILL,
+    SIGPWR,
+    SIGSTOP,
+    SIGURG,
+    SIGWINCH,
+    psignal,
+    sigaction_flags,
+)
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp, proc
@@ -24,22 +38,6 @@ if TYPE_CHECKING:
 SIG_DFL = 0
 SIG_IGN = 1
 SIG_ERR = -1
-
-SIGCONT = 19
-SIGURG = 16
-SIGWINCH = 28
-SIGPWR = 32
-
-# sa_flags (sys/signal.h)
-SA_ONSTACK = 0x0001
-SA_RESTART = 0x0002
-SA_RESETHAND = 0x0004
-SA_NOCLDSTOP = 0x0008
-SA_NODEFER = 0x0010
-SA_NOCLDWAIT = 0x0020
-SA_SIGINFO = 0x0040
-SA_NOKERNINFO = 0x0080
-SA_ALLBITS = 0x00ff
 
 # Signals whose default action is to be ignored (sigprop SA_IGNORE).
 _DEFAULT_IGNORE = frozenset({SIGURG, SIGCONT, SIGCHLD, SIGWINCH, SIGINFO, SIGPWR})

@@ -1,6 +1,7 @@
 """Time and sysctl system calls (kern_time.c, kern_sysctl.c): the small set userland uses.
 
-* __gettimeofday50 (418) and __clock_gettime50 (427, CLOCK_REALTIME and
+* __gettimeofday50 (418; the time zone it reports is all zero, as NetBSD
+  keeps none) and __clock_gettime50 (427, CLOCK_REALTIME and
   CLOCK_MONOTONIC) read the machine's clock (virtual unless booted with a
   real one);
 * __sysctl (202) answers kern.msgbuf (CTL_KERN, KERN_MSGBUF), the message
@@ -16,7 +17,12 @@ from typing import Any
 from kern.errno import EINVAL, ENOENT, ENOMEM, EPERM
 from kern.kern_time import getnanouptime, microtime, nanotime, timespec, timeval
 from kern.subr_copy import copyin, copyout
-from kern.syscall import syscall_register
+from kern.syscall import (
+    SYS___clock_gettime50,
+    SYS___gettimeofday50,
+    SYS___sysctl,
+    syscall_register,
+)
 
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 3
@@ -27,14 +33,24 @@ KERN_HOSTNAME = 10
 KERN_MSGBUF = 53
 
 
+class timezone(ctypes.Structure):
+    """struct timezone: what gettimeofday reports; NetBSD keeps no time zone (all zero)."""
+
+    _fields_ = [("tz_minuteswest", ctypes.c_int), ("tz_dsttime", ctypes.c_int)]
+
+
 async def sys___gettimeofday50(l: Any, uap: Any, retval: list[int]) -> int:
+    error = 0
     if uap.tp:
         tv = timeval()
         microtime(tv)
-        error = copyout(bytearray(bytes(tv)), uap.tp, ctypes.sizeof(tv))
+        error = copyout(tv, uap.tp, ctypes.sizeof(tv))
         if error:
             return error
-    return 0
+    if uap.tzp:
+        tzfake = timezone()
+        error = copyout(tzfake, uap.tzp, ctypes.sizeof(tzfake))
+    return error
 
 
 async def sys___clock_gettime50(l: Any, uap: Any, retval: list[int]) -> int:
@@ -45,7 +61,7 @@ async def sys___clock_gettime50(l: Any, uap: Any, retval: list[int]) -> int:
         getnanouptime(ts)
     else:
         return EINVAL
-    return copyout(bytearray(bytes(ts)), uap.tp, ctypes.sizeof(ts))
+    return copyout(ts, uap.tp, ctypes.sizeof(ts))
 
 
 def _sysctl_value(mib: list[int]) -> bytes | None:
@@ -92,11 +108,11 @@ async def sys___sysctl(l: Any, uap: Any, retval: list[int]) -> int:
     return 0
 
 
-syscall_register(418, "__gettimeofday50", sys___gettimeofday50,
+syscall_register(SYS___gettimeofday50, "__gettimeofday50", sys___gettimeofday50,
                  ("struct timeval *tp", "void *tzp"))
-syscall_register(427, "__clock_gettime50", sys___clock_gettime50,
+syscall_register(SYS___clock_gettime50, "__clock_gettime50", sys___clock_gettime50,
                  ("clockid_t clock_id", "struct timespec *tp"))
-syscall_register(202, "__sysctl", sys___sysctl,
+syscall_register(SYS___sysctl, "__sysctl", sys___sysctl,
                  ("const int *name", "u_int namelen", "void *oldp", "size_t *oldlenp",
                   "const void *newp", "size_t newlen"))
 

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.cpu import MachineLocal, curlwp, curmachine
-from kern.errno import EFAULT, EINTR, EINVAL, EJUSTRETURN, ENOSYS, ERESTART, EWOULDBLOCK
+from kern.cpu import MachineLocal, curlwp
+from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ SYS___adjtime50 = 421
 SYS___futimes50 = 423
 SYS___lutimes50 = 424
 SYS___gettimeofday50 = 418
+SYS___clock_gettime50 = 427
 SYS___nanosleep50 = 430
 SYS___stat50 = 439
 SYS___fstat50 = 440
@@ -192,7 +193,7 @@ def _parse_arg(decl: str) -> tuple[str, Callable[[int], int]]:
         return name, _u64
     base = ctype[-1]
     if len(ctype) >= 2 and ctype[-2] == "unsigned":
-        base = "unsigned"
+        base = "u_" + base  # unsigned int -> u_int, unsigned long -> u_long
     return name, _CONV.get(base, _raw)
 
 
@@ -291,15 +292,9 @@ def syscall_register(number: int, name: str, handler: SyscallHandler,
     return sy
 
 
-def syscall_unregister(number: int) -> None:
-    _sysent.pop(number, None)
-
-
 def syscall_establish(number: int, name: str, handler: SyscallHandler,
                       argnames: Sequence[str] = (), machine: Machine | None = None) -> int:
     """Add a call to one machine only (modules, tests): 0, or EBUSY if the slot is taken."""
-    from kern.errno import EBUSY
-
     table = _machine_sysent.of(machine) if machine is not None else _machine_sysent()
     if number in table:
         return EBUSY
@@ -308,8 +303,7 @@ def syscall_establish(number: int, name: str, handler: SyscallHandler,
 
 
 def syscall_disestablish(number: int, machine: Machine | None = None) -> int:
-    from kern.errno import ENOENT
-
+    """Remove a call syscall_establish added: 0, or ENOENT if there is none."""
     table = _machine_sysent.of(machine) if machine is not None else _machine_sysent()
     if table.pop(number, None) is None:
         return ENOENT
@@ -402,53 +396,10 @@ async def sys_getppid(l: lwp, uap: Any, retval: list[Any]) -> int:
     return 0
 
 
-async def nanosleep1(l: lwp, rqt: Any, rmt: Any) -> int:
-    """Sleep for the timespec ``rqt`` on the machine's clock (kern_time.c).
-
-    A signal ends the sleep with EINTR (never a restart).  When ``rmt`` is
-    given it receives the time left.
-    """
-    from kern.kern_synch import hz, kpause
-
-    if rqt.tv_sec < 0 or rqt.tv_nsec < 0 or rqt.tv_nsec >= 1_000_000_000:
-        return EINVAL
-    ns = rqt.tv_sec * 1_000_000_000 + rqt.tv_nsec
-    m = curmachine()
-    start = m.now()
-    error = 0
-    if ns > 0:
-        timo = max(1, -(-ns * hz // 1_000_000_000))
-        error = await kpause("nanoslp", True, timo, None)
-        if error == ERESTART:
-            error = EINTR
-        if error == EWOULDBLOCK:
-            error = 0
-    if rmt is not None:
-        left = 0 if error == 0 else max(0, ns - int(round((m.now() - start) * 1e9)))
-        rmt.tv_sec, rmt.tv_nsec = divmod(left, 1_000_000_000)
-    return error
-
-
-async def sys___nanosleep50(l: lwp, uap: Any, retval: list[Any]) -> int:
-    """nanosleep(rqtp, rmtp)."""
-    from kern.kern_time import timespec
-    from kern.subr_copy import copyin, copyout
-
-    rqt = timespec()
-    error = copyin(uap.rqtp, rqt, ctypes.sizeof(rqt))
-    if error:
-        return error
-    rmt = timespec() if uap.rmtp else None
-    error = await nanosleep1(l, rqt, rmt)
-    if rmt is None or (error != 0 and error != EINTR):
-        return error
-    error1 = copyout(rmt, uap.rmtp, ctypes.sizeof(rmt))
-    return error1 if error1 else error
-
-
 def _init_sysent() -> None:
     from kern.kern_descrip import sys_close, sys_dup, sys_dup2, sys_fcntl
     from kern.kern_fork import sys_fork
+    from kern.kern_time import sys___nanosleep50
     from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
     from kern.sys_sig import sys___sigaction_sigtramp, sys_kill
 

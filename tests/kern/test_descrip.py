@@ -37,6 +37,7 @@ from kern import (
 from kern.cpu import curlwp, curmachine, curproc
 from kern.fcntl import (
     DTYPE_MISC,
+    DTYPE_VNODE,
     F_DUPFD,
     F_DUPFD_CLOEXEC,
     F_GETFD,
@@ -50,6 +51,7 @@ from kern.fcntl import (
     FREAD,
     FWRITE,
     O_APPEND,
+    O_CLOEXEC,
     O_NONBLOCK,
     O_RDWR,
     O_WRONLY,
@@ -65,7 +67,9 @@ from kern.kern_descrip import (
     fd_close,
     fd_free,
     fd_getfile,
+    fd_getvnode,
     fd_putfile,
+    fd_set_exclose,
     filelist,
     fileops,
     l_dupfd,
@@ -74,6 +78,7 @@ from kern.kern_descrip import (
 from kern.kern_lwp import lwp
 from kern.subr_copy import uiomove, uiomove_frombuf
 from lib import libc
+from vfs.vnode import VBAD, VREG  # the VFS's values: kern_descrip keeps its own VBAD
 
 
 class MemFile:
@@ -141,6 +146,7 @@ TIOCPOKE = _IO('T', 4)             # an argument-less command: data is the raw i
 TIOCBIG = _IOWR('T', 5, 1000)      # bigger than sys_ioctl's stack buffer
 TIOCHUGE = _IOW('T', 6, 5000)      # over IOCPARM_MAX
 TIOCFAIL = _IOR('T', 7, targ)      # the driver fails: nothing is copied out
+TIOCOLD = (ord('T') << 8) | 8      # a UNIX-style command (no length, no direction)
 
 
 async def mem_ioctl(fp, com, data):
@@ -157,7 +163,7 @@ async def mem_ioctl(fp, com, data):
             a.val = 13
             return EOPNOTSUPP
         return 0
-    if com == TIOCPOKE:
+    if com in (TIOCPOKE, TIOCOLD):
         mf.ioctls.append((com, data))
         return 0
     if com == TIOCBIG:
@@ -209,7 +215,7 @@ def install(mf: MemFile, flag: int = FREAD | FWRITE) -> int:
 def k():
     with kern.boot(seed=1) as m:
         yield m
-        # nothing leaked: every file the test opened is closed by now or by fd_free
+        # the machine is still sound: no panic, deadlock or lock-order reversal
         assert m.failure is None
 
 
@@ -259,11 +265,24 @@ def test_fd_abort_and_emfile(k):
         p.p_fd.fd_nofile = 200
         many = [install(MemFile()) for _ in range(60)]   # the table grows past NDFILE
         r.append(many[-1])
+        r.append(p.p_fd.fd_dt.dt_nfiles)                 # NDFILE, NDEXTENT, then doubled
         for fd in many:
             await libc.close(fd)
         return r
 
-    assert k.run(body) == [0, EMFILE, EMFILE, EMFILE, 59]
+    assert k.run(body) == [0, EMFILE, EMFILE, EMFILE, 59, 100]
+
+
+def test_fd_abort_forgets_close_on_exec(k):
+    async def body():
+        l = curlwp()
+        error, fp, fd = fd_allocfile()
+        fd_set_exclose(l, fd, True)      # as an O_CLOEXEC open does before it can fail
+        fd_abort(l.l_proc, fp, fd)
+        again = install(MemFile())       # the same slot, opened without O_CLOEXEC
+        return again == fd, await libc.fcntl(again, F_GETFD)
+
+    assert k.run(body) == (True, 0)
 
 
 def test_enfile_by_fault_injection(k):
@@ -284,10 +303,49 @@ def test_fd_clone(k):
         fl = got.f_flag
         fd_putfile(fd)
         data = await libc.read(fd, 100)
+        exclose = await libc.fcntl(fd, F_GETFD)
+        # O_CLOEXEC in the flags makes the cloned descriptor close-on-exec
+        error, fp2, fd2 = fd_allocfile()
+        fd_clone(fp2, fd2, FREAD | O_CLOEXEC, memops, MemFile())
+        exclose2 = await libc.fcntl(fd2, F_GETFD)
+        await libc.close(fd2)
         await libc.close(fd)
-        return r, l_dupfd(curlwp()) == fd, got.f_type, fl, data, mf.closed
+        return r, l_dupfd(curlwp()) == fd2, got.f_type, fl, data, exclose, exclose2, mf.closed
 
-    assert k.run(body) == (EMOVEFD, True, DTYPE_MISC, FREAD | FWRITE, b"cloned", 1)
+    assert k.run(body) == (EMOVEFD, True, DTYPE_MISC, FREAD | FWRITE, b"cloned", 0, 1, 1)
+
+
+def test_fd_getvnode(k):
+    class fakevnode:
+        def __init__(self, v_type: int) -> None:
+            self.v_type = v_type
+
+    async def fake_close(fp):
+        return 0
+
+    fakeops = fileops(fo_name="fakevn", fo_close=fake_close)
+
+    async def body():
+        r = []
+        fds = []
+        for vt in (VREG, VBAD):              # a file, then one a forced unmount revoked
+            error, fp, fd = fd_allocfile()
+            fp.f_flag, fp.f_type, fp.f_ops, fp.f_data = FREAD, DTYPE_VNODE, fakeops, \
+                fakevnode(vt)
+            fd_affix(curproc(), fp, fd)
+            fds.append(fd)
+            error, got = fd_getvnode(fd)
+            if error == 0:
+                fd_putfile(fd)
+            r.append((error, got is fp))
+        r.append(fd_getvnode(install(MemFile()))[0])     # not a vnode
+        r.append(fd_getvnode(99)[0])                      # not open
+        # every reference taken above was given back: the descriptors close at once
+        for fd in fds:
+            await libc.close(fd)
+        return r, curproc().p_fd.fd_dt.dt_ff[fds[1]].ff_refcnt
+
+    assert k.run(body) == ([(0, True), (EBADF, False), EINVAL, EBADF], 0)
 
 
 # ---------------------------------------------------------------- read / write
@@ -332,10 +390,13 @@ def test_readv_writev(k):
 
         e = [await errno_of(syscall(SYS_readv, fd, libc.ualloc(16), 0)),
              await errno_of(syscall(SYS_readv, fd, 0, 1)),
-             await errno_of(syscall(SYS_readv, fd, libc.ualloc(16), 2000))]
+             await errno_of(syscall(SYS_readv, fd, libc.ualloc(16), 2000)),
+             # no iovecs is EINVAL before the descriptor is even looked at
+             await errno_of(syscall(SYS_readv, 99, libc.ualloc(16), 0)),
+             await errno_of(syscall(SYS_readv, 99, libc.ualloc(16), 1))]
         return n, bytes(mf.data), got, e
 
-    assert k.run(body) == (7, b"abcdefg", [b"", b""], [EINVAL, EFAULT, EINVAL])
+    assert k.run(body) == (7, b"abcdefg", [b"", b""], [EINVAL, EFAULT, EINVAL, EINVAL, EBADF])
 
 
 # ---------------------------------------------------------------- dup, dup2, fcntl
@@ -433,6 +494,8 @@ def test_ioctl_copies_in_and_out(k):
         r.append(s.out)
         await libc.ioctl(fd, TIOCPOKE, 0x1234)
         r.append(mf.ioctls[-1])
+        await libc.ioctl(fd, TIOCOLD, 0x5678)
+        r.append(mf.ioctls[-1])
         big = bytearray(1000)
         big[:4] = b"head"
         before = kern.kmem_stats()["inuse"]
@@ -460,6 +523,7 @@ def test_ioctl_copies_in_and_out(k):
         (TIOCGETV, (0, 0, 0)), (42, 5),
         42,
         (TIOCPOKE, 0x1234),
+        (TIOCOLD, 0x5678),
         (TIOCBIG, b"head"), b"done", 0,
         EOPNOTSUPP, 1,
         ENOTTY, ENOTTY, EBADF,
@@ -533,14 +597,18 @@ def test_child_inherits_descriptors_except_close_on_exec(k):
     child = k.proc_create("child", k.initproc)
 
     async def in_child():
-        out = [curproc().p_fd.open_fds(), await libc.read(fa, 1),
+        fdp = curproc().p_fd
+        out = [fdp.open_fds(), fdp.fd_lastfile, await libc.read(fa, 1),
                await errno_of(libc.read(fb, 1))]
         fp = fd_getfile(fa)
         out.append(fp.f_count)
         fd_putfile(fa)
+        fc = install(MemFile(b"C"))     # the lowest free slot: the one fb had
+        out.append(fc)
+        await libc.close(fc)
         return out
 
-    assert k.run(in_child, proc=child) == [[fa], b"A", EBADF, 2]
+    assert k.run(in_child, proc=child) == [[fa], fa, b"A", EBADF, 2, fb]
 
     async def exit_child():
         curmachine().proc_destroy(child)      # fd_free runs in a kernel thread
@@ -572,3 +640,26 @@ def test_closef_and_fd_close_directly(k):
         return r
 
     assert k.run(body) == [0, 0, 1, 0, 1]
+
+
+def test_fork_copies_a_grown_table_at_the_size_it_needs(k):
+    async def setup(n, keep):
+        fds = [install(MemFile()) for _ in range(n)]
+        for fd in fds:
+            if fd not in keep:
+                await libc.close(fd)
+        return curproc().p_fd.fd_dt.dt_nfiles
+
+    async def fdinfo():
+        fdp = curproc().p_fd
+        return fdp.fd_dt.dt_nfiles, fdp.open_fds(), fdp.fd_lastfile, fdp.fd_freefile
+
+    out = []
+    for n, keep in ((30, (0, 25)), (120, (0, 30))):
+        parent = k.proc_create("parent", k.initproc)
+        grown = k.run(setup, n, keep, proc=parent)
+        child = k.proc_create("child", parent, exec=False)
+        out.append((grown, k.run(fdinfo, proc=child)))
+    # 30 descriptors grew the table to 50, which the child keeps; 120 grew it
+    # to 200, halved for the child while it stays over twice the last one used
+    assert out == [(50, (50, [0, 25], 25, 1)), (200, (50, [0, 30], 30, 1))]

@@ -35,6 +35,7 @@ from kern.kern_time import timespec
 from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN, SIGCHLD
 from kern.syscall import (
     SYS_DYNAMIC_FIRST,
+    SYS___gettimeofday50,
     SYS___nanosleep50,
     SYS_getpid,
     SYS_read,
@@ -93,21 +94,22 @@ def test_arguments_take_their_c_types(k):
     seen = []
 
     async def sys_args(l, uap, retval):
-        seen.append((uap.fd, uap.nbyte, uap.buf, uap.from_, getattr(uap, "from"), uap.raw))
+        seen.append((uap.fd, uap.nbyte, uap.buf, uap.from_, getattr(uap, "from"), uap.raw,
+                     uap.ui, uap.ul))
         retval[0] = uap.fd
         return 0
 
     async def body():
         assert syscall_establish(SYS_DYNAMIC_FIRST, "args", sys_args,
                                  ("int fd", "size_t nbyte", "const void *buf", "int from",
-                                  "raw")) == 0
-        r = await syscall(SYS_DYNAMIC_FIRST, 0xffffffff, -1, None, 2**32 + 5, 1 << 70)
+                                  "raw", "unsigned int ui", "unsigned long ul")) == 0
+        r = await syscall(SYS_DYNAMIC_FIRST, 0xffffffff, -1, None, 2**32 + 5, 1 << 70, -1, -1)
         return r, repr(syscall_lookup(SYS_DYNAMIC_FIRST))
 
     r, rep = k.run(body)
     assert r == -1
-    assert seen == [(-1, 2**64 - 1, 0, 5, 5, 1 << 70)]
-    assert rep == "<sysent 210 args(fd, nbyte, buf, from, raw)>"
+    assert seen == [(-1, 2**64 - 1, 0, 5, 5, 1 << 70, 2**32 - 1, 2**64 - 1)]
+    assert rep == "<sysent 210 args(fd, nbyte, buf, from, raw, ui, ul)>"
 
 
 def test_registered_calls_and_per_machine_establish(k):
@@ -328,8 +330,9 @@ def test_nanosleep_uses_the_virtual_clock(k):
         rem = timespec(5, 5)
         await libc.nanosleep(2.5, rem)
         t1 = m.now()
-        await libc.nanosleep(0)
-        r = [t1 - t0, (rem.tv_sec, rem.tv_nsec)]
+        rem0 = timespec(5, 5)
+        await libc.nanosleep(0, rem0)                   # does not sleep
+        r = [t1 - t0, (rem.tv_sec, rem.tv_nsec), m.now() - t1, (rem0.tv_sec, rem0.tv_nsec)]
         r.append(await errno_of(libc.nanosleep(timespec(0, 1_000_000_000))))
         r.append(await errno_of(libc.nanosleep(timespec(-1, 0))))
         r.append(await errno_of(syscall(SYS___nanosleep50, 0x10, 0)))
@@ -337,7 +340,7 @@ def test_nanosleep_uses_the_virtual_clock(k):
 
     r = k.run(body)
     assert r[0] == pytest.approx(2.5)
-    assert r[1:] == [(0, 0), EINVAL, EINVAL, EFAULT]
+    assert r[1:] == [(0, 0), 0, (0, 0), EINVAL, EINVAL, EFAULT]
 
 
 def test_nanosleep_interrupted_reports_time_left_and_never_restarts(k):
@@ -363,6 +366,18 @@ def test_nanosleep_interrupted_reports_time_left_and_never_restarts(k):
     assert r["e"] == EINTR
     assert r["t"] == pytest.approx(3, abs=0.02)
     assert r["rem"] == pytest.approx(7, abs=0.02)
+
+
+def test_gettimeofday_reports_an_empty_time_zone(k):
+    async def body():
+        tp, tzp = libc.ualloc(16), libc.ualloc(8)
+        libc.uput(tzp, b"\xff" * 8)
+        r = [await syscall(SYS___gettimeofday50, tp, tzp), libc.uget(tzp, 8)]
+        r.append(await errno_of(syscall(SYS___gettimeofday50, tp, 0x10)))   # a bad tzp
+        r.append(await errno_of(syscall(SYS___gettimeofday50, 0x10, tzp)))  # a bad tp
+        return r
+
+    assert k.run(body) == [0, bytes(8), EFAULT, EFAULT]
 
 
 def test_ejustreturn_and_restart_codes(k):
