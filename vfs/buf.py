@@ -48,10 +48,6 @@ BPRIO_TIMENONCRITICAL = 0
 BPRIO_DEFAULT = BPRIO_TIMELIMITED
 
 
-def ISSET(t: int, f: int) -> bool:
-    return bool(t & f)
-
-
 class buf:
     """struct buf: one I/O request, or one block of the buffer cache."""
 

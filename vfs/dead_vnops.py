@@ -1,32 +1,102 @@
-"""Operations of a dead (reclaimed) vnode (miscfs/deadfs/dead_vnops.c).
+"""Operations of a dead (reclaimed) vnode (miscfs/deadfs/dead_vnops.c, NetBSD 8).
 
-A vnode that was reclaimed while still referenced keeps these: reads give
-EIO, ioctls EBADF, most else EIO; close, inactive and reclaim succeed.
+A vnode that was reclaimed while still referenced keeps these.  What a file
+system operation does to a dead vnode: lookup ENOENT, open ENXIO, read EOF,
+write, link, bmap EIO; remove, rmdir and rename release
+the vnodes they were handed and fail with EIO; a buf given to strategy
+completes at once with EIO; getpages and putpages EFAULT (putpages releases
+the interlock it was entered with); poll reports every event asked for, so
+the caller finds out the descriptor is gone; close, fsync, seek, fcntl,
+revoke and inactive succeed; everything else is EBADF.
+
+kemu: a read is EOF on every dead vnode, where NetBSD gives EIO to all but
+ttys (VV_ISTTY).  VOP_RECLAIM returns the vnode unlocked (the v2 protocol, vnode_if),
+so dead_reclaim unlocks; kemu's getpages is entered without the object lock
+unless PGO_LOCKED, and then the caller keeps it, so dead_getpages has no lock
+to release.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kern.errno import EBADF, EIO, ENOENT
+from kern.errno import EBADF, EFAULT, EIO, ENOENT, ENXIO, EOPNOTSUPP
+from kern.kern_mutex import mutex_exit
+from kern.subr_prf import printf
 from vfs import vnode_if as vi
+from vfs.vfs_bio import biodone
+from vfs.vnode import genfs_islocked, genfs_lock, genfs_unlock, vput, vrele
+from vfs.vnode_if import VOP_UNLOCK
 
 
-async def dead_default(v: Any) -> int:
+async def dead_default_error(v: Any) -> int:
+    return EBADF
+
+
+async def genfs_nullop(v: Any) -> int:
+    return 0
+
+
+async def genfs_eopnotsupp(v: Any) -> int:
+    return EOPNOTSUPP
+
+
+async def dead_bmap(v: Any) -> int:
     return EIO
 
 
 async def dead_lookup(v: Any) -> int:
     v.a_vpp[0] = None
-    return EIO
+    return ENOENT
 
 
-async def dead_ok(v: Any) -> int:
+async def dead_open(v: Any) -> int:
+    return ENXIO
+
+
+async def dead_read(v: Any) -> int:
+    # NetBSD: EOF for tty devices (VV_ISTTY), EIO for others.  kemu gives EOF
+    # for all (tests/fs/puffs/test_faults.py relies on it); see the module doc.
     return 0
+
+
+async def dead_write(v: Any) -> int:
+    return EIO
 
 
 async def dead_ioctl(v: Any) -> int:
     return EBADF
+
+
+async def dead_poll(v: Any) -> int:
+    # Let the user find out that the descriptor is gone.
+    return v.a_events
+
+
+async def dead_remove(v: Any) -> int:
+    await vput(v.a_vp)
+    return EIO
+
+
+async def dead_link(v: Any) -> int:
+    return EIO
+
+
+async def dead_rename(v: Any) -> int:
+    ap = v
+    await vrele(ap.a_fdvp)
+    await vrele(ap.a_fvp)
+    if ap.a_tvp is not None and ap.a_tvp is not ap.a_tdvp:
+        VOP_UNLOCK(ap.a_tvp)
+    await vput(ap.a_tdvp)
+    if ap.a_tvp is not None:
+        await vrele(ap.a_tvp)
+    return EIO
+
+
+async def dead_rmdir(v: Any) -> int:
+    await vput(v.a_vp)
+    return EIO
 
 
 async def dead_inactive(v: Any) -> int:
@@ -35,54 +105,61 @@ async def dead_inactive(v: Any) -> int:
 
 
 async def dead_reclaim(v: Any) -> int:
-    from vfs.vnode import genfs_unlock
-
     genfs_unlock(v)
     return 0
 
 
-async def dead_read(v: Any) -> int:
+async def dead_strategy(v: Any) -> int:
+    bp = v.a_bp
+    bp.b_error = EIO
+    bp.b_resid = bp.b_bcount
+    biodone(bp)
+    return EIO
+
+
+def dead_print(v: Any) -> int:
+    printf("tag VT_NON, dead vnode\n")
     return 0
 
 
-async def dead_getattr(v: Any) -> int:
-    return ENOENT
+async def dead_getpages(v: Any) -> int:
+    return EFAULT
 
 
-async def dead_lock(v: Any) -> int:
-    from vfs.vnode import genfs_lock
-
-    return await genfs_lock(v)
-
-
-def _unlock(v: Any) -> int:
-    from vfs.vnode import genfs_unlock
-
-    return genfs_unlock(v)
-
-
-def _islocked(v: Any) -> int:
-    from vfs.vnode import genfs_islocked
-
-    return genfs_islocked(v)
+async def dead_putpages(v: Any) -> int:
+    mutex_exit(v.a_vp.v_interlock)
+    return EFAULT
 
 
 dead_vnodeop_opv_desc = vi.vnodeopv_desc("dead", [
-    (vi.vop_default_desc, dead_default),
-    (vi.vop_lookup_desc, dead_lookup),
-    (vi.vop_read_desc, dead_read),
-    (vi.vop_write_desc, dead_default),
-    (vi.vop_ioctl_desc, dead_ioctl),
-    (vi.vop_close_desc, dead_ok),
-    (vi.vop_open_desc, dead_default),
-    (vi.vop_getattr_desc, dead_getattr),
-    (vi.vop_fsync_desc, dead_ok),
-    (vi.vop_putpages_desc, dead_ok),
-    (vi.vop_inactive_desc, dead_inactive),
-    (vi.vop_reclaim_desc, dead_reclaim),
-    (vi.vop_lock_desc, dead_lock),
-    (vi.vop_unlock_desc, _unlock),
-    (vi.vop_islocked_desc, _islocked),
-    (vi.vop_revoke_desc, dead_ok),
+    (vi.vop_default_desc, dead_default_error),
+    (vi.vop_bwrite_desc, genfs_nullop),            # bwrite
+    (vi.vop_lookup_desc, dead_lookup),             # lookup
+    (vi.vop_open_desc, dead_open),                 # open
+    (vi.vop_close_desc, genfs_nullop),             # close
+    (vi.vop_read_desc, dead_read),                 # read
+    (vi.vop_write_desc, dead_write),               # write
+    (vi.vop_fallocate_desc, genfs_eopnotsupp),     # fallocate
+    (vi.vop_fdiscard_desc, genfs_eopnotsupp),      # fdiscard
+    (vi.vop_fcntl_desc, genfs_nullop),             # fcntl
+    (vi.vop_ioctl_desc, dead_ioctl),               # ioctl
+    (vi.vop_poll_desc, dead_poll),                 # poll
+    (vi.vop_remove_desc, dead_remove),             # remove
+    (vi.vop_link_desc, dead_link),                 # link
+    (vi.vop_rename_desc, dead_rename),             # rename
+    (vi.vop_rmdir_desc, dead_rmdir),               # rmdir
+    (vi.vop_fsync_desc, genfs_nullop),             # fsync
+    (vi.vop_seek_desc, genfs_nullop),              # seek
+    (vi.vop_inactive_desc, dead_inactive),         # inactive
+    (vi.vop_reclaim_desc, dead_reclaim),           # reclaim
+    (vi.vop_lock_desc, genfs_lock),                # lock
+    (vi.vop_unlock_desc, genfs_unlock),            # unlock
+    (vi.vop_bmap_desc, dead_bmap),                 # bmap
+    (vi.vop_strategy_desc, dead_strategy),         # strategy
+    (vi.vop_print_desc, dead_print),               # print
+    (vi.vop_islocked_desc, genfs_islocked),        # islocked
+    (vi.vop_revoke_desc, genfs_nullop),            # revoke
+    (vi.vop_getpages_desc, dead_getpages),         # getpages
+    (vi.vop_putpages_desc, dead_putpages),         # putpages
 ])
 dead_vnodeop_p = dead_vnodeop_opv_desc.opv_desc_vector

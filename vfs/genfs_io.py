@@ -162,8 +162,13 @@ def VTOG(vp: vnode) -> uvm_object:
 
 # ---------------------------------------------------------------- accounting
 
-def _page_dirty(uobj: uvm_object, pg: vm_page) -> None:
-    """Mark ``pg`` modified."""
+def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
+    """Mark ``pg`` modified; past the high water mark, wake the page daemon.
+
+    ``kick`` is False when a page whose write failed becomes dirty again:
+    that is no new work, and the page daemon, whose own write may be the one
+    that failed, must not wake itself up over and over.
+    """
     if pg.flags & PG_CLEAN:
         pg.flags &= ~PG_CLEAN
         uobj.uo_ndirty += 1
@@ -171,7 +176,7 @@ def _page_dirty(uobj: uvm_object, pg: vm_page) -> None:
         u = uvmexp()
         u.dirtypages += 1
         u.dirtyobjs[uobj] = None
-        if u.dirtypages > u.dirtyhiwat:
+        if kick and u.dirtypages > u.dirtyhiwat:
             uvm_kick_pdaemon()
 
 
@@ -575,8 +580,6 @@ async def genfs_getpages(v: Any) -> int:
     count = ap.a_count[0] if isinstance(ap.a_count, list) else int(ap.a_count)
     off = trunc_page(ap.a_offset)
     if uobj is None:
-        if ap.a_flags & PGO_LOCKED:
-            return EINVAL
         return EINVAL
     out = ap.a_m if isinstance(ap.a_m, list) else None
     if ap.a_flags & PGO_LOCKED:
@@ -610,8 +613,8 @@ async def genfs_putpages(v: Any) -> int:
     """VOP_PUTPAGES(vp, offlo, offhi, flags): write back and/or free pages.
 
     Entered with ``vp->v_interlock`` held; it is released before any I/O
-    and not taken back.  Pages in [offlo, offhi) (everything with
-    PGO_ALLPAGES or offhi == 0) are written if dirty (PGO_CLEANIT), then
+    and not taken back.  Pages in [offlo, offhi) (to the end of the file
+    with PGO_ALLPAGES or offhi == 0) are written if dirty (PGO_CLEANIT), then
     freed if clean (PGO_FREE).  A page whose write fails stays dirty; the
     first error is returned.  The page daemon never sleeps waiting for a
     suspended file system: it gets the error of fstrans_start_nowait.
@@ -622,6 +625,8 @@ async def genfs_putpages(v: Any) -> int:
 
 
 async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> int:
+    from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
+
     uobj = vp.v_uobj
     slock = vp.v_interlock
     if not mutex_owned(slock):
@@ -630,31 +635,31 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
             not flags & (PGO_CLEANIT | PGO_FREE | PGO_DEACTIVATE):
         mutex_exit(slock)
         return 0
+    offlo = trunc_page(offlo)
     if flags & PGO_ALLPAGES or offhi == 0:
-        offlo, offhi = 0, 1 << 63
-    else:
-        offlo = trunc_page(offlo)
+        offhi = 1 << 63
     if offhi <= offlo:
         mutex_exit(slock)
         return 0
 
     # Writing pages is a change to the file system: join its transaction.
     trans_mp = None
-    if flags & PGO_CLEANIT and uobj.uo_ndirty and _has_trans(vp.v_mount):
-        fstrans = _fstrans()
-        if fstrans is not None:
-            if curlwp() is uvm.pagedaemon_lwp:
-                # The page daemon must not sleep here.
-                error = fstrans.start_nowait(vp.v_mount)
-                if error:
-                    mutex_exit(slock)
-                    return error
-                trans_mp = vp.v_mount
-            else:
+    if flags & PGO_CLEANIT and uobj.uo_ndirty and vp.v_mount is not None:
+        trans_mp = vp.v_mount
+        if curlwp() is uvm.pagedaemon_lwp:
+            # The page daemon must not sleep here.
+            error = fstrans_start_nowait(trans_mp)
+            if error:
                 mutex_exit(slock)
-                trans_mp = vp.v_mount
-                await fstrans.start(trans_mp)
-                await mutex_enter(slock)
+                return error
+        else:
+            mutex_exit(slock)
+            await fstrans_start(trans_mp)
+            if vp.v_mount is not trans_mp:
+                # The vnode changed mounts (was reclaimed) meanwhile.
+                fstrans_done(trans_mp)
+                trans_mp = None
+            await mutex_enter(slock)
     mutex_exit(slock)
 
     from vfs.vfs_bio import MAXPHYS
@@ -692,7 +697,7 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
             await mutex_enter(slock)
             if e:
                 for q in cluster:
-                    _page_dirty(uobj, q)
+                    _page_dirty(uobj, q, kick=False)
                 uvmexp().pdfailed += len(cluster)
                 error = error or e
             uvm_page_unbusy(uobj, cluster)
@@ -704,38 +709,5 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
         mutex_exit(slock)
 
     if trans_mp is not None:
-        fstrans = _fstrans()
-        if fstrans is not None:
-            fstrans.done(trans_mp)
+        fstrans_done(trans_mp)
     return error
-
-
-def _has_trans(mp: Any) -> bool:
-    from vfs.mount import IMNT_HAS_TRANS
-
-    return mp is not None and bool(mp.mnt_iflag & IMNT_HAS_TRANS)
-
-
-class _Fstrans:
-    def __init__(self, mod: Any) -> None:
-        self.start = mod.fstrans_start
-        self.done = mod.fstrans_done
-        nowait = getattr(mod, "fstrans_start_nowait", None)
-        self.start_nowait = nowait if nowait is not None else (lambda mp: 0)
-
-
-def _fstrans() -> _Fstrans | None:
-    try:
-        import vfs.vfs_trans as vt
-    except ImportError:
-        return None
-    return _Fstrans(vt)
-
-
-async def genfs_putpages_all(vp: vnode, flags: int) -> int:
-    """Take the interlock and VOP_PUTPAGES every page of ``vp`` (convenience for fsync)."""
-    from vfs.vnode_if import VOP_PUTPAGES
-
-    await mutex_enter(vp.v_interlock)
-    return await VOP_PUTPAGES(vp, 0, 0, flags | PGO_ALLPAGES)
-

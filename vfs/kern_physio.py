@@ -28,7 +28,6 @@ or later from another lwp; both work.  It may be ``async def`` or plain.
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +36,7 @@ from kern.errno import EFAULT, EINVAL
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
 from kern.subr_prf import KASSERT, panic
+from kern.subr_uio import iovec, uio, uiomove
 from vfs.buf import (
     B_AGE,
     B_PHYS,
@@ -67,7 +67,7 @@ B_DONTFREE = B_AGE
 class _physio_ctx:
     """kemu's side of a physio call: completed bufs waiting for physio_done."""
 
-    __slots__ = ("done", "lock", "cv1", "cv2", "uio", "dest", "error")
+    __slots__ = ("done", "lock", "cv1", "cv2", "uio", "dest")
 
     def __init__(self, uio: Any) -> None:
         self.done: list[buf] = []
@@ -79,40 +79,11 @@ class _physio_ctx:
         cv_init(self.cv2, "physio2")
         self.uio = uio
         self.dest: dict[int, Any] = {}  # id(bp) -> where its data goes in the uio's space
-        self.error = 0
 
 
-def _uiomove_for(uio: Any) -> Callable[..., Any]:
-    """The uiomove that understands this uio (the one of the module defining its class)."""
-    mod = sys.modules.get(type(uio).__module__)
-    fn = getattr(mod, "uiomove", None)
-    if fn is None:
-        from kern.subr_uio import uiomove
-
-        fn = uiomove
-    return fn
-
-
-async def _uiomove(ubuf: Any, n: int, uio: Any) -> int:
-    r = _uiomove_for(uio)(ubuf, n, uio)
-    if inspect.isawaitable(r):
-        r = await r
-    return int(r or 0)
-
-
-def _chunk_uio(uio: Any, base: Any, n: int, offset: int) -> Any:
-    """A one-iovec uio of the same kind as ``uio`` over ``n`` bytes at ``base``."""
-    iov_t = type(uio.uio_iov[0]) if uio.uio_iov else None
-    if iov_t is None:
-        from kern.subr_uio import iovec as iov_t
-    cu = object.__new__(type(uio))
-    cu.uio_iov = [iov_t(base, n)]
-    cu.uio_iovcnt = 1
-    cu.uio_offset = offset
-    cu.uio_resid = n
-    cu.uio_rw = uio.uio_rw
-    cu.uio_vmspace = uio.uio_vmspace
-    return cu
+def _chunk_uio(u: uio, base: Any, n: int, offset: int) -> uio:
+    """A one-iovec uio in ``u``'s address space and direction over ``n`` bytes at ``base``."""
+    return uio([iovec(base, n)], uio_offset=offset, uio_rw=u.uio_rw, uio_vmspace=u.uio_vmspace)
 
 
 def _advance(base: Any, n: int) -> Any:
@@ -163,7 +134,7 @@ async def physio_done(bp: buf) -> None:
     if bp.b_flags & B_READ and done > 0 and dest is not None:
         # Hand the bytes the device delivered to the caller's buffer.
         cu = _chunk_uio(ctx.uio, dest, done, dbtob(bp.b_blkno))
-        if await _uiomove(memoryview(bp.b_data)[:done], done, cu):
+        if await uiomove(memoryview(bp.b_data)[:done], done, cu):
             done = 0
             error = EFAULT
 
@@ -289,7 +260,7 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
             if not flags & B_READ:
                 # The bytes to write go to the bounce buffer now.
                 cu = _chunk_uio(uio, iovp.iov_base, todo, uio.uio_offset)
-                error = await _uiomove(bp.b_data, todo, cu)
+                error = await uiomove(bp.b_data, todo, cu)
                 if error:
                     stop = True
                     break

@@ -2,11 +2,9 @@
 
 A file system registers its ``vfsops`` with ``vfs_attach`` (usually from its
 module's MODULE_CMD_INIT); mount(2) finds it by name (``vfs_getopsbyname``,
-autoloading the module of that name as NetBSD does).  ``dounmount`` follows
-NetBSD 8: suspend the file system, mark it unmounting, sync it (unless
-read-only or forced), ``VFS_UNMOUNT`` (which vflushes), mark it gone, resume,
-detach it from the covered vnode and the mount list, then run the vfs_hooks
-unmount callbacks with the hooks lock held.
+autoloading the module of that name as NetBSD does).  Here are struct mount
+and struct vfsops, the VFS_* calls, the mount list and the vfs_hooks;
+mount(2), unmount(2) (``dounmount``) and sync(2) are in vfs.vfs_mount.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import ctypes
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal
-from kern.errno import EBUSY, EINVAL, ENODEV, ENOENT, EOPNOTSUPP, ESRCH
+from kern.errno import EBUSY, ENOENT, EOPNOTSUPP, ESRCH
 from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
@@ -397,9 +395,11 @@ def vfs_getnewfsid(mp: mount) -> None:
     mp.mnt_stat.f_fsid = mp.mnt_stat.f_fsidx.__fsid_val[0]
 
 
-def vfs_getvfs(fsid: Any) -> mount | None:
+def vfs_getvfs(fsid: fsid_t) -> mount | None:
+    """The mounted file system whose identifier is ``fsid``, or None."""
     for mp in vfsglobals().mountlist:
-        if mp.mnt_stat.f_fsid == fsid:
+        if mp.mnt_stat.f_fsidx.__fsid_val[0] == fsid.__fsid_val[0] and \
+                mp.mnt_stat.f_fsidx.__fsid_val[1] == fsid.__fsid_val[1]:
             return mp
     return None
 
@@ -519,5 +519,3 @@ async def vfs_hooks_unmount(mp: mount) -> None:
                 await r
     mutex_exit(g.hooks_lock)
 
-
-_ = (EINVAL, ENODEV)

@@ -18,13 +18,12 @@ On return (error 0):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kern.cpu import curlwp
 from kern.errno import (
     EEXIST,
     EINVAL,
-    EISDIR,
     EJUSTRETURN,
     ELOOP,
     ENAMETOOLONG,
@@ -33,7 +32,7 @@ from kern.errno import (
     EROFS,
 )
 from kern.subr_uio import UIO_READ, kernel_uio
-from vfs.mount import MNT_RDONLY, VFS_ROOT, mount
+from vfs.mount import MNT_RDONLY, VFS_ROOT
 from vfs.namei_h import (
     CREATE,
     DELETE,
@@ -68,16 +67,10 @@ from vfs.vnode import (
 )
 from vfs.vnode_if import VOP_ACCESS, VOP_LOOKUP, VOP_READLINK, VOP_UNLOCK
 
-if TYPE_CHECKING:
-    pass
-
 # Want the parent back referenced but unlocked.  NetBSD 8 has no such flag
 # (its bit went to TRYEMULROOT); kemu's rename uses it, so it gets a bit of
 # its own outside NetBSD's MODMASK/PARAMASK.
 WANTPARENT = 0x40000000
-SAVENAME = 0
-SAVESTART = 0
-HASBUF = 0
 
 
 # ------------------------------------------------------------------ pathbuf
@@ -99,10 +92,6 @@ def pathbuf_create(path: str) -> pathbuf:
     return pathbuf(path)
 
 
-def pathbuf_assimilate(path: str) -> pathbuf:
-    return pathbuf(path)
-
-
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
@@ -120,14 +109,6 @@ def pathbuf_copyin(userpath: int) -> tuple[int, pathbuf | None]:
 
 def pathbuf_destroy(pb: pathbuf) -> None:
     pb.pb_path = ""
-
-
-def pathbuf_stringcopy_get(pb: pathbuf) -> str:
-    return pb.pb_path
-
-
-def pathbuf_stringcopy_put(pb: pathbuf, s: str) -> None:
-    pass
 
 
 # ------------------------------------------------------------- nameidata
@@ -279,8 +260,7 @@ async def namei(ndp: nameidata) -> int:
             # directory the file system is mounted on first.
             if dvp is _rootdir():
                 if islast:
-                    return await _finish(ndp, dvp, dvp, op, flags, islast, trailing_slash,
-                                         dot=True)
+                    return await _finish(ndp, dvp, dvp, flags, dot=True)
                 remaining = rest_stripped
                 continue
             while dvp.v_vflag & VV_ROOT and dvp.v_mount is not None and \
@@ -326,9 +306,9 @@ async def namei(ndp: nameidata) -> int:
                 await vrele(vp)
                 return error
         VOP_UNLOCK(dvp)
-        # Mounted on?  Go to the root of what is mounted there.
+        # Mounted on?  Go to the root of what is mounted there (not with NOCROSSMOUNT).
         if vp.v_type == VDIR and vp.v_mountedhere is not None and \
-                not (flags & NOCROSSMOUNT and not islast):
+                not flags & NOCROSSMOUNT:
             error, vp = await _mounted_root(vp)
             if error:
                 await vrele(dvp)
@@ -362,7 +342,7 @@ async def namei(ndp: nameidata) -> int:
             await vrele(vp)
             await vrele(dvp)
             return ENOTDIR
-        return await _finish(ndp, dvp, vp, op, flags, islast, trailing_slash)
+        return await _finish(ndp, dvp, vp, flags)
 
 
 async def _finish_root(ndp: nameidata, root: vnode) -> int:
@@ -373,15 +353,13 @@ async def _finish_root(ndp: nameidata, root: vnode) -> int:
     cnp.cn_nameptr = "."
     cnp.cn_namelen = 1
     cnp.cn_flags |= ISLASTCN
+    # The root has no parent to hand back: refuse the operations that need one.
     if op in (DELETE, RENAME):
         await vrele(root)
-        return EBUSY_ROOT
+        return EINVAL
     if op == CREATE:
         await vrele(root)
         return EEXIST
-    if flags & LOCKPARENT:
-        # The root has no parent on this machine: CREATE/DELETE were refused above.
-        pass
     ndp.ni_dvp = None
     ndp.ni_vp = root
     if flags & LOCKLEAF:
@@ -389,11 +367,7 @@ async def _finish_root(ndp: nameidata, root: vnode) -> int:
     return 0
 
 
-EBUSY_ROOT = EINVAL  # NetBSD refuses to remove or rename "/" with EINVAL... (see rmdir)
-
-
-async def _finish(ndp: nameidata, dvp: vnode, vp: vnode, op: int, flags: int, islast: bool,
-                  trailing_slash: bool, dot: bool = False) -> int:
+async def _finish(ndp: nameidata, dvp: vnode, vp: vnode, flags: int, dot: bool = False) -> int:
     """Lock and hand back the last component as the caller's flags ask."""
     if dot:
         vref(vp)
@@ -437,18 +411,3 @@ async def namei_simple_user(upath: int, sflags: int) -> tuple[int, vnode | None]
     if error:
         return error, None
     return 0, nd.ni_vp
-
-
-async def relookup(dvp: vnode, cnp: componentname) -> tuple[int, vnode | None]:
-    """Look up ``cnp`` again in the locked ``dvp`` (rename's second look)."""
-    error, vp = await VOP_LOOKUP(dvp, cnp)
-    if error:
-        return error, None
-    return 0, vp
-
-
-def lookup_mount_is_rdonly(mp: mount | None) -> bool:
-    return mp is not None and bool(mp.mnt_flag & MNT_RDONLY)
-
-
-_ = (EISDIR, RENAME)

@@ -5,11 +5,14 @@ VBLK or VCHR whose device operations come here.  Every vnode of the same
 device shares one ``specdev``, which counts opens and remembers the file
 system mounted on a block device (``sd_mountpoint``).
 
-* ``spec_open`` calls the driver's d_open on every open (autoloading the
-  driver's module by the major's name when no driver is attached), and
-  refuses to open a block device that is mounted (EBUSY).
-* ``spec_close`` calls d_close only when the last open of that device, of
-  that type (block or character), goes away.
+* ``spec_open`` calls the driver's d_open on every open of a character
+  device (autoloading the driver's module by the major's name when no
+  driver is attached); a block device may be open only once, and not while
+  a file system is mounted on it (EBUSY), so that the buffer cache stays
+  consistent.
+* ``spec_close`` invalidates a block device's buffers (writing dirty ones)
+  and calls d_close only when the last open of that device, of that type
+  (block or character), goes away.
 * ``spec_strategy`` runs the copy-on-write handlers (``fscow_run``) before a
   write reaches the driver, and fails the buf with their error.
 * ``spec_read``/``spec_write`` of a block device go through the buffer cache;
@@ -24,16 +27,18 @@ from __future__ import annotations
 from typing import Any
 
 from kern.cpu import MachineLocal, curlwp
-from kern.errno import EBUSY, EINVAL, ENOENT, ENXIO
+from kern.errno import EBADF, EBUSY, EINVAL, ENOENT, ENXIO
+from kern.fcntl import FNONBLOCK
 from kern.subr_prf import panic
 from kern.types_dev import major
 from vfs import vnode_if as vi
-from vfs.buf import B_READ, BC_INVAL, BO_DELWRI
+from vfs.buf import B_READ, BC_INVAL
 from vfs.mount import MNT_NODEV, mount
 from vfs.stat import S_IFBLK, S_IFCHR
 from vfs.vfs_bio import (
     DEV_BSIZE,
     MAXBSIZE,
+    V_SAVE,
     bio_doread,
     biodone,
     biowait,
@@ -42,6 +47,7 @@ from vfs.vfs_bio import (
     bwrite,
     getblk,
     vflushbuf,
+    vinvalbuf,
 )
 from vfs.vnode import (
     LK_EXCLUSIVE,
@@ -51,6 +57,7 @@ from vfs.vnode import (
     genfs_islocked,
     genfs_lock,
     genfs_unlock,
+    vdead_check,
     vn_lock,
     vnode,
 )
@@ -206,26 +213,33 @@ async def spec_open(v: Any) -> int:
     mode = ap.a_mode
     l = curlwp()
     sn = vp.v_specnode
-    if sn is None or sn.sn_gone:
+    if sn is None:
         return ENXIO
     sd = sn.sn_dev
     dev = vp.v_rdev
     if vp.v_mount is not None and vp.v_mount.mnt_flag & MNT_NODEV:
         return ENXIO
     if vp.v_type == VCHR:
-        await _autoload(dev, VCHR)
+        # Character devices can accept opens from multiple vnodes.
+        if sn.sn_gone:
+            return EBADF
         sd.sd_opencnt += 1
         sn.sn_opencnt += 1
+        await _autoload(dev, VCHR)
         VOP_UNLOCK(vp)
         error = await subr_devsw.cdev_open(dev, mode, S_IFCHR, l)
         await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
     elif vp.v_type == VBLK:
-        # A mounted block device may not be opened again.
-        if sd.sd_mountpoint is not None:
+        # For block devices, permit only one open: the buffer cache cannot
+        # remain self-consistent with multiple vnodes holding a block device
+        # open.  A mounted device counts as open.
+        if sn.sn_gone:
+            return EBADF
+        if sd.sd_opencnt != 0 or sd.sd_mountpoint is not None:
             return EBUSY
+        sn.sn_opencnt = 1
+        sd.sd_opencnt = 1
         await _autoload(dev, VBLK)
-        sd.sd_opencnt += 1
-        sn.sn_opencnt += 1
         VOP_UNLOCK(vp)
         error = await subr_devsw.bdev_open(dev, mode, S_IFBLK, l)
         await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
@@ -242,41 +256,42 @@ async def spec_close(v: Any) -> int:
 
     ap = v
     vp = ap.a_vp
-    flag = ap.a_fflag
+    flags = ap.a_fflag
+    l = curlwp()
     sn = vp.v_specnode
     if sn is None:
         return 0
     sd = sn.sn_dev
     dev = vp.v_rdev
-    if sn.sn_opencnt > 0:
-        sn.sn_opencnt -= 1
-    if sd.sd_opencnt > 0:
-        sd.sd_opencnt -= 1
-    if sd.sd_opencnt != 0:
-        return 0
-    l = curlwp()
-    if vp.v_type == VBLK:
-        # Push delayed writes out before the driver goes away.
-        error = await vflushbuf(vp, 0)
+    # If we're going away soon, make this non-blocking (which also keeps us
+    # from wedging in vn_lock below).
+    if vdead_check(vp) != 0:
+        flags |= FNONBLOCK
+    if vp.v_type == VCHR:
+        close = subr_devsw.cdev_close
+        mode = S_IFCHR
+    elif vp.v_type == VBLK:
+        # Invalidate the buffers of the device (writing the dirty ones first),
+        # so that, for instance, another medium can be put in.
+        error = await vinvalbuf(vp, V_SAVE, ap.a_cred, l)
         if error:
             return error
-        from vfs.vfs_bio import V_SAVE, vinvalbuf
-
-        await vinvalbuf(vp, V_SAVE, None, l)
-        VOP_UNLOCK(vp) if _locked(vp) else None
-        error = await subr_devsw.bdev_close(dev, flag, S_IFBLK, l)
+        close = subr_devsw.bdev_close
+        mode = S_IFBLK
     else:
-        VOP_UNLOCK(vp) if _locked(vp) else None
-        error = await subr_devsw.cdev_close(dev, flag, S_IFCHR, l)
-    if not _locked(vp):
+        panic("spec_close: not special")
+    sn.sn_opencnt -= 1
+    sd.sd_opencnt -= 1
+    if sd.sd_opencnt != 0:
+        return 0
+    # Release the vnode lock while the driver closes: it may sleep for
+    # someone who needs the vnode.
+    if not flags & FNONBLOCK:
+        VOP_UNLOCK(vp)
+    error = await close(dev, flags, mode, l)
+    if not flags & FNONBLOCK:
         await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
     return error
-
-
-def _locked(vp: vnode) -> bool:
-    from kern.kern_rwlock import rw_write_held
-
-    return rw_write_held(vp.v_lock)
 
 
 async def spec_read(v: Any) -> int:
@@ -474,5 +489,3 @@ spec_vnodeop_entries = [
     (vi.vop_putpages_desc, spec_putpages),
     (vi.vop_seek_desc, spec_ok),
 ]
-
-_ = (BO_DELWRI,)

@@ -188,7 +188,6 @@ def bufq_alloc(strategy: str | None, flags: int) -> tuple[int, bufq_state | None
 
     if bsp is None:
         panic("bufq_alloc: no strategy")
-        return ENOENT, None
     if strategy is not BUFQ_STRAT_ANY and not found_exact:
         if flags & BUFQ_EXACT:
             return ENOENT, None

@@ -320,8 +320,8 @@ def disk_attach(diskp: disk) -> None:
 def disk_begindetach(dk: disk, lastclose: Any, self: Any, flags: int) -> int:
     """EBUSY while the disk is open (unless forced, when ``lastclose`` closes it)."""
     from kern.errno import EBUSY
+    from kern.subr_autoconf import DETACH_FORCE
 
-    DETACH_FORCE = 0x01
     if dk.dk_openmask == 0:
         return 0
     if not flags & DETACH_FORCE:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curmachine, curmachine_or_none
+from kern.cpu import MachineLocal, curmachine_or_none
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_lwp import KTHREAD_MPSAFE, PRI_VM, kthread_create
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
@@ -149,13 +149,13 @@ async def uvm_pageout(arg: Any) -> None:
 
 async def uvmpd_scan() -> None:
     """Offer every vnode with dirty pages to its file system for writing back."""
-    from vfs.genfs_io import PGO_ALLPAGES, PGO_CLEANIT, _fstrans, _has_trans
+    from vfs.genfs_io import PGO_ALLPAGES, PGO_CLEANIT
+    from vfs.vfs_trans import fstrans_done, fstrans_start_nowait
     from vfs.vnode import VS_LOADED
     from vfs.vnode_if import VOP_PUTPAGES
 
     u = _uvmexp()
     u.pdscans += 1
-    fstrans = _fstrans()
     for uobj in list(u.dirtyobjs):
         vp = uobj.vmobj_vnode
         if vp is None or uobj.uo_ndirty == 0:
@@ -165,8 +165,7 @@ async def uvmpd_scan() -> None:
         # v_interlock keeps the daemon from sleeping in fstrans with the
         # interlock held, which the suspending lwp's VFS_SYNC needs.)
         mp = vp.v_mount
-        trans = fstrans is not None and _has_trans(mp)
-        if trans and fstrans.start_nowait(mp) != 0:
+        if fstrans_start_nowait(mp) != 0:
             continue
         await mutex_enter(vp.v_interlock)
         # A vnode being reclaimed flushes its own pages.
@@ -176,9 +175,4 @@ async def uvmpd_scan() -> None:
             before = uobj.uo_ndirty
             await VOP_PUTPAGES(vp, 0, 0, PGO_CLEANIT | PGO_ALLPAGES)  # releases v_interlock
             u.pdpageouts += max(0, before - uobj.uo_ndirty)
-        if trans:
-            fstrans.done(mp)
-
-
-def uvm_machine(machine: Machine | None = None) -> Machine:
-    return machine if machine is not None else curmachine()
+        fstrans_done(mp)

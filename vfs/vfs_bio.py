@@ -63,7 +63,6 @@ class _Bufcache:
         self.bufmem = 0
         self.bufmem_hiwater = 16 * 1024 * 1024
         self.lru: dict[buf, None] = {}  # released, not busy; oldest first
-        self.stats = {"reads": 0, "writes": 0, "hits": 0, "misses": 0}
 
 
 bufcache = MachineLocal(_Bufcache, "buffer cache")
@@ -223,7 +222,6 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             continue  # it went away while we waited
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
-            bc.stats["hits"] += 1
             return bp
         # Same block asked for with another size: push it out and start over.
         mutex_exit(bc.lock)
@@ -232,7 +230,6 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
         else:
             brelse(bp, BC_INVAL)
         await mutex_enter(bc.lock)
-    bc.stats["misses"] += 1
     bp = buf()
     bp.b_cflags = BC_BUSY
     bp.b_owner = curlwp()
@@ -291,7 +288,6 @@ async def bio_doread(vp: vnode, blkno: int, size: int, async_: bool) -> buf:
         bp.b_oflags &= ~BO_DONE
         bp.b_error = 0
         bp.b_resid = bp.b_bcount
-        bufcache().stats["reads"] += 1
         await VOP_STRATEGY(vp, bp)
     return bp
 
@@ -312,11 +308,6 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     return 0, bp
 
 
-async def breadn(vp: vnode, blkno: int, size: int, rablks: list[int], rasizes: list[int],
-                 flags: int = 0) -> tuple[int, buf | None]:
-    return await bread(vp, blkno, size, flags)
-
-
 async def bwrite(bp: buf) -> int:
     """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer."""
     from vfs.vnode_if import VOP_STRATEGY
@@ -331,7 +322,6 @@ async def bwrite(bp: buf) -> int:
     bp.b_resid = bp.b_bcount
     if vp is not None:
         vp.v_numoutput += 1
-    bufcache().stats["writes"] += 1
     await VOP_STRATEGY(vp, bp)
     if async_:
         return 0
@@ -366,12 +356,12 @@ def brelsel(bp: buf, set_: int) -> None:
     if not bp.b_cflags & BC_BUSY:
         panic("brelse: buffer %r is not busy", bp)
     bp.b_flags &= ~B_ASYNC
-    if bp.b_cflags & (BC_INVAL | BC_NOCACHE) or bp.b_flags & B_INVAL:
-        if bp.b_oflags & BO_DELWRI and not bp.b_cflags & BC_INVAL:
-            pass
-        else:
-            _unhash(bp)
-            bp.b_oflags &= ~(BO_DELWRI | BO_DONE)
+    # An invalidated buffer leaves the cache; one not to be cached leaves it
+    # too, unless it still holds a delayed write.
+    if bp.b_cflags & BC_INVAL or \
+            (bp.b_cflags & BC_NOCACHE or bp.b_flags & B_INVAL) and not bp.b_oflags & BO_DELWRI:
+        _unhash(bp)
+        bp.b_oflags &= ~(BO_DELWRI | BO_DONE)
     bp.b_cflags &= ~(BC_BUSY | BC_NOCACHE)
     bp.b_owner = None
     if bp.b_hash is not None:
@@ -428,16 +418,6 @@ async def vinvalbuf(vp: vnode, flags: int, cred: Any, l: Any, slpflag: int = 0,
 
 
 V_SAVE = 0x0001
-
-
-def buf_dirty_count(vp: Any = None) -> int:
-    return sum(1 for b in bufcache().hash.values()
-               if b.b_oflags & BO_DELWRI and (vp is None or b.b_vp is vp))
-
-
-def bufcache_stats() -> dict[str, int]:
-    bc = bufcache()
-    return dict(bc.stats, nbuf=bc.nbuf, bufmem=bc.bufmem, dirty=buf_dirty_count())
 
 
 def allocbuf(bp: buf, size: int, preserve: int) -> None:

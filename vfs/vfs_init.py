@@ -2,8 +2,9 @@
 
 Boot hooks named in conf/GENERIC:
 
-* ``vfsinit(machine)``: per-machine VFS state and the process hooks that give
-  every new process a current directory (``cwdinfo``).
+* ``vfsinit(machine)``: registers the VFS system calls and the process hooks
+  that give every new process a current directory (``cwdinfo``) and release
+  it (deferred, ``vrele_async``) when the process goes.
 * ``vfs_mountroot(machine)``: mounts the root file system (the ``rootfs``
   module must be linked in), makes /dev, /tmp and /mnt, and the device nodes
   of ``config.devnodes`` the way MAKEDEV would (``fss`` with count 4 gives
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal
+from kern.errno import EEXIST
 from kern.kern_lwp import proc
 from kern.subr_prf import panic, printf
 from vfs.mount import (
@@ -27,7 +28,7 @@ from vfs.mount import (
     vfs_mountalloc,
     vfsglobals,
 )
-from vfs.vnode import vnode, vref, vrele
+from vfs.vnode import vnode, vref, vrele_async
 
 if TYPE_CHECKING:
     from kern.machine import Machine
@@ -69,21 +70,7 @@ def cwdfree(p: proc) -> None:
         return
     for vp in (c.cwdi_cdir, c.cwdi_rdir):
         if vp is not None:
-            vrele_later(vp)
-
-
-def vrele_later(vp: vnode) -> None:
-    from vfs.vnode import vrele_async
-
-    vrele_async(vp)
-
-
-class _VfsBoot:
-    def __init__(self) -> None:
-        self.booted = False
-
-
-_vboot = MachineLocal(_VfsBoot, "vfs boot state")
+            vrele_async(vp)
 
 
 def vfsinit(machine: Machine) -> None:
@@ -91,7 +78,6 @@ def vfsinit(machine: Machine) -> None:
 
     machine.proc_create_hooks.append(cwdinit)
     machine.proc_destroy_hooks.append(cwdfree)
-    _vboot().booted = True
 
 
 async def vfs_mountroot(machine: Machine) -> None:
@@ -131,7 +117,7 @@ async def _makedirs(paths: tuple[str, ...]) -> None:
 
     for path in paths:
         error = await kern_mkdir(path, 0o755)
-        if error and error != 17:  # EEXIST
+        if error and error != EEXIST:
             panic("vfs_mountroot: mkdir %s: error %d", path, error)
 
 
@@ -172,5 +158,3 @@ async def vfs_shutdown() -> None:
         if error:
             await dounmount(mp, MNT_FORCE, None)
 
-
-_ = (Any, vrele)

@@ -10,7 +10,9 @@ while its server has not started) and VFS_START.
 (unless read-only or forced), VFS_UNMOUNT (which vflushes; on failure the
 mount is resumed and stays), IMNT_GONE, vfs_resume, uncover the mount point,
 mountlist_remove, the vfs_hooks unmount callbacks (with the hooks lock
-held), fstrans_unmount.
+held), fstrans_unmount.  kemu: a file system without VFS_SUSPENDCTL
+(vfs_suspend gives EOPNOTSUPP; rootfs has none) is unmounted unsuspended,
+and IMNT_UNMOUNT/IMNT_GONE turn a second unmount away with EBUSY.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from kern.cpu import curlwp
 from kern.errno import (
     EBUSY,
     EINVAL,
-    ENAMETOOLONG,
     ENODEV,
     ENOTDIR,
     EOPNOTSUPP,
@@ -29,8 +30,10 @@ from kern.errno import (
 )
 from kern.kern_auth import kauth_cred_issuser
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
+from kern.subr_prf import panic
 from vfs.mount import (
     IMNT_GONE,
+    IMNT_HAS_TRANS,
     IMNT_UNMOUNT,
     MFSNAMELEN,
     MNT_FORCE,
@@ -56,7 +59,7 @@ from vfs.mount import (
     vfsglobals,
     vfsops,
 )
-from vfs.vnode import LK_EXCLUSIVE, LK_RETRY, VDIR, VV_ROOT, vn_lock, vnode, vput, vref, vrele
+from vfs.vnode import LK_EXCLUSIVE, LK_RETRY, VDIR, VV_ROOT, vn_lock, vnode, vref, vrele
 from vfs.vnode_if import VOP_UNLOCK
 
 
@@ -76,18 +79,25 @@ async def mount_get_vfsops(fstype_uaddr: int) -> tuple[int, vfsops | None]:
 
 async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, data: Any,
                         data_len: int) -> tuple[int, int]:
-    """Mount a new file system of type ``vfsp`` on directory ``vp`` (referenced, unlocked)."""
+    """Mount a new file system of type ``vfsp`` on directory ``vp`` (referenced, unlocked).
+
+    The reference on ``vfsp`` that vfs_getopsbyname took goes to the mount,
+    or is dropped (vfs_delref) when the mount fails.
+    """
     from vfs.vfs_bio import V_SAVE, vinvalbuf
     from vfs.vfs_trans import fstrans_mount
 
     if not kauth_cred_issuser(l.l_cred):
+        vfs_delref(vfsp)
         return EPERM, data_len
     await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
     if vp.v_type != VDIR:
         VOP_UNLOCK(vp)
+        vfs_delref(vfsp)
         return ENOTDIR, data_len
     if vp.v_mountedhere is not None:
         VOP_UNLOCK(vp)
+        vfs_delref(vfsp)
         return EBUSY, data_len
     await vinvalbuf(vp, V_SAVE, l.l_cred, l)
     VOP_UNLOCK(vp)
@@ -97,7 +107,7 @@ async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, 
     if error:
         vfs_delref(vfsp)
         return error, data_len
-    if not mp.mnt_iflag & 0x80:  # IMNT_HAS_TRANS, if the file system did not do it
+    if not mp.mnt_iflag & IMNT_HAS_TRANS:  # if the file system did not do it
         fstrans_mount(mp)
     vref(vp)
     vp.v_mountedhere = mp
@@ -110,7 +120,11 @@ async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, 
     return 0, data_len
 
 
-async def mount_getargs(l: Any, vp: vnode, data: Any, data_len: int) -> tuple[int, int]:
+async def mount_getargs(l: Any, vp: vnode, flags: int, data: Any,
+                        data_len: int) -> tuple[int, int]:
+    # If MNT_GETARGS is specified, it should be the only flag.
+    if flags & ~MNT_GETARGS:
+        return EINVAL, data_len
     mp = vp.v_mount
     if mp is None or not vp.v_vflag & VV_ROOT:
         return EINVAL, data_len
@@ -156,9 +170,11 @@ async def do_sys_mount(l: Any, fstype: int, path: int, flags: int, data: int,
                 error, data_len2 = await VFS_MOUNT(mp, kpath, kdata, data_len)
                 mp.mnt_flag &= ~MNT_UPDATE
                 return error
-            error, data_len2 = await mount_getargs(l, vp, kdata, data_len)
+            error, data_len2 = await mount_getargs(l, vp, flags, kdata, data_len)
             if error == 0 and kdata is not None:
                 error = copyout(kdata, data, min(data_len, data_len2))
+            if error == 0:
+                retval[0] = data_len2
             return error
         error, vfsp = await mount_get_vfsops(fstype)
         if error:
@@ -206,8 +222,12 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
         await vfs_resume(mp)
     coveredvp = mp.mnt_vnodecovered
     if coveredvp is not None:
+        await vn_lock(coveredvp, LK_EXCLUSIVE | LK_RETRY)
         coveredvp.v_mountedhere = None
+        VOP_UNLOCK(coveredvp)
     mountlist_remove(mp)
+    if mp.mnt_vnodelist:
+        panic("unmount: dangling vnode")
     await vfs_hooks_unmount(mp)
     fstrans_unmount(mp)
     vfs_delref(mp.mnt_op)
@@ -246,5 +266,3 @@ async def vfs_syncall() -> int:
         await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
     return 0
 
-
-_ = (ENAMETOOLONG, vput)

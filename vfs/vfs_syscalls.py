@@ -16,6 +16,7 @@ from typing import Any
 
 from kern.cpu import curlwp
 from kern.errno import (
+    E2BIG,
     EBADF,
     EBUSY,
     EEXIST,
@@ -33,11 +34,15 @@ from kern.errno import (
 )
 from kern.fcntl import (
     DTYPE_VNODE,
+    FFLAGS,
     FMASK,
     FREAD,
     FWRITE,
     O_ACCMODE,
     O_CREAT,
+    SEEK_CUR,
+    SEEK_END,
+    SEEK_SET,
 )
 from kern.kern_auth import kauth_cred_issuser
 from kern.kern_descrip import (
@@ -54,14 +59,11 @@ from kern.subr_copy import copyin, copyinstr, copyout
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, iovec, uio
 from kern.syscall import syscall_register
 from vfs.mount import (
-    MNT_RDONLY,
+    MNT_VISFLAGMASK,
     MNT_WAIT,
-    ST_NOWAIT,
     VFS_STATVFS,
-    copy_statvfs_info,
     mountlist,
     statvfs,
-    vfsglobals,
 )
 from vfs.namei import (
     NDINIT,
@@ -91,7 +93,6 @@ from vfs.stat import (
     ALLPERMS,
     S_IFBLK,
     S_IFCHR,
-    S_IFDIR,
     S_IFIFO,
     S_IFMT,
     S_IFREG,
@@ -100,6 +101,10 @@ from vfs.stat import (
 from vfs.vfs_mount import do_sys_mount, do_sys_unmount, vfs_syncall
 from vfs.vfs_vnops import vn_open, vn_stat, vn_writechk, vnops
 from vfs.vnode import (
+    FSYNC_DATAONLY as FSYNC_DATAONLY,  # re-exported: ext2fs imports it from here
+)
+from vfs.vnode import (
+    FSYNC_WAIT,
     LK_EXCLUSIVE,
     LK_RETRY,
     LK_SHARED,
@@ -110,6 +115,7 @@ from vfs.vnode import (
     VEXEC,
     VFIFO,
     VLNK,
+    VNOVAL,
     VREAD,
     VREG,
     VV_ROOT,
@@ -140,35 +146,14 @@ from vfs.vnode_if import (
     VOP_UNLOCK,
 )
 
-SEEK_SET = 0
-SEEK_CUR = 1
-SEEK_END = 2
-
 F_OK = 0
 X_OK = 0x01
 W_OK = 0x02
 R_OK = 0x04
 
-FSYNC_WAIT = 0x0001
-FSYNC_DATAONLY = 0x0002
-
-VNOVAL = -1
-
-
-def FFLAGS(oflags: int) -> int:
-    return oflags + 1
-
-
-def OFLAGS(fflags: int) -> int:
-    return fflags - 1
-
-
-def _cwdi() -> Any:
-    return curlwp().l_proc.p_cwdi
-
 
 def _cmask() -> int:
-    c = _cwdi()
+    c = curlwp().l_proc.p_cwdi
     return c.cwdi_cmask if c is not None else 0o022
 
 
@@ -193,10 +178,7 @@ async def _release_create(nd: nameidata) -> None:
     """Give back what a CREATE lookup of an existing name handed out."""
     dvp, vp = nd.ni_dvp, nd.ni_vp
     if vp is not None:
-        if vp is dvp:
-            await vrele(vp)
-        else:
-            await vrele(vp)
+        await vrele(vp)
     if dvp is not None:
         await vput(dvp)
 
@@ -383,13 +365,26 @@ async def sys___fstat50(l: Any, uap: Any, retval: list[int]) -> int:
 
 
 async def dostatvfs(mp: Any, sp: statvfs, l: Any, flags: int, root: int) -> int:
-    error = 0
-    if not flags & ST_NOWAIT or True:
+    """The statvfs of ``mp`` into ``sp``.
+
+    MNT_NOWAIT or MNT_LAZY (or any flags but MNT_WAIT and 0) give the copy
+    cached in ``mp.mnt_stat`` without asking the file system; otherwise
+    VFS_STATVFS asks it, and the answer refreshes the cache (unless the
+    process is chrooted).
+    """
+    if flags not in (MNT_WAIT, 0):  # MNT_NOWAIT, MNT_LAZY, ...
+        ctypes.memmove(ctypes.addressof(sp), ctypes.addressof(mp.mnt_stat),
+                       ctypes.sizeof(statvfs))
+    else:
+        ctypes.memset(ctypes.addressof(sp), 0, ctypes.sizeof(statvfs))
         error = await VFS_STATVFS(mp, sp)
-    if error:
-        return error
-    copy_statvfs_info(sp, mp)
-    sp.f_flag = mp.mnt_flag & 0xfd3fffff
+        if error:
+            return error
+        cwdi = l.l_proc.p_cwdi
+        if cwdi is None or cwdi.cwdi_rdir is None:
+            ctypes.memmove(ctypes.addressof(mp.mnt_stat), ctypes.addressof(sp),
+                           ctypes.sizeof(statvfs))
+    sp.f_flag = mp.mnt_flag & MNT_VISFLAGMASK
     return 0
 
 
@@ -715,7 +710,10 @@ async def do_sys_rename(from_: Any, to: Any, seg: int) -> int:
         await vrele(fvp)
         return err
 
-    if _lastname(tnd) in (".", ".."):
+    # Renaming onto "." is EISDIR, onto ".." EINVAL (do_sys_renameat).
+    if _lastname(tnd) == ".":
+        return await bail(EISDIR)
+    if _lastname(tnd) == "..":
         return await bail(EINVAL)
     if fvp.v_mount is not tdvp.v_mount or (tvp is not None and tvp.v_mount is not
                                             fvp.v_mount):
@@ -758,9 +756,8 @@ async def sys___getdents30(l: Any, uap: Any, retval: list[int]) -> int:
         u = uio([iovec(uap.buf, uap.count)], uio_offset=fp.f_offset, uio_rw=UIO_READ,
                 uio_vmspace=l.l_proc.p_vmspace)
         await vn_lock(vp, LK_SHARED | LK_RETRY)
-        r = await VOP_READDIR(vp, u, fp.f_cred)
+        error, _eof, _cookies, _ncookies = await VOP_READDIR(vp, u, fp.f_cred)
         VOP_UNLOCK(vp)
-        error = r[0] if isinstance(r, tuple) else r
         fp.f_offset = u.uio_offset
         retval[0] = uap.count - u.uio_resid
         return error
@@ -1151,10 +1148,11 @@ def _register() -> None:
         (sc.SYS_chown, "chown", sys_chown, ("const char *path", "uid_t uid", "gid_t gid")),
         (sc.SYS_lchown, "lchown", sys_lchown, ("const char *path", "uid_t uid", "gid_t gid")),
         (sc.SYS_fchown, "fchown", sys_fchown, ("int fd", "uid_t uid", "gid_t gid")),
-        (420, "__utimes50", sys___utimes50,
+        (sc.SYS___utimes50, "__utimes50", sys___utimes50,
          ("const char *path", "const struct timeval *tptr")),
-        (423, "__futimes50", sys___futimes50, ("int fd", "const struct timeval *tptr")),
-        (424, "__lutimes50", sys___lutimes50,
+        (sc.SYS___futimes50, "__futimes50", sys___futimes50,
+         ("int fd", "const struct timeval *tptr")),
+        (sc.SYS___lutimes50, "__lutimes50", sys___lutimes50,
          ("const char *path", "const struct timeval *tptr")),
         (sc.SYS_access, "access", sys_access, ("const char *path", "int flags")),
         (sc.SYS_pathconf, "pathconf", sys_pathconf, ("const char *path", "int name")),
@@ -1174,8 +1172,6 @@ def _register() -> None:
 
 
 _register()
-
-_ = (MNT_RDONLY, MNT_WAIT, O_CREAT, RENAME, S_IFDIR, vfsglobals, EEXIST)
 
 
 # ------------------------------------------------------------------ file handles
@@ -1204,15 +1200,12 @@ async def vfs_composefh(vp: vnode, size: int) -> tuple[int, bytes, int]:
 
 async def vfs_fhtovp(fh: bytes, lktype: int) -> tuple[int, vnode | None]:
     """The vnode of a file handle: ESTALE when its file system is not mounted."""
-    from vfs.mount import VFS_FHTOVP, fsid_t
+    from vfs.mount import VFS_FHTOVP, fsid_t, vfs_getvfs
 
     if len(fh) < _FSID_SIZE:
         return EINVAL, None
-    want = fsid_t.from_buffer_copy(fh[:_FSID_SIZE])
-    for mp in mountlist():
-        if bytes(mp.mnt_stat.f_fsidx) == bytes(want):
-            break
-    else:
+    mp = vfs_getvfs(fsid_t.from_buffer_copy(fh[:_FSID_SIZE]))
+    if mp is None:
         return ESTALE, None
     return await VFS_FHTOVP(mp, bytearray(fh[_FSID_SIZE:]), lktype)
 
@@ -1246,10 +1239,10 @@ async def sys___getfh30(l: Any, uap: Any, retval: list[int]) -> int:
     error, fh, need = await vfs_composefh(vp, usersize)
     await vput(vp)
     if error == 0 and need > usersize:
-        error = 7  # E2BIG
+        error = E2BIG
     if error == 0:
         error = copyout(bytearray(fh), uap.fhp, need)
-    if error in (0, 7):
+    if error in (0, E2BIG):
         e2 = copyout(bytearray(need.to_bytes(8, "little")), uap.fh_size, 8)
         if e2:
             return e2

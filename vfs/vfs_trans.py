@@ -424,11 +424,14 @@ def fstrans_getstate(mp: mount | None) -> int:
 async def vfs_suspend(mp: mount, nowait: int) -> int:
     """Suspend all operations on ``mp``: 0, with vfs_suspend_lock held until vfs_resume.
 
-    Suspensions are serialized system-wide; with ``nowait`` a suspension in
-    progress elsewhere gives EWOULDBLOCK.  The file system's
+    EOPNOTSUPP at once for a mount without fstrans.  Suspensions are
+    serialized system-wide; with ``nowait`` a suspension in progress
+    elsewhere gives EWOULDBLOCK.  The file system's
     VFS_SUSPENDCTL(SUSPEND_SUSPEND) does the work (EOPNOTSUPP if it has none).
     Fault-injection site "vfs_suspend" fails it as VFS_SUSPENDCTL would.
     """
+    if not _has_trans(mp):
+        return EOPNOTSUPP
     g = _fstrans()
     if nowait:
         if not mutex_tryenter(g.vfs_suspend_lock):
@@ -447,6 +450,7 @@ async def vfs_suspend(mp: mount, nowait: int) -> int:
 
 async def vfs_resume(mp: mount) -> None:
     """Resume ``mp`` and end the suspension (the suspending lwp must call it)."""
+    KASSERT(_has_trans(mp))
     g = _fstrans()
     await VFS_SUSPENDCTL(mp, SUSPEND_RESUME)
     mutex_exit(g.vfs_suspend_lock)

@@ -22,6 +22,7 @@ from kern.errno import (
     EINVAL,
     EIO,
     EISDIR,
+    ENOTDIR,
     ENOTTY,
     EOPNOTSUPP,
     EPASSTHROUGH,
@@ -29,7 +30,6 @@ from kern.errno import (
     ETXTBSY,
 )
 from kern.fcntl import (
-    DTYPE_VNODE,
     FAPPEND,
     FFSYNC,
     FNONBLOCK,
@@ -43,10 +43,10 @@ from kern.fcntl import (
     O_TRUNC,
 )
 from kern.kern_descrip import fileops
-from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_WRITE, iovec, uio
+from kern.subr_uio import UIO_READ, UIO_SYSSPACE, iovec, uio
 from vfs.mount import MNT_RDONLY
 from vfs.namei import namei, nameidata
-from vfs.namei_h import CREATE, FOLLOW, LOCKLEAF, LOCKPARENT, LOOKUP, NOFOLLOW
+from vfs.namei_h import CREATE, FOLLOW, LOCKLEAF, LOCKPARENT, LOOKUP
 from vfs.stat import (
     ALLPERMS,
     S_IFBLK,
@@ -59,6 +59,7 @@ from vfs.stat import (
     stat,
 )
 from vfs.vnode import (
+    IO_ADV_ENCODE,
     IO_APPEND,
     IO_NDELAY,
     IO_NODELOCKED,
@@ -66,6 +67,7 @@ from vfs.vnode import (
     LK_EXCLUSIVE,
     LK_RETRY,
     LK_SHARED,
+    VA_EXCLUSIVE,
     VBLK,
     VCHR,
     VDIR,
@@ -78,7 +80,6 @@ from vfs.vnode import (
     VSOCK,
     VWRITE,
     vattr,
-    vattr_null,
     vn_lock,
     vnode,
     vput,
@@ -142,7 +143,7 @@ async def vn_open(ndp: nameidata, fmode: int, cmode: int) -> int:
             va.va_type = VREG
             va.va_mode = (cmode & ALLPERMS) & ~_cmask()
             if fmode & O_EXCL:
-                va.va_vaflags |= 0x02  # VA_EXCLUSIVE
+                va.va_vaflags |= VA_EXCLUSIVE
             error, vp = await VOP_CREATE(dvp, cnp, va)
             await vput(dvp)
             if error:
@@ -170,8 +171,6 @@ async def vn_open(ndp: nameidata, fmode: int, cmode: int) -> int:
         await _bad(vp)
         return EFTYPE
     if fmode & O_DIRECTORY and vp.v_type != VDIR:
-        from kern.errno import ENOTDIR
-
         await _bad(vp)
         return ENOTDIR
     if not fmode & O_CREAT:
@@ -236,7 +235,8 @@ async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segfl
 
     ``base``: a kernel buffer (UIO_SYSSPACE) or a user address (UIO_USERSPACE,
     in the calling lwp's process).  Without IO_NODELOCKED the vnode is locked
-    here.  ``aresid`` (a one-element list) receives the residual; with None, a
+    here (shared to read); ``ioflg`` goes to VOP_READ/VOP_WRITE as it is.
+    ``aresid`` (a one-element list) receives the residual; with None, a
     short transfer is EIO.
     """
     if segflg == UIO_SYSSPACE:
@@ -253,21 +253,18 @@ async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segfl
         from kern.subr_uio import UIO_SETUP_SYSSPACE
 
         UIO_SETUP_SYSSPACE(u)
-    locked_here = False
     if not ioflg & IO_NODELOCKED:
         await vn_lock(vp, (LK_SHARED if rw == UIO_READ else LK_EXCLUSIVE) | LK_RETRY)
-        locked_here = True
-    ioflg &= ~IO_NODELOCKED
     if rw == UIO_READ:
         error = await VOP_READ(vp, u, ioflg, cred)
     else:
         error = await VOP_WRITE(vp, u, ioflg, cred)
-    if locked_here:
-        VOP_UNLOCK(vp)
     if aresid is not None:
         aresid[0] = u.uio_resid
     elif u.uio_resid and error == 0:
         error = EIO
+    if not ioflg & IO_NODELOCKED:
+        VOP_UNLOCK(vp)
     return error
 
 
@@ -313,7 +310,7 @@ async def vn_stat(vp: vnode, sb: stat) -> int:
 
 async def vn_read(fp: file, offset: list[int], u: uio, cred: Any, flags: int) -> int:
     vp = fp.f_vnode
-    ioflag = IO_ADV_ENCODE_NONE
+    ioflag = IO_ADV_ENCODE(fp.f_advice)
     if fp.f_flag & FNONBLOCK:
         ioflag |= IO_NDELAY
     await vn_lock(vp, LK_SHARED | LK_RETRY)
@@ -326,12 +323,9 @@ async def vn_read(fp: file, offset: list[int], u: uio, cred: Any, flags: int) ->
     return error
 
 
-IO_ADV_ENCODE_NONE = 0
-
-
 async def vn_write(fp: file, offset: list[int], u: uio, cred: Any, flags: int) -> int:
     vp = fp.f_vnode
-    ioflag = 0
+    ioflag = IO_ADV_ENCODE(fp.f_advice)
     if vp.v_type == VREG and fp.f_flag & FAPPEND:
         ioflag |= IO_APPEND
     if fp.f_flag & FNONBLOCK:
@@ -468,6 +462,3 @@ def vaccess(vtype: int, file_mode: int, uid: int, gid: int, acc_mode: int, cred:
     if acc_mode & 0o200:
         mask |= 0o002
     return 0 if (file_mode & mask) == mask else EACCES
-
-
-_ = (DTYPE_VNODE, UIO_WRITE, NOFOLLOW, vattr_null)

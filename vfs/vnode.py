@@ -39,7 +39,6 @@ from vfs.vnode_if import (
     VOP_LOCK,
     VOP_RECLAIM,
     VOP_UNLOCK,
-    vnodeop_desc,
     vnodeopv_desc,
 )
 
@@ -86,6 +85,11 @@ SKIPSYSTEM = 0x0001
 FORCECLOSE = 0x0002
 WRITECLOSE = 0x0004
 DOCLOSE = 0x0008
+
+# VOP_FSYNC flags (sys/vnode.h)
+FSYNC_WAIT = 0x0001
+FSYNC_DATAONLY = 0x0002
+FSYNC_LAZY = 0x0008
 
 # ioflag for VOP_READ/VOP_WRITE (sys/vnode.h)
 IO_UNIT = 0x00010
@@ -238,16 +242,14 @@ def vnalloc(mp: mount | None) -> vnode:
     return vp
 
 
-def _insmntque(vp: vnode, mp: mount | None) -> None:
+def insmntque(vp: vnode, mp: mount | None) -> None:
+    """Move ``vp`` from its mount's vnode list to ``mp``'s (vfs_insmntque)."""
     old = vp.v_mount
     if old is not None and vp in old.mnt_vnodelist:
         old.mnt_vnodelist.remove(vp)
     vp.v_mount = mp
     if mp is not None:
         mp.mnt_vnodelist.append(vp)
-
-
-insmntque = _insmntque
 
 
 def vcache_key(mp: mount | None, key: Any) -> tuple[int, Any]:
@@ -283,7 +285,7 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
         g.cache.pop(ck, None)
         vp.v_key = newkey
         g.cache[vcache_key(mp, newkey)] = vp
-    _insmntque(vp, mp)
+    insmntque(vp, mp)
     vstate_change(vp, VS_LOADED)
     return 0, vp
 
@@ -311,7 +313,7 @@ async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
             panic("vcache_new: key %r already in the cache (%r)", key, old)
         await vstate_wait_stable(old)
     g.cache[ck] = vp
-    _insmntque(vp, mp)
+    insmntque(vp, mp)
     vstate_change(vp, VS_LOADED)
     return 0, vp
 
@@ -332,14 +334,14 @@ async def getnewvnode(tag: int, mp: mount | None, vops: list[Any] | vnodeopv_des
     vp.v_op = vops.opv_desc_vector if isinstance(vops, vnodeopv_desc) else vops
     vp.v_usecount = 1
     vp.v_state = VS_LOADED
-    _insmntque(vp, mp)
+    insmntque(vp, mp)
     return 0, vp
 
 
 def ungetnewvnode(vp: vnode) -> None:
     """Undo getnewvnode for a vnode that never became visible."""
     vp.v_usecount = 0
-    _insmntque(vp, None)
+    insmntque(vp, None)
     vstate_change(vp, VS_RECLAIMED)
     vp.v_iflag |= VI_CLEAN
     _vg().numvnodes -= 1
@@ -483,7 +485,7 @@ async def vcache_reclaim(vp: vnode) -> None:
     # Out of the cache only now: a lookup meanwhile waited for the reclaim.
     if vp.v_key is not None and g.cache.get(ck) is vp:
         del g.cache[ck]
-    _insmntque(vp, None)
+    insmntque(vp, None)
     vp.v_op = dead_vnodeop_p
     vp.v_iflag |= VI_CLEAN
     vp.v_type = VBAD if vp.v_type not in (VBLK, VCHR) else vp.v_type
@@ -498,8 +500,7 @@ async def vgone(vp: vnode) -> None:
     """Reclaim a referenced vnode now; its holders find it dead."""
     await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
     if vp.v_state == VS_LOADED:
-        recycle = False
-        error, recycle = await VOP_INACTIVE(vp)
+        await VOP_INACTIVE(vp)
     await vcache_reclaim(vp)
     await vrele(vp)
 
@@ -523,6 +524,9 @@ async def vrevoke(vp: vnode) -> None:
 
 async def vflush(mp: mount, skipvp: vnode | None, flags: int) -> int:
     """Reclaim the vnodes of ``mp`` for unmount; EBUSY if some are still in use."""
+    # First, flush out any vnode references from the deferred vrele list
+    # (the current directories of processes that have exited, for one).
+    await vrele_flush(mp)
     busy = 0
     for vp in list(mp.mnt_vnodelist):
         if vp is skipvp or vp.v_state != VS_LOADED:
@@ -625,6 +629,3 @@ def vprint(label: str, vp: vnode) -> None:
 
 def VN_KNOTE(vp: vnode, hint: int) -> None:
     """kqueue notes are not modelled."""
-
-
-_ = vnodeop_desc

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curmachine_or_none
 from kern.errno import EOPNOTSUPP
+from vfs.mount import IMNT_HAS_TRANS
+from vfs.vfs_trans import fstrans_done, fstrans_start
 
 if TYPE_CHECKING:
     from vfs.vnode import vnode
@@ -187,12 +189,6 @@ def vfs_opv_init(opv: vnodeopv_desc) -> list[Any]:
 
 # ------------------------------------------------------------------ calls
 
-def _fstrans_hooks() -> tuple[Any, Any]:
-    from vfs.vfs_trans import fstrans_done, fstrans_start
-
-    return fstrans_start, fstrans_done
-
-
 async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
     """Dispatch ``ap`` to ``vp``'s implementation of ``desc`` (fstrans-bracketed if it writes).
 
@@ -210,16 +206,12 @@ async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
     if desc.vdesc_fstrans:
         mp = vp.v_mount
         if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS:
-            start, done = _fstrans_hooks()
-            await start(mp)
+            await fstrans_start(mp)
             try:
                 return await fn(ap)
             finally:
-                done(mp)
+                fstrans_done(mp)
     return await fn(ap)
-
-
-IMNT_HAS_TRANS = 0x00000080  # duplicated from vfs.mount to avoid an import cycle
 
 
 def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:

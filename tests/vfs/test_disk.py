@@ -239,9 +239,6 @@ def test_getdisksize_of_md(k):
         error, dev = md_create(3, 1 << 20)
         assert error == 0
 
-        def answer(cmd, data):
-            return None
-
         async def ioctl(ap):
             return await bdev_ioctl(dev, ap.a_command, ap.a_data, ap.a_fflag, None)
 

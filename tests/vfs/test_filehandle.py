@@ -52,7 +52,7 @@ def test_only_root_may_use_handles(img):
 
         async def as_user():
             out = []
-            for call in (libc.getfh("/mnt/f"), libc.fhstat(fh)):
+            for call in (libc.getfh("/mnt/f"), libc.fhstat(fh), libc.fhopen(fh, O_RDONLY)):
                 try:
                     await call
                 except SyscallError as e:
@@ -63,4 +63,4 @@ def test_only_root_may_use_handles(img):
 
     with kern.boot() as k:
         p, as_user = k.run(body)
-        assert k.run(as_user, proc=p) == [EPERM, EPERM]
+        assert k.run(as_user, proc=p) == [EPERM, EPERM, EPERM]

@@ -190,7 +190,8 @@ def test_nested_transactions_and_drain(k):
         assert await fstrans_setstate(mp, FSTRANS_SUSPENDED) == 0
         log.append("suspended")
         waited = curmachine().now() - t0
-        # While suspended, a nested start by the owner works; others get EBUSY.
+        # While suspended, a nested start by the owner works (others get EBUSY:
+        # test_start_nowait_busy_while_suspended).
         assert fstrans_start_nowait(mp) == 0
         fstrans_done(mp)
         assert await fstrans_setstate(mp, FSTRANS_NORMAL) == 0
@@ -326,6 +327,20 @@ def test_vfs_suspend_serializes_and_nowait(k):
     log, res = k.run(body)
     assert res["nowait"] == EWOULDBLOCK
     assert log == ["second waits", "first resumes", "second suspended"]
+
+
+def test_vfs_suspend_without_fstrans_is_refused_before_the_lock(k):
+    """A mount without fstrans is EOPNOTSUPP at once, even while another
+    suspension holds vfs_suspend_lock (nowait would otherwise be EWOULDBLOCK)."""
+    async def body():
+        mp = make_mount()
+        assert await vfs_suspend(mp, 0) == 0
+        nowait = await vfs_suspend(make_mount(trans=False), 1)
+        wait = await vfs_suspend(make_mount(trans=False), 0)
+        await vfs_resume(mp)
+        return nowait, wait
+
+    assert k.run(body) == (EOPNOTSUPP, EOPNOTSUPP)
 
 
 def test_vfs_suspend_fault_site_and_unsupported(k):

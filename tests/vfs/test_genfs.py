@@ -1,0 +1,91 @@
+"""genfs_putpages ranges and the page daemon's retries (vfs/genfs_io.py, vfs/uvm.py) over ext2."""
+
+from __future__ import annotations
+
+from kern.fcntl import O_RDWR
+from kern.kern_mutex import mutex_enter, mutex_owned
+from lib import libc
+from tests.dev.fss.helpers import snap_set
+from tests.fs.ext2fs.helpers import (
+    MB,
+    boot,
+    check,
+    mkfs,
+    mount,
+    needs_e2fsprogs,
+    pattern,
+    umount,
+    vnode_of,
+    write_file,
+)
+from vfs import genfs_io
+from vfs.genfs_io import PAGE_SIZE, PGO_CLEANIT, PGO_SYNCIO, genfs_dirty_pages
+from vfs.uvm import uvm, uvm_pdaemon_wait, uvmexp
+from vfs.vnode import vrele
+from vfs.vnode_if import VOP_PUTPAGES
+
+pytestmark = needs_e2fsprogs
+
+
+def test_putpages_to_the_end_starts_at_offlo(tmp_path):
+    """offhi 0 means "to the end of the file", from offlo, not from 0."""
+    img = mkfs(str(tmp_path / "p.img"), 8 * MB, 4096)
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(6 * PAGE_SIZE)))
+        _, vp = await vnode_of("/mnt/f")
+        before = genfs_dirty_pages(vp)
+        await mutex_enter(vp.v_interlock)
+        check(await VOP_PUTPAGES(vp, 4 * PAGE_SIZE, 0, PGO_CLEANIT | PGO_SYNCIO))
+        assert not mutex_owned(vp.v_interlock)
+        after = genfs_dirty_pages(vp)
+        clean = sorted(o // PAGE_SIZE for o, pg in vp.v_uobj.uo_pages.items()
+                       if pg.flags & genfs_io.PG_CLEAN)
+        await vrele(vp)
+        check(await umount())
+        return before, after, clean
+
+    with boot() as k:
+        assert k.run(body) == (6, 4, [4, 5])
+
+
+def test_pagedaemon_refused_above_high_water_does_not_wake_itself(tmp_path, monkeypatch):
+    """Past the dirty high water mark, a page daemon whose writes fss refuses
+    (ENOMEM) leaves the pages dirty and sleeps until the next kick; it must
+    not kick itself when it puts them back, or it spins for ever."""
+    img = mkfs(str(tmp_path / "h.img"), 4 * MB)
+    kicks = {"daemon": 0, "others": 0}
+    real_kick = genfs_io.uvm_kick_pdaemon
+
+    def kick():
+        from kern.cpu import curlwp
+
+        if curlwp() is uvm.pagedaemon_lwp:
+            kicks["daemon"] += 1  # (not passed on: it would spin)
+        else:
+            kicks["others"] += 1
+            real_kick()
+
+    monkeypatch.setattr(genfs_io, "uvm_kick_pdaemon", kick)
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", b"A" * 65536))
+        await libc.sync()
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await snap_set(fd, "/mnt", "/tmp/s")
+        uvmexp().dirtyhiwat = 4
+        f = await libc.open("/mnt/f", O_RDWR)
+        await libc.write(f, b"B" * 65536)  # dirty pages past the high water mark
+        await uvm_pdaemon_wait()
+        refused = genfs_dirty_pages(), uvmexp().pdfailed
+        await libc.fsync(f)  # a writer that may wait: copies, then writes
+        await libc.close(f)
+        return refused, genfs_dirty_pages()
+
+    with boot() as k:
+        (dirty, failed), after_fsync = k.run(body)
+    assert kicks["others"] > 0 and kicks["daemon"] == 0
+    assert dirty >= 16 and failed > 0
+    assert after_fsync == 0
