@@ -34,6 +34,7 @@ from kern.cpu import MachineLocal
 from kern.errno import EBUSY, EEXIST, EINVAL, ENOTTY, ENXIO, EPASSTHROUGH
 from kern.ioccom import _IOR, _IOW
 from kern.kern_mutex import mutex_enter, mutex_exit
+from kern.kern_types import NODEV
 from kern.subr_devsw import devsw_attach, devsw_conv_table, devsw_detach
 from kern.subr_kmem import KM_SLEEP, kmem_free, kmem_zalloc
 from kern.subr_prf import aprint_normal
@@ -202,12 +203,20 @@ async def mdstrategy(bp: buf) -> None:
 
 
 async def mdioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
+    """The disk(9) ioctls, then, on the raw partition only, MD_GETCONF and
+    MD_SETCONF (EINVAL: a unit is configured once, by md_create in kemu);
+    EINVAL for other commands there, ENOTTY on the other partitions."""
     sc = md_lookup(dev)
     if sc is None:
         return ENXIO
-    error = disk_ioctl(sc.sc_dkdev, dev, cmd, data, flag, l)
-    if error != EPASSTHROUGH:
-        return error
+    if sc.sc_type != MD_UNCONFIGURED:
+        error = disk_ioctl(sc.sc_dkdev, dev, cmd, data, flag, l)
+        if error != EPASSTHROUGH:
+            return error
+    # If this is not the raw partition, punt!
+    if DISKPART(dev) != RAW_PART:
+        return ENOTTY
+    error = EINVAL
     if cmd == MD_GETCONF:
         try:
             umd = data if isinstance(data, md_conf) else md_conf.from_buffer(data)
@@ -216,11 +225,9 @@ async def mdioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         umd.md_addr = 0
         umd.md_size = sc.sc_size
         umd.md_type = sc.sc_type
-        return 0
-    if cmd == MD_SETCONF:
-        # Units are made with md_create in kemu; a configured one is busy.
-        return EBUSY
-    return ENOTTY
+        error = 0
+    # MD_SETCONF: can only set it once, and md_create did.
+    return error
 
 
 def mdsize(dev: int) -> int:
@@ -370,8 +377,6 @@ def md_create(unit: int, size: int) -> tuple[int, int]:
     EINVAL for a bad unit number or a size that is not a positive multiple
     of DEV_BSIZE, EEXIST if the unit exists, or devsw_attach's error.
     """
-    from kern.kern_types import NODEV
-
     if not isinstance(unit, int) or not isinstance(size, int) or isinstance(unit, bool):
         return EINVAL, NODEV
     if unit < 0 or unit > MD_MAXUNIT or size <= 0 or size % DEV_BSIZE:
@@ -417,4 +422,3 @@ def md_disk(unit: int) -> disk | None:
     """The struct disk of md<unit> (statistics, label), or None."""
     sc = _md().units.get(unit)
     return sc.sc_dkdev if sc is not None else None
-

@@ -35,6 +35,7 @@ per machine; host descriptors are closed when the machine halts.
 
 from __future__ import annotations
 
+import ctypes
 import errno as host_errno
 import os
 import stat as host_stat
@@ -271,12 +272,7 @@ class rblkdev:
 
 def _close_fds(minors: list[rblkdev]) -> None:
     for rblk in minors:
-        if rblk.rblk_fd >= 0:
-            try:
-                os.close(rblk.rblk_fd)
-            except OSError:
-                pass
-            rblk.rblk_fd = -1
+        backend_close(rblk)
 
 
 class _RumpblkGlobals:
@@ -296,8 +292,6 @@ _rumpblk = MachineLocal(_RumpblkGlobals, "rumpblk")
 
 def makedefaultlabel(lp: disklabel, size: int, part: int) -> None:
     """The label of a unit: one partition (index ``part``) covering it."""
-    import ctypes
-
     ctypes.memset(ctypes.addressof(lp), 0, ctypes.sizeof(lp))
     nsec = size >> sectshift
     # rump stores the byte count in d_secperunit; kemu keeps it in sectors.
@@ -347,10 +341,7 @@ def rumpblk_init(machine: Any = None) -> int:
 
 def rumpblk_fini() -> None:
     """Close every host descriptor (the machine is going down)."""
-    g = _rumpblk()
-    for rblk in g.minors:
-        if rblk.rblk_fd != -1:
-            backend_close(rblk)
+    _close_fds(_rumpblk().minors)
 
 
 def rumpblk_register(path: str, offset: int, size: int) -> tuple[int, int]:
@@ -712,21 +703,17 @@ def _have_root() -> bool:
 
 
 async def _mknod(path: str, mode: int, dev: int) -> int:
-    try:
-        from vfs.vfs_syscalls import kern_mknod
-    except ImportError:
-        return 0  # no VFS helper: the device works through devsw alone
+    from vfs.vfs_syscalls import kern_mknod
+
     if not _have_root():
         return 0  # no root file system (yet) to hold the node
     return await kern_mknod(path, mode, dev)
 
 
 async def _unlink(path: str) -> int:
-    try:
-        from kern.subr_uio import UIO_SYSSPACE
-        from vfs.vfs_syscalls import do_sys_unlink
-    except ImportError:
-        return 0
+    from kern.subr_uio import UIO_SYSSPACE
+    from vfs.vfs_syscalls import do_sys_unlink
+
     if not _have_root():
         return 0
     return await do_sys_unlink(path, UIO_SYSSPACE)
@@ -847,4 +834,3 @@ def rump_etfs_lookup(key: str) -> tuple[int, int, int]:
         return ENOENT, NODEV, NODEV
     b, c = rumpblk_devs(et.et_blkmin)
     return 0, b, c
-

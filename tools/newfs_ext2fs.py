@@ -49,7 +49,6 @@ from fs.ext2fs.ext2fs import (
     LOG_MINBSIZE,
     MINBSIZE,
     SBOFF,
-    SBSIZE,
     cg_has_sb,
     ext2_gd,
     ext2fs,
@@ -132,20 +131,15 @@ class Target(Protocol):
 class HostTarget:
     """A host file or device, written with os.pwrite."""
 
-    def __init__(self, path: str, create: bool = False, size: int | None = None) -> None:
+    def __init__(self, path: str, create: bool = False) -> None:
         flags = os.O_RDWR | (os.O_CREAT if create else 0)
         self.fd = os.open(path, flags, 0o644)
-        if size is not None:
-            os.ftruncate(self.fd, size)
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size
 
     def pwrite(self, data: bytes, offset: int) -> int:
         return os.pwrite(self.fd, data, offset)
-
-    def pread(self, n: int, offset: int) -> bytes:
-        return os.pread(self.fd, n, offset)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -432,8 +426,6 @@ def mke2fs_plan(p: newfs_params) -> plan:
         sboff = SBOFF if c == 0 else base * bsize
         writes.append((sboff, bytes(copy)))
         writes.append(((base + 1) * bsize, gdraw))
-    if bsize > SBOFF + SBSIZE:
-        pass
     return plan(bsize, bcount, ncg, bpg, ipg, icount, ngdb, reserved, sb_backups, writes, sb)
 
 
@@ -632,11 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         create = flags["F"] and flags.get("size", 0) > 0 and not p.Nflag
         tgt = HostTarget(special, create=create) if not p.Nflag or os.path.exists(special) \
             else None
-        cur = tgt.size() if tgt is not None else 0
-        if tgt is not None and os.path.isfile(special) or flags["F"]:
-            _fix_size(p, flags, cur)
-        else:
-            _fix_size(p, flags, cur)
+        _fix_size(p, flags, tgt.size() if tgt is not None else 0)
         if tgt is not None and flags["F"] and not p.Nflag:
             os.ftruncate(tgt.fd, p.fssize * p.sectorsize)
             if flags["Z"]:
@@ -663,31 +651,13 @@ class _NullTarget:
         return len(data)
 
 
-async def _special_size(fd: int) -> int:
-    """Bytes of the special file: the disk's media size, or a regular file's length."""
-    import ctypes
-
-    from kern.exceptions import SyscallError
-    from kern.fcntl import SEEK_END
-    from lib import libc
-    from vfs.dkio import DIOCGMEDIASIZE
-
-    size = ctypes.c_int64(0)
-    try:
-        await libc.ioctl(fd, DIOCGMEDIASIZE, size)
-        if size.value > 0:
-            return size.value
-    except SyscallError:
-        pass
-    return await libc.lseek(fd, 0, SEEK_END)
-
-
 async def newfs_ext2fs_main(argv: list[str]) -> int:
     """The command inside a kemu machine: the special file is opened with open(2)
     and written with pwrite(2) (lib.libc).  The size comes from ``-s`` or lseek(2)."""
     from kern.exceptions import SyscallError
     from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR
     from lib import libc
+    from tools.cmds.newfs import special_size
 
     out: list[str] = []
     try:
@@ -697,8 +667,7 @@ async def newfs_ext2fs_main(argv: list[str]) -> int:
         fd = await libc.open(special, (O_RDONLY if p.Nflag else O_RDWR) |
                              (O_CREAT if create else 0), 0o644)
         try:
-            cur = await _special_size(fd)
-            _fix_size(p, flags, cur)
+            _fix_size(p, flags, await special_size(fd))
 
             async def pwrite(data: bytes, off: int) -> int:
                 return await libc.pwrite(fd, data, off)

@@ -260,7 +260,6 @@ class m_ext2fs:
         self.e2fs_fsmnt = b""           # where it is mounted (in-core copy)
         self.e2fs_ronly = 0             # mounted read-only
         self.e2fs_fmod = 0              # super block modified
-        self.e2fs_uhash = 0
         self.e2fs_bsize = 0             # block size
         self.e2fs_bshift = 0            # lblkno shift
         self.e2fs_bmask = 0             # blkoff mask

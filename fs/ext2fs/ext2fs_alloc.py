@@ -42,10 +42,8 @@ Allocator = Callable[[inode, int, int, int], Awaitable[int]]
 
 
 def _cred_uid(cred: Any) -> int:
-    try:
-        return kauth_cred_geteuid(cred)
-    except AttributeError:
-        return 0
+    """The uid for messages; the kernel's own requests (no cred) are uid 0."""
+    return kauth_cred_geteuid(cred) if cred is not None else 0
 
 
 def ext2fs_nblock(ip: inode) -> int:
@@ -60,10 +58,15 @@ def ext2fs_setnblock(ip: inode, nblock: int) -> None:
 
 
 async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int, int]:
-    """-> (error, bno): a free block for logical block ``lbn`` of ``ip``, near ``bpref``."""
+    """-> (error, bno): a free block for logical block ``lbn`` of ``ip``, near ``bpref``.
+
+    The reserved blocks are root's and the kernel's (a request without a
+    cred, as NetBSD's kauth lets NOCRED through).
+    """
     fs = ip.i_e2fs
     assert fs is not None
-    if fs.e2fs.e2fs_fbcount == 0 or (freespace(fs) <= 0 and not kauth_cred_issuser(cred)):
+    if fs.e2fs.e2fs_fbcount == 0 or (freespace(fs) <= 0 and cred is not None and
+                                     not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0
     if bpref >= fs.e2fs.e2fs_bcount:
@@ -74,8 +77,6 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
         cg = dtog(fs, bpref)
     bno = await ext2fs_hashalloc(ip, cg, bpref, fs.e2fs_bsize, ext2fs_alloccg)
     if bno > 0:
-        ip.i_e2fs_last_lblk = lbn
-        ip.i_e2fs_last_blk = bno
         ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(fs.e2fs_bsize))
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         return 0, bno
@@ -95,7 +96,7 @@ def ext2fs_blkpref(ip: inode, lbn: int, indx: int, bap: Any) -> int:
         for i in range(min(indx, len(bap) - 1), -1, -1):
             if bap[i]:
                 return bap[i] + 1
-    return fs.e2fs.e2fs_first_dblock + ino_to_cg(fs, ip.i_number) * fs.e2fs.e2fs_bpg
+    return cgbase(fs, ino_to_cg(fs, ip.i_number)) + 1
 
 
 async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,

@@ -44,10 +44,9 @@ if TYPE_CHECKING:
     from vfs.buf import buf
     from vfs.vnode import vnode
 
-# balloc flags (sys/buf.h)
-B_CLRBUF = 0x01    # zero the buffer of a newly allocated block
-B_SYNC = 0x02      # write indirect blocks synchronously
-B_METAONLY = 0x04
+# balloc flags (sys/buf.h).  A new block's buffer is always zeroed here, so
+# B_CLRBUF is what every caller gets.
+B_CLRBUF = 0x01
 
 
 def _bptr(data: Any, i: int) -> int:
@@ -63,7 +62,7 @@ async def _zeroblk(ip: inode, bno: int) -> None:
     bdwrite(bp)
 
 
-async def _databuf(ip: inode, nb: int, new: bool, flags: int) -> tuple[int, buf | None]:
+async def _databuf(ip: inode, nb: int, new: bool) -> tuple[int, buf | None]:
     fs = ip.i_e2fs
     assert fs is not None
     if new:
@@ -99,13 +98,15 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         if nb != 0:
             if not ext2fs_validblk(ip, nb):
                 return ext2fs_badblock(ip, nb, "data"), None
-            return await _databuf(ip, nb, False, flags) if want_buf else (0, None)
+            return await _databuf(ip, nb, False) if want_buf else (0, None)
         error, newb = await ext2fs_alloc(ip, bn, ext2fs_blkpref(ip, bn, bn, blocks), cred)
         if error:
             return error, None
+        ip.i_e2fs_last_lblk = bn
+        ip.i_e2fs_last_blk = newb
         blocks[bn] = newb
         ip.i_flag |= IN_CHANGE | IN_UPDATE
-        return await _databuf(ip, newb, True, flags) if want_buf else (0, None)
+        return await _databuf(ip, newb, True) if want_buf else (0, None)
 
     allocated: list[int] = []
     unwind: tuple[int, int] | None = None  # (indirect block or 0 for the inode, index)
@@ -116,6 +117,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         if error:
             return error, None
         allocated.append(newb)
+        ip.i_e2fs_last_blk = newb
         await _zeroblk(ip, newb)
         blocks[slot] = newb
         unwind = (0, slot)
@@ -151,8 +153,11 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             brelse(bp, 0)
             break
         allocated.append(newb)
-        if not last:
+        if last:
+            ip.i_e2fs_last_lblk = bn
+        else:
             await _zeroblk(ip, newb)
+        ip.i_e2fs_last_blk = newb
         ext2fs_setbptr(bp.b_data, step.in_off, newb)
         if unwind is None:
             unwind = (nb, step.in_off)
@@ -162,7 +167,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             new = True
     else:
         if want_buf:
-            return await _databuf(ip, nb, new, flags)
+            return await _databuf(ip, nb, new)
         return 0, None
 
     # Failed part way: give back what this call took.
@@ -232,4 +237,3 @@ async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int
             genfs_page_dirty(vp, pg)
     uvm_page_unbusy(uobj, pgs)
     return error
-

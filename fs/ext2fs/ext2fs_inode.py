@@ -45,7 +45,7 @@ from .ext2fs_dinode import (
     NDADDR,
     NIADDR,
 )
-from .ext2fs_subr import EXT2FS_ITIMES, ext2fs_mntname, ext2fs_validblk
+from .ext2fs_subr import EXT2FS_ITIMES, ext2fs_blkatoff, ext2fs_mntname, ext2fs_validblk
 from .ufs_inode import (
     IN_ACCESS,
     IN_ACCESSED,
@@ -100,11 +100,6 @@ async def ext2fs_update(vp: vnode, acc: timespec | None, mod: timespec | None,
                         updflags: int) -> int:
     """Write the in-core inode to its block if it changed (synchronously with UPDATE_WAIT)."""
     ip = VTOI(vp)
-    return await ext2fs_iupdate(ip, acc, mod, updflags)
-
-
-async def ext2fs_iupdate(ip: inode, acc: timespec | None, mod: timespec | None,
-                         updflags: int) -> int:
     fs = ip.i_e2fs
     assert fs is not None
     mp = ip.i_ump.um_mountp if ip.i_ump is not None else None
@@ -189,8 +184,6 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
                 return error
         await uvm_vnp_setsize(ovp, length)
     elif off:
-        from .ext2fs_subr import ext2fs_blkatoff
-
         error, bp = await ext2fs_blkatoff(ovp, length)
         if error == 0 and bp is not None:
             bp.b_data[off:] = bytes(fs.e2fs_bsize - off)
@@ -223,7 +216,6 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
     allerror = await ext2fs_update(ovp, None, None, 0)
 
     blocksreleased = 0
-    indir_lbn = [-NDADDR, -NDADDR - 1 - nindir, -NDADDR - 2 - nindir - nindir * nindir]
     for level in (TRIPLE, DOUBLE, SINGLE):
         bn = oldblks[NDADDR + level]
         if bn == 0:
@@ -232,8 +224,7 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
             printf("%s: inode %llu: bad indirect block %llu left alone\n",
                    ext2fs_mntname(oip), oip.i_number, bn)
             continue
-        error, count = await ext2fs_indirtrunc(oip, indir_lbn[level], bn,
-                                               lastiblock[level], level)
+        error, count = await ext2fs_indirtrunc(oip, bn, lastiblock[level], level)
         if error:
             allerror = allerror or error
         blocksreleased += count
@@ -255,10 +246,13 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
     return allerror or error
 
 
-async def ext2fs_indirtrunc(ip: inode, lbn: int, dbn: int, lastbn: int,
-                            level: int) -> tuple[int, int]:
+async def ext2fs_indirtrunc(ip: inode, dbn: int, lastbn: int, level: int) -> tuple[int, int]:
     """-> (error, DEV_BSIZE blocks freed): free the blocks below indirect block ``dbn``
-    past ``lastbn`` (relative to it; -1: all of them), ``level`` levels deep."""
+    past ``lastbn`` (relative to it; -1: all of them), ``level`` levels deep.
+
+    NetBSD's ``lbn`` argument (the indirect block's key in the file's buffer
+    cache) has no use here: metadata is cached by device block (ext2fs_subr).
+    """
     fs = ip.i_e2fs
     assert fs is not None
     nindir = NINDIR(fs)
@@ -292,7 +286,7 @@ async def ext2fs_indirtrunc(ip: inode, lbn: int, dbn: int, lastbn: int,
                    ext2fs_mntname(ip), ip.i_number, nb)
             continue
         if level > SINGLE:
-            error, count = await ext2fs_indirtrunc(ip, lbn, nb, -1, level - 1)
+            error, count = await ext2fs_indirtrunc(ip, nb, -1, level - 1)
             if error:
                 allerror = error
             blocksreleased += count
@@ -303,7 +297,7 @@ async def ext2fs_indirtrunc(ip: inode, lbn: int, dbn: int, lastbn: int,
         last_rem = lastbn % factor
         nb = ptrs[last]
         if nb != 0 and ext2fs_validblk(ip, nb):
-            error, count = await ext2fs_indirtrunc(ip, lbn, nb, last_rem, level - 1)
+            error, count = await ext2fs_indirtrunc(ip, nb, last_rem, level - 1)
             if error:
                 allerror = error
             blocksreleased += count

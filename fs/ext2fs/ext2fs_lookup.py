@@ -260,6 +260,13 @@ async def ext2fs_readdir(v: Any) -> int:
 
 # ------------------------------------------------------------------ lookup
 
+def ext2fs_sticky_denied(dp: inode, ip: inode, cred: Any) -> bool:
+    """In a sticky directory ``dp``, only root or the owner of ``dp`` or of ``ip``
+    may remove or rename ``ip``'s name."""
+    return bool(dp.i_e2fs_mode & EXT2_ISVTX) and not kauth_cred_issuser(cred) and \
+        kauth_cred_geteuid(cred) != dp.i_uid and kauth_cred_geteuid(cred) != ip.i_uid
+
+
 async def ext2fs_lookup(v: Any) -> int:
     """VOP_LOOKUP (v2): ``a_dvp`` locked in and out; ``*a_vpp`` referenced and unlocked.
 
@@ -310,8 +317,6 @@ async def ext2fs_lookup(v: Any) -> int:
         return ENOENT
     brelse(bp, 0)
     foundino = slot.ino
-    dp.i_crap.ulr_offset = lblktosize(dp.i_e2fs, slot.lbn) + slot.off
-    dp.i_crap.ulr_reclen = slot.reclen
 
     if flags & ISLASTCN and nameiop == DELETE:
         error = await VOP_ACCESS(vdp, VWRITE, cred)
@@ -325,10 +330,7 @@ async def ext2fs_lookup(v: Any) -> int:
         if error:
             return error
         assert tdp is not None
-        # The sticky bit: only the owner of the file or the directory, or root.
-        if dp.i_e2fs_mode & EXT2_ISVTX and not kauth_cred_issuser(cred) and \
-                kauth_cred_geteuid(cred) != dp.i_uid and \
-                VTOI(tdp).i_uid != kauth_cred_geteuid(cred):
+        if ext2fs_sticky_denied(dp, VTOI(tdp), cred):
             await vrele(tdp)
             return EPERM
         ap.a_vpp[0] = tdp
@@ -470,7 +472,8 @@ async def ext2fs_dirrewrite(dp: inode, ip: inode, cnp: componentname) -> int:
 
 
 async def ext2fs_dirempty(ip: inode, parentino: int, cred: Any) -> tuple[int, bool]:
-    """-> (error, empty): does directory ``ip`` hold nothing but "." and ".."?"""
+    """-> (error, empty): does directory ``ip`` hold nothing but "." and a ".."
+    that refers to ``parentino``?"""
     vp = ip.i_vnode
     assert vp is not None and ip.i_e2fs is not None
     fs = ip.i_e2fs
@@ -491,7 +494,7 @@ async def ext2fs_dirempty(ip: inode, parentino: int, cred: Any) -> tuple[int, bo
             eino, reclen, namlen, _ = _entry(ip, data, off)
             if eino != 0:
                 name = data[off + 8:off + 8 + namlen]
-                if name not in (b".", b".."):
+                if name != b"." and (name != b".." or eino != parentino):
                     return 0, False
             off += reclen
     return 0, True
@@ -580,4 +583,3 @@ async def ext2fs_checkpath(source: inode, target: inode, cred: Any) -> int:
         if error:
             return error
         assert vp is not None
-

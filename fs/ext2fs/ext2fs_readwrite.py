@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kern.errno import EFBIG, EINVAL, EIO, EPERM
+from kern.errno import EFBIG, EINVAL, EIO, EPERM, EROFS
 from kern.kern_auth import kauth_cred_issuser
 from kern.subr_uio import uiomove, uiomove_zero
 from vfs.genfs_io import (
@@ -48,8 +48,10 @@ async def ext2fs_read(v: Any) -> int:
     vp = ap.a_vp
     uio = ap.a_uio
     ip = VTOI(vp)
-    if uio.uio_offset < 0:
-        return EINVAL
+    ump = ip.i_ump
+    assert ump is not None
+    if uio.uio_offset < 0 or uio.uio_offset > ump.um_maxfilesize:
+        return EFBIG
     if vp.v_type == VLNK and ext2fs_isfastlink(ip):
         # The target lives in the inode's block pointers.
         size = ext2fs_size(ip)
@@ -71,6 +73,8 @@ async def ext2fs_read(v: Any) -> int:
     mp = vp.v_mount
     if mp is not None and not mp.mnt_flag & MNT_NOATIME:
         ip.i_flag |= IN_ACCESS
+        if (ap.a_ioflag & IO_SYNC) == IO_SYNC:
+            error = await ext2fs_update(vp, None, None, UPDATE_WAIT)
     return error
 
 
@@ -115,19 +119,15 @@ async def ext2fs_write(v: Any) -> int:
     if vp.v_type != VREG:
         return EINVAL if vp.v_type != VDIR else EIO
     if fs.e2fs_ronly:
-        from kern.errno import EROFS
-
         return EROFS
     if ioflag & IO_APPEND:
         uio.uio_offset = ext2fs_size(ip)
     if ip.i_e2fs_flags & EXT2_APPEND and uio.uio_offset != ext2fs_size(ip):
         return EPERM
-    if uio.uio_offset < 0:
-        return EINVAL
+    if uio.uio_offset < 0 or uio.uio_offset + uio.uio_resid > ump.um_maxfilesize:
+        return EFBIG
     if uio.uio_resid == 0:
         return 0
-    if uio.uio_offset + uio.uio_resid > ump.um_maxfilesize:
-        return EFBIG
 
     resid = uio.uio_resid
     osize = ext2fs_size(ip)
@@ -168,4 +168,3 @@ async def ext2fs_write(v: Any) -> int:
         if error == 0:
             error = await ext2fs_update(vp, None, None, UPDATE_WAIT)
     return error
-

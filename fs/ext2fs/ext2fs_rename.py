@@ -35,13 +35,12 @@ from kern.errno import (
     EROFS,
     EXDEV,
 )
-from kern.kern_auth import kauth_cred_geteuid, kauth_cred_issuser
 from vfs.mount import MNT_RDONLY
 from vfs.vfs_bio import brelse
 from vfs.vnode import LK_EXCLUSIVE, LK_RETRY, VDIR, VWRITE, vcache_get, vn_lock, vrele
 from vfs.vnode_if import VOP_ACCESS, VOP_UNLOCK
 
-from .ext2fs_dinode import EXT2_APPEND, EXT2_IMMUTABLE, EXT2_ISVTX
+from .ext2fs_dinode import EXT2_APPEND, EXT2_IMMUTABLE
 from .ext2fs_dir import EXT2FS_LINK_MAX
 from .ext2fs_inode import ext2fs_truncate, ext2fs_update
 from .ext2fs_lookup import (
@@ -53,6 +52,7 @@ from .ext2fs_lookup import (
     ext2fs_dirremove,
     ext2fs_dirrewrite,
     ext2fs_setdotdot,
+    ext2fs_sticky_denied,
 )
 from .ufs_inode import IN_CHANGE, UPDATE_DIROP, VTOI
 
@@ -76,11 +76,6 @@ async def ext2fs_rename(v: Any) -> int:
     return error
 
 
-def _sticky_denied(dp: Any, ip: Any, cred: Any) -> bool:
-    return bool(dp.i_e2fs_mode & EXT2_ISVTX) and not kauth_cred_issuser(cred) and \
-        kauth_cred_geteuid(cred) != dp.i_uid and kauth_cred_geteuid(cred) != ip.i_uid
-
-
 async def _remove_source_link(fdvp: Any, fvp: Any, fcnp: Any, cred: Any) -> int:
     """genfs_rename_remove with ext2fs's gro_remove*: drop the source name of a
     file whose target name is another link to it (fdvp and fvp locked)."""
@@ -89,7 +84,7 @@ async def _remove_source_link(fdvp: Any, fvp: Any, fcnp: Any, cred: Any) -> int:
         return EINVAL
     if fip.i_e2fs_flags & (EXT2_IMMUTABLE | EXT2_APPEND) or fdp.i_e2fs_flags & EXT2_APPEND:
         return EPERM
-    if _sticky_denied(fdp, fip, cred):
+    if ext2fs_sticky_denied(fdp, fip, cred):
         return EPERM
     error = await ext2fs_dirremove(fdvp, fcnp, fip.i_number)
     if error:
@@ -179,8 +174,8 @@ async def ext2fs_do_rename(fdvp: Any, fvp: Any, fcnp: Any, tdvp: Any, tcnp: Any)
             await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
             locked.append(vp)
 
-        if _sticky_denied(fdp, fip, cred) or \
-                (xip is not None and _sticky_denied(tdp, xip, cred)):
+        if ext2fs_sticky_denied(fdp, fip, cred) or \
+                (xip is not None and ext2fs_sticky_denied(tdp, xip, cred)):
             return EPERM
         if fip.i_e2fs_flags & (EXT2_IMMUTABLE | EXT2_APPEND) or \
                 fdp.i_e2fs_flags & EXT2_APPEND or \

@@ -10,7 +10,7 @@ freed by one file and taken by another never has two cached copies
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kern.errno import EIO
 from kern.kern_time import nanotime, timespec
@@ -36,16 +36,21 @@ from .ufs_inode import (
 
 if TYPE_CHECKING:
     from vfs.buf import buf
+    from vfs.mount import mount
     from vfs.vnode import vnode
+
+
+def ext2fs_mpname(mp: mount) -> str:
+    """Where ``mp`` is mounted, for messages ("ext2fs" before it has a name)."""
+    name = bytes(mp.mnt_stat.f_mntonname).decode("utf-8", "replace")
+    return name or "ext2fs"
 
 
 def ext2fs_mntname(ip: inode) -> str:
     """Where ``ip``'s file system is mounted, for messages."""
     ump = ip.i_ump
     if ump is not None and ump.um_mountp is not None:
-        name = bytes(ump.um_mountp.mnt_stat.f_mntonname).decode("utf-8", "replace")
-        if name:
-            return name
+        return ext2fs_mpname(ump.um_mountp)
     return "ext2fs"
 
 
@@ -134,7 +139,6 @@ def EXT2FS_ITIMES(ip: inode, acc: timespec | None = None, mod: timespec | None =
     ext2fs_itimes(ip, acc, mod, cre)
 
 
-def ext2fs_fserr(ip_or_fs: Any, uid: int, cp: str) -> None:
+def ext2fs_fserr(ip: inode, uid: int, cp: str) -> None:
     """Report a file system problem on the console (ext2fs_fserr)."""
-    name = ext2fs_mntname(ip_or_fs) if isinstance(ip_or_fs, inode) else "ext2fs"
-    printf("uid %d on %s: %s\n", uid, name, cp)
+    printf("uid %d on %s: %s\n", uid, ext2fs_mntname(ip), cp)

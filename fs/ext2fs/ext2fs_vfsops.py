@@ -24,6 +24,7 @@ import ctypes
 from typing import Any
 
 from kern.errno import (
+    E2BIG,
     EINVAL,
     EIO,
     ENOTBLK,
@@ -36,10 +37,19 @@ from kern.errno import (
 from kern.fcntl import FREAD, FWRITE
 from kern.kern_auth import FSCRED, NOCRED, kauth_cred_geteuid
 from kern.kern_module import MODULE, MODULE_CLASS_VFS, MODULE_CMD_FINI, MODULE_CMD_INIT
-from kern.kern_time import time_second
+from kern.kern_time import time_second, timespec
+from kern.subr_copy import copyinstr
+from kern.subr_devsw import bdevsw_lookup
 from kern.subr_prf import printf
 from vfs.buf import BC_INVAL
-from vfs.genfs_io import genfs_gop_write, genfs_node_init, genfs_ops, genfs_size
+from vfs.genfs_io import (
+    GOP_UPDATE_ACCESSED,
+    GOP_UPDATE_MODIFIED,
+    genfs_gop_write,
+    genfs_node_init,
+    genfs_ops,
+    genfs_size,
+)
 from vfs.mount import (
     IMNT_DTYPE,
     IMNT_WANTRDWR,
@@ -60,7 +70,11 @@ from vfs.mount import (
     vfs_detach,
     vfsops,
 )
+from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_user
+from vfs.spec_vnops import spec_node_init, spec_node_setmountedfs, vfs_mountedon
 from vfs.vfs_bio import DEV_BSHIFT, V_SAVE, bdwrite, bread, brelse, bwrite, getblk, vinvalbuf
+from vfs.vfs_syscalls import FSYNC_WAIT
+from vfs.vfs_trans import fstrans_is_owner, fstrans_mount, genfs_suspendctl
 from vfs.vnode import (
     FORCECLOSE,
     LK_EXCLUSIVE,
@@ -104,7 +118,6 @@ from .ext2fs import (
     EXT2F_ROCOMPAT_SUPP,
     LOG_MINBSIZE,
     MINBSIZE,
-    NINDIR,
     SBLOCK,
     SBSIZE,
     e2fs_gd_array,
@@ -127,15 +140,13 @@ from .ext2fs_dinode import (
     EXT2_IFDIR,
     EXT2_IFMT,
     EXT2_INLINE_DATA,
-    EXT2_MAXSYMLINKLEN,
     EXT2_REV0_DINODE_SIZE,
     EXT2_ROOTINO,
 )
 from .ext2fs_dir import EXT2FS_MAXNAMLEN
 from .ext2fs_inode import ext2fs_maxfilesize, ext2fs_size
-from .ext2fs_subr import EXT2FS_ITIMES, vfs_timestamp
+from .ext2fs_subr import EXT2FS_ITIMES, ext2fs_mpname, vfs_timestamp
 from .ext2fs_vnops import (
-    FSYNC_WAIT,
     IFTOVT,
     MAKEIMODE,
     ext2fs_fifoop_opv_desc,
@@ -181,9 +192,9 @@ class ufid(ctypes.Structure):
 def _genfs_markupdate(vp: vnode, flags: int) -> None:
     """GOP_MARKUPDATE (ufs_gop_markupdate): the file's data changed behind its back."""
     ip = VTOI(vp)
-    if flags & 1:
+    if flags & GOP_UPDATE_ACCESSED:
         ip.i_flag |= IN_ACCESS
-    if flags & 2:
+    if flags & GOP_UPDATE_MODIFIED:
         ip.i_flag |= IN_CHANGE | IN_UPDATE
 
 
@@ -209,8 +220,6 @@ def _args_from(data: Any) -> ufs_args | None:
 
 async def ext2fs_mount(mp: mount, path: str, data: Any, data_len: int) -> tuple[int, int]:
     """VFS_MOUNT: look the device up, open it, mount it (or update a mount)."""
-    from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_user
-
     args = _args_from(data)
     if args is None or data_len < ctypes.sizeof(ufs_args):
         return EINVAL, data_len
@@ -231,8 +240,6 @@ async def ext2fs_mount(mp: mount, path: str, data: Any, data_len: int) -> tuple[
             return error, data_len
         assert devvp is not None
         if not update:
-            from kern.subr_devsw import bdevsw_lookup
-
             if devvp.v_type != VBLK:
                 error = ENOTBLK
             elif bdevsw_lookup(devvp.v_rdev) is None:
@@ -297,8 +304,6 @@ async def ext2fs_mount(mp: mount, path: str, data: Any, data_len: int) -> tuple[
 
 
 def _fspec_name(uaddr: int) -> str:
-    from kern.subr_copy import copyinstr
-
     if not uaddr:
         return ""
     buf = bytearray(1024)
@@ -434,19 +439,10 @@ def ext2fs_sbfill(m_fs: m_ext2fs) -> int:
 
 async def ext2fs_mountfs(devvp: vnode, mp: mount) -> int:
     """Read and check the file system on ``devvp`` and make ``mp`` its mount."""
-    from kern.subr_devsw import bdevsw_lookup  # noqa: F401 - the mount path checks it
-
-    try:
-        from vfs.spec_vnops import spec_node_setmountedfs, vfs_mountedon
-    except ImportError:  # pragma: no cover
-        spec_node_setmountedfs = None
-        vfs_mountedon = None
-
     ronly = bool(mp.mnt_flag & MNT_RDONLY)
-    if vfs_mountedon is not None:
-        error = vfs_mountedon(devvp)
-        if error:
-            return error
+    error = vfs_mountedon(devvp)
+    if error:
+        return error
     # Nothing of this device may stay cached from before.
     await vn_lock(devvp, LK_EXCLUSIVE | LK_RETRY)
     error = await vinvalbuf(devvp, V_SAVE, NOCRED, None)
@@ -503,19 +499,11 @@ async def ext2fs_mountfs(devvp: vnode, mp: mount) -> int:
         m_fs.e2fs.e2fs_ficount = sum(gd.ext2bgd_nifree for gd in m_fs.e2fs_gd)
 
     ump = ufsmount()
-    ump.um_fstype = UFS_EXT2FS
     ump.um_e2fs = m_fs
     ump.um_mountp = mp
     ump.um_dev = devvp.v_rdev
     ump.um_devvp = devvp
-    ump.um_nindir = NINDIR(m_fs)
-    ump.um_lognindir = (ump.um_nindir - 1).bit_length()
-    ump.um_bptrtodb = m_fs.e2fs_fsbtodb
-    ump.um_seqinc = 1
-    ump.um_maxsymlinklen = EXT2_MAXSYMLINKLEN
-    ump.um_dirblksiz = bsize
     ump.um_maxfilesize = ext2fs_maxfilesize(m_fs)
-    ump.ext2gennumber = 0
     mp.mnt_data = ump
     mp.mnt_stat.f_fsidx.__fsid_val[0] = devvp.v_rdev & 0xffffffff
     mp.mnt_stat.f_fsidx.__fsid_val[1] = sum(MOUNT_EXT2FS.encode()) & 0xff
@@ -529,7 +517,7 @@ async def ext2fs_mountfs(devvp: vnode, mp: mount) -> int:
     mp.mnt_fs_bshift = m_fs.e2fs_bshift
     if EXT2_HAS_INCOMPAT_FEATURE(m_fs, EXT2F_INCOMPAT_FTYPE):
         mp.mnt_iflag |= IMNT_DTYPE
-    if devvp.v_specnode is not None and spec_node_setmountedfs is not None:
+    if devvp.v_specnode is not None:
         spec_node_setmountedfs(devvp, mp)
     if not ronly:
         if m_fs.e2fs.e2fs_state == E2FS_ISCLEAN:
@@ -539,17 +527,12 @@ async def ext2fs_mountfs(devvp: vnode, mp: mount) -> int:
         m_fs.e2fs.e2fs_mnt_count = (m_fs.e2fs.e2fs_mnt_count + 1) & 0xffff
         m_fs.e2fs.e2fs_mtime = time_second()
         m_fs.e2fs_fmod = 1
-    try:
-        from vfs.vfs_trans import fstrans_mount
-    except ImportError:  # pragma: no cover
-        fstrans_mount = None
-    if fstrans_mount is not None:
-        error = fstrans_mount(mp)
-        if error:
-            if devvp.v_specnode is not None and spec_node_setmountedfs is not None:
-                spec_node_setmountedfs(devvp, None)
-            mp.mnt_data = None
-            return error
+    error = fstrans_mount(mp)
+    if error:
+        if devvp.v_specnode is not None:
+            spec_node_setmountedfs(devvp, None)
+        mp.mnt_data = None
+        return error
     return 0
 
 
@@ -590,12 +573,7 @@ async def ext2fs_unmount(mp: mount, mntflags: int) -> int:
             await ext2fs_sbupdate(ump, MNT_WAIT)
     await vn_lock(devvp, LK_EXCLUSIVE | LK_RETRY)
     await vinvalbuf(devvp, V_SAVE, NOCRED, None)
-    try:
-        from vfs.spec_vnops import spec_node_setmountedfs
-    except ImportError:  # pragma: no cover
-        spec_node_setmountedfs = None
-    if devvp.v_specnode is not None and spec_node_setmountedfs is not None and \
-            devvp.v_type == VBLK:
+    if devvp.v_specnode is not None and devvp.v_type == VBLK:
         spec_node_setmountedfs(devvp, None)
     await VOP_CLOSE(devvp, ump.um_openflags or (FREAD if fs.e2fs_ronly else FREAD | FWRITE),
                     NOCRED)
@@ -663,12 +641,7 @@ async def ext2fs_sync(mp: mount, waitfor: int, cred: Any) -> int:
             fs.e2fs_fmod = 0
         return 0
     allerror = 0
-    try:
-        from vfs.vfs_trans import fstrans_is_owner
-    except ImportError:  # pragma: no cover
-        suspended = False
-    else:
-        suspended = bool(fstrans_is_owner(mp))
+    suspended = bool(fstrans_is_owner(mp))
     for vp in list(mp.mnt_vnodelist):
         if vp.v_state != VS_LOADED or vp.v_type == VNON:
             continue
@@ -751,8 +724,6 @@ def ext2fs_vinit(mp: mount, vp: vnode, ip: inode) -> None:
     vp.v_type = IFTOVT(ip.i_e2fs_mode)
     if vp.v_type in (VBLK, VCHR):
         vp.v_op = ext2fs_specop_p
-        from vfs.spec_vnops import spec_node_init
-
         spec_node_init(vp, ext2fs_getrdev(ip))
     elif vp.v_type in (VFIFO, VSOCK):
         vp.v_op = ext2fs_fifoop_p
@@ -777,7 +748,7 @@ async def ext2fs_loadvnode(mp: mount, vp: vnode, key: Any) -> tuple[int, Any]:
     ump = VFSTOUFS(mp)
     fs = ump.um_e2fs
     if ino < 1 or ino > fs.e2fs.e2fs_icount:
-        printf("%s: inode number %llu out of range\n", _mntname(mp), ino)
+        printf("%s: inode number %llu out of range\n", ext2fs_mpname(mp), ino)
         return EIO, None
     error, bp = await bread(ump.um_devvp, fsbtodb(fs, ino_to_fsba(fs, ino)), fs.e2fs_bsize)
     if error:
@@ -812,23 +783,16 @@ async def ext2fs_loadvnode(mp: mount, vp: vnode, key: Any) -> tuple[int, Any]:
     elif ext2fs_nblock(ip) > fs.e2fs.e2fs_bcount * (fs.e2fs_bsize // 512):
         why = "holds more blocks than the file system"
     if why is not None:
-        printf("%s: inode %llu %s\n", _mntname(mp), ino, why)
+        printf("%s: inode %llu %s\n", ext2fs_mpname(mp), ino, why)
         return EIO, None
     ip.i_modrev = time_second() << 32
     ext2fs_vinit(mp, vp, ip)
     return 0, ino
 
 
-def _mntname(mp: mount) -> str:
-    name = bytes(mp.mnt_stat.f_mntonname).decode("utf-8", "replace")
-    return name or "ext2fs"
-
-
 async def ext2fs_newvnode(mp: mount, dvp: vnode | None, vp: vnode, vap: vattr, cred: Any,
                           extra: Any) -> tuple[int, Any]:
     """VFS_NEWVNODE: allocate an inode for a new file of ``vap``'s type in ``dvp``."""
-    from kern.kern_time import timespec
-
     assert dvp is not None
     ump = VFSTOUFS(mp)
     fs = ump.um_e2fs
@@ -844,14 +808,15 @@ async def ext2fs_newvnode(mp: mount, dvp: vnode | None, vp: vnode, vap: vattr, c
         ip.i_e2din.e2di_extra_isize = min(want, isize - EXT2_REV0_DINODE_SIZE,
                                           EXT2_DINODE_MAXSIZE - EXT2_REV0_DINODE_SIZE)
     # A new generation number for NFS-style handles.
-    gen = getattr(ump, "ext2gennumber", 0) + 1
+    gen = ump.ext2gennumber + 1
     if gen < time_second():
         gen = time_second()
     ump.ext2gennumber = gen
     ip.i_e2fs_gen = gen & 0xffffffff
-    uid = kauth_cred_geteuid(cred) if cred is not None and \
-        not getattr(cred, "cr_internal", "") else 0
-    ext2fs_set_inode_guid(ip, uid, pdir.i_gid)
+    if cred is None or cred.cr_internal:  # NOCRED, FSCRED
+        ext2fs_set_inode_guid(ip, 0, 0)
+    else:
+        ext2fs_set_inode_guid(ip, kauth_cred_geteuid(cred), pdir.i_gid)
     ip.i_e2fs_mode = mode
     if vap.va_type in (VBLK, VCHR) and vap.va_rdev != VNOVAL:
         ext2fs_setrdev(ip, vap.va_rdev)
@@ -898,8 +863,6 @@ async def ext2fs_fhtovp(mp: mount, fhp: Any, lktype: int) -> tuple[int, vnode | 
 
 async def ext2fs_vptofh(vp: vnode, fhp: Any, fh_size: int) -> tuple[int, int]:
     """VFS_VPTOFH: write ``vp``'s handle into ``fhp``; E2BIG (and the size needed) if small."""
-    from kern.errno import E2BIG
-
     need = ctypes.sizeof(ufid)
     if fh_size < need:
         return E2BIG, need
@@ -949,19 +912,6 @@ async def ext2fs_snapshot(mp: mount, vp: vnode) -> tuple[int, Any]:
     return EOPNOTSUPP, None
 
 
-async def ext2fs_suspendctl(mp: mount, cmd: int) -> int:
-    """VFS_SUSPENDCTL: genfs_suspendctl (fstrans)."""
-    from vfs.vfs_trans import genfs_suspendctl
-
-    return await genfs_suspendctl(mp, cmd)
-
-
-try:
-    from vfs.vfs_trans import genfs_suspendctl as _genfs_suspendctl
-except ImportError:  # pragma: no cover - fstrans is part of vfs
-    _genfs_suspendctl = ext2fs_suspendctl
-
-
 def ext2fs_init() -> None:
     pass
 
@@ -986,7 +936,7 @@ ext2fs_vfsops = vfsops(
     vfs_init=ext2fs_init,
     vfs_done=ext2fs_done,
     vfs_snapshot=ext2fs_snapshot,
-    vfs_suspendctl=_genfs_suspendctl,
+    vfs_suspendctl=genfs_suspendctl,
     vfs_opv_descs=(ext2fs_vnodeop_opv_desc, ext2fs_specop_opv_desc, ext2fs_fifoop_opv_desc),
 )
 
@@ -998,4 +948,3 @@ async def ext2fs_modcmd(cmd: int, arg: Any) -> int:
     if cmd == MODULE_CMD_FINI:
         return vfs_detach(ext2fs_vfsops)
     return ENOTTY
-

@@ -13,13 +13,18 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from kern.conf import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 from kern.errno import (
+    EBUSY,
     EFTYPE,
     EINVAL,
+    EIO,
     EISDIR,
     EMLINK,
+    ENAMETOOLONG,
     ENOTDIR,
     ENOTEMPTY,
+    ENOTTY,
     EOPNOTSUPP,
     EPERM,
     EROFS,
@@ -33,7 +38,7 @@ from kern.kern_auth import (
 )
 from kern.kern_mutex import mutex_enter
 from kern.kern_time import timespec
-from kern.subr_prf import printf
+from kern.subr_prf import panic, printf
 from kern.subr_uio import uiomove
 from kern.types_dev import major, makedev, minor
 from vfs import vnode_if as vi
@@ -48,6 +53,8 @@ from vfs.genfs_io import (
     genfs_putpages,
 )
 from vfs.mount import MNT_NOATIME, MNT_RDONLY
+from vfs.namei_h import MAXPATHLEN
+from vfs.spec_vnops import spec_fsync, spec_node_destroy, spec_vnodeop_entries
 from vfs.stat import (
     ALLPERMS,
     S_ISGID,
@@ -59,8 +66,20 @@ from vfs.stat import (
     UF_IMMUTABLE,
     UF_NODUMP,
 )
-from vfs.vfs_bio import bdwrite, vflushbuf
-from vfs.vfs_vnops import vaccess, vttoif
+from vfs.vfs_bio import bdwrite, biodone, vflushbuf
+from vfs.vfs_syscalls import FSYNC_DATAONLY, FSYNC_WAIT
+from vfs.vfs_vnops import (
+    _PC_CHOWN_RESTRICTED,
+    _PC_FILESIZEBITS,
+    _PC_LINK_MAX,
+    _PC_NAME_MAX,
+    _PC_NO_TRUNC,
+    _PC_PATH_MAX,
+    _PC_PIPE_BUF,
+    _PC_SYNC_IO,
+    vaccess,
+    vttoif,
+)
 from vfs.vnode import (
     LK_EXCLUSIVE,
     LK_RETRY,
@@ -73,6 +92,7 @@ from vfs.vnode import (
     VEXEC,
     VFIFO,
     VLNK,
+    VNON,
     VNOVAL,
     VREAD,
     VREG,
@@ -86,7 +106,7 @@ from vfs.vnode import (
     vput,
     vrele,
 )
-from vfs.vnode_if import VOP_ACCESS, VOP_BMAP, VOP_PUTPAGES, VOP_UNLOCK
+from vfs.vnode_if import VOP_ACCESS, VOP_BMAP, VOP_PUTPAGES, VOP_STRATEGY, VOP_UNLOCK
 
 from .ext2fs_alloc import ext2fs_nblock, ext2fs_vfree
 from .ext2fs_balloc import B_CLRBUF, ext2fs_balloc
@@ -130,30 +150,9 @@ from .ufs_inode import (
     inode,
 )
 
-# VOP_FSYNC flags (sys/vnode.h)
-FSYNC_WAIT = 0x0001
-FSYNC_DATAONLY = 0x0002
-FSYNC_RECLAIM = 0x0004
-FSYNC_LAZY = 0x0008
-FSYNC_NOLOG = 0x0010
-FSYNC_CACHE = 0x0100
-
-# pathconf names (sys/unistd.h)
-_PC_LINK_MAX = 1
-_PC_MAX_CANON = 2
-_PC_MAX_INPUT = 3
-_PC_NAME_MAX = 4
-_PC_PATH_MAX = 5
-_PC_PIPE_BUF = 6
-_PC_CHOWN_RESTRICTED = 7
-_PC_NO_TRUNC = 8
-_PC_VDISABLE = 9
-_PC_SYNC_IO = 10
-_PC_FILESIZEBITS = 11
+# pathconf names (sys/unistd.h) that vfs_vnops does not list
 _PC_SYMLINK_MAX = 12
 _PC_2_SYMLINKS = 13
-
-MAXPATHLEN = 1024
 
 
 def MAKEIMODE(indx: int, mode: int) -> int:
@@ -161,8 +160,6 @@ def MAKEIMODE(indx: int, mode: int) -> int:
 
 
 def IFTOVT(mode: int) -> int:
-    from vfs.vnode import VNON
-
     return {0o010000: VFIFO, 0o020000: VCHR, 0o040000: VDIR, 0o060000: VBLK,
             0o100000: VREG, 0o120000: VLNK, 0o140000: VSOCK}.get(mode & 0o170000, VNON)
 
@@ -358,8 +355,6 @@ async def ext2fs_setattr(v: Any) -> int:
     vap = ap.a_vap
     cred = ap.a_cred
     ip = VTOI(vp)
-    from vfs.vnode import VNON
-
     if vap.va_type != VNON or vap.va_nlink != VNOVAL or vap.va_fsid != VNOVAL or \
             vap.va_fileid != VNOVAL or vap.va_blocksize != VNOVAL or \
             vap.va_rdev != VNOVAL or vap.va_bytes != VNOVAL or vap.va_gen != VNOVAL:
@@ -498,8 +493,6 @@ async def ext2fs_fsync(v: Any) -> int:
 
 
 async def ext2fs_spec_fsync(v: Any) -> int:
-    from vfs.spec_vnops import spec_fsync
-
     error = await spec_fsync(v)
     if error == 0 and not _ronly(v.a_vp):
         error = await ext2fs_update(v.a_vp, None, None,
@@ -533,10 +526,10 @@ async def ext2fs_link(v: Any) -> int:
     """VOP_LINK (v2): ``a_dvp`` stays locked; ``a_vp`` unlocked (locked here for the change)."""
     ap = v
     dvp, vp, cnp = ap.a_dvp, ap.a_vp, ap.a_cnp
-    if vp.v_type == VDIR:
-        return EPERM
     if dvp.v_mount is not vp.v_mount:
         return EXDEV
+    if vp.v_type == VDIR:
+        return EPERM
     if _ronly(dvp):
         return EROFS
     error = await vn_lock(vp, LK_EXCLUSIVE)
@@ -625,8 +618,6 @@ async def ext2fs_rmdir(v: Any) -> int:
     elif vp.v_type != VDIR:
         error = ENOTDIR
     elif vp.v_mountedhere is not None:
-        from kern.errno import EBUSY
-
         error = EBUSY
     elif ip.i_number == EXT2_ROOTINO:
         error = EPERM
@@ -658,8 +649,6 @@ async def ext2fs_symlink(v: Any) -> int:
     raw = target.encode("utf-8", "surrogateescape") if isinstance(target, str) else \
         bytes(target)
     if len(raw) >= MAXPATHLEN:
-        from kern.errno import ENAMETOOLONG
-
         return ENAMETOOLONG
     vap.va_type = VLNK
     error, vp = await ext2fs_makeinode(vap, dvp, cnp)
@@ -702,14 +691,10 @@ async def ext2fs_readlink(v: Any) -> int:
     if ext2fs_isfastlink(ip):
         if isize >= EXT2_MAXSYMLINKLEN:
             printf("ext2fs: inode %llu: fast symlink of %lld bytes\n", ip.i_number, isize)
-            from kern.errno import EIO
-
             return EIO
         raw = bytes(ip.i_e2din.e2di_blocks)[:isize]
         return await uiomove(bytearray(raw), len(raw), ap.a_uio)
     if isize >= ip.i_e2fs.e2fs_bsize:
-        from kern.errno import EIO
-
         printf("ext2fs: inode %llu: symlink of %lld bytes\n", ip.i_number, isize)
         return EIO
     uio = ap.a_uio
@@ -722,17 +707,11 @@ async def ext2fs_readlink(v: Any) -> int:
 
 async def ext2fs_strategy(v: Any) -> int:
     """VOP_STRATEGY on a file: map the buf's logical block and pass it to the device."""
-    from kern.errno import EIO
-    from vfs.vfs_bio import biodone
-    from vfs.vnode_if import VOP_STRATEGY
-
     ap = v
     vp = ap.a_vp
     bp = ap.a_bp
     ip = VTOI(vp)
     if vp.v_type in (VBLK, VCHR):
-        from kern.subr_prf import panic
-
         panic("ext2fs_strategy: spec")
     error, devvp, blkno, _ = await VOP_BMAP(vp, bp.b_lblkno)
     if error == 0 and blkno == -1:
@@ -802,8 +781,6 @@ async def ext2fs_reclaim(v: Any) -> int:
         else:
             await ext2fs_update(vp, None, None, 0)
     if vp.v_type in (VBLK, VCHR):
-        from vfs.spec_vnops import spec_node_destroy
-
         spec_node_destroy(vp)
     ip.i_vnode = None
     vp.v_data = None
@@ -816,8 +793,6 @@ async def ext2fs_ok(v: Any) -> int:
 
 
 async def ext2fs_enoioctl(v: Any) -> int:
-    from kern.errno import ENOTTY
-
     return ENOTTY
 
 
@@ -835,8 +810,6 @@ async def ext2fs_mmap(v: Any) -> int:
 
 async def ext2fs_poll(v: Any) -> int:
     """VOP_POLL: a local file is always ready."""
-    from kern.conf import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
-
     return v.a_events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
 
 
@@ -889,15 +862,7 @@ ext2fs_vnodeop_opv_desc = vi.vnodeopv_desc("ext2fs", [
 ])
 
 
-def _spec_entries() -> list[tuple[Any, Any]]:
-    try:
-        from vfs.spec_vnops import spec_vnodeop_entries
-    except ImportError:  # pragma: no cover - specfs is part of vfs
-        return []
-    return list(spec_vnodeop_entries)
-
-
-ext2fs_specop_opv_desc = vi.vnodeopv_desc("ext2fs_spec", _spec_entries() + [
+ext2fs_specop_opv_desc = vi.vnodeopv_desc("ext2fs_spec", list(spec_vnodeop_entries) + [
     (vi.vop_access_desc, ext2fs_access),
     (vi.vop_getattr_desc, ext2fs_getattr),
     (vi.vop_setattr_desc, ext2fs_setattr),

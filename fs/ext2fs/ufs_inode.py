@@ -37,19 +37,6 @@ UPDATE_DIROP = 0x0002
 UPDATE_CLOSE = 0x0004
 
 
-class ufs_lookup_results:
-    """struct ufs_lookup_results: where the last lookup found (or could put) a name."""
-
-    __slots__ = ("ulr_count", "ulr_endoff", "ulr_diroff", "ulr_offset", "ulr_reclen")
-
-    def __init__(self) -> None:
-        self.ulr_count = 0
-        self.ulr_endoff = 0
-        self.ulr_diroff = 0
-        self.ulr_offset = 0
-        self.ulr_reclen = 0
-
-
 class inode:
     """struct inode (ext2fs part)."""
 
@@ -64,14 +51,11 @@ class inode:
         self.i_e2fs: m_ext2fs | None = None
         self.i_devvp: vnode | None = None
         self.i_modrev = 0
-        self.i_lockf: Any = None
-        self.i_crap = ufs_lookup_results()
         # allocation hints: the last logical block allocated and where
         self.i_e2fs_last_lblk = 0
         self.i_e2fs_last_blk = 0
         self.i_uid = 0
         self.i_gid = 0
-        self.i_omode = 0
         # The on-disk inode: at least as big as the struct, written back
         # with the file system's inode size.
         self.i_isize = isize
@@ -141,17 +125,13 @@ class ufsmount:
         self.um_mountp: mount | None = None
         self.um_dev = 0
         self.um_devvp: vnode | None = None
-        self.um_fstype = 0
         self.um_e2fs: m_ext2fs | None = None
-        self.um_flags = 0
-        self.um_nindir = 0
-        self.um_lognindir = 0
-        self.um_bptrtodb = 0
-        self.um_seqinc = 0
-        self.um_maxsymlinklen = 0
-        self.um_dirblksiz = 0
         self.um_maxfilesize = 0
         self.um_openflags = 0  # how the device was opened (FREAD|FWRITE)
+        # ext2fs_alloc.c's ext2gennumber (the last generation number given
+        # out), kept per mount so that a machine's numbers do not depend on
+        # what other machines of the process did.
+        self.ext2gennumber = 0
 
     def __repr__(self) -> str:
         return f"<ufsmount dev={self.um_dev:#x} {self.um_e2fs!r}>"

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kern.cpu import curlwp
 from kern.errno import (
     EEXIST,
+    EFTYPE,
     EINVAL,
-    EIO,
     EISDIR,
     EJUSTRETURN,
     EMLINK,
@@ -35,13 +34,16 @@ from kern.kern_auth import kauth_cred_geteuid, kauth_cred_groupmember, kauth_cre
 from kern.kern_module import MODULE, MODULE_CLASS_VFS, MODULE_CMD_FINI, MODULE_CMD_INIT
 from kern.kern_mutex import mutex_exit, mutex_owned
 from kern.kern_time import getnanotime, timespec
-from kern.subr_uio import UIO_READ, uiomove
+from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
 from vfs.dirent import pack_dirent, vtype_to_dtype
 from vfs.mount import (
     MNT_FORCE,
+    MNT_GETARGS,
     MNT_LOCAL,
     MNT_RDONLY,
+    MNT_UPDATE,
+    copy_statvfs_info,
     mount,
     set_statvfs_info,
     statvfs,
@@ -58,15 +60,14 @@ from vfs.vnode import (
     IO_APPEND,
     LK_EXCLUSIVE,
     LK_RETRY,
+    VA_UTIMES_NULL,
     VADMIN,
     VBLK,
     VCHR,
     VDIR,
-    VFIFO,
     VLNK,
     VNOVAL,
     VREG,
-    VSOCK,
     VV_ROOT,
     VWRITE,
     genfs_islocked,
@@ -79,6 +80,7 @@ from vfs.vnode import (
     vn_lock,
     vnode,
     vput,
+    vref,
     vrele,
 )
 from vfs.vnode_if import VOP_UNLOCK
@@ -253,8 +255,6 @@ def _free_node(rm: rootfs_mount, rn: rfsnode) -> None:
 # ------------------------------------------------------------------ vfs ops
 
 async def rootfs_mount_fn(mp: mount, path: str, data: Any, data_len: int) -> int:
-    from vfs.mount import MNT_GETARGS, MNT_UPDATE
-
     if mp.mnt_flag & MNT_GETARGS:
         return 0
     if mp.mnt_flag & MNT_UPDATE:
@@ -301,8 +301,6 @@ async def rootfs_statvfs(mp: mount, sbp: statvfs) -> int:
     sbp.f_files = len(rm.rm_nodes) + 65536
     sbp.f_ffree = sbp.f_favail = 65536
     sbp.f_namemax = 255
-    from vfs.mount import copy_statvfs_info
-
     copy_statvfs_info(sbp, mp)
     return 0
 
@@ -369,8 +367,6 @@ async def rootfs_lookup(v: Any) -> int:
         return ENOTDIR
     name = cnp.cn_nameptr
     if name == ".":
-        from vfs.vnode import vref
-
         if cnp.cn_flags & ISLASTCN and cnp.cn_nameiop == RENAME:
             return EISDIR  # renaming onto "." (as tmpfs and ufs answer)
         vref(dvp)
@@ -768,8 +764,6 @@ async def rootfs_setattr(v: Any) -> int:
         if rdonly:
             return EROFS
         if not (is_owner or root):
-            from vfs.vnode import VA_UTIMES_NULL
-
             if not vap.va_vaflags & VA_UTIMES_NULL:
                 return EPERM
             error = vaccess(vp.v_type, rn.rn_mode, rn.rn_uid, rn.rn_gid, VWRITE, cred)
@@ -789,13 +783,10 @@ async def rootfs_setattr(v: Any) -> int:
             return EPERM
         mode = vap.va_mode & 0o7777
         if not root and vp.v_type != VDIR and mode & 0o1000:
-            return EFTYPE_
+            return EFTYPE  # the sticky bit on a file, by a non-root user
         rn.rn_mode = mode
         rn.rn_ctime = now
     return 0
-
-
-EFTYPE_ = 79  # EFTYPE: sticky bit on a file by a non-root user
 
 
 async def rootfs_access(v: Any) -> int:
@@ -918,7 +909,7 @@ async def rootfs_etfs_reg(op: str, key: str, hf: Any) -> int:
     va = vattr()
     va.va_type = VREG
     va.va_mode = 0o644
-    error, vp = await rootfs_create_vp(dvp, nd.ni_cnd, va)
+    error, vp = await _newnode(dvp, nd.ni_cnd, va)
     await vput(dvp)
     if error:
         return error
@@ -930,10 +921,6 @@ async def rootfs_etfs_reg(op: str, key: str, hf: Any) -> int:
         error = e.errno
     await vrele(vp)
     return error
-
-
-async def rootfs_create_vp(dvp: vnode, cnp: Any, va: vattr) -> tuple[int, vnode | None]:
-    return await _newnode(dvp, cnp, va)
 
 
 async def rootfs_modcmd(cmd: int, arg: Any) -> int:
@@ -948,6 +935,3 @@ async def rootfs_modcmd(cmd: int, arg: Any) -> int:
     if cmd == MODULE_CMD_FINI:
         return vfs_detach(rootfs_vfsops)
     return ENOTTY
-
-
-_ = (EIO, UIO_READ, VFIFO, VSOCK, curlwp)

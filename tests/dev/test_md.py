@@ -7,7 +7,15 @@ import ctypes
 import pytest
 
 import kern
-from dev.md import MD_GETCONF, MD_KMEM_ALLOCATED, md_conf, md_create, md_destroy, md_disk
+from dev.md import (
+    MD_GETCONF,
+    MD_KMEM_ALLOCATED,
+    MD_SETCONF,
+    md_conf,
+    md_create,
+    md_destroy,
+    md_disk,
+)
 from kern import EBUSY, EEXIST, EINVAL, EIO, ENOTTY, ENXIO, EROFS, kmem_stats
 from kern.subr_devsw import (
     bdev_close,
@@ -24,7 +32,14 @@ from kern.subr_devsw import (
 from kern.subr_uio import UIO_READ, UIO_WRITE, kernel_uio
 from kern.types_dev import major
 from vfs.buf import B_READ
-from vfs.dkio import DIOCGMEDIASIZE, DIOCGSECTORSIZE, DISKPART, DISKUNIT, RAW_PART
+from vfs.dkio import (
+    DIOCGMEDIASIZE,
+    DIOCGSECTORSIZE,
+    DISKPART,
+    DISKUNIT,
+    MAKEDISKDEV,
+    RAW_PART,
+)
 from vfs.stat import S_IFBLK, S_IFCHR
 from vfs.subr_disk import iostat_list
 from vfs.vfs_bio import biowait, getiobuf, putiobuf
@@ -137,18 +152,26 @@ def test_open_close_and_destroy(k):
 def test_ioctls_and_size(k):
     async def body():
         error, dev = md_create(0, 3 * MB)
+        part_a = MAKEDISKDEV(major(dev), 0, 0)
         ms = ctypes.c_int64()
         ss = bytearray(4)
         conf = md_conf()
+        setconf = md_conf(md_size=MB, md_type=MD_KMEM_ALLOCATED)
         return (await bdev_ioctl(dev, DIOCGMEDIASIZE, ms, 0, None), ms.value,
                 await bdev_ioctl(dev, DIOCGSECTORSIZE, ss, 0, None),
                 int.from_bytes(ss, "little"),
                 await bdev_ioctl(dev, MD_GETCONF, conf, 0, None), conf.md_size, conf.md_type,
+                # mdioctl: the raw partition answers EINVAL to what it does not
+                # know, and to MD_SETCONF on a configured unit ...
                 await bdev_ioctl(dev, 0x20006478, None, 0, None),
+                await bdev_ioctl(dev, MD_SETCONF, setconf, 0, None),
+                # ... the other partitions ENOTTY, after disk(9)'s ioctls.
+                await bdev_ioctl(part_a, MD_GETCONF, md_conf(), 0, None),
+                await bdev_ioctl(part_a, DIOCGSECTORSIZE, ss, 0, None),
                 bdev_size(dev))
 
-    assert k.run(body) == (0, 3 * MB, 0, 512, 0, 3 * MB, MD_KMEM_ALLOCATED, ENOTTY,
-                           3 * MB // 512)
+    assert k.run(body) == (0, 3 * MB, 0, 512, 0, 3 * MB, MD_KMEM_ALLOCATED, EINVAL, EINVAL,
+                           ENOTTY, 0, 3 * MB // 512)
 
 
 def test_statistics(k):

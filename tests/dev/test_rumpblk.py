@@ -26,16 +26,18 @@ from kern import (
     EEXIST,
     EINVAL,
     EIO,
+    EISDIR,
     ENOENT,
+    ENXIO,
     EOPNOTSUPP,
 )
-from kern.subr_devsw import bdev_close, bdev_open, bdev_strategy, cdev_read, cdev_write
+from kern.subr_devsw import bdev_close, bdev_open, cdev_read, cdev_write
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_WRITE, kernel_uio
 from kern.types_dev import major, minor
-from vfs.buf import B_READ
 from vfs.namei_h import FOLLOW
 from vfs.stat import S_IFBLK, S_IFCHR, S_IFMT
-from vfs.vfs_bio import biowait, getiobuf, putiobuf
+
+from .test_md import rw
 
 MB = 1 << 20
 
@@ -56,24 +58,6 @@ def img(tmp_path):
     p = tmp_path / "disk.img"
     p.write_bytes(pattern(MB))
     return str(p)
-
-
-async def rw(dev: int, blkno: int, data: bytes | None = None, n: int = 512):
-    bp = getiobuf(None, True)
-    bp.b_dev = dev
-    bp.b_blkno = blkno
-    if data is None:
-        bp.b_flags = B_READ
-        bp.b_data = bytearray(n)
-        bp.b_bcount = n
-    else:
-        bp.b_data = bytearray(data)
-        bp.b_bcount = len(data)
-    await bdev_strategy(bp)
-    error = await biowait(bp)
-    out = (error, bp.b_resid, bytes(bp.b_data[:bp.b_bcount - bp.b_resid]))
-    putiobuf(bp)
-    return out
 
 
 async def stat_of(path: str):
@@ -183,7 +167,7 @@ def test_chr_and_remove(k, img):
     assert no_twin == ENOENT
     assert w == 0
     assert (busy, removed, node_after) == (EBUSY, 0, ENOENT)
-    assert io_after != 0
+    assert io_after == ENXIO  # the unit is gone
     with open(img, "rb") as f:
         f.seek(8192)
         assert f.read(4096) == b"C" * 4096
@@ -264,7 +248,7 @@ def test_reg_handler(k, img):
     assert calls == [("register", "/tmp/hostfile"), ("remove", "/tmp/hostfile")]
 
 
-def test_hostfile_io(tmp_path):
+def test_hostfile_io(tmp_path, monkeypatch):
     p = tmp_path / "f"
     p.write_bytes(b"0123456789")
     hf = hostfile(str(p), 2)
@@ -283,12 +267,27 @@ def test_hostfile_io(tmp_path):
     assert fixed.write(b"xy", 4) == (0, 2)
     assert fixed.size() == (0, 6)
     assert hostfile(str(tmp_path / "nope")).read(0, 1)[0] == ENOENT
+    # A host file that opens read-only (root opens anything read-write:
+    # the host refuses O_RDWR here whoever runs the test).
     ro = tmp_path / "ro"
     ro.write_bytes(b"r")
-    os.chmod(ro, 0o444)
-    if os.geteuid() != 0:
-        assert hostfile(str(ro)).write(b"w", 0)[0] == EACCES
-    assert hostfile(str(tmp_path)).read(0, 1)[0] != 0
+    host_open = os.open
+
+    def open_ro(path, flags, *a):
+        if path == str(ro) and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", path)
+        return host_open(path, flags, *a)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "open", open_ro)
+        rohf = hostfile(str(ro))
+        assert rohf.read(0, 1) == (0, b"r")
+        assert rohf.write(b"w", 0) == (EACCES, 0)
+        assert rohf.truncate(0) == EACCES
+        assert rohf.close() == 0
+    assert ro.read_bytes() == b"r"
+    # A directory opens, but reading it is the host's EISDIR.
+    assert hostfile(str(tmp_path)).read(0, 1)[0] == EISDIR
 
 
 def test_getdisksize_through_specfs_node(k, img):

@@ -14,6 +14,7 @@ import os
 import shutil
 import struct
 import subprocess
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -41,6 +42,15 @@ CONFIG = GENERIC.derive(
 
 def boot(seed: int = 1, **kw: Any) -> kern.Machine:
     return kern.boot(seed=seed, config=CONFIG, **kw)
+
+
+def run_clean(img: str, body: Callable[[], Awaitable[Any]], seed: int = 1) -> Any:
+    """Run ``body`` in a fresh machine, then e2fsck must call ``img`` clean;
+    what ``body`` returned."""
+    with boot(seed) as k:
+        result = k.run(body)
+    assert_clean(img)
+    return result
 
 
 # ------------------------------------------------------------------ host side

@@ -29,6 +29,7 @@ from .helpers import (
     readlink,
     rename,
     rmdir,
+    run_clean,
     set_attr,
     stat,
     symlink,
@@ -76,9 +77,7 @@ def test_permissions_owner_group_other_root(tmp_path):
             check(await set_attr("/mnt/pub/mine", gid=100))
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
 
 
 def test_sticky_directory(tmp_path):
@@ -97,9 +96,7 @@ def test_sticky_directory(tmp_path):
             check(await unlink("/mnt/tmp/a"))
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
 
 
 def test_times_come_from_the_machine_clock(tmp_path):
@@ -159,9 +156,7 @@ def test_device_nodes_and_fifos(tmp_path):
         check(await unlink("/mnt/fifo"))
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     out = debugfs(img, "stat /blk")
     assert "Type: block special" in out and "Device major/minor number: 17:03" in out
     out = debugfs(img, "stat /chr")
@@ -288,9 +283,7 @@ def test_update_read_write_to_read_only(tmp_path):
         assert await read_file("/mnt/f") == (0, b"written")
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
 
 
 def test_vop_read_of_symlinks(tmp_path):
@@ -318,6 +311,4 @@ def test_vop_read_of_symlinks(tmp_path):
         check(await umount())
         return out
 
-    with boot() as k:
-        assert k.run(body) == [b"short/target", b"t" * 300]
-    assert_clean(img)
+    assert run_clean(img, body) == [b"short/target", b"t" * 300]

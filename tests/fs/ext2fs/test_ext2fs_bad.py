@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import struct
 
-from kern.errno import EINVAL, EIO, EROFS
+from kern.errno import EINVAL, EIO, ENOTEMPTY, EROFS
 
 from .helpers import (
     MB,
@@ -19,6 +20,7 @@ from .helpers import (
     populate,
     read_file,
     readdir,
+    rmdir,
     sb_field,
     sb_patch,
     stat,
@@ -116,8 +118,8 @@ def test_image_truncated_inside_the_superblock(tmp_path):
     with open(img, "r+b") as f:
         f.truncate(1536)
     error, msg = mount_error(img)
-    assert error != 0
-    assert "ext2fs" in msg
+    assert error == EINVAL
+    assert "is larger than its device" in msg
 
 
 def _gd_offset(img: str) -> int:
@@ -190,6 +192,25 @@ def test_directory_entry_past_the_inode_table(tmp_path):
     # file system stays usable and nothing panics.
     assert e3 in (0, EIO)
     assert e4 in (0, EIO)
+
+
+def test_rmdir_of_a_directory_whose_dotdot_is_elsewhere(tmp_path):
+    """ext2fs_dirempty: a ".." naming another directory than the parent is an
+    entry like any other, so the directory is not empty."""
+    root = tmp_path / "r"
+    populate(str(root), {"a": {}, "b": {"victim": {}}})
+    img = mkfs(str(tmp_path / "v.img"), 4 * MB, root=str(root))
+    a_ino = int(re.search(r"Inode: (\d+)", debugfs(img, "stat /a")).group(1))
+    _patch_entry(img, "/b/victim", b"..", ino=a_ino)
+
+    async def body():
+        check(await mount(img))
+        error = await rmdir("/mnt/b/victim")
+        check(await umount())
+        return error
+
+    with boot() as k:
+        assert k.run(body) == ENOTEMPTY
 
 
 def test_mangled_record_length(tmp_path):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import re
 import subprocess
 
 from kern.errno import EEXIST, EINVAL, EISDIR, EMLINK, ENOENT, ENOTDIR, ENOTEMPTY, EPERM
 
 from .helpers import (
     MB,
-    assert_clean,
-    boot,
     check,
     debugfs,
     debugfs_cat,
@@ -25,6 +23,7 @@ from .helpers import (
     readdir,
     rename,
     rmdir,
+    run_clean,
     stat,
     umount,
     unlink,
@@ -107,17 +106,23 @@ def test_rename_cases(tmp_path):
         assert await nlink("/mnt/c2") == 3 and await ino("/mnt/c2/x/..") == await ino("/mnt/c2")
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert debugfs_cat(img, "/b/moved") == b"one"
     ls = debugfs(img, "ls /a/empty")
     assert "deeper" in ls
 
 
+def free_counts(img: str) -> tuple[int, int]:
+    """(free blocks, free inodes) as the super block of ``img`` says."""
+    out = debugfs(img, "stats")
+    return (int(re.search(r"^Free blocks:\s+(\d+)", out, re.M).group(1)),
+            int(re.search(r"^Free inodes:\s+(\d+)", out, re.M).group(1)))
+
+
 def test_links_and_removal(tmp_path):
     img = mkfs(str(tmp_path / "l.img"), 8 * MB, 4096)
     data = pattern(200_000, 9)
+    free_before = free_counts(img)
 
     async def body():
         check(await mount(img))
@@ -141,11 +146,9 @@ def test_links_and_removal(tmp_path):
         assert sorted(e[1] for e in ents) == [".", "..", "lost+found"]
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
-    free_after = debugfs(img, "stats")
-    assert "Free inodes:" in free_after
+    run_clean(img, body)
+    # Everything made was removed: every block and inode is free again.
+    assert free_counts(img) == free_before
 
 
 def test_unlinked_file_stays_readable_while_open(tmp_path):
@@ -168,9 +171,7 @@ def test_unlinked_file_stays_readable_while_open(tmp_path):
         await vrele(vp)  # the last reference: the inode and its blocks go
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
 
 
 def test_link_count_limit(tmp_path):
@@ -193,9 +194,7 @@ def test_link_count_limit(tmp_path):
         check(await umount())
         return result
 
-    with boot() as k:
-        assert k.run(body) == EMLINK
-    assert_clean(img)
+    assert run_clean(img, body) == EMLINK
 
 
 def test_hashed_directory_becomes_linear(tmp_path):
@@ -217,9 +216,7 @@ def test_hashed_directory_becomes_linear(tmp_path):
             check(await write_file(f"/mnt/big/new-{i}", b"new"))
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert "Flags: 0x0" in debugfs(img, "stat /big")
     assert debugfs_cat(img, "/big/name-0123-with-padding") == b"123"
     assert debugfs_cat(img, "/big/new-39") == b"new"
@@ -241,10 +238,5 @@ def test_revision_0_image(tmp_path):
         check(await rename("/mnt/d", "/mnt/new/d"))
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert debugfs_cat(img, "/new/h") == pattern(300_000)
-
-
-_ = os

@@ -22,6 +22,7 @@ from .helpers import (
     needs_e2fsprogs,
     pattern,
     read_file,
+    run_clean,
     umount,
     unlink,
     write_file,
@@ -108,9 +109,7 @@ def test_pagedaemon_leaves_a_suspended_fs_alone(tmp_path):
         check(await umount())
         return still, after_sync, last
 
-    with boot() as k:
-        assert k.run(body) == (6, 0, 0)
-    assert_clean(img)
+    assert run_clean(img, body) == (6, 0, 0)
     assert debugfs_cat(img, "/f") == b"later" + data[5:]
 
 
@@ -177,9 +176,7 @@ def test_concurrent_writers(tmp_path, seed):
         assert errors == []
         check(await umount())
 
-    with boot(seed=seed) as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body, seed=seed)
     for n in range(3):
         for i in range(8):
             if i % 3:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import kern
 from kern.errno import EIO
 from kern.kern_mutex import mutex_enter, mutex_owned
 from vfs.genfs_io import (
@@ -28,6 +27,7 @@ from .helpers import (
     mount,
     needs_e2fsprogs,
     pattern,
+    run_clean,
     umount,
     vnode_of,
     write_file,
@@ -89,9 +89,7 @@ def test_putpages_releases_interlock_writes_and_frees(tmp_path):
         assert await read_file("/mnt/f") == (0, data)
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert debugfs_cat(img, "/f") == data
 
 
@@ -123,9 +121,7 @@ def test_failed_writeback_leaves_pages_dirty(tmp_path):
         await vrele(vp)
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert debugfs_cat(img, "/f") == data
 
 
@@ -156,9 +152,7 @@ def test_pagedaemon_writes_back_when_kicked_and_retries(tmp_path):
         await vrele(vp)
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
 
 
 def test_dirty_page_threshold_kicks_the_daemon(tmp_path):
@@ -175,9 +169,7 @@ def test_dirty_page_threshold_kicks_the_daemon(tmp_path):
         check(await umount())
         assert uvmexp().dirtypages == 0 and uvmexp().npages == 0
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert debugfs_cat(img, "/f") == data
 
 
@@ -193,8 +185,6 @@ def test_idle_machine_has_no_timers():
         assert k.run(body) == "pgdaemon"
         assert not any(l.l_sleeptimo for l in k.lwps if l.l_name == "pgdaemon")
 
-
-_ = kern
 
 
 def test_io_sync_write_reaches_the_disk(tmp_path):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tools.newfs_ext2fs import (
-    HostTarget,
     NewfsError,
     main,
     mke2fs_plan,
@@ -30,6 +27,7 @@ from .helpers import (
     pattern,
     read_file,
     readdir,
+    run_clean,
     stat,
     umount,
     write_file,
@@ -82,9 +80,7 @@ def test_newfs_image_mounts_and_works(tmp_path, rev):
         assert st.st_mode & 0o777 == 0o700
         check(await umount())
 
-    with boot() as k:
-        k.run(body)
-    assert_clean(img)
+    run_clean(img, body)
     assert debugfs_cat(img, "/d/f") == data
 
 
@@ -153,6 +149,3 @@ def test_newfs_inside_the_machine(tmp_path):
         k.run(body)
     assert_clean(str(img))
     assert debugfs_cat(str(img), "/x") == b"made in kemu"
-
-
-_ = (HostTarget, os)
