@@ -30,14 +30,19 @@ B1 the ioctls hold sc_lock across a whole create/delete; B5 a failed
 persistent attempt leaves FSS_PERSISTENT set; B6 the FINI error path calls
 devsw_attach twice and does not restore the cfattach; B8 fss_open leaks the
 cfdata when config_attach_pseudo fails; B10 FSSIOCCLR on an idle unit is
-ENXIO (EBUSY from 1.105); B13 (found by kemu's deadlock report) fss_error
+ENXIO (EBUSY from 1.105); B11 no NULL-softc checks (see above); B12
+FSSIOFSET needs no FWRITE; B13 (found by kemu's deadlock report) fss_error
 calls fscow_disestablish with sc_slock held, which deadlocks against a
 writer inside fss_copy_on_write waiting for sc_slock (1.105 drops the lock
-around the call).  tests/dev/fss/test_defects.py shows each.
+around the call).  tests/dev/fss/test_defects.py and test_errno.py show them.
+
+kemu is LP64 (amd64 layouts), so the ``#ifndef _LP64`` FSSIOCGET50 case is
+compiled out, as on amd64: there FSSIOCGET50 has FSSIOCGET's number.
 """
 
 from __future__ import annotations
 
+from ctypes import c_int
 from typing import Any
 
 from dev.fss.fssvar import (
@@ -63,16 +68,12 @@ from dev.fss.fssvar import (
     FSS_WRITE,
     FSSIOCCLR,
     FSSIOCGET,
-    FSSIOCGET50,
-    FSSIOCGET50_ILP32,
     FSSIOCSET,
     FSSIOCSET50,
     FSSIOFGET,
     FSSIOFSET,
-    MNAMELEN,
     fss_cache,
     fss_get,
-    fss_get50,
     fss_set,
     fss_set50,
     fss_softc,
@@ -139,11 +140,13 @@ from kern.subr_kmem import (
     malloc,
 )
 from kern.subr_prf import KASSERT, aprint_debug_dev, aprint_error, aprint_error_dev, panic
-from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_WRITE
+from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, UIO_WRITE
 from kern.types_dev import minor
 from vfs.buf import B_READ, BC_BUSY
+from vfs.genfs_io import PGO_CLEANIT, PGO_FREE, PGO_SYNCIO, round_page, trunc_page
 from vfs.kern_physio import minphys, physio
 from vfs.mount import (
+    MNAMELEN,
     MNT_WAIT,
     VFS_SNAPSHOT,
     VFS_SYNC,
@@ -207,22 +210,14 @@ from vfs.vnode_if import VOP_PUTPAGES, VOP_UNLOCK
 
 # Compile-time switches of this file (see kern/kern_module.py).
 _MODULE = kmod_option("_MODULE")
-_LP64 = kmod_option("_LP64", True)
 fss_cd = ioconf_cfdriver("fss", DV_DISK)  # #include "ioconf.h" (static configuration)
 
-# uvm/uvm_pager.h
-PGO_CLEANIT = 0x001
-PGO_SYNCIO = 0x002
-PGO_FREE = 0x008
-PAGE_SIZE = 4096
+# sys/param.h
+NBBY = 8
 
 
-def trunc_page(x: int) -> int:
-    return x & ~(PAGE_SIZE - 1)
-
-
-def round_page(x: int) -> int:
-    return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+def howmany(x: int, y: int) -> int:
+    return (x + y - 1) // y
 
 
 fss_device_lock = kmutex_t()  # Protect all units.
@@ -466,31 +461,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
             error = await fss_delete_snapshot(sc, l)
         mutex_exit(sc.sc_lock)
 
-    elif not _LP64 and cmd == FSSIOCGET50_ILP32:
-        # #ifndef _LP64: on LP64 FSSIOCGET50 has FSSIOCGET's number and the C
-        # compiles this case out; FSSIOCGET50_ILP32 is its number on ILP32.
-        fsg50 = cast(data, fss_get50)
-        await mutex_enter(sc.sc_lock)
-        state = sc.sc_flags & (FSS_PERSISTENT | FSS_ACTIVE)
-        if state == FSS_ACTIVE:
-            fsg50.fsg_mount = sc.sc_mntname[:MNAMELEN]
-            fsg50.fsg_csize = FSS_CLSIZE(sc)
-            fsg50.fsg_time.tv_sec = sc.sc_time.tv_sec  # timeval_to_timeval50
-            fsg50.fsg_time.tv_usec = sc.sc_time.tv_usec
-            fsg50.fsg_mount_size = sc.sc_clcount
-            fsg50.fsg_bs_size = sc.sc_clnext
-            error = 0
-        elif state == FSS_PERSISTENT | FSS_ACTIVE:
-            fsg50.fsg_mount = sc.sc_mntname[:MNAMELEN]
-            fsg50.fsg_csize = 0
-            fsg50.fsg_time.tv_sec = sc.sc_time.tv_sec
-            fsg50.fsg_time.tv_usec = sc.sc_time.tv_usec
-            fsg50.fsg_mount_size = 0
-            fsg50.fsg_bs_size = 0
-            error = 0
-        else:
-            error = ENXIO
-        mutex_exit(sc.sc_lock)
+    # case FSSIOCGET50: #ifndef _LP64, compiled out (see the file's docstring).
 
     elif cmd == FSSIOCGET:
         fsg = cast(data, fss_get)
@@ -516,13 +487,13 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
 
     elif cmd == FSSIOFSET:
         await mutex_enter(sc.sc_slock)
-        sc.sc_uflags = _intarg(data)
+        sc.sc_uflags = cast(data, c_int).value  # *(int *)data
         mutex_exit(sc.sc_slock)
         error = 0
 
     elif cmd == FSSIOFGET:
         await mutex_enter(sc.sc_slock)
-        data[0:4] = int(sc.sc_uflags).to_bytes(4, "little", signed=True)  # *(int *)data
+        cast(data, c_int).value = sc.sc_uflags  # *(int *)data
         mutex_exit(sc.sc_slock)
         error = 0
 
@@ -530,11 +501,6 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         error = EINVAL
 
     return error
-
-
-def _intarg(data: Any) -> int:
-    """``*(int *)data``."""
-    return int.from_bytes(bytes(memoryview(data).cast("B")[:4]), "little", signed=True)
 
 
 def fss_size(dev: int) -> int:
@@ -719,7 +685,7 @@ async def fss_create_files(sc: fss_softc, fss: fss_set, l: Any) -> tuple[int, in
         sc.sc_clshift = 0
 
         if (fss.fss_flags & FSS_UNLINK_ON_CREATE) != 0:
-            error = await do_sys_unlink(fss.fss_bstore, _UIO_USERSPACE)
+            error = await do_sys_unlink(fss.fss_bstore, UIO_USERSPACE)
             if error:
                 return error, bsize
         error = await vn_lock(vp, LK_EXCLUSIVE)
@@ -768,7 +734,7 @@ async def fss_create_files(sc: fss_softc, fss: fss_set, l: Any) -> tuple[int, in
     pathbuf_destroy(pb2)
 
     if (fss.fss_flags & FSS_UNLINK_ON_CREATE) != 0:
-        error = await do_sys_unlink(fss.fss_bstore, _UIO_USERSPACE)
+        error = await do_sys_unlink(fss.fss_bstore, UIO_USERSPACE)
         if error:
             return error, bsize
     if sc.sc_bs_vp.v_type == VREG:
@@ -1237,17 +1203,6 @@ async def fss_bs_thread(arg: Any) -> None:
         await mutex_enter(sc.sc_slock)
 
 
-# sys/param.h
-NBBY = 8
-
-
-def howmany(x: int, y: int) -> int:
-    return (x + y - 1) // y
-
-
-_UIO_USERSPACE = 0  # UIO_USERSPACE
-
-
 if _MODULE:
     from kern.kern_module import MODULE, MODULE_CLASS_DRIVER, MODULE_CMD_FINI, MODULE_CMD_INIT
     from kern.subr_autoconf import CFDRIVER_DECL
@@ -1302,5 +1257,3 @@ if _MODULE:
             error = ENOTTY
 
         return error
-
-_ = (FSSIOCGET50, LK_RETRY)

@@ -17,13 +17,12 @@ from kern.kern_condvar import kcondvar_t
 from kern.kern_mutex import kmutex_t
 from kern.kern_time import timeval
 from kern.kern_types import NODEV
+from vfs.mount import MNAMELEN  # <sys/mount.h>
 
 # ---------------------------------------------------------------- userland
 
 FSS_UNCONFIG_ON_CLOSE = 0x01  # unconfigure on last close
 FSS_UNLINK_ON_CREATE = 0x02  # unlink backing store on create
-
-MNAMELEN = 90
 
 
 class fss_set(ctypes.Structure):
@@ -86,7 +85,6 @@ class fss_get50(ctypes.Structure):
 
 FSSIOCSET50 = _IOW("F", 0, fss_set50)
 FSSIOCGET50 = _IOR("F", 1, fss_get50)  # on LP64 this equals FSSIOCGET (fss.c compiles it out)
-FSSIOCGET50_ILP32 = 0x40784601  # its number where _LP64 is not defined (i386: 120 bytes)
 
 FSS_CLUSTER_MAX = 1 << 24  # Upper bound of clusters. The
                            # sc_copied map uses FSS_CLUSTER_MAX/NBBY bytes

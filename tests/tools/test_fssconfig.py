@@ -42,7 +42,8 @@ def m(tmp_path):
     "fssconfig -u -x fss0",
     "fssconfig -l fss0 fss1",                    # -l takes at most one
     "fssconfig -l -x",
-    "fssconfig -z",                              # unknown option
+    "fssconfig -c -c fss0 /mnt /tmp/b",          # an action given twice
+    "fssconfig -ll",
     "fssconfig fss0 /mnt /tmp/b 1 2 3",          # more than five
 ])
 def test_usage(m, line):
@@ -50,6 +51,21 @@ def test_usage(m, line):
     assert r.status == 1
     assert r.err == USAGE
     assert r.out == ""
+
+
+def test_unknown_option_is_getopts_message_then_usage(m):
+    r = m.sh("fssconfig -z")
+    assert (r.status, r.out) == (1, "")
+    assert r.err == "fssconfig: unknown option -- z\n" + USAGE
+
+
+def test_verbose_configure_with_x_makes_the_snapshot_then_usage(m):
+    # 1.13's config() lists through list(1, argv), which rejects -x: the
+    # snapshot is made (and the backup unlinked), then usage and exit 1.
+    r = m.sh("fssconfig -xv fss0 /mnt /tmp/b")
+    assert (r.status, r.out, r.err) == (1, "", USAGE)
+    assert m.ok("fssconfig -l fss0") == "fss0: /mnt\n"
+    assert m.sh("ls /tmp/b").status == 1
 
 
 def test_persistent_backup_with_extra_arguments_is_usage(m):

@@ -1,7 +1,8 @@
 """Defects of fss.c 1.104, kept on purpose and shown here (fss-spec §6.2).
 
-Each test names the revision that changed the behaviour.  B10 (FSSIOCCLR
-on an idle unit is ENXIO, EBUSY from 1.105) is pinned in test_errno.py.
+Each test names the revision that changed the behaviour.  B8 (fss_open leaks
+the cfdata), B10 (FSSIOCCLR on an idle unit is ENXIO, EBUSY from 1.105) and
+B12 (FSSIOFSET needs no FWRITE) are pinned in test_errno.py.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import trio.testing
 import kern
 from dev.fss.fssvar import FSSIOCCLR, FSSIOFGET
 from kern.errno import EBUSY, ENOMEM, EOPNOTSUPP
-from kern.fcntl import O_RDWR
+from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.subr_devsw import bdev_strategy
+from kern.types_dev import makedev
 from lib import libc
 from tests.dev.fss.helpers import (
     errno_of,
@@ -26,13 +29,11 @@ from tests.dev.fss.helpers import (
     snap_set,
     write_file,
 )
+from vfs.buf import B_READ
 from vfs.mount import mountlist
+from vfs.vfs_bio import getiobuf
 
 PAGE = 4096
-
-
-
-
 
 
 def test_B1_ioctls_block_for_a_whole_create(origin):
@@ -119,19 +120,41 @@ def test_B6_module_fini_error_path(origin):
     async def body():
         assert await module_load("fss", 0, None, MODULE_CLASS_ANY) == 0
         m = kern.curmachine()
+        calls_before = m.faults.calls.get("devsw_attach", 0)
         with m.faults.inject("config_cfdriver_detach", error=EBUSY) as f:
             error = await module_unload("fss")
+        devsw_attach_calls = m.faults.calls.get("devsw_attach", 0) - calls_before
         still = "fss" in {s.name for s in module_stat()}
         attached = await errno_of(libc.open("/dev/rfss1", O_RDWR))
-        devsw_fired = [e for e in m.faults.fired() if e.site == "devsw_attach"]
-        return error, f.nfaults, still, attached, devsw_fired
+        return error, f.nfaults, devsw_attach_calls, still, attached
 
     with kern.boot(seed=1) as k:
-        error, nfaults, still, attached, _ = k.run(body)
+        error, nfaults, devsw_attach_calls, still, attached = k.run(body)
     assert nfaults == 1
     assert error == EBUSY
+    assert devsw_attach_calls == 2  # the second one finds the slots taken (EEXIST)
     assert still  # a FINI error keeps the module loaded
-    assert attached == ENOMEM  # no cfattach: config_attach_pseudo fails
+    # the devsw is back (the open reaches fss_open), but the cfattach is not:
+    # config_attach_pseudo fails
+    assert attached == ENOMEM
+
+
+def test_B11_strategy_for_a_minor_without_a_unit_panics():
+    """B11 (fixed later by NULL-softc checks): fss_strategy uses the softc of
+    the buf's minor unchecked; 1.104 would fault on a buf for a unit nobody
+    opened.  The port panics there with a message instead of a Python error."""
+    async def body():
+        await libc.open("/dev/rfss0", O_RDONLY)  # loads fss; unit 2 does not exist
+        bp = getiobuf(None, True)
+        bp.b_flags = B_READ
+        bp.b_dev = makedev(163, 2)
+        bp.b_bcount = bp.b_resid = 512
+        bp.b_data = bytearray(512)
+        await bdev_strategy(bp)
+
+    with pytest.raises(kern.KernelPanic, match="fss_strategy: no fss unit 2"):
+        with kern.boot(seed=1) as k:
+            k.run(body)
 
 
 def test_B13_backing_store_error_with_a_writer_in_the_handler_deadlocks(origin):

@@ -41,16 +41,14 @@ from lib import libc
 from tests.dev.fss.helpers import MiB, errno_of, setup_origin, snap_get, snap_set, write_file
 
 
-def run(origin, body, seed=1, **boot):
-    """Boot, mount the origin ext2 on /mnt, run ``body`` in an lwp."""
+def run(origin, body):
+    """Boot, mount the origin ext2 on /mnt, run ``body`` in an lwp: its result."""
     async def main():
         await setup_origin(origin, "/mnt")
         return await body()
 
-    with kern.boot(seed=seed, **boot) as k:
-        return k.run(main), k
-
-
+    with kern.boot(seed=1) as k:
+        return k.run(main)
 
 
 # ---------------------------------------------------------------- open / close
@@ -67,7 +65,7 @@ def test_open_makes_a_unit_for_any_minor_and_last_close_removes_it(origin):
         after = device_lookup_private(ns.fss_cd, 3)
         return during, get, after
 
-    (during, get, after), _ = run(origin, body)
+    during, get, after = run(origin, body)
     assert during
     assert get == ENXIO
     assert after is None
@@ -81,7 +79,7 @@ def test_open_gives_enomem_when_autoconf_refuses_and_leaks_the_cfdata_B8(origin)
         after = [line for line in kmem_outstanding() if "fss.py" in line]
         return error, before, after
 
-    (error, before, after), _ = run(origin, body)
+    error, before, after = run(origin, body)
     assert error == ENOMEM
     # B8 (still open in 1.114): fss_open does not free the cfdata it malloc'ed.
     assert len(after) == len(before) + 1
@@ -113,7 +111,7 @@ def test_fssiocset_errors(origin, mount, bstore, expected):
         await write_file("/mnt/store", b"")
         return await _set_errno(mount, bstore, create_store=False)
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     assert error == expected
 
 
@@ -122,7 +120,7 @@ def test_fssiocset_bad_pointers_give_efault(origin):
         return (await _set_errno(0x10, "/tmp/store"),
                 await _set_errno("/mnt", 0x10, create_store=False))
 
-    (e1, e2), _ = run(origin, body)
+    e1, e2 = run(origin, body)
     assert (e1, e2) == (EFAULT, EFAULT)
 
 
@@ -130,7 +128,7 @@ def test_fssiocset_needs_fwrite(origin):
     async def body():
         return await _set_errno("/mnt", "/tmp/store", flags=O_RDONLY)
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     assert error == EPERM
 
 
@@ -140,7 +138,7 @@ def test_fssiocset_on_an_active_unit_is_ebusy(origin):
         await snap_set(fd, "/mnt", "/tmp/store")
         return await errno_of(snap_set(fd, "/mnt", "/tmp/store2"))
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     assert error == EBUSY
 
 
@@ -153,7 +151,7 @@ def test_fssiocset50_configures_without_flags(origin):
         await libc.ioctl(fd, FSSIOFGET, v)
         return g.fsg_mount, v.value
 
-    (mount, flags), _ = run(origin, body)
+    mount, flags = run(origin, body)
     assert mount == b"/mnt"
     assert flags == 0
 
@@ -170,7 +168,7 @@ def test_fssioccl_r_on_idle_unit_is_enxio_B10(origin):
         fd = await libc.open("/dev/rfss0", O_RDWR)
         return await errno_of(libc.ioctl(fd, FSSIOCCLR, None))
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     # 1.104: ENXIO.  fss.c 1.105 (2018-08-29) answers EBUSY instead.
     assert error == ENXIO
 
@@ -182,7 +180,7 @@ def test_fssioccl_r_needs_fwrite(origin):
         ro = await libc.open("/dev/rfss0", O_RDONLY)
         return await errno_of(libc.ioctl(ro, FSSIOCCLR, None))
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     assert error == EPERM
 
 
@@ -191,7 +189,7 @@ def test_fssiocget_on_idle_unit_is_enxio(origin):
         fd = await libc.open("/dev/rfss0", O_RDONLY)
         return await errno_of(libc.ioctl(fd, FSSIOCGET, fss_get()))
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     assert error == ENXIO
 
 
@@ -203,7 +201,7 @@ def test_flags_ioctls_work_read_only_B12(origin):
         await libc.ioctl(fd, FSSIOFGET, v)
         return v.value
 
-    flags, _ = run(origin, body)
+    flags = run(origin, body)
     # B12 (still in 1.114): FSSIOFSET needs no FWRITE.
     assert flags == FSS_UNCONFIG_ON_CLOSE
 
@@ -213,7 +211,7 @@ def test_unknown_ioctl_is_einval(origin):
         fd = await libc.open("/dev/rfss0", O_RDONLY)
         return await errno_of(libc.ioctl(fd, _IO("F", 9), None))
 
-    error, _ = run(origin, body)
+    error = run(origin, body)
     assert error == EINVAL
 
 
@@ -235,7 +233,7 @@ def test_read_write_size_dump(origin):
         return idle_read, write, at_end, len(straddle), bdev_size(dev), \
             await bdev_dump(dev, 0, b"", 0)
 
-    (idle_read, write, at_end, straddle, size, dump), _ = run(origin, body)
+    idle_read, write, at_end, straddle, size, dump = run(origin, body)
     assert idle_read == ENXIO          # not valid: ENXIO
     assert write == EROFS              # every write: EROFS
     assert at_end == b""               # at the end: EOF

@@ -29,11 +29,8 @@ from kern.testing import sweep
 from lib import libc
 from tests.dev.fss.helpers import (
     MiB,
-    attach_disk,
-    e2fsck,
     errno_of,
     make_image,
-    mount_ext2,
     needs_e2fsck,
     read_file,
     setup_origin,
@@ -41,13 +38,10 @@ from tests.dev.fss.helpers import (
     snap_set,
     write_file,
 )
+from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, attach_disk, mount_ext2fs
 from vfs.mount import mountlist
 
 PAGE = 4096
-
-
-
-
 
 
 def _mnt():
@@ -95,11 +89,12 @@ def test_device_read_error_while_copying_fails_the_write_and_keeps_the_snapshot(
             err = k.run(writer, name="writer")
         assert f.nfaults >= 1
         assert err == EIO  # the writer's write failed
-        mount, _snap = k.run(check, fd)
-        assert mount == b"/mnt"  # still valid: FSSIOCGET answers, reads work
+        mount, snap = k.run(check, fd)
+        assert mount == b"/mnt"  # still valid: FSSIOCGET answers,
+        assert len(snap) == 4 * MiB  # and the whole device reads
 
         async def old_data():
-            await mount_ext2("/dev/fss0", "/snap", 1)
+            await mount_ext2fs("/dev/fss0", "/snap", 1)
             data = await read_file("/snap/f")
             await libc.unmount("/snap", 0)
             return data
@@ -109,16 +104,13 @@ def test_device_read_error_while_copying_fails_the_write_and_keeps_the_snapshot(
         assert k.run(writer, name="writer") == 0
 
 
-async def _snapshot_with_changes(store: str = "/tmp/s") -> int:
-    await setup_origin_synced()
+async def _snapshot_of_f(store: str = "/tmp/s") -> int:
+    """/mnt/f: 16 pages of "o" on disk; then a snapshot of /mnt on fss0 (its fd)."""
+    await write_file("/mnt/f", b"o" * (16 * PAGE))
+    await libc.sync()
     fd = await libc.open("/dev/rfss0", O_RDWR)
     await snap_set(fd, "/mnt", store)
     return fd
-
-
-async def setup_origin_synced() -> None:
-    await write_file("/mnt/f", b"o" * (16 * PAGE))
-    await libc.sync()
 
 
 # A note on the two invalidation tests below: fss_error runs with sc_slock
@@ -134,7 +126,7 @@ async def setup_origin_synced() -> None:
 def test_backing_store_write_error_invalidates_the_snapshot(origin):
     async def body():
         await setup_origin(origin, "/mnt")
-        fd = await _snapshot_with_changes()
+        fd = await _snapshot_of_f()
         m = kern.curmachine()
         with m.faults.inject("VOP_WRITE", lwp="fss0", error=EIO) as f:
             werr = await _overwrite("/mnt/f", ord("n"), size=PAGE)
@@ -160,8 +152,7 @@ def test_backing_store_write_error_invalidates_the_snapshot(origin):
     assert mount == b"/mnt"  # FSSIOCGET still answers
     assert handlers == 0  # fss_error disestablished the copy-on-write handler
     assert newdata == b"n" * PAGE + b"o" * (15 * PAGE)
-    clean, out = e2fsck(origin)
-    assert clean, out
+    assert_e2fsck_clean(origin)
 
 
 @needs_e2fsck
@@ -171,8 +162,8 @@ def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
     async def body():
         await setup_origin(origin, "/mnt")
         await attach_disk("/dev/wd1", small)
-        await mount_ext2("/dev/wd1", "/store")
-        fd = await _snapshot_with_changes("/store/s")
+        await mount_ext2fs("/dev/wd1", "/store")
+        fd = await _snapshot_of_f("/store/s")
         # fill the store's file system to the last block
         filler = await libc.open("/store/filler", O_WRONLY | O_CREAT, 0o600)
         full = 0
@@ -198,14 +189,13 @@ def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
     assert "fss0: snapshot invalid: write error on backing store" in dmesg
     assert rerr == ENXIO
     assert mount == b"/mnt"
-    clean, out = e2fsck(origin)
-    assert clean, out
+    assert_e2fsck_clean(origin)
 
 
 def test_backing_store_read_error_fails_only_that_read(origin):
     async def body():
         await setup_origin(origin, "/mnt")
-        fd = await _snapshot_with_changes()
+        fd = await _snapshot_of_f()
         await _overwrite("/mnt/f", ord("n"))  # cluster 0.. now live on the store
         await libc.sync()
         await kern.kpause("let", False, 5, None)
@@ -286,7 +276,7 @@ def test_sweep_writers_against_snapshot_readers(tmp_path, seed):
                 for i in range(FILES):
                     await write_file(f"/mnt/f{i}", bytes([65 + i]) * FSIZE)
                 await libc.sync()
-                fd = await libc.open("/dev/rfss0", O_RDONLY if False else O_RDWR)
+                fd = await libc.open("/dev/rfss0", O_RDWR)
                 await snap_set(fd, "/mnt", "/tmp/s", csize=rng.choice([0, 4096, 16384]))
                 with open(img, "rb") as f:
                     frozen["image"] = f.read()  # the disk when the snapshot was taken

@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+import kern
 from kern.fcntl import O_RDWR
 from lib import libc
 from lib.libutil import HN_AUTOSCALE, HN_B, HN_NOSPACE, humanize_number
@@ -103,8 +104,6 @@ def test_geometry_with_a_character_device_store(tmp_path):
         await snap_set(fd, "/mnt", "/dev/rstore", csize=1000, create_store=False)
         g = await snap_get(fd)
         return g.fsg_csize, g.fsg_mount_size, g.fsg_bs_size
-
-    import kern
 
     with kern.boot(seed=1) as k:
         got = k.run(body)

@@ -23,14 +23,13 @@ from lib import libc
 from tests.dev.fss.helpers import (
     MiB,
     dump_device,
-    e2fsck,
     make_image,
-    mount_ext2,
     needs_e2fsck,
     read_file,
     setup_origin,
     snap_set,
 )
+from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, mount_ext2fs
 from vfs.mount import MNT_RDONLY
 
 pytestmark = needs_e2fsck
@@ -50,7 +49,7 @@ def test_snapshot(tmp_path):
         for _ in range(10000):
             await libc.write(fd, b"baana liten\n")
         await libc.sync()
-        await mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
         assert await read_file("/snap/myfile") == b"huihai\n"
         fd2 = await libc.open("/mnt/newfile", O_RDWR | O_CREAT, 0o777)
         await libc.close(fd2)
@@ -67,8 +66,7 @@ def test_snapshot(tmp_path):
     with kern.boot(seed=1) as k:
         n = k.run(body)
     assert n == 5 * MiB
-    clean, out = e2fsck(snapimg)
-    assert clean, out
+    assert_e2fsck_clean(snapimg)
 
 
 # ---------------------------------------------------------------- snapshotstress
@@ -193,7 +191,7 @@ def test_snapshotstress(tmp_path, seed):
                     nursery.start_soon(lambda n=n: k.run(_worker, n, stop, log,
                                                          name=f"worker{n}"))
                 await k.run(snapshotter)
-            await k.run(mount_ext2, "/dev/fss0", "/snap", MNT_RDONLY)
+            await k.run(mount_ext2fs, "/dev/fss0", "/snap", MNT_RDONLY)
             snap_tree = await k.run(_walk, "/snap")
             await k.run(libc.unmount, "/snap", 0)
             await k.run(dump_device, "/dev/rfss0", snapimg)
@@ -210,5 +208,4 @@ def test_snapshotstress(tmp_path, seed):
                          f"between its operations {lo} and {hi}")
     # Nothing but the workers' subtrees.
     assert all(p.split("/")[1] in {f"a{n}" for n in range(NTHREADS)} for p in snap_tree)
-    clean, out = e2fsck(snapimg)
-    assert clean, out
+    assert_e2fsck_clean(snapimg)
