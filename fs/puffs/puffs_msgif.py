@@ -34,6 +34,8 @@ Deviations from 1.27 (each is listed again in puffs_vfsops.py's header):
   whose park cannot be allocated has its buffer freed; 1.27 leaked it.
 * M5 puffs_userdead also broadcasts pmp_req_waiter_cv, so a server thread
   asleep in getop sees the file system die (ENXIO) instead of sleeping on.
+* M6 getop answers ERESTART when the descriptor is being closed by another
+  thread (NetBSD 6's fo_restart; see puffs_transport.puffs_fop_restart).
 * M7 a park is locked when touser queues it (under pmp_lock), not when it
   is allocated.  1.27 took pmp_lock with a fresh park's mutex held, and
   park mutexes with pmp_lock held elsewhere: a lock-order reversal by
@@ -45,8 +47,6 @@ Deviations from 1.27 (each is listed again in puffs_vfsops.py's header):
 * M9 puffs_userdead's CALL branch for a park on the replywait queue does
   not take park_mtx a second time (1.27 did: a self-deadlock).  CALL parks
   only come from async buffer reads, unreachable without a page cache.
-* M6 getop answers ERESTART when the descriptor is being closed by another
-  thread (NetBSD 6's fo_restart; see puffs_transport.puffs_fop_restart).
 """
 
 from __future__ import annotations
@@ -232,11 +232,6 @@ def puffs_park_release(arg: puffs_park, fullnuke: int) -> None:
         _pool_cache_put(park)
 
 
-def _sizeof(t: Any) -> int:
-    """sizeof(struct ...) of a request struct (a ctypes type)."""
-    return ctypes.sizeof(t)
-
-
 def _setpreq(park: puffs_park, kbuf: bytearray) -> None:
     """park->park_preq = kbuf (and the header view C gets for free)."""
     park.park_preq = kbuf
@@ -289,7 +284,7 @@ async def puffs_vfstouser(pmp: puffs_mount, optype: int, kbuf: bytearray, buflen
 
 async def puffs_suspendtouser(pmp: puffs_mount, status: int) -> None:
 
-    pvfsr_susp = malloc(_sizeof(puffs_vfsreq_suspend), M_PUFFS, M_WAITOK | M_ZERO)
+    pvfsr_susp = malloc(ctypes.sizeof(puffs_vfsreq_suspend), M_PUFFS, M_WAITOK | M_ZERO)
     park = puffs_park_alloc(1)
     assert park is not None
 
@@ -299,7 +294,7 @@ async def puffs_suspendtouser(pmp: puffs_mount, status: int) -> None:
     park.park_hdr.preq_opclass = PUFFSOP_VFS | PUFFSOPFLAG_FAF
     park.park_hdr.preq_optype = PUFFS_VFS_SUSPEND
 
-    park.park_maxlen = park.park_copylen = _sizeof(puffs_vfsreq_suspend)
+    park.park_maxlen = park.park_copylen = ctypes.sizeof(puffs_vfsreq_suspend)
     park.park_flags = 0
 
     await touser(pmp, park, 0, None, None)
@@ -669,7 +664,7 @@ async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
         nextpreq: puffs_req | None = None
         if wgone:
             DPRINTF("puffs_putop: bad service - waiter gone for park %r\n", park)
-            error = copyin(userbuf, tmpreq, _sizeof(puffs_req))
+            error = copyin(userbuf, tmpreq, ctypes.sizeof(puffs_req))
             release = 1
             if not error:
                 nextpreq = tmpreq
@@ -765,6 +760,3 @@ async def puffs_userdead(pmp: puffs_mount) -> None:
             puffs_park_release(park, 0)
 
     cv_broadcast(pmp.pmp_req_waiter_cv)  # M5
-
-
-_ = (PUFFSTAT_DYING, EINVAL, puffs_reqh_put)

@@ -14,8 +14,9 @@ Deviations (also in puffs_vfsops.py's header):
 * S1 puffs_getvnode refuses a vnode type outside VREG..VFIFO with EINVAL
   (the server chose it); 1.28 panics under DIAGNOSTIC.
 * S2 device vnodes are set up with NetBSD 8's spec_node_init (there is no
-  checkalias in kemu); genfs_node_init/destroy are not called (no page
-  cache under puffs vnodes in kemu).
+  checkalias in kemu); genfs_node_init/destroy are not called and so
+  puffs_genfsops (puffs_gop_size, puffs_gop_markupdate) is not ported (no
+  page cache under puffs vnodes in kemu).
 * S3 puffs_newnode returns the vnode unlocked and referenced (the NetBSD 8
   protocol of create/mknod/mkdir/symlink); kemu has no name cache, so
   cache_enter does nothing.
@@ -36,7 +37,7 @@ from kern.kern_auth import FSCRED, NOCRED
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_time import nanotime, timespec
 from kern.kern_types import sizeof
-from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
+from kern.subr_kmem import KM_SLEEP, M_PUFFS, free, kmem_alloc, kmem_free
 from kern.subr_prf import panic
 from vfs.mount import IMNT_UNMOUNT, VFS_ROOT
 from vfs.spec_vnops import spec_node_init
@@ -295,11 +296,6 @@ def puffs_lwp2pid(l: Any) -> int:
     return l.l_proc.p_pid if l is not None else 0
 
 
-def puffs_gop_size(vp: Any, size: int, eobp: list[int], flags: int) -> None:
-
-    eobp[0] = size
-
-
 def puffs_updatenode(vp: Any, flags: int) -> None:
     if flags == 0:
         return
@@ -353,6 +349,7 @@ def puffs_parkdone_asyncbioread(preq: bytearray, arg: Any) -> None:
         memoryview(bp.b_data)[:moved] = preq[off:off + moved]
 
     biodone(bp)
+    free(preq, M_PUFFS)
 
 
 # ------------------------------------------------------------------ vattr on the wire (S4)

@@ -9,11 +9,13 @@ mount arguments in mid-May 2007).
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 from kern.kern_condvar import kcondvar_t
 from kern.kern_mutex import kmutex_t
 from kern.kern_time import timespec
+from kern.subr_kmem import M_PUFFS, malloc
 
 from .puffs_msgif_h import PUFFS_KFLAG_ALLOPS, PUFFS_KFLAG_NOCACHE, puffs_kargs
 
@@ -76,6 +78,24 @@ def ALLOPS(pmp: puffs_mount) -> int:
 def EXISTSOP(pmp: puffs_mount, op: int) -> bool:
     """``EXISTSOP(pmp, OP)``: the server implements op (C pastes PUFFS_VN_##op)."""
     return bool(ALLOPS(pmp)) or (op < len(pmp.pmp_vnopmask) and pmp.pmp_vnopmask[op] != 0)
+
+
+def PUFFS_VFSREQ(t: Any) -> tuple[bytearray, Any]:
+    """``PUFFS_VFSREQ(name)``: a zeroed request on the stack, as (kbuf, struct view)."""
+    kbuf = bytearray(ctypes.sizeof(t))
+    return kbuf, t.from_buffer(kbuf)
+
+
+PUFFS_VNREQ = PUFFS_VFSREQ  # ``PUFFS_VNREQ(name)``: the same, for a vnode request
+
+
+def puffs_mallocreq(t: Any, size: int, flags: int) -> tuple[Any, Any]:
+    """A request too big for the stack, ``malloc(size, M_PUFFS, flags)`` (size
+    includes the struct): (kbuf, struct view), or (None, None) when M_NOWAIT fails."""
+    kbuf = malloc(size, M_PUFFS, flags)
+    if kbuf is None:
+        return None, None
+    return kbuf, t.from_buffer(kbuf)
 
 
 def PUFFS_DOCACHE(pmp: puffs_mount) -> bool:

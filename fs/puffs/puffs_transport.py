@@ -31,7 +31,9 @@ Deviations from 1.12 (also listed in puffs_vfsops.py's header):
 * T4 puffs_fop_restart (NetBSD 6's fo_restart) wakes a server thread
   sleeping in PUFFSGETOP on a descriptor another thread is closing.
 * T5 poll/kqueue: kemu has no select/poll sleepers, so selnotify only
-  counts events; puffs_fop_poll answers as 1.12 does.
+  counts events and puffs_fop_poll does not selrecord; it answers as 1.12
+  does.  The kqueue filter functions may not sleep, so they read the
+  instance without pi_mtx and pmp_lock (nothing in kemu attaches them).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from kern.conf import (
     nowrite,
 )
 from kern.cpu import curlwp
-from kern.errno import EBUSY, EINVAL, ENODEV, ENOENT, ENXIO, EOPNOTSUPP
+from kern.errno import EBUSY, EINVAL, ENODEV, ENOENT, ENXIO
 from kern.fcntl import FNONBLOCK, FREAD, FWRITE
 from kern.ioccom import FIONBIO
 from kern.kern_condvar import cv_broadcast, cv_wait
@@ -77,6 +79,7 @@ from kern.kern_types import cast, sizeof
 from kern.subr_kmem import M_PUFFS, M_WAITOK, M_ZERO, free, malloc
 from kern.subr_prf import KASSERT, panic, printf
 from kern.types_dev import minor
+from vfs.genfs_io import round_page, trunc_page
 from vfs.mount import IMNT_GONE, IMNT_UNMOUNT, MNT_FORCE, vfs_busy, vfs_unbusy
 from vfs.vnode import VDIR, VREG, vrele
 
@@ -324,17 +327,6 @@ async def puffs_flush(pmp: puffs_mount, pf: puffs_msgif_h.puffs_flush) -> int:
     return rv
 
 
-PAGE_SIZE = 4096
-
-
-def trunc_page(x: int) -> int:
-    return x & ~(PAGE_SIZE - 1)
-
-
-def round_page(x: int) -> int:
-    return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-
-
 def cache_purgevfs(mp: Any) -> None:
     """kemu has no name cache."""
 
@@ -573,6 +565,3 @@ def get_pi_idx(pi_i: puffs_instance) -> int:
     puffs_ilist.insert(pos, pi_i)
 
     return i
-
-
-_ = (EOPNOTSUPP, vrele)

@@ -33,7 +33,8 @@ Reading aid:
 * ``struct fid`` is a kernel buffer starting with its 4-byte header
   (fid_len, fid_reserved); the data follows.  ``size_t`` arithmetic on
   handle sizes wraps as in C (``_size_t``).
-* ``PUFFS_VFSREQ(name)`` gives a zeroed request as (kbuf, struct view).
+* ``PUFFS_VFSREQ(name)`` (puffs_sys) gives a zeroed request as (kbuf, struct
+  view); ``puffs_mallocreq`` the same for one C malloc()s.
 
 Deviations from 1.38 and its siblings (why, in a few words):
 
@@ -89,7 +90,8 @@ Deviations from 1.38 and its siblings (why, in a few words):
   getop answers ERESTART to a close by another thread; M7 a park is locked
   when queued, not when allocated, and M8 getop queues a request for its
   reply before copying it out: both avoid 1.27's lock-order reversals
-  between pmp_lock and the park mutexes.
+  between pmp_lock and the park mutexes; M9 userdead does not take a CALL
+  park's mutex twice (1.27's self-deadlock).
 * Transport (puffs_transport.py): T1 no syncer freeze, vfs_busy paired
   with vfs_unbusy; T2 a failed forced unmount at close is reported instead
   of KASSERTed; T3 pmp_suspend is cleared on the suspend kthread's early exit
@@ -128,6 +130,7 @@ from typing import Any
 from kern.conf import eopnotsupp
 from kern.cpu import curlwp
 from kern.errno import E2BIG, EBUSY, EFAULT, EINPROGRESS, EINVAL, ENOENT, ENOTTY, EOPNOTSUPP
+from kern.kern_auth import FSCRED
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait
 from kern.kern_module import MODULE, MODULE_CLASS_VFS, MODULE_CMD_FINI, MODULE_CMD_INIT
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, mutex_enter, mutex_exit, mutex_init
@@ -153,6 +156,8 @@ from vfs.mount import (
     vfs_getnewfsid,
     vfsops,
 )
+from vfs.vfs_bio import DEV_BSHIFT, DEV_BSIZE
+from vfs.vfs_syscalls import FHANDLE_SIZE_MAX
 from vfs.vfs_trans import (
     FSTRANS_NORMAL,
     FSTRANS_SUSPENDED,
@@ -179,7 +184,7 @@ from vfs.vnode import (
     vput,
     vref,
 )
-from vfs.vnode_if import VOP_FSYNC
+from vfs.vnode_if import VOP_FSYNC, VOP_UNLOCK
 
 from . import puffs_transport
 from .puffs_msgif import (
@@ -232,12 +237,13 @@ from .puffs_sys import (
     PUFFS_FROMFHSIZE,
     PUFFS_NAMEPREFIX,
     PUFFS_TOFHSIZE,
+    PUFFS_VFSREQ,
     PUFFSTAT_DYING,
     PUFFSTAT_MOUNTING,
     PUFFSTAT_RUNNING,
     VPTOPNC,
     VPTOPP,
-    puffs_node,
+    puffs_mallocreq,
 )
 from .puffs_sys import (
     puffs_mount as puffs_mount_t,
@@ -252,18 +258,13 @@ from .puffs_vnops import (
 
 MODULE(MODULE_CLASS_VFS, "puffs", None)
 
-# sys/fstypes.h and nfs/nfsproto.h (for fh sizes)
-FHANDLE_SIZE_MAX = 1024
+# nfs/nfsproto.h (for fh sizes)
 NFSX_V2FH = 32
 NFSX_V3FHMAX = 64
 
 
 def NFSX_FHTOOBIG_P(sz: int, v3: int) -> bool:
     return sz > (NFSX_V3FHMAX if v3 else NFSX_V2FH)
-
-
-DEV_BSHIFT = 9
-DEV_BSIZE = 1 << DEV_BSHIFT
 
 
 class fid(ctypes.Structure):
@@ -277,18 +278,6 @@ _SIZE_T = (1 << 64) - 1
 
 def _size_t(x: int) -> int:
     return x & _SIZE_T
-
-
-def PUFFS_VFSREQ(t: Any, extra: int = 0) -> Any:
-    """``PUFFS_VFSREQ(name)``: a zeroed request on the stack, as (kbuf, struct view)."""
-    kbuf = bytearray(ctypes.sizeof(t) + extra)
-    return kbuf, t.from_buffer(kbuf)
-
-
-def _mreq(t: Any, size: int) -> Any:
-    """A request malloc()ed zeroed from M_PUFFS (size includes the struct): (kbuf, view)."""
-    kbuf = malloc(size, M_PUFFS, M_WAITOK | M_ZERO)
-    return kbuf, t.from_buffer(kbuf)
 
 
 def _cstr(raw: bytes) -> bytes:
@@ -646,8 +635,9 @@ async def puffs_statvfs(mp: Any, sbp: statvfs) -> int:
         return EINPROGRESS
 
     # too big for stack
-    statvfs_buf, statvfs_arg = _mreq(puffs_vfsreq_statvfs,
-                                     ctypes.sizeof(puffs_vfsreq_statvfs))
+    statvfs_buf, statvfs_arg = puffs_mallocreq(puffs_vfsreq_statvfs,
+                                               ctypes.sizeof(puffs_vfsreq_statvfs),
+                                               M_WAITOK | M_ZERO)
     statvfs_arg.pvfsr_pid = puffs_lwp2pid(curlwp())
 
     error = await puffs_vfstouser(pmp, PUFFS_VFS_STATVFS, statvfs_buf, len(statvfs_buf))
@@ -748,7 +738,8 @@ async def puffs_fhtovp(mp: Any, fhp: Any, lktype: int) -> tuple[int, Any]:
         return EINVAL, None
 
     argsize = ctypes.sizeof(puffs_vfsreq_fhtonode) + dsize
-    fhtonode_buf, fhtonode_argp = _mreq(puffs_vfsreq_fhtonode, argsize)
+    fhtonode_buf, fhtonode_argp = puffs_mallocreq(puffs_vfsreq_fhtonode, argsize,
+                                                  M_ZERO | M_WAITOK)
     fhtonode_argp.pvfsr_dsize = dsize
     off = ctypes.sizeof(puffs_vfsreq_fhtonode)
     fhtonode_buf[off:off + dsize] = raw[ctypes.sizeof(fid):ctypes.sizeof(fid) + dsize]
@@ -767,8 +758,6 @@ async def puffs_fhtovp(mp: Any, fhp: Any, lktype: int) -> tuple[int, Any]:
             if not error:
                 await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
         if not error and not lktype:  # D8: NetBSD 8 locks as lktype asks
-            from vfs.vnode_if import VOP_UNLOCK
-
             VOP_UNLOCK(vp)
 
     # out:
@@ -792,7 +781,8 @@ async def puffs_vptofh(vp: Any, fhp: Any, fh_size: int) -> tuple[int, int]:
     if room > FHANDLE_SIZE_MAX:  # the caller's buffer cannot be bigger than this
         room = FHANDLE_SIZE_MAX
     argsize = ctypes.sizeof(puffs_vfsreq_nodetofh) + room
-    nodetofh_buf, nodetofh_argp = _mreq(puffs_vfsreq_nodetofh, argsize)
+    nodetofh_buf, nodetofh_argp = puffs_mallocreq(puffs_vfsreq_nodetofh, argsize,
+                                                  M_ZERO | M_WAITOK)
     nodetofh_argp.pvfsr_fhcookie = VPTOPNC(vp)
     nodetofh_argp.pvfsr_dsize = room
 
@@ -863,7 +853,7 @@ async def puffs_suspendctl(mp: Any, cmd: int) -> int:
         if error == 0:
             await puffs_suspendtouser(pmp, PUFFS_SUSPEND_START)
 
-            error = await pageflush(mp, _fscred(), 0, 1, curlwp())
+            error = await pageflush(mp, FSCRED, 0, 1, curlwp())
             if error == 0:
                 error = await fstrans_setstate(mp, FSTRANS_SUSPENDED)
 
@@ -884,12 +874,6 @@ async def puffs_suspendctl(mp: Any, cmd: int) -> int:
 
     DPRINTF("puffs_suspendctl: return %d\n", error)
     return error
-
-
-def _fscred() -> Any:
-    from kern.kern_auth import FSCRED
-
-    return FSCRED
 
 
 async def vfs_stdextattrctl(*args: Any) -> int:
@@ -962,6 +946,3 @@ async def puffs_modcmd(cmd: int, arg: Any) -> int:
         devsw_detach(None, puffs_transport.puffs_cdevsw)
         return 0
     return ENOTTY
-
-
-_ = (VPTOPNC, puffs_node, MNT_WAIT, FSTRANS_SUSPENDED, PUFFS_FHFLAG_NFSV3)

@@ -77,13 +77,15 @@ from kern.errno import (
 from kern.fcntl import FWRITE
 from kern.kern_auth import FSCRED
 from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
-from kern.subr_kmem import M_NOWAIT, M_PUFFS, M_WAITOK, M_ZERO, free, malloc
+from kern.subr_kmem import M_NOWAIT, M_PUFFS, M_WAITOK, M_ZERO, free
 from kern.subr_prf import KASSERT, panic, printf
 from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
+from vfs.buf import B_ASYNC, B_READ
 from vfs.mount import VFS_ROOT
 from vfs.namei_h import CREATE, ISDOTDOT, ISLASTCN, MAKEENTRY, RENAME
 from vfs.spec_vnops import spec_node_destroy, spec_read, spec_vnodeop_entries, spec_write
+from vfs.vfs_bio import DEV_BSHIFT, biodone
 from vfs.vfs_trans import (
     FSTRANS_SUSPENDING,
     fstrans_getstate,
@@ -107,7 +109,6 @@ from vfs.vnode import (
     genfs_unlock,
     vattr,
     vattr_null,
-    vget,
     vn_lock,
     vput,
     vref,
@@ -119,6 +120,7 @@ from .puffs_msgif import puffs_vntouser, puffs_vntouser_call, puffs_vntouser_faf
 from .puffs_msgif_h import (
     ALIGN,
     PUFFS_KFLAG_ALLOPS,
+    PUFFS_REQSTRUCT_MAX,
     PUFFS_TOMOVE,
     PUFFS_VN_ACCESS,
     PUFFS_VN_ADVLOCK,
@@ -175,12 +177,13 @@ from .puffs_msgif_h import (
     puffs_vnreq_write,
 )
 from .puffs_subr import (
-    puffs_cookie2pnode,
     puffs_credcvt,
     puffs_getvnode,
     puffs_lwp2pid,
     puffs_makecn,
     puffs_newnode,
+    puffs_parkdone_asyncbioread,
+    puffs_pnode2vnode,
     puffs_putvnode,
     puffs_updatenode,
     puffs_vattr_in,
@@ -203,9 +206,10 @@ from .puffs_sys import (
     PUFFS_UPDATEATIME,
     PUFFS_UPDATECTIME,
     PUFFS_UPDATEMTIME,
-    PUFFS_WCACHEINFO,
+    PUFFS_VNREQ,
     VPTOPNC,
     VPTOPP,
+    puffs_mallocreq,
     puffs_mount,
 )
 
@@ -214,22 +218,6 @@ FSYNC_WAIT = 0x0001
 FSYNC_DATAONLY = 0x0002
 FSYNC_RECLAIM = 0x0004
 FSYNC_LAZY = 0x0008
-
-DEV_BSHIFT = 9
-
-
-def PUFFS_VNREQ(t: Any, extra: int = 0) -> Any:
-    """``PUFFS_VNREQ(name)``: a zeroed request on the stack, as (kbuf, struct view)."""
-    kbuf = bytearray(ctypes.sizeof(t) + extra)
-    return kbuf, t.from_buffer(kbuf)
-
-
-def _mreq(t: Any, size: int, flags: int) -> Any:
-    """A request malloc()ed from M_PUFFS (size includes the struct): (kbuf, view)."""
-    kbuf = malloc(size, M_PUFFS, flags)
-    if kbuf is None:
-        return None, None
-    return kbuf, t.from_buffer(kbuf)
 
 
 def _data(kbuf: bytearray, t: Any) -> memoryview:
@@ -371,16 +359,7 @@ async def _lookup_vnode(pmp: puffs_mount, cookie: Any) -> Any:
     if cookie == pmp.pmp_rootcookie:
         error, vp = await VFS_ROOT(pmp.pmp_mp, 0)
         return None if error else vp
-    await mutex_enter(pmp.pmp_lock)
-    pnode = puffs_cookie2pnode(pmp, cookie)
-    if pnode is None:
-        mutex_exit(pmp.pmp_lock)
-        return None
-    vp = pnode.pn_vp
-    mutex_exit(pmp.pmp_lock)
-    if await vget(vp, 0):
-        return None
-    return vp
+    return await puffs_pnode2vnode(pmp, cookie, 0)
 
 
 async def puffs_lookup(v: Any) -> int:
@@ -682,9 +661,8 @@ async def puffs_reclaim(v: Any) -> int:
         pmp.pmp_root = None
         mutex_exit(pmp.pmp_lock)
     elif EXISTSOP(pmp, PUFFS_VN_RECLAIM):
-        reclaim_buf, reclaim_argp = _mreq(puffs_vnreq_reclaim,
-                                          ctypes.sizeof(puffs_vnreq_reclaim),
-                                          M_WAITOK | M_ZERO)
+        reclaim_buf, reclaim_argp = puffs_mallocreq(
+            puffs_vnreq_reclaim, ctypes.sizeof(puffs_vnreq_reclaim), M_WAITOK | M_ZERO)
         reclaim_argp.pvnr_pid = puffs_lwp2pid(curlwp())
 
         await puffs_vntouser_faf(pmp, PUFFS_VN_RECLAIM, reclaim_buf,
@@ -725,8 +703,8 @@ async def puffs_readdir(v: Any) -> int:
 
     resid = PUFFS_TOMOVE(uio.uio_resid, pmp)  # V3
     argsize = ctypes.sizeof(puffs_vnreq_readdir) + resid + cookiemem
-    readdir_buf, readdir_argp = _mreq(puffs_vnreq_readdir, argsize + resid + cookiemem,
-                                      M_ZERO | M_WAITOK)
+    readdir_buf, readdir_argp = puffs_mallocreq(
+        puffs_vnreq_readdir, argsize + resid + cookiemem, M_ZERO | M_WAITOK)
 
     puffs_credcvt(readdir_argp.pvnr_cred, ap.a_cred)
     readdir_argp.pvnr_offset = uio.uio_offset
@@ -817,8 +795,8 @@ async def puffs_fsync(v: Any) -> int:
     if dofaf == 0:
         fsync_argp = fsync_arg
     else:
-        fsync_buf, fsync_argp = _mreq(puffs_vnreq_fsync, ctypes.sizeof(puffs_vnreq_fsync),
-                                      M_ZERO | M_NOWAIT)
+        fsync_buf, fsync_argp = puffs_mallocreq(
+            puffs_vnreq_fsync, ctypes.sizeof(puffs_vnreq_fsync), M_ZERO | M_NOWAIT)
         if fsync_argp is None:
             return ENOMEM
 
@@ -1012,7 +990,7 @@ async def puffs_read(v: Any) -> int:
     # V1: always the uncached path, i.e. explicit read operations
     tomove = PUFFS_TOMOVE(uio.uio_resid, pmp)
     argsize = ctypes.sizeof(puffs_vnreq_read)
-    read_buf, read_argp = _mreq(puffs_vnreq_read, argsize + tomove, M_WAITOK | M_ZERO)
+    read_buf, read_argp = puffs_mallocreq(puffs_vnreq_read, argsize + tomove, M_WAITOK | M_ZERO)
 
     error = 0
     while uio.uio_resid > 0:
@@ -1058,7 +1036,7 @@ async def puffs_write(v: Any) -> int:
     # tomove is non-increasing
     tomove = PUFFS_TOMOVE(uio.uio_resid, pmp)
     argsize = ctypes.sizeof(puffs_vnreq_write) + tomove
-    write_buf, write_argp = _mreq(puffs_vnreq_write, argsize, M_WAITOK | M_ZERO)
+    write_buf, write_argp = puffs_mallocreq(puffs_vnreq_write, argsize, M_WAITOK | M_ZERO)
 
     while uio.uio_resid > 0:
         write_argp.pvnr_ioflag = ap.a_ioflag
@@ -1164,11 +1142,6 @@ async def puffs_advlock(v: Any) -> int:
 
 async def puffs_strategy(v: Any) -> int:
     """This maps itself to PUFFS_VN_READ/WRITE for data transfer."""
-    from vfs.buf import B_ASYNC, B_READ
-    from vfs.vfs_bio import biodone
-
-    from .puffs_subr import puffs_parkdone_asyncbioread
-
     ap = v
     vp = ap.a_vp
     pmp = MPTOPUFFSMP(vp.v_mount)
@@ -1187,7 +1160,7 @@ async def puffs_strategy(v: Any) -> int:
     elif pn.pn_stat & PNODE_NOREFS:
         bp.b_resid = 0
     else:
-        if bp.b_bcount > pmp.pmp_req_maxsize - 4096:  # DIAGNOSTIC
+        if bp.b_bcount > pmp.pmp_req_maxsize - PUFFS_REQSTRUCT_MAX:  # DIAGNOSTIC
             panic("puffs_strategy: wildly inappropriate buf bcount %d", bp.b_bcount)
 
         # Writes go FAF for a dying vnode, while suspending, and when async.
@@ -1203,7 +1176,8 @@ async def puffs_strategy(v: Any) -> int:
         tomove = PUFFS_TOMOVE(bp.b_bcount, pmp)
 
         if (bp.b_flags & (B_READ | B_ASYNC)) == (B_READ | B_ASYNC):
-            read_buf, read_argp = _mreq(puffs_vnreq_read, rsz + tomove, M_NOWAIT | M_ZERO)
+            read_buf, read_argp = puffs_mallocreq(puffs_vnreq_read, rsz + tomove,
+                                                  M_NOWAIT | M_ZERO)
             if read_argp is None:
                 error = ENOMEM
             else:
@@ -1217,7 +1191,8 @@ async def puffs_strategy(v: Any) -> int:
                                           None)
                 return 0  # goto wayout
         elif bp.b_flags & B_READ:
-            read_buf, read_argp = _mreq(puffs_vnreq_read, rsz + tomove, M_WAITOK | M_ZERO)
+            read_buf, read_argp = puffs_mallocreq(puffs_vnreq_read, rsz + tomove,
+                                                  M_WAITOK | M_ZERO)
 
             read_argp.pvnr_ioflag = 0
             read_argp.pvnr_resid = tomove
@@ -1236,7 +1211,7 @@ async def puffs_strategy(v: Any) -> int:
                     bp.b_resid = bp.b_bcount - moved
         else:
             wsz = ctypes.sizeof(puffs_vnreq_write) + bp.b_bcount
-            write_buf, write_argp = _mreq(puffs_vnreq_write, wsz, M_NOWAIT | M_ZERO)
+            write_buf, write_argp = puffs_mallocreq(puffs_vnreq_write, wsz, M_NOWAIT | M_ZERO)
             if write_argp is None:
                 error = ENOMEM
             else:
@@ -1274,15 +1249,9 @@ async def puffs_strategy(v: Any) -> int:
         bp.b_error = error
 
     if (bp.b_flags & (B_READ | B_ASYNC)) != (B_READ | B_ASYNC):
-        await biodone(bp) if _is_async(biodone) else biodone(bp)
+        biodone(bp)
     # wayout:
     return error
-
-
-def _is_async(fn: Any) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(fn)
 
 
 async def puffs_mmap(v: Any) -> int:
@@ -1322,11 +1291,7 @@ async def puffs_bmap(v: Any) -> int:
 
 
 async def puffs_getpages(v: Any) -> int:
-    """V1: no page cache under puffs vnodes in kemu."""
-    ap = v
-    pmp = MPTOPUFFSMP(ap.a_vp.v_mount)
-    if PUFFS_WCACHEINFO(pmp):
-        return EOPNOTSUPP
+    """V1: no page cache under puffs vnodes in kemu (so no cache report either)."""
     return EOPNOTSUPP
 
 
@@ -1511,5 +1476,3 @@ puffs_msgop_opv_desc = vi.vnodeopv_desc("puffs_msg", [
     (vi.vop_getpages_desc, puffs_getpages),      # getpages
 ])
 puffs_msgop_p = puffs_msgop_opv_desc.opv_desc_vector
-
-_ = (VBLK, ISDOTDOT, EJUSTRETURN, LK_EXCLUSIVE, puffs_getvnode)

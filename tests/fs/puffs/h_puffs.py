@@ -1,14 +1,8 @@
 """Helpers for the puffs tests: a machine with puffs, memfs servers, file calls.
 
-``boot()`` gives a machine whose configuration adds puffs to GENERIC (its
-module path and the /dev/puffs major), loads the module, and makes
-/dev/puffs (char 178, minor PUFFS_CLONER) the way MAKEDEV does.  Two stand-ins
-cover what the base kernel does not do yet (see the report of this work):
-
-* open(2) does not finish a cloning open (EMOVEFD): a per-machine open
-  that returns the descriptor the cloner installed is established;
-* autoloading on open asks for MODULE_CLASS_DRIVER, and puffs is a VFS
-  module: the module is loaded up front (as ``modload puffs`` would).
+``boot()`` gives a GENERIC machine: the puffs module is autoloaded when
+/dev/puffs (char 178, minor PUFFS_CLONER) is opened or mount(2) names puffs,
+and open(2) finishes the device's cloning open.
 
 The file calls below run in a user lwp and enter the kernel through
 ``kern.syscall.syscall``; they return an errno (0 for success) instead of
@@ -23,7 +17,7 @@ from typing import Any
 import kern
 from conf.GENERIC import config as GENERIC
 from kern import syscall as sc
-from kern.cpu import curmachine, curproc
+from kern.cpu import curproc
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.subr_copy import uread
@@ -34,31 +28,22 @@ from tools.puffs_servers.memfs import MemFS
 from vfs.mount import statvfs
 from vfs.stat import stat
 
-PUFFS_CMAJOR = 178
-
-CONFIG = GENERIC
-
-
-async def setup_machine() -> None:
-    """Nothing left to do: GENERIC has puffs, /dev/puffs, and open(2) clones."""
-
 
 def boot(seed: int = 1, **kw: Any) -> kern.Machine:
     """A machine with puffs; ``--kemu-seed=N`` shifts every test's seed by 1000*N."""
     from kern import machine
 
-    return kern.boot(seed=seed + 1000 * machine.default_seed, config=CONFIG, **kw)
+    return kern.boot(seed=seed + 1000 * machine.default_seed, config=GENERIC, **kw)
 
 
 class Booted:
-    """``with Booted(seed) as k``: a started machine, set up for puffs."""
+    """``with Booted(seed) as k``: a started machine with puffs."""
 
     def __init__(self, seed: int = 1, **kw: Any) -> None:
         self.k = boot(seed, **kw)
 
     def __enter__(self) -> kern.Machine:
         self.k.__enter__()
-        self.k.run(setup_machine, name="setup")
         return self.k
 
     def __exit__(self, *exc: Any) -> None:
@@ -259,13 +244,3 @@ def kmem_inuse(k: kern.Machine) -> int:
     from kern.subr_kmem import _kmem
 
     return _kmem.of(k).inuse
-
-
-def puffs_ns(k: kern.Machine) -> Any:
-    """The machine's copy of puffs_vfsops (its module globals)."""
-    from kern.kern_module import kmod_namespace
-
-    return kmod_namespace("puffs", k)
-
-
-_ = (curmachine,)

@@ -15,7 +15,6 @@ from . import h_puffs as h
 
 async def test_server_task_beside_two_writers():
     async with h.boot(seed=71) as k:
-        await k.run(h.setup_machine, name="setup")
         ops = MemFS()
         server = PuffsServer(ops, "memfs")
         p = k.proc_create("memfs", k.initproc)

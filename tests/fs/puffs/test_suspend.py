@@ -10,11 +10,11 @@ from fs.puffs.puffs_msgif_h import (
     PUFFS_VFS_SUSPEND,
 )
 from kern.errno import EBUSY, EINVAL, EIO
-from kern.exceptions import SyscallError
 from lib.libpuffs import PuffsError
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import VFS_SUSPENDCTL
 from vfs.vfs_trans import FSTRANS_NORMAL, fstrans_getstate, vfs_resume, vfs_suspend
+from vfs.vnode import VREG
 
 from . import h_puffs as h
 
@@ -124,8 +124,6 @@ def test_server_asks_for_suspension_and_a_second_one_is_ebusy():
 class FailingFsync(MemFS):
     async def node_setattr(self, node, attr, cred, pid):
         if cred.is_kernel:
-            from lib.libpuffs import PuffsError
-
             raise PuffsError(EIO)
         return await super().node_setattr(node, attr, cred, pid)
 
@@ -150,7 +148,7 @@ def test_failed_flush_sends_error_and_no_resume():
             return fd
 
         fd = k.run(prepare)
-        vp = next(v for v in mp.mnt_vnodelist if v.v_type == 1 and v.v_data is not None)
+        vp = next(v for v in mp.mnt_vnodelist if v.v_type == VREG and v.v_data is not None)
         vp.v_uobj = _Dirty()
 
         hold = Holder(k, mp)
@@ -173,6 +171,3 @@ def test_unmount_suspends_and_the_resume_is_dropped():
         h.start_server(k, ops)
         assert k.run(lambda: h.unmount("/mnt")) == 0
         assert ops.suspends == [START, SUSPENDED]
-
-
-_ = SyscallError

@@ -3,7 +3,6 @@ sync, file handles, snapshot, the module."""
 
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 from fs.puffs.puffs_msgif_h import (
@@ -21,8 +20,9 @@ from fs.puffs.puffs_msgif_h import (
 from kern.cpu import curmachine
 from kern.errno import E2BIG, EBUSY, EINPROGRESS, EINVAL, ENOENT, EOPNOTSUPP
 from kern.exceptions import SyscallError
+from kern.fcntl import O_RDWR
 from lib.libc import mount
-from lib.libpuffs import PuffsError, PuffsServer
+from lib.libpuffs import PuffsServer
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import (
     MNT_GETARGS,
@@ -54,7 +54,6 @@ async def try_mount(tweak=None, name="memfs", flags=0) -> tuple[int, puffs_kargs
     except SyscallError as e:
         error = e.errno
     return error, s.kargs, s
-
 
 
 def test_mount_argument_checks():
@@ -254,6 +253,8 @@ def test_file_handles_static_and_dynamic():
                 toolong = bytearray(fid) + bytes(100)
                 toolong[0:2] = (len(toolong)).to_bytes(2, "little")
                 out["toolong"] = (await VFS_FHTOVP(mp, toolong, 0))[0]
+                # D8: a buffer shorter than the fid header or than its fid_len
+                out["short"] = [(await VFS_FHTOVP(mp, b, 0))[0] for b in (fid[:3], fid[:-1])]
                 await vrele(vp)
                 return out
 
@@ -263,6 +264,7 @@ def test_file_handles_static_and_dynamic():
             assert out["fhtovp"] == (0, True)
             assert out["stale"] == EINVAL
             assert out["toolong"] == EINVAL
+            assert out["short"] == [EINVAL, EINVAL]
 
 
 def test_file_handles_unsupported():
@@ -286,13 +288,10 @@ def test_module_unload_waits_for_instances():
         async def opened():
             from lib import libc
 
-            fd = await libc.open("/dev/puffs", 2)
+            fd = await libc.open("/dev/puffs", O_RDWR)
             r1 = await module_unload("puffs")
             await libc.close(fd)
             r2 = await module_unload("puffs")
             return r1, r2
 
         assert k.run(opened) == (EBUSY, 0)
-
-
-_ = (ctypes, PuffsError)
