@@ -24,7 +24,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,29 +31,24 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks._io import CHUNK, MiB, read_loop, write_loop  # noqa: E402
+from benchmarks._io import (  # noqa: E402
+    CHUNK,
+    MiB,
+    attach,
+    make_image,
+    mount_ext2,
+    read_loop,
+    write_loop,
+)
 from dev.fss.fssvar import FSSIOCCLR, FSSIOCSET, fss_set  # noqa: E402
-from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register  # noqa: E402
-from fs.ext2fs.ext2fs_vfsops import ufs_args  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDWR, O_WRONLY  # noqa: E402
 from kern.subr_kmem import kmem_stats  # noqa: E402
 from lib import libc  # noqa: E402
 
-MKE2FS = shutil.which("mke2fs") or "/usr/sbin/mke2fs"
-
-
-def make_image(path: str, size: int, block: int = 4096) -> None:
-    if os.path.exists(path):
-        os.unlink(path)
-    subprocess.run([MKE2FS, "-q", "-F", "-t", "ext2", "-b", str(block), path,
-                    str(size // 1024)], check=True, capture_output=True)
-
 
 async def setup(img: str) -> None:
-    assert await rump_etfs_register("/dev/wd0", img, RUMP_ETFS_BLK) == 0
-    a = ufs_args()
-    a.fspec = libc.ustr("/dev/wd0")
-    await libc.mount("ext2fs", "/mnt", 0, a)
+    await attach(img)
+    await mount_ext2()
 
 
 async def snapshot(store: str = "/tmp/store") -> int:

@@ -28,7 +28,9 @@
    0 so every call reaches the server).  Skipped, with the reason, when
    FUSE or pyfuse3 is not usable here.
 
-Figures are medians of --repeat runs (default 3).  kemu's kernel is
+Figures are medians of --repeat runs (default 3); each row's ratio is
+its rate against the same loop on memfs in the machine, measured in the
+same run (the figures to read on a shared machine).  kemu's kernel is
 emulated in Python, the FUSE peer's kernel is the host's: the FUSE row is
 the bar the emulation is measured against, not a like-for-like race.
 """
@@ -47,7 +49,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks._io import MiB, read_loop, write_loop  # noqa: E402
+from benchmarks._io import MKE2FS, MiB, make_image, read_loop, write_loop  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDONLY, O_WRONLY  # noqa: E402
 from lib import libc  # noqa: E402
 from lib.libpuffs import PuffsServer, daemon  # noqa: E402
@@ -113,7 +115,6 @@ def bench_memfs(remote: bool, n: int, size: int) -> dict[str, float]:
 
 def bench_ext2(tmp: str, size: int) -> dict[str, float]:
     from benchmarks.bench_vfs import bench_ext2 as ext2_rw
-    from benchmarks.bench_vfs import make_image
 
     img = os.path.join(tmp, "disk.img")
     make_image(img, size + size // 2 + 16 * MiB)
@@ -157,8 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeat):
             runs["local"].append(bench_memfs(False, args.n, size))
             runs["remote"].append(bench_memfs(True, args.n, size))
-            if shutil.which("mke2fs") or os.path.exists("/usr/sbin/mke2fs") or \
-                    os.path.exists("/sbin/mke2fs"):
+            if MKE2FS:
                 runs["ext2"].append(bench_ext2(tmp, size))
         fuse = ({"unavailable": "--no-fuse"} if args.no_fuse
                 else bench_fuse(args.fuse_n, args.repeat))
@@ -169,28 +169,35 @@ def main(argv: list[str] | None = None) -> None:
           f"(native helper: {kern.native.impl})")
     print()
     print(f"getattr round trips ({args.n} calls per loop in kemu, {args.fuse_n} with FUSE)")
-    print(f"  {'loop -> server':44} {'calls/s':>9} {'requests/s':>11} {'req/call':>9}")
+    print(f"  {'loop -> server':44} {'calls/s':>9} {'requests/s':>11} {'req/call':>9} "
+          f"{'ratio':>7}")
+    base = {loop: _med(runs["local"], loop + "_calls") for loop in ("fstat", "stat")}
     rows = [("fstat(2) -> memfs in the machine", "local", "fstat"),
             ("fstat(2) -> memfs in another process", "remote", "fstat"),
             ("stat(2)  -> memfs in the machine", "local", "stat"),
             ("stat(2)  -> memfs in another process", "remote", "stat")]
     for label, where, loop in rows:
         r = runs[where]
-        print(f"  {label:44} {_med(r, loop + '_calls'):9.0f} "
-              f"{_med(r, loop + '_requests'):11.0f} {_med(r, loop + '_per_call'):9.1f}")
+        calls = _med(r, loop + "_calls")
+        print(f"  {label:44} {calls:9.0f} {_med(r, loop + '_requests'):11.0f} "
+              f"{_med(r, loop + '_per_call'):9.1f} {calls / base[loop]:7.2f}")
     if "unavailable" in fuse:
         print(f"  FUSE peer (pyfuse3 over /dev/fuse): skipped: {fuse['unavailable']}")
     else:
-        print(f"  {'os.stat(fd)   -> pyfuse3 (host kernel)':44} {fuse['getattr_per_s']:9.0f} "
-              f"{fuse['getattr_per_s']:11.0f} {1.0:9.1f}")
-        per = fuse["stat_path_round_trips_per_s"] / fuse["stat_path_per_s"]
-        print(f"  {'os.stat(path) -> pyfuse3 (host kernel)':44} {fuse['stat_path_per_s']:9.0f} "
-              f"{fuse['stat_path_round_trips_per_s']:11.0f} {per:9.1f}")
+        calls = fuse["getattr_per_s"]
+        print(f"  {'os.stat(fd)   -> pyfuse3 (host kernel)':44} {calls:9.0f} {calls:11.0f} "
+              f"{1.0:9.1f} {calls / base['fstat']:7.2f}")
+        calls = fuse["stat_path_per_s"]
+        reqs = fuse["stat_path_round_trips_per_s"]
+        print(f"  {'os.stat(path) -> pyfuse3 (host kernel)':44} {calls:9.0f} {reqs:11.0f} "
+              f"{reqs / calls:9.1f} {calls / base['stat']:7.2f}")
         if not fuse.get("counts_ok", True):
             print("  (FUSE: the server's request counts were not the expected ones)")
+    print("  (ratio: calls/s against the same loop on memfs in the machine)")
     print()
     print(f"sequential I/O: {args.size} MiB file, 64 KiB read(2)/write(2) (write + fsync)")
-    print(f"  {'file system':44} {'write MB/s':>10} {'read MB/s':>10}")
+    print(f"  {'file system':44} {'write MB/s':>10} {'ratio':>7} {'read MB/s':>10} {'ratio':>7}")
+    bw, br = _med(runs["local"], "write"), _med(runs["local"], "read")
     io_rows = [("memfs in the machine (puffs)", "local"),
                ("memfs in another process (puffs)", "remote"),
                ("ext2 through kemu (cold read)", "ext2")]
@@ -199,7 +206,9 @@ def main(argv: list[str] | None = None) -> None:
         if not r:
             print(f"  {label:44} skipped: mke2fs not found")
             continue
-        print(f"  {label:44} {_med(r, 'write') / MiB:10.1f} {_med(r, 'read') / MiB:10.1f}")
+        w, rd = _med(r, "write"), _med(r, "read")
+        print(f"  {label:44} {w / MiB:10.1f} {w / bw:7.2f} {rd / MiB:10.1f} {rd / br:7.2f}")
+    print("  (ratio: against memfs in the machine)")
 
 
 if __name__ == "__main__":

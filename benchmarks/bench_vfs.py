@@ -30,7 +30,6 @@ import os
 import pstats
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,20 +38,18 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks._io import CHUNK, DATA, MiB, read_loop, write_loop  # noqa: E402
-from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register  # noqa: E402
-from fs.ext2fs.ext2fs_vfsops import ufs_args  # noqa: E402
+from benchmarks._io import (  # noqa: E402
+    CHUNK,
+    DATA,
+    MiB,
+    attach,
+    make_image,
+    read_loop,
+    write_loop,
+)
+from benchmarks._io import mount_ext2 as mount  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDWR, O_TRUNC, O_WRONLY  # noqa: E402
 from lib import libc  # noqa: E402
-
-MKE2FS = shutil.which("mke2fs") or "/usr/sbin/mke2fs"
-
-
-def make_image(path: str, size: int, block: int = 4096) -> None:
-    with open(path, "wb") as f:
-        f.truncate(size)
-    subprocess.run([MKE2FS, "-q", "-F", "-t", "ext2", "-b", str(block), path],
-                   check=True, capture_output=True)
 
 
 def make_plain(path: str, size: int) -> None:
@@ -72,19 +69,6 @@ def drop_host_cache(path: str) -> None:
 
 
 # ------------------------------------------------------------------ inside the machine
-
-async def attach(img: str) -> None:
-    assert await rump_etfs_register("/dev/wd0", img, RUMP_ETFS_BLK) == 0
-
-
-async def mount() -> None:
-    a = ufs_args()
-    a.fspec = libc.ustr("/dev/wd0")
-    try:
-        await libc.mount("ext2fs", "/mnt", 0, a)
-    finally:
-        libc.ufree(a.fspec)
-
 
 def bench_ext2(img: str, size: int) -> tuple[float, float]:
     """(write MB/s, read MB/s) of a file on ext2 through kemu."""

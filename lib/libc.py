@@ -25,9 +25,10 @@ fstatvfs/fstatvfs1, getvfsstat and getmntinfo, mkdir, rmdir, unlink,
 rename, link, symlink, readlink, getdents with the ``readdir``/``listdir``
 helpers, truncate, ftruncate, fsync, sync, mknod, chmod, fchmod, lchmod,
 chown, fchown, lchown, utimes, futimes, lutimes, access, pathconf,
-fpathconf, chdir, fchdir, chroot, getcwd, umask, mount, unmount), modctl,
-processes and signals (getpid, getppid, kill, sigaction, signal), and time
-(nanosleep, gettimeofday, clock_gettime, sysctl).
+fpathconf, chdir, fchdir, chroot, getcwd, umask, mount, unmount, and getfh,
+fhopen, fhstat), modctl, processes and signals (fork, getpid, getppid,
+kill, sigaction, signal), and time (nanosleep, gettimeofday, clock_gettime,
+sysctl).
 
 Paths are ``str`` (UTF-8, surrogateescape) or ``bytes``.  Results that C
 returns through a pointer come back as Python values: ``stat`` gives a
@@ -43,13 +44,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from kern.cpu import curproc
-from kern.errno import EINVAL, ERANGE
+from kern.errno import E2BIG, EINVAL, ERANGE
 from kern.exceptions import SyscallError
 from kern.ioccom import IOC_OUT
 from kern.kern_time import timespec
 from kern.subr_copy import (
     uread,
-    ureadstr,
     user_iovec,
     uvm_map_user,
     uvm_unmap_user,
@@ -127,17 +127,17 @@ from vfs.stat import stat as struct_stat
 
 __all__ = [
     "CLOCK_MONOTONIC", "CLOCK_REALTIME", "CTL_KERN", "F_OK", "KERN_MSGBUF", "R_OK", "SIG_DFL",
-    "SIG_IGN", "UserTemp", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot",
-    "clock_gettime",
-    "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl", "fork",
-    "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync", "ftruncate", "futimes", "getcwd",
-    "getdents", "getmntinfo", "getpid", "getppid", "gettimeofday", "getvfsstat", "ioctl",
-    "kill", "lchmod", "lchown", "link", "listdir", "lseek", "lstat", "lutimes", "mkdir",
-    "mknod", "modctl", "mount", "nanosleep", "open", "pathconf", "pread", "pwrite", "read",
-    "readdir", "readlink", "readv", "rename", "rmdir", "sigaction", "signal", "stat", "statvfs",
-    "statvfs1", "struct_sigaction", "struct_stat", "struct_statvfs", "symlink", "sync",
-    "syscall", "sysctl", "truncate", "ualloc", "ufree", "uget", "uload", "umask", "unlink",
-    "unmount", "uput", "ustr", "ustruct", "utimes", "write", "writev",
+    "SIG_IGN", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot", "clock_gettime",
+    "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl", "fhopen",
+    "fhstat", "fork", "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync", "ftruncate",
+    "futimes", "getcwd", "getdents", "getfh", "getfh_size", "getmntinfo", "getpid", "getppid",
+    "gettimeofday", "getvfsstat", "ioctl", "kill", "lchmod", "lchown", "link", "listdir", "lseek",
+    "lstat", "lutimes", "mkdir", "mknod", "modctl", "mount", "nanosleep", "open", "pathconf",
+    "pread", "pwrite", "read", "readdir", "readlink", "readv", "rename", "rmdir", "sigaction",
+    "signal", "stat", "statvfs", "statvfs1", "struct_sigaction", "struct_stat", "struct_statvfs",
+    "symlink", "sync", "syscall", "sysctl", "truncate", "ualloc", "ufree", "uget", "uload",
+    "umask", "unlink", "unmount", "uput", "UserTemp", "ustr", "ustruct", "utimes", "write",
+    "writev",
 ]
 
 # <unistd.h> access(2) modes
@@ -150,6 +150,10 @@ R_OK = 0x04
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 3
 SYS___clock_gettime50 = 427
+# the file-handle calls (vfs/vfs_syscalls.py registers them by number)
+SYS___getfh30 = 395
+SYS___fhopen40 = 396
+SYS___fhstat50 = 451
 
 MAXPATHLEN = 1024
 
@@ -218,11 +222,6 @@ def uload(addr: int, ctype: Any) -> Any:
     return ctype.from_buffer_copy(uread(curproc(), addr, ctypes.sizeof(ctype)))
 
 
-def ugetstr(addr: int) -> bytes:
-    """The NUL-terminated string at ``addr`` (without the NUL)."""
-    return ureadstr(curproc(), addr)
-
-
 class UserTemp:
     """User allocations that live for one call: ``with UserTemp() as t:
     addr = t.copy(data); path = t.path("/mnt")`` (unmapped on exit)."""
@@ -245,10 +244,6 @@ class UserTemp:
     def path(self, path: str | bytes) -> int:
         """A NUL-terminated user copy of a path (or any string)."""
         return self.copy(_pathbytes(path) + b"\0")
-
-    async def lookup(self, path: str | bytes) -> int:
-        """A NUL-terminated user copy of a path a call looks up."""
-        return self.path(path)
 
     def __enter__(self) -> UserTemp:
         return self
@@ -273,11 +268,8 @@ def _copy_back(obj: Any, addr: int) -> None:
 
 async def open(path: str | bytes, flags: int, mode: int = 0) -> int:  # noqa: A001
     """open(2): a new descriptor for ``path`` (needs the VFS's sys_open)."""
-    from kern.fcntl import O_CREAT
-
     with UserTemp() as t:
-        upath = t.path(path) if flags & O_CREAT else await t.lookup(path)
-        return await syscall(SYS_open, upath, flags, mode)
+        return await syscall(SYS_open, t.path(path), flags, mode)
 
 
 async def creat(path: str | bytes, mode: int) -> int:
@@ -523,7 +515,7 @@ async def sysctl(mib: list[int], oldlen: int = 65536, new: bytes | None = None) 
 async def _stat_call(code: int, path: str | bytes) -> struct_stat:
     with UserTemp() as t:
         ub = t.alloc(ctypes.sizeof(struct_stat))
-        await syscall(code, await t.lookup(path), ub)
+        await syscall(code, t.path(path), ub)
         return uload(ub, struct_stat)
 
 
@@ -554,7 +546,7 @@ async def getfh(path: str | bytes, size: int = 128) -> bytes:
         fhp = t.alloc(max(size, 1))
         szp = t.alloc(8)
         uput(szp, size.to_bytes(8, "little"))
-        await syscall(395, await t.lookup(path), fhp, szp)
+        await syscall(SYS___getfh30, t.path(path), fhp, szp)
         n = int.from_bytes(uget(szp, 8), "little")
         return uget(fhp, n)
 
@@ -565,9 +557,9 @@ async def getfh_size(path: str | bytes) -> int:
         szp = t.alloc(8)
         uput(szp, bytes(8))
         try:
-            await syscall(395, await t.lookup(path), 0, szp)
+            await syscall(SYS___getfh30, t.path(path), 0, szp)
         except SyscallError as e:
-            if e.errno != 7:  # E2BIG
+            if e.errno != E2BIG:
                 raise
         return int.from_bytes(uget(szp, 8), "little")
 
@@ -575,14 +567,14 @@ async def getfh_size(path: str | bytes) -> int:
 async def fhopen(fh: bytes, flags: int) -> int:
     """fhopen(2) (__fhopen40): open a file by handle (root only)."""
     with UserTemp() as t:
-        return await syscall(396, t.copy(fh), len(fh), flags)
+        return await syscall(SYS___fhopen40, t.copy(fh), len(fh), flags)
 
 
 async def fhstat(fh: bytes) -> struct_stat:
     """fhstat(2) (__fhstat50): stat a file by handle (root only)."""
     with UserTemp() as t:
         sb = t.alloc(ctypes.sizeof(struct_stat))
-        await syscall(451, t.copy(fh), len(fh), sb)
+        await syscall(SYS___fhstat50, t.copy(fh), len(fh), sb)
         return uload(sb, struct_stat)
 
 
@@ -590,7 +582,7 @@ async def statvfs1(path: str | bytes, flags: int) -> struct_statvfs:
     """statvfs1(2): the ``struct statvfs`` of the file system holding ``path``."""
     with UserTemp() as t:
         buf = t.alloc(ctypes.sizeof(struct_statvfs))
-        await syscall(SYS_statvfs1, await t.lookup(path), buf, flags)
+        await syscall(SYS_statvfs1, t.path(path), buf, flags)
         return uload(buf, struct_statvfs)
 
 
@@ -663,7 +655,7 @@ async def rename(from_: str | bytes, to: str | bytes) -> int:
 async def link(path: str | bytes, link_: str | bytes) -> int:
     """link(2): a new name ``link_`` for the file ``path``."""
     with UserTemp() as t:
-        return await syscall(SYS_link, await t.lookup(path), t.path(link_))
+        return await syscall(SYS_link, t.path(path), t.path(link_))
 
 
 async def symlink(target: str | bytes, linkpath: str | bytes) -> int:
@@ -676,7 +668,7 @@ async def readlink(path: str | bytes, bufsize: int = MAXPATHLEN) -> str:
     """readlink(2): the contents of the symbolic link (at most ``bufsize`` bytes)."""
     with UserTemp() as t:
         buf = t.alloc(bufsize)
-        n = await syscall(SYS_readlink, await t.lookup(path), buf, bufsize)
+        n = await syscall(SYS_readlink, t.path(path), buf, bufsize)
         return _str(uget(buf, n))
 
 
@@ -717,7 +709,7 @@ async def listdir(path: str | bytes) -> list[tuple[int, str, int]]:
 async def truncate(path: str | bytes, length: int) -> int:
     """truncate(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_truncate, await t.lookup(path), 0, length)
+        return await syscall(SYS_truncate, t.path(path), 0, length)
 
 
 async def ftruncate(fd: int, length: int) -> int:
@@ -744,13 +736,13 @@ async def mknod(path: str | bytes, mode: int, dev: int) -> int:
 async def chmod(path: str | bytes, mode: int) -> int:
     """chmod(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_chmod, await t.lookup(path), mode)
+        return await syscall(SYS_chmod, t.path(path), mode)
 
 
 async def lchmod(path: str | bytes, mode: int) -> int:
     """lchmod(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_lchmod, await t.lookup(path), mode)
+        return await syscall(SYS_lchmod, t.path(path), mode)
 
 
 async def fchmod(fd: int, mode: int) -> int:
@@ -761,13 +753,13 @@ async def fchmod(fd: int, mode: int) -> int:
 async def chown(path: str | bytes, uid: int, gid: int) -> int:
     """chown(2); -1 leaves that id alone."""
     with UserTemp() as t:
-        return await syscall(SYS_chown, await t.lookup(path), uid, gid)
+        return await syscall(SYS_chown, t.path(path), uid, gid)
 
 
 async def lchown(path: str | bytes, uid: int, gid: int) -> int:
     """lchown(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_lchown, await t.lookup(path), uid, gid)
+        return await syscall(SYS_lchown, t.path(path), uid, gid)
 
 
 async def fchown(fd: int, uid: int, gid: int) -> int:
@@ -798,13 +790,13 @@ async def utimes(path: str | bytes, times: Times = None) -> int:
     """utimes(2) (__utimes50): ``times`` is (atime, mtime), each (sec, usec) or seconds;
     None sets both to now."""
     with UserTemp() as t:
-        return await syscall(SYS___utimes50, await t.lookup(path), _timevals(t, times))
+        return await syscall(SYS___utimes50, t.path(path), _timevals(t, times))
 
 
 async def lutimes(path: str | bytes, times: Times = None) -> int:
     """lutimes(2) (__lutimes50)."""
     with UserTemp() as t:
-        return await syscall(SYS___lutimes50, await t.lookup(path), _timevals(t, times))
+        return await syscall(SYS___lutimes50, t.path(path), _timevals(t, times))
 
 
 async def futimes(fd: int, times: Times = None) -> int:
@@ -816,13 +808,13 @@ async def futimes(fd: int, times: Times = None) -> int:
 async def access(path: str | bytes, mode: int) -> int:
     """access(2): 0, or SyscallError (EACCES, ENOENT, ...)."""
     with UserTemp() as t:
-        return await syscall(SYS_access, await t.lookup(path), mode)
+        return await syscall(SYS_access, t.path(path), mode)
 
 
 async def pathconf(path: str | bytes, name: int) -> int:
     """pathconf(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_pathconf, await t.lookup(path), name)
+        return await syscall(SYS_pathconf, t.path(path), name)
 
 
 async def fpathconf(fd: int, name: int) -> int:
@@ -833,7 +825,7 @@ async def fpathconf(fd: int, name: int) -> int:
 async def chdir(path: str | bytes) -> int:
     """chdir(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_chdir, await t.lookup(path))
+        return await syscall(SYS_chdir, t.path(path))
 
 
 async def fchdir(fd: int) -> int:
@@ -844,7 +836,7 @@ async def fchdir(fd: int) -> int:
 async def chroot(path: str | bytes) -> int:
     """chroot(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_chroot, await t.lookup(path))
+        return await syscall(SYS_chroot, t.path(path))
 
 
 async def getcwd(size: int = MAXPATHLEN) -> str:
@@ -879,7 +871,7 @@ async def mount(fstype: str | bytes, path: str | bytes, flags: int,
             b = bytes(data)
             n = len(b)
             addr = t.copy(b) if n else 0
-        r = await syscall(SYS___mount50, t.path(fstype), await t.lookup(path), flags, addr, n)
+        r = await syscall(SYS___mount50, t.path(fstype), t.path(path), flags, addr, n)
         if n and isinstance(data, (bytearray, *_CDATA)):
             _copy_back(data, addr)
         return r
@@ -888,7 +880,7 @@ async def mount(fstype: str | bytes, path: str | bytes, flags: int,
 async def unmount(path: str | bytes, flags: int = 0) -> int:
     """unmount(2)."""
     with UserTemp() as t:
-        return await syscall(SYS_unmount, await t.lookup(path), flags)
+        return await syscall(SYS_unmount, t.path(path), flags)
 
 
 async def modctl(cmd: int, arg: Any = None) -> int:

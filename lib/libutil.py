@@ -1,7 +1,8 @@
 """Userland helpers from NetBSD's libutil and libc that kemu's tools need.
 
-* ``humanize_number`` (libutil, humanize_number(3)): a number in a few
-  columns with a unit prefix, as df -h and fssconfig -l print sizes.
+* ``humanize_number`` (libc's gen/humanize_number.c 1.16, humanize_number(3)):
+  a number in a few columns with a unit prefix, as df -h and fssconfig -l
+  print sizes.
 * ``strsuftoll`` / ``strsuftollx`` (libc, strsuftoll(3)): a decimal number
   with an optional size suffix (``b k m g t w``) and optional ``x``/``*``
   products, as dd, fssconfig and rump_allserver's drive specs read sizes.
@@ -26,12 +27,6 @@ LLONG_MAX = INT64_MAX
 LLONG_MIN = -(1 << 63)
 INT_MAX = (1 << 31) - 1
 _SIZEOF_INT = 4
-
-
-def _cdiv(a: int, b: int) -> int:
-    """C's integer division (truncates toward zero)."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b >= 0) else -q
 
 
 def humanize_number(buflen: int, number: int, suffix: str, scale: int,
@@ -63,16 +58,17 @@ def humanize_number(buflen: int, number: int, suffix: str, scale: int,
         if -number < INT64_MAX // 100:
             number *= -100
         else:
-            number = _cdiv(number, -divisor)
-            post *= divisor
+            number = -number
+            post = 100
+            baselen += 2
     else:
         sign = 1
         baselen = 2  # digit, prefix
         if number < INT64_MAX // 100:
             number *= 100
         else:
-            number //= divisor
-            post *= divisor
+            post = 100
+            baselen += 2
     if flags & HN_NOSPACE:
         sep = ""
     else:
@@ -153,13 +149,13 @@ def strsuftollx(desc: str, val: str, mn: int, mx: int) -> tuple[int, str]:
     `<val>': illegal number"``, ``"<desc> <n> is less than <min>."``,
     ``"<desc> <n> is greater than <max>."``.
     """
-    s = val.lstrip(" \t\n\v\f\r")
-    num, used, overflow = _strtoll10(s)
+    val = val.lstrip(" \t\n\v\f\r")   # the messages show it without them
+    num, used, overflow = _strtoll10(val)
     if overflow:
         return 0, f"{desc}: Result too large"
     if used == 0:
         return 0, f"{desc} `{val}': illegal number"
-    expr = s[used:]
+    expr = val[used:]
     c = expr[:1]
     if c in _SUFFIX:
         num *= _SUFFIX[c]

@@ -49,6 +49,7 @@ from .ops import (
     NodeInfo,
     Operations,
     StatvfsData,
+    puffs_access,
     vnopmask,
 )
 from .server import (
@@ -80,6 +81,6 @@ __all__ = [
     "PUFFS_VNOVAL", "PUFFS_VREAD", "PUFFS_VWRITE", "VBLK", "VCHR", "VDIR", "VFIFO", "VLNK",
     "VNON", "VREG", "VSOCK", "Attr", "Channel", "ComponentName", "Cred", "DevPuffsChannel",
     "DirEntry", "NodeInfo", "Operations", "PuffsError", "PuffsServer", "RemoteServer",
-    "SocketChannel", "StatvfsData", "daemon", "puffs_daemon", "puffs_detach",
-    "vnopmask",
+    "SocketChannel", "StatvfsData", "daemon", "puffs_access", "puffs_daemon",
+    "puffs_detach", "vnopmask",
 ]

@@ -57,11 +57,9 @@ from fs.puffs.puffs_msgif_h import (
     puffs_reqh_put,
     puffs_startreq,
 )
-from kern.cpu import curproc
-from kern.errno import E2BIG, EINVAL
+from kern.errno import E2BIG
 from kern.exceptions import SyscallError
 from kern.kern_sig import SIGUSR2
-from kern.subr_copy import uread, uvm_map_user, uvm_unmap_user, uwrite
 from lib import libc
 from vfs.mount import MOUNT_PUFFS
 
@@ -152,15 +150,12 @@ class DevPuffsChannel(Channel):
         self.putbuf = 0
         self.putsize = 0
         self.maxops = 0  # phg_nops: 0 is "no limit"
-        self.last_more = 0
 
-    def _user(self, size: int) -> int:
-        return uvm_map_user(curproc(), size)
-
-    def _unmap(self, addr: int) -> None:
+    @staticmethod
+    def _unmap(addr: int) -> None:
         if addr:
             try:
-                uvm_unmap_user(curproc(), addr)
+                libc.ufree(addr)
             except SyscallError:
                 pass
 
@@ -178,10 +173,9 @@ class DevPuffsChannel(Channel):
             await libc.kill(self.pid, SIGUSR2)
 
     async def get_requests(self) -> list[bytearray]:
-        p = curproc()
         while True:
             if not self.getbuf:
-                self.getbuf = self._user(self.bufsize)
+                self.getbuf = libc.ualloc(self.bufsize)
             phg = puffs_reqh_get(phg_buf=self.getbuf, phg_buflen=self.bufsize,
                                  phg_nops=self.maxops)
             try:
@@ -194,13 +188,12 @@ class DevPuffsChannel(Channel):
                     continue
                 raise _errno(e) from None
             break
-        self.last_more = phg.phg_more
         frames = []
         pos = 0
         for _ in range(phg.phg_nops):
-            hdr = puffs_req.from_buffer_copy(uread(p, self.getbuf + pos, HDRSIZE))
+            hdr = puffs_req.from_buffer_copy(libc.uget(self.getbuf + pos, HDRSIZE))
             n = hdr.preq_buflen
-            frame = bytearray(uread(p, self.getbuf + pos, n))
+            frame = bytearray(libc.uget(self.getbuf + pos, n))
             self.count(frame)
             frames.append(frame)
             pos += n
@@ -209,13 +202,12 @@ class DevPuffsChannel(Channel):
     async def put_replies(self, replies: list[Any]) -> None:
         if not replies:
             return
-        p = curproc()
         lens = [len(r) for r in replies]
         need = sum(ALIGN(n) for n in lens)
         if need > self.putsize:
             self._unmap(self.putbuf)
             self.putsize = max(need, self.bufsize)
-            self.putbuf = self._user(self.putsize)
+            self.putbuf = libc.ualloc(self.putsize)
         addrs = []
         pos = 0
         for n in lens:
@@ -230,34 +222,27 @@ class DevPuffsChannel(Channel):
                 hdr.preq_buflen = lens[k + 1]
                 hdr.preq_nextbuf = addrs[k + 1]
             del hdr
-            uwrite(p, addrs[k], b)
+            libc.uput(addrs[k], b)
         php = puffs_reqh_put(php_nops=len(replies), php_id=ids[0], php_buf=addrs[0],
                              php_buflen=lens[0])
-        try:
-            await libc.ioctl(self.fd, PUFFSPUTOP, php)
-        except SyscallError as e:
-            raise _errno(e) from None
+        await self._ioctl(PUFFSPUTOP, php)
         self.replies_out += len(replies)
 
-    async def start(self, cookie: int, sb: Any) -> None:
-        psr = make_startreq(cookie, sb)
+    async def _ioctl(self, cmd: int, arg: Any) -> None:
         try:
-            await libc.ioctl(self.fd, PUFFSSTARTOP, psr)
+            await libc.ioctl(self.fd, cmd, arg)
         except SyscallError as e:
             raise _errno(e) from None
+
+    async def start(self, cookie: int, sb: Any) -> None:
+        await self._ioctl(PUFFSSTARTOP, make_startreq(cookie, sb))
 
     async def suspend(self) -> None:
-        try:
-            await libc.ioctl(self.fd, PUFFSSUSPENDOP, 0)
-        except SyscallError as e:
-            raise _errno(e) from None
+        await self._ioctl(PUFFSSUSPENDOP, 0)
 
     async def flush(self, cookie: int, op: int, start: int = 0, end: int = 0) -> None:
-        pf = puffs_flush(pf_cookie=cookie, pf_op=op, pf_start=start, pf_end=end)
-        try:
-            await libc.ioctl(self.fd, PUFFSFLUSHOP, pf)
-        except SyscallError as e:
-            raise _errno(e) from None
+        await self._ioctl(PUFFSFLUSHOP, puffs_flush(pf_cookie=cookie, pf_op=op,
+                                                    pf_start=start, pf_end=end))
 
     async def close(self) -> None:
         self._unmap(self.getbuf)
@@ -270,5 +255,3 @@ class DevPuffsChannel(Channel):
             except SyscallError as e:
                 raise _errno(e) from None
 
-
-_ = EINVAL

@@ -13,7 +13,9 @@ answers the others itself (EOPNOTSUPP, or success for access, close and
 seek; lookup is always sent).  Unlike 2007 libpuffs, an overridden
 ``node_pathconf`` or ``node_advlock`` is announced too.  The defaults
 below are what libpuffs 2007 answers when a request reaches a missing
-callback anyway (with PUFFS_KFLAG_ALLOPS).
+callback anyway (with PUFFS_KFLAG_ALLOPS): 0, EOPNOTSUPP for getattr,
+setattr, readlink and inactive, EIO for read and write; lookup, which 2007
+requires, answers EOPNOTSUPP.
 
 Rules that matter (the same as pyfuse3's "forget" rules): a node may be
 freed only at ``node_reclaim``, never at remove/rmdir (an open file stays
@@ -61,7 +63,7 @@ from fs.puffs.puffs_msgif_h import (
     puffs_kcn,
     vattr,
 )
-from kern.errno import EINVAL, EIO, EOPNOTSUPP
+from kern.errno import EACCES, EIO, EOPNOTSUPP
 
 from .errors import PuffsError
 
@@ -184,6 +186,30 @@ class Cred:
 
     def has_group(self, gid: int) -> bool:
         return gid == self.gid or gid in self.groups
+
+
+def puffs_access(vtype: int, file_mode: int, uid: int, gid: int, acc_mode: int,
+                 cred: Cred) -> int:
+    """libpuffs' puffs_access (creds.c, after the kernel's vaccess): 0, or
+    EACCES when ``cred`` may not have ``acc_mode`` (PUFFS_VREAD, _VWRITE,
+    _VEXEC) on a node of type ``vtype``, permissions ``file_mode``, owned by
+    ``uid``:``gid``.  The kernel's own credentials may do anything; the
+    superuser anything but execute a file with no execute bit at all."""
+    if cred.is_kernel:
+        return 0
+    if cred.uid == 0:
+        if acc_mode & PUFFS_VEXEC and vtype != VDIR and not file_mode & 0o111:
+            return EACCES
+        return 0
+    if cred.uid == uid:
+        shift = 6
+    elif cred.has_group(gid):
+        shift = 3
+    else:
+        shift = 0
+    mask = (((4 if acc_mode & PUFFS_VREAD else 0) | (2 if acc_mode & PUFFS_VWRITE else 0)
+             | (1 if acc_mode & PUFFS_VEXEC else 0)) << shift)
+    return 0 if file_mode & mask == mask else EACCES
 
 
 @dataclass
@@ -412,5 +438,3 @@ def vnopmask(ops: Operations) -> list[int]:
             mask.append(op)
     return mask
 
-
-_ = EINVAL

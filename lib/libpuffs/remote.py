@@ -612,12 +612,7 @@ class RemoteServer:
     async def exit(self) -> None:
         """Give up: close the device (a forced unmount when mounted) and the
         socket, and wait for the server process to end."""
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            try:
-                await libc.close(fd)
-            except SyscallError:
-                pass
+        await self._close_device()
         if self._sock is not None:
             self._sock.close()
         await self._reap()
@@ -635,10 +630,9 @@ class RemoteServer:
         try:
             _sys.lwp_create(self._upshovel, name=f"{self.name}-up"[:16], errors=self.errors)
             await self._downshovel()
-            if not self._up_done.is_set():
-                # the up shovel finishes after the server process is gone; we
-                # are closing, so the kernel knows it waits on the outside
-                await self._up_done.wait()
+            # the up shovel finishes after the server process is gone; we
+            # are closing, so the kernel knows it waits on the outside
+            await self._up_done.wait()
         except BaseException:
             self.abandon()
             raise
@@ -663,7 +657,7 @@ class RemoteServer:
             except OSError:
                 self._release()
                 break             # the up shovel sees the end of the stream
-        if not self.loop_error and not self._mayquit and error not in (EBADF,):
+        if not self.loop_error and not self._mayquit and error != EBADF:
             self.loop_error = error     # (after a successful unmount: 0)
         if error == ENXIO:
             self._fs_gone = True
@@ -691,13 +685,7 @@ class RemoteServer:
             self.died = True
             if not self.loop_error:
                 self.loop_error = ENXIO
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            ch.fd = -1
-            try:
-                await libc.close(fd)
-            except SyscallError:
-                pass
+        await self._close_device()
         sock.close()
         await self._reap()
         self.state = PUFFS_STATE_UNMOUNTED
@@ -769,6 +757,18 @@ class RemoteServer:
         return 0
 
     # ---------------------------------------------------------------- plumbing
+
+    async def _close_device(self) -> None:
+        """Close /dev/puffs: to the kernel, the server's end (a forced unmount
+        of a mounted file system)."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            if self.channel is not None:
+                self.channel.fd = -1
+            try:
+                await libc.close(fd)
+            except SyscallError:
+                pass
 
     def _hold(self) -> None:
         """One more reason the kernel waits on the server process."""

@@ -309,9 +309,7 @@ class PuffsServer:
         if not wantreply:
             return None
         hdr = puffs_req.from_buffer(frame)
-        id_ = hdr.preq_id
-        hdr.preq_rv = rv
-        hdr.preq_id = id_
+        hdr.preq_rv = rv        # over opclass/optype/cookie: the u.in form
         del hdr
         return frame[:max(HDRSIZE, min(replylen, len(frame)))]
 

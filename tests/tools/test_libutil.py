@@ -45,6 +45,17 @@ def test_humanize_number_other_flags():
         humanize_number(5, 1, "", 7, 0)                              # bad scale
 
 
+def test_humanize_number_near_int64_max():
+    """Numbers too big to multiply by 100 keep their size (post = 100, two
+    more columns), as humanize_number.c does."""
+    assert humanize_number(5, 1 << 62, "", HN_AUTOSCALE, HN_B | HN_NOSPACE) == "4E"
+    assert humanize_number(5, LLONG_MAX, "", HN_AUTOSCALE, HN_B | HN_NOSPACE) == "7E"
+    assert humanize_number(6, -(1 << 62), "", HN_AUTOSCALE, HN_B | HN_NOSPACE) == "-4E"
+    assert humanize_number(5, 1 << 62, "", HN_GETSCALE, HN_B | HN_NOSPACE) == 6
+    with pytest.raises(ValueError):                 # the two columns more do not fit
+        humanize_number(5, -(1 << 62), "", HN_AUTOSCALE, HN_B | HN_NOSPACE)
+
+
 @pytest.mark.parametrize("val, want", [
     ("0", 0), ("512", 512), ("1b", 512), ("1k", 1024), ("64m", 64 << 20), ("1g", 1 << 30),
     ("1t", 1 << 40), ("3w", 12), ("2x3", 6), ("2*4k", 8192), ("1kx2x3", 6144),
@@ -62,6 +73,8 @@ def test_strsuftoll_values(val, want):
     ("12", 0, 10, "cluster size 12 is greater than 10."),
     ("-1", 0, 10, "cluster size -1 is less than 0."),
     ("8g", 0, INT_MAX, "cluster size 8589934592 is greater than 2147483647."),
+    ("  abc", 0, 10, "cluster size `abc': illegal number"),    # without the spaces
+    ("2x 1q", 0, 10, "cluster size `1q': illegal number"),     # the factor that failed
     ("99999999999999999999", 0, 10, "cluster size: Result too large"),
     ("9223372036854775807k", 0, LLONG_MAX, "cluster size: Result too large"),
 ])

@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kern.errno import (
-    EACCES,
     EEXIST,
     EINVAL,
     EISDIR,
@@ -40,9 +39,6 @@ from kern.errno import (
 )
 from lib.libpuffs import (
     PUFFS_IO_APPEND,
-    PUFFS_VEXEC,
-    PUFFS_VREAD,
-    PUFFS_VWRITE,
     VBLK,
     VCHR,
     VDIR,
@@ -56,6 +52,7 @@ from lib.libpuffs import (
     Operations,
     PuffsError,
     StatvfsData,
+    puffs_access,
 )
 from lib.libpuffs.ops import PATHCONF_DEFAULTS
 
@@ -63,8 +60,6 @@ ROOT_COOKIE = 1
 ROOT_FILEID = 2
 BLOCKSIZE = 512
 FHSIZE = 24     # the file handle: cookie, fileid, generation
-
-_PATHCONF = PATHCONF_DEFAULTS
 
 
 @dataclass
@@ -228,9 +223,7 @@ class MemFS(Operations):
         vtype = attr.type if attr.type is not None else VREG
         return self._newnode(dir, cn, attr, vtype).cookie
 
-    async def node_mknod(self, dir: int, cn: ComponentName, attr: Attr) -> int:
-        vtype = attr.type if attr.type is not None else VREG
-        return self._newnode(dir, cn, attr, vtype).cookie
+    node_mknod = node_create  # the type (and rdev) come in attr
 
     async def node_mkdir(self, dir: int, cn: ComponentName, attr: Attr) -> int:
         return self._newnode(dir, cn, attr, VDIR).cookie
@@ -243,20 +236,9 @@ class MemFS(Operations):
 
     async def node_access(self, node: int, mode: int, cred: Cred, pid: int) -> None:
         n = self.node(node)
-        if cred.is_super:
-            if mode & PUFFS_VEXEC and n.vtype != VDIR and not n.mode & 0o111:
-                raise PuffsError(EACCES)
-            return
-        if cred.uid == n.uid:
-            shift = 6
-        elif cred.has_group(n.gid):
-            shift = 3
-        else:
-            shift = 0
-        want = ((4 if mode & PUFFS_VREAD else 0) | (2 if mode & PUFFS_VWRITE else 0)
-                | (1 if mode & PUFFS_VEXEC else 0))
-        if (n.mode >> shift) & want != want:
-            raise PuffsError(EACCES)
+        error = puffs_access(n.vtype, n.mode, n.uid, n.gid, mode, cred)
+        if error:
+            raise PuffsError(error)
 
     async def node_getattr(self, node: int, cred: Cred, pid: int) -> Attr:
         n = self.node(node)
@@ -433,6 +415,6 @@ class MemFS(Operations):
             del self.nodes[node]
 
     async def node_pathconf(self, node: int, name: int) -> int:
-        if name not in _PATHCONF:
+        if name not in PATHCONF_DEFAULTS:
             raise PuffsError(EINVAL)
-        return _PATHCONF[name]
+        return PATHCONF_DEFAULTS[name]

@@ -49,9 +49,9 @@ codes); nothing else escapes a handler for a host error.  With
 ``EROFS`` (and write access is refused with ``EROFS``).
 
 **Credentials.**  kemu's uids and gids are taken to be the host's: access
-and setattr are checked as memfs checks them, against the host file's
-owner and mode, on top of whatever the host enforces on the server
-process.  When the server runs as host root, new files get the caller's
+(libpuffs' ``puffs_access``, as memfs) and setattr are checked against the
+host file's owner and mode, on top of whatever the host enforces on the
+server process.  When the server runs as host root, new files get the caller's
 uid and the parent directory's gid (BSD semantics).
 
 Run it inside a machine::
@@ -95,8 +95,6 @@ from kern.types_dev import makedev as nbsd_makedev
 from kern.types_dev import minor as nbsd_minor
 from lib.libpuffs import (
     PUFFS_IO_APPEND,
-    PUFFS_VEXEC,
-    PUFFS_VREAD,
     PUFFS_VWRITE,
     VBLK,
     VCHR,
@@ -113,6 +111,7 @@ from lib.libpuffs import (
     Operations,
     PuffsError,
     StatvfsData,
+    puffs_access,
 )
 from lib.libpuffs.ops import PATHCONF_DEFAULTS, PUFFS_FSYNC_DATAONLY
 
@@ -123,7 +122,6 @@ VA_UTIMES_NULL = 0x01  # sys/vnode.h
 
 # pathconf names (sys/unistd.h) and what is answered when the host has no say
 _PC_LINK_MAX, _PC_NAME_MAX, _PC_FILESIZEBITS = 1, 4, 11
-_PATHCONF = PATHCONF_DEFAULTS
 # the ones asked of the host file system (the others are the kernel's limits)
 _HOST_PATHCONF = {_PC_LINK_MAX: "PC_LINK_MAX", _PC_NAME_MAX: "PC_NAME_MAX",
                   _PC_FILESIZEBITS: "PC_FILESIZEBITS"}
@@ -552,13 +550,18 @@ class Passthrough(Operations):
             with self._at(rel) as (fd, name):
                 os.chown(name, cred.uid, dirst.st_gid, dir_fd=fd, follow_symlinks=False)
 
+    def _entry(self, dir: int, name: bytes) -> tuple[PassNode, bytes]:
+        """For a change of the entry ``name`` of directory ``dir``: the
+        directory's node and the entry's host path (EROFS when read-only)."""
+        self._rw()
+        _check_name(name)
+        d, drel = self._dir(dir)
+        return d, _join(drel, name)
+
     def _newnode(self, dir: int, cn: ComponentName, attr: Attr, vtype: int,
                  target: bytes | None = None) -> int:
-        self._rw()
-        _check_name(cn.name)
-        d, drel = self._dir(dir)
+        d, rel = self._entry(dir, cn.name)
         dirst = self._stat_node(d)
-        rel = _join(drel, cn.name)
         mode = (attr.mode if attr.mode is not None else
                 (0o755 if vtype == VDIR else 0o644)) & 0o7777
         keepfd: int | None = None
@@ -700,10 +703,7 @@ class Passthrough(Operations):
         vtype = attr.type if attr.type is not None else VREG
         return self._newnode(dir, cn, attr, vtype)
 
-    @_host
-    async def node_mknod(self, dir: int, cn: ComponentName, attr: Attr) -> int:
-        vtype = attr.type if attr.type is not None else VREG
-        return self._newnode(dir, cn, attr, vtype)
+    node_mknod = node_create  # the type (and rdev) come in attr
 
     @_host
     async def node_mkdir(self, dir: int, cn: ComponentName, attr: Attr) -> int:
@@ -736,21 +736,10 @@ class Passthrough(Operations):
         if mode & PUFFS_VWRITE and self.readonly and n.vtype in (VREG, VDIR, VLNK):
             raise PuffsError(EROFS)
         st = self._stat_node(n)
-        perm = st_mod.S_IMODE(st.st_mode)
-        if cred.is_super:
-            if mode & PUFFS_VEXEC and n.vtype != VDIR and not perm & 0o111:
-                raise PuffsError(EACCES)
-            return
-        if cred.uid == st.st_uid:
-            shift = 6
-        elif cred.has_group(st.st_gid):
-            shift = 3
-        else:
-            shift = 0
-        want = ((4 if mode & PUFFS_VREAD else 0) | (2 if mode & PUFFS_VWRITE else 0)
-                | (1 if mode & PUFFS_VEXEC else 0))
-        if (perm >> shift) & want != want:
-            raise PuffsError(EACCES)
+        error = puffs_access(n.vtype, st_mod.S_IMODE(st.st_mode), st.st_uid, st.st_gid, mode,
+                             cred)
+        if error:
+            raise PuffsError(error)
 
     @_host
     async def node_getattr(self, node: int, cred: Cred, pid: int) -> Attr:
@@ -882,10 +871,7 @@ class Passthrough(Operations):
 
     @_host
     async def node_remove(self, dir: int, node: int, cn: ComponentName) -> None:
-        self._rw()
-        _check_name(cn.name)
-        _, drel = self._dir(dir)
-        rel = _join(drel, cn.name)
+        _, rel = self._entry(dir, cn.name)
         victim = self.nodes.get(node)
         with self._at(rel) as (fd, name):
             before = os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -903,14 +889,11 @@ class Passthrough(Operations):
 
     @_host
     async def node_link(self, dir: int, node: int, cn: ComponentName) -> None:
-        self._rw()
-        _check_name(cn.name)
-        _, drel = self._dir(dir)
+        _, rel = self._entry(dir, cn.name)
         n = self.node(node)
         if n.vtype == VDIR:
             raise PuffsError(EPERM)
         src = self._rel(n)
-        rel = _join(drel, cn.name)
         with self._at(src) as (sfd, sname), self._at(rel) as (tfd, tname):
             if _ident(os.stat(sname, dir_fd=sfd, follow_symlinks=False)) != n.ident:
                 raise PuffsError(ESTALE)
@@ -919,10 +902,7 @@ class Passthrough(Operations):
 
     @_host
     async def node_rmdir(self, dir: int, node: int, cn: ComponentName) -> None:
-        self._rw()
-        _check_name(cn.name)
-        _, drel = self._dir(dir)
-        rel = _join(drel, cn.name)
+        _, rel = self._entry(dir, cn.name)
         with self._at(rel) as (fd, name):
             before = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if not st_mod.S_ISDIR(before.st_mode):
@@ -933,13 +913,8 @@ class Passthrough(Operations):
     @_host
     async def node_rename(self, srcdir: int, src: int, cn_src: ComponentName, targdir: int,
                           targ: int | None, cn_targ: ComponentName) -> None:
-        self._rw()
-        _check_name(cn_src.name)
-        _check_name(cn_targ.name)
-        _, sdrel = self._dir(srcdir)
-        _, tdrel = self._dir(targdir)
-        srel = _join(sdrel, cn_src.name)
-        trel = _join(tdrel, cn_targ.name)
+        _, srel = self._entry(srcdir, cn_src.name)
+        _, trel = self._entry(targdir, cn_targ.name)
         if srel == trel:
             return
         with self._at(srel) as (sfd, sname), self._at(trel) as (tfd, tname):
@@ -1040,7 +1015,7 @@ class Passthrough(Operations):
     @_host
     async def node_pathconf(self, node: int, name: int) -> int:
         self.node(node)
-        if name not in _PATHCONF:
+        if name not in PATHCONF_DEFAULTS:
             raise PuffsError(EINVAL)
         hostname = _HOST_PATHCONF.get(name)
         if hostname is not None and hostname in os.pathconf_names:
@@ -1050,4 +1025,4 @@ class Passthrough(Operations):
                 v = -1
             if v > 0:
                 return min(v, NAME_MAX) if name == _PC_NAME_MAX else v
-        return _PATHCONF[name]
+        return PATHCONF_DEFAULTS[name]

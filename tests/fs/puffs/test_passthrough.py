@@ -17,6 +17,7 @@ import trio
 
 from fs.puffs.puffs_msgif_h import PUFFS_KFLAG_NOCACHE, PUFFS_VN_RECLAIM
 from kern.errno import (
+    EACCES,
     EEXIST,
     EINVAL,
     EIO,
@@ -358,6 +359,8 @@ def test_setattr_reaches_the_host(tmp_path):
     if os.geteuid() == 0:                      # the host lets only root give files away
         assert out["chown"] == 0
         assert (hst.st_uid, hst.st_gid) == (1234, 5678)
+    else:
+        assert out["chown"] == EPERM
     assert out["stat"] == (0o604, 6, hst.st_uid, hst.st_gid, (1_000_000, 5_000),
                            (2_000_000, 7_000))
 
@@ -386,8 +389,6 @@ def test_permissions_of_a_kemu_user(tmp_path):
                     await err(libc.open("/mnt/mine", O_CREAT | O_RDWR, 0o600)))
 
         return p, as_user
-
-    from kern.errno import EACCES
 
     ops = Passthrough(str(tmp_path))
     try:
@@ -467,6 +468,27 @@ def test_errno_translation_by_name():
     if hasattr(host_errno, "ENOMEDIUM"):         # Linux only: NetBSD has no such name
         assert netbsd_errno(host_errno.ENOMEDIUM) == EIO
     assert netbsd_errno(OSError("no errno")) == EIO
+
+
+def test_access_is_libpuffs_puffs_access():
+    """memfs and passthrough check access with puffs_access (libpuffs' creds.c)."""
+    from lib.libpuffs import PUFFS_VEXEC, PUFFS_VREAD, PUFFS_VWRITE, VREG, Cred, puffs_access
+
+    def acc(mode, want, cred, vtype=VREG):
+        return puffs_access(vtype, mode, 10, 20, want, cred)
+
+    owner, member, other = Cred(10, 99), Cred(11, 30, (20,)), Cred(12, 30)
+    rw = PUFFS_VREAD | PUFFS_VWRITE
+    assert [acc(0o640, rw, c) for c in (owner, member, other)] == [0, EACCES, EACCES]
+    assert [acc(0o640, PUFFS_VREAD, c) for c in (owner, member, other)] == [0, 0, EACCES]
+    assert acc(0o604, PUFFS_VREAD, member) == EACCES        # the group class decides
+    assert acc(0o044, PUFFS_VREAD, owner) == EACCES          # so does the owner's
+    # root: everything but executing a file with no x bit; a directory is searchable
+    assert [acc(0o000, rw, Cred(0)), acc(0o000, PUFFS_VEXEC, Cred(0)),
+            acc(0o001, PUFFS_VEXEC, Cred(0)), acc(0o000, PUFFS_VEXEC, Cred(0), VDIR)] \
+        == [0, EACCES, 0, 0]
+    # the kernel's own credentials may do anything
+    assert [acc(0o000, PUFFS_VEXEC, Cred(internal=i)) for i in ("FSCRED", "NOCRED")] == [0, 0]
 
 
 def test_readonly_gives_erofs(tmp_path):

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from fs.puffs.puffs_msgif_h import (
     PUFFS_SUSPEND_RESUME,
     PUFFS_SUSPEND_START,
@@ -258,10 +260,8 @@ def test_frames_on_the_wire():
     frames = [bytearray(b"a" * 40), bytearray(), bytearray(range(256))]
     payload = pack_frames(frames)
     assert unpack_frames(payload, 3) == frames
-    for bad in (payload[:-1], payload + b"x"):
-        try:
+    for bad, why in ((payload[:-1], "truncated frame"), (payload + b"x", "trailing bytes"),
+                     (payload[:2], "truncated frame list")):
+        with pytest.raises(ValueError, match=why):
             unpack_frames(bad, 3)
-        except ValueError:
-            continue
-        raise AssertionError("a damaged frame list was accepted")
     assert MSG.size == 8

@@ -75,6 +75,7 @@ from conf.GENERIC import config as GENERIC
 from kern.errno import EEXIST, errorcode
 from kern.exceptions import SyscallError
 from kern.kernconf import KernelConfig
+from kern.syscall import syscall
 from lib import libc
 
 FSTEST_MNTNAME = "/mnt"
@@ -214,6 +215,33 @@ async def require_errno(expected: int, call: Awaitable[Any], what: str = "") -> 
     raise AssertionError(f"{what}: expected {errname(expected)}, but the call returned {r!r}")
 
 
+async def uaddr_call(code: int, *args: Any) -> int:
+    """A raw system call (NetBSD's rump_sys_* with any pointer): str arguments
+    become user strings (freed after), the others go as they are (0 is NULL)."""
+    addrs: list[int] = []
+    real = []
+    for a in args:
+        if isinstance(a, str):
+            addrs.append(libc.ustr(a))
+            real.append(addrs[-1])
+        else:
+            real.append(a)
+    try:
+        return await syscall(code, *real)
+    finally:
+        for a in addrs:
+            libc.ufree(a)
+
+
+async def mkdir_p(path: str) -> None:
+    """mkdir ``path`` unless it is there already."""
+    try:
+        await libc.mkdir(path, 0o777)
+    except SyscallError as e:
+        if e.errno != EEXIST:
+            raise
+
+
 async def FSTEST_ENTER() -> None:
     try:
         await libc.chdir(FSTEST_MNTNAME)
@@ -348,11 +376,7 @@ async def mount_ext2fs(special: str, mnt: str, flags: int = 0) -> None:
     """mkdir ``mnt`` (if needed) and mount(MOUNT_EXT2FS, mnt, flags, {fspec})."""
     from fs.ext2fs.ext2fs_vfsops import ufs_args
 
-    try:
-        await libc.mkdir(mnt, 0o777)
-    except SyscallError as e:
-        if e.errno != EEXIST:
-            raise
+    await mkdir_p(mnt)
     args = ufs_args()
     args.fspec = libc.ustr(special)
     try:
@@ -370,6 +394,11 @@ async def unmount_errno(mnt: str, flags: int = 0) -> int:
     return 0
 
 
+async def _unmount(env: FsEnv) -> int:
+    """The unmount hook of the types whose teardown is just unmount(2)."""
+    return await unmount_errno(env.mnt)
+
+
 def _ext2_newfs(env: FsEnv) -> None:
     env.image = mke2fs(str(env.workdir / FSTEST_IMGNAME))
 
@@ -380,10 +409,6 @@ async def _ext2_mount(env: FsEnv) -> None:
     await mount_ext2fs("/dev/wd0", env.mnt)
 
 
-async def _ext2_unmount(env: FsEnv) -> int:
-    return await unmount_errno(env.mnt)
-
-
 def _ext2_delfs(env: FsEnv) -> None:
     assert env.image is not None
     assert_e2fsck_clean(env.image)
@@ -391,7 +416,7 @@ def _ext2_delfs(env: FsEnv) -> None:
 
 EXT2FS = register_fstype(FsType(
     name="ext2fs", netbsd="ext2fs", mntname="ext2fs",
-    newfs=_ext2_newfs, mount=_ext2_mount, unmount=_ext2_unmount, delfs=_ext2_delfs,
+    newfs=_ext2_newfs, mount=_ext2_mount, unmount=_unmount, delfs=_ext2_delfs,
     config=EXT2_CONFIG, available=e2fsprogs_missing,
     supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename"},
     notes="a fresh host mke2fs image (5 MB, 1 KiB blocks) as /dev/wd0; e2fsck -fn after",
@@ -404,13 +429,9 @@ async def _rootfs_mount(env: FsEnv) -> None:
     await libc.mount("rootfs", env.mnt, 0, None)
 
 
-async def _rootfs_unmount(env: FsEnv) -> int:
-    return await unmount_errno(env.mnt)
-
-
 ROOTFS = register_fstype(FsType(
     name="rootfs", netbsd="rumpfs", mntname="rootfs",
-    mount=_rootfs_mount, unmount=_rootfs_unmount,
+    mount=_rootfs_mount, unmount=_unmount,
     # NetBSD skips the rename cases on rumpfs because rumpfs had no rename;
     # kemu's in-memory file system has one, so they run here.
     supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
@@ -469,11 +490,7 @@ async def _puffs_mount(env: FsEnv) -> None:
     from lib.libpuffs import PUFFS_STATE_RUNNING, PuffsError, PuffsServer, daemon
     from tools.puffs_servers.memfs import FHSIZE, MemFS
 
-    try:
-        await libc.mkdir(env.mnt, 0o777)
-    except SyscallError as e:
-        if e.errno != EEXIST:
-            raise
+    await mkdir_p(env.mnt)
     m = curmachine()
     # File handles as dtfs has them for NetBSD's tests: static, 24 bytes,
     # and a stale one is ESTALE (t_vfsops tfhremove; 2007 dtfs said EINVAL).
@@ -566,11 +583,7 @@ async def _puffs_remote_mount(env: FsEnv) -> None:
     from lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.memfs import FHSIZE
 
-    try:
-        await libc.mkdir(env.mnt, 0o777)
-    except SyscallError as e:
-        if e.errno != EEXIST:
-            raise
+    await mkdir_p(env.mnt)
     server = RemoteServer("tools.puffs_servers.memfs:MemFS", "memfs",
                           ops_kwargs={"stale_errno": ESTALE}, fhsize=FHSIZE)
     env.state["server"] = server
@@ -578,10 +591,6 @@ async def _puffs_remote_mount(env: FsEnv) -> None:
         await puffs_daemon(server, env.mnt)
     except PuffsError as e:
         raise SyscallError(e.errno, f"memfs server process: {e}") from None
-
-
-async def _puffs_remote_unmount(env: FsEnv) -> int:
-    return await unmount_errno(env.mnt)
 
 
 def _puffs_remote_delfs(env: FsEnv) -> None:
@@ -599,7 +608,7 @@ def _puffs_remote_delfs(env: FsEnv) -> None:
 
 PUFFS_REMOTE = register_fstype(FsType(
     name="puffs_remote", netbsd="puffs", mntname="puffs",
-    mount=_puffs_remote_mount, unmount=_puffs_remote_unmount, delfs=_puffs_remote_delfs,
+    mount=_puffs_remote_mount, unmount=_unmount, delfs=_puffs_remote_delfs,
     config=PUFFS_CONFIG,
     supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
     notes="the memfs server as a separate OS process (lib.libpuffs.remote), over a socket",

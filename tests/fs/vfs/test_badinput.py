@@ -37,7 +37,6 @@ import kern
 from kern import syscall as sc
 from kern.errno import (
     EBUSY,
-    EEXIST,
     EFAULT,
     EINVAL,
     EIO,
@@ -51,7 +50,6 @@ from kern.errno import (
 )
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_DIRECTORY, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
-from kern.syscall import syscall
 from lib import libc
 from vfs.vfs_syscalls import FHANDLE_SIZE_MAX
 
@@ -66,9 +64,11 @@ from .h_fsmacros import (
     attach_disk,
     e2fsprogs_missing,
     fsapply,
+    mkdir_p,
     mke2fs,
     mount_ext2fs,
     require_errno,
+    uaddr_call,
     unmount_errno,
 )
 
@@ -101,14 +101,6 @@ async def read_file(path: str) -> bytes:
         await libc.close(fd)
 
 
-async def mkdir_p(path: str) -> None:
-    try:
-        await libc.mkdir(path, 0o755)
-    except SyscallError as e:
-        if e.errno != EEXIST:
-            raise
-
-
 async def plant_canary(path: str = CANARY) -> None:
     await write_file(path, CANARY_DATA)
 
@@ -122,23 +114,6 @@ async def assert_harmless(canary: str = CANARY) -> None:
     assert await read_file(f"{PROBE}/f") == b"probe"
     await libc.unmount(PROBE, 0)
     await require_errno(ENOENT, libc.stat(f"{PROBE}/f"), "the probe mount is gone")
-
-
-async def uaddr_call(code: int, *args: Any) -> int:
-    """A raw system call; str arguments become user strings (freed after)."""
-    addrs: list[int] = []
-    real = []
-    for a in args:
-        if isinstance(a, str):
-            addrs.append(libc.ustr(a))
-            real.append(addrs[-1])
-        else:
-            real.append(a)
-    try:
-        return await syscall(code, *real)
-    finally:
-        for a in addrs:
-            libc.ufree(a)
 
 
 # ------------------------------------------------------------------ paths and names
