@@ -34,7 +34,7 @@ from vfs.stat import S_IFCHR
 Sink = Callable[[bytes], Any] | Any
 
 
-def _host_stream(stream: Any) -> Any:
+def host_binary(stream: Any) -> Any:
     """The binary side of a host text stream (sys.stdout -> sys.stdout.buffer)."""
     return getattr(stream, "buffer", stream)
 
@@ -69,8 +69,8 @@ class Console:
     """The console device's host end (see the module docstring)."""
 
     def __init__(self, out: Sink = None, err: Sink = None) -> None:
-        self.out: Sink = out if out is not None else _host_stream(sys.stdout)
-        self.err: Sink = err if err is not None else _host_stream(sys.stderr)
+        self.out: Sink = out if out is not None else host_binary(sys.stdout)
+        self.err: Sink = err if err is not None else host_binary(sys.stderr)
         self._input = bytearray()
         self.fileops = fileops(fo_name="console", fo_read=self.fo_read, fo_write=self.fo_write,
                                fo_ioctl=self.fo_ioctl, fo_stat=self.fo_stat,

@@ -41,8 +41,9 @@ import kern
 from kern.errno import strerror
 from kern.exceptions import KernelError, MachineHalted
 from lib.libutil import LLONG_MAX, strsuftollx
-from tools.console import Console
-from tools.shell import Shell
+from tools.cmds._fsutil import rawname
+from tools.console import Console, host_binary
+from tools.shell import Shell, SimpleCommand
 
 DEFAULT_MD_SIZE = 64 << 20
 DEFAULT_DISK = "/dev/wd0"
@@ -67,10 +68,7 @@ class Drive:
     @property
     def raw_key(self) -> str | None:
         """The character twin of a blk key (``/dev/wd0`` -> ``/dev/rwd0``)."""
-        if self.type != "blk":
-            return None
-        head, _, tail = self.key.rpartition("/")
-        return f"{head}/r{tail}"
+        return rawname(self.key) if self.type == "blk" else None
 
 
 def parse_drivespec(spec: str) -> Drive:
@@ -90,6 +88,8 @@ def parse_drivespec(spec: str) -> Drive:
         if not item:
             continue
         name, eq, value = item.partition("=")
+        if not eq:
+            raise DriveSpecError("invalid dtoken")
         if name == "key":
             if key is not None:
                 raise DriveSpecError("key already given")
@@ -122,8 +122,6 @@ def parse_drivespec(spec: str) -> Drive:
                 raise DriveSpecError(f"invalid type {value}")
             ftype = value
         else:
-            raise DriveSpecError("invalid dtoken")
-        if not eq and name in ("key", "hostpath", "size", "offset", "type"):
             raise DriveSpecError("invalid dtoken")
     if not key or not hostpath or not size_given or (size is not None and size == 0):
         raise DriveSpecError("incomplete drivespec")
@@ -260,9 +258,7 @@ def run_command_on_fresh_machine(argv: Sequence[str], *, seed: int = 0,
     """Boot a default machine, run one command (``argv``, no shell parsing) as a
     process of its shell, halt; the command's exit status (1 if the machine
     could not be set up or crashed, with a message on ``stderr``)."""
-    from tools.shell import SimpleCommand
-
-    errs = stderr if stderr is not None else sys.stderr.buffer
+    errs = host_binary(stderr if stderr is not None else sys.stderr)
     try:
         m = boot_machine(drives, seed, stdout=stdout, stderr=stderr)
     except (SetupError, KernelError, MachineHalted) as e:
@@ -367,13 +363,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             return 1
 
     try:
-        m = boot_machine(drives, args.seed, stdout=_host_binary(out),
-                         stderr=_host_binary(errs), verbose=args.verbose,
+        m = boot_machine(drives, args.seed, stdout=host_binary(out),
+                         stderr=host_binary(errs), verbose=args.verbose,
                          md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
-    except SetupError as e:
-        _write(errs, f"kemu: {e}\n")
-        return 1
-    except (KernelError, MachineHalted) as e:
+    except (SetupError, KernelError, MachineHalted) as e:
         _write(errs, f"kemu: {e}\n")
         return 1
     try:
@@ -386,10 +379,6 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             m.halt()
         except (KernelError, MachineHalted) as e:
             _write(errs, f"kemu: {e}\n")
-
-
-def _host_binary(stream: Any) -> Any:
-    return getattr(stream, "buffer", stream)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,15 @@ quoting, backslash escapes, ``#`` comments, and redirections ``> file``,
 There are no pipes, lists or variables.
 
 ``Shell.execute(cmd)`` runs a builtin (``cd``, ``umask``, ``exit``) in the
-shell's own process, or a program from the command registry
-(:mod:`tools.cmds`) as fork+exec+wait would: a new process made with
-``k.proc_create`` from the shell's process (so it inherits the current
-directory, umask and descriptors), one user lwp running the program's
-``main(argv)``, the redirections applied in the child before ``main``
-(open with O_WRONLY|O_CREAT|O_TRUNC or O_APPEND, mode 0666 less the umask,
-then dup2), and on the way out what exit(2) does: every descriptor closed
-and the process destroyed.  Its status comes back to the shell.
+shell's own process (its redirections undone after it), or a program from
+the command registry (:mod:`tools.cmds`) as fork+exec+wait would: a new
+process made with ``k.proc_create`` from the shell's process (so it
+inherits the current directory, umask and descriptors), one user lwp
+running the program's ``main(argv)``, the redirections applied in the child
+before ``main`` (open with O_WRONLY|O_CREAT|O_TRUNC or O_APPEND, mode 0666
+less the umask, then dup2), and on the way out what exit(2) does: every
+descriptor closed and the process destroyed.  Its status comes back to the
+shell.
 
 Messages of the shell itself ("foo: not found", "cannot create /x/y:
 directory nonexistent") go to descriptor 2 like a program's.  A script run
@@ -35,13 +36,15 @@ import trio
 from kern.cpu import curlwp
 from kern.errno import EACCES, EEXIST, EINTR, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, strerror
 from kern.exceptions import KernelError, MachineHalted, SyscallError
-from kern.fcntl import O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
+from kern.fcntl import F_DUPFD, O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
 from kern.kern_fork import exit1
 from lib import libc
 from tools import cmds
+from tools.cmds._fsutil import DEFFILEMODE, BadMode, getmode, setmode
 from tools.cmds._prog import Exit, eprintf, fflush, printf, setprogname
 from tools.console import Capture, Console
 
+DIGITS = "0123456789"  # sh's is_digit(): ASCII only
 EX_SOFTWARE = 70      # sysexits.h: an internal error of the program
 EXIT_NOTFOUND = 127   # sh: command not found
 EXIT_SYNTAX = 2       # sh: syntax error, failing builtin
@@ -202,7 +205,7 @@ async def _redirect(redirs: list[Redirection]) -> None:
         else:
             flags, action, what = O_WRONLY | O_CREAT | O_TRUNC, E_CREAT, "create"
         try:
-            fd = await libc.open(r.path, flags, 0o666)
+            fd = await libc.open(r.path, flags, DEFFILEMODE)
         except SyscallError as e:
             raise _RedirError(f"cannot {what} {r.path}: {sh_errmsg(e.errno, action)}") from None
         if fd != r.fd:
@@ -274,29 +277,57 @@ async def _builtin_cd(argv: list[str]) -> int:
 
 
 async def _builtin_umask(argv: list[str]) -> int:
+    old = await libc.umask(0)
+    await libc.umask(old)
     if len(argv) < 2:
-        old = await libc.umask(0)
-        await libc.umask(old)
         await printf(f"{old:04o}\n")
-        await fflush()
         return 0
+    ap = argv[1]
     try:
-        mask = int(argv[1], 8)
-        if not 0 <= mask <= 0o7777:
-            raise ValueError
-    except ValueError:
-        await eprintf(f"umask: Illegal number: {argv[1]}\n")
+        if ap[:1] in DIGITS:
+            if not set(ap) <= set("01234567"):
+                raise BadMode(ap)
+            mask = int(ap, 8)
+        else:
+            # A symbolic mode says what the new files may have: the mask is the rest.
+            mask = ~getmode(setmode(ap, old), ~old & 0o777) & 0o777
+    except BadMode:
+        await eprintf(f"umask: Illegal number: {ap}\n")
         return EXIT_SYNTAX
     await libc.umask(mask)
     return 0
 
 
-async def _run_builtin(fn: Any, argv: list[str]) -> int:
+async def _run_builtin(fn: Any, argv: list[str], redirs: list[Redirection]) -> int:
+    """A builtin in the shell's own process: its redirections are undone after it
+    (the descriptors they replace are kept above 10 meanwhile, as sh's redirect())."""
     setprogname("sh")
+    saved: list[tuple[int, int]] = []
     try:
-        return await fn(argv)
+        for fd in dict.fromkeys(r.fd for r in redirs):
+            try:
+                saved.append((fd, await libc.fcntl(fd, F_DUPFD, 10)))
+            except SyscallError:
+                saved.append((fd, -1))           # was not open: closed again after
+        try:
+            await _redirect(redirs)
+        except _RedirError as e:
+            await eprintf(e.msg + "\n")
+            return EXIT_SYNTAX
+        try:
+            return await fn(argv)
+        finally:
+            await fflush()
     finally:
-        await fflush()
+        for fd, copy in reversed(saved):
+            if copy >= 0:
+                await libc.dup2(copy, fd)
+                await libc.close(copy)
+            else:
+                try:
+                    await libc.close(fd)
+                except SyscallError:
+                    pass
 
 
 BUILTINS = {"cd": _builtin_cd, "umask": _builtin_umask}
@@ -323,15 +354,15 @@ class Shell:
         if name == "exit":
             status = self.status
             if len(cmd.argv) > 1:
-                try:
-                    status = int(cmd.argv[1])
-                except ValueError:
+                if not cmd.argv[1] or not set(cmd.argv[1]) <= set(DIGITS):   # sh's number()
                     self._errmsg(f"exit: Illegal number: {cmd.argv[1]}\n")
                     return EXIT_SYNTAX
+                status = int(cmd.argv[1])
             raise ShellExit(status & 0xff)
         builtin = BUILTINS.get(name)
         if builtin is not None:
-            self.status = self.k.run(_run_builtin, builtin, cmd.argv, name=name, proc=self.proc)
+            self.status = self.k.run(_run_builtin, builtin, cmd.argv, cmd.redirs, name=name,
+                                     proc=self.proc)
             return self.status
         fn = cmds.lookup(name)
         if fn is None:

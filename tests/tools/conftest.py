@@ -7,16 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.shell_helpers import Kemu, Result
-from tools.console import Capture
-from tools.kemu import boot_machine, main
+from tests.shell_helpers import Kemu, Result, kemu_machine
+from tools.kemu import main
 
 
 @pytest.fixture
 def m() -> Iterator[Kemu]:
-    out, err = Capture(), Capture()
-    with boot_machine(seed=1, stdout=out, stderr=err, md_size=1 << 20) as km:
-        yield Kemu(km, out, err)
+    with kemu_machine(seed=1, md_size=1 << 20) as km:
+        yield km
 
 
 def kemu_main(*argv: str, stdin: str = "") -> Result:

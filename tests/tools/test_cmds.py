@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.shell_helpers import kemu_machine
 from tools.shell import ShellSyntaxError, parse
 
 # ------------------------------------------------------------------ the shell's parser
@@ -46,10 +47,34 @@ def test_echo_and_redirections(m):
     assert r.err == "cannot open /nofile: no such file\n"
 
 
+def test_builtins_honour_redirections_for_their_run_only(m):
+    m.ok("umask > /tmp/u")
+    assert m.ok("cat /tmp/u") == "0022\n"
+    r = m.sh("cd /nonexistent 2> /tmp/e")
+    assert (r.status, r.err) == (2, "")
+    assert m.ok("cat /tmp/e") == "cd: can't cd to /nonexistent\n"
+    r = m.sh("umask > /nodir/x")
+    assert (r.status, r.err) == (2, "cannot create /nodir/x: directory nonexistent\n")
+    # The shell's own descriptors are back.
+    assert m.ok("umask") == "0022\n"
+    r = m.sh("cd /nonexistent")
+    assert r.err == "cd: can't cd to /nonexistent\n"
+
+
 def test_redirected_file_mode_follows_umask(m):
     m.ok("umask 027")
     m.ok("echo x > /tmp/f")
     assert m.ok("ls -l /tmp/f").startswith("-rw-r-----  1 root  wheel  2 ")
+    assert m.ok("umask") == "0027\n"
+
+
+def test_umask_and_exit_numbers(m):
+    m.ok("umask u=rwx,g=rx,o=")               # a symbolic mode: what new files may have
+    assert m.ok("umask") == "0027\n"
+    for line in ["umask 9", "umask 0o7", "exit +3", "exit -1", "exit 1_0"]:
+        r = m.sh(line)
+        word, arg = line.split()
+        assert (r.status, r.err) == (2, f"{word}: Illegal number: {arg}\n")
     assert m.ok("umask") == "0027\n"
 
 
@@ -87,14 +112,40 @@ def test_mkdir_p_and_errors(m):
     assert (r.status, r.err) == (1, "usage: mkdir [-p] [-m mode] dirname ...\n")
 
 
+def test_mkdir_modes_as_netbsd(m):
+    # -p leaves an existing directory alone, -m included.
+    m.ok("mkdir -p /tmp/e")
+    m.ok("mkdir -p -m 700 /tmp/e")
+    assert m.ok("ls -ld /tmp/e").startswith("drwxr-xr-x  ")
+    # The intermediate directories get u+wx whatever the umask; the last one the mode.
+    m.ok("umask 0222")
+    m.ok("mkdir -p /tmp/u/v/w")
+    modes = [ln.split()[0] for ln in m.ok("ls -ld /tmp/u /tmp/u/v /tmp/u/v/w").splitlines()]
+    assert modes == ["drwxr-xr-x", "drwxr-xr-x", "dr-xr-xr-x"]
+    m.ok("umask 022")
+    # Bits mkdir(2) does not keep are set with chmod(2).
+    m.ok("mkdir -m 1777 /tmp/sticky")
+    assert m.ok("ls -ld /tmp/sticky").startswith("drwxrwxrwt  ")
+    r = m.sh("mkdir -m q /tmp/q")
+    assert (r.status, r.err) == (1, "mkdir: Cannot set file mode `q': Invalid argument\n")
+    assert m.sh("ls /tmp/q").status == 1
+
+
 def test_rmdir(m):
     m.ok("mkdir -p /tmp/a/b")
     r = m.sh("rmdir /tmp/a")
     assert r.err == "rmdir: /tmp/a: Directory not empty\n"
-    m.ok("rmdir -p /tmp/a/b")
+    m.ok("echo > /tmp/keep")
+    # -p removes each parent up to the root; it stops at the first it cannot remove.
+    r = m.sh("rmdir -p /tmp/a/b/")
+    assert (r.status, r.err) == (1, "rmdir: /tmp: Directory not empty\n")
     r = m.sh("ls /tmp/a")
     assert r.status == 1
-    r = m.sh("rmdir /tmp/nothing")
+    m.ok("cd /tmp")
+    m.ok("mkdir -p x/y//z")
+    m.ok("rmdir -p x/y//z/")               # relative: up to x, and done
+    assert m.ok("ls /tmp") == "keep\n"
+    r = m.sh("rmdir /tmp/nothing/")         # trailing slashes go, per POSIX
     assert r.err == "rmdir: /tmp/nothing: No such file or directory\n"
 
 
@@ -199,6 +250,35 @@ def test_cp_p_keeps_mode(m):
     assert m.ok("ls -l /tmp/b").startswith("-rwxr-x--x  ")
 
 
+def test_cp_options_and_messages(m):
+    m.ok("echo abc > /tmp/a")
+    m.ok("ln -s /tmp/a /tmp/la")
+    # The target is stat(2)ed, so a link to the source is the source.
+    r = m.sh("cp /tmp/a /tmp/la")
+    assert (r.status, r.err) == (1, "cp: /tmp/la and /tmp/a are identical (not copied).\n")
+    assert m.ok("cat /tmp/a") == "abc\n"
+    assert m.ok("cp -v /tmp/a /tmp/c") == "/tmp/a -> /tmp/c\n"
+    m.ok("cp -l /tmp/a /tmp/h")
+    inodes = {ln.split()[0] for ln in m.ok("ls -i /tmp/a /tmp/h").splitlines()}
+    assert len(inodes) == 1
+    r = m.sh("cp /tmp/a /tmp/nodir/")
+    assert (r.status, r.err) == (1, "cp: directory /tmp/nodir does not exist\n")
+    r = m.sh("cp /tmp/a /tmp/c/")
+    assert (r.status, r.err) == (1, "cp: /tmp/c is not a directory\n")
+    m.ok("mkdir -p /tmp/d/a")
+    m.ok("cp -R /tmp/d /tmp/newd/")
+    assert m.ok("ls /tmp/newd") == "a\n"
+    r = m.sh("cp /tmp/a /tmp/d")
+    assert (r.status, r.err) == (
+        1, "cp: cannot overwrite directory /tmp/d/a with non-directory /tmp/a\n")
+    assert m.ok("cp -Rv /tmp/d /tmp/e") == "/tmp/d -> /tmp/e\n/tmp/d/a -> /tmp/e/a\n"
+    # -a is -RpP: the link is copied as a link.
+    m.ok("mkdir /tmp/s")
+    m.ok("ln -s /tmp/a /tmp/s/l")
+    m.ok("cp -a /tmp/s /tmp/t")
+    assert m.ok("ls -l /tmp/t/l").endswith(" /tmp/t/l -> /tmp/a\n")
+
+
 def test_rm(m):
     m.ok("mkdir -p /tmp/d/e")
     m.ok("echo > /tmp/d/e/f")
@@ -213,6 +293,26 @@ def test_rm(m):
     assert r.err == 'rm: "." and ".." may not be removed\n'
     m.ok("rm -r /tmp/d /tmp/g")
     assert m.ok("ls /tmp") == ""
+
+
+def test_rm_options_as_netbsd(m):
+    m.ok("echo > /tmp/f")
+    m.ok("echo > /tmp/g")
+    m.ok("mkdir /tmp/d")
+    # -f is quiet about every kind of nonexistent name, ENOTDIR too.
+    r = m.sh("rm -f /tmp/f/x")
+    assert (r.status, r.err) == (0, "")
+    r = m.sh("rm /tmp/f/x")
+    assert (r.status, r.err) == (1, "rm: /tmp/f/x: Not a directory\n")
+    # "." and ".." are dropped first, with one complaint; the rest go.
+    r = m.sh("rm -v /tmp/f . /tmp/g ..")
+    assert (r.status, r.out, r.err) == (1, "/tmp/f\n/tmp/g\n",
+                                        'rm: "." and ".." may not be removed\n')
+    assert m.ok("rm -d -v /tmp/d/") == "/tmp/d\n"
+    # The last of -f and -i wins.
+    assert m.sh("rm -if /tmp/none").status == 0
+    r = m.sh("rm -fi /tmp/none")
+    assert (r.status, r.err) == (1, "rm: /tmp/none: No such file or directory\n")
 
 
 def test_ln(m):
@@ -230,6 +330,14 @@ def test_ln(m):
     m.ok("mkdir /tmp/d")
     m.ok("ln /tmp/f /tmp/d")
     assert m.ok("ls /tmp/d") == "f\n"
+    assert m.ok("ln -v /tmp/f /tmp/v") == "/tmp/v => /tmp/f\n"
+    assert m.ok("ln -sv /tmp/f /tmp/sv") == "/tmp/sv -> /tmp/f\n"
+    r = m.sh("ln /tmp/d /tmp/dl")              # hard links to directories: no
+    assert (r.status, r.err) == (1, "ln: /tmp/d: Is a directory\n")
+    r = m.sh("ln /tmp/f /tmp/h /tmp/nodir")
+    assert (r.status, r.err) == (1, "ln: /tmp/nodir: No such file or directory\n")
+    r = m.sh("ln /tmp/f /tmp/h /tmp/v")
+    assert r.status == 1 and r.err.startswith("usage:\tln ")
 
 
 def test_mv_within_a_file_system(m):
@@ -253,7 +361,11 @@ def test_mv_across_file_systems_copies(m):
     assert m.ok("cat /mnt/t /mnt/d/e/f") == "top\ninner\n"
     assert m.ok("ls /tmp") == ""
     r = m.sh("mv /tmp/none /mnt")
-    assert r.err == "mv: /tmp/none: No such file or directory\n"
+    assert (r.status, r.err) == (1, "mv: rename /tmp/none to /mnt/none: "
+                                    "No such file or directory\n")
+    m.ok("echo again > /tmp/t")
+    assert m.ok("mv -v /tmp/t /mnt/t") == "/tmp/t -> /mnt/t\n"     # replaces /mnt/t
+    assert m.ok("cat /mnt/t") == "again\n"
     m.ok("umount -f /mnt")
 
 
@@ -269,7 +381,7 @@ def test_touch_chmod_stat(m):
     m.ok("chmod a=r /tmp/t")
     assert m.ok("ls -l /tmp/t").startswith("-r--r--r--")
     r = m.sh("chmod 888 /tmp/t")
-    assert r.err == "chmod: invalid file mode: 888\n"
+    assert (r.status, r.err) == (1, "chmod: Cannot set file mode `888': Invalid argument\n")
     r = m.sh("chmod 644 /tmp/none")
     assert r.err == "chmod: /tmp/none: No such file or directory\n"
     out = m.ok("stat /tmp/t")
@@ -278,6 +390,31 @@ def test_touch_chmod_stat(m):
                     r'"Jan 23 22:42:\d\d 2018" 4096 0 0 /tmp/t\n$', out), out
     r = m.sh("stat /tmp/none")
     assert r.err == "stat: /tmp/none: lstat: No such file or directory\n"
+
+
+def test_chmod_options_as_netbsd(m):
+    m.ok("echo > /tmp/a")
+    m.ok("chmod -w /tmp/a")                  # a whole "-w" is the mode
+    assert m.ok("ls -l /tmp/a").startswith("-r--r--r--  ")
+    m.ok("chmod -- u+w /tmp/a")
+    assert m.ok("ls -l /tmp/a").startswith("-rw-r--r--  ")
+    # A file that cannot be stat(2)ed is an error even with -f.
+    r = m.sh("chmod -f 644 /tmp/none")
+    assert (r.status, r.err) == (1, "chmod: /tmp/none: No such file or directory\n")
+    r = m.sh("chmod -R -h 644 /tmp/a")
+    assert (r.status, r.err) == (1, "chmod: the -R and -h options may not be specified "
+                                    "together.\n")
+    usage = "Usage: chmod [-R [-H | -L | -P]] [-fh] mode file ...\n"
+    r = m.sh("chmod -Z 644 /tmp/a")
+    assert (r.status, r.err) == (1, "chmod: unknown option -- Z\n" + usage)
+    assert m.sh("chmod 644").err == usage
+    # -R walks the tree, changing directories before their contents and
+    # leaving symbolic links alone.
+    m.ok("mkdir -p /tmp/d/e")
+    m.ok("ln -s /tmp/a /tmp/d/l")
+    m.ok("chmod -R go-rx /tmp/d")
+    modes = [ln.split()[0] for ln in m.ok("ls -ld /tmp/d /tmp/d/e /tmp/a").splitlines()]
+    assert modes == ["-rw-r--r--", "drwx------", "drwx------"]
 
 
 # ------------------------------------------------------------------ dd, cmp
@@ -344,6 +481,31 @@ def test_cmp(m):
     assert (r.status, r.err) == (2, "cmp: /tmp/none: No such file or directory\n")
     r = m.sh("cmp /tmp/a")
     assert r.status == 2 and r.err.startswith("usage: cmp")
+
+
+def test_cmp_names_skips_and_eof_as_netbsd(m):
+    m.ok("echo abc > /tmp/a")
+    m.ok("echo abd > /tmp/b")
+    # "-" is standard input, called "stdin" in the messages.
+    m.km.console.feed(b"abc\n")
+    r = m.sh("cmp - /tmp/b")
+    assert (r.status, r.out) == (1, "stdin /tmp/b differ: char 3, line 1\n")
+    # Skips are strtoq(3)'s, base 0: 010 is eight; what follows the digits is ignored.
+    r = m.sh("cmp /tmp/a /tmp/b 010 0x8")
+    assert (r.status, r.out, r.err) == (1, "", "cmp: EOF on /tmp/a\n")
+    r = m.sh("cmp /tmp/a /tmp/b 1x 1y")
+    assert r.out == "/tmp/a /tmp/b differ: char 2, line 1\n"
+    r = m.sh("cmp /tmp/a /tmp/b x")
+    assert (r.status, r.err) == (2, "usage: cmp [-c] [-l | -s] file1 file2 [skip1 [skip2]]\n")
+    # The files are opened before the skips are looked at.
+    r = m.sh("cmp /tmp/none /tmp/b x")
+    assert (r.status, r.err) == (2, "cmp: /tmp/none: No such file or directory\n")
+    # -l: every difference, and where the shorter input ended.
+    r = m.sh("cmp -l /tmp/a /tmp/b 0 1")
+    assert (r.status, r.out, r.err) == (1, "     1 141 142\n     2 142 144\n     3 143  12\n",
+                                        "cmp: EOF on /tmp/b: char 4, line 1\n")
+    r = m.sh("cmp -l /tmp/a /tmp/b 9")
+    assert (r.status, r.err) == (1, "cmp: EOF on /tmp/a: char 5, line 2\n")
 
 
 # ------------------------------------------------------------------ mount, umount, df
@@ -442,6 +604,10 @@ def test_modload_errors(m):
     assert r.status == 1 and r.err.startswith("usage: modload [-fP]")
     r = m.sh("modload -b x=maybe m")
     assert r.err == "modload: Invalid boolean value `maybe'\n"
+    r = m.sh("modload -b x m")
+    assert (r.status, r.err) == (1, "modload: Invalid parameter `x'\n")
+    out = m.ok("modload -p -b a=YES -b b=0 m")
+    assert "<key>a</key>\n\t<true/>" in out and "<key>b</key>\n\t<false/>" in out
     out = m.ok("modload -p -i n=3 -s s=x m")
     assert "<key>n</key>" in out and "<integer>3</integer>" in out
 
@@ -466,7 +632,6 @@ def test_dmesg_sleep_sync(m):
 # ------------------------------------------------------------------ newfs_ext2fs
 
 def test_newfs_ext2fs_writes_a_super_block(m):
-    pytest.importorskip("tools.newfs_ext2fs")
     r = m.sh("newfs_ext2fs /dev/rwd0")
     assert r.status == 0, r
     assert r.out.startswith("/dev/rwd0: 1.0MB (2048 sectors) block size 1024")
@@ -481,27 +646,15 @@ def test_newfs_ext2fs_writes_a_super_block(m):
 
 
 def test_newfs_ext2fs_usage(m):
-    pytest.importorskip("tools.newfs_ext2fs")
     r = m.sh("newfs_ext2fs")
     assert r.status == 1 and r.err.startswith("usage: newfs_ext2fs")
     r = m.sh("newfs_ext2fs /dev/none")
     assert r.err == "newfs_ext2fs: /dev/none: No such file or directory\n"
 
 
-def test_ext2fs_newfs_mount_use_and_busy(tmp_path):
+def test_ext2fs_newfs_mount_use_and_busy():
     """The brief's example error, on a real ext2 file system made by newfs_ext2fs."""
-    pytest.importorskip("tools.newfs_ext2fs")
-    pytest.importorskip("fs.ext2fs.ext2fs_vfsops")
-    from conf.GENERIC import config as GENERIC
-    from tests.tools.conftest import Kemu
-    from tools.console import Capture
-    from tools.kemu import boot_machine
-
-    cfg = GENERIC if "ext2fs" in GENERIC.module_path else GENERIC.derive(
-        "EXT2", module_path={**GENERIC.module_path, "ext2fs": "fs.ext2fs.ext2fs_vfsops"})
-    out, err = Capture(), Capture()
-    with boot_machine(seed=1, config=cfg, stdout=out, stderr=err, md_size=4 << 20) as km:
-        m = Kemu(km, out, err)
+    with kemu_machine(seed=1, md_size=4 << 20) as m:
         m.ok("newfs_ext2fs /dev/rwd0")
         m.ok("mount /dev/wd0 /mnt")          # the type comes from the super block
         assert m.ok("mount").splitlines()[1] == "/dev/wd0 on /mnt type ext2fs (local)"

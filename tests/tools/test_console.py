@@ -75,7 +75,7 @@ def test_attach_refuses_a_process_with_descriptors(k):
     con = Console(Capture(), Capture())
     sh = k.proc_create("sh", k.initproc)
     k.run(con.attach, proc=sh)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="console: descriptor 0 is taken"):
         k.run(con.attach, proc=sh)
 
 
@@ -87,7 +87,7 @@ def test_commands_run_in_processes_that_go_away(m):
 
     files = m.k.run(nfiles)
     for line in ["echo x > /tmp/f", "cat /tmp/f", "ls /nonexistent", "frob", "cd /tmp",
-                 "dd if=/tmp/f of=/tmp/g"]:
+                 "dd if=/tmp/f of=/tmp/g", "umask > /tmp/u", "cd / 5> /tmp/five"]:
         m.sh(line)
     assert set(m.k.procs) == procs
     assert m.k.run(nfiles) == files

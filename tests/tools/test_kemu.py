@@ -118,6 +118,7 @@ def test_parse_drivespec():
                       ("key=/a,key=/b,hostpath=x,size=1m", "key already given"),
                       ("key=/a,hostpath=x,size=1m,type=foo", "invalid type foo"),
                       ("key=/a,hostpath=x,size=1m,colour=red", "invalid dtoken"),
+                      ("key=/a,hostpath=x,size", "invalid dtoken"),
                       ("key=/a,hostpath=x,size=12q", "-d size `12q': illegal number")]:
         with pytest.raises(DriveSpecError) as ei:
             parse_drivespec(spec)

@@ -23,9 +23,7 @@ from kern.kern_module import (
 from kern.subr_copy import user_iovec
 from kern.sys_module import modctl_load_t, modstat_t
 from lib import libc
-from tests.tools.conftest import Kemu
-from tools.console import Capture
-from tools.kemu import boot_machine
+from tests.shell_helpers import kemu_machine
 
 MODS = "tests.kern.modules"
 CFG = GENERIC.derive("TOOLSMOD", module_path={
@@ -34,9 +32,8 @@ CFG = GENERIC.derive("TOOLSMOD", module_path={
 
 @pytest.fixture
 def km():
-    out, err = Capture(), Capture()
-    with boot_machine(seed=2, config=CFG, stdout=out, stderr=err, md_size=None) as m:
-        yield Kemu(m, out, err)
+    with kemu_machine(seed=2, config=CFG, md_size=None) as m:
+        yield m
 
 
 async def errno_of(coro):

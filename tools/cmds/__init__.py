@@ -58,11 +58,6 @@ def command(name: str, *aliases: str) -> Callable[[CommandMain], CommandMain]:
     return deco
 
 
-def register(name: str, fn: CommandMain) -> None:
-    """Register (or replace) a command."""
-    commands[name] = fn
-
-
 def _load() -> None:
     global _loaded
     if _loaded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import time
 
+from kern.errno import ELOOP, ENOENT, ENOTDIR
 from kern.exceptions import SyscallError
 from lib import libc
 from vfs.stat import (
@@ -30,6 +31,8 @@ from vfs.stat import (
     S_IXOTH,
     S_IXUSR,
 )
+
+DEFFILEMODE = 0o666   # sys/stat.h: rw-rw-rw-, less the umask
 
 _TYPECHAR = {S_IFDIR: "d", S_IFCHR: "c", S_IFBLK: "b", S_IFREG: "-", S_IFLNK: "l",
              S_IFSOCK: "s", S_IFIFO: "p", S_IFWHT: "w"}
@@ -92,6 +95,13 @@ def basename(path: str) -> str:
 
 def join(d: str, name: str) -> str:
     return d + name if d.endswith("/") else f"{d}/{name}"
+
+
+def rawname(name: str) -> str | None:
+    """The raw twin of a block device's name, as getdiskrawname(3) makes it
+    (``/dev/wd0`` -> ``/dev/rwd0``); None for a name without a directory."""
+    head, slash, tail = name.rpartition("/")
+    return f"{head}/r{tail}" if slash else None
 
 
 async def abspath(path: str) -> str:
@@ -169,13 +179,14 @@ def getmode(steps: list[ModeStep], omode: int) -> int:
             mode = perm
             continue
         bits = perm
-        if xflag and (omode & S_IFMT == S_IFDIR or mode & 0o111):
+        if xflag and omode & (S_IFDIR | 0o111):      # X looks at the original mode
             bits |= 0o111
         if copy:
             src = {"u": (mode >> 6) & 7, "g": (mode >> 3) & 7, "o": mode & 7}[copy]
             bits |= (src << 6) | (src << 3) | src
         if who is None:
-            setmask, clearmask = 0o7777 & ~umask, 0o7777
+            # "=" clears STANDARD_BITS (not the sticky bit); the umask limits what is set.
+            setmask, clearmask = 0o7777 & ~umask, 0o7777 & ~S_ISTXT
         else:
             setmask = clearmask = who
         if op == "+":
@@ -187,10 +198,6 @@ def getmode(steps: list[ModeStep], omode: int) -> int:
     return mode & 0o7777
 
 
-def errno_of(e: BaseException) -> int:
-    return e.errno if isinstance(e, SyscallError) and e.errno is not None else 0
-
-
 MAXSYMLINKS = 32
 
 
@@ -200,8 +207,6 @@ async def realpath(path: str) -> str:
     Every component must exist (SyscallError as lstat/readlink give it;
     ELOOP after MAXSYMLINKS links).
     """
-    from kern.errno import ELOOP, ENOENT, ENOTDIR
-
     if not path:
         raise SyscallError(ENOENT, "realpath")
     todo = path.split("/")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from kern.errno import strerror
 from kern.exceptions import SyscallError
@@ -131,13 +132,13 @@ async def warnx(msg: str) -> None:
     await eprintf(f"{getprogname()}: {msg}\n")
 
 
-async def err(status: int, msg: str | None, e: SyscallError | int) -> None:
+async def err(status: int, msg: str | None, e: SyscallError | int) -> NoReturn:
     """err(3): warn, then exit(status)."""
     await warn(msg, e)
     raise Exit(status)
 
 
-async def errx(status: int, msg: str) -> None:
+async def errx(status: int, msg: str) -> NoReturn:
     """errx(3): warnx, then exit(status)."""
     await warnx(msg)
     raise Exit(status)
@@ -187,10 +188,10 @@ async def options(argv: list[str], optstring: str,
         return getopt(argv, optstring)
     except GetoptError as e:
         await eprintf(e.msg + "\n")
-        await eprintf(usage if usage.endswith("\n") else usage + "\n")
-        raise Exit(1) from None
+        await usage_exit(usage)
 
 
-async def usage_exit(usage: str, status: int = 1) -> None:
+async def usage_exit(usage: str, status: int = 1) -> NoReturn:
+    """Print ``usage`` on standard error and exit(status)."""
     await eprintf(usage if usage.endswith("\n") else usage + "\n")
     raise Exit(status)

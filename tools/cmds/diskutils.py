@@ -11,6 +11,7 @@ machine's clock::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kern.exceptions import SyscallError
@@ -18,6 +19,7 @@ from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR
 from lib import libc
 from lib.libutil import LLONG_MAX, StrsuftollError, strsuftoll
 from tools.cmds import command
+from tools.cmds._fsutil import DEFFILEMODE
 from tools.cmds._prog import (
     Exit,
     eprintf,
@@ -32,7 +34,6 @@ from tools.cmds._prog import (
 from vfs.stat import S_ISREG
 
 UINT_MAX = (1 << 32) - 1
-DEFFILEMODE = 0o666
 
 # ------------------------------------------------------------------ dd
 
@@ -254,7 +255,8 @@ ERR_EXIT = 2
 
 
 class _Reader:
-    """Buffered reads of one input."""
+    """Buffered getc(3) on one input: ``fill()`` is False at end of file or
+    on a read error (kept in ``error``, as ferror(3) would tell)."""
 
     def __init__(self, fd: int, name: str) -> None:
         self.fd = fd
@@ -262,13 +264,18 @@ class _Reader:
         self.buf = b""
         self.pos = 0
         self.eof = False
+        self.error: SyscallError | None = None
 
     async def fill(self) -> bool:
         if self.pos < len(self.buf):
             return True
-        if self.eof:
+        if self.eof or self.error is not None:
             return False
-        self.buf = await libc.read(self.fd, 65536)
+        try:
+            self.buf = await libc.read(self.fd, 65536)
+        except SyscallError as e:
+            self.error = e
+            return False
         self.pos = 0
         if not self.buf:
             self.eof = True
@@ -276,27 +283,32 @@ class _Reader:
         return True
 
 
-async def _cmp_open(name: str, sflag: bool) -> int:
+async def _cmp_open(name: str, sflag: bool) -> tuple[int, str]:
+    """The descriptor and the name messages use ("-" is standard input, "stdin")."""
     if name == "-":
-        return 0
+        return 0, "stdin"
     try:
-        return await libc.open(name, O_RDONLY)
+        return await libc.open(name, O_RDONLY), name
     except SyscallError as e:
         if not sflag:
             await warn(name, e)
         raise Exit(ERR_EXIT) from None
 
 
-def _parse_skip(s: str) -> int | None:
-    try:
-        v = int(s, 0)
-    except ValueError:
+def _strtoq0(s: str) -> int | None:
+    """strtoq(s, &ep, 0): the number at the start of ``s`` (0x: hex, 0: octal;
+    what follows is ignored); None when no digit was read (ep == s)."""
+    m = re.match(r"\s*([-+]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))", s)
+    if m is None:
         return None
-    return v if v >= 0 else None
+    sign, hexd, octd, decd = m.groups()
+    v = int(hexd, 16) if hexd else int(octd, 8) if octd else int(decd)
+    return -v if sign == "-" else v
 
 
 @command("cmp")
 async def cmp_main(argv: list[str]) -> int:
+    """cmp, always comparing as c_special() does (kemu has no mmap; NetBSD's -c)."""
     try:
         opts, args = await options(argv, "cls", CMP_USAGE)
     except Exit:
@@ -306,74 +318,81 @@ async def cmp_main(argv: list[str]) -> int:
     if lflag and sflag:
         await errx(ERR_EXIT, "only one of -l and -s may be specified")
     if len(args) < 2 or len(args) > 4:
-        await eprintf(CMP_USAGE + "\n")
-        return ERR_EXIT
-    file1, file2 = args[0], args[1]
-    if file1 == "-" and file2 == "-":
+        await usage_exit(CMP_USAGE, ERR_EXIT)
+    if args[0] == "-" and args[1] == "-":
         await errx(ERR_EXIT, "standard input may only be specified once")
-    skips = []
-    for s in args[2:]:
-        v = _parse_skip(s)
-        if v is None:
-            await usage_exit(CMP_USAGE, ERR_EXIT)
-        skips.append(v)
-    skip1 = skips[0] if skips else 0
-    skip2 = skips[1] if len(skips) > 1 else 0
-    fd1 = await _cmp_open(file1, sflag)
-    fd2 = await _cmp_open(file2, sflag)
-    a, b = _Reader(fd1, file1 if file1 != "-" else "stdin"), \
-        _Reader(fd2, file2 if file2 != "-" else "stdin")
+    fd1, file1 = await _cmp_open(args[0], sflag)
+    fd2, file2 = await _cmp_open(args[1], sflag)
     try:
-        for r, n in ((a, skip1), (b, skip2)):
-            while n > 0 and await r.fill():
-                k = min(n, len(r.buf) - r.pos)
-                r.pos += k
-                n -= k
-        byte = line = 1
-        dfound = False
-        while True:
-            ha = await a.fill()
-            hb = await b.fill()
-            if not ha or not hb:
-                if ha == hb:
-                    break
-                short = a if not ha else b
-                if not sflag:
-                    await fflush()
-                    await warnx(f"EOF on {short.name}")
-                return DIFF_EXIT
-            n = min(len(a.buf) - a.pos, len(b.buf) - b.pos)
-            ca = a.buf[a.pos:a.pos + n]
-            cb = b.buf[b.pos:b.pos + n]
-            if ca == cb:
-                line += ca.count(b"\n")
-                byte += n
-                a.pos += n
-                b.pos += n
-                continue
-            for i in range(n):
-                x, y = ca[i], cb[i]
-                if x != y:
-                    if lflag:
-                        dfound = True
-                        await printf(f"{byte:6d} {x:3o} {y:3o}\n")
-                    elif sflag:
-                        return DIFF_EXIT
-                    else:
-                        await printf(f"{file1} {file2} differ: char {byte}, line {line}\n")
-                        return DIFF_EXIT
-                if x == 0x0a:
-                    line += 1
-                byte += 1
-            a.pos += n
-            b.pos += n
-        return DIFF_EXIT if dfound else 0
-    except SyscallError as e:
-        if not sflag:
-            await warn(a.name, e)
-        return ERR_EXIT
+        skips = [_strtoq0(s) for s in args[2:]]
+        if None in skips:
+            await usage_exit(CMP_USAGE, ERR_EXIT)
+        return await _c_special(_Reader(fd1, file1), _Reader(fd2, file2),
+                                *(skips + [0, 0])[:2], lflag, sflag)
     finally:
         for fd in (fd1, fd2):
             if fd != 0:
                 await libc.close(fd)
 
+
+async def _c_special(a: _Reader, b: _Reader, skip1: int, skip2: int, lflag: bool,
+                     sflag: bool) -> int:
+    """special.c's c_special(): the exit status (0 same, 1 different, 2 error)."""
+    byte = line = 1
+    dfound = False
+    for r, skip in ((a, skip1), (b, skip2)):
+        byte = line = 1
+        while skip != 0:                # skip-- of a negative skip reads to the end
+            if not await r.fill():
+                return await _cmp_eof(a, b, byte, line, lflag, sflag)
+            k = len(r.buf) - r.pos if skip < 0 else min(skip, len(r.buf) - r.pos)
+            line += r.buf.count(b"\n", r.pos, r.pos + k)
+            r.pos += k
+            byte += k
+            skip -= k
+    byte = line = 1
+    while True:
+        ha = await a.fill()
+        hb = await b.fill()
+        if not ha or not hb:
+            break
+        n = min(len(a.buf) - a.pos, len(b.buf) - b.pos)
+        ca = a.buf[a.pos:a.pos + n]
+        cb = b.buf[b.pos:b.pos + n]
+        if ca != cb:
+            for i in range(n):
+                x, y = ca[i], cb[i]
+                if x != y:
+                    if not lflag:
+                        if not sflag:
+                            at = line + ca.count(b"\n", 0, i)
+                            await printf(f"{a.name} {b.name} differ: char {byte + i}, "
+                                         f"line {at}\n")
+                        return DIFF_EXIT
+                    dfound = True
+                    await printf(f"{byte + i:6d} {x:3o} {y:3o}\n")
+        line += ca.count(b"\n")
+        byte += n
+        a.pos += n
+        b.pos += n
+    status = await _cmp_eof(a, b, byte, line, lflag, sflag)
+    return status or (DIFF_EXIT if dfound else 0)
+
+
+async def _cmp_eof(a: _Reader, b: _Reader, byte: int, line: int, lflag: bool,
+                   sflag: bool) -> int:
+    """special.c's eof: label: errmsg() for a read error, eofmsg() when only one
+    input ended; 0 when both did."""
+    for r in (a, b):
+        if r.error is not None:
+            # errmsg(): err(3), whatever -s says.
+            await fflush()
+            await warn(f"{r.name}: char {byte}, line {line}" if lflag else r.name, r.error)
+            return ERR_EXIT
+    if a.eof != b.eof:
+        if not sflag:
+            await fflush()
+            await warnx(f"EOF on {(a if a.eof else b).name}"
+                        + (f": char {byte}, line {line}" if lflag else ""))
+        return DIFF_EXIT
+    return 0

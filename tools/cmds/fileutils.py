@@ -3,13 +3,16 @@ chmod, stat.  Options, messages and output formats are NetBSD's."""
 
 from __future__ import annotations
 
-from kern.errno import EEXIST, EISDIR, ENOENT, ENOTDIR, EXDEV
+from collections.abc import Awaitable
+
+from kern.errno import EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM, EXDEV
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
 from kern.types_dev import major, minor
 from lib import libc
 from tools.cmds import command
 from tools.cmds._fsutil import (
+    DEFFILEMODE,
     BadMode,
     basename,
     ctime_fields,
@@ -23,8 +26,12 @@ from tools.cmds._fsutil import (
     user_from_uid,
 )
 from tools.cmds._prog import (
+    STDOUT_FILENO,
+    eprintf,
+    err,
     errx,
     fflush,
+    getprogname,
     options,
     printf,
     usage_exit,
@@ -33,7 +40,6 @@ from tools.cmds._prog import (
     write_all,
 )
 from vfs.stat import (
-    S_IFMT,
     S_ISBLK,
     S_ISCHR,
     S_ISDIR,
@@ -48,7 +54,6 @@ from vfs.stat import (
 )
 
 MAXBSIZE = 64 * 1024
-DEFFILEMODE = 0o666
 
 
 async def _umask() -> int:
@@ -63,16 +68,22 @@ MKDIR_USAGE = "usage: mkdir [-p] [-m mode] dirname ..."
 
 
 async def _mkpath(path: str, mode: int, dir_mode: int) -> int:
-    """mkdir -p: make each missing component; 0 or -1 (after a warning)."""
-    parts = path.split("/")
-    cur = "/" if path.startswith("/") else ""
-    comps = [p for p in parts if p]
-    for i, comp in enumerate(comps):
-        cur = cur + comp if cur in ("", "/") or cur.endswith("/") else f"{cur}/{comp}"
-        last = i == len(comps) - 1
+    """mkdir -p's mkpath(): make each missing component; 0 or -1 (after a warning)."""
+    slash, n = 0, len(path)
+    while True:
+        while slash < n and path[slash] == "/":
+            slash += 1
+        while slash < n and path[slash] != "/":
+            slash += 1
+        rest = slash
+        while rest < n and path[rest] == "/":
+            rest += 1
+        done = rest == n
+        cur = path[:slash]
         try:
-            await libc.mkdir(cur, mode if last else dir_mode)
+            await libc.mkdir(cur, mode if done else dir_mode)
         except SyscallError as e:
+            # Can't create; path exists or no perms: stat() it to see what is there.
             st = await stat_or_none(cur)
             if st is None:
                 await warn(cur, e)
@@ -80,53 +91,71 @@ async def _mkpath(path: str, mode: int, dir_mode: int) -> int:
             if not S_ISDIR(st.st_mode):
                 await warn(cur, ENOTDIR)
                 return -1
+        else:
+            # mkdir(2) and the umask keep only the permission bits: chmod(2) the rest.
+            if done and mode & ~0o777 and await _warned(cur, libc.chmod(cur, mode)):
+                return -1
+        if done:
+            return 0
+
+
+async def _warned(path: str, call: Awaitable[object]) -> int:
+    """Await a system call: 0, or 1 after ``warn(path)`` if it failed."""
+    try:
+        await call
+    except SyscallError as e:
+        await warn(path, e)
+        return 1
     return 0
 
 
 @command("mkdir")
 async def mkdir_main(argv: list[str]) -> int:
+    # umask(0), as NetBSD's mkdir: the modes below are applied exactly (and
+    # setmode(3), which reads the umask, sees 0 too).
+    mode = 0o777 & ~await libc.umask(0)
+    dir_mode = mode | S_IWUSR | S_IXUSR
     opts, args = await options(argv, "m:p", MKDIR_USAGE)
     pflag = False
-    mode = 0o777
-    mflag = False
-    umask = await _umask()
     for o, a in opts:
         if o == "p":
             pflag = True
         else:
             try:
-                mode = getmode(setmode(a, umask), 0o777)
+                mode = getmode(setmode(a, 0), 0o777)
             except BadMode:
-                await errx(1, f"invalid file mode: {a}")
-            mflag = True
+                await err(1, f"Cannot set file mode `{a}'", EINVAL)
     if not args:
         await usage_exit(MKDIR_USAGE)
-    dir_mode = (0o777 & ~umask) | S_IWUSR | S_IXUSR
     rv = 0
     for path in args:
         if pflag:
-            if await _mkpath(path.rstrip("/") or "/", mode, dir_mode) < 0:
+            if await _mkpath(path, mode, dir_mode) < 0:
                 rv = 1
-                continue
-        else:
-            try:
-                await libc.mkdir(path, mode)
-            except SyscallError as e:
-                await warn(path, e)
-                rv = 1
-                continue
-        if mflag:
-            try:
-                await libc.chmod(path, mode)
-            except SyscallError as e:
-                await warn(path, e)
-                rv = 1
+            continue
+        if await _warned(path, libc.mkdir(path, mode)):
+            rv = 1
+        elif mode & ~0o777:
+            rv |= await _warned(path, libc.chmod(path, mode))
     return rv
 
 
 # ------------------------------------------------------------------ rmdir
 
 RMDIR_USAGE = "usage: rmdir [-p] directory ..."
+
+
+async def _rm_path(path: str) -> int:
+    """rmdir -p: remove each parent, from the last component up."""
+    while (p := path.rfind("/")) >= 0:
+        # Delete trailing slashes ("/tmp" leaves "", which rmdir(2) refuses).
+        p -= 1
+        while p > 0 and path[p] == "/":
+            p -= 1
+        path = path[:p + 1]
+        if await _warned(path, libc.rmdir(path)):
+            return 1
+    return 0
 
 
 @command("rmdir")
@@ -137,21 +166,11 @@ async def rmdir_main(argv: list[str]) -> int:
         await usage_exit(RMDIR_USAGE)
     rv = 0
     for path in args:
-        p = path.rstrip("/") or "/"
-        try:
-            await libc.rmdir(p)
-        except SyscallError as e:
-            await warn(path, e)
+        path = path.rstrip("/") or path[:1]      # trailing slashes, per POSIX
+        if await _warned(path, libc.rmdir(path)):
             rv = 1
-            continue
-        while pflag and "/" in p.strip("/"):
-            p = p.rsplit("/", 1)[0]
-            try:
-                await libc.rmdir(p)
-            except SyscallError as e:
-                await warn(p, e)
-                rv = 1
-                break
+        elif pflag:
+            rv |= await _rm_path(path)
     return rv
 
 
@@ -309,11 +328,10 @@ async def ls_main(argv: list[str]) -> int:
         else:
             files.append(e)
     await ls.display(ls.sort(files), total=False)
-    many = len(operands) > 1 or rv != 0
     for i, d in enumerate(ls.sort(dirs)):
         if ls.printed or i > 0:
             await printf("\n")
-        if many or files:
+        if len(operands) > 1:
             await printf(f"{d.name}:\n")
             ls.printed = True
         ents, r = await ls.listdir(d.path)
@@ -327,12 +345,13 @@ async def ls_main(argv: list[str]) -> int:
 CAT_USAGE = "usage: cat [-u] [file ...]"
 
 
-async def _raw_cat(fd: int) -> None:
+async def _copy_data(src_fd: int, dst_fd: int) -> None:
+    """read(2) ``src_fd`` to its end, write(2) all of it to ``dst_fd`` (cat's raw_cat)."""
     while True:
-        data = await libc.read(fd, MAXBSIZE)
+        data = await libc.read(src_fd, MAXBSIZE)
         if not data:
             return
-        await write_all(1, data)
+        await write_all(dst_fd, data)
 
 
 @command("cat")
@@ -350,7 +369,7 @@ async def cat_main(argv: list[str]) -> int:
                 rv = 1
                 continue
         try:
-            await _raw_cat(fd)
+            await _copy_data(fd, STDOUT_FILENO)
         except SyscallError as e:
             await warn(name, e)
             rv = 1
@@ -366,102 +385,163 @@ CP_USAGE = ("usage: cp [-R [-H | -L | -P]] [-f | -i] [-alNpv] src target\n"
             "       cp [-R [-H | -L | -P]] [-f | -i] [-alNpv] src1 ... srcN directory")
 
 
-async def _copy_data(src_fd: int, dst_fd: int) -> None:
-    while True:
-        data = await libc.read(src_fd, MAXBSIZE)
-        if not data:
-            return
-        await write_all(dst_fd, data)
-
-
 class _Cp:
+    """One cp run: its flags and its exit status."""
+
     def __init__(self, flags: set[str]) -> None:
         self.f = flags
         self.rv = 0
 
-    async def copy_file(self, src: str, st: libc.struct_stat, dst: str, dne: bool) -> None:
+    def follow(self, top: bool) -> bool:
+        """stat (not lstat) the source, as cp's fts options say."""
+        if "R" in self.f:
+            return "L" in self.f or (top and "H" in self.f)
+        return "P" not in self.f
+
+    async def copy_file(self, src: str, st: libc.struct_stat, dst: str, dne: bool) -> bool:
         try:
             sfd = await libc.open(src, O_RDONLY)
         except SyscallError as e:
             await warn(src, e)
-            self.rv = 1
-            return
+            return False
         try:
+            # A new file gets the source's mode without set-id bits, less the umask.
             mode = st.st_mode & ~(S_ISUID | S_ISGID) & 0o7777
+            tolnk = ("R" in self.f and not {"L", "H"} & self.f) or "P" in self.f
             try:
                 dfd = await libc.open(dst, O_WRONLY | O_TRUNC | (O_CREAT if dne else 0), mode)
             except SyscallError as e:
-                if "f" in self.f and not dne:
-                    try:
-                        await libc.unlink(dst)
-                        dfd = await libc.open(dst, O_WRONLY | O_TRUNC | O_CREAT, mode)
-                    except SyscallError as e2:
-                        await warn(dst, e2)
-                        self.rv = 1
-                        return
-                else:
+                if "f" not in self.f and not tolnk:
                     await warn(dst, e)
-                    self.rv = 1
-                    return
+                    return False
+                # Remove the existing destination name and create a new file.
+                try:
+                    await libc.unlink(dst)
+                except SyscallError:
+                    pass
+                try:
+                    dfd = await libc.open(dst, O_WRONLY | O_TRUNC | O_CREAT, mode)
+                except SyscallError as e2:
+                    await warn(dst, e2)
+                    return False
+            if "l" in self.f:
+                # Hard linking: close, link and return.
+                await libc.close(dfd)
+                try:
+                    await libc.unlink(dst)
+                    await libc.link(src, dst)
+                except SyscallError as e:
+                    await warn(dst, e)
+                    return False
+                return True
             try:
                 await _copy_data(sfd, dfd)
             except SyscallError as e:
                 await warn(dst, e)
-                self.rv = 1
-            if "p" in self.f:
-                await self.setfile(dst, st, dfd)
+                await libc.close(dfd)
+                return False
+            ok = await self.setfile(dst, st, dfd) if "p" in self.f else True
             await libc.close(dfd)
+            return ok
         finally:
             await libc.close(sfd)
 
-    async def setfile(self, dst: str, st: libc.struct_stat, fd: int = -1) -> None:
+    async def setfile(self, dst: str, st: libc.struct_stat, fd: int = -1) -> bool:
+        """Owner, group, mode and times of ``st`` onto ``dst`` (cp -p)."""
+        ok = True
+        mode = st.st_mode & (S_ISUID | S_ISGID | 0o777)
+        try:
+            if fd >= 0:
+                await libc.fchown(fd, st.st_uid, st.st_gid)
+            else:
+                await libc.lchown(dst, st.st_uid, st.st_gid)
+        except SyscallError as e:
+            if e.errno != EPERM:
+                await warn(f"chown: {dst}", e)
+                ok = False
+            mode &= ~(S_ISUID | S_ISGID)     # lose the set-id bits if chown failed
+        try:
+            await (libc.fchmod(fd, mode) if fd >= 0 else libc.lchmod(dst, mode))
+        except SyscallError as e:
+            await warn(f"chmod: {dst}", e)
+            ok = False
         times = ((st.st_atimespec.tv_sec, st.st_atimespec.tv_nsec // 1000),
                  (st.st_mtimespec.tv_sec, st.st_mtimespec.tv_nsec // 1000))
         try:
-            if fd >= 0:
-                await libc.futimes(fd, times)
-                await libc.fchown(fd, st.st_uid, st.st_gid)
-                await libc.fchmod(fd, st.st_mode & 0o7777)
-            else:
-                await libc.lutimes(dst, times)
-                await libc.lchown(dst, st.st_uid, st.st_gid)
-                if not S_ISLNK(st.st_mode):
-                    await libc.chmod(dst, st.st_mode & 0o7777)
+            await (libc.futimes(fd, times) if fd >= 0 else libc.lutimes(dst, times))
         except SyscallError as e:
-            await warn(dst, e)
-            self.rv = 1
+            await warn(f"lutimes: {dst}", e)
+            ok = False
+        return ok
+
+    async def copy_link(self, src: str, st: libc.struct_stat, dst: str, exists: bool) -> bool:
+        try:
+            target = await libc.readlink(src)
+        except SyscallError as e:
+            await warn(f"readlink: {src}", e)
+            return False
+        if exists:
+            try:
+                await libc.unlink(dst)
+            except SyscallError as e:
+                await warn(f"unlink: {dst}", e)
+                return False
+        try:
+            await libc.symlink(target, dst)
+        except SyscallError as e:
+            await warn(f"symlink: {target}", e)
+            return False
+        return await self.setfile(dst, st) if "p" in self.f else True
+
+    async def copy_special(self, st: libc.struct_stat, dst: str, exists: bool) -> bool:
+        """copy_special/copy_fifo: make the node anew."""
+        if exists:
+            try:
+                await libc.unlink(dst)
+            except SyscallError as e:
+                await warn(f"unlink: {dst}", e)
+                return False
+        try:
+            await libc.mknod(dst, st.st_mode, st.st_rdev)
+        except SyscallError as e:
+            await warn(f"{'mkfifo' if S_ISFIFO(st.st_mode) else 'mknod'}: {dst}", e)
+            return False
+        return await self.setfile(dst, st) if "p" in self.f else True
 
     async def copy(self, src: str, dst: str, top: bool) -> None:
-        follow = top and "R" not in self.f
         try:
-            st = await (libc.stat(src) if follow else libc.lstat(src))
+            st = await (libc.stat(src) if self.follow(top) else libc.lstat(src))
         except SyscallError as e:
             await warn(src, e)
             self.rv = 1
             return
-        dst_st = await stat_or_none(dst, follow=False)
-        if dst_st is not None and dst_st.st_dev == st.st_dev and dst_st.st_ino == st.st_ino:
-            await warnx(f"{src} and {dst} are identical (not copied).")
-            self.rv = 1
-            return
+        dst_st = await stat_or_none(dst, follow="P" not in self.f)
         dne = dst_st is None
+        if dst_st is not None:
+            if dst_st.st_dev == st.st_dev and dst_st.st_ino == st.st_ino:
+                await warnx(f"{dst} and {src} are identical (not copied).")
+                self.rv = 1
+                return
+            if not S_ISDIR(st.st_mode) and S_ISDIR(dst_st.st_mode):
+                await warnx(f"cannot overwrite directory {dst} with non-directory {src}")
+                self.rv = 1
+                return
         mode = st.st_mode
         if S_ISDIR(mode):
             if "R" not in self.f:
                 await warnx(f"{src} is a directory (not copied).")
                 self.rv = 1
                 return
+            # First pass: create it (the source's mode plus u+rwx, less the umask).
             if dne:
                 try:
                     await libc.mkdir(dst, (mode & 0o7777) | 0o700)
                 except SyscallError as e:
-                    await warn(dst, e)
-                    self.rv = 1
-                    return
+                    await err(1, dst, e)
             elif not S_ISDIR(dst_st.st_mode):
-                await warn(dst, ENOTDIR)
-                self.rv = 1
-                return
+                await err(1, dst, ENOTDIR)
+            if "v" in self.f:
+                await printf(f"{src} -> {dst}\n")
             try:
                 names = [n for _, n, _ in await libc.listdir(src) if n not in (".", "..")]
             except SyscallError as e:
@@ -470,50 +550,60 @@ class _Cp:
                 return
             for n in sorted(names):
                 await self.copy(join(src, n), join(dst, n), False)
+            # Second pass: -p's attributes, or a new directory gets the source's
+            # mode, unmodified by the umask ("it's been that way forever").
             if "p" in self.f:
-                await self.setfile(dst, st)
+                if not await self.setfile(dst, st):
+                    self.rv = 1
             elif dne:
                 try:
-                    await libc.chmod(dst, mode & 0o7777 & ~await _umask())
-                except SyscallError as e:
-                    await warn(dst, e)
-                    self.rv = 1
+                    await libc.chmod(dst, mode & 0o7777)
+                except SyscallError:
+                    pass
             return
         if S_ISLNK(mode):
-            try:
-                target = await libc.readlink(src)
-                if not dne:
-                    await libc.unlink(dst)
-                await libc.symlink(target, dst)
-            except SyscallError as e:
-                await warn(dst, e)
-                self.rv = 1
-            return
-        if (S_ISCHR(mode) or S_ISBLK(mode) or S_ISFIFO(mode)) and "R" in self.f:
-            try:
-                if not dne:
-                    await libc.unlink(dst)
-                await libc.mknod(dst, mode, st.st_rdev)
-            except SyscallError as e:
-                await warn(dst, e)
-                self.rv = 1
-            return
-        await self.copy_file(src, st, dst, dne)
+            ok = await self.copy_link(src, st, dst, not dne)
+        elif (S_ISCHR(mode) or S_ISBLK(mode) or S_ISFIFO(mode)) and "R" in self.f:
+            ok = await self.copy_special(st, dst, not dne)
+        else:
+            ok = await self.copy_file(src, st, dst, dne)
+        if not ok:
+            self.rv = 1
+        elif "v" in self.f:
+            await printf(f"{src} -> {dst}\n")
 
 
 @command("cp")
 async def cp_main(argv: list[str]) -> int:
-    opts, args = await options(argv, "HLPRfiprv", CP_USAGE)
-    flags = {"R" if o == "r" else o for o, _ in opts}
+    opts, args = await options(argv, "HLNPRafilprv", CP_USAGE)
+    flags: set[str] = set()
+    for o, _ in opts:
+        if o in "HLP":                   # the last of -H, -L, -P wins
+            flags -= {"H", "L", "P"}
+        elif o in "fi":                  # and of -f, -i
+            flags -= {"f", "i"}
+        if o == "a":                     # -a: -RpP
+            flags -= {"H", "L"}
+            flags |= {"R", "p", "P"}
+        else:
+            flags.add("R" if o == "r" else o)
     if len(args) < 2:
         await usage_exit(CP_USAGE)
     cp = _Cp(flags)
-    target = args[-1]
-    srcs = args[:-1]
-    tst = await stat_or_none(target)
+    target = args[-1].rstrip("/") or args[-1][:1]
+    srcs = [s.rstrip("/") or s[:1] for s in args[:-1]]
+    tst = await stat_or_none(target, follow="P" not in flags)
     if tst is None or not S_ISDIR(tst.st_mode):
+        # cp source target: the target becomes a copy of the source.
         if len(srcs) > 1:
             await usage_exit(CP_USAGE)
+        if target != args[-1]:
+            # "dst/" names a directory: only "cp -R dir dst/" may make it.
+            if tst is not None:
+                await errx(1, f"{target} is not a directory")
+            src_st = await stat_or_none(srcs[0], follow=cp.follow(True))
+            if src_st is not None and not (S_ISDIR(src_st.st_mode) and "R" in flags):
+                await errx(1, f"directory {target} does not exist")
         await cp.copy(srcs[0], target, True)
     else:
         for s in srcs:
@@ -531,9 +621,9 @@ class _Rm:
         self.f = flags
         self.rv = 0
 
-    async def fail(self, path: str, e: SyscallError | int) -> None:
-        errno = e.errno if isinstance(e, SyscallError) else e
-        if "f" in self.f and errno == ENOENT:
+    async def fail(self, path: str, e: SyscallError) -> None:
+        """warn, unless -f and the file does not exist (NONEXISTENT)."""
+        if "f" in self.f and e.errno in (ENOENT, ENAMETOOLONG, ENOTDIR):
             return
         await warn(path, e)
         self.rv = 1
@@ -576,42 +666,44 @@ class _Rm:
 @command("rm")
 async def rm_main(argv: list[str]) -> int:
     opts, args = await options(argv, "dfiPRrvW", RM_USAGE)
-    flags = {"R" if o == "r" else o for o, _ in opts}
-    if "i" in flags:
-        flags.discard("f")
+    flags: set[str] = set()
+    for o, _ in opts:
+        if o in "fi":                    # the last of -f, -i wins
+            flags -= {"f", "i"}
+        flags.add("R" if o == "r" else o)
     if not args:
         if "f" in flags:
             return 0
         await usage_exit(RM_USAGE)
     rm = _Rm(flags)
-    for path in args:
-        if basename(path) in (".", ".."):
-            await warnx('"." and ".." may not be removed')
-            rm.rv = 1
-            continue
+    # checkdot(): trailing slashes go; "." and ".." operands are dropped
+    # first, with one complaint.
+    args = [p.rstrip("/") or p[:1] for p in args]
+    kept = [p for p in args if basename(p) not in (".", "..")]
+    if len(kept) != len(args):
+        await warnx('"." and ".." may not be removed')
+        rm.rv = 1
+    for path in kept:
         try:
             st = await libc.lstat(path)
         except SyscallError as e:
             await rm.fail(path, e)
             continue
-        if S_ISDIR(st.st_mode):
-            if "R" in flags:
-                await rm.rmtree(path)
-            elif "d" in flags:
-                try:
-                    await libc.rmdir(path)
-                except SyscallError as e:
-                    await rm.fail(path, e)
-            else:
-                await warnx(f"{path}: is a directory")
-                rm.rv = 1
+        isdir = S_ISDIR(st.st_mode)
+        if isdir and "R" in flags:
+            await rm.rmtree(path)
+            continue
+        if isdir and "d" not in flags:
+            await warnx(f"{path}: is a directory")
+            rm.rv = 1
             continue
         try:
-            await libc.unlink(path)
-            if "v" in flags:
-                await printf(f"{path}\n")
+            await (libc.rmdir(path) if isdir else libc.unlink(path))
         except SyscallError as e:
             await rm.fail(path, e)
+            continue
+        if "v" in flags:
+            await printf(f"{path}\n")
     return rm.rv
 
 
@@ -621,23 +713,6 @@ MV_USAGE = ("usage: mv [-fiv] source target\n"
             "       mv [-fiv] source ... directory")
 
 
-async def _mv_copy(cp: _Cp, rm: _Rm, src: str, dst: str) -> int:
-    """mv across file systems: copy (preserving), then remove the source."""
-    cp.f = {"R", "p"}
-    await cp.copy(src, dst, True)
-    if cp.rv:
-        return 1
-    st = await libc.lstat(src)
-    if S_ISDIR(st.st_mode):
-        return 0 if await rm.rmtree(src) else 1
-    try:
-        await libc.unlink(src)
-    except SyscallError as e:
-        await warn(src, e)
-        return 1
-    return 0
-
-
 async def _do_move(src: str, dst: str, verbose: bool) -> int:
     try:
         await libc.rename(src, dst)
@@ -645,22 +720,36 @@ async def _do_move(src: str, dst: str, verbose: bool) -> int:
         if e.errno != EXDEV:
             await warn(f"rename {src} to {dst}", e)
             return 1
-        dst_st = await stat_or_none(dst, follow=False)
-        if dst_st is not None:
-            try:
-                if S_ISDIR(dst_st.st_mode):
-                    await libc.rmdir(dst)
-                else:
-                    await libc.unlink(dst)
-            except SyscallError as e2:
-                await warn(dst, e2)
-                return 1
-        r = await _mv_copy(_Cp(set()), _Rm(set()), src, dst)
-        if r:
-            return r
-    if verbose:
-        await printf(f"{src} -> {dst}\n")
-    return 0
+    else:
+        if verbose:
+            await printf(f"{src} -> {dst}\n")
+        return 0
+    # Across file systems: remove the destination, then copy as cp -PRp
+    # does and remove the source as rm -rf does.
+    dst_st = await stat_or_none(dst, follow=False)
+    if dst_st is not None:
+        try:
+            await (libc.rmdir(dst) if S_ISDIR(dst_st.st_mode) else libc.unlink(dst))
+        except SyscallError as e:
+            await warn(f"can't remove {dst}", e)
+            return 1
+    try:
+        st = await libc.lstat(src)
+    except SyscallError as e:
+        await warn(src, e)
+        return 1
+    cp = _Cp({"P", "R", "p", "v"} if verbose else {"P", "R", "p"})
+    await cp.copy(src, dst, True)
+    if cp.rv:
+        return 1
+    rm = _Rm({"f"})
+    if S_ISDIR(st.st_mode):
+        return 0 if await rm.rmtree(src) else 1
+    try:
+        await libc.unlink(src)
+    except SyscallError as e:
+        await rm.fail(src, e)
+    return rm.rv
 
 
 @command("mv")
@@ -674,16 +763,10 @@ async def mv_main(argv: list[str]) -> int:
     if tst is None or not S_ISDIR(tst.st_mode):
         if len(args) > 2:
             await usage_exit(MV_USAGE)
-        if await stat_or_none(args[0], follow=False) is None:
-            await warn(args[0], ENOENT)
-            return 1
         return await _do_move(args[0], target, verbose)
     rv = 0
     for s in args[:-1]:
-        if await stat_or_none(s, follow=False) is None:
-            await warn(s, ENOENT)
-            rv = 1
-            continue
+        s = s.rstrip("/") or s[:1]
         rv |= await _do_move(s, join(target, basename(s)), verbose)
     return rv
 
@@ -696,12 +779,11 @@ LN_USAGE = ("usage:\tln [-fhinsv] source_file [target_file]\n"
 
 async def _linkit(source: str, target: str, isdir: bool, flags: set[str]) -> int:
     if "s" not in flags:
-        st = await stat_or_none(source)
-        if st is None:
-            try:
-                await libc.stat(source)
-            except SyscallError as e:
-                await warn(source, e)
+        # The source must exist; only symbolic links may point to directories.
+        try:
+            st = await libc.stat(source)
+        except SyscallError as e:
+            await warn(source, e)
             return 1
         if S_ISDIR(st.st_mode):
             await warn(source, EISDIR)
@@ -730,7 +812,7 @@ async def _linkit(source: str, target: str, isdir: bool, flags: set[str]) -> int
         await warn(p, e)
         return 1
     if "v" in flags:
-        await printf(f"{p} -> {source}\n")
+        await printf(f"{p} {'-' if 's' in flags else '='}> {source}\n")
     return 0
 
 
@@ -744,10 +826,12 @@ async def ln_main(argv: list[str]) -> int:
         return await _linkit(args[0], ".", True, flags)
     if len(args) == 2:
         return await _linkit(args[0], args[1], False, flags)
-    target = args[-1]
-    st = await stat_or_none(target)
-    if st is None or not S_ISDIR(st.st_mode):
-        await warn(target, ENOTDIR)
+    target = args[-1]                    # ln source1 source2 ... directory
+    try:
+        st = await libc.stat(target)
+    except SyscallError as e:
+        await err(1, target, e)
+    if not S_ISDIR(st.st_mode):
         await usage_exit(LN_USAGE)
     rv = 0
     for s in args[:-1]:
@@ -779,73 +863,98 @@ async def touch_main(argv: list[str]) -> int:
                 await warn(path, e)
                 rv = 1
             continue
-        try:
-            await libc.utimes(path, None)
-        except SyscallError as e:
-            await warn(path, e)
-            rv = 1
+        rv |= await _warned(path, libc.utimes(path, None))
     return rv
 
 
 # ------------------------------------------------------------------ chmod
 
-CHMOD_USAGE = "usage: chmod [-R [-H | -L | -P]] [-fh] mode file ..."
+CHMOD_USAGE = "Usage: chmod [-R [-H | -L | -P]] [-fh] mode file ..."
 
 
-async def _chmod_one(path: str, steps: list, follow: bool, fflag: bool) -> int:
+async def _chmod_parse(argv: list[str]) -> tuple[set[str], list[str]]:
+    """chmod's getopt("HLPRXfghorstuwx"): a mode letter ends the options; a
+    whole "-w" argument is the mode itself, as NetBSD's chmod backs up to it."""
+    flags: set[str] = set()
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return flags, argv[i + 1:]
+        if not a.startswith("-") or a == "-":
+            break
+        for j, c in enumerate(a[1:], 1):
+            if c in "Xgorstuwx":
+                last = j == len(a) - 1
+                return flags, argv[i + 1 if last and a != "-" + c else i:]
+            if c not in "HLPRfh":
+                await eprintf(f"{getprogname()}: unknown option -- {c}\n")
+                await usage_exit(CHMOD_USAGE)
+            if c in "HLP":
+                flags -= {"H", "L"}
+            flags.add(c)
+        i += 1
+    return flags, argv[i:]
+
+
+async def _chmod_entry(path: str, st: libc.struct_stat, steps: list, hflag: bool,
+                       fflag: bool) -> int:
+    """change_mode() on one file; a failure counts only without -f."""
     try:
-        st = await (libc.stat(path) if follow else libc.lstat(path))
-        newmode = getmode(steps, st.st_mode)
-        if follow:
-            await libc.chmod(path, newmode)
-        else:
-            await libc.lchmod(path, newmode)
+        await (libc.lchmod if hflag else libc.chmod)(path, getmode(steps, st.st_mode))
     except SyscallError as e:
         if not fflag:
             await warn(path, e)
-        return 1
+            return 1
     return 0
 
 
-async def _chmod_tree(path: str, steps: list, fflag: bool) -> int:
-    rv = await _chmod_one(path, steps, False, fflag)
-    st = await stat_or_none(path, follow=False)
-    if st is not None and S_ISDIR(st.st_mode):
+async def _chmod_tree(path: str, steps: list, flags: set[str], top: bool) -> int:
+    """-R: fts's pre-order walk, physical (-H: follow the operand, -L: every link)."""
+    try:
+        follow = "L" in flags or (top and "H" in flags)
+        st = await (libc.stat(path) if follow else libc.lstat(path))
+    except SyscallError as e:
+        await warn(path, e)                     # FTS_NS
+        return 1
+    if S_ISLNK(st.st_mode):
+        return 0                                # FTS_SL: ignored
+    rv = await _chmod_entry(path, st, steps, False, "f" in flags)
+    if S_ISDIR(st.st_mode):
         try:
             names = [n for _, n, _ in await libc.listdir(path) if n not in (".", "..")]
         except SyscallError as e:
-            await warn(path, e)
+            await warn(path, e)                 # FTS_DNR
             return 1
         for n in sorted(names):
-            rv |= await _chmod_tree(join(path, n), steps, fflag)
+            rv |= await _chmod_tree(join(path, n), steps, flags, False)
     return rv
 
 
 @command("chmod")
 async def chmod_main(argv: list[str]) -> int:
-    # A mode such as -w looks like an option: getopt stops at it, as NetBSD's chmod arranges.
-    i = 1
-    flags: set[str] = set()
-    while i < len(argv) and argv[i].startswith("-") and len(argv[i]) > 1 and \
-            all(c in "RHLPfh" for c in argv[i][1:]):
-        flags.update(argv[i][1:])
-        i += 1
-    if i < len(argv) and argv[i] == "--":
-        i += 1
-    args = argv[i:]
+    flags, args = await _chmod_parse(argv)
     if len(args) < 2:
         await usage_exit(CHMOD_USAGE)
+    if "R" in flags and "h" in flags:
+        await errx(1, "the -R and -h options may not be specified together.")
     try:
         steps = setmode(args[0], await _umask())
     except BadMode:
-        await errx(1, f"invalid file mode: {args[0]}")
-        return 1
+        await err(1, f"Cannot set file mode `{args[0]}'", EINVAL)
     rv = 0
+    hflag = "h" in flags
     for path in args[1:]:
         if "R" in flags:
-            rv |= await _chmod_tree(path, steps, "f" in flags)
-        else:
-            rv |= await _chmod_one(path, steps, "h" not in flags, "f" in flags)
+            rv |= await _chmod_tree(path, steps, flags, True)
+            continue
+        try:
+            st = await (libc.lstat(path) if hflag else libc.stat(path))
+        except SyscallError as e:
+            await warn(path, e)                 # FTS_NS, even with -f
+            rv = 1
+            continue
+        rv |= await _chmod_entry(path, st, steps, hflag, "f" in flags)
     return rv
 
 
@@ -887,5 +996,3 @@ async def stat_main(argv: list[str]) -> int:
     await fflush()
     return rv
 
-
-_ = (EEXIST, S_IFMT)

@@ -39,13 +39,14 @@ MODLOAD_USAGE = ("usage: modload [-fP] [-b var=boolean] [-i var=integer] "
 
 
 async def _parse_var(kind: str, arg: str) -> tuple[str, Any]:
+    """modload's parse_param() and its bool/int/string handlers."""
     name, eq, value = arg.partition("=")
-    if not eq or not name:
-        await errx(1, f"Missing equal sign for {kind} `{arg}'")
+    if not eq:
+        await errx(1, f"Invalid parameter `{arg}'")
     if kind == "bool":
-        if value == "true":
+        if value.lower() in ("1", "true", "yes"):
             return name, True
-        if value == "false":
+        if value.lower() in ("0", "false", "no"):
             return name, False
         await errx(1, f"Invalid boolean value `{value}'")
     if kind == "int":
@@ -165,7 +166,6 @@ async def modstat_main(argv: list[str]) -> int:
         rows = await modstat_list()
     except SyscallError as e:
         await err(1, "modctl(MODCTL_STAT)", e)
-        return 1
     rows.sort(key=lambda ms: ms.ms_name)
     row = "{:<16} {:<8} {:<8} {:<4} {:<5} {:<7} {}\n"
     await printf(row.format("NAME", "CLASS", "SOURCE", "FLAG", "REFS", "SIZE", "REQUIRES"))

@@ -28,9 +28,10 @@ from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY
 from lib import libc
 from lib.libutil import HN_AUTOSCALE, HN_B, HN_DECIMAL, HN_NOSPACE, humanize_number, strpct
+from tools import cmds
 from tools.cmds import command
-from tools.cmds._fsutil import abspath, realpath, user_from_uid
-from tools.cmds._prog import errx, fflush, options, printf, usage_exit, warn, warnx
+from tools.cmds._fsutil import abspath, rawname, realpath, user_from_uid
+from tools.cmds._prog import errx, fflush, options, printf, setprogname, usage_exit, warn, warnx
 from vfs.mount import (
     MNT_ASYNC,
     MNT_AUTOMOUNTED,
@@ -162,11 +163,8 @@ async def ufs_mount_args(special: str, node: str, flags: int, opts: list[str]) -
 
 
 @mount_type("rootfs")
-async def rootfs_mount_args(special: str, node: str, flags: int, opts: list[str]) -> MountArgs:
-    return MountArgs(None, special, [])
-
-
-async def _default_args(special: str, node: str, flags: int, opts: list[str]) -> MountArgs:
+async def no_mount_args(special: str, node: str, flags: int, opts: list[str]) -> MountArgs:
+    """No argument block (rootfs, and a type nobody registered)."""
     return MountArgs(None, special, [])
 
 
@@ -183,8 +181,9 @@ async def sniff_fstype(special: str) -> str:
     cannot be opened (it is busy while mounted), as mount reads the
     disklabel from the raw device.
     """
-    head, _, tail = special.rpartition("/")
-    for cand in (special, f"{head}/r{tail}" if head else f"r{tail}"):
+    for cand in (special, rawname(special)):
+        if cand is None:
+            continue
         try:
             fd = await libc.open(cand, O_RDONLY)
             break
@@ -247,12 +246,14 @@ def getmntopts(optstr: str, flags: int) -> tuple[int, list[str], str | None]:
         m = MNTOPTS.get(name)
         if m is None:
             return flags, given, opt
-        inverse, flag = m
-        if int(negative) == inverse:
-            flags |= flag
-        else:
-            flags &= ~flag
+        flags = mntopt_apply(flags, m, negative)
     return flags, given, None
+
+
+def mntopt_apply(flags: int, opt: tuple[int, int], negative: bool) -> int:
+    """getmntopts(3) for one option ``(inverse, flag)``, "no" in front or not."""
+    inverse, flag = opt
+    return flags | flag if int(negative) == inverse else flags & ~flag
 
 
 @command("mount")
@@ -290,8 +291,6 @@ async def mount_main(argv: list[str]) -> int:
     # mount_<type> with the -o options as they are.
     program = None
     if fstype is not None and fstype not in MOUNT_ARGS:
-        from tools import cmds
-
         program = cmds.lookup(f"mount_{fstype}")
     if bad is not None and program is None:
         await errx(1, f"-o {bad}: option not supported")
@@ -313,7 +312,6 @@ async def mount_main(argv: list[str]) -> int:
                 break
         else:
             await errx(1, f"{args[0]}: unknown special file or file system.")
-            return 1
         args = [special, node]
     if len(args) != 2:
         await usage_exit(MOUNT_USAGE)
@@ -326,8 +324,6 @@ async def mount_main(argv: list[str]) -> int:
     if program is not None:
         if debug:
             return 0
-        from tools.cmds._prog import setprogname
-
         extra = [n for f, n in ((MNT_FORCE, "force"), (MNT_UPDATE, "update")) if flags & f]
         opts_ = optlist + extra
         setprogname(f"mount_{fstype}")          # as after execve of mount_<type>
@@ -335,7 +331,7 @@ async def mount_main(argv: list[str]) -> int:
                               special, node])
     if fstype is None:
         fstype = await sniff_fstype(special)
-    builder = MOUNT_ARGS.get(fstype, _default_args)
+    builder = MOUNT_ARGS.get(fstype, no_mount_args)
     try:
         ma = await builder(special, node, flags, given)
     except _Fail as e:

@@ -54,7 +54,7 @@ from lib.libpuffs.server import PUFFS_FLAG_OPDUMP
 from tools.cmds import command
 from tools.cmds._fsutil import realpath
 from tools.cmds._prog import errx, options, usage_exit, warn
-from tools.cmds.mount import MNTOPTS
+from tools.cmds.mount import MNTOPTS, mntopt_apply
 from vfs.mount import MNT_RDONLY
 
 # PUFFSMOPT_STD (2007): name -> (inverse, pflag)
@@ -89,17 +89,9 @@ def puffs_getmntopts(optstrs: list[str], own: dict[str, bool]) -> tuple[PuffsMou
         if negative:
             name = name[2:]
         if name in MNTOPTS:
-            inverse, flag = MNTOPTS[name]
-            if int(negative) == inverse:
-                o.mntflags |= flag
-            else:
-                o.mntflags &= ~flag
+            o.mntflags = mntopt_apply(o.mntflags, MNTOPTS[name], negative)
         elif name in PUFFSMOPTS:
-            inverse, flag = PUFFSMOPTS[name]
-            if int(negative) == inverse:
-                o.pflags |= flag
-            else:
-                o.pflags &= ~flag
+            o.pflags = mntopt_apply(o.pflags, PUFFSMOPTS[name], negative)
         elif name in own:
             o.own[name] = own[name] != negative
         else:
@@ -193,7 +185,6 @@ async def mount_passthrough_main(argv: list[str]) -> int:
             ops = Passthrough(hostdir, **kw)
         except OSError as e:
             await errx(1, f"{hostdir}: {e.strerror or e}")
-            return 1
         server = PuffsServer(ops, "passthrough", flags=o.pflags, fhsize=FHSIZE)
         cleanup = ops.close                       # its host descriptors
     return await _mount_server(server, node, o.mntflags, cleanup)

@@ -10,13 +10,13 @@ What the core reports is printed on standard output through write(2).
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, SEEK_END
 from lib import libc
+from tools import newfs_ext2fs as core
 from tools.cmds import command
-from tools.cmds._prog import eprintf, errx, printf
+from tools.cmds._prog import eprintf, printf
 from vfs.dkio import DIOCGMEDIASIZE
 
 DEV_BSIZE = 512
@@ -49,31 +49,16 @@ async def sector_pwrite(fd: int, data: bytes, off: int, secsize: int = DEV_BSIZE
     return len(data) if n == len(buf) else max(0, n - (off - start))
 
 
-def _core() -> Any:
-    try:
-        import tools.newfs_ext2fs as core
-    except ImportError:
-        return None
-    for name in ("parse_args", "anewfs_ext2fs", "NewfsError", "_fix_size"):
-        if not hasattr(core, name):
-            return None
-    return core
-
-
 @command("newfs_ext2fs")
 async def main(argv: list[str]) -> int:
-    core = _core()
-    if core is None:
-        await errx(1, "the ext2 formatting core (tools/newfs_ext2fs.py) is not available")
-        return 1
     out: list[str] = []
     special = "?"
     try:
         p, flags, special = core.parse_args(argv[1:])
         p.out = out.append
-        if getattr(p, "now", 0) is None:
-            p.now = (await libc.gettimeofday())[0]
-        create = flags.get("F") and flags.get("size", 0) > 0 and not p.Nflag
+        if p.now is None:
+            p.now = (await libc.gettimeofday())[0]         # the machine's clock
+        create = flags["F"] and flags.get("size", 0) > 0 and not p.Nflag
         fd = await libc.open(special, (O_RDONLY if p.Nflag else O_RDWR) |
                              (O_CREAT if create else 0), 0o644)
         try:

@@ -36,7 +36,6 @@ async def pwd_main(argv: list[str]) -> int:
         cwd = await libc.getcwd()
     except SyscallError as e:
         await err(1, ".", e)
-        return 1
     await printf(cwd + "\n")
     return 0
 
@@ -56,7 +55,6 @@ async def sleep_main(argv: list[str]) -> int:
             raise ValueError
     except ValueError:
         await usage_exit(SLEEP_USAGE)
-        return 1
     if secs > 0:
         await libc.nanosleep(secs)
     return 0
@@ -76,7 +74,6 @@ async def dmesg_main(argv: list[str]) -> int:
         text = await libc.sysctl([libc.CTL_KERN, libc.KERN_MSGBUF])
     except SyscallError as e:
         await err(1, "sysctl kern.msgbuf", e)
-        return 1
     if text and not text.endswith(b"\n"):
         text += b"\n"
     await printf(text)
