@@ -80,7 +80,7 @@ class proc:
         self.p_cwdi: Any = None
         self.p_vmspace: Any = None
         self.p_sigpend: set[int] = set()
-        self.p_sigacts: dict[int, int] = {}
+        self.p_sigacts: dict[int, tuple[int, bytes, int]] = {}  # kern_sig.sigact
         self.p_specific: dict[Any, Any] = {}
 
     def __repr__(self) -> str:

@@ -77,5 +77,24 @@ def postsig_all(l: lwp) -> list[int]:
     return sigs
 
 
-def sigaction_flags(p: proc, signo: int, flags: int) -> None:
-    p.p_sigacts[signo] = flags
+SIG_DFL = 0
+SIG_IGN = 1
+
+# What a process does on a signal: (handler, sa_mask as 16 bytes, sa_flags),
+# the sd_sigact of NetBSD's struct sigacts.  Absent means SIG_DFL, no flags.
+SIGACT_DFL = (SIG_DFL, bytes(16), 0)
+
+
+def sigact(p: proc, signo: int) -> tuple[int, bytes, int]:
+    """``p``'s action for ``signo``: (handler, mask, flags)."""
+    return p.p_sigacts.get(signo, SIGACT_DFL)
+
+
+def sigacts_inherit(parent: proc, child: proc, exec: bool) -> None:
+    """The child's signal actions: a copy of the parent's (fork, sigactsinit);
+    after exec, as execsigs leaves them: caught signals back to SIG_DFL,
+    ignored ones stay ignored."""
+    acts = dict(parent.p_sigacts)
+    if exec:
+        acts = {sig: a for sig, a in acts.items() if a[0] == SIG_IGN}
+    child.p_sigacts = acts

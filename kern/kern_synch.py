@@ -145,9 +145,9 @@ def _clear(l: lwp) -> None:
 
 
 def _sigerror(l: lwp, sig: int) -> int:
-    from kern.kern_sig import SA_RESTART
+    from kern.kern_sig import SA_RESTART, sigact
 
-    return ERESTART if l.l_proc.p_sigacts.get(sig, 0) & SA_RESTART else EINTR
+    return ERESTART if sigact(l.l_proc, sig)[2] & SA_RESTART else EINTR
 
 
 def sleepq_wakeone(l: lwp, rv: int = 0) -> None:

@@ -335,6 +335,7 @@ class Machine:
         parent's address space and every descriptor.
         """
         from kern.kern_lwp import PK_EXEC
+        from kern.kern_sig import sigacts_inherit
 
         pid = self._nextpid
         self._nextpid += 1
@@ -342,8 +343,8 @@ class Machine:
                                                            self.proc0.p_cred), parent)
         if exec:
             p.p_flag |= PK_EXEC
-        elif parent is not None:
-            p.p_sigacts = dict(parent.p_sigacts)
+        if parent is not None:
+            sigacts_inherit(parent, p, exec)
         self.procs[pid] = p
         for hook in self.proc_create_hooks:
             hook(p, parent)

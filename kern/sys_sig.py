@@ -1,9 +1,10 @@
 """Signal system calls: kill(2) and sigaction(2) (sys_sig.c, sys/signal.h).
 
 A small model on top of kern.kern_sig: a process records, per signal, a
-handler (an opaque user address, or SIG_DFL / SIG_IGN), a mask and flags.
-The flags reach kern_sig (``p_sigacts``), which is where SA_RESTART makes an
-interrupted sleep answer ERESTART instead of EINTR.  A signal that is
+handler (an opaque user address, or SIG_DFL / SIG_IGN), a mask and flags
+(``p_sigacts``, read with ``kern_sig.sigact``; a fork copies them, an exec
+keeps only the ignored ones).  SA_RESTART makes an interrupted sleep answer
+ERESTART instead of EINTR.  A signal that is
 ignored (SIG_IGN, or SIG_DFL for a signal whose default is to ignore) is
 discarded when sent, as NetBSD does; any other one interrupts a catching
 sleep and is consumed when a system call returns to userland.  Nothing
@@ -20,6 +21,8 @@ from kern.kern_sig import (
     NSIG,
     SA_ALLBITS,
     SA_RESTART,  # noqa: F401 - sys/signal.h, re-exported for libc
+    SIG_DFL,
+    SIG_IGN,
     SIGCHLD,
     SIGCONT,
     SIGINFO,
@@ -29,14 +32,12 @@ from kern.kern_sig import (
     SIGURG,
     SIGWINCH,
     psignal,
-    sigaction_flags,
+    sigact,
 )
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp, proc
 
-SIG_DFL = 0
-SIG_IGN = 1
 SIG_ERR = -1
 
 # Signals whose default action is to be ignored (sigprop SA_IGNORE).
@@ -65,19 +66,9 @@ class sigaction(ctypes.Structure):
         return self.sa_handler
 
 
-_SIGACTS = "kern.sys_sig.sigacts"
-
-
-def _sigacts(p: proc) -> dict[int, tuple[int, bytes, int]]:
-    d = p.p_specific.get(_SIGACTS)
-    if d is None:
-        d = p.p_specific[_SIGACTS] = {}
-    return d
-
-
 def sigignored(p: proc, signum: int) -> bool:
     """True when ``p`` discards ``signum`` (SIG_IGN, or SIG_DFL of an ignored-by-default one)."""
-    handler = _sigacts(p).get(signum, (SIG_DFL, b"", 0))[0]
+    handler = sigact(p, signum)[0]
     if handler == SIG_IGN:
         return True
     return handler == SIG_DFL and signum in _DEFAULT_IGNORE
@@ -96,8 +87,7 @@ def sigaction1(l: lwp, signum: int, nsa: sigaction | None, osa: sigaction | None
     p = l.l_proc
     if signum <= 0 or signum >= NSIG:
         return EINVAL
-    acts = _sigacts(p)
-    handler, mask, flags = acts.get(signum, (SIG_DFL, bytes(16), 0))
+    handler, mask, flags = sigact(p, signum)
     if osa is not None:
         osa.sa_handler = handler
         ctypes.memmove(ctypes.addressof(osa.sa_mask), mask, 16)
@@ -107,8 +97,7 @@ def sigaction1(l: lwp, signum: int, nsa: sigaction | None, osa: sigaction | None
             return EINVAL
         if nsa.sa_flags & ~SA_ALLBITS:
             return EINVAL
-        acts[signum] = (int(nsa.sa_handler), bytes(nsa.sa_mask), int(nsa.sa_flags))
-        sigaction_flags(p, signum, int(nsa.sa_flags))
+        p.p_sigacts[signum] = (int(nsa.sa_handler), bytes(nsa.sa_mask), int(nsa.sa_flags))
         if sigignored(p, signum):
             # setting a signal to be ignored discards it if pending
             p.p_sigpend.discard(signum)

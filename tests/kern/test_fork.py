@@ -154,3 +154,37 @@ def test_full_process_table_is_eagain(monkeypatch: pytest.MonkeyPatch) -> None:
         nprocs = len(k.procs)
         assert k.run(body, proc=p) == (EAGAIN, nprocs)
         assert "proc: table is full - increase kern.maxproc or NPROC" in k.dmesg()
+
+
+def test_signal_actions_through_fork_and_exec() -> None:
+    """fork copies every action (handler, mask, flags); a process made as after
+    exec keeps only the ignored signals (execsigs)."""
+    from kern.kern_sig import SIGUSR1, SIGUSR2, sigact
+    from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN
+
+    with kern.boot(seed=8) as k:
+        p = k.proc_create("parent", k.initproc)
+
+        async def body() -> tuple[object, object]:
+            await libc.signal(SIGUSR1, SIG_IGN)
+            await libc.sigaction(SIGUSR2, libc.struct_sigaction(sa_handler=0x401000,
+                                                                sa_flags=SA_RESTART))
+            seen: dict[str, object] = {}
+
+            async def child() -> int:
+                me = curproc()
+                seen["fork"] = (sigact(me, SIGUSR1)[0], sigact(me, SIGUSR2)[0],
+                                sigact(me, SIGUSR2)[2])
+                return 0
+
+            pid = await libc.fork(child)
+            while pid in curmachine().procs:
+                await libc.nanosleep(0.001)
+            q = curmachine().proc_create("exec", curproc())
+            seen["exec"] = (sigact(q, SIGUSR1)[0], sigact(q, SIGUSR2)[0], sigact(q, SIGUSR2)[2])
+            curmachine().proc_destroy(q)
+            return seen["fork"], seen["exec"]
+
+        forked, execd = k.run(body, proc=p)
+        assert forked == (SIG_IGN, 0x401000, SA_RESTART)
+        assert execd == (SIG_IGN, SIG_DFL, 0)

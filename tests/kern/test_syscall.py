@@ -30,7 +30,7 @@ from kern import (
 from kern.cpu import curmachine, curproc
 from kern.kern_auth import kauth_cred_make
 from kern.kern_lwp import lwp
-from kern.kern_sig import SIGKILL, SIGUSR1, SIGUSR2
+from kern.kern_sig import SIGKILL, SIGUSR1, SIGUSR2, sigact
 from kern.kern_time import timespec
 from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN, SIGCHLD
 from kern.syscall import (
@@ -193,7 +193,7 @@ def test_sigaction_records_and_returns(k):
         r.append(await errno_of(libc.sigaction(SIGKILL, act)))
         r.append(await errno_of(libc.sigaction(0, act)))
         r.append(await errno_of(libc.sigaction(SIGUSR1, libc.struct_sigaction(sa_flags=0x1000))))
-        r.append(curproc().p_sigacts[SIGUSR1])
+        r.append(sigact(curproc(), SIGUSR1)[2])
         return r
 
     assert k.run(body) == [0, SIG_DFL, 0, 0x401000, SIG_IGN, SA_RESTART, EINVAL, EINVAL,
