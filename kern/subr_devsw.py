@@ -357,17 +357,6 @@ def bdevsw_getname(major_: int) -> str | None:
     return None
 
 
-def devsw_getname(major_: int) -> str | None:
-    """kemu: the name recorded for a character major, else for a block major.
-
-    Which kind of major is meant is unknown here, so a block major that is
-    also another driver's character major gives that driver's name: callers
-    that know the kind use cdevsw_getname or bdevsw_getname, as NetBSD does.
-    """
-    name = cdevsw_getname(major_)
-    return name if name is not None else bdevsw_getname(major_)
-
-
 def devsw_conv_table() -> list[tuple[str, int, int]]:
     """The name<->major table of this machine: ``(name, bmajor, cmajor)`` rows."""
     return [(c.d_name, c.d_bmajor, c.d_cmajor) for c in _devsw().devsw_conv

@@ -191,10 +191,13 @@ def vfs_mountedon(vp: vnode) -> int:
 async def _autoload(dev: int, vtype: int) -> None:
     from kern import subr_devsw
 
-    lookup = subr_devsw.bdevsw_lookup if vtype == VBLK else subr_devsw.cdevsw_lookup
+    if vtype == VBLK:
+        lookup, getname = subr_devsw.bdevsw_lookup, subr_devsw.bdevsw_getname
+    else:
+        lookup, getname = subr_devsw.cdevsw_lookup, subr_devsw.cdevsw_getname
     if lookup(dev) is not None:
         return
-    name = subr_devsw.devsw_getname(major(dev))
+    name = getname(major(dev))
     if name is None:
         return
     from kern.kern_module import MODULE_CLASS_ANY, MODULE_CLASS_DRIVER, module_autoload

@@ -61,7 +61,6 @@ from kern.subr_devsw import (
     devsw_blk2name,
     devsw_chr2blk,
     devsw_detach,
-    devsw_getname,
     devsw_name2blk,
     devsw_name2chr,
 )
@@ -124,7 +123,7 @@ def test_fixed_majors_from_config(k):
         assert bytes(buf).split(b"\0")[0] == b"testdev"
         assert devsw_name2chr("testdev") == 163
         assert devsw_name2blk("testdevx") == NODEVMAJOR
-        assert devsw_blk2name(163) == "testdev" and devsw_getname(163) == "testdev"
+        assert devsw_blk2name(163) == "testdev" and bdevsw_getname(163) == "testdev"
         assert devsw_chr2blk(makedev(163, 7)) == makedev(163, 7)
         assert devsw_blk2chr(makedev(163, 7)) == makedev(163, 7)
         # Given majors must agree with the table.
@@ -134,7 +133,7 @@ def test_fixed_majors_from_config(k):
         assert devsw_detach(b, c) == 0
         assert bdevsw_lookup(makedev(163, 0)) is None
         assert devsw_name2blk("testdev") == NODEVMAJOR and devsw_blk2name(163) is None
-        assert devsw_getname(163) == "testdev"          # the table keeps the name
+        assert cdevsw_getname(163) == bdevsw_getname(163) == "testdev"  # the table keeps it
         # Re-attach: same majors.
         assert devsw_attach("testdev", b, -1, c, -1) == (0, 163, 163)
         # A character-only entry: no block switch allowed, no block major.
@@ -274,8 +273,6 @@ def test_getname_by_kind_of_major():
     with kern.boot(seed=1, config=GENERIC.derive("TESTGETNAME", majors=majors)) as k:
         async def body():
             return [cdevsw_getname(170), bdevsw_getname(170), cdevsw_getname(171),
-                    bdevsw_getname(171), cdevsw_getname(-1), bdevsw_getname(None),
-                    devsw_getname(170), devsw_getname(171)]
+                    bdevsw_getname(171), cdevsw_getname(-1), bdevsw_getname(None)]
 
-        assert k.run(body) == ["ttyish", "blkish", "blkish", None, None, None,
-                               "ttyish", "blkish"]
+        assert k.run(body) == ["ttyish", "blkish", "blkish", None, None, None]
