@@ -55,13 +55,17 @@ from kern.subr_copy import (
     uvm_unmap_user,
     uwrite,
 )
-from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN
+from kern.sys_sig import __SIGTRAMP_SIGINFO_VERSION, SA_RESTART, SIG_DFL, SIG_IGN
 from kern.sys_sig import sigaction as struct_sigaction
 from kern.syscall import (
+    SYS___clock_gettime50,
+    SYS___fhopen40,
+    SYS___fhstat50,
     SYS___fstat50,
     SYS___futimes50,
     SYS___getcwd,
     SYS___getdents30,
+    SYS___getfh30,
     SYS___gettimeofday50,
     SYS___lstat50,
     SYS___lutimes50,
@@ -146,20 +150,14 @@ X_OK = 0x01
 W_OK = 0x02
 R_OK = 0x04
 
-# <time.h> clocks; __clock_gettime50 is not in kern.syscall's list yet
+# <time.h> clocks
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 3
-SYS___clock_gettime50 = 427
-# the file-handle calls (vfs/vfs_syscalls.py registers them by number)
-SYS___getfh30 = 395
-SYS___fhopen40 = 396
-SYS___fhstat50 = 451
 
 MAXPATHLEN = 1024
 
 # Where libc's signal trampoline would be; the kernel only records it.
 _SIGTRAMP = 0x00007f7ff7e00000
-__SIGTRAMP_SIGINFO_VERSION = 2
 
 _CDATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
 

@@ -39,6 +39,7 @@ from kern.fcntl import (
     FREAD,
     FWRITE,
     O_ACCMODE,
+    O_CLOEXEC,
     O_CREAT,
     SEEK_CUR,
     SEEK_END,
@@ -52,12 +53,13 @@ from kern.kern_descrip import (
     fd_getfile,
     fd_getvnode,
     fd_putfile,
+    fd_set_exclose,
     l_dupfd,
 )
 from kern.kern_time import timespec, timeval
 from kern.subr_copy import copyin, copyinstr, copyout
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, iovec, uio
-from kern.syscall import syscall_register
+from kern.syscall import SYS___fhopen40, SYS___fhstat50, SYS___getfh30, syscall_register
 from vfs.mount import (
     MNT_VISFLAGMASK,
     MNT_WAIT,
@@ -100,9 +102,6 @@ from vfs.stat import (
 )
 from vfs.vfs_mount import do_sys_mount, do_sys_unmount, vfs_syncall
 from vfs.vfs_vnops import vn_open, vn_stat, vn_writechk, vnops
-from vfs.vnode import (
-    FSYNC_DATAONLY as FSYNC_DATAONLY,  # re-exported: ext2fs imports it from here
-)
 from vfs.vnode import (
     FSYNC_WAIT,
     LK_EXCLUSIVE,
@@ -224,6 +223,7 @@ async def do_open(l: Any, path: Any, seg: int, open_flags: int, open_mode: int,
     fp.f_data = vp
     fp.f_cred = l.l_cred
     VOP_UNLOCK(vp)
+    fd_set_exclose(l, indx, bool(open_flags & O_CLOEXEC))
     fd_affix(p, fp, indx)
     retval[0] = indx
     return 0
@@ -1315,11 +1315,11 @@ async def sys___fhstat50(l: Any, uap: Any, retval: list[int]) -> int:
 
 
 def _register_fh() -> None:
-    syscall_register(395, "__getfh30", sys___getfh30,
+    syscall_register(SYS___getfh30, "__getfh30", sys___getfh30,
                      ("const char *fname", "void *fhp", "size_t *fh_size"))
-    syscall_register(396, "__fhopen40", sys___fhopen40,
+    syscall_register(SYS___fhopen40, "__fhopen40", sys___fhopen40,
                      ("const void *fhp", "size_t fh_size", "int flags"))
-    syscall_register(451, "__fhstat50", sys___fhstat50,
+    syscall_register(SYS___fhstat50, "__fhstat50", sys___fhstat50,
                      ("const void *fhp", "size_t fh_size", "struct stat *sb"))
 
 

@@ -89,6 +89,7 @@ DOCLOSE = 0x0008
 # VOP_FSYNC flags (sys/vnode.h)
 FSYNC_WAIT = 0x0001
 FSYNC_DATAONLY = 0x0002
+FSYNC_RECLAIM = 0x0004
 FSYNC_LAZY = 0x0008
 
 # ioflag for VOP_READ/VOP_WRITE (sys/vnode.h)

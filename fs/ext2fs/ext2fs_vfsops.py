@@ -73,10 +73,10 @@ from vfs.mount import (
 from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_user
 from vfs.spec_vnops import spec_node_init, spec_node_setmountedfs, vfs_mountedon
 from vfs.vfs_bio import DEV_BSHIFT, V_SAVE, bdwrite, bread, brelse, bwrite, getblk, vinvalbuf
-from vfs.vfs_syscalls import FSYNC_WAIT
 from vfs.vfs_trans import fstrans_is_owner, fstrans_mount, genfs_suspendctl
 from vfs.vnode import (
     FORCECLOSE,
+    FSYNC_WAIT,
     LK_EXCLUSIVE,
     LK_NOWAIT,
     LK_RETRY,

@@ -67,7 +67,6 @@ from vfs.stat import (
     UF_NODUMP,
 )
 from vfs.vfs_bio import bdwrite, biodone, vflushbuf
-from vfs.vfs_syscalls import FSYNC_DATAONLY, FSYNC_WAIT
 from vfs.vfs_vnops import (
     _PC_CHOWN_RESTRICTED,
     _PC_FILESIZEBITS,
@@ -81,6 +80,8 @@ from vfs.vfs_vnops import (
     vttoif,
 )
 from vfs.vnode import (
+    FSYNC_DATAONLY,
+    FSYNC_WAIT,
     LK_EXCLUSIVE,
     LK_RETRY,
     VA_UTIMES_NULL,

@@ -92,6 +92,8 @@ from vfs.vfs_trans import (
     fstrans_is_owner,
 )
 from vfs.vnode import (
+    FSYNC_LAZY,
+    FSYNC_WAIT,
     LK_EXCLUSIVE,
     LK_RETRY,
     VBLK,
@@ -212,12 +214,6 @@ from .puffs_sys import (
     puffs_mallocreq,
     puffs_mount,
 )
-
-# sys/vnode.h fsync flags
-FSYNC_WAIT = 0x0001
-FSYNC_DATAONLY = 0x0002
-FSYNC_RECLAIM = 0x0004
-FSYNC_LAZY = 0x0008
 
 
 def _data(kbuf: bytearray, t: Any) -> memoryview:

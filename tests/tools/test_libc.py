@@ -252,3 +252,14 @@ def test_user_memory_is_given_back(k):
 
     before, after = k.run(body)
     assert before == after
+
+
+def test_open_with_o_cloexec_marks_the_descriptor(k):
+    from kern.fcntl import F_GETFD, FD_CLOEXEC, O_CLOEXEC, O_CREAT
+
+    async def body():
+        plain = await libc.open("/tmp/c1", O_CREAT | O_RDWR, 0o644)
+        cloexec = await libc.open("/tmp/c2", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        return (await libc.fcntl(plain, F_GETFD), await libc.fcntl(cloexec, F_GETFD))
+
+    assert k.run(body) == (0, FD_CLOEXEC)
