@@ -1,16 +1,15 @@
 """Operations of a dead (reclaimed) vnode (miscfs/deadfs/dead_vnops.c, NetBSD 8).
 
 A vnode that was reclaimed while still referenced keeps these.  What a file
-system operation does to a dead vnode: lookup ENOENT, open ENXIO, read EOF,
-write, link, bmap EIO; remove, rmdir and rename release
+system operation does to a dead vnode: lookup ENOENT, open ENXIO, read EIO
+(end of file for a tty), write, link, bmap EIO; remove, rmdir and rename release
 the vnodes they were handed and fail with EIO; a buf given to strategy
 completes at once with EIO; getpages and putpages EFAULT (putpages releases
 the interlock it was entered with); poll reports every event asked for, so
 the caller finds out the descriptor is gone; close, fsync, seek, fcntl,
 revoke and inactive succeed; everything else is EBADF.
 
-kemu: a read is EOF on every dead vnode, where NetBSD gives EIO to all but
-ttys (VV_ISTTY).  VOP_RECLAIM returns the vnode unlocked (the v2 protocol, vnode_if),
+kemu: VOP_RECLAIM returns the vnode unlocked (the v2 protocol, vnode_if),
 so dead_reclaim unlocks; kemu's getpages is entered without the object lock
 unless PGO_LOCKED, and then the caller keeps it, so dead_getpages has no lock
 to release.
@@ -25,7 +24,7 @@ from kern.kern_mutex import mutex_exit
 from kern.subr_prf import printf
 from vfs import vnode_if as vi
 from vfs.vfs_bio import biodone
-from vfs.vnode import genfs_islocked, genfs_lock, genfs_unlock, vput, vrele
+from vfs.vnode import VV_ISTTY, genfs_islocked, genfs_lock, genfs_unlock, vput, vrele
 from vfs.vnode_if import VOP_UNLOCK
 
 
@@ -55,8 +54,9 @@ async def dead_open(v: Any) -> int:
 
 
 async def dead_read(v: Any) -> int:
-    # NetBSD: EOF for tty devices (VV_ISTTY), EIO for others.  kemu gives EOF
-    # for all (tests/fs/puffs/test_faults.py relies on it); see the module doc.
+    # End of file for tty devices, EIO for the others.
+    if not v.a_vp.v_vflag & VV_ISTTY:
+        return EIO
     return 0
 
 

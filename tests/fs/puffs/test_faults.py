@@ -169,7 +169,7 @@ def test_server_dies_while_caller_waits():
             return out
 
         out = k.run(after)
-        assert out["read"] == (0, b"")                   # deadfs: end of file
+        assert out["read"] == (EIO, b"")                 # deadfs: EIO (not a tty)
         assert out["stat"] == ENOENT
         assert h.kmem_inuse(k) <= kbefore + 4096  # the park pool may keep a few parks
 
