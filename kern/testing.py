@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
+from kern.exceptions import SyscallError
+
 SWEEP_OVERRIDE: int | None = None
 
 
@@ -13,3 +18,12 @@ def sweep(n: int, base: int = 0) -> list[int]:
     """
     count = SWEEP_OVERRIDE if SWEEP_OVERRIDE is not None else n
     return list(range(base, base + count))
+
+
+async def errno_of(call: Awaitable[Any]) -> int:
+    """Await a system call (a libc stub): 0 when it succeeds, else its NetBSD errno."""
+    try:
+        await call
+    except SyscallError as e:
+        return e.errno
+    return 0

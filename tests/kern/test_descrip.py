@@ -77,6 +77,7 @@ from kern.kern_descrip import (
 )
 from kern.kern_lwp import lwp
 from kern.subr_copy import uiomove, uiomove_frombuf
+from kern.testing import errno_of
 from lib import libc
 from vfs.vnode import VBAD, VREG  # the VFS's values: kern_descrip keeps its own VBAD
 
@@ -217,14 +218,6 @@ def k():
         yield m
         # the machine is still sound: no panic, deadlock or lock-order reversal
         assert m.failure is None
-
-
-async def errno_of(coro):
-    try:
-        await coro
-    except kern.SyscallError as e:
-        return e.errno
-    return 0
 
 
 # ---------------------------------------------------------------- allocation, close

@@ -45,6 +45,7 @@ from kern.syscall import (
     syscall_lookup,
     syscall_names,
 )
+from kern.testing import errno_of
 from lib import libc
 
 SYS_gate_wait = SYS_DYNAMIC_FIRST
@@ -56,14 +57,6 @@ SYS_broken = SYS_DYNAMIC_FIRST + 2
 def k():
     with kern.boot(seed=1) as m:
         yield m
-
-
-async def errno_of(coro):
-    try:
-        await coro
-    except kern.SyscallError as e:
-        return e.errno
-    return 0
 
 
 # ---------------------------------------------------------------- dispatch and errnos

@@ -11,6 +11,7 @@ import kern
 from kern import EEXIST, EINVAL, ENOENT, ENOTDIR, ENOTEMPTY, ERANGE
 from kern.cpu import curproc
 from kern.fcntl import O_APPEND, O_DIRECTORY, O_RDONLY, O_RDWR, O_WRONLY, SEEK_END
+from kern.testing import errno_of
 from lib import libc
 from vfs.dirent import DT_DIR, DT_LNK, DT_REG
 from vfs.mount import MNT_LOCAL, MNT_NOWAIT, MNT_RDONLY, ST_WAIT
@@ -21,14 +22,6 @@ from vfs.stat import S_IFBLK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG
 def k():
     with kern.boot(seed=5) as m:
         yield m
-
-
-async def errno_of(coro):
-    try:
-        await coro
-    except kern.SyscallError as e:
-        return e.errno
-    return 0
 
 
 def test_files_stat_and_descriptors(k):

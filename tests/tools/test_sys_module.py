@@ -22,6 +22,7 @@ from kern.kern_module import (
 )
 from kern.subr_copy import user_iovec
 from kern.sys_module import modctl_load_t, modstat_t
+from kern.testing import errno_of
 from lib import libc
 from tests.shell_helpers import kemu_machine
 
@@ -34,14 +35,6 @@ CFG = GENERIC.derive("TOOLSMOD", module_path={
 def km():
     with kemu_machine(seed=2, config=CFG, md_size=None) as m:
         yield m
-
-
-async def errno_of(coro):
-    try:
-        await coro
-    except kern.SyscallError as e:
-        return e.errno
-    return 0
 
 
 def test_modstat_t_layout():

@@ -10,8 +10,6 @@ tests (tests/fs/vfs/h_fsmacros.py).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from dev.fss.fssvar import FSSIOCGET, FSSIOCSET, fss_get, fss_set
@@ -109,10 +107,3 @@ async def dump_device(devpath: str, hostpath: str, bs: int = 65536) -> int:
     return n
 
 
-async def errno_of(coro: Any) -> int:
-    """Await a system call: its errno, 0 when it succeeds."""
-    try:
-        await coro
-    except SyscallError as e:
-        return e.errno
-    return 0

@@ -19,10 +19,10 @@ from kern.errno import EBUSY, ENOMEM, EOPNOTSUPP
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
 from kern.subr_devsw import bdev_strategy
+from kern.testing import errno_of
 from kern.types_dev import makedev
 from lib import libc
 from tests.dev.fss.helpers import (
-    errno_of,
     read_file,
     setup_origin,
     snap_get,

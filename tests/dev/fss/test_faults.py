@@ -25,11 +25,10 @@ from dev.fss.fssvar import FSSIOCCLR
 from kern.errno import EAGAIN, EIO, ENOSPC, ENXIO
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
 from kern.subr_kmem import kmem_stats
-from kern.testing import sweep
+from kern.testing import errno_of, sweep
 from lib import libc
 from tests.dev.fss.helpers import (
     MiB,
-    errno_of,
     make_image,
     needs_e2fsck,
     read_file,

@@ -11,10 +11,10 @@ from kern.errno import EBUSY, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.testing import errno_of
 from lib import libc
 from tests.dev.fss.helpers import (
     dump_device,
-    errno_of,
     needs_e2fsck,
     read_file,
     setup_origin,

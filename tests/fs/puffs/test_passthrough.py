@@ -30,8 +30,8 @@ from kern.errno import (
     EROFS,
     ESTALE,
 )
-from kern.exceptions import SyscallError
 from kern.fcntl import O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY
+from kern.testing import errno_of as err
 from kern.types_dev import makedev as nbsd_makedev
 from lib import libc
 from lib.libpuffs import VDIR, Attr, ComponentName, PuffsError
@@ -58,13 +58,6 @@ def serve(tmp_path, body, *, seed, readonly=False, flags=0, ops=None):
         ops.close()
 
 
-async def err(coro):
-    """0, or the (NetBSD) errno a libc call failed with."""
-    try:
-        await coro
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 async def put(path, data, flags=O_CREAT | O_RDWR | O_EXCL):
