@@ -38,15 +38,13 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import _lwp
 from kern.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
 from kern.exceptions import SyscallError
+from kern.param import PAGE_MASK, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_fault import fault_inject
 from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import proc
     from kern.machine import Machine
-
-PAGE_SIZE = 4096
-PAGE_MASK = PAGE_SIZE - 1
 
 # amd64 user address range (vmparam.h)
 VM_MIN_ADDRESS = 0
@@ -65,14 +63,6 @@ UIO_SYSSPACE = 1
 
 UIO_SMALLIOV = 8
 IOV_MAX = 1024
-
-
-def round_page(x: int) -> int:
-    return (x + PAGE_MASK) & ~PAGE_MASK
-
-
-def trunc_page(x: int) -> int:
-    return x & ~PAGE_MASK
 
 
 # --------------------------------------------------------------- address spaces

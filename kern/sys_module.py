@@ -56,6 +56,7 @@ from kern.kern_module import (
     module_stat,
     module_unload,
 )
+from kern.param import MAXPATHLEN
 from kern.subr_copy import copyin, copyinstr, copyout, user_iovec
 from kern.syscall import SYS_modctl, syscall_register
 
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 
 # Arbitrary limit to avoid excessive memory allocation (sys_module.c).
 MAXPROPSLEN = 4096
-MAXPATHLEN = 1024
 
 
 class modctl_load_t(ctypes.Structure):

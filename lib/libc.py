@@ -48,6 +48,7 @@ from kern.errno import E2BIG, EINVAL, ERANGE
 from kern.exceptions import SyscallError
 from kern.ioccom import IOC_OUT
 from kern.kern_time import timespec
+from kern.param import MAXPATHLEN
 from kern.subr_copy import (
     uread,
     user_iovec,
@@ -154,7 +155,6 @@ R_OK = 0x04
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 3
 
-MAXPATHLEN = 1024
 
 # Where libc's signal trampoline would be; the kernel only records it.
 _SIGTRAMP = 0x00007f7ff7e00000

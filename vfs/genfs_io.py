@@ -35,6 +35,7 @@ from kern.cpu import curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
+from kern.param import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_prf import panic
 from kern.subr_uio import uiomove
 from vfs.buf import B_READ, B_WRITE, BC_BUSY
@@ -43,9 +44,6 @@ from vfs.uvm import uvm, uvm_kick_pdaemon, uvmexp
 if TYPE_CHECKING:
     from vfs.vnode import vnode
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-PAGE_MASK = PAGE_SIZE - 1
 
 # pgo_put / VOP_PUTPAGES and pgo_get / VOP_GETPAGES flags (uvm/uvm_pager.h)
 PGO_CLEANIT = 0x001        # write dirty pages back
@@ -79,14 +77,6 @@ GOP_SIZE_MEM = 0x4
 # GOP_MARKUPDATE flags
 GOP_UPDATE_ACCESSED = 1
 GOP_UPDATE_MODIFIED = 2
-
-
-def trunc_page(x: int) -> int:
-    return x & ~PAGE_MASK
-
-
-def round_page(x: int) -> int:
-    return (x + PAGE_MASK) & ~PAGE_MASK
 
 
 class vm_page:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kern.param import MAXPATHLEN  # noqa: F401 - re-exported
+
 # cn_nameiop
 LOOKUP = 0
 CREATE = 1
@@ -40,7 +42,6 @@ MODMASK = 0x010000fc
 PARAMASK = 0x00ffff00
 
 NAME_MAX = 255
-MAXPATHLEN = 1024
 MAXSYMLINKS = 32
 MAXNAMLEN = 255
 

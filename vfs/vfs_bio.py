@@ -22,6 +22,7 @@ from kern.cpu import MachineLocal
 from kern.errno import EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.param import DEV_BSHIFT, DEV_BSIZE, MAXBSIZE, MAXPHYS  # noqa: F401 - re-exported
 from kern.subr_prf import panic
 from vfs.buf import (
     B_ASYNC,
@@ -40,10 +41,6 @@ from vfs.buf import (
 if TYPE_CHECKING:
     from vfs.vnode import vnode
 
-DEV_BSHIFT = 9
-DEV_BSIZE = 1 << DEV_BSHIFT
-MAXBSIZE = 64 * 1024
-MAXPHYS = 64 * 1024
 
 
 def dbtob(x: int) -> int:

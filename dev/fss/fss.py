@@ -108,6 +108,7 @@ from kern.kern_mutex import (
 from kern.kern_time import TIMESPEC_TO_TIMEVAL, microtime, timespec
 from kern.kern_types import NODEV, cast, sizeof
 from kern.native import isclr, isset, memcpy, memset, setbit
+from kern.param import NBBY, howmany
 from kern.subr_autoconf import (
     CFATTACH_DECL_NEW,
     DETACH_QUIET,
@@ -212,12 +213,6 @@ from vfs.vnode_if import VOP_PUTPAGES, VOP_UNLOCK
 _MODULE = kmod_option("_MODULE")
 fss_cd = ioconf_cfdriver("fss", DV_DISK)  # #include "ioconf.h" (static configuration)
 
-# sys/param.h
-NBBY = 8
-
-
-def howmany(x: int, y: int) -> int:
-    return (x + y - 1) // y
 
 
 fss_device_lock = kmutex_t()  # Protect all units.

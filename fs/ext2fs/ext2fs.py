@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from kern.param import howmany  # noqa: F401 - re-exported
 from vfs.vfs_bio import DEV_BSHIFT
 
 # Boot block and super block locations, in bytes and in DEV_BSIZE blocks.
@@ -385,8 +386,6 @@ def cgbase(fs: m_ext2fs, c: int) -> int:
     return fs.e2fs.e2fs_first_dblock + fs.e2fs.e2fs_bpg * c
 
 
-def howmany(x: int, y: int) -> int:
-    return (x + y - 1) // y
 
 
 def roundup(x: int, y: int) -> int:

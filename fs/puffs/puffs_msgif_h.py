@@ -29,6 +29,7 @@ from typing import Any
 
 from kern.ioccom import _IO, _IOW, _IOWR
 from kern.kern_descrip import flock
+from kern.param import MAXPATHLEN, MAXPHYS  # noqa: F401 - re-exported
 from vfs.mount import statvfs
 
 # --------------------------------------------------------------- op classes
@@ -267,7 +268,6 @@ PUFFCRED_CRED_FSCRED = 2
 
 # 2*MAXPHYS is the most the kernel copies in one request, and the approximate
 # upper bound of any fixed-size request struct.
-MAXPHYS = 64 * 1024
 PUFFS_REQ_MAXSIZE = 2 * MAXPHYS
 PUFFS_REQSTRUCT_MAX = 4096
 
@@ -277,7 +277,6 @@ def PUFFS_TOMOVE(a: int, b: Any) -> int:
     return min(a, b.pmp_req_maxsize - PUFFS_REQSTRUCT_MAX)
 
 
-MAXPATHLEN = 1024
 
 
 class puffs_kcn(ctypes.Structure):

@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from kern.errno import EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOTDIR, EPERM, EXDEV
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
+from kern.param import MAXBSIZE
 from kern.types_dev import major, minor
 from lib import libc
 from tools.cmds import command
@@ -52,8 +53,6 @@ from vfs.stat import (
     S_IWUSR,
     S_IXUSR,
 )
-
-MAXBSIZE = 64 * 1024
 
 
 async def _umask() -> int:
