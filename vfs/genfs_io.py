@@ -159,6 +159,7 @@ def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
     that is no new work, and the page daemon, whose own write may be the one
     that failed, must not wake itself up over and over.
     """
+    pg.flags &= ~PG_FAKE  # written: its contents are the file's now
     if pg.flags & PG_CLEAN:
         pg.flags &= ~PG_CLEAN
         uobj.uo_ndirty += 1
@@ -205,9 +206,18 @@ def _page_free(uobj: uvm_object, pg: vm_page) -> None:
 
 
 def uvm_page_unbusy(uobj: uvm_object, pgs: list[vm_page]) -> None:
-    """Release busy pages (object lock not needed: this never sleeps)."""
+    """Release busy pages (object lock not needed: this never sleeps).
+
+    A page still PG_FAKE was created to be overwritten and never was (the
+    caller failed before writing it): its zeros are not the file's data, so
+    it is freed rather than left resident, as NetBSD releases such pages.
+    """
     wake = False
     for pg in pgs:
+        if pg.flags & PG_FAKE:
+            _page_free(uobj, pg)
+            wake = True
+            continue
         if pg.flags & PG_WANTED:
             wake = True
         pg.flags &= ~(PG_BUSY | PG_WANTED)
@@ -374,10 +384,11 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
 
     A page not resident is created; it is read from the disk unless
     ``nofill`` says the caller will overwrite every byte of it that lies
-    below EOF (then it starts as zeros).  When it is read, the pages after
-    it up to ``ra_end`` (at most a MAXPHYS cluster, not past EOF) that are
-    not resident either are read in the same I/O and left resident, clean
-    and not busy: the read clustering and read-ahead of genfs_getpages.
+    below EOF (then it starts as zeros and stays PG_FAKE until written).
+    When it is read, the pages after it up to ``ra_end`` (at most a MAXPHYS
+    cluster, not past EOF) that are not resident either are read in the
+    same I/O and left resident, clean and not busy: the read clustering and
+    read-ahead of genfs_getpages.
     """
     from vfs.vfs_bio import MAXPHYS
 
@@ -401,8 +412,9 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
         mutex_exit(lock)
         return 0, pg
     if nofill:
+        # Zeros, and PG_FAKE until the caller writes it (genfs_page_dirty):
+        # unbusied unwritten, it is thrown away.
         mutex_exit(lock)
-        pg.flags &= ~PG_FAKE
         return 0, pg
     run = [pg]
     end = min(ra_end, off + MAXPHYS, round_page(vp.v_size))

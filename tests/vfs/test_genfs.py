@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import kern
 from kern.fcntl import O_RDWR
 from kern.kern_mutex import mutex_enter, mutex_owned
 from lib import libc
@@ -89,3 +90,47 @@ def test_pagedaemon_refused_above_high_water_does_not_wake_itself(tmp_path, monk
     assert kicks["others"] > 0 and kicks["daemon"] == 0
     assert dirty >= 16 and failed > 0
     assert after_fsync == 0
+
+
+def test_a_failed_overwrite_leaves_no_zero_page_over_the_data(tmp_path, monkeypatch):
+    """A write of whole pages over existing data gets its pages without
+    reading them (they start as zeros); when the block allocation under them
+    fails, those pages must go, not stay resident as the file's contents."""
+    from kern.errno import ENOSPC
+    from kern.kern_module import kmod_namespace
+
+    img = mkfs(str(tmp_path / "o.img"), 4 * MB, 4096)
+    old = pattern(4 * PAGE_SIZE, seed=3)
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", old))
+        check(await umount())         # nothing of f stays resident
+        check(await mount(None))
+
+        async def no_space(*args):
+            return ENOSPC
+
+        # This machine's copy of ext2fs_balloc (modules are loaded per machine).
+        balloc = kmod_namespace("ext2fs").ext2fs_gop_alloc.__globals__
+        monkeypatch.setitem(balloc, "ext2fs_gop_alloc", no_space)
+        fd = await libc.open("/mnt/f", O_RDWR)
+        try:
+            await libc.pwrite(fd, b"\xff" * (2 * PAGE_SIZE), PAGE_SIZE)
+            failed = 0
+        except kern.SyscallError as e:
+            failed = e.errno
+        monkeypatch.undo()
+        _, vp = await vnode_of("/mnt/f")
+        resident = sorted(vp.v_uobj.uo_pages)
+        await vrele(vp)
+        data = await libc.pread(fd, len(old), 0)
+        await libc.close(fd)
+        check(await umount())
+        return failed, resident, data
+
+    with boot() as k:
+        failed, resident, data = k.run(body)
+    assert failed == ENOSPC
+    assert PAGE_SIZE not in resident and 2 * PAGE_SIZE not in resident
+    assert data == old
