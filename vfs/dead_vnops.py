@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kern.errno import EBADF, EFAULT, EIO, ENOENT, ENXIO, EOPNOTSUPP
+from kern.errno import EBADF, EFAULT, EIO, ENOENT, ENXIO
 from kern.kern_mutex import mutex_exit
 from kern.subr_prf import printf
 from vfs import vnode_if as vi
+from vfs.genfs_vnops import genfs_eopnotsupp, genfs_nullop
 from vfs.vfs_bio import biodone
 from vfs.vnode import VV_ISTTY, genfs_islocked, genfs_lock, genfs_unlock, vput, vrele
 from vfs.vnode_if import VOP_UNLOCK
@@ -30,14 +31,6 @@ from vfs.vnode_if import VOP_UNLOCK
 
 async def dead_default_error(v: Any) -> int:
     return EBADF
-
-
-async def genfs_nullop(v: Any) -> int:
-    return 0
-
-
-async def genfs_eopnotsupp(v: Any) -> int:
-    return EOPNOTSUPP
 
 
 async def dead_bmap(v: Any) -> int:

@@ -52,6 +52,7 @@ from vfs.genfs_io import (
     genfs_node_destroy,
     genfs_putpages,
 )
+from vfs.genfs_vnops import genfs_abortop
 from vfs.mount import MNT_NOATIME, MNT_RDONLY
 from vfs.namei_h import MAXPATHLEN
 from vfs.spec_vnops import spec_fsync, spec_node_destroy, spec_vnodeop_entries
@@ -797,10 +798,6 @@ async def ext2fs_enoioctl(v: Any) -> int:
     return ENOTTY
 
 
-async def ext2fs_abortop(v: Any) -> int:
-    return 0
-
-
 async def ext2fs_seek(v: Any) -> int:
     return 0 if v.a_newoff >= 0 else EINVAL
 
@@ -847,7 +844,7 @@ ext2fs_vnodeop_opv_desc = vi.vnodeopv_desc("ext2fs", [
     (vi.vop_symlink_desc, ext2fs_symlink),
     (vi.vop_readdir_desc, ext2fs_readdir),
     (vi.vop_readlink_desc, ext2fs_readlink),
-    (vi.vop_abortop_desc, ext2fs_abortop),
+    (vi.vop_abortop_desc, genfs_abortop),
     (vi.vop_inactive_desc, ext2fs_inactive),
     (vi.vop_reclaim_desc, ext2fs_reclaim),
     (vi.vop_lock_desc, genfs_lock),

@@ -76,12 +76,20 @@ from kern.errno import (
 )
 from kern.fcntl import FWRITE
 from kern.kern_auth import FSCRED
-from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
+from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_kmem import M_NOWAIT, M_PUFFS, M_WAITOK, M_ZERO, free
 from kern.subr_prf import KASSERT, panic, printf
 from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
 from vfs.buf import B_ASYNC, B_READ
+from vfs.genfs_vnops import (
+    genfs_abortop,
+    genfs_eopnotsupp,
+    genfs_mmap,
+    genfs_null_putpages,
+    genfs_nullop,
+    genfs_revoke,
+)
 from vfs.mount import VFS_ROOT
 from vfs.namei_h import CREATE, ISDOTDOT, ISLASTCN, MAKEENTRY, RENAME
 from vfs.spec_vnops import spec_node_destroy, spec_read, spec_vnodeop_entries, spec_write
@@ -231,58 +239,6 @@ def cache_enter(dvp: Any, vp: Any, cnp: Any) -> None:
 
 def cache_purge(vp: Any) -> None:
     """V2: no name cache."""
-
-
-# ------------------------------------------------------------------ genfs helpers
-
-async def genfs_eopnotsupp(v: Any) -> int:
-    """EOPNOTSUPP, releasing the vnodes the operation's protocol hands over (NetBSD 8)."""
-    ap = v
-    name = ap.a_desc.vdesc_name
-    if name in ("vop_remove", "vop_rmdir"):
-        if ap.a_vp is ap.a_dvp:
-            await vrele(ap.a_vp)
-        else:
-            await vput(ap.a_vp)
-    elif name == "vop_rename":
-        await vrele(ap.a_fdvp)
-        await vrele(ap.a_fvp)
-        if ap.a_tvp is not None:
-            if ap.a_tvp is ap.a_tdvp:
-                await vrele(ap.a_tvp)
-            else:
-                await vput(ap.a_tvp)
-        await vput(ap.a_tdvp)
-    if "vpp" in ap.a_desc.vdesc_args:
-        ap.a_vpp[0] = None
-    return EOPNOTSUPP
-
-
-async def genfs_nullop(v: Any) -> int:
-    return 0
-
-
-async def genfs_revoke(v: Any) -> int:
-    from vfs.vnode import vrevoke
-
-    await vrevoke(v.a_vp)
-    return 0
-
-
-async def genfs_abortop(v: Any) -> int:
-    return 0
-
-
-async def genfs_mmap(v: Any) -> int:
-    return 0
-
-
-async def genfs_putpages(v: Any) -> int:
-    """V1: no pages.  VOP_PUTPAGES comes with v_interlock held; drop it."""
-    vp = v.a_vp
-    if mutex_owned(vp.v_interlock):
-        mutex_exit(vp.v_interlock)
-    return 0
 
 
 # ------------------------------------------------------------------ checkop
@@ -1389,7 +1345,7 @@ puffs_vnodeop_opv_desc = vi.vnodeopv_desc("puffs", [
     (vi.vop_readdir_desc, puffs_checkop),        # readdir
     (vi.vop_readlink_desc, puffs_checkop),       # readlink
     (vi.vop_getpages_desc, puffs_checkop),       # getpages
-    (vi.vop_putpages_desc, genfs_putpages),      # REAL putpages
+    (vi.vop_putpages_desc, genfs_null_putpages),      # REAL putpages
     (vi.vop_pathconf_desc, puffs_checkop),       # pathconf
     (vi.vop_advlock_desc, puffs_checkop),        # advlock
     (vi.vop_strategy_desc, puffs_strategy),      # REAL strategy
@@ -1438,7 +1394,7 @@ puffs_fifoop_opv_desc = vi.vnodeopv_desc("puffs_fifo", [
     (vi.vop_unlock_desc, puffs_unlock),          # REAL unlock
     (vi.vop_print_desc, puffs_print),            # REAL print
     (vi.vop_islocked_desc, puffs_islocked),      # REAL islocked
-    (vi.vop_putpages_desc, genfs_putpages),      # genfs_null_putpages
+    (vi.vop_putpages_desc, genfs_null_putpages),      # genfs_null_putpages
 ])
 puffs_fifoop_p = puffs_fifoop_opv_desc.opv_desc_vector
 

@@ -32,11 +32,11 @@ from kern.errno import (
 )
 from kern.kern_auth import kauth_cred_geteuid, kauth_cred_groupmember, kauth_cred_issuser
 from kern.kern_module import MODULE, MODULE_CLASS_VFS, MODULE_CMD_FINI, MODULE_CMD_INIT
-from kern.kern_mutex import mutex_exit, mutex_owned
 from kern.kern_time import getnanotime, timespec
 from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
 from vfs.dirent import pack_dirent, vtype_to_dtype
+from vfs.genfs_vnops import genfs_null_putpages, genfs_nullop
 from vfs.mount import (
     MNT_FORCE,
     MNT_GETARGS,
@@ -825,17 +825,6 @@ async def rootfs_spec_reclaim(v: Any) -> int:
     return await rootfs_reclaim(v)
 
 
-async def rootfs_ok(v: Any) -> int:
-    return 0
-
-
-async def rootfs_putpages(v: Any) -> int:
-    vp = v.a_vp
-    if mutex_owned(vp.v_interlock):
-        mutex_exit(vp.v_interlock)
-    return 0
-
-
 async def rootfs_ioctl(v: Any) -> int:
     return ENOTTY
 
@@ -848,16 +837,16 @@ rootfs_vnodeop_opv_desc = vi.vnodeopv_desc("rootfs", [
     (vi.vop_lookup_desc, rootfs_lookup),
     (vi.vop_create_desc, rootfs_create),
     (vi.vop_mknod_desc, rootfs_mknod),
-    (vi.vop_open_desc, rootfs_ok),
-    (vi.vop_close_desc, rootfs_ok),
+    (vi.vop_open_desc, genfs_nullop),
+    (vi.vop_close_desc, genfs_nullop),
     (vi.vop_access_desc, rootfs_access),
     (vi.vop_getattr_desc, rootfs_getattr),
     (vi.vop_setattr_desc, rootfs_setattr),
     (vi.vop_read_desc, rootfs_read),
     (vi.vop_write_desc, rootfs_write),
     (vi.vop_ioctl_desc, rootfs_ioctl),
-    (vi.vop_fsync_desc, rootfs_ok),
-    (vi.vop_seek_desc, rootfs_ok),
+    (vi.vop_fsync_desc, genfs_nullop),
+    (vi.vop_seek_desc, genfs_nullop),
     (vi.vop_remove_desc, rootfs_remove),
     (vi.vop_link_desc, rootfs_link),
     (vi.vop_rename_desc, rootfs_rename),
@@ -872,8 +861,8 @@ rootfs_vnodeop_opv_desc = vi.vnodeopv_desc("rootfs", [
     (vi.vop_unlock_desc, genfs_unlock),
     (vi.vop_islocked_desc, genfs_islocked),
     (vi.vop_pathconf_desc, vop_pathconf_std),
-    (vi.vop_advlock_desc, rootfs_ok),
-    (vi.vop_putpages_desc, rootfs_putpages),
+    (vi.vop_advlock_desc, genfs_nullop),
+    (vi.vop_putpages_desc, genfs_null_putpages),
     (vi.vop_print_desc, rootfs_print),
 ])
 rootfs_vnodeop_p = rootfs_vnodeop_opv_desc.opv_desc_vector
