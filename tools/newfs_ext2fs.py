@@ -651,39 +651,5 @@ class _NullTarget:
         return len(data)
 
 
-async def newfs_ext2fs_main(argv: list[str]) -> int:
-    """The command inside a kemu machine: the special file is opened with open(2)
-    and written with pwrite(2) (lib.libc).  The size comes from ``-s`` or lseek(2)."""
-    from kern.exceptions import SyscallError
-    from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR
-    from lib import libc
-    from tools.cmds.newfs import special_size
-
-    out: list[str] = []
-    try:
-        p, flags, special = parse_args(argv)
-        p.out = out.append
-        create = flags["F"] and flags.get("size", 0) > 0 and not p.Nflag
-        fd = await libc.open(special, (O_RDONLY if p.Nflag else O_RDWR) |
-                             (O_CREAT if create else 0), 0o644)
-        try:
-            _fix_size(p, flags, await special_size(fd))
-
-            async def pwrite(data: bytes, off: int) -> int:
-                return await libc.pwrite(fd, data, off)
-
-            await anewfs_ext2fs(pwrite, p, special)
-        finally:
-            await libc.close(fd)
-    except NewfsError as e:
-        sys.stderr.write("".join(out) + f"newfs_ext2fs: {e}\n")
-        return 1
-    except SyscallError as e:
-        sys.stderr.write("".join(out) + f"newfs_ext2fs: {special}: {e}\n")
-        return 1
-    sys.stdout.write("".join(out))
-    return 0
-
-
 if __name__ == "__main__":
     sys.exit(main())

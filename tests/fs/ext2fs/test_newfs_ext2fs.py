@@ -130,7 +130,7 @@ def test_library_on_any_pwrite_target(tmp_path):
 
 def test_newfs_inside_the_machine(tmp_path):
     """The command run in a machine, through open/lseek/pwrite on a block device."""
-    from tools.newfs_ext2fs import newfs_ext2fs_main
+    from tools.cmds.newfs import main as newfs_ext2fs_main
 
     img = tmp_path / "dev.img"
     img.write_bytes(bytes(8 * MB))
@@ -139,7 +139,7 @@ def test_newfs_inside_the_machine(tmp_path):
         from .helpers import attach_image
 
         check(await attach_image(str(img)))
-        rc = await newfs_ext2fs_main(["-V", "0", "-O", "1", "/dev/wd0"])
+        rc = await newfs_ext2fs_main(["newfs_ext2fs", "-V", "0", "-O", "1", "/dev/wd0"])
         assert rc == 0
         check(await mount(None))
         check(await write_file("/mnt/x", b"made in kemu"))
