@@ -26,6 +26,7 @@ from kern.errno import (
     EMOVEFD,
     ENOENT,
     ENOTDIR,
+    EOPNOTSUPP,
     EPERM,
     ERESTART,
     ESPIPE,
@@ -415,6 +416,11 @@ async def sys_fstatvfs1(l: Any, uap: Any, retval: list[int]) -> int:
     if error:
         return error
     mp = fp.f_vnode.v_mount
+    if mp is None:
+        # A device vnode reclaimed under an open descriptor (forced unmount):
+        # NetBSD moves it to dead_rootmount, whose statvfs is EOPNOTSUPP.
+        fd_putfile(uap.fd)
+        return EOPNOTSUPP
     sb = statvfs()
     try:
         error = await dostatvfs(mp, sb, l, uap.flags, 1)

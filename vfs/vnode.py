@@ -486,6 +486,10 @@ async def vcache_reclaim(vp: vnode) -> None:
     # Out of the cache only now: a lookup meanwhile waited for the reclaim.
     if vp.v_key is not None and g.cache.get(ck) is vp:
         del g.cache[ck]
+    # kemu: NetBSD 8 moves the vnode to dead_rootmount and leaves a device
+    # vnode on spec ops after spec_node_revoke has closed the device; here
+    # it leaves its mount (v_mount None) and every vnode gets dead ops, so a
+    # revoked device's descriptor answers EIO/EBADF rather than reaching it.
     insmntque(vp, None)
     vp.v_op = dead_vnodeop_p
     vp.v_iflag |= VI_CLEAN

@@ -238,3 +238,38 @@ def test_rename_onto_dot_and_dotdot(target, errno):
 
     with boot() as k:
         assert k.run(body) == getattr(errnos, errno)
+
+
+def test_descriptor_on_a_device_node_of_a_force_unmounted_fs(tmp_path):
+    """A character device node on ext2, open, then the file system is
+    force-unmounted: the vnode keeps its type but lost its mount.  Every call
+    on the descriptor answers an errno (fstatvfs: EOPNOTSUPP, the dead
+    mount's statvfs) and the kernel stays up."""
+    from kern.errno import EOPNOTSUPP
+    from kern.fcntl import O_RDWR
+    from kern.testing import errno_of
+    from kern.types_dev import makedev
+    from tests.fs.ext2fs.helpers import mknod
+    from vfs.mount import MNT_FORCE
+    from vfs.stat import S_IFCHR
+
+    img = mkfs(str(tmp_path / "d.img"), 4 * MB)
+
+    async def body():
+        check(await mount(img))
+        check(await mknod("/mnt/rfss0", S_IFCHR | 0o666, makedev(163, 0)))
+        fd = await libc.open("/mnt/rfss0", O_RDWR)
+        check(await umount("/mnt", MNT_FORCE))
+        out = {"fstatvfs": await errno_of(libc.fstatvfs(fd)),
+               "fstat": await errno_of(libc.fstat(fd)),
+               "fchdir": await errno_of(libc.fchdir(fd)),
+               "fchmod": await errno_of(libc.fchmod(fd, 0o600)),
+               "read": await errno_of(libc.read(fd, 1)),
+               "close": await errno_of(libc.close(fd))}
+        return out
+
+    with boot() as k:
+        out = k.run(body)
+        assert k.state == "running"
+    assert out == {"fstatvfs": EOPNOTSUPP, "fstat": EBADF, "fchdir": ENOTDIR,
+                   "fchmod": EBADF, "read": EIO, "close": 0}
