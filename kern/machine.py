@@ -39,10 +39,11 @@ import importlib
 import math
 import os
 import random
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import outcome
 import trio
@@ -227,7 +228,8 @@ class Machine:
                  lockdebug: bool = True, trace: bool = True, trace_limit: int = 1_000_000,
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
-                 deadlock_patience: int = 64, **options: Any) -> None:
+                 deadlock_patience: int = 64, console: TextIO | None = None,
+                 **options: Any) -> None:
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
         self.seed = default_seed if seed is None else int(seed)
@@ -235,6 +237,7 @@ class Machine:
         self.lockdebug = lockdebug
         self.trace = Trace(trace, trace_limit)
         self.verbose = verbose
+        self.console = console  # where verbose echoes kernel messages (None: sys.stdout)
         self.options = options
         from kern.subr_prf import AB_DEBUG, AB_QUIET, AB_VERBOSE
 
@@ -306,7 +309,9 @@ class Machine:
     def msgbuf_put(self, text: str) -> None:
         self._msgbuf.append(text)
         if self.verbose:
-            print(text, end="", flush=True)
+            out = self.console if self.console is not None else sys.stdout
+            out.write(text)
+            out.flush()
 
     def dmesg(self) -> str:
         """Everything the kernel printed since boot."""
@@ -873,7 +878,8 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
 
     Keywords: ``clock`` ("virtual" or "real"), ``lockdebug`` (lock-order
     checking, default on), ``trace``, ``config`` (a conf/ name such as
-    "GENERIC" or a KernelConfig), ``verbose`` (echo the console), ``debug``
+    "GENERIC" or a KernelConfig), ``verbose`` (echo kernel messages, on
+    ``console``, a text stream, default sys.stdout), ``debug``
     (aprint_debug output), ``boottime`` (epoch seconds at boot).
     """
     return Machine(seed, **kw)

@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
 
     try:
         m = boot_machine(drives, args.seed, stdout=host_binary(out),
-                         stderr=host_binary(errs), verbose=args.verbose,
+                         stderr=host_binary(errs), verbose=args.verbose, console=out,
                          md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
     except (SetupError, KernelError, MachineHalted) as e:
         _write(errs, f"kemu: {e}\n")

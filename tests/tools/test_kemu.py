@@ -66,6 +66,8 @@ def test_verbose_traces_commands(tmp_path):
     assert r.status == 0
     assert "+ echo hi\n" in r.err
     assert "hi\n" in r.out
+    # the kernel's messages are echoed on the same output as the commands'
+    assert "root file system type: rootfs\n" in r.out
 
 
 def test_missing_script_and_bad_arguments(tmp_path):
