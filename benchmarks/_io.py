@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from kern.fcntl import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
-from lib import libc
+from tools.lib import libc
 
 MiB = 1 << 20
 CHUNK = 64 * 1024

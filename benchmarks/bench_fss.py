@@ -43,7 +43,7 @@ from benchmarks._io import (  # noqa: E402
 from dev.fss.fssvar import FSSIOCCLR, FSSIOCSET, fss_set  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDWR, O_WRONLY  # noqa: E402
 from kern.subr_kmem import kmem_stats  # noqa: E402
-from lib import libc  # noqa: E402
+from tools.lib import libc  # noqa: E402
 
 
 async def setup(img: str) -> None:

@@ -10,7 +10,7 @@
 
    * in the machine's process (a user lwp, on /dev/puffs), and
    * in a separate OS process (lib/libpuffs/remote.py: the frames cross a
-     socket to ``python -m lib.libpuffs.remote``).
+     socket to ``python -m tools.lib.libpuffs.remote``).
 
    "requests/s" counts what the kernel sent the server during the loop
    (the channel's counters), i.e. round trips between kernel and server.
@@ -51,9 +51,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import kern  # noqa: E402
 from benchmarks._io import MKE2FS, MiB, make_image, read_loop, write_loop  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDONLY, O_WRONLY  # noqa: E402
-from lib import libc  # noqa: E402
-from lib.libpuffs import PuffsServer, daemon  # noqa: E402
-from lib.libpuffs.remote import RemoteServer  # noqa: E402
+from tools.lib import libc  # noqa: E402
+from tools.lib.libpuffs import PuffsServer, daemon  # noqa: E402
+from tools.lib.libpuffs.remote import RemoteServer  # noqa: E402
 from tools.puffs_servers.memfs import MemFS  # noqa: E402
 
 MEMFS = "tools.puffs_servers.memfs:MemFS"

@@ -49,7 +49,7 @@ from benchmarks._io import (  # noqa: E402
 )
 from benchmarks._io import mount_ext2 as mount  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDWR, O_TRUNC, O_WRONLY  # noqa: E402
-from lib import libc  # noqa: E402
+from tools.lib import libc  # noqa: E402
 
 
 def make_plain(path: str, size: int) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
-from kern.sched import preempt
+from kern.machine.sched import preempt
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,

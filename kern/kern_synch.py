@@ -246,6 +246,6 @@ async def kpause(wmesg: str, intr: bool, timo: int, mtx: kmutex_t | None) -> int
 
 async def yield_() -> None:
     """preempt(): let other runnable lwps go first."""
-    from kern.sched import preempt
+    from kern.machine.sched import preempt
 
     await preempt()

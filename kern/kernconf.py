@@ -5,7 +5,7 @@ options, the built-in modules and the pseudo-devices; config(1) turns it
 into ioconf.c, which init_main walks at boot.  A :class:`KernelConfig` is
 that file: the base kernel (kern/) finds everything above it through the
 dotted names listed here, never by importing it.  Configurations live in
-``conf/`` (``conf/GENERIC.py`` and friends).
+``kern/conf/`` (``kern/conf/GENERIC.py`` and friends).
 """
 
 from __future__ import annotations

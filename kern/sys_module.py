@@ -204,7 +204,7 @@ async def sys_modctl(l: lwp, uap: Any, retval: list[Any]) -> int:
 
 
 def sys_module_init(machine: Machine) -> None:
-    """Boot hook (conf/GENERIC): importing this file registered modctl(2)."""
+    """Boot hook (kern/conf/GENERIC): importing this file registered modctl(2)."""
     return None
 
 

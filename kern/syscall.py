@@ -342,7 +342,7 @@ async def syscall(code: int, *args: Any) -> Any:
 
     Returns ``retval[0]``; a failure raises ``SyscallError`` with NetBSD's errno.
     """
-    from kern.sched import preempt
+    from kern.machine.sched import preempt
     from kern.subr_prf import panic
 
     l = curlwp()

@@ -30,8 +30,9 @@ from dev.fss.fssvar import (
 from kern.errno import EEXIST, ENOENT, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
-from lib import libc
-from lib.libutil import (
+from tools.cmds._prog import err, errx, options, printf, usage_exit
+from tools.lib import libc
+from tools.lib.libutil import (
     HN_AUTOSCALE,
     HN_B,
     HN_NOSPACE,
@@ -39,7 +40,6 @@ from lib.libutil import (
     humanize_number,
     strsuftoll,
 )
-from tools.cmds._prog import err, errx, options, printf, usage_exit
 from vfs.mount import ST_WAIT
 from vfs.stat import S_ISDIR, S_ISREG, SF_SNAPSHOT
 

@@ -40,9 +40,9 @@ from typing import Any, TextIO
 import kern
 from kern.errno import strerror
 from kern.exceptions import KernelError, MachineHalted
-from lib.libutil import LLONG_MAX, strsuftollx
 from tools.cmds._fsutil import rawname
 from tools.console import Console, host_binary
+from tools.lib.libutil import LLONG_MAX, strsuftollx
 from tools.shell import Shell, SimpleCommand
 
 DEFAULT_MD_SIZE = 64 << 20
@@ -231,7 +231,7 @@ def boot_machine(drives: Sequence[Drive] = (), seed: int | None = None, *,
     keywords go to ``kern.boot``.  Raises SetupError when a drive cannot be
     set up (the machine is halted again).
     """
-    # modctl(2) registers itself when kern.sys_module is imported; conf/GENERIC
+    # modctl(2) registers itself when kern.sys_module is imported; kern/conf/GENERIC
     # will import it at boot (boot hook kern.sys_module:sys_module_init).
     importlib.import_module("kern.sys_module")
 
@@ -303,10 +303,10 @@ DEMO_MD_SIZE = 16 << 20
 
 
 def demo_script() -> str:
-    """The demo's script (examples/snapshot.kemu, shipped in the package)."""
+    """The demo's script (tools/examples/snapshot.kemu, shipped in the package)."""
     from importlib.resources import files
 
-    return (files("examples") / "snapshot.kemu").read_text(encoding="utf-8")
+    return (files("tools.examples") / "snapshot.kemu").read_text(encoding="utf-8")
 
 
 def _write(stream: Any, text: str) -> None:

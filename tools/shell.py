@@ -38,11 +38,11 @@ from kern.errno import EACCES, EEXIST, EINTR, EIO, EISDIR, ENOENT, ENOTDIR, EROF
 from kern.exceptions import KernelError, MachineHalted, SyscallError
 from kern.fcntl import F_DUPFD, O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
 from kern.kern_fork import exit1
-from lib import libc
 from tools import cmds
 from tools.cmds._fsutil import DEFFILEMODE, BadMode, getmode, setmode
 from tools.cmds._prog import Exit, eprintf, fflush, printf, setprogname
 from tools.console import Capture, Console
+from tools.lib import libc
 
 DIGITS = "0123456789"  # sh's is_digit(): ASCII only
 EX_SOFTWARE = 70      # sysexits.h: an internal error of the program

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import kern
-from conf.GENERIC import config as GENERIC
+from kern.conf.GENERIC import config as GENERIC
 from kern.errno import EBUSY, EEXIST, EIO, ENOENT, ENXIO, EOPNOTSUPP, ESRCH
 from kern.kern_module import MODULE_CLASS_ANY, kmod_namespace, module_load, module_unload
 from kern.kern_types import sizeof

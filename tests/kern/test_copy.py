@@ -35,7 +35,7 @@ from kern.subr_copy import (
     uvm_map_user,
     uwrite,
 )
-from lib.libc import ualloc, ufree, uget, uput, ustr
+from tools.lib.libc import ualloc, ufree, uget, uput, ustr
 
 
 @pytest.fixture

@@ -76,9 +76,9 @@ from kern.kern_descrip import (
     nfiles,
 )
 from kern.kern_lwp import lwp
+from kern.machine.testing import errno_of
 from kern.subr_copy import uiomove, uiomove_frombuf
-from kern.testing import errno_of
-from lib import libc
+from tools.lib import libc
 from vfs.vnode import VBAD, VREG  # the VFS's values: kern_descrip keeps its own VBAD
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 import kern
-from conf.GENERIC import config as GENERIC
 from kern import subr_devsw
 from kern.conf import (
     D_DISK,
@@ -29,6 +28,7 @@ from kern.conf import (
     nullclose,
     nullopen,
 )
+from kern.conf.GENERIC import config as GENERIC
 from kern.errno import EEXIST, EINVAL, EIO, ENODEV, ENOMEM, ENXIO
 from kern.subr_devsw import (
     MAXDEVSW,

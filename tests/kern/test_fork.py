@@ -11,7 +11,7 @@ from kern.exceptions import SyscallError
 from kern.fcntl import F_GETFD, F_SETFD, FD_CLOEXEC, O_CREAT, O_RDWR
 from kern.subr_copy import uread, uwrite
 from kern.syscall import SYS_fork, syscall
-from lib import libc
+from tools.lib import libc
 
 
 def test_child_inherits_descriptors_memory_and_cwd() -> None:

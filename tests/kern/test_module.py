@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import kern
-from conf.GENERIC import config as GENERIC
+from kern.conf.GENERIC import config as GENERIC
 from kern.errno import EBUSY, EDEADLK, EEXIST, EINVAL, EIO, EMLINK, ENOENT, ENOEXEC, EPERM
 from kern.kern_module import (
     MAXMODNAME,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from kern import sched
+from kern.machine import sched
 
 
 async def _tracer(n_tasks: int = 5, steps: int = 30) -> tuple[str, ...]:

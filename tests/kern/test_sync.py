@@ -37,7 +37,7 @@ from kern import (
     tsleep,
     wakeup,
 )
-from kern.testing import sweep
+from kern.machine.testing import sweep
 
 
 async def _spawn(fn, name):

@@ -32,6 +32,7 @@ from kern.kern_auth import kauth_cred_make
 from kern.kern_lwp import lwp
 from kern.kern_sig import SIGKILL, SIGUSR1, SIGUSR2, sigact
 from kern.kern_time import timespec
+from kern.machine.testing import errno_of
 from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN, SIGCHLD
 from kern.syscall import (
     SYS_DYNAMIC_FIRST,
@@ -45,8 +46,7 @@ from kern.syscall import (
     syscall_lookup,
     syscall_names,
 )
-from kern.testing import errno_of
-from lib import libc
+from tools.lib import libc
 
 SYS_gate_wait = SYS_DYNAMIC_FIRST
 SYS_gate_open = SYS_DYNAMIC_FIRST + 1

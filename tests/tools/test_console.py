@@ -8,10 +8,10 @@ import kern
 from kern import EBADF, ENOTTY
 from kern.fcntl import F_GETFL, O_RDWR, O_WRONLY
 from kern.kern_descrip import filelist
-from lib import libc
 from tools import cmds
 from tools.cmds._prog import GetoptError, getopt, printf, warn
 from tools.console import Capture, Console
+from tools.lib import libc
 from vfs.stat import S_IFCHR
 
 

@@ -1,4 +1,4 @@
-"""The main job: ``kemu demo`` (examples/snapshot.kemu)."""
+"""The main job: ``kemu demo`` (tools/examples/snapshot.kemu)."""
 
 from __future__ import annotations
 

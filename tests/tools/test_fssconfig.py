@@ -13,10 +13,10 @@ import pytest
 
 from dev.fss.fssvar import FSS_UNCONFIG_ON_CLOSE, FSSIOFSET
 from kern.fcntl import O_RDWR
-from lib import libc
 from tests.dev.fss.helpers import MiB, make_image
 from tests.shell_helpers import kemu_machine
 from tools.kemu import parse_drivespec
+from tools.lib import libc
 
 USAGE = ("usage: fssconfig [-cxv] device path backup [cluster [size]]\n"
          "       fssconfig -u [-v] device\n"

@@ -183,7 +183,7 @@ def test_boot_machine_api_for_other_tools(tmp_path):
         assert km.k.seed == 3
 
         async def pid():
-            from lib import libc
+            from tools.lib import libc
 
             return await libc.getpid()
 

@@ -1,4 +1,4 @@
-"""lib.libc's VFS stubs: each call reaches the kernel through syscall() and comes
+"""tools.lib.libc's VFS stubs: each call reaches the kernel through syscall() and comes
 back as NetBSD's C library would give it (values, structs, errnos)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import kern
 from kern import EEXIST, EINVAL, ENOENT, ENOTDIR, ENOTEMPTY, ERANGE
 from kern.cpu import curproc
 from kern.fcntl import O_APPEND, O_DIRECTORY, O_RDONLY, O_RDWR, O_WRONLY, SEEK_END
-from kern.testing import errno_of
-from lib import libc
+from kern.machine.testing import errno_of
+from tools.lib import libc
 from vfs.dirent import DT_DIR, DT_LNK, DT_REG
 from vfs.mount import MNT_LOCAL, MNT_NOWAIT, MNT_RDONLY, ST_WAIT
 from vfs.stat import S_IFBLK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG

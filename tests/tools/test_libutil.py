@@ -1,10 +1,10 @@
-"""lib.libutil: humanize_number(3), strsuftoll(3), strpct."""
+"""tools.lib.libutil: humanize_number(3), strsuftoll(3), strpct."""
 
 from __future__ import annotations
 
 import pytest
 
-from lib.libutil import (
+from tools.lib.libutil import (
     HN_AUTOSCALE,
     HN_B,
     HN_DECIMAL,

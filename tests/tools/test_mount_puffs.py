@@ -17,7 +17,7 @@ def daemons(m, comm: str) -> list:
 
 
 def server_processes() -> list[int]:
-    """Host processes of ours running lib.libpuffs.remote (not yet reaped)."""
+    """Host processes of ours running tools.lib.libpuffs.remote (not yet reaped)."""
     me = os.getpid()
     out = []
     for pid in os.listdir("/proc"):
@@ -30,7 +30,7 @@ def server_processes() -> list[int]:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if ppid == me and b"lib.libpuffs.remote" in cmd:
+        if ppid == me and b"tools.lib.libpuffs.remote" in cmd:
             out.append(int(pid))
     return out
 

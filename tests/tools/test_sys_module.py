@@ -8,8 +8,8 @@ import plistlib
 import pytest
 
 import kern
-from conf.GENERIC import config as GENERIC
 from kern import EEXIST, EFAULT, EINVAL, ENAMETOOLONG, ENOENT, ENOMEM, EPERM
+from kern.conf.GENERIC import config as GENERIC
 from kern.kern_auth import kauth_cred_make
 from kern.kern_module import (
     MODCTL_EXISTS,
@@ -20,11 +20,11 @@ from kern.kern_module import (
     kmod_namespace,
     modstat,
 )
+from kern.machine.testing import errno_of
 from kern.subr_copy import user_iovec
 from kern.sys_module import modctl_load_t, modstat_t
-from kern.testing import errno_of
-from lib import libc
 from tests.shell_helpers import kemu_machine
+from tools.lib import libc
 
 MODS = "tests.kern.modules"
 CFG = GENERIC.derive("TOOLSMOD", module_path={

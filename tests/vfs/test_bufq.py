@@ -33,7 +33,7 @@ CONFIG = "GENERIC"
 
 
 def fcfs_config():
-    from conf.GENERIC import config
+    from kern.conf.GENERIC import config
 
     mp = dict(config.module_path)
     mp["bufq_fcfs"] = "vfs.bufq_fcfs"

@@ -9,8 +9,8 @@ from kern.errno import E2BIG, EPERM, ESTALE
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY
 from kern.kern_auth import kauth_cred_make
-from lib import libc
 from tests.dev.fss.helpers import MiB, make_image, setup_origin, write_file
+from tools.lib import libc
 
 
 @pytest.fixture

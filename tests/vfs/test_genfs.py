@@ -5,7 +5,6 @@ from __future__ import annotations
 import kern
 from kern.fcntl import O_RDWR
 from kern.kern_mutex import mutex_enter, mutex_owned
-from lib import libc
 from tests.dev.fss.helpers import snap_set
 from tests.fs.ext2fs.helpers import (
     MB,
@@ -19,6 +18,7 @@ from tests.fs.ext2fs.helpers import (
     vnode_of,
     write_file,
 )
+from tools.lib import libc
 from vfs import genfs_io
 from vfs.genfs_io import PAGE_SIZE, PGO_CLEANIT, PGO_SYNCIO, genfs_dirty_pages
 from vfs.uvm import uvm, uvm_pdaemon_wait, uvmexp

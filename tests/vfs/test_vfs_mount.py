@@ -20,8 +20,6 @@ from kern.fcntl import FREAD, O_CREAT, O_RDONLY, O_WRONLY
 from kern.kern_auth import NOCRED
 from kern.kern_mutex import mutex_enter, mutex_owned
 from kern.kern_synch import kpause
-from lib import libc
-from lib.libc import ustr, ustruct
 from tests.fs.ext2fs.helpers import (
     MB,
     as_user,
@@ -36,6 +34,8 @@ from tests.fs.ext2fs.helpers import (
     vnode_of,
     write_file,
 )
+from tools.lib import libc
+from tools.lib.libc import ustr, ustruct
 from vfs.buf import B_READ, BO_DONE
 from vfs.genfs_io import PGO_CLEANIT, PGO_SYNCIO
 from vfs.mount import (
@@ -247,7 +247,7 @@ def test_descriptor_on_a_device_node_of_a_force_unmounted_fs(tmp_path):
     mount's statvfs) and the kernel stays up."""
     from kern.errno import EOPNOTSUPP
     from kern.fcntl import O_RDWR
-    from kern.testing import errno_of
+    from kern.machine.testing import errno_of
     from kern.types_dev import makedev
     from tests.fs.ext2fs.helpers import mknod
     from vfs.mount import MNT_FORCE

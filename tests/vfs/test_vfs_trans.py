@@ -33,7 +33,7 @@ from kern import (
 )
 from kern.cpu import curmachine
 from kern.kern_sig import SIGUSR1, psignal
-from kern.testing import sweep
+from kern.machine.testing import sweep
 from vfs import vfs_trans
 from vfs.buf import B_COWDONE, buf
 from vfs.mount import IMNT_GONE, IMNT_HAS_TRANS, mount, vfsops

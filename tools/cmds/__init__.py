@@ -2,7 +2,7 @@
 
 Each command runs in a user lwp of a process of its own (the shell makes
 it as fork+exec would: same current directory, umask and descriptors) and
-reaches the kernel only through lib.libc's system calls.  A command module
+reaches the kernel only through tools.lib.libc's system calls.  A command module
 registers its programs at import::
 
     from tools.cmds import command

@@ -7,7 +7,7 @@ import time
 
 from kern.errno import ELOOP, ENOENT, ENOTDIR
 from kern.exceptions import SyscallError
-from lib import libc
+from tools.lib import libc
 from vfs.stat import (
     S_IFBLK,
     S_IFCHR,

@@ -25,7 +25,7 @@ from typing import NoReturn
 
 from kern.errno import strerror
 from kern.exceptions import SyscallError
-from lib import libc
+from tools.lib import libc
 
 BUFSIZ = 8192
 STDIN_FILENO = 0

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR
-from lib import libc
-from lib.libutil import LLONG_MAX, StrsuftollError, strsuftoll
 from tools.cmds import command
 from tools.cmds._fsutil import DEFFILEMODE
 from tools.cmds._prog import (
@@ -31,6 +29,8 @@ from tools.cmds._prog import (
     warn,
     warnx,
 )
+from tools.lib import libc
+from tools.lib.libutil import LLONG_MAX, StrsuftollError, strsuftoll
 from vfs.stat import S_ISREG
 
 UINT_MAX = (1 << 32) - 1

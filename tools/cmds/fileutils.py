@@ -10,7 +10,6 @@ from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
 from kern.param import MAXBSIZE
 from kern.types_dev import major, minor
-from lib import libc
 from tools.cmds import command
 from tools.cmds._fsutil import (
     DEFFILEMODE,
@@ -40,6 +39,7 @@ from tools.cmds._prog import (
     warnx,
     write_all,
 )
+from tools.lib import libc
 from vfs.stat import (
     S_ISBLK,
     S_ISCHR,

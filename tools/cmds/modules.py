@@ -28,9 +28,9 @@ from kern.kern_module import (
 )
 from kern.subr_copy import user_iovec
 from kern.sys_module import modctl_load_t, modstat_t
-from lib import libc
 from tools.cmds import command
 from tools.cmds._prog import err, errx, options, printf, usage_exit
+from tools.lib import libc
 
 MODLOAD_USAGE = ("usage: modload [-fP] [-b var=boolean] [-i var=integer] "
                  "[-s var=string] <module_name>\n"

@@ -26,12 +26,12 @@ from typing import Any
 from kern.errno import EINVAL, EMFILE
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY
-from lib import libc
-from lib.libutil import HN_AUTOSCALE, HN_B, HN_DECIMAL, HN_NOSPACE, humanize_number, strpct
 from tools import cmds
 from tools.cmds import command
 from tools.cmds._fsutil import abspath, rawname, realpath, user_from_uid
 from tools.cmds._prog import errx, fflush, options, printf, setprogname, usage_exit, warn, warnx
+from tools.lib import libc
+from tools.lib.libutil import HN_AUTOSCALE, HN_B, HN_DECIMAL, HN_NOSPACE, humanize_number, strpct
 from vfs.mount import (
     MNT_ASYNC,
     MNT_AUTOMOUNTED,

@@ -28,7 +28,7 @@ Both have file handles (getfh/fhopen), 24 bytes.
   those the server does not implement), ``dump`` (PUFFS_FLAG_OPDUMP: the
   server writes a line per request on its standard error);
 * kemu's: ``remote`` -- run the server as a separate OS process of the host
-  (``python -m lib.libpuffs.remote``), connected to the machine over a
+  (``python -m tools.lib.libpuffs.remote``), connected to the machine over a
   socket (lib/libpuffs/remote.py); the same server class runs either way.
   When that process dies, the file system goes away (callers get ENXIO).
 * memfs's: ``nounmount`` -- the server refuses to be unmounted (EBUSY),
@@ -49,12 +49,12 @@ from typing import Any
 from fs.puffs.puffs_msgif_h import PUFFS_KFLAG_ALLOPS, PUFFS_KFLAG_NOCACHE
 from kern.errno import EBUSY, strerror
 from kern.exceptions import SyscallError
-from lib.libpuffs import PuffsError, PuffsServer, puffs_detach
-from lib.libpuffs.server import PUFFS_FLAG_OPDUMP
 from tools.cmds import command
 from tools.cmds._fsutil import realpath
 from tools.cmds._prog import errx, options, usage_exit, warn
 from tools.cmds.mount import MNTOPTS, mntopt_apply
+from tools.lib.libpuffs import PuffsError, PuffsServer, puffs_detach
+from tools.lib.libpuffs.server import PUFFS_FLAG_OPDUMP
 from vfs.mount import MNT_RDONLY
 
 # PUFFSMOPT_STD (2007): name -> (inverse, pflag)
@@ -144,7 +144,7 @@ MEMFS_OPS = "tools.puffs_servers.memfs:MemFS"
 
 @command("mount_memfs")
 async def mount_memfs_main(argv: list[str]) -> int:
-    from lib.libpuffs.remote import RemoteServer
+    from tools.lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.memfs import FHSIZE, MemFS
 
     o, _special, node = await _args(argv, MEMFS_USAGE, {**KEMUOPTS, "unmount": True})
@@ -164,7 +164,7 @@ PASSTHROUGH_OPS = "tools.puffs_servers.passthrough:Passthrough"
 
 @command("mount_passthrough")
 async def mount_passthrough_main(argv: list[str]) -> int:
-    from lib.libpuffs.remote import RemoteServer
+    from tools.lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.passthrough import FHSIZE
 
     o, hostdir, node = await _args(argv, PASSTHROUGH_USAGE, dict(KEMUOPTS))

@@ -14,10 +14,10 @@ import ctypes
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, SEEK_END
 from kern.param import DEV_BSIZE
-from lib import libc
 from tools import newfs_ext2fs as core
 from tools.cmds import command
 from tools.cmds._prog import eprintf, printf
+from tools.lib import libc
 from vfs.dkio import DIOCGMEDIASIZE
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kern.exceptions import SyscallError
-from lib import libc
 from tools.cmds import command
 from tools.cmds._prog import err, fflush, options, printf, usage_exit
+from tools.lib import libc
 
 
 @command("echo")

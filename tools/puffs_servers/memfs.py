@@ -16,7 +16,7 @@ Run it inside a machine::
     server = PuffsServer(MemFS(), "memfs", fhsize=FHSIZE)
     k.run(daemon, server.main, "/mnt", proc=k.proc_create("memfs"))
 
-or as another OS process (the same class, through lib.libpuffs.remote)::
+or as another OS process (the same class, through tools.lib.libpuffs.remote)::
 
     server = RemoteServer("tools.puffs_servers.memfs:MemFS", "memfs", fhsize=FHSIZE)
 
@@ -37,7 +37,7 @@ from kern.errno import (
     ENOTEMPTY,
     EPERM,
 )
-from lib.libpuffs import (
+from tools.lib.libpuffs import (
     PUFFS_IO_APPEND,
     VBLK,
     VCHR,
@@ -54,7 +54,7 @@ from lib.libpuffs import (
     StatvfsData,
     puffs_access,
 )
-from lib.libpuffs.ops import PATHCONF_DEFAULTS
+from tools.lib.libpuffs.ops import PATHCONF_DEFAULTS
 
 ROOT_COOKIE = 1
 ROOT_FILEID = 2

@@ -93,7 +93,7 @@ from kern.fcntl import FWRITE
 from kern.types_dev import major as nbsd_major
 from kern.types_dev import makedev as nbsd_makedev
 from kern.types_dev import minor as nbsd_minor
-from lib.libpuffs import (
+from tools.lib.libpuffs import (
     PUFFS_IO_APPEND,
     PUFFS_VWRITE,
     VBLK,
@@ -113,7 +113,7 @@ from lib.libpuffs import (
     StatvfsData,
     puffs_access,
 )
-from lib.libpuffs.ops import PATHCONF_DEFAULTS, PUFFS_FSYNC_DATAONLY
+from tools.lib.libpuffs.ops import PATHCONF_DEFAULTS, PUFFS_FSYNC_DATAONLY
 
 ROOT_COOKIE = 1
 FHSIZE = 24

@@ -15,8 +15,8 @@ import pytest
 from dev.fss.fssvar import FSSIOCGET, FSSIOCSET, fss_get, fss_set
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
-from lib import libc
 from tests.fs.vfs.h_fsmacros import E2FSPROGS, attach_disk, e2fsprogs_missing, mke2fs, mount_ext2fs
+from tools.lib import libc
 
 needs_e2fsck = pytest.mark.skipif(E2FSPROGS["e2fsck"] is None,
                                   reason="e2fsprogs (e2fsck) not installed")

@@ -18,10 +18,9 @@ from dev.fss.fssvar import FSSIOCCLR, FSSIOFGET
 from kern.errno import EBUSY, ENOMEM, EOPNOTSUPP
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.machine.testing import errno_of
 from kern.subr_devsw import bdev_strategy
-from kern.testing import errno_of
 from kern.types_dev import makedev
-from lib import libc
 from tests.dev.fss.helpers import (
     read_file,
     setup_origin,
@@ -29,6 +28,7 @@ from tests.dev.fss.helpers import (
     snap_set,
     write_file,
 )
+from tools.lib import libc
 from vfs.buf import B_READ
 from vfs.mount import mountlist
 from vfs.vfs_bio import getiobuf

@@ -36,10 +36,10 @@ from kern.errno import (
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.ioccom import _IO
 from kern.kern_module import kmod_namespace
+from kern.machine.testing import errno_of
 from kern.subr_kmem import kmem_outstanding
-from kern.testing import errno_of
-from lib import libc
 from tests.dev.fss.helpers import MiB, setup_origin, snap_get, snap_set, write_file
+from tools.lib import libc
 
 
 def run(origin, body):

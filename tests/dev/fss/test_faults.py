@@ -24,9 +24,8 @@ import kern
 from dev.fss.fssvar import FSSIOCCLR
 from kern.errno import EAGAIN, EIO, ENOSPC, ENXIO
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from kern.machine.testing import errno_of, sweep
 from kern.subr_kmem import kmem_stats
-from kern.testing import errno_of, sweep
-from lib import libc
 from tests.dev.fss.helpers import (
     MiB,
     make_image,
@@ -38,6 +37,7 @@ from tests.dev.fss.helpers import (
     write_file,
 )
 from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, attach_disk, mount_ext2fs
+from tools.lib import libc
 from vfs.mount import mountlist
 
 PAGE = 4096

@@ -15,11 +15,11 @@ import pytest
 
 import kern
 from kern.fcntl import O_RDWR
-from lib import libc
-from lib.libutil import HN_AUTOSCALE, HN_B, HN_NOSPACE, humanize_number
 from tests.dev.fss.helpers import KiB, MiB, make_image, setup_origin, snap_get, snap_set
 from tests.shell_helpers import kemu_machine
 from tools.kemu import parse_drivespec
+from tools.lib import libc
+from tools.lib.libutil import HN_AUTOSCALE, HN_B, HN_NOSPACE, humanize_number
 
 MAXPHYS = 64 * KiB
 FSS_CLUSTER_MAX = 1 << 24

@@ -5,14 +5,13 @@ from __future__ import annotations
 import ctypes
 
 import kern
-from conf.GENERIC import config as GENERIC
 from dev.fss.fssvar import FSS_UNCONFIG_ON_CLOSE, FSSIOCCLR, FSSIOFSET
+from kern.conf.GENERIC import config as GENERIC
 from kern.errno import EBUSY, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
-from kern.testing import errno_of
-from lib import libc
+from kern.machine.testing import errno_of
 from tests.dev.fss.helpers import (
     dump_device,
     needs_e2fsck,
@@ -23,6 +22,7 @@ from tests.dev.fss.helpers import (
     write_file,
 )
 from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, mount_ext2fs
+from tools.lib import libc
 from vfs.mount import MNT_RDONLY
 
 

@@ -18,8 +18,7 @@ import kern
 from kern.errno import ENOENT
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
-from kern.sched import preempt
-from lib import libc
+from kern.machine.sched import preempt
 from tests.dev.fss.helpers import (
     MiB,
     dump_device,
@@ -30,6 +29,7 @@ from tests.dev.fss.helpers import (
     snap_set,
 )
 from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, mount_ext2fs
+from tools.lib import libc
 from vfs.mount import MNT_RDONLY
 
 pytestmark = needs_e2fsck

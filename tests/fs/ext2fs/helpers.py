@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import kern
-from conf.GENERIC import config as GENERIC
+from kern.conf.GENERIC import config as GENERIC
 from kern.errno import errorcode
 
 E2FSPROGS = all(shutil.which(t) for t in ("mke2fs", "e2fsck", "debugfs"))
@@ -148,7 +148,7 @@ async def mount(img: str | None, mnt: str = "/mnt", dev: str = "/dev/wd0", ro: b
     """Attach ``img`` as ``dev`` (unless None) and mount it on ``mnt``; the errno."""
     from fs.ext2fs.ext2fs_vfsops import ufs_args
     from kern.cpu import curlwp
-    from lib.libc import ustr, ustruct
+    from tools.lib.libc import ustr, ustruct
     from vfs.mount import MNT_RDONLY
     from vfs.vfs_mount import do_sys_mount
     from vfs.vfs_syscalls import kern_mkdir
@@ -180,7 +180,7 @@ async def mount_of(path: str = "/mnt") -> Any:
 
 async def umount(mnt: str = "/mnt", flags: int = 0) -> int:
     from kern.cpu import curlwp
-    from lib.libc import ustr
+    from tools.lib.libc import ustr
     from vfs.vfs_mount import do_sys_unmount
 
     return await do_sys_unmount(curlwp(), ustr(mnt), flags)

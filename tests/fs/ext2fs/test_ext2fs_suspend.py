@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
-from kern.testing import sweep
+from kern.machine.testing import sweep
 from vfs.mount import MNT_WAIT, VFS_SNAPSHOT, VFS_SYNC
 
 from .helpers import (

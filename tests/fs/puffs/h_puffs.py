@@ -15,15 +15,15 @@ import ctypes
 from typing import Any
 
 import kern
-from conf.GENERIC import config as GENERIC
 from kern import syscall as sc
+from kern.conf.GENERIC import config as GENERIC
 from kern.cpu import curproc
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.subr_copy import uread
-from lib.libc import UserTemp
-from lib.libpuffs import PuffsServer, daemon
-from lib.libpuffs.remote import RemoteServer
+from tools.lib.libc import UserTemp
+from tools.lib.libpuffs import PuffsServer, daemon
+from tools.lib.libpuffs.remote import RemoteServer
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import statvfs
 from vfs.stat import stat
@@ -31,7 +31,7 @@ from vfs.stat import stat
 
 def boot(seed: int = 1, **kw: Any) -> kern.Machine:
     """A machine with puffs; ``--kemu-seed=N`` shifts every test's seed by 1000*N."""
-    from kern import machine
+    from kern.machine import machine
 
     return kern.boot(seed=seed + 1000 * machine.default_seed, config=GENERIC, **kw)
 

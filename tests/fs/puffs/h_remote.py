@@ -1,13 +1,13 @@
 """Server classes for the remote-server tests: they run in the server process
-(``python -m lib.libpuffs.remote tests.fs.puffs.h_remote:StallFS ...``)."""
+(``python -m tools.lib.libpuffs.remote tests.fs.puffs.h_remote:StallFS ...``)."""
 
 from __future__ import annotations
 
 import trio
 
 from fs.puffs.puffs_msgif_h import PUFFS_INVAL_NAMECACHE_ALL
-from lib.libpuffs import ComponentName, NodeInfo
-from lib.libpuffs import remote as _remote
+from tools.lib.libpuffs import ComponentName, NodeInfo
+from tools.lib.libpuffs import remote as _remote
 from tools.puffs_servers.memfs import MemFS
 
 

@@ -7,7 +7,7 @@ import functools
 import trio
 
 from fs.puffs.puffs_msgif_h import PUFFS_VN_WRITE
-from lib.libpuffs import PuffsServer
+from tools.lib.libpuffs import PuffsServer
 from tools.puffs_servers.memfs import MemFS
 
 from . import h_puffs as h

@@ -13,8 +13,8 @@ from fs.puffs.puffs_msgif_h import PUFFS_VFS_UNMOUNT, PUFFS_VN_INACTIVE, PUFFS_V
 from kern.cpu import curproc
 from kern.errno import EINTR
 from kern.kern_sig import SIGTERM, SIGUSR1, psignal
-from lib.libpuffs import PUFFS_STATE_UNMOUNTED
-from lib.libpuffs.server import PUFFS_STATE_RUNNING
+from tools.lib.libpuffs import PUFFS_STATE_UNMOUNTED
+from tools.lib.libpuffs.server import PUFFS_STATE_RUNNING
 
 from . import h_puffs as h
 

@@ -26,11 +26,11 @@ from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
 from kern.kern_sig import SIGUSR1, psignal
 from kern.subr_copy import uvm_map_user, uwrite
-from lib import libc
-from lib.libc import mount
-from lib.libpuffs import PuffsError, PuffsServer
-from lib.libpuffs._sys import lwp_create
-from lib.libpuffs.channel import DevPuffsChannel, frame_header
+from tools.lib import libc
+from tools.lib.libc import mount
+from tools.lib.libpuffs import PuffsError, PuffsServer
+from tools.lib.libpuffs._sys import lwp_create
+from tools.lib.libpuffs.channel import DevPuffsChannel, frame_header
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import MNT_FORCE, MOUNT_PUFFS
 
@@ -141,7 +141,7 @@ def test_server_dies_while_caller_waits():
         p = k.proc_create("dying", k.initproc)
 
         async def start():
-            from lib.libpuffs import daemon
+            from tools.lib.libpuffs import daemon
 
             await daemon(s.main, "/mnt", name="dying")
 
@@ -324,7 +324,7 @@ def test_garbage_replies_leave_the_kernel_up():
         p = k.proc_create("garbage", k.initproc)
 
         async def start():
-            from lib.libpuffs import daemon
+            from tools.lib.libpuffs import daemon
 
             await daemon(s.main, "/mnt", name="garbage")
 

@@ -6,7 +6,7 @@ from dev.fss.fssvar import FSSIOCCLR, FSSIOCGET, FSSIOCSET, fss_get, fss_set
 from kern.errno import ENOENT, ENXIO, EOPNOTSUPP
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
-from lib import libc
+from tools.lib import libc
 
 from . import h_puffs as h
 

@@ -36,11 +36,11 @@ from fs.puffs.puffs_msgif_h import (
 )
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
-from lib import libc
-from lib.libc import mount
-from lib.libpuffs import PuffsError
-from lib.libpuffs._sys import lwp_create
-from lib.libpuffs.channel import DevPuffsChannel, frame_header
+from tools.lib import libc
+from tools.lib.libc import mount
+from tools.lib.libpuffs import PuffsError
+from tools.lib.libpuffs._sys import lwp_create
+from tools.lib.libpuffs.channel import DevPuffsChannel, frame_header
 from vfs.mount import MNT_FORCE, MOUNT_PUFFS, statvfs
 
 from . import h_puffs as h

@@ -91,7 +91,7 @@ def test_strategy_maps_bufs_to_read_and_write():
     puffs_parkdone_asyncbioread, which frees its request (subr.c 1.28); a
     node the server holds no reference to is not written at all."""
     from fs.puffs.puffs_sys import PNODE_NOREFS
-    from lib import libc
+    from tools.lib import libc
     from vfs.buf import B_ASYNC, B_READ, B_WRITE, BO_DONE
     from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
     from vfs.vfs_bio import getiobuf

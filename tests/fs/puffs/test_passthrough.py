@@ -31,10 +31,10 @@ from kern.errno import (
     ESTALE,
 )
 from kern.fcntl import O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY
-from kern.testing import errno_of as err
+from kern.machine.testing import errno_of as err
 from kern.types_dev import makedev as nbsd_makedev
-from lib import libc
-from lib.libpuffs import VDIR, Attr, ComponentName, PuffsError
+from tools.lib import libc
+from tools.lib.libpuffs import VDIR, Attr, ComponentName, PuffsError
 from tools.puffs_servers.passthrough import FHSIZE, Passthrough, netbsd_errno
 from vfs.stat import S_IFCHR, S_IFIFO, S_IFMT
 
@@ -465,7 +465,7 @@ def test_errno_translation_by_name():
 
 def test_access_is_libpuffs_puffs_access():
     """memfs and passthrough check access with puffs_access (libpuffs' creds.c)."""
-    from lib.libpuffs import PUFFS_VEXEC, PUFFS_VREAD, PUFFS_VWRITE, VREG, Cred, puffs_access
+    from tools.lib.libpuffs import PUFFS_VEXEC, PUFFS_VREAD, PUFFS_VWRITE, VREG, Cred, puffs_access
 
     def acc(mode, want, cred, vtype=VREG):
         return puffs_access(vtype, mode, 10, 20, want, cred)

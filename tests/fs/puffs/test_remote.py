@@ -1,7 +1,7 @@
 """The same server code in the machine and in another OS process.
 
-lib.libpuffs.remote: a RemoteServer in the machine shovels GETOP batches
-over a socket to ``python -m lib.libpuffs.remote``, where the unchanged
+tools.lib.libpuffs.remote: a RemoteServer in the machine shovels GETOP batches
+over a socket to ``python -m tools.lib.libpuffs.remote``, where the unchanged
 server class runs on a SocketChannel (NetBSD's fstest_puffs.c shovels).
 """
 
@@ -28,7 +28,7 @@ from fs.puffs.puffs_msgif_h import (
 from kern.errno import EBUSY, ENOENT, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
-from lib import libc
+from tools.lib import libc
 
 from . import h_puffs as h
 
@@ -117,7 +117,7 @@ def test_same_server_code_in_the_machine_and_in_another_process():
 def test_control_requests_from_the_server_process():
     """suspend and flush called by the file system in the middle of a call:
     the same notices reach the server both ways."""
-    from lib.libpuffs.remote import CTL_FLUSH, CTL_START, CTL_SUSPEND
+    from tools.lib.libpuffs.remote import CTL_FLUSH, CTL_START, CTL_SUSPEND
 
     from .h_remote import SelfSuspendingFS
 
@@ -236,8 +236,8 @@ def test_server_process_that_cannot_start():
     """A class that does not exist: the server process exits before HELLO;
     the mount is not made and nothing is left behind."""
     from kern.errno import EIO
-    from lib.libpuffs import PuffsError
-    from lib.libpuffs.remote import RemoteServer
+    from tools.lib.libpuffs import PuffsError
+    from tools.lib.libpuffs.remote import RemoteServer
 
     with h.Booted(seed=48) as k:
         s = RemoteServer("tests.fs.puffs.h_remote:NoSuchFS", "memfs")
@@ -255,7 +255,7 @@ def test_server_process_that_cannot_start():
 
 
 def test_frames_on_the_wire():
-    from lib.libpuffs.remote import MSG, pack_frames, unpack_frames
+    from tools.lib.libpuffs.remote import MSG, pack_frames, unpack_frames
 
     frames = [bytearray(b"a" * 40), bytearray(), bytearray(range(256))]
     payload = pack_frames(frames)

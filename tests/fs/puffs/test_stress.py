@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kern.cpu import curmachine
-from lib import libc
-from lib.libpuffs._sys import lwp_create
+from tools.lib import libc
+from tools.lib.libpuffs._sys import lwp_create
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import MNT_FORCE
 

@@ -10,7 +10,7 @@ from fs.puffs.puffs_msgif_h import (
     PUFFS_VFS_SUSPEND,
 )
 from kern.errno import EBUSY, EINVAL, EIO
-from lib.libpuffs import PuffsError
+from tools.lib.libpuffs import PuffsError
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import VFS_SUSPENDCTL
 from vfs.vfs_trans import FSTRANS_NORMAL, fstrans_getstate, vfs_resume, vfs_suspend

@@ -10,7 +10,7 @@ from fs.puffs.puffs_msgif_h import (
 )
 from kern.errno import EINVAL, ENOENT
 from kern.fcntl import O_RDONLY
-from lib.libpuffs import PuffsError
+from tools.lib.libpuffs import PuffsError
 from tools.puffs_servers.memfs import MemFS
 from vfs.vnode import VDIR, VREG
 

@@ -21,8 +21,8 @@ from kern.cpu import curmachine
 from kern.errno import E2BIG, EBUSY, EINPROGRESS, EINVAL, ENOENT, EOPNOTSUPP
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
-from lib.libc import mount
-from lib.libpuffs import PuffsServer
+from tools.lib.libc import mount
+from tools.lib.libpuffs import PuffsServer
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import (
     MNT_GETARGS,
@@ -174,11 +174,11 @@ def test_root_before_start_gets_the_cookie_and_races():
                 error, vp = await VFS_ROOT(mp, 0)
                 results.append((error, vp))
 
-            from lib.libpuffs._sys import lwp_create
+            from tools.lib.libpuffs._sys import lwp_create
 
             lwp_create(getroot, name="root1")
             lwp_create(getroot, name="root2")
-            from lib import libc
+            from tools.lib import libc
 
             await libc.nanosleep(0.01)
             return s, mp, results
@@ -192,7 +192,7 @@ def test_root_before_start_gets_the_cookie_and_races():
         assert [v for v in mp.mnt_vnodelist if v.v_data is not None] == [root]
 
         async def start():
-            from lib.libpuffs import daemon
+            from tools.lib.libpuffs import daemon
 
             await s.start()
             out = [root.v_data.pn_cookie]
@@ -286,7 +286,7 @@ def test_module_unload_waits_for_instances():
 
     with h.Booted(seed=68) as k:
         async def opened():
-            from lib import libc
+            from tools.lib import libc
 
             fd = await libc.open("/dev/puffs", O_RDWR)
             r1 = await module_unload("puffs")

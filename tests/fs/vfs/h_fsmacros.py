@@ -4,7 +4,7 @@ This is kemu's counterpart of NetBSD's tests/fs/common/h_fsmacros.h and the
 fstest_<fs>.c files behind it.  A case is a coroutine ``async def case(mp:
 str)`` that runs in a user lwp of a machine, with a fresh file system of the
 type under test mounted on ``mp`` ("/mnt"), and makes its system calls
-through ``lib.libc`` (a failing call raises ``kern.SyscallError`` carrying
+through ``tools.lib.libc`` (a failing call raises ``kern.SyscallError`` carrying
 NetBSD's errno).  ``fsapply(case, descr)`` makes the pytest test that runs it
 once per type, the way ATF_TC_FSAPPLY makes one ATF test case per file
 system::
@@ -39,7 +39,7 @@ module imported by the test modules, or at the bottom of this one).  Its
 ``mount`` and ``unmount`` coroutines are the setup and teardown that run
 in the machine around every case (NetBSD's <fs>_fstest_mount/unmount).
 The puffs type at the bottom is an example with a server process: its
-mount starts a memfs server (lib.libpuffs.daemon in a process of its
+mount starts a memfs server (tools.lib.libpuffs.daemon in a process of its
 own) and returns once it is RUNNING; its unmount is unmount(2), after
 which the server's lwp must have exited::
 
@@ -71,12 +71,12 @@ from typing import Any
 import pytest
 
 import kern
-from conf.GENERIC import config as GENERIC
+from kern.conf.GENERIC import config as GENERIC
 from kern.errno import EEXIST, errorcode
 from kern.exceptions import SyscallError
 from kern.kernconf import KernelConfig
 from kern.syscall import syscall
-from lib import libc
+from tools.lib import libc
 
 FSTEST_MNTNAME = "/mnt"
 FSTEST_IMGNAME = "image.fs"
@@ -487,7 +487,7 @@ async def _puffs_mount(env: FsEnv) -> None:
     from kern.errno import EINPROGRESS, ESTALE
     from kern.kern_lwp import LSZOMB, lwp
     from kern.kern_synch import kpause
-    from lib.libpuffs import PUFFS_STATE_RUNNING, PuffsError, PuffsServer, daemon
+    from tools.lib.libpuffs import PUFFS_STATE_RUNNING, PuffsError, PuffsServer, daemon
     from tools.puffs_servers.memfs import FHSIZE, MemFS
 
     await mkdir_p(env.mnt)
@@ -573,14 +573,14 @@ PUFFS = register_fstype(FsType(
 async def _puffs_remote_mount(env: FsEnv) -> None:
     """The same memfs, as a separate OS process (lib/libpuffs/remote.py).
 
-    The case's process starts ``python -m lib.libpuffs.remote``, mounts
+    The case's process starts ``python -m tools.lib.libpuffs.remote``, mounts
     with the arguments the server sends and starts the file system
     (puffs_daemon); a daemon forked from it then shovels the requests over
     the socket, the way NetBSD's fstest_puffs.c serves a forked h_dtfs.
     """
     from kern.errno import ESTALE
-    from lib.libpuffs import PuffsError, puffs_daemon
-    from lib.libpuffs.remote import RemoteServer
+    from tools.lib.libpuffs import PuffsError, puffs_daemon
+    from tools.lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.memfs import FHSIZE
 
     await mkdir_p(env.mnt)
@@ -611,5 +611,5 @@ PUFFS_REMOTE = register_fstype(FsType(
     mount=_puffs_remote_mount, unmount=_unmount, delfs=_puffs_remote_delfs,
     config=PUFFS_CONFIG,
     supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename", "nsec_times"},
-    notes="the memfs server as a separate OS process (lib.libpuffs.remote), over a socket",
+    notes="the memfs server as a separate OS process (tools.lib.libpuffs.remote), over a socket",
 ))

@@ -1,6 +1,6 @@
 """Bad input at the system-call boundary: a clear errno, nothing else harmed.
 
-Every check makes its system calls through lib.libc and expects a
+Every check makes its system calls through tools.lib.libc and expects a
 ``kern.SyscallError`` with NetBSD's errno; any other exception (a Python
 error escaping the kernel becomes a ``kern.KernelPanic``) fails the test.
 After each piece of bad input the machine must still be well: a file on
@@ -50,7 +50,7 @@ from kern.errno import (
 )
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_DIRECTORY, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
-from lib import libc
+from tools.lib import libc
 from vfs.vfs_syscalls import FHANDLE_SIZE_MAX
 
 from ..ext2fs.helpers import dumpe2fs_h, populate

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kern.fcntl import O_CREAT, O_RDWR
-from lib import libc
+from tools.lib import libc
 
 from .h_fsmacros import FEATURES, FSTYPES, FsType, run_case
 
@@ -50,7 +50,7 @@ def test_puffs_server_exits_after_unmount(tmp_path: Path) -> None:
     import kern
     from kern.cpu import curmachine
     from kern.kern_lwp import LSZOMB
-    from lib.libpuffs import PUFFS_STATE_RUNNING, PUFFS_STATE_UNMOUNTED
+    from tools.lib.libpuffs import PUFFS_STATE_RUNNING, PUFFS_STATE_UNMOUNTED
 
     from .h_fsmacros import PUFFS, FsEnv
 
@@ -83,7 +83,7 @@ def test_puffs_server_that_does_not_exit_fails(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A server still alive after a successful unmount is reported."""
     from kern.kern_synch import tsleep
-    from lib.libpuffs import PuffsServer
+    from tools.lib.libpuffs import PuffsServer
 
     from .h_fsmacros import PUFFS
 

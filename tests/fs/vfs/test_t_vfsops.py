@@ -13,7 +13,7 @@ import random
 from kern.errno import EOPNOTSUPP, ESTALE
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR
-from lib import libc
+from tools.lib import libc
 from vfs.mount import ST_WAIT
 
 from .h_fsmacros import (

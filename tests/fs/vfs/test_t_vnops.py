@@ -37,7 +37,7 @@ from kern.errno import (
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR
 from kern.syscall import SYS_rename
-from lib import libc
+from tools.lib import libc
 from vfs.stat import ACCESSPERMS, S_IFREG, S_ISLNK, stat
 from vfs.vfs_vnops import _PC_NAME_MAX, _PC_NO_TRUNC
 

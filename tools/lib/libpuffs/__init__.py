@@ -7,7 +7,7 @@ opens /dev/puffs, mounts, starts and runs the request loop, talking to the
 kernel only through the device and system calls, from the user lwp that
 calls it::
 
-    from lib.libpuffs import PuffsServer, daemon
+    from tools.lib.libpuffs import PuffsServer, daemon
     from tools.puffs_servers.memfs import MemFS
 
     server = PuffsServer(MemFS(), "memfs")
@@ -18,9 +18,9 @@ it counts the requests by operation (``toserv_vn_ops``), as the rump tests
 do.  See lib/libpuffs/channel.py for the interface a transport implements.
 
 The same server class runs in another OS process through
-:mod:`lib.libpuffs.remote`: ``RemoteServer("tools.puffs_servers.memfs:MemFS",
+:mod:`tools.lib.libpuffs.remote`: ``RemoteServer("tools.puffs_servers.memfs:MemFS",
 "memfs")`` is used in the machine like a PuffsServer, and shovels the
-requests over a socket to ``python -m lib.libpuffs.remote``, where a
+requests over a socket to ``python -m tools.lib.libpuffs.remote``, where a
 PuffsServer runs the class on a ``SocketChannel``.  ``puffs_daemon(server,
 "/mnt")`` mounts from the calling process and serves from a daemon process
 (what the mount_memfs and mount_passthrough commands do).
@@ -66,7 +66,7 @@ from .server import (
 
 
 def __getattr__(name: str) -> object:
-    # lib.libpuffs.remote is also the server process's main module (python -m):
+    # tools.lib.libpuffs.remote is also the server process's main module (python -m):
     # import it only when asked for.
     if name in ("RemoteServer", "SocketChannel"):
         from . import remote

@@ -1,14 +1,14 @@
 """A puffs server in another OS process, connected to the kernel over a socket.
 
-The same server class (an :class:`~lib.libpuffs.ops.Operations` subclass
-run by :class:`~lib.libpuffs.server.PuffsServer`) runs either inside the
+The same server class (an :class:`~tools.lib.libpuffs.ops.Operations` subclass
+run by :class:`~tools.lib.libpuffs.server.PuffsServer`) runs either inside the
 machine, on a /dev/puffs descriptor, or in a separate host process, on a
 :class:`SocketChannel`.  In the second case a :class:`RemoteServer` in the
 machine stands in for it, the way NetBSD's rump tests
 (tests/fs/common/fstest_puffs.c) shovel frames between the rump kernel and
 a forked h_dtfs:
 
-* ``init``: start the server process (``python -m lib.libpuffs.remote``)
+* ``init``: start the server process (``python -m tools.lib.libpuffs.remote``)
   on one end of a socketpair, and open /dev/puffs.  The process that
   mounts must be the one that opened the device (puffs_setpmp matches by
   pid), so the RemoteServer's process does both.
@@ -49,7 +49,7 @@ reply as PUTOP takes it).
 
 The server process's entry point::
 
-    python -m lib.libpuffs.remote --fd N [--name NAME] [--flags F] [--fhsize N]
+    python -m tools.lib.libpuffs.remote --fd N [--name NAME] [--flags F] [--fhsize N]
         [--fhflags N] [--maxreqlen N] [--nhashbuckets N] [--args JSON-LIST]
         MODULE:CLASS [JSON-KWARGS]
 
@@ -85,7 +85,7 @@ from kern.cpu import curmachine
 from kern.errno import EBADF, EINTR, EINVAL, EIO, ENXIO, ERESTART, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
-from lib import libc
+from tools.lib import libc
 
 from . import _sys
 from .channel import HDRSIZE, Channel, DevPuffsChannel, frame_header, make_startreq
@@ -390,8 +390,8 @@ async def serve_socket(sock: trio.socket.SocketType, ops: Any, name: str = "puff
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The server process: ``python -m lib.libpuffs.remote --fd N MODULE:CLASS [JSON]``."""
-    ap = argparse.ArgumentParser(prog="python -m lib.libpuffs.remote",
+    """The server process: ``python -m tools.lib.libpuffs.remote --fd N MODULE:CLASS [JSON]``."""
+    ap = argparse.ArgumentParser(prog="python -m tools.lib.libpuffs.remote",
                                  description="a puffs server on a socket to a kemu machine")
     ap.add_argument("--fd", type=int, required=True, help="the socket's descriptor")
     ap.add_argument("--name", default="puffs")
@@ -508,7 +508,8 @@ class RemoteServer:
 
     def argv(self, fd: int) -> list[str]:
         """The server process's command line."""
-        return [self.python, "-m", "lib.libpuffs.remote", "--fd", str(fd), "--name", self.name,
+        return [self.python, "-m", "tools.lib.libpuffs.remote", "--fd", str(fd),
+                "--name", self.name,
                 "--flags", str(self.flags), "--maxreqlen", str(self.maxreqlen),
                 "--fhsize", str(self.fhsize), "--fhflags", str(self.fhflags),
                 "--nhashbuckets", str(self.nhashbuckets), "--args", json.dumps(self.ops_args),
@@ -844,8 +845,8 @@ class RemoteServer:
 
 
 if __name__ == "__main__":
-    # Run as lib.libpuffs.remote proper, not as a second copy named __main__
+    # Run as tools.lib.libpuffs.remote proper, not as a second copy named __main__
     # (file system code importing this module must see the same CURRENT).
-    from lib.libpuffs import remote as _self
+    from tools.lib.libpuffs import remote as _self
 
     sys.exit(_self.main())

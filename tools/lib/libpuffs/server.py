@@ -20,10 +20,10 @@ init, mount and start in the calling process, then daemon(3): the rest
 system is gone; the caller's copy of the device descriptor is closed, so
 the daemon's death is the file system's.
 
-The loop talks to the kernel through a :class:`~lib.libpuffs.channel.Channel`
+The loop talks to the kernel through a :class:`~tools.lib.libpuffs.channel.Channel`
 (``server.channel``): a /dev/puffs descriptor, or a socket to the kernel's
 process when the server runs in another OS process
-(:mod:`lib.libpuffs.remote`).  ``server.channel.toserv_vn_ops`` and
+(:mod:`tools.lib.libpuffs.remote`).  ``server.channel.toserv_vn_ops`` and
 ``toserv_vfs_ops`` count the requests by operation.  With
 ``PUFFS_FLAG_OPDUMP`` in the flags (mount option "dump") every request and
 its result are written out (``dumpfn``; by default on descriptor 2 of the
@@ -100,7 +100,7 @@ from kern.errno import (
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
 from kern.kern_descrip import flock
-from lib import libc
+from tools.lib import libc
 from vfs.dirent import pack_dirent, vtype_to_dtype
 from vfs.mount import statvfs
 
@@ -552,7 +552,7 @@ async def puffs_daemon(server: Any, dir: str, mntflags: int = 0) -> int:
     a daemon process forked from it; returns the daemon's pid.
 
     ``server`` is a :class:`PuffsServer` or a
-    :class:`lib.libpuffs.remote.RemoteServer` (anything with ``init``,
+    :class:`tools.lib.libpuffs.remote.RemoteServer` (anything with ``init``,
     ``mount``, ``start``, ``fd``, ``forked``, ``serve`` and ``exit``).  This
     is 2007's puffs_mount + puffs_start + daemon(3): fork(2) makes the
     daemon (it shares the /dev/puffs file), which serves until the file

@@ -3,7 +3,7 @@
 * ``--kemu-seed=N``: the seed of every machine a test boots without an
   explicit seed (default 0).  Every failing test that booted machines gets a
   "kemu" report section with their seeds and the command that re-runs it.
-* ``--kemu-sweep=N``: how many seeds :func:`kern.testing.sweep` yields
+* ``--kemu-sweep=N``: how many seeds :func:`kern.machine.testing.sweep` yields
   (tests parametrised over a sweep; pytest-xdist spreads them over CPUs).
 * fixture ``kernel``: a booted GENERIC machine (sync face), halted afterwards.
 * fixture ``kemu_seed``: the seed in force.
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kern import machine as _machine
+from kern.machine import machine as _machine
 
 _STASH_MACHINES = pytest.StashKey[list]()
 
@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kemu-seed", type=int, default=None,
                 help="seed for machines booted without an explicit seed (default 0)")
     g.addoption("--kemu-sweep", type=int, default=None,
-                help="number of seeds in kern.testing.sweep() (default: as the test says)")
+                help="number of seeds in kern.machine.testing.sweep() (default: as the test says)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _machine.default_seed = seed
     sweep = config.getoption("--kemu-sweep")
     if sweep is not None:
-        from kern import testing
+        from kern.machine import testing
 
         testing.SWEEP_OVERRIDE = sweep
     config.addinivalue_line("markers", "kemu_config(name): kernel configuration for `kernel`")

@@ -28,7 +28,7 @@ or, when no timeout is pending and nothing outside can help, ends the run
 with :class:`kern.Deadlock`, naming each lwp, what it sleeps on and where.
 
 Reproducible: the machine owns the generator that orders trio's batches
-(kern.sched), seeded from ``seed``; the same seed and the same calls give the
+(kern.machine.sched), seeded from ``seed``; the same seed and the same calls give the
 same ``k.trace``, byte for byte.
 """
 
@@ -49,7 +49,6 @@ import outcome
 import trio
 import trio.testing
 
-from kern import sched
 from kern.cpu import _lwp, _machine
 from kern.exceptions import Deadlock, KernelError, KernelPanic, MachineHalted
 from kern.kern_lwp import (
@@ -64,14 +63,15 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
+from kern.machine import sched
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import short_path
 
 # 2018-01-23 22:42:29 UTC, the date of fss.c 1.104: the default time of day at boot.
 DEFAULT_BOOTTIME = 1516747349
 
-_INTERNAL_FILES = ("kern_synch.py", "kern_mutex.py", "kern_condvar.py", "kern_rwlock.py",
-                   "sched.py", "machine.py")
+_INTERNAL_FILES = ("kern/kern_synch.py:", "kern/kern_mutex.py:", "kern/kern_condvar.py:",
+                   "kern/kern_rwlock.py:", "kern/machine/")
 
 # Called with every machine as it is made (the pytest plugin keeps the machines
 # a test booted, to print their seeds when it fails).
@@ -196,7 +196,7 @@ class _Request:
 
 class _Instrument(trio.abc.Instrument):
     """Observes the run: lwp switches for the trace, progress for the idle
-    task, and how many tasks are ready to run (kern.sched.preempt skips a
+    task, and how many tasks are ready to run (kern.machine.sched.preempt skips a
     yield when no other task is)."""
 
     def __init__(self, m: Machine) -> None:
@@ -829,7 +829,7 @@ _TRIO_DIR = short_path(os.path.dirname(trio.__file__))
 def _internal_frame(s: str) -> bool:
     if s.startswith(_TRIO_DIR) or s.startswith("<frozen"):
         return True
-    return any(s.startswith(f"kern/{f}:") for f in _INTERNAL_FILES) or \
+    return s.startswith(_INTERNAL_FILES) or \
         s.startswith("kern/subr_prf.py:")
 
 
@@ -866,7 +866,7 @@ def _resolve_config(config: Any) -> Any:
     if config is None:
         config = "GENERIC"
     if isinstance(config, str):
-        mod = importlib.import_module(f"conf.{config}")
+        mod = importlib.import_module(f"kern.conf.{config}")
         config = mod.config
     if not isinstance(config, KernelConfig):
         raise TypeError(f"not a kernel configuration: {config!r}")
@@ -877,7 +877,7 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     """A new machine: use it as ``with kern.boot(seed=7) as k`` or ``async with``.
 
     Keywords: ``clock`` ("virtual" or "real"), ``lockdebug`` (lock-order
-    checking, default on), ``trace``, ``config`` (a conf/ name such as
+    checking, default on), ``trace``, ``config`` (a kern/conf/ name such as
     "GENERIC" or a KernelConfig), ``verbose`` (echo kernel messages, on
     ``console``, a text stream, default sys.stdout), ``debug``
     (aprint_debug output), ``boottime`` (epoch seconds at boot).

@@ -22,7 +22,7 @@ A server (lib/libpuffs/server.py) needs only this from its transport:
   (make a blocked ``get_requests`` raise EINTR), and ``await close()``.
 
 ``DevPuffsChannel`` is the transport on a /dev/puffs descriptor (GETOP and
-PUTOP batches through ioctl(2)).  ``lib.libpuffs.remote.SocketChannel`` is
+PUTOP batches through ioctl(2)).  ``tools.lib.libpuffs.remote.SocketChannel`` is
 the transport of a server running in another OS process: it implements
 the same interface over a socket, while a frame-shoveling ``RemoteServer``
 in the kernel's process calls ``get_requests`` and ``put_replies`` of a
@@ -60,7 +60,7 @@ from fs.puffs.puffs_msgif_h import (
 from kern.errno import E2BIG
 from kern.exceptions import SyscallError
 from kern.kern_sig import SIGUSR2
-from lib import libc
+from tools.lib import libc
 from vfs.mount import MOUNT_PUFFS
 
 from .errors import PuffsError

@@ -1,1 +1,0 @@
-"""Kernel configurations (NetBSD's sys/arch/*/conf): see kern.kernconf."""
