@@ -37,6 +37,7 @@ from .ext2fs_alloc import (
     ext2fs_setnblock,
 )
 from .ext2fs_bmap import ext2fs_bptrs, ext2fs_getlbns, ext2fs_setbptr
+from .ext2fs_inode import ext2fs_setsize, ext2fs_size
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
 
@@ -189,7 +190,12 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
 
 
 async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any) -> int:
-    """GOP_ALLOC: allocate every block under bytes [off, off + len_) of regular file ``vp``."""
+    """GOP_ALLOC: allocate every block under bytes [off, off + len_) of regular file ``vp``.
+
+    As NetBSD's, it moves the inode's size over each block it allocated
+    (ext2fs_balloc wants EOF up to date), so a write that fails after this
+    gives the blocks back when ext2fs_write truncates to the old size.
+    """
     ip = VTOI(vp)
     fs = ip.i_e2fs
     assert fs is not None
@@ -201,6 +207,10 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
         error, _ = await ext2fs_balloc(ip, lblkno(fs, off), bsize, cred, False, flags)
         if error:
             return error
+        if ext2fs_size(ip) < off + bsize:
+            error = ext2fs_setsize(ip, off + bsize)
+            if error:
+                return error
         off += bsize
         len_ -= bsize
     return 0

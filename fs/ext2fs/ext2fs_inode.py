@@ -159,6 +159,10 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
         oip.i_flag |= IN_CHANGE | IN_UPDATE
         return await ext2fs_update(ovp, None, None, 0)
     if osize == length:
+        # Still set the page cache's size: a failed write may have raised
+        # its write size (uvm_vnp_setwritesize) past EOF.
+        if ovp.v_type == VREG and ovp.v_uobj is not None:
+            await uvm_vnp_setsize(ovp, length)
         oip.i_flag |= IN_CHANGE | IN_UPDATE
         return await ext2fs_update(ovp, None, None, 0)
     if fs.e2fs_ronly:
