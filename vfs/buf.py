@@ -40,6 +40,9 @@ BC_VFLUSH = 0x04000000
 BO_DELWRI = 0x00000080
 BO_DONE = 0x00000200
 
+# flags to bread() and breadn()
+B_MODIFY = 0x01  # the caller will modify the buffer: run the copy-on-write handlers now
+
 # b_prio
 BPRIO_NPRIO = 3
 BPRIO_TIMECRITICAL = 2

@@ -58,9 +58,6 @@ Deviations from vfs_bio.c 1.276:
 * ``v_numoutput`` is dropped by the waiter after ``biowait`` for
   synchronous writes, by ``biodone`` for asynchronous ones (vwakeup), and
   nothing sleeps on it;
-* no bread(B_MODIFY) fscow_run: specfs's strategy runs the copy-on-write
-  handlers before each write reaches the disk, when the disk still holds
-  the old contents;
 * ``vflushbuf`` (vfs_subr.c) writes each delayed buffer with a synchronous
   ``bwrite`` and returns the first error, where NetBSD 8 starts them all
   with bawrite and returns 0: a buffer whose write fails ends the same way
@@ -86,6 +83,7 @@ from vfs.buf import (
     B_ASYNC,
     B_COWDONE,
     B_LOCKED,
+    B_MODIFY,
     B_READ,
     BC_AGE,
     BC_BUSY,
@@ -168,11 +166,20 @@ async def bio_doread(vp: vnode, blkno: int, size: int, async_: bool) -> buf:
 
 
 async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, buf | None]:
-    """-> (error, bp): read a block through the cache.  On error the buf is released."""
+    """-> (error, bp): read a block through the cache.  On error the buf is released.
+
+    With B_MODIFY in ``flags`` the caller is going to change the block: the
+    copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
+    later write of the changed buffer cannot fail for them.
+    """
+    from vfs.vfs_trans import fscow_run
+
     bp = await bio_doread(vp, blkno, size, False)
     error = await biowait(bp)
     if error == 0:
         error = _short_is_eio(bp)
+    if error == 0 and flags & B_MODIFY:
+        error = await fscow_run(bp, True)
     if error:
         # b_error is set: brelse invalidates the buffer.
         brelse(bp, 0)

@@ -1,10 +1,11 @@
 """Allocating the blocks of a file (ufs/ext2fs/ext2fs_balloc.c, and ufs_balloc_range).
 
 ``ext2fs_balloc`` makes sure logical block ``bn`` of an inode exists,
-allocating it and the indirect blocks on the way; new indirect blocks are
-zeroed before anything points at them.  If an allocation fails part way,
-the blocks taken by this call are given back and the pointer that was set
-first is cleared again, so the inode is as it was.
+allocating it and the indirect blocks on the way; as NetBSD's, a new
+indirect block is zeroed and written synchronously before anything points
+at it (a failed write fails the allocation).  If an allocation fails part
+way, the blocks taken by this call are given back and the pointer that was
+set first is cleared again, so the inode is as it was.
 
 ``ext2fs_gop_alloc`` is the genfs hook (GOP_ALLOC) that allocates the
 blocks under a byte range of a regular file before its data lands in
@@ -18,6 +19,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import EFBIG, EIO
+from vfs.buf import B_MODIFY
 from vfs.genfs_io import (
     PAGE_SIZE,
     genfs_getpage_busy,
@@ -26,7 +28,7 @@ from vfs.genfs_io import (
     trunc_page,
     uvm_page_unbusy,
 )
-from vfs.vfs_bio import bdwrite, bread, brelse, btodb, getblk
+from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite, getblk
 
 from .ext2fs import blkoff, fsbtodb, lblkno, lblktosize
 from .ext2fs_alloc import (
@@ -54,13 +56,14 @@ def _bptr(data: Any, i: int) -> int:
     return struct.unpack_from("<I", data, 4 * i)[0]
 
 
-async def _zeroblk(ip: inode, bno: int) -> None:
-    """A fresh indirect block: all zeros, in the cache, written later."""
+async def _zeroblk(ip: inode, bno: int) -> int:
+    """A fresh indirect block, zeroed and written synchronously before anything
+    points at it (so that indirect blocks never point at garbage): bwrite's error."""
     fs = ip.i_e2fs
     assert fs is not None
     bp = await getblk(ip.i_devvp, fsbtodb(fs, bno), fs.e2fs_bsize)
     bp.b_data[:] = bytes(len(bp.b_data))
-    bdwrite(bp)
+    return await bwrite(bp)
 
 
 async def _databuf(ip: inode, nb: int, new: bool) -> tuple[int, buf | None]:
@@ -71,7 +74,7 @@ async def _databuf(ip: inode, nb: int, new: bool) -> tuple[int, buf | None]:
         # A new block's old contents are never shown.
         bp.b_data[:] = bytes(len(bp.b_data))
         return 0, bp
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, nb), fs.e2fs_bsize, B_MODIFY)
     if error:
         return error, None
     return 0, bp
@@ -119,7 +122,12 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             return error, None
         allocated.append(newb)
         ip.i_e2fs_last_blk = newb
-        await _zeroblk(ip, newb)
+        error = await _zeroblk(ip, newb)
+        if error:
+            await ext2fs_blkfree(ip, newb)
+            ext2fs_setnblock(ip, ext2fs_nblock(ip) - btodb(fs.e2fs_bsize))
+            ip.i_flag |= IN_CHANGE | IN_UPDATE
+            return error, None
         blocks[slot] = newb
         unwind = (0, slot)
         ip.i_flag |= IN_CHANGE | IN_UPDATE
@@ -157,7 +165,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         if last:
             ip.i_e2fs_last_lblk = bn
         else:
-            await _zeroblk(ip, newb)
+            error = await _zeroblk(ip, newb)
+            if error:
+                brelse(bp, 0)
+                break
         ip.i_e2fs_last_blk = newb
         ext2fs_setbptr(bp.b_data, step.in_off, newb)
         if unwind is None:
@@ -182,7 +193,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         if where == 0:
             blocks[idx] = 0
         else:
-            e, bp = await bread(devvp, fsbtodb(fs, where), fs.e2fs_bsize)
+            e, bp = await bread(devvp, fsbtodb(fs, where), fs.e2fs_bsize, B_MODIFY)
             if e == 0 and bp is not None:
                 ext2fs_setbptr(bp.b_data, idx, 0)
                 bdwrite(bp)
