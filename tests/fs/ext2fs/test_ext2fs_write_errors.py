@@ -19,8 +19,10 @@ depends on the block, and NetBSD 8 ends the same way for each:
 * the block bitmap: ext2fs_alloccg (NetBSD's and kemu's) reads the bitmap
   with bread at every allocation, so the blocks allocated before the sync
   look free again and are handed out a second time (e2fsck: multiply-claimed
-  blocks, bitmap differences).  FFS is no different: ffs_alloccg breads the
-  cylinder group block the same way and ffs_sync's bawrite loses its error;
+  blocks, bitmap differences).  FFS without WAPBL is no different:
+  ffs_alloccg breads the cylinder group block the same way, and sync's
+  vflushbuf starts every delayed write with bawrite, whose error reaches
+  nobody;
 * the inode bitmap: the next create allocates an inode still in use;
   NetBSD 8's ext2fs_newvnode reads it and panics "ext2fs_valloc: dup alloc"
   (its vcache_new would KASSERT next), kemu too;
