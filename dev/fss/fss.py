@@ -325,7 +325,7 @@ async def fss_open(dev: int, flags: int, mode: int, l: Any) -> int:
         cf.cf_atname = fss_cd.cd_name
         cf.cf_unit = minor(dev)
         cf.cf_fstate = FSTATE_STAR
-        sc = device_private(config_attach_pseudo(cf))
+        sc = device_private(await config_attach_pseudo(cf))
         if sc is None:
             mutex_exit(fss_device_lock)
             return ENOMEM
@@ -371,7 +371,7 @@ async def fss_close(dev: int, flags: int, mode: int, l: Any) -> int:
     KASSERT((sc.sc_flags & (FSS_CDEV_OPEN | FSS_BDEV_OPEN)) == mflag)
     mutex_exit(sc.sc_slock)
     cf = device_cfdata(sc.sc_dev)
-    error = config_detach(sc.sc_dev, DETACH_QUIET)
+    error = await config_detach(sc.sc_dev, DETACH_QUIET)
     if not error:
         free(cf, M_DEVBUF)
     mutex_exit(fss_device_lock)
