@@ -10,8 +10,8 @@ The vfs_hooks are vfs_hooks.c's: ``vfs_hooks_attach``/``vfs_hooks_detach``
 and the walk of ``vfs_hooks_unmount`` all take ``vfs_hooks_lock``, the walk
 holding it across the hooks.  So a driver that attaches its hook under its own
 lock and takes that lock in its hook has a lock-order reversal (fss.c 1.104's
-B7, which fss.py keeps and declares).  ``vfs_hooks_reexport`` is not ported
-(kemu has no NFS exports to re-export).
+B7, which fss.py keeps and declares).  ``vfs_hooks_reexport`` is called by
+mount(2)'s update (kemu has no NFS, so no hook answers it).
 """
 
 from __future__ import annotations
@@ -64,6 +64,15 @@ MNT_FORCE = 0x00080000
 MNT_GETARGS = 0x00400000
 MNT_VISFLAGMASK = 0xfd3fffff
 MNT_OP_FLAGS = MNT_UPDATE | MNT_RELOAD | MNT_FORCE | MNT_GETARGS
+# the flags mount(2) sets and an update may change (sys/fstypes.h, NetBSD 8)
+MNT_BASIC_FLAGS = (MNT_ASYNC | MNT_AUTOMOUNTED | MNT_DISCARD | MNT_EXTATTR | MNT_LOG |
+                   MNT_NOATIME | MNT_NOCOREDUMP | MNT_NODEV | MNT_NODEVMTIME | MNT_NOEXEC |
+                   MNT_NOSUID | MNT_RDONLY | MNT_RELATIME | MNT_SOFTDEP | MNT_SYMPERM |
+                   MNT_SYNCHRONOUS | MNT_UNION)
+
+# VFS_EXTATTRCTL commands (sys/extattr.h)
+EXTATTR_CMD_START = 0x00000001
+EXTATTR_CMD_STOP = 0x00000002
 
 # mnt_iflag
 IMNT_GONE = 0x00000001
@@ -537,3 +546,21 @@ async def vfs_hooks_unmount(mp: mount) -> None:
             if hasattr(r, "__await__"):
                 await r
     mutex_exit(g.vfs_hooks_lock)
+
+
+async def vfs_hooks_reexport(mp: mount, path: str, data: Any) -> int:
+    """Call every vh_reexport(mp, path, data) under vfs_hooks_lock, stopping at the
+    first error (VFS_HOOKS_W_ERROR); EJUSTRETURN when no hook took it."""
+    from kern.errno import EJUSTRETURN
+
+    g = vfsglobals()
+    error = EJUSTRETURN
+    await mutex_enter(g.vfs_hooks_lock)
+    for hp in g.vfs_hooks_head:
+        if hp.vh_reexport is not None:
+            r = hp.vh_reexport(mp, path, data)
+            error = await r if hasattr(r, "__await__") else r
+            if error != 0:
+                break
+    mutex_exit(g.vfs_hooks_lock)
+    return error
