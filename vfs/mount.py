@@ -422,13 +422,17 @@ def vfs_getvfs(fsid: fsid_t) -> mount | None:
 
 
 def _setname(field: str, value: str | bytes, mp: mount) -> None:
-    raw = value.encode() if isinstance(value, str) else bytes(value)
+    # The names are bytes, as in NetBSD; a kernel path str holds its bytes
+    # (undecodable ones as surrogates, vfs.namei's decoding), so they go back.
+    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
     size = dict((n, ctypes.sizeof(t)) for n, t in statvfs._fields_)[field]
     setattr(mp.mnt_stat, field, raw[:size - 1])
 
 
-def set_statvfs_info(onp: str, fromp: str, fstypename: str, mp: mount) -> int:
-    """Fill the names in ``mp.mnt_stat`` (paths already in kernel strings here)."""
+def set_statvfs_info(onp: str | bytes, fromp: str | bytes, fstypename: str | bytes,
+                     mp: mount) -> int:
+    """Fill the names in ``mp.mnt_stat`` (paths already in the kernel here): the
+    bytes of each, cut to the field's size less its NUL."""
     _setname("f_mntonname", onp, mp)
     _setname("f_mntfromname", fromp, mp)
     _setname("f_fstypename", fstypename, mp)

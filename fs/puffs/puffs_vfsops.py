@@ -45,7 +45,7 @@ Deviations from 1.38 and its siblings (why, in a few words):
   EINVAL (NetBSD 5's rule) instead of copying past its end.
 * D2 mount: set_statvfs_info is kemu's (mount point, from name, type):
   f_mntfromname is "puffs:<name>" and f_fstypename the vfs name "puffs",
-  as 2007's set_statvfs_info did.
+  as 2007's set_statvfs_info did; the name goes in as the bytes it is.
 * D3 mount: IMNT_HAS_TRANS is set by fstrans_mount (kemu keeps per-mount
   transaction state; setting the flag alone would leave fstrans without
   it), undone with fstrans_unmount when the mount fails later on.
@@ -374,7 +374,7 @@ async def puffs_mount(mp: Any, path: str, data: Any, data_len: int) -> tuple[int
         if error:
             break
 
-        error = set_statvfs_info(path, namebuf.decode("latin-1"), mp.mnt_op.vfs_name, mp)  # D2
+        error = set_statvfs_info(path, namebuf, mp.mnt_op.vfs_name, mp)  # D2
         if error:
             break
         mp.mnt_stat.f_iosize = DEV_BSIZE
