@@ -17,7 +17,7 @@ from kern.exceptions import SyscallError
 from tools.lib import libc
 from vfs.mount import MNT_NOATIME, MNT_NOEXEC, MNT_RDONLY, MNT_UPDATE
 
-from .h_fsmacros import fstype, fsapply
+from .h_fsmacros import fsapply, fstype
 
 
 def _update_args() -> ctypes.Structure | None:
