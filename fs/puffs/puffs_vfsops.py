@@ -102,7 +102,10 @@ Deviations from 1.38 and its siblings (why, in a few words):
   node; S3 new nodes come back unlocked; S4 vattr converted to and from
   the wire.
 * Vnode operations (puffs_vnops.py): the NetBSD 8 protocols P1-P6; V1 no
-  page cache (always READ/WRITE requests, as NOCACHE); V2 no name cache;
+  page cache (always READ/WRITE requests, as NOCACHE; an appending write is
+  moved to the end of the file, the size asked of the server, as the cached
+  path moves it to v_size: the uncached path left the descriptor's offset
+  short of the end); V2 no name cache;
   V3 readdir requests capped at PUFFS_TOMOVE with a buffer as large as the
   reply, no cookies; V4 no fifofs; V5 a last "." looked up for RENAME is
   EISDIR (later NetBSD's rule); L1 the vnode lock comes with a shared
