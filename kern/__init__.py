@@ -80,7 +80,7 @@ from kern.kern_synch import hz, kpause, mstohz, mtsleep, tsleep, wakeup
 from kern.kern_time import getmicrotime, microtime, nanotime, timespec, timeval
 from kern.kern_types import NODEV, cast, sizeof
 from kern.machine import CrashDump, Machine, Trace, boot
-from kern.subr_fault import FaultAttr, fault_check, fault_inject
+from kern.subr_fault import FaultAttr, FaultPlan, fault_check, fault_inject, fault_site
 from kern.subr_kmem import (
     KM_NOSLEEP,
     KM_SLEEP,

@@ -229,7 +229,7 @@ class Machine:
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
-                 **options: Any) -> None:
+                 faults: Any = None, **options: Any) -> None:
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
         self.seed = default_seed if seed is None else int(seed)
@@ -249,6 +249,8 @@ class Machine:
         self.config = _resolve_config(config)
         self.rng = random.Random(self.seed)
         self.faults = FaultTable(self.seed)
+        if faults:
+            self.faults.apply(faults)  # a FaultPlan or its text form
         self.locals: dict[Any, Any] = {}
         self.alllwp: list[lwp] = []
         self.procs: dict[int, proc] = {}
@@ -880,6 +882,7 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     checking, default on), ``trace``, ``config`` (a kern/conf/ name such as
     "GENERIC" or a KernelConfig), ``verbose`` (echo kernel messages, on
     ``console``, a text stream, default sys.stdout), ``debug``
-    (aprint_debug output), ``boottime`` (epoch seconds at boot).
+    (aprint_debug output), ``boottime`` (epoch seconds at boot), ``faults`` (a
+    kern.subr_fault.FaultPlan or its text form, armed from the start).
     """
     return Machine(seed, **kw)
