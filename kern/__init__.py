@@ -5,6 +5,10 @@ gives the primitives under their NetBSD names; ``kern.boot(seed=7)`` boots a
 machine.  See docs/ARCHITECTURE.md for the whole picture.
 """
 
+from . import _layout
+
+_layout.check_siblings(__name__, __file__)
+
 from kern.cpu import MachineLocal, curlwp, curmachine, curproc
 from kern.errno import *  # noqa: F403 - NetBSD's errno names
 from kern.errno import strerror
