@@ -297,6 +297,13 @@ async def mount_ext2(special: str = "/dev/wd0", mnt: str = "/mnt", flags: int = 
         libc.ufree(args.fspec)
 
 
+async def mount_image(hostpath: str | os.PathLike[str], mnt: str = "/mnt",
+                      key: str = "/dev/wd0", flags: int = 0) -> None:
+    """Host ext2 image ``hostpath`` attached as ``key`` and mounted on ``mnt``."""
+    await attach_disk(hostpath, key)
+    await mount_ext2(key, mnt, flags)
+
+
 async def unmount(mnt: str = "/mnt", flags: int = 0) -> int:
     """unmount(2): 0, or its errno."""
     from tools.lib import libc
@@ -307,15 +314,24 @@ async def unmount(mnt: str = "/mnt", flags: int = 0) -> int:
 # ================================================================== in the machine: fss
 
 async def fss_set_ioctl(fd: int, mount: str | int, bstore: str | int, csize: int = 0,
-                        flags: int = 0, cmd: int | None = None) -> None:
+                        flags: int = 0, *, create_store: bool = True,
+                        cmd: int | None = None) -> None:
     """FSSIOCSET (or ``cmd``) on an open /dev/rfssN with a struct fss_set.
 
     ``mount`` and ``bstore`` are paths (copied to user memory and freed
     after), or raw user addresses (0, bad pointers) passed as they are.
-    Raises SyscallError.
+    ``create_store``: first create ``bstore`` as a file when it is missing
+    (fss wants an existing file or device).  Raises SyscallError.
     """
     from dev.fss.fssvar import FSSIOCSET, fss_set
+    from kern.fcntl import O_CREAT, O_RDWR
     from tools.lib import libc
+
+    if create_store and isinstance(bstore, str):
+        try:
+            await libc.close(await libc.open(bstore, O_RDWR | O_CREAT, 0o600))
+        except SyscallError:
+            pass   # a directory, or a path fss itself will judge
 
     fs = fss_set()
     fs.fss_mount = libc.ustr(mount) if isinstance(mount, str) else mount
@@ -396,14 +412,10 @@ async def snapshot(mount: str = "/mnt", bstore: str | None = None, unit: int = 0
     system (created when missing): outside the snapshotted file system, so
     the snapshot is not persistent.  Raises SyscallError.
     """
-    from kern.fcntl import O_CREAT, O_RDWR
+    from kern.fcntl import O_RDWR
     from tools.lib import libc
 
     store = bstore if bstore is not None else f"/tmp/fss{unit}.store"
-    try:
-        await libc.close(await libc.open(store, O_RDWR | O_CREAT, 0o600))
-    except SyscallError:
-        pass   # a directory, or a path fss itself will judge
     fd = await libc.open(f"/dev/rfss{unit}", O_RDWR)
     try:
         await fss_set_ioctl(fd, mount, store, csize, flags)
