@@ -108,8 +108,8 @@ def test_a_project_outside_uses_the_installed_fixtures(tmp_path):
 
 def test_reports_rerun_lines_faults_and_hide_kernel_frames(tmp_path):
     (tmp_path / "test_fail.py").write_text(FAILING)
-    r = _pytest(tmp_path, "-q", "--kemu-sweep=3", "--kemu-faults=fd_allocfile:fail_nth=1:error=ENFILE",
-                "test_fail.py")
+    r = _pytest(tmp_path, "-q", "--kemu-sweep=3",
+                "--kemu-faults=fd_allocfile:fail_nth=1:error=ENFILE", "test_fail.py")
     out = r.stdout
     assert "3 failed, 2 passed" in out, out + r.stderr
     # a sweep item is re-run as parametrised, with the sweep option
