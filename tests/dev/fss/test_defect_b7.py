@@ -19,12 +19,12 @@ import pytest
 import kern
 import kern.subr_lockdebug as lockdebug
 from kern.fcntl import O_RDWR
-from tests.dev.fss.helpers import setup_origin
+from kern.machine import testing as kt
 from tools.lib import libc
 
 
 async def _open_then_unmount(origin: str) -> None:
-    await setup_origin(origin, "/mnt")
+    await kt.mount_image(origin, "/mnt")
     fd = await libc.open("/dev/rfss0", O_RDWR)  # unit 0 attaches: the hook goes in
     await libc.unmount("/mnt", 0)  # the hook walk calls fss_unmount_hook
     await libc.close(fd)  # the last close detaches: the hook goes out
@@ -75,7 +75,7 @@ def test_B7_not_reported_without_fss(origin):
     """An unmount with no fss unit attached takes only the hooks lock: nothing
     to report (fss's hook is not in the list)."""
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         await libc.unmount("/mnt", 0)
         return lockdebug.lockdebug_reversals()
 

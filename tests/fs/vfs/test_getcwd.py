@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from kern.errno import EACCES, ENOENT, ERANGE
 from kern.exceptions import SyscallError
+from kern.machine.testing import lwp_join
 from kern.syscall import SYS___getcwd
 from tools.lib import libc
 
-from .h_fsmacros import USES, fsapply, lwp_join, uaddr_call
+from .h_fsmacros import USES, fsapply, uaddr_call
 
 
 async def _errno(aw) -> int:
