@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curmachine_or_none
 from kern.errno import EOPNOTSUPP
+from kern.subr_fault import dev_is, fault_site
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.vfs_trans import fstrans_done, fstrans_start
 
@@ -56,8 +57,21 @@ if TYPE_CHECKING:
     from vfs.vnode import vnode
 
 
-_NO_FAULTS = ("vop_inactive", "vop_reclaim", "vop_lock", "vop_unlock", "vop_islocked",
-              "vop_print", "vop_abortop")  # cannot fail in NetBSD either
+_NO_FAULTS = ("vop_default", "vop_inactive", "vop_reclaim", "vop_lock", "vop_unlock",
+              "vop_islocked", "vop_print", "vop_abortop")  # cannot fail in NetBSD either
+
+
+def _vnode_is(name: str, vp: Any) -> bool:
+    """A VOP site's ``dev=NAME``: a vnode of device /dev/NAME, or of a file
+    system mounted from it."""
+    if dev_is(name, getattr(vp, "v_rdev", None)):
+        return True
+    mp = getattr(vp, "v_mount", None)
+    if mp is None:
+        return False
+    src = mp.mnt_stat.f_mntfromname.decode(errors="replace")
+    return src.startswith("/dev/") and (src[5:] == name or src[5:] == "r" + name or
+                                        "r" + src[5:] == name)
 
 
 class vnodeop_desc:
@@ -76,7 +90,11 @@ class vnodeop_desc:
         self.vdesc_outs = outs
         self.vdesc_vp = vp  # the argument whose v_op dispatches the call
         self.vdesc_fstrans = fstrans
-        self.vop_site = None if name in _NO_FAULTS else "VOP_" + name[4:].upper()
+        self.vop_site = None if name in _NO_FAULTS else fault_site(
+            "VOP_" + name[4:].upper(),
+            f"{name}: fails with the errno before the file system sees the call, "
+            "leaving the state of its error path (vop_error_unwind)",
+            scope="vnode", dev_match=_vnode_is)
         self.vdesc_locks = _parse_locks(name, args, locks)
         self.vdesc_interlock = interlock  # entered with v_interlock, released on return
         self.vdesc_buf = buf  # "done": the buf is completed; "released": it is released
@@ -256,7 +274,7 @@ async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
     Every operation is also a fault-injection site named after it
     (``VOP_WRITE``, ``VOP_READ``, ...), scoped by lwp or by vnode (``dev=vp``):
     an armed fault makes the call fail with its errno before the file
-    system sees it.
+    system sees it, leaving the state its error path leaves (vop_error_unwind).
     """
     m = curmachine_or_none()
     if m is not None and m.faults.armed and desc.vop_site is not None:

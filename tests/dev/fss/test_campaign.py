@@ -77,12 +77,12 @@ from dev.fss.fssvar import FSSIOCCLR
 from kern.errno import ENXIO, errorcode
 from kern.exceptions import SyscallError
 from kern.fcntl import O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR
-from kern.machine.testing import errno_of, sweep
-from tests.dev.fss.helpers import MiB, make_image, needs_e2fsck, snap_set
-from tests.fs.vfs.h_fsmacros import attach_disk, e2fsck, mount_ext2fs
+from kern.machine import testing as kt
+from kern.machine.testing import MiB, errno_of, sweep
 from tools.lib import libc
 
-pytestmark = needs_e2fsck
+pytestmark = pytest.mark.skipif(kt.e2fsprogs_missing() is not None,
+                                reason=str(kt.e2fsprogs_missing()))
 
 ORIGIN_SIZE = 4 * MiB
 STORE_SIZE = 2 * MiB
@@ -309,7 +309,7 @@ class Run:
 
 @functools.lru_cache(maxsize=4)
 def _template(kind: str, size: int, tmpdir: str) -> str:
-    return make_image(f"{tmpdir}/template-{kind}.img", size)
+    return kt.make_ext2_image(f"{tmpdir}/template-{kind}.img", size, mkfs="mke2fs")
 
 
 def campaign_run(seed: int, workdir: str, tmpl_dir: str) -> Run:
@@ -333,12 +333,12 @@ def campaign_run(seed: int, workdir: str, tmpl_dir: str) -> Run:
             devs: dict = {}
 
             async def setup() -> None:
-                await attach_disk("/dev/wd0", origin)
-                await mount_ext2fs("/dev/wd0", "/mnt")
+                await kt.attach_disk(origin, "/dev/wd0")
+                await kt.mount_ext2("/dev/wd0", "/mnt")
                 devs["origin"] = (await libc.stat("/dev/wd0")).st_rdev
                 if r.store_on_disk:
-                    await attach_disk("/dev/wd1", store_img)
-                    await mount_ext2fs("/dev/wd1", "/store")
+                    await kt.attach_disk(store_img, "/dev/wd1")
+                    await kt.mount_ext2("/dev/wd1", "/store")
                     devs["store"] = (await libc.stat("/dev/wd1")).st_rdev
                 for w in range(WRITERS):
                     for i in range(FILES):
@@ -353,7 +353,7 @@ def campaign_run(seed: int, workdir: str, tmpl_dir: str) -> Run:
             async def create() -> tuple[int, int]:
                 fd = await libc.open("/dev/rfss0", O_RDWR)
                 store = "/store/s" if r.store_on_disk else "/tmp/s"
-                err = await errno_of(snap_set(fd, "/mnt", store, csize=r.csize))
+                err = await errno_of(kt.fss_set_ioctl(fd, "/mnt", store, csize=r.csize))
                 return err, fd
 
             armed: list = []
@@ -398,9 +398,9 @@ def campaign_run(seed: int, workdir: str, tmpl_dir: str) -> Run:
     except kern.KernelError as e:
         r.crash = r.crash or f"{type(e).__name__}: {e}"
     if not r.crash:
-        r.origin_fsck, r.origin_fsck_out = e2fsck(origin)
+        r.origin_fsck, r.origin_fsck_out = kt.e2fsck(origin)
         if r.store_on_disk:
-            r.store_fsck = e2fsck(store_img)[0]
+            r.store_fsck = kt.e2fsck(store_img)[0]
     return r
 
 
@@ -435,7 +435,7 @@ async def finish(r: Run, fd: int, frozen: bytes, files: dict[str, FileModel]) ->
         await errno_of(libc.unmount("/store", 0))
     if r.unmount:
         return
-    await mount_ext2fs("/dev/wd0", "/mnt")
+    await kt.mount_ext2("/dev/wd0", "/mnt")
     for name, fm in files.items():
         if fm.exists is None:
             continue

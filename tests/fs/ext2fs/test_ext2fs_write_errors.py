@@ -258,7 +258,7 @@ def test_failed_copy_on_write_fails_the_write_and_keeps_ext2_whole(tmp_path):
     before they change.  So the write fails with EIO and the file system stays
     consistent; before, the new indirect block was a delayed write whose
     failure was forgotten, and the inode pointed at garbage."""
-    from tests.dev.fss.helpers import snap_set
+    from kern.machine.testing import fss_set_ioctl
 
     img = mkfs(str(tmp_path / "c.img"), 4 * MB, 1024)
     old = pattern(12 * 1024)  # exactly the twelve direct blocks
@@ -270,7 +270,7 @@ def test_failed_copy_on_write_fails_the_write_and_keeps_ext2_whole(tmp_path):
         await libc.close(fd)
         await libc.sync()
         sfd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(sfd, "/mnt", "/tmp/s", csize=4096)
+        await fss_set_ioctl(sfd, "/mnt", "/tmp/s", csize=4096)
         # Copy the clusters of the bitmaps, the inode table and the directory
         # now, so that only the new indirect block's copy is left to fail.
         fd = await libc.open("/mnt/g", O_RDWR | O_CREAT, 0o644)
