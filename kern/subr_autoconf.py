@@ -43,7 +43,15 @@ from kern.errno import EBUSY, EEXIST, ENOENT, EOPNOTSUPP, ESRCH
 from kern.kern_types import sizeof
 from kern.subr_fault import fault_check, fault_inject
 from kern.subr_kmem import KM_SLEEP, kmem_free, kmem_zalloc
-from kern.subr_prf import KASSERT, KASSERTMSG, aprint_debug_dev, aprint_normal_dev, panic, printf
+from kern.subr_prf import (
+    KASSERT,
+    KASSERTMSG,
+    aprint_debug,
+    aprint_debug_dev,
+    aprint_normal_dev,
+    panic,
+    printf,
+)
 
 # enum devclass (sys/device.h)
 DV_DULL = 0
@@ -615,6 +623,39 @@ def config_detach(dev: device, flags: int) -> int:
     _config_devunlink(dev)
     _config_devfree(dev)
     return 0
+
+
+def _shutdown_order() -> list[device]:
+    """shutdown_first/shutdown_next: the active devices, leaves first
+    (DEVITER_F_SHUTDOWN|DEVITER_F_LEAVES_FIRST: deepest first, then in
+    attachment order), as attached when the walk starts."""
+    devs = [dv for dv in _autoconf().alldevs if dv.dv_del_gen == 0]
+    devs.sort(key=lambda dv: -dv.dv_depth)  # stable: attachment order within a depth
+    return [dv for dv in devs if device_is_active(dv)]
+
+
+def config_detach_all(how: int) -> bool:
+    """Detach every device that allows it at shutdown; True if any went.
+
+    The halt's part of autoconf (kern/machdep.py's cpu_reboot).  A driver
+    opts in with DVF_DETACH_SHUTDOWN in its cfattach; fss(4) 1.104 does not,
+    so its units stay attached (config_detach answers EOPNOTSUPP).
+    """
+    from kern.machdep import RB_NOSYNC
+
+    progress = False
+    if how & RB_NOSYNC:
+        return False
+    for curdev in _shutdown_order():
+        if curdev.dv_del_gen != 0:
+            continue  # detached along with an earlier one
+        aprint_debug(" detaching %s, ", device_xname(curdev))
+        if config_detach(curdev, DETACH_SHUTDOWN) == 0:
+            progress = True
+            aprint_debug("success.")
+        else:
+            aprint_debug("failed.")
+    return progress
 
 
 # --- accessors --------------------------------------------------------------------------
