@@ -291,7 +291,9 @@ class _RumpblkGlobals:
         self.etfs: dict[str, etfs] = {}
         self.reg_handler: Any = None
         # Host descriptors must not outlive the machine, even one that crashed.
-        weakref.finalize(self, _close_fds, self.minors, self.etfs)
+        # Not at interpreter exit: a machine still running is halted then
+        # (kern/machine), and its file systems need the disks until the end.
+        weakref.finalize(self, _close_fds, self.minors, self.etfs).atexit = False
 
 
 _rumpblk = MachineLocal(_RumpblkGlobals, "rumpblk")
