@@ -27,6 +27,12 @@ task is blocked.  Then it either advances virtual time to the next timeout,
 or, when no timeout is pending and nothing outside can help, ends the run
 with :class:`kern.Deadlock`, naming each lwp, what it sleeps on and where.
 
+Leaving either ``with`` block, however it is left (normally, by an exception,
+KeyboardInterrupt or cancellation), halts the machine: ``cpu_reboot``
+(kern/machdep.py) syncs and unmounts every file system before the disks are
+closed.  Only a crash skips that; its report names the host images it leaves
+possibly inconsistent.
+
 Reproducible: the machine owns the generator that orders trio's batches
 (kern.machine.sched), seeded from ``seed``; the same seed and the same calls give the
 same ``k.trace``, byte for byte.
