@@ -142,13 +142,13 @@ def test_keyboard_interrupt_while_k_run_waits(img):
     assert debugfs_cat(img, "/counter") == b"%08d\n" % state["done"]
 
 
-def test_halt_order_filesystems_before_disks(img, monkeypatch):
-    """rumpblk's host files are closed after every file system is unmounted;
-    the root (memory) stays."""
+@pytest.fixture
+def mounted_at_fini(monkeypatch) -> list:
+    """What is mounted when rumpblk closes the host files (one list per call)."""
     import dev.rumpblk
     from vfs.mount import mountlist
 
-    seen = []
+    seen: list = []
     fini = dev.rumpblk.rumpblk_fini
 
     def spy() -> None:
@@ -156,6 +156,12 @@ def test_halt_order_filesystems_before_disks(img, monkeypatch):
         fini()
 
     monkeypatch.setattr(dev.rumpblk, "rumpblk_fini", spy)
+    return seen
+
+
+def test_halt_order_filesystems_before_disks(img, mounted_at_fini):
+    """rumpblk's host files are closed after every file system is unmounted;
+    the root (memory) stays."""
     with kern.boot(seed=5, verbose=True, console=io.StringIO()) as k:
         k.run(mount_and_write, img)
         k.run(mkdir, "/mnt/dir/sub")
@@ -164,7 +170,7 @@ def test_halt_order_filesystems_before_disks(img, monkeypatch):
             await libc.mount("rootfs", "/mnt/dir/sub", 0)
 
         k.run(inner)
-    assert seen == [[b"/"]]
+    assert mounted_at_fini == [[b"/"]]
     assert_written(img)
     dmesg = k.dmesg()
     # newest first (aprint_verbose), after the sync
@@ -174,25 +180,15 @@ def test_halt_order_filesystems_before_disks(img, monkeypatch):
     assert sync < inner_at < outer_at
 
 
-def test_halt_without_sync_is_rb_nosync(img, monkeypatch):
+def test_halt_without_sync_is_rb_nosync(img, mounted_at_fini):
     """``halt(sync=False)``: nothing synced or unmounted, the disks closed all the same."""
-    import dev.rumpblk
     from dev.rumpblk import _rumpblk
-    from vfs.mount import mountlist
 
-    seen = []
-    fini = dev.rumpblk.rumpblk_fini
-
-    def spy() -> None:
-        seen.append([bytes(mp.mnt_stat.f_mntonname) for mp in mountlist()])
-        fini()
-
-    monkeypatch.setattr(dev.rumpblk, "rumpblk_fini", spy)
     k = kern.boot(seed=6)
     k.start()
     k.run(mount_and_write, img)
     k.halt(sync=False)
-    assert seen == [[b"/", b"/mnt"]]
+    assert mounted_at_fini == [[b"/", b"/mnt"]]
     assert "syncing disks" not in k.dmesg()
     assert all(r.rblk_fd == -1 for r in _rumpblk.of(k).minors)
 
