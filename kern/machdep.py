@@ -101,7 +101,7 @@ async def cpu_reboot(howto: int) -> None:
         if not st.syncdone:
             st.syncdone = True
             await vfs_sync_all(l)
-        while (await vfs_unmountall1(l, False, False) or config_detach_all(howto) or
+        while (await vfs_unmountall1(l, False, False) or await config_detach_all(howto) or
                await vfs_unmount_forceone(l)):
             pass
     await doshutdownhooks()

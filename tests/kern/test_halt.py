@@ -24,42 +24,34 @@ import trio
 import kern
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_WRONLY
-from tests.fs.ext2fs.helpers import (
-    MB,
-    assert_clean,
-    check,
-    debugfs,
-    debugfs_cat,
-    dumpe2fs_h,
-    mkdir,
-    mkfs,
-    mount,
-    needs_e2fsprogs,
-    write_file,
-)
+from kern.machine import testing as kt
+from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
 from tools.lib import libc
 
-pytestmark = needs_e2fsprogs
+pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
+                                                           "dumpe2fs")),
+                                reason="e2fsprogs (mke2fs, e2fsck, debugfs, dumpe2fs) needed")
 
+MB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = b"every completed write\n" * 300
 
 
 @pytest.fixture
 def img(tmp_path) -> str:
-    return mkfs(str(tmp_path / "disk.img"), 8 * MB)
+    return kt.make_ext2_image(tmp_path / "disk.img", 8 * MB, mkfs="mke2fs")
 
 
 async def mount_and_write(img: str) -> None:
     """Mount the image on /mnt, write a file and make a directory; no unmount."""
-    check(await mount(img), "mount")
-    check(await write_file("/mnt/file", DATA), "write /mnt/file")
-    check(await mkdir("/mnt/dir"), "mkdir /mnt/dir")
+    await kt.mount_image(img)
+    await kt.write_file("/mnt/file", DATA)
+    await kt.mkdir_p("/mnt/dir")
 
 
 def assert_written(img: str) -> None:
     """e2fsck -fn is clean, the file holds what was written, the directory is there."""
-    assert_clean(img)
+    kt.assert_e2fsck_clean(img)
     assert debugfs_cat(img, "/file") == DATA
     assert "Type: directory" in debugfs(img, "stat /dir")
     assert dumpe2fs_h(img)["Filesystem state"] == "clean"
@@ -96,9 +88,7 @@ async def counter_writer(img: str, state: dict, started: threading.Event) -> Non
     (a tick's sleep between two writes, as a program doing other things would)."""
     from kern.kern_synch import kpause
 
-    check(await mount(img), "mount")
-    check(await write_file("/mnt/file", DATA), "write")
-    check(await mkdir("/mnt/dir"), "mkdir")
+    await mount_and_write(img)
     fd = await libc.open("/mnt/counter", O_WRONLY | O_CREAT, 0o644)
     n = 0
     while True:
@@ -164,9 +154,8 @@ def test_halt_order_filesystems_before_disks(img, mounted_at_fini):
     the root (memory) stays."""
     with kern.boot(seed=5, verbose=True, console=io.StringIO()) as k:
         k.run(mount_and_write, img)
-        k.run(mkdir, "/mnt/dir/sub")
-
         async def inner() -> None:    # a second file system mounted inside the first
+            await kt.mkdir_p("/mnt/dir/sub")
             await libc.mount("rootfs", "/mnt/dir/sub", 0)
 
         k.run(inner)
@@ -200,10 +189,7 @@ def test_busy_file_system_is_unmounted_by_force(img):
         k.run(mount_and_write, img)
         p = k.proc_create("sh", k.initproc)
 
-        async def cd() -> None:
-            await libc.chdir("/mnt/dir")
-
-        k.run(cd, proc=p)
+        k.run(libc.chdir, "/mnt/dir", proc=p)
     assert_written(img)
 
 
@@ -235,7 +221,7 @@ def test_config_detach_all_detaches_only_what_allows_it():
             assert config_cfdriver_attach(cfdriver(name)) == 0
             ca = cfattach(name, 0, DVF_PRIV_ALLOC | flags, lambda *a: 1, lambda *a: None, det)
             assert config_cfattach_attach(name, ca) == 0
-            devs.append(config_attach_pseudo(cfdata(name, name, 0)))
+            devs.append(await config_attach_pseudo(cfdata(name, name, 0)))
         return devs
 
     with kern.boot(seed=8) as k:
@@ -300,12 +286,14 @@ def test_no_image_no_note():
 
 # ------------------------------------------------------------------ the async face
 
+@pytest.mark.kemu
 async def test_async_with_ending_normally(img):
     async with kern.boot(seed=12) as k:
         await k.run(mount_and_write, img)
     assert_written(img)
 
 
+@pytest.mark.kemu
 async def test_async_with_ending_by_an_exception(img):
     with pytest.raises(ValueError):
         async with kern.boot(seed=13) as k:
@@ -314,6 +302,7 @@ async def test_async_with_ending_by_an_exception(img):
     assert_written(img)
 
 
+@pytest.mark.kemu
 async def test_async_with_ending_by_keyboard_interrupt(img):
     with pytest.raises(KeyboardInterrupt):
         async with kern.boot(seed=14) as k:
@@ -323,6 +312,7 @@ async def test_async_with_ending_by_keyboard_interrupt(img):
     assert_written(img)
 
 
+@pytest.mark.kemu
 async def test_async_with_cancelled(img):
     """The halt runs to its end inside a cancelled scope."""
     with trio.CancelScope() as cs:
@@ -351,8 +341,8 @@ FIXTURE_CASES = textwrap.dedent("""
 
 
 def test_kernel_fixture_halts_with_the_image_mounted(tmp_path):
-    img1 = mkfs(str(tmp_path / "one.img"), 8 * MB)
-    img2 = mkfs(str(tmp_path / "two.img"), 8 * MB)
+    img1 = kt.make_ext2_image(tmp_path / "one.img", 8 * MB, mkfs="mke2fs")
+    img2 = kt.make_ext2_image(tmp_path / "two.img", 8 * MB, mkfs="mke2fs")
     (tmp_path / "test_cases.py").write_text(FIXTURE_CASES)
     env = dict(os.environ, IMG1=img1, IMG2=img2,
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -20,27 +20,23 @@ import time
 
 import pytest
 
-from tests.fs.ext2fs.helpers import (
-    MB,
-    assert_clean,
-    debugfs,
-    debugfs_cat,
-    dumpe2fs_h,
-    mkfs,
-    needs_e2fsprogs,
-)
+from kern.machine import testing as kt
+from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
 from tests.tools.conftest import kemu_main
 from tools import cmds
 
-pytestmark = needs_e2fsprogs
+pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
+                                                           "dumpe2fs")),
+                                reason="e2fsprogs (mke2fs, e2fsck, debugfs, dumpe2fs) needed")
 
+MB = 1 << 20
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MOUNT_AND_WRITE = "mount /dev/wd0 /mnt\necho hello > /mnt/file\nmkdir /mnt/dir\n"
 
 
 @pytest.fixture
 def img(tmp_path) -> str:
-    return mkfs(str(tmp_path / "disk.img"), 8 * MB)
+    return kt.make_ext2_image(tmp_path / "disk.img", 8 * MB, mkfs="mke2fs")
 
 
 def drive(img: str) -> list[str]:
@@ -48,7 +44,7 @@ def drive(img: str) -> list[str]:
 
 
 def assert_written(img: str) -> None:
-    assert_clean(img)
+    kt.assert_e2fsck_clean(img)
     assert debugfs_cat(img, "/file") == b"hello\n"
     assert "Type: directory" in debugfs(img, "stat /dir")
     assert dumpe2fs_h(img)["Filesystem state"] == "clean"
