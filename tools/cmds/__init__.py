@@ -40,6 +40,8 @@ MODULES = [
     "tools.cmds.modules",
     "tools.cmds.newfs",
     "tools.cmds.mount_puffs",
+    "tools.cmds.textutils",
+    "tools.cmds.grep",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",
