@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.shell_helpers import Kemu
 
 
@@ -227,3 +229,179 @@ def test_grep_files_and_status(m):
           "\t[-e pattern] [-f file] [--binary-files=value] [--color=when]\n"
           "\t[--context[=num]] [--directories=action] [--label] [--line-buffered]\n"
           "\t[--null] [pattern] [file ...]\n")
+
+
+# ------------------------------------------------------------------ find
+
+@pytest.fixture
+def tree(m):
+    m.ok("mkdir -p /t/d/e")
+    put(m, "/t/d/f1", "hello")
+    put(m, "/t/d/e/f2", "hello world and more")
+    m.ok("ln -s f1 /t/d/l")
+    m.ok("touch /t/d/empty")
+    return m
+
+
+def lines(out: str) -> list[str]:
+    return sorted(out.splitlines())
+
+
+def test_find_primaries(tree):
+    m = tree
+    assert lines(m.ok("find /t/d")) == ["/t/d", "/t/d/e", "/t/d/e/f2", "/t/d/empty",
+                                        "/t/d/f1", "/t/d/l"]
+    assert m.ok("find -s /t/d") == "/t/d\n/t/d/e\n/t/d/e/f2\n/t/d/empty\n/t/d/f1\n/t/d/l\n"
+    assert lines(m.ok("find /t/d -type f")) == ["/t/d/e/f2", "/t/d/empty", "/t/d/f1"]
+    assert m.ok("find /t/d -type l") == "/t/d/l\n"
+    assert lines(m.ok("find /t/d -type d")) == ["/t/d", "/t/d/e"]
+    assert m.ok("find /t/d -name 'f*2' -print") == "/t/d/e/f2\n"
+    assert m.ok("find /t/d -iname F1") == "/t/d/f1\n"
+    assert m.ok("find /t/d -path '*e/*'") == "/t/d/e/f2\n"
+    assert m.ok("find /t/d -type f -size -1") == "/t/d/empty\n"
+    assert m.ok("find /t/d -type f -size 21c") == "/t/d/e/f2\n"
+    assert m.ok("find /t/d -empty") == "/t/d/empty\n"
+    assert lines(m.ok("find /t/d -maxdepth 1 -type f")) == ["/t/d/empty", "/t/d/f1"]
+    assert m.ok("find /t/d -mindepth 2") == "/t/d/e/f2\n"
+    assert lines(m.ok("find /t/d ! -type d")) == ["/t/d/e/f2", "/t/d/empty", "/t/d/f1",
+                                                  "/t/d/l"]
+    assert lines(m.ok("find /t/d \\( -name f1 -o -name f2 \\) -a -type f")) == \
+        ["/t/d/e/f2", "/t/d/f1"]
+    assert lines(m.ok("find /t/d -user root -group wheel -perm 644")) == \
+        ["/t/d/e/f2", "/t/d/empty", "/t/d/f1"]
+    assert lines(m.ok("find /t/d -mtime -1 -type f")) == ["/t/d/e/f2", "/t/d/empty", "/t/d/f1"]
+    assert m.ok("find /t/d -mtime +1") == ""
+    assert m.ok("find /t/d -name e -prune -o -name 'f*' -print") == "/t/d/f1\n"
+    assert m.ok("find /t/d/e -print0") == "/t/d/e\0/t/d/e/f2\0"
+    depth = m.ok("find /t/d/e -depth")
+    assert depth == "/t/d/e/f2\n/t/d/e\n"
+    ls = m.ok("find /t/d/e/f2 -ls")
+    assert re.fullmatch(r" +\d+ +\d+ -rw-r--r-- +1 root +wheel +21 \w{3} [ \d]\d \d\d:\d\d "
+                        r"/t/d/e/f2\n", ls)
+
+
+def test_find_newer_and_delete(tree):
+    m = tree
+    m.ok("sleep 1")
+    put(m, "/t/d/new", "x")
+    assert m.ok("find /t/d -newer /t/d/f1 -type f") == "/t/d/new\n"
+    m.ok("find /t/d -name 'f*' -type f -delete")
+    assert lines(m.ok("find /t/d")) == ["/t/d", "/t/d/e", "/t/d/empty", "/t/d/l", "/t/d/new"]
+
+
+def test_find_errors(tree):
+    m = tree
+    fails(m, "find /t/d -bogus", 1, "find: -bogus: unknown option\n")
+    fails(m, "find /t/d -type q", 1, "find: -type: q: unknown type\n")
+    fails(m, "find /t/d -name", 1, "find: -name: requires additional arguments\n")
+    fails(m, "find /t/d -newer /nonexistent", 1, "find: /nonexistent: No such file or directory\n")
+    fails(m, "find /t/d -user nobody", 1, "find: -user: nobody: no such user\n")
+    fails(m, "find /t/d \\( -print", 1, "find: (: missing closing ')'\n")
+    fails(m, "find", 1, "usage: find [-H | -L | -P] [-dEhsXx] [-f file] file [file ...] "
+          "[expression]\n")
+    r = m.sh("find /nonexistent /t/d/e")
+    assert (r.status, r.out, r.err) == (1, "/t/d/e\n/t/d/e/f2\n",
+                                        "find: /nonexistent: No such file or directory\n")
+
+
+# ------------------------------------------------------------------ du
+
+def test_du_counts_st_blocks(m):
+    m.ok("mkdir -p /t/d/e")
+    put(m, "/t/d/f", "hello")
+    put(m, "/t/d/e/g", "world")
+
+    def blocks(path: str) -> int:
+        return st_blocks(m, path)
+
+    e = blocks("/t/d/e") + blocks("/t/d/e/g")
+    d = blocks("/t/d") + blocks("/t/d/f") + e
+    assert m.ok("du /t/d") == f"{e}\t/t/d/e\n{d}\t/t/d\n"
+    assert m.ok("du -s /t/d") == f"{d}\t/t/d\n"
+    assert m.ok("du -a /t/d") == (f"{blocks('/t/d/e/g')}\t/t/d/e/g\n{e}\t/t/d/e\n"
+                                  f"{blocks('/t/d/f')}\t/t/d/f\n{d}\t/t/d\n")
+    assert m.ok("du -k -d 0 /t/d") == f"{(d + 1) // 2}\t/t/d\n"
+    assert m.ok("du -sc /t/d /t/d/e") == f"{d}\t/t/d\n{e}\t/t/d/e\n{d + e}\ttotal\n"
+    assert m.ok("du -h -s /t/d/f").endswith("\t/t/d/f\n")
+    r = m.sh("du /nonexistent /t/d/e")
+    assert (r.status, r.out, r.err) == (1, f"{e}\t/t/d/e\n",
+                                        "du: /nonexistent: No such file or directory\n")
+    fails(m, "du -z", 1, "du: unknown option -- z\n"
+          "usage: du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]\n")
+
+
+# ------------------------------------------------------------------ chown, chgrp
+
+def test_chown_and_chgrp(m):
+    m.ok("mkdir -p /t/d/e")
+    put(m, "/t/d/f", "x")
+    m.ok("chown 12:34 /t/d/f")
+    assert owner(m, "/t/d/f") == ["12:34"]
+    m.ok("chgrp 7 /t/d/f")
+    assert owner(m, "/t/d/f") == ["12:7"]
+    m.ok("chown 5 /t/d/f")
+    assert owner(m, "/t/d/f") == ["5:7"]
+    m.ok("chown :wheel /t/d/f")
+    assert owner(m, "/t/d/f") == ["5:0"]
+    m.ok("chown root /t/d/f")
+    assert owner(m, "/t/d/f") == ["0:0"]
+    m.ok("chown -R 9:9 /t/d")
+    assert owner(m, "/t/d", "/t/d/e", "/t/d/f") == ["9:9", "9:9", "9:9"]
+    assert m.ok("chown -v root:wheel /t/d") == "/t/d\n"
+    m.ok("ln -s f /t/d/l")
+    m.ok("chown -h 3 /t/d/l")
+    assert owner(m, "/t/d/l", "/t/d/f") == ["3:0", "9:9"]     # the link, not its target
+    m.ok("chown 4 /t/d/l")
+    assert owner(m, "/t/d/l", "/t/d/f") == ["3:0", "4:9"]     # followed
+    fails(m, "chown nobody /t/d/f", 1, "chown: nobody: illegal user name\n")
+    fails(m, "chown :bogus /t/d/f", 1, "chown: bogus: illegal group name\n")
+    fails(m, "chgrp bogus /t/d/f", 1, "chgrp: bogus: illegal group name\n")
+    fails(m, "chown 1 /nonexistent", 1, "chown: /nonexistent: No such file or directory\n")
+    fails(m, "chown -f 1 /nonexistent", 1, "")
+    fails(m, "chown 1", 1, "usage: chown [-R [-H | -L | -P]] [-fhv] owner:group file ...\n"
+          "       chown [-R [-H | -L | -P]] [-fhv] owner file ...\n"
+          "       chown [-R [-H | -L | -P]] [-fhv] :group file ...\n")
+    fails(m, "chgrp", 1, "usage: chgrp [-R [-H | -L | -P]] [-fhv] group file ...\n")
+
+
+def test_chown_by_a_user_is_limited_by_the_file_system():
+    """What chown(1) calls (chown(2)): an owner may only change the group to
+    one of its own; giving a file away or touching another's is EPERM."""
+    import kern
+    from kern.errno import EPERM
+    from kern.fcntl import O_CREAT, O_WRONLY
+    from kern.kern_auth import kauth_cred_make
+    from kern.machine.testing import errno_of
+    from tools.lib import libc
+
+    with kern.boot(seed=3) as k:
+        async def make():
+            for name in ("/mine", "/roots"):
+                await libc.close(await libc.open(name, O_CREAT | O_WRONLY, 0o644))
+            await libc.chown("/mine", 100, 100)
+
+        k.run(make)
+        user = k.proc_create("user", k.initproc, cred=kauth_cred_make(100, 100))
+
+        async def as_user():
+            return [await errno_of(libc.chown("/mine", 0, -1)),
+                    await errno_of(libc.chown("/mine", -1, 5)),
+                    await errno_of(libc.chown("/roots", 100, 100)),
+                    await errno_of(libc.chown("/mine", 100, 100))]
+
+        assert k.run(as_user, proc=user) == [EPERM, EPERM, EPERM, 0]
+
+
+def test_chown_on_ext2fs_and_puffs(m):
+    m.ok("newfs_ext2fs /dev/rwd0")
+    m.ok("mount -t ext2fs /dev/wd0 /mnt")
+    put(m, "/mnt/f", "x")
+    m.ok("chown 12:34 /mnt/f")
+    m.ok("umount /mnt")
+    m.ok("mount -t ext2fs /dev/wd0 /mnt")
+    assert owner(m, "/mnt/f") == ["12:34"]                    # on the disk
+    m.ok("mkdir /m")
+    m.ok("mount_memfs memfs /m")
+    put(m, "/m/f", "x")
+    m.ok("chgrp 5 /m/f")
+    assert owner(m, "/m/f") == ["0:5"]

@@ -42,6 +42,9 @@ MODULES = [
     "tools.cmds.mount_puffs",
     "tools.cmds.textutils",
     "tools.cmds.grep",
+    "tools.cmds.find",
+    "tools.cmds.du",
+    "tools.cmds.chown",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",
