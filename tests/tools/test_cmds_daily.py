@@ -4,6 +4,7 @@ NetBSD's options, output formats, messages and exit statuses."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -405,3 +406,167 @@ def test_chown_on_ext2fs_and_puffs(m):
     put(m, "/m/f", "x")
     m.ok("chgrp 5 /m/f")
     assert owner(m, "/m/f") == ["0:5"]
+
+
+# ------------------------------------------------------------------ hexdump, od
+
+def test_hexdump(m):
+    put(m, "/tmp/b", "abcdefghijklmnopqrstuvwxyz0123456789")
+    assert m.ok("hexdump /tmp/b") == (
+        "0000000 6261 6463 6665 6867 6a69 6c6b 6e6d 706f\n"
+        "0000010 7271 7473 7675 7877 7a79 3130 3332 3534\n"
+        "0000020 3736 3938 000a " + " " * (4 * 5 + 4) + "\n"
+        "0000025\n")
+    assert m.ok("hexdump -C /tmp/b") == (
+        "00000000  61 62 63 64 65 66 67 68  69 6a 6b 6c 6d 6e 6f 70  |abcdefghijklmnop|\n"
+        "00000010  71 72 73 74 75 76 77 78  79 7a 30 31 32 33 34 35  |qrstuvwxyz012345|\n"
+        "00000020  36 37 38 39 0a                                    |6789.|\n"
+        "00000025\n")
+    assert m.ok("hexdump -n 4 -s 2 -C /tmp/b") == (
+        "00000002  63 64 65 66                                       |cdef|\n00000006\n")
+    assert m.ok("hexdump -e '\"%_ad: \" 4/1 \"%02x \" \"\\n\"' -n 8 /tmp/b") == (
+        "0: 61 62 63 64\n4: 65 66 67 68\n")      # no space after a last iteration
+    assert m.ok("hexdump -c -n 4 /tmp/b") == (
+        "0000000   a   b   c   d" + " " * 48 + "\n0000004\n")
+    # repeated lines are squeezed into a "*"
+    put(m, "/tmp/z", *["x" * 15] * 4)
+    assert m.ok("hexdump -C /tmp/z") == (
+        "00000000  78 78 78 78 78 78 78 78  78 78 78 78 78 78 78 0a  |xxxxxxxxxxxxxxx.|\n"
+        "*\n"
+        "00000040\n")
+    assert m.ok("hexdump -C < /tmp/b").startswith("00000000  61 62")
+    fails(m, "hexdump /nonexistent", 1, "hexdump: /nonexistent: No such file or directory\n")
+    fails(m, "hexdump -e '\"%q\"' /tmp/b", 1, "hexdump: %q: bad conversion character\n")
+    fails(m, "hexdump -z", 1, "hexdump: unknown option -- z\n"
+          "usage: hexdump [-bCcdovx] [-e format_string] [-f format_file] [-n length] "
+          "[-s skip] [file ...]\n")
+
+
+def test_od(m):
+    # A partial last line is padded as if the missing units were printed (bpad),
+    # and no unit's last iteration ends with its format's trailing space.
+    put(m, "/tmp/b", "abcdefghijklmnopqrstuvwxyz0123456789")
+    assert m.ok("od /tmp/b") == (
+        "0000000   061141  062143  063145  064147  065151  066153  067155  070157\n"
+        "0000020   071161  072163  073165  074167  075171  030460  031462  032464\n"
+        "0000040   033466  034470  000012 " + " " * (4 * 8 + 7) + "\n"
+        "0000045\n")
+    assert m.ok("od -c -N 5 /tmp/b") == (
+        "0000000    a   b   c   d   e " + " " * (10 * 4 + 3) + "\n0000005\n")
+    assert m.ok("od -An -tx1 -N 4 /tmp/b") == (
+        " " * 9 + " 61  62  63  64 " + " " * (11 * 4 + 3) + "\n")
+    assert m.ok("od -Ax -tx4 -j 16 -N 8 /tmp/b") == (
+        "0000010         74737271        78777675 " + " " * (16 + 15) + "\n0000018\n")
+    assert m.ok("od -x -N 4 < /tmp/b") == (
+        "0000000     6261    6463 " + " " * (5 * 8 + 7) + "\n0000004\n")
+    fails(m, "od -Aq /tmp/b", 1, "od: q: invalid address base\n")
+    fails(m, "od -t x3 /tmp/b", 1, "od: x3: format not supported\n")
+    fails(m, "od -z", 1, "od: unknown option -- z\n"
+          "usage: od [-aBbcDdeFfHhIiLlOovXx] [-A base] [-j skip] [-N length] "
+          "[-t type_string] [[+]offset[.][Bb]] [file ...]\n")
+
+
+# ------------------------------------------------------------------ cksum, sum, md5
+
+def test_cksum_sum_md5(m):
+    put(m, "/tmp/a", "hello", "world")
+    m.ok("touch /tmp/empty")
+    assert m.ok("cksum /tmp/a") == "3795442390 12 /tmp/a\n"        # POSIX CRC
+    assert m.ok("cksum /tmp/empty") == "4294967295 0 /tmp/empty\n"
+    assert m.ok("cksum < /tmp/a") == "3795442390 12\n"
+    assert m.ok("sum /tmp/a") == "46769 1 /tmp/a\n"                 # BSD sum (cksum -o 1)
+    assert m.ok("cksum -o 1 /tmp/a") == "46769 1 /tmp/a\n"
+    assert m.ok("cksum -o 2 /tmp/a") == "1104 1 /tmp/a\n"           # System V sum
+    digest = hashlib.md5(b"hello\nworld\n").hexdigest()
+    assert m.ok("md5 /tmp/a") == f"MD5 (/tmp/a) = {digest}\n"
+    assert m.ok("md5 -n /tmp/a") == f"{digest} /tmp/a\n"
+    assert m.ok("md5 < /tmp/a") == f"{digest}\n"
+    assert m.ok("md5 -s abc") == 'MD5 ("abc") = 900150983cd24fb0d6963f7d28e17f72\n'
+    assert m.ok("cksum -a md5 /tmp/a") == f"MD5 (/tmp/a) = {digest}\n"
+    sha = hashlib.sha256(b"hello\nworld\n").hexdigest()
+    assert m.ok("cksum -a sha256 /tmp/a") == f"SHA256 (/tmp/a) = {sha}\n"
+    r = m.sh("cksum /nonexistent /tmp/a")
+    assert (r.status, r.out, r.err) == (1, "3795442390 12 /tmp/a\n",
+                                        "cksum: /nonexistent: No such file or directory\n")
+    fails(m, "cksum -a bogus /tmp/a", 1, "cksum: unknown algorithm \"bogus\"\n")
+
+
+# ------------------------------------------------------------------ diff
+
+@pytest.fixture
+def xy(m):
+    put(m, "/tmp/x", "a", "b", "c", "d")
+    put(m, "/tmp/y", "a", "B", "c", "d", "e")
+    return m
+
+
+def test_diff_formats(xy):
+    m = xy
+    r = m.sh("diff /tmp/x /tmp/y")
+    assert (r.status, r.out) == (1, "2c2\n< b\n---\n> B\n4a5\n> e\n")
+    out = m.sh("diff -u /tmp/x /tmp/y").out
+    head, body = out.split("\n", 2)[:2], out.split("\n", 2)[2]
+    assert re.fullmatch(r"--- /tmp/x\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} \+0000", head[0])
+    assert head[1].startswith("+++ /tmp/y\t")
+    assert body == "@@ -1,4 +1,5 @@\n a\n-b\n+B\n c\n d\n+e\n"
+    out = m.sh("diff -U 0 -L old -L new /tmp/x /tmp/y").out
+    assert out == "--- old\n+++ new\n@@ -2 +2 @@\n-b\n+B\n@@ -4,0 +5 @@\n+e\n"
+    out = m.sh("diff -c -L old -L new /tmp/x /tmp/y").out
+    assert out == ("*** old\n--- new\n***************\n*** 1,4 ****\n  a\n! b\n  c\n  d\n"
+                   "--- 1,5 ----\n  a\n! B\n  c\n  d\n+ e\n")
+    assert m.sh("diff -e /tmp/x /tmp/y").out == "4a\ne\n.\n2c\nB\n.\n"
+    assert m.sh("diff -f /tmp/x /tmp/y").out == "c2\nB\n.\na4\ne\n.\n"
+    assert m.sh("diff -n /tmp/x /tmp/y").out == "d2 1\na2 1\nB\na4 1\ne\n"
+    assert m.sh("diff -i /tmp/x /tmp/y").out == "4a5\n> e\n"
+    r = m.sh("diff -q /tmp/x /tmp/y")
+    assert (r.status, r.out) == (1, "Files /tmp/x and /tmp/y differ\n")
+    r = m.sh("diff /tmp/x /tmp/x")
+    assert (r.status, r.out) == (0, "")
+    assert m.ok("diff -s /tmp/x /tmp/x") == "Files /tmp/x and /tmp/x are identical\n"
+    r = m.sh("diff - /tmp/y < /tmp/x")
+    assert (r.status, r.out) == (1, "2c2\n< b\n---\n> B\n4a5\n> e\n")
+
+
+def test_diff_blanks_and_deletions(m):
+    put(m, "/tmp/p", "one", "two  words", "three", "four")
+    put(m, "/tmp/q", "one", "two words ", "four")
+    assert m.sh("diff /tmp/p /tmp/q").out == (
+        "2,3c2\n< two  words\n< three\n---\n> two words \n")
+    assert m.sh("diff -b /tmp/p /tmp/q").out == "3d2\n< three\n"
+    assert m.sh("diff -w /tmp/p /tmp/q").out == "3d2\n< three\n"
+
+
+def test_diff_directories(m):
+    m.ok("mkdir -p /d1/sub /d2/sub")
+    put(m, "/d1/f", "a")
+    put(m, "/d2/f", "b")
+    put(m, "/d1/only", "z")
+    put(m, "/d1/sub/s", "same")
+    put(m, "/d2/sub/s", "same")
+    r = m.sh("diff /d1 /d2")
+    assert (r.status, r.out) == (1, "diff /d1/f /d2/f\n1c1\n< a\n---\n> b\n"
+                                    "Only in /d1: only\n"
+                                    "Common subdirectories: /d1/sub and /d2/sub\n")
+    r = m.sh("diff -r -N /d1 /d2")
+    assert r.out == ("diff -r -N /d1/f /d2/f\n1c1\n< a\n---\n> b\n"
+                     "diff -r -N /d1/only /d2/only\n1d0\n< z\n")
+    assert m.sh("diff -rq /d1 /d2").out == "Files /d1/f and /d2/f differ\nOnly in /d1: only\n"
+    assert m.sh("diff /tmp/../d1/f /d2").out == "1c1\n< a\n---\n> b\n"     # file vs directory
+
+
+def test_diff_errors(xy):
+    m = xy
+    fails(m, "diff /tmp/x /nonexistent", 2, "diff: /nonexistent: No such file or directory\n")
+    m.ok("mkdir /tmp/dd")
+    fails(m, "diff /tmp/x /tmp/dd", 2, "diff: /tmp/dd/x: No such file or directory\n")
+    r = m.sh("diff /tmp/x")
+    assert r.status == 2 and r.err.startswith("usage: diff [-abdilpqTtw] [-I pattern]")
+    r = m.sh("diff -C x /tmp/x /tmp/y")
+    assert r.status == 2 and r.err.startswith("diff: context is invalid: x\nusage: diff ")
+
+
+def test_diff_binary_files(m):
+    m.ok("dd if=/dev/rwd0 of=/tmp/z1 bs=16 count=1")         # a fresh disk's zeros
+    put(m, "/tmp/z2", "text")
+    r = m.sh("diff /tmp/z1 /tmp/z2")
+    assert (r.status, r.out) == (1, "Binary files /tmp/z1 and /tmp/z2 differ\n")

@@ -45,6 +45,9 @@ MODULES = [
     "tools.cmds.find",
     "tools.cmds.du",
     "tools.cmds.chown",
+    "tools.cmds.hexdump",
+    "tools.cmds.cksum",
+    "tools.cmds.diff",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",
