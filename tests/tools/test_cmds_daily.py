@@ -570,3 +570,44 @@ def test_diff_binary_files(m):
     put(m, "/tmp/z2", "text")
     r = m.sh("diff /tmp/z1 /tmp/z2")
     assert (r.status, r.out) == (1, "Binary files /tmp/z1 and /tmp/z2 differ\n")
+
+
+# ------------------------------------------------------------------ test, [
+
+@pytest.mark.parametrize("expr,status", [
+    ("", 1), ("''", 1), ("x", 0), ("-n ''", 1), ("-n x", 0), ("-z ''", 0), ("-z x", 1),
+    ("a = a", 0), ("a != a", 1), ("a '<' b", 0), ("b '>' a", 0),
+    ("1 -eq 01", 0), ("1 -ne 1", 1), ("2 -gt 1", 0), ("2 -ge 3", 1), ("1 -lt 2", 0),
+    ("-3 -le -3", 0), ("' 7 ' -eq 7", 0),
+    ("-e /tmp", 0), ("-d /tmp", 0), ("-f /tmp", 1), ("-e /nonexistent", 1),
+    ("! -e /nonexistent", 0), ("-d /tmp -a -f /tmp", 1), ("-d /tmp -o -f /tmp", 0),
+    ("'(' 1 -eq 1 ')' -a ! 2 -eq 3", 0), ("-r /tmp", 0), ("-w /tmp", 0), ("-x /tmp", 0),
+    ("-s /tmp", 0), ("-L /tmp", 1), ("-h /tmp", 1), ("-t 0", 1), ("-f", 0), ("!", 0),
+    ("! ''", 0), ("'(' ')'", 1), ("-b /tmp", 1), ("-b /dev/wd0", 0), ("-c /dev/rwd0", 0),
+    ("-c /dev/wd0", 1), ("-p /tmp", 1),
+    ("/tmp -ef /tmp/.", 0), ("/tmp -nt /nonexistent", 1), ("= =", 2),
+])
+def test_test_expressions(m, expr, status):
+    r = m.sh(f"test {expr}")
+    assert r.status == status, (expr, r)
+    assert m.sh(f"[ {expr} ]").status == status
+
+
+def test_test_files_and_messages(m):
+    put(m, "/tmp/f", "x")
+    m.ok("touch /tmp/empty")
+    m.ok("ln -s f /tmp/l")
+    assert m.sh("test -s /tmp/f").status == 0
+    assert m.sh("test -s /tmp/empty").status == 1
+    assert m.sh("test -L /tmp/l").status == 0
+    assert m.sh("test -f /tmp/l").status == 0
+    m.ok("sleep 1")
+    m.ok("touch /tmp/newer")
+    assert m.sh("test /tmp/newer -nt /tmp/f").status == 0
+    assert m.sh("test /tmp/newer -ot /tmp/f").status == 1
+    fails(m, "test 1 -gt x", 2, "test: x: bad number\n")
+    fails(m, "test 99999999999999999999 -gt 1", 2, "test: 99999999999999999999: out of range\n")
+    fails(m, "test 1 -lt", 2, "test: -lt: argument expected\n")
+    fails(m, "test 1 2 3", 2, "test: 2: unexpected operator\n")
+    fails(m, "test '(' 1", 2, "test: closing paren expected\n")
+    fails(m, "[ -d /tmp", 2, "[: missing ]\n")

@@ -48,6 +48,7 @@ MODULES = [
     "tools.cmds.hexdump",
     "tools.cmds.cksum",
     "tools.cmds.diff",
+    "tools.cmds.test",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",
