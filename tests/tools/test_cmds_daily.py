@@ -10,6 +10,7 @@ import re
 import pytest
 
 from tests.shell_helpers import Kemu
+from tools import cmds
 
 
 def put(m: Kemu, path: str, *lines: str) -> None:
@@ -32,6 +33,25 @@ def owner(m: Kemu, *paths: str) -> list[str]:
 def fails(m: Kemu, line: str, status: int, err: str, out: str = "") -> None:
     r = m.sh(line)
     assert (r.status, r.err, r.out) == (status, err, out), line
+
+
+# ------------------------------------------------------------------ the registry
+
+def test_every_command_has_a_one_line_summary():
+    names = cmds.names()
+    for new in ["head", "tail", "wc", "grep", "egrep", "fgrep", "find", "du", "chown", "chgrp",
+                "hexdump", "od", "cksum", "sum", "md5", "diff", "test", "[", "kill", "ps",
+                "sysctl", "uname", "date"]:
+        assert new in names
+    for name in names:
+        line = cmds.summaries.get(name) or cmds.EXTERNAL_SUMMARIES.get(name)
+        assert line, f"{name} has no summary"
+        assert "\n" not in line and not line.endswith(".")
+        assert cmds.summary(name) == line
+    assert cmds.summary("ls") == "list directory contents"
+    assert cmds.summary("md5") == "calculate a message-digest fingerprint (checksum) for a file"
+    assert cmds.summary("fssconfig") == "configure file system snapshot devices"
+    assert cmds.summary("nonexistent") == ""
 
 
 # ------------------------------------------------------------------ head, tail, wc
@@ -611,3 +631,142 @@ def test_test_files_and_messages(m):
     fails(m, "test 1 2 3", 2, "test: 2: unexpected operator\n")
     fails(m, "test '(' 1", 2, "test: closing paren expected\n")
     fails(m, "[ -d /tmp", 2, "[: missing ]\n")
+
+
+# ------------------------------------------------------------------ kill, ps
+
+def test_kill(m):
+    sigs = m.ok("kill -l")
+    assert sigs.startswith("HUP INT QUIT ILL TRAP ABRT EMT FPE KILL BUS SEGV SYS PIPE ALRM TERM")
+    assert m.ok("kill -l 15") == "TERM\n"
+    assert m.ok("kill -l 143") == "TERM\n"                      # an exit status 128+signal
+    assert m.ok("kill -l 9") == "KILL\n"
+    m.ok("kill -0 1")
+    m.ok("kill -s 0 1")
+    fails(m, "kill -9 99", 1, "kill: 99: No such process\n")
+    fails(m, "kill -s TERM 99", 1, "kill: 99: No such process\n")
+    fails(m, "kill x", 1, "kill: illegal process id: x\n")
+    r = m.sh("kill -s FOO 1")
+    assert r.status == 1 and r.err.startswith("kill: unknown signal FOO; valid signals:\nHUP INT")
+    fails(m, "kill -l 200", 1, "kill: unknown signal 200; valid signals:\n" + sigs)
+    fails(m, "kill", 1, "usage: kill [-s signal_name] pid ...\n"
+          "       kill -l [exit_status]\n"
+          "       kill -signal_name pid ...\n"
+          "       kill -signal_number pid ...\n")
+
+
+def test_ps(m):
+    # kemu has no terminals: plain ps (this user's processes on a terminal) lists none.
+    assert m.ok("ps") == "PID TTY STAT TIME COMMAND\n"
+    out = m.ok("ps -ax")
+    rows = out.splitlines()
+    assert rows[0] == "PID TTY STAT    TIME COMMAND"
+    assert rows[1] == "  0 ?   DKsl 0:00.00 [system]"
+    assert rows[2] == "  1 ?   Rs   0:00.00 (init)"
+    assert re.fullmatch(r" *\d+ \?   Os   0:00\.00 ps -ax", rows[-1])
+    pid = rows[-1].split()[0]
+    out = m.ok("ps -o pid,ppid,uid,user,comm,args -p 1")
+    assert out == "PID PPID UID USER COMMAND COMMAND\n  1    0   0 root init    (init)\n"
+    out = m.ok("ps -o pid= -o comm= -x -p 0")
+    assert out == "0 system\n"
+    assert m.ok("ps -axl").splitlines()[0] == (
+        "UID PID PPID CPU PRI NI VSZ RSS WCHAN    STAT TTY    TIME COMMAND")
+    assert m.ok("ps -axu").splitlines()[0] == (
+        "USER PID %CPU %MEM VSZ RSS TTY STAT STARTED    TIME COMMAND")
+    assert m.ok("ps -axj").splitlines()[0] == (
+        "USER PID PPID PGID SESS JOBC STAT TTY    TIME COMMAND")
+    r = m.sh("ps -p 99")
+    assert (r.status, r.out) == (1, "PID TTY STAT TIME COMMAND\n")
+    assert pid.isdigit()
+    r = m.sh("ps -o bogus")
+    assert r.status == 1 and r.err.startswith("ps: bogus: keyword not found\n")
+    assert "pid" in m.ok("ps -L").split()
+
+
+def test_ps_shows_arguments_from_the_process_memory(m):
+    out = m.ok("ps -o args -x -p 1")
+    assert out == "COMMAND\n(init)\n"
+    out = m.ok("ps -ww -o args= -ax")
+    assert "ps -ww -o args= -ax\n" in out
+
+
+# ------------------------------------------------------------------ sysctl, uname, date
+
+def test_sysctl_reads(m):
+    assert m.ok("sysctl kern.ostype") == "kern.ostype = NetBSD\n"
+    assert m.ok("sysctl -n kern.osrelease") == "8.0\n"
+    assert m.ok("sysctl kern.osrevision hw.pagesize") == (
+        "kern.osrevision = 800000000\nhw.pagesize = 4096\n")
+    assert m.ok("sysctl -e hw.machine") == "hw.machine=amd64\n"
+    assert m.ok("sysctl -n hw.ncpu") == "1\n"
+    assert m.ok("sysctl -x kern.ostype") == "kern.ostype = 4e657442534400\n"
+    assert m.ok("sysctl -d kern.hostname") == "kern.hostname: System hostname\n"
+    hw = m.ok("sysctl hw")
+    assert hw.splitlines()[0] == "hw.machine = amd64"
+    assert "hw.machine_arch = x86_64\n" in hw
+    all_ = m.ok("sysctl -a")
+    assert "kern.hostname = kemu\n" in all_ and hw in all_
+    assert re.search(r"^kern\.boottime = \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$", all_, re.M)
+    assert m.ok("sysctl kern.clockrate") == (
+        "kern.clockrate: tick = 10000, tickadj = 40, hz = 100, profhz = 100, stathz = 100\n")
+
+
+def test_sysctl_writes_and_errors(m):
+    assert m.ok("sysctl -w kern.hostname=box") == "kern.hostname: kemu -> box\n"
+    assert m.ok("sysctl -n kern.hostname") == "box\n"
+    assert m.ok("uname -n") == "box\n"
+    fails(m, "sysctl -w kern.ostype=foo", 1, "sysctl: kern.ostype: Operation not permitted\n")
+    fails(m, "sysctl kern.nonexist", 1,
+          "sysctl: second level name 'nonexist' in 'kern.nonexist' is invalid\n")
+    fails(m, "sysctl nosuch", 1, "sysctl: top level name 'nosuch' in 'nosuch' is invalid\n")
+    fails(m, "sysctl -q kern.nonexist", 1, "")
+    fails(m, "sysctl kern.proc2", 1, "sysctl: kern.proc2: use 'ps' to view this information\n")
+    fails(m, "sysctl kern.msgbuf", 1,
+          "sysctl: kern.msgbuf: use 'dmesg' to view this information\n")
+    fails(m, "sysctl", 1, "usage:\tsysctl [-dneq] [-x[x]|-r] variable ...\n"
+          "\tsysctl [-ne] [-q] -w variable=value ...\n"
+          "\tsysctl [-dne] -a\n\tsysctl [-dne] -A\n\tsysctl [-ne] -M\n"
+          "\tsysctl [-dne] [-q] -f file\n")
+
+
+def test_dmesg_prints_the_messages_not_the_unwritten_buffer(m):
+    out = m.ok("dmesg")
+    assert "\0" not in out and out.endswith("\n")
+    assert out.startswith("kemu: NetBSD-style kernel emulation")
+
+
+def test_uname(m):
+    assert m.ok("uname") == "NetBSD\n"
+    assert m.ok("uname -a") == "NetBSD kemu 8.0 NetBSD 8.0 (GENERIC) #0: kemu 0.1.0 amd64\n"
+    assert m.ok("uname -s -n -r -m -p") == "NetBSD kemu 8.0 amd64 x86_64\n"
+    assert m.ok("uname -v") == "NetBSD 8.0 (GENERIC) #0: kemu 0.1.0\n"
+    fails(m, "uname -z", 1, "uname: unknown option -- z\nusage: uname [-amnprsv]\n")
+    fails(m, "uname x", 1, "usage: uname [-amnprsv]\n")
+
+
+def test_date_shows_and_sets_the_virtual_clock(m):
+    now = m.ok("date")
+    assert re.fullmatch(r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}\n", now)
+    assert m.ok("date -u -r 0") == "Thu Jan  1 00:00:00 UTC 1970\n"
+    assert m.ok("date -r 86400 '+%s %A %Y-%m-%d'") == "86400 Friday 1970-01-02\n"
+    assert m.ok("date -j 202001011200") == "Wed Jan  1 12:00:00 UTC 2020\n"   # not set
+    assert m.ok("date 201901011200") == "Tue Jan  1 12:00:00 UTC 2019\n"
+    assert m.ok("date '+%Y%m%d%H%M'") == "201901011200\n"
+    assert m.ok("sysctl kern.boottime").startswith("kern.boottime = ")
+    assert m.ok("date -j 1230.45 +%T") == "12:30:45\n"
+    assert m.ok("date -j +%T 1230.45") == "12:30:45\n"           # operands in either order
+    assert m.ok("date -r 0x10 +%s") == "16\n"
+    assert m.ok("date -d @86400") == "Fri Jan  2 00:00:00 UTC 1970\n"
+    usage = ("Usage: date [-ajnu] [-d date] [-r seconds] [+format] "
+             "[[[[[[CC]yy]mm]dd]HH]MM[.SS]]\n")
+    fails(m, "date x", 1, "date: Expected digit in canonical time\ndate: x\ndate: ^\n" + usage)
+    fails(m, "date -j 20191301", 1, "date: Month out of range in canonical time\n"
+          "date: 20191301\ndate:  ^\n" + usage)
+    fails(m, "date -j 02301200", 1, "date: Day out of range (max 28) in canonical time\n"
+          "date: 02301200\ndate:    ^\n" + usage)                  # 2019 is no leap year
+    fails(m, "date -j 123", 1, "date: Not enough digits in canonical time\n"
+          "date: 123\ndate:    ^\n" + usage)
+    fails(m, "date -j 1200.7", 1, "date: Expected digit in seconds field in canonical time\n"
+          "date: 1200.7\ndate:       ^\n" + usage)
+    fails(m, "date -r x", 1, "date: x: Invalid number\n")
+    fails(m, "date -d tomorrow", 1, "date: tomorrow: Unrecognized date format\n")

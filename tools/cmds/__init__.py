@@ -49,6 +49,9 @@ MODULES = [
     "tools.cmds.cksum",
     "tools.cmds.diff",
     "tools.cmds.test",
+    "tools.cmds.procutils",
+    "tools.cmds.sysctl",
+    "tools.cmds.sysinfo",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",
