@@ -73,7 +73,7 @@ class FaultAttr:
             elif l is not self.lwp:
                 return False
         if self.dev is not None and dev != self.dev:
-            if not (isinstance(self.dev, str) and dev_name_matches(self.dev, dev)):
+            if not (isinstance(self.dev, str) and dev_name_matches(self.site, self.dev, dev)):
                 return False
         return True
 

@@ -166,3 +166,26 @@ def test_suspension_sites_leave_nothing_held(tmp_path):
     assert e1 == EIO and owner is None and normal
     assert e2 == EIO and handlers == 0 and same
     assert e3 == EIO and uerr == 0
+
+
+def test_disk_site_scoped_by_device_name():
+    """dev="wd0" names /dev/wd0: the fault fires for its bufs (the scope check
+    called dev_name_matches without the site and raised TypeError in the kernel)."""
+    from kern.machine import testing as kt
+
+    with kern.boot(seed=1) as k:
+        async def body():
+            dev = await kt.attach_memory_disk(64 * 1024, "/dev/wd0")
+            bp = getiobuf(None, True)
+            bp.b_dev = dev
+            bp.b_flags = 0
+            bp.b_blkno = 0
+            bp.b_bcount = bp.b_bufsize = 512
+            bp.b_data = bytearray(512)
+            with k.faults.inject("disk.write", dev="wd0") as f:
+                await mdstrategy(bp)
+                err = await biowait(bp)
+            putiobuf(bp)
+            return f.nfaults, err
+
+        assert k.run(body) == (1, EIO)
