@@ -421,9 +421,11 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
     sc = device_lookup_private(fss_cd, minor(dev))
     _fss = fss_set()
     # C casts ``data`` to each argument type here; a cast reads nothing, so
-    # the port casts inside the cases, where the buffer has that size.
+    # the port casts inside the cases, where the buffer has that size.  1.104
+    # touches the softc only inside the cases (an unknown command is EINVAL
+    # even for a minor with no unit), so each case checks it where C would
+    # first dereference it (B11).
 
-    sc = _nullsc(sc, "fss_ioctl", minor(dev))
     if cmd == FSSIOCSET50 or cmd == FSSIOCSET:
         if cmd == FSSIOCSET50:
             fss50 = cast(data, fss_set50)
@@ -435,6 +437,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
             # Fall through
         else:
             fss = cast(data, fss_set)
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_lock)
         if (flag & FWRITE) == 0:
             error = EPERM
@@ -447,6 +450,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         mutex_exit(sc.sc_lock)
 
     elif cmd == FSSIOCCLR:
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_lock)
         if (flag & FWRITE) == 0:
             error = EPERM
@@ -460,6 +464,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
 
     elif cmd == FSSIOCGET:
         fsg = cast(data, fss_get)
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_lock)
         state = sc.sc_flags & (FSS_PERSISTENT | FSS_ACTIVE)
         if state == FSS_ACTIVE:
@@ -481,12 +486,14 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         mutex_exit(sc.sc_lock)
 
     elif cmd == FSSIOFSET:
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_slock)
         sc.sc_uflags = cast(data, c_int).value  # *(int *)data
         mutex_exit(sc.sc_slock)
         error = 0
 
     elif cmd == FSSIOFGET:
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_slock)
         cast(data, c_int).value = sc.sc_uflags  # *(int *)data
         mutex_exit(sc.sc_slock)

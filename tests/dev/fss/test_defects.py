@@ -14,12 +14,13 @@ import trio
 import trio.testing
 
 import kern
-from dev.fss.fssvar import FSSIOCCLR, FSSIOFGET
-from kern.errno import EBUSY, ENOMEM, EOPNOTSUPP
-from kern.fcntl import O_RDONLY, O_RDWR
+from dev.fss.fssvar import FSSIOCCLR, FSSIOCGET, FSSIOFGET, fss_get
+from kern.errno import EBUSY, EINVAL, ENOMEM, EOPNOTSUPP
+from kern.fcntl import FREAD, O_RDONLY, O_RDWR
+from kern.ioccom import _IO
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
 from kern.machine.testing import errno_of
-from kern.subr_devsw import bdev_strategy
+from kern.subr_devsw import bdev_strategy, cdev_ioctl
 from kern.types_dev import makedev
 from tests.dev.fss.helpers import (
     read_file,
@@ -155,6 +156,27 @@ def test_B11_strategy_for_a_minor_without_a_unit_panics():
     with pytest.raises(kern.KernelPanic, match="fss_strategy: no fss unit 2"):
         with kern.boot(seed=1) as k:
             k.run(body)
+
+
+def test_B11_ioctl_for_a_minor_without_a_unit():
+    """B11 again, in fss_ioctl: 1.104 looks the softc up but touches it only
+    inside the cases, so an unknown command for a minor with no unit is
+    EINVAL, while a known one dereferences the NULL softc (the port panics
+    there).  Later revisions return ENXIO first (1.114: ``if (sc == NULL)``)."""
+    async def unknown():
+        await libc.open("/dev/rfss0", O_RDONLY)  # loads fss; unit 2 does not exist
+        return await cdev_ioctl(makedev(163, 2), _IO("F", 9), None, FREAD, kern.curlwp())
+
+    with kern.boot(seed=1) as k:
+        assert k.run(unknown) == EINVAL
+
+    async def known():
+        await libc.open("/dev/rfss0", O_RDONLY)
+        await cdev_ioctl(makedev(163, 2), FSSIOCGET, fss_get(), FREAD, kern.curlwp())
+
+    with pytest.raises(kern.KernelPanic, match="fss_ioctl: no fss unit 2"):
+        with kern.boot(seed=1) as k:
+            k.run(known)
 
 
 def test_B13_backing_store_error_with_a_writer_in_the_handler_deadlocks(origin):
