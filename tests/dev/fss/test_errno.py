@@ -97,22 +97,29 @@ async def _set_errno(mount, bstore, flags=O_RDWR, **kw) -> int:
         await libc.close(fd)
 
 
-@pytest.mark.parametrize("mount,bstore,expected", [
-    ("/nonexistent", "/tmp/store", ENOENT),        # namei of the mount point
-    ("/mnt/dir", "/tmp/store", EINVAL),            # not the root of a mount
-    ("/mnt", "/nonexistent/store", ENOENT),        # namei of the backing store
-    ("/mnt", "/mnt/store", EOPNOTSUPP),            # persistent: no VFS_SNAPSHOT on ext2
-    ("/", "/tmp/store", ENOENT),                   # rootfs has no block device
-    ("/mnt", "/tmp", EISDIR),                      # vn_open of a directory for writing
-    ("/mnt", "/dev/fss1", EINVAL),                 # a block device is no backing store
+# Each row reaches the branch it names: every path exists except the one the
+# row says is missing, so an ENOENT can only come from that branch (the
+# rootfs row's store is on /mnt, another file system than "/", so the
+# snapshot is not persistent and the block-device lookup is what fails).
+@pytest.mark.parametrize("mount,bstore,missing,expected", [
+    ("/nonexistent", "/tmp/store", "/nonexistent", ENOENT),    # namei of the mount point
+    ("/mnt/dir", "/tmp/store", None, EINVAL),               # not the root of a mount
+    ("/mnt", "/nonexistent/store", "/nonexistent/store", ENOENT),  # namei of the store
+    ("/mnt", "/mnt/store", None, EOPNOTSUPP),               # persistent: no VFS_SNAPSHOT
+    ("/", "/mnt/store", None, ENOENT),       # rootfs has no block device (spec lookup)
+    ("/mnt", "/tmp", None, EISDIR),                         # vn_open of a directory, FWRITE
+    ("/mnt", "/dev/fss1", None, EINVAL),                    # a block device is no store
 ])
-def test_fssiocset_errors(origin, mount, bstore, expected):
+def test_fssiocset_errors(origin, mount, bstore, missing, expected):
     async def body():
         await libc.mkdir("/mnt/dir", 0o755)
         await write_file("/mnt/store", b"")
-        return await _set_errno(mount, bstore, create_store=False)
+        await write_file("/tmp/store", b"")
+        exists = {p: await errno_of(libc.stat(p)) == 0 for p in (mount, bstore)}
+        return exists, await _set_errno(mount, bstore, create_store=False)
 
-    error = run(origin, body)
+    exists, error = run(origin, body)
+    assert exists == {p: p != missing for p in (mount, bstore)}
     assert error == expected
 
 

@@ -37,10 +37,22 @@ async def fss_cycle(bstore: str) -> dict:
 
 
 def test_fss_on_puffs_is_enoent_and_leaves_nothing():
-    """No block device under puffs: spec_node_lookup_by_mount gives ENOENT."""
+    """No block device under puffs: spec_node_lookup_by_mount gives ENOENT.
+
+    The mount point and the store (a regular file on the root file system,
+    so the snapshot is not persistent) both exist, so neither namei can be
+    the ENOENT: it comes from the block-device lookup."""
     with h.Booted(seed=51) as k:
         h.start_server(k)
         mp = h.mounted(k, "/mnt")
+
+        async def mkbs():
+            error, fd = await h.create("/tmp/bs")
+            assert error == 0
+            await h.close(fd)
+            return [(await h.stat_(p))[0] for p in ("/mnt", "/tmp/bs")]
+
+        assert k.run(mkbs) == [0, 0]
 
         first = k.run(fss_cycle, "/tmp/bs")          # warms up fss and the park pool
         before = h.kmem_inuse(k)
