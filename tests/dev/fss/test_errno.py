@@ -172,16 +172,19 @@ def test_fssiocset_efault_on_the_second_copy_of_the_store_path(origin):
     persistent store) and pathbuf_copyin for vn_open.  Memory that stops
     being readable in between fails the second copy: EFAULT."""
     async def body():
+        await write_file("/tmp/store", b"")
         fd = await libc.open("/dev/rfss0", O_RDWR)
         m = kern.curmachine()
         # copyinstr calls: the mount path, the store for namei, the store again
         with m.faults.inject("copyinstr", error=EFAULT, fail_nth=3) as f:
-            error = await errno_of(snap_set(fd, "/mnt", "/tmp/store"))
-        return f.nfaults, error
+            error = await errno_of(snap_set(fd, "/mnt", "/tmp/store", create_store=False))
+        await snap_set(fd, "/mnt", "/tmp/store", create_store=False)  # reusable
+        return f.nfaults, error, (await snap_get(fd)).fsg_mount
 
-    nfaults, error = run(origin, body)
+    nfaults, error, mount = run(origin, body)
     assert nfaults == 1
     assert error == EFAULT
+    assert mount == b"/mnt"
 
 
 def test_fssiocset_bad_pointers_give_efault(origin):
