@@ -31,18 +31,10 @@ import kern
 from dev.rumpblk import RUMP_ETFS_CHR, rump_etfs_register
 from kern.fcntl import O_RDWR
 from kern.kern_module import kmod_namespace
+from kern.machine import testing as kt
+from kern.machine.testing import KiB, MiB
 from kern.native import isset
 from kern.subr_autoconf import device_lookup_private
-from tests.dev.fss.helpers import (
-    KiB,
-    MiB,
-    make_image,
-    read_file,
-    setup_origin,
-    snap_get,
-    snap_set,
-    write_file,
-)
 from tools.lib import libc
 
 PAGE = 4096
@@ -75,19 +67,20 @@ def test_second_writer_of_a_cluster_being_copied_waits_for_the_copy(origin):
     async def main():
         async with kern.boot(seed=1) as k:
             async def setup():
-                await setup_origin(origin, "/mnt")
-                await write_file("/mnt/a", b"a" * KiB)
-                await write_file("/mnt/b", b"b" * KiB)
+                await kt.mount_image(origin, "/mnt")
+                await kt.write_file("/mnt/a", b"a" * KiB)
+                await kt.write_file("/mnt/b", b"b" * KiB)
                 await libc.sync()
                 fd = await libc.open("/dev/rfss0", O_RDWR)
-                await snap_set(fd, "/mnt", "/tmp/s")
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
                 seen["frozen"] = _frozen(origin)
                 seen["wd0"] = (await libc.stat("/dev/wd0")).st_rdev
                 return fd
 
             fd = await k.run(setup)
             frozen = seen["frozen"]
-            ca, cb = frozen.find(b"a" * KiB) // (64 * KiB), frozen.find(b"b" * KiB) // (64 * KiB)
+            ca = frozen.find(b"a" * KiB) // (64 * KiB)
+            cb = frozen.find(b"b" * KiB) // (64 * KiB)
             seen["same cluster"] = ca == cb
 
             async def writer(path: str, byte: bytes, delay: int) -> None:
@@ -103,7 +96,7 @@ def test_second_writer_of_a_cluster_being_copied_waits_for_the_copy(origin):
             async def check():
                 await kern.kpause("bs", False, 2, None)
                 snap = await libc.pread(fd, 4 * MiB, 0)
-                return snap, await read_file("/mnt/a"), await read_file("/mnt/b")
+                return snap, await kt.read_file("/mnt/a"), await kt.read_file("/mnt/b")
 
             seen["snap"], seen["a"], seen["b"] = await k.run(check)
             seen["trace"] = list(k.trace)
@@ -122,20 +115,20 @@ def test_writers_of_more_clusters_than_slots_wait_for_a_free_slot(tmp_path):
     with slow origin reads, fill them: the fifth sleeps on sc_cache_cv
     ("cowwait") until the bs thread has stored a slot, and every cluster
     still reaches the store intact."""
-    img = make_image(str(tmp_path / "o.img"), 4 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * MiB)
     files = [f"/mnt/f{i}" for i in range(5)]
     seen: dict = {}
 
     async def main():
         async with kern.boot(seed=1) as k:
             async def setup():
-                await setup_origin(img, "/mnt")
+                await kt.mount_image(img, "/mnt")
                 for i, f in enumerate(files):
-                    await write_file(f, bytes([ord("0") + i]) * (192 * KiB))
+                    await kt.write_file(f, bytes([ord("0") + i]) * (192 * KiB))
                 await libc.sync()
                 fd = await libc.open("/dev/rfss0", O_RDWR)
-                await snap_set(fd, "/mnt", "/tmp/s", csize=128 * KiB)
-                g = await snap_get(fd)
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=128 * KiB)
+                g = await kt.fss_get_ioctl(fd)
                 seen["csize"], seen["slots"] = g.fsg_csize, _softc().sc_cache_size
                 seen["frozen"] = _frozen(img)
                 seen["wd0"] = (await libc.stat("/dev/wd0")).st_rdev
@@ -173,23 +166,23 @@ def test_last_cluster_of_a_device_that_is_not_a_whole_number_of_clusters(tmp_pat
     (sc_clresid).  Overwriting a file that reaches into it copies it short,
     zero-filling the rest of the slot; the snapshot reads the old bytes, up
     to the end of the device and no further."""
-    img = make_image(str(tmp_path / "o.img"), 3 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 3 * MiB)
 
     async def body():
-        await setup_origin(img, "/mnt")
-        await write_file("/mnt/f", b"o" * (2 * MiB + 256 * KiB))
+        await kt.mount_image(img, "/mnt")
+        await kt.write_file("/mnt/f", b"o" * (2 * MiB + 256 * KiB))
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s", csize=2 * MiB)
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=2 * MiB)
+        g = await kt.fss_get_ioctl(fd)
         sc = _softc()
         geometry = (g.fsg_csize, g.fsg_mount_size, sc.sc_clresid)
         frozen = _frozen(img)
         await _overwrite("/mnt/f", b"n" * (2 * MiB + 256 * KiB))
         await kern.kpause("bs", False, 5, None)
         copied = [isset(sc.sc_copied, c) for c in range(sc.sc_clcount)]
-        snap = await read_file("/dev/rfss0")
-        return geometry, copied, snap, frozen, await read_file("/mnt/f")
+        snap = await kt.read_file("/dev/rfss0")
+        return geometry, copied, snap, frozen, await kt.read_file("/mnt/f")
 
     with kern.boot(seed=1) as k:
         geometry, copied, snap, frozen, now = k.run(body)
@@ -210,14 +203,14 @@ def test_indirect_table_with_many_indirect_clusters(origin, tmp_path):
     store.write_bytes(b"")
 
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         for i in range(4):
-            await write_file(f"/mnt/f{i}", bytes([ord("a") + i]) * (48 * KiB))
+            await kt.write_file(f"/mnt/f{i}", bytes([ord("a") + i]) * (48 * KiB))
         await libc.sync()
         assert await rump_etfs_register("/dev/rstore", str(store), RUMP_ETFS_CHR,
                                         size=8 * MiB) == 0
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/dev/rstore", csize=512, create_store=False)
+        await kt.fss_set_ioctl(fd, "/mnt", "/dev/rstore", csize=512, create_store=False)
         sc = _softc()
         geometry = (sc.sc_clcount, FSS_per_indir(sc), sc.sc_indir_size)
         frozen = _frozen(origin)
@@ -226,12 +219,12 @@ def test_indirect_table_with_many_indirect_clusters(origin, tmp_path):
             for i in range(4):
                 await _overwrite(f"/mnt/f{i}", bytes([ord("A") + i + r]) * (16 * KiB),
                                  off=r * 24 * KiB)
-            await write_file(f"/mnt/new{r}", b"z" * (40 * KiB))
+            await kt.write_file(f"/mnt/new{r}", b"z" * (40 * KiB))
             await libc.sync()
             await kern.kpause("bs", False, 5, None)
             valid = sum(isset(sc.sc_indir_valid, i) for i in range(sc.sc_indir_size))
-            rounds.append((valid, await read_file("/dev/rfss0") == frozen))
-        return geometry, rounds, (await snap_get(fd)).fsg_bs_size
+            rounds.append((valid, await kt.read_file("/dev/rfss0") == frozen))
+        return geometry, rounds, (await kt.fss_get_ioctl(fd)).fsg_bs_size
 
     with kern.boot(seed=1) as k:
         geometry, rounds, bs_size = k.run(body)
@@ -254,11 +247,11 @@ def test_page_daemon_may_write_clusters_already_copied(origin):
     from vfs.uvm import uvm_kick_pdaemon, uvm_pdaemon_wait
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"A" * (64 * KiB))
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"A" * (64 * KiB))
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         f = await libc.open("/mnt/f", O_RDWR)
         await libc.write(f, b"B" * (64 * KiB))
         await libc.fsync(f)  # copies the clusters
@@ -270,7 +263,7 @@ def test_page_daemon_may_write_clusters_already_copied(origin):
         dirty_after = genfs_dirty_pages()
         await libc.close(f)
         snap = await libc.pread(fd, 4 * MiB, 0)
-        return dirty_before, dirty_after, snap, _frozen(origin), await read_file("/mnt/f")
+        return dirty_before, dirty_after, snap, _frozen(origin), await kt.read_file("/mnt/f")
 
     with kern.boot(seed=1) as k:
         before, after, snap, disk, now = k.run(body)

@@ -23,19 +23,10 @@ from kern.errno import EAGAIN, EBUSY, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP
 from kern.fcntl import FREAD, O_RDONLY, O_RDWR
 from kern.ioccom import _IO
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.machine import testing as kt
 from kern.machine.testing import errno_of
 from kern.subr_devsw import bdev_strategy, cdev_ioctl
 from kern.types_dev import makedev
-from tests.dev.fss.helpers import (
-    MiB,
-    make_image,
-    read_file,
-    setup_origin,
-    snap_get,
-    snap_set,
-    write_file,
-)
-from tests.fs.vfs.h_fsmacros import attach_disk, mount_ext2fs
 from tools.lib import libc
 from vfs.buf import B_READ
 from vfs.mount import mountlist
@@ -55,7 +46,7 @@ def test_B1_ioctls_block_for_a_whole_create(origin):
 
     async def main():
         async with kern.boot(seed=1) as k:
-            await k.run(setup_origin, origin, "/mnt")
+            await k.run(kt.mount_image, origin, "/mnt")
             fd = await k.run(libc.open, "/dev/rfss0", O_RDWR)
 
             async def holder():
@@ -67,12 +58,12 @@ def test_B1_ioctls_block_for_a_whole_create(origin):
 
             async def creator():
                 await kern.kpause("after", False, 1, None)
-                await snap_set(fd, "/mnt", "/tmp/s")
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
                 times["created"] = kern.curmachine().now()
 
             async def getter():
                 await kern.kpause("later", False, 2, None)
-                await snap_get(fd)
+                await kt.fss_get_ioctl(fd)
                 times["got"] = kern.curmachine().now()
 
             async def fgetter():
@@ -99,15 +90,15 @@ def test_B2_creations_on_different_units_are_not_serialized(origin, tmp_path):
     vfs_suspend_lock that unit 0 holds.  Only that lock orders the two."""
     from vfs.vfs_trans import fstrans_done, fstrans_start
 
-    other = make_image(str(tmp_path / "other.img"), 4 * MiB)
+    other = kt.make_ext2_image(str(tmp_path / "other.img"), 4 * kt.MiB)
     seen: dict = {}
 
     async def main():
         async with kern.boot(seed=1) as k:
             async def setup():
-                await setup_origin(origin, "/mnt")
-                await attach_disk("/dev/wd1", other)
-                await mount_ext2fs("/dev/wd1", "/other")
+                await kt.mount_image(origin, "/mnt")
+                await kt.attach_disk(other, "/dev/wd1")
+                await kt.mount_ext2("/dev/wd1", "/other")
                 return (await libc.open("/dev/rfss0", O_RDWR),
                         await libc.open("/dev/rfss1", O_RDWR))
 
@@ -123,7 +114,7 @@ def test_B2_creations_on_different_units_are_not_serialized(origin, tmp_path):
 
             async def create(fd, mount, store, key, ticks):
                 await kern.kpause("after", False, ticks, None)
-                await snap_set(fd, mount, store)
+                await kt.fss_set_ioctl(fd, mount, store)
                 seen[key] = m.now()
 
             async def monitor():
@@ -154,17 +145,18 @@ def test_B4_thread_creation_failure_after_B5_leaves_an_active_unit_without_threa
     out: dict = {}
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/inside", b"")
-        await write_file("/tmp/store", b"S" * 4096)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/inside", b"")
+        await kt.write_file("/tmp/store", b"S" * 4096)
         fd = await libc.open("/dev/rfss0", O_RDWR)
         out["persistent try"] = await errno_of(
-            snap_set(fd, "/mnt", "/mnt/inside", create_store=False))
+            kt.fss_set_ioctl(fd, "/mnt", "/mnt/inside", create_store=False))
         m = kern.curmachine()
         with m.faults.inject("kthread_create", error=EAGAIN, fail_nth=1) as f:
-            out["set"] = await errno_of(snap_set(fd, "/mnt", "/tmp/store", create_store=False))
+            out["set"] = await errno_of(
+                kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False))
         out["fired"] = f.nfaults
-        g = await snap_get(fd)
+        g = await kt.fss_get_ioctl(fd)
         out["get"] = (g.fsg_mount, g.fsg_csize)
         out["threads"] = [x.l_name for x in m.lwps if x.l_name.startswith("fss")]
         await libc.pread(fd, 512, 0)  # nobody will ever serve this
@@ -190,12 +182,12 @@ def test_B14_own_device_as_store_after_B5_waits_for_itself(origin):
     out: dict = {}
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/inside", b"")
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/inside", b"")
         fd = await libc.open("/dev/rfss0", O_RDWR)
         out["persistent try"] = await errno_of(
-            snap_set(fd, "/mnt", "/mnt/inside", create_store=False))
-        out["set"] = await errno_of(snap_set(fd, "/mnt", "/dev/rfss0", create_store=False))
+            kt.fss_set_ioctl(fd, "/mnt", "/mnt/inside", create_store=False))
+        out["set"] = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/dev/rfss0", create_store=False))
         await libc.pread(fd, 512, 0)
         out["read returned"] = True
 
@@ -216,13 +208,13 @@ def test_B5_failed_persistent_attempt_leaves_fss_persistent(origin):
     reads return the backing store file, and the delete vrele's the store
     instead of closing it, so its write count leaks."""
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/inside", b"")
-        await write_file("/tmp/store", b"STORE-CONTENTS" * 100)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/inside", b"")
+        await kt.write_file("/tmp/store", b"STORE-CONTENTS" * 100)
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        first = await errno_of(snap_set(fd, "/mnt", "/mnt/inside", create_store=False))
-        await snap_set(fd, "/mnt", "/tmp/store", create_store=False)
-        g = await snap_get(fd)
+        first = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/mnt/inside", create_store=False))
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False)
+        g = await kt.fss_get_ioctl(fd)
         data = await libc.pread(fd, 14, 0)
         from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
         from vfs.vnode import vrele
@@ -277,12 +269,12 @@ def test_B9_unlink_on_create_removes_a_device_store(origin, tmp_path):
     store.write_bytes(b"")
 
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         assert await rump_etfs_register("/dev/rstore", str(store), RUMP_ETFS_CHR,
-                                        size=8 * MiB) == 0
+                                        size=8 * kt.MiB) == 0
         before = (await libc.stat("/dev/rstore")).st_mode
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/dev/rstore", flags=FSS_UNLINK_ON_CREATE,
+        await kt.fss_set_ioctl(fd, "/mnt", "/dev/rstore", flags=FSS_UNLINK_ON_CREATE,
                        create_store=False)
         gone = await errno_of(libc.stat("/dev/rstore"))
         snap = await libc.pread(fd, 4096, 1024)  # the superblock
@@ -345,18 +337,18 @@ def test_B13_backing_store_error_with_a_writer_in_the_handler_deadlocks(origin):
     fss_copy_on_write waits for sc_slock.  Some schedules of a multi-page write
     hit it; the report names both lwps."""
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"o" * (16 * PAGE))
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"o" * (16 * PAGE))
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         with kern.curmachine().faults.inject("VOP_WRITE", lwp="fss0"):
             w = await libc.open("/mnt/f", O_RDWR)
             await libc.write(w, b"n" * (8 * PAGE))
             await libc.fsync(w)
             for _ in range(5):
                 await kern.kpause("let", False, 1, None)
-        return await read_file("/mnt/f")
+        return await kt.read_file("/mnt/f")
 
     reports = []
     for seed in range(1, 21):
@@ -379,10 +371,10 @@ def test_B15_short_read_of_the_origin_is_a_short_snapshot_read_without_error(ori
     b_error, 0: the snapshot read comes back with nothing read and no error,
     which read(2) shows as end of file in the middle of the device."""
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         wd0 = (await libc.stat("/dev/wd0")).st_rdev
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         m = kern.curmachine()
         with m.faults.inject("disk.short", dev=wd0, lwp="fss0", extra={"done": 1024}) as f:
             short = await errno_of(libc.pread(fd, 4096, 8192))
@@ -398,7 +390,7 @@ def test_B15_short_read_of_the_origin_is_a_short_snapshot_read_without_error(ori
         dmesg = k.dmesg()
     assert nfaults == 2
     assert error == 0  # no error ...
-    assert data == b""  # ... and nothing read: an "end of file" 8 KiB into a 4 MiB device
+    assert data == b""  # ... and nothing read: an "end of file" 8 kt.KiB into a 4 kt.MiB device
     assert whole  # the snapshot is still valid: the next read is whole
     assert "snapshot invalid" not in dmesg
 
@@ -412,7 +404,7 @@ def test_B16_failed_read_of_an_indirect_cluster_reads_as_a_hole(origin, tmp_path
     of that cluster is wrong too.
 
     With a character-device store (512-byte blocks) and 512-byte clusters,
-    one indirect cluster maps 128 clusters (64 KiB of the device), so the
+    one indirect cluster maps 128 clusters (64 kt.KiB of the device), so the
     copies of a file's blocks and of its inode live under different ones."""
     from dev.rumpblk import RUMP_ETFS_CHR, rump_etfs_register
     from kern.kern_module import kmod_namespace
@@ -424,14 +416,14 @@ def test_B16_failed_read_of_an_indirect_cluster_reads_as_a_hole(origin, tmp_path
     per_indir = 512 // 4
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"o" * (16 * PAGE))
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"o" * (16 * PAGE))
         await libc.sync()
         assert await rump_etfs_register("/dev/rstore", str(storeimg), RUMP_ETFS_CHR,
-                                        size=8 * MiB) == 0
+                                        size=8 * kt.MiB) == 0
         rstore = (await libc.stat("/dev/rstore")).st_rdev
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/dev/rstore", csize=512, create_store=False)
+        await kt.fss_set_ioctl(fd, "/mnt", "/dev/rstore", csize=512, create_store=False)
         with open(origin, "rb") as img:
             frozen = img.read()
         c = frozen.find(b"o" * 512) // 512  # a cluster of /mnt/f's old data

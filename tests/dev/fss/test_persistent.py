@@ -20,20 +20,20 @@ import kern
 from dev.fss.fssvar import FSSIOCCLR
 from kern.errno import EIO, ENXIO, EOPNOTSUPP
 from kern.fcntl import O_RDWR
+from kern.machine import testing as kt
 from kern.machine.testing import errno_of
-from tests.dev.fss.helpers import MiB, setup_origin, snap_get, snap_set, write_file
 from tools.lib import libc
 
 
 async def _b5_unit(store: str) -> int:
     """/dev/rfss0 after B5: a failed persistent attempt, then FSSIOCSET with
     ``store``, which 1.104 takes as persistent.  Returns the descriptor."""
-    await write_file("/mnt/inside", b"")
+    await kt.write_file("/mnt/inside", b"")
     fd = await libc.open("/dev/rfss0", O_RDWR)
-    assert await errno_of(snap_set(fd, "/mnt", "/mnt/inside", create_store=False)) \
+    assert await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/mnt/inside", create_store=False)) \
         == EOPNOTSUPP
-    await snap_set(fd, "/mnt", store, create_store=False)
-    assert (await snap_get(fd)).fsg_csize == 0  # persistent
+    await kt.fss_set_ioctl(fd, "/mnt", store, create_store=False)
+    assert (await kt.fss_get_ioctl(fd)).fsg_csize == 0  # persistent
     return fd
 
 
@@ -41,8 +41,8 @@ def test_persistent_read_error_fails_the_read(origin):
     """The persistent loop reads the store with fss_bs_io; when that fails the
     whole request fails (b_resid = b_bcount) with the store's errno."""
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/tmp/store", b"S" * 8192)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/tmp/store", b"S" * 8192)
         fd = await _b5_unit("/tmp/store")
         m = kern.curmachine()
         with m.faults.inject("VOP_READ", lwp="fss0", error=EIO, fail_nth=1) as f:
@@ -67,13 +67,13 @@ def test_unmount_invalidates_a_persistent_unit_and_its_queued_reads(origin, tmp_
     from dev.rumpblk import RUMP_ETFS_CHR, rump_etfs_register
 
     store = tmp_path / "store.img"
-    store.write_bytes(b"T" * (1 * MiB))
+    store.write_bytes(b"T" * (1 * kt.MiB))
     seen: dict = {}
 
     async def main():
         async with kern.boot(seed=1) as k:
             async def setup():
-                await setup_origin(origin, "/mnt")
+                await kt.mount_image(origin, "/mnt")
                 assert await rump_etfs_register("/dev/rstore", str(store), RUMP_ETFS_CHR) == 0
                 fd = await _b5_unit("/dev/rstore")
                 return fd, (await libc.stat("/dev/rstore")).st_rdev
@@ -98,7 +98,7 @@ def test_unmount_invalidates_a_persistent_unit_and_its_queued_reads(origin, tmp_
                     n.start_soon(lambda: k.run(unmounter, name="umount"))
 
             async def after():
-                g = await snap_get(fd)
+                g = await kt.fss_get_ioctl(fd)
                 later = await errno_of(libc.pread(fd, 512, 0))
                 await libc.ioctl(fd, FSSIOCCLR, None)
                 return g.fsg_mount, later

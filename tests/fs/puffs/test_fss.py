@@ -13,8 +13,8 @@ from dev.fss.fssvar import (
 from kern.errno import EACCES, ENOENT, ENXIO, EOPNOTSUPP
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
+from kern.machine import testing as kt
 from kern.machine.testing import errno_of
-from tests.dev.fss.helpers import MiB, make_image, setup_origin, snap_get, snap_set
 from tools.lib import libc
 from tools.lib.libpuffs import PuffsError
 from tools.puffs_servers.memfs import MemFS
@@ -122,7 +122,7 @@ def test_fss_unlink_on_create_of_a_persistent_store_on_puffs():
 
             async def once():
                 fd = await libc.open("/dev/rfss0", O_RDWR)
-                error = await errno_of(snap_set(fd, "/mnt", "/mnt/bs", create_store=False,
+                error = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/mnt/bs", create_store=False,
                                                 flags=FSS_UNLINK_ON_CREATE))
                 await libc.close(fd)
                 return error, (await h.stat_("/mnt/bs"))[0]
@@ -135,19 +135,19 @@ def test_fss_unlink_on_create_of_a_store_on_puffs_refused_by_the_server(tmp_path
     """A snapshot of an ext2 file system with its store on puffs: the store
     is opened, then FSS_UNLINK_ON_CREATE's unlink is refused by the server;
     FSSIOCSET fails with the server's errno and closes the store."""
-    img = make_image(str(tmp_path / "o.img"), 4 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * kt.MiB)
     with h.Booted(seed=54) as k:
         k.run(libc.mkdir, "/p", 0o755)
         h.start_server(k, NoRemoveFS(), dir="/p")
         assert h.mounted(k, "/p") is not None
 
         async def body():
-            await setup_origin(img, "/mnt")
+            await kt.mount_image(img, "/mnt")
             await _mkbs("/p/bs")
             fd = await libc.open("/dev/rfss0", O_RDWR)
-            error = await errno_of(snap_set(fd, "/mnt", "/p/bs", create_store=False,
+            error = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/p/bs", create_store=False,
                                             flags=FSS_UNLINK_ON_CREATE))
-            get = await errno_of(snap_get(fd))
+            get = await errno_of(kt.fss_get_ioctl(fd))
             await libc.close(fd)
             return error, get, (await h.stat_("/p/bs"))[0]
 
