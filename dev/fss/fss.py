@@ -38,9 +38,11 @@ revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
   FSSIOCSET on the unit takes the persistent branch (still in 1.114);
 * B6 the FINI error path calls devsw_attach twice and does not restore the
   cfattach (fixed later);
-* B7 fss_open/fss_close take fss_device_lock then vfs_hooks_lock (through
-  vfs_hooks_attach/detach) while dounmount takes them the other way round
-  (through fss_unmount_hook); pinned with the vfs_hooks lock (vfs/mount.py);
+* B7 the first open and the last close take fss_device_lock, then
+  vfs_hooks_lock (vfs_hooks_attach/detach from fss_attach/fss_detach);
+  dounmount takes vfs_hooks_lock, then fss_device_lock (fss_unmount_hook):
+  a last close racing an unmount deadlocks (still in 1.114; declared below
+  with lockdebug_kept_reversal, so lockdebug reports it without ending the run);
 * B8 fss_open leaks the cfdata when config_attach_pseudo fails (still in 1.114);
 * B9 FSS_UNLINK_ON_CREATE unlinks any store, a device node too (still in 1.114);
 * B10 FSSIOCCLR on an idle unit is ENXIO (EBUSY from 1.105);
@@ -62,7 +64,7 @@ revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
   fss_bs_thread takes the NULL for a hole: zeros, no error (still in 1.114).
 
 tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B16;
-test_errno.py B8, B10 and B12.
+test_defect_b7.py B7; test_errno.py B8, B10 and B12.
 
 kemu is LP64 (amd64 layouts), so the ``#ifndef _LP64`` FSSIOCGET50 case is
 compiled out, as on amd64: there FSSIOCGET50 has FSSIOCGET's number.
@@ -168,6 +170,7 @@ from kern.subr_kmem import (
     kmem_zalloc,
     malloc,
 )
+from kern.subr_lockdebug import lockdebug_kept_reversal
 from kern.subr_prf import KASSERT, aprint_debug_dev, aprint_error, aprint_error_dev, panic
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, UIO_WRITE
 from kern.types_dev import minor
@@ -246,6 +249,8 @@ fss_cd = ioconf_cfdriver("fss", DV_DISK)  # #include "ioconf.h" (static configur
 fss_device_lock = kmutex_t()  # Protect all units.
 fss_num_attached = 0  # Number of attached devices.
 fss_vfs_hooks = vfs_hooks(vh_unmount="fss_unmount_hook")
+# kemu: B7, kept (see the header): open/close vs. dounmount take these two in both orders.
+lockdebug_kept_reversal("fss_device_lock", "vfs_hooks_lock", "fss.c 1.104 defect B7")
 
 fss_bdevsw = bdevsw(
     d_open="fss_open",
@@ -295,7 +300,7 @@ def fss_match(self: Any, cfdata_: Any, aux: Any) -> int:
     return 1
 
 
-def fss_attach(parent: Any, self: Any, aux: Any) -> None:
+async def fss_attach(parent: Any, self: Any, aux: Any) -> None:
     global fss_num_attached
     sc = device_private(self)
 
@@ -314,10 +319,10 @@ def fss_attach(parent: Any, self: Any, aux: Any) -> None:
 
     fss_num_attached += 1  # if (fss_num_attached++ == 0)
     if fss_num_attached == 1:
-        vfs_hooks_attach(fss_vfs_hooks)
+        await vfs_hooks_attach(fss_vfs_hooks)
 
 
-def fss_detach(self: Any, flags: int) -> int:
+async def fss_detach(self: Any, flags: int) -> int:
     global fss_num_attached
     sc = device_private(self)
 
@@ -326,7 +331,7 @@ def fss_detach(self: Any, flags: int) -> int:
 
     fss_num_attached -= 1  # if (--fss_num_attached == 0)
     if fss_num_attached == 0:
-        vfs_hooks_detach(fss_vfs_hooks)
+        await vfs_hooks_detach(fss_vfs_hooks)
 
     pmf_device_deregister(self)
     mutex_destroy(sc.sc_slock)
@@ -353,7 +358,7 @@ async def fss_open(dev: int, flags: int, mode: int, l: Any) -> int:
         cf.cf_atname = fss_cd.cd_name
         cf.cf_unit = minor(dev)
         cf.cf_fstate = FSTATE_STAR
-        sc = device_private(config_attach_pseudo(cf))
+        sc = device_private(await config_attach_pseudo(cf))
         if sc is None:
             mutex_exit(fss_device_lock)
             return ENOMEM
@@ -399,7 +404,7 @@ async def fss_close(dev: int, flags: int, mode: int, l: Any) -> int:
     KASSERT((sc.sc_flags & (FSS_CDEV_OPEN | FSS_BDEV_OPEN)) == mflag)
     mutex_exit(sc.sc_slock)
     cf = device_cfdata(sc.sc_dev)
-    error = config_detach(sc.sc_dev, DETACH_QUIET)
+    error = await config_detach(sc.sc_dev, DETACH_QUIET)
     if not error:
         free(cf, M_DEVBUF)
     mutex_exit(fss_device_lock)

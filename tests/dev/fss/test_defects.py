@@ -6,7 +6,7 @@ Each test names the revision that changed the behaviour, or says that the
 newest revision read (1.114, 2023-03-22) still has it.  B8 (fss_open leaks
 the cfdata), B10 (FSSIOCCLR on an idle unit is ENXIO, EBUSY from 1.105) and
 B12 (FSSIOFSET needs no FWRITE) are pinned in test_errno.py; B7 (the
-fss_device_lock / vfs_hooks_lock order) with the vfs_hooks lock.
+fss_device_lock / vfs_hooks_lock order) in test_defect_b7.py.
 """
 
 from __future__ import annotations

@@ -334,7 +334,7 @@ def test_detaching_an_active_unit_is_ebusy(origin):
         fd = await libc.open("/dev/rfss0", O_RDWR)
         await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         sc = device_lookup_private(kmod_namespace("fss").fss_cd, 0)
-        busy = config_detach(sc.sc_dev, 0)
+        busy = await config_detach(sc.sc_dev, 0)
         still = (await kt.fss_get_ioctl(fd)).fsg_mount
         await libc.ioctl(fd, FSSIOCCLR, None)
         await libc.close(fd)  # the last close detaches the idle unit
