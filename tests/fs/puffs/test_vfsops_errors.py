@@ -517,3 +517,68 @@ def test_root_racing_the_recycling_of_the_root_vnode(seed):
     assert seen["stat"] == [0] * 20
     assert seen["root"] == [(0, VDIR, True)] * 20
     assert seen["unmount"] == 0
+
+
+# ------------------------------------------------------------------ pageflush
+
+class _Pages:
+    """A stand-in page object with dirty pages: kemu's puffs keeps no page
+    cache (V1), so no vnode is dirty by itself (as in test_pageflush.py)."""
+
+    uo_ndirty = 1
+
+
+class FsyncRecorder(MemFS):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fsyncs: list[int] = []
+
+    async def node_fsync(self, node, cred, flags, offlo, offhi, pid) -> None:
+        self.fsyncs.append(node)
+
+
+def test_pageflush_passes_over_a_dirty_vnode_someone_holds_locked():
+    """pageflush asks vget for the lock without waiting (LK_NOWAIT): a dirty
+    vnode another lwp holds locked is skipped (vget: EBUSY) and the walk goes
+    on to the next one; the sync itself succeeds."""
+    from kern.kern_auth import FSCRED
+    from vfs.mount import MNT_WAIT, VFS_SYNC
+    from vfs.vnode import vn_lock
+
+    with h.Booted(seed=81) as k:
+        ops = FsyncRecorder()
+        h.start_server(k, ops)
+        mp = h.mounted(k, "/mnt")
+
+        async def body():
+            fds, vps = [], []
+            for n in "ab":
+                error, fd = await h.create(f"/mnt/{n}")
+                fds.append(fd)
+                _, vp = await namei_simple_kernel(f"/mnt/{n}", NSM_FOLLOW_NOEMULROOT)
+                await vrele(vp)  # the descriptor keeps it
+                vp.v_uobj = _Pages()
+                vps.append(vp)
+            async def holder():  # someone is busy with a
+                await vn_lock(vps[0], LK_EXCLUSIVE)
+                await kern.kpause("busy", False, 10, None)
+                VOP_UNLOCK(vps[0])
+
+            from tools.lib.libpuffs._sys import lwp_create
+
+            lwp_create(holder, name="holder")
+            await kern.kpause("later", False, 1, None)
+            locked = VOP_ISLOCKED(vps[0])
+            error = await VFS_SYNC(mp, MNT_WAIT, FSCRED)
+            await kern.kpause("after", False, 10, None)
+            assert locked
+            for vp in vps:
+                vp.v_uobj = None
+            for fd in fds:
+                await h.close(fd)
+            return error, [vp.v_data.pn_cookie for vp in vps]
+
+        error, (a, b) = k.run(body)
+        assert error == 0
+        assert ops.fsyncs == [b]  # a was passed over
+        assert k.run(h.unmount, "/mnt") == 0
