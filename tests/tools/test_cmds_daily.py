@@ -233,6 +233,22 @@ def test_grep_regular_expressions(m):
     assert m.ok("grep -E 'y)' /tmp/a") == "x(y)\n"               # an unmatched ) is literal
 
 
+def test_grep_unknown_escapes_are_the_character_itself(m):
+    """NetBSD 8's regcomp (Spencer's) gives ``\\c`` for an unlisted c the
+    meaning of c: no GNU alternation, word boundary or class; back-references
+    only in a BRE; word boundaries are [[:<:]] and [[:>:]]."""
+    put(m, "/tmp/a", "a|b", "a]b", "ab", "a b", "b", "a<b", "w1", "x11")
+    assert m.ok("grep -o 'a\\|b' /tmp/a") == "a|b\n"             # \| is a '|'
+    assert m.ok("grep 'a\\b' /tmp/a") == "ab\n"                   # \b is a 'b'
+    assert m.ok("grep -E 'a\\b' /tmp/a") == "ab\n"
+    assert m.ok("grep '\\w1' /tmp/a") == "w1\n"                   # \w is a 'w'
+    assert m.ok("grep 'a\\<b' /tmp/a") == "a<b\n"                 # \< is a '<'
+    assert m.ok("grep '[[:<:]]b' /tmp/a") == "a|b\na]b\na b\nb\na<b\n"
+    assert m.ok("grep -E 'a[[:>:]]' /tmp/a") == "a|b\na]b\na b\na<b\n"
+    assert m.ok("grep -E '(w)\\1' /tmp/a") == "w1\n"                # ERE: \1 is a '1'
+    assert m.ok("grep 'x\\(1\\)\\1' /tmp/a") == "x11\n"             # BRE back-reference
+
+
 def test_grep_files_and_status(m):
     m.ok("mkdir -p /tmp/d/e")
     put(m, "/tmp/d/f", "needle")

@@ -10,13 +10,19 @@ a match prints "Binary file F matches" unless -a.  Exit status: 0 when a
 line was selected, 1 when none, 2 on an error, even when a line was
 selected elsewhere (but 0 then with -q), as grep.c's exit expression.
 
-Regular expressions are POSIX's, as regcomp(3) takes them: basic (BRE:
-``\\(\\)`` groups, ``\\{m,n\\}`` intervals, back-references, ``*`` literal
-where it cannot repeat) or extended (ERE), bracket expressions with
-``[:class:]``, and ``\\<``/``\\>`` word boundaries; they are translated to
-Python's ``re`` and matched on bytes.  Not implemented: long options,
---color, -D/-d actions, -O/-S/-p link handling, -U, -V, -Z/-z, -J,
--P (no Perl regexps in NetBSD's grep either).
+Regular expressions are POSIX's, as NetBSD 8's regcomp(3) (Henry Spencer's,
+lib/libc/regex/regcomp.c, read at revision 1.16; its parser of escapes and
+brackets stayed as it is there until the 2021 sync with FreeBSD's regex)
+takes them: basic (BRE: ``\\(\\)`` groups, ``\\{m,n\\}`` intervals,
+back-references ``\\1``-``\\9``, ``*`` literal where it cannot repeat) or
+extended (ERE: no back-references), bracket expressions with ``[:class:]``,
+and the ``[[:<:]]``/``[[:>:]]`` word boundaries.  Any other backslash
+escape is the character itself, in both (p_simp_re's and p_ere_exp's
+``ordinary``): ``\\|`` is a ``|``, ``\\b`` a ``b``, ``\\<`` a ``<``; the GNU
+meanings (alternation, word boundaries, ``\\w``) are not NetBSD 8's.  They
+are translated to Python's ``re`` and matched on bytes.  Not implemented:
+long options, --color, -D/-d actions, -O/-S/-p link handling, -U, -V,
+-Z/-z, -J, -P (no Perl regexps in NetBSD's grep either).
 """
 
 from __future__ import annotations
@@ -106,6 +112,13 @@ def posix_to_re(p: str, extended: bool) -> str:
     depth = 0               # open groups: one left open is regcomp's REG_EPAREN
     while i < n:
         c = p[i]
+        if p.startswith("[[:<:]]", i) or p.startswith("[[:>:]]", i):
+            # p_bracket's "Truly Sickening Special-Case Kludges": the beginning
+            # and the end of a word (a run of alphanumerics and '_')
+            out.append(r"\b(?=\w)" if p[i + 3] == "<" else r"\b(?<=\w)")
+            i += 7
+            at_start = False
+            continue
         if c == "[":
             cls, i = _bracket(p, i)
             out.append(cls)
@@ -133,20 +146,10 @@ def posix_to_re(p: str, extended: bool) -> str:
                 out.append("{" + p[i:end] + "}")
                 i = end + 2
                 continue
-            if not extended and d == "|":
-                out.append("|")             # GNU extension, as BSD grep's regex has it
-                at_start = True
-                continue
-            if d.isdigit() and d != "0":
-                out.append("\\" + d)
-            elif d == "<":
-                out.append(r"\b(?=\w)")
-            elif d == ">":
-                out.append(r"\b(?<=\w)")
-            elif d in "wWsSbB":
-                out.append("\\" + d)
+            if not extended and d.isdigit() and d != "0":
+                out.append("\\" + d)            # a back-reference (BREs only)
             else:
-                out.append(re.escape(d))
+                out.append(re.escape(d))        # regcomp's ordinary(): the character
             at_start = False
             continue
         if c == "*":
