@@ -71,6 +71,27 @@ def test_head(m):
                                         "head: /nonexistent: No such file or directory\n")
 
 
+def test_head_counts_and_headers_as_head_c_1_23(m):
+    put(m, "/tmp/a", "one", "two", "three")
+    put(m, "/tmp/b", "four")
+    assert m.ok("head -n ' 2' /tmp/a") == "one\ntwo\n"             # strtoimax: white space
+    assert m.ok("head -n +2 /tmp/a") == "one\ntwo\n"               # and a sign
+    fails(m, "head -n 1_0 /tmp/a", 1, "head: illegal line count -- 1_0\n")
+    fails(m, "head -c 99999999999999999999 /tmp/a", 1,
+          "head: illegal byte count -- 99999999999999999999\n")
+    assert m.ok("head -n 1 -c 5 /tmp/a") == "one\nt"                 # -c wins, no complaint
+    assert m.ok("head -q -n 1 /tmp/a /tmp/b") == "one\nfour\n"
+    assert m.ok("head -v -n 1 /tmp/b") == "==> /tmp/b <==\nfour\n"
+    fails(m, "head -x", 1, "head: unknown option -- x\nusage: head [-n lines] [file ...]\n")
+
+
+def test_tail_offsets_are_strtoll_numbers(m):
+    put(m, "/tmp/a", "one", "two", "three")
+    assert m.ok("tail -n ' 1' /tmp/a") == "three\n"
+    fails(m, "tail -n 1_0 /tmp/a", 1, "tail: illegal offset -- 1_0\n")
+
+
+
 def test_tail(m):
     put(m, "/tmp/a", "one", "two", "three", "four")
     assert m.ok("tail -n 2 /tmp/a") == "three\nfour\n"
@@ -669,6 +690,57 @@ def test_kill(m):
           "       kill -l [exit_status]\n"
           "       kill -signal_name pid ...\n"
           "       kill -signal_number pid ...\n")
+
+
+def test_kill_numbers_are_strtoimax_numbers(m):
+    """kill.c 1.27: -l takes a number starting with a digit (else usage), and
+    a signal number or pid is all of the word as strtoimax reads it: no
+    Python int() spellings, a pid must fit a pid_t."""
+    usage = ("usage: kill [-s signal_name] pid ...\n"
+             "       kill -l [exit_status]\n"
+             "       kill -signal_name pid ...\n"
+             "       kill -signal_number pid ...\n")
+    fails(m, "kill -l abc", 1, usage)
+    fails(m, "kill -l +5", 1, usage)
+    fails(m, "kill -l 1_5", 1, "kill: illegal signal number: 1_5\n")
+    fails(m, "kill -1_5 1", 1, "kill: illegal signal number: 1_5\n")
+    fails(m, "kill 1_0", 1, "kill: illegal process id: 1_0\n")
+    fails(m, "kill +99", 1, "kill: +99: No such process\n")          # a C sign
+    fails(m, "kill ' 99'", 1, "kill:  99: No such process\n")        # C white space
+    fails(m, "kill 4294967396", 1, "kill: illegal process id: 4294967396\n")
+    fails(m, "kill 99999999999999999999", 1,
+          "kill: illegal process id: 99999999999999999999\n")
+    r = m.sh("kill -- 1")                                   # no signal is named "-"
+    assert r.status == 1 and r.err.startswith("kill: unknown signal -; valid signals:\n")
+
+
+def test_kill_list_lines_are_under_80_columns(m):
+    lines = m.ok("kill -l").splitlines()
+    # printsignals counts each name with a separator: lines stop before 79
+    assert all(len(line) + 1 < 80 for line in lines)
+    assert lines[0].split()[-1] == "STOP" and lines[1].split()[0] == "TSTP"
+
+
+def test_ps_options_not_ignored(m):
+    """-k sorts (before the default tdev,pid), -p/-U numbers are parsenum's,
+    -M opens a crash dump through kvm_openfiles (there is none here)."""
+    out = m.ok("ps -ax -o pid= -k vsz")
+    pids = [int(x) for x in out.split()]
+    assert pids != sorted(pids)            # the largest address space first
+    err = m.sh("ps -o pid -p 1 -k user").err
+    assert err == "ps: Cannot sort on user, sort key ignored\n"
+    fails(m, "ps -p 1,2", 1, "ps: Invalid process id: `1,2'\n")
+    fails(m, "ps -p 1_0", 1, "ps: Invalid process id: `1_0'\n")
+    fails(m, "ps -p 4294967296", 1, "ps: Out of range process id: `4294967296'\n")
+    assert m.ok("ps -o pid= -p 0x1") == "1\n"                           # base 0
+    fails(m, "ps -U nosuchuser", 1, "ps: Invalid user name: `nosuchuser'\n")
+    fails(m, "ps -M /core", 1, "ps: /core: No such file or directory\n")
+    fails(m, "ps -ax /netbsd /core", 1, "ps: /core: No such file or directory\n")
+    m.ok("echo x > /tmp/core")
+    fails(m, "ps -M /tmp/core", 1, "ps: /netbsd: No such file or directory\n")
+    fails(m, "ps -M /tmp/core -N /tmp/core", 1,
+          "ps: /tmp/core: crash dumps are not supported by kemu\n")
+    assert m.ok("ps -o pid= -p 1 -N /netbsd -W /swap") == "1\n"       # no -M: ignored
 
 
 def test_ps(m):
