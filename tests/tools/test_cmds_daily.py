@@ -270,6 +270,16 @@ def test_grep_unknown_escapes_are_the_character_itself(m):
     assert m.ok("grep 'x\\(1\\)\\1' /tmp/a") == "x11\n"             # BRE back-reference
 
 
+def test_grep_counts_are_strtoull_numbers(m):
+    """grep.c: -A/-B/-C/-m are strtoull(3) numbers; a bad one is err(2, NULL)."""
+    put(m, "/tmp/a", "one", "two", "three")
+    fails(m, "grep -A 1_0 one /tmp/a", 2, "grep: Invalid argument\n")
+    fails(m, "grep -m x one /tmp/a", 2, "grep: Invalid argument\n")
+    fails(m, "grep -B 99999999999999999999 one /tmp/a", 2, "grep: Result too large or too small\n")
+    assert m.ok("grep -A ' 1' one /tmp/a") == "one\ntwo\n"
+    assert m.ok("grep -A -1 one /tmp/a") == "one\ntwo\nthree\n"   # 2**64 - 1 lines
+
+
 def test_grep_files_and_status(m):
     m.ok("mkdir -p /tmp/d/e")
     put(m, "/tmp/d/f", "needle")
@@ -386,6 +396,13 @@ def test_du_counts_st_blocks(m):
                                         "du: /nonexistent: No such file or directory\n")
     fails(m, "du -z", 1, "du: unknown option -- z\n"
           "usage: du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]\n")
+    usage = "usage: du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]\n"
+    # -d is atoi(3)'s: a C prefix counts, "x" is 0; past SHRT_MAX is refused
+    assert m.ok("du -d 0x9 /t/d") == f"{d}\t/t/d\n"
+    assert m.ok("du -d 1_0 /t/d") == f"{e}\t/t/d/e\n{d}\t/t/d\n"
+    fails(m, "du -d 32768 /t/d", 1, "du: invalid argument to option d: 32768\n" + usage)
+    fails(m, "du -d -1 /t/d", 1, "du: invalid argument to option d: -1\n" + usage)
+    fails(m, "du -s -d x /t/d", 1, usage)            # -d given, even as 0
 
 
 # ------------------------------------------------------------------ chown, chgrp

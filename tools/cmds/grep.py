@@ -1,4 +1,6 @@
-"""grep, egrep, fgrep: NetBSD 8's usr.bin/grep (the BSD grep, "GNU-compatible").
+"""grep, egrep, fgrep: NetBSD 8's usr.bin/grep (the BSD grep, "GNU-compatible";
+grep.c read at 1.6, 2011: its options, the -A/-B/-C/-m counts as
+strtoull(3) reads them, err(2, NULL) for a bad one).
 
 Implemented options: -A num, -B num, -C[num] (context, groups separated by
 ``--``), -a, -b, -c, -E, -e pattern, -F, -f file, -G, -H, -h, -i/-y, -L,
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-from kern.errno import EISDIR
+from kern.errno import EINVAL, EISDIR, ERANGE
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._fsutil import join
@@ -37,6 +39,7 @@ from tools.cmds._prog import (
     File,
     GetoptError,
     eprintf,
+    err,
     fflush,
     fopen,
     getopt,
@@ -48,6 +51,7 @@ from tools.cmds._prog import (
     warnx,
 )
 from tools.lib import libc
+from tools.lib.stdlib import ULONG_MAX, strtoull
 from vfs.stat import S_ISDIR
 
 GREP_USAGE = ("usage: {p} [-abcDEFGHhIiJLlmnOoPqRSsUVvwxZz] [-A num] [-B num] [-C[num]]\n"
@@ -414,14 +418,12 @@ async def grep_main(argv: list[str]) -> int:
     have_e = False
     for o, a in opts:
         if o in "ABCm":
-            try:
-                n = int(a)
-                if n < 0:
-                    raise ValueError
-            except ValueError:
-                await warnx(f"{a}: {'Invalid argument'}")
-                await _usage()
-                return 2
+            # strtoull: a minus sign is taken modulo 2**64, as in the C
+            c = strtoull(a, 10)
+            if (c.errno == ERANGE and c.value == ULONG_MAX) or \
+                    (c.errno == EINVAL and c.value == 0) or c.rest(a):
+                await err(2, None, c.errno or EINVAL)
+            n = c.value
             if o == "C":
                 flags["A"] = flags["B"] = n
             else:
