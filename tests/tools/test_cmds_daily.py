@@ -516,6 +516,23 @@ def test_hexdump(m):
           "[-s skip] [file ...]\n")
 
 
+def test_hexdump_numbers_as_the_c_reads_them(m):
+    """Counts are atoi(3)'s and skips strtoll(3)'s: a count past an int is not
+    a Python error (the C's -1 repetitions print nothing), a block past the
+    data-size limit is emalloc's ENOMEM."""
+    put(m, "/tmp/h", "hello")
+    fmt = "'99999999999999999999/1 \"%x\"'"
+    r = m.sh(f"hexdump -e {fmt} /tmp/h")
+    assert (r.status, r.out, r.err) == (0, "", "")
+    fails(m, "hexdump -e '2147483647/1 \"%x\"' /tmp/h", 1,
+          "hexdump: Cannot allocate memory\n")
+    fails(m, "hexdump -n 99999999999999999999 /tmp/h", 1,
+          "hexdump: 99999999999999999999: bad length value\n")
+    assert m.ok("hexdump -n ' 2' -e '\"%c\"' /tmp/h") == "he"
+    assert m.ok("hexdump -s 0x3 -e '\"%c\"' /tmp/h") == "lo\n"       # base 0
+    assert m.ok("hexdump -v -s 1_0 -e '\"%c\"' /tmp/h") == "ello\n"     # strtoll stops at _
+
+
 def test_od(m):
     # A partial last line is padded as if the missing units were printed (bpad),
     # and no unit's last iteration ends with its format's trailing space.
