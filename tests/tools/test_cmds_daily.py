@@ -866,6 +866,28 @@ def test_uname(m):
     fails(m, "uname x", 1, "usage: uname [-amnprsv]\n")
 
 
+def test_a_clock_set_past_localtime_breaks_no_command(m):
+    """NetBSD 8's settime1 takes any time from root (kern_time.c's check of
+    tv_sec against [0, 2**36] came later), so the clock can be set where
+    localtime fails: date reports it, ls -l shows ctime's question marks,
+    stat falls back to the epoch, as their C does (review D21)."""
+    from tools.lib import libc
+
+    m.ok("echo x > /tmp/late")
+    m.k.run(libc.settimeofday, 1 << 62, 0)
+    fails(m, "date", 1,
+          "date: 4611686018427387904: localtime: Value too large to be stored in data type\n")
+    m.ok("touch /tmp/late")
+    assert " ???????????? /tmp/late\n" in m.ok("ls -l /tmp/late")       # ls.c printtime
+    out = m.ok("stat /tmp/late")
+    assert '"Jan  1 00:00:00 1970"' in out
+    # setthetime breaks the current time down first: it fails the same way
+    fails(m, "date 202001011200", 1,
+          "date: 4611686018427387904: localtime: Value too large to be stored in data type\n")
+    m.k.run(libc.settimeofday, 1577880000, 0)
+    assert m.ok("date +%Y") == "2020\n"
+
+
 def test_date_shows_and_sets_the_virtual_clock(m):
     now = m.ok("date")
     assert re.fullmatch(r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}\n", now)
@@ -891,4 +913,12 @@ def test_date_shows_and_sets_the_virtual_clock(m):
     fails(m, "date -j 1200.7", 1, "date: Expected digit in seconds field in canonical time\n"
           "date: 1200.7\ndate:       ^\n" + usage)
     fails(m, "date -r x", 1, "date: x: Invalid number\n")
+    fails(m, "date -r 1_0", 1, "date: 1_0: Invalid number\n")
+    # strtoll's ERANGE is err(3)'s, a time localtime cannot break down is
+    # "localtime" with EOVERFLOW: no Python error (review D20)
+    fails(m, "date -r 99999999999999999999", 1,
+          "date: 99999999999999999999: Result too large or too small\n")
+    fails(m, "date -r 9223372036854775807", 1,
+          "date: 9223372036854775807: localtime: Value too large to be stored in data type\n")
+    assert m.ok("date -r 99999999999999 +%Y") == "3170843\n"     # a year past 9999 is fine
     fails(m, "date -d tomorrow", 1, "date: tomorrow: Unrecognized date format\n")

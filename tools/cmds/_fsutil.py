@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import posixpath
-import time
 
 from kern.errno import ELOOP, ENOENT, ENOTDIR
 from kern.exceptions import SyscallError
 from tools.lib import libc
+from tools.lib.tzcode import ctime
 from vfs.stat import (
     S_IFBLK,
     S_IFCHR,
@@ -83,10 +83,10 @@ def gid_from_group(name: str) -> int | None:
 
 
 def ctime_fields(t: int) -> str:
-    """ctime(3) of ``t`` (UTC, the machine's only zone): "Thu Nov 24 18:22:48 1986"."""
-    tm = time.gmtime(t)
-    return (f"{time.strftime('%a %b', tm)} {tm.tm_mday:2d} "
-            f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {tm.tm_year}")
+    """ctime(3) of ``t`` (UTC, the machine's only zone): "Thu Nov 24 18:22:48 1986";
+    for a time localtime cannot break down, ls's stand-in: 24 question marks."""
+    s = ctime(t)
+    return s if s is not None else "?" * 24
 
 
 SIXMONTHS = (365 // 2) * 86400
