@@ -428,15 +428,37 @@ def test_chown_and_chgrp(m):
     assert owner(m, "/t/d/l", "/t/d/f") == ["3:0", "9:9"]     # the link, not its target
     m.ok("chown 4 /t/d/l")
     assert owner(m, "/t/d/l", "/t/d/f") == ["3:0", "4:9"]     # followed
-    fails(m, "chown nobody /t/d/f", 1, "chown: nobody: illegal user name\n")
-    fails(m, "chown :bogus /t/d/f", 1, "chown: bogus: illegal group name\n")
-    fails(m, "chgrp bogus /t/d/f", 1, "chgrp: bogus: illegal group name\n")
+    fails(m, "chown nobody /t/d/f", 1, "chown: nobody: invalid user name\n")
+    fails(m, "chown :bogus /t/d/f", 1, "chown: bogus: invalid group name\n")
+    fails(m, "chgrp bogus /t/d/f", 1, "chgrp: bogus: invalid group name\n")
     fails(m, "chown 1 /nonexistent", 1, "chown: /nonexistent: No such file or directory\n")
-    fails(m, "chown -f 1 /nonexistent", 1, "")
-    fails(m, "chown 1", 1, "usage: chown [-R [-H | -L | -P]] [-fhv] owner:group file ...\n"
-          "       chown [-R [-H | -L | -P]] [-fhv] owner file ...\n"
-          "       chown [-R [-H | -L | -P]] [-fhv] :group file ...\n")
-    fails(m, "chgrp", 1, "usage: chgrp [-R [-H | -L | -P]] [-fhv] group file ...\n")
+    fails(m, "chown -f 1 /nonexistent", 0, "")            # -f: no message, no status
+    fails(m, "chown 1", 1, "Usage: chown [-R [-H | -L | -P]] [-fhv] "
+          "owner:group|owner|:group file ...\n"
+          "\tchown [-R [-H | -L | -P]] [-fhv] --reference=rfile file ...\n")
+    fails(m, "chgrp", 1, "Usage: chgrp [-R [-H | -L | -P]] [-fhv] group file ...\n"
+          "\tchgrp [-R [-H | -L | -P]] [-fhv] --reference=rfile file ...\n")
+
+
+def test_chown_ids_are_strtoul_numbers(m):
+    """chown.c's id(): strtoul(3), all of the word, "#" forcing a number; a
+    link met by -R is left alone unless -h."""
+    m.ok("mkdir /t")
+    put(m, "/t/f", "x")
+    m.ok("chown ' 12:+7' /t/f")                       # C white space and sign
+    assert owner(m, "/t/f") == ["12:7"]
+    m.ok("chown '#0' /t/f")
+    assert owner(m, "/t/f") == ["0:7"]
+    fails(m, "chown 1_0 /t/f", 1, "chown: 1_0: invalid user name\n")
+    fails(m, "chown 99999999999999999999 /t/f", 1,
+          "chown: 99999999999999999999: Result too large or too small\n")
+    fails(m, "chown -R -L -h 1 /t", 1,
+          "chown: the -L and -h options may not be specified together.\n")
+    m.ok("ln -s f /t/l")
+    m.ok("chown -R 5 /t")
+    assert owner(m, "/t/l", "/t/f") == ["0:0", "5:7"]    # the link untouched
+    m.ok("chown -R -h 6 /t")
+    assert owner(m, "/t/l", "/t/f") == ["6:0", "6:7"]
 
 
 def test_chown_by_a_user_is_limited_by_the_file_system():

@@ -64,6 +64,7 @@ from tools.cmds._prog import (
 from tools.cmds.grep import BadRegex, posix_to_re
 from tools.lib import libc
 from tools.lib.fnmatch import FNM_CASEFOLD, fnmatch
+from tools.lib.stdlib import atoi, strtoll
 from vfs.stat import (
     S_IFBLK,
     S_IFCHR,
@@ -138,11 +139,11 @@ class _Find:
             s, plan.flags = s[1:], "<"
         else:
             plan.flags = "="
-        m = re.match(r"[ \t]*[+-]?\d+", s)
-        if not m:
+        c = strtoll(s, 10)                  # strtoq
+        if c.value == 0 and c.end == 0:
             raise _ParseError(f"{option}: {vp}: illegal numeric value")
-        value = int(m.group(0))
-        rest = s[m.end():]
+        value = c.value
+        rest = c.rest(s)
         if rest and (endch is None or rest[0] != endch):
             raise _ParseError(f"{option}: {vp}: illegal trailing character")
         return value, rest[:1]
@@ -532,8 +533,7 @@ async def printlong(f: _Find, name: str, st: Any) -> None:
 
 
 async def _c_depthlimit(f: _Find, argv: list[str], i: int, name: str) -> tuple[Plan, int]:
-    m = re.match(r"[ \t]*[+-]?\d+", argv[i])
-    n = int(m.group(0)) if m else 0          # atoi
+    n = atoi(argv[i])
     if name == "-maxdepth":
         async def fn(plan: Plan, e: Entry) -> bool:
             if e.level >= plan.data:

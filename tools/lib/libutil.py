@@ -13,6 +13,9 @@ Pure Python: no system calls, nothing of the kernel.
 
 from __future__ import annotations
 
+from kern.errno import ERANGE
+from tools.lib.stdlib import LLONG_MAX, LLONG_MIN, strtoll
+
 # humanize_number(3) flags (util.h)
 HN_DECIMAL = 0x01
 HN_NOSPACE = 0x02
@@ -22,10 +25,7 @@ HN_DIVISOR_1000 = 0x08
 HN_GETSCALE = 0x10
 HN_AUTOSCALE = 0x20
 
-INT64_MAX = (1 << 63) - 1
-LLONG_MAX = INT64_MAX
-LLONG_MIN = -(1 << 63)
-INT_MAX = (1 << 31) - 1
+INT64_MAX = LLONG_MAX
 _SIZEOF_INT = 4
 
 
@@ -118,30 +118,6 @@ class StrsuftollError(ValueError):
 _SUFFIX = {"b": 512, "k": 1024, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "w": _SIZEOF_INT}
 
 
-def _strtoll10(s: str) -> tuple[int, int, bool]:
-    """strtoll(s, &end, 10): (value, characters used, overflowed)."""
-    i = 0
-    n = len(s)
-    while i < n and s[i] in " \t\n\v\f\r":
-        i += 1
-    neg = False
-    if i < n and s[i] in "+-":
-        neg = s[i] == "-"
-        i += 1
-    start = i
-    while i < n and s[i].isascii() and s[i].isdigit():
-        i += 1
-    if i == start:
-        return 0, 0, False
-    v = int(s[start:i])
-    v = -v if neg else v
-    if v > LLONG_MAX:
-        return LLONG_MAX, i, True
-    if v < LLONG_MIN:
-        return LLONG_MIN, i, True
-    return v, i, False
-
-
 def strsuftollx(desc: str, val: str, mn: int, mx: int) -> tuple[int, str]:
     """strsuftollx(3): ``(number, "")``, or ``(0, message)`` when ``val`` is bad.
 
@@ -150,7 +126,8 @@ def strsuftollx(desc: str, val: str, mn: int, mx: int) -> tuple[int, str]:
     ``"<desc> <n> is greater than <max>."``.
     """
     val = val.lstrip(" \t\n\v\f\r")   # the messages show it without them
-    num, used, overflow = _strtoll10(val)
+    c0 = strtoll(val, 10)
+    num, used, overflow = c0.value, c0.end, c0.errno == ERANGE
     if overflow:
         return 0, f"{desc}: Result too large"
     if used == 0:
