@@ -676,6 +676,10 @@ def test_diff_errors(xy):
     assert r.status == 2 and r.err.startswith("usage: diff [-abdilpqTtw] [-I pattern]")
     r = m.sh("diff -C x /tmp/x /tmp/y")
     assert r.status == 2 and r.err.startswith("diff: context is invalid: x\nusage: diff ")
+    for arg, why in (("1_0", "invalid"), ("' 1 '", "invalid"), ("2147483648", "too large"),
+                     ("-1", "too small")):          # strtonum(3), 0 to INT_MAX
+        r = m.sh(f"diff -U {arg} /tmp/x /tmp/y")
+        assert r.status == 2 and r.err.startswith(f"diff: context is {why}: "), (arg, r)
 
 
 def test_diff_binary_files(m):
@@ -860,6 +864,18 @@ def test_sysctl_writes_and_errors(m):
     assert m.ok("sysctl -n kern.hostname") == "box\n"
     assert m.ok("uname -n") == "box\n"
     fails(m, "sysctl -w kern.ostype=foo", 1, "sysctl: kern.ostype: Operation not permitted\n")
+    # a numeric name component is strtoq(token, &t, 0)'s: octal 01 is 1
+    assert m.ok("sysctl kern.01") == "kern.ostype = NetBSD\n"
+    fails(m, "sysctl kern.1_0", 1, "sysctl: second level name '1_0' in 'kern.1_0' is invalid\n")
+    m.ok("echo x > /tmp/f")
+    fails(m, "chmod 1_0 /tmp/f", 1, "chmod: Cannot set file mode `1_0': Invalid argument\n")
+    # write_number: strtouq(value, &t, 0), all of the value
+    fails(m, "sysctl -w kern.argmax=1_0", 1, "sysctl: 1_0: not a number\n")
+    fails(m, "sysctl -w kern.argmax=", 1, "sysctl: : not a number\n")
+    fails(m, "sysctl -w kern.argmax=99999999999999999999", 1,
+          "sysctl: 99999999999999999999: Result too large or too small\n")
+    fails(m, "sysctl -w kern.argmax=0x10", 1, "sysctl: kern.argmax: Operation not permitted\n")
+    fails(m, "sysctl -w kern.argmax=+5", 1, "sysctl: kern.argmax: Operation not permitted\n")
     fails(m, "sysctl kern.nonexist", 1,
           "sysctl: second level name 'nonexist' in 'kern.nonexist' is invalid\n")
     fails(m, "sysctl nosuch", 1, "sysctl: top level name 'nosuch' in 'nosuch' is invalid\n")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import posixpath
 
-from kern.errno import ELOOP, ENOENT, ENOTDIR
+from kern.errno import ELOOP, ENOENT, ENOTDIR, ERANGE
 from kern.exceptions import SyscallError
 from tools.lib import libc
+from tools.lib.stdlib import strtol
 from tools.lib.tzcode import ctime
 from vfs.stat import (
     S_IFBLK,
@@ -151,11 +152,12 @@ def setmode(text: str, umask: int) -> list[ModeStep]:
     if not text:
         raise BadMode(text)
     if text[0].isdigit():
-        try:
-            v = int(text, 8)
-        except ValueError:
-            raise BadMode(text) from None
-        if v < 0 or v > 0o7777:
+        # strtol(p, &ep, 8), all of it, no bits past STANDARD_BITS|S_ISTXT
+        c = strtol(text, 8)
+        if c.rest(text) or c.errno == ERANGE:
+            raise BadMode(text)
+        v = c.value
+        if v & ~0o7777:
             raise BadMode(text)
         return [("abs", None, v, "", False, 0)]
     steps: list[ModeStep] = []

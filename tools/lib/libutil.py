@@ -13,7 +13,8 @@ Pure Python: no system calls, nothing of the kernel.
 
 from __future__ import annotations
 
-from kern.errno import ERANGE
+from kern.errno import EINVAL, ERANGE
+from tools.lib.stdlib import INT_MAX as INT_MAX  # (re-exported: its callers import it here)
 from tools.lib.stdlib import LLONG_MAX, LLONG_MIN, strtoll
 
 # humanize_number(3) flags (util.h)
@@ -176,3 +177,31 @@ def strpct(numerator: int, denominator: int, digits: int = 0) -> str:
         return f"{result}%"
     q, r = divmod(result, 10 ** digits)
     return f"{q}.{r:0{digits}d}%"
+
+
+def dehumanize_number(s: str) -> tuple[int, int]:
+    """dehumanize_number(3) (lib/libc/gen/dehumanize_number.c): a decimal
+    strtoll(3) number, optionally followed by one of b, k, m, g (any case)
+    as its last character.  -> (0, value), or (-1, errno): EINVAL for an
+    empty string or another letter at the end, ERANGE out of range, and 0
+    (errno untouched) for something that is not a number."""
+    if not s:
+        return -1, EINVAL
+    multiplier = 1
+    unit = s[-1]
+    delimit = None
+    if unit.isascii() and unit.isalpha():
+        mult = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(unit.lower())
+        if mult is None:
+            return -1, EINVAL                   # an invalid suffix
+        multiplier = mult
+        delimit = len(s) - 1
+    c = strtoll(s, 10)
+    if c.end != delimit and c.end != len(s):
+        return -1, 0                            # not a number
+    if c.errno == ERANGE and c.value in (LLONG_MAX, LLONG_MIN):
+        return -1, ERANGE
+    v = c.value * multiplier
+    if not LLONG_MIN <= v <= LLONG_MAX:
+        return -1, ERANGE
+    return 0, v
