@@ -1,5 +1,9 @@
 """find: walk a file hierarchy, after NetBSD 8's usr.bin/find (main.c, find.c,
-function.c, operator.c, option.c, ls.c).
+function.c, operator.c, option.c, ls.c).  No revision is named: the
+reference store holds no NetBSD copy of function.c to name one from;
+find_parsenum (strtoq, "illegal numeric value"/"illegal trailing
+character") and -maxdepth/-mindepth's atoi were checked against the
+excerpts it does hold.
 
 ``find [-H | -L | -P] [-dhsXx] [-f file] file [file ...] [expression]``
 

@@ -1,4 +1,6 @@
-"""uname and date, after NetBSD 8's usr.bin/uname/uname.c and bin/date/date.c.
+"""uname and date, after NetBSD 8's usr.bin/uname/uname.c (read at 1.11, 2011:
+the options, -a without -p, hw.machine_arch for -p, the order of the words)
+and bin/date/date.c.
 
 uname: ``uname [-amnprsv]``: the system name, node name, release, version
 and machine of uname(3) (five sysctls: kern.ostype, kern.hostname,

@@ -1,5 +1,8 @@
-"""head, tail and wc, after NetBSD 8's usr.bin/head/head.c, usr.bin/tail (tail.c,
-forward.c, reverse.c, read.c) and usr.bin/wc/wc.c.
+"""head, tail and wc, after NetBSD 8's usr.bin/head/head.c (read at 1.23, 2010),
+usr.bin/tail (tail.c, forward.c, reverse.c, read.c; the reference store has
+tail.c only at 1.9, 2002, whose ARG() is the same but for strtol and
+err(3): kemu follows the later strtoll with errx(3)) and usr.bin/wc/wc.c
+(1.35, 2011, named from the reference copy, not re-compared).
 
 Implemented:
 
