@@ -1,7 +1,6 @@
 """libkvm's live-kernel half (kvm_proc.c, sysctl paths): what ps(1) calls.
 Revision: lib/libkvm/kvm_proc.c 1.90 (2014/02/19), the copy in the
-reference store; kvm_getproc2's KVM_NO_FILES path sizes the sysctl first
-and retries on ENOMEM as below.
+reference store (named without a line-by-line re-comparison).
 
 NetBSD's ps reads processes through libkvm, which, on the running kernel
 (``kvm_openfiles(NULL, NULL, NULL, KVM_NO_FILES)``), asks sysctl(3):
