@@ -43,7 +43,7 @@ from kern.exceptions import KernelError, MachineHalted
 from tools.cmds._fsutil import rawname
 from tools.console import Console, host_binary
 from tools.lib.libutil import LLONG_MAX, strsuftollx
-from tools.shell import Shell, SimpleCommand
+from tools.shell import Shell
 
 DEFAULT_MD_SIZE = 64 << 20
 DEFAULT_DISK = "/dev/wd0"
@@ -203,7 +203,7 @@ class KemuMachine:
 
     def script(self, text: str, *, trace: bool = False, transcript: bool = False) -> int:
         """Run a script (one command a line); 0, or 1 at the first failing command."""
-        return self.shell.run_script(text.splitlines(), trace=trace, transcript=transcript)
+        return self.shell.run_script(text, trace=trace, transcript=transcript)
 
     def halt(self) -> None:
         """Shut the machine down (sync and unmount first, unless it crashed)."""
@@ -265,7 +265,7 @@ def run_command_on_fresh_machine(argv: Sequence[str], *, seed: int = 0,
         errs.write(f"kemu: {e}\n".encode())
         return 1
     try:
-        return m.shell.execute(SimpleCommand(list(argv), [], " ".join(argv)))
+        return m.shell.run_argv(list(argv))
     except (KernelError, MachineHalted) as e:
         errs.write(f"kemu: {e}\n".encode())
         return 1

@@ -8,7 +8,7 @@ from tools.cmds._prog import err, fflush, options, printf, usage_exit
 from tools.lib import libc
 
 
-@command("echo")
+@command("echo", summary="write arguments to the standard output")
 async def echo_main(argv: list[str]) -> int:
     """echo [-n] [string ...]: -n only as the first argument, as NetBSD's."""
     args = argv[1:]
@@ -19,17 +19,17 @@ async def echo_main(argv: list[str]) -> int:
     return 0
 
 
-@command("true")
+@command("true", summary="return true value")
 async def true_main(argv: list[str]) -> int:
     return 0
 
 
-@command("false")
+@command("false", summary="return false value")
 async def false_main(argv: list[str]) -> int:
     return 1
 
 
-@command("pwd")
+@command("pwd", summary="return working directory name")
 async def pwd_main(argv: list[str]) -> int:
     await options(argv, "LP", "usage: pwd [-LP]")
     try:
@@ -43,7 +43,7 @@ async def pwd_main(argv: list[str]) -> int:
 SLEEP_USAGE = "usage: sleep seconds"
 
 
-@command("sleep")
+@command("sleep", summary="suspend execution for an interval of time")
 async def sleep_main(argv: list[str]) -> int:
     """sleep seconds: on the machine's clock (virtual unless it was booted with a real one)."""
     _, args = await options(argv, "", SLEEP_USAGE)
@@ -60,13 +60,13 @@ async def sleep_main(argv: list[str]) -> int:
     return 0
 
 
-@command("sync")
+@command("sync", summary="force completion of pending disk writes (flush cache)")
 async def sync_main(argv: list[str]) -> int:
     await libc.sync()
     return 0
 
 
-@command("dmesg")
+@command("dmesg", summary="display the system message buffer")
 async def dmesg_main(argv: list[str]) -> int:
     """dmesg: the kernel message buffer (sysctl kern.msgbuf)."""
     await options(argv, "M:N:", "usage: dmesg [-M core] [-N system]")
