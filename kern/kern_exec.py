@@ -5,7 +5,8 @@ name becomes ``p_comm``, the close-on-exec descriptors are closed
 (fd_closeexec), caught signals go back to SIG_DFL (execsigs), the old
 address space is replaced by an empty one (uvmspace_exec), and the process
 is marked PK_EXEC.  The arguments are copied in from the caller's argv
-array before the old image goes.
+array before the old image goes, and laid out in the new image for ps(1)
+(kern/exec_subr.py's copyargs, p_psstrp).
 
 What kemu cannot do is load a program from a file: its programs are Python
 ``async def main(argv) -> int`` functions.  So the exec switch
@@ -27,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import E2BIG, EJUSTRETURN, ENAMETOOLONG, ENOENT
+from kern.exec_subr import copyargs
 from kern.kern_lwp import MAXCOMLEN, PK_EXEC
 from kern.param import MAXPATHLEN
 from kern.subr_copy import copyin, copyinstr, uvmspace_alloc, uvmspace_free
@@ -108,6 +110,16 @@ async def sys_execve(l: lwp, uap: Any, retval: list[Any]) -> int:
     if old is not None and not old.vm_kernel:
         uvmspace_free(old)
     p.p_flag |= PK_EXEC
+    # The arguments on the new image's "stack", where ps(1) finds them (copyargs).
+    error = copyargs(l, argv)
+    if error:
+        # The old image is gone: like execve1 past its point of no return, the
+        # process cannot go on.
+        from kern.kern_exit import exit1, lwp_exit
+        from kern.kern_sig import SIGKILL
+
+        await exit1(l, 0, SIGKILL)
+        lwp_exit(l)
 
     # Enter user mode at the image's entry point (the caller runs it).
     l.l_md_execentry = (entry, argv)

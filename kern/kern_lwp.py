@@ -28,6 +28,7 @@ LSSTOP = 4
 LSZOMB = 5
 LSONPROC = 7
 LSSUSPENDED = 8
+LSDEAD = 6
 
 _LSNAMES = {LSIDL: "IDL", LSRUN: "RUN", LSSLEEP: "SLEEP", LSSTOP: "STOP", LSZOMB: "ZOMB",
             LSONPROC: "ONPROC", LSSUSPENDED: "SUSPENDED"}
@@ -98,6 +99,10 @@ class proc:
         self.p_sigpend: set[int] = set()
         self.p_sigacts: dict[int, tuple[int, bytes, int]] = {}  # kern_sig.sigact
         self.p_specific: dict[Any, Any] = {}
+        # For ps (kern/kern_proc.py): when it was made (p_stats->p_start, as
+        # (sec, usec)) and where its arguments are (kern/exec_subr.copyargs).
+        self.p_start: tuple[int, int] = (0, 0)
+        self.p_psstrp = 0
 
     def __repr__(self) -> str:
         return f"<proc {self.p_pid} {self.p_comm!r}>"

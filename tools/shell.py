@@ -19,7 +19,8 @@ machine, in the host's terminal:
   ``> `` for a command that goes on); no prompt when standard input is not
   a terminal.
 * Ctrl-C: while a command runs, the machine's sync face hands the host's
-  KeyboardInterrupt to ``Shell.interrupt`` (``k.on_interrupt``), which
+  KeyboardInterrupt to ``Shell.interrupt`` (``k.on_interrupt``, set for the
+  shell's own ``k.run`` only), which
   posts SIGINT to the foreground job's processes and their descendants (a
   process group, as the terminal would) and stops the command line; a
   program dies of it as on NetBSD (status 130).  At the prompt it clears
@@ -80,7 +81,6 @@ class Shell:
         self.state.vars["PS2"] = PROMPT2
         self.host = Host(xtrace=self._errmsg)
         self.ev = Evaluator(self.state, self.host)
-        k.on_interrupt = self.interrupt
         # Ctrl-C is the host's to route (Shell.interrupt): the shell process itself
         # catches SIGINT, as an interactive sh does; its commands take it by default.
         k.run(libc.signal, 2, SIGINT_HANDLER, 0, name="sh", proc=proc)
@@ -142,11 +142,15 @@ class Shell:
         ShellExit (``exit``, -e) passes to the caller; kernel failures too.
         """
         self.host.intr = False
+        # While the shell's command runs, Ctrl-C is the shell's to route; any
+        # other k.run of the machine keeps the harness's default (it raises).
+        previous, self.k.on_interrupt = self.k.on_interrupt, self.interrupt
         try:
             self.k.run(self._evaltop, node, name="sh", proc=self.proc)
         except (Interrupted, KeyboardInterrupt):
             self.state.status = EXIT_INTR
         finally:
+            self.k.on_interrupt = previous
             self.ev.fg.clear()
         if self.host.intr and self.state.status != EXIT_INTR:
             # Ctrl-C between two commands of the line: the rest did not run.

@@ -45,6 +45,18 @@ MODULES = [
     "tools.cmds.modules",
     "tools.cmds.newfs",
     "tools.cmds.mount_puffs",
+    "tools.cmds.textutils",
+    "tools.cmds.grep",
+    "tools.cmds.find",
+    "tools.cmds.du",
+    "tools.cmds.chown",
+    "tools.cmds.hexdump",
+    "tools.cmds.cksum",
+    "tools.cmds.diff",
+    "tools.cmds.test",
+    "tools.cmds.procutils",
+    "tools.cmds.sysctl",
+    "tools.cmds.sysinfo",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",

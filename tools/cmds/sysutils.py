@@ -68,13 +68,19 @@ async def sync_main(argv: list[str]) -> int:
 
 @command("dmesg", summary="display the system message buffer")
 async def dmesg_main(argv: list[str]) -> int:
-    """dmesg: the kernel message buffer (sysctl kern.msgbuf)."""
+    """dmesg: the kernel message buffer (sysctl kern.msgbuf), as sbin/dmesg/dmesg.c
+    1.27 reads it: sized with a NULL buffer, then read; NULs (the unwritten part
+    of the buffer) are skipped and a missing final newline is supplied.  -M/-N
+    (a crash dump) are accepted and not supported."""
     await options(argv, "M:N:", "usage: dmesg [-M core] [-N system]")
+    mib = [libc.CTL_KERN, libc.KERN_MSGBUF]
     try:
-        text = await libc.sysctl([libc.CTL_KERN, libc.KERN_MSGBUF])
+        size = await libc.sysctl_oldlen(mib)
+        data = await libc.sysctl(mib, size)
     except SyscallError as e:
-        await err(1, "sysctl kern.msgbuf", e)
-    if text and not text.endswith(b"\n"):
+        await err(1, "can't get msgbuf", e)
+    text = data.replace(b"\0", b"")
+    if not text.endswith(b"\n"):
         text += b"\n"
     await printf(text)
     await fflush()

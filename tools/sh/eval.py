@@ -217,6 +217,14 @@ def decode_status(status: int) -> int:
     return WEXITSTATUS(status)
 
 
+def _redir_text(r: Redir) -> str:
+    """A redirection as -x shows it: ``>> /mnt/log``, ``2> err``, ``2>&1``."""
+    default = 0 if r.type in ("<", "<>", "<&") else 1
+    fd = "" if r.fd == default else str(r.fd)
+    sep = "" if r.type in (NTOFD, NFROMFD) else " "
+    return f"{fd}{r.type}{sep}{r.fname.text}"
+
+
 def value_word(w: Word) -> Word:
     """The value part of a ``NAME=value`` word."""
     first = w.parts[0]
@@ -326,29 +334,30 @@ class Evaluator:
             raise ErrExit(self.st.status, n)
         return self.st.status
 
+    async def loopbody(self, body: Node | None, flags: int) -> bool:
+        """One pass of a loop's body: False when ``break`` ends this loop
+        (``break n``/``continue n`` for an outer loop go on up)."""
+        try:
+            await self.evaltree(body, flags & ~EV_EXIT)
+        except _Break as b:         # also _Continue, its subclass
+            if b.n > 1:
+                b.n -= 1
+                raise
+            return isinstance(b, _Continue)
+        return True
+
     async def evalloop(self, n: NBinaryNode, flags: int) -> None:
         st = self.st
         st.loopnest += 1
         status = 0
         try:
             while True:
-                try:
-                    await self.evaltree(n.ch1, EV_TESTED)
-                    if (st.status != 0) == (n.type == NWHILE):
-                        break
-                    await self.evaltree(n.ch2, flags & ~EV_EXIT)
-                    status = st.status
-                except _Continue as c:
-                    if c.n > 1:
-                        c.n -= 1
-                        raise
-                    status = st.status
-                    continue
-                except _Break as b:
-                    if b.n > 1:
-                        b.n -= 1
-                        raise
-                    status = st.status
+                await self.evaltree(n.ch1, EV_TESTED)
+                if (st.status != 0) == (n.type == NWHILE):
+                    break
+                going = await self.loopbody(n.ch2, flags)
+                status = st.status
+                if not going:
                     break
         finally:
             st.loopnest -= 1
@@ -367,19 +376,9 @@ class Evaluator:
         try:
             for item in items:
                 st.vars[n.var] = item
-                try:
-                    await self.evaltree(n.body, flags & ~EV_EXIT)
-                    status = st.status
-                except _Continue as c:
-                    if c.n > 1:
-                        c.n -= 1
-                        raise
-                    status = st.status
-                except _Break as b:
-                    if b.n > 1:
-                        b.n -= 1
-                        raise
-                    status = st.status
+                going = await self.loopbody(n.body, flags)
+                status = st.status
+                if not going:
                     break
         finally:
             st.loopnest -= 1
@@ -485,14 +484,22 @@ class Evaluator:
     async def waitforjob(self, pids: list[int]) -> int:
         """Wait for the job's processes; the status is the last one's."""
         status = 0
+        if self.host.intr:
+            # Ctrl-C came while the job was being started (before the host could
+            # see its pids): it gets the SIGINT the terminal would have sent it.
+            for pid in pids:
+                try:
+                    await libc.kill(pid, SIGINT)
+                except SyscallError:
+                    pass
         for pid in pids:
             while True:
                 try:
                     _, st = await libc.waitpid(pid)
                 except SyscallError as e:
                     if e.errno == EINTR:
-                        if self.host.intr and "i" in self.st.options and not self.fg:
-                            raise Interrupted() from None
+                        if self.host.intr:
+                            raise Interrupted() from None   # Ctrl-C: stop waiting
                         continue
                     st = -1
                 break
@@ -576,7 +583,8 @@ class Evaluator:
             assert name is not None
             assigns.append((name, await self.expand_string(value_word(w))))
         if "x" in st.options:
-            self.host.xtrace("+ " + " ".join([f"{k}={v}" for k, v in assigns] + argv) + "\n")
+            words = [f"{k}={v}" for k, v in assigns] + argv + [_redir_text(r) for r in n.redirect]
+            self.host.xtrace("+ " + " ".join(words) + "\n")
 
         if not argv:
             for k, v in assigns:

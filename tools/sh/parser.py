@@ -24,6 +24,7 @@ syntax error naming itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # ------------------------------------------------------------------ tokens (mktokens)
@@ -700,17 +701,7 @@ class Parser:
                 self.read_dquoted(parts)
                 quotef = True
                 continue
-            if c == "$":
-                sub = self.parsesub(dq=False)
-                if sub is None:
-                    lit.append("$")
-                else:
-                    flush()
-                    parts.append(sub)
-                continue
-            if c == "`":
-                flush()
-                parts.append(self.parsebackq(dq=False))
+            if self.substitution(c, False, lit, parts, flush):
                 continue
             lit.append(c)
             self.pos += 1
@@ -762,22 +753,30 @@ class Parser:
                 lit.append("\\")
                 self.pos += 1
                 continue
-            if c == "$":
-                sub = self.parsesub(dq=True)
-                if sub is None:
-                    lit.append("$")
-                else:
-                    flush()
-                    parts.append(sub)
-                continue
-            if c == "`":
-                flush()
-                parts.append(self.parsebackq(dq=True))
+            if self.substitution(c, True, lit, parts, flush):
                 continue
             if c == "\n":
                 self.plinno += 1
             lit.append(c)
             self.pos += 1
+
+    def substitution(self, c: str, dq: bool, lit: list[str], parts: list[Part],
+                     flush: Callable[[], None]) -> bool:
+        """At a '$' or a '`': the substitution it starts joins ``parts`` (a '$' that
+        starts none is literal text).  False for any other character."""
+        if c == "$":
+            sub = self.parsesub(dq)
+            if sub is None:
+                lit.append("$")
+            else:
+                flush()
+                parts.append(sub)
+            return True
+        if c == "`":
+            flush()
+            parts.append(self.parsebackq(dq))
+            return True
+        return False
 
     def parsesub(self, dq: bool) -> Part | None:
         """After a '$': a parameter or command substitution; None if '$' is literal."""
@@ -905,17 +904,7 @@ class Parser:
                 self.pos += 1
                 self.read_dquoted(parts)
                 continue
-            if c == "$":
-                sub = self.parsesub(dq)
-                if sub is None:
-                    lit.append("$")
-                else:
-                    flush(dq)
-                    parts.append(sub)
-                continue
-            if c == "`":
-                flush(dq)
-                parts.append(self.parsebackq(dq))
+            if self.substitution(c, dq, lit, parts, lambda: flush(dq)):
                 continue
             lit.append(c)
             self.pos += 1

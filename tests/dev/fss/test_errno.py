@@ -16,10 +16,12 @@ from dev.fss.fssvar import (
     FSSIOCCLR,
     FSSIOCGET,
     FSSIOCGET50,
+    FSSIOCSET,
     FSSIOCSET50,
     FSSIOFGET,
     FSSIOFSET,
     fss_get,
+    fss_set,
 )
 from kern.errno import (
     EBUSY,
@@ -36,16 +38,17 @@ from kern.errno import (
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.ioccom import _IO
 from kern.kern_module import kmod_namespace
-from kern.machine.testing import errno_of
+from kern.machine import testing as kt
+from kern.machine.testing import MiB, errno_of
 from kern.subr_kmem import kmem_outstanding
-from tests.dev.fss.helpers import MiB, setup_origin, snap_get, snap_set, write_file
 from tools.lib import libc
+from vfs.mount import mountlist
 
 
 def run(origin, body):
     """Boot, mount the origin ext2 on /mnt, run ``body`` in an lwp: its result."""
     async def main():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         return await body()
 
     with kern.boot(seed=1) as k:
@@ -61,7 +64,7 @@ def test_open_makes_a_unit_for_any_minor_and_last_close_removes_it(origin):
         from kern.subr_autoconf import device_lookup_private
 
         during = device_lookup_private(ns.fss_cd, 3) is not None
-        get = await errno_of(snap_get(fd))
+        get = await errno_of(kt.fss_get_ioctl(fd))
         await libc.close(fd)
         after = device_lookup_private(ns.fss_cd, 3)
         return during, get, after
@@ -92,28 +95,96 @@ def test_open_gives_enomem_when_autoconf_refuses_and_leaks_the_cfdata_B8(origin)
 async def _set_errno(mount, bstore, flags=O_RDWR, **kw) -> int:
     fd = await libc.open("/dev/rfss0", flags)
     try:
-        return await errno_of(snap_set(fd, mount, bstore, **kw))
+        return await errno_of(kt.fss_set_ioctl(fd, mount, bstore, **kw))
     finally:
         await libc.close(fd)
 
 
-@pytest.mark.parametrize("mount,bstore,expected", [
-    ("/nonexistent", "/tmp/store", ENOENT),        # namei of the mount point
-    ("/mnt/dir", "/tmp/store", EINVAL),            # not the root of a mount
-    ("/mnt", "/nonexistent/store", ENOENT),        # namei of the backing store
-    ("/mnt", "/mnt/store", EOPNOTSUPP),            # persistent: no VFS_SNAPSHOT on ext2
-    ("/", "/tmp/store", ENOENT),                   # rootfs has no block device
-    ("/mnt", "/tmp", EISDIR),                      # vn_open of a directory for writing
-    ("/mnt", "/dev/fss1", EINVAL),                 # a block device is no backing store
+# Each row reaches the branch it names: every path exists except the one the
+# row says is missing, so an ENOENT can only come from that branch (the
+# rootfs row's store is on /mnt, another file system than "/", so the
+# snapshot is not persistent and the block-device lookup is what fails).
+@pytest.mark.parametrize("mount,bstore,missing,expected", [
+    ("/nonexistent", "/tmp/store", "/nonexistent", ENOENT),    # namei of the mount point
+    ("/mnt/dir", "/tmp/store", None, EINVAL),               # not the root of a mount
+    ("/mnt", "/nonexistent/store", "/nonexistent/store", ENOENT),  # namei of the store
+    ("/mnt", "/mnt/store", None, EOPNOTSUPP),               # persistent: no VFS_SNAPSHOT
+    ("/", "/mnt/store", None, ENOENT),       # rootfs has no block device (spec lookup)
+    ("/mnt", "/tmp", None, EISDIR),                         # vn_open of a directory, FWRITE
+    ("/mnt", "/dev/fss1", None, EINVAL),                    # a block device is no store
 ])
-def test_fssiocset_errors(origin, mount, bstore, expected):
+def test_fssiocset_errors(origin, mount, bstore, missing, expected):
     async def body():
         await libc.mkdir("/mnt/dir", 0o755)
-        await write_file("/mnt/store", b"")
-        return await _set_errno(mount, bstore, create_store=False)
+        await kt.write_file("/mnt/store", b"")
+        await kt.write_file("/tmp/store", b"")
+        exists = {p: await errno_of(libc.stat(p)) == 0 for p in (mount, bstore)}
+        return exists, await _set_errno(mount, bstore, create_store=False)
 
-    error = run(origin, body)
+    exists, error = run(origin, body)
+    assert exists == {p: p != missing for p in (mount, bstore)}
     assert error == expected
+
+
+@pytest.mark.parametrize("csize", [0x80000001, 0xFFFFFFFF])
+def test_fssiocset_csize_with_the_top_bit_is_negative_and_means_the_default(origin, csize):
+    """fss_csize is a blksize_t (int32_t): with its top bit set it is negative,
+    and "0 or negative" asks for the default (MAXPHYS).  So no request can
+    exceed 2^31 - 1, which a 2^31 cluster holds: fss_create_snapshot's
+    "sc_clshift >= 32" EINVAL cannot be reached from FSSIOCSET."""
+    async def body():
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        fs = fss_set(fss_mount=libc.ustr("/mnt"), fss_bstore=libc.ustr("/tmp/store"),
+                     fss_flags=0)
+        ctypes.c_uint32.from_buffer(fs, fss_set.fss_csize.offset).value = csize
+        await kt.write_file("/tmp/store", b"")
+        await libc.ioctl(fd, FSSIOCSET, fs)
+        return fs.fss_csize, (await kt.fss_get_ioctl(fd)).fsg_csize
+
+    asked, got = run(origin, body)
+    assert asked < 0
+    assert got == 65536
+
+
+def test_fssiocset_when_the_disk_does_not_answer_its_size(origin):
+    """getdisksize asks the block device under the mount (DIOCGWEDGEINFO,
+    then DIOCGPART); when the device answers neither, FSSIOCSET fails with
+    its errno before the store is opened."""
+    from vfs.spec_vnops import spec_node_lookup_by_mount
+    from vfs.vnode import vrele
+
+    async def body():
+        mp = [m for m in mountlist() if m.mnt_stat.f_mntonname == b"/mnt"][0]
+        _, devvp = spec_node_lookup_by_mount(mp)
+        await vrele(devvp)
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        with kern.curmachine().faults.inject("VOP_IOCTL", dev=devvp, error=ENXIO) as f:
+            error = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/store"))
+        return f.nfaults, error
+
+    nfaults, error = run(origin, body)
+    assert nfaults == 2  # both ioctls
+    assert error == ENXIO
+
+
+def test_fssiocset_efault_on_the_second_copy_of_the_store_path(origin):
+    """fss_create_files copies the store's path in twice: namei (to tell a
+    persistent store) and pathbuf_copyin for vn_open.  Memory that stops
+    being readable in between fails the second copy: EFAULT."""
+    async def body():
+        await kt.write_file("/tmp/store", b"")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        m = kern.curmachine()
+        # copyinstr calls: the mount path, the store for namei, the store again
+        with m.faults.inject("copyinstr", error=EFAULT, fail_nth=3) as f:
+            error = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False))
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False)  # reusable
+        return f.nfaults, error, (await kt.fss_get_ioctl(fd)).fsg_mount
+
+    nfaults, error, mount = run(origin, body)
+    assert nfaults == 1
+    assert error == EFAULT
+    assert mount == b"/mnt"
 
 
 def test_fssiocset_bad_pointers_give_efault(origin):
@@ -136,8 +207,8 @@ def test_fssiocset_needs_fwrite(origin):
 def test_fssiocset_on_an_active_unit_is_ebusy(origin):
     async def body():
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/store")
-        return await errno_of(snap_set(fd, "/mnt", "/tmp/store2"))
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store")
+        return await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/store2"))
 
     error = run(origin, body)
     assert error == EBUSY
@@ -146,8 +217,8 @@ def test_fssiocset_on_an_active_unit_is_ebusy(origin):
 def test_fssiocset50_configures_without_flags(origin):
     async def body():
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/store", cmd=FSSIOCSET50)
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", cmd=FSSIOCSET50)
+        g = await kt.fss_get_ioctl(fd)
         v = ctypes.c_int(-1)
         await libc.ioctl(fd, FSSIOFGET, v)
         return g.fsg_mount, v.value
@@ -177,7 +248,7 @@ def test_fssioccl_r_on_idle_unit_is_enxio_B10(origin):
 def test_fssioccl_r_needs_fwrite(origin):
     async def body():
         rw = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(rw, "/mnt", "/tmp/store")
+        await kt.fss_set_ioctl(rw, "/mnt", "/tmp/store")
         ro = await libc.open("/dev/rfss0", O_RDONLY)
         return await errno_of(libc.ioctl(ro, FSSIOCCLR, None))
 
@@ -225,7 +296,7 @@ def test_read_write_size_dump(origin):
 
         fd = await libc.open("/dev/rfss0", O_RDWR)
         idle_read = await errno_of(libc.read(fd, 512))
-        await snap_set(fd, "/mnt", "/tmp/store")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store")
         write = await errno_of(libc.write(fd, b"x" * 512))
         size = 4 * MiB
         at_end = await libc.pread(fd, 512, size)

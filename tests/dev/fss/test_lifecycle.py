@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import ctypes
 
+import pytest
+
 import kern
 from dev.fss.fssvar import FSS_UNCONFIG_ON_CLOSE, FSSIOCCLR, FSSIOFSET
 from kern.conf.GENERIC import config as GENERIC
-from kern.errno import EBUSY, ENXIO
+from kern.errno import EBUSY, EEXIST, ENOMEM, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY, O_RDWR
-from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
-from kern.machine.testing import errno_of
-from tests.dev.fss.helpers import (
-    dump_device,
-    needs_e2fsck,
-    read_file,
-    setup_origin,
-    snap_get,
-    snap_set,
-    write_file,
+from kern.kern_module import (
+    MODULE_CLASS_ANY,
+    kmod_namespace,
+    module_load,
+    module_stat,
+    module_unload,
 )
-from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, mount_ext2fs
+from kern.machine import testing as kt
+from kern.machine.testing import errno_of
 from tools.lib import libc
 from vfs.mount import MNT_RDONLY
 
@@ -34,16 +33,16 @@ def test_unconfig_on_close_as_dump_uses_it(origin):
     """sbin/dump's snap_open: first free unit, FSS_UNCONFIG_ON_CLOSE, unlink the store."""
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"dumped\n" * 100)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"dumped\n" * 100)
         # another snapshot already holds fss0: dump moves on at EBUSY
         busy = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(busy, "/mnt", "/tmp/busy")
+        await kt.fss_set_ioctl(busy, "/mnt", "/tmp/busy")
         unit = None
         for i in range(4):
             fd = await libc.open(f"/dev/rfss{i}", O_RDWR)
             try:
-                await snap_set(fd, "/mnt", "/tmp/dumpsnap")
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/dumpsnap")
             except SyscallError as e:
                 assert e.errno == EBUSY
                 await libc.close(fd)
@@ -58,7 +57,7 @@ def test_unconfig_on_close_as_dump_uses_it(origin):
         threads_after = [n for n in lwp_names(kern.curmachine()) if n.startswith("fss")]
         # the unit is gone: reopening gives a fresh, idle one
         fd = await libc.open(f"/dev/rfss{unit}", O_RDONLY)
-        get = await errno_of(snap_get(fd))
+        get = await errno_of(kt.fss_get_ioctl(fd))
         await libc.close(fd)
         return unit, len(data), threads_during, threads_after, get
 
@@ -76,7 +75,7 @@ def test_block_and_character_devices_open_together(origin):
         from kern.kern_module import kmod_namespace
         from kern.subr_autoconf import device_lookup_private
 
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         b = await libc.open("/dev/fss0", O_RDONLY)
         c = await libc.open("/dev/rfss0", O_RDWR)
         cd = kmod_namespace("fss").fss_cd
@@ -88,7 +87,7 @@ def test_block_and_character_devices_open_together(origin):
         gone = device_lookup_private(cd, 0) is None
         # with a snapshot active, the last close keeps the unit
         c = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(c, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(c, "/mnt", "/tmp/s")
         await libc.close(c)
         kept = device_lookup_private(cd, 0)
         return both, stays, gone, kept is not None and kept.sc_flags & 0x1
@@ -103,18 +102,18 @@ def test_block_and_character_devices_open_together(origin):
 
 def test_unconfigure_while_the_snapshot_is_mounted(origin):
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"before\n")
-        await write_file("/mnt/g", b"g" * 5000)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"before\n")
+        await kt.write_file("/mnt/g", b"g" * 5000)
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        before = await read_file("/snap/f")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        before = await kt.read_file("/snap/f")
         await libc.ioctl(fd, FSSIOCCLR, None)  # the block device stays open (mounted)
         await libc.close(fd)
         # the file system cannot read its disk any more: /snap/g was never read,
         # so reading it reaches fss_strategy, which refuses (ENXIO)
-        err = await errno_of(read_file("/snap/g"))
+        err = await errno_of(kt.read_file("/snap/g"))
         raw = await libc.open("/dev/rfss0", O_RDONLY)
         rerr = await errno_of(libc.read(raw, 512))
         await libc.close(raw)
@@ -128,16 +127,15 @@ def test_unconfigure_while_the_snapshot_is_mounted(origin):
     assert rerr == ENXIO
 
 
-@needs_e2fsck
 def test_unmount_of_the_snapshotted_file_system(origin, tmp_path):
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"x" * 10000)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"x" * 10000)
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         await libc.unmount("/mnt", 0)
         err = await errno_of(libc.read(fd, 512))
-        g = await snap_get(fd)  # FSSIOCGET still answers
+        g = await kt.fss_get_ioctl(fd)  # FSSIOCGET still answers
         await libc.ioctl(fd, FSSIOCCLR, None)
         return err, g.fsg_mount
 
@@ -147,16 +145,16 @@ def test_unmount_of_the_snapshotted_file_system(origin, tmp_path):
     assert err == ENXIO
     assert mount == b"/mnt"
     assert "fss0: snapshot invalid: forced by unmount" in dmesg
-    assert_e2fsck_clean(origin)
+    kt.assert_e2fsck_clean(origin)
 
 
 def test_modload_brings_bufq_fcfs_and_modunload_is_ebusy_while_active(origin):
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         loaded = await module_load("fss", 0, None, MODULE_CLASS_ANY)
         stats1 = {m.name: m.refcnt for m in module_stat()}
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         busy = await module_unload("fss")
         still = "fss" in {m.name for m in module_stat()}
         await libc.ioctl(fd, FSSIOCCLR, None)
@@ -181,10 +179,10 @@ def test_built_in_pseudo_device(origin):
     cfg = GENERIC.derive("FSSSTATIC", pseudo_devices={"fss": 4})
 
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        g = await kt.fss_get_ioctl(fd)
         return g.fsg_mount, {m.name for m in module_stat()}
 
     with kern.boot(seed=1, config=cfg) as k:
@@ -201,27 +199,27 @@ def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
     from vfs.uvm import uvm_kick_pdaemon, uvm_pdaemon_wait
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"A" * 65536)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"A" * 65536)
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
-        bs0 = (await snap_get(fd)).fsg_bs_size
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        bs0 = (await kt.fss_get_ioctl(fd)).fsg_bs_size
         f = await libc.open("/mnt/f", O_RDWR)
         await libc.write(f, b"B" * 65536)  # into the page cache only
         dirty_before = genfs_dirty_pages()
         uvm_kick_pdaemon()
         await uvm_pdaemon_wait()
         dirty_after_daemon = genfs_dirty_pages()
-        bs1 = (await snap_get(fd)).fsg_bs_size
+        bs1 = (await kt.fss_get_ioctl(fd)).fsg_bs_size
         await libc.fsync(f)  # a writer that may wait: copies, then writes
         await kern.kpause("bs", False, 2, None)  # let the bs thread store the copies
-        bs2 = (await snap_get(fd)).fsg_bs_size
+        bs2 = (await kt.fss_get_ioctl(fd)).fsg_bs_size
         await libc.close(f)
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        snap = await read_file("/snap/f")
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        snap = await kt.read_file("/snap/f")
         await libc.unmount("/snap", 0)
-        return dirty_before, dirty_after_daemon, bs0, bs1, bs2, snap, await read_file("/mnt/f")
+        return dirty_before, dirty_after_daemon, bs0, bs1, bs2, snap, await kt.read_file("/mnt/f")
 
     with kern.boot(seed=1) as k:
         dirty_before, dirty_after, bs0, bs1, bs2, snap, now = k.run(body)
@@ -234,26 +232,25 @@ def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
     assert fired
 
 
-@needs_e2fsck
 def test_snapshot_of_a_busy_file_system_is_clean_and_holds_old_data(origin, tmp_path):
     snapimg = str(tmp_path / "snap.img")
 
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         for i in range(20):
-            await write_file(f"/mnt/f{i}", bytes([i]) * (i * 3000 + 1))
+            await kt.write_file(f"/mnt/f{i}", bytes([i]) * (i * 3000 + 1))
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s", csize=4096)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=4096)
         for i in range(20):
             if i % 2:
                 await libc.unlink(f"/mnt/f{i}")
             else:
-                await write_file(f"/mnt/f{i}", b"new" * 1000)
+                await kt.write_file(f"/mnt/f{i}", b"new" * 1000)
         await libc.sync()
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        old = [await read_file(f"/snap/f{i}") for i in range(20)]
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        old = [await kt.read_file(f"/snap/f{i}") for i in range(20)]
         await libc.unmount("/snap", 0)
-        await dump_device("/dev/rfss0", snapimg)
+        await kt.dump_device("/dev/rfss0", snapimg)
         await libc.ioctl(fd, FSSIOCCLR, None)
         await libc.close(fd)
         return old
@@ -261,4 +258,90 @@ def test_snapshot_of_a_busy_file_system_is_clean_and_holds_old_data(origin, tmp_
     with kern.boot(seed=3) as k:
         old = k.run(body)
     assert old == [bytes([i]) * (i * 3000 + 1) for i in range(20)]
-    assert_e2fsck_clean(snapimg)
+    kt.assert_e2fsck_clean(snapimg)
+
+
+@pytest.mark.parametrize("site", ["config_cfdriver_attach", "config_cfattach_attach",
+                                  "devsw_attach"])
+def test_module_init_failure_unwinds_and_a_later_load_works(origin, site):
+    """fss_modcmd(MODULE_CMD_INIT) undoes what it did when a registration
+    fails, in reverse order, and returns the error: the module is not
+    loaded, /dev/rfss0 has no driver, and the next load starts clean."""
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        m = kern.curmachine()
+        with m.faults.inject(site, error=EEXIST, fail_nth=1) as f:
+            failed = await module_load("fss", 0, None, MODULE_CLASS_ANY)
+        loaded = "fss" in {s.name for s in module_stat()}
+        again = await module_load("fss", 0, None, MODULE_CLASS_ANY)
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        g = await kt.fss_get_ioctl(fd)
+        return f.nfaults, failed, loaded, again, g.fsg_mount
+
+    with kern.boot(seed=1) as k:
+        nfaults, failed, loaded, again, mount = k.run(body)
+    assert nfaults == 1
+    assert failed == EEXIST
+    assert not loaded
+    assert again == 0 and mount == b"/mnt"
+
+
+def test_static_fssattach_reports_a_failed_registration(origin):
+    """``pseudo-device fss``: fssattach prints "fss: unable to register" when
+    config_cfattach_attach fails at boot, and goes on; without the cfattach
+    no unit can attach, so opening one gives fss_open's ENOMEM."""
+    cfg = GENERIC.derive("FSSSTATIC", pseudo_devices={"fss": 4})
+    k = kern.boot(seed=1, config=cfg)
+    f = k.faults.add("config_cfattach_attach", error=EEXIST, fail_nth=1)
+
+    async def body():
+        return await errno_of(libc.open("/dev/rfss0", O_RDWR))
+
+    with k:
+        error = k.run(body)
+        dmesg = k.dmesg()
+    assert f.nfaults == 1
+    assert "fss: unable to register" in dmesg
+    assert error == ENOMEM
+
+
+def test_unit_without_power_handler_still_works(origin):
+    """fss_attach only reports a failed pmf_device_register."""
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        with kern.curmachine().faults.inject("pmf_device_register", fail_nth=1) as f:
+            fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        return f.nfaults, (await kt.fss_get_ioctl(fd)).fsg_mount
+
+    with kern.boot(seed=1) as k:
+        nfaults, mount = k.run(body)
+        dmesg = k.dmesg()
+    assert nfaults == 1
+    assert "fss0: couldn't establish power handler" in dmesg
+    assert mount == b"/mnt"
+
+
+def test_detaching_an_active_unit_is_ebusy(origin):
+    """fss_detach refuses a unit with an active snapshot.  fss_close never
+    asks for one, so the request comes from outside the driver, as drvctl -d
+    fss0 would make it (kemu has no drvctl: the test calls config_detach)."""
+    from kern.subr_autoconf import config_detach, device_lookup_private
+
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        sc = device_lookup_private(kmod_namespace("fss").fss_cd, 0)
+        busy = await config_detach(sc.sc_dev, 0)
+        still = (await kt.fss_get_ioctl(fd)).fsg_mount
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        await libc.close(fd)  # the last close detaches the idle unit
+        return busy, still, device_lookup_private(kmod_namespace("fss").fss_cd, 0)
+
+    with kern.boot(seed=1) as k:
+        busy, still, after = k.run(body)
+    assert busy == EBUSY
+    assert still == b"/mnt"
+    assert after is None
