@@ -8,8 +8,8 @@ Boot hooks named in conf/GENERIC:
 * ``vfs_mountroot(machine)``: mounts the root file system (the ``rootfs``
   module must be linked in), makes /dev, /tmp and /mnt, and the device nodes
   of ``config.devnodes`` the way MAKEDEV would (``fss`` with count 4 gives
-  /dev/fss0..3 and /dev/rfss0..3), and registers a shutdown hook that syncs
-  and unmounts every file system when the machine halts cleanly.
+  /dev/fss0..3 and /dev/rfss0..3).  The halt syncs and unmounts the file
+  systems (kern/machdep.py's cpu_reboot, with vfs/vfs_mount.py's parts).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from kern.errno import EEXIST
 from kern.kern_lwp import proc
+from kern.kern_rwlock import krwlock_t, rw_init
 from kern.subr_prf import panic, printf
 from vfs.mount import (
-    MNT_FORCE,
     MNT_ROOTFS,
-    mountlist,
     mountlist_append,
     vfs_getopsbyname,
     vfs_mountalloc,
@@ -35,17 +34,21 @@ if TYPE_CHECKING:
 
 
 class cwdinfo:
-    """struct cwdinfo: a process's current and root directories and umask."""
+    """struct cwdinfo: a process's current and root directories and umask.
 
-    __slots__ = ("cwdi_cdir", "cwdi_rdir", "cwdi_edir", "cwdi_cmask", "cwdi_path")
+    ``cwdi_lock`` guards the directories: chdir/fchdir/chroot change them as
+    writers, getcwd(2) walks from them as a reader (as NetBSD 8's does)."""
 
-    def __init__(self, cdir: vnode | None, rdir: vnode | None = None, cmask: int = 0o022,
-                 path: str = "/") -> None:
+    __slots__ = ("cwdi_cdir", "cwdi_rdir", "cwdi_edir", "cwdi_lock", "cwdi_cmask")
+
+    def __init__(self, cdir: vnode | None, rdir: vnode | None = None,
+                 cmask: int = 0o022) -> None:
         self.cwdi_cdir = cdir
         self.cwdi_rdir = rdir
         self.cwdi_edir = None
+        cwdi_lock = self.cwdi_lock = krwlock_t()
+        rw_init(cwdi_lock)
         self.cwdi_cmask = cmask
-        self.cwdi_path = path  # kept for getcwd(3) in the shell
 
 
 def cwdinit(p: proc, parent: proc | None) -> None:
@@ -60,7 +63,7 @@ def cwdinit(p: proc, parent: proc | None) -> None:
         vref(src.cwdi_cdir)
     if src.cwdi_rdir is not None:
         vref(src.cwdi_rdir)
-    p.p_cwdi = cwdinfo(src.cwdi_cdir, src.cwdi_rdir, src.cwdi_cmask, src.cwdi_path)
+    p.p_cwdi = cwdinfo(src.cwdi_cdir, src.cwdi_rdir, src.cwdi_cmask)
 
 
 def cwdfree(p: proc) -> None:
@@ -109,7 +112,6 @@ async def vfs_mountroot(machine: Machine) -> None:
     printf("root file system type: %s\n", name)
     await _makedirs(("/dev", "/tmp", "/mnt"))
     await makedevnodes(machine.config.devnodes, machine)
-    machine.add_shutdown_hook(vfs_shutdown)
 
 
 async def _makedirs(paths: tuple[str, ...]) -> None:
@@ -143,18 +145,3 @@ async def makedevnodes(devnodes: dict[str, Any], machine: Machine) -> None:
                 prefix = "r" if bmaj >= 0 else ""
                 await kern_mknod(f"/dev/{prefix}{name}{unit}", S_IFCHR | 0o640,
                                  makedev(cmaj, unit))
-
-
-async def vfs_shutdown() -> None:
-    """sync(2), then unmount every file system but the root, newest first."""
-    from vfs.vfs_mount import dounmount, vfs_syncall
-
-    await vfs_syncall()
-    g = vfsglobals()
-    for mp in reversed(mountlist()):
-        if mp is g.rootfs:
-            continue
-        error = await dounmount(mp, 0, None)
-        if error:
-            await dounmount(mp, MNT_FORCE, None)
-

@@ -1,10 +1,18 @@
-"""mount(2), unmount(2), sync(2) (kern/vfs_mount.c, vfs_syscalls.c; NetBSD 8).
+"""mount(2), unmount(2), sync(2) and the shutdown's unmounts (kern/vfs_mount.c,
+vfs_syscalls.c; NetBSD 8).
 
 ``do_sys_mount`` copies the arguments in (type name, mount point, the file
 system's argument block of ``data_len`` bytes), finds the file system type
 (autoloading its module), and ``mount_domount`` runs VFS_MOUNT, covers the
 mount point, calls VFS_STATVFS (its error ignored: puffs answers EINPROGRESS
 while its server has not started) and VFS_START.
+
+``mount_update`` (MNT_UPDATE) is NetBSD 8's: it refuses a reload or a
+read-write to read-only change of a file system without IMNT_CAN_RWTORO
+(EOPNOTSUPP), sets the mount's flags from the request under
+``mnt_updating`` and vfs_busy, calls VFS_MOUNT (then the re-export hooks if
+it failed), and puts the saved flags back when the update failed; MNT_EXTATTR
+changes start or stop extended attributes.  kemu has no syncer worklist.
 
 ``dounmount`` follows NetBSD 8's order: vfs_suspend, IMNT_UNMOUNT, VFS_SYNC
 (unless read-only or forced), VFS_UNMOUNT (which vflushes; on failure the
@@ -13,6 +21,25 @@ mountlist_remove, the vfs_hooks unmount callbacks (with the hooks lock
 held), fstrans_unmount.  kemu: a file system without VFS_SUSPENDCTL
 (vfs_suspend gives EOPNOTSUPP; rootfs has none) is unmounted unsuspended,
 and IMNT_UNMOUNT/IMNT_GONE turn a second unmount away with EBUSY.
+
+The halt (kern/machdep.py's ``cpu_reboot``) calls ``vfs_sync_all`` once, then
+``vfs_unmountall1(l, false, false)`` and ``vfs_unmount_forceone`` until
+nothing moves; this module hands them to kern.machdep at import.  Read at
+vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
+
+* kemu's mount list is in mount order, so the newest mount (the highest
+  ``mnt_gen``) is the last one, and mounts have no reference count for
+  ``vfs_unmountall1`` to take and drop around dounmount.
+* The root file system stays mounted: it is memory (rootfs), nothing of it
+  reaches a host file except rump's etfs files, which are written through,
+  and every process's current directory and /dev's device nodes are on it.
+* ``vfs_sync_all`` does not ``suspendsched()``: a puffs file server is a
+  user process of the machine and must keep answering while its file
+  system is synced and unmounted.  An lwp still running meets the
+  suspension that dounmount puts on its file system, then the forced
+  unmount's revoked vnodes.  Its ``do_sys_sync`` is ``vfs_syncall`` (sync(2)
+  here waits for the writes, MNT_WAIT), so there is no ``buf_syncwait``
+  left to wait for; ``doing_shutdown`` has no reader in kemu.
 """
 
 from __future__ import annotations
@@ -23,26 +50,36 @@ from kern.cpu import curlwp
 from kern.errno import (
     EBUSY,
     EINVAL,
+    EJUSTRETURN,
     ENODEV,
     ENOTDIR,
     EOPNOTSUPP,
     EPERM,
 )
 from kern.kern_auth import kauth_cred_issuser
+from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
-from kern.subr_prf import panic
+from kern.subr_prf import aprint_verbose, panic, printf
 from vfs.mount import (
+    EXTATTR_CMD_START,
+    EXTATTR_CMD_STOP,
+    IMNT_CAN_RWTORO,
     IMNT_GONE,
     IMNT_HAS_TRANS,
     IMNT_UNMOUNT,
+    IMNT_WANTRDWR,
     MFSNAMELEN,
+    MNT_BASIC_FLAGS,
+    MNT_EXTATTR,
     MNT_FORCE,
     MNT_GETARGS,
     MNT_OP_FLAGS,
     MNT_RDONLY,
+    MNT_RELOAD,
     MNT_ROOTFS,
     MNT_UPDATE,
     MNT_WAIT,
+    VFS_EXTATTRCTL,
     VFS_MOUNT,
     VFS_START,
     VFS_STATVFS,
@@ -52,10 +89,13 @@ from vfs.mount import (
     mountlist,
     mountlist_append,
     mountlist_remove,
+    vfs_busy,
     vfs_delref,
     vfs_getopsbyname,
+    vfs_hooks_reexport,
     vfs_hooks_unmount,
     vfs_mountalloc,
+    vfs_unbusy,
     vfsglobals,
     vfsops,
 )
@@ -120,6 +160,80 @@ async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, 
     return 0, data_len
 
 
+async def mount_update(l: Any, vp: vnode, path: str, flags: int, data: Any,
+                       data_len: int) -> tuple[int, int]:
+    """mount(2) with MNT_UPDATE on the root ``vp`` of a mounted file system.
+
+    The mount's flags are set from ``flags`` for VFS_MOUNT, and put back as
+    they were (``saved_flags``) when the file system refuses the update.
+    """
+    mp = vp.v_mount
+    if mp is None:  # kemu: a vnode of no mount (a dead one) is not a mount root either
+        return EINVAL, data_len
+    saved_flags = mp.mnt_flag
+
+    # We can operate only on VV_ROOT nodes.
+    if not vp.v_vflag & VV_ROOT:
+        return EINVAL, data_len
+
+    # A reload needs a read-only file system, and read-write to read-only
+    # only where the file system says it can (IMNT_CAN_RWTORO).
+    if flags & (MNT_RELOAD | MNT_RDONLY) and not mp.mnt_flag & MNT_RDONLY and \
+            not mp.mnt_iflag & IMNT_CAN_RWTORO:
+        return EOPNOTSUPP, data_len  # "Needs translation", the C says
+
+    # kauth_authorize_system(KAUTH_REQ_SYSTEM_MOUNT_UPDATE): the superuser
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM, data_len
+
+    if vfs_busy(mp):
+        return EPERM, data_len
+
+    await mutex_enter(mp.mnt_updating)
+
+    mp.mnt_flag &= ~MNT_OP_FLAGS
+    mp.mnt_flag |= flags & MNT_OP_FLAGS
+
+    # The mount level flags.
+    if flags & MNT_RDONLY:
+        mp.mnt_flag |= MNT_RDONLY
+    elif mp.mnt_flag & MNT_RDONLY:
+        mp.mnt_iflag |= IMNT_WANTRDWR
+    mp.mnt_flag &= ~MNT_BASIC_FLAGS
+    mp.mnt_flag |= flags & MNT_BASIC_FLAGS
+    error, data_len = await VFS_MOUNT(mp, path, data, data_len)
+
+    if error and data is not None:
+        # Maybe it was an export request (compatibility with 3.0 and earlier);
+        # its error counts only if some hook understood it.
+        error2 = await vfs_hooks_reexport(mp, path, data)
+        if error2 != EJUSTRETURN:
+            error = error2
+
+    if mp.mnt_iflag & IMNT_WANTRDWR:
+        mp.mnt_flag &= ~MNT_RDONLY
+    if error:
+        mp.mnt_flag = saved_flags
+    mp.mnt_flag &= ~MNT_OP_FLAGS
+    mp.mnt_iflag &= ~IMNT_WANTRDWR
+    # (no syncer worklist in kemu: vfs_syncer_add/remove_from_worklist)
+    mutex_exit(mp.mnt_updating)
+    vfs_unbusy(mp)
+
+    if error == 0 and not saved_flags & MNT_EXTATTR and flags & MNT_EXTATTR:
+        if await VFS_EXTATTRCTL(mp, EXTATTR_CMD_START, None, 0, None) != 0:
+            printf("%s: failed to start extattr, error = %d",
+                   mp.mnt_stat.f_mntonname.decode(errors="replace"), error)
+            mp.mnt_flag &= ~MNT_EXTATTR
+
+    if error == 0 and saved_flags & MNT_EXTATTR and not flags & MNT_EXTATTR:
+        if await VFS_EXTATTRCTL(mp, EXTATTR_CMD_STOP, None, 0, None) != 0:
+            printf("%s: failed to stop extattr, error = %d",
+                   mp.mnt_stat.f_mntonname.decode(errors="replace"), error)
+            mp.mnt_flag |= MNT_RDONLY
+    return error, data_len
+
+
 async def mount_getargs(l: Any, vp: vnode, flags: int, data: Any,
                         data_len: int) -> tuple[int, int]:
     # If MNT_GETARGS is specified, it should be the only flag.
@@ -163,12 +277,7 @@ async def do_sys_mount(l: Any, fstype: int, path: int, flags: int, data: int,
     try:
         if flags & (MNT_GETARGS | MNT_UPDATE):
             if flags & MNT_UPDATE and not flags & MNT_GETARGS:
-                mp = vp.v_mount
-                if mp is None or not vp.v_vflag & VV_ROOT:
-                    return EINVAL
-                mp.mnt_flag |= MNT_UPDATE | (flags & MNT_RDONLY)
-                error, data_len2 = await VFS_MOUNT(mp, kpath, kdata, data_len)
-                mp.mnt_flag &= ~MNT_UPDATE
+                error, _ = await mount_update(l, vp, kpath, flags, kdata, data_len)
                 return error
             error, data_len2 = await mount_getargs(l, vp, flags, kdata, data_len)
             if error == 0 and kdata is not None:
@@ -266,3 +375,68 @@ async def vfs_syncall() -> int:
         await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
     return 0
 
+
+
+# --- the shutdown's sync and unmounts (cpu_reboot calls these) -----------------------------
+
+def vfs_unmount_print(mp: mount, pfx: str) -> None:
+    aprint_verbose("%sunmounted %s on %s type %s\n", pfx, mp.mnt_stat.f_mntfromname,
+                   mp.mnt_stat.f_mntonname, mp.mnt_stat.f_fstypename)
+
+
+def _unmountable() -> list[mount]:
+    """The mount list, newest first, less the root file system (see the docstring)."""
+    root = vfsglobals().rootfs
+    return [mp for mp in reversed(mountlist()) if mp is not root and
+            not mp.mnt_flag & MNT_ROOTFS]
+
+
+async def vfs_unmount_forceone(l: Any) -> bool:
+    """Forcibly unmount the newest mount; True if that worked."""
+    ml = _unmountable()
+    if not ml:
+        return False
+    nmp = ml[0]
+    if await dounmount(nmp, MNT_FORCE, l) == 0:
+        vfs_unmount_print(nmp, "forcefully ")
+        return True
+    return False
+
+
+async def vfs_unmountall1(l: Any, force: bool, verbose: bool) -> bool:
+    """Unmount every file system, newest first; True if any went."""
+    any_error = progress = False
+    for mp in _unmountable():
+        if mp not in mountlist():
+            continue  # went with an earlier unmount
+        error = await dounmount(mp, MNT_FORCE if force else 0, l)
+        if error == 0:
+            vfs_unmount_print(mp, "")
+            progress = True
+        else:
+            if verbose:
+                printf("unmount of %s failed with error %d\n", mp.mnt_stat.f_mntonname, error)
+            any_error = True
+    if verbose:
+        printf("unmounting done\n")
+    if any_error and verbose:
+        printf("WARNING: some file systems would not unmount\n")
+    return progress
+
+
+async def vfs_sync_all(l: Any) -> None:
+    """Write every file system's dirty data and metadata out (the halt's first step)."""
+    printf("syncing disks... ")
+    await vfs_syncall()
+    printf("done\n")
+
+
+def _attach_to_cpu_reboot() -> None:
+    from kern import machdep
+
+    machdep.vfs_sync_all = vfs_sync_all
+    machdep.vfs_unmountall1 = vfs_unmountall1
+    machdep.vfs_unmount_forceone = vfs_unmount_forceone
+
+
+_attach_to_cpu_reboot()

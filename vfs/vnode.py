@@ -1084,8 +1084,19 @@ def ungetnewvnode(vp: vnode) -> None:
 
 
 async def vget(vp: vnode, flags: int = 0, wait: bool = True) -> int:
-    """Reference (and with LK_* flags, lock) a vnode found on a list or in a hash."""
-    await mutex_enter(vp.v_interlock)
+    """Reference (and with LK_* flags, lock) a vnode found on a list or in a hash.
+
+    With LK_INTERLOCK the caller found ``vp`` holding its ``v_interlock`` (so
+    it could not go away meanwhile); vcache_vget takes that interlock over
+    and gives it up, as NetBSD 8's vcache_vget does with the interlock its
+    caller holds (and the vget of NetBSD 4, puffs 2007's).  Without it, vget
+    takes the interlock itself.
+    """
+    if flags & LK_INTERLOCK:
+        KASSERT(mutex_owned(vp.v_interlock))
+        flags &= ~LK_INTERLOCK
+    else:
+        await mutex_enter(vp.v_interlock)
     error = await vcache_vget(vp)
     if error:
         return error
