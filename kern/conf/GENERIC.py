@@ -25,9 +25,9 @@ config = KernelConfig(
         "kern.subr_autoconf:configure_pseudo",     # <name>attach(count) of pseudo-devices
     ],
     post_boot=[
-        "vfs.vnode:vfs_vnode_sysinit",             # the vdrain thread (deferred vnode releases)
         "kern.kern_module:module_start_thread",    # the auto-unload thread
         "vfs.uvm:uvm_pdaemon_start",               # the pagedaemon
+        "vfs.vnode:vfs_vnode_sysinit",             # the vdrain thread (deferred vnode releases)
     ],
     builtin_modules=["rootfs"],
     module_path={
