@@ -121,6 +121,7 @@ class FaultTable:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.armed: dict[str, list[FaultAttr]] = {}
+        self.order: list[FaultAttr] = []  # the armed faults in the order they were armed
         self.log: list[FaultEvent] = []
         self.calls: dict[str, int] = {}
 
@@ -141,6 +142,7 @@ class FaultTable:
         seed = attr.seed if attr.seed is not None else f"{self.seed}:{site}:{n}"
         attr._rng = random.Random(seed)
         self.armed.setdefault(site, []).append(attr)
+        self.order.append(attr)
         return attr
 
     def remove(self, attr: FaultAttr) -> None:
@@ -149,9 +151,12 @@ class FaultTable:
             lst.remove(attr)
         if not lst:
             self.armed.pop(attr.site, None)
+        if attr in self.order:
+            self.order.remove(attr)
 
     def clear(self) -> None:
         self.armed.clear()
+        self.order.clear()
 
     def apply(self, plan: FaultPlan | str) -> list[FaultAttr]:
         """Arm every fault of ``plan`` (a FaultPlan or its text form); their attrs."""
@@ -162,8 +167,7 @@ class FaultTable:
     def plan(self) -> FaultPlan:
         """What is armed now, as a plan (faults armed with lwp or vnode objects
         show those as names where they can; see FaultSpec.of_attr)."""
-        return FaultPlan([FaultSpec.of_attr(a) for attrs in self.armed.values()
-                          for a in attrs])
+        return FaultPlan([FaultSpec.of_attr(a) for a in self.order])
 
     def inject(self, site: str, **knobs: Any) -> contextlib.AbstractContextManager[FaultAttr]:
         """``with k.faults.inject("kthread_create", error=EAGAIN) as f: ...``

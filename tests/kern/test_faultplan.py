@@ -49,6 +49,19 @@ def test_the_text_form_is_canonical_and_carries_every_knob():
     assert str(both) == "copyin:error=EIO,copyout:nth=2:error=EIO"
 
 
+def test_an_applied_plan_reads_back_in_its_own_order():
+    """k.faults.plan() lists the faults as they were armed, a site met twice
+    included (the TESTING.md hypothesis example found it grouped by site)."""
+    plan = FaultPlan.parse("copyout,kmem_alloc:nth=2,copyout:error=ENOSPC")
+    with kern.boot(seed=1) as k:
+        attrs = k.faults.apply(plan)
+        applied = k.faults.plan()
+        k.faults.remove(attrs[0])
+        after_remove = str(k.faults.plan())
+    assert applied == plan
+    assert after_remove == "kmem_alloc:nth=2:error=EIO,copyout:error=ENOSPC"
+
+
 def test_a_misspelt_site_is_an_error_naming_the_known_ones():
     with kern.boot(seed=1) as k:
         with pytest.raises(UnknownFaultSite) as ei:
