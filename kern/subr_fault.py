@@ -61,6 +61,7 @@ class FaultAttr:
     calls: int = 0
     nfaults: int = 0
     _rng: random.Random | None = field(default=None, repr=False)
+    _seq: int = field(default=0, repr=False, compare=False)  # arming order in its table
 
     def _scope_ok(self, l: Any, dev: Any) -> bool:
         if self.lwp is not None:
@@ -121,9 +122,9 @@ class FaultTable:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.armed: dict[str, list[FaultAttr]] = {}
-        self.order: list[FaultAttr] = []  # the armed faults in the order they were armed
         self.log: list[FaultEvent] = []
         self.calls: dict[str, int] = {}
+        self._armings = 0
 
     def add(self, site: str, **knobs: Any) -> FaultAttr:
         """Arm ``site``; returns the attr, whose ``nfaults``/``calls`` can be read back.
@@ -141,8 +142,9 @@ class FaultTable:
         n = len(self.armed.get(site, ()))
         seed = attr.seed if attr.seed is not None else f"{self.seed}:{site}:{n}"
         attr._rng = random.Random(seed)
+        self._armings += 1
+        attr._seq = self._armings
         self.armed.setdefault(site, []).append(attr)
-        self.order.append(attr)
         return attr
 
     def remove(self, attr: FaultAttr) -> None:
@@ -151,12 +153,9 @@ class FaultTable:
             lst.remove(attr)
         if not lst:
             self.armed.pop(attr.site, None)
-        if attr in self.order:
-            self.order.remove(attr)
 
     def clear(self) -> None:
         self.armed.clear()
-        self.order.clear()
 
     def apply(self, plan: FaultPlan | str) -> list[FaultAttr]:
         """Arm every fault of ``plan`` (a FaultPlan or its text form); their attrs."""
@@ -167,7 +166,8 @@ class FaultTable:
     def plan(self) -> FaultPlan:
         """What is armed now, as a plan (faults armed with lwp or vnode objects
         show those as names where they can; see FaultSpec.of_attr)."""
-        return FaultPlan([FaultSpec.of_attr(a) for a in self.order])
+        attrs = sorted((a for lst in self.armed.values() for a in lst), key=lambda a: a._seq)
+        return FaultPlan([FaultSpec.of_attr(a) for a in attrs])
 
     def inject(self, site: str, **knobs: Any) -> contextlib.AbstractContextManager[FaultAttr]:
         """``with k.faults.inject("kthread_create", error=EAGAIN) as f: ...``
