@@ -342,10 +342,13 @@ async def syscall(code: int, *args: Any) -> Any:
 
     Returns ``retval[0]``; a failure raises ``SyscallError`` with NetBSD's errno.
     """
-    from kern.machine.sched import preempt
+    from kern.kern_synch import preempt
     from kern.subr_prf import panic
 
     l = curlwp()
+    # Entering the kernel is a preemption point: another lwp may run
+    # between this process's user code and its call.
+    await preempt()
     sy = syscall_lookup(code) if isinstance(code, int) else None
     if sy is None:
         _userret(l)
@@ -378,6 +381,9 @@ async def syscall(code: int, *args: Any) -> Any:
             continue
         break
     _userret(l)
+    # The way back to user mode (mi_userret) preempts when a wakeup made
+    # another lwp runnable meanwhile: a preemption point.
+    await preempt()
     if error == 0 or error == EJUSTRETURN:
         return retval[0]
     raise SyscallError(error, sy.sy_name)

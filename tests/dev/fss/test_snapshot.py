@@ -18,7 +18,7 @@ import kern
 from kern.errno import ENOENT
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
-from kern.machine.sched import preempt
+from kern.kern_synch import yield_
 from tests.dev.fss.helpers import (
     MiB,
     dump_device,
@@ -174,7 +174,7 @@ def test_snapshotstress(tmp_path, seed):
                 # wait for work done, not for time.
                 target = {w: log.get(w, {}).get("done", 0) + n for w in range(NTHREADS)}
                 while any(log.get(w, {}).get("done", 0) < target[w] for w in range(NTHREADS)):
-                    await preempt()
+                    await yield_()
 
             async def snapshotter():
                 await rounds(15)  # let the workers get going
