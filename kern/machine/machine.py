@@ -291,15 +291,7 @@ class Machine:
 
     def schedule_arg(self) -> str:
         """The schedule string, or ``@file`` holding it when it is long."""
-        s = self.schedule
-        if len(s) <= SCHEDULE_INLINE_MAX:
-            return s
-        import tempfile
-
-        fd, path = tempfile.mkstemp(prefix="kemu-schedule-", suffix=".txt")
-        with os.fdopen(fd, "w") as f:
-            f.write(s + "\n")
-        return "@" + path
+        return schedule_arg(self.schedule)
 
     def repro_args(self) -> list[str]:
         """pytest options that re-run this machine's schedule exactly."""
@@ -932,6 +924,19 @@ def _resolve_config(config: Any) -> Any:
     if not isinstance(config, KernelConfig):
         raise TypeError(f"not a kernel configuration: {config!r}")
     return config
+
+
+def schedule_arg(schedule: str) -> str:
+    """``schedule`` as a command-line argument: itself, or ``@file`` when long
+    (written to a new file in the temporary directory)."""
+    if len(schedule) <= SCHEDULE_INLINE_MAX:
+        return schedule
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="kemu-schedule-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(schedule + "\n")
+    return "@" + path
 
 
 def boot(seed: int | None = None, **kw: Any) -> Machine:

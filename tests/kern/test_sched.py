@@ -352,3 +352,23 @@ def test_plugin_prints_the_schedule_and_replays_it(tmp_path):
     bad = subprocess.run(cmd + ["--kemu-strategy=pct:depht=2"], capture_output=True, text=True,
                          cwd=tmp_path, env=env)
     assert bad.returncode != 0 and "depht" in bad.stderr
+
+
+def test_kemu_run_takes_a_strategy_and_a_schedule(tmp_path):
+    import io
+
+    from tools.kemu import main
+
+    script = tmp_path / "s.kemu"
+    script.write_text("echo hello\n")
+    for extra in (["--strategy=pct:depth=2,steps=100"], ["--replay", encode([1, 0, 1])]):
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["run", *extra, str(script)], stdout=out, stderr=err) == 0, err.getvalue()
+        assert out.getvalue() == "hello\n"
+    err = io.StringIO()
+    assert main(["run", "--strategy=pct:dept=2", str(script)], stdout=io.StringIO(),
+                stderr=err) == 1
+    assert "dept" in err.getvalue()
+    err = io.StringIO()
+    assert main(["run", "--replay=xx", str(script)], stdout=io.StringIO(), stderr=err) == 1
+    assert "not a kemu schedule string" in err.getvalue()
