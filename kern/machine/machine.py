@@ -261,8 +261,11 @@ class Machine:
         """Add an event to ``k.trace`` (kern/machine/trace.py lists the kinds)."""
         tr = self.trace
         if tr.enabled:
-            tr.add(self.cpu.now_ns() / 1e9, l.l_name if l is not None else "-", kind,
-                   detail or "")
+            if l is None:
+                tr.add(self.cpu.now_ns() / 1e9, "-", kind, detail or "")
+            else:
+                tr.add(self.cpu.now_ns() / 1e9, l.l_name, kind, detail or "", l.l_proc.p_pid,
+                       l.l_lid)
 
     def trace_event(self, l: lwp | None, event: str) -> None:
         """``trace_add`` with the kind and detail in one string ("fault site EIO")."""

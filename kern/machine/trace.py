@@ -1,8 +1,9 @@
 """The trace of one run: kernel events on the machine's clock.
 
-Each event is a :class:`TraceEvent` ``(time, lwp, kind, detail)``: seconds
-since boot on the machine's clock, the lwp's name ("-" for the machine
-itself), what happened and its argument.  The kinds:
+Each event is a :class:`TraceEvent` ``(time, lwp, kind, detail, pid, lid)``:
+seconds since boot on the machine's clock, the lwp's name ("-" for the
+machine itself), what happened, its argument, and the lwp's process and
+lwp ids (0, 0 for the machine; names may repeat, ids do not).  The kinds:
 
 ``start``/``exit``    an lwp's first dispatch / its end;
 ``run``               the CPU goes to this lwp (after another one ran);
@@ -31,6 +32,8 @@ class TraceEvent(NamedTuple):
     lwp: str
     kind: str
     detail: str
+    pid: int = 0
+    lid: int = 0
 
     def text(self) -> str:
         if self.detail:
@@ -48,11 +51,12 @@ class Trace:
         self.total = 0
         self._overflow: Any = None  # hash of the events beyond ``limit``
 
-    def add(self, time: float, lwp: str, kind: str, detail: str = "") -> None:
+    def add(self, time: float, lwp: str, kind: str, detail: str = "", pid: int = 0,
+            lid: int = 0) -> None:
         if not self.enabled:
             return
         self.total += 1
-        ev = TraceEvent(time, lwp, kind, detail)
+        ev = TraceEvent(time, lwp, kind, detail, pid, lid)
         if len(self.records) < self.limit:
             self.records.append(ev)
             return
