@@ -25,7 +25,7 @@
   the calling thread: what the explorers (kern/machine/explore.py) use.
 
 The lwps share one virtual CPU (kern/machine/scheduler.py); a strategy
-(kern/machine/strategies.py) makes every scheduling choice and every
+(kern/machine/sched_strategies.py) makes every scheduling choice and every
 random draw, and the machine records them (kern/machine/schedule.py): the
 schedule string ``k.schedule`` replays the run exactly
 (``kern.boot(replay=...)``), byte for byte in ``k.trace``.
@@ -58,9 +58,9 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import strategies
+from kern.machine import sched_strategies as strategies
+from kern.machine.sched_strategies import Strategy
 from kern.machine.scheduler import VirtualCPU
-from kern.machine.strategies import Strategy
 from kern.machine.trace import Trace, TraceEvent
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import short_path
@@ -297,8 +297,17 @@ class Machine:
         return schedule_arg(self.schedule)
 
     def repro_args(self) -> list[str]:
-        """pytest options that re-run this machine's schedule exactly."""
-        return [f"--kemu-replay={self.schedule_arg()}"]
+        """The pytest options that make a test boot this machine again as it ran:
+        its seed and strategy (``--kemu-replay`` with the schedule string
+        when it was a replay).  The plugin's report adds the exact
+        ``--kemu-replay=`` line of every machine."""
+        spec = self.strategy.spec()
+        if spec is None:
+            return [f"--kemu-replay={self.schedule_arg()}"]
+        args = [f"--kemu-seed={self.seed}"]
+        if spec != "random":
+            args.append(f"--kemu-strategy={spec}")
+        return args
 
     def msgbuf_put(self, text: str) -> None:
         self._msgbuf.append(text)
@@ -945,7 +954,7 @@ def schedule_arg(schedule: str) -> str:
 def boot(seed: int | None = None, **kw: Any) -> Machine:
     """A new machine: use it as ``with kern.boot(seed=7) as k`` or ``async with``.
 
-    Keywords: ``strategy`` (a name from kern/machine/strategies.py --
+    Keywords: ``strategy`` (a name from kern/machine/sched_strategies.py --
     "random", the default, or "pct" -- or a Strategy object), the
     strategy's own options (``depth=``, ``steps=`` for pct), ``replay`` (a
     schedule string: rerun exactly that run), ``clock`` ("virtual" or

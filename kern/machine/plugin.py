@@ -141,7 +141,7 @@ def _sched_addoption(g: Any) -> None:
 
 
 def _sched_configure(config: pytest.Config) -> None:
-    from kern.machine import strategies
+    from kern.machine import sched_strategies as strategies
 
     spec = config.getoption("--kemu-strategy")
     if spec:

@@ -66,6 +66,10 @@ class Strategy:
     def describe(self) -> str:
         return self.name
 
+    def spec(self) -> str | None:
+        """The ``--kemu-strategy`` value that makes this strategy again (None: none can)."""
+        return None
+
 
 class RandomStrategy(Strategy):
     name = "random"
@@ -85,6 +89,9 @@ class RandomStrategy(Strategy):
 
     def describe(self) -> str:
         return f"random(seed={self.seed})"
+
+    def spec(self) -> str:
+        return "random"
 
 
 class PCTStrategy(Strategy):
@@ -142,6 +149,9 @@ class PCTStrategy(Strategy):
 
     def describe(self) -> str:
         return f"pct(seed={self.seed}, depth={self.depth}, steps={self.steps})"
+
+    def spec(self) -> str:
+        return f"pct:depth={self.depth},steps={self.steps},fair_after={self.fair_after}"
 
 
 class PrefixStrategy(Strategy):
