@@ -31,15 +31,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks._io import (  # noqa: E402
+from benchmarks.bench_vfs import (  # noqa: E402
     CHUNK,
     MiB,
     attach,
     make_image,
-    mount_ext2,
     read_loop,
     write_loop,
 )
+from benchmarks.bench_vfs import mount as mount_ext2  # noqa: E402
 from dev.fss.fssvar import FSSIOCCLR, FSSIOCSET, fss_set  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDWR, O_WRONLY  # noqa: E402
 from kern.subr_kmem import kmem_stats  # noqa: E402

@@ -49,8 +49,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks._io import MKE2FS, MiB, make_image, read_loop, write_loop  # noqa: E402
+from benchmarks.bench_vfs import MiB, make_image, read_loop, write_loop  # noqa: E402
 from kern.fcntl import O_CREAT, O_RDONLY, O_WRONLY  # noqa: E402
+from kern.machine.testing import E2FSPROGS  # noqa: E402
 from tools.lib import libc  # noqa: E402
 from tools.lib.libpuffs import PuffsServer, daemon  # noqa: E402
 from tools.lib.libpuffs.remote import RemoteServer  # noqa: E402
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeat):
             runs["local"].append(bench_memfs(False, args.n, size))
             runs["remote"].append(bench_memfs(True, args.n, size))
-            if MKE2FS:
+            if E2FSPROGS["mke2fs"]:
                 runs["ext2"].append(bench_ext2(tmp, size))
         fuse = ({"unavailable": "--no-fuse"} if args.no_fuse
                 else bench_fuse(args.fuse_n, args.repeat))

@@ -38,18 +38,61 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks._io import (  # noqa: E402
-    CHUNK,
-    DATA,
-    MiB,
-    attach,
-    make_image,
-    read_loop,
-    write_loop,
-)
-from benchmarks._io import mount_ext2 as mount  # noqa: E402
-from kern.fcntl import O_CREAT, O_RDWR, O_TRUNC, O_WRONLY  # noqa: E402
+from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY  # noqa: E402
+from kern.machine.testing import MiB, attach_disk, mount_ext2  # noqa: E402
 from tools.lib import libc  # noqa: E402
+
+CHUNK = 64 * 1024
+DATA = bytes((i * 131 + (i >> 8) * 7) & 0xFF for i in range(CHUNK))
+
+
+def make_image(path: str, size: int) -> None:
+    """A fresh (sparse) ext2 image with 4 KiB blocks (mke2fs, else kemu's newfs_ext2fs)."""
+    from kern.machine.testing import make_ext2_image
+
+    make_ext2_image(path, size, block=4096)
+
+
+async def attach(img: str) -> None:
+    """Host file ``img`` as the disk /dev/wd0."""
+    await attach_disk(img, "/dev/wd0")
+
+
+async def mount(mnt: str = "/mnt") -> None:
+    """mount -t ext2fs /dev/wd0 ``mnt``."""
+    await mount_ext2("/dev/wd0", mnt)
+
+
+async def write_loop(path: str, size: int, flags: int = O_WRONLY | O_CREAT | O_TRUNC,
+                     data: bytes = DATA) -> float:
+    """Seconds for write(2) of ``size`` bytes, a CHUNK at a time, and fsync(2)."""
+    fd = await libc.open(path, flags, 0o644)
+    t0 = time.perf_counter()
+    for _ in range(size // len(data)):
+        n = await libc.write(fd, data)
+        assert n == len(data), n
+    await libc.fsync(fd)
+    dt = time.perf_counter() - t0
+    await libc.close(fd)
+    return dt
+
+
+async def read_loop(path: str, size: int) -> float:
+    """Seconds for read(2) of ``size`` bytes, a CHUNK at a time (all must come)."""
+    fd = await libc.open(path, O_RDONLY)
+    done = 0
+    t0 = time.perf_counter()
+    while done < size:
+        got = await libc.read(fd, CHUNK)
+        if not got:
+            break
+        done += len(got)
+    dt = time.perf_counter() - t0
+    await libc.close(fd)
+    assert done == size, (done, size)
+    return dt
+
+
 
 
 def make_plain(path: str, size: int) -> None:

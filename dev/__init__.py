@@ -1,1 +1,8 @@
 """Device drivers: fss(4) (dev/fss), memory disks (md) and host-file disks (rumpblk)."""
+
+try:
+    from kern._layout import check_siblings as _check_siblings
+except ImportError as e:  # kern is not kemu's
+    raise ImportError(f"kemu's package {__name__!r} ({__file__}) cannot import kemu's 'kern' "
+                      f"({e}): another package named 'kern' shadows it") from e
+_check_siblings(__name__, __file__)

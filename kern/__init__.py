@@ -5,6 +5,10 @@ gives the primitives under their NetBSD names; ``kern.boot(seed=7)`` boots a
 machine.  See docs/ARCHITECTURE.md for the whole picture.
 """
 
+from . import _layout
+
+_layout.check_siblings(__name__, __file__)
+
 from kern.cpu import MachineLocal, curlwp, curmachine, curproc
 from kern.errno import *  # noqa: F403 - NetBSD's errno names
 from kern.errno import strerror
@@ -80,7 +84,7 @@ from kern.kern_synch import hz, kpause, mstohz, mtsleep, tsleep, wakeup
 from kern.kern_time import getmicrotime, microtime, nanotime, timespec, timeval
 from kern.kern_types import NODEV, cast, sizeof
 from kern.machine import CrashDump, Machine, Trace, boot
-from kern.subr_fault import FaultAttr, fault_check, fault_inject
+from kern.subr_fault import FaultAttr, FaultPlan, fault_check, fault_inject, fault_site
 from kern.subr_kmem import (
     KM_NOSLEEP,
     KM_SLEEP,

@@ -15,13 +15,29 @@ call by call, in this order (as Linux's ``should_fail`` does):
    it, a replay repeats it and shrinking tries it without the fault.
 
 Every fault that fires is appended to the machine's fault log and trace.
+
+Sites are declared, once, in the registry :data:`FAULT_SITES` with
+:func:`fault_site` (the kernel services' sites in the table below, the VOPs
+from vfs/vnode_if.py's descriptors, the disk sites beside the disk drivers'
+strategy code); arming an undeclared site is an error naming the known ones
+and the closest matches, and a kernel that reaches an undeclared site panics.
+
+A :class:`FaultPlan` is faults as data: a list of :class:`FaultSpec` (site
+and knobs) with a one-line text form that parses back::
+
+    disk.write:dev=wd0:prob=0.3:error=EIO,VOP_WRITE:lwp=fss0:fail_nth=2
+
+``k.faults.apply(plan)`` arms a plan (``pytest --kemu-faults=PLAN`` arms it
+in every machine a test boots, ``kemu run --faults PLAN`` in the script's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import importlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +73,8 @@ class FaultAttr:
             elif l is not self.lwp:
                 return False
         if self.dev is not None and dev != self.dev:
-            return False
+            if not (isinstance(self.dev, str) and dev_name_matches(self.dev, dev)):
+                return False
         return True
 
     def should_fail(self, l: Any, dev: Any) -> bool:
@@ -109,12 +126,18 @@ class FaultTable:
         self.calls: dict[str, int] = {}
 
     def add(self, site: str, **knobs: Any) -> FaultAttr:
-        """Arm ``site``; returns the attr, whose ``nfaults``/``calls`` can be read back."""
+        """Arm ``site``; returns the attr, whose ``nfaults``/``calls`` can be read back.
+
+        ``site`` must be declared (:data:`FAULT_SITES`), and the knobs be
+        FaultAttr's or the site's own (``disk.slow``'s ``ticks``, which may
+        also come in ``extra=``); anything else raises :class:`FaultPlanError`.
+        """
+        knobs = _check_knobs(site, knobs)
         attr = FaultAttr(site, **knobs)
         if not 0.0 <= attr.probability <= 1.0:
-            raise ValueError("probability must be between 0 and 1")
+            raise FaultPlanError(f"{site}: probability must be between 0 and 1")
         if attr.nth < 1 or attr.fail_nth < 0 or attr.space < 0:
-            raise ValueError("nth must be >= 1; fail_nth and space >= 0")
+            raise FaultPlanError(f"{site}: nth must be >= 1; fail_nth and space >= 0")
         n = len(self.armed.get(site, ()))
         seed = attr.seed if attr.seed is not None else f"{self.seed}:{site}:{n}"
         attr._rng = random.Random(seed)
@@ -131,9 +154,29 @@ class FaultTable:
     def clear(self) -> None:
         self.armed.clear()
 
+    def apply(self, plan: FaultPlan | str) -> list[FaultAttr]:
+        """Arm every fault of ``plan`` (a FaultPlan or its text form); their attrs."""
+        if isinstance(plan, str):
+            plan = FaultPlan.parse(plan)
+        return [self.add(f.site, **f.knobs()) for f in plan]
+
+    def plan(self) -> FaultPlan:
+        """What is armed now, as a plan (faults armed with lwp or vnode objects
+        show those as names where they can; see FaultSpec.of_attr)."""
+        return FaultPlan([FaultSpec.of_attr(a) for attrs in self.armed.values()
+                          for a in attrs])
+
+    def inject(self, site: str, **knobs: Any) -> contextlib.AbstractContextManager[FaultAttr]:
+        """``with k.faults.inject("kthread_create", error=EAGAIN) as f: ...``
+
+        The site and knobs are checked here, at the call; the fault is armed
+        inside the ``with`` only.
+        """
+        _check_knobs(site, knobs)
+        return self._injected(site, knobs)
+
     @contextlib.contextmanager
-    def inject(self, site: str, **knobs: Any) -> Iterator[FaultAttr]:
-        """``with k.faults.inject("kthread_create", error=EAGAIN) as f: ...``"""
+    def _injected(self, site: str, knobs: dict[str, Any]) -> Iterator[FaultAttr]:
         attr = self.add(site, **knobs)
         try:
             yield attr
@@ -144,6 +187,8 @@ class FaultTable:
         return [e for e in self.log if site is None or e.site == site]
 
     def check(self, site: str, dev: Any = None) -> FaultAttr | None:
+        if site not in FAULT_SITES:
+            _undeclared(site)
         self.calls[site] = self.calls.get(site, 0) + 1
         attrs = self.armed.get(site)
         if not attrs:
@@ -169,3 +214,364 @@ def fault_inject(site: str, dev: Any = None) -> int:
     """0 to go on, or the errno this call of ``site`` must fail with."""
     attr = fault_check(site, dev)
     return attr.error if attr is not None else 0
+
+
+# ------------------------------------------------------------------ the registry of sites
+
+@dataclass(frozen=True)
+class FaultSite:
+    """A declared fault site: its name, what failing there means, how it is scoped.
+
+    ``scope`` is what ``dev=`` compares with: "dev" (the dev_t of the device
+    the call is for), "vnode" (the vnode of a VOP), or "" (no device: ``dev=``
+    is an error).  ``knobs`` are the site's own knobs, kept in FaultAttr.extra.
+    """
+
+    name: str
+    doc: str
+    scope: str = ""
+    knobs: tuple[str, ...] = ()
+    dev_match: Callable[[str, Any], bool] | None = field(default=None, compare=False,
+                                                        repr=False)
+
+
+#: Every fault site, by name (fault_site() adds to it).
+FAULT_SITES: dict[str, FaultSite] = {}
+
+
+def fault_site(name: str, doc: str, *, scope: str = "", knobs: Iterable[str] = (),
+               dev_match: Callable[[str, Any], bool] | None = None) -> str:
+    """Declare a fault site (at import time, beside the code that calls it); its name.
+
+    Declaring the same site again with the same meaning is harmless (a module
+    executed afresh per machine); a different one is a programming error.
+    """
+    if scope not in ("", "dev", "vnode"):
+        raise ValueError(f"fault site {name}: scope must be '', 'dev' or 'vnode'")
+    site = FaultSite(name, doc, scope, tuple(knobs), dev_match)
+    old = FAULT_SITES.get(name)
+    if old is not None and (old.scope, old.knobs) != (site.scope, site.knobs):
+        raise ValueError(f"fault site {name} declared twice, differently")
+    FAULT_SITES[name] = site
+    return name
+
+
+# The kernel services' sites (kern/).  vfs declares its own: the VOPs
+# (vfs/vnode_if.py), vfs_suspend and fscow_establish (vfs/vfs_trans.py),
+# VFS_SYNC (vfs/mount.py), the disk sites (vfs/subr_disk.py).
+for _name, _doc in (
+    ("kmem_alloc", "kmem_alloc(KM_NOSLEEP) returns NULL (KM_SLEEP never fails)"),
+    ("kthread_create", "kthread_create fails with the errno, no thread started"),
+    ("copyin", "copyin/copyin_vm fail (EFAULT's path) with the errno"),
+    ("copyout", "copyout/copyout_vm fail with the errno"),
+    ("copyinstr", "copyinstr fails with the errno"),
+    ("copyoutstr", "copyoutstr fails with the errno"),
+    ("ufetch", "ufetch_* fail with the errno"),
+    ("ustore", "ustore_* fail with the errno"),
+    ("fd_allocfile", "fd_allocfile fails with the errno (no descriptor, no file)"),
+    ("devsw_attach", "devsw_attach fails with the errno"),
+    ("module_load_vfs", "loading a module from the file system fails with the errno"),
+    ("config_cfdriver_attach", "config_cfdriver_attach fails with the errno"),
+    ("config_cfdriver_detach", "config_cfdriver_detach fails with the errno"),
+    ("config_cfattach_attach", "config_cfattach_attach fails with the errno"),
+    ("config_cfattach_detach", "config_cfattach_detach fails with the errno"),
+    ("config_attach_pseudo", "config_attach_pseudo returns NULL"),
+    ("pmf_device_register", "pmf_device_register returns false"),
+):
+    fault_site(_name, _doc)
+del _name, _doc
+
+_sites_loaded = False
+
+
+def load_fault_sites() -> dict[str, FaultSite]:
+    """The registry, complete: imports every module of the GENERIC configuration
+    (their sites are declared when they are imported); user modules declare
+    theirs when the user imports them."""
+    global _sites_loaded
+    if not _sites_loaded:
+        _sites_loaded = True
+        from kern.conf.GENERIC import config
+
+        names = [h.partition(":")[0] for h in (*config.boot, *config.post_boot)]
+        names += list(config.module_path.values())
+        for mod in dict.fromkeys(names):
+            importlib.import_module(mod)
+    return FAULT_SITES
+
+
+def _undeclared(site: str) -> None:
+    from kern.exceptions import KernelPanic
+
+    raise KernelPanic(f"panic: fault site {site!r} is used but not declared "
+                      "(declare it with kern.subr_fault.fault_site)")
+
+
+# ------------------------------------------------------------------ named devices
+
+#: Functions naming devices: ``resolve(name)`` is the dev_t of the device node
+#: /dev/<name> in the current machine, or None (the root file system adds one).
+dev_resolvers: list[Callable[[str], int | None]] = []
+
+
+def resolve_dev_name(name: str) -> int | None:
+    for resolve in dev_resolvers:
+        d = resolve(name)
+        if d is not None:
+            return d
+    return None
+
+
+def dev_name_matches(site: str, name: str, dev: Any) -> bool:
+    """Whether the device (or vnode) ``dev`` a call of ``site`` is for is the
+    device called ``name`` (/dev/<name>: its block or character twin)."""
+    s = FAULT_SITES.get(site)
+    if s is not None and s.dev_match is not None:
+        return s.dev_match(name, dev)
+    return isinstance(dev, int) and dev_is(name, dev)
+
+
+def dev_is(name: str, dev: int) -> bool:
+    """Whether dev_t ``dev`` is /dev/<name>, or that device's block/character twin."""
+    from kern.subr_devsw import devsw_blk2chr, devsw_chr2blk
+
+    d = resolve_dev_name(name)
+    if d is None or dev is None or dev < 0:
+        return False
+    return dev == d or devsw_blk2chr(d) == dev or devsw_chr2blk(d) == dev
+
+
+# ------------------------------------------------------------------ plans
+
+class FaultPlanError(ValueError):
+    """A fault plan (or a k.faults.add call) names what does not exist."""
+
+
+class UnknownFaultSite(FaultPlanError):
+    """A site nobody declared; the message lists the close matches and every known site."""
+
+    def __init__(self, site: str) -> None:
+        known = sorted(load_fault_sites(), key=lambda n: (n.startswith("VOP_"), n.lower()))
+        close = difflib.get_close_matches(site, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        super().__init__(f"unknown fault site {site!r}{hint}; known sites: "
+                         + ", ".join(known))
+        self.site = site
+        self.close = close
+
+
+_ATTR_KNOBS = ("error", "nth", "fail_nth", "probability", "times", "space", "lwp", "dev",
+               "seed", "extra")
+_INT_KNOBS = ("nth", "fail_nth", "times", "space", "seed")
+_ALIASES = {"prob": "probability"}
+# the order of the text form
+_TEXT_ORDER = ("dev", "lwp", "space", "nth", "fail_nth", "times", "probability", "error",
+               "seed")
+_TEXT_NAME = {"probability": "prob"}
+
+
+def _site(site: str) -> FaultSite:
+    s = FAULT_SITES.get(site)
+    if s is None:
+        s = load_fault_sites().get(site)
+        if s is None:
+            raise UnknownFaultSite(site)
+    return s
+
+
+def _check_knobs(site: str, knobs: dict[str, Any]) -> dict[str, Any]:
+    """Validated FaultAttr keywords: the site's own knobs moved into ``extra``."""
+    s = _site(site)
+    out: dict[str, Any] = {}
+    extra = dict(knobs.get("extra") or {})
+    for k, v in knobs.items():
+        if k == "extra":
+            continue
+        k = _ALIASES.get(k, k)
+        if k in s.knobs:
+            extra[k] = v
+        elif k in _ATTR_KNOBS:
+            out[k] = v
+        else:
+            own = f"its own: {', '.join(s.knobs)}; " if s.knobs else ""
+            raise FaultPlanError(f"{site}: unknown knob {k!r} ({own}every site's: "
+                                 f"{', '.join(_TEXT_NAME.get(n, n) for n in _TEXT_ORDER)})")
+    bad = set(extra) - set(s.knobs)
+    if bad:
+        raise FaultPlanError(f"{site}: unknown knob(s) {', '.join(sorted(bad))} in extra "
+                             f"(its own: {', '.join(s.knobs) or 'none'})")
+    if out.get("dev") is not None and not s.scope:
+        raise FaultPlanError(f"{site}: this site has no device to scope by (no dev=)")
+    if extra:
+        out["extra"] = extra
+    return out
+
+
+def _errno_value(text: str) -> int:
+    from kern.errno import _TABLE
+
+    for name, num, _ in _TABLE:
+        if name == text:
+            return num
+    try:
+        n = int(text)
+    except ValueError:
+        raise FaultPlanError(f"unknown errno {text!r} (a name such as EIO, or a number)") \
+            from None
+    if n <= 0:
+        raise FaultPlanError(f"error={text}: an errno is a positive number")
+    return n
+
+
+def _number(text: str) -> int | float | str:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One fault of a plan: a site and its knobs (FaultAttr's defaults when absent)."""
+
+    site: str
+    error: int = EIO
+    nth: int = 1
+    fail_nth: int = 0
+    probability: float = 1.0
+    times: int = -1
+    space: int = 0
+    lwp: str | None = None
+    dev: str | int | None = None
+    seed: int | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check_knobs(self.site, {**self.knobs(), "extra": dict(self.extra)})
+        if not 0.0 <= self.probability <= 1.0:
+            raise FaultPlanError(f"{self.site}: prob must be between 0 and 1")
+        if self.nth < 1 or self.fail_nth < 0 or self.space < 0 or self.times < -1:
+            raise FaultPlanError(f"{self.site}: nth must be >= 1; fail_nth and space >= 0; "
+                                 "times >= -1")
+        if self.error <= 0:
+            raise FaultPlanError(f"{self.site}: error must be a positive errno")
+
+    def knobs(self) -> dict[str, Any]:
+        """FaultTable.add's keywords for this fault."""
+        out: dict[str, Any] = {}
+        for name in _TEXT_ORDER:
+            v = getattr(self, name)
+            if v != FaultSpec.__dataclass_fields__[name].default:
+                out[name] = v
+        if self.error != EIO:
+            out["error"] = self.error
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        return out
+
+    def __str__(self) -> str:
+        parts = [self.site]
+        for name in _TEXT_ORDER:
+            v = getattr(self, name)
+            if name == "error":
+                parts.append(f"error={errorcode.get(v, v)}")
+            elif v != FaultSpec.__dataclass_fields__[name].default:
+                parts.append(f"{_TEXT_NAME.get(name, name)}={v}")
+        parts += [f"{k}={v}" for k, v in self.extra]
+        return ":".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        """``site:knob=value:...`` (see FaultPlan for the knobs)."""
+        site, *items = text.strip().split(":")
+        site = site.strip()
+        if not site:
+            raise FaultPlanError(f"{text!r}: a fault starts with its site")
+        s = _site(site)
+        kw: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for item in items:
+            name, eq, value = item.partition("=")
+            name = _ALIASES.get(name.strip(), name.strip())
+            value = value.strip()
+            if not eq or not value:
+                raise FaultPlanError(f"{site}: {item!r} is not knob=value")
+            if name in kw or name in extra:
+                raise FaultPlanError(f"{site}: {name} given twice")
+            if name in s.knobs:
+                extra[name] = _number(value)
+            elif name == "error":
+                kw[name] = _errno_value(value)
+            elif name == "probability":
+                try:
+                    kw[name] = float(value)
+                except ValueError:
+                    raise FaultPlanError(f"{site}: prob={value}: not a number") from None
+            elif name in _INT_KNOBS:
+                try:
+                    kw[name] = int(value, 0)
+                except ValueError:
+                    raise FaultPlanError(f"{site}: {name}={value}: not an integer") from None
+            elif name == "dev":
+                v = _number(value)
+                kw[name] = v if isinstance(v, int) else value
+            elif name == "lwp":
+                kw[name] = value
+            else:
+                _check_knobs(site, {name: value})  # raises, naming the knobs
+        return cls(site, extra=tuple(sorted(extra.items())), **kw)
+
+    @classmethod
+    def of_attr(cls, a: FaultAttr) -> FaultSpec:
+        """The spec of an armed attr (lwp and vnode objects shown by name)."""
+        lwp = a.lwp if a.lwp is None or isinstance(a.lwp, str) else a.lwp.l_name
+        dev = a.dev if a.dev is None or isinstance(a.dev, (str, int)) else repr(a.dev)
+        return cls(a.site, error=a.error, nth=a.nth, fail_nth=a.fail_nth,
+                   probability=a.probability, times=a.times, space=a.space, lwp=lwp,
+                   dev=dev, seed=a.seed, extra=tuple(sorted(a.extra.items())))
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults as data: a list of :class:`FaultSpec`, with a text form that parses back.
+
+    Text: faults joined by ``,``; a fault is ``site`` then ``:knob=value``
+    items.  Knobs: ``error`` (a name, EIO, or a number), ``nth``,
+    ``fail_nth``, ``prob`` (0..1), ``times``, ``space``, ``lwp`` (an lwp
+    name), ``dev`` (a device name such as ``wd0``, meaning /dev/wd0 and its
+    raw twin; or a dev_t), ``seed`` (of the probability draws), and the
+    site's own (``disk.slow:ticks=N``, ``disk.short:done=BYTES``).
+    ``FaultPlan.parse(str(plan)) == plan``.
+    """
+
+    faults: tuple[FaultSpec, ...] = ()
+
+    def __init__(self, faults: Iterable[FaultSpec | str] = ()) -> None:
+        specs = tuple(f if isinstance(f, FaultSpec) else FaultSpec.parse(f) for f in faults)
+        object.__setattr__(self, "faults", specs)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultPlan:
+        if isinstance(text, FaultPlan):
+            return text
+        return cls(FaultSpec.parse(t) for t in text.split(",") if t.strip())
+
+    def __str__(self) -> str:
+        return ",".join(str(f) for f in self.faults)
+
+    def __iter__(self) -> Iterator[FaultSpec]:
+        return iter(self.faults)
+
+    def __len__(self) -> int:
+        return len(self.faults)
+
+    def __bool__(self) -> bool:
+        return bool(self.faults)
+
+    def __add__(self, other: FaultPlan) -> FaultPlan:
+        return FaultPlan(self.faults + FaultPlan.parse(other).faults)

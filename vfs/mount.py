@@ -23,6 +23,7 @@ from kern.kern_mutex import (
     mutex_init,
 )
 from kern.kern_rwlock import krwlock_t, rw_init
+from kern.subr_fault import fault_site
 
 if TYPE_CHECKING:
     from vfs.vnode import vattr, vnode
@@ -260,6 +261,9 @@ async def VFS_QUOTACTL(mp: mount, args: Any) -> int:
 
 async def VFS_STATVFS(mp: mount, sbp: statvfs) -> int:
     return await mp.mnt_op.vfs_statvfs(mp, sbp)
+
+
+fault_site("VFS_SYNC", "VFS_SYNC fails with the errno before the file system syncs")
 
 
 async def VFS_SYNC(mp: mount, waitfor: int, cred: Any) -> int:

@@ -29,6 +29,7 @@ from kern.errno import EINVAL, ENODEV, ENOTTY, EPASSTHROUGH, EROFS
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_destroy, mutex_init
 from kern.kern_time import timeval
 from kern.kern_types import NODEV, sizeof
+from kern.subr_fault import fault_site
 from kern.subr_kmem import KM_SLEEP, kmem_free, kmem_zalloc
 from kern.subr_prf import panic, printf
 from vfs.buf import B_READ, buf
@@ -545,6 +546,14 @@ async def getdisksize(vp: Any) -> tuple[int, int, int]:
 
 
 # ------------------------------------------------- kemu: disk fault sites
+
+fault_site("disk.slow", "the transfer first waits ticks=N ticks (default 1)", scope="dev",
+           knobs=("ticks",))
+fault_site("disk.read", "a read transfer fails with the errno", scope="dev")
+fault_site("disk.write", "a write transfer fails with the errno", scope="dev")
+fault_site("disk.short", "only done=BYTES are moved (default half, whole blocks), no error",
+           scope="dev", knobs=("done",))
+
 
 async def disk_io_faults(bp: buf) -> tuple[int, int]:
     """The fault-injection sites of kemu's disk drivers: ``(error, bytes to move)``.

@@ -63,7 +63,7 @@ from kern.kern_mutex import (
     mutex_tryenter,
 )
 from kern.kern_types import sizeof
-from kern.subr_fault import fault_inject
+from kern.subr_fault import fault_inject, fault_site
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
 from kern.subr_lockdebug import ASSERT_SLEEPABLE
 from kern.subr_prf import KASSERT, panic
@@ -96,6 +96,9 @@ _FSTRANS_STATES = (FSTRANS_NORMAL, FSTRANS_SUSPENDED, FSTRANS_SUSPENDING)
 
 # A copy-on-write handler: async def handler(arg, bp, data_valid) -> errno.
 FscowFunc = Callable[[Any, "buf", bool], Awaitable[int]]
+
+fault_site("vfs_suspend", "vfs_suspend fails with the errno as VFS_SUSPENDCTL would")
+fault_site("fscow_establish", "fscow_establish fails with the errno, no handler added")
 
 
 class fscow_handler:

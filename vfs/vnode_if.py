@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curmachine_or_none
 from kern.errno import EOPNOTSUPP
+from kern.subr_fault import dev_is, fault_site
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.vfs_trans import fstrans_done, fstrans_start
 
@@ -42,8 +43,21 @@ if TYPE_CHECKING:
     from vfs.vnode import vnode
 
 
-_NO_FAULTS = ("vop_inactive", "vop_reclaim", "vop_lock", "vop_unlock", "vop_islocked",
-              "vop_print", "vop_abortop")  # cannot fail in NetBSD either
+_NO_FAULTS = ("vop_default", "vop_inactive", "vop_reclaim", "vop_lock", "vop_unlock",
+              "vop_islocked", "vop_print", "vop_abortop")  # cannot fail in NetBSD either
+
+
+def _vnode_is(name: str, vp: Any) -> bool:
+    """A VOP site's ``dev=NAME``: a vnode of device /dev/NAME, or of a file
+    system mounted from it."""
+    if dev_is(name, getattr(vp, "v_rdev", None)):
+        return True
+    mp = getattr(vp, "v_mount", None)
+    if mp is None:
+        return False
+    src = mp.mnt_stat.f_mntfromname.decode(errors="replace")
+    return src.startswith("/dev/") and (src[5:] == name or src[5:] == "r" + name or
+                                        "r" + src[5:] == name)
 
 
 class vnodeop_desc:
@@ -60,7 +74,10 @@ class vnodeop_desc:
         self.vdesc_outs = outs
         self.vdesc_vp = vp  # the argument whose v_op dispatches the call
         self.vdesc_fstrans = fstrans
-        self.vop_site = None if name in _NO_FAULTS else "VOP_" + name[4:].upper()
+        self.vop_site = None if name in _NO_FAULTS else fault_site(
+            "VOP_" + name[4:].upper(),
+            f"{name}: fails with the errno before the file system sees the call",
+            scope="vnode", dev_match=_vnode_is)
         fields = ("a_desc",) + tuple("a_" + a for a in args)
         self.args_class = type(f"{name}_args", (_vop_args,), {"__slots__": fields})
 

@@ -912,6 +912,40 @@ async def rootfs_etfs_reg(op: str, key: str, hf: Any) -> int:
     return error
 
 
+def rootfs_devnode(name: str) -> int | None:
+    """The dev_t of device node /dev/``name`` on the current machine's root file
+    system, or None: how fault plans name devices (``disk.write:dev=wd0``).
+
+    A look at the in-memory tree without locks or vnodes, so it never sleeps
+    (fault sites are checked where sleeping is not allowed).
+    """
+    from kern.cpu import curmachine_or_none
+    from vfs.mount import vfsglobals
+
+    if curmachine_or_none() is None or "/" in name:
+        return None
+    mp = vfsglobals().rootfs
+    if mp is None or mp.mnt_op.vfs_name != "rootfs" or mp.mnt_data is None:
+        return None
+    root = mp.mnt_data.rm_nodes.get(ROOTINO)
+    devdir = root.rn_dir.get("dev") if root is not None else None
+    node = devdir.rn_dir.get(name) if devdir is not None else None
+    if node is None or node.rn_type not in (VBLK, VCHR):
+        return None
+    return node.rn_rdev
+
+
+def _register_devnode_resolver() -> None:
+    from kern.subr_fault import dev_resolvers
+
+    # This module may be executed afresh for each machine: keep one resolver.
+    dev_resolvers[:] = [f for f in dev_resolvers if f.__name__ != "rootfs_devnode"]
+    dev_resolvers.append(rootfs_devnode)
+
+
+_register_devnode_resolver()
+
+
 async def rootfs_modcmd(cmd: int, arg: Any) -> int:
     if cmd == MODULE_CMD_INIT:
         error = vfs_attach(rootfs_vfsops)

@@ -69,7 +69,7 @@ from kern.subr_lockdebug import short_path
 DEFAULT_BOOTTIME = 1516747349
 
 _INTERNAL_FILES = ("kern/kern_synch.py:", "kern/kern_mutex.py:", "kern/kern_condvar.py:",
-                   "kern/kern_rwlock.py:", "kern/machine/")
+                   "kern/kern_rwlock.py:", "kern/subr_lockdebug.py:", "kern/machine/")
 
 # Called with every machine as it is made (the pytest plugin keeps the machines
 # a test booted, to print their seeds when it fails).
@@ -181,8 +181,8 @@ class Machine:
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
-                 tunables: dict[str, Any] | None = None, observe: bool = True,
-                 **strategy_options: Any) -> None:
+                 faults: Any = None, tunables: dict[str, Any] | None = None,
+                 observe: bool = True, **strategy_options: Any) -> None:
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
         tunables = dict(tunables or {})
@@ -214,6 +214,8 @@ class Machine:
         self.config = _resolve_config(config)
         self.cpu = VirtualCPU(self, self.strategy, realtime=(clock == "real"))
         self.faults = FaultTable(self.seed)
+        if faults:
+            self.faults.apply(faults)  # a FaultPlan or its text form
         self.locals: dict[Any, Any] = {}
         self.alllwp: list[lwp] = []
         self.procs: dict[int, proc] = {}
@@ -762,7 +764,7 @@ class Machine:
     def record_crash(self, exc: KernelError) -> None:
         if self.crash is None:
             self.crash = CrashDump(reason=exc.message, time=self.now(),
-                                   lwps=[self._lwp_info(l) for l in self.alllwp],
+                                   lwps=[self._lwp_info(l, exc) for l in self.alllwp],
                                    msgbuf=self.dmesg(), trace_tail=self.trace.events[-50:],
                                    schedule=self.schedule)
         exc.crash = self.crash
@@ -818,9 +820,13 @@ class Machine:
             lines.append("  " + i.line())
         self._fail(Deadlock("\n".join(lines)))
 
-    def _lwp_info(self, l: lwp) -> LwpInfo:
+    def _lwp_info(self, l: lwp, exc: BaseException | None = None) -> LwpInfo:
         if l.l_task is not None and l.l_task is _current_task_or_none():
-            stack = _current_stack()
+            # The running lwp: when the error that ends the run came out of it,
+            # its frames are gone from the stack and live in the traceback.
+            stack = _exc_stack(exc) if exc is not None and exc.__traceback__ else []
+            if not any(not _internal_frame(s) for s in stack):
+                stack = _current_stack()
         else:
             stack = _task_stack(l.l_task) if l.l_task is not None else []
         where = "?"
@@ -912,6 +918,13 @@ def _current_stack() -> list[str]:
             for fs in traceback.extract_stack()[:-3]]
 
 
+def _exc_stack(exc: BaseException) -> list[str]:
+    import traceback
+
+    return [f"{short_path(fs.filename)}:{fs.lineno} in {fs.name}"
+            for fs in traceback.extract_tb(exc.__traceback__)]
+
+
 def _task_stack(task: trio.lowlevel.Task) -> list[str]:
     out = []
     try:
@@ -962,8 +975,9 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     ``config`` (a kern/conf/ name such as "GENERIC" or a KernelConfig),
     ``verbose`` (echo kernel messages, on ``console``, a text stream,
     default sys.stdout), ``debug`` (aprint_debug output), ``boottime``
-    (epoch seconds at boot), ``deadlock_patience``, the kernel tunables of
-    ``TUNABLES`` (``module_autotime=0``; or ``tunables={...}``).  Any other
-    keyword is an error.
+    (epoch seconds at boot), ``deadlock_patience``, ``faults`` (a
+    kern.subr_fault.FaultPlan or its text form, armed from the start), the
+    kernel tunables of ``TUNABLES`` (``module_autotime=0``; or
+    ``tunables={...}``).  Any other keyword is an error.
     """
     return Machine(seed, **kw)

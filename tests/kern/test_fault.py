@@ -6,7 +6,12 @@ import pytest
 
 import kern
 from kern import EAGAIN, EIO, KM_NOSLEEP, KM_SLEEP, PRI_BIO, kmem_alloc, kthread_create
-from kern.subr_fault import fault_inject
+from kern.subr_fault import fault_inject, fault_site
+
+# Sites of these tests only (every site must be declared).
+S = fault_site("test.s", "a site of tests/kern/test_fault.py")
+OTHER = fault_site("test.other", "another site of tests/kern/test_fault.py")
+DISK = fault_site("test.disk", "a device-scoped site of tests/kern/test_fault.py", scope="dev")
 
 
 def calls_that_fail(k, site: str, n: int, **knobs) -> list[int]:
@@ -29,32 +34,32 @@ def k():
 
 
 def test_every_nth(k):
-    assert calls_that_fail(k, "s", 10, nth=3) == [3, 6, 9]
+    assert calls_that_fail(k, S, 10, nth=3) == [3, 6, 9]
 
 
 def test_nth_only_once(k):
-    assert calls_that_fail(k, "s", 10, fail_nth=4) == [4]
+    assert calls_that_fail(k, S, 10, fail_nth=4) == [4]
 
 
 def test_times_limits_count(k):
-    assert calls_that_fail(k, "s", 10, nth=2, times=2) == [2, 4]
+    assert calls_that_fail(k, S, 10, nth=2, times=2) == [2, 4]
 
 
 def test_space_skips_first_calls(k):
-    assert calls_that_fail(k, "s", 10, space=5, nth=2) == [7, 9]
-    assert calls_that_fail(k, "s", 6, space=3) == [4, 5, 6]
+    assert calls_that_fail(k, S, 10, space=5, nth=2) == [7, 9]
+    assert calls_that_fail(k, S, 6, space=3) == [4, 5, 6]
 
 
 def test_probability_draws_from_the_decision_stream(k):
-    a = calls_that_fail(k, "s", 200, probability=0.25)
+    a = calls_that_fail(k, S, 200, probability=0.25)
     assert 25 < len(a) < 75
     assert k.decisions.faults() == len(a)  # every draw is a recorded decision
-    assert calls_that_fail(k, "s", 50, probability=0.0) == []
+    assert calls_that_fail(k, S, 50, probability=0.0) == []
     # the same seed draws the same faults; a replay of the schedule too
     with kern.boot(seed=5) as k2:
-        assert calls_that_fail(k2, "s", 200, probability=0.25) == a
+        assert calls_that_fail(k2, S, 200, probability=0.25) == a
     with kern.boot(replay=k.schedule) as k3:
-        assert calls_that_fail(k3, "s", 200, probability=0.25) == a
+        assert calls_that_fail(k3, S, 200, probability=0.25) == a
 
 
 def test_scope_one_lwp(k):
@@ -62,7 +67,7 @@ def test_scope_one_lwp(k):
         fired = {}
 
         async def caller(name):
-            fired[name] = sum(1 for _ in range(5) if fault_inject("s"))
+            fired[name] = sum(1 for _ in range(5) if fault_inject(S))
 
         async def run_as(name):
             await caller(name)
@@ -74,7 +79,7 @@ def test_scope_one_lwp(k):
         await kern.kthread_join(lb)
         return fired
 
-    with k.faults.inject("s", lwp="b") as f:
+    with k.faults.inject(S, lwp="b") as f:
         fired = k.run(two_callers, name="a")
     assert fired == {"a": 0, "b": 5}
     assert f.nfaults == 5
@@ -82,33 +87,33 @@ def test_scope_one_lwp(k):
 
 def test_scope_one_device(k):
     async def body():
-        return [bool(fault_inject("disk", dev=d)) for d in (1, 2, 1, 2)]
+        return [bool(fault_inject(DISK, dev=d)) for d in (1, 2, 1, 2)]
 
-    with k.faults.inject("disk", dev=2):
+    with k.faults.inject(DISK, dev=2):
         assert k.run(body) == [False, True, False, True]
 
 
 def test_errno_and_log(k):
     async def body():
-        return [fault_inject("s") for _ in range(3)]
+        return [fault_inject(S) for _ in range(3)]
 
-    with k.faults.inject("s", error=EIO, fail_nth=2):
+    with k.faults.inject(S, error=EIO, fail_nth=2):
         assert k.run(body) == [0, EIO, 0]
-    ev = k.faults.fired("s")
+    ev = k.faults.fired(S)
     assert len(ev) == 1 and ev[0].error == EIO and ev[0].call == 2
-    assert str(ev[0]).startswith("s: EIO")
+    assert str(ev[0]).startswith("test.s: EIO")
 
 
 def test_context_manager_disarms(k):
-    with k.faults.inject("s", error=EIO):
+    with k.faults.inject(S, error=EIO):
         pass
-    assert calls_that_fail(k, "other", 3) == [1, 2, 3]
+    assert calls_that_fail(k, OTHER, 3) == [1, 2, 3]
 
     async def body():
-        return fault_inject("s")
+        return fault_inject(S)
 
     assert k.run(body) == 0
-    assert "s" not in k.faults.armed
+    assert S not in k.faults.armed
 
 
 def test_kmem_nosleep_site(k):
@@ -133,6 +138,6 @@ def test_kthread_create_site(k):
 
 def test_bad_knobs_rejected(k):
     with pytest.raises(ValueError):
-        k.faults.add("s", probability=2.0)
+        k.faults.add(S, probability=2.0)
     with pytest.raises(ValueError):
-        k.faults.add("s", nth=0)
+        k.faults.add(S, nth=0)

@@ -349,6 +349,6 @@ def test_failing_test_report_names_its_machines(tmp_path):
                          cwd=tmp_path)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "machine seed 3 (running)" in out.stdout
-    assert "re-run: pytest 'test_cases.py::test_with_fixture' --kemu-seed=3" in out.stdout
+    assert "re-run: pytest test_cases.py::test_with_fixture --kemu-seed=3" in out.stdout
     assert "machine seed 5 (halted)" in out.stdout
-    assert "re-run: pytest 'test_cases.py::test_with_boot' --kemu-seed=5" in out.stdout
+    assert "re-run: pytest test_cases.py::test_with_boot --kemu-seed=5" in out.stdout

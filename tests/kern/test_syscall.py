@@ -291,6 +291,7 @@ def test_ignored_signal_does_not_interrupt(k):
     assert k.run(main) == ("gate", {"r": 0}, 1)
 
 
+@pytest.mark.kemu
 async def test_signal_between_two_user_lwps_async_face():
     """The async face: two k.run lwps of the init process, set against each other."""
     gate = Gate()

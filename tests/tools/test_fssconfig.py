@@ -13,7 +13,8 @@ import pytest
 
 from dev.fss.fssvar import FSS_UNCONFIG_ON_CLOSE, FSSIOFSET
 from kern.fcntl import O_RDWR
-from tests.dev.fss.helpers import MiB, make_image
+from kern.machine import testing as kt
+from kern.machine.testing import MiB
 from tests.shell_helpers import kemu_machine
 from tools.kemu import parse_drivespec
 from tools.lib import libc
@@ -25,7 +26,7 @@ USAGE = ("usage: fssconfig [-cxv] device path backup [cluster [size]]\n"
 
 @pytest.fixture
 def m(tmp_path):
-    img = make_image(str(tmp_path / "o.img"), 4 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * MiB)
     drive = parse_drivespec(f"key=/dev/wd0,hostpath={img},size=host")
     with kemu_machine(seed=1, drives=[drive]) as km:
         km.ok("mount /dev/wd0 /mnt")

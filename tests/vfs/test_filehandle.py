@@ -9,19 +9,20 @@ from kern.errno import E2BIG, EPERM, ESTALE
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY
 from kern.kern_auth import kauth_cred_make
-from tests.dev.fss.helpers import MiB, make_image, setup_origin, write_file
+from kern.machine import testing as kt
+from kern.machine.testing import MiB
 from tools.lib import libc
 
 
 @pytest.fixture
 def img(tmp_path):
-    return make_image(str(tmp_path / "fs.img"), 4 * MiB)
+    return kt.make_ext2_image(str(tmp_path / "fs.img"), 4 * MiB)
 
 
 def test_handles_round_trip_and_go_stale(img):
     async def body():
-        await setup_origin(img, "/mnt")
-        await write_file("/mnt/f", b"handle me\n")
+        await kt.mount_image(img, "/mnt")
+        await kt.write_file("/mnt/f", b"handle me\n")
         need = await libc.getfh_size("/mnt/f")
         with pytest.raises(SyscallError) as small:
             await libc.getfh("/mnt/f", need - 1)
@@ -45,8 +46,8 @@ def test_handles_round_trip_and_go_stale(img):
 
 def test_only_root_may_use_handles(img):
     async def body():
-        await setup_origin(img, "/mnt")
-        await write_file("/mnt/f", b"x")
+        await kt.mount_image(img, "/mnt")
+        await kt.write_file("/mnt/f", b"x")
         fh = await libc.getfh("/mnt/f")
         p = kern.curmachine().proc_create("user", cred=kauth_cred_make(100, 100))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kern
 from kern.fcntl import O_RDWR
 from kern.kern_mutex import mutex_enter, mutex_owned
-from tests.dev.fss.helpers import snap_set
+from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import (
     MB,
     boot,
@@ -75,7 +75,7 @@ def test_pagedaemon_refused_above_high_water_does_not_wake_itself(tmp_path, monk
         check(await write_file("/mnt/f", b"A" * 65536))
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         uvmexp().dirtyhiwat = 4
         f = await libc.open("/mnt/f", O_RDWR)
         await libc.write(f, b"B" * 65536)  # dirty pages past the high water mark

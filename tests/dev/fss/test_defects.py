@@ -18,16 +18,10 @@ from dev.fss.fssvar import FSSIOCCLR, FSSIOFGET
 from kern.errno import EBUSY, ENOMEM, EOPNOTSUPP
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.machine import testing as kt
 from kern.machine.testing import errno_of
 from kern.subr_devsw import bdev_strategy
 from kern.types_dev import makedev
-from tests.dev.fss.helpers import (
-    read_file,
-    setup_origin,
-    snap_get,
-    snap_set,
-    write_file,
-)
 from tools.lib import libc
 from vfs.buf import B_READ
 from vfs.mount import mountlist
@@ -46,7 +40,7 @@ def test_B1_ioctls_block_for_a_whole_create(origin):
 
     async def main():
         async with kern.boot(seed=1) as k:
-            await k.run(setup_origin, origin, "/mnt")
+            await k.run(kt.mount_image, origin, "/mnt")
             fd = await k.run(libc.open, "/dev/rfss0", O_RDWR)
 
             async def holder():
@@ -58,12 +52,12 @@ def test_B1_ioctls_block_for_a_whole_create(origin):
 
             async def creator():
                 await kern.kpause("after", False, 1, None)
-                await snap_set(fd, "/mnt", "/tmp/s")
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
                 times["created"] = kern.curmachine().now()
 
             async def getter():
                 await kern.kpause("later", False, 2, None)
-                await snap_get(fd)
+                await kt.fss_get_ioctl(fd)
                 times["got"] = kern.curmachine().now()
 
             async def fgetter():
@@ -88,13 +82,13 @@ def test_B5_failed_persistent_attempt_leaves_fss_persistent(origin):
     reads return the backing store file, and the delete vrele's the store
     instead of closing it, so its write count leaks."""
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/inside", b"")
-        await write_file("/tmp/store", b"STORE-CONTENTS" * 100)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/inside", b"")
+        await kt.write_file("/tmp/store", b"STORE-CONTENTS" * 100)
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        first = await errno_of(snap_set(fd, "/mnt", "/mnt/inside", create_store=False))
-        await snap_set(fd, "/mnt", "/tmp/store", create_store=False)
-        g = await snap_get(fd)
+        first = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/mnt/inside", create_store=False))
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False)
+        g = await kt.fss_get_ioctl(fd)
         data = await libc.pread(fd, 14, 0)
         from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
         from vfs.vnode import vrele
@@ -165,18 +159,18 @@ def test_B13_backing_store_error_with_a_writer_in_the_handler_deadlocks(origin):
     fss_copy_on_write waits for sc_slock.  Some schedules of a multi-page write
     hit it; the report names both lwps."""
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"o" * (16 * PAGE))
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"o" * (16 * PAGE))
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         with kern.curmachine().faults.inject("VOP_WRITE", lwp="fss0"):
             w = await libc.open("/mnt/f", O_RDWR)
             await libc.write(w, b"n" * (8 * PAGE))
             await libc.fsync(w)
             for _ in range(5):
                 await kern.kpause("let", False, 1, None)
-        return await read_file("/mnt/f")
+        return await kt.read_file("/mnt/f")
 
     reports = []
     for seed in range(1, 21):

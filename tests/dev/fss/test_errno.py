@@ -36,16 +36,16 @@ from kern.errno import (
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.ioccom import _IO
 from kern.kern_module import kmod_namespace
-from kern.machine.testing import errno_of
+from kern.machine import testing as kt
+from kern.machine.testing import MiB, errno_of
 from kern.subr_kmem import kmem_outstanding
-from tests.dev.fss.helpers import MiB, setup_origin, snap_get, snap_set, write_file
 from tools.lib import libc
 
 
 def run(origin, body):
     """Boot, mount the origin ext2 on /mnt, run ``body`` in an lwp: its result."""
     async def main():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         return await body()
 
     with kern.boot(seed=1) as k:
@@ -61,7 +61,7 @@ def test_open_makes_a_unit_for_any_minor_and_last_close_removes_it(origin):
         from kern.subr_autoconf import device_lookup_private
 
         during = device_lookup_private(ns.fss_cd, 3) is not None
-        get = await errno_of(snap_get(fd))
+        get = await errno_of(kt.fss_get_ioctl(fd))
         await libc.close(fd)
         after = device_lookup_private(ns.fss_cd, 3)
         return during, get, after
@@ -92,7 +92,7 @@ def test_open_gives_enomem_when_autoconf_refuses_and_leaks_the_cfdata_B8(origin)
 async def _set_errno(mount, bstore, flags=O_RDWR, **kw) -> int:
     fd = await libc.open("/dev/rfss0", flags)
     try:
-        return await errno_of(snap_set(fd, mount, bstore, **kw))
+        return await errno_of(kt.fss_set_ioctl(fd, mount, bstore, **kw))
     finally:
         await libc.close(fd)
 
@@ -109,7 +109,7 @@ async def _set_errno(mount, bstore, flags=O_RDWR, **kw) -> int:
 def test_fssiocset_errors(origin, mount, bstore, expected):
     async def body():
         await libc.mkdir("/mnt/dir", 0o755)
-        await write_file("/mnt/store", b"")
+        await kt.write_file("/mnt/store", b"")
         return await _set_errno(mount, bstore, create_store=False)
 
     error = run(origin, body)
@@ -136,8 +136,8 @@ def test_fssiocset_needs_fwrite(origin):
 def test_fssiocset_on_an_active_unit_is_ebusy(origin):
     async def body():
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/store")
-        return await errno_of(snap_set(fd, "/mnt", "/tmp/store2"))
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store")
+        return await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/store2"))
 
     error = run(origin, body)
     assert error == EBUSY
@@ -146,8 +146,8 @@ def test_fssiocset_on_an_active_unit_is_ebusy(origin):
 def test_fssiocset50_configures_without_flags(origin):
     async def body():
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/store", cmd=FSSIOCSET50)
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", cmd=FSSIOCSET50)
+        g = await kt.fss_get_ioctl(fd)
         v = ctypes.c_int(-1)
         await libc.ioctl(fd, FSSIOFGET, v)
         return g.fsg_mount, v.value
@@ -177,7 +177,7 @@ def test_fssioccl_r_on_idle_unit_is_enxio_B10(origin):
 def test_fssioccl_r_needs_fwrite(origin):
     async def body():
         rw = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(rw, "/mnt", "/tmp/store")
+        await kt.fss_set_ioctl(rw, "/mnt", "/tmp/store")
         ro = await libc.open("/dev/rfss0", O_RDONLY)
         return await errno_of(libc.ioctl(ro, FSSIOCCLR, None))
 
@@ -225,7 +225,7 @@ def test_read_write_size_dump(origin):
 
         fd = await libc.open("/dev/rfss0", O_RDWR)
         idle_read = await errno_of(libc.read(fd, 512))
-        await snap_set(fd, "/mnt", "/tmp/store")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store")
         write = await errno_of(libc.write(fd, b"x" * 512))
         size = 4 * MiB
         at_end = await libc.pread(fd, 512, size)

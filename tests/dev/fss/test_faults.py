@@ -24,19 +24,9 @@ import kern
 from dev.fss.fssvar import FSSIOCCLR
 from kern.errno import EAGAIN, EIO, ENOSPC, ENXIO
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
-from kern.machine.testing import errno_of, sweep
+from kern.machine import testing as kt
+from kern.machine.testing import MiB, errno_of, sweep
 from kern.subr_kmem import kmem_stats
-from tests.dev.fss.helpers import (
-    MiB,
-    make_image,
-    needs_e2fsck,
-    read_file,
-    setup_origin,
-    snap_get,
-    snap_set,
-    write_file,
-)
-from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, attach_disk, mount_ext2fs
 from tools.lib import libc
 from vfs.mount import mountlist
 
@@ -70,17 +60,17 @@ def test_device_read_error_while_copying_fails_the_write_and_keeps_the_snapshot(
         return await _overwrite("/mnt/f", ord("n"))
 
     async def check(fd):
-        g = await snap_get(fd)
-        snap = await read_file("/dev/rfss0")
+        g = await kt.fss_get_ioctl(fd)
+        snap = await kt.read_file("/dev/rfss0")
         return g.fsg_mount, snap
 
     with kern.boot(seed=1) as k:
         async def setup():
-            await setup_origin(origin, "/mnt")
-            await write_file("/mnt/f", b"o" * (8 * PAGE))
+            await kt.mount_image(origin, "/mnt")
+            await kt.write_file("/mnt/f", b"o" * (8 * PAGE))
             await libc.sync()
             fd = await libc.open("/dev/rfss0", O_RDWR)
-            await snap_set(fd, "/mnt", "/tmp/s")
+            await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
             return fd
 
         fd = k.run(setup)
@@ -93,8 +83,8 @@ def test_device_read_error_while_copying_fails_the_write_and_keeps_the_snapshot(
         assert len(snap) == 4 * MiB  # and the whole device reads
 
         async def old_data():
-            await mount_ext2fs("/dev/fss0", "/snap", 1)
-            data = await read_file("/snap/f")
+            await kt.mount_ext2("/dev/fss0", "/snap", 1)
+            data = await kt.read_file("/snap/f")
             await libc.unmount("/snap", 0)
             return data
 
@@ -105,10 +95,10 @@ def test_device_read_error_while_copying_fails_the_write_and_keeps_the_snapshot(
 
 async def _snapshot_of_f(store: str = "/tmp/s") -> int:
     """/mnt/f: 16 pages of "o" on disk; then a snapshot of /mnt on fss0 (its fd)."""
-    await write_file("/mnt/f", b"o" * (16 * PAGE))
+    await kt.write_file("/mnt/f", b"o" * (16 * PAGE))
     await libc.sync()
     fd = await libc.open("/dev/rfss0", O_RDWR)
-    await snap_set(fd, "/mnt", store)
+    await kt.fss_set_ioctl(fd, "/mnt", store)
     return fd
 
 
@@ -121,10 +111,9 @@ async def _snapshot_of_f(store: str = "/tmp/s") -> int:
 # call.
 
 
-@needs_e2fsck
 def test_backing_store_write_error_invalidates_the_snapshot(origin):
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         fd = await _snapshot_of_f()
         m = kern.curmachine()
         with m.faults.inject("VOP_WRITE", lwp="fss0", error=EIO) as f:
@@ -133,9 +122,9 @@ def test_backing_store_write_error_invalidates_the_snapshot(origin):
             for _ in range(5):
                 await kern.kpause("let", False, 1, None)
         rerr = await errno_of(libc.pread(fd, 512, 0))
-        g = await snap_get(fd)
+        g = await kt.fss_get_ioctl(fd)
         handlers = _cow_handlers(_mnt())
-        newdata = await read_file("/mnt/f")
+        newdata = await kt.read_file("/mnt/f")
         await libc.ioctl(fd, FSSIOCCLR, None)
         await libc.close(fd)
         await libc.unmount("/mnt", 0)
@@ -151,17 +140,16 @@ def test_backing_store_write_error_invalidates_the_snapshot(origin):
     assert mount == b"/mnt"  # FSSIOCGET still answers
     assert handlers == 0  # fss_error disestablished the copy-on-write handler
     assert newdata == b"n" * PAGE + b"o" * (15 * PAGE)
-    assert_e2fsck_clean(origin)
+    kt.assert_e2fsck_clean(origin)
 
 
-@needs_e2fsck
 def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
-    small = make_image(str(tmp_path / "store.img"), 1 * MiB)
+    small = kt.make_ext2_image(str(tmp_path / "store.img"), 1 * MiB)
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await attach_disk("/dev/wd1", small)
-        await mount_ext2fs("/dev/wd1", "/store")
+        await kt.mount_image(origin, "/mnt")
+        await kt.attach_disk(small, "/dev/wd1")
+        await kt.mount_ext2("/dev/wd1", "/store")
         fd = await _snapshot_of_f("/store/s")
         # fill the store's file system to the last block
         filler = await libc.open("/store/filler", O_WRONLY | O_CREAT, 0o600)
@@ -174,7 +162,7 @@ def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
         for _ in range(5):
             await kern.kpause("let", False, 1, None)
         rerr = await errno_of(libc.pread(fd, 512, 0))
-        g = await snap_get(fd)
+        g = await kt.fss_get_ioctl(fd)
         await libc.ioctl(fd, FSSIOCCLR, None)
         await libc.close(fd)
         await libc.unmount("/mnt", 0)
@@ -188,12 +176,12 @@ def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
     assert "fss0: snapshot invalid: write error on backing store" in dmesg
     assert rerr == ENXIO
     assert mount == b"/mnt"
-    assert_e2fsck_clean(origin)
+    kt.assert_e2fsck_clean(origin)
 
 
 def test_backing_store_read_error_fails_only_that_read(origin):
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         fd = await _snapshot_of_f()
         await _overwrite("/mnt/f", ord("n"))  # cluster 0.. now live on the store
         await libc.sync()
@@ -203,7 +191,7 @@ def test_backing_store_read_error_fails_only_that_read(origin):
         with m.faults.inject("VOP_READ", lwp="fss0", error=EIO, fail_nth=1) as f:
             first = await errno_of(libc.pread(fd, 65536, 0))
         second = await libc.pread(fd, 65536, 0)
-        g = await snap_get(fd)
+        g = await kt.fss_get_ioctl(fd)
         return first, f.nfaults, len(second), g.fsg_bs_size, _cow_handlers(mp)
 
     with kern.boot(seed=1) as k:
@@ -222,14 +210,14 @@ def test_backing_store_read_error_fails_only_that_read(origin):
 ])
 def test_create_failures_unwind_leaving_nothing(origin, site, error):
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         mp = _mnt()
         fd = await libc.open("/dev/rfss0", O_RDWR)
         await libc.open("/tmp/s", O_RDWR | O_CREAT, 0o600)
         before = kmem_stats()["inuse"]
         m = kern.curmachine()
         with m.faults.inject(site, error=error, fail_nth=1) as f:
-            err = await errno_of(snap_set(fd, "/mnt", "/tmp/s", create_store=False))
+            err = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", create_store=False))
         after = kmem_stats()["inuse"]
         threads = [l.l_name for l in m.lwps if l.l_name.startswith("fss")]
         handlers = _cow_handlers(mp)
@@ -237,8 +225,8 @@ def test_create_failures_unwind_leaving_nothing(origin, site, error):
 
         state = fstrans_getstate(mp)
         # the unit is reusable
-        await snap_set(fd, "/mnt", "/tmp/s", create_store=False)
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", create_store=False)
+        g = await kt.fss_get_ioctl(fd)
         await libc.ioctl(fd, FSSIOCCLR, None)
         return err, f.nfaults, before, after, threads, handlers, state == FSTRANS_NORMAL, \
             g.fsg_mount
@@ -264,19 +252,19 @@ FSIZE = 6 * PAGE
 def test_sweep_writers_against_snapshot_readers(tmp_path, seed):
     """Under many schedules: what the snapshot device returns is the origin device
     as it was when the snapshot was taken, whatever the writers do meanwhile."""
-    img = make_image(str(tmp_path / "origin.img"), 4 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "origin.img"), 4 * MiB)
     rng = random.Random(seed)
     frozen: dict = {}
 
     async def main():
         async with kern.boot(seed=seed) as k:
             async def prepare():
-                await setup_origin(img, "/mnt")
+                await kt.mount_image(img, "/mnt")
                 for i in range(FILES):
-                    await write_file(f"/mnt/f{i}", bytes([65 + i]) * FSIZE)
+                    await kt.write_file(f"/mnt/f{i}", bytes([65 + i]) * FSIZE)
                 await libc.sync()
                 fd = await libc.open("/dev/rfss0", O_RDWR)
-                await snap_set(fd, "/mnt", "/tmp/s", csize=rng.choice([0, 4096, 16384]))
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=rng.choice([0, 4096, 16384]))
                 with open(img, "rb") as f:
                     frozen["image"] = f.read()  # the disk when the snapshot was taken
                 return fd
@@ -317,7 +305,7 @@ def test_sweep_writers_against_snapshot_readers(tmp_path, seed):
                     nursery.start_soon(keep, writer, n, f"writer{n}")
                     nursery.start_soon(keep, reader, n, f"reader{n}")
             await k.run(libc.sync)
-            whole = await k.run(read_file, "/dev/rfss0")
+            whole = await k.run(kt.read_file, "/dev/rfss0")
             return results, whole
 
     results, whole = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

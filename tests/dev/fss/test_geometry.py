@@ -15,7 +15,8 @@ import pytest
 
 import kern
 from kern.fcntl import O_RDWR
-from tests.dev.fss.helpers import KiB, MiB, make_image, setup_origin, snap_get, snap_set
+from kern.machine import testing as kt
+from kern.machine.testing import KiB, MiB
 from tests.shell_helpers import kemu_machine
 from tools.kemu import parse_drivespec
 from tools.lib import libc
@@ -58,7 +59,7 @@ def H(n: int) -> str:
 
 @pytest.mark.parametrize("size,csize", CASES)
 def test_geometry_with_a_file_store(tmp_path, size, csize):
-    img = make_image(str(tmp_path / "o.img"), size)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), size)
     # the store is on rootfs, whose f_iosize is 4096: clusters are at least 4 KiB
     exp = expected(size, csize, 12)
     drive = parse_drivespec(f"key=/dev/wd0,hostpath={img},size=host")
@@ -69,7 +70,7 @@ def test_geometry_with_a_file_store(tmp_path, size, csize):
 
         async def get():
             fd = await libc.open("/dev/rfss0", O_RDWR)
-            g = await snap_get(fd)
+            g = await kt.fss_get_ioctl(fd)
             await libc.close(fd)
             return g.fsg_csize, g.fsg_mount_size, g.fsg_bs_size
 
@@ -87,7 +88,7 @@ def test_geometry_with_a_file_store(tmp_path, size, csize):
 
 
 def test_geometry_with_a_character_device_store(tmp_path):
-    img = make_image(str(tmp_path / "o.img"), 4 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * MiB)
     store = tmp_path / "store.img"
     store.write_bytes(b"")
     size = 4 * MiB
@@ -95,14 +96,14 @@ def test_geometry_with_a_character_device_store(tmp_path):
     assert exp["csize"] == 1024
 
     async def body():
-        await setup_origin(img, "/mnt")
+        await kt.mount_image(img, "/mnt")
         from dev.rumpblk import RUMP_ETFS_CHR, rump_etfs_register
 
         assert await rump_etfs_register("/dev/rstore", str(store), RUMP_ETFS_CHR,
                                         size=8 * MiB) == 0
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/dev/rstore", csize=1000, create_store=False)
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/dev/rstore", csize=1000, create_store=False)
+        g = await kt.fss_get_ioctl(fd)
         return g.fsg_csize, g.fsg_mount_size, g.fsg_bs_size
 
     with kern.boot(seed=1) as k:
@@ -115,7 +116,7 @@ def test_worked_example_of_the_spec(tmp_path):
     # indir 1; `fssconfig -lv` right after creation shows "64 cluster of 64K, 64K backup".
     assert expected(4 * MiB, 0, 12) == {"csize": 65536, "clcount": 64, "clresid": 65536,
                                         "slots": 8, "indir": 1}
-    img = make_image(str(tmp_path / "o.img"), 4 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * MiB)
     drive = parse_drivespec(f"key=/dev/wd0,hostpath={img},size=host")
     with kemu_machine(seed=1, drives=[drive]) as m:
         m.ok("mount /dev/wd0 /mnt")

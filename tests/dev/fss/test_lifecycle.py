@@ -11,17 +11,8 @@ from kern.errno import EBUSY, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY, O_RDWR
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.machine import testing as kt
 from kern.machine.testing import errno_of
-from tests.dev.fss.helpers import (
-    dump_device,
-    needs_e2fsck,
-    read_file,
-    setup_origin,
-    snap_get,
-    snap_set,
-    write_file,
-)
-from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, mount_ext2fs
 from tools.lib import libc
 from vfs.mount import MNT_RDONLY
 
@@ -34,16 +25,16 @@ def test_unconfig_on_close_as_dump_uses_it(origin):
     """sbin/dump's snap_open: first free unit, FSS_UNCONFIG_ON_CLOSE, unlink the store."""
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"dumped\n" * 100)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"dumped\n" * 100)
         # another snapshot already holds fss0: dump moves on at EBUSY
         busy = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(busy, "/mnt", "/tmp/busy")
+        await kt.fss_set_ioctl(busy, "/mnt", "/tmp/busy")
         unit = None
         for i in range(4):
             fd = await libc.open(f"/dev/rfss{i}", O_RDWR)
             try:
-                await snap_set(fd, "/mnt", "/tmp/dumpsnap")
+                await kt.fss_set_ioctl(fd, "/mnt", "/tmp/dumpsnap")
             except SyscallError as e:
                 assert e.errno == EBUSY
                 await libc.close(fd)
@@ -58,7 +49,7 @@ def test_unconfig_on_close_as_dump_uses_it(origin):
         threads_after = [n for n in lwp_names(kern.curmachine()) if n.startswith("fss")]
         # the unit is gone: reopening gives a fresh, idle one
         fd = await libc.open(f"/dev/rfss{unit}", O_RDONLY)
-        get = await errno_of(snap_get(fd))
+        get = await errno_of(kt.fss_get_ioctl(fd))
         await libc.close(fd)
         return unit, len(data), threads_during, threads_after, get
 
@@ -76,7 +67,7 @@ def test_block_and_character_devices_open_together(origin):
         from kern.kern_module import kmod_namespace
         from kern.subr_autoconf import device_lookup_private
 
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         b = await libc.open("/dev/fss0", O_RDONLY)
         c = await libc.open("/dev/rfss0", O_RDWR)
         cd = kmod_namespace("fss").fss_cd
@@ -88,7 +79,7 @@ def test_block_and_character_devices_open_together(origin):
         gone = device_lookup_private(cd, 0) is None
         # with a snapshot active, the last close keeps the unit
         c = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(c, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(c, "/mnt", "/tmp/s")
         await libc.close(c)
         kept = device_lookup_private(cd, 0)
         return both, stays, gone, kept is not None and kept.sc_flags & 0x1
@@ -103,18 +94,18 @@ def test_block_and_character_devices_open_together(origin):
 
 def test_unconfigure_while_the_snapshot_is_mounted(origin):
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"before\n")
-        await write_file("/mnt/g", b"g" * 5000)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"before\n")
+        await kt.write_file("/mnt/g", b"g" * 5000)
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        before = await read_file("/snap/f")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        before = await kt.read_file("/snap/f")
         await libc.ioctl(fd, FSSIOCCLR, None)  # the block device stays open (mounted)
         await libc.close(fd)
         # the file system cannot read its disk any more: /snap/g was never read,
         # so reading it reaches fss_strategy, which refuses (ENXIO)
-        err = await errno_of(read_file("/snap/g"))
+        err = await errno_of(kt.read_file("/snap/g"))
         raw = await libc.open("/dev/rfss0", O_RDONLY)
         rerr = await errno_of(libc.read(raw, 512))
         await libc.close(raw)
@@ -128,16 +119,15 @@ def test_unconfigure_while_the_snapshot_is_mounted(origin):
     assert rerr == ENXIO
 
 
-@needs_e2fsck
 def test_unmount_of_the_snapshotted_file_system(origin, tmp_path):
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"x" * 10000)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"x" * 10000)
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         await libc.unmount("/mnt", 0)
         err = await errno_of(libc.read(fd, 512))
-        g = await snap_get(fd)  # FSSIOCGET still answers
+        g = await kt.fss_get_ioctl(fd)  # FSSIOCGET still answers
         await libc.ioctl(fd, FSSIOCCLR, None)
         return err, g.fsg_mount
 
@@ -147,16 +137,16 @@ def test_unmount_of_the_snapshotted_file_system(origin, tmp_path):
     assert err == ENXIO
     assert mount == b"/mnt"
     assert "fss0: snapshot invalid: forced by unmount" in dmesg
-    assert_e2fsck_clean(origin)
+    kt.assert_e2fsck_clean(origin)
 
 
 def test_modload_brings_bufq_fcfs_and_modunload_is_ebusy_while_active(origin):
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         loaded = await module_load("fss", 0, None, MODULE_CLASS_ANY)
         stats1 = {m.name: m.refcnt for m in module_stat()}
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
         busy = await module_unload("fss")
         still = "fss" in {m.name for m in module_stat()}
         await libc.ioctl(fd, FSSIOCCLR, None)
@@ -181,10 +171,10 @@ def test_built_in_pseudo_device(origin):
     cfg = GENERIC.derive("FSSSTATIC", pseudo_devices={"fss": 4})
 
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
-        g = await snap_get(fd)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        g = await kt.fss_get_ioctl(fd)
         return g.fsg_mount, {m.name for m in module_stat()}
 
     with kern.boot(seed=1, config=cfg) as k:
@@ -201,27 +191,27 @@ def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
     from vfs.uvm import uvm_kick_pdaemon, uvm_pdaemon_wait
 
     async def body():
-        await setup_origin(origin, "/mnt")
-        await write_file("/mnt/f", b"A" * 65536)
+        await kt.mount_image(origin, "/mnt")
+        await kt.write_file("/mnt/f", b"A" * 65536)
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s")
-        bs0 = (await snap_get(fd)).fsg_bs_size
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        bs0 = (await kt.fss_get_ioctl(fd)).fsg_bs_size
         f = await libc.open("/mnt/f", O_RDWR)
         await libc.write(f, b"B" * 65536)  # into the page cache only
         dirty_before = genfs_dirty_pages()
         uvm_kick_pdaemon()
         await uvm_pdaemon_wait()
         dirty_after_daemon = genfs_dirty_pages()
-        bs1 = (await snap_get(fd)).fsg_bs_size
+        bs1 = (await kt.fss_get_ioctl(fd)).fsg_bs_size
         await libc.fsync(f)  # a writer that may wait: copies, then writes
         await kern.kpause("bs", False, 2, None)  # let the bs thread store the copies
-        bs2 = (await snap_get(fd)).fsg_bs_size
+        bs2 = (await kt.fss_get_ioctl(fd)).fsg_bs_size
         await libc.close(f)
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        snap = await read_file("/snap/f")
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        snap = await kt.read_file("/snap/f")
         await libc.unmount("/snap", 0)
-        return dirty_before, dirty_after_daemon, bs0, bs1, bs2, snap, await read_file("/mnt/f")
+        return dirty_before, dirty_after_daemon, bs0, bs1, bs2, snap, await kt.read_file("/mnt/f")
 
     with kern.boot(seed=1) as k:
         dirty_before, dirty_after, bs0, bs1, bs2, snap, now = k.run(body)
@@ -234,26 +224,25 @@ def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
     assert fired
 
 
-@needs_e2fsck
 def test_snapshot_of_a_busy_file_system_is_clean_and_holds_old_data(origin, tmp_path):
     snapimg = str(tmp_path / "snap.img")
 
     async def body():
-        await setup_origin(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt")
         for i in range(20):
-            await write_file(f"/mnt/f{i}", bytes([i]) * (i * 3000 + 1))
+            await kt.write_file(f"/mnt/f{i}", bytes([i]) * (i * 3000 + 1))
         fd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fd, "/mnt", "/tmp/s", csize=4096)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=4096)
         for i in range(20):
             if i % 2:
                 await libc.unlink(f"/mnt/f{i}")
             else:
-                await write_file(f"/mnt/f{i}", b"new" * 1000)
+                await kt.write_file(f"/mnt/f{i}", b"new" * 1000)
         await libc.sync()
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        old = [await read_file(f"/snap/f{i}") for i in range(20)]
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        old = [await kt.read_file(f"/snap/f{i}") for i in range(20)]
         await libc.unmount("/snap", 0)
-        await dump_device("/dev/rfss0", snapimg)
+        await kt.dump_device("/dev/rfss0", snapimg)
         await libc.ioctl(fd, FSSIOCCLR, None)
         await libc.close(fd)
         return old
@@ -261,4 +250,4 @@ def test_snapshot_of_a_busy_file_system_is_clean_and_holds_old_data(origin, tmp_
     with kern.boot(seed=3) as k:
         old = k.run(body)
     assert old == [bytes([i]) * (i * 3000 + 1) for i in range(20)]
-    assert_e2fsck_clean(snapimg)
+    kt.assert_e2fsck_clean(snapimg)

@@ -19,38 +19,28 @@ from kern.errno import ENOENT
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
 from kern.kern_synch import yield_
-from tests.dev.fss.helpers import (
-    MiB,
-    dump_device,
-    make_image,
-    needs_e2fsck,
-    read_file,
-    setup_origin,
-    snap_set,
-)
-from tests.fs.vfs.h_fsmacros import assert_e2fsck_clean, mount_ext2fs
+from kern.machine import testing as kt
+from kern.machine.testing import MiB
 from tools.lib import libc
 from vfs.mount import MNT_RDONLY
 
-pytestmark = needs_e2fsck
-
 
 def test_snapshot(tmp_path):
-    img = make_image(str(tmp_path / "ffs.img"), 5 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "ffs.img"), 5 * MiB)
     snapimg = str(tmp_path / "snap.img")
 
     async def body():
-        await setup_origin(img, "/mnt")
+        await kt.mount_image(img, "/mnt")
         # Write "huihai\n" to /mnt/myfile and keep it open.
         fd = await libc.open("/mnt/myfile", O_RDWR | O_CREAT, 0o777)
         assert await libc.write(fd, b"huihai\n") == 7
         fssfd = await libc.open("/dev/rfss0", O_RDWR)
-        await snap_set(fssfd, "/mnt", "/le_snapp")
+        await kt.fss_set_ioctl(fssfd, "/mnt", "/le_snapp")
         for _ in range(10000):
             await libc.write(fd, b"baana liten\n")
         await libc.sync()
-        await mount_ext2fs("/dev/fss0", "/snap", MNT_RDONLY)
-        assert await read_file("/snap/myfile") == b"huihai\n"
+        await kt.mount_ext2("/dev/fss0", "/snap", MNT_RDONLY)
+        assert await kt.read_file("/snap/myfile") == b"huihai\n"
         fd2 = await libc.open("/mnt/newfile", O_RDWR | O_CREAT, 0o777)
         await libc.close(fd2)
         with pytest.raises(SyscallError) as ei:
@@ -61,12 +51,12 @@ def test_snapshot(tmp_path):
         await libc.close(fd3)
         await libc.close(fd)
         await libc.unmount("/snap", 0)
-        return await dump_device("/dev/rfss0", snapimg)
+        return await kt.dump_device("/dev/rfss0", snapimg)
 
     with kern.boot(seed=1) as k:
         n = k.run(body)
     assert n == 5 * MiB
-    assert_e2fsck_clean(snapimg)
+    kt.assert_e2fsck_clean(snapimg)
 
 
 # ---------------------------------------------------------------- snapshotstress
@@ -153,18 +143,18 @@ async def _walk(root: str) -> dict[str, bytes | None]:
                 out[path] = None
                 stack.append(path)
             else:
-                out[path] = await read_file(root + path)
+                out[path] = await kt.read_file(root + path)
     return out
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_snapshotstress(tmp_path, seed):
-    img = make_image(str(tmp_path / "ffs.img"), 8 * MiB)
+    img = kt.make_ext2_image(str(tmp_path / "ffs.img"), 8 * MiB)
     snapimg = str(tmp_path / "snap.img")
 
     async def main():
         async with kern.boot(seed=seed) as k:
-            await k.run(setup_origin, img, "/mnt")
+            await k.run(kt.mount_image, img, "/mnt")
             stop = trio.Event()
             log: dict = {}
             window: dict = {}
@@ -180,7 +170,7 @@ def test_snapshotstress(tmp_path, seed):
                 await rounds(15)  # let the workers get going
                 fd = await libc.open("/dev/rfss0", O_RDWR)
                 window["from"] = {w: log[w]["done"] for w in range(NTHREADS)}
-                await snap_set(fd, "/mnt", "/le_snapp")
+                await kt.fss_set_ioctl(fd, "/mnt", "/le_snapp")
                 window["to"] = {w: log[w]["started"] for w in range(NTHREADS)}
                 await rounds(15)  # and keep going for a while after the snapshot
                 stop.set()
@@ -191,10 +181,10 @@ def test_snapshotstress(tmp_path, seed):
                     nursery.start_soon(lambda n=n: k.run(_worker, n, stop, log,
                                                          name=f"worker{n}"))
                 await k.run(snapshotter)
-            await k.run(mount_ext2fs, "/dev/fss0", "/snap", MNT_RDONLY)
+            await k.run(kt.mount_ext2, "/dev/fss0", "/snap", MNT_RDONLY)
             snap_tree = await k.run(_walk, "/snap")
             await k.run(libc.unmount, "/snap", 0)
-            await k.run(dump_device, "/dev/rfss0", snapimg)
+            await k.run(kt.dump_device, "/dev/rfss0", snapimg)
             return snap_tree, window
 
     snap_tree, window = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -208,4 +198,4 @@ def test_snapshotstress(tmp_path, seed):
                          f"between its operations {lo} and {hi}")
     # Nothing but the workers' subtrees.
     assert all(p.split("/")[1] in {f"a{n}" for n in range(NTHREADS)} for p in snap_tree)
-    assert_e2fsck_clean(snapimg)
+    kt.assert_e2fsck_clean(snapimg)

@@ -22,6 +22,7 @@ import pytest
 import kern
 from kern.conf.GENERIC import config as GENERIC
 from kern.errno import errorcode
+from kern.machine import testing as kt
 
 E2FSPROGS = all(shutil.which(t) for t in ("mke2fs", "e2fsck", "debugfs"))
 needs_e2fsprogs = pytest.mark.skipif(not E2FSPROGS,
@@ -62,25 +63,11 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
 def mkfs(path: str, size: int, bsize: int = 1024, root: str | None = None,
          extra: tuple[str, ...] = ()) -> str:
     """A fresh ext2 image of ``size`` bytes made by mke2fs (populated from ``root``)."""
-    with open(path, "wb") as f:
-        f.truncate(size)
-    args = ["mke2fs", "-q", "-F", "-t", "ext2", "-b", str(bsize), "-E", "root_owner=0:0"]
-    if root is not None:
-        args += ["-d", root]
-    args += list(extra) + [path]
-    run(*args)
-    return path
+    return kt.make_ext2_image(path, size, block=bsize, root=root, extra=extra, mkfs="mke2fs")
 
 
-def e2fsck(path: str) -> tuple[int, str]:
-    """(exit status, output) of ``e2fsck -fn``: 0 means clean."""
-    p = run("e2fsck", "-fn", path, check=False)
-    return p.returncode, p.stdout + p.stderr
-
-
-def assert_clean(path: str) -> None:
-    rc, out = e2fsck(path)
-    assert rc == 0, f"e2fsck -fn {path} says:\n{out}"
+e2fsck = kt.e2fsck
+assert_clean = kt.assert_e2fsck_clean
 
 
 def debugfs(path: str, request: str, write: bool = False) -> str:
@@ -138,9 +125,8 @@ def _cred() -> Any:
 
 
 async def attach_image(img: str, dev: str = "/dev/wd0") -> int:
-    from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register
-
-    return await rump_etfs_register(dev, img, RUMP_ETFS_BLK)
+    """kt.attach_disk as an errno."""
+    return await kt.errno_of(kt.attach_disk(img, dev))
 
 
 async def mount(img: str | None, mnt: str = "/mnt", dev: str = "/dev/wd0", ro: bool = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import pytest
 import trio
 
 from fs.puffs.puffs_msgif_h import PUFFS_VN_WRITE
@@ -13,6 +14,7 @@ from tools.puffs_servers.memfs import MemFS
 from . import h_puffs as h
 
 
+@pytest.mark.kemu
 async def test_server_task_beside_two_writers():
     async with h.boot(seed=71) as k:
         ops = MemFS()

@@ -60,9 +60,6 @@ XPASS -> failure and the mark has to go).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,9 +69,10 @@ import pytest
 
 import kern
 from kern.conf.GENERIC import config as GENERIC
-from kern.errno import EEXIST, errorcode
+from kern.errno import errorcode
 from kern.exceptions import SyscallError
 from kern.kernconf import KernelConfig
+from kern.machine import testing as kt
 from kern.syscall import syscall
 from tools.lib import libc
 
@@ -233,15 +231,6 @@ async def uaddr_call(code: int, *args: Any) -> int:
             libc.ufree(a)
 
 
-async def mkdir_p(path: str) -> None:
-    """mkdir ``path`` unless it is there already."""
-    try:
-        await libc.mkdir(path, 0o777)
-    except SyscallError as e:
-        if e.errno != EEXIST:
-            raise
-
-
 async def FSTEST_ENTER() -> None:
     try:
         await libc.chdir(FSTEST_MNTNAME)
@@ -327,97 +316,32 @@ def fsapply(case: Case, descr: str) -> Callable[..., None]:
 
 # ------------------------------------------------------------------ ext2fs
 
-E2FSPROGS = {t: shutil.which(t) or next((p for p in (f"/sbin/{t}", f"/usr/sbin/{t}")
-                                         if os.path.exists(p)), None)
-             for t in ("mke2fs", "e2fsck")}
-
 EXT2_CONFIG = GENERIC  # links ext2fs (module_path "ext2fs")
-
-
-def e2fsprogs_missing() -> str | None:
-    missing = [t for t, p in E2FSPROGS.items() if p is None]
-    if missing:
-        return f"e2fsprogs ({', '.join(missing)}) not installed"
-    return None
-
-
-def mke2fs(path: str, size: int = FSTEST_IMGSIZE, bsize: int = 1024) -> str:
-    """A fresh ext2 image of ``size`` bytes at host ``path`` (ext2fs_fstest_newfs)."""
-    with open(path, "wb") as f:
-        f.truncate(size)
-    subprocess.run([E2FSPROGS["mke2fs"] or "mke2fs", "-q", "-F", "-t", "ext2",
-                    "-b", str(bsize), "-E", "root_owner=0:0", path],
-                   check=True, capture_output=True)
-    return path
-
-
-def e2fsck(path: str) -> tuple[int, str]:
-    """``e2fsck -fn``: (exit status, output); 0 means clean."""
-    p = subprocess.run([E2FSPROGS["e2fsck"] or "e2fsck", "-fn", path],
-                       capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
-
-
-def assert_e2fsck_clean(path: str) -> None:
-    rc, out = e2fsck(path)
-    assert rc == 0, f"e2fsck -fn {path} exits {rc}:\n{out}"
-
-
-async def attach_disk(key: str, hostpath: str) -> None:
-    """rump_pub_etfs_register(key, hostpath, RUMP_ETFS_BLK); raises SyscallError."""
-    from dev.rumpblk import RUMP_ETFS_BLK, rump_etfs_register
-
-    error = await rump_etfs_register(key, hostpath, RUMP_ETFS_BLK)
-    if error:
-        raise SyscallError(error, f"rump_etfs_register {key}")
-
-
-async def mount_ext2fs(special: str, mnt: str, flags: int = 0) -> None:
-    """mkdir ``mnt`` (if needed) and mount(MOUNT_EXT2FS, mnt, flags, {fspec})."""
-    from fs.ext2fs.ext2fs_vfsops import ufs_args
-
-    await mkdir_p(mnt)
-    args = ufs_args()
-    args.fspec = libc.ustr(special)
-    try:
-        await libc.mount("ext2fs", mnt, flags, args)
-    finally:
-        libc.ufree(args.fspec)
-
-
-async def unmount_errno(mnt: str, flags: int = 0) -> int:
-    """unmount(2) as an errno (0 for success)."""
-    try:
-        await libc.unmount(mnt, flags)
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 async def _unmount(env: FsEnv) -> int:
     """The unmount hook of the types whose teardown is just unmount(2)."""
-    return await unmount_errno(env.mnt)
+    return await kt.unmount(env.mnt)
 
 
 def _ext2_newfs(env: FsEnv) -> None:
-    env.image = mke2fs(str(env.workdir / FSTEST_IMGNAME))
+    env.image = kt.make_ext2_image(env.workdir / FSTEST_IMGNAME, FSTEST_IMGSIZE, mkfs="mke2fs")
 
 
 async def _ext2_mount(env: FsEnv) -> None:
     assert env.image is not None
-    await attach_disk("/dev/wd0", env.image)
-    await mount_ext2fs("/dev/wd0", env.mnt)
+    await kt.mount_image(env.image, env.mnt)
 
 
 def _ext2_delfs(env: FsEnv) -> None:
     assert env.image is not None
-    assert_e2fsck_clean(env.image)
+    kt.assert_e2fsck_clean(env.image)
 
 
 EXT2FS = register_fstype(FsType(
     name="ext2fs", netbsd="ext2fs", mntname="ext2fs",
     newfs=_ext2_newfs, mount=_ext2_mount, unmount=_unmount, delfs=_ext2_delfs,
-    config=EXT2_CONFIG, available=e2fsprogs_missing,
+    config=EXT2_CONFIG, available=kt.e2fsprogs_missing,
     supports=BASE_FEATURES | {"symlinks", "hardlinks", "rename"},
     notes="a fresh host mke2fs image (5 MB, 1 KiB blocks) as /dev/wd0; e2fsck -fn after",
 ))
@@ -446,25 +370,6 @@ PUFFS_MOUNT_TICKS = 10 * 100   # how long the mount may take (virtual: 10 s)
 PUFFS_EXIT_TICKS = 10 * 100    # how long the server may take to exit after unmount
 
 
-async def lwp_join(l: Any, timo: int) -> int:
-    """Wait until user lwp ``l`` has exited; 0, or EWOULDBLOCK after ``timo`` ticks.
-
-    kthread_join's sleep on ``l_joiners`` (woken by the machine when the lwp
-    exits) for a user lwp, with a timeout.
-    """
-    from kern.errno import EWOULDBLOCK
-    from kern.kern_lwp import LSZOMB
-    from kern.kern_synch import sleepq, sleepq_block, sleepq_enter
-
-    while l.l_stat != LSZOMB:
-        if l.l_joiners is None:
-            l.l_joiners = sleepq("lwpwait")
-        sleepq_enter(l.l_joiners, "lwpwait", l)
-        if await sleepq_block(timo, False) == EWOULDBLOCK and l.l_stat != LSZOMB:
-            return EWOULDBLOCK
-    return 0
-
-
 def _server_trouble(st: dict[str, Any]) -> list[str]:
     """What went wrong in the server so far (its lwp's death, its handlers' bugs)."""
     server = st["server"]
@@ -490,7 +395,7 @@ async def _puffs_mount(env: FsEnv) -> None:
     from tools.lib.libpuffs import PUFFS_STATE_RUNNING, PuffsError, PuffsServer, daemon
     from tools.puffs_servers.memfs import FHSIZE, MemFS
 
-    await mkdir_p(env.mnt)
+    await kt.mkdir_p(env.mnt)
     m = curmachine()
     # File handles as dtfs has them for NetBSD's tests: static, 24 bytes,
     # and a stale one is ESTALE (t_vfsops tfhremove; 2007 dtfs said EINVAL).
@@ -543,13 +448,13 @@ async def _puffs_unmount(env: FsEnv) -> int:
     """
     from kern.cpu import curmachine
 
-    error = await unmount_errno(env.mnt)
+    error = await kt.unmount(env.mnt)
     st = env.state
     if error or "server" not in st:
         return error
     l = st["lwp"]
     assert l is not None, "puffs: no server lwp"
-    if await lwp_join(l, PUFFS_EXIT_TICKS):
+    if await kt.lwp_join(l, PUFFS_EXIT_TICKS):
         raise AssertionError(f"puffs: the memfs server did not exit after the unmount "
                              f"(lwp {l!r}, wmesg {l.l_wmesg!r})")
     trouble = _server_trouble(st)
@@ -583,7 +488,7 @@ async def _puffs_remote_mount(env: FsEnv) -> None:
     from tools.lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.memfs import FHSIZE
 
-    await mkdir_p(env.mnt)
+    await kt.mkdir_p(env.mnt)
     server = RemoteServer("tools.puffs_servers.memfs:MemFS", "memfs",
                           ops_kwargs={"stale_errno": ESTALE}, fhsize=FHSIZE)
     env.state["server"] = server

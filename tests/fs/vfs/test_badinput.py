@@ -50,6 +50,7 @@ from kern.errno import (
 )
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_DIRECTORY, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY
+from kern.machine import testing as kt
 from tools.lib import libc
 from vfs.vfs_syscalls import FHANDLE_SIZE_MAX
 
@@ -60,16 +61,9 @@ from ..ext2fs.test_ext2fs_bad import _patch_entry
 from .h_fsmacros import (
     EXT2FS,
     FSTEST_IMGSIZE,
-    assert_e2fsck_clean,
-    attach_disk,
-    e2fsprogs_missing,
     fsapply,
-    mkdir_p,
-    mke2fs,
-    mount_ext2fs,
     require_errno,
     uaddr_call,
-    unmount_errno,
 )
 
 CANARY = "/tmp/canary"
@@ -108,7 +102,7 @@ async def plant_canary(path: str = CANARY) -> None:
 async def assert_harmless(canary: str = CANARY) -> None:
     """The canary reads back, and a fresh file system mounts, works and unmounts."""
     assert await read_file(canary) == CANARY_DATA, f"{canary} changed"
-    await mkdir_p(PROBE)
+    await kt.mkdir_p(PROBE)
     await libc.mount("rootfs", PROBE, 0, None)
     await write_file(f"{PROBE}/f", b"probe")
     assert await read_file(f"{PROBE}/f") == b"probe"
@@ -388,8 +382,8 @@ test_mount_misuse = fsapply(mount_misuse, "mount on a non-directory, unknown typ
 
 # ------------------------------------------------------------------ damaged ext2 images
 
-needs_e2fsprogs = pytest.mark.skipif(e2fsprogs_missing() is not None,
-                                     reason=e2fsprogs_missing() or "")
+needs_e2fsprogs = pytest.mark.skipif(kt.e2fsprogs_missing() is not None,
+                                     reason=kt.e2fsprogs_missing() or "")
 
 GOOD = "/good"
 GOOD_CANARY = f"{GOOD}/canary"
@@ -399,29 +393,29 @@ GOOD_CANARY = f"{GOOD}/canary"
 def machine_with_good_fs(tmp_path: Path) -> Iterator[kern.Machine]:
     """A machine with a healthy ext2 (/dev/wd1) on /good holding a canary;
     after the body: the canary still reads back, /good unmounts, e2fsck is happy."""
-    good = mke2fs(str(tmp_path / "good.img"))
+    good = kt.make_ext2_image(str(tmp_path / "good.img"), FSTEST_IMGSIZE, mkfs="mke2fs")
 
     async def setup() -> None:
-        await attach_disk("/dev/wd1", good)
-        await mount_ext2fs("/dev/wd1", GOOD)
+        await kt.attach_disk(good, "/dev/wd1")
+        await kt.mount_ext2("/dev/wd1", GOOD)
         await plant_canary(GOOD_CANARY)
 
     async def finish() -> None:
         await assert_harmless(GOOD_CANARY)
-        assert await unmount_errno(GOOD) == 0
+        assert await kt.unmount(GOOD) == 0
 
     with kern.boot(config=EXT2FS.config or "GENERIC") as k:
         k.run(setup)
         yield k
         k.run(finish)
-    assert_e2fsck_clean(good)
+    kt.assert_e2fsck_clean(good)
 
 
 async def mount_bad(img: str) -> int:
     """Attach ``img`` as /dev/wd0 and mount(2) it on /mnt: the errno (0: mounted)."""
-    await attach_disk("/dev/wd0", img)
+    await kt.attach_disk(img, "/dev/wd0")
     try:
-        await mount_ext2fs("/dev/wd0", "/mnt")
+        await kt.mount_ext2("/dev/wd0", "/mnt")
     except SyscallError as e:
         return e.errno
     return 0
@@ -430,7 +424,7 @@ async def mount_bad(img: str) -> int:
 @needs_e2fsprogs
 def test_truncated_image(tmp_path: Path) -> None:
     """Cf. test_ext2fs_bad.test_truncated_image (the kernel's message)."""
-    img = mke2fs(str(tmp_path / "t.img"), 8 << 20)
+    img = kt.make_ext2_image(str(tmp_path / "t.img"), 8 << 20, mkfs="mke2fs")
     with open(img, "r+b") as f:
         f.truncate(5 << 20)
     with machine_with_good_fs(tmp_path) as k:
@@ -442,7 +436,7 @@ def test_truncated_image(tmp_path: Path) -> None:
 @needs_e2fsprogs
 def test_image_truncated_inside_the_super_block(tmp_path: Path) -> None:
     """Cf. test_ext2fs_bad.test_image_truncated_inside_the_superblock."""
-    img = mke2fs(str(tmp_path / "t.img"))
+    img = kt.make_ext2_image(str(tmp_path / "t.img"), FSTEST_IMGSIZE, mkfs="mke2fs")
     with open(img, "r+b") as f:
         f.truncate(1536)
     with machine_with_good_fs(tmp_path) as k:
@@ -454,7 +448,7 @@ def test_image_truncated_inside_the_super_block(tmp_path: Path) -> None:
 @needs_e2fsprogs
 def test_garbage_super_block(tmp_path: Path) -> None:
     """Cf. test_ext2fs_bad.test_garbage_superblock."""
-    img = mke2fs(str(tmp_path / "g.img"))
+    img = kt.make_ext2_image(str(tmp_path / "g.img"), FSTEST_IMGSIZE, mkfs="mke2fs")
     with open(img, "r+b") as f:
         f.seek(1024)
         f.write(bytes((i * 131 + 7) & 0xFF for i in range(1024)))
@@ -490,9 +484,9 @@ def test_mount_of_a_busy_device(tmp_path: Path) -> None:
     """The disk of /good, mounted again elsewhere: EBUSY (cf. test_ext2fs_bad's
     test_mount_errors_of_the_device); /good is not disturbed."""
     async def body() -> None:
-        await require_errno(EBUSY, mount_ext2fs("/dev/wd1", "/mnt"), "second mount of wd1")
+        await require_errno(EBUSY, kt.mount_ext2("/dev/wd1", "/mnt"), "second mount of wd1")
         await assert_harmless(GOOD_CANARY)
-        await require_errno(EBUSY, mount_ext2fs("/dev/wd1", GOOD), "wd1 over its own mount")
+        await require_errno(EBUSY, kt.mount_ext2("/dev/wd1", GOOD), "wd1 over its own mount")
         await assert_harmless(GOOD_CANARY)
 
     with machine_with_good_fs(tmp_path) as k:
@@ -517,7 +511,7 @@ def test_directory_entry_past_the_inode_table(tmp_path: Path) -> None:
         await assert_harmless(GOOD_CANARY)
         await require_errno(EIO, libc.open("/mnt/victim", O_RDONLY), "open of the bad entry")
         # The damage does not pin anything: the file system unmounts.
-        assert await unmount_errno("/mnt") == 0
+        assert await kt.unmount("/mnt") == 0
         await assert_harmless(GOOD_CANARY)
 
     with machine_with_good_fs(tmp_path) as k:

@@ -7,11 +7,15 @@ opens /dev/puffs, mounts, starts and runs the request loop, talking to the
 kernel only through the device and system calls, from the user lwp that
 calls it::
 
-    from tools.lib.libpuffs import PuffsServer, daemon
-    from tools.puffs_servers.memfs import MemFS
-
-    server = PuffsServer(MemFS(), "memfs")
-    k.run(daemon, server.main, "/mnt", proc=k.proc_create("memfs"))
+    >>> import kern
+    >>> from tools.lib.libpuffs import PuffsServer, daemon
+    >>> from tools.puffs_servers.memfs import MemFS
+    >>> with kern.boot(seed=1) as k:
+    ...     server = PuffsServer(MemFS(), "memfs")
+    ...     memfs = k.proc_create("memfs", k.initproc)   # the server's process
+    ...     serving = k.run(daemon, server.main, "/mnt", proc=memfs)
+    ...     server.state == PUFFS_STATE_RUNNING
+    True
 
 The transport is a :class:`Channel` (``DevPuffsChannel`` for /dev/puffs);
 it counts the requests by operation (``toserv_vn_ops``), as the rump tests

@@ -131,7 +131,7 @@ EOF_GRACE = 2.0
 #: wants its server, e.g. to call ``suspend()`` or ``channel.flush()``)
 CURRENT: PuffsServer | None = None
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # ------------------------------------------------------------------ the wire

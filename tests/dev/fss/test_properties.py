@@ -1,0 +1,64 @@
+"""Property tests with hypothesis: FSSIOCSET on any struct fss_set, fault plans as text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from kern.errno import (
+    EACCES,
+    EBUSY,
+    EEXIST,
+    EFAULT,
+    EINVAL,
+    EISDIR,
+    ENAMETOOLONG,
+    ENOENT,
+    ENOSPC,
+    ENOTDIR,
+    ENXIO,
+    EOPNOTSUPP,
+    EROFS,
+)
+from kern.fcntl import O_RDWR
+from kern.machine import testing as kt
+from kern.machine.strategies import booted, fault_plans, fss_set_args, seeds
+from kern.subr_fault import FaultPlan
+from tools.lib import libc
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    return kt.make_ext2_image(tmp_path_factory.mktemp("prop") / "origin.img", 2 * kt.MiB)
+
+
+# What FSSIOCSET may answer for bad arguments (fss.c 1.104's fss_create and
+# the namei/copyin errors under it); anything else, or a panic, is a bug.
+SET_ERRNOS = {0, EACCES, EBUSY, EEXIST, EFAULT, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOSPC,
+              ENOTDIR, ENXIO, EOPNOTSUPP, EROFS}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=seeds(), args=fss_set_args())
+def test_fssiocset_answers_an_errno_for_any_arguments(image, seed, args):
+    async def body():
+        await kt.mount_image(image)
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        error = await kt.errno_of(kt.fss_set_ioctl(fd, **args))
+        mount = None
+        if error == 0:
+            mount = (await kt.fss_get_ioctl(fd)).fsg_mount
+        await libc.close(fd)
+        return error, mount
+
+    with booted(seed) as k:
+        error, mount = k.run(body)
+        assert error in SET_ERRNOS, error
+        if error == 0:  # configured: the snapshot names the file system of its mount point
+            assert mount == b"/mnt"
+        assert k.run(kt.unmount, "/mnt") in (0, EBUSY)
+
+
+@given(plan=fault_plans())
+def test_any_fault_plan_parses_back(plan):
+    assert FaultPlan.parse(str(plan)) == plan

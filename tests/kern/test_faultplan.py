@@ -1,0 +1,163 @@
+"""Fault plans as data, and the registry of fault sites."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+import kern
+from kern import EAGAIN, EIO, ENOSPC, PRI_BIO, kthread_create
+from kern.subr_fault import (
+    FAULT_SITES,
+    FaultPlan,
+    FaultPlanError,
+    FaultSpec,
+    UnknownFaultSite,
+    fault_inject,
+    load_fault_sites,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("text", [
+    "disk.write:dev=wd0:prob=0.3:error=EIO",
+    "disk.write:dev=wd0:prob=0.3:error=EIO,VOP_WRITE:lwp=fss0:fail_nth=2:error=ENOSPC",
+    "kthread_create:nth=3:times=2:error=EAGAIN:seed=7",
+    "disk.slow:dev=rwd0:space=4:error=EIO:ticks=5",
+    "disk.short:error=EIO:done=1024",
+    "copyin:error=14",
+])
+def test_text_form_parses_back(text):
+    plan = FaultPlan.parse(text)
+    assert FaultPlan.parse(str(plan)) == plan
+    assert str(FaultPlan.parse(str(plan))) == str(plan)
+
+
+def test_the_text_form_is_canonical_and_carries_every_knob():
+    plan = FaultPlan.parse("VOP_WRITE : error=ENOSPC : fail_nth=2 : lwp=fss0")
+    assert str(plan) == "VOP_WRITE:lwp=fss0:fail_nth=2:error=ENOSPC"
+    (f,) = plan
+    assert (f.site, f.lwp, f.fail_nth, f.error) == ("VOP_WRITE", "fss0", 2, ENOSPC)
+    assert f.knobs() == {"lwp": "fss0", "fail_nth": 2, "error": ENOSPC}
+    slow = FaultSpec.parse("disk.slow:ticks=5")
+    assert slow.knobs() == {"extra": {"ticks": 5}}
+    assert FaultPlan.parse("") == FaultPlan() and not FaultPlan.parse(" ")
+    both = FaultPlan.parse("copyin") + "copyout:nth=2"
+    assert str(both) == "copyin:error=EIO,copyout:nth=2:error=EIO"
+
+
+def test_a_misspelt_site_is_an_error_naming_the_known_ones():
+    with kern.boot(seed=1) as k:
+        with pytest.raises(UnknownFaultSite) as ei:
+            k.faults.inject("VOP_WIRTE", error=EIO)
+        assert not k.faults.armed
+    msg = str(ei.value)
+    assert "unknown fault site 'VOP_WIRTE' (did you mean VOP_WRITE" in msg
+    for site in ("kmem_alloc", "disk.write", "VOP_READ", "VFS_SYNC", "fscow_establish"):
+        assert site in msg
+    with pytest.raises(UnknownFaultSite, match="did you mean disk.write"):
+        FaultPlan.parse("disk.wirte:error=EIO")
+
+
+@pytest.mark.parametrize("text,complaint", [
+    ("disk.write:probability=2", "prob must be between 0 and 1"),
+    ("disk.write:nth=0", "nth must be >= 1"),
+    ("disk.write:error=EWHAT", "unknown errno 'EWHAT'"),
+    ("disk.write:nth=two", "nth=two: not an integer"),
+    ("disk.write:color=red", "unknown knob 'color'"),
+    ("disk.write:ticks=3", "unknown knob 'ticks'"),
+    ("disk.write:nth", "'nth' is not knob=value"),
+    ("disk.write:nth=1:nth=2", "nth given twice"),
+    ("kthread_create:dev=wd0", "no device to scope by"),
+    (":nth=2", "a fault starts with its site"),
+])
+def test_bad_plans_say_what_is_wrong(text, complaint):
+    with pytest.raises(FaultPlanError, match=complaint):
+        FaultPlan.parse(text)
+
+
+def test_python_knobs_are_checked_too():
+    with kern.boot(seed=1) as k:
+        with pytest.raises(FaultPlanError, match="unknown knob 'tick'.*its own: ticks"):
+            k.faults.add("disk.slow", tick=3)
+        a = k.faults.add("disk.slow", ticks=3)  # a site's own knob goes to extra
+        assert a.extra == {"ticks": 3}
+
+
+def test_a_plan_applies_and_reads_back():
+    async def body():
+        out = []
+        for _ in range(4):
+            error, l = kthread_create(PRI_BIO, 0, None, _noop, None, "x")
+            out.append(error)
+        return out
+
+    with kern.boot(seed=1) as k:
+        attrs = k.faults.apply("kthread_create:nth=2:error=EAGAIN")
+        assert k.run(body) == [0, EAGAIN, 0, EAGAIN]
+        assert attrs[0].nfaults == 2
+        assert str(k.faults.plan()) == "kthread_create:nth=2:error=EAGAIN"
+
+
+async def _noop(_):
+    return 0
+
+
+def test_machines_take_a_plan_at_boot():
+    async def body():
+        return [fault_inject("copyout") for _ in range(3)]
+
+    with kern.boot(seed=1, faults="copyout:fail_nth=2:error=ENOSPC") as k:
+        assert k.run(body) == [0, ENOSPC, 0]
+
+
+def test_an_undeclared_site_reached_by_the_kernel_panics():
+    async def body():
+        return fault_inject("no.such.site")
+
+    with kern.boot(seed=1) as k, pytest.raises(kern.KernelPanic,
+                                               match="'no.such.site' is used but not declared"):
+        k.run(body)
+
+
+def _literal_sites(path: str) -> list[tuple[str, int]]:
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        fn = node.func
+        name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) \
+            else None
+        if name not in ("fault_inject", "fault_check"):
+            continue
+        arg = node.args[0]
+        # fault_inject("site") and fault_inject("a" if x else "b")
+        for a in (arg.body, arg.orelse) if isinstance(arg, ast.IfExp) else (arg,):
+            if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                out.append((a.value, node.lineno))
+    return out
+
+
+def test_every_site_the_code_uses_is_declared():
+    known = load_fault_sites()
+    used = []
+    for top in ("kern", "vfs", "dev", "fs", "tools"):
+        for root, _, files in os.walk(os.path.join(REPO, top)):
+            for f in files:
+                if f.endswith(".py"):
+                    path = os.path.join(root, f)
+                    used += [(s, f"{os.path.relpath(path, REPO)}:{n}")
+                             for s, n in _literal_sites(path)]
+    assert len(used) > 20
+    missing = [f"{site} ({where})" for site, where in used if site not in known]
+    assert not missing, f"fault sites used but not declared: {missing}"
+    # the VOPs come from vnode_if's table, the disk sites from vfs/subr_disk.py
+    from vfs.vnode_if import vfs_op_descs
+
+    vops = {d.vop_site for d in vfs_op_descs if d.vop_site}
+    assert vops <= set(FAULT_SITES) and "VOP_WRITE" in vops and "VOP_LOCK" not in vops
+    assert FAULT_SITES["disk.slow"].knobs == ("ticks",)

@@ -1,0 +1,147 @@
+"""The pytest plugin as a user meets it: from a project outside this repository."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+
+USER_TEST = textwrap.dedent('''
+    import asyncio
+
+    import pytest
+
+    from kern.machine import testing as kt
+    from lib import VALUE   # the project's own lib/, not kemu's
+
+
+    def test_own_lib_wins():
+        assert VALUE == "mine"
+
+
+    def test_snapshot_keeps_the_old_contents(ext2_mount, ext2_snapshot):
+        async def body():
+            await kt.write_file("/mnt/f", b"new")
+            return await ext2_snapshot.read()
+
+        before = ext2_mount.image.read_bytes()
+        assert ext2_mount.run(body) == before
+
+
+    def test_memfs_counts_requests(kernel, memfs_mount):
+        kernel.run(kt.write_file, "/mnt/f", b"hello")
+        assert kernel.run(kt.read_file, "/mnt/f") == b"hello"
+        assert memfs_mount.counters()["WRITE"] >= 1
+
+
+    @pytest.mark.kemu
+    async def test_kemu_async(kemu_seed):
+        import kern
+        async with kern.boot(seed=kemu_seed) as k:
+            await k.run(kt.write_file, "/tmp/f", b"x")
+            assert await k.run(kt.read_file, "/tmp/f") == b"x"
+
+
+    async def test_plain_asyncio():
+        await asyncio.sleep(0)
+''')
+
+CONFTEST = 'import pytest\n\n@pytest.fixture\ndef project_name():\n    return "user"\n'
+
+FAILING = textwrap.dedent('''
+    import pytest
+
+    import kern
+    from kern.machine.testing import sweep
+    from tools.lib import libc
+
+
+    @pytest.mark.parametrize("seed", sweep(3))
+    def test_sweep(seed):
+        with kern.boot(seed=seed):
+            assert seed != 1
+
+
+    def test_eexist(kernel):
+        kernel.run(libc.mkdir, "/tmp", 0o755)
+
+
+    def test_faults_in_report(kernel):
+        async def body():
+            return await libc.open("/dev/null", 0)
+        kernel.run(body)
+        assert False
+''')
+
+
+def _pytest(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def _plain(out: str) -> str:
+    """pytest's output without timings."""
+    return re.sub(r" in [0-9.]+s", "", out)
+
+
+def test_a_project_outside_uses_the_installed_fixtures(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "__init__.py").write_text('VALUE = "mine"\n')
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_user.py").write_text(USER_TEST)
+    r = _pytest(tmp_path, "-q", "-rA", "test_user.py")
+    out = r.stdout
+    for name in ("test_own_lib_wins", "test_snapshot_keeps_the_old_contents",
+                 "test_memfs_counts_requests", "test_kemu_async"):
+        assert f"PASSED test_user.py::{name}" in out, out + r.stderr
+    # The plain asyncio test is pytest's, reported as pytest reports it without kemu.
+    assert "FAILED test_user.py::test_plain_asyncio" in out
+    (tmp_path / "test_plain.py").write_text(
+        "import asyncio\n\n\nasync def test_plain_asyncio():\n    await asyncio.sleep(0)\n")
+    alone = _pytest(tmp_path, "-q", "test_plain.py")
+    without = _pytest(tmp_path, "-q", "-p", "no:kemu", "test_plain.py")
+    assert "async def functions are not natively supported" in alone.stdout
+    assert _plain(alone.stdout) == _plain(without.stdout)
+    assert alone.returncode == without.returncode
+
+
+def test_reports_rerun_lines_faults_and_hide_kernel_frames(tmp_path):
+    (tmp_path / "test_fail.py").write_text(FAILING)
+    r = _pytest(tmp_path, "-q", "--kemu-sweep=3",
+                "--kemu-faults=fd_allocfile:fail_nth=1:error=ENFILE", "test_fail.py")
+    out = r.stdout
+    assert "3 failed, 2 passed" in out, out + r.stderr
+    # a sweep item is re-run as parametrised, with the sweep option
+    assert ("re-run: pytest 'test_fail.py::test_sweep[1]' --kemu-sweep=3 "
+            "--kemu-faults=fd_allocfile:fail_nth=1:error=ENFILE --kemu-seed=1") in out
+    # the plan is armed in every machine and shown with what fired
+    assert "faults armed: fd_allocfile:fail_nth=1:error=ENFILE" in out
+    assert "faults fired: 1: fd_allocfile: ENFILE in body (call 1)" in out
+    # an errno from deep in the kernel: the traceback ends in libc, no kernel frames
+    section = out[out.index("test_eexist"):out.index("test_faults_in_report")]
+    assert "SyscallError: mkdir: File exists (EEXIST)" in section
+    assert "kern/syscall.py" not in section and "machine.py" not in section
+    full = _pytest(tmp_path, "-q", "--kemu-full-trace", "test_fail.py::test_eexist")
+    assert "kern/syscall.py" in full.stdout
+    bad = _pytest(tmp_path, "-q", "--kemu-faults=VOP_WIRTE", "test_fail.py")
+    assert bad.returncode == 4
+    assert "did you mean VOP_WRITE" in bad.stderr
+
+
+def test_no_machine_outlives_its_test(tmp_path):
+    (tmp_path / "test_gc.py").write_text(textwrap.dedent('''
+        import gc
+        import pytest
+        from kern.machine.machine import Machine
+
+        @pytest.mark.parametrize("n", range(5))
+        def test_boot(kernel, n):
+            assert kernel.state == "running"
+
+        def test_none_left():
+            gc.collect()
+            assert [o for o in gc.get_objects() if isinstance(o, Machine)] == []
+    '''))
+    r = _pytest(tmp_path, "-q", "test_gc.py")
+    assert "6 passed" in r.stdout, r.stdout + r.stderr
