@@ -1,20 +1,62 @@
-"""Autoconfiguration (NetBSD's kern/subr_autoconf.c and sys/device.h, as of early 2018).
+"""Autoconfiguration (NetBSD's kern/subr_autoconf.c and sys/device.h, NetBSD 8).
 
-A driver is a ``cfdriver`` (its name, device class and the array of its
-units, ``cd_devs``) plus one or more ``cfattach`` (how to match, attach and
-detach a unit, and the size of its softc).  Both are registered per machine
-with ``config_cfdriver_attach``/``config_cfattach_attach``.  A pseudo-device
-unit is made with ``config_attach_pseudo(cf)`` and destroyed with
-``config_detach(dev, flags)``; ``device_private(dev)`` is its softc, a fresh
-zeroed object of the class given to ``CFATTACH_DECL_NEW`` as
-``sizeof(softc)`` (allocated with kmem, so leaks show in ``kmem_stats``).
+Ported from subr_autoconf.c as NetBSD 8 has it (read at revision 1.235; the
+alldevs locking, config_attach_pseudo and config_detach are unchanged in the
+netbsd-8 branch).  A driver is a ``cfdriver`` (its name, device class and the
+array of its units, ``cd_devs``) plus one or more ``cfattach`` (how to match,
+attach and detach a unit, and the size of its softc).  Both are registered
+per machine with ``config_cfdriver_attach``/``config_cfattach_attach``.  A
+pseudo-device unit is made with ``await config_attach_pseudo(cf)`` and
+destroyed with ``await config_detach(dev, flags)``; ``device_private(dev)`` is
+its softc, a fresh zeroed object of the class given to ``CFATTACH_DECL_NEW``
+as ``sizeof(softc)`` (allocated with kmem, so leaks show in ``kmem_stats``).
 
-The attach/detach hooks (``ca_match``, ``ca_attach``, ``ca_detach``) and
-``config_attach_pseudo``/``config_detach`` are plain functions: for
-pseudo-devices nothing in them may sleep (fss_attach only initialises locks
-and queues), and a ``ca_detach`` that returns an awaitable is a bug that
-panics.  The tables they touch change between two ``await`` points only,
-so NetBSD's alldevs lock has nothing to do here.
+**Attach and detach run in thread context and may sleep**, as in NetBSD:
+``config_attach_pseudo`` and ``config_detach`` are ``async``, and a driver's
+``ca_attach``/``ca_detach`` may be ``async def`` (awaited) or a plain ``def``
+(one that does not sleep).  While a detach sleeps, the rest of the kernel
+runs, so the tables are guarded as the C guards them:
+
+* ``alldevs_mtx`` (a spin mutex at IPL_VM) protects ``alldevs``, every
+  ``cd_devs`` array, the generation counter and the reader/writer counts;
+* ``config_detach`` counts itself a writer (``alldevs_nwrite``) across the
+  driver's ``ca_detach``; a device iterator (``deviter_*``) counts a reader
+  or writer while it walks;
+* a unit detached while another detach or an iterator is in progress is not
+  unlinked at once: it gets ``dv_del_gen`` (so ``device_lookup`` and the
+  iterators no longer see it, though it keeps its slot in ``cd_devs``) and
+  ``alldevs_garbage`` is set; the next ``config_alldevs_enter`` with no
+  reader or writer left unlinks it (``config_collect_garbage``), and
+  ``config_alldevs_exit`` frees it after dropping the lock
+  (``config_dump_garbage``).
+
+NetBSD 8 does not serialize two detaches of the same unit: both pass the
+``dv_del_gen`` check and both call ``ca_detach`` (the ``dv_detaching``
+claim, ``config_detach_enter``, came in 2021-22).  Kept, as it is the
+behaviour of the kernel fss.c 1.104 ran on; fss serializes its own detaches
+with ``fss_device_lock``.
+
+Deviations from the C:
+
+* ``alldevs_mtx`` is taken with ``mutex_tryenter`` by the plain functions
+  (``config_alldevs_lock``): on kemu's one virtual CPU the holder of a spin
+  mutex never leaves it, so the lock is always free when another lwp runs and
+  the try cannot fail (a failure panics); as with any try-lock, lockdebug
+  records no order edge into it.  ``config_makeroom`` keeps the writer count
+  around its growth of ``cd_devs`` but does not drop the lock there: the
+  array is a Python list, not a kmem allocation that may sleep.
+* A device unlinked at once is marked with ``dv_del_gen`` too, so a second
+  ``config_detach`` of a freed device answers ENOENT (and says so under
+  DIAGNOSTIC) where the C would read freed memory.
+* ``config_unit_nextfree`` refuses a negative unit (as later revisions do),
+  and the exported functions check their argument types, so bad input gets
+  None or an errno rather than a Python error.
+* Not ported, as kemu attaches only pseudo-devices (no parent, no bus, no
+  drvctl): config_found/config_attach_loc and the cfdata search,
+  config_defer/config_interrupts and the deferred-configuration queues
+  (which only ever hold children of a real parent), devmon reports,
+  device properties and locators, and the pmf suspend/resume machinery
+  beyond handler registration.
 
 Statically configured pseudo-devices (``config.pseudo_devices``, NetBSD's
 "pseudo-device fss 4") are set up at boot: ``config_init`` executes each
@@ -40,10 +82,19 @@ from typing import Any
 from kern.conf import fwd_init, fwdfield
 from kern.cpu import MachineLocal, curmachine
 from kern.errno import EBUSY, EEXIST, ENOENT, EOPNOTSUPP, ESRCH
+from kern.kern_mutex import (
+    IPL_VM,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    mutex_exit,
+    mutex_init,
+    mutex_owned,
+    mutex_tryenter,
+)
 from kern.kern_types import sizeof
 from kern.subr_fault import fault_check, fault_inject
 from kern.subr_kmem import KM_SLEEP, kmem_free, kmem_zalloc
-from kern.subr_prf import KASSERT, KASSERTMSG, aprint_debug_dev, aprint_normal_dev, panic, printf
+from kern.subr_prf import KASSERT, KASSERTMSG, aprint_normal_dev, panic, printf
 
 # enum devclass (sys/device.h)
 DV_DULL = 0
@@ -88,6 +139,12 @@ DVUNIT_ANY = -1
 ROOT = None
 
 _DV_XNAME_SIZE = 16  # sizeof(dv_xname)
+
+# deviter_flags_t
+DEVITER_F_RW = 0x1
+DEVITER_F_SHUTDOWN = 0x2
+DEVITER_F_LEAVES_FIRST = 0x4
+DEVITER_F_ROOT_FIRST = 0x8
 
 
 class cfdriver:
@@ -185,6 +242,9 @@ class device:
         self.dv_properties: dict[str, Any] = {}
         self.dv_add_gen = 0
         self.dv_del_gen = 0
+        # struct device_garbage: the cd_devs array unlinked with the last unit
+        self.dv_garbage_devs: list[device | None] | None = None
+        self.dv_garbage_ndevs = 0
         self.dv_driver_suspend: Any = None
         self.dv_driver_resume: Any = None
         self.dv_driver_shutdown: Any = None
@@ -202,8 +262,15 @@ class _Autoconf:
     def __init__(self) -> None:
         self.allcfdrivers: list[cfdriver] = []
         self.allcftables: list[list[cfdata]] = []
+        # list of all devices, and the lock and counters that guard it
         self.alldevs: list[device] = []
+        alldevs_mtx = self.alldevs_mtx = kmutex_t()
+        mutex_init(alldevs_mtx, MUTEX_DEFAULT, IPL_VM)
+        self.alldevs_garbage = False
         self.alldevs_gen = 1
+        self.alldevs_nread = 0
+        self.alldevs_nwrite = 0
+        self.detachall = False
         self.config_initialized = False
 
 
@@ -345,9 +412,17 @@ def config_cfdriver_detach(cd: cfdriver) -> int:
     error = fault_inject("config_cfdriver_detach")
     if error:
         return error
+    rc = 0
+    af = config_alldevs_enter()
+    # Make sure there are no active instances.
     for dev in cd.cd_devs:
         if dev is not None:
-            return EBUSY
+            rc = EBUSY
+            break
+    config_alldevs_exit(af)
+    if rc != 0:
+        return rc
+    # ...and no attachments loaded.
     if cd.cd_attach:
         return EBUSY
     ac = _autoconf()
@@ -389,16 +464,23 @@ def config_cfattach_detach(driver: str, ca: cfattach) -> int:
     cd = config_cfdriver_lookup(driver)
     if cd is None:
         return ESRCH
+    rc = 0
+    af = config_alldevs_enter()
+    # Make sure there are no active instances.
     for dev in cd.cd_devs:
         if dev is not None and dev.dv_cfattach is ca:
-            return EBUSY
+            rc = EBUSY
+            break
+    config_alldevs_exit(af)
+    if rc != 0:
+        return rc
     # C unlinks it without looking; removing what is not there does nothing here.
     if ca in cd.cd_attach:
         cd.cd_attach.remove(ca)
     return 0
 
 
-def _config_cfattach_lookup_cd(cd: cfdriver, atname: str | None) -> cfattach | None:
+def config_cfattach_lookup_cd(cd: cfdriver, atname: str | None) -> cfattach | None:
     for ca in cd.cd_attach:
         if ca.ca_name == atname:
             return ca
@@ -409,7 +491,7 @@ def config_cfattach_lookup(name: str, atname: str) -> cfattach | None:
     cd = config_cfdriver_lookup(name)
     if cd is None:
         return None
-    return _config_cfattach_lookup_cd(cd, atname)
+    return config_cfattach_lookup_cd(cd, atname)
 
 
 def config_match(parent: device | None, cf: cfdata, aux: Any) -> int:
@@ -422,199 +504,325 @@ def config_match(parent: device | None, cf: cfdata, aux: Any) -> int:
 
 # --- units --------------------------------------------------------------------------
 
-def _config_makeroom(n: int, cd: cfdriver) -> None:
+def config_makeroom(n: int, cd: cfdriver) -> None:
+    """Grow ``cd_devs`` so that unit ``n`` fits.  Caller holds alldevs_mtx."""
+    ac = _autoconf()
+    KASSERT(mutex_owned(ac.alldevs_mtx))
+    ac.alldevs_nwrite += 1
     nndevs = max(4, cd.cd_ndevs)
     while nndevs <= n:
         nndevs += nndevs
-    cd.cd_devs.extend([None] * (nndevs - cd.cd_ndevs))
-    cd.cd_ndevs = nndevs
+    while n >= cd.cd_ndevs:
+        ondevs = cd.cd_ndevs
+        nsp: list[device | None] = [None] * nndevs
+        nsp[:ondevs] = cd.cd_devs[:ondevs]
+        cd.cd_ndevs = nndevs
+        cd.cd_devs = nsp
+    ac.alldevs_nwrite -= 1
 
 
-def _config_unit_nextfree(cd: cfdriver, cf: cfdata) -> int:
+def config_devlink(dev: device) -> None:
+    """Put ``dev`` at the tail of the device list (safe with walkers in the list)."""
+    ac = _autoconf()
+    s = config_alldevs_lock()
+    cd = dev.dv_cfdriver
+    assert cd is not None
+    KASSERT(cd.cd_devs[dev.dv_unit] is dev)
+    dev.dv_add_gen = ac.alldevs_gen
+    ac.alldevs.append(dev)
+    config_alldevs_unlock(s)
+
+
+def config_devfree(dev: device) -> None:
+    priv = dev.dv_flags & DVF_PRIV_ALLOC
+    ca = dev.dv_cfattach
+    if ca is not None and ca.ca_devsize > 0:
+        kmem_free(dev.dv_private, ca.ca_devsize)
+    if priv:
+        kmem_free(dev, sizeof(device))
+
+
+def config_devunlink(dev: device, garbage: list[device]) -> None:
+    """Move ``dev`` from the device list to ``garbage``.  Caller holds alldevs_mtx."""
+    ac = _autoconf()
+    KASSERT(mutex_owned(ac.alldevs_mtx))
+    cd = dev.dv_cfdriver
+    assert cd is not None
+    # Unlink from the device list, link to the garbage list.
+    ac.alldevs.remove(dev)
+    garbage.append(dev)
+    # kemu: a freed device answers ENOENT to a later config_detach.
+    if dev.dv_del_gen == 0:
+        dev.dv_del_gen = ac.alldevs_gen
+    # Remove from the cfdriver's array.
+    cd.cd_devs[dev.dv_unit] = None
+    # If the driver now has no unit in use, unlink its array (freed later).
+    for i in range(cd.cd_ndevs):
+        if cd.cd_devs[i] is not None:
+            break
+    else:
+        dev.dv_garbage_ndevs = cd.cd_ndevs
+        dev.dv_garbage_devs = cd.cd_devs
+        cd.cd_devs = []
+        cd.cd_ndevs = 0
+
+
+def config_devdelete(dev: device) -> None:
+    dev.dv_garbage_devs = None  # the unlinked cd_devs array goes with it
+    config_devfree(dev)
+
+
+def config_unit_nextfree(cd: cfdriver, cf: cfdata) -> int:
+    unit = cf.cf_unit
+    if unit < 0:
+        return -1
     if cf.cf_fstate == FSTATE_STAR:
-        unit = cf.cf_unit
         while unit < cd.cd_ndevs and cd.cd_devs[unit] is not None:
             unit += 1
-        return unit
-    unit = cf.cf_unit
-    if unit < cd.cd_ndevs and cd.cd_devs[unit] is not None:
-        return -1
+        # unit is the first free slot, or max(cd_ndevs, cf_unit)
+    else:
+        if unit < cd.cd_ndevs and cd.cd_devs[unit] is not None:
+            unit = -1
     return unit
 
 
-def _config_unit_alloc(dev: device, cd: cfdriver, cf: cfdata) -> int:
+def config_unit_alloc(dev: device, cd: cfdriver, cf: cfdata) -> int:
+    af = config_alldevs_enter()
     while True:
-        unit = _config_unit_nextfree(cd, cf)
+        unit = config_unit_nextfree(cd, cf)
         if unit == -1:
-            return -1
+            break
         if unit < cd.cd_ndevs:
             cd.cd_devs[unit] = dev
             dev.dv_unit = unit
-            return unit
-        _config_makeroom(unit, cd)
+            break
+        config_makeroom(unit, cd)
+    config_alldevs_exit(af)
+    return unit
 
 
-def _config_devalloc(parent: device | None, cf: cfdata) -> device | None:
+def config_devalloc(parent: device | None, cf: cfdata) -> device | None:
     cd = config_cfdriver_lookup(cf.cf_name) if isinstance(cf.cf_name, str) else None
     if cd is None:
         return None
-    ca = _config_cfattach_lookup_cd(cd, cf.cf_atname)
+    ca = config_cfattach_lookup_cd(cd, cf.cf_atname)
     if ca is None:
         return None
-    if not isinstance(cf.cf_unit, int) or cf.cf_unit < 0:
+    if not isinstance(cf.cf_unit, int):
         return None
+
+    # get memory for all device vars
+    KASSERT(ca.ca_flags & DVF_PRIV_ALLOC)
     if ca.ca_devsize > 0:
         dev_private = kmem_zalloc(ca.ca_devsize, KM_SLEEP)
     else:
-        KASSERT(ca.ca_flags & DVF_PRIV_ALLOC)
         dev_private = None
     dev = kmem_zalloc(sizeof(device), KM_SLEEP)
+
     dev.dv_class = cd.cd_class
     dev.dv_cfdata = cf
     dev.dv_cfdriver = cd
     dev.dv_cfattach = ca
     dev.dv_private = dev_private
-    dev.dv_flags = ca.ca_flags
-    if _config_unit_alloc(dev, cd, cf) == -1:
-        _config_devfree(dev)
+    dev.dv_flags = ca.ca_flags  # inherit flags from class
+
+    myunit = config_unit_alloc(dev, cd, cf)
+    if myunit == -1:
+        config_devfree(dev)
         return None
-    xname = f"{cd.cd_name}{dev.dv_unit}"
+
+    xname = f"{cd.cd_name}{myunit}"
     if len(xname) > _DV_XNAME_SIZE:
         panic("config_devalloc: device name too long")
     dev.dv_xname = xname
     dev.dv_parent = parent
     dev.dv_depth = parent.dv_depth + 1 if parent is not None else 0
-    dev.dv_flags |= DVF_ACTIVE
+    dev.dv_flags |= DVF_ACTIVE  # always initially active
     return dev
 
 
-def _config_devfree(dev: device) -> None:
-    ca = dev.dv_cfattach
-    if dev.dv_private is not None and ca is not None and ca.ca_devsize > 0:
-        kmem_free(dev.dv_private, ca.ca_devsize)
-    kmem_free(dev, sizeof(device))
-
-
-def _config_devlink(dev: device) -> None:
-    ac = _autoconf()
-    ac.alldevs.append(dev)
-    dev.dv_add_gen = ac.alldevs_gen
-    ac.alldevs_gen += 1
-
-
-def _config_devunlink(dev: device) -> None:
-    ac = _autoconf()
-    if dev in ac.alldevs:
-        ac.alldevs.remove(dev)
-    cd = dev.dv_cfdriver
-    assert cd is not None
-    if dev.dv_unit < cd.cd_ndevs and cd.cd_devs[dev.dv_unit] is dev:
-        cd.cd_devs[dev.dv_unit] = None
-    # No unit left: the array goes.
-    if all(d is None for d in cd.cd_devs):
-        cd.cd_devs = []
-        cd.cd_ndevs = 0
-
-
-def config_attach_pseudo(cf: cfdata) -> device | None:
+async def config_attach_pseudo(cf: cfdata) -> device | None:
     """Attach a pseudo-device unit for ``cf``; the device, or None.
 
     With ``FSTATE_STAR`` the unit is the first free one from ``cf_unit``,
     otherwise exactly ``cf_unit``.  None if the driver or its attachment is
-    not registered, or the unit is taken.
+    not registered, or the unit is taken.  The driver's ``ca_attach`` may
+    sleep; the unit is in ``cd_devs`` and the device list while it does.
     """
     if not isinstance(cf, cfdata):
         return None
     if fault_check("config_attach_pseudo") is not None:
         return None
-    dev = _config_devalloc(ROOT, cf)
+    dev = config_devalloc(ROOT, cf)
     if dev is None:
         return None
+
+    # XXX mark busy in cfdata (the C's own note)
     if cf.cf_fstate != FSTATE_STAR:
         KASSERT(cf.cf_fstate == FSTATE_NOTFOUND)
         cf.cf_fstate = FSTATE_FOUND
-    _config_devlink(dev)
+
+    config_devlink(dev)
+
     ca = dev.dv_cfattach
     assert ca is not None
-    if ca.ca_attach is not None:
-        r = ca.ca_attach(ROOT, dev, None)
-        if inspect.isawaitable(r):
-            _close(r)
-            panic("config_attach_pseudo: ca_attach of %s may not sleep", dev.dv_xname)
-    if not device_pmf_is_registered(dev):
-        aprint_debug_dev(dev, "WARNING: power management not supported\n")
+    r = ca.ca_attach(ROOT, dev, None)
+    if inspect.isawaitable(r):
+        await r
     return dev
 
 
-def _close(r: Any) -> None:
-    close = getattr(r, "close", None)
-    if close is not None:
-        close()
+def config_collect_garbage(garbage: list[device]) -> None:
+    """Unlink the devices detached while the list had walkers, once it has none."""
+    ac = _autoconf()
+    KASSERT(mutex_owned(ac.alldevs_mtx))
+    while ac.alldevs_nwrite == 0 and ac.alldevs_nread == 0 and ac.alldevs_garbage:
+        for dv in ac.alldevs:
+            if dv.dv_del_gen != 0:
+                break
+        else:
+            ac.alldevs_garbage = False
+            break
+        config_devunlink(dv, garbage)
+    KASSERT(mutex_owned(ac.alldevs_mtx))
 
 
-def config_detach(dev: device, flags: int) -> int:
+def config_dump_garbage(garbage: list[device]) -> None:
+    while garbage:
+        dv = garbage.pop(0)
+        config_devdelete(dv)
+
+
+async def config_detach(dev: device, flags: int) -> int:
     """Detach a unit: the driver's ca_detach error (panic with DETACH_FORCE),
     ENOENT if it is already detached, EOPNOTSUPP without ca_detach.
 
-    On success the unit leaves ``cd_devs`` and its softc is freed; unless
+    The driver's ``ca_detach`` may sleep.  On success the unit leaves
+    ``cd_devs`` and its softc is freed, at once or, while another detach or a
+    device iterator is in progress, when the last of them is done; unless
     ``DETACH_QUIET``, "<xname>: detached" is printed.
     """
     if not isinstance(dev, device):
         panic("config_detach: not a device: %r", dev)
     if not isinstance(flags, int):
         flags = 0
+    ac = _autoconf()
+    diagnostic = curmachine().config.options.get("DIAGNOSTIC")
     cf = dev.dv_cfdata
     KASSERTMSG(cf is None or cf.cf_fstate in (FSTATE_FOUND, FSTATE_STAR),
                "config_detach: %s: bad device fstate: %d", dev.dv_xname,
                cf.cf_fstate if cf is not None else -1)
     cd = dev.dv_cfdriver
-    ca = dev.dv_cfattach
     KASSERT(cd is not None)
+    ca = dev.dv_cfattach
     KASSERT(ca is not None)
     assert cd is not None and ca is not None
 
+    s = config_alldevs_lock()
     if dev.dv_del_gen != 0:
-        if curmachine().config.options.get("DIAGNOSTIC"):
+        config_alldevs_unlock(s)
+        if diagnostic:
             printf("%s: %s is already detached\n", "config_detach", dev.dv_xname)
         return ENOENT
+    ac.alldevs_nwrite += 1
+    config_alldevs_unlock(s)
 
-    if (flags & (DETACH_SHUTDOWN | DETACH_FORCE)) == DETACH_SHUTDOWN and \
-            not (dev.dv_flags & DVF_DETACH_SHUTDOWN):
+    if not ac.detachall and \
+            (flags & (DETACH_SHUTDOWN | DETACH_FORCE)) == DETACH_SHUTDOWN and \
+            (dev.dv_flags & DVF_DETACH_SHUTDOWN) == 0:
         rv = EOPNOTSUPP
     elif ca.ca_detach is not None:
         rv = ca.ca_detach(dev, flags)
         if inspect.isawaitable(rv):
-            _close(rv)
-            panic("config_detach: ca_detach of %s may not sleep", dev.dv_xname)
+            rv = await rv
     else:
         rv = EOPNOTSUPP
 
+    # Not detached: panic if it was forced, else give the error back.
+    # Detached: the device is no longer active.
     if rv == 0:
         dev.dv_flags &= ~DVF_ACTIVE
-    elif not (flags & DETACH_FORCE):
-        return rv
+    elif (flags & DETACH_FORCE) == 0:
+        pass  # goto out
     else:
         panic("config_detach: forced detach of %s failed (%d)", dev.dv_xname, rv)
 
-    # Tell the parent its child is gone.
-    p = dev.dv_parent
-    if p is not None and p.dv_cfattach is not None and p.dv_cfattach.ca_childdetached:
-        p.dv_cfattach.ca_childdetached(p, dev)
+    if rv == 0:
+        # The device has now been successfully detached.
+        if diagnostic:
+            # A detached device has no children; they come after it in the list.
+            i = ac.alldevs.index(dev) if dev in ac.alldevs else len(ac.alldevs)
+            for d in ac.alldevs[i + 1:]:
+                if d.dv_parent is dev and d.dv_del_gen == 0:
+                    printf("config_detach: detached device %s has children %s\n",
+                           dev.dv_xname, d.dv_xname)
+                    panic("config_detach")
 
-    # A configured instance found for this unit may be found again.
-    for ct in _autoconf().allcftables:
-        for c in ct:
-            if c.cf_name == cd.cd_name and c.cf_fstate == FSTATE_FOUND and \
-                    c.cf_unit == dev.dv_unit:
-                c.cf_fstate = FSTATE_NOTFOUND
+        # notify the parent that the child is gone
+        p = dev.dv_parent
+        if p is not None and p.dv_cfattach is not None and p.dv_cfattach.ca_childdetached:
+            p.dv_cfattach.ca_childdetached(p, dev)
 
-    if dev.dv_cfdata is not None and not (flags & DETACH_QUIET):
-        aprint_normal_dev(dev, "detached\n")
+        # Mark cfdata to show that the unit can be reused, if possible.
+        for ct in ac.allcftables:
+            for c in ct:
+                if c.cf_name == cd.cd_name and c.cf_fstate == FSTATE_FOUND and \
+                        c.cf_unit == dev.dv_unit:
+                    c.cf_fstate = FSTATE_NOTFOUND
 
-    dev.dv_del_gen = _autoconf().alldevs_gen
-    _config_devunlink(dev)
-    _config_devfree(dev)
+        if dev.dv_cfdata is not None and (flags & DETACH_QUIET) == 0:
+            aprint_normal_dev(dev, "detached\n")
+
+    # out:
+    af = config_alldevs_enter()
+    KASSERT(ac.alldevs_nwrite != 0)
+    ac.alldevs_nwrite -= 1
+    if rv == 0 and dev.dv_del_gen == 0:
+        if ac.alldevs_nwrite == 0 and ac.alldevs_nread == 0:
+            config_devunlink(dev, af.af_garbage)
+        else:
+            dev.dv_del_gen = ac.alldevs_gen
+            ac.alldevs_garbage = True
+    config_alldevs_exit(af)
+    return rv
+
+
+# --- the alldevs lock -------------------------------------------------------------------
+
+class alldevs_foray:
+    """struct alldevs_foray: the lock cookie and the devices to free after unlocking."""
+
+    __slots__ = ("af_s", "af_garbage")
+
+    def __init__(self) -> None:
+        self.af_s = 0
+        self.af_garbage: list[device] = []
+
+
+def config_alldevs_lock() -> int:
+    """mutex_enter(&alldevs_mtx).  A spin mutex: see the module notes for tryenter."""
+    mtx = _autoconf().alldevs_mtx
+    if not mutex_tryenter(mtx):
+        panic("config_alldevs_lock: alldevs_mtx is held by %s",
+              mtx.mtx_owner.l_name if mtx.mtx_owner is not None else "nobody")
     return 0
+
+
+def config_alldevs_unlock(s: int) -> None:
+    mutex_exit(_autoconf().alldevs_mtx)
+
+
+def config_alldevs_enter() -> alldevs_foray:
+    """Lock the device list and collect what detaches left behind (C: fills ``*af``)."""
+    af = alldevs_foray()
+    af.af_s = config_alldevs_lock()
+    config_collect_garbage(af.af_garbage)
+    return af
+
+
+def config_alldevs_exit(af: alldevs_foray) -> None:
+    config_alldevs_unlock(af.af_s)
+    config_dump_garbage(af.af_garbage)
 
 
 # --- accessors --------------------------------------------------------------------------
@@ -673,14 +881,18 @@ def device_is_enabled(dev: device) -> bool:
 
 
 def device_lookup(cd: cfdriver, unit: int) -> device | None:
-    """Unit ``unit`` of ``cd``; None if out of range, empty, or being detached."""
+    """Unit ``unit`` of ``cd``; None if out of range, empty, or detached."""
     if cd is None:
         panic("device_lookup: NULL cfdriver")
+    s = config_alldevs_lock()
+    KASSERT(mutex_owned(_autoconf().alldevs_mtx))
     if not isinstance(unit, int) or unit < 0 or unit >= cd.cd_ndevs:
-        return None
-    dv = cd.cd_devs[unit]
-    if dv is not None and dv.dv_del_gen != 0:
-        return None
+        dv = None
+    else:
+        dv = cd.cd_devs[unit]
+        if dv is not None and dv.dv_del_gen != 0:
+            dv = None
+    config_alldevs_unlock(s)
     return dv
 
 
@@ -690,15 +902,152 @@ def device_lookup_private(cd: cfdriver, unit: int) -> Any:
 
 
 def device_find_by_xname(name: str) -> device | None:
-    for dev in _autoconf().alldevs:
-        if dev.dv_xname == name and dev.dv_del_gen == 0:
-            return dev
-    return None
+    di = deviter_t()
+    dv = deviter_first(di, 0)
+    while dv is not None:
+        if device_xname(dv) == name:
+            break
+        dv = deviter_next(di)
+    deviter_release(di)
+    return dv
 
 
 def alldevs() -> list[device]:
-    """The attached devices of this machine, oldest first."""
-    return list(_autoconf().alldevs)
+    """kemu: the attached devices of this machine, oldest first (a deviter walk)."""
+    di = deviter_t()
+    out = []
+    dv = deviter_first(di, 0)
+    while dv is not None:
+        out.append(dv)
+        dv = deviter_next(di)
+    deviter_release(di)
+    return out
+
+
+# --- device iteration -------------------------------------------------------------------
+
+def device_exists_at(dv: device, gen: int) -> bool:
+    """Whether ``dv`` exists at generation ``gen``."""
+    return (dv.dv_del_gen == 0 or dv.dv_del_gen > gen) and dv.dv_add_gen <= gen
+
+
+class deviter_t:
+    """A walk over the device list; see deviter_init."""
+
+    __slots__ = ("di_prev", "di_flags", "di_curdepth", "di_maxdepth", "di_gen")
+
+    def __init__(self) -> None:
+        self.di_prev: device | None = None
+        self.di_flags = 0
+        self.di_curdepth = 0
+        self.di_maxdepth = 0
+        self.di_gen = 0
+
+
+def deviter_visits(di: deviter_t, dv: device) -> bool:
+    return device_exists_at(dv, di.di_gen)
+
+
+def deviter_init(di: deviter_t, flags: int) -> None:
+    """Start a walk.  DEVITER_F_RW: the walker will config_detach what it is given
+    (it counts as a writer, and walks from the tail); DEVITER_F_SHUTDOWN implies
+    RW; DEVITER_F_ROOT_FIRST / DEVITER_F_LEAVES_FIRST order by depth.  Devices
+    attached or detached during the walk are fine; each device comes once."""
+    ac = _autoconf()
+    di.__init__()
+    s = config_alldevs_lock()
+    if flags & DEVITER_F_SHUTDOWN:
+        flags |= DEVITER_F_RW
+    if flags & DEVITER_F_RW:
+        ac.alldevs_nwrite += 1
+    else:
+        ac.alldevs_nread += 1
+    di.di_gen = ac.alldevs_gen
+    ac.alldevs_gen += 1
+    config_alldevs_unlock(s)
+
+    di.di_flags = flags
+    order = di.di_flags & (DEVITER_F_LEAVES_FIRST | DEVITER_F_ROOT_FIRST)
+    if order == DEVITER_F_LEAVES_FIRST:
+        for dv in ac.alldevs:
+            if deviter_visits(di, dv):
+                di.di_curdepth = max(di.di_curdepth, dv.dv_depth)
+    elif order == DEVITER_F_ROOT_FIRST:
+        for dv in ac.alldevs:
+            if deviter_visits(di, dv):
+                di.di_maxdepth = max(di.di_maxdepth, dv.dv_depth)
+    deviter_reinit(di)
+
+
+def deviter_reinit(di: deviter_t) -> None:
+    devs = _autoconf().alldevs
+    if di.di_flags & DEVITER_F_RW:
+        di.di_prev = devs[-1] if devs else None
+    else:
+        di.di_prev = devs[0] if devs else None
+
+
+def deviter_first(di: deviter_t, flags: int) -> device | None:
+    deviter_init(di, flags)
+    return deviter_next(di)
+
+
+def deviter_next2(di: deviter_t) -> device | None:
+    dv = di.di_prev
+    if dv is None:
+        return None
+    devs = _autoconf().alldevs
+    i = devs.index(dv)  # the list does not shrink while a walker is in it
+    if di.di_flags & DEVITER_F_RW:
+        di.di_prev = devs[i - 1] if i > 0 else None
+    else:
+        di.di_prev = devs[i + 1] if i + 1 < len(devs) else None
+    return dv
+
+
+def deviter_next1(di: deviter_t) -> device | None:
+    while True:
+        dv = deviter_next2(di)
+        if dv is None or deviter_visits(di, dv):
+            return dv
+
+
+def deviter_next(di: deviter_t) -> device | None:
+    order = di.di_flags & (DEVITER_F_LEAVES_FIRST | DEVITER_F_ROOT_FIRST)
+    dv = None
+    if order == 0:
+        return deviter_next1(di)
+    if order == DEVITER_F_LEAVES_FIRST:
+        while di.di_curdepth >= 0:
+            dv = deviter_next1(di)
+            if dv is None:
+                di.di_curdepth -= 1
+                deviter_reinit(di)
+            elif dv.dv_depth == di.di_curdepth:
+                break
+        return dv
+    if order == DEVITER_F_ROOT_FIRST:
+        while di.di_curdepth <= di.di_maxdepth:
+            dv = deviter_next1(di)
+            if dv is None:
+                di.di_curdepth += 1
+                deviter_reinit(di)
+            elif dv.dv_depth == di.di_curdepth:
+                break
+        return dv
+    return None
+
+
+def deviter_release(di: deviter_t) -> None:
+    ac = _autoconf()
+    rw = (di.di_flags & DEVITER_F_RW) != 0
+    s = config_alldevs_lock()
+    if rw:
+        ac.alldevs_nwrite -= 1
+    else:
+        ac.alldevs_nread -= 1
+    # XXX wake a garbage-collection thread (the C's own note)
+    config_alldevs_unlock(s)
 
 
 # --- power management (kern_pmf.c): registration only -----------------------------------

@@ -11,6 +11,14 @@ class.  Its printable name is the expression passed to the init call,
 recovered from the source line (``sc.sc_slock``).  Taking two locks of the
 same class (two vnode locks, say) adds no edge.  Try-locks add no edges:
 they cannot wait, so they cannot deadlock.
+
+A faithful port keeps the defects of the C it ports, lock-order reversals
+among them.  ``lockdebug_kept_reversal(first, second, why)`` declares one
+(by the two lock names): when an acquisition closes a cycle made of that
+pair, the reversal is not fatal; it is recorded once per machine
+(``lockdebug_reversals()``, with both acquisition sites and the reason) and
+printed on the console, as WITNESS reports a reversal and goes on.  Any
+other reversal still ends the run.
 """
 
 from __future__ import annotations
@@ -136,9 +144,25 @@ class _Witness:
     def __init__(self) -> None:
         # edges[a][b] = (site where a was taken, site where b was taken)
         self.edges: dict[LockClass, dict[LockClass, tuple[Site, Site]]] = {}
+        self.reversals: list[str] = []
 
 
 _witness = MachineLocal(_Witness, "lock order graph")
+
+# Reversals kept on purpose: frozenset of the two lock names -> why.
+_kept: dict[frozenset[str], str] = {}
+
+
+def lockdebug_kept_reversal(first: str, second: str, why: str) -> None:
+    """Declare that locks named ``first`` and ``second`` are taken in both orders
+    on purpose (a kept defect of a ported file; ``why`` names it)."""
+    _kept[frozenset((first, second))] = why
+
+
+def lockdebug_reversals() -> list[str]:
+    """The kept lock-order reversals this machine ran into, as reports."""
+    m = curmachine_or_none()
+    return [] if m is None else list(_witness.of(m).reversals)
 
 
 def _path(w: _Witness, src: LockClass, dst: LockClass) -> list[LockClass] | None:
@@ -172,7 +196,15 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
             continue
         back = _path(w, newc, held)
         if back is not None:
-            raise LockOrderReversal(_lor_message(w, rec, held, newc, site, back, l))
+            msg = _lor_message(w, rec, held, newc, site, back, l)
+            why = _kept.get(frozenset((held.name, newc.name))) if len(back) == 2 else None
+            if why is None:
+                raise LockOrderReversal(msg)
+            report = f"{msg}\n  kept on purpose: {why}"
+            w.reversals.append(report)
+            from kern.subr_prf import printf
+
+            printf("%s\n", report)
         succ[newc] = (rec.site, site)
 
 

@@ -1,10 +1,17 @@
-"""Mounts (sys/mount.h, sys/statvfs.h, kern/vfs_mount.c, vfs_init.c, vfs_hooks.c).
+"""Mounts (sys/mount.h, sys/statvfs.h, kern/vfs_mount.c, vfs_init.c, vfs_hooks.c 1.6).
 
 A file system registers its ``vfsops`` with ``vfs_attach`` (usually from its
 module's MODULE_CMD_INIT); mount(2) finds it by name (``vfs_getopsbyname``,
 autoloading the module of that name as NetBSD does).  Here are struct mount
 and struct vfsops, the VFS_* calls, the mount list and the vfs_hooks;
 mount(2), unmount(2) (``dounmount``) and sync(2) are in vfs.vfs_mount.
+
+The vfs_hooks are vfs_hooks.c's: ``vfs_hooks_attach``/``vfs_hooks_detach``
+and the walk of ``vfs_hooks_unmount`` all take ``vfs_hooks_lock``, the walk
+holding it across the hooks.  So a driver that attaches its hook under its own
+lock and takes that lock in its hook has a lock-order reversal (fss.c 1.104's
+B7, which fss.py keeps and declares).  ``vfs_hooks_reexport`` is called by
+mount(2)'s update (kemu has no NFS, so no hook answers it).
 """
 
 from __future__ import annotations
@@ -58,6 +65,15 @@ MNT_FORCE = 0x00080000
 MNT_GETARGS = 0x00400000
 MNT_VISFLAGMASK = 0xfd3fffff
 MNT_OP_FLAGS = MNT_UPDATE | MNT_RELOAD | MNT_FORCE | MNT_GETARGS
+# the flags mount(2) sets and an update may change (sys/fstypes.h, NetBSD 8)
+MNT_BASIC_FLAGS = (MNT_ASYNC | MNT_AUTOMOUNTED | MNT_DISCARD | MNT_EXTATTR | MNT_LOG |
+                   MNT_NOATIME | MNT_NOCOREDUMP | MNT_NODEV | MNT_NODEVMTIME | MNT_NOEXEC |
+                   MNT_NOSUID | MNT_RDONLY | MNT_RELATIME | MNT_SOFTDEP | MNT_SYMPERM |
+                   MNT_SYNCHRONOUS | MNT_UNION)
+
+# VFS_EXTATTRCTL commands (sys/extattr.h)
+EXTATTR_CMD_START = 0x00000001
+EXTATTR_CMD_STOP = 0x00000002
 
 # mnt_iflag
 IMNT_GONE = 0x00000001
@@ -330,9 +346,10 @@ class _VfsGlobals:
         self.rootfs: mount | None = None
         self.rootvnode: vnode | None = None
         self.nextfsid = 0
-        self.hooks: list[Any] = []
-        self.hooks_lock = kmutex_t()
-        mutex_init(self.hooks_lock, MUTEX_DEFAULT, IPL_NONE)
+        # vfs_hooks.c: vfs_hooks_head and vfs_hooks_lock (vfs_hooks_init)
+        self.vfs_hooks_head: list[Any] = []
+        vfs_hooks_lock = self.vfs_hooks_lock = kmutex_t()
+        mutex_init(vfs_hooks_lock, MUTEX_DEFAULT, IPL_NONE)
 
 
 vfsglobals = MachineLocal(_VfsGlobals, "vfs globals")
@@ -409,13 +426,17 @@ def vfs_getvfs(fsid: fsid_t) -> mount | None:
 
 
 def _setname(field: str, value: str | bytes, mp: mount) -> None:
-    raw = value.encode() if isinstance(value, str) else bytes(value)
+    # The names are bytes, as in NetBSD; a kernel path str holds its bytes
+    # (undecodable ones as surrogates, vfs.namei's decoding), so they go back.
+    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
     size = dict((n, ctypes.sizeof(t)) for n, t in statvfs._fields_)[field]
     setattr(mp.mnt_stat, field, raw[:size - 1])
 
 
-def set_statvfs_info(onp: str, fromp: str, fstypename: str, mp: mount) -> int:
-    """Fill the names in ``mp.mnt_stat`` (paths already in kernel strings here)."""
+def set_statvfs_info(onp: str | bytes, fromp: str | bytes, fstypename: str | bytes,
+                     mp: mount) -> int:
+    """Fill the names in ``mp.mnt_stat`` (paths already in the kernel here): the
+    bytes of each, cut to the field's size less its NUL."""
     _setname("f_mntonname", onp, mp)
     _setname("f_mntfromname", fromp, mp)
     _setname("f_fstypename", fstypename, mp)
@@ -498,28 +519,56 @@ class vfs_hooks:
         fwd_init(self, {"vh_unmount": vh_unmount, "vh_reexport": vh_reexport}, 1)
 
 
-def vfs_hooks_attach(vfs_hook: vfs_hooks) -> int:
-    vfsglobals().hooks.append(vfs_hook)
+async def vfs_hooks_attach(vfs_hook: vfs_hooks) -> int:
+    """Add a hook (at the head of the list, as LIST_INSERT_HEAD), under vfs_hooks_lock."""
+    g = vfsglobals()
+    await mutex_enter(g.vfs_hooks_lock)
+    g.vfs_hooks_head.insert(0, vfs_hook)
+    mutex_exit(g.vfs_hooks_lock)
     return 0
 
 
-def vfs_hooks_detach(vfs_hook: vfs_hooks) -> int:
-    hooks = vfsglobals().hooks
-    for i, h in enumerate(hooks):
-        if h is vfs_hook:
-            del hooks[i]
-            return 0
-    return ESRCH
+async def vfs_hooks_detach(vfs_hook: vfs_hooks) -> int:
+    """Remove a hook, under vfs_hooks_lock; ESRCH if it is not in the list."""
+    g = vfsglobals()
+    ret = 0
+    await mutex_enter(g.vfs_hooks_lock)
+    for i, hp in enumerate(g.vfs_hooks_head):
+        if hp is vfs_hook:
+            del g.vfs_hooks_head[i]
+            break
+    else:
+        ret = ESRCH
+    mutex_exit(g.vfs_hooks_lock)
+    return ret
 
 
 async def vfs_hooks_unmount(mp: mount) -> None:
-    """Call every vh_unmount(mp), holding vfs_hooks_lock across the calls."""
+    """Call every vh_unmount(mp), holding vfs_hooks_lock across the calls
+    (VFS_HOOKS_WO_ERROR: every hook runs)."""
     g = vfsglobals()
-    await mutex_enter(g.hooks_lock)
-    for h in list(g.hooks):
-        if h.vh_unmount is not None:
-            r = h.vh_unmount(mp)
+    await mutex_enter(g.vfs_hooks_lock)
+    for hp in g.vfs_hooks_head:
+        if hp.vh_unmount is not None:
+            r = hp.vh_unmount(mp)
             if hasattr(r, "__await__"):
                 await r
-    mutex_exit(g.hooks_lock)
+    mutex_exit(g.vfs_hooks_lock)
 
+
+async def vfs_hooks_reexport(mp: mount, path: str, data: Any) -> int:
+    """Call every vh_reexport(mp, path, data) under vfs_hooks_lock, stopping at the
+    first error (VFS_HOOKS_W_ERROR); EJUSTRETURN when no hook took it."""
+    from kern.errno import EJUSTRETURN
+
+    g = vfsglobals()
+    error = EJUSTRETURN
+    await mutex_enter(g.vfs_hooks_lock)
+    for hp in g.vfs_hooks_head:
+        if hp.vh_reexport is not None:
+            r = hp.vh_reexport(mp, path, data)
+            error = await r if hasattr(r, "__await__") else r
+            if error != 0:
+                break
+    mutex_exit(g.vfs_hooks_lock)
+    return error

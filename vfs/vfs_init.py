@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.errno import EEXIST
 from kern.kern_lwp import proc
+from kern.kern_rwlock import krwlock_t, rw_init
 from kern.subr_prf import panic, printf
 from vfs.mount import (
     MNT_FORCE,
@@ -35,17 +36,21 @@ if TYPE_CHECKING:
 
 
 class cwdinfo:
-    """struct cwdinfo: a process's current and root directories and umask."""
+    """struct cwdinfo: a process's current and root directories and umask.
 
-    __slots__ = ("cwdi_cdir", "cwdi_rdir", "cwdi_edir", "cwdi_cmask", "cwdi_path")
+    ``cwdi_lock`` guards the directories: chdir/fchdir/chroot change them as
+    writers, getcwd(2) walks from them as a reader (as NetBSD 8's does)."""
 
-    def __init__(self, cdir: vnode | None, rdir: vnode | None = None, cmask: int = 0o022,
-                 path: str = "/") -> None:
+    __slots__ = ("cwdi_cdir", "cwdi_rdir", "cwdi_edir", "cwdi_lock", "cwdi_cmask")
+
+    def __init__(self, cdir: vnode | None, rdir: vnode | None = None,
+                 cmask: int = 0o022) -> None:
         self.cwdi_cdir = cdir
         self.cwdi_rdir = rdir
         self.cwdi_edir = None
+        cwdi_lock = self.cwdi_lock = krwlock_t()
+        rw_init(cwdi_lock)
         self.cwdi_cmask = cmask
-        self.cwdi_path = path  # kept for getcwd(3) in the shell
 
 
 def cwdinit(p: proc, parent: proc | None) -> None:
@@ -60,7 +65,7 @@ def cwdinit(p: proc, parent: proc | None) -> None:
         vref(src.cwdi_cdir)
     if src.cwdi_rdir is not None:
         vref(src.cwdi_rdir)
-    p.p_cwdi = cwdinfo(src.cwdi_cdir, src.cwdi_rdir, src.cwdi_cmask, src.cwdi_path)
+    p.p_cwdi = cwdinfo(src.cwdi_cdir, src.cwdi_rdir, src.cwdi_cmask)
 
 
 def cwdfree(p: proc) -> None:

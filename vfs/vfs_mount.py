@@ -6,6 +6,13 @@ system's argument block of ``data_len`` bytes), finds the file system type
 mount point, calls VFS_STATVFS (its error ignored: puffs answers EINPROGRESS
 while its server has not started) and VFS_START.
 
+``mount_update`` (MNT_UPDATE) is NetBSD 8's: it refuses a reload or a
+read-write to read-only change of a file system without IMNT_CAN_RWTORO
+(EOPNOTSUPP), sets the mount's flags from the request under
+``mnt_updating`` and vfs_busy, calls VFS_MOUNT (then the re-export hooks if
+it failed), and puts the saved flags back when the update failed; MNT_EXTATTR
+changes start or stop extended attributes.  kemu has no syncer worklist.
+
 ``dounmount`` follows NetBSD 8's order: vfs_suspend, IMNT_UNMOUNT, VFS_SYNC
 (unless read-only or forced), VFS_UNMOUNT (which vflushes; on failure the
 mount is resumed and stays), IMNT_GONE, vfs_resume, uncover the mount point,
@@ -23,26 +30,36 @@ from kern.cpu import curlwp
 from kern.errno import (
     EBUSY,
     EINVAL,
+    EJUSTRETURN,
     ENODEV,
     ENOTDIR,
     EOPNOTSUPP,
     EPERM,
 )
 from kern.kern_auth import kauth_cred_issuser
+from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
-from kern.subr_prf import panic
+from kern.subr_prf import panic, printf
 from vfs.mount import (
+    EXTATTR_CMD_START,
+    EXTATTR_CMD_STOP,
+    IMNT_CAN_RWTORO,
     IMNT_GONE,
     IMNT_HAS_TRANS,
     IMNT_UNMOUNT,
+    IMNT_WANTRDWR,
     MFSNAMELEN,
+    MNT_BASIC_FLAGS,
+    MNT_EXTATTR,
     MNT_FORCE,
     MNT_GETARGS,
     MNT_OP_FLAGS,
     MNT_RDONLY,
+    MNT_RELOAD,
     MNT_ROOTFS,
     MNT_UPDATE,
     MNT_WAIT,
+    VFS_EXTATTRCTL,
     VFS_MOUNT,
     VFS_START,
     VFS_STATVFS,
@@ -52,10 +69,13 @@ from vfs.mount import (
     mountlist,
     mountlist_append,
     mountlist_remove,
+    vfs_busy,
     vfs_delref,
     vfs_getopsbyname,
+    vfs_hooks_reexport,
     vfs_hooks_unmount,
     vfs_mountalloc,
+    vfs_unbusy,
     vfsglobals,
     vfsops,
 )
@@ -120,6 +140,80 @@ async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, 
     return 0, data_len
 
 
+async def mount_update(l: Any, vp: vnode, path: str, flags: int, data: Any,
+                       data_len: int) -> tuple[int, int]:
+    """mount(2) with MNT_UPDATE on the root ``vp`` of a mounted file system.
+
+    The mount's flags are set from ``flags`` for VFS_MOUNT, and put back as
+    they were (``saved_flags``) when the file system refuses the update.
+    """
+    mp = vp.v_mount
+    if mp is None:  # kemu: a vnode of no mount (a dead one) is not a mount root either
+        return EINVAL, data_len
+    saved_flags = mp.mnt_flag
+
+    # We can operate only on VV_ROOT nodes.
+    if not vp.v_vflag & VV_ROOT:
+        return EINVAL, data_len
+
+    # A reload needs a read-only file system, and read-write to read-only
+    # only where the file system says it can (IMNT_CAN_RWTORO).
+    if flags & (MNT_RELOAD | MNT_RDONLY) and not mp.mnt_flag & MNT_RDONLY and \
+            not mp.mnt_iflag & IMNT_CAN_RWTORO:
+        return EOPNOTSUPP, data_len  # "Needs translation", the C says
+
+    # kauth_authorize_system(KAUTH_REQ_SYSTEM_MOUNT_UPDATE): the superuser
+    if not kauth_cred_issuser(l.l_cred):
+        return EPERM, data_len
+
+    if vfs_busy(mp):
+        return EPERM, data_len
+
+    await mutex_enter(mp.mnt_updating)
+
+    mp.mnt_flag &= ~MNT_OP_FLAGS
+    mp.mnt_flag |= flags & MNT_OP_FLAGS
+
+    # The mount level flags.
+    if flags & MNT_RDONLY:
+        mp.mnt_flag |= MNT_RDONLY
+    elif mp.mnt_flag & MNT_RDONLY:
+        mp.mnt_iflag |= IMNT_WANTRDWR
+    mp.mnt_flag &= ~MNT_BASIC_FLAGS
+    mp.mnt_flag |= flags & MNT_BASIC_FLAGS
+    error, data_len = await VFS_MOUNT(mp, path, data, data_len)
+
+    if error and data is not None:
+        # Maybe it was an export request (compatibility with 3.0 and earlier);
+        # its error counts only if some hook understood it.
+        error2 = await vfs_hooks_reexport(mp, path, data)
+        if error2 != EJUSTRETURN:
+            error = error2
+
+    if mp.mnt_iflag & IMNT_WANTRDWR:
+        mp.mnt_flag &= ~MNT_RDONLY
+    if error:
+        mp.mnt_flag = saved_flags
+    mp.mnt_flag &= ~MNT_OP_FLAGS
+    mp.mnt_iflag &= ~IMNT_WANTRDWR
+    # (no syncer worklist in kemu: vfs_syncer_add/remove_from_worklist)
+    mutex_exit(mp.mnt_updating)
+    vfs_unbusy(mp)
+
+    if error == 0 and not saved_flags & MNT_EXTATTR and flags & MNT_EXTATTR:
+        if await VFS_EXTATTRCTL(mp, EXTATTR_CMD_START, None, 0, None) != 0:
+            printf("%s: failed to start extattr, error = %d",
+                   mp.mnt_stat.f_mntonname.decode(errors="replace"), error)
+            mp.mnt_flag &= ~MNT_EXTATTR
+
+    if error == 0 and saved_flags & MNT_EXTATTR and not flags & MNT_EXTATTR:
+        if await VFS_EXTATTRCTL(mp, EXTATTR_CMD_STOP, None, 0, None) != 0:
+            printf("%s: failed to stop extattr, error = %d",
+                   mp.mnt_stat.f_mntonname.decode(errors="replace"), error)
+            mp.mnt_flag |= MNT_RDONLY
+    return error, data_len
+
+
 async def mount_getargs(l: Any, vp: vnode, flags: int, data: Any,
                         data_len: int) -> tuple[int, int]:
     # If MNT_GETARGS is specified, it should be the only flag.
@@ -163,12 +257,7 @@ async def do_sys_mount(l: Any, fstype: int, path: int, flags: int, data: int,
     try:
         if flags & (MNT_GETARGS | MNT_UPDATE):
             if flags & MNT_UPDATE and not flags & MNT_GETARGS:
-                mp = vp.v_mount
-                if mp is None or not vp.v_vflag & VV_ROOT:
-                    return EINVAL
-                mp.mnt_flag |= MNT_UPDATE | (flags & MNT_RDONLY)
-                error, data_len2 = await VFS_MOUNT(mp, kpath, kdata, data_len)
-                mp.mnt_flag &= ~MNT_UPDATE
+                error, _ = await mount_update(l, vp, kpath, flags, kdata, data_len)
                 return error
             error, data_len2 = await mount_getargs(l, vp, flags, kdata, data_len)
             if error == 0 and kdata is not None:

@@ -11,7 +11,6 @@ NetBSD's do; fss uses ``do_sys_unlink(path, UIO_USERSPACE)``.
 from __future__ import annotations
 
 import ctypes
-import posixpath
 from typing import Any
 
 from kern.cpu import curlwp
@@ -57,6 +56,7 @@ from kern.kern_descrip import (
     fd_set_exclose,
     l_dupfd,
 )
+from kern.kern_rwlock import RW_WRITER, rw_enter, rw_exit
 from kern.kern_time import timespec, timeval
 from kern.subr_copy import copyin, copyinstr, copyout
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, iovec, uio
@@ -101,6 +101,7 @@ from vfs.stat import (
     S_IFREG,
     stat,
 )
+from vfs.vfs_getcwd import sys___getcwd
 from vfs.vfs_mount import do_sys_mount, do_sys_unmount, vfs_syncall
 from vfs.vfs_vnops import vn_open, vn_stat, vn_writechk, vnops
 from vfs.vnode import (
@@ -789,15 +790,12 @@ async def sys_chdir(l: Any, uap: Any, retval: list[int]) -> int:
     if error:
         await vrele(vp)
         return error
-    c = l.l_proc.p_cwdi
-    old = c.cwdi_cdir
-    c.cwdi_cdir = vp
-    assert nd.ni_pathbuf is not None
-    c.cwdi_path = posixpath.normpath(posixpath.join(c.cwdi_path, nd.ni_pathbuf.pb_path))
-    if c.cwdi_path.startswith("//"):
-        c.cwdi_path = c.cwdi_path[1:]
-    if old is not None:
-        await vrele(old)
+    cwdi = l.l_proc.p_cwdi
+    await rw_enter(cwdi.cwdi_lock, RW_WRITER)
+    if cwdi.cwdi_cdir is not None:
+        await vrele(cwdi.cwdi_cdir)
+    cwdi.cwdi_cdir = vp
+    rw_exit(cwdi.cwdi_lock)
     return 0
 
 
@@ -813,12 +811,12 @@ async def sys_fchdir(l: Any, uap: Any, retval: list[int]) -> int:
         if error:
             return error
         vref(vp)
-        c = l.l_proc.p_cwdi
-        old = c.cwdi_cdir
-        c.cwdi_cdir = vp
-        c.cwdi_path = "?"
-        if old is not None:
-            await vrele(old)
+        cwdi = l.l_proc.p_cwdi
+        await rw_enter(cwdi.cwdi_lock, RW_WRITER)
+        if cwdi.cwdi_cdir is not None:
+            await vrele(cwdi.cwdi_cdir)
+        cwdi.cwdi_cdir = vp
+        rw_exit(cwdi.cwdi_lock)
         return 0
     finally:
         fd_putfile(uap.fd)
@@ -838,24 +836,13 @@ async def sys_chroot(l: Any, uap: Any, retval: list[int]) -> int:
     if error:
         await vrele(vp)
         return error
-    c = l.l_proc.p_cwdi
-    old = c.cwdi_rdir
-    c.cwdi_rdir = vp
-    if old is not None:
-        await vrele(old)
+    cwdi = l.l_proc.p_cwdi
+    await rw_enter(cwdi.cwdi_lock, RW_WRITER)
+    if cwdi.cwdi_rdir is not None:
+        await vrele(cwdi.cwdi_rdir)
+    cwdi.cwdi_rdir = vp
+    rw_exit(cwdi.cwdi_lock)
     return 0
-
-
-async def sys___getcwd(l: Any, uap: Any, retval: list[int]) -> int:
-    c = l.l_proc.p_cwdi
-    path = (c.cwdi_path if c is not None else "/").encode("utf-8", "surrogateescape") + b"\0"
-    if len(path) > uap.length:
-        from kern.errno import ERANGE
-
-        return ERANGE
-    error = copyout(bytearray(path), uap.bufp, len(path))
-    retval[0] = len(path)
-    return error
 
 
 async def sys_umask(l: Any, uap: Any, retval: list[int]) -> int:

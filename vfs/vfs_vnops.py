@@ -338,7 +338,10 @@ async def vn_write(fp: file, offset: list[int], u: uio, cred: Any, flags: int) -
     error = await VOP_WRITE(vp, u, ioflag, cred)
     if flags & FOF_UPDATE_OFFSET:
         if ioflag & IO_APPEND:
-            offset[0] = u.uio_offset
+            # SUSv3: a write of nothing has no other result, so an empty
+            # append leaves the offset where it was
+            if start:
+                offset[0] = u.uio_offset
         else:
             offset[0] += start - u.uio_resid
     VOP_UNLOCK(vp)

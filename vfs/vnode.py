@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, ENOENT
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_init
+from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_exit, mutex_init, mutex_owned
 from kern.kern_rwlock import (
     RW_READER,
     RW_WRITER,
@@ -32,7 +32,7 @@ from kern.kern_rwlock import (
     rw_write_held,
 )
 from kern.kern_types import NODEV
-from kern.subr_prf import panic, printf
+from kern.subr_prf import KASSERT, panic, printf
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.vnode_if import (
     VOP_INACTIVE,
@@ -383,7 +383,19 @@ async def vcache_vget(vp: vnode) -> int:
 
 
 async def vget(vp: vnode, flags: int = 0, wait: bool = True) -> int:
-    """Reference (and with LK_* flags, lock) a vnode found on a list or in a hash."""
+    """Reference (and with LK_* flags, lock) a vnode found on a list or in a hash.
+
+    With LK_INTERLOCK the caller found ``vp`` holding its ``v_interlock`` (so
+    it could not go away meanwhile), and vget gives it up, as the vget of
+    NetBSD 4 (puffs 2007's) does and NetBSD 8's vcache_vget does with the
+    interlock its caller holds.  kemu gives it up before the reference is
+    taken: nothing runs in between (no sleep), and waiting for a vnode in
+    transition must not hold it.
+    """
+    if flags & LK_INTERLOCK:
+        KASSERT(mutex_owned(vp.v_interlock))
+        mutex_exit(vp.v_interlock)
+        flags &= ~LK_INTERLOCK
     error = await vcache_vget(vp)
     if error:
         return error

@@ -35,6 +35,7 @@ FSSIOFSET needs no FWRITE; B13 (found by kemu's deadlock report) fss_error
 calls fscow_disestablish with sc_slock held, which deadlocks against a
 writer inside fss_copy_on_write waiting for sc_slock (1.105 drops the lock
 around the call).  tests/dev/fss/test_defects.py and test_errno.py show them.
+B7 first open/last close: fss_device_lock, then vfs_hooks_lock; dounmount: the reverse.
 
 kemu is LP64 (amd64 layouts), so the ``#ifndef _LP64`` FSSIOCGET50 case is
 compiled out, as on amd64: there FSSIOCGET50 has FSSIOCGET's number.
@@ -140,6 +141,7 @@ from kern.subr_kmem import (
     kmem_zalloc,
     malloc,
 )
+from kern.subr_lockdebug import lockdebug_kept_reversal
 from kern.subr_prf import KASSERT, aprint_debug_dev, aprint_error, aprint_error_dev, panic
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, UIO_WRITE
 from kern.types_dev import minor
@@ -218,6 +220,8 @@ fss_cd = ioconf_cfdriver("fss", DV_DISK)  # #include "ioconf.h" (static configur
 fss_device_lock = kmutex_t()  # Protect all units.
 fss_num_attached = 0  # Number of attached devices.
 fss_vfs_hooks = vfs_hooks(vh_unmount="fss_unmount_hook")
+# kemu: B7, kept (see the header): open/close vs. dounmount take these two in both orders.
+lockdebug_kept_reversal("fss_device_lock", "vfs_hooks_lock", "fss.c 1.104 defect B7")
 
 fss_bdevsw = bdevsw(
     d_open="fss_open",
@@ -267,7 +271,7 @@ def fss_match(self: Any, cfdata_: Any, aux: Any) -> int:
     return 1
 
 
-def fss_attach(parent: Any, self: Any, aux: Any) -> None:
+async def fss_attach(parent: Any, self: Any, aux: Any) -> None:
     global fss_num_attached
     sc = device_private(self)
 
@@ -286,10 +290,10 @@ def fss_attach(parent: Any, self: Any, aux: Any) -> None:
 
     fss_num_attached += 1  # if (fss_num_attached++ == 0)
     if fss_num_attached == 1:
-        vfs_hooks_attach(fss_vfs_hooks)
+        await vfs_hooks_attach(fss_vfs_hooks)
 
 
-def fss_detach(self: Any, flags: int) -> int:
+async def fss_detach(self: Any, flags: int) -> int:
     global fss_num_attached
     sc = device_private(self)
 
@@ -298,7 +302,7 @@ def fss_detach(self: Any, flags: int) -> int:
 
     fss_num_attached -= 1  # if (--fss_num_attached == 0)
     if fss_num_attached == 0:
-        vfs_hooks_detach(fss_vfs_hooks)
+        await vfs_hooks_detach(fss_vfs_hooks)
 
     pmf_device_deregister(self)
     mutex_destroy(sc.sc_slock)
@@ -325,7 +329,7 @@ async def fss_open(dev: int, flags: int, mode: int, l: Any) -> int:
         cf.cf_atname = fss_cd.cd_name
         cf.cf_unit = minor(dev)
         cf.cf_fstate = FSTATE_STAR
-        sc = device_private(config_attach_pseudo(cf))
+        sc = device_private(await config_attach_pseudo(cf))
         if sc is None:
             mutex_exit(fss_device_lock)
             return ENOMEM
@@ -371,7 +375,7 @@ async def fss_close(dev: int, flags: int, mode: int, l: Any) -> int:
     KASSERT((sc.sc_flags & (FSS_CDEV_OPEN | FSS_BDEV_OPEN)) == mflag)
     mutex_exit(sc.sc_slock)
     cf = device_cfdata(sc.sc_dev)
-    error = config_detach(sc.sc_dev, DETACH_QUIET)
+    error = await config_detach(sc.sc_dev, DETACH_QUIET)
     if not error:
         free(cf, M_DEVBUF)
     mutex_exit(fss_device_lock)

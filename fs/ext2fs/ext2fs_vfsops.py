@@ -51,6 +51,7 @@ from vfs.genfs_io import (
     genfs_size,
 )
 from vfs.mount import (
+    IMNT_CAN_RWTORO,
     IMNT_DTYPE,
     IMNT_WANTRDWR,
     MNT_FORCE,
@@ -517,6 +518,10 @@ async def ext2fs_mountfs(devvp: vnode, mp: mount) -> int:
     mp.mnt_fs_bshift = m_fs.e2fs_bshift
     if EXT2_HAS_INCOMPAT_FEATURE(m_fs, EXT2F_INCOMPAT_FTYPE):
         mp.mnt_iflag |= IMNT_DTYPE
+    # kemu: ext2fs_mount implements read-write to read-only (flushfiles, a clean
+    # super block), so it says it can; NetBSD's ext2fs_mountfs (1.193 as read)
+    # does not set this, and mount(2) refuses the downgrade there.
+    mp.mnt_iflag |= IMNT_CAN_RWTORO
     if devvp.v_specnode is not None:
         spec_node_setmountedfs(devvp, mp)
     if not ronly:

@@ -243,6 +243,7 @@ async def puffs_pnode2vnode(pmp: puffs_mount, cookie: Any, lock: int) -> Any:
         return None
     vp = pnode.pn_vp
 
+    await mutex_enter(vp.v_interlock)
     mutex_exit(pmp.pmp_lock)
 
     if await vget(vp, vgetflags):

@@ -45,11 +45,13 @@ Deviations from 1.38 and its siblings (why, in a few words):
   EINVAL (NetBSD 5's rule) instead of copying past its end.
 * D2 mount: set_statvfs_info is kemu's (mount point, from name, type):
   f_mntfromname is "puffs:<name>" and f_fstypename the vfs name "puffs",
-  as 2007's set_statvfs_info did.
+  as 2007's set_statvfs_info did; the name goes in as the bytes it is.
 * D3 mount: IMNT_HAS_TRANS is set by fstrans_mount (kemu keeps per-mount
   transaction state; setting the flag alone would leave fstrans without
   it), undone with fstrans_unmount when the mount fails later on.
-* D4 root: the vnode comes back locked only when lktype asks (NetBSD 8);
+* D4 root: the root vnode is handed to vget under its v_interlock, taken
+  while pmp_lock is held (vget gives it up: vfs/vnode.py), as 1.38 does
+  with simple_lock; the vnode comes back locked only when lktype asks (NetBSD 8);
   a puffs_getvnode failure (ENXIO: the mount is being unmounted, which any
   lookup may race) is returned instead of panicking "sloppy programming";
   the vnode that lost the creation race is given back with
@@ -66,10 +68,17 @@ Deviations from 1.38 and its siblings (why, in a few words):
   resumes it after VFS_UNMOUNT (2007's did neither), so an unmount sends
   SUSPEND START and SUSPENDED to a live server; the RESUME after a
   successful unmount meets a dead puffs_mount and is dropped (ENXIO).
-* D7 pageflush walks a copy of mnt_vnodelist without mntvnode_slock (kemu
-  switches lwps only where one sleeps) and skips a vnode vget refuses
-  instead of restarting the walk; with no page cache (V1) no vnode is ever
-  dirty, so it flushes nothing.
+* D7 pageflush walks mnt_vnodelist itself, as 1.38 does (kemu has no
+  vfs_vnode_iterator, and 1.38 came before it), with 1.38's interlock
+  operations: each vnode is looked at under its v_interlock and handed to
+  vget with LK_INTERLOCK, and PNODE_SUSPEND is set and cleared under it; the
+  walk starts over from the head (goto loop) when the vnode it reached is
+  off this mount's list or vget answers ENOENT.  kemu has no mntvnode_slock
+  (no lock guards a mount's vnode list; insmntque changes it between
+  sleeps), so the list can change while pageflush waits for an interlock: a
+  vnode found gone from it then starts the walk over too.  With no page cache
+  (V1) no vnode is ever dirty, so it flushes nothing by itself
+  (tests/fs/puffs/test_pageflush.py gives vnodes dirty pages to walk).
 * D8 fhtovp/vptofh: a handle shorter than its fid_len, or than the 4-byte
   header, is EINVAL (1.38 would read past it); lock only as lktype asks;
   vptofh offers the server at most FHANDLE_SIZE_MAX bytes of room whatever
@@ -82,6 +91,13 @@ Deviations from 1.38 and its siblings (why, in a few words):
   nowhere, so every statvfs of a puffs mount said f_namemax 0 whatever
   the server answered (t_vfsops tstatvfs); later NetBSD sets it in
   puffs_mount from pa_svfsb.
+* D11 init/done: kemu has neither pool(9) nor malloc_type_attach/detach
+  (its malloc types are labels; kmem accounts every allocation of a
+  machine together), so puffs_init attaches no M_PUFFS and makes no
+  puffs_pnpool, and puffs_done destroys neither: a pnode is a kmem
+  allocation of sizeof(puffs_node) (puffs_subr), and a leaked one shows in
+  kmem_outstanding() where pool_destroy would have panicked "pool busy".
+  The transport and msgif init/destroy calls are 1.38's, in its order.
 * Request engine (puffs_msgif.py): M1 PARKFLAG_DONE is set on replies; M2
   getop unlinks a WAITERGONE park instead of spinning on it; M3 getop's
   E2BIG puts the request back instead of orphaning it (the §8.9 quirk,
@@ -102,7 +118,10 @@ Deviations from 1.38 and its siblings (why, in a few words):
   node; S3 new nodes come back unlocked; S4 vattr converted to and from
   the wire.
 * Vnode operations (puffs_vnops.py): the NetBSD 8 protocols P1-P6; V1 no
-  page cache (always READ/WRITE requests, as NOCACHE); V2 no name cache;
+  page cache (always READ/WRITE requests, as NOCACHE; an appending write is
+  moved to the end of the file, the size asked of the server, as the cached
+  path moves it to v_size: the uncached path left the descriptor's offset
+  short of the end); V2 no name cache;
   V3 readdir requests capped at PUFFS_TOMOVE with a buffer as large as the
   reply, no cookies; V4 no fifofs; V5 a last "." looked up for RENAME is
   EISDIR (later NetBSD's rule); L1 the vnode lock comes with a shared
@@ -374,7 +393,7 @@ async def puffs_mount(mp: Any, path: str, data: Any, data_len: int) -> tuple[int
         if error:
             break
 
-        error = set_statvfs_info(path, namebuf.decode("latin-1"), mp.mnt_op.vfs_name, mp)  # D2
+        error = set_statvfs_info(path, namebuf, mp.mnt_op.vfs_name, mp)  # D2
         if error:
             break
         mp.mnt_stat.f_iosize = DEV_BSIZE
@@ -582,8 +601,12 @@ async def puffs_root(mp: Any, lktype: int) -> tuple[int, Any]:
     await mutex_enter(pmp.pmp_lock)
     vp = pmp.pmp_root
     if vp is not None:
+        # hand the vnode to vget under its interlock, so it cannot go away
+        # between pmp_lock and the reference
+        await mutex_enter(vp.v_interlock)
         mutex_exit(pmp.pmp_lock)
-        if not await vget(vp, (LK_EXCLUSIVE | LK_RETRY | LK_INTERLOCK) if lktype else 0):
+        # (1.38 reads pn = VPTOPP(vp) here and never uses it)
+        if not await vget(vp, LK_INTERLOCK | ((LK_EXCLUSIVE | LK_RETRY) if lktype else 0)):
             return 0, vp
         # goto grabnew
     else:
@@ -670,37 +693,71 @@ async def pageflush(mp: Any, cred: Any, waitfor: int, suspending: int, l: Any) -
     # Sync all cached data from regular vnodes (not currently locked, see
     # below).  After this VFS_SYNC goes to the server, which handles data
     # and metadata of all the nodes it knows.  (D7: no mntvnode_slock.)
-    for vp in list(mp.mnt_vnodelist):
+    vp = _first(mp.mnt_vnodelist)
+    while vp is not None:  # loop:
         # check if we're on the right list
         if vp.v_mount is not mp:
+            vp = _first(mp.mnt_vnodelist)  # goto loop
             continue
 
+        await mutex_enter(vp.v_interlock)
+        if vp.v_mount is not mp:
+            # kemu: without mntvnode_slock the list may change while we wait
+            # for the interlock; a vnode gone from it starts the walk over,
+            # as one found off the list does (D7)
+            mutex_exit(vp.v_interlock)
+            vp = _first(mp.mnt_vnodelist)  # goto loop
+            continue
         pn = VPTOPP(vp)
+        nvp = _next(mp.mnt_vnodelist, vp)
 
         if vp.v_type != VREG or UVM_OBJ_IS_CLEAN(vp.v_uobj):
+            mutex_exit(vp.v_interlock)
+            vp = nvp
             continue
 
-        # Get a reference and the lock.  A goner needs no sync.  A busy one
-        # need not be synced: this only runs with MNT_WAIT from dounmount(),
-        # which flushes the dirty vnodes by other routes anyway.  While
-        # suspending vget() does not lock: see puffs_lock().
+        # Get a reference and the lock (vget gives up the interlock).  A goner
+        # needs no sync.  A busy one need not be synced: this only runs with
+        # MNT_WAIT from dounmount(), which flushes the dirty vnodes by other
+        # routes anyway.  While suspending vget() does not lock: see
+        # puffs_lock().
         rv = await vget(vp, LK_EXCLUSIVE | LK_NOWAIT | LK_INTERLOCK)
         if rv:
+            if rv == ENOENT:
+                vp = _first(mp.mnt_vnodelist)  # goto loop
+            else:
+                vp = nvp
             continue
 
         # Tell puffs_strategy() through the pnode flags to issue the writes
         # as FAF when suspending (our context is very probably the server's)
         # or when called from the syncer (trickle sync need not wait).
         if suspending or waitfor == MNT_LAZY:
+            await mutex_enter(vp.v_interlock)
             pn.pn_stat |= PNODE_SUSPEND
+            mutex_exit(vp.v_interlock)
         rv = await VOP_FSYNC(vp, cred, waitfor, 0, 0)
         if suspending or waitfor == MNT_LAZY:
+            await mutex_enter(vp.v_interlock)
             pn.pn_stat &= ~PNODE_SUSPEND
+            mutex_exit(vp.v_interlock)
         if rv:
             error = rv
         await vput(vp)
+        vp = nvp
 
     return error
+
+
+def _first(vnodelist: list[Any]) -> Any:
+    """TAILQ_FIRST of a mount's vnode list."""
+    return vnodelist[0] if vnodelist else None
+
+
+def _next(vnodelist: list[Any], vp: Any) -> Any:
+    """TAILQ_NEXT(vp, v_mntvnodes): the vnode after ``vp`` on its list, or None."""
+    i = vnodelist.index(vp)
+    return vnodelist[i + 1] if i + 1 < len(vnodelist) else None
 
 
 async def puffs_sync(mp: Any, waitfor: int, cred: Any) -> int:
@@ -827,7 +884,7 @@ async def puffs_vptofh(vp: Any, fhp: Any, fh_size: int) -> tuple[int, int]:
 
 def puffs_init() -> None:
 
-    # malloc_type_attach(M_PUFFS); pool_init(&puffs_pnpool, ...): kmem does both
+    # malloc_type_attach(M_PUFFS); pool_init(&puffs_pnpool, ...): D11
     puffs_transport.puffs_transport_init()
     puffs_msgif_init()
 
@@ -836,7 +893,7 @@ def puffs_done() -> None:
 
     puffs_msgif_destroy()
     puffs_transport.puffs_transport_destroy()
-    # pool_destroy(&puffs_pnpool); malloc_type_detach(M_PUFFS)
+    # pool_destroy(&puffs_pnpool); malloc_type_detach(M_PUFFS): D11
 
 
 async def puffs_snapshot(mp: Any, vp: Any) -> tuple[int, Any]:

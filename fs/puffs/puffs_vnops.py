@@ -35,8 +35,17 @@ Deviations (also listed in puffs_vfsops.py's header):
 * V1 no page cache: regular files are always read and written with
   READ/WRITE requests, as 1.59 does under PUFFS_KFLAG_NOCACHE (or for
   non-regular files); fsync has no pages to push, getpages answers
-  EOPNOTSUPP and putpages has nothing to do.  IO_APPEND is left to the
-  server (the uncached path of 1.59 passes it in pvnr_ioflag).
+  EOPNOTSUPP and putpages has nothing to do.  An appending write (IO_APPEND)
+  is where this shows: the uncached path of 1.59 (and of NetBSD 8) leaves
+  it to the server, sending the caller's offset with IO_APPEND in
+  pvnr_ioflag, so the server appends but the uio, and with it vn_write's
+  new descriptor offset, advances from the caller's offset: the offset is
+  left short of the end and the next read returns old data.  NetBSD's
+  cached path, the one a regular file normally takes, first moves
+  uio_offset to the file's size (v_size).  kemu, always uncached, does
+  that: puffs_write asks the server for the size (VOP_GETATTR; the server
+  holds the only cache of it, so a change made behind the kernel counts)
+  and writes there, still passing IO_APPEND.
 * V2 kemu has no name cache: cache_lookup misses, cache_enter and
   cache_purge do nothing.
 * V3 readdir asks for at most PUFFS_TOMOVE bytes of dirents (1.59 asked for
@@ -102,6 +111,7 @@ from vfs.vfs_trans import (
 from vfs.vnode import (
     FSYNC_LAZY,
     FSYNC_WAIT,
+    IO_APPEND,
     LK_EXCLUSIVE,
     LK_RETRY,
     VBLK,
@@ -124,7 +134,7 @@ from vfs.vnode import (
     vref,
     vrele,
 )
-from vfs.vnode_if import VOP_ACCESS, VOP_SETATTR, VOP_UNLOCK, vn_default_error
+from vfs.vnode_if import VOP_ACCESS, VOP_GETATTR, VOP_SETATTR, VOP_UNLOCK, vn_default_error
 
 from .puffs_msgif import puffs_vntouser, puffs_vntouser_call, puffs_vntouser_faf
 from .puffs_msgif_h import (
@@ -984,7 +994,16 @@ async def puffs_write(v: Any) -> int:
     write_buf = None
     pmp = MPTOPUFFSMP(ap.a_vp.v_mount)
 
-    # V1: always the uncached path
+    # V1: always the uncached path; an appending write starts at the end of
+    # the file, as the cached path has it (uio_offset = v_size), the size
+    # asked of the server first
+    if ap.a_ioflag & IO_APPEND:
+        va = vattr()
+        error = await VOP_GETATTR(vp, va, ap.a_cred)
+        if error:
+            return error
+        uio.uio_offset = va.va_size
+
     # tomove is non-increasing
     tomove = PUFFS_TOMOVE(uio.uio_resid, pmp)
     argsize = ctypes.sizeof(puffs_vnreq_write) + tomove

@@ -38,6 +38,7 @@ from vfs import vnode_if as vi
 from vfs.dirent import pack_dirent, vtype_to_dtype
 from vfs.genfs_vnops import genfs_null_putpages, genfs_nullop
 from vfs.mount import (
+    IMNT_CAN_RWTORO,
     MNT_FORCE,
     MNT_GETARGS,
     MNT_LOCAL,
@@ -265,6 +266,7 @@ async def rootfs_mount_fn(mp: mount, path: str, data: Any, data_len: int) -> int
     root.rn_parent = root
     mp.mnt_data = rm
     mp.mnt_flag |= MNT_LOCAL
+    mp.mnt_iflag |= IMNT_CAN_RWTORO  # as rumpfs: nothing to flush for read-only
     mp.mnt_stat.f_namemax = 255
     mp.mnt_stat.f_iosize = 4096
     mp.mnt_stat.f_bsize = 4096

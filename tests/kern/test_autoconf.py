@@ -4,6 +4,8 @@ cycle, and a pseudo-device that makes units on first open and drops them on last
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 
 import kern
 from kern.conf.GENERIC import config as GENERIC
@@ -37,6 +39,10 @@ from kern.subr_autoconf import (
     device_private,
     device_unit,
     device_xname,
+    deviter_init,
+    deviter_next,
+    deviter_release,
+    deviter_t,
     pmf_device_deregister,
     pmf_device_register,
 )
@@ -125,7 +131,7 @@ def test_pseudo_device_life_cycle(k):
         base = kmem_stats()["inuse"]
         d = Driver()
         d.register()
-        dev = config_attach_pseudo(d.cf(0))
+        dev = await config_attach_pseudo(d.cf(0))
         sc = device_private(dev)
         assert isinstance(sc, tst_softc) and sc.sc_attached and sc.sc_dev is dev
         assert (device_xname(dev), device_unit(dev)) == ("tst0", 0)
@@ -136,8 +142,8 @@ def test_pseudo_device_life_cycle(k):
         # A unit is busy for its cfattach and its cfdriver.
         assert config_cfattach_detach("tst", d.ca) == EBUSY
         assert config_cfdriver_detach(d.cd) == EBUSY
-        assert config_detach(dev, 0) == 0
-        assert config_detach(dev, 0) == ENOENT
+        assert await config_detach(dev, 0) == 0
+        assert await config_detach(dev, 0) == ENOENT
         assert device_lookup_private(d.cd, 0) is None
         assert dev not in alldevs() and d.cd.cd_ndevs == 0
         assert kmem_stats()["inuse"] == base
@@ -154,24 +160,24 @@ def test_units_and_fstate(k):
     async def body():
         d = Driver()
         d.register()
-        a = config_attach_pseudo(d.cf(2))
-        b = config_attach_pseudo(d.cf(2))                 # STAR: next free from 2
+        a = await config_attach_pseudo(d.cf(2))
+        b = await config_attach_pseudo(d.cf(2))                 # STAR: next free from 2
         assert (device_unit(a), device_unit(b)) == (2, 3)
         assert d.cd.cd_ndevs == 4
         fixed = d.cf(3, FSTATE_NOTFOUND)
-        assert config_attach_pseudo(fixed) is None        # unit 3 taken
+        assert await config_attach_pseudo(fixed) is None        # unit 3 taken
         assert fixed.cf_fstate == FSTATE_NOTFOUND
         fixed = d.cf(9, FSTATE_NOTFOUND)
-        c = config_attach_pseudo(fixed)
+        c = await config_attach_pseudo(fixed)
         assert device_unit(c) == 9 and fixed.cf_fstate == FSTATE_FOUND
         assert d.cd.cd_ndevs == 16
         assert device_lookup(d.cd, 100) is None and device_lookup(d.cd, -1) is None
-        assert config_attach_pseudo(cfdata("nosuch", "nosuch", 0, FSTATE_STAR)) is None
-        assert config_attach_pseudo(cfdata("tst", "other", 0, FSTATE_STAR)) is None
-        assert config_attach_pseudo(d.cf(-1)) is None
-        assert config_attach_pseudo("tst0") is None
+        assert await config_attach_pseudo(cfdata("nosuch", "nosuch", 0, FSTATE_STAR)) is None
+        assert await config_attach_pseudo(cfdata("tst", "other", 0, FSTATE_STAR)) is None
+        assert await config_attach_pseudo(d.cf(-1)) is None
+        assert await config_attach_pseudo("tst0") is None
         for dev in (a, b, c):
-            assert config_detach(dev, DETACH_QUIET) == 0
+            assert await config_detach(dev, DETACH_QUIET) == 0
         return d.cd.cd_ndevs, d.cd.cd_devs
 
     assert k.run(body) == (0, [])
@@ -182,14 +188,14 @@ def test_detach_refused_and_forced(k):
     async def body():
         d = Driver()
         d.register()
-        dev = config_attach_pseudo(d.cf(0))
+        dev = await config_attach_pseudo(d.cf(0))
         d.detach_error = EBUSY
-        assert config_detach(dev, 0) == EBUSY
+        assert await config_detach(dev, 0) == EBUSY
         assert device_lookup(d.cd, 0) is dev and device_is_active(dev)
         d.ca.ca_detach = None
-        assert config_detach(dev, 0) == EOPNOTSUPP
+        assert await config_detach(dev, 0) == EOPNOTSUPP
         d.ca.ca_detach = d.detach
-        config_detach(dev, DETACH_FORCE)
+        await config_detach(dev, DETACH_FORCE)
 
     with pytest.raises(kern.KernelPanic, match="forced detach of tst0 failed"):
         k.run(body)
@@ -210,11 +216,11 @@ def test_fault_sites(k):
             assert config_cfattach_detach("tst", d.ca) == EIO
         assert config_cfattach_lookup("tst", "tst") is d.ca
         with k.faults.inject("config_attach_pseudo"):
-            assert config_attach_pseudo(d.cf(0)) is None
+            assert await config_attach_pseudo(d.cf(0)) is None
         with k.faults.inject("pmf_device_register"):
-            dev = config_attach_pseudo(d.cf(0))
+            dev = await config_attach_pseudo(d.cf(0))
         assert not device_pmf_is_registered(dev)
-        assert config_detach(dev, DETACH_QUIET) == 0
+        assert await config_detach(dev, DETACH_QUIET) == 0
         with k.faults.inject("config_cfdriver_detach", error=EBUSY):
             assert config_cfattach_detach("tst", d.ca) == 0
             assert config_cfdriver_detach(d.cd) == EBUSY
@@ -225,9 +231,166 @@ def test_fault_sites(k):
 
 def test_device_private_of_none(k):
     async def body():
-        return device_private(None), device_private(config_attach_pseudo(cfdata("x", "x", 0)))
+        return device_private(None), device_private(await config_attach_pseudo(cfdata("x", "x", 0)))
 
     assert k.run(body) == (None, None)
+
+
+# --- attach and detach may sleep (NetBSD 8's alldevs locking) -------------------------
+
+class SleepyDriver(Driver):
+    """``tst`` whose attach and detach sleep for ``ticks`` (they are async)."""
+
+    def __init__(self, ticks: int = 10) -> None:
+        self.ticks = ticks
+        super().__init__()
+
+    async def attach(self, parent, self_, aux):
+        if self.ticks:
+            await kern.kpause("tstatt", False, self.ticks, None)
+        super().attach(parent, self_, aux)
+
+    async def detach(self, self_, flags):
+        if self.ticks:
+            await kern.kpause("tstdet", False, self.ticks, None)
+        return super().detach(self_, flags)
+
+
+def _two_lwps(first, second):
+    """Run ``first`` and ``second`` (which starts with a one-tick sleep, so that
+    ``first`` is under way); both results."""
+    async def main():
+        async with kern.boot(seed=1, config=cfg()) as k:
+            results = {}
+
+            async def keep(name, afn):
+                results[name] = await k.run(afn, name=name)
+
+            async def later():
+                await kern.kpause("later", False, 1, None)
+                return await second()
+
+            async with trio.open_nursery() as n:
+                n.start_soon(keep, "first", first)
+                n.start_soon(keep, "second", later)
+            return results
+
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_attach_sleeps_with_the_unit_already_linked():
+    """config_attach_pseudo links the unit (cd_devs, the device list) before the
+    driver's attach, which may sleep: meanwhile another lwp finds the unit, and
+    a second STAR attach from the same unit number gets the next one."""
+    d = SleepyDriver()
+    seen = {}
+
+    async def first():
+        d.register()
+        dev = await config_attach_pseudo(d.cf(0))
+        return device_xname(dev), device_private(dev).sc_attached
+
+    async def second():
+        dev = device_lookup(d.cd, 0)
+        seen["during"] = (dev is not None, device_private(dev).sc_attached)
+        other = await config_attach_pseudo(d.cf(0))
+        return device_xname(other)
+
+    r = _two_lwps(first, second)
+    assert seen["during"] == (True, False)  # linked, its attach not done yet
+    assert r == {"first": ("tst0", True), "second": "tst1"}
+    assert d.attached == ["tst0", "tst1"]  # equal sleeps: the first started first
+
+
+def test_detach_sleeps_and_the_unit_stays_until_it_is_done():
+    """config_detach counts itself a writer across a sleeping ca_detach: the unit
+    is found meanwhile, and leaves cd_devs (and its softc is freed) only after."""
+    d = SleepyDriver()
+    box = {}
+
+    async def first():
+        d.register()
+        box["base"] = kmem_stats()["inuse"]
+        d.ticks = 0
+        dev = await config_attach_pseudo(d.cf(0))
+        d.ticks = 10
+        box["dev"] = dev
+        return await config_detach(dev, DETACH_QUIET)
+
+    async def second():
+        during = device_lookup(d.cd, 0) is box["dev"]
+        await kern.kpause("after", False, 20, None)
+        return during, device_lookup(d.cd, 0), d.cd.cd_ndevs, kmem_stats()["inuse"] - box["base"]
+
+    r = _two_lwps(first, second)
+    assert r["first"] == 0
+    assert r["second"] == (True, None, 0, 0)
+    assert d.detached == ["tst0"]
+
+
+def test_detach_during_a_walk_is_deferred_to_the_next_foray():
+    """A unit detached while an iterator walks the device list is only marked
+    (dv_del_gen): device_lookup no longer finds it, the walker still sees it,
+    it keeps its cd_devs slot (a STAR attach from 0 gets unit 1) and its softc,
+    until the walk ends and the next config_alldevs_enter collects it."""
+    d = Driver()
+    box = {}
+
+    async def walker():
+        d.register()
+        box["base"] = kmem_stats()["inuse"]
+        box["dev"] = await config_attach_pseudo(d.cf(0))
+        di = deviter_t()
+        deviter_init(di, 0)
+        await kern.kpause("walk", False, 10, None)  # the detach happens now
+        first = deviter_next(di)  # detached since, but it existed when the walk began
+        rest = deviter_next(di)
+        deviter_release(di)
+        return device_xname(first), first.dv_del_gen != 0, rest
+
+    async def detacher():
+        dev = box["dev"]
+        rv = await config_detach(dev, DETACH_QUIET)
+        marked = dev.dv_del_gen != 0 and device_lookup(d.cd, 0) is None
+        kept = d.cd.cd_devs[0] is dev and kmem_stats()["inuse"] > box["base"]
+        other = await config_attach_pseudo(d.cf(0))  # slot 0 is still taken
+        unit = device_unit(other)
+        await kern.kpause("wait", False, 20, None)  # the walk ends
+        # This detach counts itself a writer when it enters the list, so it
+        # unlinks only its own unit; tst0 waits for the next foray.
+        assert await config_detach(other, DETACH_QUIET) == 0
+        lingering = d.cd.cd_devs[0] is dev
+        assert config_cfattach_detach("tst", d.ca) == 0  # enters: collects tst0
+        return (rv, marked, kept, unit, lingering, d.cd.cd_ndevs,
+                kmem_stats()["inuse"] - box["base"])
+
+    r = _two_lwps(walker, detacher)
+    r = {"walker": r["first"], "detacher": r["second"]}
+    assert r["walker"] == ("tst0", True, None)
+    assert r["detacher"] == (0, True, True, 1, True, 0, 0)
+
+
+def test_two_detaches_of_one_unit_both_call_the_driver():
+    """NetBSD 8 does not serialize detaches of the same unit: both pass the
+    dv_del_gen check while the first ca_detach sleeps, and the driver's detach
+    runs twice (config_detach_enter and dv_detaching, present by 1.300 in 2022,
+    make the second wait).  Kept: it is the autoconf fss.c 1.104 ran on."""
+    d = SleepyDriver()
+    box = {}
+
+    async def first():
+        d.register()
+        d.ticks = 0
+        box["dev"] = await config_attach_pseudo(d.cf(0))
+        d.ticks = 10
+        return await config_detach(box["dev"], DETACH_QUIET)
+
+    async def second():
+        return await config_detach(box["dev"], DETACH_QUIET)
+
+    r = _two_lwps(first, second)
+    assert r == {"first": 0, "second": 0}
+    assert d.detached == ["tst0", "tst0"]
 
 
 # --- tpd: units made on first open, dropped on last close ---------------------------

@@ -1,6 +1,6 @@
 """memfs: an in-memory puffs file system server (after NetBSD's dtfs).
 
-Directories, regular files, symbolic links, device nodes, FIFOs and
+Directories, regular files (sparse: see ``SparseData``), symbolic links, device nodes, FIFOs and
 sockets, hard links, rename, file handles ({cookie, fileid, generation},
 ``FHSIZE`` = 24 bytes; a stale one is EINVAL as in 2007's dtfs, or
 ``stale_errno``: the dtfs of NetBSD's tests answers ESTALE), suspension
@@ -59,7 +59,70 @@ from tools.lib.libpuffs.ops import PATHCONF_DEFAULTS
 ROOT_COOKIE = 1
 ROOT_FILEID = 2
 BLOCKSIZE = 512
+PAGE_SIZE = 4096
 FHSIZE = 24     # the file handle: cookie, fileid, generation
+
+
+class SparseData:
+    """A regular file's contents, kept by page as NetBSD's tmpfs keeps them (an
+    anonymous memory object whose pages exist once written): a hole holds no
+    memory and reads as zeros, so a write at 2 GiB stores one page.
+    ``len()`` is the file's size; ``bytes()`` all of it, holes included."""
+
+    __slots__ = ("pages", "size")
+
+    def __init__(self) -> None:
+        self.pages: dict[int, bytearray] = {}  # page index -> PAGE_SIZE bytes
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def __bytes__(self) -> bytes:
+        return self.read(0, self.size)
+
+    def stored(self) -> int:
+        """Bytes of memory holding data: whole pages, as tmpfs counts them."""
+        return len(self.pages) * PAGE_SIZE
+
+    def read(self, offset: int, n: int) -> bytes:
+        end = min(self.size, offset + n)
+        if offset >= end:
+            return b""
+        out = bytearray(end - offset)
+        for pg in range(offset // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1):
+            page = self.pages.get(pg)
+            if page is None:
+                continue  # a hole: zeros
+            base = pg * PAGE_SIZE
+            lo, hi = max(offset, base), min(end, base + PAGE_SIZE)
+            out[lo - offset:hi - offset] = page[lo - base:hi - base]
+        return bytes(out)
+
+    def write(self, offset: int, data: bytes) -> None:
+        end = offset + len(data)
+        for pg in range(offset // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1) if data else ():
+            page = self.pages.get(pg)
+            if page is None:
+                page = self.pages[pg] = bytearray(PAGE_SIZE)
+            base = pg * PAGE_SIZE
+            lo, hi = max(offset, base), min(end, base + PAGE_SIZE)
+            page[lo - base:hi - base] = data[lo - offset:hi - offset]
+        self.size = max(self.size, end)
+
+    def truncate(self, size: int) -> None:
+        """A new size: pages past it go, and the rest of its last page is zeroed
+        (it reads as zeros if the file grows again); growing makes a hole."""
+        if size < self.size:
+            for pg in [pg for pg in self.pages if pg * PAGE_SIZE >= size]:
+                del self.pages[pg]
+            page = self.pages.get(size // PAGE_SIZE)
+            if page is not None:
+                page[size % PAGE_SIZE:] = bytes(PAGE_SIZE - size % PAGE_SIZE)
+        self.size = size
 
 
 @dataclass
@@ -74,7 +137,7 @@ class MemNode:
     gen: int = 1
     rdev: int = 0
     flags: int = 0
-    data: bytearray = field(default_factory=bytearray)
+    data: SparseData = field(default_factory=SparseData)
     entries: dict[bytes, int] = field(default_factory=dict)
     parent: int = 0
     link: bytes = b""
@@ -178,7 +241,7 @@ class MemFS(Operations):
             raise PuffsError(self.unmount_refusal)
 
     async def fs_statvfs(self, pid: int) -> StatvfsData:
-        used = sum(len(n.data) for n in self.nodes.values()) // BLOCKSIZE + len(self.nodes)
+        used = sum(n.data.stored() for n in self.nodes.values()) // BLOCKSIZE + len(self.nodes)
         return StatvfsData(f_bsize=BLOCKSIZE, f_frsize=BLOCKSIZE, f_iosize=BLOCKSIZE,
                            f_blocks=used + 65536, f_bfree=65536, f_bavail=65536,
                            f_files=len(self.nodes) + 65536, f_ffree=65536, f_favail=65536,
@@ -245,8 +308,14 @@ class MemFS(Operations):
         return Attr(type=n.vtype, mode=n.mode, nlink=n.nlink, uid=n.uid, gid=n.gid,
                     fileid=n.fileid, size=n.size, blocksize=BLOCKSIZE, atime=n.atime,
                     mtime=n.mtime, ctime=n.ctime, birthtime=n.birthtime, gen=n.gen,
-                    flags=n.flags, rdev=n.rdev, bytes=(n.size + BLOCKSIZE - 1) // BLOCKSIZE
-                    * BLOCKSIZE, filerev=0)
+                    flags=n.flags, rdev=n.rdev, bytes=self._bytes(n), filerev=0)
+
+    @staticmethod
+    def _bytes(n: MemNode) -> int:
+        """va_bytes (st_blocks * 512): what a regular file stores, holes left out."""
+        if n.vtype == VREG:
+            return n.data.stored()
+        return (n.size + BLOCKSIZE - 1) // BLOCKSIZE * BLOCKSIZE
 
     async def node_setattr(self, node: int, attr: Attr, cred: Cred, pid: int) -> None:
         n = self.node(node)
@@ -264,10 +333,7 @@ class MemFS(Operations):
             if n.vtype == VDIR:
                 raise PuffsError(EISDIR)
             if n.vtype == VREG:
-                if attr.size < len(n.data):
-                    del n.data[attr.size:]
-                else:
-                    n.data.extend(bytes(attr.size - len(n.data)))
+                n.data.truncate(attr.size)
                 n.mtime = self._tick()
         if attr.flags is not None:
             n.flags = attr.flags
@@ -388,7 +454,7 @@ class MemFS(Operations):
         if offset < 0:
             raise PuffsError(EINVAL)
         n.atime = self._tick()
-        return bytes(n.data[offset:offset + size])
+        return n.data.read(offset, size)
 
     async def node_write(self, node: int, offset: int, data: bytes, cred: Cred,
                          ioflag: int) -> int:
@@ -399,9 +465,7 @@ class MemFS(Operations):
             offset = len(n.data)
         if offset < 0:
             raise PuffsError(EINVAL)
-        if offset > len(n.data):
-            n.data.extend(bytes(offset - len(n.data)))
-        n.data[offset:offset + len(data)] = data
+        n.data.write(offset, data)
         n.mtime = n.ctime = self._tick()
         return len(data)
 

@@ -155,7 +155,7 @@ async def tpd_open(dev, flags, mode, l) -> int:
         cf.cf_atname = tpd_cd.cd_name
         cf.cf_unit = minor(dev)
         cf.cf_fstate = FSTATE_STAR
-        sc = device_private(config_attach_pseudo(cf))
+        sc = device_private(await config_attach_pseudo(cf))
         if sc is None:
             free(cf, M_DEVBUF)
             mutex_exit(tpd_device_lock)
@@ -175,7 +175,7 @@ async def tpd_close(dev, flags, mode, l) -> int:
     sc.sc_opens -= 1
     if sc.sc_opens == 0:
         cf = device_cfdata(sc.sc_dev)
-        error = config_detach(sc.sc_dev, DETACH_QUIET)
+        error = await config_detach(sc.sc_dev, DETACH_QUIET)
         if error == 0:
             free(cf, M_DEVBUF)
         else:

@@ -128,7 +128,7 @@ def PUFFS_FLAG_KERN(x: int) -> int:
 class PuffsServer:
     """One puffs file system server (libpuffs' ``struct puffs_usermount``)."""
 
-    def __init__(self, ops: Operations, name: str = "puffs", *, flags: int = 0,
+    def __init__(self, ops: Operations, name: str | bytes = "puffs", *, flags: int = 0,
                  maxreqlen: int = 0, fhsize: int = 0, fhflags: int = 0,
                  nhashbuckets: int = 0, dev: str = "/dev/puffs") -> None:
         self.ops = ops
@@ -142,7 +142,8 @@ class PuffsServer:
         self.kargs.pa_vers = PUFFSVERSION | PUFFSDEVELVERS
         self.kargs.pa_flags = PUFFS_FLAG_KERN(flags)
         self.kargs.pa_maxreqlen = maxreqlen
-        self.kargs.pa_name = name.encode()[:PUFFSNAMESIZE]
+        raw = name.encode("utf-8", "surrogateescape") if isinstance(name, str) else bytes(name)
+        self.kargs.pa_name = raw[:PUFFSNAMESIZE]  # a C string: the bytes as given
         self.kargs.pa_fhsize = fhsize
         self.kargs.pa_fhflags = fhflags
         self.kargs.pa_nhashbuckets = nhashbuckets
