@@ -72,7 +72,7 @@ def test_unknown_boot_option_is_an_error():
         kern.boot(strategy="dfs")
     with pytest.raises(TypeError, match="exclude"):
         kern.boot(strategy="pct", replay="k1.eNoDAAAAAAE")
-    m = kern.boot(strategy="pct", depth=2, steps=50)
+    m = kern.boot(seed=0, strategy="pct", depth=2, steps=50)
     assert m.strategy.describe() == "pct(seed=0, depth=2, steps=50)"
 
 
