@@ -263,14 +263,9 @@ async def preempt() -> None:
     the async face's caller) it is a trio checkpoint.
     """
     l = _lwp.get()
-    if l is None:
-        await trio.lowlevel.checkpoint()
-        return
-    if l.l_spinlocks:
-        return
-    ci = l.l_cpu
-    if ci.runq or ci.slow:
-        await ci.preempt(l, PREEMPT)
+    if l is not None and (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
+        return  # the fast path: nothing else may run here
+    await _offer_cpu(l, PREEMPT)
 
 
 async def yield_() -> None:
@@ -280,7 +275,10 @@ async def yield_() -> None:
     shrunk one) lets a polling loop make progress; PCT drops the yielder
     below every other lwp.
     """
-    l = _lwp.get()
+    await _offer_cpu(_lwp.get(), YIELD)
+
+
+async def _offer_cpu(l: lwp | None, kind: int) -> None:
     if l is None:
         await trio.lowlevel.checkpoint()
         return
@@ -288,4 +286,4 @@ async def yield_() -> None:
         return
     ci = l.l_cpu
     if ci.runq or ci.slow:
-        await ci.preempt(l, YIELD)
+        await ci.preempt(l, kind)
