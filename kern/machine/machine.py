@@ -29,14 +29,23 @@ The lwps share one virtual CPU (kern/machine/scheduler.py); a strategy
 random draw, and the machine records them (kern/machine/schedule.py): the
 schedule string ``k.schedule`` replays the run exactly
 (``kern.boot(replay=...)``), byte for byte in ``k.trace``.
+
+Leaving either ``with`` block, however it is left (normally, by an exception,
+KeyboardInterrupt or cancellation), halts the machine: ``cpu_reboot``
+(kern/machdep.py) syncs and unmounts every file system before the disks are
+closed.  Only a crash skips that; its report names the host images it leaves
+possibly inconsistent.
+
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -121,6 +130,9 @@ class CrashDump:
     msgbuf: str
     trace_tail: list[str] = field(default_factory=list)
     schedule: str = ""
+    # What the crash leaves in an unknown state, e.g. "host image X (/dev/wd0)
+    # may be inconsistent: ..." (nothing was synced); also in the error's message.
+    notes: list[str] = field(default_factory=list)
 
     def lwp(self, name: str) -> LwpInfo:
         for i in self.lwps:
@@ -146,6 +158,9 @@ class _Request:
         self.sync = sync
         self.done = False
         self.delivered = False
+        # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
+        # the machine no longer counts it as work outstanding.
+        self.abandoned = False
         self.outcome: outcome.Outcome | None = None
         self.tevent: threading.Event | None = None
         self.aevent: trio.Event | None = None
@@ -238,6 +253,9 @@ class Machine:
         self._thread: threading.Thread | None = None
         self._booted = threading.Event()
         self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Called when the machine crashes, each giving lines for the report: what
+        # the crash leaves in an unknown state (rumpblk: the host images it had).
+        self.crash_note_hooks: list[Callable[[Machine], list[str]]] = []
         # Layers above kern give each new process what they own (descriptors,
         # address space) by adding hooks here while the machine boots.
         self.proc_create_hooks: list[Callable[[proc, proc | None], None]] = []
@@ -381,6 +399,10 @@ class Machine:
         self._nursery.start_soon(self._lwp_main, l, afn, args, req, name=l.l_name)
         self.cpu.setrun(l)
 
+    # The machine's tasks are KI-protected: on the async face a Ctrl-C never
+    # lands in the middle of kernel code; trio raises it in the caller's task,
+    # whose ``async with`` then halts (syncs) the machine.
+    @trio.lowlevel.enable_ki_protection
     async def _lwp_main(self, l: lwp, afn: Callable[..., Awaitable[Any]],
                         args: tuple[Any, ...], req: _Request | None) -> None:
         _machine.set(self)
@@ -457,9 +479,14 @@ class Machine:
         except trio.RunFinishedError:
             self._check_alive()
             raise MachineHalted(f"{self!r} is not running") from None
-        while not req.tevent.wait(0.2):
-            if self._thread is not None and not self._thread.is_alive():
-                break
+        assert req.tevent is not None
+        try:
+            while not req.tevent.wait(0.2):
+                if self._thread is not None and not self._thread.is_alive():
+                    break
+        except BaseException:
+            self._abandon(req)
+            raise
         return self._unwrap(req)
 
     async def _arun(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
@@ -468,8 +495,23 @@ class Machine:
         req = _Request(afn, args, name, p, sync=sync)
         req.aevent = trio.Event()
         self._submit(req)
-        await req.aevent.wait()
+        try:
+            await req.aevent.wait()
+        except BaseException:
+            self._abandon(req)
+            raise
         return self._unwrap(req)
+
+    def _abandon(self, req: _Request) -> None:
+        """The caller of ``req`` stopped waiting (KeyboardInterrupt, cancellation)."""
+        req.abandoned = True
+        if self._token is not None and self._face == "sync":
+            try:
+                self._token.run_sync_soon(self.cpu.recheck)
+            except trio.RunFinishedError:
+                pass
+        else:
+            self.cpu.recheck()
 
     def _unwrap(self, req: _Request) -> Any:
         if req.outcome is None:
@@ -530,7 +572,9 @@ class Machine:
         return self
 
     def __exit__(self, et: Any, e: Any, tb: Any) -> None:
-        self.halt(sync=et is None)
+        # However the body ends (normally, an exception, KeyboardInterrupt),
+        # the halt syncs and unmounts first; only a crash skips that.
+        self.halt()
         if et is None and self.failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self.failure
@@ -543,6 +587,7 @@ class Machine:
         self.state = "booting"
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"kemu-machine-{self.seed}")
+        _sync_machines.add(self)
         self._thread.start()
         self._booted.wait()
         if self.failure is not None:
@@ -577,33 +622,69 @@ class Machine:
         await self._kernel_main()
 
     def halt(self, sync: bool = True) -> None:
-        """Shut the machine down.  ``sync``: first run the shutdown hooks (sync, unmount)."""
+        """Shut the machine down: ``cpu_reboot`` (kern/machdep.py) in an lwp of proc0.
+
+        Unless the machine crashed, every file system is synced and unmounted
+        before any disk is closed; ``sync=False`` is RB_NOSYNC (no sync, no
+        unmount: the disks are closed as they are).  A KeyboardInterrupt (or
+        any exception a host signal handler raises) while the halt runs is
+        held back until the machine has stopped, then raised.
+        """
         if self._face == "async":
             raise RuntimeError("use 'await k.ahalt()' on the async face")
         if self._thread is None:
             self.state = "halted"
             return
+        held: BaseException | None = None
         if self.state == "running" and self.failure is None:
-            if sync and self._shutdown_hooks:
-                try:
-                    self.run(self._run_shutdown_hooks, name="shutdown", proc=self.proc0)
-                except KernelError:
-                    pass
+            held = self._reboot_sync(_howto(sync))
             try:
                 assert self._token is not None
                 self._token.run_sync_soon(self._stop)
             except trio.RunFinishedError:
                 pass
-        self._thread.join(30)
+        while True:
+            try:
+                self._thread.join(30)
+                break
+            except BaseException as e:  # noqa: BLE001 - Ctrl-C: let the machine stop first
+                held = held or e
+        _sync_machines.discard(self)
         if self._thread.is_alive():
             raise RuntimeError(f"{self!r}: the machine's thread did not stop")
+        if held is not None:
+            raise held
+
+    def _reboot_sync(self, howto: int) -> BaseException | None:
+        """Run cpu_reboot as ``k.run`` would (until the lwp is done and the
+        machine quiescent: daemons see their file systems go and exit), without
+        letting a KeyboardInterrupt cut it short; returns what interrupted the
+        wait, if anything did."""
+        from kern.machdep import cpu_reboot
+
+        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req.tevent = threading.Event()
+        try:
+            assert self._token is not None
+            self._token.run_sync_soon(self._submit, req)
+        except trio.RunFinishedError:
+            return None
+        held: BaseException | None = None
+        assert req.tevent is not None
+        while True:
+            try:
+                if req.tevent.wait(0.2) or self._thread is None or \
+                        not self._thread.is_alive():
+                    return held
+            except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt first
+                held = held or e
 
     # one run in the calling thread ---------------------------------------
 
     def run_once(self, afn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None,
                  proc: proc | None = None, sync: bool = True) -> Any:
-        """Boot, run ``afn(*args)`` as one lwp, halt (``sync``: shutdown hooks
-        first); all in the calling thread, with the sync face's semantics.
+        """Boot, run ``afn(*args)`` as one lwp, halt (``cpu_reboot``; ``sync=False``
+        is RB_NOSYNC); all in the calling thread, with the sync face's semantics.
 
         Returns the lwp's result; raises its exception, or the KernelError
         that ended the machine.  What the explorers (kern/machine/explore.py)
@@ -625,11 +706,13 @@ class Machine:
                     box.append(req)
                     self._submit(req)
                     await req.aevent.wait()
-                if self.failure is None and sync and self._shutdown_hooks:
-                    hooks = _Request(self._run_shutdown_hooks, (), "shutdown", self.proc0, True)
-                    hooks.aevent = trio.Event()
-                    self._submit(hooks)
-                    await hooks.aevent.wait()
+                if self.failure is None:
+                    from kern.machdep import cpu_reboot
+
+                    reboot = _Request(cpu_reboot, (_howto(sync),), "reboot", self.proc0, True)
+                    reboot.aevent = trio.Event()
+                    self._submit(reboot)
+                    await reboot.aevent.wait()
                 self._stop()
 
         try:
@@ -669,7 +752,7 @@ class Machine:
 
     async def __aexit__(self, et: Any, e: Any, tb: Any) -> None:
         try:
-            await self.ahalt(sync=et is None)
+            await self.ahalt()
         finally:
             await self._outer.__aexit__(None, None, None)
         if et is None and self.failure is not None and not self._failure_raised:
@@ -677,17 +760,22 @@ class Machine:
             raise self.failure
 
     async def ahalt(self, sync: bool = True) -> None:
+        """The async face's halt (see :meth:`halt`); it runs to its end even in a
+        cancelled scope (shielded)."""
+        from kern.machdep import cpu_reboot
+
         if self.state == "running" and self.failure is None:
-            if sync and self._shutdown_hooks:
+            with trio.CancelScope(shield=True):
                 try:
-                    await self._arun(self._run_shutdown_hooks, (), "shutdown", self.proc0,
+                    await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0,
                                      sync=True)
-                except KernelError:
+                except (KernelError, MachineHalted):
                     pass
             self._stop()
 
     # ------------------------------------------------------------ the kernel
 
+    @trio.lowlevel.enable_ki_protection
     async def _kernel_main(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         _machine.set(self)
         self.cpu.start_clock()
@@ -734,12 +822,9 @@ class Machine:
                 await r
 
     def add_shutdown_hook(self, afn: Callable[[], Awaitable[None]]) -> None:
-        """Run ``afn()`` in an lwp when the machine is halted cleanly (vfs syncs here)."""
+        """shutdownhook_establish: ``afn()`` runs when the machine halts, after
+        its file systems are synced and unmounted (kern/machdep.py)."""
         self._shutdown_hooks.append(afn)
-
-    async def _run_shutdown_hooks(self) -> None:
-        for afn in reversed(self._shutdown_hooks):
-            await afn()
 
     def _stop(self) -> None:
         self.cpu.stop()
@@ -751,6 +836,10 @@ class Machine:
         if self.failure is not None:
             return
         self.record_crash(exc)
+        notes = self._crash_notes()
+        if notes and self.crash is not None:
+            self.crash.notes = notes
+            exc.message += "".join("\n" + n for n in notes)
         self.failure = exc
         self.state = "failed"
         self.trace_add(None, "crash", exc.message.splitlines()[0])
@@ -760,6 +849,15 @@ class Machine:
                 r.deliver()
         self._stop()
         self._booted.set()
+
+    def _crash_notes(self) -> list[str]:
+        notes: list[str] = []
+        for hook in self.crash_note_hooks:
+            try:
+                notes.extend(hook(self))
+            except Exception:  # noqa: BLE001 - a best-effort post-mortem
+                pass
+        return notes
 
     def record_crash(self, exc: KernelError) -> None:
         if self.crash is None:
@@ -797,8 +895,8 @@ class Machine:
         return _AwaitingOutside(self.cpu)
 
     def busy(self) -> bool:
-        """Is a request (k.run) outstanding?"""
-        return any(not r.done for r in self._requests)
+        """Is a request (k.run) outstanding?  (One its caller abandoned is not.)"""
+        return any(not r.done and not r.abandoned for r in self._requests)
 
     def quiescent(self) -> None:
         """Every lwp sleeps and no request is outstanding: hand back the results."""
@@ -962,6 +1060,31 @@ def schedule_arg(schedule: str) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(schedule + "\n")
     return "@" + path
+
+
+def _howto(sync: bool) -> int:
+    from kern.machdep import RB_HALT, RB_NOSYNC
+
+    return RB_HALT | (0 if sync else RB_NOSYNC)
+
+
+# Sync-face machines booted and not yet halted.  A machine's thread keeps it
+# alive, so one is never garbage-collected while it runs; at interpreter exit
+# the ones left running are halted (synced and unmounted) before the daemon
+# threads die.
+_sync_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _halt_at_exit() -> None:
+    for m in list(_sync_machines):
+        if m.state == "running":
+            try:
+                m.halt()
+            except BaseException as e:  # noqa: BLE001 - the interpreter is exiting
+                sys.stderr.write(f"kemu: halting {m!r} at exit: {e}\n")
+
+
+atexit.register(_halt_at_exit)
 
 
 def boot(seed: int | None = None, **kw: Any) -> Machine:

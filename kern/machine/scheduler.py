@@ -366,6 +366,12 @@ class VirtualCPU:
         self._kicked = True
         self._idle_lot.unpark_all()
 
+    def recheck(self) -> None:
+        """Something outside the CPU changed (a caller abandoned its request):
+        an idle CPU looks again at what to do."""
+        if self.curlwp is None and not self.runq:
+            self.idle()
+
     def idle(self) -> None:
         """The CPU is free and nothing is runnable: decide what happens."""
         if self.stopping:
@@ -426,6 +432,7 @@ class VirtualCPU:
         """Seconds to the next trio deadline of a task outside the machine (async face)."""
         return trio.lowlevel.current_statistics().seconds_to_next_deadline
 
+    @trio.lowlevel.enable_ki_protection
     async def idle_task(self) -> None:
         """Waits where the idle logic cannot: on trio's clock, and (async face)
         for the caller's tasks to block."""
