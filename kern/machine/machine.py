@@ -780,25 +780,29 @@ class Machine:
         _machine.set(self)
         self.cpu.start_clock()
         try:
-            async with trio.open_nursery() as n:
-                self._nursery = n
-                n.start_soon(self.cpu.idle_task, name="kemu-idle")
-                boot = _Request(self._boot, (), "lwp0", self.proc0, sync=True)
-                boot.aevent = trio.Event()
-                self._requests.append(boot)
-                self.spawn_lwp(lwp(self.proc0, "lwp0", LW_SYSTEM), self._boot, (), boot)
-                await boot.aevent.wait()
-                if self.failure is None and boot.outcome is not None:
-                    try:
-                        boot.outcome.unwrap()
-                    except BaseException as e:  # noqa: BLE001
-                        p = KernelPanic(f"panic: boot failed: {e!r}")
-                        p.__cause__ = e
-                        self._fail(p)
-                if self.failure is None:
-                    self.state = "running"
-                task_status.started()
-                self._booted.set()
+            # Shielded: on the async face the caller's cancel scopes do not reach
+            # the lwps; only the machine's own halt (_stop) or crash (_fail)
+            # cancels them.
+            with trio.CancelScope(shield=True):
+                async with trio.open_nursery() as n:
+                    self._nursery = n
+                    n.start_soon(self.cpu.idle_task, name="kemu-idle")
+                    boot = _Request(self._boot, (), "lwp0", self.proc0, sync=True)
+                    boot.aevent = trio.Event()
+                    self._requests.append(boot)
+                    self.spawn_lwp(lwp(self.proc0, "lwp0", LW_SYSTEM), self._boot, (), boot)
+                    await boot.aevent.wait()
+                    if self.failure is None and boot.outcome is not None:
+                        try:
+                            boot.outcome.unwrap()
+                        except BaseException as e:  # noqa: BLE001
+                            p = KernelPanic(f"panic: boot failed: {e!r}")
+                            p.__cause__ = e
+                            self._fail(p)
+                    if self.failure is None:
+                        self.state = "running"
+                    task_status.started()
+                    self._booted.set()
         finally:
             self.cpu.stop_clock()
             self._nursery = None
