@@ -531,17 +531,19 @@ class Machine:
     def _submit(self, req: _Request) -> None:
         """In the machine's run: make the lwp of a request and put it on the run queue.
 
-        On the async face, requests that find the CPU idle wait in an intake
-        until every task of the caller's run is blocked, and then start in
-        the order of their names and simple arguments, not in the order
-        trio happened to run their callers.
+        On the async face every request waits in an intake until the kernel
+        is idle and every task of the caller's run is blocked; then the
+        waiting ones start in the order of their names and simple arguments.
+        When a caller's task runs (between two lwps' steps, or beside a busy
+        kernel) is trio's to decide, so taking a request at once would let
+        trio's order into the run.
         """
         if self.failure is not None:
             req.finish(outcome.Error(self.failure))
             req.deliver()
             return
         self._requests.append(req)
-        if self._face == "async" and (self.cpu.curlwp is None or self._intake):
+        if self._face == "async":
             self._intake.append(req)
             self.cpu.kick()
             return
