@@ -1,10 +1,11 @@
 """The buffer cache and buffer I/O: port of NetBSD's sys/kern/vfs_bio.c (NetBSD 8).
 
-Read from ``$NetBSD: vfs_bio.c,v 1.276 2017/10/28 pgoyette$``, the revision
-nearest netbsd-8 in the sources kemu was ported from (netbsd-8 carries
-1.275; 1.276 only changes BIOHIST logging).  vflushbuf and vinvalbuf are
-from sys/kern/vfs_subr.c of the same tree.  The notices are in
-LICENSE.NetBSD.
+Read from ``$NetBSD: vfs_bio.c,v 1.276 2017/10/28 pgoyette$``, the stored
+revision nearest netbsd-8's 1.275.  What is ported here (brelsel's handling
+of b_error, bwrite, bdwrite, bread, biodone2, getblk) reads the same in an
+older (1.25x, 2015) and a newer (1.303, 2022) stored revision, so it is
+netbsd-8's.  vflushbuf and vinvalbuf are from sys/kern/vfs_subr.c of the
+same era.  The notices are in LICENSE.NetBSD.
 
 Cached blocks are keyed by (vnode, logical block).  ``bread`` returns a busy
 buffer holding the block; the caller releases it with ``brelse`` (clean),
