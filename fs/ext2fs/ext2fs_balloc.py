@@ -5,7 +5,13 @@ allocating it and the indirect blocks on the way; as NetBSD's, a new
 indirect block is zeroed and written synchronously before anything points
 at it (a failed write fails the allocation).  If an allocation fails part
 way, the blocks taken by this call are given back and the pointer that was
-set first is cleared again, so the inode is as it was.
+set first is cleared again, so the inode is as it was.  Where kemu's
+differs from NetBSD 8's: indirect blocks are cached on the device vnode by
+physical block (as ext2fs_bmap reads them), not on the file's vnode by
+negative logical block, so the fail path's invalidation of the new ones is
+ext2fs_blkfree's; the parent re-read that undoes a link uses B_MODIFY, and
+if it fails the pointer is left (NetBSD panics "Could not unwind indirect
+block"); B_SYNC is not honoured (the parent is always a delayed write).
 
 ``ext2fs_gop_alloc`` is the genfs hook (GOP_ALLOC) that allocates the
 blocks under a byte range of a regular file before its data lands in
@@ -124,10 +130,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         ip.i_e2fs_last_blk = newb
         error = await _zeroblk(ip, newb)
         if error:
-            await ext2fs_blkfree(ip, newb)
-            ext2fs_setnblock(ip, ext2fs_nblock(ip) - btodb(fs.e2fs_bsize))
-            ip.i_flag |= IN_CHANGE | IN_UPDATE
-            return error, None
+            return await _balloc_fail(ip, allocated, None, error)
         blocks[slot] = newb
         unwind = (0, slot)
         ip.i_flag |= IN_CHANGE | IN_UPDATE
@@ -182,7 +185,16 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             return await _databuf(ip, nb, new)
         return 0, None
 
-    # Failed part way: give back what this call took.
+    return await _balloc_fail(ip, allocated, unwind, error)
+
+
+async def _balloc_fail(ip: inode, allocated: list[int], unwind: tuple[int, int] | None,
+                       error: int) -> tuple[int, None]:
+    """ext2fs_balloc's ``fail:``: give back the blocks this call took and clear
+    the one pointer it set first (``unwind``: 0 for the inode, or the indirect
+    block, and the index)."""
+    fs = ip.i_e2fs
+    assert fs is not None
     for b in allocated:
         await ext2fs_blkfree(ip, b)
     if allocated:
@@ -191,9 +203,9 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     if unwind is not None:
         where, idx = unwind
         if where == 0:
-            blocks[idx] = 0
+            ip.i_e2fs_blocks[idx] = 0
         else:
-            e, bp = await bread(devvp, fsbtodb(fs, where), fs.e2fs_bsize, B_MODIFY)
+            e, bp = await bread(ip.i_devvp, fsbtodb(fs, where), fs.e2fs_bsize, B_MODIFY)
             if e == 0 and bp is not None:
                 ext2fs_setbptr(bp.b_data, idx, 0)
                 bdwrite(bp)

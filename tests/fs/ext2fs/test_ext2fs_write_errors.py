@@ -247,6 +247,60 @@ def test_one_lost_write_during_sync_damages_ext2_as_on_netbsd(tmp_path):
     assert {"data", "block bitmap", "inode bitmap"} <= seen, seen
 
 
+# ------------------------------------------------------------------ a new indirect block's write
+
+# 1 KiB blocks: 12 direct, then 256 under the single indirect block, then the
+# double indirect block's second-level blocks of 256 each.
+SINGLE, DOUBLE, DOUBLE2 = 12, 12 + 256, 12 + 256 + 256
+
+
+@pytest.mark.parametrize("blocks,nth,case", [
+    (SINGLE, 1, "the single indirect block (linked from the inode)"),
+    (DOUBLE, 1, "the double indirect block (linked from the inode)"),
+    (DOUBLE, 2, "a second-level block under the double indirect block just made"),
+    (DOUBLE2, 1, "a second-level block under the existing double indirect block"),
+])
+def test_failed_write_of_a_new_indirect_block_fails_the_write(tmp_path, blocks, nth, case):
+    """ext2fs_balloc writes a new indirect block synchronously before linking
+    it, as NetBSD's: when that write fails (the ``nth`` disk write of the
+    pwrite(2) that needs it; ``case`` names the block), the allocation fails through
+    ext2fs_balloc's fail path: every block it took is given back, the one
+    pointer it set is cleared, the write returns EIO and the file is as it
+    was.  The same write then succeeds (no stale error) and e2fsck finds the
+    image clean."""
+    img = mkfs(str(tmp_path / "i.img"), 4 * MB, 1024)
+    old = pattern(blocks * 1024)
+    new = pattern(1024, 7)
+
+    async def body():
+        assert await mount(img) == 0
+        fd = await libc.open("/mnt/f", O_RDWR | O_CREAT, 0o644)
+        await libc.write(fd, old)
+        await libc.fsync(fd)
+        free = await _free_blocks()
+        dev = (await libc.stat("/dev/wd0")).st_rdev
+        m = kern.curmachine()
+        with m.faults.inject("disk.write", dev=dev, lwp="writer", fail_nth=nth) as f:
+            err = await errno_of(libc.pwrite(fd, new, len(old)))
+        size = (await libc.fstat(fd)).st_size
+        after = await _free_blocks()
+        again = await errno_of(libc.pwrite(fd, new, len(old)))
+        await libc.fsync(fd)
+        data = await libc.pread(fd, len(old) + 2048, 0)
+        await libc.close(fd)
+        assert await umount() == 0
+        return f.nfaults, err, size, free, after, again, data
+
+    with boot() as k:
+        nfaults, err, size, free, after, again, data = k.run(body, name="writer")
+    assert nfaults == 1 and err == EIO, (nfaults, err)
+    assert size == len(old)  # the file is as it was
+    assert after == free  # every block the failed allocation took is free again
+    assert again == 0 and data == old + new
+    rc, out = e2fsck(img)
+    assert rc == 0, out
+
+
 # ------------------------------------------------------------------ copy-on-write failures
 
 def test_failed_copy_on_write_fails_the_write_and_keeps_ext2_whole(tmp_path):
