@@ -1,7 +1,7 @@
 """The ``kemu`` command: boot a machine, give it disks, run NetBSD commands in it.
 
-    kemu run [-d DRIVESPEC]... [--seed N] [-v] SCRIPT
-    kemu shell [-d DRIVESPEC]... [--seed N] [-v]
+    kemu run [-d DRIVESPEC]... [--seed N] [-v] [--faults PLAN] SCRIPT
+    kemu shell [-d DRIVESPEC]... [--seed N] [-v] [--faults PLAN]
     kemu demo
 
 ``-d`` takes rump_server's drive spec,
@@ -11,7 +11,8 @@ raw twin ``/dev/rwd0`` for ``blk``, the default; a character device for
 ``chr``; a regular file for ``reg``).  ``size=host`` takes the host file's
 size; a number (strsuftoll: ``64m``, ``1g``, ``2x512k``) creates the host
 file or extends it to that size.  Without any ``-d`` the machine gets a
-64 MiB memory disk (md0) at /dev/wd0 and /dev/rwd0.
+64 MiB memory disk (md0) at /dev/wd0 and /dev/rwd0.  ``--faults`` arms a
+fault plan (kern.subr_fault.FaultPlan's text form) in the machine from boot.
 
 The machine-setup API other tools reuse::
 
@@ -292,6 +293,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
         p.add_argument("-v", dest="verbose", action="store_true",
                        help="echo commands and kernel messages")
+        p.add_argument("--faults", type=_fault_plan, default=None, metavar="PLAN",
+                       help="fault plan armed from boot, e.g. "
+                            "'disk.write:dev=wd0:prob=0.3:error=EIO' (faults joined by ',')")
         if name == "run":
             p.add_argument("script", help="script file, or - for standard input")
     d = sub.add_parser("demo", help="snapshot a mounted ext2 file system with fss(4)")
@@ -300,6 +304,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
     d.add_argument("-v", dest="verbose", action="store_true", help="echo kernel messages")
     return ap
+
+
+def _fault_plan(text: str) -> Any:
+    """--faults: kern.subr_fault.FaultPlan's text form; argparse shows what is wrong."""
+    from kern.subr_fault import FaultPlan, FaultPlanError
+
+    try:
+        return FaultPlan.parse(text)
+    except FaultPlanError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 DEMO_MD_SIZE = 16 << 20
@@ -372,7 +386,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             try:
                 m = boot_machine(drives, args.seed, stdout=host_binary(out),
                                  stderr=host_binary(errs), verbose=args.verbose, console=out,
-                                 md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
+                                 md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE,
+                                 faults=getattr(args, "faults", None))
             except (SetupError, KernelError, MachineHalted) as e:
                 _write(errs, f"kemu: {e}\n")
                 return 1
