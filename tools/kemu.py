@@ -268,16 +268,26 @@ def run_command_on_fresh_machine(argv: Sequence[str], *, seed: int = 0,
     except (SetupError, KernelError, MachineHalted) as e:
         errs.write(f"kemu: {e}\n".encode())
         return 1
+    status = 1
     try:
-        return m.shell.execute(SimpleCommand(list(argv), [], " ".join(argv)))
+        status = m.shell.execute(SimpleCommand(list(argv), [], " ".join(argv)))
     except (KernelError, MachineHalted) as e:
         errs.write(f"kemu: {e}\n".encode())
-        return 1
     finally:
-        try:
-            m.halt()
-        except (KernelError, MachineHalted):
-            pass
+        if not _halted(m, lambda text: errs.write(text.encode())):
+            status = 1
+    return status
+
+
+def _halted(m: KemuMachine, write: Any) -> bool:
+    """Halt ``m``; False, with the report written, when the halt met a crash or
+    left a file system mounted (the images it names may be inconsistent)."""
+    try:
+        m.halt()
+    except (KernelError, MachineHalted) as e:
+        write(f"kemu: {e}\n")
+        return False
+    return True
 
 
 # ------------------------------------------------------------------ the command
@@ -391,16 +401,17 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             except (SetupError, KernelError, MachineHalted) as e:
                 _write(errs, f"kemu: {e}\n")
                 return 1
+            status = 1
             try:
                 if args.cmd in ("run", "demo"):
                     assert text is not None
-                    return m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
-                return m.shell.interactive(stdin)
+                    status = m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
+                else:
+                    status = m.shell.interactive(stdin)
             finally:
-                try:
-                    m.halt()
-                except (KernelError, MachineHalted) as e:
-                    _write(errs, f"kemu: {e}\n")
+                if not _halted(m, lambda text: _write(errs, text)):
+                    status = 1
+            return status
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except HostSignal as e:

@@ -277,6 +277,8 @@ class Machine:
         self.aprint_errors = 0
         self.failure: KernelError | None = None
         self._failure_raised = False
+        self._halting = False          # cpu_reboot has been started
+        self._halt_reported = False    # halt_report's lines were raised
         self.crash: CrashDump | None = None
         self.state = "new"
         self._face: str | None = None
@@ -555,11 +557,10 @@ class Machine:
 
     def __exit__(self, et: Any, e: Any, tb: Any) -> None:
         # However the body ends (normally, an exception, KeyboardInterrupt),
-        # the halt syncs and unmounts first; only a crash skips that.
+        # the halt syncs and unmounts first; only a crash skips that.  A crash
+        # not reported yet (one during the halt, say) is raised, the body's
+        # exception, if any, as its context.
         self.halt()
-        if et is None and self.failure is not None and not self._failure_raised:
-            self._failure_raised = True
-            raise self.failure
 
     def start(self) -> Machine:
         """Boot the machine in a thread of its own (the sync face)."""
@@ -611,6 +612,12 @@ class Machine:
         unmount: the disks are closed as they are).  A KeyboardInterrupt (or
         any exception a host signal handler raises) while the halt runs is
         held back until the machine has stopped, then raised.
+
+        The halt is never silent about what it could not do: a crash not yet
+        reported (one during the halt: a deadlock, a panic) is raised here,
+        its report naming the host images that may be inconsistent; file
+        systems it could not unmount, even by force, raise
+        :class:`kern.ShutdownError` naming them and their images.
         """
         if self._face == "async":
             raise RuntimeError("use 'await k.ahalt()' on the async face")
@@ -619,6 +626,7 @@ class Machine:
             return
         held: BaseException | None = None
         if self.state == "running" and self.failure is None:
+            self._halting = True
             held = self._reboot_sync(_howto(sync))
             try:
                 assert self._token is not None
@@ -634,6 +642,22 @@ class Machine:
         _sync_machines.discard(self)
         if self._thread.is_alive():
             raise RuntimeError(f"{self!r}: the machine's thread did not stop")
+        self._halt_outcome(held)
+
+    def _halt_outcome(self, held: BaseException | None) -> None:
+        """After a halt: raise what it met, once: an unreported crash, the file
+        systems it could not unmount, or the interrupt held back while it ran."""
+        from kern.exceptions import ShutdownError
+        from kern.machdep import halt_report
+
+        if self.failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self.failure
+        left = halt_report(self)
+        if left and not self._halt_reported:
+            self._halt_reported = True
+            raise ShutdownError(f"halt: {len(left)} file system(s) still mounted:\n" +
+                                "\n".join("  " + line for line in left))
         if held is not None:
             raise held
 
@@ -686,13 +710,10 @@ class Machine:
 
     async def __aexit__(self, et: Any, e: Any, tb: Any) -> None:
         try:
-            await self.ahalt()
+            await self.ahalt()   # raises a crash not reported yet (see halt)
         finally:
             await self._outer.__aexit__(None, None, None)
             sched.bind_thread_rng(self._prev_rng)
-        if et is None and self.failure is not None and not self._failure_raised:
-            self._failure_raised = True
-            raise self.failure
 
     async def ahalt(self, sync: bool = True) -> None:
         """The async face's halt (see :meth:`halt`); it runs to its end even in a
@@ -700,12 +721,16 @@ class Machine:
         from kern.machdep import cpu_reboot
 
         if self.state == "running" and self.failure is None:
+            self._halting = True
             with trio.CancelScope(shield=True):
                 try:
                     await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0)
-                except (KernelError, MachineHalted):
+                except KernelError:
+                    self._failure_raised = False   # not yet: _halt_outcome raises it
+                except MachineHalted:
                     pass
             self._stop()
+        self._halt_outcome(None)
 
     # ------------------------------------------------------------ the kernel
 
@@ -790,6 +815,9 @@ class Machine:
         exc.crash = self.crash
         exc.seed = self.seed
         notes = self._crash_notes()
+        if self._halting and notes:
+            notes.insert(0, "the crash happened during the halt, before every file system "
+                            "was synced and unmounted")
         if notes and self.crash is not None:
             self.crash.notes = notes
             exc.message += "".join("\n" + n for n in notes)
