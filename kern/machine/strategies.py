@@ -22,9 +22,10 @@ Needs hypothesis (``pip install -e '.[test]'`` installs it)::
 * :func:`booted` -- ``with booted(seed) as k``: a machine for one example,
   halted at the end of it (never a function-scoped fixture shared by the
   examples, which hypothesis' health check refuses).  When the example
-  fails, hypothesis prints the machine's seed and the re-run line with the
-  failing example; the plugin's "kemu" section lists only that example's
-  machines.
+  fails, hypothesis prints the machine's seed with it; the plugin's "kemu"
+  section lists only that example's machines, and the line that reruns it
+  (``--hypothesis-seed``, or with ``settings(print_blob=True)`` the
+  ``@reproduce_failure`` decorator that replays that one example).
 """
 
 from __future__ import annotations
@@ -133,11 +134,11 @@ def booted(seed: int | None = None, **boot_kw: Any) -> Iterator[_machine.Machine
 
     The plugin forgets the machines of the examples that ran before (they
     passed, or hypothesis is shrinking), so a failure report names this
-    example's machine; hypothesis prints the seed with the failing example.
+    example's machine; hypothesis prints its seed with the failing example.
     """
     from kern.machine import plugin
 
     plugin.forget_machines()
     with _machine.boot(seed=seed, **boot_kw) as k:
-        note(f"kemu: machine seed {k.seed}; re-run options: {' '.join(k.repro_args())}")
+        note(f"kemu: machine seed {k.seed}")
         yield k
