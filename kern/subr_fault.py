@@ -10,8 +10,11 @@ call by call, in this order (as Linux's ``should_fail`` does):
 3. ``space``: let the first N qualifying calls through;
 4. ``nth``: fire on every Nth qualifying call after that (fault(4)'s NTH mode);
    ``fail_nth``: fire on the Nth call only, once (Linux's fail-nth);
-5. ``probability`` (0..1), drawn from the fault's own generator, seeded from
-   the machine's seed and the site name, so it never disturbs the scheduler.
+5. ``probability`` (0..1), drawn from the machine's decision stream
+   (``Machine.chance``): the strategy decides, the schedule string records
+   it, a replay repeats it and shrinking tries it without the fault; a fault
+   given ``seed=`` draws from a generator of its own instead (the same
+   draws whatever the schedule, and never shrunk away).
 
 Every fault that fires is appended to the machine's fault log and trace.
 
@@ -54,13 +57,13 @@ class FaultAttr:
     by tests.
     """
 
-    def __init__(self, spec: FaultSpec, seed: Any, seq: int = 0) -> None:
+    def __init__(self, spec: FaultSpec, seq: int = 0) -> None:
         self.spec = spec
         self.times = spec.times
         self.space = spec.space
         self.calls = 0
         self.nfaults = 0
-        self._rng = random.Random(seed)
+        self._rng = random.Random(spec.seed) if spec.seed is not None else None
         self._seq = seq  # arming order in its table
 
     def __getattr__(self, name: str) -> Any:
@@ -107,7 +110,12 @@ class FaultAttr:
         elif spec.nth > 1 and self.calls % spec.nth:
             return False
         if spec.probability < 1.0:
-            if self._rng.random() >= spec.probability:
+            # an explicit seed= draws from the fault's own generator; otherwise the
+            # machine's decision stream decides (recorded, replayed, shrunk)
+            if self._rng is not None:
+                if self._rng.random() >= spec.probability:
+                    return False
+            elif not curmachine().chance(spec.probability):
                 return False
         if self.times > 0:
             self.times -= 1
@@ -152,10 +160,8 @@ class FaultTable:
 
     def arm(self, spec: FaultSpec) -> FaultAttr:
         """Arm one fault of a plan."""
-        n = len(self.armed.get(spec.site, ()))
-        seed = spec.seed if spec.seed is not None else f"{self.seed}:{spec.site}:{n}"
         self._armings += 1
-        attr = FaultAttr(spec, seed, self._armings)
+        attr = FaultAttr(spec, self._armings)
         self.armed.setdefault(spec.site, []).append(attr)
         return attr
 

@@ -28,7 +28,8 @@ temporary directory reads ``$TMP``.  ``vary=`` names what may differ from run
 to run and is replaced by a placeholder on both sides: ``seed`` (the number
 after "seed " or "seed="), ``hypothesis-seed`` (the one of
 ``--hypothesis-seed=``), ``time`` (a duration such as 0.52s), ``blob``
-(hypothesis' @reproduce_failure decorator with its arguments).
+(hypothesis' @reproduce_failure decorator with its arguments), ``schedule``
+(a machine's decision count and schedule string, and ``--kemu-replay=``'s).
 
 An unfenced (indented) block, or a fence without one of these words, is an
 error: a new doc complies by labelling its blocks.
@@ -111,6 +112,8 @@ VARY = {
     "time": (re.compile(r"\b\d+(?:\.\d+)?s\b"), "<time>"),
     "blob": (re.compile(r"@reproduce_failure\('[^']*', b'[^']*'\)"),
              "@reproduce_failure(<blob>)"),
+    "schedule": (re.compile(r"\d+ decisions, schedule k\d+\.[\w-]+|"
+                            r"(?<=--kemu-replay=)k\d+\.[\w,.-]+"), "<schedule>"),
 }
 
 
@@ -155,6 +158,9 @@ def test_the_ellipsis_rule(expected, actual, ok):
 def test_vary_replaces_on_both_sides():
     assert output_matches("re-run: --hypothesis-seed=123 in 0.52s\n",
                           "re-run: --hypothesis-seed=98765 in 11.02s\n", ["seed", "time"])
+    assert output_matches("seed 2: 3 decisions, schedule k1.eNoDAAAAAAE\n--kemu-replay=k1.eNo\n",
+                          "seed 2: 5 decisions, schedule k1.eNpjYGBgB-AA\n--kemu-replay=k1.x_y\n",
+                          ["schedule"])
     assert output_matches("machine seed 0 --hypothesis-seed=123\n",
                           "machine seed 0 --hypothesis-seed=98765\n", ["hypothesis-seed"])
     assert not output_matches("machine seed 0 --hypothesis-seed=123\n",
