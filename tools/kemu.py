@@ -444,8 +444,8 @@ def _sched_arguments(p: argparse.ArgumentParser) -> None:
 
 def _sched_boot_args(args: argparse.Namespace) -> dict[str, Any]:
     """kern.boot keywords for --strategy and --replay."""
-    from kern.machine.sched_strategies import make_strategy, parse_strategy_spec
     from kern.machine.schedule import decode
+    from kern.machine.strategies import make_strategy, parse_strategy_spec
 
     kw: dict[str, Any] = {}
     if args.replay:

@@ -25,7 +25,7 @@
   the calling thread: what the explorers (kern/machine/explore.py) use.
 
 The lwps share one virtual CPU (kern/machine/scheduler.py); a strategy
-(kern/machine/sched_strategies.py) makes every scheduling choice and every
+(kern/machine/strategies.py) makes every scheduling choice and every
 random draw, and the machine records them (kern/machine/schedule.py): the
 schedule string ``k.schedule`` replays the run exactly
 (``kern.boot(replay=...)``), byte for byte in ``k.trace``.
@@ -67,9 +67,9 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import sched_strategies as strategies
-from kern.machine.sched_strategies import Strategy
+from kern.machine import strategies
 from kern.machine.scheduler import VirtualCPU
+from kern.machine.strategies import Strategy
 from kern.machine.trace import Trace, TraceEvent
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import short_path
@@ -1166,7 +1166,7 @@ atexit.register(_halt_at_exit)
 def boot(seed: int | None = None, **kw: Any) -> Machine:
     """A new machine: use it as ``with kern.boot(seed=7) as k`` or ``async with``.
 
-    Keywords: ``strategy`` (a name from kern/machine/sched_strategies.py --
+    Keywords: ``strategy`` (a name from kern/machine/strategies.py --
     "random", the default, or "pct" -- or a Strategy object), the
     strategy's own options (``depth=``, ``steps=`` for pct), ``replay`` (a
     schedule string: rerun exactly that run), ``clock`` ("virtual" or

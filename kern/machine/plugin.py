@@ -66,7 +66,7 @@ _STASH_MACHINES = pytest.StashKey[list]()
 KEMU_FIXTURES = frozenset({"kernel", "kemu_seed", "ext2_image", "ext2_mount", "ext2_snapshot",
                            "memfs_mount", "memfs_remote_mount"})
 
-# The machines booted by the running test (for kern.machine.strategies.booted,
+# The machines booted by the running test (for kern.machine.hypothesis.booted,
 # which forgets those of the examples that ran before its own).
 _current: list[_machine.Machine] | None = None
 
@@ -302,7 +302,7 @@ def _sched_addoption(g: Any) -> None:
 
 
 def _sched_configure(config: pytest.Config) -> None:
-    from kern.machine import sched_strategies as strategies
+    from kern.machine import strategies
 
     spec = config.getoption("--kemu-strategy")
     if spec:

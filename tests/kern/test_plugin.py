@@ -165,7 +165,7 @@ HYPOTHESIS_FAILING = textwrap.dedent('''
     from hypothesis import given, settings, strategies as st
 
     from kern.machine import testing as kt
-    from kern.machine.strategies import booted, seeds
+    from kern.machine.hypothesis import booted, seeds
 
 
     @settings(max_examples=200, database=None, derandomize=False, deadline=None,

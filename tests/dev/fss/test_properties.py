@@ -25,7 +25,7 @@ from kern.errno import (
 )
 from kern.fcntl import O_RDWR
 from kern.machine import testing as kt
-from kern.machine.strategies import FSS_PATHS, booted, fault_plans, fss_set_args, seeds
+from kern.machine.hypothesis import FSS_PATHS, booted, fault_plans, fss_set_args, seeds
 from kern.subr_fault import FaultPlan
 from tools.lib import libc
 
