@@ -78,8 +78,11 @@ def run_timed(cmd: Sequence[str], *, n: float = 1.0, cpu: int | None = None,
     return p, Sample(time.perf_counter() - w0, _children_cpu() - c0, n)
 
 
-def pin_cpu() -> int | None:
-    """The host CPU that side-by-side subprocesses share (the last one this process may use)."""
+def pin_cpu(args: argparse.Namespace | None = None) -> int | None:
+    """The host CPU that side-by-side subprocesses share (the last one this process
+    may use); None (no pinning) in --smoke mode, where only running matters."""
+    if args is not None and getattr(args, "smoke", False):
+        return None
     try:
         return max(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -181,8 +184,10 @@ class Target:
     def met(self, value: float) -> bool:
         return _OPS[self.op](value, self.bound)
 
-    def text(self) -> str:
-        return f"{self.op} {self.bound:g} ({self.basis})"
+    def text(self, kind: str = "time") -> str:
+        if kind == "value":
+            return f"{self.op} {self.bound:.3g}"
+        return f"{self.op} {self.bound:.3g} ({self.basis})"
 
 
 @dataclass
@@ -201,6 +206,8 @@ class Figure:
     def judged(self) -> Spread | None:
         if self.target is None:
             return None
+        if self.kind == "value":
+            return self.wall or self.cpu
         return self.cpu if self.target.basis == "cpu" else self.wall
 
 
@@ -266,14 +273,10 @@ class Report:
             spread(paired(num, den, "cpu", mode)), target, note=note))
 
     def value(self, label: str, values: Sequence[float], unit: str,
-              target: Target | None = None, basis: str = "wall", note: str = "") -> Figure:
-        """A quantity that is neither wall nor CPU time (memory, counts): shown once."""
-        s = spread(values)
-        fig = Figure(label, unit, s if basis == "wall" else None,
-                     s if basis == "cpu" else None, target, note=note, kind="value")
-        if target is not None:
-            target.basis = basis
-        return self.add(fig)
+              target: Target | None = None, note: str = "") -> Figure:
+        """A quantity that is not a time (memory, a share, a count): one column."""
+        return self.add(Figure(label, unit, spread(values), None, target, note=note,
+                               kind="value"))
 
     def unavailable(self, label: str, why: str, target: Target | None = None) -> Figure:
         """A figure that could not be measured here, and why."""
@@ -293,7 +296,7 @@ class Report:
         for f in self.figures:
             if f.wall is None and f.cpu is None:
                 lines.append(f"  {f.label:{w}}  {f.note}"
-                             + (f"   target {f.target.text()}" if f.target else ""))
+                             + (f"   target {f.target.text(f.kind)}" if f.target else ""))
                 continue
             u = f" {f.unit}" if f.unit not in ("", "x") else ("x" if f.unit == "x" else "")
             if f.kind == "value":
@@ -305,7 +308,7 @@ class Report:
                 cpu = f.cpu.fmt(_num) + u if f.cpu else "-"
                 row = f"  {f.label:{w}}  wall {wall:28} CPU {cpu:28}"
             if f.target is not None:
-                row += f" target {f.target.text()}: {'met' if f.met else 'NOT MET'}"
+                row += f" target {f.target.text(f.kind)}: {'met' if f.met else 'NOT MET'}"
             lines.append(row.rstrip())
             if f.note:
                 lines.append(f"  {'':{w}}  ({f.note})")

@@ -15,10 +15,10 @@ are :class:`Tree` objects and run the same way:
 * pinned to one host CPU (:func:`benchmarks._measure.pin_cpu`) by the
   caller, alternately: the rounds of benchmarks._measure.rounds rotate the
   order;
-* pytest without plugin autoload (the installed kemu's entry point names
-  this tree's plugin module, which an older layout does not have): ``-p``
-  for the tree's own pytest11 entry points (read from its pyproject.toml),
-  pytest-timeout and hypothesis.
+* pytest with the tree's own plugin: the installed kemu's entry point names
+  this checkout's plugin module, which the old layout does not have, so
+  where the tree's pyproject.toml names another module that entry point is
+  blocked and the tree's module loaded (``-p no:kemu -p kern.pytest_plugin``).
 
 Layouts: the revision may have the old layout (24d3ebe: ``lib/``,
 ``kern/pytest_plugin.py``) or the new one (3f54114 on: ``tools/lib``,
@@ -33,6 +33,7 @@ is removed when its ``with`` block ends.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import shutil
 import site
@@ -93,18 +94,24 @@ class Tree:
                          env=self.env(**(env or {})), timeout=timeout)
 
     def pytest_plugins(self) -> list[str]:
-        """``-p`` options: the tree's own pytest11 entry points, pytest-timeout, hypothesis."""
+        """``-p`` options that make pytest load this tree's own plugin.
+
+        pytest autoloads the installed kemu's entry point (this checkout's
+        plugin module name); where the tree's pyproject.toml names another
+        module for the same entry point (the old layout's
+        kern.pytest_plugin), that entry point is blocked and the tree's
+        module loaded instead.  Nothing is set in the environment, so
+        pytest processes the tests start themselves behave as usual.
+        """
         with open(os.path.join(self.root, "pyproject.toml"), "rb") as f:
             meta = tomllib.load(f)
-        eps = meta.get("project", {}).get("entry-points", {}).get("pytest11", {})
-        mods = [*eps.values(), "pytest_timeout"]
-        with contextlib.suppress(ImportError):
-            import _hypothesis_pytest_plugin  # noqa: F401
-
-            mods.append("_hypothesis_pytest_plugin")
+        theirs = meta.get("project", {}).get("entry-points", {}).get("pytest11", {})
+        ours = {ep.name: ep.value
+                for ep in importlib.metadata.entry_points(group="pytest11")}
         out: list[str] = []
-        for m in mods:
-            out += ["-p", m]
+        for name, module in theirs.items():
+            if ours.get(name) != module:
+                out += ["-p", f"no:{name}", "-p", module]
         return out
 
     def pytest(self, args: Sequence[str], *, cpu: int | None = None,
@@ -112,8 +119,7 @@ class Tree:
                ) -> tuple[subprocess.CompletedProcess, Sample]:
         """pytest in this tree (its own plugin, rootdir and ini options)."""
         return self.run(["-m", "pytest", *self.pytest_plugins(), *args], cpu=cpu,
-                        timeout=timeout,
-                        env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})})
+                        timeout=timeout, env=env)
 
     def native_impl(self) -> str:
         """Which native helper kemu picks in this tree ("cffi" or "python")."""
@@ -163,8 +169,9 @@ def _build_native(tree: Tree) -> str:
 
 
 @contextlib.contextmanager
-def revision_tree(rev: str) -> Iterator[Tree]:
-    """The files of git revision ``rev``, ready to run (native helper built)."""
+def revision_tree(rev: str, build_native: bool = True) -> Iterator[Tree]:
+    """The files of git revision ``rev``, ready to run (its native helper built,
+    unless ``build_native`` is false: then it runs on the Python twin)."""
     sha = resolve(rev)
     cache = os.environ.get("KEMU_BENCH_REV_CACHE")
     if cache:
@@ -174,12 +181,13 @@ def revision_tree(rev: str) -> Iterator[Tree]:
         tmp = tempfile.mkdtemp(prefix="kemu-rev-")
         dest = os.path.join(tmp, sha[:12])
     tree = Tree(dest, f"revision {rev}", sha)
-    done = os.path.join(dest, ".kemu-bench-ready")
+    done = os.path.join(dest, ".kemu-bench-ready" if build_native else ".kemu-bench-exported")
     try:
         if not os.path.exists(done):
             shutil.rmtree(dest, ignore_errors=True)
             _export(sha, dest)
-            _build_native(tree)
+            if build_native:
+                _build_native(tree)
             with open(done, "w") as f:
                 f.write(sha + "\n")
         yield tree

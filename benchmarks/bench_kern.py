@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.ratio("switch: lockdebug on / off", res["kemu"], res["kemu nold"], mode="cost")
     share, calls, ops = lockdebug_share(pick(args, 4000, 2000, 100), pick(args, 10000, 5000, 200))
     rep.value("lockdebug=False: CPU share in subr_lockdebug", [100 * share], "%",
-              Target("<=", 1.0), basis="cpu",
+              Target("<=", 1.0),
               note=f"cProfile: {calls} calls into kern/subr_lockdebug.py for {ops} lock "
                    f"operations ({calls / ops:.1f} per operation)")
     rep.finish(args)

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds = args.seeds or pick(args, 30, 12, 1)
     warm = args.warm if args.warm is not None else pick(args, 2, 2, 0)
-    cpu = None if args.no_pin else pin_cpu()
+    cpu = None if args.no_pin else pin_cpu(args)
     rep = Report("bench_sweep",
                  f"fss sweep scenario: {seeds} seeds per process after {warm} dropped, "
                  f"pinned to CPU {cpu}", args)

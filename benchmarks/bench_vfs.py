@@ -202,7 +202,7 @@ def portable_write(tree: Tree, size: int, cpu: int | None, tmp: str) -> Sample:
 
 
 def part2(rep: Report, args: argparse.Namespace, tmp: str, small: int, big: int) -> None:
-    cpu = pin_cpu()
+    cpu = pin_cpu(args)
     now = current_tree()
     trees = {"now": now}
     cases: dict[str, Callable[[], Sample]] = {}
