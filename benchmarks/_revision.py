@@ -36,7 +36,6 @@ import contextlib
 import importlib.metadata
 import os
 import shutil
-import site
 import subprocess
 import sys
 import tempfile
@@ -60,11 +59,14 @@ def _git(*args: str) -> str:
 
 
 def _site_packages() -> list[str]:
-    paths = [p for p in site.getsitepackages() if os.path.isdir(p)]
-    user = site.getusersitepackages()
-    if site.ENABLE_USER_SITE and os.path.isdir(user):
-        paths.append(user)
-    return paths
+    """The site-packages directories this interpreter imports from (the venv's).
+
+    Read from sys.path, not from the site module: in a ``python -S`` process
+    (a benchmark run in a tree by this module) site would name the base
+    installation's, while sys.path holds what PYTHONPATH passed down.
+    """
+    return [p for p in sys.path
+            if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)]
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Tree:
         env = {k: v for k, v in os.environ.items()
                if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
         env["PYTHONPATH"] = os.pathsep.join([self.root, PORTABLE, *_site_packages()])
-        env["PYTHONDONTWRITEBYTECODE"] = "0"
+        env.pop("PYTHONDONTWRITEBYTECODE", None)   # both trees keep their .pyc alike
         env.update(extra)
         return env
 
@@ -132,9 +134,12 @@ class Tree:
 
 
 def current_tree() -> Tree:
-    """This checkout (uncommitted changes included)."""
-    sha = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    """This checkout (uncommitted changes included; also a tree that is not a git checkout)."""
+    try:
+        sha = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return Tree(ROOT, "this tree (not a git checkout)", "unknown")
     return Tree(ROOT, "this tree" + (" (uncommitted changes)" if dirty else ""), sha)
 
 

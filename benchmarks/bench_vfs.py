@@ -214,7 +214,7 @@ def part2(rep: Report, args: argparse.Namespace, tmp: str, small: int, big: int)
                 cases[f"{key} {sz}"] = (lambda t=tree, s=sz: portable_write(t, s, cpu, tmp))
         res = rounds(cases, n_rounds(args), warmups(args))
         rep.note("ext2 scaling: " + "; ".join(t.describe() for t in trees.values())
-                 + f"; subprocesses pinned to CPU {cpu}")
+                 + (f"; subprocesses pinned to CPU {cpu}" if cpu is not None else ""))
     s, b = small // MiB, big // MiB
     for key, label in (("now", "this tree"), ("base", f"base {args.base}")):
         if key not in trees:
