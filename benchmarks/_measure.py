@@ -33,15 +33,18 @@ test suite runs it so the benchmarks do not rot) and ``--json``.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -87,6 +90,55 @@ def pin_cpu(args: argparse.Namespace | None = None) -> int | None:
         return max(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return None
+
+
+# ================================================================== profiles
+
+def in_async_machine(body: Callable[[Any], Awaitable[Any]], **boot: Any) -> Any:
+    """``body(k)`` with a machine booted in this thread's own trio run (the async face):
+    the kernel runs in the calling thread, where a profiler sees it."""
+    import trio
+    import trio.testing
+
+    import kern
+
+    async def main() -> Any:
+        async with kern.boot(**boot) as k:
+            return await body(k)
+
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def profiled(fn: Callable[[], Any]) -> tuple[Any, pstats.Stats]:
+    """Run ``fn`` under cProfile: its result and the statistics."""
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        result = fn()
+    finally:
+        prof.disable()
+    return result, pstats.Stats(prof)
+
+
+def profile_share(st: pstats.Stats, match: Callable[[str, str], bool]) -> tuple[float, int]:
+    """(share of the profiled time, calls) of the functions ``match(file, name)`` picks."""
+    total = st.total_tt  # type: ignore[attr-defined]
+    mine = 0.0
+    calls = 0
+    for (file, _line, fn), (_cc, nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        if match(file.replace(os.sep, "/"), fn):
+            mine += tt
+            calls += nc
+    return (mine / total if total else 0.0), calls
+
+
+def profile_text(st: pstats.Stats, top: int = 30) -> str:
+    """The ``top`` functions by own time and by cumulative time."""
+    out = io.StringIO()
+    st.stream = out  # type: ignore[attr-defined]
+    st.sort_stats("tottime").print_stats(top)
+    st.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
 
 
 # ================================================================== statistics
@@ -232,7 +284,8 @@ class Report:
     def __init__(self, bench: str, title: str, args: argparse.Namespace | None = None) -> None:
         self.bench = bench
         self.title = title
-        self.args = {k: v for k, v in vars(args).items() if k != "json"} if args else {}
+        self.args = ({k: v for k, v in vars(args).items()
+                      if k != "json" and not k.startswith("_")} if args else {})
         self.figures: list[Figure] = []
         self.notes: list[str] = []
         self.load_before = loadavg()
@@ -379,17 +432,18 @@ def machine_info() -> dict[str, Any]:
 
 # ================================================================== command line
 
-def standard_args(ap: argparse.ArgumentParser, rounds_full: int = 5) -> None:
+def standard_args(ap: argparse.ArgumentParser, rounds_full: int = 5,
+                  rounds_quick: int = 3) -> None:
     """The options every benchmark takes."""
     ap.add_argument("--rounds", type=int, default=None,
                     help=f"measured rounds after one warm-up round (default {rounds_full}; "
-                         "--quick 3, --smoke 1)")
+                         f"--quick {rounds_quick}, --smoke 1)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="smaller sizes: a couple of minutes")
     g.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round: only checks that the benchmark runs")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
-    ap.set_defaults(_rounds_full=rounds_full)
+    ap.set_defaults(_rounds_full=rounds_full, _rounds_quick=rounds_quick)
 
 
 def pick(args: argparse.Namespace, full: Any, quick: Any, smoke: Any) -> Any:
@@ -404,7 +458,7 @@ def pick(args: argparse.Namespace, full: Any, quick: Any, smoke: Any) -> Any:
 def n_rounds(args: argparse.Namespace) -> int:
     if args.rounds is not None:
         return max(1, args.rounds)
-    return pick(args, args._rounds_full, 3, 1)
+    return pick(args, args._rounds_full, args._rounds_quick, 1)
 
 
 def warmups(args: argparse.Namespace) -> int:

@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import os
-import pstats
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -50,8 +48,11 @@ from benchmarks._measure import (  # noqa: E402
     Sample,
     Stopwatch,
     Target,
+    in_async_machine,
     n_rounds,
     pick,
+    profile_share,
+    profiled,
     rounds,
     standard_args,
     warmups,
@@ -203,25 +204,15 @@ def lockdebug_share(switches: int, locks: int) -> tuple[float, int, int]:
     """(share of profiled time in kern/subr_lockdebug.py, its calls, lock operations)
     over a ping-pong and a mutex loop in a machine booted with lockdebug=False."""
 
-    async def body() -> None:
-        async with kern.boot(seed=0, trace=False, lockdebug=False) as k:
-            await k.run(kemu_pingpong, switches)
-            await k.run(kemu_mutex, locks)
+    async def body(k) -> None:
+        await k.run(kemu_pingpong, switches)
+        await k.run(kemu_mutex, locks)
 
-    prof = cProfile.Profile()
-    prof.enable()
-    trio.run(body, clock=trio.testing.MockClock(autojump_threshold=0))
-    prof.disable()
-    st = pstats.Stats(prof)
-    total = st.total_tt  # type: ignore[attr-defined]
-    mine = calls = 0.0
-    for (file, _line, _fn), (_cc, nc, tt, _ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
-        if file.replace(os.sep, "/").endswith("kern/subr_lockdebug.py"):
-            mine += tt
-            calls += nc
-    # lock operations: each switch takes and releases the mutex once (cv_wait), each
-    # loop iteration once
-    return (mine / total if total else 0.0), int(calls), switches + locks
+    _, st = profiled(lambda: in_async_machine(body, seed=0, trace=False, lockdebug=False))
+    share, calls = profile_share(st, lambda file, _fn: file.endswith("kern/subr_lockdebug.py"))
+    # lock operations: each switch takes and releases the mutex once (in cv_wait),
+    # each loop iteration once
+    return share, calls, switches + locks
 
 
 # ================================================================== main

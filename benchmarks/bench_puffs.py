@@ -28,6 +28,10 @@ Cases, interleaved in rotating order, one warm-up round:
   and the server's), beside what bounds it: starting Python, importing
   trio, importing the server's modules.
 
+``--profile`` profiles --n fstat(2) calls on memfs in the machine instead:
+how often each call asks for the current lwp, process and machine, trio's
+share of the time, and where the rest goes.
+
 Every figure is per call (or MB/s), a median over the rounds with its
 min-max, wall and CPU.  Targets (issue 13): fstat on memfs in the machine
 at least a third of pyfuse3's rate (per CPU-second); a separate-process
@@ -55,8 +59,11 @@ from benchmarks._measure import (  # noqa: E402
     Stopwatch,
     Target,
     column,
+    in_async_machine,
     n_rounds,
     pick,
+    profile_share,
+    profile_text,
     rounds,
     run_timed,
     standard_args,
@@ -180,6 +187,41 @@ def start_case() -> dict[str, Any]:
         return kt.in_process(k, body, comm="bench")
 
 
+def profile_fstat(n: int, top: int = 30) -> str:
+    """cProfile of ``n`` fstat(2) calls on memfs in the machine (async face), with the
+    calls per fstat of the current-context lookups and trio's share of the time."""
+
+    async def body(k: Any) -> None:
+        async def loop() -> None:
+            pm = await kt.mount_memfs("/mnt")
+            await kt.write_file("/mnt/f", b"")
+            fd = await libc.open("/mnt/f", O_RDONLY)
+            await libc.fstat(fd)
+            prof.enable()
+            for _ in range(n):
+                await libc.fstat(fd)
+            prof.disable()
+            await libc.close(fd)
+            await pm.unmount()
+
+        await k.run(loop, proc=k.proc_create("bench", k.initproc))
+
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    in_async_machine(body, seed=0, trace=False)
+    st = pstats.Stats(prof)
+    lines = [f"fstat(2) on memfs in the machine, {n} calls under cProfile:"]
+    for name in ("curlwp", "curproc", "curmachine"):
+        _, calls = profile_share(st, lambda file, fn, name=name: file.endswith("kern/cpu.py")
+                                 and fn == name)
+        lines.append(f"  {name}() calls per fstat: {calls / n:.1f}")
+    share, _ = profile_share(st, lambda file, _fn: "/trio/" in file)
+    lines.append(f"  share of the profiled time in trio's own code: {100 * share:.1f}%")
+    return "\n".join(lines) + "\n" + profile_text(st, top)
+
+
 def python_start(code: str) -> Sample:
     """A fresh ``python -c code`` (cwd: this tree): wall and CPU to its end."""
     p, s = run_timed([sys.executable, "-c", code], cwd=ROOT)
@@ -202,10 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=None,
                     help="I/O file size in MiB (default 16; --quick 4, --smoke 1)")
     ap.add_argument("--no-fuse", action="store_true", help="skip the pyfuse3 peer")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile --n fstat calls on memfs in the machine instead")
     args = ap.parse_args(argv)
     n = args.n or pick(args, 1000, 300, 20)
     fuse_n = args.fuse_n or pick(args, 20000, 5000, 200)
     size = (args.size or pick(args, 16, 4, 1)) * MiB
+    if args.profile:
+        print(profile_fstat(n))
+        return 0
     rep = Report("bench_puffs", f"puffs: {n} stat calls per loop in kemu, {fuse_n} with "
                  f"FUSE; {size // MiB} MiB sequential I/O", args)
     rn, w = n_rounds(args), warmups(args)

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    standard_args(ap, rounds_full=1)
+    standard_args(ap, rounds_full=1, rounds_quick=1)
     add_base_arg(ap)
     ap.add_argument("--top", type=int, default=8, help="slowest files to list")
     args = ap.parse_args(argv)
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                         Target("<=", 0.5, basis="wall"))
     files = res["now"][-1]["files"]
     top = sorted(files.items(), key=lambda kv: -kv[1][0])[:args.top]
-    rep.note("slowest files in this tree (last round): " + "; ".join(
+    rep.note("slowest files in this tree (last round; CPU of the pytest process, without "
+             "the processes tests start): " + "; ".join(
         f"{name} {count} tests, wall {wall:.1f} s, CPU {cpu_s:.1f} s"
         for name, (wall, cpu_s, count) in top))
     rep.finish(args)

@@ -60,7 +60,7 @@ class Probe:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    standard_args(ap, rounds_full=1)
+    standard_args(ap, rounds_full=1, rounds_quick=1)
     ap.add_argument("--seeds", type=int, default=None,
                     help="seeds in the sweep (default 1000; --quick 150, --smoke 2)")
     ap.add_argument("--first", type=int, default=None,

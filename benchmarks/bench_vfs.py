@@ -33,11 +33,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
-import io
 import json
 import os
-import pstats
 import shutil
 import sys
 import tempfile
@@ -53,9 +50,12 @@ from benchmarks._measure import (  # noqa: E402
     Stopwatch,
     Target,
     column,
+    in_async_machine,
     n_rounds,
     pick,
     pin_cpu,
+    profile_text,
+    profiled,
     rounds,
     standard_args,
     warmups,
@@ -235,27 +235,18 @@ def part2(rep: Report, args: argparse.Namespace, tmp: str, small: int, big: int)
 
 def profile_ext2(img: str, size: int, top: int = 30) -> str:
     """cProfile of one ext2 write + read (async face: the kernel runs in this thread)."""
-    import trio
 
-    async def main() -> None:
-        async with kern.boot(seed=0, trace=False) as k:
-            await k.run(attach_disk, img, "/dev/wd0")
-            await k.run(mount_ext2)
-            await k.run(write_loop, "/mnt/big", size, O_WRONLY | O_CREAT | O_TRUNC)
-            await k.run(libc.unmount, "/mnt", 0)
-            await k.run(mount_ext2)
-            await k.run(read_loop, "/mnt/big", size)
-            await k.run(libc.unmount, "/mnt", 0)
+    async def body(k) -> None:
+        await k.run(attach_disk, img, "/dev/wd0")
+        await k.run(mount_ext2)
+        await k.run(write_loop, "/mnt/big", size, O_WRONLY | O_CREAT | O_TRUNC)
+        await k.run(libc.unmount, "/mnt", 0)
+        await k.run(mount_ext2)
+        await k.run(read_loop, "/mnt/big", size)
+        await k.run(libc.unmount, "/mnt", 0)
 
-    prof = cProfile.Profile()
-    prof.enable()
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    prof.disable()
-    out = io.StringIO()
-    st = pstats.Stats(prof, stream=out)
-    st.sort_stats("tottime").print_stats(top)
-    st.sort_stats("cumulative").print_stats(top)
-    return out.getvalue()
+    _, st = profiled(lambda: in_async_machine(body, seed=0, trace=False))
+    return profile_text(st, top)
 
 
 def main(argv: list[str] | None = None) -> int:
