@@ -263,7 +263,8 @@ class Figure:
         return self.cpu if self.target.basis == "cpu" else self.wall
 
 
-def _num(x: float) -> str:
+def fmt_num(x: float) -> str:
+    """A figure with about three significant digits (thousands grouped)."""
     a = abs(x)
     if a == 0:
         return "0"
@@ -355,10 +356,10 @@ class Report:
             if f.kind == "value":
                 v = f.wall or f.cpu
                 assert v is not None
-                row = f"  {f.label:{w}}  {v.fmt(_num) + u:62}"
+                row = f"  {f.label:{w}}  {v.fmt(fmt_num) + u:62}"
             else:
-                wall = f.wall.fmt(_num) + u if f.wall else "-"
-                cpu = f.cpu.fmt(_num) + u if f.cpu else "-"
+                wall = f.wall.fmt(fmt_num) + u if f.wall else "-"
+                cpu = f.cpu.fmt(fmt_num) + u if f.cpu else "-"
                 row = f"  {f.label:{w}}  wall {wall:28} CPU {cpu:28}"
             if f.target is not None:
                 row += f" target {f.target.text(f.kind)}: {'met' if f.met else 'NOT MET'}"

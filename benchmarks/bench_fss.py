@@ -67,11 +67,16 @@ def warm_host(path: str) -> None:
             pass
 
 
-def in_machine(img: str, body: Callable[[], Awaitable[Any]]) -> Any:
-    """A fresh machine with ``img`` mounted on /mnt; runs ``body`` in an lwp."""
-    with kern.boot(seed=0, trace=False) as k:
-        k.run(kt.mount_image, img, "/mnt")
-        return k.run(body)
+def on_fresh_image(img: str, size: int, body: Callable[[], Awaitable[Any]]) -> Any:
+    """A fresh ext2 image ``img`` of ``size`` bytes mounted on /mnt of a fresh machine:
+    ``body`` runs in an lwp; the image is removed after."""
+    kt.make_ext2_image(img, size, block=4096)
+    try:
+        with kern.boot(seed=0, trace=False) as k:
+            k.run(kt.mount_image, img, "/mnt")
+            return k.run(body)
+    finally:
+        os.unlink(img)
 
 
 def read_case(tmp: str, size: int, dev: str) -> Callable[[], Sample]:
@@ -83,13 +88,7 @@ def read_case(tmp: str, size: int, dev: str) -> Callable[[], Sample]:
             warm_host(img)
             return await read_loop(dev, size)
 
-    def run() -> Sample:
-        kt.make_ext2_image(img, size, block=4096)
-        s = in_machine(img, body)
-        os.unlink(img)
-        return s
-
-    return run
+    return lambda: on_fresh_image(img, size, body)
 
 
 def overwrite_case(tmp: str, size: int, fsize: int, snap: bool
@@ -99,7 +98,7 @@ def overwrite_case(tmp: str, size: int, fsize: int, snap: bool
     img = os.path.join(tmp, "snap.img" if snap else "plain.img")
     flags = O_WRONLY | O_CREAT
 
-    async def body() -> tuple[Sample, Sample]:
+    async def body() -> dict[str, Sample]:
         await write_loop("/mnt/file", fsize, flags, bytes([1]) * CHUNK)
         await libc.sync()
         s = await kt.snapshot("/mnt") if snap else None
@@ -107,15 +106,9 @@ def overwrite_case(tmp: str, size: int, fsize: int, snap: bool
         again = await write_loop("/mnt/file", fsize, flags, bytes([3]) * CHUNK)
         if s is not None:
             await s.unconfigure()
-        return first, again
-
-    def run() -> dict[str, Sample]:
-        kt.make_ext2_image(img, size, block=4096)
-        first, again = in_machine(img, body)
-        os.unlink(img)
         return {"first": first, "second": again}
 
-    return run
+    return lambda: on_fresh_image(img, size, body)
 
 
 def create_case(tmp: str, size: int) -> Callable[[], dict[str, Any]]:
@@ -123,22 +116,16 @@ def create_case(tmp: str, size: int) -> Callable[[], dict[str, Any]]:
     it took ("kmem", bytes)."""
     img = os.path.join(tmp, "big.img")
 
-    async def body() -> tuple[Sample, int]:
+    async def body() -> dict[str, Any]:
         before = kmem_stats()["inuse"]
         sw = Stopwatch()
         s = await kt.snapshot("/mnt")
         took = sw.sample()
         used = kmem_stats()["inuse"] - before
         await s.unconfigure()
-        return took, used
-
-    def run() -> dict[str, Any]:
-        kt.make_ext2_image(img, size, block=4096)
-        took, used = in_machine(img, body)
-        os.unlink(img)
         return {"time": took, "kmem": used}
 
-    return run
+    return lambda: on_fresh_image(img, size, body)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -124,43 +127,37 @@ def in_machine(afn, arg, **boot) -> Sample:
 # ================================================================== anchors
 
 
-async def _trio_parkinglot(switches: int) -> Sample:
-    lot = trio.lowlevel.ParkingLot()
+async def _trio_handoff(switches: int, wait: Callable[[], Awaitable[object]],
+                        wake: Callable[[], object],
+                        hold: Callable[[], AbstractAsyncContextManager[object]]) -> Sample:
+    """Two trio tasks pass a token: ``wait()`` parks, ``wake()`` wakes the other,
+    each player runs its whole loop inside ``hold()`` (a lock, or nothing)."""
     state = {"turn": 0}
     per_side = switches // 2
 
     async def player(me: int) -> None:
-        for _ in range(per_side):
-            while state["turn"] != me:
-                await lot.park()
-            state["turn"] = 1 - me
-            lot.unpark()
+        async with hold():
+            for _ in range(per_side):
+                while state["turn"] != me:
+                    await wait()
+                state["turn"] = 1 - me
+                wake()
 
     sw = Stopwatch()
     async with trio.open_nursery() as n:
         n.start_soon(player, 0)
         n.start_soon(player, 1)
     return sw.sample(2 * per_side)
+
+
+async def _trio_parkinglot(switches: int) -> Sample:
+    lot = trio.lowlevel.ParkingLot()
+    return await _trio_handoff(switches, lot.park, lot.unpark, contextlib.nullcontext)
 
 
 async def _trio_condition(switches: int) -> Sample:
     cond = trio.Condition(trio.Lock())
-    state = {"turn": 0}
-    per_side = switches // 2
-
-    async def player(me: int) -> None:
-        async with cond:
-            for _ in range(per_side):
-                while state["turn"] != me:
-                    await cond.wait()
-                state["turn"] = 1 - me
-                cond.notify()
-
-    sw = Stopwatch()
-    async with trio.open_nursery() as n:
-        n.start_soon(player, 0)
-        n.start_soon(player, 1)
-    return sw.sample(2 * per_side)
+    return await _trio_handoff(switches, cond.wait, cond.notify, lambda: cond)
 
 
 async def _asyncio_futures(switches: int) -> Sample:

@@ -37,6 +37,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._measure import ROOT, loadavg, machine_info  # noqa: E402
+from benchmarks._measure import fmt_num as _n  # noqa: E402
 
 #: The benchmarks, in the order they run and appear.
 BENCHMARKS = ("bench_kern", "bench_native", "bench_fss", "bench_vfs", "bench_puffs",
@@ -92,21 +93,6 @@ def save_data(data: dict[str, Any], path: str = DATA) -> None:
 
 
 # ================================================================== rendering
-
-def _n(x: float) -> str:
-    a = abs(x)
-    if a == 0:
-        return "0"
-    if a >= 1000:
-        return f"{x:,.0f}"
-    if a >= 100:
-        return f"{x:.0f}"
-    if a >= 10:
-        return f"{x:.1f}"
-    if a >= 0.1:
-        return f"{x:.2f}"
-    return f"{x:.3g}"
-
 
 def _spread(s: dict[str, Any] | None, unit: str) -> str:
     if s is None:
