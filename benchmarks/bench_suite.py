@@ -68,8 +68,9 @@ def suite_run(tree: Tree, selection: list[str], cpu: int | None) -> dict[str, An
         f[2] += 1
     outcomes = collections.Counter(i["outcome"] for i in items)
     tail = (p.stdout.strip().splitlines() or [""])[-1]
+    failed = [i["nodeid"] for i in items if i["outcome"] == "failed"]
     return {"run": whole, "items": len(items), "outcomes": dict(outcomes), "files": files,
-            "summary": tail, "returncode": p.returncode}
+            "summary": tail, "returncode": p.returncode, "failed": failed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rep.unavailable("suite time against the base", "--no-base",
                         Target("<=", 0.5, basis="wall"))
+    for key, label in (("now", "this tree"), ("base", f"base {args.base}")):
+        failed = sorted({n for r in res.get(key, []) for n in r["failed"]})
+        if failed:
+            rep.note(f"failed in {label}: " + ", ".join(failed[:10])
+                     + (f" and {len(failed) - 10} more" if len(failed) > 10 else ""))
     files = res["now"][-1]["files"]
     top = sorted(files.items(), key=lambda kv: -kv[1][0])[:args.top]
     rep.note("slowest files in this tree (last round; CPU of the pytest process, without "
