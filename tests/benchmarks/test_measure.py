@@ -95,8 +95,10 @@ def test_report_judges_targets_on_their_basis_and_writes_json(tmp_path: Path) ->
     assert len(data["load_before"]) == 3
 
 
-def test_revision_tree_runs_that_revisions_code(tmp_path: Path) -> None:
-    """An exported revision runs its own modules, not this checkout's."""
+def test_revision_tree_runs_that_revisions_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exported revision runs its own modules, not this checkout's, and goes away
+    after (no KEMU_BENCH_REV_CACHE: run_all's, when bench_suite runs this suite)."""
+    monkeypatch.delenv("KEMU_BENCH_REV_CACHE", raising=False)
     with pytest.raises(ValueError, match="unknown git revision"):
         resolve("no-such-revision-anywhere")
     head = resolve("HEAD")
