@@ -28,6 +28,7 @@ SMOKE: dict[str, list[str]] = {
     "bench_fss": [],
     "bench_vfs": ["--no-base"],
     "bench_puffs": [],
+    "bench_pipe": [],
     "bench_sweep": ["--no-base"],
     "bench_sweep_memory": [],
     "bench_suite": ["--no-base"],

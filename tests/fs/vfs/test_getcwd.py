@@ -10,11 +10,18 @@ EACCES (a directory above the current one that may not be read).
 
 from __future__ import annotations
 
-from kern.errno import EACCES, ENOENT, ERANGE
+import ctypes
+import struct
+from typing import Any
+
+from fs.puffs.puffs_msgif_h import puffs_vnreq_readdir
+from kern.errno import EACCES, EINVAL, ENOENT, ERANGE
 from kern.exceptions import SyscallError
+from kern.machine import testing as kt
 from kern.machine.testing import lwp_join
 from kern.syscall import SYS___getcwd
 from tools.lib import libc
+from vfs.dirent import DT_DIR
 
 from .h_fsmacros import USES, fsapply, uaddr_call
 
@@ -173,3 +180,90 @@ test_getcwd_truncated_at_the_step_limit = fsapply(
     getcwd_truncated_at_the_step_limit, "NetBSD's __getcwd returns a path's tail at its step limit")
 test_getcwd_eacces = fsapply(getcwd_eacces,
                              "__getcwd needs read permission on the directories above")
+
+
+# ------------------------------------------------------------------ malformed directories
+
+class _RawReaddirServer:
+    """A memfs puffs server whose readdir answers, while ``raw`` is set,
+    ``raw(resid)``'s bytes as the directory (a malformed reply), ending it."""
+
+    @staticmethod
+    def make() -> Any:
+        from tools.lib.libpuffs import PuffsServer
+        from tools.puffs_servers.memfs import MemFS
+
+        class Server(PuffsServer):
+            raw: Any = None
+
+            async def _readdir(self, cookie: int, frame: bytearray, a: Any) -> int:
+                if self.raw is None:
+                    return await super()._readdir(cookie, frame, a)
+                size = ctypes.sizeof(puffs_vnreq_readdir)
+                data = self.raw(a.pvnr_resid)
+                pos = size + a.pvnr_dentoff
+                frame[pos:pos + len(data)] = data
+                a.pvnr_resid -= len(data)
+                a.pvnr_eofflag = 1
+                a.pvnr_ncookies = 0
+                return pos + len(data)
+
+        return Server(MemFS(), "rawdir")
+
+
+def _rec(fileno: int, reclen: int, name: bytes, namlen: int | None = None,
+         size: int | None = None) -> bytes:
+    """A struct dirent saying ``reclen``, ``size`` bytes long (default
+    ``reclen``; the name cut to fit)."""
+    size = reclen if size is None else size
+    hdr = struct.pack("<QHHB", fileno, reclen, len(name) if namlen is None else namlen, DT_DIR)
+    return (hdr + name + b"\0" * size)[:size]
+
+
+def _getcwd_over(kernel, raw) -> Any:
+    """getcwd in /mnt/sub of a puffs mount whose root directory reads as
+    ``raw(resid, sub's file number)``; -> the path or the errno."""
+    server = _RawReaddirServer.make()
+
+    async def body() -> Any:
+        pm = await kt.mount_puffs(server, "/mnt")
+        await libc.mkdir("/mnt/sub", 0o755)
+        ino = (await libc.stat("/mnt/sub")).st_ino
+        await libc.chdir("/mnt/sub")
+        server.raw = lambda resid: raw(resid, ino)
+        try:
+            return await libc.getcwd()
+        except SyscallError as e:
+            return e.errno
+        finally:
+            server.raw = None
+            await libc.chdir("/")
+            assert await pm.unmount() == 0
+
+    return kernel.run(body)
+
+
+def test_getcwd_accepts_a_record_as_short_as_dirent_minsize(kernel):
+    """_DIRENT_MINSIZE is the aligned size of an empty record (16): a 16-byte
+    record carrying a 3-letter name with no room for its NUL passes the C's
+    check, and its name is used."""
+    assert _getcwd_over(kernel, lambda resid, ino: _rec(ino, 16, b"sub")) == "/mnt/sub"
+
+
+def test_getcwd_a_record_under_dirent_minsize_is_einval(kernel):
+    assert _getcwd_over(kernel, lambda resid, ino: _rec(ino, 8, b"sub", size=16)) == EINVAL
+
+
+def test_getcwd_a_header_cut_by_the_end_of_the_buffer_is_einval(kernel):
+    """A full block whose last 8 bytes cannot hold a record header: EINVAL
+    (the C reads past its buffer), not a Python error in the kernel."""
+    def raw(resid: int, ino: int) -> bytes:
+        return _rec(ino + 1000, resid - 8, b"x") + b"\xff" * 8
+    assert _getcwd_over(kernel, raw) == EINVAL
+
+
+def test_getcwd_a_name_running_past_the_buffer_is_einval(kernel):
+    """The matching record's d_namlen reaches past the end of the block."""
+    def raw(resid: int, ino: int) -> bytes:
+        return _rec(ino + 1000, resid - 16, b"x") + _rec(ino, 16, b"sub", namlen=40)
+    assert _getcwd_over(kernel, raw) == EINVAL
