@@ -18,20 +18,12 @@ from fs.puffs.puffs_msgif_h import puffs_vnreq_readdir
 from kern.errno import EACCES, EINVAL, ENOENT, ERANGE
 from kern.exceptions import SyscallError
 from kern.machine import testing as kt
-from kern.machine.testing import lwp_join
+from kern.machine.testing import errno_of, lwp_join
 from kern.syscall import SYS___getcwd
 from tools.lib import libc
 from vfs.dirent import DT_DIR
 
 from .h_fsmacros import USES, fsapply, uaddr_call
-
-
-async def _errno(aw) -> int:
-    try:
-        await aw
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 async def getcwd_walks_up(mp: str) -> None:
@@ -82,7 +74,7 @@ async def getcwd_after_rmdir(mp: str) -> None:
     await libc.mkdir(f"{mp}/gone", 0o755)
     await libc.chdir(f"{mp}/gone")
     await libc.rmdir(f"{mp}/gone")
-    assert await _errno(libc.getcwd()) == ENOENT
+    assert await errno_of(libc.getcwd()) == ENOENT
     await libc.chdir("/")
 
 
@@ -92,16 +84,16 @@ async def getcwd_erange(mp: str) -> None:
     path = f"{mp}/dir"
     # the path and its NUL: len(path) + 1 bytes
     assert await libc.getcwd(len(path) + 1) == path
-    assert await _errno(libc.getcwd(len(path))) == ERANGE  # no room for it
-    assert await _errno(libc.getcwd(3)) == ERANGE
+    assert await errno_of(libc.getcwd(len(path))) == ERANGE  # no room for it
+    assert await errno_of(libc.getcwd(3)) == ERANGE
     # The kernel's own floor: under two bytes is ERANGE before any walk
     # (libc's getcwd refuses 0 itself, so the raw call).
     from tools.lib.libc import UserTemp
 
     with UserTemp() as t:
         buf = t.alloc(8)
-        assert await _errno(uaddr_call(SYS___getcwd, buf, 1)) == ERANGE
-        assert await _errno(uaddr_call(SYS___getcwd, buf, 0)) == ERANGE
+        assert await errno_of(uaddr_call(SYS___getcwd, buf, 1)) == ERANGE
+        assert await errno_of(uaddr_call(SYS___getcwd, buf, 0)) == ERANGE
     await libc.chdir("/")
     assert await libc.getcwd(2) == "/"
     await libc.rmdir(f"{mp}/dir")
@@ -117,7 +109,7 @@ async def getcwd_truncated_at_the_step_limit(mp: str) -> None:
     await libc.mkdir(f"{mp}/x/y", 0o755)
     await libc.chdir(f"{mp}/x/y")
     assert await libc.getcwd(3) == "/y"
-    assert await _errno(libc.getcwd(4)) == ERANGE
+    assert await errno_of(libc.getcwd(4)) == ERANGE
     assert await libc.getcwd(len(mp) + 5) == f"{mp}/x/y"
     await libc.chdir("/")
     await libc.rmdir(f"{mp}/x/y")
