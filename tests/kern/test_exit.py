@@ -70,6 +70,49 @@ def test_wait_any_child_nohang_and_bad_options():
     assert (none, bad) == (ECHILD, EINVAL)
 
 
+def test_wait4_options_and_pids_as_the_wait6_era_kernel():
+    """wait4 adds WEXITED|WTRAPPED and goes through find_stopped_child: the
+    job-control options are accepted (and find nothing: no child ever stops),
+    WNOWAIT leaves the zombie, pid -N is the process group N (kemu: the
+    process N, which leads its own), and pid 0 (WAIT_MYPGRP, the caller's
+    group) and WALTSIG (children that exit with another signal than
+    SIGCHLD) match no child here."""
+    from kern.kern_exit import WALLSIG, WALTSIG, WCONTINUED, WNOWAIT, WUNTRACED
+
+    async def body():
+        async def sleeper() -> int:
+            await libc.nanosleep(1)
+            return 5
+
+        async def quick() -> int:
+            return 6
+
+        a = await libc.fork(sleeper)
+        b = await libc.fork(quick)
+        await libc.nanosleep(0.01)                                  # b is a zombie
+        out = {
+            "mypgrp": await errno_of(libc.wait4(0, WNOHANG)),
+            "altsig": await errno_of(libc.wait4(-1, WALTSIG | WNOHANG)),
+            "nowait": await libc.wait4(b, WNOWAIT),
+            "still": curmachine().procs[b].p_stat == SZOMB,
+            "jobctl": await libc.wait4(-1, WNOHANG | WUNTRACED | WCONTINUED),
+        }
+        c = await libc.fork(quick)
+        await libc.nanosleep(0.01)
+        out["bygroup"] = await libc.wait4(-c, WALLSIG)
+        out["other"] = await libc.wait4(-a, WNOHANG)
+        out["last"] = await libc.waitpid(a)
+        return a, b, c, out
+
+    a, b, c, out = run(body)
+    assert (out["mypgrp"], out["altsig"]) == (ECHILD, ECHILD)
+    assert out["nowait"] == (b, 6 << 8) and out["still"]
+    assert out["jobctl"] == (b, 6 << 8)  # the zombie (WEXITED is added)
+    assert out["bygroup"] == (c, 6 << 8)
+    assert out["other"] == (0, 0)  # a still runs
+    assert out["last"] == (a, 5 << 8)
+
+
 def test_default_action_of_sigint_kills_and_wait_says_so():
     """A child asleep in nanosleep(2) gets SIGINT: the sleep is interrupted and the
     child dies of the signal on its way back to userland (it never sees EINTR)."""
@@ -202,6 +245,7 @@ def test_execve_runs_the_image_and_resets_the_process():
         ran["sigusr1"] = sigact(p, SIGUSR1)[0]
         ran["sigint"] = sigact(p, SIGINT)[0]
         ran["forkentry"] = curlwp().l_md_execentry
+        ran["keepflags"] = await libc.fcntl(ran["keep"], F_GETFD)
         return 17
 
     def resolve(path: str):
@@ -211,6 +255,8 @@ def test_execve_runs_the_image_and_resets_the_process():
         keep = await libc.open("/keep", O_CREAT | O_RDWR, 0o644)
         drop = await libc.open("/drop", O_CREAT | O_RDWR, 0o644)
         await libc.fcntl(drop, F_SETFD, FD_CLOEXEC)
+        ran["keep"] = keep
+        ran["before"] = (await libc.fcntl(keep, F_GETFD), await libc.fcntl(drop, F_GETFD))
         await libc.signal(SIGUSR1, HANDLER)
         await libc.signal(SIGINT, SIG_IGN)
 
@@ -237,4 +283,6 @@ def test_execve_runs_the_image_and_resets_the_process():
     assert keep in ran["fds"] and drop not in ran["fds"]
     assert (ran["sigusr1"], ran["sigint"]) == (SIG_DFL, SIG_IGN)   # execsigs
     assert ran["forkentry"] is None
-    assert F_GETFD  # (imported for the flag it reads)
+    # close-on-exec as F_GETFD reads it: set on drop only, and keep still
+    # without it in the new image
+    assert ran["before"] == (0, FD_CLOEXEC) and ran["keepflags"] == 0
