@@ -9,7 +9,7 @@ import kern
 from kern.cpu import curlwp, curmachine, curproc
 from kern.errno import ECHILD, EINTR, EINVAL, ENOENT
 from kern.fcntl import F_GETFD, F_SETFD, FD_CLOEXEC, O_CREAT, O_RDWR
-from kern.kern_exec import execsw, execsw_register
+from kern.kern_exec import exec_add, exec_remove
 from kern.kern_exit import WEXITSTATUS, WIFEXITED, WIFSIGNALED, WNOHANG, WTERMSIG
 from kern.kern_lwp import SZOMB
 from kern.kern_sig import SIGCHLD, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGWINCH, sigact
@@ -111,6 +111,84 @@ def test_wait4_options_and_pids_as_the_wait6_era_kernel():
     assert out["bygroup"] == (c, 6 << 8)
     assert out["other"] == (0, 0)  # a still runs
     assert out["last"] == (a, 5 << 8)
+
+
+def test_exec_formats_added_to_a_machine_are_its_own():
+    """exec_add gives one machine a format: another machine, even at the same
+    time, does not run that program (ENOENT); exec_remove takes it away."""
+    from kern.errno import EEXIST
+
+    async def image(argv: list[str]) -> int:
+        return 9
+
+    def resolve(path: str):
+        return image if path == "/bin/mine" else None
+
+    async def run_mine() -> int:
+        async def child() -> int:
+            await libc.execve("/bin/mine", ["mine"])
+            return 0
+
+        pid = await libc.fork(child)
+        return WEXITSTATUS((await libc.waitpid(pid))[1])
+
+    async def exec_errno() -> int:
+        async def child() -> int:
+            return await errno_of(libc.execve("/bin/mine", ["mine"]))
+
+        pid = await libc.fork(child)
+        return WEXITSTATUS((await libc.waitpid(pid))[1])
+
+    with kern.boot(seed=1) as a, kern.boot(seed=2) as b:
+        pa, pb = a.proc_create("a", a.initproc), b.proc_create("b", b.initproc)
+        assert a.run(lambda: _ret(exec_add(resolve))) == 0
+        assert a.run(lambda: _ret(exec_add(resolve))) == EEXIST
+        assert a.run(run_mine, proc=pa) == 9
+        assert b.run(exec_errno, proc=pb) == ENOENT
+        assert a.run(lambda: _ret(exec_remove(resolve))) == 0
+        assert a.run(exec_errno, proc=pa) == ENOENT
+        assert a.run(lambda: _ret(exec_remove(resolve))) == ENOENT
+
+
+async def _ret(value):
+    return value
+
+
+def test_execve_arguments_share_one_arg_max_area():
+    """The argument strings together may take ARG_MAX bytes (NUL included);
+    one byte more is E2BIG, and the process is left as it was."""
+    from kern.errno import E2BIG
+    from kern.kern_exec import ARG_MAX
+
+    got = {}
+
+    async def image(argv: list[str]) -> int:
+        got["lens"] = [len(x) for x in argv]
+        return 0
+
+    def resolve(path: str):
+        return image if path == "/bin/big" else None
+
+    async def body():
+        exec_add(resolve)
+        half = "x" * (ARG_MAX // 2 - 1)  # two of them and their NULs: ARG_MAX bytes
+
+        async def fits() -> int:
+            await libc.execve("/bin/big", [half, half])
+            return 1
+
+        async def too_big() -> int:
+            return await errno_of(libc.execve("/bin/big", [half, half + "y"]))
+
+        pid = await libc.fork(fits)
+        ok = (await libc.waitpid(pid))[1]
+        pid = await libc.fork(too_big)
+        big = WEXITSTATUS((await libc.waitpid(pid))[1])
+        return ok, big
+
+    ok, big = run(body)
+    assert ok == 0 and got["lens"] == [ARG_MAX // 2 - 1] * 2
+    assert big == E2BIG
 
 
 def test_default_action_of_sigint_kills_and_wait_says_so():
@@ -252,6 +330,7 @@ def test_execve_runs_the_image_and_resets_the_process():
         return image if path.rsplit("/", 1)[-1] == "prog" else None
 
     async def body():
+        assert exec_add(resolve) == 0
         keep = await libc.open("/keep", O_CREAT | O_RDWR, 0o644)
         drop = await libc.open("/drop", O_CREAT | O_RDWR, 0o644)
         await libc.fcntl(drop, F_SETFD, FD_CLOEXEC)
@@ -271,11 +350,7 @@ def test_execve_runs_the_image_and_resets_the_process():
         _, status = await libc.waitpid(pid)
         return keep, drop, status
 
-    execsw_register(resolve)
-    try:
-        keep, drop, status = run(body)
-    finally:
-        execsw.remove(resolve)
+    keep, drop, status = run(body)
     assert WEXITSTATUS(status) == 17
     assert ran["enoent"] == ENOENT and "returned" not in ran
     assert ran["argv"] == ["prog", "-x", "arg two"]
