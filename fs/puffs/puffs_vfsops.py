@@ -144,9 +144,11 @@ Deviations from 1.38 and its siblings (why, in a few words):
   always in use.  When that root is in its last release (vrelel has it
   BLOCKED in VOP_INACTIVE, waiting for the server) the reference lands on a
   vnode that takes none, and the release ends in NetBSD 8's panic "BLOCKED
-  to LOADED with usecount 2" (1.38 on its own DIAGNOSTIC kernel: "vref
-  used where vget required").  Gone by 1.53, whose puffs_root looks the root up by its
-  cookie through vget; pinned by test_vfsops_errors.py's
+  to LOADED with usecount 2" (1.38 on its own 2007 kernel, whose vref
+  panics on a count of 0: "vref used where vget required").  Gone by
+  1.53.4.2 (the next revision read), whose puffs_root looks the root up by
+  its cookie (puffs_pnode2vnode) like any other node; pinned by
+  test_vfsops_errors.py's
   test_root_made_while_the_stored_root_is_deactivated_panics.
 """
 

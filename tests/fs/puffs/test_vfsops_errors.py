@@ -607,15 +607,15 @@ def test_root_racing_the_recycling_of_the_root_vnode(seed):
 
 @pytest.mark.parametrize("seed", sweep(3, 96))
 def test_root_made_while_the_stored_root_is_deactivated_panics(seed):
-    """Kept 1.38 defect (gone by 1.53, where puffs_root looks the root up by
-    its cookie like any other node, through vget): in the "someone else
+    """Kept 1.38 defect (gone by 1.53.4.2, where puffs_root looks the root
+    up by its cookie like any other node, puffs_pnode2vnode): in the "someone else
     created a root vnode" branch puffs_root takes its reference with vref,
     as if pmp_root were always in use.  When the stored root is in its last
     release (vrelel has it BLOCKED in VOP_INACTIVE, waiting for the server),
     the reference lands on a vnode that takes none, and NetBSD 8's vnode
     layer panics as the release ends: "BLOCKED to LOADED with usecount 2".
-    (On its own DIAGNOSTIC 2007 kernel, where the count is 0 during
-    VOP_INACTIVE, 1.38 panics "vref used where vget required".)"""
+    (On its own 2007 kernel, where the count is 0 during VOP_INACTIVE and
+    vref panics on that, 1.38 panics "vref used where vget required".)"""
     with h.Booted(seed=seed) as k:
         ops = HeldInactive()
         h.start_server(k, ops, name="forgetful")
