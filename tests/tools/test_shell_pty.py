@@ -133,6 +133,8 @@ def _fsck(img) -> None:
 
 
 LONG_DD = "dd if=/dev/rwd0 of=/mnt/big bs=64k count=100000 progress=1"
+DD_SUMMARY = (r"\r\n(\d+)\+0 records in\r\n(\d+)\+0 records out\r\n"
+              r"(\d+) bytes transferred in \d+\.\d{3} secs \(\d+ bytes/sec\)\r\n")
 
 
 @needs_e2fsck
@@ -145,6 +147,8 @@ def test_ctrl_c_stops_a_long_dd_with_status_130(tmp_path):
     child.sendline(LONG_DD)
     child.expect_exact("...")           # dd is copying: three blocks written
     child.sendintr()
+    # dd's SIGINT handler prints the summary, then dd dies of the signal.
+    child.expect(DD_SUMMARY)
     prompt(child)
     assert "Input/output error" not in child.before
     assert "Traceback" not in child.before
@@ -164,6 +168,8 @@ def test_ctrl_c_stops_kemu_run_and_halts_cleanly(tmp_path):
                   str(script))
     child.expect_exact("...")
     child.sendintr()
+    # The summary is the failing command's standard error: kemu run names the line.
+    child.expect(r"records in\r\n\d+\+0 records out\r\nkemu: line 3: \d+ bytes transferred in ")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130, child.before
