@@ -20,6 +20,10 @@ class KernelError(Exception):
         # every lwp (name, state, wmesg, held locks, stack) at that moment.
         self.crash: Any = None
         self.seed: int | None = None
+        # The schedule string of the run that ended so (kern.boot(replay=...)
+        # reruns it) and the strategy that chose it.
+        self.schedule: str | None = None
+        self.strategy: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -35,6 +39,14 @@ class Deadlock(KernelError):
 
 class LockOrderReversal(KernelError):
     """A lock acquisition closed a cycle in the lock-order graph (WITNESS style)."""
+
+
+class ShutdownError(KernelError):
+    """The halt left file systems mounted that it could not unmount, even by force.
+
+    The message names each one and what backs it (a host image), which may be
+    inconsistent; the machine has stopped all the same.
+    """
 
 
 class MachineHalted(RuntimeError):

@@ -12,7 +12,12 @@ Options:
   machine a test boots;
 * ``--kemu-full-trace``: keep the kernel's frames in failure tracebacks
   (hidden by default: a test's traceback ends at the system call or the
-  ``k.run`` that failed).
+  ``k.run`` that failed);
+* ``--kemu-strategy=NAME[:opt=value,...]``: the scheduling strategy of every
+  machine a test boots without one (``random``, the default; ``pct``, e.g.
+  ``pct:depth=2,steps=500``);
+* ``--kemu-replay=S[,S2...]``: the schedule string(s) of the machines a
+  test boots, in boot order (``@file`` reads one from a file).
 
 Fixtures (see docs/TESTING.md): ``kernel`` (a booted GENERIC machine, sync
 face; the ``kemu_config`` marker picks another configuration),
@@ -23,15 +28,21 @@ image as /dev/wd0 mounted on /mnt, e2fsck-checked after), ``ext2_snapshot``
 a separate OS process).
 
 ``async def`` tests are kemu's when they carry ``@pytest.mark.kemu`` or use
-one of its fixtures; they run under ``trio.run`` with a virtual clock
-(``MockClock(autojump_threshold=0)``).  Any other ``async def`` test is left
-to pytest and the plugins that own it.
+one of its fixtures; they run under ``trio.run`` (the machines keep their
+own virtual clock).  Any other ``async def`` test is left to pytest and the
+plugins that own it.
 
 A failing test that booted machines gets a "kemu" report section: each
 machine's seed and state, its armed faults and what fired, and the line
 that re-runs the test as it was (its parametrisation, the sweep and fault
-options, the seed).  No machine outlives its test: the plugin keeps
-nothing of them once the test's report is made.
+options, the seed and strategy), each machine's strategy and schedule
+string, and the ``--kemu-replay=`` line that replays the machines exactly.
+For a hypothesis test the machines are the failing example's, and the
+re-run line carries ``--hypothesis-seed`` when hypothesis drew its examples
+at random; with ``settings(print_blob=True)`` another line gives the
+``@reproduce_failure`` decorator that replays exactly that example.
+No machine outlives its test: the plugin keeps nothing of them once the
+test's report is made.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,8 +66,8 @@ _STASH_MACHINES = pytest.StashKey[list]()
 KEMU_FIXTURES = frozenset({"kernel", "kemu_seed", "ext2_image", "ext2_mount", "ext2_snapshot",
                            "memfs_mount", "memfs_remote_mount"})
 
-# The machines booted by the running test (for the hypothesis helpers, which
-# forget those of examples that passed: kern.machine.hypothesis).
+# The machines booted by the running test (for kern.machine.hypothesis.booted,
+# which forgets those of the examples that ran before its own).
 _current: list[_machine.Machine] | None = None
 
 
@@ -72,6 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "'disk.write:dev=wd0:prob=0.3:error=EIO' (faults joined by ',')")
     g.addoption("--kemu-full-trace", action="store_true", default=False,
                 help="show the kernel's frames in failure tracebacks")
+    _sched_addoption(g)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,8 +103,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[_STASH_PLAN] = FaultPlan.parse(text)
         except FaultPlanError as e:
             raise pytest.UsageError(f"--kemu-faults: {e}") from None
-    config.addinivalue_line("markers", "kemu: an async def test kemu runs (under trio, "
-                                       "with a virtual clock)")
+    _sched_configure(config)
+    config.addinivalue_line("markers", "kemu: an async def test kemu runs (under trio)")
     config.addinivalue_line("markers", "kemu_config(name): kernel configuration for `kernel`")
     config.addinivalue_line("markers", "kemu_image(size=4 MiB, block=1024, mkfs='auto'): "
                                        "the ext2_image fixture's image")
@@ -117,10 +130,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     obs = functools.partial(_observe, booted, item.config.stash.get(_STASH_PLAN, None))
     _machine.boot_observers.append(obs)
     _current = booted
+    replays = _sched_item_start(item)
     try:
         yield
     finally:
         _machine.boot_observers.remove(obs)
+        _sched_item_end(replays)
         _current = None
         booted.clear()   # no machine outlives its test
         del item.stash[_STASH_MACHINES]
@@ -132,8 +147,14 @@ def forget_machines() -> None:
         _current.clear()
 
 
-def rerun_line(item: pytest.Item, machines: list[_machine.Machine]) -> str:
-    """The command that runs ``item`` again as it ran."""
+def rerun_line(item: pytest.Item, machines: list[_machine.Machine],
+               report: str = "") -> str:
+    """The command that runs ``item`` again as it ran (``report``: the failure's
+    text, where hypothesis says how to replay its example)."""
+    return "\n".join(_rerun_lines(item, machines, report))
+
+
+def _rerun_lines(item: pytest.Item, machines: list[_machine.Machine], report: str) -> list[str]:
     args = ["pytest", item.nodeid]
     cfg = item.config
     for opt in ("--kemu-sweep", "--kemu-sweep-base"):
@@ -143,11 +164,42 @@ def rerun_line(item: pytest.Item, machines: list[_machine.Machine]) -> str:
     plan = cfg.stash.get(_STASH_PLAN, None)
     if plan:
         args.append(f"--kemu-faults={plan}")
+    fn = getattr(item, "obj", None)
+    if getattr(fn, "is_hypothesis_test", False):
+        # The machines' seeds are the example's (booted(seed)): hypothesis, not
+        # --kemu-seed, brings that example back.
+        seed = cfg.getoption("--kemu-seed")
+        if seed is not None:
+            args.append(f"--kemu-seed={seed}")
+        hseed = _hypothesis_seed(item, fn)
+        if hseed is not None:
+            args.append(f"--hypothesis-seed={hseed}")
+        lines = ["re-run: " + " ".join(shlex.quote(a) for a in args)]
+        blob = _REPRODUCE.search(report)
+        if blob:
+            lines.append(f"re-run this example only: add {blob.group(0)} to "
+                         f"{getattr(fn, '__name__', 'the test')}, then the line above")
+        return lines
     if machines:
         extra = [m.repro_args() for m in machines]
         if all(e == extra[0] for e in extra):
             args += extra[0]
-    return " ".join(shlex.quote(a) for a in args)
+    return ["re-run: " + " ".join(shlex.quote(a) for a in args)]
+
+
+# hypothesis' decorator replaying one example (printed when settings.print_blob)
+_REPRODUCE = re.compile(r"@reproduce_failure\('[^']*', b'[^']*'\)")
+
+
+def _hypothesis_seed(item: pytest.Item, fn: Any) -> Any:
+    """The --hypothesis-seed that makes hypothesis draw the failing run's examples
+    again: the one given, or the one hypothesis drew (None when derandomized:
+    the same examples come on every run)."""
+    given = item.config.getoption("hypothesis_seed", None)
+    if given is not None:
+        return given
+    # hypothesis keeps the seed it generated for the run on the test function
+    return getattr(fn, "_hypothesis_internal_use_generated_seed", None)
 
 
 def _machine_lines(m: _machine.Machine, reported: BaseException | None) -> list[str]:
@@ -186,7 +238,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     lines: list[str] = []
     for m in machines:
         lines += _machine_lines(m, reported)
-    lines.append(f"re-run: {rerun_line(item, machines)}")
+    lines += _rerun_lines(item, machines, rep.longreprtext)
+    lines.extend(_sched_report_lines(item.nodeid, machines))
     rep.sections.append(("kemu", "\n".join(lines)))
 
 
@@ -231,12 +284,59 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if not inspect.iscoroutinefunction(fn) or not _is_kemu_test(pyfuncitem):
         return None   # pytest's, or another plugin's
     import trio
-    import trio.testing
 
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    trio.run(functools.partial(fn, **args),
-             clock=trio.testing.MockClock(autojump_threshold=0))
+    trio.run(functools.partial(fn, **args))
     return True
+
+
+# --- scheduling strategies and schedule strings ---------------------------------------------
+
+def _sched_addoption(g: Any) -> None:
+    g.addoption("--kemu-strategy", default=None, metavar="NAME[:OPT=V,...]",
+                help="scheduling strategy of machines booted without one: random (default), "
+                     "pct (e.g. pct:depth=2,steps=500)")
+    g.addoption("--kemu-replay", default=None, metavar="SCHEDULE[,SCHEDULE...]",
+                help="replay these schedule strings (or @file) in the machines a test boots, "
+                     "in boot order")
+
+
+def _sched_configure(config: pytest.Config) -> None:
+    from kern.machine import strategies
+
+    spec = config.getoption("--kemu-strategy")
+    if spec:
+        name, opts = strategies.parse_strategy_spec(spec)
+        try:
+            strategies.make_strategy(name, 0, None, dict(opts))  # check it now
+        except (TypeError, ValueError) as e:
+            raise pytest.UsageError(f"--kemu-strategy={spec}: {e}") from None
+        strategies.default_strategy = name
+        strategies.default_options = opts
+
+
+def _sched_item_start(item: pytest.Item) -> list[str]:
+    spec = item.config.getoption("--kemu-replay")
+    replays = [s for s in spec.split(",") if s] if spec else []
+    _machine.default_replays[:] = replays
+    return replays
+
+
+def _sched_item_end(replays: list[str]) -> None:
+    _machine.default_replays.clear()
+
+
+def _sched_report_lines(nodeid: str, machines: list[_machine.Machine]) -> list[str]:
+    """Each machine's strategy and schedule string, and the options that replay them."""
+    lines = []
+    args = []
+    for m in machines:
+        arg = m.schedule_arg()
+        args.append(arg)
+        lines.append(f"machine seed {m.seed}: strategy {m.strategy.describe()}, "
+                     f"{len(m.decisions)} decisions, schedule {arg}")
+    lines.append(f"replay: pytest {shlex.quote(nodeid)} --kemu-replay={','.join(args)}")
+    return lines
 
 
 # ------------------------------------------------------------------ fixtures
