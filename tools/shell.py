@@ -281,7 +281,8 @@ class Shell:
         """Read commands from ``stdin`` until ``exit`` or end of file; the last status."""
         stdin = stdin if stdin is not None else sys.stdin
         tty = _isatty(stdin)
-        self.state.options.add("i")
+        # sh -i: SIGINT caught (the handler above), SIGQUIT and SIGTERM ignored.
+        self.k.run(self.ev.setinteractive, name="sh", proc=self.proc)
         reader = _LineReader(self, stdin, tty)
         ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:
