@@ -218,3 +218,12 @@ def test_kemu_shell_survives_sigterm_from_a_command():
     r = kemu_main("shell", stdin="kill $$\necho alive\n")
     assert (r.status, r.err) == (0, "")
     assert "alive\n" in r.out
+
+
+def test_a_command_nested_past_the_parsers_stack_is_a_syntax_error(m, tmp_path):
+    deep = "(" * 400 + "echo x" + ")" * 400
+    r = m.sh(deep + "; echo after")
+    assert (r.status, r.out, r.err) == (2, "", "Syntax error: Nesting too deep\n")
+    assert m.ok("(((echo fine)))") == "fine\n"
+    r = run_script(tmp_path, deep + "\n")
+    assert r.status == 1 and r.err == "kemu: line 1: Syntax error: Nesting too deep\n"

@@ -307,7 +307,12 @@ class Parser:
         if t == TNL:
             return None
         self.tokpushback = True
-        n = self.list(True)
+        try:
+            n = self.list(True)
+        except RecursionError:
+            # The C recurses on its own stack; this parser on Python's, which
+            # is smaller: a command nested past it is refused, not a traceback.
+            raise ShellSyntaxError("Nesting too deep", self.startlinno) from None
         self.last_text = self.text[start:self.pos].strip()
         return n
 
