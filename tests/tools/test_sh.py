@@ -44,7 +44,9 @@ def test_parse_words_quotes_comments_redirections():
     ("echo ${x", "Missing '}'", True),
     ("echo ${x!}", "Bad substitution", False),
     ("echo ${#x-y}", "no modifiers allowed with ${#var}", False),
-    ("cat <<EOF", "here documents (<<) are not supported by kemu's sh", False),
+    ("cat <<EOF", "1: Here document (<<EOF) expected but not present", True),
+    ("cat <<EOF\nbody\n", "EOF reading here (<<) document", True),
+    ("cat <<E$x\nE$x\n", "Illegal eof marker for << redirection", False),
 ])
 def test_syntax_errors_have_shs_messages(text, msg, incomplete):
     with pytest.raises(ShellSyntaxError) as ei:
@@ -274,3 +276,45 @@ cat /s/all
 """)
     assert r.status == 0, r
     assert r.out == "files: 0...\nline1\nline2\nline3\n"
+
+
+# ------------------------------------------------------------------ here-documents
+
+def test_here_documents(m):
+    r = m.sh("x=1; cat <<EOF\n$x \\$x \"q\" \\\\ \\a $(echo sub) `echo bq` ${y-def}\n  two\nEOF\n"
+             "echo after")
+    assert (r.status, r.out, r.err) == (0, '1 $x "q" \\ \\a sub bq def\n  two\nafter\n', "")
+    # A quoted marker: the text as it is.
+    assert m.ok("x=1; cat <<'EOF'\n$x \\$ `x`\nEOF\n") == "$x \\$ `x`\n"
+    assert m.ok("cat <<\\EOF\n$x\nEOF\n") == "$x\n"
+    # <<- strips leading tabs, from the marker's line too.
+    assert m.ok("cat <<-EOF\n\tone\n\t\ttwo\n\tEOF\n") == "one\ntwo\n"
+    # Two on one line are read in order; a builtin reads one; a function keeps its own.
+    assert m.ok("cat <<A; cat <<B\na\nA\nb\nB\n") == "a\nb\n"
+    assert m.ok("read v <<EOF\nline\nEOF\necho got $v") == "got line\n"
+    assert m.ok("f() { cat <<EOF\nin f: $1\nEOF\n}; f one; f two") == "in f: one\nin f: two\n"
+    # A backslash-newline joins lines: the marker after it does not end the document.
+    assert m.ok("cat <<EOF\nab\\\nEOF\nEOF\n") == "abEOF\n"
+    # Longer than a pipe's atomic write: written by a child, reaped afterwards.
+    assert m.ok("cat <<EOF | wc -c\n" + "y" * 3000 + "\nEOF\n") == "    3001\n"
+    assert m.ok("cat <<'EOF' > /big.txt\n" + "z" * 20000 + "\nEOF\nwc -c < /big.txt") == \
+        "   20001\n"
+    m.ok("true")
+    shell = m.km.shell.proc.p_pid
+    assert [p for p in m.k.procs.values() if p.p_pptr is not None
+            and p.p_pptr.p_pid == shell] == []
+    # Expansion happens in the writer, a child: its assignments do not come back.
+    assert m.ok("cat <<EOF\n${hd=set}\nEOF\necho [${hd-unset}]") == "set\n[unset]\n"
+
+
+def test_here_document_in_kemu_run_and_interactively(m, tmp_path):
+    import io
+
+    r = run_script(tmp_path, "n=3\ncat <<EOF > /f\nn is $n\nEOF\ncat /f\n"
+                             "cat <<EOF\nnever ends\n")
+    assert (r.status, r.out) == (1, "n is 3\n")
+    assert r.err == "kemu: line 6: Syntax error: EOF reading here (<<) document\n"
+    # Interactive: the document's lines are read with the PS2 prompt.
+    m.out.clear()
+    status = m.km.shell.interactive(io.StringIO("cat <<EOF\nfirst\nsecond\nEOF\necho done\n"))
+    assert (status, m.out.text) == (0, "first\nsecond\ndone\n")

@@ -65,7 +65,7 @@ from kern.fcntl import (
     O_WRONLY,
 )
 from kern.kern_exit import WEXITSTATUS, WIFSIGNALED, WTERMSIG
-from kern.kern_sig import SIGINT, SIGPIPE, SIGQUIT, SIGTERM
+from kern.kern_sig import SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGTSTP
 from kern.sys_sig import SIG_DFL, SIG_IGN
 from tools import cmds
 from tools.cmds._fsutil import DEFFILEMODE, BadMode, getmode, setmode
@@ -82,6 +82,7 @@ from tools.sh.parser import (
     NFROM,
     NFROMFD,
     NFROMTO,
+    NHERE,
     NIF,
     NNOT,
     NOR,
@@ -92,6 +93,7 @@ from tools.sh.parser import (
     NTOFD,
     NUNTIL,
     NWHILE,
+    NXHERE,
     Lit,
     NBinaryNode,
     NCaseNode,
@@ -118,6 +120,9 @@ EXIT_NOEXEC = 126
 EXIT_ERROR = 2       # sh's status for its own errors
 DIGITS = "0123456789"
 _PATH_DEVNULL = "/dev/null"
+# redir.c: a here-document this short (PIPE_BUF, 512 on NetBSD) is written into
+# its pipe at once; a longer one, or one to expand, by a child.
+PIPESIZE = 512
 
 # forkshell's modes (jobs.h)
 FORK_FG, FORK_BG, FORK_NOJOB = 0, 1, 2
@@ -254,8 +259,10 @@ def decode_status(status: int) -> int:
 
 
 def _redir_text(r: Redir) -> str:
-    """A redirection as -x shows it: ``>> /mnt/log``, ``2> err``, ``2>&1``."""
-    default = 0 if r.type in ("<", "<>", "<&") else 1
+    """A redirection as -x shows it: ``>> /mnt/log``, ``2> err``, ``2>&1``, ``<<...``."""
+    default = 0 if r.type in ("<", "<>", "<&", NHERE, NXHERE) else 1
+    if r.type in (NHERE, NXHERE):
+        return ("" if r.fd == default else str(r.fd)) + "<<..."
     fd = "" if r.fd == default else str(r.fd)
     sep = "" if r.type in (NTOFD, NFROMFD) else " "
     return f"{fd}{r.type}{sep}{r.fname.text}"
@@ -277,6 +284,13 @@ async def _close(fd: int) -> None:
         await libc.close(fd)
     except SyscallError:
         pass
+
+
+async def _xwrite(fd: int, data: bytes) -> None:
+    """output.c's xwrite: all of ``data``, however many writes it takes."""
+    while data:
+        n = await libc.write(fd, data)
+        data = data[n:]
 
 
 async def copyfd(frm: int, to: int) -> None:
@@ -908,6 +922,17 @@ class Evaluator:
 
     async def openredirect(self, r: Redir) -> None:
         fd = r.fd
+        if r.type in (NHERE, NXHERE):
+            f = await self.openhere(r)
+            if f != fd:
+                try:
+                    await copyfd(f, fd)
+                except SyscallError as e:
+                    await _close(f)
+                    raise ShellError(f"redirect reassignment (fd {fd}) failed: "
+                                     f"{strerror(e.errno)}") from None
+                await _close(f)
+            return
         fname = await self.expand_string(r.fname)
         if r.type in (NTOFD, NFROMFD):
             if fname == "-":
@@ -947,6 +972,47 @@ class Evaluator:
                 raise ShellError(f"redirect reassignment (fd {fd}) failed: "
                                  f"{strerror(e.errno)}") from None
             await _close(f)
+
+    async def openhere(self, r: Redir) -> int:
+        """redir.c's openhere: a pipe whose read end gives the here-document.  A
+        short literal one is written at once; otherwise a child (not a job:
+        FORK_NOJOB, its SIGINT, SIGQUIT, SIGHUP and SIGTSTP ignored) writes it,
+        expanding it first if its marker was unquoted.  Deviation: kemu keeps
+        that child with the background jobs, so it is reaped as they are."""
+        try:
+            pr, pw = await libc.pipe()
+        except SyscallError:
+            raise ShellError("Pipe call failed") from None
+        doc = r.doc
+        assert doc is not None
+        if r.type == NHERE:
+            data = (doc.literal() or "").encode("utf-8", "surrogateescape")
+            if len(data) <= PIPESIZE:
+                await _xwrite(pw, data)
+                await _close(pw)
+                return pr
+
+        async def child(ev: Evaluator) -> int:
+            await _close(pr)
+            for sig in (SIGINT, SIGQUIT, SIGHUP, SIGTSTP):
+                await libc.signal(sig, SIG_IGN, 0)
+            await libc.signal(SIGPIPE, SIG_DFL, 0)
+            if r.type == NHERE:
+                text = doc.literal() or ""
+            else:
+                text = await ev.expand_string(doc)
+            await _xwrite(pw, text.encode("utf-8", "surrogateescape"))
+            return 0
+
+        try:
+            pid = await self.forkshell(child, FORK_NOJOB)
+        except ShellError:
+            await _close(pr)
+            await _close(pw)
+            raise
+        self.st.jobs[pid] = None
+        await _close(pw)
+        return pr
 
     async def popredir(self, saved: list[tuple[int, int]]) -> None:
         """redir.c's popredir: every saved descriptor back (movefd), every one

@@ -17,9 +17,13 @@ literal text (quoted or not), parameter expansions (``$x``, ``${x}``,
 quotes.  That is what expansion needs to decide field splitting,
 pathname expansion and quote removal.
 
-Not in this shell: here documents (``<<``), arithmetic expansion
-(``$((...))``), aliases, and ``case`` fall-through (``;&``).  Each is a
-syntax error naming itself.
+Here-documents are parser.c's: after ``<<`` (or ``<<-``) and its end
+marker, the document is read at the next newline (readheredocs,
+slurp_heredoc, checkend); an unquoted marker makes its text expand as in
+double quotes, except that a ``"`` is an ordinary character.
+
+Not in this shell: arithmetic expansion (``$((...))``), aliases, and
+``case`` fall-through (``;&``).  Each is a syntax error naming itself.
 """
 
 from __future__ import annotations
@@ -132,6 +136,8 @@ NFROMTO = "<>"      # fd <> fname
 NAPPEND = ">>"      # fd >> fname
 NTOFD = ">&"        # fd >& dupfd
 NFROMFD = "<&"      # fd <& dupfd
+NHERE = "<<"        # fd << fname, the end marker quoted: the document as it is
+NXHERE = "<<$"      # fd << fname, unquoted: the document expanded
 
 
 @dataclass
@@ -139,6 +145,11 @@ class Redir:
     type: str
     fd: int
     fname: Word
+    doc: Word | None = None       # a here-document's text (NHERE, NXHERE)
+    striptabs: bool = False       # <<-: leading tabs stripped
+
+
+EOFHERE = "EOF reading here (<<) document"
 
 
 @dataclass
@@ -272,6 +283,7 @@ class Parser:
         self.quoteflag = False
         self.word: Word | None = None
         self.redirnode: Redir | None = None
+        self.heredoclist: list[tuple[Redir, str, int]] = []   # (node, eofmark, line)
         self.last_text = ""          # the source of the last complete command
 
     # -------------------------------------------------------------- errors
@@ -313,6 +325,12 @@ class Parser:
             # The C recurses on its own stack; this parser on Python's, which
             # is smaller: a command nested past it is refused, not a traceback.
             raise ShellSyntaxError("Nesting too deep", self.startlinno) from None
+        if self.heredoclist:
+            # The input ended before the line with the << did (sh's error();
+            # here a syntax error, so an interactive shell reads on).
+            _, mark, line = self.heredoclist[0]
+            raise ShellSyntaxError(f"{line}: Here document (<<{mark}) expected but not "
+                                   "present", line, incomplete=True)
         self.last_text = self.text[start:self.pos].strip()
         return n
 
@@ -567,7 +585,126 @@ class Parser:
             raise self.synexpect(-1)
         assert self.word is not None
         r.fname = self.word
+        if r.type == NHERE:
+            if not self.quoteflag:
+                r.type = NXHERE
+            # The marker is taken literally, quotes removed: nothing in it expands.
+            mark = self.word.literal()
+            if mark is None:
+                raise self.synerror("Illegal eof marker for << redirection")
+            if r.striptabs:
+                mark = mark.lstrip("\t")
+            self.heredoclist.append((r, mark, self.startlinno))
         return r
+
+    def readheredocs(self) -> None:
+        """After a newline: the bodies of the here-documents its line started,
+        in order; an unquoted one's text parsed as its expansions."""
+        while self.heredoclist:
+            r, mark, _line = self.heredoclist.pop(0)
+            line = self.plinno
+            body = self.slurp_heredoc(mark, r.striptabs, r.type == NHERE)
+            if r.type == NHERE:
+                r.doc = Word([Lit(body, True)], body)
+            else:
+                r.doc = Parser(body, line).read_heredoc_text()
+
+    def checkend(self, eofmark: str, striptabs: bool) -> bool:
+        """At the start of a line of a here-document: is it the end marker?  (Its
+        leading tabs, with <<-, are skipped either way.)  True consumes the line."""
+        text = self.text
+        n = len(text)
+        if striptabs:
+            while self.pos < n and text[self.pos] == "\t":
+                self.pos += 1
+        if self.pos >= n:
+            if eofmark == "":
+                return True
+            raise self.synerror(EOFHERE)
+        end = text.find("\n", self.pos)
+        line = text[self.pos:end if end >= 0 else n]
+        if line != eofmark:
+            return False
+        if end >= 0:
+            self.pos = end + 1
+            self.plinno += 1
+        else:
+            self.pos = n
+        return True
+
+    def slurp_heredoc(self, eofmark: str, striptabs: bool, sq: bool) -> str:
+        """The lines of a here-document up to its end marker.  With an unquoted
+        marker a backslash-newline joins lines (so the next cannot end it); the
+        backslashes themselves are left for the expansion."""
+        text = self.text
+        n = len(text)
+        if self.pos >= n and eofmark != "":
+            raise self.synerror(EOFHERE)
+        out: list[str] = []
+        while not self.checkend(eofmark, striptabs):
+            while True:
+                if self.pos >= n:
+                    raise self.synerror(EOFHERE)
+                c = text[self.pos]
+                self.pos += 1
+                if not sq and c == "\\":
+                    out.append(c)
+                    if self.pos >= n:
+                        raise self.synerror(EOFHERE)
+                    c = text[self.pos]
+                    self.pos += 1
+                    if c == "\n":
+                        out.append(c)
+                        self.plinno += 1
+                        continue
+                out.append(c)
+                if c == "\n":
+                    self.plinno += 1
+                    break
+            # A line was read; the input may not end before the marker.
+            if self.pos >= n:
+                raise self.synerror(EOFHERE)
+        return "".join(out)
+
+    def read_heredoc_text(self) -> Word:
+        """An unquoted here-document's text as a word (readtoken1 in DQSYNTAX for
+        a here-document): ``$`` and backquote substitutions, a backslash quoting
+        ``$``, backquote, backslash and newline; a ``"`` is itself."""
+        text = self.text
+        n = len(text)
+        parts: list[Part] = []
+        lit: list[str] = []
+
+        def flush() -> None:
+            if lit:
+                parts.append(Lit("".join(lit), True))
+                lit.clear()
+
+        while self.pos < n:
+            c = text[self.pos]
+            if c == "\\" and self.pos + 1 < n:
+                nxt = text[self.pos + 1]
+                if nxt in "\\$`":
+                    lit.append(nxt)
+                    self.pos += 2
+                    continue
+                if nxt == "\n":
+                    self.pos += 2
+                    self.plinno += 1
+                    continue
+                lit.append("\\")
+                self.pos += 1
+                continue
+            if self.substitution(c, True, lit, parts, flush):
+                continue
+            if c == "\n":
+                self.plinno += 1
+            lit.append(c)
+            self.pos += 1
+        flush()
+        if not parts:
+            parts.append(Lit("", True))
+        return Word(parts, text)
 
     def linebreak(self) -> None:
         while self.readtoken() == TNL:
@@ -630,6 +767,8 @@ class Parser:
         if c == "\n":
             self.pos += 1
             self.plinno += 1
+            # The here-documents of the line that ended come next.
+            self.readheredocs()
             return self._tok(TNL)
         two = text[self.pos:self.pos + 2]
         if two == "&&":
@@ -970,8 +1109,11 @@ class Parser:
             dflt = 1
         else:
             if nxt == "<":
-                self.pos += 2
-                raise self.synerror("here documents (<<) are not supported by kemu's sh")
+                striptabs = text[self.pos + 2:self.pos + 3] == "-"
+                self.pos += 3 if striptabs else 2
+                self.redirnode = Redir(NHERE, 0 if fd < 0 else fd, Word(),
+                                       striptabs=striptabs)
+                return self._tok(TREDIR)
             if nxt == "&":
                 typ, ln = NFROMFD, 2
             elif nxt == ">":
