@@ -318,3 +318,59 @@ def test_here_document_in_kemu_run_and_interactively(m, tmp_path):
     m.out.clear()
     status = m.km.shell.interactive(io.StringIO("cat <<EOF\nfirst\nsecond\nEOF\necho done\n"))
     assert (status, m.out.text) == (0, "first\nsecond\ndone\n")
+
+
+# ------------------------------------------------------------------ arithmetic expansion
+
+@pytest.mark.parametrize("expr, value", [
+    ("1+2*3", "7"), ("(1+2)*3", "9"), ("7/2", "3"), ("-7/2", "-3"), ("-7%2", "-1"),
+    ("7%-2", "1"), ("1<<62<<1", "-9223372036854775808"), ("9223372036854775807+1",
+                                                          "-9223372036854775808"),
+    ("0x1f", "31"), ("010", "8"), ("~0", "-1"), ("!0", "1"), ("!7", "0"), ("-(-3)", "3"),
+    ("2>1 && 0 || 3", "1"), ("3 ^ 5 | 8 & 12", "14"), ("1 ? 2 : 3", "2"), ("0 ? 2 : 3", "3"),
+    ("5 >= 5", "1"), ("5 != 5", "0"), ("-16 >> 2", "-4"), ("  4\n+\t4 ", "8"),
+])
+def test_arithmetic_expansion_values(m, expr, value):
+    assert m.ok(f"echo $(({expr}))") == value + "\n"
+
+
+def test_arithmetic_with_variables_and_expansions(m):
+    assert m.ok("x=5; echo $((x*2)) $(($x+1)) $((x+=3)) $x $((y=x>5?1:2)) $y") == \
+        "10 6 8 8 1 1\n"
+    assert m.ok("i=0; while [ $i -lt 4 ]; do i=$((i+1)); done; echo $i") == "4\n"
+    assert m.ok("echo $(( $(echo 3) * 2 )) \"$((4+4))\" $((${unset:-2}+1))") == "6 8 3\n"
+    assert m.ok("v=' 12 '; h=0x10; e=; echo $((v+1)) $((h)) $((e+unset))") == "13 16 0\n"
+    # Only what && || ?: need is evaluated: no assignment in the branch not taken.
+    assert m.ok("echo $((0 && (z=1))) ${z-unset} $((1 || (z=2))) ${z-unset} "
+                "$((1 ? 5 : (z=3))) ${z-unset}") == "0 unset 1 unset 5 unset\n"
+    assert m.ok("echo $((a=b=4)) $a $b; n=7; echo $((n%=4)) $((n<<=2)) $((n|=1)) $n") == \
+        "4 4 4\n3 12 13 13\n"
+    # Field splitting applies to an unquoted result, as to any expansion.
+    assert m.ok("IFS=0; echo $((101))") == "1 1\n"
+
+
+@pytest.mark.parametrize("line, err", [
+    ("echo $((1/0))", 'arithmetic expression: division by zero: "1/0"'),
+    ("echo $((5%0))", 'arithmetic expression: division by zero: "5%0"'),
+    ("echo $(((-9223372036854775807-1)/-1))",
+     'arithmetic expression: divide error: "(-9223372036854775807-1)/-1"'),
+    ("echo $((1 +))", 'arithmetic expression: expecting primary: "1 +"'),
+    ("echo $((08))", 'arithmetic expression: expecting end of expression: "08"'),
+    ("echo $(((1+2))", "Syntax error: Missing '))'"),
+    ("echo $((1) )", "Syntax error: Missing '))'"),
+    ("echo $((1 ? 2))", 'arithmetic expression: expecting \':\': "1 ? 2"'),
+    ("v=abc; echo $((v))", 'arithmetic expression: variable contains non-numeric value: "v"'),
+    ("x=1; echo $((x++))", "arithmetic: ++ operator unsupported"),
+    ("echo $((1,2))", "arithmetic: unexpected ',' (0x2c) in expression"),
+    ("echo $((2 = 3))", 'arithmetic expression: expecting end of expression: "2 = 3"'),
+])
+def test_arithmetic_errors_are_shs(m, line, err):
+    r = m.sh(line)
+    assert (r.status, r.out, r.err) == (2, "", err + "\n")
+
+
+def test_arithmetic_in_kemu_run(tmp_path):
+    r = run_script(tmp_path, "n=0\nfor f in a b c; do n=$((n + 1)); done\necho $n\n"
+                             "echo $((n / 0))\necho never\n")
+    assert (r.status, r.out) == (1, "3\n")
+    assert r.err == 'kemu: line 4: arithmetic expression: division by zero: "n / 0"\n'

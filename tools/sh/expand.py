@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from kern.exceptions import SyscallError
 from tools.lib import libc
+from tools.sh.arith import ArithError, arith
 from tools.sh.parser import (
     VSASSIGN,
     VSLENGTH,
@@ -36,6 +37,7 @@ from tools.sh.parser import (
     VSTRIMLEFTMAX,
     VSTRIMRIGHT,
     VSTRIMRIGHTMAX,
+    Arith,
     CmdSub,
     Lit,
     Node,
@@ -165,7 +167,23 @@ class Expander:
             elif isinstance(part, CmdSub):
                 text = (await self.cmdsubst(part.tree)).rstrip("\n")
                 out.append((text, part.dq, not part.dq))
+            elif isinstance(part, Arith):
+                out.append((await self.expari(part), part.dq, not part.dq))
         return out
+
+    async def expari(self, part: Arith) -> str:
+        """expari: the expression expanded (parameters, command substitutions),
+        then evaluated; its value in decimal."""
+        expr = await self.expand_string(part.expr)
+        vars_ = self.sv.vars
+
+        def setvar(name: str, value: str) -> None:
+            vars_[name] = value
+
+        try:
+            return str(arith(expr, self.lookup, setvar))
+        except ArithError as e:
+            raise ExpandError(e.msg) from None
 
     async def expand_string(self, w: Word | None) -> str:
         """A word expanded without field splitting or pathname expansion

@@ -22,8 +22,13 @@ marker, the document is read at the next newline (readheredocs,
 slurp_heredoc, checkend); an unquoted marker makes its text expand as in
 double quotes, except that a ``"`` is an ordinary character.
 
-Not in this shell: arithmetic expansion (``$((...))``), aliases, and
-``case`` fall-through (``;&``).  Each is a syntax error naming itself.
+``$((...))`` is read as readtoken1's ARISYNTAX reads it: up to the ``))``
+that closes it, parentheses balanced inside, with its own ``$``
+substitutions and backquotes, quotes removed; a ``)`` that closes more
+than was opened and is not followed by another is ``Missing '))'``.
+
+Not in this shell: aliases and ``case`` fall-through (``;&``); each is a
+syntax error naming itself.
 """
 
 from __future__ import annotations
@@ -101,7 +106,15 @@ class CmdSub:
     dq: bool = False
 
 
-Part = Lit | Param | CmdSub
+@dataclass
+class Arith:
+    """``$((expression))``: the expression as a word (its own expansions in it)."""
+
+    expr: Word
+    dq: bool = False
+
+
+Part = Lit | Param | CmdSub | Arith
 
 
 @dataclass
@@ -930,8 +943,8 @@ class Parser:
         c = text[p] if p < n else ""
         if c == "(":
             if text.startswith("((", p):
-                raise self.synerror("arithmetic expansion $((...)) is not supported "
-                                    "by kemu's sh")
+                self.pos = p + 2
+                return self.parse_arith(dq)
             self.pos = p + 1
             return CmdSub(self.parse_cmdsubst(), dq)
         if c == "{":
@@ -1050,6 +1063,65 @@ class Parser:
                 continue
             if self.substitution(c, dq, lit, parts, lambda: flush(dq)):
                 continue
+            lit.append(c)
+            self.pos += 1
+
+    def parse_arith(self, dq: bool) -> Arith:
+        """``$((...))``: self.pos is after the two '('; up to the matching '))'."""
+        text = self.text
+        n = len(text)
+        start = self.pos
+        parts: list[Part] = []
+        lit: list[str] = []
+        parenlevel = 0
+        inquote = False
+
+        def flush() -> None:
+            if lit:
+                parts.append(Lit("".join(lit), True))
+                lit.clear()
+
+        while True:
+            if self.pos >= n:
+                raise self.synerror("Missing '))'")
+            c = text[self.pos]
+            if c == "\\" and self.pos + 1 < n:
+                nxt = text[self.pos + 1]
+                self.pos += 2
+                if nxt == "\n":
+                    self.plinno += 1
+                    continue
+                lit.append(nxt)
+                continue
+            if c == '"':
+                inquote = not inquote
+                self.pos += 1
+                continue
+            if c == "'" and not inquote:
+                end = text.find("'", self.pos + 1)
+                if end < 0:
+                    self.pos = n
+                    raise self.synerror("Unterminated quoted string")
+                lit.append(text[self.pos + 1:end])
+                self.pos = end + 1
+                continue
+            if self.substitution(c, True, lit, parts, flush):
+                continue
+            if c == "(":
+                parenlevel += 1
+            elif c == ")":
+                if parenlevel > 0:
+                    parenlevel -= 1
+                elif text.startswith("))", self.pos):
+                    expr_text = text[start:self.pos]
+                    self.pos += 2
+                    flush()
+                    return Arith(Word(parts, expr_text), dq)
+                else:
+                    self.pos += 1
+                    raise self.synerror("Missing '))'")
+            elif c == "\n":
+                self.plinno += 1
             lit.append(c)
             self.pos += 1
 
