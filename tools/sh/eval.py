@@ -229,7 +229,7 @@ class ShState:
 class Host:
     """What the evaluator needs from outside the machine."""
 
-    def __init__(self, xtrace: Callable[[str], None] | None = None) -> None:
+    def __init__(self, xtrace: Callable[[str], Awaitable[None] | None] | None = None) -> None:
         self.intr = False               # Ctrl-C: stop at the next command
         self.xtrace = xtrace or (lambda text: None)
 
@@ -781,7 +781,9 @@ class Evaluator:
             assigns.append((name, await self.expand_string(value_word(w))))
         if "x" in st.options:
             words = [f"{k}={v}" for k, v in assigns] + argv + [_redir_text(r) for r in n.redirect]
-            self.host.xtrace("+ " + " ".join(words) + "\n")
+            traced = self.host.xtrace("+ " + " ".join(words) + "\n")
+            if traced is not None:
+                await traced            # the sh program writes it to its fd 2
 
         if not argv:
             for k, v in assigns:
