@@ -1,5 +1,29 @@
-"""Evaluation (bin/sh/eval.c, jobs.c, redir.c, the builtins): the shell as a program
-of the machine.
+"""Evaluation (bin/sh/eval.c, jobs.c, redir.c, trap.c, the builtins): the shell as a
+program of the machine.
+
+What is ported, and from which text (the rest is kemu's own design in sh's
+structure, with sh's messages):
+
+* eval.c's evaltree, evalloop, evalfor, evalcase, evalsubshell, evalpipe,
+  evalbackcmd (``cmdsubst``) and evalcommand: their order, EV_EXIT and
+  EV_TESTED and the ``Pipe call failed`` paths, after the eval.c at hand
+  (1.56.4.1; NetBSD 8's keeps this structure).  kemu's nodes, variables and
+  builtins are its own.
+* jobs.c's forkshell (``Cannot fork``), forkchild (the FORK_BG job of a
+  shell without job control ignores SIGINT and SIGQUIT for good and reads
+  /dev/null unless its standard input was redirected) and waitforjob's
+  status conversion, after the K&R-era jobs.c at hand (not checked against
+  NetBSD 8's 1.8x); kemu waits by pid (wait4) where sh's dowait takes any.
+* redir.c's redirect (REDIR_PUSH's F_DUPFD save above 10, EBADF meaning
+  closed), openredirect, openhere, copyfd, movefd and popredir, with their
+  messages, after redir.c as of 2018-2025 (the copy at hand).
+* trap.c 1.44's setsignal, ignoresig and setinteractive (sigmode, S_HARD_IGN).
+
+Deviations: no job control, ``trap``, vfork or aliases; a here-document's
+writer child and a half-started pipeline's processes are kept in the job
+table so that they are reaped (sh leaves them to its next dowait); a failed
+wait4 is a message and status 127 (sh's dowait gives up silently); the
+evaluation depth is bounded by Python's stack (EVAL_STACK_SPARE).
 
 ``Evaluator.evaltree(node)`` runs in an lwp of the shell's process and
 reaches the kernel only through system calls:
@@ -638,19 +662,23 @@ class Evaluator:
                 action = S_IGN
         tsig = st.sigmode.get(signo, 0)
         if tsig == 0:
-            # The current setting is unknown: read it.
+            # The current setting is unknown: read it.  Ignored on entry, it
+            # stays ignored for good, unless the shell is interactive.
             old = libc.struct_sigaction()
             await libc.sigaction(signo, None, old)
-            tsig = S_HARD_IGN if old.sa_handler == SIG_IGN else S_RESET
-            st.sigmode[signo] = tsig
+            if old.sa_handler == SIG_IGN:
+                tsig = S_IGN if "i" in st.options else S_HARD_IGN
+            else:
+                tsig = S_RESET
         if tsig == S_HARD_IGN or tsig == action:
-            return
-        if action == S_CATCH:
-            # tools.shell's Shell installed the handler (onint's role).
-            st.sigmode[signo] = S_CATCH
+            st.sigmode[signo] = tsig
             return
         st.sigmode[signo] = action
-        await libc.signal(signo, SIG_IGN if action == S_IGN else SIG_DFL, 0)
+        if action != S_CATCH:
+            await libc.signal(signo, SIG_IGN if action == S_IGN else SIG_DFL, 0)
+        # (S_CATCH: tools.shell's Shell installed the handler, onsig/onint's role.)
+        # If the parent blocked the signal for us, unblock it.
+        await libc.sigprocmask(libc.SIG_UNBLOCK, {signo})
 
     async def ignoresig(self, signo: int) -> None:
         """trap.c's ignoresig: ignore ``signo`` for good (S_HARD_IGN)."""

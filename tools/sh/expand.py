@@ -1,5 +1,13 @@
-"""Word expansion (bin/sh/expand.c): parameters, command substitution, field
-splitting, pathname expansion and quote removal, in that order.
+"""Word expansion (bin/sh/expand.c): parameters, command substitution, arithmetic,
+field splitting, pathname expansion and quote removal, in that order.
+
+Ported from expand.c 1.128 (2018): patmatch and match_charclass (every
+pattern: case, pathname expansion, ``${x#p}``...), subevalvar_trim's
+shortest/longest loops, expari (the expression expanded, then
+tools/sh/arith.py).  The rest keeps expand.c's order and messages over
+kemu's word representation (parts instead of CTL bytes), which is why it
+is not line for line: evalvar, argstr, ifsbreakup and expmeta are kemu's.
+Deviation: no tilde expansion (a ``~`` stays as it is).
 
 It runs in the shell's process: pathname expansion reads the machine's
 directories through getdents(2), and command substitution forks a

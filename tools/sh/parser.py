@@ -1,5 +1,11 @@
 """The shell's parser: NetBSD sh's grammar (bin/sh/parser.c, nodetypes, mktokens).
 
+Checked against parser.c 1.153 (2018): list, andor, pipeline, command,
+simplecmd, parsefname, the here-document functions (readheredocs,
+slurp_heredoc, checkend) and readtoken1's ARISYNTAX keep its order and its
+messages; the tokenizer works on the whole text with one token of push back
+instead of sh's input stack (pgetc/pungetc), which is kemu's.
+
 The structure is sh's: a tokenizer (``readtoken``, with one token of push
 back and ``checkkwd`` deciding where reserved words count) under a
 recursive-descent parser whose functions are parser.c's: ``list``,
