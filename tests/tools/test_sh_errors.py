@@ -227,3 +227,8 @@ def test_a_command_nested_past_the_parsers_stack_is_a_syntax_error(m, tmp_path):
     assert m.ok("(((echo fine)))") == "fine\n"
     r = run_script(tmp_path, deep + "\n")
     assert r.status == 1 and r.err == "kemu: line 1: Syntax error: Nesting too deep\n"
+
+
+def test_a_builtins_failed_system_call_is_a_message(m):
+    r = m.sh("read x <&-; echo $?; echo back | cat")
+    assert (r.out, r.err) == ("2\nback\n", "read: Bad file descriptor\n")

@@ -376,6 +376,10 @@ class Evaluator:
         st.evalnest += 1
         try:
             return await self._evaltree(n, flags)
+        except SyscallError as e:
+            # A system call of the evaluator's own that has no sh message at its
+            # site: sh's error() with strerror, never a Python exception out.
+            raise ShellError(strerror(e.errno)) from None
         finally:
             st.evalnest -= 1
 
@@ -766,12 +770,26 @@ class Evaluator:
             raise
         await libc.close(w)
         out = bytearray()
-        while True:
-            b = await libc.read(r, 8192)
-            if not b:
-                break
-            out += b
-        await libc.close(r)
+        try:
+            while True:
+                try:
+                    b = await libc.read(r, 8192)
+                except SyscallError as e:
+                    if e.errno != EINTR:
+                        raise
+                    if self.host.intr:
+                        raise Interrupted() from None      # Ctrl-C
+                    continue
+                if not b:
+                    break
+                out += b
+        except BaseException:
+            self.st.jobs[pid] = None        # not waited for here: reaped later
+            if pid in self.fg:
+                self.fg.remove(pid)
+            raise
+        finally:
+            await _close(r)
         self.st.status = await self.waitforjob([pid])
         self.cmdsub_status = self.st.status
         return out.decode("utf-8", "surrogateescape")
