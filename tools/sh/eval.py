@@ -972,34 +972,39 @@ class Evaluator:
         fd = r.fd
         if r.type in (NHERE, NXHERE):
             f = await self.openhere(r)
-            if f != fd:
-                try:
-                    await copyfd(f, fd)
-                except SyscallError as e:
-                    await _close(f)
-                    raise ShellError(f"redirect reassignment (fd {fd}) failed: "
-                                     f"{strerror(e.errno)}") from None
+        else:
+            f = await self.openfile(r)
+            if f < 0:
+                return                      # a descriptor was duplicated or closed
+        if f != fd:
+            try:
+                await copyfd(f, fd)
+            except SyscallError as e:
                 await _close(f)
-            return
+                raise ShellError(f"redirect reassignment (fd {fd}) failed: "
+                                 f"{strerror(e.errno)}") from None
+            await _close(f)
+
+    async def openfile(self, r: Redir) -> int:
+        """openredirect's cases for files and descriptors: the file opened, or -1
+        when the redirection was a dup (>&, <&) or a close (>&-), done here."""
+        fd = r.fd
         fname = await self.expand_string(r.fname)
         if r.type in (NTOFD, NFROMFD):
             if fname == "-":
-                try:
-                    await libc.close(fd)
-                except SyscallError:
-                    pass
-                return
+                await _close(fd)
+                return -1
             if not fname or not set(fname) <= set(DIGITS):
                 raise ShellError("Syntax error: Bad fd number")
             dupfd = int(fname)
             if dupfd == fd:
-                return
+                return -1
             try:
                 await copyfd(dupfd, fd)
             except SyscallError as e:
                 raise ShellError(f"Redirect (from {dupfd} to {fd}) failed: "
                                  f"{strerror(e.errno)}") from None
-            return
+            return -1
         if r.type == NFROM:
             flags, action, what = O_RDONLY, E_OPEN, "open"
         elif r.type == NFROMTO:
@@ -1009,17 +1014,9 @@ class Evaluator:
         else:
             flags, action, what = O_WRONLY | O_CREAT | O_TRUNC, E_CREAT, "create"
         try:
-            f = await libc.open(fname, flags, DEFFILEMODE)
+            return await libc.open(fname, flags, DEFFILEMODE)
         except SyscallError as e:
             raise ShellError(f"cannot {what} {fname}: {sh_errmsg(e.errno, action)}") from None
-        if f != fd:
-            try:
-                await copyfd(f, fd)
-            except SyscallError as e:
-                await _close(f)
-                raise ShellError(f"redirect reassignment (fd {fd}) failed: "
-                                 f"{strerror(e.errno)}") from None
-            await _close(f)
 
     async def openhere(self, r: Redir) -> int:
         """redir.c's openhere: a pipe whose read end gives the here-document.  A

@@ -686,44 +686,12 @@ class Parser:
         return "".join(out)
 
     def read_heredoc_text(self) -> Word:
-        """An unquoted here-document's text as a word (readtoken1 in DQSYNTAX for
-        a here-document): ``$`` and backquote substitutions, a backslash quoting
-        ``$``, backquote, backslash and newline; a ``"`` is itself."""
-        text = self.text
-        n = len(text)
+        """An unquoted here-document's text as a word (readtoken1 in DQSYNTAX with
+        magicq): ``$`` and backquote substitutions, a backslash quoting ``$``,
+        backquote, backslash and newline; a ``"`` is itself."""
         parts: list[Part] = []
-        lit: list[str] = []
-
-        def flush() -> None:
-            if lit:
-                parts.append(Lit("".join(lit), True))
-                lit.clear()
-
-        while self.pos < n:
-            c = text[self.pos]
-            if c == "\\" and self.pos + 1 < n:
-                nxt = text[self.pos + 1]
-                if nxt in "\\$`":
-                    lit.append(nxt)
-                    self.pos += 2
-                    continue
-                if nxt == "\n":
-                    self.pos += 2
-                    self.plinno += 1
-                    continue
-                lit.append("\\")
-                self.pos += 1
-                continue
-            if self.substitution(c, True, lit, parts, flush):
-                continue
-            if c == "\n":
-                self.plinno += 1
-            lit.append(c)
-            self.pos += 1
-        flush()
-        if not parts:
-            parts.append(Lit("", True))
-        return Word(parts, text)
+        self.read_dquoted(parts, heredoc=True)
+        return Word(parts, self.text)
 
     def linebreak(self) -> None:
         while self.readtoken() == TNL:
@@ -884,11 +852,14 @@ class Parser:
         self.quoteflag = quotef
         return self._tok(TWORD)
 
-    def read_dquoted(self, parts: list[Part]) -> None:
-        """The inside of "...", up to the closing quote (self.pos is after the opening one)."""
+    def read_dquoted(self, parts: list[Part], heredoc: bool = False) -> None:
+        """The inside of "...", up to the closing quote (self.pos is after the
+        opening one); with ``heredoc``, a here-document's text to its end, where
+        a ``"`` is an ordinary character (readtoken1's magicq)."""
         text = self.text
         n = len(text)
         lit: list[str] = []
+        escapes = '\\$`' if heredoc else '\\"$`'
 
         def flush() -> None:
             # Even "" is a (quoted, empty) part: it makes a word.
@@ -897,15 +868,18 @@ class Parser:
 
         while True:
             if self.pos >= n:
+                if heredoc:
+                    flush()
+                    return
                 raise self.synerror("Unterminated quoted string")
             c = text[self.pos]
-            if c == '"':
+            if c == '"' and not heredoc:
                 self.pos += 1
                 flush()
                 return
             if c == "\\" and self.pos + 1 < n:
                 nxt = text[self.pos + 1]
-                if nxt in '\\"$`':
+                if nxt in escapes:
                     lit.append(nxt)
                     self.pos += 2
                     continue
