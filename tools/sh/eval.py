@@ -592,6 +592,8 @@ class Evaluator:
                         mode: int = FORK_FG) -> int:
         """jobs.c's forkshell: fork a subshell running ``fn(evaluator)``, its status
         the child's exit; a failed fork(2) is sh's ``Cannot fork``."""
+        if self.st.rootshell:
+            await self.getsigmodes()
         state = self.st.copy()
         host = self.host
 
@@ -683,6 +685,24 @@ class Evaluator:
         # (S_CATCH: tools.shell's Shell installed the handler, onsig/onint's role.)
         # If the parent blocked the signal for us, unblock it.
         await libc.sigprocmask(libc.SIG_UNBLOCK, {signo})
+
+    async def getsigmodes(self) -> None:
+        """The root shell reads, once, what it does with the signals its
+        children reset (setsignal's "current setting unknown" step, done here
+        instead of in every child: the children inherit the answer and leave
+        alone what is already right, saving their system calls)."""
+        st = self.st
+        for signo in (SIGINT, SIGQUIT, SIGTERM):
+            if signo in st.sigmode:
+                continue
+            old = libc.struct_sigaction()
+            await libc.sigaction(signo, None, old)
+            if old.sa_handler == SIG_IGN:
+                st.sigmode[signo] = S_IGN if "i" in st.options else S_HARD_IGN
+            elif old.sa_handler == SIG_DFL:
+                st.sigmode[signo] = S_DFL
+            else:
+                st.sigmode[signo] = S_RESET         # a handler: the child resets it
 
     async def ignoresig(self, signo: int) -> None:
         """trap.c's ignoresig: ignore ``signo`` for good (S_HARD_IGN)."""
