@@ -52,13 +52,14 @@ def test_exit_builtin_ends_the_script_with_its_status(tmp_path):
     assert (r.status, r.out) == (3, "a\n")
 
 
-def test_successful_commands_keep_their_stderr(tmp_path):
+def test_successful_commands_keep_their_stderr_labelled_with_the_line(tmp_path):
     r = run_script(tmp_path, "dd if=/dev/zero of=/tmp/z count=1\n")
     # /dev/zero does not exist in kemu: dd fails before its summary is armed.
     assert r.err == "kemu: line 1: dd: /dev/zero: No such file or directory\n"
     r = run_script(tmp_path, "echo x > /tmp/x\ndd if=/tmp/x of=/tmp/y\n")
     assert r.status == 0
-    assert r.err.startswith("0+1 records in\n0+1 records out\n2 bytes transferred in ")
+    assert r.err.startswith("kemu: line 2: 0+1 records in\nkemu: line 2: 0+1 records out\n"
+                            "kemu: line 2: 2 bytes transferred in ")
 
 
 def test_verbose_traces_commands(tmp_path):
@@ -105,7 +106,8 @@ def test_default_disk_is_a_64m_memory_disk(tmp_path):
     assert lines[1].startswith("brw-r-----  1 root  wheel  17, 3 ") and \
         lines[1].endswith(" /dev/wd0")
     # The 64th megabyte is the last one: the second block is end of file.
-    assert r.err.startswith("1+0 records in\n1+0 records out\n1048576 bytes transferred")
+    assert r.err.startswith("kemu: line 2: 1+0 records in\nkemu: line 2: 1+0 records out\n"
+                            "kemu: line 2: 1048576 bytes transferred")
 
 
 # ------------------------------------------------------------------ fault plans
@@ -180,7 +182,8 @@ def test_drive_size_host_uses_the_host_file_and_extends_never(tmp_path):
                    "-d", f"key=/dev/wd0,hostpath={img},size=host")
     assert r.status == 0, r
     assert r.out == "A" * 4096
-    assert r.err.startswith("8+0 records in\n8+0 records out\n4096 bytes")
+    assert r.err.startswith("kemu: line 1: 8+0 records in\nkemu: line 1: 8+0 records out\n"
+                            "kemu: line 1: 4096 bytes")
     # A bigger size extends the host file; its old contents stay.
     r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={img},size=8k")
     assert r.status == 0 and img.stat().st_size == 8192 and img.read_bytes()[:4] == b"AAAA"
@@ -350,3 +353,48 @@ def test_kernel_panic_is_reported_not_raised():
     assert first == "kemu: line 2: panic: kemupanic: asked for"
     assert sched.startswith("kemu: schedule random(seed=1): --replay=k1.")
     assert sched.endswith(" reruns it")
+
+
+# ------------------------------------------------------------------ the shell's own process
+
+def test_a_killed_shell_ends_kemu_run_with_128_plus_the_signal(tmp_path):
+    r = run_script(tmp_path, "echo a\nkill -9 $$\necho never\n")
+    assert (r.status, r.out) == (128 + 9, "a\n")
+    assert r.err == "kemu: the shell (pid 2) ended: Killed\n"
+    # Not interactive: SIGTERM takes its default action too.
+    r = run_script(tmp_path, "kill $$\necho never\n")
+    assert (r.status, r.out, r.err) == (128 + 15, "", "kemu: the shell (pid 2) ended: "
+                                                      "Terminated\n")
+
+
+def test_an_interactive_shell_ignores_sigterm_and_sigquit_but_not_sigkill():
+    r = kemu_main("shell", stdin="kill $$\necho still\nkill -QUIT $$\necho here\n"
+                                 "sleep 1000 & sleep 1; kill $!; wait $!; echo child=$?\n"
+                                 "kill -9 $$\necho never\n")
+    assert r.status == 128 + 9
+    assert r.out == "still\nhere\nchild=143\n"       # its children take SIGTERM
+    assert r.err == "Terminated\nkemu: the shell (pid 2) ended: Killed\n"
+
+
+@pytest.fixture
+def boom(monkeypatch):
+    """The command ``boom`` makes the evaluator raise, as a bug in kemu would."""
+    from tools.sh.eval import Evaluator
+
+    evalcommand = Evaluator.evalcommand
+
+    async def buggy(self, n, flags):
+        if n.args and n.args[0].text == "boom":
+            raise ValueError("a bug\nwith a second line")
+        return await evalcommand(self, n, flags)
+
+    monkeypatch.setattr(Evaluator, "evalcommand", buggy)
+
+
+@pytest.mark.parametrize("how", ["run", "shell"])
+def test_an_internal_error_is_a_message_and_status_70(tmp_path, boom, how):
+    text = "echo before\nboom\necho after\n"
+    r = run_script(tmp_path, text) if how == "run" else kemu_main("shell", stdin=text)
+    assert (r.status, r.out) == (70, "before\n")
+    assert r.err.startswith("kemu: internal error: ValueError: a bug (at ")
+    assert r.err.count("\n") == 1 and "Traceback" not in r.err

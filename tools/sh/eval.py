@@ -190,6 +190,7 @@ class Host:
 
     def __init__(self, xtrace: Callable[[str], None] | None = None) -> None:
         self.intr = False               # Ctrl-C: stop at the next command
+        self.lineno = 0                 # the simple command running (kemu run's labels)
         self.xtrace = xtrace or (lambda text: None)
 
 
@@ -573,6 +574,7 @@ class Evaluator:
 
     async def evalcommand(self, n: NCmdNode, flags: int) -> None:
         st = self.st
+        self.host.lineno = n.lineno
         self.cmdsub_status = None
         argv: list[str] = []
         for w in n.args:
