@@ -198,6 +198,10 @@ class Machine:
                  deadlock_patience: int = 64, console: TextIO | None = None,
                  faults: Any = None, tunables: dict[str, Any] | None = None,
                  observe: bool = True, **strategy_options: Any) -> None:
+        # The native helper (kern.native) loads, or the boot stops here with its
+        # ImportError (KEMU_NATIVE=bogus, or =cffi without the compiled module):
+        # imported later by a file system's module, it would only be ENOEXEC.
+        import kern.native  # noqa: F401
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
         tunables = dict(tunables or {})
