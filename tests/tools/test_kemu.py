@@ -203,6 +203,14 @@ def test_bad_drive_specs_give_messages(tmp_path):
     assert r.status == 1
     assert r.err.startswith("kemu: -d key=/dev/wd0,hostpath=x: incomplete drivespec: size= "
                             "missing\nusage: kemu")
+    for spec, said in (("key=,hostpath=x,size=1m", "key= is empty (expected key=/dev/wd0)"),
+                       ("key=/dev/wd0,hostpath=,size=1m", "hostpath= is empty (expected "
+                                                          "hostpath=FILE)"),
+                       ("key=/dev/wd0,hostpath=x,size=", "size= is empty (expected "
+                                                         "size=host|N)")):
+        r = run_script(tmp_path, "true\n", "-d", spec)
+        assert r.status == 1
+        assert r.err.startswith(f"kemu: -d {spec}: {said}\nusage: kemu")
     r = run_script(tmp_path, "true\n", "-d", "garbage")
     assert r.err.startswith('kemu: -d garbage: invalid dtoken "garbage" (expected '
                             'name=value)\n')
@@ -233,6 +241,19 @@ def test_a_size_too_big_to_create_leaves_nothing(tmp_path):
     assert r.status == 1
     assert r.err.startswith(f"kemu: -d /dev/wd0: hostpath {img}: cannot make it ")
     assert not img.exists()
+
+
+def test_a_failed_drive_through_a_dangling_symlink_leaves_nothing(tmp_path):
+    """hostpath is a symbolic link to a file that does not exist: O_CREAT made the
+    target, and the failed -d removes it again (the link stays, as it was)."""
+    link, target = tmp_path / "link.img", tmp_path / "target.img"
+    link.symlink_to(target)
+    r = run_script(tmp_path, "true\n", "-d",
+                   f"key=/dev/wd0,hostpath={link},size=8000000t,offset=8000000t")
+    assert r.status == 1
+    assert r.err.startswith(f"kemu: -d /dev/wd0: hostpath {link}: cannot make it ")
+    assert not target.exists() and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.img", "script.sh"]
 
 
 def test_a_failed_drive_leaves_the_host_untouched(tmp_path):
@@ -287,6 +308,33 @@ def test_a_native_helper_that_cannot_load_stops_kemu(value, words):
     assert r.stdout == ""
     assert r.stderr.startswith("kemu: kern.native: ") and words in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("code", [
+    "import kern; kern.boot(seed=1)",
+    "from tools.kemu import boot_machine; boot_machine()",
+], ids=["kern.boot", "boot_machine"])
+def test_a_native_helper_that_cannot_load_stops_every_boot(code):
+    """Not only the CLI: a machine booted from Python stops with the import error,
+    not with a mount that fails later (ENOEXEC from the ext2fs module)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KEMU_NATIVE="bogus")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1
+    last = r.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("ImportError: kern.native: KEMU_NATIVE='bogus' is not an "
+                           "implementation"), r.stderr
+
+
+def test_a_native_helper_that_cannot_load_stops_the_plugins_machines(pytester, monkeypatch):
+    pytester.makepyfile(test_n="def test_boots(kernel):\n    pass\n")
+    monkeypatch.setenv("KEMU_NATIVE", "bogus")
+    r = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    r.assert_outcomes(errors=1)
+    assert "ImportError: kern.native: KEMU_NATIVE='bogus'" in r.stdout.str()
 
 
 def test_the_fallback_to_the_twin_is_said_once():
