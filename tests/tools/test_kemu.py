@@ -446,3 +446,24 @@ def test_an_internal_error_is_a_message_and_status_70(tmp_path, boom, how):
     assert (r.status, r.out) == (70, "before\n")
     assert r.err.startswith("kemu: internal error: ValueError: a bug (at ")
     assert r.err.count("\n") == 1 and "Traceback" not in r.err
+
+
+# ------------------------------------------------------------------ exec's names
+
+def test_exec_names_the_process_and_its_lwp_after_the_program(tmp_path):
+    r = run_script(tmp_path, "sleep 1000 &\nsleep 1\nps -ax -o pid,lname,comm\n")
+    assert r.status == 0, r
+    rows = [ln.split() for ln in r.out.splitlines()[1:]]
+    assert ["2", "sh", "sh"] in rows            # the shell
+    assert ["3", "sleep", "sleep"] in rows      # forked by it, then exec'd: sleep
+    assert any(row[1:] == ["ps", "ps"] for row in rows)
+
+
+def test_a_fault_scoped_to_a_command_by_its_lwp_name(tmp_path):
+    """lwp=dd reaches dd's writes and no other command's (before exec named the
+    lwp, every command ran in an lwp named sh)."""
+    r = run_script(tmp_path, "echo hello > /tmp/a\ncp /tmp/a /tmp/b\ncat /tmp/b\n"
+                             "dd if=/tmp/a of=/tmp/c\necho never\n",
+                   "--faults", "VOP_WRITE:lwp=dd:error=EIO")
+    assert (r.status, r.out) == (1, "hello\n")
+    assert r.err.startswith("kemu: line 4: dd: /tmp/c: Input/output error\n")
