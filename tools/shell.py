@@ -205,7 +205,7 @@ class Shell:
         """The shell's own process was killed (``kill -9 $$``): the shell ends with
         128 + the signal, as sh's parent would see it."""
         p = self.proc
-        if p.p_stat != SZOMB and p.p_pid in self.k.procs:
+        if p.p_stat != SZOMB and self.k.procs.get(p.p_pid) is p:
             return
         status = 128 + p.p_xsig if p.p_xsig else p.p_xexit
         if not self._said_dead:
@@ -350,7 +350,11 @@ class Shell:
         tb = traceback.extract_tb(e.__traceback__)
         if tb:
             frame = tb[-1]
-            where = f" (at {os.path.relpath(frame.filename)}:{frame.lineno})"
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            path = os.path.abspath(frame.filename)
+            if path.startswith(root + os.sep):
+                path = os.path.relpath(path, root)
+            where = f" (at {path}:{frame.lineno})"
         text = str(e).splitlines()[0] if str(e) else ""
         self._errmsg(f"kemu: internal error: {type(e).__name__}"
                      f"{': ' + text if text else ''}{where}\n")

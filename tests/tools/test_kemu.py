@@ -444,7 +444,8 @@ def test_an_internal_error_is_a_message_and_status_70(tmp_path, boom, how):
     text = "echo before\nboom\necho after\n"
     r = run_script(tmp_path, text) if how == "run" else kemu_main("shell", stdin=text)
     assert (r.status, r.out) == (70, "before\n")
-    assert r.err.startswith("kemu: internal error: ValueError: a bug (at ")
+    assert r.err.startswith("kemu: internal error: ValueError: a bug "
+                            "(at tests/tools/test_kemu.py:")
     assert r.err.count("\n") == 1 and "Traceback" not in r.err
 
 
