@@ -10,8 +10,8 @@ machine, in the host's terminal:
 * ``Shell.system(line)``: parse and run one command line; its status.
 * ``Shell.run_script(text)`` (``kemu run``): the script runs with ``-e``
   semantics (sh's errexit: a failing command ends the script, except in
-  conditions and before ``&&``/``||``); the failing command's standard
-  standard error goes to the console as it is written, each line labelled
+  conditions and before ``&&``/``||``); each command's standard error
+  goes to the console as it is written, each line labelled
   ``kemu: line N: `` with the script line that runs; a failing command
   that said nothing is reported as ``kemu: line N: <name>: exit status S``;
   the result is 1; ``exit N`` ends it with N; Ctrl-C stops it with 130.
