@@ -63,7 +63,7 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import sched
+from kern.machine import lockset, sched
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import short_path
 
@@ -229,7 +229,7 @@ class Machine:
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
-                 faults: Any = None, **options: Any) -> None:
+                 faults: Any = None, race: bool | None = None, **options: Any) -> None:
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
         self.seed = default_seed if seed is None else int(seed)
@@ -251,6 +251,9 @@ class Machine:
         self.faults = FaultTable(self.seed)
         if faults:
             self.faults.apply(faults)  # a FaultPlan or its text form
+        # the lockset race detector (kern.machine.lockset), when on
+        self.race = lockset.Detector(self) if (lockset.default if race is None else race) \
+            else None
         self.locals: dict[Any, Any] = {}
         self.alllwp: list[lwp] = []
         self.procs: dict[int, proc] = {}
@@ -374,6 +377,8 @@ class Machine:
         """Start ``afn(*args)`` as lwp ``l`` (kthread_create and k.run come here)."""
         if self._nursery is None or self.state in ("failed", "halted"):
             raise MachineHalted(f"{self!r} is not running")
+        if self.race is not None:
+            self.race.lwp_spawned(l, _lwp.get())
         l.l_stat = LSRUN
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
@@ -644,6 +649,8 @@ class Machine:
         self.clock_origin = trio.current_time()
         instrument = _Instrument(self)
         trio.lowlevel.add_instrument(instrument)
+        if self.race is not None:
+            self.race.attach()
         try:
             async with trio.open_nursery() as n:
                 self._nursery = n
@@ -667,6 +674,8 @@ class Machine:
                 task_status.started()
                 self._booted.set()
         finally:
+            if self.race is not None:
+                self.race.detach()
             self._last_now = self.now()
             trio.lowlevel.remove_instrument(instrument)
             self._nursery = None
@@ -899,6 +908,8 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     "GENERIC" or a KernelConfig), ``verbose`` (echo kernel messages, on
     ``console``, a text stream, default sys.stdout), ``debug``
     (aprint_debug output), ``boottime`` (epoch seconds at boot), ``faults`` (a
-    kern.subr_fault.FaultPlan or its text form, armed from the start).
+    kern.subr_fault.FaultPlan or its text form, armed from the start), ``race``
+    (the lockset race detector, kern.machine.lockset; default off, or on under
+    ``pytest --kemu-race``).
     """
     return Machine(seed, **kw)

@@ -12,7 +12,9 @@ Options:
   machine a test boots;
 * ``--kemu-full-trace``: keep the kernel's frames in failure tracebacks
   (hidden by default: a test's traceback ends at the system call or the
-  ``k.run`` that failed).
+  ``k.run`` that failed);
+* ``--kemu-race``: every machine runs with the lockset race detector
+  (``kern.machine.lockset``; ``kern.boot(race=True)`` for one machine).
 
 Fixtures (see docs/TESTING.md): ``kernel`` (a booted GENERIC machine, sync
 face; the ``kemu_config`` marker picks another configuration),
@@ -72,6 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "'disk.write:dev=wd0:prob=0.3:error=EIO' (faults joined by ',')")
     g.addoption("--kemu-full-trace", action="store_true", default=False,
                 help="show the kernel's frames in failure tracebacks")
+    _race_addoption(g)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,6 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[_STASH_PLAN] = FaultPlan.parse(text)
         except FaultPlanError as e:
             raise pytest.UsageError(f"--kemu-faults: {e}") from None
+    _race_configure(config)
     config.addinivalue_line("markers", "kemu: an async def test kemu runs (under trio, "
                                        "with a virtual clock)")
     config.addinivalue_line("markers", "kemu_config(name): kernel configuration for `kernel`")
@@ -98,6 +102,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _STASH_PLAN = pytest.StashKey[Any]()
+
+
+# ------------------------------------------------------------------ the race detector
+
+def _race_addoption(g: Any) -> None:
+    g.addoption("--kemu-race", action="store_true", default=False,
+                help="run every machine with the lockset race detector "
+                     "(kern.machine.lockset): a data race ends the run with kern.DataRace")
+
+
+def _race_configure(config: pytest.Config) -> None:
+    from kern.machine import lockset
+
+    if config.getoption("--kemu-race"):
+        lockset.default = True
 
 
 # ------------------------------------------------------------------ the machines of a test
@@ -143,6 +162,8 @@ def rerun_line(item: pytest.Item, machines: list[_machine.Machine]) -> str:
     plan = cfg.stash.get(_STASH_PLAN, None)
     if plan:
         args.append(f"--kemu-faults={plan}")
+    if cfg.getoption("--kemu-race"):
+        args.append("--kemu-race")
     if machines:
         extra = [m.repro_args() for m in machines]
         if all(e == extra[0] for e in extra):

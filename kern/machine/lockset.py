@@ -1,0 +1,625 @@
+"""The lockset race detector: Eraser (Savage et al., SOSP 1997) over kemu's kernel structures.
+
+On a real NetBSD machine KCSAN watches memory accesses; here the shared
+fields of kernel structures are watched by Python descriptors, installed on
+their classes only while a machine with the detector on runs
+(``kern.boot(race=True)``, ``pytest --kemu-race``).  With it off the classes
+are untouched and the kernel runs exactly as without it.
+
+For every watched field of every object the detector runs Eraser's state
+machine:
+
+* **virgin**: never accessed;
+* **exclusive**: only one lwp has touched it (initialisation: no checks);
+* **shared**: a second lwp read it; the candidate lockset C(v) is refined
+  (intersected with the locks held) at each access, nothing is reported;
+* **shared-modified**: written once shared; when C(v) becomes empty, the
+  detector looks for the pair: two accesses by different lwps, at least one
+  a write, with no lock in common.  It ends the run with
+  :class:`kern.DataRace`, naming the field, the object, both lwps, both
+  sites and the locks each held.
+
+Locks are mutexes and rwlocks, as ``subr_lockdebug`` records them per lwp
+(``l_locks``); an rwlock held as reader counts for reads only.  Two
+orderings the locks do not show are honoured, both made by lwp lifetimes:
+an lwp that has exited cannot race (its field ownership passes to the next
+lwp, and its accesses drop out of the history), and what an lwp did before
+it created another happened before everything the new lwp does.  Only
+kernel code is watched (not kemu's harness in kern/machine/).
+
+What the lockset discipline cannot express is declared in ONE place, the
+table :data:`STRUCTS` below: for each watched struct, every field with its
+documented protection, from NetBSD's own comments on the struct (the header
+the port names) and the code's use of it:
+
+* ``locked(*locks)``: Eraser (the documented locks are named in reports);
+* ``modify_locked(lock)``: written only with ``lock`` held, read without it
+  (NetBSD's "x: lock to modify, either to inspect"; a port's configuration
+  fields published by a handoff the locks do not show): writes without the
+  lock, once the field is shared, are reported;
+* ``stable()``: set before the structure is shared and never written after;
+* ``unlocked(why)``: protected by means the detector cannot see (atomic
+  counters, ownership of a buf through BC_BUSY, the single CPU NetBSD's
+  design relies on), not checked;
+* ``kept(why, at=...)``: a data race of the ported C kept on purpose (a
+  defect of fss.c 1.104 or puffs_vfsops.c 1.38 that a later revision fixes,
+  pinned by a test): a race of that field involving one of the functions in
+  ``at`` is recorded once (``Detector.kept``, the console) and the run goes
+  on; any other race of the field is still fatal.
+
+The only faces towards the kernel are the per-lwp lock list of
+subr_lockdebug, the machine's hooks (its start and end, lwp creation, module
+loading) and the classes named in the table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import weakref
+from dataclasses import dataclass
+from types import CodeType, FrameType, ModuleType
+from typing import Any
+
+from kern.cpu import _lwp, _machine
+from kern.exceptions import DataRace
+from kern.kern_lwp import LSZOMB, lwp
+from kern.subr_lockdebug import short_path
+
+# Whether machines booted without race= have the detector on (pytest --kemu-race).
+default = False
+
+# ------------------------------------------------------------------ declarations
+
+LOCKED, MODIFY_LOCKED, STABLE, UNLOCKED, KEPT = "locked", "modify-locked", "stable", \
+    "unlocked", "kept"
+
+
+@dataclass(frozen=True)
+class Protection:
+    """How one field is protected, and why (the table's entries)."""
+
+    kind: str
+    locks: tuple[str, ...] = ()
+    why: str = ""
+    at: tuple[str, ...] = ()  # kept: the functions whose races are kept
+
+    def text(self) -> str:
+        if self.kind in (LOCKED, KEPT):
+            lk = " or ".join(self.locks) if self.locks else "one lwp at a time"
+            return f"{lk}" + (f" ({self.why})" if self.why else "")
+        if self.kind == MODIFY_LOCKED:
+            return f"{self.locks[0]} to modify, none to inspect ({self.why})"
+        return f"{self.kind} ({self.why})"
+
+
+def locked(*locks: str, why: str = "") -> Protection:
+    """Eraser's discipline: ``locks`` are the documented ones (lock names as
+    subr_lockdebug prints them); none means "one lwp at a time" (the lwp that
+    owns the object, handed over at lwp creation and exit)."""
+    return Protection(LOCKED, locks, why)
+
+
+def modify_locked(lock: str, why: str) -> Protection:
+    return Protection(MODIFY_LOCKED, (lock,), why)
+
+
+def stable(why: str) -> Protection:
+    return Protection(STABLE, (), why)
+
+
+def unlocked(why: str) -> Protection:
+    return Protection(UNLOCKED, (), why)
+
+
+def kept(why: str, *, at: tuple[str, ...], locks: tuple[str, ...] = ()) -> Protection:
+    return Protection(KEPT, locks, why, at)
+
+
+@dataclass
+class Struct:
+    """A watched kernel structure: where its class lives and its fields."""
+
+    name: str            # "struct fss_softc"
+    module: str          # the Python module of its class ("dev.fss.fssvar")
+    cls: str             # the class name
+    source: str          # the NetBSD header the field protections come from
+    fields: dict[str, Protection]
+    per_machine: bool = False  # defined in a loadable module's files (a copy per machine)
+
+
+# The table.  Lock names are those subr_lockdebug gives (the expression passed
+# to mutex_init/rw_init).  "(1.29: ...)" quotes the header's own comment.
+
+_CONFIG = ("snapshot configuration: written by FSSIOCSET (fss_create_files, "
+           "fss_create_snapshot, fss_softc_alloc) and FSSIOCCLR (fss_delete_snapshot, "
+           "fss_softc_free) holding sc_lock while no bs thread runs and no cow handler is "
+           "established; fss_copy_on_write, fss_strategy and the bs thread read it only "
+           "between fscow_establish/kthread_create and fscow_disestablish/kthread_join, "
+           "which order them after the writes")
+
+STRUCTS: list[Struct] = [
+    Struct("struct fss_softc", "dev.fss.fssvar", "fss_softc", "sys/dev/fssvar.h 1.29", {
+        "sc_dev": stable("Self linkage: set by fss_attach before the unit is on the list"),
+        "sc_slock": stable("Protect this softc: the mutex itself, set up by fss_attach"),
+        "sc_lock": stable("Sleep lock for fss_ioctl: the mutex itself"),
+        "sc_work_cv": stable("the condvar itself"),
+        "sc_cache_cv": stable("the condvar itself"),
+        "sc_flags": kept(
+            "fss.c 1.104 reads and changes sc_flags holding only sc_lock (the ioctl's sleep "
+            "lock) in fss_ioctl, fss_create_files, fss_create_snapshot (FSS_ACTIVE), "
+            "fss_delete_snapshot, fss_softc_alloc (FSS_BS_THREAD) and fss_softc_free, and "
+            "with no lock in fss_detach, while fss_open, fss_close, fss_error and the bs "
+            "thread change it under sc_slock: fss_open's |= FSS_CDEV_OPEN can be lost against "
+            "|= FSS_ACTIVE.  1.105 keeps the snapshot's state in sc_state, changed under "
+            "sc_slock (FSS_PERSISTENT and FSS_BS_THREAD are still set without it in 1.114)",
+            locks=("sc.sc_slock",),
+            at=("fss_ioctl", "fss_detach", "fss_create_files", "fss_create_snapshot",
+                "fss_delete_snapshot", "fss_softc_alloc", "fss_softc_free")),
+        "sc_uflags": locked("sc.sc_slock", why="User visible flags"),
+        "sc_dkdev": stable("Generic disk device: allocated by fss_attach; disk(9) "
+                           "locks its own statistics"),
+        "sc_mount": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_mntname": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_time": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_bdev": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_bs_vp": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_bs_bshift": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_bs_bmask": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_bs_lwp": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_clshift": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_clmask": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_clcount": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_copied": modify_locked("sc.sc_lock", _CONFIG + " (the bitmap's bits: sc_slock)"),
+        "sc_clresid": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_cache_size": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_cache": modify_locked("sc.sc_lock", _CONFIG + " (the slots: fss_cache)"),
+        "sc_bufq": stable("Transfer queue: allocated by fss_attach (its contents: sc_slock)"),
+        "sc_clnext": kept(
+            "Next free cluster on backing store: the bs thread advances it under sc_slock; "
+            "fss.c 1.104's FSSIOCGET reads it (fsg_bs_size) holding only sc_lock.  1.105's "
+            "FSSIOCGET holds sc_slock", locks=("sc.sc_slock",), at=("fss_ioctl",)),
+        "sc_indir_size": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_indir_valid": modify_locked("sc.sc_lock", _CONFIG),
+        "sc_indir_cur": locked(why="the bs thread's, set up by FSSIOCSET before it starts"),
+        "sc_indir_dirty": locked(why="the bs thread's, set up by FSSIOCSET before it starts"),
+        "sc_indir_data": modify_locked("sc.sc_lock", _CONFIG),
+    }),
+    Struct("struct fss_cache", "dev.fss.fssvar", "fss_cache", "sys/dev/fssvar.h 1.29", {
+        "fc_type": locked("sc.sc_slock", why="Current state"),
+        "fc_cluster": modify_locked(
+            "sc.sc_slock", "Cluster number of this entry: set with sc_slock held when a FREE "
+            "slot is claimed; while the slot is BUSY or VALID nobody writes it, so the lwp "
+            "filling the slot and the bs thread emptying it read it without the lock"),
+        "fc_state_cv": stable("the condvar itself"),
+        "fc_data": modify_locked("sc.sc_lock", "Data: allocated by fss_softc_alloc under "
+                                 "sc_lock; its bytes belong to the slot's BUSY/VALID owner"),
+    }),
+]
+
+# ------------------------------------------------------------------ the detector
+
+VIRGIN, EXCLUSIVE, SHARED, SHARED_MODIFIED = 0, 1, 2, 3
+STATE_NAMES = ("virgin", "exclusive", "shared", "shared-modified")
+
+_HARNESS = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class _Access:
+    """One remembered access of a shared field: the latest of its lwp, kind and lockset."""
+
+    __slots__ = ("lwp", "write", "lockset", "held", "site", "seq")
+
+    def __init__(self, l: lwp, write: bool, lockset: frozenset, held: tuple, site: tuple,
+                 seq: int) -> None:
+        self.lwp = l
+        self.write = write
+        self.lockset = lockset
+        self.held = held
+        self.site = site
+        self.seq = seq
+
+
+class _FieldState:
+    __slots__ = ("state", "owner", "last_seq", "last", "prev", "cset", "hist")
+
+    def __init__(self, owner: lwp, seq: int, last: tuple) -> None:
+        self.state = EXCLUSIVE
+        self.owner: lwp | None = owner
+        self.last_seq = seq
+        # the owner's latest access while exclusive: (write, code, line, held locks)
+        self.last = last
+        # that access once the field is shared (reports name it; Eraser does not check it)
+        self.prev: _Access | None = None
+        self.cset: frozenset | None = None
+        self.hist: dict[tuple, _Access] = {}
+
+
+class _LwpInfo:
+    """What the detector knows of an lwp: who created it, and when."""
+
+    __slots__ = ("ancestors",)
+
+    def __init__(self, ancestors: dict[lwp, int]) -> None:
+        # ancestor -> the detector's sequence number when its line forked towards us
+        self.ancestors = ancestors
+
+
+@dataclass
+class RaceReport:
+    """A race found: the message, and whether it was kept (a declared defect)."""
+
+    struct: str
+    field: str
+    message: str
+    kept: bool = False
+    why: str = ""
+
+
+class _Watched:
+    """The descriptor installed on a class for one watched field."""
+
+    __slots__ = ("name", "struct", "prot", "orig", "has_orig", "slot")
+
+    def __init__(self, name: str, struct: Struct, prot: Protection, orig: Any,
+                 has_orig: bool) -> None:
+        self.name = name
+        self.struct = struct
+        self.prot = prot
+        self.orig = orig
+        self.has_orig = has_orig
+        # a __slots__ member: reads and writes go through the original descriptor
+        self.slot = has_orig and hasattr(orig, "__set__") and hasattr(orig, "__get__")
+
+    def _raw(self, obj: Any) -> Any:
+        if self.slot:
+            return self.orig.__get__(obj, type(obj))
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            if self.has_orig:
+                return self.orig
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute "
+                                 f"{self.name!r}") from None
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        if obj is None:
+            return self.orig if self.has_orig else self
+        value = self._raw(obj)
+        m = _machine.get()
+        if m is not None:
+            d = getattr(m, "race", None)
+            if d is not None and d.on:
+                d.access(obj, self, False, sys._getframe(1))
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        m = _machine.get()
+        if m is not None:
+            d = getattr(m, "race", None)
+            if d is not None and d.on:
+                d.access(obj, self, True, sys._getframe(1))
+        if self.slot:
+            self.orig.__set__(obj, value)
+        else:
+            obj.__dict__[self.name] = value
+
+    def __delete__(self, obj: Any) -> None:
+        if self.slot:
+            self.orig.__delete__(obj)
+        else:
+            del obj.__dict__[self.name]
+
+
+# Classes shared by every machine get the descriptors while at least one
+# detector runs (machines may run in several threads at once).
+_install_lock = threading.Lock()
+_installed: dict[type, int] = {}
+
+
+def _install(cls: type, st: Struct) -> None:
+    with _install_lock:
+        n = _installed.get(cls, 0)
+        _installed[cls] = n + 1
+        if n:
+            return
+        if not cls.__weakrefoffset__:
+            _installed.pop(cls)
+            raise TypeError(f"{st.name}: class {cls.__qualname__} cannot be watched "
+                            f"(its instances take no weak references: add __weakref__ "
+                            f"to its __slots__)")
+        for name, prot in st.fields.items():
+            if prot.kind == UNLOCKED:
+                continue
+            has = name in cls.__dict__
+            setattr(cls, name, _Watched(name, st, prot, cls.__dict__.get(name), has))
+
+
+def _uninstall(cls: type) -> None:
+    with _install_lock:
+        n = _installed.get(cls, 0) - 1
+        if n > 0:
+            _installed[cls] = n
+            return
+        _installed.pop(cls, None)
+        for name, w in list(cls.__dict__.items()):
+            if isinstance(w, _Watched):
+                if w.has_orig:
+                    setattr(cls, name, w.orig)
+                else:
+                    delattr(cls, name)
+
+
+def watched_classes() -> list[type]:
+    """The classes that carry the detector's descriptors now (for tests)."""
+    with _install_lock:
+        return list(_installed)
+
+
+class Detector:
+    """The race detector of one machine (``k.race`` when booted with race=True)."""
+
+    def __init__(self, machine: Any) -> None:
+        self.m = machine
+        self.on = False
+        self.seq = 0
+        self.busy = False  # making a report: accesses then are the detector's own
+        self.kept: list[RaceReport] = []
+        self.races: list[RaceReport] = []
+        self._kept_seen: set[tuple] = set()
+        self._objs: dict[int, tuple[Any, dict[str, _FieldState]]] = {}
+        self._lwps: dict[lwp, _LwpInfo] = {}
+        self._kcode: dict[CodeType, bool] = {}
+        self._classes: list[type] = []
+        self.accesses = 0  # checked accesses (a figure for the benchmark)
+
+    # the machine's hooks -----------------------------------------------------
+
+    def attach(self) -> None:
+        """The machine starts: watch the shared structs' classes."""
+        _register()
+        for st in STRUCTS:
+            if st.per_machine:
+                continue
+            mod = sys.modules.get(st.module)
+            if mod is None:
+                import importlib
+
+                mod = importlib.import_module(st.module)
+            self._watch(getattr(mod, st.cls), st)
+        self.on = True
+
+    def detach(self) -> None:
+        """The machine has ended: give the classes their plain attributes back."""
+        self.on = False
+        for cls in self._classes:
+            _uninstall(cls)
+        self._classes = []
+        self._objs.clear()
+        self._lwps.clear()
+
+    def _watch(self, cls: type, st: Struct) -> None:
+        _install(cls, st)
+        self._classes.append(cls)
+
+    def module_loaded(self, modules: list[ModuleType]) -> None:
+        """A loadable module's files were executed for this machine: watch their structs."""
+        for st in STRUCTS:
+            if not st.per_machine:
+                continue
+            for mod in modules:
+                if mod.__name__.endswith("." + st.module):
+                    cls = getattr(mod, st.cls, None)
+                    if isinstance(cls, type) and cls not in self._classes:
+                        self._watch(cls, st)
+
+    def lwp_spawned(self, l: lwp, parent: lwp | None) -> None:
+        """``parent`` creates ``l``: what the parent did so far happened before ``l``."""
+        if parent is None:
+            return
+        self.seq += 1
+        pi = self._lwps.get(parent)
+        anc = dict(pi.ancestors) if pi is not None else {}
+        anc[parent] = self.seq
+        self._lwps[l] = _LwpInfo(anc)
+
+    # the accesses --------------------------------------------------------------
+
+    def _is_kernel(self, code: CodeType) -> bool:
+        k = self._kcode.get(code)
+        if k is None:
+            k = self._kcode[code] = not code.co_filename.startswith(_HARNESS)
+        return k
+
+    def _ordered(self, before: lwp, seq: int, l: lwp) -> bool:
+        """Did ``before``'s access numbered ``seq`` happen before anything ``l`` does?"""
+        if before.l_stat == LSZOMB:
+            return True
+        li = self._lwps.get(l)
+        if li is None:
+            return False
+        fork = li.ancestors.get(before)
+        return fork is not None and seq < fork
+
+    def access(self, obj: Any, w: _Watched, write: bool, frame: FrameType) -> None:
+        if self.busy:
+            return
+        l = _lwp.get()
+        if l is None or not self._is_kernel(frame.f_code):
+            return
+        self.accesses += 1
+        self.seq += 1
+        oid = id(obj)
+        entry = self._objs.get(oid)
+        if entry is None:
+            objs = self._objs
+            ref = weakref.ref(obj, lambda _r, oid=oid, objs=objs: objs.pop(oid, None))
+            entry = self._objs[oid] = (ref, {})
+        fields = entry[1]
+        fs = fields.get(w.name)
+        if fs is None:  # virgin -> exclusive
+            fields[w.name] = _FieldState(l, self.seq, (write, frame.f_code, frame.f_lineno,
+                                                       tuple(l.l_locks)))
+            return
+        if fs.state == EXCLUSIVE:
+            owner = fs.owner
+            if owner is l or (owner is not None and self._ordered(owner, fs.last_seq, l)):
+                # the owner again, or a new one: the previous owner's accesses are done
+                fs.owner = l
+                fs.last_seq = self.seq
+                fs.last = (write, frame.f_code, frame.f_lineno, tuple(l.l_locks))
+                return
+            fs.state = SHARED_MODIFIED if write else SHARED
+            w0, code, line, held = fs.last
+            fs.prev = _Access(owner, w0, frozenset(), _held(held),
+                              (code.co_filename, line, code.co_name), fs.last_seq)
+            fs.owner = None
+            fs.last = ()
+        elif write and fs.state == SHARED:
+            fs.state = SHARED_MODIFIED
+        self._shared_access(obj, w, fs, l, write, frame)
+
+    def _shared_access(self, obj: Any, w: _Watched, fs: _FieldState, l: lwp, write: bool,
+                       frame: FrameType) -> None:
+        held = tuple(l.l_locks)
+        if write:
+            lockset = frozenset(r.lock for r in held if not r.shared)
+        else:
+            lockset = frozenset(r.lock for r in held)
+        site = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+        cur = _Access(l, write, lockset, _held(held), site, self.seq)
+        prot = w.prot
+        kind = prot.kind
+        hist = fs.hist
+        if kind == STABLE:
+            if write:
+                other = self._other(hist, l, cur, lambda a: True, fs.prev)
+                self._report(obj, w, cur, other, f"written after it was shared "
+                                                 f"(declared stable: {prot.why})")
+        elif kind == MODIFY_LOCKED:
+            if write and not any(name == prot.locks[0] for name, _ in cur.held):
+                other = self._other(hist, l, cur, lambda a: True, fs.prev)
+                self._report(obj, w, cur, other,
+                             f"modified without {prot.locks[0]} (declared: {prot.why})")
+        else:
+            fs.cset = lockset if fs.cset is None else fs.cset & lockset
+            if not fs.cset and fs.state == SHARED_MODIFIED:
+                other = self._other(hist, l, cur, lambda a: (a.write or write) and
+                                    a.lockset.isdisjoint(lockset))
+                if other is not None:
+                    self._report(obj, w, cur, other, "no lock in common")
+        hist[(l, write, lockset)] = cur
+
+    def _other(self, hist: dict[tuple, _Access], l: lwp, cur: _Access, pred: Any,
+               prev: _Access | None = None) -> _Access | None:
+        """The latest access in ``hist`` by another live, unordered lwp satisfying
+        ``pred`` (else ``prev``, the exclusive owner's last access, when given)."""
+        found = None
+        for key, a in list(hist.items()):
+            if a.lwp is l:
+                continue
+            if self._ordered(a.lwp, a.seq, l):
+                if a.lwp.l_stat == LSZOMB:
+                    del hist[key]
+                continue
+            if pred(a) and (found is None or a.seq > found.seq):
+                found = a
+        if found is None and prev is not None and prev.lwp is not l and \
+                not self._ordered(prev.lwp, prev.seq, l):
+            found = prev
+        return found
+
+    # reports -------------------------------------------------------------------
+
+    def _report(self, obj: Any, w: _Watched, cur: _Access, other: _Access | None,
+                what: str) -> None:
+        m = self.m
+        if m.failure is not None:
+            return
+        prot = w.prot
+        st = w.struct
+        sname = st.name.split()[-1]
+        self.busy = True
+        try:
+            try:
+                desc = repr(obj)
+            except Exception:  # noqa: BLE001 - a report must not fail on a repr
+                desc = f"<{type(obj).__name__} at {id(obj):#x}>"
+            lines = [f"data race on {sname}.{w.name} of {desc}: {what}",
+                     _side(cur, obj, w)]
+            if other is not None:
+                lines.append(_side(other, obj, w))
+            else:
+                lines.append("  (no access by another live lwp is remembered)")
+            lines.append(f"  protection ({st.source}): {prot.text()}")
+            msg = "\n".join(lines)
+        finally:
+            self.busy = False
+        if prot.kind == KEPT and other is not None and \
+                (cur.site[2] in prot.at or other.site[2] in prot.at):
+            key = (st.name, w.name, cur.site[:2], other.site[:2])
+            if key not in self._kept_seen:
+                self._kept_seen.add(key)
+                report = f"{msg}\n  kept on purpose: {prot.why}"
+                self.kept.append(RaceReport(sname, w.name, report, True, prot.why))
+                from kern.subr_prf import printf
+
+                printf("%s\n", report)
+            return
+        self.races.append(RaceReport(sname, w.name, msg))
+        from kern.subr_prf import printf
+
+        exc = DataRace(msg)
+        printf("%s\n", msg)
+        m.record_crash(exc)
+        raise exc
+
+    # introspection -------------------------------------------------------------
+
+    def state_of(self, obj: Any, name: str) -> str:
+        """Eraser's state of ``obj.name`` now ("virgin", "exclusive", ...)."""
+        entry = self._objs.get(id(obj))
+        fs = entry[1].get(name) if entry is not None else None
+        return STATE_NAMES[fs.state] if fs is not None else STATE_NAMES[VIRGIN]
+
+
+def _held(records: tuple) -> tuple:
+    """(lock name, site taken) of each held-lock record."""
+    return tuple((r.lock_name(), r.site) for r in records)
+
+
+def _side(a: _Access, obj: Any, w: _Watched) -> str:
+    l = a.lwp
+    what = "write" if a.write else "read"
+    site = f"{short_path(a.site[0])}:{a.site[1]} in {a.site[2]}"
+    if a.held:
+        locks = ", ".join(f'"{name}" (taken at {short_path(s[0])}:{s[1]} in {s[2]})'
+                          for name, s in a.held)
+        holding = f"holding {locks}"
+    else:
+        holding = "holding no lock"
+    return (f'  {what} by lwp "{l.l_name}" (pid {l.l_proc.p_pid}, lid {l.l_lid}) '
+            f"at {site}, {holding}")
+
+
+def struct_named(name: str) -> Struct:
+    """The table entry of ``struct name`` (``"fss_softc"`` or ``"struct fss_softc"``)."""
+    for st in STRUCTS:
+        if st.name == name or st.name == f"struct {name}":
+            return st
+    raise KeyError(name)
+
+
+def _module_loaded(machine: Any, modules: list[ModuleType]) -> None:
+    d = getattr(machine, "race", None)
+    if d is not None and d.on:
+        d.module_loaded(modules)
+
+
+def _register() -> None:
+    from kern.kern_module import kobj_load_observers
+
+    if _module_loaded not in kobj_load_observers:
+        kobj_load_observers.append(_module_loaded)
+
