@@ -117,6 +117,13 @@ def _race_configure(config: pytest.Config) -> None:
 
     if config.getoption("--kemu-race"):
         lockset.default = True
+        config.add_cleanup(_race_unconfigure)
+
+
+def _race_unconfigure() -> None:
+    from kern.machine import lockset
+
+    lockset.default = False
 
 
 # ------------------------------------------------------------------ the machines of a test

@@ -421,3 +421,49 @@ def test_every_field_of_a_watched_struct_is_declared():
             if p.kind == lockset.KEPT:
                 # the functions whose races are kept, and the revision that changed it
                 assert p.at and ("1.1" in p.why or "later" in p.why), (st.name, name)
+
+
+# --- pytest --kemu-race -------------------------------------------------------------
+
+RACY_TEST = '''
+import kern
+from dev.fss.fssvar import fss_softc
+from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+
+
+async def bump(sc):
+    for _ in range(3):
+        sc.sc_uflags += 1
+        await kpause("bump", False, 1, None)
+
+
+def test_two_bumpers():
+    async def body():
+        sc = fss_softc()
+        ls = [kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, bump, sc, f"bump{i}")[1]
+              for i in range(2)]
+        for l in ls:
+            await kthread_join(l)
+        return sc.sc_uflags
+
+    with kern.boot() as k:
+        assert k.run(body) == 6
+'''
+
+
+def test_pytest_option_turns_the_detector_on_for_every_machine(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "test_racy.py").write_text(RACY_TEST)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_racy.py"]
+    plain = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stdout
+    raced = subprocess.run(cmd + ["--kemu-race"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert raced.returncode == 1, raced.stdout
+    out = raced.stdout
+    assert "kern.exceptions.DataRace: data race on fss_softc.sc_uflags" in out
+    assert 'by lwp "bump0"' in out and 'by lwp "bump1"' in out
+    assert "test_racy.py:9 in bump, holding no lock" in out
+    assert "re-run: pytest test_racy.py::test_two_bumpers --kemu-race --kemu-seed=0" in out
