@@ -21,7 +21,9 @@ beyond it EINVAL.  The fault sites of kemu disks apply, scoped by dev_t:
 "disk.read", "disk.write", "disk.slow" (``extra={"ticks": n}``) and
 "disk.short" (``extra={"done": n}``); see ``vfs.subr_disk.disk_io_faults``.
 
-Units and the driver's state are per machine.
+Units and the driver's state are per machine.  When the machine halts, after
+its file systems are unmounted, the units that are not open are destroyed
+(``md_shutdown``, NetBSD's md_detach at shutdown).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from kern.errno import EBUSY, EEXIST, EINVAL, ENOTTY, ENXIO, EPASSTHROUGH
 from kern.ioccom import _IOR, _IOW
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_types import NODEV
+from kern.machdep import shutdownhook_establish
 from kern.subr_devsw import devsw_attach, devsw_conv_table, devsw_detach
 from kern.subr_kmem import KM_SLEEP, kmem_free, kmem_zalloc
 from kern.subr_prf import aprint_normal
@@ -111,6 +114,7 @@ class _MdGlobals:
         self.md_bmajor = -1
         self.md_cmajor = -1
         self.attached = False
+        self.shutdownhook = False
         self.units: dict[int, md_softc] = {}
 
 
@@ -300,7 +304,20 @@ def mdattach(n: Any = 0) -> int:
         return error
     g.md_bmajor, g.md_cmajor = bmajor, cmajor
     g.attached = True
+    if not g.shutdownhook:
+        g.shutdownhook = True
+        shutdownhook_establish(md_shutdown)
     return 0
+
+
+async def md_shutdown() -> None:
+    """The halt's detach of the units (md_detach with DETACH_SHUTDOWN, md.c's
+    DVF_DETACH_SHUTDOWN): a unit not open goes, its memory freed; an open one
+    stays (EBUSY).  It runs after every file system is unmounted
+    (kern/machdep.py's cpu_reboot); kemu's md has no autoconf attachment for
+    config_detach_all to reach, so it is a shutdown hook."""
+    for unit in sorted(_md().units):
+        md_destroy(unit)
 
 
 def mddetach() -> int:

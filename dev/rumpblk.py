@@ -30,7 +30,9 @@ The device nodes are made with ``vfs.vfs_syscalls.kern_mknod``; the driver
 works through devsw without them.  Majors: RUMPBLK_DEVMAJOR (197, block
 and character, from sys/conf/majors) unless the configuration's table has
 "rumpblk".  Minors are the unit numbers 0..RUMPBLK_SIZE-1.  Everything is
-per machine; host descriptors are closed when the machine halts.
+per machine.  When the machine halts, after its file systems are synced and
+unmounted, the host files are fsync'ed and closed (``rumpblk_fini``); when it
+crashes, the report names the writable ones as possibly inconsistent.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from kern.errno import (
 from kern.fcntl import FREAD, FWRITE
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_types import NODEV
+from kern.machdep import shutdownhook_establish
 from kern.subr_devsw import devsw_attach, devsw_conv_table, devsw_detach
 from kern.types_dev import makedev, minor
 from vfs.buf import B_READ, buf
@@ -270,9 +273,12 @@ class rblkdev:
         self.rblk_dk: disk | None = None
 
 
-def _close_fds(minors: list[rblkdev]) -> None:
+def _close_fds(minors: list[rblkdev], etfss: dict[str, etfs]) -> None:
     for rblk in minors:
         backend_close(rblk)
+    for et in etfss.values():
+        if et.et_hostfile is not None:
+            et.et_hostfile.close()
 
 
 class _RumpblkGlobals:
@@ -281,10 +287,13 @@ class _RumpblkGlobals:
         self.bmajor = -1
         self.cmajor = -1
         self.attached = False
+        self.established = False  # kemu: the shutdown hook and the crash note
         self.etfs: dict[str, etfs] = {}
         self.reg_handler: Any = None
         # Host descriptors must not outlive the machine, even one that crashed.
-        weakref.finalize(self, _close_fds, self.minors)
+        # Not at interpreter exit: a machine still running is halted then
+        # (kern/machine), and its file systems need the disks until the end.
+        weakref.finalize(self, _close_fds, self.minors, self.etfs).atexit = False
 
 
 _rumpblk = MachineLocal(_RumpblkGlobals, "rumpblk")
@@ -330,18 +339,65 @@ def rumpblk_init(machine: Any = None) -> int:
         return error
     g.bmajor, g.cmajor = bmaj, cmaj
     g.attached = True
-    m = curmachine()
+    _establish()
+    return 0
+
+
+def _establish() -> None:
+    """Once per machine: close the host files at the halt, name them in a crash."""
+    g = _rumpblk()
+    if g.established:
+        return
+    g.established = True
 
     async def rumpblk_shutdown() -> None:
         rumpblk_fini()
 
-    m.add_shutdown_hook(rumpblk_shutdown)
-    return 0
+    shutdownhook_establish(rumpblk_shutdown)
+    curmachine().crash_note_hooks.append(rumpblk_crash_notes)
 
 
 def rumpblk_fini() -> None:
-    """Close every host descriptor (the machine is going down)."""
-    _close_fds(_rumpblk().minors)
+    """Flush and close every host file (the machine is going down).
+
+    The halt runs this after every file system is synced and unmounted
+    (kern/machdep.py).  kemu: writes reach the host's page cache as they
+    happen (no fsync per write, unlike rumpuser_bio's synchronous writes);
+    here each writable host file is fsync'ed once before it is closed, as a
+    disk's write cache is flushed when NetBSD shuts down.
+    """
+    g = _rumpblk()
+    for rblk in g.minors:
+        if rblk.rblk_fd >= 0 and rblk.rblk_mode & FWRITE:
+            try:
+                os.fsync(rblk.rblk_fd)
+            except OSError:
+                pass  # a pipe or device that cannot sync: nothing more to do
+    for et in g.etfs.values():
+        if et.et_hostfile is not None:
+            et.et_hostfile.sync()
+    _close_fds(g.minors, g.etfs)
+
+
+def rumpblk_crash_notes(m: Any) -> list[str]:
+    """The report's lines for a crash: the writable host files this machine had open."""
+    g = _rumpblk.of(m)
+    notes = []
+    for i, rblk in enumerate(g.minors):
+        if rblk.rblk_path is not None and rblk.rblk_fd >= 0 and rblk.rblk_mode & FWRITE:
+            keys = [et.et_key for et in g.etfs.values() if et.et_blkmin == i]
+            notes.append(_crash_note(rblk.rblk_path, keys))
+    for et in g.etfs.values():
+        hf = et.et_hostfile
+        if hf is not None and hf.hf_fd >= 0 and hf.hf_writable:
+            notes.append(_crash_note(hf.hf_path, [et.et_key]))
+    return notes
+
+
+def _crash_note(path: str, keys: list[str]) -> str:
+    at = f" ({', '.join(keys)})" if keys else ""
+    return (f"host image {path}{at} may be inconsistent: the machine crashed without "
+            "syncing or unmounting its file systems")
 
 
 def rumpblk_register(path: str, offset: int, size: int) -> tuple[int, int]:
@@ -766,6 +822,7 @@ async def rump_etfs_register(key: str, hostpath: str, ftype: int, begin: int = 0
     if ftype == RUMP_ETFS_REG:
         if g.reg_handler is None:
             return EOPNOTSUPP
+        _establish()
         et.et_hostfile = hostfile(hostpath, begin, size)
         g.etfs[key] = et
         error = await g.reg_handler("register", key, et.et_hostfile)

@@ -64,6 +64,7 @@ async def fork1(l1: lwp, flags: int, retval: list[Any]) -> int:
         log(LOG_ERR, "%s: table is full - %s\n", "proc", "increase kern.maxproc or NPROC")
         return EAGAIN
     p2 = m.proc_create(p1.p_comm, p1, p1.p_cred, exec=False)
+    p2.p_psstrp = p1.p_psstrp           # its arguments, in the copied address space
     l2 = lwp(p2, l1.l_name)
     m.spawn_lwp(l2, _child_main, (p2, fn, args))
     retval[0] = p2.p_pid

@@ -28,6 +28,7 @@ LSSTOP = 4
 LSZOMB = 5
 LSONPROC = 7
 LSSUSPENDED = 8
+LSDEAD = 6
 
 _LSNAMES = {LSIDL: "IDL", LSRUN: "RUN", LSSLEEP: "SLEEP", LSSTOP: "STOP", LSZOMB: "ZOMB",
             LSONPROC: "ONPROC", LSSUSPENDED: "SUSPENDED"}
@@ -57,6 +58,17 @@ LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
 PK_SYSTEM = 0x00000002
 PK_EXEC = 0x00004000  # the process called exec (kemu: made by proc_create as fork+exec)
 
+# p_sflag bits
+PS_WEXIT = 0x00100000  # the process is exiting (exit1 has begun)
+
+# p_stat values (sys/proc.h)
+SIDL = 1
+SACTIVE = 2
+SDYING = 3
+SSTOP = 4
+SZOMB = 5
+SDEAD = 6
+
 MAXCOMLEN = 16
 
 
@@ -72,8 +84,10 @@ class proc:
         self.p_lwps: list[lwp] = []
         self.p_nlwpid = 0
         self.p_flag = 0
-        self.p_stat = 0
+        self.p_sflag = 0
+        self.p_stat = SACTIVE
         self.p_xexit = 0  # exit status (exit1)
+        self.p_xsig = 0   # the signal that ended it (exit1), for wait(2)
         # Filled by the layers that own them (vfs: descriptors and cwd;
         # kern.uvm_user: the user address space; kern_sig: signal state).
         self.p_fd: Any = None
@@ -82,6 +96,10 @@ class proc:
         self.p_sigpend: set[int] = set()
         self.p_sigacts: dict[int, tuple[int, bytes, int]] = {}  # kern_sig.sigact
         self.p_specific: dict[Any, Any] = {}
+        # For ps (kern/kern_proc.py): when it was made (p_stats->p_start, as
+        # (sec, usec)) and where its arguments are (kern/exec_subr.copyargs).
+        self.p_start: tuple[int, int] = (0, 0)
+        self.p_psstrp = 0
 
     def __repr__(self) -> str:
         return f"<proc {self.p_pid} {self.p_comm!r}>"

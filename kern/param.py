@@ -10,6 +10,9 @@ NBBY = 8                       # bits per byte
 MAXPATHLEN = 1024              # longest path, with its NUL
 MAXBSIZE = 64 * 1024           # largest file-system block
 MAXPHYS = 64 * 1024            # largest single transfer
+MAXHOSTNAMELEN = 256           # longest host name, with its NUL
+NGROUPS = 16                   # supplementary groups a credential holds
+ARG_MAX = 256 * 1024           # sys/syslimits.h: bytes of exec arguments
 
 DEV_BSHIFT = 9                 # log2(DEV_BSIZE)
 DEV_BSIZE = 1 << DEV_BSHIFT    # the unit of b_blkno

@@ -94,7 +94,7 @@ from kern.kern_mutex import (
 from kern.kern_types import sizeof
 from kern.subr_fault import fault_check, fault_inject
 from kern.subr_kmem import KM_SLEEP, kmem_free, kmem_zalloc
-from kern.subr_prf import KASSERT, KASSERTMSG, aprint_normal_dev, panic, printf
+from kern.subr_prf import KASSERT, KASSERTMSG, aprint_debug, aprint_normal_dev, panic, printf
 
 # enum devclass (sys/device.h)
 DV_DULL = 0
@@ -823,6 +823,60 @@ def config_alldevs_enter() -> alldevs_foray:
 def config_alldevs_exit(af: alldevs_foray) -> None:
     config_alldevs_unlock(af.af_s)
     config_dump_garbage(af.af_garbage)
+
+
+# --- the halt's detach (kern/machdep.py's cpu_reboot) ------------------------------------
+
+class shutdown_state:
+    def __init__(self) -> None:
+        self.initialized = False
+        self.di = deviter_t()
+
+
+def shutdown_first(s: shutdown_state) -> device | None:
+    if not s.initialized:
+        deviter_init(s.di, DEVITER_F_SHUTDOWN | DEVITER_F_LEAVES_FIRST)
+        s.initialized = True
+    return shutdown_next(s)
+
+
+def shutdown_next(s: shutdown_state) -> device | None:
+    """The next active device of the walk.  As in NetBSD, the walk's iterator
+    is not released at the end (its writer count stays: the system is going
+    down, so later detaches leave their devices as garbage)."""
+    while True:
+        dv = deviter_next(s.di)
+        if dv is None or device_is_active(dv):
+            break
+    if dv is None:
+        s.initialized = False
+    return dv
+
+
+async def config_detach_all(how: int) -> bool:
+    """Detach, leaves first, every device whose driver allows it at shutdown
+    (DVF_DETACH_SHUTDOWN in its cfattach); True if any went.  fss(4) 1.104 does
+    not allow it: its units stay (config_detach answers EOPNOTSUPP).
+
+    NetBSD keeps the walk's state in a static; each call walks to the end,
+    which resets it, so a local one is the same.
+    """
+    from kern.machdep import RB_NOSYNC
+
+    s = shutdown_state()
+    progress = False
+    if how & RB_NOSYNC:
+        return False
+    curdev = shutdown_first(s)
+    while curdev is not None:
+        aprint_debug(" detaching %s, ", device_xname(curdev))
+        if await config_detach(curdev, DETACH_SHUTDOWN) == 0:
+            progress = True
+            aprint_debug("success.")
+        else:
+            aprint_debug("failed.")
+        curdev = shutdown_next(s)
+    return progress
 
 
 # --- accessors --------------------------------------------------------------------------

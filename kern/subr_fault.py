@@ -61,6 +61,7 @@ class FaultAttr:
     calls: int = 0
     nfaults: int = 0
     _rng: random.Random | None = field(default=None, repr=False)
+    _seq: int = field(default=0, repr=False, compare=False)  # arming order in its table
 
     def _scope_ok(self, l: Any, dev: Any) -> bool:
         if self.lwp is not None:
@@ -123,6 +124,7 @@ class FaultTable:
         self.armed: dict[str, list[FaultAttr]] = {}
         self.log: list[FaultEvent] = []
         self.calls: dict[str, int] = {}
+        self._armings = 0
 
     def add(self, site: str, **knobs: Any) -> FaultAttr:
         """Arm ``site``; returns the attr, whose ``nfaults``/``calls`` can be read back.
@@ -140,6 +142,8 @@ class FaultTable:
         n = len(self.armed.get(site, ()))
         seed = attr.seed if attr.seed is not None else f"{self.seed}:{site}:{n}"
         attr._rng = random.Random(seed)
+        self._armings += 1
+        attr._seq = self._armings
         self.armed.setdefault(site, []).append(attr)
         return attr
 
@@ -162,8 +166,8 @@ class FaultTable:
     def plan(self) -> FaultPlan:
         """What is armed now, as a plan (faults armed with lwp or vnode objects
         show those as names where they can; see FaultSpec.of_attr)."""
-        return FaultPlan([FaultSpec.of_attr(a) for attrs in self.armed.values()
-                          for a in attrs])
+        attrs = sorted((a for lst in self.armed.values() for a in lst), key=lambda a: a._seq)
+        return FaultPlan([FaultSpec.of_attr(a) for a in attrs])
 
     def inject(self, site: str, **knobs: Any) -> contextlib.AbstractContextManager[FaultAttr]:
         """``with k.faults.inject("kthread_create", error=EAGAIN) as f: ...``

@@ -2,7 +2,11 @@
 
 Everything printed goes to the machine's message buffer, which ``dmesg``
 shows; with ``boot(verbose=True)`` it is echoed to the host's stdout too.
-Formats are C printf formats (``%zu``, ``%lld``, ``%p``), converted here.
+Formats are C printf formats (``%zu``, ``%lld``, ``%p``), converted here,
+with every conversion the kernel's callers use: NetBSD's kprintf ones
+(``d i o u x X c s p %`` with flags, width, precision and the length
+modifiers ``hh h l ll j z t q L``) and kemu's own ``%r``, the argument's
+``repr()`` (for Python values a port prints, where C would print a pointer).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ AB_VERBOSE = 0x00020000
 AB_SILENT = 0x00040000
 AB_DEBUG = 0x00080000
 
-_SPEC = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?(hh|h|ll|l|j|z|t|q|L)?([diouxXcspeEfgG%])")
+_SPEC = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d+))?(hh|h|ll|l|j|z|t|q|L)?([diouxXcspeEfgGr%])")
 
 
 def kern_format(fmt: str, args: tuple[Any, ...]) -> str:
@@ -48,7 +52,10 @@ def kern_format(fmt: str, args: tuple[Any, ...]) -> str:
         if conv == "p":
             out.append("0x%x" % (arg if isinstance(arg, int) else id(arg)))
             continue
-        if conv == "s":
+        if conv == "r":
+            arg = repr(arg)
+            conv = "s"
+        elif conv == "s":
             if isinstance(arg, (bytes, bytearray, memoryview)):
                 arg = bytes(arg).split(b"\0", 1)[0].decode("utf-8", "replace")
             elif arg is None:

@@ -1,12 +1,16 @@
-"""Time and sysctl system calls (kern_time.c, kern_sysctl.c): the small set userland uses.
+"""Time-of-day system calls (kern_time.c 1.182, NetBSD 7/8): the set userland uses.
 
 * __gettimeofday50 (418; the time zone it reports is all zero, as NetBSD
   keeps none) and __clock_gettime50 (427, CLOCK_REALTIME and
   CLOCK_MONOTONIC) read the machine's clock (virtual unless booted with a
   real one);
-* __sysctl (202) answers kern.msgbuf (CTL_KERN, KERN_MSGBUF), the message
-  buffer dmesg(8) prints, kern.hostname and kern.ostype; other names give
-  ENOENT, writes EPERM (nothing here is writable).
+* __settimeofday50 (419) and __clock_settime50 (428, CLOCK_REALTIME only)
+  set the time of day (root only, secmodel_suser's rule), as date(1) does:
+  settime1 moves the clock and ``boottime`` by the same amount, so the time
+  since boot (CLOCK_MONOTONIC, virtual time) is untouched.
+
+sysctl(2) lives in kern/kern_sysctl.py.  Deviations: no resettodr (there is
+no hardware clock to write back) and no realtime itimers to notify.
 """
 
 from __future__ import annotations
@@ -14,23 +18,27 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from kern.errno import EINVAL, ENOENT, ENOMEM, EPERM
-from kern.kern_time import getnanouptime, microtime, nanotime, timespec, timeval
+from kern.errno import EINVAL, EPERM
+from kern.kern_time import (
+    TIMEVAL_TO_TIMESPEC,
+    getnanouptime,
+    microtime,
+    nanotime,
+    timespec,
+    timeval,
+)
 from kern.subr_copy import copyin, copyout
 from kern.syscall import (
     SYS___clock_gettime50,
+    SYS___clock_settime50,
     SYS___gettimeofday50,
-    SYS___sysctl,
+    SYS___settimeofday50,
     syscall_register,
 )
 
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 3
-
-CTL_KERN = 1
-KERN_OSTYPE = 1
-KERN_HOSTNAME = 10
-KERN_MSGBUF = 53
+LOG_WARNING = 4  # sys/syslog.h
 
 
 class timezone(ctypes.Structure):
@@ -64,57 +72,75 @@ async def sys___clock_gettime50(l: Any, uap: Any, retval: list[int]) -> int:
     return copyout(ts, uap.tp, ctypes.sizeof(ts))
 
 
-def _sysctl_value(mib: list[int]) -> bytes | None:
-    from kern.cpu import curmachine
+def settime1(p: Any, ts: timespec, check_kauth: bool) -> int:
+    """Set the time of day (clock_settime and settimeofday come here).
 
-    if mib == [CTL_KERN, KERN_MSGBUF]:
-        return curmachine().dmesg().encode("utf-8", "replace")
-    if mib == [CTL_KERN, KERN_OSTYPE]:
-        return b"NetBSD\0"
-    if mib == [CTL_KERN, KERN_HOSTNAME]:
-        return b"kemu\0"
-    return None
+    kemu's time of day is ``boottime`` plus the time since boot, so moving
+    the clock (tc_setclock) and moving ``boottime`` by the same delta, as
+    NetBSD does both, is one change here.
+    """
+    from kern.cpu import curlwp, curmachine
+    from kern.kern_auth import kauth_cred_issuser
+
+    now = timespec()
+    nanotime(now)
+    delta_ns = (ts.tv_sec * 1_000_000_000 + ts.tv_nsec) - \
+        (now.tv_sec * 1_000_000_000 + now.tv_nsec)
+    # KAUTH_SYSTEM_TIME / KAUTH_REQ_SYSTEM_TIME_SYSTEM: secmodel_suser lets root
+    if check_kauth and not kauth_cred_issuser(curlwp().l_cred):
+        return EPERM
+    curmachine().boottime_ns += delta_ns     # tc_setclock(ts); boottime += delta
+    return 0
 
 
-async def sys___sysctl(l: Any, uap: Any, retval: list[int]) -> int:
-    if uap.namelen < 1 or uap.namelen > 12:
-        return EINVAL
-    raw = bytearray(4 * uap.namelen)
-    error = copyin(uap.name, raw, len(raw))
+async def sys___clock_settime50(l: Any, uap: Any, retval: list[int]) -> int:
+    ats = timespec()
+    error = copyin(uap.tp, ats, ctypes.sizeof(ats))
     if error:
         return error
-    mib = list((ctypes.c_int * uap.namelen).from_buffer(raw))
-    value = _sysctl_value(mib)
-    if value is None:
-        return ENOENT
-    if uap.newp:
-        return EPERM
-    if uap.oldlenp:
-        lb = bytearray(8)
-        error = copyin(uap.oldlenp, lb, 8)
+    return clock_settime1(l.l_proc, uap.clock_id, ats, True)
+
+
+def clock_settime1(p: Any, clock_id: int, tp: timespec, check_kauth: bool) -> int:
+    if clock_id == CLOCK_REALTIME:
+        return settime1(p, tp, check_kauth)
+    # CLOCK_MONOTONIC is read-only; other clocks do not exist
+    return EINVAL
+
+
+async def sys___settimeofday50(l: Any, uap: Any, retval: list[int]) -> int:
+    return settimeofday1(uap.tv, True, uap.tzp, l, True)
+
+
+def settimeofday1(utv: Any, userspace: bool, utzp: Any, l: Any, check_kauth: bool) -> int:
+    from kern.subr_prf import log
+
+    # NetBSD has no kernel notion of time zone, and only an obsolete
+    # program would try to set it, so we log a warning.
+    if utzp:
+        log(LOG_WARNING, "pid %d attempted to set the (obsolete) kernel time zone\n",
+            l.l_proc.p_pid)
+    if not utv:
+        return 0
+    if userspace:
+        atv = timeval()
+        error = copyin(utv, atv, ctypes.sizeof(atv))
         if error:
             return error
-        oldlen = int.from_bytes(lb, "little")
-        error = 0
-        if uap.oldp:
-            n = min(oldlen, len(value))
-            error = copyout(bytearray(value[:n]), uap.oldp, n)
-            if error:
-                return error
-            if oldlen < len(value):
-                error = ENOMEM
-        e2 = copyout(bytearray(len(value).to_bytes(8, "little")), uap.oldlenp, 8)
-        return error or e2
-    return 0
+        utv = atv
+    ts = timespec()
+    TIMEVAL_TO_TIMESPEC(utv, ts)
+    return settime1(l.l_proc, ts, check_kauth)
 
 
 syscall_register(SYS___gettimeofday50, "__gettimeofday50", sys___gettimeofday50,
                  ("struct timeval *tp", "void *tzp"))
 syscall_register(SYS___clock_gettime50, "__clock_gettime50", sys___clock_gettime50,
                  ("clockid_t clock_id", "struct timespec *tp"))
-syscall_register(SYS___sysctl, "__sysctl", sys___sysctl,
-                 ("const int *name", "u_int namelen", "void *oldp", "size_t *oldlenp",
-                  "const void *newp", "size_t newlen"))
+syscall_register(SYS___settimeofday50, "__settimeofday50", sys___settimeofday50,
+                 ("const struct timeval *tv", "const void *tzp"))
+syscall_register(SYS___clock_settime50, "__clock_settime50", sys___clock_settime50,
+                 ("clockid_t clock_id", "const struct timespec *tp"))
 
 
 def sys_time_init(machine: Any) -> None:

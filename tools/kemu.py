@@ -30,10 +30,13 @@ The machine-setup API other tools reuse::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -362,23 +365,59 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             _write(errs, f"kemu: {args.script}: {os.strerror(e.errno or 0)}\n")
             return 1
 
+    # Ctrl-C, SIGTERM or SIGHUP end kemu with 128 + the signal's number, after
+    # the machine halted (synced and unmounted its file systems), no traceback.
     try:
-        m = boot_machine(drives, args.seed, stdout=host_binary(out),
-                         stderr=host_binary(errs), verbose=args.verbose, console=out,
-                         md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
-    except (SetupError, KernelError, MachineHalted) as e:
-        _write(errs, f"kemu: {e}\n")
-        return 1
+        with ending_signals():
+            try:
+                m = boot_machine(drives, args.seed, stdout=host_binary(out),
+                                 stderr=host_binary(errs), verbose=args.verbose, console=out,
+                                 md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
+            except (SetupError, KernelError, MachineHalted) as e:
+                _write(errs, f"kemu: {e}\n")
+                return 1
+            try:
+                if args.cmd in ("run", "demo"):
+                    assert text is not None
+                    return m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
+                return m.shell.interactive(stdin)
+            finally:
+                try:
+                    m.halt()
+                except (KernelError, MachineHalted) as e:
+                    _write(errs, f"kemu: {e}\n")
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except HostSignal as e:
+        return 128 + e.signo
+
+
+class HostSignal(BaseException):
+    """A host signal that ends kemu (SIGTERM, SIGHUP), raised in the main thread
+    like KeyboardInterrupt so that the machine halts on the way out."""
+
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo
+
+
+@contextlib.contextmanager
+def ending_signals() -> Iterator[None]:
+    """While in the block, SIGTERM and SIGHUP raise HostSignal (where they had their
+    default action and this is the main thread) instead of killing the process."""
+    def handler(signo: int, frame: Any) -> None:
+        raise HostSignal(signo)
+
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                old[sig] = signal.signal(sig, handler)
     try:
-        if args.cmd in ("run", "demo"):
-            assert text is not None
-            return m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
-        return m.shell.interactive(stdin)
+        yield
     finally:
-        try:
-            m.halt()
-        except (KernelError, MachineHalted) as e:
-            _write(errs, f"kemu: {e}\n")
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import trio
 from kern.cpu import curlwp
 from kern.errno import EACCES, EEXIST, EINTR, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, strerror
 from kern.exceptions import KernelError, MachineHalted, SyscallError
+from kern.exec_subr import copyargs
 from kern.fcntl import F_DUPFD, O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
 from kern.kern_fork import exit1
 from tools import cmds
@@ -229,6 +230,9 @@ async def exec_program(fn: cmds.CommandMain, argv: list[str],
     clean = False
     try:
         try:
+            error = copyargs(curlwp(), argv)    # what execve leaves for ps: the arguments
+            if error:
+                raise SyscallError(error, "execve")
             await _redirect(redirs)
             r = await fn(argv)
             status = 0 if r is None else int(r)

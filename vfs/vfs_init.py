@@ -8,8 +8,8 @@ Boot hooks named in conf/GENERIC:
 * ``vfs_mountroot(machine)``: mounts the root file system (the ``rootfs``
   module must be linked in), makes /dev, /tmp and /mnt, and the device nodes
   of ``config.devnodes`` the way MAKEDEV would (``fss`` with count 4 gives
-  /dev/fss0..3 and /dev/rfss0..3), and registers a shutdown hook that syncs
-  and unmounts every file system when the machine halts cleanly.
+  /dev/fss0..3 and /dev/rfss0..3).  The halt syncs and unmounts the file
+  systems (kern/machdep.py's cpu_reboot, with vfs/vfs_mount.py's parts).
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from kern.kern_lwp import proc
 from kern.kern_rwlock import krwlock_t, rw_init
 from kern.subr_prf import panic, printf
 from vfs.mount import (
-    MNT_FORCE,
     MNT_ROOTFS,
-    mountlist,
     mountlist_append,
     vfs_getopsbyname,
     vfs_mountalloc,
@@ -114,7 +112,6 @@ async def vfs_mountroot(machine: Machine) -> None:
     printf("root file system type: %s\n", name)
     await _makedirs(("/dev", "/tmp", "/mnt"))
     await makedevnodes(machine.config.devnodes, machine)
-    machine.add_shutdown_hook(vfs_shutdown)
 
 
 async def _makedirs(paths: tuple[str, ...]) -> None:
@@ -148,18 +145,3 @@ async def makedevnodes(devnodes: dict[str, Any], machine: Machine) -> None:
                 prefix = "r" if bmaj >= 0 else ""
                 await kern_mknod(f"/dev/{prefix}{name}{unit}", S_IFCHR | 0o640,
                                  makedev(cmaj, unit))
-
-
-async def vfs_shutdown() -> None:
-    """sync(2), then unmount every file system but the root, newest first."""
-    from vfs.vfs_mount import dounmount, vfs_syncall
-
-    await vfs_syncall()
-    g = vfsglobals()
-    for mp in reversed(mountlist()):
-        if mp is g.rootfs:
-            continue
-        error = await dounmount(mp, 0, None)
-        if error:
-            await dounmount(mp, MNT_FORCE, None)
-

@@ -1,4 +1,5 @@
-"""mount(2), unmount(2), sync(2) (kern/vfs_mount.c, vfs_syscalls.c; NetBSD 8).
+"""mount(2), unmount(2), sync(2) and the shutdown's unmounts (kern/vfs_mount.c,
+vfs_syscalls.c; NetBSD 8).
 
 ``do_sys_mount`` copies the arguments in (type name, mount point, the file
 system's argument block of ``data_len`` bytes), finds the file system type
@@ -20,6 +21,25 @@ mountlist_remove, the vfs_hooks unmount callbacks (with the hooks lock
 held), fstrans_unmount.  kemu: a file system without VFS_SUSPENDCTL
 (vfs_suspend gives EOPNOTSUPP; rootfs has none) is unmounted unsuspended,
 and IMNT_UNMOUNT/IMNT_GONE turn a second unmount away with EBUSY.
+
+The halt (kern/machdep.py's ``cpu_reboot``) calls ``vfs_sync_all`` once, then
+``vfs_unmountall1(l, false, false)`` and ``vfs_unmount_forceone`` until
+nothing moves; this module hands them to kern.machdep at import.  Read at
+vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
+
+* kemu's mount list is in mount order, so the newest mount (the highest
+  ``mnt_gen``) is the last one, and mounts have no reference count for
+  ``vfs_unmountall1`` to take and drop around dounmount.
+* The root file system stays mounted: it is memory (rootfs), nothing of it
+  reaches a host file except rump's etfs files, which are written through,
+  and every process's current directory and /dev's device nodes are on it.
+* ``vfs_sync_all`` does not ``suspendsched()``: a puffs file server is a
+  user process of the machine and must keep answering while its file
+  system is synced and unmounted.  An lwp still running meets the
+  suspension that dounmount puts on its file system, then the forced
+  unmount's revoked vnodes.  Its ``do_sys_sync`` is ``vfs_syncall`` (sync(2)
+  here waits for the writes, MNT_WAIT), so there is no ``buf_syncwait``
+  left to wait for; ``doing_shutdown`` has no reader in kemu.
 """
 
 from __future__ import annotations
@@ -39,7 +59,7 @@ from kern.errno import (
 from kern.kern_auth import kauth_cred_issuser
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
-from kern.subr_prf import panic, printf
+from kern.subr_prf import aprint_verbose, panic, printf
 from vfs.mount import (
     EXTATTR_CMD_START,
     EXTATTR_CMD_STOP,
@@ -355,3 +375,68 @@ async def vfs_syncall() -> int:
         await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
     return 0
 
+
+
+# --- the shutdown's sync and unmounts (cpu_reboot calls these) -----------------------------
+
+def vfs_unmount_print(mp: mount, pfx: str) -> None:
+    aprint_verbose("%sunmounted %s on %s type %s\n", pfx, mp.mnt_stat.f_mntfromname,
+                   mp.mnt_stat.f_mntonname, mp.mnt_stat.f_fstypename)
+
+
+def _unmountable() -> list[mount]:
+    """The mount list, newest first, less the root file system (see the docstring)."""
+    root = vfsglobals().rootfs
+    return [mp for mp in reversed(mountlist()) if mp is not root and
+            not mp.mnt_flag & MNT_ROOTFS]
+
+
+async def vfs_unmount_forceone(l: Any) -> bool:
+    """Forcibly unmount the newest mount; True if that worked."""
+    ml = _unmountable()
+    if not ml:
+        return False
+    nmp = ml[0]
+    if await dounmount(nmp, MNT_FORCE, l) == 0:
+        vfs_unmount_print(nmp, "forcefully ")
+        return True
+    return False
+
+
+async def vfs_unmountall1(l: Any, force: bool, verbose: bool) -> bool:
+    """Unmount every file system, newest first; True if any went."""
+    any_error = progress = False
+    for mp in _unmountable():
+        if mp not in mountlist():
+            continue  # went with an earlier unmount
+        error = await dounmount(mp, MNT_FORCE if force else 0, l)
+        if error == 0:
+            vfs_unmount_print(mp, "")
+            progress = True
+        else:
+            if verbose:
+                printf("unmount of %s failed with error %d\n", mp.mnt_stat.f_mntonname, error)
+            any_error = True
+    if verbose:
+        printf("unmounting done\n")
+    if any_error and verbose:
+        printf("WARNING: some file systems would not unmount\n")
+    return progress
+
+
+async def vfs_sync_all(l: Any) -> None:
+    """Write every file system's dirty data and metadata out (the halt's first step)."""
+    printf("syncing disks... ")
+    await vfs_syncall()
+    printf("done\n")
+
+
+def _attach_to_cpu_reboot() -> None:
+    from kern import machdep
+
+    machdep.vfs_sync_all = vfs_sync_all
+    machdep.vfs_unmountall1 = vfs_unmountall1
+    machdep.vfs_unmount_forceone = vfs_unmount_forceone
+
+
+_attach_to_cpu_reboot()

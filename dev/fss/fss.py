@@ -25,17 +25,46 @@ names; each keeps the C's branches, errnos, locks and sleeps.  Reading aid:
   minor), the port panics with a message instead of dying of a Python error;
 * the bitmaps and cluster copies go through the native helper (kern.native).
 
-Defects of 1.104 kept on purpose (each pinned by a test naming the later fix):
-B1 the ioctls hold sc_lock across a whole create/delete; B5 a failed
-persistent attempt leaves FSS_PERSISTENT set; B6 the FINI error path calls
-devsw_attach twice and does not restore the cfattach; B8 fss_open leaks the
-cfdata when config_attach_pseudo fails; B10 FSSIOCCLR on an idle unit is
-ENXIO (EBUSY from 1.105); B11 no NULL-softc checks (see above); B12
-FSSIOFSET needs no FWRITE; B13 (found by kemu's deadlock report) fss_error
-calls fscow_disestablish with sc_slock held, which deadlocks against a
-writer inside fss_copy_on_write waiting for sc_slock (1.105 drops the lock
-around the call).  tests/dev/fss/test_defects.py and test_errno.py show them.
-B7 first open/last close: fss_device_lock, then vfs_hooks_lock; dounmount: the reverse.
+Defects of 1.104 kept on purpose, each pinned by a test that names the
+revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
+
+* B1 the ioctls hold sc_lock across a whole create or delete (fixed in 1.105);
+* B2 creations on different units are not serialized; only vfs_suspend_lock
+  orders them (fixed in 1.105);
+* B4 the persistent branch of fss_create_snapshot ignores fss_softc_alloc's
+  error: after B5, a kthread_create failure leaves an active unit with no
+  thread, whose first read waits forever (still in 1.114);
+* B5 a failed persistent attempt leaves FSS_PERSISTENT set, so the next
+  FSSIOCSET on the unit takes the persistent branch (still in 1.114);
+* B6 the FINI error path calls devsw_attach twice and does not restore the
+  cfattach (fixed later);
+* B7 the first open and the last close take fss_device_lock, then
+  vfs_hooks_lock (vfs_hooks_attach/detach from fss_attach/fss_detach);
+  dounmount takes vfs_hooks_lock, then fss_device_lock (fss_unmount_hook):
+  a last close racing an unmount deadlocks (still in 1.114; declared below
+  with lockdebug_kept_reversal, so lockdebug reports it without ending the run);
+* B8 fss_open leaks the cfdata when config_attach_pseudo fails (still in 1.114);
+* B9 FSS_UNLINK_ON_CREATE unlinks any store, a device node too (still in 1.114);
+* B10 FSSIOCCLR on an idle unit is ENXIO (EBUSY from 1.105);
+* B11 no NULL-softc checks (see above; 1.114 checks in fss_ioctl, fss_close
+  and fss_strategy);
+* B12 FSSIOFSET needs no FWRITE (still in 1.114);
+* B13 (found by kemu's deadlock report) fss_error calls fscow_disestablish
+  with sc_slock held, which deadlocks against a writer inside
+  fss_copy_on_write waiting for sc_slock (1.105 drops the lock around it);
+* B14 (found by fuzzing) after B5, a store that is the unit's own /dev/rfssN
+  is accepted, and the first read makes the thread wait for its own
+  request (still in 1.114);
+* B15 (found by a seeded fault campaign) a short read of the origin device
+  without error in fss_bs_thread: error = EIO is overwritten with the
+  nested buffer's b_error 0, so the snapshot read is short with no error
+  (still in 1.114);
+* B16 (same campaign) when reading an indirect cluster back from the store
+  fails, fss_bs_indir returns NULL after switching sc_indir_cur, and
+  fss_bs_thread takes the NULL for a hole: zeros, no error (still in 1.114).
+
+tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B16;
+test_defect_b7.py B7; test_errno.py B8, B10 and B12.
 
 kemu is LP64 (amd64 layouts), so the ``#ifndef _LP64`` FSSIOCGET50 case is
 compiled out, as on amd64: there FSSIOCGET50 has FSSIOCGET's number.
@@ -425,9 +454,11 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
     sc = device_lookup_private(fss_cd, minor(dev))
     _fss = fss_set()
     # C casts ``data`` to each argument type here; a cast reads nothing, so
-    # the port casts inside the cases, where the buffer has that size.
+    # the port casts inside the cases, where the buffer has that size.  1.104
+    # touches the softc only inside the cases (an unknown command is EINVAL
+    # even for a minor with no unit), so each case checks it where C would
+    # first dereference it (B11).
 
-    sc = _nullsc(sc, "fss_ioctl", minor(dev))
     if cmd == FSSIOCSET50 or cmd == FSSIOCSET:
         if cmd == FSSIOCSET50:
             fss50 = cast(data, fss_set50)
@@ -439,6 +470,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
             # Fall through
         else:
             fss = cast(data, fss_set)
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_lock)
         if (flag & FWRITE) == 0:
             error = EPERM
@@ -451,6 +483,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         mutex_exit(sc.sc_lock)
 
     elif cmd == FSSIOCCLR:
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_lock)
         if (flag & FWRITE) == 0:
             error = EPERM
@@ -464,6 +497,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
 
     elif cmd == FSSIOCGET:
         fsg = cast(data, fss_get)
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_lock)
         state = sc.sc_flags & (FSS_PERSISTENT | FSS_ACTIVE)
         if state == FSS_ACTIVE:
@@ -485,12 +519,14 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         mutex_exit(sc.sc_lock)
 
     elif cmd == FSSIOFSET:
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_slock)
         sc.sc_uflags = cast(data, c_int).value  # *(int *)data
         mutex_exit(sc.sc_slock)
         error = 0
 
     elif cmd == FSSIOFGET:
+        sc = _nullsc(sc, "fss_ioctl", minor(dev))
         await mutex_enter(sc.sc_slock)
         cast(data, c_int).value = sc.sc_uflags  # *(int *)data
         mutex_exit(sc.sc_slock)

@@ -18,7 +18,9 @@ config = KernelConfig(
         "kern.kern_module:module_init",        # module framework, built-in list
         "kern.kern_module:module_init_builtins",   # module_init_class(MODULE_CLASS_ANY)
         "kern.sys_module:sys_module_init",         # modctl(2)
-        "kern.sys_time:sys_time_init",             # gettimeofday, clock_gettime, sysctl
+        "kern.sys_time:sys_time_init",             # gettimeofday, clock_gettime, settimeofday
+        "kern.kern_proc:procinit",                 # process start times
+        "kern.kern_sysctl:sysctl_init",            # the sysctl tree and its boot-time nodes
         "vfs.vfs_init:vfs_mountroot",              # mount rootfs on /, MAKEDEV
         "kern.subr_autoconf:configure_pseudo",     # <name>attach(count) of pseudo-devices
     ],

@@ -27,6 +27,12 @@ task is blocked.  Then it either advances virtual time to the next timeout,
 or, when no timeout is pending and nothing outside can help, ends the run
 with :class:`kern.Deadlock`, naming each lwp, what it sleeps on and where.
 
+Leaving either ``with`` block, however it is left (normally, by an exception,
+KeyboardInterrupt or cancellation), halts the machine: ``cpu_reboot``
+(kern/machdep.py) syncs and unmounts every file system before the disks are
+closed.  Only a crash skips that; its report names the host images it leaves
+possibly inconsistent.
+
 Reproducible: the machine owns the generator that orders trio's batches
 (kern.machine.sched), seeded from ``seed``; the same seed and the same calls give the
 same ``k.trace``, byte for byte.
@@ -34,6 +40,7 @@ same ``k.trace``, byte for byte.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import math
@@ -41,6 +48,7 @@ import os
 import random
 import sys
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -155,6 +163,9 @@ class CrashDump:
     lwps: list[LwpInfo]
     msgbuf: str
     trace_tail: list[str] = field(default_factory=list)
+    # What the crash leaves in an unknown state, e.g. "host image X (/dev/wd0)
+    # may be inconsistent: ..." (nothing was synced); also in the error's message.
+    notes: list[str] = field(default_factory=list)
 
     def lwp(self, name: str) -> LwpInfo:
         for i in self.lwps:
@@ -175,6 +186,9 @@ class _Request:
         self.sync = sync
         self.done = False
         self.delivered = False
+        # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
+        # the machine no longer counts it as work outstanding.
+        self.abandoned = False
         self.outcome: outcome.Outcome | None = None
         self.tevent = threading.Event() if sync else None
         self.aevent: trio.Event | None = None
@@ -284,6 +298,9 @@ class Machine:
         self._booted = threading.Event()
         self._stopping = False
         self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
+        # Called when the machine crashes, each giving lines for the report: what
+        # the crash leaves in an unknown state (rumpblk: the host images it had).
+        self.crash_note_hooks: list[Callable[[Machine], list[str]]] = []
         # Layers above kern give each new process what they own (descriptors,
         # address space) by adding hooks here while the machine boots.
         self.proc_create_hooks: list[Callable[[proc, proc | None], None]] = []
@@ -384,6 +401,10 @@ class Machine:
         self.alllwp.append(l)
         self._nursery.start_soon(self._lwp_main, l, afn, args, req, name=l.l_name)
 
+    # The machine's tasks are KI-protected: on the async face a Ctrl-C never
+    # lands in the middle of kernel code; trio raises it in the caller's task,
+    # whose ``async with`` then halts (syncs) the machine.
+    @trio.lowlevel.enable_ki_protection
     async def _lwp_main(self, l: lwp, afn: Callable[..., Awaitable[Any]],
                         args: tuple[Any, ...], req: _Request | None) -> None:
         _machine.set(self)
@@ -466,9 +487,13 @@ class Machine:
             self._check_alive()
             raise MachineHalted(f"{self!r} is not running") from None
         assert req.tevent is not None
-        while not req.tevent.wait(0.2):
-            if self._thread is not None and not self._thread.is_alive():
-                break
+        try:
+            while not req.tevent.wait(0.2):
+                if self._thread is not None and not self._thread.is_alive():
+                    break
+        except BaseException:
+            self._abandon(req)
+            raise
         return self._unwrap(req)
 
     async def _arun(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
@@ -477,8 +502,23 @@ class Machine:
         req = _Request(afn, args, name, p, sync=False)
         req.aevent = trio.Event()
         self._submit(req)
-        await req.aevent.wait()
+        try:
+            await req.aevent.wait()
+        except BaseException:
+            self._abandon(req)
+            raise
         return self._unwrap(req)
+
+    def _abandon(self, req: _Request) -> None:
+        """The caller of ``req`` stopped waiting (KeyboardInterrupt, cancellation)."""
+        req.abandoned = True
+        if self._token is not None and self._face == "sync":
+            try:
+                self._token.run_sync_soon(self._idle_lot.unpark_all)
+            except trio.RunFinishedError:
+                pass
+        else:
+            self._idle_lot.unpark_all()
 
     def _unwrap(self, req: _Request) -> Any:
         if req.outcome is None:
@@ -519,7 +559,9 @@ class Machine:
         return self
 
     def __exit__(self, et: Any, e: Any, tb: Any) -> None:
-        self.halt(sync=et is None)
+        # However the body ends (normally, an exception, KeyboardInterrupt),
+        # the halt syncs and unmounts first; only a crash skips that.
+        self.halt()
         if et is None and self.failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self.failure
@@ -532,6 +574,7 @@ class Machine:
         self.state = "booting"
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"kemu-machine-{self.seed}")
+        _sync_machines.add(self)
         self._thread.start()
         self._booted.wait()
         if self.failure is not None:
@@ -566,26 +609,61 @@ class Machine:
         await self._kernel_main()
 
     def halt(self, sync: bool = True) -> None:
-        """Shut the machine down.  ``sync``: first run the shutdown hooks (sync, unmount)."""
+        """Shut the machine down: ``cpu_reboot`` (kern/machdep.py) in an lwp of proc0.
+
+        Unless the machine crashed, every file system is synced and unmounted
+        before any disk is closed; ``sync=False`` is RB_NOSYNC (no sync, no
+        unmount: the disks are closed as they are).  A KeyboardInterrupt (or
+        any exception a host signal handler raises) while the halt runs is
+        held back until the machine has stopped, then raised.
+        """
         if self._face == "async":
             raise RuntimeError("use 'await k.ahalt()' on the async face")
         if self._thread is None:
             self.state = "halted"
             return
+        held: BaseException | None = None
         if self.state == "running" and self.failure is None:
-            if sync and self._shutdown_hooks:
-                try:
-                    self.run(self._run_shutdown_hooks, name="shutdown", proc=self.proc0)
-                except KernelError:
-                    pass
+            held = self._reboot_sync(_howto(sync))
             try:
                 assert self._token is not None
                 self._token.run_sync_soon(self._stop)
             except trio.RunFinishedError:
                 pass
-        self._thread.join(30)
+        while True:
+            try:
+                self._thread.join(30)
+                break
+            except BaseException as e:  # noqa: BLE001 - Ctrl-C: let the machine stop first
+                held = held or e
+        _sync_machines.discard(self)
         if self._thread.is_alive():
             raise RuntimeError(f"{self!r}: the machine's thread did not stop")
+        if held is not None:
+            raise held
+
+    def _reboot_sync(self, howto: int) -> BaseException | None:
+        """Run cpu_reboot as ``k.run`` would (until the lwp is done and the
+        machine quiescent: daemons see their file systems go and exit), without
+        letting a KeyboardInterrupt cut it short; returns what interrupted the
+        wait, if anything did."""
+        from kern.machdep import cpu_reboot
+
+        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        try:
+            assert self._token is not None
+            self._token.run_sync_soon(self._submit, req)
+        except trio.RunFinishedError:
+            return None
+        held: BaseException | None = None
+        assert req.tevent is not None
+        while True:
+            try:
+                if req.tevent.wait(0.2) or self._thread is None or \
+                        not self._thread.is_alive():
+                    return held
+            except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt first
+                held = held or e
 
     # async face --------------------------------------------------------
 
@@ -613,7 +691,7 @@ class Machine:
 
     async def __aexit__(self, et: Any, e: Any, tb: Any) -> None:
         try:
-            await self.ahalt(sync=et is None)
+            await self.ahalt()
         finally:
             await self._outer.__aexit__(None, None, None)
             sched.bind_thread_rng(self._prev_rng)
@@ -622,11 +700,15 @@ class Machine:
             raise self.failure
 
     async def ahalt(self, sync: bool = True) -> None:
+        """The async face's halt (see :meth:`halt`); it runs to its end even in a
+        cancelled scope (shielded)."""
+        from kern.machdep import cpu_reboot
+
         if self.state == "running" and self.failure is None:
-            if sync and self._shutdown_hooks:
+            with trio.CancelScope(shield=True):
                 try:
-                    await self._arun(self._run_shutdown_hooks, (), "shutdown", self.proc0)
-                except KernelError:
+                    await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0)
+                except (KernelError, MachineHalted):
                     pass
             self._stop()
 
@@ -638,6 +720,7 @@ class Machine:
             return self._clock
         return None
 
+    @trio.lowlevel.enable_ki_protection
     async def _kernel_main(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         _machine.set(self)
         if self._clock is None:
@@ -699,12 +782,9 @@ class Machine:
                 await r
 
     def add_shutdown_hook(self, afn: Callable[[], Awaitable[None]]) -> None:
-        """Run ``afn()`` in an lwp when the machine is halted cleanly (vfs syncs here)."""
+        """shutdownhook_establish: ``afn()`` runs when the machine halts, after
+        its file systems are synced and unmounted (kern/machdep.py)."""
         self._shutdown_hooks.append(afn)
-
-    async def _run_shutdown_hooks(self) -> None:
-        for afn in reversed(self._shutdown_hooks):
-            await afn()
 
     def _stop(self) -> None:
         self._stopping = True
@@ -718,6 +798,10 @@ class Machine:
         self.record_crash(exc)
         exc.crash = self.crash
         exc.seed = self.seed
+        notes = self._crash_notes()
+        if notes and self.crash is not None:
+            self.crash.notes = notes
+            exc.message += "".join("\n" + n for n in notes)
         self.failure = exc
         self.state = "failed"
         self.trace_event(None, f"crash: {exc.message.splitlines()[0]}")
@@ -728,6 +812,15 @@ class Machine:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
         self._booted.set()
+
+    def _crash_notes(self) -> list[str]:
+        notes: list[str] = []
+        for hook in self.crash_note_hooks:
+            try:
+                notes.extend(hook(self))
+            except Exception:  # noqa: BLE001 - a best-effort post-mortem
+                pass
+        return notes
 
     def record_crash(self, exc: KernelError) -> None:
         if self.crash is None:
@@ -746,6 +839,7 @@ class Machine:
         """
         return _ExternalWait(self)
 
+    @trio.lowlevel.enable_ki_protection
     async def _idle_loop(self) -> None:
         self._idle_task = trio.lowlevel.current_task()
         strikes = 0
@@ -757,7 +851,7 @@ class Machine:
             if self._external_waits:
                 await trio.testing.wait_all_tasks_blocked(0.005)
                 continue
-            busy = [r for r in self._requests if not r.done]
+            busy = [r for r in self._requests if not r.done and not r.abandoned]
             if not busy:
                 for r in self._requests:
                     r.deliver()
@@ -898,6 +992,31 @@ def _resolve_config(config: Any) -> Any:
     if not isinstance(config, KernelConfig):
         raise TypeError(f"not a kernel configuration: {config!r}")
     return config
+
+
+def _howto(sync: bool) -> int:
+    from kern.machdep import RB_HALT, RB_NOSYNC
+
+    return RB_HALT | (0 if sync else RB_NOSYNC)
+
+
+# Sync-face machines booted and not yet halted.  A machine's thread keeps it
+# alive, so one is never garbage-collected while it runs; at interpreter exit
+# the ones left running are halted (synced and unmounted) before the daemon
+# threads die.
+_sync_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _halt_at_exit() -> None:
+    for m in list(_sync_machines):
+        if m.state == "running":
+            try:
+                m.halt()
+            except BaseException as e:  # noqa: BLE001 - the interpreter is exiting
+                sys.stderr.write(f"kemu: halting {m!r} at exit: {e}\n")
+
+
+atexit.register(_halt_at_exit)
 
 
 def boot(seed: int | None = None, **kw: Any) -> Machine:

@@ -90,11 +90,11 @@ def fault_plans(sites: Sequence[str] | None = None, max_faults: int = 3) -> Any:
     return st.lists(fault_specs(sites), max_size=max_faults).map(FaultPlan)
 
 
-_PATHS = ("/mnt", "/mnt/", "/", "/tmp", "/tmp/store", "/mnt/inside", "/nonexistent",
+FSS_PATHS = ("/mnt", "/mnt/", "/", "/tmp", "/tmp/store", "/mnt/inside", "/nonexistent",
           "/dev/rfss0", "/dev/wd0", "", "relative", "/mnt/" + "x" * 300, "/tmp/../mnt")
 
 
-def fss_set_args(mounts: Sequence[str] = _PATHS, bstores: Sequence[str] = _PATHS) -> Any:
+def fss_set_args(mounts: Sequence[str] = FSS_PATHS, bstores: Sequence[str] = FSS_PATHS) -> Any:
     """Keywords of kern.machine.testing.fss_set_ioctl: ``mount``, ``bstore`` (paths, or
     0 for a NULL pointer), ``csize`` and ``flags`` (FSS_UNCONFIG_ON_CLOSE,
     FSS_UNLINK_ON_CREATE, and bits fss does not know)."""

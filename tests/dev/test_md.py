@@ -247,3 +247,25 @@ def test_units_are_per_machine():
         assert a.run(make) == 0
         assert b.run(make) == 0
         assert a.run(make) == EEXIST
+
+
+def test_halt_detaches_the_units_not_open():
+    """At the halt, after the file systems are gone, md_detach (DETACH_SHUTDOWN)
+    lets every unit that is not open go, its memory freed; an open one stays."""
+    from dev.md import _md
+    from kern.subr_kmem import _kmem
+
+    async def setup():
+        before = kmem_stats()["inuse"]
+        assert md_create(0, 64 * 1024)[0] == 0
+        e1, dev1 = md_create(1, 32 * 1024)
+        assert e1 == 0
+        assert await bdev_open(dev1, 0, 0o060000, None) == 0   # md1 stays open
+        return before, kmem_stats()["inuse"]
+
+    with kern.boot(seed=3) as k:
+        before, during = k.run(setup)
+    assert sorted(_md.of(k).units) == [1]
+    assert during - before >= 96 * 1024
+    # md0's 64 KiB went back with it
+    assert _kmem.of(k).inuse <= during - 64 * 1024

@@ -306,3 +306,37 @@ def test_getdisksize_through_specfs_node(k, img):
         return vtype, r
 
     assert k.run(body) == (VBLK, (0, MB // 512, 512))
+
+
+def test_halt_flushes_and_closes_every_host_file(tmp_path, monkeypatch):
+    """rumpblk_fini at the halt: each writable host file (disks and etfs files)
+    is fsync'ed, then every descriptor is closed."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(pattern(MB))
+    reg = tmp_path / "reg.bin"
+    reg.write_bytes(b"r" * 4096)
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    async def setup():
+        assert await rump_etfs_register("/dev/wd0", str(disk), RUMP_ETFS_BLK) == 0
+        assert await rump_etfs_register("/reg", str(reg), RUMP_ETFS_REG) == 0
+        g = rumpblk._rumpblk()
+        et = g.etfs["/reg"]
+        assert et.et_hostfile.open() == 0
+        return [r.rblk_fd for r in g.minors if r.rblk_fd >= 0] + [et.et_hostfile.hf_fd]
+
+    with kern.boot(seed=9) as k:
+        fds = k.run(setup)
+        monkeypatch.setattr(os, "fsync", fsync)
+    assert sorted(synced) == sorted([str(disk), str(reg)])
+    g = rumpblk._rumpblk.of(k)
+    assert all(r.rblk_fd == -1 for r in g.minors)
+    assert g.etfs["/reg"].et_hostfile.hf_fd == -1
+    for fd in fds:
+        assert not os.path.exists(f"/proc/self/fd/{fd}") or \
+            os.readlink(f"/proc/self/fd/{fd}") not in (str(disk), str(reg))

@@ -102,6 +102,16 @@ def test_a_plan_applies_and_reads_back():
         assert str(k.faults.plan()) == "kthread_create:nth=2:error=EAGAIN"
 
 
+def test_a_plan_reads_back_in_the_order_it_was_armed():
+    """Faults of one site interleaved with another's come back as armed, not
+    grouped by site (hypothesis found kmem_alloc, copyout, kmem_alloc read back
+    as kmem_alloc, kmem_alloc, copyout)."""
+    text = "kmem_alloc:nth=2,copyout:fail_nth=1,kmem_alloc:times=1:error=ENOMEM"
+    with kern.boot(seed=1) as k:
+        k.faults.apply(text)
+        assert str(k.faults.plan()) == str(FaultPlan.parse(text))
+
+
 async def _noop(_):
     return 0
 

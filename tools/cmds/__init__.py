@@ -3,11 +3,12 @@
 Each command runs in a user lwp of a process of its own (the shell makes
 it as fork+exec would: same current directory, umask and descriptors) and
 reaches the kernel only through tools.lib.libc's system calls.  A command module
-registers its programs at import::
+registers its programs at import, with the one-line description ``help``
+prints (NetBSD's whatis line)::
 
     from tools.cmds import command
 
-    @command("fssconfig")
+    @command("fssconfig", summary="configure file system snapshot devices")
     async def main(argv: list[str]) -> int:
         ...
 
@@ -15,7 +16,9 @@ registers its programs at import::
 imported the first time, and a name not found there is tried as a module
 ``tools.cmds.<name>`` (so adding ``tools/cmds/foo.py`` with its
 ``@command("foo")`` is all it takes).  ``EXTERNAL`` names programs that
-live elsewhere (``"fssconfig": "tools.fssconfig:main"``).
+live elsewhere (``"fssconfig": "tools.fssconfig:main"``); ``summary(name)``
+is a command's description (the first line of its docstring when it gave
+none).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Awaitable, Callable
 CommandMain = Callable[[list[str]], Awaitable[int | None]]
 
 commands: dict[str, CommandMain] = {}
+summaries: dict[str, str] = {}
 
 # The command modules shipped with kemu (imported on first lookup).
 MODULES = [
@@ -36,6 +40,18 @@ MODULES = [
     "tools.cmds.modules",
     "tools.cmds.newfs",
     "tools.cmds.mount_puffs",
+    "tools.cmds.textutils",
+    "tools.cmds.grep",
+    "tools.cmds.find",
+    "tools.cmds.du",
+    "tools.cmds.chown",
+    "tools.cmds.hexdump",
+    "tools.cmds.cksum",
+    "tools.cmds.diff",
+    "tools.cmds.test",
+    "tools.cmds.procutils",
+    "tools.cmds.sysctl",
+    "tools.cmds.sysinfo",
 ]
 
 # Commands whose program lives outside tools/cmds: name -> "module:function",
@@ -43,16 +59,23 @@ MODULES = [
 EXTERNAL: dict[str, str] = {
     "fssconfig": "tools.fssconfig:main",
 }
+EXTERNAL_SUMMARIES: dict[str, str] = {
+    "fssconfig": "configure file system snapshot devices",
+}
 
 _loaded = False
 
 
-def command(name: str, *aliases: str) -> Callable[[CommandMain], CommandMain]:
-    """Decorator: register ``main`` under ``name`` (and ``aliases``)."""
+def command(name: str, *aliases: str,
+            summary: str | None = None) -> Callable[[CommandMain], CommandMain]:
+    """Decorator: register ``main`` under ``name`` (and ``aliases``), with the
+    one-line ``summary`` that ``help`` prints."""
 
     def deco(fn: CommandMain) -> CommandMain:
         for n in (name, *aliases):
             commands[n] = fn
+            if summary is not None:
+                summaries[n] = summary
         return fn
 
     return deco
@@ -95,3 +118,15 @@ def names() -> list[str]:
     """Every known command, sorted."""
     _load()
     return sorted(set(commands) | set(EXTERNAL))
+
+
+def summary(name: str) -> str:
+    """The one-line description of command ``name`` ("" if it has none)."""
+    _load()
+    if name in summaries:
+        return summaries[name]
+    if name in EXTERNAL_SUMMARIES:
+        return EXTERNAL_SUMMARIES[name]
+    fn = commands.get(name)
+    doc = (fn.__doc__ or "").strip() if fn is not None else ""
+    return doc.splitlines()[0] if doc else ""

@@ -67,6 +67,21 @@ def group_from_gid(gid: int, numeric: bool = False) -> str:
     return "wheel" if gid == 0 and not numeric else str(gid)
 
 
+# kemu's password and group databases: root and wheel, nobody else.
+_USERS = {"root": 0}
+_GROUPS = {"wheel": 0}
+
+
+def uid_from_user(name: str) -> int | None:
+    """getpwnam(3)'s pw_uid for ``name``, or None (the names ls prints map back)."""
+    return _USERS.get(name)
+
+
+def gid_from_group(name: str) -> int | None:
+    """getgrnam(3)'s gr_gid for ``name``, or None."""
+    return _GROUPS.get(name)
+
+
 def ctime_fields(t: int) -> str:
     """ctime(3) of ``t`` (UTC, the machine's only zone): "Thu Nov 24 18:22:48 1986"."""
     tm = time.gmtime(t)

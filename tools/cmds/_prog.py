@@ -15,11 +15,15 @@ lwp of its own process.  What it prints goes through write(2):
 (stops at the first operand or ``--``) and raises :class:`GetoptError`
 with getopt's own message; ``await options(argv, "fo:", usage)`` prints
 that message and the usage text and exits 1.
+
+``File`` (``await fopen(path)``, ``stdin()``) is stdio's FILE for reading:
+buffered read(2) with ``readline``, ``read`` and ``lines``.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -195,3 +199,77 @@ async def usage_exit(usage: str, status: int = 1) -> NoReturn:
     """Print ``usage`` on standard error and exit(status)."""
     await eprintf(usage if usage.endswith("\n") else usage + "\n")
     raise Exit(status)
+
+
+class File:
+    """A stdio ``FILE`` open for reading: read(2) on a descriptor, through a buffer.
+
+    ``await fopen(path)`` opens one (raising SyscallError like fopen(3)
+    returning NULL with errno); ``stdin()`` is descriptor 0.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.name = name
+        self.buf = bytearray()
+        self.eof = False
+
+    async def _fill(self) -> bool:
+        """Read more; False at end of file."""
+        if self.eof:
+            return False
+        data = await libc.read(self.fd, BUFSIZ)
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        return True
+
+    def clearerr(self) -> None:
+        """clearerr(3): forget end of file, so the next read tries read(2) again."""
+        self.eof = False
+
+    async def readline(self) -> bytes:
+        """One line with its newline (the last may lack it); b"" at end of file."""
+        start = 0
+        while True:
+            i = self.buf.find(b"\n", start)
+            if i >= 0:
+                line = bytes(self.buf[:i + 1])
+                del self.buf[:i + 1]
+                return line
+            start = len(self.buf)
+            if not await self._fill():
+                line = bytes(self.buf)
+                self.buf.clear()
+                return line
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all the rest when ``n`` < 0); short only at end of file."""
+        while (n < 0 or len(self.buf) < n) and await self._fill():
+            pass
+        if n < 0:
+            n = len(self.buf)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        while line := await self.readline():
+            yield line
+
+    async def close(self) -> None:
+        if self.fd != STDIN_FILENO:
+            await libc.close(self.fd)
+
+
+async def fopen(path: str) -> File:
+    """fopen(path, "r")."""
+    from kern.fcntl import O_RDONLY
+
+    return File(await libc.open(path, O_RDONLY), path)
+
+
+def stdin() -> File:
+    """Standard input as a File (named "stdin", as the utilities call it)."""
+    return File(STDIN_FILENO, "stdin")

@@ -84,7 +84,7 @@ _DD_OPERANDS = {
 _CONVS = {"notrunc": C_NOTRUNC, "sync": C_SYNC, "noerror": C_NOERROR}
 
 
-@command("dd")
+@command("dd", summary="convert and copy a file")
 async def dd_main(argv: list[str]) -> int:
     flags = 0
     nums: dict[str, int] = {}
@@ -306,7 +306,7 @@ def _strtoq0(s: str) -> int | None:
     return -v if sign == "-" else v
 
 
-@command("cmp")
+@command("cmp", summary="compare two files")
 async def cmp_main(argv: list[str]) -> int:
     """cmp, always comparing as c_special() does (kemu has no mmap; NetBSD's -c)."""
     try:

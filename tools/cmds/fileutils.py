@@ -108,7 +108,7 @@ async def _warned(path: str, call: Awaitable[object]) -> int:
     return 0
 
 
-@command("mkdir")
+@command("mkdir", summary="make directories")
 async def mkdir_main(argv: list[str]) -> int:
     # umask(0), as NetBSD's mkdir: the modes below are applied exactly (and
     # setmode(3), which reads the umask, sees 0 too).
@@ -157,7 +157,7 @@ async def _rm_path(path: str) -> int:
     return 0
 
 
-@command("rmdir")
+@command("rmdir", summary="remove directories")
 async def rmdir_main(argv: list[str]) -> int:
     opts, args = await options(argv, "p", RMDIR_USAGE)
     pflag = any(o == "p" for o, _ in opts)
@@ -302,7 +302,7 @@ class _Ls:
         return ents, rv
 
 
-@command("ls")
+@command("ls", summary="list directory contents")
 async def ls_main(argv: list[str]) -> int:
     opts, args = await options(argv, "1AadFilnrt", LS_USAGE)
     flags = {o for o, _ in opts}
@@ -353,7 +353,7 @@ async def _copy_data(src_fd: int, dst_fd: int) -> None:
         await write_all(dst_fd, data)
 
 
-@command("cat")
+@command("cat", summary="concatenate and print files")
 async def cat_main(argv: list[str]) -> int:
     _, args = await options(argv, "u", CAT_USAGE)
     rv = 0
@@ -572,7 +572,7 @@ class _Cp:
             await printf(f"{src} -> {dst}\n")
 
 
-@command("cp")
+@command("cp", summary="copy files")
 async def cp_main(argv: list[str]) -> int:
     opts, args = await options(argv, "HLNPRafilprv", CP_USAGE)
     flags: set[str] = set()
@@ -662,7 +662,7 @@ class _Rm:
         return ok
 
 
-@command("rm")
+@command("rm", summary="remove directory entries")
 async def rm_main(argv: list[str]) -> int:
     opts, args = await options(argv, "dfiPRrvW", RM_USAGE)
     flags: set[str] = set()
@@ -751,7 +751,7 @@ async def _do_move(src: str, dst: str, verbose: bool) -> int:
     return rm.rv
 
 
-@command("mv")
+@command("mv", summary="move files")
 async def mv_main(argv: list[str]) -> int:
     opts, args = await options(argv, "fiv", MV_USAGE)
     verbose = any(o == "v" for o, _ in opts)
@@ -815,7 +815,7 @@ async def _linkit(source: str, target: str, isdir: bool, flags: set[str]) -> int
     return 0
 
 
-@command("ln")
+@command("ln", summary="make links")
 async def ln_main(argv: list[str]) -> int:
     opts, args = await options(argv, "fhinsv", LN_USAGE)
     flags = {o for o, _ in opts}
@@ -843,7 +843,7 @@ async def ln_main(argv: list[str]) -> int:
 TOUCH_USAGE = "usage: touch [-acm] file ..."
 
 
-@command("touch")
+@command("touch", summary="change file access and modification times")
 async def touch_main(argv: list[str]) -> int:
     opts, args = await options(argv, "acfm", TOUCH_USAGE)
     cflag = any(o == "c" for o, _ in opts)
@@ -930,7 +930,7 @@ async def _chmod_tree(path: str, steps: list, flags: set[str], top: bool) -> int
     return rv
 
 
-@command("chmod")
+@command("chmod", summary="change file modes")
 async def chmod_main(argv: list[str]) -> int:
     flags, args = await _chmod_parse(argv)
     if len(args) < 2:
@@ -967,7 +967,7 @@ def _stat_time(sec: int) -> str:
     return ctime_fields(sec)[4:24]
 
 
-@command("stat")
+@command("stat", summary="display file status")
 async def stat_main(argv: list[str]) -> int:
     opts, args = await options(argv, "FLnq", STAT_USAGE)
     flags = {o for o, _ in opts}

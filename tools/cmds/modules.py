@@ -57,7 +57,7 @@ async def _parse_var(kind: str, arg: str) -> tuple[str, Any]:
     return name, value
 
 
-@command("modload")
+@command("modload", summary="load a kernel module")
 async def modload_main(argv: list[str]) -> int:
     opts, args = await options(argv, "b:fi:Pps:", MODLOAD_USAGE)
     flags = 0
@@ -104,7 +104,7 @@ async def modload_main(argv: list[str]) -> int:
 MODUNLOAD_USAGE = "usage: modunload <module_name>"
 
 
-@command("modunload")
+@command("modunload", summary="unload a kernel module")
 async def modunload_main(argv: list[str]) -> int:
     _, args = await options(argv, "", MODUNLOAD_USAGE)
     if len(args) != 1:
@@ -144,7 +144,7 @@ def _s(b: bytes) -> str:
     return b.decode("utf-8", "surrogateescape")
 
 
-@command("modstat")
+@command("modstat", summary="display status of loaded kernel modules")
 async def modstat_main(argv: list[str]) -> int:
     opts, args = await options(argv, "Aaen:", MODSTAT_USAGE)
     name = None

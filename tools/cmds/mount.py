@@ -256,7 +256,7 @@ def mntopt_apply(flags: int, opt: tuple[int, int], negative: bool) -> int:
     return flags | flag if int(negative) == inverse else flags & ~flag
 
 
-@command("mount")
+@command("mount", summary="mount file systems")
 async def mount_main(argv: list[str]) -> int:
     opts, args = await options(argv, "Aadfo:rt:uvw", MOUNT_USAGE)
     flags = 0
@@ -432,7 +432,7 @@ async def _umountfs(name: str, flags: int, verbose: bool, raw: bool) -> int:
     return 0
 
 
-@command("umount")
+@command("umount", summary="unmount file systems")
 async def umount_main(argv: list[str]) -> int:
     opts, args = await options(argv, "AaFfh:Rt:v", UMOUNT_USAGE)
     flags = 0
@@ -470,7 +470,7 @@ def _human(n: int) -> str:
                                HN_B | HN_NOSPACE | HN_DECIMAL))
 
 
-@command("df")
+@command("df", summary="display free disk space")
 async def df_main(argv: list[str]) -> int:
     opts, args = await options(argv, "aGghiklmnPt:", DF_USAGE)
     aflag = iflag = lflag = nflag = Pflag = hflag = False

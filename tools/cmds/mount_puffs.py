@@ -142,7 +142,7 @@ MEMFS_USAGE = "usage: mount_memfs [-o options] memfs mount_point"
 MEMFS_OPS = "tools.puffs_servers.memfs:MemFS"
 
 
-@command("mount_memfs")
+@command("mount_memfs", summary="mount kemu's in-memory puffs file server")
 async def mount_memfs_main(argv: list[str]) -> int:
     from tools.lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.memfs import FHSIZE, MemFS
@@ -162,7 +162,8 @@ PASSTHROUGH_USAGE = "usage: mount_passthrough [-o options] directory mount_point
 PASSTHROUGH_OPS = "tools.puffs_servers.passthrough:Passthrough"
 
 
-@command("mount_passthrough")
+@command("mount_passthrough",
+         summary="mount a host directory through kemu's passthrough puffs server")
 async def mount_passthrough_main(argv: list[str]) -> int:
     from tools.lib.libpuffs.remote import RemoteServer
     from tools.puffs_servers.passthrough import FHSIZE

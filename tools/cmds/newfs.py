@@ -48,7 +48,7 @@ async def sector_pwrite(fd: int, data: bytes, off: int, secsize: int = DEV_BSIZE
     return len(data) if n == len(buf) else max(0, n - (off - start))
 
 
-@command("newfs_ext2fs")
+@command("newfs_ext2fs", summary="construct a new ext2 file system")
 async def main(argv: list[str]) -> int:
     out: list[str] = []
     special = "?"

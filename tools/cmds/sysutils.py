@@ -8,7 +8,7 @@ from tools.cmds._prog import err, fflush, options, printf, usage_exit
 from tools.lib import libc
 
 
-@command("echo")
+@command("echo", summary="write arguments to the standard output")
 async def echo_main(argv: list[str]) -> int:
     """echo [-n] [string ...]: -n only as the first argument, as NetBSD's."""
     args = argv[1:]
@@ -19,17 +19,17 @@ async def echo_main(argv: list[str]) -> int:
     return 0
 
 
-@command("true")
+@command("true", summary="return true value")
 async def true_main(argv: list[str]) -> int:
     return 0
 
 
-@command("false")
+@command("false", summary="return false value")
 async def false_main(argv: list[str]) -> int:
     return 1
 
 
-@command("pwd")
+@command("pwd", summary="return working directory name")
 async def pwd_main(argv: list[str]) -> int:
     await options(argv, "LP", "usage: pwd [-LP]")
     try:
@@ -43,7 +43,7 @@ async def pwd_main(argv: list[str]) -> int:
 SLEEP_USAGE = "usage: sleep seconds"
 
 
-@command("sleep")
+@command("sleep", summary="suspend execution for an interval of time")
 async def sleep_main(argv: list[str]) -> int:
     """sleep seconds: on the machine's clock (virtual unless it was booted with a real one)."""
     _, args = await options(argv, "", SLEEP_USAGE)
@@ -60,21 +60,27 @@ async def sleep_main(argv: list[str]) -> int:
     return 0
 
 
-@command("sync")
+@command("sync", summary="force completion of pending disk writes (flush cache)")
 async def sync_main(argv: list[str]) -> int:
     await libc.sync()
     return 0
 
 
-@command("dmesg")
+@command("dmesg", summary="display the system message buffer")
 async def dmesg_main(argv: list[str]) -> int:
-    """dmesg: the kernel message buffer (sysctl kern.msgbuf)."""
+    """dmesg: the kernel message buffer (sysctl kern.msgbuf), as sbin/dmesg/dmesg.c
+    1.27 reads it: sized with a NULL buffer, then read; NULs (the unwritten part
+    of the buffer) are skipped and a missing final newline is supplied.  -M/-N
+    (a crash dump) are accepted and not supported."""
     await options(argv, "M:N:", "usage: dmesg [-M core] [-N system]")
+    mib = [libc.CTL_KERN, libc.KERN_MSGBUF]
     try:
-        text = await libc.sysctl([libc.CTL_KERN, libc.KERN_MSGBUF])
+        size = await libc.sysctl_oldlen(mib)
+        data = await libc.sysctl(mib, size)
     except SyscallError as e:
-        await err(1, "sysctl kern.msgbuf", e)
-    if text and not text.endswith(b"\n"):
+        await err(1, "can't get msgbuf", e)
+    text = data.replace(b"\0", b"")
+    if not text.endswith(b"\n"):
         text += b"\n"
     await printf(text)
     await fflush()

@@ -27,8 +27,10 @@ helpers, truncate, ftruncate, fsync, sync, mknod, chmod, fchmod, lchmod,
 chown, fchown, lchown, utimes, futimes, lutimes, access, pathconf,
 fpathconf, chdir, fchdir, chroot, getcwd, umask, mount, unmount, and getfh,
 fhopen, fhstat), modctl, processes and signals (fork, getpid, getppid,
-kill, sigaction, signal), and time (nanosleep, gettimeofday, clock_gettime,
-sysctl).
+kill, sigaction, signal), time (nanosleep, gettimeofday, settimeofday,
+clock_gettime, clock_settime) and sysctl (sysctl, asysctl, sysctlbyname,
+sysctlnametomib, sysctlgetmibinfo, the CTL_QUERY walk sysctl_query) with
+uname(3) on top of it.
 
 Paths are ``str`` (UTF-8, surrogateescape) or ``bytes``.  Results that C
 returns through a pointer come back as Python values: ``stat`` gives a
@@ -60,6 +62,7 @@ from kern.sys_sig import __SIGTRAMP_SIGINFO_VERSION, SA_RESTART, SIG_DFL, SIG_IG
 from kern.sys_sig import sigaction as struct_sigaction
 from kern.syscall import (
     SYS___clock_gettime50,
+    SYS___clock_settime50,
     SYS___fhopen40,
     SYS___fhstat50,
     SYS___fstat50,
@@ -73,6 +76,7 @@ from kern.syscall import (
     SYS___mknod50,
     SYS___mount50,
     SYS___nanosleep50,
+    SYS___settimeofday50,
     SYS___sigaction_sigtramp,
     SYS___stat50,
     SYS___sysctl,
@@ -131,18 +135,21 @@ from vfs.mount import statvfs as struct_statvfs
 from vfs.stat import stat as struct_stat
 
 __all__ = [
-    "CLOCK_MONOTONIC", "CLOCK_REALTIME", "CTL_KERN", "F_OK", "KERN_MSGBUF", "R_OK", "SIG_DFL",
-    "SIG_IGN", "W_OK", "X_OK", "access", "chdir", "chmod", "chown", "chroot", "clock_gettime",
-    "close", "closefrom", "creat", "dup", "dup2", "fchdir", "fchmod", "fchown", "fcntl", "fhopen",
-    "fhstat", "fork", "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync", "ftruncate",
-    "futimes", "getcwd", "getdents", "getfh", "getfh_size", "getmntinfo", "getpid", "getppid",
-    "gettimeofday", "getvfsstat", "ioctl", "kill", "lchmod", "lchown", "link", "listdir", "lseek",
-    "lstat", "lutimes", "mkdir", "mknod", "modctl", "mount", "nanosleep", "open", "pathconf",
-    "pread", "pwrite", "read", "readdir", "readlink", "readv", "rename", "rmdir", "sigaction",
-    "signal", "stat", "statvfs", "statvfs1", "struct_sigaction", "struct_stat", "struct_statvfs",
-    "symlink", "sync", "syscall", "sysctl", "truncate", "ualloc", "ufree", "uget", "uload",
-    "umask", "unlink", "unmount", "uput", "UserTemp", "ustr", "ustruct", "utimes", "write",
-    "writev",
+    "access", "asysctl", "chdir", "chmod", "chown", "chroot", "clock_gettime",
+    "CLOCK_MONOTONIC", "CLOCK_REALTIME", "clock_settime", "close", "closefrom", "creat",
+    "CTL_HW", "CTL_KERN", "CTL_QUERY", "dup", "dup2", "F_OK", "fchdir", "fchmod", "fchown",
+    "fcntl", "fhopen", "fhstat", "fork", "fpathconf", "fstat", "fstatvfs", "fstatvfs1", "fsync",
+    "ftruncate", "futimes", "getcwd", "getdents", "getfh", "getfh_size", "getmntinfo", "getpid",
+    "getppid", "gettimeofday", "getvfsstat", "HW_MACHINE", "ioctl", "KERN_HOSTNAME",
+    "KERN_MSGBUF", "KERN_OSRELEASE", "KERN_OSTYPE", "KERN_VERSION", "kill", "lchmod", "lchown",
+    "link", "listdir", "lseek", "lstat", "lutimes", "mkdir", "mknod", "modctl", "mount",
+    "nanosleep", "open", "pathconf", "pread", "pwrite", "R_OK", "read", "readdir", "readlink",
+    "readv", "rename", "rmdir", "settimeofday", "SIG_DFL", "SIG_IGN", "sigaction", "signal",
+    "stat", "statvfs", "statvfs1", "struct_sigaction", "struct_stat", "struct_statvfs",
+    "symlink", "sync", "syscall", "sysctl", "sysctl_oldlen", "sysctl_query", "sysctlbyname",
+    "sysctlgetmibinfo", "SysctlNameError", "sysctlnametomib", "truncate", "ualloc", "ufree",
+    "uget", "uload", "umask", "uname", "unlink", "unmount", "uput", "UserTemp", "ustr",
+    "ustruct", "utimes", "utsname", "W_OK", "write", "writev", "X_OK"
 ]
 
 # <unistd.h> access(2) modes
@@ -489,23 +496,215 @@ async def clock_gettime(clock_id: int) -> tuple[int, int]:
         return ts.tv_sec, ts.tv_nsec
 
 
+async def settimeofday(sec: int, usec: int = 0) -> int:
+    """settimeofday(2) (__settimeofday50): set the time of day (root only)."""
+    from kern.kern_time import timeval
+
+    with UserTemp() as t:
+        return await syscall(SYS___settimeofday50, t.copy(timeval(sec, usec)), 0)
+
+
+async def clock_settime(clock_id: int, sec: int, nsec: int = 0) -> int:
+    """clock_settime(2) (__clock_settime50): CLOCK_REALTIME only, root only."""
+    with UserTemp() as t:
+        return await syscall(SYS___clock_settime50, clock_id, t.copy(timespec(sec, nsec)))
+
+
 # sysctl MIB names kemu's tools ask for (sys/sysctl.h)
 CTL_KERN = 1
+CTL_HW = 6
+KERN_OSTYPE = 1
+KERN_OSRELEASE = 2
+KERN_VERSION = 4
+KERN_HOSTNAME = 10
 KERN_MSGBUF = 53
+HW_MACHINE = 1
+CTL_QUERY = -2
+CTL_DESCRIBE = -7
 
 
 async def sysctl(mib: list[int], oldlen: int = 65536, new: bytes | None = None) -> bytes:
-    """sysctl(3) read (and optional write) of ``mib``: the old value's bytes."""
+    """sysctl(3) read (and optional write) of ``mib``: the old value's bytes.
+
+    ``oldlen`` is the size of the buffer offered; a value that does not fit
+    fails with ENOMEM, as sysctl(3) does (asysctl() sizes the buffer first).
+    """
     names = (ctypes.c_int * len(mib))(*mib)
     with UserTemp() as t:
         nameaddr = t.copy(names)
-        oldp = t.alloc(oldlen)
+        oldp = t.alloc(oldlen) if oldlen else 0
         lenp = t.copy(ctypes.c_uint64(oldlen))
         newp = t.copy(new) if new is not None else 0
         await syscall(SYS___sysctl, nameaddr, len(mib), oldp, lenp, newp,
                       len(new) if new is not None else 0)
         n = uload(lenp, ctypes.c_uint64).value
-        return uget(oldp, min(n, oldlen))
+        return uget(oldp, min(n, oldlen)) if oldp else b""
+
+
+async def sysctl_oldlen(mib: list[int], new: bytes | None = None) -> int:
+    """sysctl(3) with a NULL ``oldp``: the size the value would take."""
+    names = (ctypes.c_int * len(mib))(*mib)
+    with UserTemp() as t:
+        lenp = t.copy(ctypes.c_uint64(0))
+        newp = t.copy(new) if new is not None else 0
+        await syscall(SYS___sysctl, t.copy(names), len(mib), 0, lenp, newp,
+                      len(new) if new is not None else 0)
+        return uload(lenp, ctypes.c_uint64).value
+
+
+async def asysctl(mib: list[int]) -> bytes:
+    """asysctl(3): the value of ``mib``, however long (sized first, again if it grew)."""
+    from kern.errno import ENOMEM
+
+    while True:
+        n = await sysctl_oldlen(mib)
+        try:
+            return await sysctl(mib, n)
+        except SyscallError as e:
+            if e.errno != ENOMEM:
+                raise
+
+
+async def sysctl_query(mib: list[int]) -> list[Any]:
+    """The children of node ``mib`` (a CTL_QUERY): a list of ``struct sysctlnode``."""
+    from kern.errno import ENOMEM
+    from kern.kern_sysctl import SYSCTL_VERSION, struct_sysctlnode
+
+    qnode = struct_sysctlnode()
+    qnode.sysctl_flags = SYSCTL_VERSION
+    size = ctypes.sizeof(struct_sysctlnode)
+    want = 8 * size
+    while True:
+        try:
+            raw = await sysctl(list(mib) + [CTL_QUERY], want, bytes(qnode))
+            break
+        except SyscallError as e:
+            if e.errno != ENOMEM:
+                raise
+            want = await sysctl_oldlen(list(mib) + [CTL_QUERY], bytes(qnode))
+    return [struct_sysctlnode.from_buffer_copy(raw, i) for i in range(0, len(raw), size)]
+
+
+class SysctlNameError(SyscallError):
+    """sysctlgetmibinfo(3) failed: ``namelen`` components were good, ``token`` was not."""
+
+    def __init__(self, errno: int, namelen: int, token: str) -> None:
+        super().__init__(errno, "sysctlgetmibinfo")
+        self.namelen = namelen
+        self.token = token
+
+
+async def sysctlgetmibinfo(gname: str) -> tuple[list[int], str, Any]:
+    """sysctlgetmibinfo(3): ``(mib, canonical name, node)`` of a dotted (or
+    slashed) name; numeric components are taken as numbers.  Raises
+    SysctlNameError naming the offending component."""
+    from kern.errno import EINVAL, ENOENT, ENOTDIR, ERANGE
+    from kern.kern_sysctl import (
+        CTL_MAXNAME,
+        CTLFLAG_ANYNUMBER,
+        CTLFLAG_ROOT,
+        CTLTYPE_NODE,
+        SYSCTL_TYPE,
+        SYSCTL_VERSION,
+        struct_sysctlnode,
+    )
+
+    pnode = struct_sysctlnode()
+    pnode.sysctl_flags = SYSCTL_VERSION | CTLFLAG_ROOT | CTLTYPE_NODE
+    sep = "."
+    for c in gname:
+        if c in "./":
+            sep = c
+            break
+    pname = ""
+    if gname.startswith(sep):
+        pname = sep
+        gname = gname[1:]
+    name: list[int] = []
+    pieces = gname.split(sep) if gname else []
+    for i, token in enumerate(pieces):
+        if token == "" and i == len(pieces) - 1:
+            break
+        try:
+            n = int(token, 0)
+            haven = -(1 << 31) <= n <= 0xffffffff
+        except ValueError:
+            n, haven = 0, False
+        if SYSCTL_TYPE(pnode.sysctl_flags) != CTLTYPE_NODE:
+            if haven and name:
+                pname += sep + token
+                name.append(n)
+                if len(name) == CTL_MAXNAME:
+                    raise SysctlNameError(ERANGE, len(name), token)
+                continue
+            raise SysctlNameError(ENOTDIR, len(name), token)
+        try:
+            children = await sysctl_query(name)
+        except SyscallError as e:
+            raise SysctlNameError(e.errno, len(name), token) from None
+        for node in children:
+            if (haven and (n == node.sysctl_num or node.sysctl_flags & CTLFLAG_ANYNUMBER)) \
+                    or token == node.sysctl_name.decode():
+                break
+        else:
+            raise SysctlNameError(ENOENT, len(name), token)
+        pnode = node
+        if name:
+            pname += sep
+        if haven and n != pnode.sysctl_num:
+            pname += token
+            name.append(n)
+        else:
+            pname += pnode.sysctl_name.decode()
+            name.append(pnode.sysctl_num)
+        if len(name) == CTL_MAXNAME:
+            raise SysctlNameError(ERANGE, len(name), token)
+    if not name:
+        raise SysctlNameError(EINVAL, 0, "")
+    return name, pname, pnode
+
+
+async def sysctlnametomib(name: str) -> list[int]:
+    """sysctlnametomib(3)."""
+    return (await sysctlgetmibinfo(name))[0]
+
+
+async def sysctlbyname(name: str, oldlen: int = 65536, new: bytes | None = None) -> bytes:
+    """sysctlbyname(3)."""
+    return await sysctl(await sysctlnametomib(name), oldlen, new)
+
+
+class utsname:
+    """struct utsname (sys/utsname.h): what uname(3) fills in."""
+
+    __slots__ = ("sysname", "nodename", "release", "version", "machine")
+
+    def __init__(self, sysname: str, nodename: str, release: str, version: str,
+                 machine: str) -> None:
+        self.sysname = sysname
+        self.nodename = nodename
+        self.release = release
+        self.version = version
+        self.machine = machine
+
+
+async def uname() -> utsname:
+    """uname(3), as NetBSD's libc does it: five sysctls (kern.ostype,
+    kern.hostname, kern.osrelease, kern.version, hw.machine); the version
+    string's newlines and tabs become spaces and trailing blanks go."""
+    _SYS_NMLN = 256
+
+    async def get(mib: list[int]) -> str:
+        raw = await sysctl(mib, _SYS_NMLN)
+        return _str(raw.split(b"\0", 1)[0])
+
+    sysname = await get([CTL_KERN, KERN_OSTYPE])
+    nodename = await get([CTL_KERN, KERN_HOSTNAME])
+    release = await get([CTL_KERN, KERN_OSRELEASE])
+    version = (await get([CTL_KERN, KERN_VERSION])).replace("\n", " ").replace("\t", " ")
+    version = version.rstrip(" ")
+    machine = await get([CTL_HW, HW_MACHINE])
+    return utsname(sysname, nodename, release, version, machine)
 
 
 # ---------------------------------------------------------------- files and directories

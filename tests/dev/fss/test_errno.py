@@ -16,10 +16,12 @@ from dev.fss.fssvar import (
     FSSIOCCLR,
     FSSIOCGET,
     FSSIOCGET50,
+    FSSIOCSET,
     FSSIOCSET50,
     FSSIOFGET,
     FSSIOFSET,
     fss_get,
+    fss_set,
 )
 from kern.errno import (
     EBUSY,
@@ -40,6 +42,7 @@ from kern.machine import testing as kt
 from kern.machine.testing import MiB, errno_of
 from kern.subr_kmem import kmem_outstanding
 from tools.lib import libc
+from vfs.mount import mountlist
 
 
 def run(origin, body):
@@ -97,23 +100,91 @@ async def _set_errno(mount, bstore, flags=O_RDWR, **kw) -> int:
         await libc.close(fd)
 
 
-@pytest.mark.parametrize("mount,bstore,expected", [
-    ("/nonexistent", "/tmp/store", ENOENT),        # namei of the mount point
-    ("/mnt/dir", "/tmp/store", EINVAL),            # not the root of a mount
-    ("/mnt", "/nonexistent/store", ENOENT),        # namei of the backing store
-    ("/mnt", "/mnt/store", EOPNOTSUPP),            # persistent: no VFS_SNAPSHOT on ext2
-    ("/", "/tmp/store", ENOENT),                   # rootfs has no block device
-    ("/mnt", "/tmp", EISDIR),                      # vn_open of a directory for writing
-    ("/mnt", "/dev/fss1", EINVAL),                 # a block device is no backing store
+# Each row reaches the branch it names: every path exists except the one the
+# row says is missing, so an ENOENT can only come from that branch (the
+# rootfs row's store is on /mnt, another file system than "/", so the
+# snapshot is not persistent and the block-device lookup is what fails).
+@pytest.mark.parametrize("mount,bstore,missing,expected", [
+    ("/nonexistent", "/tmp/store", "/nonexistent", ENOENT),    # namei of the mount point
+    ("/mnt/dir", "/tmp/store", None, EINVAL),               # not the root of a mount
+    ("/mnt", "/nonexistent/store", "/nonexistent/store", ENOENT),  # namei of the store
+    ("/mnt", "/mnt/store", None, EOPNOTSUPP),               # persistent: no VFS_SNAPSHOT
+    ("/", "/mnt/store", None, ENOENT),       # rootfs has no block device (spec lookup)
+    ("/mnt", "/tmp", None, EISDIR),                         # vn_open of a directory, FWRITE
+    ("/mnt", "/dev/fss1", None, EINVAL),                    # a block device is no store
 ])
-def test_fssiocset_errors(origin, mount, bstore, expected):
+def test_fssiocset_errors(origin, mount, bstore, missing, expected):
     async def body():
         await libc.mkdir("/mnt/dir", 0o755)
         await kt.write_file("/mnt/store", b"")
-        return await _set_errno(mount, bstore, create_store=False)
+        await kt.write_file("/tmp/store", b"")
+        exists = {p: await errno_of(libc.stat(p)) == 0 for p in (mount, bstore)}
+        return exists, await _set_errno(mount, bstore, create_store=False)
 
-    error = run(origin, body)
+    exists, error = run(origin, body)
+    assert exists == {p: p != missing for p in (mount, bstore)}
     assert error == expected
+
+
+@pytest.mark.parametrize("csize", [0x80000001, 0xFFFFFFFF])
+def test_fssiocset_csize_with_the_top_bit_is_negative_and_means_the_default(origin, csize):
+    """fss_csize is a blksize_t (int32_t): with its top bit set it is negative,
+    and "0 or negative" asks for the default (MAXPHYS).  So no request can
+    exceed 2^31 - 1, which a 2^31 cluster holds: fss_create_snapshot's
+    "sc_clshift >= 32" EINVAL cannot be reached from FSSIOCSET."""
+    async def body():
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        fs = fss_set(fss_mount=libc.ustr("/mnt"), fss_bstore=libc.ustr("/tmp/store"),
+                     fss_flags=0)
+        ctypes.c_uint32.from_buffer(fs, fss_set.fss_csize.offset).value = csize
+        await kt.write_file("/tmp/store", b"")
+        await libc.ioctl(fd, FSSIOCSET, fs)
+        return fs.fss_csize, (await kt.fss_get_ioctl(fd)).fsg_csize
+
+    asked, got = run(origin, body)
+    assert asked < 0
+    assert got == 65536
+
+
+def test_fssiocset_when_the_disk_does_not_answer_its_size(origin):
+    """getdisksize asks the block device under the mount (DIOCGWEDGEINFO,
+    then DIOCGPART); when the device answers neither, FSSIOCSET fails with
+    its errno before the store is opened."""
+    from vfs.spec_vnops import spec_node_lookup_by_mount
+    from vfs.vnode import vrele
+
+    async def body():
+        mp = [m for m in mountlist() if m.mnt_stat.f_mntonname == b"/mnt"][0]
+        _, devvp = spec_node_lookup_by_mount(mp)
+        await vrele(devvp)
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        with kern.curmachine().faults.inject("VOP_IOCTL", dev=devvp, error=ENXIO) as f:
+            error = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/store"))
+        return f.nfaults, error
+
+    nfaults, error = run(origin, body)
+    assert nfaults == 2  # both ioctls
+    assert error == ENXIO
+
+
+def test_fssiocset_efault_on_the_second_copy_of_the_store_path(origin):
+    """fss_create_files copies the store's path in twice: namei (to tell a
+    persistent store) and pathbuf_copyin for vn_open.  Memory that stops
+    being readable in between fails the second copy: EFAULT."""
+    async def body():
+        await kt.write_file("/tmp/store", b"")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        m = kern.curmachine()
+        # copyinstr calls: the mount path, the store for namei, the store again
+        with m.faults.inject("copyinstr", error=EFAULT, fail_nth=3) as f:
+            error = await errno_of(kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False))
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False)  # reusable
+        return f.nfaults, error, (await kt.fss_get_ioctl(fd)).fsg_mount
+
+    nfaults, error, mount = run(origin, body)
+    assert nfaults == 1
+    assert error == EFAULT
+    assert mount == b"/mnt"
 
 
 def test_fssiocset_bad_pointers_give_efault(origin):

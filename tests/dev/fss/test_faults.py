@@ -311,3 +311,140 @@ def test_sweep_writers_against_snapshot_readers(tmp_path, seed):
     results, whole = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert all(r in (None, []) for r in results), results
     assert whole == frozen["image"]
+
+
+# ---------------------------------------------------------------- origin reads in the thread
+
+def test_device_read_error_in_a_snapshot_read_fails_only_that_read(origin):
+    """fss_bs_thread reads uncopied clusters from the origin device: an error
+    there fails that request with the device's errno (the thread goes on to
+    the next request) and the snapshot stays valid."""
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        wd0 = (await libc.stat("/dev/wd0")).st_rdev
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        m = kern.curmachine()
+        with m.faults.inject("disk.read", dev=wd0, lwp="fss0", error=EIO, fail_nth=1) as f:
+            first = await errno_of(libc.pread(fd, 8192, 0))
+        second = await libc.pread(fd, 8192, 0)
+        g = await kt.fss_get_ioctl(fd)
+        with open(origin, "rb") as img:
+            disk = img.read(8192)
+        return f.nfaults, first, second == disk, g.fsg_mount
+
+    with kern.boot(seed=1) as k:
+        nfaults, first, same, mount = k.run(body)
+        dmesg = k.dmesg()
+    assert nfaults == 1
+    assert first == EIO
+    assert same and mount == b"/mnt"
+    assert "snapshot invalid" not in dmesg
+
+
+def test_short_read_while_copying_fails_the_write_and_keeps_the_snapshot(origin):
+    """fss_read_cluster turns a short read of the origin (no error, a
+    residual) into EIO: the writer's write fails, nothing is marked copied,
+    the snapshot stays valid and the next write copies the cluster."""
+    async def writer():
+        return await _overwrite("/mnt/f", ord("n"))
+
+    with kern.boot(seed=1) as k:
+        async def setup():
+            await kt.mount_image(origin, "/mnt")
+            await kt.write_file("/mnt/f", b"o" * (8 * PAGE))
+            await libc.sync()
+            fd = await libc.open("/dev/rfss0", O_RDWR)
+            await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+            return fd, (await libc.stat("/dev/wd0")).st_rdev
+
+        fd, wd0 = k.run(setup)
+        with k.faults.inject("disk.short", dev=wd0, lwp="writer", fail_nth=1) as f:
+            err = k.run(writer, name="writer")
+        assert f.nfaults == 1
+        assert err == EIO
+        assert k.run(writer, name="writer") == 0
+
+        async def old_data():
+            g = await kt.fss_get_ioctl(fd)
+            await kt.mount_ext2("/dev/fss0", "/snap", 1)
+            data = await kt.read_file("/snap/f")
+            await libc.unmount("/snap", 0)
+            return g.fsg_mount, data
+
+        assert k.run(old_data) == (b"/mnt", b"o" * (8 * PAGE))
+
+
+def test_failed_write_back_of_the_indirect_table_invalidates_the_snapshot(origin, tmp_path):
+    """With 512-byte clusters on a character-device store the indirect table
+    spans many clusters.  When the bs thread must write the current one back
+    before switching and that write fails, fss_bs_indir returns NULL and the
+    thread calls it a write error: the snapshot becomes invalid, also for a
+    read that was queued before (the thread answers it ENXIO), while the
+    origin's writer is not hurt.  (The store write is made slow so that the
+    writer has left the copy-on-write handler when the error comes: see the
+    note above on B13.)"""
+    store = tmp_path / "store.img"
+    store.write_bytes(b"")
+    seen: dict = {}
+
+    async def main():
+        async with kern.boot(seed=1) as k:
+            async def setup():
+                await kt.mount_image(origin, "/mnt")
+                await kt.write_file("/mnt/f", b"f" * (16 * PAGE))
+                await kt.write_file("/mnt/g", b"g" * (16 * PAGE))
+                await libc.sync()
+                from dev.rumpblk import RUMP_ETFS_CHR, rump_etfs_register
+
+                assert await rump_etfs_register("/dev/rstore", str(store), RUMP_ETFS_CHR,
+                                                size=8 * MiB) == 0
+                fd = await libc.open("/dev/rfss0", O_RDWR)
+                await kt.fss_set_ioctl(fd, "/mnt", "/dev/rstore", csize=512, create_store=False)
+                with open(origin, "rb") as img:
+                    frozen = img.read()
+                await _overwrite("/mnt/f", ord("F"), size=PAGE)
+                await kern.kpause("bs", False, 5, None)
+                from kern.kern_module import kmod_namespace
+                from kern.subr_autoconf import device_lookup_private
+
+                sc = device_lookup_private(kmod_namespace("fss").fss_cd, 0)
+                # the next copy (of /mnt/g) is under another indirect cluster
+                # than the current, dirty one
+                g = frozen.find(b"g" * 512) // 512
+                seen["switch"] = sc.sc_indir_dirty and g // 128 != sc.sc_indir_cur
+                return fd, (await libc.stat("/dev/rstore")).st_rdev
+
+            fd, rstore = await k.run(setup)
+
+            async def writer():
+                seen["write"] = await _overwrite("/mnt/g", ord("G"), size=PAGE)
+
+            async def reader():
+                await kern.kpause("later", False, 3, None)  # queued during the slow write
+                seen["read"] = await errno_of(libc.pread(fd, 512, 0))
+
+            with k.faults.inject("disk.slow", dev=rstore, extra={"ticks": 10}), \
+                    k.faults.inject("disk.write", dev=rstore, fail_nth=1) as f:
+                async with trio.open_nursery() as n:
+                    n.start_soon(lambda: k.run(writer, name="writer"))
+                    n.start_soon(lambda: k.run(reader, name="reader"))
+            seen["nfaults"] = f.nfaults
+
+            async def after():
+                g = await kt.fss_get_ioctl(fd)
+                return g.fsg_mount, await errno_of(libc.pread(fd, 512, 0)), \
+                    await kt.read_file("/mnt/g")
+
+            seen["after"] = await k.run(after)
+            seen["dmesg"] = k.dmesg()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert seen["switch"]
+    assert seen["nfaults"] == 1
+    assert seen["write"] == 0  # the origin's writer is not hurt
+    assert "fss0: snapshot invalid: write error on backing store" in seen["dmesg"]
+    assert seen["read"] == ENXIO  # queued while valid, answered by the thread
+    mount, later, g = seen["after"]
+    assert mount == b"/mnt" and later == ENXIO
+    assert g == b"G" * PAGE + b"g" * (15 * PAGE)

@@ -124,3 +124,38 @@ def test_worked_example_of_the_spec(tmp_path):
         assert m.ok("fssconfig -lv fss0").endswith(", 64 cluster of 64K, 64K backup\n")
         assert m.ok("fssconfig -l") == ("fss0: /mnt\nfss1: not in use\nfss2: not in use\n"
                                         "fss3: not in use\n")
+
+
+def test_cluster_size_raised_for_a_device_of_more_than_fss_cluster_max_clusters(tmp_path):
+    """At most FSS_CLUSTER_MAX (2^24) clusters: for a 9 GiB device and 512-byte
+    clusters asked, fss_create_snapshot raises csize to bsize/2^24 + 1 = 577,
+    and with a character-device store (DEV_BSHIFT) the cluster is 1 KiB where
+    it would otherwise be 512 bytes.  The device is a 9 GiB window on a 4 MiB
+    ext2 image (rump's etfs with a size: beyond the image it reads zeros)."""
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * MiB)
+    store = tmp_path / "store.img"
+    store.write_bytes(b"")
+    size = 9 * 1024 * MiB
+    exp = expected(size, 512, 9)
+    assert exp["csize"] == 1024 and expected(4 * MiB, 512, 9)["csize"] == 512
+
+    async def body():
+        from dev.rumpblk import RUMP_ETFS_BLK, RUMP_ETFS_CHR, rump_etfs_register
+
+        assert await rump_etfs_register("/dev/wd0", img, RUMP_ETFS_BLK, size=size) == 0
+        await kt.mount_ext2("/dev/wd0", "/mnt")
+        assert await rump_etfs_register("/dev/rstore", str(store), RUMP_ETFS_CHR,
+                                        size=8 * MiB) == 0
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/dev/rstore", csize=512, create_store=False)
+        g = await kt.fss_get_ioctl(fd)
+        with open(img, "rb") as f:  # the superblock as the snapshot was taken
+            f.seek(1024)
+            disk = f.read(1024)
+        return g.fsg_csize, g.fsg_mount_size, g.fsg_bs_size, \
+            await libc.pread(fd, 1024, 1024) == disk
+
+    with kern.boot(seed=1) as k:
+        *got, same = k.run(body)
+    assert got == [exp["csize"], exp["clcount"], exp["indir"]]
+    assert same  # the snapshot reads the superblock

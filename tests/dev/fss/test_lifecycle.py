@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import ctypes
 
+import pytest
+
 import kern
 from dev.fss.fssvar import FSS_UNCONFIG_ON_CLOSE, FSSIOCCLR, FSSIOFSET
 from kern.conf.GENERIC import config as GENERIC
-from kern.errno import EBUSY, ENXIO
+from kern.errno import EBUSY, EEXIST, ENOMEM, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDONLY, O_RDWR
-from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
+from kern.kern_module import (
+    MODULE_CLASS_ANY,
+    kmod_namespace,
+    module_load,
+    module_stat,
+    module_unload,
+)
 from kern.machine import testing as kt
 from kern.machine.testing import errno_of
 from tools.lib import libc
@@ -251,3 +259,89 @@ def test_snapshot_of_a_busy_file_system_is_clean_and_holds_old_data(origin, tmp_
         old = k.run(body)
     assert old == [bytes([i]) * (i * 3000 + 1) for i in range(20)]
     kt.assert_e2fsck_clean(snapimg)
+
+
+@pytest.mark.parametrize("site", ["config_cfdriver_attach", "config_cfattach_attach",
+                                  "devsw_attach"])
+def test_module_init_failure_unwinds_and_a_later_load_works(origin, site):
+    """fss_modcmd(MODULE_CMD_INIT) undoes what it did when a registration
+    fails, in reverse order, and returns the error: the module is not
+    loaded, /dev/rfss0 has no driver, and the next load starts clean."""
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        m = kern.curmachine()
+        with m.faults.inject(site, error=EEXIST, fail_nth=1) as f:
+            failed = await module_load("fss", 0, None, MODULE_CLASS_ANY)
+        loaded = "fss" in {s.name for s in module_stat()}
+        again = await module_load("fss", 0, None, MODULE_CLASS_ANY)
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        g = await kt.fss_get_ioctl(fd)
+        return f.nfaults, failed, loaded, again, g.fsg_mount
+
+    with kern.boot(seed=1) as k:
+        nfaults, failed, loaded, again, mount = k.run(body)
+    assert nfaults == 1
+    assert failed == EEXIST
+    assert not loaded
+    assert again == 0 and mount == b"/mnt"
+
+
+def test_static_fssattach_reports_a_failed_registration(origin):
+    """``pseudo-device fss``: fssattach prints "fss: unable to register" when
+    config_cfattach_attach fails at boot, and goes on; without the cfattach
+    no unit can attach, so opening one gives fss_open's ENOMEM."""
+    cfg = GENERIC.derive("FSSSTATIC", pseudo_devices={"fss": 4})
+    k = kern.boot(seed=1, config=cfg)
+    f = k.faults.add("config_cfattach_attach", error=EEXIST, fail_nth=1)
+
+    async def body():
+        return await errno_of(libc.open("/dev/rfss0", O_RDWR))
+
+    with k:
+        error = k.run(body)
+        dmesg = k.dmesg()
+    assert f.nfaults == 1
+    assert "fss: unable to register" in dmesg
+    assert error == ENOMEM
+
+
+def test_unit_without_power_handler_still_works(origin):
+    """fss_attach only reports a failed pmf_device_register."""
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        with kern.curmachine().faults.inject("pmf_device_register", fail_nth=1) as f:
+            fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        return f.nfaults, (await kt.fss_get_ioctl(fd)).fsg_mount
+
+    with kern.boot(seed=1) as k:
+        nfaults, mount = k.run(body)
+        dmesg = k.dmesg()
+    assert nfaults == 1
+    assert "fss0: couldn't establish power handler" in dmesg
+    assert mount == b"/mnt"
+
+
+def test_detaching_an_active_unit_is_ebusy(origin):
+    """fss_detach refuses a unit with an active snapshot.  fss_close never
+    asks for one, so the request comes from outside the driver, as drvctl -d
+    fss0 would make it (kemu has no drvctl: the test calls config_detach)."""
+    from kern.subr_autoconf import config_detach, device_lookup_private
+
+    async def body():
+        await kt.mount_image(origin, "/mnt")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        sc = device_lookup_private(kmod_namespace("fss").fss_cd, 0)
+        busy = await config_detach(sc.sc_dev, 0)
+        still = (await kt.fss_get_ioctl(fd)).fsg_mount
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        await libc.close(fd)  # the last close detaches the idle unit
+        return busy, still, device_lookup_private(kmod_namespace("fss").fss_cd, 0)
+
+    with kern.boot(seed=1) as k:
+        busy, still, after = k.run(body)
+    assert busy == EBUSY
+    assert still == b"/mnt"
+    assert after is None

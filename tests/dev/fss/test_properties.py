@@ -22,7 +22,7 @@ from kern.errno import (
 )
 from kern.fcntl import O_RDWR
 from kern.machine import testing as kt
-from kern.machine.strategies import booted, fault_plans, fss_set_args, seeds
+from kern.machine.strategies import FSS_PATHS, booted, fault_plans, fss_set_args, seeds
 from kern.subr_fault import FaultPlan
 from tools.lib import libc
 
@@ -38,8 +38,15 @@ SET_ERRNOS = {0, EACCES, EBUSY, EEXIST, EFAULT, EINVAL, EISDIR, ENAMETOOLONG, EN
               ENOTDIR, ENXIO, EOPNOTSUPP, EROFS}
 
 
+# A unit's own device as its store is accepted by 1.104 and then ends in kept
+# defects (B14 waits for itself after B5; with the origin still mounted a store
+# write fails at unmount and B13 deadlocks): tests/dev/fss/test_defects.py pins
+# those, so the property leaves that one store out.
+_STORES = tuple(p for p in FSS_PATHS if p != "/dev/rfss0")
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=seeds(), args=fss_set_args())
+@given(seed=seeds(), args=fss_set_args(bstores=_STORES))
 def test_fssiocset_answers_an_errno_for_any_arguments(image, seed, args):
     async def body():
         await kt.mount_image(image)

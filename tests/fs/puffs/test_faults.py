@@ -63,6 +63,13 @@ class Manual:
     def run(self, afn, *args):
         return self.k.run(afn, *args, name=self.name, proc=self.proc)
 
+    def exit(self) -> None:
+        """The server goes away (puffs_exit: its /dev/puffs descriptor closes, a
+        forced unmount).  A test ends with it: the halt syncs and unmounts every
+        file system, and nobody would answer this one's requests (a deadlock,
+        where a NetBSD reboot would hang)."""
+        self.run(self.server.exit)
+
     async def get(self) -> list[bytearray]:
         try:
             return await self.ch.get_requests()
@@ -295,6 +302,7 @@ def test_reply_with_unknown_id_wrong_length_and_garbage():
         out2, _ = spawn_caller(k, lambda: h.stat_("/mnt"))
         m.serve_until(out2)
         assert out2[0][0] == 0
+        m.exit()
 
 
 class GarbageServer(PuffsServer):
@@ -407,6 +415,7 @@ def test_signal_to_a_waiting_caller_eintr():
         pmp = h.mounted(k, "/mnt").mnt_data
         assert not pmp.pmp_req_replywait and not pmp.pmp_req_touser
         assert pmp.pmp_req_waiters == 0
+        m.exit()
 
 
 def test_signal_to_a_caller_still_queued():
@@ -429,6 +438,7 @@ def test_signal_to_a_caller_still_queued():
         # the GETATTR never reaches the server, only the root's INACTIVE (a FAF)
         assert [(r.preq_opclass, r.preq_optype) for r in m.run(fetch)] == \
             [(PUFFSOP_VN | PUFFSOPFLAG_FAF, PUFFS_VN_INACTIVE)]
+        m.exit()
 
 
 def test_inactive_with_a_signal_pending_becomes_faf():
@@ -467,6 +477,7 @@ def test_inactive_with_a_signal_pending_becomes_faf():
         # close(2) succeeds: memfs has no CLOSE (checkop answers 0) and the
         # EINTR of the converted INACTIVE stays in puffs_inactive (refs = 1)
         assert res == [0]
+        m.exit()
 
 
 # ------------------------------------------------------------------ copyin/copyout faults
@@ -490,6 +501,7 @@ def test_getop_copyout_fault_requeues_the_request():
         assert m.run(faulty_get) == (EFAULT, 1, 1)
         m.serve_until(out)
         assert out[0][0] == 0
+        m.exit()
 
 
 def test_putop_copyin_fault_fails_the_caller():
@@ -512,6 +524,7 @@ def test_putop_copyin_fault_fails_the_caller():
         assert m.run(faulty_put) == (EFAULT, 1)
         m.serve_until(out)
         assert out[0][0] == EFAULT
+        m.exit()
 
 
 def test_getop_e2big_keeps_the_request():
@@ -539,6 +552,7 @@ def test_getop_e2big_keeps_the_request():
         assert (first, queued, served) == (E2BIG, 1, 1)
         m.serve_until(out)
         assert out[0][0] == 0
+        m.exit()
 
 
 def test_advlock_keeps_the_copyin_quirk():
@@ -607,3 +621,4 @@ def test_ioctl_argument_faults_on_getop_and_putop():
                                  "putop copyout": EFAULT}
         m.serve_until(out)
         assert out[0][0] == 0
+        m.exit()

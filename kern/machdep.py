@@ -1,0 +1,133 @@
+"""Halting the machine: cpu_reboot and the shutdown hooks.
+
+A port of ``cpu_reboot`` from NetBSD 8's sys/arch/amd64/amd64/machdep.c
+(read at revision 1.315; the function is the netbsd-8 one), of the
+shutdown hooks of sys/kern/kern_subr.c (``shutdownhook_establish``,
+``doshutdownhooks``) and of the RB_* bits of sys/sys/reboot.h.
+
+Every halt of a kemu machine, whatever ends it (a script's end, ``exit``, an
+exception or Ctrl-C in the test or tool driving it, interpreter exit), runs
+``cpu_reboot(howto)`` in an lwp of proc0, as the lwp calling reboot(2) would.
+The order is NetBSD's and lives here only:
+
+1. unless ``RB_NOSYNC``: ``vfs_sync_all`` once (every file system's dirty
+   data and metadata written), then, while anything moves,
+   ``vfs_unmountall1`` (newest first, not forced) or ``config_detach_all``
+   (pseudo-devices that allow it) or ``vfs_unmount_forceone`` (the newest
+   mount, forced);
+2. ``doshutdownhooks``: the hooks established by drivers, newest first.  The
+   disk drivers close their media here (rumpblk flushes and closes its host
+   files, md lets its units go), after every file system is gone.
+
+kern cannot import vfs, so the VFS attaches its three functions to the hook
+variables below when it is imported (as ``kern.subr_devsw.biodone_vfs``);
+without a VFS they do nothing.
+
+Deviations from NetBSD:
+
+* A machine that crashed (panic, failed KASSERT, deadlock, lock-order
+  reversal) never runs cpu_reboot: the crash ends its trio run at once, so
+  nothing is synced, as after NetBSD's ``vpanic`` (``RB_NOSYNC``).  The
+  ``panicstr`` test and its ``suspendsched()`` branch have nothing to do.
+* ``maybe_dump``/``dumpsys``, ``resettodr``, ``splhigh``, RB_POWERDOWN and
+  the "press any key to reboot" console have no counterpart; kemu's
+  ``pmf_system_shutdown`` would only call driver shutdown handlers, which
+  no kemu driver registers, and is left out.
+* md and rumpblk are not autoconf devices in kemu, so ``config_detach_all``
+  cannot reach them; they establish shutdown hooks instead, which run after
+  the loop (with nothing mounted any more, their order does not matter).
+* ``syncdone`` is per machine (a MachineLocal), not a static.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from kern.cpu import MachineLocal, curlwp, curmachine
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+
+# sys/reboot.h
+RB_AUTOBOOT = 0x00000000
+RB_ASKNAME = 0x00000001
+RB_SINGLE = 0x00000002
+RB_NOSYNC = 0x00000004
+RB_HALT = 0x00000008
+RB_INITNAME = 0x00000010
+RB_KDB = 0x00000040
+RB_RDONLY = 0x00000080
+RB_DUMP = 0x00000100
+RB_MINIROOT = 0x00000200
+RB_STRING = 0x00000400
+RB_POWERDOWN = RB_HALT | 0x800
+RB_USERCONF = 0x00001000
+
+
+async def _no_sync_all(l: lwp) -> None:
+    return None
+
+
+async def _no_unmountall1(l: lwp, force: bool, verbose: bool) -> bool:
+    return False
+
+
+async def _no_unmount_forceone(l: lwp) -> bool:
+    return False
+
+
+# Filled by vfs/vfs_mount.py when the VFS is imported.
+vfs_sync_all: Callable[[lwp], Awaitable[None]] = _no_sync_all
+vfs_unmountall1: Callable[[lwp, bool, bool], Awaitable[bool]] = _no_unmountall1
+vfs_unmount_forceone: Callable[[lwp], Awaitable[bool]] = _no_unmount_forceone
+
+
+class _RebootState:
+    def __init__(self) -> None:
+        self.syncdone = False
+
+
+_reboot_state = MachineLocal(_RebootState, "cpu_reboot")
+
+
+async def cpu_reboot(howto: int) -> None:
+    """Sync, unmount and detach (unless ``RB_NOSYNC``), then run the shutdown hooks."""
+    from kern.subr_autoconf import config_detach_all
+
+    l = curlwp()
+    st = _reboot_state()
+    if (howto & RB_NOSYNC) == 0:
+        if not st.syncdone:
+            st.syncdone = True
+            await vfs_sync_all(l)
+        while (await vfs_unmountall1(l, False, False) or await config_detach_all(howto) or
+               await vfs_unmount_forceone(l)):
+            pass
+    await doshutdownhooks()
+
+
+# kern_subr.c: shutdown hooks.  An established hook runs once, at the halt.
+
+def shutdownhook_establish(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Run ``await fn()`` when the machine halts (after the file systems are gone).
+
+    Returns a handle for ``shutdownhook_disestablish``.  NetBSD passes an
+    argument to ``fn``; a Python closure carries it here.
+    """
+    curmachine().add_shutdown_hook(fn)
+    return fn
+
+
+def shutdownhook_disestablish(handle: Callable[[], Awaitable[None]]) -> None:
+    hooks = curmachine()._shutdown_hooks
+    if handle in hooks:
+        hooks.remove(handle)
+
+
+async def doshutdownhooks() -> None:
+    """Run and forget the shutdown hooks, the newest first (LIST_INSERT_HEAD order)."""
+    hooks = curmachine()._shutdown_hooks
+    while hooks:
+        fn = hooks.pop()
+        await fn()

@@ -1,0 +1,375 @@
+"""Halting a machine: sync, unmount, then the devices (kern/machdep.py's cpu_reboot).
+
+Every way a machine ends, a crash aside, leaves a host image it had mounted
+e2fsck-clean with every completed write in it: the ``with``/``async with``
+block ending normally, by an exception, by KeyboardInterrupt (raised in the
+body or while ``k.run`` waits), by cancellation; the pytest ``kernel``
+fixture's teardown; a machine still running at interpreter exit.  A crash
+syncs nothing and says which images may be inconsistent.
+"""
+
+from __future__ import annotations
+
+import _thread
+import io
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+import trio
+
+import kern
+from kern.exceptions import SyscallError
+from kern.fcntl import O_CREAT, O_WRONLY
+from kern.machine import testing as kt
+from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
+from tools.lib import libc
+
+pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
+                                                           "dumpe2fs")),
+                                reason="e2fsprogs (mke2fs, e2fsck, debugfs, dumpe2fs) needed")
+
+MB = 1 << 20
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATA = b"every completed write\n" * 300
+
+
+@pytest.fixture
+def img(tmp_path) -> str:
+    return kt.make_ext2_image(tmp_path / "disk.img", 8 * MB, mkfs="mke2fs")
+
+
+async def mount_and_write(img: str) -> None:
+    """Mount the image on /mnt, write a file and make a directory; no unmount."""
+    await kt.mount_image(img)
+    await kt.write_file("/mnt/file", DATA)
+    await kt.mkdir_p("/mnt/dir")
+
+
+def assert_written(img: str) -> None:
+    """e2fsck -fn is clean, the file holds what was written, the directory is there."""
+    kt.assert_e2fsck_clean(img)
+    assert debugfs_cat(img, "/file") == DATA
+    assert "Type: directory" in debugfs(img, "stat /dir")
+    assert dumpe2fs_h(img)["Filesystem state"] == "clean"
+
+
+# ------------------------------------------------------------------ the sync face
+
+def test_with_block_ending_normally(img):
+    with kern.boot(seed=1) as k:
+        k.run(mount_and_write, img)
+    assert k.state == "halted"
+    assert_written(img)
+    dmesg = k.dmesg()
+    assert "syncing disks... done\n" in dmesg
+
+
+def test_with_block_ending_by_an_exception(img):
+    with pytest.raises(RuntimeError, match="the test failed"), kern.boot(seed=2) as k:
+        k.run(mount_and_write, img)
+        raise RuntimeError("the test failed")
+    assert_written(img)
+
+
+def test_keyboard_interrupt_raised_in_the_body(img):
+    with pytest.raises(KeyboardInterrupt), kern.boot(seed=3) as k:
+        k.run(mount_and_write, img)
+        raise KeyboardInterrupt
+    assert k.state == "halted"
+    assert_written(img)
+
+
+async def counter_writer(img: str, state: dict, started: threading.Event) -> None:
+    """Mount, then overwrite /mnt/counter with the next number until a write fails
+    (a tick's sleep between two writes, as a program doing other things would)."""
+    from kern.kern_synch import kpause
+
+    await mount_and_write(img)
+    fd = await libc.open("/mnt/counter", O_WRONLY | O_CREAT, 0o644)
+    n = 0
+    while True:
+        n += 1
+        try:
+            await libc.pwrite(fd, b"%08d\n" % n, 0)
+        except SyscallError as e:
+            state["error"] = e.errno
+            return
+        state["done"] = n
+        if n == 20:
+            started.set()
+        await kpause("between", False, 1, None)
+
+
+def test_keyboard_interrupt_while_k_run_waits(img):
+    """Ctrl-C reaches the test while an lwp is still writing: the halt syncs,
+    unmounts (forcibly: the writer holds the file open) and the last write that
+    returned is in the image."""
+    state: dict = {}
+    started = threading.Event()
+
+    def interrupt() -> None:
+        started.wait(60)
+        _thread.interrupt_main()
+
+    t = threading.Thread(target=interrupt)
+    t.start()
+    with pytest.raises(KeyboardInterrupt), \
+            kern.boot(seed=4, verbose=True, console=io.StringIO()) as k:
+        p = k.proc_create("writer", k.initproc)
+        k.run(counter_writer, img, state, started, proc=p)
+    t.join()
+    assert k.state == "halted"
+    assert state["done"] >= 20
+    # the writer still had the file open: the plain unmount was refused
+    assert "forcefully unmounted /dev/wd0 on /mnt type ext2fs\n" in k.dmesg()
+    # (if the writer ran again before the machine stopped, its file was revoked)
+    assert state.get("error", kern.EIO) in (kern.EIO, kern.EBADF)
+    assert_written(img)
+    assert debugfs_cat(img, "/counter") == b"%08d\n" % state["done"]
+
+
+@pytest.fixture
+def mounted_at_fini(monkeypatch) -> list:
+    """What is mounted when rumpblk closes the host files (one list per call)."""
+    import dev.rumpblk
+    from vfs.mount import mountlist
+
+    seen: list = []
+    fini = dev.rumpblk.rumpblk_fini
+
+    def spy() -> None:
+        seen.append([bytes(mp.mnt_stat.f_mntonname) for mp in mountlist()])
+        fini()
+
+    monkeypatch.setattr(dev.rumpblk, "rumpblk_fini", spy)
+    return seen
+
+
+def test_halt_order_filesystems_before_disks(img, mounted_at_fini):
+    """rumpblk's host files are closed after every file system is unmounted;
+    the root (memory) stays."""
+    with kern.boot(seed=5, verbose=True, console=io.StringIO()) as k:
+        k.run(mount_and_write, img)
+        async def inner() -> None:    # a second file system mounted inside the first
+            await kt.mkdir_p("/mnt/dir/sub")
+            await libc.mount("rootfs", "/mnt/dir/sub", 0)
+
+        k.run(inner)
+    assert mounted_at_fini == [[b"/"]]
+    assert_written(img)
+    dmesg = k.dmesg()
+    # newest first (aprint_verbose), after the sync
+    sync = dmesg.index("syncing disks... done\n")
+    inner_at = dmesg.index("unmounted rootfs on /mnt/dir/sub type rootfs\n")
+    outer_at = dmesg.index("unmounted /dev/wd0 on /mnt type ext2fs\n")
+    assert sync < inner_at < outer_at
+
+
+def test_halt_without_sync_is_rb_nosync(img, mounted_at_fini):
+    """``halt(sync=False)``: nothing synced or unmounted, the disks closed all the same."""
+    from dev.rumpblk import _rumpblk
+
+    k = kern.boot(seed=6)
+    k.start()
+    k.run(mount_and_write, img)
+    k.halt(sync=False)
+    assert mounted_at_fini == [[b"/", b"/mnt"]]
+    assert "syncing disks" not in k.dmesg()
+    assert all(r.rblk_fd == -1 for r in _rumpblk.of(k).minors)
+
+
+def test_busy_file_system_is_unmounted_by_force(img):
+    """A process's current directory in the mount: the plain unmount is refused
+    (EBUSY), the forced one goes; nothing written is lost."""
+    with kern.boot(seed=7) as k:
+        k.run(mount_and_write, img)
+        p = k.proc_create("sh", k.initproc)
+
+        k.run(libc.chdir, "/mnt/dir", proc=p)
+    assert_written(img)
+
+
+# ------------------------------------------------------------------ devices
+
+def test_config_detach_all_detaches_only_what_allows_it():
+    """A pseudo-device with DVF_DETACH_SHUTDOWN is detached at the halt, one
+    without (fss(4) 1.104's case) stays: config_detach says EOPNOTSUPP."""
+    from kern.subr_autoconf import (
+        DVF_DETACH_SHUTDOWN,
+        DVF_PRIV_ALLOC,
+        cfattach,
+        cfdata,
+        cfdriver,
+        config_attach_pseudo,
+        config_cfattach_attach,
+        config_cfdriver_attach,
+    )
+
+    detached = []
+
+    def det(dev, flags):
+        detached.append((dev.dv_xname, flags))
+        return 0
+
+    async def attach() -> list:
+        devs = []
+        for name, flags in (("tsd", DVF_DETACH_SHUTDOWN), ("tkd", 0)):
+            assert config_cfdriver_attach(cfdriver(name)) == 0
+            ca = cfattach(name, 0, DVF_PRIV_ALLOC | flags, lambda *a: 1, lambda *a: None, det)
+            assert config_cfattach_attach(name, ca) == 0
+            devs.append(await config_attach_pseudo(cfdata(name, name, 0)))
+        return devs
+
+    with kern.boot(seed=8) as k:
+        tsd, tkd = k.run(attach)
+    from kern.subr_autoconf import DETACH_SHUTDOWN
+
+    assert detached == [("tsd0", DETACH_SHUTDOWN)]
+    assert tsd.dv_del_gen != 0 and tkd.dv_del_gen == 0
+    assert "tsd0: detached\n" in k.dmesg()
+
+
+# ------------------------------------------------------------------ crashes
+
+def test_panic_syncs_nothing_and_names_the_images(img):
+    async def crash() -> None:
+        from kern.subr_prf import panic
+
+        panic("test crash of %r", "the kernel")
+
+    with kern.boot(seed=9) as k:
+        k.run(mount_and_write, img)
+        with pytest.raises(kern.KernelPanic) as ei:
+            k.run(crash)
+    msg = ei.value.message
+    assert msg.splitlines()[0] == "panic: test crash of 'the kernel'"
+    note = (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
+            "without syncing or unmounting its file systems")
+    assert note in msg.splitlines()
+    assert ei.value.crash.notes == [note]
+    # nothing was synced or unmounted: the super block still says "not clean"
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+    assert "syncing disks" not in k.dmesg()
+
+
+def test_deadlock_report_names_the_images(img):
+    async def stuck() -> None:
+        mtx, cv = kern.kmutex_t(), kern.kcondvar_t()
+        kern.mutex_init(mtx, kern.MUTEX_DEFAULT, kern.IPL_NONE)
+        kern.cv_init(cv, "forever")
+        await kern.mutex_enter(mtx)
+        await kern.cv_wait(cv, mtx)   # nobody signals it
+
+    with kern.boot(seed=10) as k:
+        k.run(mount_and_write, img)
+        with pytest.raises(kern.Deadlock) as ei:
+            k.run(stuck)
+    assert f"host image {img} (/dev/wd0) may be inconsistent" in ei.value.message
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
+def test_no_image_no_note():
+    async def crash() -> None:
+        from kern.subr_prf import panic
+
+        panic("plain")
+
+    with kern.boot(seed=11) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(crash)
+    assert ei.value.message == "panic: plain"
+    assert ei.value.crash.notes == []
+
+
+# ------------------------------------------------------------------ the async face
+
+@pytest.mark.kemu
+async def test_async_with_ending_normally(img):
+    async with kern.boot(seed=12) as k:
+        await k.run(mount_and_write, img)
+    assert_written(img)
+
+
+@pytest.mark.kemu
+async def test_async_with_ending_by_an_exception(img):
+    with pytest.raises(ValueError):
+        async with kern.boot(seed=13) as k:
+            await k.run(mount_and_write, img)
+            raise ValueError("body failed")
+    assert_written(img)
+
+
+@pytest.mark.kemu
+async def test_async_with_ending_by_keyboard_interrupt(img):
+    with pytest.raises(KeyboardInterrupt):
+        async with kern.boot(seed=14) as k:
+            await k.run(mount_and_write, img)
+            raise KeyboardInterrupt
+    assert k.state == "halted"
+    assert_written(img)
+
+
+@pytest.mark.kemu
+async def test_async_with_cancelled(img):
+    """The halt runs to its end inside a cancelled scope."""
+    with trio.CancelScope() as cs:
+        async with kern.boot(seed=15) as k:
+            await k.run(mount_and_write, img)
+            cs.cancel()
+            await trio.sleep(1)
+    assert cs.cancelled_caught
+    assert k.state == "halted"
+    assert_written(img)
+
+
+# ------------------------------------------------------------------ fixture, exit
+
+FIXTURE_CASES = textwrap.dedent("""
+    import os
+    from tests.kern.test_halt import mount_and_write
+
+    def test_passes(kernel):
+        kernel.run(mount_and_write, os.environ["IMG1"])
+
+    def test_fails(kernel):
+        kernel.run(mount_and_write, os.environ["IMG2"])
+        assert False, "a failing test"
+""")
+
+
+def test_kernel_fixture_halts_with_the_image_mounted(tmp_path):
+    img1 = kt.make_ext2_image(tmp_path / "one.img", 8 * MB, mkfs="mke2fs")
+    img2 = kt.make_ext2_image(tmp_path / "two.img", 8 * MB, mkfs="mke2fs")
+    (tmp_path / "test_cases.py").write_text(FIXTURE_CASES)
+    env = dict(os.environ, IMG1=img1, IMG2=img2,
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "test_cases.py"], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, timeout=300)
+    assert "1 failed, 1 passed" in out.stdout, out.stdout + out.stderr
+    assert_written(img1)
+    assert_written(img2)
+
+
+LEFT_RUNNING = textwrap.dedent("""
+    import sys
+    import kern
+    from tests.kern.test_halt import mount_and_write
+
+    k = kern.boot(seed=16)
+    k.start()
+    k.run(mount_and_write, sys.argv[1])
+    print("left running:", k.state)
+""")
+
+
+def test_machine_left_running_at_interpreter_exit(img):
+    out = subprocess.run([sys.executable, "-c", LEFT_RUNNING, img], capture_output=True,
+                         text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "left running: running\n"
+    assert out.stderr == ""
+    assert_written(img)

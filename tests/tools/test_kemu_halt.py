@@ -1,0 +1,207 @@
+"""kemu run and kemu shell leave a host image synced and unmounted, however they end.
+
+The user's case from issue 8: an ext2 image made by mke2fs, attached with
+``-d key=/dev/wd0,hostpath=IMG,size=host``, mounted on /mnt by the script,
+a file and a directory created, no umount.  Whatever ends kemu (the
+script's end, a failing line, ``exit``, end of input, Ctrl-C, SIGTERM,
+SIGHUP), ``e2fsck -fn`` must find the image clean and debugfs must find
+what was written.  A kernel crash syncs nothing, and kemu says which
+images may be inconsistent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from kern.machine import testing as kt
+from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
+from tests.tools.conftest import kemu_main
+from tools import cmds
+
+pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
+                                                           "dumpe2fs")),
+                                reason="e2fsprogs (mke2fs, e2fsck, debugfs, dumpe2fs) needed")
+
+MB = 1 << 20
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MOUNT_AND_WRITE = "mount /dev/wd0 /mnt\necho hello > /mnt/file\nmkdir /mnt/dir\n"
+
+
+@pytest.fixture
+def img(tmp_path) -> str:
+    return kt.make_ext2_image(tmp_path / "disk.img", 8 * MB, mkfs="mke2fs")
+
+
+def drive(img: str) -> list[str]:
+    return ["-d", f"key=/dev/wd0,hostpath={img},size=host"]
+
+
+def assert_written(img: str) -> None:
+    kt.assert_e2fsck_clean(img)
+    assert debugfs_cat(img, "/file") == b"hello\n"
+    assert "Type: directory" in debugfs(img, "stat /dir")
+    assert dumpe2fs_h(img)["Filesystem state"] == "clean"
+
+
+def run(tmp_path, img: str, text: str):
+    script = tmp_path / "script.kemu"
+    script.write_text(text)
+    return kemu_main("run", *drive(img), str(script))
+
+
+# ------------------------------------------------------------------ in-process
+
+def test_script_that_exits_without_umount(tmp_path, img):
+    r = run(tmp_path, img, MOUNT_AND_WRITE)
+    assert (r.status, r.err) == (0, "")
+    assert_written(img)
+
+
+def test_script_that_fails_half_way(tmp_path, img):
+    r = run(tmp_path, img, MOUNT_AND_WRITE + "cat /mnt/nosuch\necho never > /mnt/never\n")
+    assert r.status == 1
+    assert r.err == "kemu: line 4: cat: /mnt/nosuch: No such file or directory\n"
+    assert_written(img)
+    assert "never" not in debugfs(img, "ls /")
+
+
+def test_script_ending_with_exit(tmp_path, img):
+    r = run(tmp_path, img, MOUNT_AND_WRITE + "exit 3\necho never > /mnt/never\n")
+    assert r.status == 3
+    assert_written(img)
+
+
+def test_script_whose_shell_sits_in_the_mount(tmp_path, img):
+    """The shell's current directory is in /mnt: the halt's plain unmount is
+    refused, the forced one goes, nothing is lost."""
+    r = run(tmp_path, img, MOUNT_AND_WRITE + "cd /mnt/dir\necho inside > here\n")
+    assert r.status == 0
+    assert_written(img)
+    assert debugfs_cat(img, "/dir/here") == b"inside\n"
+
+
+@pytest.mark.parametrize("end", ["exit\n", ""], ids=["exit", "end-of-input"])
+def test_shell_ended_by_exit_or_ctrl_d(img, end):
+    r = kemu_main("shell", *drive(img), stdin=MOUNT_AND_WRITE + end)
+    assert r.status == 0 and r.err == ""
+    assert_written(img)
+
+
+@pytest.fixture
+def crashme(monkeypatch):
+    """A command that panics the kernel (as a driver bug would)."""
+    async def main(argv: list[str]) -> int:
+        from kern.subr_prf import panic
+
+        panic("crashme: %r", argv[1:])
+        return 0
+
+    cmds.lookup("true")                 # load the registry first
+    monkeypatch.setitem(cmds.commands, "crashme", main)
+
+
+def test_crash_in_kemu_run_names_the_image(tmp_path, img, crashme):
+    r = run(tmp_path, img, MOUNT_AND_WRITE + "crashme now\necho never\n")
+    assert r.status == 1
+    lines = r.err.splitlines()
+    assert lines[0] == "kemu: line 4: panic: crashme: ['now']"
+    assert (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
+            "without syncing or unmounting its file systems") in lines
+    assert "Traceback" not in r.err
+    # nothing was synced: the file system was never marked clean again
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
+def test_crash_in_kemu_shell_names_the_image(img, crashme):
+    r = kemu_main("shell", *drive(img), stdin=MOUNT_AND_WRITE + "crashme\n")
+    assert r.status == 1
+    assert r.err.startswith("kemu: panic: crashme: []\n")
+    assert f"host image {img} (/dev/wd0) may be inconsistent" in r.err
+    assert "Traceback" not in r.err
+
+
+# ------------------------------------------------------------------ host signals
+
+# The child resets SIGINT to Python's handler: a test run in the background of a
+# shell without job control would have it ignored, as the child would inherit.
+CHILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "from tools.kemu import main; sys.exit(main(sys.argv[1:]))")
+
+
+class Child:
+    """kemu in a process of its own, its standard error read as it comes."""
+
+    def __init__(self, args: list[str], stdin=subprocess.DEVNULL) -> None:
+        self.p = subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=ROOT,
+                                  stdin=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.err: list[str] = []
+        self.out: list[str] = []
+        self._threads = [threading.Thread(target=self._read, args=(s, d), daemon=True)
+                         for s, d in ((self.p.stderr, self.err), (self.p.stdout, self.out))]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, stream, dest: list[str]) -> None:
+        for line in stream:
+            dest.append(line.decode("utf-8", "replace"))
+
+    def wait_for(self, dest: list[str], text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in ln for ln in dest):
+            assert self.p.poll() is None, f"kemu exited ({self.p.returncode}): {self.err}"
+            assert time.monotonic() < deadline, f"no {text!r} in {dest[-5:]}"
+            time.sleep(0.01)
+
+    def finish(self, timeout: float = 120) -> int:
+        rc = self.p.wait(timeout)
+        for t in self._threads:
+            t.join(10)
+        return rc
+
+
+def long_script(tmp_path, n: int = 5000) -> str:
+    path = tmp_path / "long.kemu"
+    path.write_text(MOUNT_AND_WRITE + "".join(f"echo {i} >> /mnt/log\n" for i in range(1, n)))
+    return str(path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_kemu_run(tmp_path, img, sig):
+    """Ctrl-C (or a kill) while a long script runs: kemu halts the machine (sync,
+    unmount) and exits with 128 + the signal, without a traceback; every line
+    the script finished is in the image."""
+    c = Child(["run", "-v", *drive(img), long_script(tmp_path)])
+    c.wait_for(c.err, "+ echo 60 >> /mnt/log")
+    c.p.send_signal(sig)
+    rc = c.finish()
+    err = "".join(c.err)
+    assert rc == 128 + sig, err
+    assert "Traceback" not in err
+    assert "syncing disks... done" in "".join(c.out)
+    assert_written(img)
+    log = debugfs_cat(img, "/log").decode().split()
+    done = len(log)
+    assert done >= 59 and log == [str(i) for i in range(1, done + 1)]
+
+
+def test_sighup_to_kemu_shell(img):
+    """The terminal of ``kemu shell`` goes away (SIGHUP) while it waits for input."""
+    c = Child(["shell", *drive(img)], stdin=subprocess.PIPE)
+    assert c.p.stdin is not None
+    c.p.stdin.write((MOUNT_AND_WRITE + "echo READY\n").encode())
+    c.p.stdin.flush()
+    c.wait_for(c.out, "READY")
+    c.p.send_signal(signal.SIGHUP)
+    rc = c.finish()
+    c.p.stdin.close()
+    assert rc == 128 + signal.SIGHUP
+    assert "Traceback" not in "".join(c.err)
+    assert_written(img)
