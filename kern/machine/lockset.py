@@ -538,6 +538,20 @@ def _uninstall(cls: type) -> None:
                     delattr(cls, name)
 
 
+def peek(obj: Any, name: str) -> Any:
+    """``obj.name`` read as an observer, not as an access of the calling lwp.
+
+    For a test that looks at kernel state from inside the machine (a k.run
+    body is an lwp): with the detector on, a plain read of a field that a
+    kernel thread owns is a race of that lwp; ``peek`` reads the value
+    without telling the detector, with it on or off.
+    """
+    w = type(obj).__dict__.get(name)
+    if isinstance(w, _Watched):
+        return w._raw(obj)
+    return getattr(obj, name)
+
+
 def watched_classes() -> list[type]:
     """The classes that carry the detector's descriptors now (for tests)."""
     with _install_lock:
@@ -756,6 +770,7 @@ class Detector:
             return
         self.races.append(RaceReport(sname, w.name, msg))
         from kern.subr_prf import printf
+
 
         exc = DataRace(msg)
         printf("%s\n", msg)

@@ -339,6 +339,36 @@ def test_an_rwlock_held_as_reader_protects_reads_only():
     assert msg.count('"rw" (taken at') == 2
 
 
+def _peeking(look):
+    async def scenario():
+        sc = _softc()
+
+        async def owner(sc):
+            for i in range(4):
+                sc.sc_indir_cur = i  # the thread's own field (locked(): one lwp at a time)
+                await kpause("own", False, 1, None)
+
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, owner, sc, "owner")
+        seen = []
+        for _ in range(3):
+            await kpause("look", False, 1, None)
+            seen.append(look(sc))
+        await kthread_join(l)
+        return seen
+    return scenario
+
+
+def test_a_test_peeks_at_kernel_state_without_racing():
+    with kern.boot(seed=11, race=True) as k:
+        seen = k.run(_peeking(lambda sc: lockset.peek(sc, "sc_indir_cur")))
+    assert seen == sorted(seen) and k.race.races == []
+    with pytest.raises(kern.DataRace) as ei:  # a plain read is the lwp's own access
+        with kern.boot(seed=11, race=True) as k:
+            k.run(_peeking(lambda sc: sc.sc_indir_cur))
+    assert "fss_softc.sc_indir_cur" in str(ei.value)
+    assert lockset.peek(fss_softc(), "sc_flags") == 0  # also with the detector off
+
+
 # --- switching ------------------------------------------------------------------------
 
 def _descriptors(cls) -> list[str]:
