@@ -1,16 +1,73 @@
-"""Vnodes (sys/vnode.h, kern/vfs_vnode.c, kern/vfs_subr.c, genfs_vnops.c locking).
+"""Vnodes (sys/vnode.h, sys/vnode_impl.h, kern/vfs_vnode.c, kern/vfs_subr.c, genfs locking).
 
 A vnode is referenced (``v_usecount``) while anyone uses it.  When the last
 reference goes (``vrele``), the vnode is locked and ``VOP_INACTIVE`` runs; if
-the file system asks for it (``*recycle``) or the vnode is already dead, it
-is reclaimed (``VOP_RECLAIM``) and freed; otherwise it stays cached on its
-mount's list until ``vflush`` at unmount, ``vrecycle`` or cache pressure
-reclaims it.  File systems find or create their vnodes with ``vcache_get``
-(key -> ``VFS_LOADVNODE``) and ``vcache_new`` (``VFS_NEWVNODE``); the 2007-era
+the file system asks for it (``*recycle``) the vnode is reclaimed
+(``VOP_RECLAIM``) and freed; otherwise it stays cached on its mount's list
+until ``vflush`` at unmount, ``vrecycle`` or the vdrain thread reclaims it.
+File systems find or create their vnodes with ``vcache_get`` (key ->
+``VFS_LOADVNODE``) and ``vcache_new`` (``VFS_NEWVNODE``); the 2007-era
 ``getnewvnode`` is kept for puffs.
 
 The vnode lock is a reader/writer lock (genfs_lock); ``vn_lock`` fails with
 ENOENT on a vnode that was reclaimed unless LK_RETRY is given.
+
+The life cycle -- vnode states, references, the release of the last one, the
+lru lists and the vdrain thread -- ports NetBSD 8's sys/kern/vfs_vnode.c
+1.93.2.3 (netbsd-8 branch, 2017/11/17): VSTATE_*, lru_which, lru_requeue,
+vrele_flush, vdrain_remove, vdrain_vrele, vdrain_thread, vput, vtryrele,
+vrelel (VRELEL_ASYNC_RELE, VRELEL_FORCE_RELE), vrele, vrele_async, vref,
+vholdl, holdrelel, vrecycle, vrevoke_suspend_next, vrevoke, vgone,
+vcache_alloc, vcache_dealloc, vcache_free, vcache_vget, vcache_get,
+vcache_new, vcache_reclaim and vfs_drainvnodes, with NetBSD's order of
+operations (``_vrele_list_take`` is the list move vrele_flush and
+vdrain_vrele both spell out).  ``vflush`` is NetBSD 8's (kern/vfs_mount.c): the deferred
+releases first (vrele_flush), then every selected vnode is referenced and
+recycled, killed (FORCECLOSE) or counted busy.
+
+The last release never sleeps for the vnode lock: vrelel only tries it, and
+when it is busy (the releaser may hold a child's lock while another lwp holds
+this one and waits for the child), when the caller asks (vrele_async) or on
+the page daemon, the release is handed, with the reference, to the vdrain
+thread (lru_vrele_list).  That thread, and vrele_flush, wait for the lock.
+The thread is started by the post-boot hook ``vfs_vnode_sysinit`` (NetBSD
+starts it in vfsinit) and has no timer: an idle machine does not wake it.
+``vfs_drainvnodes()`` waits until it has been through its lists (after the
+releases deferred so far).
+
+Deviations from 1.93.2.3:
+
+* One struct: vnode_impl's fields (vi_state as ``v_state``, vi_lrulist,
+  vi_lrulisthd, vi_lock as ``v_lock``) live in ``vnode``.  The cache is a
+  dict keyed by (mount, key) without vcache_lock and vcache_cv: nothing
+  sleeps between a lookup and an insert, and a lookup that finds a LOADING
+  vnode waits for it on v_cv in vcache_vget.  No vfs_busy/vfs_ref of the
+  mount in vcache_get/vcache_new (kemu counts no mount references).
+* ``lru_requeue`` is a plain function (vholdl, holdrelel, vrele_async and
+  ungetnewvnode must not sleep): it takes vdrain_lock with mutex_tryenter,
+  which cannot fail because no lwp sleeps holding that lock (it only guards
+  list surgery); a failure panics.  ``vrele_async`` does the
+  VRELEL_ASYNC_RELE release without v_interlock for the same reason (its
+  callers, the process-exit hooks, may not sleep).
+* ``vcache_reclaim`` does not call VOP_INACTIVE (vrelel has just done it,
+  and ``vgone`` calls it before vcache_reclaim) nor vinvalbuf (the file
+  systems flush in VOP_RECLAIM), and revokes no device (spec_node_revoke);
+  the reclaimed vnode leaves its mount (v_mount None) instead of joining
+  dead_rootmount, and one that is not a device becomes VBAD.
+  VOP_INACTIVE's errors are ignored, as NetBSD ignores them.
+* ``vgone`` unlocks a vnode that was reclaimed meanwhile before vrelel (1.93
+  leaves it locked, and vrelel's try-lock then fails on our own lock; later
+  NetBSD passes the lock type to vrelel).
+* ``vcache_free`` leaves spec_node_destroy to the file systems' reclaim.
+* ``vrele_flush`` and ``vgone`` do not assert that the caller suspended the
+  mount: kemu's rootfs cannot be suspended, and kemu's mount(MNT_UPDATE)
+  runs VFS_MOUNT (whose read-only downgrade vflushes) unsuspended.
+* ``vflush`` walks a snapshot of the mount's vnode list instead of a marker
+  (a vnode added meanwhile is not flushed), keeps the selector that skips
+  every vnode but regular files open for writing under WRITECLOSE, and
+  kills device vnodes with vgone too (no vcache_make_anon).
+* ``getnewvnode``/``ungetnewvnode`` (2007, for puffs) are built on
+  vcache_alloc/vcache_free; ``vdead_check`` never waits.
 """
 
 from __future__ import annotations
@@ -19,7 +76,19 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, ENOENT
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_exit, mutex_init, mutex_owned
+from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
+from kern.kern_lwp import KTHREAD_MPSAFE, PRI_VM, kthread_create
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+    mutex_owned,
+    mutex_owner,
+    mutex_tryenter,
+)
 from kern.kern_rwlock import (
     RW_READER,
     RW_WRITER,
@@ -31,9 +100,21 @@ from kern.kern_rwlock import (
     rw_tryenter,
     rw_write_held,
 )
+from kern.kern_synch import yield_
 from kern.kern_types import NODEV
-from kern.subr_prf import KASSERT, panic, printf
+from kern.queue import (
+    TAILQ_ENTRY,
+    TAILQ_HEAD,
+    TAILQ_INSERT_AFTER,
+    TAILQ_INSERT_HEAD,
+    TAILQ_INSERT_TAIL,
+    TAILQ_NEXT,
+    TAILQ_REMOVE,
+)
+from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS
+from vfs.uvm import uvm
+from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
 from vfs.vnode_if import (
     VOP_INACTIVE,
     VOP_LOCK,
@@ -43,6 +124,7 @@ from vfs.vnode_if import (
 )
 
 if TYPE_CHECKING:
+    from kern.machine import Machine
     from vfs.mount import mount
 
 # enum vtype
@@ -69,6 +151,7 @@ VI_CLEAN = 0x00080000  # reclaimed: the vnode is dead
 
 # vnode states (vfs_vnode.c)
 VS_MARKER, VS_LOADING, VS_LOADED, VS_BLOCKED, VS_RECLAIMING, VS_RECLAIMED = range(6)
+VS_ACTIVE = 6  # assertions only: LOADED or BLOCKED, referenced
 
 # lock flags (sys/lock.h, sys/vnode.h)
 LK_SHARED = 0x00000001
@@ -190,7 +273,10 @@ class vnode:
         rw_init(self.v_lock)
         self.v_locktrans: dict[Any, Any] = {}  # lwp -> mount: the transaction of its lock
         self.v_state = VS_LOADING
-        self.v_statewait: Any = None  # lwps waiting for v_state to change (vcache_vget)
+        self.v_cv = kcondvar_t()  # v_state changes (and, in NetBSD, v_numoutput)
+        cv_init(self.v_cv, "vnode")
+        self.vi_lrulist = TAILQ_ENTRY()
+        self.vi_lrulisthd: TAILQ_HEAD | None = None
         self.v_key: Any = None
         self.v_uobj: Any = None  # the page cache (vfs.uvm_vnode), when the fs uses one
         self.v_dirtyblkhd: list[Any] = []
@@ -205,42 +291,563 @@ class vnode:
 
 # ------------------------------------------------------------------ vcache
 
-def vstate_change(vp: vnode, state: int) -> None:
-    """Move ``vp`` to ``state`` and wake the lwps waiting for a change."""
-    from kern.kern_synch import sleepq_wake
+# Flags to vrelel.
+VRELEL_ASYNC_RELE = 0x0001  # always defer to the vdrain thread
+VRELEL_FORCE_RELE = 0x0002  # must always succeed: wait for the vnode lock
 
-    vp.v_state = state
-    if vp.v_statewait:
-        sleepq_wake(vp.v_statewait)
+# vdead_check flags
+VDEAD_NOWAIT = 0x0001
+
+VT_NON = 0  # enum vtagtype: the tag of a dead vnode
+
+_STATE_NAMES = ("MARKER", "LOADING", "LOADED", "BLOCKED", "RECLAIMING", "RECLAIMED")
 
 
-async def vstate_wait_stable(vp: vnode) -> None:
-    """Sleep while ``vp`` is being loaded or reclaimed (vcache_wait_state)."""
-    from kern.kern_synch import sleepq, sleepq_block, sleepq_enter
-
-    while vp.v_state in (VS_LOADING, VS_RECLAIMING):
-        if vp.v_statewait is None:
-            vp.v_statewait = sleepq("vnode")
-        sleepq_enter(vp.v_statewait, "vnode", vp)
-        await sleepq_block(0, False)
+def vstate_name(state: int) -> str:
+    return _STATE_NAMES[state] if 0 <= state < len(_STATE_NAMES) else str(state)
 
 
 class _VnodeGlobals:
+    """vfs_vnode.c's file-scope state, one per machine."""
+
     def __init__(self) -> None:
+        # The vnode cache ("vcache_hashtab"): (mount, key) -> vnode.
         self.cache: dict[tuple[int, Any], vnode] = {}
         self.numvnodes = 0
         self.desiredvnodes = 10000
-        self.vrele_list: list[vnode] = []
+        # One list holds vnodes waiting for an asynchronous release, one
+        # vnodes without buffer/page holds, one those with holds.
+        self.lru_vrele_list = TAILQ_HEAD()
+        self.lru_free_list = TAILQ_HEAD()
+        self.lru_hold_list = TAILQ_HEAD()
+        self.vdrain_lock = kmutex_t()
+        mutex_init(self.vdrain_lock, MUTEX_DEFAULT, IPL_NONE)
+        self.vdrain_cv = kcondvar_t()
+        cv_init(self.vdrain_cv, "vdrain")
+        self.vdrain_gen = 0
+        self.vdrain_gen_cv = kcondvar_t()
+        cv_init(self.vdrain_gen_cv, "vdrainwt")
+        self.vdrain_retry = False
+        self.vdrain_lwp: Any = None
 
 
 _vg = MachineLocal(_VnodeGlobals, "vnode cache")
 
 
-def vnalloc(mp: mount | None) -> vnode:
+def vnpanic(vp: vnode, fmt: str, *args: Any) -> None:
+    vprint("", vp)
+    panic(fmt, *args)
+
+
+# Vnode state operations and diagnostics (the DIAGNOSTIC versions).
+
+def VSTATE_GET(vp: vnode) -> int:
+    KASSERT(mutex_owned(vp.v_interlock))
+    if vp.v_state in (VS_MARKER, VS_ACTIVE):
+        vnpanic(vp, "state is %s", vstate_name(vp.v_state))
+    return vp.v_state
+
+
+def VSTATE_CHANGE(vp: vnode, from_: int, to: int) -> None:
+    """Move ``vp`` from state ``from_`` to ``to`` (v_interlock held) and wake its waiters."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    if from_ in (VS_MARKER, VS_ACTIVE):
+        vnpanic(vp, "from is %s", vstate_name(from_))
+    if to in (VS_MARKER, VS_ACTIVE):
+        vnpanic(vp, "to is %s", vstate_name(to))
+    if vp.v_state != from_:
+        vnpanic(vp, "from is %s, expected %s", vstate_name(vp.v_state), vstate_name(from_))
+    if (from_ == VS_BLOCKED or to == VS_BLOCKED) and vp.v_usecount != 1:
+        vnpanic(vp, "%s to %s with usecount %d", vstate_name(from_), vstate_name(to),
+                vp.v_usecount)
+    vp.v_state = to
+    # kemu: lookups wait for a LOADING vnode on v_cv as well (no vcache_cv).
+    if to in (VS_LOADED, VS_RECLAIMED):
+        cv_broadcast(vp.v_cv)
+
+
+async def VSTATE_WAIT_STABLE(vp: vnode) -> None:
+    """Sleep (v_interlock held) until ``vp`` is LOADED or RECLAIMED."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    if vp.v_state in (VS_MARKER, VS_ACTIVE):
+        vnpanic(vp, "state is %s", vstate_name(vp.v_state))
+    while vp.v_state not in (VS_LOADED, VS_RECLAIMED):
+        await cv_wait(vp.v_cv, vp.v_interlock)
+
+
+def VSTATE_ASSERT(vp: vnode, state: int) -> None:
+    KASSERT(mutex_owned(vp.v_interlock))
+    if state == VS_ACTIVE and vp.v_usecount > 0 and vp.v_state in (VS_LOADED, VS_BLOCKED):
+        return
+    if vp.v_state != state:
+        vnpanic(vp, "state is %s, usecount %d, expected %s", vstate_name(vp.v_state),
+                vp.v_usecount, vstate_name(state))
+
+
+def vfs_vnode_sysinit(machine: Machine) -> None:
+    """Post-boot hook: start the vdrain thread (lwp "vdrain") of the running machine."""
+    g = _vg.of(machine)
+    error, g.vdrain_lwp = kthread_create(PRI_VM, KTHREAD_MPSAFE, None, vdrain_thread, None,
+                                         "vdrain")
+    KASSERTMSG(error == 0, "kthread_create(vdrain) failed: %d", error)
+
+
+def vnalloc_marker(mp: mount | None) -> vnode:
+    """A marker vnode, to hold a place in a list while the list's lock is dropped."""
     vp = vnode()
     vp.v_mount = mp
-    _vg().numvnodes += 1
+    vp.v_type = VBAD
+    vp.v_state = VS_MARKER
     return vp
+
+
+def vnfree_marker(vp: vnode) -> None:
+    KASSERT(vp.v_state == VS_MARKER)
+
+
+def vnis_marker(vp: vnode) -> bool:
+    return vp.v_state == VS_MARKER
+
+
+def lru_which(vp: vnode) -> TAILQ_HEAD:
+    """The lru list ``vp`` belongs on: the hold list while buffers or pages hold it."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    g = _vg()
+    return g.lru_hold_list if vp.v_holdcnt > 0 else g.lru_free_list
+
+
+def _vdrain_lock_enter(g: _VnodeGlobals) -> None:
+    """Take vdrain_lock from code that must not sleep.
+
+    kemu: no lwp sleeps while holding vdrain_lock (it covers list surgery
+    only), so on the one emulated CPU it is free whenever another lwp runs
+    and a try always gets it."""
+    if not mutex_tryenter(g.vdrain_lock):
+        owner = mutex_owner(g.vdrain_lock)
+        panic("vdrain_lock held across a sleep by %s", owner.l_name if owner else "?")
+
+
+def lru_requeue(vp: vnode, listhd: TAILQ_HEAD | None) -> None:
+    """Put ``vp`` at the end of ``listhd``.
+
+    Either list may be None (vnode allocation and freeing); numvnodes follows,
+    and the vdrain thread is woken when there are too many vnodes or a
+    release to do."""
+    g = _vg()
+    _vdrain_lock_enter(g)
+    if vp.vi_lrulisthd is not None:
+        TAILQ_REMOVE(vp.vi_lrulisthd, vp, "vi_lrulist")
+    else:
+        g.numvnodes += 1
+    vp.vi_lrulisthd = listhd
+    if vp.vi_lrulisthd is not None:
+        TAILQ_INSERT_TAIL(vp.vi_lrulisthd, vp, "vi_lrulist")
+    else:
+        g.numvnodes -= 1
+    if g.numvnodes > g.desiredvnodes or listhd is g.lru_vrele_list:
+        cv_broadcast(g.vdrain_cv)
+    mutex_exit(g.vdrain_lock)
+
+
+def _vrele_list_take(g: _VnodeGlobals, vp: vnode) -> None:
+    """Move a deferred vnode off the vrele list onto the last lru list (vdrain_lock
+    held); the last vrele puts it on the right list before its usecount
+    reaches zero."""
+    KASSERT(vp.vi_lrulisthd is g.lru_vrele_list)
+    TAILQ_REMOVE(vp.vi_lrulisthd, vp, "vi_lrulist")
+    vp.vi_lrulisthd = g.lru_hold_list
+    TAILQ_INSERT_TAIL(vp.vi_lrulisthd, vp, "vi_lrulist")
+
+
+async def vrele_flush(mp: mount) -> None:
+    """Do every deferred release now (called with ``mp`` suspended).
+
+    As NetBSD 8 does, this releases the deferred vnodes of every mount, not
+    only ``mp``'s, and waits for their locks."""
+    g = _vg()
+    marker = vnalloc_marker(None)
+    await mutex_enter(g.vdrain_lock)
+    TAILQ_INSERT_HEAD(g.lru_vrele_list, marker, "vi_lrulist")
+    while (vp := TAILQ_NEXT(marker, "vi_lrulist")) is not None:
+        TAILQ_REMOVE(g.lru_vrele_list, marker, "vi_lrulist")
+        TAILQ_INSERT_AFTER(g.lru_vrele_list, vp, marker, "vi_lrulist")
+        if vnis_marker(vp):
+            continue
+        _vrele_list_take(g, vp)
+        mutex_exit(g.vdrain_lock)
+
+        await mutex_enter(vp.v_interlock)
+        await vrelel(vp, VRELEL_FORCE_RELE)
+
+        await mutex_enter(g.vdrain_lock)
+    TAILQ_REMOVE(g.lru_vrele_list, marker, "vi_lrulist")
+    mutex_exit(g.vdrain_lock)
+    vnfree_marker(marker)
+
+
+async def vdrain_remove(vp: vnode) -> None:
+    """Reclaim a cached vnode (the vdrain thread, when there are too many vnodes)."""
+    g = _vg()
+    KASSERT(mutex_owned(g.vdrain_lock))
+    # Probe usecount (unlocked).
+    if vp.v_usecount > 0:
+        return
+    # Try v_interlock: the wrong order, so only a try.
+    if not mutex_tryenter(vp.v_interlock):
+        return
+    # Probe usecount and state.
+    if vp.v_usecount > 0 or VSTATE_GET(vp) != VS_LOADED:
+        mutex_exit(vp.v_interlock)
+        return
+    mp = vp.v_mount
+    if fstrans_start_nowait(mp) != 0:
+        mutex_exit(vp.v_interlock)
+        return
+    g.vdrain_retry = True
+    mutex_exit(g.vdrain_lock)
+
+    if await vcache_vget(vp) == 0:
+        if not await vrecycle(vp):
+            await mutex_enter(vp.v_interlock)
+            await vrelel(vp, VRELEL_FORCE_RELE)
+    fstrans_done(mp)
+
+    await mutex_enter(g.vdrain_lock)
+
+
+async def vdrain_vrele(vp: vnode) -> None:
+    """Do one deferred release (the vdrain thread)."""
+    g = _vg()
+    KASSERT(mutex_owned(g.vdrain_lock))
+    mp = vp.v_mount
+    if fstrans_start_nowait(mp) != 0:
+        return
+    _vrele_list_take(g, vp)
+
+    g.vdrain_retry = True
+    mutex_exit(g.vdrain_lock)
+
+    await mutex_enter(vp.v_interlock)
+    await vrelel(vp, VRELEL_FORCE_RELE)
+    fstrans_done(mp)
+
+    await mutex_enter(g.vdrain_lock)
+
+
+async def vdrain_thread(cookie: Any) -> None:
+    """Keep numvnodes below desiredvnodes and do the deferred releases."""
+    g = _vg()
+    listhd = (g.lru_vrele_list, g.lru_free_list, g.lru_hold_list)
+    marker = vnalloc_marker(None)
+
+    await mutex_enter(g.vdrain_lock)
+    while True:
+        g.vdrain_retry = False
+        target = g.desiredvnodes - g.desiredvnodes // 10
+
+        for lh in listhd:
+            TAILQ_INSERT_HEAD(lh, marker, "vi_lrulist")
+            while (vp := TAILQ_NEXT(marker, "vi_lrulist")) is not None:
+                TAILQ_REMOVE(lh, marker, "vi_lrulist")
+                TAILQ_INSERT_AFTER(lh, vp, marker, "vi_lrulist")
+                if vnis_marker(vp):
+                    continue
+                if lh is g.lru_vrele_list:
+                    await vdrain_vrele(vp)
+                elif g.numvnodes < target:
+                    break
+                else:
+                    await vdrain_remove(vp)
+            TAILQ_REMOVE(lh, marker, "vi_lrulist")
+
+        if g.vdrain_retry:
+            mutex_exit(g.vdrain_lock)
+            await yield_()
+            await mutex_enter(g.vdrain_lock)
+        else:
+            g.vdrain_gen += 1
+            cv_broadcast(g.vdrain_gen_cv)
+            await cv_wait(g.vdrain_cv, g.vdrain_lock)
+
+
+# ---------------------------------------------------------- references
+
+async def vput(vp: vnode) -> None:
+    """Unlock and release the reference."""
+    VOP_UNLOCK(vp)
+    await vrele(vp)
+
+
+def vtryrele(vp: vnode) -> bool:
+    """Drop a reference unless it is the last one (then False)."""
+    use = vp.v_usecount
+    if use == 1:
+        return False
+    KASSERTMSG(use > 1, "vtryrele: %s has no references", vp)
+    vp.v_usecount = use - 1
+    return True
+
+
+def _vrelel_not_last(vp: vnode) -> bool:
+    """vrelel's opening: drop a reference that is not the last (True) or
+    check the last one (False)."""
+    if vp.v_op is _dead_vnodeop_p() and vp.v_state != VS_RECLAIMED:
+        vnpanic(vp, "dead but not clean")
+    if vtryrele(vp):
+        return True
+    if vp.v_usecount <= 0 or vp.v_writecount != 0:
+        vnpanic(vp, "vrelel: bad ref count")
+    # DIAGNOSTIC
+    sn = vp.v_specnode
+    if vp.v_type in (VBLK, VCHR) and sn is not None and sn.sn_opencnt != 0:
+        vprint("vrelel: missing VOP_CLOSE()", vp)
+    return False
+
+
+async def vrelel(vp: vnode, flags: int) -> None:
+    """Release a reference, v_interlock held (and released on return).
+
+    The last one runs VOP_INACTIVE, and VOP_RECLAIM if the file system asks
+    for it, with the vnode locked.  The lock is only tried: if it is busy,
+    the caller asked for it (VRELEL_ASYNC_RELE) or is the page daemon, the
+    release is deferred to the vdrain thread, which inherits the reference.
+    VRELEL_FORCE_RELE (the vdrain thread and vrele_flush) waits for the lock.
+    """
+    async_ = bool(flags & VRELEL_ASYNC_RELE)
+    force = bool(flags & VRELEL_FORCE_RELE)
+
+    KASSERT(mutex_owned(vp.v_interlock))
+
+    # Not the last reference: just drop it.
+    if _vrelel_not_last(vp):
+        mutex_exit(vp.v_interlock)
+        return
+
+    # First try to lock the vnode for VOP_INACTIVE; defer the release when
+    # asked to, on the page daemon, or when the lock is busy.
+    if curlwp() is uvm.pagedaemon_lwp or async_:
+        defer = True
+    else:
+        mutex_exit(vp.v_interlock)
+        error = await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY | (0 if force else LK_NOWAIT))
+        defer = error != 0
+        await mutex_enter(vp.v_interlock)
+    KASSERT(mutex_owned(vp.v_interlock))
+    KASSERT(not (force and defer))
+    if defer:
+        # Not safe to clean it here: hand our last reference to the vdrain thread.
+        lru_requeue(vp, _vg().lru_vrele_list)
+        mutex_exit(vp.v_interlock)
+        return
+
+    # Somebody took a reference while the interlock was dropped: leave the
+    # vnode active.
+    if vtryrele(vp):
+        VOP_UNLOCK(vp)
+        mutex_exit(vp.v_interlock)
+        return
+
+    # Not clean: deactivate it, keeping our reference across VOP_INACTIVE.
+    if VSTATE_GET(vp) == VS_RECLAIMED:
+        VOP_UNLOCK(vp)
+    else:
+        VSTATE_CHANGE(vp, VS_LOADED, VS_BLOCKED)
+        mutex_exit(vp.v_interlock)
+
+        # No new reference while it is deactivated.  VOP_INACTIVE keeps the
+        # lock and says whether the file is gone (then the vnode is recycled).
+        _, recycle = await VOP_INACTIVE(vp)
+        recycle = bool(recycle)
+        if not recycle:
+            VOP_UNLOCK(vp)
+        await mutex_enter(vp.v_interlock)
+        VSTATE_CHANGE(vp, VS_BLOCKED, VS_LOADED)
+        if not recycle:
+            if vtryrele(vp):
+                mutex_exit(vp.v_interlock)
+                return
+
+        vp.v_iflag &= ~(VI_TEXT | VI_EXECMAP | VI_WRMAP)
+        vp.v_vflag &= ~VV_MAPPED
+
+        # Recycle the vnode if the file is gone (unlinked); else keep it cached.
+        if recycle:
+            VSTATE_ASSERT(vp, VS_LOADED)
+            await vcache_reclaim(vp)  # unlocks the vnode
+        KASSERT(vp.v_usecount > 0)
+
+    vp.v_usecount -= 1
+    if vp.v_usecount != 0:
+        # It gained another reference while being reclaimed.
+        mutex_exit(vp.v_interlock)
+        return
+
+    if VSTATE_GET(vp) == VS_RECLAIMED and vp.v_holdcnt == 0:
+        # Clean and referenced from nowhere: free it.
+        vcache_free(vp)
+    else:
+        # Back onto an lru list, cached while it belongs to a file system.
+        lru_requeue(vp, lru_which(vp))
+        mutex_exit(vp.v_interlock)
+
+
+async def vrele(vp: vnode) -> None:
+    """Drop a reference; the last one deactivates the vnode (see vrelel)."""
+    if vtryrele(vp):
+        return
+    await mutex_enter(vp.v_interlock)
+    await vrelel(vp, 0)
+
+
+def vrele_async(vp: vnode) -> None:
+    """Drop a reference; the last one is released by the vdrain thread.
+
+    kemu: a plain function (its caller may not sleep), so it does not take
+    v_interlock; what vrelel(VRELEL_ASYNC_RELE) does under it, checking the
+    count and moving the vnode to the vrele list, sleeps nowhere and cannot
+    be interleaved on the one emulated CPU."""
+    if vtryrele(vp):
+        return
+    if _vrelel_not_last(vp):
+        return
+    lru_requeue(vp, _vg().lru_vrele_list)
+
+
+def vref(vp: vnode) -> None:
+    """Add a reference to a vnode already referenced by the caller."""
+    KASSERTMSG(vp.v_usecount != 0, "vref: %s has no references", vp)
+    vp.v_usecount += 1
+
+
+def vholdl(vp: vnode) -> None:
+    """A page or buffer holds the vnode (v_interlock held)."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    vp.v_holdcnt += 1
+    if vp.v_holdcnt == 1 and vp.v_usecount == 0:
+        lru_requeue(vp, lru_which(vp))
+
+
+def holdrelel(vp: vnode) -> None:
+    """A page or buffer lets the vnode go (v_interlock held)."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    if vp.v_holdcnt <= 0:
+        vnpanic(vp, "holdrelel: holdcnt vp %s", vp)
+    vp.v_holdcnt -= 1
+    if vp.v_holdcnt == 0 and vp.v_usecount == 0:
+        lru_requeue(vp, lru_which(vp))
+
+
+async def vrecycle(vp: vnode) -> bool:
+    """Reclaim ``vp`` if the caller holds its last reference (which goes either way
+    when True; when False the caller keeps it)."""
+    await mutex_enter(vp.v_interlock)
+
+    # Make sure we hold the last reference.
+    await VSTATE_WAIT_STABLE(vp)
+    if vp.v_usecount != 1:
+        mutex_exit(vp.v_interlock)
+        return False
+
+    # Already clean: done.
+    if VSTATE_GET(vp) != VS_LOADED:
+        VSTATE_ASSERT(vp, VS_RECLAIMED)
+        await vrelel(vp, 0)
+        return True
+
+    # No new references until the vnode is locked.
+    VSTATE_CHANGE(vp, VS_LOADED, VS_BLOCKED)
+    mutex_exit(vp.v_interlock)
+
+    # On a leaf file system this always succeeds (nobody else holds a
+    # reference); waiting could deadlock on a layered one.
+    error = await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY | LK_NOWAIT)
+
+    await mutex_enter(vp.v_interlock)
+    VSTATE_CHANGE(vp, VS_BLOCKED, VS_LOADED)
+
+    if error:
+        mutex_exit(vp.v_interlock)
+        return False
+
+    KASSERT(vp.v_usecount == 1)
+    await vcache_reclaim(vp)
+    await vrelel(vp, 0)
+    return True
+
+
+async def vrevoke_suspend_next(lastmp: mount | None, thismp: mount | None) -> mount | None:
+    """vrevoke's helper: move the suspension from ``lastmp`` to ``thismp``;
+    the file system now suspended, or None."""
+    from kern.errno import EINTR, EOPNOTSUPP, ERESTART
+    from vfs.vfs_trans import vfs_resume, vfs_suspend
+
+    if lastmp is thismp:
+        return thismp
+    if lastmp is not None:
+        await vfs_resume(lastmp)
+    if thismp is None:
+        return None
+    while True:
+        error = await vfs_suspend(thismp, 0)
+        if error not in (EINTR, ERESTART):
+            break
+    if error == 0:
+        return thismp
+    KASSERT(error == EOPNOTSUPP)
+    return None
+
+
+async def vrevoke(vp: vnode) -> None:
+    """Kill ``vp`` and every vnode aliasing its device (revoke(2))."""
+    from vfs.spec_vnops import spec_node_lookup_by_dev
+
+    KASSERT(vp.v_usecount > 0)
+
+    mp = await vrevoke_suspend_next(None, vp.v_mount)
+
+    await mutex_enter(vp.v_interlock)
+    await VSTATE_WAIT_STABLE(vp)
+    if VSTATE_GET(vp) == VS_RECLAIMED:
+        mutex_exit(vp.v_interlock)
+    elif vp.v_type not in (VBLK, VCHR):
+        vp.v_usecount += 1
+        mutex_exit(vp.v_interlock)
+        await vgone(vp)
+    else:
+        dev = vp.v_rdev
+        type_ = vp.v_type
+        mutex_exit(vp.v_interlock)
+
+        while True:
+            error, vq = spec_node_lookup_by_dev(type_, dev)
+            if error:
+                break
+            assert vq is not None
+            mp = await vrevoke_suspend_next(mp, vq.v_mount)
+            await vgone(vq)
+    await vrevoke_suspend_next(mp, None)
+
+
+async def vgone(vp: vnode) -> None:
+    """Kill a referenced vnode now (its holders find it dead); drops the reference."""
+    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+    await mutex_enter(vp.v_interlock)
+    await VSTATE_WAIT_STABLE(vp)
+    if VSTATE_GET(vp) == VS_LOADED:
+        # kemu: VOP_INACTIVE runs here rather than inside vcache_reclaim.
+        # The exclusive lock keeps the state LOADED meanwhile.
+        mutex_exit(vp.v_interlock)
+        await VOP_INACTIVE(vp)
+        await mutex_enter(vp.v_interlock)
+        await vcache_reclaim(vp)
+    else:
+        VOP_UNLOCK(vp)  # kemu: vrelel locks it itself (see the deviations)
+    VSTATE_ASSERT(vp, VS_RECLAIMED)
+    await vrelel(vp, 0)
+
+
+def vcache_key(mp: mount | None, key: Any) -> tuple[int, Any]:
+    return (id(mp), key)
 
 
 def insmntque(vp: vnode, mp: mount | None) -> None:
@@ -253,8 +860,58 @@ def insmntque(vp: vnode, mp: mount | None) -> None:
         mp.mnt_vnodelist.append(vp)
 
 
-def vcache_key(mp: mount | None, key: Any) -> tuple[int, Any]:
-    return (id(mp), key)
+def vcache_alloc() -> vnode:
+    """A new vnode: LOADING, one reference, on the free list (counted in numvnodes)."""
+    vp = vnode()
+    vp.v_usecount = 1
+    vp.v_type = VNON
+    vp.v_state = VS_LOADING
+    lru_requeue(vp, _vg().lru_free_list)
+    return vp
+
+
+async def vcache_dealloc(vp: vnode) -> None:
+    """Drop a LOADING vnode whose load failed (already out of the cache)."""
+    await mutex_enter(vp.v_interlock)
+    vp.v_op = _dead_vnodeop_p()
+    VSTATE_CHANGE(vp, VS_LOADING, VS_RECLAIMED)
+    await vrelel(vp, 0)
+
+
+def vcache_free(vp: vnode) -> None:
+    """Free an unreferenced, unheld vnode (v_interlock held, released)."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    KASSERT(vp.v_usecount == 0)
+    KASSERT(vp.v_holdcnt == 0)
+    KASSERT(vp.v_writecount == 0)
+    lru_requeue(vp, None)
+    mutex_exit(vp.v_interlock)
+    insmntque(vp, None)
+
+
+async def vcache_vget(vp: vnode) -> int:
+    """Take a reference on a cached vnode: 0, or ENOENT if it was reclaimed.
+
+    Entered with v_interlock held, which it releases.  A vnode still being
+    loaded, deactivated or reclaimed is waited for first."""
+    KASSERT(mutex_owned(vp.v_interlock))
+
+    # A hold keeps the vnode from being freed while we sleep.
+    vp.v_holdcnt += 1
+    await VSTATE_WAIT_STABLE(vp)
+    vp.v_holdcnt -= 1
+
+    # If this was the last reference to a reclaimed vnode, free it now.
+    if VSTATE_GET(vp) == VS_RECLAIMED:
+        if vp.v_holdcnt == 0 and vp.v_usecount == 0:
+            vcache_free(vp)
+        else:
+            mutex_exit(vp.v_interlock)
+        return ENOENT
+    VSTATE_ASSERT(vp, VS_LOADED)
+    vp.v_usecount += 1
+    mutex_exit(vp.v_interlock)
+    return 0
 
 
 async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
@@ -267,27 +924,32 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
         vp = g.cache.get(ck)
         if vp is None:
             break
+        # kemu: a LOADING vnode is waited for in vcache_vget.
+        await mutex_enter(vp.v_interlock)
         error = await vcache_vget(vp)
         if error == ENOENT:
-            continue  # reclaimed meanwhile: load a fresh one
+            continue  # reclaimed meanwhile: look again
         return error, (vp if error == 0 else None)
-    await _vdrain_if_needed()
-    vp = vnalloc(None)
+
+    vp = vcache_alloc()
     vp.v_key = key
     g.cache[ck] = vp
-    vp.v_usecount = 1
+
+    # Load the file system's node; nobody else touches a LOADING vnode.
     error, newkey = await VFS_LOADVNODE(mp, vp, key)
     if error:
         g.cache.pop(ck, None)
-        g.numvnodes -= 1
-        vstate_change(vp, VS_RECLAIMED)
+        await vcache_dealloc(vp)
         return error, None
     if newkey is not None and newkey != key:
         g.cache.pop(ck, None)
         vp.v_key = newkey
         g.cache[vcache_key(mp, newkey)] = vp
     insmntque(vp, mp)
-    vstate_change(vp, VS_LOADED)
+
+    await mutex_enter(vp.v_interlock)
+    VSTATE_CHANGE(vp, VS_LOADING, VS_LOADED)
+    mutex_exit(vp.v_interlock)
     return 0, vp
 
 
@@ -297,25 +959,24 @@ async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
     from vfs.mount import VFS_NEWVNODE
 
     g = _vg()
-    await _vdrain_if_needed()
-    vp = vnalloc(None)
-    vp.v_usecount = 1
+    vp = vcache_alloc()
     error, key = await VFS_NEWVNODE(mp, dvp, vp, vap, cred, extra)
     if error:
-        vstate_change(vp, VS_RECLAIMED)
-        g.numvnodes -= 1
+        await vcache_dealloc(vp)
         return error, None
     vp.v_key = key
     ck = vcache_key(mp, key)
-    while ck in g.cache:
-        # The key's previous vnode is still being reclaimed: wait for it.
-        old = g.cache[ck]
-        if old.v_state not in (VS_LOADING, VS_RECLAIMING):
-            panic("vcache_new: key %r already in the cache (%r)", key, old)
-        await vstate_wait_stable(old)
+    # Wait for the key's previous vnode to be reclaimed, then insert.
+    while (ovp := g.cache.get(ck)) is not None:
+        await mutex_enter(ovp.v_interlock)
+        error = await vcache_vget(ovp)
+        KASSERTMSG(error == ENOENT, "vcache_new: key %s already in the cache (%s)", key, ovp)
     g.cache[ck] = vp
     insmntque(vp, mp)
-    vstate_change(vp, VS_LOADED)
+
+    await mutex_enter(vp.v_interlock)
+    VSTATE_CHANGE(vp, VS_LOADING, VS_LOADED)
+    mutex_exit(vp.v_interlock)
     return 0, vp
 
 
@@ -326,14 +987,85 @@ def vcache_rekey(vp: vnode, newkey: Any) -> None:
     g.cache[vcache_key(vp.v_mount, newkey)] = vp
 
 
+async def vcache_reclaim(vp: vnode) -> None:
+    """Cut ``vp`` off its file system: VOP_RECLAIM, then dead operations.
+
+    Entered with the vnode locked and v_interlock held; returns with the
+    vnode unlocked and v_interlock held."""
+    KASSERT(mutex_owned(vp.v_interlock))
+    KASSERT(vp.v_usecount != 0)
+
+    g = _vg()
+    mp = vp.v_mount
+    ck = vcache_key(mp, vp.v_key)
+    # No recycling or new use while we clean it out.
+    VSTATE_CHANGE(vp, VS_LOADED, VS_RECLAIMING)
+    vp.v_iflag &= ~(VI_TEXT | VI_EXECMAP)
+    mutex_exit(vp.v_interlock)
+
+    await fstrans_start(mp)
+
+    # kemu: the file systems flush their buffers and pages in VOP_RECLAIM
+    # (no vinvalbuf here), and VOP_INACTIVE is not repeated.
+    error = await VOP_RECLAIM(vp)  # unlocks the vnode
+    if error:
+        vnpanic(vp, "vcache_reclaim: cannot reclaim")
+    if vp.v_data is not None:
+        vnpanic(vp, "vcache_reclaim: %s: the file system left v_data", vp)
+
+    # Out of the vnode cache: a lookup meanwhile waited for the reclaim.
+    if vp.v_key is not None and g.cache.get(ck) is vp:
+        del g.cache[ck]
+
+    # Done: tell the sleepers the grim news.
+    await mutex_enter(vp.v_interlock)
+    vp.v_op = _dead_vnodeop_p()
+    vp.v_vflag |= VV_LOCKSWORK
+    VSTATE_CHANGE(vp, VS_RECLAIMING, VS_RECLAIMED)
+    vp.v_tag = VT_NON
+    mutex_exit(vp.v_interlock)
+
+    # kemu: off its mount (v_mount None) rather than onto dead_rootmount; a
+    # vnode that is not a device becomes VBAD.
+    vp.v_vflag &= ~VV_ROOT
+    vp.v_type = VBAD if vp.v_type not in (VBLK, VCHR) else vp.v_type
+    insmntque(vp, None)
+
+    await mutex_enter(vp.v_interlock)
+    fstrans_done(mp)
+
+
+def vdead_check(vp: vnode, flags: int = 0) -> int:
+    """ENOENT if ``vp`` is dead or dying (kemu: never waits)."""
+    return ENOENT if vp.v_state in (VS_RECLAIMING, VS_RECLAIMED) else 0
+
+
+async def vfs_drainvnodes() -> int:
+    """Let the vdrain thread finish two passes over its lists (so the releases
+    deferred so far are done); EBUSY if there are still too many vnodes."""
+    g = _vg()
+    await mutex_enter(g.vdrain_lock)
+    for _ in range(2):
+        gen = g.vdrain_gen
+        while gen == g.vdrain_gen:
+            cv_broadcast(g.vdrain_cv)
+            await cv_wait(g.vdrain_gen_cv, g.vdrain_lock)
+    mutex_exit(g.vdrain_lock)
+
+    if g.numvnodes >= g.desiredvnodes:
+        return EBUSY
+    return 0
+
+
+# ----------------------------------------------------- the 2007 interface
+
 async def getnewvnode(tag: int, mp: mount | None, vops: list[Any] | vnodeopv_desc,
                       slock: Any = None) -> tuple[int, vnode | None]:
-    """The 2007 interface (puffs uses it): a fresh vnode with one reference, not in any cache."""
-    await _vdrain_if_needed()
-    vp = vnalloc(None)
+    """A fresh vnode with one reference, not in the vnode cache (puffs uses it)."""
+    vp = vcache_alloc()
     vp.v_tag = tag
     vp.v_op = vops.opv_desc_vector if isinstance(vops, vnodeopv_desc) else vops
-    vp.v_usecount = 1
+    # Nobody can see it LOADING: no waiters to wake.
     vp.v_state = VS_LOADED
     insmntque(vp, mp)
     return 0, vp
@@ -341,61 +1073,30 @@ async def getnewvnode(tag: int, mp: mount | None, vops: list[Any] | vnodeopv_des
 
 def ungetnewvnode(vp: vnode) -> None:
     """Undo getnewvnode for a vnode that never became visible."""
+    KASSERT(vp.v_usecount == 1)
+    KASSERT(vp.v_data is None)
+    if not mutex_tryenter(vp.v_interlock):  # nobody else knows the vnode
+        vnpanic(vp, "ungetnewvnode: interlock busy")
+    vp.v_op = _dead_vnodeop_p()
+    VSTATE_CHANGE(vp, VS_LOADED, VS_RECLAIMED)
     vp.v_usecount = 0
-    insmntque(vp, None)
-    vstate_change(vp, VS_RECLAIMED)
-    vp.v_iflag |= VI_CLEAN
-    _vg().numvnodes -= 1
-
-
-async def _vdrain_if_needed() -> None:
-    """Recycle unused cached vnodes when there are more than desiredvnodes."""
-    g = _vg()
-    if g.numvnodes < g.desiredvnodes:
-        return
-    for vp in list(g.cache.values()):
-        if g.numvnodes < g.desiredvnodes * 9 // 10:
-            break
-        if vp.v_usecount == 0 and vp.v_state == VS_LOADED:
-            await vrecycle(vp)
-
-
-# ---------------------------------------------------------- references
-
-def vref(vp: vnode) -> None:
-    """Add a reference to a vnode already referenced by the caller."""
-    if vp.v_usecount <= 0:
-        panic("vref: %r has no references", vp)
-    vp.v_usecount += 1
-
-
-async def vcache_vget(vp: vnode) -> int:
-    """Take a reference on a cached vnode; ENOENT if it was reclaimed.
-
-    A vnode still being loaded, or being reclaimed, is waited for first."""
-    vp.v_holdcnt += 1
-    await vstate_wait_stable(vp)
-    vp.v_holdcnt -= 1
-    if vp.v_state == VS_RECLAIMED:
-        return ENOENT
-    vp.v_usecount += 1
-    return 0
+    vcache_free(vp)
 
 
 async def vget(vp: vnode, flags: int = 0, wait: bool = True) -> int:
     """Reference (and with LK_* flags, lock) a vnode found on a list or in a hash.
 
     With LK_INTERLOCK the caller found ``vp`` holding its ``v_interlock`` (so
-    it could not go away meanwhile), and vget gives it up, as the vget of
-    NetBSD 4 (puffs 2007's) does and NetBSD 8's vcache_vget does with the
-    interlock its caller holds.  kemu gives it up before the reference is
-    taken: nothing runs in between (no sleep), and waiting for a vnode in
-    transition must not hold it.
+    it could not go away meanwhile); vcache_vget takes that interlock over
+    and gives it up, as NetBSD 8's vcache_vget does with the interlock its
+    caller holds (and the vget of NetBSD 4, puffs 2007's).  Without it, vget
+    takes the interlock itself.
     """
     if flags & LK_INTERLOCK:
         KASSERT(mutex_owned(vp.v_interlock))
-        mutex_exit(vp.v_interlock)
         flags &= ~LK_INTERLOCK
+    else:
+        await mutex_enter(vp.v_interlock)
     error = await vcache_vget(vp)
     if error:
         return error
@@ -407,166 +1108,51 @@ async def vget(vp: vnode, flags: int = 0, wait: bool = True) -> int:
     return 0
 
 
-async def vrele(vp: vnode) -> None:
-    """Drop a reference; the last one runs VOP_INACTIVE (and maybe VOP_RECLAIM)."""
-    if vp.v_usecount <= 0:
-        panic("vrele: %r has no references", vp)
-    if vp.v_usecount > 1:
-        vp.v_usecount -= 1
-        return
-    await vrelel(vp)
+# --------------------------------------------------------------- vflush
 
-
-async def vrelel(vp: vnode) -> None:
-    # Last reference: lock, deactivate, maybe reclaim.
-    if vp.v_state == VS_RECLAIMED:
-        vp.v_usecount -= 1
-        return
-    error = await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
-    if error:
-        vp.v_usecount -= 1
-        return
-    if vp.v_usecount > 1:
-        # someone took a reference while we slept on the lock
-        vp.v_usecount -= 1
-        VOP_UNLOCK(vp)
-        return
-    recycle = False
-    if vp.v_state == VS_LOADED:
-        error, recycle = await VOP_INACTIVE(vp)
-    if vp.v_usecount > 1:
-        vp.v_usecount -= 1
-        VOP_UNLOCK(vp)
-        return
-    if recycle or vp.v_mount is None:
-        await vcache_reclaim(vp)  # unlocks
-        vp.v_usecount -= 1
-        _vfree(vp)
-        return
-    vp.v_usecount -= 1
-    VOP_UNLOCK(vp)
-
-
-async def vput(vp: vnode) -> None:
-    """Unlock and release."""
-    VOP_UNLOCK(vp)
-    await vrele(vp)
-
-
-def vrele_async(vp: vnode) -> None:
-    """Release later (from a context that must not sleep); vrele_flush pushes them."""
-    if vp.v_usecount > 1:
-        vp.v_usecount -= 1
-        return
-    _vg().vrele_list.append(vp)
-
-
-async def vrele_flush(mp: Any = None) -> None:
-    """Run the deferred releases (all of them, or those of one mount)."""
-    g = _vg()
-    todo = [vp for vp in g.vrele_list if mp is None or vp.v_mount is mp]
-    g.vrele_list = [vp for vp in g.vrele_list if vp not in todo]
-    for vp in todo:
-        await vrele(vp)
-
-
-def vholdl(vp: vnode) -> None:
-    vp.v_holdcnt += 1
-
-
-def holdrelel(vp: vnode) -> None:
-    vp.v_holdcnt -= 1
-
-
-# -------------------------------------------------------------- reclaim
-
-async def vcache_reclaim(vp: vnode) -> None:
-    """Kill a locked vnode: VOP_RECLAIM, then it points at dead ops.  Returns unlocked."""
-    from vfs.dead_vnops import dead_vnodeop_p
-
-    if vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
-        VOP_UNLOCK(vp)
-        return
-    vstate_change(vp, VS_RECLAIMING)
-    g = _vg()
-    ck = vcache_key(vp.v_mount, vp.v_key)
-    error = await VOP_RECLAIM(vp)  # unlocks the vnode
-    if error:
-        panic("vcache_reclaim: VOP_RECLAIM of %r failed: %d", vp, error)
-    if vp.v_data is not None:
-        panic("vcache_reclaim: %r: the file system left v_data", vp)
-    # Out of the cache only now: a lookup meanwhile waited for the reclaim.
-    if vp.v_key is not None and g.cache.get(ck) is vp:
-        del g.cache[ck]
-    # kemu: NetBSD 8 moves the vnode to dead_rootmount and leaves a device
-    # vnode on spec ops after spec_node_revoke has closed the device; here
-    # it leaves its mount (v_mount None) and every vnode gets dead ops, so a
-    # revoked device's descriptor answers EIO/EBADF rather than reaching it.
-    insmntque(vp, None)
-    vp.v_op = dead_vnodeop_p
-    vp.v_iflag |= VI_CLEAN
-    vp.v_type = VBAD if vp.v_type not in (VBLK, VCHR) else vp.v_type
-    vstate_change(vp, VS_RECLAIMED)
-
-
-def _vfree(vp: vnode) -> None:
-    _vg().numvnodes -= 1
-
-
-async def vgone(vp: vnode) -> None:
-    """Reclaim a referenced vnode now; its holders find it dead."""
-    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
-    if vp.v_state == VS_LOADED:
-        await VOP_INACTIVE(vp)
-    await vcache_reclaim(vp)
-    await vrele(vp)
-
-
-async def vrecycle(vp: vnode) -> bool:
-    """Reclaim an unreferenced vnode; False if someone holds it."""
-    if vp.v_usecount != 0 or vp.v_state != VS_LOADED:
+def _vflush_selector(vp: vnode, skipvp: vnode | None, flags: int) -> bool:
+    if vp is skipvp:
         return False
-    vp.v_usecount = 1
-    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
-    await vcache_reclaim(vp)
-    vp.v_usecount = 0
-    _vfree(vp)
+    if flags & SKIPSYSTEM and vp.v_vflag & VV_SYSTEM:
+        return False
+    # WRITECLOSE: only regular files open for writing.
+    if flags & WRITECLOSE and (vp.v_writecount == 0 or vp.v_type != VREG):
+        return False
     return True
 
 
-async def vrevoke(vp: vnode) -> None:
-    """Reclaim every vnode of the same device (revoke(2) on a device node)."""
-    await vgone(vp)
-
-
 async def vflush(mp: mount, skipvp: vnode | None, flags: int) -> int:
-    """Reclaim the vnodes of ``mp`` for unmount; EBUSY if some are still in use."""
-    # First, flush out any vnode references from the deferred vrele list
-    # (the current directories of processes that have exited, for one).
+    """Reclaim the vnodes of ``mp`` for unmount; EBUSY if some are still in use
+    (FORCECLOSE kills those)."""
+    # First, the deferred releases (the current directories of processes
+    # that have exited, for one).
     await vrele_flush(mp)
+
     busy = 0
-    for vp in list(mp.mnt_vnodelist):
-        if vp is skipvp or vp.v_state != VS_LOADED:
+    for vp in list(mp.mnt_vnodelist):  # kemu: a snapshot, not a marker
+        if vp.v_mount is not mp or vnis_marker(vp) or not _vflush_selector(vp, skipvp, flags):
             continue
-        if (flags & SKIPSYSTEM) and (vp.v_vflag & VV_SYSTEM):
+        await mutex_enter(vp.v_interlock)
+        if await vcache_vget(vp) != 0:
+            continue  # reclaimed meanwhile
+        # First try to recycle it.
+        if await vrecycle(vp):
             continue
-        if (flags & WRITECLOSE) and (vp.v_writecount == 0 or vp.v_type != VREG):
-            continue
-        if vp.v_usecount == 0:
-            await vrecycle(vp)
-            continue
+        # FORCECLOSE: kill it.
         if flags & FORCECLOSE:
-            vp.v_usecount += 1
             await vgone(vp)
             continue
+        await vrele(vp)
         busy += 1
     if busy:
         return EBUSY
     return 0
 
 
-def vdead_check(vp: vnode, flags: int = 0) -> int:
-    return ENOENT if vp.v_state in (VS_RECLAIMING, VS_RECLAIMED) else 0
+def _dead_vnodeop_p() -> list[Any]:
+    from vfs.dead_vnops import dead_vnodeop_p
+
+    return dead_vnodeop_p
 
 
 # ------------------------------------------------------------------ locking
@@ -641,7 +1227,7 @@ def genfs_islocked(v: Any) -> int:
 
 
 def vprint(label: str, vp: vnode) -> None:
-    printf("%s: %r\n", label, vp)
+    printf("%s: %s\n", label, vp)
 
 
 def VN_KNOTE(vp: vnode, hint: int) -> None:

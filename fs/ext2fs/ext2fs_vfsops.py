@@ -37,6 +37,7 @@ from kern.errno import (
 from kern.fcntl import FREAD, FWRITE
 from kern.kern_auth import FSCRED, NOCRED, kauth_cred_geteuid
 from kern.kern_module import MODULE, MODULE_CLASS_VFS, MODULE_CMD_FINI, MODULE_CMD_INIT
+from kern.kern_mutex import mutex_enter
 from kern.kern_time import time_second, timespec
 from kern.subr_copy import copyinstr
 from kern.subr_devsw import bdevsw_lookup
@@ -657,6 +658,7 @@ async def ext2fs_sync(mp: mount, waitfor: int, cred: Any) -> int:
         if not ip.i_flag & (IN_ACCESS | IN_CHANGE | IN_UPDATE | IN_MODIFIED | IN_ACCESSED) \
                 and not dirty_pages:
             continue
+        await mutex_enter(vp.v_interlock)
         if await vcache_vget(vp):
             continue
         locked = True

@@ -27,6 +27,7 @@ config = KernelConfig(
     post_boot=[
         "kern.kern_module:module_start_thread",    # the auto-unload thread
         "vfs.uvm:uvm_pdaemon_start",               # the pagedaemon
+        "vfs.vnode:vfs_vnode_sysinit",             # the vdrain thread (deferred vnode releases)
     ],
     builtin_modules=["rootfs"],
     module_path={

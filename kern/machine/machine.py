@@ -677,7 +677,7 @@ class Machine:
         self._outer = trio.open_nursery()
         outer = await self._outer.__aenter__()
         try:
-            await outer.start(self._kernel_main)
+            await outer.start(self._kernel_main_shielded)
         except BaseException:
             await self._outer.__aexit__(None, None, None)
             sched.bind_thread_rng(self._prev_rng)
@@ -698,6 +698,15 @@ class Machine:
         if et is None and self.failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self.failure
+
+    async def _kernel_main_shielded(self, *,
+                                    task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """The async face's kernel: its lwps are the caller's tasks, but the
+        caller's cancellation only ends the caller's waits (the lwps run on,
+        as on Ctrl-C); leaving ``async with`` halts the machine (ahalt), and
+        that needs its lwps alive, whatever order trio cancels tasks in."""
+        with trio.CancelScope(shield=True):
+            await self._kernel_main(task_status=task_status)
 
     async def ahalt(self, sync: bool = True) -> None:
         """The async face's halt (see :meth:`halt`); it runs to its end even in a

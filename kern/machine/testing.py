@@ -18,7 +18,9 @@ fixtures are built on it.  Two kinds of helpers:
   requests and checks the server's end), configure and unconfigure an fss(4)
   snapshot (:func:`snapshot`, :class:`Snapshot`, :func:`fss_set_ioctl`),
   read a device (:func:`read_device`, :func:`dump_device`), files
-  (:func:`write_file`, :func:`read_file`), and :func:`errno_of`.
+  (:func:`write_file`, :func:`read_file`), and :func:`errno_of`;
+* **choreography** of lwps in kernel-level tests: :class:`Gate`, a one-shot
+  event built on a mutex and a condvar.
 
 Everything in the machine goes through system calls (tools.lib.libc), as a
 program would; a failing call raises ``kern.SyscallError`` with its errno::
@@ -584,6 +586,42 @@ async def mount_passthrough(hostdir: str, mnt: str = "/mnt", *, remote: bool = F
         server = PuffsServer(Passthrough(os.path.abspath(hostdir)), "passthrough",
                              **server_kw)
     return await mount_puffs(server, mnt, mntflags)
+
+
+# ================================================================== choreography
+
+class Gate:
+    """A one-shot event for lwps: :meth:`wait` sleeps (on ``wmesg``) until :meth:`open`.
+
+    For kernel-level tests that put lwps in a chosen order at chosen points
+    (one opens a gate where the other must act), whatever the seed.  Make it
+    inside the machine (it holds a kmutex and a kcondvar)."""
+
+    def __init__(self, wmesg: str = "gate") -> None:
+        from kern.kern_condvar import cv_init, kcondvar_t
+        from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_init
+
+        self.lock = kmutex_t()
+        mutex_init(self.lock, MUTEX_DEFAULT, IPL_NONE)
+        self.cv = kcondvar_t()
+        cv_init(self.cv, wmesg)
+        self.is_open = False
+
+    async def wait(self) -> None:
+        from kern.kern_condvar import cv_wait
+        from kern.kern_mutex import mutex_enter, mutex_exit
+
+        await mutex_enter(self.lock)
+        while not self.is_open:
+            await cv_wait(self.cv, self.lock)
+        mutex_exit(self.lock)
+
+    def open(self) -> None:
+        """Let every waiter (and every later one) through.  Never sleeps."""
+        from kern.kern_condvar import cv_broadcast
+
+        self.is_open = True
+        cv_broadcast(self.cv)
 
 
 # ================================================================== sync helpers

@@ -440,6 +440,8 @@ def test_every_field_of_a_watched_struct_is_declared():
                 assert p.why, f"{st.name}.{name}: a declared field says why"
             if p.kind in (lockset.MODIFY_LOCKED, lockset.KEMU_GAP):
                 assert len(p.locks) == 1, (st.name, name)
+            for fn, why in p.exempt:
+                assert fn and why, (st.name, name)
             if p.kind == lockset.KEPT:
                 # the functions whose races are kept, and the revision that changed it
                 assert p.at and ("1.1" in p.why or "later" in p.why), (st.name, name)

@@ -14,26 +14,16 @@ from kern import (
     ENOMEM,
     EOPNOTSUPP,
     EWOULDBLOCK,
-    IPL_NONE,
     KTHREAD_MUSTJOIN,
-    MUTEX_DEFAULT,
     PRI_BIO,
-    cv_broadcast,
-    cv_init,
-    cv_wait,
-    kcondvar_t,
     kmem_stats,
-    kmutex_t,
     kpause,
     kthread_create,
     kthread_join,
-    mutex_enter,
-    mutex_exit,
-    mutex_init,
 )
 from kern.cpu import curmachine
 from kern.kern_sig import SIGUSR1, psignal
-from kern.machine.testing import sweep
+from kern.machine.testing import Gate, sweep
 from vfs import vfs_trans
 from vfs.buf import B_COWDONE, buf
 from vfs.mount import IMNT_GONE, IMNT_HAS_TRANS, mount, vfsops
@@ -72,27 +62,6 @@ def spawn(fn, name: str, arg=None):
     error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, arg, "%s", name)
     assert error == 0
     return l
-
-
-class Gate:
-    """A one-shot event for lwps: wait() sleeps until open()."""
-
-    def __init__(self, wmesg: str = "gate") -> None:
-        self.lock = kmutex_t()
-        mutex_init(self.lock, MUTEX_DEFAULT, IPL_NONE)
-        self.cv = kcondvar_t()
-        cv_init(self.cv, wmesg)
-        self.is_open = False
-
-    async def wait(self) -> None:
-        await mutex_enter(self.lock)
-        while not self.is_open:
-            await cv_wait(self.cv, self.lock)
-        mutex_exit(self.lock)
-
-    def open(self) -> None:
-        self.is_open = True
-        cv_broadcast(self.cv)
 
 
 def wbuf(mp: mount) -> buf:

@@ -207,7 +207,9 @@ def test_B5_failed_persistent_attempt_leaves_fss_persistent(origin):
     """B5 (still in 1.114): after a failed persistent FSSIOCSET on the same open
     unit, a non-persistent request "succeeds" as a persistent snapshot: csize 0,
     reads return the backing store file, and the delete vrele's the store
-    instead of closing it, so its write count leaks."""
+    instead of closing it.  That drops the store's last reference with
+    vn_open's write count still on it, which NetBSD 8's vrelel does not
+    survive: panic "vrelel: bad ref count"."""
     async def body():
         await kt.mount_image(origin, "/mnt")
         await kt.write_file("/mnt/inside", b"")
@@ -217,21 +219,16 @@ def test_B5_failed_persistent_attempt_leaves_fss_persistent(origin):
         await kt.fss_set_ioctl(fd, "/mnt", "/tmp/store", create_store=False)
         g = await kt.fss_get_ioctl(fd)
         data = await libc.pread(fd, 14, 0)
-        from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
-        from vfs.vnode import vrele
-
-        await libc.ioctl(fd, FSSIOCCLR, None)
-        _, vp = await namei_simple_kernel("/tmp/store", NSM_FOLLOW_NOEMULROOT)
-        leaked = vp.v_writecount
-        await vrele(vp)
-        return first, g.fsg_csize, g.fsg_mount_size, data, leaked
+        return fd, first, g.fsg_csize, g.fsg_mount_size, data
 
     with kern.boot(seed=1) as k:
-        first, csize, msize, data, leaked = k.run(body)
+        fd, first, csize, msize, data = k.run(body)
+        with pytest.raises(kern.KernelPanic, match="vrelel: bad ref count") as ei:
+            k.run(libc.ioctl, fd, FSSIOCCLR, None, name="clr")
     assert first == EOPNOTSUPP
     assert (csize, msize) == (0, 0)  # reported as "file system internal"
     assert data == b"STORE-CONTENTS"  # the backing store's own bytes
-    assert leaked == 1  # vn_open's write count never given back
+    assert "fss_delete_snapshot" in "\n".join(ei.value.crash.lwp("clr").stack)
 
 
 def test_B6_module_fini_error_path(origin):

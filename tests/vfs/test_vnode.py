@@ -1,0 +1,264 @@
+"""The vnode life cycle (vfs/vnode.py, NetBSD 8's vfs_vnode.c 1.93.2.3).
+
+* The last release of a vnode whose lock is busy does not wait for the lock:
+  it hands the release to the vdrain thread (the deadlock of the fss seed
+  sweep: a writer holding a file's lock dropped the last reference to its
+  directory while another writer held the directory locked and waited for
+  the file).
+* A vnode being deactivated (VOP_INACTIVE) takes no new reference until it
+  is done (VS_BLOCKED).
+* vrele_async always defers; vfs_drainvnodes waits for the deferred releases.
+* A release deferred while the file system was suspended is done by
+  unmount's vflush (vrele_flush), so the unmount succeeds.
+
+The lwps are put in order with gates, not by a lucky seed: each test runs the
+same way under every seed of the sweep.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+from kern.cpu import curlwp
+from kern.machine import testing as kt
+from kern.machine.lockset import peek
+from kern.machine.testing import Gate, MiB, sweep
+from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
+from vfs.vfs_trans import vfs_resume, vfs_suspend
+from vfs.vnode import (
+    LK_EXCLUSIVE,
+    VS_LOADED,
+    VS_RECLAIMED,
+    _vg,
+    genfs_islocked,
+    genfs_lock,
+    genfs_unlock,
+    getnewvnode,
+    vfs_drainvnodes,
+    vget,
+    vn_lock,
+    vput,
+    vrele,
+    vrele_async,
+)
+from vfs.vnode_if import (
+    vn_default_error,
+    vnodeopv_desc,
+    vop_default_desc,
+    vop_inactive_desc,
+    vop_islocked_desc,
+    vop_lock_desc,
+    vop_unlock_desc,
+)
+
+
+def spawn(fn, name: str, arg=None):
+    error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, arg, "%s", name)
+    assert error == 0
+    return l
+
+
+class VnodeTestFS:
+    """Vnodes outside any file system, with a VOP_LOCK and a VOP_INACTIVE a
+    test can step into (``lock_hook``, ``inactive_hook``); VOP_INACTIVE
+    records who ran it."""
+
+    def __init__(self) -> None:
+        self.inactive: list[tuple[str, object]] = []
+        self.lock_hook = None
+        self.inactive_hook = None
+
+        async def lock(ap):
+            if self.lock_hook is not None:
+                await self.lock_hook(ap)
+            return await genfs_lock(ap)
+
+        async def inactive(ap):
+            self.inactive.append((curlwp().l_name, ap.a_vp))
+            if self.inactive_hook is not None:
+                await self.inactive_hook(ap)
+            ap.a_recycle[0] = False
+            return 0
+
+        self.ops = vnodeopv_desc("vnodetest", [
+            (vop_default_desc, vn_default_error),
+            (vop_lock_desc, lock),
+            (vop_unlock_desc, genfs_unlock),
+            (vop_islocked_desc, genfs_islocked),
+            (vop_inactive_desc, inactive),
+        ])
+
+    async def vnode(self):
+        """A new vnode with one reference (the caller's)."""
+        error, vp = await getnewvnode(0, None, self.ops)
+        assert error == 0
+        return vp
+
+    def inactivated_by(self, vp) -> list[str]:
+        return [who for who, v in self.inactive if v is vp]
+
+
+@pytest.fixture(params=sweep(3))
+def k(request):
+    with kern.boot(seed=request.param) as k:
+        yield k
+
+
+def test_last_release_does_not_wait_for_a_lock_held_by_a_waiter_for_ours(k):
+    """A holds the file's lock and drops the last reference to the directory;
+    between A's decision (last reference) and its lock attempt, B references
+    and locks the directory, then waits for the file.  A must not wait for the
+    directory's lock (kemu's vrelel did: deadlock); the vdrain thread inherits
+    A's reference and finishes the release once the lock is free."""
+
+    async def body():
+        fs = VnodeTestFS()
+        dvp = await fs.vnode()  # the directory: A's reference only
+        vp = await fs.vnode()   # the file: A's reference
+        await vn_lock(vp, LK_EXCLUSIVE)
+        a = curlwp()
+        window, taken = Gate("window"), Gate("taken")
+
+        async def lock_hook(ap):
+            # A's first lock of the directory is vrelel's: open the window.
+            if curlwp() is a and ap.a_vp is dvp and not window.is_open:
+                window.open()
+                await taken.wait()
+
+        fs.lock_hook = lock_hook
+
+        async def b_main(_):
+            await window.wait()
+            assert await vget(dvp, LK_EXCLUSIVE) == 0  # referenced and locked
+            taken.open()
+            assert await vget(vp, LK_EXCLUSIVE) == 0   # waits for A's file
+            await vput(vp)
+            await vput(dvp)
+
+        b = spawn(b_main, "B")
+        await vrele(dvp)  # A's last reference
+        g = _vg()
+        deferred = (dvp.v_usecount, peek(dvp, "vi_lrulisthd") is g.lru_vrele_list,
+                    fs.inactivated_by(dvp))
+        await vput(vp)
+        assert await kthread_join(b) == 0
+        assert await vfs_drainvnodes() == 0
+        # (peek: the vdrain thread's lists; looking is not an access of this lwp)
+        return deferred, dvp.v_usecount, peek(dvp, "v_state"), \
+            peek(dvp, "vi_lrulisthd") is g.lru_free_list, fs.inactivated_by(dvp), vp.v_usecount
+
+    deferred, use, state, free, inactivated, vuse = k.run(body, name="A")
+    # A returned at once: the directory waits on the vrele list with A's
+    # reference (donated) and B's; nobody deactivated it yet.
+    assert deferred == (2, True, [])
+    # Released once, by B's vput or by the vdrain thread, never by A.
+    assert (use, state, free, vuse) == (0, VS_LOADED, True, 0)
+    assert len(inactivated) == 1 and inactivated[0] in ("B", "vdrain")
+
+
+def test_a_vnode_takes_no_reference_while_it_is_deactivated(k):
+    """VOP_INACTIVE runs with the vnode BLOCKED: a vget meanwhile waits until
+    it is over (kemu's vrelel let it in, then dropped the count under it)."""
+
+    async def body():
+        fs = VnodeTestFS()
+        vp = await fs.vnode()
+        order = []
+        entered = Gate("entered")
+
+        async def inactive_hook(ap):
+            if entered.is_open:
+                return  # B's release
+            order.append("inactive")
+            entered.open()
+            await kpause("inact", False, 5, None)  # B runs meanwhile
+            order.append("inactive done")
+
+        fs.inactive_hook = inactive_hook
+
+        async def b_main(_):
+            await entered.wait()
+            assert await vget(vp, 0) == 0
+            order.append(("B has it", vp.v_usecount))
+            await vrele(vp)
+
+        b = spawn(b_main, "B")
+        await vrele(vp)
+        assert await kthread_join(b) == 0
+        return order, vp.v_usecount, fs.inactivated_by(vp)
+
+    order, use, inactivated = k.run(body, name="A")
+    assert order == ["inactive", "inactive done", ("B has it", 1)]
+    assert use == 0
+    assert inactivated == ["A", "B"]
+
+
+def test_vrele_async_leaves_the_release_to_the_vdrain_thread(k):
+    async def body():
+        fs = VnodeTestFS()
+        vp = await fs.vnode()
+        vrele_async(vp)
+        g = _vg()
+        pending = (vp.v_usecount, vp.vi_lrulisthd is g.lru_vrele_list, fs.inactivated_by(vp))
+        error = await vfs_drainvnodes()
+        return pending, error, vp.v_usecount, fs.inactivated_by(vp)
+
+    assert k.run(body) == ((1, True, []), 0, 0, ["vdrain"])
+
+
+def test_release_deferred_under_suspension_is_done_by_unmount(k, tmp_path):
+    """A last release while the file system is suspended cannot lock the
+    vnode (its transaction would wait): it is deferred, and the vdrain thread
+    cannot do it before the file system resumes either.  Nothing wakes the
+    thread at resume (nor in NetBSD 8), so the vnode is still pending at
+    unmount; vflush does the deferred releases first (vrele_flush) and the
+    unmount succeeds with the image clean."""
+    img = kt.make_ext2_image(str(tmp_path / "u.img"), 4 * MiB)
+
+    async def body():
+        await kt.mount_image(img, "/mnt")
+        await kt.write_file("/mnt/f", b"data")
+        error, vp = await namei_simple_kernel("/mnt/f", NSM_FOLLOW_NOEMULROOT)
+        assert error == 0
+        mp = vp.v_mount
+        suspended, resume = Gate("suspended"), Gate("resume")
+
+        async def s_main(_):
+            assert await vfs_suspend(mp, 0) == 0
+            suspended.open()
+            await resume.wait()
+            await vfs_resume(mp)
+
+        s = spawn(s_main, "S")
+        await suspended.wait()
+        await vrele(vp)
+        # The vdrain thread tries, and leaves it for lack of a transaction.
+        assert await vfs_drainvnodes() == 0
+        g = _vg()
+        during = (vp.v_usecount, vp.vi_lrulisthd is g.lru_vrele_list)
+        resume.open()
+        assert await kthread_join(s) == 0
+        await kpause("settle", False, 10, None)
+        after = (vp.v_usecount, vp.vi_lrulisthd is g.lru_vrele_list)
+        error = await kt.unmount("/mnt")
+        return during, after, error, vp.v_state, vp.v_usecount
+
+    assert k.run(body) == ((1, True), (1, True), 0, VS_RECLAIMED, 0)
+    kt.assert_e2fsck_clean(img)
+
+
+def test_an_idle_vdrain_thread_hides_no_deadlock():
+    """The vdrain thread sleeps without a timeout when it has nothing to do, so
+    a run whose lwps all sleep still ends with kern.Deadlock, vdrain listed."""
+
+    async def body():
+        await Gate("never").wait()
+
+    with kern.boot(seed=1) as k:
+        with pytest.raises(kern.Deadlock) as ei:
+            k.run(body, name="stuck")
+    vdrain = ei.value.crash.lwp("vdrain")
+    assert (vdrain.stat, vdrain.wmesg) == ("SLEEP", "vdrain")
+    assert ei.value.crash.lwp("stuck").wmesg == "never"
