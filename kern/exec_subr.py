@@ -1,10 +1,10 @@
 """What exec leaves on the new image's stack: ps_strings and copyargs
 (copyargs of sys/kern/kern_exec.c, struct ps_strings of sys/sys/exec.h, NetBSD 8).
 
-kemu does not load programs: a command is a Python function the exec
-harness (tools/shell.py's ``exec_program``) runs in a fresh process made as
-after fork+exec.  What NetBSD's execve leaves behind for everybody else to
-see is the new process's arguments on its stack, found through
+kemu does not load programs: a command is a Python function that execve(2)
+(kern/kern_exec.py) hands to the process as its new image.  What NetBSD's
+execve leaves behind for everybody else to see is the new process's
+arguments on its stack, found through
 ``p->p_psstrp``, a ``struct ps_strings`` that ps(1) reads with sysctl
 kern.proc_args.  ``copyargs`` lays them out the same way: ``argv`` and
 ``envp`` pointer vectors (NULL-terminated), the strings, and the

@@ -15,10 +15,9 @@ names: ``libc.fork(fn, *args)`` stores ``(fn, args)`` in the calling lwp's
 when it returns (its value, an int, is the exit status).  That is exactly
 the shape of a daemon: ``if (fork() == 0) { serve(); _exit(0); }``.
 
-``exit1`` is what a process does on its way out: close every descriptor
-(which may sleep: a file's close can, e.g. /dev/puffs's is a forced
-unmount) and free the process.  Nobody waits for the child (there is no
-wait4 yet): it is reaped at once, as if its parent ignored SIGCHLD.
+When ``fn`` returns, the child exits with its value as status
+(kern/kern_exit.py: ``exit1`` closes every descriptor, which may sleep, and
+leaves a zombie for the parent's wait4(2)).
 """
 
 from __future__ import annotations
@@ -29,8 +28,11 @@ from typing import Any
 from kern.cpu import curlwp, curmachine
 from kern.errno import EAGAIN, EINVAL
 from kern.exceptions import KernelError
+from kern.kern_exit import exit1
 from kern.kern_lwp import lwp, proc
 from kern.subr_prf import log
+
+__all__ = ["cpu_lwp_fork_entry", "exit1", "fork1", "maxproc", "sys_fork"]
 
 # fork1 flags (sys/proc.h); kemu's children always get their own copies.
 FORK_PPWAIT = 0x01
@@ -80,18 +82,8 @@ async def _child_main(p: proc, fn: Callable[..., Awaitable[Any]], args: tuple[An
         raise
     except Exception:  # noqa: BLE001 - the child's own death; the kernel goes on
         status = 1
-    await exit1(curlwp(), status)
+    await exit1(curlwp(), status, 0)
     return status
-
-
-async def exit1(l: lwp, status: int) -> None:
-    """The process of ``l`` exits: its descriptors are closed and it is freed."""
-    from kern.kern_descrip import fd_free
-
-    p = l.l_proc
-    p.p_xexit = status & 0xff
-    await fd_free(p)
-    curmachine().proc_destroy(p)
 
 
 async def sys_fork(l: lwp, uap: Any, retval: list[Any]) -> int:

@@ -57,6 +57,8 @@ LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
 # p_flag bits
 PK_SYSTEM = 0x00000002
 PK_EXEC = 0x00004000  # the process called exec (kemu: made by proc_create as fork+exec)
+PK_NOCLDWAIT = 0x00020000  # no zombies: a child that dies is given to init
+PK_CLDSIGIGN = 0x00080000  # SIGCHLD is ignored (no zombies either)
 
 # p_sflag bits
 PS_WEXIT = 0x00100000  # the process is exiting (exit1 has begun)
@@ -88,6 +90,7 @@ class proc:
         self.p_stat = SACTIVE
         self.p_xexit = 0  # exit status (exit1)
         self.p_xsig = 0   # the signal that ended it (exit1), for wait(2)
+        self.p_waitcv: Any = None  # where wait(2) sleeps for a child (kern_exit)
         # Filled by the layers that own them (vfs: descriptors and cwd;
         # kern.uvm_user: the user address space; kern_sig: signal state).
         self.p_fd: Any = None
@@ -137,6 +140,8 @@ class lwp:
         # user mode" (kemu cannot copy a Python stack, so the caller names the
         # child's entry: see kern/kern_fork.py).
         self.l_md_forkentry: Any = None
+        # exec: the new image's entry point and arguments (kern/kern_exec.py).
+        self.l_md_execentry: Any = None
 
     @property
     def l_stat_name(self) -> str:
@@ -156,6 +161,11 @@ class KthreadExit(BaseException):
     def __init__(self, ecode: int) -> None:
         super().__init__(ecode)
         self.ecode = ecode
+
+
+class LwpExit(KthreadExit):  # noqa: N818 - lwp_exit(), not an error
+    """Raised by lwp_exit() (kern/kern_exit.py) in a user lwp whose process is gone:
+    it unwinds the program's stack to the lwp trampoline, which ends the lwp."""
 
 
 def _format_name(fmt: str, args: tuple[Any, ...]) -> str:

@@ -673,6 +673,15 @@ async def ureadc(c: int, uio: uio) -> int:
 # --------------------------------------------------------------- userland side
 
 def _user_vm(p: proc) -> vmspace:
+    from kern.kern_lwp import PS_WEXIT
+
+    if p.p_sflag & PS_WEXIT:
+        l = _lwp.get()
+        if l is not None and l.l_proc is p:
+            # A program whose process has exited is only unwinding: it leaves.
+            from kern.kern_exit import lwp_exit
+
+            lwp_exit(l)
     vm = p.p_vmspace
     if vm is None or vm.vm_kernel:
         raise SyscallError(EFAULT, "no user address space")

@@ -4,11 +4,12 @@ A small model on top of kern.kern_sig: a process records, per signal, a
 handler (an opaque user address, or SIG_DFL / SIG_IGN), a mask and flags
 (``p_sigacts``, read with ``kern_sig.sigact``; a fork copies them, an exec
 keeps only the ignored ones).  SA_RESTART makes an interrupted sleep answer
-ERESTART instead of EINTR.  A signal that is
-ignored (SIG_IGN, or SIG_DFL for a signal whose default is to ignore) is
-discarded when sent, as NetBSD does; any other one interrupts a catching
-sleep and is consumed when a system call returns to userland.  Nothing
-is ever killed or stopped, and no handler code runs.
+ERESTART instead of EINTR.  A signal that is ignored (SIG_IGN, or SIG_DFL
+for a signal whose default is to ignore) is discarded when sent, as NetBSD
+does; any other one interrupts a catching sleep and is taken when a system
+call returns to userland: its default action may end the process
+(kern_sig.postsig); no handler code runs.  SIGCHLD set to SIG_IGN, or
+SA_NOCLDWAIT, leaves no zombies (PK_CLDSIGIGN, PK_NOCLDWAIT).
 """
 
 from __future__ import annotations
@@ -17,31 +18,26 @@ import ctypes
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import EINVAL, EPERM, ESRCH
+from kern.kern_lwp import PK_CLDSIGIGN, PK_NOCLDWAIT
 from kern.kern_sig import (
     NSIG,
     SA_ALLBITS,
+    SA_NOCLDWAIT,
     SA_RESTART,  # noqa: F401 - sys/signal.h, re-exported for libc
-    SIG_DFL,
+    SIG_DFL,  # noqa: F401 - sys/signal.h, re-exported for libc
     SIG_IGN,
     SIGCHLD,
-    SIGCONT,
-    SIGINFO,
     SIGKILL,
-    SIGPWR,
     SIGSTOP,
-    SIGURG,
-    SIGWINCH,
     psignal,
     sigact,
+    sigignored,  # noqa: F401 - used by callers of this module
 )
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp, proc
 
 SIG_ERR = -1
-
-# Signals whose default action is to be ignored (sigprop SA_IGNORE).
-_DEFAULT_IGNORE = frozenset({SIGURG, SIGCONT, SIGCHLD, SIGWINCH, SIGINFO, SIGPWR})
 
 __SIGTRAMP_SIGINFO_VERSION = 2
 
@@ -66,17 +62,9 @@ class sigaction(ctypes.Structure):
         return self.sa_handler
 
 
-def sigignored(p: proc, signum: int) -> bool:
-    """True when ``p`` discards ``signum`` (SIG_IGN, or SIG_DFL of an ignored-by-default one)."""
-    handler = sigact(p, signum)[0]
-    if handler == SIG_IGN:
-        return True
-    return handler == SIG_DFL and signum in _DEFAULT_IGNORE
-
-
 def kpsignal(p: proc, signum: int) -> None:
-    """Send ``signum`` to ``p`` unless ``p`` ignores it."""
-    if signum == 0 or sigignored(p, signum):
+    """Send ``signum`` to ``p`` (psignal drops it if ``p`` ignores it)."""
+    if signum == 0:
         return
     psignal(p, signum)
 
@@ -98,6 +86,16 @@ def sigaction1(l: lwp, signum: int, nsa: sigaction | None, osa: sigaction | None
         if nsa.sa_flags & ~SA_ALLBITS:
             return EINVAL
         p.p_sigacts[signum] = (int(nsa.sa_handler), bytes(nsa.sa_mask), int(nsa.sa_flags))
+        if signum == SIGCHLD:
+            # No zombies: init, the reaper of the children, may not ask for it.
+            if nsa.sa_flags & SA_NOCLDWAIT and p.p_pid != 1:
+                p.p_flag |= PK_NOCLDWAIT
+            else:
+                p.p_flag &= ~PK_NOCLDWAIT
+            if nsa.sa_handler == SIG_IGN and p.p_pid != 1:
+                p.p_flag |= PK_CLDSIGIGN
+            else:
+                p.p_flag &= ~PK_CLDSIGIGN
         if sigignored(p, signum):
             # setting a signal to be ignored discards it if pending
             p.p_sigpend.discard(signum)

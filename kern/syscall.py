@@ -14,9 +14,12 @@ arguments are register values: ints (None is NULL).  The dispatcher
 4. re-runs the call when it answers ERESTART (after the signal that
    interrupted it was taken, as NetBSD restarts a call after an SA_RESTART
    handler); EJUSTRETURN leaves retval alone;
-5. takes pending signals on the way out (kern_sig.postsig_all);
-6. returns ``retval[0]``, or raises ``kern.SyscallError(errno)`` with
-   NetBSD's number.
+5. takes pending signals on the way out (userret: kern_sig.postsig); a
+   signal whose default action kills ends the process there (sigexit), and
+   an lwp whose process is exiting leaves at its next entry or return
+   (lwp_exit: the program's stack unwinds with ``kern.kern_lwp.LwpExit``);
+6. returns ``retval[0]`` (``syscall2`` returns both return registers, for
+   pipe(2)), or raises ``kern.SyscallError(errno)`` with NetBSD's number.
 
 A Python exception escaping a handler is a kernel bug: the dispatcher turns
 it into ``panic()``, which ends the machine with ``kern.KernelPanic`` naming
@@ -42,6 +45,7 @@ import trio
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
+from kern.kern_lwp import KthreadExit
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -138,7 +142,9 @@ SYS___stat50 = 439
 SYS___fhstat50 = 451
 SYS___fstat50 = 440
 SYS___lstat50 = 441
+SYS___wait450 = 449
 SYS___mknod50 = 450
+SYS_pipe2 = 453
 
 # The slots NetBSD keeps for dynamically loaded calls (tests use them too).
 SYS_DYNAMIC_FIRST = 210
@@ -332,11 +338,20 @@ def syscall_names() -> dict[int, str]:
 
 # ---------------------------------------------------------------- the trap
 
-def _userret(l: lwp) -> None:
-    """On the way back to userland: take the pending signals."""
-    from kern.kern_sig import postsig_all
+async def _userret(l: lwp) -> None:
+    """On the way back to userland: take the pending signals; a fatal one ends the
+    process here, and an lwp of an exiting process leaves (neither returns)."""
+    from kern.kern_exit import lwp_exit
+    from kern.kern_lwp import PS_WEXIT
+    from kern.kern_sig import postsig, sigexit
 
-    postsig_all(l)
+    p = l.l_proc
+    if p.p_sflag & PS_WEXIT:
+        lwp_exit(l)
+    if p.p_sigpend:
+        signo = postsig(l)
+        if signo:
+            await sigexit(l, signo)
 
 
 async def syscall(code: int, *args: Any) -> Any:
@@ -344,25 +359,39 @@ async def syscall(code: int, *args: Any) -> Any:
 
     Returns ``retval[0]``; a failure raises ``SyscallError`` with NetBSD's errno.
     """
+    return (await _syscall(code, args))[0]
+
+
+async def syscall2(code: int, *args: Any) -> tuple[Any, Any]:
+    """As :func:`syscall`, returning both return registers (``retval[0], retval[1]``)."""
+    rv = await _syscall(code, args)
+    return rv[0], rv[1]
+
+
+async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
+    from kern.kern_exit import lwp_exit
+    from kern.kern_lwp import PS_WEXIT
     from kern.machine.sched import preempt
     from kern.subr_prf import panic
 
     l = curlwp()
+    if l.l_proc.p_sflag & PS_WEXIT:
+        lwp_exit(l)  # the process is gone: nothing more runs in it
     sy = syscall_lookup(code) if isinstance(code, int) else None
     if sy is None:
-        _userret(l)
+        await _userret(l)
         raise SyscallError(ENOSYS, f"syscall {code!r}")
     try:
         uap = sy.make_uap(args)
     except _BadArgument as e:
-        _userret(l)
+        await _userret(l)
         raise SyscallError(EFAULT, f"{sy.sy_name}: argument of type {e} is not a register "
                                    "value") from None
     while True:
         retval: list[Any] = [0, 0]
         try:
             error = await sy.sy_call(l, uap, retval)
-        except (KernelError, trio.Cancelled):
+        except (KernelError, trio.Cancelled, KthreadExit):
             raise
         except Exception as e:  # noqa: BLE001 - a kernel bug: panic with what escaped
             panic("syscall %s (%d): %s escaped the kernel: %s", sy.sy_name, sy.sy_number,
@@ -375,13 +404,13 @@ async def syscall(code: int, *args: Any) -> Any:
             # Interrupted by a signal whose handler asked for SA_RESTART: the
             # handler runs now, then the call is issued again from the start
             # (after a preemption point, as the way back to userland has one).
-            _userret(l)
+            await _userret(l)
             await preempt()
             continue
         break
-    _userret(l)
+    await _userret(l)
     if error == 0 or error == EJUSTRETURN:
-        return retval[0]
+        return retval
     raise SyscallError(error, sy.sy_name)
 
 
@@ -403,11 +432,15 @@ async def sys_getppid(l: lwp, uap: Any, retval: list[Any]) -> int:
 
 def _init_sysent() -> None:
     from kern.kern_descrip import sys_close, sys_dup, sys_dup2, sys_fcntl
+    from kern.kern_exec import sys_execve
+    from kern.kern_exit import sys___wait450, sys_exit
     from kern.kern_fork import sys_fork
     from kern.kern_time import sys___nanosleep50
     from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
+    from kern.sys_pipe import sys_pipe, sys_pipe2
     from kern.sys_sig import sys___sigaction_sigtramp, sys_kill
 
+    syscall_register(SYS_exit, "exit", sys_exit, ("int rval",))
     syscall_register(SYS_fork, "fork", sys_fork, ())
     syscall_register(SYS_read, "read", sys_read, ("int fd", "void *buf", "size_t nbyte"))
     syscall_register(SYS_write, "write", sys_write,
@@ -417,9 +450,15 @@ def _init_sysent() -> None:
     syscall_register(SYS_kill, "kill", sys_kill, ("int pid", "int signum"))
     syscall_register(SYS_getppid, "getppid", sys_getppid, ())
     syscall_register(SYS_dup, "dup", sys_dup, ("int fd",))
+    syscall_register(SYS_pipe, "pipe", sys_pipe, ())
+    syscall_register(SYS_pipe2, "pipe2", sys_pipe2, ("int *fildes", "int flags"))
     syscall_register(SYS_ioctl, "ioctl", sys_ioctl, ("int fd", "u_long com", "void *data"))
     syscall_register(SYS_dup2, "dup2", sys_dup2, ("int from", "int to"))
+    syscall_register(SYS_execve, "execve", sys_execve,
+                     ("const char *path", "char * const *argp", "char * const *envp"))
     syscall_register(SYS_fcntl, "fcntl", sys_fcntl, ("int fd", "int cmd", "void *arg"))
+    syscall_register(SYS___wait450, "__wait450", sys___wait450,
+                     ("pid_t pid", "int *status", "int options", "struct rusage *rusage"))
     syscall_register(SYS_readv, "readv", sys_readv,
                      ("int fd", "const struct iovec *iovp", "int iovcnt"))
     syscall_register(SYS_writev, "writev", sys_writev,

@@ -317,12 +317,3 @@ def _cstr(b: bytes) -> str:
 def _humanize(n: int) -> str:
     """humanize_number(buf, 5, n, "", HN_AUTOSCALE, HN_B | HN_NOSPACE)."""
     return humanize_number(5, n, "", HN_AUTOSCALE, HN_B | HN_NOSPACE)
-
-
-def console_main() -> None:
-    """The ``fssconfig`` console script: one command on a fresh machine."""
-    import sys
-
-    from tools.kemu import run_command_on_fresh_machine
-
-    sys.exit(run_command_on_fresh_machine(["fssconfig", *sys.argv[1:]]))

@@ -46,7 +46,7 @@ from kern.exceptions import KernelError, MachineHalted
 from tools.cmds._fsutil import rawname
 from tools.console import Console, host_binary
 from tools.lib.libutil import LLONG_MAX, strsuftollx
-from tools.shell import Shell, SimpleCommand
+from tools.shell import Shell
 
 DEFAULT_MD_SIZE = 64 << 20
 DEFAULT_DISK = "/dev/wd0"
@@ -74,12 +74,17 @@ class Drive:
         return rawname(self.key) if self.type == "blk" else None
 
 
+DRIVESPEC_KEYS = ("key", "hostpath", "size", "offset", "type")
+
+
 def parse_drivespec(spec: str) -> Drive:
     """``key=...,hostpath=...,size=...[,offset=...][,type=...]`` to a Drive.
 
-    Raises DriveSpecError with rump_allserver's messages ("invalid dtoken",
-    "key already given", "incomplete drivespec", "invalid type X", or
-    strsuftoll's "-d size `x': illegal number").
+    Raises DriveSpecError with rump_allserver's complaint and what it is
+    about: ``invalid dtoken "garbage" (expected name=value)``, ``invalid dtoken
+    "colour=red": no key "colour" (key, hostpath, size, offset, type)``,
+    ``key already given``, ``incomplete drivespec: size= missing``, ``invalid
+    type foo (blk, chr or reg)``, or strsuftoll's ``-d size `x': illegal number``.
     """
     key = hostpath = None
     size: int | None = None
@@ -92,7 +97,7 @@ def parse_drivespec(spec: str) -> Drive:
             continue
         name, eq, value = item.partition("=")
         if not eq:
-            raise DriveSpecError("invalid dtoken")
+            raise DriveSpecError(f'invalid dtoken "{item}" (expected name=value)')
         if name == "key":
             if key is not None:
                 raise DriveSpecError("key already given")
@@ -111,6 +116,8 @@ def parse_drivespec(spec: str) -> Drive:
                 size, ebuf = strsuftollx("-d size", value, 0, LLONG_MAX)
                 if ebuf:
                     raise DriveSpecError(ebuf)
+                if size == 0:
+                    raise DriveSpecError("size=0: a drive needs a size (a number, or host)")
         elif name == "offset":
             if offset_given:
                 raise DriveSpecError("offset already given")
@@ -122,12 +129,18 @@ def parse_drivespec(spec: str) -> Drive:
             if ftype is not None:
                 raise DriveSpecError("type already specified")
             if value not in ETFS_TYPES:
-                raise DriveSpecError(f"invalid type {value}")
+                raise DriveSpecError(f"invalid type {value} ({', '.join(ETFS_TYPES[:-1])} "
+                                     f"or {ETFS_TYPES[-1]})")
             ftype = value
         else:
-            raise DriveSpecError("invalid dtoken")
-    if not key or not hostpath or not size_given or (size is not None and size == 0):
-        raise DriveSpecError("incomplete drivespec")
+            raise DriveSpecError(f'invalid dtoken "{item}": no key "{name}" '
+                                 f"({', '.join(DRIVESPEC_KEYS)})")
+    missing = [n for n, given in (("key", key), ("hostpath", hostpath), ("size", size_given))
+               if not given]
+    if missing:
+        raise DriveSpecError("incomplete drivespec: " + ", ".join(f"{n}=" for n in missing)
+                             + " missing")
+    assert key is not None and hostpath is not None
     return Drive(key, hostpath, size, offset, ftype or "blk")
 
 
@@ -135,28 +148,78 @@ class SetupError(Exception):
     """The machine could not be set up as asked (host file, etfs registration)."""
 
 
-def _prepare_host_file(d: Drive) -> int:
-    """rump_allserver's part on the host: create the file, extend it; the window size."""
+class _HostFiles:
+    """What kemu did to the host for the -d drives, so a failed setup can undo it:
+    files it created are removed, files it extended get their old size back."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+        self.extended: list[tuple[str, int]] = []
+
+    def undo(self) -> None:
+        for path, size in reversed(self.extended):
+            try:
+                os.truncate(path, size)
+            except OSError:
+                pass
+        for path in reversed(self.created):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self.created.clear()
+        self.extended.clear()
+
+
+def _prepare_host_file(d: Drive, undo: _HostFiles) -> int:
+    """rump_allserver's part on the host: the file (created or extended to
+    ``size``, never with size=host); the window size.  Raises SetupError,
+    after undoing its own change."""
+    what = f"-d {d.key}: hostpath {d.hostpath}"
+    if d.size is None:
+        # size=host: the host file must be there; kemu creates nothing.
+        try:
+            st = os.stat(d.hostpath)
+        except OSError as e:
+            raise SetupError(f"{what}: {os.strerror(e.errno or 0)} "
+                             "(size=host takes the size of an existing file)") from None
+        if os.path.isfile(d.hostpath):
+            flen = st.st_size - d.offset
+        else:
+            flen = _device_size(d.hostpath) - d.offset
+        if flen <= 0:
+            raise SetupError(f"{what}: size=host, but the host file is "
+                             + ("empty" if st.st_size == 0 else
+                                f"no longer than offset={d.offset}"))
+        return flen
+    existed = os.path.lexists(d.hostpath)
     try:
         fd = os.open(d.hostpath, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise SetupError(f"etfs hostpath create: {os.strerror(e.errno or 0)}") from None
+        raise SetupError(f"{what}: {os.strerror(e.errno or 0)}") from None
+    if not existed:
+        undo.created.append(d.hostpath)
     try:
         st = os.fstat(fd)
-        if d.size is None:
-            flen = st.st_size - d.offset
-            if flen <= 0:
-                raise SetupError(f"etfs register: {d.hostpath}: size=host, but the host "
-                                 "file is empty")
-        else:
-            flen = d.size
-            if os.path.isfile(d.hostpath) and st.st_size < d.offset + flen:
-                os.ftruncate(fd, d.offset + flen)
-        return flen
-    except OSError as e:
-        raise SetupError(f"truncate: {os.strerror(e.errno or 0)}") from None
+        if os.path.isfile(d.hostpath) and st.st_size < d.offset + d.size:
+            os.ftruncate(fd, d.offset + d.size)
+            if existed:
+                undo.extended.append((d.hostpath, st.st_size))
+        return d.size
+    except (OSError, OverflowError) as e:
+        err = os.strerror(e.errno or 0) if isinstance(e, OSError) else "File too large"
+        raise SetupError(f"{what}: cannot make it {d.offset + d.size} bytes: {err}") from None
     finally:
         os.close(fd)
+
+
+def _device_size(path: str) -> int:
+    """The size of a host block or character device (0 when it cannot be told)."""
+    try:
+        with open(path, "rb") as f:
+            return f.seek(0, os.SEEK_END)
+    except OSError:
+        return 0
 
 
 async def _setup_drives(drives: list[tuple[Drive, int]], md_size: int | None) -> str | None:
@@ -206,7 +269,7 @@ class KemuMachine:
 
     def script(self, text: str, *, trace: bool = False, transcript: bool = False) -> int:
         """Run a script (one command a line); 0, or 1 at the first failing command."""
-        return self.shell.run_script(text.splitlines(), trace=trace, transcript=transcript)
+        return self.shell.run_script(text, trace=trace, transcript=transcript)
 
     def halt(self) -> None:
         """Shut the machine down (sync and unmount first, unless it crashed)."""
@@ -238,9 +301,18 @@ def boot_machine(drives: Sequence[Drive] = (), seed: int | None = None, *,
     # will import it at boot (boot hook kern.sys_module:sys_module_init).
     importlib.import_module("kern.sys_module")
 
-    prepared = [(d, _prepare_host_file(d)) for d in drives]
-    k = kern.boot(seed=seed, config=config, verbose=verbose, **boot_kw)
-    k.start()
+    undo = _HostFiles()
+    try:
+        prepared = [(d, _prepare_host_file(d, undo)) for d in drives]
+    except SetupError:
+        undo.undo()
+        raise
+    try:
+        k = kern.boot(seed=seed, config=config, verbose=verbose, **boot_kw)
+        k.start()
+    except BaseException:
+        undo.undo()
+        raise
     try:
         msg = k.run(_setup_drives, prepared, md_size, name="kemu-setup", proc=k.proc0)
         if msg:
@@ -251,52 +323,86 @@ def boot_machine(drives: Sequence[Drive] = (), seed: int | None = None, *,
     except BaseException:
         if k.state == "running":
             k.halt(sync=False)
+        undo.undo()       # a failed -d leaves the host as it was
         raise
     return KemuMachine(k, console, p, list(drives))
 
 
-def run_command_on_fresh_machine(argv: Sequence[str], *, seed: int = 0,
-                                 drives: Sequence[Drive] = (), stdout: Any = None,
-                                 stderr: Any = None) -> int:
-    """Boot a default machine, run one command (``argv``, no shell parsing) as a
-    process of its shell, halt; the command's exit status (1 if the machine
-    could not be set up or crashed, with a message on ``stderr``)."""
-    errs = host_binary(stderr if stderr is not None else sys.stderr)
-    try:
-        m = boot_machine(drives, seed, stdout=stdout, stderr=stderr)
-    except (SetupError, KernelError, MachineHalted) as e:
-        errs.write(f"kemu: {e}\n".encode())
-        return 1
-    try:
-        return m.shell.execute(SimpleCommand(list(argv), [], " ".join(argv)))
-    except (KernelError, MachineHalted) as e:
-        errs.write(f"kemu: {e}\n".encode())
-        return 1
-    finally:
-        try:
-            m.halt()
-        except (KernelError, MachineHalted):
-            pass
-
-
 # ------------------------------------------------------------------ the command
 
+DRIVE_HELP = ("rump_server's drive spec: key=/dev/wd0,hostpath=disk.img,size=host|N"
+              "[,offset=N][,type=blk|chr|reg]; size=host uses an existing file as it is, "
+              "a number creates or extends the file (repeatable)")
+
+RUN_DESC = """Boot a machine and run a script of sh commands in it (NetBSD sh's grammar:
+pipelines, lists, variables, globbing, if/for/while/case).  The script stops
+at the first command that fails (sh -e) and says which line it was; the
+machine is then halted: file systems synced and unmounted, host images left
+consistent.  Ctrl-C stops the script the same way (status 130)."""
+
+SHELL_DESC = """Boot a machine and type sh commands in it: line editing, history (Up
+arrow) and Tab completion of commands and of paths in the machine when
+standard input is a terminal; `help` lists the commands.  Ctrl-C interrupts
+the running command (status 130), or clears the line at the prompt.  exit
+or Ctrl-D halts the machine (file systems synced and unmounted first)."""
+
+DEMO_DESC = """Snapshot a mounted ext2 file system with fss(4): write some files, take a
+snapshot, change the files, mount the snapshot read-only and show both.  By
+default it runs on a fresh 16 MiB in-memory disk and the host is not
+touched.  With -d it WRITES INTO YOUR IMAGE: the image (an ext2 file system)
+is mounted read-write, files are created, changed and removed in it (its
+root directory gets hello.txt, docs/ and new.txt), and it is unmounted
+cleanly at the end."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        v = version("kemu")
+    except Exception:  # noqa: BLE001 - not installed: the source tree
+        v = "(source tree)"
+    return f"kemu {v} (native helper: {_native_status()})"
+
+
+def _native_status() -> str:
+    try:
+        import kern.native as native
+    except ImportError as e:
+        return f"does not load: {e}"
+    if native.impl == "cffi":
+        return "cffi, compiled"
+    why = native.load_errors.get("cffi")
+    if why and not os.environ.get("KEMU_NATIVE"):
+        return f"the pure-Python twin; the compiled helper did not load: {why}"
+    return "the pure-Python twin"
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kemu", description="NetBSD-style kernel emulator")
+    ap = argparse.ArgumentParser(
+        prog="kemu", description="kemu: a NetBSD-style kernel emulated in Python, with "
+        "fss(4) and puffs(4); boot a machine and run NetBSD commands in it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=_version())
     sub = ap.add_subparsers(dest="cmd", metavar="{run,shell,demo}")
-    for name, helptext in (("run", "run a script of commands"),
-                           ("shell", "type commands interactively")):
-        p = sub.add_parser(name, help=helptext)
+    for name, helptext, desc in (("run", "run a script of commands", RUN_DESC),
+                                 ("shell", "type commands interactively", SHELL_DESC)):
+        p = sub.add_parser(name, help=helptext, description=desc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("-d", dest="drives", action="append", default=[], metavar="DRIVESPEC",
-                       help="key=/dev/wd0,hostpath=disk.img,size=host|N[,type=blk|chr|reg]")
+                       help=DRIVE_HELP)
         p.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
         p.add_argument("-v", dest="verbose", action="store_true",
                        help="echo commands and kernel messages")
         if name == "run":
             p.add_argument("script", help="script file, or - for standard input")
-    d = sub.add_parser("demo", help="snapshot a mounted ext2 file system with fss(4)")
+    d = sub.add_parser("demo", help="snapshot a mounted ext2 file system with fss(4)",
+                       description=DEMO_DESC,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("-d", dest="drives", action="append", default=[], metavar="DRIVESPEC",
-                   help="use this image as /dev/wd0 instead of a fresh in-memory disk")
+                   help="run on this ext2 image as /dev/wd0 instead of an in-memory disk; "
+                        "the demo writes into it (e.g. key=/dev/wd0,hostpath=disk.img,"
+                        "size=host)")
     d.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
     d.add_argument("-v", dest="verbose", action="store_true", help="echo kernel messages")
     return ap
@@ -319,11 +425,40 @@ def _write(stream: Any, text: str) -> None:
         flush()
 
 
+def _native_check(errs: TextIO) -> bool:
+    """The native helper loads, or the machine would not work: say why, once.
+
+    A requested helper (KEMU_NATIVE=cffi, or a bad value) that cannot load
+    stops kemu with the import error; an install that fell back to the
+    pure-Python twin is told once, on standard error.
+    """
+    try:
+        import kern.native as native
+    except ImportError as e:
+        _write(errs, f"kemu: {e}\n")
+        return False
+    why = native.load_errors.get("cffi")
+    if native.impl != "cffi" and why and not os.environ.get("KEMU_NATIVE"):
+        _write(errs, "kemu: warning: the compiled native helper did not load; running on "
+                     f"the pure-Python twin (slower): {why}\n")
+    return True
+
+
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """The ``kemu`` entry point: returns the exit status (never raises)."""
+    """The ``kemu`` entry point: returns the exit status (never raises, whatever the
+    user does: a Ctrl-C anywhere ends it with 130 after a clean halt)."""
     out = stdout if stdout is not None else sys.stdout
     errs = stderr if stderr is not None else sys.stderr
+    try:
+        return _main(argv, stdin, out, errs)
+    except KeyboardInterrupt:
+        _write(errs, "\n")
+        return 130
+
+
+def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
+          errs: TextIO) -> int:
     ap = _parser()
     old = sys.stdout, sys.stderr
     try:
@@ -342,9 +477,14 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
         try:
             drives.append(parse_drivespec(spec))
         except DriveSpecError as e:
-            _write(errs, f"kemu: {e}\n")
-            _write(errs, "usage: kemu run|shell [-d drivespec]... [--seed N] [-v] ...\n")
+            msg = str(e)
+            _write(errs, f"kemu: {msg}\n" if msg.startswith("-d ") else
+                   f"kemu: -d {spec}: {msg}\n")
+            _write(errs, "usage: kemu run|shell|demo [-d key=/dev/wd0,hostpath=FILE,"
+                         "size=host|N[,offset=N][,type=blk|chr|reg]]... ...\n")
             return 1
+    if not _native_check(errs):
+        return 1
 
     text = None
     if args.cmd == "demo":

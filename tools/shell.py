@@ -1,425 +1,236 @@
-"""The kemu shell: NetBSD sh's simple commands, run as processes of the machine.
+"""The kemu shell, host side: reading commands, the terminal, Ctrl-C, scripts.
 
-One line is one simple command: words separated by blanks, '...' and "..."
-quoting, backslash escapes, ``#`` comments, and redirections ``> file``,
-``>> file``, ``< file`` (with an optional descriptor number: ``2> err``).
-There are no pipes, lists or variables.
+The shell itself is a process of the machine: its language (NetBSD sh's
+grammar, expansions, pipelines, lists, control structures, builtins) is
+:mod:`tools.sh`, and every complete command is evaluated by an lwp of
+the shell's process (``Evaluator.evaltree``), which reaches the kernel
+only through system calls.  This module is what stands outside the
+machine, in the host's terminal:
 
-``Shell.execute(cmd)`` runs a builtin (``cd``, ``umask``, ``exit``) in the
-shell's own process (its redirections undone after it), or a program from
-the command registry (:mod:`tools.cmds`) as fork+exec+wait would: a new
-process made with ``k.proc_create`` from the shell's process (so it
-inherits the current directory, umask and descriptors), one user lwp
-running the program's ``main(argv)``, the redirections applied in the child
-before ``main`` (open with O_WRONLY|O_CREAT|O_TRUNC or O_APPEND, mode 0666
-less the umask, then dup2), and on the way out what exit(2) does: every
-descriptor closed and the process destroyed.  Its status comes back to the
-shell.
-
-Messages of the shell itself ("foo: not found", "cannot create /x/y:
-directory nonexistent") go to descriptor 2 like a program's.  A script run
-(:meth:`Shell.run_script`) stops at the first command that fails, and
-reports ``kemu: line N: <what the command said on stderr>``.
+* ``Shell.system(line)``: parse and run one command line; its status.
+* ``Shell.run_script(text)`` (``kemu run``): the script runs with ``-e``
+  semantics (sh's errexit: a failing command ends the script, except in
+  conditions and before ``&&``/``||``); the failing command's standard
+  error is reported as ``kemu: line N: <text>`` and the result is 1;
+  ``exit N`` ends it with N; Ctrl-C stops it with 130.
+* ``Shell.interactive()`` (``kemu shell``): on a terminal, line editing,
+  history and Tab completion of command names and of paths inside the
+  machine (the standard ``readline`` module); the prompt ``kemu# `` (PS2
+  ``> `` for a command that goes on); no prompt when standard input is not
+  a terminal.
+* Ctrl-C: while a command runs, the machine's sync face hands the host's
+  KeyboardInterrupt to ``Shell.interrupt`` (``k.on_interrupt``, set for the
+  shell's own ``k.run`` only), which
+  posts SIGINT to the foreground job's processes and their descendants (a
+  process group, as the terminal would) and stops the command line; a
+  program dies of it as on NetBSD (status 130).  At the prompt it clears
+  the line.  Never a Python traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import trio
-
-from kern.cpu import curlwp
-from kern.errno import EACCES, EEXIST, EINTR, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, strerror
-from kern.exceptions import KernelError, MachineHalted, SyscallError
-from kern.exec_subr import copyargs
-from kern.fcntl import F_DUPFD, O_APPEND, O_CREAT, O_RDONLY, O_TRUNC, O_WRONLY
-from kern.kern_fork import exit1
+from kern.exceptions import KernelError, MachineHalted
 from tools import cmds
-from tools.cmds._fsutil import DEFFILEMODE, BadMode, getmode, setmode
-from tools.cmds._prog import Exit, eprintf, fflush, printf, setprogname
+from tools.cmds._prog import eprintf, fflush, setprogname
 from tools.console import Capture, Console
 from tools.lib import libc
+from tools.sh.eval import (
+    BUILTINS,
+    EXIT_ERROR,
+    ErrExit,
+    Evaluator,
+    Host,
+    Interrupted,
+    ShellError,
+    ShellExit,
+    ShState,
+    sh_errmsg,
+)
+from tools.sh.parser import (
+    NEOF,
+    NCmdNode,
+    Node,
+    NPipeNode,
+    Parser,
+    ShellSyntaxError,
+    parse,
+)
 
-DIGITS = "0123456789"  # sh's is_digit(): ASCII only
-EX_SOFTWARE = 70      # sysexits.h: an internal error of the program
-EXIT_NOTFOUND = 127   # sh: command not found
-EXIT_SYNTAX = 2       # sh: syntax error, failing builtin
+__all__ = ["PROMPT", "Shell", "ShellExit", "ShellSyntaxError", "parse", "sh_errmsg"]
 
+PROMPT = "kemu# "        # PS1: one prompt, in kemu shell and in kemu demo's transcript
+PROMPT2 = "> "           # PS2: the command goes on
+SIGINT_HANDLER = 0x401000  # where the shell's SIGINT handler would be (the kernel records it)
+EXIT_INTR = 130          # 128 + SIGINT
 
-class ShellSyntaxError(Exception):
-    """A line the shell cannot parse; the text is sh's ("Unterminated quoted string")."""
-
-
-class ShellExit(Exception):  # noqa: N818 - the exit builtin
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-@dataclass
-class Redirection:
-    """``fd op path``: op is '>', '>>' or '<'."""
-
-    fd: int
-    op: str
-    path: str
-
-
-@dataclass
-class SimpleCommand:
-    argv: list[str]
-    redirs: list[Redirection] = field(default_factory=list)
-    text: str = ""
-
-
-# ------------------------------------------------------------------ parsing
-
-def parse(line: str) -> SimpleCommand | None:
-    """One line to a simple command; None for a blank or comment line.
-
-    Raises ShellSyntaxError with sh's message.
-    """
-    words: list[str] = []
-    redirs: list[Redirection] = []
-    pending: tuple[int, str] | None = None  # a redirection waiting for its word
-    i, n = 0, len(line)
-    cur: list[str] = []
-    in_word = False
-    quoted = False  # the current word had quoting (so '2' before > is not a fd)
-
-    def end_word() -> None:
-        nonlocal cur, in_word, quoted, pending
-        if not in_word:
-            return
-        w = "".join(cur)
-        if pending is not None:
-            redirs.append(Redirection(pending[0], pending[1], w))
-            pending = None
-        else:
-            words.append(w)
-        cur, in_word, quoted = [], False, False
-
-    while i < n:
-        c = line[i]
-        if c in " \t\r\n":
-            end_word()
-            i += 1
-            continue
-        if c == "#" and not in_word:
-            break
-        if c == "\\":
-            if i + 1 < n:
-                cur.append(line[i + 1])
-            in_word, quoted = True, True
-            i += 2
-            continue
-        if c == "'":
-            j = line.find("'", i + 1)
-            if j < 0:
-                raise ShellSyntaxError("Unterminated quoted string")
-            cur.append(line[i + 1:j])
-            in_word, quoted = True, True
-            i = j + 1
-            continue
-        if c == '"':
-            j = i + 1
-            buf = []
-            while j < n and line[j] != '"':
-                if line[j] == "\\" and j + 1 < n and line[j + 1] in '"\\$`\n':
-                    buf.append(line[j + 1])
-                    j += 2
-                    continue
-                buf.append(line[j])
-                j += 1
-            if j >= n:
-                raise ShellSyntaxError("Unterminated quoted string")
-            cur.append("".join(buf))
-            in_word, quoted = True, True
-            i = j + 1
-            continue
-        if c in "<>":
-            fd = 0 if c == "<" else 1
-            if in_word and not quoted and "".join(cur).isdigit():
-                fd = int("".join(cur))
-                cur, in_word = [], False
-            else:
-                end_word()
-            if pending is not None:
-                raise ShellSyntaxError("redirection unexpected")
-            if c == ">" and i + 1 < n and line[i + 1] == ">":
-                op = ">>"
-                i += 2
-            else:
-                op = c
-                i += 1
-            pending = (fd, op)
-            continue
-        if c in ";&|()":
-            raise ShellSyntaxError(f'"{c}" unexpected (kemu runs simple commands only)')
-        cur.append(c)
-        in_word = True
-        i += 1
-    end_word()
-    if pending is not None:
-        raise ShellSyntaxError("newline unexpected")
-    if not words:
-        if redirs:
-            raise ShellSyntaxError("a redirection needs a command")
-        return None
-    return SimpleCommand(words, redirs, line.strip())
-
-
-# ------------------------------------------------------------------ sh's error texts
-
-E_OPEN, E_CREAT = 1, 2
-_SH_ERRMSG = {
-    (EINTR, 0): "interrupted", (EACCES, 0): "permission denied", (EIO, 0): "I/O error",
-    (EEXIST, 0): "file exists", (ENOENT, E_OPEN): "no such file",
-    (ENOENT, E_CREAT): "directory nonexistent", (ENOTDIR, E_OPEN): "no such file",
-    (ENOTDIR, E_CREAT): "directory nonexistent", (EISDIR, 0): "is a directory",
-    (EROFS, 0): "read-only file system",
-}
-
-
-def sh_errmsg(e: int, action: int) -> str:
-    """sh's errmsg(): its own words for some errnos, strerror for the rest."""
-    return _SH_ERRMSG.get((e, action)) or _SH_ERRMSG.get((e, 0)) or strerror(e)
-
-
-class _RedirError(Exception):
-    def __init__(self, msg: str) -> None:
-        super().__init__(msg)
-        self.msg = msg
-
-
-async def _redirect(redirs: list[Redirection]) -> None:
-    for r in redirs:
-        if r.op == "<":
-            flags, action, what = O_RDONLY, E_OPEN, "open"
-        elif r.op == ">>":
-            flags, action, what = O_WRONLY | O_CREAT | O_APPEND, E_CREAT, "create"
-        else:
-            flags, action, what = O_WRONLY | O_CREAT | O_TRUNC, E_CREAT, "create"
-        try:
-            fd = await libc.open(r.path, flags, DEFFILEMODE)
-        except SyscallError as e:
-            raise _RedirError(f"cannot {what} {r.path}: {sh_errmsg(e.errno, action)}") from None
-        if fd != r.fd:
-            await libc.dup2(fd, r.fd)
-            await libc.close(fd)
-
-
-def _debug() -> bool:
-    return bool(os.environ.get("KEMU_DEBUG"))
-
-
-async def exec_program(fn: cmds.CommandMain, argv: list[str],
-                       redirs: list[Redirection]) -> int:
-    """The life of a command's process, in its lwp: redirect, main, exit.
-
-    Never lets a Python exception of the program out: it becomes a message
-    on descriptor 2 and a status.  Kernel failures (panic, deadlock) pass.
-    """
-    setprogname(argv[0])
-    status = 1
-    clean = False
-    try:
-        try:
-            error = copyargs(curlwp(), argv)    # what execve leaves for ps: the arguments
-            if error:
-                raise SyscallError(error, "execve")
-            await _redirect(redirs)
-            r = await fn(argv)
-            status = 0 if r is None else int(r)
-        except Exit as e:
-            status = e.status
-        except _RedirError as e:
-            await eprintf(e.msg + "\n")
-            status = EXIT_SYNTAX
-        except SyscallError as e:
-            await eprintf(f"{argv[0]}: {strerror(e.errno)}\n")
-            status = 1
-        except (KernelError, MachineHalted, trio.Cancelled):
-            raise
-        except Exception as e:  # noqa: BLE001 - a bug in the program: report, never raise
-            if _debug():
-                traceback.print_exc()
-            await eprintf(f"{argv[0]}: internal error: {type(e).__name__}: {e}\n")
-            status = EX_SOFTWARE
-        try:
-            await fflush()
-        except SyscallError as e:
-            # exit(3) flushing stdout: a failed write makes the program fail.
-            await eprintf(f"{argv[0]}: stdout: {strerror(e.errno)}\n")
-            status = status or 1
-        clean = True
-    finally:
-        if clean:
-            # exit(2): close every descriptor, then the process is gone.
-            await exit1(curlwp(), status)
-    return status & 0xff
-
-
-# ------------------------------------------------------------------ builtins
-
-async def _builtin_cd(argv: list[str]) -> int:
-    dest = argv[1] if len(argv) > 1 else "/"
-    if len(argv) > 2:
-        await eprintf("cd: too many arguments\n")
-        return EXIT_SYNTAX
-    try:
-        await libc.chdir(dest)
-    except SyscallError:
-        await eprintf(f"cd: can't cd to {dest}\n")
-        return EXIT_SYNTAX
-    return 0
-
-
-async def _builtin_umask(argv: list[str]) -> int:
-    old = await libc.umask(0)
-    await libc.umask(old)
-    if len(argv) < 2:
-        await printf(f"{old:04o}\n")
-        return 0
-    ap = argv[1]
-    try:
-        if ap[:1] in DIGITS:
-            if not set(ap) <= set("01234567"):
-                raise BadMode(ap)
-            mask = int(ap, 8)
-        else:
-            # A symbolic mode says what the new files may have: the mask is the rest.
-            mask = ~getmode(setmode(ap, old), ~old & 0o777) & 0o777
-    except BadMode:
-        await eprintf(f"umask: Illegal number: {ap}\n")
-        return EXIT_SYNTAX
-    await libc.umask(mask)
-    return 0
-
-
-async def _run_builtin(fn: Any, argv: list[str], redirs: list[Redirection]) -> int:
-    """A builtin in the shell's own process: its redirections are undone after it
-    (the descriptors they replace are kept above 10 meanwhile, as sh's redirect())."""
-    setprogname("sh")
-    saved: list[tuple[int, int]] = []
-    try:
-        for fd in dict.fromkeys(r.fd for r in redirs):
-            try:
-                saved.append((fd, await libc.fcntl(fd, F_DUPFD, 10)))
-            except SyscallError:
-                saved.append((fd, -1))           # was not open: closed again after
-        try:
-            await _redirect(redirs)
-        except _RedirError as e:
-            await eprintf(e.msg + "\n")
-            return EXIT_SYNTAX
-        try:
-            return await fn(argv)
-        finally:
-            await fflush()
-    finally:
-        for fd, copy in reversed(saved):
-            if copy >= 0:
-                await libc.dup2(copy, fd)
-                await libc.close(copy)
-            else:
-                try:
-                    await libc.close(fd)
-                except SyscallError:
-                    pass
-
-
-BUILTINS = {"cd": _builtin_cd, "umask": _builtin_umask}
-
-
-# ------------------------------------------------------------------ the shell
 
 class Shell:
-    """A shell process of machine ``k`` whose descriptors 0-2 are ``console``'s."""
+    """The shell process ``proc`` of machine ``k``, its descriptors 0-2 on ``console``."""
 
     def __init__(self, k: Any, console: Console, proc: Any) -> None:
         self.k = k
         self.console = console
         self.proc = proc
-        self.status = 0
+        self.state = ShState(pid=proc.p_pid)
+        self.state.vars["PS1"] = PROMPT
+        self.state.vars["PS2"] = PROMPT2
+        self.host = Host(xtrace=self._errmsg)
+        self.ev = Evaluator(self.state, self.host)
+        # Ctrl-C is the host's to route (Shell.interrupt): the shell process itself
+        # catches SIGINT, as an interactive sh does; its commands take it by default.
+        k.run(libc.signal, 2, SIGINT_HANDLER, 0, name="sh", proc=proc)
+
+    @property
+    def status(self) -> int:
+        return self.state.status
 
     def _errmsg(self, text: str) -> None:
-        """What the shell itself says on standard error."""
+        """What the shell says on the host's standard error (outside any capture)."""
         self.console.write_err(text.encode("utf-8", "surrogateescape"))
 
-    def execute(self, cmd: SimpleCommand) -> int:
-        """Run one command; its exit status.  Kernel failures raise KernelError."""
-        name = cmd.argv[0]
-        if name == "exit":
-            status = self.status
-            if len(cmd.argv) > 1:
-                if not cmd.argv[1] or not set(cmd.argv[1]) <= set(DIGITS):   # sh's number()
-                    self._errmsg(f"exit: Illegal number: {cmd.argv[1]}\n")
-                    return EXIT_SYNTAX
-                status = int(cmd.argv[1])
-            raise ShellExit(status & 0xff)
-        builtin = BUILTINS.get(name)
-        if builtin is not None:
-            self.status = self.k.run(_run_builtin, builtin, cmd.argv, cmd.redirs, name=name,
-                                     proc=self.proc)
-            return self.status
-        fn = cmds.lookup(name)
-        if fn is None:
-            self._errmsg(f"{name}: not found\n")
-            self.status = EXIT_NOTFOUND
-            return self.status
-        p = self.k.proc_create(name, self.proc)
-        self.status = self.k.run(exec_program, fn, cmd.argv, cmd.redirs, name=name[:16], proc=p)
-        return self.status
+    # ------------------------------------------------------------ Ctrl-C
+
+    def interrupt(self) -> None:
+        """Ctrl-C while a command runs (called in the host's thread): stop the
+        command line and post SIGINT to the foreground job, in the machine."""
+        self.host.intr = True
+        self.k.call_soon(self._post_sigint)
+
+    def _post_sigint(self) -> None:
+        """In the machine: SIGINT to the job's processes and everything they forked
+        (kemu has no process groups: the descendants stand for the job's group)."""
+        from kern.kern_sig import SIGINT, psignal
+
+        procs = self.k.procs
+        job = {pid for pid in self.ev.fg if pid in procs}
+        if not job:
+            # A builtin may be waiting (wait, read): the shell's own process.
+            psignal(self.proc, SIGINT)
+            return
+        for p in list(procs.values()):
+            q = p
+            while q is not None and q.p_pid not in job and q.p_pid > 1:
+                q = q.p_pptr
+            if q is not None and q.p_pid in job:
+                psignal(p, SIGINT)
+
+    # ------------------------------------------------------------ evaluation
+
+    async def _evaltop(self, node: Node) -> int:
+        """In the shell's process: evaluate one complete command."""
+        setprogname("sh")
+        try:
+            await self.ev.reap()
+            await self.ev.evaltree(node)
+        except ShellError as e:
+            await eprintf(e.msg + "\n")
+            self.state.status = e.status
+            if "i" not in self.state.options:
+                raise ErrExit(e.status, node) from None
+        finally:
+            await fflush()
+        return self.state.status
+
+    def eval(self, node: Node) -> int:
+        """Evaluate a parsed complete command in the machine; its status.
+
+        ShellExit (``exit``, -e) passes to the caller; kernel failures too.
+        """
+        self.host.intr = False
+        # While the shell's command runs, Ctrl-C is the shell's to route; any
+        # other k.run of the machine keeps the harness's default (it raises).
+        previous, self.k.on_interrupt = self.k.on_interrupt, self.interrupt
+        try:
+            self.k.run(self._evaltop, node, name="sh", proc=self.proc)
+        except (Interrupted, KeyboardInterrupt):
+            self.state.status = EXIT_INTR
+        finally:
+            self.k.on_interrupt = previous
+            self.ev.fg.clear()
+        if self.host.intr and self.state.status != EXIT_INTR:
+            # Ctrl-C between two commands of the line: the rest did not run.
+            self.state.status = EXIT_INTR
+        return self.state.status
+
+    def run_argv(self, argv: list[str]) -> int:
+        """Run one command given as words (no parsing, no expansion); its status."""
+        from tools.sh.parser import NCMD, Lit, Word
+
+        node = NCmdNode(NCMD, 1, [], [Word([Lit(a, True)], a) for a in argv], [],
+                        " ".join(argv))
+        try:
+            return self.eval(node)
+        except ShellExit as e:
+            return e.status
 
     def system(self, line: str) -> int:
-        """system(3): parse and run one line; syntax errors give status 2."""
-        try:
-            cmd = parse(line)
-        except ShellSyntaxError as e:
-            self._errmsg(f"Syntax error: {e}\n")
-            return EXIT_SYNTAX
-        if cmd is None:
-            return 0
-        return self.execute(cmd)
-
-    def run_script(self, lines: Iterable[str], *, trace: bool = False,
-                   transcript: bool = False) -> int:
-        """Run commands one per line; stop at the first failure.
-
-        The failing command's standard error is reported as ``kemu: line N:
-        <text>`` (each line of it), and the result is 1.  ``exit N`` ends the
-        script with status N; reaching the end gives 0.  A kernel panic or
-        deadlock also ends it with 1.
-
-        ``trace`` echoes each command on standard error (``+ cmd``, as sh -x);
-        ``transcript`` shows the script as a session on standard output: its
-        comment lines, and each command after a ``kemu# `` prompt.
-        """
-        for lineno, line in enumerate(lines, 1):
-            if transcript and line.lstrip().startswith("#"):
-                self.console.write_out((line.rstrip() + "\n").encode())
+        """system(3): parse and run a command line; syntax errors give status 2."""
+        p = Parser(line)
+        while True:
             try:
-                cmd = parse(line)
+                node = p.parsecmd()
             except ShellSyntaxError as e:
-                self._errmsg(f"kemu: line {lineno}: Syntax error: {e}\n")
-                return 1
-            if cmd is None:
+                self._errmsg(f"Syntax error: {e.msg}\n")
+                self.state.status = EXIT_ERROR
+                return EXIT_ERROR
+            if node is NEOF:
+                return self.state.status
+            if node is None:
                 continue
-            if trace:
-                self._errmsg(f"+ {cmd.text}\n")
+            assert isinstance(node, Node)
+            try:
+                self.eval(node)
+            except ShellExit as e:
+                self.state.status = e.status
+                return e.status
+            if self.host.intr:
+                return self.state.status
+
+    # ------------------------------------------------------------ scripts
+
+    def run_script(self, text: str | Iterable[str], *, trace: bool = False,
+                   transcript: bool = False) -> int:
+        """Run a script with -e: 0; 1 at the first failure (reported as ``kemu:
+        line N: <its standard error>``); N for ``exit N``; 130 on Ctrl-C.
+
+        ``trace`` echoes each command on standard error (``+ cmd``, sh -x);
+        ``transcript`` shows the script as a session on standard output: its
+        comment lines, and each command after the prompt.
+        """
+        if not isinstance(text, str):
+            text = "\n".join(line.rstrip("\n") for line in text) + "\n"
+        self.state.options.add("e")
+        if trace:
+            self.state.options.add("x")
+        p = Parser(text)
+        while True:
+            self._skip_comments(p, transcript)
+            try:
+                node = p.parsecmd()
+            except ShellSyntaxError as e:
+                self._errmsg(f"kemu: line {e.lineno}: Syntax error: {e.msg}\n")
+                return 1
+            if node is NEOF:
+                return 0
+            if node is None:
+                continue
+            assert isinstance(node, Node)
             if transcript:
-                self.console.write_out(f"kemu# {cmd.text}\n".encode())
+                self.console.write_out(f"{PROMPT}{p.last_text}\n".encode())
             cap = Capture()
             saved = self.console.err
             self.console.err = cap
             try:
-                status = self.execute(cmd)
+                status = self.eval(node)
+            except ErrExit as e:
+                self.console.err = saved
+                self._report_failure(e, cap, node)
+                return 1
             except ShellExit as e:
                 self.console.err = saved
                 self.console.write_err(cap.data)
@@ -427,37 +238,90 @@ class Shell:
             except (KernelError, MachineHalted) as e:
                 self.console.err = saved
                 self.console.write_err(cap.data)
-                self._report_crash(e, f"kemu: line {lineno}: ")
+                self._report_crash(e, f"kemu: line {node.lineno}: ")
                 return 1
             finally:
                 self.console.err = saved
-            if status == 0:
-                self.console.write_err(cap.data)
-                continue
-            said = [ln for ln in cap.text.splitlines() if ln.strip()]
-            if not said:
-                said = [f"{cmd.argv[0]}: exit status {status}"]
-            for ln in said:
-                self._errmsg(f"kemu: line {lineno}: {ln}\n")
-            return 1
-        return 0
+            self.console.write_err(cap.data)
+            if self.host.intr:
+                return EXIT_INTR
+            del status
 
-    def interactive(self, stdin: TextIO | None = None, prompt: str = "# ") -> int:
-        """Read commands from ``stdin`` until ``exit`` or end of file."""
+    def _skip_comments(self, p: Parser, transcript: bool) -> None:
+        """Before a command: past the blank and comment lines (a transcript shows them)."""
+        text = p.text
+        while p.pos < len(text):
+            end = text.find("\n", p.pos)
+            end = len(text) if end < 0 else end + 1
+            line = text[p.pos:end]
+            s = line.strip()
+            if s and not s.startswith("#"):
+                return
+            if s and transcript:
+                self.console.write_out((line.rstrip() + "\n").encode())
+            p.pos = end
+            p.plinno += 1
+
+    def _report_failure(self, e: ErrExit, cap: Capture, top: Node) -> None:
+        node = e.node if e.node is not None else top
+        said = [ln for ln in cap.text.splitlines() if ln.strip()]
+        if not said:
+            said = [f"{_command_name(node)}: exit status {e.status}"]
+        for ln in said:
+            self._errmsg(f"kemu: line {node.lineno}: {ln}\n")
+
+    # ------------------------------------------------------------ interactive
+
+    def interactive(self, stdin: TextIO | None = None, prompt: str | None = None) -> int:
+        """Read commands from ``stdin`` until ``exit`` or end of file; the last status."""
         stdin = stdin if stdin is not None else sys.stdin
+        tty = _isatty(stdin)
+        self.state.options.add("i")
+        reader = _LineReader(self, stdin, tty)
+        ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:
-            self.console.write_out(prompt.encode())
-            line = stdin.readline()
-            if not line:
-                self.console.write_out(b"\n")
-                return self.status
+            buf = ""
+            ps = ps1
+            while True:
+                try:
+                    line = reader.readline(ps)
+                except KeyboardInterrupt:
+                    # Ctrl-C at the prompt: the line is dropped.
+                    self.console.write_out(b"\n")
+                    buf = ""
+                    ps = ps1
+                    continue
+                if line is None:
+                    if buf:
+                        self._errmsg("Syntax error: end of file unexpected\n")
+                    if tty:
+                        self.console.write_out(b"\n")
+                    return self.state.status
+                buf += line if line.endswith("\n") else line + "\n"
+                try:
+                    nodes = parse(buf)
+                except ShellSyntaxError as e:
+                    if e.incomplete:
+                        ps = self.state.vars.get("PS2", PROMPT2)
+                        continue
+                    self._errmsg(f"Syntax error: {e.msg}\n")
+                    self.state.status = EXIT_ERROR
+                    nodes = []
+                break
             try:
-                self.system(line)
+                for node in nodes:
+                    self.eval(node)
+                    if self.host.intr:
+                        self.console.write_out(b"\n")
+                        break
             except ShellExit as e:
                 return e.status
             except (KernelError, MachineHalted) as e:
                 self._report_crash(e, "kemu: ")
                 return 1
+            except KeyboardInterrupt:
+                self.state.status = EXIT_INTR
+                self.console.write_out(b"\n")
 
     def _report_crash(self, e: BaseException, prefix: str) -> None:
         text = str(e) or type(e).__name__
@@ -465,3 +329,115 @@ class Shell:
         self._errmsg(prefix + first + "\n")
         for ln in rest:
             self._errmsg(ln + "\n")
+
+    # ------------------------------------------------------------ completion
+
+    def complete(self, line: str, begidx: int, text: str) -> list[str]:
+        """Tab completion: command names in command position, else paths in the machine.
+
+        Each match comes with what follows it: a space, or '/' for a directory.
+        """
+        before = line[:begidx].rstrip()
+        command_position = not before or before[-1] in ";|&(" or \
+            before.split()[-1] in ("if", "then", "else", "elif", "do", "while", "until", "!")
+        if command_position and "/" not in text:
+            names = set(cmds.names()) | set(BUILTINS) | set(self.state.functions)
+            return [n + " " for n in sorted(names) if n.startswith(text)]
+        head, sep, base = text.rpartition("/")
+        directory = (head or "/") if sep else "."
+        try:
+            entries = self.k.run(libc.listdir, directory, name="sh-complete", proc=self.proc)
+        except Exception:  # noqa: BLE001 - completion must never break the prompt
+            return []
+        out = []
+        for _ino, name, dtype in sorted(entries, key=lambda e: e[1]):
+            if name in (".", "..") or (name.startswith(".") and not base.startswith(".")):
+                continue
+            if name.startswith(base):
+                out.append(f"{head}{sep}{name}" + ("/" if dtype == DT_DIR else " "))
+        return out
+
+
+DT_DIR = 4
+
+
+def _command_name(node: Node) -> str:
+    if isinstance(node, NPipeNode) and node.cmdlist:
+        node = node.cmdlist[-1]
+    if isinstance(node, NCmdNode) and node.args:
+        return node.args[0].text
+    return "command"
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class _LineReader:
+    """Lines from the user: readline on a terminal (editing, history, Tab), else
+    plain reads with no prompt."""
+
+    def __init__(self, shell: Shell, stdin: TextIO, tty: bool) -> None:
+        self.shell = shell
+        self.stdin = stdin
+        self.rl: Any = None
+        self.tty = tty
+        if tty and stdin is sys.stdin:
+            self.rl = _setup_readline(shell)
+
+    def readline(self, prompt: str) -> str | None:
+        """One line (without its newline), or None at end of file."""
+        if self.rl is not None:
+            try:
+                return input(prompt)
+            except EOFError:
+                return None
+        if self.tty:
+            self.shell.console.write_out(prompt.encode())
+        line = self.stdin.readline()
+        if not line:
+            return None
+        return line.rstrip("\n")
+
+
+def _setup_readline(shell: Shell) -> Any:
+    """The standard readline module: emacs-style editing, history, Tab completion."""
+    try:
+        import readline
+    except ImportError:
+        return None
+    state: dict[str, list[str]] = {}
+
+    def completer(text: str, n: int) -> str | None:
+        if n == 0:
+            state["m"] = shell.complete(readline.get_line_buffer(), readline.get_begidx(),
+                                        text)
+        m = state.get("m", [])
+        return m[n] if n < len(m) else None
+
+    readline.set_completer(completer)
+    readline.set_completer_delims(" \t\n;|&<>()")
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")
+    histfile = os.environ.get("KEMU_HISTFILE")
+    if histfile:
+        try:
+            readline.read_history_file(histfile)
+        except OSError:
+            pass
+        import atexit
+
+        atexit.register(_save_history, readline, histfile)
+    return readline
+
+
+def _save_history(readline: Any, path: str) -> None:
+    try:
+        readline.write_history_file(path)
+    except OSError:
+        pass

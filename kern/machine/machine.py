@@ -305,6 +305,10 @@ class Machine:
         # address space) by adding hooks here while the machine boots.
         self.proc_create_hooks: list[Callable[[proc, proc | None], None]] = []
         self.proc_destroy_hooks: list[Callable[[proc], None]] = []
+        # Ctrl-C (KeyboardInterrupt) while a sync-face k.run waits: called in the
+        # caller's thread instead of raising (a shell posts SIGINT to its foreground
+        # job with call_soon).  None: the KeyboardInterrupt propagates.
+        self.on_interrupt: Callable[[], None] | None = None
         for obs in boot_observers:
             obs(self)
 
@@ -488,13 +492,37 @@ class Machine:
             raise MachineHalted(f"{self!r} is not running") from None
         assert req.tevent is not None
         try:
-            while not req.tevent.wait(0.2):
+            while True:
+                try:
+                    if req.tevent.wait(0.2):
+                        break
+                except KeyboardInterrupt:
+                    # Ctrl-C: a shell routes it (SIGINT to its foreground job) and
+                    # the request goes on; without a handler the caller stops waiting.
+                    if self.on_interrupt is None:
+                        raise
+                    self.on_interrupt()
+                    continue
                 if self._thread is not None and not self._thread.is_alive():
                     break
         except BaseException:
             self._abandon(req)
             raise
         return self._unwrap(req)
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run the plain function ``fn(*args)`` in the machine's run, soon; callable
+        from any thread (e.g. to post a signal from a host signal handler)."""
+        if self._token is None:
+            return
+        try:
+            self._token.run_sync_soon(self._call_in_kernel, fn, args)
+        except trio.RunFinishedError:
+            pass
+
+    def _call_in_kernel(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        _machine.set(self)
+        fn(*args)
 
     async def _arun(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
                     name: str | None, p: proc | None) -> Any:

@@ -40,8 +40,7 @@ def test_child_inherits_descriptors_memory_and_cwd() -> None:
 
             pid = await libc.fork(child, b"from the child")
             assert pid != await libc.getpid()
-            while pid in curmachine().procs:      # wait for the child to exit
-                await libc.nanosleep(0.001)
+            assert await libc.waitpid(pid) == (pid, 7 << 8)   # exit(7)
             data = await libc.pread(fd, 64, 0)
             mine = uread(curproc(), buf, 15)
             return (seen["pid"], seen["ppid"], seen["mem"], seen["cwd"], seen["cloexec"],
@@ -70,8 +69,7 @@ def test_child_exit_closes_its_descriptors() -> None:
                 return 0
 
             pid = await libc.fork(child)
-            while pid in curmachine().procs:
-                await libc.nanosleep(0.001)
+            await libc.waitpid(pid)
             return before, fp.f_count
 
         before, after = k.run(body, proc=p)
@@ -87,8 +85,7 @@ def test_child_exception_ends_only_the_child() -> None:
                 raise RuntimeError("a bug in the child program")
 
             pid = await libc.fork(child)
-            while pid in curmachine().procs:
-                await libc.nanosleep(0.001)
+            assert await libc.waitpid(pid) == (pid, 1 << 8)   # the child failed: exit(1)
             return await libc.getpid()
 
         assert k.run(body, proc=p) == p.p_pid
@@ -127,8 +124,7 @@ def test_closed_in_parent_stays_open_in_child() -> None:
             await libc.close(fd)
             with pytest.raises(SyscallError) as ei:
                 await libc.pread(fd, 4, 0)
-            while pid in curmachine().procs:
-                await libc.nanosleep(0.001)
+            await libc.waitpid(pid)
             return got["data"], ei.value.errno  # type: ignore[return-value]
 
         data, errno = k.run(body, proc=p)
@@ -178,8 +174,7 @@ def test_signal_actions_through_fork_and_exec() -> None:
                 return 0
 
             pid = await libc.fork(child)
-            while pid in curmachine().procs:
-                await libc.nanosleep(0.001)
+            await libc.waitpid(pid)
             q = curmachine().proc_create("exec", curproc())
             seen["exec"] = (sigact(q, SIGUSR1)[0], sigact(q, SIGUSR2)[0], sigact(q, SIGUSR2)[2])
             curmachine().proc_destroy(q)

@@ -4,29 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.shell_helpers import kemu_machine
-from tools.shell import ShellSyntaxError, parse
-
-# ------------------------------------------------------------------ the shell's parser
-
-
-def test_parse_words_quotes_comments_redirections():
-    c = parse("echo a 'b c' \"d \\\" e\" f\\ g # comment")
-    assert c.argv == ["echo", "a", "b c", 'd " e', "f g"] and c.redirs == []
-    c = parse("cat x >out 2>>err < in")
-    assert c.argv == ["cat", "x"]
-    assert [(r.fd, r.op, r.path) for r in c.redirs] == [(1, ">", "out"), (2, ">>", "err"),
-                                                       (0, "<", "in")]
-    assert parse("   # only a comment") is None and parse("") is None
-    assert parse("echo a#b").argv == ["echo", "a#b"]
-    for bad, msg in [("echo 'x", "Unterminated quoted string"), ("echo >", "newline unexpected"),
-                     ("a ; b", '";" unexpected (kemu runs simple commands only)')]:
-        with pytest.raises(ShellSyntaxError) as ei:
-            parse(bad)
-        assert str(ei.value) == msg
-
 
 # ------------------------------------------------------------------ echo, redirection
 

@@ -86,12 +86,13 @@ def test_script_from_stdin_and_seed(tmp_path):
 
 
 def test_interactive_shell_continues_after_errors():
+    """Input that is not a terminal gets no prompts (nor a newline at the end)."""
     r = kemu_main("shell", stdin="echo hi\nnosuch\nmkdir /tmp\ncd /tmp\npwd\nexit 4\necho no\n")
     assert r.status == 4
-    assert r.out == "# hi\n# # # # /tmp\n# "
+    assert r.out == "hi\n/tmp\n"
     assert r.err == "nosuch: not found\nmkdir: /tmp: File exists\n"
     r = kemu_main("shell", stdin="false\n")
-    assert r.status == 1 and r.out == "# # \n"
+    assert r.status == 1 and r.out == ""
 
 
 def test_default_disk_is_a_64m_memory_disk(tmp_path):
@@ -115,12 +116,19 @@ def test_parse_drivespec():
     assert d.raw_key == "/dev/rwd0"
     d = parse_drivespec("key=/dev/wd1,hostpath=x,size=2x4m,offset=1k,type=chr")
     assert d == Drive("/dev/wd1", "x", 8 << 20, 1024, "chr") and d.raw_key is None
-    for spec, msg in [("key=/a,hostpath=x", "incomplete drivespec"),
-                      ("hostpath=x,size=1m", "incomplete drivespec"),
+    for spec, msg in [("key=/a,hostpath=x", "incomplete drivespec: size= missing"),
+                      ("hostpath=x,size=1m", "incomplete drivespec: key= missing"),
+                      ("size=1m", "incomplete drivespec: key=, hostpath= missing"),
                       ("key=/a,key=/b,hostpath=x,size=1m", "key already given"),
-                      ("key=/a,hostpath=x,size=1m,type=foo", "invalid type foo"),
-                      ("key=/a,hostpath=x,size=1m,colour=red", "invalid dtoken"),
-                      ("key=/a,hostpath=x,size", "invalid dtoken"),
+                      ("key=/a,hostpath=x,size=1m,type=foo",
+                       "invalid type foo (blk, chr or reg)"),
+                      ("key=/a,hostpath=x,size=1m,colour=red",
+                       'invalid dtoken "colour=red": no key "colour" '
+                       "(key, hostpath, size, offset, type)"),
+                      ("key=/a,hostpath=x,size", 'invalid dtoken "size" (expected name=value)'),
+                      ("garbage", 'invalid dtoken "garbage" (expected name=value)'),
+                      ("key=/a,hostpath=x,size=0", "size=0: a drive needs a size (a number, "
+                                                   "or host)"),
                       ("key=/a,hostpath=x,size=12q", "-d size `12q': illegal number")]:
         with pytest.raises(DriveSpecError) as ei:
             parse_drivespec(spec)
@@ -163,12 +171,111 @@ def test_chr_drive_has_no_block_twin(tmp_path):
 def test_bad_drive_specs_give_messages(tmp_path):
     r = run_script(tmp_path, "true\n", "-d", "key=/dev/wd0,hostpath=x")
     assert r.status == 1
-    assert r.err.startswith("kemu: incomplete drivespec\nusage: kemu")
+    assert r.err.startswith("kemu: -d key=/dev/wd0,hostpath=x: incomplete drivespec: size= "
+                            "missing\nusage: kemu")
+    r = run_script(tmp_path, "true\n", "-d", "garbage")
+    assert r.err.startswith('kemu: -d garbage: invalid dtoken "garbage" (expected '
+                            'name=value)\n')
     r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={tmp_path},size=1m")
-    assert r.status == 1 and r.err.startswith("kemu: etfs hostpath create: ")
+    assert r.status == 1
+    assert r.err == f"kemu: -d /dev/wd0: hostpath {tmp_path}: Is a directory\n"
     empty = tmp_path / "empty.img"
+    empty.write_bytes(b"")
     r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={empty},size=host")
-    assert r.status == 1 and "size=host, but the host file is empty" in r.err
+    assert r.status == 1
+    assert r.err == f"kemu: -d /dev/wd0: hostpath {empty}: size=host, but the host file is " \
+                    "empty\n"
+
+
+def test_size_host_of_a_missing_file_creates_nothing(tmp_path):
+    img = tmp_path / "missing.img"
+    r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={img},size=host")
+    assert r.status == 1
+    assert r.err == (f"kemu: -d /dev/wd0: hostpath {img}: No such file or directory "
+                     "(size=host takes the size of an existing file)\n")
+    assert not img.exists()
+
+
+def test_a_size_too_big_to_create_leaves_nothing(tmp_path):
+    img = tmp_path / "huge.img"
+    r = run_script(tmp_path, "true\n", "-d",
+                   f"key=/dev/wd0,hostpath={img},size=8000000t,offset=8000000t")
+    assert r.status == 1
+    assert r.err.startswith(f"kemu: -d /dev/wd0: hostpath {img}: cannot make it ")
+    assert not img.exists()
+
+
+def test_a_failed_drive_leaves_the_host_untouched(tmp_path):
+    """The first -d created one file and extended another; the second -d fails:
+    the new file is gone and the old one has its old size again."""
+    new, old = tmp_path / "new.img", tmp_path / "old.img"
+    old.write_bytes(b"B" * 1000)
+    r = run_script(tmp_path, "true\n",
+                   "-d", f"key=/dev/wd0,hostpath={new},size=1m",
+                   "-d", f"key=/dev/wd1,hostpath={old},size=64k",
+                   "-d", f"key=/dev/wd2,hostpath={tmp_path / 'nope'},size=host")
+    assert r.status == 1 and "nope: No such file or directory" in r.err
+    assert not new.exists()
+    assert old.read_bytes() == b"B" * 1000
+    # A key the kernel refuses fails after the host files were prepared: undone too.
+    r = run_script(tmp_path, "true\n",
+                   "-d", f"key=/dev/wd0,hostpath={new},size=1m",
+                   "-d", f"key=relative,hostpath={old},size=64k")
+    assert r.status == 1 and r.err.startswith("kemu: etfs register: relative: ")
+    assert not new.exists() and old.read_bytes() == b"B" * 1000
+
+
+def test_version_and_help_texts():
+    r = kemu_main("--version")
+    assert r.status == 0
+    assert r.out.startswith("kemu ") and "(native helper: " in r.out
+    r = kemu_main("demo", "--help")
+    assert r.status == 0
+    assert "With -d it WRITES INTO YOUR IMAGE" in r.out
+    for sub in ("run", "shell"):
+        r = kemu_main(sub, "--help")
+        text = " ".join(r.out.split())
+        assert r.status == 0 and "Ctrl-C" in text and "size=host uses an existing" in text
+
+
+@pytest.mark.parametrize("value, words", [
+    ("bogus", "KEMU_NATIVE='bogus' is not an implementation"),
+    ("cffi", "cannot import the compiled module kern.native._bitops"),
+])
+def test_a_native_helper_that_cannot_load_stops_kemu(value, words):
+    """KEMU_NATIVE=bogus, or =cffi without the compiled module: kemu stops before
+    booting, with the import error (not a mount failure later)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['kern.native._bitops'] = None\n"
+            "from tools.kemu import main; sys.exit(main(['demo']))")
+    env = dict(os.environ, KEMU_NATIVE=value)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith("kemu: kern.native: ") and words in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_the_fallback_to_the_twin_is_said_once():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['kern.native._bitops'] = None\n"
+            "from tools.kemu import main; sys.exit(main(['run', '-'], "
+            "stdin=__import__('io').StringIO('echo hi\\n')))")
+    env = {k: v for k, v in os.environ.items() if k != "KEMU_NATIVE"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout == "hi\n"
+    assert r.stderr.count("warning: the compiled native helper did not load") == 1
+    code = ("import sys; sys.modules['kern.native._bitops'] = None\n"
+            "from tools.kemu import main; sys.exit(main(['--version']))")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert "the pure-Python twin; the compiled helper did not load" in r.stdout
 
 
 def test_boot_machine_api_for_other_tools(tmp_path):

@@ -19,6 +19,11 @@ imported the first time, and a name not found there is tried as a module
 live elsewhere (``"fssconfig": "tools.fssconfig:main"``); ``summary(name)``
 is a command's description (the first line of its docstring when it gave
 none).
+
+The table is also the machine's "file system of programs": importing this
+package registers an exec format (kern/kern_exec.py's ``execsw``) that
+makes execve(2) of a command's name (or of any path ending in it) run it
+under the C runtime start-up (``tools.cmds._prog.crt0``).
 """
 
 from __future__ import annotations
@@ -130,3 +135,26 @@ def summary(name: str) -> str:
     fn = commands.get(name)
     doc = (fn.__doc__ or "").strip() if fn is not None else ""
     return doc.splitlines()[0] if doc else ""
+
+
+def _exec_image(path: str) -> Callable[[list[str]], Awaitable[int]] | None:
+    """The exec format of the command table: a program by its name."""
+    from tools.cmds._prog import crt0
+
+    fn = lookup(path.rsplit("/", 1)[-1])
+    if fn is None:
+        return None
+
+    async def entry(argv: list[str]) -> int:
+        return await crt0(fn, argv)
+
+    return entry
+
+
+def _register_exec_format() -> None:
+    from kern.kern_exec import execsw_register
+
+    execsw_register(_exec_image)
+
+
+_register_exec_format()

@@ -23,13 +23,17 @@ buffered read(2) with ``readline``, ``read`` and ``lines``.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator
+import os
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 from kern.errno import strerror
-from kern.exceptions import SyscallError
+from kern.exceptions import KernelError, MachineHalted, SyscallError
 from tools.lib import libc
+
+EX_SOFTWARE = 70      # sysexits.h: an internal error of the program
 
 BUFSIZ = 8192
 STDIN_FILENO = 0
@@ -199,6 +203,37 @@ async def usage_exit(usage: str, status: int = 1) -> NoReturn:
     """Print ``usage`` on standard error and exit(status)."""
     await eprintf(usage if usage.endswith("\n") else usage + "\n")
     raise Exit(status)
+
+
+async def crt0(main: Callable[[list[str]], Awaitable[int | None]], argv: list[str]) -> int:
+    """The C runtime's start-up and exit(3) around a program's main: the
+    program's name, main's status (or exit(3)'s), stdio flushed.  A Python
+    exception of the program is its bug: a message and status 70 (EX_SOFTWARE),
+    never an exception out of the process.  Returns the exit status."""
+    setprogname(argv[0] if argv else "?")
+    prog = getprogname()
+    try:
+        r = await main(argv)
+        status = 0 if r is None else int(r)
+    except Exit as e:
+        status = e.status
+    except SyscallError as e:
+        await eprintf(f"{prog}: {strerror(e.errno)}\n")
+        status = 1
+    except (KernelError, MachineHalted):
+        raise
+    except Exception as e:  # noqa: BLE001 - a bug in the program: report, never raise
+        if os.environ.get("KEMU_DEBUG"):
+            traceback.print_exc()
+        await eprintf(f"{prog}: internal error: {type(e).__name__}: {e}\n")
+        status = EX_SOFTWARE
+    try:
+        await fflush()
+    except SyscallError as e:
+        # exit(3) flushing stdout: a failed write makes the program fail.
+        await eprintf(f"{prog}: stdout: {strerror(e.errno)}\n")
+        status = status or 1
+    return status & 0xff
 
 
 class File:

@@ -7,6 +7,11 @@ machine's clock::
     4+0 records in
     4+0 records out
     2048 bytes transferred in 0.001 secs (2048000 bytes/sec)
+
+``progress=n`` prints a ``.`` on standard error every n output blocks (and a
+newline before the summary), as NetBSD 8's dd does.  Deviation: NetBSD's dd
+catches SIGINT to print its summary before dying of the signal; kemu runs no
+signal handlers, so an interrupted dd dies of SIGINT without the summary.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ UINT_MAX = (1 << 32) - 1
 
 # ------------------------------------------------------------------ dd
 
-C_BS, C_COUNT, C_IF, C_OF, C_SEEK, C_SKIP, C_NOTRUNC, C_SYNC, C_NOERROR, C_IBS, C_OBS = (
-    1 << i for i in range(11))
+C_BS, C_COUNT, C_IF, C_OF, C_SEEK, C_SKIP, C_NOTRUNC, C_SYNC, C_NOERROR, C_IBS, C_OBS, \
+    C_PROGRESS = (1 << i for i in range(12))
 
 
 @dataclass
@@ -50,6 +55,7 @@ class _Stats:
     trunc: int = 0
     bytes: int = 0
     start_ms: int = 0
+    progress: int = 0       # progress=n: a dot every n output blocks
 
 
 async def _now_ms() -> int:
@@ -58,6 +64,8 @@ async def _now_ms() -> int:
 
 
 async def _summary(st: _Stats) -> None:
+    if st.progress:
+        await eprintf("\n")
     ms = await _now_ms() - st.start_ms
     if ms == 0:
         ms = 1
@@ -76,6 +84,7 @@ _DD_OPERANDS = {
     "ibs": (C_IBS, "input block size", 1, UINT_MAX),
     "obs": (C_OBS, "output block size", 1, UINT_MAX),
     "count": (C_COUNT, "block count", 0, LLONG_MAX),
+    "progress": (C_PROGRESS, "progress blocks", 0, LLONG_MAX),
     "skip": (C_SKIP, "skip", 0, LLONG_MAX),
     "iseek": (C_SKIP, "skip", 0, LLONG_MAX),
     "seek": (C_SEEK, "seek", 0, LLONG_MAX),
@@ -153,7 +162,7 @@ async def dd_main(argv: list[str]) -> int:
     else:
         ofd = 1
 
-    st = _Stats(start_ms=await _now_ms())
+    st = _Stats(start_ms=await _now_ms(), progress=nums.get(C_PROGRESS, 0))
     status = 0
     try:
         status = await _dd_copy(ifd, ofd, in_name, out_name, flags, ibs, obs, count,
@@ -242,6 +251,8 @@ async def _dd_write(ofd: int, out_name: str, data: bytes, obs: int, st: _Stats) 
         st.out_full += 1
     else:
         st.out_part += 1
+    if st.progress and (st.out_full + st.out_part) % st.progress == 0:
+        await libc.write(2, b".")
     if n != len(data):
         await warnx(f"{out_name}: short write")
         raise Exit(1)

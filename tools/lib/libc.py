@@ -27,10 +27,10 @@ helpers, truncate, ftruncate, fsync, sync, mknod, chmod, fchmod, lchmod,
 chown, fchown, lchown, utimes, futimes, lutimes, access, pathconf,
 fpathconf, chdir, fchdir, chroot, getcwd, umask, mount, unmount, and getfh,
 fhopen, fhstat), modctl, processes and signals (fork, getpid, getppid,
-kill, sigaction, signal), time (nanosleep, gettimeofday, settimeofday,
-clock_gettime, clock_settime) and sysctl (sysctl, asysctl, sysctlbyname,
-sysctlnametomib, sysctlgetmibinfo, the CTL_QUERY walk sysctl_query) with
-uname(3) on top of it.
+kill, sigaction, signal, pipe, pipe2, wait4/waitpid, execve, _exit), time
+(nanosleep, gettimeofday, settimeofday, clock_gettime, clock_settime) and
+sysctl (sysctl, asysctl, sysctlbyname, sysctlnametomib, sysctlgetmibinfo,
+the CTL_QUERY walk sysctl_query) with uname(3) on top of it.
 
 Paths are ``str`` (UTF-8, surrogateescape) or ``bytes``.  Results that C
 returns through a pointer come back as Python values: ``stat`` gives a
@@ -43,12 +43,20 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from kern.cpu import curproc
 from kern.errno import E2BIG, EINVAL, ERANGE
 from kern.exceptions import SyscallError
 from kern.ioccom import IOC_OUT
+from kern.kern_exit import (  # noqa: F401 - sys/wait.h, re-exported
+    WEXITSTATUS,
+    WIFEXITED,
+    WIFSIGNALED,
+    WNOHANG,
+    WNOWAIT,
+    WTERMSIG,
+)
 from kern.kern_time import timespec
 from kern.param import MAXPATHLEN
 from kern.subr_copy import (
@@ -81,6 +89,7 @@ from kern.syscall import (
     SYS___stat50,
     SYS___sysctl,
     SYS___utimes50,
+    SYS___wait450,
     SYS_access,
     SYS_chdir,
     SYS_chmod,
@@ -89,6 +98,8 @@ from kern.syscall import (
     SYS_close,
     SYS_dup,
     SYS_dup2,
+    SYS_execve,
+    SYS_exit,
     SYS_fchdir,
     SYS_fchmod,
     SYS_fchown,
@@ -111,6 +122,8 @@ from kern.syscall import (
     SYS_modctl,
     SYS_open,
     SYS_pathconf,
+    SYS_pipe,
+    SYS_pipe2,
     SYS_pread,
     SYS_pwrite,
     SYS_read,
@@ -128,6 +141,7 @@ from kern.syscall import (
     SYS_write,
     SYS_writev,
     syscall,
+    syscall2,
 )
 from vfs.dirent import iter_dirents
 from vfs.mount import ST_WAIT
@@ -149,7 +163,9 @@ __all__ = [
     "symlink", "sync", "syscall", "sysctl", "sysctl_oldlen", "sysctl_query", "sysctlbyname",
     "sysctlgetmibinfo", "SysctlNameError", "sysctlnametomib", "truncate", "ualloc", "ufree",
     "uget", "uload", "umask", "uname", "unlink", "unmount", "uput", "UserTemp", "ustr",
-    "ustruct", "utimes", "utsname", "W_OK", "write", "writev", "X_OK"
+    "ustruct", "utimes", "utsname", "W_OK", "write", "writev", "X_OK",
+    "pipe", "pipe2", "wait4", "waitpid", "execve", "_exit", "WNOHANG", "WIFEXITED",
+    "WEXITSTATUS", "WIFSIGNALED", "WTERMSIG",
 ]
 
 # <unistd.h> access(2) modes
@@ -415,6 +431,70 @@ async def fork(child: Callable[..., Awaitable[Any]], *args: Any) -> int:
         return await syscall(SYS_fork)
     finally:
         curlwp().l_md_forkentry = None
+
+
+async def pipe() -> tuple[int, int]:
+    """pipe(2): ``(read end, write end)``, from the two return registers."""
+    return await syscall2(SYS_pipe)
+
+
+async def pipe2(flags: int) -> tuple[int, int]:
+    """pipe2(2): a pipe with O_CLOEXEC, O_NONBLOCK or O_NOSIGPIPE on both ends."""
+    with UserTemp() as t:
+        a = t.alloc(8)
+        await syscall(SYS_pipe2, a, flags)
+        b = uread(curproc(), a, 8)
+    return int.from_bytes(b[:4], "little", signed=True), int.from_bytes(b[4:], "little",
+                                                                         signed=True)
+
+
+async def wait4(pid: int, options: int = 0) -> tuple[int, int]:
+    """wait4(2) without rusage: ``(pid, status)``; pid 0 when WNOHANG found none."""
+    with UserTemp() as t:
+        a = t.alloc(4)
+        cpid = await syscall(SYS___wait450, pid, a, options, 0)
+        status = int.from_bytes(uread(curproc(), a, 4), "little", signed=True)
+    return cpid, status
+
+
+async def waitpid(pid: int, options: int = 0) -> tuple[int, int]:
+    """waitpid(3): ``(pid, status)`` (see WIFEXITED, WEXITSTATUS, WIFSIGNALED, WTERMSIG)."""
+    return await wait4(pid, options)
+
+
+async def _exit(status: int) -> NoReturn:
+    """_exit(2): the process ends now (no stdio flush); does not return."""
+    await syscall(SYS_exit, status)
+    raise AssertionError("exit returned")  # not reached
+
+
+async def execve(path: str | bytes, argv: list[str]) -> NoReturn:
+    """execve(2): this process becomes the program ``path`` with ``argv``.
+
+    On success it does not return: the new image runs (kern/kern_exec.py: its
+    entry point comes back from the kernel) and the process exits with its
+    status.  On failure it raises SyscallError and the old image goes on.
+    """
+    from kern.cpu import curlwp
+
+    p = curproc()
+    addrs = [ustr(_pathbytes(path))]
+    for a in argv:
+        addrs.append(ustr(_pathbytes(a)))
+    vec = b"".join(x.to_bytes(8, "little") for x in addrs[1:]) + bytes(8)
+    addrs.append(ustruct(vec))
+    try:
+        await syscall(SYS_execve, addrs[0], addrs[-1], 0)
+    except BaseException:
+        for x in addrs:
+            uvm_unmap_user(p, x)      # the old image goes on: give the memory back
+        raise
+    # The old image (and its memory) is gone; enter the new one.
+    l = curlwp()
+    entry, args = l.l_md_execentry
+    l.l_md_execentry = None
+    status = await entry(args)
+    await _exit(status if isinstance(status, int) else 0)
 
 
 async def getpid() -> int:

@@ -110,7 +110,11 @@ class Manual:
 
 
 def spawn_caller(k, afn, name="caller"):
-    """Start ``afn`` in a user lwp of its own process; its result lands in the list."""
+    """Start ``afn`` in a user lwp of its own process; its result lands in the list.
+
+    The process catches SIGUSR1 (a handler without SA_RESTART), as a program
+    that wants its waits interrupted with EINTR does: by default the signal
+    would end it."""
     out: list = []
     p = k.proc_create(name, k.initproc)
 
@@ -118,6 +122,7 @@ def spawn_caller(k, afn, name="caller"):
         out.append(await afn())
 
     async def starter():
+        await libc.signal(SIGUSR1, 0x401000, 0)
         lwp_create(body, name=name)
 
     k.run(starter, proc=p)

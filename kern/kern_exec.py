@@ -1,0 +1,126 @@
+"""execve(2): a process becomes a new program (sys/kern/kern_exec.c, execve1).
+
+What exec does to the process follows NetBSD 8's execve1: the program's
+name becomes ``p_comm``, the close-on-exec descriptors are closed
+(fd_closeexec), caught signals go back to SIG_DFL (execsigs), the old
+address space is replaced by an empty one (uvmspace_exec), and the process
+is marked PK_EXEC.  The arguments are copied in from the caller's argv
+array before the old image goes, and laid out in the new image for ps(1)
+(kern/exec_subr.py's copyargs, p_psstrp).
+
+What kemu cannot do is load a program from a file: its programs are Python
+``async def main(argv) -> int`` functions.  So the exec switch
+(``execsw``, NetBSD's list of image formats, each with a probe) holds
+*resolvers* that the userland registers (``execsw_register``): each gets
+the path and answers an entry point or None; the first that answers wins,
+and ENOENT when none does (deviation: the path names a program, not a file
+in the tree; there is no permission check and no environment).  The
+machine-dependent part, "enter user mode at the image's entry with argv",
+is left to the caller, as fork's is (kern/kern_fork.py): the call stores
+``(entry, argv)`` in ``l.l_md_execentry`` and returns EJUSTRETURN; libc's
+execve then runs the entry and exits with its status, never returning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from kern.errno import E2BIG, EJUSTRETURN, ENAMETOOLONG, ENOENT
+from kern.exec_subr import copyargs
+from kern.kern_lwp import MAXCOMLEN, PK_EXEC
+from kern.param import MAXPATHLEN
+from kern.subr_copy import copyin, copyinstr, uvmspace_alloc, uvmspace_free
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+
+ExecEntry = Callable[[list[str]], Awaitable[int]]
+ExecResolver = Callable[[str], ExecEntry | None]
+
+ARG_MAX = 256 * 1024      # sys/syslimits.h: bytes of arguments execve takes
+
+execsw: list[ExecResolver] = []
+
+
+def execsw_register(resolver: ExecResolver) -> None:
+    """Add an image format: ``resolver(path)`` answers an entry point or None."""
+    if resolver not in execsw:
+        execsw.append(resolver)
+
+
+def _copyinargs(argp: int) -> tuple[int, list[str]]:
+    """The NULL-terminated ``char *argv[]`` at user address ``argp``: ``(error, args)``."""
+    args: list[str] = []
+    total = 0
+    if not argp:
+        return 0, args
+    i = 0
+    while True:
+        ptr = ctypes.c_uint64()
+        error = copyin(argp + 8 * i, ptr, 8)
+        if error:
+            return error, []
+        if ptr.value == 0:
+            return 0, args
+        buf = bytearray(ARG_MAX)
+        error, n = copyinstr(ptr.value, buf, ARG_MAX - total)
+        if error == ENAMETOOLONG:
+            return E2BIG, []
+        if error:
+            return error, []
+        total += n
+        args.append(bytes(buf[:n - 1]).decode("utf-8", "surrogateescape"))
+        i += 1
+
+
+async def sys_execve(l: lwp, uap: Any, retval: list[Any]) -> int:
+    """execve(path, argp, envp)."""
+    from kern.kern_descrip import fd_closeexec
+    from kern.kern_sig import execsigs
+
+    p = l.l_proc
+    pathbuf = bytearray(MAXPATHLEN)
+    error, n = copyinstr(uap.path, pathbuf, MAXPATHLEN)
+    if error:
+        return error
+    path = bytes(pathbuf[:n - 1]).decode("utf-8", "surrogateescape")
+    if not path:
+        return ENOENT
+    error, argv = _copyinargs(uap.argp)
+    if error:
+        return error
+
+    # check_exec: the first format that recognizes the image.
+    entry = None
+    for resolver in execsw:
+        entry = resolver(path)
+        if entry is not None:
+            break
+    if entry is None:
+        return ENOENT
+
+    # From here on the old image is gone.
+    p.p_comm = path.rsplit("/", 1)[-1][:MAXCOMLEN]
+    await fd_closeexec()
+    execsigs(p)
+    old = p.p_vmspace
+    p.p_vmspace = uvmspace_alloc()
+    if old is not None and not old.vm_kernel:
+        uvmspace_free(old)
+    p.p_flag |= PK_EXEC
+    # The arguments on the new image's "stack", where ps(1) finds them (copyargs).
+    error = copyargs(l, argv)
+    if error:
+        # The old image is gone: like execve1 past its point of no return, the
+        # process cannot go on.
+        from kern.kern_exit import exit1, lwp_exit
+        from kern.kern_sig import SIGKILL
+
+        await exit1(l, 0, SIGKILL)
+        lwp_exit(l)
+
+    # Enter user mode at the image's entry point (the caller runs it).
+    l.l_md_execentry = (entry, argv)
+    return EJUSTRETURN

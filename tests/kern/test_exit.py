@@ -1,0 +1,240 @@
+"""exit(2), wait4(2), execve(2) and signals' default actions (kern/kern_exit.py,
+kern/kern_exec.py, kern/kern_sig.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern.cpu import curlwp, curmachine, curproc
+from kern.errno import ECHILD, EINTR, EINVAL, ENOENT
+from kern.fcntl import F_GETFD, F_SETFD, FD_CLOEXEC, O_CREAT, O_RDWR
+from kern.kern_exec import execsw, execsw_register
+from kern.kern_exit import WEXITSTATUS, WIFEXITED, WIFSIGNALED, WNOHANG, WTERMSIG
+from kern.kern_lwp import SZOMB
+from kern.kern_sig import SIGCHLD, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGWINCH, sigact
+from kern.machine.testing import errno_of
+from kern.sys_sig import SA_NOCLDWAIT, SA_RESTART, SIG_DFL, SIG_IGN
+from tools.lib import libc
+
+HANDLER = 0x401000
+
+
+def run(body, seed: int = 1):
+    with kern.boot(seed=seed) as k:
+        p = k.proc_create("parent", k.initproc)
+        return k.run(body, proc=p)
+
+
+def test_wait_collects_the_exit_status_and_frees_the_zombie():
+    async def body():
+        async def child(code: int) -> int:
+            return code
+
+        pid = await libc.fork(child, 42)
+        await libc.nanosleep(0.01)              # it has exited: a zombie until waited for
+        zombie = curmachine().procs[pid].p_stat == SZOMB
+        got = await libc.waitpid(pid)
+        gone = pid not in curmachine().procs
+        again = await errno_of(libc.waitpid(pid))
+        return zombie, got, gone, again
+
+    zombie, (pid, status), gone, again = run(body)
+    assert zombie and gone
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 42 and not WIFSIGNALED(status)
+    assert again == ECHILD
+
+
+def test_wait_any_child_nohang_and_bad_options():
+    async def body():
+        async def sleeper() -> int:
+            await libc.nanosleep(1)
+            return 3
+
+        async def quick() -> int:
+            return 4
+
+        a = await libc.fork(sleeper)
+        b = await libc.fork(quick)
+        first = await libc.waitpid(-1)                 # the one that exits first
+        nohang = await libc.waitpid(-1, WNOHANG)        # the sleeper still runs
+        second = await libc.waitpid(-1)
+        none = await errno_of(libc.waitpid(-1))
+        bad = await errno_of(libc.wait4(-1, 0x4000))
+        return a, b, first, nohang, second, none, bad
+
+    a, b, first, nohang, second, none, bad = run(body)
+    assert first == (b, 4 << 8)
+    assert nohang == (0, 0)
+    assert second == (a, 3 << 8)
+    assert (none, bad) == (ECHILD, EINVAL)
+
+
+def test_default_action_of_sigint_kills_and_wait_says_so():
+    """A child asleep in nanosleep(2) gets SIGINT: the sleep is interrupted and the
+    child dies of the signal on its way back to userland (it never sees EINTR)."""
+    async def body():
+        seen = {}
+
+        async def child() -> int:
+            try:
+                await libc.nanosleep(100)
+            except kern.SyscallError as e:      # not reached: the process is gone
+                seen["errno"] = e.errno
+            seen["after"] = True
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.01)
+        await libc.kill(pid, SIGINT)
+        _, status = await libc.waitpid(pid)
+        return status, seen
+
+    status, seen = run(body)
+    assert WIFSIGNALED(status) and WTERMSIG(status) == SIGINT and not WIFEXITED(status)
+    assert seen == {}
+
+
+def test_ignored_caught_and_default_ignored_signals_do_not_kill():
+    async def body():
+        async def child() -> int:
+            await libc.signal(SIGINT, SIG_IGN)
+            await libc.signal(SIGTERM, HANDLER, SA_RESTART)
+            # The three signals come meanwhile: the caught one interrupts the sleep.
+            return 9 if await errno_of(libc.nanosleep(0.05)) == EINTR else 8
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.01)
+        for sig in (SIGINT, SIGTERM, SIGWINCH):
+            await libc.kill(pid, sig)
+        return await libc.waitpid(pid)
+
+    _, status = run(body)
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 9
+
+
+def test_sigkill_cannot_be_ignored_and_init_takes_no_default_action():
+    async def body():
+        async def child() -> int:
+            await libc.nanosleep(100)
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.01)
+        await libc.kill(pid, SIGKILL)
+        _, status = await libc.waitpid(pid)
+        await libc.kill(1, SIGTERM)                  # init: dropped
+        return WTERMSIG(status), 1 in curmachine().procs
+
+    assert run(body) == (SIGKILL, True)
+
+
+def test_exit_syscall_ends_the_process_and_nothing_after_it_runs():
+    async def body():
+        ran = []
+
+        async def child() -> int:
+            try:
+                await libc._exit(5)
+            finally:
+                ran.append(await errno_of(libc.getpid()))   # unwinds: never completes
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return WEXITSTATUS(status), ran
+
+    assert run(body) == (5, [])
+
+
+@pytest.mark.parametrize("how", ["ignore", "nocldwait"])
+def test_no_zombies_when_sigchld_is_ignored(how):
+    async def body():
+        if how == "ignore":
+            await libc.signal(SIGCHLD, SIG_IGN)
+        else:
+            await libc.sigaction(SIGCHLD, libc.struct_sigaction(sa_handler=SIG_DFL,
+                                                                sa_flags=SA_NOCLDWAIT))
+
+        async def child() -> int:
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.01)
+        return pid in curmachine().procs, await errno_of(libc.waitpid(pid))
+
+    assert run(body) == (False, ECHILD)
+
+
+def test_orphans_go_to_init_and_are_reaped_there():
+    async def body():
+        pids = {}
+
+        async def grandchild() -> int:
+            pids["ppid_before"] = await libc.getppid()
+            await libc.nanosleep(0.1)
+            pids["ppid_after"] = await libc.getppid()
+            return 0
+
+        async def child() -> int:
+            pids["grandchild"] = await libc.fork(grandchild)
+            await libc.nanosleep(0.05)
+            return 0                     # exits first: its child is an orphan
+
+        pid = await libc.fork(child)
+        await libc.waitpid(pid)
+        await libc.nanosleep(0.2)
+        return pid, pids, pids["grandchild"] in curmachine().procs
+
+    pid, pids, still_there = run(body)
+    assert pids["ppid_before"] == pid and pids["ppid_after"] == 1
+    assert not still_there
+
+
+def test_execve_runs_the_image_and_resets_the_process():
+    ran = {}
+
+    async def image(argv: list[str]) -> int:
+        p = curproc()
+        ran["argv"] = argv
+        ran["comm"] = p.p_comm
+        ran["fds"] = p.p_fd.open_fds()
+        ran["sigusr1"] = sigact(p, SIGUSR1)[0]
+        ran["sigint"] = sigact(p, SIGINT)[0]
+        ran["forkentry"] = curlwp().l_md_execentry
+        return 17
+
+    def resolve(path: str):
+        return image if path.rsplit("/", 1)[-1] == "prog" else None
+
+    async def body():
+        keep = await libc.open("/keep", O_CREAT | O_RDWR, 0o644)
+        drop = await libc.open("/drop", O_CREAT | O_RDWR, 0o644)
+        await libc.fcntl(drop, F_SETFD, FD_CLOEXEC)
+        await libc.signal(SIGUSR1, HANDLER)
+        await libc.signal(SIGINT, SIG_IGN)
+
+        async def child() -> int:
+            err = await errno_of(libc.execve("/bin/nosuch", ["nosuch"]))
+            ran["enoent"] = err
+            await libc.execve("/bin/prog", ["prog", "-x", "arg two"])
+            ran["returned"] = True   # not reached
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return keep, drop, status
+
+    execsw_register(resolve)
+    try:
+        keep, drop, status = run(body)
+    finally:
+        execsw.remove(resolve)
+    assert WEXITSTATUS(status) == 17
+    assert ran["enoent"] == ENOENT and "returned" not in ran
+    assert ran["argv"] == ["prog", "-x", "arg two"]
+    assert ran["comm"] == "prog"
+    assert keep in ran["fds"] and drop not in ran["fds"]
+    assert (ran["sigusr1"], ran["sigint"]) == (SIG_DFL, SIG_IGN)   # execsigs
+    assert ran["forkentry"] is None
+    assert F_GETFD  # (imported for the flag it reads)
