@@ -20,6 +20,10 @@ class KernelError(Exception):
         # every lwp (name, state, wmesg, held locks, stack) at that moment.
         self.crash: Any = None
         self.seed: int | None = None
+        # The schedule string of the run that ended so (kern.boot(replay=...)
+        # reruns it) and the strategy that chose it.
+        self.schedule: str | None = None
+        self.strategy: str | None = None
 
     def __str__(self) -> str:
         return self.message

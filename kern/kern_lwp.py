@@ -128,6 +128,16 @@ class lwp:
         self.l_sleeptimo = False
         self.l_sleepcatch = False
         self.l_sleepq: Any = None  # the queue it is linked on while asleep
+        # Scheduling (kern/machine/scheduler.py): the machine's CPU, whether
+        # the task is parked waiting for it, the result a wakeup hands over,
+        # the pending timeout, how many times it was dispatched (l_ncsw), and
+        # how deep it is in waits outside the machine.
+        self.l_cpu: Any = None
+        self.l_parked = False
+        self.l_wakerv = 0
+        self.l_callout: Any = None
+        self.l_ncsw = 0
+        self.l_extdepth = 0
         # Lock bookkeeping (subr_lockdebug)
         self.l_locks: list[LockRecord] = []
         self.l_spinlocks = 0

@@ -1,7 +1,7 @@
 """Mutexes (kern_mutex.c): adaptive and spin, as mutex(9) describes them.
 
 ``mutex_enter`` may block, so it is ``async``; ``mutex_exit`` never sleeps.
-Every ``mutex_enter`` is a preemption point, so seeds explore who gets a
+Every ``mutex_enter`` is a preemption point, so the scheduler decides who gets a
 contended lock first.  A MUTEX_DEFAULT mutex at IPL_NONE is adaptive; at a
 higher IPL it is a spin mutex: kernel preemption stops while it is held, and
 sleeping with it held panics, as in NetBSD.
@@ -13,8 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
-from kern.machine.sched import preempt
+from kern.kern_synch import preempt, sleepq, sleepq_block, sleepq_enter, sleepq_wake
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,

@@ -16,8 +16,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
-from kern.machine.sched import preempt
+from kern.kern_synch import preempt, sleepq, sleepq_block, sleepq_enter, sleepq_wake
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,

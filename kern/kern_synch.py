@@ -7,8 +7,13 @@ wakeup cannot be lost.  Wakers call ``sleepq_wake``.  Mutexes, condvars,
 rwlocks, kpause, tsleep and kthread_join all sleep through here, which is
 what lets the harness say, for each lwp, what it sleeps on and where.
 
-Timeouts are in ticks (``hz`` per second) on the machine's clock, which is
-virtual unless the machine was booted with a real clock.
+This file is the ports' face of the machine's scheduler
+(kern/machine/scheduler.py): ``sleepq_block`` gives the CPU away until a
+wakeup puts the lwp back on the run queue (``sleepq_wake`` never switches);
+``preempt()`` is a preemption point, ``yield_()`` offers the CPU (NetBSD's
+``preempt``/``yield``).  A timeout is a callout on the machine's clock
+(``sleepq_timeout``, as NetBSD's), in ticks of ``hz`` per second; the clock
+is virtual unless the machine was booted with a real clock.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-import outcome
 import trio
 
-from kern.cpu import MachineLocal, curlwp, curmachine
+from kern.cpu import MachineLocal, _lwp, curlwp
 from kern.errno import EINTR, ERESTART, EWOULDBLOCK
-from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP
+from kern.kern_lwp import LSONPROC, LSSLEEP
+from kern.machine.schedule import PREEMPT, YIELD
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 
 hz = 100
 tick = 1000000 // hz
+_tick_ns = 1_000_000_000 // hz
 
 
 def mstohz(ms: int) -> int:
@@ -95,7 +101,6 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     from kern.subr_lockdebug import ASSERT_SLEEPABLE
 
     l = curlwp()
-    m = curmachine()
     ASSERT_SLEEPABLE()
     if l.l_sleepq is None and _EARLY not in l.l_specific:
         raise AssertionError("sleepq_block without sleepq_enter")
@@ -109,29 +114,32 @@ async def sleepq_block(timo: int, catch: bool) -> int:
             _unlink(l)
             _clear(l)
             return _sigerror(l, sig)
+    ci = l.l_cpu
     l.l_stat = LSSLEEP
     l.l_sleeptimo = timo > 0
     l.l_sleepcatch = catch
-    m.trace_event(l, f"sleep {l.l_wmesg}")
-
-    def abort(_: Any) -> trio.lowlevel.Abort:
-        _unlink(l)
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    try:
-        if timo > 0:
-            with trio.move_on_at(trio.current_time() + timo / hz) as cs:
-                rv = await trio.lowlevel.wait_task_rescheduled(abort)
-            if cs.cancelled_caught:
-                rv = EWOULDBLOCK
-                m.trace_event(l, f"timeout {l.l_wmesg}")
-        else:
-            rv = await trio.lowlevel.wait_task_rescheduled(abort)
-    except trio.Cancelled:
-        # Teardown of the machine: leave the sleep state for the post-mortem.
-        raise
+    l.l_wakerv = 0
+    ci.m.trace_add(l, "sleep", l.l_wmesg)
+    if timo > 0:
+        l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
+    # On teardown of the machine trio.Cancelled comes out of here, leaving
+    # the sleep state for the post-mortem.
+    await ci.block(l)
+    rv = l.l_wakerv
     _clear(l)
     return rv
+
+
+def sleepq_timeout(l: lwp) -> None:
+    """The callout of a timed sleep: wake ``l`` with EWOULDBLOCK if it still sleeps."""
+    l.l_callout = None
+    if l.l_stat != LSSLEEP or l.l_syncobj == "extern":
+        return
+    _unlink(l)
+    l.l_wakerv = EWOULDBLOCK
+    ci = l.l_cpu
+    ci.m.trace_add(l, "timeout", l.l_wmesg)
+    ci.setrun(l)
 
 
 def _clear(l: lwp) -> None:
@@ -151,18 +159,21 @@ def _sigerror(l: lwp, sig: int) -> int:
 
 
 def sleepq_wakeone(l: lwp, rv: int = 0) -> None:
-    """Wake one particular sleeping lwp with result ``rv``."""
-    m = curmachine()
+    """Wake one particular sleeping lwp with result ``rv`` (it goes on the run queue)."""
     _unlink(l)
     if l.l_stat != LSSLEEP:
-        # Linked but not yet blocked (its own task is running): let
+        # Linked but not yet blocked (it is the running lwp): let
         # sleepq_block return at once.
         l.l_specific[_EARLY] = rv
         return
-    l.l_stat = LSRUN
-    m.trace_event(l, f"wakeup {l.l_wmesg}")
-    assert l.l_task is not None
-    trio.lowlevel.reschedule(l.l_task, outcome.Value(rv))
+    ci = l.l_cpu
+    co = l.l_callout
+    if co is not None:
+        l.l_callout = None
+        ci.callout_stop(co)
+    l.l_wakerv = rv
+    ci.m.trace_add(l, "wakeup", l.l_wmesg)
+    ci.setrun(l)
 
 
 def sleepq_wake(sq: sleepq, count: int = 1 << 30) -> int:
@@ -244,8 +255,35 @@ async def kpause(wmesg: str, intr: bool, timo: int, mtx: kmutex_t | None) -> int
     return error
 
 
-async def yield_() -> None:
-    """preempt(): let other runnable lwps go first."""
-    from kern.machine.sched import preempt
+async def preempt() -> None:
+    """A preemption point: the scheduler may run another runnable lwp here.
 
-    await preempt()
+    A no-op while the lwp holds a spin mutex (kernel preemption is off
+    then) and when no other lwp is runnable.  Outside any lwp (a task of
+    the async face's caller) it is a trio checkpoint.
+    """
+    l = _lwp.get()
+    if l is not None and (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
+        return  # the fast path: nothing else may run here
+    await _offer_cpu(l, PREEMPT)
+
+
+async def yield_() -> None:
+    """yield(): offer the CPU to the other runnable lwps (a spin-wait's step).
+
+    Choice 0 runs the first lwp waiting, so a schedule of zeros (and a
+    shrunk one) lets a polling loop make progress; PCT drops the yielder
+    below every other lwp.
+    """
+    await _offer_cpu(_lwp.get(), YIELD)
+
+
+async def _offer_cpu(l: lwp | None, kind: int) -> None:
+    if l is None:
+        await trio.lowlevel.checkpoint()
+        return
+    if l.l_spinlocks:
+        return
+    ci = l.l_cpu
+    if ci.runq or ci.slow:
+        await ci.preempt(l, kind)

@@ -1,7 +1,7 @@
 """Time of day on the machine's clock, and nanosleep(2) (kern_time.c, kern_tc.c).
 
-The machine's clock is virtual by default: it starts at ``boottime`` and
-moves only when every lwp waits for a timeout.  ``struct timeval`` and
+The machine's clock (kern/machine/scheduler.py) is virtual by default: it
+starts at ``boottime`` and moves only when every lwp waits for a timeout.  ``struct timeval`` and
 ``struct timespec`` have NetBSD's LP64 layout (64-bit seconds; a 32-bit
 ``suseconds_t``), because they travel inside ioctl arguments.
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import ctypes
 from typing import TYPE_CHECKING, Any
-
-import trio
 
 from kern.cpu import curmachine
 from kern.errno import EINTR, EINVAL, ERESTART, EWOULDBLOCK
@@ -39,7 +37,7 @@ class timespec(ctypes.Structure):
 
 def _now_ns() -> int:
     m = curmachine()
-    return m.boottime_ns + int(round((trio.current_time() - m.clock_origin) * 1e9))
+    return m.boottime_ns + m.uptime_ns()
 
 
 def nanotime(ts: timespec) -> None:
@@ -61,7 +59,7 @@ def time_second() -> int:
 
 
 def _uptime_ns() -> int:
-    return int(round((trio.current_time() - curmachine().clock_origin) * 1e9))
+    return curmachine().uptime_ns()
 
 
 def getnanouptime(ts: timespec) -> None:

@@ -613,7 +613,7 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     uio into ``buf``.  Advances the uio (iovecs, resid, offset) by what was
     moved; a fault stops the move and returns its errno.
     """
-    from kern.machine.sched import preempt
+    from kern.kern_synch import preempt
     from kern.subr_lockdebug import ASSERT_SLEEPABLE
 
     vm = uio.uio_vmspace

@@ -10,8 +10,9 @@ call by call, in this order (as Linux's ``should_fail`` does):
 3. ``space``: let the first N qualifying calls through;
 4. ``nth``: fire on every Nth qualifying call after that (fault(4)'s NTH mode);
    ``fail_nth``: fire on the Nth call only, once (Linux's fail-nth);
-5. ``probability`` (0..1), drawn from the fault's own generator, seeded from
-   the machine's seed and the site name, so it never disturbs the scheduler.
+5. ``probability`` (0..1), drawn from the machine's decision stream
+   (``Machine.chance``): the strategy decides, the schedule string records
+   it, a replay repeats it and shrinking tries it without the fault.
 
 Every fault that fires is appended to the machine's fault log and trace.
 
@@ -92,8 +93,8 @@ class FaultAttr:
         elif self.nth > 1 and self.calls % self.nth:
             return False
         if self.probability < 1.0:
-            assert self._rng is not None
-            if self._rng.random() >= self.probability:
+            # drawn from the machine's decision stream: recorded, replayed, shrunk
+            if not curmachine().chance(self.probability):
                 return False
         if self.times > 0:
             self.times -= 1

@@ -371,12 +371,15 @@ async def syscall2(code: int, *args: Any) -> tuple[Any, Any]:
 async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
     from kern.kern_exit import lwp_exit
     from kern.kern_lwp import PS_WEXIT
-    from kern.machine.sched import preempt
+    from kern.kern_synch import preempt
     from kern.subr_prf import panic
 
     l = curlwp()
     if l.l_proc.p_sflag & PS_WEXIT:
         lwp_exit(l)  # the process is gone: nothing more runs in it
+    # Entering the kernel is a preemption point: another lwp may run
+    # between this process's user code and its call.
+    await preempt()
     sy = syscall_lookup(code) if isinstance(code, int) else None
     if sy is None:
         await _userret(l)
@@ -409,6 +412,9 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
             continue
         break
     await _userret(l)
+    # The way back to user mode (mi_userret) preempts when a wakeup made
+    # another lwp runnable meanwhile: a preemption point.
+    await preempt()
     if error == 0 or error == EJUSTRETURN:
         return retval
     raise SyscallError(error, sy.sy_name)

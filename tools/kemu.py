@@ -392,6 +392,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-d", dest="drives", action="append", default=[], metavar="DRIVESPEC",
                        help=DRIVE_HELP)
         p.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
+        _sched_arguments(p)
         p.add_argument("-v", dest="verbose", action="store_true",
                        help="echo commands and kernel messages")
         if name == "run":
@@ -404,8 +405,36 @@ def _parser() -> argparse.ArgumentParser:
                         "the demo writes into it (e.g. key=/dev/wd0,hostpath=disk.img,"
                         "size=host)")
     d.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
+    _sched_arguments(d)
     d.add_argument("-v", dest="verbose", action="store_true", help="echo kernel messages")
     return ap
+
+
+def _sched_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", default=None, metavar="NAME[:OPT=V,...]",
+                   help="scheduling strategy: random (default), pct[:depth=N,steps=N]")
+    p.add_argument("--replay", default=None, metavar="SCHEDULE",
+                   help="rerun exactly the run of this schedule string (or @file)")
+
+
+def _sched_boot_args(args: argparse.Namespace) -> dict[str, Any]:
+    """kern.boot keywords for --strategy and --replay."""
+    from kern.machine.sched_strategies import make_strategy, parse_strategy_spec
+    from kern.machine.schedule import decode
+
+    kw: dict[str, Any] = {}
+    if args.replay:
+        decode(args.replay)  # ScheduleError (a ValueError) for a bad string
+        kw["replay"] = args.replay
+    if args.strategy:
+        name, opts = parse_strategy_spec(args.strategy)
+        try:
+            make_strategy(name, 0, args.replay, dict(opts))
+        except TypeError as e:
+            raise ValueError(f"--strategy={args.strategy}: {e}") from None
+        kw["strategy"] = name
+        kw.update(opts)
+    return kw
 
 
 DEMO_MD_SIZE = 16 << 20
@@ -486,6 +515,12 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
     if not _native_check(errs):
         return 1
 
+    try:
+        sched_kw = _sched_boot_args(args)
+    except ValueError as e:
+        _write(errs, f"kemu: {e}\n")
+        return 1
+
     text = None
     if args.cmd == "demo":
         text = demo_script()
@@ -512,7 +547,8 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
             try:
                 m = boot_machine(drives, args.seed, stdout=host_binary(out),
                                  stderr=host_binary(errs), verbose=args.verbose, console=out,
-                                 md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE)
+                                 md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE,
+                                 **sched_kw)
             except (SetupError, KernelError, MachineHalted) as e:
                 _write(errs, f"kemu: {e}\n")
                 return 1

@@ -329,6 +329,11 @@ class Shell:
         self._errmsg(prefix + first + "\n")
         for ln in rest:
             self._errmsg(ln + "\n")
+        if getattr(e, "schedule", None):
+            from kern.machine.machine import schedule_arg
+
+            self._errmsg(f"kemu: schedule {e.strategy}: --replay={schedule_arg(e.schedule)} "
+                         "reruns it\n")
 
     # ------------------------------------------------------------ completion
 

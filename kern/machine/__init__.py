@@ -1,13 +1,25 @@
 """The machine: the harness that hosts one emulated NetBSD kernel.
 
-Everything here is kemu's own, not a port: booting and halting a machine
-(``machine``), the scheduler that decides which lwp runs (``sched``), the
-lockset race detector (``lockset``), the pytest plugin (``plugin``) and the
-test author's kit (``testing``).  The
-NetBSD ports in kern/, vfs/, dev/ and fs/ reach it only through a narrow
-face: ``kern.cpu`` (curlwp, curmachine), the sleep queues and preemption
-points of ``kern.kern_synch``, fault sites (``kern.subr_fault``) and
-``printf``/``panic``, the way rump keeps its hypercall layer (rumpuser)
+Everything here is kemu's own, not a port:
+
+* ``machine``     booting and halting a machine, its faces, crash dumps;
+* ``scheduler``   the one virtual CPU: run queue, context switches,
+                  preemption points, callouts and virtual time, idle and
+                  deadlock detection, waits outside the machine;
+* ``sched_strategies``  who makes each scheduling choice (random, pct, replay, dfs);
+* ``schedule``    the recorded decision stream and schedule strings;
+* ``trace``       the trace of kernel events (text and structured);
+* ``explore``     running a scenario under a strategy, bounded exhaustive
+                  search (dfs), campaigns of many runs;
+* ``shrink``      reducing a failing schedule;
+* ``determinism`` checking that a schedule replays identically;
+* ``lockset``     the lockset race detector (Eraser) over watched kernel structs;
+* ``plugin``      the pytest plugin; ``testing``: the test author's kit.
+
+The NetBSD ports in kern/, vfs/, dev/ and fs/ reach it only through a
+narrow face: ``kern.cpu`` (curlwp, curmachine), the sleep queues and
+preemption points of ``kern.kern_synch``, fault sites (``kern.subr_fault``)
+and ``printf``/``panic``, the way rump keeps its hypercall layer (rumpuser)
 apart from the kernel it hosts.
 """
 

@@ -19,13 +19,16 @@
               n.start_soon(k.run, writer)
               n.start_soon(k.run, reader)
 
-  The lwps are tasks of the caller's trio run.  Virtual time needs that run
-  to use a ``trio.testing.MockClock`` (the pytest plugin runs async tests so).
+  The lwps are tasks of the caller's trio run (any trio clock will do).
 
-While requests are outstanding, an idle task watches for the moment every
-task is blocked.  Then it either advances virtual time to the next timeout,
-or, when no timeout is pending and nothing outside can help, ends the run
-with :class:`kern.Deadlock`, naming each lwp, what it sleeps on and where.
+* ``Machine(...).run_once(afn, *args)``: boot, run one lwp, halt, all in
+  the calling thread: what the explorers (kern/machine/explore.py) use.
+
+The lwps share one virtual CPU (kern/machine/scheduler.py); a strategy
+(kern/machine/sched_strategies.py) makes every scheduling choice and every
+random draw, and the machine records them (kern/machine/schedule.py): the
+schedule string ``k.schedule`` replays the run exactly
+(``kern.boot(replay=...)``), byte for byte in ``k.trace``.
 
 Leaving either ``with`` block, however it is left (normally, by an exception,
 KeyboardInterrupt or cancellation), halts the machine: ``cpu_reboot``
@@ -33,29 +36,22 @@ KeyboardInterrupt or cancellation), halts the machine: ``cpu_reboot``
 closed.  Only a crash skips that; its report names the host images it leaves
 possibly inconsistent.
 
-Reproducible: the machine owns the generator that orders trio's batches
-(kern.machine.sched), seeded from ``seed``; the same seed and the same calls give the
-same ``k.trace``, byte for byte.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import importlib
-import math
 import os
-import random
 import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import outcome
 import trio
-import trio.testing
 
 from kern.cpu import _lwp, _machine
 from kern.exceptions import Deadlock, KernelError, KernelPanic, MachineHalted
@@ -71,7 +67,11 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import lockset, sched
+from kern.machine import lockset
+from kern.machine import sched_strategies as strategies
+from kern.machine.sched_strategies import Strategy
+from kern.machine.scheduler import VirtualCPU
+from kern.machine.trace import Trace, TraceEvent
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import short_path
 
@@ -85,53 +85,20 @@ _INTERNAL_FILES = ("kern/kern_synch.py:", "kern/kern_mutex.py:", "kern/kern_cond
 # a test booted, to print their seeds when it fails).
 boot_observers: list[Callable[[Machine], None]] = []
 default_seed: int = 0
+# Schedules for the next machines booted without a strategy, in boot order
+# (pytest --kemu-replay=S1,S2).
+default_replays: list[str] = []
 
+# The kernel tunables a boot may set (tunables={...}) and what they do.
+TUNABLES = {
+    "module_verbose": "print module load/unload messages (kern_module, default False)",
+    "module_autotime": "seconds before an autoloaded module may be auto-unloaded (default 10)",
+}
 
-class Trace:
-    """The list of kernel events of one run, as strings, with a running digest.
+# A schedule string longer than this is written to a file by the reports.
+SCHEDULE_INLINE_MAX = 400
 
-    Keeps at most ``limit`` events in memory; ``digest()`` covers all of them.
-    """
-
-    def __init__(self, enabled: bool = True, limit: int = 1_000_000) -> None:
-        self.enabled = enabled
-        self.limit = limit
-        self.events: list[str] = []
-        self.total = 0
-        self._h = hashlib.sha256()
-
-    def add(self, event: str) -> None:
-        if not self.enabled:
-            return
-        self.total += 1
-        self._h.update(event.encode() + b"\n")
-        if len(self.events) < self.limit:
-            self.events.append(event)
-
-    def digest(self) -> str:
-        return self._h.hexdigest()
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.events)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.events[i]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Trace):
-            return self.digest() == other.digest()
-        if isinstance(other, list):
-            return self.events == other
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"<Trace {self.total} events {self.digest()[:12]}>"
-
-    def text(self) -> str:
-        return "\n".join(self.events)
+__all__ = ["CrashDump", "LwpInfo", "Machine", "Trace", "TraceEvent", "boot"]
 
 
 @dataclass
@@ -163,6 +130,7 @@ class CrashDump:
     lwps: list[LwpInfo]
     msgbuf: str
     trace_tail: list[str] = field(default_factory=list)
+    schedule: str = ""
     # What the crash leaves in an unknown state, e.g. "host image X (/dev/wd0)
     # may be inconsistent: ..." (nothing was synced); also in the error's message.
     notes: list[str] = field(default_factory=list)
@@ -175,7 +143,12 @@ class CrashDump:
 
 
 class _Request:
-    """One k.run(): an lwp to start and, later, its outcome for the caller."""
+    """One k.run(): an lwp to start and, later, its outcome for the caller.
+
+    A sync request is delivered when the kernel is quiescent (to a thread
+    through ``tevent``, or to a task through ``aevent``); an async one as
+    soon as its lwp is done.
+    """
 
     def __init__(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
                  name: str | None, p: proc | None, sync: bool) -> None:
@@ -190,7 +163,7 @@ class _Request:
         # the machine no longer counts it as work outstanding.
         self.abandoned = False
         self.outcome: outcome.Outcome | None = None
-        self.tevent = threading.Event() if sync else None
+        self.tevent: threading.Event | None = None
         self.aevent: trio.Event | None = None
 
     def finish(self, out: outcome.Outcome) -> None:
@@ -207,61 +180,56 @@ class _Request:
         elif self.aevent is not None:
             self.aevent.set()
 
-
-class _Instrument(trio.abc.Instrument):
-    """Observes the run: lwp switches for the trace, progress for the idle
-    task, and how many tasks are ready to run (kern.machine.sched.preempt skips a
-    yield when no other task is)."""
-
-    def __init__(self, m: Machine) -> None:
-        self.m = m
-
-    def task_scheduled(self, task: trio.lowlevel.Task) -> None:
-        self.m._ready += 1
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        m = self.m
-        m._ready -= 1
-        if task is m._idle_task:
-            return
-        l = m._task2lwp.get(task)
-        if l is None:
-            m._progress += 1
-            return
-        if not (l.l_flag & LW_DAEMON):
-            m._progress += 1
-        if l is not m._last_lwp:
-            m._last_lwp = l
-            m.trace_event(l, "run")
+    def sort_key(self) -> tuple[str, tuple[Any, ...]]:
+        """Orders requests that reach an idle kernel together (async face)."""
+        name = self.name or getattr(self.afn, "__name__", "lwp")
+        simple = tuple(a if isinstance(a, (int, str, bytes, float, bool, type(None)))
+                       else type(a).__name__ for a in self.args)
+        return name, simple
 
 
 class Machine:
     """One emulated NetBSD kernel.  Make it with :func:`kern.boot`."""
 
-    def __init__(self, seed: int | None = None, *, clock: str = "virtual",
+    def __init__(self, seed: int | None = None, *, strategy: str | Strategy | None = None,
+                 replay: str | None = None, clock: str = "virtual",
                  lockdebug: bool = True, trace: bool = True, trace_limit: int = 1_000_000,
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
-                 faults: Any = None, race: bool | None = None, **options: Any) -> None:
+                 faults: Any = None, race: bool | None = None,
+                 tunables: dict[str, Any] | None = None,
+                 observe: bool = True, **strategy_options: Any) -> None:
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
+        tunables = dict(tunables or {})
+        for name in TUNABLES:
+            if name in strategy_options:
+                tunables[name] = strategy_options.pop(name)
+        bad = sorted(set(tunables) - set(TUNABLES))
+        if bad:
+            raise TypeError(f"unknown kernel tunable(s) {', '.join(bad)} (known: "
+                            f"{', '.join(TUNABLES)})")
+        # Kernel variables set at boot (NetBSD sets them with boot options or
+        # sysctl): the kernel reads them with ``m.options.get(name, default)``.
+        self.options: dict[str, Any] = tunables
         self.seed = default_seed if seed is None else int(seed)
+        if strategy is None and replay is None and not strategy_options and default_replays:
+            replay = default_replays.pop(0)
+        self.strategy = strategies.make_strategy(strategy, self.seed, replay, strategy_options)
         self.clock_kind = clock
         self.lockdebug = lockdebug
         self.trace = Trace(trace, trace_limit)
         self.verbose = verbose
         self.console = console  # where verbose echoes kernel messages (None: sys.stdout)
-        self.options = options
         from kern.subr_prf import AB_DEBUG, AB_QUIET, AB_VERBOSE
 
         self.boothowto = (AB_DEBUG if debug else 0) | (AB_QUIET if quiet else 0) | \
             (AB_VERBOSE if verbose else 0)
         self.boottime_ns = int(boottime * 1e9)
-        self.clock_origin = 0.0
         self.deadlock_patience = deadlock_patience
         self.config = _resolve_config(config)
-        self.rng = random.Random(self.seed)
+        self.cpu = VirtualCPU(self, self.strategy, realtime=(clock == "real"))
         self.faults = FaultTable(self.seed)
         if faults:
             self.faults.apply(faults)  # a FaultPlan or its text form
@@ -284,19 +252,11 @@ class Machine:
         self.state = "new"
         self._face: str | None = None
         self._requests: list[_Request] = []
-        self._task2lwp: dict[trio.lowlevel.Task, lwp] = {}
-        self._last_lwp: lwp | None = None
-        self._progress = 0
-        self._ready = 0  # tasks scheduled to run and not yet stepped
-        self._external_waits = 0
-        self._idle_task: trio.lowlevel.Task | None = None
-        self._idle_lot = trio.lowlevel.ParkingLot()
+        self._intake: list[_Request] = []
         self._nursery: trio.Nursery | None = None
-        self._clock: trio.abc.Clock | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: threading.Thread | None = None
         self._booted = threading.Event()
-        self._stopping = False
         self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         # Called when the machine crashes, each giving lines for the report: what
         # the crash leaves in an unknown state (rumpblk: the host images it had).
@@ -309,33 +269,74 @@ class Machine:
         # caller's thread instead of raising (a shell posts SIGINT to its foreground
         # job with call_soon).  None: the KeyboardInterrupt propagates.
         self.on_interrupt: Callable[[], None] | None = None
-        for obs in boot_observers:
-            obs(self)
+        if observe:  # (the explorers' thousands of machines are not reported)
+            for obs in boot_observers:
+                obs(self)
 
     # ------------------------------------------------------------------ info
 
     def __repr__(self) -> str:
         return f"<Machine seed={self.seed} {self.state}>"
 
-    def repro_args(self) -> list[str]:
-        """The pytest options that make a test boot this machine again as it ran
-        (the pytest plugin's re-run line; the scheduler adds what it needs)."""
-        return [f"--kemu-seed={self.seed}"]
-
     def now(self) -> float:
         """Seconds since boot on the machine's clock (virtual unless clock='real')."""
-        try:
-            return trio.current_time() - self.clock_origin
-        except RuntimeError:
-            return self._last_now
+        return self.cpu.now_ns() / 1e9
 
-    _last_now = 0.0
+    def uptime_ns(self) -> int:
+        """Nanoseconds since boot on the machine's clock."""
+        return self.cpu.now_ns()
+
+    def trace_add(self, l: lwp | None, kind: str, detail: str = "") -> None:
+        """Add an event to ``k.trace`` (kern/machine/trace.py lists the kinds)."""
+        tr = self.trace
+        if tr.enabled:
+            if l is None:
+                tr.add(self.cpu.now_ns() / 1e9, "-", kind, detail or "")
+            else:
+                tr.add(self.cpu.now_ns() / 1e9, l.l_name, kind, detail or "", l.l_proc.p_pid,
+                       l.l_lid)
 
     def trace_event(self, l: lwp | None, event: str) -> None:
-        if not self.trace.enabled:
-            return
-        name = l.l_name if l is not None else "-"
-        self.trace.add(f"{self.now():.6f} {name}: {event}")
+        """``trace_add`` with the kind and detail in one string ("fault site EIO")."""
+        kind, _, detail = event.partition(" ")
+        self.trace_add(l, kind, detail)
+
+    # ---------------------------------------------------------- the decision stream
+
+    @property
+    def schedule(self) -> str:
+        """The schedule string of the run so far: ``kern.boot(replay=k.schedule)`` replays it."""
+        return self.cpu.decisions.schedule()
+
+    @property
+    def decisions(self) -> Any:
+        """The decisions of the run so far (kern.machine.schedule.Decisions)."""
+        return self.cpu.decisions
+
+    def chance(self, p: float) -> bool:
+        """True with probability ``p``, drawn from the decision stream (fault plans)."""
+        return self.cpu.chance(p)
+
+    def random_below(self, n: int) -> int:
+        """A number in ``range(n)``, drawn from the decision stream."""
+        return self.cpu.random_below(n)
+
+    def schedule_arg(self) -> str:
+        """The schedule string, or ``@file`` holding it when it is long."""
+        return schedule_arg(self.schedule)
+
+    def repro_args(self) -> list[str]:
+        """The pytest options that make a test boot this machine again as it ran:
+        its seed and strategy (``--kemu-replay`` with the schedule string
+        when it was a replay).  The plugin's report adds the exact
+        ``--kemu-replay=`` line of every machine."""
+        spec = self.strategy.spec()
+        if spec is None:
+            return [f"--kemu-replay={self.schedule_arg()}"]
+        args = [f"--kemu-seed={self.seed}"]
+        if spec != "random":
+            args.append(f"--kemu-strategy={spec}")
+        return args
 
     def msgbuf_put(self, text: str) -> None:
         self._msgbuf.append(text)
@@ -395,15 +396,19 @@ class Machine:
 
     def spawn_lwp(self, l: lwp, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
                   req: _Request | None = None) -> None:
-        """Start ``afn(*args)`` as lwp ``l`` (kthread_create and k.run come here)."""
+        """Start ``afn(*args)`` as lwp ``l`` (kthread_create and k.run come here).
+
+        The lwp goes on the run queue; it runs when the scheduler picks it.
+        """
         if self._nursery is None or self.state in ("failed", "halted"):
             raise MachineHalted(f"{self!r} is not running")
         if self.race is not None:
             self.race.lwp_spawned(l, _lwp.get())
-        l.l_stat = LSRUN
+        l.l_cpu = self.cpu
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
         self._nursery.start_soon(self._lwp_main, l, afn, args, req, name=l.l_name)
+        self.cpu.setrun(l)
 
     # The machine's tasks are KI-protected: on the async face a Ctrl-C never
     # lands in the middle of kernel code; trio raises it in the caller's task,
@@ -413,11 +418,8 @@ class Machine:
                         args: tuple[Any, ...], req: _Request | None) -> None:
         _machine.set(self)
         _lwp.set(l)
-        task = trio.lowlevel.current_task()
-        l.l_task = task
-        self._task2lwp[task] = l
-        l.l_stat = LSONPROC
-        self.trace_event(l, "start")
+        l.l_task = trio.lowlevel.current_task()
+        await self.cpu.park(l)  # until the scheduler first picks it
         out: outcome.Outcome
         try:
             value = await afn(*args)
@@ -448,6 +450,7 @@ class Machine:
             req.finish(out)
             if not req.sync:
                 req.deliver()
+        self.cpu.exit(l)
 
     def _lwp_exit(self, l: lwp, out: outcome.Outcome) -> None:
         from kern.kern_synch import sleepq_wake
@@ -455,15 +458,11 @@ class Machine:
         l.l_stat = LSZOMB
         l.l_exitcode = out.value if isinstance(out, outcome.Value) and \
             isinstance(out.value, int) else 0
-        self.trace_event(l, "exit")
+        self.trace_add(l, "exit")
         if l in self.alllwp:
             self.alllwp.remove(l)
         if l in l.l_proc.p_lwps:
             l.l_proc.p_lwps.remove(l)
-        if l.l_task is not None:
-            self._task2lwp.pop(l.l_task, None)
-        if self._last_lwp is l:
-            self._last_lwp = None
         if l.l_joiners:
             sleepq_wake(l.l_joiners)
 
@@ -484,6 +483,7 @@ class Machine:
             raise MachineHalted("the machine is not booted: use 'with kern.boot() as k'")
         self._check_alive()
         req = _Request(afn, args, name, proc, sync=True)
+        req.tevent = threading.Event()
         assert self._token is not None
         try:
             self._token.run_sync_soon(self._submit, req)
@@ -525,9 +525,9 @@ class Machine:
         fn(*args)
 
     async def _arun(self, afn: Callable[..., Awaitable[Any]], args: tuple[Any, ...],
-                    name: str | None, p: proc | None) -> Any:
+                    name: str | None, p: proc | None, sync: bool = False) -> Any:
         self._check_alive()
-        req = _Request(afn, args, name, p, sync=False)
+        req = _Request(afn, args, name, p, sync=sync)
         req.aevent = trio.Event()
         self._submit(req)
         try:
@@ -542,11 +542,11 @@ class Machine:
         req.abandoned = True
         if self._token is not None and self._face == "sync":
             try:
-                self._token.run_sync_soon(self._idle_lot.unpark_all)
+                self._token.run_sync_soon(self.cpu.recheck)
             except trio.RunFinishedError:
                 pass
         else:
-            self._idle_lot.unpark_all()
+            self.cpu.recheck()
 
     def _unwrap(self, req: _Request) -> Any:
         if req.outcome is None:
@@ -564,21 +564,43 @@ class Machine:
             raise MachineHalted(f"{self!r} is not running")
 
     def _submit(self, req: _Request) -> None:
-        """In the machine's run: make the lwp of a request and start it."""
+        """In the machine's run: make the lwp of a request and put it on the run queue.
+
+        On the async face every request waits in an intake until the kernel
+        is idle and every task of the caller's run is blocked; then the
+        waiting ones start in the order of their names and simple arguments.
+        When a caller's task runs (between two lwps' steps, or beside a busy
+        kernel) is trio's to decide, so taking a request at once would let
+        trio's order into the run.
+        """
         if self.failure is not None:
             req.finish(outcome.Error(self.failure))
             req.deliver()
             return
+        self._requests.append(req)
+        if self._face == "async":
+            self._intake.append(req)
+            self.cpu.kick()
+            return
+        self._start_request(req)
+
+    def _start_request(self, req: _Request) -> None:
         p = req.proc or self.initproc or self.proc0
         name = req.name or (getattr(req.afn, "__name__", "lwp"))
         l = lwp(p, name)
-        self._requests.append(req)
         try:
             self.spawn_lwp(l, req.afn, req.args, req)
         except MachineHalted as e:
             req.finish(outcome.Error(e))
             req.deliver()
-        self._idle_lot.unpark_all()
+
+    def take_intake(self) -> None:
+        """Start the requests of the intake (async face), in a reproducible order."""
+        if self._intake:
+            reqs = sorted(self._intake, key=_Request.sort_key)
+            self._intake = []
+            for req in reqs:
+                self._start_request(req)
 
     # sync face ---------------------------------------------------------
 
@@ -612,25 +634,25 @@ class Machine:
         return self
 
     def _thread_main(self) -> None:
-        sched.install()
-        prev = sched.bind_thread_rng(self.rng)
         try:
-            trio.run(self._trio_main, clock=self._make_clock(), strict_exception_groups=True)
+            trio.run(self._trio_main, strict_exception_groups=True)
         except BaseException as e:  # noqa: BLE001 - report to the waiting caller
             if self.failure is None:
                 p = KernelPanic(f"panic: the machine's run failed: {e!r}")
                 p.__cause__ = e
                 self.failure = p
         finally:
-            sched.bind_thread_rng(prev)
-            if self.state != "failed":
-                self.state = "halted" if self.failure is None else "failed"
-            for r in self._requests:
-                if not r.delivered:
-                    if r.outcome is None:
-                        r.finish(outcome.Error(self.failure or MachineHalted("halted")))
-                    r.deliver()
-            self._booted.set()
+            self._finish_requests()
+
+    def _finish_requests(self) -> None:
+        if self.state != "failed":
+            self.state = "halted" if self.failure is None else "failed"
+        for r in self._requests:
+            if not r.delivered:
+                if r.outcome is None:
+                    r.finish(outcome.Error(self.failure or MachineHalted("halted")))
+                r.deliver()
+        self._booted.set()
 
     async def _trio_main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -678,6 +700,7 @@ class Machine:
         from kern.machdep import cpu_reboot
 
         req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req.tevent = threading.Event()
         try:
             assert self._token is not None
             self._token.run_sync_soon(self._submit, req)
@@ -693,26 +716,73 @@ class Machine:
             except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt first
                 held = held or e
 
+    # one run in the calling thread ---------------------------------------
+
+    def run_once(self, afn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None,
+                 proc: proc | None = None, sync: bool = True) -> Any:
+        """Boot, run ``afn(*args)`` as one lwp, halt (``cpu_reboot``; ``sync=False``
+        is RB_NOSYNC); all in the calling thread, with the sync face's semantics.
+
+        Returns the lwp's result; raises its exception, or the KernelError
+        that ended the machine.  What the explorers (kern/machine/explore.py)
+        run, many times over.
+        """
+        if self.state != "new":
+            raise RuntimeError(f"{self!r} was already started")
+        self._face = "inline"
+        self.state = "booting"
+        box: list[_Request] = []
+
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            async with trio.open_nursery() as outer:
+                await outer.start(self._kernel_main)
+                if self.failure is None:
+                    req = _Request(afn, args, name, proc, sync=True)
+                    req.aevent = trio.Event()
+                    box.append(req)
+                    self._submit(req)
+                    await req.aevent.wait()
+                if self.failure is None:
+                    from kern.machdep import cpu_reboot
+
+                    reboot = _Request(cpu_reboot, (_howto(sync),), "reboot", self.proc0, True)
+                    reboot.aevent = trio.Event()
+                    self._submit(reboot)
+                    await reboot.aevent.wait()
+                self._stop()
+
+        try:
+            trio.run(main, strict_exception_groups=True)
+        except BaseException as e:  # noqa: BLE001 - as the sync face does
+            if self.failure is None:
+                p = KernelPanic(f"panic: the machine's run failed: {e!r}")
+                p.__cause__ = e
+                self.failure = p
+        finally:
+            self._finish_requests()
+        if not box:
+            self._failure_raised = True
+            raise self.failure or MachineHalted(f"{self!r} did not boot")
+        return self._unwrap(box[0])
+
     # async face --------------------------------------------------------
 
     async def __aenter__(self) -> Machine:
         if self.state != "new":
             raise RuntimeError(f"{self!r} was already started")
         self._face = "async"
+        self.cpu.deferred = True
         self.state = "booting"
-        sched.install()
-        self._prev_rng = sched.bind_thread_rng(self.rng)
         self._outer = trio.open_nursery()
         outer = await self._outer.__aenter__()
         try:
             await outer.start(self._kernel_main_shielded)
         except BaseException:
             await self._outer.__aexit__(None, None, None)
-            sched.bind_thread_rng(self._prev_rng)
             raise
         if self.failure is not None:
             await self._outer.__aexit__(None, None, None)
-            sched.bind_thread_rng(self._prev_rng)
             self._failure_raised = True
             raise self.failure
         return self
@@ -722,7 +792,6 @@ class Machine:
             await self.ahalt()
         finally:
             await self._outer.__aexit__(None, None, None)
-            sched.bind_thread_rng(self._prev_rng)
         if et is None and self.failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self.failure
@@ -744,60 +813,48 @@ class Machine:
         if self.state == "running" and self.failure is None:
             with trio.CancelScope(shield=True):
                 try:
-                    await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0)
+                    await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0,
+                                     sync=True)
                 except (KernelError, MachineHalted):
                     pass
             self._stop()
 
     # ------------------------------------------------------------ the kernel
 
-    def _make_clock(self) -> trio.abc.Clock | None:
-        if self.clock_kind == "virtual":
-            self._clock = trio.testing.MockClock(rate=0.0, autojump_threshold=math.inf)
-            return self._clock
-        return None
-
     @trio.lowlevel.enable_ki_protection
     async def _kernel_main(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         _machine.set(self)
-        if self._clock is None:
-            c = trio.lowlevel.current_clock()
-            if isinstance(c, trio.testing.MockClock):
-                self._clock = c
-            else:
-                self.clock_kind = "real"
-        self.clock_origin = trio.current_time()
-        instrument = _Instrument(self)
-        trio.lowlevel.add_instrument(instrument)
+        self.cpu.start_clock()
         if self.race is not None:
             self.race.attach()
         try:
-            async with trio.open_nursery() as n:
-                self._nursery = n
-                n.start_soon(self._idle_loop, name="kemu-idle")
-                boot = _Request(self._boot, (), "lwp0", self.proc0, sync=(self._face == "sync"))
-                if boot.sync:
-                    boot.tevent = None
-                boot.aevent = trio.Event()
-                self._requests.append(boot)
-                self.spawn_lwp(lwp(self.proc0, "lwp0", LW_SYSTEM), self._boot, (), boot)
-                await boot.aevent.wait()
-                if self.failure is None and boot.outcome is not None:
-                    try:
-                        boot.outcome.unwrap()
-                    except BaseException as e:  # noqa: BLE001
-                        p = KernelPanic(f"panic: boot failed: {e!r}")
-                        p.__cause__ = e
-                        self._fail(p)
-                if self.failure is None:
-                    self.state = "running"
-                task_status.started()
-                self._booted.set()
+            # Shielded: on the async face the caller's cancel scopes do not reach
+            # the lwps; only the machine's own halt (_stop) or crash (_fail)
+            # cancels them.
+            with trio.CancelScope(shield=True):
+                async with trio.open_nursery() as n:
+                    self._nursery = n
+                    n.start_soon(self.cpu.idle_task, name="kemu-idle")
+                    boot = _Request(self._boot, (), "lwp0", self.proc0, sync=True)
+                    boot.aevent = trio.Event()
+                    self._requests.append(boot)
+                    self.spawn_lwp(lwp(self.proc0, "lwp0", LW_SYSTEM), self._boot, (), boot)
+                    await boot.aevent.wait()
+                    if self.failure is None and boot.outcome is not None:
+                        try:
+                            boot.outcome.unwrap()
+                        except BaseException as e:  # noqa: BLE001
+                            p = KernelPanic(f"panic: boot failed: {e!r}")
+                            p.__cause__ = e
+                            self._fail(p)
+                    if self.failure is None:
+                        self.state = "running"
+                    task_status.started()
+                    self._booted.set()
         finally:
             if self.race is not None:
                 self.race.detach()
-            self._last_now = self.now()
-            trio.lowlevel.remove_instrument(instrument)
+            self.cpu.stop_clock()
             self._nursery = None
             if self.state != "failed":
                 self.state = "halted"
@@ -824,7 +881,7 @@ class Machine:
         self._shutdown_hooks.append(afn)
 
     def _stop(self) -> None:
-        self._stopping = True
+        self.cpu.stop()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -833,21 +890,18 @@ class Machine:
         if self.failure is not None:
             return
         self.record_crash(exc)
-        exc.crash = self.crash
-        exc.seed = self.seed
         notes = self._crash_notes()
         if notes and self.crash is not None:
             self.crash.notes = notes
             exc.message += "".join("\n" + n for n in notes)
         self.failure = exc
         self.state = "failed"
-        self.trace_event(None, f"crash: {exc.message.splitlines()[0]}")
+        self.trace_add(None, "crash", exc.message.splitlines()[0])
         for r in self._requests:
             if not r.delivered:
                 r.finish(outcome.Error(exc))
                 r.deliver()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+        self._stop()
         self._booted.set()
 
     def _crash_notes(self) -> list[str]:
@@ -863,66 +917,56 @@ class Machine:
         if self.crash is None:
             self.crash = CrashDump(reason=exc.message, time=self.now(),
                                    lwps=[self._lwp_info(l, exc) for l in self.alllwp],
-                                   msgbuf=self.dmesg(), trace_tail=self.trace.events[-50:])
-            exc.crash = self.crash
-            exc.seed = self.seed
+                                   msgbuf=self.dmesg(), trace_tail=self.trace.events[-50:],
+                                   schedule=self.schedule)
+        exc.crash = self.crash
+        exc.seed = self.seed
+        exc.schedule = self.crash.schedule
+        exc.strategy = self.strategy.describe()
 
-    # idle loop: virtual time and deadlock detection ----------------------
+    # idle: quiescence and deadlock (called by the scheduler) ---------------
 
-    def external_wait(self) -> _ExternalWait:
-        """``with m.external_wait(): await ...``: the kernel waits on the outside world.
+    def external_wait(self, wmesg: str = "extern", *, pending: bool = True) -> ExternalWait:
+        """``async with m.external_wait(): await ...``: wait on the world outside.
 
-        While any such wait is open, an all-blocked kernel is not deadlocked.
+        The calling lwp gives the CPU away for the wait and queues for it
+        again afterwards, so the other lwps run meanwhile.  Every trio-level
+        wait of an lwp (sockets, host threads and processes, a trio Lock or
+        Event) must be inside one, or the machine stalls.  ``pending`` (the
+        default): the machine counts on the wait ending, so a kernel whose
+        lwps all sleep meanwhile is neither deadlocked nor quiescent (virtual
+        time stands still).  ``pending=False`` is a listener that may wait
+        forever (a server's socket between requests); the trace shows the
+        wait as ``extern``/``intern`` on the lwp.
         """
-        return _ExternalWait(self)
+        return ExternalWait(self.cpu, wmesg, pending)
 
-    @trio.lowlevel.enable_ki_protection
-    async def _idle_loop(self) -> None:
-        self._idle_task = trio.lowlevel.current_task()
-        strikes = 0
-        last_progress = -1
-        while True:
-            await trio.testing.wait_all_tasks_blocked()
-            if self.failure is not None or self._stopping:
-                return
-            if self._external_waits:
-                await trio.testing.wait_all_tasks_blocked(0.005)
-                continue
-            busy = [r for r in self._requests if not r.done and not r.abandoned]
-            if not busy:
-                for r in self._requests:
-                    r.deliver()
-                self._requests = []
-                await self._idle_lot.park()
-                continue
-            dl = trio.lowlevel.current_statistics().seconds_to_next_deadline
-            if dl != math.inf:
-                if self._progress == last_progress and not self._nondaemon_timed():
-                    strikes += 1
-                    if strikes > self.deadlock_patience:
-                        self._deadlock(daemons_only=True)
-                        return
-                else:
-                    strikes = 0
-                last_progress = self._progress
-                if isinstance(self._clock, trio.testing.MockClock):
-                    if dl > 0:
-                        self._clock.jump(dl)
-                else:
-                    await trio.sleep(max(dl, 0))
-                continue
-            self._deadlock()
-            return
+    def awaiting_outside(self) -> _AwaitingOutside:
+        """``with m.awaiting_outside():`` the kernel expects something from outside
+        the machine (a reply of a server process) for as long as it is held:
+        meanwhile a kernel whose lwps all sleep is neither deadlocked nor
+        quiescent.  A plain counter: it never gives the CPU away."""
+        return _AwaitingOutside(self.cpu)
 
-    def _nondaemon_timed(self) -> bool:
+    def busy(self) -> bool:
+        """Is a request (k.run) outstanding?  (One its caller abandoned is not.)"""
+        return any(not r.done and not r.abandoned for r in self._requests)
+
+    def quiescent(self) -> None:
+        """Every lwp sleeps and no request is outstanding: hand back the results."""
+        reqs = self._requests
+        self._requests = []
+        for r in reqs:
+            r.deliver()
+
+    def nondaemon_timed(self) -> bool:
         return any(l.l_stat == LSSLEEP and l.l_sleeptimo and not (l.l_flag & LW_DAEMON)
                    for l in self.alllwp)
 
-    def _deadlock(self, daemons_only: bool = False) -> None:
-        lines = [f"deadlock: every lwp sleeps and nothing can wake one "
-                 f"(seed {self.seed}, t={self.now():.6f}s)"]
-        if daemons_only:
-            lines[0] += "; only housekeeping timers were left"
+    def deadlock(self, daemons_only: bool = False) -> None:
+        lines = ["deadlock: every lwp sleeps and nothing can wake one"
+                 + ("; only housekeeping timers were left" if daemons_only else ""),
+                 f"  (seed {self.seed}, {self.strategy.describe()}, t={self.now():.6f}s)"]
         infos = [self._lwp_info(l) for l in self.alllwp]
         for i in infos:
             lines.append("  " + i.line())
@@ -946,15 +990,41 @@ class Machine:
                        _waiting_for(l), [r.lock_name() for r in l.l_locks], where, stack)
 
 
-class _ExternalWait:
-    def __init__(self, m: Machine) -> None:
-        self.m = m
+class ExternalWait:
+    """``async with m.external_wait():`` (see :meth:`Machine.external_wait`)."""
+
+    __slots__ = ("cpu", "wmesg", "pending", "l", "left")
+
+    def __init__(self, cpu: VirtualCPU, wmesg: str, pending: bool) -> None:
+        self.cpu = cpu
+        self.wmesg = wmesg
+        self.pending = pending
+        self.l: lwp | None = None
+        self.left = False
+
+    async def __aenter__(self) -> None:
+        self.l = _lwp.get()
+        self.left = self.cpu.ext_enter(self.l, self.pending, self.wmesg)
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        l = self.l
+        if self.cpu.ext_exit(l, self.pending):
+            assert l is not None
+            await self.cpu.park(l)
+        return False
+
+
+class _AwaitingOutside:
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: VirtualCPU) -> None:
+        self.cpu = cpu
 
     def __enter__(self) -> None:
-        self.m._external_waits += 1
+        self.cpu.ext_pending += 1
 
     def __exit__(self, *a: Any) -> None:
-        self.m._external_waits -= 1
+        self.cpu.ext_exit(None, True)
 
 
 def _waiting_for(l: lwp) -> str:
@@ -962,6 +1032,8 @@ def _waiting_for(l: lwp) -> str:
         return {LSRUN: "runnable", LSONPROC: "running"}.get(l.l_stat, l.l_stat_name.lower())
     timed = " (with a timeout)" if l.l_sleeptimo else ""
     w = l.l_wchan
+    if l.l_syncobj == "extern":
+        return f'waiting outside the machine ("{l.l_wmesg}")'
     if l.l_syncobj == "mutex":
         owner = w.mtx_owner.l_name if w is not None and w.mtx_owner else "nobody"
         name = w.lock_class.name if w is not None and w.lock_class else "?"
@@ -1031,6 +1103,19 @@ def _resolve_config(config: Any) -> Any:
     return config
 
 
+def schedule_arg(schedule: str) -> str:
+    """``schedule`` as a command-line argument: itself, or ``@file`` when long
+    (written to a new file in the temporary directory)."""
+    if len(schedule) <= SCHEDULE_INLINE_MAX:
+        return schedule
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="kemu-schedule-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(schedule + "\n")
+    return "@" + path
+
+
 def _howto(sync: bool) -> int:
     from kern.machdep import RB_HALT, RB_NOSYNC
 
@@ -1059,13 +1144,18 @@ atexit.register(_halt_at_exit)
 def boot(seed: int | None = None, **kw: Any) -> Machine:
     """A new machine: use it as ``with kern.boot(seed=7) as k`` or ``async with``.
 
-    Keywords: ``clock`` ("virtual" or "real"), ``lockdebug`` (lock-order
-    checking, default on), ``trace``, ``config`` (a kern/conf/ name such as
-    "GENERIC" or a KernelConfig), ``verbose`` (echo kernel messages, on
-    ``console``, a text stream, default sys.stdout), ``debug``
-    (aprint_debug output), ``boottime`` (epoch seconds at boot), ``faults`` (a
+    Keywords: ``strategy`` (a name from kern/machine/sched_strategies.py --
+    "random", the default, or "pct" -- or a Strategy object), the
+    strategy's own options (``depth=``, ``steps=`` for pct), ``replay`` (a
+    schedule string: rerun exactly that run), ``clock`` ("virtual" or
+    "real"), ``lockdebug`` (lock-order checking, default on), ``trace``,
+    ``config`` (a kern/conf/ name such as "GENERIC" or a KernelConfig),
+    ``verbose`` (echo kernel messages, on ``console``, a text stream,
+    default sys.stdout), ``debug`` (aprint_debug output), ``boottime``
+    (epoch seconds at boot), ``deadlock_patience``, ``faults`` (a
     kern.subr_fault.FaultPlan or its text form, armed from the start), ``race``
     (the lockset race detector, kern.machine.lockset; default off, or on under
-    ``pytest --kemu-race``).
+    ``pytest --kemu-race``), the kernel tunables of ``TUNABLES`` (``module_autotime=0``; or
+    ``tunables={...}``).  Any other keyword is an error.
     """
     return Machine(seed, **kw)

@@ -13,6 +13,11 @@ Options:
 * ``--kemu-full-trace``: keep the kernel's frames in failure tracebacks
   (hidden by default: a test's traceback ends at the system call or the
   ``k.run`` that failed);
+* ``--kemu-strategy=NAME[:opt=value,...]``: the scheduling strategy of every
+  machine a test boots without one (``random``, the default; ``pct``, e.g.
+  ``pct:depth=2,steps=500``);
+* ``--kemu-replay=S[,S2...]``: the schedule string(s) of the machines a
+  test boots, in boot order (``@file`` reads one from a file);
 * ``--kemu-race``: every machine runs with the lockset race detector
   (``kern.machine.lockset``; ``kern.boot(race=True)`` for one machine).
 
@@ -25,15 +30,17 @@ image as /dev/wd0 mounted on /mnt, e2fsck-checked after), ``ext2_snapshot``
 a separate OS process).
 
 ``async def`` tests are kemu's when they carry ``@pytest.mark.kemu`` or use
-one of its fixtures; they run under ``trio.run`` with a virtual clock
-(``MockClock(autojump_threshold=0)``).  Any other ``async def`` test is left
-to pytest and the plugins that own it.
+one of its fixtures; they run under ``trio.run`` (the machines keep their
+own virtual clock).  Any other ``async def`` test is left to pytest and the
+plugins that own it.
 
 A failing test that booted machines gets a "kemu" report section: each
 machine's seed and state, its armed faults and what fired, and the line
 that re-runs the test as it was (its parametrisation, the sweep and fault
-options, the seed).  No machine outlives its test: the plugin keeps
-nothing of them once the test's report is made.
+options, the seed and strategy), each machine's strategy and schedule
+string, and the ``--kemu-replay=`` line that replays the machines exactly.
+No machine outlives its test: the plugin keeps nothing of them once the
+test's report is made.
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "'disk.write:dev=wd0:prob=0.3:error=EIO' (faults joined by ',')")
     g.addoption("--kemu-full-trace", action="store_true", default=False,
                 help="show the kernel's frames in failure tracebacks")
+    _sched_addoption(g)
     _race_addoption(g)
 
 
@@ -93,9 +101,9 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[_STASH_PLAN] = FaultPlan.parse(text)
         except FaultPlanError as e:
             raise pytest.UsageError(f"--kemu-faults: {e}") from None
+    _sched_configure(config)
     _race_configure(config)
-    config.addinivalue_line("markers", "kemu: an async def test kemu runs (under trio, "
-                                       "with a virtual clock)")
+    config.addinivalue_line("markers", "kemu: an async def test kemu runs (under trio)")
     config.addinivalue_line("markers", "kemu_config(name): kernel configuration for `kernel`")
     config.addinivalue_line("markers", "kemu_image(size=4 MiB, block=1024, mkfs='auto'): "
                                        "the ext2_image fixture's image")
@@ -143,10 +151,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     obs = functools.partial(_observe, booted, item.config.stash.get(_STASH_PLAN, None))
     _machine.boot_observers.append(obs)
     _current = booted
+    replays = _sched_item_start(item)
     try:
         yield
     finally:
         _machine.boot_observers.remove(obs)
+        _sched_item_end(replays)
         _current = None
         booted.clear()   # no machine outlives its test
         del item.stash[_STASH_MACHINES]
@@ -215,6 +225,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     for m in machines:
         lines += _machine_lines(m, reported)
     lines.append(f"re-run: {rerun_line(item, machines)}")
+    lines.extend(_sched_report_lines(item.nodeid, machines))
     rep.sections.append(("kemu", "\n".join(lines)))
 
 
@@ -259,12 +270,60 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if not inspect.iscoroutinefunction(fn) or not _is_kemu_test(pyfuncitem):
         return None   # pytest's, or another plugin's
     import trio
-    import trio.testing
 
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    trio.run(functools.partial(fn, **args),
-             clock=trio.testing.MockClock(autojump_threshold=0))
+    trio.run(functools.partial(fn, **args))
     return True
+
+
+# --- scheduling strategies and schedule strings ---------------------------------------------
+
+def _sched_addoption(g: Any) -> None:
+    g.addoption("--kemu-strategy", default=None, metavar="NAME[:OPT=V,...]",
+                help="scheduling strategy of machines booted without one: random (default), "
+                     "pct (e.g. pct:depth=2,steps=500)")
+    g.addoption("--kemu-replay", default=None, metavar="SCHEDULE[,SCHEDULE...]",
+                help="replay these schedule strings (or @file) in the machines a test boots, "
+                     "in boot order")
+
+
+def _sched_configure(config: pytest.Config) -> None:
+    from kern.machine import sched_strategies as strategies
+
+    spec = config.getoption("--kemu-strategy")
+    if spec:
+        name, opts = strategies.parse_strategy_spec(spec)
+        try:
+            strategies.make_strategy(name, 0, None, dict(opts))  # check it now
+        except (TypeError, ValueError) as e:
+            raise pytest.UsageError(f"--kemu-strategy={spec}: {e}") from None
+        strategies.default_strategy = name
+        strategies.default_options = opts
+
+
+def _sched_item_start(item: pytest.Item) -> list[str]:
+    spec = item.config.getoption("--kemu-replay")
+    replays = [s for s in spec.split(",") if s] if spec else []
+    _machine.default_replays[:] = replays
+    return replays
+
+
+def _sched_item_end(replays: list[str]) -> None:
+    _machine.default_replays.clear()
+
+
+def _sched_report_lines(nodeid: str, machines: list[_machine.Machine]) -> list[str]:
+    """Each machine's strategy and schedule string, and the options that replay them."""
+    lines = []
+    args = []
+    for m in machines:
+        arg = m.schedule_arg()
+        args.append(arg)
+        lines.append(f"machine seed {m.seed}: strategy {m.strategy.describe()}, "
+                     f"{len(m.decisions)} decisions, schedule {arg}")
+    race = " --kemu-race" if any(m.race is not None for m in machines) else ""
+    lines.append(f"replay: pytest {shlex.quote(nodeid)} --kemu-replay={','.join(args)}{race}")
+    return lines
 
 
 # ------------------------------------------------------------------ fixtures

@@ -50,12 +50,16 @@ def test_space_skips_first_calls(k):
     assert calls_that_fail(k, S, 6, space=3) == [4, 5, 6]
 
 
-def test_probability_uses_its_own_seeded_generator(k):
-    a = calls_that_fail(k, S, 200, probability=0.25, seed=99)
-    b = calls_that_fail(k, S, 200, probability=0.25, seed=99)
-    assert a == b
+def test_probability_draws_from_the_decision_stream(k):
+    a = calls_that_fail(k, S, 200, probability=0.25)
     assert 25 < len(a) < 75
+    assert k.decisions.faults() == len(a)  # every draw is a recorded decision
     assert calls_that_fail(k, S, 50, probability=0.0) == []
+    # the same seed draws the same faults; a replay of the schedule too
+    with kern.boot(seed=5) as k2:
+        assert calls_that_fail(k2, S, 200, probability=0.25) == a
+    with kern.boot(replay=k.schedule) as k3:
+        assert calls_that_fail(k3, S, 200, probability=0.25) == a
 
 
 def test_scope_one_lwp(k):

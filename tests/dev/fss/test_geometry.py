@@ -14,6 +14,7 @@ import re
 import pytest
 
 import kern
+from dev.fss.fssvar import FSSIOCCLR
 from kern.fcntl import O_RDWR
 from kern.machine import testing as kt
 from kern.machine.testing import KiB, MiB
@@ -152,8 +153,13 @@ def test_cluster_size_raised_for_a_device_of_more_than_fss_cluster_max_clusters(
         with open(img, "rb") as f:  # the superblock as the snapshot was taken
             f.seek(1024)
             disk = f.read(1024)
-        return g.fsg_csize, g.fsg_mount_size, g.fsg_bs_size, \
-            await libc.pread(fd, 1024, 1024) == disk
+        same = await libc.pread(fd, 1024, 1024) == disk
+        # The 8 MiB store cannot hold the indirect clusters of 9 GiB: the first
+        # copy-on-write (the halt's sync) fails, and fss_error's fscow_disestablish
+        # under sc_slock can deadlock against a second writer (kept defect B13).
+        # Clear the snapshot first: this test is about the geometry.
+        await libc.ioctl(fd, FSSIOCCLR, None)
+        return g.fsg_csize, g.fsg_mount_size, g.fsg_bs_size, same
 
     with kern.boot(seed=1) as k:
         *got, same = k.run(body)

@@ -18,8 +18,8 @@ import kern
 from kern.errno import ENOENT
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
+from kern.kern_synch import yield_
 from kern.machine import testing as kt
-from kern.machine.sched import preempt
 from kern.machine.testing import MiB
 from tools.lib import libc
 from vfs.mount import MNT_RDONLY
@@ -164,7 +164,7 @@ def test_snapshotstress(tmp_path, seed):
                 # wait for work done, not for time.
                 target = {w: log.get(w, {}).get("done", 0) + n for w in range(NTHREADS)}
                 while any(log.get(w, {}).get("done", 0) < target[w] for w in range(NTHREADS)):
-                    await preempt()
+                    await yield_()
 
             async def snapshotter():
                 await rounds(15)  # let the workers get going

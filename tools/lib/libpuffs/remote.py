@@ -30,12 +30,17 @@ a forked h_dtfs:
   or was killed -- the RemoteServer closes /dev/puffs: to the kernel that
   is the server's death (callers get ENXIO, the mount is force-unmounted).
 
-While the kernel waits for the server (a batch is out, or the server is
-expected to go away), the shovels hold the machine's ``external_wait()``,
-so the deadlock detector knows the kernel waits on the outside world, and
-virtual time stands still.  While no batch is out, nothing is held: a
-kernel whose every lwp sleeps is quiescent (``k.run`` returns) even though
-the up shovel still listens to the socket.
+Every wait of the shovels on the socket, the server process or each
+other is inside the machine's ``external_wait()``: the lwp gives the
+machine's CPU away for it and queues for it again afterwards (the timing of
+the server process stays outside the machine's decision stream, so runs
+with a remote server replay only up to it).  While the kernel waits for the
+server (a batch is out, or the server is expected to go away), the shovels
+hold ``awaiting_outside()``, so the deadlock detector knows the kernel waits
+on the outside world, and virtual time stands still.  While no batch is
+out, nothing is held: a kernel whose every lwp sleeps is quiescent
+(``k.run`` returns) even though the up shovel still listens to the socket
+(its wait is ``pending=False``).
 
 The server process exits when its file system is gone, and when the socket
 closes under it (the machine's process died, or the machine halted): it
@@ -633,7 +638,8 @@ class RemoteServer:
             await self._downshovel()
             # the up shovel finishes after the server process is gone; we
             # are closing, so the kernel knows it waits on the outside
-            await self._up_done.wait()
+            async with curmachine().external_wait("puffsend"):
+                await self._up_done.wait()
         except BaseException:
             self.abandon()
             raise
@@ -696,7 +702,8 @@ class RemoteServer:
     async def _uploop(self, ch: DevPuffsChannel, sock: trio.socket.SocketType) -> None:
         try:
             while True:
-                msg = await recv_msg(sock)
+                async with curmachine().external_wait("puffsrcv", pending=False):
+                    msg = await recv_msg(sock)
                 if msg is None:
                     break
                 t, arg, payload = msg
@@ -774,7 +781,7 @@ class RemoteServer:
     def _hold(self) -> None:
         """One more reason the kernel waits on the server process."""
         if self._busy == 0:
-            self._ew = curmachine().external_wait()
+            self._ew = curmachine().awaiting_outside()
             self._ew.__enter__()
         self._busy += 1
 
@@ -799,7 +806,7 @@ class RemoteServer:
         if self._sock is None:
             raise OSError(EBADF, "no server process")
         try:
-            async with self._send_lock:
+            async with curmachine().external_wait("puffssnd"), self._send_lock:
                 await send_msg(self._sock, t, arg, payload)
         except (trio.ClosedResourceError, trio.BrokenResourceError) as e:
             raise OSError(EBADF, str(e)) from None
@@ -807,7 +814,7 @@ class RemoteServer:
     async def _recv_waiting(self) -> tuple[int, int, bytearray] | None:
         """A message of the server, the kernel waiting for it (setup)."""
         assert self._sock is not None
-        with curmachine().external_wait():
+        async with curmachine().external_wait("puffsrcv"):
             try:
                 return await recv_msg(self._sock)
             except (OSError, trio.ClosedResourceError):
@@ -818,7 +825,7 @@ class RemoteServer:
         p = self._popen
         if p is None or self.returncode is not None:
             return
-        with curmachine().external_wait():
+        async with curmachine().external_wait("puffswt"):
             pidfd = -1
             if hasattr(os, "pidfd_open"):
                 try:

@@ -1,0 +1,458 @@
+"""The machine's one virtual CPU: run queue, context switches, callouts, idle.
+
+Exactly one lwp holds the CPU (``curlwp``, LSONPROC) at a time; the others
+are asleep (LSSLEEP), waiting outside the machine, or on the run queue
+(LSRUN, in the order they became runnable).  Every lwp is a trio task, and
+every lwp that does not hold the CPU has its task parked in
+``trio.lowlevel.wait_task_rescheduled``: so at most one lwp is runnable in
+trio's eyes, trio's own batch order never matters, and kemu uses only
+trio's public low-level API.
+
+**Context switches.**  :meth:`VirtualCPU.dispatch` gives the CPU to an lwp
+by rescheduling its task (a fresh lwp whose task has not parked yet finds
+itself ``curlwp`` at its first :meth:`park` and goes on).  The lwp that
+gives the CPU away parks right after, in the same trio step, so two lwps
+never run at once.
+
+**Decisions** (see kern/machine/schedule.py for the kinds): at every
+preemption point with another lwp runnable (:meth:`preempt`), when the
+running lwp blocks or exits with more than one lwp runnable
+(:meth:`switch_away`), when the idle CPU has several to choose from, at
+every probabilistic fault (:meth:`chance`) and at any other draw
+(:meth:`random_below`), the strategy chooses and the choice is recorded.
+A point with one option is no decision and costs nothing beyond a test.
+
+**Time.**  The clock is virtual (integer nanoseconds since boot) unless the
+machine was booted with ``clock="real"``.  Timeouts are callouts ordered by
+(deadline, sequence).  When the CPU goes idle with requests outstanding,
+the idle logic moves the virtual clock to the earliest callout and fires
+every callout due then; with nothing to fire and nothing outside awaited,
+the machine is deadlocked.  With a real clock, an idle task sleeps on
+trio's clock until the next deadline.
+
+**Faces.**  On the sync face (and in :meth:`kern.machine.Machine.run_once`)
+nothing outside the machine shares its trio run, so the idle logic runs at
+once, in the lwp that made the CPU idle: runs are exactly reproducible.  On
+the async face the caller's own tasks share the run and may still submit
+work; the idle task then first waits until every task is blocked
+(``trio.testing.wait_all_tasks_blocked``), so that they act before virtual
+time moves or a deadlock is declared.
+
+**External waits.**  An lwp that waits on something outside the machine (a
+socket to a server process, a host thread, a trio primitive) does it inside
+``async with m.external_wait():``, which gives the CPU away on entry and
+queues for it on exit.  When such waits end depends on the host, so a run
+with them is reproducible only up to their timing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import trio
+import trio.testing
+
+from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LW_DAEMON
+from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisions
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+    from kern.machine.machine import Machine
+    from kern.machine.sched_strategies import Strategy
+
+NSEC = 1_000_000_000
+# On the async face: an outside task's trio deadline this close (seconds) is
+# waited for before virtual time moves on (it will act soon); a further one
+# (a test's fail_after guard) is not.
+OUTSIDE_SOON = 0.1
+
+
+def _abort(_: Any) -> trio.lowlevel.Abort:
+    # A parked lwp is only ever cancelled when its machine stops.
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
+class Callout:
+    """A timer: ``fn(arg)`` at ``deadline`` (ns on the machine's clock)."""
+
+    __slots__ = ("deadline", "seq", "fn", "arg", "live")
+
+    def __init__(self, deadline: int, seq: int, fn: Callable[[Any], None], arg: Any) -> None:
+        self.deadline = deadline
+        self.seq = seq
+        self.fn = fn
+        self.arg = arg
+        self.live = True
+
+    def __lt__(self, other: Callout) -> bool:
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+
+class VirtualCPU:
+    """The CPU of one machine, its run queue, clock and callouts."""
+
+    def __init__(self, m: Machine, strategy: Strategy, realtime: bool) -> None:
+        self.m = m
+        self.strategy = strategy
+        self.decisions = Decisions()
+        self.curlwp: lwp | None = None
+        self.runq: list[lwp] = []
+        self.last: lwp | None = None  # the lwp that ran last (for the trace's "run")
+        self.realtime = realtime
+        self.origin = 0.0  # trio time at boot (real clock)
+        self._now = 0  # virtual clock, ns since boot
+        self._callouts: list[Callout] = []
+        self._ncallouts = 0
+        self._seq = 0
+        self._firing = False
+        self.stopping = False
+        # External waits: how many the machine must wait for (they count as
+        # work outstanding), and how many lwps are off the CPU in one.
+        self.ext_pending = 0
+        self.ext_off = 0
+        # Take the slow path at preemption points even with an empty run
+        # queue: real clock (callouts may be due), stopping (raise
+        # Cancelled), lwps outside (let trio run them).
+        self.slow = realtime
+        self.deferred = False  # async face: idle decisions in the idle task
+        self.progress = 0  # dispatches of non-daemon lwps
+        self._strikes = 0
+        self._last_progress = -1
+        self._kicked = False
+        self._idle_lot = trio.lowlevel.ParkingLot()
+
+    # -------------------------------------------------------------- the clock
+
+    def now_ns(self) -> int:
+        """Nanoseconds since boot on the machine's clock."""
+        if self.realtime:
+            try:
+                return int((trio.current_time() - self.origin) * NSEC)
+            except RuntimeError:
+                return self._now
+        return self._now
+
+    def start_clock(self) -> None:
+        if self.realtime:
+            self.origin = trio.current_time()
+
+    def stop_clock(self) -> None:
+        self._now = self.now_ns()
+        self.realtime = False
+
+    def callout_after(self, ns: int, fn: Callable[[Any], None], arg: Any) -> Callout:
+        """Call ``fn(arg)`` once ``ns`` nanoseconds have passed on the machine's clock."""
+        self._seq += 1
+        co = Callout(self.now_ns() + ns, self._seq, fn, arg)
+        heapq.heappush(self._callouts, co)
+        self._ncallouts += 1
+        return co
+
+    def callout_stop(self, co: Callout) -> None:
+        if co.live:
+            co.live = False
+            self._ncallouts -= 1
+
+    def _earliest(self) -> Callout | None:
+        q = self._callouts
+        while q and not q[0].live:
+            heapq.heappop(q)
+        return q[0] if q else None
+
+    def _fire_due(self) -> None:
+        """Run every live callout whose deadline has come, in (deadline, seq) order."""
+        now = self.now_ns()
+        q = self._callouts
+        self._firing = True
+        try:
+            while q and (q[0].deadline <= now or not q[0].live):
+                co = heapq.heappop(q)
+                if co.live:
+                    co.live = False
+                    self._ncallouts -= 1
+                    co.fn(co.arg)
+        finally:
+            self._firing = False
+
+    # -------------------------------------------------------------- decisions
+
+    def _pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
+        i = self.strategy.pick(kind, options, cur)
+        d = self.decisions
+        d.widths.append(len(options))
+        d.choices.append(i)
+        d.kinds.append(kind)
+        return i
+
+    def chance(self, p: float) -> bool:
+        """True with probability ``p``: a recorded decision when ``0 < p < 1``."""
+        if p <= 0.0:
+            return False
+        if p >= 1.0:
+            return True
+        c = self.strategy.chance(p)
+        self.decisions.record(2, c, CHANCE)
+        return bool(c)
+
+    def random_below(self, n: int) -> int:
+        """A number in ``range(n)`` from the decision stream."""
+        if n <= 1:
+            return 0
+        c = self.strategy.below(n)
+        self.decisions.record(n, c, RANDOM)
+        return c
+
+    # -------------------------------------------------------------- switching
+
+    def dispatch(self, l: lwp) -> None:
+        """Give the CPU to ``l`` (taken off the run queue by the caller)."""
+        self.curlwp = l
+        l.l_stat = LSONPROC
+        if l is not self.last:
+            self.last = l
+            self.m.trace_add(l, "run" if l.l_ncsw else "start")
+        l.l_ncsw += 1
+        if not l.l_flag & LW_DAEMON:
+            self.progress += 1
+        if l.l_parked:
+            l.l_parked = False
+            trio.lowlevel.reschedule(l.l_task)
+
+    async def park(self, l: lwp) -> None:
+        """Wait until ``l`` holds the CPU (return at once if it does)."""
+        if self.curlwp is l:
+            return
+        if self.stopping:
+            await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
+        l.l_parked = True
+        await trio.lowlevel.wait_task_rescheduled(_abort)
+
+    def setrun(self, l: lwp) -> None:
+        """Make ``l`` runnable; an idle CPU takes it (or chooses) at once."""
+        l.l_stat = LSRUN
+        self.runq.append(l)
+        if self.curlwp is None and not self._firing and not self.stopping:
+            self.dispatch(self._choose(None))
+
+    def _choose(self, cur: lwp | None) -> lwp:
+        runq = self.runq
+        if len(runq) == 1:
+            return runq.pop()
+        return runq.pop(self._pick(SWITCH, runq, cur))
+
+    def switch_away(self, l: lwp) -> None:
+        """``l`` (blocked, exiting or going outside) leaves the CPU: run another, or idle."""
+        self.curlwp = None
+        if self.realtime and self._ncallouts:
+            self._fire_due()
+        if self.runq:
+            self.dispatch(self._choose(l))
+        else:
+            self.idle()
+
+    async def block(self, l: lwp) -> None:
+        """``l`` (made LSSLEEP by the caller) sleeps until it is dispatched again."""
+        if self.curlwp is not l:
+            self._not_on_cpu(l)
+        self.switch_away(l)
+        await self.park(l)
+
+    def exit(self, l: lwp) -> None:
+        """``l`` is done: the CPU goes to another lwp (or idles); ``l`` never parks again."""
+        if self.last is l:
+            self.last = None
+        if self.curlwp is l:
+            self.switch_away(l)
+
+    async def preempt(self, l: lwp, kind: int = PREEMPT) -> None:
+        """A preemption point (``kind`` PREEMPT) or a yield (YIELD) of ``l``.
+
+        Called by kern_synch.preempt/yield_ only when the run queue is not
+        empty or the slow path is on.
+        """
+        if self.slow:
+            if self.stopping:
+                await trio.lowlevel.checkpoint()  # raises Cancelled
+            if self.realtime and self._ncallouts:
+                self._fire_due()
+            if not self.runq:
+                if self.ext_off:
+                    await trio.lowlevel.checkpoint()  # let lwps outside come back
+                return
+        if self.curlwp is not l:
+            self._not_on_cpu(l)
+        runq = self.runq
+        if kind == YIELD:
+            options = runq + [l]
+            i = self._pick(YIELD, options, l)
+            if i == len(runq):
+                return
+        else:
+            options = [l] + runq
+            i = self._pick(PREEMPT, options, l) - 1
+            if i < 0:
+                return
+        nxt = runq.pop(i)
+        l.l_stat = LSRUN
+        runq.append(l)
+        self.dispatch(nxt)
+        await self.park(l)
+
+    def _not_on_cpu(self, l: lwp) -> None:
+        from kern.subr_prf import panic
+
+        cur = self.curlwp.l_name if self.curlwp is not None else "nobody"
+        panic("sched: lwp %s runs kernel code without the CPU (held by %s); a wait on "
+              "something outside the machine must be inside m.external_wait()", l.l_name, cur)
+
+    def _update_slow(self) -> None:
+        self.slow = self.realtime or self.stopping or self.ext_off > 0
+
+    def stop(self) -> None:
+        """The machine stops: every scheduler entry raises Cancelled from now on."""
+        self.stopping = True
+        self.slow = True
+        self.kick()
+
+    # -------------------------------------------------------------- external waits
+
+    def ext_enter(self, l: lwp | None, pending: bool, wmesg: str) -> bool:
+        """Start a wait outside the machine; True if ``l`` left the CPU for it."""
+        if pending:
+            self.ext_pending += 1
+        if l is None:
+            return False
+        if l.l_extdepth:
+            l.l_extdepth += 1
+            return False
+        if self.curlwp is not l:
+            self._not_on_cpu(l)
+        l.l_extdepth = 1
+        l.l_stat = LSSLEEP
+        l.l_syncobj = "extern"
+        l.l_wmesg = wmesg
+        self.m.trace_add(l, "extern", wmesg)
+        self.ext_off += 1
+        self._update_slow()
+        self.switch_away(l)
+        return True
+
+    def ext_exit(self, l: lwp | None, pending: bool) -> bool:
+        """End a wait outside; True if ``l`` must now wait for the CPU (:meth:`park`)."""
+        if pending:
+            self.ext_pending -= 1
+        if l is None or self.stopping:
+            if self.curlwp is None and not self.runq and not self.stopping:
+                self.idle()
+            return False
+        l.l_extdepth -= 1
+        if l.l_extdepth:
+            return False
+        self.ext_off -= 1
+        self._update_slow()
+        l.l_syncobj = None
+        l.l_wmesg = None
+        self.m.trace_add(l, "intern")
+        self.setrun(l)
+        return True
+
+    # -------------------------------------------------------------- idle
+
+    def kick(self) -> None:
+        """Make the idle task look at the CPU again."""
+        self._kicked = True
+        self._idle_lot.unpark_all()
+
+    def recheck(self) -> None:
+        """Something outside the CPU changed (a caller abandoned its request):
+        an idle CPU looks again at what to do."""
+        if self.curlwp is None and not self.runq:
+            self.idle()
+
+    def idle(self) -> None:
+        """The CPU is free and nothing is runnable: decide what happens."""
+        if self.stopping:
+            return
+        if self.deferred:
+            self.kick()
+        elif self.idle_step() is not None:
+            self.kick()
+
+    def idle_step(self) -> float | None:
+        """Run the idle logic until the CPU is busy or must wait.
+
+        Returns a trio time to sleep until (a real-clock callout, or an
+        outside task's deadline on the async face) or None.
+        """
+        m = self.m
+        while self.curlwp is None and not self.stopping:
+            if self.runq:
+                self.dispatch(self._choose(None))
+                return None
+            if self.ext_pending:
+                return None  # the outside will come back
+            busy = m.busy()
+            outside = self._outside_deadline() if self.deferred and busy else math.inf
+            if self._ncallouts and (busy or self.realtime):
+                co = self._earliest()
+                assert co is not None
+                if self.realtime:
+                    if co.deadline > self.now_ns():
+                        return self.origin + co.deadline / NSEC
+                    self._fire_due()
+                    continue
+                if outside <= OUTSIDE_SOON:
+                    return trio.current_time() + outside
+                if self.progress == self._last_progress and outside == math.inf and \
+                        not m.nondaemon_timed():
+                    self._strikes += 1
+                    if self._strikes > m.deadlock_patience:
+                        m.deadlock(daemons_only=True)
+                        return None
+                else:
+                    self._strikes = 0
+                self._last_progress = self.progress
+                self._now = co.deadline
+                self._fire_due()
+                continue
+            if not busy:
+                self._strikes = 0
+                m.quiescent()
+                return None
+            if outside != math.inf:
+                return trio.current_time() + outside
+            m.deadlock()
+            return None
+        return None
+
+    def _outside_deadline(self) -> float:
+        """Seconds to the next trio deadline of a task outside the machine (async face)."""
+        return trio.lowlevel.current_statistics().seconds_to_next_deadline
+
+    @trio.lowlevel.enable_ki_protection
+    async def idle_task(self) -> None:
+        """Waits where the idle logic cannot: on trio's clock, and (async face)
+        for the caller's tasks to block."""
+        lot = self._idle_lot
+        while not self.stopping:
+            while not self._kicked:
+                await lot.park()
+            self._kicked = False
+            while self.curlwp is None and not self.stopping:
+                if self.deferred:
+                    await trio.testing.wait_all_tasks_blocked()
+                    if self.curlwp is not None or self.stopping:
+                        break
+                    self.m.take_intake()
+                    if self.curlwp is not None:
+                        break
+                until = self.idle_step()
+                if until is None:
+                    break
+                with trio.move_on_at(until):
+                    while not self._kicked:
+                        await lot.park()
+                self._kicked = False
