@@ -184,6 +184,7 @@ async def declared_fields():
     sc.sc_dev = SimpleNamespace(dv_xname="fss9")  # stable: set before sharing
 
     async def configure(sc):
+        await kpause("c", False, 2, None)  # once the users have looked at it
         await mutex_enter(sc.sc_lock)
         sc.sc_clshift = 16  # modify_locked: written with sc_lock held...
         mutex_exit(sc.sc_lock)

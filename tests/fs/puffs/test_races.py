@@ -84,20 +84,31 @@ def test_the_root_cookie_reaches_a_root_vnode_made_while_MOUNTING():
 
 def test_statvfs_tests_MOUNTING_without_pmp_lock():
     """puffs_statvfs reads pmp_status without pmp_lock (a guard: the server's own
-    mount(2) asks statvfs while MOUNTING); puffs_start2 set it under the lock.
-    Later revisions still read it so (1.106)."""
+    mount(2) asks statvfs while MOUNTING), while puffs_userdead, run when the
+    server closes /dev/puffs, sets DYING under the lock.  Later revisions
+    still read it so (1.106)."""
     with h.Booted(seed=2, race=True) as k:
-        h.start_server(k)
+        server = h.start_server(k)
+
+        async def stop_later():
+            async def stop():
+                await kern.kpause("later", False, 20, None)
+                await server.terminate()  # its loop ends, it closes /dev/puffs
+            lwp_create(stop, name="stopper")
+
+        k.run(stop_later, proc=server.proc)
 
         async def body():
             error, sb = await h.statvfs1("/mnt")
-            return error, await h.unmount("/mnt")
+            await kern.kpause("while", False, 40, None)  # the server goes meanwhile
+            return error, h.mounted(k, "/mnt") is None
 
-        assert k.run(body) == (0, 0)
+        assert k.run(body) == (0, True)
         assert k.race.races == []
     reps = _kept(k, "puffs_mount", "pmp_status")
     assert reps
     for r in reps:
         assert any(" in puffs_statvfs, holding no lock" in s for s in _sides(r))
-        assert any('"pmp.pmp_lock"' in s and s.startswith("  write") for s in _sides(r))
+        assert any(" in puffs_userdead, " in s and '"pmp.pmp_lock"' in s and
+                   s.startswith("  write") for s in _sides(r))
         assert "1.106" in r.why
