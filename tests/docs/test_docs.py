@@ -197,6 +197,12 @@ def _vary(b: Block) -> list[str]:
 
 # ------------------------------------------------------------------ running a document
 
+# pytest's (_pytest.compat.running_on_ci) and hypothesis' (_settings._CI_VARS) CI markers
+_CI_VARS = ("CI", "BUILD_NUMBER", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD",
+            "bamboo.buildKey", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID",
+            "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION")
+
+
 class Run:
     """Runs one document's blocks in order, keeping what each printed."""
 
@@ -214,6 +220,11 @@ class Run:
                    COLUMNS="80", PYTHONUNBUFFERED="1")
         env.pop("PYTEST_ADDOPTS", None)
         env.pop("PYTEST_CURRENT_TEST", None)
+        # A document shows what a user sees at a terminal: on a CI machine pytest
+        # would print whole failure lines and hypothesis would load its "ci"
+        # profile (derandomized: no --hypothesis-seed in the re-run line).
+        for var in _CI_VARS:
+            env.pop(var, None)
         return env
 
     def python(self, b: Block) -> str:
