@@ -1,71 +1,202 @@
-"""What the lockset race detector costs: the fss seed sweep with it off and on.
+"""What the lockset race detector costs: off, on, and against a tree without it, side by side.
 
-Runs the fss sweep test
-(tests/dev/fss/test_faults.py::test_sweep_writers_against_snapshot_readers)
-for ``--seeds`` seeds in a fresh pytest process, without and with
-``--kemu-race``, ``--rounds`` times each (alternating which goes first), and
-prints the median CPU time (user+system of the pytest process) and wall time
-of each, their spread, and the ratio on/off of the medians:
+    python benchmarks/bench_race.py [--base REV | --no-base] [--seeds N] [--rounds R]
+                                    [--accesses N] [--quick | --smoke]
 
-    python benchmarks/bench_race.py                 # 50 seeds, 5 rounds
-    python benchmarks/bench_race.py --seeds 20 --rounds 3
+Two measurements, each in interleaved rounds after a warm-up round
+(benchmarks/_measure.py):
 
-The machine is shared: CPU time is the figure to read, wall time is noisy.
+* **The fss sweep scenario**
+  (``tests/dev/fss/test_faults.py::test_sweep_writers_against_snapshot_readers``:
+  writers, snapshot readers, a snapshot compared with the frozen image) in a
+  pytest process per run, pinned to one host CPU, timed per seed by
+  benchmarks/portable/kemu_bench_probe.py (start-up and collection not
+  counted), through benchmarks/bench_sweep.py's runner.  Cases: this tree with
+  the detector off (the default), this tree under ``--kemu-race`` (every
+  machine watched: fss softcs and cache slots, mounts, vnodes, bufs), and the
+  base revision (default 60b1e32: main just before the detector landed), which
+  has no detector at all.  "race on / race off" is what a user pays for the
+  detector; "race off / base" is what it costs when off (issue 9: nothing).
+* **One watched field** in a machine of this process: a kernel thread reads
+  and writes ``sc_uflags`` of a shared ``struct fss_softc`` under
+  ``sc_slock`` ``--accesses`` times (the mutex's cost included: four watched
+  accesses each, as ``sc_slock`` is a watched field too), with the detector
+  off and on, in Eraser's shared-modified state (the common case for a field
+  that matters).
+
+The machine is shared: read CPU time; wall time follows the load.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
-import subprocess
 import sys
-import time
+from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST = "tests/dev/fss/test_faults.py::test_sweep_writers_against_snapshot_readers"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._measure import (  # noqa: E402
+    Report,
+    Sample,
+    Stopwatch,
+    n_rounds,
+    pick,
+    pin_cpu,
+    rounds,
+    standard_args,
+    warmups,
+)
+from benchmarks._revision import Tree, add_base_arg, current_tree, revision_tree  # noqa: E402
+from benchmarks.bench_sweep import SweepFailed, sweep_run  # noqa: E402
+
+#: main just before the race detector was merged into it: the tree without the detector
+BASE = "60b1e32"
 
 
-def run(seeds: int, race: bool) -> tuple[float, float]:
-    """One pytest process over the sweep: (CPU seconds, wall seconds)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST,
-           f"--kemu-sweep={seeds}"] + (["--kemu-race"] if race else [])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
-        sys.exit(f"the sweep failed ({'on' if race else 'off'}):\n{r.stdout[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall
+# ------------------------------------------------------------------ one watched field
+
+def field_run(accesses: int, race: bool) -> tuple[Sample, int]:
+    """``accesses`` locked read-modify-writes of a shared fss_softc's sc_uflags in a
+    machine booted with ``race``: the Sample of the loop, and the accesses the detector
+    checked during it (0 when off)."""
+    import kern
+    from dev.fss.fssvar import fss_softc
+    from kern import (
+        IPL_NONE,
+        KTHREAD_MUSTJOIN,
+        MUTEX_DEFAULT,
+        PRI_BIO,
+        curmachine,
+        kpause,
+        kthread_create,
+        kthread_join,
+        mutex_enter,
+        mutex_exit,
+        mutex_init,
+    )
+
+    out: dict[str, Any] = {}
+
+    async def other(sc: Any) -> None:
+        # a second lwp touches the field under the lock and stays alive: the field is
+        # shared-modified for the loop below
+        await mutex_enter(sc.sc_slock)
+        sc.sc_uflags |= 1
+        mutex_exit(sc.sc_slock)
+        await kpause("bench", False, 1_000_000, None)
+
+    async def loop(sc: Any) -> None:
+        await kpause("bench", False, 1, None)
+        d = curmachine().race
+        n0 = d.accesses if d is not None else 0
+        sw = Stopwatch()
+        for _ in range(accesses):
+            await mutex_enter(sc.sc_slock)
+            sc.sc_uflags |= 2
+            mutex_exit(sc.sc_slock)
+        out["sample"] = sw.sample(accesses)
+        out["checked"] = d.accesses - n0 if d is not None else 0
+
+    async def scenario() -> None:
+        sc = fss_softc()
+        mutex_init(sc.sc_slock, MUTEX_DEFAULT, IPL_NONE)
+        ls = []
+        for fn in (other, loop):
+            error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, sc, fn.__name__)
+            if error:
+                raise RuntimeError(f"kthread_create: error {error}")
+            ls.append(l)
+        for l in ls:
+            await kthread_join(l)
+
+    with kern.boot(seed=1, race=race) as k:
+        k.run(scenario)
+    return out["sample"], out["checked"]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=5)
-    args = ap.parse_args()
-    res: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-    for i in range(args.rounds):
-        for race in ((False, True) if i % 2 == 0 else (True, False)):
-            res[race].append(run(args.seeds, race))
-            cpu, wall = res[race][-1]
-            print(f"  round {i + 1} race {'on ' if race else 'off'}: CPU {cpu:6.2f} s, "
-                  f"wall {wall:6.2f} s", file=sys.stderr, flush=True)
-    print(f"fss sweep, {args.seeds} seeds per run, {args.rounds} runs each "
-          f"(medians; spread min..max):")
-    med = {}
-    for race in (False, True):
-        cpus = [c for c, _ in res[race]]
-        walls = [w for _, w in res[race]]
-        med[race] = (statistics.median(cpus), statistics.median(walls))
-        print(f"  race {'on ' if race else 'off'}: CPU {med[race][0]:7.2f} s "
-              f"({min(cpus):.2f}..{max(cpus):.2f})   wall {med[race][1]:7.2f} s "
-              f"({min(walls):.2f}..{max(walls):.2f})")
-    print(f"  on/off: CPU x{med[True][0] / med[False][0]:.2f}, "
-          f"wall x{med[True][1] / med[False][1]:.2f}")
+# ------------------------------------------------------------------ main
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    standard_args(ap, rounds_full=5)
+    add_base_arg(ap, BASE)
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="measured sweep seeds per process (default 30; --quick 12, --smoke 1)")
+    ap.add_argument("--warm", type=int, default=None,
+                    help="seeds dropped at the start of each process (default 2; --smoke 0)")
+    ap.add_argument("--accesses", type=int, default=None,
+                    help="field accesses per run (default 20000; --quick 5000, --smoke 200)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    seeds = args.seeds or pick(args, 30, 12, 1)
+    warm = args.warm if args.warm is not None else pick(args, 2, 2, 0)
+    accesses = args.accesses or pick(args, 20000, 5000, 200)
+    cpu = pin_cpu(args)
+    rep = Report("bench_race",
+                 f"the lockset race detector: fss sweep ({seeds} seeds per process after "
+                 f"{warm} dropped, pinned to CPU {cpu}) and one watched field "
+                 f"({accesses} locked accesses)", args)
+    now = current_tree()
+
+    failed: dict[str, int] = {}
+
+    def sweep(key: str, tree: Tree, extra: list[str]):
+        def run() -> Sample:
+            s, d = sweep_run(tree, seeds, warm, cpu, extra=extra)
+            failed[key] = failed.get(key, 0) + d["failed"]
+            return s
+        return run
+
+    cases = {"off": sweep("off", now, []), "on": sweep("on", now, ["--kemu-race"])}
+    try:
+        if args.base:
+            with revision_tree(args.base) as base:
+                cases["base"] = sweep("base", base, [])
+                rep.note(f"{now.describe()}; {base.describe()}")
+                res = rounds(cases, n_rounds(args), warmups(args))
+        else:
+            rep.note(f"{now.describe()}; no base revision (--no-base)")
+            res = rounds(cases, n_rounds(args), warmups(args))
+    except SweepFailed as e:
+        rep.unavailable("fss sweep scenario", str(e))
+        rep.finish(args)
+        return 1
+    rep.cost("sweep: time per seed, race off", res["off"], "ms")
+    rep.cost("sweep: time per seed, --kemu-race", res["on"], "ms")
+    rep.ratio("sweep: race on / race off", res["on"], res["off"], mode="cost",
+              note="what the detector costs a user who turns it on")
+    if "base" in res:
+        rep.cost(f"sweep: time per seed, base {args.base} (no detector)", res["base"], "ms")
+        rep.ratio(f"sweep: race off / base {args.base}", res["off"], res["base"], mode="cost",
+                  note="what it costs when off; issue 9 asks for nothing")
+    else:
+        rep.unavailable("sweep: race off against a tree without the detector", "--no-base")
+
+    for key, n in failed.items():
+        if n:
+            rep.note(f"sweep {key}: {n} failed seeds over all rounds (their time counts)")
+    checked: list[int] = []
+
+    def field(race: bool):
+        def run() -> Sample:
+            s, n = field_run(accesses, race)
+            if race:
+                checked.append(n)
+            return s
+        return run
+
+    fres = rounds({"off": field(False), "on": field(True)}, n_rounds(args), warmups(args))
+    rep.cost("field: locked access, race off", fres["off"], "us")
+    rep.cost("field: locked access, race on", fres["on"], "us")
+    rep.ratio("field: race on / race off", fres["on"], fres["off"], mode="cost")
+    rep.value("field: accesses checked per run, race on", checked, "",
+              note=f"four per locked access, sc_slock read by mutex_enter and mutex_exit, "
+                   f"sc_uflags read and written: {4 * accesses} expected")
+    rep.finish(args)
     return 0
 
 

@@ -59,8 +59,10 @@ class SweepFailed(RuntimeError):
 
 
 def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
-              boot: dict[str, Any] | None = None, test: str = TEST) -> tuple[Sample, dict]:
-    """Run ``warm + seeds`` seeds of the sweep in a pytest process of ``tree``.
+              boot: dict[str, Any] | None = None, test: str = TEST,
+              extra: list[str] | None = None) -> tuple[Sample, dict]:
+    """Run ``warm + seeds`` seeds of the sweep in a pytest process of ``tree``
+    (``extra``: more pytest options, e.g. ``--kemu-race`` for benchmarks/bench_race.py).
 
     Returns the Sample of the kept seeds (n = seeds) and details: failures,
     the whole process's Sample, how many machines the boot override reached.
@@ -72,7 +74,8 @@ def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
         env["KEMU_BENCH_BOOT"] = json.dumps(boot)
     try:
         p, whole = tree.pytest(["-q", test, f"--kemu-sweep={warm + seeds}",
-                                "-p", "kemu_bench_probe"], cpu=cpu, env=env, timeout=3600)
+                                "-p", "kemu_bench_probe", *(extra or [])], cpu=cpu, env=env,
+                               timeout=3600)
         with open(probe) as f:
             items = [json.loads(line) for line in f if line.strip()]
     finally:
