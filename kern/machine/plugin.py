@@ -363,7 +363,11 @@ def _sched_report_lines(nodeid: str, machines: list[_machine.Machine]) -> list[s
         args.append(arg)
         lines.append(f"machine seed {m.seed}: strategy {m.strategy.describe()}, "
                      f"{len(m.decisions)} decisions, schedule {arg}")
-    race = " --kemu-race" if any(m.race is not None for m in machines) else ""
+    # the detector never draws a decision: a schedule replays without it; the option
+    # comes back only when the run had it (a machine booted with race=True has it anyway)
+    from kern.machine import lockset
+
+    race = " --kemu-race" if lockset.default else ""
     lines.append(f"replay: pytest {shlex.quote(nodeid)} --kemu-replay={','.join(args)}{race}")
     return lines
 

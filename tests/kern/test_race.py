@@ -159,6 +159,19 @@ def test_initialisation_before_sharing_is_silent():
     assert k.race.races == [] and k.race.kept == []
 
 
+def test_the_locks_are_seen_with_lock_order_checking_off():
+    """The held locks come from each lwp's l_locks, which mutexes and rwlocks keep
+    whether or not lockdebug (lock-order checking) is on: with it off, the locked
+    accesses are still silent and the planted unlocked write still reported."""
+    with kern.boot(seed=2, race=True, lockdebug=False) as k:
+        state, _, value = k.run(init_then_share)
+    assert (state, value) == ("shared-modified", 13)
+    assert k.race.races == []
+    with pytest.raises(kern.DataRace, match="no lock in common"):
+        with kern.boot(seed=1, race=True, lockdebug=False) as k:
+            k.run(planted)
+
+
 async def read_shared():
     sc = _softc()
     sc.sc_uflags = 5  # written once, by the creator
@@ -492,3 +505,16 @@ def test_pytest_option_turns_the_detector_on_for_every_machine(tmp_path):
     assert 'by lwp "bump0"' in out and 'by lwp "bump1"' in out
     assert "test_racy.py:9 in bump, holding no lock" in out
     assert "re-run: pytest test_racy.py::test_two_bumpers --kemu-race --kemu-seed=0" in out
+    replay = [line for line in out.splitlines() if line.startswith("replay: pytest")]
+    assert replay and replay[0].startswith("replay: pytest test_racy.py::test_two_bumpers "
+                                           "--kemu-replay=k"), out
+    assert replay[0].endswith(" --kemu-race"), replay
+    # the replay line reruns the same race
+    import shlex
+
+    again = subprocess.run([sys.executable, "-m", *shlex.split(replay[0][len("replay: "):]),
+                            "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1, again.stdout
+    first = [line for line in out.splitlines() if "DataRace: data race" in line]
+    assert first and first[0] in again.stdout
