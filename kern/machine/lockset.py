@@ -822,13 +822,19 @@ def _side(a: _Access, obj: Any, w: _Watched) -> str:
     what = "write" if a.write else "read"
     site = f"{short_path(a.site[0])}:{a.site[1]} in {a.site[2]}"
     if a.held:
-        locks = ", ".join(f'"{name}" (taken at {short_path(s[0])}:{s[1]} in {s[2]})'
-                          for name, s in a.held)
+        locks = ", ".join(f'"{name}" ({_taken(s)})' for name, s in a.held)
         holding = f"holding {locks}"
     else:
         holding = "holding no lock"
     return (f'  {what} by lwp "{l.l_name}" (pid {l.l_proc.p_pid}, lid {l.l_lid}) '
             f"at {site}, {holding}")
+
+
+def _taken(site: Any) -> str:
+    """Where a held lock was taken (a lock record may carry no site: lockdebug off)."""
+    if site is None:
+        return "taken at a site not recorded: lockdebug off"
+    return f"taken at {short_path(site[0])}:{site[1]} in {site[2]}"
 
 
 def struct_named(name: str) -> Struct:
