@@ -417,18 +417,32 @@ _HARNESS = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class _Access:
-    """One remembered access of a shared field: the latest of its lwp, kind and lockset."""
+    """One remembered access of a shared field: the latest of its lwp, kind and lockset.
 
-    __slots__ = ("lwp", "write", "lockset", "held", "site", "seq")
+    The held locks are kept as subr_lockdebug's records and the site as the code
+    object and line: names and paths are looked up only for a report."""
 
-    def __init__(self, l: lwp, write: bool, lockset: frozenset, held: tuple, site: tuple,
-                 seq: int) -> None:
+    __slots__ = ("lwp", "write", "lockset", "records", "code", "line", "seq")
+
+    def __init__(self, l: lwp, write: bool, lockset: frozenset, records: tuple,
+                 code: CodeType, line: int, seq: int) -> None:
         self.lwp = l
         self.write = write
         self.lockset = lockset
-        self.held = held
-        self.site = site
+        self.records = records
+        self.code = code
+        self.line = line
         self.seq = seq
+
+    @property
+    def held(self) -> tuple:
+        """(lock name, site taken) of each lock held."""
+        return _held(self.records)
+
+    @property
+    def site(self) -> tuple[str, int, str]:
+        """(file, line, function) of the access."""
+        return (self.code.co_filename, self.line, self.code.co_name)
 
 
 class _FieldState:
@@ -698,8 +712,7 @@ class Detector:
                 return
             fs.state = SHARED_MODIFIED if write else SHARED
             w0, code, line, held = fs.last
-            fs.prev = _Access(owner, w0, frozenset(), _held(held),
-                              (code.co_filename, line, code.co_name), fs.last_seq)
+            fs.prev = _Access(owner, w0, frozenset(), held, code, line, fs.last_seq)
             fs.owner = None
             fs.last = ()
         elif write and fs.state == SHARED:
@@ -713,11 +726,20 @@ class Detector:
             lockset = frozenset(r.lock for r in held if not r.shared)
         else:
             lockset = frozenset(r.lock for r in held)
-        site = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
-        cur = _Access(l, write, lockset, _held(held), site, self.seq)
+        hist = fs.hist
+        # the latest access of this lwp, kind and lockset (updated in place)
+        key = (l, write, lockset)
+        cur = hist.get(key)
+        if cur is None:
+            cur = hist[key] = _Access(l, write, lockset, held, frame.f_code, frame.f_lineno,
+                                      self.seq)
+        else:
+            cur.records = held
+            cur.code = frame.f_code
+            cur.line = frame.f_lineno
+            cur.seq = self.seq
         prot = w.prot
         kind = prot.kind
-        hist = fs.hist
         if kind == STABLE:
             if write:
                 other = self._other(hist, l, cur, lambda a: True, fs.prev)
@@ -735,7 +757,6 @@ class Detector:
                                     a.lockset.isdisjoint(lockset))
                 if other is not None:
                     self._report(obj, w, cur, other, "no lock in common")
-        hist[(l, write, lockset)] = cur
 
     def _other(self, hist: dict[tuple, _Access], l: lwp, cur: _Access, pred: Any,
                prev: _Access | None = None) -> _Access | None:
@@ -766,6 +787,13 @@ class Detector:
         prot = w.prot
         st = w.struct
         sname = st.name.split()[-1]
+        kept_key = None
+        if prot.kind == KEPT and other is not None and \
+                (cur.code.co_name in prot.at or other.code.co_name in prot.at):
+            # a kept race: recorded once per pair of sites, the run goes on
+            kept_key = (st.name, w.name, cur.site[:2], other.site[:2])
+            if kept_key in self._kept_seen:
+                return
         self.busy = True
         try:
             try:
@@ -782,22 +810,15 @@ class Detector:
             msg = "\n".join(lines)
         finally:
             self.busy = False
-        if prot.kind == KEPT and other is not None and \
-                (cur.site[2] in prot.at or other.site[2] in prot.at):
-            key = (st.name, w.name, cur.site[:2], other.site[:2])
-            if key not in self._kept_seen:
-                self._kept_seen.add(key)
-                report = f"{msg}\n  kept on purpose: {prot.why}"
-                self.kept.append(RaceReport(sname, w.name, report, True, prot.why))
-                from kern.subr_prf import printf
-
-                printf("%s\n", report)
-            return
-        self.races.append(RaceReport(sname, w.name, msg))
         from kern.subr_prf import printf
 
-
-
+        if kept_key is not None:
+            self._kept_seen.add(kept_key)
+            report = f"{msg}\n  kept on purpose: {prot.why}"
+            self.kept.append(RaceReport(sname, w.name, report, True, prot.why))
+            printf("%s\n", report)
+            return
+        self.races.append(RaceReport(sname, w.name, msg))
         exc = DataRace(msg)
         printf("%s\n", msg)
         m.record_crash(exc)
