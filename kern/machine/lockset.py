@@ -481,6 +481,9 @@ class RaceReport:
     why: str = ""
 
 
+_MISSING = object()
+
+
 class _Watched:
     """The descriptor installed on a class for one watched field."""
 
@@ -511,7 +514,12 @@ class _Watched:
     def __get__(self, obj: Any, cls: Any = None) -> Any:
         if obj is None:
             return self.orig if self.has_orig else self
-        value = self._raw(obj)
+        if self.slot:
+            value = self.orig.__get__(obj, cls)
+        else:
+            value = obj.__dict__.get(self.name, _MISSING)
+            if value is _MISSING:
+                value = self._raw(obj)
         m = _machine.get()
         if m is not None:
             d = getattr(m, "race", None)
@@ -685,8 +693,13 @@ class Detector:
         if self.busy:
             return
         l = _lwp.get()
-        if l is None or not self._is_kernel(frame.f_code) or \
-                (w.exempt and frame.f_code.co_name in w.exempt):
+        if l is None:
+            return
+        code = frame.f_code
+        k = self._kcode.get(code)
+        if k is None:
+            k = self._is_kernel(code)
+        if not k or (w.exempt and code.co_name in w.exempt):
             return
         self.accesses += 1
         self.seq += 1
