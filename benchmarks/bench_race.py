@@ -16,7 +16,10 @@ Two measurements, each in interleaved rounds after a warm-up round
   machine watched: fss softcs and cache slots, mounts, vnodes, bufs), and the
   base revision (default 60b1e32: main just before the detector landed), which
   has no detector at all.  "race on / race off" is what a user pays for the
-  detector; "race off / base" is what it costs when off (issue 9: nothing).
+  detector; "race off / base" is what it costs when off (issue 9: nothing;
+  off, the classes are plain and a machine tests ``race`` once per lwp
+  created), with the kernel fixes the detector brought (vn_open, vn_close and
+  fhopen take v_interlock around v_writecount, as NetBSD 8 does).
 * **One watched field** in a machine of this process: a kernel thread reads
   and writes ``sc_uflags`` of a shared ``struct fss_softc`` under
   ``sc_slock`` ``--accesses`` times (the mutex's cost included: four watched
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if "base" in res:
         rep.cost(f"sweep: time per seed, base {args.base} (no detector)", res["base"], "ms")
         rep.ratio(f"sweep: race off / base {args.base}", res["off"], res["base"], mode="cost",
-                  note="what it costs when off; issue 9 asks for nothing")
+                  note="what it costs when off; issue 9 asks for nothing. The tree also "
+                       "has the detector's kernel fixes: v_writecount under v_interlock")
     else:
         rep.unavailable("sweep: race off against a tree without the detector", "--no-base")
 
