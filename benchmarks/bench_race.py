@@ -50,8 +50,8 @@ from benchmarks._measure import (  # noqa: E402
     standard_args,
     warmups,
 )
-from benchmarks._revision import Tree, add_base_arg, current_tree, revision_tree  # noqa: E402
-from benchmarks.bench_sweep import SweepFailed, sweep_run  # noqa: E402
+from benchmarks._revision import Tree, add_base_arg, current_tree  # noqa: E402
+from benchmarks.bench_sweep import sweep_rounds, sweep_run  # noqa: E402
 
 #: main just before the race detector was merged into it: the tree without the detector
 BASE = "60b1e32"
@@ -155,17 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     cases = {"off": sweep("off", now, []), "on": sweep("on", now, ["--kemu-race"])}
-    try:
-        if args.base:
-            with revision_tree(args.base) as base:
-                cases["base"] = sweep("base", base, [])
-                rep.note(f"{now.describe()}; {base.describe()}")
-                res = rounds(cases, n_rounds(args), warmups(args))
-        else:
-            rep.note(f"{now.describe()}; no base revision (--no-base)")
-            res = rounds(cases, n_rounds(args), warmups(args))
-    except SweepFailed as e:
-        rep.unavailable("fss sweep scenario", str(e))
+    res = sweep_rounds(args, rep, now, cases, lambda base: sweep("base", base, []))
+    if res is None:
         rep.finish(args)
         return 1
     rep.cost("sweep: time per seed, race off", res["off"], "ms")

@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -90,6 +91,25 @@ def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
                "boots_overridden": sum(i.get("boots_overridden", 0) for i in kept)}
 
 
+def sweep_rounds(args: argparse.Namespace, rep: Report, now: Tree,
+                 cases: dict[str, Callable[[], Sample]],
+                 base_case: Callable[[Tree], Callable[[], Sample]]) -> dict[str, list] | None:
+    """Interleaved rounds of ``cases`` and, with ``--base``, of ``base_case(tree)`` in
+    that revision's tree (as "base"); the trees are noted in ``rep``.  None when a
+    sweep failed (``rep`` then says so as a figure not measured)."""
+    try:
+        if args.base:
+            with revision_tree(args.base) as base:
+                cases["base"] = base_case(base)
+                rep.note(f"{now.describe()}; {base.describe()}")
+                return rounds(cases, n_rounds(args), warmups(args))
+        rep.note(f"{now.describe()}; no base revision (--no-base)")
+        return rounds(cases, n_rounds(args), warmups(args))
+    except SweepFailed as e:
+        rep.unavailable("fss sweep scenario", str(e))
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     standard_args(ap, rounds_full=5)
@@ -117,17 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     cases = {"now": case(now, "now"), "trace off": case(now, "trace off", {"trace": False})}
-    try:
-        if args.base:
-            with revision_tree(args.base) as base:
-                cases["base"] = case(base, "base")
-                rep.note(f"{now.describe()}; {base.describe()}")
-                res = rounds(cases, n_rounds(args), warmups(args))
-        else:
-            rep.note(f"{now.describe()}; no base revision (--no-base)")
-            res = rounds(cases, n_rounds(args), warmups(args))
-    except SweepFailed as e:
-        rep.unavailable("fss sweep scenario", str(e))
+    res = sweep_rounds(args, rep, now, cases, lambda base: case(base, "base"))
+    if res is None:
         rep.finish(args)
         return 1
     rep.rate("seeds/s, this tree (trace on)", res["now"], "seeds")
