@@ -58,7 +58,8 @@ class buf:
                  "b_dev", "b_data", "b_blkno", "b_rawblkno", "b_proc", "b_iodone",
                  "b_private", "b_cflags", "b_vp", "b_oflags", "b_lblkno", "b_done",
                  "b_busy", "b_objlock", "b_freelistindex", "b_actq", "b_hash", "b_lru",
-                 "b_emul_waiters", "b_rawdata", "b_owner")
+                 "b_emul_waiters", "b_rawdata", "b_owner",
+                 "__weakref__")  # (kern.machine.lockset watches bufs by weak reference)
 
     _c_sizeof = 256
 
