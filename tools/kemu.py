@@ -1,6 +1,6 @@
 """The ``kemu`` command: boot a machine, give it disks, run NetBSD commands in it.
 
-    kemu run [-d DRIVESPEC]... [--seed N] [-v] SCRIPT
+    kemu run [-d DRIVESPEC]... [--seed N] [--trace FILE] [-v] SCRIPT
     kemu shell [-d DRIVESPEC]... [--seed N] [-v]
     kemu demo
 
@@ -415,6 +415,9 @@ def _sched_arguments(p: argparse.ArgumentParser) -> None:
                    help="scheduling strategy: random (default), pct[:depth=N,steps=N]")
     p.add_argument("--replay", default=None, metavar="SCHEDULE",
                    help="rerun exactly the run of this schedule string (or @file)")
+    p.add_argument("--trace", default=None, metavar="FILE",
+                   help="write the run's timeline to FILE when the machine has halted "
+                        "(Chrome trace-event JSON: open it in Perfetto or chrome://tracing)")
 
 
 def _sched_boot_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -552,20 +555,36 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
             except (SetupError, KernelError, MachineHalted) as e:
                 _write(errs, f"kemu: {e}\n")
                 return 1
+            status = 1
             try:
                 if args.cmd in ("run", "demo"):
                     assert text is not None
-                    return m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
-                return m.shell.interactive(stdin)
+                    status = m.script(text, trace=args.verbose, transcript=args.cmd == "demo")
+                else:
+                    status = m.shell.interactive(stdin)
             finally:
                 try:
                     m.halt()
                 except (KernelError, MachineHalted) as e:
                     _write(errs, f"kemu: {e}\n")
+                if args.trace and not _write_trace(m.k, args.trace, errs):
+                    status = status or 1
+            return status
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except HostSignal as e:
         return 128 + e.signo
+
+
+def _write_trace(k: Any, path: str, errs: TextIO) -> bool:
+    """--trace FILE: write the machine's timeline (however the run ended); False
+    (and a message) if it cannot be written."""
+    try:
+        k.trace.write_chrome(path)
+    except OSError as e:
+        _write(errs, f"kemu: --trace {path}: {e.strerror or e}\n")
+        return False
+    return True
 
 
 class HostSignal(BaseException):

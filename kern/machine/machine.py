@@ -288,8 +288,16 @@ class Machine:
             if l is None:
                 tr.add(self.cpu.now_ns() / 1e9, "-", kind, detail or "")
             else:
-                tr.add(self.cpu.now_ns() / 1e9, l.l_name, kind, detail or "", l.l_proc.p_pid,
-                       l.l_lid)
+                p = l.l_proc
+                tr.add(self.cpu.now_ns() / 1e9, l.l_name, kind, detail or "", p.p_pid, l.l_lid)
+                if kind == "start" or kind == "exit":  # (exit: the command after an exec)
+                    tr.procs[p.p_pid] = p.p_comm
+
+    def trace_sleep(self, l: lwp) -> None:
+        """The ``sleep`` event of ``l`` (in sleepq_block): its wmesg, or for a lock
+        wait the lock and who holds it."""
+        if self.trace.enabled:
+            self.trace_add(l, "sleep", _lock_wait(l) or l.l_wmesg or "")
 
     def trace_event(self, l: lwp | None, event: str) -> None:
         """``trace_add`` with the kind and detail in one string ("fault site EIO")."""
@@ -1016,21 +1024,29 @@ class _AwaitingOutside:
         self.cpu.ext_exit(None, True)
 
 
+def _lock_wait(l: lwp) -> str | None:
+    """``mutex "NAME" held by "LWP"`` (or an rwlock's) when ``l`` waits for a lock."""
+    w = l.l_wchan
+    if l.l_syncobj == "mutex":
+        owner = w.mtx_owner.l_name if w is not None and w.mtx_owner else "nobody"
+        name = w.lock_class.name if w is not None and w.lock_class else "?"
+        return f'mutex "{name}" held by "{owner}"'
+    if l.l_syncobj == "rwlock":
+        name = w.lock_class.name if w is not None and w.lock_class else "?"
+        holders = ([w.rw_owner.l_name] if w.rw_owner else [r.l_name for r in w.rw_readers])
+        return f'rwlock "{name}" held by {", ".join(holders) or "nobody"}'
+    return None
+
+
 def _waiting_for(l: lwp) -> str:
     if l.l_stat != LSSLEEP:
         return {LSRUN: "runnable", LSONPROC: "running"}.get(l.l_stat, l.l_stat_name.lower())
     timed = " (with a timeout)" if l.l_sleeptimo else ""
-    w = l.l_wchan
     if l.l_syncobj == "extern":
         return f'waiting outside the machine ("{l.l_wmesg}")'
-    if l.l_syncobj == "mutex":
-        owner = w.mtx_owner.l_name if w is not None and w.mtx_owner else "nobody"
-        name = w.lock_class.name if w is not None and w.lock_class else "?"
-        return f'waiting for mutex "{name}" held by "{owner}"'
-    if l.l_syncobj == "rwlock":
-        name = w.lock_class.name if w is not None and w.lock_class else "?"
-        holders = ([w.rw_owner.l_name] if w.rw_owner else [r.l_name for r in w.rw_readers])
-        return f'waiting for rwlock "{name}" held by {", ".join(holders) or "nobody"}'
+    lock = _lock_wait(l)
+    if lock is not None:
+        return f"waiting for {lock}"
     return f'sleeping on "{l.l_wmesg}"{timed}'
 
 
