@@ -87,6 +87,10 @@ default_seed: int = 0
 # Schedules for the next machines booted without a strategy, in boot order
 # (pytest --kemu-replay=S1,S2).
 default_replays: list[str] = []
+# Set by a campaign while it runs a test many times (kern/machine/campaign.py):
+# called for every machine booted, in boot order, it gives the strategy that
+# machine runs under, whatever the test asked for.
+strategy_override: Callable[[], Strategy] | None = None
 
 # The kernel tunables a boot may set (tunables={...}) and what they do.
 TUNABLES = {
@@ -192,7 +196,7 @@ class Machine:
 
     def __init__(self, seed: int | None = None, *, strategy: str | Strategy | None = None,
                  replay: str | None = None, clock: str = "virtual",
-                 lockdebug: bool = True, trace: bool = True, trace_limit: int = 1_000_000,
+                 lockdebug: bool | str = True, trace: bool = True, trace_limit: int = 1_000_000,
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
@@ -200,6 +204,8 @@ class Machine:
                  observe: bool = True, **strategy_options: Any) -> None:
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
+        if lockdebug not in (True, False, "strict"):
+            raise ValueError(f"lockdebug must be True, False or 'strict', not {lockdebug!r}")
         tunables = dict(tunables or {})
         for name in TUNABLES:
             if name in strategy_options:
@@ -215,8 +221,10 @@ class Machine:
         if strategy is None and replay is None and not strategy_options and default_replays:
             replay = default_replays.pop(0)
         self.strategy = strategies.make_strategy(strategy, self.seed, replay, strategy_options)
+        if strategy_override is not None:
+            self.strategy = strategy_override()
         self.clock_kind = clock
-        self.lockdebug = lockdebug
+        self.lockdebug: bool | str = lockdebug
         self.trace = Trace(trace, trace_limit)
         self.verbose = verbose
         self.console = console  # where verbose echoes kernel messages (None: sys.stdout)
@@ -1153,7 +1161,8 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     "random", the default, or "pct" -- or a Strategy object), the
     strategy's own options (``depth=``, ``steps=`` for pct), ``replay`` (a
     schedule string: rerun exactly that run), ``clock`` ("virtual" or
-    "real"), ``lockdebug`` (lock-order checking, default on), ``trace``,
+    "real"), ``lockdebug`` (lock-order checking, default on; "strict": a
+    reversal declared kept ends the run too), ``trace``,
     ``config`` (a kern/conf/ name such as "GENERIC" or a KernelConfig),
     ``verbose`` (echo kernel messages, on ``console``, a text stream,
     default sys.stdout), ``debug`` (aprint_debug output), ``boottime``
