@@ -525,7 +525,7 @@ class _Dask:
             self.cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                 worker_dashboard_address=":0",
-                silence_logs=logging.ERROR)
+                silence_logs=logging.CRITICAL)
             self.client = distributed.Client(self.cluster)
             self.where = f"a local cluster of {n} worker processes"
         self.nworkers = max(1, len(self.client.scheduler_info()["workers"]))

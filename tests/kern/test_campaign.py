@@ -35,7 +35,7 @@ def cluster():
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0", worker_dashboard_address=":0",
-                                  silence_logs=logging.ERROR) as lc:
+                                  silence_logs=logging.CRITICAL) as lc:
         yield lc.scheduler_address
 
 
