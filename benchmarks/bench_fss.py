@@ -1,21 +1,30 @@
-"""fss(4) speed, measured side by side in one run (wall-clock time of the host).
+"""fss(4) speed, each side measured alike in interleaved rounds (wall and CPU time).
 
-    python benchmarks/bench_fss.py [--repeat N]
+    python benchmarks/bench_fss.py [--rounds R] [--quick | --smoke]
 
-On a 64 MiB ext2 image (a host file shown as /dev/wd0):
+On a 64 MiB ext2 image (a host file shown as /dev/wd0; --quick 32, --smoke 8):
 
-1. sequential read of /dev/rfss0 with 64 KiB requests, all clusters never
-   written since the snapshot, against the same read of the raw disk
-   /dev/rwd0 (target: at least 0.5 of the raw disk's rate);
-2. the first full overwrite (write + fsync) of a 16 MiB file with the
-   snapshot active, against the same overwrite with no snapshot (target: at
-   least 0.33, one read and two writes per block);
-3. the second overwrite with the snapshot active (the clusters are already
-   copied), against no snapshot (target: at least 0.9);
-4. snapshot creation time and kernel memory on a 1 GiB sparse image.
+1. sequential read, 64 KiB requests, of /dev/rfss0 (every cluster never
+   written since the snapshot) against the same read of the raw disk
+   /dev/rwd0 (target: at least 0.5 of the raw disk's rate).  Both sides
+   are set up identically (a fresh image, mounted, a snapshot configured)
+   and the image is read through on the host right before the timed read,
+   so both read from an equally warm host cache; the side that goes first
+   alternates from round to round;
+2. the first full overwrite (write + fsync) of a 16 MiB file (--quick 8,
+   --smoke 1) with a snapshot active, against the first overwrite of the
+   same file with no snapshot (target: at least 0.33; one read and two
+   writes per block);
+3. the second overwrite with the snapshot active (the clusters are copied
+   already) against the second overwrite with none (target: at least 0.9).
+   Sides 2 and 3 each run in a machine of their own that does the same
+   work (create the file, sync, overwrite twice), but for the snapshot
+   configured before the overwrites;
+4. snapshot creation on a 1 GiB sparse image (--smoke 64 MiB): time and the
+   kernel memory it takes.
 
-Each figure is the median of --repeat runs (default 3); ratios are what to
-read on a shared machine.
+Ratios are medians of the per-round ratios (the two sides of a round ran
+under the same load); targets are judged on CPU time.
 """
 
 from __future__ import annotations
@@ -23,134 +32,134 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kern  # noqa: E402
-from benchmarks.bench_vfs import (  # noqa: E402
-    CHUNK,
+from benchmarks._measure import (  # noqa: E402
     MiB,
-    attach,
-    make_image,
-    read_loop,
-    write_loop,
+    Report,
+    Sample,
+    Stopwatch,
+    Target,
+    column,
+    n_rounds,
+    pick,
+    rounds,
+    standard_args,
+    warmups,
 )
-from benchmarks.bench_vfs import mount as mount_ext2  # noqa: E402
-from dev.fss.fssvar import FSSIOCCLR, FSSIOCSET, fss_set  # noqa: E402
-from kern.fcntl import O_CREAT, O_RDWR, O_WRONLY  # noqa: E402
+from benchmarks.portable.kemu_portable import CHUNK, read_loop, write_loop  # noqa: E402
+from kern.fcntl import O_CREAT, O_WRONLY  # noqa: E402
+from kern.machine import testing as kt  # noqa: E402
 from kern.subr_kmem import kmem_stats  # noqa: E402
 from tools.lib import libc  # noqa: E402
 
 
-async def setup(img: str) -> None:
-    await attach(img)
-    await mount_ext2()
+def warm_host(path: str) -> None:
+    """Read the whole host file, so its pages are in the host's cache."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 20):
+            pass
 
 
-async def snapshot(store: str = "/tmp/store") -> int:
-    fd = await libc.open(store, O_RDWR | O_CREAT, 0o600)
-    await libc.close(fd)
-    fd = await libc.open("/dev/rfss0", O_RDWR)
-    fs = fss_set()
-    fs.fss_mount = libc.ustr("/mnt")
-    fs.fss_bstore = libc.ustr(store)
-    await libc.ioctl(fd, FSSIOCSET, fs)
-    return fd
-
-
-async def seq_read(dev: str, nbytes: int) -> float:
-    return nbytes / await read_loop(dev, nbytes)
-
-
-async def overwrite(path: str, size: int, byte: int) -> float:
-    return size / await write_loop(path, size, O_WRONLY | O_CREAT, bytes([byte]) * CHUNK)
-
-
-def run_machine(afn, img: str) -> object:
-    with kern.boot(seed=0, trace=False) as k:
-        k.run(setup, img)
-        return k.run(afn)
-
-
-def bench_read(img: str) -> tuple[float, float]:
-    async def body():
-        fd = await snapshot()
-        raw = await seq_read("/dev/rwd0", 64 * MiB)
-        snap = await seq_read("/dev/rfss0", 64 * MiB)
-        await libc.ioctl(fd, FSSIOCCLR, None)
-        return raw, snap
-
-    return run_machine(body, img)  # type: ignore[return-value]
-
-
-def bench_overwrite(img: str) -> tuple[float, float, float]:
-    async def body():
-        await overwrite("/mnt/file", 16 * MiB, 1)   # the file exists and is on disk
-        await libc.sync()
-        plain = await overwrite("/mnt/file", 16 * MiB, 2)
-        fd = await snapshot()
-        first = await overwrite("/mnt/file", 16 * MiB, 3)
-        second = await overwrite("/mnt/file", 16 * MiB, 4)
-        await libc.ioctl(fd, FSSIOCCLR, None)
-        return plain, first, second
-
-    return run_machine(body, img)  # type: ignore[return-value]
-
-
-def bench_create_1g(img: str) -> tuple[float, int]:
-    async def body():
-        before = kmem_stats()["inuse"]
-        t0 = time.perf_counter()
-        fd = await snapshot()
-        dt = time.perf_counter() - t0
-        mem = kmem_stats()["inuse"] - before
-        await libc.ioctl(fd, FSSIOCCLR, None)
-        return dt, mem
-
-    return run_machine(body, img)  # type: ignore[return-value]
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kemu-bench-")
+def on_fresh_image(img: str, size: int, body: Callable[[], Awaitable[Any]]) -> Any:
+    """A fresh ext2 image ``img`` of ``size`` bytes mounted on /mnt of a fresh machine:
+    ``body`` runs in an lwp; the image is removed after."""
+    kt.make_ext2_image(img, size, block=4096)
     try:
-        img = os.path.join(tmp, "disk.img")
-        reads, ovs, creates = [], [], []
-        for _ in range(args.repeat):
-            make_image(img, 64 * MiB)
-            reads.append(bench_read(img))
-            make_image(img, 64 * MiB)
-            ovs.append(bench_overwrite(img))
-        big = os.path.join(tmp, "big.img")
-        for _ in range(args.repeat):
-            make_image(big, 1024 * MiB)
-            creates.append(bench_create_1g(big))
-        raw = statistics.median(r[0] for r in reads)
-        snap = statistics.median(r[1] for r in reads)
-        plain = statistics.median(o[0] for o in ovs)
-        first = statistics.median(o[1] for o in ovs)
-        second = statistics.median(o[2] for o in ovs)
-        ctime = statistics.median(c[0] for c in creates)
-        cmem = statistics.median(c[1] for c in creates)
-        print(f"fss benchmark (64 MiB ext2 image, medians of {args.repeat} runs, "
-              f"native helper: {kern.native.impl})")
-        print(f"  sequential read, 64 KiB requests: raw disk {raw / MiB:7.1f} MB/s, "
-              f"/dev/rfss0 {snap / MiB:7.1f} MB/s  ratio {snap / raw:5.2f} (target >= 0.50)")
-        print(f"  16 MiB overwrite: no snapshot {plain / MiB:7.1f} MB/s, first with snapshot "
-              f"{first / MiB:7.1f} MB/s  ratio {first / plain:5.2f} (target >= 0.33)")
-        print(f"  16 MiB overwrite again with snapshot {second / MiB:7.1f} MB/s  "
-              f"ratio {second / plain:5.2f} (target >= 0.90)")
-        print(f"  snapshot creation on a 1 GiB sparse image: {ctime * 1000:7.1f} ms, "
-              f"kernel memory {cmem / 1024:7.1f} KiB")
+        with kern.boot(seed=0, trace=False) as k:
+            k.run(kt.mount_image, img, "/mnt")
+            return k.run(body)
+    finally:
+        os.unlink(img)
+
+
+def read_case(tmp: str, size: int, dev: str) -> Callable[[], Sample]:
+    """One sequential read of ``dev`` with a snapshot of /mnt configured."""
+    img = os.path.join(tmp, "read.img")
+
+    async def body() -> Sample:
+        async with await kt.snapshot("/mnt"):
+            warm_host(img)
+            return await read_loop(dev, size)
+
+    return lambda: on_fresh_image(img, size, body)
+
+
+def overwrite_case(tmp: str, size: int, fsize: int, snap: bool
+                   ) -> Callable[[], dict[str, Sample]]:
+    """Create a file, sync, then overwrite it twice (with a snapshot configured
+    first if ``snap``): the Samples of the "first" and the "second" overwrite."""
+    img = os.path.join(tmp, "snap.img" if snap else "plain.img")
+    flags = O_WRONLY | O_CREAT
+
+    async def body() -> dict[str, Sample]:
+        await write_loop("/mnt/file", fsize, flags, bytes([1]) * CHUNK)
+        await libc.sync()
+        s = await kt.snapshot("/mnt") if snap else None
+        first = await write_loop("/mnt/file", fsize, flags, bytes([2]) * CHUNK)
+        again = await write_loop("/mnt/file", fsize, flags, bytes([3]) * CHUNK)
+        if s is not None:
+            await s.unconfigure()
+        return {"first": first, "second": again}
+
+    return lambda: on_fresh_image(img, size, body)
+
+
+def create_case(tmp: str, size: int) -> Callable[[], dict[str, Any]]:
+    """FSSIOCSET on a big sparse image: its Sample ("time") and the kernel memory
+    it took ("kmem", bytes)."""
+    img = os.path.join(tmp, "big.img")
+
+    async def body() -> dict[str, Any]:
+        before = kmem_stats()["inuse"]
+        sw = Stopwatch()
+        s = await kt.snapshot("/mnt")
+        took = sw.sample()
+        used = kmem_stats()["inuse"] - before
+        await s.unconfigure()
+        return {"time": took, "kmem": used}
+
+    return lambda: on_fresh_image(img, size, body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    standard_args(ap, rounds_full=5)
+    args = ap.parse_args(argv)
+    size = pick(args, 64, 32, 8) * MiB
+    fsize = pick(args, 16, 8, 1) * MiB
+    big = pick(args, 1024, 1024, 64) * MiB
+    rep = Report("bench_fss", f"fss: {size // MiB} MiB ext2 image, {fsize // MiB} MiB "
+                 f"overwrites, snapshot creation on {big // MiB} MiB", args)
+    tmp = tempfile.mkdtemp(prefix="kemu-bench-fss-")
+    try:
+        n, w = n_rounds(args), warmups(args)
+        reads = rounds({"raw": read_case(tmp, size, "/dev/rwd0"),
+                        "fss": read_case(tmp, size, "/dev/rfss0")}, n, w)
+        ovs = rounds({"plain": overwrite_case(tmp, size, fsize, False),
+                      "snap": overwrite_case(tmp, size, fsize, True)}, n, w)
+        creates = rounds({"create": create_case(tmp, big)}, n, w)["create"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    rep.rate("sequential read, raw disk /dev/rwd0", reads["raw"], "MB/s", MiB)
+    rep.rate("sequential read, /dev/rfss0", reads["fss"], "MB/s", MiB)
+    rep.ratio("read: /dev/rfss0 / raw disk", reads["fss"], reads["raw"], Target(">=", 0.5))
+    for which, target in (("first", 0.33), ("second", 0.9)):
+        plain, snap = column(ovs["plain"], which), column(ovs["snap"], which)
+        rep.rate(f"{which} overwrite, no snapshot", plain, "MB/s", MiB)
+        rep.rate(f"{which} overwrite, snapshot active", snap, "MB/s", MiB)
+        rep.ratio(f"{which} overwrite: snapshot / none", snap, plain, Target(">=", target))
+    rep.cost(f"snapshot creation, {big // MiB} MiB sparse image", column(creates, "time"), "ms")
+    rep.value("snapshot creation: kernel memory", [c["kmem"] / 1024 for c in creates], "KiB")
+    rep.finish(args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

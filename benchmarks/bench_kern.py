@@ -1,33 +1,65 @@
-"""Kernel-core figures, measured side by side in one run.
+"""Kernel core: kemu's context switch against bare trio and asyncio, trace and lockdebug costs.
 
-    python benchmarks/bench_kern.py
+    python benchmarks/bench_kern.py [--rounds R] [--switches N] [--quick|--smoke]
 
-Prints (medians of several repetitions; the machine is shared, so read the
-ratios rather than the absolute numbers):
+Every case runs in each round, the order rotating; each sample is one fresh
+machine (or event loop), timed inside from the first switch to the last
+(wall and process CPU time; boot and teardown are not counted).
 
-* context switches per second between two lwps handing a token back and
-  forth through a condvar (each hand-off is a cv_signal + cv_wait pair: a
-  block, a decision of the scheduler, one trio task switch);
-* uncontended mutex_enter/mutex_exit pairs per second (each enter is a
-  preemption point, free when no other lwp is runnable), with lock-order
-  checking on and off;
+Context switches: two tasks hand a token back and forth ``--switches`` times
+in all; one hand-off is one switch.
 
-each per second of wall time and per second of the machine thread's CPU
-time (the machine is shared: the CPU figure is the steadier one);
-* the native helper's speed-up over its pure-Python twin for a 1 Mi-bit
-  bitmap range scan and for 64 KiB copies (benchmarks/bench_native.py).
+* kemu: two kernel threads, a kmutex and a kcondvar: each hand-off is
+  ``cv_signal`` then ``cv_wait`` (a sleep, a wakeup and a switch of lwps);
+  booted with ``trace=False`` (and lockdebug on, the default), with the
+  trace on (the default), and with ``lockdebug=False``;
+* bare trio: two trio tasks and a ``trio.lowlevel.ParkingLot`` (the
+  primitive trio's own locks and conditions park on), the same loop shape;
+* trio Lock + Condition: the shape of kemu's mutex + condvar in plain trio;
+* asyncio: two tasks, futures as the parking spot, the same loop shape.
+
+Uncontended ``mutex_enter``/``mutex_exit`` pairs with lockdebug on and off.
+
+Where the CPU goes with ``lockdebug=False``: one ping-pong and one mutex
+loop under cProfile (the machine's async face, so the kernel runs in the
+profiled thread): the share of the profiled time spent in functions of
+kern/subr_lockdebug.py.
+
+Targets (issue 13): a kemu context switch costs at most 1.5x a bare trio
+switch; trace on costs at most 5% against trace off (per switch);
+``lockdebug=False`` costs nothing for lock order (share of
+kern/subr_lockdebug.py under 1%, the profile's resolution).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import os
-import statistics
 import sys
-import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import trio  # noqa: E402
+
 import kern  # noqa: E402
+from benchmarks._measure import (  # noqa: E402
+    Report,
+    Sample,
+    Stopwatch,
+    Target,
+    in_async_machine,
+    n_rounds,
+    pick,
+    profile_share,
+    profiled,
+    rounds,
+    standard_args,
+    warmups,
+)
 from kern import (  # noqa: E402
     IPL_NONE,
     KTHREAD_MUSTJOIN,
@@ -45,21 +77,22 @@ from kern import (  # noqa: E402
     mutex_init,
 )
 
-REPEAT = 5
+# ================================================================== kemu
 
 
-async def pingpong(rounds: int) -> float:
-    """Two lwps pass a token ``rounds`` times each way; returns switches per second."""
+async def kemu_pingpong(switches: int) -> Sample:
+    """Two kernel threads pass a token through a condvar: ``switches`` hand-offs in all."""
     mtx = kmutex_t()
     cv = kcondvar_t()
     mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
     cv_init(cv, "pingpong")
     state = {"turn": 0}
+    per_side = switches // 2
 
     def player(me: int):
         async def run(_):
             await mutex_enter(mtx)
-            for _ in range(rounds):
+            for _ in range(per_side):
                 while state["turn"] != me:
                     await cv_wait(cv, mtx)
                 state["turn"] = 1 - me
@@ -67,63 +100,165 @@ async def pingpong(rounds: int) -> float:
             mutex_exit(mtx)
         return run
 
-    t0, c0 = time.perf_counter(), time.thread_time()
+    sw = Stopwatch()
     _, a = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, player(0), None, "ping")
     _, b = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, player(1), None, "pong")
     await kthread_join(a)
     await kthread_join(b)
-    return _rates(2 * rounds, t0, c0)
+    return sw.sample(2 * per_side)
 
 
-def _rates(n: int, t0: float, c0: float) -> tuple[float, float]:
-    """n events since (wall t0, thread CPU c0): per wall second, per CPU second."""
-    return n / (time.perf_counter() - t0), n / (time.thread_time() - c0)
-
-
-async def uncontended(n: int) -> float:
+async def kemu_mutex(n: int) -> Sample:
+    """``n`` uncontended mutex_enter + mutex_exit pairs."""
     mtx = kmutex_t()
     mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
-    t0, c0 = time.perf_counter(), time.thread_time()
+    sw = Stopwatch()
     for _ in range(n):
         await mutex_enter(mtx)
         mutex_exit(mtx)
-    return _rates(n, t0, c0)
+    return sw.sample(n)
 
 
-def median_run(afn, arg, **boot) -> tuple[float, float, float]:
-    """Medians of (per wall second, per CPU second), and the CPU figures' spread (max/min)."""
-    wall, cpu = [], []
-    for i in range(REPEAT):
-        with kern.boot(seed=i, trace=False, **boot) as k:
-            w, c = k.run(afn, arg)
-        wall.append(w)
-        cpu.append(c)
-    return statistics.median(wall), statistics.median(cpu), max(cpu) / min(cpu)
+def in_machine(afn, arg, **boot) -> Sample:
+    with kern.boot(seed=0, **boot) as k:
+        return k.run(afn, arg)
 
 
-def main() -> None:
-    print(f"kemu kernel core benchmark (medians of {REPEAT} runs; per wall s, per CPU s, "
-          "CPU spread max/min)")
-    sw, swc, sws = median_run(pingpong, 5000)
-    print(f"  context switches/s (condvar hand-off, 2 lwps): {sw:12,.0f} {swc:12,.0f}"
-          f"  ({sws:.2f})")
-    m_on, m_onc, m_ons = median_run(uncontended, 50000)
-    m_off, m_offc, m_offs = median_run(uncontended, 50000, lockdebug=False)
-    print(f"  uncontended mutex enter+exit/s (lockdebug on):  {m_on:12,.0f} {m_onc:12,.0f}"
-          f"  ({m_ons:.2f}; {m_onc / m_offc:.2f} of lockdebug off)")
-    print(f"  uncontended mutex enter+exit/s (lockdebug off): {m_off:12,.0f} {m_offc:12,.0f}"
-          f"  ({m_offs:.2f})")
-    from benchmarks import bench_native
+# ================================================================== anchors
 
-    scan = bench_native.bench_bitmap_scan()
-    copy = bench_native.bench_copy()
-    print(f"  native helper (kern.native.impl = {kern.native.impl}):")
-    for name, r in list(scan.items()) + list(copy.items()):
-        if "speedup" in r:
-            print(f"    {name:38s} speed-up over twin: {r['speedup']:6.2f}x")
-        else:
-            print(f"    {name:38s} twin only: {r}")
+
+async def _trio_handoff(switches: int, wait: Callable[[], Awaitable[object]],
+                        wake: Callable[[], object],
+                        hold: Callable[[], AbstractAsyncContextManager[object]]) -> Sample:
+    """Two trio tasks pass a token: ``wait()`` parks, ``wake()`` wakes the other,
+    each player runs its whole loop inside ``hold()`` (a lock, or nothing)."""
+    state = {"turn": 0}
+    per_side = switches // 2
+
+    async def player(me: int) -> None:
+        async with hold():
+            for _ in range(per_side):
+                while state["turn"] != me:
+                    await wait()
+                state["turn"] = 1 - me
+                wake()
+
+    sw = Stopwatch()
+    async with trio.open_nursery() as n:
+        n.start_soon(player, 0)
+        n.start_soon(player, 1)
+    return sw.sample(2 * per_side)
+
+
+async def _trio_parkinglot(switches: int) -> Sample:
+    lot = trio.lowlevel.ParkingLot()
+    return await _trio_handoff(switches, lot.park, lot.unpark, contextlib.nullcontext)
+
+
+async def _trio_condition(switches: int) -> Sample:
+    cond = trio.Condition(trio.Lock())
+    return await _trio_handoff(switches, cond.wait, cond.notify, lambda: cond)
+
+
+async def _asyncio_futures(switches: int) -> Sample:
+    loop = asyncio.get_running_loop()
+    waiting: list[asyncio.Future | None] = [None, None]
+    state = {"turn": 0}
+    per_side = switches // 2
+
+    async def player(me: int) -> None:
+        for _ in range(per_side):
+            while state["turn"] != me:
+                f = loop.create_future()
+                waiting[me] = f
+                await f
+            state["turn"] = 1 - me
+            w = waiting[1 - me]
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    sw = Stopwatch()
+    await asyncio.gather(player(0), player(1))
+    return sw.sample(2 * per_side)
+
+
+def bare_trio(switches: int) -> Sample:
+    return trio.run(_trio_parkinglot, switches)
+
+
+def trio_condition(switches: int) -> Sample:
+    return trio.run(_trio_condition, switches)
+
+
+def asyncio_pingpong(switches: int) -> Sample:
+    return asyncio.run(_asyncio_futures(switches))
+
+
+# ================================================================== lockdebug=False profile
+
+
+def lockdebug_share(switches: int, locks: int) -> tuple[float, int, int]:
+    """(share of profiled time in kern/subr_lockdebug.py, its calls, lock operations)
+    over a ping-pong and a mutex loop in a machine booted with lockdebug=False."""
+
+    async def body(k) -> None:
+        await k.run(kemu_pingpong, switches)
+        await k.run(kemu_mutex, locks)
+
+    _, st = profiled(lambda: in_async_machine(body, seed=0, trace=False, lockdebug=False))
+    share, calls = profile_share(st, lambda file, _fn: file.endswith("kern/subr_lockdebug.py"))
+    # lock operations: each switch takes and releases the mutex once (in cv_wait),
+    # each loop iteration once
+    return share, calls, switches + locks
+
+
+# ================================================================== main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    standard_args(ap, rounds_full=7)
+    ap.add_argument("--switches", type=int, default=None,
+                    help="hand-offs per sample (default 20000; --quick 6000, --smoke 200)")
+    args = ap.parse_args(argv)
+    n = args.switches or pick(args, 20000, 6000, 200)
+    locks = pick(args, 50000, 20000, 500)
+    rep = Report("bench_kern", f"kernel core: {n} context switches, {locks} mutex pairs "
+                 "per sample", args)
+    res = rounds({
+        "kemu": lambda: in_machine(kemu_pingpong, n, trace=False),
+        "kemu trace": lambda: in_machine(kemu_pingpong, n, trace=True),
+        "kemu nold": lambda: in_machine(kemu_pingpong, n, trace=False, lockdebug=False),
+        "trio": lambda: bare_trio(n),
+        "trio cond": lambda: trio_condition(n),
+        "asyncio": lambda: asyncio_pingpong(n),
+        "mutex": lambda: in_machine(kemu_mutex, locks, trace=False),
+        "mutex nold": lambda: in_machine(kemu_mutex, locks, trace=False, lockdebug=False),
+    }, n_rounds(args), warmups(args))
+    rep.cost("switch: kemu condvar (trace off)", res["kemu"])
+    rep.cost("switch: kemu condvar, trace on", res["kemu trace"])
+    rep.cost("switch: kemu condvar, lockdebug=False", res["kemu nold"])
+    rep.cost("switch: bare trio (ParkingLot)", res["trio"])
+    rep.cost("switch: trio Lock + Condition", res["trio cond"])
+    rep.cost("switch: asyncio (futures)", res["asyncio"])
+    rep.ratio("kemu switch / bare trio switch", res["kemu"], res["trio"], Target("<=", 1.5),
+              mode="cost")
+    rep.ratio("kemu switch / trio Lock+Condition", res["kemu"], res["trio cond"], mode="cost")
+    rep.ratio("kemu switch / asyncio switch", res["kemu"], res["asyncio"], mode="cost")
+    rep.ratio("switch: trace on / trace off", res["kemu trace"], res["kemu"],
+              Target("<=", 1.05), mode="cost")
+    rep.cost("uncontended mutex pair, lockdebug on", res["mutex"], "ns")
+    rep.cost("uncontended mutex pair, lockdebug=False", res["mutex nold"], "ns")
+    rep.ratio("mutex pair: lockdebug on / off", res["mutex"], res["mutex nold"], mode="cost")
+    rep.ratio("switch: lockdebug on / off", res["kemu"], res["kemu nold"], mode="cost")
+    share, calls, ops = lockdebug_share(pick(args, 4000, 2000, 100), pick(args, 10000, 5000, 200))
+    rep.value("lockdebug=False: CPU share in subr_lockdebug", [100 * share], "%",
+              Target("<=", 1.0),
+              note=f"cProfile: {calls} calls into kern/subr_lockdebug.py for {ops} lock "
+                   f"operations ({calls / ops:.1f} per operation)")
+    rep.finish(args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

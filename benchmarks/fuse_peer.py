@@ -35,6 +35,11 @@ whether they are exactly what the definitions above predict (n * repeat
 GETATTRs and no LOOKUP for fstat; n * repeat of each for stat(path)).  Rates
 are medians over --repeat repetitions (time.perf_counter around the loop in
 the client), the two loops alternating within each repetition.
+``windows`` lists every timed loop: its wall seconds, the CPU seconds
+(``time.process_time``: user and system) of the client process over the
+loop and of the server process between the two markers; their sum is the
+CPU one call costs on the host (None for the client in ``--client thread``
+mode, where the server's figure holds both).
 
 The client (the stat loop) runs by default in a separate process
 (``--client process``), so that it does not compete with the server for the
@@ -130,8 +135,9 @@ def force_unmount(path: str) -> None:
 
 # ------------------------------------------------------------------ client
 
-def stat_loop(mnt: str, mode: str, n: int, stop: threading.Event | None = None) -> float:
-    """Time *n* stats of ``<mnt>/f``; returns the seconds of the timed loop.
+def stat_loop(mnt: str, mode: str, n: int,
+              stop: threading.Event | None = None) -> tuple[float, float]:
+    """Time *n* stats of ``<mnt>/f``: (wall seconds, CPU seconds of this process).
 
     *mode* is "fd" (os.stat of an open descriptor: one GETATTR each) or
     "path" (os.stat of the path: LOOKUP + GETATTR each).  The timed loop is
@@ -150,22 +156,22 @@ def stat_loop(mnt: str, mode: str, n: int, stop: threading.Event | None = None) 
             st(target)
         _mark(begin)
         if stop is None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(n):
                 st(target)
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         else:
             is_set = stop.is_set
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(n):
                 st(target)
                 if is_set():
                     raise RuntimeError("stopped")
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         _mark(end)
     finally:
         os.close(fd)
-    return dt
+    return dt, cpu
 
 
 def _mark(path: str) -> None:
@@ -177,8 +183,8 @@ def _mark(path: str) -> None:
 
 
 def _client_main(mnt: str, mode: str, n: int) -> int:
-    dt = stat_loop(mnt, mode, n)
-    print(json.dumps({"dt": dt}), flush=True)
+    dt, cpu = stat_loop(mnt, mode, n)
+    print(json.dumps({"dt": dt, "cpu": cpu}), flush=True)
     return 0
 
 
@@ -196,7 +202,8 @@ def _make_ops(pyfuse3: Any) -> Any:
             super().__init__()
             self.counts = dict.fromkeys(KINDS, 0)
             self._base: dict[str, int] | None = None
-            self.windows: list[dict[str, int]] = []
+            self._cpu0 = 0.0
+            self.windows: list[dict[str, Any]] = []
             self.uid = os.getuid()
             self.gid = os.getgid()
             self.now_ns = time.time_ns()
@@ -234,11 +241,14 @@ def _make_ops(pyfuse3: Any) -> Any:
                     return self._attr(self.FILE_INODE)
                 if name == MARK_BEGIN:
                     self._base = dict(self.counts)
+                    self._cpu0 = time.process_time()
                     raise pyfuse3.FUSEError(errno.ENOENT)
                 if name == MARK_END:
                     if self._base is not None:
                         base = self._base
-                        self.windows.append({k: self.counts[k] - base[k] for k in KINDS})
+                        w = {k: self.counts[k] - base[k] for k in KINDS}
+                        w["cpu"] = time.process_time() - self._cpu0
+                        self.windows.append(w)
                         self._base = None
                     raise pyfuse3.FUSEError(errno.ENOENT)
             self.counts["lookup"] += 1
@@ -286,12 +296,15 @@ def _to_thread_kwargs(trio: Any) -> dict[str, bool]:
 
 
 async def _one_window(trio: Any, ops: Any, mnt: str, mode: str, n: int, client: str,
-                      stop: threading.Event) -> tuple[float, dict[str, int]]:
-    """Run one timed loop in the client; returns (seconds, server counts)."""
+                      stop: threading.Event) -> tuple[float, float | None, dict[str, Any]]:
+    """Run one timed loop in the client; returns (seconds, the client process's
+    CPU seconds (None for a client thread: the server's figure has it), server
+    counts and CPU)."""
     nwin = len(ops.windows)
     if client == "thread":
-        dt = await trio.to_thread.run_sync(stat_loop, mnt, mode, n, stop,
-                                           **_to_thread_kwargs(trio))
+        dt, _ = await trio.to_thread.run_sync(stat_loop, mnt, mode, n, stop,
+                                              **_to_thread_kwargs(trio))
+        ccpu = None
     else:
         cmd = [sys.executable, os.path.abspath(__file__), "--client-loop", mode,
                "--n", str(n), "--mountpoint", mnt]
@@ -300,29 +313,35 @@ async def _one_window(trio: Any, ops: Any, mnt: str, mode: str, n: int, client: 
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
             raise RuntimeError(f"client exited {proc.returncode}: {' | '.join(err)}")
-        dt = json.loads(proc.stdout.decode().strip().splitlines()[-1])["dt"]
+        got = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        dt, ccpu = got["dt"], got["cpu"]
     if len(ops.windows) != nwin + 1:
         raise RuntimeError("server saw no complete begin/end marker pair")
-    return dt, ops.windows[-1]
+    return dt, ccpu, ops.windows[-1]
 
 
 async def _measure(trio: Any, ops: Any, args: argparse.Namespace,
                    stop: threading.Event) -> dict[str, Any]:
     times: dict[str, list[float]] = {"fd": [], "path": []}
-    counts: dict[str, list[dict[str, int]]] = {"fd": [], "path": []}
+    counts: dict[str, list[dict[str, Any]]] = {"fd": [], "path": []}
+    windows: list[dict[str, Any]] = []
     for _ in range(args.repeat):
         for mode in ("fd", "path"):
             if stop.is_set():
                 raise _Stopped("stopped")
-            dt, c = await _one_window(trio, ops, args.mountpoint, mode, args.n,
-                                      args.client, stop)
+            dt, ccpu, c = await _one_window(trio, ops, args.mountpoint, mode, args.n,
+                                            args.client, stop)
             times[mode].append(dt)
             counts[mode].append(c)
-    return _summary(args, times, counts)
+            windows.append({"mode": mode, "n": args.n, "wall": dt, "client_cpu": ccpu,
+                            "server_cpu": c["cpu"]})
+    out = _summary(args, times, counts)
+    out["windows"] = windows
+    return out
 
 
 def _summary(args: argparse.Namespace, times: dict[str, list[float]],
-             counts: dict[str, list[dict[str, int]]]) -> dict[str, Any]:
+             counts: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     n, r = args.n, args.repeat
     rates = {m: [n / dt for dt in times[m]] for m in times}
     tot = {m: {k: sum(c[k] for c in counts[m]) for k in KINDS} for m in counts}

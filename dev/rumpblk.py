@@ -60,7 +60,7 @@ from kern.errno import (
 from kern.fcntl import FREAD, FWRITE
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_types import NODEV
-from kern.machdep import shutdownhook_establish
+from kern.machdep import halt_medium_establish, shutdownhook_establish
 from kern.subr_devsw import devsw_attach, devsw_conv_table, devsw_detach
 from kern.types_dev import makedev, minor
 from vfs.buf import B_READ, buf
@@ -354,7 +354,18 @@ def _establish() -> None:
         rumpblk_fini()
 
     shutdownhook_establish(rumpblk_shutdown)
+    halt_medium_establish(rumpblk_medium)
     curmachine().crash_note_hooks.append(rumpblk_crash_notes)
+
+
+def rumpblk_medium(special: str) -> str | None:
+    """"host image PATH" when device node ``special`` is a registered disk's key
+    (for the halt's warning about a file system it could not unmount)."""
+    g = _rumpblk()
+    et = g.etfs.get(special)
+    if et is None or et.et_blkmin < 0:
+        return None
+    return f"host image {g.minors[et.et_blkmin].rblk_path}"
 
 
 def rumpblk_fini() -> None:

@@ -18,6 +18,7 @@ from kern.exceptions import (
     KernelPanic,
     LockOrderReversal,
     MachineHalted,
+    ShutdownError,
     SyscallError,
 )
 from kern.kern_auth import FSCRED, NOCRED, kauth_cred, kauth_cred_t

@@ -41,6 +41,14 @@ class LockOrderReversal(KernelError):
     """A lock acquisition closed a cycle in the lock-order graph (WITNESS style)."""
 
 
+class ShutdownError(KernelError):
+    """The halt left file systems mounted that it could not unmount, even by force.
+
+    The message names each one and what backs it (a host image), which may be
+    inconsistent; the machine has stopped all the same.
+    """
+
+
 class MachineHalted(RuntimeError):
     """The machine is no longer running (it was shut down or it crashed)."""
 

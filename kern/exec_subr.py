@@ -1,5 +1,7 @@
 """What exec leaves on the new image's stack: ps_strings and copyargs
-(copyargs of sys/kern/kern_exec.c, struct ps_strings of sys/sys/exec.h, NetBSD 8).
+(copyargs of sys/kern/kern_exec.c, struct ps_strings of sys/sys/exec.h, NetBSD 8;
+kern_exec.c's revision: 1.418 (2015/10/02), the copy nearest to NetBSD 8 in
+the reference store, named without a line-by-line re-comparison).
 
 kemu does not load programs: a command is a Python function that execve(2)
 (kern/kern_exec.py) hands to the process as its new image.  What NetBSD's

@@ -1,5 +1,8 @@
 """The kern.* and hw.* nodes of NetBSD 8's sys/kern/init_sysctl.c (sysctl_kern_setup,
 sysctl_hw_setup) that kemu can fill truthfully, with their helpers.
+Revision: 1.209 (2015/08/25), the NetBSD 7.99 copy nearest to NetBSD 8 in
+the reference store (the first port did not record the one it read, and
+these nodes were not re-compared line by line when it was named).
 
 kern: argmax, clockrate (sysctl_kern_clockrate), posix1version, ngroups,
 boottime, maxpartitions, msgbufsize and msgbuf (sysctl_msgbuf), fsync,

@@ -1,5 +1,8 @@
 """Process information for userland: the sysctl half of NetBSD 8's sys/kern/kern_proc.c
-(and struct kinfo_proc2 / kinfo_lwp of sys/sys/sysctl.h).
+(and struct kinfo_proc2 / kinfo_lwp of sys/sys/sysctl.h).  Revision:
+kern_proc.c 1.194 (2015/09/24), the NetBSD 7.99 copy nearest to NetBSD 8
+in the reference store (the first port did not record the one it read;
+not re-compared line by line when it was named).
 
 * ``kern.proc2.<op>.<arg>.<elemsize>.<count>`` (sysctl_doeproc): a
   ``struct kinfo_proc2`` per matching process (KERN_PROC_ALL, _PID, _PGRP,

@@ -1,4 +1,5 @@
-"""The sysctl(2) tree: a port of NetBSD's sys/kern/kern_sysctl.c 1.257 (NetBSD 7/8).
+"""The sysctl(2) tree: a port of NetBSD's sys/kern/kern_sysctl.c, read at 1.257
+(2015/08/24, NetBSD 7.99).
 
 The kernel keeps its tunables and its read-only facts in a tree of
 ``sysctlnode``s.  Kernel code adds nodes with ``sysctl_createv`` (the

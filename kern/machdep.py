@@ -15,11 +15,16 @@ The order is NetBSD's and lives here only:
    ``vfs_unmountall1`` (newest first, not forced) or ``config_detach_all``
    (pseudo-devices that allow it) or ``vfs_unmount_forceone`` (the newest
    mount, forced);
-2. ``doshutdownhooks``: the hooks established by drivers, newest first.  The
+2. kemu: a file system still mounted after that loop (even the forced
+   unmount failed) is named on the console with what backs it ("host image
+   PATH", as the disk drivers say through :func:`halt_medium_establish`),
+   before any disk closes, and the machine's ``halt()`` then raises
+   :class:`kern.exceptions.ShutdownError` with those lines;
+3. ``doshutdownhooks``: the hooks established by drivers, newest first.  The
    disk drivers close their media here (rumpblk flushes and closes its host
    files, md lets its units go), after every file system is gone.
 
-kern cannot import vfs, so the VFS attaches its three functions to the hook
+kern cannot import vfs, so the VFS attaches its four functions to the hook
 variables below when it is imported (as ``kern.subr_devsw.biodone_vfs``);
 without a VFS they do nothing.
 
@@ -37,14 +42,19 @@ Deviations from NetBSD:
   cannot reach them; they establish shutdown hooks instead, which run after
   the loop (with nothing mounted any more, their order does not matter).
 * ``syncdone`` is per machine (a MachineLocal), not a static.
+* Step 2 is kemu's: NetBSD goes on silently (``vfs_unmount_forceone``
+  prints its failure only under DEBUG), and the disks lose whatever the
+  still-mounted file system had not written.  kemu's disks are a user's
+  host images, so the halt says which file system and which image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp, curmachine
+from kern.subr_prf import printf
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -77,15 +87,25 @@ async def _no_unmount_forceone(l: lwp) -> bool:
     return False
 
 
+def _no_mounts_left() -> list[tuple[str, str, str]]:
+    return []
+
+
 # Filled by vfs/vfs_mount.py when the VFS is imported.
 vfs_sync_all: Callable[[lwp], Awaitable[None]] = _no_sync_all
 vfs_unmountall1: Callable[[lwp, bool, bool], Awaitable[bool]] = _no_unmountall1
 vfs_unmount_forceone: Callable[[lwp], Awaitable[bool]] = _no_unmount_forceone
+# (mounted on, mounted from, type) of every file system still mounted, the root aside
+vfs_mounts_left: Callable[[], list[tuple[str, str, str]]] = _no_mounts_left
 
 
 class _RebootState:
     def __init__(self) -> None:
         self.syncdone = False
+        # drivers' answers to "what backs device node X" (halt_medium_establish)
+        self.media: list[Callable[[str], str | None]] = []
+        # what the halt could not unmount, one line each (halt_report)
+        self.left_mounted: list[str] = []
 
 
 _reboot_state = MachineLocal(_RebootState, "cpu_reboot")
@@ -104,7 +124,30 @@ async def cpu_reboot(howto: int) -> None:
         while (await vfs_unmountall1(l, False, False) or await config_detach_all(howto) or
                await vfs_unmount_forceone(l)):
             pass
+        _report_left_mounted(st)
     await doshutdownhooks()
+
+
+def _report_left_mounted(st: _RebootState) -> None:
+    """kemu: name each file system the loop could not unmount, and what backs it."""
+    for on, frm, fstype in vfs_mounts_left():
+        medium = next((d for d in (fn(frm) for fn in st.media) if d), None)
+        line = (f"{frm} on {on} type {fstype} could not be unmounted, even by force: "
+                f"{medium or frm} may be inconsistent")
+        printf("WARNING: %s\n", line)
+        st.left_mounted.append(line)
+
+
+def halt_medium_establish(fn: Callable[[str], str | None]) -> None:
+    """A disk driver names what backs a device node of its own (``fn("/dev/wd0")`` is
+    "host image /x/disk.img", or None when the node is not its): the halt's
+    warning about a file system it could not unmount says it."""
+    _reboot_state().media.append(fn)
+
+
+def halt_report(m: Any) -> list[str]:
+    """What the halt of machine ``m`` could not unmount (empty when all went)."""
+    return list(_reboot_state.of(m).left_mounted)
 
 
 # kern_subr.c: shutdown hooks.  An established hook runs once, at the halt.

@@ -48,6 +48,11 @@ Deviations from the C:
 * A device unlinked at once is marked with ``dv_del_gen`` too, so a second
   ``config_detach`` of a freed device answers ENOENT (and says so under
   DIAGNOSTIC) where the C would read freed memory.
+* ``config_detach_all`` follows revision 1.262 (2018): it skips RB_DUMP as
+  well as RB_NOSYNC and passes DETACH_POWEROFF for RB_POWERDOWN.  1.235
+  tests RB_NOSYNC alone and always passes DETACH_SHUTDOWN; the netbsd-8
+  copy, made between the two, could not be read, and the later form is the
+  one NetBSD kept (1.300 has it too).
 * ``config_unit_nextfree`` refuses a negative unit (as later revisions do),
   and the exported functions check their argument types, so bad input gets
   None or an errno rather than a Python error.
@@ -858,19 +863,27 @@ async def config_detach_all(how: int) -> bool:
     (DVF_DETACH_SHUTDOWN in its cfattach); True if any went.  fss(4) 1.104 does
     not allow it: its units stay (config_detach answers EOPNOTSUPP).
 
+    Nothing is detached for RB_NOSYNC or RB_DUMP (a crash dump must find the
+    devices as they were); RB_POWERDOWN adds DETACH_POWEROFF to the flags.
+    This function follows revision 1.262 (see the module's notes).
+
     NetBSD keeps the walk's state in a static; each call walks to the end,
     which resets it, so a local one is the same.
     """
-    from kern.machdep import RB_NOSYNC
+    from kern.machdep import RB_DUMP, RB_NOSYNC, RB_POWERDOWN
 
     s = shutdown_state()
     progress = False
-    if how & RB_NOSYNC:
+    if how & (RB_NOSYNC | RB_DUMP):
         return False
+    if (how & RB_POWERDOWN) == RB_POWERDOWN:
+        flags = DETACH_SHUTDOWN | DETACH_POWEROFF
+    else:
+        flags = DETACH_SHUTDOWN
     curdev = shutdown_first(s)
     while curdev is not None:
         aprint_debug(" detaching %s, ", device_xname(curdev))
-        if await config_detach(curdev, DETACH_SHUTDOWN) == 0:
+        if await config_detach(curdev, flags) == 0:
             progress = True
             aprint_debug("success.")
         else:

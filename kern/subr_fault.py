@@ -12,7 +12,9 @@ call by call, in this order (as Linux's ``should_fail`` does):
    ``fail_nth``: fire on the Nth call only, once (Linux's fail-nth);
 5. ``probability`` (0..1), drawn from the machine's decision stream
    (``Machine.chance``): the strategy decides, the schedule string records
-   it, a replay repeats it and shrinking tries it without the fault.
+   it, a replay repeats it and shrinking tries it without the fault; a fault
+   given ``seed=`` draws from a generator of its own instead (the same
+   draws whatever the schedule, and never shrunk away).
 
 Every fault that fires is appended to the machine's fault log and trace.
 
@@ -34,6 +36,7 @@ in every machine a test boots, ``kemu run --faults PLAN`` in the script's).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import importlib
 import random
@@ -45,40 +48,54 @@ from kern.cpu import curlwp_or_none, curmachine, curmachine_or_none
 from kern.errno import EIO, errorcode
 
 
-@dataclass
 class FaultAttr:
-    site: str
-    error: int = EIO
-    nth: int = 1
-    fail_nth: int = 0
-    probability: float = 1.0
-    times: int = -1
-    space: int = 0
-    lwp: Any = None  # an lwp, or an lwp name
-    dev: Any = None  # a dev_t
-    seed: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    # read-back
-    calls: int = 0
-    nfaults: int = 0
-    _rng: random.Random | None = field(default=None, repr=False)
-    _seq: int = field(default=0, repr=False, compare=False)  # arming order in its table
+    """One armed fault: its :class:`FaultSpec` (what it is) and its counters.
+
+    The spec's knobs read through (``attr.error``, ``attr.nth``, ``attr.lwp``,
+    ``attr.extra`` as a dict...); ``times`` and ``space`` are this fault's own
+    and count down as it is consulted; ``calls`` and ``nfaults`` are read back
+    by tests.
+    """
+
+    def __init__(self, spec: FaultSpec, seq: int = 0) -> None:
+        self.spec = spec
+        self.times = spec.times
+        self.space = spec.space
+        self.calls = 0
+        self.nfaults = 0
+        self._rng = random.Random(spec.seed) if spec.seed is not None else None
+        self._seq = seq  # arming order in its table
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SPEC_FIELDS:
+            return getattr(self.__dict__["spec"], name)
+        raise AttributeError(name)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The site's own knobs (``disk.slow``'s ``ticks``)."""
+        return dict(self.spec.extra)
+
+    def __repr__(self) -> str:
+        return f"<FaultAttr {self.spec} calls={self.calls} nfaults={self.nfaults}>"
 
     def _scope_ok(self, l: Any, dev: Any) -> bool:
-        if self.lwp is not None:
+        spec = self.spec
+        if spec.lwp is not None:
             if l is None:
                 return False
-            if isinstance(self.lwp, str):
-                if l.l_name != self.lwp:
+            if isinstance(spec.lwp, str):
+                if l.l_name != spec.lwp:
                     return False
-            elif l is not self.lwp:
+            elif l is not spec.lwp:
                 return False
-        if self.dev is not None and dev != self.dev:
-            if not (isinstance(self.dev, str) and dev_name_matches(self.dev, dev)):
+        if spec.dev is not None and dev != spec.dev:
+            if not (isinstance(spec.dev, str) and dev_name_matches(spec.site, spec.dev, dev)):
                 return False
         return True
 
     def should_fail(self, l: Any, dev: Any) -> bool:
+        spec = self.spec
         if self.times == 0:
             return False
         if not self._scope_ok(l, dev):
@@ -87,18 +104,22 @@ class FaultAttr:
             self.space -= 1
             return False
         self.calls += 1
-        if self.fail_nth:
-            if self.calls != self.fail_nth:
+        if spec.fail_nth:
+            if self.calls != spec.fail_nth:
                 return False
-        elif self.nth > 1 and self.calls % self.nth:
+        elif spec.nth > 1 and self.calls % spec.nth:
             return False
-        if self.probability < 1.0:
-            # drawn from the machine's decision stream: recorded, replayed, shrunk
-            if not curmachine().chance(self.probability):
+        if spec.probability < 1.0:
+            # an explicit seed= draws from the fault's own generator; otherwise the
+            # machine's decision stream decides (recorded, replayed, shrunk)
+            if self._rng is not None:
+                if self._rng.random() >= spec.probability:
+                    return False
+            elif not curmachine().chance(spec.probability):
                 return False
         if self.times > 0:
             self.times -= 1
-        if self.fail_nth:
+        if spec.fail_nth:
             self.times = 0
         self.nfaults += 1
         return True
@@ -130,22 +151,18 @@ class FaultTable:
     def add(self, site: str, **knobs: Any) -> FaultAttr:
         """Arm ``site``; returns the attr, whose ``nfaults``/``calls`` can be read back.
 
-        ``site`` must be declared (:data:`FAULT_SITES`), and the knobs be
-        FaultAttr's or the site's own (``disk.slow``'s ``ticks``, which may
-        also come in ``extra=``); anything else raises :class:`FaultPlanError`.
+        The keywords are :class:`FaultSpec`'s (``prob`` for ``probability``;
+        ``lwp`` and ``dev`` may also be an lwp, a dev_t or a vnode) and the
+        site's own (``disk.slow``'s ``ticks``, which may also come in
+        ``extra=``): :meth:`FaultSpec.of` checks them all.
         """
-        knobs = _check_knobs(site, knobs)
-        attr = FaultAttr(site, **knobs)
-        if not 0.0 <= attr.probability <= 1.0:
-            raise FaultPlanError(f"{site}: probability must be between 0 and 1")
-        if attr.nth < 1 or attr.fail_nth < 0 or attr.space < 0:
-            raise FaultPlanError(f"{site}: nth must be >= 1; fail_nth and space >= 0")
-        n = len(self.armed.get(site, ()))
-        seed = attr.seed if attr.seed is not None else f"{self.seed}:{site}:{n}"
-        attr._rng = random.Random(seed)
+        return self.arm(FaultSpec.of(site, **knobs))
+
+    def arm(self, spec: FaultSpec) -> FaultAttr:
+        """Arm one fault of a plan."""
         self._armings += 1
-        attr._seq = self._armings
-        self.armed.setdefault(site, []).append(attr)
+        attr = FaultAttr(spec, self._armings)
+        self.armed.setdefault(spec.site, []).append(attr)
         return attr
 
     def remove(self, attr: FaultAttr) -> None:
@@ -162,13 +179,13 @@ class FaultTable:
         """Arm every fault of ``plan`` (a FaultPlan or its text form); their attrs."""
         if isinstance(plan, str):
             plan = FaultPlan.parse(plan)
-        return [self.add(f.site, **f.knobs()) for f in plan]
+        return [self.arm(f) for f in plan]
 
     def plan(self) -> FaultPlan:
-        """What is armed now, as a plan (faults armed with lwp or vnode objects
-        show those as names where they can; see FaultSpec.of_attr)."""
+        """What is armed now, in arming order, as a plan (faults armed with lwp or
+        vnode objects show those by name: FaultSpec.named)."""
         attrs = sorted((a for lst in self.armed.values() for a in lst), key=lambda a: a._seq)
-        return FaultPlan([FaultSpec.of_attr(a) for a in attrs])
+        return FaultPlan([a.spec.named() for a in attrs])
 
     def inject(self, site: str, **knobs: Any) -> contextlib.AbstractContextManager[FaultAttr]:
         """``with k.faults.inject("kthread_create", error=EAGAIN) as f: ...``
@@ -176,12 +193,11 @@ class FaultTable:
         The site and knobs are checked here, at the call; the fault is armed
         inside the ``with`` only.
         """
-        _check_knobs(site, knobs)
-        return self._injected(site, knobs)
+        return self._injected(FaultSpec.of(site, **knobs))
 
     @contextlib.contextmanager
-    def _injected(self, site: str, knobs: dict[str, Any]) -> Iterator[FaultAttr]:
-        attr = self.add(site, **knobs)
+    def _injected(self, spec: FaultSpec) -> Iterator[FaultAttr]:
+        attr = self.arm(spec)
         try:
             yield attr
         finally:
@@ -364,8 +380,9 @@ class UnknownFaultSite(FaultPlanError):
         self.close = close
 
 
-_ATTR_KNOBS = ("error", "nth", "fail_nth", "probability", "times", "space", "lwp", "dev",
-               "seed", "extra")
+# FaultSpec's knobs (besides the site and its own knobs, kept in extra)
+_SPEC_FIELDS = ("site", "error", "nth", "fail_nth", "probability", "times", "space", "lwp",
+                "dev", "seed")
 _INT_KNOBS = ("nth", "fail_nth", "times", "space", "seed")
 _ALIASES = {"prob": "probability"}
 # the order of the text form
@@ -383,32 +400,10 @@ def _site(site: str) -> FaultSite:
     return s
 
 
-def _check_knobs(site: str, knobs: dict[str, Any]) -> dict[str, Any]:
-    """Validated FaultAttr keywords: the site's own knobs moved into ``extra``."""
-    s = _site(site)
-    out: dict[str, Any] = {}
-    extra = dict(knobs.get("extra") or {})
-    for k, v in knobs.items():
-        if k == "extra":
-            continue
-        k = _ALIASES.get(k, k)
-        if k in s.knobs:
-            extra[k] = v
-        elif k in _ATTR_KNOBS:
-            out[k] = v
-        else:
-            own = f"its own: {', '.join(s.knobs)}; " if s.knobs else ""
-            raise FaultPlanError(f"{site}: unknown knob {k!r} ({own}every site's: "
-                                 f"{', '.join(_TEXT_NAME.get(n, n) for n in _TEXT_ORDER)})")
-    bad = set(extra) - set(s.knobs)
-    if bad:
-        raise FaultPlanError(f"{site}: unknown knob(s) {', '.join(sorted(bad))} in extra "
-                             f"(its own: {', '.join(s.knobs) or 'none'})")
-    if out.get("dev") is not None and not s.scope:
-        raise FaultPlanError(f"{site}: this site has no device to scope by (no dev=)")
-    if extra:
-        out["extra"] = extra
-    return out
+def _unknown_knob(s: FaultSite, knob: str) -> FaultPlanError:
+    own = f"its own: {', '.join(s.knobs)}; " if s.knobs else ""
+    return FaultPlanError(f"{s.name}: unknown knob {knob!r} ({own}every site's: "
+                          f"{', '.join(_TEXT_NAME.get(n, n) for n in _TEXT_ORDER)})")
 
 
 def _errno_value(text: str) -> int:
@@ -438,7 +433,12 @@ def _number(text: str) -> int | float | str:
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """One fault of a plan: a site and its knobs (FaultAttr's defaults when absent)."""
+    """One fault: a site and its knobs, checked when made (the one validator of
+    plans parsed from text and of faults armed from Python).
+
+    Armed from Python, ``lwp`` may be the lwp itself and ``dev`` a dev_t or a
+    vnode; the text form names them (:meth:`named`).
+    """
 
     site: str
     error: int = EIO
@@ -447,8 +447,8 @@ class FaultSpec:
     probability: float = 1.0
     times: int = -1
     space: int = 0
-    lwp: str | None = None
-    dev: str | int | None = None
+    lwp: Any = None   # an lwp name, or an lwp
+    dev: Any = None   # a device name (wd0), a dev_t, or a vnode
     seed: int | None = None
     extra: tuple[tuple[str, Any], ...] = ()
 
@@ -456,14 +456,42 @@ class FaultSpec:
         self.validate()
 
     def validate(self) -> None:
-        _check_knobs(self.site, {**self.knobs(), "extra": dict(self.extra)})
+        s = _site(self.site)
+        bad = sorted(k for k, _ in self.extra if k not in s.knobs)
+        if bad:
+            raise FaultPlanError(f"{self.site}: unknown knob(s) {', '.join(bad)} in extra "
+                                 f"(its own: {', '.join(s.knobs) or 'none'})")
+        if self.dev is not None and not s.scope:
+            raise FaultPlanError(f"{self.site}: this site has no device to scope by (no dev=)")
         if not 0.0 <= self.probability <= 1.0:
-            raise FaultPlanError(f"{self.site}: prob must be between 0 and 1")
+            raise FaultPlanError(f"{self.site}: prob must be between 0 and 1, "
+                                 f"not {self.probability}")
         if self.nth < 1 or self.fail_nth < 0 or self.space < 0 or self.times < -1:
             raise FaultPlanError(f"{self.site}: nth must be >= 1; fail_nth and space >= 0; "
                                  "times >= -1")
         if self.error <= 0:
             raise FaultPlanError(f"{self.site}: error must be a positive errno")
+
+    @classmethod
+    def of(cls, site: str, **knobs: Any) -> FaultSpec:
+        """From Python keywords: ``FaultSpec.of("disk.slow", dev="wd0", ticks=3)``.
+
+        ``prob`` is ``probability``; the site's own knobs go to ``extra``
+        (they may also come as ``extra={...}``); anything else is a
+        :class:`FaultPlanError` naming the knobs there are.
+        """
+        s = _site(site)
+        kw: dict[str, Any] = {}
+        extra = dict(knobs.pop("extra", None) or {})
+        for k, v in knobs.items():
+            k = _ALIASES.get(k, k)
+            if k in s.knobs:
+                extra[k] = v
+            elif k in _SPEC_FIELDS and k != "site":
+                kw[k] = v
+            else:
+                raise _unknown_knob(s, k)
+        return cls(site, extra=tuple(sorted(extra.items(), key=lambda kv: kv[0])), **kw)
 
     def knobs(self) -> dict[str, Any]:
         """FaultTable.add's keywords for this fault."""
@@ -527,17 +555,19 @@ class FaultSpec:
             elif name == "lwp":
                 kw[name] = value
             else:
-                _check_knobs(site, {name: value})  # raises, naming the knobs
+                raise _unknown_knob(s, name)
         return cls(site, extra=tuple(sorted(extra.items())), **kw)
 
-    @classmethod
-    def of_attr(cls, a: FaultAttr) -> FaultSpec:
-        """The spec of an armed attr (lwp and vnode objects shown by name)."""
-        lwp = a.lwp if a.lwp is None or isinstance(a.lwp, str) else a.lwp.l_name
-        dev = a.dev if a.dev is None or isinstance(a.dev, (str, int)) else repr(a.dev)
-        return cls(a.site, error=a.error, nth=a.nth, fail_nth=a.fail_nth,
-                   probability=a.probability, times=a.times, space=a.space, lwp=lwp,
-                   dev=dev, seed=a.seed, extra=tuple(sorted(a.extra.items())))
+    def named(self) -> FaultSpec:
+        """This fault with an lwp or vnode shown by name (what the text form can say)."""
+        lwp, dev = self.lwp, self.dev
+        if lwp is not None and not isinstance(lwp, str):
+            lwp = lwp.l_name
+        if dev is not None and not isinstance(dev, (str, int)):
+            dev = repr(dev)
+        if (lwp, dev) == (self.lwp, self.dev):
+            return self
+        return dataclasses.replace(self, lwp=lwp, dev=dev)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,13 @@ def settime1(p: Any, ts: timespec, check_kauth: bool) -> int:
     kemu's time of day is ``boottime`` plus the time since boot, so moving
     the clock (tc_setclock) and moving ``boottime`` by the same delta, as
     NetBSD does both, is one change here.
+
+    Any time root gives is taken, as NetBSD 8's settime1 takes it: the
+    check of a 32-bit time_t's wrap (INT_MAX less a year, EPERM) went with
+    64-bit time_t, and the EINVAL for tv_sec outside [0, 2**36] came to
+    kern_time.c after NetBSD 8.  So the clock can be set past what
+    localtime(3) can break down; userland reports that as its C does
+    (tools/lib/tzcode.py; tests/tools/test_cmds_daily.py pins it).
     """
     from kern.cpu import curlwp, curmachine
     from kern.kern_auth import kauth_cred_issuser

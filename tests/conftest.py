@@ -3,11 +3,33 @@
 The suite's hypothesis tests run derandomized and without the example
 database, so every run of the suite draws the same examples (kemu's promise:
 every run reproducible); ``pytest --hypothesis-profile=explore`` searches
-afresh with the database, as hypothesis does by default.
+afresh with the database, as hypothesis does by default.  Both print the
+``@reproduce_failure`` decorator of a failing example (the kemu plugin shows
+it in its re-run lines).
 """
 
+import pytest
 from hypothesis import settings
 
-settings.register_profile("suite", derandomize=True, database=None)
-settings.register_profile("explore", settings.get_profile("default"))
+settings.register_profile("suite", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", settings.get_profile("default"), print_blob=True)
 settings.load_profile("suite")
+
+
+@pytest.fixture
+def unmounts(monkeypatch) -> list:
+    """Every dounmount of the machines the test runs, as (mount point, forced, errno)."""
+    import vfs.vfs_mount
+    from vfs.mount import MNT_FORCE
+
+    seen: list = []
+    real = vfs.vfs_mount.dounmount
+
+    async def spy(mp, flags, l):
+        on = bytes(mp.mnt_stat.f_mntonname).decode()
+        error = await real(mp, flags, l)
+        seen.append((on, bool(flags & MNT_FORCE), error))
+        return error
+
+    monkeypatch.setattr(vfs.vfs_mount, "dounmount", spy)
+    return seen

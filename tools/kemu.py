@@ -1,7 +1,7 @@
 """The ``kemu`` command: boot a machine, give it disks, run NetBSD commands in it.
 
-    kemu run [-d DRIVESPEC]... [--seed N] [--trace FILE] [-v] SCRIPT
-    kemu shell [-d DRIVESPEC]... [--seed N] [-v]
+    kemu run [-d DRIVESPEC]... [--seed N] [--trace FILE] [-v] [--faults PLAN] SCRIPT
+    kemu shell [-d DRIVESPEC]... [--seed N] [-v] [--faults PLAN]
     kemu demo
     kemu explore TARGET [--strategy S] [--runs N | --time T] [--scheduler ADDR] ...
 
@@ -12,7 +12,8 @@ raw twin ``/dev/rwd0`` for ``blk``, the default; a character device for
 ``chr``; a regular file for ``reg``).  ``size=host`` takes the host file's
 size; a number (strsuftoll: ``64m``, ``1g``, ``2x512k``) creates the host
 file or extends it to that size.  Without any ``-d`` the machine gets a
-64 MiB memory disk (md0) at /dev/wd0 and /dev/rwd0.
+64 MiB memory disk (md0) at /dev/wd0 and /dev/rwd0.  ``--faults`` arms a
+fault plan (kern.subr_fault.FaultPlan's text form) in the machine from boot.
 
 The machine-setup API other tools reuse::
 
@@ -329,6 +330,17 @@ def boot_machine(drives: Sequence[Drive] = (), seed: int | None = None, *,
     return KemuMachine(k, console, p, list(drives))
 
 
+def _halted(m: KemuMachine, write: Any) -> bool:
+    """Halt ``m``; False, with the report written, when the halt met a crash or
+    left a file system mounted (the images it names may be inconsistent)."""
+    try:
+        m.halt()
+    except (KernelError, MachineHalted) as e:
+        write(f"kemu: {e}\n")
+        return False
+    return True
+
+
 # ------------------------------------------------------------------ the command
 
 DRIVE_HELP = ("rump_server's drive spec: key=/dev/wd0,hostpath=disk.img,size=host|N"
@@ -406,6 +418,9 @@ def _parser() -> argparse.ArgumentParser:
         _sched_arguments(p)
         p.add_argument("-v", dest="verbose", action="store_true",
                        help="echo commands and kernel messages")
+        p.add_argument("--faults", type=_fault_plan, default=None, metavar="PLAN",
+                       help="fault plan armed from boot, e.g. "
+                            "'disk.write:dev=wd0:prob=0.3:error=EIO' (faults joined by ',')")
         if name == "run":
             p.add_argument("script", help="script file, or - for standard input")
     d = sub.add_parser("demo", help="snapshot a mounted ext2 file system with fss(4)",
@@ -502,6 +517,16 @@ def explore_main(args: argparse.Namespace, out: TextIO, errs: TextIO) -> int:
     return 1 if res.failures else 0
 
 
+def _fault_plan(text: str) -> Any:
+    """--faults: kern.subr_fault.FaultPlan's text form; argparse shows what is wrong."""
+    from kern.subr_fault import FaultPlan, FaultPlanError
+
+    try:
+        return FaultPlan.parse(text)
+    except FaultPlanError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _sched_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", default=None, metavar="NAME[:OPT=V,...]",
                    help="scheduling strategy: random (default), pct[:depth=N,steps=N]")
@@ -514,8 +539,8 @@ def _sched_arguments(p: argparse.ArgumentParser) -> None:
 
 def _sched_boot_args(args: argparse.Namespace) -> dict[str, Any]:
     """kern.boot keywords for --strategy and --replay."""
-    from kern.machine.sched_strategies import make_strategy, parse_strategy_spec
     from kern.machine.schedule import decode
+    from kern.machine.strategies import make_strategy, parse_strategy_spec
 
     kw: dict[str, Any] = {}
     if args.replay:
@@ -645,7 +670,7 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
                 m = boot_machine(drives, args.seed, stdout=host_binary(out),
                                  stderr=host_binary(errs), verbose=args.verbose, console=out,
                                  md_size=DEMO_MD_SIZE if args.cmd == "demo" else DEFAULT_MD_SIZE,
-                                 **sched_kw)
+                                 faults=getattr(args, "faults", None), **sched_kw)
             except (SetupError, KernelError, MachineHalted) as e:
                 _write(errs, f"kemu: {e}\n")
                 return 1
@@ -657,10 +682,8 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
                 else:
                     status = m.shell.interactive(stdin)
             finally:
-                try:
-                    m.halt()
-                except (KernelError, MachineHalted) as e:
-                    _write(errs, f"kemu: {e}\n")
+                if not _halted(m, lambda text: _write(errs, text)):
+                    status = 1
                 if args.trace and not _write_trace(m.k, args.trace, errs):
                     status = status or 1
             return status

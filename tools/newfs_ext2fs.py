@@ -67,6 +67,8 @@ from fs.ext2fs.ext2fs_dinode import (
     ext2fs_dinode,
 )
 from fs.ext2fs.ext2fs_dir import EXT2_FT_DIR, ext2fs_dirent_put
+from kern.errno import ERANGE
+from tools.lib.stdlib import strtoll, to_int64
 
 EXT2_DEF_MAX_MNT_COUNT = 20
 EXT2_DEF_FSCKINTV = 180 * 24 * 60 * 60
@@ -521,21 +523,20 @@ where fsoptions are:
 
 
 def strsuftoi64(desc: str, arg: str, lo: int, hi: int) -> tuple[int, bool]:
-    """-> (value, had a byte suffix): a number with an optional b/k/m/g (or s) suffix."""
-    s = arg.strip()
-    shift = 0
-    byte_sized = False
-    if s and s[-1].lower() in "bkmgs":
-        suf = s[-1].lower()
-        s = s[:-1]
-        if suf != "s":
-            byte_sized = True
-            shift = {"b": 0, "k": 10, "m": 20, "g": 30}[suf]
-    try:
-        v = int(s, 10)
-    except ValueError:
-        raise NewfsError(f"{desc} `{arg}' is not a valid number.") from None
-    v <<= shift
+    """newfs.c's strsuftoi64: strtoll(3) in base 10 and at most one suffix
+    character, b/k/m/g (a byte count: shifted) or s (sectors).
+    -> (value, had a byte suffix)."""
+    c = strtoll(arg, 10)
+    ep = c.rest(arg)
+    if ep[1:]:
+        raise NewfsError(f"{desc} `{arg}' is not a valid number.")
+    shift = {"": 0, "s": 0, "b": 0, "k": 10, "m": 20, "g": 30}.get(ep.lower(), -1)
+    if shift < 0:
+        raise NewfsError(f"{desc} `{arg}' is not a valid number.")
+    byte_sized = ep.lower() in ("b", "k", "m", "g")
+    v = to_int64(c.value << shift)
+    if c.errno == ERANGE or v >> shift != c.value:
+        raise NewfsError(f"{desc} `{arg}' is too large to convert.")
     if v < lo:
         raise NewfsError(f"{desc} `{arg}' ({v}) is less than the minimum ({lo}).")
     if v > hi:

@@ -94,7 +94,7 @@ def format_report(report: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tools.seedcov",
         description="Branch coverage of dev/fss/fss.py and fs/puffs/puffs_vfsops.py "
@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not run the tests; report the data already in --data-file")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER,
                    help="passed to pytest (default: tests); put them after --")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
     args = p.parse_args(argv)
     pytest_args = [a for a in args.pytest_args if a != "--"]
     if args.report_only and not args.data_file:

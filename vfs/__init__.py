@@ -1,8 +1,5 @@
 """kemu's VFS: vnodes, mounts, namei, fstrans/fscow, the buffer cache, specfs, syscalls."""
 
-try:
-    from kern._layout import check_siblings as _check_siblings
-except ImportError as e:  # kern is not kemu's
-    raise ImportError(f"kemu's package {__name__!r} ({__file__}) cannot import kemu's 'kern' "
-                      f"({e}): another package named 'kern' shadows it") from e
-_check_siblings(__name__, __file__)
+from kern import _layout  # kern/_layout.py: the five packages must all be kemu's
+
+_layout.check_siblings(__name__, __file__)

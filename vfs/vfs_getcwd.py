@@ -11,6 +11,8 @@ across mount points (a mount's root steps over to the vnode it covers).  So
 the answer is where the directory is now, whatever path led there: after
 ``chdir`` through a symbolic link to ``/`` it is ``/``, after a rename the new
 name, and a removed directory has no ``..`` entry or name to find (ENOENT).
+``vn_isunder`` is the same walk without a buffer, towards a given root:
+chroot(2) and fchdir(2) use it to keep a process inside its root directory.
 
 Errors as in the C: ERANGE for a buffer shorter than 2 bytes or one the path
 does not fit; EACCES when a directory on the way may not be searched (the
@@ -27,12 +29,18 @@ Deviations:
   always misses), so ``getcwd_getcache`` and ``cache_revlookup``, which could
   only miss, are left out: every step reads the parent directory.  For the
   same reason ``vnode_to_path`` (cache only) is not ported.
+* ``proc_isunder`` (for ptrace and procfs, which kemu has not) is not ported.
 * ``getcwd_scandir`` releases the parent when it cannot lock it; the C read
   drops that reference on the floor (kemu would keep the vnode busy for ever).
 * The path is built in a ``bytearray`` with ``bp`` an index into it, as the C
   builds it backwards in a kmem buffer.
-* ``vn_isunder``/``proc_isunder`` are not ported: nothing in kemu calls them
-  yet (its fchdir does not check the root directory).
+* A record whose header (13 bytes) or name runs past the end of the
+  directory buffer is EINVAL, a malformed directory: the C reads past its
+  kmem buffer there (a puffs server's readdir reply can make it so).  Records
+  inside the buffer get the C's check and no more: ``d_reclen`` must be at
+  least ``_DIRENT_MINSIZE`` (16, the aligned size of an empty record), and a
+  name longer than its record is copied from the bytes that follow, as the
+  C's memcpy does.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from kern.subr_copy import copyout
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
 from kern.subr_prf import KASSERTMSG
 from kern.subr_uio import UIO_READ, kernel_uio
-from vfs.dirent import _NAMEOFF, DT_WHT
+from vfs.dirent import _DIRENT_RECLEN, _NAMEOFF, DT_WHT
 from vfs.mount import vfsglobals
 from vfs.namei_h import ISDOTDOT, ISLASTCN, LOOKUP, RDONLY, componentname
 from vfs.vnode import (
@@ -73,9 +81,8 @@ UFS_DIRBLKSIZ = 512  # ufs/ufs/dir.h: DIRBLKSIZ, DEV_BSIZE
 _DIRHDR = struct.Struct("<QHHB")  # d_fileno d_reclen d_namlen d_type (vfs.dirent)
 
 
-def _DIRENT_MINSIZE(namlen: int) -> int:
-    """The smallest d_reclen a record with a ``namlen``-byte name may have."""
-    return _NAMEOFF + namlen + 1
+# sys/dirent.h: the size of an empty record, _DIRENT_RECLEN(dp, 0) (16).
+_DIRENT_MINSIZE = _DIRENT_RECLEN(0)
 
 
 async def getcwd_scandir(lvp: vnode, bp: int, bufp: bytearray | None,
@@ -158,9 +165,11 @@ async def _scan(uvp: vnode, fileno: int, dirbuf: bytearray, dirbuflen: int,
         cpos = 0
         length = dirbuflen - u.uio_resid
         while length > 0:
+            if cpos + _NAMEOFF > dirbuflen:  # kemu: the C reads past dirbuf
+                return EINVAL, bp
             d_fileno, reclen, d_namlen, d_type = _DIRHDR.unpack_from(dirbuf, cpos)
             # a malformed directory
-            if reclen < _DIRENT_MINSIZE(d_namlen):
+            if reclen < _DIRENT_MINSIZE:
                 return EINVAL, bp
             # (a VOP_LOOKUP to check the match would be right, and, the C
             # says, too hard to lock)
@@ -168,6 +177,8 @@ async def _scan(uvp: vnode, fileno: int, dirbuf: bytearray, dirbuflen: int,
                 nbp = bp - d_namlen
                 if nbp <= 0:
                     return ERANGE, bp
+                if cpos + _NAMEOFF + d_namlen > dirbuflen:  # kemu: past dirbuf
+                    return EINVAL, bp
                 bufp[nbp:bp] = dirbuf[cpos + _NAMEOFF:cpos + _NAMEOFF + d_namlen]
                 return 0, nbp
             cpos += reclen
@@ -265,6 +276,15 @@ async def _getcwd_out(error: int, bp: int | None, uvp: vnode | None, lvp: vnode 
         await vput(lvp)
     await vrele(rvp)
     return error, bp
+
+
+async def vn_isunder(lvp: vnode, rvp: vnode | None, l: Any) -> bool:
+    """Whether directory ``lvp`` lies in the tree under ``rvp`` (None: the
+    process's root): the walk up from it reaches ``rvp`` without an error
+    within MAXPATHLEN/2 steps.  chroot and fchdir use it so that a chroot
+    cannot be left."""
+    error, _ = await getcwd_common(lvp, rvp, None, None, MAXPATHLEN // 2, 0, l)
+    return not error
 
 
 async def sys___getcwd(l: Any, uap: Any, retval: list[int]) -> int:

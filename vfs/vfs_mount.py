@@ -24,7 +24,8 @@ and IMNT_UNMOUNT/IMNT_GONE turn a second unmount away with EBUSY.
 
 The halt (kern/machdep.py's ``cpu_reboot``) calls ``vfs_sync_all`` once, then
 ``vfs_unmountall1(l, false, false)`` and ``vfs_unmount_forceone`` until
-nothing moves; this module hands them to kern.machdep at import.  Read at
+nothing moves, then kemu's ``vfs_mounts_left`` to name what is still
+mounted; this module hands them to kern.machdep at import.  Read at
 vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
 
 * kemu's mount list is in mount order, so the newest mount (the highest
@@ -431,12 +432,23 @@ async def vfs_sync_all(l: Any) -> None:
     printf("done\n")
 
 
+def vfs_mounts_left() -> list[tuple[str, str, str]]:
+    """kemu: (on, from, type) of each file system still mounted, newest first, the
+    root aside: what the halt could not unmount (kern/machdep.py names them)."""
+    def text(name: Any) -> str:
+        return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+
+    return [(text(mp.mnt_stat.f_mntonname), text(mp.mnt_stat.f_mntfromname),
+             text(mp.mnt_stat.f_fstypename)) for mp in _unmountable()]
+
+
 def _attach_to_cpu_reboot() -> None:
     from kern import machdep
 
     machdep.vfs_sync_all = vfs_sync_all
     machdep.vfs_unmountall1 = vfs_unmountall1
     machdep.vfs_unmount_forceone = vfs_unmount_forceone
+    machdep.vfs_mounts_left = vfs_mounts_left
 
 
 _attach_to_cpu_reboot()

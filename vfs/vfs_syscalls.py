@@ -64,9 +64,12 @@ from kern.syscall import SYS___fhopen40, SYS___fhstat50, SYS___getfh30, syscall_
 from vfs.mount import (
     MNT_VISFLAGMASK,
     MNT_WAIT,
+    VFS_ROOT,
     VFS_STATVFS,
     mountlist,
     statvfs,
+    vfs_busy,
+    vfs_unbusy,
 )
 from vfs.namei import (
     NDINIT,
@@ -101,7 +104,7 @@ from vfs.stat import (
     S_IFREG,
     stat,
 )
-from vfs.vfs_getcwd import sys___getcwd
+from vfs.vfs_getcwd import sys___getcwd, vn_isunder
 from vfs.vfs_mount import do_sys_mount, do_sys_unmount, vfs_syncall
 from vfs.vfs_vnops import vn_open, vn_stat, vn_writechk, vnops
 from vfs.vnode import (
@@ -800,26 +803,54 @@ async def sys_chdir(l: Any, uap: Any, retval: list[int]) -> int:
 
 
 async def sys_fchdir(l: Any, uap: Any, retval: list[int]) -> int:
-    error, fp = fd_getvnode(uap.fd)
+    """fchdir(2), as vfs_syscalls.c 1.500 (2015, the NetBSD 7.99 copy closest
+    to NetBSD 8 that could be read) has it: through the mounts stacked on the
+    directory to the top one's root, and EPERM for a directory outside the
+    process's root directory (``vn_isunder``), so fchdir cannot leave a chroot."""
+    fd = uap.fd
+    error, fp = fd_getvnode(fd)
     if error:
         return error
     vp = fp.f_vnode
-    try:
-        await vn_lock(vp, LK_SHARED | LK_RETRY)
-        error = await _change_dir(vp, l)
-        VOP_UNLOCK(vp)
-        if error:
+
+    vref(vp)
+    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+    error = await _change_dir(vp, l)
+    if error:
+        await vput(vp)
+        fd_putfile(fd)
+        return error
+    while (mp := vp.v_mountedhere) is not None:
+        error = vfs_busy(mp)
+        await vput(vp)
+        if error != 0:
+            fd_putfile(fd)
             return error
-        vref(vp)
-        cwdi = l.l_proc.p_cwdi
-        await rw_enter(cwdi.cwdi_lock, RW_WRITER)
+        error, tdp = await VFS_ROOT(mp, LK_EXCLUSIVE)
+        vfs_unbusy(mp)
+        if error:
+            fd_putfile(fd)
+            return error
+        assert tdp is not None
+        vp = tdp
+    VOP_UNLOCK(vp)
+
+    # A directory outside the process's root directory (if it has one) is
+    # refused.
+    cwdi = l.l_proc.p_cwdi
+    await rw_enter(cwdi.cwdi_lock, RW_WRITER)
+    if cwdi.cwdi_rdir is not None and not await vn_isunder(vp, None, l):
+        await vrele(vp)
+        error = EPERM
+    else:
         if cwdi.cwdi_cdir is not None:
             await vrele(cwdi.cwdi_cdir)
         cwdi.cwdi_cdir = vp
-        rw_exit(cwdi.cwdi_lock)
-        return 0
-    finally:
-        fd_putfile(uap.fd)
+    rw_exit(cwdi.cwdi_lock)
+
+    # out:
+    fd_putfile(fd)
+    return error
 
 
 async def sys_chroot(l: Any, uap: Any, retval: list[int]) -> int:
@@ -841,6 +872,13 @@ async def sys_chroot(l: Any, uap: Any, retval: list[int]) -> int:
     if cwdi.cwdi_rdir is not None:
         await vrele(cwdi.cwdi_rdir)
     cwdi.cwdi_rdir = vp
+    # change_root: a current directory outside the new root would be a way
+    # out of it, so the process silently moves to the new root.
+    if cwdi.cwdi_cdir is None or not await vn_isunder(cwdi.cwdi_cdir, vp, l):
+        if cwdi.cwdi_cdir is not None:
+            await vrele(cwdi.cwdi_cdir)
+        vref(vp)
+        cwdi.cwdi_cdir = vp
     rw_exit(cwdi.cwdi_lock)
     return 0
 

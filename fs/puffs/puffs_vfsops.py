@@ -693,11 +693,13 @@ async def pageflush(mp: Any, cred: Any, waitfor: int, suspending: int, l: Any) -
     # Sync all cached data from regular vnodes (not currently locked, see
     # below).  After this VFS_SYNC goes to the server, which handles data
     # and metadata of all the nodes it knows.  (D7: no mntvnode_slock.)
-    vp = _first(mp.mnt_vnodelist)
+    # vi: where vp was last seen on the list, so that TAILQ_NEXT costs O(1)
+    # while the list stands still (see _next)
+    vp, vi = _first(mp.mnt_vnodelist), 0
     while vp is not None:  # loop:
         # check if we're on the right list
         if vp.v_mount is not mp:
-            vp = _first(mp.mnt_vnodelist)  # goto loop
+            vp, vi = _first(mp.mnt_vnodelist), 0  # goto loop
             continue
 
         await mutex_enter(vp.v_interlock)
@@ -706,14 +708,14 @@ async def pageflush(mp: Any, cred: Any, waitfor: int, suspending: int, l: Any) -
             # for the interlock; a vnode gone from it starts the walk over,
             # as one found off the list does (D7)
             mutex_exit(vp.v_interlock)
-            vp = _first(mp.mnt_vnodelist)  # goto loop
+            vp, vi = _first(mp.mnt_vnodelist), 0  # goto loop
             continue
         pn = VPTOPP(vp)
-        nvp = _next(mp.mnt_vnodelist, vp)
+        nvp, nvi = _next(mp.mnt_vnodelist, vp, vi)
 
         if vp.v_type != VREG or UVM_OBJ_IS_CLEAN(vp.v_uobj):
             mutex_exit(vp.v_interlock)
-            vp = nvp
+            vp, vi = nvp, nvi
             continue
 
         # Get a reference and the lock (vget gives up the interlock).  A goner
@@ -724,9 +726,9 @@ async def pageflush(mp: Any, cred: Any, waitfor: int, suspending: int, l: Any) -
         rv = await vget(vp, LK_EXCLUSIVE | LK_NOWAIT | LK_INTERLOCK)
         if rv:
             if rv == ENOENT:
-                vp = _first(mp.mnt_vnodelist)  # goto loop
+                vp, vi = _first(mp.mnt_vnodelist), 0  # goto loop
             else:
-                vp = nvp
+                vp, vi = nvp, nvi
             continue
 
         # Tell puffs_strategy() through the pnode flags to issue the writes
@@ -744,7 +746,7 @@ async def pageflush(mp: Any, cred: Any, waitfor: int, suspending: int, l: Any) -
         if rv:
             error = rv
         await vput(vp)
-        vp = nvp
+        vp, vi = nvp, nvi
 
     return error
 
@@ -754,10 +756,17 @@ def _first(vnodelist: list[Any]) -> Any:
     return vnodelist[0] if vnodelist else None
 
 
-def _next(vnodelist: list[Any], vp: Any) -> Any:
-    """TAILQ_NEXT(vp, v_mntvnodes): the vnode after ``vp`` on its list, or None."""
-    i = vnodelist.index(vp)
-    return vnodelist[i + 1] if i + 1 < len(vnodelist) else None
+def _next(vnodelist: list[Any], vp: Any, hint: int) -> tuple[Any, int]:
+    """TAILQ_NEXT(vp, v_mntvnodes): the vnode after ``vp`` on its list (or
+    None) and its index.  The list is a Python list, where finding ``vp``
+    is a search: ``hint`` is where the walk last saw it, right unless the
+    list changed meanwhile (then it is searched for), so a walk over a
+    list that stands still is linear, as the C's pointer chase is."""
+    if 0 <= hint < len(vnodelist) and vnodelist[hint] is vp:
+        i = hint
+    else:
+        i = vnodelist.index(vp)
+    return (vnodelist[i + 1] if i + 1 < len(vnodelist) else None), i + 1
 
 
 async def puffs_sync(mp: Any, waitfor: int, cred: Any) -> int:

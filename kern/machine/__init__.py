@@ -6,7 +6,7 @@ Everything here is kemu's own, not a port:
 * ``scheduler``   the one virtual CPU: run queue, context switches,
                   preemption points, callouts and virtual time, idle and
                   deadlock detection, waits outside the machine;
-* ``sched_strategies``  who makes each scheduling choice (random, pct, replay, dfs);
+* ``strategies``  who makes each scheduling choice (random, pct, replay, dfs);
 * ``schedule``    the recorded decision stream and schedule strings;
 * ``trace``       the trace of kernel events (text and structured);
 * ``explore``     running a scenario under a strategy, bounded exhaustive

@@ -62,7 +62,7 @@ from kern.machine.explore import (
     dfs_next,
     run_scenario,
 )
-from kern.machine.sched_strategies import (
+from kern.machine.strategies import (
     DfsStrategy,
     PrefixStrategy,
     ReplayStrategy,

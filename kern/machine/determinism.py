@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kern.machine.explore import RunResult, Scenario, run_scenario
-from kern.machine.sched_strategies import Strategy
+from kern.machine.strategies import Strategy
 from kern.machine.trace import TraceEvent
 
 

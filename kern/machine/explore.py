@@ -31,8 +31,8 @@ from typing import Any
 
 from kern.exceptions import Deadlock, KernelError
 from kern.machine.machine import Machine
-from kern.machine.sched_strategies import DfsStrategy, Strategy
 from kern.machine.schedule import CHANCE, PREEMPT, Decisions, encode, trim
+from kern.machine.strategies import DfsStrategy, Strategy
 from kern.machine.trace import Trace
 from kern.subr_lockdebug import short_path
 

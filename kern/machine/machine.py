@@ -25,7 +25,7 @@
   the calling thread: what the explorers (kern/machine/explore.py) use.
 
 The lwps share one virtual CPU (kern/machine/scheduler.py); a strategy
-(kern/machine/sched_strategies.py) makes every scheduling choice and every
+(kern/machine/strategies.py) makes every scheduling choice and every
 random draw, and the machine records them (kern/machine/schedule.py): the
 schedule string ``k.schedule`` replays the run exactly
 (``kern.boot(replay=...)``), byte for byte in ``k.trace``.
@@ -67,9 +67,9 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import sched_strategies as strategies
-from kern.machine.sched_strategies import Strategy
+from kern.machine import strategies
 from kern.machine.scheduler import VirtualCPU
+from kern.machine.strategies import Strategy
 from kern.machine.trace import Trace, TraceEvent
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import short_path
@@ -251,6 +251,8 @@ class Machine:
         self.aprint_errors = 0
         self.failure: KernelError | None = None
         self._failure_raised = False
+        self._halting = False          # cpu_reboot has been started
+        self._halt_reported = False    # halt_report's lines were raised
         self.crash: CrashDump | None = None
         self.state = "new"
         self._face: str | None = None
@@ -619,11 +621,10 @@ class Machine:
 
     def __exit__(self, et: Any, e: Any, tb: Any) -> None:
         # However the body ends (normally, an exception, KeyboardInterrupt),
-        # the halt syncs and unmounts first; only a crash skips that.
+        # the halt syncs and unmounts first; only a crash skips that.  A crash
+        # not reported yet (one during the halt, say) is raised, the body's
+        # exception, if any, as its context.
         self.halt()
-        if et is None and self.failure is not None and not self._failure_raised:
-            self._failure_raised = True
-            raise self.failure
 
     def start(self) -> Machine:
         """Boot the machine in a thread of its own (the sync face)."""
@@ -675,6 +676,12 @@ class Machine:
         unmount: the disks are closed as they are).  A KeyboardInterrupt (or
         any exception a host signal handler raises) while the halt runs is
         held back until the machine has stopped, then raised.
+
+        The halt is never silent about what it could not do: a crash not yet
+        reported (one during the halt: a deadlock, a panic) is raised here,
+        its report naming the host images that may be inconsistent; file
+        systems it could not unmount, even by force, raise
+        :class:`kern.ShutdownError` naming them and their images.
         """
         if self._face == "async":
             raise RuntimeError("use 'await k.ahalt()' on the async face")
@@ -683,6 +690,7 @@ class Machine:
             return
         held: BaseException | None = None
         if self.state == "running" and self.failure is None:
+            self._halting = True
             held = self._reboot_sync(_howto(sync))
             try:
                 assert self._token is not None
@@ -698,6 +706,22 @@ class Machine:
         _sync_machines.discard(self)
         if self._thread.is_alive():
             raise RuntimeError(f"{self!r}: the machine's thread did not stop")
+        self._halt_outcome(held)
+
+    def _halt_outcome(self, held: BaseException | None) -> None:
+        """After a halt: raise what it met, once: an unreported crash, the file
+        systems it could not unmount, or the interrupt held back while it ran."""
+        from kern.exceptions import ShutdownError
+        from kern.machdep import halt_report
+
+        if self.failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self.failure
+        left = halt_report(self)
+        if left and not self._halt_reported:
+            self._halt_reported = True
+            raise ShutdownError(f"halt: {len(left)} file system(s) still mounted:\n" +
+                                "\n".join("  " + line for line in left))
         if held is not None:
             raise held
 
@@ -733,8 +757,9 @@ class Machine:
         is RB_NOSYNC); all in the calling thread, with the sync face's semantics.
 
         Returns the lwp's result; raises its exception, or the KernelError
-        that ended the machine.  What the explorers (kern/machine/explore.py)
-        run, many times over.
+        that ended the machine (during the halt too), or ShutdownError (see
+        :meth:`halt`).  What the explorers (kern/machine/explore.py) run, many
+        times over.
         """
         if self.state != "new":
             raise RuntimeError(f"{self!r} was already started")
@@ -755,6 +780,7 @@ class Machine:
                 if self.failure is None:
                     from kern.machdep import cpu_reboot
 
+                    self._halting = True
                     reboot = _Request(cpu_reboot, (_howto(sync),), "reboot", self.proc0, True)
                     reboot.aevent = trio.Event()
                     self._submit(reboot)
@@ -773,7 +799,10 @@ class Machine:
         if not box:
             self._failure_raised = True
             raise self.failure or MachineHalted(f"{self!r} did not boot")
-        return self._unwrap(box[0])
+        try:
+            return self._unwrap(box[0])
+        finally:
+            self._halt_outcome(None)   # a crash during the halt is not silent either
 
     # async face --------------------------------------------------------
 
@@ -798,12 +827,9 @@ class Machine:
 
     async def __aexit__(self, et: Any, e: Any, tb: Any) -> None:
         try:
-            await self.ahalt()
+            await self.ahalt()   # raises a crash not reported yet (see halt)
         finally:
             await self._outer.__aexit__(None, None, None)
-        if et is None and self.failure is not None and not self._failure_raised:
-            self._failure_raised = True
-            raise self.failure
 
     async def _kernel_main_shielded(self, *,
                                     task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -820,13 +846,17 @@ class Machine:
         from kern.machdep import cpu_reboot
 
         if self.state == "running" and self.failure is None:
+            self._halting = True
             with trio.CancelScope(shield=True):
                 try:
                     await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0,
                                      sync=True)
-                except (KernelError, MachineHalted):
+                except KernelError:
+                    self._failure_raised = False   # not yet: _halt_outcome raises it
+                except MachineHalted:
                     pass
             self._stop()
+        self._halt_outcome(None)
 
     # ------------------------------------------------------------ the kernel
 
@@ -896,6 +926,9 @@ class Machine:
             return
         self.record_crash(exc)
         notes = self._crash_notes()
+        if self._halting and notes:
+            notes.insert(0, "the crash happened during the halt, before every file system "
+                            "was synced and unmounted")
         if notes and self.crash is not None:
             self.crash.notes = notes
             exc.message += "".join("\n" + n for n in notes)
@@ -1157,7 +1190,7 @@ atexit.register(_halt_at_exit)
 def boot(seed: int | None = None, **kw: Any) -> Machine:
     """A new machine: use it as ``with kern.boot(seed=7) as k`` or ``async with``.
 
-    Keywords: ``strategy`` (a name from kern/machine/sched_strategies.py --
+    Keywords: ``strategy`` (a name from kern/machine/strategies.py --
     "random", the default, or "pct" -- or a Strategy object), the
     strategy's own options (``depth=``, ``steps=`` for pct), ``replay`` (a
     schedule string: rerun exactly that run), ``clock`` ("virtual" or

@@ -40,6 +40,10 @@ machine's seed and state, its armed faults and what fired, and the line
 that re-runs the test as it was (its parametrisation, the sweep and fault
 options, the seed and strategy), each machine's strategy and schedule
 string, and the ``--kemu-replay=`` line that replays the machines exactly.
+For a hypothesis test the machines are the failing example's, and the
+re-run line carries ``--hypothesis-seed`` when hypothesis drew its examples
+at random; with ``settings(print_blob=True)`` another line gives the
+``@reproduce_failure`` decorator that replays exactly that example.
 No machine outlives its test: the plugin keeps nothing of them once the
 test's report is made.
 """
@@ -49,6 +53,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,8 +69,8 @@ _STASH_MACHINES = pytest.StashKey[list]()
 KEMU_FIXTURES = frozenset({"kernel", "kemu_seed", "ext2_image", "ext2_mount", "ext2_snapshot",
                            "memfs_mount", "memfs_remote_mount"})
 
-# The machines booted by the running test (for the hypothesis helpers, which
-# forget those of examples that passed: kern.machine.hypothesis).
+# The machines booted by the running test (for kern.machine.hypothesis.booted,
+# which forgets those of the examples that ran before its own).
 _current: list[_machine.Machine] | None = None
 
 
@@ -145,8 +150,14 @@ def forget_machines() -> None:
         _current.clear()
 
 
-def rerun_line(item: pytest.Item, machines: list[_machine.Machine]) -> str:
-    """The command that runs ``item`` again as it ran."""
+def rerun_line(item: pytest.Item, machines: list[_machine.Machine],
+               report: str = "") -> str:
+    """The command that runs ``item`` again as it ran (``report``: the failure's
+    text, where hypothesis says how to replay its example)."""
+    return "\n".join(_rerun_lines(item, machines, report))
+
+
+def _rerun_lines(item: pytest.Item, machines: list[_machine.Machine], report: str) -> list[str]:
     args = ["pytest", item.nodeid]
     cfg = item.config
     for opt in ("--kemu-sweep", "--kemu-sweep-base"):
@@ -156,11 +167,42 @@ def rerun_line(item: pytest.Item, machines: list[_machine.Machine]) -> str:
     plan = cfg.stash.get(_STASH_PLAN, None)
     if plan:
         args.append(f"--kemu-faults={plan}")
+    fn = getattr(item, "obj", None)
+    if getattr(fn, "is_hypothesis_test", False):
+        # The machines' seeds are the example's (booted(seed)): hypothesis, not
+        # --kemu-seed, brings that example back.
+        seed = cfg.getoption("--kemu-seed")
+        if seed is not None:
+            args.append(f"--kemu-seed={seed}")
+        hseed = _hypothesis_seed(item, fn)
+        if hseed is not None:
+            args.append(f"--hypothesis-seed={hseed}")
+        lines = ["re-run: " + " ".join(shlex.quote(a) for a in args)]
+        blob = _REPRODUCE.search(report)
+        if blob:
+            lines.append(f"re-run this example only: add {blob.group(0)} to "
+                         f"{getattr(fn, '__name__', 'the test')}, then the line above")
+        return lines
     if machines:
         extra = [m.repro_args() for m in machines]
         if all(e == extra[0] for e in extra):
             args += extra[0]
-    return " ".join(shlex.quote(a) for a in args)
+    return ["re-run: " + " ".join(shlex.quote(a) for a in args)]
+
+
+# hypothesis' decorator replaying one example (printed when settings.print_blob)
+_REPRODUCE = re.compile(r"@reproduce_failure\('[^']*', b'[^']*'\)")
+
+
+def _hypothesis_seed(item: pytest.Item, fn: Any) -> Any:
+    """The --hypothesis-seed that makes hypothesis draw the failing run's examples
+    again: the one given, or the one hypothesis drew (None when derandomized:
+    the same examples come on every run)."""
+    given = item.config.getoption("hypothesis_seed", None)
+    if given is not None:
+        return given
+    # hypothesis keeps the seed it generated for the run on the test function
+    return getattr(fn, "_hypothesis_internal_use_generated_seed", None)
 
 
 def _machine_lines(m: _machine.Machine, reported: BaseException | None) -> list[str]:
@@ -199,7 +241,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     lines: list[str] = []
     for m in machines:
         lines += _machine_lines(m, reported)
-    lines.append(f"re-run: {rerun_line(item, machines)}")
+    lines += _rerun_lines(item, machines, rep.longreprtext)
     lines.extend(_sched_report_lines(item.nodeid, machines))
     tdir = item.config.getoption("--kemu-trace-dir")
     if tdir:
@@ -279,7 +321,7 @@ def _sched_addoption(g: Any) -> None:
 
 
 def _sched_configure(config: pytest.Config) -> None:
-    from kern.machine import sched_strategies as strategies
+    from kern.machine import strategies
 
     spec = config.getoption("--kemu-strategy")
     if spec:

@@ -61,7 +61,7 @@ from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisi
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
     from kern.machine.machine import Machine
-    from kern.machine.sched_strategies import Strategy
+    from kern.machine.strategies import Strategy
 
 NSEC = 1_000_000_000
 # On the async face: an outside task's trio deadline this close (seconds) is

@@ -1,143 +1,267 @@
-"""Hypothesis strategies for kemu tests, and a machine per example.
+"""Scheduling strategies: who decides each choice of the decision stream.
 
-Needs hypothesis (``pip install -e '.[test]'`` installs it)::
+The virtual CPU (kern/machine/scheduler.py) asks its strategy at every
+decision (see kern/machine/schedule.py for the kinds and for what choice 0
+means) and records the answer; the strategy never sees the kernel beyond
+the lwps it is offered.  One strategy object serves one run.
 
-    from hypothesis import given
-    from kern.machine.strategies import booted, fault_plans, fss_set_args, seeds
-
-    @given(seed=seeds(), args=fss_set_args())
-    def test_fss_set_never_panics(seed, args, tmp_path_factory):
-        with booted(seed) as k:
-            ...
-
-* :func:`seeds` -- machine seeds;
-* :func:`fault_plans` -- kern.subr_fault.FaultPlan values over declared sites
-  (a given list, or every site), whose text form parses back;
-* :func:`fss_set_args` -- the fields of struct fss_set for FSSIOCSET (mount
-  and backing-store paths, good and bad; cluster sizes; flags, known and
-  unknown bits), as keywords of kern.machine.testing.fss_set_ioctl;
-* :func:`puffs_mount_args` -- the arguments of a puffs mount (struct
-  puffs_kargs' flags, maxreqlen, fhsize, fhflags, nhashbuckets, the name),
-  as keywords of PuffsServer/kern.machine.testing.mount_memfs;
-* :func:`booted` -- ``with booted(seed) as k``: a machine for one example,
-  halted at the end of it (never a function-scoped fixture shared by the
-  examples, which hypothesis' health check refuses).  When the example
-  fails, hypothesis prints the machine's seed and the re-run line with the
-  failing example; the plugin's "kemu" section lists only that example's
-  machines.
+``random``  a uniform choice at each decision (default); faults fire with
+            their probability.  Options: none (the seed is the boot's).
+``pct``     Probabilistic Concurrency Testing (Burckhardt, Kothari,
+            Musuvathi, Nagarakatte, ASPLOS 2010): every lwp gets a random
+            priority when first offered, the highest-priority option always
+            runs, and at ``depth - 1`` change points drawn among the first
+            ``steps`` decisions the running lwp drops below every initial
+            priority (the i-th change point gives priority i).  A bug of
+            depth d among n lwps in k steps is found with probability at
+            least 1/(n k^(d-1)) per run.  kemu additions: an lwp that yields
+            (``kern_synch.yield_``, a spin-wait) drops below every other, so
+            that polling loops cannot starve the lwp they wait for; and after
+            ``fair_after`` decisions the choice becomes uniform (a run that
+            long is stuck, not exploring).  Options: ``depth`` (default 3),
+            ``steps`` (an estimate of the run's decisions, default 1000;
+            :func:`kern.machine.explore.explore` learns it from earlier
+            runs), ``fair_after`` (default 100000).
+``replay``  the choices of a schedule string, then zeros.  Option
+            ``schedule`` (``kern.boot(replay=S)`` is the short form).
+``dfs``     one run of a bounded exhaustive search: the choices of a prefix,
+            then zeros.  Driven by :class:`kern.machine.explore.DfsExplorer`,
+            not chosen by name.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-try:
-    from hypothesis import note
-    from hypothesis import strategies as st
-except ImportError as e:  # pragma: no cover - the test extra installs it
-    raise ImportError("kern.machine.strategies needs hypothesis: pip install 'kemu[test]' "
-                      "(or pip install hypothesis)") from e
+from kern.machine.schedule import PREEMPT, SWITCH, YIELD, decode
 
-from kern.machine import machine as _machine
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
 
 
-def seeds(max_value: int = 2**32 - 1) -> st.SearchStrategy[int]:
-    """Machine seeds (shrink towards 0)."""
-    return st.integers(min_value=0, max_value=max_value)
+class Strategy:
+    """Base class: a strategy answers the decisions of one run."""
+
+    name = "?"
+
+    def pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
+        """Index in ``options`` of the lwp that runs next.
+
+        PREEMPT: ``options[0]`` is ``cur``, still runnable; SWITCH: ``cur``
+        blocked or exited (it is not an option; None when the CPU was idle);
+        YIELD: ``options[-1]`` is ``cur``, offering the CPU.
+        """
+        raise NotImplementedError
+
+    def chance(self, p: float) -> int:
+        """1 if an event of probability ``0 < p < 1`` happens (a fault fires), else 0."""
+        raise NotImplementedError
+
+    def below(self, n: int) -> int:
+        """A number in ``range(n)``, ``n >= 2``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.name
+
+    def spec(self) -> str | None:
+        """The ``--kemu-strategy`` value that makes this strategy again (None: none can)."""
+        return None
 
 
-_ERRNOS = ("EIO", "ENOSPC", "ENOMEM", "EAGAIN", "EFAULT", "ENXIO", "EROFS")
+class RandomStrategy(Strategy):
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    def pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
+        return self.rng.randrange(len(options))
+
+    def chance(self, p: float) -> int:
+        return 1 if self.rng.random() < p else 0
+
+    def below(self, n: int) -> int:
+        return self.rng.randrange(n)
+
+    def describe(self) -> str:
+        return f"random(seed={self.seed})"
+
+    def spec(self) -> str:
+        return "random"
 
 
-@st.composite
-def fault_specs(draw: Any, sites: Sequence[str] | None = None) -> Any:
-    """One FaultSpec on one of ``sites`` (default: every declared site)."""
-    import kern.errno
-    from kern.subr_fault import FaultSpec, load_fault_sites
+class PCTStrategy(Strategy):
+    name = "pct"
 
-    names = sorted(sites if sites is not None else load_fault_sites())
-    site = draw(st.sampled_from(names))
-    s = load_fault_sites()[site]
-    kw: dict[str, Any] = {"error": getattr(kern.errno, draw(st.sampled_from(_ERRNOS)))}
-    mode = draw(st.sampled_from(("always", "nth", "fail_nth", "prob")))
-    if mode == "nth":
-        kw["nth"] = draw(st.integers(2, 16))
-    elif mode == "fail_nth":
-        kw["fail_nth"] = draw(st.integers(1, 32))
-    elif mode == "prob":
-        kw["probability"] = draw(st.sampled_from((0.01, 0.05, 0.1, 0.25, 0.5)))
-        kw["seed"] = draw(st.integers(0, 2**16))
-    if draw(st.booleans()):
-        kw["space"] = draw(st.integers(0, 8))
-    if draw(st.booleans()):
-        kw["times"] = draw(st.integers(1, 4))
-    if s.scope == "dev" and draw(st.booleans()):
-        kw["dev"] = draw(st.sampled_from(("wd0", "rwd0", "wd1")))
-    extra = []
-    if "ticks" in s.knobs and draw(st.booleans()):
-        extra.append(("ticks", draw(st.integers(1, 20))))
-    if "done" in s.knobs and draw(st.booleans()):
-        extra.append(("done", draw(st.sampled_from((0, 512, 1024, 4096)))))
-    return FaultSpec(site, extra=tuple(extra), **kw)
+    def __init__(self, seed: int = 0, depth: int = 3, steps: int = 1000,
+                 fair_after: int = 100_000) -> None:
+        if depth < 1:
+            raise ValueError("pct: depth must be at least 1")
+        if steps < 1:
+            raise ValueError("pct: steps must be at least 1")
+        self.seed = seed
+        self.depth = depth
+        self.steps = steps
+        self.fair_after = fair_after
+        self.rng = random.Random(seed)
+        # change point (a decision number, 1-based) -> the priority it gives
+        points = self.rng.sample(range(1, steps + 1), min(depth - 1, steps))
+        self.changes = {k: i + 1 for i, k in enumerate(sorted(points))}
+        self.prio: dict[lwp, float] = {}
+        self.step = 0
+        self.low = 0.0
 
+    def _prio(self, l: lwp) -> float:
+        p = self.prio.get(l)
+        if p is None:
+            p = self.prio[l] = self.depth + self.rng.random()
+        return p
 
-def fault_plans(sites: Sequence[str] | None = None, max_faults: int = 3) -> Any:
-    """FaultPlan values of 0..``max_faults`` faults on ``sites`` (default: every site)."""
-    from kern.subr_fault import FaultPlan
+    def pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
+        self.step += 1
+        if self.step > self.fair_after:
+            return self.rng.randrange(len(options))
+        if cur is not None:
+            self._prio(cur)
+            change = self.changes.get(self.step)
+            if change is not None:
+                self.prio[cur] = change
+            if kind == YIELD:
+                self.prio[cur] = self.low
+                self.low -= 1
+        best = 0
+        bp = self._prio(options[0])
+        for i in range(1, len(options)):
+            p = self._prio(options[i])
+            if p > bp:
+                best, bp = i, p
+        return best
 
-    return st.lists(fault_specs(sites), max_size=max_faults).map(FaultPlan)
+    def chance(self, p: float) -> int:
+        return 1 if self.rng.random() < p else 0
 
+    def below(self, n: int) -> int:
+        return self.rng.randrange(n)
 
-FSS_PATHS = ("/mnt", "/mnt/", "/", "/tmp", "/tmp/store", "/mnt/inside", "/nonexistent",
-          "/dev/rfss0", "/dev/wd0", "", "relative", "/mnt/" + "x" * 300, "/tmp/../mnt")
+    def describe(self) -> str:
+        return f"pct(seed={self.seed}, depth={self.depth}, steps={self.steps})"
 
-
-def fss_set_args(mounts: Sequence[str] = FSS_PATHS, bstores: Sequence[str] = FSS_PATHS) -> Any:
-    """Keywords of kern.machine.testing.fss_set_ioctl: ``mount``, ``bstore`` (paths, or
-    0 for a NULL pointer), ``csize`` and ``flags`` (FSS_UNCONFIG_ON_CLOSE,
-    FSS_UNLINK_ON_CREATE, and bits fss does not know)."""
-    from dev.fss.fssvar import FSS_UNCONFIG_ON_CLOSE, FSS_UNLINK_ON_CREATE
-
-    known = st.sampled_from((0, FSS_UNCONFIG_ON_CLOSE, FSS_UNLINK_ON_CREATE,
-                             FSS_UNCONFIG_ON_CLOSE | FSS_UNLINK_ON_CREATE))
-    return st.fixed_dictionaries({
-        "mount": st.sampled_from(mounts) | st.just(0),
-        "bstore": st.sampled_from(bstores) | st.just(0),
-        "csize": st.sampled_from((0, 512, 1024, 4096, 65536, 1 << 20)) |
-        st.integers(-2**31, 2**31 - 1),
-        "flags": known | st.integers(-2**31, 2**31 - 1),
-    })
-
-
-def puffs_mount_args() -> Any:
-    """Keywords of PuffsServer (and kern.machine.testing.mount_memfs): struct
-    puffs_kargs' ``flags`` (PUFFS_KFLAG_* and unknown bits), ``maxreqlen``,
-    ``fhsize``, ``fhflags``, ``nhashbuckets``, and the server's ``name``."""
-    from fs.puffs.puffs_msgif_h import PUFFS_KFLAG_MASK
-
-    return st.fixed_dictionaries({
-        "name": st.sampled_from(("memfs", "m", "x" * 40)),
-        "flags": st.integers(0, PUFFS_KFLAG_MASK) | st.integers(0, 2**32 - 1),
-        "maxreqlen": st.sampled_from((0, 64, 4096, 65536, 1 << 20)),
-        "fhsize": st.sampled_from((0, 8, 24, 64, 128, 129)),
-        "fhflags": st.integers(0, 7),
-        "nhashbuckets": st.sampled_from((0, 1, 7, 256, 1 << 16)),
-    })
+    def spec(self) -> str:
+        return f"pct:depth={self.depth},steps={self.steps},fair_after={self.fair_after}"
 
 
-@contextlib.contextmanager
-def booted(seed: int | None = None, **boot_kw: Any) -> Iterator[_machine.Machine]:
-    """A booted machine (sync face) for one hypothesis example, halted at its end.
+class PrefixStrategy(Strategy):
+    """The given choices in order (each taken modulo the decision's width), then zeros."""
 
-    The plugin forgets the machines of the examples that ran before (they
-    passed, or hypothesis is shrinking), so a failure report names this
-    example's machine; hypothesis prints the seed with the failing example.
+    name = "replay"
+
+    def __init__(self, choices: Sequence[int]) -> None:
+        self.choices = list(choices)
+        self.i = 0
+
+    def _next(self, n: int) -> int:
+        i = self.i
+        self.i = i + 1
+        if i < len(self.choices):
+            return self.choices[i] % n
+        return 0
+
+    def pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
+        return self._next(len(options))
+
+    def chance(self, p: float) -> int:
+        return self._next(2)
+
+    def below(self, n: int) -> int:
+        return self._next(n)
+
+    def describe(self) -> str:
+        return f"{self.name}({len(self.choices)} choices)"
+
+
+class ReplayStrategy(PrefixStrategy):
+    name = "replay"
+
+    def __init__(self, schedule: str | Sequence[int]) -> None:
+        super().__init__(decode(schedule) if isinstance(schedule, str) else schedule)
+
+
+class DfsStrategy(PrefixStrategy):
+    name = "dfs"
+
+
+# name -> (class, the options it takes besides the seed)
+STRATEGIES: dict[str, tuple[type[Strategy], tuple[str, ...]]] = {
+    "random": (RandomStrategy, ()),
+    "pct": (PCTStrategy, ("depth", "steps", "fair_after")),
+    "replay": (ReplayStrategy, ("schedule",)),
+}
+
+# Used by machines booted without a strategy (the pytest plugin sets them).
+default_strategy: str = "random"
+default_options: dict[str, Any] = {}
+
+
+def make_strategy(strategy: str | Strategy | None, seed: int, replay: str | None,
+                  options: dict[str, Any]) -> Strategy:
+    """The strategy of a boot: by name with its options, an instance, or a replay.
+
+    Raises TypeError for an option the strategy does not take (so a
+    misspelt boot option is an error), ValueError for an unknown strategy.
     """
-    from kern.machine import plugin
+    if replay is not None:
+        if strategy not in (None, "replay"):
+            raise TypeError(f"replay= and strategy={strategy!r} exclude each other")
+        if options:
+            raise TypeError(f"unknown boot option(s) {', '.join(sorted(options))} "
+                            "(replay takes none)")
+        return ReplayStrategy(replay)
+    if isinstance(strategy, Strategy):
+        if options:
+            raise TypeError(f"unknown boot option(s) {', '.join(sorted(options))}")
+        return strategy
+    if strategy is None:
+        strategy = default_strategy
+        options = {**default_options, **options}
+    if strategy == "dfs":
+        raise ValueError("dfs explores many runs: use kern.machine.explore.DfsExplorer")
+    try:
+        cls, allowed = STRATEGIES[strategy]
+    except KeyError:
+        raise ValueError(f"unknown strategy {strategy!r} (known: "
+                         f"{', '.join(sorted(STRATEGIES))}, and dfs through DfsExplorer)") \
+            from None
+    bad = sorted(set(options) - set(allowed))
+    if bad:
+        takes = ", ".join(allowed) if allowed else "none"
+        raise TypeError(f"unknown boot option(s) {', '.join(bad)} (strategy {strategy} "
+                        f"takes: {takes})")
+    if cls is ReplayStrategy:
+        if "schedule" not in options:
+            raise TypeError("strategy replay needs schedule=")
+        return ReplayStrategy(options["schedule"])
+    return cls(seed, **options)
 
-    plugin.forget_machines()
-    with _machine.boot(seed=seed, **boot_kw) as k:
-        note(f"kemu: machine seed {k.seed}; re-run options: {' '.join(k.repro_args())}")
-        yield k
+
+def parse_strategy_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"pct:depth=2,steps=500"`` -> ("pct", {"depth": 2, "steps": 500}) (the CLI form)."""
+    name, _, rest = spec.partition(":")
+    opts: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        k, eq, v = item.partition("=")
+        if not eq:
+            raise ValueError(f"strategy option {item!r}: expected name=value")
+        try:
+            opts[k.strip()] = int(v)
+        except ValueError:
+            opts[k.strip()] = v.strip()
+    return name.strip(), opts
+
+
+__all__ = ["PREEMPT", "SWITCH", "YIELD", "DfsStrategy", "PCTStrategy", "PrefixStrategy",
+           "RandomStrategy", "ReplayStrategy", "Strategy", "make_strategy",
+           "parse_strategy_spec"]

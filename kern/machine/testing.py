@@ -483,7 +483,7 @@ class PuffsMount:
             if (s.loop_error, s.died, s.returncode) != (0, False, 0):
                 self.notes.append(f"server process: loop_error {s.loop_error}, died {s.died},"
                                   f" exit status {s.returncode}")
-        elif self.server.loop_error if hasattr(self.server, "loop_error") else False:
+        elif getattr(self.server, "loop_error", 0):
             self.notes.append(f"mainloop ended with {self.server.loop_error}")
         trouble = self.trouble()
         assert not trouble, "puffs: " + "; ".join(trouble)

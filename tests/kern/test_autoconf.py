@@ -484,3 +484,45 @@ def test_tpd_statically_configured():
         k.run(body)
         import tests.kern.modules.tpd as shared
         assert shared.tpd_cd is None and shared._MODULE is False
+
+
+def test_config_detach_all_flags_follow_how(k):
+    """config_detach_all: nothing for RB_NOSYNC or RB_DUMP, DETACH_SHUTDOWN
+    for a halt, DETACH_SHUTDOWN|DETACH_POWEROFF for RB_POWERDOWN."""
+    from kern.machdep import RB_DUMP, RB_HALT, RB_NOSYNC, RB_POWERDOWN
+    from kern.subr_autoconf import (
+        DETACH_POWEROFF,
+        DETACH_SHUTDOWN,
+        DVF_DETACH_SHUTDOWN,
+        DVF_PRIV_ALLOC,
+        cfattach,
+        cfdriver,
+        config_detach_all,
+    )
+
+    detached: list[tuple[str, int]] = []
+
+    def det(dev, flags):
+        detached.append((dev.dv_xname, flags))
+        return 0
+
+    async def body() -> list:
+        assert config_cfdriver_attach(cfdriver("tsd")) == 0
+        ca = cfattach("tsd", 0, DVF_PRIV_ALLOC | DVF_DETACH_SHUTDOWN, lambda *a: 1,
+                      lambda *a: None, det)
+        assert config_cfattach_attach("tsd", ca) == 0
+        out = []
+        # (a unit each: the shutdown walk, as in the C, never releases its
+        # iterator, so a detached unit keeps its slot)
+        for unit, how in enumerate((RB_NOSYNC, RB_DUMP, RB_HALT, RB_POWERDOWN)):
+            dev = await config_attach_pseudo(cfdata("tsd", "tsd", unit))
+            assert dev is not None
+            out.append((await config_detach_all(how), list(detached)))
+            if not detached:
+                assert await config_detach(dev, DETACH_FORCE) == 0
+            detached.clear()
+        return out
+
+    assert k.run(body) == [(False, []), (False, []),
+                           (True, [("tsd2", DETACH_SHUTDOWN)]),
+                           (True, [("tsd3", DETACH_SHUTDOWN | DETACH_POWEROFF)])]

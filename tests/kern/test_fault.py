@@ -62,6 +62,18 @@ def test_probability_draws_from_the_decision_stream(k):
         assert calls_that_fail(k3, S, 200, probability=0.25) == a
 
 
+def test_probability_with_a_seed_draws_from_its_own_generator(k):
+    """``seed=`` (a plan's knob): the same draws whatever the machine's seed, and
+    none taken from the decision stream (the knob used to be accepted and ignored
+    once the draws moved to the decision stream)."""
+    a = calls_that_fail(k, S, 200, probability=0.25, seed=11)
+    assert 25 < len(a) < 75
+    assert k.decisions.faults() == 0
+    with kern.boot(seed=6) as k2:
+        assert calls_that_fail(k2, S, 200, probability=0.25, seed=11) == a
+        assert calls_that_fail(k2, S, 200, probability=0.25, seed=12) != a
+
+
 def test_scope_one_lwp(k):
     async def two_callers():
         fired = {}

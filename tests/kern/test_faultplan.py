@@ -9,6 +9,8 @@ import pytest
 
 import kern
 from kern import EAGAIN, EIO, ENOSPC, PRI_BIO, kthread_create
+from kern.fcntl import O_RDWR
+from kern.machine import testing as kt
 from kern.subr_fault import (
     FAULT_SITES,
     FaultPlan,
@@ -18,6 +20,7 @@ from kern.subr_fault import (
     fault_inject,
     load_fault_sites,
 )
+from tools.lib import libc
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -85,6 +88,26 @@ def test_python_knobs_are_checked_too():
             k.faults.add("disk.slow", tick=3)
         a = k.faults.add("disk.slow", ticks=3)  # a site's own knob goes to extra
         assert a.extra == {"ticks": 3}
+
+
+@pytest.mark.parametrize("knobs,text", [
+    ({"probability": 2.0}, "disk.write:prob=2"),
+    ({"times": -2}, "disk.write:times=-2"),
+    ({"nth": 0}, "disk.write:nth=0"),
+    ({"error": -5}, "disk.write:error=-5"),
+])
+def test_python_and_text_meet_one_validator(knobs, text):
+    """k.faults.add and FaultPlan.parse check a fault the same way, with the same
+    message (FaultTable.add builds a FaultSpec; they used to disagree: "probability"
+    against "prob", and times=-2 was accepted from Python)."""
+    with pytest.raises(FaultPlanError) as from_text:
+        FaultPlan.parse(text)
+    with kern.boot(seed=1) as k:
+        with pytest.raises(FaultPlanError) as from_python:
+            k.faults.add("disk.write", **knobs)
+        assert not k.faults.armed
+    if "error" not in knobs:   # the parser turns error=-5 away first, as not an errno
+        assert str(from_python.value) == str(from_text.value)
 
 
 def test_a_plan_applies_and_reads_back():
@@ -171,3 +194,47 @@ def test_every_site_the_code_uses_is_declared():
     vops = {d.vop_site for d in vfs_op_descs if d.vop_site}
     assert vops <= set(FAULT_SITES) and "VOP_WRITE" in vops and "VOP_LOCK" not in vops
     assert FAULT_SITES["disk.slow"].knobs == ("ticks",)
+
+
+# ------------------------------------------------------------------ dev=NAME in a live machine
+
+def test_a_disk_fault_named_by_device_fires_on_that_disk_only():
+    """``disk.write:dev=wd0`` fails writes to wd0 (either node) and lets wd1's
+    through.  (Every dev=NAME fault used to panic the kernel at its first call:
+    a TypeError from the scope check.)"""
+    async def body():
+        await kt.attach_memory_disk(kt.MiB, "/dev/wd0", unit=0)
+        await kt.attach_memory_disk(kt.MiB, "/dev/wd1", unit=1)
+        out = []
+        for dev in ("/dev/rwd1", "/dev/rwd0", "/dev/rwd1"):
+            fd = await libc.open(dev, O_RDWR)
+            out.append(await kt.errno_of(libc.pwrite(fd, b"x" * 512, 0)))
+            await libc.close(fd)
+        return out
+
+    with kern.boot(seed=1, faults="disk.write:dev=wd0:error=ENOSPC") as k:
+        assert k.run(body, name="writer") == [0, ENOSPC, 0]
+        (attr,) = k.faults.armed["disk.write"]
+        assert (attr.calls, attr.nfaults) == (1, 1)
+        assert [str(e) for e in k.faults.fired()] == ["disk.write: ENOSPC in writer (call 2)"]
+
+
+def test_a_vop_fault_named_by_device_fires_on_its_file_system_only(tmp_path):
+    """``VOP_WRITE:dev=wd0`` fails writes to files of the ext2 mounted from
+    /dev/wd0, not to files on the root file system; the file systems stay sound."""
+    image = kt.make_ext2_image(tmp_path / "wd0.img", 4 * kt.MiB)
+
+    async def body():
+        await kt.mount_image(image, "/mnt")
+        out = [await kt.errno_of(kt.write_file("/tmp/f", b"root")),
+               await kt.errno_of(kt.write_file("/mnt/f", b"ext2"))]
+        k.faults.clear()
+        out.append(await kt.read_file("/mnt/f"))
+        out.append(await kt.unmount("/mnt"))
+        return out
+
+    with kern.boot(seed=2) as k:
+        k.faults.apply("VOP_WRITE:dev=wd0:error=EIO")
+        assert k.run(body) == [0, EIO, b"", 0]
+    if kt.E2FSPROGS["e2fsck"]:
+        kt.assert_e2fsck_clean(image)

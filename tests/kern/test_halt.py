@@ -27,6 +27,7 @@ from kern.fcntl import O_CREAT, O_WRONLY
 from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
 from tools.lib import libc
+from tools.puffs_servers.memfs import MemFS
 
 pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
                                                            "dumpe2fs")),
@@ -182,14 +183,16 @@ def test_halt_without_sync_is_rb_nosync(img, mounted_at_fini):
     assert all(r.rblk_fd == -1 for r in _rumpblk.of(k).minors)
 
 
-def test_busy_file_system_is_unmounted_by_force(img):
+def test_busy_file_system_is_unmounted_by_force(img, unmounts):
     """A process's current directory in the mount: the plain unmount is refused
     (EBUSY), the forced one goes; nothing written is lost."""
-    with kern.boot(seed=7) as k:
+    with kern.boot(seed=7, verbose=True, console=io.StringIO()) as k:
         k.run(mount_and_write, img)
         p = k.proc_create("sh", k.initproc)
 
         k.run(libc.chdir, "/mnt/dir", proc=p)
+    assert unmounts == [("/mnt", False, kern.EBUSY), ("/mnt", True, 0)]
+    assert "forcefully unmounted /dev/wd0 on /mnt type ext2fs\n" in k.dmesg()
     assert_written(img)
 
 
@@ -270,6 +273,120 @@ def test_deadlock_report_names_the_images(img):
             k.run(stuck)
     assert f"host image {img} (/dev/wd0) may be inconsistent" in ei.value.message
     assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
+class StuckMemFS(MemFS):
+    """A memfs whose server, once ``stuck`` is set (on it or on the class), never
+    answers a sync (STATUS lists such a server as a way a halt deadlocks)."""
+
+    stuck = False
+
+    async def fs_sync(self, waitfor, cred, pid):
+        if self.stuck:
+            mtx, cv = kern.kmutex_t(), kern.kcondvar_t()
+            kern.mutex_init(mtx, kern.MUTEX_DEFAULT, kern.IPL_NONE)
+            kern.cv_init(cv, "stuck")
+            await kern.mutex_enter(mtx)
+            await kern.cv_wait(cv, mtx)   # nobody signals it
+        return await super().fs_sync(waitfor, cred, pid)
+
+
+async def stuck_server_then_image(img: str) -> None:
+    """A puffs server on /srv, then the image on /mnt with a file written; then the
+    server stops answering: the halt syncs /srv first and never gets to /mnt."""
+    ops = StuckMemFS()
+    await kt.mount_memfs("/srv", ops=ops)
+    await mount_and_write(img)
+    ops.stuck = True
+
+
+def test_a_halt_that_deadlocks_says_so_and_names_the_image(img):
+    """k.halt() used to return as if all was well: the crash is raised, saying
+    it happened during the halt and which image may be inconsistent."""
+    k = kern.boot(seed=17)
+    k.start()
+    k.run(stuck_server_then_image, img)
+    with pytest.raises(kern.Deadlock) as ei:
+        k.halt()
+    assert k.state == "failed"
+    msg = ei.value.message
+    assert "sleeping on \"stuck\"" in msg          # the server, where it hangs
+    assert ("the crash happened during the halt, before every file system was synced "
+            "and unmounted") in msg.splitlines()
+    assert f"host image {img} (/dev/wd0) may be inconsistent" in msg
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+    k.halt()   # reported once: halting again is quiet
+
+
+def test_a_with_block_whose_halt_deadlocks_raises_it_even_after_an_exception(img):
+    with pytest.raises(kern.Deadlock) as ei, kern.boot(seed=18) as k:
+        k.run(stuck_server_then_image, img)
+        raise RuntimeError("the test failed first")
+    assert isinstance(ei.value.__context__, RuntimeError)
+    assert f"host image {img} (/dev/wd0) may be inconsistent" in ei.value.message
+
+
+@pytest.mark.kemu
+async def test_an_async_halt_that_deadlocks_raises_it(img):
+    with pytest.raises(kern.Deadlock, match="during the halt"):
+        async with kern.boot(seed=19) as k:
+            await k.run(stuck_server_then_image, img)
+
+
+def test_halt_at_interpreter_exit_reports_its_crash(img):
+    code = textwrap.dedent("""
+        import sys
+        import kern
+        from tests.kern.test_halt import stuck_server_then_image
+
+        k = kern.boot(seed=20)
+        k.start()
+        k.run(stuck_server_then_image, sys.argv[1])
+    """)
+    out = subprocess.run([sys.executable, "-c", code, img], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert "kemu: halting <Machine seed=20 failed> at exit: deadlock:" in out.stderr
+    assert f"host image {img} (/dev/wd0) may be inconsistent" in out.stderr
+
+
+@pytest.fixture
+def dmesg_at_fini(monkeypatch) -> list:
+    """The kernel's messages when rumpblk closes the host files (one string per call)."""
+    import dev.rumpblk
+    from kern.cpu import curmachine
+
+    seen: list = []
+    fini = dev.rumpblk.rumpblk_fini
+
+    def spy() -> None:
+        seen.append(curmachine().dmesg())
+        fini()
+
+    monkeypatch.setattr(dev.rumpblk, "rumpblk_fini", spy)
+    return seen
+
+
+def test_a_file_system_that_will_not_unmount_is_named_before_the_disks_close(
+        img, dmesg_at_fini):
+    """Even the forced unmount fails (every vfs_suspend fails): before the host
+    files close, the console names the file system and its image, and halt()
+    raises ShutdownError saying the same."""
+    warning = (f"/dev/wd0 on /mnt type ext2fs could not be unmounted, even by force: "
+               f"host image {img} may be inconsistent")
+    k = kern.boot(seed=21)
+    k.start()
+    k.run(mount_and_write, img)
+    k.faults.apply("vfs_suspend:error=EIO")
+    with pytest.raises(kern.ShutdownError) as ei:
+        k.halt()
+    assert ei.value.message == f"halt: 1 file system(s) still mounted:\n  {warning}"
+    assert k.state == "halted"
+    assert dmesg_at_fini == [k.dmesg()]
+    assert f"WARNING: {warning}\n" in dmesg_at_fini[0]
+    # it was synced, so what was written is there; the super block says "not clean"
+    assert debugfs_cat(img, "/file") == DATA
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+    k.halt()   # reported once
 
 
 def test_no_image_no_note():

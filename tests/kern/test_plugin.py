@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -130,18 +131,111 @@ def test_reports_rerun_lines_faults_and_hide_kernel_frames(tmp_path):
 
 
 def test_no_machine_outlives_its_test(tmp_path):
+    """Neither a passing nor a failing test leaves its machine behind (a failing
+    one's report, traceback and "kemu" section included), nor one that crashed."""
     (tmp_path / "test_gc.py").write_text(textwrap.dedent('''
         import gc
         import pytest
         from kern.machine.machine import Machine
+        from kern.subr_prf import panic
 
-        @pytest.mark.parametrize("n", range(5))
+        @pytest.mark.parametrize("n", range(6))
         def test_boot(kernel, n):
             assert kernel.state == "running"
+            assert n % 2 == 0, "the odd ones fail"
+
+        def test_crash(kernel):
+            async def crash():
+                panic("on purpose")
+            kernel.run(crash)
 
         def test_none_left():
             gc.collect()
             assert [o for o in gc.get_objects() if isinstance(o, Machine)] == []
     '''))
     r = _pytest(tmp_path, "-q", "test_gc.py")
-    assert "6 passed" in r.stdout, r.stdout + r.stderr
+    assert "4 failed, 4 passed" in r.stdout, r.stdout + r.stderr
+    assert "PASSED" not in r.stdout and "FAILED test_gc.py::test_none_left" not in r.stdout
+    assert r.stdout.count("machine seed 0 (") == 4      # the failures' reports were made
+
+
+# ------------------------------------------------------------------ hypothesis
+
+HYPOTHESIS_FAILING = textwrap.dedent('''
+    from hypothesis import given, settings, strategies as st
+
+    from kern.machine import testing as kt
+    from kern.machine.hypothesis import booted, seeds
+
+
+    @settings(max_examples=200, database=None, derandomize=False, deadline=None,
+              print_blob=PRINT_BLOB)
+    @given(seed=seeds(max_value=50), n=st.integers(0, 64))
+    def test_writes(seed, n):
+        with open("examples.txt", "a") as f:
+            f.write(f"{seed} {n}\\n")
+        with booted(seed) as k:
+            k.run(kt.write_file, "/tmp/f", b"x" * n)
+            assert not (n >= 10 and seed % 7 == 3), "a seed-dependent failure"
+''')
+
+
+def _kemu_section(out: str) -> list[str]:
+    """The lines of the (first) "kemu" report section."""
+    lines = out[out.index(" kemu ---"):].splitlines()[1:]
+    return lines[:next(i for i, ln in enumerate(lines) if ln.startswith(("===", "___")))]
+
+
+def _examples(pytester) -> list[str]:
+    path = pytester.path / "examples.txt"
+    lines = path.read_text().splitlines()
+    path.unlink()
+    return lines
+
+
+def test_a_failing_hypothesis_example_is_rerun_by_its_seed(pytester):
+    """Without print_blob, the re-run line carries the --hypothesis-seed hypothesis
+    drew: running it draws the very same examples, and fails on the same one
+    with the same machine seed.  (It used to say --kemu-seed=S, which replays
+    nothing: booted(seed) takes hypothesis' seed.)"""
+    pytester.makepyfile(test_h=HYPOTHESIS_FAILING.replace("PRINT_BLOB", "False"))
+    r = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    out = r.stdout.str()
+    assert r.ret == 1, out
+    first = _examples(pytester)
+    seed = first[-1].split()[0]                          # hypothesis replays the failure last
+    section = _kemu_section(out)
+    assert section[0] == f"machine seed {seed} (halted)"  # the failing example's only
+    assert int(seed) % 7 == 3
+    rerun = next(ln for ln in section if ln.startswith("re-run: "))
+    assert re.fullmatch(r"re-run: pytest test_h\.py::test_writes --hypothesis-seed=\d+", rerun)
+    assert "--kemu-seed" not in out
+    assert f"kemu: machine seed {seed}" in out           # hypothesis' note, with the example
+    again = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                          *shlex.split(rerun)[2:])
+    assert again.ret == 1
+    assert _examples(pytester) == first                  # the same examples, in order
+    assert _kemu_section(again.stdout.str())[0] == f"machine seed {seed} (halted)"
+
+
+def test_a_failing_hypothesis_example_is_replayed_by_its_blob(pytester):
+    """With print_blob, the report also gives the @reproduce_failure decorator:
+    added to the test, it runs that one example and nothing else."""
+    pytester.makepyfile(test_h=HYPOTHESIS_FAILING.replace("PRINT_BLOB", "True"))
+    r = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    out = r.stdout.str()
+    assert r.ret == 1, out
+    failing = _examples(pytester)[-1]                    # hypothesis replays it last
+    seed = failing.split()[0]
+    section = _kemu_section(out)
+    line = next(ln for ln in section if ln.startswith("re-run this example only: "))
+    m = re.fullmatch(r"re-run this example only: add (@reproduce_failure\(.*\)) to "
+                     r"test_writes, then the line above", line)
+    assert m, line
+    test = pytester.path / "test_h.py"
+    test.write_text(test.read_text().replace(
+        "@settings(", f"from hypothesis import reproduce_failure\n\n\n{m.group(1)}\n@settings("))
+    again = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert again.ret == 1, again.stdout.str()
+    assert _examples(pytester) == [failing]              # exactly that example
+    assert _kemu_section(again.stdout.str())[0] == f"machine seed {seed} (halted)"

@@ -588,6 +588,12 @@ def test_modload_errors(m):
     assert "<key>a</key>\n\t<true/>" in out and "<key>b</key>\n\t<false/>" in out
     out = m.ok("modload -p -i n=3 -s s=x m")
     assert "<key>n</key>" in out and "<integer>3</integer>" in out
+    out = m.ok("modload -p -i n=4k m")                 # dehumanize_number(3)
+    assert "<integer>4096</integer>" in out
+    r = m.sh("modload -p -i n=1_0 m")
+    assert (r.status, r.err) == (1, "modload: Invalid integer value `1_0': Unknown error: 0\n")
+    r = m.sh("modload -p -i n=3x m")
+    assert r.err == "modload: Invalid integer value `3x': Invalid argument\n"
 
 
 def test_dmesg_sleep_sync(m):

@@ -71,6 +71,27 @@ def test_head(m):
                                         "head: /nonexistent: No such file or directory\n")
 
 
+def test_head_counts_and_headers_as_head_c_1_23(m):
+    put(m, "/tmp/a", "one", "two", "three")
+    put(m, "/tmp/b", "four")
+    assert m.ok("head -n ' 2' /tmp/a") == "one\ntwo\n"             # strtoimax: white space
+    assert m.ok("head -n +2 /tmp/a") == "one\ntwo\n"               # and a sign
+    fails(m, "head -n 1_0 /tmp/a", 1, "head: illegal line count -- 1_0\n")
+    fails(m, "head -c 99999999999999999999 /tmp/a", 1,
+          "head: illegal byte count -- 99999999999999999999\n")
+    assert m.ok("head -n 1 -c 5 /tmp/a") == "one\nt"                 # -c wins, no complaint
+    assert m.ok("head -q -n 1 /tmp/a /tmp/b") == "one\nfour\n"
+    assert m.ok("head -v -n 1 /tmp/b") == "==> /tmp/b <==\nfour\n"
+    fails(m, "head -x", 1, "head: unknown option -- x\nusage: head [-n lines] [file ...]\n")
+
+
+def test_tail_offsets_are_strtoll_numbers(m):
+    put(m, "/tmp/a", "one", "two", "three")
+    assert m.ok("tail -n ' 1' /tmp/a") == "three\n"
+    fails(m, "tail -n 1_0 /tmp/a", 1, "tail: illegal offset -- 1_0\n")
+
+
+
 def test_tail(m):
     put(m, "/tmp/a", "one", "two", "three", "four")
     assert m.ok("tail -n 2 /tmp/a") == "three\nfour\n"
@@ -233,6 +254,32 @@ def test_grep_regular_expressions(m):
     assert m.ok("grep -E 'y)' /tmp/a") == "x(y)\n"               # an unmatched ) is literal
 
 
+def test_grep_unknown_escapes_are_the_character_itself(m):
+    """NetBSD 8's regcomp (Spencer's) gives ``\\c`` for an unlisted c the
+    meaning of c: no GNU alternation, word boundary or class; back-references
+    only in a BRE; word boundaries are [[:<:]] and [[:>:]]."""
+    put(m, "/tmp/a", "a|b", "a]b", "ab", "a b", "b", "a<b", "w1", "x11")
+    assert m.ok("grep -o 'a\\|b' /tmp/a") == "a|b\n"             # \| is a '|'
+    assert m.ok("grep 'a\\b' /tmp/a") == "ab\n"                   # \b is a 'b'
+    assert m.ok("grep -E 'a\\b' /tmp/a") == "ab\n"
+    assert m.ok("grep '\\w1' /tmp/a") == "w1\n"                   # \w is a 'w'
+    assert m.ok("grep 'a\\<b' /tmp/a") == "a<b\n"                 # \< is a '<'
+    assert m.ok("grep '[[:<:]]b' /tmp/a") == "a|b\na]b\na b\nb\na<b\n"
+    assert m.ok("grep -E 'a[[:>:]]' /tmp/a") == "a|b\na]b\na b\na<b\n"
+    assert m.ok("grep -E '(w)\\1' /tmp/a") == "w1\n"                # ERE: \1 is a '1'
+    assert m.ok("grep 'x\\(1\\)\\1' /tmp/a") == "x11\n"             # BRE back-reference
+
+
+def test_grep_counts_are_strtoull_numbers(m):
+    """grep.c: -A/-B/-C/-m are strtoull(3) numbers; a bad one is err(2, NULL)."""
+    put(m, "/tmp/a", "one", "two", "three")
+    fails(m, "grep -A 1_0 one /tmp/a", 2, "grep: Invalid argument\n")
+    fails(m, "grep -m x one /tmp/a", 2, "grep: Invalid argument\n")
+    fails(m, "grep -B 99999999999999999999 one /tmp/a", 2, "grep: Result too large or too small\n")
+    assert m.ok("grep -A ' 1' one /tmp/a") == "one\ntwo\n"
+    assert m.ok("grep -A -1 one /tmp/a") == "one\ntwo\nthree\n"   # 2**64 - 1 lines
+
+
 def test_grep_files_and_status(m):
     m.ok("mkdir -p /tmp/d/e")
     put(m, "/tmp/d/f", "needle")
@@ -349,6 +396,13 @@ def test_du_counts_st_blocks(m):
                                         "du: /nonexistent: No such file or directory\n")
     fails(m, "du -z", 1, "du: unknown option -- z\n"
           "usage: du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]\n")
+    usage = "usage: du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]\n"
+    # -d is atoi(3)'s: a C prefix counts, "x" is 0; past SHRT_MAX is refused
+    assert m.ok("du -d 0x9 /t/d") == f"{d}\t/t/d\n"
+    assert m.ok("du -d 1_0 /t/d") == f"{e}\t/t/d/e\n{d}\t/t/d\n"
+    fails(m, "du -d 32768 /t/d", 1, "du: invalid argument to option d: 32768\n" + usage)
+    fails(m, "du -d -1 /t/d", 1, "du: invalid argument to option d: -1\n" + usage)
+    fails(m, "du -s -d x /t/d", 1, usage)            # -d given, even as 0
 
 
 # ------------------------------------------------------------------ chown, chgrp
@@ -374,15 +428,37 @@ def test_chown_and_chgrp(m):
     assert owner(m, "/t/d/l", "/t/d/f") == ["3:0", "9:9"]     # the link, not its target
     m.ok("chown 4 /t/d/l")
     assert owner(m, "/t/d/l", "/t/d/f") == ["3:0", "4:9"]     # followed
-    fails(m, "chown nobody /t/d/f", 1, "chown: nobody: illegal user name\n")
-    fails(m, "chown :bogus /t/d/f", 1, "chown: bogus: illegal group name\n")
-    fails(m, "chgrp bogus /t/d/f", 1, "chgrp: bogus: illegal group name\n")
+    fails(m, "chown nobody /t/d/f", 1, "chown: nobody: invalid user name\n")
+    fails(m, "chown :bogus /t/d/f", 1, "chown: bogus: invalid group name\n")
+    fails(m, "chgrp bogus /t/d/f", 1, "chgrp: bogus: invalid group name\n")
     fails(m, "chown 1 /nonexistent", 1, "chown: /nonexistent: No such file or directory\n")
-    fails(m, "chown -f 1 /nonexistent", 1, "")
-    fails(m, "chown 1", 1, "usage: chown [-R [-H | -L | -P]] [-fhv] owner:group file ...\n"
-          "       chown [-R [-H | -L | -P]] [-fhv] owner file ...\n"
-          "       chown [-R [-H | -L | -P]] [-fhv] :group file ...\n")
-    fails(m, "chgrp", 1, "usage: chgrp [-R [-H | -L | -P]] [-fhv] group file ...\n")
+    fails(m, "chown -f 1 /nonexistent", 0, "")            # -f: no message, no status
+    fails(m, "chown 1", 1, "Usage: chown [-R [-H | -L | -P]] [-fhv] "
+          "owner:group|owner|:group file ...\n"
+          "\tchown [-R [-H | -L | -P]] [-fhv] --reference=rfile file ...\n")
+    fails(m, "chgrp", 1, "Usage: chgrp [-R [-H | -L | -P]] [-fhv] group file ...\n"
+          "\tchgrp [-R [-H | -L | -P]] [-fhv] --reference=rfile file ...\n")
+
+
+def test_chown_ids_are_strtoul_numbers(m):
+    """chown.c's id(): strtoul(3), all of the word, "#" forcing a number; a
+    link met by -R is left alone unless -h."""
+    m.ok("mkdir /t")
+    put(m, "/t/f", "x")
+    m.ok("chown ' 12:+7' /t/f")                       # C white space and sign
+    assert owner(m, "/t/f") == ["12:7"]
+    m.ok("chown '#0' /t/f")
+    assert owner(m, "/t/f") == ["0:7"]
+    fails(m, "chown 1_0 /t/f", 1, "chown: 1_0: invalid user name\n")
+    fails(m, "chown 99999999999999999999 /t/f", 1,
+          "chown: 99999999999999999999: Result too large or too small\n")
+    fails(m, "chown -R -L -h 1 /t", 1,
+          "chown: the -L and -h options may not be specified together.\n")
+    m.ok("ln -s f /t/l")
+    m.ok("chown -R 5 /t")
+    assert owner(m, "/t/l", "/t/f") == ["0:0", "5:7"]    # the link untouched
+    m.ok("chown -R -h 6 /t")
+    assert owner(m, "/t/l", "/t/f") == ["6:0", "6:7"]
 
 
 def test_chown_by_a_user_is_limited_by_the_file_system():
@@ -460,6 +536,23 @@ def test_hexdump(m):
     fails(m, "hexdump -z", 1, "hexdump: unknown option -- z\n"
           "usage: hexdump [-bCcdovx] [-e format_string] [-f format_file] [-n length] "
           "[-s skip] [file ...]\n")
+
+
+def test_hexdump_numbers_as_the_c_reads_them(m):
+    """Counts are atoi(3)'s and skips strtoll(3)'s: a count past an int is not
+    a Python error (the C's -1 repetitions print nothing), a block past the
+    data-size limit is emalloc's ENOMEM."""
+    put(m, "/tmp/h", "hello")
+    fmt = "'99999999999999999999/1 \"%x\"'"
+    r = m.sh(f"hexdump -e {fmt} /tmp/h")
+    assert (r.status, r.out, r.err) == (0, "", "")
+    fails(m, "hexdump -e '2147483647/1 \"%x\"' /tmp/h", 1,
+          "hexdump: Cannot allocate memory\n")
+    fails(m, "hexdump -n 99999999999999999999 /tmp/h", 1,
+          "hexdump: 99999999999999999999: bad length value\n")
+    assert m.ok("hexdump -n ' 2' -e '\"%c\"' /tmp/h") == "he"
+    assert m.ok("hexdump -s 0x3 -e '\"%c\"' /tmp/h") == "lo\n"       # base 0
+    assert m.ok("hexdump -v -s 1_0 -e '\"%c\"' /tmp/h") == "ello\n"     # strtoll stops at _
 
 
 def test_od(m):
@@ -583,6 +676,10 @@ def test_diff_errors(xy):
     assert r.status == 2 and r.err.startswith("usage: diff [-abdilpqTtw] [-I pattern]")
     r = m.sh("diff -C x /tmp/x /tmp/y")
     assert r.status == 2 and r.err.startswith("diff: context is invalid: x\nusage: diff ")
+    for arg, why in (("1_0", "invalid"), ("' 1 '", "invalid"), ("2147483648", "too large"),
+                     ("-1", "too small")):          # strtonum(3), 0 to INT_MAX
+        r = m.sh(f"diff -U {arg} /tmp/x /tmp/y")
+        assert r.status == 2 and r.err.startswith(f"diff: context is {why}: "), (arg, r)
 
 
 def test_diff_binary_files(m):
@@ -655,6 +752,57 @@ def test_kill(m):
           "       kill -signal_number pid ...\n")
 
 
+def test_kill_numbers_are_strtoimax_numbers(m):
+    """kill.c 1.27: -l takes a number starting with a digit (else usage), and
+    a signal number or pid is all of the word as strtoimax reads it: no
+    Python int() spellings, a pid must fit a pid_t."""
+    usage = ("usage: kill [-s signal_name] pid ...\n"
+             "       kill -l [exit_status]\n"
+             "       kill -signal_name pid ...\n"
+             "       kill -signal_number pid ...\n")
+    fails(m, "kill -l abc", 1, usage)
+    fails(m, "kill -l +5", 1, usage)
+    fails(m, "kill -l 1_5", 1, "kill: illegal signal number: 1_5\n")
+    fails(m, "kill -1_5 1", 1, "kill: illegal signal number: 1_5\n")
+    fails(m, "kill 1_0", 1, "kill: illegal process id: 1_0\n")
+    fails(m, "kill +99", 1, "kill: +99: No such process\n")          # a C sign
+    fails(m, "kill ' 99'", 1, "kill:  99: No such process\n")        # C white space
+    fails(m, "kill 4294967396", 1, "kill: illegal process id: 4294967396\n")
+    fails(m, "kill 99999999999999999999", 1,
+          "kill: illegal process id: 99999999999999999999\n")
+    r = m.sh("kill -- 1")                                   # no signal is named "-"
+    assert r.status == 1 and r.err.startswith("kill: unknown signal -; valid signals:\n")
+
+
+def test_kill_list_lines_are_under_80_columns(m):
+    lines = m.ok("kill -l").splitlines()
+    # printsignals counts each name with a separator: lines stop before 79
+    assert all(len(line) + 1 < 80 for line in lines)
+    assert lines[0].split()[-1] == "STOP" and lines[1].split()[0] == "TSTP"
+
+
+def test_ps_options_not_ignored(m):
+    """-k sorts (before the default tdev,pid), -p/-U numbers are parsenum's,
+    -M opens a crash dump through kvm_openfiles (there is none here)."""
+    out = m.ok("ps -ax -o pid= -k vsz")
+    pids = [int(x) for x in out.split()]
+    assert pids != sorted(pids)            # the largest address space first
+    err = m.sh("ps -o pid -p 1 -k user").err
+    assert err == "ps: Cannot sort on user, sort key ignored\n"
+    fails(m, "ps -p 1,2", 1, "ps: Invalid process id: `1,2'\n")
+    fails(m, "ps -p 1_0", 1, "ps: Invalid process id: `1_0'\n")
+    fails(m, "ps -p 4294967296", 1, "ps: Out of range process id: `4294967296'\n")
+    assert m.ok("ps -o pid= -p 0x1") == "1\n"                           # base 0
+    fails(m, "ps -U nosuchuser", 1, "ps: Invalid user name: `nosuchuser'\n")
+    fails(m, "ps -M /core", 1, "ps: /core: No such file or directory\n")
+    fails(m, "ps -ax /netbsd /core", 1, "ps: /core: No such file or directory\n")
+    m.ok("echo x > /tmp/core")
+    fails(m, "ps -M /tmp/core", 1, "ps: /netbsd: No such file or directory\n")
+    fails(m, "ps -M /tmp/core -N /tmp/core", 1,
+          "ps: /tmp/core: crash dumps are not supported by kemu\n")
+    assert m.ok("ps -o pid= -p 1 -N /netbsd -W /swap") == "1\n"       # no -M: ignored
+
+
 def test_ps(m):
     # kemu has no terminals: plain ps (this user's processes on a terminal) lists none.
     assert m.ok("ps") == "PID TTY STAT TIME COMMAND\n"
@@ -716,6 +864,18 @@ def test_sysctl_writes_and_errors(m):
     assert m.ok("sysctl -n kern.hostname") == "box\n"
     assert m.ok("uname -n") == "box\n"
     fails(m, "sysctl -w kern.ostype=foo", 1, "sysctl: kern.ostype: Operation not permitted\n")
+    # a numeric name component is strtoq(token, &t, 0)'s: octal 01 is 1
+    assert m.ok("sysctl kern.01") == "kern.ostype = NetBSD\n"
+    fails(m, "sysctl kern.1_0", 1, "sysctl: second level name '1_0' in 'kern.1_0' is invalid\n")
+    m.ok("echo x > /tmp/f")
+    fails(m, "chmod 1_0 /tmp/f", 1, "chmod: Cannot set file mode `1_0': Invalid argument\n")
+    # write_number: strtouq(value, &t, 0), all of the value
+    fails(m, "sysctl -w kern.argmax=1_0", 1, "sysctl: 1_0: not a number\n")
+    fails(m, "sysctl -w kern.argmax=", 1, "sysctl: : not a number\n")
+    fails(m, "sysctl -w kern.argmax=99999999999999999999", 1,
+          "sysctl: 99999999999999999999: Result too large or too small\n")
+    fails(m, "sysctl -w kern.argmax=0x10", 1, "sysctl: kern.argmax: Operation not permitted\n")
+    fails(m, "sysctl -w kern.argmax=+5", 1, "sysctl: kern.argmax: Operation not permitted\n")
     fails(m, "sysctl kern.nonexist", 1,
           "sysctl: second level name 'nonexist' in 'kern.nonexist' is invalid\n")
     fails(m, "sysctl nosuch", 1, "sysctl: top level name 'nosuch' in 'nosuch' is invalid\n")
@@ -744,6 +904,28 @@ def test_uname(m):
     fails(m, "uname x", 1, "usage: uname [-amnprsv]\n")
 
 
+def test_a_clock_set_past_localtime_breaks_no_command(m):
+    """NetBSD 8's settime1 takes any time from root (kern_time.c's check of
+    tv_sec against [0, 2**36] came later), so the clock can be set where
+    localtime fails: date reports it, ls -l shows ctime's question marks,
+    stat falls back to the epoch, as their C does (review D21)."""
+    from tools.lib import libc
+
+    m.ok("echo x > /tmp/late")
+    m.k.run(libc.settimeofday, 1 << 62, 0)
+    fails(m, "date", 1,
+          "date: 4611686018427387904: localtime: Value too large to be stored in data type\n")
+    m.ok("touch /tmp/late")
+    assert " ???????????? /tmp/late\n" in m.ok("ls -l /tmp/late")       # ls.c printtime
+    out = m.ok("stat /tmp/late")
+    assert '"Jan  1 00:00:00 1970"' in out
+    # setthetime breaks the current time down first: it fails the same way
+    fails(m, "date 202001011200", 1,
+          "date: 4611686018427387904: localtime: Value too large to be stored in data type\n")
+    m.k.run(libc.settimeofday, 1577880000, 0)
+    assert m.ok("date +%Y") == "2020\n"
+
+
 def test_date_shows_and_sets_the_virtual_clock(m):
     now = m.ok("date")
     assert re.fullmatch(r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}\n", now)
@@ -769,4 +951,12 @@ def test_date_shows_and_sets_the_virtual_clock(m):
     fails(m, "date -j 1200.7", 1, "date: Expected digit in seconds field in canonical time\n"
           "date: 1200.7\ndate:       ^\n" + usage)
     fails(m, "date -r x", 1, "date: x: Invalid number\n")
+    fails(m, "date -r 1_0", 1, "date: 1_0: Invalid number\n")
+    # strtoll's ERANGE is err(3)'s, a time localtime cannot break down is
+    # "localtime" with EOVERFLOW: no Python error (review D20)
+    fails(m, "date -r 99999999999999999999", 1,
+          "date: 99999999999999999999: Result too large or too small\n")
+    fails(m, "date -r 9223372036854775807", 1,
+          "date: 9223372036854775807: localtime: Value too large to be stored in data type\n")
+    assert m.ok("date -r 99999999999999 +%Y") == "3170843\n"     # a year past 9999 is fine
     fails(m, "date -d tomorrow", 1, "date: tomorrow: Unrecognized date format\n")

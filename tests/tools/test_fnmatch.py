@@ -24,8 +24,14 @@ from tools.lib.fnmatch import (
     ("[^a-c]x", "dx", 0, True),
     ("[]]", "]", 0, True),
     ("[a-]", "-", 0, True),
-    ("[", "[", 0, True),                       # an unterminated [ is literal
-    ("a[b", "a[b", 0, True),
+    ("[", "[", 0, False),                      # an unterminated [ matches nothing
+    ("a[b", "a[b", 0, False),                  # (rangematch 1.26 returns NULL)
+    ("[/]", "[/]", 0, True),                   # a '/' inside: an ordinary '['
+    ("[/]", "/", 0, False),
+    ("[.]x", ".x", FNM_PERIOD, True),          # FNM_PERIOD guards ? and *, not [
+    ("*a" * 70, "a" * 70, 0, False),           # past 64 levels: FNM_NORES, no match
+    ("*a" * 10, "a" * 10, 0, True),
+    ("\u00c4", "\u00e4", FNM_CASEFOLD, False),   # C's isupper: ASCII only
     ("\\*", "*", 0, True),
     ("\\*", "\\*", FNM_NOESCAPE, True),
     ("*", "a/b", 0, True),

@@ -108,6 +108,33 @@ def test_default_disk_is_a_64m_memory_disk(tmp_path):
     assert r.err.startswith("1+0 records in\n1+0 records out\n1048576 bytes transferred")
 
 
+# ------------------------------------------------------------------ fault plans
+
+def test_run_with_a_fault_plan(tmp_path):
+    """``kemu run --faults PLAN`` arms the plan in the script's machine from boot:
+    here every write to wd0 fails, so newfs cannot format it; wd0 is left alone
+    without the option."""
+    script = "newfs_ext2fs /dev/rwd0\necho formatted\n"
+    r = run_script(tmp_path, script, "--faults", "disk.write:dev=wd0:error=EIO")
+    assert r.status == 1
+    assert r.err == "kemu: line 1: newfs_ext2fs: /dev/rwd0: Input/output error\n"
+    assert "formatted" not in r.out
+    assert run_script(tmp_path, script).out.endswith("formatted\n")
+    # the shell takes it too: a fault on another disk never fires
+    r = kemu_main("shell", "--faults", "disk.write:dev=wd1:error=EIO",
+                  stdin="newfs_ext2fs /dev/rwd0 > /dev/null\n")
+    assert (r.status, r.err) == (0, "")
+
+
+def test_a_bad_fault_plan_is_a_usage_error(tmp_path):
+    r = run_script(tmp_path, "echo never\n", "--faults", "disk.wirte:error=EIO")
+    assert r.status == 2
+    assert "kemu run: error: argument --faults: unknown fault site 'disk.wirte' " \
+           "(did you mean disk.write" in r.err
+    r = kemu_main("shell", "--faults", "disk.write:nth=0")
+    assert r.status == 2 and "disk.write: nth must be >= 1" in r.err
+
+
 # ------------------------------------------------------------------ drive specs
 
 def test_parse_drivespec():

@@ -20,8 +20,10 @@ import time
 
 import pytest
 
+from kern.errno import EBUSY
 from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
+from tests.kern.test_halt import StuckMemFS
 from tests.tools.conftest import kemu_main
 from tools import cmds
 
@@ -78,11 +80,15 @@ def test_script_ending_with_exit(tmp_path, img):
     assert_written(img)
 
 
-def test_script_whose_shell_sits_in_the_mount(tmp_path, img):
+def test_script_whose_shell_sits_in_the_mount(tmp_path, img, unmounts):
     """The shell's current directory is in /mnt: the halt's plain unmount is
     refused, the forced one goes, nothing is lost."""
-    r = run(tmp_path, img, MOUNT_AND_WRITE + "cd /mnt/dir\necho inside > here\n")
+    script = tmp_path / "script.kemu"
+    script.write_text(MOUNT_AND_WRITE + "cd /mnt/dir\necho inside > here\n")
+    r = kemu_main("run", "-v", *drive(img), str(script))
     assert r.status == 0
+    assert unmounts == [("/mnt", False, EBUSY), ("/mnt", True, 0)]
+    assert "forcefully unmounted /dev/wd0 on /mnt type ext2fs\n" in r.out
     assert_written(img)
     assert debugfs_cat(img, "/dir/here") == b"inside\n"
 
@@ -125,6 +131,61 @@ def test_crash_in_kemu_shell_names_the_image(img, crashme):
     assert r.err.startswith("kemu: panic: crashme: []\n")
     assert f"host image {img} (/dev/wd0) may be inconsistent" in r.err
     assert "Traceback" not in r.err
+
+
+@pytest.fixture
+def stuck_server(monkeypatch):
+    """mount_memfs mounts a memfs whose server stops answering syncs once the
+    script has run the command ``stuck``."""
+    import tools.puffs_servers.memfs
+
+    async def main(argv: list[str]) -> int:
+        StuckMemFS.stuck = True          # monkeypatch puts False back
+        return 0
+
+    monkeypatch.setattr(StuckMemFS, "stuck", False)
+    monkeypatch.setattr(tools.puffs_servers.memfs, "MemFS", StuckMemFS)
+    cmds.lookup("true")                 # load the registry first
+    monkeypatch.setitem(cmds.commands, "stuck", main)
+
+
+STUCK = "mkdir /srv\nmount_memfs memfs /srv\n" + MOUNT_AND_WRITE + "stuck\n"
+
+
+def test_halt_deadlock_in_kemu_run_fails_naming_the_image(tmp_path, img, stuck_server):
+    """The script succeeds, then the halt deadlocks on the puffs server (its sync
+    never answered): kemu used to exit 0 saying nothing, with the file lost."""
+    r = run(tmp_path, img, STUCK)
+    assert r.status == 1
+    assert r.err.startswith("kemu: deadlock: every lwp sleeps")
+    lines = r.err.splitlines()
+    assert ("the crash happened during the halt, before every file system was synced "
+            "and unmounted") in lines
+    assert (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
+            "without syncing or unmounting its file systems") in lines
+    assert "Traceback" not in r.err
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
+def test_halt_deadlock_in_kemu_shell_fails_naming_the_image(img, stuck_server):
+    r = kemu_main("shell", *drive(img), stdin=STUCK + "exit\n")
+    assert r.status == 1
+    assert r.err.startswith("kemu: deadlock: ")
+    assert f"host image {img} (/dev/wd0) may be inconsistent" in r.err
+
+
+def test_a_file_system_that_will_not_unmount_fails_kemu_run(tmp_path, img):
+    """Every vfs_suspend fails, so even the forced unmount does: kemu names the
+    file system and its image and exits 1."""
+    script = tmp_path / "script.kemu"
+    script.write_text(MOUNT_AND_WRITE)
+    r = kemu_main("run", "--faults", "vfs_suspend:error=EIO", *drive(img), str(script))
+    assert r.status == 1
+    assert r.err == (
+        "kemu: halt: 1 file system(s) still mounted:\n"
+        f"  /dev/wd0 on /mnt type ext2fs could not be unmounted, even by force: "
+        f"host image {img} may be inconsistent\n")
+    assert debugfs_cat(img, "/file") == b"hello\n"   # synced all the same
 
 
 # ------------------------------------------------------------------ host signals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kern.errno import EINVAL, ERANGE
 from tools.lib.libutil import (
     HN_AUTOSCALE,
     HN_B,
@@ -14,6 +15,7 @@ from tools.lib.libutil import (
     INT_MAX,
     LLONG_MAX,
     StrsuftollError,
+    dehumanize_number,
     humanize_number,
     strpct,
     strsuftoll,
@@ -91,3 +93,20 @@ def test_strpct():
     assert strpct(2, 3) == "66%"       # truncated, as df prints it
     assert strpct(5, 0) == "500%"
     assert strpct(1, 3, 2) == "33.33%"
+
+
+@pytest.mark.parametrize("s, want", [
+    ("3", (0, 3)),
+    ("-2", (0, -2)),
+    ("4k", (0, 4096)),
+    ("2G", (0, 2 << 30)),
+    ("7b", (0, 7)),
+    ("", (-1, EINVAL)),
+    ("3x", (-1, EINVAL)),                     # a letter that is no unit
+    ("1_0", (-1, 0)),                         # not a number: errno untouched
+    ("0x10", (-1, 0)),                        # decimal only
+    ("99999999999999999999", (-1, ERANGE)),
+    ("9223372036854775807k", (-1, ERANGE)),   # the product overflows
+])
+def test_dehumanize_number(s, want):
+    assert dehumanize_number(s) == want

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import posixpath
-import time
 
-from kern.errno import ELOOP, ENOENT, ENOTDIR
+from kern.errno import ELOOP, ENOENT, ENOTDIR, ERANGE
 from kern.exceptions import SyscallError
 from tools.lib import libc
+from tools.lib.stdlib import strtol
+from tools.lib.tzcode import ctime
 from vfs.stat import (
     S_IFBLK,
     S_IFCHR,
@@ -83,10 +84,10 @@ def gid_from_group(name: str) -> int | None:
 
 
 def ctime_fields(t: int) -> str:
-    """ctime(3) of ``t`` (UTC, the machine's only zone): "Thu Nov 24 18:22:48 1986"."""
-    tm = time.gmtime(t)
-    return (f"{time.strftime('%a %b', tm)} {tm.tm_mday:2d} "
-            f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {tm.tm_year}")
+    """ctime(3) of ``t`` (UTC, the machine's only zone): "Thu Nov 24 18:22:48 1986";
+    for a time localtime cannot break down, ls's stand-in: 24 question marks."""
+    s = ctime(t)
+    return s if s is not None else "?" * 24
 
 
 SIXMONTHS = (365 // 2) * 86400
@@ -151,11 +152,12 @@ def setmode(text: str, umask: int) -> list[ModeStep]:
     if not text:
         raise BadMode(text)
     if text[0].isdigit():
-        try:
-            v = int(text, 8)
-        except ValueError:
-            raise BadMode(text) from None
-        if v < 0 or v > 0o7777:
+        # strtol(p, &ep, 8), all of it, no bits past STANDARD_BITS|S_ISTXT
+        c = strtol(text, 8)
+        if c.rest(text) or c.errno == ERANGE:
+            raise BadMode(text)
+        v = c.value
+        if v & ~0o7777:
             raise BadMode(text)
         return [("abs", None, v, "", False, 0)]
     steps: list[ModeStep] = []

@@ -1,63 +1,73 @@
 """chown and chgrp: change file owner and group, after NetBSD 8's
-usr.sbin/chown/chown.c (one program, two names).
+usr.sbin/chown/chown.c (read at 1.8, 2012; one program, two names).
 
 ``chown [-R [-H | -L | -P]] [-fhv] owner[:group] file ...`` (also
-``owner.group`` and ``:group``), ``chgrp [-R [-H | -L | -P]] [-fhv] group
-file ...``.  Owners and groups are names from the password and group
-databases (kemu's hold root and wheel) or numbers.  -R walks the trees
-(fts pre-order, physical; -H follows links on the command line, -L all;
-a symbolic link met in a physical walk is changed itself, with lchown),
--h changes a link itself (lchown), -f suppresses error messages (the
-exit status still counts them), -v prints each file changed.  The work is
-chown(2)/lchown(2): the file system's setattr decides (EPERM for a
-non-root caller giving a file away, ...).
+``:group``), ``chgrp [-R [-H | -L | -P]] [-fhv] group file ...``.  Owners
+and groups are names from the password and group databases (kemu's hold
+root and wheel) or numbers: id()'s strtoul(3) in base 10, all of the word
+("#N" is always a number); a bad one is "N: invalid user name".  -R walks
+the trees (fts pre-order, physical; -H follows links on the command line,
+-L all, and -L with -h is refused); a symbolic link met in a physical walk
+is left alone unless -h, which changes the link itself (lchown).  -f
+suppresses the error messages and, as in the C, the failure status with
+them; -v prints each file changed.  The work is chown(2)/lchown(2): the
+file system's setattr decides (EPERM for a non-root caller giving a file
+away, ...).
+
+Deviations: no --reference=rfile (kemu's getopt has no long options);
+no SUPPORT_DOT "owner.group" form (the C compiles it only on request).
 """
 
 from __future__ import annotations
 
+from kern.errno import strerror
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._fsutil import gid_from_group, uid_from_user
 from tools.cmds._prog import (
     GetoptError,
     eprintf,
+    err,
     errx,
     getopt,
     getprogname,
     printf,
     usage_exit,
     warn,
+    warnx,
 )
-from tools.cmds.find import FTS_DNR, FTS_DP, FTS_NS, FTS_SL, FTS_SLNONE, _Find
+from tools.cmds.find import FTS_D, FTS_DNR, FTS_NS, FTS_SL, FTS_SLNONE, _Find
 from tools.lib import libc
+from tools.lib.stdlib import UINT_MAX, strtoul
 
 
 def _usage() -> str:
-    if getprogname() == "chgrp":
-        return "usage: chgrp [-R [-H | -L | -P]] [-fhv] group file ..."
-    return ("usage: chown [-R [-H | -L | -P]] [-fhv] owner:group file ...\n"
-            "       chown [-R [-H | -L | -P]] [-fhv] owner file ...\n"
-            "       chown [-R [-H | -L | -P]] [-fhv] :group file ...")
+    me = getprogname()
+    return (f"Usage: {me} [-R [-H | -L | -P]] [-fhv] "
+            f"{'owner:group|owner|:group' if me != 'chgrp' else 'group'} file ...\n"
+            f"\t{me} [-R [-H | -L | -P]] [-fhv] --reference=rfile file ...")
+
+
+async def _id(name: str, what: str) -> int:
+    """id(): a number, all of the word ("#" before it allowed), as an id_t."""
+    if name.startswith("#"):
+        name = name[1:]
+    c = strtoul(name, 10)
+    if c.errno:
+        await err(1, name, c.errno)
+    if c.rest(name):
+        await errx(1, f"{name}: invalid {what} name")
+    return c.value & UINT_MAX
 
 
 async def _a_uid(s: str) -> int:
-    if not s:
-        await errx(1, "empty user name")  # not reached: callers skip empty names
-    uid = uid_from_user(s)
-    if uid is not None:
-        return uid
-    if not s.isdigit() or not s.isascii():
-        await errx(1, f"{s}: illegal user name")
-    return int(s)
+    uid = None if s.startswith("#") else uid_from_user(s)
+    return uid if uid is not None else await _id(s, "user")
 
 
 async def _a_gid(s: str) -> int:
-    gid = gid_from_group(s)
-    if gid is not None:
-        return gid
-    if not s.isdigit() or not s.isascii():
-        await errx(1, f"{s}: illegal group name")
-    return int(s)
+    gid = None if s.startswith("#") else gid_from_group(s)
+    return gid if gid is not None else await _id(s, "group")
 
 
 @command("chown", "chgrp", summary="change file owner and group")
@@ -83,20 +93,17 @@ async def chown_main(argv: list[str]) -> int:
             vflag = True
     if len(args) < 2:
         await usage_exit(_usage())
+    if rflag and follow == "L" and hflag:
+        await errx(1, "the -L and -h options may not be specified together.")
     uid = gid = -1
     spec = args[0]
     if ischown:
-        sep = ":" if ":" in spec else ("." if "." in spec and uid_from_user(spec) is None
-                                      else None)
-        if sep is not None:
-            owner, group = spec.split(sep, 1)
-            if group:
-                gid = await _a_gid(group)
-        else:
-            owner = spec
+        owner, colon, group = spec.partition(":")
+        if colon and group:
+            gid = await _a_gid(group)
         if owner:
             uid = await _a_uid(owner)
-    else:
+    elif spec:
         gid = await _a_gid(spec)
 
     rval = 0
@@ -106,9 +113,9 @@ async def chown_main(argv: list[str]) -> int:
         try:
             await (libc.lchown if link else libc.chown)(path, uid, gid)
         except SyscallError as e:
-            if not fflag:
+            if not fflag:                   # -f: neither the message nor the status
                 await warn(path, e)
-            rval = 1
+                rval = 1
             return
         if vflag:
             await printf(path + "\n")
@@ -122,16 +129,14 @@ async def chown_main(argv: list[str]) -> int:
     f.follow = follow
     for root in args[1:]:
         async for e in f.walk(root):
-            if e.info == FTS_DP:
-                continue
+            if e.info == FTS_D:
+                continue                    # a directory is changed at FTS_DP
             if e.info in (FTS_DNR, FTS_NS):
-                if not fflag:
-                    await warn(e.path, e.errno)
+                await warnx(f"{e.path}: {strerror(e.errno)}")
                 rval = 1
-                continue
-            if e.info in (FTS_SL, FTS_SLNONE):
-                # a link met in a physical walk is changed itself
-                await change(e.path, True)
-                continue
-            await change(e.path, False)
+                if e.info == FTS_NS:
+                    continue                # FTS_DNR: warned, and changed still
+            if e.info == FTS_SLNONE or (e.info == FTS_SL and not hflag):
+                continue                    # links are left alone unless -h
+            await change(e.path, e.info == FTS_SL)
     return rval

@@ -1,6 +1,7 @@
 """cksum, sum and md5: display file checksums and block counts, after NetBSD 8's
 usr.bin/cksum (cksum.c, crc.c, sum1.c, sum2.c, print.c): one program, its
-behaviour chosen by its name.
+behaviour chosen by its name.  Revision: cksum.c 1.45 (2011/08/29), the
+copy in the reference store (the helper files not re-compared when named).
 
 ``cksum [-n] [-a algorithm [-ptx] [-s string]] [-o 1|2] [file ...]``:
 by default the POSIX CRC-32 (crc.c: polynomial 0x04c11db7, the length

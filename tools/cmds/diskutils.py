@@ -16,7 +16,6 @@ signal handlers, so an interrupted dd dies of SIGINT without the summary.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from kern.exceptions import SyscallError
@@ -36,6 +35,7 @@ from tools.cmds._prog import (
 )
 from tools.lib import libc
 from tools.lib.libutil import LLONG_MAX, StrsuftollError, strsuftoll
+from tools.lib.stdlib import strtoll
 from vfs.stat import S_ISREG
 
 UINT_MAX = (1 << 32) - 1
@@ -308,13 +308,10 @@ async def _cmp_open(name: str, sflag: bool) -> tuple[int, str]:
 
 def _strtoq0(s: str) -> int | None:
     """strtoq(s, &ep, 0): the number at the start of ``s`` (0x: hex, 0: octal;
-    what follows is ignored); None when no digit was read (ep == s)."""
-    m = re.match(r"\s*([-+]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))", s)
-    if m is None:
-        return None
-    sign, hexd, octd, decd = m.groups()
-    v = int(hexd, 16) if hexd else int(octd, 8) if octd else int(decd)
-    return -v if sign == "-" else v
+    what follows is ignored); None when no digit was read (ep == s) or it is
+    out of range (errno), cmp's two reasons for usage()."""
+    c = strtoll(s, 0)
+    return None if c.end == 0 or c.errno else c.value
 
 
 @command("cmp", summary="compare two files")

@@ -1,4 +1,5 @@
-"""du: display disk usage statistics, after NetBSD 8's usr.bin/du/du.c.
+"""du: display disk usage statistics, after NetBSD 8's usr.bin/du/du.c (read
+at 1.36, 2012): -d's depth is atoi(3)'s, 0 to SHRT_MAX.
 
 ``du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]``
 
@@ -18,6 +19,7 @@ from kern.errno import strerror
 from tools.cmds import command
 from tools.cmds._prog import GetoptError, eprintf, getopt, printf, usage_exit, warnx
 from tools.cmds.find import FTS_D, FTS_DC, FTS_DNR, FTS_DP, FTS_NS, _Find
+from tools.lib.stdlib import INT_MAX, SHRT_MAX, atoi
 
 DU_USAGE = "usage: du [-H | -L | -P] [-a | -d depth | -s] [-cghkmnrx] [file ...]"
 
@@ -46,8 +48,8 @@ async def du_main(argv: list[str]) -> int:
         await usage_exit(DU_USAGE)
     f = _Find()
     f.isdepth = True
-    aflag = sflag = cflag = hflag = False
-    depth = -1
+    aflag = sflag = cflag = hflag = dflag = False
+    depth = INT_MAX
     blocksize = 512
     for o, a in opts:
         if o in "HLP":
@@ -57,11 +59,9 @@ async def du_main(argv: list[str]) -> int:
         elif o == "s":
             sflag = True
         elif o == "d":
-            try:
-                depth = int(a)
-                if depth < 0:
-                    raise ValueError
-            except ValueError:
+            dflag = True
+            depth = atoi(a)                 # "x" is 0, as atoi(3) has it
+            if depth < 0 or depth > SHRT_MAX:
                 await warnx(f"invalid argument to option d: {a}")
                 await usage_exit(DU_USAGE)
         elif o == "c":
@@ -76,12 +76,10 @@ async def du_main(argv: list[str]) -> int:
             blocksize = 1024 * 1024 * 1024
         elif o == "x":
             f.xdev = True
-    if (aflag and (sflag or depth != -1)) or (sflag and depth != -1):
+    if (aflag and (sflag or dflag)) or (sflag and dflag):
         await usage_exit(DU_USAGE)
     if sflag:
         depth = 0
-    elif depth == -1:
-        depth = 1 << 30
     rval = 0
     total = 0
     seen: set[tuple[int, int]] = set()

@@ -40,6 +40,7 @@ from tools.cmds._prog import (
     write_all,
 )
 from tools.lib import libc
+from tools.lib.tzcode import localtime
 from vfs.stat import (
     S_ISBLK,
     S_ISCHR,
@@ -963,8 +964,11 @@ STAT_USAGE = "usage: stat [-FLnq] [file ...]"
 
 
 def _stat_time(sec: int) -> str:
-    """stat(1)'s default time format, "%b %e %T %Y"."""
-    return ctime_fields(sec)[4:24]
+    """stat(1)'s default time format, "%b %e %T %Y"; a time localtime cannot
+    break down is shown as the epoch, as stat.c falls back to tv_sec 0."""
+    if localtime(sec) is None:
+        sec = 0
+    return ctime_fields(sec)[4:]
 
 
 @command("stat", summary="display file status")

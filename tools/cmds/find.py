@@ -1,5 +1,9 @@
 """find: walk a file hierarchy, after NetBSD 8's usr.bin/find (main.c, find.c,
-function.c, operator.c, option.c, ls.c).
+function.c, operator.c, option.c, ls.c).  No revision is named: the
+reference store holds no NetBSD copy of function.c to name one from;
+find_parsenum (strtoq, "illegal numeric value"/"illegal trailing
+character") and -maxdepth/-mindepth's atoi were checked against the
+excerpts it does hold.
 
 ``find [-H | -L | -P] [-dhsXx] [-f file] file [file ...] [expression]``
 
@@ -64,6 +68,7 @@ from tools.cmds._prog import (
 from tools.cmds.grep import BadRegex, posix_to_re
 from tools.lib import libc
 from tools.lib.fnmatch import FNM_CASEFOLD, fnmatch
+from tools.lib.stdlib import atoi, strtoll
 from vfs.stat import (
     S_IFBLK,
     S_IFCHR,
@@ -138,11 +143,11 @@ class _Find:
             s, plan.flags = s[1:], "<"
         else:
             plan.flags = "="
-        m = re.match(r"[ \t]*[+-]?\d+", s)
-        if not m:
+        c = strtoll(s, 10)                  # strtoq
+        if c.value == 0 and c.end == 0:
             raise _ParseError(f"{option}: {vp}: illegal numeric value")
-        value = int(m.group(0))
-        rest = s[m.end():]
+        value = c.value
+        rest = c.rest(s)
         if rest and (endch is None or rest[0] != endch):
             raise _ParseError(f"{option}: {vp}: illegal trailing character")
         return value, rest[:1]
@@ -532,8 +537,7 @@ async def printlong(f: _Find, name: str, st: Any) -> None:
 
 
 async def _c_depthlimit(f: _Find, argv: list[str], i: int, name: str) -> tuple[Plan, int]:
-    m = re.match(r"[ \t]*[+-]?\d+", argv[i])
-    n = int(m.group(0)) if m else 0          # atoi
+    n = atoi(argv[i])
     if name == "-maxdepth":
         async def fn(plan: Plan, e: Entry) -> bool:
             if e.level >= plan.data:

@@ -1,4 +1,6 @@
-"""grep, egrep, fgrep: NetBSD 8's usr.bin/grep (the BSD grep, "GNU-compatible").
+"""grep, egrep, fgrep: NetBSD 8's usr.bin/grep (the BSD grep, "GNU-compatible";
+grep.c read at 1.6, 2011: its options, the -A/-B/-C/-m counts as
+strtoull(3) reads them, err(2, NULL) for a bad one).
 
 Implemented options: -A num, -B num, -C[num] (context, groups separated by
 ``--``), -a, -b, -c, -E, -e pattern, -F, -f file, -G, -H, -h, -i/-y, -L,
@@ -10,20 +12,26 @@ a match prints "Binary file F matches" unless -a.  Exit status: 0 when a
 line was selected, 1 when none, 2 on an error, even when a line was
 selected elsewhere (but 0 then with -q), as grep.c's exit expression.
 
-Regular expressions are POSIX's, as regcomp(3) takes them: basic (BRE:
-``\\(\\)`` groups, ``\\{m,n\\}`` intervals, back-references, ``*`` literal
-where it cannot repeat) or extended (ERE), bracket expressions with
-``[:class:]``, and ``\\<``/``\\>`` word boundaries; they are translated to
-Python's ``re`` and matched on bytes.  Not implemented: long options,
---color, -D/-d actions, -O/-S/-p link handling, -U, -V, -Z/-z, -J,
--P (no Perl regexps in NetBSD's grep either).
+Regular expressions are POSIX's, as NetBSD 8's regcomp(3) (Henry Spencer's,
+lib/libc/regex/regcomp.c, read at revision 1.16; its parser of escapes and
+brackets stayed as it is there until the 2021 sync with FreeBSD's regex)
+takes them: basic (BRE: ``\\(\\)`` groups, ``\\{m,n\\}`` intervals,
+back-references ``\\1``-``\\9``, ``*`` literal where it cannot repeat) or
+extended (ERE: no back-references), bracket expressions with ``[:class:]``,
+and the ``[[:<:]]``/``[[:>:]]`` word boundaries.  Any other backslash
+escape is the character itself, in both (p_simp_re's and p_ere_exp's
+``ordinary``): ``\\|`` is a ``|``, ``\\b`` a ``b``, ``\\<`` a ``<``; the GNU
+meanings (alternation, word boundaries, ``\\w``) are not NetBSD 8's.  They
+are translated to Python's ``re`` and matched on bytes.  Not implemented:
+long options, --color, -D/-d actions, -O/-S/-p link handling, -U, -V,
+-Z/-z, -J, -P (no Perl regexps in NetBSD's grep either).
 """
 
 from __future__ import annotations
 
 import re
 
-from kern.errno import EISDIR
+from kern.errno import EINVAL, EISDIR, ERANGE
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._fsutil import join
@@ -31,6 +39,7 @@ from tools.cmds._prog import (
     File,
     GetoptError,
     eprintf,
+    err,
     fflush,
     fopen,
     getopt,
@@ -42,6 +51,7 @@ from tools.cmds._prog import (
     warnx,
 )
 from tools.lib import libc
+from tools.lib.stdlib import ULONG_MAX, strtoull
 from vfs.stat import S_ISDIR
 
 GREP_USAGE = ("usage: {p} [-abcDEFGHhIiJLlmnOoPqRSsUVvwxZz] [-A num] [-B num] [-C[num]]\n"
@@ -106,6 +116,13 @@ def posix_to_re(p: str, extended: bool) -> str:
     depth = 0               # open groups: one left open is regcomp's REG_EPAREN
     while i < n:
         c = p[i]
+        if p.startswith("[[:<:]]", i) or p.startswith("[[:>:]]", i):
+            # p_bracket's "Truly Sickening Special-Case Kludges": the beginning
+            # and the end of a word (a run of alphanumerics and '_')
+            out.append(r"\b(?=\w)" if p[i + 3] == "<" else r"\b(?<=\w)")
+            i += 7
+            at_start = False
+            continue
         if c == "[":
             cls, i = _bracket(p, i)
             out.append(cls)
@@ -133,20 +150,10 @@ def posix_to_re(p: str, extended: bool) -> str:
                 out.append("{" + p[i:end] + "}")
                 i = end + 2
                 continue
-            if not extended and d == "|":
-                out.append("|")             # GNU extension, as BSD grep's regex has it
-                at_start = True
-                continue
-            if d.isdigit() and d != "0":
-                out.append("\\" + d)
-            elif d == "<":
-                out.append(r"\b(?=\w)")
-            elif d == ">":
-                out.append(r"\b(?<=\w)")
-            elif d in "wWsSbB":
-                out.append("\\" + d)
+            if not extended and d.isdigit() and d != "0":
+                out.append("\\" + d)            # a back-reference (BREs only)
             else:
-                out.append(re.escape(d))
+                out.append(re.escape(d))        # regcomp's ordinary(): the character
             at_start = False
             continue
         if c == "*":
@@ -411,14 +418,12 @@ async def grep_main(argv: list[str]) -> int:
     have_e = False
     for o, a in opts:
         if o in "ABCm":
-            try:
-                n = int(a)
-                if n < 0:
-                    raise ValueError
-            except ValueError:
-                await warnx(f"{a}: {'Invalid argument'}")
-                await _usage()
-                return 2
+            # strtoull: a minus sign is taken modulo 2**64, as in the C
+            c = strtoull(a, 10)
+            if (c.errno == ERANGE and c.value == ULONG_MAX) or \
+                    (c.errno == EINVAL and c.value == 0) or c.rest(a):
+                await err(2, None, c.errno or EINVAL)
+            n = c.value
             if o == "C":
                 flags["A"] = flags["B"] = n
             else:

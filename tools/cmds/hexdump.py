@@ -17,15 +17,20 @@ the old offset operand); without a type it is ``-t oS``.
 
 Both read standard input when no file is named.  Messages (bad format,
 bad byte count, bad conversion character, bad skip/length value) are
-NetBSD's.
+NetBSD's.  Numbers are read as the C reads them: iteration and byte counts
+and -n/-N by atoi(3) (so 99999999999999999999 is -1, and a format unit
+repeated -1 times makes an empty block: nothing is printed, as in the C),
+-s/-j by strtoll(3) with a b, k or m multiplier.  A block too large for
+malloc (both buffers past amd64's default 256 MiB data-size limit) ends
+the program with "Cannot allocate memory", as emalloc does.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass, field
 
+from kern.errno import ENOMEM
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._prog import (
@@ -43,7 +48,10 @@ from tools.cmds._prog import (
     warnx,
 )
 from tools.lib import libc
+from tools.lib.stdlib import atoi, strtol, strtoll, to_int, to_int64
 from vfs.stat import S_ISREG
+
+DFLDSIZ = 256 * 1024 * 1024     # amd64's default data-size limit (vmparam.h)
 
 HEXDUMP_USAGE = ("usage: hexdump [-bCcdovx] [-e format_string] [-f format_file] "
                  "[-n length] [-s skip] [file ...]")
@@ -138,7 +146,7 @@ class _Hexdump:
                     p += 1
                 if p >= n or (not fmt[p].isspace() and fmt[p] != "/"):
                     raise HexError(f"\"{fmt}\": bad format")
-                fu.reps = int(fmt[s:p])
+                fu.reps = atoi(fmt[s:p])         # an int: 99999999999999999999 is -1
                 fu.setrep = True
                 p += 1
                 while p < n and fmt[p].isspace():
@@ -155,7 +163,7 @@ class _Hexdump:
                     p += 1
                 if p >= n or not fmt[p].isspace():
                     raise HexError(f"\"{fmt}\": bad format")
-                fu.bcnt = int(fmt[s:p])
+                fu.bcnt = atoi(fmt[s:p])
                 p += 1
                 while p < n and fmt[p].isspace():
                     p += 1
@@ -506,6 +514,11 @@ class _Reader:
         h = self.h
         bs = h.blocksize
         if self.curp is None:
+            # emalloc(blocksize) twice: past the data-size limit (amd64's
+            # DFLDSIZ, 256 MiB, which kemu takes as every process's limit)
+            # malloc fails and emalloc ends the program with err(1, NULL)
+            if 2 * bs > DFLDSIZ:
+                await err(1, None, ENOMEM)
             self.curp = bytearray(bs)
             self.savp = bytearray(bs)
         else:
@@ -554,12 +567,9 @@ class _Reader:
 
 
 def _skipvalue(arg: str) -> int:
-    m = re.match(r"\s*([+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*))(.?)", arg)
-    if not m:
-        return 0
-    v = int(m.group(1), 0) if not re.fullmatch(r"[+-]?0[0-7]+", m.group(1)) \
-        else int(m.group(1), 8)
-    return v * {"b": 512, "k": 1024, "m": 1048576}.get(m.group(3), 1)
+    """-s/-j: strtoll(arg, &p, 0), then a b, k or m suffix multiplies (an off_t)."""
+    c = strtoll(arg, 0)
+    return to_int64(c.value * {"b": 512, "k": 1024, "m": 1048576}.get(c.rest(arg)[:1], 1))
 
 
 async def _run(h: _Hexdump, files: list[str]) -> int:
@@ -612,8 +622,7 @@ async def hexdump_main(argv: list[str]) -> int:
                         h.add(line)
                 await fp.close()
             elif o == "n":
-                m = re.match(r"\s*[+-]?\d+", a)
-                h.length = int(m.group(0)) if m else 0
+                h.length = atoi(a)
                 if h.length < 0:
                     await errx(1, f"{a}: bad length value")
             elif o == "o":
@@ -677,7 +686,7 @@ class _Od:
                     j = i
                     while j < len(ts) and ts[j].isdigit():
                         j += 1
-                    nbytes = int(ts[i:j])
+                    nbytes = to_int(strtol(ts[i:j], 10).value)
                     i = j
                 else:
                     nbytes = 8 if t == "f" else 4
@@ -771,8 +780,7 @@ async def od_main(argv: list[str]) -> int:
                 if h.skip < 0:
                     await errx(1, f"{a}: bad skip value")
             elif o == "N":
-                m = re.match(r"\s*[+-]?\d+", a)
-                h.length = int(m.group(0)) if m else 0
+                h.length = atoi(a)
                 if h.length < 0:
                     await errx(1, f"{a}: bad length value")
             elif o == "v":

@@ -31,6 +31,7 @@ from kern.sys_module import modctl_load_t, modstat_t
 from tools.cmds import command
 from tools.cmds._prog import err, errx, options, printf, usage_exit
 from tools.lib import libc
+from tools.lib.libutil import dehumanize_number
 
 MODLOAD_USAGE = ("usage: modload [-fP] [-b var=boolean] [-i var=integer] "
                  "[-s var=string] <module_name>\n"
@@ -50,10 +51,10 @@ async def _parse_var(kind: str, arg: str) -> tuple[str, Any]:
             return name, False
         await errx(1, f"Invalid boolean value `{value}'")
     if kind == "int":
-        try:
-            return name, int(value, 0)
-        except ValueError:
-            await errx(1, f"Invalid integer value `{value}'")
+        rv, v = dehumanize_number(value)
+        if rv != 0:
+            await err(1, f"Invalid integer value `{value}'", v)
+        return name, v
     return name, value
 
 

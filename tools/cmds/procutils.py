@@ -1,5 +1,6 @@
-"""kill and ps, after NetBSD 8's bin/kill/kill.c and bin/ps (ps.c, print.c,
-keyword.c).
+"""kill and ps, after NetBSD 8's bin/kill/kill.c (read at 1.27, 2011) and bin/ps
+(ps.c read at 1.83, 2015; keyword.c at 1.54, 2014; print.c's formats as
+1.123, 2014, has them).
 
 kill: ``kill [-s signal_name] pid ...``, ``kill -signal_name pid ...``,
 ``kill -signal_number pid ...``, ``kill -l [exit_status]``: kill(2) on
@@ -23,10 +24,23 @@ state svgid svuid tdev time tt tty ucomm uid user vsz wchan (``kw=header``
 renames a column).  Widths follow print.c (columns as wide as their widest
 value); the last column is cut at the terminal width (79 columns, as
 standard output is not a terminal; 131 with -w, unlimited with -ww).
-Sorting: by terminal then pid, -m by size, -r by %cpu.  kemu keeps no CPU
-time, priorities or memory statistics: those columns show 0, as ps does
-when the kernel gives it nothing (-S, -e and -C are accepted and change
-nothing).
+Sorting (pscomp): by the -k keywords, -m/-v's vsz (largest first), -r/-u's
+%cpu, then by terminal and pid; a keyword with no field to compare (user,
+state, ...) or an lwp one is warned about and skipped.  ``-p`` and a
+numeric ``-U`` are parsenum()'s: a whole strtoul(3) number, base 0, up
+to INT_MAX.  ``-M core`` (or the old operands ``system core swap``) goes
+to kvm_openfiles, which fails (tools/lib/libkvm: kemu reads only the
+running kernel); -N and -W without -M change nothing, as in ps.c.  kemu
+keeps no CPU time, priorities or memory statistics: those columns show 0,
+as ps does when the kernel gives it nothing (-S, -e and -C are accepted
+and change nothing).
+
+Deviations from the C: ps -O appends its keywords after pid and puts the
+default format's rest after them (ps.c inserts after an existing pid
+column); -v's format lacks keyword.c's sl, re, pagein, lim and tsiz (not
+kept by kemu), -s shows ``time`` where sfmt has ``ltime``; -T and -t name
+terminals kemu does not have ("not a terminal"); the keyword list is the
+subset above, so others are "keyword not found".
 """
 
 from __future__ import annotations
@@ -61,6 +75,7 @@ from tools.cmds._prog import (
     warnx,
 )
 from tools.lib import libc, libkvm
+from tools.lib.stdlib import INT_MAX, INT_MIN, INTMAX_MAX, INTMAX_MIN, strtoimax, strtoul
 
 # sys_signame: the names kill -l prints (NSIG is 64)
 SIGNAMES = ["", "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "EMT", "FPE", "KILL", "BUS",
@@ -86,17 +101,19 @@ def signame_to_signum(sig: str) -> int:
 
 
 async def _printsignals(to_err: bool) -> None:
+    """printsignals(): names in lines under 80 columns, each counted with the
+    space before it (termwidth 80: the output is never a terminal here)."""
     out = ""
     length = 0
     for n in range(1, NSIG):
         name = SIGNAMES[n]
-        if length + len(name) >= 80:
+        nl = 1 + len(name)
+        if length + nl >= 80:
             out += "\n"
             length = 0
         elif length:
             out += " "
-            length += 1
-        length += len(name)
+        length += nl
         out += name
     if length:
         out += "\n"
@@ -131,10 +148,12 @@ async def _kill(argv: list[str]) -> int:
         if len(args) > 2:
             await usage_exit(KILL_USAGE)
         if len(args) == 2:
-            try:
-                n = int(args[1])
-            except ValueError:
+            if not args[1][:1].isdigit() or not args[1][:1].isascii():
+                await usage_exit(KILL_USAGE)
+            c = strtoimax(args[1], 10)
+            if c.rest(args[1]) or c.value in (INTMAX_MIN, INTMAX_MAX):
                 await errx(1, f"illegal signal number: {args[1]}")
+            n = c.value
             if n >= 128:
                 n -= 128
             if n <= 0 or n >= NSIG:
@@ -154,34 +173,34 @@ async def _kill(argv: list[str]) -> int:
             if numsig < 0:
                 await _nosig(args[1])
         args = args[2:]
-    elif a.startswith("-") and a != "-" and a != "--":
-        name = a[1:]
-        if name[:1].isdigit():
-            try:
-                numsig = int(name)
-            except ValueError:
-                await errx(1, f"illegal signal number: {name}")
-            if numsig < 0 or numsig >= NSIG:
-                await _nosig(name)
-        else:
-            numsig = signame_to_signum(name)
+    elif a.startswith("-"):
+        sn = a[1:]
+        if sn[:1].isascii() and sn[:1].isalpha():
+            numsig = signame_to_signum(sn)
             if numsig < 0:
-                await _nosig(name)
-        args = args[1:]
-    if args[:1] == ["--"]:
+                await _nosig(sn)
+        elif sn[:1].isascii() and sn[:1].isdigit():
+            c = strtoimax(sn, 10)
+            if c.rest(sn) or c.value in (INTMAX_MIN, INTMAX_MAX):
+                await errx(1, f"illegal signal number: {sn}")
+            numsig = c.value
+            if numsig < 0 or numsig >= NSIG:
+                await _nosig(sn)
+        else:
+            await _nosig(sn)                    # "-", "--": no signal named so
         args = args[1:]
     if not args:
         await usage_exit(KILL_USAGE)
     errors = 0
     for p in args:
-        try:
-            pid = int(p, 10)
-            if not p or not p.lstrip("-").isdigit():
-                raise ValueError
-        except ValueError:
+        c = strtoimax(p, 10)
+        # a number, all of the word, that fits a pid_t (an int)
+        if not p or c.rest(p) or c.value in (INTMAX_MIN, INTMAX_MAX) or \
+                not INT_MIN <= c.value <= INT_MAX:
             await warnx(f"illegal process id: {p}")
             errors = 1
             continue
+        pid = c.value
         try:
             await libc.kill(pid, numsig)
         except SyscallError as e:
@@ -192,10 +211,9 @@ async def _kill(argv: list[str]) -> int:
 
 # ------------------------------------------------------------------ ps
 
-PS_USAGE = ("usage: ps [-AaCcehjlmrSsTuvwx] [-k key] [-O|o fmt] [-p pid] [-t tty] "
-            "[-U user]\n"
-            "          [-M core] [-N system] [-W swap]\n"
-            "       ps -L")
+PS_USAGE = ("usage:\tps [-AaCcehjlmrSsTuvwx] [-k key] [-M core] [-N system] [-O fmt]\n"
+            "\t   [-o fmt] [-p pid] [-t tty] [-U user] [-W swap]\n"
+            "\tps -L")
 
 DFMT = "pid tt stat time command"
 JFMT = "user pid ppid pgid sess jobc state tt time command"
@@ -212,12 +230,17 @@ LWP = 4
 class Var:
     """A keyword (keyword.c's VAR): header, flags, and the function that prints it."""
 
-    def __init__(self, name: str, header: str, flags: int, fn: object) -> None:
+    def __init__(self, name: str, header: str, flags: int, fn: object,
+                 sortkey: object = None) -> None:
         self.name = name
         self.header = header
         self.flags = flags
         self.fn = fn
         self.width = 0
+        # pscomp's view of the keyword: a function of the kinfo_proc2 giving
+        # what to compare, larger first for VSIZE and PCPU; None for the
+        # keywords with no field (keyword.c's UNSPECIFIED type)
+        self.sortkey = sortkey
 
 
 def _state(k: kinfo_proc2) -> str:
@@ -342,10 +365,26 @@ def _keywords() -> dict[str, Var]:
     aliases = {"args": "command", "cmd": "command", "cputime": "time", "flags": "f",
                "ni": "nice", "pcpu": "%cpu", "pmem": "%mem", "rsz": "rss", "stat": "state",
                "tty": "tt", "ucmd": "comm", "ucomm": "comm", "vsize": "vsz"}
-    out = {n: Var(n, h, fl, fn) for n, (h, fl, fn) in kws.items()}
+    def field(attr: str) -> object:
+        return lambda k: getattr(k, attr)
+
+    # the keywords pscomp can sort on (a field of kinfo_proc2, or CPUTIME,
+    # PCPU and VSIZE); the others are UNSPECIFIED and LWP ones have no lwp there
+    sortable = {n: field(a) for n, a in (
+        ("cpu", "p_estcpu"), ("f", "p_flag"), ("gid", "p_gid"), ("jobc", "p_jobc"),
+        ("nice", "p_nice"), ("nlwp", "p_nlwps"), ("pgid", "p__pgid"), ("pid", "p_pid"),
+        ("ppid", "p_ppid"), ("rgid", "p_rgid"), ("rss", "p_vm_rssize"), ("ruid", "p_ruid"),
+        ("sess", "p_sess"), ("svgid", "p_svgid"), ("svuid", "p_svuid"), ("tdev", "p_tdev"),
+        ("tt", "p_tdev"), ("uid", "p_uid"), ("%mem", "p_vm_rssize"),
+        ("start", "p_ustart_sec"), ("lstart", "p_ustart_sec"))}
+    sortable["etime"] = lambda k: (k.p_ustart_sec, k.p_ustart_usec)          # TIMEVAL
+    sortable["time"] = lambda k: k.p_rtime_sec * 1000000 + k.p_rtime_usec     # CPUTIME
+    sortable["%cpu"] = lambda k: 0            # PCPU, larger first: kemu keeps no %cpu
+    sortable["vsz"] = lambda k: -k.p_vm_msize                                  # VSIZE
+    out = {n: Var(n, h, fl, fn, sortable.get(n)) for n, (h, fl, fn) in kws.items()}
     for a, n in aliases.items():
         h, fl, fn = kws[n]
-        out[a] = Var(a, h, fl, fn)
+        out[a] = Var(a, h, fl, fn, sortable.get(n))
     return out
 
 
@@ -357,7 +396,18 @@ class _Ps:
     def __init__(self) -> None:
         self.kw = _keywords()
         self.vars: list[Var] = []
+        self.sortlist: list[Var] = []
         self.termwidth = 79
+
+    async def parsesort(self, fmt: str) -> None:
+        """parsesort(): keywords to sort by, in order, before the default."""
+        for word in fmt.replace(",", " ").split():
+            name = word.partition("=")[0]
+            v = self.kw.get(name)
+            if v is None:
+                await warnx(f"{name}: keyword not found")
+                continue
+            self.sortlist.append(v)
 
     async def parsefmt(self, fmt: str) -> None:
         for word in fmt.replace(",", " ").split():
@@ -406,8 +456,7 @@ async def ps_main(argv: list[str]) -> int:
     fmt = False
     showlwps = False
     commandonly = False
-    sortby = "default"
-    pids: list[int] = []
+    memf = nlistf = swapf = None
     wflag = 0
     for o, a in opts:
         if o == "A":
@@ -426,7 +475,15 @@ async def ps_main(argv: list[str]) -> int:
             await ps.parsefmt(LFMT)
             fmt = True
         elif o == "m":
-            sortby = "mem"
+            await ps.parsesort("vsz")
+        elif o == "k":
+            await ps.parsesort(a)
+        elif o == "M":
+            memf = a
+        elif o == "N":
+            nlistf = a
+        elif o == "W":
+            swapf = a
         elif o == "O":
             await ps.parsefmt("pid")
             await ps.parsefmt(a)
@@ -437,14 +494,10 @@ async def ps_main(argv: list[str]) -> int:
             fmt = True
         elif o == "p":
             what = KERN_PROC_PID
+            flag = await _parsenum(a, "process id")
             xflg = True
-            for w in a.replace(",", " ").split():
-                try:
-                    pids.append(int(w))
-                except ValueError:
-                    await errx(1, f"illegal process id: {w}")
         elif o == "r":
-            sortby = "cpu"
+            await ps.parsesort("%cpu")
         elif o == "s":
             showlwps = True
             await ps.parsefmt(SFMT)
@@ -454,46 +507,49 @@ async def ps_main(argv: list[str]) -> int:
             if o == "T" or a not in ("?", "-"):
                 await errx(1, f"{'stdin' if o == 'T' else a}: not a terminal")
         elif o == "U":
-            uid = uid_from_user(a)
-            if uid is None:
-                if not a.isdigit():
-                    await errx(1, f"{a}: illegal user name")
-                uid = int(a)
-            what, flag = KERN_PROC_UID, uid
+            if a:
+                what = KERN_PROC_UID
+                uid = uid_from_user(a)
+                flag = uid if uid is not None else await _parsenum(a, "user name")
         elif o == "u":
             await ps.parsefmt(UFMT)
-            sortby = "cpu"
+            await ps.parsesort("%cpu")
             fmt = True
         elif o == "v":
             await ps.parsefmt("pid state time vsz rss %cpu %mem command")
-            sortby = "mem"
+            await ps.parsesort("vsz")
             fmt = True
         elif o == "w":
             wflag += 1
             ps.termwidth = 131 if wflag == 1 else 0
         elif o == "x":
             xflg = True
+    # BACKWARD_COMPATIBILITY: operands name the kernel, its memory and swap
     if args:
-        await usage_exit(PS_USAGE)
+        nlistf = args[0]
+        if len(args) > 1:
+            memf = args[1]
+            if len(args) > 2:
+                swapf = args[2]
+    if memf is not None:
+        # kvm_openfiles(nlistf, memf, swapf, O_RDONLY): a crash dump
+        errbuf = await libkvm.kvm_openfiles(nlistf, memf, swapf)
+        await errx(1, errbuf)
     if not fmt:
         await ps.parsefmt(DFMT)
-    if what == KERN_PROC_UID and flag == 0:
-        flag = 0                                     # getuid(): kemu runs as root
+    # the default sort criteria follow the asked ones
+    await ps.parsesort("tdev,pid")
+    for v in ps.sortlist:
+        if v.flags & LWP or v.sortkey is None:
+            await warnx(f"Cannot sort on {v.name}, sort key ignored")
+    keys = [v.sortkey for v in ps.sortlist if not v.flags & LWP and v.sortkey is not None]
     now = (await libc.gettimeofday())[0]
 
-    if what == KERN_PROC_PID:
-        kinfo = []
-        for pid in pids:
-            kinfo += await libkvm.kvm_getproc2(KERN_PROC_PID, pid)
-    else:
-        kinfo = await libkvm.kvm_getproc2(what, flag)
+    kinfo = await libkvm.kvm_getproc2(what, flag)
     if not kinfo:
         await _printheader(ps)
         return 1
-    if sortby == "mem":
-        kinfo.sort(key=lambda k: -(k.p_vm_dsize + k.p_vm_ssize + k.p_vm_tsize))
-    elif sortby != "cpu":
-        kinfo.sort(key=lambda k: (k.p_tdev, k.p_pid))
+    kinfo.sort(key=lambda k: tuple(f(k) for f in keys))  # type: ignore[operator]
 
     rows: list[tuple[kinfo_proc2, kinfo_lwp | None]] = []
     for k in kinfo:
@@ -523,6 +579,16 @@ async def ps_main(argv: list[str]) -> int:
     for line in cells:
         await printf(_format_line(ps, line) + "\n")
     return 0
+
+
+async def _parsenum(s: str, msg: str) -> int:
+    """parsenum(): a whole strtoul(3) number (base 0) that fits an int."""
+    c = strtoul(s, 0)
+    if not s or c.rest(s):
+        await errx(1, f"Invalid {msg}: `{s}'")
+    if c.value > INT_MAX:
+        await errx(1, f"Out of range {msg}: `{s}'")
+    return c.value
 
 
 def _representative(k: kinfo_proc2, lwps: list[kinfo_lwp]) -> kinfo_lwp | None:

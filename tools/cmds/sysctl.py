@@ -67,6 +67,7 @@ from tools.cmds._prog import (
     usage_exit,
 )
 from tools.lib import libc
+from tools.lib.stdlib import ULONG_MAX, strtoull
 
 LNAME = ["top", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
          "tenth", "eleventh", "twelfth"]
@@ -451,17 +452,18 @@ class _Sysctl:
                            value: str, optional: bool) -> None:
         if self.fn:
             value = value.strip()
-        m = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)", value)
-        if not m:
+        c = strtoull(value, 0)                 # strtouq(value, &t, 0)
+        qi = c.value
+        if qi == ULONG_MAX and c.errno == ERANGE:
+            await self.perror(f"{value}: {strerror(ERANGE)}\n")
+            if self.fn is None:                 # EXIT(): -f files go on
+                raise _Exit(1)
+            return
+        if c.end == 0 or c.rest(value):
             await self.perror(f"{value}: not a number\n")
             if self.fn is None:
                 raise _Exit(1)
             return
-        qi = int(m.group(1), 16) if m.group(1)[:2].lower() == "0x" else \
-            (int(m.group(1), 8) if m.group(1).startswith("0") else int(m.group(1)))
-        if qi >= 1 << 64:
-            await self.perror(f"{value}: {strerror(ERANGE)}\n")
-            raise _Exit(1)
         t = SYSCTL_TYPE(node.sysctl_flags)
         if t == CTLTYPE_INT:
             if (qi >> 32) not in (0, 0xffffffff):

@@ -1,4 +1,6 @@
-"""uname and date, after NetBSD 8's usr.bin/uname/uname.c and bin/date/date.c.
+"""uname and date, after NetBSD 8's usr.bin/uname/uname.c (read at 1.11, 2011:
+the options, -a without -p, hw.machine_arch for -p, the order of the words)
+and bin/date/date.c.
 
 uname: ``uname [-amnprsv]``: the system name, node name, release, version
 and machine of uname(3) (five sysctls: kern.ostype, kern.hostname,
@@ -26,7 +28,7 @@ import calendar
 import re
 import time
 
-from kern.errno import ENOSYS
+from kern.errno import ENOSYS, EOVERFLOW
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._prog import (
@@ -40,6 +42,8 @@ from tools.cmds._prog import (
     warnx,
 )
 from tools.lib import libc
+from tools.lib.stdlib import strtoll
+from tools.lib.tzcode import localtime, timegm
 
 UNAME_USAGE = "usage: uname [-amnprsv]"
 
@@ -89,9 +93,8 @@ DATE_USAGE = ("Usage: date [-ajnu] [-d date] [-r seconds] [+format] "
 _MDAYS = {3: 30, 5: 30, 8: 30, 10: 30}      # tm_mon (0-11) of the 30-day months
 
 
-def _strftime(fmt: str, secs: int) -> str:
+def _strftime(fmt: str, tm: time.struct_time) -> str:
     """strftime(3) in UTC, the machine's only zone."""
-    tm = time.gmtime(secs)
     return time.strftime(fmt.replace("%Z", "UTC").replace("%+", "%a %b %e %H:%M:%S UTC %Y"),
                          tm)
 
@@ -114,7 +117,9 @@ async def _setthetime(p: str, tval: int, jflag: bool, aflag: bool) -> int:
             dot = i
         elif not ("0" <= c <= "9"):
             await _badcanotime("Expected digit", p, i)
-    lt = time.gmtime(tval)
+    lt = localtime(tval)
+    if lt is None:
+        await err(1, f"{tval}: localtime", EOVERFLOW)
     year, mon, mday = lt.tm_year - 1900, lt.tm_mon - 1, lt.tm_mday
     hour, mnt = lt.tm_hour, lt.tm_min
     if dot >= 0:                                    # .ss
@@ -171,7 +176,7 @@ async def _setthetime(p: str, tval: int, jflag: bool, aflag: bool) -> int:
         mnt = atoi2()
         if mnt > 59:
             await _badcanotime("Minute out of range", p, q - 1)
-    new_time = calendar.timegm((year + 1900, mon + 1, mday, hour, mnt, sec, 0, 0, 0))
+    new_time = timegm(year + 1900, mon + 1, mday, hour, mnt, sec)
     if jflag:
         return new_time
     # no timed(8) to tell (netsettime), so the time is set here, -n or not
@@ -207,10 +212,12 @@ async def date_main(argv: list[str]) -> int:
         elif o == "r":
             if a == "":
                 await errx(1, "<empty>: Invalid number")
-            try:
-                tval = _strtoll0(a)
-            except ValueError:
+            c = strtoll(a, 0)
+            if c.errno:
+                await err(1, a, c.errno)
+            if c.rest(a):
                 await errx(1, f"{a}: Invalid number")
+            tval = c.value
     if tval is None:
         tval, _ = await libc.clock_gettime(libc.CLOCK_REALTIME)
     # allow the operands in any order
@@ -221,19 +228,8 @@ async def date_main(argv: list[str]) -> int:
         tval = await _setthetime(args.pop(0), tval, jflag, aflag)
     if args and args[0].startswith("+"):
         fmt = args[0]
-    await printf(_strftime(fmt, tval)[1:] + "\n")
+    tm = localtime(tval)
+    if tm is None:
+        await err(1, f"{tval}: localtime", EOVERFLOW)
+    await printf(_strftime(fmt, tm)[1:] + "\n")
     return 0
-
-
-def _strtoll0(a: str) -> int:
-    """strtoll(a, &end, 0) with *end == '\\0' required: 0x hex, 0 octal, decimal."""
-    t = a.lstrip(" \t")
-    sign = -1 if t.startswith("-") else 1
-    t = t[1:] if t[:1] in "+-" else t
-    if t[:2].lower() == "0x" and len(t) > 2:
-        return sign * int(t[2:], 16)
-    if t.startswith("0") and len(t) > 1:
-        return sign * int(t[1:], 8)
-    if not t.isdigit():
-        raise ValueError(a)
-    return sign * int(t)

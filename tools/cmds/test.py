@@ -1,4 +1,6 @@
-"""test and [: condition evaluation utility, after NetBSD 8's bin/test/test.c.
+"""test and [: condition evaluation utility, after NetBSD 8's bin/test/test.c
+(read at 1.39, 2012; numbers are its getn(): strtoll(3), then only white
+space).
 
 The grammar is test.c's recursive descent (oexpr/aexpr/nexpr/primary/binop
 with t_lex's and isoperand's disambiguation of ``-a``, ``-o``, ``!``, ``(``
@@ -22,12 +24,12 @@ File tests use stat/lstat/access(2) on the machine's file systems.
 
 from __future__ import annotations
 
-import re
-
+from kern.errno import ERANGE
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._prog import errx, getprogname
 from tools.lib import libc
+from tools.lib.stdlib import LLONG_MAX, LLONG_MIN, strtoll
 from vfs.stat import (
     S_ISBLK,
     S_ISCHR,
@@ -222,22 +224,20 @@ class _Test:
                 "FILGID": s.st_gid == 0}.get(mode, True)
 
     async def getq(self, s: str) -> int:
-        m = re.match(r"[ \t\n\v\f\r]*[+-]?\d+", s)
-        if not m:
-            await errx(2, f"{s}: bad number")
-        assert m is not None
-        r = int(m.group(0))
-        if not -(1 << 63) <= r < (1 << 63):
+        """getq(): strtoll(3), ERANGE "out of range"; after the number only
+        white space, and not nothing at all ("bad number")."""
+        c = strtoll(s, 10)
+        if c.errno == ERANGE and c.value in (LLONG_MAX, LLONG_MIN):
             await errx(2, f"{s}: out of range")
-        if s[m.end():].strip(" \t\n\v\f\r"):
+        p = c.end
+        while p < len(s) and s[p] in " \t\n\v\f\r":
+            p += 1
+        if p < len(s) or p == 0:
             await errx(2, f"{s}: bad number")
-        return r
+        return c.value
 
     async def getn(self, s: str) -> int:
-        r = await self.getq(s)
-        if not -(1 << 63) <= r < (1 << 63):
-            await errx(2, f"{s}: out of range")
-        return r
+        return await self.getq(s)       # test.c has one getn, getq's strtoll
 
 
 async def _stat(path: str) -> libc.struct_stat | None:

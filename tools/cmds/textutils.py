@@ -1,10 +1,15 @@
-"""head, tail and wc, after NetBSD 8's usr.bin/head/head.c, usr.bin/tail (tail.c,
-forward.c, reverse.c, read.c) and usr.bin/wc/wc.c.
+"""head, tail and wc, after NetBSD 8's usr.bin/head/head.c (read at 1.23, 2010),
+usr.bin/tail (tail.c, forward.c, reverse.c, read.c; the reference store has
+tail.c only at 1.9, 2002, whose ARG() is the same but for strtol and
+err(3): kemu follows the later strtoll with errx(3)) and usr.bin/wc/wc.c
+(1.35, 2011, named from the reference copy, not re-compared).
 
 Implemented:
 
-* ``head [-n lines] [-c bytes] [file ...]`` and the obsolete ``head -N``;
-  ``==> file <==`` headers between several files;
+* ``head [-n lines] [-c bytes] [-q | -v] [file ...]`` and the obsolete
+  ``head -N``, as head.c 1.23 (2010): ``==> file <==`` headers between
+  several files (-v always, -q never); -c wins over -n; a count must be a
+  whole positive strtoimax(3) number;
 * ``tail [-f | -F | -r] [-b # | -c # | -n #] [file ...]`` with ``+N``
   (from the start) and ``-N``/``N`` (from the end) in 512-byte blocks,
   bytes or lines, the obsolete ``tail -N[bcl][fr]`` and ``+N`` forms,
@@ -22,7 +27,7 @@ All read standard input when no file is named.  The machine's locale is C:
 
 from __future__ import annotations
 
-from kern.errno import ESPIPE
+from kern.errno import ERANGE, ESPIPE
 from kern.exceptions import SyscallError
 from tools.cmds import command
 from tools.cmds._prog import (
@@ -39,27 +44,11 @@ from tools.cmds._prog import (
     warn,
 )
 from tools.lib import libc
-
-
-def _strtoimax(s: str) -> tuple[int, str]:
-    """strtoimax(s, &ep, 10): the number and what follows it."""
-    i = 0
-    while i < len(s) and s[i] in " \t\n\v\f\r":
-        i += 1
-    j = i
-    if j < len(s) and s[j] in "+-":
-        j += 1
-    k = j
-    while k < len(s) and s[k].isdigit() and s[k].isascii():
-        k += 1
-    if k == j:
-        return 0, s
-    return int(s[i:k]), s[k:]
-
+from tools.lib.stdlib import INTMAX_MAX, strtoimax, strtoll, to_int64
 
 # ------------------------------------------------------------------ head
 
-HEAD_USAGE = "usage: head [-n lines] [-c bytes] [file ...]"
+HEAD_USAGE = "usage: head [-n lines] [file ...]"
 
 
 def _head_obsolete(argv: list[str]) -> list[str]:
@@ -75,23 +64,26 @@ def _head_obsolete(argv: list[str]) -> list[str]:
 @command("head", summary="display first lines of a file")
 async def head_main(argv: list[str]) -> int:
     try:
-        opts, args = getopt(_head_obsolete(argv), "c:n:")
+        opts, args = getopt(_head_obsolete(argv), "c:n:qv")
     except GetoptError as e:
         await eprintf(e.msg + "\n")
         await usage_exit(HEAD_USAGE)
-    linecnt = bytecnt = -1
+    linecnt = 10
+    bytecnt = 0
+    qflag = vflag = False
     for o, a in opts:
-        n, rest = _strtoimax(a)
-        if rest or n <= 0:
-            await errx(1, f"illegal {'byte' if o == 'c' else 'line'} count -- {a}")
-        if o == "c":
-            bytecnt = n
+        if o in "cn":
+            c = strtoimax(a, 10)
+            if (c.value == INTMAX_MAX and c.errno == ERANGE) or c.rest(a) or c.value <= 0:
+                await errx(1, f"illegal {'byte' if o == 'c' else 'line'} count -- {a}")
+            if o == "c":
+                bytecnt = c.value
+            else:
+                linecnt = c.value
+        elif o == "q":
+            qflag, vflag = True, False
         else:
-            linecnt = n
-    if linecnt != -1 and bytecnt != -1:
-        await errx(1, "can't combine line and byte counts")
-    if linecnt == -1:
-        linecnt = 10
+            qflag, vflag = False, True
     rv = 0
     first = True
     for path in args or [None]:
@@ -104,11 +96,11 @@ async def head_main(argv: list[str]) -> int:
                 await warn(path, e)
                 rv = 1
                 continue
-            if len(args) > 1:
+            if vflag or (not qflag and len(args) > 1):
                 await printf(f"{'' if first else chr(10)}==> {path} <==\n")
                 first = False
         try:
-            if bytecnt == -1:
+            if not bytecnt:
                 for _ in range(linecnt):
                     line = await fp.readline()
                     if not line:
@@ -219,11 +211,11 @@ async def tail_main(argv: list[str]) -> int:
         if o in "bcn":
             if style:
                 await usage_exit(TAIL_USAGE)
-            n, rest = _strtoimax(a)
-            if rest:
+            c = strtoll(a, 10)
+            if c.rest(a):
                 await errx(1, f"illegal offset -- {a}")
             unit = {"b": 512, "c": 1, "n": 1}[o]
-            off = n * unit
+            off = to_int64(c.value * unit)          # C's long long product
             if a.startswith("+"):
                 if off:
                     off -= unit

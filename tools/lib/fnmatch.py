@@ -1,11 +1,19 @@
-"""fnmatch(3): shell pattern matching, after NetBSD's lib/libc/gen/fnmatch.c.
+"""fnmatch(3): shell pattern matching, a port of NetBSD's lib/libc/gen/fnmatch.c
+(read at 1.26, 2014, the revision NetBSD 8 has).
 
 ``fnmatch(pattern, string, flags)`` is True on a match (C's 0).  Patterns
 have ``*``, ``?``, bracket expressions ``[...]`` (``!`` or ``^`` negates,
 ranges, a ``]`` first is literal) and ``\\`` escapes.  Flags: FNM_NOESCAPE,
 FNM_PATHNAME (a ``/`` is matched only by a ``/``), FNM_PERIOD (a leading
-``.`` only by a ``.``), FNM_CASEFOLD.  An unterminated ``[`` is an
-ordinary character, as NetBSD's.
+``.`` only by a ``.``, checked for ``?`` and ``*``, not for a bracket, as
+in the C), FNM_CASEFOLD (ASCII letters, C's isupper/tolower),
+FNM_LEADING_DIR.  As rangematch() has it, an unterminated bracket
+expression matches nothing, and one with a ``/`` in it is an ordinary
+``[``.  The C recurses for each ``*`` at most 64 levels deep (FNM_NORES,
+not a match), so a pattern of many stars cannot exhaust anything.
+
+Deviation: the pattern and string are Python ``str``; a trailing ``\\`` in
+the pattern matches a ``\\`` (the C compares a NUL and reads past the end).
 """
 
 from __future__ import annotations
@@ -16,124 +24,130 @@ FNM_PERIOD = 0x04
 FNM_CASEFOLD = 0x08
 FNM_LEADING_DIR = 0x10
 
+_RECURSION = 64             # fnmatch()'s budget for fnmatchx
+
 
 def _fold(c: str, flags: int) -> str:
-    return c.lower() if flags & FNM_CASEFOLD else c
+    """FOLDCASE: an ASCII capital to lower case under FNM_CASEFOLD."""
+    return c.lower() if flags & FNM_CASEFOLD and "A" <= c <= "Z" else c
 
 
-def _rangematch(pattern: str, pi: int, test: str, flags: int) -> tuple[int, bool] | None:
-    """Match ``test`` against the bracket expression at pattern[pi] (after '[').
-    (index after ']', matched), or None when the bracket is not terminated."""
-    negate = pi < len(pattern) and pattern[pi] in "!^"
+_SLASH = -1                 # rangematch's (void *)-1: a '/' inside the brackets
+
+
+def _rangematch(pattern: str, pi: int, test: str, flags: int) -> int | None:
+    """rangematch(): ``test`` against the bracket expression at pattern[pi]
+    (just after '[').  -> the index after its ']' on a match; None for no
+    match or no ']'; _SLASH when a '/' comes first."""
+    n = len(pattern)
+    negate = pi < n and pattern[pi] in "!^"
     if negate:
         pi += 1
+    need = True
     ok = False
-    test = _fold(test, flags)
-    first = True
     while True:
-        if pi >= len(pattern):
-            return None
-        c = pattern[pi]
-        if c == "]" and not first:
-            return pi + 1, ok != negate
-        first = False
-        if c == "\\" and not flags & FNM_NOESCAPE:
-            pi += 1
-            if pi >= len(pattern):
-                return None
-            c = pattern[pi]
-        if c == "/" and flags & FNM_PATHNAME:
-            return None
+        c = _fold(pattern[pi], flags) if pi < n else ""
         pi += 1
-        if pi + 1 < len(pattern) and pattern[pi] == "-" and pattern[pi + 1] != "]":
-            c2 = pattern[pi + 1]
+        if c == "]" and not need:
+            break
+        need = False
+        if c == "/":
+            return _SLASH
+        if c == "\\" and not flags & FNM_NOESCAPE:
+            c = _fold(pattern[pi], flags) if pi < n else ""
+            pi += 1
+        if c == "":
+            return None
+        c2 = _fold(pattern[pi + 1], flags) if pi + 1 < n else ""
+        if pi < n and pattern[pi] == "-" and c2 not in ("", "]"):
             pi += 2
             if c2 == "\\" and not flags & FNM_NOESCAPE:
-                if pi >= len(pattern):
-                    return None
-                c2 = pattern[pi]
+                c2 = _fold(pattern[pi], flags) if pi < n else ""
                 pi += 1
-            if _fold(c, flags) <= test <= _fold(c2, flags):
+            if c2 == "":
+                return None
+            if c <= test <= c2:
                 ok = True
-        elif _fold(c, flags) == test:
+        elif c == test:
             ok = True
+    return None if ok == negate else pi
 
 
 def fnmatch(pattern: str, string: str, flags: int = 0) -> bool:
     """True when ``string`` matches the shell pattern ``pattern``."""
-    return _match(pattern, 0, string, 0, flags)
+    return _fnmatchx(pattern, 0, string, 0, flags, _RECURSION) == 0
 
 
-def _match(pattern: str, pi: int, string: str, si: int, flags: int) -> bool:
-    n = len(string)
+_NOMATCH, _NORES = 1, 3     # FNM_NOMATCH, FNM_NORES
+
+
+def _period(string: str, si: int, flags: int) -> bool:
+    """A leading period FNM_PERIOD protects."""
+    return (si < len(string) and string[si] == "." and bool(flags & FNM_PERIOD)
+            and (si == 0 or (bool(flags & FNM_PATHNAME) and string[si - 1] == "/")))
+
+
+def _fnmatchx(pattern: str, pi: int, string: str, si: int, flags: int, recursion: int) -> int:
+    if recursion == 0:
+        return _NORES
+    recursion -= 1
+    n, m = len(string), len(pattern)
     while True:
-        if pi >= len(pattern):
-            if flags & FNM_LEADING_DIR and si < n and string[si] == "/":
-                return True
-            return si == n
-        c = pattern[pi]
+        c = _fold(pattern[pi], flags) if pi < m else ""
         pi += 1
+        if c == "":
+            if flags & FNM_LEADING_DIR and si < n and string[si] == "/":
+                return 0
+            return 0 if si == n else _NOMATCH
         if c == "?":
             if si >= n:
-                return False
+                return _NOMATCH
             if string[si] == "/" and flags & FNM_PATHNAME:
-                return False
-            if _leading_period(string, si, flags):
-                return False
+                return _NOMATCH
+            if _period(string, si, flags):
+                return _NOMATCH
             si += 1
         elif c == "*":
-            while pi < len(pattern) and pattern[pi] == "*":
+            while pi < m and pattern[pi] == "*":      # collapse multiple stars
                 pi += 1
-            if _leading_period(string, si, flags):
-                return False
-            if pi >= len(pattern):
+            if _period(string, si, flags):
+                return _NOMATCH
+            if pi >= m:                                # '*' at the end
                 if flags & FNM_PATHNAME:
-                    return bool(flags & FNM_LEADING_DIR) or "/" not in string[si:]
-                return True
+                    return 0 if flags & FNM_LEADING_DIR or "/" not in string[si:] \
+                        else _NOMATCH
+                return 0
             if pattern[pi] == "/" and flags & FNM_PATHNAME:
-                j = string.find("/", si)
-                if j < 0:
-                    return False
-                si = j
+                si = string.find("/", si)
+                if si < 0:
+                    return _NOMATCH
                 continue
-            # general case: try every rest of the string
-            for k in range(si, n + 1):
-                if _match(pattern, pi, string, k, flags & ~FNM_PERIOD):
-                    return True
-                if k < n and string[k] == "/" and flags & FNM_PATHNAME:
+            while si < n:                              # the general case: recursion
+                e = _fnmatchx(pattern, pi, string, si, flags & ~FNM_PERIOD, recursion)
+                if e != _NOMATCH:
+                    return e
+                if string[si] == "/" and flags & FNM_PATHNAME:
                     break
-            return False
+                si += 1
+            return _NOMATCH
         elif c == "[":
             if si >= n:
-                return False
+                return _NOMATCH
             if string[si] == "/" and flags & FNM_PATHNAME:
-                return False
-            if _leading_period(string, si, flags):
-                return False
-            r = _rangematch(pattern, pi, string[si], flags)
+                return _NOMATCH
+            r = _rangematch(pattern, pi, _fold(string[si], flags), flags)
             if r is None:
-                # not a bracket expression: an ordinary '['
+                return _NOMATCH
+            if r == _SLASH:
                 if string[si] != "[":
-                    return False
-                si += 1
-                continue
-            pi, ok = r
-            if not ok:
-                return False
+                    return _NOMATCH
+            else:
+                pi = r
             si += 1
         else:
-            if c == "\\" and not flags & FNM_NOESCAPE:
-                if pi < len(pattern):
-                    c = pattern[pi]
-                    pi += 1
-                else:
-                    c = "\\"
-            if si >= n or _fold(c, flags) != _fold(string[si], flags):
-                return False
+            if c == "\\" and not flags & FNM_NOESCAPE and pi < m:
+                c = _fold(pattern[pi], flags)
+                pi += 1
+            if si >= n or c != _fold(string[si], flags):
+                return _NOMATCH
             si += 1
-
-
-def _leading_period(string: str, si: int, flags: int) -> bool:
-    if not flags & FNM_PERIOD or si >= len(string) or string[si] != ".":
-        return False
-    return si == 0 or (bool(flags & FNM_PATHNAME) and string[si - 1] == "/")

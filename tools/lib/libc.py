@@ -143,6 +143,7 @@ from kern.syscall import (
     syscall,
     syscall2,
 )
+from tools.lib.stdlib import INT_MIN, UINT_MAX, strtoll, to_int
 from vfs.dirent import iter_dirents
 from vfs.mount import ST_WAIT
 from vfs.mount import statvfs as struct_statvfs
@@ -705,11 +706,11 @@ async def sysctlgetmibinfo(gname: str) -> tuple[list[int], str, Any]:
     for i, token in enumerate(pieces):
         if token == "" and i == len(pieces) - 1:
             break
-        try:
-            n = int(token, 0)
-            haven = -(1 << 31) <= n <= 0xffffffff
-        except ValueError:
-            n, haven = 0, False
+        # is this token an integer?  strtoq(token, &t, 0), all of it, in
+        # [INT_MIN, UINT_MAX]; n is its int
+        q = strtoll(token, 0)
+        n = to_int(q.value)
+        haven = not q.errno and not q.rest(token) and INT_MIN <= q.value <= UINT_MAX
         if SYSCTL_TYPE(pnode.sysctl_flags) != CTLTYPE_NODE:
             if haven and name:
                 pname += sep + token

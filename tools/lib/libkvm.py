@@ -1,4 +1,6 @@
 """libkvm's live-kernel half (kvm_proc.c, sysctl paths): what ps(1) calls.
+Revision: lib/libkvm/kvm_proc.c 1.90 (2014/02/19), the copy in the
+reference store (named without a line-by-line re-comparison).
 
 NetBSD's ps reads processes through libkvm, which, on the running kernel
 (``kvm_openfiles(NULL, NULL, NULL, KVM_NO_FILES)``), asks sysctl(3):
@@ -10,7 +12,12 @@ NetBSD's ps reads processes through libkvm, which, on the running kernel
   into the argument strings (None when the kernel has none for the process,
   as for system processes).
 
-There is no crash-dump (``/dev/kmem``) half.
+There is no crash-dump half: ``kvm_openfiles`` with a memory file takes
+kvm.c's _kvm_open steps up to the point where it would read the files
+(opening the memory file, then /dev/kmem for a character device or the
+kernel image, /netbsd by default, for a dump) and fails there with the
+C's message for a file that does not open; files that do open end in
+"<core>: crash dumps are not supported by kemu" (a declared limitation).
 """
 
 from __future__ import annotations
@@ -27,6 +34,37 @@ from kern.kern_proc import (
 )
 from kern.kern_sysctl import CTL_KERN, KERN_PROC2, KERN_PROC_ARGS
 from tools.lib import libc
+
+_PATH_KMEM = "/dev/kmem"
+_PATH_UNIX = "/netbsd"          # getbootfile()
+
+
+async def kvm_openfiles(uf: str | None, mf: str, sf: str | None) -> str:
+    """kvm_openfiles(uf, mf, sf, O_RDONLY, errbuf) for a memory file ``mf``:
+    the text kvm_openfiles leaves in errbuf (it never succeeds here)."""
+    from kern.errno import strerror
+    from kern.fcntl import O_RDONLY
+    from vfs.stat import S_ISCHR
+
+    async def opens(path: str) -> str | None:
+        try:
+            fd = await libc.open(path, O_RDONLY)
+        except SyscallError as e:
+            return f"{path}: {strerror(e.errno)}"        # _kvm_syserr
+        try:
+            st = await libc.fstat(fd)
+        finally:
+            await libc.close(fd)
+        return "chr" if S_ISCHR(st.st_mode) else None
+
+    r = await opens(mf)
+    if r not in (None, "chr"):
+        return r
+    second = _PATH_KMEM if r == "chr" else (uf or _PATH_UNIX)
+    r2 = await opens(second)
+    if r2 not in (None, "chr"):
+        return r2
+    return f"{mf}: crash dumps are not supported by kemu"
 
 
 async def _sized(mib_head: list[int], esize: int) -> bytes:

@@ -13,6 +13,10 @@ Pure Python: no system calls, nothing of the kernel.
 
 from __future__ import annotations
 
+from kern.errno import EINVAL, ERANGE
+from tools.lib.stdlib import INT_MAX as INT_MAX  # (re-exported: its callers import it here)
+from tools.lib.stdlib import LLONG_MAX, LLONG_MIN, strtoll
+
 # humanize_number(3) flags (util.h)
 HN_DECIMAL = 0x01
 HN_NOSPACE = 0x02
@@ -22,10 +26,7 @@ HN_DIVISOR_1000 = 0x08
 HN_GETSCALE = 0x10
 HN_AUTOSCALE = 0x20
 
-INT64_MAX = (1 << 63) - 1
-LLONG_MAX = INT64_MAX
-LLONG_MIN = -(1 << 63)
-INT_MAX = (1 << 31) - 1
+INT64_MAX = LLONG_MAX
 _SIZEOF_INT = 4
 
 
@@ -118,30 +119,6 @@ class StrsuftollError(ValueError):
 _SUFFIX = {"b": 512, "k": 1024, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "w": _SIZEOF_INT}
 
 
-def _strtoll10(s: str) -> tuple[int, int, bool]:
-    """strtoll(s, &end, 10): (value, characters used, overflowed)."""
-    i = 0
-    n = len(s)
-    while i < n and s[i] in " \t\n\v\f\r":
-        i += 1
-    neg = False
-    if i < n and s[i] in "+-":
-        neg = s[i] == "-"
-        i += 1
-    start = i
-    while i < n and s[i].isascii() and s[i].isdigit():
-        i += 1
-    if i == start:
-        return 0, 0, False
-    v = int(s[start:i])
-    v = -v if neg else v
-    if v > LLONG_MAX:
-        return LLONG_MAX, i, True
-    if v < LLONG_MIN:
-        return LLONG_MIN, i, True
-    return v, i, False
-
-
 def strsuftollx(desc: str, val: str, mn: int, mx: int) -> tuple[int, str]:
     """strsuftollx(3): ``(number, "")``, or ``(0, message)`` when ``val`` is bad.
 
@@ -150,7 +127,8 @@ def strsuftollx(desc: str, val: str, mn: int, mx: int) -> tuple[int, str]:
     ``"<desc> <n> is greater than <max>."``.
     """
     val = val.lstrip(" \t\n\v\f\r")   # the messages show it without them
-    num, used, overflow = _strtoll10(val)
+    c0 = strtoll(val, 10)
+    num, used, overflow = c0.value, c0.end, c0.errno == ERANGE
     if overflow:
         return 0, f"{desc}: Result too large"
     if used == 0:
@@ -199,3 +177,31 @@ def strpct(numerator: int, denominator: int, digits: int = 0) -> str:
         return f"{result}%"
     q, r = divmod(result, 10 ** digits)
     return f"{q}.{r:0{digits}d}%"
+
+
+def dehumanize_number(s: str) -> tuple[int, int]:
+    """dehumanize_number(3) (lib/libc/gen/dehumanize_number.c): a decimal
+    strtoll(3) number, optionally followed by one of b, k, m, g (any case)
+    as its last character.  -> (0, value), or (-1, errno): EINVAL for an
+    empty string or another letter at the end, ERANGE out of range, and 0
+    (errno untouched) for something that is not a number."""
+    if not s:
+        return -1, EINVAL
+    multiplier = 1
+    unit = s[-1]
+    delimit = None
+    if unit.isascii() and unit.isalpha():
+        mult = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(unit.lower())
+        if mult is None:
+            return -1, EINVAL                   # an invalid suffix
+        multiplier = mult
+        delimit = len(s) - 1
+    c = strtoll(s, 10)
+    if c.end != delimit and c.end != len(s):
+        return -1, 0                            # not a number
+    if c.errno == ERANGE and c.value in (LLONG_MAX, LLONG_MIN):
+        return -1, ERANGE
+    v = c.value * multiplier
+    if not LLONG_MIN <= v <= LLONG_MAX:
+        return -1, ERANGE
+    return 0, v

@@ -1,7 +1,9 @@
 """memfs: an in-memory puffs file system server (after NetBSD's dtfs).
 
-Directories, regular files (sparse: see ``SparseData``), symbolic links, device nodes, FIFOs and
-sockets, hard links, rename, file handles ({cookie, fileid, generation},
+Directories, regular files (sparse: see ``SparseData``; st_blocks counts
+the pages stored, where tmpfs reports the size rounded to a page), symbolic
+links, device nodes, FIFOs and sockets, hard links, rename, file handles
+({cookie, fileid, generation},
 ``FHSIZE`` = 24 bytes; a stale one is EINVAL as in 2007's dtfs, or
 ``stale_errno``: the dtfs of NetBSD's tests answers ESTALE), suspension
 callbacks (recorded in ``suspends``).  Node data stays until reclaim: an
@@ -85,7 +87,7 @@ class SparseData:
         return self.read(0, self.size)
 
     def stored(self) -> int:
-        """Bytes of memory holding data: whole pages, as tmpfs counts them."""
+        """Bytes of memory holding data: the pages written, holes left out."""
         return len(self.pages) * PAGE_SIZE
 
     def read(self, offset: int, n: int) -> bytes:
@@ -312,7 +314,13 @@ class MemFS(Operations):
 
     @staticmethod
     def _bytes(n: MemNode) -> int:
-        """va_bytes (st_blocks * 512): what a regular file stores, holes left out."""
+        """va_bytes (st_blocks * 512): what a regular file stores, holes left out.
+
+        A difference from NetBSD's tmpfs, whose tmpfs_getattr reports
+        round_page(tn_size) whatever is stored (a 2 GiB hole counts 2 GiB):
+        memfs reports the pages it holds, as a disk file system reports the
+        blocks it allocated, so a test can see that a hole costs nothing.
+        """
         if n.vtype == VREG:
             return n.data.stored()
         return (n.size + BLOCKSIZE - 1) // BLOCKSIZE * BLOCKSIZE

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 
 from kern.errno import (
     EACCES,
@@ -22,14 +25,16 @@ from kern.errno import (
 )
 from kern.fcntl import O_RDWR
 from kern.machine import testing as kt
-from kern.machine.strategies import FSS_PATHS, booted, fault_plans, fss_set_args, seeds
+from kern.machine.hypothesis import FSS_PATHS, booted, fault_plans, fss_set_args, seeds
 from kern.subr_fault import FaultPlan
 from tools.lib import libc
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    return kt.make_ext2_image(tmp_path_factory.mktemp("prop") / "origin.img", 2 * kt.MiB)
+def pristine(tmp_path_factory):
+    """A fresh ext2 image, never mounted: each example mounts its own copy, so no
+    example starts from what another one's halt left on the disk."""
+    return kt.make_ext2_image(tmp_path_factory.mktemp("prop") / "pristine.img", 2 * kt.MiB)
 
 
 # What FSSIOCSET may answer for bad arguments (fss.c 1.104's fss_create and
@@ -45,9 +50,11 @@ SET_ERRNOS = {0, EACCES, EBUSY, EEXIST, EFAULT, EINVAL, EISDIR, ENAMETOOLONG, EN
 _STORES = tuple(p for p in FSS_PATHS if p != "/dev/rfss0")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None)
 @given(seed=seeds(), args=fss_set_args(bstores=_STORES))
-def test_fssiocset_answers_an_errno_for_any_arguments(image, seed, args):
+def test_fssiocset_answers_an_errno_for_any_arguments(pristine, seed, args):
+    image = shutil.copyfile(pristine, os.path.join(os.path.dirname(pristine), "example.img"))
+
     async def body():
         await kt.mount_image(image)
         fd = await libc.open("/dev/rfss0", O_RDWR)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
 import struct
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -24,9 +23,10 @@ from kern.conf.GENERIC import config as GENERIC
 from kern.errno import errorcode
 from kern.machine import testing as kt
 
-E2FSPROGS = all(shutil.which(t) for t in ("mke2fs", "e2fsck", "debugfs"))
-needs_e2fsprogs = pytest.mark.skipif(not E2FSPROGS,
-                                     reason="e2fsprogs (mke2fs, e2fsck, debugfs) not installed")
+# The kit's look (PATH, then /sbin and /usr/sbin), so both make the same skip decisions.
+_MISSING = kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs")
+E2FSPROGS = _MISSING is None
+needs_e2fsprogs = pytest.mark.skipif(not E2FSPROGS, reason=_MISSING or "")
 
 MB = 1 << 20
 
@@ -57,7 +57,9 @@ def run_clean(img: str, body: Callable[[], Awaitable[Any]], seed: int = 1) -> An
 # ------------------------------------------------------------------ host side
 
 def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+    """A host command; an e2fsprogs tool is run from where the kit found it."""
+    tool = kt.E2FSPROGS.get(cmd[0]) or cmd[0]
+    return subprocess.run([tool, *cmd[1:]], capture_output=True, text=True, check=check)
 
 
 def mkfs(path: str, size: int, bsize: int = 1024, root: str | None = None,
@@ -76,8 +78,8 @@ def debugfs(path: str, request: str, write: bool = False) -> str:
 
 
 def debugfs_cat(path: str, name: str) -> bytes:
-    p = subprocess.run(["debugfs", "-R", f"cat {name}", path], capture_output=True,
-                       check=True)
+    p = subprocess.run([kt.E2FSPROGS["debugfs"] or "debugfs", "-R", f"cat {name}", path],
+                       capture_output=True, check=True)
     return p.stdout
 
 

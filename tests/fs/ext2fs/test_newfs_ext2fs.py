@@ -149,3 +149,20 @@ def test_newfs_inside_the_machine(tmp_path):
         k.run(body)
     assert_clean(str(img))
     assert debugfs_cat(str(img), "/x") == b"made in kemu"
+
+
+def test_size_arguments_are_strtoll_numbers_with_one_suffix():
+    """newfs.c's strsuftoi64: strtoll(3) and at most one b/k/m/g/s suffix;
+    Python's int() spellings ("1_0") are no numbers."""
+    from tools.newfs_ext2fs import NewfsError, strsuftoi64
+
+    assert strsuftoi64("size", "4k", 0, 1 << 40) == (4096, True)
+    assert strsuftoi64("size", " 8s", 0, 1 << 40) == (8, False)
+    assert strsuftoi64("size", "+2", 0, 1 << 40) == (2, False)
+    for bad, why in (("1_0", "is not a valid number."), ("4kb", "is not a valid number."),
+                     ("4x", "is not a valid number."),
+                     ("99999999999999999999", "is too large to convert."),
+                     ("9007199254740992g", "is too large to convert.")):
+        with pytest.raises(NewfsError) as ei:
+            strsuftoi64("size", bad, 0, 1 << 62)
+        assert str(ei.value) == f"size `{bad}' {why}", bad

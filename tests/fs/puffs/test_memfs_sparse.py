@@ -1,7 +1,8 @@
 """memfs keeps sparse files sparse (tools/puffs_servers/memfs.py SparseData), as
-NetBSD's tmpfs does: a write at 2 GiB + 5 stores one page, holes read as
-zeros, and st_blocks counts what is stored.  It used to extend a bytearray
-to the offset: 2.1 GB of memory for one byte.
+NetBSD's tmpfs does: a write at 2 GiB + 5 stores one page and holes read as
+zeros.  st_blocks counts what is stored (tmpfs_getattr reports
+round_page(size) instead: a declared difference).  memfs used to extend a
+bytearray to the offset: 2.1 GB of memory for one byte.
 """
 
 from __future__ import annotations

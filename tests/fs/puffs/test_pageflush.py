@@ -83,3 +83,58 @@ def test_pageflush_restarts_when_a_vnode_left_the_mount():
         # a, then (after the restart) a again and c; b was off the list
         assert seen == [("a", False), ("a", False), ("c", False)]
         assert k.run(h.unmount, "/mnt") == 0
+
+
+class _SearchCounter(list):
+    """A mount's vnode list that counts the searches made in it."""
+
+    searches = 0
+
+    def index(self, *a):  # type: ignore[override]
+        type(self).searches += 1
+        return super().index(*a)
+
+
+def test_pageflush_walk_is_linear_on_a_list_that_stands_still():
+    """Each step's TAILQ_NEXT finds the vnode where the walk left it: no
+    search of the list per vnode (list.index on each step made the walk
+    quadratic in the number of vnodes)."""
+    with h.Booted(seed=32) as k:
+        ops = Recorder()
+        h.start_server(k, ops)
+
+        async def body():
+            fds, vps = [], []
+            for i in range(40):
+                fds.append(await libc.open(f"/mnt/f{i}", O_CREAT | O_RDWR, 0o644))
+                _, vp = await namei_simple_kernel(f"/mnt/f{i}", NSM_FOLLOW_NOEMULROOT)
+                await vrele(vp)
+                vp.v_uobj = Pages()
+                vps.append(vp)
+            mp = vps[0].v_mount
+            original = mp.mnt_vnodelist
+            mp.mnt_vnodelist = _SearchCounter(original)
+            _SearchCounter.searches = 0
+
+            def written(cookie):
+                for vp in vps:
+                    if vp.v_data.pn_cookie == cookie:
+                        vp.v_uobj.uo_ndirty = 0
+
+            ops.on_fsync = written
+            try:
+                error = await VFS_SYNC(mp, MNT_WAIT, FSCRED)
+            finally:
+                ops.on_fsync = None
+                original[:] = mp.mnt_vnodelist
+                mp.mnt_vnodelist = original
+            for vp in vps:
+                vp.v_uobj = None
+            for fd in fds:
+                await libc.close(fd)
+            return error, len(ops.fsyncs), _SearchCounter.searches
+
+        error, nsynced, searches = k.run(body)
+        assert error == 0 and nsynced == 40
+        assert searches == 0
+        assert k.run(h.unmount, "/mnt") == 0

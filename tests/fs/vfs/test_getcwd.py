@@ -10,21 +10,20 @@ EACCES (a directory above the current one that may not be read).
 
 from __future__ import annotations
 
-from kern.errno import EACCES, ENOENT, ERANGE
+import ctypes
+import struct
+from typing import Any
+
+from fs.puffs.puffs_msgif_h import puffs_vnreq_readdir
+from kern.errno import EACCES, EINVAL, ENOENT, ERANGE
 from kern.exceptions import SyscallError
-from kern.machine.testing import lwp_join
+from kern.machine import testing as kt
+from kern.machine.testing import errno_of, lwp_join
 from kern.syscall import SYS___getcwd
 from tools.lib import libc
+from vfs.dirent import DT_DIR
 
 from .h_fsmacros import USES, fsapply, uaddr_call
-
-
-async def _errno(aw) -> int:
-    try:
-        await aw
-    except SyscallError as e:
-        return e.errno
-    return 0
 
 
 async def getcwd_walks_up(mp: str) -> None:
@@ -75,7 +74,7 @@ async def getcwd_after_rmdir(mp: str) -> None:
     await libc.mkdir(f"{mp}/gone", 0o755)
     await libc.chdir(f"{mp}/gone")
     await libc.rmdir(f"{mp}/gone")
-    assert await _errno(libc.getcwd()) == ENOENT
+    assert await errno_of(libc.getcwd()) == ENOENT
     await libc.chdir("/")
 
 
@@ -85,16 +84,16 @@ async def getcwd_erange(mp: str) -> None:
     path = f"{mp}/dir"
     # the path and its NUL: len(path) + 1 bytes
     assert await libc.getcwd(len(path) + 1) == path
-    assert await _errno(libc.getcwd(len(path))) == ERANGE  # no room for it
-    assert await _errno(libc.getcwd(3)) == ERANGE
+    assert await errno_of(libc.getcwd(len(path))) == ERANGE  # no room for it
+    assert await errno_of(libc.getcwd(3)) == ERANGE
     # The kernel's own floor: under two bytes is ERANGE before any walk
     # (libc's getcwd refuses 0 itself, so the raw call).
     from tools.lib.libc import UserTemp
 
     with UserTemp() as t:
         buf = t.alloc(8)
-        assert await _errno(uaddr_call(SYS___getcwd, buf, 1)) == ERANGE
-        assert await _errno(uaddr_call(SYS___getcwd, buf, 0)) == ERANGE
+        assert await errno_of(uaddr_call(SYS___getcwd, buf, 1)) == ERANGE
+        assert await errno_of(uaddr_call(SYS___getcwd, buf, 0)) == ERANGE
     await libc.chdir("/")
     assert await libc.getcwd(2) == "/"
     await libc.rmdir(f"{mp}/dir")
@@ -110,7 +109,7 @@ async def getcwd_truncated_at_the_step_limit(mp: str) -> None:
     await libc.mkdir(f"{mp}/x/y", 0o755)
     await libc.chdir(f"{mp}/x/y")
     assert await libc.getcwd(3) == "/y"
-    assert await _errno(libc.getcwd(4)) == ERANGE
+    assert await errno_of(libc.getcwd(4)) == ERANGE
     assert await libc.getcwd(len(mp) + 5) == f"{mp}/x/y"
     await libc.chdir("/")
     await libc.rmdir(f"{mp}/x/y")
@@ -173,3 +172,90 @@ test_getcwd_truncated_at_the_step_limit = fsapply(
     getcwd_truncated_at_the_step_limit, "NetBSD's __getcwd returns a path's tail at its step limit")
 test_getcwd_eacces = fsapply(getcwd_eacces,
                              "__getcwd needs read permission on the directories above")
+
+
+# ------------------------------------------------------------------ malformed directories
+
+class _RawReaddirServer:
+    """A memfs puffs server whose readdir answers, while ``raw`` is set,
+    ``raw(resid)``'s bytes as the directory (a malformed reply), ending it."""
+
+    @staticmethod
+    def make() -> Any:
+        from tools.lib.libpuffs import PuffsServer
+        from tools.puffs_servers.memfs import MemFS
+
+        class Server(PuffsServer):
+            raw: Any = None
+
+            async def _readdir(self, cookie: int, frame: bytearray, a: Any) -> int:
+                if self.raw is None:
+                    return await super()._readdir(cookie, frame, a)
+                size = ctypes.sizeof(puffs_vnreq_readdir)
+                data = self.raw(a.pvnr_resid)
+                pos = size + a.pvnr_dentoff
+                frame[pos:pos + len(data)] = data
+                a.pvnr_resid -= len(data)
+                a.pvnr_eofflag = 1
+                a.pvnr_ncookies = 0
+                return pos + len(data)
+
+        return Server(MemFS(), "rawdir")
+
+
+def _rec(fileno: int, reclen: int, name: bytes, namlen: int | None = None,
+         size: int | None = None) -> bytes:
+    """A struct dirent saying ``reclen``, ``size`` bytes long (default
+    ``reclen``; the name cut to fit)."""
+    size = reclen if size is None else size
+    hdr = struct.pack("<QHHB", fileno, reclen, len(name) if namlen is None else namlen, DT_DIR)
+    return (hdr + name + b"\0" * size)[:size]
+
+
+def _getcwd_over(kernel, raw) -> Any:
+    """getcwd in /mnt/sub of a puffs mount whose root directory reads as
+    ``raw(resid, sub's file number)``; -> the path or the errno."""
+    server = _RawReaddirServer.make()
+
+    async def body() -> Any:
+        pm = await kt.mount_puffs(server, "/mnt")
+        await libc.mkdir("/mnt/sub", 0o755)
+        ino = (await libc.stat("/mnt/sub")).st_ino
+        await libc.chdir("/mnt/sub")
+        server.raw = lambda resid: raw(resid, ino)
+        try:
+            return await libc.getcwd()
+        except SyscallError as e:
+            return e.errno
+        finally:
+            server.raw = None
+            await libc.chdir("/")
+            assert await pm.unmount() == 0
+
+    return kernel.run(body)
+
+
+def test_getcwd_accepts_a_record_as_short_as_dirent_minsize(kernel):
+    """_DIRENT_MINSIZE is the aligned size of an empty record (16): a 16-byte
+    record carrying a 3-letter name with no room for its NUL passes the C's
+    check, and its name is used."""
+    assert _getcwd_over(kernel, lambda resid, ino: _rec(ino, 16, b"sub")) == "/mnt/sub"
+
+
+def test_getcwd_a_record_under_dirent_minsize_is_einval(kernel):
+    assert _getcwd_over(kernel, lambda resid, ino: _rec(ino, 8, b"sub", size=16)) == EINVAL
+
+
+def test_getcwd_a_header_cut_by_the_end_of_the_buffer_is_einval(kernel):
+    """A full block whose last 8 bytes cannot hold a record header: EINVAL
+    (the C reads past its buffer), not a Python error in the kernel."""
+    def raw(resid: int, ino: int) -> bytes:
+        return _rec(ino + 1000, resid - 8, b"x") + b"\xff" * 8
+    assert _getcwd_over(kernel, raw) == EINVAL
+
+
+def test_getcwd_a_name_running_past_the_buffer_is_einval(kernel):
+    """The matching record's d_namlen reaches past the end of the block."""
+    def raw(resid: int, ino: int) -> bytes:
+        return _rec(ino + 1000, resid - 16, b"x") + _rec(ino, 16, b"sub", namlen=40)
+    assert _getcwd_over(kernel, raw) == EINVAL

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 
 from kern.errno import EOPNOTSUPP, EROFS
-from kern.exceptions import SyscallError
+from kern.machine.testing import errno_of
 from tools.lib import libc
 from vfs.mount import MNT_NOATIME, MNT_NOEXEC, MNT_RDONLY, MNT_UPDATE
 
@@ -30,11 +30,8 @@ def _update_args() -> ctypes.Structure | None:
 
 
 async def _update(mp: str, flags: int) -> int:
-    try:
-        await libc.mount(fstype().mntname, mp, MNT_UPDATE | flags, _update_args())
-    except SyscallError as e:
-        return e.errno
-    return 0
+    return await errno_of(libc.mount(fstype().mntname, mp, MNT_UPDATE | flags,
+                                     _update_args()))
 
 
 async def _flags(mp: str) -> int:
@@ -42,12 +39,11 @@ async def _flags(mp: str) -> int:
 
 
 async def _mkdir_errno(path: str) -> int:
-    try:
-        await libc.mkdir(path, 0o755)
-    except SyscallError as e:
-        return e.errno
-    await libc.rmdir(path)
-    return 0
+    """mkdir's errno; a directory made is removed again."""
+    error = await errno_of(libc.mkdir(path, 0o755))
+    if error == 0:
+        await libc.rmdir(path)
+    return error
 
 
 async def mount_update_refused_keeps_the_flags(mp: str) -> None:

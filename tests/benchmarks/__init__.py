@@ -1,0 +1,1 @@
+"""The benchmarks under benchmarks/ keep running: their smoke modes and their measuring parts."""
