@@ -62,6 +62,7 @@ from kern.machine.explore import (
     dfs_next,
     run_scenario,
 )
+from kern.machine.schedule import Decisions, decode, trim
 from kern.machine.strategies import (
     DfsStrategy,
     PrefixStrategy,
@@ -70,7 +71,6 @@ from kern.machine.strategies import (
     make_strategy,
     parse_strategy_spec,
 )
-from kern.machine.schedule import Decisions, decode, trim
 
 # the seed of the i-th machine a test boots in a run is seed + i * MACHINE_SEED_STRIDE
 MACHINE_SEED_STRIDE = 1_000_003
