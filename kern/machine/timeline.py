@@ -66,6 +66,8 @@ def chrome_events(trace: Trace, *, pid_base: int = 0, label: str = "",
     lwps: dict[tuple[int, int], _Lwp] = {}
     pids: set[int] = set()
     cur: tuple[int, int] | None = None  # the lwp on the CPU, as far as the trace says
+    # an lwp that just exited: the wakeups right after its exit are its joiners'
+    exiting: tuple[int, int] | None = None
     ts = -step_us
     prefix = f"{label}: " if label else ""
 
@@ -115,6 +117,8 @@ def chrome_events(trace: Trace, *, pid_base: int = 0, label: str = "",
         key = (e.pid, e.lid)
         t = track(e)
         k = e.kind
+        if k != "wakeup":
+            exiting = None
         if k in ("start", "run"):
             if cur is not None and cur != key:
                 # the lwp on the CPU was preempted (it had not blocked)
@@ -127,7 +131,8 @@ def chrome_events(trace: Trace, *, pid_base: int = 0, label: str = "",
             if cur == key:
                 cur = None
         elif k in ("wakeup", "timeout"):
-            waker = lwps[cur].name if cur is not None else "the clock"
+            waker = lwps[cur].name if cur is not None else \
+                lwps[exiting].name if exiting is not None else "the clock"
             end(key, t, {"timed out": True} if k == "timeout" else {"woken by": waker})
             begin(key, t, "runnable", "cpu", at)
         elif k == "extern":
@@ -140,6 +145,7 @@ def chrome_events(trace: Trace, *, pid_base: int = 0, label: str = "",
             end(key, t, {"exited": True})
             if cur == key:
                 cur = None
+            exiting = key
         elif k == "fault":
             out.append({"ph": "i", "s": "t", "name": f"fault {e.detail}", "cat": "fault",
                         "ts": ts, "pid": pid_base + e.pid, "tid": e.lid, "args": at})

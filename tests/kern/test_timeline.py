@@ -204,6 +204,8 @@ def test_sleeps_wakeups_and_preemptions():
     assert any(s[0] == "runnable" and "preempted by" in s[1]["args"] for s in spin)
     join = [s for s in spans(tracks[names["body"]]) if s[0] == "kthrwait"]
     assert join and all("woken by" in s[2]["args"] for s in join)
+    # the joiner is woken by the lwp whose exit it waited for (not "the clock")
+    assert {s[2]["args"]["woken by"] for s in join} <= {"spin1", "spin2", "napper"}
 
 
 def test_faults_are_instant_events_on_their_lwp():
