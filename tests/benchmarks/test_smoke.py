@@ -32,6 +32,7 @@ SMOKE: dict[str, list[str]] = {
     "bench_sweep": ["--no-base"],
     "bench_sweep_memory": [],
     "bench_suite": ["--no-base"],
+    "bench_explore": [],
 }
 
 
