@@ -62,8 +62,14 @@ revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
 * B16 (same campaign) when reading an indirect cluster back from the store
   fails, fss_bs_indir returns NULL after switching sc_indir_cur, and
   fss_bs_thread takes the NULL for a hole: zeros, no error (still in 1.114).
+* B17 (found by pct in a stress scenario) FSSIOCCLR stops the bs thread,
+  which exits at the top of its loop without answering what is left in
+  sc_bufq: a read queued behind the one being served is never completed, and
+  its reader sleeps in physio for ever (bufq_drain runs only in fss_detach,
+  which that reader's open descriptor keeps away).  No later revision was
+  checked.
 
-tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B16;
+tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B17;
 test_defect_b7.py B7; test_errno.py B8, B10 and B12.
 
 kemu is LP64 (amd64 layouts), so the ``#ifndef _LP64`` FSSIOCGET50 case is

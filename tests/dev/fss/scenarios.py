@@ -236,8 +236,8 @@ async def stress(csize: int = 65536) -> int:
     async def clearer(readers: list[lwp]) -> None:
         # Not before the readers are done: fss.c 1.104 loses a read still queued
         # for the bs thread when FSSIOCCLR stops it (the thread exits without
-        # draining sc_bufq; the reader sleeps in physio for ever), which pct
-        # finds in this scenario within a few runs.
+        # draining sc_bufq; the reader sleeps in physio for ever: defect B17,
+        # pinned in test_defects.py), which pct found here within a few runs.
         await join(*readers)
         await libc.ioctl(fd, FSSIOCCLR, None)
         fd1 = await libc.open("/dev/rfss1", O_RDWR)
