@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import importlib.abc
 import importlib.machinery
 import multiprocessing
 import os
@@ -173,7 +172,7 @@ BY_KEY = {m.key: m for m in MUTANTS}
 
 def planted_source(m: Mutant) -> str:
     """``m.module``'s source with ``m``'s edits (ValueError if one does not apply once)."""
-    path = os.path.join(ROOT, *m.module.split(".")) + ".py"
+    path = _module_path(m)
     with open(path) as f:
         src = f.read()
     for old, new in m.edits:
@@ -185,39 +184,34 @@ def planted_source(m: Mutant) -> str:
     return src
 
 
-class _PlantedLoader(importlib.machinery.SourceFileLoader):
-    """Compiles the planted source instead of the file's (and never its .pyc)."""
-
-    def __init__(self, fullname: str, path: str, source: str) -> None:
-        super().__init__(fullname, path)
-        self.source = source
-
-    def get_code(self, fullname: str) -> Any:
-        return compile(self.source, self.path, "exec", dont_inherit=True)
-
-
-class _PlantingFinder(importlib.abc.MetaPathFinder):
-    def __init__(self, m: Mutant) -> None:
-        self.m = m
-        self.source = planted_source(m)
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != self.m.module:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.origin is None:
-            return None
-        spec.loader = _PlantedLoader(fullname, spec.origin, self.source)
-        return spec
+def _module_path(m: Mutant) -> str:
+    return os.path.join(ROOT, *m.module.split(".")) + ".py"
 
 
 def plant(key: str | None) -> None:
-    """In a fresh process, before kemu is imported: load ``key``'s module planted."""
+    """In a fresh worker process: every later load of ``key``'s module compiles the
+    planted source instead of the file's.
+
+    The hook is the source loader's ``get_code``, for that one file: an import
+    (``vfs.vfs_trans``) and kern_module's load of a kernel module from its
+    file (fss is loaded afresh for each machine, under another name) both
+    come through it, and neither reads a cached .pyc of the original."""
     if key is None:
         return
-    if BY_KEY[key].module in sys.modules:
-        raise RuntimeError(f"{BY_KEY[key].module} is already imported: plant before booting")
-    sys.meta_path.insert(0, _PlantingFinder(BY_KEY[key]))
+    m = BY_KEY[key]
+    path = os.path.realpath(_module_path(m))
+    source = planted_source(m)
+    original = importlib.machinery.SourceFileLoader.get_code
+
+    def get_code(self: importlib.machinery.SourceFileLoader, fullname: str) -> Any:
+        if os.path.realpath(self.path) == path:
+            return compile(source, self.path, "exec", dont_inherit=True)
+        return original(self, fullname)
+
+    importlib.machinery.SourceFileLoader.get_code = get_code  # type: ignore[method-assign]
+    for name, mod in list(sys.modules.items()):
+        if os.path.realpath(getattr(mod, "__file__", "") or "") == path:
+            raise RuntimeError(f"{name} is already loaded: plant before booting")
 
 
 # ================================================================== runs (in workers)
@@ -432,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
                   note=(f"{ctl['runs']} runs" + (", every schedule within the bound"
                                                  if ctl["complete"] else "")
                         + (f"; FAILED: {ctl['outcome']}" if ctl["found_at"] else "")))
+    # a failure the unplanted code also has is not the mistake's
+    control = {found[(None, s)]["outcome"] for s in STRATEGIES if found[(None, s)]["found_at"]}
+    for k in keys:
+        for s in STRATEGIES:
+            r = found[(k, s)]
+            if r["found_at"] and r["outcome"] in control:
+                r["found_at"] = None
+                r["outcome"] = "stopped at the unplanted code's failure: " + r["outcome"]
     for s in STRATEGIES:
         hits = [k for k in keys if found[(k, s)]["found_at"]]
         rs = [found[(k, s)] for k in keys]
@@ -449,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in STRATEGIES:
             r = found[(k, s)]
             cells.append(f"{s} run {r['found_at']}" if r["found_at"] else f"{s} -")
-        first = next((found[(k, s)] for s in STRATEGIES if found[(k, s)]["found_at"]), None)
-        how = f": {first['outcome'][:120]}" if first else ""
+        first = next((found[(k, s)] for s in STRATEGIES if found[(k, s)]["found_at"]), None) \
+            or next((found[(k, s)] for s in STRATEGIES if found[(k, s)]["outcome"]), None)
+        how = f": {first['outcome'][:160]}" if first else ""
         rep.note(f"{k} ({m.module.replace('.', '/')}.py) {m.what}: {', '.join(cells)}{how}")
     rep.finish(args)
     return 0
