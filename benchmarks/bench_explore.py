@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import importlib.machinery
+import linecache
 import multiprocessing
 import os
 import sys
@@ -209,6 +210,12 @@ def plant(key: str | None) -> None:
         return original(self, fullname)
 
     importlib.machinery.SourceFileLoader.get_code = get_code  # type: ignore[method-assign]
+    # what reads the source by line (lockdebug's lock names, the init sites
+    # that are lock classes, tracebacks) reads the planted text too: with the
+    # file's lines, an edit that adds or removes lines would rename the locks
+    # below it and undo lockdebug's declared kept reversals
+    linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+    linecache.cache[_module_path(m)] = linecache.cache[path]
     for name, mod in list(sys.modules.items()):
         if os.path.realpath(getattr(mod, "__file__", "") or "") == path:
             raise RuntimeError(f"{name} is already loaded: plant before booting")
