@@ -119,7 +119,7 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_sleeptimo = timo > 0
     l.l_sleepcatch = catch
     l.l_wakerv = 0
-    ci.m.trace_add(l, "sleep", l.l_wmesg)
+    ci.m.trace_sleep(l)
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
     # On teardown of the machine trio.Cancelled comes out of here, leaving

@@ -100,7 +100,8 @@ class VirtualCPU:
         self.decisions = Decisions()
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
-        self.last: lwp | None = None  # the lwp that ran last (for the trace's "run")
+        # the lwp on the CPU since its last "run" event (None once it left the CPU)
+        self.last: lwp | None = None
         self.realtime = realtime
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
@@ -246,6 +247,7 @@ class VirtualCPU:
     def switch_away(self, l: lwp) -> None:
         """``l`` (blocked, exiting or going outside) leaves the CPU: run another, or idle."""
         self.curlwp = None
+        self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
             self._fire_due()
         if self.runq:
