@@ -13,9 +13,11 @@ from typing import Any
 
 from kern.errno import EFBIG, EINVAL, EIO, EPERM, EROFS
 from kern.kern_auth import kauth_cred_issuser
+from kern.kern_mutex import mutex_enter
 from kern.subr_uio import uiomove, uiomove_zero
 from vfs.genfs_io import (
     PGO_CLEANIT,
+    PGO_LAZY,
     PGO_SYNCIO,
     UBC_READ,
     UBC_WRITE,
@@ -24,9 +26,10 @@ from vfs.genfs_io import (
     ubc_uiomove,
     uvm_vnp_setsize,
 )
-from vfs.mount import MNT_NOATIME
+from vfs.mount import MNT_ASYNC, MNT_NOATIME
 from vfs.vfs_bio import bread, brelse
 from vfs.vnode import IO_APPEND, IO_SYNC, IO_UNIT, VDIR, VLNK, VREG
+from vfs.vnode_if import VOP_PUTPAGES
 
 from .ext2fs import blkoff, fsbtodb, lblkno
 from .ext2fs_balloc import ufs_balloc_range
@@ -131,6 +134,7 @@ async def ext2fs_write(v: Any) -> int:
 
     resid = uio.uio_resid
     osize = ext2fs_size(ip)
+    async_ = vp.v_mount is not None and bool(vp.v_mount.mnt_flag & MNT_ASYNC)
     error = 0
     while uio.uio_resid > 0:
         oldoff = uio.uio_offset
@@ -146,6 +150,15 @@ async def ext2fs_write(v: Any) -> int:
             error = error or e
         if error:
             break
+        # Write behind: each 64 KiB boundary the write crosses sends what
+        # lies before it to the disk (asynchronously in NetBSD, PGO_LAZY), so
+        # a sequential writer leaves no pile of dirty pages for the page
+        # daemon.  As in ext2fs_readwrite.c, the loop does not stop on this
+        # error: the next piece's allocation overwrites it.
+        if not async_ and oldoff >> 16 != uio.uio_offset >> 16:
+            await mutex_enter(vp.v_interlock)
+            error = await VOP_PUTPAGES(vp, (oldoff >> 16) << 16, (uio.uio_offset >> 16) << 16,
+                                       PGO_CLEANIT | PGO_LAZY)
     if resid > uio.uio_resid:
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         if cred is not None and not kauth_cred_issuser(cred):
@@ -159,9 +172,6 @@ async def ext2fs_write(v: Any) -> int:
             # Blocks allocated for bytes that never arrived must not lie past EOF.
             await ext2fs_truncate(vp, ext2fs_size(ip), 0, cred)
     elif resid > uio.uio_resid and (ioflag & IO_SYNC) == IO_SYNC:
-        from kern.kern_mutex import mutex_enter
-        from vfs.vnode_if import VOP_PUTPAGES
-
         await mutex_enter(vp.v_interlock)
         error = await VOP_PUTPAGES(vp, trunc_page(uio.uio_offset - (resid - uio.uio_resid)),
                                    round_page(uio.uio_offset), PGO_CLEANIT | PGO_SYNCIO)

@@ -22,7 +22,7 @@ from kern.kern_module import (
 from kern.machine import testing as kt
 from kern.machine.testing import errno_of
 from tools.lib import libc
-from vfs.mount import MNT_RDONLY
+from vfs.mount import MNT_ASYNC, MNT_RDONLY
 
 
 def lwp_names(k) -> list[str]:
@@ -199,7 +199,7 @@ def test_pagedaemon_is_refused_with_enomem_then_a_writer_copies(origin):
     from vfs.uvm import uvm_kick_pdaemon, uvm_pdaemon_wait
 
     async def body():
-        await kt.mount_image(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt", flags=MNT_ASYNC)  # no write-behind: pages stay dirty
         await kt.write_file("/mnt/f", b"A" * 65536)
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)
