@@ -237,3 +237,31 @@ def test_io_sync_write_reaches_the_disk(tmp_path):
         assert debugfs_cat(img, f"<{ino}>") == data
         k.run(umount)
     assert_clean(img)
+
+
+def test_write_behind_every_64k_unless_async(tmp_path):
+    """ext2fs_write sends what lies before each 64 KiB boundary it crosses to the
+    disk (NetBSD's write-behind, PGO_CLEANIT|PGO_LAZY); on an MNT_ASYNC mount
+    the pages stay dirty until something flushes them."""
+    data = pattern(3 * 65536 + 1000, 7)
+    seen = {}
+    for name, flags in (("sync", 0), ("async", MNT_ASYNC)):
+        img = mkfs(str(tmp_path / f"{name}.img"), 8 * MB, 4096)
+
+        async def body(img=img, flags=flags, name=name):
+            check(await mount(img, flags=flags))
+            check(await write_file("/mnt/f", data))
+            error, vp = await vnode_of("/mnt/f")
+            check(error)
+            # (the pattern repeats every 64 KiB: a page of the first 64 KiB
+            # is on the disk if any of the three pieces is)
+            pages = [image_has(img, data[o:o + PAGE_SIZE]) for o in range(0, 65536, PAGE_SIZE)]
+            seen[name] = (genfs_dirty_pages(vp), all(pages), any(pages))
+            await vrele(vp)
+            check(await umount())
+
+        run_clean(img, body)
+        assert debugfs_cat(img, "/f") == data
+    # The three whole 64 KiB pieces are on the disk; the tail's page is dirty.
+    assert seen["sync"] == (1, True, True)
+    assert seen["async"] == (3 * 16 + 1, False, False)
