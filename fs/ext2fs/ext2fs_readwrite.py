@@ -2,7 +2,12 @@
 
 Regular files go through the page cache (vfs.genfs_io): a write first
 makes the blocks under each piece exist with its pages resident
-(ufs_balloc_range), copies the bytes into the pages, then moves EOF.
+(ufs_balloc_range), copies the bytes into the pages, then moves EOF; as
+NetBSD's, each 64 KiB boundary the write crosses sends the pages before it
+to the disk (write-behind, PGO_CLEANIT|PGO_LAZY) unless the mount is
+MNT_ASYNC.  kemu's I/O being synchronous, that write is finished when
+VOP_PUTPAGES returns; its error stays with the pages (genfs reports I/O
+errors to PGO_SYNCIO callers only).
 Directories and slow symlinks are read block by block from the buffer
 cache (ext2fs_bufrd); they are only written by the directory operations.
 """
