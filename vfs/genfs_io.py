@@ -648,8 +648,8 @@ async def genfs_putpages(v: Any) -> int:
     Entered with ``vp->v_interlock`` held; it is released before any I/O
     and not taken back.  Pages in [offlo, offhi) (to the end of the file
     with PGO_ALLPAGES or offhi == 0) are written if dirty (PGO_CLEANIT), then
-    freed if clean (PGO_FREE).  A page whose write fails stays dirty; the
-    first error is returned.  The page daemon never sleeps waiting for a
+    freed if clean (PGO_FREE).  A page whose write fails stays dirty; with
+    PGO_SYNCIO the first error is returned.  The page daemon never sleeps waiting for a
     suspended file system: it gets the error of fstrans_start_nowait.
     """
     ap = v
