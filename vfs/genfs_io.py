@@ -672,10 +672,12 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
     goes on (NetBSD stops at a synchronous error), and its error is returned
     only with PGO_SYNCIO (NetBSD's asynchronous writes report theirs to
     biodone, not to the caller).  A busy page is waited for by every caller
-    but the page daemon, which stops there as NetBSD's does (NetBSD's lazy
-    flushes skip busy pages; kemu's reclaim has no PGO_RECLAIM and relies on
-    the wait).  Without the dirty-only walk, the resident pages in the range
-    are taken when the scan starts; pages added meanwhile are left alone.
+    but the page daemon, which passes it by: kemu's daemon offers whole
+    objects, and NetBSD's, which scans its page queue and puts one page at a
+    time, skips the busy ones (NetBSD's lazy flushes skip busy pages too;
+    kemu's reclaim has no PGO_RECLAIM and relies on the wait).  Without the
+    dirty-only walk, the resident pages in the range are taken when the scan
+    starts; pages added meanwhile are left alone.
     """
     from vfs.vfs_bio import MAXPHYS
     from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
@@ -748,8 +750,10 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
         assert o is not None
         if pg.flags & PG_BUSY:
             if pagedaemon:
-                # Someone else has the page: the daemon leaves the rest for later.
-                break
+                # Someone else has the page: the daemon passes it by, as
+                # uvmpd_scan_queue passes busy pages by.
+                nextoff = o + PAGE_SIZE
+                continue
             pg.flags |= PG_WANTED
             await cv_wait(uobj.uo_cv, slock)
             nextoff = o  # look at this page again
