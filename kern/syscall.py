@@ -347,6 +347,11 @@ def syscall_names() -> dict[int, str]:
 
 # ---------------------------------------------------------------- the trap
 
+#: system calls between two looks at the host's queued calls (a power of 2)
+_HOST_EVERY = 64
+_traps = 0
+
+
 async def _userret(l: lwp, depth: int) -> None:
     """Back to user mode: take the pending signals (a fatal one ends the process
     here, and an lwp of an exiting process leaves: neither returns), then run
@@ -384,6 +389,15 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
     # Entering the kernel is a preemption point: another lwp may run
     # between this process's user code and its call.
     await preempt()
+    # Every so many calls the machine's trio run also takes what the host
+    # has queued for it (call_soon: a Ctrl-C's SIGINT, an abandoned
+    # request), as a CPU takes its interrupts at the trap, even while this
+    # lwp is the only runnable one and never parks.  No scheduling decision
+    # is made here, so a seeded run is the same.
+    global _traps
+    _traps += 1
+    if not _traps & (_HOST_EVERY - 1):
+        await trio.lowlevel.checkpoint()
     sy = syscall_lookup(code) if isinstance(code, int) else None
     if sy is None:
         await _userret(l, depth)

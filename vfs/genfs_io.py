@@ -29,6 +29,7 @@ water mark kicks the page daemon.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curlwp
@@ -59,6 +60,7 @@ PGO_PASTEOF = 0x400        # getpages: pages beyond EOF are fine
 PGO_NOBLOCKALLOC = 0x800
 PGO_NOTIMESTAMP = 0x1000
 PGO_RECLAIM = 0x2000       # putpages: the vnode is being reclaimed
+PGO_LAZY = 0x8000          # putpages: a lazy flush (write-behind), not for integrity
 
 # vm_page pg_flags (uvm/uvm_page.h)
 PG_BUSY = 0x0001
@@ -117,6 +119,12 @@ class uvm_object:
         self.uo_pages: dict[int, vm_page] = {}
         self.uo_npages = 0
         self.uo_ndirty = 0
+        # The radix tree's two tags, as sorted lists of page offsets: pages
+        # that are dirty, and pages a putpages is writing back (busy, clean
+        # until the write fails).  putpages finds the next tagged page
+        # after an offset without visiting the others.
+        self.uo_dirtyoffs: list[int] = []
+        self.uo_wboffs: list[int] = []
         self.uo_cv = kcondvar_t()
         cv_init(self.uo_cv, "genput")
         self.g_op = gops  # the genfs_node part
@@ -152,6 +160,25 @@ def VTOG(vp: vnode) -> uvm_object:
 
 # ---------------------------------------------------------------- accounting
 
+def _tag_set(tag: list[int], off: int) -> None:
+    if not tag or tag[-1] < off:
+        tag.append(off)  # the common case: a file written from start to end
+    else:
+        insort(tag, off)
+
+
+def _tag_clear(tag: list[int], off: int) -> None:
+    i = bisect_left(tag, off)
+    if i < len(tag) and tag[i] == off:
+        del tag[i]
+
+
+def _tag_next(tag: list[int], off: int) -> int | None:
+    """The first tagged offset at or after ``off`` (radix_tree_gang_lookup_tagged_node)."""
+    i = bisect_left(tag, off)
+    return tag[i] if i < len(tag) else None
+
+
 def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
     """Mark ``pg`` modified; past the high water mark, wake the page daemon.
 
@@ -163,6 +190,7 @@ def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
     if pg.flags & PG_CLEAN:
         pg.flags &= ~PG_CLEAN
         uobj.uo_ndirty += 1
+        _tag_set(uobj.uo_dirtyoffs, pg.offset)
         uobj.g_dirtygen += 1
         u = uvmexp()
         u.dirtypages += 1
@@ -175,6 +203,7 @@ def _page_clean(uobj: uvm_object, pg: vm_page) -> None:
     if not pg.flags & PG_CLEAN:
         pg.flags |= PG_CLEAN
         uobj.uo_ndirty -= 1
+        _tag_clear(uobj.uo_dirtyoffs, pg.offset)
         u = uvmexp()
         u.dirtypages -= 1
         if uobj.uo_ndirty == 0:
@@ -194,6 +223,8 @@ def _page_insert(uobj: uvm_object, off: int) -> vm_page:
 
 def _page_free(uobj: uvm_object, pg: vm_page) -> None:
     _page_clean(uobj, pg)
+    if uobj.uo_wboffs:
+        _tag_clear(uobj.uo_wboffs, pg.offset)
     if uobj.uo_pages.get(pg.offset) is pg:
         del uobj.uo_pages[pg.offset]
         uobj.uo_npages -= 1
@@ -619,8 +650,8 @@ async def genfs_putpages(v: Any) -> int:
     Entered with ``vp->v_interlock`` held; it is released before any I/O
     and not taken back.  Pages in [offlo, offhi) (to the end of the file
     with PGO_ALLPAGES or offhi == 0) are written if dirty (PGO_CLEANIT), then
-    freed if clean (PGO_FREE).  A page whose write fails stays dirty; the
-    first error is returned.  The page daemon never sleeps waiting for a
+    freed if clean (PGO_FREE).  A page whose write fails stays dirty; with
+    PGO_SYNCIO the first error is returned.  The page daemon never sleeps waiting for a
     suspended file system: it gets the error of fstrans_start_nowait.
     """
     ap = v
@@ -629,14 +660,40 @@ async def genfs_putpages(v: Any) -> int:
 
 
 async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> int:
+    """genfs_do_putpages as NetBSD's page-array version has it (genfs_io.c of the
+    yamt-pagecache work, NetBSD 10's): the object lock is held over the scan and
+    dropped only around a write or a wait; without PGO_FREE or PGO_DEACTIVATE
+    only dirty pages are visited (the dirty tag; with an integrity sync,
+    PGO_SYNCIO|PGO_CLEANIT without PGO_LAZY, also the pages other lwps are
+    writing back, to wait for them); a dirty page goes out in one cluster with
+    the dirty, idle pages around it (backwards only from the first page of the
+    range), up to MAXPHYS, which may reach past ``offhi`` as NetBSD's does.
+
+    Deviations: kemu's I/O is synchronous, so a cluster's write is finished
+    when GOP_WRITE returns; a failed write leaves its pages dirty and the scan
+    goes on (NetBSD stops at a synchronous error), and its error is returned
+    only with PGO_SYNCIO (NetBSD's asynchronous writes report theirs to
+    biodone, not to the caller).  A busy page is waited for by every caller
+    but the page daemon, which passes it by: kemu's daemon offers whole
+    objects, and NetBSD's, which scans its page queue and puts one page at a
+    time, skips the busy ones (NetBSD's lazy flushes skip busy pages too;
+    kemu's reclaim has no PGO_RECLAIM and relies on the wait).  Without the
+    dirty-only walk, the resident pages in the range are taken when the scan
+    starts; pages added meanwhile are left alone.
+    """
+    from vfs.vfs_bio import MAXPHYS
     from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
 
     uobj = vp.v_uobj
     slock = vp.v_interlock
     if not mutex_owned(slock):
         panic("genfs_putpages: %r: v_interlock not held", vp)
+    integrity_sync = flags & (PGO_LAZY | PGO_SYNCIO | PGO_CLEANIT) == PGO_SYNCIO | PGO_CLEANIT
+    dirtyonly = not flags & (PGO_DEACTIVATE | PGO_FREE)
+    # Nothing to do: no pages, or only clean ones and no write-back to wait for.
     if uobj is None or not uobj.uo_pages or \
-            not flags & (PGO_CLEANIT | PGO_FREE | PGO_DEACTIVATE):
+            not flags & (PGO_CLEANIT | PGO_FREE | PGO_DEACTIVATE) or \
+            (dirtyonly and not uobj.uo_dirtyoffs and not (integrity_sync and uobj.uo_wboffs)):
         mutex_exit(slock)
         return 0
     offlo = trunc_page(offlo)
@@ -647,10 +704,11 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
         return 0
 
     # Writing pages is a change to the file system: join its transaction.
+    pagedaemon = curlwp() is uvm.pagedaemon_lwp
     trans_mp = None
     if flags & PGO_CLEANIT and uobj.uo_ndirty and vp.v_mount is not None:
         trans_mp = vp.v_mount
-        if curlwp() is uvm.pagedaemon_lwp:
+        if pagedaemon:
             # The page daemon must not sleep here.
             error = fstrans_start_nowait(trans_mp)
             if error:
@@ -664,53 +722,94 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
                 fstrans_done(trans_mp)
                 trans_mp = None
             await mutex_enter(slock)
-    mutex_exit(slock)
 
-    from vfs.vfs_bio import MAXPHYS
-
+    maxpages = MAXPHYS // PAGE_SIZE
+    pages = uobj.uo_pages
+    resident: list[int] = []
+    ri = 0
+    if not dirtyonly:
+        resident = sorted(o for o in pages if offlo <= o < offhi)
     error = 0
-    offsets = sorted(o for o in uobj.uo_pages if offlo <= o < offhi)
-    for o in offsets:
-        await mutex_enter(slock)
-        pg = uobj.uo_pages.get(o)
-        while pg is not None and pg.flags & PG_BUSY:
+    nextoff = offlo
+    while True:
+        # The next page to look at (uvm_page_array_fill_and_peek).
+        if dirtyonly:
+            o = _tag_next(uobj.uo_dirtyoffs, nextoff)
+            if integrity_sync and uobj.uo_wboffs:
+                w = _tag_next(uobj.uo_wboffs, nextoff)
+                if w is not None and (o is None or w < o):
+                    o = w
+            pg = pages.get(o) if o is not None else None
+            if pg is None or o >= offhi:
+                break
+        else:
+            while ri < len(resident) and (resident[ri] < nextoff or resident[ri] not in pages):
+                ri += 1
+            if ri == len(resident):
+                break
+            o = resident[ri]
+            pg = pages[o]
+        assert o is not None
+        if pg.flags & PG_BUSY:
+            if pagedaemon:
+                # Someone else has the page: the daemon passes it by, as
+                # uvmpd_scan_queue passes busy pages by.
+                nextoff = o + PAGE_SIZE
+                continue
             pg.flags |= PG_WANTED
             await cv_wait(uobj.uo_cv, slock)
-            pg = uobj.uo_pages.get(o)
-        if pg is None:
-            mutex_exit(slock)
+            nextoff = o  # look at this page again
             continue
+        nextoff = o + PAGE_SIZE
         cluster = [pg]
         if flags & PGO_CLEANIT and not pg.flags & PG_CLEAN:
-            # The dirty, idle pages that follow go out in the same write, up
-            # to MAXPHYS (genfs_do_putpages gathers them the same way).
+            # The dirty, idle neighbours go out in the same write: backwards
+            # only from the first page of the range (the scan ascends), then
+            # forwards to fill MAXPHYS (uvn_findpages, UFP_DIRTYONLY).
+            back: list[vm_page] = []
+            if o == offlo:
+                b = o - PAGE_SIZE
+                while b >= 0 and len(back) < maxpages // 2:
+                    q = pages.get(b)
+                    if q is None or q.flags & (PG_BUSY | PG_CLEAN):
+                        break
+                    back.append(q)
+                    b -= PAGE_SIZE
+                back.reverse()
+            cluster = back + cluster
             nxt = o + PAGE_SIZE
-            while nxt < offhi and len(cluster) < MAXPHYS // PAGE_SIZE:
-                q = uobj.uo_pages.get(nxt)
+            while len(cluster) < maxpages:
+                q = pages.get(nxt)
                 if q is None or q.flags & (PG_BUSY | PG_CLEAN):
                     break
                 cluster.append(q)
                 nxt += PAGE_SIZE
+            me = curlwp()
             for q in cluster:
                 q.flags |= PG_BUSY
-                q.owner = curlwp()
+                q.owner = me
                 # Clean before the write: a change made meanwhile dirties it again.
                 _page_clean(uobj, q)
+                _tag_set(uobj.uo_wboffs, q.offset)
             mutex_exit(slock)
             e = await uobj.g_op.gop_write(vp, cluster, len(cluster), flags)
             await mutex_enter(slock)
+            for q in cluster:
+                _tag_clear(uobj.uo_wboffs, q.offset)
             if e:
                 for q in cluster:
                     _page_dirty(uobj, q, kick=False)
                 uvmexp().pdfailed += len(cluster)
-                error = error or e
+                if flags & PGO_SYNCIO:
+                    error = error or e
             uvm_page_unbusy(uobj, cluster)
+            nextoff = cluster[-1].offset + PAGE_SIZE
         if flags & PGO_FREE:
             for q in cluster:
-                if q.flags & PG_CLEAN and not q.flags & PG_BUSY and \
-                        uobj.uo_pages.get(q.offset) is q:
+                if offlo <= q.offset < offhi and q.flags & PG_CLEAN and \
+                        not q.flags & PG_BUSY and pages.get(q.offset) is q:
                     _page_free(uobj, q)
-        mutex_exit(slock)
+    mutex_exit(slock)
 
     if trans_mp is not None:
         fstrans_done(trans_mp)

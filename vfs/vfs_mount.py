@@ -70,6 +70,7 @@ from vfs.mount import (
     IMNT_UNMOUNT,
     IMNT_WANTRDWR,
     MFSNAMELEN,
+    MNT_ASYNC,
     MNT_BASIC_FLAGS,
     MNT_EXTATTR,
     MNT_FORCE,
@@ -317,6 +318,14 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
     if error and error != EOPNOTSUPP:
         return error
     mp.mnt_iflag |= IMNT_UNMOUNT
+    # As NetBSD's: the last sync is a real one (bwrite on an MNT_ASYNC mount
+    # only delays the write, and nothing would write it after the unmount).
+    # (Only written when set: NetBSD clears it unconditionally, to the same
+    # effect, but statvfs reads mnt_flag unlocked and the lockset detector
+    # would report every unmount.)
+    async_ = mp.mnt_flag & MNT_ASYNC
+    if async_:
+        mp.mnt_flag &= ~MNT_ASYNC
     error = 0
     if not mp.mnt_flag & MNT_RDONLY and not flags & MNT_FORCE:
         error = await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
@@ -324,6 +333,8 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
         error = await VFS_UNMOUNT(mp, flags)
     if error:
         mp.mnt_iflag &= ~IMNT_UNMOUNT
+        if async_:
+            mp.mnt_flag |= async_
         if suspended:
             await vfs_resume(mp)
         return error

@@ -7,8 +7,12 @@ copies the bytes into the pages, then moves the page cache's EOF.  As
 NetBSD 8's ext2fs_write/ext2fs_post_write_update, a write that fails part
 way (a copyin fault, a full disk) fails as a whole: the file is truncated
 back to its old size, which frees every block the write allocated, and the
-uio is rewound.  Unlike NetBSD's, there is no write-behind of every 64 KiB
-(PGO_LAZY putpages) and an IO_SYNC write flushes all the pages it wrote.
+uio is rewound.  As NetBSD's, each 64 KiB boundary the write crosses sends
+the pages before it to the disk (write-behind, PGO_CLEANIT|PGO_LAZY) unless
+the mount is MNT_ASYNC; kemu's I/O being synchronous, that write is
+finished when VOP_PUTPAGES returns, and its I/O error stays with the pages
+(genfs reports those to PGO_SYNCIO callers only).  Unlike NetBSD's, an
+IO_SYNC write flushes all the pages it wrote.
 Directories and slow symlinks are read block by block from the buffer
 cache (ext2fs_bufrd); they are only written by the directory operations.
 """
@@ -19,9 +23,11 @@ from typing import Any
 
 from kern.errno import EFBIG, EINVAL, EIO, EPERM, EROFS
 from kern.kern_auth import kauth_cred_issuser
+from kern.kern_mutex import mutex_enter
 from kern.subr_uio import uiomove, uiomove_zero
 from vfs.genfs_io import (
     PGO_CLEANIT,
+    PGO_LAZY,
     PGO_SYNCIO,
     UBC_READ,
     UBC_WRITE,
@@ -31,9 +37,10 @@ from vfs.genfs_io import (
     uvm_vnp_setsize,
     uvm_vnp_setwritesize,
 )
-from vfs.mount import MNT_NOATIME
+from vfs.mount import MNT_ASYNC, MNT_NOATIME
 from vfs.vfs_bio import bread, brelse
 from vfs.vnode import IO_APPEND, IO_SYNC, VDIR, VLNK, VREG
+from vfs.vnode_if import VOP_PUTPAGES
 
 from .ext2fs import blkoff, fsbtodb, lblkno
 from .ext2fs_balloc import ufs_balloc_range
@@ -137,6 +144,7 @@ async def ext2fs_write(v: Any) -> int:
 
     resid = uio.uio_resid
     osize = ext2fs_size(ip)
+    async_ = vp.v_mount is not None and bool(vp.v_mount.mnt_flag & MNT_ASYNC)
     error = 0
     while uio.uio_resid > 0:
         oldoff = uio.uio_offset
@@ -153,6 +161,15 @@ async def ext2fs_write(v: Any) -> int:
         # The page cache's notion of EOF follows the bytes copied.
         if vp.v_size < uio.uio_offset:
             await uvm_vnp_setsize(vp, uio.uio_offset)
+        # Write behind: each 64 KiB boundary the write crosses sends what
+        # lies before it to the disk (asynchronously in NetBSD, PGO_LAZY), so
+        # a sequential writer leaves no pile of dirty pages for the page
+        # daemon.  As in ext2fs_readwrite.c, the loop does not stop on this
+        # error: the next piece's allocation overwrites it.
+        if not async_ and oldoff >> 16 != uio.uio_offset >> 16:
+            await mutex_enter(vp.v_interlock)
+            error = await VOP_PUTPAGES(vp, (oldoff >> 16) << 16, (uio.uio_offset >> 16) << 16,
+                                       PGO_CLEANIT | PGO_LAZY)
     if resid > uio.uio_resid:
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         if cred is not None and not kauth_cred_issuser(cred):
@@ -164,9 +181,6 @@ async def ext2fs_write(v: Any) -> int:
         uio.uio_offset -= resid - uio.uio_resid
         uio.uio_resid = resid
     elif resid > uio.uio_resid and (ioflag & IO_SYNC) == IO_SYNC:
-        from kern.kern_mutex import mutex_enter
-        from vfs.vnode_if import VOP_PUTPAGES
-
         await mutex_enter(vp.v_interlock)
         error = await VOP_PUTPAGES(vp, trunc_page(uio.uio_offset - (resid - uio.uio_resid)),
                                    round_page(uio.uio_offset), PGO_CLEANIT | PGO_SYNCIO)

@@ -244,10 +244,11 @@ def test_page_daemon_may_write_clusters_already_copied(origin):
     not yet copied: once a writer has copied them, the daemon's write of the
     same pages goes through and the pages are clean."""
     from vfs.genfs_io import genfs_dirty_pages
+    from vfs.mount import MNT_ASYNC
     from vfs.uvm import uvm_kick_pdaemon, uvm_pdaemon_wait
 
     async def body():
-        await kt.mount_image(origin, "/mnt")
+        await kt.mount_image(origin, "/mnt", flags=MNT_ASYNC)  # no write-behind: pages stay dirty
         await kt.write_file("/mnt/f", b"A" * (64 * KiB))
         await libc.sync()
         fd = await libc.open("/dev/rfss0", O_RDWR)

@@ -168,7 +168,11 @@ def test_full_backing_store_invalidates_the_snapshot(origin, tmp_path):
         await libc.unmount("/mnt", 0)
         return full, werr, rerr, g.fsg_mount
 
-    with kern.boot(seed=1) as k:
+    # About half of all schedules meet B13 here (the bs thread fails while
+    # the fsync's inode write is in the copy-on-write handler: sc_slock held
+    # across fscow_disestablish, pinned in test_defects.py); this test is about
+    # the error path, so it runs a schedule that does not.
+    with kern.boot(seed=3) as k:
         full, werr, rerr, mount = k.run(body)
         dmesg = k.dmesg()
     assert full == ENOSPC
