@@ -91,16 +91,36 @@ def test_B7_not_reported_without_fss(origin):
 # under fss_device_lock), the other unmounts the file system (the hook walk
 # holds vfs_hooks_lock and calls fss_unmount_hook).  Whether the walk meets
 # the hook while the close holds fss_device_lock is up to the scheduler.
-# Measured (kemu explore, seeds from 0; benchmarks/bench_explore.py prints the
-# B7 row): pct depth 2 with steps=100 deadlocks 3 runs of 200, the first at
-# seed 107; pct depth 3, 1 of 200 (seed 114); random 0 of 300; dfs with a
-# preemption bound of 1 at its 373rd run; with lockdebug="strict", pct depth 2
-# meets the reversal 12 runs of 200, the first at seed 4.
+# Measured at 2c2b7be (PYTHONPATH=. python on explore(), seeds from 0, 600
+# runs each): pct depth 2 with steps=100 deadlocks 5 runs, the first at seed
+# 212; depth 3, 6 runs, the first at seed 30; with lockdebug="strict", depth 2
+# meets the reversal at seed 4.  benchmarks/bench_explore.py prints the B7 row
+# per strategy (random: none).  Where the first deadlock falls moves with every
+# change to the kernel's preemption points (a schedule string belongs to the
+# code it was recorded on), so the tests below give pct a budget of runs, and
+# shrink what it finds, instead of pinning a seed or a schedule string.  (Depth
+# 2, not 3: depth 3's first deadlock has four preemptions, and the shrinker,
+# which deletes and lowers choices one at a time, cannot bring it down to the
+# one that suffices; depth 2's has one.)
 
 B7_RUN = {"trace": False}
-# The deadlock with one preemption (what shrinking made of pct's seed 107): the
-# close is switched away from right after it took fss_device_lock.
-B7_SHRUNK = "k1.eNpjYCAHMAIAADgAAg"
+B7_BUDGET = 600          # pct runs (depth 2); about 1 in 100 deadlocks
+
+
+@pytest.fixture(scope="module")
+def b7_found():
+    """pct's first deadlocking run of the race, and its shrunk schedule."""
+    from kern.machine.explore import explore
+    from kern.machine.shrink import shrink
+
+    from .scenarios import b7_unmount_vs_last_close
+
+    e = explore(b7_unmount_vs_last_close, strategy="pct", depth=2, steps=100,
+                runs=B7_BUDGET, stop_at_first=True, boot=B7_RUN)
+    assert e.first_failure is not None, str(e)
+    (found,) = e.failures.values()
+    shrunk = shrink(b7_unmount_vs_last_close, schedule=found.schedule, boot=B7_RUN)
+    return found, shrunk
 
 
 def test_B7_the_race_passes_unpreempted():
@@ -115,18 +135,15 @@ def test_B7_the_race_passes_unpreempted():
     assert not r.failed and r.value == [0, 0], r
 
 
-def test_B7_pct_finds_the_deadlock_by_schedule_alone():
-    """pct (depth 2) deadlocks the race within 110 runs: the close holds
+def test_B7_pct_finds_the_deadlock_by_schedule_alone(b7_found):
+    """pct (depth 2) deadlocks the race within its budget: the close holds
     fss_device_lock and waits for vfs_hooks_lock, which the unmount's hook walk
-    holds while it waits for fss_device_lock."""
-    from kern.machine.explore import explore, run_scenario
+    holds while it waits for fss_device_lock; the schedule replays it."""
+    from kern.machine.explore import run_scenario
 
     from .scenarios import b7_unmount_vs_last_close
 
-    e = explore(b7_unmount_vs_last_close, strategy="pct", depth=2, steps=100, runs=110,
-                stop_at_first=True, boot=B7_RUN)
-    assert e.first_failure is not None and e.first_failure <= 109, str(e)
-    (found,) = e.failures.values()
+    found, _ = b7_found
     _assert_b7_deadlock(found.exception)
     site = found.outcome.site.split("; ")  # (what groups failures in a campaign)
     assert [s.split(":")[0] + " " + s.split(" in ")[1] for s in site] == \
@@ -135,28 +152,31 @@ def test_B7_pct_finds_the_deadlock_by_schedule_alone():
     assert again.outcome == found.outcome
 
 
-def test_B7_one_preemption_is_enough():
-    """The shrunk schedule: one preemption, and the deadlock (dfs with a bound
-    of 1 finds a schedule like it)."""
+def test_B7_one_preemption_is_enough(b7_found):
+    """Shrunk, pct's schedule keeps one preemption (the close switched away
+    right after it took fss_device_lock), and still deadlocks when replayed."""
     from kern.machine.explore import run_scenario
 
     from .scenarios import b7_unmount_vs_last_close
 
-    r = run_scenario(b7_unmount_vs_last_close, replay=B7_SHRUNK, boot=B7_RUN)
-    assert r.preemptions == 1
+    found, shrunk = b7_found
+    assert found.preemptions >= 1
+    r = run_scenario(b7_unmount_vs_last_close, replay=shrunk.schedule, boot=B7_RUN)
+    assert r.preemptions == 1, str(shrunk)
     _assert_b7_deadlock(r.exception)
 
 
 def test_B7_strict_lockdebug_reports_the_reversal_without_the_deadlock():
     """With lockdebug="strict" the kept reversal ends the run as soon as a
-    schedule takes both orders, deadlocked or not: pct meets it in 5 runs."""
+    schedule takes both orders, deadlocked or not: pct meets it long before a
+    deadlock (at seed 4 when measured; the budget is 60 runs)."""
     from kern.machine.explore import explore
 
     from .scenarios import b7_unmount_vs_last_close
 
-    e = explore(b7_unmount_vs_last_close, strategy="pct", depth=2, steps=100, runs=10,
+    e = explore(b7_unmount_vs_last_close, strategy="pct", depth=2, steps=100, runs=60,
                 stop_at_first=True, boot={**B7_RUN, "lockdebug": "strict"})
-    assert e.first_failure is not None and e.first_failure <= 4, str(e)
+    assert e.first_failure is not None, str(e)
     (found,) = e.failures.values()
     assert found.outcome.error == "LockOrderReversal"
     msg = found.exception.message
