@@ -43,6 +43,7 @@ from __future__ import annotations
 import atexit
 import importlib
 import os
+import signal
 import sys
 import threading
 import weakref
@@ -189,6 +190,11 @@ class _Request:
         simple = tuple(a if isinstance(a, (int, str, bytes, float, bool, type(None)))
                        else type(a).__name__ for a in self.args)
         return name, simple
+
+
+#: The host signals a machine's thread leaves to the main thread (see _thread_main).
+HOST_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                          signal.SIGWINCH})
 
 
 class Machine:
@@ -640,6 +646,14 @@ class Machine:
         return self
 
     def _thread_main(self) -> None:
+        # The host's signals go to the main thread: Python runs their handlers
+        # there in any case, but only a signal the kernel delivers to the main
+        # thread interrupts what it is blocked in (readline at kemu shell's
+        # prompt, the wait for a k.run).  Delivered to this thread, a Ctrl-C at
+        # the prompt stayed pending until the next keystroke.  Threads started
+        # from here inherit the mask; so do processes (the puffs server unblocks
+        # them again, tools/lib/libpuffs/remote.py).
+        signal.pthread_sigmask(signal.SIG_BLOCK, HOST_SIGNALS)
         try:
             trio.run(self._trio_main, strict_exception_groups=True)
         except BaseException as e:  # noqa: BLE001 - report to the waiting caller

@@ -69,6 +69,7 @@ import importlib
 import json
 import math
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -406,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("ops", help="module:Class of the Operations subclass")
     ap.add_argument("kwargs", nargs="?", default="{}", help="its keyword arguments (JSON)")
     args = ap.parse_args(argv)
+    # Started from a machine's thread, the process inherited its blocked host
+    # signals (kern/machine/machine.py's HOST_SIGNALS): a server takes them.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                                                signal.SIGQUIT, signal.SIGWINCH})
     try:
         ops = load_ops(args.ops, json.loads(args.kwargs), json.loads(args.args))
     except Exception as e:  # noqa: BLE001 - report and fail
