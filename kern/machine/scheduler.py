@@ -53,7 +53,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
-import trio.testing
 
 from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LW_DAEMON
 from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisions
@@ -443,6 +442,10 @@ class VirtualCPU:
             self._kicked = False
             while self.curlwp is None and not self.stopping:
                 if self.deferred:
+                    # (imported here: trio.testing imports pytest, which a
+                    # process that only serves puffs never needs)
+                    import trio.testing
+
                     await trio.testing.wait_all_tasks_blocked()
                     if self.curlwp is not None or self.stopping:
                         break
