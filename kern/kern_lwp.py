@@ -128,6 +128,8 @@ class lwp:
         self.l_sleeptimo = False
         self.l_sleepcatch = False
         self.l_sleepq: Any = None  # the queue it is linked on while asleep
+        # A wakeup's result when it came between sleepq_enter and sleepq_block.
+        self.l_early: int | None = None
         # Scheduling (kern/machine/scheduler.py): the machine's CPU, whether
         # the task is parked waiting for it, the result a wakeup hands over,
         # the pending timeout, how many times it was dispatched (l_ncsw), and

@@ -101,6 +101,11 @@ class VirtualCPU:
         self.runq: list[lwp] = []
         self.last: lwp | None = None  # the lwp that ran last (for the trace's "run")
         self.realtime = realtime
+        # Fixed at boot: whether events go to k.trace (boot(trace=)), and
+        # whether locks feed lockdebug (boot(lockdebug=)); read on every
+        # switch and lock, so kept here, one attribute away.
+        self.tracing = m.trace.enabled
+        self.lockdebug = m.lockdebug
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
         self._callouts: list[Callout] = []
@@ -212,7 +217,8 @@ class VirtualCPU:
         l.l_stat = LSONPROC
         if l is not self.last:
             self.last = l
-            self.m.trace_add(l, "run" if l.l_ncsw else "start")
+            if self.tracing:
+                self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
@@ -257,7 +263,13 @@ class VirtualCPU:
         if self.curlwp is not l:
             self._not_on_cpu(l)
         self.switch_away(l)
-        await self.park(l)
+        # park(l), inline: one coroutine frame less on every sleep
+        if self.curlwp is l:
+            return
+        if self.stopping:
+            await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
+        l.l_parked = True
+        await trio.lowlevel.wait_task_rescheduled(_abort)
 
     def exit(self, l: lwp) -> None:
         """``l`` is done: the CPU goes to another lwp (or idles); ``l`` never parks again."""
@@ -444,9 +456,9 @@ class VirtualCPU:
                 if self.deferred:
                     # (imported here: trio.testing imports pytest, which a
                     # process that only serves puffs never needs)
-                    import trio.testing
+                    from trio.testing import wait_all_tasks_blocked
 
-                    await trio.testing.wait_all_tasks_blocked()
+                    await wait_all_tasks_blocked()
                     if self.curlwp is not None or self.stopping:
                         break
                     self.m.take_intake()
