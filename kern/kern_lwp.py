@@ -116,6 +116,10 @@ class lwp:
         self.l_lid = p.p_nlwpid
         self.l_proc = p
         self.l_name = name
+        # Who it is in k.trace's events (kern/machine/trace.py): name, pid,
+        # lid; and its "run" event, made once.
+        self.l_tid = (name, p.p_pid, self.l_lid)
+        self.l_trun = (self.l_tid, "run", "")
         self.l_flag = flag
         self.l_pflag = 0
         self.l_stat = LSIDL

@@ -119,7 +119,10 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_sleeptimo = timo > 0
     l.l_sleepcatch = catch
     l.l_wakerv = 0
-    if ci.tracing:
+    tb = ci.tbuf
+    if tb is not None:
+        tb.append((l.l_tid, "sleep", l.l_wmesg or ""))
+    elif ci.tracing:
         ci.m.trace_add(l, "sleep", l.l_wmesg)
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
@@ -182,7 +185,10 @@ def _wakeup(l: lwp, rv: int) -> None:
         l.l_callout = None
         ci.callout_stop(co)
     l.l_wakerv = rv
-    if ci.tracing:
+    tb = ci.tbuf
+    if tb is not None:
+        tb.append((l.l_tid, "wakeup", l.l_wmesg or ""))
+    elif ci.tracing:
         ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)
 

@@ -94,6 +94,9 @@ TUNABLES = {
     "module_autotime": "seconds before an autoloaded module may be auto-unloaded (default 10)",
 }
 
+# Who the machine itself is in k.trace's events (an lwp's is its l_tid).
+_MACHINE_TID = ("-", 0, 0)
+
 # A schedule string longer than this is written to a file by the reports.
 SCHEDULE_INLINE_MAX = 400
 
@@ -287,11 +290,11 @@ class Machine:
         """Add an event to ``k.trace`` (kern/machine/trace.py lists the kinds)."""
         tr = self.trace
         if tr.enabled:
-            if l is None:
-                tr.add(self.cpu.now_ns() / 1e9, "-", kind, detail or "")
-            else:
-                tr.add(self.cpu.now_ns() / 1e9, l.l_name, kind, detail or "", l.l_proc.p_pid,
-                       l.l_lid)
+            raw = tr.raw
+            raw.append((self.cpu.now_ns(), _MACHINE_TID if l is None else l.l_tid, kind,
+                        detail or ""))
+            if len(raw) > tr.limit:
+                tr.flush()
 
     def trace_event(self, l: lwp | None, event: str) -> None:
         """``trace_add`` with the kind and detail in one string ("fault site EIO")."""

@@ -106,6 +106,13 @@ class VirtualCPU:
         # switch and lock, so kept here, one attribute away.
         self.tracing = m.trace.enabled
         self.lockdebug = m.lockdebug
+        # With the trace on and the virtual clock, the hot paths (dispatch,
+        # sleep, wakeup) append their events to the trace's raw list
+        # themselves, without the time: the idle logic appends the clock
+        # each time it moves it (kern/machine/trace.py).  Otherwise events
+        # go through m.trace_add.
+        self.tbuf: list[Any] | None = m.trace.raw if self.tracing and not realtime else None
+        self.tlimit = m.trace.limit
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
         self._callouts: list[Callout] = []
@@ -146,6 +153,9 @@ class VirtualCPU:
     def stop_clock(self) -> None:
         self._now = self.now_ns()
         self.realtime = False
+        if self.tracing:
+            self.tbuf = self.m.trace.raw
+            self.tbuf.append(self._now)  # the clock for the hot paths' events
 
     def callout_after(self, ns: int, fn: Callable[[Any], None], arg: Any) -> Callout:
         """Call ``fn(arg)`` once ``ns`` nanoseconds have passed on the machine's clock."""
@@ -217,7 +227,12 @@ class VirtualCPU:
         l.l_stat = LSONPROC
         if l is not self.last:
             self.last = l
-            if self.tracing:
+            tb = self.tbuf
+            if tb is not None and l.l_ncsw:
+                tb.append(l.l_trun)
+                if len(tb) > self.tlimit:
+                    self.m.trace.flush()
+            elif self.tracing:
                 self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
@@ -427,6 +442,8 @@ class VirtualCPU:
                     self._strikes = 0
                 self._last_progress = self.progress
                 self._now = co.deadline
+                if self.tbuf is not None:
+                    self.tbuf.append(co.deadline)  # the clock for the hot paths' events
                 self._fire_due()
                 continue
             if not busy:
