@@ -121,7 +121,7 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_wakerv = 0
     tb = ci.tbuf
     if tb is not None:
-        tb.append((l.l_tid, "sleep", l.l_wmesg or ""))
+        tb += (l.l_tid, "sleep", l.l_wmesg or "")
     elif ci.tracing:
         ci.m.trace_add(l, "sleep", l.l_wmesg)
     if timo > 0:
@@ -187,7 +187,7 @@ def _wakeup(l: lwp, rv: int) -> None:
     l.l_wakerv = rv
     tb = ci.tbuf
     if tb is not None:
-        tb.append((l.l_tid, "wakeup", l.l_wmesg or ""))
+        tb += (l.l_tid, "wakeup", l.l_wmesg or "")
     elif ci.tracing:
         ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)

@@ -291,9 +291,9 @@ class Machine:
         tr = self.trace
         if tr.enabled:
             raw = tr.raw
-            raw.append((self.cpu.now_ns(), _MACHINE_TID if l is None else l.l_tid, kind,
-                        detail or ""))
-            if len(raw) > tr.limit:
+            raw += (self.cpu.now_ns(), _MACHINE_TID if l is None else l.l_tid, kind,
+                    detail or "")
+            if len(raw) > 3 * tr.limit:
                 tr.flush()
 
     def trace_event(self, l: lwp | None, event: str) -> None:

@@ -112,7 +112,7 @@ class VirtualCPU:
         # each time it moves it (kern/machine/trace.py).  Otherwise events
         # go through m.trace_add.
         self.tbuf: list[Any] | None = m.trace.raw if self.tracing and not realtime else None
-        self.tlimit = m.trace.limit
+        self.tlimit = 3 * m.trace.limit  # entries of the raw list (Trace.flush)
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
         self._callouts: list[Callout] = []
@@ -229,7 +229,7 @@ class VirtualCPU:
             self.last = l
             tb = self.tbuf
             if tb is not None and l.l_ncsw:
-                tb.append(l.l_trun)
+                tb += l.l_trun
                 if len(tb) > self.tlimit:
                     self.m.trace.flush()
             elif self.tracing:
