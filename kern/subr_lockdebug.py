@@ -28,7 +28,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp_or_none, curmachine, curmachine_or_none
+from kern.cpu import MachineLocal, curlwp_or_none, curmachine_or_none
 from kern.exceptions import LockOrderReversal
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class LockRecord:
 
     __slots__ = ("lock", "site", "shared")
 
-    def __init__(self, lock: Any, site: Site, shared: bool) -> None:
+    def __init__(self, lock: Any, site: Site | None, shared: bool) -> None:
         self.lock = lock
         self.site = site
         self.shared = shared
@@ -182,9 +182,10 @@ def _path(w: _Witness, src: LockClass, dst: LockClass) -> list[LockClass] | None
 
 def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
     """Before blocking on ``lock``: add order edges from every held lock; report cycles."""
-    m = curmachine()
-    if not m.lockdebug or not l.l_locks:
+    ci = l.l_cpu
+    if not ci.lockdebug or not l.l_locks:
         return
+    m = ci.m
     newc = lock.lock_class
     w = _witness.of(m)
     for rec in l.l_locks:
@@ -223,7 +224,7 @@ def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass,
     return "\n".join(lines)
 
 
-def lockdebug_locked(l: lwp, lock: Any, site: Site, shared: bool = False) -> None:
+def lockdebug_locked(l: lwp, lock: Any, site: Site | None, shared: bool = False) -> None:
     l.l_locks.append(LockRecord(lock, site, shared))
 
 
