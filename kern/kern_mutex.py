@@ -137,7 +137,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Site | None) -> None:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    l.l_locks.append(LockRecord(mtx, site, False))
+    l.l_locks.append(LockRecord((mtx, site, False)))
 
 
 async def _mutex_relock(mtx: kmutex_t) -> None:

@@ -117,7 +117,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
         rw.rw_owner = l
     else:
         rw.rw_readers.append(l)
-    l.l_locks.append(LockRecord(rw, site, op == RW_READER))
+    l.l_locks.append(LockRecord((rw, site, op == RW_READER)))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
@@ -156,15 +156,21 @@ def rw_exit(rw: krwlock_t) -> None:
     _wake(rw)
 
 
+def _set_shared(l: lwp, rw: krwlock_t, shared: bool) -> None:
+    """``l`` now holds ``rw`` shared (or exclusive): its held-lock record says so."""
+    locks = l.l_locks
+    for i, r in enumerate(locks):
+        if r.lock is rw:
+            locks[i] = LockRecord((rw, r.site, shared))
+
+
 def rw_downgrade(rw: krwlock_t) -> None:
     l = curlwp()
     if rw.rw_owner is not l:
         panic("rw_downgrade: %s is not the writer of %s", l.l_name, _name(rw))
     rw.rw_owner = None
     rw.rw_readers.append(l)
-    for r in l.l_locks:
-        if r.lock is rw:
-            r.shared = True
+    _set_shared(l, rw, True)
     if rw.rw_rwait and not rw.rw_wwait:
         sleepq_wake(rw.rw_rwait)
 
@@ -177,9 +183,7 @@ def rw_tryupgrade(rw: krwlock_t) -> int:
         return 0
     rw.rw_readers.clear()
     rw.rw_owner = l
-    for r in l.l_locks:
-        if r.lock is rw:
-            r.shared = False
+    _set_shared(l, rw, False)
     return 1
 
 

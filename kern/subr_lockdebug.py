@@ -26,6 +26,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp_or_none, curmachine_or_none
@@ -122,15 +123,20 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
     return c
 
 
-class LockRecord:
-    """One held lock of an lwp: the lock and the place it was taken."""
+class LockRecord(tuple):
+    """One held lock of an lwp: ``(lock, site, shared)``, the lock, where it
+    was taken (None without lockdebug) and whether it is held shared.
 
-    __slots__ = ("lock", "site", "shared")
+    One is made for every lock taken, so it is a tuple made in C:
+    ``LockRecord((lock, site, shared))``; a downgrade or upgrade of an
+    rwlock replaces it.
+    """
 
-    def __init__(self, lock: Any, site: Site | None, shared: bool) -> None:
-        self.lock = lock
-        self.site = site
-        self.shared = shared
+    __slots__ = ()
+
+    lock = property(itemgetter(0))
+    site = property(itemgetter(1))
+    shared = property(itemgetter(2))
 
     def lock_name(self) -> str:
         c = self.lock.lock_class
@@ -225,7 +231,7 @@ def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass,
 
 
 def lockdebug_locked(l: lwp, lock: Any, site: Site | None, shared: bool = False) -> None:
-    l.l_locks.append(LockRecord(lock, site, shared))
+    l.l_locks.append(LockRecord((lock, site, shared)))
 
 
 def lockdebug_unlocked(l: lwp, lock: Any) -> None:
