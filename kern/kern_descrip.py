@@ -731,6 +731,64 @@ def fd_set_exclose(l: lwp, fd: int, exclose: bool) -> None:
         fdp.fd_exclose = True
 
 
+def pgid_in_session(p: proc, pg_id: int) -> int:
+    """0 if process group ``pg_id`` (or, negative, the group of process
+    -pg_id) is in ``p``'s session; EINVAL if there is no such group, EPERM if
+    it is another session's.
+
+    kemu: every process leads its own process group and session (pgid = sid
+    = pid, as kill(2) and ps see them), so a group exists while its process
+    does and is in the caller's session only when it is the caller's."""
+    from kern.cpu import curmachine
+    from kern.errno import EPERM
+
+    p1 = curmachine().procs.get(abs(pg_id))
+    if p1 is None:
+        return EINVAL
+    return EPERM if p1.p_pid != p.p_pid else 0
+
+
+def fsetown(pgid: list[int], cmd: int, data: Any) -> int:
+    """Set a descriptor's owner (``pgid[0]``): a process (> 0) or a process
+    group (< 0), from FIOSETOWN's id or TIOCSPGRP's group; ESRCH for no such
+    process, pgid_in_session's errors for a group."""
+    from kern.cpu import curmachine, curproc
+    from kern.errno import ESRCH
+    from kern.ioccom import TIOCSPGRP
+
+    id_ = ioctl_int(data)
+    if cmd == TIOCSPGRP:
+        if id_ < 0:
+            return EINVAL
+        id_ = -id_
+    if id_ > 0:
+        error = 0 if curmachine().procs.get(id_) is not None else ESRCH
+    elif id_ < 0:
+        error = pgid_in_session(curproc(), -id_)
+    else:
+        error = 0
+    if not error:
+        pgid[0] = id_
+    return error
+
+
+def fgetown(pgid: int, cmd: int, data: Any) -> int:
+    """A descriptor's owner into ``data``: the group as TIOCGPGRP's positive
+    number, else as kept (negative for a group)."""
+    from kern.ioccom import TIOCGPGRP
+
+    v = -pgid if cmd == TIOCGPGRP else pgid
+    data[0:4] = (v & 0xffffffff).to_bytes(4, "little")
+    return 0
+
+
+def ioctl_int(data: Any) -> int:
+    """``*(const int *)data`` of an ioctl's kernel buffer."""
+    if isinstance(data, int):
+        return data
+    return int.from_bytes(bytes(data[0:4]), "little", signed=True)
+
+
 async def fd_closeexec() -> None:
     """Close every close-on-exec descriptor of the current process (exec does this)."""
     p = _curproc()

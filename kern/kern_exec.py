@@ -9,12 +9,17 @@ array before the old image goes, and laid out in the new image for ps(1)
 (kern/exec_subr.py's copyargs, p_psstrp).
 
 What kemu cannot do is load a program from a file: its programs are Python
-``async def main(argv) -> int`` functions.  So the exec switch
-(``execsw``, NetBSD's list of image formats, each with a probe) holds
-*resolvers* that the userland registers (``execsw_register``): each gets
-the path and answers an entry point or None; the first that answers wins,
-and ENOENT when none does (deviation: the path names a program, not a file
-in the tree; there is no permission check and no environment).  The
+``async def main(argv) -> int`` functions.  So the exec switch (NetBSD's
+list of image formats, each with a probe) holds *resolvers*: each gets the
+path and answers an entry point or None; the first that answers wins, and
+ENOENT when none does (deviation: the path names a program, not a file in
+the tree; there is no permission check and no environment).  As in NetBSD
+the list is the kernel's own: ``execsw`` is the built-in table every
+machine starts with (exec_conf.c's; the userland that provides programs,
+tools/cmds, enters its format there with ``execsw_register`` when it is
+imported), and ``exec_add``/``exec_remove`` add and remove formats on the
+running machine only (as exec modules do), so one machine's formats are
+never another's.  The
 machine-dependent part, "enter user mode at the image's entry with argv",
 is left to the caller, as fork's is (kern/kern_fork.py): the call stores
 ``(entry, argv)`` in ``l.l_md_execentry`` and returns EJUSTRETURN; libc's
@@ -27,7 +32,8 @@ import ctypes
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from kern.errno import E2BIG, EJUSTRETURN, ENAMETOOLONG, ENOENT
+from kern.cpu import MachineLocal
+from kern.errno import E2BIG, EEXIST, EJUSTRETURN, ENAMETOOLONG, ENOENT
 from kern.exec_subr import copyargs
 from kern.kern_lwp import MAXCOMLEN, PK_EXEC
 from kern.param import MAXPATHLEN
@@ -41,21 +47,50 @@ ExecResolver = Callable[[str], ExecEntry | None]
 
 ARG_MAX = 256 * 1024      # sys/syslimits.h: bytes of arguments execve takes
 
+# The built-in image formats (exec_conf.c's table), which every machine has.
 execsw: list[ExecResolver] = []
 
 
 def execsw_register(resolver: ExecResolver) -> None:
-    """Add an image format: ``resolver(path)`` answers an entry point or None."""
+    """Build ``resolver`` into the kernel's table of image formats (every
+    machine has it): ``resolver(path)`` answers an entry point or None."""
     if resolver not in execsw:
         execsw.append(resolver)
 
 
+# The formats added on a running machine (exec_add), after the built-in ones.
+_exec_added = MachineLocal(list, "exec formats")
+
+
+def exec_add(resolver: ExecResolver) -> int:
+    """Add an image format to this machine; EEXIST if it has it already."""
+    added = _exec_added()
+    if resolver in execsw or resolver in added:
+        return EEXIST
+    added.append(resolver)
+    return 0
+
+
+def exec_remove(resolver: ExecResolver) -> int:
+    """Remove a format exec_add gave this machine; ENOENT if it has none such."""
+    added = _exec_added()
+    if resolver not in added:
+        return ENOENT
+    added.remove(resolver)
+    return 0
+
+
 def _copyinargs(argp: int) -> tuple[int, list[str]]:
-    """The NULL-terminated ``char *argv[]`` at user address ``argp``: ``(error, args)``."""
+    """The NULL-terminated ``char *argv[]`` at user address ``argp``: ``(error, args)``.
+
+    The strings go one after the other into one ARG_MAX area, as execve1
+    copies them into its argument buffer; more than ARG_MAX bytes is E2BIG."""
     args: list[str] = []
-    total = 0
     if not argp:
         return 0, args
+    area = bytearray(ARG_MAX)
+    view = memoryview(area)
+    total = 0
     i = 0
     while True:
         ptr = ctypes.c_uint64()
@@ -64,14 +99,13 @@ def _copyinargs(argp: int) -> tuple[int, list[str]]:
             return error, []
         if ptr.value == 0:
             return 0, args
-        buf = bytearray(ARG_MAX)
-        error, n = copyinstr(ptr.value, buf, ARG_MAX - total)
+        error, n = copyinstr(ptr.value, view[total:], ARG_MAX - total)
         if error == ENAMETOOLONG:
             return E2BIG, []
         if error:
             return error, []
+        args.append(bytes(area[total:total + n - 1]).decode("utf-8", "surrogateescape"))
         total += n
-        args.append(bytes(buf[:n - 1]).decode("utf-8", "surrogateescape"))
         i += 1
 
 
@@ -94,7 +128,7 @@ async def sys_execve(l: lwp, uap: Any, retval: list[Any]) -> int:
 
     # check_exec: the first format that recognizes the image.
     entry = None
-    for resolver in execsw:
+    for resolver in [*execsw, *_exec_added()]:
         entry = resolver(path)
         if entry is not None:
             break

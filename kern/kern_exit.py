@@ -1,15 +1,24 @@
 """The end of a process and waiting for it: exit(2), wait4(2) (sys/kern/kern_exit.c, sys/wait.h).
 
-After NetBSD 8's kern_exit.c (1.268): ``exit1`` closes the descriptors,
-frees the address space and current directory (the process layers'
-destroy hooks), records the exit status and terminating signal, gives its
-children to init, and becomes a zombie that its parent collects with
-wait4(2) (``sys___wait450``: ``do_sys_wait`` / ``find_stopped_child``),
-which frees it (``proc_free``).  The parent is told through SIGCHLD and a
-broadcast on its ``p_waitcv``, under ``proc_lock``.
+kemu's exit and wait, with NetBSD's names and steps where kemu has the
+state for them.  The wait path follows the wait6-era kern_exit.c, read in
+1.244.4.4 (2016-10-05; NetBSD 8's 1.268 could not be found): ``do_sys_wait``
+turns wait4's pid into an (idtype, id) pair and adds WEXITED|WTRAPPED,
+``do_sys_waitid`` collects the child ``find_stopped_child`` chose (freeing
+it with ``proc_free`` unless WNOWAIT), and ``match_process`` matches a child
+against the pair.  The options and errnos are that revision's: EINVAL for a
+bit outside WUNTRACED|WNOHANG|WALTSIG|WALLSIG|WTRAPPED|WEXITED|WNOWAIT|
+WCONTINUED or for none of the events to wait for, ECHILD when no child
+matches, WAIT_MYPGRP meaning the caller's process group.  The constants
+are sys/wait.h's (1.38) and sys/idtype.h's.
 
-A parent that ignores SIGCHLD or set SA_NOCLDWAIT (PK_CLDSIGIGN,
-PK_NOCLDWAIT) leaves no zombies: the child is given to init instead.
+``exit1`` closes the descriptors, frees the address space and current
+directory (the process layers' destroy hooks), records the exit status and
+terminating signal, gives its children to init, and becomes a zombie that
+its parent collects with wait4(2).  The parent is told through SIGCHLD and a
+broadcast on its ``p_waitcv``, under ``proc_lock``.  A parent that ignores
+SIGCHLD or set SA_NOCLDWAIT (PK_CLDSIGIGN, PK_NOCLDWAIT) leaves no zombies:
+the child is given to init instead.
 
 Deviations, each because of what kemu is:
 
@@ -23,10 +32,19 @@ Deviations, each because of what kemu is:
   the process is marked PS_WEXIT.  The exiting lwp itself leaves through
   ``lwp_exit``, which unwinds the program's Python stack (``LwpExit``) to
   the lwp trampoline.
-* No rusage accounting: wait4's rusage comes back zeroed.  No process
-  groups: pid 0 and pid < -1 name the caller's children as pid -1 does,
-  and -pid respectively (every process leads its own group).
-* Job control (WUNTRACED, stopped children) and ptrace are not modelled.
+* No p_children list: a process's children are found by scanning the
+  process table in pid order (``children``).  NetBSD moves a child that
+  dies to the head of its parent's list, so of several zombies wait(-1)
+  collects the one that died last; here the one with the lowest pid.
+* No process groups or sessions: every process leads its own (pgid = sid =
+  pid, as kill(2) and ps(1) see them), so WAIT_MYPGRP (pid 0), which names
+  the caller's group, matches no child (ECHILD), and pid -N names the
+  process N.  Every child exits with SIGCHLD (no rfork/clone), so WALTSIG
+  without WALLSIG matches none either.
+* No job control or ptrace: no child is ever stopped, traced or continued,
+  so WUNTRACED/WSTOPPED, WTRAPPED and WCONTINUED are accepted and find
+  nothing; no process is SDEAD between exit and zombie.  No rusage
+  accounting: wait4's rusage comes back zeroed.
 """
 
 from __future__ import annotations
@@ -40,21 +58,28 @@ from kern.kern_condvar import cv_broadcast, cv_init, cv_wait_sig, kcondvar_t
 from kern.kern_lwp import PK_CLDSIGIGN, PK_NOCLDWAIT, PS_WEXIT, SZOMB, LwpExit
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
 from kern.subr_copy import copyout
-from kern.subr_prf import panic
+from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp, proc
 
 # sys/wait.h
 WNOHANG = 0x00000001       # don't hang in wait
-WUNTRACED = 0x00000002     # tell about stopped, untraced children
+WSTOPPED = 0x00000002      # stopped, untraced children
+WUNTRACED = WSTOPPED       # (the original name)
 WALTSIG = 0x00000004       # wait for processes that exit with an alternate signal
 WALLSIG = 0x00000008       # wait for processes that exit with any signal
+WCONTINUED = 0x00000010    # continued processes
+WEXITED = 0x00000020       # exited processes
+WTRAPPED = 0x00000040      # processes that hit a trap or a breakpoint
 WNOWAIT = 0x00010000       # leave the child in a waitable state
-WEXITED = 0x00000020
+WNOZOMBIE = 0x00020000     # ignore zombies
 WCOREFLAG = 0o200
 WAIT_ANY = -1
 WAIT_MYPGRP = 0
+
+# sys/idtype.h (idtype_t)
+P_MYID, P_ALL, P_PID, P_LWPID, P_PPID, P_PGID, P_SID, P_CID, P_UID, P_GID = range(-1, 9)
 
 
 def W_EXITCODE(ret: int, sig: int) -> int:
@@ -202,41 +227,132 @@ async def sys_exit(l: lwp, uap: Any, retval: list[Any]) -> int:
     lwp_exit(l)
 
 
-def _match(p: proc, child: proc, pid: int) -> bool:
-    if pid > 0 or pid < -1:
-        return child.p_pid == abs(pid)
-    return True  # WAIT_ANY, WAIT_MYPGRP (no process groups)
+def match_process(pp: proc, q: proc, idtype: int, id_: int,
+                  options: int) -> tuple[int, proc | None]:
+    """Does child ``q`` of ``pp`` match (idtype, id)?  ``(rv, child)``: rv -1
+    (not found: stop looking), 0 (no), 1 (yes, there may be more), 2 (yes,
+    and it is the only one); the child may be another than ``q`` (P_PID)."""
+    from kern.kern_auth import kauth_cred_getegid, kauth_cred_geteuid
+    from kern.kern_lwp import SIDL
+
+    p: proc | None = q
+    rv = 1
+    if idtype == P_ALL:
+        pass
+    elif idtype == P_PID:
+        if q.p_pid != id_:
+            p = curmachine().procs.get(id_)
+            if p is None or p.p_stat == SIDL or p.p_pptr is not pp:
+                return -1, None
+        rv += 1
+    elif idtype in (P_PGID, P_SID):
+        if q.p_pid != id_:  # kemu: pgid = sid = pid (see the deviations)
+            return 0, q
+    elif idtype == P_UID:
+        if kauth_cred_geteuid(q.p_cred) != id_:
+            return 0, q
+    elif idtype == P_GID:
+        if kauth_cred_getegid(q.p_cred) != id_:
+            return 0, q
+    else:  # P_CID, P_PSETID, P_CPUID, ...: not implemented (as in NetBSD)
+        return 0, q
+
+    assert p is not None
+    if (options & WEXITED) == 0 and p.p_stat == SZOMB:
+        return 0, p
+    return rv, p
+
+
+async def find_stopped_child(parent: proc, idtype: int, id_: int,
+                             options: int) -> tuple[int, proc | None]:
+    """A child that exited (or stopped), among those (idtype, id) names:
+    ``(error, child)``; child None with error 0 under WNOHANG when none has
+    yet.  Called with proc_lock held, which it may release while waiting."""
+    from kern.kern_sig import SIGCHLD
+
+    lock = proc_lock()
+    if options & ~(WUNTRACED | WNOHANG | WALTSIG | WALLSIG | WTRAPPED | WEXITED | WNOWAIT
+                   | WCONTINUED):
+        return EINVAL, None
+
+    if (options & (WEXITED | WUNTRACED | WCONTINUED | WTRAPPED)) == 0:
+        # No event to look for: an error rather than blocking for ever.
+        return EINVAL, None
+
+    if id_ == WAIT_MYPGRP and idtype in (P_PID, P_PGID):
+        id_ = parent.p_pid  # the caller's process group (kemu: its pid)
+        idtype = P_PGID
+
+    while True:
+        error = ECHILD
+        child: proc | None = None
+        for q in children(parent):
+            rv, child = match_process(parent, q, idtype, id_, options)
+            if rv == -1:
+                break
+            if rv == 0:
+                child = None
+                continue
+            assert child is not None
+            # Children that exit with a signal other than SIGCHLD only with
+            # WALTSIG, the others only without it (WALLSIG: both).  Every
+            # kemu process exits with SIGCHLD.
+            exitsig = SIGCHLD
+            if (options & WALLSIG) == 0 and (
+                    exitsig == SIGCHLD if options & WALTSIG else exitsig != SIGCHLD):
+                if rv == 2:
+                    child = None
+                    break
+                child = None
+                continue
+
+            error = 0
+            if (options & WNOZOMBIE) == 0 and child.p_stat == SZOMB:
+                break
+            # (No stopped, traced or continued children in kemu.)
+            child = None
+            if rv == 2:
+                break
+
+        if child is not None or error != 0 or (options & WNOHANG) != 0:
+            return error, child
+
+        # Wait for another child process to stop.
+        error = await cv_wait_sig(_waitcv(parent), lock)
+        if error != 0:
+            return error, None
+
+
+async def do_sys_waitid(l: lwp, idtype: int, id_: int, options: int) -> tuple[int, int, int]:
+    """``(error, pid, status)`` of the child collected; pid 0 when none was."""
+    lock = proc_lock()
+    await mutex_enter(lock)
+    error, child = await find_stopped_child(l.l_proc, idtype, id_, options)
+    if child is None:
+        mutex_exit(lock)
+        return error, 0, 0
+    pid = child.p_pid
+    # The child is exiting (kemu has no stopped children).
+    KASSERT(child.p_stat == SZOMB)
+    status = W_EXITCODE(child.p_xexit, child.p_xsig)
+    if not options & WNOWAIT:
+        proc_free(child)
+        child.p_pptr = None
+    mutex_exit(lock)
+    return 0, pid, status
 
 
 async def do_sys_wait(l: lwp, pid: int, options: int) -> tuple[int, int, int]:
-    """Wait for a child: ``(error, pid, status)``; pid 0 with WNOHANG when none is ready."""
-    if options & ~(WUNTRACED | WNOHANG | WALTSIG | WALLSIG | WNOWAIT | WEXITED):
-        return EINVAL, 0, 0
-    p = l.l_proc
-    lock = proc_lock()
-    await mutex_enter(lock)
-    while True:
-        # find_stopped_child: a dead child that matches, or none at all.
-        mine = [q for q in children(p) if _match(p, q, pid)]
-        if not mine:
-            mutex_exit(lock)
-            return ECHILD, 0, 0
-        dead = next((q for q in mine if q.p_stat == SZOMB), None)
-        if dead is not None:
-            status = W_EXITCODE(dead.p_xexit, dead.p_xsig)
-            cpid = dead.p_pid
-            if not options & WNOWAIT:
-                proc_free(dead)
-                dead.p_pptr = None
-            mutex_exit(lock)
-            return 0, cpid, status
-        if options & WNOHANG:
-            mutex_exit(lock)
-            return 0, 0, 0
-        error = await cv_wait_sig(_waitcv(p), lock)
-        if error:
-            mutex_exit(lock)
-            return error, 0, 0
+    """wait4's semantics: ``(error, pid, status)``; pid 0 with WNOHANG when none is ready."""
+    # The special pids as (idtype, id); find_stopped_child handles WAIT_MYPGRP.
+    if pid == WAIT_ANY:
+        idtype, id_ = P_ALL, 0
+    elif pid < 0:
+        idtype, id_ = P_PGID, -pid
+    else:
+        idtype, id_ = P_PID, pid
+    options |= WEXITED | WTRAPPED
+    return await do_sys_waitid(l, idtype, id_, options)
 
 
 async def sys___wait450(l: lwp, uap: Any, retval: list[Any]) -> int:

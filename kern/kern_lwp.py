@@ -26,12 +26,12 @@ LSRUN = 2
 LSSLEEP = 3
 LSSTOP = 4
 LSZOMB = 5
+LSDEAD = 6     # (no kemu lwp is ever in it; ps maps it as NetBSD's does)
 LSONPROC = 7
 LSSUSPENDED = 8
-LSDEAD = 6
 
 _LSNAMES = {LSIDL: "IDL", LSRUN: "RUN", LSSLEEP: "SLEEP", LSSTOP: "STOP", LSZOMB: "ZOMB",
-            LSONPROC: "ONPROC", LSSUSPENDED: "SUSPENDED"}
+            LSDEAD: "DEAD", LSONPROC: "ONPROC", LSSUSPENDED: "SUSPENDED"}
 
 # kthread_create flags (sys/kthread.h)
 KTHREAD_IDLE = 0x01
@@ -63,13 +63,12 @@ PK_CLDSIGIGN = 0x00080000  # SIGCHLD is ignored (no zombies either)
 # p_sflag bits
 PS_WEXIT = 0x00100000  # the process is exiting (exit1 has begun)
 
-# p_stat values (sys/proc.h)
+# p_stat values (sys/proc.h; kemu's processes are never SDYING or SDEAD:
+# exit1 goes from SACTIVE to SZOMB, see kern/kern_exit.py)
 SIDL = 1
 SACTIVE = 2
-SDYING = 3
 SSTOP = 4
 SZOMB = 5
-SDEAD = 6
 
 MAXCOMLEN = 16
 

@@ -16,7 +16,11 @@ that attribute's name where C takes the member name::
     nxt = TAILQ_NEXT(vp, "vi_lrulist")
 
 In C ``tqe_prev`` points at the previous element's next pointer; here it is
-the previous element itself (None for the first one).
+the previous element itself (None for the first one).  ``TAILQ_REMOVE``
+makes QUEUEDEBUG's checks (a kernel built with options QUEUEDEBUG): an
+element whose neighbours or head do not link back to it, such as one
+removed through another list's head, panics instead of corrupting both
+lists.
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ class TAILQ_HEAD:
 
 def _entry(elm: Any, field: str) -> TAILQ_ENTRY:
     return getattr(elm, field)
+
+
+def _queue_panic(what: str, head: TAILQ_HEAD, elm: Any) -> None:
+    from kern.subr_prf import panic
+
+    panic("%s head %r elm %r", what, head, elm)
 
 
 def TAILQ_INIT(head: TAILQ_HEAD) -> None:
@@ -114,6 +124,12 @@ def TAILQ_INSERT_AFTER(head: TAILQ_HEAD, listelm: Any, elm: Any, field: str) -> 
 def TAILQ_REMOVE(head: TAILQ_HEAD, elm: Any, field: str) -> None:
     e = _entry(elm, field)
     nxt, prv = e.tqe_next, e.tqe_prev
+    # QUEUEDEBUG's checks (QUEUEDEBUG_TAILQ_PREREMOVE, QUEUEDEBUG_TAILQ_OP):
+    # the element is linked where it says, and on this head.
+    if (head.tqh_last is not elm) if nxt is None else (_entry(nxt, field).tqe_prev is not elm):
+        _queue_panic("TAILQ_REMOVE forw", head, elm)
+    if (head.tqh_first is not elm) if prv is None else (_entry(prv, field).tqe_next is not elm):
+        _queue_panic("TAILQ_REMOVE back", head, elm)
     if nxt is not None:
         _entry(nxt, field).tqe_prev = prv
     else:

@@ -1,12 +1,15 @@
 """Pipes: pipe(2), pipe2(2) and the DTYPE_PIPE file (sys/kern/sys_pipe.c, sys/sys/pipe.h).
 
-Ports NetBSD 8's sys_pipe.c (1.140 on the netbsd-8 branch), whose buffered
-path is the one of 1.110 (the revision whose text was read for this port)
-with the later changes NetBSD 8 has: ``pipe1()`` taking pipe2's flags (NetBSD
-8's ``sys_pipe``/``sys_pipe2`` in uipc_syscalls.c call it), ``fo_restart``
-(``pipe_restart`` and ``PIPE_RESTART``: a close of a descriptor wakes the
-readers and writers sleeping on its pipe, who answer ERESTART), and
-``pipeclose(pipe)`` without the file argument.
+Ports sys_pipe.c 1.140 (2014-09-05), the revision read for this port; the
+netbsd-8 branch's own revision could not be found, and 1.140 is the last
+one read before NetBSD 8.  Its buffered path, ``fo_restart`` (``pipe_restart``
+and ``PIPE_RESTART``: a close of a descriptor wakes the readers and writers
+sleeping on its pipe, who answer ERESTART), the long-term I/O lock with
+PIPE_LWANT, and ``pipeclose`` of a pipe whose create failed are 1.140's.
+Two things are later NetBSD's, as 1.160 (2023, also read) has them:
+``pipe1(l, fildes, flags)`` hands the descriptors back through ``fildes``
+(1.140 used the syscall's retval), and FIONWRITE/FIONSPACE on a pipe whose
+other end is closed answer 0 (1.140 dereferenced the NULL peer).
 
 A pipe is two ``pipe`` structures, one per end, that share one mutex and
 point at each other (``pipe_peer``).  The read end owns the circular buffer
@@ -20,8 +23,9 @@ SIGPIPE); a closed write end makes reads return 0 once the buffer is empty.
 
 Deviations, each because kemu lacks the machinery:
 
-* PIPE_NODIRECT, as NetBSD 8 builds it: the uvm_loan direct-write path is
-  not compiled, so it is not ported.
+* PIPE_NODIRECT, as 1.140 builds it: the uvm_loan direct-write path is not
+  compiled, so it is not ported, nor are the knobs only it uses
+  (PIPE_MINDIRECT, PIPE_DIRECT_CHUNK, maxpipekva, limitpipekva).
 * No pool caches: ``pipe_ctor``/``pipe_dtor`` run when a pipe is made and
   freed (the read end's PIPE_SIZE buffer, ``pipe_kmem``, comes from
   kmem_alloc then and goes back at pipeclose).  ``uvm_km_alloc`` of a big
@@ -32,9 +36,9 @@ Deviations, each because kemu lacks the machinery:
 * No select/poll/kqueue layer: ``pipeselwakeup`` (selnotify, and SIGIO to a
   FIOASYNC owner through fownsignal) does nothing, ``pipe_poll`` computes
   the events without recording the lwp, and ``pipe_kqfilter`` answers
-  EOPNOTSUPP (no kqueue).  FIOSETOWN/FIOGETOWN keep the owner's pid
-  (fsetown/fgetown without process groups).
-* No sysctl kern.pipe subtree (the limits are module globals).
+  EOPNOTSUPP (no kqueue).  The owner is kept as fsetown/fgetown keep it
+  (kern/kern_descrip.py, with kemu's one-process groups).
+* No sysctl kern.pipe subtree (the limits are per-machine globals).
 """
 
 from __future__ import annotations
@@ -44,21 +48,40 @@ from typing import TYPE_CHECKING, Any
 
 from kern.conf import POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM
 from kern.cpu import MachineLocal
-from kern.errno import EAGAIN, EINVAL, ENOMEM, EOPNOTSUPP, EPASSTHROUGH, EPIPE, ERESTART
+from kern.errno import EAGAIN, EINVAL, EOPNOTSUPP, EPASSTHROUGH, EPIPE, ERESTART
 from kern.fcntl import DTYPE_PIPE, FNONBLOCK, FREAD, FWRITE, O_CLOEXEC, O_NONBLOCK, O_NOSIGPIPE
-from kern.ioccom import FIOASYNC, FIOGETOWN, FIONBIO, FIONREAD, FIONSPACE, FIONWRITE, FIOSETOWN
+from kern.ioccom import (
+    FIOASYNC,
+    FIOGETOWN,
+    FIONBIO,
+    FIONREAD,
+    FIONSPACE,
+    FIONWRITE,
+    FIOSETOWN,
+    TIOCGPGRP,
+    TIOCSPGRP,
+)
 from kern.kern_auth import kauth_cred_getegid, kauth_cred_geteuid
 from kern.kern_condvar import (
     cv_broadcast,
     cv_destroy,
     cv_init,
     cv_is_valid,
-    cv_signal,
     cv_wait,
     cv_wait_sig,
     kcondvar_t,
 )
-from kern.kern_descrip import fd_abort, fd_affix, fd_allocfile, fd_set_exclose, file, fileops
+from kern.kern_descrip import (
+    fd_abort,
+    fd_affix,
+    fd_allocfile,
+    fd_set_exclose,
+    fgetown,
+    file,
+    fileops,
+    fsetown,
+    ioctl_int,
+)
 from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
@@ -81,22 +104,18 @@ if TYPE_CHECKING:
 PIPE_BUF = 512                 # writes up to this size are atomic
 PIPE_SIZE = 16384              # the buffer every read end starts with
 BIG_PIPE_SIZE = 64 * 1024      # what a large write may grow it to
-PIPE_MINDIRECT = 8192          # (direct writes: not compiled, PIPE_NODIRECT)
-PIPE_DIRECT_CHUNK = 4 * 4096
 
 # pipe_state bits (sys/pipe.h)
 PIPE_ASYNC = 0x004             # async I/O: SIGIO to the owner
 PIPE_EOF = 0x010               # the pipe is in EOF condition
 PIPE_SIGNALR = 0x020           # do selwakeup() on read(2)
 PIPE_LOCKFL = 0x100            # the long-term I/O lock is held
-PIPE_LWANT = 0x200             # someone waits for the I/O lock (1.110; unused since)
+PIPE_LWANT = 0x200             # someone waits for the I/O lock
 PIPE_RESTART = 0x400           # fo_restart: return ERESTART to the sleepers
 
 # The soft limits of pipe buffer memory (sysctl kern.pipe.* in NetBSD).
 MINPIPESIZE = PIPE_SIZE // 3
 MAXPIPESIZE = 2 * PIPE_SIZE // 3
-MAXPIPEKVA = 8 * 1024 * 1024
-LIMITPIPEKVA = 16 * 1024 * 1024
 LIMITBIGPIPES = 32
 
 # sys/stat.h (kern may not import vfs)
@@ -107,7 +126,6 @@ S_IWUSR = 0o000200
 # siginfo codes for pipeselwakeup (sys/siginfo.h)
 POLL_IN = 1
 POLL_OUT = 2
-POLL_ERR = 4
 POLL_HUP = 6
 
 
@@ -115,8 +133,6 @@ class _PipeKva:
     """The module's counters (static globals in C), one set per machine."""
 
     def __init__(self) -> None:
-        self.maxpipekva = MAXPIPEKVA
-        self.limitpipekva = LIMITPIPEKVA
         self.maxbigpipes = LIMITBIGPIPES
         self.nbigpipe = 0
         self.amountpipekva = 0
@@ -147,7 +163,7 @@ class pipe:
     """struct pipe: one end of a pipe."""
 
     __slots__ = ("pipe_lock", "pipe_rcv", "pipe_wcv", "pipe_draincv", "pipe_lkcv",
-                 "pipe_buffer", "pipe_atime", "pipe_mtime", "pipe_ctime", "pipe_peer",
+                 "pipe_buffer", "pipe_atime", "pipe_mtime", "pipe_btime", "pipe_peer",
                  "pipe_state", "pipe_busy", "pipe_pgid", "pipe_kmem", "pipe_lockref")
 
     def __init__(self) -> None:
@@ -160,7 +176,7 @@ class pipe:
         self.pipe_buffer = pipebuf()
         self.pipe_atime = timespec()
         self.pipe_mtime = timespec()
-        self.pipe_ctime = timespec()
+        self.pipe_btime = timespec()
         self.pipe_peer: pipe | None = None
         self.pipe_state = 0
         self.pipe_busy = 0
@@ -211,16 +227,19 @@ async def pipe1(l: lwp, fildes: list[int], flags: int) -> int:
         return EINVAL
     p = l.l_proc
     rpipe = wpipe = None
-    mutex = mutex_obj_alloc(MUTEX_DEFAULT, IPL_NONE)
-    lockref = [1]
-    lockref[0] += 1  # mutex_obj_hold: one reference per end
-    error, rpipe = pipe_create(mutex, lockref, True)
+    error, rpipe = pipe_create(True)
     if not error:
-        error, wpipe = pipe_create(mutex, lockref, False)
+        error, wpipe = pipe_create(False)
     if error:
+        # free2:
         await pipeclose(wpipe)
         await pipeclose(rpipe)
-        return ENOMEM
+        return error
+    assert rpipe is not None and wpipe is not None
+    rpipe.pipe_lock = mutex_obj_alloc(MUTEX_DEFAULT, IPL_NONE)
+    wpipe.pipe_lock = rpipe.pipe_lock
+    wpipe.pipe_lockref = rpipe.pipe_lockref = [1]
+    rpipe.pipe_lockref[0] += 1  # mutex_obj_hold: one reference per end
 
     error, rf, fd = fd_allocfile()
     if error:
@@ -231,12 +250,12 @@ async def pipe1(l: lwp, fildes: list[int], flags: int) -> int:
 
     error, wf, fd = fd_allocfile()
     if error:
-        fd_abort(p, rf, fildes[0])
+        fd_abort(p, rf, fildes[0])  # free3
         await pipeclose(wpipe)
         await pipeclose(rpipe)
         return error
     fildes[1] = fd
-    assert rf is not None and wf is not None and rpipe is not None and wpipe is not None
+    assert rf is not None and wf is not None
 
     rf.f_flag = FREAD | flags
     rf.f_type = DTYPE_PIPE
@@ -303,20 +322,21 @@ def pipespace(p: pipe, size: int) -> int:
     return 0
 
 
-def pipe_create(mutex: kmutex_t, lockref: list[int], rd: bool) -> tuple[int, pipe]:
-    """One end of a new pipe, with ``mutex`` as its lock: ``(error, pipe)``.
-
-    ``lockref`` is the shared mutex's reference count (mutex_obj_hold's).
-    """
+def pipe_create(rd: bool) -> tuple[int, pipe]:
+    """One end of a new pipe (its lock comes later): ``(error, pipe)``; a read
+    end gets its buffer (ENOMEM if that fails)."""
     p = pipe_ctor(rd)
     error = 0
-    getnanotime(p.pipe_ctime)
-    p.pipe_atime = timespec(p.pipe_ctime.tv_sec, p.pipe_ctime.tv_nsec)
-    p.pipe_mtime = timespec(p.pipe_ctime.tv_sec, p.pipe_ctime.tv_nsec)
-    p.pipe_lock = mutex
-    p.pipe_lockref = lockref
+    getnanotime(p.pipe_btime)
+    p.pipe_atime = timespec(p.pipe_btime.tv_sec, p.pipe_btime.tv_nsec)
+    p.pipe_mtime = timespec(p.pipe_btime.tv_sec, p.pipe_btime.tv_nsec)
+    p.pipe_lock = None
     if rd:
         error = pipespace(p, PIPE_SIZE)
+    else:
+        bp = p.pipe_buffer
+        bp.buffer = None
+        bp.size = bp.in_ = bp.out = bp.cnt = 0
     return error, p
 
 
@@ -325,6 +345,7 @@ async def pipelock(p: pipe, catch_p: bool) -> int:
     assert p.pipe_lock is not None
     KASSERT(mutex_owned(p.pipe_lock))
     while p.pipe_state & PIPE_LOCKFL:
+        p.pipe_state |= PIPE_LWANT
         if catch_p:
             error = await cv_wait_sig(p.pipe_lkcv, p.pipe_lock)
             if error != 0:
@@ -338,7 +359,9 @@ async def pipelock(p: pipe, catch_p: bool) -> int:
 def pipeunlock(p: pipe) -> None:
     KASSERT(p.pipe_state & PIPE_LOCKFL)
     p.pipe_state &= ~PIPE_LOCKFL
-    cv_signal(p.pipe_lkcv)
+    if p.pipe_state & PIPE_LWANT:
+        p.pipe_state &= ~PIPE_LWANT
+        cv_broadcast(p.pipe_lkcv)
 
 
 def pipeselwakeup(selp: pipe, sigp: pipe | None, code: int) -> None:
@@ -506,6 +529,7 @@ async def pipe_write(fp: file, offset: Any, uio: Any, cred: Any, flags: int) -> 
                 bp.in_ = size - segsize
             bp.cnt += size
             KASSERT(bp.cnt <= bp.size)
+            wakeup_state = 0
         else:
             # No room: wake the reader.
             cv_broadcast(wpipe.pipe_rcv)
@@ -560,12 +584,6 @@ def _setint(data: Any, v: int) -> None:
     data[0:4] = (v & 0xffffffff).to_bytes(4, "little")
 
 
-def _getint(data: Any) -> int:
-    if isinstance(data, int):
-        return data
-    return int.from_bytes(bytes(data[0:4]), "little", signed=True)
-
-
 async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
     """The few ioctls pipes share with sockets."""
     p: pipe = fp.f_data
@@ -577,7 +595,7 @@ async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
 
     if cmd == FIOASYNC:
         await mutex_enter(lock)
-        if _getint(data):
+        if ioctl_int(data):
             p.pipe_state |= PIPE_ASYNC
         else:
             p.pipe_state &= ~PIPE_ASYNC
@@ -606,13 +624,14 @@ async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
         mutex_exit(lock)
         return 0
 
-    if cmd == FIOSETOWN:
-        p.pipe_pgid = _getint(data)
-        return 0
+    if cmd in (TIOCSPGRP, FIOSETOWN):
+        pgid = [p.pipe_pgid]
+        error = fsetown(pgid, cmd, data)
+        p.pipe_pgid = pgid[0]
+        return error
 
-    if cmd == FIOGETOWN:
-        _setint(data, p.pipe_pgid)
-        return 0
+    if cmd in (TIOCGPGRP, FIOGETOWN):
+        return fgetown(p.pipe_pgid, cmd, data)
 
     return EPASSTHROUGH
 
@@ -651,6 +670,8 @@ async def pipe_poll(fp: file, events: int) -> int:
 
 async def pipe_stat(fp: file, ub: Any) -> int:
     p: pipe = fp.f_data
+    assert p.pipe_lock is not None
+    await mutex_enter(p.pipe_lock)
     ctypes.memset(ctypes.addressof(ub), 0, ctypes.sizeof(ub))
     ub.st_mode = S_IFIFO | S_IRUSR | S_IWUSR
     ub.st_blksize = p.pipe_buffer.size
@@ -659,12 +680,13 @@ async def pipe_stat(fp: file, ub: Any) -> int:
     ub.st_size = p.pipe_buffer.cnt
     ub.st_blocks = 1 if ub.st_size else 0
     for field, ts in (("st_atimespec", p.pipe_atime), ("st_mtimespec", p.pipe_mtime),
-                      ("st_ctimespec", p.pipe_ctime), ("st_birthtimespec", p.pipe_ctime)):
+                      ("st_ctimespec", p.pipe_btime), ("st_birthtimespec", p.pipe_btime)):
         t = getattr(ub, field)
         t.tv_sec, t.tv_nsec = ts.tv_sec, ts.tv_nsec
     ub.st_uid = kauth_cred_geteuid(fp.f_cred)
     ub.st_gid = kauth_cred_getegid(fp.f_cred)
     # st_dev, st_ino, st_nlink, st_rdev, st_flags, st_gen stay 0, as in NetBSD.
+    mutex_exit(p.pipe_lock)
     return 0
 
 
@@ -714,7 +736,10 @@ async def pipeclose(p: pipe | None) -> None:
     KASSERT(cv_is_valid(p.pipe_lkcv))
 
     lock = p.pipe_lock
-    assert lock is not None
+    if lock is None:
+        # Must have failed during create
+        _pipe_free(p)
+        return
     await mutex_enter(lock)
     pipeselwakeup(p, p, POLL_HUP)
 

@@ -49,12 +49,18 @@ Deviations from 1.93.2.3:
   list surgery); a failure panics.  ``vrele_async`` does the
   VRELEL_ASYNC_RELE release without v_interlock for the same reason (its
   callers, the process-exit hooks, may not sleep).
-* ``vcache_reclaim`` does not call VOP_INACTIVE (vrelel has just done it,
-  and ``vgone`` calls it before vcache_reclaim) nor vinvalbuf (the file
-  systems flush in VOP_RECLAIM), and revokes no device (spec_node_revoke);
-  the reclaimed vnode leaves its mount (v_mount None) instead of joining
-  dead_rootmount, and one that is not a device becomes VBAD.
-  VOP_INACTIVE's errors are ignored, as NetBSD ignores them.
+* ``vcache_reclaim`` calls VOP_INACTIVE, after the vnode became
+  RECLAIMING, only when the vnode is active (a reference besides the
+  reclaimer's: vgone of a vnode in use), as vclean did up to NetBSD 7
+  (vfs_vnode.c 1.37); 1.93.2.3 calls it always.  A vnode held only by the
+  reclaimer was deactivated at its last release: vrelel's recycle path has
+  just run VOP_INACTIVE under the same lock, vrecycle and the vdrain thread
+  reclaim cached vnodes, and the 2007 puffs would send its server a second
+  INACTIVE for each.  It calls no vinvalbuf (the file systems flush in
+  VOP_RECLAIM) and revokes no device (spec_node_revoke); the reclaimed vnode
+  leaves its mount (v_mount None) instead of joining dead_rootmount, and one
+  that is not a device becomes VBAD.  VOP_INACTIVE's errors are ignored, as
+  NetBSD ignores them.
 * ``vgone`` unlocks a vnode that was reclaimed meanwhile before vrelel (1.93
   leaves it locked, and vrelel's try-lock then fails on our own lock; later
   NetBSD passes the lock type to vrelel).
@@ -63,9 +69,17 @@ Deviations from 1.93.2.3:
   mount: kemu's rootfs cannot be suspended, and kemu's mount(MNT_UPDATE)
   runs VFS_MOUNT (whose read-only downgrade vflushes) unsuspended.
 * ``vflush`` walks a snapshot of the mount's vnode list instead of a marker
-  (a vnode added meanwhile is not flushed), keeps the selector that skips
-  every vnode but regular files open for writing under WRITECLOSE, and
-  kills device vnodes with vgone too (no vcache_make_anon).
+  (a vnode added meanwhile is not flushed) and kills device vnodes with
+  vgone too (no vcache_make_anon).  Under WRITECLOSE it skips every vnode
+  that is not a regular file, as vfs_mount.c 1.93's vflush_one does; the
+  vflush_selector of 1.37 (the revision nearest NetBSD 8 that could be
+  read) selects directories and the other types, so the root directory,
+  which mount(2) itself holds during a read-only downgrade, was busy and
+  every ``mount -u -r`` failed with EBUSY
+  (tests/fs/vfs/test_mount_update.py).  Regular files are skipped when not
+  open for writing, as in 1.37 (1.93 also flushes unlinked ones).
+* ``vcache_get`` keeps one dict entry per key and, as 1.93.2.3, asserts
+  that VFS_LOADVNODE answers the key it was asked for.
 * ``getnewvnode``/``ungetnewvnode`` (2007, for puffs) are built on
   vcache_alloc/vcache_free; ``vdead_check`` never waits.
 """
@@ -834,11 +848,6 @@ async def vgone(vp: vnode) -> None:
     await mutex_enter(vp.v_interlock)
     await VSTATE_WAIT_STABLE(vp)
     if VSTATE_GET(vp) == VS_LOADED:
-        # kemu: VOP_INACTIVE runs here rather than inside vcache_reclaim.
-        # The exclusive lock keeps the state LOADED meanwhile.
-        mutex_exit(vp.v_interlock)
-        await VOP_INACTIVE(vp)
-        await mutex_enter(vp.v_interlock)
         await vcache_reclaim(vp)
     else:
         VOP_UNLOCK(vp)  # kemu: vrelel locks it itself (see the deviations)
@@ -941,12 +950,13 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
         g.cache.pop(ck, None)
         await vcache_dealloc(vp)
         return error, None
-    if newkey is not None and newkey != key:
-        g.cache.pop(ck, None)
-        vp.v_key = newkey
-        g.cache[vcache_key(mp, newkey)] = vp
+    KASSERT(newkey is not None)
+    KASSERT(newkey == key)
+    KASSERT(bool(vp.v_op))  # the file system set its operations
     insmntque(vp, mp)
 
+    # Finished loading: the file system's key (equal to ours) names the node.
+    vp.v_key = newkey
     await mutex_enter(vp.v_interlock)
     VSTATE_CHANGE(vp, VS_LOADING, VS_LOADED)
     mutex_exit(vp.v_interlock)
@@ -998,6 +1008,7 @@ async def vcache_reclaim(vp: vnode) -> None:
     g = _vg()
     mp = vp.v_mount
     ck = vcache_key(mp, vp.v_key)
+    active = vp.v_usecount > 1
     # No recycling or new use while we clean it out.
     VSTATE_CHANGE(vp, VS_LOADED, VS_RECLAIMING)
     vp.v_iflag &= ~(VI_TEXT | VI_EXECMAP)
@@ -1006,7 +1017,11 @@ async def vcache_reclaim(vp: vnode) -> None:
     await fstrans_start(mp)
 
     # kemu: the file systems flush their buffers and pages in VOP_RECLAIM
-    # (no vinvalbuf here), and VOP_INACTIVE is not repeated.
+    # (no vinvalbuf here).  An active vnode is deactivated first, RECLAIMING
+    # already (so nobody takes a new reference meanwhile); one held only by
+    # the reclaimer was deactivated at its last release (see the deviations).
+    if active:
+        await VOP_INACTIVE(vp)
     error = await VOP_RECLAIM(vp)  # unlocks the vnode
     if error:
         vnpanic(vp, "vcache_reclaim: cannot reclaim")
@@ -1115,8 +1130,9 @@ def _vflush_selector(vp: vnode, skipvp: vnode | None, flags: int) -> bool:
         return False
     if flags & SKIPSYSTEM and vp.v_vflag & VV_SYSTEM:
         return False
-    # WRITECLOSE: only regular files open for writing.
-    if flags & WRITECLOSE and (vp.v_writecount == 0 or vp.v_type != VREG):
+    # WRITECLOSE: only regular files open for writing (kemu: later NetBSD's
+    # rule for the other types, see the deviations).
+    if flags & WRITECLOSE and (vp.v_type != VREG or vp.v_writecount == 0):
         return False
     return True
 

@@ -37,7 +37,10 @@ revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
 * B5 a failed persistent attempt leaves FSS_PERSISTENT set, so the next
   FSSIOCSET on the unit takes the persistent branch (still in 1.114);
 * B6 the FINI error path calls devsw_attach twice and does not restore the
-  cfattach (fixed later);
+  cfattach (fixed by 1.114 at the latest, whose FINI re-attaches the
+  cfattach when config_cfdriver_detach fails and detaches the devsw last;
+  the revisions between 1.105 and 1.114 could not be read to name the
+  one);
 * B7 the first open and the last close take fss_device_lock, then
   vfs_hooks_lock (vfs_hooks_attach/detach from fss_attach/fss_detach);
   dounmount takes vfs_hooks_lock, then fss_device_lock (fss_unmount_hook):
@@ -61,7 +64,14 @@ revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
   (still in 1.114);
 * B16 (same campaign) when reading an indirect cluster back from the store
   fails, fss_bs_indir returns NULL after switching sc_indir_cur, and
-  fss_bs_thread takes the NULL for a hole: zeros, no error (still in 1.114).
+  fss_bs_thread takes the NULL for a hole: zeros, no error.  The table left
+  in memory is the previous indirect cluster's under the new number, so the
+  later reads of the clusters it maps are served from that stale table:
+  another cluster's data, again without error, i.e. silent corruption of
+  the snapshot (still in 1.114).
+
+There is no B3: the numbering is fss-spec's, whose list of 1.104's defects
+skips it (B4, B7 and B13-B16 were numbered by kemu).
 
 tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B16;
 test_defect_b7.py B7; test_errno.py B8, B10 and B12.

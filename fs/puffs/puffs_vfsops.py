@@ -139,6 +139,17 @@ Deviations from 1.38 and its siblings (why, in a few words):
   a FAF and still sent).  Fixed and listed above: GETOP's E2BIG orphan (M3,
   pinned by test_getop_e2big_keeps_the_request), and the unlocked
   waiter/reply races (M1, M2).
+* Kept defect of puffs_root: the "someone else created a root vnode" branch
+  takes its reference on pmp_root with vref, as if the stored root were
+  always in use.  When that root is in its last release (vrelel has it
+  BLOCKED in VOP_INACTIVE, waiting for the server) the reference lands on a
+  vnode that takes none, and the release ends in NetBSD 8's panic "BLOCKED
+  to LOADED with usecount 2" (1.38 on its own 2007 kernel, whose vref
+  panics on a count of 0: "vref used where vget required").  Gone by
+  1.53.4.2 (the next revision read), whose puffs_root looks the root up by
+  its cookie (puffs_pnode2vnode) like any other node; pinned by
+  test_vfsops_errors.py's
+  test_root_made_while_the_stored_root_is_deactivated_panics.
 """
 
 from __future__ import annotations
@@ -628,7 +639,7 @@ async def puffs_root(mp: Any, lktype: int) -> tuple[int, Any]:
     # we were executing.
     if pmp.pmp_root is not None:
         root = pmp.pmp_root
-        vref(root)
+        vref(root)  # kept defect: pmp_root may be in its last release (header)
         mutex_exit(pmp.pmp_lock)
         puffs_putvnode(vp)
         ungetnewvnode(vp)  # D4

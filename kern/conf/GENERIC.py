@@ -24,10 +24,13 @@ config = KernelConfig(
         "vfs.vfs_init:vfs_mountroot",              # mount rootfs on /, MAKEDEV
         "kern.subr_autoconf:configure_pseudo",     # <name>attach(count) of pseudo-devices
     ],
+    # The kernel threads in the order of NetBSD's main() (init_main.c):
+    # module_start_unload_thread, vfsinit (which starts vdrain), and the
+    # pageout daemon after autoconfiguration.
     post_boot=[
         "kern.kern_module:module_start_thread",    # the auto-unload thread
-        "vfs.uvm:uvm_pdaemon_start",               # the pagedaemon
         "vfs.vnode:vfs_vnode_sysinit",             # the vdrain thread (deferred vnode releases)
+        "vfs.uvm:uvm_pdaemon_start",               # the pagedaemon
     ],
     builtin_modules=["rootfs"],
     module_path={

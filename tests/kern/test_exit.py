@@ -9,7 +9,7 @@ import kern
 from kern.cpu import curlwp, curmachine, curproc
 from kern.errno import ECHILD, EINTR, EINVAL, ENOENT
 from kern.fcntl import F_GETFD, F_SETFD, FD_CLOEXEC, O_CREAT, O_RDWR
-from kern.kern_exec import execsw, execsw_register
+from kern.kern_exec import exec_add, exec_remove
 from kern.kern_exit import WEXITSTATUS, WIFEXITED, WIFSIGNALED, WNOHANG, WTERMSIG
 from kern.kern_lwp import SZOMB
 from kern.kern_sig import SIGCHLD, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGWINCH, sigact
@@ -68,6 +68,127 @@ def test_wait_any_child_nohang_and_bad_options():
     assert nohang == (0, 0)
     assert second == (a, 3 << 8)
     assert (none, bad) == (ECHILD, EINVAL)
+
+
+def test_wait4_options_and_pids_as_the_wait6_era_kernel():
+    """wait4 adds WEXITED|WTRAPPED and goes through find_stopped_child: the
+    job-control options are accepted (and find nothing: no child ever stops),
+    WNOWAIT leaves the zombie, pid -N is the process group N (kemu: the
+    process N, which leads its own), and pid 0 (WAIT_MYPGRP, the caller's
+    group) and WALTSIG (children that exit with another signal than
+    SIGCHLD) match no child here."""
+    from kern.kern_exit import WALLSIG, WALTSIG, WCONTINUED, WNOWAIT, WUNTRACED
+
+    async def body():
+        async def sleeper() -> int:
+            await libc.nanosleep(1)
+            return 5
+
+        async def quick() -> int:
+            return 6
+
+        a = await libc.fork(sleeper)
+        b = await libc.fork(quick)
+        await libc.nanosleep(0.01)                                  # b is a zombie
+        out = {
+            "mypgrp": await errno_of(libc.wait4(0, WNOHANG)),
+            "altsig": await errno_of(libc.wait4(-1, WALTSIG | WNOHANG)),
+            "nowait": await libc.wait4(b, WNOWAIT),
+            "still": curmachine().procs[b].p_stat == SZOMB,
+            "jobctl": await libc.wait4(-1, WNOHANG | WUNTRACED | WCONTINUED),
+        }
+        c = await libc.fork(quick)
+        await libc.nanosleep(0.01)
+        out["bygroup"] = await libc.wait4(-c, WALLSIG)
+        out["other"] = await libc.wait4(-a, WNOHANG)
+        out["last"] = await libc.waitpid(a)
+        return a, b, c, out
+
+    a, b, c, out = run(body)
+    assert (out["mypgrp"], out["altsig"]) == (ECHILD, ECHILD)
+    assert out["nowait"] == (b, 6 << 8) and out["still"]
+    assert out["jobctl"] == (b, 6 << 8)  # the zombie (WEXITED is added)
+    assert out["bygroup"] == (c, 6 << 8)
+    assert out["other"] == (0, 0)  # a still runs
+    assert out["last"] == (a, 5 << 8)
+
+
+def test_exec_formats_added_to_a_machine_are_its_own():
+    """exec_add gives one machine a format: another machine, even at the same
+    time, does not run that program (ENOENT); exec_remove takes it away."""
+    from kern.errno import EEXIST
+
+    async def image(argv: list[str]) -> int:
+        return 9
+
+    def resolve(path: str):
+        return image if path == "/bin/mine" else None
+
+    async def run_mine() -> int:
+        async def child() -> int:
+            await libc.execve("/bin/mine", ["mine"])
+            return 0
+
+        pid = await libc.fork(child)
+        return WEXITSTATUS((await libc.waitpid(pid))[1])
+
+    async def exec_errno() -> int:
+        async def child() -> int:
+            return await errno_of(libc.execve("/bin/mine", ["mine"]))
+
+        pid = await libc.fork(child)
+        return WEXITSTATUS((await libc.waitpid(pid))[1])
+
+    with kern.boot(seed=1) as a, kern.boot(seed=2) as b:
+        pa, pb = a.proc_create("a", a.initproc), b.proc_create("b", b.initproc)
+        assert a.run(lambda: _ret(exec_add(resolve))) == 0
+        assert a.run(lambda: _ret(exec_add(resolve))) == EEXIST
+        assert a.run(run_mine, proc=pa) == 9
+        assert b.run(exec_errno, proc=pb) == ENOENT
+        assert a.run(lambda: _ret(exec_remove(resolve))) == 0
+        assert a.run(exec_errno, proc=pa) == ENOENT
+        assert a.run(lambda: _ret(exec_remove(resolve))) == ENOENT
+
+
+async def _ret(value):
+    return value
+
+
+def test_execve_arguments_share_one_arg_max_area():
+    """The argument strings together may take ARG_MAX bytes (NUL included);
+    one byte more is E2BIG, and the process is left as it was."""
+    from kern.errno import E2BIG
+    from kern.kern_exec import ARG_MAX
+
+    got = {}
+
+    async def image(argv: list[str]) -> int:
+        got["lens"] = [len(x) for x in argv]
+        return 0
+
+    def resolve(path: str):
+        return image if path == "/bin/big" else None
+
+    async def body():
+        exec_add(resolve)
+        half = "x" * (ARG_MAX // 2 - 1)  # two of them and their NULs: ARG_MAX bytes
+
+        async def fits() -> int:
+            await libc.execve("/bin/big", [half, half])
+            return 1
+
+        async def too_big() -> int:
+            return await errno_of(libc.execve("/bin/big", [half, half + "y"]))
+
+        pid = await libc.fork(fits)
+        ok = (await libc.waitpid(pid))[1]
+        pid = await libc.fork(too_big)
+        big = WEXITSTATUS((await libc.waitpid(pid))[1])
+        return ok, big
+
+    ok, big = run(body)
+    assert ok == 0 and got["lens"] == [ARG_MAX // 2 - 1] * 2
+    assert big == E2BIG
 
 
 def test_default_action_of_sigint_kills_and_wait_says_so():
@@ -202,15 +323,19 @@ def test_execve_runs_the_image_and_resets_the_process():
         ran["sigusr1"] = sigact(p, SIGUSR1)[0]
         ran["sigint"] = sigact(p, SIGINT)[0]
         ran["forkentry"] = curlwp().l_md_execentry
+        ran["keepflags"] = await libc.fcntl(ran["keep"], F_GETFD)
         return 17
 
     def resolve(path: str):
         return image if path.rsplit("/", 1)[-1] == "prog" else None
 
     async def body():
+        assert exec_add(resolve) == 0
         keep = await libc.open("/keep", O_CREAT | O_RDWR, 0o644)
         drop = await libc.open("/drop", O_CREAT | O_RDWR, 0o644)
         await libc.fcntl(drop, F_SETFD, FD_CLOEXEC)
+        ran["keep"] = keep
+        ran["before"] = (await libc.fcntl(keep, F_GETFD), await libc.fcntl(drop, F_GETFD))
         await libc.signal(SIGUSR1, HANDLER)
         await libc.signal(SIGINT, SIG_IGN)
 
@@ -225,11 +350,7 @@ def test_execve_runs_the_image_and_resets_the_process():
         _, status = await libc.waitpid(pid)
         return keep, drop, status
 
-    execsw_register(resolve)
-    try:
-        keep, drop, status = run(body)
-    finally:
-        execsw.remove(resolve)
+    keep, drop, status = run(body)
     assert WEXITSTATUS(status) == 17
     assert ran["enoent"] == ENOENT and "returned" not in ran
     assert ran["argv"] == ["prog", "-x", "arg two"]
@@ -237,4 +358,6 @@ def test_execve_runs_the_image_and_resets_the_process():
     assert keep in ran["fds"] and drop not in ran["fds"]
     assert (ran["sigusr1"], ran["sigint"]) == (SIG_DFL, SIG_IGN)   # execsigs
     assert ran["forkentry"] is None
-    assert F_GETFD  # (imported for the flag it reads)
+    # close-on-exec as F_GETFD reads it: set on drop only, and keep still
+    # without it in the new image
+    assert ran["before"] == (0, FD_CLOEXEC) and ran["keepflags"] == 0

@@ -284,3 +284,35 @@ def test_many_writers_each_write_arrives_whole(seed):
     records = [data[i:i + PIPE_BUF] for i in range(0, len(data), PIPE_BUF)]
     assert all(len(set(rec)) == 1 for rec in records)
     assert sorted(rec[0] for rec in records) == sorted(list(range(4)) * 20)
+
+
+def test_owner_ioctls_check_the_process_or_group():
+    """FIOSETOWN/TIOCSPGRP go through fsetown: a process that does not exist
+    is ESRCH; a group (a negative FIOSETOWN id, or TIOCSPGRP's) must be in the
+    caller's session: EINVAL for none, EPERM for another's (kemu: every
+    process leads its own group and session); TIOCGPGRP reads a group back
+    positive, FIOGETOWN as kept (negative)."""
+    from kern.errno import EPERM, ESRCH
+    from kern.ioccom import FIOGETOWN, FIOSETOWN, TIOCGPGRP, TIOCSPGRP
+
+    async def body():
+        r, w = await libc.pipe()
+        me = await libc.getpid()
+        other = 1  # init: alive, its own group and session
+        got = {
+            "nosuch": await errno_of(libc.ioctl(r, FIOSETOWN, ctypes.c_int(4242))),
+            "proc": await errno_of(libc.ioctl(r, FIOSETOWN, ctypes.c_int(other))),
+            "owner": await ioctl_int(r, FIOGETOWN),
+            "nogroup": await errno_of(libc.ioctl(r, TIOCSPGRP, ctypes.c_int(4242))),
+            "negative": await errno_of(libc.ioctl(r, TIOCSPGRP, ctypes.c_int(-me))),
+            "othergroup": await errno_of(libc.ioctl(r, TIOCSPGRP, ctypes.c_int(other))),
+            "mygroup": await errno_of(libc.ioctl(r, TIOCSPGRP, ctypes.c_int(me))),
+            "pgrp": await ioctl_int(r, TIOCGPGRP),
+            "asown": await ioctl_int(r, FIOGETOWN),
+        }
+        return me, got
+
+    me, g = run(body)
+    assert (g["nosuch"], g["proc"], g["owner"]) == (ESRCH, 0, 1)
+    assert (g["nogroup"], g["negative"], g["othergroup"]) == (EINVAL, EINVAL, EPERM)
+    assert (g["mygroup"], g["pgrp"], g["asown"]) == (0, me, -me)

@@ -74,3 +74,24 @@ def test_a_marker_walk_survives_removal_of_the_element_it_passed():
     TAILQ_REMOVE(head, marker, "link")
     assert seen == ["x", "y", "z"]
     assert TAILQ_EMPTY(head) and names(other) == ["x", "y", "z"]
+
+
+def test_remove_through_the_wrong_head_panics_and_changes_nothing():
+    """QUEUEDEBUG: an element removed through a head it is not on (here the
+    only element of another list) panics; without the check it emptied the
+    wrong list and left its own pointing at it."""
+    import pytest
+
+    import kern
+
+    mine, other = TAILQ_HEAD(), TAILQ_HEAD()
+    a, b = Elm("a"), Elm("b")
+    TAILQ_INSERT_TAIL(mine, a, "link")
+    TAILQ_INSERT_TAIL(other, b, "link")
+    with pytest.raises(kern.KernelPanic, match="TAILQ_REMOVE forw"):
+        TAILQ_REMOVE(other, a, "link")
+    assert names(mine) == ["a"] and names(other) == ["b"]
+    TAILQ_INSERT_TAIL(mine, Elm("c"), "link")
+    with pytest.raises(kern.KernelPanic, match="TAILQ_REMOVE back"):
+        TAILQ_REMOVE(other, a, "link")  # a has a next now: other's first is not a
+    assert names(mine) == ["a", "c"] and backwards(mine) == ["c", "a"]

@@ -31,6 +31,7 @@ from kern.cpu import curmachine
 from kern.errno import E2BIG, EEXIST, EFAULT, EINTR, EINVAL, EIO, ENXIO
 from kern.exceptions import SyscallError
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat
+from kern.machine.testing import Gate, sweep
 from tools.lib import libc
 from tools.lib.libc import mount
 from tools.lib.libpuffs import NodeInfo, PuffsError, PuffsServer
@@ -125,43 +126,91 @@ def test_vfs_mount_from_the_kernel_with_a_bad_argument_block():
 
 # ------------------------------------------------------------------ root, statvfs
 
-@pytest.mark.parametrize("seed", [74, 75, 76])
+def _spawn(fn, name: str):
+    """A kernel thread running ``fn()``, to be joined (kthread_join answers 0)."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create
+
+    async def main(_):
+        await fn()
+
+    error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, main, None, "%s", name)
+    assert error == 0
+    return l
+
+
+def _hold_getvnode(who: str, made: list, gate_made: Gate, gate_go: Gate) -> None:
+    """Step into this machine's puffs_root after its puffs_getvnode: the lwp
+    named ``who`` records the vnode it made, opens ``gate_made`` and waits for
+    ``gate_go`` there, between puffs_root's two pmp_lock sections (the window
+    in which "by mysterious force someone else created a root vnode")."""
+    from kern.kern_module import kmod_namespace
+
+    ns = kmod_namespace("puffs")  # this machine's copy of puffs_vfsops
+    real = ns.puffs_getvnode
+
+    async def puffs_getvnode(mp, cookie, type_, vsize, rdev):
+        error, vp = await real(mp, cookie, type_, vsize, rdev)
+        if kern.curlwp().l_name == who:
+            made.append(vp)
+            gate_made.open()
+            await gate_go.wait()
+        return error, vp
+
+    ns.puffs_getvnode = puffs_getvnode
+
+
+@pytest.mark.parametrize("seed", sweep(3, 74))
 def test_root_with_a_lock_type_before_start_and_racing(seed):
     """VFS_ROOT(mp, LK_EXCLUSIVE) before the server started: the root vnode is
-    made and comes back locked; a second lwp gets the one the first stored,
-    locked too (after the first unlocks it).  Whether the second is inside
-    puffs_getvnode at the same time as the first ("by mysterious force
-    someone else created a root vnode") depends on the schedule: the seeds
-    give both orders (with 74 the second finds the root made, with 75 and
-    76 it loses the race and takes the stored one)."""
+    made and comes back locked.  A second lwp that made its own root vnode
+    meanwhile ("by mysterious force someone else created a root vnode") gives
+    it back (D4: ungetnewvnode) and takes the stored one, locked once the
+    first unlocks it; a third, coming later, finds the stored one (vget).
+    The lwps are put in that order with gates, whatever the schedule."""
+    from kern.kern_lwp import kthread_join
+    from vfs.vnode import VS_RECLAIMED
+
     with h.Booted(seed=seed) as k:
         async def body():
             s = PuffsServer(MemFS(), "early")
             await s.init()
             await s.mount("/mnt")
             mp = h.mounted(curmachine(), "/mnt")
-            results = []
+            assert mp.mnt_data.pmp_root is None
+            made, results, order = [], {}, []
+            r2_made, r1_stored = Gate("r2made"), Gate("r1stored")
+            _hold_getvnode("root2", made, r2_made, r1_stored)
 
-            async def getroot():
+            async def getroot(name, before=None, after=None):
+                if before is not None:
+                    await before.wait()
                 error, vp = await VFS_ROOT(mp, LK_EXCLUSIVE)
-                results.append((error, vp, vp.v_type, VOP_ISLOCKED(vp)))
+                results[name] = (error, vp, vp.v_type, VOP_ISLOCKED(vp))
+                order.append(name)
+                if after is not None:
+                    after.open()
                 await kern.kpause("hold", False, 2, None)
                 VOP_UNLOCK(vp)
                 await vrele(vp)
 
-            from tools.lib.libpuffs._sys import lwp_create
-
-            lwp_create(getroot, name="root1")
-            lwp_create(getroot, name="root2")
-            await libc.nanosleep(0.1)
+            l2 = _spawn(lambda: getroot("root2"), "root2")
+            l1 = _spawn(lambda: getroot("root1", r2_made, r1_stored), "root1")
+            l3 = _spawn(lambda: getroot("root3", r1_stored), "root3")
+            for lx in (l1, l2, l3):
+                assert await kthread_join(lx) == 0
+            lost = made[0]
+            out = results, order, (lost.v_state, lost.v_usecount, lost.v_data)
             await s.exit()  # never started: the close unmounts it
-            return results, h.mounted(curmachine(), "/mnt")
+            return out, h.mounted(curmachine(), "/mnt")
 
-        results, left = k.run(body)
-        assert [e for e, _, _, _ in results] == [0, 0]
-        assert results[0][1] is results[1][1]
-        assert [t for _, _, t, _ in results] == [VDIR, VDIR]
-        assert all(locked for _, _, _, locked in results)
+        (results, order, lost), left = k.run(body)
+        root = results["root1"][1]
+        assert order[0] == "root1"  # it made and stored the root vnode
+        assert sorted(results) == ["root1", "root2", "root3"]
+        assert all(r[0] == 0 and r[1] is root for r in results.values())
+        assert all(r[2:] == (VDIR, LK_EXCLUSIVE) for r in results.values())
+        # root2's own vnode, made in the window, was given back
+        assert lost == (VS_RECLAIMED, 0, None)
         assert left is None
 
 
@@ -385,9 +434,17 @@ def test_unmount_interrupted_while_suspending_sends_the_server_nothing():
 
 
 class Sitter(PuffsServer):
-    """A server that takes statvfs requests and never answers them."""
+    """A server that takes statvfs requests and never answers them, and,
+    once it agreed to unmount, keeps its /dev/puffs open until ``leave`` opens
+    (its close would wake the kernel's waiters with ENXIO too)."""
 
     held: list = []
+    leave: Gate | None = None
+
+    async def exit(self):
+        if self.leave is not None:
+            await self.leave.wait()
+        await super().exit()
 
     async def dispatch(self, frame):
         hdr = puffs_req.from_buffer(frame)
@@ -398,14 +455,14 @@ class Sitter(PuffsServer):
         return await super().dispatch(frame)
 
 
-@pytest.mark.xfail(strict=True, reason="under kemu's scheduler (issue 9) this schedule "
-                   "never has the unmount sleep on puffsink: the assertion depends on an "
-                   "interleaving the old trio batches gave; to be rewritten by its author")
 def test_unmount_sinks_the_callers_still_waiting_for_the_server():
     """A caller waits for a reply the server will never send when the server
     agrees to unmount: puffs_unmount wakes it (puffs_userdead: ENXIO) and
     waits, "sinking the waiters", until it has left (pmp_req_waiters back
-    to 0) before freeing the mount's state."""
+    to 0) before freeing the mount's state.  The server keeps its device
+    open until the unmount is over, so the caller is woken by the unmount
+    itself, whatever the schedule; the caller cannot leave touser before the
+    unmount sleeps (it needs pmp_lock, which the unmount holds until then)."""
     seen: dict = {}
 
     async def main():
@@ -417,6 +474,7 @@ def test_unmount_sinks_the_callers_still_waiting_for_the_server():
             async def serve():
                 from tools.lib.libpuffs import daemon
 
+                s.leave = Gate("leave")
                 await daemon(s.main, "/mnt", name="sitter")
 
             await k.run(serve, proc=s.proc)
@@ -431,19 +489,23 @@ def test_unmount_sinks_the_callers_still_waiting_for_the_server():
                 await kern.kpause("later", False, 5, None)
                 seen["unmount"] = await h.unmount("/mnt")
                 seen["unmount at"] = k.now()
+                s.leave.open()
 
             async with trio.open_nursery() as n:
                 n.start_soon(lambda: k.run(waiter, name="waiter"))
                 n.start_soon(lambda: k.run(unmounter, name="umount"))
             seen["held"] = list(s.held)
             seen["mounted"] = h.mounted(k, "/mnt") is not None
-            seen["trace"] = [e for e in k.trace if "umount: sleep" in e]
+            seen["trace"] = [str(e) for e in k.trace
+                             if str(e).split()[1:3] in (["umount:", "sleep"], ["waiter:", "exit"])]
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert len(seen["held"]) == 1  # the request the server sat on
     assert seen["statvfs"] == ENXIO and seen["unmount"] == 0
     assert seen["statvfs at"] <= seen["unmount at"]  # the caller left first
-    assert any("sleep puffsink" in e for e in seen["trace"])  # the unmount waited for it
+    sink = [i for i, e in enumerate(seen["trace"]) if "umount: sleep puffsink" in e]
+    gone = [i for i, e in enumerate(seen["trace"]) if "waiter: exit" in e]
+    assert sink and gone and sink[0] < gone[0]  # the unmount waited for it
     assert not seen["mounted"]
 
 
@@ -475,63 +537,113 @@ def test_module_init_failure_detaches_the_file_system_again():
         assert k.run(h.unmount, "/mnt") == 0
 
 
-# Under kemu's scheduler (issue 9) seeds 90 and 92 meet, every time, a race
-# the old trio batches never showed: while vrelel has the root vnode BLOCKED
-# in VOP_INACTIVE, the racing lookup holds a second reference, and
-# VSTATE_CHANGE(BLOCKED, LOADED) panics "BLOCKED to LOADED with usecount 2"
-# (the report's --kemu-replay line reruns it).  Kept failing (strict) until
-# the vnode layer is looked at.
-_ROOT_RACE = pytest.mark.xfail(strict=True,
-                               reason="vnode referenced while BLOCKED in vrelel's "
-                                      "VOP_INACTIVE (found by kemu's scheduler)")
+class HeldInactive(Forgetful):
+    """Forgetful whose next INACTIVE after ``arm()`` opens ``entered`` and
+    sleeps a little before answering (the other lwps run meanwhile), noting
+    then how the first lwp of ``watch`` sleeps."""
+
+    armed = False
+
+    def arm(self, watch=None) -> None:
+        self.entered = Gate("inactive")
+        self.armed = True
+        self.watch = watch
+        self.seen = None
+
+    async def node_inactive(self, node, pid):
+        if self.armed:
+            self.armed = False
+            self.entered.open()
+            await libc.nanosleep(0.05)
+            if self.watch:
+                w = self.watch[0]
+                self.seen = (w.l_stat, w.l_wmesg)
+        return await super().node_inactive(node, pid)
 
 
-@pytest.mark.parametrize("seed", [pytest.param(90, marks=_ROOT_RACE),
-                                  pytest.param(92, marks=_ROOT_RACE), 94])
+@pytest.mark.parametrize("seed", sweep(3, 90))
 def test_root_racing_the_recycling_of_the_root_vnode(seed):
     """A server that lets every vnode go at its last release (inactive
-    answers 0) makes the root vnode be reclaimed after each use.  VFS_ROOT
-    racing that reclaim finds pmp_root still set but vget refuses the dying
-    vnode; puffs_root then makes a new root vnode ("grabnew").  Whatever the
-    interleaving (the seeds give several, vget refusing in some), every call
-    gets a live root directory and the file system unmounts cleanly."""
-    seen: dict = {}
+    answers 0) makes the root vnode be reclaimed at its last vrele.  VFS_ROOT
+    called while that release waits for the server's INACTIVE finds pmp_root
+    still set; vget sleeps (the vnode is BLOCKED: VSTATE_WAIT_STABLE, on
+    "vnode") until the reclaim is over and refuses the dead vnode (ENOENT);
+    puffs_root then makes a new root vnode ("grabnew").  The file system
+    unmounts cleanly afterwards."""
+    from kern.kern_lwp import LSSLEEP, kthread_join
+    from vfs.vnode import VS_RECLAIMED
 
-    async def main():
-        async with h.boot(seed=seed) as k:
-            s = PuffsServer(Forgetful(), "forgetful")
-            s.proc = k.proc_create("forgetful", k.initproc)
+    with h.Booted(seed=seed) as k:
+        ops = HeldInactive()
+        h.start_server(k, ops, name="forgetful")
+        mp = h.mounted(k, "/mnt")
 
-            async def serve():
-                from tools.lib.libpuffs import daemon
-
-                await daemon(s.main, "/mnt", name="forgetful")
-
-            await k.run(serve, proc=s.proc)
-            while s.state != PUFFS_STATE_RUNNING:
-                await k.run(kern.kpause, "start", False, 1, None)
-            mp = h.mounted(k, "/mnt")
-            seen["stat"], seen["root"] = [], []
-
-            async def stater():
-                for _ in range(20):
-                    seen["stat"].append((await h.stat_("/mnt"))[0])
+        async def body():
+            error, old = await VFS_ROOT(mp, 0)  # ours is the only reference
+            assert error == 0
+            watch, got = [], {}
+            ops.arm(watch)
 
             async def rooter():
-                for _ in range(20):
-                    error, vp = await VFS_ROOT(mp, 0)
-                    seen["root"].append((error, vp.v_type, vp.v_data is not None))
-                    await vrele(vp)
+                watch.append(kern.curlwp())
+                await ops.entered.wait()
+                got["root"] = await VFS_ROOT(mp, 0)
 
-            async with trio.open_nursery() as n:
-                n.start_soon(lambda: k.run(stater, name="stater"))
-                n.start_soon(lambda: k.run(rooter, name="rooter"))
-            seen["unmount"] = await k.run(h.unmount, "/mnt")
+            r = _spawn(rooter, "rooter")
+            await vrele(old)  # the last reference: INACTIVE, then the reclaim
+            assert await kthread_join(r) == 0
+            error, new = got["root"]
+            out = (error, new is not old, new.v_type, new.v_data is not None,
+                   mp.mnt_data.pmp_root is new, old.v_state)
+            await vrele(new)
+            return out, ops.seen
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    assert seen["stat"] == [0] * 20
-    assert seen["root"] == [(0, VDIR, True)] * 20
-    assert seen["unmount"] == 0
+        out, seen = k.run(body)
+        assert seen == (LSSLEEP, "vnode")  # vget waited for the release
+        assert out == (0, True, VDIR, True, True, VS_RECLAIMED)
+        assert k.run(h.stat_, "/mnt")[0] == 0
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+@pytest.mark.parametrize("seed", sweep(3, 96))
+def test_root_made_while_the_stored_root_is_deactivated_panics(seed):
+    """Kept 1.38 defect (gone by 1.53.4.2, where puffs_root looks the root
+    up by its cookie like any other node, puffs_pnode2vnode): in the "someone else
+    created a root vnode" branch puffs_root takes its reference with vref,
+    as if pmp_root were always in use.  When the stored root is in its last
+    release (vrelel has it BLOCKED in VOP_INACTIVE, waiting for the server),
+    the reference lands on a vnode that takes none, and NetBSD 8's vnode
+    layer panics as the release ends: "BLOCKED to LOADED with usecount 2".
+    (On its own 2007 kernel, where the count is 0 during VOP_INACTIVE and
+    vref panics on that, 1.38 panics "vref used where vget required".)"""
+    with h.Booted(seed=seed) as k:
+        ops = HeldInactive()
+        h.start_server(k, ops, name="forgetful")
+        mp = h.mounted(k, "/mnt")
+        got = {}
+
+        async def body():
+            assert mp.mnt_data.pmp_root is None  # the last one was recycled
+            made = []
+            r1_made = Gate("r1made")
+            ops.arm()
+            _hold_getvnode("root1", made, r1_made, ops.entered)
+
+            async def root1():
+                got["root1"] = await VFS_ROOT(mp, 0)
+
+            _spawn(root1, "root1")
+            await r1_made.wait()  # root1 made its vnode and waits in the window
+            error, vp = await VFS_ROOT(mp, 0)  # makes and stores the root
+            got["stored"] = vp
+            got["made"] = made[0]
+            await vrele(vp)  # its last release: BLOCKED, INACTIVE to the server
+
+        with pytest.raises(kern.KernelPanic, match="BLOCKED to LOADED with usecount 2") as ei:
+            k.run(body, name="releaser")
+        # root1 took the stored (dying) root in the "someone else created" branch
+        assert got["root1"] == (0, got["stored"]) and got["made"] is not got["stored"]
+        assert "vrelel" in "\n".join(ei.value.crash.lwp("releaser").stack)
 
 
 # ------------------------------------------------------------------ pageflush
