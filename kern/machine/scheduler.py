@@ -278,13 +278,7 @@ class VirtualCPU:
         if self.curlwp is not l:
             self._not_on_cpu(l)
         self.switch_away(l)
-        # park(l), inline: one coroutine frame less on every sleep
-        if self.curlwp is l:
-            return
-        if self.stopping:
-            await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
-        l.l_parked = True
-        await trio.lowlevel.wait_task_rescheduled(_abort)
+        await self.park(l)
 
     def exit(self, l: lwp) -> None:
         """``l`` is done: the CPU goes to another lwp (or idles); ``l`` never parks again."""
