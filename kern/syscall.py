@@ -45,7 +45,9 @@ import trio
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
-from kern.kern_lwp import KthreadExit
+from kern.kern_lwp import PS_WEXIT, KthreadExit
+from kern.kern_synch import preempt
+from kern.subr_prf import panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -341,14 +343,14 @@ def syscall_names() -> dict[int, str]:
 async def _userret(l: lwp) -> None:
     """On the way back to userland: take the pending signals; a fatal one ends the
     process here, and an lwp of an exiting process leaves (neither returns)."""
-    from kern.kern_exit import lwp_exit
-    from kern.kern_lwp import PS_WEXIT
-    from kern.kern_sig import postsig, sigexit
-
     p = l.l_proc
     if p.p_sflag & PS_WEXIT:
+        from kern.kern_exit import lwp_exit
+
         lwp_exit(l)
     if p.p_sigpend:
+        from kern.kern_sig import postsig, sigexit
+
         signo = postsig(l)
         if signo:
             await sigexit(l, signo)
@@ -369,13 +371,10 @@ async def syscall2(code: int, *args: Any) -> tuple[Any, Any]:
 
 
 async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
-    from kern.kern_exit import lwp_exit
-    from kern.kern_lwp import PS_WEXIT
-    from kern.kern_synch import preempt
-    from kern.subr_prf import panic
-
     l = curlwp()
     if l.l_proc.p_sflag & PS_WEXIT:
+        from kern.kern_exit import lwp_exit  # (kern_exit imports this module)
+
         lwp_exit(l)  # the process is gone: nothing more runs in it
     # Entering the kernel is a preemption point: another lwp may run
     # between this process's user code and its call.
