@@ -117,7 +117,8 @@ FIOASYNC = _IOW('f', 125, ctypes.c_int)    # set or clear async i/o
 FIONBIO = _IOW('f', 126, ctypes.c_int)     # set or clear non-blocking i/o
 FIONREAD = _IOR('f', 127, ctypes.c_int)    # bytes ready to read
 
-# The process-group ioctls of terminals that sockets and pipes answer too
-# (sys/ttycom.h).
-TIOCSPGRP = _IOW('t', 118, ctypes.c_int)   # set the process group (fsetown)
-TIOCGPGRP = _IOR('t', 119, ctypes.c_int)   # get the process group (fgetown)
+# sys/ttycom.h: the terminal ioctls.  mm(4) and other non-tty drivers refuse
+# TIOCGETA with ENOTTY; sockets and pipes answer the process-group ones too.
+TIOCGETA = _IOR('t', 19, ctypes.c_char * 44)   # get termios struct (44 bytes)
+TIOCSPGRP = _IOW('t', 118, ctypes.c_int)       # set the process group (fsetown)
+TIOCGPGRP = _IOR('t', 119, ctypes.c_int)       # get the process group (fgetown)

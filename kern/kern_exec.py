@@ -1,5 +1,8 @@
 """execve(2): a process becomes a new program (sys/kern/kern_exec.c, execve1).
 
+Revision: the kern_exec.c text at hand is 1.418 (2015); the steps below are
+execve1's there, which kemu takes to be NetBSD 8's (not checked line by line).
+
 What exec does to the process follows NetBSD 8's execve1: the program's
 name becomes ``p_comm``, the close-on-exec descriptors are closed
 (fd_closeexec), caught signals go back to SIG_DFL (execsigs), the old

@@ -68,6 +68,7 @@ async def fork1(l1: lwp, flags: int, retval: list[Any]) -> int:
     p2 = m.proc_create(p1.p_comm, p1, p1.p_cred, exec=False)
     p2.p_psstrp = p1.p_psstrp           # its arguments, in the copied address space
     l2 = lwp(p2, l1.l_name)
+    l2.l_sigmask = set(l1.l_sigmask)    # lwp_create: the child's lwp blocks what l1 blocks
     m.spawn_lwp(l2, _child_main, (p2, fn, args))
     retval[0] = p2.p_pid
     retval[1] = 0

@@ -61,6 +61,7 @@ PK_NOCLDWAIT = 0x00020000  # no zombies: a child that dies is given to init
 PK_CLDSIGIGN = 0x00080000  # SIGCHLD is ignored (no zombies either)
 
 # p_sflag bits
+PS_NOCLDSTOP = 0x00000008  # no SIGCHLD when a child stops (SA_NOCLDSTOP)
 PS_WEXIT = 0x00100000  # the process is exiting (exit1 has begun)
 
 # p_stat values (sys/proc.h; kemu's processes are never SDYING or SDEAD:
@@ -95,8 +96,10 @@ class proc:
         self.p_fd: Any = None
         self.p_cwdi: Any = None
         self.p_vmspace: Any = None
-        self.p_sigpend: set[int] = set()
-        self.p_sigacts: dict[int, tuple[int, bytes, int]] = {}  # kern_sig.sigact
+        from kern.kern_sig import sigdesc, sigpend_t
+
+        self.p_sigpend = sigpend_t()
+        self.p_sigacts: dict[int, sigdesc] = {}  # kern_sig.sigact
         self.p_specific: dict[Any, Any] = {}
         # For ps (kern/kern_proc.py): when it was made (p_stats->p_start, as
         # (sec, usec)) and where its arguments are (kern/exec_subr.copyargs).
@@ -150,13 +153,26 @@ class lwp:
         self.l_exitcode: int | None = None
         self.l_joiners: Any = None
         self.l_specific: dict[Any, Any] = {}
-        self.l_sigpend: set[int] = set()
+        # Signals (kern_sig): pending for this lwp only, blocked, the mask a
+        # sigsuspend replaced (restored after the handler), where issignal found
+        # the signal it chose.
+        from kern.kern_sig import sigpend_t
+
+        self.l_sigpend = sigpend_t()
+        self.l_sigmask: set[int] = set()
+        self.l_sigoldmask: set[int] = set()
+        self.l_sigrestore = 0
+        self.l_sigpendset: Any = None
+        self.l_ctxlink = 0
         # Machine-dependent state.  fork: where the child lwp "returns to
         # user mode" (kemu cannot copy a Python stack, so the caller names the
         # child's entry: see kern/kern_fork.py).
         self.l_md_forkentry: Any = None
         # exec: the new image's entry point and arguments (kern/kern_exec.py).
         self.l_md_execentry: Any = None
+        # The signal frames sendsig built that the return to user mode has not
+        # run yet, newest last (kern/sig_machdep.py).
+        self.l_md_sigframes: list[Any] = []
 
     @property
     def l_stat_name(self) -> str:

@@ -254,7 +254,8 @@ def fill_kproc2(p: proc, ki: kinfo_proc2, zombie: bool) -> None:
         ki.p_groups[i] = g
     ki.p_tpgid = NO_PGID            # may be changed if controlling tty below
 
-    for sig, (handler, _, _) in p.p_sigacts.items():
+    for sig, sd in p.p_sigacts.items():
+        handler = sd.sa_handler
         word, bit = divmod(sig - 1, 32)
         if handler == SIG_IGN:
             ki.p_sigignore.__bits[word] |= 1 << bit
@@ -290,6 +291,9 @@ def fill_kproc2(p: proc, ki: kinfo_proc2, zombie: bool) -> None:
             for sig in x.l_sigpend:
                 word, bit = divmod(sig - 1, 32)
                 ki.p_siglist.__bits[word] |= 1 << bit
+            for sig in x.l_sigmask:
+                word, bit = divmod(sig - 1, 32)
+                ki.p_sigmask.__bits[word] |= 1 << bit
     for sig in p.p_sigpend:
         word, bit = divmod(sig - 1, 32)
         ki.p_sigmask.__bits[word] |= 1 << bit   # NetBSD adds p_sigpend to the mask too

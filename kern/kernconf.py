@@ -47,7 +47,8 @@ class KernelConfig:
     majors: dict[str, tuple[int, int]] = field(default_factory=dict)
     # MAKEDEV: device nodes made in /dev at boot: name -> count of units
     # ("fss": 4 gives /dev/fss0..3 and /dev/rfss0..3, majors from ``majors``),
-    # or name -> (node, minor) for one character node ("puffs": ("puffs", 0x7ffff)).
+    # or name -> (node, minor) for one character node ("puffs": ("puffs", 0x7ffff)),
+    # or name -> a list of them (mm(4)'s "mem": [("null", 2), ("zero", 12)]).
     devnodes: dict[str, Any] = field(default_factory=dict)
     # Options (DIAGNOSTIC, _LP64, ...), seen by modules as compile-time switches.
     options: dict[str, Any] = field(default_factory=dict)

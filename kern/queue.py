@@ -1,5 +1,10 @@
 """Tail queues (the TAILQ_* part of NetBSD's sys/sys/queue.h).
 
+Revision: the queue.h text at hand is 1.8 (1994); its TAILQ operations are the
+ones later revisions keep (they add macros and QUEUEDEBUG checks, not other
+semantics).  kemu's are written from those macros; of QUEUEDEBUG's checks,
+TAILQ_REMOVE's (below).
+
 Most ports keep a C list as a Python list.  A tail queue is kept as one here
 where the C code walks it with a *marker*: a dummy element it parks after the
 element it is working on, so that it can drop the list's lock, sleep, and

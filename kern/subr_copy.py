@@ -52,6 +52,11 @@ VM_MAXUSER_ADDRESS = 0x00007f7fffffc000
 # Where kemu places the first user mapping of a process (mmap space on amd64
 # lies just under the stack, in the 0x7f7f... region).
 VM_USER_MAP_BASE = 0x00007f0000000000
+# Where a program's functions get their addresses (in amd64's text segment,
+# which starts at 0x400000; kemu begins higher, so that a made-up handler
+# address such as 0x401000 holds no code).
+VM_TEXT_BASE = 0x0000000000500000
+VM_TEXT_ALIGN = 16
 
 SSIZE_MAX = (1 << 63) - 1
 
@@ -84,7 +89,8 @@ class vm_map_entry:
 class vmspace:
     """struct vmspace: a process's user address space, or the kernel's (no user pages)."""
 
-    __slots__ = ("vm_starts", "vm_ents", "vm_next", "vm_kernel", "vm_refcnt")
+    __slots__ = ("vm_starts", "vm_ents", "vm_next", "vm_kernel", "vm_refcnt", "vm_text",
+                 "vm_text_next")
 
     def __init__(self, kernel: bool = False) -> None:
         self.vm_starts: list[int] = []
@@ -92,6 +98,10 @@ class vmspace:
         self.vm_next = VM_USER_MAP_BASE
         self.vm_kernel = kernel
         self.vm_refcnt = 1
+        # The program's text: address -> the Python function that is the code
+        # there (a handler given to sigaction, libc's signal trampoline).
+        self.vm_text: dict[int, Any] = {}
+        self.vm_text_next = VM_TEXT_BASE
 
     def __repr__(self) -> str:
         if self.vm_kernel:
@@ -171,6 +181,8 @@ def uvmspace_fork(vm1: vmspace) -> vmspace:
         vm2.vm_starts.append(ent.start)
         vm2.vm_ents.append(new)
     vm2.vm_next = vm1.vm_next
+    vm2.vm_text = dict(vm1.vm_text)      # the same program
+    vm2.vm_text_next = vm1.vm_text_next
     return vm2
 
 
@@ -686,6 +698,26 @@ def _user_vm(p: proc) -> vmspace:
     if vm is None or vm.vm_kernel:
         raise SyscallError(EFAULT, "no user address space")
     return vm
+
+
+def uvm_text_map(p: proc, fn: Any) -> int:
+    """The address of function ``fn`` in ``p``'s text (C's ``&fn``): the same
+    function always has the same address in one image (forks share it)."""
+    vm = _user_vm(p)
+    for addr, code in vm.vm_text.items():
+        if code is fn:
+            return addr
+    addr = vm.vm_text_next
+    vm.vm_text[addr] = fn
+    vm.vm_text_next += VM_TEXT_ALIGN
+    return addr
+
+
+def uvm_text_lookup(vm: vmspace | None, addr: int) -> Any:
+    """The function whose code is at ``addr`` in ``vm``, or None (no code there)."""
+    if vm is None or vm.vm_kernel:
+        return None
+    return vm.vm_text.get(addr)
 
 
 def uvm_map_user(p: proc, size: int) -> int:

@@ -12,12 +12,16 @@ arguments are register values: ints (None is NULL).  The dispatcher
    a trailing underscore: ``uap.from_``);
 3. runs ``error = await handler(l, uap, retval)`` with ``retval = [0, 0]``;
 4. re-runs the call when it answers ERESTART (after the signal that
-   interrupted it was taken, as NetBSD restarts a call after an SA_RESTART
-   handler); EJUSTRETURN leaves retval alone;
-5. takes pending signals on the way out (userret: kern_sig.postsig); a
-   signal whose default action kills ends the process there (sigexit), and
-   an lwp whose process is exiting leaves at its next entry or return
-   (lwp_exit: the program's stack unwinds with ``kern.kern_lwp.LwpExit``);
+   interrupted it was taken and its handler ran, as NetBSD restarts a call
+   after an SA_RESTART handler); EJUSTRETURN leaves retval alone;
+5. takes pending signals on the way out (userret: kern_sig's issignal and
+   postsig); a signal whose default action kills ends the process there
+   (sigexit), and an lwp whose process is exiting leaves at its next entry
+   or return (lwp_exit: the program's stack unwinds with
+   ``kern.kern_lwp.LwpExit``); the handlers of caught signals run in the
+   lwp before the call returns to its caller (kern/sig_machdep.py), newest
+   frame first, and then the call returns its result or error (EINTR for
+   an interrupted one without SA_RESTART);
 6. returns ``retval[0]`` (``syscall2`` returns both return registers, for
    pipe(2)), or raises ``kern.SyscallError(errno)`` with NetBSD's number.
 
@@ -122,6 +126,11 @@ SYS___getcwd = 296
 SYS_fchroot = 297
 SYS_preadv = 289
 SYS_pwritev = 290
+SYS___sigpending14 = 292
+SYS___sigprocmask14 = 293
+SYS___sigsuspend14 = 294
+SYS_getcontext = 307
+SYS_setcontext = 308
 SYS___sigaction_sigtramp = 340
 SYS_fsync_range = 354
 SYS_getvfsstat = 356
@@ -340,20 +349,23 @@ def syscall_names() -> dict[int, str]:
 
 # ---------------------------------------------------------------- the trap
 
-async def _userret(l: lwp) -> None:
-    """On the way back to userland: take the pending signals; a fatal one ends the
-    process here, and an lwp of an exiting process leaves (neither returns)."""
+async def _userret(l: lwp, depth: int) -> None:
+    """Back to user mode: take the pending signals (a fatal one ends the process
+    here, and an lwp of an exiting process leaves: neither returns), then run
+    the handlers of the caught ones (the frames built above ``depth``).
+
+    As mi_userret calls lwp_userret only when LW_USERRET says there is work,
+    nothing is called when the process is not exiting, no signal is pending
+    and no frame was built: the way back of almost every call.
+    """
     p = l.l_proc
-    if p.p_sflag & PS_WEXIT:
-        from kern.kern_exit import lwp_exit
+    if not (p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or
+            len(l.l_md_sigframes) > depth):
+        return
+    from kern.sig_machdep import lwp_userret, sigframe_return  # (it imports this module)
 
-        lwp_exit(l)
-    if p.p_sigpend:
-        from kern.kern_sig import postsig, sigexit
-
-        signo = postsig(l)
-        if signo:
-            await sigexit(l, signo)
+    await lwp_userret(l)
+    await sigframe_return(l, depth)
 
 
 async def syscall(code: int, *args: Any) -> Any:
@@ -376,17 +388,18 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
         from kern.kern_exit import lwp_exit  # (kern_exit imports this module)
 
         lwp_exit(l)  # the process is gone: nothing more runs in it
+    depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run
     # between this process's user code and its call.
     await preempt()
     sy = syscall_lookup(code) if isinstance(code, int) else None
     if sy is None:
-        await _userret(l)
+        await _userret(l, depth)
         raise SyscallError(ENOSYS, f"syscall {code!r}")
     try:
         uap = sy.make_uap(args)
     except _BadArgument as e:
-        await _userret(l)
+        await _userret(l, depth)
         raise SyscallError(EFAULT, f"{sy.sy_name}: argument of type {e} is not a register "
                                    "value") from None
     while True:
@@ -404,13 +417,14 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
                   sy.sy_number, repr(error))
         if error == ERESTART:
             # Interrupted by a signal whose handler asked for SA_RESTART: the
-            # handler runs now, then the call is issued again from the start
-            # (after a preemption point, as the way back to userland has one).
-            await _userret(l)
+            # PC goes back to the trap, the handler runs on the way to user
+            # mode, then the call is issued again from the start (after a
+            # preemption point, as the way back to userland has one).
+            await _userret(l, depth)
             await preempt()
             continue
         break
-    await _userret(l)
+    await _userret(l, depth)
     # The way back to user mode (mi_userret) preempts when a wakeup made
     # another lwp runnable meanwhile: a preemption point.
     await preempt()
@@ -443,7 +457,15 @@ def _init_sysent() -> None:
     from kern.kern_time import sys___nanosleep50
     from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
     from kern.sys_pipe import sys_pipe, sys_pipe2
-    from kern.sys_sig import sys___sigaction_sigtramp, sys_kill
+    from kern.sys_sig import (
+        sys___sigaction_sigtramp,
+        sys___sigpending14,
+        sys___sigprocmask14,
+        sys___sigsuspend14,
+        sys_getcontext,
+        sys_kill,
+        sys_setcontext,
+    )
 
     syscall_register(SYS_exit, "exit", sys_exit, ("int rval",))
     syscall_register(SYS_fork, "fork", sys_fork, ())
@@ -472,6 +494,15 @@ def _init_sysent() -> None:
                      sys___sigaction_sigtramp,
                      ("int signum", "const struct sigaction *nsa", "struct sigaction *osa",
                       "const void *tramp", "int vers"))
+    syscall_register(SYS___sigpending14, "__sigpending14", sys___sigpending14,
+                     ("sigset_t *set",))
+    syscall_register(SYS___sigprocmask14, "__sigprocmask14", sys___sigprocmask14,
+                     ("int how", "const sigset_t *set", "sigset_t *oset"))
+    syscall_register(SYS___sigsuspend14, "__sigsuspend14", sys___sigsuspend14,
+                     ("const sigset_t *set",))
+    syscall_register(SYS_getcontext, "getcontext", sys_getcontext, ("struct __ucontext *ucp",))
+    syscall_register(SYS_setcontext, "setcontext", sys_setcontext,
+                     ("const struct __ucontext *ucp",))
     syscall_register(SYS___nanosleep50, "__nanosleep50", sys___nanosleep50,
                      ("const struct timespec *rqtp", "struct timespec *rmtp"))
 

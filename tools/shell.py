@@ -65,7 +65,6 @@ __all__ = ["PROMPT", "Shell", "ShellExit", "ShellSyntaxError", "parse", "sh_errm
 
 PROMPT = "kemu# "        # PS1: one prompt, in kemu shell and in kemu demo's transcript
 PROMPT2 = "> "           # PS2: the command goes on
-SIGINT_HANDLER = 0x401000  # where the shell's SIGINT handler would be (the kernel records it)
 EXIT_INTR = 130          # 128 + SIGINT
 
 
@@ -83,7 +82,7 @@ class Shell:
         self.ev = Evaluator(self.state, self.host)
         # Ctrl-C is the host's to route (Shell.interrupt): the shell process itself
         # catches SIGINT, as an interactive sh does; its commands take it by default.
-        k.run(libc.signal, 2, SIGINT_HANDLER, 0, name="sh", proc=proc)
+        k.run(libc.signal, 2, self._onint, 0, name="sh", proc=proc)
 
     @property
     def status(self) -> int:
@@ -94,6 +93,12 @@ class Shell:
         self.console.write_err(text.encode("utf-8", "surrogateescape"))
 
     # ------------------------------------------------------------ Ctrl-C
+
+    def _onint(self, signo: int) -> None:
+        """The shell process's SIGINT handler (sh's onint): the interrupt is pending;
+        the command line stops at the next command, and the wait or read it
+        interrupted fails with EINTR (no SA_RESTART)."""
+        self.host.intr = True
 
     def interrupt(self) -> None:
         """Ctrl-C while a command runs (called in the host's thread): stop the
@@ -276,7 +281,8 @@ class Shell:
         """Read commands from ``stdin`` until ``exit`` or end of file; the last status."""
         stdin = stdin if stdin is not None else sys.stdin
         tty = _isatty(stdin)
-        self.state.options.add("i")
+        # sh -i: SIGINT caught (the handler above), SIGQUIT and SIGTERM ignored.
+        self.k.run(self.ev.setinteractive, name="sh", proc=self.proc)
         reader = _LineReader(self, stdin, tty)
         ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:

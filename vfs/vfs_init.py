@@ -127,21 +127,26 @@ async def makedevnodes(devnodes: dict[str, Any], machine: Machine) -> None:
     """MAKEDEV: for ``name: count``, /dev/<name>N (block) and /dev/r<name>N
     (character) for N < count; for ``name: (node, minor)``, the one
     character node /dev/<node> with that minor, mode 0666 (a cloning device
-    such as /dev/puffs)."""
+    such as /dev/puffs); for ``name: [(node, minor), ...]``, each of them
+    (the minors of one driver: mm(4)'s /dev/null, /dev/zero)."""
     from kern.types_dev import makedev
     from vfs.stat import S_IFBLK, S_IFCHR
-    from vfs.vfs_syscalls import kern_mknod
+    from vfs.vfs_syscalls import kern_chmod, kern_mknod
+
+    async def mkdev(path: str, fmt: int, mode: int, dev: int) -> None:
+        # MAKEDEV's mkdev: the node, then its mode as given (not the umask's).
+        if await kern_mknod(path, fmt | mode, dev) == 0:
+            await kern_chmod(path, mode)
 
     for name, spec in devnodes.items():
         bmaj, cmaj = machine.config.majors.get(name, (-1, -1))
-        if isinstance(spec, tuple):
-            node, minor_ = spec
-            await kern_mknod(f"/dev/{node}", S_IFCHR | 0o666, makedev(cmaj, minor_))
+        if isinstance(spec, (tuple, list)):
+            for node, minor_ in [spec] if isinstance(spec, tuple) else spec:
+                await mkdev(f"/dev/{node}", S_IFCHR, 0o666, makedev(cmaj, minor_))
             continue
         for unit in range(spec):
             if bmaj >= 0:
-                await kern_mknod(f"/dev/{name}{unit}", S_IFBLK | 0o640, makedev(bmaj, unit))
+                await mkdev(f"/dev/{name}{unit}", S_IFBLK, 0o640, makedev(bmaj, unit))
             if cmaj >= 0:
                 prefix = "r" if bmaj >= 0 else ""
-                await kern_mknod(f"/dev/{prefix}{name}{unit}", S_IFCHR | 0o640,
-                                 makedev(cmaj, unit))
+                await mkdev(f"/dev/{prefix}{name}{unit}", S_IFCHR, 0o640, makedev(cmaj, unit))

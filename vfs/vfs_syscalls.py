@@ -930,6 +930,11 @@ def _va_owner(uid: int, gid: int) -> vattr:
     return va
 
 
+async def kern_chmod(path: str, mode: int) -> int:
+    """chmod from inside the kernel: MAKEDEV's exact modes, whatever the umask."""
+    return await _setattr_path(path, UIO_SYSSPACE, FOLLOW, _va_mode(mode))
+
+
 async def sys_chmod(l: Any, uap: Any, retval: list[int]) -> int:
     return await _setattr_path(uap.path, UIO_USERSPACE, FOLLOW, _va_mode(uap.mode))
 

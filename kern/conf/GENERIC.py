@@ -14,6 +14,7 @@ config = KernelConfig(
         "vfs.vfs_init:vfsinit",                # current directories, VFS syscalls
         "vfs.uvm:uvm_init",                    # the page cache
         "kern.subr_devsw:devsw_init",          # devsw tables and the name<->major table
+        "dev.mm:mm_init",                      # mm(4): /dev/null, /dev/zero, /dev/full
         "kern.subr_autoconf:config_init",      # cfdriver/cfattach lists (ioconf)
         "kern.kern_module:module_init",        # module framework, built-in list
         "kern.kern_module:module_init_builtins",   # module_init_class(MODULE_CLASS_ANY)
@@ -43,11 +44,13 @@ config = KernelConfig(
     pseudo_devices={},
     # sys/conf/majors (amd64): name -> (block major, character major)
     majors={
+        "mem": (-1, 2),
         "md": (17, 24),
         "fss": (163, 163),
         "rumpblk": (197, 197),
         "puffs": (-1, 178),  # the slot putter took over from puffs (majors 1.38)
     },
-    devnodes={"fss": 4, "puffs": ("puffs", 0x7ffff)},  # PUFFS_CLONER
+    devnodes={"fss": 4, "puffs": ("puffs", 0x7ffff),   # PUFFS_CLONER
+              "mem": [("null", 2), ("full", 11), ("zero", 12)]},
     options={"_LP64": True, "DIAGNOSTIC": True},
 )

@@ -154,7 +154,8 @@ def test_full_process_table_is_eagain(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_signal_actions_through_fork_and_exec() -> None:
     """fork copies every action (handler, mask, flags); a process made as after
-    exec keeps only the ignored signals (execsigs)."""
+    exec keeps only the ignored signals, and every action it had loses its mask
+    and gets SA_RESTART (execsigs)."""
     from kern.kern_sig import SIGUSR1, SIGUSR2, sigact
     from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN
 
@@ -182,4 +183,4 @@ def test_signal_actions_through_fork_and_exec() -> None:
 
         forked, execd = k.run(body, proc=p)
         assert forked == (SIG_IGN, 0x401000, SA_RESTART)
-        assert execd == (SIG_IGN, SIG_DFL, 0)
+        assert execd == (SIG_IGN, SIG_DFL, SA_RESTART)

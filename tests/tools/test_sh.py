@@ -44,7 +44,9 @@ def test_parse_words_quotes_comments_redirections():
     ("echo ${x", "Missing '}'", True),
     ("echo ${x!}", "Bad substitution", False),
     ("echo ${#x-y}", "no modifiers allowed with ${#var}", False),
-    ("cat <<EOF", "here documents (<<) are not supported by kemu's sh", False),
+    ("cat <<EOF", "1: Here document (<<EOF) expected but not present", True),
+    ("cat <<EOF\nbody\n", "EOF reading here (<<) document", True),
+    ("cat <<E$x\nE$x\n", "Illegal eof marker for << redirection", False),
 ])
 def test_syntax_errors_have_shs_messages(text, msg, incomplete):
     with pytest.raises(ShellSyntaxError) as ei:
@@ -274,3 +276,101 @@ cat /s/all
 """)
     assert r.status == 0, r
     assert r.out == "files: 0...\nline1\nline2\nline3\n"
+
+
+# ------------------------------------------------------------------ here-documents
+
+def test_here_documents(m):
+    r = m.sh("x=1; cat <<EOF\n$x \\$x \"q\" \\\\ \\a $(echo sub) `echo bq` ${y-def}\n  two\nEOF\n"
+             "echo after")
+    assert (r.status, r.out, r.err) == (0, '1 $x "q" \\ \\a sub bq def\n  two\nafter\n', "")
+    # A quoted marker: the text as it is.
+    assert m.ok("x=1; cat <<'EOF'\n$x \\$ `x`\nEOF\n") == "$x \\$ `x`\n"
+    assert m.ok("cat <<\\EOF\n$x\nEOF\n") == "$x\n"
+    # <<- strips leading tabs, from the marker's line too.
+    assert m.ok("cat <<-EOF\n\tone\n\t\ttwo\n\tEOF\n") == "one\ntwo\n"
+    # Two on one line are read in order; a builtin reads one; a function keeps its own.
+    assert m.ok("cat <<A; cat <<B\na\nA\nb\nB\n") == "a\nb\n"
+    assert m.ok("read v <<EOF\nline\nEOF\necho got $v") == "got line\n"
+    assert m.ok("f() { cat <<EOF\nin f: $1\nEOF\n}; f one; f two") == "in f: one\nin f: two\n"
+    # A backslash-newline joins lines: the marker after it does not end the document.
+    assert m.ok("cat <<EOF\nab\\\nEOF\nEOF\n") == "abEOF\n"
+    # Longer than a pipe's atomic write: written by a child, reaped afterwards.
+    assert m.ok("cat <<EOF | wc -c\n" + "y" * 3000 + "\nEOF\n") == "    3001\n"
+    assert m.ok("cat <<'EOF' > /big.txt\n" + "z" * 20000 + "\nEOF\nwc -c < /big.txt") == \
+        "   20001\n"
+    m.ok("true")
+    shell = m.km.shell.proc.p_pid
+    assert [p for p in m.k.procs.values() if p.p_pptr is not None
+            and p.p_pptr.p_pid == shell] == []
+    # Expansion happens in the writer, a child: its assignments do not come back.
+    assert m.ok("cat <<EOF\n${hd=set}\nEOF\necho [${hd-unset}]") == "set\n[unset]\n"
+
+
+def test_here_document_in_kemu_run_and_interactively(m, tmp_path):
+    import io
+
+    r = run_script(tmp_path, "n=3\ncat <<EOF > /f\nn is $n\nEOF\ncat /f\n"
+                             "cat <<EOF\nnever ends\n")
+    assert (r.status, r.out) == (1, "n is 3\n")
+    assert r.err == "kemu: line 6: Syntax error: EOF reading here (<<) document\n"
+    # Interactive: the document's lines are read with the PS2 prompt.
+    m.out.clear()
+    status = m.km.shell.interactive(io.StringIO("cat <<EOF\nfirst\nsecond\nEOF\necho done\n"))
+    assert (status, m.out.text) == (0, "first\nsecond\ndone\n")
+
+
+# ------------------------------------------------------------------ arithmetic expansion
+
+@pytest.mark.parametrize("expr, value", [
+    ("1+2*3", "7"), ("(1+2)*3", "9"), ("7/2", "3"), ("-7/2", "-3"), ("-7%2", "-1"),
+    ("7%-2", "1"), ("1<<62<<1", "-9223372036854775808"), ("9223372036854775807+1",
+                                                          "-9223372036854775808"),
+    ("0x1f", "31"), ("010", "8"), ("~0", "-1"), ("!0", "1"), ("!7", "0"), ("-(-3)", "3"),
+    ("2>1 && 0 || 3", "1"), ("3 ^ 5 | 8 & 12", "14"), ("1 ? 2 : 3", "2"), ("0 ? 2 : 3", "3"),
+    ("5 >= 5", "1"), ("5 != 5", "0"), ("-16 >> 2", "-4"), ("  4\n+\t4 ", "8"),
+])
+def test_arithmetic_expansion_values(m, expr, value):
+    assert m.ok(f"echo $(({expr}))") == value + "\n"
+
+
+def test_arithmetic_with_variables_and_expansions(m):
+    assert m.ok("x=5; echo $((x*2)) $(($x+1)) $((x+=3)) $x $((y=x>5?1:2)) $y") == \
+        "10 6 8 8 1 1\n"
+    assert m.ok("i=0; while [ $i -lt 4 ]; do i=$((i+1)); done; echo $i") == "4\n"
+    assert m.ok("echo $(( $(echo 3) * 2 )) \"$((4+4))\" $((${unset:-2}+1))") == "6 8 3\n"
+    assert m.ok("v=' 12 '; h=0x10; e=; echo $((v+1)) $((h)) $((e+unset))") == "13 16 0\n"
+    # Only what && || ?: need is evaluated: no assignment in the branch not taken.
+    assert m.ok("echo $((0 && (z=1))) ${z-unset} $((1 || (z=2))) ${z-unset} "
+                "$((1 ? 5 : (z=3))) ${z-unset}") == "0 unset 1 unset 5 unset\n"
+    assert m.ok("echo $((a=b=4)) $a $b; n=7; echo $((n%=4)) $((n<<=2)) $((n|=1)) $n") == \
+        "4 4 4\n3 12 13 13\n"
+    # Field splitting applies to an unquoted result, as to any expansion.
+    assert m.ok("IFS=0; echo $((101))") == "1 1\n"
+
+
+@pytest.mark.parametrize("line, err", [
+    ("echo $((1/0))", 'arithmetic expression: division by zero: "1/0"'),
+    ("echo $((5%0))", 'arithmetic expression: division by zero: "5%0"'),
+    ("echo $(((-9223372036854775807-1)/-1))",
+     'arithmetic expression: divide error: "(-9223372036854775807-1)/-1"'),
+    ("echo $((1 +))", 'arithmetic expression: expecting primary: "1 +"'),
+    ("echo $((08))", 'arithmetic expression: expecting end of expression: "08"'),
+    ("echo $(((1+2))", "Syntax error: Missing '))'"),
+    ("echo $((1) )", "Syntax error: Missing '))'"),
+    ("echo $((1 ? 2))", 'arithmetic expression: expecting \':\': "1 ? 2"'),
+    ("v=abc; echo $((v))", 'arithmetic expression: variable contains non-numeric value: "v"'),
+    ("x=1; echo $((x++))", "arithmetic: ++ operator unsupported"),
+    ("echo $((1,2))", "arithmetic: unexpected ',' (0x2c) in expression"),
+    ("echo $((2 = 3))", 'arithmetic expression: expecting end of expression: "2 = 3"'),
+])
+def test_arithmetic_errors_are_shs(m, line, err):
+    r = m.sh(line)
+    assert (r.status, r.out, r.err) == (2, "", err + "\n")
+
+
+def test_arithmetic_in_kemu_run(tmp_path):
+    r = run_script(tmp_path, "n=0\nfor f in a b c; do n=$((n + 1)); done\necho $n\n"
+                             "echo $((n / 0))\necho never\n")
+    assert (r.status, r.out) == (1, "3\n")
+    assert r.err == 'kemu: line 4: arithmetic expression: division by zero: "n / 0"\n'

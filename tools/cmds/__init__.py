@@ -63,9 +63,11 @@ MODULES = [
 # the function being ``async def main(argv) -> int``.
 EXTERNAL: dict[str, str] = {
     "fssconfig": "tools.fssconfig:main",
+    "sh": "tools.sh.main:main",
 }
 EXTERNAL_SUMMARIES: dict[str, str] = {
     "fssconfig": "configure file system snapshot devices",
+    "sh": "command interpreter (shell)",
 }
 
 _loaded = False

@@ -9,9 +9,10 @@ machine's clock::
     2048 bytes transferred in 0.001 secs (2048000 bytes/sec)
 
 ``progress=n`` prints a ``.`` on standard error every n output blocks (and a
-newline before the summary), as NetBSD 8's dd does.  Deviation: NetBSD's dd
-catches SIGINT to print its summary before dying of the signal; kemu runs no
-signal handlers, so an interrupted dd dies of SIGINT without the summary.
+newline before the summary), as NetBSD 8's dd does.  As there, SIGINFO prints
+the summary and the copy goes on (``summaryx``), SIGINT prints it and then
+dies of the signal (``terminate``, with raise_default_signal(3)), and each
+output write blocks SIGINFO (``bwrite``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR
+from kern.kern_sig import SIGINFO, SIGINT
 from tools.cmds import command
 from tools.cmds._fsutil import DEFFILEMODE
 from tools.cmds._prog import (
@@ -34,7 +36,7 @@ from tools.cmds._prog import (
     warnx,
 )
 from tools.lib import libc
-from tools.lib.libutil import LLONG_MAX, StrsuftollError, strsuftoll
+from tools.lib.libutil import LLONG_MAX, StrsuftollError, raise_default_signal, strsuftoll
 from tools.lib.stdlib import strtoll
 from vfs.stat import S_ISREG
 
@@ -163,6 +165,17 @@ async def dd_main(argv: list[str]) -> int:
         ofd = 1
 
     st = _Stats(start_ms=await _now_ms(), progress=nums.get(C_PROGRESS, 0))
+
+    async def summaryx(signo: int) -> None:
+        await _summary(st)
+
+    async def terminate(signo: int) -> None:
+        await _summary(st)
+        await raise_default_signal(signo)
+        await libc._exit(127)
+
+    await libc.signal(SIGINFO, summaryx)
+    await libc.signal(SIGINT, terminate)
     status = 0
     try:
         status = await _dd_copy(ifd, ofd, in_name, out_name, flags, ibs, obs, count,
@@ -240,9 +253,18 @@ async def _dd_copy(ifd: int, ofd: int, in_name: str, out_name: str, flags: int, 
     return 0
 
 
+async def _bwrite(fd: int, data: bytes) -> int:
+    """A write protected against SIGINFO (its summary waits until the write is done)."""
+    oset = await libc.sigprocmask(libc.SIG_BLOCK, {SIGINFO})
+    try:
+        return await libc.write(fd, data)
+    finally:
+        await libc.sigprocmask(libc.SIG_SETMASK, oset)
+
+
 async def _dd_write(ofd: int, out_name: str, data: bytes, obs: int, st: _Stats) -> None:
     try:
-        n = await libc.write(ofd, data)
+        n = await _bwrite(ofd, data)
     except SyscallError as e:
         await warn(out_name, e)
         raise Exit(1) from None

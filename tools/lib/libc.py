@@ -27,7 +27,9 @@ helpers, truncate, ftruncate, fsync, sync, mknod, chmod, fchmod, lchmod,
 chown, fchown, lchown, utimes, futimes, lutimes, access, pathconf,
 fpathconf, chdir, fchdir, chroot, getcwd, umask, mount, unmount, and getfh,
 fhopen, fhstat), modctl, processes and signals (fork, getpid, getppid,
-kill, sigaction, signal, pipe, pipe2, wait4/waitpid, execve, _exit), time
+kill, sigaction, signal, sigprocmask, sigpending, sigsuspend, raise_, getcontext,
+setcontext, funcaddr/funcat (a function's address for sa_handler), pipe, pipe2,
+wait4/waitpid, execve, _exit), time
 (nanosleep, gettimeofday, settimeofday, clock_gettime, clock_settime) and
 sysctl (sysctl, asysctl, sysctlbyname, sysctlnametomib, sysctlgetmibinfo,
 the CTL_QUERY walk sysctl_query) with uname(3) on top of it.
@@ -63,10 +65,30 @@ from kern.subr_copy import (
     uread,
     user_iovec,
     uvm_map_user,
+    uvm_text_lookup,
+    uvm_text_map,
     uvm_unmap_user,
     uwrite,
 )
-from kern.sys_sig import __SIGTRAMP_SIGINFO_VERSION, SA_RESTART, SIG_DFL, SIG_IGN
+from kern.sys_sig import (  # noqa: F401 - sys/signal.h, re-exported
+    __SIGTRAMP_SIGINFO_VERSION,
+    SA_NOCLDSTOP,
+    SA_NOCLDWAIT,
+    SA_NODEFER,
+    SA_RESETHAND,
+    SA_RESTART,
+    SA_SIGINFO,
+    SIG_BLOCK,
+    SIG_DFL,
+    SIG_IGN,
+    SIG_SETMASK,
+    SIG_UNBLOCK,
+    set_to_sigset,
+    siginfo_t,
+    sigset_t,
+    sigset_to_set,
+    ucontext_t,
+)
 from kern.sys_sig import sigaction as struct_sigaction
 from kern.syscall import (
     SYS___clock_gettime50,
@@ -86,6 +108,9 @@ from kern.syscall import (
     SYS___nanosleep50,
     SYS___settimeofday50,
     SYS___sigaction_sigtramp,
+    SYS___sigpending14,
+    SYS___sigprocmask14,
+    SYS___sigsuspend14,
     SYS___stat50,
     SYS___sysctl,
     SYS___utimes50,
@@ -109,6 +134,7 @@ from kern.syscall import (
     SYS_fstatvfs1,
     SYS_fsync,
     SYS_ftruncate,
+    SYS_getcontext,
     SYS_getpid,
     SYS_getppid,
     SYS_getvfsstat,
@@ -131,6 +157,7 @@ from kern.syscall import (
     SYS_readv,
     SYS_rename,
     SYS_rmdir,
+    SYS_setcontext,
     SYS_statvfs1,
     SYS_symlink,
     SYS_sync,
@@ -166,7 +193,10 @@ __all__ = [
     "uget", "uload", "umask", "uname", "unlink", "unmount", "uput", "UserTemp", "ustr",
     "ustruct", "utimes", "utsname", "W_OK", "write", "writev", "X_OK",
     "pipe", "pipe2", "wait4", "waitpid", "execve", "_exit", "WNOHANG", "WIFEXITED",
-    "WEXITSTATUS", "WIFSIGNALED", "WTERMSIG",
+    "WEXITSTATUS", "WIFSIGNALED", "WTERMSIG", "funcaddr", "funcat", "sigprocmask",
+    "sigpending", "sigsuspend", "raise_", "getcontext", "setcontext", "siginfo_t", "ucontext_t",
+    "SIG_BLOCK", "SIG_UNBLOCK", "SIG_SETMASK", "SA_RESTART", "SA_RESETHAND", "SA_NODEFER",
+    "SA_SIGINFO",
 ]
 
 # <unistd.h> access(2) modes
@@ -178,10 +208,6 @@ R_OK = 0x04
 # <time.h> clocks
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 3
-
-
-# Where libc's signal trampoline would be; the kernel only records it.
-_SIGTRAMP = 0x00007f7ff7e00000
 
 _CDATA = (ctypes.Structure, ctypes.Union, ctypes.Array, ctypes._SimpleCData)
 
@@ -513,29 +539,109 @@ async def kill(pid: int, sig: int) -> int:
     return await syscall(SYS_kill, pid, sig)
 
 
+def funcaddr(fn: Callable[..., Any]) -> int:
+    """The address of the program's function ``fn`` (C's ``&fn``), for a
+    ``struct_sigaction``'s ``sa_handler``: the process's text holds it there."""
+    return uvm_text_map(curproc(), fn)
+
+
+def funcat(addr: int) -> Callable[..., Any] | None:
+    """The function whose code is at ``addr`` in this process, or None."""
+    return uvm_text_lookup(curproc().p_vmspace, addr)
+
+
+async def __sigtramp_siginfo_2(ucp: int) -> None:
+    """libc's signal trampoline (version 2): a handler returns here, with the
+    frame's ucontext; setcontext(2) puts the interrupted context back.  If it
+    fails, the context is beyond repair: exit(-1), as the assembly does."""
+    try:
+        await syscall(SYS_setcontext, ucp)
+    except SyscallError:
+        await syscall(SYS_exit, -1)
+
+
 async def sigaction(sig: int, act: struct_sigaction | None,
                     oact: struct_sigaction | None = None) -> int:
-    """sigaction(2): ``act`` (or None) is installed, ``oact`` (if given) gets the old one."""
+    """sigaction(2): ``act`` (or None) is installed, ``oact`` (if given) gets the old one.
+
+    ``act.sa_handler`` is SIG_DFL, SIG_IGN or a function's address
+    (``funcaddr(handler)``); the handler runs in the lwp the signal is
+    delivered to, as ``handler(signo)`` or, with SA_SIGINFO, ``handler(signo,
+    siginfo address, ucontext address)``, and may be ``async def``."""
     with UserTemp() as t:
         nsa = t.copy(act) if act is not None else 0
         osa = t.alloc(ctypes.sizeof(struct_sigaction)) if oact is not None else 0
-        r = await syscall(SYS___sigaction_sigtramp, sig, nsa, osa, _SIGTRAMP,
-                          __SIGTRAMP_SIGINFO_VERSION)
+        r = await syscall(SYS___sigaction_sigtramp, sig, nsa, osa,
+                          funcaddr(__sigtramp_siginfo_2), __SIGTRAMP_SIGINFO_VERSION)
         if oact is not None:
             _copy_back(oact, osa)
         return r
 
 
-async def signal(sig: int, handler: int, flags: int = SA_RESTART) -> int:
-    """signal(3), BSD style (interrupted calls restart); returns the old handler.
+Handler = int | Callable[..., Any]
 
-    ``handler`` is SIG_DFL, SIG_IGN or any other value, which stands for the
-    address of a handler function (the kernel only records it).
+
+async def signal(sig: int, handler: Handler, flags: int = SA_RESTART) -> int:
+    """signal(3), BSD style (interrupted calls restart); returns the old handler's
+    address (SIG_DFL, SIG_IGN, or what ``funcat`` turns back into the function).
+
+    ``handler`` is SIG_DFL, SIG_IGN, a function (``handler(signo)``, plain or
+    ``async def``) or a function's address.
     """
-    act = struct_sigaction(sa_handler=handler, sa_flags=flags)
+    addr = handler if isinstance(handler, int) else funcaddr(handler)
+    act = struct_sigaction(sa_handler=addr, sa_flags=flags)
     old = struct_sigaction()
     await sigaction(sig, act, old)
     return old.sa_handler
+
+
+async def sigprocmask(how: int, sigs: set[int] | frozenset[int] | None) -> set[int]:
+    """sigprocmask(2): SIG_BLOCK, SIG_UNBLOCK or SIG_SETMASK ``sigs`` (None only
+    reads); returns the old mask as a set of signal numbers."""
+    with UserTemp() as t:
+        sp = t.copy(set_to_sigset(sigs)) if sigs is not None else 0
+        osp = t.alloc(ctypes.sizeof(sigset_t))
+        await syscall(SYS___sigprocmask14, how, sp, osp)
+        return sigset_to_set(sigset_t.from_buffer_copy(uread(curproc(), osp,
+                                                             ctypes.sizeof(sigset_t))))
+
+
+async def sigpending() -> set[int]:
+    """sigpending(2): the signals pending for this lwp and its process."""
+    with UserTemp() as t:
+        sp = t.alloc(ctypes.sizeof(sigset_t))
+        await syscall(SYS___sigpending14, sp)
+        return sigset_to_set(sigset_t.from_buffer_copy(uread(curproc(), sp,
+                                                             ctypes.sizeof(sigset_t))))
+
+
+async def sigsuspend(sigs: set[int] | frozenset[int]) -> NoReturn:
+    """sigsuspend(2): wait for a signal with ``sigs`` blocked; a handler runs and
+    the call fails with EINTR (it never succeeds)."""
+    with UserTemp() as t:
+        sp = t.copy(set_to_sigset(sigs))
+        await syscall(SYS___sigsuspend14, sp)
+    raise AssertionError("sigsuspend returned")  # not reached
+
+
+async def raise_(sig: int) -> int:
+    """raise(3): send ``sig`` to this process (taken before raise returns)."""
+    return await kill(await getpid(), sig)
+
+
+async def getcontext(uc: ucontext_t) -> int:
+    """getcontext(2) into ``uc``."""
+    with UserTemp() as t:
+        a = t.alloc(ctypes.sizeof(ucontext_t))
+        r = await syscall(SYS_getcontext, a)
+        _copy_back(uc, a)
+        return r
+
+
+async def setcontext(uc: ucontext_t) -> int:
+    """setcontext(2) from ``uc`` (kemu: the signal mask it holds comes back)."""
+    with UserTemp() as t:
+        return await syscall(SYS_setcontext, t.copy(uc))
 
 
 async def nanosleep(req: float | timespec, rem: timespec | None = None) -> int:

@@ -7,8 +7,12 @@
   with an optional size suffix (``b k m g t w``) and optional ``x``/``*``
   products, as dd, fssconfig and rump_allserver's drive specs read sizes.
 * ``strpct`` (the helper df prints %Cap with).
+* ``dehumanize_number`` (libc's gen/dehumanize_number.c, dehumanize_number(3)).
+* ``raise_default_signal`` (libutil's raise_default_signal.c, NetBSD 8): a
+  signal handler's way to end its process the way the signal would have.
 
-Pure Python: no system calls, nothing of the kernel.
+Pure Python except ``raise_default_signal``, which makes its system calls
+through libc.
 """
 
 from __future__ import annotations
@@ -177,6 +181,56 @@ def strpct(numerator: int, denominator: int, digits: int = 0) -> str:
         return f"{result}%"
     q, r = divmod(result, 10 ** digits)
     return f"{q}.{r:0{digits}d}%"
+
+
+async def raise_default_signal(sig: int) -> int:
+    """raise_default_signal(3): with every signal blocked, set ``sig`` to SIG_DFL,
+    raise it and unblock it (the default action happens then: a killing one ends
+    the process there), then put the action and the mask back.  0, or -1 when a
+    step failed (the errno is the SyscallError's, as raise_default_signal keeps
+    errno)."""
+    from kern.exceptions import SyscallError
+    from tools.lib import libc
+
+    retval = -1
+    act = libc.struct_sigaction(sa_handler=libc.SIG_DFL, sa_flags=0)
+    fullmask = set(range(1, 129))
+    try:
+        # Block all signals.
+        origmask = await libc.sigprocmask(libc.SIG_BLOCK, fullmask)
+    except SyscallError:
+        return retval
+    try:
+        # Enable the SIG_DFL handler.
+        origact = libc.struct_sigaction()
+        await libc.sigaction(sig, act, origact)
+    except SyscallError:
+        await _restore_mask(origmask)
+        return retval
+    try:
+        # Raise the signal, and unblock it.
+        await libc.raise_(sig)
+        await libc.sigprocmask(libc.SIG_UNBLOCK, {sig})
+        retval = 0
+    except SyscallError:
+        pass
+    # Restore the original handler, then the original mask.
+    try:
+        await libc.sigaction(sig, origact, None)
+    except SyscallError:
+        pass
+    await _restore_mask(origmask)
+    return retval
+
+
+async def _restore_mask(origmask: set[int]) -> None:
+    from kern.exceptions import SyscallError
+    from tools.lib import libc
+
+    try:
+        await libc.sigprocmask(libc.SIG_SETMASK, origmask)
+    except SyscallError:
+        pass
 
 
 def dehumanize_number(s: str) -> tuple[int, int]:

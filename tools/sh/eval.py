@@ -1,5 +1,29 @@
-"""Evaluation (bin/sh/eval.c, jobs.c, redir.c, the builtins): the shell as a program
-of the machine.
+"""Evaluation (bin/sh/eval.c, jobs.c, redir.c, trap.c, the builtins): the shell as a
+program of the machine.
+
+What is ported, and from which text (the rest is kemu's own design in sh's
+structure, with sh's messages):
+
+* eval.c's evaltree, evalloop, evalfor, evalcase, evalsubshell, evalpipe,
+  evalbackcmd (``cmdsubst``) and evalcommand: their order, EV_EXIT and
+  EV_TESTED and the ``Pipe call failed`` paths, after the eval.c at hand
+  (1.56.4.1; NetBSD 8's keeps this structure).  kemu's nodes, variables and
+  builtins are its own.
+* jobs.c's forkshell (``Cannot fork``), forkchild (the FORK_BG job of a
+  shell without job control ignores SIGINT and SIGQUIT for good and reads
+  /dev/null unless its standard input was redirected) and waitforjob's
+  status conversion, after the K&R-era jobs.c at hand (not checked against
+  NetBSD 8's 1.8x); kemu waits by pid (wait4) where sh's dowait takes any.
+* redir.c's redirect (REDIR_PUSH's F_DUPFD save above 10, EBADF meaning
+  closed), openredirect, openhere, copyfd, movefd and popredir, with their
+  messages, after redir.c as of 2018-2025 (the copy at hand).
+* trap.c 1.44's setsignal, ignoresig and setinteractive (sigmode, S_HARD_IGN).
+
+Deviations: no job control, ``trap``, vfork or aliases; a here-document's
+writer child and a half-started pipeline's processes are kept in the job
+table so that they are reaped (sh leaves them to its next dowait); a failed
+wait4 is a message and status 127 (sh's dowait gives up silently); the
+evaluation depth is bounded by Python's stack (EVAL_STACK_SPARE).
 
 ``Evaluator.evaltree(node)`` runs in an lwp of the shell's process and
 reaches the kernel only through system calls:
@@ -33,11 +57,25 @@ stops the command line at the next command.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kern.errno import EACCES, EEXIST, EINTR, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, strerror
+from kern.errno import (
+    EACCES,
+    EBADF,
+    EEXIST,
+    EINTR,
+    EINVAL,
+    EIO,
+    EISDIR,
+    EMFILE,
+    ENOENT,
+    ENOTDIR,
+    EROFS,
+    strerror,
+)
 from kern.exceptions import SyscallError
 from kern.fcntl import (
     F_DUPFD,
@@ -51,8 +89,8 @@ from kern.fcntl import (
     O_WRONLY,
 )
 from kern.kern_exit import WEXITSTATUS, WIFSIGNALED, WTERMSIG
-from kern.kern_sig import SIGINT, SIGPIPE, SIGQUIT, SIGTERM
-from kern.sys_sig import SIG_DFL
+from kern.kern_sig import SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGTSTP
+from kern.sys_sig import SIG_DFL, SIG_IGN
 from tools import cmds
 from tools.cmds._fsutil import DEFFILEMODE, BadMode, getmode, setmode
 from tools.cmds._prog import crt0, eprintf, fflush, printf, setprogname
@@ -68,6 +106,7 @@ from tools.sh.parser import (
     NFROM,
     NFROMFD,
     NFROMTO,
+    NHERE,
     NIF,
     NNOT,
     NOR,
@@ -78,6 +117,7 @@ from tools.sh.parser import (
     NTOFD,
     NUNTIL,
     NWHILE,
+    NXHERE,
     Lit,
     NBinaryNode,
     NCaseNode,
@@ -103,6 +143,24 @@ EXIT_NOTFOUND = 127
 EXIT_NOEXEC = 126
 EXIT_ERROR = 2       # sh's status for its own errors
 DIGITS = "0123456789"
+_PATH_DEVNULL = "/dev/null"
+# redir.c: a here-document this short (PIPE_BUF, 512 on NetBSD) is written into
+# its pipe at once; a longer one, or one to expand, by a child.
+PIPESIZE = 512
+
+# forkshell's modes (jobs.h)
+FORK_FG, FORK_BG, FORK_NOJOB = 0, 1, 2
+
+# trap.c's sigmode: what the shell has done with a signal
+S_DFL, S_CATCH, S_IGN, S_HARD_IGN, S_RESET = 1, 2, 3, 4, 5
+
+# How deep evaluation may nest (function calls, loops, eval, in one process)
+# before sh refuses: Python's stack, not the C's, bounds the shell here.  A
+# command run at the deepest level (a builtin's system calls, the kernel's
+# code under them) needs at most about 60 frames more; this leaves 150 of
+# the interpreter's recursion limit to them.  NetBSD's sh has no such limit
+# (its C stack overflows and it dies of SIGSEGV); the message is kemu's.
+EVAL_STACK_SPARE = 150
 
 # strsignal(3): what sh says about a job a signal killed
 _SIGNAMES = {1: "Hangup", 3: "Quit", 4: "Illegal instruction", 5: "Trace/BPT trap",
@@ -170,6 +228,10 @@ class ShState:
     jobs: dict[int, int | None] = field(default_factory=dict)   # background pid -> status
     loopnest: int = 0
     funcnest: int = 0
+    evalnest: int = 0
+    rootshell: bool = True          # the top shell, not a forked subshell
+    sigmode: dict[int, int] = field(default_factory=dict)   # trap.c's sigmode
+    fd0_redirected: int = 0         # redir.c's count of standard input redirections
 
     def copy(self) -> ShState:
         new = copy.copy(self)
@@ -178,7 +240,10 @@ class ShState:
         new.params = list(self.params)
         new.options = set(self.options)
         new.functions = dict(self.functions)
+        new.sigmode = dict(self.sigmode)
         new.jobs = {}
+        new.rootshell = False
+        new.evalnest = 0            # a new process: a new stack
         return new
 
     def flags(self) -> str:
@@ -188,7 +253,7 @@ class ShState:
 class Host:
     """What the evaluator needs from outside the machine."""
 
-    def __init__(self, xtrace: Callable[[str], None] | None = None) -> None:
+    def __init__(self, xtrace: Callable[[str], Awaitable[None] | None] | None = None) -> None:
         self.intr = False               # Ctrl-C: stop at the next command
         self.xtrace = xtrace or (lambda text: None)
 
@@ -218,11 +283,58 @@ def decode_status(status: int) -> int:
 
 
 def _redir_text(r: Redir) -> str:
-    """A redirection as -x shows it: ``>> /mnt/log``, ``2> err``, ``2>&1``."""
-    default = 0 if r.type in ("<", "<>", "<&") else 1
+    """A redirection as -x shows it: ``>> /mnt/log``, ``2> err``, ``2>&1``, ``<<...``."""
+    default = 0 if r.type in ("<", "<>", "<&", NHERE, NXHERE) else 1
+    if r.type in (NHERE, NXHERE):
+        return ("" if r.fd == default else str(r.fd)) + "<<..."
     fd = "" if r.fd == default else str(r.fd)
     sep = "" if r.type in (NTOFD, NFROMFD) else " "
     return f"{fd}{r.type}{sep}{r.fname.text}"
+
+
+def _stack_depth() -> int:
+    """The Python frames under the caller (its lwp's stack)."""
+    f = sys._getframe(1)
+    n = 0
+    while f is not None:
+        n += 1
+        f = f.f_back
+    return n
+
+
+async def _close(fd: int) -> None:
+    """close(2), its failure ignored (as sh's ``(void)close(fd)``)."""
+    try:
+        await libc.close(fd)
+    except SyscallError:
+        pass
+
+
+async def _xwrite(fd: int, data: bytes) -> None:
+    """output.c's xwrite: all of ``data``, however many writes it takes."""
+    while data:
+        n = await libc.write(fd, data)
+        data = data[n:]
+
+
+async def copyfd(frm: int, to: int) -> None:
+    """redir.c's copyfd: make ``to`` a copy of ``frm`` (dup2); SyscallError on failure."""
+    await libc.dup2(frm, to)
+
+
+async def movefd(frm: int, to: int) -> int:
+    """redir.c's movefd: ``frm`` renamed ``to`` (closing ``frm``), or sh's
+    ``Unable to make fd N`` error."""
+    if frm == to:
+        return to
+    await _close(to)
+    try:
+        await copyfd(frm, to)
+    except SyscallError as e:
+        await _close(frm)
+        raise ShellError(f"Unable to make fd {to}: {strerror(e.errno)}") from None
+    await _close(frm)
+    return to
 
 
 def value_word(w: Word) -> Word:
@@ -258,6 +370,20 @@ class Evaluator:
     # -------------------------------------------------------------- evaltree
 
     async def evaltree(self, n: Node | None, flags: int = 0) -> int:
+        st = self.st
+        if _stack_depth() > sys.getrecursionlimit() - EVAL_STACK_SPARE:
+            raise ShellError("evaluation nested too deeply")
+        st.evalnest += 1
+        try:
+            return await self._evaltree(n, flags)
+        except SyscallError as e:
+            # A system call of the evaluator's own that has no sh message at its
+            # site: sh's error() with strerror, never a Python exception out.
+            raise ShellError(strerror(e.errno)) from None
+        finally:
+            st.evalnest -= 1
+
+    async def _evaltree(self, n: Node | None, flags: int) -> int:
         if self.host.intr:
             raise Interrupted()
         if n is None:
@@ -410,7 +536,7 @@ class Evaluator:
             # already a forked child: no need for another process
             await child(self)
             return
-        pid = await self.forkshell(child, foreground=not backgnd)
+        pid = await self.forkshell(child, FORK_BG if backgnd else FORK_FG)
         if backgnd:
             self.st.lastbg = pid
             self.st.jobs[pid] = None
@@ -424,45 +550,58 @@ class Evaluator:
         last = len(n.cmdlist) - 1
         for i, cmd in enumerate(n.cmdlist):
             rw: tuple[int, int] | None = None
-            if i < last:
-                rw = await libc.pipe()
+            try:
+                if i < last:
+                    try:
+                        rw = await libc.pipe()
+                    except SyscallError:
+                        raise ShellError("Pipe call failed") from None
 
-            async def child(ev: Evaluator, cmd: Node = cmd, prevfd: int = prevfd,
-                            rw: tuple[int, int] | None = rw) -> int:
-                if prevfd >= 0:
-                    await libc.dup2(prevfd, 0)
-                    await libc.close(prevfd)
-                if rw is not None:
-                    await libc.close(rw[0])
-                    if rw[1] != 1:
-                        await libc.dup2(rw[1], 1)
-                        await libc.close(rw[1])
-                return await ev.evaltree(cmd, EV_EXIT)
+                async def child(ev: Evaluator, cmd: Node = cmd, prevfd: int = prevfd,
+                                rw: tuple[int, int] | None = rw) -> int:
+                    if rw is not None:
+                        await libc.close(rw[0])
+                    if prevfd > 0:
+                        await movefd(prevfd, 0)
+                    if rw is not None and rw[1] > 1:
+                        await movefd(rw[1], 1)
+                    return await ev.evaltree(cmd, EV_EXIT)
 
-            pids.append(await self.forkshell(child))
+                pids.append(await self.forkshell(child))
+            except ShellError:
+                # sh's error() leaves the job half made; kemu closes the pipe ends
+                # it holds (the processes already started see end of file or
+                # SIGPIPE) and keeps them as background jobs to be reaped.
+                for fd in ([prevfd] if prevfd >= 0 else []) + list(rw or ()):
+                    await _close(fd)
+                for pid in pids:
+                    self.st.jobs[pid] = None
+                    if pid in self.fg:
+                        self.fg.remove(pid)
+                raise
             if prevfd >= 0:
-                await libc.close(prevfd)
+                await _close(prevfd)
             if rw is not None:
                 prevfd = rw[0]
-                await libc.close(rw[1])
+                await _close(rw[1])
         self.st.status = await self.waitforjob(pids)
 
     # -------------------------------------------------------------- processes
 
     async def forkshell(self, fn: Callable[[Evaluator], Awaitable[int]],
-                        foreground: bool = True) -> int:
-        """Fork a subshell running ``fn(evaluator)``; its status is the child's exit."""
+                        mode: int = FORK_FG) -> int:
+        """jobs.c's forkshell: fork a subshell running ``fn(evaluator)``, its status
+        the child's exit; a failed fork(2) is sh's ``Cannot fork``."""
+        if self.st.rootshell:
+            await self.getsigmodes()
         state = self.st.copy()
         host = self.host
 
         async def child() -> int:
-            state.options.discard("i")
-            # A subshell takes the signals by default (the top shell routes Ctrl-C).
-            for sig in (SIGINT, SIGQUIT, SIGTERM):
-                await libc.signal(sig, SIG_DFL, 0)
             ev = Evaluator(state, host)
             setprogname("sh")
             try:
+                await ev.forkchild(mode)
                 status = await fn(ev)
             except ShellExit as e:
                 status = e.status
@@ -473,13 +612,110 @@ class Evaluator:
                 status = 128 + SIGINT
             except (_Break, _Return):
                 status = ev.st.status
+            except SyscallError as e:
+                # A call the evaluator made without a message of sh's for it.
+                await ev.error(f"sh: {strerror(e.errno)}")
+                status = EXIT_ERROR
             await fflush()
             return status
 
-        pid = await libc.fork(child)
-        if foreground:
+        try:
+            pid = await libc.fork(child)
+        except SyscallError:
+            raise ShellError("Cannot fork") from None
+        if mode == FORK_FG:
             self.fg.append(pid)
         return pid
+
+    async def forkchild(self, mode: int) -> None:
+        """jobs.c's forkchild, in the new process: no longer the root shell or
+        interactive; a background job (kemu has no job control) ignores SIGINT
+        and SIGQUIT for good and, unless its standard input was redirected,
+        reads /dev/null; the signals the root shell manages go back to their
+        defaults (setsignal), those ignored for good stay ignored.
+
+        Deviation: sh calls setsignal only in a child of an interactive root
+        shell; kemu's root shell always catches SIGINT (its handler is the
+        host's), so every child does."""
+        st = self.st
+        st.options.discard("i")
+        if mode == FORK_BG:
+            await self.ignoresig(SIGINT)
+            await self.ignoresig(SIGQUIT)
+            if not st.fd0_redirected:
+                await _close(0)
+                try:
+                    fd = await libc.open(_PATH_DEVNULL, O_RDONLY)
+                except SyscallError:
+                    fd = -1
+                if fd != 0:
+                    raise ShellError(f"Can't open {_PATH_DEVNULL}")
+        for sig in (SIGINT, SIGQUIT, SIGTERM):
+            await self.setsignal(sig)
+
+    async def setsignal(self, signo: int) -> None:
+        """trap.c's setsignal for the signals sh manages itself (kemu's sh has no
+        ``trap``): an interactive root shell catches SIGINT (the host's handler,
+        installed by tools.shell) and ignores SIGQUIT and SIGTERM; anyone else
+        takes the defaults, except a signal that was ignored when the shell got
+        it (S_HARD_IGN), which stays ignored."""
+        st = self.st
+        action = S_DFL
+        if st.rootshell and "i" in st.options:
+            if signo == SIGINT:
+                action = S_CATCH
+            elif signo in (SIGQUIT, SIGTERM):
+                action = S_IGN
+        tsig = st.sigmode.get(signo, 0)
+        if tsig == 0:
+            # The current setting is unknown: read it.  Ignored on entry, it
+            # stays ignored for good, unless the shell is interactive.
+            old = libc.struct_sigaction()
+            await libc.sigaction(signo, None, old)
+            if old.sa_handler == SIG_IGN:
+                tsig = S_IGN if "i" in st.options else S_HARD_IGN
+            else:
+                tsig = S_RESET
+        if tsig == S_HARD_IGN or tsig == action:
+            st.sigmode[signo] = tsig
+            return
+        st.sigmode[signo] = action
+        if action != S_CATCH:
+            await libc.signal(signo, SIG_IGN if action == S_IGN else SIG_DFL, 0)
+        # (S_CATCH: tools.shell's Shell installed the handler, onsig/onint's role.)
+        # If the parent blocked the signal for us, unblock it.
+        await libc.sigprocmask(libc.SIG_UNBLOCK, {signo})
+
+    async def getsigmodes(self) -> None:
+        """The root shell reads, once, what it does with the signals its
+        children reset (setsignal's "current setting unknown" step, done here
+        instead of in every child: the children inherit the answer and leave
+        alone what is already right, saving their system calls)."""
+        st = self.st
+        for signo in (SIGINT, SIGQUIT, SIGTERM):
+            if signo in st.sigmode:
+                continue
+            old = libc.struct_sigaction()
+            await libc.sigaction(signo, None, old)
+            if old.sa_handler == SIG_IGN:
+                st.sigmode[signo] = S_IGN if "i" in st.options else S_HARD_IGN
+            elif old.sa_handler == SIG_DFL:
+                st.sigmode[signo] = S_DFL
+            else:
+                st.sigmode[signo] = S_RESET         # a handler: the child resets it
+
+    async def ignoresig(self, signo: int) -> None:
+        """trap.c's ignoresig: ignore ``signo`` for good (S_HARD_IGN)."""
+        if self.st.sigmode.get(signo) not in (S_IGN, S_HARD_IGN):
+            await libc.signal(signo, SIG_IGN, 0)
+        self.st.sigmode[signo] = S_HARD_IGN
+
+    async def setinteractive(self) -> None:
+        """The signals of an interactive root shell (main.c's init with iflag set):
+        SIGINT caught, SIGQUIT and SIGTERM ignored."""
+        self.st.options.add("i")
+        for sig in (SIGINT, SIGQUIT, SIGTERM):
+            await self.setsignal(sig)
 
     async def waitforjob(self, pids: list[int]) -> int:
         """Wait for the job's processes; the status is the last one's."""
@@ -501,13 +737,19 @@ class Evaluator:
                         if self.host.intr:
                             raise Interrupted() from None   # Ctrl-C: stop waiting
                         continue
+                    # The child's status is lost (ECHILD: someone else reaped
+                    # it): say so, and never report it as a success.
+                    await self.error(f"{pid}: wait failed: {strerror(e.errno)}")
                     st = -1
                 break
-            if pid == pids[-1] and st >= 0:
-                status = decode_status(st)
-                if WIFSIGNALED(st) and WTERMSIG(st) not in (SIGINT, SIGPIPE):
-                    name = _SIGNAMES.get(WTERMSIG(st), f"Signal {WTERMSIG(st)}")
-                    await self.error(name)
+            if pid == pids[-1]:
+                if st < 0:
+                    status = EXIT_NOTFOUND
+                else:
+                    status = decode_status(st)
+                    if WIFSIGNALED(st) and WTERMSIG(st) not in (SIGINT, SIGPIPE):
+                        name = _SIGNAMES.get(WTERMSIG(st), f"Signal {WTERMSIG(st)}")
+                        await self.error(name)
             if pid in self.fg:
                 self.fg.remove(pid)
         return status
@@ -528,25 +770,46 @@ class Evaluator:
                 self.st.jobs[pid] = decode_status(status)
 
     async def cmdsubst(self, tree: Node | None) -> str:
-        """$(list): a subshell writing into a pipe; what it wrote."""
-        r, w = await libc.pipe()
+        """$(list) (evalbackcmd): a subshell writing into a pipe; what it wrote."""
+        try:
+            r, w = await libc.pipe()
+        except SyscallError:
+            raise ShellError("Pipe call failed") from None
 
         async def child(ev: Evaluator) -> int:
             await libc.close(r)
             if w != 1:
-                await libc.dup2(w, 1)
-                await libc.close(w)
+                await movefd(w, 1)
             return await ev.evaltree(tree, EV_EXIT)
 
-        pid = await self.forkshell(child)
+        try:
+            pid = await self.forkshell(child)
+        except ShellError:
+            await _close(r)
+            await _close(w)
+            raise
         await libc.close(w)
         out = bytearray()
-        while True:
-            b = await libc.read(r, 8192)
-            if not b:
-                break
-            out += b
-        await libc.close(r)
+        try:
+            while True:
+                try:
+                    b = await libc.read(r, 8192)
+                except SyscallError as e:
+                    if e.errno != EINTR:
+                        raise
+                    if self.host.intr:
+                        raise Interrupted() from None      # Ctrl-C
+                    continue
+                if not b:
+                    break
+                out += b
+        except BaseException:
+            self.st.jobs[pid] = None        # not waited for here: reaped later
+            if pid in self.fg:
+                self.fg.remove(pid)
+            raise
+        finally:
+            await _close(r)
         self.st.status = await self.waitforjob([pid])
         self.cmdsub_status = self.st.status
         return out.decode("utf-8", "surrogateescape")
@@ -584,7 +847,9 @@ class Evaluator:
             assigns.append((name, await self.expand_string(value_word(w))))
         if "x" in st.options:
             words = [f"{k}={v}" for k, v in assigns] + argv + [_redir_text(r) for r in n.redirect]
-            self.host.xtrace("+ " + " ".join(words) + "\n")
+            traced = self.host.xtrace("+ " + " ".join(words) + "\n")
+            if traced is not None:
+                await traced            # the sh program writes it to its fd 2
 
         if not argv:
             for k, v in assigns:
@@ -619,6 +884,11 @@ class Evaluator:
                 except ShellError as e:
                     await self.error(e.msg)
                     st.status = e.status
+                except SyscallError as e:
+                    # A system call of a builtin failed where sh has no words of
+                    # its own for it: the builtin's name and strerror.
+                    await self.error(f"{name}: {strerror(e.errno)}")
+                    st.status = EXIT_ERROR
                 finally:
                     await fflush()
                     setprogname("sh")
@@ -681,17 +951,36 @@ class Evaluator:
             return None
 
     async def redirect(self, redirs: list[Redir], push: bool) -> list[tuple[int, int]]:
+        """redir.c's redirect: each redirection in turn; with ``push`` the
+        descriptors it replaces are kept above 10 (close-on-exec) for popredir."""
         saved: list[tuple[int, int]] = []
         try:
             for r in redirs:
                 fd = r.fd
                 if push and all(s[0] != fd for s in saved):
                     try:
-                        copyfd = await libc.fcntl(fd, F_DUPFD, 10)
-                        await libc.fcntl(copyfd, F_SETFD, FD_CLOEXEC)
-                    except SyscallError:
-                        copyfd = -1               # was closed: closed again after
-                    saved.append((fd, copyfd))
+                        i = await libc.fcntl(fd, F_DUPFD, 10)
+                    except SyscallError as e:
+                        if e.errno != EBADF:
+                            if e.errno not in (EMFILE, EINVAL):
+                                raise ShellError(f"{fd}: {strerror(e.errno)}") from None
+                            # find_big_fd's second try, from the lowest it would
+                            try:
+                                i = await libc.fcntl(fd, F_DUPFD, 10)
+                            except SyscallError as e2:
+                                raise ShellError(f"{fd}: {strerror(e2.errno)}") from None
+                        else:
+                            i = -1                # was closed: closed again after
+                    if i >= 0:
+                        try:
+                            await libc.fcntl(i, F_SETFD, FD_CLOEXEC)
+                        except SyscallError:
+                            pass
+                    saved.append((fd, i))
+                    if fd == 0:
+                        self.st.fd0_redirected += 1     # popredir takes it back
+                elif fd == 0 and not push:
+                    self.st.fd0_redirected += 1
                 await self.openredirect(r)
         except BaseException:
             if push:
@@ -701,25 +990,41 @@ class Evaluator:
 
     async def openredirect(self, r: Redir) -> None:
         fd = r.fd
+        if r.type in (NHERE, NXHERE):
+            f = await self.openhere(r)
+        else:
+            f = await self.openfile(r)
+            if f < 0:
+                return                      # a descriptor was duplicated or closed
+        if f != fd:
+            try:
+                await copyfd(f, fd)
+            except SyscallError as e:
+                await _close(f)
+                raise ShellError(f"redirect reassignment (fd {fd}) failed: "
+                                 f"{strerror(e.errno)}") from None
+            await _close(f)
+
+    async def openfile(self, r: Redir) -> int:
+        """openredirect's cases for files and descriptors: the file opened, or -1
+        when the redirection was a dup (>&, <&) or a close (>&-), done here."""
+        fd = r.fd
         fname = await self.expand_string(r.fname)
         if r.type in (NTOFD, NFROMFD):
             if fname == "-":
-                try:
-                    await libc.close(fd)
-                except SyscallError:
-                    pass
-                return
+                await _close(fd)
+                return -1
             if not fname or not set(fname) <= set(DIGITS):
                 raise ShellError("Syntax error: Bad fd number")
             dupfd = int(fname)
             if dupfd == fd:
-                return
+                return -1
             try:
-                await libc.dup2(dupfd, fd)
+                await copyfd(dupfd, fd)
             except SyscallError as e:
                 raise ShellError(f"Redirect (from {dupfd} to {fd}) failed: "
                                  f"{strerror(e.errno)}") from None
-            return
+            return -1
         if r.type == NFROM:
             flags, action, what = O_RDONLY, E_OPEN, "open"
         elif r.type == NFROMTO:
@@ -729,25 +1034,68 @@ class Evaluator:
         else:
             flags, action, what = O_WRONLY | O_CREAT | O_TRUNC, E_CREAT, "create"
         try:
-            f = await libc.open(fname, flags, DEFFILEMODE)
+            return await libc.open(fname, flags, DEFFILEMODE)
         except SyscallError as e:
             raise ShellError(f"cannot {what} {fname}: {sh_errmsg(e.errno, action)}") from None
-        if f != fd:
-            try:
-                await libc.dup2(f, fd)
-            finally:
-                await libc.close(f)
+
+    async def openhere(self, r: Redir) -> int:
+        """redir.c's openhere: a pipe whose read end gives the here-document.  A
+        short literal one is written at once; otherwise a child (not a job:
+        FORK_NOJOB, its SIGINT, SIGQUIT, SIGHUP and SIGTSTP ignored) writes it,
+        expanding it first if its marker was unquoted.  Deviation: kemu keeps
+        that child with the background jobs, so it is reaped as they are."""
+        try:
+            pr, pw = await libc.pipe()
+        except SyscallError:
+            raise ShellError("Pipe call failed") from None
+        doc = r.doc
+        assert doc is not None
+        if r.type == NHERE:
+            data = (doc.literal() or "").encode("utf-8", "surrogateescape")
+            if len(data) <= PIPESIZE:
+                await _xwrite(pw, data)
+                await _close(pw)
+                return pr
+
+        async def child(ev: Evaluator) -> int:
+            await _close(pr)
+            for sig in (SIGINT, SIGQUIT, SIGHUP, SIGTSTP):
+                await libc.signal(sig, SIG_IGN, 0)
+            await libc.signal(SIGPIPE, SIG_DFL, 0)
+            if r.type == NHERE:
+                text = doc.literal() or ""
+            else:
+                text = await ev.expand_string(doc)
+            await _xwrite(pw, text.encode("utf-8", "surrogateescape"))
+            return 0
+
+        try:
+            pid = await self.forkshell(child, FORK_NOJOB)
+        except ShellError:
+            await _close(pr)
+            await _close(pw)
+            raise
+        self.st.jobs[pid] = None
+        await _close(pw)
+        return pr
 
     async def popredir(self, saved: list[tuple[int, int]]) -> None:
-        for fd, copyfd in reversed(saved):
-            if copyfd >= 0:
-                await libc.dup2(copyfd, fd)
-                await libc.close(copyfd)
-            else:
+        """redir.c's popredir: every saved descriptor back (movefd), every one
+        that was closed closed again; the first failure is reported after all
+        were tried."""
+        err: ShellError | None = None
+        for fd, into in reversed(saved):
+            if fd == 0:
+                self.st.fd0_redirected -= 1
+            if into >= 0:
                 try:
-                    await libc.close(fd)
-                except SyscallError:
-                    pass
+                    await movefd(into, fd)
+                except ShellError as e:
+                    err = err or e
+            else:
+                await _close(fd)
+        if err is not None:
+            raise err
 
 
 # ------------------------------------------------------------------ builtins

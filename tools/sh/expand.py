@@ -1,5 +1,13 @@
-"""Word expansion (bin/sh/expand.c): parameters, command substitution, field
-splitting, pathname expansion and quote removal, in that order.
+"""Word expansion (bin/sh/expand.c): parameters, command substitution, arithmetic,
+field splitting, pathname expansion and quote removal, in that order.
+
+Ported from expand.c 1.128 (2018): patmatch and match_charclass (every
+pattern: case, pathname expansion, ``${x#p}``...), subevalvar_trim's
+shortest/longest loops, expari (the expression expanded, then
+tools/sh/arith.py).  The rest keeps expand.c's order and messages over
+kemu's word representation (parts instead of CTL bytes), which is why it
+is not line for line: evalvar, argstr, ifsbreakup and expmeta are kemu's.
+Deviation: no tilde expansion (a ``~`` stays as it is).
 
 It runs in the shell's process: pathname expansion reads the machine's
 directories through getdents(2), and command substitution forks a
@@ -20,12 +28,12 @@ subshell whose standard output is a pipe.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kern.exceptions import SyscallError
 from tools.lib import libc
+from tools.sh.arith import ArithError, arith
 from tools.sh.parser import (
     VSASSIGN,
     VSLENGTH,
@@ -37,6 +45,7 @@ from tools.sh.parser import (
     VSTRIMLEFTMAX,
     VSTRIMRIGHT,
     VSTRIMRIGHTMAX,
+    Arith,
     CmdSub,
     Lit,
     Node,
@@ -166,7 +175,23 @@ class Expander:
             elif isinstance(part, CmdSub):
                 text = (await self.cmdsubst(part.tree)).rstrip("\n")
                 out.append((text, part.dq, not part.dq))
+            elif isinstance(part, Arith):
+                out.append((await self.expari(part), part.dq, not part.dq))
         return out
+
+    async def expari(self, part: Arith) -> str:
+        """expari: the expression expanded (parameters, command substitutions),
+        then evaluated; its value in decimal."""
+        expr = await self.expand_string(part.expr)
+        vars_ = self.sv.vars
+
+        def setvar(name: str, value: str) -> None:
+            vars_[name] = value
+
+        try:
+            return str(arith(expr, self.lookup, setvar))
+        except ArithError as e:
+            raise ExpandError(e.msg) from None
 
     async def expand_string(self, w: Word | None) -> str:
         """A word expanded without field splitting or pathname expansion
@@ -244,66 +269,193 @@ def has_meta(f: Field) -> bool:
     return any(c in "*?[" and not q for c, q in f)
 
 
-def pattern_regex(pat: Field) -> re.Pattern[str]:
-    """sh's pmatch as a regular expression: * ? [...] ([!...] negates), quoted
-    characters match themselves, a '[' without its ']' is literal."""
-    out: list[str] = []
-    i, n = 0, len(pat)
-    while i < n:
-        c, q = pat[i]
-        if q:
-            out.append(re.escape(c))
-        elif c == "*":
-            out.append(".*")
+# match_charclass's classes: wctype(3) names in the C locale (ASCII).
+_CHARCLASSES: dict[str, Callable[[str], bool]] = {
+    "alnum": lambda c: c.isascii() and c.isalnum(),
+    "alpha": lambda c: c.isascii() and c.isalpha(),
+    "blank": lambda c: c in " \t",
+    "cntrl": lambda c: ord(c) < 32 or ord(c) == 127,
+    "digit": lambda c: "0" <= c <= "9",
+    "graph": lambda c: 33 <= ord(c) <= 126,
+    "lower": lambda c: "a" <= c <= "z",
+    "print": lambda c: 32 <= ord(c) <= 126,
+    "punct": lambda c: 33 <= ord(c) <= 126 and not c.isalnum(),
+    "space": lambda c: c in " \t\n\v\f\r",
+    "upper": lambda c: "A" <= c <= "Z",
+    "xdigit": lambda c: c in "0123456789abcdefABCDEF",
+}
+_CLASSNAME = set("0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def match_charclass(pat: Field, p: int, chr_: str) -> tuple[bool, int | None]:
+    """expand.c's match_charclass: at the ':' of ``[:class:]`` (pat[p]), whether
+    ``chr_`` is in the class, and the index after the closing ``:]`` (None when
+    this is no class: then the ``[`` is an ordinary member)."""
+    p += 1
+    text = "".join(c for c, _ in pat[p:])
+    nameend = text.find(":]")
+    if nameend <= 0:                                  # not a valid class
+        return False, None
+    name = text[:nameend]
+    if not (name[0].isascii() and name[0].isalpha()) or not set(name) <= _CLASSNAME:
+        return False, None
+    end = p + nameend + 2                             # committed to it being a class
+    if nameend >= 20:                                 # but too long: no match
+        return False, end
+    test = _CHARCLASSES.get(name)
+    # An unknown class matches nothing but is valid nevertheless.
+    return (test is not None and test(chr_)), end
+
+
+def patmatch(pat: Field, s: str) -> bool:
+    """expand.c's patmatch: does ``s`` match the pattern ``pat`` (characters with
+    whether they were quoted; a quoted one is sh's CTLESC-escaped character).
+
+    ``*`` backtracks to the last star only (sh's bt_p/bt_q), ``?`` takes one
+    character, ``[...]`` is a class (``!`` or ``^`` negates, ``a-z`` ranges
+    compared by code point as wcscoll(3) does in the C locale, ``[:name:]``
+    classes, a quoted or backslashed member is itself); a ``[`` with no
+    ``]`` after it is an ordinary character.  A range whose ends are
+    reversed (``[z-a]``) contains nothing."""
+    n, m = len(pat), len(s)
+    p = q = 0
+    bt_p: int | None = None
+    bt_q = 0
+    while True:
+        if p >= n:                                    # end of the pattern
+            if q < m:
+                if bt_p is None or bt_q >= m:
+                    return False
+                bt_q += 1
+                p, q = bt_p, bt_q
+                continue
+            return True
+        c, quoted = pat[p]
+        p += 1
+        if quoted:                                    # CTLESC: the character itself
+            pass
+        elif c == "\\":
+            # An escape that came from an expansion: the next character literally.
+            # Deviation: a '\\' at the very end matches a '\\' (the C reads the NUL).
+            if p < n:
+                c = pat[p][0]
+                p += 1
         elif c == "?":
-            out.append(".")
-        elif c == "[":
-            j = i + 1
-            neg = False
-            if j < n and pat[j][0] in "!^" and not pat[j][1]:
-                neg = True
-                j += 1
-            items: list[str] = []
-            first = True
-            while j < n and (pat[j][0] != "]" or first or pat[j][1]):
-                ch = pat[j][0]
-                if (j + 2 < n and pat[j + 1][0] == "-" and not pat[j + 1][1]
-                        and pat[j + 2][0] != "]"):
-                    lo, hi = ch, pat[j + 2][0]
-                    items.append(f"{re.escape(lo)}-{re.escape(hi)}" if lo <= hi else "")
-                    j += 3
-                else:
-                    items.append(re.escape(ch))
-                    j += 1
-                first = False
-            if j >= n:
-                out.append(re.escape("["))       # no closing ']': a plain '['
+            if q >= m:
+                return False
+            q += 1
+            continue
+        elif c == "*":
+            while p < n and pat[p] == ("*", False):
+                p += 1
+            if p >= n:
+                q = m                                 # a trailing '*' takes the rest
             else:
-                out.append(("[^" if neg else "[") + "".join(items) + "]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+                c2, q2 = pat[p]
+                if not q2 and c2 not in "?*[":
+                    # Skip to the next place the following character could match.
+                    while q < m and s[q] != c2:
+                        q += 1
+                    if q >= m:
+                        return False
+            # Try the shortest match for this '*' first; an earlier '*' is forgotten.
+            bt_p, bt_q = p, q
+            continue
+        elif c == "[":
+            # A quick look for a matching ']': without one, the '[' is a literal.
+            endp = p
+            if endp < n and pat[endp][0] in "!^" and not pat[endp][1]:
+                endp += 1
+            closed = False
+            while endp < n:
+                endp += 1
+                if endp < n and pat[endp] == ("]", False):
+                    closed = True
+                    break
+            if closed:
+                if q >= m:
+                    return False                      # no character for the class
+                r = _bracket(pat, p, s[q])
+                if r is not None:                     # None: the pattern ended inside
+                    if r[0]:
+                        p, q = r[1], q + 1
+                        continue
+                    if bt_p is None or bt_q >= m:
+                        return False
+                    bt_q += 1
+                    p, q = bt_p, bt_q
+                    continue
+        # dft: an ordinary character
+        if q < m and s[q] == c:
+            q += 1
+            continue
+        # backtrack: have the last '*' take one more character
+        if bt_p is None or bt_q >= m:
+            return False
+        bt_q += 1
+        p, q = bt_p, bt_q
+
+
+def _bracket(pat: Field, p: int, chr_: str) -> tuple[bool, int] | None:
+    """The bracket expression starting after its '[' (pat[p]) against ``chr_``:
+    (matched, index after its ']'), or None when the pattern ends inside it
+    (then the '[' is an ordinary character)."""
+    n = len(pat)
+    invert = False
+    if p < n and pat[p][0] in "!^" and not pat[p][1]:
+        invert = True
+        p += 1
+    found = False
+    first = True
+    while True:
+        if p >= n:
+            return None
+        c, quoted = pat[p]
+        p += 1
+        if not first and c == "]" and not quoted:
+            break
+        first = False
+        if not quoted and c == "[" and p < n and pat[p] == (":", False):
+            hit, end = match_charclass(pat, p, chr_)
+            found = found or hit
+            if end is not None:
+                p = end
+                continue
+        if not quoted and c == "\\" and p < n:
+            c = pat[p][0]
+            p += 1
+        wc = c
+        if p + 1 < n and pat[p] == ("-", False) and pat[p + 1] != ("]", False):
+            p += 1
+            if pat[p] == ("\\", False) and p + 1 < n:
+                p += 1
+            wc2 = pat[p][0]
+            p += 1
+            if wc <= chr_ <= wc2:
+                found = True
+        elif chr_ == wc:
+            found = True
+    return found != invert, p
 
 
 def pmatch(pat: Field, s: str) -> bool:
-    return pattern_regex(pat).fullmatch(s) is not None
+    """sh's case and pathname matching (casematch, expmeta): patmatch."""
+    return patmatch(pat, s)
 
 
 def trim(val: str, pat: Field, subtype: int) -> str:
-    """${x#p} ${x##p} ${x%p} ${x%%p}: the shortest or longest match removed."""
-    rx = pattern_regex(pat)
+    """${x#p} ${x##p} ${x%p} ${x%%p} (subevalvar_trim): the shortest or longest
+    match removed."""
     n = len(val)
     if subtype in (VSTRIMLEFT, VSTRIMLEFTMAX):
         rng = range(0, n + 1) if subtype == VSTRIMLEFT else range(n, -1, -1)
         for k in rng:
-            if rx.fullmatch(val[:k]):
+            if patmatch(pat, val[:k]):
                 return val[k:]
         return val
     rng = range(n, -1, -1) if subtype == VSTRIMRIGHT else range(0, n + 1)
     for k in rng:
-        if rx.fullmatch(val[k:]):
+        if patmatch(pat, val[k:]):
             return val[:k]
     return val
 
@@ -364,12 +516,11 @@ async def _expmeta(prefix: str, comps: list[Field], trailing: bool, out: list[st
         entries = await libc.listdir(prefix or ".")
     except SyscallError:
         return
-    rx = pattern_regex(comp)
     dot_ok = comp[0][0] == "."
     for _ino, name, _typ in entries:
         if name.startswith(".") and not dot_ok:
             continue
-        if rx.fullmatch(name) is None:
+        if not patmatch(comp, name):
             continue
         path = prefix + name
         if not rest:

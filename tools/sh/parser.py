@@ -1,5 +1,11 @@
 """The shell's parser: NetBSD sh's grammar (bin/sh/parser.c, nodetypes, mktokens).
 
+Checked against parser.c 1.153 (2018): list, andor, pipeline, command,
+simplecmd, parsefname, the here-document functions (readheredocs,
+slurp_heredoc, checkend) and readtoken1's ARISYNTAX keep its order and its
+messages; the tokenizer works on the whole text with one token of push back
+instead of sh's input stack (pgetc/pungetc), which is kemu's.
+
 The structure is sh's: a tokenizer (``readtoken``, with one token of push
 back and ``checkkwd`` deciding where reserved words count) under a
 recursive-descent parser whose functions are parser.c's: ``list``,
@@ -17,8 +23,17 @@ literal text (quoted or not), parameter expansions (``$x``, ``${x}``,
 quotes.  That is what expansion needs to decide field splitting,
 pathname expansion and quote removal.
 
-Not in this shell: here documents (``<<``), arithmetic expansion
-(``$((...))``), aliases, and ``case`` fall-through (``;&``).  Each is a
+Here-documents are parser.c's: after ``<<`` (or ``<<-``) and its end
+marker, the document is read at the next newline (readheredocs,
+slurp_heredoc, checkend); an unquoted marker makes its text expand as in
+double quotes, except that a ``"`` is an ordinary character.
+
+``$((...))`` is read as readtoken1's ARISYNTAX reads it: up to the ``))``
+that closes it, parentheses balanced inside, with its own ``$``
+substitutions and backquotes, quotes removed; a ``)`` that closes more
+than was opened and is not followed by another is ``Missing '))'``.
+
+Not in this shell: aliases and ``case`` fall-through (``;&``); each is a
 syntax error naming itself.
 """
 
@@ -97,7 +112,15 @@ class CmdSub:
     dq: bool = False
 
 
-Part = Lit | Param | CmdSub
+@dataclass
+class Arith:
+    """``$((expression))``: the expression as a word (its own expansions in it)."""
+
+    expr: Word
+    dq: bool = False
+
+
+Part = Lit | Param | CmdSub | Arith
 
 
 @dataclass
@@ -132,6 +155,8 @@ NFROMTO = "<>"      # fd <> fname
 NAPPEND = ">>"      # fd >> fname
 NTOFD = ">&"        # fd >& dupfd
 NFROMFD = "<&"      # fd <& dupfd
+NHERE = "<<"        # fd << fname, the end marker quoted: the document as it is
+NXHERE = "<<$"      # fd << fname, unquoted: the document expanded
 
 
 @dataclass
@@ -139,6 +164,11 @@ class Redir:
     type: str
     fd: int
     fname: Word
+    doc: Word | None = None       # a here-document's text (NHERE, NXHERE)
+    striptabs: bool = False       # <<-: leading tabs stripped
+
+
+EOFHERE = "EOF reading here (<<) document"
 
 
 @dataclass
@@ -272,6 +302,7 @@ class Parser:
         self.quoteflag = False
         self.word: Word | None = None
         self.redirnode: Redir | None = None
+        self.heredoclist: list[tuple[Redir, str, int]] = []   # (node, eofmark, line)
         self.last_text = ""          # the source of the last complete command
 
     # -------------------------------------------------------------- errors
@@ -307,7 +338,18 @@ class Parser:
         if t == TNL:
             return None
         self.tokpushback = True
-        n = self.list(True)
+        try:
+            n = self.list(True)
+        except RecursionError:
+            # The C recurses on its own stack; this parser on Python's, which
+            # is smaller: a command nested past it is refused, not a traceback.
+            raise ShellSyntaxError("Nesting too deep", self.startlinno) from None
+        if self.heredoclist:
+            # The input ended before the line with the << did (sh's error();
+            # here a syntax error, so an interactive shell reads on).
+            _, mark, line = self.heredoclist[0]
+            raise ShellSyntaxError(f"{line}: Here document (<<{mark}) expected but not "
+                                   "present", line, incomplete=True)
         self.last_text = self.text[start:self.pos].strip()
         return n
 
@@ -562,7 +604,94 @@ class Parser:
             raise self.synexpect(-1)
         assert self.word is not None
         r.fname = self.word
+        if r.type == NHERE:
+            if not self.quoteflag:
+                r.type = NXHERE
+            # The marker is taken literally, quotes removed: nothing in it expands.
+            mark = self.word.literal()
+            if mark is None:
+                raise self.synerror("Illegal eof marker for << redirection")
+            if r.striptabs:
+                mark = mark.lstrip("\t")
+            self.heredoclist.append((r, mark, self.startlinno))
         return r
+
+    def readheredocs(self) -> None:
+        """After a newline: the bodies of the here-documents its line started,
+        in order; an unquoted one's text parsed as its expansions."""
+        while self.heredoclist:
+            r, mark, _line = self.heredoclist.pop(0)
+            line = self.plinno
+            body = self.slurp_heredoc(mark, r.striptabs, r.type == NHERE)
+            if r.type == NHERE:
+                r.doc = Word([Lit(body, True)], body)
+            else:
+                r.doc = Parser(body, line).read_heredoc_text()
+
+    def checkend(self, eofmark: str, striptabs: bool) -> bool:
+        """At the start of a line of a here-document: is it the end marker?  (Its
+        leading tabs, with <<-, are skipped either way.)  True consumes the line."""
+        text = self.text
+        n = len(text)
+        if striptabs:
+            while self.pos < n and text[self.pos] == "\t":
+                self.pos += 1
+        if self.pos >= n:
+            if eofmark == "":
+                return True
+            raise self.synerror(EOFHERE)
+        end = text.find("\n", self.pos)
+        line = text[self.pos:end if end >= 0 else n]
+        if line != eofmark:
+            return False
+        if end >= 0:
+            self.pos = end + 1
+            self.plinno += 1
+        else:
+            self.pos = n
+        return True
+
+    def slurp_heredoc(self, eofmark: str, striptabs: bool, sq: bool) -> str:
+        """The lines of a here-document up to its end marker.  With an unquoted
+        marker a backslash-newline joins lines (so the next cannot end it); the
+        backslashes themselves are left for the expansion."""
+        text = self.text
+        n = len(text)
+        if self.pos >= n and eofmark != "":
+            raise self.synerror(EOFHERE)
+        out: list[str] = []
+        while not self.checkend(eofmark, striptabs):
+            while True:
+                if self.pos >= n:
+                    raise self.synerror(EOFHERE)
+                c = text[self.pos]
+                self.pos += 1
+                if not sq and c == "\\":
+                    out.append(c)
+                    if self.pos >= n:
+                        raise self.synerror(EOFHERE)
+                    c = text[self.pos]
+                    self.pos += 1
+                    if c == "\n":
+                        out.append(c)
+                        self.plinno += 1
+                        continue
+                out.append(c)
+                if c == "\n":
+                    self.plinno += 1
+                    break
+            # A line was read; the input may not end before the marker.
+            if self.pos >= n:
+                raise self.synerror(EOFHERE)
+        return "".join(out)
+
+    def read_heredoc_text(self) -> Word:
+        """An unquoted here-document's text as a word (readtoken1 in DQSYNTAX with
+        magicq): ``$`` and backquote substitutions, a backslash quoting ``$``,
+        backquote, backslash and newline; a ``"`` is itself."""
+        parts: list[Part] = []
+        self.read_dquoted(parts, heredoc=True)
+        return Word(parts, self.text)
 
     def linebreak(self) -> None:
         while self.readtoken() == TNL:
@@ -625,6 +754,8 @@ class Parser:
         if c == "\n":
             self.pos += 1
             self.plinno += 1
+            # The here-documents of the line that ended come next.
+            self.readheredocs()
             return self._tok(TNL)
         two = text[self.pos:self.pos + 2]
         if two == "&&":
@@ -721,11 +852,14 @@ class Parser:
         self.quoteflag = quotef
         return self._tok(TWORD)
 
-    def read_dquoted(self, parts: list[Part]) -> None:
-        """The inside of "...", up to the closing quote (self.pos is after the opening one)."""
+    def read_dquoted(self, parts: list[Part], heredoc: bool = False) -> None:
+        """The inside of "...", up to the closing quote (self.pos is after the
+        opening one); with ``heredoc``, a here-document's text to its end, where
+        a ``"`` is an ordinary character (readtoken1's magicq)."""
         text = self.text
         n = len(text)
         lit: list[str] = []
+        escapes = '\\$`' if heredoc else '\\"$`'
 
         def flush() -> None:
             # Even "" is a (quoted, empty) part: it makes a word.
@@ -734,15 +868,18 @@ class Parser:
 
         while True:
             if self.pos >= n:
+                if heredoc:
+                    flush()
+                    return
                 raise self.synerror("Unterminated quoted string")
             c = text[self.pos]
-            if c == '"':
+            if c == '"' and not heredoc:
                 self.pos += 1
                 flush()
                 return
             if c == "\\" and self.pos + 1 < n:
                 nxt = text[self.pos + 1]
-                if nxt in '\\"$`':
+                if nxt in escapes:
                     lit.append(nxt)
                     self.pos += 2
                     continue
@@ -786,8 +923,8 @@ class Parser:
         c = text[p] if p < n else ""
         if c == "(":
             if text.startswith("((", p):
-                raise self.synerror("arithmetic expansion $((...)) is not supported "
-                                    "by kemu's sh")
+                self.pos = p + 2
+                return self.parse_arith(dq)
             self.pos = p + 1
             return CmdSub(self.parse_cmdsubst(), dq)
         if c == "{":
@@ -909,6 +1046,65 @@ class Parser:
             lit.append(c)
             self.pos += 1
 
+    def parse_arith(self, dq: bool) -> Arith:
+        """``$((...))``: self.pos is after the two '('; up to the matching '))'."""
+        text = self.text
+        n = len(text)
+        start = self.pos
+        parts: list[Part] = []
+        lit: list[str] = []
+        parenlevel = 0
+        inquote = False
+
+        def flush() -> None:
+            if lit:
+                parts.append(Lit("".join(lit), True))
+                lit.clear()
+
+        while True:
+            if self.pos >= n:
+                raise self.synerror("Missing '))'")
+            c = text[self.pos]
+            if c == "\\" and self.pos + 1 < n:
+                nxt = text[self.pos + 1]
+                self.pos += 2
+                if nxt == "\n":
+                    self.plinno += 1
+                    continue
+                lit.append(nxt)
+                continue
+            if c == '"':
+                inquote = not inquote
+                self.pos += 1
+                continue
+            if c == "'" and not inquote:
+                end = text.find("'", self.pos + 1)
+                if end < 0:
+                    self.pos = n
+                    raise self.synerror("Unterminated quoted string")
+                lit.append(text[self.pos + 1:end])
+                self.pos = end + 1
+                continue
+            if self.substitution(c, True, lit, parts, flush):
+                continue
+            if c == "(":
+                parenlevel += 1
+            elif c == ")":
+                if parenlevel > 0:
+                    parenlevel -= 1
+                elif text.startswith("))", self.pos):
+                    expr_text = text[start:self.pos]
+                    self.pos += 2
+                    flush()
+                    return Arith(Word(parts, expr_text), dq)
+                else:
+                    self.pos += 1
+                    raise self.synerror("Missing '))'")
+            elif c == "\n":
+                self.plinno += 1
+            lit.append(c)
+            self.pos += 1
+
     def parse_cmdsubst(self) -> Node | None:
         """``$(list)``: self.pos is after the '('; parse up to the matching ')'."""
         saved = (self.tokpushback, self.checkkwd, self.lasttoken, self.wordtext,
@@ -965,8 +1161,11 @@ class Parser:
             dflt = 1
         else:
             if nxt == "<":
-                self.pos += 2
-                raise self.synerror("here documents (<<) are not supported by kemu's sh")
+                striptabs = text[self.pos + 2:self.pos + 3] == "-"
+                self.pos += 3 if striptabs else 2
+                self.redirnode = Redir(NHERE, 0 if fd < 0 else fd, Word(),
+                                       striptabs=striptabs)
+                return self._tok(TREDIR)
             if nxt == "&":
                 typ, ln = NFROMFD, 2
             elif nxt == ">":

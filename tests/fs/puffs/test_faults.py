@@ -121,8 +121,11 @@ def spawn_caller(k, afn, name="caller"):
     async def body():
         out.append(await afn())
 
+    def caught(sig: int) -> None:
+        pass
+
     async def starter():
-        await libc.signal(SIGUSR1, 0x401000, 0)
+        await libc.signal(SIGUSR1, caught, 0)
         lwp_create(body, name=name)
 
     k.run(starter, proc=p)

@@ -20,14 +20,16 @@ from kern.kern_sig import SIGALRM
 from kern.sys_sig import SA_RESTART
 from tools.lib import libc
 
-HANDLER = 0x401000   # sighand's address: the kernel only records it
+
+def sighand(sig: int) -> None:
+    """t_pipe.c's sighand: an empty handler (its only job is to be caught)."""
 
 
 def test_pipe_restart():
     todo = 2 * 1024 * 1024
 
     async def body():
-        await libc.signal(SIGALRM, HANDLER, SA_RESTART)
+        await libc.signal(SIGALRM, sighand, SA_RESTART)
         pp = await libc.pipe()
         parent = await libc.getpid()
 
