@@ -11,6 +11,11 @@ is marked PK_EXEC.  The arguments are copied in from the caller's argv
 array before the old image goes, and laid out in the new image for ps(1)
 (kern/exec_subr.py's copyargs, p_psstrp).
 
+NetBSD leaves a user lwp unnamed (``l_name`` NULL: ps shows the process's
+``p_comm``); every kemu lwp has a name (traces, ``lwp=`` fault scoping),
+so exec names the lwp after the program too (deviation), and a command
+the shell forked is ``dd``, not ``sh``, to ps -o lname and to a fault plan.
+
 What kemu cannot do is load a program from a file: its programs are Python
 ``async def main(argv) -> int`` functions.  So the exec switch (NetBSD's
 list of image formats, each with a probe) holds *resolvers*: each gets the
@@ -140,6 +145,7 @@ async def sys_execve(l: lwp, uap: Any, retval: list[Any]) -> int:
 
     # From here on the old image is gone.
     p.p_comm = path.rsplit("/", 1)[-1][:MAXCOMLEN]
+    l.l_name = p.p_comm
     await fd_closeexec()
     execsigs(p)
     old = p.p_vmspace

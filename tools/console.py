@@ -9,8 +9,9 @@ opens /dev/console; child processes inherit them.
 
 Writes to descriptor 2 go to ``console.err``, the others to
 ``console.out``.  Either target can be swapped at any time (the script
-runner swaps ``err`` for a buffer around each command), and each is
-anything with a ``write(bytes)`` method or a callable taking bytes.
+runner swaps ``err`` for a writer that labels each line with the script's
+line number), and each is anything with a ``write(bytes)`` method or a
+callable taking bytes (``emit(sink, data)`` writes to either).
 
 It is not a tty: ioctl answers ENOTTY to everything (so programs print as
 to a pipe, one name per line), fstat says "character device" with mode
@@ -39,7 +40,8 @@ def host_binary(stream: Any) -> Any:
     return getattr(stream, "buffer", stream)
 
 
-def _emit(sink: Sink, data: bytes) -> None:
+def emit(sink: Sink, data: bytes) -> None:
+    """Write ``data`` to a console target and flush it."""
     if sink is None:
         return
     if callable(sink) and not hasattr(sink, "write"):
@@ -83,10 +85,10 @@ class Console:
         self._input += data
 
     def write_out(self, data: bytes) -> None:
-        _emit(self.out, data)
+        emit(self.out, data)
 
     def write_err(self, data: bytes) -> None:
-        _emit(self.err, data)
+        emit(self.err, data)
 
     # ------------------------------------------------------------ fileops
 

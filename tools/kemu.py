@@ -76,13 +76,16 @@ class Drive:
 
 
 DRIVESPEC_KEYS = ("key", "hostpath", "size", "offset", "type")
+DRIVESPEC_VALUES = {"key": "/dev/wd0", "hostpath": "FILE", "size": "host|N", "offset": "N",
+                    "type": "blk|chr|reg"}
 
 
 def parse_drivespec(spec: str) -> Drive:
     """``key=...,hostpath=...,size=...[,offset=...][,type=...]`` to a Drive.
 
     Raises DriveSpecError with rump_allserver's complaint and what it is
-    about: ``invalid dtoken "garbage" (expected name=value)``, ``invalid dtoken
+    about: ``invalid dtoken "garbage" (expected name=value)``, ``key= is empty
+    (expected key=/dev/wd0)``, ``invalid dtoken
     "colour=red": no key "colour" (key, hostpath, size, offset, type)``,
     ``key already given``, ``incomplete drivespec: size= missing``, ``invalid
     type foo (blk, chr or reg)``, or strsuftoll's ``-d size `x': illegal number``.
@@ -99,6 +102,8 @@ def parse_drivespec(spec: str) -> Drive:
         name, eq, value = item.partition("=")
         if not eq:
             raise DriveSpecError(f'invalid dtoken "{item}" (expected name=value)')
+        if not value and name in DRIVESPEC_VALUES:
+            raise DriveSpecError(f"{name}= is empty (expected {name}={DRIVESPEC_VALUES[name]})")
         if name == "key":
             if key is not None:
                 raise DriveSpecError("key already given")
@@ -136,8 +141,8 @@ def parse_drivespec(spec: str) -> Drive:
         else:
             raise DriveSpecError(f'invalid dtoken "{item}": no key "{name}" '
                                  f"({', '.join(DRIVESPEC_KEYS)})")
-    missing = [n for n, given in (("key", key), ("hostpath", hostpath), ("size", size_given))
-               if not given]
+    missing = [n for n, given in (("key", key is not None), ("hostpath", hostpath is not None),
+                                  ("size", size_given)) if not given]
     if missing:
         raise DriveSpecError("incomplete drivespec: " + ", ".join(f"{n}=" for n in missing)
                              + " missing")
@@ -193,13 +198,16 @@ def _prepare_host_file(d: Drive, undo: _HostFiles) -> int:
                              + ("empty" if st.st_size == 0 else
                                 f"no longer than offset={d.offset}"))
         return flen
-    existed = os.path.lexists(d.hostpath)
+    # Through a symbolic link whose target is missing, O_CREAT makes the target:
+    # that is the file to remove again.
+    existed = os.path.exists(d.hostpath)
+    made = os.path.realpath(d.hostpath)
     try:
         fd = os.open(d.hostpath, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         raise SetupError(f"{what}: {os.strerror(e.errno or 0)}") from None
     if not existed:
-        undo.created.append(d.hostpath)
+        undo.created.append(made)
     try:
         st = os.fstat(fd)
         if os.path.isfile(d.hostpath) and st.st_size < d.offset + d.size:

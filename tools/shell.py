@@ -10,36 +10,51 @@ machine, in the host's terminal:
 * ``Shell.system(line)``: parse and run one command line; its status.
 * ``Shell.run_script(text)`` (``kemu run``): the script runs with ``-e``
   semantics (sh's errexit: a failing command ends the script, except in
-  conditions and before ``&&``/``||``); the failing command's standard
-  error is reported as ``kemu: line N: <text>`` and the result is 1;
-  ``exit N`` ends it with N; Ctrl-C stops it with 130.
+  conditions and before ``&&``/``||``); each command's standard error
+  goes to the console as it is written, each line labelled
+  ``kemu: line N: `` with the script line that runs; a failing command
+  that said nothing is reported as ``kemu: line N: <name>: exit status S``;
+  the result is 1; ``exit N`` ends it with N; Ctrl-C stops it with 130.
 * ``Shell.interactive()`` (``kemu shell``): on a terminal, line editing,
   history and Tab completion of command names and of paths inside the
   machine (the standard ``readline`` module); the prompt ``kemu# `` (PS2
   ``> `` for a command that goes on); no prompt when standard input is not
   a terminal.
-* Ctrl-C: while a command runs, the machine's sync face hands the host's
-  KeyboardInterrupt to ``Shell.interrupt`` (``k.on_interrupt``, set for the
-  shell's own ``k.run`` only), which
-  posts SIGINT to the foreground job's processes and their descendants (a
-  process group, as the terminal would) and stops the command line; a
-  program dies of it as on NetBSD (status 130).  At the prompt it clears
-  the line.  Never a Python traceback.
+* Ctrl-C: while a script or a command line runs, the host's SIGINT is
+  caught by a handler of the shell's (never raised as a KeyboardInterrupt,
+  which could land anywhere in the host's code and be lost); it calls
+  ``Shell.interrupt``, which sets ``host.intr`` (the command line stops
+  before its next command) and, while a command runs, posts SIGINT to the
+  foreground job's processes and their descendants (a process group, as
+  the terminal would); a program dies of it as on NetBSD (status 130).  At
+  the prompt it clears the line.  Never a Python traceback.
+* The shell's own process: interactive, it ignores SIGTERM and SIGQUIT
+  (as NetBSD's sh does); killed (``kill -9 $$``, or ``kill $$`` in a
+  script), it ends kemu with 128 + the signal.
+* An exception that is a bug in kemu (not a kernel crash, which is
+  reported as one) ends the shell with ``kemu: internal error: ...`` and
+  status 70 (EX_SOFTWARE), never a traceback.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+import traceback
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from kern.exceptions import KernelError, MachineHalted
+from kern.kern_lwp import SZOMB
 from tools import cmds
 from tools.cmds._prog import eprintf, fflush, setprogname
-from tools.console import Capture, Console
+from tools.console import Console, Sink, emit
 from tools.lib import libc
 from tools.sh.eval import (
+    _SIGNAMES,
     BUILTINS,
     EXIT_ERROR,
     ErrExit,
@@ -66,6 +81,7 @@ __all__ = ["PROMPT", "Shell", "ShellExit", "ShellSyntaxError", "parse", "sh_errm
 PROMPT = "kemu# "        # PS1: one prompt, in kemu shell and in kemu demo's transcript
 PROMPT2 = "> "           # PS2: the command goes on
 EXIT_INTR = 130          # 128 + SIGINT
+EX_SOFTWARE = 70         # sysexits(3): an internal software error (a bug in kemu)
 
 
 class Shell:
@@ -80,6 +96,7 @@ class Shell:
         self.state.vars["PS2"] = PROMPT2
         self.host = Host(xtrace=self._errmsg)
         self.ev = Evaluator(self.state, self.host)
+        self._running = False       # a command is being evaluated in the machine
         # Ctrl-C is the host's to route (Shell.interrupt): the shell process itself
         # catches SIGINT, as an interactive sh does; its commands take it by default.
         k.run(libc.signal, 2, self._onint, 0, name="sh", proc=proc)
@@ -89,8 +106,12 @@ class Shell:
         return self.state.status
 
     def _errmsg(self, text: str) -> None:
-        """What the shell says on the host's standard error (outside any capture)."""
-        self.console.write_err(text.encode("utf-8", "surrogateescape"))
+        """What the shell says on the host's standard error (outside any labelling)."""
+        err = self.console.err
+        if isinstance(err, _Labelled):
+            err.end_line()
+            err = err.sink
+        emit(err, text.encode("utf-8", "surrogateescape"))
 
     # ------------------------------------------------------------ Ctrl-C
 
@@ -101,21 +122,29 @@ class Shell:
         self.host.intr = True
 
     def interrupt(self) -> None:
-        """Ctrl-C while a command runs (called in the host's thread): stop the
-        command line and post SIGINT to the foreground job, in the machine."""
+        """Ctrl-C (called in the host's main thread, by the SIGINT handler): stop
+        the command line and, while a command runs, post SIGINT to the foreground
+        job, in the machine."""
         self.host.intr = True
-        self.k.call_soon(self._post_sigint)
+        if self._running:
+            self.k.call_soon(self._post_sigint, self._evals)
 
-    def _post_sigint(self) -> None:
+    def _post_sigint(self, evals: int) -> None:
         """In the machine: SIGINT to the job's processes and everything they forked
-        (kemu has no process groups: the descendants stand for the job's group)."""
+        (kemu has no process groups: the descendants stand for the job's group).
+        Nothing when the command it was meant for has ended meanwhile (``evals``
+        counts the commands evaluated): ``host.intr`` has stopped the line, and
+        the shell's own process must not take the Ctrl-C again in the next one."""
         from kern.kern_sig import SIGINT, psignal
 
+        if not self._running or evals != self._evals:
+            return
         procs = self.k.procs
         job = {pid for pid in self.ev.fg if pid in procs}
         if not job:
             # A builtin may be waiting (wait, read): the shell's own process.
-            psignal(self.proc, SIGINT)
+            if self.proc.p_stat != SZOMB:
+                psignal(self.proc, SIGINT)
             return
         for p in list(procs.values()):
             q = p
@@ -123,6 +152,21 @@ class Shell:
                 q = q.p_pptr
             if q is not None and q.p_pid in job:
                 psignal(p, SIGINT)
+
+    @contextmanager
+    def _routing_sigint(self) -> Iterator[None]:
+        """While in the block, the host's SIGINT calls :meth:`interrupt` instead of
+        raising KeyboardInterrupt (in the main thread, where SIGINT had Python's
+        default handler; anywhere else nothing changes)."""
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield
+            return
+        old = signal.signal(signal.SIGINT, lambda signo, frame: self.interrupt())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
 
     # ------------------------------------------------------------ evaluation
 
@@ -144,23 +188,44 @@ class Shell:
     def eval(self, node: Node) -> int:
         """Evaluate a parsed complete command in the machine; its status.
 
-        ShellExit (``exit``, -e) passes to the caller; kernel failures too.
+        ShellExit (``exit``, -e, the shell's process killed) passes to the
+        caller; kernel failures too.  A Ctrl-C (``host.intr``, reset by the
+        callers at the start of a command line or a script) makes it 130.
         """
-        self.host.intr = False
-        # While the shell's command runs, Ctrl-C is the shell's to route; any
-        # other k.run of the machine keeps the harness's default (it raises).
-        previous, self.k.on_interrupt = self.k.on_interrupt, self.interrupt
+        self._check_alive()
+        self._evals += 1
+        self._running = True
         try:
             self.k.run(self._evaltop, node, name="sh", proc=self.proc)
         except (Interrupted, KeyboardInterrupt):
+            # (A KeyboardInterrupt comes only where no handler routes SIGINT.)
+            self.host.intr = True
             self.state.status = EXIT_INTR
         finally:
-            self.k.on_interrupt = previous
+            self._running = False
             self.ev.fg.clear()
+        self._check_alive()
         if self.host.intr and self.state.status != EXIT_INTR:
             # Ctrl-C between two commands of the line: the rest did not run.
             self.state.status = EXIT_INTR
         return self.state.status
+
+    def _check_alive(self) -> None:
+        """The shell's own process was killed (``kill -9 $$``): the shell ends with
+        128 + the signal, as sh's parent would see it."""
+        p = self.proc
+        if p.p_stat != SZOMB and self.k.procs.get(p.p_pid) is p:
+            return
+        status = 128 + p.p_xsig if p.p_xsig else p.p_xexit
+        if not self._said_dead:
+            self._said_dead = True
+            what = _SIGNAMES.get(p.p_xsig, f"Signal {p.p_xsig}") if p.p_xsig else \
+                f"exit status {p.p_xexit}"
+            self._errmsg(f"kemu: the shell (pid {p.p_pid}) ended: {what}\n")
+        raise ShellExit(status)
+
+    _said_dead = False
+    _evals = 0          # commands evaluated so far (interrupt's post is for one of them)
 
     def run_argv(self, argv: list[str]) -> int:
         """Run one command given as words (no parsing, no expansion); its status."""
@@ -168,40 +233,45 @@ class Shell:
 
         node = NCmdNode(NCMD, 1, [], [Word([Lit(a, True)], a) for a in argv], [],
                         " ".join(argv))
+        self.host.intr = False
         try:
-            return self.eval(node)
+            with self._routing_sigint():
+                return self.eval(node)
         except ShellExit as e:
             return e.status
 
     def system(self, line: str) -> int:
         """system(3): parse and run a command line; syntax errors give status 2."""
         p = Parser(line)
-        while True:
-            try:
-                node = p.parsecmd()
-            except ShellSyntaxError as e:
-                self._errmsg(f"Syntax error: {e.msg}\n")
-                self.state.status = EXIT_ERROR
-                return EXIT_ERROR
-            if node is NEOF:
-                return self.state.status
-            if node is None:
-                continue
-            assert isinstance(node, Node)
-            try:
-                self.eval(node)
-            except ShellExit as e:
-                self.state.status = e.status
-                return e.status
-            if self.host.intr:
-                return self.state.status
+        self.host.intr = False
+        with self._routing_sigint():
+            while True:
+                try:
+                    node = p.parsecmd()
+                except ShellSyntaxError as e:
+                    self._errmsg(f"Syntax error: {e.msg}\n")
+                    self.state.status = EXIT_ERROR
+                    return EXIT_ERROR
+                if node is NEOF:
+                    return self.state.status
+                if node is None:
+                    continue
+                assert isinstance(node, Node)
+                try:
+                    self.eval(node)
+                except ShellExit as e:
+                    self.state.status = e.status
+                    return e.status
+                if self.host.intr:
+                    return self.state.status
 
     # ------------------------------------------------------------ scripts
 
     def run_script(self, text: str | Iterable[str], *, trace: bool = False,
                    transcript: bool = False) -> int:
         """Run a script with -e: 0; 1 at the first failure (reported as ``kemu:
-        line N: <its standard error>``); N for ``exit N``; 130 on Ctrl-C.
+        line N: ...``); N for ``exit N``; 130 on Ctrl-C; 128 + the signal when
+        the shell's process is killed; 70 on an internal error.
 
         ``trace`` echoes each command on standard error (``+ cmd``, sh -x);
         ``transcript`` shows the script as a session on standard output: its
@@ -212,9 +282,19 @@ class Shell:
         self.state.options.add("e")
         if trace:
             self.state.options.add("x")
-        p = Parser(text)
+        self.host.intr = False
+        with self._routing_sigint():
+            try:
+                return self._run_script(Parser(text), transcript)
+            except Exception as e:  # noqa: BLE001 - the last resort: a bug, never a traceback
+                self._report_internal_error(e)
+                return EX_SOFTWARE
+
+    def _run_script(self, p: Parser, transcript: bool) -> int:
         while True:
             self._skip_comments(p, transcript)
+            if self.host.intr:
+                return EXIT_INTR
             try:
                 node = p.parsecmd()
             except ShellSyntaxError as e:
@@ -227,30 +307,28 @@ class Shell:
             assert isinstance(node, Node)
             if transcript:
                 self.console.write_out(f"{PROMPT}{p.last_text}\n".encode())
-            cap = Capture()
             saved = self.console.err
-            self.console.err = cap
+            self.host.lineno = 0
+            err = _Labelled(saved, lambda top=node.lineno:
+                            f"kemu: line {self.host.lineno or top}: ".encode())
+            self.console.err = err
             try:
-                status = self.eval(node)
+                self.eval(node)
             except ErrExit as e:
-                self.console.err = saved
-                self._report_failure(e, cap, node)
+                if self.host.intr:
+                    return EXIT_INTR        # the command died of the Ctrl-C
+                self._report_failure(e, err, node)
                 return 1
             except ShellExit as e:
-                self.console.err = saved
-                self.console.write_err(cap.data)
                 return e.status
             except (KernelError, MachineHalted) as e:
-                self.console.err = saved
-                self.console.write_err(cap.data)
                 self._report_crash(e, f"kemu: line {node.lineno}: ")
                 return 1
             finally:
+                err.end_line()
                 self.console.err = saved
-            self.console.write_err(cap.data)
             if self.host.intr:
                 return EXIT_INTR
-            del status
 
     def _skip_comments(self, p: Parser, transcript: bool) -> None:
         """Before a command: past the blank and comment lines (a transcript shows them)."""
@@ -267,22 +345,46 @@ class Shell:
             p.pos = end
             p.plinno += 1
 
-    def _report_failure(self, e: ErrExit, cap: Capture, top: Node) -> None:
+    def _report_failure(self, e: ErrExit, err: _Labelled, top: Node) -> None:
+        """-e ended the script: what the command said is on the console already,
+        labelled with its line; a command that said nothing gets a line of its own."""
+        if err.said.strip():
+            return
         node = e.node if e.node is not None else top
-        said = [ln for ln in cap.text.splitlines() if ln.strip()]
-        if not said:
-            said = [f"{_command_name(node)}: exit status {e.status}"]
-        for ln in said:
-            self._errmsg(f"kemu: line {node.lineno}: {ln}\n")
+        self._errmsg(f"kemu: line {node.lineno}: {_command_name(node)}: exit status "
+                     f"{e.status}\n")
+
+    def _report_internal_error(self, e: Exception) -> None:
+        """The last resort: an exception that is a bug in kemu, in a line or two."""
+        where = ""
+        tb = traceback.extract_tb(e.__traceback__)
+        if tb:
+            frame = tb[-1]
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            path = os.path.abspath(frame.filename)
+            if path.startswith(root + os.sep):
+                path = os.path.relpath(path, root)
+            where = f" (at {path}:{frame.lineno})"
+        text = str(e).splitlines()[0] if str(e) else ""
+        self._errmsg(f"kemu: internal error: {type(e).__name__}"
+                     f"{': ' + text if text else ''}{where}\n")
 
     # ------------------------------------------------------------ interactive
 
     def interactive(self, stdin: TextIO | None = None, prompt: str | None = None) -> int:
-        """Read commands from ``stdin`` until ``exit`` or end of file; the last status."""
+        """Read commands from ``stdin`` until ``exit`` or end of file; the last status
+        (128 + the signal if the shell's process is killed, 70 on an internal error)."""
         stdin = stdin if stdin is not None else sys.stdin
-        tty = _isatty(stdin)
         # sh -i: SIGINT caught (the handler above), SIGQUIT and SIGTERM ignored.
         self.k.run(self.ev.setinteractive, name="sh", proc=self.proc)
+        try:
+            return self._interactive(stdin, prompt)
+        except Exception as e:  # noqa: BLE001 - the last resort: a bug, never a traceback
+            self._report_internal_error(e)
+            return EX_SOFTWARE
+
+    def _interactive(self, stdin: TextIO, prompt: str | None) -> int:
+        tty = _isatty(stdin)
         reader = _LineReader(self, stdin, tty)
         ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:
@@ -314,18 +416,21 @@ class Shell:
                     self.state.status = EXIT_ERROR
                     nodes = []
                 break
+            self.host.intr = False
             try:
-                for node in nodes:
-                    self.eval(node)
-                    if self.host.intr:
-                        self.console.write_out(b"\n")
-                        break
+                with self._routing_sigint():
+                    for node in nodes:
+                        self.eval(node)
+                        if self.host.intr:
+                            self.console.write_out(b"\n")
+                            break
             except ShellExit as e:
                 return e.status
             except (KernelError, MachineHalted) as e:
                 self._report_crash(e, "kemu: ")
                 return 1
             except KeyboardInterrupt:
+                # Between the line's reading and its commands, where SIGINT still raises.
                 self.state.status = EXIT_INTR
                 self.console.write_out(b"\n")
 
@@ -370,6 +475,39 @@ class Shell:
 
 
 DT_DIR = 4
+
+
+class _Labelled:
+    """Standard error of a script's command, written through to ``sink`` as it
+    comes, each line starting with ``label()`` (``kemu: line N: ``); ``said``
+    keeps a copy for the failure report."""
+
+    def __init__(self, sink: Sink, label: Any) -> None:
+        self.sink = sink
+        self.label = label
+        self.said = bytearray()
+        self.at_bol = True
+
+    def write(self, data: bytes) -> int:
+        self.said += data
+        out = bytearray()
+        i = 0
+        while i < len(data):
+            nl = data.find(b"\n", i)
+            end = len(data) if nl < 0 else nl + 1
+            if self.at_bol:
+                out += self.label()
+            out += data[i:end]
+            self.at_bol = nl >= 0
+            i = end
+        emit(self.sink, bytes(out))
+        return len(data)
+
+    def end_line(self) -> None:
+        """End a line left open (dd's progress dots), before anything else is said."""
+        if not self.at_bol:
+            self.at_bol = True
+            emit(self.sink, b"\n")
 
 
 def _command_name(node: Node) -> str:

@@ -201,6 +201,10 @@ class Machine:
                  deadlock_patience: int = 64, console: TextIO | None = None,
                  faults: Any = None, tunables: dict[str, Any] | None = None,
                  observe: bool = True, **strategy_options: Any) -> None:
+        # The native helper (kern.native) loads, or the boot stops here with its
+        # ImportError (KEMU_NATIVE=bogus, or =cffi without the compiled module):
+        # imported later by a file system's module, it would only be ENOEXEC.
+        import kern.native  # noqa: F401
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
         tunables = dict(tunables or {})
@@ -265,10 +269,6 @@ class Machine:
         # address space) by adding hooks here while the machine boots.
         self.proc_create_hooks: list[Callable[[proc, proc | None], None]] = []
         self.proc_destroy_hooks: list[Callable[[proc], None]] = []
-        # Ctrl-C (KeyboardInterrupt) while a sync-face k.run waits: called in the
-        # caller's thread instead of raising (a shell posts SIGINT to its foreground
-        # job with call_soon).  None: the KeyboardInterrupt propagates.
-        self.on_interrupt: Callable[[], None] | None = None
         if observe:  # (the explorers' thousands of machines are not reported)
             for obs in boot_observers:
                 obs(self)
@@ -490,17 +490,7 @@ class Machine:
             raise MachineHalted(f"{self!r} is not running") from None
         assert req.tevent is not None
         try:
-            while True:
-                try:
-                    if req.tevent.wait(0.2):
-                        break
-                except KeyboardInterrupt:
-                    # Ctrl-C: a shell routes it (SIGINT to its foreground job) and
-                    # the request goes on; without a handler the caller stops waiting.
-                    if self.on_interrupt is None:
-                        raise
-                    self.on_interrupt()
-                    continue
+            while not req.tevent.wait(0.2):
                 if self._thread is not None and not self._thread.is_alive():
                     break
         except BaseException:

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tests.tools.conftest import kemu_main, run_script
+from tools import cmds
 from tools.kemu import Drive, DriveSpecError, boot_machine, parse_drivespec
 
 
@@ -52,13 +53,14 @@ def test_exit_builtin_ends_the_script_with_its_status(tmp_path):
     assert (r.status, r.out) == (3, "a\n")
 
 
-def test_successful_commands_keep_their_stderr(tmp_path):
+def test_successful_commands_keep_their_stderr_labelled_with_the_line(tmp_path):
     r = run_script(tmp_path, "dd if=/dev/nosuch of=/tmp/z count=1\n")
     # dd fails before its summary is armed.
     assert r.err == "kemu: line 1: dd: /dev/nosuch: No such file or directory\n"
     r = run_script(tmp_path, "echo x > /tmp/x\ndd if=/tmp/x of=/tmp/y\n")
     assert r.status == 0
-    assert r.err.startswith("0+1 records in\n0+1 records out\n2 bytes transferred in ")
+    assert r.err.startswith("kemu: line 2: 0+1 records in\nkemu: line 2: 0+1 records out\n"
+                            "kemu: line 2: 2 bytes transferred in ")
 
 
 def test_verbose_traces_commands(tmp_path):
@@ -105,7 +107,8 @@ def test_default_disk_is_a_64m_memory_disk(tmp_path):
     assert lines[1].startswith("brw-r-----  1 root  wheel  17, 3 ") and \
         lines[1].endswith(" /dev/wd0")
     # The 64th megabyte is the last one: the second block is end of file.
-    assert r.err.startswith("1+0 records in\n1+0 records out\n1048576 bytes transferred")
+    assert r.err.startswith("kemu: line 2: 1+0 records in\nkemu: line 2: 1+0 records out\n"
+                            "kemu: line 2: 1048576 bytes transferred")
 
 
 # ------------------------------------------------------------------ fault plans
@@ -180,7 +183,8 @@ def test_drive_size_host_uses_the_host_file_and_extends_never(tmp_path):
                    "-d", f"key=/dev/wd0,hostpath={img},size=host")
     assert r.status == 0, r
     assert r.out == "A" * 4096
-    assert r.err.startswith("8+0 records in\n8+0 records out\n4096 bytes")
+    assert r.err.startswith("kemu: line 1: 8+0 records in\nkemu: line 1: 8+0 records out\n"
+                            "kemu: line 1: 4096 bytes")
     # A bigger size extends the host file; its old contents stay.
     r = run_script(tmp_path, "true\n", "-d", f"key=/dev/wd0,hostpath={img},size=8k")
     assert r.status == 0 and img.stat().st_size == 8192 and img.read_bytes()[:4] == b"AAAA"
@@ -200,6 +204,14 @@ def test_bad_drive_specs_give_messages(tmp_path):
     assert r.status == 1
     assert r.err.startswith("kemu: -d key=/dev/wd0,hostpath=x: incomplete drivespec: size= "
                             "missing\nusage: kemu")
+    for spec, said in (("key=,hostpath=x,size=1m", "key= is empty (expected key=/dev/wd0)"),
+                       ("key=/dev/wd0,hostpath=,size=1m", "hostpath= is empty (expected "
+                                                          "hostpath=FILE)"),
+                       ("key=/dev/wd0,hostpath=x,size=", "size= is empty (expected "
+                                                         "size=host|N)")):
+        r = run_script(tmp_path, "true\n", "-d", spec)
+        assert r.status == 1
+        assert r.err.startswith(f"kemu: -d {spec}: {said}\nusage: kemu")
     r = run_script(tmp_path, "true\n", "-d", "garbage")
     assert r.err.startswith('kemu: -d garbage: invalid dtoken "garbage" (expected '
                             'name=value)\n')
@@ -230,6 +242,19 @@ def test_a_size_too_big_to_create_leaves_nothing(tmp_path):
     assert r.status == 1
     assert r.err.startswith(f"kemu: -d /dev/wd0: hostpath {img}: cannot make it ")
     assert not img.exists()
+
+
+def test_a_failed_drive_through_a_dangling_symlink_leaves_nothing(tmp_path):
+    """hostpath is a symbolic link to a file that does not exist: O_CREAT made the
+    target, and the failed -d removes it again (the link stays, as it was)."""
+    link, target = tmp_path / "link.img", tmp_path / "target.img"
+    link.symlink_to(target)
+    r = run_script(tmp_path, "true\n", "-d",
+                   f"key=/dev/wd0,hostpath={link},size=8000000t,offset=8000000t")
+    assert r.status == 1
+    assert r.err.startswith(f"kemu: -d /dev/wd0: hostpath {link}: cannot make it ")
+    assert not target.exists() and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.img", "script.sh"]
 
 
 def test_a_failed_drive_leaves_the_host_untouched(tmp_path):
@@ -284,6 +309,33 @@ def test_a_native_helper_that_cannot_load_stops_kemu(value, words):
     assert r.stdout == ""
     assert r.stderr.startswith("kemu: kern.native: ") and words in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("code", [
+    "import kern; kern.boot(seed=1)",
+    "from tools.kemu import boot_machine; boot_machine()",
+], ids=["kern.boot", "boot_machine"])
+def test_a_native_helper_that_cannot_load_stops_every_boot(code):
+    """Not only the CLI: a machine booted from Python stops with the import error,
+    not with a mount that fails later (ENOEXEC from the ext2fs module)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KEMU_NATIVE="bogus")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1
+    last = r.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("ImportError: kern.native: KEMU_NATIVE='bogus' is not an "
+                           "implementation"), r.stderr
+
+
+def test_a_native_helper_that_cannot_load_stops_the_plugins_machines(pytester, monkeypatch):
+    pytester.makepyfile(test_n="def test_boots(kernel):\n    pass\n")
+    monkeypatch.setenv("KEMU_NATIVE", "bogus")
+    r = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    r.assert_outcomes(errors=1)
+    assert "ImportError: kern.native: KEMU_NATIVE='bogus'" in r.stdout.str()
 
 
 def test_the_fallback_to_the_twin_is_said_once():
@@ -350,3 +402,111 @@ def test_kernel_panic_is_reported_not_raised():
     assert first == "kemu: line 2: panic: kemupanic: asked for"
     assert sched.startswith("kemu: schedule random(seed=1): --replay=k1.")
     assert sched.endswith(" reruns it")
+
+
+# ------------------------------------------------------------------ the shell's own process
+
+def test_a_killed_shell_ends_kemu_run_with_128_plus_the_signal(tmp_path):
+    r = run_script(tmp_path, "echo a\nkill -9 $$\necho never\n")
+    assert (r.status, r.out) == (128 + 9, "a\n")
+    assert r.err == "kemu: the shell (pid 2) ended: Killed\n"
+    # Not interactive: SIGTERM takes its default action too.
+    r = run_script(tmp_path, "kill $$\necho never\n")
+    assert (r.status, r.out, r.err) == (128 + 15, "", "kemu: the shell (pid 2) ended: "
+                                                      "Terminated\n")
+
+
+def test_an_interactive_shell_ignores_sigterm_and_sigquit_but_not_sigkill():
+    r = kemu_main("shell", stdin="kill $$\necho still\nkill -QUIT $$\necho here\n"
+                                 "sleep 1000 & sleep 1; kill $!; wait $!; echo child=$?\n"
+                                 "kill -9 $$\necho never\n")
+    assert r.status == 128 + 9
+    assert r.out == "still\nhere\nchild=143\n"       # its children take SIGTERM
+    assert r.err == "Terminated\nkemu: the shell (pid 2) ended: Killed\n"
+
+
+@pytest.fixture
+def boom(monkeypatch):
+    """The command ``boom`` makes the evaluator raise, as a bug in kemu would."""
+    from tools.sh.eval import Evaluator
+
+    evalcommand = Evaluator.evalcommand
+
+    async def buggy(self, n, flags):
+        if n.args and n.args[0].text == "boom":
+            raise ValueError("a bug\nwith a second line")
+        return await evalcommand(self, n, flags)
+
+    monkeypatch.setattr(Evaluator, "evalcommand", buggy)
+
+
+@pytest.mark.parametrize("how", ["run", "shell"])
+def test_an_internal_error_is_a_message_and_status_70(tmp_path, boom, how):
+    text = "echo before\nboom\necho after\n"
+    r = run_script(tmp_path, text) if how == "run" else kemu_main("shell", stdin=text)
+    assert (r.status, r.out) == (70, "before\n")
+    assert r.err.startswith("kemu: internal error: ValueError: a bug "
+                            "(at tests/tools/test_kemu.py:")
+    assert r.err.count("\n") == 1 and "Traceback" not in r.err
+
+
+# ------------------------------------------------------------------ exec's names
+
+def test_exec_names_the_process_and_its_lwp_after_the_program(tmp_path):
+    r = run_script(tmp_path, "sleep 1000 &\nsleep 1\nps -ax -o pid,lname,comm\n")
+    assert r.status == 0, r
+    rows = [ln.split() for ln in r.out.splitlines()[1:]]
+    assert ["2", "sh", "sh"] in rows            # the shell
+    assert ["3", "sleep", "sleep"] in rows      # forked by it, then exec'd: sleep
+    assert any(row[1:] == ["ps", "ps"] for row in rows)
+
+
+def test_a_fault_scoped_to_a_command_by_its_lwp_name(tmp_path):
+    """lwp=dd reaches dd's writes and no other command's (before exec named the
+    lwp, every command ran in an lwp named sh)."""
+    r = run_script(tmp_path, "echo hello > /tmp/a\ncp /tmp/a /tmp/b\ncat /tmp/b\n"
+                             "dd if=/tmp/a of=/tmp/c\necho never\n",
+                   "--faults", "VOP_WRITE:lwp=dd:error=EIO")
+    assert (r.status, r.out) == (1, "hello\n")
+    assert r.err.startswith("kemu: line 4: dd: /tmp/c: Input/output error\n")
+
+
+# ------------------------------------------------------------------ Ctrl-C's delivery
+
+@pytest.fixture
+def ctrl_c(monkeypatch):
+    """The command ``ctrlc``: a Ctrl-C lands just after it, while the host's main
+    thread is in ``k.run`` but not in its wait (collecting the command's result):
+    where the host's SIGINT often lands in a long script of short commands."""
+    import signal
+
+    from kern.machine.machine import Machine
+
+    pressed = []
+
+    async def main(argv: list[str]) -> int:
+        pressed.append(True)
+        return 0
+
+    unwrap = Machine._unwrap
+
+    def unwrap_with_ctrl_c(self, req):
+        if pressed:
+            pressed.clear()
+            signal.raise_signal(signal.SIGINT)
+        return unwrap(self, req)
+
+    cmds.lookup("true")                 # load the registry first
+    monkeypatch.setitem(cmds.commands, "ctrlc", main)
+    monkeypatch.setattr(Machine, "_unwrap", unwrap_with_ctrl_c)
+
+
+def test_a_ctrl_c_outside_k_runs_wait_stops_kemu_run(tmp_path, ctrl_c):
+    """The flaky test_signal_to_kemu_run[SIGINT]: the KeyboardInterrupt was raised
+    wherever the main thread was, here in k.run's _unwrap; the shell took it for
+    the command's status 130 without stopping, and the script ran on to exit 0."""
+    r = run_script(tmp_path, "ctrlc\necho never\n")
+    assert (r.status, r.out, r.err) == (130, "", "")
+    # Interactive: the line ends (a new line for the prompt), and $? says so.
+    r = kemu_main("shell", stdin="ctrlc\necho status=$?\n")
+    assert (r.status, r.out, r.err) == (0, "\nstatus=130\n", "")

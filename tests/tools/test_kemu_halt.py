@@ -266,3 +266,19 @@ def test_sighup_to_kemu_shell(img):
     assert rc == 128 + signal.SIGHUP
     assert "Traceback" not in "".join(c.err)
     assert_written(img)
+
+
+def test_ctrl_c_during_a_command_of_kemu_run_exits_130(tmp_path):
+    """The Ctrl-C reaches the running command, which dies of SIGINT; -e would end
+    the script there with status 1 and a failure report, but the Ctrl-C is what
+    ended it: 130, no report, nothing after it run."""
+    script = tmp_path / "loop.kemu"
+    script.write_text("while :; do cksum /dev/rwd0; done\necho never\n")
+    c = Child(["run", "-v", str(script)])
+    c.wait_for(c.err, "+ cksum /dev/rwd0")
+    c.p.send_signal(signal.SIGINT)
+    rc = c.finish()
+    err = "".join(c.err)
+    assert rc == 130, err
+    assert "kemu: line" not in err and "Traceback" not in err
+    assert "never" not in "".join(c.out)

@@ -144,7 +144,8 @@ def test_function_recursion_stops_with_a_message(m):
 def test_recursion_in_kemu_run_and_kemu_shell(tmp_path):
     r = run_script(tmp_path, "f() { f; }\nf\necho never\n")
     assert r.status == 1
-    assert r.err == "kemu: line 2: evaluation nested too deeply\n"
+    # The label names the line of the command running (the call inside f's body).
+    assert r.err == "kemu: line 1: evaluation nested too deeply\n"
     r = kemu_main("shell", stdin="f() { f; }; f\necho after $?\n")
     assert r.status == 0
     assert "after 2\n" in r.out and "Traceback" not in r.err

@@ -10,21 +10,24 @@ delay; the timeouts are generous for a loaded machine.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
 
+import pexpect
 import pytest
-
-pexpect = pytest.importorskip("pexpect")
 
 PROMPT = "kemu# "
 TIMEOUT = 120
 
 E2FSCK = shutil.which("e2fsck") or next(
     (p for p in ("/sbin/e2fsck", "/usr/sbin/e2fsck") if os.path.exists(p)), None)
-needs_e2fsck = pytest.mark.skipif(E2FSCK is None, reason="e2fsprogs (e2fsck) not installed")
+DEBUGFS = shutil.which("debugfs") or next(
+    (p for p in ("/sbin/debugfs", "/usr/sbin/debugfs") if os.path.exists(p)), None)
+needs_e2fsck = pytest.mark.skipif(E2FSCK is None or DEBUGFS is None,
+                                  reason="e2fsprogs (e2fsck, debugfs) not installed")
 
 
 def spawn(tmp_path, *args: str):
@@ -35,7 +38,13 @@ def spawn(tmp_path, *args: str):
     child = pexpect.spawn(sys.executable, ["-m", "tools.kemu", *args], env=env,
                           cwd=str(tmp_path), encoding="utf-8", timeout=TIMEOUT,
                           dimensions=(40, 200))
+    child.logfile_read = io.StringIO()  # the whole session, for lines() below
     return child
+
+
+def lines(child) -> list[str]:
+    """Every line the session showed so far (as the terminal got them)."""
+    return child.logfile_read.getvalue().split("\r\n")
 
 
 def prompt(child) -> None:
@@ -113,8 +122,12 @@ def test_ctrl_c_at_the_prompt_clears_the_line(tmp_path):
     child.sendintr()
     prompt(child)
     run(child, "echo fresh", "fresh\r\n")
-    assert "half-typed\r\n" not in child.before
     finish(child)
+    # The half-typed line never ran, and did not stay in front of the next one
+    # ("echo half-typedecho fresh" would show "half-typedecho fresh").
+    shown = lines(child)
+    assert "half-typed" not in shown and "fresh" in shown
+    assert not any("half-typedecho" in ln for ln in shown)
 
 
 def test_no_traceback_on_ctrl_d(tmp_path):
@@ -132,8 +145,16 @@ def _fsck(img) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-# Slow enough (4 KiB writes) that Ctrl-C comes long before the 32 MB disk is full.
-LONG_DD = "dd if=/dev/zero of=/mnt/big bs=4k count=1000000 progress=16"
+# 192 MiB from the disk into a file on it: a minute or more of copying, so dd is
+# still running when the Ctrl-C lands (it prints a dot per 64k block as it goes).
+DISK = "size=256m"
+LONG_DD = "dd if=/dev/rwd0 of=/mnt/big bs=64k count=3072 progress=1"
+DD_SIZE = 3072 * 65536
+
+
+def _mount(child) -> None:
+    run(child, "newfs_ext2fs /dev/rwd0 > /newfs.out && mount /dev/wd0 /mnt && echo mounted",
+        "mounted\r\n")
 DD_SUMMARY = (r"\r\n(\d+)\+0 records in\r\n(\d+)\+0 records out\r\n"
               r"(\d+) bytes transferred in \d+\.\d{3} secs \(\d+ bytes/sec\)\r\n")
 
@@ -141,20 +162,24 @@ DD_SUMMARY = (r"\r\n(\d+)\+0 records in\r\n(\d+)\+0 records out\r\n"
 @needs_e2fsck
 def test_ctrl_c_stops_a_long_dd_with_status_130(tmp_path):
     img = tmp_path / "disk.img"
-    child = spawn(tmp_path, "shell", "-d", f"key=/dev/wd0,hostpath={img},size=32m")
+    child = spawn(tmp_path, "shell", "-d", f"key=/dev/wd0,hostpath={img},{DISK}")
     prompt(child)
-    run(child, "newfs_ext2fs /dev/rwd0 > /newfs.out && mount /dev/wd0 /mnt && echo mounted",
-        "mounted\r\n")
+    _mount(child)
     child.sendline(LONG_DD)
     child.expect_exact("...")           # dd is copying: three blocks written
     child.sendintr()
     # dd's SIGINT handler prints the summary, then dd dies of the signal.
     child.expect(DD_SUMMARY)
     prompt(child)
-    assert "Input/output error" not in child.before
-    assert "Traceback" not in child.before
+    said = child.before
+    assert "Input/output error" not in said and "No space" not in said
+    assert "Traceback" not in said
     run(child, "echo status=$?", "status=130\r\n")
-    run(child, "ls /mnt", "big\r\n")    # the machine goes on; the file is there
+    # The machine goes on; the file is there, shorter than dd was asked for.
+    child.sendline("wc -c < /mnt/big")
+    child.expect(r"\r\n *(\d+)\r\n")
+    assert 3 * 65536 <= int(child.match.group(1)) < DD_SIZE
+    prompt(child)
     finish(child)
     _fsck(img)
 
@@ -165,15 +190,17 @@ def test_ctrl_c_stops_kemu_run_and_halts_cleanly(tmp_path):
     script = tmp_path / "long.sh"
     script.write_text(f"newfs_ext2fs /dev/rwd0 > /newfs.out\nmount /dev/wd0 /mnt\n"
                       f"{LONG_DD}\necho never-reached\n")
-    child = spawn(tmp_path, "run", "-v", "-d", f"key=/dev/wd0,hostpath={img},size=32m",
-                  str(script))
-    # kemu run shows a command's standard error when it ends (dd's dots too): the
-    # trace line says dd is starting.
-    child.expect_exact(f"+ {LONG_DD}")
+    child = spawn(tmp_path, "run", "-d", f"key=/dev/wd0,hostpath={img},{DISK}", str(script))
+    child.expect_exact("kemu: line 3: ...")    # dd's progress, as it comes
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130, child.before
-    assert "never-reached" not in child.before
-    assert "Traceback" not in child.before
+    said = child.before
+    assert "never-reached" not in said and "No space" not in said
+    assert "Traceback" not in said
     _fsck(img)
+    # The file dd was writing is in the image, shorter than asked: dd was stopped.
+    r = subprocess.run([DEBUGFS, "-R", "stat /big", str(img)], capture_output=True, text=True)
+    size = int(r.stdout.split("Size: ")[1].split()[0])
+    assert 3 * 65536 <= size < DD_SIZE, r.stdout

@@ -255,6 +255,7 @@ class Host:
 
     def __init__(self, xtrace: Callable[[str], Awaitable[None] | None] | None = None) -> None:
         self.intr = False               # Ctrl-C: stop at the next command
+        self.lineno = 0                 # the simple command running (kemu run's labels)
         self.xtrace = xtrace or (lambda text: None)
 
 
@@ -836,6 +837,7 @@ class Evaluator:
 
     async def evalcommand(self, n: NCmdNode, flags: int) -> None:
         st = self.st
+        self.host.lineno = n.lineno
         self.cmdsub_status = None
         argv: list[str] = []
         for w in n.args:
