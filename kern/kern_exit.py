@@ -17,15 +17,25 @@ directory (the process layers' destroy hooks), records the exit status and
 terminating signal, gives its children to init, and becomes a zombie that
 its parent collects with wait4(2).  The parent is told through SIGCHLD and a
 broadcast on its ``p_waitcv``, under ``proc_lock``.  A parent that ignores
-SIGCHLD or set SA_NOCLDWAIT (PK_CLDSIGIGN, PK_NOCLDWAIT) leaves no zombies:
-the child is given to init instead.
+SIGCHLD or set SA_NOCLDWAIT (PK_CLDSIGIGN, PK_NOCLDWAIT, which sigaction1
+sets in kern/sys_sig.py and fork passes on) gets no zombie: ``exit1``
+reparents the child to init, which is sent the SIGCHLD and collects it, and
+when the parent is left with no child at all its ``p_waitcv`` is broadcast,
+so that a wait4 asleep in ``find_stopped_child`` looks again, finds nothing
+and fails with ECHILD.  That part of ``exit1`` (the orphans, ``old_parent``
+and ``new_parent``, ``wakeinit``) and ``proc_reparent`` follow 1.244.4.4
+too; the block reads the same in trunk's 1.245 (2015-10-02), the newest
+revision the reference store holds.  As in NetBSD, a parent that still has
+other children is not woken when one of them goes to init: its wait4 for
+that child's pid sleeps until another child changes state.
 
 Deviations, each because of what kemu is:
 
 * init (pid 1) runs no program, so nothing would wait for its children:
   the wait loop NetBSD's init runs is folded in here, and a child of init
   (an orphan, or a process the harness made under init) is freed as soon as
-  it exits.  A process whose parent is none or proc0 likewise.
+  it exits (``_initproc_wait`` is init woken on its ``p_waitcv``).  A
+  process whose parent is none or proc0 likewise.
 * kemu cannot stop an lwp from outside: ``exit_lwps`` wakes the other lwps
   of the process from interruptible sleeps and does not wait for them;
   they leave (``lwp_exit``) at their next kernel entry or return, since
@@ -33,7 +43,9 @@ Deviations, each because of what kemu is:
   ``lwp_exit``, which unwinds the program's Python stack (``LwpExit``) to
   the lwp trampoline.
 * No p_children list: a process's children are found by scanning the
-  process table in pid order (``children``).  NetBSD moves a child that
+  process table in pid order (``children``), and ``proc_reparent`` only
+  changes ``p_pptr``: there is no p_nstopchild to move, p_ppid is derived
+  from p_pptr, and p_exitsig is SIGCHLD for every process.  NetBSD moves a child that
   dies to the head of its parent's list, so of several zombies wait(-1)
   collects the one that died last; here the one with the lowest pid.
 * No process groups or sessions: every process leads its own (pgid = sid =
@@ -56,7 +68,15 @@ from kern.cpu import MachineLocal, curmachine
 from kern.errno import ECHILD, EINVAL
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait_sig, kcondvar_t
 from kern.kern_lwp import PK_CLDSIGIGN, PK_NOCLDWAIT, PS_WEXIT, SZOMB, LwpExit
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+    mutex_owned,
+)
 from kern.subr_copy import copyout
 from kern.subr_prf import KASSERT, panic
 
@@ -148,13 +168,20 @@ def lwp_exit(l: lwp) -> NoReturn:
 
 
 def _reaped_by_init(parent: proc | None) -> bool:
-    """True when nothing will wait for a child of ``parent``: init's wait loop frees it."""
+    """True when nothing will wait for a child of ``parent``: init's wait loop
+    (folded in here, see the deviations) frees it as soon as it is a zombie."""
     m = curmachine()
     if parent is None or parent is m.proc0 or parent is m.initproc:
         return True
-    if parent.p_flag & (PK_NOCLDWAIT | PK_CLDSIGIGN):
-        return True
     return bool(parent.p_stat == SZOMB)
+
+
+def _initproc_wait() -> None:
+    """What init does when its ``p_waitcv`` is broadcast: collect every zombie
+    among its children (kemu: init runs no program; this is its wait loop)."""
+    for q in children(curmachine().initproc):
+        if q.p_stat == SZOMB:
+            proc_free(q)
 
 
 async def exit1(l: lwp, exitcode: int, signo: int = 0) -> None:
@@ -192,24 +219,48 @@ async def exit1(l: lwp, exitcode: int, signo: int = 0) -> None:
 
     lock = proc_lock()
     await mutex_enter(lock)
+
+    # Give the orphans to init; init is woken below if there were any.
+    orphans = children(p)
+    wakeinit = bool(orphans)
+    for child in orphans:
+        proc_reparent(child, m.initproc)
+
+    # A parent that set SA_NOCLDWAIT or ignores SIGCHLD gets no zombie: init
+    # takes the child.  If that was the parent's last child, wake it: a wait4
+    # sleeping there finds no child left and fails with ECHILD.
+    old_parent = p.p_pptr
+    if old_parent is not None and old_parent.p_flag & (PK_NOCLDWAIT | PK_CLDSIGIGN):
+        proc_reparent(p, m.initproc)
+        wakeinit = True
+        if not children(old_parent):
+            cv_broadcast(_waitcv(old_parent))
+
+    # The new parent (init, if reparented above) is sent the exit signal.
+    new_parent = p.p_pptr
+    if new_parent is not None:
+        psignal(new_parent, SIGCHLD)
+
+    if wakeinit:
+        cv_broadcast(_waitcv(m.initproc))
+        _initproc_wait()
+
     p.p_stat = SZOMB
-    # Give the orphans to init (which reaps the dead ones at once).
-    for q in children(p):
-        proc_reparent(q, m.initproc)
-        if q.p_stat == SZOMB:
-            proc_free(q)
-    parent = p.p_pptr
-    if _reaped_by_init(parent):
+    # Tell the parent to collect the zombie (init: at once).
+    if _reaped_by_init(p.p_pptr):
         proc_free(p)
     else:
-        assert parent is not None
-        psignal(parent, SIGCHLD)
-        cv_broadcast(_waitcv(parent))
+        assert p.p_pptr is not None
+        cv_broadcast(_waitcv(p.p_pptr))
     mutex_exit(lock)
 
 
 def proc_reparent(child: proc, parent: proc | None) -> None:
-    """Make ``parent`` the parent of ``child``."""
+    """Make ``parent`` the parent of ``child`` (with proc_lock held)."""
+    KASSERT(mutex_owned(proc_lock()))
+    if child.p_pptr is parent:
+        return
+    # (No p_nstopchild, p_exitsig or p_ppid to update: see the deviations.)
     child.p_pptr = parent
 
 

@@ -29,7 +29,7 @@ from kern.cpu import curlwp, curmachine
 from kern.errno import EAGAIN, EINVAL
 from kern.exceptions import KernelError
 from kern.kern_exit import exit1
-from kern.kern_lwp import lwp, proc
+from kern.kern_lwp import PK_CLDSIGIGN, PK_NOCLDWAIT, lwp, proc
 from kern.subr_prf import log
 
 __all__ = ["cpu_lwp_fork_entry", "exit1", "fork1", "maxproc", "sys_fork"]
@@ -66,6 +66,9 @@ async def fork1(l1: lwp, flags: int, retval: list[Any]) -> int:
         log(LOG_ERR, "%s: table is full - %s\n", "proc", "increase kern.maxproc or NPROC")
         return EAGAIN
     p2 = m.proc_create(p1.p_comm, p1, p1.p_cred, exec=False)
+    # The flags of SIGCHLD's handling go with the signal actions the child
+    # inherits, so that it treats its own children as its parent would.
+    p2.p_flag |= p1.p_flag & (PK_NOCLDWAIT | PK_CLDSIGIGN)
     p2.p_psstrp = p1.p_psstrp           # its arguments, in the copied address space
     l2 = lwp(p2, l1.l_name)
     l2.l_sigmask = set(l1.l_sigmask)    # lwp_create: the child's lwp blocks what l1 blocks

@@ -12,10 +12,11 @@ from kern.fcntl import F_GETFD, F_SETFD, FD_CLOEXEC, O_CREAT, O_RDWR
 from kern.kern_exec import exec_add, exec_remove
 from kern.kern_exit import WEXITSTATUS, WIFEXITED, WIFSIGNALED, WNOHANG, WTERMSIG
 from kern.kern_lwp import SZOMB
+from kern.kern_proc import KERN_PROC_ALL
 from kern.kern_sig import SIGCHLD, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGWINCH, sigact
 from kern.machine.testing import errno_of
 from kern.sys_sig import SA_NOCLDWAIT, SA_RESTART, SIG_DFL, SIG_IGN
-from tools.lib import libc
+from tools.lib import libc, libkvm
 
 
 def HANDLER(sig: int) -> None:  # noqa: N802 - a handler that only catches
@@ -287,6 +288,101 @@ def test_no_zombies_when_sigchld_is_ignored(how):
         return pid in curmachine().procs, await errno_of(libc.waitpid(pid))
 
     assert run(body) == (False, ECHILD)
+
+
+async def _no_zombies(how: str) -> None:
+    """Ask for no zombies: SIGCHLD ignored, or SA_NOCLDWAIT with SIGCHLD's default."""
+    if how == "ignore":
+        await libc.signal(SIGCHLD, SIG_IGN)
+    else:
+        await libc.sigaction(SIGCHLD, libc.struct_sigaction(sa_handler=SIG_DFL,
+                                                            sa_flags=SA_NOCLDWAIT))
+
+
+async def _ps_stat(pid: int) -> int | None:
+    """The state ps(1) sees for ``pid`` (kern.proc2), None when it lists none."""
+    for ki in await libkvm.kvm_getproc2(KERN_PROC_ALL, 0):
+        if ki.p_pid == pid:
+            return ki.p_stat
+    return None
+
+
+@pytest.mark.parametrize("how", ["ignore", "nocldwait"])
+@pytest.mark.parametrize("which", ["pid", "any"])
+def test_a_parent_asleep_in_wait4_is_woken_with_echild_when_its_last_child_exits(how, which):
+    """The child exits while the parent sleeps in wait4: exit1 gives it to init
+    and, the parent being left with no child, broadcasts its p_waitcv; wait4
+    looks again and fails with ECHILD (it used to sleep for ever: a deadlock)."""
+    async def body():
+        await _no_zombies(how)
+        seen = {}
+
+        async def child() -> int:
+            seen["ppid"] = await libc.getppid()
+            await libc.nanosleep(0.05)       # the parent is asleep in wait4 by then
+            return 7
+
+        pid = await libc.fork(child)
+        error = await errno_of(libc.waitpid(pid if which == "pid" else -1))
+        return (seen["ppid"] == (await libc.getpid()), error, pid in curmachine().procs,
+                await _ps_stat(pid))
+
+    assert run(body) == (True, ECHILD, False, None)
+
+
+def test_the_wakeup_comes_when_the_last_of_several_children_goes_to_init():
+    async def body():
+        await _no_zombies("ignore")
+
+        async def child(t: float) -> int:
+            await libc.nanosleep(t)
+            return 0
+
+        a = await libc.fork(child, 0.02)
+        b = await libc.fork(child, 0.08)
+        error = await errno_of(libc.waitpid(-1))
+        return error, a in curmachine().procs, b in curmachine().procs
+
+    assert run(body) == (ECHILD, False, False)
+
+
+def test_a_forked_child_inherits_no_zombies_for_its_own_children():
+    """fork passes PK_CLDSIGIGN/PK_NOCLDWAIT on with the signal actions: the
+    child, ignoring SIGCHLD too, gets ECHILD for its own child."""
+    async def body():
+        await _no_zombies("nocldwait")
+        got = {}
+
+        async def grandchild() -> int:
+            return 3
+
+        async def child() -> int:
+            g = await libc.fork(grandchild)
+            got["error"] = await errno_of(libc.waitpid(g))
+            return 0
+
+        await libc.fork(child)
+        await libc.nanosleep(0.05)
+        return got["error"]
+
+    assert run(body) == ECHILD
+
+
+def test_sig_dfl_again_brings_the_zombies_back():
+    async def body():
+        await libc.signal(SIGCHLD, SIG_IGN)
+        await libc.signal(SIGCHLD, SIG_DFL)
+
+        async def child() -> int:
+            return 9
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.02)
+        stats = curmachine().procs[pid].p_stat, await _ps_stat(pid)
+        _, status = await libc.waitpid(pid)
+        return stats, WEXITSTATUS(status), pid in curmachine().procs
+
+    assert run(body) == ((SZOMB, SZOMB), 9, False)
 
 
 def test_orphans_go_to_init_and_are_reaped_there():
