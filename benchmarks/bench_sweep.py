@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,8 +60,10 @@ class SweepFailed(RuntimeError):
 
 
 def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
-              boot: dict[str, Any] | None = None, test: str = TEST) -> tuple[Sample, dict]:
-    """Run ``warm + seeds`` seeds of the sweep in a pytest process of ``tree``.
+              boot: dict[str, Any] | None = None, test: str = TEST,
+              extra: list[str] | None = None) -> tuple[Sample, dict]:
+    """Run ``warm + seeds`` seeds of the sweep in a pytest process of ``tree``
+    (``extra``: more pytest options, e.g. ``--kemu-race`` for benchmarks/bench_race.py).
 
     Returns the Sample of the kept seeds (n = seeds) and details: failures,
     the whole process's Sample, how many machines the boot override reached.
@@ -72,7 +75,8 @@ def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
         env["KEMU_BENCH_BOOT"] = json.dumps(boot)
     try:
         p, whole = tree.pytest(["-q", test, f"--kemu-sweep={warm + seeds}",
-                                "-p", "kemu_bench_probe"], cpu=cpu, env=env, timeout=3600)
+                                "-p", "kemu_bench_probe", *(extra or [])], cpu=cpu, env=env,
+                               timeout=3600)
         with open(probe) as f:
             items = [json.loads(line) for line in f if line.strip()]
     finally:
@@ -85,6 +89,25 @@ def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
     s = Sample(sum(i["wall"] for i in kept), sum(i["cpu"] for i in kept), len(kept))
     return s, {"failed": sum(i["outcome"] == "failed" for i in kept), "process": whole,
                "boots_overridden": sum(i.get("boots_overridden", 0) for i in kept)}
+
+
+def sweep_rounds(args: argparse.Namespace, rep: Report, now: Tree,
+                 cases: dict[str, Callable[[], Sample]],
+                 base_case: Callable[[Tree], Callable[[], Sample]]) -> dict[str, list] | None:
+    """Interleaved rounds of ``cases`` and, with ``--base``, of ``base_case(tree)`` in
+    that revision's tree (as "base"); the trees are noted in ``rep``.  None when a
+    sweep failed (``rep`` then says so as a figure not measured)."""
+    try:
+        if args.base:
+            with revision_tree(args.base) as base:
+                cases["base"] = base_case(base)
+                rep.note(f"{now.describe()}; {base.describe()}")
+                return rounds(cases, n_rounds(args), warmups(args))
+        rep.note(f"{now.describe()}; no base revision (--no-base)")
+        return rounds(cases, n_rounds(args), warmups(args))
+    except SweepFailed as e:
+        rep.unavailable("fss sweep scenario", str(e))
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,17 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     cases = {"now": case(now, "now"), "trace off": case(now, "trace off", {"trace": False})}
-    try:
-        if args.base:
-            with revision_tree(args.base) as base:
-                cases["base"] = case(base, "base")
-                rep.note(f"{now.describe()}; {base.describe()}")
-                res = rounds(cases, n_rounds(args), warmups(args))
-        else:
-            rep.note(f"{now.describe()}; no base revision (--no-base)")
-            res = rounds(cases, n_rounds(args), warmups(args))
-    except SweepFailed as e:
-        rep.unavailable("fss sweep scenario", str(e))
+    res = sweep_rounds(args, rep, now, cases, lambda base: case(base, "base"))
+    if res is None:
         rep.finish(args)
         return 1
     rep.rate("seeds/s, this tree (trace on)", res["now"], "seeds")

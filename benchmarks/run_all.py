@@ -41,9 +41,9 @@ from benchmarks._measure import fmt_num as _n  # noqa: E402
 
 #: The benchmarks, in the order they run and appear.
 BENCHMARKS = ("bench_kern", "bench_native", "bench_fss", "bench_vfs", "bench_puffs",
-              "bench_pipe", "bench_sweep", "bench_sweep_memory", "bench_suite")
+              "bench_pipe", "bench_sweep", "bench_sweep_memory", "bench_race", "bench_suite")
 #: Those that take --base.
-WITH_BASE = ("bench_vfs", "bench_sweep", "bench_suite")
+WITH_BASE = ("bench_vfs", "bench_sweep", "bench_race", "bench_suite")
 
 #: More target rows than this in one benchmark are summed up in one line of the targets
 #: table (their own table lists them all).

@@ -13,6 +13,7 @@ from kern.cpu import MachineLocal, curlwp, curmachine, curproc
 from kern.errno import *  # noqa: F403 - NetBSD's errno names
 from kern.errno import strerror
 from kern.exceptions import (
+    DataRace,
     Deadlock,
     KernelError,
     KernelPanic,

@@ -41,6 +41,11 @@ class LockOrderReversal(KernelError):
     """A lock acquisition closed a cycle in the lock-order graph (WITNESS style)."""
 
 
+class DataRace(KernelError):
+    """Two lwps accessed a shared field of a kernel structure, at least one
+    writing, with no lock in common (the lockset race detector, kern.machine.lockset)."""
+
+
 class ShutdownError(KernelError):
     """The halt left file systems mounted that it could not unmount, even by force.
 

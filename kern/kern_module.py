@@ -72,6 +72,7 @@ import threading
 import traceback
 import types
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -417,6 +418,12 @@ def _tag_for(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "mod"
 
 
+# Called with (machine, the fresh Python modules) each time kobj_load has
+# executed a module's files for a machine (the race detector watches the
+# structs those copies define: kern.machine.lockset).
+kobj_load_observers: list[Callable[[Any, list[types.ModuleType]], None]] = []
+
+
 def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, kobj | None]:
     """Execute ``dotted`` afresh for ``machine``; ``(error, kobj)``.
 
@@ -482,6 +489,8 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
                      "".join(tb[-3:]).rstrip().replace("\n", "\n    "))
         return ENOEXEC, None
     ko.ko_loaded = True
+    for obs in kobj_load_observers:
+        obs(machine, ko.modules())
     return 0, ko
 
 

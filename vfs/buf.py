@@ -40,6 +40,9 @@ BC_VFLUSH = 0x04000000
 BO_DELWRI = 0x00000080
 BO_DONE = 0x00000200
 
+# flags to bread() and breadn()
+B_MODIFY = 0x01  # the caller will modify the buffer: run the copy-on-write handlers now
+
 # b_prio
 BPRIO_NPRIO = 3
 BPRIO_TIMECRITICAL = 2
@@ -55,7 +58,8 @@ class buf:
                  "b_dev", "b_data", "b_blkno", "b_rawblkno", "b_proc", "b_iodone",
                  "b_private", "b_cflags", "b_vp", "b_oflags", "b_lblkno", "b_done",
                  "b_busy", "b_objlock", "b_freelistindex", "b_actq", "b_hash", "b_lru",
-                 "b_emul_waiters", "b_rawdata", "b_owner")
+                 "b_emul_waiters", "b_rawdata", "b_owner",
+                 "__weakref__")  # (kern.machine.lockset watches bufs by weak reference)
 
     _c_sizeof = 256
 

@@ -530,9 +530,11 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     """Tell the page cache the file is now ``newsize`` bytes.
 
     Pages wholly past the new EOF are thrown away (dirty or not); the part
-    of the last page beyond EOF is zeroed.
+    of the last page beyond EOF is zeroed.  As NetBSD's, the old size is the
+    write size, which a write raises before it allocates (so the pages of a
+    write that failed go too).
     """
-    oldsize = vp.v_size
+    oldsize = max(vp.v_size, vp.v_writesize)
     vp.v_size = vp.v_writesize = newsize
     uobj = vp.v_uobj
     if uobj is None or newsize >= oldsize:

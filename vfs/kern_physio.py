@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kern.cpu import curlwp
-from kern.errno import EFAULT, EINVAL
+from kern.errno import EFAULT, EINVAL, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
 from kern.subr_prf import KASSERT, panic
@@ -204,8 +204,8 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
         # The caller's buf: wait until nobody else uses it, then keep it ours.
         bc = bufcache()
         await mutex_enter(bc.lock)
-        if await bbusy(obp, False, 0, None):
-            obp.b_cflags |= BC_BUSY
+        while await bbusy(obp, False, 0, None) == EPASSTHROUGH:
+            pass
         mutex_exit(bc.lock)
         obp.b_flags = B_DONTFREE
         concurrency = 0  # some drivers use obp as an identifier

@@ -1,4 +1,11 @@
-"""The buffer cache and buffer I/O (kern/vfs_bio.c, NetBSD 8).
+"""The buffer cache and buffer I/O: port of NetBSD's sys/kern/vfs_bio.c (NetBSD 8).
+
+Read from ``$NetBSD: vfs_bio.c,v 1.276 2017/10/28 pgoyette$``, the stored
+revision nearest netbsd-8's 1.275.  What is ported here (brelsel's handling
+of b_error, bwrite, bdwrite, bread, biodone2, getblk) reads the same in an
+older (1.25x, 2015) and a newer (1.303, 2022) stored revision, so it is
+netbsd-8's.  vflushbuf and vinvalbuf are from sys/kern/vfs_subr.c of the
+same era.  The notices are in LICENSE.NetBSD.
 
 Cached blocks are keyed by (vnode, logical block).  ``bread`` returns a busy
 buffer holding the block; the caller releases it with ``brelse`` (clean),
@@ -8,6 +15,55 @@ A buffer is busy (BC_BUSY) while one lwp owns it; others wait in
 ``bbusy``.  I/O goes through ``VOP_STRATEGY`` of the buffer's vnode; for
 block-device vnodes that is specfs, which runs the copy-on-write handlers
 (fscow) before a write reaches the driver.
+
+A buffer whose write failed
+---------------------------
+NetBSD does not keep a failed write for a later retry, and neither does
+kemu.  ``bwrite`` clears ``b_error`` and BO_DELWRI|BO_DONE and starts the
+write; when it completes with an error:
+
+* a synchronous ``bwrite`` returns that error from ``biowait`` and releases
+  the buffer with ``brelse``; an asynchronous one (``bawrite``, B_ASYNC) is
+  released by ``biodone`` and its error reaches nobody;
+* ``brelsel`` marks every buffer released with ``b_error`` set (as with
+  BC_NOCACHE) BC_INVAL, clears BO_DONE|BO_DELWRI and takes it out of the
+  cache: the data it held is thrown away with the write it owed.
+
+So the error is reported once, to the caller of the synchronous bwrite, and
+the next ``bread`` of the block finds nothing in the cache and reads what
+the disk holds: it never sees a stale error, and no buffer is left that
+owes a write.  A file system that keeps no copy of its own (ext2 and FFS
+re-read their bitmaps through ``bread`` at every allocation) then works
+from the disk's older contents; what that does to ext2 is shown by
+tests/fs/ext2fs/test_ext2fs_write_errors.py, which also says why NetBSD's
+ext2fs and FFS end the same way.  (Before this port kemu kept the failed
+buffer valid and delayed-write with ``b_error`` set; the next ``bread``
+returned the stale error and threw the buffer away, and with it the write.)
+
+Deviations from vfs_bio.c 1.276:
+
+* no free-buffer queues, no buffer memory pools and no getnewbuf: buffers
+  are Python objects in a hash keyed by (vnode, block), released ones in an
+  LRU list; ``_buf_trim`` stands for buf_trim/getnewbuf when the cache is
+  over its high-water mark (a delayed write found there is written with a
+  synchronous ``bwrite``, where getnewbuf starts a bawrite);
+* ``getblk`` given another size than the cached buffer's writes that buffer
+  out (or invalidates it when clean) and starts over instead of resizing it
+  with allocbuf;
+* a transfer that comes back short without an error (rumpblk's host file
+  can do that; NetBSD's disk drivers set b_error) is EIO for ``bread`` and
+  ``bwrite`` and for an asynchronous write, so the buffer is invalidated,
+  as nestiobuf_iodone makes it an error of the whole;
+* ``bawrite`` calls ``bwrite`` itself, not VOP_BWRITE (kemu's specfs, which
+  holds every metadata buffer, has no vop_bwrite entry);
+* ``v_numoutput`` is dropped by the waiter after ``biowait`` for
+  synchronous writes, by ``biodone`` for asynchronous ones (vwakeup), and
+  nothing sleeps on it;
+* ``vflushbuf`` (vfs_subr.c) writes each delayed buffer with a synchronous
+  ``bwrite`` and returns the first error, where NetBSD 8 starts them all
+  with bawrite and returns 0: a buffer whose write fails ends the same way
+  (invalidated), but fsync and sync see the error;
+* no wapbl, no tape devices, no statistics, no BIOHIST, no sysctl nodes.
 
 ``getiobuf``/``putiobuf`` hand out bufs outside the cache (drivers, physio,
 fss); ``nestiobuf_setup`` splits a large transfer into children that complete
@@ -19,19 +75,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal
-from kern.errno import EIO
+from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
 from kern.param import DEV_BSHIFT, DEV_BSIZE, MAXBSIZE, MAXPHYS  # noqa: F401 - re-exported
-from kern.subr_prf import panic
+from kern.subr_prf import KASSERT, panic
 from vfs.buf import (
     B_ASYNC,
     B_COWDONE,
-    B_INVAL,
+    B_LOCKED,
+    B_MODIFY,
     B_READ,
+    BC_AGE,
     BC_BUSY,
     BC_INVAL,
     BC_NOCACHE,
+    BC_VFLUSH,
     BC_WANTED,
     BO_DELWRI,
     BO_DONE,
@@ -78,31 +137,267 @@ def _key(vp: Any, blkno: int) -> tuple[int, int]:
     return (id(vp), blkno)
 
 
+def _cached(bp: buf) -> bool:
+    return bp.b_hash is not None
+
+
+def _short_is_eio(bp: buf) -> int:
+    """kemu: a cache transfer that ended short without an error fails with EIO."""
+    if bp.b_error == 0 and bp.b_resid != 0:
+        bp.b_error = EIO
+    return bp.b_error
+
+
+# ------------------------------------------------------- reading
+
+async def bio_doread(vp: vnode, blkno: int, size: int, async_: bool) -> buf:
+    """bread()/breadn() helper: the block's buffer, with a read started unless it is valid."""
+    from vfs.vnode_if import VOP_STRATEGY
+
+    bp = await getblk(vp, blkno, size)
+    # getblk never returns an invalidated buffer, so the data is valid if
+    # its I/O completed or a write of it is pending.
+    if not bp.b_oflags & (BO_DONE | BO_DELWRI):
+        bp.b_flags |= B_READ | (B_ASYNC if async_ else 0)
+        bp.b_resid = bp.b_bcount
+        await VOP_STRATEGY(vp, bp)
+    elif async_:
+        brelse(bp, 0)
+    return bp
+
+
+async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, buf | None]:
+    """-> (error, bp): read a block through the cache.  On error the buf is released.
+
+    With B_MODIFY in ``flags`` the caller is going to change the block: the
+    copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
+    later write of the changed buffer cannot fail for them.
+    """
+    from vfs.vfs_trans import fscow_run
+
+    bp = await bio_doread(vp, blkno, size, False)
+    error = await biowait(bp)
+    if error == 0:
+        error = _short_is_eio(bp)
+    if error == 0 and flags & B_MODIFY:
+        error = await fscow_run(bp, True)
+    if error:
+        # b_error is set: brelse invalidates the buffer.
+        brelse(bp, 0)
+        return error, None
+    return 0, bp
+
+
+# ------------------------------------------------------- writing
+
+async def bwrite(bp: buf) -> int:
+    """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer, also on error."""
+    from vfs.mount import MNT_ASYNC
+    from vfs.vnode import VBLK
+    from vfs.vnode_if import VOP_STRATEGY
+
+    KASSERT(bp.b_cflags & BC_BUSY)
+    vp = bp.b_vp
+    mp = None
+    if vp is not None:
+        if vp.v_type == VBLK:
+            from vfs.spec_vnops import spec_node_getmountedfs
+
+            mp = spec_node_getmountedfs(vp)
+        else:
+            mp = vp.v_mount
+
+    # A synchronous write on a file system mounted MNT_ASYNC is delayed.
+    sync = not bp.b_flags & B_ASYNC
+    if sync and mp is not None and mp.mnt_flag & MNT_ASYNC:
+        bdwrite(bp)
+        return 0
+
+    bp.b_error = 0
+    bp.b_flags &= ~B_READ
+    bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
+    bp.b_resid = bp.b_bcount
+    if vp is not None:
+        vp.v_numoutput += 1
+
+    await VOP_STRATEGY(vp, bp)
+
+    if sync:
+        rv = await biowait(bp)
+        if vp is not None and vp.v_numoutput > 0:
+            vp.v_numoutput -= 1
+        if rv == 0:
+            rv = _short_is_eio(bp)
+        # With b_error set this invalidates the buffer: the write is not retried.
+        brelse(bp, 0)
+        return rv
+    return 0
+
+
+def bdwrite(bp: buf) -> None:
+    """Delayed write: mark the buffer dirty and release it; it is written later."""
+    KASSERT(bp.b_cflags & BC_BUSY)
+    bp.b_oflags |= BO_DELWRI
+    # The "write" is done as far as the caller is concerned.
+    bp.b_oflags &= ~BO_DONE
+    brelse(bp, 0)
+
+
+async def bawrite(bp: buf) -> None:
+    """Asynchronous write (see the module's deviations: bwrite, not VOP_BWRITE)."""
+    KASSERT(bp.b_cflags & BC_BUSY)
+    bp.b_flags |= B_ASYNC
+    await bwrite(bp)
+
+
+# ------------------------------------------------------- releasing
+
+def brelsel(bp: buf, set_: int) -> None:
+    """Release a busy buffer to the cache; an invalid or failed one leaves it."""
+    bp.b_cflags |= set_
+    if not bp.b_cflags & BC_BUSY:
+        panic("brelse: buffer %r is not busy", bp)
+    KASSERT(bp.b_iodone is None)
+
+    if bp.b_cflags & BC_WANTED:
+        bp.b_cflags &= ~(BC_WANTED | BC_AGE)
+
+    # A clean buffer may be copied on write again.
+    if bp.b_flags & B_COWDONE and not bp.b_oflags & BO_DELWRI:
+        bp.b_flags &= ~B_COWDONE
+
+    # A locked buffer keeps no error; it is tried again later.
+    if bp.b_flags & B_LOCKED:
+        bp.b_error = 0
+
+    # Not to be cached, or its I/O failed: it is invalid.
+    if bp.b_cflags & BC_NOCACHE or bp.b_error != 0:
+        bp.b_cflags |= BC_INVAL
+
+    bp.b_cflags &= ~BC_VFLUSH
+
+    if bp.b_bufsize <= 0 or bp.b_cflags & BC_INVAL:
+        # Invalid or empty: its contents and any write it owed are dropped,
+        # and it leaves the cache.
+        bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
+        _unhash(bp)
+    elif bp.b_hash is not None:
+        bufcache().lru[bp] = None
+
+    bp.b_cflags &= ~(BC_AGE | BC_BUSY | BC_NOCACHE)
+    bp.b_flags &= ~B_ASYNC
+    bp.b_owner = None
+    if bp.b_busy is not None:
+        cv_broadcast(bp.b_busy)
+
+
+def brelse(bp: buf, set_: int) -> None:
+    """Give a busy buffer back to the cache (BC_INVAL in ``set_`` throws it away)."""
+    brelsel(bp, set_)
+
+
+# ------------------------------------------------------- the cache
+
+def incore(vp: vnode, blkno: int) -> buf | None:
+    bp = bufcache().hash.get(_key(vp, blkno))
+    if bp is not None and bp.b_cflags & BC_INVAL:
+        return None
+    return bp
+
+
+async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
+                 slptimeo: int = 0) -> buf:
+    """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
+    from kern.cpu import curlwp
+
+    bc = bufcache()
+    key = _key(vp, blkno)
+    await mutex_enter(bc.lock)
+    while True:
+        bp = bc.hash.get(key)
+        if bp is None:
+            break
+        if await bbusy(bp, False, 0, None):
+            continue  # it went away while we waited
+        if bp.b_bcount == size:
+            mutex_exit(bc.lock)
+            return bp
+        # Same block asked for with another size: push it out and start over.
+        mutex_exit(bc.lock)
+        if bp.b_oflags & BO_DELWRI:
+            await bwrite(bp)
+        else:
+            brelse(bp, BC_INVAL)
+        await mutex_enter(bc.lock)
+    bp = buf()
+    bp.b_cflags = BC_BUSY
+    bp.b_owner = curlwp()
+    bp.b_vp = vp
+    bp.b_objlock = vp.v_interlock
+    bp.b_lblkno = bp.b_blkno = blkno
+    bp.b_bcount = bp.b_bufsize = size
+    bp.b_data = bytearray(size)
+    bp.b_dev = getattr(vp, "v_rdev", -1)
+    bp.b_hash = key
+    bc.hash[key] = bp
+    bc.nbuf += 1
+    bc.bufmem += size
+    mutex_exit(bc.lock)
+    await _buf_trim()
+    return bp
+
+
+def geteblk(size: int) -> buf:
+    bp = buf()
+    bp.b_cflags = BC_BUSY | BC_INVAL
+    bp.b_data = bytearray(size)
+    bp.b_bcount = bp.b_bufsize = size
+    return bp
+
+
+def allocbuf(bp: buf, size: int, preserve: int) -> None:
+    old = bp.b_data
+    new = bytearray(size)
+    if preserve and old is not None:
+        n = min(size, len(old))
+        new[:n] = old[:n]
+    bc = bufcache()
+    if bp.b_hash is not None:
+        bc.bufmem += size - bp.b_bufsize
+    bp.b_data = new
+    bp.b_bcount = bp.b_bufsize = size
+
+
+def _unhash(bp: buf) -> None:
+    bc = bufcache()
+    if bp.b_hash is not None and bc.hash.get(bp.b_hash) is bp:
+        del bc.hash[bp.b_hash]
+        bc.nbuf -= 1
+        bc.bufmem -= bp.b_bufsize
+    bp.b_hash = None
+    bc.lru.pop(bp, None)
+
+
+async def _buf_trim() -> None:
+    """Drop clean, idle buffers (oldest first) while over the memory high-water mark."""
+    bc = bufcache()
+    while bc.bufmem > bc.bufmem_hiwater and bc.lru:
+        victim = next(iter(bc.lru))
+        bc.lru.pop(victim)
+        if victim.b_oflags & BO_DELWRI:
+            victim.b_cflags |= BC_BUSY | BC_AGE
+            await bwrite(victim)
+            continue
+        _unhash(victim)
+
+
 # ------------------------------------------------------- completion
 
-def biodone(bp: buf) -> None:
-    """Mark I/O done: call b_iodone, or release an async buffer, or wake biowait."""
-    bp.b_flags &= ~B_COWDONE
-    bp.b_oflags |= BO_DONE
-    if bp.b_iodone is not None:
-        fn = bp.b_iodone
-        fn(bp)
-        return
-    if bp.b_flags & B_ASYNC:
-        if bp.b_vp is not None and bp.b_vp.v_numoutput > 0 and not bp.b_flags & B_READ:
-            bp.b_vp.v_numoutput -= 1
-        if bp.b_cflags & BC_BUSY and _cached(bp):
-            brelsel(bp, 0)
-        return
-    if bp.b_done is not None:
-        cv_broadcast(bp.b_done)
-
-
 async def biowait(bp: buf) -> int:
-    """Wait for the I/O on ``bp`` to finish; returns b_error."""
+    """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
     m = _biolock()
     await mutex_enter(m)
-    while not bp.b_oflags & BO_DONE:
+    while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
     mutex_exit(m)
     return bp.b_error
@@ -110,6 +405,30 @@ async def biowait(bp: buf) -> int:
 
 def _biolock() -> kmutex_t:
     return bufcache().lock
+
+
+def biodone(bp: buf) -> None:
+    """Mark I/O done (biodone2): call b_iodone, or release an async buffer, or wake biowait."""
+    if bp.b_oflags & BO_DONE:
+        panic("biodone2 already")
+    bp.b_flags &= ~B_COWDONE
+    bp.b_oflags |= BO_DONE
+    if bp.b_iodone is not None:
+        fn = bp.b_iodone
+        bp.b_iodone = None
+        fn(bp)
+        return
+    if bp.b_flags & B_ASYNC:
+        if not bp.b_flags & B_READ and bp.b_vp is not None and bp.b_vp.v_numoutput > 0:
+            bp.b_vp.v_numoutput -= 1
+        if _cached(bp):
+            if not bp.b_flags & B_READ:
+                _short_is_eio(bp)
+            # With b_error set this invalidates it: nobody hears of the error.
+            brelse(bp, 0)
+        return
+    if bp.b_done is not None:
+        cv_broadcast(bp.b_done)
 
 
 # ------------------------------------------------------- io bufs
@@ -172,30 +491,22 @@ def nestiobuf_done(mbp: buf, donebytes: int, error: int) -> None:
         biodone(mbp)
 
 
-# ------------------------------------------------------- the cache
-
-def _cached(bp: buf) -> bool:
-    return bp.b_hash is not None
-
-
-def incore(vp: vnode, blkno: int) -> buf | None:
-    bp = bufcache().hash.get(_key(vp, blkno))
-    if bp is not None and bp.b_cflags & BC_INVAL:
-        return None
-    return bp
-
-
 async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> int:
-    """Wait until ``bp`` is not busy and take it (called with bufcache_lock held)."""
+    """Wait until ``bp`` is not busy and take it (called with bufcache_lock held).
+
+    EPASSTHROUGH if it had to wait (the caller looks the block up again),
+    as NetBSD's does; 0 once it is the caller's.
+    """
     from kern.cpu import curlwp
 
     lock = bufcache().lock
-    while bp.b_cflags & BC_BUSY:
+    if bp.b_cflags & BC_BUSY:
         bp.b_cflags |= BC_WANTED
-        await cv_wait(_cv(bp, "b_busy", "bbusy"), lock)
-    if bp.b_cflags & BC_INVAL and bp.b_hash is None:
-        from kern.errno import EPASSTHROUGH
-
+        if interlock is not None:
+            mutex_exit(interlock)
+        await cv_wait(_cv(bp, "b_busy", "biolock"), lock)
+        if interlock is not None:
+            await mutex_enter(interlock)
         return EPASSTHROUGH
     bp.b_cflags |= BC_BUSY
     bp.b_owner = curlwp()
@@ -203,192 +514,38 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
     return 0
 
 
-async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
-                 slptimeo: int = 0) -> buf:
-    """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE."""
-    from kern.cpu import curlwp
+# ------------------------------------------------------- vfs_subr.c
 
+V_SAVE = 0x0001
+
+
+def _vnode_bufs(vp: vnode) -> list[buf]:
+    return [b for b in list(bufcache().hash.values()) if b.b_vp is vp]
+
+
+async def _bbusy_cached(bp: buf) -> bool:
+    """Take ``bp`` (waiting while it is busy); False if it left the cache meanwhile."""
     bc = bufcache()
-    key = _key(vp, blkno)
     await mutex_enter(bc.lock)
     while True:
-        bp = bc.hash.get(key)
-        if bp is None:
-            break
-        if await bbusy(bp, False, 0, None):
-            continue  # it went away while we waited
-        if bp.b_bcount == size:
+        if bp.b_hash is None or bc.hash.get(bp.b_hash) is not bp:
             mutex_exit(bc.lock)
-            return bp
-        # Same block asked for with another size: push it out and start over.
-        mutex_exit(bc.lock)
-        if bp.b_oflags & BO_DELWRI:
-            await bwrite(bp)
-        else:
-            brelse(bp, BC_INVAL)
-        await mutex_enter(bc.lock)
-    bp = buf()
-    bp.b_cflags = BC_BUSY
-    bp.b_owner = curlwp()
-    bp.b_vp = vp
-    bp.b_objlock = vp.v_interlock
-    bp.b_lblkno = bp.b_blkno = blkno
-    bp.b_bcount = bp.b_bufsize = size
-    bp.b_data = bytearray(size)
-    bp.b_dev = getattr(vp, "v_rdev", -1)
-    bp.b_hash = key
-    bc.hash[key] = bp
-    bc.nbuf += 1
-    bc.bufmem += size
-    mutex_exit(bc.lock)
-    await _buf_trim()
-    return bp
-
-
-def geteblk(size: int) -> buf:
-    bp = buf()
-    bp.b_cflags = BC_BUSY
-    bp.b_data = bytearray(size)
-    bp.b_bcount = bp.b_bufsize = size
-    return bp
-
-
-def _unhash(bp: buf) -> None:
-    bc = bufcache()
-    if bp.b_hash is not None and bc.hash.get(bp.b_hash) is bp:
-        del bc.hash[bp.b_hash]
-        bc.nbuf -= 1
-        bc.bufmem -= bp.b_bufsize
-    bp.b_hash = None
-    bc.lru.pop(bp, None)
-
-
-async def _buf_trim() -> None:
-    """Drop clean, idle buffers (oldest first) while over the memory high-water mark."""
-    bc = bufcache()
-    while bc.bufmem > bc.bufmem_hiwater and bc.lru:
-        victim = next(iter(bc.lru))
-        bc.lru.pop(victim)
-        if victim.b_oflags & BO_DELWRI:
-            victim.b_cflags |= BC_BUSY
-            await bwrite(victim)
-            continue
-        _unhash(victim)
-
-
-async def bio_doread(vp: vnode, blkno: int, size: int, async_: bool) -> buf:
-    from vfs.vnode_if import VOP_STRATEGY
-
-    bp = await getblk(vp, blkno, size)
-    if not bp.b_oflags & (BO_DONE | BO_DELWRI):
-        bp.b_flags = B_READ | (B_ASYNC if async_ else 0)
-        bp.b_oflags &= ~BO_DONE
-        bp.b_error = 0
-        bp.b_resid = bp.b_bcount
-        await VOP_STRATEGY(vp, bp)
-    return bp
-
-
-async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, buf | None]:
-    """-> (error, bp): read a block through the cache.  On error the buf is released."""
-    bp = await bio_doread(vp, blkno, size, False)
-    error = await biowait(bp)
-    if error:
-        bp.b_oflags &= ~BO_DONE
-        bp.b_cflags |= BC_INVAL
-        brelse(bp, 0)
-        return error, None
-    if bp.b_resid:
-        bp.b_cflags |= BC_INVAL
-        brelse(bp, 0)
-        return EIO, None
-    return 0, bp
-
-
-async def bwrite(bp: buf) -> int:
-    """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer."""
-    from vfs.vnode_if import VOP_STRATEGY
-
-    if not bp.b_cflags & BC_BUSY:
-        panic("bwrite: buffer %r is not busy", bp)
-    vp = bp.b_vp
-    async_ = bool(bp.b_flags & B_ASYNC)
-    bp.b_flags &= ~(B_READ | B_COWDONE)
-    bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
-    bp.b_error = 0
-    bp.b_resid = bp.b_bcount
-    if vp is not None:
-        vp.v_numoutput += 1
-    await VOP_STRATEGY(vp, bp)
-    if async_:
-        return 0
-    error = await biowait(bp)
-    if vp is not None and vp.v_numoutput > 0:
-        vp.v_numoutput -= 1
-    if error or bp.b_resid:
-        # The block did not reach the disk: keep it dirty so a later sync retries.
-        bp.b_oflags |= BO_DELWRI | BO_DONE
-        brelse(bp, 0)
-        return error or EIO
-    brelse(bp, 0)
-    return 0
-
-
-async def bawrite(bp: buf) -> None:
-    bp.b_flags |= B_ASYNC
-    await bwrite(bp)
-
-
-def bdwrite(bp: buf) -> None:
-    """Mark the block dirty and release it; it is written later."""
-    if not bp.b_cflags & BC_BUSY:
-        panic("bdwrite: buffer %r is not busy", bp)
-    bp.b_oflags |= BO_DELWRI | BO_DONE
-    brelse(bp, 0)
-
-
-def brelsel(bp: buf, set_: int) -> None:
-    bc = bufcache()
-    bp.b_cflags |= set_
-    if not bp.b_cflags & BC_BUSY:
-        panic("brelse: buffer %r is not busy", bp)
-    bp.b_flags &= ~B_ASYNC
-    # An invalidated buffer leaves the cache; one not to be cached leaves it
-    # too, unless it still holds a delayed write.
-    if bp.b_cflags & BC_INVAL or \
-            (bp.b_cflags & BC_NOCACHE or bp.b_flags & B_INVAL) and not bp.b_oflags & BO_DELWRI:
-        _unhash(bp)
-        bp.b_oflags &= ~(BO_DELWRI | BO_DONE)
-    bp.b_cflags &= ~(BC_BUSY | BC_NOCACHE)
-    bp.b_owner = None
-    if bp.b_hash is not None:
-        bc.lru[bp] = None
-    if bp.b_cflags & BC_WANTED:
-        bp.b_cflags &= ~BC_WANTED
-        if bp.b_busy is not None:
-            cv_broadcast(bp.b_busy)
-
-
-def brelse(bp: buf, set_: int) -> None:
-    """Give a busy buffer back to the cache (BC_INVAL in ``set_`` throws it away)."""
-    brelsel(bp, set_)
+            return False
+        if await bbusy(bp, False, 0, None) == 0:
+            mutex_exit(bc.lock)
+            return True
 
 
 async def vflushbuf(vp: vnode, flags: int) -> int:
-    """Write every dirty buffer of ``vp``; returns the first error."""
-    bc = bufcache()
+    """Write every dirty buffer of ``vp``; returns the first error (see the deviations)."""
     first = 0
-    for bp in [b for b in list(bc.hash.values()) if b.b_vp is vp]:
-        if not bp.b_oflags & BO_DELWRI:
+    for bp in _vnode_bufs(vp):
+        if not bp.b_oflags & BO_DELWRI or not await _bbusy_cached(bp):
             continue
-        await mutex_enter(bc.lock)
-        if await bbusy(bp, False, 0, None):
-            mutex_exit(bc.lock)
-            continue
-        mutex_exit(bc.lock)
         if not bp.b_oflags & BO_DELWRI:
             brelse(bp, 0)
             continue
+        bp.b_cflags |= BC_VFLUSH
         error = await bwrite(bp)
         if error and not first:
             first = error
@@ -398,36 +555,14 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
 async def vinvalbuf(vp: vnode, flags: int, cred: Any, l: Any, slpflag: int = 0,
                     slptimeo: int = 0) -> int:
     """Throw away ``vp``'s buffers (writing dirty ones first if V_SAVE)."""
-    bc = bufcache()
     if flags & V_SAVE:
         error = await vflushbuf(vp, 0)
         if error:
             return error
-    for bp in [b for b in list(bc.hash.values()) if b.b_vp is vp]:
-        await mutex_enter(bc.lock)
-        if await bbusy(bp, False, 0, None):
-            mutex_exit(bc.lock)
-            continue
-        mutex_exit(bc.lock)
-        bp.b_oflags &= ~BO_DELWRI
-        brelse(bp, BC_INVAL)
+    for bp in _vnode_bufs(vp):
+        if await _bbusy_cached(bp):
+            brelse(bp, BC_INVAL | BC_VFLUSH)
     return 0
-
-
-V_SAVE = 0x0001
-
-
-def allocbuf(bp: buf, size: int, preserve: int) -> None:
-    old = bp.b_data
-    new = bytearray(size)
-    if preserve and old is not None:
-        n = min(size, len(old))
-        new[:n] = old[:n]
-    bc = bufcache()
-    if bp.b_hash is not None:
-        bc.bufmem += size - bp.b_bufsize
-    bp.b_data = new
-    bp.b_bcount = bp.b_bufsize = size
 
 
 def _install_biodone_hook() -> None:

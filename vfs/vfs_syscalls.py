@@ -56,6 +56,7 @@ from kern.kern_descrip import (
     fd_set_exclose,
     l_dupfd,
 )
+from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_rwlock import RW_WRITER, rw_enter, rw_exit
 from kern.kern_time import timespec, timeval
 from kern.subr_copy import copyin, copyinstr, copyout
@@ -1319,7 +1320,9 @@ async def sys___fhopen40(l: Any, uap: Any, retval: list[int]) -> int:
         fd_abort(p, fp, indx)
         return error
     if flags & FWRITE:
+        await mutex_enter(vp.v_interlock)
         vp.v_writecount += 1
+        mutex_exit(vp.v_interlock)
     fp.f_flag = flags & FMASK
     fp.f_type = DTYPE_VNODE
     fp.f_ops = vnops

@@ -43,6 +43,7 @@ from kern.fcntl import (
     O_TRUNC,
 )
 from kern.kern_descrip import fileops
+from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, iovec, uio
 from vfs.mount import MNT_RDONLY
 from vfs.namei import namei, nameidata
@@ -201,7 +202,9 @@ async def vn_open(ndp: nameidata, fmode: int, cmode: int) -> int:
         await _bad(vp)
         return error
     if fmode & FWRITE:
+        await mutex_enter(vp.v_interlock)
         vp.v_writecount += 1
+        mutex_exit(vp.v_interlock)
     return 0
 
 
@@ -222,8 +225,11 @@ def vn_writechk(vp: vnode) -> int:
 async def vn_close(vp: vnode, flags: int, cred: Any) -> int:
     """Close what vn_open opened and drop its reference."""
     await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
-    if flags & FWRITE and vp.v_writecount > 0:
-        vp.v_writecount -= 1
+    if flags & FWRITE:
+        await mutex_enter(vp.v_interlock)
+        if vp.v_writecount > 0:
+            vp.v_writecount -= 1
+        mutex_exit(vp.v_interlock)
     error = await VOP_CLOSE(vp, flags, cred)
     await vput(vp)
     return error

@@ -26,6 +26,20 @@ Protocols are those of NetBSD 8 (2018), the era of fss.c 1.104:
 Operations that change a file system run inside an fstrans transaction on
 the vnode's mount (``vfs_trans``), so they wait while it is suspended.
 Every VOP except VOP_UNLOCK, VOP_ISLOCKED and VOP_PRINT may sleep.
+
+Each descriptor carries its locking protocol as vnode_if.src 1.76 writes it
+above the operation (``#% rename tdvp L U U``: the state of each vnode
+argument on entry, on success and on error, with WILLRELE/WILLPUT for the
+vnodes the operation releases), plus what else the call consumes: the
+interlock VOP_PUTPAGES is entered with and always releases, the buf
+VOP_STRATEGY always completes and VOP_BWRITE always releases.  An injected
+failure (``VOP_*`` fault sites) goes through ``vop_error_unwind``, which
+leaves exactly the error column's state: it releases what the operation
+would have released, unlocks what it would have unlocked, completes or
+releases the buf with the error and drops the interlock, so a caller
+unwinds a fault as it unwinds a real failure of the file system.  kemu's
+VOP_GETPAGES is not entered with the interlock unless PGO_LOCKED (and then
+keeps it), so it consumes nothing.
 """
 
 from __future__ import annotations
@@ -64,10 +78,12 @@ class vnodeop_desc:
     """One operation: its name, its argument names, which are out-pointers."""
 
     __slots__ = ("vdesc_offset", "vdesc_name", "vdesc_args", "vdesc_outs", "vdesc_vp",
-                 "vdesc_fstrans", "args_class", "vop_site")
+                 "vdesc_fstrans", "args_class", "vop_site", "vdesc_locks", "vdesc_interlock",
+                 "vdesc_buf")
 
     def __init__(self, offset: int, name: str, args: tuple[str, ...], outs: tuple[str, ...],
-                 vp: str, fstrans: bool) -> None:
+                 vp: str, fstrans: bool, locks: str = "", interlock: bool = False,
+                 buf: str | None = None) -> None:
         self.vdesc_offset = offset
         self.vdesc_name = name
         self.vdesc_args = args
@@ -76,13 +92,50 @@ class vnodeop_desc:
         self.vdesc_fstrans = fstrans
         self.vop_site = None if name in _NO_FAULTS else fault_site(
             "VOP_" + name[4:].upper(),
-            f"{name}: fails with the errno before the file system sees the call",
+            f"{name}: fails with the errno before the file system sees the call, "
+            "leaving the state of its error path (vop_error_unwind)",
             scope="vnode", dev_match=_vnode_is)
+        self.vdesc_locks = _parse_locks(name, args, locks)
+        self.vdesc_interlock = interlock  # entered with v_interlock, released on return
+        self.vdesc_buf = buf  # "done": the buf is completed; "released": it is released
         fields = ("a_desc",) + tuple("a_" + a for a in args)
         self.args_class = type(f"{name}_args", (_vop_args,), {"__slots__": fields})
 
     def __repr__(self) -> str:
         return f"<vnodeop_desc {self.vdesc_name}>"
+
+
+class vop_lockspec:
+    """One vnode argument's line of vnode_if.src's table: ``#% op arg in out error``.
+
+    States: L locked, U unlocked, X locked if not NULL, ``-`` not a vnode
+    yet (an out-pointer) or no longer, ``=`` as it was.  ``release`` is
+    WILLPUT (``put``: unlocked and released) or WILLRELE (``rele``).
+    """
+
+    __slots__ = ("arg", "state_in", "state_out", "state_error", "release")
+
+    def __init__(self, arg: str, states: str, release: str | None) -> None:
+        self.arg = arg
+        self.state_in, self.state_out, self.state_error = states
+        self.release = release
+
+    def __repr__(self) -> str:
+        rel = f" {self.release}" if self.release else ""
+        return f"<{self.arg} {self.state_in}{self.state_out}{self.state_error}{rel}>"
+
+
+def _parse_locks(name: str, args: tuple[str, ...], spec: str) -> tuple[vop_lockspec, ...]:
+    out = []
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        words = part.split()
+        arg, states = words[0], words[1]
+        release = words[2] if len(words) > 2 else None
+        if arg not in args or len(states) != 3 or release not in (None, "put", "rele") or \
+                any(c not in "LUX-=" for c in states):
+            raise ValueError(f"{name}: bad lock line {part!r}")
+        out.append(vop_lockspec(arg, states, release))
+    return tuple(out)
 
 
 class _vop_args:
@@ -96,60 +149,69 @@ class _vop_args:
 _descs: list[vnodeop_desc] = []
 
 
-def _desc(name: str, args: str, outs: str = "", vp: str = "vp",
-          fstrans: bool = False) -> vnodeop_desc:
-    d = vnodeop_desc(len(_descs), name, tuple(args.split()), tuple(outs.split()), vp, fstrans)
+def _desc(name: str, args: str, outs: str = "", vp: str = "vp", fstrans: bool = False,
+          locks: str = "", interlock: bool = False, buf: str | None = None) -> vnodeop_desc:
+    d = vnodeop_desc(len(_descs), name, tuple(args.split()), tuple(outs.split()), vp, fstrans,
+                     locks, interlock, buf)
     _descs.append(d)
     return d
 
 
 vop_default_desc = _desc("vop_default", "")
-vop_bwrite_desc = _desc("vop_bwrite", "vp bp", fstrans=True)
-vop_lookup_desc = _desc("vop_lookup", "dvp vpp cnp", "vpp", vp="dvp")
-vop_create_desc = _desc("vop_create", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True)
-vop_mknod_desc = _desc("vop_mknod", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True)
-vop_open_desc = _desc("vop_open", "vp mode cred")
-vop_close_desc = _desc("vop_close", "vp fflag cred")
-vop_access_desc = _desc("vop_access", "vp mode cred")
-vop_getattr_desc = _desc("vop_getattr", "vp vap cred")
-vop_setattr_desc = _desc("vop_setattr", "vp vap cred", fstrans=True)
-vop_read_desc = _desc("vop_read", "vp uio ioflag cred")
-vop_write_desc = _desc("vop_write", "vp uio ioflag cred", fstrans=True)
-vop_fallocate_desc = _desc("vop_fallocate", "vp pos len", fstrans=True)
-vop_fdiscard_desc = _desc("vop_fdiscard", "vp pos len", fstrans=True)
-vop_ioctl_desc = _desc("vop_ioctl", "vp command data fflag cred")
-vop_fcntl_desc = _desc("vop_fcntl", "vp command data fflag cred")
-vop_poll_desc = _desc("vop_poll", "vp events")
-vop_kqfilter_desc = _desc("vop_kqfilter", "vp kn")
-vop_revoke_desc = _desc("vop_revoke", "vp flags")
-vop_mmap_desc = _desc("vop_mmap", "vp prot cred")
-vop_fsync_desc = _desc("vop_fsync", "vp cred flags offlo offhi", fstrans=True)
+vop_bwrite_desc = _desc("vop_bwrite", "vp bp", fstrans=True, locks="vp ===", buf="released")
+vop_lookup_desc = _desc("vop_lookup", "dvp vpp cnp", "vpp", vp="dvp", locks="dvp LLL; vpp -U-")
+vop_create_desc = _desc("vop_create", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True,
+                        locks="dvp LLL; vpp -U-")
+vop_mknod_desc = _desc("vop_mknod", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True,
+                       locks="dvp LLL; vpp -U-")
+vop_open_desc = _desc("vop_open", "vp mode cred", locks="vp LLL")
+vop_close_desc = _desc("vop_close", "vp fflag cred", locks="vp LLL")
+vop_access_desc = _desc("vop_access", "vp mode cred", locks="vp LLL")
+vop_getattr_desc = _desc("vop_getattr", "vp vap cred", locks="vp LLL")
+vop_setattr_desc = _desc("vop_setattr", "vp vap cred", fstrans=True, locks="vp LLL")
+vop_read_desc = _desc("vop_read", "vp uio ioflag cred", locks="vp LLL")
+vop_write_desc = _desc("vop_write", "vp uio ioflag cred", fstrans=True, locks="vp LLL")
+vop_fallocate_desc = _desc("vop_fallocate", "vp pos len", fstrans=True, locks="vp LLL")
+vop_fdiscard_desc = _desc("vop_fdiscard", "vp pos len", fstrans=True, locks="vp LLL")
+vop_ioctl_desc = _desc("vop_ioctl", "vp command data fflag cred", locks="vp UUU")
+vop_fcntl_desc = _desc("vop_fcntl", "vp command data fflag cred", locks="vp UUU")
+vop_poll_desc = _desc("vop_poll", "vp events", locks="vp UUU")
+vop_kqfilter_desc = _desc("vop_kqfilter", "vp kn", locks="vp UUU")
+vop_revoke_desc = _desc("vop_revoke", "vp flags", locks="vp UUU")
+vop_mmap_desc = _desc("vop_mmap", "vp prot cred", locks="vp ===")
+vop_fsync_desc = _desc("vop_fsync", "vp cred flags offlo offhi", fstrans=True, locks="vp LLL")
 vop_seek_desc = _desc("vop_seek", "vp oldoff newoff cred")
-vop_remove_desc = _desc("vop_remove", "dvp vp cnp", vp="dvp", fstrans=True)
-vop_link_desc = _desc("vop_link", "dvp vp cnp", vp="dvp", fstrans=True)
-vop_rename_desc = _desc("vop_rename", "fdvp fvp fcnp tdvp tvp tcnp", vp="fdvp", fstrans=True)
-vop_mkdir_desc = _desc("vop_mkdir", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True)
-vop_rmdir_desc = _desc("vop_rmdir", "dvp vp cnp", vp="dvp", fstrans=True)
+vop_remove_desc = _desc("vop_remove", "dvp vp cnp", vp="dvp", fstrans=True,
+                        locks="dvp LLL; vp LUU put")
+vop_link_desc = _desc("vop_link", "dvp vp cnp", vp="dvp", fstrans=True, locks="dvp LLL; vp UUU")
+vop_rename_desc = _desc("vop_rename", "fdvp fvp fcnp tdvp tvp tcnp", vp="fdvp", fstrans=True,
+                        locks="tdvp LUU put; tvp XUU put; fdvp UUU rele; fvp UUU rele")
+vop_mkdir_desc = _desc("vop_mkdir", "dvp vpp cnp vap", "vpp", vp="dvp", fstrans=True,
+                       locks="dvp LLL; vpp -U-")
+vop_rmdir_desc = _desc("vop_rmdir", "dvp vp cnp", vp="dvp", fstrans=True,
+                       locks="dvp LLL; vp LUU put")
 vop_symlink_desc = _desc("vop_symlink", "dvp vpp cnp vap target", "vpp", vp="dvp",
-                         fstrans=True)
+                         fstrans=True, locks="dvp LLL; vpp -U-")
 vop_readdir_desc = _desc("vop_readdir", "vp uio cred eofflag cookies ncookies",
-                         "eofflag cookies ncookies")
-vop_readlink_desc = _desc("vop_readlink", "vp uio cred")
-vop_abortop_desc = _desc("vop_abortop", "dvp cnp", vp="dvp")
-vop_inactive_desc = _desc("vop_inactive", "vp recycle", "recycle", fstrans=True)
-vop_reclaim_desc = _desc("vop_reclaim", "vp", fstrans=True)
-vop_lock_desc = _desc("vop_lock", "vp flags")
-vop_unlock_desc = _desc("vop_unlock", "vp")
-vop_bmap_desc = _desc("vop_bmap", "vp bn vpp bnp runp", "vpp bnp runp")
-vop_strategy_desc = _desc("vop_strategy", "vp bp")
-vop_print_desc = _desc("vop_print", "vp")
-vop_islocked_desc = _desc("vop_islocked", "vp")
-vop_pathconf_desc = _desc("vop_pathconf", "vp name retval", "retval")
-vop_advlock_desc = _desc("vop_advlock", "vp id op fl flags")
-vop_whiteout_desc = _desc("vop_whiteout", "dvp cnp flags", vp="dvp", fstrans=True)
+                         "eofflag cookies ncookies", locks="vp LLL")
+vop_readlink_desc = _desc("vop_readlink", "vp uio cred", locks="vp LLL")
+vop_abortop_desc = _desc("vop_abortop", "dvp cnp", vp="dvp", locks="dvp ===")
+vop_inactive_desc = _desc("vop_inactive", "vp recycle", "recycle", fstrans=True, locks="vp LLL")
+vop_reclaim_desc = _desc("vop_reclaim", "vp", fstrans=True, locks="vp LUU")
+vop_lock_desc = _desc("vop_lock", "vp flags", locks="vp ULU")
+vop_unlock_desc = _desc("vop_unlock", "vp", locks="vp LUL")
+vop_bmap_desc = _desc("vop_bmap", "vp bn vpp bnp runp", "vpp bnp runp", locks="vp ===; vpp -U-")
+vop_strategy_desc = _desc("vop_strategy", "vp bp", locks="vp ===", buf="done")
+vop_print_desc = _desc("vop_print", "vp", locks="vp ===")
+vop_islocked_desc = _desc("vop_islocked", "vp", locks="vp ===")
+vop_pathconf_desc = _desc("vop_pathconf", "vp name retval", "retval", locks="vp LLL")
+vop_advlock_desc = _desc("vop_advlock", "vp id op fl flags", locks="vp UUU")
+vop_whiteout_desc = _desc("vop_whiteout", "dvp cnp flags", vp="dvp", fstrans=True,
+                          locks="dvp LLL")
 vop_getpages_desc = _desc("vop_getpages", "vp offset m count centeridx access_type advice "
-                          "flags")
-vop_putpages_desc = _desc("vop_putpages", "vp offlo offhi flags")  # genfs enters fstrans itself
+                          "flags", locks="vp ===")
+# genfs enters fstrans itself; entered with v_interlock held, which it releases.
+vop_putpages_desc = _desc("vop_putpages", "vp offlo offhi flags", locks="vp ===", interlock=True)
 
 vfs_op_descs: list[vnodeop_desc] = list(_descs)
 VOP_NDESCS = len(_descs)
@@ -212,12 +274,13 @@ async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
     Every operation is also a fault-injection site named after it
     (``VOP_WRITE``, ``VOP_READ``, ...), scoped by lwp or by vnode (``dev=vp``):
     an armed fault makes the call fail with its errno before the file
-    system sees it.
+    system sees it, leaving the state its error path leaves (vop_error_unwind).
     """
     m = curmachine_or_none()
     if m is not None and m.faults.armed and desc.vop_site is not None:
         attr = m.faults.check(desc.vop_site, vp)
         if attr is not None:
+            await vop_error_unwind(desc, ap, attr.error)
             return attr.error
     fn = vp.v_op[desc.vdesc_offset]
     if desc.vdesc_fstrans:
@@ -229,6 +292,49 @@ async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
             finally:
                 fstrans_done(mp)
     return await fn(ap)
+
+
+async def vop_error_unwind(desc: vnodeop_desc, ap: Any, error: int) -> None:
+    """Leave the state a failure of ``desc`` leaves (the error column of its table).
+
+    Vnodes the operation releases are released (WILLPUT: unlocked and
+    released; a vnode passed twice is unlocked once), one locked on entry and
+    unlocked on error is unlocked, out-pointers stay NULL; the interlock of
+    VOP_PUTPAGES is dropped; the buf of VOP_STRATEGY is completed with
+    ``error`` and that of VOP_BWRITE released with it (invalid, as bwrite
+    leaves a buffer whose write failed).
+    """
+    from vfs.vnode import vput, vrele
+
+    unlocked: list[Any] = []
+    for spec in desc.vdesc_locks:
+        vp = getattr(ap, "a_" + spec.arg)
+        if spec.arg in desc.vdesc_outs or vp is None:
+            continue
+        held = spec.state_in == "L" or spec.state_in == "X"
+        unlock = held and spec.state_error == "U" and not any(vp is u for u in unlocked)
+        if unlock:
+            unlocked.append(vp)
+        if spec.release == "put" and unlock:
+            await vput(vp)
+        elif spec.release is not None:
+            await vrele(vp)
+        elif unlock:
+            VOP_UNLOCK(vp)
+    if desc.vdesc_interlock:
+        from kern.kern_mutex import mutex_exit
+
+        mutex_exit(getattr(ap, "a_" + desc.vdesc_vp).v_interlock)
+    if desc.vdesc_buf is not None:
+        from vfs.vfs_bio import biodone, brelse
+
+        bp = ap.a_bp
+        bp.b_error = error
+        bp.b_resid = bp.b_bcount
+        if desc.vdesc_buf == "done":
+            biodone(bp)
+        else:
+            brelse(bp, 0)
 
 
 def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:

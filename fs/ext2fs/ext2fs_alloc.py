@@ -19,7 +19,7 @@ from kern.errno import ENOSPC
 from kern.kern_auth import kauth_cred_geteuid, kauth_cred_issuser
 from kern.native import clrbit, ffc_range, isclr, setbit
 from kern.subr_prf import printf
-from vfs.buf import BC_INVAL, BO_DELWRI
+from vfs.buf import B_MODIFY, BC_INVAL, BO_DELWRI
 from vfs.vfs_bio import bdwrite, bread, brelse, btodb, getblk, incore
 
 from .ext2fs import (
@@ -140,7 +140,8 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     gd = fs.e2fs_gd[cg]
     if gd.ext2bgd_nbfree == 0:
         return 0
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize)
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize,
+                            B_MODIFY)
     if error:
         printf("%s: cannot read the block bitmap of group %d: error %d\n",
                ext2fs_mntname(ip), cg, error)
@@ -205,7 +206,8 @@ async def ext2fs_blkfree(ip: inode, bno: int) -> None:
         brelse(obp, BC_INVAL)
     cg = dtog(fs, bno)
     gd = fs.e2fs_gd[cg]
-    error, bp = await bread(devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize)
+    error, bp = await bread(devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize,
+                            B_MODIFY)
     if error:
         printf("%s: cannot read the block bitmap of group %d: error %d\n",
                ext2fs_mntname(ip), cg, error)
@@ -268,7 +270,8 @@ async def ext2fs_nodealloccg(ip: inode, cg: int, ipref: int, mode: int) -> int:
     if gd.ext2bgd_nifree == 0:
         return 0
     ipg = fs.e2fs.e2fs_ipg
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_i_bitmap), fs.e2fs_bsize)
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_i_bitmap), fs.e2fs_bsize,
+                            B_MODIFY)
     if error:
         printf("%s: cannot read the inode bitmap of group %d: error %d\n",
                ext2fs_mntname(ip), cg, error)
@@ -309,7 +312,8 @@ async def ext2fs_vfree(pvp: vnode | None, ino: int, mode: int, ip: inode | None 
         return 0
     cg = ino_to_cg(fs, ino)
     gd = fs.e2fs_gd[cg]
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_i_bitmap), fs.e2fs_bsize)
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_i_bitmap), fs.e2fs_bsize,
+                            B_MODIFY)
     if error:
         return 0
     assert bp is not None

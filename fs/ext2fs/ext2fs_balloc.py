@@ -1,10 +1,17 @@
 """Allocating the blocks of a file (ufs/ext2fs/ext2fs_balloc.c, and ufs_balloc_range).
 
 ``ext2fs_balloc`` makes sure logical block ``bn`` of an inode exists,
-allocating it and the indirect blocks on the way; new indirect blocks are
-zeroed before anything points at them.  If an allocation fails part way,
-the blocks taken by this call are given back and the pointer that was set
-first is cleared again, so the inode is as it was.
+allocating it and the indirect blocks on the way; as NetBSD's, a new
+indirect block is zeroed and written synchronously before anything points
+at it (a failed write fails the allocation).  If an allocation fails part
+way, the blocks taken by this call are given back and the pointer that was
+set first is cleared again, so the inode is as it was.  Where kemu's
+differs from NetBSD 8's: indirect blocks are cached on the device vnode by
+physical block (as ext2fs_bmap reads them), not on the file's vnode by
+negative logical block, so the fail path's invalidation of the new ones is
+ext2fs_blkfree's; the parent re-read that undoes a link uses B_MODIFY, and
+if it fails the pointer is left (NetBSD panics "Could not unwind indirect
+block"); B_SYNC is not honoured (the parent is always a delayed write).
 
 ``ext2fs_gop_alloc`` is the genfs hook (GOP_ALLOC) that allocates the
 blocks under a byte range of a regular file before its data lands in
@@ -18,6 +25,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import EFBIG, EIO
+from vfs.buf import B_MODIFY
 from vfs.genfs_io import (
     PAGE_SIZE,
     genfs_getpage_busy,
@@ -26,7 +34,7 @@ from vfs.genfs_io import (
     trunc_page,
     uvm_page_unbusy,
 )
-from vfs.vfs_bio import bdwrite, bread, brelse, btodb, getblk
+from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite, getblk
 
 from .ext2fs import blkoff, fsbtodb, lblkno, lblktosize
 from .ext2fs_alloc import (
@@ -37,6 +45,7 @@ from .ext2fs_alloc import (
     ext2fs_setnblock,
 )
 from .ext2fs_bmap import ext2fs_bptrs, ext2fs_getlbns, ext2fs_setbptr
+from .ext2fs_inode import ext2fs_setsize, ext2fs_size
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
 
@@ -53,13 +62,14 @@ def _bptr(data: Any, i: int) -> int:
     return struct.unpack_from("<I", data, 4 * i)[0]
 
 
-async def _zeroblk(ip: inode, bno: int) -> None:
-    """A fresh indirect block: all zeros, in the cache, written later."""
+async def _zeroblk(ip: inode, bno: int) -> int:
+    """A fresh indirect block, zeroed and written synchronously before anything
+    points at it (so that indirect blocks never point at garbage): bwrite's error."""
     fs = ip.i_e2fs
     assert fs is not None
     bp = await getblk(ip.i_devvp, fsbtodb(fs, bno), fs.e2fs_bsize)
     bp.b_data[:] = bytes(len(bp.b_data))
-    bdwrite(bp)
+    return await bwrite(bp)
 
 
 async def _databuf(ip: inode, nb: int, new: bool) -> tuple[int, buf | None]:
@@ -70,7 +80,7 @@ async def _databuf(ip: inode, nb: int, new: bool) -> tuple[int, buf | None]:
         # A new block's old contents are never shown.
         bp.b_data[:] = bytes(len(bp.b_data))
         return 0, bp
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, nb), fs.e2fs_bsize, B_MODIFY)
     if error:
         return error, None
     return 0, bp
@@ -118,7 +128,9 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             return error, None
         allocated.append(newb)
         ip.i_e2fs_last_blk = newb
-        await _zeroblk(ip, newb)
+        error = await _zeroblk(ip, newb)
+        if error:
+            return await _balloc_fail(ip, allocated, None, error)
         blocks[slot] = newb
         unwind = (0, slot)
         ip.i_flag |= IN_CHANGE | IN_UPDATE
@@ -156,7 +168,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         if last:
             ip.i_e2fs_last_lblk = bn
         else:
-            await _zeroblk(ip, newb)
+            error = await _zeroblk(ip, newb)
+            if error:
+                brelse(bp, 0)
+                break
         ip.i_e2fs_last_blk = newb
         ext2fs_setbptr(bp.b_data, step.in_off, newb)
         if unwind is None:
@@ -170,7 +185,16 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             return await _databuf(ip, nb, new)
         return 0, None
 
-    # Failed part way: give back what this call took.
+    return await _balloc_fail(ip, allocated, unwind, error)
+
+
+async def _balloc_fail(ip: inode, allocated: list[int], unwind: tuple[int, int] | None,
+                       error: int) -> tuple[int, None]:
+    """ext2fs_balloc's ``fail:``: give back the blocks this call took and clear
+    the one pointer it set first (``unwind``: 0 for the inode, or the indirect
+    block, and the index)."""
+    fs = ip.i_e2fs
+    assert fs is not None
     for b in allocated:
         await ext2fs_blkfree(ip, b)
     if allocated:
@@ -179,9 +203,9 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     if unwind is not None:
         where, idx = unwind
         if where == 0:
-            blocks[idx] = 0
+            ip.i_e2fs_blocks[idx] = 0
         else:
-            e, bp = await bread(devvp, fsbtodb(fs, where), fs.e2fs_bsize)
+            e, bp = await bread(ip.i_devvp, fsbtodb(fs, where), fs.e2fs_bsize, B_MODIFY)
             if e == 0 and bp is not None:
                 ext2fs_setbptr(bp.b_data, idx, 0)
                 bdwrite(bp)
@@ -189,7 +213,12 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
 
 
 async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any) -> int:
-    """GOP_ALLOC: allocate every block under bytes [off, off + len_) of regular file ``vp``."""
+    """GOP_ALLOC: allocate every block under bytes [off, off + len_) of regular file ``vp``.
+
+    As NetBSD's, it moves the inode's size over each block it allocated
+    (ext2fs_balloc wants EOF up to date), so a write that fails after this
+    gives the blocks back when ext2fs_write truncates to the old size.
+    """
     ip = VTOI(vp)
     fs = ip.i_e2fs
     assert fs is not None
@@ -201,6 +230,10 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
         error, _ = await ext2fs_balloc(ip, lblkno(fs, off), bsize, cred, False, flags)
         if error:
             return error
+        if ext2fs_size(ip) < off + bsize:
+            error = ext2fs_setsize(ip, off + bsize)
+            if error:
+                return error
         off += bsize
         len_ -= bsize
     return 0

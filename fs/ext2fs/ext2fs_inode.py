@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kern.errno import EFBIG, EINVAL, EROFS
 from kern.kern_time import time_second
 from kern.subr_prf import printf
+from vfs.buf import B_MODIFY
 from vfs.mount import MNT_RDONLY
 from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite
 from vfs.vnode import VLNK, VREG
@@ -112,7 +113,7 @@ async def ext2fs_update(vp: vnode, acc: timespec | None, mod: timespec | None,
         return 0
     ip.i_flag &= ~(IN_MODIFIED | IN_ACCESSED)
     error, bp = await bread(ip.i_devvp, fsbtodb(fs, ino_to_fsba(fs, ip.i_number)),
-                            fs.e2fs_bsize)
+                            fs.e2fs_bsize, B_MODIFY)
     if error:
         ip.i_flag |= IN_MODIFIED
         return error
@@ -159,6 +160,10 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
         oip.i_flag |= IN_CHANGE | IN_UPDATE
         return await ext2fs_update(ovp, None, None, 0)
     if osize == length:
+        # Still set the page cache's size: a failed write may have raised
+        # its write size (uvm_vnp_setwritesize) past EOF.
+        if ovp.v_type == VREG and ovp.v_uobj is not None:
+            await uvm_vnp_setsize(ovp, length)
         oip.i_flag |= IN_CHANGE | IN_UPDATE
         return await ext2fs_update(ovp, None, None, 0)
     if fs.e2fs_ronly:

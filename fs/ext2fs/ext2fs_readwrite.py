@@ -2,7 +2,13 @@
 
 Regular files go through the page cache (vfs.genfs_io): a write first
 makes the blocks under each piece exist with its pages resident
-(ufs_balloc_range), copies the bytes into the pages, then moves EOF.
+(ufs_balloc_range; ext2fs_gop_alloc moves the inode's size over them),
+copies the bytes into the pages, then moves the page cache's EOF.  As
+NetBSD 8's ext2fs_write/ext2fs_post_write_update, a write that fails part
+way (a copyin fault, a full disk) fails as a whole: the file is truncated
+back to its old size, which frees every block the write allocated, and the
+uio is rewound.  Unlike NetBSD's, there is no write-behind of every 64 KiB
+(PGO_LAZY putpages) and an IO_SYNC write flushes all the pages it wrote.
 Directories and slow symlinks are read block by block from the buffer
 cache (ext2fs_bufrd); they are only written by the directory operations.
 """
@@ -23,10 +29,11 @@ from vfs.genfs_io import (
     trunc_page,
     ubc_uiomove,
     uvm_vnp_setsize,
+    uvm_vnp_setwritesize,
 )
 from vfs.mount import MNT_NOATIME
 from vfs.vfs_bio import bread, brelse
-from vfs.vnode import IO_APPEND, IO_SYNC, IO_UNIT, VDIR, VLNK, VREG
+from vfs.vnode import IO_APPEND, IO_SYNC, VDIR, VLNK, VREG
 
 from .ext2fs import blkoff, fsbtodb, lblkno
 from .ext2fs_balloc import ufs_balloc_range
@@ -34,7 +41,6 @@ from .ext2fs_bmap import ext2fs_bmaparray
 from .ext2fs_dinode import EXT2_APPEND, EXT2_ISGID, EXT2_ISUID, EXT2_MAXSYMLINKLEN
 from .ext2fs_inode import (
     ext2fs_isfastlink,
-    ext2fs_setsize,
     ext2fs_size,
     ext2fs_truncate,
     ext2fs_update,
@@ -135,29 +141,28 @@ async def ext2fs_write(v: Any) -> int:
     while uio.uio_resid > 0:
         oldoff = uio.uio_offset
         bytelen = min(fs.e2fs_bsize - blkoff(fs, oldoff), uio.uio_resid)
+        if vp.v_size < oldoff + bytelen:
+            uvm_vnp_setwritesize(vp, oldoff + bytelen)
+        # Allocates the block and moves the inode's size over it.
         error = await ufs_balloc_range(vp, oldoff, bytelen, cred, 0)
         if error:
             break
         error = await ubc_uiomove(vp.v_uobj, uio, bytelen, 0, UBC_WRITE)
-        # Move EOF over what was copied, even on a fault part way.
-        if vp.v_size < uio.uio_offset:
-            e = ext2fs_setsize(ip, uio.uio_offset)
-            await uvm_vnp_setsize(vp, uio.uio_offset)
-            error = error or e
         if error:
             break
+        # The page cache's notion of EOF follows the bytes copied.
+        if vp.v_size < uio.uio_offset:
+            await uvm_vnp_setsize(vp, uio.uio_offset)
     if resid > uio.uio_resid:
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         if cred is not None and not kauth_cred_issuser(cred):
             ip.i_e2fs_mode &= ~(EXT2_ISUID | EXT2_ISGID)
     if error:
-        if ioflag & IO_UNIT:
-            await ext2fs_truncate(vp, osize, ioflag & IO_SYNC, cred)
-            uio.uio_offset -= resid - uio.uio_resid
-            uio.uio_resid = resid
-        else:
-            # Blocks allocated for bytes that never arrived must not lie past EOF.
-            await ext2fs_truncate(vp, ext2fs_size(ip), 0, cred)
+        # ext2fs_post_write_update: back to the old size, which gives back
+        # every block this write allocated, and nothing of it was written.
+        await ext2fs_truncate(vp, osize, ioflag & IO_SYNC, cred)
+        uio.uio_offset -= resid - uio.uio_resid
+        uio.uio_resid = resid
     elif resid > uio.uio_resid and (ioflag & IO_SYNC) == IO_SYNC:
         from kern.kern_mutex import mutex_enter
         from vfs.vnode_if import VOP_PUTPAGES

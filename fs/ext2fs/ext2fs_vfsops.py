@@ -41,7 +41,7 @@ from kern.kern_mutex import mutex_enter
 from kern.kern_time import time_second, timespec
 from kern.subr_copy import copyinstr
 from kern.subr_devsw import bdevsw_lookup
-from kern.subr_prf import printf
+from kern.subr_prf import panic, printf
 from vfs.buf import BC_INVAL
 from vfs.genfs_io import (
     GOP_UPDATE_ACCESSED,
@@ -132,7 +132,7 @@ from .ext2fs import (
     ino_to_fsbo,
     m_ext2fs,
 )
-from .ext2fs_alloc import ext2fs_nblock, ext2fs_valloc
+from .ext2fs_alloc import ext2fs_nblock, ext2fs_valloc, ext2fs_vfree
 from .ext2fs_balloc import ext2fs_gop_alloc
 from .ext2fs_dinode import (
     EXT2_DINODE_MAXSIZE,
@@ -808,8 +808,24 @@ async def ext2fs_newvnode(mp: mount, dvp: vnode | None, vp: vnode, vap: vattr, c
     error, ino = await ext2fs_valloc(dvp, mode, cred)
     if error:
         return error, None
+    # ext2fs_init_vnode: the inode as the disk (or the cache) has it.
+    error, bp = await bread(ump.um_devvp, fsbtodb(fs, ino_to_fsba(fs, ino)), fs.e2fs_bsize)
+    if error:
+        await ext2fs_vfree(dvp, ino, mode)
+        return error, None
+    assert bp is not None
     ip = _inode_init(mp, ino)
     isize = EXT2_DINODE_SIZE(fs)
+    off = ino_to_fsbo(fs, ino) * isize
+    ip.i_din[:isize] = bp.b_data[off:off + isize]
+    brelse(bp, 0)
+    # An inode the bitmap called free but that is in use (its bitmap's
+    # write was lost, say): NetBSD's check for an already used inode.
+    if ip.i_e2fs_mode and ip.i_e2fs_nlink != 0:
+        printf("mode = 0%o, nlinks %d, inum = %llu, fs = %s\n", ip.i_e2fs_mode,
+               ip.i_e2fs_nlink, ino, fs.e2fs_fsmnt.decode("utf-8", "replace"))
+        panic("ext2fs_valloc: dup alloc")
+    ip.i_din[:isize] = bytes(isize)
     if isize > EXT2_REV0_DINODE_SIZE:
         want = fs.e2fs.e4fs_want_extra_isize or (EXT2_DINODE_MAXSIZE - EXT2_REV0_DINODE_SIZE)
         ip.i_e2din.e2di_extra_isize = min(want, isize - EXT2_REV0_DINODE_SIZE,

@@ -13,6 +13,7 @@ Everything here is kemu's own, not a port:
                   search (dfs), campaigns of many runs;
 * ``shrink``      reducing a failing schedule;
 * ``determinism`` checking that a schedule replays identically;
+* ``lockset``     the lockset race detector (Eraser) over watched kernel structs;
 * ``plugin``      the pytest plugin; ``testing``: the test author's kit.
 
 The NetBSD ports in kern/, vfs/, dev/ and fs/ reach it only through a

@@ -67,7 +67,7 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import strategies
+from kern.machine import lockset, strategies
 from kern.machine.scheduler import VirtualCPU
 from kern.machine.strategies import Strategy
 from kern.machine.trace import Trace, TraceEvent
@@ -199,7 +199,8 @@ class Machine:
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
-                 faults: Any = None, tunables: dict[str, Any] | None = None,
+                 faults: Any = None, race: bool | None = None,
+                 tunables: dict[str, Any] | None = None,
                  observe: bool = True, **strategy_options: Any) -> None:
         # The native helper (kern.native) loads, or the boot stops here with its
         # ImportError (KEMU_NATIVE=bogus, or =cffi without the compiled module):
@@ -238,6 +239,9 @@ class Machine:
         self.faults = FaultTable(self.seed)
         if faults:
             self.faults.apply(faults)  # a FaultPlan or its text form
+        # the lockset race detector (kern.machine.lockset), when on
+        self.race = lockset.Detector(self) if (lockset.default if race is None else race) \
+            else None
         self.locals: dict[Any, Any] = {}
         self.alllwp: list[lwp] = []
         self.procs: dict[int, proc] = {}
@@ -402,6 +406,8 @@ class Machine:
         """
         if self._nursery is None or self.state in ("failed", "halted"):
             raise MachineHalted(f"{self!r} is not running")
+        if self.race is not None:
+            self.race.lwp_spawned(l, _lwp.get())
         l.l_cpu = self.cpu
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
@@ -841,6 +847,8 @@ class Machine:
     async def _kernel_main(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         _machine.set(self)
         self.cpu.start_clock()
+        if self.race is not None:
+            self.race.attach()
         try:
             # Shielded: on the async face the caller's cancel scopes do not reach
             # the lwps; only the machine's own halt (_stop) or crash (_fail)
@@ -866,6 +874,8 @@ class Machine:
                     task_status.started()
                     self._booted.set()
         finally:
+            if self.race is not None:
+                self.race.detach()
             self.cpu.stop_clock()
             self._nursery = None
             if self.state != "failed":
@@ -1168,8 +1178,9 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     ``verbose`` (echo kernel messages, on ``console``, a text stream,
     default sys.stdout), ``debug`` (aprint_debug output), ``boottime``
     (epoch seconds at boot), ``deadlock_patience``, ``faults`` (a
-    kern.subr_fault.FaultPlan or its text form, armed from the start), the
-    kernel tunables of ``TUNABLES`` (``module_autotime=0``; or
+    kern.subr_fault.FaultPlan or its text form, armed from the start), ``race``
+    (the lockset race detector, kern.machine.lockset; default off, or on under
+    ``pytest --kemu-race``), the kernel tunables of ``TUNABLES`` (``module_autotime=0``; or
     ``tunables={...}``).  Any other keyword is an error.
     """
     return Machine(seed, **kw)

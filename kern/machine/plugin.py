@@ -17,7 +17,9 @@ Options:
   machine a test boots without one (``random``, the default; ``pct``, e.g.
   ``pct:depth=2,steps=500``);
 * ``--kemu-replay=S[,S2...]``: the schedule string(s) of the machines a
-  test boots, in boot order (``@file`` reads one from a file).
+  test boots, in boot order (``@file`` reads one from a file);
+* ``--kemu-race``: every machine runs with the lockset race detector
+  (``kern.machine.lockset``; ``kern.boot(race=True)`` for one machine).
 
 Fixtures (see docs/TESTING.md): ``kernel`` (a booted GENERIC machine, sync
 face; the ``kemu_config`` marker picks another configuration),
@@ -85,6 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--kemu-full-trace", action="store_true", default=False,
                 help="show the kernel's frames in failure tracebacks")
     _sched_addoption(g)
+    _race_addoption(g)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -104,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except FaultPlanError as e:
             raise pytest.UsageError(f"--kemu-faults: {e}") from None
     _sched_configure(config)
+    _race_configure(config)
     config.addinivalue_line("markers", "kemu: an async def test kemu runs (under trio)")
     config.addinivalue_line("markers", "kemu_config(name): kernel configuration for `kernel`")
     config.addinivalue_line("markers", "kemu_image(size=4 MiB, block=1024, mkfs='auto'): "
@@ -111,6 +115,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _STASH_PLAN = pytest.StashKey[Any]()
+
+
+# ------------------------------------------------------------------ the race detector
+
+def _race_addoption(g: Any) -> None:
+    g.addoption("--kemu-race", action="store_true", default=False,
+                help="run every machine with the lockset race detector "
+                     "(kern.machine.lockset): a data race ends the run with kern.DataRace")
+
+
+def _race_configure(config: pytest.Config) -> None:
+    from kern.machine import lockset
+
+    if config.getoption("--kemu-race"):
+        lockset.default = True
+        config.add_cleanup(_race_unconfigure)
+
+
+def _race_unconfigure() -> None:
+    from kern.machine import lockset
+
+    lockset.default = False
 
 
 # ------------------------------------------------------------------ the machines of a test
@@ -164,6 +190,8 @@ def _rerun_lines(item: pytest.Item, machines: list[_machine.Machine], report: st
     plan = cfg.stash.get(_STASH_PLAN, None)
     if plan:
         args.append(f"--kemu-faults={plan}")
+    if cfg.getoption("--kemu-race"):
+        args.append("--kemu-race")
     fn = getattr(item, "obj", None)
     if getattr(fn, "is_hypothesis_test", False):
         # The machines' seeds are the example's (booted(seed)): hypothesis, not
@@ -335,7 +363,12 @@ def _sched_report_lines(nodeid: str, machines: list[_machine.Machine]) -> list[s
         args.append(arg)
         lines.append(f"machine seed {m.seed}: strategy {m.strategy.describe()}, "
                      f"{len(m.decisions)} decisions, schedule {arg}")
-    lines.append(f"replay: pytest {shlex.quote(nodeid)} --kemu-replay={','.join(args)}")
+    # the detector never draws a decision: a schedule replays without it; the option
+    # comes back only when the run had it (a machine booted with race=True has it anyway)
+    from kern.machine import lockset
+
+    race = " --kemu-race" if lockset.default else ""
+    lines.append(f"replay: pytest {shlex.quote(nodeid)} --kemu-replay={','.join(args)}{race}")
     return lines
 
 

@@ -31,6 +31,7 @@ SMOKE: dict[str, list[str]] = {
     "bench_pipe": [],
     "bench_sweep": ["--no-base"],
     "bench_sweep_memory": [],
+    "bench_race": ["--no-base"],
     "bench_suite": ["--no-base"],
 }
 

@@ -26,6 +26,7 @@ from kern.cpu import curlwp
 from kern.errno import ENOENT
 from kern.kern_lwp import LSSLEEP
 from kern.machine import testing as kt
+from kern.machine.lockset import peek
 from kern.machine.testing import Gate, MiB, sweep
 from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
 from vfs.vfs_trans import vfs_resume, vfs_suspend
@@ -152,13 +153,14 @@ def test_last_release_does_not_wait_for_a_lock_held_by_a_waiter_for_ours(k):
         b = spawn(b_main, "B")
         await vrele(dvp)  # A's last reference
         g = _vg()
-        deferred = (dvp.v_usecount, dvp.vi_lrulisthd is g.lru_vrele_list,
+        deferred = (dvp.v_usecount, peek(dvp, "vi_lrulisthd") is g.lru_vrele_list,
                     fs.inactivated_by(dvp))
         await vput(vp)
         assert await kthread_join(b) == 0
         assert await vfs_drainvnodes() == 0
-        return deferred, dvp.v_usecount, dvp.v_state, dvp.vi_lrulisthd is g.lru_free_list, \
-            fs.inactivated_by(dvp), vp.v_usecount
+        # (peek: the vdrain thread's lists; looking is not an access of this lwp)
+        return deferred, dvp.v_usecount, peek(dvp, "v_state"), \
+            peek(dvp, "vi_lrulisthd") is g.lru_free_list, fs.inactivated_by(dvp), vp.v_usecount
 
     deferred, use, state, free, inactivated, vuse = k.run(body, name="A")
     # A returned at once: the directory waits on the vrele list with A's

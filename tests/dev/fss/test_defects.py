@@ -24,6 +24,7 @@ from kern.fcntl import FREAD, O_RDONLY, O_RDWR
 from kern.ioccom import _IO
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat, module_unload
 from kern.machine import testing as kt
+from kern.machine.lockset import peek
 from kern.machine.testing import errno_of
 from kern.subr_devsw import bdev_strategy, cdev_ioctl
 from kern.types_dev import makedev
@@ -459,11 +460,11 @@ def test_B16_failed_read_of_an_indirect_cluster_reads_as_a_hole(origin, tmp_path
         # for c is written back and another is current
         other = next(x for x in copied if x // per_indir != c // per_indir)
         assert await libc.pread(fd, 512, other * 512) == frozen[other * 512:][:512]
-        before = sc.sc_indir_cur
+        before = peek(sc, "sc_indir_cur")  # (the bs thread's own: an observer's look)
         m = kern.curmachine()
         with m.faults.inject("disk.read", dev=rstore, lwp="fss0", fail_nth=1) as f:
             data = await libc.pread(fd, 512, c * 512)  # raises on an error
-        after = sc.sc_indir_cur
+        after = peek(sc, "sc_indir_cur")
         again = await libc.pread(fd, 512, c * 512)
         return (isset(sc.sc_copied, c), before != c // per_indir, f.nfaults, data,
                 after == c // per_indir, again, frozen[c * 512:][:512])

@@ -1,0 +1,160 @@
+"""The buffer cache after a failed I/O (vfs_bio.c's brelsel, bwrite, bread, biodone).
+
+A buffer whose write failed is invalidated and leaves the cache with the
+write it owed; the error goes to the caller of a synchronous bwrite (and to
+nobody for bawrite).  The next bread reads the disk: it never returns a
+stale error, and no buffer is left owing a write.  A failed read is not
+cached either.  The blocks used are past the end of the ext2 file system's
+data (the image is larger than the file system), so nothing else writes them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern.errno import EIO
+from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
+from vfs.buf import BO_DELWRI
+from vfs.vfs_bio import bawrite, bdwrite, bread, brelse, bufcache, bwrite, incore, vflushbuf
+
+pytestmark = needs_e2fsprogs
+
+BSIZE = 1024
+FS_SIZE = 2 * MB
+BLK = FS_SIZE // 512 + 8  # a DEV_BSIZE block number beyond the file system
+OLD = b"o" * BSIZE
+
+
+@pytest.fixture
+def img(tmp_path):
+    path = mkfs(str(tmp_path / "b.img"), FS_SIZE, BSIZE)
+    with open(path, "r+b") as f:
+        f.truncate(FS_SIZE + MB)  # room after the file system
+        f.seek(BLK * 512)
+        f.write(OLD)
+    return path
+
+
+def on_disk(path: str) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(BLK * 512)
+        return f.read(BSIZE)
+
+
+async def devvp():
+    from fs.ext2fs.ufs_inode import VFSTOUFS
+    from tests.fs.ext2fs.helpers import mount_of
+
+    return VFSTOUFS(await mount_of("/mnt")).um_devvp
+
+
+def run(img, body):
+    async def main():
+        assert await mount(img) == 0
+        vp = await devvp()
+        out = await body(vp, kern.curmachine())
+        assert await umount() == 0
+        return out
+
+    with boot() as k:
+        return k.run(main)
+
+
+def test_failed_bwrite_is_reported_once_and_forgotten(img):
+    async def body(vp, m):
+        error, bp = await bread(vp, BLK, BSIZE)
+        assert error == 0 and bytes(bp.b_data) == OLD
+        bp.b_data[:] = b"n" * BSIZE
+        with m.faults.inject("disk.write", dev=vp.v_rdev, fail_nth=1) as f:
+            werr = await bwrite(bp)
+        cached = incore(vp, BLK)
+        # the next bread reads the disk: no stale error, the old contents
+        rerr, bp = await bread(vp, BLK, BSIZE)
+        data = bytes(bp.b_data)
+        brelse(bp, 0)
+        return f.nfaults, werr, cached, rerr, data
+
+    nfaults, werr, cached, rerr, data = run(img, body)
+    assert nfaults == 1 and werr == EIO
+    assert cached is None  # invalidated: it left the cache with its write
+    assert rerr == 0 and data == OLD
+    assert on_disk(img) == OLD
+
+
+def test_delayed_write_failing_in_flush_leaves_nothing_owed(img):
+    """The issue's case: a bdwrite'd block whose write fails during sync."""
+    async def body(vp, m):
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_data[:] = b"d" * BSIZE
+        bdwrite(bp)
+        # a delayed write is valid data: bread returns it without reading
+        with m.faults.inject("disk.read", dev=vp.v_rdev) as r:
+            error, bp = await bread(vp, BLK, BSIZE)
+        delayed = bytes(bp.b_data), bool(bp.b_oflags & BO_DELWRI), r.nfaults
+        brelse(bp, 0)
+        with m.faults.inject("disk.write", dev=vp.v_rdev, fail_nth=1):
+            ferr = await vflushbuf(vp, 0)
+        owed = [b.b_blkno for b in bufcache().hash.values()
+                if b.b_vp is vp and b.b_oflags & BO_DELWRI]
+        again = await vflushbuf(vp, 0)  # nothing left to write, nothing to fail
+        rerr, bp = await bread(vp, BLK, BSIZE)
+        data = bytes(bp.b_data)
+        brelse(bp, 0)
+        return delayed, ferr, owed, again, rerr, data
+
+    delayed, ferr, owed, again, rerr, data = run(img, body)
+    assert delayed == (b"d" * BSIZE, True, 0)
+    assert ferr == EIO
+    assert BLK not in owed
+    assert again == 0
+    assert rerr == 0 and data == OLD
+
+
+def test_failed_bawrite_reaches_nobody_and_is_forgotten(img):
+    async def body(vp, m):
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_data[:] = b"a" * BSIZE
+        with m.faults.inject("disk.write", dev=vp.v_rdev, fail_nth=1) as f:
+            await bawrite(bp)
+            for _ in range(3):
+                await kern.kpause("io", False, 1, None)
+        cached = incore(vp, BLK)
+        rerr, bp = await bread(vp, BLK, BSIZE)
+        data = bytes(bp.b_data)
+        brelse(bp, 0)
+        return f.nfaults, cached, rerr, data
+
+    nfaults, cached, rerr, data = run(img, body)
+    assert nfaults == 1 and cached is None
+    assert rerr == 0 and data == OLD
+
+
+def test_failed_read_is_not_cached(img):
+    async def body(vp, m):
+        with m.faults.inject("disk.read", dev=vp.v_rdev, fail_nth=1):
+            e1, bp1 = await bread(vp, BLK, BSIZE)
+        cached = incore(vp, BLK)
+        e2, bp2 = await bread(vp, BLK, BSIZE)
+        data = bytes(bp2.b_data)
+        brelse(bp2, 0)
+        return e1, bp1, cached, e2, data
+
+    e1, bp1, cached, e2, data = run(img, body)
+    assert (e1, bp1, cached) == (EIO, None, None)
+    assert e2 == 0 and data == OLD
+
+
+def test_short_write_is_an_error(img):
+    """kemu's deviation: a write that comes back short without an error is EIO
+    (rumpblk's host file can do that; NetBSD's disk drivers set b_error)."""
+    async def body(vp, m):
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_data[:] = b"s" * BSIZE
+        with m.faults.inject("disk.short", dev=vp.v_rdev, fail_nth=1, extra={"done": 512}):
+            werr = await bwrite(bp)
+        return werr, incore(vp, BLK)
+
+    werr, cached = run(img, body)
+    assert werr == EIO and cached is None
+    assert on_disk(img) == b"s" * 512 + OLD[512:]  # what the disk took
