@@ -352,16 +352,7 @@ def syscall_names() -> dict[int, str]:
 async def _userret(l: lwp, depth: int) -> None:
     """Back to user mode: take the pending signals (a fatal one ends the process
     here, and an lwp of an exiting process leaves: neither returns), then run
-    the handlers of the caught ones (the frames built above ``depth``).
-
-    As mi_userret calls lwp_userret only when LW_USERRET says there is work,
-    nothing is called when the process is not exiting, no signal is pending
-    and no frame was built: the way back of almost every call.
-    """
-    p = l.l_proc
-    if not (p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or
-            len(l.l_md_sigframes) > depth):
-        return
+    the handlers of the caught ones (the frames built above ``depth``)."""
     from kern.sig_machdep import lwp_userret, sigframe_return  # (it imports this module)
 
     await lwp_userret(l)
