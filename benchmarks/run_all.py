@@ -41,7 +41,8 @@ from benchmarks._measure import fmt_num as _n  # noqa: E402
 
 #: The benchmarks, in the order they run and appear.
 BENCHMARKS = ("bench_kern", "bench_native", "bench_fss", "bench_vfs", "bench_puffs",
-              "bench_pipe", "bench_sweep", "bench_sweep_memory", "bench_race", "bench_suite")
+              "bench_pipe", "bench_sweep", "bench_sweep_memory", "bench_race", "bench_suite",
+              "bench_explore")
 #: Those that take --base.
 WITH_BASE = ("bench_vfs", "bench_sweep", "bench_race", "bench_suite")
 

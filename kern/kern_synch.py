@@ -120,10 +120,10 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_sleepcatch = catch
     l.l_wakerv = 0
     tb = ci.tbuf
-    if tb is not None:
+    if tb is not None and l.l_syncobj != "mutex" and l.l_syncobj != "rwlock":
         tb += (l.l_tid, "sleep", l.l_wmesg or "")
     elif ci.tracing:
-        ci.m.trace_add(l, "sleep", l.l_wmesg)
+        ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
     # On teardown of the machine trio.Cancelled comes out of here, leaving

@@ -18,7 +18,9 @@ among them.  ``lockdebug_kept_reversal(first, second, why)`` declares one
 pair, the reversal is not fatal; it is recorded once per machine
 (``lockdebug_reversals()``, with both acquisition sites and the reason) and
 printed on the console, as WITNESS reports a reversal and goes on.  Any
-other reversal still ends the run.
+other reversal still ends the run, and so does a kept one on a machine
+booted with ``lockdebug="strict"`` (an explorer looking for the schedules
+that bring a kept reversal about).
 """
 
 from __future__ import annotations
@@ -207,6 +209,9 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
             why = _kept.get(frozenset((held.name, newc.name))) if len(back) == 2 else None
             if why is None:
                 raise LockOrderReversal(msg)
+            if m.lockdebug == "strict":
+                raise LockOrderReversal(f"{msg}\n  declared kept ({why}), fatal under "
+                                        'lockdebug="strict"')
             report = f"{msg}\n  kept on purpose: {why}"
             w.reversals.append(report)
             from kern.subr_prf import printf

@@ -1,8 +1,9 @@
 """The ``kemu`` command: boot a machine, give it disks, run NetBSD commands in it.
 
-    kemu run [-d DRIVESPEC]... [--seed N] [-v] [--faults PLAN] SCRIPT
+    kemu run [-d DRIVESPEC]... [--seed N] [--trace FILE] [-v] [--faults PLAN] SCRIPT
     kemu shell [-d DRIVESPEC]... [--seed N] [-v] [--faults PLAN]
     kemu demo
+    kemu explore TARGET [--strategy S] [--runs N | --time T] [--scheduler ADDR] ...
 
 ``-d`` takes rump_server's drive spec,
 ``key=/dev/wd0,hostpath=disk.img,size=host[,offset=N][,type=blk|chr|reg]``:
@@ -375,6 +376,16 @@ root directory gets hello.txt, docs/ and new.txt), and it is unmounted
 cleanly at the end."""
 
 
+EXPLORE_DESC = """Run a scenario (module:function, an async def run as one lwp of a fresh
+machine) or a test (a pytest node id) many times under a scheduling
+strategy, and list the distinct failures found (grouped by error class and
+site), each with a shrunk schedule string and the command that replays it.
+The runs go to a Dask cluster: one worker process per local core by
+default, or the cluster at --scheduler.  Exit status: 0 when no run failed,
+1 when some did, 2 when the campaign could not run.  With --replay, run the
+target once with that schedule (and --trace writes its timeline)."""
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -404,7 +415,7 @@ def _parser() -> argparse.ArgumentParser:
         "fss(4) and puffs(4); boot a machine and run NetBSD commands in it.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=_version())
-    sub = ap.add_subparsers(dest="cmd", metavar="{run,shell,demo}")
+    sub = ap.add_subparsers(dest="cmd", metavar="{run,shell,demo,explore}")
     for name, helptext, desc in (("run", "run a script of commands", RUN_DESC),
                                  ("shell", "type commands interactively", SHELL_DESC)):
         p = sub.add_parser(name, help=helptext, description=desc,
@@ -430,7 +441,88 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="scheduler seed (default 0)")
     _sched_arguments(d)
     d.add_argument("-v", dest="verbose", action="store_true", help="echo kernel messages")
+    _explore_arguments(sub.add_parser(
+        "explore", help="run a scenario or a test many times under a strategy",
+        description=EXPLORE_DESC, formatter_class=argparse.RawDescriptionHelpFormatter))
     return ap
+
+
+def _explore_arguments(e: argparse.ArgumentParser) -> None:
+    e.add_argument("target", help="a scenario, package.module:function (e.g. "
+                                  "tests.dev.fss.scenarios:sweep), or a pytest node id "
+                                  "(e.g. tests/dev/fss/test_faults.py::test_x[3])")
+    e.add_argument("--strategy", default="random", metavar="NAME[:OPT=V,...]",
+                   help="random (default), pct[:depth=N,steps=N,fair_after=N] or "
+                        "dfs[:bound=N] (a preemption bound, default 2; bound=none: no bound)")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--runs", type=int, default=None,
+                   help="how many runs (default 1000; dfs: until every schedule was run)")
+    g.add_argument("--time", dest="budget", default=None, metavar="T",
+                   help="a time budget instead: seconds, or 90s, 5m, 1h")
+    e.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    e.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: one per core; 1: in this process)")
+    e.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="a Dask scheduler's address (tcp://host:8786): run on that cluster")
+    e.add_argument("--config", default=None, metavar="NAME",
+                   help="scenarios: the kernel configuration (kern/conf/NAME.py, "
+                        "default GENERIC)")
+    e.add_argument("--lockdebug", default=None, choices=("on", "off", "strict"),
+                   help="scenarios: lock-order checking (strict: a reversal declared "
+                        "kept ends the run too)")
+    e.add_argument("--batch", type=int, default=None, help="runs per task")
+    e.add_argument("--shrink-runs", type=int, default=200, metavar="N",
+                   help="replays each distinct failure's shrinking may spend (0: none)")
+    e.add_argument("--replay", default=None, metavar="SCHEDULE",
+                   help="run the target once with this schedule string (or @file)")
+    e.add_argument("--trace", default=None, metavar="FILE",
+                   help="with --replay: write the run's timeline (Chrome trace-event JSON)")
+    e.add_argument("-q", dest="quiet", action="store_true", help="no progress line")
+
+
+def _budget(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h`` -> seconds."""
+    t = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
+    try:
+        v = float(t[:-1] if scale else t) * (scale or 1)
+    except ValueError:
+        raise ValueError(f"--time {text}: expected seconds, or a number with s, m or h") \
+            from None
+    if v <= 0:
+        raise ValueError(f"--time {text}: must be positive")
+    return v
+
+
+def explore_main(args: argparse.Namespace, out: TextIO, errs: TextIO) -> int:
+    """``kemu explore``: a campaign (kern/machine/campaign.py), or one replay."""
+    from kern.machine.campaign import Campaign, CampaignError, Target, replay
+    from kern.machine.explore import NondeterminismError
+    from kern.machine.schedule import ScheduleError
+
+    boot: dict[str, Any] = {}
+    if args.config:
+        boot["config"] = args.config
+    if args.lockdebug:
+        boot["lockdebug"] = {"on": True, "off": False, "strict": "strict"}[args.lockdebug]
+    try:
+        target = Target.parse(args.target, boot=boot)
+        if args.replay is not None:
+            rec = replay(target, args.replay, args.trace)
+            _write(out, f"{rec.outcome}\n")
+            return 1 if rec.failed else 0
+        if args.trace:
+            raise CampaignError("--trace goes with --replay (a campaign's runs are not traced)")
+        budget = _budget(args.budget) if args.budget is not None else None
+        c = Campaign(target, args.strategy, runs=args.runs, time_budget=budget, seed=args.seed,
+                     workers=args.workers, scheduler=args.scheduler, batch=args.batch,
+                     shrink_runs=args.shrink_runs, progress=None if args.quiet else errs)
+        res = c.run()
+    except (CampaignError, ScheduleError, ValueError, NondeterminismError) as e:
+        _write(errs, f"kemu explore: {e}\n")
+        return 2
+    _write(out, res.table() + "\n")
+    return 1 if res.failures else 0
 
 
 def _fault_plan(text: str) -> Any:
@@ -448,6 +540,9 @@ def _sched_arguments(p: argparse.ArgumentParser) -> None:
                    help="scheduling strategy: random (default), pct[:depth=N,steps=N]")
     p.add_argument("--replay", default=None, metavar="SCHEDULE",
                    help="rerun exactly the run of this schedule string (or @file)")
+    p.add_argument("--trace", default=None, metavar="FILE",
+                   help="write the run's timeline to FILE when the machine has halted "
+                        "(Chrome trace-event JSON: open it in Perfetto or chrome://tracing)")
 
 
 def _sched_boot_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -533,6 +628,8 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
     if args.cmd is None:
         _write(errs, ap.format_usage())
         return 1
+    if args.cmd == "explore":
+        return explore_main(args, out, errs)
 
     drives = []
     for spec in args.drives:
@@ -595,11 +692,24 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
             finally:
                 if not _halted(m, lambda text: _write(errs, text)):
                     status = 1
+                if args.trace and not _write_trace(m.k, args.trace, errs):
+                    status = status or 1
             return status
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except HostSignal as e:
         return 128 + e.signo
+
+
+def _write_trace(k: Any, path: str, errs: TextIO) -> bool:
+    """--trace FILE: write the machine's timeline (however the run ended); False
+    (and a message) if it cannot be written."""
+    try:
+        k.trace.write_chrome(path)
+    except OSError as e:
+        _write(errs, f"kemu: --trace {path}: {e.strerror or e}\n")
+        return False
+    return True
 
 
 class HostSignal(BaseException):

@@ -69,11 +69,17 @@ revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
   later reads of the clusters it maps are served from that stale table:
   another cluster's data, again without error, i.e. silent corruption of
   the snapshot (still in 1.114).
+* B17 (found by pct in a stress scenario) FSSIOCCLR stops the bs thread,
+  which exits at the top of its loop without answering what is left in
+  sc_bufq: a read queued behind the one being served is never completed, and
+  its reader sleeps in physio for ever (bufq_drain runs only in fss_detach,
+  which that reader's open descriptor keeps away).  Not checked against
+  1.114.
 
 There is no B3: the numbering is fss-spec's, whose list of 1.104's defects
-skips it (B4, B7 and B13-B16 were numbered by kemu).
+skips it (B4, B7 and B13-B17 were numbered by kemu).
 
-tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B16;
+tests/dev/fss/test_defects.py shows B1, B2, B4-B6, B9, B11, B13-B17;
 test_defect_b7.py B7; test_errno.py B8, B10 and B12.
 
 kemu is LP64 (amd64 layouts), so the ``#ifndef _LP64`` FSSIOCGET50 case is

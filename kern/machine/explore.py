@@ -76,7 +76,10 @@ class Outcome:
 
 def _site(exc: BaseException) -> str:
     if isinstance(exc, Deadlock) and exc.crash is not None:
-        return "; ".join(sorted({i.where for i in exc.crash.lwps}))
+        # where the lwps of the cycle wait for their locks (else every lwp's place)
+        lwps = [i for i in exc.crash.lwps if i.waiting_for.startswith("waiting for ")] or \
+            exc.crash.lwps
+        return "; ".join(sorted({i.where for i in lwps}))
     e: BaseException | None = exc
     while e is not None:
         for fs in reversed(traceback.extract_tb(e.__traceback__)):
@@ -215,7 +218,8 @@ class DfsExplorer:
 
     def __init__(self, scenario: Scenario, *args: Any, preemption_bound: int | None = 2,
                  max_decisions: int = 10_000, boot: dict[str, Any] | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, root: list[int] | None = None,
+                 start: list[int] | None = None) -> None:
         self.scenario = scenario
         self.args = args
         self.bound = preemption_bound
@@ -225,7 +229,16 @@ class DfsExplorer:
         self.runs = 0
         self.complete = False
         self.truncated = False
-        self._prefix: list[int] | None = []
+        # ``root``: explore only the schedules that begin with these choices (a
+        # subtree: campaigns share a search out this way); ``start``: resume
+        # there (a prefix a run of the same search gave as its next).
+        self.root = list(root or [])
+        self._prefix: list[int] | None = list(start) if start is not None else list(self.root)
+
+    @property
+    def next_prefix(self) -> list[int] | None:
+        """The prefix the next run replays (None: the search is over)."""
+        return self._prefix
 
     def __iter__(self) -> Iterator[RunResult]:
         while self._prefix is not None:
@@ -233,13 +246,10 @@ class DfsExplorer:
             r = run_scenario(self.scenario, *self.args, strategy=DfsStrategy(prefix),
                              boot=self.boot, name=self.name)
             self.runs += 1
-            d = r.decisions
-            for i, c in enumerate(prefix):
-                if i >= len(d) or d.choices[i] != c:
-                    raise NondeterminismError(
-                        f"dfs: replaying {encode(prefix)} met different decisions at #{i} "
-                        "(something outside the decision stream changed the run)")
-            self._prefix = self._backtrack(d)
+            check_prefix(prefix, r.decisions)
+            self._prefix, trunc = dfs_next(r.decisions, self.bound, self.max_decisions,
+                                           len(self.root))
+            self.truncated |= trunc
             yield r
         self.complete = True
 
@@ -253,25 +263,58 @@ class DfsExplorer:
                     break
         return failures
 
-    def _backtrack(self, d: Decisions) -> list[int] | None:
-        n = len(d)
-        if n > self.max_decisions:
-            self.truncated = True
-            n = self.max_decisions
-        # preemptions taken before each decision
-        before = [0] * (n + 1)
-        for i in range(n):
-            before[i + 1] = before[i] + (1 if d.kinds[i] == PREEMPT and d.choices[i] else 0)
-        for i in range(n - 1, -1, -1):
-            c = d.choices[i] + 1
-            if c >= d.widths[i]:
-                continue
-            cost = before[i] + (1 if d.kinds[i] == PREEMPT else 0)
-            if d.kinds[i] != CHANCE and self.bound is not None and cost > self.bound:
-                continue
-            return d.choices[:i] + [c]
-        return None
+
+
+def check_prefix(prefix: list[int], d: Decisions) -> None:
+    """Raise NondeterminismError unless the run's decisions begin with ``prefix``."""
+    for i, c in enumerate(prefix):
+        if i >= len(d) or d.choices[i] != c:
+            raise NondeterminismError(
+                f"dfs: replaying {encode(prefix)} met different decisions at #{i} "
+                "(something outside the decision stream changed the run)")
+
+
+def _preemptions_before(d: Decisions, n: int) -> list[int]:
+    """before[i]: the preemptions among the first i decisions."""
+    before = [0] * (n + 1)
+    for i in range(n):
+        before[i + 1] = before[i] + (1 if d.kinds[i] == PREEMPT and d.choices[i] else 0)
+    return before
+
+
+def _allowed(d: Decisions, i: int, c: int, before: list[int], bound: int | None) -> bool:
+    """May decision ``i`` take choice ``c`` within the preemption bound?"""
+    if bound is None or d.kinds[i] == CHANCE:
+        return True  # fault draws are branches, never preemptions
+    return before[i] + (1 if d.kinds[i] == PREEMPT and c else 0) <= bound
+
+
+def dfs_next(d: Decisions, bound: int | None, max_decisions: int = 10_000,
+             floor: int = 0) -> tuple[list[int] | None, bool]:
+    """The prefix after the run ``d`` in a bounded depth-first search, and whether
+    ``d`` was cut at ``max_decisions``: backtrack to the deepest decision (at
+    index ``floor`` or deeper) with an untried choice within the bound."""
+    n = len(d)
+    truncated = n > max_decisions
+    n = min(n, max_decisions)
+    before = _preemptions_before(d, n)
+    for i in range(n - 1, floor - 1, -1):
+        c = d.choices[i] + 1
+        if c < d.widths[i] and _allowed(d, i, c, before, bound):
+            return d.choices[:i] + [c], truncated
+    return None, truncated
+
+
+def dfs_children(d: Decisions, prefix: list[int], bound: int | None) -> list[list[int]]:
+    """The subtrees below ``prefix`` one decision deeper (``d``: a run of
+    ``prefix``): one per choice of decision ``len(prefix)`` within the bound;
+    none when the run had no decision there (``prefix`` is a whole schedule)."""
+    i = len(prefix)
+    if i >= len(d):
+        return []
+    before = _preemptions_before(d, i + 1)
+    return [prefix + [c] for c in range(d.widths[i]) if _allowed(d, i, c, before, bound)]
 
 
 __all__ = ["DfsExplorer", "Exploration", "NondeterminismError", "Outcome", "RunResult",
-           "Scenario", "explore", "run_scenario"]
+           "Scenario", "check_prefix", "dfs_children", "dfs_next", "explore", "run_scenario"]

@@ -87,6 +87,10 @@ default_seed: int = 0
 # Schedules for the next machines booted without a strategy, in boot order
 # (pytest --kemu-replay=S1,S2).
 default_replays: list[str] = []
+# Set by a campaign while it runs a test many times (kern/machine/campaign.py):
+# called for every machine booted, in boot order, it gives the strategy that
+# machine runs under, whatever the test asked for.
+strategy_override: Callable[[], Strategy] | None = None
 
 # The kernel tunables a boot may set (tunables={...}) and what they do.
 TUNABLES = {
@@ -195,7 +199,7 @@ class Machine:
 
     def __init__(self, seed: int | None = None, *, strategy: str | Strategy | None = None,
                  replay: str | None = None, clock: str = "virtual",
-                 lockdebug: bool = True, trace: bool = True, trace_limit: int = 1_000_000,
+                 lockdebug: bool | str = True, trace: bool = True, trace_limit: int = 1_000_000,
                  config: Any = None, verbose: bool = False, debug: bool = False,
                  quiet: bool = False, boottime: float = DEFAULT_BOOTTIME,
                  deadlock_patience: int = 64, console: TextIO | None = None,
@@ -208,6 +212,8 @@ class Machine:
         import kern.native  # noqa: F401
         if clock not in ("virtual", "real"):
             raise ValueError("clock must be 'virtual' or 'real'")
+        if lockdebug not in (True, False, "strict"):
+            raise ValueError(f"lockdebug must be True, False or 'strict', not {lockdebug!r}")
         tunables = dict(tunables or {})
         for name in TUNABLES:
             if name in strategy_options:
@@ -223,8 +229,10 @@ class Machine:
         if strategy is None and replay is None and not strategy_options and default_replays:
             replay = default_replays.pop(0)
         self.strategy = strategies.make_strategy(strategy, self.seed, replay, strategy_options)
+        if strategy_override is not None:
+            self.strategy = strategy_override()
         self.clock_kind = clock
-        self.lockdebug = lockdebug
+        self.lockdebug: bool | str = lockdebug
         self.trace = Trace(trace, trace_limit)
         self.verbose = verbose
         self.console = console  # where verbose echoes kernel messages (None: sys.stdout)
@@ -297,8 +305,17 @@ class Machine:
             raw = tr.raw
             raw += (self.cpu.now_ns(), _MACHINE_TID if l is None else l.l_tid, kind,
                     detail or "")
+            if l is not None and (kind == "start" or kind == "exit"):
+                # (exit: the command after an exec)
+                tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
             if len(raw) > 3 * tr.limit:
                 tr.flush()
+
+    def trace_sleep(self, l: lwp) -> None:
+        """The ``sleep`` event of ``l`` (in sleepq_block): its wmesg, or for a lock
+        wait the lock and who holds it."""
+        if self.trace.enabled:
+            self.trace_add(l, "sleep", _lock_wait(l) or l.l_wmesg or "")
 
     def trace_event(self, l: lwp | None, event: str) -> None:
         """``trace_add`` with the kind and detail in one string ("fault site EIO")."""
@@ -1052,21 +1069,29 @@ class _AwaitingOutside:
         self.cpu.ext_exit(None, True)
 
 
+def _lock_wait(l: lwp) -> str | None:
+    """``mutex "NAME" held by "LWP"`` (or an rwlock's) when ``l`` waits for a lock."""
+    w = l.l_wchan
+    if l.l_syncobj == "mutex":
+        owner = w.mtx_owner.l_name if w is not None and w.mtx_owner else "nobody"
+        name = w.lock_class.name if w is not None and w.lock_class else "?"
+        return f'mutex "{name}" held by "{owner}"'
+    if l.l_syncobj == "rwlock":
+        name = w.lock_class.name if w is not None and w.lock_class else "?"
+        holders = ([w.rw_owner.l_name] if w.rw_owner else [r.l_name for r in w.rw_readers])
+        return f'rwlock "{name}" held by {", ".join(holders) or "nobody"}'
+    return None
+
+
 def _waiting_for(l: lwp) -> str:
     if l.l_stat != LSSLEEP:
         return {LSRUN: "runnable", LSONPROC: "running"}.get(l.l_stat, l.l_stat_name.lower())
     timed = " (with a timeout)" if l.l_sleeptimo else ""
-    w = l.l_wchan
     if l.l_syncobj == "extern":
         return f'waiting outside the machine ("{l.l_wmesg}")'
-    if l.l_syncobj == "mutex":
-        owner = w.mtx_owner.l_name if w is not None and w.mtx_owner else "nobody"
-        name = w.lock_class.name if w is not None and w.lock_class else "?"
-        return f'waiting for mutex "{name}" held by "{owner}"'
-    if l.l_syncobj == "rwlock":
-        name = w.lock_class.name if w is not None and w.lock_class else "?"
-        holders = ([w.rw_owner.l_name] if w.rw_owner else [r.l_name for r in w.rw_readers])
-        return f'waiting for rwlock "{name}" held by {", ".join(holders) or "nobody"}'
+    lock = _lock_wait(l)
+    if lock is not None:
+        return f"waiting for {lock}"
     return f'sleeping on "{l.l_wmesg}"{timed}'
 
 
@@ -1173,7 +1198,8 @@ def boot(seed: int | None = None, **kw: Any) -> Machine:
     "random", the default, or "pct" -- or a Strategy object), the
     strategy's own options (``depth=``, ``steps=`` for pct), ``replay`` (a
     schedule string: rerun exactly that run), ``clock`` ("virtual" or
-    "real"), ``lockdebug`` (lock-order checking, default on), ``trace``,
+    "real"), ``lockdebug`` (lock-order checking, default on; "strict": a
+    reversal declared kept ends the run too), ``trace``,
     ``config`` (a kern/conf/ name such as "GENERIC" or a KernelConfig),
     ``verbose`` (echo kernel messages, on ``console``, a text stream,
     default sys.stdout), ``debug`` (aprint_debug output), ``boottime``

@@ -20,6 +20,9 @@ Options:
   test boots, in boot order (``@file`` reads one from a file);
 * ``--kemu-race``: every machine runs with the lockset race detector
   (``kern.machine.lockset``; ``kern.boot(race=True)`` for one machine).
+* ``--kemu-trace-dir=DIR``: for each failing test, the timeline of its
+  machines (Chrome trace-event JSON, kern/machine/timeline.py) in
+  ``DIR/<test id>.json``; the report's kemu section gives the path.
 
 Fixtures (see docs/TESTING.md): ``kernel`` (a booted GENERIC machine, sync
 face; the ``kemu_config`` marker picks another configuration),
@@ -268,7 +271,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         lines += _machine_lines(m, reported)
     lines += _rerun_lines(item, machines, rep.longreprtext)
     lines.extend(_sched_report_lines(item.nodeid, machines))
+    tdir = item.config.getoption("--kemu-trace-dir")
+    if tdir:
+        lines.append(f"timeline: {write_timeline(tdir, item.nodeid, machines)}")
     rep.sections.append(("kemu", "\n".join(lines)))
+
+
+def write_timeline(directory: str, nodeid: str, machines: list[_machine.Machine]) -> str:
+    """The timeline of a failing test's machines in ``directory``: its path."""
+    from kern.machine.timeline import machine_traces, write_chrome
+
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in nodeid)
+    path = os.path.join(directory, name.strip("_")[:200] + ".json")
+    traces = machines[0].trace if len(machines) == 1 else machine_traces(machines)
+    return write_chrome(path, traces)
 
 
 # ------------------------------------------------------------------ tracebacks
@@ -327,6 +343,9 @@ def _sched_addoption(g: Any) -> None:
     g.addoption("--kemu-replay", default=None, metavar="SCHEDULE[,SCHEDULE...]",
                 help="replay these schedule strings (or @file) in the machines a test boots, "
                      "in boot order")
+    g.addoption("--kemu-trace-dir", default=None, metavar="DIR",
+                help="write the timeline (Chrome trace-event JSON, for Perfetto) of each "
+                     "failing test's machines into DIR")
 
 
 def _sched_configure(config: pytest.Config) -> None:

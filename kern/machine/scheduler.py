@@ -99,7 +99,8 @@ class VirtualCPU:
         self.decisions = Decisions()
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
-        self.last: lwp | None = None  # the lwp that ran last (for the trace's "run")
+        # the lwp on the CPU since its last "run" event (None once it left the CPU)
+        self.last: lwp | None = None
         self.realtime = realtime
         # Fixed at boot: whether events go to k.trace (boot(trace=)), and
         # whether locks feed lockdebug (boot(lockdebug=)); read on every
@@ -266,6 +267,7 @@ class VirtualCPU:
     def switch_away(self, l: lwp) -> None:
         """``l`` (blocked, exiting or going outside) leaves the CPU: run another, or idle."""
         self.curlwp = None
+        self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
             self._fire_due()
         if self.runq:

@@ -22,19 +22,36 @@ that form -- it only keeps those that fail the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from kern.machine.explore import RunResult, Scenario, run_scenario
+from kern.machine.explore import Outcome, RunResult, Scenario, run_scenario
 from kern.machine.schedule import encode, trim
+
+
+class Replayed(Protocol):
+    """What shrinking needs of a run (a RunResult, a campaign's RunRecord)."""
+
+    outcome: Outcome
+    schedule: str
+
+    @property
+    def choices(self) -> list[int]: ...
+
+    @property
+    def preemptions(self) -> int: ...
+
+    @property
+    def faults(self) -> int: ...
 
 
 @dataclass
 class Shrunk:
     """The result of :func:`shrink`."""
 
-    original: RunResult
-    result: RunResult
+    original: Any  # a Replayed run
+    result: Any
     runs: int = 0
     steps: list[str] = field(default_factory=list)  # the moves that were accepted
 
@@ -45,11 +62,11 @@ class Shrunk:
     def __str__(self) -> str:
         o, r = self.original, self.result
         return (f"{r.outcome}: shrunk from {o.preemptions} preemptions and {o.faults} faults "
-                f"({len(trim(o.decisions.choices))} choices) to {r.preemptions} and {r.faults} "
+                f"({len(o.choices)} choices) to {r.preemptions} and {r.faults} "
                 f"({len(r.choices)}) in {self.runs} runs; schedule {r.schedule}")
 
 
-def _size(r: RunResult) -> tuple[int, int, int, int]:
+def _size(r: Replayed) -> tuple[int, int, int, int]:
     c = r.choices
     return (r.preemptions + r.faults, sum(1 for x in c if x), sum(c), len(c))
 
@@ -63,9 +80,18 @@ def shrink(scenario: Scenario, *args: Any, schedule: str | RunResult,
     replays are spent.
     """
     text = schedule.schedule if isinstance(schedule, RunResult) else schedule
-    original = run_scenario(scenario, *args, replay=text, boot=boot, name=name)
-    if not original.failed:
-        raise ValueError(f"schedule {text[:40]}... does not fail: nothing to shrink")
+    return shrink_schedule(
+        lambda s: run_scenario(scenario, *args, replay=s, boot=boot, name=name), text,
+        max_runs)
+
+
+def shrink_schedule(replay: Callable[[str], Replayed], schedule: str,
+                    max_runs: int = 500) -> Shrunk:
+    """Shrink ``schedule``, replaying each candidate with ``replay(schedule_string)``
+    (how :func:`shrink` runs a scenario; campaigns give one that runs a test)."""
+    original = replay(schedule)
+    if not original.outcome.failed:
+        raise ValueError(f"schedule {schedule[:40]}... does not fail: nothing to shrink")
     target = original.outcome
     out = Shrunk(original, original, runs=1)
 
@@ -76,7 +102,7 @@ def shrink(scenario: Scenario, *args: Any, schedule: str | RunResult,
         if cand == out.result.choices:
             return False
         out.runs += 1
-        r = run_scenario(scenario, *args, replay=encode(cand), boot=boot, name=name)
+        r = replay(encode(cand))
         if r.outcome.same_failure(target) and _size(r) < _size(out.result):
             out.result = r
             out.steps.append(move)
@@ -130,4 +156,4 @@ def shrink(scenario: Scenario, *args: Any, schedule: str | RunResult,
     return out
 
 
-__all__ = ["Shrunk", "shrink"]
+__all__ = ["Replayed", "Shrunk", "shrink", "shrink_schedule"]

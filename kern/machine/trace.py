@@ -6,7 +6,8 @@ machine itself), what happened, its argument, and the lwp's process and
 lwp ids (0, 0 for the machine; names may repeat, ids do not).  The kinds:
 
 ``start``/``exit``    an lwp's first dispatch / its end;
-``run``               the CPU goes to this lwp (after another one ran);
+``run``               the CPU goes to this lwp (after another lwp ran, or
+                      after it blocked or waited outside);
 ``sleep``/``wakeup``/``timeout``  a sleep on wmesg ``detail``, the wakeup,
                       the sleep's timeout;
 ``extern``/``intern`` the lwp leaves the CPU to wait outside the machine,
@@ -14,10 +15,16 @@ lwp ids (0, 0 for the machine; names may repeat, ids do not).  The kinds:
 ``fault``             an injected fault fired (``detail``: site and errno);
 ``crash``             the run ended with a kernel error (its first line).
 
+A lock wait is a ``sleep`` whose detail names the lock and its holder
+(``mutex "fss_device_lock" held by "umount"``).  ``procs`` maps each pid
+seen to its command name.
+
 The text form of an event is ``"<time> <lwp>: <kind>[ <detail>]"``, which
 is what iterating over a trace gives; ``records`` gives the events
 themselves (timelines and the determinism check use those).  A trace keeps
 at most ``limit`` events in memory; ``digest()`` covers every event.
+``write_chrome(path)`` writes the run's timeline as Chrome trace-event JSON
+(kern/machine/timeline.py; Perfetto and chrome://tracing open it).
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class Trace:
         self._records: list[TraceEvent] = []
         self._nover = 0  # events beyond ``limit`` (hashed, not kept)
         self._overflow: Any = None  # hash of the events beyond ``limit``
+        self.procs: dict[int, str] = {}  # pid -> command name (for timelines)
 
     def add(self, time: float, lwp: str, kind: str, detail: str = "", pid: int = 0,
             lid: int = 0) -> None:
@@ -163,6 +171,18 @@ class Trace:
 
     def text(self) -> str:
         return "\n".join(self)
+
+    def to_chrome(self, step_us: float = 1.0) -> dict[str, Any]:
+        """The run's timeline as a Chrome trace-event JSON object (kern/machine/timeline.py)."""
+        from kern.machine.timeline import chrome_trace
+
+        return chrome_trace(self, step_us=step_us)
+
+    def write_chrome(self, path: Any, step_us: float = 1.0) -> str:
+        """Write :meth:`to_chrome` to ``path`` (Perfetto, chrome://tracing open it)."""
+        from kern.machine.timeline import write_chrome
+
+        return write_chrome(path, self, step_us=step_us)
 
     def first_difference(self, other: Trace) -> tuple[int, TraceEvent | None,
                                                        TraceEvent | None] | None:

@@ -1,6 +1,7 @@
 """Defects of fss.c 1.104, kept on purpose and shown here (fss-spec §6.2,
 and the ones found since: B13 by kemu's deadlock report, B14 by fuzzing, B15
-and B16 by the seeded fault campaign).  dev/fss/fss.py's header lists them all.
+and B16 by the seeded fault campaign, B17 by pct).  dev/fss/fss.py's header lists
+them all.
 
 Each test names the revision that changed the behaviour, or says that the
 newest revision read (1.114, 2023-03-22) still has it.  B8 (fss_open leaks
@@ -479,3 +480,58 @@ def test_B16_failed_read_of_an_indirect_cluster_reads_as_a_hole(origin, tmp_path
     # and the next read of it succeeds with the wrong data
     assert len(again) == 512 and again != old
     assert "snapshot invalid" not in dmesg
+
+
+def test_B17_a_read_queued_when_the_snapshot_is_cleared_is_never_answered(origin):
+    """B17 (found by pct in tests/dev/fss/scenarios.py's stress scenario, whose
+    clearer ran while a reader still read; no later fss.c revision checked):
+    FSSIOCCLR's fss_softc_free clears FSS_BS_THREAD and joins the bs thread,
+    which checks the flag at the top of its loop and exits without looking at
+    sc_bufq.  A read queued behind the one it is serving stays queued: its
+    reader sleeps in physio for ever (the queue is drained only by
+    fss_detach, at the last close, which that reader's open descriptor
+    prevents).  kemu reports the hang as a deadlock naming the reader.
+
+    The origin's reads are made slow (10 ticks) for the bs thread, so that
+    the second read is queued (at tick 3) while the first is served, and the
+    clear comes at tick 5."""
+    seen: dict = {}
+
+    async def setup():
+        await kt.mount_image(origin, "/mnt")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s")
+        return fd, (await libc.stat("/dev/wd0")).st_rdev
+
+    async def first(fd):
+        seen["first"] = len(await libc.pread(fd, 4096, 0))
+
+    async def queued(fd):
+        await kern.kpause("later", False, 3, None)
+        seen["queued"] = await errno_of(libc.pread(fd, 4096, 65536))
+
+    async def clear(fd):
+        await kern.kpause("later", False, 5, None)
+        seen["clear"] = await errno_of(libc.ioctl(fd, FSSIOCCLR, None))
+
+    async def main():
+        async with kern.boot(seed=1) as k:
+            fd, wd0 = await k.run(setup)
+            with k.faults.inject("disk.slow", dev=wd0, lwp="fss0", extra={"ticks": 10}):
+                try:
+                    async with trio.open_nursery() as n:
+                        n.start_soon(lambda: k.run(first, fd, name="first"))
+                        n.start_soon(lambda: k.run(queued, fd, name="queued"))
+                        n.start_soon(lambda: k.run(clear, fd, name="clearer"))
+                except* kern.Deadlock as eg:
+                    seen["report"] = str(eg.exceptions[0])
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert seen["first"] == 4096  # served before the thread left
+    assert seen["clear"] == 0  # the clear itself completes
+    assert "queued" not in seen  # the queued read never returns
+    r = seen["report"]
+    assert 'lwp "queued"' in r and 'sleeping on "physio2"' in r, r
+    # nothing else is stuck: the first reader and the clearer are done, the bs
+    # thread has exited
+    assert 'lwp "first"' not in r and 'lwp "clearer"' not in r and 'lwp "fss0"' not in r

@@ -1,0 +1,895 @@
+"""Campaigns: a scenario or a test run many times, on every local core or a Dask cluster.
+
+``kemu explore TARGET`` (tools/kemu.py) and :class:`Campaign` run a *target*
+-- a scenario ``package.module:function`` (an ``async def`` run as one lwp of
+a fresh machine, as :func:`kern.machine.explore.run_scenario` runs it) or a
+pytest node id (``tests/dev/fss/test_faults.py::test_x[3]``, one test) --
+again and again under a strategy:
+
+* ``random`` and ``pct`` (with its options; without ``steps``, one
+  calibration run measures how many decisions a run makes): seeds
+  ``seed, seed + 1, ...``, as many as ``runs`` or as fit in ``time_budget``;
+* ``dfs`` with a preemption bound: the bounded exhaustive search of
+  :class:`kern.machine.explore.DfsExplorer`, shared out as subtrees (the
+  first decisions are expanded until there are a few subtrees per worker;
+  each subtree is searched in chunks, a chunk handing on the prefix where
+  the next one resumes); it says whether it covered every schedule.
+
+The failing runs are grouped by error class and site (the innermost frame
+of the code under test; for a deadlock, where its lwps wait for their
+locks).  For each distinct failure the first one found is shrunk
+(:func:`kern.machine.shrink.shrink_schedule`) and reported with its
+schedule string and the command that replays it.
+
+**Where the runs go.**  The work is cut into tasks (a batch of seeds, a chunk
+of a dfs subtree, a shrink) and submitted to a Dask ``distributed`` cluster:
+a ``LocalCluster`` with one single-threaded worker process per core by
+default, or the cluster whose scheduler address is given
+(``scheduler="tcp://host:8786"``); the client code is the same.  With
+``workers=1`` and no scheduler the tasks run in the calling process instead
+(no Dask needed).  Workers need kemu importable and the target's files under
+``rootdir`` (the same checkout path on every machine).
+
+**Tests.**  A pytest target is collected once per task in the worker
+(``pytest.main`` in the worker process, with a plugin that runs the item
+once per run): the test function runs many times in one process.  For each
+run, every machine the test boots takes the campaign's strategy and seed
+(``kern.machine.machine.strategy_override``), whatever seed or strategy the
+test gives ``kern.boot``; the i-th machine of a run gets seed
+``seed + i * 1000003``.  A failing run is replayed with
+``pytest NODE --kemu-replay=S1[,S2...]``.  dfs explores the decisions of the
+first machine a test boots (the others run their zero schedule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import io
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from kern.machine.explore import (
+    NondeterminismError,
+    Outcome,
+    check_prefix,
+    dfs_children,
+    dfs_next,
+    run_scenario,
+)
+from kern.machine.schedule import Decisions, decode, trim
+from kern.machine.strategies import (
+    DfsStrategy,
+    PrefixStrategy,
+    ReplayStrategy,
+    Strategy,
+    make_strategy,
+    parse_strategy_spec,
+)
+
+# the seed of the i-th machine a test boots in a run is seed + i * MACHINE_SEED_STRIDE
+MACHINE_SEED_STRIDE = 1_000_003
+STRATEGIES = ("random", "pct", "dfs")
+# pct without steps: the most decisions of this many random runs (not counted as runs)
+CALIBRATION_RUNS = 8
+
+
+class CampaignError(Exception):
+    """The campaign cannot run as asked (the target, the strategy, the cluster)."""
+
+
+# ================================================================== targets
+
+@dataclass(frozen=True)
+class Target:
+    """What a campaign runs: a scenario (``kind`` "scenario") or a test ("pytest")."""
+
+    spec: str
+    kind: str
+    rootdir: str
+    boot: tuple[tuple[str, Any], ...] = ()  # scenario runs: kern.boot keywords
+
+    @classmethod
+    def parse(cls, spec: str, rootdir: str | None = None,
+              boot: dict[str, Any] | None = None) -> Target:
+        """``module:function`` or a pytest node id (``path.py::name``); checked here."""
+        rootdir = os.path.abspath(rootdir or os.getcwd())
+        boot_t = tuple(sorted((boot or {}).items()))
+        path = spec.split("::", 1)[0]
+        if "::" in spec or path.endswith(".py"):
+            if not os.path.isfile(os.path.join(rootdir, path)):
+                raise CampaignError(f"{spec}: no test file {path} under {rootdir}")
+            if boot_t:
+                raise CampaignError(f"{spec}: a test boots its own machines (boot options "
+                                    f"{', '.join(k for k, _ in boot_t)} apply to scenarios)")
+            return cls(spec, "pytest", rootdir)
+        mod, colon, fn = spec.partition(":")
+        if not colon or not mod or not fn:
+            raise CampaignError(f"{spec}: a target is a scenario module:function "
+                                "(e.g. tests.dev.fss.scenarios:sweep) or a pytest node id "
+                                "(e.g. tests/dev/fss/test_faults.py::test_x)")
+        target = cls(spec, "scenario", rootdir, boot_t)
+        target.scenario()  # import it now: errors belong to the command line
+        return target
+
+    def scenario(self) -> Callable[..., Any]:
+        mod, _, fn = self.spec.partition(":")
+        _on_path(self.rootdir)
+        try:
+            m = importlib.import_module(mod)
+        except ImportError as e:
+            raise CampaignError(f"{self.spec}: cannot import {mod}: {e}") from None
+        f = getattr(m, fn, None)
+        if f is None:
+            raise CampaignError(f"{self.spec}: {mod} has no {fn}")
+        if not inspect.iscoroutinefunction(f):
+            raise CampaignError(f"{self.spec}: a scenario is an async def (run as an lwp)")
+        return f
+
+    def replay_command(self, schedule: str) -> str:
+        """The command line that replays ``schedule`` (comma-joined for several machines)."""
+        import shlex
+
+        cd = "" if os.path.abspath(os.getcwd()) == self.rootdir else \
+            f"cd {shlex.quote(self.rootdir)} && "
+        if self.kind == "pytest":
+            return f"{cd}pytest {shlex.quote(self.spec)} --kemu-replay={schedule}"
+        names = {True: "on", False: "off"}
+        opts = "".join(f" --{k}={names.get(v, v) if k == 'lockdebug' else v}"
+                       for k, v in self.boot if k in ("config", "lockdebug"))
+        return f"{cd}kemu explore {self.spec}{opts} --replay={schedule}"
+
+
+def _on_path(rootdir: str) -> None:
+    if rootdir not in sys.path:
+        sys.path.insert(0, rootdir)
+
+
+# ================================================================== one run
+
+@dataclass
+class RunRecord:
+    """One run of a campaign, small enough to travel between processes."""
+
+    outcome: Outcome
+    seed: int
+    strategy: str  # the first machine's strategy, described
+    schedule: str  # the schedule string (several machines: joined by ",")
+    machines: int = 1
+    decisions: int = 0  # of the first machine
+    preemptions: int = 0
+    faults: int = 0
+    choices: list[int] = field(default_factory=list)  # of the first machine, trimmed
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome.failed
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        """What groups failures: the error class and the site."""
+        return self.outcome.error, self.outcome.site
+
+
+def _record(outcome: Outcome, seed: int, machines: list[Any]) -> tuple[RunRecord, Decisions]:
+    d = machines[0].decisions if machines else Decisions()
+    rec = RunRecord(outcome, seed, machines[0].strategy.describe() if machines else "-",
+                    ",".join(m.schedule for m in machines), len(machines), len(d),
+                    d.preemptions(), d.faults(), trim(d.choices))
+    return rec, d
+
+
+# A job says how the machines of one run are scheduled: the strategy of the
+# i-th machine booted.  A runner runs jobs one after the other, asking ``step``
+# for the next one with the record of the last (the first call gets None).
+Job = tuple[int, Callable[[int], Strategy]]  # (seed to report, strategy of machine i)
+Step = Callable[[RunRecord | None, Decisions | None], Job | None]
+
+
+class ScenarioRunner:
+    """Runs a scenario target in this process."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.fn = target.scenario()
+        self.boot = dict(target.boot)
+
+    def drive(self, step: Step, trace_path: str | None = None) -> None:
+        job = step(None, None)
+        while job is not None:
+            seed, strat = job
+            boot = {"trace": trace_path is not None, **self.boot}  # (a trace costs)
+            r = run_scenario(self.fn, strategy=strat(0), boot=boot, keep_machine=True)
+            assert r.machine is not None
+            if trace_path:
+                r.trace.write_chrome(trace_path)
+            rec, d = _record(r.outcome, seed, [r.machine])
+            job = step(rec, d)
+
+
+class PytestRunner:
+    """Runs one test many times in this process: one ``pytest.main`` per
+    :meth:`drive`, whose run loop calls the test (setup, call, teardown) once
+    per job."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def drive(self, step: Step, trace_path: str | None = None) -> None:
+        import pytest
+
+        plugin = _RepeatPlugin(step, trace_path)
+        args = [os.path.join(self.target.rootdir, self.target.spec), "-q", "-s", "--no-header",
+                "-p", "no:cacheprovider", "-p", "no:xdist", f"--rootdir={self.target.rootdir}",
+                "-o", "timeout_method=thread"]
+        cwd = os.getcwd()
+        _on_path(self.target.rootdir)
+        sink = io.StringIO()
+        try:
+            os.chdir(self.target.rootdir)
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                code = pytest.main(args, plugins=[plugin])
+        finally:
+            os.chdir(cwd)
+        if plugin.error is not None:
+            raise CampaignError(plugin.error)
+        if not plugin.ran:
+            out = sink.getvalue().strip().splitlines()
+            raise CampaignError(f"{self.target.spec}: pytest ran nothing (exit {code}): "
+                                + " | ".join(out[-5:]))
+
+
+class _RepeatPlugin:
+    """The pytest plugin of :class:`PytestRunner`."""
+
+    def __init__(self, step: Step, trace_path: str | None) -> None:
+        self.step = step
+        self.trace_path = trace_path
+        self.error: str | None = None
+        self.ran = False
+        self.exc: BaseException | None = None
+        self.failed_text: str | None = None
+        self.skipped: str | None = None
+
+    def pytest_runtestloop(self, session: Any) -> bool:
+        from _pytest.runner import runtestprotocol
+
+        from kern.machine import machine as _machine
+
+        if session.testsfailed and not session.items:
+            self.error = f"collecting the test failed ({session.testsfailed} errors)"
+            return True
+        if len(session.items) != 1:
+            ids = ", ".join(i.nodeid for i in session.items[:4])
+            self.error = (f"the node id selects {len(session.items)} tests ({ids}...): a "
+                          "campaign runs one" if session.items else "the node id selects no test")
+            return True
+        item = session.items[0]
+        self.ran = True
+        job = self.step(None, None)
+        while job is not None:
+            seed, strat = job
+            booted: list[Any] = []
+
+            def override(strat: Callable[[int], Strategy] = strat,
+                         booted: list[Any] = booted) -> Strategy:
+                return strat(len(booted))  # (called before the observers see the machine)
+
+            self.exc, self.failed_text, self.skipped = None, None, None
+            _machine.strategy_override = override
+            _machine.boot_observers.append(booted.append)
+            try:
+                reports = runtestprotocol(item, log=False, nextitem=None)
+            finally:
+                _machine.strategy_override = None
+                _machine.boot_observers.remove(booted.append)
+            for rep in reports:
+                if rep.failed and self.exc is None and self.failed_text is None:
+                    # no exception: pytest itself failed it (an xfail(strict=True) that passed)
+                    self.failed_text = (rep.longreprtext.strip().splitlines() or ["failed"])[0]
+            if self.skipped is not None:
+                self.error = f"{item.nodeid} skips: {self.skipped}"
+                return True
+            if self.exc is not None:
+                outcome = Outcome.of(self.exc)
+            elif self.failed_text is not None:
+                outcome = Outcome("Failed", self.failed_text, item.nodeid)
+            else:
+                outcome = Outcome()
+            if self.trace_path and booted:
+                from kern.machine.timeline import machine_traces, write_chrome
+
+                write_chrome(self.trace_path, booted[0].trace if len(booted) == 1
+                             else machine_traces(booted))
+            rec, d = _record(outcome, seed, booted)
+            booted.clear()
+            job = self.step(rec, d)
+        return True
+
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> None:
+        import pytest
+
+        exc = call.excinfo
+        if exc is None:
+            return
+        if exc.errisinstance(pytest.skip.Exception):
+            self.skipped = str(exc.value)
+            return
+        if self.exc is None:  # (a test's own pytest.xfail() counts as a failure too)
+            self.exc = exc.value
+
+
+def runner_for(target: Target) -> ScenarioRunner | PytestRunner:
+    """The runner of ``target`` in this process (kept: one per worker process)."""
+    r = _runners.get(target)
+    if r is None:
+        r = _runners[target] = ScenarioRunner(target) if target.kind == "scenario" \
+            else PytestRunner(target)
+    return r
+
+
+_runners: dict[Target, ScenarioRunner | PytestRunner] = {}
+
+
+# ================================================================== tasks (run in the workers)
+
+@dataclass
+class Batch:
+    """What a task ran: counts, the first failure of each kind, its CPU time."""
+
+    runs: int = 0
+    failing: int = 0
+    failures: dict[tuple[str | None, str], tuple[int, RunRecord]] = field(default_factory=dict)
+    max_decisions: int = 0
+    cpu: float = 0.0
+    next_prefix: list[int] | None = None  # dfs: where the subtree's search resumes
+    truncated: bool = False  # dfs: a run was longer than max_decisions
+    decisions: Decisions | None = None  # dfs: the decisions of a node's run
+
+    def add(self, rec: RunRecord) -> None:
+        self.runs += 1
+        self.max_decisions = max(self.max_decisions, rec.decisions)
+        if rec.failed:
+            self.failing += 1
+            n, first = self.failures.get(rec.key, (0, rec))
+            self.failures[rec.key] = (n + 1, first)
+
+
+def _strategy_job(name: str, opts: dict[str, Any], seed: int) -> Job:
+    def strat(i: int) -> Strategy:
+        return make_strategy(name, seed + i * MACHINE_SEED_STRIDE, None, dict(opts))
+    return seed, strat
+
+
+def task_runs(target: Target, name: str, opts: dict[str, Any], seeds: list[int]) -> Batch:
+    """Run ``target`` once per seed under strategy ``name``."""
+    out = Batch()
+    todo = iter(seeds)
+    c0 = time.process_time()
+
+    def step(rec: RunRecord | None, d: Decisions | None) -> Job | None:
+        if rec is not None:
+            out.add(rec)
+        seed = next(todo, None)
+        return None if seed is None else _strategy_job(name, opts, seed)
+
+    runner_for(target).drive(step)
+    out.cpu = time.process_time() - c0
+    return out
+
+
+def task_dfs(target: Target, root: list[int], start: list[int], bound: int | None,
+             max_runs: int, max_decisions: int = 10_000) -> Batch:
+    """At most ``max_runs`` runs of the dfs subtree ``root``, from prefix ``start``;
+    ``next_prefix`` says where it resumes (None: the subtree is done)."""
+    out = Batch()
+    state = {"prefix": list(start)}
+    c0 = time.process_time()
+
+    def step(rec: RunRecord | None, d: Decisions | None) -> Job | None:
+        if rec is not None and d is not None:
+            check_prefix(state["prefix"], d)
+            out.add(rec)
+            nxt, trunc = dfs_next(d, bound, max_decisions, len(root))
+            out.truncated |= trunc
+            state["prefix"] = nxt  # type: ignore[assignment]
+        prefix = state["prefix"]
+        if prefix is None or out.runs >= max_runs:
+            return None
+        return 0, _dfs_machine(prefix)
+
+    runner_for(target).drive(step)
+    out.next_prefix = state["prefix"]
+    out.cpu = time.process_time() - c0
+    return out
+
+
+def _dfs_machine(prefix: list[int]) -> Callable[[int], Strategy]:
+    return lambda i: DfsStrategy(prefix) if i == 0 else PrefixStrategy([])
+
+
+def task_expand(target: Target, prefix: list[int], bound: int | None) -> Batch:
+    """One run of ``prefix`` (then zeros), with its decisions (a node of a dfs)."""
+    out = Batch()
+    c0 = time.process_time()
+
+    def step(rec: RunRecord | None, d: Decisions | None) -> Job | None:
+        if rec is None:
+            return 0, _dfs_machine(prefix)
+        assert d is not None
+        check_prefix(prefix, d)
+        out.add(rec)
+        out.decisions = d
+        return None
+
+    runner_for(target).drive(step)
+    out.cpu = time.process_time() - c0
+    return out
+
+
+def replay(target: Target, schedule: str, trace_path: str | None = None) -> RunRecord:
+    """Run ``target`` once with ``schedule`` (several machines: comma-joined); the
+    timeline goes to ``trace_path`` if given."""
+    schedules = [decode(s) for s in schedule.split(",")] if schedule else [[]]
+    got: list[RunRecord] = []
+
+    def strat(i: int) -> Strategy:
+        return ReplayStrategy(schedules[i] if i < len(schedules) else [])
+
+    def step(rec: RunRecord | None, d: Decisions | None) -> Job | None:
+        if rec is None:
+            return 0, strat
+        got.append(rec)
+        return None
+
+    runner_for(target).drive(step, trace_path)
+    return got[0]
+
+
+@dataclass
+class ShrinkResult:
+    record: RunRecord | None  # the smallest failing run found (None: not shrunk)
+    runs: int = 0
+    note: str = ""
+    cpu: float = 0.0
+
+
+def task_shrink(target: Target, rec: RunRecord, max_runs: int) -> ShrinkResult:
+    """Shrink a failing run (one machine); the result replays with its schedule."""
+    from kern.machine.shrink import shrink_schedule
+
+    c0 = time.process_time()
+    if rec.machines != 1:
+        return ShrinkResult(None, 0, f"not shrunk: the test boots {rec.machines} machines")
+    try:
+        s = shrink_schedule(lambda text: replay(target, text), rec.schedule, max_runs)
+    except ValueError as e:  # the replay did not fail (something outside the stream)
+        return ShrinkResult(None, 1, f"not shrunk: {e}", time.process_time() - c0)
+    return ShrinkResult(s.result, s.runs, "", time.process_time() - c0)
+
+
+# ================================================================== where the tasks run
+
+class _Inline:
+    """Tasks run in the calling process, one at a time (``workers=1``)."""
+
+    nworkers = 1
+    where = "this process"
+
+    def __init__(self) -> None:
+        self._done: list[tuple[int, Any]] = []
+        self._n = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> int:
+        self._n += 1
+        self._done.append((self._n, fn(*args)))
+        return self._n
+
+    def next_done(self) -> tuple[int, Any]:
+        return self._done.pop(0)
+
+    def cancel(self) -> None:
+        self._done.clear()
+
+    def close(self) -> None:
+        pass
+
+
+class _Dask:
+    """Tasks on a Dask distributed cluster: a LocalCluster of ``workers`` worker
+    processes (one thread each), or the cluster at ``scheduler``."""
+
+    def __init__(self, scheduler: str | None, workers: int | None) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise CampaignError("campaigns run on Dask distributed, which is not installed: "
+                                "pip install -e '.[explore]' (or run with workers=1, "
+                                "--workers=1, in this process)") from None
+        import logging
+
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = distributed.Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as e:
+                raise CampaignError(f"no Dask scheduler at {scheduler}: {e}") from None
+            self.where = f"the cluster at {scheduler}"
+        else:
+            n = workers or os.cpu_count() or 1
+            self.cluster = distributed.LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                worker_dashboard_address=":0",
+                silence_logs=logging.CRITICAL)
+            self.client = distributed.Client(self.cluster)
+            self.where = f"a local cluster of {n} worker processes"
+        self.nworkers = max(1, len(self.client.scheduler_info()["workers"]))
+        self._ac = distributed.as_completed(with_results=False)
+        self._futures: dict[Any, int] = {}
+        self._n = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> int:
+        self._n += 1
+        fut = self.client.submit(fn, *args, pure=False)
+        self._futures[fut] = self._n
+        self._ac.add(fut)
+        return self._n
+
+    def next_done(self) -> tuple[int, Any]:
+        fut = next(self._ac)
+        n = self._futures.pop(fut)
+        return n, fut.result()
+
+    def cancel(self) -> None:
+        if self._futures:
+            self.client.cancel(list(self._futures))
+        self._futures.clear()
+        self._ac.clear()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+# ================================================================== the campaign
+
+@dataclass
+class Failure:
+    """One distinct failure of a campaign (error class and site)."""
+
+    key: tuple[str | None, str]
+    count: int
+    first: RunRecord
+    shrunk: RunRecord | None = None
+    shrink_runs: int = 0
+    note: str = ""
+
+    @property
+    def best(self) -> RunRecord:
+        return self.shrunk or self.first
+
+
+@dataclass
+class CampaignResult:
+    target: Target
+    strategy: str
+    runs: int = 0
+    failing: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    wall: float = 0.0  # the whole campaign: cluster start, runs, shrinking
+    run_wall: float = 0.0  # the runs alone
+    started: float = 0.0
+    cpu: float = 0.0  # the workers' CPU time
+    where: str = ""
+    workers: int = 1
+    complete: bool | None = None  # dfs: every schedule within the bound was run
+    expansion_runs: int = 0  # dfs: the runs made while cutting the search into subtrees
+    truncated: bool = False
+    stopped: str = ""  # why it stopped early ("time budget", "runs")
+
+    def table(self) -> str:
+        """The closing report: figures, then one block per distinct failure."""
+        rate = self.runs / self.run_wall if self.run_wall else 0.0
+        lines = [f"{self.target.spec}: {self.strategy}, {self.runs} runs in {self.run_wall:.1f} s "
+                 f"({rate:.1f} runs/s; {self.wall:.1f} s in all, {self.cpu:.1f} s CPU in the "
+                 f"workers) on {self.where}; {self.failing} failing, "
+                 f"{len(self.failures)} distinct"]
+        if self.complete is not None:
+            lines.append("dfs: " + ("complete: every schedule within the bound was run"
+                                    if self.complete else "not complete (" +
+                                    (self.stopped or "stopped") + ")") +
+                         ("; runs longer than max_decisions were cut" if self.truncated else ""))
+        if not self.failures:
+            return "\n".join(lines)
+        lines += ["", "  #   runs  error               first line", ""]
+        width = max(len(f.key[0] or "") for f in self.failures)
+        lines.pop()
+        for i, f in enumerate(self.failures, 1):
+            lines.append(f"{i:3}  {f.count:5}  {(f.key[0] or ''):<{max(width, 18)}}  "
+                         f"{f.first.outcome.message[:90]}")
+        for i, f in enumerate(self.failures, 1):
+            b = f.best
+            lines += ["", f"{i}. {f.key[0]} at {f.key[1] or '?'}",
+                      f"   first: {f.first.strategy}, {f.first.preemptions} preemptions, "
+                      f"{f.first.faults} faults"]
+            if f.shrunk is not None:
+                lines.append(f"   shrunk in {f.shrink_runs} replays to {b.preemptions} "
+                             f"preemptions, {b.faults} faults ({len(b.choices)} choices)")
+            elif f.note:
+                lines.append(f"   {f.note}")
+            from kern.machine.machine import schedule_arg
+
+            sched = ",".join(schedule_arg(s) for s in b.schedule.split(","))
+            lines.append(f"   schedule: {sched}")
+            lines.append(f"   replay:   {self.target.replay_command(sched)}")
+        return "\n".join(lines)
+
+
+class _Progress:
+    """A progress line on ``out`` (redrawn in place on a terminal; on anything
+    else a line at each tenth of the way)."""
+
+    def __init__(self, out: TextIO | None, total: int | None, budget: float | None) -> None:
+        self.out = out
+        self.total = total
+        self.budget = budget
+        self.tty = bool(out is not None and getattr(out, "isatty", lambda: False)())
+        self.t0 = time.monotonic()
+        self.shown = -1
+
+    def update(self, runs: int, failing: int, distinct: int, what: str = "runs") -> None:
+        if self.out is None:
+            return
+        el = time.monotonic() - self.t0
+        if self.total:
+            frac = min(1.0, runs / self.total)
+        elif self.budget:
+            frac = min(1.0, el / self.budget)
+        else:
+            frac = 0.0
+        if not self.tty:
+            tenth = int(frac * 10)
+            if tenth <= self.shown:
+                return
+            self.shown = tenth
+        bar = "#" * int(frac * 30) + "-" * (30 - int(frac * 30))
+        rate = runs / el if el > 0 else 0.0
+        of = f"/{self.total}" if self.total else ""
+        text = (f"[{bar}] {runs}{of} {what}, {failing} failing, {distinct} distinct, "
+                f"{rate:.1f} runs/s, {el:.0f} s")
+        self.out.write(("\r" + text) if self.tty else (text + "\n"))
+        self.out.flush()
+
+    def done(self) -> None:
+        if self.out is not None and self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+class Campaign:
+    """One campaign (see the module's docstring); :meth:`run` gives its result.
+
+    ``strategy`` is a name with its options (``"pct:depth=2"``,
+    ``"dfs:bound=1"``) or a name with ``options``; ``runs`` and
+    ``time_budget`` (seconds) bound it (the default: 1000 runs; dfs: until
+    complete); ``seed`` is the first seed; ``workers``/``scheduler`` say where
+    the runs go; ``batch`` is how many runs a task makes (default: about
+    eight tasks per worker); ``shrink_runs`` the replays each distinct
+    failure's shrinking may spend (0: no shrinking); ``progress`` a stream
+    for the progress line.
+    """
+
+    def __init__(self, target: Target | str, strategy: str = "random",
+                 options: dict[str, Any] | None = None, *, runs: int | None = None,
+                 time_budget: float | None = None, seed: int = 0, workers: int | None = None,
+                 scheduler: str | None = None, batch: int | None = None,
+                 shrink_runs: int = 200, progress: TextIO | None = None,
+                 boot: dict[str, Any] | None = None) -> None:
+        self.target = target if isinstance(target, Target) else Target.parse(target, boot=boot)
+        name, spec_opts = parse_strategy_spec(strategy)
+        self.name = name
+        self.options = {**spec_opts, **(options or {})}
+        if name not in STRATEGIES:
+            raise CampaignError(f"unknown strategy {name!r} (random, pct, dfs)")
+        if name == "dfs":
+            bad = sorted(set(self.options) - {"bound", "max_decisions"})
+            if bad:
+                raise CampaignError(f"unknown dfs option(s) {', '.join(bad)} (bound, "
+                                    "max_decisions)")
+            b = self.options.get("bound", 2)
+            self.bound: int | None = None if b in ("none", "None", -1) else int(b)
+        else:
+            try:
+                make_strategy(name, 0, None, dict(self.options))
+            except (TypeError, ValueError) as e:
+                raise CampaignError(f"strategy {strategy}: {e}") from None
+        if runs is not None and runs < 1:
+            raise CampaignError("runs must be at least 1")
+        if time_budget is not None and time_budget <= 0:
+            raise CampaignError("the time budget must be positive")
+        self.runs = runs if runs is not None or time_budget is not None or name == "dfs" \
+            else 1000
+        self.time_budget = time_budget
+        self.seed = seed
+        self.workers = workers
+        self.scheduler = scheduler
+        self.batch = batch
+        self.shrink_runs = shrink_runs
+        self.progress = progress
+
+    def spec(self) -> str:
+        if self.name == "dfs":
+            return f"dfs:bound={self.bound}"
+        opts = ",".join(f"{k}={v}" for k, v in self.options.items())
+        return self.name + (f":{opts}" if opts else "")
+
+    def run(self) -> CampaignResult:
+        pool: _Inline | _Dask = _Inline() if self.workers == 1 and not self.scheduler \
+            else _Dask(self.scheduler, self.workers)
+        t0 = time.monotonic()
+        try:
+            res = CampaignResult(self.target, self.spec(), where=pool.where,
+                                 workers=pool.nworkers)
+            found: dict[tuple[str | None, str], Failure] = {}
+            bar = _Progress(self.progress, self.runs, self.time_budget)
+            if self.name == "dfs":
+                self._dfs(pool, res, found, bar, t0)
+            else:
+                self._seeds(pool, res, found, bar, t0)
+            res.run_wall = time.monotonic() - res.started
+            bar.done()
+            res.failures = sorted(found.values(), key=lambda f: (-f.count, str(f.key)))
+            self._shrink(pool, res)
+        finally:
+            pool.close()
+        res.wall = time.monotonic() - t0
+        return res
+
+    # -- the parts ------------------------------------------------------------
+
+    def _out_of_budget(self, t0: float, runs: int) -> str:
+        if self.time_budget is not None and time.monotonic() - t0 >= self.time_budget:
+            return "time budget"
+        if self.runs is not None and runs >= self.runs:
+            return "runs"
+        return ""
+
+    def _take(self, b: Batch, res: CampaignResult,
+              found: dict[tuple[str | None, str], Failure]) -> None:
+        res.runs += b.runs
+        res.failing += b.failing
+        res.cpu += b.cpu
+        res.truncated |= b.truncated
+        for key, (n, rec) in b.failures.items():
+            f = found.get(key)
+            if f is None:
+                found[key] = Failure(key, n, rec)
+            else:
+                f.count += n
+                if rec.seed < f.first.seed and self.name != "dfs":
+                    f.first = rec
+
+    def _seeds(self, pool: _Inline | _Dask, res: CampaignResult,
+               found: dict[tuple[str | None, str], Failure], bar: _Progress, t0: float) -> None:
+        opts = dict(self.options)
+        if self.name == "pct" and "steps" not in opts:
+            # calibration: how many decisions a run makes (the most of a few random runs)
+            pool.submit(task_runs, self.target, "random", {},
+                        list(range(self.seed, self.seed + CALIBRATION_RUNS)))
+            _, b = pool.next_done()
+            res.cpu += b.cpu
+            opts["steps"] = max(1, b.max_decisions)
+            res.strategy = self.name + ":" + ",".join(f"{k}={v}" for k, v in opts.items())
+        t0 = res.started = time.monotonic()
+        size = self.batch or max(1, min(25, (self.runs or 200) // (8 * pool.nworkers)))
+        next_seed = self.seed
+        end = self.seed + self.runs if self.runs is not None else None
+        inflight = 0
+        while True:
+            while inflight < 2 * pool.nworkers and not self._out_of_budget(t0, res.runs) and \
+                    (end is None or next_seed < end):
+                seeds = list(range(next_seed, min(next_seed + size, end) if end is not None
+                                   else next_seed + size))
+                next_seed += len(seeds)
+                pool.submit(task_runs, self.target, self.name, opts, seeds)
+                inflight += 1
+            if not inflight:
+                break
+            _, b = pool.next_done()
+            inflight -= 1
+            self._take(b, res, found)
+            bar.update(res.runs, res.failing, len(found))
+            why = self._out_of_budget(t0, res.runs)
+            if why == "time budget":
+                res.stopped = why
+                pool.cancel()
+                break
+
+    def _dfs(self, pool: _Inline | _Dask, res: CampaignResult,
+             found: dict[tuple[str | None, str], Failure], bar: _Progress, t0: float) -> None:
+        bound = self.bound
+        t0 = res.started = time.monotonic()
+        maxd = int(self.options.get("max_decisions", 10_000))
+        # 1. cut the search into a few subtrees per worker: a node is a prefix and
+        # the decisions of its run (the prefix, then zeros); its children are the
+        # prefix and one more choice, the first of them (choice 0) with the same run
+        level: list[tuple[list[int], Decisions | None]] = [([], None)]
+        want = 1 if pool.nworkers == 1 else 4 * pool.nworkers
+        expanded = 0
+        for depth in range(9):
+            tasks = {pool.submit(task_expand, self.target, p, bound): i
+                     for i, (p, d) in enumerate(level) if d is None}
+            for _ in range(len(tasks)):
+                n, b = pool.next_done()
+                self._take(b, res, found)
+                expanded += b.runs
+                level[tasks[n]] = (level[tasks[n]][0], b.decisions)
+            bar.update(res.runs, res.failing, len(found))
+            if len(level) >= want or depth == 8 or self._out_of_budget(t0, res.runs):
+                break
+            nxt: list[tuple[list[int], Decisions | None]] = []
+            for p, d in level:
+                assert d is not None
+                kids = dfs_children(d, p, bound)
+                nxt += [(k, d if k[-1] == 0 else None) for k in kids]  # none: a leaf, done
+            level = nxt
+        # 2. search each subtree (its first schedule was run above), a chunk per task
+        queue: list[tuple[list[int], list[int]]] = []
+        for root, d in level:
+            assert d is not None
+            start, trunc = dfs_next(d, bound, maxd, len(root))
+            res.truncated |= trunc
+            if start is not None:
+                queue.append((root, start))
+        # 2. search each subtree, a chunk per task
+        size = self.batch or 20
+        roots: dict[int, list[int]] = {}  # task -> the root of its subtree
+        while queue or roots:
+            while queue and len(roots) < 2 * pool.nworkers and \
+                    not self._out_of_budget(t0, res.runs):
+                root, start = queue.pop(0)
+                roots[pool.submit(task_dfs, self.target, root, start, bound, size, maxd)] = root
+            if not roots:
+                break
+            n, b = pool.next_done()
+            root = roots.pop(n)
+            self._take(b, res, found)
+            bar.update(res.runs, res.failing, len(found))
+            if b.next_prefix is not None:
+                queue.append((root, b.next_prefix))
+            why = self._out_of_budget(t0, res.runs)
+            if why:
+                res.stopped = why
+                if why == "time budget":
+                    pool.cancel()
+                    roots.clear()
+                    break
+        res.complete = not queue and not roots and not res.stopped
+        res.expansion_runs = expanded
+
+    def _shrink(self, pool: _Inline | _Dask, res: CampaignResult) -> None:
+        if not self.shrink_runs or not res.failures:
+            return
+        by_task: dict[int, Failure] = {}
+        for f in res.failures:
+            by_task[pool.submit(task_shrink, self.target, f.first, self.shrink_runs)] = f
+        for _ in range(len(by_task)):
+            n, s = pool.next_done()
+            f = by_task[n]
+            f.shrink_runs = s.runs
+            f.note = s.note
+            res.cpu += s.cpu
+            if s.record is not None and s.record.preemptions + s.record.faults <= \
+                    f.first.preemptions + f.first.faults:
+                f.shrunk = s.record
+
+
+__all__ = ["Campaign", "CampaignError", "CampaignResult", "Failure", "NondeterminismError",
+           "RunRecord", "Target", "replay", "runner_for", "task_dfs", "task_expand",
+           "task_runs", "task_shrink"]

@@ -1,0 +1,239 @@
+"""Campaigns (kern/machine/campaign.py) and ``kemu explore``: many runs of a
+scenario or a test, in this process, on a local Dask cluster or on one given
+by its scheduler's address; distinct failures, shrunk, with their replay."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
+from kern.kern_synch import preempt
+from kern.machine.campaign import Campaign, CampaignError, Target, replay
+from kern.machine.explore import DfsExplorer, run_scenario
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAST = {"config": "BARE", "trace": False, "lockdebug": False}
+LOST = "tests.kern.sched_scenarios:lost_update"
+RECYCLED = "tests.kern.sched_scenarios:recycled_under_reader"
+
+
+def target(spec: str, boot: dict | None = FAST, rootdir: str = REPO) -> Target:
+    return Target.parse(spec, rootdir=rootdir, boot=boot)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Dask cluster of two worker processes, given to campaigns by its address."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", worker_dashboard_address=":0",
+                                  silence_logs=logging.CRITICAL) as lc:
+        yield lc.scheduler_address
+
+
+# --- in this process ----------------------------------------------------------------------
+
+def test_a_campaign_groups_shrinks_and_replays():
+    res = Campaign(target(LOST), "random", runs=30, workers=1).run()
+    assert res.runs == 30 and res.failing > 0
+    (f,) = res.failures
+    assert f.key == ("KernelPanic", "tests/kern/sched_scenarios.py:138 in lost_update")
+    assert f.count == res.failing
+    assert f.first.seed == min(range(30))  # the first seed that failed
+    assert f.shrunk is not None and f.shrunk.preemptions == 1 < f.first.preemptions
+    again = replay(target(LOST), f.shrunk.schedule)
+    assert again.outcome == f.shrunk.outcome and again.failed
+    table = res.table()
+    assert "1 distinct" in table and "KernelPanic" in table
+    assert f"replay:   kemu explore {LOST} --config=BARE --lockdebug=off " \
+           f"--replay={f.shrunk.schedule}" in table
+
+
+def test_pct_finds_what_random_does_not():
+    """The reader held back across 50 copies (tests/kern/test_sched.py): pct
+    finds it, random never does in the same runs."""
+    pct = Campaign(target(RECYCLED), "pct:steps=100", runs=300, workers=1,
+                   shrink_runs=0).run()
+    rnd = Campaign(target(RECYCLED), "random", runs=300, workers=1, shrink_runs=0).run()
+    assert rnd.failing == 0 and pct.failing > 0
+    assert 'assertion "sc.slots[slot] == 0" failed' in pct.failures[0].first.outcome.message
+
+
+def test_pct_without_steps_calibrates_them():
+    res = Campaign(target(RECYCLED), "pct:depth=2", runs=20, workers=1, shrink_runs=0).run()
+    assert res.strategy.startswith("pct:depth=2,steps=")
+    assert int(res.strategy.rsplit("=", 1)[1]) > 1
+
+
+def test_a_time_budget_stops_the_campaign():
+    res = Campaign(target(LOST), "random", time_budget=1.0, workers=1, batch=5,
+                   shrink_runs=0).run()
+    assert res.stopped == "time budget" and res.runs >= 5 and res.runs % 5 == 0
+
+
+async def joined_stepping() -> str:
+    """A and B run 3 segments each (2 preemption points) and are joined; the
+    run always fails, naming its order (so a campaign counts every run)."""
+    log: list[str] = []
+
+    def stepper(name: str):
+        async def run(_):
+            log.append(name)
+            for _ in range(2):
+                await preempt()
+                log.append(name)
+        return run
+
+    ls = [kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, stepper(n), None, n)[1] for n in "AB"]
+    for l in ls:
+        await kthread_join(l)
+    raise AssertionError("".join(log))
+
+
+def test_dfs_in_this_process_is_the_dfs_explorer():
+    res = Campaign(target(f"{__name__}:joined_stepping"), "dfs:bound=1", workers=1,
+                   shrink_runs=0).run()
+    dfs = DfsExplorer(joined_stepping, preemption_bound=1, boot=FAST)
+    assert len(list(dfs)) == res.runs and dfs.complete and res.complete
+    assert res.expansion_runs == 1 and res.failing == res.runs  # (1: the first run)
+
+
+# --- on a cluster ---------------------------------------------------------------------------
+
+def test_the_cluster_finds_the_same_runs_as_this_process(cluster):
+    kw = dict(runs=200, shrink_runs=0)
+    here = Campaign(target(RECYCLED), "pct:steps=100", workers=1, **kw).run()
+    there = Campaign(target(RECYCLED), "pct:steps=100", scheduler=cluster, **kw).run()
+    assert there.where == f"the cluster at {cluster}" and there.workers == 2
+    assert (there.runs, there.failing) == (here.runs, here.failing)
+    assert [(f.key, f.count, f.first.seed, f.first.schedule) for f in there.failures] == \
+        [(f.key, f.count, f.first.seed, f.first.schedule) for f in here.failures]
+
+
+def test_dfs_shared_out_covers_each_schedule_once(cluster):
+    """Cut into subtrees for two workers, the search runs every schedule within
+    the bound exactly once, as DfsExplorer does in one process."""
+    for bound in (0, 1, 2, None):
+        res = Campaign(target(f"{__name__}:joined_stepping"), f"dfs:bound={bound}",
+                       scheduler=cluster, shrink_runs=0).run()
+        alone = DfsExplorer(joined_stepping, preemption_bound=bound, boot=FAST)
+        n = len(list(alone))
+        assert res.complete and res.expansion_runs > 0
+        assert res.runs == n == res.failing, (bound, res.runs, n)
+
+
+def test_dfs_finds_the_lost_update_with_one_preemption(cluster):
+    res = Campaign(target(LOST), "dfs:bound=1", scheduler=cluster, shrink_runs=20).run()
+    (f,) = res.failures
+    assert f.best.preemptions == 1 and res.complete
+
+
+# --- a test as the target -----------------------------------------------------------------
+
+TEST_FILE = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {repo!r})
+    import kern
+    from tests.kern.sched_scenarios import recycled_under_reader
+
+    def test_recycled():
+        # the campaign gives every machine its own strategy and seed
+        with kern.boot(seed=0, config="BARE", trace=False, lockdebug=False) as k:
+            assert k.run(recycled_under_reader) in ("cache", "disk")
+
+    def test_skips():
+        import pytest
+        pytest.skip("not here")
+""")
+
+
+def test_a_test_runs_as_its_scenario_does(tmp_path):
+    """A test that boots a machine and runs the scenario fails at the same seeds,
+    with the same schedules, as the scenario itself; its replay line reruns it."""
+    (tmp_path / "test_rr.py").write_text(TEST_FILE.format(repo=REPO))
+    t = Target.parse("test_rr.py::test_recycled", rootdir=str(tmp_path))
+    as_test = Campaign(t, "pct:steps=100", runs=100, workers=1, shrink_runs=0).run()
+    as_scenario = Campaign(target(RECYCLED), "pct:steps=100", runs=100, workers=1,
+                           shrink_runs=0).run()
+    assert as_test.failing == as_scenario.failing > 0
+    (ft,), (fs,) = as_test.failures, as_scenario.failures
+    assert (ft.first.seed, ft.first.schedule) == (fs.first.seed, fs.first.schedule)
+    line = next(ln for ln in as_test.table().splitlines() if "replay:" in ln)
+    cmd = line.split("replay:", 1)[1].strip()
+    assert cmd == f"cd {tmp_path} && pytest test_rr.py::test_recycled " \
+                  f"--kemu-replay={ft.first.schedule}"
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "test_rr.py::test_recycled", f"--kemu-replay={ft.first.schedule}"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 1 and 'assertion "sc.slots[slot] == 0" failed' in out.stdout
+    with pytest.raises(CampaignError, match="skips: not here"):
+        Campaign(Target.parse("test_rr.py::test_skips", rootdir=str(tmp_path)), runs=2,
+                 workers=1).run()
+    with pytest.raises(CampaignError, match="selects 2 tests"):
+        Campaign(Target.parse("test_rr.py", rootdir=str(tmp_path)), runs=2, workers=1).run()
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def test_kemu_explore_on_a_local_cluster(tmp_path):
+    """The command, as a user types it: a local cluster of two workers, the
+    table on standard output, the progress on standard error, status 1."""
+    out = subprocess.run([sys.executable, "-m", "tools.kemu", "explore", LOST, "--config=BARE",
+                          "--runs=40", "--workers=2"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "on a local cluster of 2 worker processes" in out.stdout
+    assert "40 runs" in out.stdout and "KernelPanic" in out.stdout
+    assert "[##############################] 40/40 runs" in out.stderr
+    cmd = next(ln for ln in out.stdout.splitlines() if "replay:" in ln).split("replay:")[1]
+    assert cmd.strip().startswith(f"kemu explore {LOST} --config=BARE --replay=k1.")
+    args = cmd.split()[2:] + ["--trace", str(tmp_path / "t.json")]
+    again = subprocess.run([sys.executable, "-m", "tools.kemu", "explore", *args], cwd=REPO,
+                           capture_output=True, text=True)
+    assert again.returncode == 1 and again.stdout.startswith("KernelPanic: panic: kernel "
+                                                             "diagnostic assertion")
+    assert (tmp_path / "t.json").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nonsense"], "a target is a scenario module:function"),
+    (["tests.kern.nowhere:f"], "cannot import tests.kern.nowhere"),
+    (["tests.kern.sched_scenarios:no_such"], "has no no_such"),
+    (["tests.kern.sched_scenarios:softc"], "a scenario is an async def"),
+    (["tests/kern/nothere.py::test_x"], "no test file tests/kern/nothere.py"),
+    ([LOST, "--strategy=dfs:bond=1"], "unknown dfs option(s) bond"),
+    ([LOST, "--strategy=pct:dept=2"], "dept"),
+    ([LOST, "--strategy=fair"], "unknown strategy 'fair'"),
+    ([LOST, "--time=0"], "--time 0: must be positive"),
+    ([LOST, "--time=soon"], "--time soon: expected seconds"),
+    ([LOST, "--runs=0"], "runs must be at least 1"),
+    ([LOST, "--trace=x.json"], "--trace goes with --replay"),
+    ([LOST, "--replay=xx"], "not a kemu schedule string"),
+])
+def test_kemu_explore_refuses_what_it_cannot_run(args, message, monkeypatch):
+    from tools.kemu import main
+
+    monkeypatch.chdir(REPO)
+    err = io.StringIO()
+    assert main(["explore", *args, "--workers=1"], stdout=io.StringIO(), stderr=err) == 2
+    assert err.getvalue().startswith("kemu explore: ") and message in err.getvalue(), \
+        err.getvalue()
+
+
+def test_scenario_runs_are_the_explorers_runs():
+    """The campaign's run of a seed is run_scenario's (same decisions, same outcome)."""
+    from kern.machine.campaign import task_runs
+
+    for seed in range(5):
+        b = task_runs(target(LOST), "random", {}, [seed])
+        r = run_scenario(__import__("tests.kern.sched_scenarios", fromlist=["x"]).lost_update,
+                         strategy="random", seed=seed, boot=FAST)
+        (n, rec), = b.failures.values()
+        assert rec.schedule == r.schedule and rec.outcome == r.outcome
