@@ -63,7 +63,13 @@ class MachineLocal(Generic[T]):
         self.name = name or getattr(factory, "__qualname__", repr(factory))
 
     def __call__(self) -> T:
-        return self.of(curmachine())
+        m = _machine.get()
+        if m is None:
+            curmachine()  # raises
+        try:
+            return m.locals[self]  # type: ignore[union-attr]
+        except KeyError:
+            return self.of(m)  # type: ignore[arg-type]
 
     def of(self, m: Machine) -> T:
         slots: dict[Any, Any] = m.locals

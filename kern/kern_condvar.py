@@ -7,9 +7,12 @@ interlock while asleep and take it back before returning.
 
 from __future__ import annotations
 
-from kern.cpu import curlwp
-from kern.kern_mutex import _mutex_relock, kmutex_t, mutex_exit, mutex_owned
+import sys
+
+from kern.cpu import _lwp, curlwp
+from kern.kern_mutex import _mutex_enter, kmutex_t, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.subr_lockdebug import frame_site
 from kern.subr_prf import panic
 
 
@@ -41,14 +44,18 @@ def cv_destroy(cv: kcondvar_t) -> None:
 
 
 async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int:
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
     if cv.cv_state != 1:
         panic("cv_wait: condvar %r is not initialised", cv.cv_wmesg)
-    if not mutex_owned(mtx):
+    if mtx.mtx_owner is not l:
         panic("cv_wait: %r: interlock not held by the caller", cv.cv_wmesg)
-    sleepq_enter(cv.cv_waiters, cv.cv_wmesg, cv, "cv", curlwp())
+    sleepq_enter(cv.cv_waiters, cv.cv_wmesg, cv, "cv", l)
     mutex_exit(mtx)
     error = await sleepq_block(timo, catch)
-    await _mutex_relock(mtx)
+    # Take the interlock back; the site lockdebug records is the cv_wait* that called.
+    await _mutex_enter(mtx, l, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
     return error
 
 
@@ -71,12 +78,12 @@ async def cv_timedwait_sig(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
 
 
 def cv_signal(cv: kcondvar_t) -> None:
-    if cv.cv_waiters:
+    if cv.cv_waiters.sq_lwps:
         sleepq_wake(cv.cv_waiters, 1)
 
 
 def cv_broadcast(cv: kcondvar_t) -> None:
-    if cv.cv_waiters:
+    if cv.cv_waiters.sq_lwps:
         sleepq_wake(cv.cv_waiters)
 
 

@@ -117,7 +117,7 @@ class lwp:
         p.p_nlwpid += 1
         self.l_lid = p.p_nlwpid
         self.l_proc = p
-        self.l_name = name
+        self.l_name = name  # (sets l_tid and l_trun too)
         self.l_flag = flag
         self.l_pflag = 0
         self.l_stat = LSIDL
@@ -130,6 +130,8 @@ class lwp:
         self.l_sleeptimo = False
         self.l_sleepcatch = False
         self.l_sleepq: Any = None  # the queue it is linked on while asleep
+        # A wakeup's result when it came between sleepq_enter and sleepq_block.
+        self.l_early: int | None = None
         # Scheduling (kern/machine/scheduler.py): the machine's CPU, whether
         # the task is parked waiting for it, the result a wakeup hands over,
         # the pending timeout, how many times it was dispatched (l_ncsw), and
@@ -167,6 +169,18 @@ class lwp:
         # The signal frames sendsig built that the return to user mode has not
         # run yet, newest last (kern/sig_machdep.py).
         self.l_md_sigframes: list[Any] = []
+
+    @property
+    def l_name(self) -> str:
+        return self._l_name
+
+    @l_name.setter
+    def l_name(self, name: str) -> None:
+        # Who it is in k.trace's events (kern/machine/trace.py): name, pid,
+        # lid; and its "run" event, made once per name (execve renames it).
+        self._l_name = name
+        self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
+        self.l_trun = (self.l_tid, "run", "")
 
     @property
     def l_stat_name(self) -> str:

@@ -238,6 +238,50 @@ class _LoadCtx:
     ioconf: list[Any] = field(default_factory=list)  # cfdrivers of ioconf (static only)
 
 
+class _FreshLoader(importlib.machinery.SourceFileLoader):
+    """Loads a file of a module's per-machine copy: executed afresh for every
+    machine, but compiled (or read from its .pyc) once per process.
+
+    A code object holds no module state (its file name is the source's, the
+    same for every copy), so the copies can share it; it is read again when
+    the file's size or modification time changes.
+    """
+
+    _code: dict[tuple[str, int, int], types.CodeType] = {}
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        path = self.get_filename(fullname)
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size)
+        code = self._code.get(key)
+        if code is None:
+            code = super().get_code(fullname)
+            if code is None:
+                raise ImportError(f"no code for {fullname} ({path})", name=fullname)
+            self._code[key] = code
+        return code
+
+
+class _FreshFinder:
+    """Finds the files of per-machine copies (``kemu.mN....``) as the path
+    finder does, and gives them to :class:`_FreshLoader`."""
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: Any = None,
+                  target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if path is None or not fullname.startswith("kemu.m"):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader \
+                and spec.origin:
+            spec.loader = _FreshLoader(fullname, spec.origin)
+        return spec
+
+
+if _FreshFinder not in sys.meta_path:
+    sys.meta_path.insert(0, _FreshFinder)
+
+
 class kobj:
     """The code of a module: the fresh Python modules executed for one machine."""
 
@@ -423,8 +467,9 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
             _placeholder(f"{prefix}.{shared_name}", list(getattr(shared, "__path__", [])))
         fresh = f"{prefix}.{dotted}"
         locs = list(spec.submodule_search_locations) if is_pkg else None
-        nspec = importlib.util.spec_from_file_location(fresh, spec.origin,
-                                                       submodule_search_locations=locs)
+        nspec = importlib.util.spec_from_file_location(
+            fresh, spec.origin, loader=_FreshLoader(fresh, spec.origin),
+            submodule_search_locations=locs)
         if nspec is None or nspec.loader is None:
             _kobj_forget(ko)
             return ENOEXEC, None

@@ -12,11 +12,13 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from kern.cpu import curlwp
-from kern.kern_synch import preempt, sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.cpu import _lwp, curlwp
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
+    LockRecord,
     Site,
     frame_site,
     lock_class_for,
@@ -104,19 +106,28 @@ def _check(mtx: kmutex_t, what: str) -> None:
 
 
 async def mutex_enter(mtx: kmutex_t) -> None:
-    site = frame_site(sys._getframe(1))
-    await _mutex_enter(mtx, site)
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    # The acquisition site feeds lockdebug's order graph and reports; without
+    # lockdebug it is not looked up (sys._getframe is the dearest part of a
+    # mutex_enter).
+    await _mutex_enter(mtx, l, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
 
 
-async def _mutex_enter(mtx: kmutex_t, site: Site) -> None:
-    l = curlwp()
-    _check(mtx, "mutex_enter")
+async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Site | None) -> None:
+    if mtx.mtx_state != 1:
+        _check(mtx, "mutex_enter")
     if mtx.mtx_owner is l:
         panic("mutex_enter: locking against myself: %s", _name(mtx))
-    if not mtx.mtx_spin:
-        ASSERT_SLEEPABLE()
-    lockdebug_wantlock(l, mtx, site)
-    await preempt()
+    if l.l_spinlocks and not mtx.mtx_spin:
+        ASSERT_SLEEPABLE()  # panics
+    if site is not None and l.l_locks:
+        lockdebug_wantlock(l, mtx, site)
+    # A preemption point (kern_synch.preempt, its fast-path test inline).
+    ci = l.l_cpu
+    if not l.l_spinlocks and (ci.runq or ci.slow):
+        await ci.preempt(l, PREEMPT)
     while mtx.mtx_owner is not None:
         if mtx.mtx_spin:
             panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
@@ -126,12 +137,15 @@ async def _mutex_enter(mtx: kmutex_t, site: Site) -> None:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    lockdebug_locked(l, mtx, site)
+    l.l_locks.append(LockRecord((mtx, site, False)))
 
 
 async def _mutex_relock(mtx: kmutex_t) -> None:
-    """Take the interlock back after a sleep (cv_wait, mtsleep, kpause)."""
-    await _mutex_enter(mtx, frame_site(sys._getframe(2)))
+    """Take the interlock back after a sleep (mtsleep, kpause)."""
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()
+    await _mutex_enter(mtx, l, frame_site(sys._getframe(2)) if l.l_cpu.lockdebug else None)
 
 
 def mutex_spin_enter(mtx: kmutex_t) -> None:
@@ -139,16 +153,23 @@ def mutex_spin_enter(mtx: kmutex_t) -> None:
 
 
 def mutex_exit(mtx: kmutex_t) -> None:
-    l = curlwp()
-    _check(mtx, "mutex_exit")
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()
+    if mtx.mtx_state != 1:
+        _check(mtx, "mutex_exit")
     if mtx.mtx_owner is not l:
         owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
         panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
-    lockdebug_unlocked(l, mtx)
+    locks = l.l_locks
+    if locks and locks[-1].lock is mtx:  # (the usual case: the last lock taken)
+        del locks[-1]
+    else:
+        lockdebug_unlocked(l, mtx)
     mtx.mtx_owner = None
     if mtx.mtx_spin:
         l.l_spinlocks -= 1
-    if mtx.mtx_waiters:
+    if mtx.mtx_waiters.sq_lwps:
         sleepq_wake(mtx.mtx_waiters, 1)
 
 
@@ -165,12 +186,13 @@ def mutex_tryenter(mtx: kmutex_t) -> int:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    lockdebug_locked(l, mtx, frame_site(sys._getframe(1)))
+    lockdebug_locked(l, mtx, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
     return 1
 
 
 def mutex_owned(mtx: kmutex_t) -> bool:
-    return mtx.mtx_owner is curlwp()
+    l = _lwp.get()
+    return mtx.mtx_owner is (l if l is not None else curlwp())
 
 
 def mutex_owner(mtx: kmutex_t) -> lwp | None:

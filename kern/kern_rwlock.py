@@ -15,11 +15,13 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from kern.cpu import curlwp
-from kern.kern_synch import preempt, sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.cpu import _lwp, curlwp
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
+    LockRecord,
     Site,
     frame_site,
     lock_class_for,
@@ -84,18 +86,29 @@ def _can_take(rw: krwlock_t, op: int) -> bool:
 
 
 async def rw_enter(rw: krwlock_t, op: int) -> None:
-    site = frame_site(sys._getframe(1))
-    await _rw_enter(rw, op, site)
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    # (the acquisition site only feeds lockdebug: not looked up without it)
+    await _rw_enter(rw, op, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
 
 
-async def _rw_enter(rw: krwlock_t, op: int, site: Site) -> None:
-    l = curlwp()
-    _check(rw, "rw_enter")
+async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()
+    if rw.rw_state != 1:
+        _check(rw, "rw_enter")
     if rw.rw_owner is l or (op == RW_WRITER and l in rw.rw_readers):
         panic("rw_enter: locking against myself: %s", _name(rw))
-    ASSERT_SLEEPABLE()
-    lockdebug_wantlock(l, rw, site)
-    await preempt()
+    if l.l_spinlocks:
+        ASSERT_SLEEPABLE()  # panics
+    if l.l_locks and site is not None:
+        lockdebug_wantlock(l, rw, site)
+    # A preemption point (kern_synch.preempt, its fast-path test inline).
+    ci = l.l_cpu
+    if ci.runq or ci.slow:
+        await ci.preempt(l, PREEMPT)
     while not _can_take(rw, op):
         q = rw.rw_wwait if op == RW_WRITER else rw.rw_rwait
         sleepq_enter(q, "rwlock", rw, "rwlock", l)
@@ -104,7 +117,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Site) -> None:
         rw.rw_owner = l
     else:
         rw.rw_readers.append(l)
-    lockdebug_locked(l, rw, site, shared=(op == RW_READER))
+    l.l_locks.append(LockRecord((rw, site, op == RW_READER)))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
@@ -116,7 +129,8 @@ def rw_tryenter(rw: krwlock_t, op: int) -> int:
         rw.rw_owner = l
     else:
         rw.rw_readers.append(l)
-    lockdebug_locked(l, rw, frame_site(sys._getframe(1)), shared=(op == RW_READER))
+    lockdebug_locked(l, rw, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None,
+                     shared=(op == RW_READER))
     return 1
 
 
@@ -142,15 +156,21 @@ def rw_exit(rw: krwlock_t) -> None:
     _wake(rw)
 
 
+def _set_shared(l: lwp, rw: krwlock_t, shared: bool) -> None:
+    """``l`` now holds ``rw`` shared (or exclusive): its held-lock record says so."""
+    locks = l.l_locks
+    for i, r in enumerate(locks):
+        if r.lock is rw:
+            locks[i] = LockRecord((rw, r.site, shared))
+
+
 def rw_downgrade(rw: krwlock_t) -> None:
     l = curlwp()
     if rw.rw_owner is not l:
         panic("rw_downgrade: %s is not the writer of %s", l.l_name, _name(rw))
     rw.rw_owner = None
     rw.rw_readers.append(l)
-    for r in l.l_locks:
-        if r.lock is rw:
-            r.shared = True
+    _set_shared(l, rw, True)
     if rw.rw_rwait and not rw.rw_wwait:
         sleepq_wake(rw.rw_rwait)
 
@@ -163,9 +183,7 @@ def rw_tryupgrade(rw: krwlock_t) -> int:
         return 0
     rw.rw_readers.clear()
     rw.rw_owner = l
-    for r in l.l_locks:
-        if r.lock is rw:
-            r.shared = False
+    _set_shared(l, rw, False)
     return 1
 
 

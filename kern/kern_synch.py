@@ -18,7 +18,6 @@ is virtual unless the machine was booted with a real clock.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -27,6 +26,7 @@ from kern.cpu import MachineLocal, _lwp, curlwp
 from kern.errno import EINTR, ERESTART, EWOULDBLOCK
 from kern.kern_lwp import LSONPROC, LSSLEEP
 from kern.machine.schedule import PREEMPT, YIELD
+from kern.subr_lockdebug import ASSERT_SLEEPABLE
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -51,7 +51,8 @@ class sleepq:
     __slots__ = ("sq_lwps", "sq_name")
 
     def __init__(self, name: str | None = None) -> None:
-        self.sq_lwps: OrderedDict[lwp, None] = OrderedDict()
+        # A plain dict keeps insertion order: the head is next(iter(...)).
+        self.sq_lwps: dict[lwp, None] = {}
         self.sq_name = name
 
     def __len__(self) -> int:
@@ -76,11 +77,8 @@ def sleepq_enter(sq: sleepq, wmesg: str, wchan: Any, syncobj: str = "sleepq",
     l.l_wchan = wchan
     l.l_wmesg = wmesg
     l.l_syncobj = syncobj
-    l.l_specific.pop(_EARLY, None)
+    l.l_early = None
     sq.sq_lwps[l] = None
-
-
-_EARLY = object()  # key in l_specific: woken before it blocked
 
 
 def _unlink(l: lwp) -> None:
@@ -98,16 +96,18 @@ def _sigpending(l: lwp) -> int:
 
 async def sleepq_block(timo: int, catch: bool) -> int:
     """Sleep until woken; 0, EWOULDBLOCK on timeout, EINTR/ERESTART on a signal."""
-    from kern.subr_lockdebug import ASSERT_SLEEPABLE
-
-    l = curlwp()
-    ASSERT_SLEEPABLE()
-    if l.l_sleepq is None and _EARLY not in l.l_specific:
-        raise AssertionError("sleepq_block without sleepq_enter")
-    if _EARLY in l.l_specific:
-        rv = l.l_specific.pop(_EARLY)
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    if l.l_spinlocks:
+        ASSERT_SLEEPABLE()  # panics
+    rv = l.l_early
+    if rv is not None:  # woken between sleepq_enter and here
+        l.l_early = None
         _clear(l)
         return rv
+    if l.l_sleepq is None:
+        raise AssertionError("sleepq_block without sleepq_enter")
     if catch:
         sig = _sigpending(l)
         if sig:
@@ -119,7 +119,11 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_sleeptimo = timo > 0
     l.l_sleepcatch = catch
     l.l_wakerv = 0
-    ci.m.trace_sleep(l)
+    tb = ci.tbuf
+    if tb is not None and l.l_syncobj != "mutex" and l.l_syncobj != "rwlock":
+        tb += (l.l_tid, "sleep", l.l_wmesg or "")
+    elif ci.tracing:
+        ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
     # On teardown of the machine trio.Cancelled comes out of here, leaving
@@ -138,7 +142,8 @@ def sleepq_timeout(l: lwp) -> None:
     _unlink(l)
     l.l_wakerv = EWOULDBLOCK
     ci = l.l_cpu
-    ci.m.trace_add(l, "timeout", l.l_wmesg)
+    if ci.tracing:
+        ci.m.trace_add(l, "timeout", l.l_wmesg)
     ci.setrun(l)
 
 
@@ -160,11 +165,19 @@ def _sigerror(l: lwp, sig: int) -> int:
 
 def sleepq_wakeone(l: lwp, rv: int = 0) -> None:
     """Wake one particular sleeping lwp with result ``rv`` (it goes on the run queue)."""
-    _unlink(l)
+    sq = l.l_sleepq
+    if sq is not None:
+        sq.sq_lwps.pop(l, None)
+        l.l_sleepq = None
+    _wakeup(l, rv)
+
+
+def _wakeup(l: lwp, rv: int) -> None:
+    """``l``, unlinked from its sleep queue, is woken with result ``rv``."""
     if l.l_stat != LSSLEEP:
         # Linked but not yet blocked (it is the running lwp): let
         # sleepq_block return at once.
-        l.l_specific[_EARLY] = rv
+        l.l_early = rv
         return
     ci = l.l_cpu
     co = l.l_callout
@@ -172,17 +185,23 @@ def sleepq_wakeone(l: lwp, rv: int = 0) -> None:
         l.l_callout = None
         ci.callout_stop(co)
     l.l_wakerv = rv
-    ci.m.trace_add(l, "wakeup", l.l_wmesg)
+    tb = ci.tbuf
+    if tb is not None:
+        tb += (l.l_tid, "wakeup", l.l_wmesg or "")
+    elif ci.tracing:
+        ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)
 
 
 def sleepq_wake(sq: sleepq, count: int = 1 << 30) -> int:
     """Wake up to ``count`` lwps from the head of ``sq``; returns how many."""
+    q = sq.sq_lwps
     n = 0
-    while sq.sq_lwps and n < count:
-        l, _ = sq.sq_lwps.popitem(last=False)
+    while q and n < count:
+        l = next(iter(q))
+        del q[l]
         l.l_sleepq = None
-        sleepq_wakeone(l, 0)
+        _wakeup(l, 0)
         n += 1
     return n
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp_or_none, curmachine, curmachine_or_none
+from kern.cpu import MachineLocal, curlwp_or_none, curmachine_or_none
 from kern.exceptions import LockOrderReversal
 
 if TYPE_CHECKING:
@@ -124,15 +125,20 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
     return c
 
 
-class LockRecord:
-    """One held lock of an lwp: the lock and the place it was taken."""
+class LockRecord(tuple):
+    """One held lock of an lwp: ``(lock, site, shared)``, the lock, where it
+    was taken (None without lockdebug) and whether it is held shared.
 
-    __slots__ = ("lock", "site", "shared")
+    One is made for every lock taken, so it is a tuple made in C:
+    ``LockRecord((lock, site, shared))``; a downgrade or upgrade of an
+    rwlock replaces it.
+    """
 
-    def __init__(self, lock: Any, site: Site, shared: bool) -> None:
-        self.lock = lock
-        self.site = site
-        self.shared = shared
+    __slots__ = ()
+
+    lock = property(itemgetter(0))
+    site = property(itemgetter(1))
+    shared = property(itemgetter(2))
 
     def lock_name(self) -> str:
         c = self.lock.lock_class
@@ -184,9 +190,10 @@ def _path(w: _Witness, src: LockClass, dst: LockClass) -> list[LockClass] | None
 
 def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
     """Before blocking on ``lock``: add order edges from every held lock; report cycles."""
-    m = curmachine()
-    if not m.lockdebug or not l.l_locks:
+    ci = l.l_cpu
+    if not ci.lockdebug or not l.l_locks:
         return
+    m = ci.m
     newc = lock.lock_class
     w = _witness.of(m)
     for rec in l.l_locks:
@@ -228,8 +235,8 @@ def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass,
     return "\n".join(lines)
 
 
-def lockdebug_locked(l: lwp, lock: Any, site: Site, shared: bool = False) -> None:
-    l.l_locks.append(LockRecord(lock, site, shared))
+def lockdebug_locked(l: lwp, lock: Any, site: Site | None, shared: bool = False) -> None:
+    l.l_locks.append(LockRecord((lock, site, shared)))
 
 
 def lockdebug_unlocked(l: lwp, lock: Any) -> None:

@@ -49,7 +49,9 @@ import trio
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
-from kern.kern_lwp import KthreadExit
+from kern.kern_lwp import PS_WEXIT, KthreadExit
+from kern.kern_synch import preempt
+from kern.subr_prf import panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -356,7 +358,7 @@ async def _userret(l: lwp, depth: int) -> None:
     """Back to user mode: take the pending signals (a fatal one ends the process
     here, and an lwp of an exiting process leaves: neither returns), then run
     the handlers of the caught ones (the frames built above ``depth``)."""
-    from kern.sig_machdep import lwp_userret, sigframe_return
+    from kern.sig_machdep import lwp_userret, sigframe_return  # (it imports this module)
 
     await lwp_userret(l)
     await sigframe_return(l, depth)
@@ -377,13 +379,10 @@ async def syscall2(code: int, *args: Any) -> tuple[Any, Any]:
 
 
 async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
-    from kern.kern_exit import lwp_exit
-    from kern.kern_lwp import PS_WEXIT
-    from kern.kern_synch import preempt
-    from kern.subr_prf import panic
-
     l = curlwp()
     if l.l_proc.p_sflag & PS_WEXIT:
+        from kern.kern_exit import lwp_exit  # (kern_exit imports this module)
+
         lwp_exit(l)  # the process is gone: nothing more runs in it
     depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run

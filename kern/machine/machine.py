@@ -99,6 +99,9 @@ TUNABLES = {
     "module_autotime": "seconds before an autoloaded module may be auto-unloaded (default 10)",
 }
 
+# Who the machine itself is in k.trace's events (an lwp's is its l_tid).
+_MACHINE_TID = ("-", 0, 0)
+
 # A schedule string longer than this is written to a file by the reports.
 SCHEDULE_INLINE_MAX = 400
 
@@ -305,13 +308,14 @@ class Machine:
         """Add an event to ``k.trace`` (kern/machine/trace.py lists the kinds)."""
         tr = self.trace
         if tr.enabled:
-            if l is None:
-                tr.add(self.cpu.now_ns() / 1e9, "-", kind, detail or "")
-            else:
-                p = l.l_proc
-                tr.add(self.cpu.now_ns() / 1e9, l.l_name, kind, detail or "", p.p_pid, l.l_lid)
-                if kind == "start" or kind == "exit":  # (exit: the command after an exec)
-                    tr.procs[p.p_pid] = p.p_comm
+            raw = tr.raw
+            raw += (self.cpu.now_ns(), _MACHINE_TID if l is None else l.l_tid, kind,
+                    detail or "")
+            if l is not None and (kind == "start" or kind == "exit"):
+                # (exit: the command after an exec)
+                tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
+            if len(raw) > 3 * tr.limit:
+                tr.flush()
 
     def trace_sleep(self, l: lwp) -> None:
         """The ``sleep`` event of ``l`` (in sleepq_block): its wmesg, or for a lock

@@ -53,7 +53,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
-import trio.testing
 
 from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LW_DAEMON
 from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisions
@@ -103,6 +102,18 @@ class VirtualCPU:
         # the lwp on the CPU since its last "run" event (None once it left the CPU)
         self.last: lwp | None = None
         self.realtime = realtime
+        # Fixed at boot: whether events go to k.trace (boot(trace=)), and
+        # whether locks feed lockdebug (boot(lockdebug=)); read on every
+        # switch and lock, so kept here, one attribute away.
+        self.tracing = m.trace.enabled
+        self.lockdebug = m.lockdebug
+        # With the trace on and the virtual clock, the hot paths (dispatch,
+        # sleep, wakeup) append their events to the trace's raw list
+        # themselves, without the time: the idle logic appends the clock
+        # each time it moves it (kern/machine/trace.py).  Otherwise events
+        # go through m.trace_add.
+        self.tbuf: list[Any] | None = m.trace.raw if self.tracing and not realtime else None
+        self.tlimit = 3 * m.trace.limit  # entries of the raw list (Trace.flush)
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
         self._callouts: list[Callout] = []
@@ -143,6 +154,9 @@ class VirtualCPU:
     def stop_clock(self) -> None:
         self._now = self.now_ns()
         self.realtime = False
+        if self.tracing:
+            self.tbuf = self.m.trace.raw
+            self.tbuf.append(self._now)  # the clock for the hot paths' events
 
     def callout_after(self, ns: int, fn: Callable[[Any], None], arg: Any) -> Callout:
         """Call ``fn(arg)`` once ``ns`` nanoseconds have passed on the machine's clock."""
@@ -214,7 +228,13 @@ class VirtualCPU:
         l.l_stat = LSONPROC
         if l is not self.last:
             self.last = l
-            self.m.trace_add(l, "run" if l.l_ncsw else "start")
+            tb = self.tbuf
+            if tb is not None and l.l_ncsw:
+                tb += l.l_trun
+                if len(tb) > self.tlimit:
+                    self.m.trace.flush()
+            elif self.tracing:
+                self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
@@ -418,6 +438,8 @@ class VirtualCPU:
                     self._strikes = 0
                 self._last_progress = self.progress
                 self._now = co.deadline
+                if self.tbuf is not None:
+                    self.tbuf.append(co.deadline)  # the clock for the hot paths' events
                 self._fire_due()
                 continue
             if not busy:
@@ -445,7 +467,11 @@ class VirtualCPU:
             self._kicked = False
             while self.curlwp is None and not self.stopping:
                 if self.deferred:
-                    await trio.testing.wait_all_tasks_blocked()
+                    # (imported here: trio.testing imports pytest, which a
+                    # process that only serves puffs never needs)
+                    from trio.testing import wait_all_tasks_blocked
+
+                    await wait_all_tasks_blocked()
                     if self.curlwp is not None or self.stopping:
                         break
                     self.m.take_intake()

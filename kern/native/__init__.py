@@ -25,7 +25,12 @@ int).  Nothing is written when an argument is bad.
 Two implementations with one contract:
 
 * ``cffi``: C code compiled at install time (kern/native/_build.py, module
-  kern.native._bitops).  Range scans, counts and copies run in C.
+  kern.native._bitops) for the entry points where C beats the twin by at
+  least twice (benchmarks/bench_native.py): the range scans, the count and
+  memset (``C_ENTRIES``).  The rest are the twin's own functions: a single
+  bit costs less in Python than the call into C does, a run of bits gains
+  under 2x on short runs, and memcpy is a memoryview slice assignment,
+  which is the C library's memmove already.
 * ``python``: the pure-Python twin (kern/native/twin.py), always there.
 
 The environment variable ``KEMU_NATIVE`` chooses at import: ``cffi`` (the
@@ -51,9 +56,13 @@ IMPLEMENTATIONS = ("cffi", "python")
 
 # Must equal BITOPS_VERSION in kern/native/_build.py; a compiled module with
 # another version is a stale build and is not used.
-_BITOPS_VERSION = 1
+_BITOPS_VERSION = 2
+
+# The entry points the cffi implementation runs in C (the others are the twin's).
+C_ENTRIES = ("ffs_range", "ffc_range", "popcount_range", "memset")
 
 __all__ = [
+    "C_ENTRIES",
     "IMPLEMENTATIONS",
     "available",
     "clrbit",
@@ -96,10 +105,8 @@ def _make_cffi() -> SimpleNamespace:
 
     from_buffer = ffi.from_buffer
     uchar_array = ffi.typeof("unsigned char[]")
-    c_setbit, c_clrbit, c_isset = lib.kemu_setbit, lib.kemu_clrbit, lib.kemu_isset
-    c_setbits, c_clrbits = lib.kemu_setbits, lib.kemu_clrbits
     c_ffs, c_ffc, c_popcount = lib.kemu_ffs_range, lib.kemu_ffc_range, lib.kemu_popcount_range
-    c_memcpy, c_memset = lib.kemu_memcpy, lib.kemu_memset
+    c_memset = lib.kemu_memset
 
     # Calling pattern of every wrapper below (inlined: a helper call would
     # cost more than the C function).  The C function re-checks every
@@ -112,80 +119,6 @@ def _make_cffi() -> SimpleNamespace:
 
     def bad_buffer(a: Any, writable: bool) -> None:
         twin._view(a, writable)
-
-    def setbit(a: twin.WritableBuffer, i: int) -> None:
-        try:
-            p = from_buffer(uchar_array, a, True)
-            if c_setbit(p, len(p), i) == 0:
-                return
-        except (TypeError, BufferError):
-            bad_buffer(a, True)
-            raise
-        except OverflowError:
-            pass
-        twin._bit_error(len(p) << 3, i)
-
-    def clrbit(a: twin.WritableBuffer, i: int) -> None:
-        try:
-            p = from_buffer(uchar_array, a, True)
-            if c_clrbit(p, len(p), i) == 0:
-                return
-        except (TypeError, BufferError):
-            bad_buffer(a, True)
-            raise
-        except OverflowError:
-            pass
-        twin._bit_error(len(p) << 3, i)
-
-    def isset(a: twin.ReadableBuffer, i: int) -> bool:
-        try:
-            p = from_buffer(uchar_array, a)
-            r = c_isset(p, len(p), i)
-        except (TypeError, BufferError):
-            bad_buffer(a, False)
-            raise
-        except OverflowError:
-            r = -1
-        if r < 0:
-            twin._bit_error(len(p) << 3, i)
-        return r == 1
-
-    def isclr(a: twin.ReadableBuffer, i: int) -> bool:
-        try:
-            p = from_buffer(uchar_array, a)
-            r = c_isset(p, len(p), i)
-        except (TypeError, BufferError):
-            bad_buffer(a, False)
-            raise
-        except OverflowError:
-            r = -1
-        if r < 0:
-            twin._bit_error(len(p) << 3, i)
-        return r == 0
-
-    def setbits(a: twin.WritableBuffer, start: int, n: int) -> None:
-        try:
-            p = from_buffer(uchar_array, a, True)
-            if c_setbits(p, len(p), start, n) == 0:
-                return
-        except (TypeError, BufferError):
-            bad_buffer(a, True)
-            raise
-        except OverflowError:
-            pass
-        twin._count_error(len(p) << 3, start, n)
-
-    def clrbits(a: twin.WritableBuffer, start: int, n: int) -> None:
-        try:
-            p = from_buffer(uchar_array, a, True)
-            if c_clrbits(p, len(p), start, n) == 0:
-                return
-        except (TypeError, BufferError):
-            bad_buffer(a, True)
-            raise
-        except OverflowError:
-            pass
-        twin._count_error(len(p) << 3, start, n)
 
     def ffs_range(a: twin.ReadableBuffer, start: int, end: int) -> int:
         try:
@@ -226,22 +159,6 @@ def _make_cffi() -> SimpleNamespace:
             twin._range_error(len(p) << 3, start, end)
         return r
 
-    def memcpy(
-        dst: twin.WritableBuffer, doff: int, src: twin.ReadableBuffer, soff: int, n: int
-    ) -> None:
-        try:
-            d = from_buffer(uchar_array, dst, True)
-            s = from_buffer(uchar_array, src)
-            if c_memcpy(d, len(d), doff, s, len(s), soff, n) == 0:
-                return
-        except (TypeError, BufferError):
-            bad_buffer(dst, True)
-            bad_buffer(src, False)
-            raise
-        except OverflowError:
-            pass
-        twin._memcpy_error(len(d), doff, len(s), soff, n)
-
     def memset(dst: twin.WritableBuffer, off: int, c: int, n: int) -> None:
         try:
             d = from_buffer(uchar_array, dst, True)
@@ -260,16 +177,16 @@ def _make_cffi() -> SimpleNamespace:
         impl="cffi",
         ffi=ffi,
         lib=lib,
-        setbit=setbit,
-        clrbit=clrbit,
-        isset=isset,
-        isclr=isclr,
-        setbits=setbits,
-        clrbits=clrbits,
+        setbit=twin.setbit,
+        clrbit=twin.clrbit,
+        isset=twin.isset,
+        isclr=twin.isclr,
+        setbits=twin.setbits,
+        clrbits=twin.clrbits,
         ffs_range=ffs_range,
         ffc_range=ffc_range,
         popcount_range=popcount_range,
-        memcpy=memcpy,
+        memcpy=twin.memcpy,
         memset=memset,
     )
 

@@ -38,21 +38,14 @@ from cffi import FFI
 
 # Bumped whenever the C interface changes; kern/native/__init__.py refuses a
 # compiled module whose version differs (a stale in-place build).
-BITOPS_VERSION = 1
+BITOPS_VERSION = 2
 
 CDEF = """
 #define KEMU_BITOPS_VERSION ...
 
-int kemu_setbit(unsigned char *a, int64_t nbytes, int64_t i);
-int kemu_clrbit(unsigned char *a, int64_t nbytes, int64_t i);
-int kemu_isset(const unsigned char *a, int64_t nbytes, int64_t i);
-int kemu_setbits(unsigned char *a, int64_t nbytes, int64_t start, int64_t n);
-int kemu_clrbits(unsigned char *a, int64_t nbytes, int64_t start, int64_t n);
 int64_t kemu_ffs_range(const unsigned char *a, int64_t nbytes, int64_t start, int64_t end);
 int64_t kemu_ffc_range(const unsigned char *a, int64_t nbytes, int64_t start, int64_t end);
 int64_t kemu_popcount_range(const unsigned char *a, int64_t nbytes, int64_t start, int64_t end);
-int kemu_memcpy(unsigned char *dst, int64_t dlen, int64_t doff,
-                const unsigned char *src, int64_t slen, int64_t soff, int64_t n);
 int kemu_memset(unsigned char *dst, int64_t dlen, int64_t off, int c, int64_t n);
 """
 
@@ -188,115 +181,15 @@ kemu_nbits(int64_t nbytes)
 }
 
 static int
-kemu_bit_ok(int64_t nbytes, int64_t i)
-{
-    return i >= 0 && i < kemu_nbits(nbytes);
-}
-
-static int
 kemu_range_ok(int64_t nbytes, int64_t start, int64_t end)
 {
     return start >= 0 && start <= end && end <= kemu_nbits(nbytes);
 }
 
 static int
-kemu_count_ok(int64_t nbytes, int64_t start, int64_t n)
-{
-    int64_t nbits = kemu_nbits(nbytes);
-
-    return start >= 0 && n >= 0 && start <= nbits && n <= nbits - start;
-}
-
-static int
 kemu_span_ok(int64_t len, int64_t off, int64_t n)
 {
     return off >= 0 && n >= 0 && off <= len && n <= len - off;
-}
-
-/* Single bits. */
-
-static int
-kemu_setbit(unsigned char *a, int64_t nbytes, int64_t i)
-{
-    if (!kemu_bit_ok(nbytes, i))
-        return -1;
-    a[i >> 3] |= (unsigned char)(1u << (i & 7));
-    return 0;
-}
-
-static int
-kemu_clrbit(unsigned char *a, int64_t nbytes, int64_t i)
-{
-    if (!kemu_bit_ok(nbytes, i))
-        return -1;
-    a[i >> 3] &= (unsigned char)~(1u << (i & 7));
-    return 0;
-}
-
-static int
-kemu_isset(const unsigned char *a, int64_t nbytes, int64_t i)
-{
-    if (!kemu_bit_ok(nbytes, i))
-        return -1;
-    return (a[i >> 3] >> (i & 7)) & 1;
-}
-
-/*
- * Runs of bits.  [start, end) splits into a partial first byte, whole
- * bytes, and a partial last byte; the whole bytes go to memset().
- */
-static void
-kemu_fill(unsigned char *a, int64_t start, int64_t end, int on)
-{
-    int64_t sb = start >> 3, eb = end >> 3;
-    unsigned lo = (unsigned)(start & 7), hi = (unsigned)(end & 7);
-    unsigned mask;
-
-    if (start >= end)
-        return;
-    if (sb == eb) {
-        mask = ((1u << (hi - lo)) - 1) << lo;
-        if (on)
-            a[sb] |= (unsigned char)mask;
-        else
-            a[sb] &= (unsigned char)~mask;
-        return;
-    }
-    if (lo != 0) {
-        mask = (0xffu << lo) & 0xffu;
-        if (on)
-            a[sb] |= (unsigned char)mask;
-        else
-            a[sb] &= (unsigned char)~mask;
-        sb++;
-    }
-    if (eb > sb)
-        memset(a + sb, on ? 0xff : 0, (size_t)(eb - sb));
-    if (hi != 0) {
-        mask = (1u << hi) - 1;
-        if (on)
-            a[eb] |= (unsigned char)mask;
-        else
-            a[eb] &= (unsigned char)~mask;
-    }
-}
-
-static int
-kemu_setbits(unsigned char *a, int64_t nbytes, int64_t start, int64_t n)
-{
-    if (!kemu_count_ok(nbytes, start, n))
-        return -1;
-    kemu_fill(a, start, start + n, 1);
-    return 0;
-}
-
-static int
-kemu_clrbits(unsigned char *a, int64_t nbytes, int64_t start, int64_t n)
-{
-    if (!kemu_count_ok(nbytes, start, n))
-        return -1;
-    kemu_fill(a, start, start + n, 0);
-    return 0;
 }
 
 /*
@@ -393,22 +286,7 @@ kemu_popcount_range(const unsigned char *a, int64_t nbytes, int64_t start, int64
     return (int64_t)n;
 }
 
-/*
- * Bytes.  kemu_memcpy() has memmove() semantics: the fss driver never
- * copies between overlapping ranges, but the pure-Python twin cannot help
- * being overlap-safe, and the two must agree.
- */
-static int
-kemu_memcpy(unsigned char *dst, int64_t dlen, int64_t doff,
-    const unsigned char *src, int64_t slen, int64_t soff, int64_t n)
-{
-    if (!kemu_span_ok(dlen, doff, n) || !kemu_span_ok(slen, soff, n))
-        return -1;
-    if (n > 0)
-        memmove(dst + doff, src + soff, (size_t)n);
-    return 0;
-}
-
+/* Bytes. */
 static int
 kemu_memset(unsigned char *dst, int64_t dlen, int64_t off, int c, int64_t n)
 {

@@ -431,3 +431,19 @@ def test_unset_without_compiled_module_falls_back():
     r = run_python(code, None, hide_compiled=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["python", "True"]
+
+
+@needs_cffi
+def test_c_entries_only_where_c_pays():
+    """The cffi implementation runs in C only kern.native.C_ENTRIES (what beats the
+    twin by 2x in bench_native); every other entry point is the twin's function."""
+    c = native.load("cffi")
+    for name in native.__all__:
+        fn = getattr(c, name, None)
+        if not callable(fn) or name in ("available", "load"):
+            continue
+        if name in native.C_ENTRIES:
+            assert fn is not getattr(twin, name), name
+        else:
+            assert fn is getattr(twin, name), name
+    assert not hasattr(c.lib, "kemu_memcpy") and not hasattr(c.lib, "kemu_setbit")
