@@ -306,9 +306,11 @@ def test_sigaction_checks_the_trampoline_version_and_sigprocmask_how():
 def test_the_child_of_fork_inherits_the_mask_and_handlers():
     async def body():
         log = []
+        rfd, wfd = await libc.pipe()
 
         async def child() -> int:
             log.append(await mask())
+            await libc.read(rfd, 1)             # the parent has sent SIGUSR1 by now
             await libc.sigprocmask(SIG_UNBLOCK, {SIGUSR1})    # the pending one is taken
             return 0
 
@@ -316,6 +318,7 @@ def test_the_child_of_fork_inherits_the_mask_and_handlers():
         await libc.sigprocmask(SIG_BLOCK, {SIGUSR1})
         pid = await libc.fork(child)
         await libc.kill(pid, SIGUSR1)
+        await libc.write(wfd, b"x")
         await libc.waitpid(pid)
         return pid, log
 
