@@ -47,6 +47,7 @@ from benchmarks._measure import (  # noqa: E402
     n_rounds,
     pick,
     rounds,
+    spread,
     standard_args,
     warmups,
 )
@@ -131,7 +132,7 @@ def batch(fn: Callable[[], object], seconds: float) -> Callable[[], Sample]:
 
 
 def _us(s: list[Sample]) -> str:
-    cpu = sorted(x.cost("cpu") for x in s)[len(s) // 2] * 1e6
+    cpu = spread([x.cost("cpu") for x in s]).median * 1e6
     return f"{cpu:.3g} us"
 
 
