@@ -82,6 +82,8 @@ def test_smoke(runs: Runs, name: str) -> None:
     assert rep["bench"] == name
     figs = rep["figures"]
     assert figs, f"{name} reported no figures"
+    assert any(f["wall"] is not None or f["cpu"] is not None for f in figs), \
+        f"{name} measured none of its figures"
     for f in figs:
         assert _finite(f["wall"]) and _finite(f["cpu"]), f
         measured = f["wall"] is not None or f["cpu"] is not None
