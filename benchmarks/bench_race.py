@@ -43,6 +43,7 @@ from benchmarks._measure import (  # noqa: E402
     Report,
     Sample,
     Stopwatch,
+    column,
     n_rounds,
     pick,
     pin_cpu,
@@ -174,21 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     for key, n in failed.items():
         if n:
             rep.note(f"sweep {key}: {n} failed seeds over all rounds (their time counts)")
-    checked: list[int] = []
 
     def field(race: bool):
-        def run() -> Sample:
+        def run() -> dict[str, Any]:
             s, n = field_run(accesses, race)
-            if race:
-                checked.append(n)
-            return s
+            return {"time": s, "checked": n}
         return run
 
     fres = rounds({"off": field(False), "on": field(True)}, n_rounds(args), warmups(args))
-    rep.cost("field: locked access, race off", fres["off"], "us")
-    rep.cost("field: locked access, race on", fres["on"], "us")
-    rep.ratio("field: race on / race off", fres["on"], fres["off"], mode="cost")
-    rep.value("field: accesses checked per run, race on", checked, "",
+    off, on = column(fres["off"], "time"), column(fres["on"], "time")
+    rep.cost("field: locked access, race off", off, "us")
+    rep.cost("field: locked access, race on", on, "us")
+    rep.ratio("field: race on / race off", on, off, mode="cost")
+    rep.value("field: accesses checked per run, race on", column(fres["on"], "checked"), "",
               note=f"four per locked access, sc_slock read by mutex_enter and mutex_exit, "
                    f"sc_uflags read and written: {4 * accesses} expected")
     rep.finish(args)
