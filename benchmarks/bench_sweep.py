@@ -43,6 +43,7 @@ from benchmarks._measure import (  # noqa: E402
     Report,
     Sample,
     Target,
+    column,
     n_rounds,
     pick,
     pin_cpu,
@@ -92,8 +93,8 @@ def sweep_run(tree: Tree, seeds: int, warm: int, cpu: int | None,
 
 
 def sweep_rounds(args: argparse.Namespace, rep: Report, now: Tree,
-                 cases: dict[str, Callable[[], Sample]],
-                 base_case: Callable[[Tree], Callable[[], Sample]]) -> dict[str, list] | None:
+                 cases: dict[str, Callable[[], Any]],
+                 base_case: Callable[[Tree], Callable[[], Any]]) -> dict[str, list] | None:
     """Interleaved rounds of ``cases`` and, with ``--base``, of ``base_case(tree)`` in
     that revision's tree (as "base"); the trees are noted in ``rep``.  None when a
     sweep failed (``rep`` then says so as a figure not measured)."""
@@ -127,20 +128,20 @@ def main(argv: list[str] | None = None) -> int:
                  f"fss sweep scenario: {seeds} seeds per process after {warm} dropped, "
                  f"pinned to CPU {cpu}", args)
     now = current_tree()
-    details: dict[str, list[dict]] = {}
 
-    def case(tree: Tree, key: str, boot: dict[str, Any] | None = None):
-        def run() -> Sample:
+    def case(tree: Tree, boot: dict[str, Any] | None = None):
+        def run() -> dict[str, Any]:
             s, d = sweep_run(tree, seeds, warm, cpu, boot)
-            details.setdefault(key, []).append(d)
-            return s
+            return {"time": s, **d}
         return run
 
-    cases = {"now": case(now, "now"), "trace off": case(now, "trace off", {"trace": False})}
-    res = sweep_rounds(args, rep, now, cases, lambda base: case(base, "base"))
-    if res is None:
+    cases = {"now": case(now), "trace off": case(now, {"trace": False})}
+    # the measured rounds only (the warm-up round's runs are not in them)
+    details = sweep_rounds(args, rep, now, cases, case)
+    if details is None:
         rep.finish(args)
         return 1
+    res = {key: column(runs, "time") for key, runs in details.items()}
     rep.rate("seeds/s, this tree (trace on)", res["now"], "seeds")
     if "base" in res:
         rep.rate(f"seeds/s, base {args.base} (trace on)", res["base"], "seeds")
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, ds in details.items():
         fails = sum(d["failed"] for d in ds)
         if fails:
-            rep.note(f"{key}: {fails} failed seeds over all rounds (their time counts)")
+            rep.note(f"{key}: {fails} failed seeds over the measured rounds (their time "
+                     "counts)")
     off = details.get("trace off", [])
     if off and sum(d["boots_overridden"] for d in off) == 0:
         rep.note("trace off: the probe's boot override reached no machine: "
