@@ -340,11 +340,14 @@ def sweep_runs(strategy: str, n: int) -> Sample:
 
 
 def delay_bug(runs: int) -> dict[str, Any]:
-    """Failing runs of ``runs`` of the delay scenario, per strategy."""
+    """Failing runs of ``runs`` of the delay scenario, per strategy (each strategy's
+    rate timed after a run of each has warmed both alike)."""
     from kern.machine.explore import explore
     from tests.kern.sched_scenarios import recycled_under_reader
 
     out = {}
+    for strat in ("random", "pct"):
+        explore(recycled_under_reader, strategy=strat, runs=1, boot=FAST)
     for strat in ("random", "pct"):
         sw = Stopwatch()
         ex = explore(recycled_under_reader, strategy=strat, runs=runs, boot=FAST)
