@@ -76,7 +76,7 @@ class Drive:
         return rawname(self.key) if self.type == "blk" else None
 
 
-DRIVESPEC_KEYS = ("key", "hostpath", "size", "offset", "type")
+# Each drive spec key, in rump_allserver's order, with what its value looks like.
 DRIVESPEC_VALUES = {"key": "/dev/wd0", "hostpath": "FILE", "size": "host|N", "offset": "N",
                     "type": "blk|chr|reg"}
 
@@ -141,7 +141,7 @@ def parse_drivespec(spec: str) -> Drive:
             ftype = value
         else:
             raise DriveSpecError(f'invalid dtoken "{item}": no key "{name}" '
-                                 f"({', '.join(DRIVESPEC_KEYS)})")
+                                 f"({', '.join(DRIVESPEC_VALUES)})")
     missing = [n for n, given in (("key", key is not None), ("hostpath", hostpath is not None),
                                   ("size", size_given)) if not given]
     if missing:
