@@ -76,7 +76,7 @@ class Drive:
         return rawname(self.key) if self.type == "blk" else None
 
 
-DRIVESPEC_KEYS = ("key", "hostpath", "size", "offset", "type")
+# Each drive spec key, in rump_allserver's order, with what its value looks like.
 DRIVESPEC_VALUES = {"key": "/dev/wd0", "hostpath": "FILE", "size": "host|N", "offset": "N",
                     "type": "blk|chr|reg"}
 
@@ -141,7 +141,7 @@ def parse_drivespec(spec: str) -> Drive:
             ftype = value
         else:
             raise DriveSpecError(f'invalid dtoken "{item}": no key "{name}" '
-                                 f"({', '.join(DRIVESPEC_KEYS)})")
+                                 f"({', '.join(DRIVESPEC_VALUES)})")
     missing = [n for n, given in (("key", key is not None), ("hostpath", hostpath is not None),
                                   ("size", size_given)) if not given]
     if missing:
@@ -338,13 +338,13 @@ def boot_machine(drives: Sequence[Drive] = (), seed: int | None = None, *,
     return KemuMachine(k, console, p, list(drives))
 
 
-def _halted(m: KemuMachine, write: Any) -> bool:
+def _halted(m: KemuMachine, errs: TextIO) -> bool:
     """Halt ``m``; False, with the report written, when the halt met a crash or
     left a file system mounted (the images it names may be inconsistent)."""
     try:
         m.halt()
     except (KernelError, MachineHalted) as e:
-        write(f"kemu: {e}\n")
+        _write(errs, f"kemu: {e}\n")
         return False
     return True
 
@@ -403,10 +403,19 @@ def _native_status() -> str:
         return f"does not load: {e}"
     if native.impl == "cffi":
         return "cffi, compiled"
-    why = native.load_errors.get("cffi")
-    if why and not os.environ.get("KEMU_NATIVE"):
+    why = _fallback_reason(native)
+    if why:
         return f"the pure-Python twin; the compiled helper did not load: {why}"
     return "the pure-Python twin"
+
+
+def _fallback_reason(native: Any) -> str | None:
+    """Why the compiled helper did not load, when kemu fell back to the
+    pure-Python twin by itself (not asked for with KEMU_NATIVE); else None."""
+    why = native.load_errors.get("cffi")
+    if native.impl != "cffi" and why and not os.environ.get("KEMU_NATIVE"):
+        return why
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -594,8 +603,8 @@ def _native_check(errs: TextIO) -> bool:
     except ImportError as e:
         _write(errs, f"kemu: {e}\n")
         return False
-    why = native.load_errors.get("cffi")
-    if native.impl != "cffi" and why and not os.environ.get("KEMU_NATIVE"):
+    why = _fallback_reason(native)
+    if why:
         _write(errs, "kemu: warning: the compiled native helper did not load; running on "
                      f"the pure-Python twin (slower): {why}\n")
     return True
@@ -690,7 +699,7 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
                 else:
                     status = m.shell.interactive(stdin)
             finally:
-                if not _halted(m, lambda text: _write(errs, text)):
+                if not _halted(m, errs):
                     status = 1
                 if args.trace and not _write_trace(m.k, args.trace, errs):
                     status = status or 1

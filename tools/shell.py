@@ -49,6 +49,7 @@ from typing import Any, TextIO
 
 from kern.exceptions import KernelError, MachineHalted
 from kern.kern_lwp import SZOMB
+from kern.kern_sig import SIGINT
 from tools import cmds
 from tools.cmds._prog import eprintf, fflush, setprogname
 from tools.console import Console, Sink, emit
@@ -80,7 +81,7 @@ __all__ = ["PROMPT", "Shell", "ShellExit", "ShellSyntaxError", "parse", "sh_errm
 
 PROMPT = "kemu# "        # PS1: one prompt, in kemu shell and in kemu demo's transcript
 PROMPT2 = "> "           # PS2: the command goes on
-EXIT_INTR = 130          # 128 + SIGINT
+EXIT_INTR = 128 + SIGINT
 EX_SOFTWARE = 70         # sysexits(3): an internal software error (a bug in kemu)
 
 
@@ -99,7 +100,7 @@ class Shell:
         self._running = False       # a command is being evaluated in the machine
         # Ctrl-C is the host's to route (Shell.interrupt): the shell process itself
         # catches SIGINT, as an interactive sh does; its commands take it by default.
-        k.run(libc.signal, 2, self._onint, 0, name="sh", proc=proc)
+        k.run(libc.signal, SIGINT, self._onint, 0, name="sh", proc=proc)
 
     @property
     def status(self) -> int:
@@ -135,7 +136,7 @@ class Shell:
         Nothing when the command it was meant for has ended meanwhile (``evals``
         counts the commands evaluated): ``host.intr`` has stopped the line, and
         the shell's own process must not take the Ctrl-C again in the next one."""
-        from kern.kern_sig import SIGINT, psignal
+        from kern.kern_sig import psignal
 
         if not self._running or evals != self._evals:
             return

@@ -25,17 +25,15 @@ cat /tmp/a/f
     assert r.err == ""
 
 
-def test_script_stops_at_first_failure_naming_the_line(tmp_path):
-    r = run_script(tmp_path, "echo one\n\n# two\nmkdir /tmp\necho never\n")
-    assert r.status == 1
-    assert r.out == "one\n"
-    assert r.err == "kemu: line 4: mkdir: /tmp: File exists\n"
-
-
-def test_busy_message_has_the_line_number(tmp_path):
-    r = run_script(tmp_path, "mount -t rootfs rootfs /mnt\numount /\n")
-    assert r.status == 1
-    assert r.err == "kemu: line 2: umount: /: Device busy\n"
+@pytest.mark.parametrize("text, out, err", [
+    # blank and comment lines count: the failing mkdir is line 4
+    ("echo one\n\n# two\nmkdir /tmp\necho never\n", "one\n",
+     "kemu: line 4: mkdir: /tmp: File exists\n"),
+    ("mount -t rootfs rootfs /mnt\numount /\n", "", "kemu: line 2: umount: /: Device busy\n"),
+], ids=["exists", "busy"])
+def test_script_stops_at_first_failure_naming_the_line(tmp_path, text, out, err):
+    r = run_script(tmp_path, text)
+    assert (r.status, r.out, r.err) == (1, out, err)
 
 
 def test_not_found_syntax_error_and_silent_failure(tmp_path):

@@ -52,6 +52,16 @@ def assert_written(img: str) -> None:
     assert dumpe2fs_h(img)["Filesystem state"] == "clean"
 
 
+def assert_crash_named_the_image(r, img: str) -> None:
+    """kemu failed without a traceback, said the image may be inconsistent, and
+    synced nothing: the file system was never marked clean again."""
+    assert r.status == 1
+    assert (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
+            "without syncing or unmounting its file systems") in r.err.splitlines()
+    assert "Traceback" not in r.err
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
 def run(tmp_path, img: str, text: str):
     script = tmp_path / "script.kemu"
     script.write_text(text)
@@ -115,22 +125,14 @@ def crashme(monkeypatch):
 
 def test_crash_in_kemu_run_names_the_image(tmp_path, img, crashme):
     r = run(tmp_path, img, MOUNT_AND_WRITE + "crashme now\necho never\n")
-    assert r.status == 1
-    lines = r.err.splitlines()
-    assert lines[0] == "kemu: line 4: panic: crashme: ['now']"
-    assert (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
-            "without syncing or unmounting its file systems") in lines
-    assert "Traceback" not in r.err
-    # nothing was synced: the file system was never marked clean again
-    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+    assert_crash_named_the_image(r, img)
+    assert r.err.splitlines()[0] == "kemu: line 4: panic: crashme: ['now']"
 
 
 def test_crash_in_kemu_shell_names_the_image(img, crashme):
     r = kemu_main("shell", *drive(img), stdin=MOUNT_AND_WRITE + "crashme\n")
-    assert r.status == 1
+    assert_crash_named_the_image(r, img)
     assert r.err.startswith("kemu: panic: crashme: []\n")
-    assert f"host image {img} (/dev/wd0) may be inconsistent" in r.err
-    assert "Traceback" not in r.err
 
 
 @pytest.fixture
@@ -156,22 +158,18 @@ def test_halt_deadlock_in_kemu_run_fails_naming_the_image(tmp_path, img, stuck_s
     """The script succeeds, then the halt deadlocks on the puffs server (its sync
     never answered): kemu used to exit 0 saying nothing, with the file lost."""
     r = run(tmp_path, img, STUCK)
-    assert r.status == 1
+    assert_crash_named_the_image(r, img)
     assert r.err.startswith("kemu: deadlock: every lwp sleeps")
-    lines = r.err.splitlines()
     assert ("the crash happened during the halt, before every file system was synced "
-            "and unmounted") in lines
-    assert (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
-            "without syncing or unmounting its file systems") in lines
-    assert "Traceback" not in r.err
-    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+            "and unmounted") in r.err.splitlines()
 
 
 def test_halt_deadlock_in_kemu_shell_fails_naming_the_image(img, stuck_server):
     r = kemu_main("shell", *drive(img), stdin=STUCK + "exit\n")
-    assert r.status == 1
-    assert r.err.startswith("kemu: deadlock: ")
-    assert f"host image {img} (/dev/wd0) may be inconsistent" in r.err
+    assert_crash_named_the_image(r, img)
+    assert r.err.startswith("kemu: deadlock: every lwp sleeps")
+    assert ("the crash happened during the halt, before every file system was synced "
+            "and unmounted") in r.err.splitlines()
 
 
 def test_a_file_system_that_will_not_unmount_fails_kemu_run(tmp_path, img):

@@ -86,6 +86,9 @@ def test_history_recall_with_the_up_arrow(tmp_path):
     child.expect_exact("recalled-line\r\n")
     prompt(child)
     finish(child)
+    # That match may be the recalled line's own echo: the command must also have
+    # run, its output a line of its own, as the first time.
+    assert lines(child).count("recalled-line") == 2
 
 
 def test_tab_completes_commands_and_machine_paths(tmp_path):
