@@ -658,8 +658,13 @@ class Machine:
         # from here inherit the mask; so do processes (the puffs server unblocks
         # them again, tools/lib/libpuffs/remote.py).
         signal.pthread_sigmask(signal.SIG_BLOCK, HOST_SIGNALS)
+        self._trio_run(self._trio_main)
+
+    def _trio_run(self, main: Callable[[], Awaitable[None]]) -> None:
+        """Run ``main`` under trio; what escapes it becomes the machine's failure
+        (reported to the waiting caller), and the pending requests are finished."""
         try:
-            trio.run(self._trio_main, strict_exception_groups=True)
+            trio.run(main, strict_exception_groups=True)
         except BaseException as e:  # noqa: BLE001 - report to the waiting caller
             if self.failure is None:
                 p = KernelPanic(f"panic: the machine's run failed: {e!r}")
@@ -801,15 +806,7 @@ class Machine:
                     await reboot.aevent.wait()
                 self._stop()
 
-        try:
-            trio.run(main, strict_exception_groups=True)
-        except BaseException as e:  # noqa: BLE001 - as the sync face does
-            if self.failure is None:
-                p = KernelPanic(f"panic: the machine's run failed: {e!r}")
-                p.__cause__ = e
-                self.failure = p
-        finally:
-            self._finish_requests()
+        self._trio_run(main)
         if not box:
             self._failure_raised = True
             raise self.failure or MachineHalted(f"{self!r} did not boot")

@@ -176,14 +176,9 @@ def forget_machines() -> None:
         _current.clear()
 
 
-def rerun_line(item: pytest.Item, machines: list[_machine.Machine],
-               report: str = "") -> str:
-    """The command that runs ``item`` again as it ran (``report``: the failure's
-    text, where hypothesis says how to replay its example)."""
-    return "\n".join(_rerun_lines(item, machines, report))
-
-
 def _rerun_lines(item: pytest.Item, machines: list[_machine.Machine], report: str) -> list[str]:
+    """The commands that run ``item`` again as it ran (``report``: the failure's
+    text, where hypothesis says how to replay its example)."""
     args = ["pytest", item.nodeid]
     cfg = item.config
     for opt in ("--kemu-sweep", "--kemu-sweep-base"):

@@ -94,7 +94,10 @@ class RandomStrategy(Strategy):
         return "random"
 
 
-class PCTStrategy(Strategy):
+class PCTStrategy(RandomStrategy):
+    """PCT: random priorities with ``depth - 1`` change points; its ``chance``
+    and ``below`` draw from the same generator as RandomStrategy's."""
+
     name = "pct"
 
     def __init__(self, seed: int = 0, depth: int = 3, steps: int = 1000,
@@ -103,11 +106,10 @@ class PCTStrategy(Strategy):
             raise ValueError("pct: depth must be at least 1")
         if steps < 1:
             raise ValueError("pct: steps must be at least 1")
-        self.seed = seed
+        super().__init__(seed)
         self.depth = depth
         self.steps = steps
         self.fair_after = fair_after
-        self.rng = random.Random(seed)
         # change point (a decision number, 1-based) -> the priority it gives
         points = self.rng.sample(range(1, steps + 1), min(depth - 1, steps))
         self.changes = {k: i + 1 for i, k in enumerate(sorted(points))}
@@ -140,12 +142,6 @@ class PCTStrategy(Strategy):
             if p > bp:
                 best, bp = i, p
         return best
-
-    def chance(self, p: float) -> int:
-        return 1 if self.rng.random() < p else 0
-
-    def below(self, n: int) -> int:
-        return self.rng.randrange(n)
 
     def describe(self) -> str:
         return f"pct(seed={self.seed}, depth={self.depth}, steps={self.steps})"

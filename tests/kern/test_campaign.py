@@ -17,6 +17,8 @@ from kern.kern_synch import preempt
 from kern.machine.campaign import Campaign, CampaignError, Target, replay
 from kern.machine.explore import DfsExplorer, run_scenario
 
+from .sched_scenarios import lost_update
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = {"config": "BARE", "trace": False, "lockdebug": False}
 LOST = "tests.kern.sched_scenarios:lost_update"
@@ -233,7 +235,6 @@ def test_scenario_runs_are_the_explorers_runs():
 
     for seed in range(5):
         b = task_runs(target(LOST), "random", {}, [seed])
-        r = run_scenario(__import__("tests.kern.sched_scenarios", fromlist=["x"]).lost_update,
-                         strategy="random", seed=seed, boot=FAST)
+        r = run_scenario(lost_update, strategy="random", seed=seed, boot=FAST)
         (n, rec), = b.failures.values()
         assert rec.schedule == r.schedule and rec.outcome == r.outcome

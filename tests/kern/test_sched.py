@@ -231,7 +231,8 @@ def test_shrinking_reduces_a_lost_update_to_one_preemption():
 def test_determinism_check_passes_a_closed_scenario():
     rep = check_determinism(lost_update, strategy="random", seed=2, runs=3, boot=BARE)
     assert rep.deterministic, str(rep)
-    assert "deterministic" in str(rep)
+    assert rep.runs == 3 and rep.divergence is None
+    assert str(rep).startswith(f"deterministic: 3 runs of schedule {rep.first.schedule} ")
 
 
 def test_determinism_check_catches_the_host_clock():
