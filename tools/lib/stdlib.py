@@ -66,10 +66,10 @@ def _digit(c: str) -> int:
     return 99
 
 
-def _scan(s: str, base: int) -> tuple[bool, int, int, int, int]:
+def _scan(s: str, base: int) -> tuple[bool, int, int]:
     """The part the signed and unsigned templates share: skip white space and
-    a sign, settle the base.  -> (neg, base, index of the first digit,
-    magnitude read (unbounded), end index: 0 if no digit)."""
+    a sign, settle the base, read the digits.  -> (neg, magnitude read
+    (unbounded), end index: 0 if no digit)."""
     i = 0
     n = len(s)
     while i < n and s[i] in _SPACE:
@@ -90,14 +90,14 @@ def _scan(s: str, base: int) -> tuple[bool, int, int, int, int]:
     while i < n and _digit(s[i]) < base:
         acc = acc * base + _digit(s[i])
         i += 1
-    return neg, base, start, acc, (i if i > start else 0)
+    return neg, acc, (i if i > start else 0)
 
 
 def _strtox(s: str, base: int, lo: int, hi: int) -> Conv:
     """_strtol.h: a signed conversion into [lo, hi]."""
     if base and (base < 2 or base > 36):
         return Conv(0, 0, EINVAL)
-    neg, base, _start, acc, end = _scan(s, base)
+    neg, acc, end = _scan(s, base)
     v = -acc if neg else acc
     if v < lo:
         return Conv(lo, end, ERANGE)
@@ -111,7 +111,7 @@ def _strtoux(s: str, base: int, hi: int) -> Conv:
     the value modulo hi + 1, as C's unsigned arithmetic does."""
     if base and (base < 2 or base > 36):
         return Conv(0, 0, EINVAL)
-    neg, base, _start, acc, end = _scan(s, base)
+    neg, acc, end = _scan(s, base)
     if acc > hi:
         return Conv(hi, end, ERANGE)
     return Conv((-acc) & hi if neg else acc, end, 0)

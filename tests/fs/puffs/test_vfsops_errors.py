@@ -52,6 +52,7 @@ from vfs.vnode import LK_EXCLUSIVE, VDIR, vrele
 from vfs.vnode_if import VOP_ISLOCKED, VOP_UNLOCK
 
 from . import h_puffs as h
+from .test_pageflush import Pages, Recorder  # stand-in dirty pages, fsync log
 
 FHANDLE_SIZE_MAX = 1024
 
@@ -648,22 +649,6 @@ def test_root_made_while_the_stored_root_is_deactivated_panics(seed):
 
 # ------------------------------------------------------------------ pageflush
 
-class _Pages:
-    """A stand-in page object with dirty pages: kemu's puffs keeps no page
-    cache (V1), so no vnode is dirty by itself (as in test_pageflush.py)."""
-
-    uo_ndirty = 1
-
-
-class FsyncRecorder(MemFS):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fsyncs: list[int] = []
-
-    async def node_fsync(self, node, cred, flags, offlo, offhi, pid) -> None:
-        self.fsyncs.append(node)
-
-
 def test_pageflush_passes_over_a_dirty_vnode_someone_holds_locked():
     """pageflush asks vget for the lock without waiting (LK_NOWAIT): a dirty
     vnode another lwp holds locked is skipped (vget: EBUSY) and the walk goes
@@ -673,7 +658,7 @@ def test_pageflush_passes_over_a_dirty_vnode_someone_holds_locked():
     from vfs.vnode import vn_lock
 
     with h.Booted(seed=81) as k:
-        ops = FsyncRecorder()
+        ops = Recorder()
         h.start_server(k, ops)
         mp = h.mounted(k, "/mnt")
 
@@ -684,7 +669,7 @@ def test_pageflush_passes_over_a_dirty_vnode_someone_holds_locked():
                 fds.append(fd)
                 _, vp = await namei_simple_kernel(f"/mnt/{n}", NSM_FOLLOW_NOEMULROOT)
                 await vrele(vp)  # the descriptor keeps it
-                vp.v_uobj = _Pages()
+                vp.v_uobj = Pages()
                 vps.append(vp)
             async def holder():  # someone is busy with a
                 await vn_lock(vps[0], LK_EXCLUSIVE)

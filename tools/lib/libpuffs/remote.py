@@ -91,6 +91,7 @@ from kern.cpu import curmachine
 from kern.errno import EBADF, EINTR, EINVAL, EIO, ENXIO, ERESTART, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
+from kern.machine.machine import HOST_SIGNALS
 from tools.lib import libc
 
 from . import _sys
@@ -409,8 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     # Started from a machine's thread, the process inherited its blocked host
     # signals (kern/machine/machine.py's HOST_SIGNALS): a server takes them.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
-                                                signal.SIGQUIT, signal.SIGWINCH})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HOST_SIGNALS)
     try:
         ops = load_ops(args.ops, json.loads(args.kwargs), json.loads(args.args))
     except Exception as e:  # noqa: BLE001 - report and fail
