@@ -192,6 +192,16 @@ def test_if_for_while_until_case_functions(m):
                 "echo $i$j; done; done") == "a1\nb1\n"
 
 
+def test_break_and_continue_in_a_loops_condition_act_on_that_loop(m):
+    # eval.c's evalloop tests evalskip after the condition as after the body
+    assert m.ok("for i in 1 2; do while break; do :; done; echo $i; done; "
+                "echo end") == "1\n2\nend\n"
+    assert m.ok("n=; while n=${n}x; case $n in xx) continue;; xxxx) false;; esac; "
+                "do echo b$n; done; echo $n") == "bx\nbxxx\nxxxx\n"
+    assert m.ok("for i in a b; do until break 2; do :; done; echo no; done; "
+                "echo end") == "end\n"
+
+
 def test_subshells_have_their_own_state(m):
     assert m.ok("x=1; (x=2; cd /tmp; echo $x); echo $x; pwd") == "2\n1\n/\n"
     assert m.ok("x=1; echo | x=2; echo $x") == "1\n"

@@ -461,17 +461,19 @@ class Evaluator:
             raise ErrExit(self.st.status, n)
         return self.st.status
 
-    async def loopbody(self, body: Node | None, flags: int) -> bool:
-        """One pass of a loop's body: False when ``break`` ends this loop
-        (``break n``/``continue n`` for an outer loop go on up)."""
+    async def loopbody(self, body: Node | None, flags: int) -> _Break | None:
+        """One pass of a loop's condition or body: the ``break``/``continue``
+        that ended it for this loop (a ``_Continue`` is a ``_Break``), or None.
+        ``break n``/``continue n`` for an outer loop go on up, one level less:
+        eval.c's evalskip and skipcount."""
         try:
             await self.evaltree(body, flags & ~EV_EXIT)
         except _Break as b:         # also _Continue, its subclass
             if b.n > 1:
                 b.n -= 1
                 raise
-            return isinstance(b, _Continue)
-        return True
+            return b
+        return None
 
     async def evalloop(self, n: NBinaryNode, flags: int) -> None:
         st = self.st
@@ -479,12 +481,15 @@ class Evaluator:
         status = 0
         try:
             while True:
-                await self.evaltree(n.ch1, EV_TESTED)
-                if (st.status != 0) == (n.type == NWHILE):
-                    break
-                going = await self.loopbody(n.ch2, flags)
-                status = st.status
-                if not going:
+                # eval.c tests evalskip after the condition too: a break or
+                # continue there acts on this loop, as in its body.
+                skip = await self.loopbody(n.ch1, EV_TESTED)
+                if skip is None:
+                    if (st.status != 0) == (n.type == NWHILE):
+                        break
+                    skip = await self.loopbody(n.ch2, flags)
+                    status = st.status
+                if skip is not None and not isinstance(skip, _Continue):
                     break
         finally:
             st.loopnest -= 1
@@ -503,9 +508,9 @@ class Evaluator:
         try:
             for item in items:
                 st.vars[n.var] = item
-                going = await self.loopbody(n.body, flags)
+                skip = await self.loopbody(n.body, flags)
                 status = st.status
-                if not going:
+                if skip is not None and not isinstance(skip, _Continue):
                     break
         finally:
             st.loopnest -= 1
