@@ -192,7 +192,7 @@ def test_if_for_while_until_case_functions(m):
                 "echo $i$j; done; done") == "a1\nb1\n"
 
 
-def test_break_and_continue_in_a_loops_condition_act_on_that_loop(m):
+def test_break_and_continue_in_a_loops_condition_and_their_counts(m):
     # eval.c's evalloop tests evalskip after the condition as after the body
     assert m.ok("for i in 1 2; do while break; do :; done; echo $i; done; "
                 "echo end") == "1\n2\nend\n"
@@ -200,6 +200,11 @@ def test_break_and_continue_in_a_loops_condition_act_on_that_loop(m):
                 "do echo b$n; done; echo $n") == "bx\nbxxx\nxxxx\n"
     assert m.ok("for i in a b; do until break 2; do :; done; echo no; done; "
                 "echo end") == "end\n"
+    for line in ["break 0", "continue 0"]:
+        r = m.sh(f"for i in 1; do {line}; done")
+        assert (r.status, r.err) == (2, f"{line.replace(' ', ': invalid count: ')}\n")
+    r = m.sh("for i in 1; do break -1; done")
+    assert (r.status, r.err) == (2, "break: Illegal number: -1\n")
 
 
 def test_subshells_have_their_own_state(m):

@@ -1224,8 +1224,8 @@ async def bltin_shift(ev: Evaluator, argv: list[str]) -> int:
 
 async def bltin_break(ev: Evaluator, argv: list[str]) -> int:
     n = _number(argv[0], argv[1]) if len(argv) > 1 else 1
-    if n <= 0:
-        raise ShellError(f"{argv[0]}: Illegal number: {argv[1]}")
+    if n <= 0:                      # as current eval.c's breakcmd
+        raise ShellError(f"{argv[0]}: invalid count: {n}")
     if ev.st.loopnest == 0:
         return 0
     n = min(n, ev.st.loopnest)
