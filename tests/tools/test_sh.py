@@ -217,6 +217,16 @@ def test_background_job_and_wait(m):
     assert (r.status, r.out) == (0, "started\nwaited 0\n")
 
 
+def test_a_descriptor_redirected_to_itself_must_be_open(m):
+    # redir.c's redirect: n>&n only checks n (F_SETFD), saving and moving nothing
+    for line in ["echo x 5>&5", "ls /dev/null 5>&5", "{ echo z; } 5>&05"]:
+        assert (m.sh(line + "; echo $?").out, m.sh(line).err) == \
+            ("2\n", "fd 5: Bad file descriptor\n"), line
+    assert m.ok("echo y 1>&1 2>&2") == "y\n"
+    r = m.sh("echo w 1>&1 >&2")
+    assert (r.out, r.err) == ("", "w\n")
+
+
 def test_builtins_with_redirections_and_fd_duplication(m):
     m.ok("cd /nonexistent 2> /tmp/e || true")
     assert m.ok("cat /tmp/e") == "cd: can't cd to /nonexistent\n"

@@ -338,6 +338,11 @@ async def movefd(frm: int, to: int) -> int:
     return to
 
 
+def _fdnumber(word: str) -> int | None:
+    """The descriptor a ``>&word``/``<&word`` names, or None if no number."""
+    return int(word) if word and set(word) <= set(DIGITS) else None
+
+
 def value_word(w: Word) -> Word:
     """The value part of a ``NAME=value`` word."""
     first = w.parts[0]
@@ -964,6 +969,15 @@ class Evaluator:
         try:
             for r in redirs:
                 fd = r.fd
+                fname = "" if r.type in (NHERE, NXHERE) else await self.expand_string(r.fname)
+                if r.type in (NTOFD, NFROMFD) and _fdnumber(fname) == fd:
+                    # n>&n: nothing to save or move; the descriptor must be
+                    # open, and stays open across exec
+                    try:
+                        await libc.fcntl(fd, F_SETFD, 0)
+                    except SyscallError as e:
+                        raise ShellError(f"fd {fd}: {strerror(e.errno)}") from None
+                    continue
                 if push and all(s[0] != fd for s in saved):
                     try:
                         i = await libc.fcntl(fd, F_DUPFD, 10)
@@ -988,19 +1002,19 @@ class Evaluator:
                         self.st.fd0_redirected += 1     # popredir takes it back
                 elif fd == 0 and not push:
                     self.st.fd0_redirected += 1
-                await self.openredirect(r)
+                await self.openredirect(r, fname)
         except BaseException:
             if push:
                 await self.popredir(saved)
             raise
         return saved
 
-    async def openredirect(self, r: Redir) -> None:
+    async def openredirect(self, r: Redir, fname: str) -> None:
         fd = r.fd
         if r.type in (NHERE, NXHERE):
             f = await self.openhere(r)
         else:
-            f = await self.openfile(r)
+            f = await self.openfile(r, fname)
             if f < 0:
                 return                      # a descriptor was duplicated or closed
         if f != fd:
@@ -1012,20 +1026,18 @@ class Evaluator:
                                  f"{strerror(e.errno)}") from None
             await _close(f)
 
-    async def openfile(self, r: Redir) -> int:
-        """openredirect's cases for files and descriptors: the file opened, or -1
-        when the redirection was a dup (>&, <&) or a close (>&-), done here."""
+    async def openfile(self, r: Redir, fname: str) -> int:
+        """openredirect's cases for files and descriptors (``fname`` expanded):
+        the file opened, or -1 when the redirection was a dup (>&, <&) or a
+        close (>&-), done here."""
         fd = r.fd
-        fname = await self.expand_string(r.fname)
         if r.type in (NTOFD, NFROMFD):
             if fname == "-":
                 await _close(fd)
                 return -1
-            if not fname or not set(fname) <= set(DIGITS):
+            dupfd = _fdnumber(fname)
+            if dupfd is None:
                 raise ShellError("Syntax error: Bad fd number")
-            dupfd = int(fname)
-            if dupfd == fd:
-                return -1
             try:
                 await copyfd(dupfd, fd)
             except SyscallError as e:
