@@ -207,6 +207,17 @@ def test_break_and_continue_in_a_loops_condition_and_their_counts(m):
     assert (r.status, r.err) == (2, "break: Illegal number: -1\n")
 
 
+def test_errexit_spares_a_tested_subshell_but_not_a_background_one(m):
+    # eval.c's evalsubshell keeps EV_TESTED for the child, except with &
+    assert m.ok("set -e; if (false; echo still); then echo t; else echo f; fi; "
+                "echo end") == "still\nt\nend\n"
+    assert m.ok("set -e; (false; echo still) || echo or; echo end") == "still\nend\n"
+    assert m.ok("set -e; (false; echo a) && echo b; echo $?") == "a\nb\n0\n"
+    assert m.ok("set -e; (false; echo no) & wait $! || echo $?") == "1\n"
+    assert m.ok("set -e; if (false; echo no) & wait $!; then echo t; else echo f $?; fi"
+                ) == "f 1\n"
+
+
 def test_subshells_have_their_own_state(m):
     assert m.ok("x=1; (x=2; cd /tmp; echo $x); echo $x; pwd") == "2\n1\n/\n"
     assert m.ok("x=1; echo | x=2; echo $x") == "1\n"

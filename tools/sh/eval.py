@@ -541,7 +541,9 @@ class Evaluator:
         async def child(ev: Evaluator) -> int:
             if n.redirect:
                 await ev.redirect(n.redirect, push=False)
-            return await ev.evaltree(n.n, EV_EXIT)
+            # a tested subshell's commands are tested too (-e spares them);
+            # a background job's are not
+            return await ev.evaltree(n.n, (flags & ~EV_TESTED if backgnd else flags) | EV_EXIT)
 
         if flags & EV_EXIT and not backgnd:
             # already a forked child: no need for another process
