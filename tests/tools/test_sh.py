@@ -246,12 +246,12 @@ def test_builtins_with_redirections_and_fd_duplication(m):
     r = m.sh("echo to-stderr >&2")
     assert (r.out, r.err) == ("", "to-stderr\n")
     r = m.sh("echo closed >&-")
-    assert r.status == 1 and "Bad file descriptor" in r.err
+    assert (r.status, r.out, r.err) == (1, "", "echo: stdout: Bad file descriptor\n")
     r = m.sh("echo x >&z")
     assert (r.status, r.err) == (2, "Syntax error: Bad fd number\n")
     m.ok("x=1 > /tmp/created")
     assert m.ok("ls /tmp/created") == "/tmp/created\n"
-    assert m.ok("help > /tmp/h; cat /tmp/h").startswith(":")
+    assert m.ok("help > /tmp/h; cat /tmp/h") == m.ok("help")
 
 
 def test_help_lists_builtins_and_commands_with_descriptions(m):
