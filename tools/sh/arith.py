@@ -126,7 +126,7 @@ class _Arith:
                 self.a_t_val = s[p:buf]
                 self.buf = buf
                 return ARITH_VAR
-            if c in ("\n", " ", "\t") and c:
+            if c in ("\n", " ", "\t"):
                 buf += 1
                 continue
             nxt = s[buf + 1] if buf + 1 < n else ""
