@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tools.lib.stdlib import INTMAX_MAX, INTMAX_MIN, strtoimax, to_int64
+from tools.sh.parser import is_in_name, is_name_start
 
 # arith_tokens.h: the order matters (binop + ARITH_ASS_GAP is its assignment).
 ARITH_ASS = 1
@@ -86,14 +87,6 @@ def _is_binop(op: int) -> bool:
     return ARITH_BINOP_MIN <= op < ARITH_BINOP_MAX
 
 
-def _is_name(c: str) -> bool:
-    return c == "_" or ("a" <= c <= "z") or ("A" <= c <= "Z")
-
-
-def _is_in_name(c: str) -> bool:
-    return _is_name(c) or ("0" <= c <= "9")
-
-
 class _Arith:
     """One evaluation: arith_buf, a_t_val and last_token of the C."""
 
@@ -125,15 +118,15 @@ class _Arith:
                 self.a_t_val = conv.value
                 self.buf = buf + conv.end
                 return ARITH_NUM
-            if c and _is_name(c):
+            if c and is_name_start(c):
                 p = buf
                 buf += 1
-                while buf < n and _is_in_name(s[buf]):
+                while buf < n and is_in_name(s[buf]):
                     buf += 1
                 self.a_t_val = s[p:buf]
                 self.buf = buf
                 return ARITH_VAR
-            if c in ("\n", " ", "\t") and c:
+            if c in ("\n", " ", "\t"):
                 buf += 1
                 continue
             nxt = s[buf + 1] if buf + 1 < n else ""

@@ -338,6 +338,11 @@ async def movefd(frm: int, to: int) -> int:
     return to
 
 
+def _fdnumber(word: str) -> int | None:
+    """The descriptor a ``>&word``/``<&word`` names, or None if no number."""
+    return int(word) if word and set(word) <= set(DIGITS) else None
+
+
 def value_word(w: Word) -> Word:
     """The value part of a ``NAME=value`` word."""
     first = w.parts[0]
@@ -461,17 +466,19 @@ class Evaluator:
             raise ErrExit(self.st.status, n)
         return self.st.status
 
-    async def loopbody(self, body: Node | None, flags: int) -> bool:
-        """One pass of a loop's body: False when ``break`` ends this loop
-        (``break n``/``continue n`` for an outer loop go on up)."""
+    async def loopbody(self, body: Node | None, flags: int) -> _Break | None:
+        """One pass of a loop's condition or body: the ``break``/``continue``
+        that ended it for this loop (a ``_Continue`` is a ``_Break``), or None.
+        ``break n``/``continue n`` for an outer loop go on up, one level less:
+        eval.c's evalskip and skipcount."""
         try:
             await self.evaltree(body, flags & ~EV_EXIT)
         except _Break as b:         # also _Continue, its subclass
             if b.n > 1:
                 b.n -= 1
                 raise
-            return isinstance(b, _Continue)
-        return True
+            return b
+        return None
 
     async def evalloop(self, n: NBinaryNode, flags: int) -> None:
         st = self.st
@@ -479,12 +486,15 @@ class Evaluator:
         status = 0
         try:
             while True:
-                await self.evaltree(n.ch1, EV_TESTED)
-                if (st.status != 0) == (n.type == NWHILE):
-                    break
-                going = await self.loopbody(n.ch2, flags)
-                status = st.status
-                if not going:
+                # eval.c tests evalskip after the condition too: a break or
+                # continue there acts on this loop, as in its body.
+                skip = await self.loopbody(n.ch1, EV_TESTED)
+                if skip is None:
+                    if (st.status != 0) == (n.type == NWHILE):
+                        break
+                    skip = await self.loopbody(n.ch2, flags)
+                    status = st.status
+                if skip is not None and not isinstance(skip, _Continue):
                     break
         finally:
             st.loopnest -= 1
@@ -503,9 +513,9 @@ class Evaluator:
         try:
             for item in items:
                 st.vars[n.var] = item
-                going = await self.loopbody(n.body, flags)
+                skip = await self.loopbody(n.body, flags)
                 status = st.status
-                if not going:
+                if skip is not None and not isinstance(skip, _Continue):
                     break
         finally:
             st.loopnest -= 1
@@ -531,7 +541,9 @@ class Evaluator:
         async def child(ev: Evaluator) -> int:
             if n.redirect:
                 await ev.redirect(n.redirect, push=False)
-            return await ev.evaltree(n.n, EV_EXIT)
+            # a tested subshell's commands are tested too (-e spares them);
+            # a background job's are not
+            return await ev.evaltree(n.n, (flags & ~EV_TESTED if backgnd else flags) | EV_EXIT)
 
         if flags & EV_EXIT and not backgnd:
             # already a forked child: no need for another process
@@ -959,6 +971,15 @@ class Evaluator:
         try:
             for r in redirs:
                 fd = r.fd
+                fname = "" if r.type in (NHERE, NXHERE) else await self.expand_string(r.fname)
+                if r.type in (NTOFD, NFROMFD) and _fdnumber(fname) == fd:
+                    # n>&n: nothing to save or move; the descriptor must be
+                    # open, and stays open across exec
+                    try:
+                        await libc.fcntl(fd, F_SETFD, 0)
+                    except SyscallError as e:
+                        raise ShellError(f"fd {fd}: {strerror(e.errno)}") from None
+                    continue
                 if push and all(s[0] != fd for s in saved):
                     try:
                         i = await libc.fcntl(fd, F_DUPFD, 10)
@@ -983,19 +1004,19 @@ class Evaluator:
                         self.st.fd0_redirected += 1     # popredir takes it back
                 elif fd == 0 and not push:
                     self.st.fd0_redirected += 1
-                await self.openredirect(r)
+                await self.openredirect(r, fname)
         except BaseException:
             if push:
                 await self.popredir(saved)
             raise
         return saved
 
-    async def openredirect(self, r: Redir) -> None:
+    async def openredirect(self, r: Redir, fname: str) -> None:
         fd = r.fd
         if r.type in (NHERE, NXHERE):
             f = await self.openhere(r)
         else:
-            f = await self.openfile(r)
+            f = await self.openfile(r, fname)
             if f < 0:
                 return                      # a descriptor was duplicated or closed
         if f != fd:
@@ -1007,20 +1028,18 @@ class Evaluator:
                                  f"{strerror(e.errno)}") from None
             await _close(f)
 
-    async def openfile(self, r: Redir) -> int:
-        """openredirect's cases for files and descriptors: the file opened, or -1
-        when the redirection was a dup (>&, <&) or a close (>&-), done here."""
+    async def openfile(self, r: Redir, fname: str) -> int:
+        """openredirect's cases for files and descriptors (``fname`` expanded):
+        the file opened, or -1 when the redirection was a dup (>&, <&) or a
+        close (>&-), done here."""
         fd = r.fd
-        fname = await self.expand_string(r.fname)
         if r.type in (NTOFD, NFROMFD):
             if fname == "-":
                 await _close(fd)
                 return -1
-            if not fname or not set(fname) <= set(DIGITS):
+            dupfd = _fdnumber(fname)
+            if dupfd is None:
                 raise ShellError("Syntax error: Bad fd number")
-            dupfd = int(fname)
-            if dupfd == fd:
-                return -1
             try:
                 await copyfd(dupfd, fd)
             except SyscallError as e:
@@ -1219,8 +1238,8 @@ async def bltin_shift(ev: Evaluator, argv: list[str]) -> int:
 
 async def bltin_break(ev: Evaluator, argv: list[str]) -> int:
     n = _number(argv[0], argv[1]) if len(argv) > 1 else 1
-    if n <= 0:
-        raise ShellError(f"{argv[0]}: Illegal number: {argv[1]}")
+    if n <= 0:                      # as current eval.c's breakcmd
+        raise ShellError(f"{argv[0]}: invalid count: {n}")
     if ev.st.loopnest == 0:
         return 0
     n = min(n, ev.st.loopnest)
