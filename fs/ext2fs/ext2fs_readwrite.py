@@ -170,6 +170,12 @@ async def ext2fs_write(v: Any) -> int:
             await mutex_enter(vp.v_interlock)
             error = await VOP_PUTPAGES(vp, (oldoff >> 16) << 16, (uio.uio_offset >> 16) << 16,
                                        PGO_CLEANIT | PGO_LAZY)
+    # As ext2fs_readwrite.c, the IO_SYNC flush comes before the post-write
+    # update, so a flush that fails truncates the write away like any error.
+    if error == 0 and resid > uio.uio_resid and ioflag & IO_SYNC:
+        await mutex_enter(vp.v_interlock)
+        error = await VOP_PUTPAGES(vp, trunc_page(uio.uio_offset - (resid - uio.uio_resid)),
+                                   round_page(uio.uio_offset), PGO_CLEANIT | PGO_SYNCIO)
     if resid > uio.uio_resid:
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         if cred is not None and not kauth_cred_issuser(cred):
@@ -181,9 +187,5 @@ async def ext2fs_write(v: Any) -> int:
         uio.uio_offset -= resid - uio.uio_resid
         uio.uio_resid = resid
     elif resid > uio.uio_resid and (ioflag & IO_SYNC) == IO_SYNC:
-        await mutex_enter(vp.v_interlock)
-        error = await VOP_PUTPAGES(vp, trunc_page(uio.uio_offset - (resid - uio.uio_resid)),
-                                   round_page(uio.uio_offset), PGO_CLEANIT | PGO_SYNCIO)
-        if error == 0:
-            error = await ext2fs_update(vp, None, None, UPDATE_WAIT)
+        error = await ext2fs_update(vp, None, None, UPDATE_WAIT)
     return error

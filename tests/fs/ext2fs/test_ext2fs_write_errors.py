@@ -357,3 +357,47 @@ def test_failed_copy_on_write_fails_the_write_and_keeps_ext2_whole(tmp_path):
     assert size == len(old) and data == old
     rc, out = e2fsck(img)
     assert rc == 0, out
+
+
+# ------------------------------------------------------------------ an O_SYNC write's failed flush
+
+def test_failed_flush_of_an_o_sync_write_fails_the_write_as_a_whole(tmp_path):
+    """An O_SYNC write(2) flushes its pages before ext2fs_write's post-write
+    update, as ext2fs_readwrite.c orders them: when that flush fails, the
+    write fails like any other error, so the file is truncated back to its
+    old size (the new block is free again) and the write returns EIO.  The
+    same write then succeeds and e2fsck finds the image clean."""
+    from kern.fcntl import O_SYNC
+
+    img = mkfs(str(tmp_path / "s.img"), 4 * MB, 1024)
+    old = pattern(4 * 1024)
+    new = pattern(1024, 5)
+
+    async def body():
+        assert await mount(img) == 0
+        fd = await libc.open("/mnt/f", O_RDWR | O_CREAT, 0o644)
+        await libc.write(fd, old)
+        await libc.fsync(fd)
+        await libc.close(fd)
+        free = await _free_blocks()
+        fd = await libc.open("/mnt/f", O_RDWR | O_SYNC)
+        dev = (await libc.stat("/dev/wd0")).st_rdev
+        m = kern.curmachine()
+        with m.faults.inject("disk.write", dev=dev, lwp="writer", fail_nth=1) as f:
+            err = await errno_of(libc.pwrite(fd, new, len(old)))
+        size = (await libc.fstat(fd)).st_size
+        after = await _free_blocks()
+        again = await errno_of(libc.pwrite(fd, new, len(old)))
+        data = await libc.pread(fd, len(old) + 2048, 0)
+        await libc.close(fd)
+        assert await umount() == 0
+        return f.nfaults, err, size, free, after, again, data
+
+    with boot() as k:
+        nfaults, err, size, free, after, again, data = k.run(body, name="writer")
+    assert nfaults == 1 and err == EIO, (nfaults, err)
+    assert size == len(old)  # truncated back: the failed write left nothing
+    assert after == free  # the block it allocated is free again
+    assert again == 0 and data == old + new
+    rc, out = e2fsck(img)
+    assert rc == 0, out
