@@ -53,7 +53,6 @@ from kern.kern_sig import (  # noqa: F401 - sys/signal.h, re-exported for libc
     sigcantmask,
     sigclearall,
     sigdesc,
-    sigignored,
     sigpending1,
     sigprocmask1,
     sigprop,
