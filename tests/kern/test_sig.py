@@ -331,3 +331,38 @@ def test_the_child_of_fork_inherits_the_mask_and_handlers():
 
     pid, log = run(body)
     assert log == [{SIGUSR1}, ("handler", pid)]
+
+
+def test_kill_of_a_process_group_follows_killpg1():
+    """kill(-pgid): a group the caller may not signal, or init's, is ESRCH (killpg1
+    skips such members), where kill(pid) of the same process is EPERM; the
+    caller's own child's group gets the signal."""
+    from kern.errno import EPERM, ESRCH
+    from kern.kern_auth import kauth_cred_make
+
+    with kern.boot(seed=1) as k:
+        root = k.proc_create("root", k.initproc)
+        user = k.proc_create("user", k.initproc, cred=kauth_cred_make(100, 100))
+
+        async def body():
+            return [await errno_of(libc.kill(root.p_pid, SIGUSR1)),
+                    await errno_of(libc.kill(-root.p_pid, SIGUSR1)),
+                    await errno_of(libc.kill(-root.p_pid, 0)),
+                    await errno_of(libc.kill(-1 - 100000, SIGUSR1))]
+
+        assert k.run(body, proc=user) == [EPERM, ESRCH, ESRCH, ESRCH]
+
+        async def parent():
+            r, w = await libc.pipe()
+
+            async def child() -> int:
+                await libc.read(r, 1)       # sleeps until the group's SIGTERM kills it
+                return 0
+
+            pid = await libc.fork(child)
+            sent = await errno_of(libc.kill(-pid, SIGTERM))
+            _, status = await libc.waitpid(pid)
+            return sent, status
+
+        sent, status = k.run(parent, proc=root)
+        assert sent == 0 and WIFSIGNALED(status) and WTERMSIG(status) == SIGTERM
