@@ -48,6 +48,7 @@ from kern.conf import (
 )
 from kern.errno import ENOSPC, ENOTTY, ENXIO, EOPNOTSUPP
 from kern.ioccom import FIOASYNC, FIOGETOWN, FIONBIO, FIOSETOWN, TIOCGETA, TIOCGPGRP, TIOCSPGRP
+from kern.kern_descrip import ioctl_int
 from kern.param import PAGE_SIZE
 from kern.subr_prf import KASSERT, panic
 from kern.subr_uio import UIO_WRITE, uio, uiomove
@@ -150,6 +151,6 @@ async def mm_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
     if cmd in (FIOSETOWN, FIOGETOWN, TIOCGPGRP, TIOCSPGRP, TIOCGETA):
         return ENOTTY
     if cmd == FIOASYNC:
-        if int.from_bytes(bytes(data[:4]), "little", signed=True) == 0:
+        if ioctl_int(data) == 0:
             return 0
     return EOPNOTSUPP

@@ -777,8 +777,7 @@ def fgetown(pgid: int, cmd: int, data: Any) -> int:
     number, else as kept (negative for a group)."""
     from kern.ioccom import TIOCGPGRP
 
-    v = -pgid if cmd == TIOCGPGRP else pgid
-    data[0:4] = (v & 0xffffffff).to_bytes(4, "little")
+    ioctl_setint(data, -pgid if cmd == TIOCGPGRP else pgid)
     return 0
 
 
@@ -787,6 +786,11 @@ def ioctl_int(data: Any) -> int:
     if isinstance(data, int):
         return data
     return int.from_bytes(bytes(data[0:4]), "little", signed=True)
+
+
+def ioctl_setint(data: Any, v: int) -> None:
+    """``*(int *)data = v`` into an ioctl's kernel buffer."""
+    data[0:4] = (v & 0xffffffff).to_bytes(4, "little")
 
 
 async def fd_closeexec() -> None:

@@ -156,12 +156,13 @@ async def sys_execve(l: lwp, uap: Any, retval: list[Any]) -> int:
     # The arguments on the new image's "stack", where ps(1) finds them (copyargs).
     error = copyargs(l, argv)
     if error:
-        # The old image is gone: like execve1 past its point of no return, the
-        # process cannot go on.
+        # The old image is gone: like execve1 past its point of no return
+        # (exec_abort), the process cannot go on: it exits with the error,
+        # killed by SIGABRT.
         from kern.kern_exit import exit1, lwp_exit
-        from kern.kern_sig import SIGKILL
+        from kern.kern_sig import SIGABRT
 
-        await exit1(l, 0, SIGKILL)
+        await exit1(l, error, SIGABRT)
         lwp_exit(l)
 
     # Enter user mode at the image's entry point (the caller runs it).

@@ -243,10 +243,6 @@ def sigignore(p: proc, signo: int) -> bool:
     return handler == SIG_IGN or (handler == SIG_DFL and bool(sigprop(signo) & SA_IGNORE))
 
 
-# Kept for the callers of the earlier name.
-sigignored = sigignore
-
-
 def sigacts_inherit(parent: proc, child: proc, exec: bool) -> None:
     """The child's signal actions: a copy of the parent's (sigactsinit); after
     exec, as execsigs leaves them."""

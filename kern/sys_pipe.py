@@ -81,6 +81,7 @@ from kern.kern_descrip import (
     fileops,
     fsetown,
     ioctl_int,
+    ioctl_setint,
 )
 from kern.kern_mutex import (
     IPL_NONE,
@@ -579,11 +580,6 @@ async def pipe_write(fp: file, offset: Any, uio: Any, cred: Any, flags: int) -> 
     return error
 
 
-def _setint(data: Any, v: int) -> None:
-    """``*(int *)data = v`` into an ioctl's kernel buffer."""
-    data[0:4] = (v & 0xffffffff).to_bytes(4, "little")
-
-
 async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
     """The few ioctls pipes share with sockets."""
     p: pipe = fp.f_data
@@ -604,7 +600,7 @@ async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
 
     if cmd == FIONREAD:
         await mutex_enter(lock)
-        _setint(data, p.pipe_buffer.cnt)
+        ioctl_setint(data, p.pipe_buffer.cnt)
         mutex_exit(lock)
         return 0
 
@@ -612,7 +608,7 @@ async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
         # what waits in the other end's buffer
         await mutex_enter(lock)
         peer = p.pipe_peer
-        _setint(data, peer.pipe_buffer.cnt if peer is not None else 0)
+        ioctl_setint(data, peer.pipe_buffer.cnt if peer is not None else 0)
         mutex_exit(lock)
         return 0
 
@@ -620,7 +616,7 @@ async def pipe_ioctl(fp: file, cmd: int, data: Any) -> int:
         # the room left in the other end's buffer
         await mutex_enter(lock)
         peer = p.pipe_peer
-        _setint(data, peer.pipe_buffer.size - peer.pipe_buffer.cnt if peer is not None else 0)
+        ioctl_setint(data, peer.pipe_buffer.size - peer.pipe_buffer.cnt if peer is not None else 0)
         mutex_exit(lock)
         return 0
 

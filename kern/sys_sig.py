@@ -15,6 +15,9 @@ Deviations:
 * kill(2): kemu has no process groups: every process is the leader of its
   own, so pid 0 means the caller and pid < -1 the process -pid.  A zombie is
   signalled successfully (nothing happens), as IEEE Std 1003.1-2001 says.
+  pid < -1 keeps killpg1's rules for a group (init and processes the caller
+  may not signal are skipped: ESRCH, not EPERM); pid 0 is sent to the caller
+  as to a single process (NetBSD's killpg1 would skip init there too).
 * setcontext restores the signal mask and the stack flags; the registers
   of the mcontext stand for the interrupted Python frame, which resumes by
   itself (cpu_setmcontext only checks the context is kemu's).
@@ -53,7 +56,6 @@ from kern.kern_sig import (  # noqa: F401 - sys/signal.h, re-exported for libc
     sigcantmask,
     sigclearall,
     sigdesc,
-    sigignored,
     sigpending1,
     sigprocmask1,
     sigprop,
@@ -329,7 +331,7 @@ def _may_signal(l: lwp, p: proc) -> bool:
 def kill1(l: lwp, pid: int, ksi: ksiginfo, retval: list[Any]) -> int:
     """Send ``ksi`` to ``pid`` (see the module's deviations for groups)."""
     from kern.cpu import curmachine
-    from kern.kern_lwp import SACTIVE, SSTOP
+    from kern.kern_lwp import SACTIVE, SSTOP, SZOMB
 
     signo = ksi.ksi_signo
     if signo < 0 or signo >= NSIG:
@@ -338,7 +340,17 @@ def kill1(l: lwp, pid: int, ksi: ksiginfo, retval: list[Any]) -> int:
     me = l.l_proc
     if pid == -1:
         return killpg1(l, ksi)
-    target = me.p_pid if pid == 0 else abs(pid)
+    if pid < -1:
+        # A process group: killpg1's group loop (kemu: the group -pid has one
+        # member, process -pid), which skips init and system processes and
+        # those the caller may not signal: none found is ESRCH, never EPERM.
+        p = m.procs.get(-pid)
+        if p is None or p.p_pid <= 1 or not _may_signal(l, p):
+            return ESRCH
+        if signo and p.p_stat != SZOMB:
+            kpsignal2(p, ksi)
+        return 0
+    target = me.p_pid if pid == 0 else pid
     p = m.procs.get(target)
     if p is None or p.p_pid == 0:
         return ESRCH

@@ -459,3 +459,37 @@ def test_execve_runs_the_image_and_resets_the_process():
     # close-on-exec as F_GETFD reads it: set on drop only, and keep still
     # without it in the new image
     assert ran["before"] == (0, FD_CLOEXEC) and ran["keepflags"] == 0
+
+
+def test_execve_past_the_point_of_no_return_exits_with_sigabrt(monkeypatch):
+    """copyargs failing after the old image is gone: exec_abort's exit1 with
+    W_EXITCODE(error, SIGABRT); the image never runs."""
+    import kern.kern_exec
+    from kern.errno import EFAULT
+    from kern.kern_exit import W_EXITCODE
+    from kern.kern_sig import SIGABRT
+
+    ran = []
+
+    async def image(argv: list[str]) -> int:
+        ran.append(argv)
+        return 0
+
+    monkeypatch.setattr(kern.kern_exec, "copyargs", lambda l, argv: EFAULT)
+
+    async def body():
+        assert exec_add(lambda path: image) == 0
+
+        async def child() -> int:
+            await libc.execve("/bin/prog", ["prog"])
+            ran.append("returned")
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return status
+
+    status = run(body)
+    assert status == W_EXITCODE(EFAULT, SIGABRT)
+    assert WIFSIGNALED(status) and WTERMSIG(status) == SIGABRT
+    assert ran == []

@@ -144,9 +144,10 @@ def test_sa_restart_restarts_a_read_blocked_on_a_pipe():
 
 
 def test_without_sa_restart_the_read_fails_with_eintr_after_the_handler():
-    _, log, status = _pipe_reader(restart=False)
+    wmesg, log, status = _pipe_reader(restart=False)
+    assert wmesg == "pipe_rd"
     assert log == ["handler", EINTR]
-    assert WIFEXITED(status)
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 0
 
 
 def test_signal_to_a_process_sleeping_interruptibly():
@@ -295,12 +296,18 @@ def test_sigaction_checks_the_trampoline_version_and_sigprocmask_how():
             r.append(await errno_of(syscall(SYS___sigaction_sigtramp, SIGUSR1, a, 0, 0, 2)))
             r.append(await errno_of(syscall(SYS___sigaction_sigtramp, SIGUSR1, a, 0, 0x500000,
                                             1)))
+            r.append(await errno_of(syscall(SYS___sigaction_sigtramp, SIGUSR1, a, 0, 0x500000,
+                                            4)))
+        # SIGKILL's action can't be changed (even to SIG_DFL), nor a flag outside SA_ALLBITS set.
+        r.append(await errno_of(libc.sigaction(SIGKILL, libc.struct_sigaction(sa_handler=SIG_DFL))))
+        r.append(await errno_of(libc.sigaction(SIGUSR1, libc.struct_sigaction(
+            sa_handler=SIG_DFL, sa_flags=0x100))))
         r.append(await errno_of(libc.sigprocmask(7, {SIGUSR1})))
         await libc.sigprocmask(SIG_SETMASK, {SIGKILL, SIGUSR2})   # SIGKILL can't be blocked
         r.append(await mask())
         return r
 
-    assert run(body) == [EINVAL, EINVAL, EINVAL, {SIGUSR2}]
+    assert run(body) == [EINVAL] * 6 + [{SIGUSR2}]
 
 
 def test_the_child_of_fork_inherits_the_mask_and_handlers():
@@ -324,3 +331,38 @@ def test_the_child_of_fork_inherits_the_mask_and_handlers():
 
     pid, log = run(body)
     assert log == [{SIGUSR1}, ("handler", pid)]
+
+
+def test_kill_of_a_process_group_follows_killpg1():
+    """kill(-pgid): a group the caller may not signal, or init's, is ESRCH (killpg1
+    skips such members), where kill(pid) of the same process is EPERM; the
+    caller's own child's group gets the signal."""
+    from kern.errno import EPERM, ESRCH
+    from kern.kern_auth import kauth_cred_make
+
+    with kern.boot(seed=1) as k:
+        root = k.proc_create("root", k.initproc)
+        user = k.proc_create("user", k.initproc, cred=kauth_cred_make(100, 100))
+
+        async def body():
+            return [await errno_of(libc.kill(root.p_pid, SIGUSR1)),
+                    await errno_of(libc.kill(-root.p_pid, SIGUSR1)),
+                    await errno_of(libc.kill(-root.p_pid, 0)),
+                    await errno_of(libc.kill(-1 - 100000, SIGUSR1))]
+
+        assert k.run(body, proc=user) == [EPERM, ESRCH, ESRCH, ESRCH]
+
+        async def parent():
+            r, w = await libc.pipe()
+
+            async def child() -> int:
+                await libc.read(r, 1)       # sleeps until the group's SIGTERM kills it
+                return 0
+
+            pid = await libc.fork(child)
+            sent = await errno_of(libc.kill(-pid, SIGTERM))
+            _, status = await libc.waitpid(pid)
+            return sent, status
+
+        sent, status = k.run(parent, proc=root)
+        assert sent == 0 and WIFSIGNALED(status) and WTERMSIG(status) == SIGTERM
