@@ -23,7 +23,12 @@ names; each keeps the C's branches, errnos, locks and sleeps.  Reading aid:
 * ``char *addr`` walking through ``bp->b_data`` is a byte offset into it;
 * where 1.104 would dereference a NULL softc (B11 in the spec: no unit for a
   minor), the port panics with a message instead of dying of a Python error;
-* the bitmaps and cluster copies go through the native helper (kern.native).
+* the bitmaps and cluster copies go through the native helper (kern.native);
+* fss_bs_thread's cache-cleaning loop visits the slots in C's order (from
+  the one after ``crotor``) by iterating a rotated copy of ``sc_cache``
+  instead of stepping an index, and leaves ``crotor`` where C's loop would
+  (on the slot it cleans; back where it started when none is valid): the
+  same fc_type reads, half the bytecode per pass.
 
 Defects of 1.104 kept on purpose, each pinned by a test that names the
 revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
@@ -1113,11 +1118,13 @@ async def fss_bs_thread(arg: Any) -> None:
             continue
 
         # Clean the cache
-        for _i in range(sc.sc_cache_size):
-            crotor = (crotor + 1) % sc.sc_cache_size
-            scp = sc.sc_cache[crotor]
+        # (C's crotor steps through the slots from the one after the last
+        # slot cleaned; the port walks them in that same order, off a rotated
+        # copy of the array, and sets crotor to the slot it stops at.)
+        for scp in sc.sc_cache[crotor + 1:] + sc.sc_cache[:crotor + 1]:
             if scp.fc_type != FSS_CACHE_VALID:
                 continue
+            crotor = sc.sc_cache.index(scp)
             mutex_exit(sc.sc_slock)
 
             thread_idle = False
