@@ -303,10 +303,13 @@ fss_ca = CFATTACH_DECL_NEW("fss", sizeof(fss_softc), "fss_match", "fss_attach",
                            "fss_detach", None)
 
 
-def _nullsc(sc: fss_softc | None, where: str, unit: int) -> fss_softc:
-    """1.104 has no NULL-softc checks (B11): where C would fault, panic instead."""
+def _nullsc(sc: fss_softc | None, where: str, dev: int) -> fss_softc:
+    """1.104 has no NULL-softc checks (B11): where C would fault, panic instead.
+
+    ``dev`` is the dev_t the caller looked the unit up by; its minor is taken
+    only for the message."""
     if sc is None:
-        panic("%s: no fss unit %d (1.104 dereferences a NULL softc here)", where, unit)
+        panic("%s: no fss unit %d (1.104 dereferences a NULL softc here)", where, minor(dev))
     return sc  # type: ignore[return-value]
 
 
@@ -401,7 +404,7 @@ async def fss_close(dev: int, flags: int, mode: int, l: Any) -> int:
     error = 0
 
     await mutex_enter(fss_device_lock)
-    sc = _nullsc(sc, "fss_close", minor(dev))
+    sc = _nullsc(sc, "fss_close", dev)
     while True:  # restart:
         await mutex_enter(sc.sc_slock)
         if (sc.sc_flags & (FSS_CDEV_OPEN | FSS_BDEV_OPEN)) != mflag:
@@ -437,7 +440,7 @@ async def fss_strategy(bp: Any) -> None:
     write = (bp.b_flags & B_READ) != B_READ
     sc = device_lookup_private(fss_cd, minor(bp.b_dev))
 
-    sc = _nullsc(sc, "fss_strategy", minor(bp.b_dev))
+    sc = _nullsc(sc, "fss_strategy", bp.b_dev)
     await mutex_enter(sc.sc_slock)
 
     if write or not FSS_ISVALID(sc):
@@ -491,7 +494,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
             # Fall through
         else:
             fss = cast(data, fss_set)
-        sc = _nullsc(sc, "fss_ioctl", minor(dev))
+        sc = _nullsc(sc, "fss_ioctl", dev)
         await mutex_enter(sc.sc_lock)
         if (flag & FWRITE) == 0:
             error = EPERM
@@ -504,7 +507,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         mutex_exit(sc.sc_lock)
 
     elif cmd == FSSIOCCLR:
-        sc = _nullsc(sc, "fss_ioctl", minor(dev))
+        sc = _nullsc(sc, "fss_ioctl", dev)
         await mutex_enter(sc.sc_lock)
         if (flag & FWRITE) == 0:
             error = EPERM
@@ -518,7 +521,7 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
 
     elif cmd == FSSIOCGET:
         fsg = cast(data, fss_get)
-        sc = _nullsc(sc, "fss_ioctl", minor(dev))
+        sc = _nullsc(sc, "fss_ioctl", dev)
         await mutex_enter(sc.sc_lock)
         state = sc.sc_flags & (FSS_PERSISTENT | FSS_ACTIVE)
         if state == FSS_ACTIVE:
@@ -540,14 +543,14 @@ async def fss_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         mutex_exit(sc.sc_lock)
 
     elif cmd == FSSIOFSET:
-        sc = _nullsc(sc, "fss_ioctl", minor(dev))
+        sc = _nullsc(sc, "fss_ioctl", dev)
         await mutex_enter(sc.sc_slock)
         sc.sc_uflags = cast(data, c_int).value  # *(int *)data
         mutex_exit(sc.sc_slock)
         error = 0
 
     elif cmd == FSSIOFGET:
-        sc = _nullsc(sc, "fss_ioctl", minor(dev))
+        sc = _nullsc(sc, "fss_ioctl", dev)
         await mutex_enter(sc.sc_slock)
         cast(data, c_int).value = sc.sc_uflags  # *(int *)data
         mutex_exit(sc.sc_slock)
