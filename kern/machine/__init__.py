@@ -23,6 +23,24 @@ and ``printf``/``panic``, the way rump keeps its hypercall layer (rumpuser)
 apart from the kernel it hosts.
 """
 
-from kern.machine.machine import CrashDump, Machine, Trace, boot
+from __future__ import annotations
+
+import signal
+
+#: The host signals a machine's thread leaves to the main thread (see
+#: machine.py's _thread_main).  Here, not in machine.py, so that a puffs server
+#: in another OS process, which unblocks them, need not import the harness.
+HOST_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                          signal.SIGWINCH})
+
+
+def __getattr__(name: str) -> object:
+    # machine.py (and trio with it) is imported at the first use of its names.
+    if name in __all__:
+        from kern.machine import machine
+
+        return getattr(machine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CrashDump", "Machine", "Trace", "boot"]

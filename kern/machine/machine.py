@@ -68,7 +68,7 @@ from kern.kern_lwp import (
     lwp,
     proc,
 )
-from kern.machine import lockset, strategies
+from kern.machine import HOST_SIGNALS, lockset, strategies
 from kern.machine.scheduler import VirtualCPU
 from kern.machine.strategies import Strategy
 from kern.machine.trace import Trace, TraceEvent
@@ -195,9 +195,6 @@ class _Request:
         return name, simple
 
 
-#: The host signals a machine's thread leaves to the main thread (see _thread_main).
-HOST_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                          signal.SIGWINCH})
 
 
 class Machine:
