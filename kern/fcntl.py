@@ -9,6 +9,8 @@ Values are NetBSD's, never the host's.
 
 from __future__ import annotations
 
+import ctypes
+
 # Access modes, given to open(2) only.
 O_RDONLY = 0x00000000
 O_WRONLY = 0x00000001
@@ -109,6 +111,15 @@ F_WRLCK = 3
 F_WAIT = 0x010
 F_FLOCK = 0x020
 F_POSIX = 0x040
+
+
+class flock(ctypes.Structure):
+    """struct flock (sys/fcntl.h), LP64: the argument of F_GETLK/F_SETLK/F_SETLKW."""
+
+    _fields_ = [("l_start", ctypes.c_int64), ("l_len", ctypes.c_int64),
+                ("l_pid", ctypes.c_int32), ("l_type", ctypes.c_int16),
+                ("l_whence", ctypes.c_int16)]
+
 
 # fcntl commands that go to the file system, encoded like ioctls.
 F_PARAM_MASK = 0xfff

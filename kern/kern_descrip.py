@@ -76,6 +76,7 @@ from kern.fcntl import (
     O_NOSIGPIPE,
     OFLAGS,
     SEEK_CUR,
+    flock,  # noqa: F401 - struct flock (sys/fcntl.h), re-exported
 )
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
@@ -105,14 +106,6 @@ PK_ADVLOCK = 0x00000001  # p_flag: the process has held advisory locks
 # enum vtype (sys/vnode.h, vfs.vnode): a reclaimed vnode's type.  Kept here
 # because the descriptor code may not import the VFS.
 VBAD = 8
-
-
-class flock(ctypes.Structure):
-    """struct flock (sys/fcntl.h), LP64: the argument of F_GETLK/F_SETLK/F_SETLKW."""
-
-    _fields_ = [("l_start", ctypes.c_int64), ("l_len", ctypes.c_int64),
-                ("l_pid", ctypes.c_int32), ("l_type", ctypes.c_int16),
-                ("l_whence", ctypes.c_int16)]
 
 
 # ---------------------------------------------------------------- fileops

@@ -31,6 +31,7 @@ from kern.kern_mutex import (
 )
 from kern.kern_rwlock import krwlock_t, rw_init
 from kern.subr_fault import fault_site
+from vfs.statvfs import _VFS_MNAMELEN, _VFS_NAMELEN, fsid_t, statvfs  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from vfs.vnode import vattr, vnode
@@ -95,49 +96,12 @@ MNT_LAZY = 3
 SUSPEND_SUSPEND = 0x0001
 SUSPEND_RESUME = 0x0002
 
-_VFS_NAMELEN = 32
-_VFS_MNAMELEN = 1024
 MNAMELEN = 90  # the old statfs length, used by fss for sc_mntname
 MFSNAMELEN = 16
 VFS_MAXTYPENUM = 1
 MOUNT_FFS = "ffs"
 MOUNT_EXT2FS = "ext2fs"
 MOUNT_PUFFS = "puffs"
-
-
-class fsid_t(ctypes.Structure):
-    _fields_ = [("__fsid_val", ctypes.c_int32 * 2)]
-
-
-class statvfs(ctypes.Structure):
-    """struct statvfs (NetBSD 8, LP64)."""
-
-    _fields_ = [
-        ("f_flag", ctypes.c_ulong),
-        ("f_bsize", ctypes.c_ulong),
-        ("f_frsize", ctypes.c_ulong),
-        ("f_iosize", ctypes.c_ulong),
-        ("f_blocks", ctypes.c_uint64),
-        ("f_bfree", ctypes.c_uint64),
-        ("f_bavail", ctypes.c_uint64),
-        ("f_bresvd", ctypes.c_uint64),
-        ("f_files", ctypes.c_uint64),
-        ("f_ffree", ctypes.c_uint64),
-        ("f_favail", ctypes.c_uint64),
-        ("f_fresvd", ctypes.c_uint64),
-        ("f_syncreads", ctypes.c_uint64),
-        ("f_syncwrites", ctypes.c_uint64),
-        ("f_asyncreads", ctypes.c_uint64),
-        ("f_asyncwrites", ctypes.c_uint64),
-        ("f_fsidx", fsid_t),
-        ("f_fsid", ctypes.c_ulong),
-        ("f_namemax", ctypes.c_ulong),
-        ("f_owner", ctypes.c_uint32),
-        ("f_spare", ctypes.c_uint32 * 4),
-        ("f_fstypename", ctypes.c_char * _VFS_NAMELEN),
-        ("f_mntonname", ctypes.c_char * _VFS_MNAMELEN),
-        ("f_mntfromname", ctypes.c_char * _VFS_MNAMELEN),
-    ]
 
 
 # statvfs f_flag bits beyond the MNT_ ones

@@ -27,10 +27,10 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from kern.fcntl import flock
 from kern.ioccom import _IO, _IOW, _IOWR
-from kern.kern_descrip import flock
 from kern.param import MAXPATHLEN, MAXPHYS  # noqa: F401 - re-exported
-from vfs.mount import statvfs
+from vfs.statvfs import statvfs
 
 # --------------------------------------------------------------- op classes
 
