@@ -36,7 +36,7 @@ the rump tests' ``pta_vfs_toserv_ops``/``pta_vn_toserv_ops`` do.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fs.puffs.puffs_msgif_h import (
     ALIGN,
@@ -59,11 +59,17 @@ from fs.puffs.puffs_msgif_h import (
 )
 from kern.errno import E2BIG
 from kern.exceptions import SyscallError
-from kern.kern_sig import SIGUSR2
-from tools.lib import libc
-from vfs.mount import MOUNT_PUFFS
+from tools.lib._lazy import lazy_module
 
 from .errors import PuffsError
+
+# Only DevPuffsChannel calls libc: imported at its first use, so a server in
+# another OS process (remote.py), which uses Channel alone, does not load the
+# system-call layer, the kernel core and trio with it.
+if TYPE_CHECKING:
+    from tools.lib import libc
+else:
+    libc = lazy_module("tools.lib.libc", globals(), "libc")
 
 HDRSIZE = ctypes.sizeof(puffs_req)
 
@@ -160,6 +166,8 @@ class DevPuffsChannel(Channel):
                 pass
 
     async def mount(self, kargs: puffs_kargs, dir: str, mntflags: int) -> None:
+        from vfs.mount import MOUNT_PUFFS
+
         kargs.pa_fd = self.fd
         try:
             await libc.mount(MOUNT_PUFFS, dir, mntflags, kargs)
@@ -169,6 +177,8 @@ class DevPuffsChannel(Channel):
             self.bufsize = max(kargs.pa_maxreqlen, HDRSIZE)  # one request always fits
 
     async def interrupt(self) -> None:
+        from kern.kern_sig import SIGUSR2
+
         if self.pid:
             await libc.kill(self.pid, SIGUSR2)
 

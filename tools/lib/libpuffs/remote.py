@@ -75,7 +75,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -91,8 +91,8 @@ from kern.cpu import curmachine
 from kern.errno import EBADF, EINTR, EINVAL, EIO, ENXIO, ERESTART, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
-from kern.machine.machine import HOST_SIGNALS
-from tools.lib import libc
+from kern.machine import HOST_SIGNALS
+from tools.lib._lazy import lazy_module
 
 from . import _sys
 from .channel import HDRSIZE, Channel, DevPuffsChannel, frame_header, make_startreq
@@ -104,6 +104,13 @@ from .server import (
     PUFFS_STATE_UNMOUNTED,
     PuffsServer,
 )
+
+# libc is the kernel's side's (RemoteServer); the server process never calls
+# it, and does not import it (tools/lib/_lazy.py).
+if TYPE_CHECKING:
+    from tools.lib import libc
+else:
+    libc = lazy_module("tools.lib.libc", globals(), "libc")
 
 PROTOCOL_VERSION = 1
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import ctypes
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fs.puffs.puffs_msgif_h import (
     PUFFS_VFS_FHTOVP,
@@ -98,16 +98,22 @@ from kern.errno import (
     ERESTART,
 )
 from kern.exceptions import SyscallError
-from kern.fcntl import O_RDWR
-from kern.kern_descrip import flock
-from tools.lib import libc
+from kern.fcntl import O_RDWR, flock
+from tools.lib._lazy import lazy_module
 from vfs.dirent import pack_dirent, vtype_to_dtype
-from vfs.mount import statvfs
+from vfs.statvfs import statvfs
 
 from . import _sys
 from .channel import HDRSIZE, Channel, DevPuffsChannel
 from .errors import PuffsError
 from .ops import Attr, ComponentName, Cred, Operations, StatvfsData, vnopmask
+
+# libc is for a server on /dev/puffs in the machine; one in another OS process
+# (remote.py) never calls it, and does not import it (see tools/lib/_lazy.py).
+if TYPE_CHECKING:
+    from tools.lib import libc
+else:
+    libc = lazy_module("tools.lib.libc", globals(), "libc")
 
 # libpuffs states
 PUFFS_STATE_BEFOREMOUNT = 0
