@@ -41,3 +41,23 @@ class SelfSuspendingFS(MemFS):
             await server.suspend()
             await server.channel.flush(0, PUFFS_INVAL_NAMECACHE_ALL)
         return await super().node_lookup(dir, cn)
+
+
+class ModulesFS(MemFS):
+    """memfs whose lookup of ``modules`` writes the names of kemu's modules the
+    server process has loaded (one a line) to ``report`` (a host path), then
+    answers as memfs does (ENOENT)."""
+
+    def __init__(self, report: str, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.report = report
+
+    async def node_lookup(self, dir: int, cn: ComponentName) -> NodeInfo:
+        if cn.name == b"modules":
+            import sys
+
+            ours = sorted(m for m in sys.modules
+                          if m.split(".")[0] in ("kern", "vfs", "dev", "fs", "tools", "tests"))
+            with open(self.report, "w") as f:
+                f.write("\n".join(ours) + "\n")
+        return await super().node_lookup(dir, cn)

@@ -254,6 +254,43 @@ def test_server_process_that_cannot_start():
         assert s.returncode == 1 and s.fd == -1
 
 
+#: kemu's modules a server process may load: the puffs headers, libpuffs, the file
+#: system (memfs) and the package __init__s above them.  The kernel core, the
+#: harness, the system-call layer and libc stay out: importing them (and trio's
+#: share that they would add) was most of the process's start-up (issue 13).
+LEAN_SERVER_MODULES = frozenset({
+    "kern", "kern._layout", "kern.cpu", "kern.errno", "kern.exceptions", "kern.fcntl",
+    "kern.ioccom", "kern.machine", "kern.param",
+    "vfs", "vfs.dirent", "vfs.statvfs",
+    "fs", "fs.puffs", "fs.puffs.puffs_msgif_h",
+    "tools", "tools.lib", "tools.lib._lazy", "tools.lib.libpuffs", "tools.lib.libpuffs._sys",
+    "tools.lib.libpuffs.channel", "tools.lib.libpuffs.errors", "tools.lib.libpuffs.ops",
+    "tools.lib.libpuffs.remote", "tools.lib.libpuffs.server",
+    "tools.puffs_servers", "tools.puffs_servers.memfs",
+    "tests", "tests.fs", "tests.fs.puffs", "tests.fs.puffs.h_remote",
+})
+
+
+def test_server_process_loads_no_kernel(tmp_path):
+    """What the server process has loaded once it answers requests: libpuffs and
+    its file system, not the kernel (kern.kern_synch, kern.syscall, the harness,
+    libc, the VFS), whose import used to be most of its start-up."""
+    report = tmp_path / "modules"
+    with h.Booted(seed=49) as k:
+        s = h.start_remote_server(k, "tests.fs.puffs.h_remote:ModulesFS",
+                                  ops_kwargs={"report": str(report)})
+        assert k.run(h.stat_, "/mnt/modules")[0] == ENOENT
+        assert k.run(h.stat_, "/mnt")[0] == 0
+        assert k.run(h.unmount, "/mnt") == 0
+    assert s.returncode == 0 and s.child_stats["errors"] == []
+    loaded = set(report.read_text().split())
+    assert {"tools.lib.libpuffs.remote", "tools.puffs_servers.memfs"} <= loaded
+    for heavy in ("kern.kern_synch", "kern.syscall", "kern.machine.machine",
+                  "tools.lib.libc", "vfs.mount", "kern.kern_descrip"):
+        assert heavy not in loaded
+    assert loaded <= LEAN_SERVER_MODULES, sorted(loaded - LEAN_SERVER_MODULES)
+
+
 def test_frames_on_the_wire():
     from tools.lib.libpuffs.remote import MSG, pack_frames, unpack_frames
 
