@@ -26,7 +26,10 @@ Cases, interleaved in rotating order, one warm-up round:
   stat(2)s the mount point: the time from before the server is spawned
   until that first request is answered (wall; CPU: the kernel's process
   and the server's), beside what bounds it: starting Python, importing
-  trio, importing the server's modules.
+  trio, importing the server's modules.  The server process writes and
+  uses .pyc files as a user's Python does (PYTHONDONTWRITEBYTECODE is
+  dropped from its environment: with it, every start compiles the modules
+  never cached).
 
 ``--profile`` profiles --n fstat(2) calls on memfs in the machine instead:
 how often each call asks for the current lwp, process and machine, trio's
@@ -44,6 +47,7 @@ costs at most 5% against trace off (per fstat and stat call).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -164,12 +168,18 @@ def fuse_case(n: int) -> dict[str, Any]:
     return out
 
 
+#: The server process's environment: this one's, but writing .pyc files as a user's
+#: Python does (PYTHONDONTWRITEBYTECODE, set on some machines, would have every
+#: start compile the modules never cached; benchmarks/_revision.py drops it too).
+SERVER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def start_case() -> dict[str, Any]:
     """Spawn a separate-process memfs server, mount it, stat the mount point."""
 
     async def body() -> dict[str, Any]:
         sw = Stopwatch()
-        pm = await kt.mount_memfs("/mnt", remote=True)
+        pm = await kt.mount_memfs("/mnt", remote=True, env=SERVER_ENV)
         mounted = sw.sample()
         child_mounted = proc_cpu(pm.server.pid)
         before = pm.counters().get("GETATTR", 0)
@@ -225,13 +235,17 @@ def profile_fstat(n: int, top: int = 30) -> str:
 
 def python_start(code: str) -> Sample:
     """A fresh ``python -c code`` (cwd: this tree): wall and CPU to its end."""
-    p, s = run_timed([sys.executable, "-c", code], cwd=ROOT)
+    p, s = run_timed([sys.executable, "-c", code], cwd=ROOT, env=SERVER_ENV)
     if p.returncode != 0:
         raise RuntimeError(f"python -c {code!r}: {p.stderr.strip().splitlines()[-1:]}")
     return s
 
 
 SERVER_IMPORTS = "import tools.lib.libpuffs.remote, tools.puffs_servers.memfs"
+#: Modules a server process has no use for: the test tools, and the kernel's side
+#: (kernel core, harness, system-call layer, libc, the VFS).
+NOT_NEEDED = ("pytest", "_pytest", "hypothesis", "kern.kern_synch", "kern.machine.machine",
+              "kern.syscall", "tools.lib.libc", "vfs.mount")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,11 +321,17 @@ def main(argv: list[str] | None = None) -> int:
     rep.cost("  python -c 'import <the server's modules>'", starts["imports"], "ms")
     if any(s["getattrs"] < 1 for s in starts["server"]):
         rep.note("start-up: the stat of the mount point sent no GETATTR in some round")
-    p, _ = run_timed([sys.executable, "-c", SERVER_IMPORTS + "; import sys; "
-                      "print(sorted(m for m in ('pytest', 'hypothesis', '_pytest') "
-                      "if m in sys.modules))"], cwd=ROOT)
-    rep.note(f"modules the server process imports that it does not need: "
-             f"{p.stdout.strip() or p.stderr.strip()[-200:]}")
+    p, _ = run_timed([sys.executable, "-c", SERVER_IMPORTS + "; import json, sys; "
+                      "print(json.dumps(sorted(sys.modules)))"], cwd=ROOT, env=SERVER_ENV)
+    if p.returncode == 0:
+        loaded = json.loads(p.stdout)
+        ours = [m for m in loaded if m.split(".")[0] in ("kern", "vfs", "dev", "fs", "tools")]
+        rep.note(f"modules the server process imports that it does not need: "
+                 f"{[m for m in NOT_NEEDED if m in loaded]}; it imports {len(ours)} of "
+                 f"kemu's modules, {len(loaded)} in all; trio (its loop): "
+                 f"{'trio' in loaded}")
+    else:
+        rep.note(f"importing the server's modules failed: {p.stderr.strip()[-200:]}")
     rep.finish(args)
     return 0
 
