@@ -4,7 +4,7 @@
 gives the primitives under their NetBSD names; ``kern.boot(seed=7)`` boots a
 machine.  See docs/ARCHITECTURE.md for the whole picture.
 
-The names are imported on first use (the module ``__getattr__`` below), not
+The names are imported on first use (the module ``__getattr__``, kern/_lazy.py), not
 when the package is: importing a header-like module (``kern.errno``,
 ``kern.fcntl``) or a package beside this one (``vfs``, ``fs``, ``tools``: their
 ``__init__`` imports ``kern._layout``) does not load the kernel core and trio.
@@ -14,9 +14,7 @@ only such modules, and starts in a fraction of the time.
 
 from __future__ import annotations
 
-import importlib
-
-from . import _layout
+from . import _layout, _lazy
 
 _layout.check_siblings(__name__, __file__)
 
@@ -58,26 +56,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 
 
-def __getattr__(name: str) -> object:
-    """A re-exported name (its module imported now), or a submodule (``kern.kern_synch``
-    after ``import kern``, as when this package imported them all)."""
-    mod = _WHERE.get(name)
-    if mod is not None:
-        value = getattr(importlib.import_module(mod), name)
-        globals()[name] = value
-        return value
-    if not name.startswith("__"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = _lazy.package_getattr(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))
 
 
-__all__ = sorted({n for n in globals() if not n.startswith("_")} - {"annotations", "importlib"}
+__all__ = sorted({n for n in globals() if not n.startswith("_")} - {"annotations"}
                  | set(_WHERE))

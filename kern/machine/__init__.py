@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import signal
 
+from kern import _lazy
+
 #: The host signals a machine's thread leaves to the main thread (see
 #: machine.py's _thread_main).  Here, not in machine.py, so that a puffs server
 #: in another OS process, which unblocks them, need not import the harness.
@@ -34,13 +36,9 @@ HOST_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.S
                           signal.SIGWINCH})
 
 
-def __getattr__(name: str) -> object:
-    # machine.py (and trio with it) is imported at the first use of its names.
-    if name in __all__:
-        from kern.machine import machine
-
-        return getattr(machine, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# machine.py (and trio with it) is imported at the first use of its names; a
+# submodule (kern.machine.scheduler after import kern.machine) when named.
+__getattr__ = _lazy.package_getattr(__name__, dict.fromkeys(
+    ("CrashDump", "Machine", "Trace", "boot"), "kern.machine.machine"), globals())
 
 __all__ = ["CrashDump", "Machine", "Trace", "boot"]

@@ -259,11 +259,11 @@ def test_server_process_that_cannot_start():
 #: harness, the system-call layer and libc stay out: importing them (and trio's
 #: share that they would add) was most of the process's start-up (issue 13).
 LEAN_SERVER_MODULES = frozenset({
-    "kern", "kern._layout", "kern.cpu", "kern.errno", "kern.exceptions", "kern.fcntl",
+    "kern", "kern._layout", "kern._lazy", "kern.cpu", "kern.errno", "kern.exceptions", "kern.fcntl",
     "kern.ioccom", "kern.machine", "kern.param",
     "vfs", "vfs.dirent", "vfs.statvfs",
     "fs", "fs.puffs", "fs.puffs.puffs_msgif_h",
-    "tools", "tools.lib", "tools.lib._lazy", "tools.lib.libpuffs", "tools.lib.libpuffs._sys",
+    "tools", "tools.lib", "tools.lib.libpuffs", "tools.lib.libpuffs._sys",
     "tools.lib.libpuffs.channel", "tools.lib.libpuffs.errors", "tools.lib.libpuffs.ops",
     "tools.lib.libpuffs.remote", "tools.lib.libpuffs.server",
     "tools.puffs_servers", "tools.puffs_servers.memfs",

@@ -57,9 +57,9 @@ from fs.puffs.puffs_msgif_h import (
     puffs_reqh_put,
     puffs_startreq,
 )
+from kern._lazy import lazy_module
 from kern.errno import E2BIG
 from kern.exceptions import SyscallError
-from tools.lib._lazy import lazy_module
 
 from .errors import PuffsError
 

@@ -87,12 +87,12 @@ from fs.puffs.puffs_msgif_h import (
     puffs_kargs,
     puffs_startreq,
 )
+from kern._lazy import lazy_module
 from kern.cpu import curmachine
 from kern.errno import EBADF, EINTR, EINVAL, EIO, ENXIO, ERESTART, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
 from kern.machine import HOST_SIGNALS
-from tools.lib._lazy import lazy_module
 
 from . import _sys
 from .channel import HDRSIZE, Channel, DevPuffsChannel, frame_header, make_startreq
@@ -106,7 +106,7 @@ from .server import (
 )
 
 # libc is the kernel's side's (RemoteServer); the server process never calls
-# it, and does not import it (tools/lib/_lazy.py).
+# it, and does not import it (kern/_lazy.py).
 if TYPE_CHECKING:
     from tools.lib import libc
 else:

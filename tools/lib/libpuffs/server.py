@@ -90,6 +90,7 @@ from fs.puffs.puffs_msgif_h import (
     puffs_vnreq_readdir,
     puffs_vnreq_write,
 )
+from kern._lazy import lazy_module
 from kern.errno import (
     E2BIG,
     EINTR,
@@ -99,7 +100,6 @@ from kern.errno import (
 )
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR, flock
-from tools.lib._lazy import lazy_module
 from vfs.dirent import pack_dirent, vtype_to_dtype
 from vfs.statvfs import statvfs
 
@@ -109,7 +109,7 @@ from .errors import PuffsError
 from .ops import Attr, ComponentName, Cred, Operations, StatvfsData, vnopmask
 
 # libc is for a server on /dev/puffs in the machine; one in another OS process
-# (remote.py) never calls it, and does not import it (see tools/lib/_lazy.py).
+# (remote.py) never calls it, and does not import it (see kern/_lazy.py).
 if TYPE_CHECKING:
     from tools.lib import libc
 else:
