@@ -86,10 +86,11 @@ def _can_take(rw: krwlock_t, op: int) -> bool:
 
 
 async def rw_enter(rw: krwlock_t, op: int) -> None:
-    # (the acquisition site only feeds lockdebug: not looked up without it)
     l = _lwp.get()
-    await _rw_enter(rw, op, frame_site(sys._getframe(1))
-                    if (l if l is not None else curlwp()).l_cpu.lockdebug else None)
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    # (the acquisition site only feeds lockdebug: not looked up without it)
+    await _rw_enter(rw, op, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
 
 
 async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
