@@ -74,7 +74,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal
+from kern.cpu import MachineLocal, curlwp
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
@@ -96,6 +96,10 @@ from vfs.buf import (
     BO_DONE,
     buf,
 )
+from vfs.mount import MNT_ASYNC
+from vfs.vfs_trans import fscow_run
+from vfs.vnode import VBLK
+from vfs.vnode_if import VOP_STRATEGY
 
 if TYPE_CHECKING:
     from vfs.vnode import vnode
@@ -152,8 +156,6 @@ def _short_is_eio(bp: buf) -> int:
 
 async def bio_doread(vp: vnode, blkno: int, size: int, async_: bool) -> buf:
     """bread()/breadn() helper: the block's buffer, with a read started unless it is valid."""
-    from vfs.vnode_if import VOP_STRATEGY
-
     bp = await getblk(vp, blkno, size)
     # getblk never returns an invalidated buffer, so the data is valid if
     # its I/O completed or a write of it is pending.
@@ -173,8 +175,6 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
     later write of the changed buffer cannot fail for them.
     """
-    from vfs.vfs_trans import fscow_run
-
     bp = await bio_doread(vp, blkno, size, False)
     error = await biowait(bp)
     if error == 0:
@@ -192,10 +192,6 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
 
 async def bwrite(bp: buf) -> int:
     """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer, also on error."""
-    from vfs.mount import MNT_ASYNC
-    from vfs.vnode import VBLK
-    from vfs.vnode_if import VOP_STRATEGY
-
     KASSERT(bp.b_cflags & BC_BUSY)
     vp = bp.b_vp
     mp = None
@@ -308,8 +304,6 @@ def incore(vp: vnode, blkno: int) -> buf | None:
 async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
-    from kern.cpu import curlwp
-
     bc = bufcache()
     key = _key(vp, blkno)
     await mutex_enter(bc.lock)
@@ -497,8 +491,6 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
     EPASSTHROUGH if it had to wait (the caller looks the block up again),
     as NetBSD's does; 0 once it is the caller's.
     """
-    from kern.cpu import curlwp
-
     lock = bufcache().lock
     if bp.b_cflags & BC_BUSY:
         bp.b_cflags |= BC_WANTED
