@@ -65,11 +65,12 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
     """
     fs = ip.i_e2fs
     assert fs is not None
-    if fs.e2fs.e2fs_fbcount == 0 or (freespace(fs) <= 0 and cred is not None and
-                                     not kauth_cred_issuser(cred)):
+    sb = fs.e2fs
+    if sb.e2fs_fbcount == 0 or (freespace(fs) <= 0 and cred is not None and
+                                not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0
-    if bpref >= fs.e2fs.e2fs_bcount:
+    if bpref >= sb.e2fs_bcount:
         bpref = 0
     if bpref == 0:
         cg = ino_to_cg(fs, ip.i_number)
@@ -77,7 +78,10 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
         cg = dtog(fs, bpref)
     bno = await ext2fs_hashalloc(ip, cg, bpref, fs.e2fs_bsize, ext2fs_alloccg)
     if bno > 0:
-        ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(fs.e2fs_bsize))
+        din = ip.i_e2din  # ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(bsize)), in place
+        nblock = (din.e2di_nblock | (din.e2di_nblock_high << 32)) + btodb(fs.e2fs_bsize)
+        din.e2di_nblock = nblock & 0xffffffff
+        din.e2di_nblock_high = (nblock >> 32) & 0xffff
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         return 0, bno
     ext2fs_fserr(ip, _cred_uid(cred), "file system full")
@@ -140,8 +144,8 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     gd = fs.e2fs_gd[cg]
     if gd.ext2bgd_nbfree == 0:
         return 0
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize,
-                            B_MODIFY)
+    error, bp = await bread(ip.i_devvp, gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb,  # fsbtodb
+                            fs.e2fs_bsize, B_MODIFY)
     if error:
         printf("%s: cannot read the block bitmap of group %d: error %d\n",
                ext2fs_mntname(ip), cg, error)
@@ -151,7 +155,7 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     n = _group_nblocks(fs, cg)
     if bpref and dtog(fs, bpref) == cg:
         bpref = dtogd(fs, bpref)
-        if bpref < n and isclr(bbp, bpref):
+        if bpref < n and not bbp[bpref >> 3] & (1 << (bpref & 7)):  # isclr(bbp, bpref)
             bno = bpref
         else:
             bno = ext2fs_mapsearch(fs, bbp, bpref, n)
@@ -162,7 +166,7 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
                ext2fs_mntname(ip), cg, gd.ext2bgd_nbfree)
         brelse(bp, 0)
         return 0
-    setbit(bbp, bno)
+    bbp[bno >> 3] |= 1 << (bno & 7)  # setbit(bbp, bno); bno < n <= the map's bits
     fs.e2fs.e2fs_fbcount -= 1
     gd.ext2bgd_nbfree -= 1
     fs.e2fs_fmod = 1

@@ -139,9 +139,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         return ext2fs_badblock(ip, nb, "indirect"), None
 
     steps = path[1:]
+    laststep = steps[-1]
     new = False
-    for depth, step in enumerate(steps):
-        last = depth == len(steps) - 1
+    for step in steps:
+        last = step is laststep
         error, bp = await bread(devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
         if error:
             break
@@ -225,9 +226,10 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
     delta = blkoff(fs, off)
     off -= delta
     len_ += delta
+    bshift = fs.e2fs_bshift
     while len_ > 0:
         bsize = min(fs.e2fs_bsize, len_)
-        error, _ = await ext2fs_balloc(ip, lblkno(fs, off), bsize, cred, False, flags)
+        error, _ = await ext2fs_balloc(ip, off >> bshift, bsize, cred, False, flags)  # lblkno
         if error:
             return error
         if ext2fs_size(ip) < off + bsize:
