@@ -30,6 +30,7 @@ from .ext2fs import (
     fsbtodb,
     ino_to_cg,
 )
+from .ext2fs_bmap import ext2fs_bptrs
 from .ext2fs_dinode import EXT2_IFDIR, EXT2_IFMT, EXT2_ROOTINO
 from .ext2fs_subr import ext2fs_fserr, ext2fs_mntname
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
@@ -90,13 +91,16 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
 
 def ext2fs_blkpref(ip: inode, lbn: int, indx: int, bap: Any) -> int:
     """Where to put logical block ``lbn``: after the previous block, near its siblings
-    in ``bap`` (the pointers of its indirect block, or e2di_blocks), or at the start of
+    in ``bap`` (e2di_blocks, or the data of its indirect block, whose little-endian
+    words are read only if needed, as NetBSD's fs2h32(bap[i])), or at the start of
     the inode's group."""
     fs = ip.i_e2fs
     assert fs is not None
     if ip.i_e2fs_last_blk and lbn == ip.i_e2fs_last_lblk + 1:
         return ip.i_e2fs_last_blk + 1
     if bap is not None:
+        if isinstance(bap, (bytearray, bytes, memoryview)):
+            bap = ext2fs_bptrs(bap)
         for i in range(min(indx, len(bap) - 1), -1, -1):
             if bap[i]:
                 return bap[i] + 1

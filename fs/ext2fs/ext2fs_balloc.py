@@ -44,7 +44,7 @@ from .ext2fs_alloc import (
     ext2fs_nblock,
     ext2fs_setnblock,
 )
-from .ext2fs_bmap import ext2fs_bptrs, ext2fs_getlbns, ext2fs_setbptr
+from .ext2fs_bmap import ext2fs_getlbns, ext2fs_setbptr
 from .ext2fs_inode import ext2fs_setsize, ext2fs_size
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
@@ -58,8 +58,11 @@ if TYPE_CHECKING:
 B_CLRBUF = 0x01
 
 
+_U32 = struct.Struct("<I")
+
+
 def _bptr(data: Any, i: int) -> int:
-    return struct.unpack_from("<I", data, 4 * i)[0]
+    return _U32.unpack_from(data, 4 * i)[0]
 
 
 async def _zeroblk(ip: inode, bno: int) -> int:
@@ -156,9 +159,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             nb = child
             continue
         if last:
-            bap = ext2fs_bptrs(bp.b_data)
-            pref = ext2fs_blkpref(ip, bn, step.in_off, bap)
-            del bap
+            pref = ext2fs_blkpref(ip, bn, step.in_off, bp.b_data)
         else:
             pref = ext2fs_blkpref(ip, bn, 0, None)
         error, newb = await ext2fs_alloc(ip, bn, pref, cred)
