@@ -136,11 +136,6 @@ async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
     return 0
 
 
-def _group_nblocks(fs: m_ext2fs, cg: int) -> int:
-    """Blocks in group ``cg`` (the last one may be short)."""
-    return min(fs.e2fs.e2fs_bpg, fs.e2fs.e2fs_bcount - cgbase(fs, cg))
-
-
 async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     """A free block of group ``cg`` (preferably ``bpref``); 0 if none."""
     fs = ip.i_e2fs
@@ -156,9 +151,16 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
         return 0
     assert bp is not None
     bbp = bp.b_data
-    n = _group_nblocks(fs, cg)
-    if bpref and dtog(fs, bpref) == cg:
-        bpref = dtogd(fs, bpref)
+    # The super block's fields are read once (each ctypes read is dear):
+    # base is cgbase(fs, cg), n the blocks of group cg (the last one may be
+    # short), and the tests below are dtog(fs, bpref) == cg and dtogd(fs, bpref).
+    sb = fs.e2fs
+    first = sb.e2fs_first_dblock
+    fpg = sb.e2fs_fpg
+    base = first + sb.e2fs_bpg * cg
+    n = min(sb.e2fs_bpg, sb.e2fs_bcount - base)
+    if bpref and (bpref - first) // fpg == cg:
+        bpref = (bpref - first) % fpg
         if bpref < n and not bbp[bpref >> 3] & (1 << (bpref & 7)):  # isclr(bbp, bpref)
             bno = bpref
         else:
@@ -171,11 +173,11 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
         brelse(bp, 0)
         return 0
     bbp[bno >> 3] |= 1 << (bno & 7)  # setbit(bbp, bno); bno < n <= the map's bits
-    fs.e2fs.e2fs_fbcount -= 1
+    sb.e2fs_fbcount -= 1
     gd.ext2bgd_nbfree -= 1
     fs.e2fs_fmod = 1
     bdwrite(bp)
-    return cgbase(fs, cg) + bno
+    return base + bno
 
 
 def ext2fs_mapsearch(fs: m_ext2fs, bbp: Any, bpref: int, n: int) -> int:
