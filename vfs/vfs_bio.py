@@ -63,6 +63,9 @@ Deviations from vfs_bio.c 1.276:
   ``bwrite`` and returns the first error, where NetBSD 8 starts them all
   with bawrite and returns 0: a buffer whose write fails ends the same way
   (invalidated), but fsync and sync see the error;
+* ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
+  uses the buffer's ``b_objlock``: one mutex taken and released per wait
+  either way;
 * no wapbl, no tape devices, no statistics, no BIOHIST, no sysctl nodes.
 
 ``getiobuf``/``putiobuf`` hand out bufs outside the cache (drivers, physio,
@@ -309,7 +312,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
-    key = (id(vp), blkno)  # _key
+    key = _key(vp, blkno)
     await mutex_enter(bc.lock)
     while True:
         bp = bc.hash.get(key)
@@ -396,16 +399,12 @@ async def _buf_trim() -> None:
 
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
-    m = bufcache().lock  # _biolock()
+    m = bufcache().lock  # see the deviations: b_objlock in NetBSD
     await mutex_enter(m)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
     mutex_exit(m)
     return bp.b_error
-
-
-def _biolock() -> kmutex_t:
-    return bufcache().lock
 
 
 def biodone(bp: buf) -> None:
