@@ -571,11 +571,11 @@ async def fscow_run(bp: buf, data_valid: bool) -> int:
     handler error.  ``data_valid`` says the buffer still holds the old
     contents of its blocks.
     """
-    from vfs.vnode import VBLK
-
     # Is there anything to do?
     if bp.b_flags & B_COWDONE:
         return 0
+    from vfs.vnode import VBLK
+
     if bp.b_vp is None:
         bp.b_flags |= B_COWDONE
         return 0
