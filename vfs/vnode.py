@@ -106,6 +106,7 @@ from kern.kern_mutex import (
 from kern.kern_rwlock import (
     RW_READER,
     RW_WRITER,
+    _rw_enter,
     krwlock_t,
     rw_exit,
     rw_init,
@@ -125,6 +126,7 @@ from kern.queue import (
     TAILQ_NEXT,
     TAILQ_REMOVE,
 )
+from kern.subr_lockdebug import caller_site
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.uvm import uvm
@@ -1195,10 +1197,6 @@ async def genfs_lock(v: Any) -> int:
     sleep in fstrans_start while holding a vnode lock the suspending thread
     needs.  The transaction is recorded per lwp and ended by genfs_unlock.
     """
-    from kern.kern_rwlock import _rw_enter
-    from kern.subr_lockdebug import caller_site
-    from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
-
     ap = v
     vp = ap.a_vp
     flags = ap.a_flags
@@ -1227,8 +1225,6 @@ def genfs_unlock(v: Any) -> int:
     if vp.v_locktrans:
         mp = vp.v_locktrans.pop(curlwp(), None)
         if mp is not None:
-            from vfs.vfs_trans import fstrans_done
-
             fstrans_done(mp)
     return 0
 
