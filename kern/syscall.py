@@ -51,6 +51,7 @@ from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
 from kern.kern_lwp import PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
+from kern.sig_machdep import lwp_userret, sigframe_return
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
@@ -358,8 +359,6 @@ async def _userret(l: lwp, depth: int) -> None:
     """Back to user mode: take the pending signals (a fatal one ends the process
     here, and an lwp of an exiting process leaves: neither returns), then run
     the handlers of the caught ones (the frames built above ``depth``)."""
-    from kern.sig_machdep import lwp_userret, sigframe_return  # (it imports this module)
-
     await lwp_userret(l)
     await sigframe_return(l, depth)
 
