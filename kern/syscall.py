@@ -259,8 +259,11 @@ class sysent:
         self.sy_uap = _uap_class(name, self.sy_argnames)
 
     def make_uap(self, args: Sequence[Any]) -> Any:
-        vals = []
         conv = self.sy_conv
+        if len(args) == self.sy_narg:   # every register given (the usual case)
+            return self.sy_uap(*[c(v) if v.__class__ is int else c(_register_value(v))
+                                 for c, v in zip(conv, args, strict=True)])
+        vals = []
         for i in range(self.sy_narg):
             v = _register_value(args[i]) if i < len(args) else 0
             vals.append(conv[i](v))
@@ -273,10 +276,13 @@ class sysent:
 def _uap_class(name: str, argnames: tuple[str, ...]) -> type:
     """A small class holding one call's arguments under their C names."""
     slots = tuple(a + "_" if keyword.iskeyword(a) else a for a in argnames)
-
-    def __init__(self: Any, *vals: int) -> None:
-        for s, v in zip(slots, vals, strict=True):
-            object.__setattr__(self, s, v)
+    # __init__(self, a, b, ...) storing each argument: generated source, so a
+    # call does one assignment per register instead of a loop of setattr.
+    params = "".join(f", {s}" for s in slots)
+    body = "".join(f"\n    _uap.{s} = {s}" for s in slots) or "\n    pass"
+    ns_init: dict[str, Any] = {}
+    exec(f"def __init__(_uap{params}) -> None:{body}", ns_init)  # noqa: S102 - names checked
+    __init__ = ns_init["__init__"]
 
     def __repr__(self: Any) -> str:
         inner = ", ".join(f"{a}={getattr(self, s)!r}" for a, s in zip(argnames, slots,
@@ -360,7 +366,8 @@ async def _userret(l: lwp, depth: int) -> None:
     here, and an lwp of an exiting process leaves: neither returns), then run
     the handlers of the caught ones (the frames built above ``depth``)."""
     await lwp_userret(l)
-    await sigframe_return(l, depth)
+    if len(l.l_md_sigframes) > depth:
+        await sigframe_return(l, depth)
 
 
 async def syscall(code: int, *args: Any) -> Any:
