@@ -251,10 +251,18 @@ class vattr:
 def vattr_null(vap: vattr) -> None:
     """Set every attribute to VNOVAL ("not given")."""
     vap.va_type = VNON
-    for s in vattr.__slots__:
-        if s not in ("va_type",):
-            setattr(vap, s, VNOVAL)
+    vap.va_mode = vap.va_nlink = vap.va_uid = vap.va_gid = vap.va_fsid = vap.va_fileid = \
+        vap.va_size = vap.va_blocksize = vap.va_atime = vap.va_mtime = vap.va_ctime = \
+        vap.va_birthtime = vap.va_gen = vap.va_flags = vap.va_rdev = vap.va_bytes = \
+        vap.va_filerev = VNOVAL
     vap.va_vaflags = 0
+
+
+assert set(vattr.__slots__) == {"va_type", "va_mode", "va_nlink", "va_uid", "va_gid",
+                                "va_fsid", "va_fileid", "va_size", "va_blocksize",
+                                "va_atime", "va_mtime", "va_ctime", "va_birthtime",
+                                "va_gen", "va_flags", "va_rdev", "va_bytes", "va_filerev",
+                                "va_vaflags"}, "vattr_null must set every field"
 
 
 # The emulation keeps times as (sec, nsec) tuples in vattr.
