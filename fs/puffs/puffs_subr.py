@@ -22,7 +22,8 @@ Deviations (also in puffs_vfsops.py's header):
   cache_enter does nothing.
 * S4 the kernel's vattr (kemu keeps times as (sec, nsec) pairs) is
   converted to and from the wire vattr (puffs_vattr_out/_in) where C copies
-  one struct vattr.
+  one struct vattr; C's vattr_null of a request's vattr is
+  puffs_vattr_null, which copies in the wire image of a null vattr.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from vfs.vnode import (
     getnewvnode,
     insmntque,
     ungetnewvnode,
+    vattr,
     vget,
 )
 
@@ -285,10 +287,10 @@ def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
 def kauth_cred_to_uucred(uuc: Any, cred: Any) -> None:
     uuc.cr_uid = cred.cr_euid & 0xffffffff
     uuc.cr_gid = cred.cr_egid & 0xffffffff
-    groups = tuple(cred.cr_groups)[:NGROUPS]
+    groups = [g & 0xffffffff for g in tuple(cred.cr_groups)[:NGROUPS]]
     uuc.cr_ngroups = len(groups)
-    for i, g in enumerate(groups):
-        uuc.cr_groups[i] = g & 0xffffffff
+    if groups:
+        uuc.cr_groups[:len(groups)] = groups
 
 
 def puffs_lwp2pid(l: Any) -> int:
@@ -320,7 +322,6 @@ def puffs_updatenode(vp: Any, flags: int) -> None:
 
 
 async def puffs_updatevpsize(vp: Any) -> None:
-    from vfs.vnode import vattr
     from vfs.vnode_if import VOP_GETATTR
 
     va = vattr()
@@ -387,6 +388,20 @@ def puffs_vattr_out(wva: wvattr, kva: Any) -> None:
     wva.va_vaflags = kva.va_vaflags & _U32
     for f in ("va_atime", "va_mtime", "va_ctime", "va_birthtime"):
         _ts_out(getattr(wva, f), getattr(kva, f))
+
+
+_null_image: bytes | None = None
+
+
+def puffs_vattr_null(wva: wvattr) -> None:
+    """vattr_null on a request's wire vattr: what puffs_vattr_out makes of a
+    null vattr (a constant, worked out at the first call and copied since)."""
+    global _null_image
+    if _null_image is None:
+        puffs_vattr_out(wva, vattr())
+        _null_image = bytes(wva)
+        return
+    ctypes.memmove(ctypes.addressof(wva), _null_image, len(_null_image))
 
 
 def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
