@@ -268,7 +268,11 @@ def uput(addr: int, data: Any) -> None:
 
 def uload(addr: int, ctype: Any) -> Any:
     """A ctypes ``ctype`` read from user memory at ``addr``."""
-    return ctype.from_buffer_copy(uread(curproc(), addr, ctypes.sizeof(ctype)))
+    n = ctypes.sizeof(ctype)
+    on = _on_stack(addr, n)
+    if on is not None:
+        return ctype.from_buffer_copy(on[0], on[1])
+    return ctype.from_buffer_copy(uread(curproc(), addr, n))
 
 
 # Where a call's temporaries live: the calling lwp's user stack, as a C
@@ -304,6 +308,18 @@ def _user_stack() -> _UserStack:
         st = _UserStack(l, l.l_proc)
         _ustack.set(st)
     return st
+
+
+def _on_stack(addr: int, n: int) -> tuple[bytearray, int] | None:
+    """(the stack's bytes, offset) when [addr, addr + n) lies in the calling lwp's
+    user stack: the program reads and writes its own frame directly."""
+    st = _ustack.get()
+    if st is None or addr < st.base or addr + n > st.top:
+        return None
+    l = curlwp()
+    if st.l is not l or st.vm is not l.l_proc.p_vmspace:
+        return None
+    return st.data, addr - st.base
 
 
 class UserTemp:
@@ -345,9 +361,15 @@ class UserTemp:
 
     def copy(self, data: Any) -> int:
         b = bytes(data)
-        a = self._take(max(len(b), 1))
-        if b:
-            uwrite(curproc(), a, b)
+        n = len(b)
+        a = self._take(max(n, 1))
+        if n:
+            st = self.st
+            if st is not None and st.base <= a < st.top:
+                off = a - st.base
+                st.data[off:off + n] = b
+            else:
+                uwrite(curproc(), a, b)
         return a
 
     def path(self, path: str | bytes) -> int:
@@ -376,6 +398,11 @@ def _copy_back(obj: Any, addr: int) -> None:
     """Update a ctypes object or bytearray in place from user memory."""
     if isinstance(obj, _CDATA):
         n = ctypes.sizeof(obj)
+        on = _on_stack(addr, n)
+        if on is not None:
+            data, off = on
+            ctypes.memmove(ctypes.addressof(obj), bytes(data[off:off + n]), n)
+            return
         ctypes.memmove(ctypes.addressof(obj), uread(curproc(), addr, n), n)
     elif isinstance(obj, (bytearray, memoryview)):
         mv = memoryview(obj).cast("B")
