@@ -282,7 +282,7 @@ def uload(addr: int, ctype: Any) -> Any:
 # own.  Blocks are handed out upwards and the stack pointer comes back down
 # past every block freed at the top, so temporaries of interleaved callers
 # in one lwp (an async generator between its steps) never overlap.
-USTACK_SIZE = 64 * 1024
+USTACK_SIZE = 16 * 1024
 _STACK_ALIGN = 16
 
 _ustack: ContextVar[_UserStack | None] = ContextVar("libc user stack", default=None)
