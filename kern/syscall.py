@@ -51,6 +51,7 @@ from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
 from kern.kern_lwp import PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
+from kern.machine.schedule import PREEMPT
 from kern.sig_machdep import lwp_userret, sigframe_return
 from kern.subr_prf import panic
 
@@ -392,8 +393,11 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
         lwp_exit(l)  # the process is gone: nothing more runs in it
     depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run
-    # between this process's user code and its call.
-    await preempt()
+    # between this process's user code and its call.  (kern_synch.preempt,
+    # its fast-path test inline, as mutex_enter does.)
+    ci = l.l_cpu
+    if not l.l_spinlocks and (ci.runq or ci.slow):
+        await ci.preempt(l, PREEMPT)
     # Every so many calls the machine's trio run also takes what the host
     # has queued for it (call_soon: a Ctrl-C's SIGINT, an abandoned
     # request), as a CPU takes its interrupts at the trap, even while this
@@ -435,10 +439,16 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
             await preempt()
             continue
         break
-    await _userret(l, depth)
+    # Back to user mode.  _userret has nothing to do (lwp_userret: the
+    # process is not exiting and issignal finds nothing pending; no handler
+    # frame was built) unless one of these holds.
+    p = l.l_proc
+    if p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or len(l.l_md_sigframes) > depth:
+        await _userret(l, depth)
     # The way back to user mode (mi_userret) preempts when a wakeup made
     # another lwp runnable meanwhile: a preemption point.
-    await preempt()
+    if not l.l_spinlocks and (ci.runq or ci.slow):
+        await ci.preempt(l, PREEMPT)
     if error == 0 or error == EJUSTRETURN:
         return retval
     raise SyscallError(error, sy.sy_name)
