@@ -406,17 +406,39 @@ def puffs_vattr_null(wva: wvattr) -> None:
 
 def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     """The wire vattr into the kernel's (all ones reads back as VNOVAL)."""
+    # One line per field (this runs for every GETATTR reply): 32-bit fields
+    # all ones, 64-bit ones all ones, and (-1, -1) times read back as VNOVAL.
     kva.va_type = wva.va_type
-    for f, mask in (("va_mode", _U32), ("va_nlink", _U32), ("va_uid", _U32),
-                    ("va_gid", _U32), ("va_fsid", _U32), ("va_fileid", _U64),
-                    ("va_size", _U64), ("va_gen", _U64), ("va_flags", _U64),
-                    ("va_rdev", _U32), ("va_bytes", _U64), ("va_filerev", _U64)):
-        v = getattr(wva, f)
-        setattr(kva, f, VNOVAL if v == mask else v)
+    v = wva.va_mode
+    kva.va_mode = VNOVAL if v == _U32 else v
+    v = wva.va_nlink
+    kva.va_nlink = VNOVAL if v == _U32 else v
+    v = wva.va_uid
+    kva.va_uid = VNOVAL if v == _U32 else v
+    v = wva.va_gid
+    kva.va_gid = VNOVAL if v == _U32 else v
+    v = wva.va_fsid
+    kva.va_fsid = VNOVAL if v == _U32 else v
+    v = wva.va_fileid
+    kva.va_fileid = VNOVAL if v == _U64 else v
+    v = wva.va_size
+    kva.va_size = VNOVAL if v == _U64 else v
+    v = wva.va_gen
+    kva.va_gen = VNOVAL if v == _U64 else v
+    v = wva.va_flags
+    kva.va_flags = VNOVAL if v == _U64 else v
+    v = wva.va_rdev
+    kva.va_rdev = VNOVAL if v == _U32 else v
+    v = wva.va_bytes
+    kva.va_bytes = VNOVAL if v == _U64 else v
+    v = wva.va_filerev
+    kva.va_filerev = VNOVAL if v == _U64 else v
     kva.va_blocksize = wva.va_blocksize
     kva.va_vaflags = wva.va_vaflags
-    for f in ("va_atime", "va_mtime", "va_ctime", "va_birthtime"):
-        setattr(kva, f, _ts_in(getattr(wva, f)))
+    kva.va_atime = _ts_in(wva.va_atime)
+    kva.va_mtime = _ts_in(wva.va_mtime)
+    kva.va_ctime = _ts_in(wva.va_ctime)
+    kva.va_birthtime = _ts_in(wva.va_birthtime)
 
 
 def timespec_pair(ts: timespec) -> tuple[int, int]:
