@@ -149,8 +149,7 @@ class Attr:
         for f, vf in _WIRE_TIMES:
             t = getattr(self, f)
             if t is not None:
-                ts = getattr(va, vf)
-                ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
+                setattr(va, vf, _timespec_wire(int(t[0]), int(t[1])))
 
     def given(self) -> dict[str, Any]:
         """The fields that are set (setattr: what to change)."""
@@ -161,6 +160,7 @@ class Attr:
 # (Attr field, vattr field) pairs that to_wire stores.
 _WIRE_INTS = tuple((f, "va_" + f) for f in Attr._U32 + Attr._U64)
 _WIRE_TIMES = tuple((f, "va_" + f) for f in ("atime", "mtime", "ctime", "birthtime"))
+_timespec_wire = type(vattr().va_atime)  # the wire vattr's timespec (32-bit time_t)
 
 
 @dataclass
