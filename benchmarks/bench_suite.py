@@ -18,20 +18,24 @@ Two comparisons:
 * **the whole suite** of each tree (the target: issue 13 asks that the
   whole suite take at most half its time at the issue's filing; wall time,
   what a developer waits for);
-* **like for like**: only the tests present in both trees (the same node
-  ids, found by ``pytest --co`` in each), run in each tree with its README
-  command (full mode only: it doubles the run).  The base has fewer tests,
-  so the whole-suite ratio also counts the tests added since; this one
-  shows what the same tests cost.
+* **like for like**: the tests present in both trees (the same node ids),
+  their time in each tree: the sum over those items of their wall time and
+  of their CPU time (the pytest process's and that of the processes they
+  started), from the same runs.  The base has fewer tests, so the
+  whole-suite ratio also pays for the tests added since; this one shows
+  what the same tests cost, whatever the parallelism (an item's wall time
+  in a two-worker run includes waiting for the core the other worker
+  holds).  ``--common-runs`` also runs only those tests in each tree with
+  its README command (the node ids found by ``pytest --co``), for their
+  elapsed time: it doubles the benchmark's time.
 
 benchmarks/portable/kemu_bench_probe.py times every test item, so the
 report lists the files with the most wall time in this tree, with their CPU
 time and that of the processes they started.
 
-Modes: full (default): the whole suite and the like-for-like runs, two
-rounds; ``--quick``: the whole suite only, one round; ``--smoke``: one small
-file.  Anything after ``--`` replaces the selection (the README's options
-stay).
+Modes: full (default): the whole suite, two rounds; ``--quick``: one
+round; ``--smoke``: one small file.  Anything after ``--`` replaces the
+selection (the README's options stay).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks._measure import (  # noqa: E402
     Report,
+    Sample,
     Target,
     column,
     n_rounds,
@@ -120,8 +125,21 @@ def suite_run(tree: Tree, options: list[str], selection: list[str]) -> dict[str,
     if not items:
         failed = [f"no test ran (exit {p.returncode}): "
                   + " | ".join((p.stdout + p.stderr).strip().splitlines()[-3:])]
+    per_item = {i["nodeid"]: (i["wall"], i["cpu"] + i.get("cpu_children", 0.0))
+                for i in items}
     return {"run": whole, "items": len(items), "outcomes": dict(outcomes), "files": files,
-            "summary": tail, "returncode": p.returncode, "failed": failed}
+            "summary": tail, "returncode": p.returncode, "failed": failed,
+            "per_item": per_item}
+
+
+def items_time(run: dict[str, Any], ids: set[str]) -> Sample:
+    """The summed wall and CPU (children included) of the items ``ids`` of a run."""
+    wall = cpu = 0.0
+    for nodeid, (w, c) in run["per_item"].items():
+        if nodeid in ids:
+            wall += w
+            cpu += c
+    return Sample(wall, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     standard_args(ap, rounds_full=2, rounds_quick=1)
     add_base_arg(ap)
     ap.add_argument("--top", type=int, default=8, help="slowest files to list")
+    ap.add_argument("--common-runs", action="store_true",
+                    help="also run only the tests present in both trees, in each tree")
     args = ap.parse_args(argv)
     selection = extra or pick(args, [], [], ["tests/kern/test_ioccom.py"])
-    like_for_like = not (args.quick or args.smoke)
     what = " ".join(selection) or "the whole suite"
     suite = f"suite ({' '.join(selection)})" if selection else "whole suite"
     now = current_tree()
@@ -153,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             rep.note(f"base {args.base}: pytest {' '.join(opts_base)}")
             cases["base"] = lambda: suite_run(base, opts_base, present(base, selection))
             rep.note(f"{now.describe()}; {base.describe()}")
-            if like_for_like:
+            if args.common_runs:
                 ids_now, ids_base = collect(now, selection), collect(base, selection)
-                common = [i for i in ids_now if i in set(ids_base)]
+                in_base = set(ids_base)
+                common = [i for i in ids_now if i in in_base]
                 listing = os.path.join(tmp, "common.txt")
                 with open(listing, "w") as f:
                     f.write("\n".join(common) + "\n")
@@ -177,17 +197,29 @@ def main(argv: list[str] | None = None) -> int:
                   mode="cost")
     else:
         rep.unavailable("suite time against the base", "--no-base", TARGET)
+    if "base" in res:
+        # like for like: the items both runs of a round have, whatever either tree added
+        pairs = [(a, b) for a, b in zip(res["now"], res["base"], strict=True)]
+        both = [set(a["per_item"]) & set(b["per_item"]) for a, b in pairs]
+        l_now = [items_time(a, ids) for (a, _), ids in zip(pairs, both, strict=True)]
+        l_base = [items_time(b, ids) for (_, b), ids in zip(pairs, both, strict=True)]
+        rep.note(f"tests that ran: {res['now'][-1]['items']} in this tree, "
+                 f"{res['base'][-1]['items']} in {args.base}, {len(both[-1])} in both "
+                 "(last round)")
+        rep.cost("tests in both trees, summed item time, this tree", l_now, "s")
+        rep.cost(f"tests in both trees, summed item time, base {args.base}", l_base, "s")
+        rep.ratio(f"tests in both trees (summed item time): this tree / {args.base}",
+                  l_now, l_base, mode="cost")
+    else:
+        rep.unavailable("tests in both trees: this tree / base", "--no-base")
     if "now, common" in res:
         c_now, c_base = column(res["now, common"], "run"), column(res["base, common"], "run")
-        rep.cost("tests in both trees, this tree", c_now, "s",
+        rep.cost("only the tests in both trees, run alone, this tree", c_now, "s",
                  note=res["now, common"][-1]["summary"])
-        rep.cost(f"tests in both trees, base {args.base}", c_base, "s",
+        rep.cost(f"only the tests in both trees, run alone, base {args.base}", c_base, "s",
                  note=res["base, common"][-1]["summary"])
-        rep.ratio(f"tests in both trees: this tree / {args.base}", c_now, c_base,
-                  mode="cost")
-    else:
-        rep.unavailable("tests in both trees: this tree / base",
-                        "--no-base" if not args.base else "full mode only (not --quick/--smoke)")
+        rep.ratio(f"only the tests in both trees, run alone: this tree / {args.base}",
+                  c_now, c_base, mode="cost")
     labels = {"now": "this tree", "base": f"base {args.base}",
               "now, common": "this tree (tests in both)",
               "base, common": f"base {args.base} (tests in both)"}
