@@ -25,6 +25,13 @@ On a 64 MiB ext2 image (a host file shown as /dev/wd0; --quick 32, --smoke 8):
 
 Ratios are medians of the per-round ratios (the two sides of a round ran
 under the same load); targets are judged on CPU time.
+
+``--profile`` measures nothing of the above: it profiles one sequential read
+of /dev/rwd0 and one of /dev/rfss0 (each after an untimed read of the same
+device, snapshot configured, the machine's async face so that the kernel
+runs in the profiled thread) under cProfile on the CPU clock, and counts the
+Python bytecodes each side executes per 64 KiB request (sys.settrace opcode
+events over a 4 MiB read: a figure the machine's load does not move).
 """
 
 from __future__ import annotations
@@ -47,8 +54,10 @@ from benchmarks._measure import (  # noqa: E402
     Stopwatch,
     Target,
     column,
+    in_async_machine,
     n_rounds,
     pick,
+    profile_text,
     rounds,
     standard_args,
     warmups,
@@ -128,11 +137,131 @@ def create_case(tmp: str, size: int) -> Callable[[], dict[str, Any]]:
     return lambda: on_fresh_image(img, size, body)
 
 
+# ------------------------------------------------------------------ profile
+
+def _read_in_machine(img: str, size: int, dev: str, watch: Callable[[], Any]) -> Any:
+    """On a fresh image in an async-face machine with a snapshot of /mnt: read
+    ``dev`` through once untimed, then again inside ``watch()`` (a context manager
+    entered in the kernel's thread); what the context manager gives back."""
+
+    async def inner() -> Any:
+        await kt.mount_image(img, "/mnt")
+        async with await kt.snapshot("/mnt"):
+            await read_loop(dev, size)
+            with watch() as result:
+                await read_loop(dev, size)
+        return result
+
+    async def body(k: Any) -> Any:
+        return await k.run(inner)
+
+    kt.make_ext2_image(img, size, block=4096)
+    try:
+        return in_async_machine(body, seed=0, trace=False)
+    finally:
+        os.unlink(img)
+
+
+class _CProfile:
+    """cProfile on the CPU clock while the block runs; gives the Profile."""
+
+    def __enter__(self) -> Any:
+        import cProfile
+        import time
+
+        self.prof = cProfile.Profile(time.process_time)
+        self.prof.enable()
+        return self.prof
+
+    def __exit__(self, *exc: Any) -> None:
+        self.prof.disable()
+
+
+class _Opcodes:
+    """Counts the bytecodes executed in this thread while the block runs, per file
+    (a dict it gives back, filled in as the block runs)."""
+
+    def __enter__(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        self.counts = counts
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            frame.f_trace_opcodes = True
+            frame.f_trace_lines = False
+            file = frame.f_code.co_filename
+
+            def local(frame: Any, event: str, arg: Any) -> Any:
+                if event == "opcode":
+                    counts[file] = counts.get(file, 0) + 1
+                return local
+            return local
+
+        sys.settrace(tracer)
+        return counts
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.settrace(None)
+
+
+def profile_reads(tmp: str, size: int, top: int = 25) -> str:
+    """The --profile report: cProfile of each side's read and bytecodes per request."""
+    import pstats
+
+    img = os.path.join(tmp, "prof.img")
+    out = []
+    for dev in ("/dev/rwd0", "/dev/rfss0"):
+        prof = _read_in_machine(img, size, dev, _CProfile)
+        out.append(f"==== cProfile (CPU clock) of a {size // MiB} MiB sequential read of {dev}")
+        out.append(profile_text(pstats.Stats(prof), top))
+    small = 4 * MiB
+    nreq = small // CHUNK
+    counts = {dev: _read_in_machine(img, small, dev, _Opcodes)
+              for dev in ("/dev/rwd0", "/dev/rfss0")}
+    raw, fss = counts["/dev/rwd0"], counts["/dev/rfss0"]
+    out.append(f"==== Python bytecodes executed per {CHUNK // 1024} KiB read request "
+               f"({small // MiB} MiB read)")
+    out.append(f"  /dev/rwd0 {sum(raw.values()) / nreq:,.0f}   /dev/rfss0 "
+               f"{sum(fss.values()) / nreq:,.0f}   ratio "
+               f"{sum(raw.values()) / sum(fss.values()):.3f}")
+    out.append("  where /dev/rfss0 executes more (per request: extra, rwd0, rfss0):")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+    def group(file: str) -> str:
+        if file.startswith("<attrs generated"):
+            return "attrs-generated classes (trio's, outcome's)"
+        if "site-packages" in file:
+            return file.split("site-packages" + os.sep)[1].split(os.sep)[0]
+        if file.startswith(root):
+            return file[len(root):]
+        return "stdlib" if file.startswith(sys.prefix) or file.startswith(
+            sys.base_prefix) else file
+
+    g: dict[str, list[int]] = {}
+    for i, c in enumerate((raw, fss)):
+        for file, n in c.items():
+            g.setdefault(group(file), [0, 0])[i] += n
+    rows = sorted(g.items(), key=lambda kv: kv[1][0] - kv[1][1])
+    for name, (a, b) in rows[:top]:
+        if b - a < nreq:
+            break
+        out.append(f"  {(b - a) / nreq:7,.0f} {a / nreq:7,.0f} {b / nreq:7,.0f}  {name}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     standard_args(ap, rounds_full=5)
+    ap.add_argument("--profile", action="store_true",
+                    help="profile one read of each side instead (see above)")
     args = ap.parse_args(argv)
     size = pick(args, 64, 32, 8) * MiB
+    if args.profile:
+        tmp = tempfile.mkdtemp(prefix="kemu-bench-fss-")
+        try:
+            print(profile_reads(tmp, size))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     fsize = pick(args, 16, 8, 1) * MiB
     big = pick(args, 1024, 1024, 64) * MiB
     rep = Report("bench_fss", f"fss: {size // MiB} MiB ext2 image, {fsize // MiB} MiB "

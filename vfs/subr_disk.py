@@ -96,9 +96,13 @@ class _Iostat:
 _iostat = MachineLocal(_Iostat, "iostat list")
 
 
+def _microuptime_us() -> int:
+    """getmicrouptime(9), in microseconds since boot."""
+    return int(round(curmachine().now() * 1e6))
+
+
 def _getmicrouptime(tv: timeval) -> None:
-    us = int(round(curmachine().now() * 1e6))
-    tv.tv_sec, tv.tv_usec = divmod(us, 1_000_000)
+    tv.tv_sec, tv.tv_usec = divmod(_microuptime_us(), 1_000_000)
 
 
 def _tv_us(tv: timeval) -> int:
@@ -147,10 +151,11 @@ def iostat_unbusy(stats: io_stats, bcount: int, read: int) -> None:
         printf("%s: busy < 0\n", stats.io_name)
         panic("iostat_unbusy")
     stats.io_busy -= 1
-    now = timeval()
-    _getmicrouptime(now)
-    _tv_set(stats.io_time, _tv_us(stats.io_time) + _tv_us(now) - _tv_us(stats.io_timestamp))
-    stats.io_timestamp = now
+    # timersub(now, io_timestamp) added to io_time; io_timestamp = now.  In
+    # microseconds, into the records themselves (no timeval for ``now``).
+    now = _microuptime_us()
+    _tv_set(stats.io_time, _tv_us(stats.io_time) + now - _tv_us(stats.io_timestamp))
+    _tv_set(stats.io_timestamp, now)
     if bcount > 0:
         if read:
             stats.io_rbytes += bcount
