@@ -16,6 +16,7 @@ sysctl_setlen keeps are per machine too.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from kern.cpu import MachineLocal, curmachine
@@ -65,17 +66,23 @@ def _cstring(s: str, size: int | None = None) -> bytearray:
     return bytearray(b if size is None else b.ljust(size, b"\0"))
 
 
+@functools.cache
+def _kemu_version() -> str:
+    """kemu's installed version (read once per process: the lookup scans sys.path)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as pkg_version
+
+    try:
+        return pkg_version("kemu")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
 class _KernVars:
     """vers.c's ostype, osrelease, version and kern_sysctl.c's host names."""
 
     def __init__(self) -> None:
-        from importlib.metadata import PackageNotFoundError
-        from importlib.metadata import version as pkg_version
-
-        try:
-            kemu_version = pkg_version("kemu")
-        except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-            kemu_version = "unknown"
+        kemu_version = _kemu_version()
         config = curmachine().config.name
         self.ostype = _cstring(OSTYPE)
         self.osrelease = _cstring(OSRELEASE)

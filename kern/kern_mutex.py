@@ -112,7 +112,18 @@ async def mutex_enter(mtx: kmutex_t) -> None:
     # The acquisition site feeds lockdebug's order graph and reports; without
     # lockdebug it is not looked up (sys._getframe is the dearest part of a
     # mutex_enter).
-    await _mutex_enter(mtx, l, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
+    ci = l.l_cpu
+    site = frame_site(sys._getframe(1)) if ci.lockdebug else None
+    if mtx.mtx_owner is None and mtx.mtx_state == 1 and not mtx.mtx_spin and \
+            not l.l_spinlocks and not (ci.runq or ci.slow):
+        # The common case, without a coroutine more: a free adaptive mutex,
+        # no other lwp to run at this preemption point.
+        if site is not None and l.l_locks:
+            lockdebug_wantlock(l, mtx, site)
+        mtx.mtx_owner = l
+        l.l_locks.append(LockRecord((mtx, site, False)))
+        return
+    await _mutex_enter(mtx, l, site)
 
 
 async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Site | None) -> None:

@@ -96,26 +96,30 @@ async def rw_enter(rw: krwlock_t, op: int) -> None:
 async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
     l = _lwp.get()
     if l is None:
-        l = curlwp()
+        l = curlwp()  # raises: not in an lwp
     if rw.rw_state != 1:
         _check(rw, "rw_enter")
     if rw.rw_owner is l or (op == RW_WRITER and l in rw.rw_readers):
         panic("rw_enter: locking against myself: %s", _name(rw))
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    if l.l_locks and site is not None:
+    if site is not None and l.l_locks:
         lockdebug_wantlock(l, rw, site)
     # A preemption point (kern_synch.preempt, its fast-path test inline).
     ci = l.l_cpu
     if ci.runq or ci.slow:
         await ci.preempt(l, PREEMPT)
-    while not _can_take(rw, op):
-        q = rw.rw_wwait if op == RW_WRITER else rw.rw_rwait
-        sleepq_enter(q, "rwlock", rw, "rwlock", l)
-        await sleepq_block(0, False)
+    # (_can_take inline: a writer takes a free lock; a reader one with no
+    # writer holding or waiting)
     if op == RW_WRITER:
+        while rw.rw_owner is not None or rw.rw_readers:
+            sleepq_enter(rw.rw_wwait, "rwlock", rw, "rwlock", l)
+            await sleepq_block(0, False)
         rw.rw_owner = l
     else:
+        while rw.rw_owner is not None or rw.rw_wwait.sq_lwps:
+            sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
+            await sleepq_block(0, False)
         rw.rw_readers.append(l)
     l.l_locks.append(LockRecord((rw, site, op == RW_READER)))
 
@@ -144,16 +148,25 @@ def _wake(rw: krwlock_t) -> None:
 
 
 def rw_exit(rw: krwlock_t) -> None:
-    l = curlwp()
-    _check(rw, "rw_exit")
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    if rw.rw_state != 1:
+        _check(rw, "rw_exit")
     if rw.rw_owner is l:
         rw.rw_owner = None
     elif l in rw.rw_readers:
         rw.rw_readers.remove(l)
     else:
         panic("rw_exit: %s does not hold %s", l.l_name, _name(rw))
-    lockdebug_unlocked(l, rw)
-    _wake(rw)
+    locks = l.l_locks
+    if locks and locks[-1][0] is rw:  # (the usual case: the last lock taken)
+        del locks[-1]
+    else:
+        lockdebug_unlocked(l, rw)
+    if rw.rw_owner is None and not rw.rw_readers and (rw.rw_wwait.sq_lwps or
+                                                      rw.rw_rwait.sq_lwps):
+        _wake(rw)
 
 
 def _set_shared(l: lwp, rw: krwlock_t, shared: bool) -> None:

@@ -38,8 +38,11 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import _lwp
 from kern.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
 from kern.exceptions import SyscallError
+from kern.kern_lwp import PS_WEXIT
+from kern.kern_synch import preempt
 from kern.param import PAGE_MASK, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_fault import fault_inject
+from kern.subr_lockdebug import ASSERT_SLEEPABLE
 from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
@@ -625,9 +628,6 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     uio into ``buf``.  Advances the uio (iovecs, resid, offset) by what was
     moved; a fault stops the move and returns its errno.
     """
-    from kern.kern_synch import preempt
-    from kern.subr_lockdebug import ASSERT_SLEEPABLE
-
     vm = uio.uio_vmspace
     ASSERT_SLEEPABLE()
     KASSERT(uio.uio_rw == UIO_READ or uio.uio_rw == UIO_WRITE)
@@ -685,8 +685,6 @@ async def ureadc(c: int, uio: uio) -> int:
 # --------------------------------------------------------------- userland side
 
 def _user_vm(p: proc) -> vmspace:
-    from kern.kern_lwp import PS_WEXIT
-
     if p.p_sflag & PS_WEXIT:
         l = _lwp.get()
         if l is not None and l.l_proc is p:

@@ -196,12 +196,15 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
     m = ci.m
     newc = lock.lock_class
     w = _witness.of(m)
+    edges = w.edges
     for rec in l.l_locks:
-        held = rec.lock.lock_class
+        held = rec[0].lock_class
         if held is newc:
             continue
-        succ = w.edges.setdefault(held, {})
-        if newc in succ:
+        succ = edges.get(held)
+        if succ is None:
+            succ = edges[held] = {}
+        elif newc in succ:
             continue
         back = _path(w, newc, held)
         if back is not None:

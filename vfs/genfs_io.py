@@ -36,11 +36,14 @@ from kern.cpu import curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
-from kern.param import PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
+from kern.param import MAXPHYS, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_prf import panic
 from kern.subr_uio import uiomove
 from vfs.buf import B_READ, B_WRITE, BC_BUSY
 from vfs.uvm import uvm, uvm_kick_pdaemon, uvmexp
+from vfs.vfs_bio import biowait, getiobuf, putiobuf
+from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
+from vfs.vnode_if import VOP_BMAP, VOP_STRATEGY
 
 if TYPE_CHECKING:
     from vfs.vnode import vnode
@@ -282,9 +285,6 @@ async def genfs_do_io(vp: vnode, off: int, data: memoryview, length: int, write:
     VOP_STRATEGY of the device vnode.  Holes read as zeros and are skipped
     on write (the file system allocates before data lands in pages).
     """
-    from vfs.vfs_bio import MAXPHYS, biowait, getiobuf, putiobuf
-    from vfs.vnode_if import VOP_BMAP, VOP_STRATEGY
-
     mp = vp.v_mount
     fs_bshift = mp.mnt_fs_bshift if mp is not None else PAGE_SHIFT
     dev_bshift = mp.mnt_dev_bshift if mp is not None else 9
@@ -421,8 +421,6 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     same I/O and left resident, clean and not busy: the read clustering and
     read-ahead of genfs_getpages.
     """
-    from vfs.vfs_bio import MAXPHYS
-
     uobj = vp.v_uobj
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
@@ -487,8 +485,6 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
     vp = uobj.vmobj_vnode
     if vp is None:
         return EINVAL
-    from vfs.vfs_bio import MAXPHYS
-
     write = bool(flags & UBC_WRITE)
     ra_end = 0
     if not write:
@@ -681,9 +677,6 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
     dirty-only walk, the resident pages in the range are taken when the scan
     starts; pages added meanwhile are left alone.
     """
-    from vfs.vfs_bio import MAXPHYS
-    from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
-
     uobj = vp.v_uobj
     slock = vp.v_interlock
     if not mutex_owned(slock):

@@ -63,6 +63,9 @@ Deviations from vfs_bio.c 1.276:
   ``bwrite`` and returns the first error, where NetBSD 8 starts them all
   with bawrite and returns 0: a buffer whose write fails ends the same way
   (invalidated), but fsync and sync see the error;
+* ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
+  uses the buffer's ``b_objlock``: one mutex taken and released per wait
+  either way;
 * no wapbl, no tape devices, no statistics, no BIOHIST, no sysctl nodes.
 
 ``getiobuf``/``putiobuf`` hand out bufs outside the cache (drivers, physio,
@@ -74,7 +77,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal
+from kern.cpu import MachineLocal, curlwp
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
@@ -96,6 +99,10 @@ from vfs.buf import (
     BO_DONE,
     buf,
 )
+from vfs.mount import MNT_ASYNC
+from vfs.vfs_trans import fscow_run
+from vfs.vnode import VBLK
+from vfs.vnode_if import VOP_STRATEGY
 
 if TYPE_CHECKING:
     from vfs.vnode import vnode
@@ -152,8 +159,6 @@ def _short_is_eio(bp: buf) -> int:
 
 async def bio_doread(vp: vnode, blkno: int, size: int, async_: bool) -> buf:
     """bread()/breadn() helper: the block's buffer, with a read started unless it is valid."""
-    from vfs.vnode_if import VOP_STRATEGY
-
     bp = await getblk(vp, blkno, size)
     # getblk never returns an invalidated buffer, so the data is valid if
     # its I/O completed or a write of it is pending.
@@ -173,11 +178,9 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
     later write of the changed buffer cannot fail for them.
     """
-    from vfs.vfs_trans import fscow_run
-
     bp = await bio_doread(vp, blkno, size, False)
     error = await biowait(bp)
-    if error == 0:
+    if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
     if error == 0 and flags & B_MODIFY:
         error = await fscow_run(bp, True)
@@ -192,10 +195,6 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
 
 async def bwrite(bp: buf) -> int:
     """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer, also on error."""
-    from vfs.mount import MNT_ASYNC
-    from vfs.vnode import VBLK
-    from vfs.vnode_if import VOP_STRATEGY
-
     KASSERT(bp.b_cflags & BC_BUSY)
     vp = bp.b_vp
     mp = None
@@ -236,7 +235,8 @@ async def bwrite(bp: buf) -> int:
 
 def bdwrite(bp: buf) -> None:
     """Delayed write: mark the buffer dirty and release it; it is written later."""
-    KASSERT(bp.b_cflags & BC_BUSY)
+    if not bp.b_cflags & BC_BUSY:
+        KASSERT(bp.b_cflags & BC_BUSY)
     bp.b_oflags |= BO_DELWRI
     # The "write" is done as far as the caller is concerned.
     bp.b_oflags &= ~BO_DONE
@@ -254,38 +254,41 @@ async def bawrite(bp: buf) -> None:
 
 def brelsel(bp: buf, set_: int) -> None:
     """Release a busy buffer to the cache; an invalid or failed one leaves it."""
-    bp.b_cflags |= set_
-    if not bp.b_cflags & BC_BUSY:
+    cflags = bp.b_cflags | set_
+    if not cflags & BC_BUSY:
         panic("brelse: buffer %r is not busy", bp)
-    KASSERT(bp.b_iodone is None)
+    if bp.b_iodone is not None:
+        KASSERT(bp.b_iodone is None)
 
-    if bp.b_cflags & BC_WANTED:
-        bp.b_cflags &= ~(BC_WANTED | BC_AGE)
+    if cflags & BC_WANTED:
+        cflags &= ~(BC_WANTED | BC_AGE)
 
+    flags = bp.b_flags
     # A clean buffer may be copied on write again.
-    if bp.b_flags & B_COWDONE and not bp.b_oflags & BO_DELWRI:
-        bp.b_flags &= ~B_COWDONE
+    if flags & B_COWDONE and not bp.b_oflags & BO_DELWRI:
+        flags &= ~B_COWDONE
 
     # A locked buffer keeps no error; it is tried again later.
-    if bp.b_flags & B_LOCKED:
+    if flags & B_LOCKED:
         bp.b_error = 0
 
     # Not to be cached, or its I/O failed: it is invalid.
-    if bp.b_cflags & BC_NOCACHE or bp.b_error != 0:
-        bp.b_cflags |= BC_INVAL
+    if cflags & BC_NOCACHE or bp.b_error != 0:
+        cflags |= BC_INVAL
 
-    bp.b_cflags &= ~BC_VFLUSH
+    cflags &= ~BC_VFLUSH
 
-    if bp.b_bufsize <= 0 or bp.b_cflags & BC_INVAL:
+    if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
         # and it leaves the cache.
+        bp.b_cflags = cflags
         bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
         _unhash(bp)
     elif bp.b_hash is not None:
         bufcache().lru[bp] = None
 
-    bp.b_cflags &= ~(BC_AGE | BC_BUSY | BC_NOCACHE)
-    bp.b_flags &= ~B_ASYNC
+    bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
+    bp.b_flags = flags & ~B_ASYNC
     bp.b_owner = None
     if bp.b_busy is not None:
         cv_broadcast(bp.b_busy)
@@ -308,8 +311,6 @@ def incore(vp: vnode, blkno: int) -> buf | None:
 async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
-    from kern.cpu import curlwp
-
     bc = bufcache()
     key = _key(vp, blkno)
     await mutex_enter(bc.lock)
@@ -317,8 +318,11 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
         bp = bc.hash.get(key)
         if bp is None:
             break
-        if await bbusy(bp, False, 0, None):
-            continue  # it went away while we waited
+        if bp.b_cflags & BC_BUSY:
+            if await bbusy(bp, False, 0, None):
+                continue  # it went away while we waited
+        else:
+            _bbusy_take(bc, bp)  # bbusy of an idle buffer: it is ours at once
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
             return bp
@@ -395,16 +399,12 @@ async def _buf_trim() -> None:
 
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
-    m = _biolock()
+    m = bufcache().lock  # see the deviations: b_objlock in NetBSD
     await mutex_enter(m)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
     mutex_exit(m)
     return bp.b_error
-
-
-def _biolock() -> kmutex_t:
-    return bufcache().lock
 
 
 def biodone(bp: buf) -> None:
@@ -497,21 +497,24 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
     EPASSTHROUGH if it had to wait (the caller looks the block up again),
     as NetBSD's does; 0 once it is the caller's.
     """
-    from kern.cpu import curlwp
-
-    lock = bufcache().lock
+    bc = bufcache()
     if bp.b_cflags & BC_BUSY:
         bp.b_cflags |= BC_WANTED
         if interlock is not None:
             mutex_exit(interlock)
-        await cv_wait(_cv(bp, "b_busy", "biolock"), lock)
+        await cv_wait(_cv(bp, "b_busy", "biolock"), bc.lock)
         if interlock is not None:
             await mutex_enter(interlock)
         return EPASSTHROUGH
+    _bbusy_take(bc, bp)
+    return 0
+
+
+def _bbusy_take(bc: _Bufcache, bp: buf) -> None:
+    """bbusy's end: idle ``bp`` becomes the caller's (off the LRU list)."""
     bp.b_cflags |= BC_BUSY
     bp.b_owner = curlwp()
-    bufcache().lru.pop(bp, None)
-    return 0
+    bc.lru.pop(bp, None)
 
 
 # ------------------------------------------------------- vfs_subr.c

@@ -131,11 +131,14 @@ async def makedevnodes(devnodes: dict[str, Any], machine: Machine) -> None:
     (the minors of one driver: mm(4)'s /dev/null, /dev/zero)."""
     from kern.types_dev import makedev
     from vfs.stat import S_IFBLK, S_IFCHR
-    from vfs.vfs_syscalls import kern_chmod, kern_mknod
+    from vfs.vfs_syscalls import _cmask, kern_chmod, kern_mknod
+
+    cmask = _cmask()
 
     async def mkdev(path: str, fmt: int, mode: int, dev: int) -> None:
-        # MAKEDEV's mkdev: the node, then its mode as given (not the umask's).
-        if await kern_mknod(path, fmt | mode, dev) == 0:
+        # MAKEDEV's mkdev: the node, then its mode as given (not the umask's):
+        # a chmod when the umask took bits off what mknod was given.
+        if await kern_mknod(path, fmt | mode, dev) == 0 and mode & cmask:
             await kern_chmod(path, mode)
 
     for name, spec in devnodes.items():

@@ -30,6 +30,7 @@ from .ext2fs import (
     fsbtodb,
     ino_to_cg,
 )
+from .ext2fs_bmap import ext2fs_bptrs
 from .ext2fs_dinode import EXT2_IFDIR, EXT2_IFMT, EXT2_ROOTINO
 from .ext2fs_subr import ext2fs_fserr, ext2fs_mntname
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
@@ -65,11 +66,12 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
     """
     fs = ip.i_e2fs
     assert fs is not None
-    if fs.e2fs.e2fs_fbcount == 0 or (freespace(fs) <= 0 and cred is not None and
-                                     not kauth_cred_issuser(cred)):
+    sb = fs.e2fs
+    if sb.e2fs_fbcount == 0 or (freespace(fs) <= 0 and cred is not None and
+                                not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0
-    if bpref >= fs.e2fs.e2fs_bcount:
+    if bpref >= sb.e2fs_bcount:
         bpref = 0
     if bpref == 0:
         cg = ino_to_cg(fs, ip.i_number)
@@ -77,7 +79,10 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
         cg = dtog(fs, bpref)
     bno = await ext2fs_hashalloc(ip, cg, bpref, fs.e2fs_bsize, ext2fs_alloccg)
     if bno > 0:
-        ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(fs.e2fs_bsize))
+        din = ip.i_e2din  # ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(bsize)), in place
+        nblock = (din.e2di_nblock | (din.e2di_nblock_high << 32)) + btodb(fs.e2fs_bsize)
+        din.e2di_nblock = nblock & 0xffffffff
+        din.e2di_nblock_high = (nblock >> 32) & 0xffff
         ip.i_flag |= IN_CHANGE | IN_UPDATE
         return 0, bno
     ext2fs_fserr(ip, _cred_uid(cred), "file system full")
@@ -86,13 +91,16 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
 
 def ext2fs_blkpref(ip: inode, lbn: int, indx: int, bap: Any) -> int:
     """Where to put logical block ``lbn``: after the previous block, near its siblings
-    in ``bap`` (the pointers of its indirect block, or e2di_blocks), or at the start of
+    in ``bap`` (e2di_blocks, or the data of its indirect block, whose little-endian
+    words are read only if needed, as NetBSD's fs2h32(bap[i])), or at the start of
     the inode's group."""
     fs = ip.i_e2fs
     assert fs is not None
     if ip.i_e2fs_last_blk and lbn == ip.i_e2fs_last_lblk + 1:
         return ip.i_e2fs_last_blk + 1
     if bap is not None:
+        if isinstance(bap, (bytearray, bytes, memoryview)):
+            bap = ext2fs_bptrs(bap)
         for i in range(min(indx, len(bap) - 1), -1, -1):
             if bap[i]:
                 return bap[i] + 1
@@ -128,11 +136,6 @@ async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
     return 0
 
 
-def _group_nblocks(fs: m_ext2fs, cg: int) -> int:
-    """Blocks in group ``cg`` (the last one may be short)."""
-    return min(fs.e2fs.e2fs_bpg, fs.e2fs.e2fs_bcount - cgbase(fs, cg))
-
-
 async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     """A free block of group ``cg`` (preferably ``bpref``); 0 if none."""
     fs = ip.i_e2fs
@@ -140,18 +143,25 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     gd = fs.e2fs_gd[cg]
     if gd.ext2bgd_nbfree == 0:
         return 0
-    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize,
-                            B_MODIFY)
+    error, bp = await bread(ip.i_devvp, gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb,  # fsbtodb
+                            fs.e2fs_bsize, B_MODIFY)
     if error:
         printf("%s: cannot read the block bitmap of group %d: error %d\n",
                ext2fs_mntname(ip), cg, error)
         return 0
     assert bp is not None
     bbp = bp.b_data
-    n = _group_nblocks(fs, cg)
-    if bpref and dtog(fs, bpref) == cg:
-        bpref = dtogd(fs, bpref)
-        if bpref < n and isclr(bbp, bpref):
+    # The super block's fields are read once (each ctypes read is dear):
+    # base is cgbase(fs, cg), n the blocks of group cg (the last one may be
+    # short), and the tests below are dtog(fs, bpref) == cg and dtogd(fs, bpref).
+    sb = fs.e2fs
+    first = sb.e2fs_first_dblock
+    fpg = sb.e2fs_fpg
+    base = first + sb.e2fs_bpg * cg
+    n = min(sb.e2fs_bpg, sb.e2fs_bcount - base)
+    if bpref and (bpref - first) // fpg == cg:
+        bpref = (bpref - first) % fpg
+        if bpref < n and not bbp[bpref >> 3] & (1 << (bpref & 7)):  # isclr(bbp, bpref)
             bno = bpref
         else:
             bno = ext2fs_mapsearch(fs, bbp, bpref, n)
@@ -162,12 +172,12 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
                ext2fs_mntname(ip), cg, gd.ext2bgd_nbfree)
         brelse(bp, 0)
         return 0
-    setbit(bbp, bno)
-    fs.e2fs.e2fs_fbcount -= 1
+    bbp[bno >> 3] |= 1 << (bno & 7)  # setbit(bbp, bno); bno < n <= the map's bits
+    sb.e2fs_fbcount -= 1
     gd.ext2bgd_nbfree -= 1
     fs.e2fs_fmod = 1
     bdwrite(bp)
-    return cgbase(fs, cg) + bno
+    return base + bno
 
 
 def ext2fs_mapsearch(fs: m_ext2fs, bbp: Any, bpref: int, n: int) -> int:

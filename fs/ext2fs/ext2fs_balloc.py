@@ -44,7 +44,7 @@ from .ext2fs_alloc import (
     ext2fs_nblock,
     ext2fs_setnblock,
 )
-from .ext2fs_bmap import ext2fs_bptrs, ext2fs_getlbns, ext2fs_setbptr
+from .ext2fs_bmap import ext2fs_getlbns, ext2fs_setbptr
 from .ext2fs_inode import ext2fs_setsize, ext2fs_size
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
@@ -58,8 +58,11 @@ if TYPE_CHECKING:
 B_CLRBUF = 0x01
 
 
+_U32 = struct.Struct("<I")
+
+
 def _bptr(data: Any, i: int) -> int:
-    return struct.unpack_from("<I", data, 4 * i)[0]
+    return _U32.unpack_from(data, 4 * i)[0]
 
 
 async def _zeroblk(ip: inode, bno: int) -> int:
@@ -139,9 +142,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         return ext2fs_badblock(ip, nb, "indirect"), None
 
     steps = path[1:]
+    laststep = steps[-1]
     new = False
-    for depth, step in enumerate(steps):
-        last = depth == len(steps) - 1
+    for step in steps:
+        last = step is laststep
         error, bp = await bread(devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
         if error:
             break
@@ -155,9 +159,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             nb = child
             continue
         if last:
-            bap = ext2fs_bptrs(bp.b_data)
-            pref = ext2fs_blkpref(ip, bn, step.in_off, bap)
-            del bap
+            pref = ext2fs_blkpref(ip, bn, step.in_off, bp.b_data)
         else:
             pref = ext2fs_blkpref(ip, bn, 0, None)
         error, newb = await ext2fs_alloc(ip, bn, pref, cred)
@@ -225,9 +227,10 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
     delta = blkoff(fs, off)
     off -= delta
     len_ += delta
+    bshift = fs.e2fs_bshift
     while len_ > 0:
         bsize = min(fs.e2fs_bsize, len_)
-        error, _ = await ext2fs_balloc(ip, lblkno(fs, off), bsize, cred, False, flags)
+        error, _ = await ext2fs_balloc(ip, off >> bshift, bsize, cred, False, flags)  # lblkno
         if error:
             return error
         if ext2fs_size(ip) < off + bsize:

@@ -36,8 +36,11 @@ def ext2fs_bptrs(data: Any) -> Any:
     return list(struct.unpack(f"<{n}I", bytes(data)))
 
 
+_U32 = struct.Struct("<I")
+
+
 def ext2fs_setbptr(data: Any, i: int, bn: int) -> None:
-    struct.pack_into("<I", data, 4 * i, bn)
+    _U32.pack_into(data, 4 * i, bn)
 
 
 class indir:

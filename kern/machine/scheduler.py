@@ -97,6 +97,9 @@ class VirtualCPU:
         self.m = m
         self.strategy = strategy
         self.decisions = Decisions()
+        # The strategy's choice from the width alone (random, replay), or None:
+        # preemption points then need no list of options.
+        self._by_width = strategy.width_picker()
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
         # the lwp on the CPU since its last "run" event (None once it left the CPU)
@@ -313,8 +316,14 @@ class VirtualCPU:
             if i == len(runq):
                 return
         else:
-            options = [l] + runq
-            i = self._pick(PREEMPT, options, l) - 1
+            by_width = self._by_width
+            if by_width is not None:
+                n = len(runq) + 1
+                c = by_width(n)
+                self.decisions.record(n, c, PREEMPT)
+                i = c - 1
+            else:
+                i = self._pick(PREEMPT, [l] + runq, l) - 1
             if i < 0:
                 return
         nxt = runq.pop(i)

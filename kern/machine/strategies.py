@@ -32,7 +32,7 @@ the lwps it is offered.  One strategy object serves one run.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kern.machine.schedule import PREEMPT, SWITCH, YIELD, decode
@@ -54,6 +54,12 @@ class Strategy:
         YIELD: ``options[-1]`` is ``cur``, offering the CPU.
         """
         raise NotImplementedError
+
+    def width_picker(self) -> Callable[[int], int] | None:
+        """A function of the width alone that gives the same choice as :meth:`pick`
+        (``pick`` looks only at ``len(options)``), or None.  The scheduler's
+        preemption points use it so as not to build the list of options."""
+        return None
 
     def chance(self, p: float) -> int:
         """1 if an event of probability ``0 < p < 1`` happens (a fault fires), else 0."""
@@ -80,6 +86,9 @@ class RandomStrategy(Strategy):
 
     def pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
         return self.rng.randrange(len(options))
+
+    def width_picker(self) -> Callable[[int], int] | None:
+        return self.rng.randrange if type(self).pick is RandomStrategy.pick else None
 
     def chance(self, p: float) -> int:
         return 1 if self.rng.random() < p else 0
@@ -168,6 +177,9 @@ class PrefixStrategy(Strategy):
 
     def pick(self, kind: int, options: Sequence[lwp], cur: lwp | None) -> int:
         return self._next(len(options))
+
+    def width_picker(self) -> Callable[[int], int] | None:
+        return self._next if type(self).pick is PrefixStrategy.pick else None
 
     def chance(self, p: float) -> int:
         return self._next(2)
