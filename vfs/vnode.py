@@ -1196,7 +1196,7 @@ async def genfs_lock(v: Any) -> int:
     needs.  The transaction is recorded per lwp and ended by genfs_unlock.
     """
     from kern.kern_rwlock import _rw_enter
-    from kern.subr_lockdebug import caller_site
+    from kern.subr_lockdebug import caller_where
     from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
 
     ap = v
@@ -1215,7 +1215,7 @@ async def genfs_lock(v: Any) -> int:
     else:
         if trans is not None:
             await fstrans_start(trans)
-        await _rw_enter(vp.v_lock, op, caller_site(2))
+        await _rw_enter(vp.v_lock, op, caller_where(2))
     if trans is not None:
         vp.v_locktrans[curlwp()] = trans
     return 0
