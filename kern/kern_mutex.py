@@ -122,12 +122,21 @@ async def mutex_enter(mtx: kmutex_t) -> None:
         site: Where | None = (f.f_code, f.f_lasti)
     else:
         site = None
-    # _mutex_take inline (the call would be a tenth of an uncontended pair).
+    # The common case without a coroutine more: a free adaptive mutex, no
+    # spin mutex held, the preemption point's fast test (kern_synch.preempt)
+    # passed or its decision made here, in _mutex_enter's order: the order
+    # check first, then the decision, then the lock.
     if mtx.mtx_owner is None and mtx.mtx_state == 1 and not mtx.mtx_spin and \
-            not l.l_spinlocks and not (ci.runq or ci.slow):
+            not l.l_spinlocks and not ci.slow:
         locks = l.l_locks
         if site is not None and locks:
             lockdebug_wantlock(l, mtx, site)
+        if ci.runq:
+            i = ci.preempt_choice(l)
+            if i >= 0:
+                await ci.switch_to(l, i)
+                if mtx.mtx_owner is not None:  # (taken while this lwp was off the CPU)
+                    await _mutex_sleep(mtx, l)
         mtx.mtx_owner = l
         locks.append((mtx, site, False))
         return
@@ -164,16 +173,22 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
     ci = l.l_cpu
     if not l.l_spinlocks and (ci.runq or ci.slow):
         await ci.preempt(l, PREEMPT)
+    if mtx.mtx_owner is not None:
+        await _mutex_sleep(mtx, l)
+    mtx.mtx_owner = l
+    if mtx.mtx_spin:
+        l.l_spinlocks += 1
+    l.l_locks.append((mtx, site, False))
+
+
+async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
+    """Sleep until the mutex is free (``l`` takes it right after)."""
     while mtx.mtx_owner is not None:
         if mtx.mtx_spin:
             panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
                   _name(mtx), mtx.mtx_owner.l_name)
         sleepq_enter(mtx.mtx_waiters, "mutex", mtx, "mutex", l)
         await sleepq_block(0, False)
-    mtx.mtx_owner = l
-    if mtx.mtx_spin:
-        l.l_spinlocks += 1
-    l.l_locks.append((mtx, site, False))
 
 
 async def _mutex_relock(mtx: kmutex_t) -> None:
