@@ -174,11 +174,6 @@ def lock_name(lock: Any) -> str:
     return c.name if c is not None else repr(lock)
 
 
-def record_site(rec: LockRecord) -> Site | None:
-    """Where the held lock of record ``rec`` was taken (None without lockdebug)."""
-    return site_of(rec[1])
-
-
 class _Witness:
     def __init__(self) -> None:
         # edges[a][b] = (where a was taken, where b was taken)
