@@ -169,10 +169,16 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
         ASSERT_SLEEPABLE()  # panics
     if site is not None and l.l_locks:
         lockdebug_wantlock(l, mtx, site)
-    # A preemption point (kern_synch.preempt, its fast-path test inline).
+    # A preemption point (kern_synch.preempt, inline: without the slow path
+    # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
-    if not l.l_spinlocks and (ci.runq or ci.slow):
-        await ci.preempt(l, PREEMPT)
+    if not l.l_spinlocks:
+        if ci.slow:
+            await ci.preempt(l, PREEMPT)
+        elif ci.runq:
+            i = ci.preempt_choice(l)
+            if i >= 0:
+                await ci.switch_to(l, i)
     if mtx.mtx_owner is not None:
         await _mutex_sleep(mtx, l)
     mtx.mtx_owner = l

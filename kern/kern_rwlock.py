@@ -106,10 +106,15 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         ASSERT_SLEEPABLE()  # panics
     if site is not None and l.l_locks:
         lockdebug_wantlock(l, rw, site)
-    # A preemption point (kern_synch.preempt, its fast-path test inline).
+    # A preemption point (kern_synch.preempt, inline: without the slow path
+    # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
-    if ci.runq or ci.slow:
+    if ci.slow:
         await ci.preempt(l, PREEMPT)
+    elif ci.runq:
+        i = ci.preempt_choice(l)
+        if i >= 0:
+            await ci.switch_to(l, i)
     # (_can_take inline: a writer takes a free lock; a reader one with no
     # writer holding or waiting)
     if op == RW_WRITER:
