@@ -188,7 +188,9 @@ class lwp:
 
     def held_locks(self) -> list[str]:
         """Names of the locks this lwp holds, outermost first, with where each was taken."""
-        return [f"{r.lock_name()} (taken at {r.site_str()})" for r in self.l_locks]
+        from kern.subr_lockdebug import lock_name, where_str
+
+        return [f"{lock_name(r[0])} (taken at {where_str(r[1])})" for r in self.l_locks]
 
     def __repr__(self) -> str:
         return f"<lwp {self.l_name!r} {self.l_proc.p_pid}.{self.l_lid} {self.l_stat_name}>"

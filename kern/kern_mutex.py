@@ -18,8 +18,9 @@ from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
-    LockRecord,
     Site,
+    Where,
+    caller_where,
     frame_site,
     lock_class_for,
     lockdebug_locked,
@@ -105,28 +106,61 @@ def _check(mtx: kmutex_t, what: str) -> None:
               "uninitialised" if mtx.mtx_state == 0 else "destroyed", _name(mtx))
 
 
+_getframe = sys._getframe
+
+
 async def mutex_enter(mtx: kmutex_t) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()  # raises: not in an lwp
-    # The acquisition site feeds lockdebug's order graph and reports; without
-    # lockdebug it is not looked up (sys._getframe is the dearest part of a
-    # mutex_enter).
+    # Where the caller takes the lock (its code and call instruction) feeds
+    # lockdebug's order graph and reports, which make a printable site of it
+    # only when they show one; without lockdebug it is not looked up at all.
     ci = l.l_cpu
-    site = frame_site(sys._getframe(1)) if ci.lockdebug else None
+    if ci.lockdebug:
+        f = _getframe(1)
+        site: Where | None = (f.f_code, f.f_lasti)
+    else:
+        site = None
+    # The common case without a coroutine more: a free adaptive mutex, no
+    # spin mutex held, the preemption point's fast test (kern_synch.preempt)
+    # passed or its decision made here, in _mutex_enter's order: the order
+    # check first, then the decision, then the lock.
     if mtx.mtx_owner is None and mtx.mtx_state == 1 and not mtx.mtx_spin and \
-            not l.l_spinlocks and not (ci.runq or ci.slow):
-        # The common case, without a coroutine more: a free adaptive mutex,
-        # no other lwp to run at this preemption point.
-        if site is not None and l.l_locks:
+            not l.l_spinlocks and not ci.slow:
+        locks = l.l_locks
+        if site is not None and locks:
             lockdebug_wantlock(l, mtx, site)
+        if ci.runq:
+            i = ci.preempt_choice(l)
+            if i >= 0:
+                await ci.switch_to(l, i)
+                if mtx.mtx_owner is not None:  # (taken while this lwp was off the CPU)
+                    await _mutex_sleep(mtx, l)
         mtx.mtx_owner = l
-        l.l_locks.append(LockRecord((mtx, site, False)))
+        locks.append((mtx, site, False))
         return
     await _mutex_enter(mtx, l, site)
 
 
-async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Site | None) -> None:
+def _mutex_take(mtx: kmutex_t, l: lwp, site: Where | None) -> bool:
+    """The common case of a mutex_enter, without a coroutine: take a free
+    adaptive mutex when no other lwp may run at this preemption point (and
+    the lwp holds no spin mutex).  False: go the whole way (_mutex_enter)."""
+    if mtx.mtx_owner is not None or mtx.mtx_state != 1 or mtx.mtx_spin or l.l_spinlocks:
+        return False
+    ci = l.l_cpu
+    if ci.runq or ci.slow:
+        return False
+    locks = l.l_locks
+    if site is not None and locks:
+        lockdebug_wantlock(l, mtx, site)
+    mtx.mtx_owner = l
+    locks.append((mtx, site, False))
+    return True
+
+
+async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
     if mtx.mtx_state != 1:
         _check(mtx, "mutex_enter")
     if mtx.mtx_owner is l:
@@ -135,20 +169,32 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Site | None) -> None:
         ASSERT_SLEEPABLE()  # panics
     if site is not None and l.l_locks:
         lockdebug_wantlock(l, mtx, site)
-    # A preemption point (kern_synch.preempt, its fast-path test inline).
+    # A preemption point (kern_synch.preempt, inline: without the slow path
+    # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
-    if not l.l_spinlocks and (ci.runq or ci.slow):
-        await ci.preempt(l, PREEMPT)
+    if not l.l_spinlocks:
+        if ci.slow:
+            await ci.preempt(l, PREEMPT)
+        elif ci.runq:
+            i = ci.preempt_choice(l)
+            if i >= 0:
+                await ci.switch_to(l, i)
+    if mtx.mtx_owner is not None:
+        await _mutex_sleep(mtx, l)
+    mtx.mtx_owner = l
+    if mtx.mtx_spin:
+        l.l_spinlocks += 1
+    l.l_locks.append((mtx, site, False))
+
+
+async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
+    """Sleep until the mutex is free (``l`` takes it right after)."""
     while mtx.mtx_owner is not None:
         if mtx.mtx_spin:
             panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
                   _name(mtx), mtx.mtx_owner.l_name)
         sleepq_enter(mtx.mtx_waiters, "mutex", mtx, "mutex", l)
         await sleepq_block(0, False)
-    mtx.mtx_owner = l
-    if mtx.mtx_spin:
-        l.l_spinlocks += 1
-    l.l_locks.append(LockRecord((mtx, site, False)))
 
 
 async def _mutex_relock(mtx: kmutex_t) -> None:
@@ -156,7 +202,7 @@ async def _mutex_relock(mtx: kmutex_t) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()
-    await _mutex_enter(mtx, l, frame_site(sys._getframe(2)) if l.l_cpu.lockdebug else None)
+    await _mutex_enter(mtx, l, caller_where(2) if l.l_cpu.lockdebug else None)
 
 
 def mutex_spin_enter(mtx: kmutex_t) -> None:
@@ -173,7 +219,7 @@ def mutex_exit(mtx: kmutex_t) -> None:
         owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
         panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
     locks = l.l_locks
-    if locks and locks[-1].lock is mtx:  # (the usual case: the last lock taken)
+    if locks and locks[-1][0] is mtx:  # (the usual case: the last lock taken)
         del locks[-1]
     else:
         lockdebug_unlocked(l, mtx)
@@ -197,7 +243,7 @@ def mutex_tryenter(mtx: kmutex_t) -> int:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    lockdebug_locked(l, mtx, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
+    lockdebug_locked(l, mtx, caller_where(1) if l.l_cpu.lockdebug else None)
     return 1
 
 

@@ -21,8 +21,9 @@ from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
-    LockRecord,
     Site,
+    Where,
+    caller_where,
     frame_site,
     lock_class_for,
     lockdebug_locked,
@@ -90,10 +91,10 @@ async def rw_enter(rw: krwlock_t, op: int) -> None:
     if l is None:
         l = curlwp()  # raises: not in an lwp
     # (the acquisition site only feeds lockdebug: not looked up without it)
-    await _rw_enter(rw, op, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None)
+    await _rw_enter(rw, op, caller_where(1) if l.l_cpu.lockdebug else None)
 
 
-async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
+async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()  # raises: not in an lwp
@@ -105,10 +106,15 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
         ASSERT_SLEEPABLE()  # panics
     if site is not None and l.l_locks:
         lockdebug_wantlock(l, rw, site)
-    # A preemption point (kern_synch.preempt, its fast-path test inline).
+    # A preemption point (kern_synch.preempt, inline: without the slow path
+    # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
-    if ci.runq or ci.slow:
+    if ci.slow:
         await ci.preempt(l, PREEMPT)
+    elif ci.runq:
+        i = ci.preempt_choice(l)
+        if i >= 0:
+            await ci.switch_to(l, i)
     # (_can_take inline: a writer takes a free lock; a reader one with no
     # writer holding or waiting)
     if op == RW_WRITER:
@@ -121,7 +127,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Site | None) -> None:
             sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
         rw.rw_readers.append(l)
-    l.l_locks.append(LockRecord((rw, site, op == RW_READER)))
+    l.l_locks.append((rw, site, op == RW_READER))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
@@ -133,7 +139,7 @@ def rw_tryenter(rw: krwlock_t, op: int) -> int:
         rw.rw_owner = l
     else:
         rw.rw_readers.append(l)
-    lockdebug_locked(l, rw, frame_site(sys._getframe(1)) if l.l_cpu.lockdebug else None,
+    lockdebug_locked(l, rw, caller_where(1) if l.l_cpu.lockdebug else None,
                      shared=(op == RW_READER))
     return 1
 
@@ -173,8 +179,8 @@ def _set_shared(l: lwp, rw: krwlock_t, shared: bool) -> None:
     """``l`` now holds ``rw`` shared (or exclusive): its held-lock record says so."""
     locks = l.l_locks
     for i, r in enumerate(locks):
-        if r.lock is rw:
-            locks[i] = LockRecord((rw, r.site, shared))
+        if r[0] is rw:
+            locks[i] = (rw, r[1], shared)
 
 
 def rw_downgrade(rw: krwlock_t) -> None:

@@ -28,14 +28,13 @@ from __future__ import annotations
 import linecache
 import os
 import sys
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp_or_none, curmachine_or_none
+from kern.cpu import MachineLocal, _lwp, curmachine_or_none
 from kern.exceptions import LockOrderReversal
 
 if TYPE_CHECKING:
-    from types import FrameType
+    from types import CodeType, FrameType
 
     from kern.kern_lwp import lwp
 
@@ -57,6 +56,39 @@ def site_str(site: Site | None) -> str:
     if site is None:
         return "?"
     return f"{short_path(site[0])}:{site[1]} in {site[2]}"
+
+
+# Where a lock was taken, as recorded on every acquisition: the caller's code
+# object and the offset of its call instruction (``frame.f_lasti``), or None
+# without lockdebug.  Making it costs two attribute reads and a pair;
+# ``site_of`` turns it into a Site (file, line, function) only when a report,
+# a lock-order edge's message or the race detector shows it.  The line is the
+# one ``frame.f_lineno`` gave at the call: both come from the code's line
+# table at that offset (co_lines(), as PyCode_Addr2Line reads it).
+Where = tuple["CodeType", int]
+
+
+def site_of(where: Where | None) -> Site | None:
+    """The (file, line, function) of an acquisition point, or None."""
+    if where is None:
+        return None
+    code, lasti = where
+    line = None
+    for start, end, ln in code.co_lines():
+        if start <= lasti < end:
+            line = ln
+            break
+    return (code.co_filename, line, code.co_name)  # type: ignore[return-value]
+
+
+def caller_where(depth: int) -> Where:
+    """Where the caller ``depth`` frames above the caller of this function is (a Where)."""
+    f = sys._getframe(depth + 1)
+    return (f.f_code, f.f_lasti)
+
+
+def where_str(where: Where | None) -> str:
+    return site_str(site_of(where))
 
 
 def caller_site(depth: int) -> Site:
@@ -125,33 +157,27 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
     return c
 
 
-class LockRecord(tuple):
-    """One held lock of an lwp: ``(lock, site, shared)``, the lock, where it
-    was taken (None without lockdebug) and whether it is held shared.
+# One held lock of an lwp, an entry of ``l.l_locks``: the plain tuple
+# ``(lock, where, shared)``: the lock, where it was taken (a Where, None
+# without lockdebug) and whether it is held shared.  One is made for every
+# lock taken, so it is a tuple and nothing more; a downgrade or upgrade of an
+# rwlock replaces it.  Readers index it (REC_LOCK, REC_WHERE, REC_SHARED).
+LockRecord = tuple  # (lock, Where | None, bool)
+REC_LOCK = 0
+REC_WHERE = 1
+REC_SHARED = 2
 
-    One is made for every lock taken, so it is a tuple made in C:
-    ``LockRecord((lock, site, shared))``; a downgrade or upgrade of an
-    rwlock replaces it.
-    """
 
-    __slots__ = ()
-
-    lock = property(itemgetter(0))
-    site = property(itemgetter(1))
-    shared = property(itemgetter(2))
-
-    def lock_name(self) -> str:
-        c = self.lock.lock_class
-        return c.name if c is not None else repr(self.lock)
-
-    def site_str(self) -> str:
-        return site_str(self.site)
+def lock_name(lock: Any) -> str:
+    """A lock's printable name: its class's (where it was initialised)."""
+    c = lock.lock_class
+    return c.name if c is not None else repr(lock)
 
 
 class _Witness:
     def __init__(self) -> None:
-        # edges[a][b] = (site where a was taken, site where b was taken)
-        self.edges: dict[LockClass, dict[LockClass, tuple[Site, Site]]] = {}
+        # edges[a][b] = (where a was taken, where b was taken)
+        self.edges: dict[LockClass, dict[LockClass, tuple[Where | None, Where]]] = {}
         self.reversals: list[str] = []
 
 
@@ -188,14 +214,16 @@ def _path(w: _Witness, src: LockClass, dst: LockClass) -> list[LockClass] | None
     return None
 
 
-def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
+def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> None:
     """Before blocking on ``lock``: add order edges from every held lock; report cycles."""
     ci = l.l_cpu
     if not ci.lockdebug or not l.l_locks:
         return
     m = ci.m
     newc = lock.lock_class
-    w = _witness.of(m)
+    w = m.locals.get(_witness)
+    if w is None:
+        w = _witness.of(m)
     edges = w.edges
     for rec in l.l_locks:
         held = rec[0].lock_class
@@ -205,7 +233,7 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
         if succ is None:
             succ = edges[held] = {}
         elif newc in succ:
-            continue
+            continue  # (the usual case: an order seen before)
         back = _path(w, newc, held)
         if back is not None:
             msg = _lor_message(w, rec, held, newc, site, back, l)
@@ -220,43 +248,43 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Site) -> None:
             from kern.subr_prf import printf
 
             printf("%s\n", report)
-        succ[newc] = (rec.site, site)
+        succ[newc] = (rec[1], site)
 
 
-def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass, site: Site,
+def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass, site: Where,
                  back: list[LockClass], l: lwp) -> str:
     lines = [
         f"lock order reversal in lwp {l.l_name!r}:",
-        f'  1st "{held.name}" ({held.kind}) taken at {site_str(rec.site)}',
-        f'  2nd "{newc.name}" ({newc.kind}) wanted at {site_str(site)}',
+        f'  1st "{held.name}" ({held.kind}) taken at {where_str(rec[1])}',
+        f'  2nd "{newc.name}" ({newc.kind}) wanted at {where_str(site)}',
         "  but the opposite order was seen before:",
     ]
     for a, b in zip(back, back[1:], strict=False):
         sa, sb = w.edges[a][b]
-        lines.append(f'    "{a.name}" taken at {site_str(sa)}, then')
-        lines.append(f'    "{b.name}" taken at {site_str(sb)}')
+        lines.append(f'    "{a.name}" taken at {where_str(sa)}, then')
+        lines.append(f'    "{b.name}" taken at {where_str(sb)}')
     return "\n".join(lines)
 
 
-def lockdebug_locked(l: lwp, lock: Any, site: Site | None, shared: bool = False) -> None:
-    l.l_locks.append(LockRecord((lock, site, shared)))
+def lockdebug_locked(l: lwp, lock: Any, site: Where | None, shared: bool = False) -> None:
+    l.l_locks.append((lock, site, shared))
 
 
 def lockdebug_unlocked(l: lwp, lock: Any) -> None:
     locks = l.l_locks
     for i in range(len(locks) - 1, -1, -1):
-        if locks[i].lock is lock:
+        if locks[i][0] is lock:
             del locks[i]
             return
 
 
 def ASSERT_SLEEPABLE() -> None:
     """Panic if the current lwp may not sleep (it holds a spin mutex)."""
-    l = curlwp_or_none()
+    l = _lwp.get()  # (curlwp_or_none without a call: many hot paths assert this)
     if l is not None and l.l_spinlocks:
         from kern.subr_prf import panic
 
-        held = ", ".join(r.lock_name() for r in l.l_locks if getattr(r.lock, "mtx_spin", False))
+        held = ", ".join(lock_name(r[0]) for r in l.l_locks if getattr(r[0], "mtx_spin", False))
         panic("ASSERT_SLEEPABLE failed: lwp %s holds spin lock(s) %s", l.l_name, held)
 
 

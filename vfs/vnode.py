@@ -126,7 +126,7 @@ from kern.queue import (
     TAILQ_NEXT,
     TAILQ_REMOVE,
 )
-from kern.subr_lockdebug import caller_site
+from kern.subr_lockdebug import caller_where
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.uvm import uvm
@@ -1221,7 +1221,7 @@ async def genfs_lock(v: Any) -> int:
     else:
         if trans is not None:
             await fstrans_start(trans)
-        await _rw_enter(vp.v_lock, op, caller_site(2))
+        await _rw_enter(vp.v_lock, op, caller_where(2))
     if trans is not None:
         vp.v_locktrans[curlwp()] = trans
     return 0

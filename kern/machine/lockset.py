@@ -68,7 +68,7 @@ from typing import Any
 from kern.cpu import _lwp, _machine
 from kern.exceptions import DataRace
 from kern.kern_lwp import LSZOMB, lwp
-from kern.subr_lockdebug import short_path
+from kern.subr_lockdebug import lock_name, short_path, site_of
 
 # Whether machines booted without race= have the detector on (pytest --kemu-race).
 default = False
@@ -736,9 +736,9 @@ class Detector:
                        frame: FrameType) -> None:
         held = tuple(l.l_locks)
         if write:
-            lockset = frozenset(r.lock for r in held if not r.shared)
+            lockset = frozenset(r[0] for r in held if not r[2])
         else:
-            lockset = frozenset(r.lock for r in held)
+            lockset = frozenset(r[0] for r in held)
         hist = fs.hist
         # the latest access of this lwp, kind and lockset (updated in place)
         key = (l, write, lockset)
@@ -848,7 +848,7 @@ class Detector:
 
 def _held(records: tuple) -> tuple:
     """(lock name, site taken) of each held-lock record."""
-    return tuple((r.lock_name(), r.site) for r in records)
+    return tuple((lock_name(r[0]), site_of(r[1])) for r in records)
 
 
 def _side(a: _Access, obj: Any, w: _Watched) -> str:

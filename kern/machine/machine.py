@@ -73,7 +73,7 @@ from kern.machine.scheduler import VirtualCPU
 from kern.machine.strategies import Strategy
 from kern.machine.trace import Trace, TraceEvent
 from kern.subr_fault import FaultTable
-from kern.subr_lockdebug import short_path
+from kern.subr_lockdebug import lock_name, short_path
 
 # 2018-01-23 22:42:29 UTC, the date of fss.c 1.104: the default time of day at boot.
 DEFAULT_BOOTTIME = 1516747349
@@ -1037,7 +1037,7 @@ class Machine:
                 where = s
                 break
         return LwpInfo(l.l_name, l.l_proc.p_pid, l.l_lid, l.l_stat_name, l.l_wmesg,
-                       _waiting_for(l), [r.lock_name() for r in l.l_locks], where, stack)
+                       _waiting_for(l), [lock_name(r[0]) for r in l.l_locks], where, stack)
 
 
 class ExternalWait:

@@ -307,25 +307,37 @@ class VirtualCPU:
                 if self.ext_off:
                     await trio.lowlevel.checkpoint()  # let lwps outside come back
                 return
-        if self.curlwp is not l:
-            self._not_on_cpu(l)
         runq = self.runq
         if kind == YIELD:
+            if self.curlwp is not l:
+                self._not_on_cpu(l)
             options = runq + [l]
             i = self._pick(YIELD, options, l)
             if i == len(runq):
                 return
         else:
-            by_width = self._by_width
-            if by_width is not None:
-                n = len(runq) + 1
-                c = by_width(n)
-                self.decisions.record(n, c, PREEMPT)
-                i = c - 1
-            else:
-                i = self._pick(PREEMPT, [l] + runq, l) - 1
+            i = self.preempt_choice(l)
             if i < 0:
                 return
+        await self.switch_to(l, i)
+
+    def preempt_choice(self, l: lwp) -> int:
+        """The decision of a preemption point of ``l`` (kind PREEMPT), the run
+        queue not empty: the index in the run queue of the lwp to run, or -1
+        for ``l`` to go on.  (Plain: a caller that goes on awaits nothing.)"""
+        if self.curlwp is not l:
+            self._not_on_cpu(l)
+        by_width = self._by_width
+        if by_width is not None:
+            n = len(self.runq) + 1
+            c = by_width(n)
+            self.decisions.record(n, c, PREEMPT)
+            return c - 1
+        return self._pick(PREEMPT, [l] + self.runq, l) - 1
+
+    async def switch_to(self, l: lwp, i: int) -> None:
+        """``l`` goes back on the run queue and the CPU to the lwp ``runq[i]``."""
+        runq = self.runq
         nxt = runq.pop(i)
         l.l_stat = LSRUN
         runq.append(l)
