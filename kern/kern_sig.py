@@ -334,6 +334,8 @@ def sigispending(l: lwp, signo: int = 0) -> int:
     """The first signal pending for ``l`` that it neither ignores nor blocks (or
     whether ``signo`` is one), 0 when none."""
     p = l.l_proc
+    if not l.l_sigpend and not p.p_sigpend:
+        return 0
     tset = set(l.l_sigpend) | set(p.p_sigpend)
     tset = {s for s in tset if not sigignore(p, s)} - l.l_sigmask
     if signo == 0:
@@ -428,6 +430,9 @@ def issignal(l: lwp) -> int:
     default stops (no job control).  ``l.l_sigpendset`` says where the chosen
     one is pending, for postsig."""
     p = l.l_proc
+    if not l.l_sigpend and not p.p_sigpend:   # nothing pending (every return from a call)
+        l.l_sigpendset = None
+        return 0
     sp = None
     signo = 0
     while True:

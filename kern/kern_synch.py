@@ -89,6 +89,8 @@ def _unlink(l: lwp) -> None:
 
 
 def _sigpending(l: lwp) -> int:
+    if not l.l_sigpend and not l.l_proc.p_sigpend:
+        return 0  # nothing pending: no need for kern_sig (imported here, a cycle)
     from kern.kern_sig import sigispending
 
     return sigispending(l)

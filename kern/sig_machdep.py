@@ -54,6 +54,9 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import EFAULT, EINVAL
+from kern.kern_exit import lwp_exit
+from kern.kern_lwp import PS_WEXIT
+from kern.kern_sig import issignal, postsig
 from kern.sys_sig import (
     _UC_CLRSTACK,
     _UC_CPU,
@@ -169,10 +172,6 @@ def buildcontext(l: lwp, catcher: int, fp: int, sig: int, siginfo: bool) -> None
 async def lwp_userret(l: lwp) -> None:
     """On the way to user mode: an lwp of an exiting process leaves; pending
     signals are taken (``while ((sig = issignal(l)) != 0) postsig(sig)``)."""
-    from kern.kern_exit import lwp_exit
-    from kern.kern_lwp import PS_WEXIT
-    from kern.kern_sig import issignal, postsig
-
     p = l.l_proc
     if p.p_sflag & PS_WEXIT:
         lwp_exit(l)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import _lwp
 from kern.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
 from kern.exceptions import SyscallError
+from kern.kern_lwp import PS_WEXIT
 from kern.kern_synch import preempt
 from kern.param import PAGE_MASK, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_fault import fault_inject
@@ -684,8 +685,6 @@ async def ureadc(c: int, uio: uio) -> int:
 # --------------------------------------------------------------- userland side
 
 def _user_vm(p: proc) -> vmspace:
-    from kern.kern_lwp import PS_WEXIT
-
     if p.p_sflag & PS_WEXIT:
         l = _lwp.get()
         if l is not None and l.l_proc is p:

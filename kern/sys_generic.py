@@ -70,6 +70,8 @@ from kern.subr_copy import (
     uio,
     user_iovec,
 )
+from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
+from kern.subr_prf import printf
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -261,9 +263,6 @@ async def sys_writev(l: lwp, uap: Any, retval: list[Any]) -> int:
 
 async def sys_ioctl(l: lwp, uap: Any, retval: list[Any]) -> int:
     """ioctl(fd, com, data): move the argument as the command encodes it, call fo_ioctl."""
-    from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
-    from kern.subr_prf import printf
-
     fd = uap.fd
     com = uap.com
     p = l.l_proc

@@ -51,6 +51,8 @@ from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
 from kern.kern_lwp import PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
+from kern.machine.schedule import PREEMPT
+from kern.sig_machdep import lwp_userret, sigframe_return
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
@@ -258,8 +260,11 @@ class sysent:
         self.sy_uap = _uap_class(name, self.sy_argnames)
 
     def make_uap(self, args: Sequence[Any]) -> Any:
-        vals = []
         conv = self.sy_conv
+        if len(args) == self.sy_narg:   # every register given (the usual case)
+            return self.sy_uap(*[c(v) if v.__class__ is int else c(_register_value(v))
+                                 for c, v in zip(conv, args, strict=True)])
+        vals = []
         for i in range(self.sy_narg):
             v = _register_value(args[i]) if i < len(args) else 0
             vals.append(conv[i](v))
@@ -272,10 +277,13 @@ class sysent:
 def _uap_class(name: str, argnames: tuple[str, ...]) -> type:
     """A small class holding one call's arguments under their C names."""
     slots = tuple(a + "_" if keyword.iskeyword(a) else a for a in argnames)
-
-    def __init__(self: Any, *vals: int) -> None:
-        for s, v in zip(slots, vals, strict=True):
-            object.__setattr__(self, s, v)
+    # __init__(self, a, b, ...) storing each argument: generated source, so a
+    # call does one assignment per register instead of a loop of setattr.
+    params = "".join(f", {s}" for s in slots)
+    body = "".join(f"\n    _uap.{s} = {s}" for s in slots) or "\n    pass"
+    ns_init: dict[str, Any] = {}
+    exec(f"def __init__(_uap{params}) -> None:{body}", ns_init)  # noqa: S102 - names checked
+    __init__ = ns_init["__init__"]
 
     def __repr__(self: Any) -> str:
         inner = ", ".join(f"{a}={getattr(self, s)!r}" for a, s in zip(argnames, slots,
@@ -358,10 +366,9 @@ async def _userret(l: lwp, depth: int) -> None:
     """Back to user mode: take the pending signals (a fatal one ends the process
     here, and an lwp of an exiting process leaves: neither returns), then run
     the handlers of the caught ones (the frames built above ``depth``)."""
-    from kern.sig_machdep import lwp_userret, sigframe_return  # (it imports this module)
-
     await lwp_userret(l)
-    await sigframe_return(l, depth)
+    if len(l.l_md_sigframes) > depth:
+        await sigframe_return(l, depth)
 
 
 async def syscall(code: int, *args: Any) -> Any:
@@ -386,8 +393,11 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
         lwp_exit(l)  # the process is gone: nothing more runs in it
     depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run
-    # between this process's user code and its call.
-    await preempt()
+    # between this process's user code and its call.  (kern_synch.preempt,
+    # its fast-path test inline, as mutex_enter does.)
+    ci = l.l_cpu
+    if not l.l_spinlocks and (ci.runq or ci.slow):
+        await ci.preempt(l, PREEMPT)
     # Every so many calls the machine's trio run also takes what the host
     # has queued for it (call_soon: a Ctrl-C's SIGINT, an abandoned
     # request), as a CPU takes its interrupts at the trap, even while this
@@ -429,10 +439,16 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
             await preempt()
             continue
         break
-    await _userret(l, depth)
+    # Back to user mode.  _userret has nothing to do (lwp_userret: the
+    # process is not exiting and issignal finds nothing pending; no handler
+    # frame was built) unless one of these holds.
+    p = l.l_proc
+    if p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or len(l.l_md_sigframes) > depth:
+        await _userret(l, depth)
     # The way back to user mode (mi_userret) preempts when a wakeup made
     # another lwp runnable meanwhile: a preemption point.
-    await preempt()
+    if not l.l_spinlocks and (ci.runq or ci.slow):
+        await ci.preempt(l, PREEMPT)
     if error == 0 or error == EJUSTRETURN:
         return retval
     raise SyscallError(error, sy.sy_name)

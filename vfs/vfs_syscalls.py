@@ -339,7 +339,7 @@ async def do_sys_stat(path: Any, seg: int, nd_flags: int) -> tuple[int, stat]:
 
 
 async def _copyout_struct(s: ctypes.Structure, uaddr: int) -> int:
-    return copyout(bytearray(bytes(s)), uaddr, ctypes.sizeof(s))
+    return copyout(s, uaddr, ctypes.sizeof(s))  # (a ctypes object is a kernel buffer)
 
 
 async def sys___stat50(l: Any, uap: Any, retval: list[int]) -> int:

@@ -242,11 +242,17 @@ def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
     if lst is None:
         lst = l.l_specific[_lwp_data_key] = []
     res = None
-    for fli in list(lst):
+    gone = None
+    for fli in lst:
         if fli.fli_mount is mp and fli.fli_mountinfo is mp.mnt_transinfo:
             res = fli
         elif fli.fli_mountinfo is not None and fli.fli_mountinfo.fmi_gone and \
                 fli.fli_trans_cnt == 0 and fli.fli_cow_cnt == 0:
+            if gone is None:
+                gone = []
+            gone.append(fli)
+    if gone is not None:  # (removed after the scan, not while iterating the list)
+        for fli in gone:
             lst.remove(fli)
             fli.fli_mount = None
             fli.fli_mountinfo = None

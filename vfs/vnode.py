@@ -106,6 +106,7 @@ from kern.kern_mutex import (
 from kern.kern_rwlock import (
     RW_READER,
     RW_WRITER,
+    _rw_enter,
     krwlock_t,
     rw_exit,
     rw_init,
@@ -125,6 +126,7 @@ from kern.queue import (
     TAILQ_NEXT,
     TAILQ_REMOVE,
 )
+from kern.subr_lockdebug import caller_site
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.uvm import uvm
@@ -249,10 +251,18 @@ class vattr:
 def vattr_null(vap: vattr) -> None:
     """Set every attribute to VNOVAL ("not given")."""
     vap.va_type = VNON
-    for s in vattr.__slots__:
-        if s not in ("va_type",):
-            setattr(vap, s, VNOVAL)
+    vap.va_mode = vap.va_nlink = vap.va_uid = vap.va_gid = vap.va_fsid = vap.va_fileid = \
+        vap.va_size = vap.va_blocksize = vap.va_atime = vap.va_mtime = vap.va_ctime = \
+        vap.va_birthtime = vap.va_gen = vap.va_flags = vap.va_rdev = vap.va_bytes = \
+        vap.va_filerev = VNOVAL
     vap.va_vaflags = 0
+
+
+assert set(vattr.__slots__) == {"va_type", "va_mode", "va_nlink", "va_uid", "va_gid",
+                                "va_fsid", "va_fileid", "va_size", "va_blocksize",
+                                "va_atime", "va_mtime", "va_ctime", "va_birthtime",
+                                "va_gen", "va_flags", "va_rdev", "va_bytes", "va_filerev",
+                                "va_vaflags"}, "vattr_null must set every field"
 
 
 # The emulation keeps times as (sec, nsec) tuples in vattr.
@@ -1195,10 +1205,6 @@ async def genfs_lock(v: Any) -> int:
     sleep in fstrans_start while holding a vnode lock the suspending thread
     needs.  The transaction is recorded per lwp and ended by genfs_unlock.
     """
-    from kern.kern_rwlock import _rw_enter
-    from kern.subr_lockdebug import caller_site
-    from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
-
     ap = v
     vp = ap.a_vp
     flags = ap.a_flags
@@ -1227,8 +1233,6 @@ def genfs_unlock(v: Any) -> int:
     if vp.v_locktrans:
         mp = vp.v_locktrans.pop(curlwp(), None)
         if mp is not None:
-            from vfs.vfs_trans import fstrans_done
-
             fstrans_done(mp)
     return 0
 

@@ -344,6 +344,12 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
     vpi = names.index(desc.vdesc_vp)
     nin = len(names) - len(outs)
     in_names = [n for n in names if n not in outs]
+    # The a_ attribute names, worked out once: the arguments in order, the
+    # out-pointers (each a one-element list the operation stores into).
+    in_attrs = tuple("a_" + n for n in in_names)
+    out_attrs = tuple("a_" + n for n in names if n in outs)
+    ret_attrs = tuple("a_" + n for n in desc.vdesc_outs)
+    vp_attr = "a_" + names[vpi]
 
     async def VOP(*args: Any) -> Any:
         if len(args) != nin:
@@ -351,17 +357,14 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
                             f"({', '.join(in_names)}), got {len(args)}")
         ap = cls()
         ap.a_desc = desc
-        it = iter(args)
-        for n in names:
-            if n in outs:
-                setattr(ap, "a_" + n, [None])
-            else:
-                setattr(ap, "a_" + n, next(it))
-        vp = getattr(ap, "a_" + names[vpi])
-        error = await VCALL(vp, desc, ap)
-        if not outs:
+        for a, v in zip(in_attrs, args, strict=True):
+            setattr(ap, a, v)
+        for a in out_attrs:
+            setattr(ap, a, [None])
+        error = await VCALL(getattr(ap, vp_attr), desc, ap)
+        if not ret_attrs:
             return error
-        return (error, *(getattr(ap, "a_" + n)[0] for n in desc.vdesc_outs))
+        return (error, *(getattr(ap, a)[0] for a in ret_attrs))
 
     VOP.__name__ = "VOP_" + desc.vdesc_name[4:].upper()
     VOP.__qualname__ = VOP.__name__

@@ -5,10 +5,14 @@ benchmarks that run pytest in a kemu tree (benchmarks/bench_sweep.py,
 benchmarks/bench_suite.py).  It writes one JSON object per finished item to
 the file named by ``KEMU_BENCH_PROBE``::
 
-    {"nodeid": ..., "outcome": "passed" | "failed" | "skipped", "wall": s, "cpu": s}
+    {"nodeid": ..., "outcome": "passed" | "failed" | "skipped", "wall": s, "cpu": s,
+     "cpu_children": s, "worker": "gw0" | null}
 
 ``cpu`` is ``time.process_time()`` of the pytest process across the item's
-whole protocol (every thread of the process; child processes are not in it).
+whole protocol (every thread of the process; child processes are not in it);
+``cpu_children`` is what the processes the item started and waited for used
+(``RUSAGE_CHILDREN`` before and after: pytest runs, servers, benchmarks).
+``worker`` names the pytest-xdist worker that ran the item (none in a plain run).
 With ``KEMU_BENCH_BOOT`` set to a JSON object (e.g. ``{"trace": false}``),
 ``kern.boot`` becomes a wrapper that uses those keywords as defaults, and each
 line says how many machines were booted through it (``boots_overridden``):
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 from typing import Any
 
@@ -63,16 +68,23 @@ def pytest_unconfigure(config: Any) -> None:
         _out = None
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
     item._kemu_bench_outcome = "passed"
     b0 = _boots
-    w0, c0 = time.perf_counter(), time.process_time()
+    w0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
     yield
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     if _out is not None:
         _out.write(json.dumps({"nodeid": item.nodeid, "outcome": item._kemu_bench_outcome,
-                               "wall": wall, "cpu": cpu, "boots_overridden": _boots - b0})
+                               "wall": wall, "cpu": cpu, "cpu_children": _children_cpu() - k0,
+                               "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+                               "boots_overridden": _boots - b0})
                    + "\n")
 
 

@@ -142,74 +142,44 @@ class puffs_reqh_put(ctypes.Structure):
     ]
 
 
+# The union u of struct puffs_req.  C reaches its members through macros
+# (#define preq_opclass u.out.opclass, ...); here the members carry the macro
+# names and the union and its two structs are anonymous (ctypes'
+# _anonymous_), so hdr.preq_opclass is a plain field at the same offset as
+# u.out.opclass, read without building the nested struct objects.
 class _puffs_req_out(ctypes.Structure):
-    _fields_ = [("opclass", ctypes.c_uint8), ("optype", ctypes.c_uint8),
-                ("cookie", ctypes.c_void_p)]
+    _fields_ = [("preq_opclass", ctypes.c_uint8), ("preq_optype", ctypes.c_uint8),
+                ("preq_cookie", ctypes.c_void_p)]
 
 
 class _puffs_req_in(ctypes.Structure):
-    _fields_ = [("rv", ctypes.c_int), ("buf", ctypes.c_void_p)]
+    _fields_ = [("preq_rv", ctypes.c_int), ("preq_nextbuf", ctypes.c_void_p)]
 
 
 class _puffs_req_u(ctypes.Union):
+    _anonymous_ = ("out", "in_")
     _fields_ = [("out", _puffs_req_out), ("in_", _puffs_req_in)]
 
 
 class puffs_req(ctypes.Structure):
     """struct puffs_req: the header of every request and reply (32 bytes).
 
-    The kernel writes the ``u.out`` form (opclass, optype, cookie); the
-    server answers in the ``u.in`` form (rv, and the address of the next
-    reply).  On get, preq_id and preq_buflen describe this request; on put,
-    the next reply.
+    The kernel writes the ``u.out`` form (preq_opclass, preq_optype,
+    preq_cookie); the server answers in the ``u.in`` form (preq_rv, and
+    preq_nextbuf, the address of the next reply).  On get, preq_id and
+    preq_buflen describe this request; on put, the next reply.
     """
 
+    _anonymous_ = ("u",)
     _fields_ = [
         ("preq_id", ctypes.c_uint64),
         ("u", _puffs_req_u),
         ("preq_buflen", ctypes.c_size_t),
     ]
 
-    # the accessor macros of the C header
-    @property
-    def preq_opclass(self) -> int:
-        return self.u.out.opclass
 
-    @preq_opclass.setter
-    def preq_opclass(self, v: int) -> None:
-        self.u.out.opclass = v
-
-    @property
-    def preq_optype(self) -> int:
-        return self.u.out.optype
-
-    @preq_optype.setter
-    def preq_optype(self, v: int) -> None:
-        self.u.out.optype = v
-
-    @property
-    def preq_cookie(self) -> Any:
-        return self.u.out.cookie
-
-    @preq_cookie.setter
-    def preq_cookie(self, v: Any) -> None:
-        self.u.out.cookie = v
-
-    @property
-    def preq_rv(self) -> int:
-        return self.u.in_.rv
-
-    @preq_rv.setter
-    def preq_rv(self, v: int) -> None:
-        self.u.in_.rv = v
-
-    @property
-    def preq_nextbuf(self) -> Any:
-        return self.u.in_.buf
-
-    @preq_nextbuf.setter
-    def preq_nextbuf(self, v: Any) -> None:
-        self.u.in_.buf = v
+assert ctypes.sizeof(puffs_req) == 32 and puffs_req.preq_rv.offset == 8 \
+    and puffs_req.preq_nextbuf.offset == 16 and puffs_req.preq_cookie.offset == 16
 
 
 ALIGNBYTES = 7

@@ -22,7 +22,8 @@ Deviations (also in puffs_vfsops.py's header):
   cache_enter does nothing.
 * S4 the kernel's vattr (kemu keeps times as (sec, nsec) pairs) is
   converted to and from the wire vattr (puffs_vattr_out/_in) where C copies
-  one struct vattr.
+  one struct vattr; C's vattr_null of a request's vattr is
+  puffs_vattr_null, which copies in the wire image of a null vattr.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from vfs.vnode import (
     getnewvnode,
     insmntque,
     ungetnewvnode,
+    vattr,
     vget,
 )
 
@@ -285,10 +287,10 @@ def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
 def kauth_cred_to_uucred(uuc: Any, cred: Any) -> None:
     uuc.cr_uid = cred.cr_euid & 0xffffffff
     uuc.cr_gid = cred.cr_egid & 0xffffffff
-    groups = tuple(cred.cr_groups)[:NGROUPS]
+    groups = [g & 0xffffffff for g in tuple(cred.cr_groups)[:NGROUPS]]
     uuc.cr_ngroups = len(groups)
-    for i, g in enumerate(groups):
-        uuc.cr_groups[i] = g & 0xffffffff
+    if groups:
+        uuc.cr_groups[:len(groups)] = groups
 
 
 def puffs_lwp2pid(l: Any) -> int:
@@ -320,7 +322,6 @@ def puffs_updatenode(vp: Any, flags: int) -> None:
 
 
 async def puffs_updatevpsize(vp: Any) -> None:
-    from vfs.vnode import vattr
     from vfs.vnode_if import VOP_GETATTR
 
     va = vattr()
@@ -389,19 +390,55 @@ def puffs_vattr_out(wva: wvattr, kva: Any) -> None:
         _ts_out(getattr(wva, f), getattr(kva, f))
 
 
+_null_image: bytes | None = None
+
+
+def puffs_vattr_null(wva: wvattr) -> None:
+    """vattr_null on a request's wire vattr: what puffs_vattr_out makes of a
+    null vattr (a constant, worked out at the first call and copied since)."""
+    global _null_image
+    if _null_image is None:
+        puffs_vattr_out(wva, vattr())
+        _null_image = bytes(wva)
+        return
+    ctypes.memmove(ctypes.addressof(wva), _null_image, len(_null_image))
+
+
 def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     """The wire vattr into the kernel's (all ones reads back as VNOVAL)."""
+    # One line per field (this runs for every GETATTR reply): 32-bit fields
+    # all ones, 64-bit ones all ones, and (-1, -1) times read back as VNOVAL.
     kva.va_type = wva.va_type
-    for f, mask in (("va_mode", _U32), ("va_nlink", _U32), ("va_uid", _U32),
-                    ("va_gid", _U32), ("va_fsid", _U32), ("va_fileid", _U64),
-                    ("va_size", _U64), ("va_gen", _U64), ("va_flags", _U64),
-                    ("va_rdev", _U32), ("va_bytes", _U64), ("va_filerev", _U64)):
-        v = getattr(wva, f)
-        setattr(kva, f, VNOVAL if v == mask else v)
+    v = wva.va_mode
+    kva.va_mode = VNOVAL if v == _U32 else v
+    v = wva.va_nlink
+    kva.va_nlink = VNOVAL if v == _U32 else v
+    v = wva.va_uid
+    kva.va_uid = VNOVAL if v == _U32 else v
+    v = wva.va_gid
+    kva.va_gid = VNOVAL if v == _U32 else v
+    v = wva.va_fsid
+    kva.va_fsid = VNOVAL if v == _U32 else v
+    v = wva.va_fileid
+    kva.va_fileid = VNOVAL if v == _U64 else v
+    v = wva.va_size
+    kva.va_size = VNOVAL if v == _U64 else v
+    v = wva.va_gen
+    kva.va_gen = VNOVAL if v == _U64 else v
+    v = wva.va_flags
+    kva.va_flags = VNOVAL if v == _U64 else v
+    v = wva.va_rdev
+    kva.va_rdev = VNOVAL if v == _U32 else v
+    v = wva.va_bytes
+    kva.va_bytes = VNOVAL if v == _U64 else v
+    v = wva.va_filerev
+    kva.va_filerev = VNOVAL if v == _U64 else v
     kva.va_blocksize = wva.va_blocksize
     kva.va_vaflags = wva.va_vaflags
-    for f in ("va_atime", "va_mtime", "va_ctime", "va_birthtime"):
-        setattr(kva, f, _ts_in(getattr(wva, f)))
+    kva.va_atime = _ts_in(wva.va_atime)
+    kva.va_mtime = _ts_in(wva.va_mtime)
+    kva.va_ctime = _ts_in(wva.va_ctime)
+    kva.va_birthtime = _ts_in(wva.va_birthtime)
 
 
 def timespec_pair(ts: timespec) -> tuple[int, int]:

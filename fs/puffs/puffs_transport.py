@@ -361,8 +361,6 @@ async def dosuspendresume(arg: Any) -> None:
 
 
 async def puffs_fop_ioctl(fp: Any, cmd: int, data: Any) -> int:
-    from .puffs_vfsops import puffs_start2
-
     pmp = FPTOPMP(fp)
 
     if pmp is PMP_EMBRYO or pmp is PMP_DEAD:
@@ -376,6 +374,8 @@ async def puffs_fop_ioctl(fp: Any, cmd: int, data: Any) -> int:
         rv = await puffs_putop(pmp, cast(data, puffs_reqh_put))
 
     elif cmd == PUFFSSTARTOP:
+        from .puffs_vfsops import puffs_start2  # (it imports this module)
+
         rv = await puffs_start2(pmp, cast(data, puffs_startreq))
 
     elif cmd == PUFFSFLUSHOP:

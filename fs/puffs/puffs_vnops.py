@@ -207,6 +207,7 @@ from .puffs_subr import (
     puffs_putvnode,
     puffs_updatenode,
     puffs_vattr_in,
+    puffs_vattr_null,
     puffs_vattr_out,
     timespec_pair,
     uvm_vnp_setsize,
@@ -523,8 +524,7 @@ async def puffs_getattr(v: Any) -> int:
     mp = vp.v_mount
     vap = ap.a_vap
 
-    null = vattr()
-    puffs_vattr_out(getattr_arg.pvnr_va, null)  # vattr_null
+    puffs_vattr_null(getattr_arg.pvnr_va)
     puffs_credcvt(getattr_arg.pvnr_cred, ap.a_cred)
     getattr_arg.pvnr_pid = puffs_lwp2pid(curlwp())
 

@@ -359,9 +359,15 @@ def _check_python(args: list[str], where: str) -> None:
     _argparse_ok(lambda: parser().parse_args(rest), f"{where}: python -m {module}")
 
 
+#: pytest options whose value is the next word (``-n auto``), not a path to collect.
+PYTEST_VALUE_OPTIONS = frozenset({"-n", "--numprocesses", "--dist", "-p", "-k", "-m", "-o",
+                                  "--maxfail", "--timeout", "--hypothesis-profile"})
+
+
 def _check_pytest(args: list[str], where: str) -> None:
     # --co collects without running; an empty directory when no path is given
-    paths = [a for a in args if not a.startswith("-")]
+    paths = [a for i, a in enumerate(args)
+             if not a.startswith("-") and (i == 0 or args[i - 1] not in PYTEST_VALUE_OPTIONS)]
     with tempfile.TemporaryDirectory() as empty:
         r = subprocess.run([sys.executable, "-m", "pytest", *args, "--co", "-q",
                             "-p", "no:cacheprovider", *([] if paths else [empty])],
@@ -401,6 +407,7 @@ def check_parses(words: list[str], where: str) -> None:
     (".venv/bin/nosuch", "no such program"),
     ("python -m tools.nosuch", "no module tools.nosuch"),
     ("python -m tools.seedcov --fail-under x", "invalid float value"),
+    ("pytest -q -n auto --no-such-option", "unrecognized arguments: --no-such-option"),
 ])
 def test_parse_only_checks_find_what_is_wrong(line, complaint):
     with pytest.raises(AssertionError, match=re.escape(complaint)):

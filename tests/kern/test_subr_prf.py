@@ -9,6 +9,7 @@ formatter did not know came out literally: ``panic("... %r", vp)`` printed
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 import re
 
@@ -45,9 +46,11 @@ def _literal(node: ast.AST) -> str | None:
     return None
 
 
+@functools.cache
 def callers_conversions() -> dict[str, str]:
     """Every conversion spec in a format literal passed by kemu's kernel and tools,
-    with one place that uses it."""
+    with one place that uses it.  Parsed once per process (the parametrize below
+    and the test share it: the sources do not change during a run)."""
     found: dict[str, str] = {}
     for tree in KERNEL_TREES:
         for path in sorted((ROOT / tree).rglob("*.py")):

@@ -235,16 +235,37 @@ def test_time_and_sysctl_fallbacks(k):
 def test_user_memory_is_given_back(k):
     async def body():
         vm = curproc().p_vmspace
+        await libc.stat("/")            # the lwp's user stack is mapped at its first call
         before = repr(vm)
         await libc.stat("/tmp")
         await errno_of(libc.stat("/nonexistent"))
         await libc.getvfsstat(MNT_NOWAIT)
         await libc.listdir("/")
         await libc.getcwd()
-        return before, repr(vm)
+        st = libc._ustack.get()
+        return before, repr(vm), st.sp - st.base, st.blocks
 
-    before, after = k.run(body)
-    assert before == after
+    before, after, used, blocks = k.run(body)
+    assert before == after              # no mapping left behind
+    assert (used, blocks) == (0, [])    # every temporary given back to the stack
+
+
+def test_user_temporaries_freed_out_of_order_never_overlap(k):
+    async def body():
+        a, b = libc.UserTemp(), libc.UserTemp()
+        x = a.copy(b"x" * 40)
+        y = b.copy(b"y" * 40)
+        a.__exit__(None, None, None)        # freed below a live block: not reused yet
+        with libc.UserTemp() as c:
+            z = c.copy(b"z" * 40)
+            assert libc.uget(y, 40) == b"y" * 40
+        b.__exit__(None, None, None)
+        st = libc._ustack.get()
+        return x, y, z, st.sp - st.base
+
+    x, y, z, used = k.run(body)
+    assert x < y < z
+    assert used == 0
 
 
 def test_open_with_o_cloexec_marks_the_descriptor(k):

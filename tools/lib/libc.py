@@ -45,9 +45,10 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
-from kern.cpu import curproc
+from kern.cpu import curlwp, curproc
 from kern.errno import E2BIG, EINVAL, ERANGE
 from kern.exceptions import SyscallError
 from kern.ioccom import IOC_OUT
@@ -267,26 +268,108 @@ def uput(addr: int, data: Any) -> None:
 
 def uload(addr: int, ctype: Any) -> Any:
     """A ctypes ``ctype`` read from user memory at ``addr``."""
-    return ctype.from_buffer_copy(uread(curproc(), addr, ctypes.sizeof(ctype)))
+    n = ctypes.sizeof(ctype)
+    on = _on_stack(addr, n)
+    if on is not None:
+        return ctype.from_buffer_copy(on[0], on[1])
+    return ctype.from_buffer_copy(uread(curproc(), addr, n))
+
+
+# Where a call's temporaries live: the calling lwp's user stack, as a C
+# program keeps them in its caller's frame.  One mapping per lwp (and
+# address space: a forked child or an exec'd image gets its own), made at
+# the lwp's first call; a temporary that does not fit gets a mapping of its
+# own.  Blocks are handed out upwards and the stack pointer comes back down
+# past every block freed at the top, so temporaries of interleaved callers
+# in one lwp (an async generator between its steps) never overlap.
+USTACK_SIZE = 16 * 1024
+_STACK_ALIGN = 16
+
+_ustack: ContextVar[_UserStack | None] = ContextVar("libc user stack", default=None)
+
+
+class _UserStack:
+    __slots__ = ("l", "vm", "base", "top", "sp", "data", "blocks")
+
+    def __init__(self, l: Any, p: Any) -> None:
+        self.l = l
+        self.vm = p.p_vmspace
+        self.base = self.sp = uvm_map_user(p, USTACK_SIZE)
+        self.top = self.base + USTACK_SIZE
+        ent = self.vm.entry_at(self.base)
+        self.data = ent.data
+        self.blocks: list[list[int]] = []   # [start, end, live] in address order
+
+
+def _user_stack() -> _UserStack:
+    l = curlwp()
+    st = _ustack.get()
+    if st is None or st.l is not l or st.vm is not l.l_proc.p_vmspace:
+        st = _UserStack(l, l.l_proc)
+        _ustack.set(st)
+    return st
+
+
+def _on_stack(addr: int, n: int) -> tuple[bytearray, int] | None:
+    """(the stack's bytes, offset) when [addr, addr + n) lies in the calling lwp's
+    user stack: the program reads and writes its own frame directly."""
+    st = _ustack.get()
+    if st is None or addr < st.base or addr + n > st.top:
+        return None
+    l = curlwp()
+    if st.l is not l or st.vm is not l.l_proc.p_vmspace:
+        return None
+    return st.data, addr - st.base
 
 
 class UserTemp:
     """User allocations that live for one call: ``with UserTemp() as t:
-    addr = t.copy(data); path = t.path("/mnt")`` (unmapped on exit)."""
+    addr = t.copy(data); path = t.path("/mnt")``.  They come from the lwp's
+    user stack (zeroed when handed out) and are given back on exit."""
+
+    __slots__ = ("addrs", "blocks", "st")
 
     def __init__(self) -> None:
-        self.addrs: list[int] = []
+        self.addrs: list[int] = []          # mappings of their own (too big for the stack)
+        self.blocks: list[list[int]] = []
+        self.st: _UserStack | None = None
+
+    def _take(self, n: int) -> int:
+        st = self.st
+        if st is None:
+            st = self.st = _user_stack()
+        a = st.sp
+        end = a + ((n + _STACK_ALIGN - 1) & -_STACK_ALIGN)
+        if end > st.top:
+            a = ualloc(n)
+            self.addrs.append(a)
+            return a
+        st.sp = end
+        b = [a, end, 1]
+        st.blocks.append(b)
+        self.blocks.append(b)
+        return a
 
     def alloc(self, n: int) -> int:
-        a = ualloc(max(n, 1))
-        self.addrs.append(a)
+        n = max(n, 1)
+        a = self._take(n)
+        st = self.st
+        if st is not None and st.base <= a < st.top:
+            off = a - st.base
+            st.data[off:off + n] = bytes(n)
         return a
 
     def copy(self, data: Any) -> int:
         b = bytes(data)
-        a = self.alloc(len(b))
-        if b:
-            uwrite(curproc(), a, b)
+        n = len(b)
+        a = self._take(max(n, 1))
+        if n:
+            st = self.st
+            if st is not None and st.base <= a < st.top:
+                off = a - st.base
+                st.data[off:off + n] = b
+            else:
+                uwrite(curproc(), a, b)
         return a
 
     def path(self, path: str | bytes) -> int:
@@ -297,15 +380,29 @@ class UserTemp:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        p = curproc()
-        for a in self.addrs:
-            uvm_unmap_user(p, a)
+        st = self.st
+        if st is not None and self.blocks:
+            for b in self.blocks:
+                b[2] = 0
+            blocks = st.blocks
+            while blocks and not blocks[-1][2]:
+                del blocks[-1]
+            st.sp = blocks[-1][1] if blocks else st.base
+        if self.addrs:
+            p = curproc()
+            for a in self.addrs:
+                uvm_unmap_user(p, a)
 
 
 def _copy_back(obj: Any, addr: int) -> None:
     """Update a ctypes object or bytearray in place from user memory."""
     if isinstance(obj, _CDATA):
         n = ctypes.sizeof(obj)
+        on = _on_stack(addr, n)
+        if on is not None:
+            data, off = on
+            ctypes.memmove(ctypes.addressof(obj), bytes(data[off:off + n]), n)
+            return
         ctypes.memmove(ctypes.addressof(obj), uread(curproc(), addr, n), n)
     elif isinstance(obj, (bytearray, memoryview)):
         mv = memoryview(obj).cast("B")

@@ -66,6 +66,16 @@ from vfs.mount import MOUNT_PUFFS
 from .errors import PuffsError
 
 HDRSIZE = ctypes.sizeof(puffs_req)
+# Byte offsets in a frame's header: the u.out bytes and the 64-bit words.
+_OPCLASS = puffs_req.preq_opclass.offset
+_OPTYPE = puffs_req.preq_optype.offset
+_ID = puffs_req.preq_id.offset
+_BUFLEN = puffs_req.preq_buflen.offset
+_NEXTBUF = puffs_req.preq_nextbuf.offset
+
+
+def _word(b: Any, off: int) -> int:
+    return int.from_bytes(b[off:off + 8], "little")
 
 
 def frame_header(frame: Any) -> puffs_req:
@@ -95,12 +105,13 @@ class Channel:
 
     def count(self, frame: Any) -> None:
         """Count one request on its way to the server."""
-        hdr = frame_header(frame)
-        opclass = PUFFSOP_OPCLASS(hdr.preq_opclass)
-        table = {PUFFSOP_VFS: self.toserv_vfs_ops, PUFFSOP_VN: self.toserv_vn_ops,
-                 PUFFSOP_CACHE: self.toserv_cache_ops}.get(opclass)
-        if table is not None and hdr.preq_optype < len(table):
-            table[hdr.preq_optype] += 1
+        opclass = PUFFSOP_OPCLASS(frame[_OPCLASS])
+        optype = frame[_OPTYPE]
+        table = (self.toserv_vfs_ops if opclass == PUFFSOP_VFS else
+                 self.toserv_vn_ops if opclass == PUFFSOP_VN else
+                 self.toserv_cache_ops if opclass == PUFFSOP_CACHE else None)
+        if table is not None and optype < len(table):
+            table[optype] += 1
         self.frames_in += 1
 
     async def mount(self, kargs: puffs_kargs, dir: str, mntflags: int) -> None:
@@ -188,12 +199,13 @@ class DevPuffsChannel(Channel):
                     continue
                 raise _errno(e) from None
             break
+        # One copy of everything delivered, then a frame per request.
+        data = libc.uget(self.getbuf, self.bufsize - phg.phg_buflen) if phg.phg_nops else b""
         frames = []
         pos = 0
         for _ in range(phg.phg_nops):
-            hdr = puffs_req.from_buffer_copy(libc.uget(self.getbuf + pos, HDRSIZE))
-            n = hdr.preq_buflen
-            frame = bytearray(libc.uget(self.getbuf + pos, n))
+            n = _word(data, pos + _BUFLEN)
+            frame = bytearray(data[pos:pos + n])
             self.count(frame)
             frames.append(frame)
             pos += n
@@ -208,23 +220,22 @@ class DevPuffsChannel(Channel):
             self._unmap(self.putbuf)
             self.putsize = max(need, self.bufsize)
             self.putbuf = libc.ualloc(self.putsize)
-        addrs = []
-        pos = 0
-        for n in lens:
-            addrs.append(self.putbuf + pos)
-            pos += ALIGN(n)
-        ids = [frame_header(r).preq_id for r in replies]
+        # Each reply's header describes the next one (id, length, address):
+        # the kernel follows that chain.  The chain is written into the copy
+        # in user memory; the first reply is described by the put header.
+        addr = self.putbuf
+        nxt = len(replies) - 1
         for k, r in enumerate(replies):
-            b = bytearray(r)
-            hdr = puffs_req.from_buffer(b)
-            if k + 1 < len(replies):  # the header describes the next reply
-                hdr.preq_id = ids[k + 1]
-                hdr.preq_buflen = lens[k + 1]
-                hdr.preq_nextbuf = addrs[k + 1]
-            del hdr
-            libc.uput(addrs[k], b)
-        php = puffs_reqh_put(php_nops=len(replies), php_id=ids[0], php_buf=addrs[0],
-                             php_buflen=lens[0])
+            libc.uput(addr, r)
+            if k < nxt:
+                link = addr + ALIGN(lens[k])
+                nr = replies[k + 1]
+                libc.uput(addr + _ID, nr[_ID:_ID + 8])
+                libc.uput(addr + _BUFLEN, lens[k + 1].to_bytes(8, "little"))
+                libc.uput(addr + _NEXTBUF, link.to_bytes(8, "little"))
+                addr = link
+        php = puffs_reqh_put(php_nops=len(replies), php_id=_word(replies[0], _ID),
+                             php_buf=self.putbuf, php_buflen=lens[0])
         await self._ioctl(PUFFSPUTOP, php)
         self.replies_out += len(replies)
 

@@ -140,22 +140,27 @@ class Attr:
         """Store the given fields into ``va`` (the others keep what they hold)."""
         if self.type is not None:
             va.va_type = self.type
-        for f in self._U32 + self._U64:
+        for f, vf in _WIRE_INTS:
             v = getattr(self, f)
             if v is not None:
-                setattr(va, "va_" + f, int(v))
+                setattr(va, vf, int(v))
         if self.blocksize is not None:
             va.va_blocksize = self.blocksize
-        for f in ("atime", "mtime", "ctime", "birthtime"):
+        for f, vf in _WIRE_TIMES:
             t = getattr(self, f)
             if t is not None:
-                ts = getattr(va, "va_" + f)
-                ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
+                setattr(va, vf, _timespec_wire(int(t[0]), int(t[1])))
 
     def given(self) -> dict[str, Any]:
         """The fields that are set (setattr: what to change)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name != "vaflags" and getattr(self, f.name) is not None}
+
+
+# (Attr field, vattr field) pairs that to_wire stores.
+_WIRE_INTS = tuple((f, "va_" + f) for f in Attr._U32 + Attr._U64)
+_WIRE_TIMES = tuple((f, "va_" + f) for f in ("atime", "mtime", "ctime", "birthtime"))
+_timespec_wire = type(vattr().va_atime)  # the wire vattr's timespec (32-bit time_t)
 
 
 @dataclass
