@@ -27,7 +27,8 @@ machine, in the host's terminal:
   before its next command) and, while a command runs, posts SIGINT to the
   foreground job's processes and their descendants (a process group, as
   the terminal would); a program dies of it as on NetBSD (status 130).  At
-  the prompt it clears the line.  Never a Python traceback.
+  the prompt it clears the line, at once even while readline is busy
+  with a keystroke (``_InterruptWaker``).  Never a Python traceback.
 * The shell's own process: interactive, it ignores SIGTERM and SIGQUIT
   (as NetBSD's sh does); killed (``kill -9 $$``, or ``kill $$`` in a
   script), it ends kemu with 128 + the signal.
@@ -39,9 +40,13 @@ machine, in the host's terminal:
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 import sys
+import termios
 import threading
+import time
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -387,6 +392,12 @@ class Shell:
     def _interactive(self, stdin: TextIO, prompt: str | None) -> int:
         tty = _isatty(stdin)
         reader = _LineReader(self, stdin, tty)
+        try:
+            return self._read_eval(reader, tty, prompt)
+        finally:
+            reader.close()
+
+    def _read_eval(self, reader: _LineReader, tty: bool, prompt: str | None) -> int:
         ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:
             buf = ""
@@ -535,14 +546,25 @@ class _LineReader:
         self.stdin = stdin
         self.rl: Any = None
         self.tty = tty
+        self.waker: _InterruptWaker | None = None
         if tty and stdin is sys.stdin:
             self.rl = _setup_readline(shell)
+            if self.rl is not None:
+                self.waker = _InterruptWaker.start()
+
+    def close(self) -> None:
+        if self.waker is not None:
+            self.waker.stop()
+            self.waker = None
 
     def readline(self, prompt: str) -> str | None:
         """One line (without its newline), or None at end of file."""
         if self.rl is not None:
             try:
-                return input(prompt)
+                if self.waker is None:
+                    return input(prompt)
+                with self.waker.reading(self.stdin.fileno()):
+                    return input(prompt)
             except EOFError:
                 return None
         if self.tty:
@@ -551,6 +573,154 @@ class _LineReader:
         if not line:
             return None
         return line.rstrip("\n")
+
+
+class _InterruptWaker:
+    """Makes a Ctrl-C at readline's prompt take effect at once.
+
+    CPython's readline module (``readline_until_enter_or_signal`` in
+    Modules/readline.c) waits for a key in select() and runs the Python signal
+    handlers only when that select() fails with EINTR.  A SIGINT that lands
+    while readline is handling a keystroke (drawing a pasted line, or the key
+    typed just before) trips the handler's flag in C and nothing more: readline
+    goes back to select() and sleeps there, the Ctrl-C unseen until a later
+    signal or the end of the line (which it then drops).
+
+    The watcher thread learns of every SIGINT from ``signal.set_wakeup_fd``
+    (CPython's C handler writes the signal's number there, after tripping the
+    flag) and, until the Python handler has run, sends the main thread
+    ``WAKE`` with ``signal.pthread_kill`` every ``PERIOD`` seconds.  The first
+    one that reaches readline in select() interrupts it (Python installs its
+    handlers without SA_RESTART), readline runs the handlers, and the SIGINT
+    handler raises KeyboardInterrupt as ever.  ``WAKE`` is not SIGINT itself,
+    so a re-sent signal can never become a second Ctrl-C: its handler does
+    nothing, and SIGURG's default action is to ignore it (a late one after
+    :meth:`stop` is harmless).
+
+    One stream orders what the thread needs: the main thread writes START
+    before ``input()`` and END after it, the SIGINT handler ACK when it runs,
+    and the C handler the signal numbers, all on the main thread, so a SIGINT
+    byte between START and END and after the last ACK is one still pending.
+    Only while such a one is pending does the thread send anything.
+    """
+
+    WAKE = signal.SIGURG
+    PERIOD = 0.02
+    START, END, ACK = b"\xfd", b"\xfe", b"\xff"   # above any signal number
+
+    def __init__(self, rsock: socket.socket, wsock: socket.socket, old_fd: int,
+                 old_wake: Any) -> None:
+        self._r, self._w = rsock, wsock
+        self._old_fd, self._old_wake = old_fd, old_wake
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._watch, name="kemu-sigint-waker",
+                                        daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls) -> _InterruptWaker | None:
+        """The waker, or None where it is not needed or cannot work: not the main
+        thread, SIGINT not Python's default handler, a wakeup fd already set."""
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+        rsock, wsock = socket.socketpair()
+        wsock.setblocking(False)
+        old_fd = signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+        if old_fd != -1:            # someone else's (an event loop's): leave it alone
+            signal.set_wakeup_fd(old_fd)
+            rsock.close()
+            wsock.close()
+            return None
+        old_wake = signal.signal(cls.WAKE, _ignore_signal)
+        return cls(rsock, wsock, old_fd, old_wake)
+
+    def stop(self) -> None:
+        signal.set_wakeup_fd(self._old_fd)
+        self._w.close()             # the thread reads end of file and returns
+        self._thread.join()
+        self._r.close()
+        signal.signal(self.WAKE, self._old_wake)
+
+    @contextmanager
+    def reading(self, fd: int) -> Iterator[None]:
+        """Around ``input()`` on terminal ``fd``: SIGINT raises KeyboardInterrupt,
+        as Python's default handler does, after saying so to the thread.
+
+        The terminal does not discard its input at the Ctrl-C (NOFLSH) while
+        readline reads it; this does, once readline has let go.  A discard under
+        readline could come between its select() finding a key and its read()
+        (in rl_getc), which then waits for another key, retrying on EINTR
+        without a look at Python's signals: the Ctrl-C held up again, where
+        no WAKE reaches it.
+        """
+        def onint(signo: int, frame: Any) -> None:
+            # (start() made the waker only where SIGINT had the default handler.)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._mark(self.ACK)
+            raise KeyboardInterrupt
+
+        saved = _tty(termios.tcgetattr, fd)
+        try:
+            if saved is not None:
+                noflsh = list(saved)
+                noflsh[3] |= termios.NOFLSH
+                _tty(termios.tcsetattr, fd, termios.TCSANOW, noflsh)
+            signal.signal(signal.SIGINT, onint)
+            self._mark(self.START)
+            yield
+        except KeyboardInterrupt:
+            _tty(termios.tcflush, fd, termios.TCIFLUSH)   # what the terminal did not
+            raise
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._mark(self.END)
+            if saved is not None:
+                _tty(termios.tcsetattr, fd, termios.TCSANOW, saved)
+
+    def _mark(self, what: bytes) -> None:
+        try:
+            self._w.send(what)
+        except OSError:             # full (the thread is far behind): nothing to do
+            pass
+
+    def _watch(self) -> None:
+        reading = pending = False
+        due = 0.0                   # when the next WAKE may go (one per PERIOD)
+        while True:
+            wait = max(0.0, due - time.monotonic()) if pending else None
+            if select.select([self._r], [], [], wait)[0]:
+                try:
+                    data = self._r.recv(512)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for b in data:
+                    if b == self.START[0]:
+                        reading, pending = True, False
+                    elif b == self.END[0]:
+                        reading = pending = False
+                    elif b == self.ACK[0]:
+                        pending = False
+                    elif b == signal.SIGINT and reading:
+                        pending = True
+            if pending and time.monotonic() >= due:
+                signal.pthread_kill(self._main, self.WAKE)
+                due = time.monotonic() + self.PERIOD
+
+
+def _tty(op: Any, *args: Any) -> Any:
+    """A termios call on the user's terminal, None if it failed (hung up: the
+    line reader sees end of file)."""
+    try:
+        return op(*args)
+    except (termios.error, OSError):
+        return None
+
+
+def _ignore_signal(signo: int, frame: Any) -> None:
+    """The handler of _InterruptWaker.WAKE: it is there only to interrupt."""
 
 
 def _setup_readline(shell: Shell) -> Any:
