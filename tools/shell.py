@@ -102,7 +102,7 @@ class Shell:
         self.state.vars["PS2"] = PROMPT2
         self.host = Host(xtrace=self._errmsg)
         self.ev = Evaluator(self.state, self.host)
-        self._running = False       # a command is being evaluated in the machine
+        self._running = False       # host side: eval() is in k.run (interrupt posts)
         # Ctrl-C is the host's to route (Shell.interrupt): the shell process itself
         # catches SIGINT, as an interactive sh does; its commands take it by default.
         k.run(libc.signal, SIGINT, self._onint, 0, name="sh", proc=proc)
@@ -138,12 +138,18 @@ class Shell:
     def _post_sigint(self, evals: int) -> None:
         """In the machine: SIGINT to the job's processes and everything they forked
         (kemu has no process groups: the descendants stand for the job's group).
-        Nothing when the command it was meant for has ended meanwhile (``evals``
-        counts the commands evaluated): ``host.intr`` has stopped the line, and
-        the shell's own process must not take the Ctrl-C again in the next one."""
+        Nothing when the command it was meant for is not being evaluated in the
+        machine (``evals`` counts the commands evaluated; ``_evaluating`` is set
+        and cleared by ``_evaltop``, in the machine too, so the test and the end
+        of the command cannot cross): ``host.intr`` has stopped the line, and the
+        shell's own process must not take the Ctrl-C again in the next one.  The
+        host's ``_running`` cannot tell: the machine can run this after the
+        command ended and before the host's ``k.run`` has returned.  One run
+        before the command began is dropped too: ``host.intr``, set before the
+        post was made, stops the command at its first ``evaltree``."""
         from kern.kern_sig import psignal
 
-        if not self._running or evals != self._evals:
+        if evals != self._evaluating:
             return
         procs = self.k.procs
         job = {pid for pid in self.ev.fg if pid in procs}
@@ -151,6 +157,7 @@ class Shell:
             # A builtin may be waiting (wait, read): the shell's own process.
             if self.proc.p_stat != SZOMB:
                 psignal(self.proc, SIGINT)
+                self._sigint_posted = True
             return
         for p in list(procs.values()):
             q = p
@@ -176,9 +183,10 @@ class Shell:
 
     # ------------------------------------------------------------ evaluation
 
-    async def _evaltop(self, node: Node) -> int:
-        """In the shell's process: evaluate one complete command."""
+    async def _evaltop(self, node: Node, evals: int) -> int:
+        """In the shell's process: evaluate one complete command, the ``evals``-th."""
         setprogname("sh")
+        self._evaluating = evals
         try:
             await self.ev.reap()
             await self.ev.evaltree(node)
@@ -188,7 +196,16 @@ class Shell:
             if "i" not in self.state.options:
                 raise ErrExit(e.status, node) from None
         finally:
-            await fflush()
+            try:
+                await fflush()
+            finally:
+                self._evaluating = 0
+            if self._sigint_posted:
+                # A Ctrl-C posted to the shell's own process after its last system
+                # call would stay pending into the next command line; sh takes it
+                # at its next system call (its handler sets host.intr), so here.
+                self._sigint_posted = False
+                await libc.sigpending()
         return self.state.status
 
     def eval(self, node: Node) -> int:
@@ -202,7 +219,7 @@ class Shell:
         self._evals += 1
         self._running = True
         try:
-            self.k.run(self._evaltop, node, name="sh", proc=self.proc)
+            self.k.run(self._evaltop, node, self._evals, name="sh", proc=self.proc)
         except (Interrupted, KeyboardInterrupt):
             # (A KeyboardInterrupt comes only where no handler routes SIGINT.)
             self.host.intr = True
@@ -232,6 +249,8 @@ class Shell:
 
     _said_dead = False
     _evals = 0          # commands evaluated so far (interrupt's post is for one of them)
+    _evaluating = 0     # in the machine: the one _evaltop runs (0: none)
+    _sigint_posted = False  # in the machine: _post_sigint signalled the shell's process
 
     def run_argv(self, argv: list[str]) -> int:
         """Run one command given as words (no parsing, no expansion); its status."""

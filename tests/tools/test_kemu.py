@@ -471,16 +471,26 @@ def test_a_fault_scoped_to_a_command_by_its_lwp_name(tmp_path):
 
 # ------------------------------------------------------------------ Ctrl-C's delivery
 
-@pytest.fixture
-def ctrl_c(monkeypatch):
+@pytest.fixture(params=["host-first", "machine-first", "after-last-syscall"])
+def ctrl_c(request, monkeypatch):
     """The command ``ctrlc``: a Ctrl-C lands just after it, while the host's main
     thread is in ``k.run`` but not in its wait (collecting the command's result):
-    where the host's SIGINT often lands in a long script of short commands."""
-    import signal
+    where the host's SIGINT often lands in a long script of short commands.
 
+    Shell.interrupt's post to the machine (``call_soon``) then races with the
+    command's end.  ``host-first`` leaves the order to the threads;
+    ``machine-first`` has the machine run the post before ``k.run`` returns
+    (the flake: the shell's own process took the SIGINT in the next line);
+    ``after-last-syscall`` runs the post in the machine while the command's
+    lwp ends, after its last system call (a SIGINT left pending there)."""
+    import signal
+    import threading
+
+    import tools.shell
     from kern.machine.machine import Machine
 
     pressed = []
+    shells = []
 
     async def main(argv: list[str]) -> int:
         pressed.append(True)
@@ -492,17 +502,41 @@ def ctrl_c(monkeypatch):
         if pressed:
             pressed.clear()
             signal.raise_signal(signal.SIGINT)
+            if request.param == "machine-first":
+                # call_soon's callbacks run in order: the handler's ran before this one.
+                ran = threading.Event()
+                self.call_soon(ran.set)
+                assert ran.wait(10)
         return unwrap(self, req)
+
+    init, flush = tools.shell.Shell.__init__, tools.shell.fflush
+
+    def init_recording(self, *args):
+        init(self, *args)
+        shells.append(self)
+
+    async def fflush_then_ctrl_c():
+        await flush()
+        if pressed:
+            pressed.clear()
+            sh = shells[-1]
+            sh.host.intr = True                 # Shell.interrupt, on the host
+            sh._post_sigint(sh._evals)          # and its post, run by the machine now
 
     cmds.lookup("true")                 # load the registry first
     monkeypatch.setitem(cmds.commands, "ctrlc", main)
-    monkeypatch.setattr(Machine, "_unwrap", unwrap_with_ctrl_c)
+    if request.param == "after-last-syscall":
+        monkeypatch.setattr(tools.shell.Shell, "__init__", init_recording)
+        monkeypatch.setattr(tools.shell, "fflush", fflush_then_ctrl_c)
+    else:
+        monkeypatch.setattr(Machine, "_unwrap", unwrap_with_ctrl_c)
 
 
 def test_a_ctrl_c_outside_k_runs_wait_stops_kemu_run(tmp_path, ctrl_c):
     """The flaky test_signal_to_kemu_run[SIGINT]: the KeyboardInterrupt was raised
     wherever the main thread was, here in k.run's _unwrap; the shell took it for
-    the command's status 130 without stopping, and the script ran on to exit 0."""
+    the command's status 130 without stopping, and the script ran on to exit 0.
+    The Ctrl-C is the ended command's, never the next line's."""
     r = run_script(tmp_path, "ctrlc\necho never\n")
     assert (r.status, r.out, r.err) == (130, "", "")
     # Interactive: the line ends (a new line for the prompt), and $? says so.
