@@ -28,10 +28,10 @@ names; each keeps the C's branches, errnos, locks and sleeps.  Reading aid:
   the one after ``crotor``) by iterating a rotated copy of ``sc_cache``
   instead of stepping an index, and leaves ``crotor`` where C's loop would
   (on the slot it cleans; back where it started when none is valid): the
-  same fc_type reads, half the bytecode per pass.  It reads them all at
-  once first (a C-level map), and walks only when one of them is
-  FSS_CACHE_VALID: the usual pass, with nothing to clean, costs no Python
-  step per slot.
+  same fc_type reads, half the bytecode per pass.  A C-level scan of the
+  fc_types (``in map(...)``) goes first, and the walk runs only when a slot
+  is FSS_CACHE_VALID: the usual pass, with nothing to clean, costs no Python
+  step per slot (the reads have no side effect; nothing locks or sleeps).
 
 Defects of 1.104 kept on purpose, each pinned by a test that names the
 revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
@@ -1132,9 +1132,8 @@ async def fss_bs_thread(arg: Any) -> None:
         # slot cleaned; the port walks them in that same order, off a rotated
         # copy of the array, and sets crotor to the slot it stops at.)
         cache = sc.sc_cache
-        if FSS_CACHE_VALID not in list(map(_fc_type, cache)):
-            cache = ()  # (no slot is valid: the walk finds none, as C's does)
-        for scp in cache[crotor + 1:] + cache[:crotor + 1]:
+        for scp in (cache[crotor + 1:] + cache[:crotor + 1]
+                    if FSS_CACHE_VALID in map(_fc_type, cache) else ()):
             if scp.fc_type != FSS_CACHE_VALID:
                 continue
             crotor = sc.sc_cache.index(scp)
