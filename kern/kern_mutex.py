@@ -236,14 +236,21 @@ mutex_spin_exit = mutex_exit
 def mutex_tryenter(mtx: kmutex_t) -> int:
     """Take the mutex if it is free: 1 on success, 0 if someone (the caller
     too, as in NetBSD) holds it."""
-    l = curlwp()
-    _check(mtx, "mutex_tryenter")
+    l = _lwp.get()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    if mtx.mtx_state != 1:
+        _check(mtx, "mutex_tryenter")
     if mtx.mtx_owner is not None:
         return 0
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    lockdebug_locked(l, mtx, caller_where(1) if l.l_cpu.lockdebug else None)
+    if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
+        f = _getframe(1)
+        lockdebug_locked(l, mtx, (f.f_code, f.f_lasti))
+    else:
+        lockdebug_locked(l, mtx, None)
     return 1
 
 

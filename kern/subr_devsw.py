@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import CoroutineType as _CoroutineType
 from typing import Any
 
 from kern.conf import D_OTHER, D_TYPEMASK, POLLERR, bdevsw, cdevsw, devsw_conv
@@ -367,6 +368,13 @@ def devsw_conv_table() -> list[tuple[str, int, int]]:
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     r = fn(*args)
+    # An ``async def`` entry gives a coroutine, a plain one its result (None
+    # or an errno, mostly): both told apart without inspect's chain of tests.
+    t = type(r)
+    if t is _CoroutineType:
+        return await r
+    if r is None or t is int:
+        return r
     if inspect.isawaitable(r):
         r = await r
     return r

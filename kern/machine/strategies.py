@@ -88,7 +88,13 @@ class RandomStrategy(Strategy):
         return self.rng.randrange(len(options))
 
     def width_picker(self) -> Callable[[int], int] | None:
-        return self.rng.randrange if type(self).pick is RandomStrategy.pick else None
+        if type(self).pick is not RandomStrategy.pick:
+            return None
+        rng = self.rng
+        # (Widths are >= 1, and for n >= 1 CPython's randrange(n) is
+        # _randbelow(n): the same getrandbits calls, so the same choices,
+        # without randrange's argument handling on every decision.)
+        return rng._randbelow if type(rng) is random.Random else rng.randrange
 
     def chance(self, p: float) -> int:
         return 1 if self.rng.random() < p else 0
