@@ -274,9 +274,10 @@ def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
 
     ctypes.memset(ctypes.addressof(pcr), 0, ctypes.sizeof(pcr))
 
-    if cred is None or cred is NOCRED or cred is FSCRED or getattr(cred, "cr_internal", ""):
+    internal = getattr(cred, "cr_internal", "")
+    if cred is None or cred is NOCRED or cred is FSCRED or internal:
         pcr.pcr_type = PUFFCRED_TYPE_INTERNAL
-        if cred is FSCRED or getattr(cred, "cr_internal", "") == "FSCRED":
+        if cred is FSCRED or internal == "FSCRED":
             pcr.pcr_internal = PUFFCRED_CRED_FSCRED
         else:
             pcr.pcr_internal = PUFFCRED_CRED_NOCRED
@@ -288,10 +289,13 @@ def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
 def kauth_cred_to_uucred(uuc: Any, cred: Any) -> None:
     uuc.cr_uid = cred.cr_euid & 0xffffffff
     uuc.cr_gid = cred.cr_egid & 0xffffffff
-    groups = [g & 0xffffffff for g in tuple(cred.cr_groups)[:NGROUPS]]
+    groups = cred.cr_groups
+    if not groups:
+        uuc.cr_ngroups = 0
+        return
+    groups = [g & 0xffffffff for g in tuple(groups)[:NGROUPS]]
     uuc.cr_ngroups = len(groups)
-    if groups:
-        uuc.cr_groups[:len(groups)] = groups
+    uuc.cr_groups[:len(groups)] = groups
 
 
 def puffs_lwp2pid(l: Any) -> int:
