@@ -259,7 +259,7 @@ def _curvm() -> vmspace | None:
     return vm
 
 
-def _need(kv: memoryview, n: int, what: str) -> None:
+def _need(kv: memoryview | bytearray, n: int, what: str) -> None:
     if len(kv) < n:
         panic("%s: kernel buffer of %d bytes is smaller than the %d to copy", what,
               len(kv), n)
@@ -270,11 +270,11 @@ def _copyin_vm(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
         return 0
     if vm is None or len < 0:
         return EFAULT
-    r = vm.lookup(_uaddr(uaddr), len)
+    r = vm.lookup(uaddr if uaddr.__class__ is int else _uaddr(uaddr), len)
     if r is None:
         return EFAULT
     ent, off = r
-    kv = _kview(kaddr)
+    kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
     _need(kv, len, "copyin")
     kv[:len] = ent.data[off:off + len]
     return 0
@@ -285,11 +285,11 @@ def _copyout_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
         return 0
     if vm is None or len < 0:
         return EFAULT
-    r = vm.lookup(_uaddr(uaddr), len)
+    r = vm.lookup(uaddr if uaddr.__class__ is int else _uaddr(uaddr), len)
     if r is None:
         return EFAULT
     ent, off = r
-    kv = _kview(kaddr)
+    kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
     _need(kv, len, "copyout")
     ent.data[off:off + len] = kv[:len]
     return 0

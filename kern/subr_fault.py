@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kern.cpu import curlwp_or_none, curmachine, curmachine_or_none
+from kern.cpu import _machine, curlwp_or_none, curmachine, curmachine_or_none
 from kern.errno import EIO, errorcode
 
 
@@ -232,7 +232,11 @@ def fault_check(site: str, dev: Any = None) -> FaultAttr | None:
 
 def fault_inject(site: str, dev: Any = None) -> int:
     """0 to go on, or the errno this call of ``site`` must fail with."""
-    attr = fault_check(site, dev)
+    # (fault_check without its call: every copyin/copyout passes here)
+    m = _machine.get()
+    if m is None:
+        return 0
+    attr = m.faults.check(site, dev)
     return attr.error if attr is not None else 0
 
 

@@ -246,7 +246,7 @@ class sysent:
     """struct sysent: one entry of the system-call table."""
 
     __slots__ = ("sy_number", "sy_name", "sy_call", "sy_argnames", "sy_conv", "sy_narg",
-                 "sy_uap")
+                 "sy_uap", "make_uap")
 
     def __init__(self, number: int, name: str, handler: SyscallHandler,
                  argnames: Sequence[str]) -> None:
@@ -258,12 +258,32 @@ class sysent:
         self.sy_conv = tuple(c for _, c in parsed)
         self.sy_narg = len(parsed)
         self.sy_uap = _uap_class(name, self.sy_argnames)
+        self.make_uap = self._make_uap_fn()
 
-    def make_uap(self, args: Sequence[Any]) -> Any:
+    def _make_uap_fn(self) -> Callable[[Sequence[Any]], Any]:
+        """make_uap(args): the call's uap from its argument registers.  Generated
+        once per entry: with every register given (the usual case) each is
+        converted in its own expression, without a loop."""
+        n = self.sy_narg
+        regs = [f"r{i}" for i in range(n)]
+        conv = "".join(f", c{i}=c{i}" for i in range(n))
+        vals = ", ".join(f"c{i}({r}) if {r}.__class__ is int else c{i}(_rv({r}))"
+                         for i, r in enumerate(regs))
+        src = (f"def make_uap(args, uap=uap, _rv=_rv, slow=slow{conv}):\n"
+               f"    if len(args) != {n}:\n"
+               f"        return slow(args)\n"
+               + (f"    {', '.join(regs)}, = args\n" if n else "")
+               + f"    return uap({vals})\n")
+        ns: dict[str, Any] = {"uap": self.sy_uap, "_rv": _register_value,
+                              "slow": self._make_uap_short,
+                              **{f"c{i}": c for i, c in enumerate(self.sy_conv)}}
+        exec(src, ns)  # noqa: S102 - generated from the entry's argument count
+        return ns["make_uap"]
+
+    def _make_uap_short(self, args: Sequence[Any]) -> Any:
+        """A call that gave another number of registers than the entry has:
+        the missing ones are 0, extra ones are not read."""
         conv = self.sy_conv
-        if len(args) == self.sy_narg:   # every register given (the usual case)
-            return self.sy_uap(*[c(v) if v.__class__ is int else c(_register_value(v))
-                                 for c, v in zip(conv, args, strict=True)])
         vals = []
         for i in range(self.sy_narg):
             v = _register_value(args[i]) if i < len(args) else 0

@@ -243,10 +243,12 @@ def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
         lst = l.l_specific[_lwp_data_key] = []
     res = None
     gone = None
+    transinfo = mp.mnt_transinfo
     for fli in lst:
-        if fli.fli_mount is mp and fli.fli_mountinfo is mp.mnt_transinfo:
+        fmi = fli.fli_mountinfo
+        if fli.fli_mount is mp and fmi is transinfo:
             res = fli
-        elif fli.fli_mountinfo is not None and fli.fli_mountinfo.fmi_gone and \
+        elif fmi is not None and fmi.fmi_gone and \
                 fli.fli_trans_cnt == 0 and fli.fli_cow_cnt == 0:
             if gone is None:
                 gone = []

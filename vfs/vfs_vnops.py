@@ -299,12 +299,15 @@ async def vn_stat(vp: vnode, sb: stat) -> int:
     sb.st_gid = va.va_gid if va.va_gid != -1 else 0
     sb.st_rdev = va.va_rdev if va.va_rdev != -1 else 0
     sb.st_size = va.va_size if va.va_size != -1 else 0
-    for field, t in (("st_atimespec", va.va_atime), ("st_mtimespec", va.va_mtime),
-                     ("st_ctimespec", va.va_ctime), ("st_birthtimespec", va.va_birthtime)):
-        sec, nsec = _ts(t)
-        ts = getattr(sb, field)
-        ts.tv_sec = sec
-        ts.tv_nsec = nsec
+    # (one statement per time: getattr by field name costs as much again)
+    ts = sb.st_atimespec
+    ts.tv_sec, ts.tv_nsec = _ts(va.va_atime)
+    ts = sb.st_mtimespec
+    ts.tv_sec, ts.tv_nsec = _ts(va.va_mtime)
+    ts = sb.st_ctimespec
+    ts.tv_sec, ts.tv_nsec = _ts(va.va_ctime)
+    ts = sb.st_birthtimespec
+    ts.tv_sec, ts.tv_nsec = _ts(va.va_birthtime)
     sb.st_blksize = va.va_blocksize if va.va_blocksize != -1 else 4096
     sb.st_blocks = (va.va_bytes // 512) if va.va_bytes != -1 else 0
     sb.st_flags = va.va_flags if va.va_flags != -1 else 0

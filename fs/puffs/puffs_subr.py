@@ -29,6 +29,7 @@ Deviations (also in puffs_vfsops.py's header):
 from __future__ import annotations
 
 import ctypes
+import struct
 import zlib
 from typing import Any
 
@@ -273,9 +274,10 @@ def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
 
     ctypes.memset(ctypes.addressof(pcr), 0, ctypes.sizeof(pcr))
 
-    if cred is None or cred is NOCRED or cred is FSCRED or getattr(cred, "cr_internal", ""):
+    internal = getattr(cred, "cr_internal", "")
+    if cred is None or cred is NOCRED or cred is FSCRED or internal:
         pcr.pcr_type = PUFFCRED_TYPE_INTERNAL
-        if cred is FSCRED or getattr(cred, "cr_internal", "") == "FSCRED":
+        if cred is FSCRED or internal == "FSCRED":
             pcr.pcr_internal = PUFFCRED_CRED_FSCRED
         else:
             pcr.pcr_internal = PUFFCRED_CRED_NOCRED
@@ -287,10 +289,13 @@ def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
 def kauth_cred_to_uucred(uuc: Any, cred: Any) -> None:
     uuc.cr_uid = cred.cr_euid & 0xffffffff
     uuc.cr_gid = cred.cr_egid & 0xffffffff
-    groups = [g & 0xffffffff for g in tuple(cred.cr_groups)[:NGROUPS]]
+    groups = cred.cr_groups
+    if not groups:
+        uuc.cr_ngroups = 0
+        return
+    groups = [g & 0xffffffff for g in tuple(groups)[:NGROUPS]]
     uuc.cr_ngroups = len(groups)
-    if groups:
-        uuc.cr_groups[:len(groups)] = groups
+    uuc.cr_groups[:len(groups)] = groups
 
 
 def puffs_lwp2pid(l: Any) -> int:
@@ -404,41 +409,74 @@ def puffs_vattr_null(wva: wvattr) -> None:
     ctypes.memmove(ctypes.addressof(wva), _null_image, len(_null_image))
 
 
+def _wire_struct(ct: Any) -> struct.Struct:
+    """A struct.Struct reading ``ct``'s fields in order, nested structures
+    flattened, padding skipped: the layout is ctypes' own (its offsets)."""
+    fmt = ["="]
+    pos = 0
+
+    def walk(t: Any, base: int) -> None:
+        nonlocal pos
+        for name, ft in t._fields_:
+            off = base + getattr(t, name).offset
+            if off > pos:
+                fmt.append(f"{off - pos}x")
+                pos = off
+            if hasattr(ft, "_fields_"):
+                walk(ft, off)
+            else:
+                n = ctypes.sizeof(ft)
+                code = ft._type_
+                if code in "lLP":  # (the standard sizes of "=" make long 4 bytes)
+                    code = {4: "i", 8: "q"}[n] if code == "l" else {4: "I", 8: "Q"}[n]
+                fmt.append(code)
+                pos += n
+
+    walk(ct, 0)
+    if ctypes.sizeof(ct) > pos:
+        fmt.append(f"{ctypes.sizeof(ct) - pos}x")
+    st = struct.Struct("".join(fmt))
+    assert st.size == ctypes.sizeof(ct), (ct, st.format)
+    return st
+
+
+# The wire vattr's fields in one unpack: type, mode, nlink, uid, gid, fsid,
+# fileid, size, blocksize, the four (sec, nsec) times, gen, flags, rdev,
+# bytes, filerev, vaflags, spare.
+_WVATTR = _wire_struct(wvattr)
+
+
+def _tsv(sec: int, nsec: int) -> Any:
+    return VNOVAL if sec == -1 and nsec == -1 else (sec, nsec)
+
+
 def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     """The wire vattr into the kernel's (all ones reads back as VNOVAL)."""
-    # One line per field (this runs for every GETATTR reply): 32-bit fields
-    # all ones, 64-bit ones all ones, and (-1, -1) times read back as VNOVAL.
-    kva.va_type = wva.va_type
-    v = wva.va_mode
-    kva.va_mode = VNOVAL if v == _U32 else v
-    v = wva.va_nlink
-    kva.va_nlink = VNOVAL if v == _U32 else v
-    v = wva.va_uid
-    kva.va_uid = VNOVAL if v == _U32 else v
-    v = wva.va_gid
-    kva.va_gid = VNOVAL if v == _U32 else v
-    v = wva.va_fsid
-    kva.va_fsid = VNOVAL if v == _U32 else v
-    v = wva.va_fileid
-    kva.va_fileid = VNOVAL if v == _U64 else v
-    v = wva.va_size
-    kva.va_size = VNOVAL if v == _U64 else v
-    v = wva.va_gen
-    kva.va_gen = VNOVAL if v == _U64 else v
-    v = wva.va_flags
-    kva.va_flags = VNOVAL if v == _U64 else v
-    v = wva.va_rdev
-    kva.va_rdev = VNOVAL if v == _U32 else v
-    v = wva.va_bytes
-    kva.va_bytes = VNOVAL if v == _U64 else v
-    v = wva.va_filerev
-    kva.va_filerev = VNOVAL if v == _U64 else v
-    kva.va_blocksize = wva.va_blocksize
-    kva.va_vaflags = wva.va_vaflags
-    kva.va_atime = _ts_in(wva.va_atime)
-    kva.va_mtime = _ts_in(wva.va_mtime)
-    kva.va_ctime = _ts_in(wva.va_ctime)
-    kva.va_birthtime = _ts_in(wva.va_birthtime)
+    # All fields read in one unpack (this runs for every GETATTR reply):
+    # 32-bit fields all ones, 64-bit ones all ones, and (-1, -1) times read
+    # back as VNOVAL.
+    (vtype, mode, nlink, uid, gid, fsid, fileid, size, blocksize, asec, ansec, msec, mnsec,
+     csec, cnsec, bsec, bnsec, gen, flags, rdev, nbytes, filerev, vaflags,
+     _spare) = _WVATTR.unpack(memoryview(wva).cast("B"))
+    kva.va_type = vtype
+    kva.va_mode = VNOVAL if mode == _U32 else mode
+    kva.va_nlink = VNOVAL if nlink == _U32 else nlink
+    kva.va_uid = VNOVAL if uid == _U32 else uid
+    kva.va_gid = VNOVAL if gid == _U32 else gid
+    kva.va_fsid = VNOVAL if fsid == _U32 else fsid
+    kva.va_fileid = VNOVAL if fileid == _U64 else fileid
+    kva.va_size = VNOVAL if size == _U64 else size
+    kva.va_gen = VNOVAL if gen == _U64 else gen
+    kva.va_flags = VNOVAL if flags == _U64 else flags
+    kva.va_rdev = VNOVAL if rdev == _U32 else rdev
+    kva.va_bytes = VNOVAL if nbytes == _U64 else nbytes
+    kva.va_filerev = VNOVAL if filerev == _U64 else filerev
+    kva.va_blocksize = blocksize
+    kva.va_vaflags = vaflags
+    kva.va_atime = _tsv(asec, ansec)
+    kva.va_mtime = _tsv(msec, mnsec)
+    kva.va_ctime = _tsv(csec, cnsec)
+    kva.va_birthtime = _tsv(bsec, bnsec)
 
 
 def timespec_pair(ts: timespec) -> tuple[int, int]:

@@ -401,7 +401,7 @@ def _copy_back(obj: Any, addr: int) -> None:
         on = _on_stack(addr, n)
         if on is not None:
             data, off = on
-            ctypes.memmove(ctypes.addressof(obj), bytes(data[off:off + n]), n)
+            memoryview(obj).cast("B")[:] = memoryview(data)[off:off + n]
             return
         ctypes.memmove(ctypes.addressof(obj), uread(curproc(), addr, n), n)
     elif isinstance(obj, (bytearray, memoryview)):

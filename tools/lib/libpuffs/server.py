@@ -315,7 +315,6 @@ class PuffsServer:
             await self._dump(cls, optype, cookie, wantreply, frame, rv)
         if not wantreply:
             return None
-        hdr = puffs_req.from_buffer(frame)
         hdr.preq_rv = rv        # over opclass/optype/cookie: the u.in form
         del hdr
         return frame[:max(HDRSIZE, min(replylen, len(frame)))]
