@@ -299,6 +299,15 @@ async def yield_() -> None:
     await _offer_cpu(_lwp.get(), YIELD)
 
 
+def suspendsched() -> None:
+    """kern_synch.c's suspendsched: the lwps of user processes (not PK_SYSTEM) run
+    no more; system threads (the halt's daemons) go on.  A runnable one leaves
+    the run queue, LSSUSPENDED; a sleeping one stays asleep, and is suspended
+    instead of made runnable if something wakes it (NetBSD marks it LSSUSPENDED
+    at once: kemu's sleep queues keep their own state)."""
+    curlwp().l_cpu.suspend_user()
+
+
 async def _offer_cpu(l: lwp | None, kind: int) -> None:
     if l is None:
         await trio.lowlevel.checkpoint()

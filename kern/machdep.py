@@ -41,6 +41,12 @@ Deviations from NetBSD:
 * md and rumpblk are not autoconf devices in kemu, so ``config_detach_all``
   cannot reach them; they establish shutdown hooks instead, which run after
   the loop (with nothing mounted any more, their order does not matter).
+* ``suspendsched()`` comes last, not first (NetBSD's ``vfs_shutdown`` calls
+  it before the sync): a puffs file server is a user process that must
+  answer while its file system is synced and unmounted (vfs/vfs_mount.py).
+  Once everything is unmounted, user lwps are suspended so that one that
+  computes on (``dd ... &``) does not keep the machine from going quiescent,
+  which the halt waits for.
 * ``syncdone`` is per machine (a MachineLocal), not a static.
 * Step 2 is kemu's: NetBSD goes on silently (``vfs_unmount_forceone``
   prints its failure only under DEBUG), and the disks lose whatever the
@@ -113,6 +119,7 @@ _reboot_state = MachineLocal(_RebootState, "cpu_reboot")
 
 async def cpu_reboot(howto: int) -> None:
     """Sync, unmount and detach (unless ``RB_NOSYNC``), then run the shutdown hooks."""
+    from kern.kern_synch import suspendsched
     from kern.subr_autoconf import config_detach_all
 
     l = curlwp()
@@ -126,6 +133,10 @@ async def cpu_reboot(howto: int) -> None:
             pass
         _report_left_mounted(st)
     await doshutdownhooks()
+    # The machine stops with its user processes still there, as NetBSD's: a
+    # background job that computes on (no file system under it any more to
+    # reach) must not keep the halt from ending (kemu waits for quiescence).
+    suspendsched()
 
 
 def _report_left_mounted(st: _RebootState) -> None:
