@@ -280,3 +280,32 @@ def test_ctrl_c_during_a_command_of_kemu_run_exits_130(tmp_path):
     assert rc == 130, err
     assert "kemu: line" not in err and "Traceback" not in err
     assert "never" not in "".join(c.out)
+
+
+BACKGROUND_DD = "dd if=/dev/zero of=/dev/null bs=64k count=10000000 &\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_kemu_run_with_a_background_job(tmp_path, img, sig):
+    """A script whose background job runs on (``dd ... &``, then ``wait``): Ctrl-C
+    or a kill still ends kemu with 128 + the signal, after a halt that synced and
+    unmounted the image; the background dd is left running, as NetBSD's
+    reboot(2) leaves user processes (it only syncs and unmounts)."""
+    script = tmp_path / "bg.kemu"
+    script.write_text(MOUNT_AND_WRITE + BACKGROUND_DD + "echo STARTED\nwait\necho after\n")
+    c = Child(["run", "-v", *drive(img), str(script)])
+    try:
+        c.wait_for(c.err, "+ dd if=/dev/zero", 60)
+        time.sleep(1)
+        c.p.send_signal(sig)
+        rc = c.finish(30)
+    finally:
+        if c.p.poll() is None:
+            c.p.kill()
+            c.p.wait(10)
+    err = "".join(c.err)
+    assert rc == 128 + sig, err
+    assert "Traceback" not in err
+    assert "after" not in "".join(c.out)
+    assert "syncing disks... done" in "".join(c.out)
+    assert_written(img)
