@@ -299,13 +299,23 @@ async def yield_() -> None:
     await _offer_cpu(_lwp.get(), YIELD)
 
 
-def suspendsched() -> None:
-    """kern_synch.c's suspendsched: the lwps of user processes (not PK_SYSTEM) run
-    no more; system threads (the halt's daemons) go on.  A runnable one leaves
-    the run queue, LSSUSPENDED; a sleeping one stays asleep, and is suspended
-    instead of made runnable if something wakes it (NetBSD marks it LSSUSPENDED
-    at once: kemu's sleep queues keep their own state)."""
-    curlwp().l_cpu.suspend_user()
+def runnable_user_lwps() -> list[lwp]:
+    """The lwps of user processes (not PK_SYSTEM) that are runnable now."""
+    from kern.kern_lwp import LSRUN, PK_SYSTEM
+
+    return [l for l in curlwp().l_cpu.m.alllwp
+            if l.l_stat in (LSRUN, LSONPROC) and not l.l_proc.p_flag & PK_SYSTEM]
+
+
+def suspendsched(lwps: list[lwp]) -> None:
+    """kern_synch.c's suspendsched, PROTOTYPE and narrowed: of ``lwps`` (the user
+    lwps that were runnable when the halt began, ``runnable_user_lwps``), those
+    still runnable leave the run queue, LSSUSPENDED, never to run again.
+    Deviation: NetBSD suspends every user lwp, asleep or runnable, before the
+    sync; kemu's halt needs user daemons (a puffs server's mount_* process) to
+    answer during the sync and to run to their exit when woken by the unmount,
+    so only lwps that computed through the whole halt are stopped."""
+    curlwp().l_cpu.suspend(lwps)
 
 
 async def _offer_cpu(l: lwp | None, kind: int) -> None:

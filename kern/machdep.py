@@ -44,9 +44,10 @@ Deviations from NetBSD:
 * ``suspendsched()`` comes last, not first (NetBSD's ``vfs_shutdown`` calls
   it before the sync): a puffs file server is a user process that must
   answer while its file system is synced and unmounted (vfs/vfs_mount.py).
-  Once everything is unmounted, user lwps are suspended so that one that
-  computes on (``dd ... &``) does not keep the machine from going quiescent,
-  which the halt waits for.
+  Once everything is unmounted, the user lwps that were runnable when the
+  halt began and still are are suspended, so that one that computes on
+  (``dd ... &``) does not keep the machine from going quiescent, which the
+  halt waits for; daemons woken by the unmount still run to their exit.
 * ``syncdone`` is per machine (a MachineLocal), not a static.
 * Step 2 is kemu's: NetBSD goes on silently (``vfs_unmount_forceone``
   prints its failure only under DEBUG), and the disks lose whatever the
@@ -119,11 +120,12 @@ _reboot_state = MachineLocal(_RebootState, "cpu_reboot")
 
 async def cpu_reboot(howto: int) -> None:
     """Sync, unmount and detach (unless ``RB_NOSYNC``), then run the shutdown hooks."""
-    from kern.kern_synch import suspendsched
+    from kern.kern_synch import runnable_user_lwps, suspendsched
     from kern.subr_autoconf import config_detach_all
 
     l = curlwp()
     st = _reboot_state()
+    computing = runnable_user_lwps()
     if (howto & RB_NOSYNC) == 0:
         if not st.syncdone:
             st.syncdone = True
@@ -136,7 +138,7 @@ async def cpu_reboot(howto: int) -> None:
     # The machine stops with its user processes still there, as NetBSD's: a
     # background job that computes on (no file system under it any more to
     # reach) must not keep the halt from ending (kemu waits for quiescence).
-    suspendsched()
+    suspendsched(computing)
 
 
 def _report_left_mounted(st: _RebootState) -> None:

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LSSUSPENDED, LW_DAEMON, PK_SYSTEM
+from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LSSUSPENDED, LW_DAEMON
 from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisions
 
 if TYPE_CHECKING:
@@ -102,8 +102,6 @@ class VirtualCPU:
         self._by_width = strategy.width_picker()
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
-        # suspendsched (at the end of cpu_reboot): user lwps are never run again
-        self.user_suspended = False
         # the lwp on the CPU since its last "run" event (None once it left the CPU)
         self.last: lwp | None = None
         self.realtime = realtime
@@ -258,25 +256,18 @@ class VirtualCPU:
 
     def setrun(self, l: lwp) -> None:
         """Make ``l`` runnable; an idle CPU takes it (or chooses) at once."""
-        if self.user_suspended and not l.l_proc.p_flag & PK_SYSTEM:
-            l.l_stat = LSSUSPENDED   # suspendsched: a user lwp runs no more
-            return
         l.l_stat = LSRUN
         self.runq.append(l)
         if self.curlwp is None and not self._firing and not self.stopping:
             self.dispatch(self._choose(None))
 
-    def suspend_user(self) -> None:
-        """suspendsched's work on the run queue: every lwp of a user process
-        leaves it, LSSUSPENDED, and none is made runnable again (``setrun``)."""
-        self.user_suspended = True
-        keep = []
-        for l in self.runq:
-            if l.l_proc.p_flag & PK_SYSTEM:
-                keep.append(l)
-            else:
+    def suspend(self, lwps: list[lwp]) -> None:
+        """Those of ``lwps`` still on the run queue leave it, LSSUSPENDED, never
+        to run again (the halt's suspendsched, kern_synch.py)."""
+        for l in lwps:
+            if l.l_stat == LSRUN and l in self.runq:
+                self.runq.remove(l)
                 l.l_stat = LSSUSPENDED
-        self.runq[:] = keep
 
     def _choose(self, cur: lwp | None) -> lwp:
         runq = self.runq
