@@ -219,8 +219,7 @@ class Shell:
         self._evals += 1
         self._running = True
         try:
-            self.k.run(self._evaltop, node, self._evals, name="sh", proc=self.proc,
-                       quiesce=self._no_job_running)
+            self.k.run(self._evaltop, node, self._evals, name="sh", proc=self.proc)
         except (Interrupted, KeyboardInterrupt):
             # (A KeyboardInterrupt comes only where no handler routes SIGINT.)
             self.host.intr = True
@@ -233,17 +232,6 @@ class Shell:
             # Ctrl-C between two commands of the line: the rest did not run.
             self.state.status = EXIT_INTR
         return self.state.status
-
-    def _no_job_running(self) -> bool:
-        """In the machine, when a command's evaluation ends: does the shell wait for
-        the machine to be quiescent (no background job of its own alive)?  With
-        one alive (``dd ... &``), the command's ``k.run`` returns at once, as sh
-        goes on at once: waiting for quiescence would wait for the job's end.
-        PROTOTYPE: the next command then starts at a moment the host's timing
-        chooses, so such a script's schedule does not replay."""
-        procs = self.k.procs
-        return not any(st is None and pid in procs and procs[pid].p_stat != SZOMB
-                       for pid, st in self.ev.st.jobs.items())
 
     def _check_alive(self) -> None:
         """The shell's own process was killed (``kill -9 $$``): the shell ends with

@@ -164,8 +164,6 @@ class _Request:
         self.name = name
         self.proc = p
         self.sync = sync
-        # sync face: asked when the lwp ends; False delivers at once (Machine.run)
-        self.quiesce: Callable[[], bool] | None = None
         self.done = False
         self.delivered = False
         # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
@@ -474,7 +472,7 @@ class Machine:
         self._lwp_exit(l, out)
         if req is not None:
             req.finish(out)
-            if not req.sync or (req.quiesce is not None and not req.quiesce()):
+            if not req.sync:
                 req.deliver()
         self.cpu.exit(l)
 
@@ -495,19 +493,13 @@ class Machine:
     # ------------------------------------------------------------ the faces
 
     def run(self, afn: Callable[..., Awaitable[Any]], *args: Any, name: str | None = None,
-            proc: proc | None = None, quiesce: Callable[[], bool] | None = None) -> Any:
+            proc: proc | None = None) -> Any:
         """Run ``afn(*args)`` as a new lwp and give back its result.
 
         The lwp belongs to ``proc`` (default: the init process, pid 1).  An
         exception raised by ``afn`` comes back to the caller; a kernel panic,
         deadlock or lock-order reversal ends the machine and is raised here.
         The sync face blocks; the async face returns an awaitable.
-
-        ``quiesce`` (sync face; PROTOTYPE): asked in the machine when the lwp
-        ends; False hands the result back at once instead of when the machine
-        is quiescent (a shell whose background job computes on).  The lwps
-        left running then run while the caller prepares its next request, so
-        the host's timing enters the schedule: such a run does not replay.
         """
         if self._face == "async":
             return self._arun(afn, args, name, proc)
@@ -515,7 +507,6 @@ class Machine:
             raise MachineHalted("the machine is not booted: use 'with kern.boot() as k'")
         self._check_alive()
         req = _Request(afn, args, name, proc, sync=True)
-        req.quiesce = quiesce
         req.tevent = threading.Event()
         assert self._token is not None
         try:
