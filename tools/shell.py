@@ -133,6 +133,12 @@ class Shell:
         job, in the machine."""
         self.host.intr = True
         if self._running:
+            if self._evaluated == self._evals:
+                # The command's evaluation is over; the host still waits for the
+                # machine to be quiescent, which a background job that computes
+                # on (``dd ... &``) can put off forever: stop waiting (eval
+                # takes this as the Ctrl-C; the machine is left as it is).
+                raise KeyboardInterrupt
             self.k.call_soon(self._post_sigint, self._evals)
 
     def _post_sigint(self, evals: int) -> None:
@@ -200,6 +206,7 @@ class Shell:
                 await fflush()
             finally:
                 self._evaluating = 0
+                self._evaluated = evals
             if self._sigint_posted:
                 # A Ctrl-C posted to the shell's own process after its last system
                 # call would stay pending into the next command line; sh takes it
@@ -250,6 +257,7 @@ class Shell:
     _said_dead = False
     _evals = 0          # commands evaluated so far (interrupt's post is for one of them)
     _evaluating = 0     # in the machine: the one _evaltop runs (0: none)
+    _evaluated = 0      # in the machine: the last one whose _evaltop ended
     _sigint_posted = False  # in the machine: _post_sigint signalled the shell's process
 
     def run_argv(self, argv: list[str]) -> int:
