@@ -374,12 +374,6 @@ def _ts_out(ts: Any, t: Any) -> None:
         ts.tv_nsec = int(t[1])
 
 
-def _ts_in(ts: Any) -> Any:
-    if ts.tv_sec == -1 and ts.tv_nsec == -1:
-        return VNOVAL
-    return (int(ts.tv_sec), int(ts.tv_nsec))
-
-
 def puffs_vattr_out(wva: wvattr, kva: Any) -> None:
     """The kernel's vattr into the wire form (VNOVAL becomes all ones)."""
     wva.va_type = kva.va_type if kva.va_type != VNOVAL else 0
