@@ -150,23 +150,22 @@ def main(argv: list[str] | None = None) -> int:
     mv = _MemoryviewCopy()
     for label, make in workloads().items():
         entry = label.split(" ")[0].rstrip(",")
-        if "cffi" in impls and entry not in native.C_ENTRIES:
-            # the cffi implementation serves this one with the twin's function
+        # the cffi implementation serves an entry point without C with the twin's function
+        twin_only = "cffi" in impls and entry not in native.C_ENTRIES
+        if twin_only:
             assert getattr(impls["cffi"], entry) is getattr(impls["python"], entry)
-            cases = {"python": batch(make(impls["python"]), seconds)}
-            if label.startswith("memcpy"):
-                cases["memoryview"] = batch(make(mv), seconds)
-            res = rounds(cases, n_rounds(args), warmups(args))
+        cases = {name: batch(make(m), seconds) for name, m in impls.items()
+                 if not twin_only or name == "python"}
+        if label.startswith("memcpy"):
+            cases["memoryview"] = batch(make(mv), seconds)
+        res = rounds(cases, n_rounds(args), warmups(args))
+        if twin_only:
             rep.cost(f"{label}: the twin (no C entry)", res["python"],
                      "ns" if label.startswith(("setbit", "clrbit", "isset")) else "us")
             if "memoryview" in res:
                 rep.ratio(f"{label}: memoryview copy / the twin", res["memoryview"],
                           res["python"], mode="cost")
             continue
-        cases = {name: batch(make(m), seconds) for name, m in impls.items()}
-        if label.startswith("memcpy"):
-            cases["memoryview"] = batch(make(mv), seconds)
-        res = rounds(cases, n_rounds(args), warmups(args))
         if "cffi" not in res:
             rep.cost(f"{label} (twin)", res["python"])
             continue

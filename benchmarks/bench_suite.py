@@ -195,11 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                  note=res["base"][-1]["summary"])
         rep.ratio(f"suite time: this tree / {args.base}", runs_now, runs_base, TARGET,
                   mode="cost")
-    else:
-        rep.unavailable("suite time against the base", "--no-base", TARGET)
-    if "base" in res:
         # like for like: the items both runs of a round have, whatever either tree added
-        pairs = [(a, b) for a, b in zip(res["now"], res["base"], strict=True)]
+        pairs = list(zip(res["now"], res["base"], strict=True))
         both = [set(a["per_item"]) & set(b["per_item"]) for a, b in pairs]
         l_now = [items_time(a, ids) for (a, _), ids in zip(pairs, both, strict=True)]
         l_base = [items_time(b, ids) for (_, b), ids in zip(pairs, both, strict=True)]
@@ -211,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         rep.ratio(f"tests in both trees (summed item time): this tree / {args.base}",
                   l_now, l_base, mode="cost")
     else:
+        rep.unavailable("suite time against the base", "--no-base", TARGET)
         rep.unavailable("tests in both trees: this tree / base", "--no-base")
     if "now, common" in res:
         c_now, c_base = column(res["now, common"], "run"), column(res["base, common"], "run")

@@ -91,11 +91,6 @@ def where_str(where: Where | None) -> str:
     return site_str(site_of(where))
 
 
-def caller_site(depth: int) -> Site:
-    """The (file, line, function) ``depth`` frames above the caller of this function."""
-    return frame_site(sys._getframe(depth + 1))
-
-
 def first_arg_text(file: str, lineno: int, fname: str) -> str:
     """The first argument of the ``fname(...)`` call on that source line, as written.
 
@@ -161,11 +156,8 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
 # ``(lock, where, shared)``: the lock, where it was taken (a Where, None
 # without lockdebug) and whether it is held shared.  One is made for every
 # lock taken, so it is a tuple and nothing more; a downgrade or upgrade of an
-# rwlock replaces it.  Readers index it (REC_LOCK, REC_WHERE, REC_SHARED).
+# rwlock replaces it.  Readers index it: [0] the lock, [1] where, [2] shared.
 LockRecord = tuple  # (lock, Where | None, bool)
-REC_LOCK = 0
-REC_WHERE = 1
-REC_SHARED = 2
 
 
 def lock_name(lock: Any) -> str:

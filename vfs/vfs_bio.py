@@ -281,7 +281,6 @@ def brelsel(bp: buf, set_: int) -> None:
     if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
         # and it leaves the cache.
-        bp.b_cflags = cflags
         bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
         _unhash(bp)
     elif bp.b_hash is not None:

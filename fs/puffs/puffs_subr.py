@@ -374,12 +374,6 @@ def _ts_out(ts: Any, t: Any) -> None:
         ts.tv_nsec = int(t[1])
 
 
-def _ts_in(ts: Any) -> Any:
-    if ts.tv_sec == -1 and ts.tv_nsec == -1:
-        return VNOVAL
-    return (int(ts.tv_sec), int(ts.tv_nsec))
-
-
 def puffs_vattr_out(wva: wvattr, kva: Any) -> None:
     """The kernel's vattr into the wire form (VNOVAL becomes all ones)."""
     wva.va_type = kva.va_type if kva.va_type != VNOVAL else 0
@@ -400,12 +394,13 @@ _null_image: bytes | None = None
 
 def puffs_vattr_null(wva: wvattr) -> None:
     """vattr_null on a request's wire vattr: what puffs_vattr_out makes of a
-    null vattr (a constant, worked out at the first call and copied since)."""
+    null vattr in a zeroed wire vattr (a constant, worked out at the first
+    call and copied since)."""
     global _null_image
     if _null_image is None:
-        puffs_vattr_out(wva, vattr())
-        _null_image = bytes(wva)
-        return
+        w = wvattr()
+        puffs_vattr_out(w, vattr())
+        _null_image = bytes(w)
     ctypes.memmove(ctypes.addressof(wva), _null_image, len(_null_image))
 
 

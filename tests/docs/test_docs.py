@@ -364,10 +364,16 @@ PYTEST_VALUE_OPTIONS = frozenset({"-n", "--numprocesses", "--dist", "-p", "-k", 
                                   "--maxfail", "--timeout", "--hypothesis-profile"})
 
 
+def _pytest_paths(args: list[str]) -> list[str]:
+    """The paths a pytest command line collects: its words that are neither an
+    option nor an option's value."""
+    return [a for i, a in enumerate(args)
+            if not a.startswith("-") and (i == 0 or args[i - 1] not in PYTEST_VALUE_OPTIONS)]
+
+
 def _check_pytest(args: list[str], where: str) -> None:
     # --co collects without running; an empty directory when no path is given
-    paths = [a for i, a in enumerate(args)
-             if not a.startswith("-") and (i == 0 or args[i - 1] not in PYTEST_VALUE_OPTIONS)]
+    paths = _pytest_paths(args)
     with tempfile.TemporaryDirectory() as empty:
         r = subprocess.run([sys.executable, "-m", "pytest", *args, "--co", "-q",
                             "-p", "no:cacheprovider", *([] if paths else [empty])],
@@ -413,6 +419,14 @@ def test_parse_only_checks_find_what_is_wrong(line, complaint):
     with pytest.raises(AssertionError, match=re.escape(complaint)):
         for words in commands(line):
             check_parses(words, "here")
+
+
+def test_pytest_option_values_are_not_paths():
+    # "auto" and "loadfile" taken for paths made README's command fail with
+    # "file or directory not found: auto"; the case above fails either way.
+    assert _pytest_paths("-q -n auto --dist loadfile".split()) == []
+    assert _pytest_paths("-k fss -p no:cacheprovider tests/dev -x".split()) == ["tests/dev"]
+    assert _pytest_paths("tests/kern -m slow".split()) == ["tests/kern"]
 
 
 # ------------------------------------------------------------------ docstrings

@@ -109,6 +109,7 @@ def test_delayed_write_failing_in_flush_leaves_nothing_owed(img):
     assert BLK not in owed
     assert again == 0
     assert rerr == 0 and data == OLD
+    assert on_disk(img) == OLD  # the unmount's sync did not write it either
 
 
 def test_failed_bawrite_reaches_nobody_and_is_forgotten(img):
@@ -128,6 +129,7 @@ def test_failed_bawrite_reaches_nobody_and_is_forgotten(img):
     nfaults, cached, rerr, data = run(img, body)
     assert nfaults == 1 and cached is None
     assert rerr == 0 and data == OLD
+    assert on_disk(img) == OLD  # and nothing wrote it later (the unmount's sync)
 
 
 def test_failed_read_is_not_cached(img):

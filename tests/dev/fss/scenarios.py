@@ -132,7 +132,9 @@ async def _read_all(path: str, size: int) -> bytes:
         await libc.close(fd)
 
 
-async def _writer(n: int, rounds: int = 6) -> None:
+async def page_writer(n: int, rounds: int = 6) -> None:
+    """Overwrite a page of a random /mnt/f<i>, fsync half the time: ``rounds``
+    times, choices drawn from random.Random(n) (test_faults' sweep uses it too)."""
     wr = random.Random(n)
     for _ in range(rounds):
         i = wr.randrange(FILES)
@@ -168,7 +170,7 @@ async def sweep(csize: int = 4096) -> int:
     await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=csize)
     frozen = await _read_all("/dev/rwd0", IMAGE_SIZE)
     bad: list[tuple[int, int]] = []
-    ls = [spawn(f"writer{n}", _writer, n) for n in range(2)]
+    ls = [spawn(f"writer{n}", page_writer, n) for n in range(2)]
     ls += [spawn(f"reader{n}", _reader, n, frozen, bad) for n in range(2)]
     await join(*ls)
     KASSERT(not bad)
@@ -250,7 +252,7 @@ async def stress(csize: int = 65536) -> int:
         finally:
             await libc.close(fd1)
 
-    ls = [spawn(f"writer{n}", _writer, n, 5) for n in range(2)]
+    ls = [spawn(f"writer{n}", page_writer, n, 5) for n in range(2)]
     readers = [spawn(f"reader{n}", reader, n) for n in range(2)]
     ls += readers
     ls.append(spawn("poller", _poller, fd, 4, seen))

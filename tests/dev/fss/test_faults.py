@@ -30,6 +30,8 @@ from kern.subr_kmem import kmem_stats
 from tools.lib import libc
 from vfs.mount import mountlist
 
+from .scenarios import FILES, FSIZE, page_writer
+
 PAGE = 4096
 
 
@@ -248,8 +250,6 @@ def test_create_failures_unwind_leaving_nothing(origin, site, error):
 
 # ---------------------------------------------------------------- seed sweep
 
-FILES = 6
-FSIZE = 6 * PAGE
 
 
 @pytest.mark.parametrize("seed", sweep(12, base=100))
@@ -276,15 +276,7 @@ def test_sweep_writers_against_snapshot_readers(tmp_path, seed):
             await k.run(prepare)
 
             async def writer(n: int):
-                wr = random.Random(seed * 10 + n)
-                for _ in range(6):
-                    i = wr.randrange(FILES)
-                    fd = await libc.open(f"/mnt/f{i}", O_WRONLY | O_CREAT)
-                    off = wr.randrange(0, FSIZE, PAGE)
-                    await libc.pwrite(fd, bytes([wr.randrange(256)]) * PAGE, off)
-                    if wr.random() < 0.5:
-                        await libc.fsync(fd)
-                    await libc.close(fd)
+                await page_writer(seed * 10 + n)
 
             async def reader(n: int):
                 rr = random.Random(seed * 100 + n)
