@@ -52,6 +52,8 @@ PRI_USER = 0
 
 # l_flag bits we use
 LW_SYSTEM = 0x00000200
+LW_WSUSPEND = 0x00020000  # suspend itself on the way back to user mode (lwp_userret)
+LW_WREBOOT = 0x08000000   # the machine is going down: lwp_continue will not resume it
 LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
 
 # p_flag bits
@@ -59,6 +61,10 @@ PK_SYSTEM = 0x00000002
 PK_EXEC = 0x00004000  # the process called exec (kemu: made by proc_create as fork+exec)
 PK_NOCLDWAIT = 0x00020000  # no zombies: a child that dies is given to init
 PK_CLDSIGIGN = 0x00080000  # SIGCHLD is ignored (no zombies either)
+# kemu: the process waits for a host process it started (a remote puffs server's
+# kernel side, until it reaped the server): the halt's suspendsched leaves it
+# running, as it leaves PK_SYSTEM ones (kern/kern_synch.py)
+PK_HOSTCHILD = 0x40000000
 
 # p_sflag bits
 PS_NOCLDSTOP = 0x00000008  # no SIGCHLD when a child stops (SA_NOCLDSTOP)
