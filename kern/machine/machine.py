@@ -63,6 +63,7 @@ from kern.kern_lwp import (
     LSZOMB,
     LW_DAEMON,
     LW_SYSTEM,
+    PK_HOSTCHILD,
     PK_SYSTEM,
     KthreadExit,
     lwp,
@@ -104,6 +105,10 @@ _MACHINE_TID = ("-", 0, 0)
 
 # A schedule string longer than this is written to a file by the reports.
 SCHEDULE_INLINE_MAX = 400
+
+# Seconds of host time an async halt waits for an idle kernel before it starts
+# anyway (Machine._areboot).
+HALT_START_PATIENCE = 2.0
 
 __all__ = ["CrashDump", "LwpInfo", "Machine", "Trace", "TraceEvent", "boot"]
 
@@ -166,6 +171,10 @@ class _Request:
         self.sync = sync
         self.done = False
         self.delivered = False
+        # Machine.stop_waiting: a sync request delivered when its lwp ends,
+        # without waiting for quiescence; the lwp that runs it
+        self.early = False
+        self.lwp: lwp | None = None
         # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
         # the machine no longer counts it as work outstanding.
         self.abandoned = False
@@ -256,6 +265,7 @@ class Machine:
         self.locals: dict[Any, Any] = {}
         self.alllwp: list[lwp] = []
         self.procs: dict[int, proc] = {}
+        self._hostchildren: dict[proc, int] = {}   # hostchild_hold's counts
         self._nextpid = 1
         self.proc0: proc = proc(0, "system")
         self.proc0.p_flag |= PK_SYSTEM
@@ -472,7 +482,7 @@ class Machine:
         self._lwp_exit(l, out)
         if req is not None:
             req.finish(out)
-            if not req.sync:
+            if not req.sync or req.early:
                 req.deliver()
         self.cpu.exit(l)
 
@@ -551,6 +561,18 @@ class Machine:
             raise
         return self._unwrap(req)
 
+    def stop_waiting(self, l: lwp) -> None:
+        """In the machine: the caller of the sync request that lwp ``l`` runs stops
+        waiting for quiescence (a Ctrl-C of kemu's shell, tools/shell.py): it
+        gets its result as soon as ``l`` has ended (now, if it has), and the
+        other lwps run on.  When that happens depends on the host, so a run
+        that uses it replays only up to it."""
+        for r in self._requests:
+            if r.lwp is l and r.sync:
+                r.early = True
+                if r.done:
+                    r.deliver()
+
     def _abandon(self, req: _Request) -> None:
         """The caller of ``req`` stopped waiting (KeyboardInterrupt, cancellation)."""
         req.abandoned = True
@@ -602,6 +624,7 @@ class Machine:
         p = req.proc or self.initproc or self.proc0
         name = req.name or (getattr(req.afn, "__name__", "lwp"))
         l = lwp(p, name)
+        req.lwp = l
         try:
             self.spawn_lwp(l, req.afn, req.args, req)
         except MachineHalted as e:
@@ -857,14 +880,32 @@ class Machine:
             self._halting = True
             with trio.CancelScope(shield=True):
                 try:
-                    await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0,
-                                     sync=True)
+                    await self._areboot(cpu_reboot, _howto(sync))
                 except KernelError:
                     self._failure_raised = False   # not yet: _halt_outcome raises it
                 except MachineHalted:
                     pass
             self._stop()
         self._halt_outcome(None)
+
+    async def _areboot(self, cpu_reboot: Callable[[int], Awaitable[None]], howto: int) -> None:
+        """The async face's reboot request.  Like any request it waits in the
+        intake for an idle kernel (so that it starts at a reproducible point);
+        but a user process that computes on (system calls, never a sleep)
+        keeps the kernel from ever being idle, and the halt is what stops it
+        (suspendsched).  So when the kernel has stayed busy for
+        HALT_START_PATIENCE seconds of host time, the request starts at once,
+        at whatever point the kernel is (such a run's halt does not replay)."""
+        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req.aevent = trio.Event()
+        self._submit(req)
+        with trio.move_on_after(HALT_START_PATIENCE):
+            await req.aevent.wait()
+        if req in self._intake:
+            self._intake.remove(req)
+            self._start_request(req)
+        await req.aevent.wait()
+        self._unwrap(req)
 
     # ------------------------------------------------------------ the kernel
 
@@ -997,6 +1038,23 @@ class Machine:
         meanwhile a kernel whose lwps all sleep is neither deadlocked nor
         quiescent.  A plain counter: it never gives the CPU away."""
         return _AwaitingOutside(self.cpu)
+
+    def hostchild_hold(self, p: proc) -> None:
+        """Process ``p`` waits for a host process that it started and will reap
+        (a remote puffs server, tools/lib/libpuffs/remote.py), until as many
+        :meth:`hostchild_rele` calls: meanwhile it has PK_HOSTCHILD, and the
+        halt's suspendsched leaves it running so that it sees its server go
+        (kern/kern_synch.py).  Plain: it never gives the CPU away."""
+        n = self._hostchildren.get(p, 0)
+        self._hostchildren[p] = n + 1
+        p.p_flag |= PK_HOSTCHILD
+
+    def hostchild_rele(self, p: proc) -> None:
+        n = self._hostchildren.pop(p, 0) - 1
+        if n > 0:
+            self._hostchildren[p] = n
+        else:
+            p.p_flag &= ~PK_HOSTCHILD
 
     def busy(self) -> bool:
         """Is a request (k.run) outstanding?  (One its caller abandoned is not.)"""
