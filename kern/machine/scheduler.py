@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LSSUSPENDED, LW_DAEMON
+from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LW_DAEMON
 from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisions
 
 if TYPE_CHECKING:
@@ -260,14 +260,6 @@ class VirtualCPU:
         self.runq.append(l)
         if self.curlwp is None and not self._firing and not self.stopping:
             self.dispatch(self._choose(None))
-
-    def suspend(self, lwps: list[lwp]) -> None:
-        """Those of ``lwps`` still on the run queue leave it, LSSUSPENDED, never
-        to run again (the halt's suspendsched, kern_synch.py)."""
-        for l in lwps:
-            if l.l_stat == LSRUN and l in self.runq:
-                self.runq.remove(l)
-                l.l_stat = LSSUSPENDED
 
     def _choose(self, cur: lwp | None) -> lwp:
         runq = self.runq
