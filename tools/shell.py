@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from kern.cpu import curlwp
 from kern.exceptions import KernelError, MachineHalted
 from kern.kern_lwp import SZOMB
 from kern.kern_sig import SIGINT
@@ -133,12 +134,6 @@ class Shell:
         job, in the machine."""
         self.host.intr = True
         if self._running:
-            if self._evaluated == self._evals:
-                # The command's evaluation is over; the host still waits for the
-                # machine to be quiescent, which a background job that computes
-                # on (``dd ... &``) can put off forever: stop waiting (eval
-                # takes this as the Ctrl-C; the machine is left as it is).
-                raise KeyboardInterrupt
             self.k.call_soon(self._post_sigint, self._evals)
 
     def _post_sigint(self, evals: int) -> None:
@@ -152,9 +147,20 @@ class Shell:
         host's ``_running`` cannot tell: the machine can run this after the
         command ended and before the host's ``k.run`` has returned.  One run
         before the command began is dropped too: ``host.intr``, set before the
-        post was made, stops the command at its first ``evaltree``."""
+        post was made, stops the command at its first ``evaltree``.
+
+        Either way, the host's ``k.run`` of that command no longer waits for the
+        machine to be quiescent (``Machine.stop_waiting``): it returns when
+        the command's lwp has ended, even while a background job computes."""
         from kern.kern_sig import psignal
 
+        n, l = self._eval_lwp
+        if n == evals and l is not None:
+            # However the command ends (the job dies of the SIGINT, or it had
+            # ended already), the host gets its status at once instead of
+            # waiting for the machine to be quiescent: a background job that
+            # computes on (``dd ... &``) would put that off forever.
+            self.k.stop_waiting(l)
         if evals != self._evaluating:
             return
         procs = self.k.procs
@@ -193,6 +199,7 @@ class Shell:
         """In the shell's process: evaluate one complete command, the ``evals``-th."""
         setprogname("sh")
         self._evaluating = evals
+        self._eval_lwp = (evals, curlwp())
         try:
             await self.ev.reap()
             await self.ev.evaltree(node)
@@ -206,7 +213,6 @@ class Shell:
                 await fflush()
             finally:
                 self._evaluating = 0
-                self._evaluated = evals
             if self._sigint_posted:
                 # A Ctrl-C posted to the shell's own process after its last system
                 # call would stay pending into the next command line; sh takes it
@@ -257,7 +263,7 @@ class Shell:
     _said_dead = False
     _evals = 0          # commands evaluated so far (interrupt's post is for one of them)
     _evaluating = 0     # in the machine: the one _evaltop runs (0: none)
-    _evaluated = 0      # in the machine: the last one whose _evaltop ended
+    _eval_lwp: tuple[int, Any] = (0, None)  # in the machine: the last _evaltop's, its lwp
     _sigint_posted = False  # in the machine: _post_sigint signalled the shell's process
 
     def run_argv(self, argv: list[str]) -> int:
