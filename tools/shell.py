@@ -8,6 +8,11 @@ only through system calls.  This module is what stands outside the
 machine, in the host's terminal:
 
 * ``Shell.system(line)``: parse and run one command line; its status.
+* ``cmd &``: the job runs in the background, but every command line is
+  handed to the machine through ``k.run``, which returns when the machine
+  is quiescent (every lwp asleep: the point where a seeded run replays, and
+  where virtual time moves).  After a ``cmd &`` whose job computes without
+  sleeping, the host waits there until the job sleeps or ends.
 * ``Shell.run_script(text)`` (``kemu run``): the script runs with ``-e``
   semantics (sh's errexit: a failing command ends the script, except in
   conditions and before ``&&``/``||``); each command's standard error
@@ -26,7 +31,10 @@ machine, in the host's terminal:
   ``Shell.interrupt``, which sets ``host.intr`` (the command line stops
   before its next command) and, while a command runs, posts SIGINT to the
   foreground job's processes and their descendants (a process group, as
-  the terminal would); a program dies of it as on NetBSD (status 130).  At
+  the terminal would); a program dies of it as on NetBSD (status 130), and
+  the command's ``k.run`` returns once the command has ended, without
+  waiting for the machine to be quiescent (``Machine.stop_waiting``): a
+  background job that computes on cannot hold it.  At
   the prompt it clears the line, at once even while readline is busy
   with a keystroke (``_InterruptWaker``).  Never a Python traceback.
 * The shell's own process: interactive, it ignores SIGTERM and SIGQUIT
