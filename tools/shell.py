@@ -157,18 +157,19 @@ class Shell:
         before the command began is dropped too: ``host.intr``, set before the
         post was made, stops the command at its first ``evaltree``.
 
-        Either way, the host's ``k.run`` of that command no longer waits for the
-        machine to be quiescent (``Machine.stop_waiting``): it returns when
-        the command's lwp has ended, even while a background job computes."""
+        The host's ``k.run`` of an interrupted command does not wait for the
+        machine to be quiescent (``Machine.stop_waiting``): it returns when the
+        command's lwp has ended (now, when it had), even while a background
+        job computes."""
         from kern.kern_sig import psignal
 
         n, l = self._eval_lwp
-        if n == evals and l is not None:
-            # However the command ends (the job dies of the SIGINT, or it had
-            # ended already), the host gets its status at once instead of
-            # waiting for the machine to be quiescent: a background job that
-            # computes on (``dd ... &``) would put that off forever.
+        if n == evals and evals != self._evaluating and l is not None:
+            # The command has ended, and the host waits for the machine to be
+            # quiescent, which a background job that computes on (``dd ...
+            # &``) puts off forever: it gets the status now.
             self.k.stop_waiting(l)
+            return
         if evals != self._evaluating:
             return
         procs = self.k.procs
@@ -221,6 +222,11 @@ class Shell:
                 await fflush()
             finally:
                 self._evaluating = 0
+                if self.host.intr:
+                    # Interrupted (the post above, or a Ctrl-C before it began):
+                    # the host gets the status when this lwp ends, not at
+                    # quiescence (see _post_sigint).
+                    self.k.stop_waiting(curlwp())
             if self._sigint_posted:
                 # A Ctrl-C posted to the shell's own process after its last system
                 # call would stay pending into the next command line; sh takes it
