@@ -11,7 +11,8 @@ This file is the ports' face of the machine's scheduler
 (kern/machine/scheduler.py): ``sleepq_block`` gives the CPU away until a
 wakeup puts the lwp back on the run queue (``sleepq_wake`` never switches);
 ``preempt()`` is a preemption point, ``yield_()`` offers the CPU (NetBSD's
-``preempt``/``yield``).  A timeout is a callout on the machine's clock
+``preempt``/``yield``); ``suspendsched()`` stops the user processes for the
+halt.  A timeout is a callout on the machine's clock
 (``sleepq_timeout``, as NetBSD's), in ticks of ``hz`` per second; the clock
 is virtual unless the machine was booted with a real clock.
 """

@@ -1050,6 +1050,7 @@ class Machine:
         p.p_flag |= PK_HOSTCHILD
 
     def hostchild_rele(self, p: proc) -> None:
+        """Undo one :meth:`hostchild_hold` of ``p`` (it reaped its host process)."""
         n = self._hostchildren.pop(p, 0) - 1
         if n > 0:
             self._hostchildren[p] = n
