@@ -170,11 +170,12 @@ def buildcontext(l: lwp, catcher: int, fp: int, sig: int, siginfo: bool) -> None
 # ---------------------------------------------------------------- user mode
 
 async def lwp_userret(l: lwp) -> None:
-    """kern_lwp.c's lwp_userret, on the way to user mode: an lwp of an exiting
-    process leaves; pending signals are taken (``while ((sig = issignal(l))
-    != 0) postsig(sig)``); an lwp told to suspend itself (LW_WSUSPEND: the
-    halt's suspendsched, kern/kern_synch.py) does it here, LSSUSPENDED, off
-    the CPU until ``lwp_continue``, which never comes for LW_WREBOOT.
+    """kern_lwp.c's lwp_userret (read at 1.180), on the way to user mode: an lwp
+    of an exiting process leaves; pending signals are taken (``while ((sig =
+    issignal(l)) != 0) postsig(sig)``); an lwp told to suspend itself
+    (LW_WSUSPEND: the halt's suspendsched, kern/kern_synch.py) does it here,
+    LSSUSPENDED, off the CPU until ``lwp_continue``, which never comes for
+    LW_WREBOOT.
 
     NetBSD loops while any LW_USERRET bit is set and looks at signals first
     unless the process exits (LW_WEXIT, kemu's PS_WEXIT test comes first to
