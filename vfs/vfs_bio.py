@@ -56,9 +56,9 @@ Deviations from vfs_bio.c 1.276:
   as nestiobuf_iodone makes it an error of the whole;
 * ``bawrite`` calls ``bwrite`` itself, not VOP_BWRITE (kemu's specfs, which
   holds every metadata buffer, has no vop_bwrite entry);
-* ``v_numoutput`` is dropped by the waiter after ``biowait`` for
-  synchronous writes, by ``biodone`` for asynchronous ones (vwakeup), and
-  nothing sleeps on it;
+* ``v_numoutput`` changes without ``v_interlock`` (biodone is not a
+  sleeping function here); ``vwakeup`` drops it, as biodone2 does, for
+  every write that completes, and wakes ``v_cv`` when it reaches 0;
 * ``vflushbuf`` (vfs_subr.c) writes each delayed buffer with a synchronous
   ``bwrite`` and returns the first error, where NetBSD 8 starts them all
   with bawrite and returns 0: a buffer whose write fails ends the same way
@@ -223,8 +223,6 @@ async def bwrite(bp: buf) -> int:
 
     if sync:
         rv = await biowait(bp)
-        if vp is not None and vp.v_numoutput > 0:
-            vp.v_numoutput -= 1
         if rv == 0:
             rv = _short_is_eio(bp)
         # With b_error set this invalidates the buffer: the write is not retried.
@@ -412,14 +410,16 @@ def biodone(bp: buf) -> None:
         panic("biodone2 already")
     bp.b_flags &= ~B_COWDONE
     bp.b_oflags |= BO_DONE
+    # Every finished write gives back the v_numoutput its issuer took
+    # (bwrite, nestiobuf_setup, genfs_do_io), whoever completes it.
+    if not bp.b_flags & B_READ:
+        vwakeup(bp)
     if bp.b_iodone is not None:
         fn = bp.b_iodone
         bp.b_iodone = None
         fn(bp)
         return
     if bp.b_flags & B_ASYNC:
-        if not bp.b_flags & B_READ and bp.b_vp is not None and bp.b_vp.v_numoutput > 0:
-            bp.b_vp.v_numoutput -= 1
         if _cached(bp):
             if not bp.b_flags & B_READ:
                 _short_is_eio(bp)
@@ -428,6 +428,18 @@ def biodone(bp: buf) -> None:
         return
     if bp.b_done is not None:
         cv_broadcast(bp.b_done)
+
+
+def vwakeup(bp: buf) -> None:
+    """vfs_subr.c's vwakeup: one write of ``bp``'s vnode is over; wake fsync at none left."""
+    vp = bp.b_vp
+    if vp is None:
+        return
+    vp.v_numoutput -= 1
+    if vp.v_numoutput < 0:
+        panic("vwakeup: neg numoutput, vp %r", vp)
+    if vp.v_numoutput == 0:
+        cv_broadcast(vp.v_cv)
 
 
 # ------------------------------------------------------- io bufs
