@@ -59,10 +59,11 @@ Deviations from vfs_bio.c 1.276:
 * ``v_numoutput`` changes without ``v_interlock`` (biodone is not a
   sleeping function here); ``vwakeup`` drops it, as biodone2 does, for
   every write that completes, and wakes ``v_cv`` when it reaches 0;
-* ``vflushbuf`` (vfs_subr.c) writes each delayed buffer with a synchronous
-  ``bwrite`` and returns the first error, where NetBSD 8 starts them all
-  with bawrite and returns 0: a buffer whose write fails ends the same way
-  (invalidated), but fsync and sync see the error;
+* ``vflushbuf`` (vfs_subr.c) writes each delayed buffer synchronously and
+  returns the first error, where NetBSD 8 starts them all with bawrite and
+  returns 0: a buffer whose write fails ends the same way (invalidated),
+  but fsync and sync see the error.  Like bawrite's, that write is not
+  turned into a delayed one on an MNT_ASYNC mount;
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
@@ -211,7 +212,12 @@ async def bwrite(bp: buf) -> int:
     if sync and mp is not None and mp.mnt_flag & MNT_ASYNC:
         bdwrite(bp)
         return 0
+    return await _bwrite_start(bp, sync)
 
+
+async def _bwrite_start(bp: buf, sync: bool) -> int:
+    """bwrite past its MNT_ASYNC test: start the write; if ``sync``, wait and release."""
+    vp = bp.b_vp
     bp.b_error = 0
     bp.b_flags &= ~B_READ
     bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
@@ -560,7 +566,9 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
             brelse(bp, 0)
             continue
         bp.b_cflags |= BC_VFLUSH
-        error = await bwrite(bp)
+        # NetBSD starts it with bawrite, which MNT_ASYNC does not delay:
+        # kemu's synchronous write goes past bwrite's MNT_ASYNC test too.
+        error = await _bwrite_start(bp, True)
         if error and not first:
             first = error
     return first

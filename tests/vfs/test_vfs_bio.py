@@ -212,3 +212,23 @@ def test_nested_write_gives_back_v_numoutput(img):
     assert (before, error, left, ferr) == (0, 0, 0, 0)
     assert on_disk_at(img, BLK, 2 * BSIZE) == b"n" * BSIZE + b"m" * BSIZE
 
+
+
+def test_fsync_on_an_async_mount_writes_the_metadata(tmp_path):
+    """vflushbuf writes the dirty buffers with bawrite, which MNT_ASYNC does not
+    turn into a delayed write (only a synchronous bwrite is): fsync(2) on an
+    ext2 mounted async puts the file's inode and directory entry on the disk."""
+    from tests.fs.ext2fs.helpers import check, debugfs_cat, fsync, write_file
+    from vfs.mount import MNT_ASYNC
+
+    img = mkfs(str(tmp_path / "a.img"), FS_SIZE, BSIZE)
+
+    async def body():
+        check(await mount(img, flags=MNT_ASYNC))
+        check(await write_file("/mnt/f", b"fsynced, async"))
+        check(await fsync("/mnt/f"))
+
+    with boot() as k:
+        k.run(body)
+        assert debugfs_cat(img, "/f") == b"fsynced, async"
+        assert k.run(umount) == 0
