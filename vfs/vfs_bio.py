@@ -63,7 +63,10 @@ Deviations from vfs_bio.c 1.276:
   returns the first error, where NetBSD 8 starts them all with bawrite and
   returns 0: a buffer whose write fails ends the same way (invalidated),
   but fsync and sync see the error.  Like bawrite's, that write is not
-  turned into a delayed one on an MNT_ASYNC mount;
+  turned into a delayed one on an MNT_ASYNC mount.  It waits for a busy
+  dirty buffer where NetBSD's passes it by (and finds it again in its next
+  round), and its FSYNC_WAIT wait takes ``v_interlock`` only when writes
+  are in flight;
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
@@ -102,7 +105,7 @@ from vfs.buf import (
 )
 from vfs.mount import MNT_ASYNC
 from vfs.vfs_trans import fscow_run
-from vfs.vnode import VBLK
+from vfs.vnode import FSYNC_WAIT, VBLK
 from vfs.vnode_if import VOP_STRATEGY
 
 if TYPE_CHECKING:
@@ -557,32 +560,75 @@ async def _bbusy_cached(bp: buf) -> bool:
 
 
 async def vflushbuf(vp: vnode, flags: int) -> int:
-    """Write every dirty buffer of ``vp``; returns the first error (see the deviations)."""
+    """Write every dirty buffer of ``vp``; returns the first error (see the deviations).
+
+    As vfs_subr.c's, it goes round again while a pass found buffers to
+    write (a buffer can be dirtied while another is written), and with
+    FSYNC_WAIT it waits until no write of ``vp`` is in flight, so that no
+    dirty buffer is left when it returns.
+    """
     first = 0
-    for bp in _vnode_bufs(vp):
-        if not bp.b_oflags & BO_DELWRI or not await _bbusy_cached(bp):
-            continue
-        if not bp.b_oflags & BO_DELWRI:
-            brelse(bp, 0)
-            continue
-        bp.b_cflags |= BC_VFLUSH
-        # NetBSD starts it with bawrite, which MNT_ASYNC does not delay:
-        # kemu's synchronous write goes past bwrite's MNT_ASYNC test too.
-        error = await _bwrite_start(bp, True)
-        if error and not first:
-            first = error
-    return first
+    while True:
+        wrote = False
+        for bp in _vnode_bufs(vp):
+            if not bp.b_oflags & BO_DELWRI or not await _bbusy_cached(bp):
+                continue
+            if not bp.b_oflags & BO_DELWRI:
+                brelse(bp, 0)
+                continue
+            bp.b_cflags |= BC_VFLUSH
+            # NetBSD starts it with bawrite, which MNT_ASYNC does not delay:
+            # kemu's synchronous write goes past bwrite's MNT_ASYNC test too.
+            error = await _bwrite_start(bp, True)
+            wrote = True
+            if error and not first:
+                first = error
+        if flags & FSYNC_WAIT and vp.v_numoutput != 0:
+            # (kemu: v_interlock only when there is something to wait for)
+            await mutex_enter(vp.v_interlock)
+            while vp.v_numoutput != 0:
+                await cv_wait(vp.v_cv, vp.v_interlock)
+            mutex_exit(vp.v_interlock)
+        if not wrote:
+            return first
 
 
 async def vinvalbuf(vp: vnode, flags: int, cred: Any, l: Any, slpflag: int = 0,
                     slptimeo: int = 0) -> int:
-    """Throw away ``vp``'s buffers (writing dirty ones first if V_SAVE)."""
+    """Throw away ``vp``'s buffers (writing dirty ones first if V_SAVE).
+
+    vfs_subr.c's order: with V_SAVE, flush and wait (NetBSD's VOP_FSYNC with
+    FSYNC_WAIT); then, starting over whenever it had to sleep for a busy
+    buffer, invalidate the buffers that are dirty, then the clean ones,
+    except that a clean one found dirty by now is written (V_SAVE) and the
+    walk starts over.
+    """
     if flags & V_SAVE:
-        error = await vflushbuf(vp, 0)
+        error = await vflushbuf(vp, FSYNC_WAIT)
         if error:
             return error
-    for bp in _vnode_bufs(vp):
-        if await _bbusy_cached(bp):
+    bc = bufcache()
+    restart = True
+    while restart:
+        restart = False
+        bufs = _vnode_bufs(vp)
+        dirty = [bp for bp in bufs if bp.b_oflags & BO_DELWRI]
+        clean = [bp for bp in bufs if not bp.b_oflags & BO_DELWRI]
+        for onclean, bp in [(False, bp) for bp in dirty] + [(True, bp) for bp in clean]:
+            await mutex_enter(bc.lock)
+            if bp.b_hash is None or bc.hash.get(bp.b_hash) is not bp:
+                mutex_exit(bc.lock)
+                continue  # it left the cache meanwhile
+            if await bbusy(bp, False, 0, None):
+                mutex_exit(bc.lock)
+                restart = True  # it slept: the lists may have changed
+                break
+            mutex_exit(bc.lock)
+            if onclean and bp.b_oflags & BO_DELWRI and flags & V_SAVE:
+                bp.b_cflags |= BC_VFLUSH
+                await bwrite(bp)
+                restart = True
+                break
             brelse(bp, BC_INVAL | BC_VFLUSH)
     return 0
 

@@ -17,6 +17,7 @@ from kern.errno import EIO
 from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
 from vfs.buf import B_WRITE, BO_DELWRI
 from vfs.vfs_bio import (
+    V_SAVE,
     bawrite,
     bdwrite,
     biowait,
@@ -29,6 +30,7 @@ from vfs.vfs_bio import (
     nestiobuf_setup,
     putiobuf,
     vflushbuf,
+    vinvalbuf,
 )
 from vfs.vnode import FSYNC_WAIT
 from vfs.vnode_if import VOP_STRATEGY
@@ -205,13 +207,46 @@ def test_nested_write_gives_back_v_numoutput(img):
         error = await biowait(mbp)
         left = vp.v_numoutput
         putiobuf(mbp)
-        ferr = await vflushbuf(vp, FSYNC_WAIT)
+        ferr = await vflushbuf(vp, FSYNC_WAIT)  # waits for v_numoutput 0: a leak hangs here
         return before, error, left, ferr
 
     before, error, left, ferr = run(img, body)
     assert (before, error, left, ferr) == (0, 0, 0, 0)
     assert on_disk_at(img, BLK, 2 * BSIZE) == b"n" * BSIZE + b"m" * BSIZE
 
+
+def test_vinvalbuf_writes_a_buffer_dirtied_during_its_flush(img):
+    """vfs_subr.c's vinvalbuf(V_SAVE) flushes with FSYNC_WAIT, and vflushbuf goes
+    round again until no buffer is dirty: a buffer dirtied while another one is
+    being written is written too, not thrown away with the clean ones."""
+    blk2 = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+        from kern.kern_auth import NOCRED
+
+        assert await vflushbuf(vp, 0) == 0  # nothing else dirty: A is the one write
+        error, b = await bread(vp, blk2, BSIZE)  # clean and busy when the flush passes it
+        error, a = await bread(vp, BLK, BSIZE)
+        a.b_data[:] = b"A" * BSIZE
+        bdwrite(a)  # dirty when the flush starts, after B in its walk
+
+        async def dirtier(arg):
+            await kpause("dirty", False, 2, None)  # A's write is under way (10 ticks)
+            b.b_data[:] = b"B" * BSIZE
+            bdwrite(b)
+
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, dirtier, None, "dirtier")
+        assert error == 0
+        with m.faults.inject("disk.slow", dev=vp.v_rdev, extra={"ticks": 10}):
+            verr = await vinvalbuf(vp, V_SAVE, NOCRED, None)
+        await kthread_join(l)
+        return verr, incore(vp, BLK), incore(vp, blk2), on_disk_at(img, BLK), on_disk_at(img, blk2)
+
+    verr, ca, cb, da, db = run(img, body)
+    assert verr == 0 and ca is None and cb is None  # all invalidated
+    assert da == b"A" * BSIZE
+    assert db == b"B" * BSIZE  # written before it was invalidated, not lost
 
 
 def test_fsync_on_an_async_mount_writes_the_metadata(tmp_path):
