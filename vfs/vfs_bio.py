@@ -429,11 +429,11 @@ def biodone(bp: buf) -> None:
         fn(bp)
         return
     if bp.b_flags & B_ASYNC:
-        if _cached(bp):
-            if not bp.b_flags & B_READ:
-                _short_is_eio(bp)
-            # With b_error set this invalidates it: nobody hears of the error.
-            brelse(bp, 0)
+        # Released, cached or not (a geteblk buffer too), as biodone2 does.
+        if _cached(bp) and not bp.b_flags & B_READ:
+            _short_is_eio(bp)
+        # With b_error set this invalidates it: nobody hears of the error.
+        brelse(bp, 0)
         return
     if bp.b_done is not None:
         cv_broadcast(bp.b_done)

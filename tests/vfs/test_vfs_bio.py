@@ -15,7 +15,7 @@ import pytest
 import kern
 from kern.errno import EIO
 from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
-from vfs.buf import B_WRITE, BO_DELWRI
+from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BO_DELWRI
 from vfs.vfs_bio import (
     V_SAVE,
     bawrite,
@@ -25,6 +25,7 @@ from vfs.vfs_bio import (
     brelse,
     bufcache,
     bwrite,
+    geteblk,
     getiobuf,
     incore,
     nestiobuf_setup,
@@ -267,3 +268,28 @@ def test_fsync_on_an_async_mount_writes_the_metadata(tmp_path):
         k.run(body)
         assert debugfs_cat(img, "/f") == b"fsynced, async"
         assert k.run(umount) == 0
+
+
+def test_async_write_of_an_uncached_buffer_is_released(img):
+    """biodone2 releases every B_ASYNC buffer that has no b_iodone, not only
+    the cache's: a geteblk buffer written asynchronously is no longer busy
+    once its write is done."""
+    async def body(vp, m):
+        from kern.subr_devsw import bdev_strategy
+
+        bp = geteblk(BSIZE)
+        bp.b_data[:] = b"e" * BSIZE
+        bp.b_flags = B_WRITE | B_ASYNC
+        bp.b_dev = vp.v_rdev
+        bp.b_blkno = BLK
+        bp.b_resid = BSIZE
+        await bdev_strategy(bp)
+        for _ in range(20):
+            if not bp.b_cflags & BC_BUSY:
+                break
+            await kern.kpause("io", False, 1, None)
+        return bp.b_error, bp.b_cflags & BC_BUSY, bp.b_flags & B_ASYNC
+
+    error, busy, async_ = run(img, body)
+    assert (error, busy, async_) == (0, 0, 0)  # brelse cleared BC_BUSY and B_ASYNC
+    assert on_disk(img) == b"e" * BSIZE
