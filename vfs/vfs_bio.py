@@ -46,7 +46,10 @@ Deviations from vfs_bio.c 1.276:
   are Python objects in a hash keyed by (vnode, block), released ones in an
   LRU list; ``_buf_trim`` stands for buf_trim/getnewbuf when the cache is
   over its high-water mark (a delayed write found there is written with a
-  synchronous ``bwrite``, where getnewbuf starts a bawrite);
+  synchronous ``bwrite``, where getnewbuf starts a bawrite).  As in NetBSD,
+  a buffer vflushbuf writes (BC_VFLUSH) stays where it was on the LRU list
+  and keeps that place when released, and the trimming passes it by; BC_AGE
+  has no queue of its own: an aged buffer goes to the list's end;
 * ``getblk`` given another size than the cached buffer's writes that buffer
   out (or invalidates it when clean) and starts over instead of resizing it
   with allocbuf;
@@ -283,7 +286,12 @@ def brelsel(bp: buf, set_: int) -> None:
     if cflags & BC_NOCACHE or bp.b_error != 0:
         cflags |= BC_INVAL
 
-    cflags &= ~BC_VFLUSH
+    if cflags & BC_VFLUSH:
+        # Just flushed by vflushbuf, which left it where it was on the LRU
+        # list: it keeps that place unless it is invalid now (or aged).
+        cflags &= ~BC_VFLUSH
+        if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
+            bufcache().lru.pop(bp, None)
 
     if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
@@ -291,7 +299,7 @@ def brelsel(bp: buf, set_: int) -> None:
         bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
         _unhash(bp)
     elif bp.b_hash is not None:
-        bufcache().lru[bp] = None
+        bufcache().lru[bp] = None  # (one still on the list keeps its place)
 
     bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
     bp.b_flags = flags & ~B_ASYNC
@@ -394,6 +402,11 @@ async def _buf_trim() -> None:
     while bc.bufmem > bc.bufmem_hiwater and bc.lru:
         victim = next(iter(bc.lru))
         bc.lru.pop(victim)
+        if victim.b_cflags & BC_BUSY:
+            # Being flushed (BC_VFLUSH): as getnewbuf, leave it to its
+            # write, off the list, aged.
+            victim.b_cflags = (victim.b_cflags & ~BC_VFLUSH) | BC_AGE
+            continue
         if victim.b_oflags & BO_DELWRI:
             victim.b_cflags |= BC_BUSY | BC_AGE
             await bwrite(victim)
@@ -546,17 +559,24 @@ def _vnode_bufs(vp: vnode) -> list[buf]:
     return [b for b in list(bufcache().hash.values()) if b.b_vp is vp]
 
 
-async def _bbusy_cached(bp: buf) -> bool:
-    """Take ``bp`` (waiting while it is busy); False if it left the cache meanwhile."""
+async def _bflush_take(bp: buf) -> bool:
+    """vflushbuf's BC_BUSY|BC_VFLUSH: take ``bp``, leaving it where it is on the LRU list.
+
+    False if it left the cache.  A busy one is waited for (see the
+    deviations), then taken the same way.
+    """
     bc = bufcache()
     await mutex_enter(bc.lock)
     while True:
         if bp.b_hash is None or bc.hash.get(bp.b_hash) is not bp:
             mutex_exit(bc.lock)
             return False
-        if await bbusy(bp, False, 0, None) == 0:
+        if not bp.b_cflags & BC_BUSY:
+            bp.b_cflags |= BC_BUSY | BC_VFLUSH
+            bp.b_owner = curlwp()
             mutex_exit(bc.lock)
             return True
+        await bbusy(bp, False, 0, None)  # it is busy: this waits, and we look again
 
 
 async def vflushbuf(vp: vnode, flags: int) -> int:
@@ -571,12 +591,11 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
     while True:
         wrote = False
         for bp in _vnode_bufs(vp):
-            if not bp.b_oflags & BO_DELWRI or not await _bbusy_cached(bp):
+            if not bp.b_oflags & BO_DELWRI or not await _bflush_take(bp):
                 continue
             if not bp.b_oflags & BO_DELWRI:
-                brelse(bp, 0)
+                brelse(bp, BC_VFLUSH)
                 continue
-            bp.b_cflags |= BC_VFLUSH
             # NetBSD starts it with bawrite, which MNT_ASYNC does not delay:
             # kemu's synchronous write goes past bwrite's MNT_ASYNC test too.
             error = await _bwrite_start(bp, True)

@@ -18,6 +18,7 @@ from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umou
 from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BO_DELWRI
 from vfs.vfs_bio import (
     V_SAVE,
+    _buf_trim,
     bawrite,
     bdwrite,
     biowait,
@@ -293,3 +294,35 @@ def test_async_write_of_an_uncached_buffer_is_released(img):
     error, busy, async_ = run(img, body)
     assert (error, busy, async_) == (0, 0, 0)  # brelse cleared BC_BUSY and B_ASYNC
     assert on_disk(img) == b"e" * BSIZE
+
+
+def test_flushed_buffer_keeps_its_lru_place(img):
+    """vfs_subr.c's vflushbuf marks the buffer it writes BC_VFLUSH and leaves it
+    on its free queue; brelsel leaves such a buffer where it was (vfs_bio.c
+    1.276): flushing an old dirty buffer does not make it the most recently
+    used, so the cache's trimming still drops it before a newer one."""
+    other = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        bc = bufcache()
+        error, old = await bread(vp, BLK, BSIZE)
+        old.b_data[:] = b"f" * BSIZE
+        bdwrite(old)  # the older buffer, dirty
+        error, new = await bread(vp, other, BSIZE)
+        brelse(new, 0)  # the newer one, clean
+        ferr = await vflushbuf(vp, 0)
+        lru = list(bc.lru)
+        order = lru.index(old) < lru.index(new)
+        # Trim the cache down to one buffer: the most recently used stays.
+        hiwater = bc.bufmem_hiwater
+        bc.bufmem_hiwater = BSIZE
+        try:
+            await _buf_trim()
+        finally:
+            bc.bufmem_hiwater = hiwater
+        return ferr, order, incore(vp, BLK), incore(vp, other) is new
+
+    ferr, order, old_cached, new_kept = run(img, body)
+    assert ferr == 0 and order
+    assert on_disk(img) == b"f" * BSIZE
+    assert old_cached is None and new_kept
