@@ -132,7 +132,7 @@ class _Bufcache:
         self.nbuf = 0
         self.bufmem = 0
         self.bufmem_hiwater = 16 * 1024 * 1024
-        self.lru: dict[buf, None] = {}  # released, not busy; oldest first
+        self.lru: dict[buf, None] = {}  # released (or being flushed: BC_VFLUSH); oldest first
 
 
 bufcache = MachineLocal(_Bufcache, "buffer cache")
