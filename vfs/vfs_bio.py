@@ -69,7 +69,8 @@ Deviations from vfs_bio.c 1.276:
   turned into a delayed one on an MNT_ASYNC mount.  It waits for a busy
   dirty buffer where NetBSD's passes it by (and finds it again in its next
   round), and its FSYNC_WAIT wait takes ``v_interlock`` only when writes
-  are in flight;
+  are in flight (the look for a buffer dirtied meanwhile is made after it,
+  without the lock: nothing runs in between);
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
@@ -583,9 +584,10 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
     """Write every dirty buffer of ``vp``; returns the first error (see the deviations).
 
     As vfs_subr.c's, it goes round again while a pass found buffers to
-    write (a buffer can be dirtied while another is written), and with
-    FSYNC_WAIT it waits until no write of ``vp`` is in flight, so that no
-    dirty buffer is left when it returns.
+    write (a buffer can be dirtied while another is written).  With
+    FSYNC_WAIT it then waits until no write of ``vp`` is in flight and, if
+    a buffer was dirtied meanwhile, starts over, so that no dirty buffer is
+    left when it returns.
     """
     first = 0
     while True:
@@ -602,13 +604,18 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
             wrote = True
             if error and not first:
                 first = error
-        if flags & FSYNC_WAIT and vp.v_numoutput != 0:
+        if wrote:
+            continue  # (vfs_subr.c: goto loop after each write)
+        if not flags & FSYNC_WAIT:
+            return first
+        if vp.v_numoutput != 0:
             # (kemu: v_interlock only when there is something to wait for)
             await mutex_enter(vp.v_interlock)
             while vp.v_numoutput != 0:
                 await cv_wait(vp.v_cv, vp.v_interlock)
             mutex_exit(vp.v_interlock)
-        if not wrote:
+        # Dirtied while we waited: round again (NetBSD vprints "vflushbuf: dirty").
+        if not any(b.b_oflags & BO_DELWRI for b in _vnode_bufs(vp)):
             return first
 
 
