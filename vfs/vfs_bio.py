@@ -45,8 +45,9 @@ Deviations from vfs_bio.c 1.276:
 * no free-buffer queues, no buffer memory pools and no getnewbuf: buffers
   are Python objects in a hash keyed by (vnode, block), released ones in an
   LRU list; ``_buf_trim`` stands for buf_trim/getnewbuf when the cache is
-  over its high-water mark (a delayed write found there is written with a
-  synchronous ``bwrite``, where getnewbuf starts a bawrite).  As in NetBSD,
+  over its high-water mark (a delayed write found there is written
+  synchronously, where getnewbuf starts a bawrite; as bawrite's, that
+  write is not delayed on an MNT_ASYNC mount).  As in NetBSD,
   a buffer vflushbuf writes (BC_VFLUSH) stays where it was on the LRU list
   and keeps that place when released, and the trimming passes it by; BC_AGE
   has no queue of its own: an aged buffer goes to the list's end;
@@ -410,7 +411,9 @@ async def _buf_trim() -> None:
             continue
         if victim.b_oflags & BO_DELWRI:
             victim.b_cflags |= BC_BUSY | BC_AGE
-            await bwrite(victim)
+            # getnewbuf's bawrite, which MNT_ASYNC does not delay (a delayed
+            # write would put it back on the list, and this loop go round).
+            await _bwrite_start(victim, True)
             continue
         _unhash(victim)
 

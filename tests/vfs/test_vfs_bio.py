@@ -368,3 +368,37 @@ def test_fsync_wait_flush_writes_a_buffer_dirtied_while_it_waits(img):
     assert numoutput == 1 and ferr == 0
     assert not dirty and db == b"B" * BSIZE  # written by the flush's next round
     assert da == b"A" * BSIZE
+
+
+def test_trimming_writes_a_delayed_buffer_on_an_async_mount(img):
+    """getnewbuf writes a delayed-write buffer it finds with bawrite, which an
+    MNT_ASYNC mount does not turn back into a delayed write (vfs_bio.c 1.276):
+    the cache over its high-water mark gets rid of the dirty buffer, with its
+    contents on the disk, where a write delayed again would put it back on
+    the list and the trimming would go round it for ever."""
+    from vfs.mount import MNT_ASYNC
+
+    other = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        from vfs.spec_vnops import spec_node_getmountedfs
+
+        bc = bufcache()
+        mp = spec_node_getmountedfs(vp)
+        mp.mnt_flag |= MNT_ASYNC
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_data[:] = b"t" * BSIZE
+        bdwrite(bp)  # the oldest buffer on the list, dirty
+        hiwater = bc.bufmem_hiwater
+        bc.bufmem_hiwater = BSIZE  # room for the next buffer only
+        try:
+            error, nbp = await bread(vp, other, BSIZE)  # getblk trims the cache
+        finally:
+            bc.bufmem_hiwater = hiwater
+            mp.mnt_flag &= ~MNT_ASYNC
+        brelse(nbp, 0)
+        return error, incore(vp, BLK)
+
+    error, cached = run(img, body)
+    assert error == 0 and cached is None
+    assert on_disk(img) == b"t" * BSIZE
