@@ -53,7 +53,7 @@ Deviations from vfs_bio.c 1.276:
   has no queue of its own: an aged buffer goes to the list's end;
 * ``getblk`` given another size than the cached buffer's writes that buffer
   out (or invalidates it when clean) and starts over instead of resizing it
-  with allocbuf;
+  with allocbuf; that write is not delayed on an MNT_ASYNC mount;
 * a transfer that comes back short without an error (rumpblk's host file
   can do that; NetBSD's disk drivers set b_error) is EIO for ``bread`` and
   ``bwrite`` and for an asynchronous write, so the buffer is invalidated,
@@ -343,9 +343,11 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             mutex_exit(bc.lock)
             return bp
         # Same block asked for with another size: push it out and start over.
+        # (The write goes past bwrite's MNT_ASYNC test: delayed again, the
+        # buffer would stay here dirty and this loop would find it for ever.)
         mutex_exit(bc.lock)
         if bp.b_oflags & BO_DELWRI:
-            await bwrite(bp)
+            await _bwrite_start(bp, True)
         else:
             brelse(bp, BC_INVAL)
         await mutex_enter(bc.lock)

@@ -15,7 +15,7 @@ import pytest
 import kern
 from kern.errno import EIO
 from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
-from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BO_DELWRI
+from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BC_INVAL, BO_DELWRI
 from vfs.vfs_bio import (
     V_SAVE,
     _buf_trim,
@@ -26,6 +26,7 @@ from vfs.vfs_bio import (
     brelse,
     bufcache,
     bwrite,
+    getblk,
     geteblk,
     getiobuf,
     incore,
@@ -402,3 +403,32 @@ def test_trimming_writes_a_delayed_buffer_on_an_async_mount(img):
     error, cached = run(img, body)
     assert error == 0 and cached is None
     assert on_disk(img) == b"t" * BSIZE
+
+
+def test_getblk_of_another_size_writes_a_delayed_buffer_on_an_async_mount(img):
+    """getblk asked for a cached delayed-write block with another size writes
+    the old buffer out first (kemu's deviation from allocbuf's resize); on an
+    MNT_ASYNC mount that write must not be delayed again, or getblk would find
+    the same dirty buffer for ever.  The old contents reach the disk and the
+    new buffer has the new size."""
+    from vfs.mount import MNT_ASYNC
+
+    async def body(vp, m):
+        from vfs.spec_vnops import spec_node_getmountedfs
+
+        mp = spec_node_getmountedfs(vp)
+        mp.mnt_flag |= MNT_ASYNC
+        try:
+            error, bp = await bread(vp, BLK, BSIZE)
+            bp.b_data[:] = b"s" * BSIZE
+            bdwrite(bp)
+            nbp = await getblk(vp, BLK, 2 * BSIZE)
+        finally:
+            mp.mnt_flag &= ~MNT_ASYNC
+        size = nbp.b_bcount
+        brelse(nbp, BC_INVAL)
+        return error, size
+
+    error, size = run(img, body)
+    assert error == 0 and size == 2 * BSIZE
+    assert on_disk(img) == b"s" * BSIZE
