@@ -46,6 +46,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,9 @@ SCHEDULE_INLINE_MAX = 400
 # Seconds of host time an async halt waits for an idle kernel before it starts
 # anyway (Machine._areboot).
 HALT_START_PATIENCE = 2.0
+# Seconds of host time a sync halt whose cpu_reboot is done waits for a kernel
+# that never goes idle before it stops the machine (Machine._reboot_sync).
+HALT_QUIESCE_PATIENCE = 5.0
 
 __all__ = ["CrashDump", "LwpInfo", "Machine", "Trace", "TraceEvent", "boot"]
 
@@ -518,9 +522,8 @@ class Machine:
         self._check_alive()
         req = _Request(afn, args, name, proc, sync=True)
         req.tevent = threading.Event()
-        assert self._token is not None
         try:
-            self._token.run_sync_soon(self._submit, req)
+            self._post(self._submit, req)
         except trio.RunFinishedError:
             self._check_alive()
             raise MachineHalted(f"{self!r} is not running") from None
@@ -540,9 +543,24 @@ class Machine:
         if self._token is None:
             return
         try:
-            self._token.run_sync_soon(self._call_in_kernel, fn, args)
+            self._post(self._call_in_kernel, fn, args)
         except trio.RunFinishedError:
             pass
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """From a host thread: queue ``fn(*args)`` for the machine's trio run, and
+        poke the CPU so that it runs at the next preemption point even if an
+        lwp computes on without parking (VirtualCPU.host_poke).  Raises
+        trio.RunFinishedError when the run is over."""
+        assert self._token is not None
+        self._token.run_sync_soon(self._posted, fn, args)
+        self.cpu.host_poke()
+
+    def _posted(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        # In the machine's run: the host's queue is being drained (this and
+        # whatever was queued with it): the preemption points stop stepping.
+        self.cpu.host_taken()
+        fn(*args)
 
     def _call_in_kernel(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         _machine.set(self)
@@ -578,7 +596,7 @@ class Machine:
         req.abandoned = True
         if self._token is not None and self._face == "sync":
             try:
-                self._token.run_sync_soon(self.cpu.recheck)
+                self._post(self.cpu.recheck)
             except trio.RunFinishedError:
                 pass
         else:
@@ -732,8 +750,7 @@ class Machine:
             self._halting = True
             held = self._reboot_sync(_howto(sync))
             try:
-                assert self._token is not None
-                self._token.run_sync_soon(self._stop)
+                self._post(self._stop)
             except trio.RunFinishedError:
                 pass
         while True:
@@ -774,17 +791,31 @@ class Machine:
         req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
         req.tevent = threading.Event()
         try:
-            assert self._token is not None
-            self._token.run_sync_soon(self._submit, req)
+            self._post(self._submit, req)
         except trio.RunFinishedError:
             return None
         held: BaseException | None = None
         assert req.tevent is not None
+        cpu = self.cpu
+        since = 0.0  # host time since cpu_reboot ended with the CPU never idle
         while True:
             try:
                 if req.tevent.wait(0.2) or self._thread is None or \
                         not self._thread.is_alive():
                     return held
+                if req.done:
+                    # cpu_reboot has synced, unmounted and suspended the user
+                    # processes; the wait for quiescence is for daemons to see
+                    # their file systems go.  An lwp that computes on in the
+                    # kernel (a loop that never sleeps, left by a caller that
+                    # gave up on its k.run) would hold it for ever: once the
+                    # CPU has not gone idle for HALT_QUIESCE_PATIENCE seconds,
+                    # the machine stops as it is (NetBSD's CPU just halts).
+                    if since == 0.0 or cpu.went_idle:
+                        since = time.monotonic()
+                        cpu.went_idle = False
+                    elif time.monotonic() - since > HALT_QUIESCE_PATIENCE:
+                        return held
             except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt first
                 held = held or e
 

@@ -132,6 +132,10 @@ class VirtualCPU:
         # queue: real clock (callouts may be due), stopping (raise
         # Cancelled), lwps outside (let trio run them).
         self.slow = realtime
+        self.host_pending = False  # host_poke: a host call is queued for the run
+        # Set each time the CPU goes idle; the halt's wait clears it to tell a
+        # kernel that computes on for ever from one that sleeps now and then.
+        self.went_idle = False
         self.deferred = False  # async face: idle decisions in the idle task
         self.progress = 0  # dispatches of non-daemon lwps
         self._strikes = 0
@@ -301,6 +305,12 @@ class VirtualCPU:
         if self.slow:
             if self.stopping:
                 await trio.lowlevel.checkpoint()  # raises Cancelled
+            if self.host_pending:
+                # The host queued calls for the machine's run (host_poke): trio
+                # steps run them, as a CPU takes a pending interrupt at its
+                # next spl drop, even in an lwp that never parks.  (Until they
+                # ran, host_taken: trio may order this task first in its step.)
+                await trio.lowlevel.checkpoint()
             if self.realtime and self._ncallouts:
                 self._fire_due()
             if not self.runq:
@@ -352,7 +362,24 @@ class VirtualCPU:
               "something outside the machine must be inside m.external_wait()", l.l_name, cur)
 
     def _update_slow(self) -> None:
-        self.slow = self.realtime or self.stopping or self.ext_off > 0
+        self.slow = self.realtime or self.stopping or self.ext_off > 0 or self.host_pending
+
+    def host_poke(self) -> None:
+        """From a host thread, after queueing a call for the machine's run
+        (``run_sync_soon``): the next preemption point takes a trio step, so
+        the call runs even while an lwp computes without parking (a kernel
+        loop, a job that never sleeps).  No decision is made there: a seeded
+        run's schedule is the same.  (Two plain stores; the kernel's own
+        ``_update_slow`` may race with them: the periodic trio step of the
+        system call path, and the host's next poke, cover a lost one.)"""
+        self.host_pending = True
+        self.slow = True
+
+    def host_taken(self) -> None:
+        """In the machine's run: the host's queued calls are running (the end
+        of :meth:`host_poke`'s extra trio steps)."""
+        self.host_pending = False
+        self._update_slow()
 
     def stop(self) -> None:
         """The machine stops: every scheduler entry raises Cancelled from now on."""
@@ -417,6 +444,7 @@ class VirtualCPU:
 
     def idle(self) -> None:
         """The CPU is free and nothing is runnable: decide what happens."""
+        self.went_idle = True
         if self.stopping:
             return
         if self.deferred:
