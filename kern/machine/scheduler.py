@@ -48,8 +48,10 @@ with them is reproducible only up to their timing.
 from __future__ import annotations
 
 import heapq
+import inspect
 import math
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -69,9 +71,40 @@ NSEC = 1_000_000_000
 OUTSIDE_SOON = 0.1
 
 
-def _abort(_: Any) -> trio.lowlevel.Abort:
-    # A parked lwp is only ever cancelled when its machine stops.
-    return trio.lowlevel.Abort.SUCCEEDED
+class _Signal:
+    """What an lwp's coroutine yields to the code driving it (not a trio trap)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<kemu {self.name}>"
+
+
+# The lwp stops here: run whichever lwp is curlwp now (on a carrier: the lwp is
+# back from outside and waits for the CPU at home).
+_SWITCH = _Signal("switch")
+# The lwp left the CPU for a wait outside the machine: run it on a carrier.
+_MIGRATE = _Signal("migrate")
+
+# The CPU task gives trio's loop a turn every this many lwp steps, so that what
+# the host queued (call_soon: a Ctrl-C, an abandoned request) and the tasks
+# outside are not starved by lwps that never wait on trio.
+_TRIO_EVERY = 128
+
+
+@types.coroutine
+def _signal(sig: _Signal) -> Generator[Any, Any, None]:
+    yield sig
+
+
+@types.coroutine
+def _forward(trap: Any) -> Generator[Any, Any, Any]:
+    # A trio trap an lwp yielded, passed up to trio by the task that drives the
+    # lwp; trio's answer (or exception) goes back to the lwp.
+    return (yield trap)
 
 
 class Callout:
@@ -137,7 +170,10 @@ class VirtualCPU:
         self._strikes = 0
         self._last_progress = -1
         self._kicked = False
-        self._idle_lot = trio.lowlevel.ParkingLot()
+        # The CPU task (:meth:`cpu_task`), and whether it sleeps in :meth:`_sleep`
+        # (then a dispatch, a kick or an lwp back from outside wakes it).
+        self._task: trio.lowlevel.Task | None = None
+        self._waiting = False
 
     # -------------------------------------------------------------- the clock
 
@@ -241,18 +277,31 @@ class VirtualCPU:
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
-        if l.l_parked:
-            l.l_parked = False
-            trio.lowlevel.reschedule(l.l_task)
+        if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
+            self._waiting = False
+            trio.lowlevel.reschedule(self._task)
 
     async def park(self, l: lwp) -> None:
         """Wait until ``l`` holds the CPU (return at once if it does)."""
         if self.curlwp is l:
             return
+        await self.wait_cpu()
+
+    async def wait_cpu(self) -> None:
+        """The calling lwp stops: the CPU task runs ``curlwp`` and resumes the
+        caller when it is ``curlwp`` again.  (From a carrier: the lwp is back
+        from outside, its coroutine goes home to the CPU task.)  Once the
+        machine stops, it raises trio.Cancelled instead."""
         if self.stopping:
             await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
-        l.l_parked = True
-        await trio.lowlevel.wait_task_rescheduled(_abort)
+        await _signal(_SWITCH)
+        if self.stopping:
+            await trio.lowlevel.checkpoint()
+
+    async def migrate(self) -> None:
+        """The calling lwp, which just left the CPU for a wait outside the
+        machine (:meth:`ext_enter`), goes on in a carrier task of its own."""
+        await _signal(_MIGRATE)
 
     def setrun(self, l: lwp) -> None:
         """Make ``l`` runnable; an idle CPU takes it (or chooses) at once."""
@@ -407,7 +456,12 @@ class VirtualCPU:
     def kick(self) -> None:
         """Make the idle task look at the CPU again."""
         self._kicked = True
-        self._idle_lot.unpark_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            trio.lowlevel.reschedule(self._task)
 
     def recheck(self) -> None:
         """Something outside the CPU changed (a caller abandoned its request):
@@ -477,31 +531,159 @@ class VirtualCPU:
         """Seconds to the next trio deadline of a task outside the machine (async face)."""
         return trio.lowlevel.current_statistics().seconds_to_next_deadline
 
-    @trio.lowlevel.enable_ki_protection
-    async def idle_task(self) -> None:
-        """Waits where the idle logic cannot: on trio's clock, and (async face)
-        for the caller's tasks to block."""
-        lot = self._idle_lot
-        while not self.stopping:
-            while not self._kicked:
-                await lot.park()
-            self._kicked = False
-            while self.curlwp is None and not self.stopping:
-                if self.deferred:
-                    # (imported here: trio.testing imports pytest, which a
-                    # process that only serves puffs never needs)
-                    from trio.testing import wait_all_tasks_blocked
+    # -------------------------------------------------------------- the CPU task
 
-                    await wait_all_tasks_blocked()
-                    if self.curlwp is not None or self.stopping:
-                        break
-                    self.m.take_intake()
-                    if self.curlwp is not None:
-                        break
-                until = self.idle_step()
-                if until is None:
+    @trio.lowlevel.enable_ki_protection
+    async def cpu_task(self) -> None:
+        """The machine's one trio task for its lwps: runs ``curlwp``, forwards
+        its trio traps, and waits where the idle logic cannot (on trio's
+        clock; on the async face, for the caller's tasks to block)."""
+        self._task = trio.lowlevel.current_task()
+        try:
+            while not self.stopping:
+                l = self.curlwp
+                if l is not None and not l.l_away:
+                    await self._drive()
+                elif self._kicked:
+                    self._kicked = False
+                    await self._idle()
+                else:
+                    await self._sleep()
+        except trio.Cancelled:
+            # The machine's nursery is cancelled without a halt or a crash (an
+            # error elsewhere in the run, a Ctrl-C of run_once's caller).
+            self.stop()
+        await self._teardown()
+
+    async def _sleep(self, until: float = math.inf) -> None:
+        """Until a dispatch, a kick, an lwp back home, or trio time ``until``."""
+        self._waiting = True
+        try:
+            with trio.move_on_at(until):
+                await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
+        finally:
+            self._waiting = False
+
+    def _abort_sleep(self, _: Any) -> trio.lowlevel.Abort:
+        self._waiting = False
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def _drive(self) -> None:
+        """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
+        steps = 0
+        step = self._step
+        while True:
+            l = self.curlwp
+            if l is None or l.l_away or self.stopping:
+                return
+            steps += 1
+            if not steps % _TRIO_EVERY:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                continue
+            try:
+                sig = await step(l)
+            except trio.Cancelled:
+                continue  # it ended unwinding (the machine stops)
+            if sig is _MIGRATE:
+                self._migrate(l)
+
+    @staticmethod
+    async def _step(l: lwp) -> _Signal | None:
+        """Run ``l``'s coroutine, in the lwp's own context, until it yields a
+        signal (returned) or ends (None; an exception out of it is raised).
+
+        A trio trap it yields on the way is forwarded to trio by the calling
+        task (the CPU task: the lwp holds the CPU meanwhile; a carrier), and
+        trio's answer, or exception, goes back to the lwp.
+        """
+        coro = l.l_coro
+        run = l.l_ctx.run
+        value: Any = None
+        exc: BaseException | None = None
+        while True:
+            try:
+                if exc is None:
+                    sig = run(coro.send, value)
+                else:
+                    sig = run(coro.throw, exc)
+                    exc = None
+            except StopIteration:
+                l.l_coro = None
+                return None
+            except BaseException:
+                l.l_coro = None
+                raise
+            if type(sig) is _Signal:
+                return sig
+            try:
+                value = await _forward(sig)
+            except BaseException as e:  # noqa: BLE001 - the lwp's to handle
+                exc = e
+                value = None
+
+    def _migrate(self, l: lwp) -> None:
+        l.l_away = True
+        nursery = self.m._nursery
+        assert nursery is not None
+        nursery.start_soon(self._carrier, l, name=l.l_name)
+
+    @trio.lowlevel.enable_ki_protection
+    async def _carrier(self, l: lwp) -> None:
+        """Runs lwp ``l`` outside the machine, from its :meth:`migrate` until it
+        is back and waits for the CPU: so the trio cancel scopes, locks and
+        sockets of ``async with m.external_wait():`` belong to one task."""
+        try:
+            await self._step(l)   # the switch signal: back home (or it ended)
+        finally:
+            l.l_away = False
+        if l.l_coro is not None and self.curlwp is l:
+            self._wake()
+
+    async def _idle(self) -> None:
+        """The idle logic, where it has to wait (see :meth:`idle_step`)."""
+        while self.curlwp is None and not self.stopping:
+            if self.deferred:
+                # (imported here: trio.testing imports pytest, which a
+                # process that only serves puffs never needs)
+                from trio.testing import wait_all_tasks_blocked
+
+                await wait_all_tasks_blocked()
+                if self.curlwp is not None or self.stopping:
                     break
-                with trio.move_on_at(until):
-                    while not self._kicked:
-                        await lot.park()
-                self._kicked = False
+                self.m.take_intake()
+                if self.curlwp is not None:
+                    break
+            until = self.idle_step()
+            if until is None:
+                break
+            if not self._kicked:
+                await self._sleep(until)
+            self._kicked = False
+
+    async def _teardown(self) -> None:
+        """The machine stops: every lwp at home gets trio.Cancelled where it
+        waits and unwinds (one that never ran is dropped); the ones outside get
+        it from trio in their carriers."""
+        while True:
+            home = [l for l in self.m.alllwp if l.l_coro is not None and not l.l_away]
+            if not home:
+                return
+            for l in home:
+                coro = l.l_coro
+                if coro is None or l.l_away:
+                    continue
+                if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                    coro.close()
+                    l.l_coro = None
+                    continue
+                await self._unwind(l)
+
+    async def _unwind(self, l: lwp) -> None:
+        try:
+            while l.l_coro is not None:
+                sig = await self._step(l)
+                if sig is _MIGRATE:
+                    self._migrate(l)
+                    return
+        except trio.Cancelled:
+            pass
