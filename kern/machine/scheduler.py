@@ -123,6 +123,22 @@ class Callout:
         return (self.deadline, self.seq) < (other.deadline, other.seq)
 
 
+class _Carrier:
+    """A trio task that runs lwps through their waits outside the machine."""
+
+    __slots__ = ("l", "task", "pool")
+
+    def __init__(self, l: lwp, pool: list[_Carrier]) -> None:
+        self.l: lwp | None = l
+        self.task: trio.lowlevel.Task | None = None
+        self.pool = pool
+
+    def abort(self, _: Any) -> trio.lowlevel.Abort:
+        # Cancelled while idle (the machine stops): out of the pool for good.
+        self.pool.remove(self)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
 class VirtualCPU:
     """The CPU of one machine, its run queue, clock and callouts."""
 
@@ -174,6 +190,7 @@ class VirtualCPU:
         # (then a dispatch, a kick or an lwp back from outside wakes it).
         self._task: trio.lowlevel.Task | None = None
         self._waiting = False
+        self._carriers: list[_Carrier] = []  # idle carrier tasks
 
     # -------------------------------------------------------------- the clock
 
@@ -622,22 +639,39 @@ class VirtualCPU:
                 value = None
 
     def _migrate(self, l: lwp) -> None:
+        """``l`` went outside: an idle carrier task takes it, or a new one."""
         l.l_away = True
+        if self._carriers:
+            c = self._carriers.pop()
+            c.l = l
+            trio.lowlevel.reschedule(c.task)
+            return
         nursery = self.m._nursery
         assert nursery is not None
-        nursery.start_soon(self._carrier, l, name=l.l_name)
+        nursery.start_soon(self._carrier, _Carrier(l, self._carriers), name="kemu-carrier")
 
     @trio.lowlevel.enable_ki_protection
-    async def _carrier(self, l: lwp) -> None:
-        """Runs lwp ``l`` outside the machine, from its :meth:`migrate` until it
-        is back and waits for the CPU: so the trio cancel scopes, locks and
-        sockets of ``async with m.external_wait():`` belong to one task."""
-        try:
-            await self._step(l)   # the switch signal: back home (or it ended)
-        finally:
-            l.l_away = False
-        if l.l_coro is not None and self.curlwp is l:
-            self._wake()
+    async def _carrier(self, c: _Carrier) -> None:
+        """Runs an lwp outside the machine, from its :meth:`migrate` until it
+        is back and waits for the CPU (so the trio cancel scopes, locks and
+        sockets of ``async with m.external_wait():`` belong to one task);
+        then waits, idle, for the next lwp that goes outside."""
+        c.task = trio.lowlevel.current_task()
+        pool = self._carriers
+        while True:
+            l = c.l
+            assert l is not None
+            try:
+                await self._step(l)   # the switch signal: back home (or it ended)
+            finally:
+                l.l_away = False
+                c.l = None
+            if l.l_coro is not None and self.curlwp is l:
+                self._wake()
+            if self.stopping:
+                return
+            pool.append(c)
+            await trio.lowlevel.wait_task_rescheduled(c.abort)
 
     async def _idle(self) -> None:
         """The idle logic, where it has to wait (see :meth:`idle_step`)."""
