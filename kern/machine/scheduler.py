@@ -89,6 +89,9 @@ _SWITCH = _Signal("switch")
 # The lwp left the CPU for a wait outside the machine: run it on a carrier.
 _MIGRATE = _Signal("migrate")
 
+# The lwp's coroutine ended (_resume).
+_ENDED = _Signal("ended")
+
 # The CPU task gives trio's loop a turn every this many lwp steps, so that what
 # the host queued (call_soon: a Ctrl-C, an abandoned request) and the tasks
 # outside are not starved by lwps that never wait on trio.
@@ -121,6 +124,39 @@ class Callout:
 
     def __lt__(self, other: Callout) -> bool:
         return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+
+def _resume(l: lwp, value: Any = None, exc: BaseException | None = None) -> Any:
+    """Run ``l``'s coroutine, in the lwp's own context, until it yields: what it
+    yielded (a signal, or a trio trap), or _ENDED; an exception out of it is
+    raised."""
+    coro = l.l_coro
+    assert coro is not None and l.l_ctx is not None
+    try:
+        if exc is None:
+            return l.l_ctx.run(coro.send, value)
+        return l.l_ctx.run(coro.throw, exc)
+    except StopIteration:
+        l.l_coro = None
+        return _ENDED
+    except BaseException:
+        l.l_coro = None
+        raise
+
+
+async def _step(l: lwp, y: Any) -> _Signal:
+    """``l`` yielded ``y``: forward trio traps to trio from the calling task (the
+    CPU task, the lwp holding the CPU meanwhile; or a carrier) and send trio's
+    answer, or throw its exception, back into ``l``, until it yields a signal
+    (returned)."""
+    while type(y) is not _Signal:
+        try:
+            value = await _forward(y)
+        except BaseException as e:  # noqa: BLE001 - the lwp's to handle
+            y = _resume(l, None, e)
+        else:
+            y = _resume(l, value)
+    return y
 
 
 class _Carrier:
@@ -588,7 +624,6 @@ class VirtualCPU:
     async def _drive(self) -> None:
         """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
         steps = 0
-        step = self._step
         while True:
             l = self.curlwp
             if l is None or l.l_away or self.stopping:
@@ -598,45 +633,13 @@ class VirtualCPU:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 continue
             try:
-                sig = await step(l)
+                sig = _resume(l)
+                if type(sig) is not _Signal:
+                    sig = await _step(l, sig)
             except trio.Cancelled:
                 continue  # it ended unwinding (the machine stops)
             if sig is _MIGRATE:
                 self._migrate(l)
-
-    @staticmethod
-    async def _step(l: lwp) -> _Signal | None:
-        """Run ``l``'s coroutine, in the lwp's own context, until it yields a
-        signal (returned) or ends (None; an exception out of it is raised).
-
-        A trio trap it yields on the way is forwarded to trio by the calling
-        task (the CPU task: the lwp holds the CPU meanwhile; a carrier), and
-        trio's answer, or exception, goes back to the lwp.
-        """
-        coro = l.l_coro
-        run = l.l_ctx.run
-        value: Any = None
-        exc: BaseException | None = None
-        while True:
-            try:
-                if exc is None:
-                    sig = run(coro.send, value)
-                else:
-                    sig = run(coro.throw, exc)
-                    exc = None
-            except StopIteration:
-                l.l_coro = None
-                return None
-            except BaseException:
-                l.l_coro = None
-                raise
-            if type(sig) is _Signal:
-                return sig
-            try:
-                value = await _forward(sig)
-            except BaseException as e:  # noqa: BLE001 - the lwp's to handle
-                exc = e
-                value = None
 
     def _migrate(self, l: lwp) -> None:
         """``l`` went outside: an idle carrier task takes it, or a new one."""
@@ -662,7 +665,7 @@ class VirtualCPU:
             l = c.l
             assert l is not None
             try:
-                await self._step(l)   # the switch signal: back home (or it ended)
+                await _step(l, _resume(l))   # the switch signal: back home (or it ended)
             finally:
                 l.l_away = False
                 c.l = None
@@ -715,7 +718,7 @@ class VirtualCPU:
     async def _unwind(self, l: lwp) -> None:
         try:
             while l.l_coro is not None:
-                sig = await self._step(l)
+                sig = await _step(l, _resume(l))
                 if sig is _MIGRATE:
                     self._migrate(l)
                     return
