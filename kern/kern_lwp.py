@@ -1,7 +1,8 @@
 """Processes, lwps and kernel threads (kern_proc.c, kern_lwp.c, kern_kthread.c).
 
-Each lwp is a trio task.  proc0 holds the kernel threads; user processes get
-pids from 1 up.  ``kthread_create`` keeps NetBSD's signature, with the
+Each lwp is a coroutine run by its machine's CPU task
+(kern/machine/scheduler.py).  proc0 holds the kernel threads; user processes
+get pids from 1 up.  ``kthread_create`` keeps NetBSD's signature, with the
 out-parameter ``&newlp`` turned into a second return value:
 ``error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, arg, "%s", name)``.
 """
@@ -111,7 +112,7 @@ class proc:
 
 
 class lwp:
-    """struct lwp: a kernel-visible thread, run as one trio task."""
+    """struct lwp: a kernel-visible thread, run as a coroutine by the machine's CPU task."""
 
     def __init__(self, p: proc, name: str, flag: int = 0) -> None:
         p.p_nlwpid += 1

@@ -19,7 +19,7 @@
               n.start_soon(k.run, writer)
               n.start_soon(k.run, reader)
 
-  The lwps are tasks of the caller's trio run (any trio clock will do).
+  The machine's tasks run in the caller's trio run (any trio clock will do).
 
 * ``Machine(...).run_once(afn, *args)``: boot, run one lwp, halt, all in
   the calling thread: what the explorers (kern/machine/explore.py) use.

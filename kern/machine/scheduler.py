@@ -2,17 +2,41 @@
 
 Exactly one lwp holds the CPU (``curlwp``, LSONPROC) at a time; the others
 are asleep (LSSLEEP), waiting outside the machine, or on the run queue
-(LSRUN, in the order they became runnable).  Every lwp is a trio task, and
-every lwp that does not hold the CPU has its task parked in
-``trio.lowlevel.wait_task_rescheduled``: so at most one lwp is runnable in
-trio's eyes, trio's own batch order never matters, and kemu uses only
-trio's public low-level API.
+(LSRUN, in the order they became runnable).
+
+**A scheduler of our own.**  An lwp is a coroutine (``Machine._lwp_main``),
+not a trio task.  One trio task per machine, the CPU task
+(:meth:`VirtualCPU.cpu_task`), steps the coroutine of ``curlwp``, in the
+lwp's own ``contextvars`` context, until it yields; a context switch costs
+no trio run-loop round, trio never has two lwps to order, and kemu uses
+only trio's public low-level API.  What an lwp yields:
+
+* the switch signal (:meth:`VirtualCPU.wait_cpu`): it gave the CPU away, or
+  waits for it; the CPU task goes on with whichever lwp is ``curlwp`` now,
+  and resumes this one when it is ``curlwp`` again;
+* a trio trap (a checkpoint, anything it awaits of trio outside an external
+  wait): the CPU task passes it up to trio and sends trio's answer back, or
+  throws trio's exception in (``Cancelled``); the lwp holds the CPU
+  meanwhile, as today's kernels spin;
+* the migrate signal (:meth:`VirtualCPU.migrate`, from
+  ``m.external_wait()``): it left the CPU for a wait outside the machine;
+  a carrier task takes its coroutine (forwarding its traps likewise) until
+  it is back and waits for the CPU, so the trio cancel scopes, locks and
+  sockets of the wait belong to one task.  Idle carriers wait in a pool
+  for the next wait.
 
 **Context switches.**  :meth:`VirtualCPU.dispatch` gives the CPU to an lwp
-by rescheduling its task (a fresh lwp whose task has not parked yet finds
-itself ``curlwp`` at its first :meth:`park` and goes on).  The lwp that
-gives the CPU away parks right after, in the same trio step, so two lwps
-never run at once.
+by setting ``curlwp`` (and wakes the CPU task when it sleeps in trio: a
+dispatch from a carrier, from ``call_soon``).  A fresh lwp's coroutine
+first runs when the CPU task finds it ``curlwp``.  Every ``_TRIO_EVERY``
+steps the CPU task gives trio's loop a turn (no decision is made there),
+so that what the host queued and the tasks outside are not starved.
+
+**Stopping.**  A halt or a crash cancels the machine's nursery and sets
+``stopping``: the CPU task resumes every lwp still waiting for the CPU,
+which then gets trio.Cancelled where it waits (a checkpoint in the
+cancelled CPU task) and unwinds its finally blocks; an lwp outside gets it
+from trio in its carrier; one that never ran is dropped.
 
 **Decisions** (see kern/machine/schedule.py for the kinds): at every
 preemption point with another lwp runnable (:meth:`preempt`), when the
@@ -27,22 +51,23 @@ machine was booted with ``clock="real"``.  Timeouts are callouts ordered by
 (deadline, sequence).  When the CPU goes idle with requests outstanding,
 the idle logic moves the virtual clock to the earliest callout and fires
 every callout due then; with nothing to fire and nothing outside awaited,
-the machine is deadlocked.  With a real clock, an idle task sleeps on
+the machine is deadlocked.  With a real clock, the CPU task sleeps on
 trio's clock until the next deadline.
 
 **Faces.**  On the sync face (and in :meth:`kern.machine.Machine.run_once`)
 nothing outside the machine shares its trio run, so the idle logic runs at
 once, in the lwp that made the CPU idle: runs are exactly reproducible.  On
 the async face the caller's own tasks share the run and may still submit
-work; the idle task then first waits until every task is blocked
+work; the CPU task then first waits until every task is blocked
 (``trio.testing.wait_all_tasks_blocked``), so that they act before virtual
 time moves or a deadlock is declared.
 
 **External waits.**  An lwp that waits on something outside the machine (a
 socket to a server process, a host thread, a trio primitive) does it inside
-``async with m.external_wait():``, which gives the CPU away on entry and
-queues for it on exit.  When such waits end depends on the host, so a run
-with them is reproducible only up to their timing.
+``async with m.external_wait():``, which gives the CPU away on entry (the
+body runs in a carrier, see above) and queues for it on exit.  When such
+waits end depends on the host, so a run with them is reproducible only up
+to their timing.
 """
 
 from __future__ import annotations
@@ -217,7 +242,7 @@ class VirtualCPU:
         # queue: real clock (callouts may be due), stopping (raise
         # Cancelled), lwps outside (let trio run them).
         self.slow = realtime
-        self.deferred = False  # async face: idle decisions in the idle task
+        self.deferred = False  # async face: idle decisions in the CPU task
         self.progress = 0  # dispatches of non-daemon lwps
         self._strikes = 0
         self._last_progress = -1
@@ -507,7 +532,7 @@ class VirtualCPU:
     # -------------------------------------------------------------- idle
 
     def kick(self) -> None:
-        """Make the idle task look at the CPU again."""
+        """Make the CPU task run the idle logic (see :meth:`_idle`)."""
         self._kicked = True
         self._wake()
 
