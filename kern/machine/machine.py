@@ -1064,8 +1064,10 @@ class ExternalWait:
             await self.cpu.migrate()  # the body runs in a carrier task
 
     async def __aexit__(self, *exc: Any) -> bool:
-        if self.cpu.ext_exit(self.l, self.pending):
-            await self.cpu.wait_cpu()  # back to the CPU task, for the CPU
+        l = self.l
+        if self.cpu.ext_exit(l, self.pending):
+            assert l is not None
+            await self.cpu.park(l)  # back to the CPU task, for the CPU
         return False
 
 

@@ -11,7 +11,7 @@ lwp's own ``contextvars`` context, until it yields; a context switch costs
 no trio run-loop round, trio never has two lwps to order, and kemu uses
 only trio's public low-level API.  What an lwp yields:
 
-* the switch signal (:meth:`VirtualCPU.wait_cpu`): it gave the CPU away, or
+* the switch signal (:meth:`VirtualCPU.park`): it gave the CPU away, or
   waits for it; the CPU task goes on with whichever lwp is ``curlwp`` now,
   and resumes this one when it is ``curlwp`` again;
 * a trio trap (a checkpoint, anything it awaits of trio outside an external
@@ -156,11 +156,10 @@ def _resume(l: lwp, value: Any = None, exc: BaseException | None = None) -> Any:
     yielded (a signal, or a trio trap), or _ENDED; an exception out of it is
     raised."""
     coro = l.l_coro
-    assert coro is not None and l.l_ctx is not None
     try:
         if exc is None:
-            return l.l_ctx.run(coro.send, value)
-        return l.l_ctx.run(coro.throw, exc)
+            return l.l_ctx.run(coro.send, value)  # type: ignore[union-attr]
+        return l.l_ctx.run(coro.throw, exc)  # type: ignore[union-attr]
     except StopIteration:
         l.l_coro = None
         return _ENDED
@@ -360,16 +359,14 @@ class VirtualCPU:
             trio.lowlevel.reschedule(self._task)
 
     async def park(self, l: lwp) -> None:
-        """Wait until ``l`` holds the CPU (return at once if it does)."""
-        if self.curlwp is l:
-            return
-        await self.wait_cpu()
+        """Wait until ``l`` holds the CPU (return at once if it does, and is home).
 
-    async def wait_cpu(self) -> None:
-        """The calling lwp stops: the CPU task runs ``curlwp`` and resumes the
+        The calling lwp stops: the CPU task runs ``curlwp`` and resumes the
         caller when it is ``curlwp`` again.  (From a carrier: the lwp is back
         from outside, its coroutine goes home to the CPU task.)  Once the
         machine stops, it raises trio.Cancelled instead."""
+        if self.curlwp is l and not l.l_away:
+            return
         if self.stopping:
             await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
         await _signal(_SWITCH)
