@@ -627,7 +627,13 @@ class VirtualCPU:
         except trio.Cancelled:
             # The machine's nursery is cancelled without a halt or a crash (an
             # error elsewhere in the run, a Ctrl-C of run_once's caller).
-            self.stop()
+            self.m._stop()
+        except BaseException:
+            # Out of an lwp's coroutine past _lwp_main's classification (a bug
+            # of the harness): the run fails with it, after the others unwound.
+            self.m._stop()
+            await self._teardown()
+            raise
         await self._teardown()
 
     async def _sleep(self, until: float = math.inf) -> None:
