@@ -658,7 +658,9 @@ class VirtualCPU:
                 return
             steps += 1
             if not steps % _TRIO_EVERY:
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                # (Cancelled here: the machine's run is ending; cpu_task stops
+                # the machine and unwinds the lwps)
+                await trio.lowlevel.checkpoint()
                 continue
             try:
                 sig = _resume(l)
