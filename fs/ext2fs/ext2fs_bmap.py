@@ -70,6 +70,9 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
     nindir = NINDIR(fs)
     # Which level of indirection, and the block number relative to it.
     bn -= NDADDR
+    if bn < nindir:
+        # (The loops below for the single indirect block, the usual case.)
+        return 0, [indir(-NDADDR, NDADDR), indir(0, bn)]
     blockcnt = 1
     level = 0
     for i in range(NIADDR):
