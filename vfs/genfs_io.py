@@ -420,7 +420,7 @@ async def genfs_gop_write(vp: vnode, pgs: list[vm_page], npages: int, flags: int
         if n == 0:
             continue
         data = memoryview(run[0].data) if len(run) == 1 else \
-            memoryview(b"".join(pg.data for pg in run))
+            memoryview(b"".join([pg.data for pg in run]))
         error = await genfs_do_io(vp, run[0].offset, data, n, True)
         if error and not first:
             first = error

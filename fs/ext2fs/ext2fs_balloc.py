@@ -46,7 +46,7 @@ from .ext2fs_alloc import (
 from .ext2fs_bmap import ext2fs_getlbns, ext2fs_setbptr
 from .ext2fs_inode import ext2fs_setsize, ext2fs_size
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
-from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
+from .ufs_inode import IN_CHANGE, IN_UPDATE, inode
 
 if TYPE_CHECKING:
     from vfs.buf import buf
@@ -174,7 +174,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
                 brelse(bp, 0)
                 break
         ip.i_e2fs_last_blk = newb
-        ext2fs_setbptr(bp.b_data, step.in_off, newb)
+        _U32.pack_into(bp.b_data, 4 * step.in_off, newb)  # ext2fs_setbptr
         if unwind is None:
             unwind = (nb, step.in_off)
         bdwrite(bp)
@@ -220,7 +220,7 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
     (ext2fs_balloc wants EOF up to date), so a write that fails after this
     gives the blocks back when ext2fs_write truncates to the old size.
     """
-    ip = VTOI(vp)
+    ip = vp.v_data  # VTOI
     fs = ip.i_e2fs
     assert fs is not None
     delta = off & fs.e2fs_qbmask  # blkoff
@@ -249,7 +249,7 @@ async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int
     marked dirty after it, so newly allocated blocks get their zeros (or
     old contents) written, never whatever the disk held.
     """
-    ip = VTOI(vp)
+    ip = vp.v_data  # VTOI
     fs = ip.i_e2fs
     assert fs is not None
     uobj = vp.v_uobj
