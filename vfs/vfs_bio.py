@@ -328,7 +328,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
-    key = _key(vp, blkno)
+    key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
     await mutex_enter(bc.lock)
     while True:
         bp = bc.hash.get(key)

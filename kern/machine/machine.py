@@ -19,7 +19,7 @@
               n.start_soon(k.run, writer)
               n.start_soon(k.run, reader)
 
-  The lwps are tasks of the caller's trio run (any trio clock will do).
+  The machine's tasks run in the caller's trio run (any trio clock will do).
 
 * ``Machine(...).run_once(afn, *args)``: boot, run one lwp, halt, all in
   the calling thread: what the explorers (kern/machine/explore.py) use.
@@ -41,6 +41,7 @@ possibly inconsistent.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import importlib
 import os
 import signal
@@ -445,19 +446,22 @@ class Machine:
         l.l_cpu = self.cpu
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
-        self._nursery.start_soon(self._lwp_main, l, afn, args, req, name=l.l_name)
+        # Its context starts as a copy of the spawner's, as a trio task's does.
+        l.l_ctx = contextvars.copy_context()
+        l.l_coro = self._lwp_main(l, afn, args, req)
         self.cpu.setrun(l)
 
-    # The machine's tasks are KI-protected: on the async face a Ctrl-C never
-    # lands in the middle of kernel code; trio raises it in the caller's task,
-    # whose ``async with`` then halts (syncs) the machine.
+    # An lwp's code is KI-protected (its frames are under this one's, whichever
+    # task runs it): on the async face a Ctrl-C never lands in the middle of
+    # kernel code; trio raises it in the caller's task, whose ``async with``
+    # then halts (syncs) the machine.
     @trio.lowlevel.enable_ki_protection
     async def _lwp_main(self, l: lwp, afn: Callable[..., Awaitable[Any]],
                         args: tuple[Any, ...], req: _Request | None) -> None:
+        """The coroutine of lwp ``l``: the CPU task first runs it when the
+        scheduler picks ``l`` (kern/machine/scheduler.py)."""
         _machine.set(self)
         _lwp.set(l)
-        l.l_task = trio.lowlevel.current_task()
-        await self.cpu.park(l)  # until the scheduler first picks it
         out: outcome.Outcome
         try:
             value = await afn(*args)
@@ -953,7 +957,7 @@ class Machine:
             with trio.CancelScope(shield=True):
                 async with trio.open_nursery() as n:
                     self._nursery = n
-                    n.start_soon(self.cpu.idle_task, name="kemu-idle")
+                    n.start_soon(self.cpu.cpu_task, name="kemu-cpu")
                     boot = _Request(self._boot, (), "lwp0", self.proc0, sync=True)
                     boot.aevent = trio.Event()
                     self._requests.append(boot)
@@ -1113,14 +1117,15 @@ class Machine:
         self._fail(Deadlock("\n".join(lines)))
 
     def _lwp_info(self, l: lwp, exc: BaseException | None = None) -> LwpInfo:
-        if l.l_task is not None and l.l_task is _current_task_or_none():
+        coro = l.l_coro
+        if coro is not None and coro.cr_running:
             # The running lwp: when the error that ends the run came out of it,
             # its frames are gone from the stack and live in the traceback.
             stack = _exc_stack(exc) if exc is not None and exc.__traceback__ else []
             if not any(not _internal_frame(s) for s in stack):
                 stack = _current_stack()
         else:
-            stack = _task_stack(l.l_task) if l.l_task is not None else []
+            stack = _coro_stack(coro) if coro is not None else []
         where = "?"
         for s in reversed(stack):
             if not _internal_frame(s):
@@ -1145,12 +1150,14 @@ class ExternalWait:
     async def __aenter__(self) -> None:
         self.l = _lwp.get()
         self.left = self.cpu.ext_enter(self.l, self.pending, self.wmesg)
+        if self.left:
+            await self.cpu.migrate()  # the body runs in a carrier task
 
     async def __aexit__(self, *exc: Any) -> bool:
         l = self.l
         if self.cpu.ext_exit(l, self.pending):
             assert l is not None
-            await self.cpu.park(l)
+            await self.cpu.park(l)  # back to the CPU task, for the CPU
         return False
 
 
@@ -1204,13 +1211,6 @@ def _internal_frame(s: str) -> bool:
         s.startswith("kern/subr_prf.py:")
 
 
-def _current_task_or_none() -> trio.lowlevel.Task | None:
-    try:
-        return trio.lowlevel.current_task()
-    except RuntimeError:
-        return None
-
-
 def _current_stack() -> list[str]:
     import traceback
 
@@ -1225,11 +1225,18 @@ def _exc_stack(exc: BaseException) -> list[str]:
             for fs in traceback.extract_tb(exc.__traceback__)]
 
 
-def _task_stack(task: trio.lowlevel.Task) -> list[str]:
+def _coro_stack(coro: Any) -> list[str]:
+    """Where a suspended lwp coroutine waits: its await chain, outermost first."""
     out = []
     try:
-        for frame, lineno in task.iter_await_frames():
-            out.append(f"{short_path(frame.f_code.co_filename)}:{lineno} in "
+        while coro is not None:
+            if hasattr(coro, "cr_frame"):
+                frame, coro = coro.cr_frame, coro.cr_await
+            else:  # a generator-based awaitable (types.coroutine)
+                frame, coro = coro.gi_frame, coro.gi_yieldfrom
+            if frame is None:
+                break
+            out.append(f"{short_path(frame.f_code.co_filename)}:{frame.f_lineno} in "
                        f"{frame.f_code.co_name}")
     except Exception:  # noqa: BLE001 - a best-effort post-mortem
         pass
