@@ -468,8 +468,19 @@ class Machine:
             out = outcome.Value(value)
         except KthreadExit as e:
             out = outcome.Value(e.ecode)
-        except trio.Cancelled:
-            raise
+        except trio.Cancelled as e:
+            if self.cpu.stopping or self._nursery is None or \
+                    self._nursery.cancel_scope.cancel_called:
+                raise  # the machine stops: it unwinds
+            # Not the machine's: the lwps share the CPU task, so a trio cancel
+            # scope an lwp holds while it sleeps cancels whichever runs then.
+            p = KernelPanic(f"panic: trio.Cancelled escaped lwp {l.l_name!r}: a trio "
+                            "cancel scope that is not the machine's cancelled it (an lwp "
+                            "that sleeps inside its own trio cancel scope; a trio wait "
+                            "that may be cancelled belongs in m.external_wait())")
+            p.__cause__ = e
+            self._fail(p)
+            return
         except KernelError as e:
             self._fail(e)
             return

@@ -374,6 +374,35 @@ def test_lwp_code_is_ki_protected_on_the_cpu_and_outside():
         assert k.run(body) == [True, True, True, True]
 
 
+def test_a_trio_cancel_scope_held_across_a_sleep_is_a_panic_naming_the_lwp_it_hit():
+    """lwps share the CPU task: a trio cancel scope an lwp opens on the CPU
+    and sleeps in may cancel whichever lwp runs when it expires.  The
+    trio.Cancelled that escapes that lwp is a panic naming it, with its
+    stack, not a Python error of the scheduler."""
+    log = []
+
+    async def victim(_):
+        try:
+            await trio.sleep(0.05)   # a trio wait on the CPU (no external_wait)
+        except trio.Cancelled:
+            log.append("victim cancelled")
+            raise
+
+    async def body():
+        _, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, victim, None, "victim")
+        with trio.move_on_after(0.01):   # not the machine's: it spans the kpause
+            await kpause("nap", False, 2, None)
+        await kthread_join(l)
+
+    with pytest.raises(kern.KernelPanic) as ei:
+        with kern.boot(config="BARE", trace=False) as k:
+            k.run(body)
+    assert log == ["victim cancelled"]
+    msg = str(ei.value)
+    assert "Cancelled escaped lwp 'victim'" in msg and "cancel scope" in msg, msg
+    assert k.state == "failed"
+
+
 def test_a_halt_unwinds_every_sleeping_lwp():
     """When the machine stops, each lwp still asleep (or never run) gets
     trio.Cancelled where it waits and runs its finally blocks."""
