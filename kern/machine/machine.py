@@ -1131,8 +1131,13 @@ class Machine:
         coro = l.l_coro
         if coro is not None and coro.cr_running:
             # The running lwp: when the error that ends the run came out of it,
-            # its frames are gone from the stack and live in the traceback.
-            stack = _exc_stack(exc) if exc is not None and exc.__traceback__ else []
+            # its frames are gone from the stack and live in the traceback (of
+            # the error a panic names as its cause, for one escaping _lwp_main).
+            stack = []
+            e = exc
+            while e is not None and not any(not _internal_frame(s) for s in stack):
+                stack = _exc_stack(e) if e.__traceback__ else []
+                e = e.__cause__
             if not any(not _internal_frame(s) for s in stack):
                 stack = _current_stack()
         else:
@@ -1213,10 +1218,11 @@ def _waiting_for(l: lwp) -> str:
 
 # as the stacks print it (short_path: relative when trio sits under the tree, e.g. ./.venv)
 _TRIO_DIR = short_path(os.path.dirname(trio.__file__))
+_OUTCOME_DIR = short_path(os.path.dirname(outcome.__file__))  # trio throws with it
 
 
 def _internal_frame(s: str) -> bool:
-    if s.startswith(_TRIO_DIR) or s.startswith("<frozen"):
+    if s.startswith((_TRIO_DIR, _OUTCOME_DIR, "<frozen")):
         return True
     return s.startswith(_INTERNAL_FILES) or \
         s.startswith("kern/subr_prf.py:")

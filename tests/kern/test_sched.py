@@ -401,6 +401,7 @@ def test_a_trio_cancel_scope_held_across_a_sleep_is_a_panic_naming_the_lwp_it_hi
     msg = str(ei.value)
     assert "Cancelled escaped lwp 'victim'" in msg and "cancel scope" in msg, msg
     assert k.state == "failed"
+    assert k.crash.lwp("victim").where.startswith("tests/kern/test_sched.py:")
 
 
 def test_a_halt_unwinds_every_sleeping_lwp():
