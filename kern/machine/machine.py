@@ -568,8 +568,10 @@ class Machine:
         lwp computes on without parking (VirtualCPU.host_poke).  Raises
         trio.RunFinishedError when the run is over."""
         assert self._token is not None
-        self._token.run_sync_soon(self._posted, fn, args)
+        # The poke first: the run may take the call (and host_taken clear the
+        # poke) before run_sync_soon returns here.
         self.cpu.host_poke()
+        self._token.run_sync_soon(self._posted, fn, args)
 
     def _posted(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         # In the machine's run: the host's queue is being drained (this and

@@ -489,8 +489,10 @@ class VirtualCPU:
         self.slow = self.realtime or self.stopping or self.ext_off > 0 or self.host_pending
 
     def host_poke(self) -> None:
-        """From a host thread, after queueing a call for the machine's run
-        (``run_sync_soon``): the next preemption point takes a trio step, so
+        """From a host thread, just before it queues a call for the machine's
+        run (``run_sync_soon``; after it, the run might take the call and
+        :meth:`host_taken` clear the poke first, leaving it set for good):
+        the next preemption point takes a trio step, so
         the call runs even while an lwp computes without parking (a kernel
         loop, a job that never sleeps).  No decision is made there: a seeded
         run's schedule is the same.  (Two plain stores; the kernel's own
