@@ -171,7 +171,8 @@ async def test_the_halt_stops_a_process_that_computes_on(img, sync, monkeypatch)
         assert l.l_stat == LSSUSPENDED and l.l_flag & FLAGS == FLAGS
         assert k.procs[pid].p_stat == SSTOP
         assert not any(x.l_flag & FLAGS for x in k.proc0.p_lwps)
-        spins = state["spins"]
-    assert spins > 0 and state["spins"] == spins
+    # (It ran before the halt; that it runs no more is the LSSUSPENDED above:
+    # after the halt nothing runs, so a count compared then could not fail.)
+    assert state["spins"] > 0
     if sync:
         assert_written(img)
