@@ -9,6 +9,8 @@ import os
 import resource
 import subprocess
 
+import pytest
+
 from kern.errno import EIO
 from kern.machine import testing as kt
 from tools.lib.libpuffs import PuffsError, forkserver
@@ -56,17 +58,10 @@ def test_a_killed_forked_server_reports_the_signal():
 def test_the_forked_server_writes_on_the_clients_descriptors(capfd):
     """A server that cannot start says why on standard error: the client's
     descriptor 2 at the time of the start (here pytest's capture)."""
-    with h.Booted(seed=63) as k:
-        s = RemoteServer("tests.fs.puffs.h_remote:NoSuchFS", "memfs")
-
-        async def body():
-            try:
-                await s.main("/mnt")
-            except PuffsError as e:
-                return e.errno
-            return 0
-
-        assert k.run(body) == EIO
+    s = RemoteServer("tests.fs.puffs.h_remote:NoSuchFS", "memfs")
+    with h.Booted(seed=63) as k, pytest.raises(PuffsError) as ei:
+        k.run(s.main, "/mnt")
+    assert ei.value.errno == EIO
     assert isinstance(s._popen, forkserver.ServerProcess) and s.returncode == 1
     err = capfd.readouterr().err
     assert "puffs remote: tests.fs.puffs.h_remote:NoSuchFS: AttributeError" in err, err
