@@ -90,3 +90,21 @@ def test_without_the_fork_server_each_server_is_a_fresh_interpreter(monkeypatch)
 def test_another_python_is_not_forked():
     assert forkserver.usable(forkserver.sys.executable)
     assert not forkserver.usable("/usr/bin/python3-other")
+
+
+def test_a_dead_fork_server_is_replaced():
+    with h.Booted(seed=65) as k:
+        s = h.start_remote_server(k)
+        first = _ppid(s.pid)
+        assert k.run(h.unmount, "/mnt") == 0
+    os.kill(first, 9)
+    for _ in range(1000):
+        with open(f"/proc/{first}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    with h.Booted(seed=66) as k:
+        s = h.start_remote_server(k)
+        assert _ppid(s.pid) not in (first, os.getpid())
+        assert k.run(h.unmount, "/mnt") == 0
+    assert (s.returncode, s.died) == (0, False)

@@ -172,7 +172,8 @@ def spawn(python: str, argv: list[str], env: dict[str, str], fd: int) -> ServerP
     key = (python, _startup_env(env))
     with _clients_lock:
         c = _clients.get(key)
-        if c is not None and c.pid != os.getpid():     # inherited through a fork
+        if c is not None and (c.pid != os.getpid()        # inherited through a fork
+                              or c.proc.poll() is not None):  # it died (killed)
             c = None
         if c is None:
             c = _clients[key] = _Client(python, env)
