@@ -47,7 +47,11 @@ out, nothing is held: a kernel whose every lwp sleeps is quiescent
 The server process exits when its file system is gone, and when the socket
 closes under it (the machine's process died, or the machine halted): it
 never outlives its kernel.  It runs in a session of its own, so the
-terminal's signals go to the machine's process only.
+terminal's signals go to the machine's process only.  The process that
+serves (``serve``) has PK_HOSTCHILD until it has reaped the server process
+(``Machine.hostchild_hold``): the halt, which stops every other user
+process at its next return to user mode (``suspendsched``), leaves it
+running to see the server go.
 
 Wire format: every message is a header ``<IHH`` (payload length, type,
 argument) and the payload.  REQS and REPLIES carry frames, each a ``<I``
@@ -90,7 +94,7 @@ from fs.puffs.puffs_msgif_h import (
     puffs_startreq,
 )
 from kern._lazy import lazy_module
-from kern.cpu import curmachine
+from kern.cpu import curlwp, curmachine
 from kern.errno import EBADF, EINTR, EINVAL, EIO, ENXIO, ERESTART, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
@@ -524,6 +528,7 @@ class RemoteServer:
         self._fs_gone = False
         self._unmounts: set[int] = set()     # ids of UNMOUNT requests shoveled
         self._up_done = trio.Event()
+        self._holder: Any = None             # the process serving (hostchild_hold)
 
     # ---------------------------------------------------------------- setup
 
@@ -660,6 +665,10 @@ class RemoteServer:
         lwp of the same process; returns when both are done, with
         ``loop_error``.
         """
+        # Until it has reaped its server process, this process is one the halt
+        # leaves running (PK_HOSTCHILD): it must see the server go.
+        self._holder = curlwp().l_proc
+        curmachine().hostchild_hold(self._holder)
         try:
             _sys.lwp_create(self._upshovel, name=f"{self.name}-up"[:16], errors=self.errors)
             await self._downshovel()
@@ -724,6 +733,9 @@ class RemoteServer:
         await self._reap()
         self.state = PUFFS_STATE_UNMOUNTED
         self._drop_all()
+        if self._holder is not None:
+            curmachine().hostchild_rele(self._holder)
+            self._holder = None
         self._up_done.set()
 
     async def _uploop(self, ch: DevPuffsChannel, sock: trio.socket.SocketType) -> None:
