@@ -8,8 +8,10 @@ machine stands in for it, the way NetBSD's rump tests
 (tests/fs/common/fstest_puffs.c) shovel frames between the rump kernel and
 a forked h_dtfs:
 
-* ``init``: start the server process (``python -m tools.lib.libpuffs.remote``)
-  on one end of a socketpair, and open /dev/puffs.  The process that
+* ``init``: start the server process (``python -m tools.lib.libpuffs.remote``;
+  forked, with that command line, from the process's fork server when it can
+  be: tools/lib/libpuffs/forkserver.py) on one end of a socketpair, and open
+  /dev/puffs.  The process that
   mounts must be the one that opened the device (puffs_setpmp matches by
   pid), so the RemoteServer's process does both.
 * ``mount``: the server sends its mount arguments (HELLO: its
@@ -113,6 +115,8 @@ from .server import (
 # it, and does not import it (kern/_lazy.py).
 if TYPE_CHECKING:
     from tools.lib import libc
+
+    from .forkserver import ServerProcess
 else:
     libc = lazy_module("tools.lib.libc", globals(), "libc")
 
@@ -514,7 +518,7 @@ class RemoteServer:
         self.errors: list[BaseException] = []
         self.ctl_ops: dict[int, int] = {}   # control requests done for it, by CTL_*
         self.pid = 0
-        self._popen: subprocess.Popen[bytes] | None = None
+        self._popen: subprocess.Popen[bytes] | ServerProcess | None = None
         self._sock: trio.socket.SocketType | None = None
         self._send_lock = trio.Lock()
         self._busy = 0
@@ -542,10 +546,21 @@ class RemoteServer:
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", ""))
                                             if p)
+        # (imported here: the server process does not need it)
+        from . import forkserver
+
         try:
-            self._popen = subprocess.Popen(self.argv(theirs.fileno()), pass_fds=(theirs.fileno(),),
-                                           stdin=subprocess.DEVNULL, env=env,
-                                           start_new_session=True)
+            if forkserver.usable(self.python):
+                # forked from a process that has imported the server's code
+                # (tools/lib/libpuffs/forkserver.py): same command line
+                argv = self.argv(-1)[3:]
+                argv[argv.index("--fd") + 1] = "{fd}"
+                self._popen = forkserver.spawn(self.python, argv, env, theirs.fileno())
+            else:
+                self._popen = subprocess.Popen(self.argv(theirs.fileno()),
+                                               pass_fds=(theirs.fileno(),),
+                                               stdin=subprocess.DEVNULL, env=env,
+                                               start_new_session=True)
         except BaseException:
             ours.close()
             raise
@@ -851,6 +866,13 @@ class RemoteServer:
             return
         async with curmachine().external_wait("puffswt"):
             pidfd = -1
+            status_fd = getattr(p, "status_fd", None)
+            if status_fd is not None:
+                # a forked ServerProcess: its exit status comes from the fork
+                # server, which reaps it
+                await trio.lowlevel.wait_readable(status_fd)
+                self.returncode = p.wait()
+                return
             if hasattr(os, "pidfd_open"):
                 try:
                     pidfd = os.pidfd_open(p.pid)
