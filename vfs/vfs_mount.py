@@ -18,9 +18,12 @@ changes start or stop extended attributes.  kemu has no syncer worklist.
 (unless read-only or forced), VFS_UNMOUNT (which vflushes; on failure the
 mount is resumed and stays), IMNT_GONE, vfs_resume, uncover the mount point,
 mountlist_remove, the vfs_hooks unmount callbacks (with the hooks lock
-held), fstrans_unmount.  kemu: a file system without VFS_SUSPENDCTL
-(vfs_suspend gives EOPNOTSUPP; rootfs has none) is unmounted unsuspended,
-and IMNT_UNMOUNT/IMNT_GONE turn a second unmount away with EBUSY.
+held), fstrans_unmount.  As NetBSD's, the whole unmount runs holding
+``mnt_unmounting`` as writer and a mount already gone is ENOENT: a second
+unmount of the same mount (a puffs server's close beside the halt's unmount)
+waits for the first and then finds it gone.  kemu: a file system without
+VFS_SUSPENDCTL (vfs_suspend gives EOPNOTSUPP; rootfs has none) is unmounted
+unsuspended.
 
 The halt (kern/machdep.py's ``cpu_reboot``) calls ``vfs_sync_all`` once, then
 ``vfs_unmountall1(l, false, false)`` and ``vfs_unmount_forceone`` until
@@ -54,12 +57,14 @@ from kern.errno import (
     EINVAL,
     EJUSTRETURN,
     ENODEV,
+    ENOENT,
     ENOTDIR,
     EOPNOTSUPP,
     EPERM,
 )
 from kern.kern_auth import kauth_cred_issuser
 from kern.kern_mutex import mutex_enter, mutex_exit
+from kern.kern_rwlock import RW_WRITER, rw_enter, rw_exit
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
 from kern.subr_prf import aprint_verbose, panic, printf
 from vfs.mount import (
@@ -310,13 +315,20 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
     """Unmount ``mp`` (NetBSD 8's order; see the module docstring)."""
     from vfs.vfs_trans import fstrans_unmount, vfs_resume, vfs_suspend
 
-    if mp.mnt_iflag & (IMNT_UNMOUNT | IMNT_GONE):
-        return EBUSY
     if l is None:
         l = curlwp()
+    # One unmount of a mount at a time, from the check to fstrans_unmount: a
+    # second caller (the halt's unmount beside a puffs server's close) waits
+    # here and then finds the mount gone, instead of suspending a mount the
+    # first is tearing down.
+    await rw_enter(mp.mnt_unmounting, RW_WRITER)
+    if mp.mnt_iflag & IMNT_GONE:
+        rw_exit(mp.mnt_unmounting)
+        return ENOENT
     error = await vfs_suspend(mp, 0)
     suspended = error == 0
     if error and error != EOPNOTSUPP:
+        rw_exit(mp.mnt_unmounting)
         return error
     mp.mnt_iflag |= IMNT_UNMOUNT
     # As NetBSD's: the last sync is a real one (bwrite on an MNT_ASYNC mount
@@ -338,6 +350,7 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
             mp.mnt_flag |= async_
         if suspended:
             await vfs_resume(mp)
+        rw_exit(mp.mnt_unmounting)
         return error
     mp.mnt_iflag |= IMNT_GONE
     if suspended:
@@ -352,6 +365,7 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
         panic("unmount: dangling vnode")
     await vfs_hooks_unmount(mp)
     fstrans_unmount(mp)
+    rw_exit(mp.mnt_unmounting)
     vfs_delref(mp.mnt_op)
     if coveredvp is not None:
         await vrele(coveredvp)

@@ -295,3 +295,34 @@ def test_module_unload_waits_for_instances():
             return r1, r2
 
         assert k.run(opened) == (EBUSY, 0)
+
+
+def test_two_unmounts_at_once_the_second_finds_the_mount_gone():
+    """Two lwps unmount one puffs mount together.  The first sleeps in
+    vfs_suspend (puffs_suspendctl waits for the server's answer); the second
+    must not pass the "already gone?" check then and suspend the mount the
+    first is tearing down: puffs_suspendctl (1.38, like NetBSD's) has no
+    IMNT_GONE check, and fstrans_unmount then met a SUSPENDING mount (KASSERT;
+    the halt's unmount beside a killed remote server's close panicked so).
+    dounmount serializes on mnt_unmounting: the second gets ENOENT."""
+    import kern
+    from tools.lib.libpuffs._sys import lwp_create
+    from vfs.mount import MNT_FORCE
+
+    with h.Booted(seed=1) as k:
+        h.start_server(k)
+        p = k.proc_create("un", k.initproc)
+        out: dict[str, int] = {}
+
+        async def body():
+            async def one(tag, flags):
+                out[tag] = await h.unmount("/mnt", flags)
+
+            lwp_create(one, "first", 0, name="first")
+            lwp_create(one, "second", MNT_FORCE, name="second")
+            while len(out) < 2:
+                await kern.kpause("wait", False, 1, None)
+
+        k.run(body, proc=p)
+        assert out == {"first": 0, "second": ENOENT}
+        assert h.mounted(k) is None
