@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
 
 import pytest
 import trio
@@ -289,6 +290,43 @@ class StuckMemFS(MemFS):
             await kern.mutex_enter(mtx)
             await kern.cv_wait(cv, mtx)   # nobody signals it
         return await super().fs_sync(waitfor, cred, pid)
+
+
+class DiesOnSuspendMemFS(MemFS):
+    """A memfs whose server closes its device (puffs_exit: the kernel's forced
+    unmount) when told a suspension starts, i.e. from inside the halt's
+    dounmount of its file system: two dounmounts of one mount at once."""
+
+    server: Any = None
+
+    async def fs_suspend(self, status: int) -> None:
+        from fs.puffs.puffs_msgif_h import PUFFS_SUSPEND_START
+
+        if status == PUFFS_SUSPEND_START:
+            await self.server.exit()
+
+
+@pytest.mark.parametrize("seed", [6, 52])
+def test_a_server_dying_during_the_halts_unmount_loses_nothing(img, seed):
+    """The halt's dounmount of a puffs mount suspends it; the server dies then
+    and its close unmounts the same mount.  Before dounmount serialized on
+    mnt_unmounting, the second unmount passed the "gone?" check, waited for
+    vfs_suspend_lock and suspended the mount being torn down: with these seeds
+    the halt left the puffs mount behind (ShutdownError); other seeds and
+    setups hit a KASSERT in puffs_vfsop_sync or fstrans_unmount, a panic
+    that syncs nothing.  Now the later one finds the mount gone (ENOENT);
+    the image beside it is unmounted clean."""
+    ops = DiesOnSuspendMemFS()
+
+    async def mount_both(img: str) -> None:
+        await mount_and_write(img)
+        ops.server = (await kt.mount_memfs("/srv", ops=ops)).server
+
+    with kern.boot(seed=seed, console=io.StringIO()) as k:
+        k.run(mount_both, img)
+    assert k.state == "halted"
+    assert "still mounted" not in k.dmesg()
+    assert_written(img)
 
 
 async def stuck_server_then_image(img: str) -> None:
