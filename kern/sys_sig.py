@@ -13,11 +13,12 @@ Deviations:
   compat module, which kemu does not have: a handler set with them is
   EINVAL, as on a kernel without COMPAT_16.
 * kill(2): kemu has no process groups: every process is the leader of its
-  own, so pid 0 means the caller and pid < -1 the process -pid.  A zombie is
-  signalled successfully (nothing happens), as IEEE Std 1003.1-2001 says.
-  pid < -1 keeps killpg1's rules for a group (init and processes the caller
-  may not signal are skipped: ESRCH, not EPERM); pid 0 is sent to the caller
-  as to a single process (NetBSD's killpg1 would skip init there too).
+  own (a child does not inherit its parent's), so killpg1's group of pid 0
+  is the caller alone and that of pid < -1 the process -pid.  killpg1's
+  rules apply to both: system processes (init included) and processes the
+  caller may not signal are skipped, and none found is ESRCH, not EPERM
+  (so init's kill(0, sig) is ESRCH, as in NetBSD).  A zombie is signalled
+  successfully (nothing happens), as IEEE Std 1003.1-2001 says.
 * setcontext restores the signal mask and the stack flags; the registers
   of the mcontext stand for the interrupted Python frame, which resumes by
   itself (cpu_setmcontext only checks the context is kemu's).
@@ -329,54 +330,68 @@ def _may_signal(l: lwp, p: proc) -> bool:
 
 
 def kill1(l: lwp, pid: int, ksi: ksiginfo, retval: list[Any]) -> int:
-    """Send ``ksi`` to ``pid`` (see the module's deviations for groups)."""
+    """Send ``ksi`` to process ``pid``, or (pid <= 0) through killpg1."""
     from kern.cpu import curmachine
-    from kern.kern_lwp import SACTIVE, SSTOP, SZOMB
+    from kern.kern_lwp import SACTIVE, SSTOP
 
     signo = ksi.ksi_signo
     if signo < 0 or signo >= NSIG:
         return EINVAL
-    m = curmachine()
-    me = l.l_proc
-    if pid == -1:
-        return killpg1(l, ksi)
-    if pid < -1:
-        # A process group: killpg1's group loop (kemu: the group -pid has one
-        # member, process -pid), which skips init and system processes and
-        # those the caller may not signal: none found is ESRCH, never EPERM.
-        p = m.procs.get(-pid)
-        if p is None or p.p_pid <= 1 or not _may_signal(l, p):
-            return ESRCH
-        if signo and p.p_stat != SZOMB:
+    if pid > 0:
+        # kill a single process
+        p = curmachine().procs.get(pid)
+        if p is None or (p.p_stat != SACTIVE and p.p_stat != SSTOP):
+            return 0 if p is not None else ESRCH  # IEEE Std 1003.1-2001: zombies succeed
+        if not _may_signal(l, p):
+            return EPERM
+        if signo:
             kpsignal2(p, ksi)
         return 0
-    target = me.p_pid if pid == 0 else pid
-    p = m.procs.get(target)
-    if p is None or p.p_pid == 0:
-        return ESRCH
-    if p.p_stat != SACTIVE and p.p_stat != SSTOP:
-        return 0  # IEEE Std 1003.1-2001: success for zombies
-    if not _may_signal(l, p):
-        return EPERM
-    if signo:
-        kpsignal2(p, ksi)
-    return 0
+    if pid == -1:
+        return killpg1(l, ksi, 0, True)  # broadcast
+    if pid == 0:
+        return killpg1(l, ksi, 0, False)  # the caller's own process group
+    return killpg1(l, ksi, -pid, False)  # a process group named by -pid
 
 
-def killpg1(l: lwp, ksi: ksiginfo) -> int:
-    """Broadcast: every user process but init and the caller that we may signal."""
+def killpg1(l: lwp, ksi: ksiginfo, pgid: int, all_: bool) -> int:
+    """Signal a process group (pgid, 0 the caller's) or, ``all_``, everyone.
+
+    Members that are system processes (pid 0 and 1, PK_SYSTEM) are skipped,
+    and so are those the caller may not signal: none found is ESRCH.  The
+    broadcast also skips the caller.  kemu's process groups have one member
+    each (see the module's deviations).
+    """
     from kern.cpu import curmachine
+    from kern.kern_lwp import PK_SYSTEM, SZOMB
 
+    signo = ksi.ksi_signo
+    cp = l.l_proc
     nfound = 0
-    me = l.l_proc
-    for p in list(curmachine().procs.values()):
-        if p.p_pid <= 1 or p is me:
-            continue
-        if not _may_signal(l, p):
-            continue
-        nfound += 1
-        if ksi.ksi_signo:
-            kpsignal2(p, ksiginfo(ksi.ksi_signo, ksi.ksi_code, ksi.ksi_pid, ksi.ksi_uid))
+    procs = curmachine().procs
+    if all_:
+        for p in list(procs.values()):
+            if p.p_pid <= 1 or p.p_flag & PK_SYSTEM or p is cp:
+                continue
+            if _may_signal(l, p):
+                nfound += 1
+                if signo:
+                    kpsignal2(p, ksiginfo(signo, ksi.ksi_code, ksi.ksi_pid, ksi.ksi_uid))
+    else:
+        if pgid == 0:
+            members = [cp]  # pgrp = cp->p_pgrp
+        else:
+            leader = procs.get(pgid)  # pgrp_find(pgid)
+            if leader is None:
+                return ESRCH
+            members = [leader]
+        for p in members:
+            if p.p_pid <= 1 or p.p_flag & PK_SYSTEM:
+                continue
+            if _may_signal(l, p):
+                nfound += 1
+                if signo and p.p_stat != SZOMB:
+                    kpsignal2(p, ksiginfo(signo, ksi.ksi_code, ksi.ksi_pid, ksi.ksi_uid))
     return 0 if nfound else ESRCH
 
 

@@ -319,8 +319,6 @@ async def genfs_do_io(vp: vnode, off: int, data: memoryview, length: int, write:
             vp.v_numoutput += 1
         await VOP_STRATEGY(devvp, bp)
         error = await biowait(bp)
-        if write and vp.v_numoutput > 0:
-            vp.v_numoutput -= 1
         if error == 0 and bp.b_resid:
             error = EIO
         putiobuf(bp)

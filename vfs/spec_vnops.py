@@ -429,7 +429,7 @@ async def spec_fsync(v: Any) -> int:
     ap = v
     vp = ap.a_vp
     if vp.v_type == VBLK:
-        return await vflushbuf(vp, 0)
+        return await vflushbuf(vp, ap.a_flags)
     return 0
 
 

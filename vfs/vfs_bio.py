@@ -46,7 +46,10 @@ Deviations from vfs_bio.c 1.276:
   are Python objects in a hash keyed by (vnode, block), released ones in an
   LRU list; ``_buf_trim`` stands for buf_trim/getnewbuf when the cache is
   over its high-water mark (a delayed write found there is written with a
-  synchronous ``bwrite``, where getnewbuf starts a bawrite);
+  synchronous ``bwrite``, where getnewbuf starts a bawrite).  As in NetBSD,
+  a buffer vflushbuf writes (BC_VFLUSH) stays where it was on the LRU list
+  and keeps that place when released, and the trimming passes it by; BC_AGE
+  has no queue of its own: an aged buffer goes to the list's end;
 * ``getblk`` given another size than the cached buffer's writes that buffer
   out (or invalidates it when clean) and starts over instead of resizing it
   with allocbuf;
@@ -56,13 +59,17 @@ Deviations from vfs_bio.c 1.276:
   as nestiobuf_iodone makes it an error of the whole;
 * ``bawrite`` calls ``bwrite`` itself, not VOP_BWRITE (kemu's specfs, which
   holds every metadata buffer, has no vop_bwrite entry);
-* ``v_numoutput`` is dropped by the waiter after ``biowait`` for
-  synchronous writes, by ``biodone`` for asynchronous ones (vwakeup), and
-  nothing sleeps on it;
-* ``vflushbuf`` (vfs_subr.c) writes each delayed buffer with a synchronous
-  ``bwrite`` and returns the first error, where NetBSD 8 starts them all
-  with bawrite and returns 0: a buffer whose write fails ends the same way
-  (invalidated), but fsync and sync see the error;
+* ``v_numoutput`` changes without ``v_interlock`` (biodone is not a
+  sleeping function here); ``vwakeup`` drops it, as biodone2 does, for
+  every write that completes, and wakes ``v_cv`` when it reaches 0;
+* ``vflushbuf`` (vfs_subr.c) writes each delayed buffer synchronously and
+  returns the first error, where NetBSD 8 starts them all with bawrite and
+  returns 0: a buffer whose write fails ends the same way (invalidated),
+  but fsync and sync see the error.  Like bawrite's, that write is not
+  turned into a delayed one on an MNT_ASYNC mount.  It waits for a busy
+  dirty buffer where NetBSD's passes it by (and finds it again in its next
+  round), and its FSYNC_WAIT wait takes ``v_interlock`` only when writes
+  are in flight;
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
@@ -101,7 +108,7 @@ from vfs.buf import (
 )
 from vfs.mount import MNT_ASYNC
 from vfs.vfs_trans import fscow_run
-from vfs.vnode import VBLK
+from vfs.vnode import FSYNC_WAIT, VBLK
 from vfs.vnode_if import VOP_STRATEGY
 
 if TYPE_CHECKING:
@@ -125,7 +132,7 @@ class _Bufcache:
         self.nbuf = 0
         self.bufmem = 0
         self.bufmem_hiwater = 16 * 1024 * 1024
-        self.lru: dict[buf, None] = {}  # released, not busy; oldest first
+        self.lru: dict[buf, None] = {}  # released (or being flushed: BC_VFLUSH); oldest first
 
 
 bufcache = MachineLocal(_Bufcache, "buffer cache")
@@ -211,7 +218,12 @@ async def bwrite(bp: buf) -> int:
     if sync and mp is not None and mp.mnt_flag & MNT_ASYNC:
         bdwrite(bp)
         return 0
+    return await _bwrite_start(bp, sync)
 
+
+async def _bwrite_start(bp: buf, sync: bool) -> int:
+    """bwrite past its MNT_ASYNC test: start the write; if ``sync``, wait and release."""
+    vp = bp.b_vp
     bp.b_error = 0
     bp.b_flags &= ~B_READ
     bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
@@ -223,8 +235,6 @@ async def bwrite(bp: buf) -> int:
 
     if sync:
         rv = await biowait(bp)
-        if vp is not None and vp.v_numoutput > 0:
-            vp.v_numoutput -= 1
         if rv == 0:
             rv = _short_is_eio(bp)
         # With b_error set this invalidates the buffer: the write is not retried.
@@ -276,7 +286,12 @@ def brelsel(bp: buf, set_: int) -> None:
     if cflags & BC_NOCACHE or bp.b_error != 0:
         cflags |= BC_INVAL
 
-    cflags &= ~BC_VFLUSH
+    if cflags & BC_VFLUSH:
+        # Just flushed by vflushbuf, which left it where it was on the LRU
+        # list: it keeps that place unless it is invalid now (or aged).
+        cflags &= ~BC_VFLUSH
+        if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
+            bufcache().lru.pop(bp, None)
 
     if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
@@ -284,7 +299,7 @@ def brelsel(bp: buf, set_: int) -> None:
         bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
         _unhash(bp)
     elif bp.b_hash is not None:
-        bufcache().lru[bp] = None
+        bufcache().lru[bp] = None  # (one still on the list keeps its place)
 
     bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
     bp.b_flags = flags & ~B_ASYNC
@@ -387,6 +402,11 @@ async def _buf_trim() -> None:
     while bc.bufmem > bc.bufmem_hiwater and bc.lru:
         victim = next(iter(bc.lru))
         bc.lru.pop(victim)
+        if victim.b_cflags & BC_BUSY:
+            # Being flushed (BC_VFLUSH): as getnewbuf, leave it to its
+            # write, off the list, aged.
+            victim.b_cflags = (victim.b_cflags & ~BC_VFLUSH) | BC_AGE
+            continue
         if victim.b_oflags & BO_DELWRI:
             victim.b_cflags |= BC_BUSY | BC_AGE
             await bwrite(victim)
@@ -412,22 +432,36 @@ def biodone(bp: buf) -> None:
         panic("biodone2 already")
     bp.b_flags &= ~B_COWDONE
     bp.b_oflags |= BO_DONE
+    # Every finished write gives back the v_numoutput its issuer took
+    # (bwrite, nestiobuf_setup, genfs_do_io), whoever completes it.
+    if not bp.b_flags & B_READ:
+        vwakeup(bp)
     if bp.b_iodone is not None:
         fn = bp.b_iodone
         bp.b_iodone = None
         fn(bp)
         return
     if bp.b_flags & B_ASYNC:
-        if not bp.b_flags & B_READ and bp.b_vp is not None and bp.b_vp.v_numoutput > 0:
-            bp.b_vp.v_numoutput -= 1
-        if _cached(bp):
-            if not bp.b_flags & B_READ:
-                _short_is_eio(bp)
-            # With b_error set this invalidates it: nobody hears of the error.
-            brelse(bp, 0)
+        # Released, cached or not (a geteblk buffer too), as biodone2 does.
+        if _cached(bp) and not bp.b_flags & B_READ:
+            _short_is_eio(bp)
+        # With b_error set this invalidates it: nobody hears of the error.
+        brelse(bp, 0)
         return
     if bp.b_done is not None:
         cv_broadcast(bp.b_done)
+
+
+def vwakeup(bp: buf) -> None:
+    """vfs_subr.c's vwakeup: one write of ``bp``'s vnode is over; wake fsync at none left."""
+    vp = bp.b_vp
+    if vp is None:
+        return
+    vp.v_numoutput -= 1
+    if vp.v_numoutput < 0:
+        panic("vwakeup: neg numoutput, vp %r", vp)
+    if vp.v_numoutput == 0:
+        cv_broadcast(vp.v_cv)
 
 
 # ------------------------------------------------------- io bufs
@@ -525,44 +559,95 @@ def _vnode_bufs(vp: vnode) -> list[buf]:
     return [b for b in list(bufcache().hash.values()) if b.b_vp is vp]
 
 
-async def _bbusy_cached(bp: buf) -> bool:
-    """Take ``bp`` (waiting while it is busy); False if it left the cache meanwhile."""
+async def _bflush_take(bp: buf) -> bool:
+    """vflushbuf's BC_BUSY|BC_VFLUSH: take ``bp``, leaving it where it is on the LRU list.
+
+    False if it left the cache.  A busy one is waited for (see the
+    deviations), then taken the same way.
+    """
     bc = bufcache()
     await mutex_enter(bc.lock)
     while True:
         if bp.b_hash is None or bc.hash.get(bp.b_hash) is not bp:
             mutex_exit(bc.lock)
             return False
-        if await bbusy(bp, False, 0, None) == 0:
+        if not bp.b_cflags & BC_BUSY:
+            bp.b_cflags |= BC_BUSY | BC_VFLUSH
+            bp.b_owner = curlwp()
             mutex_exit(bc.lock)
             return True
+        await bbusy(bp, False, 0, None)  # it is busy: this waits, and we look again
 
 
 async def vflushbuf(vp: vnode, flags: int) -> int:
-    """Write every dirty buffer of ``vp``; returns the first error (see the deviations)."""
+    """Write every dirty buffer of ``vp``; returns the first error (see the deviations).
+
+    As vfs_subr.c's, it goes round again while a pass found buffers to
+    write (a buffer can be dirtied while another is written), and with
+    FSYNC_WAIT it waits until no write of ``vp`` is in flight, so that no
+    dirty buffer is left when it returns.
+    """
     first = 0
-    for bp in _vnode_bufs(vp):
-        if not bp.b_oflags & BO_DELWRI or not await _bbusy_cached(bp):
-            continue
-        if not bp.b_oflags & BO_DELWRI:
-            brelse(bp, 0)
-            continue
-        bp.b_cflags |= BC_VFLUSH
-        error = await bwrite(bp)
-        if error and not first:
-            first = error
-    return first
+    while True:
+        wrote = False
+        for bp in _vnode_bufs(vp):
+            if not bp.b_oflags & BO_DELWRI or not await _bflush_take(bp):
+                continue
+            if not bp.b_oflags & BO_DELWRI:
+                brelse(bp, BC_VFLUSH)
+                continue
+            # NetBSD starts it with bawrite, which MNT_ASYNC does not delay:
+            # kemu's synchronous write goes past bwrite's MNT_ASYNC test too.
+            error = await _bwrite_start(bp, True)
+            wrote = True
+            if error and not first:
+                first = error
+        if flags & FSYNC_WAIT and vp.v_numoutput != 0:
+            # (kemu: v_interlock only when there is something to wait for)
+            await mutex_enter(vp.v_interlock)
+            while vp.v_numoutput != 0:
+                await cv_wait(vp.v_cv, vp.v_interlock)
+            mutex_exit(vp.v_interlock)
+        if not wrote:
+            return first
 
 
 async def vinvalbuf(vp: vnode, flags: int, cred: Any, l: Any, slpflag: int = 0,
                     slptimeo: int = 0) -> int:
-    """Throw away ``vp``'s buffers (writing dirty ones first if V_SAVE)."""
+    """Throw away ``vp``'s buffers (writing dirty ones first if V_SAVE).
+
+    vfs_subr.c's order: with V_SAVE, flush and wait (NetBSD's VOP_FSYNC with
+    FSYNC_WAIT); then, starting over whenever it had to sleep for a busy
+    buffer, invalidate the buffers that are dirty, then the clean ones,
+    except that a clean one found dirty by now is written (V_SAVE) and the
+    walk starts over.
+    """
     if flags & V_SAVE:
-        error = await vflushbuf(vp, 0)
+        error = await vflushbuf(vp, FSYNC_WAIT)
         if error:
             return error
-    for bp in _vnode_bufs(vp):
-        if await _bbusy_cached(bp):
+    bc = bufcache()
+    restart = True
+    while restart:
+        restart = False
+        bufs = _vnode_bufs(vp)
+        dirty = [bp for bp in bufs if bp.b_oflags & BO_DELWRI]
+        clean = [bp for bp in bufs if not bp.b_oflags & BO_DELWRI]
+        for onclean, bp in [(False, bp) for bp in dirty] + [(True, bp) for bp in clean]:
+            await mutex_enter(bc.lock)
+            if bp.b_hash is None or bc.hash.get(bp.b_hash) is not bp:
+                mutex_exit(bc.lock)
+                continue  # it left the cache meanwhile
+            if await bbusy(bp, False, 0, None):
+                mutex_exit(bc.lock)
+                restart = True  # it slept: the lists may have changed
+                break
+            mutex_exit(bc.lock)
+            if onclean and bp.b_oflags & BO_DELWRI and flags & V_SAVE:
+                bp.b_cflags |= BC_VFLUSH
+                await bwrite(bp)
+                restart = True
+                break
             brelse(bp, BC_INVAL | BC_VFLUSH)
     return 0
 

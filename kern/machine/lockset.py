@@ -322,7 +322,8 @@ STRUCTS: list[Struct] = [
         "v_writecount": locked("self.v_interlock", why="i: ref count of writers"),
         "v_holdcnt": locked("self.v_interlock", why="i: page & buffer refs"),
         "v_numoutput": kemu_gap("self.v_interlock", "i: # of pending writes: kemu's bwrite, "
-                                "biodone and genfs_do_io change it without v_interlock"),
+                                "nestiobuf_setup, genfs_do_io and biodone's vwakeup "
+                                "change it without v_interlock"),
         "v_mount": unlocked(_RECLAIM.format(f="v: ptr to vfs we are in (vfs_insmntque)")),
         "v_op": unlocked(_RECLAIM.format(f=":: vnode operations vector")),
         "v_data": unlocked(_RECLAIM.format(f=":: private data for fs (VOP_RECLAIM)")),

@@ -100,6 +100,19 @@ async def joined_stepping() -> str:
     raise AssertionError("".join(log))
 
 
+async def joined_stepping_by_schedule() -> str:
+    """joined_stepping, failing with an error class named after the run's
+    choices: a campaign's distinct failures are then its distinct schedules."""
+    from kern.cpu import curmachine
+
+    try:
+        await joined_stepping()
+    except AssertionError as e:
+        name = "Schedule_" + "_".join(str(c) for c in curmachine().decisions.choices)
+        raise type(name, (AssertionError,), {})(str(e)) from None
+    return ""
+
+
 def test_dfs_in_this_process_is_the_dfs_explorer():
     res = Campaign(target(f"{__name__}:joined_stepping"), "dfs:bound=1", workers=1,
                    shrink_runs=0).run()
@@ -124,12 +137,18 @@ def test_dfs_shared_out_covers_each_schedule_once(cluster):
     """Cut into subtrees for two workers, the search runs every schedule within
     the bound exactly once, as DfsExplorer does in one process."""
     for bound in (0, 1, 2, None):
-        res = Campaign(target(f"{__name__}:joined_stepping"), f"dfs:bound={bound}",
-                       scheduler=cluster, shrink_runs=0).run()
-        alone = DfsExplorer(joined_stepping, preemption_bound=bound, boot=FAST)
-        n = len(list(alone))
+        res = Campaign(target(f"{__name__}:joined_stepping_by_schedule"),
+                       f"dfs:bound={bound}", scheduler=cluster, shrink_runs=0).run()
+        alone = list(DfsExplorer(joined_stepping_by_schedule, preemption_bound=bound,
+                                 boot=FAST))
+        schedules = {r.outcome.error for r in alone}
+        assert len(schedules) == len(alone)  # the explorer's runs: distinct schedules
         assert res.complete and res.expansion_runs > 0
-        assert res.runs == n == res.failing, (bound, res.runs, n)
+        assert res.runs == len(alone) == res.failing, (bound, res.runs, len(alone))
+        # the cluster's runs are those schedules, each run once
+        counts = {f.key[0]: f.count for f in res.failures}
+        assert set(counts) == schedules, bound
+        assert set(counts.values()) == {1}, bound
 
 
 def test_dfs_finds_the_lost_update_with_one_preemption(cluster):

@@ -366,3 +366,20 @@ def test_kill_of_a_process_group_follows_killpg1():
 
         sent, status = k.run(parent, proc=root)
         assert sent == 0 and WIFSIGNALED(status) and WTERMSIG(status) == SIGTERM
+
+
+def test_kill_of_pid_0_is_killpg1_of_the_callers_group():
+    """kill(0, sig) is killpg1 of the caller's own process group (sys_sig.c kill1,
+    kern_sig.c killpg1), whose loop skips system processes: init's kill(0, sig)
+    is ESRCH and leaves nothing pending, where another process's reaches it."""
+    from kern.errno import ESRCH
+
+    async def caller():
+        await libc.sigprocmask(SIG_BLOCK, {SIGUSR1})
+        error = await errno_of(libc.kill(0, SIGUSR1))
+        return error, SIGUSR1 in await libc.sigpending()
+
+    with kern.boot(seed=1) as k:
+        assert k.run(caller) == (ESRCH, False)            # init
+        other = k.proc_create("other", k.initproc)
+        assert k.run(caller, proc=other) == (0, True)     # its group is itself

@@ -962,3 +962,18 @@ def test_date_shows_and_sets_the_virtual_clock(m):
           "date: 9223372036854775807: localtime: Value too large to be stored in data type\n")
     assert m.ok("date -r 99999999999999 +%Y") == "3170843\n"     # a year past 9999 is fine
     fails(m, "date -d tomorrow", 1, "date: tomorrow: Unrecognized date format\n")
+
+
+def test_diff_header_of_a_time_localtime_cannot_break_down(xy):
+    """An mtime past localtime's range (EOVERFLOW) is printed as seconds.nanoseconds,
+    as NetBSD 8's (GNU) diff prints it; the comparison goes on as usual."""
+    from tools.lib import libc
+
+    m = xy
+    m.k.run(lambda: libc.utimes("/tmp/y", ((0, 0), (2**62, 5))))
+    r = m.sh("diff -u /tmp/x /tmp/y")
+    head = r.out.split("\n")
+    assert (r.status, r.err) == (1, "")
+    assert re.fullmatch(r"--- /tmp/x\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} \+0000", head[0])
+    assert head[1] == f"+++ /tmp/y\t{2**62}.000005000"
+    assert "\n".join(head[2:]) == "@@ -1,4 +1,5 @@\n a\n-b\n+B\n c\n d\n+e\n"

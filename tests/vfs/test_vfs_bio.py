@@ -15,8 +15,27 @@ import pytest
 import kern
 from kern.errno import EIO
 from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
-from vfs.buf import BO_DELWRI
-from vfs.vfs_bio import bawrite, bdwrite, bread, brelse, bufcache, bwrite, incore, vflushbuf
+from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BO_DELWRI
+from vfs.vfs_bio import (
+    V_SAVE,
+    _buf_trim,
+    bawrite,
+    bdwrite,
+    biowait,
+    bread,
+    brelse,
+    bufcache,
+    bwrite,
+    geteblk,
+    getiobuf,
+    incore,
+    nestiobuf_setup,
+    putiobuf,
+    vflushbuf,
+    vinvalbuf,
+)
+from vfs.vnode import FSYNC_WAIT
+from vfs.vnode_if import VOP_STRATEGY
 
 pytestmark = needs_e2fsprogs
 
@@ -160,3 +179,150 @@ def test_short_write_is_an_error(img):
     werr, cached = run(img, body)
     assert werr == EIO and cached is None
     assert on_disk(img) == b"s" * 512 + OLD[512:]  # what the disk took
+
+
+def on_disk_at(path: str, blkno: int, n: int = BSIZE) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(blkno * 512)
+        return f.read(n)
+
+
+def test_nested_write_gives_back_v_numoutput(img):
+    """nestiobuf_setup counts each piece of a write in v_numoutput; biodone2's
+    vwakeup gives each back when the piece completes (vfs_bio.c 1.276).  A
+    leaked count would hang the FSYNC_WAIT flush, which waits for it to drop."""
+    async def body(vp, m):
+        before = vp.v_numoutput
+        data = bytearray(b"n" * BSIZE + b"m" * BSIZE)
+        mbp = getiobuf(vp, True)
+        mbp.b_flags = B_WRITE
+        mbp.b_data = data
+        mbp.b_bcount = mbp.b_bufsize = mbp.b_resid = len(data)
+        mbp.b_blkno = BLK
+        mbp.b_dev = vp.v_rdev
+        vp.v_numoutput += 1  # the master's write, counted by its issuer as bwrite does
+        for off in (0, BSIZE):
+            bp = getiobuf(vp, True)
+            nestiobuf_setup(mbp, bp, off, BSIZE)
+            bp.b_blkno = BLK + off // 512
+            await VOP_STRATEGY(vp, bp)
+        error = await biowait(mbp)
+        left = vp.v_numoutput
+        putiobuf(mbp)
+        ferr = await vflushbuf(vp, FSYNC_WAIT)  # waits for v_numoutput 0: a leak hangs here
+        return before, error, left, ferr
+
+    before, error, left, ferr = run(img, body)
+    assert (before, error, left, ferr) == (0, 0, 0, 0)
+    assert on_disk_at(img, BLK, 2 * BSIZE) == b"n" * BSIZE + b"m" * BSIZE
+
+
+def test_vinvalbuf_writes_a_buffer_dirtied_during_its_flush(img):
+    """vfs_subr.c's vinvalbuf(V_SAVE) flushes with FSYNC_WAIT, and vflushbuf goes
+    round again until no buffer is dirty: a buffer dirtied while another one is
+    being written is written too, not thrown away with the clean ones."""
+    blk2 = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+        from kern.kern_auth import NOCRED
+
+        assert await vflushbuf(vp, 0) == 0  # nothing else dirty: A is the one write
+        error, b = await bread(vp, blk2, BSIZE)  # clean and busy when the flush passes it
+        error, a = await bread(vp, BLK, BSIZE)
+        a.b_data[:] = b"A" * BSIZE
+        bdwrite(a)  # dirty when the flush starts, after B in its walk
+
+        async def dirtier(arg):
+            await kpause("dirty", False, 2, None)  # A's write is under way (10 ticks)
+            b.b_data[:] = b"B" * BSIZE
+            bdwrite(b)
+
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, dirtier, None, "dirtier")
+        assert error == 0
+        with m.faults.inject("disk.slow", dev=vp.v_rdev, extra={"ticks": 10}):
+            verr = await vinvalbuf(vp, V_SAVE, NOCRED, None)
+        await kthread_join(l)
+        return verr, incore(vp, BLK), incore(vp, blk2), on_disk_at(img, BLK), on_disk_at(img, blk2)
+
+    verr, ca, cb, da, db = run(img, body)
+    assert verr == 0 and ca is None and cb is None  # all invalidated
+    assert da == b"A" * BSIZE
+    assert db == b"B" * BSIZE  # written before it was invalidated, not lost
+
+
+def test_fsync_on_an_async_mount_writes_the_metadata(tmp_path):
+    """vflushbuf writes the dirty buffers with bawrite, which MNT_ASYNC does not
+    turn into a delayed write (only a synchronous bwrite is): fsync(2) on an
+    ext2 mounted async puts the file's inode and directory entry on the disk."""
+    from tests.fs.ext2fs.helpers import check, debugfs_cat, fsync, write_file
+    from vfs.mount import MNT_ASYNC
+
+    img = mkfs(str(tmp_path / "a.img"), FS_SIZE, BSIZE)
+
+    async def body():
+        check(await mount(img, flags=MNT_ASYNC))
+        check(await write_file("/mnt/f", b"fsynced, async"))
+        check(await fsync("/mnt/f"))
+
+    with boot() as k:
+        k.run(body)
+        assert debugfs_cat(img, "/f") == b"fsynced, async"
+        assert k.run(umount) == 0
+
+
+def test_async_write_of_an_uncached_buffer_is_released(img):
+    """biodone2 releases every B_ASYNC buffer that has no b_iodone, not only
+    the cache's: a geteblk buffer written asynchronously is no longer busy
+    once its write is done."""
+    async def body(vp, m):
+        from kern.subr_devsw import bdev_strategy
+
+        bp = geteblk(BSIZE)
+        bp.b_data[:] = b"e" * BSIZE
+        bp.b_flags = B_WRITE | B_ASYNC
+        bp.b_dev = vp.v_rdev
+        bp.b_blkno = BLK
+        bp.b_resid = BSIZE
+        await bdev_strategy(bp)
+        for _ in range(20):
+            if not bp.b_cflags & BC_BUSY:
+                break
+            await kern.kpause("io", False, 1, None)
+        return bp.b_error, bp.b_cflags & BC_BUSY, bp.b_flags & B_ASYNC
+
+    error, busy, async_ = run(img, body)
+    assert (error, busy, async_) == (0, 0, 0)  # brelse cleared BC_BUSY and B_ASYNC
+    assert on_disk(img) == b"e" * BSIZE
+
+
+def test_flushed_buffer_keeps_its_lru_place(img):
+    """vfs_subr.c's vflushbuf marks the buffer it writes BC_VFLUSH and leaves it
+    on its free queue; brelsel leaves such a buffer where it was (vfs_bio.c
+    1.276): flushing an old dirty buffer does not make it the most recently
+    used, so the cache's trimming still drops it before a newer one."""
+    other = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        bc = bufcache()
+        error, old = await bread(vp, BLK, BSIZE)
+        old.b_data[:] = b"f" * BSIZE
+        bdwrite(old)  # the older buffer, dirty
+        error, new = await bread(vp, other, BSIZE)
+        brelse(new, 0)  # the newer one, clean
+        ferr = await vflushbuf(vp, 0)
+        lru = list(bc.lru)
+        order = lru.index(old) < lru.index(new)
+        # Trim the cache down to one buffer: the most recently used stays.
+        hiwater = bc.bufmem_hiwater
+        bc.bufmem_hiwater = BSIZE
+        try:
+            await _buf_trim()
+        finally:
+            bc.bufmem_hiwater = hiwater
+        return ferr, order, incore(vp, BLK), incore(vp, other) is new
+
+    ferr, order, old_cached, new_kept = run(img, body)
+    assert ferr == 0 and order
+    assert on_disk(img) == b"f" * BSIZE
+    assert old_cached is None and new_kept

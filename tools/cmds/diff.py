@@ -23,6 +23,10 @@ subdirectories: A and B" (recursing with -r), -N/-P treat an absent file
 as empty, -x/-X exclude names, -S starts at a name.  "-" is standard input.
 Exit status: 0 no differences, 1 differences, 2 trouble.
 
+A modification time that localtime(3) cannot break down is printed in the
+header as seconds.nanoseconds, as the GNU diff of NetBSD 8 prints it (BSD
+diff hands strftime the NULL localtime_r returned).
+
 Not implemented: -D (#ifdef output), -y (side by side), --long options,
 -l (pagination through pr).  -C/-U take strtonum(3)'s 0 to INT_MAX.
 
@@ -55,6 +59,7 @@ from tools.cmds.grep import BadRegex, posix_to_re
 from tools.lib import libc
 from tools.lib.fnmatch import FNM_PATHNAME, fnmatch
 from tools.lib.stdlib import INT_MAX, strtonum
+from tools.lib.tzcode import localtime
 from vfs.stat import S_ISDIR, S_ISREG
 
 DIFF_USAGE = (
@@ -514,8 +519,14 @@ class _Differ:
                 continue
             sec = f.st.st_mtimespec.tv_sec if f.st is not None else 0
             nsec = f.st.st_mtimespec.tv_nsec if f.st is not None else 0
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
-            self.pr(f"{mark} {f.name}\t{stamp}.{nsec:09d} +0000\n")
+            tm = localtime(sec)
+            if tm is None:
+                # Past what localtime can break down (EOVERFLOW): the seconds,
+                # as NetBSD 8's diff (GNU diffutils' print_context_label) does.
+                stamp = f"{sec}.{nsec:09d}"
+            else:
+                stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', tm)}.{nsec:09d} +0000"
+            self.pr(f"{mark} {f.name}\t{stamp}\n")
 
 
 async def _load(path: str, empty: bool) -> tuple[bytes, libc.struct_stat | None]:
