@@ -16,7 +16,11 @@ in all; one hand-off is one switch.
 * bare trio: two trio tasks and a ``trio.lowlevel.ParkingLot`` (the
   primitive trio's own locks and conditions park on), the same loop shape;
 * trio Lock + Condition: the shape of kemu's mutex + condvar in plain trio;
-* asyncio: two tasks, futures as the parking spot, the same loop shape.
+* asyncio: two tasks, futures as the parking spot, the same loop shape;
+* plain coroutines: two coroutines and a trampoline loop that sends into
+  whichever holds the token, no event loop at all: the floor of kemu's own
+  design (its lwps are coroutines stepped by one trio task per machine,
+  kern/machine/scheduler.py), where a switch costs no trio run-loop round.
 
 Uncontended ``mutex_enter``/``mutex_exit`` pairs with lockdebug on and off.
 
@@ -26,7 +30,9 @@ profiled thread): the share of the profiled time spent in functions of
 kern/subr_lockdebug.py.
 
 Targets (issue 13): a kemu context switch costs at most 1.5x a bare trio
-switch; trace on costs at most 5% against trace off (per switch);
+switch (since kemu's lwps stopped being trio tasks it costs less than one:
+the plain-coroutine anchor is the floor now); trace on costs at most 5%
+against trace off (per switch);
 ``lockdebug=False`` costs nothing for lock order (share of
 kern/subr_lockdebug.py under 1%, the profile's resolution).
 """
@@ -38,7 +44,8 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from contextlib import AbstractAsyncContextManager
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -182,6 +189,33 @@ async def _asyncio_futures(switches: int) -> Sample:
     return sw.sample(2 * per_side)
 
 
+@types.coroutine
+def _give_up() -> Generator[None, None, None]:
+    yield
+
+
+def coroutine_pingpong(switches: int) -> Sample:
+    """Two coroutines pass a token; a trampoline resumes the one whose turn it is."""
+    state = {"turn": 0}
+    per_side = switches // 2
+
+    async def player(me: int) -> None:
+        for _ in range(per_side):
+            while state["turn"] != me:
+                await _give_up()
+            state["turn"] = 1 - me
+
+    live = {0: player(0), 1: player(1)}
+    sw = Stopwatch()
+    while live:
+        me = state["turn"] if state["turn"] in live else next(iter(live))
+        try:
+            live[me].send(None)
+        except StopIteration:
+            del live[me]
+    return sw.sample(2 * per_side)
+
+
 def bare_trio(switches: int) -> Sample:
     return trio.run(_trio_parkinglot, switches)
 
@@ -232,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "trio": lambda: bare_trio(n),
         "trio cond": lambda: trio_condition(n),
         "asyncio": lambda: asyncio_pingpong(n),
+        "coroutines": lambda: coroutine_pingpong(n),
         "mutex": lambda: in_machine(kemu_mutex, locks, trace=False),
         "mutex nold": lambda: in_machine(kemu_mutex, locks, trace=False, lockdebug=False),
     }, n_rounds(args), warmups(args))
@@ -241,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     rep.cost("switch: bare trio (ParkingLot)", res["trio"])
     rep.cost("switch: trio Lock + Condition", res["trio cond"])
     rep.cost("switch: asyncio (futures)", res["asyncio"])
+    rep.cost("switch: plain coroutines, a trampoline", res["coroutines"])
     rep.ratio("kemu switch / bare trio switch", res["kemu"], res["trio"], Target("<=", 1.5),
               mode="cost")
     rep.ratio("kemu switch / trio Lock+Condition", res["kemu"], res["trio cond"], mode="cost")
     rep.ratio("kemu switch / asyncio switch", res["kemu"], res["asyncio"], mode="cost")
+    rep.ratio("kemu switch / plain coroutine switch", res["kemu"], res["coroutines"],
+              mode="cost")
     rep.ratio("switch: trace on / trace off", res["kemu trace"], res["kemu"],
               Target("<=", 1.05), mode="cost")
     rep.cost("uncontended mutex pair, lockdebug on", res["mutex"], "ns")

@@ -1,7 +1,8 @@
 """Who is running: the current machine, lwp and process (curcpu()/curlwp).
 
-Every lwp is a trio task; the task's context carries the machine it runs in
-and the lwp it is.  State that NetBSD keeps in globals of the base kernel
+Every lwp runs in a ``contextvars`` context of its own (kern/machine/scheduler.py
+runs its coroutine there), which carries the machine it runs in and the lwp
+it is.  State that NetBSD keeps in globals of the base kernel
 (kern/ and vfs/) lives in :class:`MachineLocal` slots, one per booted
 machine, so machines booted one after another share nothing.
 """

@@ -1,14 +1,15 @@
 """Processes, lwps and kernel threads (kern_proc.c, kern_lwp.c, kern_kthread.c).
 
-Each lwp is a trio task.  proc0 holds the kernel threads; user processes get
-pids from 1 up.  ``kthread_create`` keeps NetBSD's signature, with the
+Each lwp is a coroutine run by its machine's CPU task
+(kern/machine/scheduler.py).  proc0 holds the kernel threads; user processes
+get pids from 1 up.  ``kthread_create`` keeps NetBSD's signature, with the
 out-parameter ``&newlp`` turned into a second return value:
 ``error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, arg, "%s", name)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curlwp, curmachine
@@ -16,7 +17,7 @@ from kern.errno import EINVAL
 from kern.kern_auth import ROOTCRED, kauth_cred
 
 if TYPE_CHECKING:
-    import trio
+    import contextvars
 
     from kern.subr_lockdebug import LockRecord
 
@@ -52,6 +53,8 @@ PRI_USER = 0
 
 # l_flag bits we use
 LW_SYSTEM = 0x00000200
+LW_WSUSPEND = 0x00020000  # suspend itself on the way back to user mode (lwp_userret)
+LW_WREBOOT = 0x08000000   # the machine is going down: lwp_continue will not resume it
 LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
 
 # p_flag bits
@@ -59,6 +62,10 @@ PK_SYSTEM = 0x00000002
 PK_EXEC = 0x00004000  # the process called exec (kemu: made by proc_create as fork+exec)
 PK_NOCLDWAIT = 0x00020000  # no zombies: a child that dies is given to init
 PK_CLDSIGIGN = 0x00080000  # SIGCHLD is ignored (no zombies either)
+# kemu: the process waits for a host process it started (a remote puffs server's
+# kernel side, until it reaped the server): the halt's suspendsched leaves it
+# running, as it leaves PK_SYSTEM ones (kern/kern_synch.py)
+PK_HOSTCHILD = 0x40000000
 
 # p_sflag bits
 PS_NOCLDSTOP = 0x00000008  # no SIGCHLD when a child stops (SA_NOCLDSTOP)
@@ -111,7 +118,7 @@ class proc:
 
 
 class lwp:
-    """struct lwp: a kernel-visible thread, run as one trio task."""
+    """struct lwp: a kernel-visible thread, run as a coroutine by the machine's CPU task."""
 
     def __init__(self, p: proc, name: str, flag: int = 0) -> None:
         p.p_nlwpid += 1
@@ -122,7 +129,12 @@ class lwp:
         self.l_pflag = 0
         self.l_stat = LSIDL
         self.l_cred: kauth_cred = p.p_cred
-        self.l_task: trio.lowlevel.Task | None = None
+        # Its code (kern/machine/scheduler.py): the coroutine (None once it
+        # ended), the context it runs in, and whether it is away from the CPU
+        # task (a carrier runs it through a wait outside the machine).
+        self.l_coro: Coroutine[Any, Any, None] | None = None
+        self.l_ctx: contextvars.Context | None = None
+        self.l_away = False
         # Sleep state: what it sleeps on, why, and how.
         self.l_wchan: Any = None
         self.l_wmesg: str | None = None
@@ -132,12 +144,11 @@ class lwp:
         self.l_sleepq: Any = None  # the queue it is linked on while asleep
         # A wakeup's result when it came between sleepq_enter and sleepq_block.
         self.l_early: int | None = None
-        # Scheduling (kern/machine/scheduler.py): the machine's CPU, whether
-        # the task is parked waiting for it, the result a wakeup hands over,
-        # the pending timeout, how many times it was dispatched (l_ncsw), and
-        # how deep it is in waits outside the machine.
+        # Scheduling (kern/machine/scheduler.py): the machine's CPU, the
+        # result a wakeup hands over, the pending timeout, how many times it
+        # was dispatched (l_ncsw), and how deep it is in waits outside the
+        # machine.
         self.l_cpu: Any = None
-        self.l_parked = False
         self.l_wakerv = 0
         self.l_callout: Any = None
         self.l_ncsw = 0

@@ -11,7 +11,8 @@ This file is the ports' face of the machine's scheduler
 (kern/machine/scheduler.py): ``sleepq_block`` gives the CPU away until a
 wakeup puts the lwp back on the run queue (``sleepq_wake`` never switches);
 ``preempt()`` is a preemption point, ``yield_()`` offers the CPU (NetBSD's
-``preempt``/``yield``).  A timeout is a callout on the machine's clock
+``preempt``/``yield``); ``suspendsched()`` stops the user processes for the
+halt.  A timeout is a callout on the machine's clock
 (``sleepq_timeout``, as NetBSD's), in ticks of ``hz`` per second; the clock
 is virtual unless the machine was booted with a real clock.
 """
@@ -24,7 +25,16 @@ import trio
 
 from kern.cpu import MachineLocal, _lwp, curlwp
 from kern.errno import EINTR, ERESTART, EWOULDBLOCK
-from kern.kern_lwp import LSONPROC, LSSLEEP
+from kern.kern_lwp import (
+    LSONPROC,
+    LSSLEEP,
+    LW_WREBOOT,
+    LW_WSUSPEND,
+    PK_HOSTCHILD,
+    PK_SYSTEM,
+    SSTOP,
+    SZOMB,
+)
 from kern.machine.schedule import PREEMPT, YIELD
 from kern.subr_lockdebug import ASSERT_SLEEPABLE
 
@@ -297,6 +307,53 @@ async def yield_() -> None:
     below every other lwp.
     """
     await _offer_cpu(_lwp.get(), YIELD)
+
+
+def suspendsched() -> None:
+    """kern_synch.c's suspendsched (read at revision 1.308; NetBSD 8's is the
+    same): stop every lwp of every user process (not PK_SYSTEM) but the
+    caller's, for good.
+
+    Each process becomes SSTOP, and each of its lwps gets LW_WREBOOT |
+    LW_WSUSPEND: it suspends itself (LSSUSPENDED) when it next returns to
+    user mode (``lwp_userret``, kern/sig_machdep.py), with no kernel lock
+    held, and ``lwp_continue`` never resumes it (LW_WREBOOT).  An lwp asleep
+    interruptibly is woken (``setrunnable``: its sleep returns 0, as a
+    wakeup's) so that it reaches that boundary if its wait lets it; one
+    asleep uninterruptibly keeps sleeping, flagged.
+
+    Deviations: kemu has one CPU, so there is no other CPU to kick into the
+    kernel: a runnable lwp meets its flag at the end of its next system
+    call, and Python code that never makes one is not stopped.  A process
+    with PK_HOSTCHILD (it waits for a host process it started: a remote
+    puffs server, tools/lib/libpuffs/remote.py) is left out, as a PK_SYSTEM
+    one is, so that it sees its server go and reaps it; NetBSD's processes
+    have no host processes.  A zombie keeps SZOMB (it has no lwps; kemu's
+    wait4 and the shells read its state).  No proc_lock/p_lock/lwp_lock:
+    nothing else runs while this does.
+    """
+    cur = curlwp()
+    for p in list(cur.l_cpu.m.procs.values()):
+        if p.p_flag & (PK_SYSTEM | PK_HOSTCHILD) or p.p_stat == SZOMB:
+            continue
+        p.p_stat = SSTOP
+        for l in list(p.p_lwps):
+            if l is cur:
+                continue
+            # Flagged, it suspends itself on its way back to user mode, where
+            # it holds no kernel lock: as many as can get there, the better.
+            l.l_flag |= LW_WREBOOT | LW_WSUSPEND
+            if l.l_stat == LSSLEEP and l.l_sleepcatch:
+                setrunnable(l)
+
+
+def setrunnable(l: lwp) -> None:
+    """kern_synch.c's setrunnable for an lwp asleep interruptibly (the only case
+    kemu's callers have): ``lwp_unsleep`` takes it off its sleep queue and
+    it runs again, its sleep returning 0 as after a wakeup (no signal is
+    pending: a signal wakes it through ``sleepq_interrupt``, with EINTR or
+    ERESTART)."""
+    sleepq_wakeone(l, 0)
 
 
 async def _offer_cpu(l: lwp | None, kind: int) -> None:

@@ -8,7 +8,8 @@ shutdown hooks of sys/kern/kern_subr.c (``shutdownhook_establish``,
 Every halt of a kemu machine, whatever ends it (a script's end, ``exit``, an
 exception or Ctrl-C in the test or tool driving it, interpreter exit), runs
 ``cpu_reboot(howto)`` in an lwp of proc0, as the lwp calling reboot(2) would.
-The order is NetBSD's and lives here only:
+The order is NetBSD's (step 3's place aside, see the deviations) and lives
+here only:
 
 1. unless ``RB_NOSYNC``: ``vfs_sync_all`` once (every file system's dirty
    data and metadata written), then, while anything moves,
@@ -20,7 +21,8 @@ The order is NetBSD's and lives here only:
    PATH", as the disk drivers say through :func:`halt_medium_establish`),
    before any disk closes, and the machine's ``halt()`` then raises
    :class:`kern.exceptions.ShutdownError` with those lines;
-3. ``doshutdownhooks``: the hooks established by drivers, newest first.  The
+3. ``suspendsched``: every user process is stopped (see the deviations);
+4. ``doshutdownhooks``: the hooks established by drivers, newest first.  The
    disk drivers close their media here (rumpblk flushes and closes its host
    files, md lets its units go), after every file system is gone.
 
@@ -41,6 +43,15 @@ Deviations from NetBSD:
 * md and rumpblk are not autoconf devices in kemu, so ``config_detach_all``
   cannot reach them; they establish shutdown hooks instead, which run after
   the loop (with nothing mounted any more, their order does not matter).
+* ``suspendsched()`` (kern/kern_synch.py) comes after the unmount loop,
+  not first: NetBSD's ``vfs_sync_all`` calls it before the sync, but a
+  puffs file server is a user process of the machine that must answer
+  while its file system is synced and unmounted (vfs/vfs_mount.py).  And
+  it comes with ``RB_NOSYNC`` too, where NetBSD never calls it: NetBSD's
+  CPU stops after the hooks, while kemu's halt then waits for the machine
+  to be quiescent, which a user process that computes on (``dd ... &``)
+  would put off forever.  Every user lwp is then stopped at its next
+  return to user mode, as NetBSD's are; the shutdown hooks run after.
 * ``syncdone`` is per machine (a MachineLocal), not a static.
 * Step 2 is kemu's: NetBSD goes on silently (``vfs_unmount_forceone``
   prints its failure only under DEBUG), and the disks lose whatever the
@@ -112,7 +123,9 @@ _reboot_state = MachineLocal(_RebootState, "cpu_reboot")
 
 
 async def cpu_reboot(howto: int) -> None:
-    """Sync, unmount and detach (unless ``RB_NOSYNC``), then run the shutdown hooks."""
+    """Sync, unmount and detach (unless ``RB_NOSYNC``), stop the user processes,
+    then run the shutdown hooks."""
+    from kern.kern_synch import suspendsched
     from kern.subr_autoconf import config_detach_all
 
     l = curlwp()
@@ -125,6 +138,8 @@ async def cpu_reboot(howto: int) -> None:
                await vfs_unmount_forceone(l)):
             pass
         _report_left_mounted(st)
+    # kemu: here rather than in vfs_sync_all, and with RB_NOSYNC too (see above).
+    suspendsched()
     await doshutdownhooks()
 
 

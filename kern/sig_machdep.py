@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.errno import EFAULT, EINVAL
 from kern.kern_exit import lwp_exit
-from kern.kern_lwp import PS_WEXIT
+from kern.kern_lwp import LSSUSPENDED, LW_WSUSPEND, PS_WEXIT
 from kern.kern_sig import issignal, postsig
 from kern.sys_sig import (
     _UC_CLRSTACK,
@@ -170,13 +170,32 @@ def buildcontext(l: lwp, catcher: int, fp: int, sig: int, siginfo: bool) -> None
 # ---------------------------------------------------------------- user mode
 
 async def lwp_userret(l: lwp) -> None:
-    """On the way to user mode: an lwp of an exiting process leaves; pending
-    signals are taken (``while ((sig = issignal(l)) != 0) postsig(sig)``)."""
+    """kern_lwp.c's lwp_userret (read at 1.180), on the way to user mode: an lwp
+    of an exiting process leaves; pending signals are taken (``while ((sig =
+    issignal(l)) != 0) postsig(sig)``); an lwp told to suspend itself
+    (LW_WSUSPEND: the halt's suspendsched, kern/kern_synch.py) does it here,
+    LSSUSPENDED, off the CPU until ``lwp_continue``, which never comes for
+    LW_WREBOOT.
+
+    NetBSD loops while any LW_USERRET bit is set and looks at signals first
+    unless the process exits (LW_WEXIT, kemu's PS_WEXIT test comes first to
+    the same effect); a suspended lwp that is resumed goes round again.
+    ``p_nrlwps`` and ``p_lwpcv`` (what a core dump waits on) and
+    ``pcu_save_all`` have no counterpart in kemu.
+    """
     p = l.l_proc
-    if p.p_sflag & PS_WEXIT:
-        lwp_exit(l)
-    while (sig := issignal(l)) != 0:
-        await postsig(sig)
+    while True:
+        if p.p_sflag & PS_WEXIT:
+            lwp_exit(l)
+        while (sig := issignal(l)) != 0:
+            await postsig(sig)
+        if not l.l_flag & LW_WSUSPEND:
+            return
+        ci = l.l_cpu
+        l.l_stat = LSSUSPENDED
+        if ci.tracing:
+            ci.m.trace_add(l, "suspend")
+        await ci.block(l)   # mi_switch: until it is made runnable again
 
 
 async def sigframe_return(l: lwp, depth: int) -> None:

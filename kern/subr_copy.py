@@ -415,7 +415,7 @@ def copystr(kfaddr: Any, kdaddr: Any, len: int) -> tuple[int, int]:
 
 def copyin_vmspace(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
     """copyin from ``vm``; from the kernel's vmspace ``uaddr`` is a kernel buffer."""
-    if VMSPACE_IS_KERNEL_P(vm):
+    if vm is None or vm.vm_kernel:  # VMSPACE_IS_KERNEL_P(vm)
         return kcopy(uaddr, kaddr, len)
     error = fault_inject("copyin")
     if error:
@@ -637,15 +637,18 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     """
     vm = uio.uio_vmspace
     ASSERT_SLEEPABLE()
-    KASSERT(uio.uio_rw == UIO_READ or uio.uio_rw == UIO_WRITE)
+    # (The KASSERTs are called only to report a failure: they run for every page moved.)
+    if uio.uio_rw != UIO_READ and uio.uio_rw != UIO_WRITE:
+        KASSERT(uio.uio_rw == UIO_READ or uio.uio_rw == UIO_WRITE)
     if isinstance(uio.uio_iov, iovec):
         uio.uio_iov = [uio.uio_iov]
     kv = _kview(buf) if n > 0 else None
-    user = not VMSPACE_IS_KERNEL_P(vm)
+    user = not (vm is None or vm.vm_kernel)  # VMSPACE_IS_KERNEL_P(vm)
     cp = 0
     error = 0
     while n > 0 and uio.uio_resid:
-        KASSERT(uio.uio_iovcnt > 0 and len(uio.uio_iov) > 0)
+        if uio.uio_iovcnt <= 0 or not uio.uio_iov:
+            KASSERT(uio.uio_iovcnt > 0 and len(uio.uio_iov) > 0)
         iov = uio.uio_iov[0]
         cnt = iov.iov_len
         if cnt == 0:

@@ -37,3 +37,14 @@ def unmounts(monkeypatch) -> list:
 
     monkeypatch.setattr(vfs.vfs_mount, "dounmount", spy)
     return seen
+
+
+def pytest_unconfigure(config) -> None:
+    """Reap the separate-process puffs servers' fork server of this process (tools/
+    lib/libpuffs/forkserver.py), so the servers' CPU time counts in this process's
+    RUSAGE_CHILDREN (benchmarks/bench_suite.py), as when each was its own child."""
+    import sys
+
+    fs = sys.modules.get("tools.lib.libpuffs.forkserver")
+    if fs is not None:
+        fs.shutdown(wait=10.0)

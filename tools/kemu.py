@@ -359,7 +359,9 @@ RUN_DESC = """Boot a machine and run a script of sh commands in it (NetBSD sh's 
 pipelines, lists, variables, globbing, if/for/while/case).  The script stops
 at the first command that fails (sh -e) and says which line it was; the
 machine is then halted: file systems synced and unmounted, host images left
-consistent.  Ctrl-C stops the script the same way (status 130)."""
+consistent.  Ctrl-C stops the script the same way (status 130), also while
+a background job computes (the halt stops it); a job started with & that
+never sleeps holds the script at its line (see README.md)."""
 
 SHELL_DESC = """Boot a machine and type sh commands in it: line editing, history (Up
 arrow) and Tab completion of commands and of paths in the machine when

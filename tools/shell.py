@@ -8,6 +8,11 @@ only through system calls.  This module is what stands outside the
 machine, in the host's terminal:
 
 * ``Shell.system(line)``: parse and run one command line; its status.
+* ``cmd &``: the job runs in the background, but every command line is
+  handed to the machine through ``k.run``, which returns when the machine
+  is quiescent (every lwp asleep: the point where a seeded run replays, and
+  where virtual time moves).  After a ``cmd &`` whose job computes without
+  sleeping, the host waits there until the job sleeps or ends.
 * ``Shell.run_script(text)`` (``kemu run``): the script runs with ``-e``
   semantics (sh's errexit: a failing command ends the script, except in
   conditions and before ``&&``/``||``); each command's standard error
@@ -26,7 +31,10 @@ machine, in the host's terminal:
   ``Shell.interrupt``, which sets ``host.intr`` (the command line stops
   before its next command) and, while a command runs, posts SIGINT to the
   foreground job's processes and their descendants (a process group, as
-  the terminal would); a program dies of it as on NetBSD (status 130).  At
+  the terminal would); a program dies of it as on NetBSD (status 130), and
+  the command's ``k.run`` returns once the command has ended, without
+  waiting for the machine to be quiescent (``Machine.stop_waiting``): a
+  background job that computes on cannot hold it.  At
   the prompt it clears the line, at once even while readline is busy
   with a keystroke (``_InterruptWaker``).  Never a Python traceback.
 * The shell's own process: interactive, it ignores SIGTERM and SIGQUIT
@@ -52,6 +60,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from kern.cpu import curlwp
 from kern.exceptions import KernelError, MachineHalted
 from kern.kern_lwp import SZOMB
 from kern.kern_sig import SIGINT
@@ -146,9 +155,21 @@ class Shell:
         host's ``_running`` cannot tell: the machine can run this after the
         command ended and before the host's ``k.run`` has returned.  One run
         before the command began is dropped too: ``host.intr``, set before the
-        post was made, stops the command at its first ``evaltree``."""
+        post was made, stops the command at its first ``evaltree``.
+
+        The host's ``k.run`` of an interrupted command does not wait for the
+        machine to be quiescent (``Machine.stop_waiting``): it returns when the
+        command's lwp has ended (now, when it had), even while a background
+        job computes."""
         from kern.kern_sig import psignal
 
+        n, l = self._eval_lwp
+        if n == evals and evals != self._evaluating and l is not None:
+            # The command has ended, and the host waits for the machine to be
+            # quiescent, which a background job that computes on (``dd ...
+            # &``) puts off forever: it gets the status now.
+            self.k.stop_waiting(l)
+            return
         if evals != self._evaluating:
             return
         procs = self.k.procs
@@ -187,6 +208,7 @@ class Shell:
         """In the shell's process: evaluate one complete command, the ``evals``-th."""
         setprogname("sh")
         self._evaluating = evals
+        self._eval_lwp = (evals, curlwp())
         try:
             await self.ev.reap()
             await self.ev.evaltree(node)
@@ -200,6 +222,11 @@ class Shell:
                 await fflush()
             finally:
                 self._evaluating = 0
+                if self.host.intr:
+                    # Interrupted (the post above, or a Ctrl-C before it began):
+                    # the host gets the status when this lwp ends, not at
+                    # quiescence (see _post_sigint).
+                    self.k.stop_waiting(curlwp())
             if self._sigint_posted:
                 # A Ctrl-C posted to the shell's own process after its last system
                 # call would stay pending into the next command line; sh takes it
@@ -250,6 +277,7 @@ class Shell:
     _said_dead = False
     _evals = 0          # commands evaluated so far (interrupt's post is for one of them)
     _evaluating = 0     # in the machine: the one _evaltop runs (0: none)
+    _eval_lwp: tuple[int, Any] = (0, None)  # in the machine: the last _evaltop's, its lwp
     _sigint_posted = False  # in the machine: _post_sigint signalled the shell's process
 
     def run_argv(self, argv: list[str]) -> int:

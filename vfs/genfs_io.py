@@ -32,7 +32,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import curlwp
+from kern.cpu import _lwp, curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
@@ -133,6 +133,10 @@ class uvm_object:
         self.g_op = gops  # the genfs_node part
         self.g_dirtygen = 0
         self.g_ranext = -1  # where the last read ended (sequential read detection)
+        # The page counters of the machine the vnode lives in (the object
+        # never leaves it): every page added, dirtied, cleaned or freed
+        # counts there, without looking the machine up each time.
+        self.uo_exp = uvmexp()
 
     def __repr__(self) -> str:
         return f"<uvm_object npages={self.uo_npages} dirty={self.uo_ndirty}>"
@@ -195,7 +199,7 @@ def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
         uobj.uo_ndirty += 1
         _tag_set(uobj.uo_dirtyoffs, pg.offset)
         uobj.g_dirtygen += 1
-        u = uvmexp()
+        u = uobj.uo_exp
         u.dirtypages += 1
         u.dirtyobjs[uobj] = None
         if kick and u.dirtypages > u.dirtyhiwat:
@@ -207,18 +211,52 @@ def _page_clean(uobj: uvm_object, pg: vm_page) -> None:
         pg.flags |= PG_CLEAN
         uobj.uo_ndirty -= 1
         _tag_clear(uobj.uo_dirtyoffs, pg.offset)
-        u = uvmexp()
+        u = uobj.uo_exp
         u.dirtypages -= 1
         if uobj.uo_ndirty == 0:
             u.dirtyobjs.pop(uobj, None)
 
 
-def _page_insert(uobj: uvm_object, off: int) -> vm_page:
+def _run_clean(uobj: uvm_object, run: list[vm_page]) -> None:
+    """_page_clean of each page of ``run``: dirty pages at consecutive offsets,
+    whose dirty tags are therefore one slice of the sorted tag list."""
+    n = len(run)
+    for pg in run:
+        pg.flags |= PG_CLEAN
+    tag = uobj.uo_dirtyoffs
+    i = bisect_left(tag, run[0].offset)
+    del tag[i:i + n]
+    uobj.uo_ndirty -= n
+    u = uobj.uo_exp
+    u.dirtypages -= n
+    if uobj.uo_ndirty == 0:
+        u.dirtyobjs.pop(uobj, None)
+
+
+def _run_tag(tag: list[int], run: list[vm_page]) -> None:
+    """_tag_set of each page of ``run`` (pages at consecutive offsets, none tagged)."""
+    first = run[0].offset
+    offs = range(first, run[-1].offset + PAGE_SIZE, PAGE_SIZE)
+    if not tag or tag[-1] < first:
+        tag.extend(offs)
+    else:
+        i = bisect_left(tag, first)
+        tag[i:i] = offs
+
+
+def _run_untag(tag: list[int], run: list[vm_page]) -> None:
+    """_tag_clear of each page of ``run`` (pages at consecutive offsets, all tagged)."""
+    i = bisect_left(tag, run[0].offset)
+    del tag[i:i + len(run)]
+
+
+def _page_insert(uobj: uvm_object, off: int, owner: Any) -> vm_page:
+    """A new page of ``uobj`` at ``off``, busy (owned by lwp ``owner``) and PG_FAKE."""
     pg = vm_page(uobj, off)
-    pg.owner = curlwp()
+    pg.owner = owner
     uobj.uo_pages[off] = pg
     uobj.uo_npages += 1
-    u = uvmexp()
+    u = uobj.uo_exp
     u.npages += 1
     u.filepages += 1
     return pg
@@ -231,7 +269,7 @@ def _page_free(uobj: uvm_object, pg: vm_page) -> None:
     if uobj.uo_pages.get(pg.offset) is pg:
         del uobj.uo_pages[pg.offset]
         uobj.uo_npages -= 1
-        u = uvmexp()
+        u = uobj.uo_exp
         u.npages -= 1
         u.filepages -= 1
     if pg.flags & PG_WANTED:
@@ -345,11 +383,16 @@ def _io_extent(vp: vnode, off: int) -> int:
 def _runs(pgs: list[vm_page]) -> list[list[vm_page]]:
     """``pgs`` cut into runs of pages at consecutive offsets."""
     runs: list[list[vm_page]] = []
+    run: list[vm_page] = []
+    nxt = -1  # the offset that continues the current run
     for pg in pgs:
-        if runs and runs[-1][-1].offset + PAGE_SIZE == pg.offset:
-            runs[-1].append(pg)
+        o = pg.offset
+        if o == nxt:
+            run.append(pg)
         else:
-            runs.append([pg])
+            run = [pg]
+            runs.append(run)
+        nxt = o + PAGE_SIZE
     return runs
 
 
@@ -375,7 +418,7 @@ async def genfs_gop_write(vp: vnode, pgs: list[vm_page], npages: int, flags: int
         if n == 0:
             continue
         data = memoryview(run[0].data) if len(run) == 1 else \
-            memoryview(b"".join(pg.data for pg in run))
+            memoryview(b"".join([pg.data for pg in run]))
         error = await genfs_do_io(vp, run[0].offset, data, n, True)
         if error and not first:
             first = error
@@ -422,20 +465,24 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     uobj = vp.v_uobj
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
-    off = trunc_page(off)
+    off &= ~PAGE_MASK  # trunc_page
+    me = _lwp.get()
+    if me is None:
+        me = curlwp()  # raises: not in an lwp
     lock = uobj.vmobjlock
+    pages = uobj.uo_pages
     await mutex_enter(lock)
     while True:
-        pg = uobj.uo_pages.get(off)
+        pg = pages.get(off)
         if pg is None:
-            pg = _page_insert(uobj, off)
+            pg = _page_insert(uobj, off, me)
             break
         if pg.flags & PG_BUSY:
             pg.flags |= PG_WANTED
             await cv_wait(uobj.uo_cv, lock)
             continue
         pg.flags |= PG_BUSY
-        pg.owner = curlwp()
+        pg.owner = me
         mutex_exit(lock)
         return 0, pg
     if nofill:
@@ -446,8 +493,8 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     run = [pg]
     end = min(ra_end, off + MAXPHYS, round_page(vp.v_size))
     o = off + PAGE_SIZE
-    while o < end and o not in uobj.uo_pages:
-        run.append(_page_insert(uobj, o))
+    while o < end and o not in pages:
+        run.append(_page_insert(uobj, o, me))
         o += PAGE_SIZE
     mutex_exit(lock)
     error = await _pages_fill(vp, run)
@@ -493,7 +540,7 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
             ra_end += MAXPHYS
     while todo > 0:
         off = uio.uio_offset
-        pgoff = trunc_page(off)
+        pgoff = off & ~PAGE_MASK  # trunc_page
         inpg = off - pgoff
         n = min(PAGE_SIZE - inpg, todo)
         nofill = False
@@ -511,7 +558,7 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
         resid0 = uio.uio_resid
         error = await uiomove(mv, n, uio)
         moved = resid0 - uio.uio_resid
-        if write and moved:
+        if write and moved and pg.flags & (PG_CLEAN | PG_FAKE):  # (else it is dirty already)
             _page_dirty(uobj, pg)
         uvm_page_unbusy(uobj, [pg])
         if error:
@@ -779,14 +826,16 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
             for q in cluster:
                 q.flags |= PG_BUSY
                 q.owner = me
-                # Clean before the write: a change made meanwhile dirties it again.
-                _page_clean(uobj, q)
-                _tag_set(uobj.uo_wboffs, q.offset)
+            # Clean before the write: a change made meanwhile dirties it
+            # again.  (The cluster is dirty pages at consecutive offsets: its
+            # tags move from the dirty list to the write-back list as a slice.
+            # Busy, its pages get no other tags while the lock is dropped.)
+            _run_clean(uobj, cluster)
+            _run_tag(uobj.uo_wboffs, cluster)
             mutex_exit(slock)
             e = await uobj.g_op.gop_write(vp, cluster, len(cluster), flags)
             await mutex_enter(slock)
-            for q in cluster:
-                _tag_clear(uobj.uo_wboffs, q.offset)
+            _run_untag(uobj.uo_wboffs, cluster)
             if e:
                 for q in cluster:
                     _page_dirty(uobj, q, kick=False)

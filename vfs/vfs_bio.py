@@ -45,14 +45,15 @@ Deviations from vfs_bio.c 1.276:
 * no free-buffer queues, no buffer memory pools and no getnewbuf: buffers
   are Python objects in a hash keyed by (vnode, block), released ones in an
   LRU list; ``_buf_trim`` stands for buf_trim/getnewbuf when the cache is
-  over its high-water mark (a delayed write found there is written with a
-  synchronous ``bwrite``, where getnewbuf starts a bawrite).  As in NetBSD,
+  over its high-water mark (a delayed write found there is written
+  synchronously, where getnewbuf starts a bawrite; as bawrite's, that
+  write is not delayed on an MNT_ASYNC mount).  As in NetBSD,
   a buffer vflushbuf writes (BC_VFLUSH) stays where it was on the LRU list
   and keeps that place when released, and the trimming passes it by; BC_AGE
   has no queue of its own: an aged buffer goes to the list's end;
 * ``getblk`` given another size than the cached buffer's writes that buffer
   out (or invalidates it when clean) and starts over instead of resizing it
-  with allocbuf;
+  with allocbuf; that write is not delayed on an MNT_ASYNC mount;
 * a transfer that comes back short without an error (rumpblk's host file
   can do that; NetBSD's disk drivers set b_error) is EIO for ``bread`` and
   ``bwrite`` and for an asynchronous write, so the buffer is invalidated,
@@ -69,7 +70,8 @@ Deviations from vfs_bio.c 1.276:
   turned into a delayed one on an MNT_ASYNC mount.  It waits for a busy
   dirty buffer where NetBSD's passes it by (and finds it again in its next
   round), and its FSYNC_WAIT wait takes ``v_interlock`` only when writes
-  are in flight;
+  are in flight (the look for a buffer dirtied meanwhile is made after it,
+  without the lock: nothing runs in between);
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
@@ -326,7 +328,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
-    key = _key(vp, blkno)
+    key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
     await mutex_enter(bc.lock)
     while True:
         bp = bc.hash.get(key)
@@ -341,9 +343,11 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             mutex_exit(bc.lock)
             return bp
         # Same block asked for with another size: push it out and start over.
+        # (The write goes past bwrite's MNT_ASYNC test: delayed again, the
+        # buffer would stay here dirty and this loop would find it for ever.)
         mutex_exit(bc.lock)
         if bp.b_oflags & BO_DELWRI:
-            await bwrite(bp)
+            await _bwrite_start(bp, True)
         else:
             brelse(bp, BC_INVAL)
         await mutex_enter(bc.lock)
@@ -409,7 +413,9 @@ async def _buf_trim() -> None:
             continue
         if victim.b_oflags & BO_DELWRI:
             victim.b_cflags |= BC_BUSY | BC_AGE
-            await bwrite(victim)
+            # getnewbuf's bawrite, which MNT_ASYNC does not delay (a delayed
+            # write would put it back on the list, and this loop go round).
+            await _bwrite_start(victim, True)
             continue
         _unhash(victim)
 
@@ -583,9 +589,10 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
     """Write every dirty buffer of ``vp``; returns the first error (see the deviations).
 
     As vfs_subr.c's, it goes round again while a pass found buffers to
-    write (a buffer can be dirtied while another is written), and with
-    FSYNC_WAIT it waits until no write of ``vp`` is in flight, so that no
-    dirty buffer is left when it returns.
+    write (a buffer can be dirtied while another is written).  With
+    FSYNC_WAIT it then waits until no write of ``vp`` is in flight and, if
+    a buffer was dirtied meanwhile, starts over, so that no dirty buffer is
+    left when it returns.
     """
     first = 0
     while True:
@@ -602,13 +609,18 @@ async def vflushbuf(vp: vnode, flags: int) -> int:
             wrote = True
             if error and not first:
                 first = error
-        if flags & FSYNC_WAIT and vp.v_numoutput != 0:
+        if wrote:
+            continue  # (vfs_subr.c: goto loop after each write)
+        if not flags & FSYNC_WAIT:
+            return first
+        if vp.v_numoutput != 0:
             # (kemu: v_interlock only when there is something to wait for)
             await mutex_enter(vp.v_interlock)
             while vp.v_numoutput != 0:
                 await cv_wait(vp.v_cv, vp.v_interlock)
             mutex_exit(vp.v_interlock)
-        if not wrote:
+        # Dirtied while we waited: round again (NetBSD vprints "vflushbuf: dirty").
+        if not any(b.b_oflags & BO_DELWRI for b in _vnode_bufs(vp)):
             return first
 
 

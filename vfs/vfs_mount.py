@@ -36,7 +36,8 @@ vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
   and every process's current directory and /dev's device nodes are on it.
 * ``vfs_sync_all`` does not ``suspendsched()``: a puffs file server is a
   user process of the machine and must keep answering while its file
-  system is synced and unmounted.  An lwp still running meets the
+  system is synced and unmounted; ``cpu_reboot`` (kern/machdep.py) calls
+  it after the unmount loop.  Until then an lwp still running meets the
   suspension that dounmount puts on its file system, then the forced
   unmount's revoked vnodes.  Its ``do_sys_sync`` is ``vfs_syncall`` (sync(2)
   here waits for the writes, MNT_WAIT), so there is no ``buf_syncwait``

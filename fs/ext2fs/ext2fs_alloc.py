@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 from kern.errno import ENOSPC
 from kern.kern_auth import kauth_cred_geteuid, kauth_cred_issuser
 from kern.native import clrbit, ffc_range, isclr, setbit
+from kern.param import DEV_BSHIFT
 from kern.subr_prf import printf
 from vfs.buf import B_MODIFY, BC_INVAL, BO_DELWRI
-from vfs.vfs_bio import bdwrite, bread, brelse, btodb, getblk, incore
+from vfs.vfs_bio import bdwrite, bread, brelse, getblk, incore
 
 from .ext2fs import (
     cgbase,
     dtog,
     dtogd,
-    freespace,
     fsbtodb,
     ino_to_cg,
 )
@@ -67,8 +67,10 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
     fs = ip.i_e2fs
     assert fs is not None
     sb = fs.e2fs
-    if sb.e2fs_fbcount == 0 or (freespace(fs) <= 0 and cred is not None and
-                                not kauth_cred_issuser(cred)):
+    fbcount = sb.e2fs_fbcount
+    # (freespace(fs) inline)
+    if fbcount == 0 or (fbcount - sb.e2fs_rbcount <= 0 and cred is not None and
+                        not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0
     if bpref >= sb.e2fs_bcount:
@@ -76,11 +78,12 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
     if bpref == 0:
         cg = ino_to_cg(fs, ip.i_number)
     else:
-        cg = dtog(fs, bpref)
-    bno = await ext2fs_hashalloc(ip, cg, bpref, fs.e2fs_bsize, ext2fs_alloccg)
+        cg = (bpref - sb.e2fs_first_dblock) // sb.e2fs_fpg  # dtog
+    bsize = fs.e2fs_bsize
+    bno = await ext2fs_hashalloc(ip, cg, bpref, bsize, ext2fs_alloccg)
     if bno > 0:
         din = ip.i_e2din  # ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(bsize)), in place
-        nblock = (din.e2di_nblock | (din.e2di_nblock_high << 32)) + btodb(fs.e2fs_bsize)
+        nblock = (din.e2di_nblock | (din.e2di_nblock_high << 32)) + (bsize >> DEV_BSHIFT)
         din.e2di_nblock = nblock & 0xffffffff
         din.e2di_nblock_high = (nblock >> 32) & 0xffff
         ip.i_flag |= IN_CHANGE | IN_UPDATE

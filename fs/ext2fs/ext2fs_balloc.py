@@ -27,16 +27,15 @@ from typing import TYPE_CHECKING, Any
 from kern.errno import EFBIG, EIO
 from vfs.buf import B_MODIFY
 from vfs.genfs_io import (
+    PAGE_MASK,
     PAGE_SIZE,
     genfs_getpage_busy,
     genfs_page_dirty,
-    round_page,
-    trunc_page,
     uvm_page_unbusy,
 )
 from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite, getblk
 
-from .ext2fs import blkoff, fsbtodb, lblkno, lblktosize
+from .ext2fs import fsbtodb
 from .ext2fs_alloc import (
     ext2fs_alloc,
     ext2fs_blkfree,
@@ -47,7 +46,7 @@ from .ext2fs_alloc import (
 from .ext2fs_bmap import ext2fs_getlbns, ext2fs_setbptr
 from .ext2fs_inode import ext2fs_setsize, ext2fs_size
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
-from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
+from .ufs_inode import IN_CHANGE, IN_UPDATE, inode
 
 if TYPE_CHECKING:
     from vfs.buf import buf
@@ -104,7 +103,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     error, path = ext2fs_getlbns(fs, bn)
     if error:
         return error, None
-    blocks = ip.i_e2fs_blocks
+    blocks = ip.i_e2din.e2di_blocks  # i_e2fs_blocks
 
     if not path:
         nb = blocks[bn]
@@ -146,11 +145,11 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     new = False
     for step in steps:
         last = step is laststep
-        error, bp = await bread(devvp, fsbtodb(fs, nb), fs.e2fs_bsize)
+        error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
         if error:
             break
         assert bp is not None
-        child = _bptr(bp.b_data, step.in_off)
+        child = _U32.unpack_from(bp.b_data, 4 * step.in_off)[0]  # _bptr
         if child != 0:
             brelse(bp, 0)
             if not ext2fs_validblk(ip, child):
@@ -175,7 +174,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
                 brelse(bp, 0)
                 break
         ip.i_e2fs_last_blk = newb
-        ext2fs_setbptr(bp.b_data, step.in_off, newb)
+        _U32.pack_into(bp.b_data, 4 * step.in_off, newb)  # ext2fs_setbptr
         if unwind is None:
             unwind = (nb, step.in_off)
         bdwrite(bp)
@@ -221,15 +220,16 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
     (ext2fs_balloc wants EOF up to date), so a write that fails after this
     gives the blocks back when ext2fs_write truncates to the old size.
     """
-    ip = VTOI(vp)
+    ip = vp.v_data  # VTOI
     fs = ip.i_e2fs
     assert fs is not None
-    delta = blkoff(fs, off)
+    delta = off & fs.e2fs_qbmask  # blkoff
     off -= delta
     len_ += delta
     bshift = fs.e2fs_bshift
+    fsbsize = fs.e2fs_bsize
     while len_ > 0:
-        bsize = min(fs.e2fs_bsize, len_)
+        bsize = min(fsbsize, len_)
         error, _ = await ext2fs_balloc(ip, off >> bshift, bsize, cred, False, flags)  # lblkno
         if error:
             return error
@@ -249,19 +249,21 @@ async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int
     marked dirty after it, so newly allocated blocks get their zeros (or
     old contents) written, never whatever the disk held.
     """
-    ip = VTOI(vp)
+    ip = vp.v_data  # VTOI
     fs = ip.i_e2fs
     assert fs is not None
     uobj = vp.v_uobj
     # Whole blocks: a new block is written in full.
-    bstart = lblktosize(fs, lblkno(fs, off))
-    bend = lblktosize(fs, lblkno(fs, off + len_ - 1) + 1)
+    bshift = fs.e2fs_bshift
+    bstart = (off >> bshift) << bshift  # lblktosize(fs, lblkno(fs, off))
+    bend = (((off + len_ - 1) >> bshift) + 1) << bshift
     pgs = []
     size = vp.v_size
-    for pgoff in range(trunc_page(bstart), round_page(bend), PAGE_SIZE):
+    end = off + len_
+    for pgoff in range(bstart & ~PAGE_MASK, (bend + PAGE_MASK) & ~PAGE_MASK, PAGE_SIZE):
         # Nothing of this page outside the range lies below EOF: no read needed.
         before = pgoff < off and pgoff < size
-        after = off + len_ < pgoff + PAGE_SIZE and off + len_ < size
+        after = end < pgoff + PAGE_SIZE and end < size
         error, pg = await genfs_getpage_busy(vp, pgoff, not (before or after))
         if error:
             uvm_page_unbusy(uobj, pgs)

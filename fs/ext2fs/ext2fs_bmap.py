@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kern.errno import EFBIG
 from vfs.vfs_bio import MAXPHYS, bread, brelse
 
-from .ext2fs import NINDIR, fsbtodb
+from .ext2fs import fsbtodb
 from .ext2fs_dinode import NDADDR, NIADDR
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
 from .ufs_inode import VTOI
@@ -67,9 +67,12 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
         return EFBIG, []
     if bn < NDADDR:
         return 0, []
-    nindir = NINDIR(fs)
+    nindir = fs.e2fs_bsize // 4  # NINDIR
     # Which level of indirection, and the block number relative to it.
     bn -= NDADDR
+    if bn < nindir:
+        # (The loops below for the single indirect block, the usual case.)
+        return 0, [indir(-NDADDR, NDADDR), indir(0, bn)]
     blockcnt = 1
     level = 0
     for i in range(NIADDR):

@@ -71,11 +71,12 @@ EXT2_XATTR_MAGIC = 0xEA020000
 
 def ext2fs_size(ip: inode) -> int:
     """The file's size (the high half counts for regular files only)."""
-    size = ip.i_e2din.e2di_size
+    din = ip.i_e2din  # (i_e2fs_mode and the size fields, read from it once each)
+    size = din.e2di_size
     fs = ip.i_e2fs
-    if (ip.i_e2fs_mode & EXT2_IFMT) == EXT2_IFREG and fs is not None and \
+    if (din.e2di_mode & EXT2_IFMT) == EXT2_IFREG and fs is not None and \
             fs.e2fs.e2fs_rev > E2FS_REV0:
-        size |= ip.i_e2din.e2di_size_high << 32
+        size |= din.e2di_size_high << 32
     return size
 
 
@@ -83,17 +84,19 @@ def ext2fs_setsize(ip: inode, size: int) -> int:
     """Set the file's size; a regular file past 2 GiB turns on large_file (EFBIG on rev 0)."""
     fs = ip.i_e2fs
     assert fs is not None
-    if (ip.i_e2fs_mode & EXT2_IFMT) == EXT2_IFREG or ip.i_e2fs_mode == 0:
+    din = ip.i_e2din
+    mode = din.e2di_mode  # i_e2fs_mode
+    if (mode & EXT2_IFMT) == EXT2_IFREG or mode == 0:
         if size > 0x7fffffff:
             if fs.e2fs.e2fs_rev <= E2FS_REV0:
                 return EFBIG
             if not EXT2_HAS_ROCOMPAT_FEATURE(fs, EXT2F_ROCOMPAT_LARGEFILE):
                 fs.e2fs.e2fs_features_rocompat |= EXT2F_ROCOMPAT_LARGEFILE
                 fs.e2fs_fmod = 1
-        ip.i_e2din.e2di_size_high = (size >> 32) & 0xffffffff
+        din.e2di_size_high = (size >> 32) & 0xffffffff
     elif size > 0xffffffff:
         return EFBIG
-    ip.i_e2din.e2di_size = size & 0xffffffff
+    din.e2di_size = size & 0xffffffff
     return 0
 
 

@@ -146,9 +146,11 @@ async def ext2fs_write(v: Any) -> int:
     osize = ext2fs_size(ip)
     async_ = vp.v_mount is not None and bool(vp.v_mount.mnt_flag & MNT_ASYNC)
     error = 0
+    bsize = fs.e2fs_bsize
+    qbmask = fs.e2fs_qbmask
     while uio.uio_resid > 0:
         oldoff = uio.uio_offset
-        bytelen = min(fs.e2fs_bsize - blkoff(fs, oldoff), uio.uio_resid)
+        bytelen = min(bsize - (oldoff & qbmask), uio.uio_resid)  # blkoff
         if vp.v_size < oldoff + bytelen:
             uvm_vnp_setwritesize(vp, oldoff + bytelen)
         # Allocates the block and moves the inode's size over it.

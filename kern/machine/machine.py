@@ -19,7 +19,7 @@
               n.start_soon(k.run, writer)
               n.start_soon(k.run, reader)
 
-  The lwps are tasks of the caller's trio run (any trio clock will do).
+  The machine's tasks run in the caller's trio run (any trio clock will do).
 
 * ``Machine(...).run_once(afn, *args)``: boot, run one lwp, halt, all in
   the calling thread: what the explorers (kern/machine/explore.py) use.
@@ -41,11 +41,13 @@ possibly inconsistent.
 from __future__ import annotations
 
 import atexit
+import contextvars
 import importlib
 import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -63,6 +65,7 @@ from kern.kern_lwp import (
     LSZOMB,
     LW_DAEMON,
     LW_SYSTEM,
+    PK_HOSTCHILD,
     PK_SYSTEM,
     KthreadExit,
     lwp,
@@ -104,6 +107,13 @@ _MACHINE_TID = ("-", 0, 0)
 
 # A schedule string longer than this is written to a file by the reports.
 SCHEDULE_INLINE_MAX = 400
+
+# Seconds of host time an async halt waits for an idle kernel before it starts
+# anyway (Machine._areboot).
+HALT_START_PATIENCE = 2.0
+# Seconds of host time a sync halt whose cpu_reboot is done waits for a kernel
+# that never goes idle before it stops the machine (Machine._reboot_sync).
+HALT_QUIESCE_PATIENCE = 5.0
 
 __all__ = ["CrashDump", "LwpInfo", "Machine", "Trace", "TraceEvent", "boot"]
 
@@ -166,6 +176,10 @@ class _Request:
         self.sync = sync
         self.done = False
         self.delivered = False
+        # Machine.stop_waiting: a sync request delivered when its lwp ends,
+        # without waiting for quiescence; the lwp that runs it
+        self.early = False
+        self.lwp: lwp | None = None
         # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
         # the machine no longer counts it as work outstanding.
         self.abandoned = False
@@ -256,6 +270,7 @@ class Machine:
         self.locals: dict[Any, Any] = {}
         self.alllwp: list[lwp] = []
         self.procs: dict[int, proc] = {}
+        self._hostchildren: dict[proc, int] = {}   # hostchild_hold's counts
         self._nextpid = 1
         self.proc0: proc = proc(0, "system")
         self.proc0.p_flag |= PK_SYSTEM
@@ -431,27 +446,41 @@ class Machine:
         l.l_cpu = self.cpu
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
-        self._nursery.start_soon(self._lwp_main, l, afn, args, req, name=l.l_name)
+        # Its context starts as a copy of the spawner's, as a trio task's does.
+        l.l_ctx = contextvars.copy_context()
+        l.l_coro = self._lwp_main(l, afn, args, req)
         self.cpu.setrun(l)
 
-    # The machine's tasks are KI-protected: on the async face a Ctrl-C never
-    # lands in the middle of kernel code; trio raises it in the caller's task,
-    # whose ``async with`` then halts (syncs) the machine.
+    # An lwp's code is KI-protected (its frames are under this one's, whichever
+    # task runs it): on the async face a Ctrl-C never lands in the middle of
+    # kernel code; trio raises it in the caller's task, whose ``async with``
+    # then halts (syncs) the machine.
     @trio.lowlevel.enable_ki_protection
     async def _lwp_main(self, l: lwp, afn: Callable[..., Awaitable[Any]],
                         args: tuple[Any, ...], req: _Request | None) -> None:
+        """The coroutine of lwp ``l``: the CPU task first runs it when the
+        scheduler picks ``l`` (kern/machine/scheduler.py)."""
         _machine.set(self)
         _lwp.set(l)
-        l.l_task = trio.lowlevel.current_task()
-        await self.cpu.park(l)  # until the scheduler first picks it
         out: outcome.Outcome
         try:
             value = await afn(*args)
             out = outcome.Value(value)
         except KthreadExit as e:
             out = outcome.Value(e.ecode)
-        except trio.Cancelled:
-            raise
+        except trio.Cancelled as e:
+            if self.cpu.stopping or self._nursery is None or \
+                    self._nursery.cancel_scope.cancel_called:
+                raise  # the machine stops: it unwinds
+            # Not the machine's: the lwps share the CPU task, so a trio cancel
+            # scope an lwp holds while it sleeps cancels whichever runs then.
+            p = KernelPanic(f"panic: trio.Cancelled escaped lwp {l.l_name!r}: a trio "
+                            "cancel scope that is not the machine's cancelled it (an lwp "
+                            "that sleeps inside its own trio cancel scope; a trio wait "
+                            "that may be cancelled belongs in m.external_wait())")
+            p.__cause__ = e
+            self._fail(p)
+            return
         except KernelError as e:
             self._fail(e)
             return
@@ -472,7 +501,7 @@ class Machine:
         self._lwp_exit(l, out)
         if req is not None:
             req.finish(out)
-            if not req.sync:
+            if not req.sync or req.early:
                 req.deliver()
         self.cpu.exit(l)
 
@@ -508,9 +537,8 @@ class Machine:
         self._check_alive()
         req = _Request(afn, args, name, proc, sync=True)
         req.tevent = threading.Event()
-        assert self._token is not None
         try:
-            self._token.run_sync_soon(self._submit, req)
+            self._post(self._submit, req)
         except trio.RunFinishedError:
             self._check_alive()
             raise MachineHalted(f"{self!r} is not running") from None
@@ -530,9 +558,26 @@ class Machine:
         if self._token is None:
             return
         try:
-            self._token.run_sync_soon(self._call_in_kernel, fn, args)
+            self._post(self._call_in_kernel, fn, args)
         except trio.RunFinishedError:
             pass
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """From a host thread: queue ``fn(*args)`` for the machine's trio run, and
+        poke the CPU so that it runs at the next preemption point even if an
+        lwp computes on without parking (VirtualCPU.host_poke).  Raises
+        trio.RunFinishedError when the run is over."""
+        assert self._token is not None
+        # The poke first: the run may take the call (and host_taken clear the
+        # poke) before run_sync_soon returns here.
+        self.cpu.host_poke()
+        self._token.run_sync_soon(self._posted, fn, args)
+
+    def _posted(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        # In the machine's run: the host's queue is being drained (this and
+        # whatever was queued with it): the preemption points stop stepping.
+        self.cpu.host_taken()
+        fn(*args)
 
     def _call_in_kernel(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         _machine.set(self)
@@ -551,12 +596,24 @@ class Machine:
             raise
         return self._unwrap(req)
 
+    def stop_waiting(self, l: lwp) -> None:
+        """In the machine: the caller of the sync request that lwp ``l`` runs stops
+        waiting for quiescence (a Ctrl-C of kemu's shell, tools/shell.py): it
+        gets its result as soon as ``l`` has ended (now, if it has), and the
+        other lwps run on.  When that happens depends on the host, so a run
+        that uses it replays only up to it."""
+        for r in self._requests:
+            if r.lwp is l and r.sync:
+                r.early = True
+                if r.done:
+                    r.deliver()
+
     def _abandon(self, req: _Request) -> None:
         """The caller of ``req`` stopped waiting (KeyboardInterrupt, cancellation)."""
         req.abandoned = True
         if self._token is not None and self._face == "sync":
             try:
-                self._token.run_sync_soon(self.cpu.recheck)
+                self._post(self.cpu.recheck)
             except trio.RunFinishedError:
                 pass
         else:
@@ -602,6 +659,7 @@ class Machine:
         p = req.proc or self.initproc or self.proc0
         name = req.name or (getattr(req.afn, "__name__", "lwp"))
         l = lwp(p, name)
+        req.lwp = l
         try:
             self.spawn_lwp(l, req.afn, req.args, req)
         except MachineHalted as e:
@@ -709,8 +767,7 @@ class Machine:
             self._halting = True
             held = self._reboot_sync(_howto(sync))
             try:
-                assert self._token is not None
-                self._token.run_sync_soon(self._stop)
+                self._post(self._stop)
             except trio.RunFinishedError:
                 pass
         while True:
@@ -751,17 +808,31 @@ class Machine:
         req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
         req.tevent = threading.Event()
         try:
-            assert self._token is not None
-            self._token.run_sync_soon(self._submit, req)
+            self._post(self._submit, req)
         except trio.RunFinishedError:
             return None
         held: BaseException | None = None
         assert req.tevent is not None
+        cpu = self.cpu
+        since = 0.0  # host time since cpu_reboot ended with the CPU never idle
         while True:
             try:
                 if req.tevent.wait(0.2) or self._thread is None or \
                         not self._thread.is_alive():
                     return held
+                if req.done:
+                    # cpu_reboot has synced, unmounted and suspended the user
+                    # processes; the wait for quiescence is for daemons to see
+                    # their file systems go.  An lwp that computes on in the
+                    # kernel (a loop that never sleeps, left by a caller that
+                    # gave up on its k.run) would hold it for ever: once the
+                    # CPU has not gone idle for HALT_QUIESCE_PATIENCE seconds,
+                    # the machine stops as it is (NetBSD's CPU just halts).
+                    if since == 0.0 or cpu.went_idle:
+                        since = time.monotonic()
+                        cpu.went_idle = False
+                    elif time.monotonic() - since > HALT_QUIESCE_PATIENCE:
+                        return held
             except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt first
                 held = held or e
 
@@ -857,14 +928,32 @@ class Machine:
             self._halting = True
             with trio.CancelScope(shield=True):
                 try:
-                    await self._arun(cpu_reboot, (_howto(sync),), "reboot", self.proc0,
-                                     sync=True)
+                    await self._areboot(cpu_reboot, _howto(sync))
                 except KernelError:
                     self._failure_raised = False   # not yet: _halt_outcome raises it
                 except MachineHalted:
                     pass
             self._stop()
         self._halt_outcome(None)
+
+    async def _areboot(self, cpu_reboot: Callable[[int], Awaitable[None]], howto: int) -> None:
+        """The async face's reboot request.  Like any request it waits in the
+        intake for an idle kernel (so that it starts at a reproducible point);
+        but a user process that computes on (system calls, never a sleep)
+        keeps the kernel from ever being idle, and the halt is what stops it
+        (suspendsched).  So when the kernel has stayed busy for
+        HALT_START_PATIENCE seconds of host time, the request starts at once,
+        at whatever point the kernel is (such a run's halt does not replay)."""
+        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req.aevent = trio.Event()
+        self._submit(req)
+        with trio.move_on_after(HALT_START_PATIENCE):
+            await req.aevent.wait()
+        if req in self._intake:
+            self._intake.remove(req)
+            self._start_request(req)
+        await req.aevent.wait()
+        self._unwrap(req)
 
     # ------------------------------------------------------------ the kernel
 
@@ -881,7 +970,7 @@ class Machine:
             with trio.CancelScope(shield=True):
                 async with trio.open_nursery() as n:
                     self._nursery = n
-                    n.start_soon(self.cpu.idle_task, name="kemu-idle")
+                    n.start_soon(self.cpu.cpu_task, name="kemu-cpu")
                     boot = _Request(self._boot, (), "lwp0", self.proc0, sync=True)
                     boot.aevent = trio.Event()
                     self._requests.append(boot)
@@ -998,6 +1087,24 @@ class Machine:
         quiescent.  A plain counter: it never gives the CPU away."""
         return _AwaitingOutside(self.cpu)
 
+    def hostchild_hold(self, p: proc) -> None:
+        """Process ``p`` waits for a host process that it started and will reap
+        (a remote puffs server, tools/lib/libpuffs/remote.py), until as many
+        :meth:`hostchild_rele` calls: meanwhile it has PK_HOSTCHILD, and the
+        halt's suspendsched leaves it running so that it sees its server go
+        (kern/kern_synch.py).  Plain: it never gives the CPU away."""
+        n = self._hostchildren.get(p, 0)
+        self._hostchildren[p] = n + 1
+        p.p_flag |= PK_HOSTCHILD
+
+    def hostchild_rele(self, p: proc) -> None:
+        """Undo one :meth:`hostchild_hold` of ``p`` (it reaped its host process)."""
+        n = self._hostchildren.pop(p, 0) - 1
+        if n > 0:
+            self._hostchildren[p] = n
+        else:
+            p.p_flag &= ~PK_HOSTCHILD
+
     def busy(self) -> bool:
         """Is a request (k.run) outstanding?  (One its caller abandoned is not.)"""
         return any(not r.done and not r.abandoned for r in self._requests)
@@ -1023,14 +1130,20 @@ class Machine:
         self._fail(Deadlock("\n".join(lines)))
 
     def _lwp_info(self, l: lwp, exc: BaseException | None = None) -> LwpInfo:
-        if l.l_task is not None and l.l_task is _current_task_or_none():
+        coro = l.l_coro
+        if coro is not None and coro.cr_running:
             # The running lwp: when the error that ends the run came out of it,
-            # its frames are gone from the stack and live in the traceback.
-            stack = _exc_stack(exc) if exc is not None and exc.__traceback__ else []
+            # its frames are gone from the stack and live in the traceback (of
+            # the error a panic names as its cause, for one escaping _lwp_main).
+            stack = []
+            e = exc
+            while e is not None and not any(not _internal_frame(s) for s in stack):
+                stack = _exc_stack(e) if e.__traceback__ else []
+                e = e.__cause__
             if not any(not _internal_frame(s) for s in stack):
                 stack = _current_stack()
         else:
-            stack = _task_stack(l.l_task) if l.l_task is not None else []
+            stack = _coro_stack(coro) if coro is not None else []
         where = "?"
         for s in reversed(stack):
             if not _internal_frame(s):
@@ -1055,12 +1168,14 @@ class ExternalWait:
     async def __aenter__(self) -> None:
         self.l = _lwp.get()
         self.left = self.cpu.ext_enter(self.l, self.pending, self.wmesg)
+        if self.left:
+            await self.cpu.migrate()  # the body runs in a carrier task
 
     async def __aexit__(self, *exc: Any) -> bool:
         l = self.l
         if self.cpu.ext_exit(l, self.pending):
             assert l is not None
-            await self.cpu.park(l)
+            await self.cpu.park(l)  # back to the CPU task, for the CPU
         return False
 
 
@@ -1105,20 +1220,14 @@ def _waiting_for(l: lwp) -> str:
 
 # as the stacks print it (short_path: relative when trio sits under the tree, e.g. ./.venv)
 _TRIO_DIR = short_path(os.path.dirname(trio.__file__))
+_OUTCOME_DIR = short_path(os.path.dirname(outcome.__file__))  # trio throws with it
 
 
 def _internal_frame(s: str) -> bool:
-    if s.startswith(_TRIO_DIR) or s.startswith("<frozen"):
+    if s.startswith((_TRIO_DIR, _OUTCOME_DIR, "<frozen")):
         return True
     return s.startswith(_INTERNAL_FILES) or \
         s.startswith("kern/subr_prf.py:")
-
-
-def _current_task_or_none() -> trio.lowlevel.Task | None:
-    try:
-        return trio.lowlevel.current_task()
-    except RuntimeError:
-        return None
 
 
 def _current_stack() -> list[str]:
@@ -1135,11 +1244,18 @@ def _exc_stack(exc: BaseException) -> list[str]:
             for fs in traceback.extract_tb(exc.__traceback__)]
 
 
-def _task_stack(task: trio.lowlevel.Task) -> list[str]:
+def _coro_stack(coro: Any) -> list[str]:
+    """Where a suspended lwp coroutine waits: its await chain, outermost first."""
     out = []
     try:
-        for frame, lineno in task.iter_await_frames():
-            out.append(f"{short_path(frame.f_code.co_filename)}:{lineno} in "
+        while coro is not None:
+            if hasattr(coro, "cr_frame"):
+                frame, coro = coro.cr_frame, coro.cr_await
+            else:  # a generator-based awaitable (types.coroutine)
+                frame, coro = coro.gi_frame, coro.gi_yieldfrom
+            if frame is None:
+                break
+            out.append(f"{short_path(frame.f_code.co_filename)}:{frame.f_lineno} in "
                        f"{frame.f_code.co_name}")
     except Exception:  # noqa: BLE001 - a best-effort post-mortem
         pass

@@ -2,17 +2,41 @@
 
 Exactly one lwp holds the CPU (``curlwp``, LSONPROC) at a time; the others
 are asleep (LSSLEEP), waiting outside the machine, or on the run queue
-(LSRUN, in the order they became runnable).  Every lwp is a trio task, and
-every lwp that does not hold the CPU has its task parked in
-``trio.lowlevel.wait_task_rescheduled``: so at most one lwp is runnable in
-trio's eyes, trio's own batch order never matters, and kemu uses only
-trio's public low-level API.
+(LSRUN, in the order they became runnable).
+
+**A scheduler of our own.**  An lwp is a coroutine (``Machine._lwp_main``),
+not a trio task.  One trio task per machine, the CPU task
+(:meth:`VirtualCPU.cpu_task`), steps the coroutine of ``curlwp``, in the
+lwp's own ``contextvars`` context, until it yields; a context switch costs
+no trio run-loop round, trio never has two lwps to order, and kemu uses
+only trio's public low-level API.  What an lwp yields:
+
+* the switch signal (:meth:`VirtualCPU.park`): it gave the CPU away, or
+  waits for it; the CPU task goes on with whichever lwp is ``curlwp`` now,
+  and resumes this one when it is ``curlwp`` again;
+* a trio trap (a checkpoint, anything it awaits of trio outside an external
+  wait): the CPU task passes it up to trio and sends trio's answer back, or
+  throws trio's exception in (``Cancelled``); the lwp holds the CPU
+  meanwhile, as today's kernels spin;
+* the migrate signal (:meth:`VirtualCPU.migrate`, from
+  ``m.external_wait()``): it left the CPU for a wait outside the machine;
+  a carrier task takes its coroutine (forwarding its traps likewise) until
+  it is back and waits for the CPU, so the trio cancel scopes, locks and
+  sockets of the wait belong to one task.  Idle carriers wait in a pool
+  for the next wait.
 
 **Context switches.**  :meth:`VirtualCPU.dispatch` gives the CPU to an lwp
-by rescheduling its task (a fresh lwp whose task has not parked yet finds
-itself ``curlwp`` at its first :meth:`park` and goes on).  The lwp that
-gives the CPU away parks right after, in the same trio step, so two lwps
-never run at once.
+by setting ``curlwp`` (and wakes the CPU task when it sleeps in trio: a
+dispatch from a carrier, from ``call_soon``).  A fresh lwp's coroutine
+first runs when the CPU task finds it ``curlwp``.  Every ``_TRIO_EVERY``
+steps the CPU task gives trio's loop a turn (no decision is made there),
+so that what the host queued and the tasks outside are not starved.
+
+**Stopping.**  A halt or a crash cancels the machine's nursery and sets
+``stopping``: the CPU task resumes every lwp still waiting for the CPU,
+which then gets trio.Cancelled where it waits (a checkpoint in the
+cancelled CPU task) and unwinds its finally blocks; an lwp outside gets it
+from trio in its carrier; one that never ran is dropped.
 
 **Decisions** (see kern/machine/schedule.py for the kinds): at every
 preemption point with another lwp runnable (:meth:`preempt`), when the
@@ -27,29 +51,32 @@ machine was booted with ``clock="real"``.  Timeouts are callouts ordered by
 (deadline, sequence).  When the CPU goes idle with requests outstanding,
 the idle logic moves the virtual clock to the earliest callout and fires
 every callout due then; with nothing to fire and nothing outside awaited,
-the machine is deadlocked.  With a real clock, an idle task sleeps on
+the machine is deadlocked.  With a real clock, the CPU task sleeps on
 trio's clock until the next deadline.
 
 **Faces.**  On the sync face (and in :meth:`kern.machine.Machine.run_once`)
 nothing outside the machine shares its trio run, so the idle logic runs at
 once, in the lwp that made the CPU idle: runs are exactly reproducible.  On
 the async face the caller's own tasks share the run and may still submit
-work; the idle task then first waits until every task is blocked
+work; the CPU task then first waits until every task is blocked
 (``trio.testing.wait_all_tasks_blocked``), so that they act before virtual
 time moves or a deadlock is declared.
 
 **External waits.**  An lwp that waits on something outside the machine (a
 socket to a server process, a host thread, a trio primitive) does it inside
-``async with m.external_wait():``, which gives the CPU away on entry and
-queues for it on exit.  When such waits end depends on the host, so a run
-with them is reproducible only up to their timing.
+``async with m.external_wait():``, which gives the CPU away on entry (the
+body runs in a carrier, see above) and queues for it on exit.  When such
+waits end depends on the host, so a run with them is reproducible only up
+to their timing.
 """
 
 from __future__ import annotations
 
 import heapq
+import inspect
 import math
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -69,9 +96,43 @@ NSEC = 1_000_000_000
 OUTSIDE_SOON = 0.1
 
 
-def _abort(_: Any) -> trio.lowlevel.Abort:
-    # A parked lwp is only ever cancelled when its machine stops.
-    return trio.lowlevel.Abort.SUCCEEDED
+class _Signal:
+    """What an lwp's coroutine yields to the code driving it (not a trio trap)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<kemu {self.name}>"
+
+
+# The lwp stops here: run whichever lwp is curlwp now (on a carrier: the lwp is
+# back from outside and waits for the CPU at home).
+_SWITCH = _Signal("switch")
+# The lwp left the CPU for a wait outside the machine: run it on a carrier.
+_MIGRATE = _Signal("migrate")
+
+# The lwp's coroutine ended (_resume).
+_ENDED = _Signal("ended")
+
+# The CPU task gives trio's loop a turn every this many lwp steps, so that what
+# the host queued (call_soon: a Ctrl-C, an abandoned request) and the tasks
+# outside are not starved by lwps that never wait on trio.
+_TRIO_EVERY = 128
+
+
+@types.coroutine
+def _signal(sig: _Signal) -> Generator[Any, Any, None]:
+    yield sig
+
+
+@types.coroutine
+def _forward(trap: Any) -> Generator[Any, Any, Any]:
+    # A trio trap an lwp yielded, passed up to trio by the task that drives the
+    # lwp; trio's answer (or exception) goes back to the lwp.
+    return (yield trap)
 
 
 class Callout:
@@ -88,6 +149,54 @@ class Callout:
 
     def __lt__(self, other: Callout) -> bool:
         return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+
+def _resume(l: lwp, value: Any = None, exc: BaseException | None = None) -> Any:
+    """Run ``l``'s coroutine, in the lwp's own context, until it yields: what it
+    yielded (a signal, or a trio trap), or _ENDED; an exception out of it is
+    raised."""
+    coro = l.l_coro
+    try:
+        if exc is None:
+            return l.l_ctx.run(coro.send, value)  # type: ignore[union-attr]
+        return l.l_ctx.run(coro.throw, exc)  # type: ignore[union-attr]
+    except StopIteration:
+        l.l_coro = None
+        return _ENDED
+    except BaseException:
+        l.l_coro = None
+        raise
+
+
+async def _step(l: lwp, y: Any) -> _Signal:
+    """``l`` yielded ``y``: forward trio traps to trio from the calling task (the
+    CPU task, the lwp holding the CPU meanwhile; or a carrier) and send trio's
+    answer, or throw its exception, back into ``l``, until it yields a signal
+    (returned)."""
+    while type(y) is not _Signal:
+        try:
+            value = await _forward(y)
+        except BaseException as e:  # noqa: BLE001 - the lwp's to handle
+            y = _resume(l, None, e)
+        else:
+            y = _resume(l, value)
+    return y
+
+
+class _Carrier:
+    """A trio task that runs lwps through their waits outside the machine."""
+
+    __slots__ = ("l", "task", "pool")
+
+    def __init__(self, l: lwp, pool: list[_Carrier]) -> None:
+        self.l: lwp | None = l
+        self.task: trio.lowlevel.Task | None = None
+        self.pool = pool
+
+    def abort(self, _: Any) -> trio.lowlevel.Abort:
+        # Cancelled while idle (the machine stops): out of the pool for good.
+        self.pool.remove(self)
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class VirtualCPU:
@@ -132,12 +241,20 @@ class VirtualCPU:
         # queue: real clock (callouts may be due), stopping (raise
         # Cancelled), lwps outside (let trio run them).
         self.slow = realtime
-        self.deferred = False  # async face: idle decisions in the idle task
+        self.host_pending = False  # host_poke: a host call is queued for the run
+        # Set each time the CPU goes idle; the halt's wait clears it to tell a
+        # kernel that computes on for ever from one that sleeps now and then.
+        self.went_idle = False
+        self.deferred = False  # async face: idle decisions in the CPU task
         self.progress = 0  # dispatches of non-daemon lwps
         self._strikes = 0
         self._last_progress = -1
         self._kicked = False
-        self._idle_lot = trio.lowlevel.ParkingLot()
+        # The CPU task (:meth:`cpu_task`), and whether it sleeps in :meth:`_sleep`
+        # (then a dispatch, a kick or an lwp back from outside wakes it).
+        self._task: trio.lowlevel.Task | None = None
+        self._waiting = False
+        self._carriers: list[_Carrier] = []  # idle carrier tasks
 
     # -------------------------------------------------------------- the clock
 
@@ -241,18 +358,29 @@ class VirtualCPU:
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
-        if l.l_parked:
-            l.l_parked = False
-            trio.lowlevel.reschedule(l.l_task)
+        if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
+            self._waiting = False
+            trio.lowlevel.reschedule(self._task)
 
     async def park(self, l: lwp) -> None:
-        """Wait until ``l`` holds the CPU (return at once if it does)."""
-        if self.curlwp is l:
+        """Wait until ``l`` holds the CPU (return at once if it does, and is home).
+
+        The calling lwp stops: the CPU task runs ``curlwp`` and resumes the
+        caller when it is ``curlwp`` again.  (From a carrier: the lwp is back
+        from outside, its coroutine goes home to the CPU task.)  Once the
+        machine stops, it raises trio.Cancelled instead."""
+        if self.curlwp is l and not l.l_away:
             return
         if self.stopping:
             await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
-        l.l_parked = True
-        await trio.lowlevel.wait_task_rescheduled(_abort)
+        await _signal(_SWITCH)
+        if self.stopping:
+            await trio.lowlevel.checkpoint()
+
+    async def migrate(self) -> None:
+        """The calling lwp, which just left the CPU for a wait outside the
+        machine (:meth:`ext_enter`), goes on in a carrier task of its own."""
+        await _signal(_MIGRATE)
 
     def setrun(self, l: lwp) -> None:
         """Make ``l`` runnable; an idle CPU takes it (or chooses) at once."""
@@ -301,6 +429,12 @@ class VirtualCPU:
         if self.slow:
             if self.stopping:
                 await trio.lowlevel.checkpoint()  # raises Cancelled
+            if self.host_pending:
+                # The host queued calls for the machine's run (host_poke): trio
+                # steps run them, as a CPU takes a pending interrupt at its
+                # next spl drop, even in an lwp that never parks.  (Until they
+                # ran, host_taken: trio may order this task first in its step.)
+                await trio.lowlevel.checkpoint()
             if self.realtime and self._ncallouts:
                 self._fire_due()
             if not self.runq:
@@ -352,7 +486,26 @@ class VirtualCPU:
               "something outside the machine must be inside m.external_wait()", l.l_name, cur)
 
     def _update_slow(self) -> None:
-        self.slow = self.realtime or self.stopping or self.ext_off > 0
+        self.slow = self.realtime or self.stopping or self.ext_off > 0 or self.host_pending
+
+    def host_poke(self) -> None:
+        """From a host thread, just before it queues a call for the machine's
+        run (``run_sync_soon``; after it, the run might take the call and
+        :meth:`host_taken` clear the poke first, leaving it set for good):
+        the next preemption point takes a trio step, so
+        the call runs even while an lwp computes without parking (a kernel
+        loop, a job that never sleeps).  No decision is made there: a seeded
+        run's schedule is the same.  (Two plain stores; the kernel's own
+        ``_update_slow`` may race with them: the periodic trio step of the
+        system call path, and the host's next poke, cover a lost one.)"""
+        self.host_pending = True
+        self.slow = True
+
+    def host_taken(self) -> None:
+        """In the machine's run: the host's queued calls are running (the end
+        of :meth:`host_poke`'s extra trio steps)."""
+        self.host_pending = False
+        self._update_slow()
 
     def stop(self) -> None:
         """The machine stops: every scheduler entry raises Cancelled from now on."""
@@ -405,9 +558,14 @@ class VirtualCPU:
     # -------------------------------------------------------------- idle
 
     def kick(self) -> None:
-        """Make the idle task look at the CPU again."""
+        """Make the CPU task run the idle logic (see :meth:`_idle`)."""
         self._kicked = True
-        self._idle_lot.unpark_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            trio.lowlevel.reschedule(self._task)
 
     def recheck(self) -> None:
         """Something outside the CPU changed (a caller abandoned its request):
@@ -417,6 +575,7 @@ class VirtualCPU:
 
     def idle(self) -> None:
         """The CPU is free and nothing is runnable: decide what happens."""
+        self.went_idle = True
         if self.stopping:
             return
         if self.deferred:
@@ -477,31 +636,151 @@ class VirtualCPU:
         """Seconds to the next trio deadline of a task outside the machine (async face)."""
         return trio.lowlevel.current_statistics().seconds_to_next_deadline
 
-    @trio.lowlevel.enable_ki_protection
-    async def idle_task(self) -> None:
-        """Waits where the idle logic cannot: on trio's clock, and (async face)
-        for the caller's tasks to block."""
-        lot = self._idle_lot
-        while not self.stopping:
-            while not self._kicked:
-                await lot.park()
-            self._kicked = False
-            while self.curlwp is None and not self.stopping:
-                if self.deferred:
-                    # (imported here: trio.testing imports pytest, which a
-                    # process that only serves puffs never needs)
-                    from trio.testing import wait_all_tasks_blocked
+    # -------------------------------------------------------------- the CPU task
 
-                    await wait_all_tasks_blocked()
-                    if self.curlwp is not None or self.stopping:
-                        break
-                    self.m.take_intake()
-                    if self.curlwp is not None:
-                        break
-                until = self.idle_step()
-                if until is None:
+    @trio.lowlevel.enable_ki_protection
+    async def cpu_task(self) -> None:
+        """The machine's one trio task for its lwps: runs ``curlwp``, forwards
+        its trio traps, and waits where the idle logic cannot (on trio's
+        clock; on the async face, for the caller's tasks to block)."""
+        self._task = trio.lowlevel.current_task()
+        try:
+            while not self.stopping:
+                l = self.curlwp
+                if l is not None and not l.l_away:
+                    await self._drive()
+                elif self._kicked:
+                    self._kicked = False
+                    await self._idle()
+                else:
+                    await self._sleep()
+        except trio.Cancelled:
+            # The machine's nursery is cancelled without a halt or a crash (an
+            # error elsewhere in the run, a Ctrl-C of run_once's caller).
+            self.m._stop()
+        except BaseException:
+            # Out of an lwp's coroutine past _lwp_main's classification (a bug
+            # of the harness): the run fails with it, after the others unwound.
+            self.m._stop()
+            await self._teardown()
+            raise
+        await self._teardown()
+
+    async def _sleep(self, until: float = math.inf) -> None:
+        """Until a dispatch, a kick, an lwp back home, or trio time ``until``."""
+        self._waiting = True
+        try:
+            with trio.move_on_at(until):
+                await trio.lowlevel.wait_task_rescheduled(self._abort_sleep)
+        finally:
+            self._waiting = False
+
+    def _abort_sleep(self, _: Any) -> trio.lowlevel.Abort:
+        self._waiting = False
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    async def _drive(self) -> None:
+        """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
+        steps = 0
+        while True:
+            l = self.curlwp
+            if l is None or l.l_away or self.stopping:
+                return
+            steps += 1
+            if not steps % _TRIO_EVERY:
+                # (Cancelled here: the machine's run is ending; cpu_task stops
+                # the machine and unwinds the lwps)
+                await trio.lowlevel.checkpoint()
+                continue
+            try:
+                sig = _resume(l)
+                if type(sig) is not _Signal:
+                    sig = await _step(l, sig)
+            except trio.Cancelled:
+                continue  # it ended unwinding (the machine stops)
+            if sig is _MIGRATE:
+                self._migrate(l)
+
+    def _migrate(self, l: lwp) -> None:
+        """``l`` went outside: an idle carrier task takes it, or a new one."""
+        l.l_away = True
+        if self._carriers:
+            c = self._carriers.pop()
+            c.l = l
+            trio.lowlevel.reschedule(c.task)
+            return
+        nursery = self.m._nursery
+        assert nursery is not None
+        nursery.start_soon(self._carrier, _Carrier(l, self._carriers), name="kemu-carrier")
+
+    @trio.lowlevel.enable_ki_protection
+    async def _carrier(self, c: _Carrier) -> None:
+        """Runs an lwp outside the machine, from its :meth:`migrate` until it
+        is back and waits for the CPU (so the trio cancel scopes, locks and
+        sockets of ``async with m.external_wait():`` belong to one task);
+        then waits, idle, for the next lwp that goes outside."""
+        c.task = trio.lowlevel.current_task()
+        pool = self._carriers
+        while True:
+            l = c.l
+            assert l is not None
+            try:
+                await _step(l, _resume(l))   # the switch signal: back home (or it ended)
+            finally:
+                l.l_away = False
+                c.l = None
+            if l.l_coro is not None and self.curlwp is l:
+                self._wake()
+            if self.stopping:
+                return
+            pool.append(c)
+            await trio.lowlevel.wait_task_rescheduled(c.abort)
+
+    async def _idle(self) -> None:
+        """The idle logic, where it has to wait (see :meth:`idle_step`)."""
+        while self.curlwp is None and not self.stopping:
+            if self.deferred:
+                # (imported here: trio.testing imports pytest, which a
+                # process that only serves puffs never needs)
+                from trio.testing import wait_all_tasks_blocked
+
+                await wait_all_tasks_blocked()
+                if self.curlwp is not None or self.stopping:
                     break
-                with trio.move_on_at(until):
-                    while not self._kicked:
-                        await lot.park()
-                self._kicked = False
+                self.m.take_intake()
+                if self.curlwp is not None:
+                    break
+            until = self.idle_step()
+            if until is None:
+                break
+            if not self._kicked:
+                await self._sleep(until)
+            self._kicked = False
+
+    async def _teardown(self) -> None:
+        """The machine stops: every lwp at home gets trio.Cancelled where it
+        waits and unwinds (one that never ran is dropped); the ones outside get
+        it from trio in their carriers."""
+        while True:
+            home = [l for l in self.m.alllwp if l.l_coro is not None and not l.l_away]
+            if not home:
+                return
+            for l in home:
+                coro = l.l_coro
+                if coro is None or l.l_away:
+                    continue
+                if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                    coro.close()
+                    l.l_coro = None
+                    continue
+                await self._unwind(l)
+
+    async def _unwind(self, l: lwp) -> None:
+        try:
+            while l.l_coro is not None:
+                sig = await _step(l, _resume(l))
+                if sig is _MIGRATE:
+                    self._migrate(l)
+                    return
+        except trio.Cancelled:
+            pass

@@ -141,6 +141,10 @@ def chrome_events(trace: Trace, *, pid_base: int = 0, label: str = "",
                 cur = None
         elif k == "intern":
             begin(key, t, "runnable", "cpu", at)
+        elif k == "suspend":
+            begin(key, t, "suspended", "suspended", at)
+            if cur == key:
+                cur = None
         elif k == "exit":
             end(key, t, {"exited": True})
             if cur == key:

@@ -12,6 +12,8 @@ lwp ids (0, 0 for the machine; names may repeat, ids do not).  The kinds:
                       the sleep's timeout;
 ``extern``/``intern`` the lwp leaves the CPU to wait outside the machine,
                       and comes back;
+``suspend``           the lwp suspended itself on its way back to user mode
+                      (the halt's suspendsched, kern/kern_synch.py);
 ``fault``             an injected fault fired (``detail``: site and errno);
 ``crash``             the run ended with a kernel error (its first line).
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import functools
 import importlib
 import importlib.util
 import io
@@ -371,14 +372,22 @@ def _pytest_paths(args: list[str]) -> list[str]:
             if not a.startswith("-") and (i == 0 or args[i - 1] not in PYTEST_VALUE_OPTIONS)]
 
 
-def _check_pytest(args: list[str], where: str) -> None:
+@functools.cache
+def _collects(args: tuple[str, ...]) -> tuple[int, str]:
+    """``pytest ARGS --co``'s exit status and standard error; once per process for
+    the same words (the README and docs/TESTING.md give the same command)."""
     # --co collects without running; an empty directory when no path is given
-    paths = _pytest_paths(args)
+    paths = _pytest_paths(list(args))
     with tempfile.TemporaryDirectory() as empty:
         r = subprocess.run([sys.executable, "-m", "pytest", *args, "--co", "-q",
                             "-p", "no:cacheprovider", *([] if paths else [empty])],
                            cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode in (0, 5), f"{where}: pytest {' '.join(args)}:\n{r.stderr}"
+    return r.returncode, r.stderr
+
+
+def _check_pytest(args: list[str], where: str) -> None:
+    returncode, stderr = _collects(tuple(args))
+    assert returncode in (0, 5), f"{where}: pytest {' '.join(args)}:\n{stderr}"
 
 
 def _check_kemu(args: list[str], where: str) -> None:

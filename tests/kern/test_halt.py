@@ -442,6 +442,75 @@ async def test_async_with_cancelled(img):
     assert_written(img)
 
 
+
+async def write_then_spin(img: str, started: threading.Event) -> None:
+    """Mount and write, then loop in the kernel for ever: a mutex taken and
+    released, never a sleep, never a return to user mode (a livelock)."""
+    from kern.kern_mutex import kmutex_t, mutex_enter, mutex_exit, mutex_init
+
+    await mount_and_write(img)
+    mtx = kmutex_t()
+    mutex_init(mtx, 0, 0)
+    started.set()
+    while True:
+        await mutex_enter(mtx)
+        mutex_exit(mtx)
+
+
+SPIN = textwrap.dedent("""
+    import _thread, sys, threading
+    import kern
+    from tests.kern.test_halt import write_then_spin
+
+    started = threading.Event()
+    threading.Thread(target=lambda: (started.wait(60), _thread.interrupt_main())).start()
+    try:
+        with kern.boot(seed=5) as k:
+            k.run(write_then_spin, sys.argv[1], started)
+    except KeyboardInterrupt:
+        print("interrupted:", k.state)
+""")
+
+
+def test_an_interrupt_while_the_kernel_loops_for_ever(img):
+    """A kernel loop that never sleeps (what a test's timeout usually catches):
+    the interrupt ends k.run's wait; the halt's request reaches the kernel at
+    the loop's next preemption point (the host pokes the CPU), cpu_reboot
+    syncs and unmounts, and since the loop never lets the CPU go idle, the
+    machine then stops as it is instead of waiting for quiescence for ever.
+    (Run in a child process: on failure it would hang, past pytest-timeout.)"""
+    out = subprocess.run([sys.executable, "-c", SPIN, img], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "interrupted: halted\n", out.stderr
+    assert_written(img)
+
+def test_a_host_call_taken_at_once_leaves_no_poke_behind():
+    """The host pokes the CPU for each call it queues (host_poke) and the run
+    clears the poke when it takes the calls (host_taken).  When the machine's
+    thread takes a call before the host thread's poke, the poke must not
+    outlive it: the preemption points would take a trio step each for the
+    rest of the run."""
+    async def body():
+        return 7
+
+    with kern.boot(config="BARE", trace=False) as k:
+        token = k._token
+
+        class Eager:  # the machine's run takes the call before run_sync_soon returns
+            def run_sync_soon(self, fn, *args):
+                done = threading.Event()
+                token.run_sync_soon(lambda: (fn(*args), done.set()))
+                assert done.wait(10)
+
+        k._token = Eager()
+        try:
+            assert k.run(body) == 7
+            assert not k.cpu.host_pending and not k.cpu.slow
+        finally:
+            k._token = token
+
+
 # ------------------------------------------------------------------ fixture, exit
 
 FIXTURE_CASES = textwrap.dedent("""

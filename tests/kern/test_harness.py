@@ -152,6 +152,29 @@ def test_panic_keeps_state_inspectable():
     assert k.lwp_named("holder").held_locks()[0].startswith("mtx")
 
 
+def test_an_exception_escaping_a_kernel_thread_is_reported_where_it_was_raised():
+    """The crash dump of the lwp a Python error escaped from shows the frames
+    the error came out of (they live in the panic's cause), not the host's."""
+    def lookup(table):
+        return table["missing"]
+
+    async def faulty(_):
+        await kpause("first", False, 1, None)
+        lookup({})
+
+    async def body():
+        kthread_create(PRI_BIO, 0, None, faulty, None, "faulty")
+        await kpause("wait", False, 5, None)
+
+    with kern.boot(seed=1) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert "KeyError escaped kernel thread 'faulty'" in str(ei.value)
+    faulty_info = ei.value.crash.lwp("faulty")
+    assert faulty_info.where.startswith("tests/kern/test_harness.py:") and \
+        faulty_info.where.endswith(" in lookup"), faulty_info.where
+    assert any(s.endswith(" in faulty") for s in faulty_info.stack)
+
+
 def test_kassert_message_names_expression():
     async def body():
         x = 1

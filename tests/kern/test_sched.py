@@ -25,7 +25,7 @@ from kern import (
     mutex_exit,
     mutex_init,
 )
-from kern.kern_synch import preempt, yield_
+from kern.kern_synch import preempt, tsleep, yield_
 from kern.machine.determinism import check_determinism
 from kern.machine.explore import DfsExplorer, explore, run_scenario
 from kern.machine.schedule import ScheduleError, decode, encode
@@ -295,6 +295,135 @@ def test_external_wait_gives_the_cpu_away():
     assert log == ["w0", "w1", "w2", "back at 0.00", "w at 0.01"]
     kinds = [(e.lwp, e.kind) for e in k.trace.records]
     assert ("body", "extern") in kinds and ("body", "intern") in kinds
+
+
+def test_external_wait_body_runs_in_one_trio_task_with_its_cancel_scopes_and_locks():
+    """The body of ``async with m.external_wait():`` runs in one trio task from
+    entry to exit while other lwps run meanwhile: a trio cancel scope, a trio
+    Lock and a timeout inside it work as in any trio task; the lwp is back on
+    the CPU (and in the CPU task) after it."""
+    async def body():
+        m = kern.curmachine()
+        lock = trio.Lock()
+        seen = {}
+
+        async def worker(_):
+            for _ in range(5):
+                await preempt()
+            seen["worker ran"] = True
+
+        _, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, worker, None, "worker")
+        cpu_task = trio.lowlevel.current_task()
+        async with m.external_wait("hostwait"):
+            outside = trio.lowlevel.current_task()
+            async with lock:
+                with trio.move_on_after(0.02) as cs:
+                    await trio.sleep(5)
+                await trio.sleep(0.01)
+            seen["same task"] = trio.lowlevel.current_task() is outside
+            seen["timed out"] = cs.cancelled_caught
+        seen["home"] = trio.lowlevel.current_task() is cpu_task and outside is not cpu_task
+        await kthread_join(l)
+        return seen
+
+    with kern.boot(config="BARE") as k:
+        seen = k.run(body)
+    assert seen == {"worker ran": True, "same task": True, "timed out": True, "home": True}
+
+
+def test_a_trio_wait_on_the_cpu_keeps_it():
+    """An lwp that awaits trio itself (not in an external wait) holds the CPU
+    meanwhile, as a spinning CPU would: the others do not run until it is done."""
+    async def body():
+        log = []
+
+        async def other(_):
+            log.append("other")
+
+        _, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, other, None, "other")
+        for i in range(3):
+            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
+            log.append(f"body {i}")
+        await kthread_join(l)
+        return log
+
+    with kern.boot(config="BARE") as k:
+        assert k.run(body) == ["body 0", "body 1", "body 2", "other"]
+
+
+def test_lwp_code_is_ki_protected_on_the_cpu_and_outside():
+    """A Ctrl-C never lands inside an lwp's code (trio's KI protection covers
+    its frames whichever task runs them): raised in the caller instead."""
+    async def body():
+        m = kern.curmachine()
+        seen = [trio.lowlevel.currently_ki_protected()]
+
+        async def kthread(_):
+            seen.append(trio.lowlevel.currently_ki_protected())
+
+        _, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, kthread, None, "kt")
+        await kthread_join(l)
+        async with m.external_wait("hostwait"):
+            seen.append(trio.lowlevel.currently_ki_protected())
+            await trio.sleep(0)
+        seen.append(trio.lowlevel.currently_ki_protected())
+        return seen
+
+    with kern.boot(config="BARE") as k:
+        assert k.run(body) == [True, True, True, True]
+
+
+def test_a_trio_cancel_scope_held_across_a_sleep_is_a_panic_naming_the_lwp_it_hit():
+    """lwps share the CPU task: a trio cancel scope an lwp opens on the CPU
+    and sleeps in may cancel whichever lwp runs when it expires.  The
+    trio.Cancelled that escapes that lwp is a panic naming it, with its
+    stack, not a Python error of the scheduler."""
+    log = []
+
+    async def victim(_):
+        try:
+            await trio.sleep(0.05)   # a trio wait on the CPU (no external_wait)
+        except trio.Cancelled:
+            log.append("victim cancelled")
+            raise
+
+    async def body():
+        _, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, victim, None, "victim")
+        with trio.move_on_after(0.01):   # not the machine's: it spans the kpause
+            await kpause("nap", False, 2, None)
+        await kthread_join(l)
+
+    with pytest.raises(kern.KernelPanic) as ei:
+        with kern.boot(config="BARE", trace=False) as k:
+            k.run(body)
+    assert log == ["victim cancelled"]
+    msg = str(ei.value)
+    assert "Cancelled escaped lwp 'victim'" in msg and "cancel scope" in msg, msg
+    assert k.state == "failed"
+    assert k.crash.lwp("victim").where.startswith("tests/kern/test_sched.py:")
+
+
+def test_a_halt_unwinds_every_sleeping_lwp():
+    """When the machine stops, each lwp still asleep (or never run) gets
+    trio.Cancelled where it waits and runs its finally blocks."""
+    unwound = []
+
+    async def sleeper(name):
+        try:
+            await tsleep(unwound, 0, name, 0)   # forever: nothing wakes it
+        finally:
+            unwound.append(name)
+
+    async def body():
+        for name in ("s1", "s2"):
+            kthread_create(PRI_BIO, 0, None, sleeper, name, name)
+        await preempt()
+
+    with kern.boot(config="BARE", seed=4) as k:
+        k.run(body)
+    assert sorted(unwound) == ["s1", "s2"]
+    assert k.state == "halted"
 
 
 def test_contended_mutex_handoff_records_switches():

@@ -280,3 +280,65 @@ def test_ctrl_c_during_a_command_of_kemu_run_exits_130(tmp_path):
     assert rc == 130, err
     assert "kemu: line" not in err and "Traceback" not in err
     assert "never" not in "".join(c.out)
+
+
+BACKGROUND_DD = "dd if=/dev/zero of=/dev/null bs=64k count=10000000 &\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_kemu_run_with_a_background_job(tmp_path, img, sig):
+    """A script whose background job computes on (``dd ... &``, then ``wait``):
+    Ctrl-C or a kill still ends kemu with 128 + the signal, after a halt that
+    synced and unmounted the image and then stopped the dd (suspendsched).
+    The script is held at the dd's line meanwhile: the host hands the machine
+    its next command only when every lwp sleeps, which a computing job puts
+    off (README.md, "The kemu shell")."""
+    script = tmp_path / "bg.kemu"
+    script.write_text(MOUNT_AND_WRITE + BACKGROUND_DD + "echo STARTED\nwait\necho after\n")
+    c = Child(["run", "-v", *drive(img), str(script)])
+    try:
+        c.wait_for(c.err, "+ dd if=/dev/zero", 60)
+        time.sleep(1)
+        c.p.send_signal(sig)
+        rc = c.finish(30)
+    finally:
+        if c.p.poll() is None:
+            c.p.kill()
+            c.p.wait(10)
+    err = "".join(c.err)
+    assert rc == 128 + sig, err
+    assert "Traceback" not in err
+    out = "".join(c.out)
+    assert "STARTED" not in out and "after" not in out
+    assert "syncing disks... done" in out
+    assert_written(img)
+
+
+def test_sigterm_to_kemu_shell_with_a_background_job(img):
+    c = Child(["shell", *drive(img)], stdin=subprocess.PIPE)
+    assert c.p.stdin is not None
+    try:
+        c.p.stdin.write((MOUNT_AND_WRITE + "echo GO\n" + BACKGROUND_DD + "echo READY\n").encode())
+        c.p.stdin.flush()
+        c.wait_for(c.out, "GO", 60)
+        time.sleep(1)
+        c.p.send_signal(signal.SIGTERM)
+        rc = c.finish(30)
+    finally:
+        if c.p.poll() is None:
+            c.p.kill()
+            c.p.wait(10)
+        c.p.stdin.close()
+    assert rc == 128 + signal.SIGTERM, "".join(c.err)
+    assert "Traceback" not in "".join(c.err)
+    assert "READY" not in "".join(c.out)
+    assert_written(img)
+
+
+def test_a_background_job_that_sleeps_lets_the_script_go_on(tmp_path, img):
+    """``sleep 1000 &``: the job sleeps, the machine is quiescent, the next command
+    runs at once; the script's end halts the machine with the job still there."""
+    r = run(tmp_path, img, MOUNT_AND_WRITE + "sleep 1000 &\necho STARTED\n")
+    assert (r.status, r.err) == (0, "")
+    assert r.out == "STARTED\n"
+    assert_written(img)

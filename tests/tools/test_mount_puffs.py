@@ -17,9 +17,11 @@ def daemons(m, comm: str) -> list:
 
 
 def server_processes() -> list[int]:
-    """Host processes of ours running tools.lib.libpuffs.remote (not yet reaped)."""
+    """Host processes of ours running tools.lib.libpuffs.remote (not yet reaped):
+    started as that by this process, or forked by this process's puffs fork
+    server (tools/lib/libpuffs/forkserver.py)."""
     me = os.getpid()
-    out = []
+    procs = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -30,9 +32,12 @@ def server_processes() -> list[int]:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if ppid == me and b"tools.lib.libpuffs.remote" in cmd:
-            out.append(int(pid))
-    return out
+        procs[int(pid)] = (ppid, cmd)
+    forkservers = {pid for pid, (ppid, cmd) in procs.items()
+                   if ppid == me and b"tools.lib.libpuffs.forkserver" in cmd}
+    return sorted(pid for pid, (ppid, cmd) in procs.items()
+                  if (ppid == me and b"tools.lib.libpuffs.remote" in cmd)
+                  or ppid in forkservers)
 
 
 def wait_for(cond, what: str, timeout: float = 10.0) -> None:

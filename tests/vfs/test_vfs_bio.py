@@ -15,7 +15,7 @@ import pytest
 import kern
 from kern.errno import EIO
 from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
-from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BO_DELWRI
+from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BC_INVAL, BO_DELWRI
 from vfs.vfs_bio import (
     V_SAVE,
     _buf_trim,
@@ -26,6 +26,7 @@ from vfs.vfs_bio import (
     brelse,
     bufcache,
     bwrite,
+    getblk,
     geteblk,
     getiobuf,
     incore,
@@ -326,3 +327,108 @@ def test_flushed_buffer_keeps_its_lru_place(img):
     assert ferr == 0 and order
     assert on_disk(img) == b"f" * BSIZE
     assert old_cached is None and new_kept
+
+
+def test_fsync_wait_flush_writes_a_buffer_dirtied_while_it_waits(img):
+    """vfs_subr.c's vflushbuf with FSYNC_WAIT looks at the vnode's dirty
+    buffers again once v_numoutput has dropped to 0, and goes round once
+    more if there are any: a buffer dirtied while it waited for another
+    write is written too, and none is left dirty when it returns."""
+    blk2 = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+
+        error, a = await bread(vp, BLK, BSIZE)
+        error, b = await bread(vp, blk2, BSIZE)  # clean and busy when the flush looks
+
+        async def writer(arg):
+            a.b_data[:] = b"A" * BSIZE
+            await bwrite(a)  # in flight for 10 ticks: v_numoutput is 1
+
+        async def dirtier(arg):
+            await kpause("dirty", False, 3, None)  # the flush is waiting by now
+            b.b_data[:] = b"B" * BSIZE
+            bdwrite(b)
+
+        with m.faults.inject("disk.slow", dev=vp.v_rdev, extra={"ticks": 10}):
+            error, lw = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, writer, None, "writer")
+            assert error == 0
+            await kpause("start", False, 1, None)
+            numoutput = vp.v_numoutput
+            error, ld = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, dirtier, None, "dirtier")
+            assert error == 0
+            ferr = await vflushbuf(vp, FSYNC_WAIT)
+            left = incore(vp, blk2)
+            dirty = left is not None and bool(left.b_oflags & BO_DELWRI)
+            await kthread_join(lw)
+            await kthread_join(ld)
+        return numoutput, ferr, dirty, on_disk_at(img, BLK), on_disk_at(img, blk2)
+
+    numoutput, ferr, dirty, da, db = run(img, body)
+    assert numoutput == 1 and ferr == 0
+    assert not dirty and db == b"B" * BSIZE  # written by the flush's next round
+    assert da == b"A" * BSIZE
+
+
+def test_trimming_writes_a_delayed_buffer_on_an_async_mount(img):
+    """getnewbuf writes a delayed-write buffer it finds with bawrite, which an
+    MNT_ASYNC mount does not turn back into a delayed write (vfs_bio.c 1.276):
+    the cache over its high-water mark gets rid of the dirty buffer, with its
+    contents on the disk, where a write delayed again would put it back on
+    the list and the trimming would go round it for ever."""
+    from vfs.mount import MNT_ASYNC
+
+    other = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        from vfs.spec_vnops import spec_node_getmountedfs
+
+        bc = bufcache()
+        mp = spec_node_getmountedfs(vp)
+        mp.mnt_flag |= MNT_ASYNC
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_data[:] = b"t" * BSIZE
+        bdwrite(bp)  # the oldest buffer on the list, dirty
+        hiwater = bc.bufmem_hiwater
+        bc.bufmem_hiwater = BSIZE  # room for the next buffer only
+        try:
+            error, nbp = await bread(vp, other, BSIZE)  # getblk trims the cache
+        finally:
+            bc.bufmem_hiwater = hiwater
+            mp.mnt_flag &= ~MNT_ASYNC
+        brelse(nbp, 0)
+        return error, incore(vp, BLK)
+
+    error, cached = run(img, body)
+    assert error == 0 and cached is None
+    assert on_disk(img) == b"t" * BSIZE
+
+
+def test_getblk_of_another_size_writes_a_delayed_buffer_on_an_async_mount(img):
+    """getblk asked for a cached delayed-write block with another size writes
+    the old buffer out first (kemu's deviation from allocbuf's resize); on an
+    MNT_ASYNC mount that write must not be delayed again, or getblk would find
+    the same dirty buffer for ever.  The old contents reach the disk and the
+    new buffer has the new size."""
+    from vfs.mount import MNT_ASYNC
+
+    async def body(vp, m):
+        from vfs.spec_vnops import spec_node_getmountedfs
+
+        mp = spec_node_getmountedfs(vp)
+        mp.mnt_flag |= MNT_ASYNC
+        try:
+            error, bp = await bread(vp, BLK, BSIZE)
+            bp.b_data[:] = b"s" * BSIZE
+            bdwrite(bp)
+            nbp = await getblk(vp, BLK, 2 * BSIZE)
+        finally:
+            mp.mnt_flag &= ~MNT_ASYNC
+        size = nbp.b_bcount
+        brelse(nbp, BC_INVAL)
+        return error, size
+
+    error, size = run(img, body)
+    assert error == 0 and size == 2 * BSIZE
+    assert on_disk(img) == b"s" * BSIZE

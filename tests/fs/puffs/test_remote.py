@@ -28,7 +28,9 @@ from fs.puffs.puffs_msgif_h import (
 from kern.errno import EBUSY, ENOENT, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
+from kern.kern_lwp import PK_HOSTCHILD
 from tools.lib import libc
+from tools.lib.libpuffs import PUFFS_STATE_UNMOUNTED
 
 from . import h_puffs as h
 
@@ -198,6 +200,22 @@ def test_server_process_ends_with_the_machine():
     p = s._popen
     assert p is not None
     assert p.wait(timeout=20) in (0, 1)
+
+
+def test_the_halt_leaves_the_serving_process_to_reap_its_server():
+    """A sync halt with the file system still mounted: the unmount loop takes it
+    away, and the process that serves (PK_HOSTCHILD while it serves) is not
+    stopped by the halt's suspendsched: it sees its server process go and
+    reaps it (exit status 0, after a clean unmount), then lets PK_HOSTCHILD go.
+    A serving process stopped with the others would leave the server unreaped."""
+    with h.Booted(seed=47) as k:
+        s = h.start_remote_server(k)
+        assert s.proc.p_flag & PK_HOSTCHILD
+        k.halt()
+    assert (s.returncode, s.loop_error, s.died) == (0, 0, False)
+    assert s.state == PUFFS_STATE_UNMOUNTED
+    assert not s.proc.p_flag & PK_HOSTCHILD
+    assert s.thread_errors == [] and s.errors == []
 
 
 _ORPHAN = """

@@ -8,8 +8,10 @@ machine stands in for it, the way NetBSD's rump tests
 (tests/fs/common/fstest_puffs.c) shovel frames between the rump kernel and
 a forked h_dtfs:
 
-* ``init``: start the server process (``python -m tools.lib.libpuffs.remote``)
-  on one end of a socketpair, and open /dev/puffs.  The process that
+* ``init``: start the server process (``python -m tools.lib.libpuffs.remote``;
+  forked, with that command line, from the process's fork server when it can
+  be: tools/lib/libpuffs/forkserver.py) on one end of a socketpair, and open
+  /dev/puffs.  The process that
   mounts must be the one that opened the device (puffs_setpmp matches by
   pid), so the RemoteServer's process does both.
 * ``mount``: the server sends its mount arguments (HELLO: its
@@ -45,7 +47,11 @@ out, nothing is held: a kernel whose every lwp sleeps is quiescent
 The server process exits when its file system is gone, and when the socket
 closes under it (the machine's process died, or the machine halted): it
 never outlives its kernel.  It runs in a session of its own, so the
-terminal's signals go to the machine's process only.
+terminal's signals go to the machine's process only.  The process that
+serves (``serve``) has PK_HOSTCHILD until it has reaped the server process
+(``Machine.hostchild_hold``): the halt, which stops every other user
+process at its next return to user mode (``suspendsched``), leaves it
+running to see the server go.
 
 Wire format: every message is a header ``<IHH`` (payload length, type,
 argument) and the payload.  REQS and REPLIES carry frames, each a ``<I``
@@ -88,7 +94,7 @@ from fs.puffs.puffs_msgif_h import (
     puffs_startreq,
 )
 from kern._lazy import lazy_module
-from kern.cpu import curmachine
+from kern.cpu import curlwp, curmachine
 from kern.errno import EBADF, EINTR, EINVAL, EIO, ENXIO, ERESTART, strerror
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
@@ -109,6 +115,8 @@ from .server import (
 # it, and does not import it (kern/_lazy.py).
 if TYPE_CHECKING:
     from tools.lib import libc
+
+    from .forkserver import ServerProcess
 else:
     libc = lazy_module("tools.lib.libc", globals(), "libc")
 
@@ -510,7 +518,7 @@ class RemoteServer:
         self.errors: list[BaseException] = []
         self.ctl_ops: dict[int, int] = {}   # control requests done for it, by CTL_*
         self.pid = 0
-        self._popen: subprocess.Popen[bytes] | None = None
+        self._popen: subprocess.Popen[bytes] | ServerProcess | None = None
         self._sock: trio.socket.SocketType | None = None
         self._send_lock = trio.Lock()
         self._busy = 0
@@ -520,6 +528,7 @@ class RemoteServer:
         self._fs_gone = False
         self._unmounts: set[int] = set()     # ids of UNMOUNT requests shoveled
         self._up_done = trio.Event()
+        self._holder: Any = None             # the process serving (hostchild_hold)
 
     # ---------------------------------------------------------------- setup
 
@@ -537,10 +546,21 @@ class RemoteServer:
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", ""))
                                             if p)
+        # (imported here: the server process does not need it)
+        from . import forkserver
+
         try:
-            self._popen = subprocess.Popen(self.argv(theirs.fileno()), pass_fds=(theirs.fileno(),),
-                                           stdin=subprocess.DEVNULL, env=env,
-                                           start_new_session=True)
+            if forkserver.usable(self.python):
+                # forked from a process that has imported the server's code
+                # (tools/lib/libpuffs/forkserver.py): same command line
+                argv = self.argv(-1)[3:]
+                argv[argv.index("--fd") + 1] = "{fd}"
+                self._popen = forkserver.spawn(self.python, argv, env, theirs.fileno())
+            else:
+                self._popen = subprocess.Popen(self.argv(theirs.fileno()),
+                                               pass_fds=(theirs.fileno(),),
+                                               stdin=subprocess.DEVNULL, env=env,
+                                               start_new_session=True)
         except BaseException:
             ours.close()
             raise
@@ -645,6 +665,10 @@ class RemoteServer:
         lwp of the same process; returns when both are done, with
         ``loop_error``.
         """
+        # Until it has reaped its server process, this process is one the halt
+        # leaves running (PK_HOSTCHILD): it must see the server go.
+        self._holder = curlwp().l_proc
+        curmachine().hostchild_hold(self._holder)
         try:
             _sys.lwp_create(self._upshovel, name=f"{self.name}-up"[:16], errors=self.errors)
             await self._downshovel()
@@ -709,6 +733,9 @@ class RemoteServer:
         await self._reap()
         self.state = PUFFS_STATE_UNMOUNTED
         self._drop_all()
+        if self._holder is not None:
+            curmachine().hostchild_rele(self._holder)
+            self._holder = None
         self._up_done.set()
 
     async def _uploop(self, ch: DevPuffsChannel, sock: trio.socket.SocketType) -> None:
@@ -839,6 +866,13 @@ class RemoteServer:
             return
         async with curmachine().external_wait("puffswt"):
             pidfd = -1
+            status_fd = getattr(p, "status_fd", None)
+            if status_fd is not None:
+                # a forked ServerProcess: its exit status comes from the fork
+                # server, which reaps it
+                await trio.lowlevel.wait_readable(status_fd)
+                self.returncode = p.wait()
+                return
             if hasattr(os, "pidfd_open"):
                 try:
                     pidfd = os.pidfd_open(p.pid)
