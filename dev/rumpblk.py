@@ -20,7 +20,7 @@ reaching past the host file's end extends the file (rump itself refuses
 that with EINVAL).  ``await rump_etfs_remove(key) -> int`` undoes a
 registration (ENOENT if there is none, EBUSY while the disk is open).
 
-Disk I/O goes to the host file with ``os.pread``/``os.pwrite`` at
+Disk I/O goes to the host file with ``os.preadv`` (into the buf)/``os.pwrite`` at
 ``begin + offset`` and completes inside the strategy routine.  A host error
 becomes EIO on the buf; no Python exception reaches the caller.  The units
 have disk(9) statistics (named "rumpblk<N>") and kemu's disk fault sites,
@@ -659,9 +659,9 @@ async def dostrategy(bp: buf) -> None:
         data = memoryview(bp.b_data).cast("B")
         try:
             if is_read:
-                got = os.pread(rblk.rblk_fd, xfer, hoff)
-                data[:len(got)] = got
-                done = len(got)
+                # Straight into the buf (one copy: no bytes object in between);
+                # a short count at the host file's end, as pread's.
+                done = os.preadv(rblk.rblk_fd, [data[:xfer]], hoff)
             else:
                 if not rblk.rblk_mode & FWRITE:
                     raise OSError(host_errno.EBADF, "read-only backing file")

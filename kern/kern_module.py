@@ -264,17 +264,40 @@ class _FreshLoader(importlib.machinery.SourceFileLoader):
 
 class _FreshFinder:
     """Finds the files of per-machine copies (``kemu.mN....``) as the path
-    finder does, and gives them to :class:`_FreshLoader`."""
+    finder does, and gives them to :class:`_FreshLoader`.
+
+    Where a sibling file is found is kept per process, keyed by the parent's
+    directories and the file's name (a seed sweep imports the same siblings
+    for every machine): a hit costs one ``stat`` of the file, which must still
+    be a file, instead of the path finder's directory scan.  Only plain
+    source files are kept; anything else (a package's sub-package, a missing
+    file) asks the path finder every time.
+    """
+
+    # (parent's __path__, last name) -> (the file, its __cached__ path)
+    _found: dict[tuple[tuple[str, ...], str], tuple[str, str | None]] = {}
 
     @classmethod
     def find_spec(cls, fullname: str, path: Any = None,
                   target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if path is None or not fullname.startswith("kemu.m"):
             return None
+        _ns_note(fullname)
+        key = (tuple(path), fullname.rpartition(".")[2])
+        hit = cls._found.get(key)
+        if hit is not None and os.path.isfile(hit[0]):
+            origin, cached = hit
+            spec = importlib.machinery.ModuleSpec(fullname, _FreshLoader(fullname, origin),
+                                                  origin=origin)
+            spec.has_location = True
+            spec.cached = cached
+            return spec
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader \
                 and spec.origin:
             spec.loader = _FreshLoader(fullname, spec.origin)
+            if spec.submodule_search_locations is None:
+                cls._found[key] = (spec.origin, spec.cached)
         return spec
 
 
@@ -307,8 +330,12 @@ class kobj:
 
     def modules(self) -> list[types.ModuleType]:
         p = self.ko_prefix + "."
-        return [m for n, m in list(sys.modules.items())
-                if n.startswith(p) and getattr(m, "__file__", None)]
+        out = []
+        for n in _ns_names(self.ko_prefix):
+            m = sys.modules.get(n)
+            if n.startswith(p) and m is not None and getattr(m, "__file__", None):
+                out.append(m)
+        return out
 
     def __repr__(self) -> str:
         return f"<kobj {self.ko_name} {self.ko_prefix}.{self.ko_dotted}>"
@@ -316,6 +343,30 @@ class kobj:
 
 _ns_lock = threading.Lock()
 _contexts: dict[str, _LoadCtx] = {}
+# Every sys.modules name made under a machine's root ("kemu.mN" -> names, in
+# the order they were made): forgetting a module or a machine pops these
+# instead of scanning all of sys.modules.  Names come in through
+# _placeholder, kobj_load's entry module and _FreshFinder (the relative
+# imports of a copy): nothing else makes "kemu.mN..." modules.
+_names: dict[str, dict[str, None]] = {}
+
+
+def _ns_root(name: str) -> str:
+    """"kemu.mN" of a per-machine name ("kemu" itself has none: "")."""
+    parts = name.split(".", 2)
+    return ".".join(parts[:2]) if len(parts) >= 2 else ""
+
+
+def _ns_note(name: str) -> None:
+    root = _ns_root(name)
+    if root:
+        _names.setdefault(root, {})[name] = None
+
+
+def _ns_names(prefix: str) -> list[str]:
+    """The noted names at ``prefix`` and under it."""
+    sub = prefix + "."
+    return [n for n in _names.get(_ns_root(prefix), ()) if n == prefix or n.startswith(sub)]
 _machines: dict[int, weakref.ref[Any]] = {}
 _mid_counter = itertools.count(1)
 
@@ -348,7 +399,7 @@ def _purge_machine(mid: int) -> None:
         _machines.pop(mid, None)
         for p in [p for p in _contexts if p == root or p.startswith(root + ".")]:
             del _contexts[p]
-        for n in [n for n in sys.modules if n == root or n.startswith(root + ".")]:
+        for n in _names.pop(root, ()):
             sys.modules.pop(n, None)
         top = sys.modules.get("kemu")
         if top is not None and hasattr(top, f"m{mid}"):
@@ -377,6 +428,7 @@ def _placeholder(name: str, path: list[str]) -> types.ModuleType:
         spec.submodule_search_locations = list(path)
         mod.__spec__ = spec
         sys.modules[name] = mod
+        _ns_note(name)
         parent, _, child = name.rpartition(".")
         if parent and parent in sys.modules:
             setattr(sys.modules[parent], child, mod)
@@ -475,6 +527,7 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
             return ENOEXEC, None
         mod = importlib.util.module_from_spec(nspec)
         sys.modules[fresh] = mod
+        _ns_note(fresh)
         parent, _, child = fresh.rpartition(".")
         setattr(sys.modules[parent], child, mod)
         ko.ko_entry = mod
@@ -498,8 +551,10 @@ def _kobj_forget(ko: kobj) -> None:
     with _ns_lock:
         _contexts.pop(ko.ko_prefix, None)
         p = ko.ko_prefix
-        for n in [n for n in sys.modules if n == p or n.startswith(p + ".")]:
+        names = _names.get(_ns_root(p), {})
+        for n in _ns_names(p):
             sys.modules.pop(n, None)
+            names.pop(n, None)
         parent, _, child = p.rpartition(".")
         pm = sys.modules.get(parent)
         if pm is not None and hasattr(pm, child):

@@ -308,15 +308,30 @@ class sysctlnode:
         self.sysctl_qdata = 1 if v else 0
 
     def copy(self) -> sysctlnode:
-        """``node = *rnode`` (a shallow struct copy)."""
-        n = sysctlnode()
-        for s in self.__slots__:
-            setattr(n, s, getattr(self, s))
+        """``node = *rnode`` (a shallow struct copy: every member, as __slots__ lists them)."""
+        n = _new_node(sysctlnode)
+        n.sysctl_flags = self.sysctl_flags
+        n.sysctl_num = self.sysctl_num
+        n.sysctl_name = self.sysctl_name
+        n.sysctl_ver = self.sysctl_ver
+        n.sysctl_csize = self.sysctl_csize
+        n.sysctl_clen = self.sysctl_clen
+        n.sysctl_child = self.sysctl_child
+        n.sysctl_data = self.sysctl_data
+        n.sysctl_alias = self.sysctl_alias
+        n.sysctl_qdata = self.sysctl_qdata
+        n.sysctl_size = self.sysctl_size
+        n.sysctl_func = self.sysctl_func
+        n.sysctl_parent = self.sysctl_parent
+        n.sysctl_desc = self.sysctl_desc
         return n
 
     def __repr__(self) -> str:
         t = SYSCTL_TYPE(self.sysctl_flags)
         return f"<sysctlnode {self.sysctl_name} ({self.sysctl_num}) type {t}>"
+
+
+_new_node = object.__new__  # (copy: every member is assigned, __init__'s defaults unneeded)
 
 
 def _func_token(fn: Any) -> int:

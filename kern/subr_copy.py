@@ -259,6 +259,12 @@ def _curvm() -> vmspace | None:
     return vm
 
 
+# From this many bytes on, a copy between user memory and a kernel buffer goes
+# through a memoryview: a slice of a bytearray is itself a copy, which is
+# cheaper than making the view only for small transfers.
+_VIEW_MIN = 16384
+
+
 def _need(kv: memoryview | bytearray, n: int, what: str) -> None:
     if len(kv) < n:
         panic("%s: kernel buffer of %d bytes is smaller than the %d to copy", what,
@@ -276,7 +282,8 @@ def _copyin_vm(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
     ent, off = r
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
     _need(kv, len, "copyin")
-    kv[:len] = memoryview(ent.data)[off:off + len]  # (a view: one copy, not two)
+    src = ent.data
+    kv[:len] = src[off:off + len] if len < _VIEW_MIN else memoryview(src)[off:off + len]
     return 0
 
 
@@ -291,7 +298,7 @@ def _copyout_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
     ent, off = r
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
     _need(kv, len, "copyout")
-    ent.data[off:off + len] = kv[:len]
+    ent.data[off:off + len] = kv[:len] if len < _VIEW_MIN else memoryview(kv)[:len]
     return 0
 
 
@@ -762,7 +769,8 @@ def uread(p: proc, addr: int, n: int) -> bytes:
     if r is None:
         raise SyscallError(EFAULT, f"read of {n} bytes at {_uaddr(addr):#x}")
     ent, off = r
-    return bytes(ent.data[off:off + n])
+    src = ent.data
+    return bytes(src[off:off + n] if n < _VIEW_MIN else memoryview(src)[off:off + n])
 
 
 def ureadstr(p: proc, addr: int, maxlen: int = 1 << 20) -> bytes:

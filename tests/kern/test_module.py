@@ -276,6 +276,41 @@ def test_package_module_gets_fresh_siblings():
     assert st1.events == ["modcmd"] and st2.events == ["modcmd", "modcmd"]
 
 
+def test_sibling_files_are_found_again_when_they_change_on_disk(tmp_path, monkeypatch):
+    """The place of a sibling file is remembered between loads, never a file
+    that is gone: a sibling deleted makes the next load fail (ENOEXEC), one
+    put back (with new contents) is executed as it now is."""
+    pkg = tmp_path / "kemu_tm_disk"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tm_disk_main.py").write_text(
+        "from kern.kern_module import MODULE, MODULE_CLASS_MISC\n"
+        "from . import tm_disk_sib\n"
+        "tm_disk_modinfo = MODULE(MODULE_CLASS_MISC, 'tm_disk', None)\n"
+        "def tm_disk_modcmd(cmd, arg):\n"
+        "    return 0\n")
+    sib = pkg / "tm_disk_sib.py"
+    sib.write_text("value = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = cfg().derive("TESTMOD_DISK", module_path={**cfg().module_path,
+                                                       "tm_disk": "kemu_tm_disk.tm_disk_main"})
+
+    async def body():
+        error = await module_load("tm_disk", 0, None, MODULE_CLASS_ANY)
+        return error, (kmod_namespace("tm_disk").tm_disk_sib.value if error == 0 else None)
+
+    def load() -> tuple:
+        with kern.boot(seed=1, config=config) as k:
+            return k.run(body)
+
+    assert load() == (0, 1)
+    assert load() == (0, 1)
+    sib.unlink()
+    assert load() == (ENOEXEC, None)
+    sib.write_text("value = 22\n")
+    assert load() == (0, 22)
+
+
 def test_compile_time_options(k):
     async def body():
         assert await module_load("tm_base", 0, None, MODULE_CLASS_ANY) == 0

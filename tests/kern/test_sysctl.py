@@ -26,6 +26,7 @@ from kern.kern_sysctl import (
     SYSCTL_TYPE,
     SYSCTL_VERSION,
     struct_sysctlnode,
+    sysctlnode,
 )
 from kern.machine.testing import errno_of
 from tools.lib import libc, libkvm
@@ -43,6 +44,18 @@ def test_struct_sysctlnode_has_netbsd_lp64_layout():
     assert struct_sysctlnode.sysctl_ver.offset == 40
     assert struct_sysctlnode.sysctl_un.offset == 48      # the union: 16 bytes (scu_child)
     assert struct_sysctlnode.sysctl_desc.offset == 88
+
+
+def test_node_copy_is_a_struct_copy_of_every_member():
+    """``node = *rnode``: each member (every slot) copied, the lists shared, not copied."""
+    n = sysctlnode()
+    for i, name in enumerate(sysctlnode.__slots__):
+        setattr(n, name, [i] if name == "sysctl_child" else f"v{i}")
+    c = n.copy()
+    assert c is not n
+    assert {s: getattr(c, s) for s in sysctlnode.__slots__} == \
+        {s: getattr(n, s) for s in sysctlnode.__slots__}
+    assert c.sysctl_child is n.sysctl_child
 
 
 def test_names_types_and_values(k):
