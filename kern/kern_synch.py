@@ -330,7 +330,9 @@ def suspendsched() -> None:
     one is, so that it sees its server go and reaps it; NetBSD's processes
     have no host processes.  A zombie keeps SZOMB (it has no lwps; kemu's
     wait4 and the shells read its state).  No proc_lock/p_lock/lwp_lock:
-    nothing else runs while this does.
+    nothing else runs while this does.  An lwp created in a stopped process
+    afterwards (a k.run in it, lwp_create) starts unflagged and runs, where
+    NetBSD's lwp_start leaves it LSSTOP in an SSTOP process.
     """
     cur = curlwp()
     for p in list(cur.l_cpu.m.procs.values()):
