@@ -359,8 +359,7 @@ class VirtualCPU:
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
         if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
-            self._waiting = False
-            trio.lowlevel.reschedule(self._task)
+            self._wake()
 
     async def park(self, l: lwp) -> None:
         """Wait until ``l`` holds the CPU (return at once if it does, and is home).
@@ -563,6 +562,7 @@ class VirtualCPU:
         self._wake()
 
     def _wake(self) -> None:
+        """Wake the CPU task if it sleeps in :meth:`_sleep`."""
         if self._waiting:
             self._waiting = False
             trio.lowlevel.reschedule(self._task)
