@@ -209,8 +209,6 @@ class _Request:
         return name, simple
 
 
-
-
 class Machine:
     """One emulated NetBSD kernel.  Make it with :func:`kern.boot`."""
 
