@@ -405,8 +405,9 @@ def test_a_trio_cancel_scope_held_across_a_sleep_is_a_panic_naming_the_lwp_it_hi
 
 
 def test_a_halt_unwinds_every_sleeping_lwp():
-    """When the machine stops, each lwp still asleep (or never run) gets
-    trio.Cancelled where it waits and runs its finally blocks."""
+    """When the machine stops, each lwp still asleep gets trio.Cancelled where
+    it waits and runs its finally blocks.  (One that never ran is dropped, and
+    has none to run: not covered here.)"""
     unwound = []
 
     async def sleeper(name):
