@@ -60,6 +60,18 @@ NFDS = 4
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _recv_exact(sock: socket.socket, n: int, first: bytes = b"") -> bytes:
+    """``n`` bytes from ``sock`` (``first``: those already read), or fewer if the
+    stream ends before."""
+    data = first
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 # ------------------------------------------------------------------ the client's side
 
 class ServerProcess:
@@ -82,12 +94,8 @@ class ServerProcess:
                 r, _, _ = select.select([self._status], [], [], timeout)
                 if not r:
                     return None
-                data = b""
-                while len(data) < Q.size:
-                    chunk = self._status.recv(Q.size - len(data))
-                    if not chunk:   # the fork server died: the status is lost
-                        break
-                    data += chunk
+                # short: the fork server died, the status is lost
+                data = _recv_exact(self._status, Q.size)
                 self.returncode = Q.unpack(data)[0] if len(data) == Q.size else 255
             return self.returncode
 
@@ -131,13 +139,10 @@ class _Client:
             raise
         finally:
             its.close()
-        data = b""
-        while len(data) < Q.size:
-            chunk = mine.recv(Q.size - len(data))
-            if not chunk:
-                mine.close()
-                raise OSError("the puffs fork server did not start the server")
-            data += chunk
+        data = _recv_exact(mine, Q.size)
+        if len(data) < Q.size:
+            mine.close()
+            raise OSError("the puffs fork server did not start the server")
         return ServerProcess(Q.unpack(data)[0], mine)
 
     def close(self, wait: float) -> None:
@@ -240,19 +245,14 @@ def _recv_request(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None
     for level, kind, data in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
-    if not msg:
+    msg = _recv_exact(ctl, LEN.size, msg) if msg else msg
+    n = LEN.unpack(msg)[0] if len(msg) == LEN.size else -1
+    body = _recv_exact(ctl, n) if n >= 0 else b""
+    if len(body) != n:
+        # the end, or a request cut short by it (the client died while sending)
         for fd in fds:
             os.close(fd)
         return None
-    while len(msg) < LEN.size:
-        msg += ctl.recv(LEN.size - len(msg))
-    (n,) = LEN.unpack(msg)
-    body = b""
-    while len(body) < n:
-        chunk = ctl.recv(n - len(body))
-        if not chunk:
-            raise EOFError("truncated request")
-        body += chunk
     return json.loads(body), list(fds)
 
 
