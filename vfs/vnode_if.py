@@ -365,7 +365,7 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
         *[f"    ap.{a} = {a}" for a in in_attrs],
         *[f"    ap.{a} = [None]" for a in out_attrs],
         f"    error = await VCALL({vp_attr}, desc, ap)",
-        f"    return {ret if ret_attrs else 'error'}",
+        f"    return {ret}",
     ]
 
     def _badargs(n: int) -> None:

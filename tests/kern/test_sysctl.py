@@ -218,3 +218,16 @@ def test_settimeofday_moves_the_clock_and_boottime(k):
     assert k.run(lambda: errno_of(libc.settimeofday(0, 0)), proc=user) == EPERM
     assert k.run(lambda: errno_of(libc.clock_settime(libc.CLOCK_REALTIME, 0, 0)),
                  proc=user) == EPERM
+
+
+def test_node_copy_copies_every_member():
+    """sysctlnode.copy (``node = *rnode``) names its members one by one: a
+    member added to __slots__ and not to copy() would come out unset."""
+    n = sysctlnode()
+    marks = {s: object() for s in sysctlnode.__slots__}
+    for s, m in marks.items():
+        setattr(n, s, m)
+    c = n.copy()
+    assert c is not n
+    for s, m in marks.items():
+        assert getattr(c, s) is m, s
