@@ -60,10 +60,6 @@ B_CLRBUF = 0x01
 _U32 = struct.Struct("<I")
 
 
-def _bptr(data: Any, i: int) -> int:
-    return _U32.unpack_from(data, 4 * i)[0]
-
-
 async def _zeroblk(ip: inode, bno: int) -> int:
     """A fresh indirect block, zeroed and written synchronously before anything
     points at it (so that indirect blocks never point at garbage): bwrite's error."""
@@ -149,7 +145,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         if error:
             break
         assert bp is not None
-        child = _U32.unpack_from(bp.b_data, 4 * step.in_off)[0]  # _bptr
+        child = _U32.unpack_from(bp.b_data, 4 * step.in_off)[0]  # the pointer at in_off
         if child != 0:
             brelse(bp, 0)
             if not ext2fs_validblk(ip, child):
