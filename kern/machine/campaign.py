@@ -256,6 +256,19 @@ class _RepeatPlugin:
         self.failed_text: str | None = None
         self.skipped: str | None = None
 
+    def pytest_configure(self, config: Any) -> None:
+        # pytest (8.4 on) ends every session with a full gc.collect() of the
+        # process, to report unraisable exceptions: here the process is the
+        # caller's (a worker, or the test that runs the campaign), and its whole
+        # heap is walked once per task.  pytest's own inline runs (pytester)
+        # turn that collection off the same way; the runs' outcomes come from
+        # runtestprotocol and do not depend on it.
+        try:
+            from _pytest.unraisableexception import gc_collect_iterations_key
+        except ImportError:  # (an older pytest: no such collection)
+            return
+        config.stash[gc_collect_iterations_key] = 0
+
     def pytest_runtestloop(self, session: Any) -> bool:
         from _pytest.runner import runtestprotocol
 
