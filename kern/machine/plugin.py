@@ -53,7 +53,6 @@ test's report is made.
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import os
 import re
@@ -119,27 +118,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _STASH_PLAN = pytest.StashKey[Any]()
-
-
-# ------------------------------------------------------------------ the session's heap
-
-_gc_frozen = False
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # What collection built (the test modules, their items, fixtures and
-    # marks: hundreds of thousands of objects) lives as long as the session.
-    # Left in the collector's oldest generation, every full collection the
-    # machines' garbage sets off walks it again; gc.freeze() moves it to the
-    # permanent generation, which the collector skips.  Once per process:
-    # a session nested in a test (a campaign's, pytester's) would otherwise
-    # freeze the outer test's objects.  Only the collector's work changes:
-    # no object is freed earlier or later by its reference count.
-    global _gc_frozen
-    if not _gc_frozen:
-        _gc_frozen = True
-        gc.freeze()
 
 
 # ------------------------------------------------------------------ the race detector
