@@ -29,7 +29,9 @@ Deviations from 1.12 (also listed in puffs_vfsops.py's header):
   created (1.12 left it set in both cases, so a later device close slept
   forever).
 * T4 puffs_fop_restart (NetBSD 6's fo_restart) wakes a server thread
-  sleeping in PUFFSGETOP on a descriptor another thread is closing.
+  sleeping in PUFFSGETOP on a descriptor another thread is closing; one
+  still on its way to that sleep sees the restart before it sleeps
+  (puffs_getop), so the close never waits for it for ever.
 * T5 poll/kqueue: kemu has no select/poll sleepers, so selnotify only
   counts events and puffs_fop_poll does not selrecord; it answers as 1.12
   does.  The kqueue filter functions may not sleep, so they read the
