@@ -222,9 +222,9 @@ def mutex_exit(mtx: kmutex_t) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()
-    if mtx.mtx_state != 1:
-        _check(mtx, "mutex_exit")
-    if mtx.mtx_owner is not l:
+    if mtx.mtx_owner is not l:  # (a mutex l holds is live: mutex_destroy panics if held)
+        if mtx.mtx_state != 1:
+            _check(mtx, "mutex_exit")
         owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
         panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
     locks = l.l_locks
