@@ -83,8 +83,12 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
     # Which level of indirection, and the block number relative to it.
     bn -= NDADDR
     if bn < nindir:
-        # (The loops below for the single indirect block, the usual case.)
+        # (The loops below for the single indirect block, the usual case, and
+        # for the double one, where files past 4 MiB (4 KiB blocks) go.)
         return 0, [_FIRST[0], _STEPS.get(bn) or _new_step(bn)]
+    if bn - nindir < nindir * nindir:
+        hi, lo = divmod(bn - nindir, nindir)
+        return 0, [_FIRST[1], _STEPS.get(hi) or _new_step(hi), _STEPS.get(lo) or _new_step(lo)]
     blockcnt = 1
     level = 0
     for i in range(NIADDR):
