@@ -48,19 +48,11 @@ at random; with ``settings(print_blob=True)`` another line gives the
 ``@reproduce_failure`` decorator that replays exactly that example.
 No machine outlives its test: the plugin keeps nothing of them once the
 test's report is made.
-
-Garbage collection: once collection is done the plugin collects and then
-freezes (``gc.freeze()``) what is alive, the imported modules and the
-collected items, so the collector's full passes no longer walk those
-objects again every few tests (in a seed sweep a full pass over pytest's
-and kemu's objects cost about 40 ms, once per 15-20 seeds).  Objects made by
-the tests themselves, machines included, are collected as before.
 """
 
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import os
 import re
@@ -126,15 +118,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _STASH_PLAN = pytest.StashKey[Any]()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # What is alive now (modules, the items, pytest's own state) lives for the
-    # whole session: out of the collector's full passes with it.  (Collected
-    # first, so no garbage cycle of the imports is kept for good.)
-    gc.collect()
-    gc.freeze()
 
 
 # ------------------------------------------------------------------ the race detector
