@@ -49,7 +49,10 @@ class indir:
     __slots__ = ("in_lbn", "in_off")
 
     def __init__(self, lbn: int, off: int) -> None:
-        self.in_lbn = lbn  # logical "metadata" block number (negative, as in ufs)
+        # Not ufs_getlbns's metadata lbn: -(NDADDR + level) in the first step,
+        # 0 in the others.  Nothing reads it: kemu reads indirect blocks from
+        # the device by their address, never by a file's negative lbn.
+        self.in_lbn = lbn
         self.in_off = off  # index in that block (or in e2di_blocks for the first step)
 
     def __repr__(self) -> str:
@@ -73,7 +76,10 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
 
     ``path[0].in_off`` is the slot in e2di_blocks; each further element
     gives the index in the indirect block of the previous step.  A direct
-    block has an empty path.
+    block has an empty path.  The offsets are ufs_getlbns's (its first one
+    plus NDADDR, as ext2fs_bmaparray adds it); the ``in_lbn`` are not (see
+    indir), and a negative ``bn`` (ufs's name for an indirect block) is
+    EFBIG: kemu never maps one.
     """
     if bn < 0:
         return EFBIG, []
