@@ -17,6 +17,9 @@ rehashes quadratically, then walks all groups.
 Deviations:
 
 * Results come back as ``(error, value)`` tuples, not through ``*bnp``.
+* ``ext2fs_nblock``/``ext2fs_setnblock`` always use e2di_nblock_high and
+  know no huge_file: no EXT2_HUGE_FILE flag (counts in fs blocks), no
+  EFBIG past 32 bits without the feature; a negative count is stored as 0.
 * ``ext2fs_alloc``: the reserved blocks are open to a superuser cred
   (``kauth_cred_issuser``, for kauth_authorize_system's
   KAUTH_SYSTEM_FS_RESERVEDSPACE) and to a request with no cred (NetBSD's
