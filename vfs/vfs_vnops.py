@@ -10,9 +10,10 @@
 * ``vnops``: the fileops of an open vnode (read, write, ioctl, stat, close, seek).
 
 Written after NetBSD 8's vfs_vnops.c (its order of checks and errnos in
-vn_open, vn_close, vn_rdwr, vn_read, vn_write, vn_stat); no stored revision
-of vfs_vnops.c was compared line by line in this pass.  Notices in
-LICENSE.NetBSD.
+vn_open, vn_close, vn_rdwr, vn_read, vn_write, vn_stat).  The stored
+revision nearest NetBSD 8 is ``$NetBSD: vfs_vnops.c,v 1.193 2015/02/04$``;
+the list below was checked against NetBSD's behaviour, not line by line
+against that text.  Notices in LICENSE.NetBSD.
 
 Deviations:
 
