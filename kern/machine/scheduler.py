@@ -225,7 +225,6 @@ class VirtualCPU:
         # each time it moves it (kern/machine/trace.py).  Otherwise events
         # go through m.trace_add.
         self.tbuf: list[Any] | None = m.trace.raw if self.tracing and not realtime else None
-        self.tlimit = 3 * m.trace.limit  # entries of the raw list (Trace.flush)
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
         self._callouts: list[Callout] = []
@@ -350,9 +349,7 @@ class VirtualCPU:
             self.last = l
             tb = self.tbuf
             if tb is not None and l.l_ncsw:
-                tb += l.l_trun
-                if len(tb) > self.tlimit:
-                    self.m.trace.flush()
+                tb.append(l.l_trun)  # (its length is checked in _drive)
             elif self.tracing:
                 self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
@@ -691,6 +688,11 @@ class VirtualCPU:
                 # (Cancelled here: the machine's run is ending; cpu_task stops
                 # the machine and unwinds the lwps)
                 await trio.lowlevel.checkpoint()
+                tb = self.tbuf
+                if tb is not None and len(tb) > self.m.trace.rawlimit:
+                    # The hot paths append to the trace without looking at
+                    # its length; a step adds a few events at most.
+                    self.m.trace.flush()
                 continue
             try:
                 sig = _resume(l)

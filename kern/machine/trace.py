@@ -54,24 +54,32 @@ class Trace:
     """The events of one run, in order.
 
     Recording is on every context switch, so it is kept cheap: the
-    scheduler's hot paths extend :attr:`raw` directly, and events become
-    :class:`TraceEvent` only when the trace is read.  ``raw`` is a flat list
-    of
+    scheduler's hot paths append to :attr:`raw` directly, one entry per
+    event, and events become :class:`TraceEvent` only when the trace is
+    read.  ``raw`` is a flat list of
 
     * an ``int``: the machine's clock moved to that many nanoseconds;
     * a ``float``: the time, in seconds, of the one event that follows;
-    * ``who, kind, detail``, three entries: an event at the clock's present
-      time (or the float's just before), ``who`` being the lwp's ``l_tid``,
+    * a tuple ``(who, kind, detail)``: an event at the clock's present time
+      (or the float's just before), ``who`` being the lwp's ``l_tid``,
       ``(name, pid, lid)``.
 
-    Flat, because a tuple per event, kept, would be garbage the collector
-    walks again and again: with it, the trace cost 10% of a context switch.
+    The event tuples of the hot paths are made once and appended again and
+    again: an lwp's ``run`` event (``l_trun``) and its last ``sleep`` and
+    ``wakeup`` events (``l_tsleep``, ``l_twakeup``, remade when the wmesg
+    changes: kern/kern_synch.py).  Appending one of them allocates nothing
+    and holds nothing new for the garbage collector to walk (a fresh tuple
+    per event, kept, cost 10% of a context switch; three list entries per
+    event, which the collector walks too, most of the rest).
     """
 
     def __init__(self, enabled: bool = True, limit: int = 1_000_000) -> None:
         self.enabled = enabled
         self.limit = limit
         self.raw: list[Any] = []  # not yet made TraceEvents (see above)
+        # flush() once raw has this many entries (each event is one, a clock
+        # or a time one more): the memory of a trace stays bounded
+        self.rawlimit = 2 * limit
         self._now = 0  # the clock (ns) at the end of what was made TraceEvents
         self._records: list[TraceEvent] = []
         self._nover = 0  # events beyond ``limit`` (hashed, not kept)
@@ -82,8 +90,8 @@ class Trace:
             lid: int = 0) -> None:
         """Record an event at ``time`` seconds."""
         if self.enabled:
-            self.raw += (float(time), (lwp, pid, lid), kind, detail)
-            if len(self.raw) > 3 * self.limit:
+            self.raw += (float(time), ((lwp, pid, lid), kind, detail))
+            if len(self.raw) > self.rawlimit:
                 self.flush()
 
     def flush(self) -> None:
@@ -106,11 +114,12 @@ class Trace:
                 continue
             if tx is float:
                 t = x
-                i += 1
+                x = raw[i + 1]
+                i += 2
             else:
                 t = now / 1e9
-            (name, pid, lid), kind, detail = raw[i:i + 3]
-            i += 3
+                i += 1
+            (name, pid, lid), kind, detail = x
             te = TraceEvent(t, name, kind, detail, pid, lid)
             if room > 0:
                 recs.append(te)
