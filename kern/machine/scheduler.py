@@ -358,20 +358,28 @@ class VirtualCPU:
         if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
             self._wake()
 
-    async def park(self, l: lwp) -> None:
+    @types.coroutine
+    def park(self, l: lwp) -> Generator[Any, Any, None]:
         """Wait until ``l`` holds the CPU (return at once if it does, and is home).
 
         The calling lwp stops: the CPU task runs ``curlwp`` and resumes the
         caller when it is ``curlwp`` again.  (From a carrier: the lwp is back
         from outside, its coroutine goes home to the CPU task.)  Once the
-        machine stops, it raises trio.Cancelled instead."""
+        machine stops, it raises trio.Cancelled instead.
+
+        Awaited like an ``async def``; a generator-based coroutine, as trio's
+        own traps are, because it is where every switch stops an lwp: it
+        yields the switch signal itself, and each level of coroutines
+        between the lwp's code and the yield costs every switch twice (out
+        and back in)."""
         if self.curlwp is l and not l.l_away:
             return
         if self.stopping:
-            await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
-        await _signal(_SWITCH)
+            # the machine's scope is cancelled: raises
+            yield from trio.lowlevel.checkpoint().__await__()
+        yield _SWITCH
         if self.stopping:
-            await trio.lowlevel.checkpoint()
+            yield from trio.lowlevel.checkpoint().__await__()
 
     async def migrate(self) -> None:
         """The calling lwp, which just left the CPU for a wait outside the
