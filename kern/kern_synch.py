@@ -144,8 +144,10 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
     # On teardown of the machine trio.Cancelled comes out of here, leaving
-    # the sleep state for the post-mortem.
-    await ci.block(l)
+    # the sleep state for the post-mortem.  (ci.block(l), its two steps
+    # here: each coroutine level costs every sleep its way out and back.)
+    ci.switch_away(l)
+    await ci.park(l)
     rv = l.l_wakerv
     _clear(l)
     return rv

@@ -401,6 +401,8 @@ class VirtualCPU:
 
     def switch_away(self, l: lwp) -> None:
         """``l`` (blocked, exiting or going outside) leaves the CPU: run another, or idle."""
+        if self.curlwp is not l:
+            self._not_on_cpu(l)
         self.curlwp = None
         self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
@@ -411,9 +413,10 @@ class VirtualCPU:
             self.idle()
 
     async def block(self, l: lwp) -> None:
-        """``l`` (made LSSLEEP by the caller) sleeps until it is dispatched again."""
-        if self.curlwp is not l:
-            self._not_on_cpu(l)
+        """``l`` (made LSSLEEP by the caller) sleeps until it is dispatched again.
+
+        (kern_synch.sleepq_block does the same two steps itself: a coroutine
+        level less on every sleep.)"""
         self.switch_away(l)
         await self.park(l)
 
@@ -704,6 +707,8 @@ class VirtualCPU:
                 continue
             try:
                 sig = _resume(l)
+                if sig is _SWITCH:
+                    continue  # (the common case)
                 if type(sig) is not _Signal:
                     sig = await _step(l, sig)
             except trio.Cancelled:
