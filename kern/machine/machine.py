@@ -74,7 +74,7 @@ from kern.kern_lwp import (
 from kern.machine import HOST_SIGNALS, lockset, strategies
 from kern.machine.scheduler import VirtualCPU
 from kern.machine.strategies import Strategy
-from kern.machine.trace import Trace, TraceEvent
+from kern.machine.trace import SEAL_AT, Trace, TraceEvent
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import lock_name, short_path
 
@@ -324,8 +324,8 @@ class Machine:
             if l is not None and (kind == "start" or kind == "exit"):
                 # (exit: the command after an exec)
                 tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
-            if len(raw) > tr.rawlimit:
-                tr.flush()
+            if len(raw) > SEAL_AT:
+                tr.seal()
 
     def trace_sleep(self, l: lwp) -> None:
         """The ``sleep`` event of ``l`` (in sleepq_block): its wmesg, or for a lock

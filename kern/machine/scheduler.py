@@ -699,11 +699,11 @@ class VirtualCPU:
                 # (Cancelled here: the machine's run is ending; cpu_task stops
                 # the machine and unwinds the lwps)
                 await trio.lowlevel.checkpoint()
-                tb = self.tbuf
-                if tb is not None and len(tb) > self.m.trace.rawlimit:
+                if self.tbuf is not None:
                     # The hot paths append to the trace without looking at
-                    # its length; a step adds a few events at most.
-                    self.m.trace.flush()
+                    # its length (a step adds a few events at most): it is
+                    # sealed here (kern/machine/trace.py).
+                    self.m.trace.seal()
                 continue
             try:
                 sig = _resume(l)
