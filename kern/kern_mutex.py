@@ -129,8 +129,14 @@ async def mutex_enter(mtx: kmutex_t) -> None:
     if mtx.mtx_owner is None and mtx.mtx_state == 1 and not mtx.mtx_spin and \
             not l.l_spinlocks and not ci.slow:
         locks = l.l_locks
+        # The order check, skipped when lockdebug passed it before with the
+        # same locks held (the top record's chain, subr_lockdebug._Chain).
         if site is not None and locks:
-            lockdebug_wantlock(l, mtx, site)
+            chain = locks[-1][3]
+            if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+                chain = lockdebug_wantlock(l, mtx, site)
+        else:
+            chain = None
         if ci.runq:
             i = ci.preempt_choice(l)
             if i >= 0:
@@ -138,7 +144,7 @@ async def mutex_enter(mtx: kmutex_t) -> None:
                 if mtx.mtx_owner is not None:  # (taken while this lwp was off the CPU)
                     await _mutex_sleep(mtx, l)
         mtx.mtx_owner = l
-        locks.append((mtx, site, False))
+        locks.append((mtx, site, False, chain))
         return
     await _mutex_enter(mtx, l, site)
 
@@ -153,10 +159,14 @@ def _mutex_take(mtx: kmutex_t, l: lwp, site: Where | None) -> bool:
     if ci.runq or ci.slow:
         return False
     locks = l.l_locks
-    if site is not None and locks:
-        lockdebug_wantlock(l, mtx, site)
+    if site is not None and locks:  # (the order check, as in mutex_enter)
+        chain = locks[-1][3]
+        if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+            chain = lockdebug_wantlock(l, mtx, site)
+    else:
+        chain = None
     mtx.mtx_owner = l
-    locks.append((mtx, site, False))
+    locks.append((mtx, site, False, chain))
     return True
 
 
@@ -167,8 +177,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
         panic("mutex_enter: locking against myself: %s", _name(mtx))
     if l.l_spinlocks and not mtx.mtx_spin:
         ASSERT_SLEEPABLE()  # panics
-    if site is not None and l.l_locks:
-        lockdebug_wantlock(l, mtx, site)
+    chain = lockdebug_wantlock(l, mtx, site) if site is not None and l.l_locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -184,7 +193,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    l.l_locks.append((mtx, site, False))
+    l.l_locks.append((mtx, site, False, chain))
 
 
 async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
@@ -213,9 +222,9 @@ def mutex_exit(mtx: kmutex_t) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()
-    if mtx.mtx_state != 1:
-        _check(mtx, "mutex_exit")
-    if mtx.mtx_owner is not l:
+    if mtx.mtx_owner is not l:  # (a mutex l holds is live: mutex_destroy panics if held)
+        if mtx.mtx_state != 1:
+            _check(mtx, "mutex_exit")
         owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
         panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
     locks = l.l_locks

@@ -104,8 +104,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         panic("rw_enter: locking against myself: %s", _name(rw))
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    if site is not None and l.l_locks:
-        lockdebug_wantlock(l, rw, site)
+    chain = lockdebug_wantlock(l, rw, site) if site is not None and l.l_locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -127,7 +126,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
             sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
         rw.rw_readers.append(l)
-    l.l_locks.append((rw, site, op == RW_READER))
+    l.l_locks.append((rw, site, op == RW_READER, chain))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
@@ -180,7 +179,7 @@ def _set_shared(l: lwp, rw: krwlock_t, shared: bool) -> None:
     locks = l.l_locks
     for i, r in enumerate(locks):
         if r[0] is rw:
-            locks[i] = (rw, r[1], shared)
+            locks[i] = (rw, r[1], shared, r[3])  # (same class: same chain)
 
 
 def rw_downgrade(rw: krwlock_t) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import curlwp
+from kern.cpu import _lwp, curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
@@ -466,7 +466,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
     off &= ~PAGE_MASK  # trunc_page
-    me = curlwp()
+    me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
     await mutex_enter(lock)

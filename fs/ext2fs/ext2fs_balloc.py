@@ -137,10 +137,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         return ext2fs_badblock(ip, nb, "indirect"), None
 
     steps = path[1:]
-    laststep = steps[-1]
+    nsteps = len(steps)  # (steps are shared values: the last is told by its place)
     new = False
-    for step in steps:
-        last = step is laststep
+    for i, step in enumerate(steps, 1):
+        last = i == nsteps
         error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
         if error:
             break

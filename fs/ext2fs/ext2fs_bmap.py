@@ -49,11 +49,26 @@ class indir:
     __slots__ = ("in_lbn", "in_off")
 
     def __init__(self, lbn: int, off: int) -> None:
-        self.in_lbn = lbn  # logical "metadata" block number (negative, as in ufs)
+        # Not ufs_getlbns's metadata lbn: -(NDADDR + level) in the first step,
+        # 0 in the others.  Nothing reads it: kemu reads indirect blocks from
+        # the device by their address, never by a file's negative lbn.
+        self.in_lbn = lbn
         self.in_off = off  # index in that block (or in e2di_blocks for the first step)
 
     def __repr__(self) -> str:
         return f"indir({self.in_lbn}, {self.in_off})"
+
+
+# The steps of paths, made once and shared: a path is only read.  The first
+# step of a path through level l (0 single, 1 double, 2 triple indirect), and
+# the later ones by their index in the indirect block.
+_FIRST = tuple(indir(-(NDADDR + level), NDADDR + level) for level in range(NIADDR))
+_STEPS: dict[int, indir] = {}
+
+
+def _new_step(off: int) -> indir:
+    s = _STEPS[off] = indir(0, off)
+    return s
 
 
 def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
@@ -61,7 +76,10 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
 
     ``path[0].in_off`` is the slot in e2di_blocks; each further element
     gives the index in the indirect block of the previous step.  A direct
-    block has an empty path.
+    block has an empty path.  The offsets are ufs_getlbns's (its first one
+    plus NDADDR, as ext2fs_bmaparray adds it); the ``in_lbn`` are not (see
+    indir), and a negative ``bn`` (ufs's name for an indirect block) is
+    EFBIG: kemu never maps one.
     """
     if bn < 0:
         return EFBIG, []
@@ -71,8 +89,12 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
     # Which level of indirection, and the block number relative to it.
     bn -= NDADDR
     if bn < nindir:
-        # (The loops below for the single indirect block, the usual case.)
-        return 0, [indir(-NDADDR, NDADDR), indir(0, bn)]
+        # (The loops below for the single indirect block, the usual case, and
+        # for the double one, where files past 4 MiB (4 KiB blocks) go.)
+        return 0, [_FIRST[0], _STEPS.get(bn) or _new_step(bn)]
+    if bn - nindir < nindir * nindir:
+        hi, lo = divmod(bn - nindir, nindir)
+        return 0, [_FIRST[1], _STEPS.get(hi) or _new_step(hi), _STEPS.get(lo) or _new_step(lo)]
     blockcnt = 1
     level = 0
     for i in range(NIADDR):
@@ -83,12 +105,12 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
         bn -= blockcnt
     else:
         return EFBIG, []
-    path = [indir(-(NDADDR + level), NDADDR + level)]
+    path = [_FIRST[level]]
     for _ in range(level + 1):
         blockcnt //= nindir
         off = bn // blockcnt
         bn %= blockcnt
-        path.append(indir(0, off))
+        path.append(_STEPS.get(off) or _new_step(off))
     return 0, path
 
 
