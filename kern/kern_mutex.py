@@ -5,6 +5,37 @@ Every ``mutex_enter`` is a preemption point, so the scheduler decides who gets a
 contended lock first.  A MUTEX_DEFAULT mutex at IPL_NONE is adaptive; at a
 higher IPL it is a spin mutex: kernel preemption stops while it is held, and
 sleeping with it held panics, as in NetBSD.
+
+kemu's own implementation of mutex(9)'s semantics, not a line-by-line port:
+NetBSD's sys/kern/kern_mutex.c (compared against ``$NetBSD: kern_mutex.c,v
+1.62 2015/05/25 prlw1$``) is built on an atomic owner word, adaptive
+spinning and turnstiles, which an emulated CPU does not have.  What is
+NetBSD's: the kmutex_type_t values and mutex_init's choice of adaptive or
+spin from the type and IPL (sys/mutex.h), the IPL_* values (amd64's
+intr.h), the API and its rules (no recursion, only the owner exits,
+mutex_tryenter fails for the owner too, mutex_destroy of a held mutex or
+one with waiters panics).
+
+Deviations:
+
+* The owner is an lwp reference; a contended mutex puts the lwp on the
+  mutex's sleep queue ("mutex"), and mutex_exit wakes one waiter, which
+  takes the mutex when it runs (NetBSD wakes the turnstile's waiters).
+  There is no adaptive spinning; a spin mutex found held panics (its
+  owner cannot run meanwhile), and a spin mutex raises no SPL: holding
+  one only stops preemption (``l_spinlocks``).
+* Every mutex_enter is a preemption point of kemu's scheduler.
+* ``mutex_spin_enter`` panics (use ``await mutex_enter``);
+  ``mutex_spin_exit`` is mutex_exit.
+* Using a mutex before mutex_init or after mutex_destroy panics always
+  (NetBSD notices only with LOCKDEBUG); MUTEX_NODEBUG mutexes are
+  checked by lockdebug like the others.
+* ``mutex_owned`` of a spin mutex asks whether the caller holds it
+  (NetBSD: whether anyone does); ``mutex_owner`` answers for spin
+  mutexes too.
+* ``mutex_obj_alloc``/``mutex_obj_free`` keep no reference count (no
+  mutex_obj_hold): free destroys and returns True.
+* The panic messages are kemu's.
 """
 
 from __future__ import annotations

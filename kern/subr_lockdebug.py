@@ -21,6 +21,22 @@ printed on the console, as WITNESS reports a reversal and goes on.  Any
 other reversal still ends the run, and so does a kept one on a machine
 booted with ``lockdebug="strict"`` (an explorer looking for the schedules
 that bring a kept reversal about).
+
+Not a port: kemu's own design.  From NetBSD it takes the names of the hooks
+the lock primitives call (``lockdebug_wantlock``, ``lockdebug_locked``,
+``lockdebug_unlocked`` of sys/kern/subr_lockdebug.c) and ASSERT_SLEEPABLE
+(sys/systm.h); the order graph is after FreeBSD's WITNESS and Linux's
+lockdep.  Where it differs from NetBSD's LOCKDEBUG:
+
+* Locks are grouped in classes by init site and the graph of the order
+  classes are taken in is kept per machine; closing a cycle raises
+  LockOrderReversal (NetBSD's LOCKDEBUG keeps no order graph).
+* Held locks are the lwp's ``l_locks`` records, not lockdebug_t entries
+  found through an rb-tree; there is no lockdebug_barrier,
+  lockdebug_mem_check or lockdebug_abort, and misuse is reported by the
+  primitives' own panics.
+* ASSERT_SLEEPABLE checks only that no spin mutex is held (NetBSD's
+  also asserts not being in interrupt or with pserialize read sections).
 """
 
 from __future__ import annotations

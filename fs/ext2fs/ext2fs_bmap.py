@@ -1,12 +1,45 @@
-"""Logical to physical block mapping (ufs/ext2fs/ext2fs_bmap.c).
+"""Logical to physical block mapping: port of NetBSD's sys/ufs/ext2fs/ext2fs_bmap.c.
+
+Compared against ``$NetBSD: ext2fs_bmap.c,v 1.25 2009/10/19 bouyer$``; the
+later revisions up to NetBSD 8 change nothing in ext2fs_bmap or
+ext2fs_bmaparray that kemu follows.  ``ext2fs_getlbns`` stands for
+ufs_getlbns (sys/ufs/ufs/ufs_bmap.c), which NetBSD's ext2fs borrows from
+FFS.  The notices are in LICENSE.NetBSD.
 
 An inode maps its first NDADDR blocks directly, the next NINDIR through a
 single indirect block, then NINDIR**2 through a double and NINDIR**3 through
-a triple indirect block.  Indirect blocks are read through the buffer cache
-of the device.  A block pointer outside the file system is EIO with a
-kernel message (a damaged image must not be followed blindly).
-"""
+a triple indirect block.
 
+Deviations:
+
+* Indirect blocks are read with ``bread`` from the device vnode by their
+  disk address, not with getblk/VOP_STRATEGY on the file's own vnode at a
+  negative metadata lbn.  So a zero pointer on the way ends the walk as a
+  hole at once (NetBSD first asks ``incore`` whether the file's vnode holds
+  an indirect block not yet given an address; kemu's ext2fs_balloc gives
+  one an address before it is cached, so there is none to find), there is
+  no ``in_exists``, no ``metalbn == bn`` exit for a caller looking for an
+  indirect block, and no ENOMEM for a getblk that gives nothing.
+* ``ext2fs_getlbns`` is not ufs_getlbns: it returns ``(error, path)``, its
+  ``in_lbn`` are not the metadata lbns (see ``indir``), its first
+  ``in_off`` already has NDADDR added, and a negative ``bn`` (ufs's name
+  for an indirect block) is EFBIG instead of a metadata path.  Past the
+  triple indirect block it is EFBIG, as in ufs_getlbns.  Paths are built
+  from shared, read-only ``indir`` objects, not a caller's array.
+* Every block pointer read (direct, indirect and data) is checked with
+  ``ext2fs_validblk``; one outside the file system is EIO with a console
+  message (``ext2fs_badblock``).  NetBSD follows any pointer.
+* ``ext2fs_bmaparray`` returns ``(error, fs block or -1, run)``; the
+  conversion to DEV_BSIZE units (blkptrtodb in NetBSD) is done by
+  ``ext2fs_bmap``.  ``maxrun`` is MAXPHYS // e2fs_bsize - 1 (NetBSD:
+  MAXBSIZE / f_iosize - 1, the same 64 KiB over the same block size).
+  The run is counted on host-order values (NetBSD compares the raw
+  on-disk words of an indirect block).
+* ``ext2fs_bmap`` always fills ``a_vpp``, ``a_bnp`` and ``a_runp`` (NetBSD
+  returns at once when ``a_bnp`` is NULL), and on an error sets the block
+  to -1 and the run to 0 (NetBSD leaves them as they were).
+* No ``trace`` points and no ``ru_inblock`` count.
+"""
 from __future__ import annotations
 
 import struct
