@@ -337,6 +337,29 @@ def test_fsync_writes_data_and_inode(tmp_path):
     assert_clean(img)
 
 
+@pytest.mark.parametrize("length", [0, 3000])
+def test_truncate_writes_the_cut_inode_before_freeing(tmp_path, length):
+    """Shrinking a file writes its inode with the cut pointers to the disk at
+    once (ext2fs_truncate's UPDATE_WAIT), before the freed blocks go back to
+    the bitmaps as delayed writes: the image on the host, read while the
+    machine still runs (a power cut now), already has the short file."""
+    img = mkfs(str(tmp_path / "t.img"), 4 * MB, 1024)
+    data = pattern(40 * 1024)  # direct blocks and a single indirect one
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", data))
+        await sync()
+        check(await truncate("/mnt/f", length))
+        return 0
+
+    with boot() as k:
+        k.run(body)
+        assert debugfs_cat(img, "/f") == data[:length]
+        k.run(umount)
+    assert_clean(img)
+
+
 def test_rename_and_isdir_errors(tmp_path):
     img = mkfs(str(tmp_path / "r.img"), 4 * MB, 1024)
 
