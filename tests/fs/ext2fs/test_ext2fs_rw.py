@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kern.errno import EEXIST, EIO, EFBIG, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY
+from kern.errno import EEXIST, EFBIG, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY
 from vfs.dirent import DT_DIR, DT_LNK, DT_REG
 
 from .helpers import (
