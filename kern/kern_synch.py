@@ -132,15 +132,22 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_sleepcatch = catch
     l.l_wakerv = 0
     tb = ci.tbuf
-    if tb is not None and l.l_syncobj != "mutex" and l.l_syncobj != "rwlock":
-        tb += (l.l_tid, "sleep", l.l_wmesg or "")
+    if tb is not None:
+        # (l_tsleep: its last sleep event, kept for that wmesg; a lock wait's
+        # never is: Machine.sleep_event)
+        ev = l.l_tsleep
+        if ev[2] is not l.l_wmesg:
+            ev = ci.m.sleep_event(l)
+        tb.append(ev)
     elif ci.tracing:
         ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
     # On teardown of the machine trio.Cancelled comes out of here, leaving
-    # the sleep state for the post-mortem.
-    await ci.block(l)
+    # the sleep state for the post-mortem.  (ci.block(l), its two steps
+    # here: each coroutine level costs every sleep its way out and back.)
+    ci.switch_away(l)
+    await ci.park(l)
     rv = l.l_wakerv
     _clear(l)
     return rv
@@ -199,7 +206,10 @@ def _wakeup(l: lwp, rv: int) -> None:
     l.l_wakerv = rv
     tb = ci.tbuf
     if tb is not None:
-        tb += (l.l_tid, "wakeup", l.l_wmesg or "")
+        ev = l.l_twakeup  # (its last wakeup event, kept for that wmesg)
+        if ev[2] is not l.l_wmesg:
+            ev = l.l_twakeup = (l.l_tid, "wakeup", l.l_wmesg or "")
+        tb.append(ev)
     elif ci.tracing:
         ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)
