@@ -17,9 +17,6 @@ Deviations:
   themselves.  NetBSD's rw_vector_exit hands a released write lock
   straight to every waiting reader, and goes to the writers only when it
   releases a read lock or no reader waits.
-* ``rw_downgrade`` wakes the waiting readers only when no writer waits;
-  1.45 gives the lock to every blocked reader even then (the waiting
-  writer keeps RW_WRITE_WANTED).
 * Readers are recorded by lwp (NetBSD keeps a count): an lwp that exits a
   lock it does not hold, or asks for RW_WRITER while it holds the lock
   for reading, panics (NetBSD cannot tell; the latter deadlocks there).
@@ -144,7 +141,10 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         while rw.rw_owner is not None or rw.rw_wwait.sq_lwps:
             sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
-        rw.rw_readers.append(l)
+            if l in rw.rw_readers:
+                break  # rw_downgrade handed it the lock
+        else:
+            rw.rw_readers.append(l)
     l.l_locks.append((rw, site, op == RW_READER, chain))
 
 
@@ -208,7 +208,11 @@ def rw_downgrade(rw: krwlock_t) -> None:
     rw.rw_owner = None
     rw.rw_readers.append(l)
     _set_shared(l, rw, True)
-    if rw.rw_rwait and not rw.rw_wwait:
+    # Every blocked reader gets the lock with the downgrader, even when a
+    # writer waits (it stays waiting, and keeps new readers out).
+    q = rw.rw_rwait.sq_lwps
+    if q:
+        rw.rw_readers.extend(q)
         sleepq_wake(rw.rw_rwait)
 
 

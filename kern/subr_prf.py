@@ -23,9 +23,8 @@ Deviations:
   aprint_verbose and only chooses whether they reach the console; kemu
   prints aprint_normal only without AB_QUIET|AB_SILENT, aprint_verbose
   only with AB_VERBOSE, aprint_error always (and counts it).
-  aprint_naive prints when none of AB_QUIET, AB_SILENT, AB_VERBOSE is set,
-  where 1.159 prints it (console only) when AB_QUIET alone is set: the
-  test is the reverse of NetBSD's.  aprint_debug is NetBSD's (AB_DEBUG).
+  aprint_naive prints when AB_QUIET alone of the three is set, as 1.159,
+  but to the message buffer too (1.159: console only).  aprint_debug is NetBSD's (AB_DEBUG).
   The *_dev variants take dv_xname from the device, or print the object.
 * ``panic`` prints "panic: ...", records the crash on the machine and
   raises KernelPanic: no vpanic (no panicstr, sync, dump, reboot or ddb).
@@ -131,7 +130,8 @@ def aprint_normal(fmt: str, *args: Any) -> None:
 
 
 def aprint_naive(fmt: str, *args: Any) -> None:
-    if not _boothowto() & (AB_QUIET | AB_SILENT | AB_VERBOSE):
+    # Only for a quiet boot (AB_QUIET without AB_SILENT or AB_VERBOSE).
+    if _boothowto() & (AB_QUIET | AB_SILENT | AB_VERBOSE) == AB_QUIET:
         printf(fmt, *args)
 
 

@@ -43,8 +43,6 @@ EJUSTRETURN, then userret), the sysent table of syscalls.master and
 init_sysent.c (NetBSD's numbers), and syscall_establish/
 syscall_disestablish of sys/kern/kern_syscall.c.  Where it differs:
 
-* An unknown number raises ENOSYS without posting SIGSYS (NetBSD's
-  sys_nosys sends SIGSYS, whose default action kills the process).
 * Arguments are Python values converted by the declared C types; one that
   is not a register value is EFAULT.  There is no copyin of arguments
   from a user stack and no 32-bit emulation.
@@ -450,6 +448,11 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
         await trio.lowlevel.checkpoint()
     sy = syscall_lookup(code) if isinstance(code, int) else None
     if sy is None:
+        # sys_nosys: SIGSYS to the process (its default action ends it with
+        # a core at _userret), ENOSYS if it ignores or catches the signal.
+        from kern.kern_sig import SIGSYS, psignal  # (kern_sig imports this module)
+
+        psignal(l.l_proc, SIGSYS)
         await _userret(l, depth)
         raise SyscallError(ENOSYS, f"syscall {code!r}")
     try:

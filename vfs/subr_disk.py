@@ -25,13 +25,10 @@ LICENSE.NetBSD.
 
 Deviations:
 
-* ``bounds_check_with_label`` does not refuse a negative b_blkno (1.113
-  answers EINVAL, -1, before anything else); it takes the label sector
-  from partition RAW_PART (3 on amd64) where 1.113 uses partition 2 when
-  RAW_PART is 3; it sets no b_cylinder; a disk without a label is EINVAL.
-* ``disk_ioctl``: DIOCGDINFO and DIOCGPART on a disk without a label are
-  ENOTTY (1.113: DIOCGPART EBUSY, DIOCGDINFO copies through the NULL
-  label); no DIOCGDISKINFO and no wedge ioctls (DIOCAWEDGE, DIOCDWEDGE,
+* ``bounds_check_with_label`` sets no b_cylinder; a disk without a label
+  is EINVAL.
+* ``disk_ioctl``: DIOCGDINFO on a disk without a label is ENOTTY (1.113
+  copies through the NULL label); no DIOCGDISKINFO and no wedge ioctls (DIOCAWEDGE, DIOCDWEDGE,
   DIOCLWEDGES, DIOCMWEDGES fall through as EPASSTHROUGH); the label is
   copied with ``_copy_struct`` (EINVAL for a buffer too small).
 * ``disk_set_info`` makes up 32 sectors and 64 tracks when the geometry
@@ -48,7 +45,7 @@ from __future__ import annotations
 from typing import Any
 
 from kern.cpu import MachineLocal, curmachine
-from kern.errno import EINVAL, ENODEV, ENOTTY, EPASSTHROUGH, EROFS
+from kern.errno import EBUSY, EINVAL, ENODEV, ENOTTY, EPASSTHROUGH, EROFS
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_destroy, mutex_init
 from kern.kern_time import timeval
 from kern.kern_types import NODEV, sizeof
@@ -441,7 +438,7 @@ def disk_ioctl(dk: disk, dev: int, cmd: int, data: Any, flag: int, l: Any) -> in
         return _copy_struct(data, dk.dk_label)
     if cmd == DIOCGPART:
         if dk.dk_label is None:
-            return ENOTTY
+            return EBUSY
         if isinstance(data, partinfo):
             data.disklab = dk.dk_label
             data.part = dk.dk_label.d_partitions[DISKPART(dev)]
@@ -506,13 +503,19 @@ def bounds_check_with_label(dk: disk, bp: buf, wlabel: int) -> int:
     1: go ahead; 0: end of partition (b_resid = b_bcount); -1: b_error set.
     """
     lp = dk.dk_label
+    if bp.b_blkno < 0:
+        bp.b_error = EINVAL  # a negative offset, refused first
+        return -1
     if lp is None or lp.d_secpercyl == 0:
         bp.b_error = EINVAL
         return -1
     p = lp.d_partitions[DISKPART(bp.b_dev)]
     p_size = p.p_size << dk.dk_blkshift
     p_offset = p.p_offset << dk.dk_blkshift
-    labelsector = (lp.d_partitions[RAW_PART].p_offset + dk.dk_labelsector) << dk.dk_blkshift
+    # With the whole disk at 'd' (RAW_PART 3), 'c' is where the label was
+    # found (the NetBSD partition of the MBR): the label sector is there.
+    labelsector = lp.d_partitions[2 if RAW_PART == 3 else RAW_PART].p_offset
+    labelsector = (labelsector + dk.dk_labelsector) << dk.dk_blkshift
 
     sz = -(-bp.b_bcount // DEV_BSIZE)
     if bp.b_blkno + sz > p_size:

@@ -34,10 +34,6 @@ Deviations:
   returns -1 as an unsigned long).
 * ``ext2fs_blkpref`` accepts the raw bytes of an indirect block and reads
   its words only as needed; ``indx`` is clipped to the array.
-* ``ext2fs_hashalloc``'s last pass starts two groups after the group the
-  rehash ended on and tries all ``ncg`` groups (NetBSD: two after the
-  first group, ``ncg - 2`` tries).  Every group is still tried; only the
-  order, and so where a block lands on a nearly full disk, differs.
 * ``ext2fs_alloccg``: a preferred block past the end of a short last group
   is not taken; the whole-free-byte search runs over the group's full
   bytes from ``bpref``'s byte and then wraps (1.46's loop bound
@@ -55,8 +51,7 @@ Deviations:
   (kemu caches indirect blocks there, see ext2fs_balloc).  Freeing a free
   block is a console message that changes nothing (NetBSD panics).
 * ``ext2fs_vfree`` may be given the inode instead of the directory; an
-  inode number out of range (below EXT2_ROOTINO, not NetBSD's
-  EXT2_FIRSTINO) is a console message, not a panic; freeing a free inode
+  inode number out of range is a console message, not a panic; freeing a free inode
   is a message that changes nothing (NetBSD panics on a r/w mount and
   clears the bit anyway on a read-only one).
 """
@@ -81,7 +76,7 @@ from .ext2fs import (
     ino_to_cg,
 )
 from .ext2fs_bmap import ext2fs_bptrs
-from .ext2fs_dinode import EXT2_IFDIR, EXT2_IFMT, EXT2_ROOTINO
+from .ext2fs_dinode import EXT2_FIRSTINO, EXT2_IFDIR, EXT2_IFMT
 from .ext2fs_subr import ext2fs_fserr, ext2fs_mntname
 from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
 
@@ -166,6 +161,7 @@ async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
     fs = ip.i_e2fs
     assert fs is not None
     ncg = fs.e2fs_ncg
+    icg = cg
     result = await allocator(ip, cg, pref, size)
     if result:
         return result
@@ -178,8 +174,10 @@ async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
         if result:
             return result
         i *= 2
-    cg = (cg + 2) % ncg
-    for _ in range(ncg):
+    # Then every group in turn from two after the first: the first was
+    # tried at the start and the one after it by the rehash.
+    cg = (icg + 2) % ncg
+    for _ in range(2, ncg):
         result = await allocator(ip, cg, 0, size)
         if result:
             return result
@@ -370,7 +368,7 @@ async def ext2fs_vfree(pvp: vnode | None, ino: int, mode: int, ip: inode | None 
         ip = VTOI(pvp)
     fs = ip.i_e2fs
     assert fs is not None
-    if ino > fs.e2fs.e2fs_icount or ino < EXT2_ROOTINO:
+    if ino > fs.e2fs.e2fs_icount or ino < EXT2_FIRSTINO:
         printf("%s: ext2fs_vfree: range: ino = %llu\n", ext2fs_mntname(ip), ino)
         return 0
     cg = ino_to_cg(fs, ino)

@@ -45,9 +45,6 @@ Deviations:
     it); other types get it zeroed through ext2fs_blkatoff and a delayed
     write, and their v_size set directly; uvm_vnp_setsize comes before
     ext2fs_setsize;
-  - the inode with the cut pointers is written with a delayed write
-    always (1.82: a synchronous UPDATE_WAIT write when a pointer was cut,
-    before any block is freed);
   - no vtruncbuf: a file's indirect blocks live in the device vnode's
     cache, its data in its pages;
   - every indirect level is walked (1.82 stops at the first level that
@@ -276,15 +273,22 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
         return error
     blocks = oip.i_e2fs_blocks
     # Save the pointers, clear the ones that go, write the inode, then free.
+    # When a pointer is cut, the inode goes to the disk synchronously before
+    # any block is freed: after a crash no freed block is still pointed at.
     oldblks = [blocks[i] for i in range(NDADDR + NIADDR)]
+    sync = False
     for level in (TRIPLE, DOUBLE, SINGLE):
-        if lastiblock[level] < 0:
+        if lastiblock[level] < 0 and oldblks[NDADDR + level] != 0:
+            sync = True
             blocks[NDADDR + level] = 0
-    for i in range(NDADDR - 1, lastblock, -1):
-        if i >= 0:
+    for i in range(NDADDR):
+        if i > lastblock and oldblks[i] != 0:
+            sync = True
             blocks[i] = 0
     oip.i_flag |= IN_CHANGE | IN_UPDATE
-    allerror = await ext2fs_update(ovp, None, None, 0)
+    allerror = 0
+    if sync:
+        allerror = await ext2fs_update(ovp, None, None, UPDATE_WAIT)
 
     blocksreleased = 0
     for level in (TRIPLE, DOUBLE, SINGLE):

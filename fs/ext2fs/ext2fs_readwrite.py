@@ -25,8 +25,7 @@ Deviations (besides those above):
   pointers, a slow one through ext2fs_bufrd; 1.74 reads only VREG and
   VDIR here) and answers EINVAL for other types; it marks the access time
   even for a zero-length read or one at EOF (1.74 returns before that for
-  resid 0), and with IO_SYNC the inode update's result replaces a read
-  error (1.74's ext2fs_post_read_update keeps the read error).  ubc
+  resid 0).  ubc
   advice and UBC_PARTIALOK are not passed.
 * ``ext2fs_bufrd`` maps each block with ext2fs_bmaparray and reads it from
   the device vnode; a hole reads as zeros; no breadn read-ahead; its
@@ -112,7 +111,9 @@ async def ext2fs_read(v: Any) -> int:
     if mp is not None and not mp.mnt_flag & MNT_NOATIME:
         ip.i_flag |= IN_ACCESS
         if (ap.a_ioflag & IO_SYNC) == IO_SYNC:
-            error = await ext2fs_update(vp, None, None, UPDATE_WAIT)
+            uerror = await ext2fs_update(vp, None, None, UPDATE_WAIT)
+            # A read error wins over the inode update's.
+            error = error or uerror
     return error
 
 

@@ -131,3 +131,28 @@ def test_panic_message_shows_the_value_not_a_literal_r():
     assert ei.value.message.splitlines()[0] == \
         "panic: vcache_reclaim: VOP_RECLAIM of <thing 7> failed: 5"
     assert "panic: vcache_reclaim: VOP_RECLAIM of <thing 7> failed: 5\n" in k.dmesg()
+
+
+@pytest.mark.parametrize("howto,printed", [
+    (0, False),
+    ("AB_QUIET", True),
+    ("AB_QUIET|AB_VERBOSE", False),
+    ("AB_QUIET|AB_SILENT", False),
+    ("AB_VERBOSE", False),
+])
+def test_aprint_naive_prints_only_on_a_quiet_boot(howto, printed):
+    """subr_prf.c: aprint_naive's text is for a quiet boot (AB_QUIET, and neither
+    AB_SILENT nor AB_VERBOSE), where aprint_normal prints nothing."""
+    from kern import subr_prf
+
+    bits = 0
+    for name in str(howto).split("|") if howto else ():
+        bits |= getattr(subr_prf, name)
+    with kern.boot(seed=1) as m:
+        m.boothowto = bits
+
+        async def body():
+            subr_prf.aprint_naive("naive %d\n", 7)
+
+        m.run(body)
+        assert ("naive 7" in m.dmesg()) == printed

@@ -31,9 +31,11 @@ from kern import (
     mutex_init,
     mutex_owned,
     mutex_tryenter,
+    rw_downgrade,
     rw_enter,
     rw_exit,
     rw_init,
+    rw_read_held,
     tsleep,
     wakeup,
 )
@@ -240,6 +242,45 @@ def test_rwlock_readers_share_writers_exclude():
         maxr, log = k.run(body)
     assert maxr >= 2  # readers overlapped
     assert log == [("w", 0)]  # the writer was alone
+
+
+def test_rw_downgrade_hands_the_lock_to_waiting_readers_before_a_waiting_writer():
+    """kern_rwlock.c's rw_downgrade gives the lock to every blocked reader even
+    while a writer waits: the reader runs beside the downgrader, the writer
+    gets it only after both have let go."""
+    async def body():
+        rw = krwlock_t()
+        rw_init(rw)
+        log = []
+
+        async def reader(_):
+            await rw_enter(rw, RW_READER)
+            log.append(("r in", rw_read_held(rw)))
+            await kpause("read", False, 2, None)
+            log.append("r out")
+            rw_exit(rw)
+
+        async def writer(_):
+            await rw_enter(rw, RW_WRITER)
+            log.append("w in")
+            rw_exit(rw)
+
+        await rw_enter(rw, RW_WRITER)
+        r = await _spawn(reader, "r")
+        await kpause("settle", False, 1, None)  # the reader waits
+        w = await _spawn(writer, "w")
+        await kpause("settle", False, 1, None)  # then the writer
+        rw_downgrade(rw)
+        await kpause("hold", False, 1, None)  # still holding it for reading
+        log.append("downgrader out")
+        rw_exit(rw)
+        await kthread_join(r)
+        await kthread_join(w)
+        return log
+
+    with kern.boot(seed=2) as k:
+        log = k.run(body)
+    assert log == [("r in", True), "downgrader out", "r out", "w in"]
 
 
 def test_sleeping_with_spin_mutex_held_panics():

@@ -83,6 +83,36 @@ def test_errors_arrive_as_syscallerror_with_netbsd_numbers(k):
     assert ENOSYS == 78
 
 
+def test_unknown_syscall_posts_sigsys():
+    """sys_nosys: SIGSYS to the caller's process, whose default action ends it
+    on its way back to userland; ignored, the call fails with ENOSYS."""
+    from kern.kern_exit import WCOREDUMP, WIFSIGNALED, WTERMSIG
+    from kern.kern_sig import SIGSYS
+    from tools.lib import libc
+
+    async def body():
+        seen = {}
+
+        async def dies() -> int:
+            seen["errno"] = await errno_of(syscall(400))  # not reached
+            return 0
+
+        async def ignores() -> int:
+            await libc.signal(SIGSYS, SIG_IGN)
+            return 7 if await errno_of(syscall(400)) == ENOSYS else 8
+
+        _, killed = await libc.waitpid(await libc.fork(dies))
+        _, ignored = await libc.waitpid(await libc.fork(ignores))
+        return killed, ignored, seen
+
+    with kern.boot(seed=1) as m:
+        killed, ignored, seen = m.run(body, proc=m.proc_create("parent", m.initproc))
+    # (kern_sig: kemu dumps no core, so WCOREFLAG stays clear)
+    assert WIFSIGNALED(killed) and WTERMSIG(killed) == SIGSYS and not WCOREDUMP(killed)
+    assert seen == {}
+    assert ignored == 7 << 8  # exited 7: ENOSYS
+
+
 def test_arguments_take_their_c_types(k):
     seen = []
 

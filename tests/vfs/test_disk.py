@@ -7,7 +7,7 @@ import ctypes
 import pytest
 
 import kern
-from kern import EINVAL, ENOTTY, EPASSTHROUGH, KernelPanic, kmem_stats, kpause
+from kern import EBUSY, EINVAL, ENOTTY, EPASSTHROUGH, EROFS, KernelPanic, kmem_stats, kpause
 from kern.subr_devsw import bdev_ioctl
 from vfs.buf import B_READ, buf
 from vfs.dkio import (
@@ -25,6 +25,7 @@ from vfs.dkio import (
     partinfo,
 )
 from vfs.subr_disk import (
+    bounds_check_with_label,
     bounds_check_with_mediasize,
     disk,
     disk_attach,
@@ -83,6 +84,46 @@ def test_bounds_check_with_mediasize(blkno, bcount, rv, after, resid, error):
     bp = bp_at(blkno, bcount)
     assert bounds_check_with_mediasize(bp, 512, 104) == rv
     assert (bp.b_bcount, bp.b_resid, bp.b_error) == (after, resid, error)
+
+
+def _labelled_disk() -> disk:
+    """A disk whose label has the MBR's NetBSD partition at 'c' (sector 64 on),
+    the whole disk at 'd' (RAW_PART) and 'e' over the whole disk too."""
+    dk = disk()
+    dk.dk_label = lp = disklabel()
+    lp.d_secsize = 512
+    lp.d_secpercyl = 63
+    lp.d_partitions[2].p_offset, lp.d_partitions[2].p_size = 64, 1984
+    lp.d_partitions[RAW_PART].p_offset, lp.d_partitions[RAW_PART].p_size = 0, 2048
+    lp.d_partitions[4].p_offset, lp.d_partitions[4].p_size = 0, 2048
+    return dk
+
+
+@pytest.mark.parametrize("blkno,flags,wlabel,rv,error", [
+    (64 + 1, 0, 0, -1, EROFS),     # a write over the label in 'c' (LABELSECTOR 1 in it)
+    (64 + 1, 0, 1, 1, 0),          # allowed with wlabel
+    (64 + 1, B_READ, 0, 1, 0),     # a read of it
+    (1, 0, 0, 1, 0),               # sector 1 of the disk holds no label
+    (-1, B_READ, 0, -1, EINVAL),   # negative: refused before anything else
+    (-8, 0, 1, -1, EINVAL),
+])
+def test_bounds_check_with_label(blkno, flags, wlabel, rv, error):
+    """subr_disk.c 1.113: negative blocks are EINVAL; with RAW_PART 3 the label
+    sector is counted from partition 'c', where the label was found."""
+    dk = _labelled_disk()
+    bp = bp_at(blkno, 512)
+    bp.b_flags = flags
+    bp.b_dev = MAKEDISKDEV(17, 0, 4)
+    assert bounds_check_with_label(dk, bp, wlabel) == rv
+    assert bp.b_error == error
+
+
+def test_diocgpart_without_a_label_is_ebusy():
+    dk = disk()  # (no label yet: disk_attach makes one)
+    dev = MAKEDISKDEV(17, 0, RAW_PART)
+    assert disk_ioctl(dk, dev, DIOCGPART, partinfo(), 0, None) == EBUSY
+    assert disk_ioctl(dk, dev, DIOCGDINFO, bytearray(ctypes.sizeof(disklabel)), 0,
+                      None) == ENOTTY
 
 
 def test_disk_statistics(k):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kern.errno import EEXIST, EFBIG, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY
+from kern.errno import EEXIST, EFBIG, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY
 from vfs.dirent import DT_DIR, DT_LNK, DT_REG
 
 from .helpers import (
@@ -334,6 +334,65 @@ def test_fsync_writes_data_and_inode(tmp_path):
         k.run(body)
         assert debugfs_cat(img, "/f") == b"synced data"
         k.run(umount)
+    assert_clean(img)
+
+
+@pytest.mark.parametrize("length", [0, 3000])
+def test_truncate_writes_the_cut_inode_before_freeing(tmp_path, length):
+    """Shrinking a file writes its inode with the cut pointers to the disk at
+    once (ext2fs_truncate's UPDATE_WAIT), before the freed blocks go back to
+    the bitmaps as delayed writes: the image on the host, read while the
+    machine still runs (a power cut now), already has the short file."""
+    img = mkfs(str(tmp_path / "t.img"), 4 * MB, 1024)
+    data = pattern(40 * 1024)  # direct blocks and a single indirect one
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", data))
+        await sync()
+        check(await truncate("/mnt/f", length))
+        return 0
+
+    with boot() as k:
+        k.run(body)
+        assert debugfs_cat(img, "/f") == data[:length]
+        k.run(umount)
+    assert_clean(img)
+
+
+def test_io_sync_read_keeps_the_read_error(tmp_path):
+    """A read with IO_SYNC whose page read fails answers the read's EIO even
+    though the inode update after it succeeds (ext2fs_post_read_update)."""
+    img = mkfs(str(tmp_path / "r.img"), 4 * MB, 1024)
+
+    async def body():
+        import kern
+        from kern.subr_uio import UIO_READ, UIO_SYSSPACE
+        from vfs.vfs_vnops import vn_rdwr
+        from vfs.vnode import IO_SYNC, vrele
+
+        from .helpers import _cred, vnode_of
+
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(8192)))
+        check(await umount())
+        check(await mount(None))
+        error, vp = await vnode_of("/mnt/f")  # its inode block is now cached
+        check(error)
+        buf = bytearray(8192)
+        m = kern.curmachine()
+        with m.faults.inject("disk.read") as f:  # every read from the disk
+            error = await vn_rdwr(UIO_READ, vp, buf, 8192, 0, UIO_SYSSPACE, IO_SYNC,
+                                  _cred(), [0], None)
+        nfaults = f.nfaults
+        await vrele(vp)
+        check(await umount())
+        return error, nfaults
+
+    with boot() as k:
+        error, nfaults = k.run(body)
+    assert nfaults >= 1
+    assert error == EIO
     assert_clean(img)
 
 
