@@ -44,7 +44,10 @@ ends).
 Children with different start-up variables (``PYTHON*``, ``KEMU_*``:
 kern.native picks its helper at import; ``HYPOTHESIS*`` and the CI markers:
 hypothesis picks its profile at import) or different modules to import get
-different fork servers.  Not used (:func:`usable`: a fresh interpreter is)
+different fork servers.  PYTHONPATH is the child's own: it builds sys.path
+from it as the interpreter would; a child whose sys.path[0] or PYTHONPATH
+has another copy of a module the fork server imported (another kemu tree)
+is a fresh interpreter.  Not used (:func:`usable`: a fresh interpreter is)
 for another Python than this one, under coverage (a forked child would not
 start coverage's measurement), or with ``KEMU_FORKSERVER=0`` in the
 environment.
@@ -76,6 +79,7 @@ Q = struct.Struct("<q")
 CPU = struct.Struct("<dd")
 ROOT = Path(__file__).resolve().parents[2]
 _HERE = __file__
+_BASE_PATH: list[str] = []
 
 #: Variables that hypothesis reads when it is imported (its "ci" profile).
 CI_MARKERS = ("CI", "BUILD_NUMBER", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD",
@@ -89,7 +93,9 @@ CI_MARKERS = ("CI", "BUILD_NUMBER", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "T
 PYTEST = ("pytest", "_pytest.pytester", "trio", "kern", "kern.machine.plugin",
           "kern.machine.testing", "tools.kemu")
 
-#: CPU seconds (user + system) of the forked children this process saw end.
+#: CPU seconds (user + system) of the forked children this process saw end, while
+#: their fork server is not reaped (then they are in RUSAGE_CHILDREN): so
+#: ``RUSAGE_CHILDREN + children_cpu`` counts every child once.
 children_cpu = 0.0
 _cpu_lock = threading.Lock()
 
@@ -114,8 +120,10 @@ class ForkedProcess:
     ``communicate`` and the ``stdin``/``stdout``/``stderr`` pipes asked for;
     ``status_fd`` is readable once the exit status is known."""
 
-    def __init__(self, pid: int, status: socket.socket, args: Any = None) -> None:
+    def __init__(self, pid: int, status: socket.socket, args: Any = None,
+                 client: _Client | None = None) -> None:
         self.pid = pid
+        self._client = client
         self.args = args
         self.returncode: int | None = None
         self.stdin: Any = None
@@ -138,8 +146,11 @@ class ForkedProcess:
                 data = _recv_exact(self._status, Q.size + CPU.size)
                 if len(data) == Q.size + CPU.size:
                     self.returncode = Q.unpack_from(data)[0]
+                    cpu = sum(CPU.unpack_from(data, Q.size))
                     with _cpu_lock:
-                        children_cpu += sum(CPU.unpack_from(data, Q.size))
+                        children_cpu += cpu
+                        if self._client is not None:
+                            self._client.cpu += cpu
                 else:
                     self.returncode = 255
             return self.returncode
@@ -258,6 +269,7 @@ class _Client:
         self.sock = ours
         self.pid = os.getpid()
         self.lock = threading.Lock()
+        self.cpu = 0.0          # of its children seen end, in children_cpu
 
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], cwd: str,
               fds: Mapping[int, int], session: bool) -> ForkedProcess:
@@ -278,15 +290,20 @@ class _Client:
         if len(data) < Q.size:
             mine.close()
             raise OSError("the fork server did not start the process")
-        return ForkedProcess(Q.unpack(data)[0], mine, args=list(argv))
+        return ForkedProcess(Q.unpack(data)[0], mine, args=list(argv), client=self)
 
     def close(self, wait: float) -> None:
+        global children_cpu
         self.sock.close()
         if wait > 0:
             try:
                 self.proc.wait(timeout=wait)
             except subprocess.TimeoutExpired:
-                pass
+                return
+            # reaped: its children's CPU time is in our RUSAGE_CHILDREN now
+            with _cpu_lock:
+                children_cpu -= self.cpu
+                self.cpu = 0.0
 
 
 _clients: dict[tuple[Any, ...], _Client] = {}
@@ -295,9 +312,42 @@ _clients_lock = threading.Lock()
 
 def _startup_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The variables that act when an interpreter starts or imports the modules
-    (PYTHONPATH, PYTHONHASHSEED, KEMU_NATIVE, the CI markers...)."""
+    (PYTHONHASHSEED, KEMU_NATIVE, the CI markers...), PYTHONPATH aside: the
+    child puts its entries on sys.path itself (:func:`_shadowed`)."""
     return tuple(sorted((k, v) for k, v in env.items()
-                        if k.startswith(("PYTHON", "KEMU_", "HYPOTHESIS")) or k in CI_MARKERS))
+                        if (k.startswith(("PYTHON", "KEMU_", "HYPOTHESIS")) or k in CI_MARKERS)
+                        and k != "PYTHONPATH"))
+
+
+def _path0(argv: Sequence[str], cwd: str) -> str:
+    """The interpreter's sys.path[0] for ``argv``: the working directory for ``-m``,
+    "" for ``-c``, the script's directory."""
+    if argv[0] == "-m":
+        return cwd
+    if argv[0] == "-c":
+        return ""
+    return os.path.dirname(os.path.realpath(os.path.join(cwd, argv[0])))
+
+
+def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str]) -> bool:
+    """Whether a directory in ``entries`` (the child's sys.path[0] and PYTHONPATH,
+    which come before the fork server's path) has a module of ``preload`` that
+    is not the one the fork server imported (another kemu tree, say): then the
+    child cannot be forked."""
+    import importlib.util
+
+    for name in {m.split(".")[0] for m in preload}:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            continue
+        where = (os.path.realpath(next(iter(spec.submodule_search_locations)))
+                 if spec.submodule_search_locations else os.path.realpath(spec.origin or ""))
+        for e in entries:
+            d = os.path.join(cwd, e)
+            for cand in (os.path.join(d, name), os.path.join(d, name + ".py")):
+                if os.path.exists(cand) and os.path.realpath(cand) != where:
+                    return True
+    return False
 
 
 def usable(python: str) -> bool:
@@ -319,6 +369,10 @@ def spawn(python: str, argv: Sequence[str], env: Mapping[str, str] | None = None
     ``close_fds``); ``session``: a session of its own (``start_new_session``).
     """
     env = dict(os.environ if env is None else env)
+    cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
+    entries = [_path0(argv, cwd), *(e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e)]
+    if _shadowed(entries, cwd, preload):
+        raise Shadowed(f"{entries}: another copy of {', '.join(preload)}")
     key = (python, _startup_env(env), tuple(preload))
     with _clients_lock:
         c = _clients.get(key)
@@ -326,9 +380,13 @@ def spawn(python: str, argv: Sequence[str], env: Mapping[str, str] | None = None
                               or c.proc.poll() is not None):  # it died (killed)
             c = None
         if c is None:
-            c = _clients[key] = _Client(python, env, preload)
-    return c.spawn(argv, env, os.fspath(cwd) if cwd is not None else os.getcwd(),
-                   {0: 0, 1: 1, 2: 2} if fds is None else fds, session)
+            c = _clients[key] = _Client(python, {k: v for k, v in env.items()
+                                                 if k != "PYTHONPATH"}, preload)
+    return c.spawn(argv, env, cwd, {0: 0, 1: 1, 2: 2} if fds is None else fds, session)
+
+
+class Shadowed(Exception):
+    """The child's sys.path would find another copy of a module the fork server imported."""
 
 
 def popen(argv: Sequence[str], *, preload: Sequence[str] = PYTEST,
@@ -369,6 +427,15 @@ def popen(argv: Sequence[str], *, preload: Sequence[str] = PYTEST,
                 fds[n] = how.fileno() if hasattr(how, "fileno") else int(how)
         p = spawn(python, argv, env, preload=preload, cwd=cwd, fds=fds,
                   session=start_new_session)
+    except Shadowed:
+        for fd in mine.values():
+            os.close(fd)
+        for fd in close:
+            os.close(fd)
+        close = []
+        return subprocess.Popen([python, *argv], stdin=stdin, stdout=stdout, stderr=stderr,
+                                text=text, cwd=cwd, env=None if env is None else dict(env),
+                                start_new_session=start_new_session)
     except BaseException:
         for fd in mine.values():
             os.close(fd)
@@ -451,6 +518,8 @@ def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], lis
     child it forked (:func:`become` then runs it)."""
     import importlib
 
+    global _BASE_PATH
+    _BASE_PATH = sys.path[1:]   # started without PYTHONPATH: the stdlib's and site's
     for name in preload:
         importlib.import_module(name)
     ctl = socket.socket(fileno=ctl_fd)
@@ -579,6 +648,9 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
 
     importlib.invalidate_caches()
     argv: list[str] = req["argv"]
+    # sys.path as the interpreter builds it: [0], then PYTHONPATH, then the rest
+    pythonpath = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    sys.path[:] = [_path0(argv, os.getcwd()), *pythonpath, *_BASE_PATH]
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = __builtins__
     sys.modules["__main__"] = main
@@ -586,16 +658,13 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
         import runpy
 
         sys.argv = ["-m", *argv[2:]]
-        sys.path[0] = os.getcwd()
         _guard(lambda: runpy._run_module_as_main(argv[1], alter_argv=True))  # type: ignore
     elif argv[0] == "-c":
         sys.argv = ["-c", *argv[2:]]
-        sys.path[0] = ""
         code = compile(argv[1], "<string>", "exec")
         _guard(lambda: exec(code, main.__dict__))  # noqa: S102 - python -c
     else:
         sys.argv = list(argv)
-        sys.path[0] = os.path.dirname(os.path.realpath(argv[0]))
         main.__dict__["__file__"] = argv[0]
         with open(argv[0], "rb") as f:
             code = compile(f.read(), argv[0], "exec")
