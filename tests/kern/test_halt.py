@@ -498,7 +498,10 @@ async def write_then_spin(img: str, started: threading.Event) -> None:
 SPIN = textwrap.dedent("""
     import _thread, sys, threading
     import kern
+    import kern.machine.machine as machine
     from tests.kern.test_halt import write_then_spin
+
+    machine.HALT_QUIESCE_PATIENCE = 0.5     # not 5 s of a spinning CPU per run
 
     started = threading.Event()
     threading.Thread(target=lambda: (started.wait(60), _thread.interrupt_main())).start()
@@ -515,7 +518,8 @@ def test_an_interrupt_while_the_kernel_loops_for_ever(img):
     the interrupt ends k.run's wait; the halt's request reaches the kernel at
     the loop's next preemption point (the host pokes the CPU), cpu_reboot
     syncs and unmounts, and since the loop never lets the CPU go idle, the
-    machine then stops as it is instead of waiting for quiescence for ever.
+    machine then stops as it is instead of waiting for quiescence for ever
+    (after HALT_QUIESCE_PATIENCE of a CPU that never went idle: shortened).
     (Run in a child process: on failure it would hang, past pytest-timeout.)"""
     out = subprocess.run([sys.executable, "-c", SPIN, img], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
