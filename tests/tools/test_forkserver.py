@@ -135,3 +135,12 @@ def test_what_is_never_forked(monkeypatch):
     assert not forkserver.usable(sys.executable)
     p = forkserver.popen(["-c", "pass"])
     assert isinstance(p, subprocess.Popen) and p.wait(60) == 0
+
+
+def test_consecutive_children_have_different_hash_secrets():
+    """A run and its replay differ in str hashing, as two fresh interpreters do."""
+    code = "print(hash('kemu'))"
+    seen = [forkserver.run(["-c", code], capture_output=True, text=True, timeout=60).stdout
+            for _ in range(2)]
+    if os.environ.get("PYTHONHASHSEED", "random") == "random":
+        assert seen[0] != seen[1]

@@ -51,6 +51,11 @@ is a fresh interpreter.  Not used (:func:`usable`: a fresh interpreter is)
 for another Python than this one, under coverage (a forked child would not
 start coverage's measurement), or with ``KEMU_FORKSERVER=0`` in the
 environment.
+
+A forked child has its fork server's str hash secret (randomised when an
+interpreter starts): two fork servers take turns (:data:`HASH_SECRETS`), so
+consecutive children differ in it as two fresh interpreters would; children
+that must each have their own start fresh.
 """
 
 from __future__ import annotations
@@ -307,6 +312,14 @@ class _Client:
 
 
 _clients: dict[tuple[Any, ...], _Client] = {}
+_turns: dict[tuple[Any, ...], int] = {}
+
+#: Fork servers per interpreter, environment and preload, taking turns: a
+#: forked child has its fork server's str hash secret (PYTHONHASHSEED's
+#: randomisation happens at interpreter start), so two consecutive children
+#: (a run and its replay, which a test compares) come from different ones and
+#: differ in it as fresh interpreters would.
+HASH_SECRETS = 2
 _clients_lock = threading.Lock()
 
 
@@ -359,22 +372,27 @@ def usable(python: str) -> bool:
 
 def spawn(python: str, argv: Sequence[str], env: Mapping[str, str] | None = None, *,
           preload: Sequence[str] = (), cwd: str | os.PathLike[str] | None = None,
-          fds: Mapping[int, int] | None = None, session: bool = False) -> ForkedProcess:
+          fds: Mapping[int, int] | None = None, session: bool = False,
+          secrets: int = HASH_SECRETS) -> ForkedProcess:
     """Start ``python ARGV`` (``-m MODULE ...``, ``-c CODE ...`` or ``SCRIPT ...``),
     forked from this process's fork server for that interpreter, start-up
     environment and ``preload`` (started now if there is none).
 
     ``fds`` maps the child's descriptor numbers to ours (by default our 0, 1
     and 2; a number absent from it is closed in the child, as with
-    ``close_fds``); ``session``: a session of its own (``start_new_session``).
+    ``close_fds``); ``session``: a session of its own (``start_new_session``);
+    ``secrets``: how many fork servers take turns (1: children that no one
+    compares need not differ in their hash secret).
     """
     env = dict(os.environ if env is None else env)
     cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
     entries = [_path0(argv, cwd), *(e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e)]
     if _shadowed(entries, cwd, preload):
         raise Shadowed(f"{entries}: another copy of {', '.join(preload)}")
-    key = (python, _startup_env(env), tuple(preload))
+    base = (python, _startup_env(env), tuple(preload))
     with _clients_lock:
+        turn = _turns[base] = (_turns.get(base, -1) + 1) % secrets
+        key = (*base, turn)
         c = _clients.get(key)
         if c is not None and (c.pid != os.getpid()        # inherited through a fork
                               or c.proc.poll() is not None):  # it died (killed)

@@ -49,6 +49,6 @@ def spawn(python: str, argv: list[str], env: Mapping[str, str], fd: int) -> Serv
         return _fs.spawn(python, ["-m", "tools.lib.libpuffs.remote",
                                   *(str(fd) if a == "{fd}" else a for a in argv)],
                          env, preload=PRELOAD, fds={0: null, 1: 1, 2: 2, fd: fd},
-                         session=True)
+                         session=True, secrets=1)
     finally:
         os.close(null)
