@@ -6,42 +6,52 @@ On a 64 MiB ext2 image (a host file shown as /dev/wd0; --quick 32, --smoke 8):
 
 1. sequential read, 64 KiB requests, of /dev/rfss0 (every cluster never
    written since the snapshot) against the same read of the raw disk
-   /dev/rwd0 (target: at least 0.5 of the raw disk's rate).  Both sides
-   are set up identically (a fresh image, mounted, a snapshot configured)
-   and the image is read through on the host right before the timed read,
-   so both read from an equally warm host cache; the side that goes first
-   alternates from round to round;
+   /dev/rwd0 (target: at least 0.5 of the raw disk's rate).  Each round is
+   one machine on a fresh image, mounted, with a snapshot configured, that
+   reads both devices in turn, 3 pairs (--quick 2, --smoke 1), the device
+   read first alternating from pair to pair; the image is read through on
+   the host right before every read, so both sides read from an equally
+   warm host cache;
 2. the first full overwrite (write + fsync) of a 16 MiB file (--quick 8,
    --smoke 1) with a snapshot active, against the first overwrite of the
    same file with no snapshot (target: at least 0.33; one read and two
    writes per block);
-3. the second overwrite with the snapshot active (the clusters are copied
-   already) against the second overwrite with none (target: at least 0.9).
-   Sides 2 and 3 each run in a machine of their own that does the same
-   work (create the file, sync, overwrite twice), but for the snapshot
-   configured before the overwrites;
+3. the overwrites after the first, with the snapshot active (every cluster
+   is copied already) against the same with none (target: at least 0.9).
+   Each round of 2 and 3 boots two machines side by side, each on a fresh
+   image of its own, that do the same work (create the file, sync,
+   overwrite it 1 + 3 times; --quick 1 + 2, --smoke 1 + 1) but for the
+   snapshot one of them configures after the sync; the two machines'
+   first overwrites run one right after the other, then the later ones in
+   pairs, the side that goes first alternating.  A pair's two sides are
+   under the same load (a 16 MiB overwrite is ~0.12 s of CPU: pairs from
+   separate machines a second or more apart swung 0.67-1.03x);
 4. snapshot creation on a 1 GiB sparse image (--smoke 64 MiB): time and the
    kernel memory it takes.
 
-Ratios are medians of the per-round ratios (the two sides of a round ran
+Ratios are medians of the per-pair ratios (the two sides of a pair ran
 under the same load); targets are judged on CPU time.
 
 ``--profile`` measures nothing of the above: it profiles one sequential read
 of /dev/rwd0 and one of /dev/rfss0 (each after an untimed read of the same
 device, snapshot configured, the machine's async face so that the kernel
 runs in the profiled thread) under cProfile on the CPU clock, and counts the
-Python bytecodes each side executes per 64 KiB request (sys.settrace opcode
-events over a 4 MiB read: a figure the machine's load does not move).
+Python bytecodes each side executes (sys.settrace opcode events: a figure
+the machine's load does not move) per 64 KiB read request over a 4 MiB read
+and per 64 KiB write(2) of a second overwrite of a 4 MiB file (case 3's
+work, snapshot active against none), with where the extra is, by file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,6 +78,9 @@ from kern.machine import testing as kt  # noqa: E402
 from kern.subr_kmem import kmem_stats  # noqa: E402
 from tools.lib import libc  # noqa: E402
 
+READ_DEVS = {"raw": "/dev/rwd0", "fss": "/dev/rfss0"}
+OVERWRITE_SIDES = ["plain", "snap"]
+
 
 def warm_host(path: str) -> None:
     """Read the whole host file, so its pages are in the host's cache."""
@@ -88,36 +101,84 @@ def on_fresh_image(img: str, size: int, body: Callable[[], Awaitable[Any]]) -> A
         os.unlink(img)
 
 
-def read_case(tmp: str, size: int, dev: str) -> Callable[[], Sample]:
-    """One sequential read of ``dev`` with a snapshot of /mnt configured."""
+def turns(names: Sequence[str], first: int, reps: int) -> Iterator[str]:
+    """``reps`` pairs (one run of each side), the side that goes first
+    alternating from pair to pair, starting with ``names[first % 2]``."""
+    for j in range(reps):
+        k = (first + j) % len(names)
+        yield from names[k:] + names[:k]
+
+
+def read_case(tmp: str, size: int, reps: int) -> Callable[[], dict[str, list[Sample]]]:
+    """One machine with a snapshot of /mnt configured: ``reps`` pairs of sequential
+    reads of the raw disk and of /dev/rfss0, each read right after the image was
+    read through on the host (both sides equally warm)."""
     img = os.path.join(tmp, "read.img")
+    turn = itertools.count()
 
-    async def body() -> Sample:
+    async def body() -> dict[str, list[Sample]]:
+        out: dict[str, list[Sample]] = {"raw": [], "fss": []}
         async with await kt.snapshot("/mnt"):
-            warm_host(img)
-            return await read_loop(dev, size)
+            for side in turns(list(READ_DEVS), next(turn), reps):
+                warm_host(img)
+                out[side].append(await read_loop(READ_DEVS[side], size))
+        return out
 
     return lambda: on_fresh_image(img, size, body)
 
 
-def overwrite_case(tmp: str, size: int, fsize: int, snap: bool
-                   ) -> Callable[[], dict[str, Sample]]:
-    """Create a file, sync, then overwrite it twice (with a snapshot configured
-    first if ``snap``): the Samples of the "first" and the "second" overwrite."""
-    img = os.path.join(tmp, "snap.img" if snap else "plain.img")
-    flags = O_WRONLY | O_CREAT
+def overwrite_case(tmp: str, size: int, fsize: int, reps: int
+                   ) -> Callable[[], dict[str, dict[str, list[Sample]]]]:
+    """Two machines side by side, each on a fresh image of its own, doing the same
+    work: create a file, sync, then overwrite it ``1 + reps`` times; one of them
+    ("snap") configures a snapshot after the sync.  The first overwrites of the
+    two, then ``reps`` pairs of the later ones, run one right after the other
+    (the side that goes first alternating), so that each pair ran under the same
+    load: {"first": {"plain": [S], "snap": [S]}, "second": {"plain": [S...], ...}}."""
+    turn = itertools.count()
 
-    async def body() -> dict[str, Sample]:
-        await write_loop("/mnt/file", fsize, flags, bytes([1]) * CHUNK)
-        await libc.sync()
-        s = await kt.snapshot("/mnt") if snap else None
-        first = await write_loop("/mnt/file", fsize, flags, bytes([2]) * CHUNK)
-        again = await write_loop("/mnt/file", fsize, flags, bytes([3]) * CHUNK)
-        if s is not None:
-            await s.unconfigure()
-        return {"first": first, "second": again}
+    def overwrite(fill: int) -> Callable[[], Awaitable[Sample]]:
+        return lambda: write_loop("/mnt/file", fsize, O_WRONLY | O_CREAT, bytes([fill]) * CHUNK)
 
-    return lambda: on_fresh_image(img, size, body)
+    def run() -> dict[str, dict[str, list[Sample]]]:
+        first = next(turn)
+        imgs = {side: os.path.join(tmp, side + ".img") for side in OVERWRITE_SIDES}
+        out: dict[str, dict[str, list[Sample]]] = {
+            which: {side: [] for side in OVERWRITE_SIDES} for which in ("first", "second")}
+        try:
+            with contextlib.ExitStack() as stack:
+                ks: dict[str, Any] = {}
+                for side, img in imgs.items():
+                    kt.make_ext2_image(img, size, block=4096)
+                    ks[side] = stack.enter_context(kern.boot(seed=0, trace=False))
+                    ks[side].run(kt.mount_image, img, "/mnt")
+                    ks[side].run(overwrite(1))
+                    ks[side].run(libc.sync)
+                    if side == "snap":
+                        snap = ks[side].run(kt.snapshot, "/mnt")
+                for side in turns(OVERWRITE_SIDES, first, 1):
+                    out["first"][side].append(ks[side].run(overwrite(2)))
+                for j, side in enumerate(turns(OVERWRITE_SIDES, first, reps)):
+                    out["second"][side].append(ks[side].run(overwrite(3 + j // 2)))
+                ks["snap"].run(snap.unconfigure)
+        finally:
+            for img in imgs.values():
+                if os.path.exists(img):
+                    os.unlink(img)
+        return out
+
+    return run
+
+
+def flat(results: Sequence[Any], *keys: str) -> list[Sample]:
+    """The Samples under ``keys`` of every round's result, round after round (the
+    two sides' lists stay paired: the i-th of each ran one right after the other)."""
+    out: list[Sample] = []
+    for r in results:
+        for k in keys:
+            r = r[k]
+        out.extend(r)
+    return out
 
 
 def create_case(tmp: str, size: int) -> Callable[[], dict[str, Any]]:
@@ -139,27 +200,57 @@ def create_case(tmp: str, size: int) -> Callable[[], dict[str, Any]]:
 
 # ------------------------------------------------------------------ profile
 
-def _read_in_machine(img: str, size: int, dev: str, watch: Callable[[], Any]) -> Any:
-    """On a fresh image in an async-face machine with a snapshot of /mnt: read
-    ``dev`` through once untimed, then again inside ``watch()`` (a context manager
-    entered in the kernel's thread); what the context manager gives back."""
+def _in_machine(img: str, size: int, body: Callable[[], Awaitable[Any]]) -> Any:
+    """``body()`` in an async-face machine (the kernel runs in this thread, where
+    a profiler or a tracer sees it) with a fresh ext2 image ``img`` on /mnt."""
 
     async def inner() -> Any:
         await kt.mount_image(img, "/mnt")
+        return await body()
+
+    async def boot_body(k: Any) -> Any:
+        return await k.run(inner)
+
+    kt.make_ext2_image(img, size, block=4096)
+    try:
+        return in_async_machine(boot_body, seed=0, trace=False)
+    finally:
+        os.unlink(img)
+
+
+def _read_in_machine(img: str, size: int, dev: str, watch: Callable[[], Any]) -> Any:
+    """With a snapshot of /mnt: read ``dev`` through once untimed, then again inside
+    ``watch()`` (a context manager entered in the kernel's thread); what the
+    context manager gives back."""
+
+    async def body() -> Any:
         async with await kt.snapshot("/mnt"):
             await read_loop(dev, size)
             with watch() as result:
                 await read_loop(dev, size)
         return result
 
-    async def body(k: Any) -> Any:
-        return await k.run(inner)
+    return _in_machine(img, size, body)
 
-    kt.make_ext2_image(img, size, block=4096)
-    try:
-        return in_async_machine(body, seed=0, trace=False)
-    finally:
-        os.unlink(img)
+
+def _overwrite_in_machine(img: str, size: int, fsize: int, snap: bool,
+                          watch: Callable[[], Any]) -> Any:
+    """The overwrite case's work (create, sync, a snapshot if ``snap``, the first
+    overwrite), then the second overwrite inside ``watch()``."""
+    flags = O_WRONLY | O_CREAT
+
+    async def body() -> Any:
+        await write_loop("/mnt/file", fsize, flags, bytes([1]) * CHUNK)
+        await libc.sync()
+        s = await kt.snapshot("/mnt") if snap else None
+        await write_loop("/mnt/file", fsize, flags, bytes([2]) * CHUNK)
+        with watch() as result:
+            await write_loop("/mnt/file", fsize, flags, bytes([3]) * CHUNK)
+        if s is not None:
+            await s.unconfigure()
+        return result
+
+    return _in_machine(img, size, body)
 
 
 class _CProfile:
@@ -203,27 +294,15 @@ class _Opcodes:
         sys.settrace(None)
 
 
-def profile_reads(tmp: str, size: int, top: int = 25) -> str:
-    """The --profile report: cProfile of each side's read and bytecodes per request."""
-    import pstats
-
-    img = os.path.join(tmp, "prof.img")
-    out = []
-    for dev in ("/dev/rwd0", "/dev/rfss0"):
-        prof = _read_in_machine(img, size, dev, _CProfile)
-        out.append(f"==== cProfile (CPU clock) of a {size // MiB} MiB sequential read of {dev}")
-        out.append(profile_text(pstats.Stats(prof), top))
-    small = 4 * MiB
-    nreq = small // CHUNK
-    counts = {dev: _read_in_machine(img, small, dev, _Opcodes)
-              for dev in ("/dev/rwd0", "/dev/rfss0")}
-    raw, fss = counts["/dev/rwd0"], counts["/dev/rfss0"]
-    out.append(f"==== Python bytecodes executed per {CHUNK // 1024} KiB read request "
-               f"({small // MiB} MiB read)")
-    out.append(f"  /dev/rwd0 {sum(raw.values()) / nreq:,.0f}   /dev/rfss0 "
-               f"{sum(fss.values()) / nreq:,.0f}   ratio "
-               f"{sum(raw.values()) / sum(fss.values()):.3f}")
-    out.append("  where /dev/rfss0 executes more (per request: extra, rwd0, rfss0):")
+def _opcode_table(what: str, names: tuple[str, str], counts: tuple[dict[str, int], ...],
+                  nunits: int, unit: str, top: int) -> list[str]:
+    """Lines comparing two sides' bytecode counts per ``unit``, and where the second
+    side executes more, by file (or package)."""
+    nb, no = sum(counts[0].values()), sum(counts[1].values())
+    out = [f"==== Python bytecodes executed per {unit} ({what})",
+           f"  {names[0]} {nb / nunits:,.0f}   {names[1]} {no / nunits:,.0f}   "
+           f"ratio {nb / no:.3f}",
+           f"  where {names[1]} executes more (per {unit}: extra, {names[0]}, {names[1]}):"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
     def group(file: str) -> str:
@@ -237,14 +316,38 @@ def profile_reads(tmp: str, size: int, top: int = 25) -> str:
             sys.base_prefix) else file
 
     g: dict[str, list[int]] = {}
-    for i, c in enumerate((raw, fss)):
+    for i, c in enumerate(counts):
         for file, n in c.items():
             g.setdefault(group(file), [0, 0])[i] += n
     rows = sorted(g.items(), key=lambda kv: kv[1][0] - kv[1][1])
     for name, (a, b) in rows[:top]:
-        if b - a < nreq:
+        if b - a < nunits:
             break
-        out.append(f"  {(b - a) / nreq:7,.0f} {a / nreq:7,.0f} {b / nreq:7,.0f}  {name}")
+        out.append(f"  {(b - a) / nunits:7,.0f} {a / nunits:7,.0f} {b / nunits:7,.0f}  {name}")
+    return out
+
+
+def profile(tmp: str, size: int, top: int = 25) -> str:
+    """The --profile report: cProfile of each side's read, and bytecodes per read
+    request and per write(2) of a second overwrite."""
+    import pstats
+
+    img = os.path.join(tmp, "prof.img")
+    out = []
+    for dev in ("/dev/rwd0", "/dev/rfss0"):
+        prof = _read_in_machine(img, size, dev, _CProfile)
+        out.append(f"==== cProfile (CPU clock) of a {size // MiB} MiB sequential read of {dev}")
+        out.append(profile_text(pstats.Stats(prof), top))
+    small = 4 * MiB
+    reads = tuple(_read_in_machine(img, small, dev, _Opcodes)
+                  for dev in ("/dev/rwd0", "/dev/rfss0"))
+    out += _opcode_table(f"{small // MiB} MiB read", ("/dev/rwd0", "/dev/rfss0"), reads,
+                         small // CHUNK, f"{CHUNK // 1024} KiB read request", top)
+    writes = tuple(_overwrite_in_machine(img, size, small, snap, _Opcodes)
+                   for snap in (False, True))
+    out += _opcode_table(f"second overwrite of a {small // MiB} MiB file, then fsync",
+                         ("no snapshot", "snapshot active"), writes, small // CHUNK,
+                         f"{CHUNK // 1024} KiB write(2)", top)
     return "\n".join(out)
 
 
@@ -252,38 +355,41 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     standard_args(ap, rounds_full=5)
     ap.add_argument("--profile", action="store_true",
-                    help="profile one read of each side instead (see above)")
+                    help="profile the reads, count the overwrites bytecodes (see above)")
     args = ap.parse_args(argv)
     size = pick(args, 64, 32, 8) * MiB
     if args.profile:
         tmp = tempfile.mkdtemp(prefix="kemu-bench-fss-")
         try:
-            print(profile_reads(tmp, size))
+            print(profile(tmp, size))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return 0
     fsize = pick(args, 16, 8, 1) * MiB
+    reps = pick(args, 3, 2, 1)
     big = pick(args, 1024, 1024, 64) * MiB
     rep = Report("bench_fss", f"fss: {size // MiB} MiB ext2 image, {fsize // MiB} MiB "
                  f"overwrites, snapshot creation on {big // MiB} MiB", args)
     tmp = tempfile.mkdtemp(prefix="kemu-bench-fss-")
     try:
         n, w = n_rounds(args), warmups(args)
-        reads = rounds({"raw": read_case(tmp, size, "/dev/rwd0"),
-                        "fss": read_case(tmp, size, "/dev/rfss0")}, n, w)
-        ovs = rounds({"plain": overwrite_case(tmp, size, fsize, False),
-                      "snap": overwrite_case(tmp, size, fsize, True)}, n, w)
+        reads = rounds({"pairs": read_case(tmp, size, reps)}, n, w)["pairs"]
+        ovs = rounds({"pairs": overwrite_case(tmp, size, fsize, reps)}, n, w)["pairs"]
         creates = rounds({"create": create_case(tmp, big)}, n, w)["create"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    rep.rate("sequential read, raw disk /dev/rwd0", reads["raw"], "MB/s", MiB)
-    rep.rate("sequential read, /dev/rfss0", reads["fss"], "MB/s", MiB)
-    rep.ratio("read: /dev/rfss0 / raw disk", reads["fss"], reads["raw"], Target(">=", 0.5))
+    raw, fss = flat(reads, "raw"), flat(reads, "fss")
+    rep.rate("sequential read, raw disk /dev/rwd0", raw, "MB/s", MiB)
+    rep.rate("sequential read, /dev/rfss0", fss, "MB/s", MiB)
+    rep.ratio("read: /dev/rfss0 / raw disk", fss, raw, Target(">=", 0.5),
+              note=f"{n} rounds of {reps} pairs")
     for which, target in (("first", 0.33), ("second", 0.9)):
-        plain, snap = column(ovs["plain"], which), column(ovs["snap"], which)
+        plain, snap = flat(ovs, which, "plain"), flat(ovs, which, "snap")
         rep.rate(f"{which} overwrite, no snapshot", plain, "MB/s", MiB)
         rep.rate(f"{which} overwrite, snapshot active", snap, "MB/s", MiB)
-        rep.ratio(f"{which} overwrite: snapshot / none", snap, plain, Target(">=", target))
+        rep.ratio(f"{which} overwrite: snapshot / none", snap, plain, Target(">=", target),
+                  note=(f"{n} rounds of one pair" if which == "first" else
+                        f"{n} rounds of {reps} pairs: overwrites 2 to {reps + 1}"))
     rep.cost(f"snapshot creation, {big // MiB} MiB sparse image", column(creates, "time"), "ms")
     rep.value("snapshot creation: kernel memory", [c["kmem"] / 1024 for c in creates], "KiB")
     rep.finish(args)
