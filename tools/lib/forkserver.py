@@ -208,7 +208,7 @@ def _communicate(p: ForkedProcess, input: bytes | str | None, timeout: float | N
     sel = selectors.DefaultSelector()
     try:
         pending = b""
-        if p.stdin is not None:
+        if p.stdin is not None and not p.stdin.closed:
             if input:
                 pending = input.encode(p.stdin.encoding) if isinstance(input, str) else input
                 sel.register(p.stdin.buffer if hasattr(p.stdin, "buffer") else p.stdin,
@@ -216,7 +216,7 @@ def _communicate(p: ForkedProcess, input: bytes | str | None, timeout: float | N
             else:
                 p.stdin.close()
         for f in (p.stdout, p.stderr):
-            if f is not None:
+            if f is not None and not f.closed:   # (closed: a second call, after a kill)
                 chunks[f] = []
                 sel.register(f.buffer if hasattr(f, "buffer") else f, selectors.EVENT_READ)
         raw_of = {(f.buffer if hasattr(f, "buffer") else f): f for f in chunks}
@@ -248,7 +248,7 @@ def _communicate(p: ForkedProcess, input: bytes | str | None, timeout: float | N
     p.wait(left)
 
     def text(f: Any) -> Any:
-        if f is None:
+        if f is None or f not in chunks:
             return None
         data = b"".join(chunks[f])
         if isinstance(f, io.TextIOWrapper):
