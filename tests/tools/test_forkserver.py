@@ -156,3 +156,13 @@ def test_a_timeout_then_a_kill():
         p.communicate(timeout=0.5)
     p.kill()
     assert p.wait(30) == -9
+
+
+def test_distribution_metadata_on_the_path_gets_a_fresh_interpreter(tmp_path):
+    """pytest rewrites the modules a plugin's distribution lists (a tree's
+    kemu.egg-info names kern, tools...) and warns about those imported before
+    it: a child that would see such metadata is not forked."""
+    (tmp_path / "kemu.egg-info").mkdir()
+    p = forkserver.popen(["-m", "pytest", "--version"], cwd=tmp_path,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert isinstance(p, subprocess.Popen) and p.wait(60) == 0

@@ -46,11 +46,12 @@ kern.native picks its helper at import; ``HYPOTHESIS*`` and the CI markers:
 hypothesis picks its profile at import) or different modules to import get
 different fork servers.  PYTHONPATH is the child's own: it builds sys.path
 from it as the interpreter would; a child whose sys.path[0] or PYTHONPATH
-has another copy of a module the fork server imported (another kemu tree)
-is a fresh interpreter.  Not used (:func:`usable`: a fresh interpreter is)
-for another Python than this one, under coverage (a forked child would not
-start coverage's measurement), or with ``KEMU_FORKSERVER=0`` in the
-environment.
+has another copy of a module the fork server imported (another kemu tree),
+or for a pytest run a distribution's metadata (a tree's kemu.egg-info:
+pytest would rewrite the modules it lists), is a fresh interpreter.  Not
+used (:func:`usable`: a fresh interpreter is) for another Python than
+this one, under coverage (a forked child would not start coverage's
+measurement), or with ``KEMU_FORKSERVER=0`` in the environment.
 
 A forked child has its fork server's str hash secret (randomised when an
 interpreter starts): two fork servers take turns (:data:`HASH_SECRETS`), so
@@ -342,13 +343,24 @@ def _path0(argv: Sequence[str], cwd: str) -> str:
     return os.path.dirname(os.path.realpath(os.path.join(cwd, argv[0])))
 
 
-def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str]) -> bool:
+def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str],
+              pytest_run: bool = False) -> bool:
     """Whether a directory in ``entries`` (the child's sys.path[0] and PYTHONPATH,
     which come before the fork server's path) has a module of ``preload`` that
-    is not the one the fork server imported (another kemu tree, say): then the
-    child cannot be forked."""
+    is not the one the fork server imported (another kemu tree, say), or, for
+    a pytest run, a distribution's metadata: then the child cannot be forked."""
     import importlib.util
+    import site
 
+    sites = {os.path.realpath(d) for d in [*site.getsitepackages(), site.getusersitepackages()]}
+    for e in entries if pytest_run else ():
+        # distribution metadata (kemu.egg-info of an editable install's tree):
+        # pytest rewrites the asserts of the modules a plugin's distribution
+        # lists, and warns about those already imported
+        d = os.path.realpath(os.path.join(cwd, e))
+        if d not in sites and os.path.isdir(d) and \
+                any(n.endswith((".egg-info", ".dist-info")) for n in os.listdir(d)):
+            return True
     for name in {m.split(".")[0] for m in preload}:
         spec = importlib.util.find_spec(name)
         if spec is None:
@@ -387,7 +399,7 @@ def spawn(python: str, argv: Sequence[str], env: Mapping[str, str] | None = None
     env = dict(os.environ if env is None else env)
     cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
     entries = [_path0(argv, cwd), *(e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e)]
-    if _shadowed(entries, cwd, preload):
+    if _shadowed(entries, cwd, preload, pytest_run=list(argv[:2]) == ["-m", "pytest"]):
         raise Shadowed(f"{entries}: another copy of {', '.join(preload)}")
     base = (python, _startup_env(env), tuple(preload))
     with _clients_lock:
