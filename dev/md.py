@@ -24,6 +24,39 @@ beyond it EINVAL.  The fault sites of kemu disks apply, scoped by dev_t:
 Units and the driver's state are per machine.  When the machine halts, after
 its file systems are unmounted, the units that are not open are destroyed
 (``md_shutdown``, NetBSD's md_detach at shutdown).
+
+Compared against ``$NetBSD: md.c,v 1.76.2.7 2016/08/06 pgoyette$`` (the
+stored revision, from the localcount branch of the NetBSD 8 era; its
+mdopen/mdstrategy/md_set_disklabel read as NetBSD 8's apart from the
+localcount calls) and sys/dev/md.h.  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* Units are made and removed by kemu's kernel API (``md_create``,
+  ``md_destroy``) instead of by opening the raw partition
+  (config_attach_pseudo) and MD_SETCONF; MD_SETCONF is always EINVAL;
+  there is no MD_UMEM_SERVER (no server loop, no bufq, no sc_cv), no
+  MEMORY_DISK_HOOKS, no autoconf device_t, pmf or localcount, and no
+  md_device_lock or sc_lock (none of those paths sleeps).
+* ``mdopen`` of a unit that does not exist is ENXIO on every partition;
+  ``mdclose`` of the last opener does not config_detach the unit (1.76.2.7
+  tries to, and fails with EBUSY for a configured unit).
+* ``mdstrategy`` clips with ``bounds_check_with_mediasize`` (end of the
+  disk: end of file; beyond it: EINVAL), where 1.76.2.7 gives a read
+  past the end EOF and a write EIO; it runs kemu's disk fault sites
+  (``disk_io_faults``); an ENXIO buf gets b_resid = b_bcount.  (1.76.2.7
+  enters sc_lock twice there, a bug of that branch revision, not kept.)
+* ``mdioctl`` returns disk_ioctl's own answer (1.76.2.7 returns 0 for any
+  disk(9) ioctl it handled, errors included); MD_GETCONF reports
+  md_addr 0 and is EINVAL for a buffer that is not an md_conf.
+* ``mddump`` writes to the unit's memory (1.76.2.7: nodump); the switches
+  have no d_discard and no D_MPSAFE; ``mddkdriver`` also names minphys.
+* ``md_set_disklabel`` caps d_secperunit at 32 bits, sets dg_secperunit
+  from the size and dg_ntracks from the label (1.76.2.7 forces 64 into
+  both d_ntracks and dg_ntracks).
+* ``mdattach`` files the switches with devsw_attach (NetBSD's are in the
+  static devsw tables; mdattach does config_cfattach_attach) and sets up
+  the shutdown hook; ``mddetach``, ``md_lookup`` and ``md_disk`` are kemu's.
 """
 
 from __future__ import annotations

@@ -33,6 +33,46 @@ and character, from sys/conf/majors) unless the configuration's table has
 per machine.  When the machine halts, after its file systems are synced and
 unmounted, the host files are fsync'ed and closed (``rumpblk_fini``); when it
 crashes, the report names the writable ones as possibly inconsistent.
+
+The driver was compared against ``$NetBSD: rumpblk.c,v 1.60 2015/05/26
+pooka$`` (the stored revision of the NetBSD 8 era); the etfs registry
+follows rumpfs.c's etfs_register/etfs_remove in kemu's own form (device
+nodes made with kern_mknod instead of rumpfs's etfs lookup hook).
+Notices in LICENSE.NetBSD.
+
+Deviations from rumpblk.c 1.60:
+
+* No RUMP_BLKFAIL/RUMP_BLKFAIL_SEED random faults (rumpblk_strategy_fail)
+  and no RUMP_BLKSECTSHIFT: kemu's fault sites replace the first, the
+  sector shift is always DEV_BSHIFT; no evcnt counters, disk(9)
+  statistics instead (a ``struct disk`` per unit, "rumpblk<N>").
+* ``rumpblk_register`` with a path already registered returns its unit
+  only for the same window (EEXIST for another), and counts
+  registrations (``rblk_refcnt``): the last ``rumpblk_deregister`` frees
+  the unit; 1.60 hands back the unit whatever the window and frees it at
+  the first deregister.  A window past the end of a regular host file
+  extends the file (EACCES when it opened read-only), where 1.60
+  KASSERTs.  The label's partition index is the minor modulo
+  MAXPARTITIONS (1.60: the minor itself).
+* ``makedefaultlabel`` stores the sector count in d_secperunit, capped at
+  32 bits (1.60 stores the byte count there).
+* No rumpblk_lock: registration does not sleep.
+* ``rumpblk_open`` also refuses a minor without a path, and it and
+  ``rumpblk_close`` keep the disk's open masks (1.60's close does
+  nothing); a bad dev_t is ENXIO, not an index past ``minors``.
+* ``rumpblk_ioctl`` answers ENXIO for a unit that does not exist, copies
+  the label through ``_copy_struct``, and also answers DIOCGSECTORSIZE.
+* ``rumpblk_size`` is d_psize (1.60: nosize) and the block switch has no
+  dump.
+* ``dostrategy`` completes inside the call with os.preadv/os.pwrite
+  (1.60: rumpuser_bio, asynchronous, synchronous writes get
+  RUMPUSER_BIO_SYNC); no fsync per write, the host files are fsync'ed
+  at the halt (``rumpblk_fini``, which 1.60 only closes); it also
+  refuses a negative offset (EINVAL), a unit without a host file (ENXIO),
+  a write to a read-only host file (EIO), and runs the disk fault sites.
+* The state is per machine, with crash notes and a halt "medium" name
+  (``rumpblk_medium``); ``rumpblk_detach``, ``rumpblk_devs`` and
+  ``rumpblk_disk`` are kemu's.
 """
 
 from __future__ import annotations

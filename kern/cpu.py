@@ -5,6 +5,14 @@ runs its coroutine there), which carries the machine it runs in and the lwp
 it is.  State that NetBSD keeps in globals of the base kernel
 (kern/ and vfs/) lives in :class:`MachineLocal` slots, one per booted
 machine, so machines booted one after another share nothing.
+
+Not a port: kemu's own design.  It gives NetBSD's names for "who is
+running" (``curlwp``, ``curproc`` of sys/lwp.h and sys/proc.h, which
+NetBSD reads from the CPU's curcpu()->ci_curlwp) the same meaning.  Where
+it differs: the current lwp and machine come from contextvars, not from a
+per-CPU structure; ``curlwp()`` raises RuntimeError outside an lwp (C
+would read whatever ci_curlwp holds), and ``curlwp_or_none`` and
+``MachineLocal`` (per-machine globals) are kemu's.
 """
 
 from __future__ import annotations

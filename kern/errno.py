@@ -3,6 +3,15 @@
 The kernel speaks NetBSD's numbering everywhere: EOPNOTSUPP is 45 here, not
 Linux's 95.  Python's own ``errno`` module describes the host, so never mix
 the two; use :func:`strerror` and :data:`errorcode` from this module.
+
+The values are those of ``$NetBSD: errno.h,v 1.40 2013/01/02 christos$``
+(sys/sys/errno.h, the revision NetBSD 8 ships: 1 to ELAST = 96 (EPROTO),
+EWOULDBLOCK = EAGAIN, and the kernel's pseudo-errors EJUSTRETURN -2,
+ERESTART -3, EPASSTHROUGH -4, EDUPFD -5, EMOVEFD -6).  The messages are
+libc's strerror(3) texts (lib/libc/gen/errlist.c).  The file is kemu's
+own; what it adds: ``errorcode`` (number to name, pseudo-errors included),
+``strerror`` answering "Unknown error: N" for a number it does not know,
+as libc's does, and a self-check that the table and the names agree.
 """
 
 from __future__ import annotations

@@ -3,6 +3,24 @@
 ``cv_init(cv, wmesg)``: the wmesg is what ps(1) and the deadlock report show
 for an lwp sleeping on it.  Timeouts are in ticks.  The waits release the
 interlock while asleep and take it back before returning.
+
+kemu's own implementation of condvar(9), compared against ``$NetBSD:
+kern_condvar.c,v 1.41 2018/01/30 ozaki-r$``: the API, the errnos (EINTR or
+ERESTART for a signal, EWOULDBLOCK for a timeout, 0 for a wakeup) and the
+order of a wait (go on the sleep queue, release the interlock, sleep, take
+the interlock back) are NetBSD's.
+
+Deviations:
+
+* Each condvar has its own kemu sleep queue (NetBSD hashes the cv's
+  address to a shared sleep queue and uses cv_syncobj); cv_signal wakes
+  the first waiter in that queue's order.
+* A wait on a condvar not initialised, or without the interlock held by
+  the caller, and cv_destroy of one not initialised or with waiters,
+  panic with kemu's messages (NetBSD: KASSERTs); cv_destroy marks the
+  condvar dead instead of writing "deadcv" into its wmesg.
+* Taking the interlock back after the sleep uses the mutex fast path when
+  the mutex is free and no other lwp is runnable (no preemption point).
 """
 
 from __future__ import annotations

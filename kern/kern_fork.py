@@ -18,6 +18,22 @@ the shape of a daemon: ``if (fork() == 0) { serve(); _exit(0); }``.
 When ``fn`` returns, the child exits with its value as status
 (kern/kern_exit.py: ``exit1`` closes every descriptor, which may sleep, and
 leaves a zombie for the parent's wait4(2)).
+
+Deviations (the child's start):
+
+* The child's first return to user mode skips ``lwp_userret``: NetBSD's
+  child starts in lwp_trampoline -> child_return -> md_child_return ->
+  userret, which takes a signal posted to it before it ever ran (and a
+  suspend request) before its first user instruction; kemu's runs ``fn``
+  until its first system call, where the syscall layer's return path does
+  it.  Nothing a program does outside the kernel is visible (every effect
+  is a system call), so only the order against pure computation differs.
+  Taking it earlier would run a caught signal's handler (the parent's
+  Python function, on the parent's Python objects: kemu cannot copy them)
+  before the child's own code could reset its signals, as sh's children do.
+* lwp_create's LW_WREBOOT inheritance is left out: kemu's lwp_userret acts
+  on LW_WSUSPEND only, and a forked child runs on NetBSD during a halt too
+  (see suspendsched, kern/kern_synch.py, for why that loses nothing).
 """
 
 from __future__ import annotations

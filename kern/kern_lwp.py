@@ -188,10 +188,14 @@ class lwp:
     @l_name.setter
     def l_name(self, name: str) -> None:
         # Who it is in k.trace's events (kern/machine/trace.py): name, pid,
-        # lid; and its "run" event, made once per name (execve renames it).
+        # lid; and its "run" event, made once per name (execve renames it),
+        # and its last sleep and wakeup events (kern/kern_synch.py remakes
+        # them when the wmesg changes).
         self._l_name = name
-        self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
-        self.l_trun = (self.l_tid, "run", "")
+        tid = self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
+        self.l_trun = (tid, "run", "")
+        self.l_tsleep = (tid, "sleep", "")
+        self.l_twakeup = (tid, "wakeup", "")
 
     @property
     def l_stat_name(self) -> str:

@@ -57,6 +57,36 @@ An autoloaded module is offered ``MODULE_CMD_AUTOUNLOAD`` once,
 answer of 0 or ENOTTY unloads it.  While such a module is pending the thread
 looks every second; otherwise it sleeps without a timeout, so an idle
 machine has no timer.
+
+Revision and deviations
+-----------------------
+
+The stored NetBSD revision compared is ``$NetBSD: kern_module.c,v 1.106
+2015/06/22 matt$``; module_do_load, module_do_builtin, module_do_unload,
+module_autoload's name check and the auto-unload thread keep NetBSD's
+order, errnos and messages.  The 2018 additions kemu follows (built-in
+modules that must be reinstated with MODCTL_LOAD_FORCE, module_gen) are
+later than that revision and were not compared line by line here.
+Notices in LICENSE.NetBSD.
+
+* A module is a Python file executed afresh per machine (``kobj_load``):
+  no ELF objects, relocation or symbol tables (kobj.c), no plist
+  properties (``props`` is passed to INIT as given), no
+  module_load_plist; ``module_load_vfs`` finds a file through
+  ``config.module_path`` and is a fault-injection site.
+* ``MODULE()`` is a function that builds the modinfo; a modcmd may be
+  ``async def``; requirements are a Python list (NetBSD: a fixed array of
+  MAXMODDEPS with mod_nrequired; the limit is kept).
+* The permission check is ``kauth_cred_issuser`` for KAUTH_SYSTEM_MODULE;
+  module_autoload makes none; ``module_load`` answers EEXIST for a loaded
+  module before it; ``module_unload`` checks it before taking the
+  configuration lock; names that are not strings are ENOENT, flags or
+  classes that are not integers EINVAL.
+* The state is per machine; the auto-unload thread sleeps without a
+  timeout when no autoloaded module is pending (above).
+* ``modstat``/``module_stat`` return Python values (no modctl(2)
+  MODCTL_STAT copyout); ``kmod_namespace``, ``kmod_option`` and the
+  ``_Fresh*`` loader are kemu's.
 """
 
 from __future__ import annotations

@@ -5,6 +5,37 @@ Every ``mutex_enter`` is a preemption point, so the scheduler decides who gets a
 contended lock first.  A MUTEX_DEFAULT mutex at IPL_NONE is adaptive; at a
 higher IPL it is a spin mutex: kernel preemption stops while it is held, and
 sleeping with it held panics, as in NetBSD.
+
+kemu's own implementation of mutex(9)'s semantics, not a line-by-line port:
+NetBSD's sys/kern/kern_mutex.c (compared against ``$NetBSD: kern_mutex.c,v
+1.62 2015/05/25 prlw1$``) is built on an atomic owner word, adaptive
+spinning and turnstiles, which an emulated CPU does not have.  What is
+NetBSD's: the kmutex_type_t values and mutex_init's choice of adaptive or
+spin from the type and IPL (sys/mutex.h), the IPL_* values (amd64's
+intr.h), the API and its rules (no recursion, only the owner exits,
+mutex_tryenter fails for the owner too, mutex_destroy of a held mutex or
+one with waiters panics).
+
+Deviations:
+
+* The owner is an lwp reference; a contended mutex puts the lwp on the
+  mutex's sleep queue ("mutex"), and mutex_exit wakes one waiter, which
+  takes the mutex when it runs (NetBSD wakes the turnstile's waiters).
+  There is no adaptive spinning; a spin mutex found held panics (its
+  owner cannot run meanwhile), and a spin mutex raises no SPL: holding
+  one only stops preemption (``l_spinlocks``).
+* Every mutex_enter is a preemption point of kemu's scheduler.
+* ``mutex_spin_enter`` panics (use ``await mutex_enter``);
+  ``mutex_spin_exit`` is mutex_exit.
+* Using a mutex before mutex_init or after mutex_destroy panics always
+  (NetBSD notices only with LOCKDEBUG); MUTEX_NODEBUG mutexes are
+  checked by lockdebug like the others.
+* ``mutex_owned`` of a spin mutex asks whether the caller holds it
+  (NetBSD: whether anyone does); ``mutex_owner`` answers for spin
+  mutexes too.
+* ``mutex_obj_alloc``/``mutex_obj_free`` keep no reference count (no
+  mutex_obj_hold): free destroys and returns True.
+* The panic messages are kemu's.
 """
 
 from __future__ import annotations
@@ -129,8 +160,14 @@ async def mutex_enter(mtx: kmutex_t) -> None:
     if mtx.mtx_owner is None and mtx.mtx_state == 1 and not mtx.mtx_spin and \
             not l.l_spinlocks and not ci.slow:
         locks = l.l_locks
+        # The order check, skipped when lockdebug passed it before with the
+        # same locks held (the top record's chain, subr_lockdebug._Chain).
         if site is not None and locks:
-            lockdebug_wantlock(l, mtx, site)
+            chain = locks[-1][3]
+            if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+                chain = lockdebug_wantlock(l, mtx, site)
+        else:
+            chain = None
         if ci.runq:
             i = ci.preempt_choice(l)
             if i >= 0:
@@ -138,7 +175,7 @@ async def mutex_enter(mtx: kmutex_t) -> None:
                 if mtx.mtx_owner is not None:  # (taken while this lwp was off the CPU)
                     await _mutex_sleep(mtx, l)
         mtx.mtx_owner = l
-        locks.append((mtx, site, False))
+        locks.append((mtx, site, False, chain))
         return
     await _mutex_enter(mtx, l, site)
 
@@ -153,10 +190,14 @@ def _mutex_take(mtx: kmutex_t, l: lwp, site: Where | None) -> bool:
     if ci.runq or ci.slow:
         return False
     locks = l.l_locks
-    if site is not None and locks:
-        lockdebug_wantlock(l, mtx, site)
+    if site is not None and locks:  # (the order check, as in mutex_enter)
+        chain = locks[-1][3]
+        if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+            chain = lockdebug_wantlock(l, mtx, site)
+    else:
+        chain = None
     mtx.mtx_owner = l
-    locks.append((mtx, site, False))
+    locks.append((mtx, site, False, chain))
     return True
 
 
@@ -167,8 +208,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
         panic("mutex_enter: locking against myself: %s", _name(mtx))
     if l.l_spinlocks and not mtx.mtx_spin:
         ASSERT_SLEEPABLE()  # panics
-    if site is not None and l.l_locks:
-        lockdebug_wantlock(l, mtx, site)
+    chain = lockdebug_wantlock(l, mtx, site) if site is not None and l.l_locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -184,7 +224,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    l.l_locks.append((mtx, site, False))
+    l.l_locks.append((mtx, site, False, chain))
 
 
 async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
@@ -213,9 +253,9 @@ def mutex_exit(mtx: kmutex_t) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()
-    if mtx.mtx_state != 1:
-        _check(mtx, "mutex_exit")
-    if mtx.mtx_owner is not l:
+    if mtx.mtx_owner is not l:  # (a mutex l holds is live: mutex_destroy panics if held)
+        if mtx.mtx_state != 1:
+            _check(mtx, "mutex_exit")
         owner = mtx.mtx_owner.l_name if mtx.mtx_owner else "nobody"
         panic("mutex_exit: %s is not the owner of %s (held by %s)", l.l_name, _name(mtx), owner)
     locks = l.l_locks

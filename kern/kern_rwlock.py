@@ -3,11 +3,30 @@
 Writers are preferred: once a writer waits, new readers wait behind it.
 ``rw_enter`` is async and a preemption point; the rest never sleep.
 
-Deviation: when the last holder lets go, kemu wakes one waiting writer if
-there is one, else every waiting reader, and the woken lwps take the lock
-themselves.  NetBSD's rw_vector_exit hands a released write lock straight
-to every waiting reader, and goes to the writers only when it releases a
-read lock or no reader waits.
+kemu's own implementation of rwlock(9)'s semantics, compared against
+``$NetBSD: kern_rwlock.c,v 1.45 2014/11/28 uebayasi$`` (NetBSD's is an
+atomic owner word with turnstiles).  RW_WRITER/RW_READER, the writer
+preference, rw_tryenter's "fail if write-held or write-wanted",
+rw_tryupgrade's "only as the sole reader" and the *_held answers are
+NetBSD's.
+
+Deviations:
+
+* When the last holder lets go, kemu wakes one waiting writer if there is
+  one, else every waiting reader, and the woken lwps take the lock
+  themselves.  NetBSD's rw_vector_exit hands a released write lock
+  straight to every waiting reader, and goes to the writers only when it
+  releases a read lock or no reader waits.
+* ``rw_downgrade`` wakes the waiting readers only when no writer waits;
+  1.45 gives the lock to every blocked reader even then (the waiting
+  writer keeps RW_WRITE_WANTED).
+* Readers are recorded by lwp (NetBSD keeps a count): an lwp that exits a
+  lock it does not hold, or asks for RW_WRITER while it holds the lock
+  for reading, panics (NetBSD cannot tell; the latter deadlocks there).
+* Use before rw_init or after rw_destroy panics always (NetBSD: LOCKDEBUG).
+* The *_held functions do not answer 1 after a panic (panicstr), and have
+  no NULL-lock case; there is no rw_obj_hold/rw_obj_free.
+* The panic messages are kemu's.
 """
 
 from __future__ import annotations
@@ -104,8 +123,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         panic("rw_enter: locking against myself: %s", _name(rw))
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    if site is not None and l.l_locks:
-        lockdebug_wantlock(l, rw, site)
+    chain = lockdebug_wantlock(l, rw, site) if site is not None and l.l_locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -127,7 +145,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
             sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
         rw.rw_readers.append(l)
-    l.l_locks.append((rw, site, op == RW_READER))
+    l.l_locks.append((rw, site, op == RW_READER, chain))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
@@ -180,7 +198,7 @@ def _set_shared(l: lwp, rw: krwlock_t, shared: bool) -> None:
     locks = l.l_locks
     for i, r in enumerate(locks):
         if r[0] is rw:
-            locks[i] = (rw, r[1], shared)
+            locks[i] = (rw, r[1], shared, r[3])  # (same class: same chain)
 
 
 def rw_downgrade(rw: krwlock_t) -> None:

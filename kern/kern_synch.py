@@ -132,15 +132,22 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     l.l_sleepcatch = catch
     l.l_wakerv = 0
     tb = ci.tbuf
-    if tb is not None and l.l_syncobj != "mutex" and l.l_syncobj != "rwlock":
-        tb += (l.l_tid, "sleep", l.l_wmesg or "")
+    if tb is not None:
+        # (l_tsleep: its last sleep event, kept for that wmesg; a lock wait's
+        # never is: Machine.sleep_event)
+        ev = l.l_tsleep
+        if ev[2] is not l.l_wmesg:
+            ev = ci.m.sleep_event(l)
+        tb.append(ev)
     elif ci.tracing:
         ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
     if timo > 0:
         l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
     # On teardown of the machine trio.Cancelled comes out of here, leaving
-    # the sleep state for the post-mortem.
-    await ci.block(l)
+    # the sleep state for the post-mortem.  (ci.block(l), its two steps
+    # here: each coroutine level costs every sleep its way out and back.)
+    ci.switch_away(l)
+    await ci.park(l)
     rv = l.l_wakerv
     _clear(l)
     return rv
@@ -199,7 +206,10 @@ def _wakeup(l: lwp, rv: int) -> None:
     l.l_wakerv = rv
     tb = ci.tbuf
     if tb is not None:
-        tb += (l.l_tid, "wakeup", l.l_wmesg or "")
+        ev = l.l_twakeup  # (its last wakeup event, kept for that wmesg)
+        if ev[2] is not l.l_wmesg:
+            ev = l.l_twakeup = (l.l_tid, "wakeup", l.l_wmesg or "")
+        tb.append(ev)
     elif ci.tracing:
         ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)
@@ -330,9 +340,26 @@ def suspendsched() -> None:
     one is, so that it sees its server go and reaps it; NetBSD's processes
     have no host processes.  A zombie keeps SZOMB (it has no lwps; kemu's
     wait4 and the shells read its state).  No proc_lock/p_lock/lwp_lock:
-    nothing else runs while this does.  An lwp created in a stopped process
-    afterwards (a k.run in it, lwp_create) starts unflagged and runs, where
-    NetBSD's lwp_start leaves it LSSTOP in an SSTOP process.
+    nothing else runs while this does.
+
+    Left as it is (checked against kern_lwp.c's lwp_create/lwp_start and
+    kern_fork.c's fork1): an lwp created in a stopped process afterwards
+    starts unflagged and runs, where NetBSD's lwp_start leaves it LSSTOP in
+    an SSTOP process.  In kemu that takes the host (a ``k.run`` with
+    ``proc=`` a stopped process, while the halt runs) or user code that
+    makes one without a system call (libpuffs's ``lwp_create``, a
+    pthread_create stand-in) between a preemption point on its way out of
+    the kernel and its next system call, where it suspends.  A PK_HOSTCHILD
+    process (libpuffs's up shovel) is not stopped, and a child forked by an
+    lwp still in the kernel lands in a new SACTIVE process, which runs on
+    NetBSD too (with LW_WREBOOT, which only matters to a later
+    suspendsched).  It can neither lose data nor hang the halt:
+    suspendsched comes after the sync and the unmount loop, so no host
+    image's file system is mounted any more (one that even a forced unmount
+    left mounted has been named as possibly inconsistent), a raw write that
+    completes before the shutdown hooks is flushed by them, and an lwp that
+    computes on holds the halt's wait for quiescence only
+    HALT_QUIESCE_PATIENCE seconds (kern/machine/machine.py).
     """
     cur = curlwp()
     for p in list(cur.l_cpu.m.procs.values()):

@@ -26,6 +26,16 @@ makes QUEUEDEBUG's checks (a kernel built with options QUEUEDEBUG): an
 element whose neighbours or head do not link back to it, such as one
 removed through another list's head, panics instead of corrupting both
 lists.
+
+kemu's own implementation of those macros' semantics.  Deviations:
+
+* ``tqe_prev`` holds the previous element (None for the first), not the
+  address of its next pointer, and the head keeps its first and last
+  element the same way; the macros name the link field as a string.
+* QUEUEDEBUG's TAILQ_REMOVE checks are always on and panic; the other
+  QUEUEDEBUG checks (on insert) are not made.
+* Only the TAILQ part of queue.h is here (no LIST, SLIST, SIMPLEQ,
+  STAILQ); macros kemu does not use are left out.
 """
 
 from __future__ import annotations

@@ -27,6 +27,35 @@ Kernel side (NetBSD's names; errno first, out-parameters after it):
 Userland side (lib/libc.py, running in the user lwp): ``uvm_map_user``,
 ``uvm_unmap_user``, ``uwrite``, ``uread``; a bad address raises
 ``SyscallError(EFAULT)``.
+
+What is ported: uiomove, uiomove_frombuf, ureadc, copyin_vmspace,
+copyout_vmspace, copyin_proc, copyout_proc, ioctl_copyin and ioctl_copyout
+from ``$NetBSD: subr_copy.c,v 1.6 2015/04/21 riastradh$`` (the stored
+revision of the NetBSD 8 era); ufetch_*/ustore_* after subr_copy.c of
+NetBSD 9 (1.8 of 2018 is the stored one before them; NetBSD 8 has
+fubyte/subyte); struct uio/iovec and the UIO_* values from sys/uio.h.
+copyin, copyout, copyinstr, copyoutstr, copystr and kcopy are
+machine-dependent in NetBSD (amd64's copy.S); here they are kemu's,
+with NetBSD's errnos.  The address-space model (vmspace, vm_map_entry,
+uvmspace_*, uvm_map_user and the other userland helpers) is kemu's own.
+Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* ``uio_iov`` is a Python list; uiomove drops used entries from its front
+  (C advances the pointer and decrements uio_iovcnt the same way).
+* uiomove calls kemu's ``preempt()`` before each user-space chunk (1.6
+  only when SPCF_SHOULDYIELD is set; kemu's preempt decides that itself).
+* copyin_vmspace/copyout_vmspace copy another process's memory directly
+  (1.6: through uvm_io); copyin_proc/copyout_proc answer EFAULT for a
+  process with the kernel's vmspace instead of taking a reference with
+  proc_vmspace_getref.
+* ``ureadc`` goes through uiomove with a one-byte buffer (1.6 stores the
+  byte itself with subyte, panicking on a non-positive iovcnt).
+* copyin, copyout, copyinstr, copyoutstr, ufetch and ustore are also
+  fault-injection sites; a negative length is EFAULT; a kernel buffer
+  smaller than the length panics; copyoutstr and copystr take the end of
+  a Python kernel buffer as its terminating NUL.
 """
 
 from __future__ import annotations

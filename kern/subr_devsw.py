@@ -22,6 +22,27 @@ nothing and the wrappers leave it out.
 ``bdev_strategy`` with no driver ends the buffer with ``ENXIO`` through
 :data:`biodone_vfs`, NetBSD's hook for "biodone() if the VFS is present":
 the buffer cache (vfs/) sets it to its ``biodone`` when it is imported.
+
+Compared against ``$NetBSD: subr_devsw.c,v 1.33 2014/09/05 matt$`` (the
+stored NetBSD revision nearest netbsd-8; devsw_attach, the free-major
+search, devsw_detach, the name<->major conversions and the bdev_*/cdev_*
+wrappers read the same in netbsd-8).  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* Per-machine tables of the full MAXDEVSW size (no static bdevsw0/cdevsw0
+  part, sys_bdevsws = sys_cdevsws = 0, no growing of the arrays); the
+  name<->major table comes from the configuration at boot
+  (``devsw_init``) instead of config(1)'s devsw_conv0, and new rows are
+  appended (NetBSD reuses a free row and kmem-copies the name).
+* No device_lock and no DEV_LOCK/DEV_UNLOCK around driver calls (above).
+* ``devsw_attach`` returns ``(error, bmajor, cmajor)``; it also refuses a
+  bdevsw with a negative block major from the table (EINVAL, where C
+  would index bdevsw[-1]) and names that are not strings; it is a
+  fault-injection site ("devsw_attach").
+* The wrappers panic when a switch lacks the entry they call (C would
+  jump through NULL); an entry may be ``async def`` or plain.
+* ``devsw_conv_table`` is kemu's.
 """
 
 from __future__ import annotations

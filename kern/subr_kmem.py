@@ -9,6 +9,23 @@ code that forgets to initialise shows it; ``kmem_zalloc`` is zeroed.
 KM_NOSLEEP (and M_NOWAIT) allocations can fail by fault injection (site
 ``kmem_alloc``); KM_SLEEP ones never fail, and panic if called where the
 caller may not sleep.
+
+Not a port: kemu's own allocator with the kmem(9) and malloc(9) API of
+NetBSD 8 (sys/kmem.h, sys/malloc.h; the KM_* and M_* values are NetBSD's).
+NetBSD's sys/kern/subr_kmem.c builds on vmem and pool caches, none of
+which exist here.  Where it differs:
+
+* An allocation is a Python object: a bytearray, or the object a
+  ``TypedSize`` (``sizeof(struct)``) makes; there are no pools, caches,
+  vmem arenas, kmem_intr_* or red zones.
+* Every allocation is recorded, so a wrong size, a double free, freeing
+  what was not allocated or freeing kmem memory with free(9) (and the
+  reverse) panics always (NetBSD checks sizes only with KMEM_SIZE);
+  ``kmem_stats``/``kmem_outstanding`` are kemu's leak reports.
+* kmem_alloc and malloc without M_ZERO fill with 0xA5 (a POISON byte);
+  a zero-byte allocation is allowed; a None pointer to free panics.
+* The malloc type is not used for accounting (all types count together),
+  and ``MALLOC_DEFINE`` just makes the type object.
 """
 
 from __future__ import annotations

@@ -21,6 +21,22 @@ printed on the console, as WITNESS reports a reversal and goes on.  Any
 other reversal still ends the run, and so does a kept one on a machine
 booted with ``lockdebug="strict"`` (an explorer looking for the schedules
 that bring a kept reversal about).
+
+Not a port: kemu's own design.  From NetBSD it takes the names of the hooks
+the lock primitives call (``lockdebug_wantlock``, ``lockdebug_locked``,
+``lockdebug_unlocked`` of sys/kern/subr_lockdebug.c) and ASSERT_SLEEPABLE
+(sys/systm.h); the order graph is after FreeBSD's WITNESS and Linux's
+lockdep.  Where it differs from NetBSD's LOCKDEBUG:
+
+* Locks are grouped in classes by init site and the graph of the order
+  classes are taken in is kept per machine; closing a cycle raises
+  LockOrderReversal (NetBSD's LOCKDEBUG keeps no order graph).
+* Held locks are the lwp's ``l_locks`` records, not lockdebug_t entries
+  found through an rb-tree; there is no lockdebug_barrier,
+  lockdebug_mem_check or lockdebug_abort, and misuse is reported by the
+  primitives' own panics.
+* ASSERT_SLEEPABLE checks only that no spin mutex is held (NetBSD's
+  also asserts not being in interrupt or with pserialize read sections).
 """
 
 from __future__ import annotations
@@ -153,11 +169,13 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
 
 
 # One held lock of an lwp, an entry of ``l.l_locks``: the plain tuple
-# ``(lock, where, shared)``: the lock, where it was taken (a Where, None
-# without lockdebug) and whether it is held shared.  One is made for every
-# lock taken, so it is a tuple and nothing more; a downgrade or upgrade of an
-# rwlock replaces it.  Readers index it: [0] the lock, [1] where, [2] shared.
-LockRecord = tuple  # (lock, Where | None, bool)
+# ``(lock, where, shared, chain)``: the lock, where it was taken (a Where,
+# None without lockdebug), whether it is held shared, and the lock chain of
+# the held locks up to this one (a _Chain, or None: lockdebug off, or not
+# worked out yet).  One is made for every lock taken, so it is a tuple and
+# nothing more; a downgrade or upgrade of an rwlock replaces it.  Readers
+# index it: [0] the lock, [1] where, [2] shared, [3] the chain.
+LockRecord = tuple  # (lock, Where | None, bool, _Chain | None)
 
 
 def lock_name(lock: Any) -> str:
@@ -166,11 +184,41 @@ def lock_name(lock: Any) -> str:
     return c.name if c is not None else repr(lock)
 
 
+class _Chain:
+    """A lock chain (lockdep's name): the classes of the locks an lwp holds, in
+    the order it took them, as a node of its machine's trie of such sequences.
+
+    The order check of taking a lock of class ``c`` with this chain held
+    only looks at the classes held and at the order graph, which only grows:
+    once it passed (it added or found the edge from every held class to
+    ``c``), doing it again finds every edge there and does nothing.  So
+    ``ok`` remembers the classes it passed for, as Linux's lockdep remembers
+    the chains it validated, and an acquisition whose (chain, class) is in
+    it skips the check: the same edges, reversals and reports, without
+    walking the held locks again.
+    """
+
+    __slots__ = ("nxt", "ok")
+
+    def __init__(self) -> None:
+        # the chains one lock longer, by the class of that lock
+        self.nxt: dict[LockClass, _Chain] = {}
+        # those of nxt whose order check passed
+        self.ok: dict[LockClass, _Chain] = {}
+
+    def child(self, c: LockClass) -> _Chain:
+        n = self.nxt.get(c)
+        if n is None:
+            n = self.nxt[c] = _Chain()
+        return n
+
+
 class _Witness:
     def __init__(self) -> None:
         # edges[a][b] = (where a was taken, where b was taken)
         self.edges: dict[LockClass, dict[LockClass, tuple[Where | None, Where]]] = {}
         self.reversals: list[str] = []
+        self.chains = _Chain()  # the empty chain: the root of the trie
 
 
 _witness = MachineLocal(_Witness, "lock order graph")
@@ -206,18 +254,32 @@ def _path(w: _Witness, src: LockClass, dst: LockClass) -> list[LockClass] | None
     return None
 
 
-def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> None:
-    """Before blocking on ``lock``: add order edges from every held lock; report cycles."""
+def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
+    """Before blocking on ``lock``: add order edges from every held lock; report cycles.
+
+    Returns the lock chain ``lock`` makes on top of the held ones (for its
+    record in ``l.l_locks``), or None when there is none to keep (lockdebug
+    off, no lock held).  The hot paths (mutex_enter) look the chain up in
+    the top record's ``ok`` themselves and call this only when it is not
+    there.
+    """
     ci = l.l_cpu
-    if not ci.lockdebug or not l.l_locks:
-        return
+    locks = l.l_locks
+    if not ci.lockdebug or not locks:
+        return None
     m = ci.m
     newc = lock.lock_class
     w = m.locals.get(_witness)
     if w is None:
         w = _witness.of(m)
+    chain = locks[-1][3]
+    if chain is None:
+        chain = _chain_of(w, locks)
+    nxt = chain.ok.get(newc)
+    if nxt is not None:
+        return nxt  # (passed before with the same locks held)
     edges = w.edges
-    for rec in l.l_locks:
+    for rec in locks:
         held = rec[0].lock_class
         if held is newc:
             continue
@@ -241,6 +303,20 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> None:
 
             printf("%s\n", report)
         succ[newc] = (rec[1], site)
+    nxt = chain.ok[newc] = chain.child(newc)
+    return nxt
+
+
+def _chain_of(w: _Witness, locks: list[LockRecord]) -> _Chain:
+    """The chain of the held locks ``locks``, filled into the records that lack it."""
+    chain = w.chains
+    for i, rec in enumerate(locks):
+        c = rec[3]
+        if c is None:
+            c = chain.child(rec[0].lock_class)
+            locks[i] = (rec[0], rec[1], rec[2], c)
+        chain = c
+    return chain
 
 
 def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass, site: Where,
@@ -259,14 +335,21 @@ def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass,
 
 
 def lockdebug_locked(l: lwp, lock: Any, site: Where | None, shared: bool = False) -> None:
-    l.l_locks.append((lock, site, shared))
+    """A lock taken without the order check (a try-lock): its record."""
+    l.l_locks.append((lock, site, shared, None))
 
 
 def lockdebug_unlocked(l: lwp, lock: Any) -> None:
+    """A lock released out of order: its record goes, and the chains of the
+    records above it, which counted it, are worked out again when needed."""
     locks = l.l_locks
     for i in range(len(locks) - 1, -1, -1):
         if locks[i][0] is lock:
             del locks[i]
+            for j in range(i, len(locks)):
+                r = locks[j]
+                if r[3] is not None:
+                    locks[j] = (r[0], r[1], r[2], None)
             return
 
 

@@ -1,4 +1,4 @@
-"""Kernel printing and panics (subr_prf.c, subr_autoconf.c's aprint_*).
+"""Kernel printing and panics (subr_prf.c, with its aprint_*).
 
 Everything printed goes to the machine's message buffer, which ``dmesg``
 shows; with ``boot(verbose=True)`` it is echoed to the host's stdout too.
@@ -7,6 +7,32 @@ with every conversion the kernel's callers use: NetBSD's kprintf ones
 (``d i o u x X c s p %`` with flags, width, precision and the length
 modifiers ``hh h l ll j z t q L``) and kemu's own ``%r``, the argument's
 ``repr()`` (for Python values a port prints, where C would print a pointer).
+
+Compared against ``$NetBSD: subr_prf.c,v 1.159 2015/08/24 pooka$`` (the
+stored revision of the NetBSD 8 era; AB_* from sys/reboot.h).  The printf
+and KASSERT texts and the aprint_* names are NetBSD's; the output path is
+kemu's.  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* There is one output, the machine's message buffer (plus stdout with
+  verbose boot, or stdout when no machine runs): no separate console
+  (TOCONS) and log (TOLOG), no kprintf lock, no logwakeup; ``log`` ignores
+  its level and prints like printf.
+* aprint_*: 1.159 always logs aprint_normal, aprint_error and
+  aprint_verbose and only chooses whether they reach the console; kemu
+  prints aprint_normal only without AB_QUIET|AB_SILENT, aprint_verbose
+  only with AB_VERBOSE, aprint_error always (and counts it).
+  aprint_naive prints when none of AB_QUIET, AB_SILENT, AB_VERBOSE is set,
+  where 1.159 prints it (console only) when AB_QUIET alone is set: the
+  test is the reverse of NetBSD's.  aprint_debug is NetBSD's (AB_DEBUG).
+  The *_dev variants take dv_xname from the device, or print the object.
+* ``panic`` prints "panic: ...", records the crash on the machine and
+  raises KernelPanic: no vpanic (no panicstr, sync, dump, reboot or ddb).
+* KASSERT and KASSERTMSG are always compiled in (NetBSD: DIAGNOSTIC) and
+  print the asserted expression as read from the caller's source.
+* ``kern_format`` also takes %r and the float conversions, and has no %n,
+  %D, %O or %U.
 """
 
 from __future__ import annotations

@@ -35,6 +35,27 @@ compiled-in sysent), or per machine with ``syscall_establish`` (loadable
 modules, tests).  ``argnames`` are syscalls.master's declarations, e.g.
 ``("int fd", "void *buf", "size_t nbyte")``; a bare name takes the value as
 given.
+
+Not a port: kemu's own trap path.  It mirrors the machine-independent
+shape of NetBSD 8's amd64 system-call path (sys/arch/x86/x86/syscall.c:
+look the number up in sysent, fetch the arguments, call, ERESTART and
+EJUSTRETURN, then userret), the sysent table of syscalls.master and
+init_sysent.c (NetBSD's numbers), and syscall_establish/
+syscall_disestablish of sys/kern/kern_syscall.c.  Where it differs:
+
+* An unknown number raises ENOSYS without posting SIGSYS (NetBSD's
+  sys_nosys sends SIGSYS, whose default action kills the process).
+* Arguments are Python values converted by the declared C types; one that
+  is not a register value is EFAULT.  There is no copyin of arguments
+  from a user stack and no 32-bit emulation.
+* ERESTART re-runs the call in a loop after userret, instead of moving the
+  PC back to the trap instruction.
+* A Python exception from a handler panics the machine (a kernel bug),
+  and so does a handler that returns something other than an int.
+* Entering and leaving the kernel are preemption points of kemu's
+  scheduler; every so many traps the trio run takes host events.
+* Registration is by Python call (``syscall_register`` at import time for
+  the base kernel, ``syscall_establish`` per machine).
 """
 
 from __future__ import annotations

@@ -367,7 +367,10 @@ SHELL_DESC = """Boot a machine and type sh commands in it: line editing, history
 arrow) and Tab completion of commands and of paths in the machine when
 standard input is a terminal; `help` lists the commands.  Ctrl-C interrupts
 the running command (status 130), or clears the line at the prompt.  exit
-or Ctrl-D halts the machine (file systems synced and unmounted first)."""
+or Ctrl-D halts the machine (file systems synced and unmounted first), without
+waiting for background jobs (the halt stops them).  After `cmd &` the prompt
+comes back once every lwp sleeps; Ctrl-C gives it back while the job computes
+(see README.md)."""
 
 DEMO_DESC = """Snapshot a mounted ext2 file system with fss(4): write some files, take a
 snapshot, change the files, mount the snapshot read-only and show both.  By

@@ -12,7 +12,10 @@ machine, in the host's terminal:
   handed to the machine through ``k.run``, which returns when the machine
   is quiescent (every lwp asleep: the point where a seeded run replays, and
   where virtual time moves).  After a ``cmd &`` whose job computes without
-  sleeping, the host waits there until the job sleeps or ends.
+  sleeping, the host waits there until the job sleeps or ends.  ``exit``
+  (and -e ending a script) does not wait for it: as NetBSD's sh, which
+  leaves background jobs alone at exit, the shell ends when its command
+  has; the caller then halts the machine, which syncs and stops the job.
 * ``Shell.run_script(text)`` (``kemu run``): the script runs with ``-e``
   semantics (sh's errexit: a failing command ends the script, except in
   conditions and before ``&&``/``||``); each command's standard error
@@ -209,6 +212,7 @@ class Shell:
         setprogname("sh")
         self._evaluating = evals
         self._eval_lwp = (evals, curlwp())
+        ending = False
         try:
             await self.ev.reap()
             await self.ev.evaltree(node)
@@ -216,16 +220,24 @@ class Shell:
             await eprintf(e.msg + "\n")
             self.state.status = e.status
             if "i" not in self.state.options:
+                ending = True
                 raise ErrExit(e.status, node) from None
+        except ShellExit:
+            ending = True
+            raise
         finally:
             try:
                 await fflush()
             finally:
                 self._evaluating = 0
-                if self.host.intr:
-                    # Interrupted (the post above, or a Ctrl-C before it began):
-                    # the host gets the status when this lwp ends, not at
-                    # quiescence (see _post_sigint).
+                if self.host.intr or ending:
+                    # Interrupted (the post above, or a Ctrl-C before it began),
+                    # or the shell ends (``exit``, -e): the host gets the status
+                    # when this lwp ends, not at quiescence, which a background
+                    # job that computes on (``dd ... &``) puts off for ever (see
+                    # _post_sigint).  NetBSD's sh does not wait for background
+                    # jobs at exit either; kemu then halts the machine, which
+                    # syncs and stops them (suspendsched).
                     self.k.stop_waiting(curlwp())
             if self._sigint_posted:
                 # A Ctrl-C posted to the shell's own process after its last system

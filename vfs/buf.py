@@ -4,6 +4,19 @@
 is a writable buffer (bytearray or memoryview) of at least ``b_bcount``
 bytes.  The functions that work on bufs (biowait, biodone, getblk, bread,
 nestiobuf_setup, ...) are in vfs.vfs_bio.
+
+The flag values are NetBSD 8's sys/buf.h.  The only stored text of buf.h
+is ``$NetBSD: buf.h,v 1.45 2000/11/27 chs$``, which agrees on the b_flags
+values kept here (B_AGE through B_READ, B_WRITE 0); the b_cflags/b_oflags
+split (BC_*, BO_*), B_MODIFY and the BPRIO_* values are NetBSD 5 and later
+and were not checked against a stored revision.  Notices in
+LICENSE.NetBSD.
+
+Deviations: ``buf`` has only the fields kemu uses, with ``b_data`` a
+Python buffer and the condvars (b_done "biowait", b_busy "bbusy") as
+attributes; there is no b_un/b_saveaddr, no b_dep or bioops, no
+b_cylinder alias of b_resid, and no BUFQ_* macros (bufq(9) is in
+vfs.subr_bufq).  B_CLRBUF and B_SYNC are defined where ext2fs uses them.
 """
 
 from __future__ import annotations

@@ -9,6 +9,19 @@ it.  fss(4) requires it.
 Load it through the module framework (``module_path`` maps "bufq_fcfs" to
 "vfs.bufq_fcfs"), which runs this file afresh for each machine, so
 ``bufq_strat_fcfs`` and its reference count belong to that machine.
+
+Compared against ``$NetBSD: bufq_fcfs.c,v 1.10 2009/01/19 yamt$`` (the
+stored revision; put, get, cancel, fini and init read the same in the
+2018 module version), plus that version's MODULE(MODULE_CLASS_BUFQ, ...)
+and modcmd.  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* The queue is a Python list used as a FIFO, not a TAILQ threaded through
+  the bufs' ``b_actq``; ``bufq_fcfs_init`` fills ``bq_private`` before the
+  function pointers (1.10: after; nothing runs in between).
+* The modcmd answers ENOTTY to any command but INIT and FINI, as the
+  NetBSD modules do.
 """
 
 from __future__ import annotations

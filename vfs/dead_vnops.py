@@ -13,6 +13,17 @@ kemu: VOP_RECLAIM returns the vnode unlocked (the v2 protocol, vnode_if),
 so dead_reclaim unlocks; kemu's getpages is entered without the object lock
 unless PGO_LOCKED, and then the caller keeps it, so dead_getpages has no lock
 to release.
+
+Compared against ``$NetBSD: dead_vnops.c,v 1.59 2015/04/20$`` (the stored
+revision nearest NetBSD 8), read with NetBSD 8's v2 protocols.  Notices in
+LICENSE.NetBSD.  Deviations from 1.59's text, each a protocol change of
+NetBSD 8 (vnode_if.src) kemu follows:
+
+* dead_remove and dead_rmdir release only ``a_vp``: the directory stays
+  locked (VOP_REMOVE/VOP_RMDIR v2; 1.59 vputs both).
+* dead_inactive leaves the vnode locked (VOP_INACTIVE v2; 1.59 unlocks).
+* dead_reclaim unlocks the vnode (VOP_RECLAIM v2; 1.59's is genfs_nullop).
+* dead_getpages releases nothing (above).
 """
 
 from __future__ import annotations

@@ -2,6 +2,17 @@
 
     d_fileno u64 | d_reclen u16 | d_namlen u16 | d_type u8 | d_name[namlen] NUL
     padded to a multiple of 8 bytes.
+
+After ``$NetBSD: dirent.h,v 1.24.32.1 2011/06/06 jruoho$`` (sys/sys/dirent.h,
+the stored revision; struct dirent and the DT_* values are unchanged in
+NetBSD 8).  The DT_* values, MAXNAMLEN (511) and the record length
+(``_DIRENT_RECLEN``: name offset 13, NUL, 8-byte alignment) are NetBSD's.
+
+Deviations: a record is packed bytes (``pack_dirent``), not a struct with a
+512-byte d_name; ``iter_dirents`` and ``vtype_to_dtype`` are kemu's helpers
+(the kernel's vtype-to-DT mapping NetBSD spells with IFTODT on the mode);
+_DIRENT_SIZE, _DIRENT_NEXT, _DIRENT_MINSIZE, IFTODT and DTTOIF are not
+defined.
 """
 
 from __future__ import annotations

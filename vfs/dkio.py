@@ -13,6 +13,18 @@ ioctl(2)) has nothing useful to put there, as in NetBSD.
 
 Disk minors on amd64: MAXPARTITIONS (16) partitions per unit, RAW_PART 3
 ("d").  ``DISKUNIT``/``DISKPART``/``MAKEDISKDEV`` split and build them.
+
+The stored texts are ``$NetBSD: disklabel.h,v 1.116 2013/11/05$``
+(sys/sys/disklabel.h, NetBSD 8's) and ``$NetBSD: dkio.h,v 1.26
+2020/03/02$`` (later than NetBSD 8's; the DIOC* numbers kemu defines are
+unchanged between them).  Notices in LICENSE.NetBSD.
+
+Deviations: only the DTYPE_*, FS_* and D_* values kemu's drivers use are
+defined; ``partinfo`` holds references, not pointers (above); ioctl
+numbers are computed from the ctypes sizes (DIOCGPART and DIOCSBAD from
+fixed sizes standing for the C structures); ``dkcksum_sized`` and the
+DKW_PTYPE_* bytes strings are kemu's forms of dkcksum() and the wedge
+type strings.
 """
 
 from __future__ import annotations

@@ -1,5 +1,15 @@
 """The page cache of file data (miscfs/genfs/genfs_io.c, uvm_vnode.c, ubc, in small).
 
+kemu's own model of NetBSD's vnode page cache, with NetBSD's names, flags
+and protocols: genfs_getpages, genfs_getpages_read and genfs_do_io were
+compared against ``$NetBSD: genfs_io.c,v 1.61 2015/05/06 hannken$`` (the
+stored revision nearest NetBSD 8), genfs_do_putpages against NetBSD 10's
+page-array version (see its docstring), uvm_vnp_setsize and
+uvm_vnp_setwritesize against sys/uvm/uvm_vnode.c, ubc_uiomove and
+ubc_zerorange against sys/uvm/uvm_bio.c.  The PGO_*, PG_*, UBC_*,
+GOP_SIZE_MEM and GOP_UPDATE_* values are NetBSD's.  The notices are in
+LICENSE.NetBSD.
+
 A file system that keeps regular-file data in the page cache gives each
 such vnode a ``uvm_object`` (``genfs_node_init``): pages of PAGE_SIZE bytes
 keyed by file offset, each clean or dirty.  Its VOP_READ/VOP_WRITE move
@@ -25,6 +35,42 @@ others wait on the object's condvar "genput".
 Accounting: resident and dirty pages are counted per machine in
 ``vfs.uvm.uvmexp()``; a write that takes the dirty count past its high
 water mark kicks the page daemon.
+
+Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
+
+* Pages are ``vm_page`` objects in a dict keyed by offset, with the radix
+  tree's dirty and write-back tags kept as sorted offset lists; no page
+  queues, no PG_RDONLY, no PG_RELEASED (a page to drop is freed at once).
+* ``genfs_getpages``: a request whose first page lies past EOF (without
+  PGO_PASTEOF) ends short with no error (1.61: EINVAL); PGO_LOCKED hands
+  back None for a missing or busy page and returns 0 (1.61: EBUSY when the
+  centre page is missing); no GOP_MARKUPDATE of the access/modify time, no
+  fstrans_start, no genfs node lock against truncate and no "startover"
+  when v_size shrank meanwhile; reads are always synchronous (1.61 reads
+  asynchronously without PGO_SYNCIO); there are no write faults, so no
+  block allocation (GOP_ALLOC) here and no PGO_NOBLOCKALLOC logic.
+* Read clustering and read-ahead are ``genfs_getpage_busy``'s: the pages
+  after a missing one up to ``ra_end`` (one MAXPHYS cluster, not past EOF)
+  are read in the same I/O; if that read fails the page is read alone
+  before giving up.  ``ubc_uiomove`` drives it (uvm_ra in small: a read
+  continuing where the last one ended reads a cluster further).
+* ``genfs_do_io`` is synchronous: one buf per contiguous run of blocks (no
+  nested master buf), at most MAXPHYS each, waited for at once; a short
+  transfer is EIO; a read stops at the first error, a write carries on
+  and returns its first error (1.61 writes asynchronously, completion in
+  uvm_aio_aiodone).  Holes read as zeros and are skipped on write.
+* Dirtying a page does not put the vnode on the syncer's worklist
+  (genfs_markdirty): dirty objects are listed in ``uvmexp().dirtyobjs``
+  for the page daemon and sync.
+* ``ubc_uiomove``/``ubc_zerorange`` copy straight into the pages (no UBC
+  windows; ``advice`` and UBC_FAULTBUSY are ignored; ``ubc_purge`` has
+  nothing to do).  A write that covers every byte of a page below EOF
+  does not read it first.
+* ``uvm_vnp_setsize`` takes the old size as max(v_size, v_writesize),
+  frees the pages past the new EOF itself (waiting for busy ones) instead
+  of calling VOP_PUTPAGES(PGO_FREE|PGO_SYNCIO), and also zeroes the tail
+  of the new last page.
+* ``genfs_node_destroy`` throws away any page still resident.
 """
 
 from __future__ import annotations
@@ -32,7 +78,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import curlwp
+from kern.cpu import _lwp, curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
@@ -466,7 +512,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
     off &= ~PAGE_MASK  # trunc_page
-    me = curlwp()
+    me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
     await mutex_enter(lock)

@@ -3,6 +3,17 @@
 An operation vector names these for what it does not implement itself.
 (genfs_lock/unlock/islocked live with the vnode lock in vfs/vnode.py; the
 page cache's genfs_getpages/putpages in vfs/genfs_io.py.)
+
+Compared against ``$NetBSD: genfs_vnops.c,v 1.192 2014/03/24$`` (the stored
+revision nearest NetBSD 8), with NetBSD 8's v2 protocols.  Notices in
+LICENSE.NetBSD.
+
+Deviations: ``genfs_eopnotsupp`` releases the vnodes of remove, rmdir and
+rename by name (with the v2 rules: the directory of remove/rmdir stays
+locked) instead of walking the descriptor's vp offsets and WILLRELE/WILLPUT
+flags, and clears ``*a_vpp`` when the operation has one;
+``genfs_null_putpages`` does not assert that the object has no pages.
+Only the operations kemu's vectors use are here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Raw device I/O on behalf of a user: physio(9) and minphys.
 
-Ports NetBSD's sys/kern/kern_physio.c (rev 1.92, 2014-2018).  A character
+Ports NetBSD's sys/kern/kern_physio.c, compared against ``$NetBSD:
+kern_physio.c,v 1.93 2015/04/21 pooka$`` (the stored revision of the NetBSD
+8 era; notices in LICENSE.NetBSD).  A character
 device's d_read/d_write call ``physio(strategy, NULL, dev, B_READ or
 B_WRITE, minphys, uio)``; physio cuts the request into bufs of at most
 MAXPHYS bytes (``minphys`` may cut further), gives each to the driver's
@@ -23,6 +25,29 @@ EFAULT at that buf's offset.
 
 The strategy may complete a buf inside the call (biodone before returning)
 or later from another lwp; both work.  It may be ``async def`` or plain.
+
+Deviations:
+
+* Data goes through bounce buffers (above), not uvm_vslock/vmapbuf; a
+  write's copy-in that faults stops the transfer with its error, as a
+  failing uvm_vslock does; a read's copy-out that faults counts as EFAULT
+  at that buf's offset.
+* The per-call state is kept in a master buf (``b_freelistindex`` for
+  ps_running, ``b_lblkno`` for ps_endoffset, ``b_error`` for ps_error, as
+  kern_physio.c kept it before 1.93's struct physio_stat) plus a
+  ``_physio_ctx``; there is no ps_failed count: a transfer has failed when
+  the end offset is set.
+* ``physio_done`` runs in the calling lwp, from ``physio_wait``, not in the
+  "physiod" workqueue; ``physio_biodone`` queues the buf for it and
+  broadcasts on two condvars ("physio1" for the issuing loop, "physio2"
+  for the final wait) where 1.93 signals one.
+* The issuing loop also stops when a buf ended the transfer while it
+  waited (1.93 looks at ps_failed only before waiting, so it may issue
+  one more buf).
+* The caller's ``obp`` is marked with B_DONTFREE (B_AGE reused) so
+  ``putphysbuf`` keeps it; 1.93 compares with ps_orig_bp.  Setting it
+  replaces obp's b_flags at once (1.93 sets them per transfer).
+* The strategy may be ``async def``.
 """
 
 from __future__ import annotations

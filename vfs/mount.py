@@ -12,6 +12,29 @@ holding it across the hooks.  So a driver that attaches its hook under its own
 lock and takes that lock in its hook has a lock-order reversal (fss.c 1.104's
 B7, which fss.py keeps and declares).  ``vfs_hooks_reexport`` is called by
 mount(2)'s update (kemu has no NFS, so no hook answers it).
+
+vfs_hooks.c is ported from revision 1.6; the rest follows NetBSD 8's
+sys/mount.h and vfs_mount.c/vfs_init.c semantics (see vfs.vfs_mount for
+the revisions of vfs_mount.c it was compared with).  Notices in
+LICENSE.NetBSD.
+
+Deviations:
+
+* ``vfs_getopsbyname`` autoloads the module of the name (NetBSD does that
+  in mount_get_vfsops); ``vfs_attach`` does not run vfs_opv_init (the
+  operation vectors are built by vfs.vnode_if).
+* ``vfs_busy`` refuses a mount being unmounted as well as a gone one
+  (ENOENT) and only counts a reference: no mnt_unmounting lock, no
+  busy nesting, no ``nextp``; ``vfs_unbusy``/``vfs_ref``/``vfs_rele``
+  just count.
+* ``vfs_getnewfsid`` builds the id from a per-machine counter and a byte
+  sum of the type name (NetBSD: makedev(nblkdev + type, mntid) and
+  makefstype()).
+* ``set_statvfs_info`` takes kernel strings and cuts them to the fields
+  (NetBSD copies them in, from user space when asked, and resolves the
+  mount point relative to the caller's root).
+* The mount list is a per-machine Python list without mountlist_lock;
+  vfs_hooks functions may be ``async def``.
 """
 
 from __future__ import annotations

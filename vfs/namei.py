@@ -14,6 +14,25 @@ On return (error 0):
 * with LOCKPARENT, ``ni_dvp`` is the parent, referenced and locked; with
   WANTPARENT only referenced.  When ``ni_vp`` is ``ni_dvp`` ("." as last
   component) it is locked once and referenced twice.
+
+Not a line-by-line port: kemu's own walk with the results, flags and errnos
+of NetBSD 8's namei (vfs_lookup.c's namei_tryemulroot, lookup_once,
+namei_follow; struct nameidata and pathbuf of sys/namei.h).  Where it
+differs:
+
+* One loop over the path as a Python str (UTF-8, surrogateescape), not
+  NetBSD's namei_state with lookup_parsepath/lookup_once; no name cache
+  (cache_lookup/cache_enter), no nchstats, no emulation root
+  (TRYEMULROOT has no effect), no ni_erootdir.
+* A free last name for CREATE or RENAME is taken from the file system's
+  EJUSTRETURN or ENOENT; namei itself then checks EROFS and write
+  access to the directory, and for DELETE or RENAME of an existing name
+  checks write access again (NetBSD leaves those checks to VOP_LOOKUP).
+* The path "/" as the object of an operation: DELETE and RENAME are
+  EINVAL, CREATE is EEXIST (kemu's answers).
+* Directories are locked exclusively for each VOP_LOOKUP.
+* ``namei_simple_kernel``/``namei_simple_user`` take the NSM_* flags as
+  FOLLOW|TRYEMULROOT bits.
 """
 
 from __future__ import annotations

@@ -4,6 +4,15 @@
 operations see: one path component (``cn_nameptr``/``cn_namelen``), the
 operation (``cn_nameiop``), flags and credentials.  The lookup machinery
 itself is in vfs.namei.
+
+The values are NetBSD 8's sys/namei.h (generated from namei.src); no
+stored revision of namei.h or namei.src was found to cite, so the
+nameiop and flag values were not re-checked against a text in this pass.
+
+Deviations: ``componentname`` has no cn_hash and holds the component as a
+Python str (``cn_nameptr``, with ``cn_namelen`` its UTF-8 length) instead
+of a pointer into the path buffer; struct nameidata is in vfs.namei, not
+here.
 """
 
 from __future__ import annotations

@@ -20,6 +20,30 @@ system mounted on a block device (``sd_mountpoint``).
 
 File systems that hold device nodes build their own "specop" vector from
 ``spec_vnodeop_entries`` plus their attribute operations.
+
+Compared against ``$NetBSD: spec_vnops.c,v 1.153 2015/07/01$`` (the stored
+revision nearest NetBSD 8), with NetBSD 8's v2 protocols.  Notices in
+LICENSE.NetBSD.
+
+Deviations:
+
+* specnodes/specdevs are kept in per-machine dicts keyed by (type, rdev)
+  instead of the specfs hash; ``sd_bdevvp`` is the first block vnode.
+* ``spec_open`` makes no kauth_authorize_device_spec check, does not mark
+  tty vnodes VV_ISTTY and does not size a disk vnode after opening it;
+  the driver's module is autoloaded (by the major's name) before d_open
+  when no driver is attached, retried as MODULE_CLASS_ANY (kemu's).
+* ``spec_read`` of a block device reads BLKDEV_IOSIZE blocks (no
+  partition-derived block size, no breadn read-ahead); a short block is
+  the end of the device (what is there is returned, then EOF).
+* ``spec_write`` of a block device writes every block synchronously
+  (bwrite; 1.153: bawrite for a full block, bdwrite for a partial one).
+* ``spec_poll`` answers 0 without asking the driver (1.153: cdev_poll for
+  character devices); ``spec_advlock`` grants every lock (1.153:
+  lf_advlock on the specnode's lock list).
+* ``spec_putpages`` only drops the interlock if held: block devices keep
+  no pages in kemu (their data is in the buffer cache).
+* ``spec_pathconf`` answers from vop_pathconf_std.
 """
 
 from __future__ import annotations

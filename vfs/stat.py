@@ -1,4 +1,18 @@
-"""File modes and ``struct stat`` (sys/stat.h, NetBSD LP64 layout)."""
+"""File modes and ``struct stat`` (sys/stat.h, NetBSD LP64 layout).
+
+After ``$NetBSD: stat.h,v 1.63.12.4 2014/08/20 tls$`` (sys/sys/stat.h, the
+stored revision; struct stat, the S_* modes and the chflags values read the
+same in NetBSD 8).  The values and the field order are NetBSD's; the
+structure is a ctypes.Structure with the native (amd64 LP64) alignment, so
+its bytes are what NetBSD's struct stat holds.
+
+Deviations: the time fields are named ``st_atimespec``... (NetBSD's
+_NETBSD_SOURCE aliases of st_atim...), and ``st_atime``, ``st_mtime`` and
+``st_ctime`` are read-only properties (no st_birthtime or *nsec
+aliases); only the chflags flags kemu uses are defined (no UF_SETTABLE,
+UF_OPAQUE, SF_SETTABLE, SF_LOG, SF_SNAPINVAL), and S_ISWHT, S_ARCH1/2,
+S_IREAD/S_IWRITE/S_IEXEC, S_BLKSIZE and UTIME_NOW/UTIME_OMIT are left out.
+"""
 
 from __future__ import annotations
 

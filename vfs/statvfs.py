@@ -3,6 +3,12 @@
 A header with no kernel code, so that userland (libc, a puffs server in another
 OS process) can use the structure without importing the VFS.  vfs.mount
 re-exports it with the ``ST_*`` flags, which are mount flags (sys/fstypes.h).
+
+After ``$NetBSD: statvfs.h,v 1.18 2013/04/05$`` (the stored revision, the
+one NetBSD 8 ships): field order and types, _VFS_NAMELEN 32 and
+_VFS_MNAMELEN 1024, laid out with amd64's native (LP64) alignment.
+Deviations: only the structure (and fsid_t) is here: no ST_* flags (see
+above), no VFS_NAMELEN/VFS_MNAMELEN aliases and no prototypes.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Ports NetBSD's sys/kern/subr_bufq.c as of early 2018 (strategies registered
 by modules, before bufq_alloc learnt to autoload them in 2019), the
 definitions of sys/sys/bufq.h and sys/sys/bufq_impl.h, and the "disksort"
-strategy of sys/kern/bufq_disksort.c.
+strategy of sys/kern/bufq_disksort.c.  Compared against ``$NetBSD:
+subr_bufq.c,v 1.27 2019/02/17 bad$`` less its module_autoload retry loop
+(1.21 of 2014, also stored, still had the static link set).  Notices in
+LICENSE.NetBSD.
 
 A strategy is a :class:`bufq_strat`; strategy modules register theirs with
 ``bufq_register`` on MODULE_CMD_INIT and remove it with ``bufq_unregister``
@@ -20,6 +23,23 @@ NetBSD guards the strategy list with ``bufq_mutex``.  None of those critical
 sections sleeps, and an emulated CPU only switches lwps when one sleeps or
 takes a lock, so here they run without it and the functions are plain
 ``def``: drivers may call them from code that must not sleep.
+
+Deviations:
+
+* No bufq_mutex (above), and no module_autoload of "bufq_<name>" in
+  ``bufq_alloc``: a strategy not registered falls back (or is ENOENT with
+  BUFQ_EXACT) at once.
+* The strategy list is per machine (MachineLocal), a Python list, not an
+  SLIST; ``bufq_register`` of a strategy already on it does nothing (1.27
+  would link it twice).  "disksort" is built in and on the list from the
+  start (NetBSD builds bufq_disksort.c in or as a module); NetBSD's
+  default "priocscan" does not exist here.
+* ``bufq_alloc`` returns ``(error, bufq)``; a BUFQ_EXACT request without
+  a name panics (1.27: KASSERT).
+* ``bufq_strategies`` returns the names as a list (what
+  sysctl_kern_bufq_strategies formats into kern.bufq.strategies).
+* ``buf_inorder`` reads ``b_cylinder`` as 0 when a buf has none.
+* disksort keeps its queue in a Python list instead of a TAILQ.
 """
 
 from __future__ import annotations

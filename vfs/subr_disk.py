@@ -18,6 +18,29 @@ that disk drivers and fss(4) use:
   then DIOCGPART, through VOP_IOCTL on the device vnode.
 
 The statistics list is per machine.  Nothing here sleeps except getdisksize.
+
+subr_disk.c was compared against ``$NetBSD: subr_disk.c,v 1.113
+2015/05/14$`` (the stored revision of the NetBSD 8 era).  Notices in
+LICENSE.NetBSD.
+
+Deviations:
+
+* ``bounds_check_with_label`` does not refuse a negative b_blkno (1.113
+  answers EINVAL, -1, before anything else); it takes the label sector
+  from partition RAW_PART (3 on amd64) where 1.113 uses partition 2 when
+  RAW_PART is 3; it sets no b_cylinder; a disk without a label is EINVAL.
+* ``disk_ioctl``: DIOCGDINFO and DIOCGPART on a disk without a label are
+  ENOTTY (1.113: DIOCGPART EBUSY, DIOCGDINFO copies through the NULL
+  label); no DIOCGDISKINFO and no wedge ioctls (DIOCAWEDGE, DIOCDWEDGE,
+  DIOCLWEDGES, DIOCMWEDGES fall through as EPASSTHROUGH); the label is
+  copied with ``_copy_struct`` (EINVAL for a buffer too small).
+* ``disk_set_info`` makes up 32 sectors and 64 tracks when the geometry
+  has none and fills dg_secpercyl, never computes dg_secperunit from the
+  CHS values, does not return early when both dg_secperunit and
+  dg_ncylinders are 0, and keeps dk_info as a Python dict (no proplib,
+  no device properties).
+* ``disk_io_faults`` (kemu's fault sites "disk.read", "disk.write",
+  "disk.slow", "disk.short") is kemu's.
 """
 
 from __future__ import annotations

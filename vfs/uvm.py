@@ -17,6 +17,28 @@ are too many of them: the page daemon.
 
 Boot: ``uvm_init(machine)`` (a boot hook) sets up the counters,
 ``uvm_pdaemon_start(machine)`` (a post-boot hook) starts the daemon.
+
+Not a port: this file is kemu's own design.  It borrows NetBSD's names
+(struct uvmexp and ``uvm.pagedaemon_lwp`` of sys/uvm/uvm_extern.h and
+uvm.h, ``uvm_pageout``, ``uvmpd_scan`` and ``uvm_kick_pdaemon`` of
+sys/uvm/uvm_pdaemon.c, the wait channel "pgdaemon") and keeps the one
+behaviour callers rely on: the page daemon is an lwp that writes dirty
+file pages back through VOP_PUTPAGES and never sleeps on a suspended
+file system.  Where it differs from NetBSD's page daemon:
+
+* It is driven by the count of dirty pages (``dirtyhiwat``, kemu's
+  threshold), not by free-memory targets; it frees nothing and has no
+  active/inactive page queues, swap or pool draining.
+* A scan offers each vnode with dirty pages (oldest first) whole to
+  VOP_PUTPAGES(PGO_CLEANIT|PGO_ALLPAGES); NetBSD walks its inactive queue
+  and puts pages one at a time (uvmpd_scan_queue).  A vnode that is not
+  VS_LOADED is skipped (its reclaim flushes it).
+* fstrans_start_nowait is taken before v_interlock; a file system that is
+  suspending is left for the next kick.
+* It sleeps without a timeout; ``uvm_pdaemon_wait`` (for tests) and the
+  uvmexp counters pdwoke, pdpageouts, pdfailed and pdscans are kemu's.
+* ``uvmexp`` is per machine; ``uvm`` is a proxy that reads the current
+  machine's page daemon.
 """
 
 from __future__ import annotations

@@ -75,6 +75,9 @@ Deviations from vfs_bio.c 1.276:
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
+* ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
+  may sleep and releasing a buffer must not; nothing else runs meanwhile),
+  so the two are one function;
 * no wapbl, no tape devices, no statistics, no BIOHIST, no sysctl nodes.
 
 ``getiobuf``/``putiobuf`` hand out bufs outside the cache (drivers, physio,
@@ -86,7 +89,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp
+from kern.cpu import MachineLocal, _lwp, _machine, curlwp
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
@@ -137,7 +140,19 @@ class _Bufcache:
         self.lru: dict[buf, None] = {}  # released (or being flushed: BC_VFLUSH); oldest first
 
 
-bufcache = MachineLocal(_Bufcache, "buffer cache")
+_bufcache = MachineLocal(_Bufcache, "buffer cache")
+
+
+def bufcache() -> _Bufcache:
+    """The machine's buffer cache.  (Its MachineLocal looked up in the
+    machine's table first: calling the MachineLocal costs several times
+    that, and every getblk, brelse and biowait asks.)"""
+    m = _machine.get()
+    if m is not None:
+        bc = m.locals.get(_bufcache)
+        if bc is not None:
+            return bc
+    return _bufcache()
 
 
 def _cv(bp: buf, which: str, wmesg: str) -> kcondvar_t:
@@ -310,9 +325,10 @@ def brelsel(bp: buf, set_: int) -> None:
         cv_broadcast(bp.b_busy)
 
 
-def brelse(bp: buf, set_: int) -> None:
-    """Give a busy buffer back to the cache (BC_INVAL in ``set_`` throws it away)."""
-    brelsel(bp, set_)
+# brelse: give a busy buffer back to the cache (BC_INVAL in ``set_`` throws
+# it away).  NetBSD's takes bufcache_lock around brelsel; kemu's brelsel needs
+# no lock (see the deviations), so the two are one function.
+brelse = brelsel
 
 
 # ------------------------------------------------------- the cache
@@ -552,7 +568,7 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
 def _bbusy_take(bc: _Bufcache, bp: buf) -> None:
     """bbusy's end: idle ``bp`` becomes the caller's (off the LRU list)."""
     bp.b_cflags |= BC_BUSY
-    bp.b_owner = curlwp()
+    bp.b_owner = _lwp.get()  # (curlwp: the caller holds bufcache_lock, so runs in an lwp)
     bc.lru.pop(bp, None)
 
 

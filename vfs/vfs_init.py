@@ -10,6 +10,18 @@ Boot hooks named in conf/GENERIC:
   of ``config.devnodes`` the way MAKEDEV would (``fss`` with count 4 gives
   /dev/fss0..3 and /dev/rfss0..3).  The halt syncs and unmounts the file
   systems (kern/machdep.py's cpu_reboot, with vfs/vfs_mount.py's parts).
+
+Not a port: kemu's boot glue with NetBSD's names.  It stands for
+kern/vfs_init.c's vfsinit, kern_descrip.c's cwdinit/cwdfree (struct
+cwdinfo), init_main.c's root mount (vfs_mountroot, "root file system
+type: %s") and /dev/MAKEDEV.  Where it differs: the root is always a
+mount of the configured ROOT_FSTYPE ("rootfs") with no root device or
+rootspec, and a failure panics with kemu's message; the directories
+/dev, /tmp and /mnt are made at boot; device nodes come from
+``config.devnodes`` (block nodes mode 0640, cloning character nodes 0666)
+rather than a MAKEDEV script; cwdinfo's vnodes are released with
+vrele_async when a process goes; no vfs_opv_init here (operation vectors
+are built by vfs.vnode_if).
 """
 
 from __future__ import annotations

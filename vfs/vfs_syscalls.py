@@ -6,6 +6,29 @@ and is registered in the base kernel's syscall table under NetBSD's number
 space (``UIO_USERSPACE``: a user address, copied in with EFAULT and
 ENAMETOOLONG checks) or from the kernel (``UIO_SYSSPACE``: a str), as
 NetBSD's do; fss uses ``do_sys_unlink(path, UIO_USERSPACE)``.
+
+The stored revision nearest NetBSD 8 is ``$NetBSD: vfs_syscalls.c,v 1.500
+2015/07/24$``; the calls here keep NetBSD's argument checks, errnos and
+order of namei, permission and VOP calls, and were checked against NetBSD's
+behaviour rather than line by line against that text (mount(2) and
+unmount(2)'s workers are vfs.vfs_mount's, with their own revisions).
+Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* Only a subset of the calls exists: open, pread, pwrite, lseek, the
+  stat/fstat/lstat, statvfs1/fstatvfs1/getvfsstat, mkdir, mknod, rmdir,
+  unlink, link, symlink, readlink, rename, getdents, chdir/fchdir/chroot,
+  umask, chmod/lchmod/fchmod, chown/lchown/fchown, utimes/lutimes/futimes,
+  truncate/ftruncate, fsync, sync, access, pathconf/fpathconf, mount,
+  unmount and the file-handle calls (getfh, fhopen, fhstat).  There are
+  no *at() variants, no fsync_range/fdatasync, mkfifo, revoke, undelete,
+  quotactl, extended attributes or posix_fadvise.
+* Paths are Python strings inside the kernel (UTF-8 with
+  surrogateescape for undecodable bytes); kernel callers pass a str
+  where NetBSD passes a kernel char pointer.
+* Structures go to user space with ``_copyout_struct`` (the ctypes bytes
+  of the LP64 layout).
 """
 
 from __future__ import annotations

@@ -41,6 +41,18 @@ broadcast changes nothing else.
 
 State is per machine (``MachineLocal``) and on the mount
 (``mp.mnt_transinfo``) and lwp (``l.l_specific``) objects.
+
+Deviations, gathered (each explained above):
+
+* FSTRANS_SUSPENDING is accepted by ``fstrans_setstate`` (the January 2018
+  text has only NORMAL and SUSPENDED) and grants what SUSPENDED grants;
+  no lazy transactions.
+* No pserialize and no fstrans_lock on the fast paths; ``fstrans_done``
+  takes no lock; cv_broadcast where NetBSD does cv_signal on
+  fstrans_count_cv.
+* The fscow handlers are ``async def``; state is per machine.
+* ``vfs_suspend`` and ``fscow_establish`` are fault-injection sites of
+  those names (they fail with the injected errno and change nothing).
 """
 
 from __future__ import annotations

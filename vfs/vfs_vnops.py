@@ -8,6 +8,31 @@
   pointer the callee writes through that may be NULL is a one-element list
   or None here: with ``aresid=None`` a short transfer is EIO, as in C.
 * ``vnops``: the fileops of an open vnode (read, write, ioctl, stat, close, seek).
+
+Written after NetBSD 8's vfs_vnops.c (its order of checks and errnos in
+vn_open, vn_close, vn_rdwr, vn_read, vn_write, vn_stat).  The stored
+revision nearest NetBSD 8 is ``$NetBSD: vfs_vnops.c,v 1.193 2015/02/04$``;
+the list below was checked against NetBSD's behaviour, not line by line
+against that text.  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* ``vn_writechk`` also answers EROFS for a regular file, directory or
+  symlink on a read-only mount (NetBSD's only checks VI_TEXT: ETXTBSY).
+* ``vn_rdwr`` ignores its ``l`` argument: user memory is the calling
+  lwp's process's.
+* ``vn_stat`` fills VNOVAL attributes with defaults (0, nlink 1, blksize
+  4096) and gives an unknown vnode type a 0 file type (NetBSD: EBADF).
+* ``vn_read`` sets IO_NDELAY only (no IO_SYNC for FRSYNC|FFSYNC, no
+  FALTIO/FDIRECT); ``vn_write`` sets IO_SYNC for FFSYNC only (not for
+  MNT_SYNCHRONOUS; no IO_DSYNC for FDSYNC).
+* ``vn_ioctl`` answers FIONREAD, FIONBIO and FIOASYNC on files and
+  directories (no FIONWRITE, FIONSPACE, FIOGETBMAP); ``vn_fcntl`` does
+  nothing (no VOP_FCNTL); ``vn_poll`` reports a vnode always readable and
+  writable (no VOP_POLL).
+* ``vop_pathconf_std`` and the helpers ``vn_fsync``/``vn_seekcheck`` are
+  kemu's; ``vaccess`` is the owner/group/other check (NetBSD 8's
+  genfs_can_access) under its older name.
 """
 
 from __future__ import annotations

@@ -40,6 +40,16 @@ releases the buf with the error and drops the interlock, so a caller
 unwinds a fault as it unwinds a real failure of the file system.  kemu's
 VOP_GETPAGES is not entered with the interlock unless PGO_LOCKED (and then
 keeps it), so it consumes nothing.
+
+Deviations from the generated vnode_if.c:
+
+* Calls are ``async`` Python functions returning ``error`` followed by the
+  C out-parameters; argument blocks are Python objects with the ``a_*``
+  names and one-element lists for out pointers.
+* No KERNEL_LOCK around file systems that are not MPSAFE (one emulated
+  CPU; see kern.subr_devsw on DEV_LOCK).
+* The VOP fault sites and ``vop_error_unwind`` are kemu's.
+* VOP_GETPAGES's interlock rule differs (above).
 """
 
 from __future__ import annotations

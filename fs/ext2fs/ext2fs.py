@@ -10,6 +10,29 @@ layout, so a block read from the device is viewed in place with
 superblock (``e2fs``), the derived shifts and masks, and the group
 descriptor table (``e2fs_gd``, kept as the raw descriptor blocks so that
 writing them back is a plain copy).
+
+Compared against ``$NetBSD: ext2fs.h,v 1.48 2016/08/20 jdolecek$`` (the
+stored revision of the NetBSD 8 era): superblock and group descriptor
+layouts, feature bits, behaviours, OS ids, clean flags, cg_has_sb and the
+block/inode arithmetic.  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* The supported-feature masks are kemu's: compat PREALLOC, EXTATTR,
+  RESIZE and DIRHASHINDEX (1.48: 0, compat features never refuse a
+  mount); ro-compat SPARSESUPER, LARGEFILE, HUGE_FILE (1.48 also
+  EXTRA_ISIZE, DIR_NLINK, GDT_CSUM); incompat FTYPE only (1.48 also
+  EXTENTS and FLEX_BG).
+* Macro names are the older ones (``fsbtodb``, ``blkoff``, ``lblkno``,
+  ``EXT2_HAS_*_FEATURE``, ``NINDIR``) for 1.48's EXT2_FSBTODB, ext2_blkoff,
+  ext2_lblkno, EXT2F_HAS_*_FEATURE and EXT2_NINDIR; incompat 0x4 and 0x8
+  are named RECOVER and JOURNAL_DEV (1.48: REPLAY_JOURNAL, USES_JOURNAL);
+  ROCOMPAT_READONLY, ROCOMPAT_PROJECT, the E2FS_BG_* flags and
+  E2FS_HAS_GD_CSUM are not defined; ``feature_names`` is kemu's (for
+  messages, where NetBSD uses snprintb bit strings).
+* ``m_ext2fs`` keeps the descriptor blocks raw with ctypes views over them
+  (``e2fs_gd_array``) instead of a malloc'ed array; e2fs_sbload/sbsave
+  view or copy the little-endian bytes.
 """
 
 from __future__ import annotations

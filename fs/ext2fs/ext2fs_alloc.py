@@ -1,4 +1,9 @@
-"""Block and inode allocation (ufs/ext2fs/ext2fs_alloc.c).
+"""Block and inode allocation: port of NetBSD's sys/ufs/ext2fs/ext2fs_alloc.c.
+
+Compared against ``$NetBSD: ext2fs_alloc.c,v 1.46 2015/03/28 maxv$``, the
+stored revision nearest NetBSD 8; ``ext2fs_nblock``/``ext2fs_setnblock``
+are the helpers NetBSD keeps in ext2fs_inode.c.  The notices are in
+LICENSE.NetBSD.
 
 Blocks and inodes are taken from the bitmaps of the block groups, read and
 changed through the device's buffer cache (delayed writes), while the
@@ -8,8 +13,53 @@ near its previous block or its inode's group; a new directory goes to a
 group with more than the average of free inodes and the most free blocks;
 other inodes go to their parent's group; when a group is full the search
 rehashes quadratically, then walks all groups.
-"""
 
+Deviations:
+
+* Results come back as ``(error, value)`` tuples, not through ``*bnp``.
+* ``ext2fs_nblock``/``ext2fs_setnblock`` always use e2di_nblock_high and
+  know no huge_file: no EXT2_HUGE_FILE flag (counts in fs blocks), no
+  EFBIG past 32 bits without the feature; a negative count is stored as 0.
+* ``ext2fs_alloc``: the reserved blocks are open to a superuser cred
+  (``kauth_cred_issuser``, for kauth_authorize_system's
+  KAUTH_SYSTEM_FS_RESERVEDSPACE) and to a request with no cred (NetBSD's
+  DIAGNOSTIC kernel panics on NOCRED).  No uprintf to the user's terminal;
+  ``ext2fs_fserr`` takes the inode (for the mount name) and prints on the
+  console instead of log(LOG_ERR).
+* ``ext2fs_valloc`` only picks the inode number; what 1.46 does after
+  (VFS_VGET, the "dup alloc" panic, zeroing the dinode, the generation
+  number, ext2fs_vfree on a VGET error) is done by its caller,
+  ``ext2fs_newvnode`` in ext2fs_vfsops.py, as in NetBSD 8's vcache split.
+* ``ext2fs_dirpref`` returns group 0 when no group qualifies (NetBSD
+  returns -1 as an unsigned long).
+* ``ext2fs_blkpref`` accepts the raw bytes of an indirect block and reads
+  its words only as needed; ``indx`` is clipped to the array.
+* ``ext2fs_hashalloc``'s last pass starts two groups after the group the
+  rehash ended on and tries all ``ncg`` groups (NetBSD: two after the
+  first group, ``ncg - 2`` tries).  Every group is still tried; only the
+  order, and so where a block lands on a nearly full disk, differs.
+* ``ext2fs_alloccg``: a preferred block past the end of a short last group
+  is not taken; the whole-free-byte search runs over the group's full
+  bytes from ``bpref``'s byte and then wraps (1.46's loop bound
+  ``howmany(fpg, NBBY) - start`` stops short); that search lives in
+  ``ext2fs_mapsearch``, whose bit search is from ``bpref``'s bit (not its
+  byte) to the group's last block, then from 0.  A bitmap that cannot be
+  read is reported on the console (NetBSD: silent); a group whose count
+  says free but whose bitmap has no clear bit is a console message and
+  "none here" (NetBSD panics "map corrupted"); no DIAGNOSTIC dup-alloc check.
+* ``ext2fs_nodealloccg`` never hands out group 0's reserved inodes (below
+  e2fs_first_ino), searches bit by bit from ``ipref`` and wraps; a full
+  bitmap under a free count is a console message, not a panic.
+* ``ext2fs_blkfree`` also refuses a block below e2fs_first_dblock, and
+  throws away a cached buffer of the freed block on the device vnode
+  (kemu caches indirect blocks there, see ext2fs_balloc).  Freeing a free
+  block is a console message that changes nothing (NetBSD panics).
+* ``ext2fs_vfree`` may be given the inode instead of the directory; an
+  inode number out of range (below EXT2_ROOTINO, not NetBSD's
+  EXT2_FIRSTINO) is a console message, not a panic; freeing a free inode
+  is a message that changes nothing (NetBSD panics on a r/w mount and
+  clears the bit anyway on a read-only one).
+"""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

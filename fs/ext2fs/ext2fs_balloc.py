@@ -17,6 +17,28 @@ block"); B_SYNC is not honoured (the parent is always a delayed write).
 blocks under a byte range of a regular file before its data lands in
 pages; ``ufs_balloc_range`` brings those pages in first, so that the bytes
 of a block that was a hole read as zeros and are written out as zeros.
+
+Compared against ``$NetBSD: ext2fs_balloc.c,v 1.34 2009/10/19 bouyer$``
+(the newest stored revision; ext2fs_balloc and ext2fs_gop_alloc read the
+same up to NetBSD 8 apart from the indirect-block cache); ufs_balloc_range
+after sys/ufs/ufs/ufs_inode.c of the same era.  Notices in LICENSE.NetBSD.
+
+Deviations (besides those above):
+
+* The path comes from ``ext2fs_getlbns`` (see ext2fs_bmap) and results
+  are ``(error, bp)``; the data block comes back as a device buffer
+  (by physical block), zeroed when it is new whatever B_CLRBUF says, and
+  read (B_MODIFY) when it already existed (1.34: getblk on the file's
+  vnode, read only with B_CLRBUF).
+* Every pointer followed is checked (``ext2fs_validblk``); a bad one is
+  EIO with a console message.
+* The fail path sets IN_CHANGE|IN_UPDATE in ``i_flag`` (1.34 ORs them into
+  the on-disk i_e2fs_flags, a defect not kept) and lowers the block
+  count with ext2fs_setnblock; it returns EIO if no error was recorded.
+* ``ufs_balloc_range`` takes the pages one by one with
+  genfs_getpage_busy (NetBSD: one VOP_GETPAGES of the range with
+  PGO_PASTEOF|PGO_NOBLOCKALLOC, under the genfs node lock), and reads
+  none whose bytes outside the range all lie past EOF.
 """
 
 from __future__ import annotations
@@ -137,10 +159,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
         return ext2fs_badblock(ip, nb, "indirect"), None
 
     steps = path[1:]
-    laststep = steps[-1]
+    nsteps = len(steps)  # (steps are shared values: the last is told by its place)
     new = False
-    for step in steps:
-        last = step is laststep
+    for i, step in enumerate(steps, 1):
+        last = i == nsteps
         error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
         if error:
             break

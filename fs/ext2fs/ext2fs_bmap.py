@@ -1,12 +1,45 @@
-"""Logical to physical block mapping (ufs/ext2fs/ext2fs_bmap.c).
+"""Logical to physical block mapping: port of NetBSD's sys/ufs/ext2fs/ext2fs_bmap.c.
+
+Compared against ``$NetBSD: ext2fs_bmap.c,v 1.25 2009/10/19 bouyer$``; the
+later revisions up to NetBSD 8 change nothing in ext2fs_bmap or
+ext2fs_bmaparray that kemu follows.  ``ext2fs_getlbns`` stands for
+ufs_getlbns (sys/ufs/ufs/ufs_bmap.c), which NetBSD's ext2fs borrows from
+FFS.  The notices are in LICENSE.NetBSD.
 
 An inode maps its first NDADDR blocks directly, the next NINDIR through a
 single indirect block, then NINDIR**2 through a double and NINDIR**3 through
-a triple indirect block.  Indirect blocks are read through the buffer cache
-of the device.  A block pointer outside the file system is EIO with a
-kernel message (a damaged image must not be followed blindly).
-"""
+a triple indirect block.
 
+Deviations:
+
+* Indirect blocks are read with ``bread`` from the device vnode by their
+  disk address, not with getblk/VOP_STRATEGY on the file's own vnode at a
+  negative metadata lbn.  So a zero pointer on the way ends the walk as a
+  hole at once (NetBSD first asks ``incore`` whether the file's vnode holds
+  an indirect block not yet given an address; kemu's ext2fs_balloc gives
+  one an address before it is cached, so there is none to find), there is
+  no ``in_exists``, no ``metalbn == bn`` exit for a caller looking for an
+  indirect block, and no ENOMEM for a getblk that gives nothing.
+* ``ext2fs_getlbns`` is not ufs_getlbns: it returns ``(error, path)``, its
+  ``in_lbn`` are not the metadata lbns (see ``indir``), its first
+  ``in_off`` already has NDADDR added, and a negative ``bn`` (ufs's name
+  for an indirect block) is EFBIG instead of a metadata path.  Past the
+  triple indirect block it is EFBIG, as in ufs_getlbns.  Paths are built
+  from shared, read-only ``indir`` objects, not a caller's array.
+* Every block pointer read (direct, indirect and data) is checked with
+  ``ext2fs_validblk``; one outside the file system is EIO with a console
+  message (``ext2fs_badblock``).  NetBSD follows any pointer.
+* ``ext2fs_bmaparray`` returns ``(error, fs block or -1, run)``; the
+  conversion to DEV_BSIZE units (blkptrtodb in NetBSD) is done by
+  ``ext2fs_bmap``.  ``maxrun`` is MAXPHYS // e2fs_bsize - 1 (NetBSD:
+  MAXBSIZE / f_iosize - 1, the same 64 KiB over the same block size).
+  The run is counted on host-order values (NetBSD compares the raw
+  on-disk words of an indirect block).
+* ``ext2fs_bmap`` always fills ``a_vpp``, ``a_bnp`` and ``a_runp`` (NetBSD
+  returns at once when ``a_bnp`` is NULL), and on an error sets the block
+  to -1 and the run to 0 (NetBSD leaves them as they were).
+* No ``trace`` points and no ``ru_inblock`` count.
+"""
 from __future__ import annotations
 
 import struct
@@ -49,11 +82,26 @@ class indir:
     __slots__ = ("in_lbn", "in_off")
 
     def __init__(self, lbn: int, off: int) -> None:
-        self.in_lbn = lbn  # logical "metadata" block number (negative, as in ufs)
+        # Not ufs_getlbns's metadata lbn: -(NDADDR + level) in the first step,
+        # 0 in the others.  Nothing reads it: kemu reads indirect blocks from
+        # the device by their address, never by a file's negative lbn.
+        self.in_lbn = lbn
         self.in_off = off  # index in that block (or in e2di_blocks for the first step)
 
     def __repr__(self) -> str:
         return f"indir({self.in_lbn}, {self.in_off})"
+
+
+# The steps of paths, made once and shared: a path is only read.  The first
+# step of a path through level l (0 single, 1 double, 2 triple indirect), and
+# the later ones by their index in the indirect block.
+_FIRST = tuple(indir(-(NDADDR + level), NDADDR + level) for level in range(NIADDR))
+_STEPS: dict[int, indir] = {}
+
+
+def _new_step(off: int) -> indir:
+    s = _STEPS[off] = indir(0, off)
+    return s
 
 
 def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
@@ -61,7 +109,10 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
 
     ``path[0].in_off`` is the slot in e2di_blocks; each further element
     gives the index in the indirect block of the previous step.  A direct
-    block has an empty path.
+    block has an empty path.  The offsets are ufs_getlbns's (its first one
+    plus NDADDR, as ext2fs_bmaparray adds it); the ``in_lbn`` are not (see
+    indir), and a negative ``bn`` (ufs's name for an indirect block) is
+    EFBIG: kemu never maps one.
     """
     if bn < 0:
         return EFBIG, []
@@ -71,8 +122,12 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
     # Which level of indirection, and the block number relative to it.
     bn -= NDADDR
     if bn < nindir:
-        # (The loops below for the single indirect block, the usual case.)
-        return 0, [indir(-NDADDR, NDADDR), indir(0, bn)]
+        # (The loops below for the single indirect block, the usual case, and
+        # for the double one, where files past 4 MiB (4 KiB blocks) go.)
+        return 0, [_FIRST[0], _STEPS.get(bn) or _new_step(bn)]
+    if bn - nindir < nindir * nindir:
+        hi, lo = divmod(bn - nindir, nindir)
+        return 0, [_FIRST[1], _STEPS.get(hi) or _new_step(hi), _STEPS.get(lo) or _new_step(lo)]
     blockcnt = 1
     level = 0
     for i in range(NIADDR):
@@ -83,12 +138,12 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
         bn -= blockcnt
     else:
         return EFBIG, []
-    path = [indir(-(NDADDR + level), NDADDR + level)]
+    path = [_FIRST[level]]
     for _ in range(level + 1):
         blockcnt //= nindir
         off = bn // blockcnt
         bn %= blockcnt
-        path.append(indir(0, off))
+        path.append(_STEPS.get(off) or _new_step(off))
     return 0, path
 
 

@@ -5,6 +5,27 @@ system with ``e2fs_inode_size`` >= 160: the 128 bytes every ext2 inode has,
 then the "extra" part (``e2di_extra_isize`` says how much of it is in use)
 with nanosecond times and the creation time.  Inodes of 128 bytes simply
 end before the extra part.
+
+After ``$NetBSD: ext2fs_dinode.h,v 1.37 2017/01/13 christos$`` (the stored
+revision of the NetBSD 8 era): the layout of struct ext2fs_dinode, the
+reserved inode numbers, modes, EXT2_* flags, EXT2_DINODE_SIZE and
+EXT2_DINODE_FITS.  The i_e2fs_* macros are in ufs_inode.py.  Notices in
+LICENSE.NetBSD.
+
+Deviations:
+
+* ``EXT2_DINODE_FITS`` also answers True for a field inside the first 128
+  bytes (NetBSD's is false whenever the inode is only 128 bytes; it is
+  only asked about *_extra fields there).
+* ``EXT2_DINODE_TIME_EXTRA``/``EXT2_DINODE_TIME_GET`` are functions on
+  values (NetBSD: ext2fs_dinode_time_set/get through a timespec).  The
+  epoch bits are Linux's encoding, (sec - (int32)sec) >> 32 (NetBSD:
+  (sec >> 32) & 3, which differs before 1970), are added to the signed
+  seconds (NetBSD ORs them), and a nanosecond value of 10^9 or more
+  reads as 0; NetBSD's reading of epoch bits 3 on a negative time as 0
+  (for old Linux kernels) is not made.
+* EXT2_EOFBLOCKS and EXT2_PROJINHERIT are not defined; e2fs_iload/isave
+  are plain byte copies (the structure is little-endian).
 """
 
 from __future__ import annotations

@@ -6,6 +6,19 @@ block size.  An entry is: inode number (0: unused), record length, name
 length, file type (with the filetype feature; on revision 0 file systems
 that byte is the high half of a 16-bit name length), then the name, not
 NUL-terminated, padded to a multiple of 4.
+
+After ``$NetBSD: ext2fs_dir.h,v 1.22.46.1 2024/08/23$`` (the stored
+revision, a branch of 1.22 whose definitions used here are NetBSD 8's):
+EXT2FS_MAXNAMLEN, struct ext2fs_direct, the EXT2_FT_* values,
+EXT2FS_DIRSIZ, EXT2_DIR_PAD/ROUND, inot2ext2dt, ext2dt2dt and the
+"."/".." template.  Notices in LICENSE.NetBSD.
+
+Deviations: entries are read and written as packed little-endian bytes at
+an offset in a block (``ext2fs_dirent_get``/``_put``/``_set_*``, kemu's
+helpers) rather than through a struct pointer; ``inot2ext2dt`` takes the
+inode's mode (NetBSD's takes IFTODT of it); ``ext2fs_dirtemplate`` is a
+class that builds the whole first block of a new directory; no doff_t,
+EXT2FS_MAXDIRSIZE or searchslot (kemu's lookup records no slot).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Inode size, update, truncate and inactive (ufs/ext2fs/ext2fs_inode.c).
+"""Inode size, update, truncate and inactive: port of NetBSD's sys/ufs/ext2fs/ext2fs_inode.c.
+
+Compared against ``$NetBSD: ext2fs_inode.c,v 1.82 2015/03/28 maxv$``, the
+stored revision nearest NetBSD 8.  The notices are in LICENSE.NetBSD.
 
 ``ext2fs_update`` copies the in-core inode into its inode-table block (a
 delayed write, or a synchronous one with UPDATE_WAIT).  ``ext2fs_truncate``
@@ -8,8 +11,68 @@ frees the blocks and indirect blocks past it.  ``ext2fs_inactive`` frees
 the blocks of a file whose last link is gone; the inode itself is given
 back to its group when the vnode is reclaimed (ext2fs_reclaim), once no
 one can find it in the vnode cache.
-"""
 
+Deviations:
+
+* ``ext2fs_size`` counts the high half of a regular file's size only on a
+  revision 1 file system; ``ext2fs_setsize`` refuses a non-regular file
+  only past 4 GiB - 1 (1.82: from 2 GiB).
+* ``ext2fs_update``: on a read-only mount it also clears the IN_* flags;
+  it writes when IN_MODIFIED or IN_ACCESSED is set whatever the flags
+  (1.82 looks at IN_ACCESSED only with UPDATE_CLOSE); the flags are
+  cleared before the bread and IN_MODIFIED is set again if it fails (1.82
+  clears them after a good read); the write is synchronous for
+  UPDATE_WAIT only (1.82: UPDATE_WAIT or UPDATE_DIROP, when IN_MODIFIED
+  was set and the mount is not MNT_ASYNC).  The dinode is copied as raw
+  little-endian bytes (e2fs_isave).
+* ``ext2fs_maxfilesize`` is kemu's: what the block map reaches, capped by
+  the 32-bit e2di_nblock and by 2 GiB - 1 on revision 0.
+* ``ext2fs_truncate``:
+  - a device, fifo or socket node is not returned from early (1.82 returns
+    0 for VCHR, VBLK, VFIFO, VSOCK);
+  - a fast symlink is recognised by ``ext2fs_isfastlink`` (Linux's rule:
+    no block but an extended attribute one) instead of um_maxsymlinklen;
+    a length other than 0 for it is EINVAL (1.82: KDASSERT); all of
+    e2di_blocks is cleared;
+  - an unchanged size calls uvm_vnp_setsize only for a regular file with
+    pages;
+  - a read-only file system is EROFS here;
+  - growing allocates nothing: no uvm_vnp_setwritesize, no
+    ufs_balloc_range of the last byte (so no ENOSPC and no undo), the new
+    part is a hole;
+  - shrinking zeroes the tail of the last block through the page cache
+    for a regular file and fails with ubc_zerorange's error (1.82 ignores
+    it); other types get it zeroed through ext2fs_blkatoff and a delayed
+    write, and their v_size set directly; uvm_vnp_setsize comes before
+    ext2fs_setsize;
+  - the inode with the cut pointers is written with a delayed write
+    always (1.82: a synchronous UPDATE_WAIT write when a pointer was cut,
+    before any block is freed);
+  - no vtruncbuf: a file's indirect blocks live in the device vnode's
+    cache, its data in its pages;
+  - every indirect level is walked (1.82 stops at the first level that
+    is kept); a pointer outside the file system is left alone with a
+    console message;
+  - ext2fs_setnblock cannot fail; the inode is updated again at the end
+    (1.82 only sets IN_CHANGE).
+* ``ext2fs_indirtrunc`` has no ``lbn`` argument: it breads the indirect
+  block from the device by address (1.82: getblk on the file's vnode at
+  the negative lbn and VOP_STRATEGY).  The cut block is written with
+  ``bdwrite`` (1.82: ``bwrite``); a block freed whole is released
+  without BC_INVAL (ext2fs_blkfree throws its buffer away).  Its pointers
+  are copied before the cut, always; bad pointers are skipped with a
+  console message.
+* ``ext2fs_isfastlink`` and ``ext2fs_xattr_release`` are kemu's (1.82
+  has no extended attribute handling): the last link's inactive drops
+  the inode's reference on its attribute block.
+* ``ext2fs_inactive``: a vnode without an inode is recycled; the blocks
+  go when the size or the block count is not zero (1.82: the size); the
+  IMMUTABLE and APPEND flags are cleared first; no i_omode; read-only is
+  the file system's e2fs_ronly, not MNT_RDONLY; the update also runs for
+  IN_ACCESSED/IN_ACCESS; the vnode is recycled when nlink is 0 or dtime
+  is set (1.82: dtime).  It does not VOP_UNLOCK (kemu's vrelel does,
+  NetBSD 8's protocol); no prtactive vprint.
+"""
 from __future__ import annotations
 
 import struct

@@ -1,4 +1,10 @@
-"""Directories: readdir, lookup, entering and removing names (ufs/ext2fs/ext2fs_lookup.c).
+"""Directories: readdir, lookup, entering and removing names: port of NetBSD's
+sys/ufs/ext2fs/ext2fs_lookup.c.
+
+Compared against ``$NetBSD: ext2fs_lookup.c,v 1.73 2013/01/22 dholland$``,
+the stored revision nearest NetBSD 8.  ``ext2fs_dotdot``,
+``ext2fs_setdotdot``, ``ext2fs_sticky_denied``, ``cn_name`` and the search
+helper ``_search`` are kemu's.  The notices are in LICENSE.NetBSD.
 
 Directories are searched linearly, block by block, through the device's
 buffer cache.  Hashed (dir_index) directories are linear directories too:
@@ -6,15 +12,54 @@ their index blocks look like empty entries, so they are read as such; a
 directory this code changes loses its index flag (EXT2_INDEX), which keeps
 e2fsck and Linux happy without maintaining the hash tree.
 
-Every entry is checked before it is used (ext2fs_dirbadentry); a damaged
-entry makes the operation fail with EIO and a kernel message, never a
-panic: the image may come from anywhere.
+Deviations:
 
-Unlike NetBSD, the operations that change a directory look their name up
-again themselves instead of trusting the slot a previous VOP_LOOKUP left
-in ``i_crap``: the same result, and nothing stale to trust.
+* No ``ufs_lookup_results`` (i_crap): the operations that change a
+  directory (direnter, dirremove, dirrewrite) search for their name again
+  instead of using the slot a previous VOP_LOOKUP left; so ext2fs_lookup
+  records no free slot, no ulr_diroff (no second pass from the last hit),
+  and no ulr_endoff (direnter never truncates empty trailing blocks).
+* No name cache: no cache_lookup/cache_enter.
+* Every entry is checked (``ext2fs_dirbadentry``, which also refuses an
+  entry header past the block and a reserved inode number below
+  EXT2_ROOTINO); a bad entry is EIO with a console message
+  (``ext2fs_dirbad``).  1.73 checks only ``e2d_reclen == 0`` unless dirchk
+  is set, then panics in ext2fs_dirbadentry; its lookup calls ufs_dirbad
+  (a panic on a r/w mount) and skips to the next block.
+* ``ext2fs_readdir`` walks the blocks itself (1.73: one VOP_READ of
+  uio_resid rounded down to a block); an offset inside a block skips the
+  entries before it; unused entries (ino 0) are not returned (1.73 hands
+  them out with d_fileno 0); d_type comes from the entry when the
+  filetype feature is on (1.73: DT_UNKNOWN); a negative offset is EINVAL;
+  EINVAL for a short buffer only when not one entry fits (1.73: when
+  uio_resid does not reach a block end); cookies are always returned,
+  one per entry passed, also after an error.
+* ``ext2fs_lookup``: a name longer than EXT2FS_MAXNAMLEN is ENAMETOOLONG;
+  "." is answered without reading the directory (RENAME: EISDIR, DELETE:
+  VWRITE checked, no sticky check); no "i_size too small" repair; for
+  DELETE the write access is checked before the inode is fetched; the
+  sticky test is ``ext2fs_sticky_denied`` (superuser, owner of the
+  directory or of the file) for kauth's KAUTH_VNODE_DELETE with
+  genfs_can_sticky; the vnode comes from ``vcache_get`` unlocked (lookup
+  v2), so there is no unlock/relock of the directory for "..".
+* ``ext2fs_direnter`` takes the first entry with room (an unused one or
+  one's slack) and never compacts a block; with no room it grows the
+  directory with ``ext2fs_balloc`` (B_CLRBUF) and a delayed write, where
+  1.73 writes the entry with VOP_WRITE(IO_SYNC).  Changed blocks are
+  written with ``bdwrite`` (1.73: VOP_BWRITE, synchronous), here and in
+  dirremove, dirrewrite and setdotdot.  The type byte is set when the
+  filetype feature is on (1.73 also requires revision > 0).
+* ``ext2fs_dirremove`` may be given the inode the name must still refer to
+  (ENOENT otherwise); ``ext2fs_dirrewrite`` is ENOENT if the name is gone
+  and leaves the type byte alone without the filetype feature.
+* ``ext2fs_dirempty`` returns ``(error, empty)`` and reads blocks through
+  ext2fs_blkatoff (1.73: vn_rdwr of each entry header, a read error or
+  reclen 0 meaning "not empty").
+* ``ext2fs_checkpath`` takes ``target`` unlocked and locks each ".." step
+  shared; ``source`` equal to ``target`` is EINVAL (1.73: EEXIST); a ".."
+  that is missing or not a directory is EIO/ENOTDIR (1.73 panics); a
+  cycle of ".." entries ends with EIO after 100000 steps.
 """
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

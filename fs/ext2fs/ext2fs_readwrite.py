@@ -15,6 +15,31 @@ finished when VOP_PUTPAGES returns, and its I/O error stays with the pages
 IO_SYNC write flushes all the pages it wrote.
 Directories and slow symlinks are read block by block from the buffer
 cache (ext2fs_bufrd); they are only written by the directory operations.
+
+Compared against ``$NetBSD: ext2fs_readwrite.c,v 1.74 2015/03/28 maxv$``
+(the stored revision nearest NetBSD 8).  Notices in LICENSE.NetBSD.
+
+Deviations (besides those above):
+
+* ``ext2fs_read`` also reads symlinks (a fast one from the inode's block
+  pointers, a slow one through ext2fs_bufrd; 1.74 reads only VREG and
+  VDIR here) and answers EINVAL for other types; it marks the access time
+  even for a zero-length read or one at EOF (1.74 returns before that for
+  resid 0), and with IO_SYNC the inode update's result replaces a read
+  error (1.74's ext2fs_post_read_update keeps the read error).  ubc
+  advice and UBC_PARTIALOK are not passed.
+* ``ext2fs_bufrd`` maps each block with ext2fs_bmaparray and reads it from
+  the device vnode; a hole reads as zeros; no breadn read-ahead; its
+  EFBIG and resid checks are left to the caller.
+* ``ext2fs_write`` answers EIO for a directory and EINVAL for other
+  non-regular files (1.74 KASSERTs VREG), and EROFS on a read-only file
+  system; there is no ext2fs_bufwr.  The post-write update (inline here)
+  sets IN_CHANGE|IN_UPDATE only when something was written (1.74: always,
+  plus IN_ACCESS with MNT_RELATIME), clears both set-id bits for a caller
+  that is not the superuser (1.74 asks kauth for
+  KAUTH_VNODE_RETAIN_SUID/SGID, and its ISUID branch does
+  ``mode &= ISUID``, keeping only that bit: a defect not kept), and sends
+  no kevent (VN_KNOTE).
 """
 
 from __future__ import annotations

@@ -17,6 +17,30 @@ nothing.
 Link counts: the moved file holds an extra link while it has two names;
 a directory moving to a new parent takes its ".." (and the link it stands
 for) along; a directory that is replaced loses its links and blocks.
+
+After ``$NetBSD: ext2fs_rename.c,v 1.5 2013/01/22 dholland$`` (the stored
+revision; NetBSD 8's is the same genfs_rename-based design), compared step
+by step (checks, errnos, link-count order), not line by line: kemu's is
+one function, not NetBSD's genfs_sane_rename driving ext2fs's gro_*
+operations.  Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* No genfs_rename framework: the names are looked up again with the
+  directory search helper (``_search``) instead of gro_lookup and
+  ufs_lookup_results, and directory entries are changed by
+  ext2fs_direnter/dirrewrite/dirremove searching for the name themselves
+  (see ext2fs_lookup).
+* Which directory to lock first is decided with ext2fs_checkpath (is the
+  target directory above the source's?) instead of gro_genealogy; the
+  files are locked in inode-number order.
+* A directory that is gone (nlink 0) is ENOENT; the source name no longer
+  naming ``fvp`` is ENOENT.
+* The inodes are written with delayed updates (the extra link of step 1
+  with UPDATE_DIROP); a replaced directory is truncated to 0 here.
+* An error after the new name is entered (removing the old name, writing
+  the new "..") is returned with the rename half done; nothing is rolled
+  back.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""ext2fs helpers (ufs/ext2fs/ext2fs_subr.c): block at offset, inode times, messages.
+"""ext2fs helpers: port of NetBSD's sys/ufs/ext2fs/ext2fs_subr.c (block at offset, inode times).
+
+Compared against ``$NetBSD: ext2fs_subr.c,v 1.27 2009/10/19 bouyer$``, the
+newest stored revision; NetBSD 8's adds the nanosecond time fields that
+kemu writes too.  ``ext2fs_fserr`` is the static helper of ext2fs_alloc.c;
+``vfs_timestamp`` stands for sys/kern/vfs_subr.c's.  ``ext2fs_mpname``,
+``ext2fs_mntname``, ``ext2fs_badblock`` and ``ext2fs_validblk`` are kemu's.
+The notices are in LICENSE.NetBSD.
 
 Metadata blocks (directory blocks, indirect blocks, slow symlinks, bitmaps,
 inode tables) live in the buffer cache of the device vnode, keyed by their
@@ -6,8 +13,25 @@ block number on the device; only regular-file data goes through the page
 cache.  A block has one identity in the cache whatever uses it, so a block
 freed by one file and taken by another never has two cached copies
 (``ext2fs_blkfree`` throws the old one away).
-"""
 
+Deviations:
+
+* ``ext2fs_blkatoff`` maps the block with ext2fs_bmaparray and breads it
+  from the device vnode by address (NetBSD: bread on the directory's own
+  vnode at the logical block).  A hole is EIO with a console message
+  (NetBSD has no such check).  It returns ``(error, bp)`` with no ``res``
+  pointer: callers find the byte at ``blkoff(fs, offset)``.
+* ``ext2fs_itimes``: access times are not set on a read-only mount or for
+  an EXT2_NOATIME inode; IN_ACCESSED is set only when the access time was
+  (NetBSD: for IN_ACCESS or IN_MODIFY); IN_MODIFIED is set for IN_MODIFY
+  as well; ``cre`` is the creation time (e2di_crtime) and the change time
+  is always now (1.27 takes ``cre`` as the change time); the *_extra
+  nanosecond fields are written when the inode is large enough to hold
+  them.  ``EXT2FS_ITIMES`` is a function that always calls it (the macro
+  tests the flags first; ext2fs_itimes tests them again).
+* ``ext2fs_fserr`` takes the inode (for the mount's name) and prints on
+  the console (NetBSD: the m_ext2fs, log(LOG_ERR)).
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -16,6 +16,28 @@ is no persistent snapshot support (``vfs_snapshot`` answers EOPNOTSUPP).
 
 The file is a module (class VFS): ``ext2fs_modcmd`` attaches and
 detaches ``ext2fs_vfsops``.
+
+Follows ext2fs_vfsops.c 1.193 (as read when it was written; see the
+comment in ext2fs_mountfs), NetBSD 8's vcache-based loadvnode/newvnode.
+Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* ``ext2fs_sbcheck`` checks more than NetBSD's and says why on the
+  console: block sizes of 1, 2 and 4 KiB only, blocks and inodes per
+  group that fit a bitmap block, fragments equal to blocks, the first
+  data block, free counts within totals, a power-of-two inode size, and
+  an inode count that is whole groups; the feature masks are kemu's
+  (see ext2fs.py).  ``ext2fs_cg_verify`` also checks that every group's
+  bitmaps and inode table lie inside the file system.
+* MNT_RELOAD is EOPNOTSUPP (no ext2fs_reload); IMNT_CAN_RWTORO is set,
+  since the read-write to read-only update is implemented (above).
+* The second fsid word is kemu's (a byte sum of "ext2fs", not
+  makefstype()).
+* No persistent snapshots (``ext2fs_snapshot``: EOPNOTSUPP).
+* ``ext2fs_sync`` writes each vnode through ``ext2fs_fsync_vnode`` and
+  then the device vnode with VOP_FSYNC, skipping the device for
+  MNT_LAZY; its vnode walk and fstrans handling are kemu's.
 """
 
 from __future__ import annotations

@@ -6,6 +6,37 @@ files, directories and symlinks, ``ext2fs_specop_p`` for device nodes
 sockets (attributes only: kemu has no fifofs).
 
 Locking follows vnode_if's NetBSD 8 protocols (see vfs.vnode_if).
+
+Compared against ``$NetBSD: ext2fs_vnops.c,v 1.107 2013/03/18 plunky$``
+(the stored revision nearest NetBSD 8) for the operations' checks and
+errnos, with NetBSD 8's vcache_new-based creation and VOP protocols.
+Notices in LICENSE.NetBSD.
+
+Deviations:
+
+* Permission decisions (access, setattr's flags/owner/times, chmod,
+  chown, sticky) are coded as the superuser/owner/group rules instead of
+  kauth_authorize_vnode with genfs_can_*; VADMIN is "owner or superuser".
+* Directory entries are changed by ext2fs_direnter/dirremove searching
+  for the name (no ufs_lookup_results, see ext2fs_lookup); remove, link,
+  mkdir, rmdir and symlink also answer EROFS themselves.
+* ``ext2fs_mkdir`` writes the "."/".." block with ext2fs_balloc and a
+  delayed write (NetBSD: vn_rdwr with IO_SYNC); ``ext2fs_symlink`` writes
+  a long target the same way (NetBSD: vn_rdwr) and refuses a target of
+  MAXPATHLEN bytes or more with ENAMETOOLONG.  On a failed create the
+  new vnode is not set to VNON before vput.
+* ``ext2fs_getattr`` gives va_rdev -1 for non-device files and the
+  birth time from e2di_crtime; link limits use EXT2FS_LINK_MAX (32000).
+* ``ext2fs_readlink`` reads a slow link through ext2fs_bufrd and answers
+  EIO (with a console message) for a size that cannot be right.
+* ``ext2fs_strategy`` on a hole: a read gets zeros, a write EIO.
+* ``ext2fs_fsync`` with FSYNC_WAIT flushes every dirty buffer of the
+  device vnode (where the file's metadata is cached), not only the file's;
+  no DIOCCACHESYNC for FSYNC_CACHE.
+* ``ext2fs_advlock`` is EOPNOTSUPP (no lf_advlock byte-range locks);
+  ``ext2fs_pathconf`` answers from kemu's table; there is no fifofs.
+* ``ext2fs_reclaim`` frees the inode of a file without links itself
+  (ext2fs_vfree) after flushing its pages.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The in-core inode and mount of ext2fs (the parts of ufs/ufs/inode.h, ufsmount.h it uses).
+"""The in-core inode and mount of ext2fs: the parts of ufs/ufs/inode.h and ufsmount.h it uses.
+
+After ``$NetBSD: inode.h,v 1.79 2022/03/23 andvar$`` (the stored revision;
+struct inode, the IN_* flags and VTOI/ITOV read as in NetBSD 8's) and
+sys/ufs/ufs/ufsmount.h of the same era.  The notices are in
+LICENSE.NetBSD.
 
 NetBSD's ext2fs shares ``struct inode`` and ``struct ufsmount`` with FFS and
 reaches the ext2 fields through macros (``ip->i_e2fs_mode`` is
@@ -6,8 +11,20 @@ reaches the ext2 fields through macros (``ip->i_e2fs_mode`` is
 inode as bytes (``i_din``, so fields this implementation does not know are
 written back unchanged) with a ctypes view of it (``i_e2din``); the
 ``i_e2fs_*`` properties are those macros.
-"""
 
+Deviations:
+
+* ``inode`` has only what ext2fs uses: no genfs_node, snapshot list,
+  dquots, lockf, i_crap lookup results, dirhash, EA area or i_omode.
+  ``i_din`` is the raw dinode at the file system's inode size (at least
+  EXT2_DINODE_MAXSIZE), not a pointer to a 128-byte struct; ``i_isize``
+  is kemu's.  The IN_* and UPDATE_* values are NetBSD's.
+* ``ufsmount`` has only what ext2fs uses, plus ``um_openflags`` (how the
+  device was opened) and ``ext2gennumber``, which NetBSD keeps as one
+  global in ext2fs_alloc.c and kemu per mount (see below).
+* ``VTOI``/``ITOV``/``VFSTOUFS`` are functions; ``ITOV`` asserts the
+  inode has a vnode.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

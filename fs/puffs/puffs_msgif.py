@@ -35,7 +35,8 @@ Deviations from 1.27 (each is listed again in puffs_vfsops.py's header):
 * M5 puffs_userdead also broadcasts pmp_req_waiter_cv, so a server thread
   asleep in getop sees the file system die (ENXIO) instead of sleeping on.
 * M6 getop answers ERESTART when the descriptor is being closed by another
-  thread (NetBSD 6's fo_restart; see puffs_transport.puffs_fop_restart).
+  thread (NetBSD 6's fo_restart; see puffs_transport.puffs_fop_restart),
+  also when the close came before getop went to sleep.
 * M7 a park is locked when touser queues it (under pmp_lock), not when it
   is allocated.  1.27 took pmp_lock with a fresh park's mutex held, and
   park mutexes with pmp_lock held elsewhere: a lock-order reversal by
@@ -540,6 +541,13 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
                 error = EWOULDBLOCK
                 break
 
+            # T4: a close of the descriptor that came while this thread was
+            # on its way here (past fd_getfile, not yet asleep) found no
+            # sleeper to kick: it must not sleep now, or the close waits
+            # for it for ever.
+            if pmp.pmp_sel is not None and pmp.pmp_sel.sel_restart:
+                error = ERESTART  # M6
+                break
             error = await cv_wait_sig(pmp.pmp_req_waiter_cv, pmp.pmp_lock)
             if error:
                 break

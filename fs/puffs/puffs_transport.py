@@ -24,12 +24,18 @@ Deviations from 1.12 (also listed in puffs_vfsops.py's header):
 * T2 a forced unmount that fails in puffs_fop_close (1.12 KASSERTs it
   cannot) prints a message and leaves the file system mounted and DYING,
   where every operation gets ENXIO; an `unmount -f` removes it later.
+  ENOENT is not a failure and says nothing: dounmount found the mount gone
+  after waiting for another unmount of it (the halt's) that finished it,
+  the IMNT_GONE case found late (1.12's KASSERT would fire on it under
+  DIAGNOSTIC; without, NetBSD ignores the value).
 * T3 dosuspendresume clears pmp_suspend on its early "already unmounting"
   exit too, and PUFFSSUSPENDOP clears it when the kthread cannot be
   created (1.12 left it set in both cases, so a later device close slept
   forever).
 * T4 puffs_fop_restart (NetBSD 6's fo_restart) wakes a server thread
-  sleeping in PUFFSGETOP on a descriptor another thread is closing.
+  sleeping in PUFFSGETOP on a descriptor another thread is closing; one
+  still on its way to that sleep sees the restart before it sleeps
+  (puffs_getop), so the close never waits for it for ever.
 * T5 poll/kqueue: kemu has no select/poll sleepers, so selnotify only
   counts events and puffs_fop_poll does not selrecord; it answers as 1.12
   does.  The kqueue filter functions may not sleep, so they read the
@@ -261,7 +267,9 @@ async def puffs_fop_close(fp: Any) -> int:
 
         rv = await dounmount(mp, MNT_FORCE, curlwp())
         vfs_unbusy(mp)  # T1
-        if rv != 0:
+        # T2: ENOENT is the IMNT_GONE case above, found later: another
+        # unmount (the halt's) held the mount and finished it meanwhile.
+        if rv != 0 and rv != ENOENT:
             printf("puffs_fop_close: forced unmount failed: error %d\n", rv)  # T2
         break
 

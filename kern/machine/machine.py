@@ -74,7 +74,7 @@ from kern.kern_lwp import (
 from kern.machine import HOST_SIGNALS, lockset, strategies
 from kern.machine.scheduler import VirtualCPU
 from kern.machine.strategies import Strategy
-from kern.machine.trace import Trace, TraceEvent
+from kern.machine.trace import SEAL_AT, Trace, TraceEvent
 from kern.subr_fault import FaultTable
 from kern.subr_lockdebug import lock_name, short_path
 
@@ -319,19 +319,37 @@ class Machine:
         tr = self.trace
         if tr.enabled:
             raw = tr.raw
-            raw += (self.cpu.now_ns(), _MACHINE_TID if l is None else l.l_tid, kind,
-                    detail or "")
+            raw += (self.cpu.now_ns(), (_MACHINE_TID if l is None else l.l_tid, kind,
+                                        detail or ""))
             if l is not None and (kind == "start" or kind == "exit"):
                 # (exit: the command after an exec)
                 tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
-            if len(raw) > 3 * tr.limit:
-                tr.flush()
+            if len(raw) > SEAL_AT:
+                tr.seal()
 
     def trace_sleep(self, l: lwp) -> None:
         """The ``sleep`` event of ``l`` (in sleepq_block): its wmesg, or for a lock
         wait the lock and who holds it."""
         if self.trace.enabled:
             self.trace_add(l, "sleep", _lock_wait(l) or l.l_wmesg or "")
+
+    @staticmethod
+    def sleep_event(l: lwp) -> tuple[Any, str, str]:
+        """The ``sleep`` event of ``l`` as the trace's raw list keeps it (the
+        hot path of sleepq_block, when ``l.l_tsleep`` is not for its wmesg):
+        a lock wait's names the lock and its holder; any other is kept in
+        ``l.l_tsleep`` for the next sleep on the same wmesg.  (Lock waits
+        sleep with wmesg "mutex" or "rwlock", kern/kern_mutex.py and
+        kern/kern_rwlock.py: an event of another sleep with one of those
+        wmesgs is never kept, so a lock wait never finds one.)"""
+        lock = _lock_wait(l)
+        if lock is not None:
+            return (l.l_tid, "sleep", lock)
+        wm = l.l_wmesg
+        ev = (l.l_tid, "sleep", wm or "")
+        if wm and wm != "mutex" and wm != "rwlock":
+            l.l_tsleep = ev
+        return ev
 
     def trace_event(self, l: lwp | None, event: str) -> None:
         """``trace_add`` with the kind and detail in one string ("fault site EIO")."""

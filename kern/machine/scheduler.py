@@ -225,7 +225,6 @@ class VirtualCPU:
         # each time it moves it (kern/machine/trace.py).  Otherwise events
         # go through m.trace_add.
         self.tbuf: list[Any] | None = m.trace.raw if self.tracing and not realtime else None
-        self.tlimit = 3 * m.trace.limit  # entries of the raw list (Trace.flush)
         self.origin = 0.0  # trio time at boot (real clock)
         self._now = 0  # virtual clock, ns since boot
         self._callouts: list[Callout] = []
@@ -350,9 +349,7 @@ class VirtualCPU:
             self.last = l
             tb = self.tbuf
             if tb is not None and l.l_ncsw:
-                tb += l.l_trun
-                if len(tb) > self.tlimit:
-                    self.m.trace.flush()
+                tb.append(l.l_trun)  # (its length is checked in _drive)
             elif self.tracing:
                 self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
@@ -361,20 +358,28 @@ class VirtualCPU:
         if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
             self._wake()
 
-    async def park(self, l: lwp) -> None:
+    @types.coroutine
+    def park(self, l: lwp) -> Generator[Any, Any, None]:
         """Wait until ``l`` holds the CPU (return at once if it does, and is home).
 
         The calling lwp stops: the CPU task runs ``curlwp`` and resumes the
         caller when it is ``curlwp`` again.  (From a carrier: the lwp is back
         from outside, its coroutine goes home to the CPU task.)  Once the
-        machine stops, it raises trio.Cancelled instead."""
+        machine stops, it raises trio.Cancelled instead.
+
+        Awaited like an ``async def``; a generator-based coroutine, as trio's
+        own traps are, because it is where every switch stops an lwp: it
+        yields the switch signal itself, and each level of coroutines
+        between the lwp's code and the yield costs every switch twice (out
+        and back in)."""
         if self.curlwp is l and not l.l_away:
             return
         if self.stopping:
-            await trio.lowlevel.checkpoint()  # the machine's scope is cancelled: raises
-        await _signal(_SWITCH)
+            # the machine's scope is cancelled: raises
+            yield from trio.lowlevel.checkpoint().__await__()
+        yield _SWITCH
         if self.stopping:
-            await trio.lowlevel.checkpoint()
+            yield from trio.lowlevel.checkpoint().__await__()
 
     async def migrate(self) -> None:
         """The calling lwp, which just left the CPU for a wait outside the
@@ -396,6 +401,8 @@ class VirtualCPU:
 
     def switch_away(self, l: lwp) -> None:
         """``l`` (blocked, exiting or going outside) leaves the CPU: run another, or idle."""
+        if self.curlwp is not l:
+            self._not_on_cpu(l)
         self.curlwp = None
         self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
@@ -406,9 +413,10 @@ class VirtualCPU:
             self.idle()
 
     async def block(self, l: lwp) -> None:
-        """``l`` (made LSSLEEP by the caller) sleeps until it is dispatched again."""
-        if self.curlwp is not l:
-            self._not_on_cpu(l)
+        """``l`` (made LSSLEEP by the caller) sleeps until it is dispatched again.
+
+        (kern_synch.sleepq_block does the same two steps itself: a coroutine
+        level less on every sleep.)"""
         self.switch_away(l)
         await self.park(l)
 
@@ -691,9 +699,16 @@ class VirtualCPU:
                 # (Cancelled here: the machine's run is ending; cpu_task stops
                 # the machine and unwinds the lwps)
                 await trio.lowlevel.checkpoint()
+                if self.tbuf is not None:
+                    # The hot paths append to the trace without looking at
+                    # its length (a step adds a few events at most): it is
+                    # sealed here (kern/machine/trace.py).
+                    self.m.trace.seal()
                 continue
             try:
                 sig = _resume(l)
+                if sig is _SWITCH:
+                    continue  # (the common case)
                 if type(sig) is not _Signal:
                     sig = await _step(l, sig)
             except trio.Cancelled:

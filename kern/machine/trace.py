@@ -32,8 +32,12 @@ at most ``limit`` events in memory; ``digest()`` covers every event.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from typing import Any, NamedTuple
+
+# Trace.add and Machine.trace_add seal the raw list once it is this long.
+SEAL_AT = 4096
 
 
 class TraceEvent(NamedTuple):
@@ -54,24 +58,41 @@ class Trace:
     """The events of one run, in order.
 
     Recording is on every context switch, so it is kept cheap: the
-    scheduler's hot paths extend :attr:`raw` directly, and events become
-    :class:`TraceEvent` only when the trace is read.  ``raw`` is a flat list
-    of
+    scheduler's hot paths append to :attr:`raw` directly, one entry per
+    event, and events become :class:`TraceEvent` only when the trace is
+    read.  ``raw`` is a flat list of
 
     * an ``int``: the machine's clock moved to that many nanoseconds;
     * a ``float``: the time, in seconds, of the one event that follows;
-    * ``who, kind, detail``, three entries: an event at the clock's present
-      time (or the float's just before), ``who`` being the lwp's ``l_tid``,
+    * a tuple ``(who, kind, detail)``: an event at the clock's present time
+      (or the float's just before), ``who`` being the lwp's ``l_tid``,
       ``(name, pid, lid)``.
 
-    Flat, because a tuple per event, kept, would be garbage the collector
-    walks again and again: with it, the trace cost 10% of a context switch.
+    The event tuples of the hot paths are made once and appended again and
+    again: an lwp's ``run`` event (``l_trun``) and its last ``sleep`` and
+    ``wakeup`` events (``l_tsleep``, ``l_twakeup``, remade when the wmesg
+    changes: kern/kern_synch.py).  Appending one of them allocates nothing
+    and holds nothing new for the garbage collector to walk (a fresh tuple
+    per event, kept, cost 10% of a context switch; three list entries per
+    event, which the collector walks too, most of the rest).
+
+    :meth:`seal` moves what ``raw`` holds into a tuple, kept in order (the
+    machine's CPU task seals every so many steps; the other adders once
+    ``raw`` is long): a tuple of events is left alone by the collector
+    once it has seen it (its entries hold nothing it tracks), where a list
+    is walked entry by entry at every full collection, and ``raw`` stays
+    short.
     """
 
     def __init__(self, enabled: bool = True, limit: int = 1_000_000) -> None:
         self.enabled = enabled
         self.limit = limit
         self.raw: list[Any] = []  # not yet made TraceEvents (see above)
+        self._sealed: list[tuple[Any, ...]] = []  # earlier raw entries (seal)
+        self._nsealed = 0  # entries in _sealed
+        # flush() once this many entries wait (each event is one, a clock or
+        # a time one more): the memory of a trace stays bounded
+        self.rawlimit = 2 * limit
         self._now = 0  # the clock (ns) at the end of what was made TraceEvents
         self._records: list[TraceEvent] = []
         self._nover = 0  # events beyond ``limit`` (hashed, not kept)
@@ -82,35 +103,42 @@ class Trace:
             lid: int = 0) -> None:
         """Record an event at ``time`` seconds."""
         if self.enabled:
-            self.raw += (float(time), (lwp, pid, lid), kind, detail)
-            if len(self.raw) > 3 * self.limit:
+            self.raw += (float(time), ((lwp, pid, lid), kind, detail))
+            if len(self.raw) > SEAL_AT:
+                self.seal()
+
+    def seal(self) -> None:
+        """Move the entries of ``raw`` into a tuple, kept in order (see above);
+        once too many wait, :meth:`flush`."""
+        raw = self.raw
+        if raw:
+            self._sealed.append(tuple(raw))
+            self._nsealed += len(raw)
+            raw.clear()
+            if self._nsealed > self.rawlimit:
                 self.flush()
 
     def flush(self) -> None:
         """Make the raw entries TraceEvents: the first ``limit`` events are
         kept, the ones beyond are hashed into the digest and dropped."""
         raw = self.raw
-        if not raw:
+        if not raw and not self._sealed:
             return
         recs = self._records
         room = self.limit - len(recs)
         now = self._now
-        i = 0
-        n = len(raw)
-        while i < n:
-            x = raw[i]
+        entries = itertools.chain(itertools.chain.from_iterable(self._sealed), raw)
+        for x in entries:
             tx = type(x)
             if tx is int:
                 now = x
-                i += 1
                 continue
             if tx is float:
                 t = x
-                i += 1
+                x = next(entries)
             else:
                 t = now / 1e9
-            (name, pid, lid), kind, detail = raw[i:i + 3]
-            i += 3
+            (name, pid, lid), kind, detail = x
             te = TraceEvent(t, name, kind, detail, pid, lid)
             if room > 0:
                 recs.append(te)
@@ -122,6 +150,8 @@ class Trace:
                 self._nover += 1
         self._now = now
         raw.clear()
+        self._sealed.clear()
+        self._nsealed = 0
 
     @property
     def total(self) -> int:

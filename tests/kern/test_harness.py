@@ -126,6 +126,34 @@ def test_lock_order_checking_can_be_turned_off():
         assert k.run(a_then_b) == []  # and no order recorded
 
 
+async def a_b_twice_then_a_cycle_through_c():
+    """a then b twice (the second time the order check is remembered for the
+    held chain), b then c, then c then a, which closes a -> b -> c -> a."""
+    a, b, c = kmutex_t(), kmutex_t(), kmutex_t()
+    mutex_init(a, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(b, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(c, MUTEX_DEFAULT, IPL_NONE)
+    for _ in range(2):
+        await mutex_enter(a)
+        await mutex_enter(b)
+        mutex_exit(a)  # (out of order: the chain of b's record is worked out again)
+        mutex_exit(b)
+    await mutex_enter(b)
+    await mutex_enter(c)
+    mutex_exit(c)
+    mutex_exit(b)
+    await mutex_enter(c)
+    await mutex_enter(a)
+
+
+def test_a_remembered_order_check_still_reports_a_longer_cycle():
+    with kern.boot(seed=1) as k, pytest.raises(kern.LockOrderReversal) as ei:
+        k.run(a_b_twice_then_a_cycle_through_c)
+    msg = str(ei.value)
+    assert '1st "c"' in msg and '2nd "a"' in msg
+    assert msg.index('"a" taken at') < msg.index('"b" taken at') < msg.index('"c" taken at')
+
+
 def test_panic_keeps_state_inspectable():
     async def body():
         mtx = kmutex_t()

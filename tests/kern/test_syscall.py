@@ -336,13 +336,67 @@ def test_nanosleep_uses_the_virtual_clock(k):
         await libc.nanosleep(0, rem0)                   # does not sleep
         r = [t1 - t0, (rem.tv_sec, rem.tv_nsec), m.now() - t1, (rem0.tv_sec, rem0.tv_nsec)]
         r.append(await errno_of(libc.nanosleep(timespec(0, 1_000_000_000))))
-        r.append(await errno_of(libc.nanosleep(timespec(-1, 0))))
+        r.append(await errno_of(libc.nanosleep(timespec(0, -1))))
+        # A negative time is one already past (itimespecfix's ETIMEDOUT): 0 at
+        # once, nothing left, as on NetBSD (not EINVAL).
+        t2 = m.now()
+        remneg = timespec(5, 5)
+        r.append(await errno_of(libc.nanosleep(timespec(-1, 0), remneg)))
+        r.append((remneg.tv_sec, remneg.tv_nsec, m.now() - t2))
         r.append(await errno_of(syscall(SYS___nanosleep50, 0x10, 0)))
         return r
 
     r = k.run(body)
     assert r[0] == pytest.approx(2.5)
-    assert r[1:] == [(0, 0), 0, (0, 0), EINVAL, EINVAL, EFAULT]
+    assert r[1:] == [(0, 0), 0, (0, 0), EINVAL, EINVAL, 0, (0, 0, 0), EFAULT]
+
+
+def test_nanosleep_woken_without_a_signal_sleeps_the_rest(k):
+    """kern_time.c's nanosleep1 ``goto again``: a sleeper made runnable by something
+    that is not a signal (setrunnable, as the halt's suspendsched does) sleeps
+    again for the time left; rmt then says nothing is left.  (kemu's returned
+    0 at the wakeup, 7 s early, with rmt 0.)"""
+    from kern.kern_synch import setrunnable
+
+    async def body():
+        m = curmachine()
+        res = {}
+
+        async def sleeper():
+            rem = timespec(9, 9)
+            res["e"] = await errno_of(libc.nanosleep(timespec(10, 5_000_000), rem))
+            res["rem"] = (rem.tv_sec, rem.tv_nsec)
+            res["t"] = m.now()
+
+        t0 = m.now()
+        sl = lwp(curproc(), "sleeper")
+        m.spawn_lwp(sl, sleeper, ())
+        await libc.nanosleep(3)
+        assert sl.l_wmesg == "nanoslp"
+        setrunnable(sl)
+        await libc.nanosleep(20)
+        res["t"] -= t0
+        return res
+
+    r = k.run(body)
+    assert r["e"] == 0
+    assert r["t"] == pytest.approx(10.01, abs=1e-6)
+    assert r["rem"] == (0, 0)
+
+
+def test_nanosleep_rounds_to_microseconds_and_a_tick_at_least(k):
+    """subr_time.c's itimespecfix and tstohz: a time under a tick sleeps one tick
+    (10 ms); nanoseconds below a microsecond do not add a tick."""
+    async def body():
+        m = curmachine()
+        r = []
+        for ts in (timespec(0, 1), timespec(0, 10_000_900), timespec(0, 10_001_000)):
+            t0 = m.now()
+            await libc.nanosleep(ts)
+            r.append(round((m.now() - t0) * 1000, 6))
+        return r
+
+    assert k.run(body) == [10.0, 10.0, 20.0]
 
 
 def test_nanosleep_interrupted_reports_time_left_and_never_restarts(k):

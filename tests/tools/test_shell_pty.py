@@ -236,3 +236,36 @@ def test_ctrl_c_stops_kemu_run_and_halts_cleanly(tmp_path):
     r = subprocess.run([DEBUGFS, "-R", "stat /big", str(img)], capture_output=True, text=True)
     size = int(r.stdout.split("Size: ")[1].split()[0])
     assert 3 * 65536 <= size < DD_SIZE, r.stdout
+
+
+@needs_e2fsck
+def test_exit_with_a_computing_background_job_ends_the_session(tmp_path):
+    """``exit`` while a background job computes on (``dd ... &``) ends kemu at
+    once, as NetBSD's sh does not wait for background jobs; the halt still
+    syncs: the image is e2fsck-clean, with what was written before and the
+    blocks dd had completed.  (It used to wait for the machine to be quiescent,
+    which the dd put off: kemu hung until a second Ctrl-C, then exited 130.)"""
+    img = tmp_path / "disk.img"
+    child = spawn(tmp_path, "shell", "-d", f"key=/dev/wd0,hostpath={img},{DISK}")
+    prompt(child)
+    _mount(child)
+    run(child, "echo kept > /mnt/file && echo written", "written\r\n")
+    # The background dd computes without sleeping: the host waits for
+    # quiescence after the line, and a Ctrl-C gives the prompt back (README.md,
+    # "The kemu shell"), leaving the dd running.
+    child.sendline(f"{LONG_DD} &")
+    child.expect_exact("...")
+    child.sendintr()
+    prompt(child)
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    said = child.before
+    assert child.exitstatus == 3, said
+    assert "Traceback" not in said
+    _fsck(img)
+    r = subprocess.run([DEBUGFS, "-R", "cat /file", str(img)], capture_output=True, text=True)
+    assert r.stdout == "kept\n", r.stderr
+    r = subprocess.run([DEBUGFS, "-R", "stat /big", str(img)], capture_output=True, text=True)
+    size = int(r.stdout.split("Size: ")[1].split()[0])
+    assert 3 * 65536 <= size < DD_SIZE and size % 65536 == 0, r.stdout

@@ -218,6 +218,69 @@ def test_the_halt_leaves_the_serving_process_to_reap_its_server():
     assert s.thread_errors == [] and s.errors == []
 
 
+def test_up_shovel_failure_still_reaps_and_lets_the_hold_go(monkeypatch):
+    """A failure no handler expects, injected where the up shovel unpacks a batch
+    of replies: the shovel's lwp dies of it (kept in ``errors``), but first
+    cuts the server off as when it dies: the caller waiting for its reply
+    gets ENXIO (the device closed, the mount forced away), the server process
+    is reaped, and PK_HOSTCHILD goes, so the halt stops the process with the
+    others.  (The release used to be skipped: the caller waited for ever, and
+    the serving process kept PK_HOSTCHILD.)"""
+    from tools.lib.libpuffs import remote as remote_mod
+
+    real = remote_mod.unpack_frames
+    armed = []
+
+    def failing(payload, n):
+        if armed:
+            raise RuntimeError("injected: up shovel failure")
+        return real(payload, n)
+
+    monkeypatch.setattr(remote_mod, "unpack_frames", failing)
+    with h.Booted(seed=50) as k:
+        s = h.start_remote_server(k)
+        assert s.proc.p_flag & PK_HOSTCHILD
+        armed.append(True)
+        error, _ = k.run(h.stat_, "/mnt/x")
+        assert error == ENXIO
+        assert h.mounted(k, "/mnt") is None
+        assert s.returncode is not None and s.state == PUFFS_STATE_UNMOUNTED
+        assert s.died and s.loop_error == ENXIO
+        assert not s.proc.p_flag & PK_HOSTCHILD
+        assert [repr(e) for e in s.errors] == \
+            ["RuntimeError('injected: up shovel failure')"]
+        k.halt()
+    assert s.thread_errors == []
+
+
+def test_up_shovel_not_started_lets_the_hold_go(monkeypatch):
+    """lwp_create fails when serve() starts the up shovel: serve() gives up as a
+    failed start does (device closed, server reaped) and lets PK_HOSTCHILD go
+    before the error ends the serving lwp."""
+    from tools.lib.libpuffs import _sys
+
+    real = _sys.lwp_create
+
+    def no_lwp(afn, *args, name="lwp", **kw):
+        if name.endswith("-up"):        # the up shovel's; the daemon's still starts
+            raise RuntimeError("injected: lwp_create failure")
+        return real(afn, *args, name=name, **kw)
+
+    with h.Booted(seed=51) as k:
+        s = h.start_remote_server(k)
+        # The running server's up shovel is already there: a second serve()
+        # of a fresh server shows the start path.
+        k.run(h.unmount, "/mnt")
+        assert not s.proc.p_flag & PK_HOSTCHILD
+        monkeypatch.setattr(_sys, "lwp_create", no_lwp)
+        s2 = h.start_remote_server(k)
+        k.halt()
+    assert [repr(e) for e in s2.thread_errors] == \
+        ["RuntimeError('injected: lwp_create failure')"]
+    assert s2.returncode is not None and s2.fd == -1
+    assert not s2.proc.p_flag & PK_HOSTCHILD
+
+
 _ORPHAN = """
 import os, sys
 from tests.fs.puffs import h_puffs as h

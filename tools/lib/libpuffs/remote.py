@@ -671,6 +671,19 @@ class RemoteServer:
         curmachine().hostchild_hold(self._holder)
         try:
             _sys.lwp_create(self._upshovel, name=f"{self.name}-up"[:16], errors=self.errors)
+        except Exception:
+            # No up shovel to reap the server and let the hold go: give up as
+            # main() does when the start fails, here.
+            try:
+                await self.exit()
+            finally:
+                self._hostchild_rele()
+            raise
+        except BaseException:
+            self.abandon()
+            self._hostchild_rele()
+            raise
+        try:
             await self._downshovel()
             # the up shovel finishes after the server process is gone; we
             # are closing, so the kernel knows it waits on the outside
@@ -716,27 +729,45 @@ class RemoteServer:
         ch = self.channel
         sock = self._sock
         assert ch is not None and sock is not None
+        failure: Exception | None = None
         try:
-            await self._uploop(ch, sock)
+            try:
+                await self._uploop(ch, sock)
+            except Exception as e:  # noqa: BLE001 - kept, raised below
+                # Not one of the ways the stream ends (a bug, an error no
+                # handler expected): the server is cut off and, as when it
+                # dies, the device closed and the server reaped; the error
+                # then ends this lwp (lwp_create keeps it in ``errors``).
+                self.abandon()
+                failure = e
+            # The server is gone.  Unless it saw its file system unmounted, that
+            # is its death: close the device, the kernel force-unmounts.
+            self._set_closing()
+            if not self._mayquit and not self._fs_gone:
+                self.died = True
+                if not self.loop_error:
+                    self.loop_error = ENXIO
+            await self._close_device()
+            sock.close()
+            await self._reap()
+            self.state = PUFFS_STATE_UNMOUNTED
         except BaseException:
             self.abandon()
             raise
-        # The server is gone.  Unless it saw its file system unmounted, that
-        # is its death: close the device, the kernel force-unmounts.
-        self._set_closing()
-        if not self._mayquit and not self._fs_gone:
-            self.died = True
-            if not self.loop_error:
-                self.loop_error = ENXIO
-        await self._close_device()
-        sock.close()
-        await self._reap()
-        self.state = PUFFS_STATE_UNMOUNTED
-        self._drop_all()
+        finally:
+            # On every path, cancellation included: the batches' holds go,
+            # PK_HOSTCHILD's count with them, and serve() stops waiting.
+            self._drop_all()
+            self._hostchild_rele()
+            self._up_done.set()
+        if failure is not None:
+            raise failure
+
+    def _hostchild_rele(self) -> None:
+        """The serving process no longer waits for its server (hostchild_hold)."""
         if self._holder is not None:
-            curmachine().hostchild_rele(self._holder)
-            self._holder = None
-        self._up_done.set()
+            holder, self._holder = self._holder, None
+            curmachine().hostchild_rele(holder)
 
     async def _uploop(self, ch: DevPuffsChannel, sock: trio.socket.SocketType) -> None:
         try:

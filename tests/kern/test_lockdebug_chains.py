@@ -1,0 +1,258 @@
+"""The lock-chain cache of subr_lockdebug: a skipped order check never skips
+an edge, a reversal, a kept reversal's report or a misuse panic.
+
+Each scenario first has an order check pass with one chain of held locks (so
+the cache remembers it), then takes the same class with a held set that the
+remembered chain does not stand for: its edge must be in the order graph, and
+the opposite order, taken last, must still be reported.  A cache keyed too
+loosely (by the top lock only, by a lock's identity, across machines, through
+a try-lock, or left stale after an out-of-order release) skips the middle
+check and loses the edge.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern import (
+    IPL_NONE,
+    KTHREAD_MUSTJOIN,
+    MUTEX_DEFAULT,
+    PRI_BIO,
+    RW_READER,
+    RW_WRITER,
+    kmutex_t,
+    kpause,
+    krwlock_t,
+    kthread_create,
+    kthread_join,
+    mutex_destroy,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+    mutex_tryenter,
+    rw_enter,
+    rw_exit,
+    rw_init,
+)
+from kern import subr_lockdebug as lockdebug
+from kern.subr_lockdebug import order_edges
+
+
+def _mutexes(n: int) -> list[kmutex_t]:
+    return [kmutex_t() for _ in range(n)]
+
+
+def _lor(body, *args, **boot) -> str:
+    with kern.boot(seed=1, **boot) as k, pytest.raises(kern.LockOrderReversal) as ei:
+        k.run(body, *args)
+    return str(ei.value)
+
+
+async def _every_held_lock_counts():
+    ca, cb, cc, cx = _mutexes(4)
+    mutex_init(ca, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(cb, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(cc, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(cx, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(ca)
+    await mutex_enter(cb)
+    await mutex_enter(cc)  # passes with ca, cb held
+    for m in (cc, cb, ca):
+        mutex_exit(m)
+    await mutex_enter(cx)
+    await mutex_enter(cb)
+    await mutex_enter(cc)  # the same top lock, another chain: cx -> cc is new
+    for m in (cc, cb, cx):
+        mutex_exit(m)
+    return order_edges()
+
+
+def test_a_chain_is_every_held_lock_not_the_top_one():
+    # (the reversal cc -> cx would still be found through cx -> cb -> cc:
+    # the edge itself is what a skipped check loses)
+    with kern.boot(seed=1) as k:
+        edges = k.run(_every_held_lock_counts)
+    assert ("cx", "cc") in edges and ("cb", "cc") in edges and ("ca", "cc") in edges
+
+
+async def _out_of_order_release():
+    oa, ob, oc, od = _mutexes(4)
+    mutex_init(oa, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(ob, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(oc, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(od, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(oa)
+    await mutex_enter(ob)
+    await mutex_enter(oc)
+    mutex_exit(ob)  # out of order: oa, oc held
+    await mutex_enter(od)  # passes for oa, oc: adds no ob -> od
+    for m in (od, oc, oa):
+        mutex_exit(m)
+    await mutex_enter(oa)
+    await mutex_enter(ob)
+    await mutex_enter(oc)
+    await mutex_enter(od)  # ob -> od is new here
+    for m in (od, oc, ob, oa):
+        mutex_exit(m)
+    return order_edges()
+
+
+def test_an_out_of_order_release_does_not_leave_a_stale_chain():
+    with kern.boot(seed=1) as k:
+        edges = k.run(_out_of_order_release)
+    assert ("ob", "od") in edges and ("oa", "od") in edges and ("oc", "od") in edges
+
+
+async def _through_a_trylock():
+    ta, tt, td = _mutexes(3)
+    mutex_init(ta, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(tt, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(td, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(ta)
+    await mutex_enter(td)  # passes with ta held
+    mutex_exit(td)
+    assert mutex_tryenter(tt) == 1  # (adds no edge itself)
+    await mutex_enter(td)  # ta and tt held: tt -> td is new
+    mutex_exit(td)
+    mutex_exit(tt)
+    mutex_exit(ta)
+    await mutex_enter(td)
+    await mutex_enter(tt)
+
+
+def test_a_trylocked_lock_is_part_of_the_chain():
+    msg = _lor(_through_a_trylock)
+    assert '1st "td"' in msg and '2nd "tt"' in msg
+
+
+async def _reinitialised_lock():
+    ra, rb = _mutexes(2)
+    mutex_init(ra, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(rb, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(ra)
+    await mutex_enter(rb)  # passes with ra's first class held
+    mutex_exit(rb)
+    mutex_exit(ra)
+    mutex_destroy(ra)
+    ra2 = ra  # the same lock, initialised again at another place: another class
+    mutex_init(ra2, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(ra2)
+    await mutex_enter(rb)  # ra2 -> rb is new
+    mutex_exit(rb)
+    mutex_exit(ra2)
+    await mutex_enter(rb)
+    await mutex_enter(ra2)
+
+
+def test_a_lock_destroyed_and_initialised_again_is_checked_by_its_new_class():
+    msg = _lor(_reinitialised_lock)
+    assert '1st "rb"' in msg and '2nd "ra2"' in msg
+
+
+async def _held_across_a_switch():
+    """Two lwps take "sc" with different locks held, one while the other
+    sleeps holding its own: each one's chain is its own."""
+    sa, sx, sc = _mutexes(3)
+    mutex_init(sa, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(sx, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(sc, MUTEX_DEFAULT, IPL_NONE)
+
+    async def one(_):
+        await mutex_enter(sa)
+        await kpause("holdsa", False, 2, None)  # "two" runs meanwhile
+        await mutex_enter(sc)  # sa -> sc is new
+        mutex_exit(sc)
+        mutex_exit(sa)
+
+    async def two(_):
+        await mutex_enter(sx)
+        await mutex_enter(sc)
+        mutex_exit(sc)
+        await kpause("holdsx", False, 3, None)
+        mutex_exit(sx)
+
+    _, l1 = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, one, None, "one")
+    _, l2 = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, two, None, "two")
+    await kthread_join(l1)
+    await kthread_join(l2)
+    await mutex_enter(sc)
+    await mutex_enter(sa)
+
+
+def test_locks_held_by_other_lwps_are_not_in_the_chain():
+    msg = _lor(_held_across_a_switch)
+    assert '1st "sc"' in msg and '2nd "sa"' in msg
+    assert "in one" in msg
+
+
+async def _rw_read_then_write():
+    wr, wm = krwlock_t(), kmutex_t()
+    rw_init(wr)
+    mutex_init(wm, MUTEX_DEFAULT, IPL_NONE)
+    await rw_enter(wr, RW_READER)
+    await mutex_enter(wm)  # wr -> wm, held shared
+    mutex_exit(wm)
+    rw_exit(wr)
+    await rw_enter(wr, RW_WRITER)
+    await mutex_enter(wm)  # the same chain held exclusive: nothing new
+    mutex_exit(wm)
+    rw_exit(wr)
+    await mutex_enter(wm)
+    await rw_enter(wr, RW_WRITER)
+
+
+def test_an_rwlock_held_shared_or_exclusive_is_one_class():
+    msg = _lor(_rw_read_then_write)
+    assert '1st "wm"' in msg and '2nd "wr"' in msg
+
+
+async def _pq_then_qp(times: int) -> list[str]:
+    kp, kq = _mutexes(2)
+    mutex_init(kp, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(kq, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(kp)
+    await mutex_enter(kq)
+    mutex_exit(kq)
+    mutex_exit(kp)
+    for _ in range(times):
+        await mutex_enter(kq)
+        await mutex_enter(kp)
+        mutex_exit(kp)
+        mutex_exit(kq)
+    return lockdebug.lockdebug_reversals()
+
+
+def test_each_machine_checks_with_its_own_chains(monkeypatch):
+    """A kept reversal is reported once on every machine, and ends the run
+    on a strict one, whatever another machine in the process remembered."""
+    monkeypatch.setitem(lockdebug._kept, frozenset(("kp", "kq")), "a test's pair")
+    for _ in range(2):
+        with kern.boot(seed=1) as k:
+            reports = k.run(_pq_then_qp, 3)
+        assert len(reports) == 1
+        assert '1st "kq"' in reports[0] and '2nd "kp"' in reports[0]
+        assert reports[0].endswith("kept on purpose: a test's pair")
+    msg = _lor(_pq_then_qp, 1, lockdebug="strict")
+    assert '1st "kq"' in msg and 'fatal under lockdebug="strict"' in msg
+    monkeypatch.delitem(lockdebug._kept, frozenset(("kp", "kq")))
+    msg = _lor(_pq_then_qp, 1)  # and undeclared it ends any run
+    assert '1st "kq"' in msg and "kept" not in msg
+
+
+def test_mutex_exit_of_a_dead_mutex_says_which():
+    """mutex_exit checks the owner first, then why a mutex nobody holds is bad."""
+    async def destroyed():
+        m = kmutex_t()
+        mutex_init(m, MUTEX_DEFAULT, IPL_NONE)
+        mutex_destroy(m)
+        mutex_exit(m)
+
+    async def uninitialised():
+        mutex_exit(kmutex_t())
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="destroyed mutex"):
+        k.run(destroyed)
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="uninitialised mutex"):
+        k.run(uninitialised)
