@@ -40,11 +40,48 @@ def unmounts(monkeypatch) -> list:
 
 
 def pytest_unconfigure(config) -> None:
-    """Reap the separate-process puffs servers' fork server of this process (tools/
-    lib/libpuffs/forkserver.py), so the servers' CPU time counts in this process's
-    RUSAGE_CHILDREN (benchmarks/bench_suite.py), as when each was its own child."""
+    """Reap this process's fork servers (tools/lib/forkserver.py: the puffs servers'
+    and the Python children's of the tests), so their children's CPU time counts
+    in this process's RUSAGE_CHILDREN (benchmarks/bench_suite.py), as when each
+    was its own child."""
     import sys
 
-    fs = sys.modules.get("tools.lib.libpuffs.forkserver")
+    fs = sys.modules.get("tools.lib.forkserver")
     if fs is not None:
         fs.shutdown(wait=10.0)
+
+
+@pytest.fixture
+def pytester(pytester, monkeypatch):
+    """pytest's pytester, whose ``runpytest_subprocess`` (and ``run`` of this
+    Python) forks the pytest process from a fork server that has imported
+    pytest, trio and kemu (tools/lib/forkserver.py) instead of starting a fresh
+    interpreter: the same command line, environment (pytester adds the working
+    directory to PYTHONPATH), descriptors and exit status."""
+    import os
+    import subprocess
+    import sys
+
+    from tools.lib import forkserver
+
+    real = pytester.popen
+
+    def popen(cmdargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+              stdin=pytester.CLOSE_STDIN, **kw):
+        args = [os.fspath(a) for a in cmdargs]
+        if args[0] != sys.executable or kw or not (stdin is pytester.CLOSE_STDIN
+                                                   or isinstance(stdin, bytes)):
+            return real(cmdargs, stdout=stdout, stderr=stderr, stdin=stdin, **kw)
+        env = os.environ.copy()
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
+        p = forkserver.popen(args[1:], stdin=subprocess.PIPE, stdout=stdout, stderr=stderr,
+                             env=env)
+        if isinstance(stdin, bytes):
+            p.stdin.write(stdin)
+        else:
+            p.stdin.close()
+        return p
+
+    monkeypatch.setattr(pytester, "popen", popen)
+    return pytester

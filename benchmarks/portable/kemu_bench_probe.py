@@ -11,7 +11,8 @@ the file named by ``KEMU_BENCH_PROBE``::
 ``cpu`` is ``time.process_time()`` of the pytest process across the item's
 whole protocol (every thread of the process; child processes are not in it);
 ``cpu_children`` is what the processes the item started and waited for used
-(``RUSAGE_CHILDREN`` before and after: pytest runs, servers, benchmarks).
+(``RUSAGE_CHILDREN`` before and after: pytest runs, servers, benchmarks),
+those forked for it by tools/lib/forkserver.py included.
 ``worker`` names the pytest-xdist worker that ran the item (none in a plain run).
 With ``KEMU_BENCH_BOOT`` set to a JSON object (e.g. ``{"trace": false}``),
 ``kern.boot`` becomes a wrapper that uses those keywords as defaults, and each
@@ -27,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sys
 import time
 from typing import Any
 
@@ -69,8 +71,13 @@ def pytest_unconfigure(config: Any) -> None:
 
 
 def _children_cpu() -> float:
+    """CPU of the processes this one waited for, and of those a fork server
+    (tools/lib/forkserver.py, where the tree has it) forked for it and saw end:
+    their parent is the fork server, whose CPU reaches RUSAGE_CHILDREN only when
+    it is reaped, at the end of the session."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    fs = sys.modules.get("tools.lib.forkserver")
+    return r.ru_utime + r.ru_stime + getattr(fs, "children_cpu", 0.0)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -2,7 +2,8 @@
 
 A smoke run is tiny (one round, small sizes): it only shows that the
 benchmark still works against today's kernel, never how fast anything is.
-The runs start together, as subprocesses, when the first test here asks for
+The runs start together, as subprocesses (forked from a process that has
+imported kemu: tools/lib/forkserver.py), when the first test here asks for
 them; each test waits for its own.  Nothing here judges a figure: the
 targets are for the benchmarks to print.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tools.lib import forkserver
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,11 +43,12 @@ SMOKE: dict[str, list[str]] = {
 class Runs:
     def __init__(self, outdir: Path) -> None:
         self.outdir = outdir
-        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self.procs: dict[str, Any] = {}
         for name, extra in SMOKE.items():
-            cmd = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke", *extra,
+            cmd = [str(ROOT / "benchmarks" / f"{name}.py"), "--smoke", *extra,
                    "--json", str(outdir / f"{name}.json")]
-            self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+            # python benchmarks/NAME.py, forked from a process that imported kemu
+            self.procs[name] = forkserver.popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                                 stderr=subprocess.STDOUT, text=True)
 
     def result(self, name: str) -> tuple[int, str, dict[str, Any] | None]:

@@ -6,7 +6,9 @@ A fenced block's info string says how it is treated (its first word, then option
   namespace, in a temporary working directory;
 * ```pytest [fails] [PYTEST OPTIONS] -- a test file, ``test_block.py`` in a
   directory of its own, run with ``python -m pytest -q`` and the options
-  given (``fails`` marks one whose tests must fail, with a kemu report);
+  given (``fails`` marks one whose tests must fail, with a kemu report),
+  forked from a process that has imported pytest and kemu
+  (tools/lib/forkserver.py);
 * ```sh -- shell commands, run for real by ``bash -e`` in a temporary
   directory (one per document, shared by its sh blocks in order) where
   ``.venv`` is this virtual environment, whose bin directory comes first
@@ -59,6 +61,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+
+from tools.lib import forkserver
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -245,9 +249,10 @@ class Run:
         d.mkdir()
         (d / "test_block.py").write_text(b.text)
         args = [o for o in b.options if o != "fails"]
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            *args], cwd=d, capture_output=True, text=True, timeout=TIMEOUT,
-                           env=self.env())
+        # python -m pytest, forked from a process that imported pytest and kemu
+        # (tools/lib/forkserver.py): the same run, without the imports' cost
+        r = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=d,
+                           capture_output=True, text=True, timeout=TIMEOUT, env=self.env())
         if "fails" in b.options:
             assert r.returncode == 1 and "re-run:" in r.stdout, \
                 f"{b.where(self.doc)}: expected a failure with a kemu report:\n{r.stdout}"
@@ -379,7 +384,7 @@ def _collects(args: tuple[str, ...]) -> tuple[int, str]:
     # --co collects without running; an empty directory when no path is given
     paths = _pytest_paths(list(args))
     with tempfile.TemporaryDirectory() as empty:
-        r = subprocess.run([sys.executable, "-m", "pytest", *args, "--co", "-q",
+        r = forkserver.run(["-m", "pytest", *args, "--co", "-q",
                             "-p", "no:cacheprovider", *([] if paths else [empty])],
                            cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
     return r.returncode, r.stderr

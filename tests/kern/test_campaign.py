@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -16,6 +14,7 @@ from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.kern_synch import preempt
 from kern.machine.campaign import Campaign, CampaignError, Target, replay
 from kern.machine.explore import DfsExplorer, run_scenario
+from tools.lib import forkserver
 
 from .sched_scenarios import lost_update
 
@@ -191,7 +190,7 @@ def test_a_test_runs_as_its_scenario_does(tmp_path):
     cmd = line.split("replay:", 1)[1].strip()
     assert cmd == f"cd {tmp_path} && pytest test_rr.py::test_recycled " \
                   f"--kemu-replay={ft.first.schedule}"
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "test_rr.py::test_recycled", f"--kemu-replay={ft.first.schedule}"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 1 and 'assertion "sc.slots[slot] == 0" failed' in out.stdout
@@ -207,7 +206,7 @@ def test_a_test_runs_as_its_scenario_does(tmp_path):
 def test_kemu_explore_on_a_local_cluster(tmp_path):
     """The command, as a user types it: a local cluster of two workers, the
     table on standard output, the progress on standard error, status 1."""
-    out = subprocess.run([sys.executable, "-m", "tools.kemu", "explore", LOST, "--config=BARE",
+    out = forkserver.run(["-m", "tools.kemu", "explore", LOST, "--config=BARE",
                           "--runs=40", "--workers=2"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 1, out.stderr
     assert "on a local cluster of 2 worker processes" in out.stdout
@@ -216,7 +215,7 @@ def test_kemu_explore_on_a_local_cluster(tmp_path):
     cmd = next(ln for ln in out.stdout.splitlines() if "replay:" in ln).split("replay:")[1]
     assert cmd.strip().startswith(f"kemu explore {LOST} --config=BARE --replay=k1.")
     args = cmd.split()[2:] + ["--trace", str(tmp_path / "t.json")]
-    again = subprocess.run([sys.executable, "-m", "tools.kemu", "explore", *args], cwd=REPO,
+    again = forkserver.run(["-m", "tools.kemu", "explore", *args], cwd=REPO,
                            capture_output=True, text=True)
     assert again.returncode == 1 and again.stdout.startswith("KernelPanic: panic: kernel "
                                                              "diagnostic assertion")

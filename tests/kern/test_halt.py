@@ -27,7 +27,7 @@ from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_WRONLY
 from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
-from tools.lib import libc
+from tools.lib import forkserver, libc
 from tools.puffs_servers.memfs import MemFS
 
 pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
@@ -498,7 +498,10 @@ async def write_then_spin(img: str, started: threading.Event) -> None:
 SPIN = textwrap.dedent("""
     import _thread, sys, threading
     import kern
+    import kern.machine.machine as machine
     from tests.kern.test_halt import write_then_spin
+
+    machine.HALT_QUIESCE_PATIENCE = 0.5     # not 5 s of a spinning CPU per run
 
     started = threading.Event()
     threading.Thread(target=lambda: (started.wait(60), _thread.interrupt_main())).start()
@@ -515,7 +518,8 @@ def test_an_interrupt_while_the_kernel_loops_for_ever(img):
     the interrupt ends k.run's wait; the halt's request reaches the kernel at
     the loop's next preemption point (the host pokes the CPU), cpu_reboot
     syncs and unmounts, and since the loop never lets the CPU go idle, the
-    machine then stops as it is instead of waiting for quiescence for ever.
+    machine then stops as it is instead of waiting for quiescence for ever
+    (after HALT_QUIESCE_PATIENCE of a CPU that never went idle: shortened).
     (Run in a child process: on failure it would hang, past pytest-timeout.)"""
     out = subprocess.run([sys.executable, "-c", SPIN, img], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
@@ -570,7 +574,7 @@ def test_kernel_fixture_halts_with_the_image_mounted(tmp_path):
     (tmp_path / "test_cases.py").write_text(FIXTURE_CASES)
     env = dict(os.environ, IMG1=img1, IMG2=img2,
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "test_cases.py"], capture_output=True, text=True, cwd=tmp_path,
                          env=env, timeout=300)
     assert "1 failed, 1 passed" in out.stdout, out.stdout + out.stderr

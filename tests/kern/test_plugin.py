@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 import textwrap
+
+from tools.lib import forkserver
 
 USER_TEST = textwrap.dedent('''
     import asyncio
@@ -77,7 +77,7 @@ FAILING = textwrap.dedent('''
 
 
 def _pytest(cwd, *args):
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+    return forkserver.run(["-m", "pytest", "-p", "no:cacheprovider", *args],
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 

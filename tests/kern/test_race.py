@@ -36,6 +36,7 @@ from kern import (
     rw_init,
 )
 from kern.machine import lockset
+from tools.lib import forkserver
 
 
 def _line(fn, text: str) -> int:
@@ -501,14 +502,12 @@ def test_two_bumpers():
 
 
 def test_pytest_option_turns_the_detector_on_for_every_machine(tmp_path):
-    import subprocess
-    import sys
 
     (tmp_path / "test_racy.py").write_text(RACY_TEST)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_racy.py"]
-    plain = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    cmd = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_racy.py"]
+    plain = forkserver.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0, plain.stdout
-    raced = subprocess.run(cmd + ["--kemu-race"], cwd=tmp_path, capture_output=True,
+    raced = forkserver.run(cmd + ["--kemu-race"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=300)
     assert raced.returncode == 1, raced.stdout
     out = raced.stdout
@@ -523,7 +522,7 @@ def test_pytest_option_turns_the_detector_on_for_every_machine(tmp_path):
     # the replay line reruns the same race
     import shlex
 
-    again = subprocess.run([sys.executable, "-m", *shlex.split(replay[0][len("replay: "):]),
+    again = forkserver.run(["-m", *shlex.split(replay[0][len("replay: "):]),
                             "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 1, again.stdout

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from tools.lib import forkserver
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,7 +34,7 @@ SWEEP = textwrap.dedent("""
 
 
 def _failing(tmp_path, *args: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "-rf", "test_sweep.py", *args], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode in (0, 1), out.stdout + out.stderr

@@ -19,7 +19,8 @@ def daemons(m, comm: str) -> list:
 def server_processes() -> list[int]:
     """Host processes of ours running tools.lib.libpuffs.remote (not yet reaped):
     started as that by this process, or forked by this process's puffs fork
-    server (tools/lib/libpuffs/forkserver.py)."""
+    server (tools/lib/libpuffs/forkserver.py: a tools/lib/forkserver.py that
+    imported tools.lib.libpuffs)."""
     me = os.getpid()
     procs = {}
     for pid in os.listdir("/proc"):
@@ -34,7 +35,8 @@ def server_processes() -> list[int]:
             continue
         procs[int(pid)] = (ppid, cmd)
     forkservers = {pid for pid, (ppid, cmd) in procs.items()
-                   if ppid == me and b"tools.lib.libpuffs.forkserver" in cmd}
+                   if ppid == me and b"tools.lib.forkserver" in cmd
+                   and b"tools.lib.libpuffs" in cmd}
     return sorted(pid for pid, (ppid, cmd) in procs.items()
                   if (ppid == me and b"tools.lib.libpuffs.remote" in cmd)
                   or ppid in forkservers)

@@ -1,0 +1,168 @@
+"""tools/lib/forkserver.py: a Python child forked from a process that imported its
+modules is, to whoever started it, the process a fresh interpreter would be.
+Each case runs the same command line both ways and compares what they did."""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tools.lib import forkserver
+
+ROOT = forkserver.ROOT
+
+#: What a program shows of the interpreter it runs in.
+SHOW = textwrap.dedent("""
+    import os, sys
+    print("argv", sys.argv)
+    print("path", sys.path[:3])
+    print("main", __name__, sorted(k for k in vars(sys.modules["__main__"]) if k[:2] != "__"))
+    print("cwd", os.getcwd())
+    print("env", os.environ.get("KEMU_TEST_VAR"))
+    print("fds", sorted(int(f) for f in os.listdir("/proc/self/fd"))[:3])
+    print("streams", [(s.name, s.line_buffering, s.write_through, s.encoding, s.errors)
+                      for s in (sys.stdin, sys.stdout, sys.stderr)])
+    print("same", sys.stdout is sys.__stdout__, sys.stderr is sys.__stderr__)
+""")
+
+
+def both(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    fresh = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                           timeout=60, **kw)
+    forked = forkserver.run(argv, capture_output=True, text=True, timeout=60, **kw)
+    return fresh, forked
+
+
+@pytest.mark.parametrize("how", ["-c", "-m", "script"])
+def test_a_child_sees_what_a_fresh_interpreter_sees(tmp_path, how):
+    (tmp_path / "showme.py").write_text(SHOW)
+    argv = {"-c": ["-c", SHOW, "a", "b"], "-m": ["-m", "showme", "a", "b"],
+            "script": [str(tmp_path / "showme.py"), "a", "b"]}[how]
+    env = dict(os.environ, KEMU_TEST_VAR="x", PYTHONPATH=str(tmp_path / "elsewhere"))
+    fresh, forked = both(argv, cwd=tmp_path, env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+@pytest.mark.parametrize("code,status", [
+    ("import sys; sys.exit(3)", 3),
+    ("import sys; sys.exit('bye')", 1),
+    ("raise ValueError('no')", 1),
+    ("def f():\n    1/0\nf()", 1),
+    ("raise KeyboardInterrupt", -2),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", -15),
+    ("import atexit; atexit.register(print, 'at exit')", 0),
+    ("import threading, time\n"
+     "threading.Thread(target=lambda: (time.sleep(0.2), print('joined'))).start()", 0),
+])
+def test_the_end_is_the_interpreters(code, status):
+    """Exit status, traceback (without the fork server's frames), atexit
+    handlers and non-daemon threads: the interpreter's own exit."""
+    fresh, forked = both(["-c", code])
+    assert fresh.returncode == status
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+def test_input_and_descriptors(tmp_path):
+    r = forkserver.run(["-c", "import sys; print(sys.stdin.read().upper(), end='')"],
+                       input="abc\n", capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "ABC\n")
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        p = forkserver.popen(["-c", "import sys; print('o'); print('e', file=sys.stderr)"],
+                             stdout=f, stderr=subprocess.STDOUT)
+        assert p.wait(60) == 0
+    assert sorted(out.read_text().split()) == ["e", "o"]
+
+
+def test_a_pytest_run_is_the_same(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_a():\n    assert 1 + 1 == 3\n")
+    argv = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_x.py"]
+    fresh, forked = both(argv, cwd=tmp_path)
+    assert fresh.returncode == forked.returncode == 1
+    def untimed(out: str) -> str:
+        return re.sub(r" in [0-9.]+s", "", out)
+
+    assert "1 failed" in fresh.stdout
+    assert untimed(forked.stdout) == untimed(fresh.stdout)
+    assert forked.stderr == fresh.stderr
+
+
+def test_it_is_forked_and_counted():
+    before = forkserver.children_cpu
+    p = forkserver.popen(["-c", "import os, sys, time\nt = time.process_time()\n"
+                          "while time.process_time() - t < 0.2: pass\n"
+                          "print(os.getppid(), 'kern' in sys.modules)"],
+                         stdout=subprocess.PIPE, text=True)
+    assert isinstance(p, forkserver.ForkedProcess)
+    out, _ = p.communicate(timeout=60)
+    ppid, preloaded = out.split()
+    assert int(ppid) != os.getpid() and preloaded == "True"   # the fork server's child
+    assert forkserver.children_cpu - before >= 0.2
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    forkserver.shutdown(wait=10.0)        # reaped: now in RUSAGE_CHILDREN, not counted twice
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime) >= 0.2
+    assert forkserver.children_cpu == pytest.approx(0.0, abs=1e-6)
+
+
+def test_another_copy_of_a_preloaded_package_gets_a_fresh_interpreter(tmp_path):
+    (tmp_path / "kern").mkdir()
+    (tmp_path / "kern" / "__init__.py").write_text("WHO = 'the other kern'\n")
+    code = "import kern; print(kern.WHO)"
+    p = forkserver.popen(["-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert isinstance(p, subprocess.Popen)
+    assert p.communicate(timeout=60)[0] == "the other kern\n"
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    (tmp_path / "w").mkdir()
+    r = forkserver.run(["-c", code], env=env, cwd=tmp_path / "w", capture_output=True,
+                       text=True, timeout=60)
+    assert r.stdout == "the other kern\n"
+
+
+def test_what_is_never_forked(monkeypatch):
+    assert not forkserver.usable("/usr/bin/python3-other")
+    assert isinstance(forkserver.popen(["-S", "-c", "pass"]), subprocess.Popen)
+    monkeypatch.setenv("KEMU_FORKSERVER", "0")
+    assert not forkserver.usable(sys.executable)
+    p = forkserver.popen(["-c", "pass"])
+    assert isinstance(p, subprocess.Popen) and p.wait(60) == 0
+
+
+def test_consecutive_children_have_different_hash_secrets():
+    """A run and its replay differ in str hashing, as two fresh interpreters do."""
+    code = "print(hash('kemu'))"
+    seen = [forkserver.run(["-c", code], capture_output=True, text=True, timeout=60).stdout
+            for _ in range(2)]
+    if os.environ.get("PYTHONHASHSEED", "random") == "random":
+        assert seen[0] != seen[1]
+
+
+def test_a_timeout_then_a_kill():
+    sleeper = ["-c", "import time; print('up', flush=True); time.sleep(60)"]
+    with pytest.raises(subprocess.TimeoutExpired):
+        forkserver.run(sleeper, capture_output=True, text=True, timeout=1)
+    p = forkserver.popen(sleeper, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "up\n"
+    with pytest.raises(subprocess.TimeoutExpired):
+        p.communicate(timeout=0.5)
+    p.kill()
+    assert p.wait(30) == -9
+
+
+def test_distribution_metadata_on_the_path_gets_a_fresh_interpreter(tmp_path):
+    """pytest rewrites the modules a plugin's distribution lists (a tree's
+    kemu.egg-info names kern, tools...) and warns about those imported before
+    it: a child that would see such metadata is not forked."""
+    (tmp_path / "kemu.egg-info").mkdir()
+    p = forkserver.popen(["-m", "pytest", "--version"], cwd=tmp_path,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert isinstance(p, subprocess.Popen) and p.wait(60) == 0
