@@ -23,7 +23,9 @@ Deviations:
   cleared before the bread and IN_MODIFIED is set again if it fails (1.82
   clears them after a good read); the write is synchronous for
   UPDATE_WAIT only (1.82: UPDATE_WAIT or UPDATE_DIROP, when IN_MODIFIED
-  was set and the mount is not MNT_ASYNC).  The dinode is copied as raw
+  was set).  On an MNT_ASYNC mount it is a delayed write all the same:
+  bwrite makes it one, as NetBSD's does, so 1.82's own MNT_ASYNC test is
+  not repeated here.  The dinode is copied as raw
   little-endian bytes (e2fs_isave).
 * ``ext2fs_maxfilesize`` is kemu's: what the block map reaches, capped by
   the 32-bit e2di_nblock and by 2 GiB - 1 on revision 0.

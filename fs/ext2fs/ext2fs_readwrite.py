@@ -25,8 +25,10 @@ Deviations (besides those above):
   pointers, a slow one through ext2fs_bufrd; 1.74 reads only VREG and
   VDIR here) and answers EINVAL for other types; it marks the access time
   even for a zero-length read or one at EOF (1.74 returns before that for
-  resid 0).  ubc
-  advice and UBC_PARTIALOK are not passed.
+  resid 0); with IO_SYNC a read error is kept over the inode update's
+  result (1.74 returns the update's, losing the read's EIO; NetBSD's later
+  ext2fs_post_read_update keeps the read's).  ubc advice and UBC_PARTIALOK
+  are not passed.
 * ``ext2fs_bufrd`` maps each block with ext2fs_bmaparray and reads it from
   the device vnode; a hole reads as zeros; no breadn read-ahead; its
   EFBIG and resid checks are left to the caller.

@@ -8,6 +8,7 @@ import pytest
 
 from kern.errno import EEXIST, EFBIG, EIO, EISDIR, ENOENT, ENOSPC, ENOTDIR, ENOTEMPTY
 from vfs.dirent import DT_DIR, DT_LNK, DT_REG
+from vfs.mount import MNT_ASYNC
 
 from .helpers import (
     MB,
@@ -357,6 +358,29 @@ def test_truncate_writes_the_cut_inode_before_freeing(tmp_path, length):
         k.run(body)
         assert debugfs_cat(img, "/f") == data[:length]
         k.run(umount)
+    assert_clean(img)
+
+
+def test_truncate_on_an_async_mount_delays_the_inode(tmp_path):
+    """On an MNT_ASYNC mount ext2fs_truncate's UPDATE_WAIT is a delayed write,
+    as in ext2fs_inode.c 1.82 (kemu's bwrite delays it, as vfs_bio.c's): while
+    the machine runs the image still has the long file; the unmount writes
+    the short one."""
+    img = mkfs(str(tmp_path / "a.img"), 4 * MB, 1024)
+    data = pattern(40 * 1024)
+
+    async def body():
+        check(await mount(img, flags=MNT_ASYNC))
+        check(await write_file("/mnt/f", data))
+        await sync()
+        check(await truncate("/mnt/f", 0))
+        return 0
+
+    with boot() as k:
+        k.run(body)
+        assert debugfs_cat(img, "/f") == data
+        k.run(umount)
+    assert debugfs_cat(img, "/f") == b""
     assert_clean(img)
 
 
