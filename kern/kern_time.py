@@ -5,10 +5,11 @@ starts at ``boottime`` and moves only when every lwp waits for a timeout.  ``str
 ``struct timespec`` have NetBSD's LP64 layout (64-bit seconds; a 32-bit
 ``suseconds_t``), because they travel inside ioctl arguments.
 
-``nanosleep1`` and ``sys___nanosleep50`` port kern_time.c 1.182 (the
-nanosleep1 of NetBSD 7 and 8) for the one clock and mode __nanosleep50
-uses: a relative sleep on CLOCK_MONOTONIC (``clock_gettime1`` is the
-machine's uptime).  Its helpers ``ts2timo``, ``itimespecfix``, ``tstohz``
+``nanosleep1`` and ``sys___nanosleep50`` port kern_time.c 1.182 (NetBSD
+8's nanosleep1, the first over ts2timo) for the one clock and mode
+__nanosleep50 uses: a relative sleep on CLOCK_MONOTONIC (where NetBSD
+reads ``clock_gettime1(CLOCK_MONOTONIC)``, kemu's ``getnanouptime``, the
+machine's exact uptime).  Its helpers ``ts2timo``, ``itimespecfix``, ``tstohz``
 and ``tvtohz`` port subr_time.c 1.17 for that case; kern.syscall registers
 ``sys___nanosleep50``.  As NetBSD's, a sleep woken early without a signal
 (``setrunnable``: the halt's suspendsched) sleeps again for the time left,
