@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import kern
 from fs.puffs.puffs_msgif_h import (
     PUFFS_VN_GETATTR,
     PUFFS_VN_INACTIVE,
@@ -205,6 +206,57 @@ def test_server_process_exit_is_a_forced_unmount():
             return (await h.stat_("/mnt/x"))[0]
 
         assert k.run(later) == ENOENT
+
+
+def test_close_before_getop_sleeps_is_not_lost():
+    """A close of the descriptor that comes while a server thread is in PUFFSGETOP
+    but not yet asleep (held at pmp_lock, past fd_getfile): fo_restart finds no
+    sleeper to wake, so getop must see sel_restart before it sleeps (T4/M6),
+    else it sleeps on and fd_close waits for it for ever.  The GETOP ends
+    (restarted: the descriptor is gone, EBADF) and the close force-unmounts."""
+    from fs.puffs.puffs_sys import MPTOPUFFSMP
+    from kern.errno import EBADF
+    from kern.kern_mutex import mutex_enter, mutex_exit
+
+    with h.Booted(seed=22) as k:
+        p = k.proc_create("lost", k.initproc)
+
+        async def body():
+            s = PuffsServer(MemFS(), "lost")
+            await s.init()
+            await s.mount("/mnt")
+            await s.start()
+            pmp = MPTOPUFFSMP(h.mounted(k))
+            fd = s.channel.fd
+            out = {}
+
+            async def getter():
+                try:
+                    await s.channel.get_requests()
+                    out["getop"] = 0
+                except PuffsError as e:
+                    out["getop"] = e.errno
+
+            async def closer():
+                out["close"] = await h.close(fd)
+
+            await mutex_enter(pmp.pmp_lock)
+            lwp_create(getter, name="getter")
+            await kern.kpause("settle", False, 1, None)  # getter waits for pmp_lock
+            lwp_create(closer, name="closer")
+            await kern.kpause("settle", False, 1, None)  # closer waits for getter
+            seen = (pmp.pmp_sel.sel_restart, dict(out))
+            mutex_exit(pmp.pmp_lock)
+            for _ in range(20):
+                if len(out) == 2:
+                    break
+                await kern.kpause("wait", False, 1, None)
+            return seen, out
+
+        seen, out = k.run(body, proc=p)
+        assert seen == (1, {})  # the restart came before getop could sleep
+        assert out == {"getop": EBADF, "close": 0}
+        assert h.mounted(k, "/mnt") is None
 
 
 def test_requests_before_start_get_enxio():

@@ -274,11 +274,12 @@ def test_up_shovel_not_started_lets_the_hold_go(monkeypatch):
         assert not s.proc.p_flag & PK_HOSTCHILD
         monkeypatch.setattr(_sys, "lwp_create", no_lwp)
         s2 = h.start_remote_server(k)
+        # before the halt, which would stop a process still holding it
+        assert not s2.proc.p_flag & PK_HOSTCHILD
+        assert s2.returncode is not None and s2.fd == -1
         k.halt()
     assert [repr(e) for e in s2.thread_errors] == \
         ["RuntimeError('injected: lwp_create failure')"]
-    assert s2.returncode is not None and s2.fd == -1
-    assert not s2.proc.p_flag & PK_HOSTCHILD
 
 
 _ORPHAN = """
