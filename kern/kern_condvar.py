@@ -21,6 +21,12 @@ Deviations:
   condvar dead instead of writing "deadcv" into its wmesg.
 * Taking the interlock back after the sleep uses the mutex fast path when
   the mutex is free and no other lwp is runnable (no preemption point).
+* No cv_exit pass-on: 1.41's cv_exit calls cv_signal when a wait ends in
+  an error (a signal or a timeout), for a waiter that a cv_signal chose but
+  that sleepq_block then failed; kemu's sleepq_block returns an error only
+  for a wait that nothing woke (a wakeup stays with the lwp it chose), so
+  that cv_signal would only wake another waiter spuriously.
+* No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
 from __future__ import annotations

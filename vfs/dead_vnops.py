@@ -24,6 +24,11 @@ NetBSD 8 (vnode_if.src) kemu follows:
 * dead_inactive leaves the vnode locked (VOP_INACTIVE v2; 1.59 unlocks).
 * dead_reclaim unlocks the vnode (VOP_RECLAIM v2; 1.59's is genfs_nullop).
 * dead_getpages releases nothing (above).
+
+And one that is kemu's own: lock, unlock and islocked are genfs_lock,
+genfs_unlock and genfs_islocked (1.59: genfs_deadlock, genfs_deadunlock,
+genfs_deadislocked); vn_lock (vfs/vnode.py) gives the ENOENT that
+genfs_deadlock gives a caller without LK_RETRY (vdead_check).
 """
 
 from __future__ import annotations

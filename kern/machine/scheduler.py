@@ -349,7 +349,7 @@ class VirtualCPU:
             self.last = l
             tb = self.tbuf
             if tb is not None and l.l_ncsw:
-                tb.append(l.l_trun)  # (its length is checked in _drive)
+                tb.append(l.l_trun)  # (no length check: _drive seals it every _TRIO_EVERY steps)
             elif self.tracing:
                 self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1

@@ -380,6 +380,70 @@ def test_trace_records_lwp_switches_sleeps_and_faults():
     assert any(e.endswith("tester: start") for e in k.trace)
 
 
+async def _sleeps_renamed_and_lock_waits():
+    """Sleeps on "a", "b", "a", on "mutex" (a kpause, no lock), waits for a
+    mutex its holder keeps, then is renamed and sleeps on "a" again."""
+    from tests.kern.test_sync import _spawn
+
+    mtx = kmutex_t()
+    mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+
+    async def holder(_):
+        await mutex_enter(mtx)
+        await kpause("hold", False, 2, None)
+        mutex_exit(mtx)
+
+    for wmesg in ("a", "b", "a", "mutex"):
+        await kpause(wmesg, False, 1, None)
+    h = await _spawn(holder, "holder")
+    await kpause("settle", False, 1, None)
+    await mutex_enter(mtx)
+    mutex_exit(mtx)
+    kern.curlwp().l_name = "renamed"
+    await kpause("a", False, 1, None)
+    await kthread_join(h)
+
+
+def test_trace_sleep_and_wakeup_events_follow_wmesg_lock_and_name():
+    """The sleep/wakeup events an lwp's tuples are reused for (kern_synch.py)
+    follow a changed wmesg, name a lock's holder even after a plain sleep on
+    a wmesg that reads "mutex", and take a new name."""
+    with kern.boot(seed=1) as k:
+        k.run(_sleeps_renamed_and_lock_waits, name="t")
+    mine = [e.text().split(" ", 1)[1] for e in k.trace.records
+            if e.lwp in ("t", "renamed") and e.kind in ("sleep", "wakeup")]
+    assert mine == ["t: sleep a", "t: sleep b", "t: sleep a", "t: sleep mutex",
+                    "t: sleep settle", 't: sleep mutex "mtx" held by "holder"',
+                    "t: wakeup mutex", "renamed: sleep a"]
+
+
+def test_trace_limit_keeps_the_first_events_across_seals():
+    """With a small trace_limit, the kept events are the first ones of the
+    same run traced without a limit, and the total counts every event: the
+    raw list is sealed every few steps and flushed past the limit."""
+    from tests.kern.test_sync import contend
+
+    def run(**kw):
+        with kern.boot(seed=21, **kw) as k:
+            k.run(contend, 200)
+        return k.trace
+
+    full, small = run(), run(trace_limit=40)
+    assert full.total > 1000  # (many seals and flushes of the small one)
+    # none lost at a seal: each lwp's sleeps and wakeups pair up, in time order
+    kinds: dict[tuple[int, int], list[str]] = {}
+    times = [e.time for e in full.records]
+    assert times == sorted(times)
+    for e in full.records:
+        if e.kind in ("sleep", "wakeup", "timeout"):
+            kinds.setdefault((e.pid, e.lid), []).append("wake" if e.kind != "sleep" else "sleep")
+    assert sum(len(v) for v in kinds.values()) > 100
+    for v in kinds.values():
+        assert v[0::2] == ["sleep"] * len(v[0::2]) and v[1::2] == ["wake"] * len(v[1::2]), v
+    assert small.total == full.total
+    assert small.records == full.records[:40]
+
+
 PLUGIN_CASES = textwrap.dedent("""
     import kern
 
