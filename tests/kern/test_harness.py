@@ -404,11 +404,13 @@ async def _sleeps_renamed_and_lock_waits():
     await kthread_join(h)
 
 
-def test_trace_sleep_and_wakeup_events_follow_wmesg_lock_and_name():
+@pytest.mark.parametrize("clock", ["virtual", "real"])
+def test_trace_sleep_and_wakeup_events_follow_wmesg_lock_and_name(clock):
     """The sleep/wakeup events an lwp's tuples are reused for (kern_synch.py)
     follow a changed wmesg, name a lock's holder even after a plain sleep on
-    a wmesg that reads "mutex", and take a new name."""
-    with kern.boot(seed=1) as k:
+    a wmesg that reads "mutex", and take a new name.  The same with the real
+    clock, where they go through trace_add (Machine.trace_sleep)."""
+    with kern.boot(seed=1, clock=clock) as k:
         k.run(_sleeps_renamed_and_lock_waits, name="t")
     mine = [e.text().split(" ", 1)[1] for e in k.trace.records
             if e.lwp in ("t", "renamed") and e.kind in ("sleep", "wakeup")]
