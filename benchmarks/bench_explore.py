@@ -365,7 +365,7 @@ def _parser() -> argparse.ArgumentParser:
                          "--smoke 1)")
     ap.add_argument("--delay-runs", type=int, default=None,
                     help="runs per strategy of the delay scenario (default 1000; --quick 300; "
-                         "--smoke 20)")
+                         "--smoke 1)")
     ap.add_argument("--b7-runs", type=int, default=None,
                     help="runs per strategy of the B7 scenario (default 200; --quick 110; "
                          "--smoke 1; dfs gets twice as many)")
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
     budget = args.budget or pick(args, 100, 30, 1)
-    delay_runs = args.delay_runs or pick(args, 1000, 300, 20)
+    delay_runs = args.delay_runs or pick(args, 1000, 300, 1)
     b7_runs = args.b7_runs or pick(args, 200, 110, 1)
     per_round = pick(args, 8, 4, 1)
     jobs = args.jobs or len(os.sched_getaffinity(0))

@@ -29,7 +29,8 @@ Deviations:
   ``mutex_spin_exit`` is mutex_exit.
 * Using a mutex before mutex_init or after mutex_destroy panics always
   (NetBSD notices only with LOCKDEBUG); MUTEX_NODEBUG mutexes are
-  checked by lockdebug like the others.
+  checked by lockdebug like the others, except mutex_init's "already
+  initialized" check (lockdebug_alloc), which NetBSD skips for them too.
 * ``mutex_owned`` of a spin mutex asks whether the caller holds it
   (NetBSD: whether anyone does); ``mutex_owner`` answers for spin
   mutexes too.
@@ -54,6 +55,7 @@ from kern.subr_lockdebug import (
     caller_where,
     frame_site,
     lock_class_for,
+    lockdebug_alloc,
     lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
@@ -123,6 +125,8 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> 
     else:
         panic("mutex_init: impossible type %d", type)
         return
+    # (NetBSD passes no lockops for MUTEX_NODEBUG: lockdebug skips it)
+    lockdebug_alloc(mtx, None if type == MUTEX_NODEBUG else "Mutex", mtx.mtx_state == 1)
     mtx.mtx_owner = None
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl

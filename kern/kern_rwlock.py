@@ -42,6 +42,7 @@ from kern.subr_lockdebug import (
     caller_where,
     frame_site,
     lock_class_for,
+    lockdebug_alloc,
     lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
@@ -82,6 +83,7 @@ def rw_init(rw: krwlock_t) -> None:
 
 
 def _rw_init(rw: krwlock_t, site: Site, initfn: str) -> None:
+    lockdebug_alloc(rw, "Reader / writer lock", rw.rw_state == 1)
     rw.rw_owner = None
     rw.rw_readers = []
     rw.rw_rwait = sleepq("rwlock")

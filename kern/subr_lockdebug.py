@@ -32,9 +32,11 @@ lockdep.  Where it differs from NetBSD's LOCKDEBUG:
   classes are taken in is kept per machine; closing a cycle raises
   LockOrderReversal (NetBSD's LOCKDEBUG keeps no order graph).
 * Held locks are the lwp's ``l_locks`` records, not lockdebug_t entries
-  found through an rb-tree; there is no lockdebug_barrier,
-  lockdebug_mem_check or lockdebug_abort, and misuse is reported by the
-  primitives' own panics.
+  found through an rb-tree; whether a lock is initialised is its own
+  state, which the primitive passes to lockdebug_alloc (nothing is
+  allocated).  There is no lockdebug_barrier, lockdebug_mem_check or
+  lockdebug_abort; misuse other than lockdebug_alloc's "already
+  initialized" is reported by the primitives' own panics.
 * ASSERT_SLEEPABLE checks only that no spin mutex is held (NetBSD's
   also asserts not being in interrupt or with pserialize read sections).
 """
@@ -332,6 +334,24 @@ def _lor_message(w: _Witness, rec: LockRecord, held: LockClass, newc: LockClass,
         lines.append(f'    "{a.name}" taken at {where_str(sa)}, then')
         lines.append(f'    "{b.name}" taken at {where_str(sb)}')
     return "\n".join(lines)
+
+
+def lockdebug_alloc(lock: Any, lo_name: str | None, live: bool) -> None:
+    """A lock is being initialised (NetBSD's lockdebug_alloc).  ``lo_name``
+    is its lockops' name (None for a MUTEX_NODEBUG mutex, which NetBSD
+    gives no lockops and so no check); ``live`` says whether it was
+    initialised and not destroyed since.  With lockdebug on, initialising a
+    live lock again (held or not) panics "already initialized", as
+    NetBSD's does when the lock's address already has a debug record."""
+    if not live or lo_name is None:
+        return
+    m = curmachine_or_none()
+    if m is None or not m.lockdebug:
+        return
+    from kern.subr_prf import panic
+
+    panic("LOCKDEBUG: %s error: lockdebug_alloc: already initialized: %s", lo_name,
+          lock_name(lock))
 
 
 def lockdebug_locked(l: lwp, lock: Any, site: Where | None, shared: bool = False) -> None:

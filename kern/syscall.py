@@ -5,7 +5,8 @@ Userland (lib/libc.py) enters the kernel only through
 system-call number (sys/syscall.h; the ``SYS_*`` constants below) and the
 arguments are register values: ints (None is NULL).  The dispatcher
 
-1. finds the handler (ENOSYS for an unknown number);
+1. finds the handler of ``code & (SYS_NSYSENT - 1)`` (so 512 + n is call
+   n, as on NetBSD), SIGSYS and ENOSYS for a number with none;
 2. converts the arguments to the C types syscalls.master gives them and
    builds the ``uap`` object whose attributes are the argument names
    (``SCARG(uap, fd)`` is ``uap.fd``; a name that is a Python keyword gets
@@ -38,8 +39,8 @@ given.
 
 Not a port: kemu's own trap path.  It mirrors the machine-independent
 shape of NetBSD 8's amd64 system-call path (sys/arch/x86/x86/syscall.c:
-look the number up in sysent, fetch the arguments, call, ERESTART and
-EJUSTRETURN, then userret), the sysent table of syscalls.master and
+mask the number with SYS_NSYSENT - 1, look it up in sysent, fetch the
+arguments, call, ERESTART and EJUSTRETURN, then userret), the sysent table of syscalls.master and
 init_sysent.c (NetBSD's numbers), and syscall_establish/
 syscall_disestablish of sys/kern/kern_syscall.c.  Where it differs:
 
@@ -52,6 +53,8 @@ syscall_disestablish of sys/kern/kern_syscall.c.  Where it differs:
   and so does a handler that returns something other than an int.
 * Entering and leaving the kernel are preemption points of kemu's
   scheduler; every so many traps the trio run takes host events.
+* A ``code`` that is not an int (a name, None) is ENOSYS with SIGSYS, as
+  an empty slot is; NetBSD has only register values.
 * Registration is by Python call (``syscall_register`` at import time for
   the base kernel, ``syscall_establish`` per machine).
 """
@@ -181,6 +184,10 @@ SYS_pipe2 = 453
 # The slots NetBSD keeps for dynamically loaded calls (tests use them too).
 SYS_DYNAMIC_FIRST = 210
 SYS_DYNAMIC_LAST = 219
+
+# The size of NetBSD 8's sysent table (sys/syscall.h: SYS_MAXSYSCALL, 483,
+# rounded up to a power of 2); the trap masks the number with it.
+SYS_NSYSENT = 512
 
 
 # ---------------------------------------------------------------- argument types
@@ -446,7 +453,9 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
     _traps += 1
     if not _traps & (_HOST_EVERY - 1):
         await trio.lowlevel.checkpoint()
-    sy = syscall_lookup(code) if isinstance(code, int) else None
+    # As x86 syscall() does, only the low bits of the number select the
+    # entry: a number past the table aliases the call it masks to.
+    sy = syscall_lookup(code & (SYS_NSYSENT - 1)) if isinstance(code, int) else None
     if sy is None:
         # sys_nosys: SIGSYS to the process (its default action ends it with
         # a core at _userret), ENOSYS if it ignores or catches the signal.

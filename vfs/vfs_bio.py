@@ -72,6 +72,13 @@ Deviations from vfs_bio.c 1.276:
   round), and its FSYNC_WAIT wait takes ``v_interlock`` only when writes
   are in flight (the look for a buffer dirtied meanwhile is made after it,
   without the lock: nothing runs in between);
+* ``vinvalbuf`` (V_SAVE) writes a buffer it finds dirtied among the clean
+  ones synchronously past bwrite's MNT_ASYNC test, where NetBSD's
+  VOP_BWRITE is a bwrite that an MNT_ASYNC mount delays: the restart then
+  throws the buffer away from the dirty list with the write it owed
+  (NetBSD's own defect; kemu loses no completed write).  kemu reaches it
+  when another lwp dirties a listed buffer while vinvalbuf waits for
+  bufcache_lock (tests/vfs/test_vfs_bio.py);
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
@@ -672,8 +679,12 @@ async def vinvalbuf(vp: vnode, flags: int, cred: Any, l: Any, slpflag: int = 0,
                 break
             mutex_exit(bc.lock)
             if onclean and bp.b_oflags & BO_DELWRI and flags & V_SAVE:
+                # NetBSD's VOP_BWRITE here is a bwrite, which an MNT_ASYNC
+                # mount delays: the restart would then invalidate the buffer
+                # from the dirty list, its write lost.  kemu writes it
+                # synchronously past the MNT_ASYNC test (see the deviations).
                 bp.b_cflags |= BC_VFLUSH
-                await bwrite(bp)
+                await _bwrite_start(bp, True)
                 restart = True
                 break
             brelse(bp, BC_INVAL | BC_VFLUSH)

@@ -30,12 +30,13 @@ from kern import (
 from kern.cpu import curmachine, curproc
 from kern.kern_auth import kauth_cred_make
 from kern.kern_lwp import LSRUN, lwp
-from kern.kern_sig import SIGKILL, SIGUSR1, SIGUSR2, psignal, sigact
+from kern.kern_sig import SIGKILL, SIGSYS, SIGUSR1, SIGUSR2, psignal, sigact
 from kern.kern_time import timespec
 from kern.machine.testing import errno_of
 from kern.sys_sig import SA_RESTART, SIG_BLOCK, SIG_DFL, SIG_IGN, SIGCHLD
 from kern.syscall import (
     SYS_DYNAMIC_FIRST,
+    SYS_NSYSENT,
     SYS___gettimeofday50,
     SYS___nanosleep50,
     SYS_getpid,
@@ -184,6 +185,19 @@ def test_handler_that_returns_no_errno_is_a_kernel_panic():
     with kern.boot(seed=1) as k, pytest.raises(kern.KernelPanic) as ei:
         k.run(body)
     assert "forgot" in str(ei.value) and "None" in str(ei.value)
+
+
+def test_a_number_past_the_table_is_the_call_it_masks_to(k):
+    """x86 syscall() takes the number modulo SYS_NSYSENT: 512 + getpid is
+    getpid, 512 + 400 an empty slot (SIGSYS ignored: ENOSYS)."""
+    async def body():
+        await libc.signal(SIGSYS, SIG_IGN)
+        return [await syscall(SYS_NSYSENT + SYS_getpid),
+                await syscall(3 * SYS_NSYSENT + SYS_getpid),
+                await errno_of(syscall(SYS_NSYSENT + 400)),
+                await libc.getpid()]
+
+    assert k.run(body) == [1, 1, ENOSYS, 1]
 
 
 def test_getpid_kill_errors(k):

@@ -432,3 +432,55 @@ def test_getblk_of_another_size_writes_a_delayed_buffer_on_an_async_mount(img):
     error, size = run(img, body)
     assert error == 0 and size == 2 * BSIZE
     assert on_disk(img) == b"s" * BSIZE
+
+
+def test_vinvalbuf_writes_a_clean_listed_buffer_dirtied_meanwhile_on_an_async_mount(img):
+    """vinvalbuf(V_SAVE) writes a buffer it finds dirty among the clean ones
+    (vfs_subr.c: VOP_BWRITE).  On an MNT_ASYNC mount bwrite would only delay
+    that write, and the restart would invalidate the buffer from the dirty
+    list: a completed write (bdwrite) lost.  kemu writes it synchronously past
+    the MNT_ASYNC test (a deviation).  The buffer is dirtied while vinvalbuf
+    waits for bufcache_lock, after it listed the buffer as clean."""
+    from vfs.mount import MNT_ASYNC
+
+    async def body(vp, m):
+        from kern import (
+            KTHREAD_MUSTJOIN,
+            PRI_BIO,
+            kpause,
+            kthread_create,
+            kthread_join,
+            mutex_enter,
+            mutex_exit,
+        )
+        from kern.kern_auth import NOCRED
+        from vfs.spec_vnops import spec_node_getmountedfs
+
+        bc = bufcache()
+        mp = spec_node_getmountedfs(vp)
+        assert await vflushbuf(vp, FSYNC_WAIT) == 0  # nothing else dirty
+        error, b = await bread(vp, BLK, BSIZE)  # clean: vinvalbuf lists it so
+
+        async def dirtier(arg):
+            await mutex_enter(bc.lock)
+            await kpause("hold", False, 3, None)  # vinvalbuf lists b, then waits
+            b.b_data[:] = b"D" * BSIZE
+            bdwrite(b)  # b is dirty and free when vinvalbuf gets the lock
+            mutex_exit(bc.lock)
+
+        mp.mnt_flag |= MNT_ASYNC
+        try:
+            error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, dirtier, None,
+                                      "dirtier")
+            assert error == 0
+            await kpause("start", False, 1, None)  # the dirtier holds bufcache_lock
+            assert bc.lock.mtx_owner is not None
+            verr = await vinvalbuf(vp, V_SAVE, NOCRED, None)
+            await kthread_join(l)
+        finally:
+            mp.mnt_flag &= ~MNT_ASYNC
+        return verr, incore(vp, BLK)
+
+    verr, cached = run(img, body)
+    assert verr == 0 and cached is None
+    assert on_disk(img) == b"D" * BSIZE
