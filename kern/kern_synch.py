@@ -15,6 +15,25 @@ wakeup puts the lwp back on the run queue (``sleepq_wake`` never switches);
 halt.  A timeout is a callout on the machine's clock
 (``sleepq_timeout``, as NetBSD's), in ticks of ``hz`` per second; the clock
 is virtual unless the machine was booted with a real clock.
+
+``sleepq_block`` follows kern_sleepq.c (the NetBSD/src mirror's revision
+1.47.2.2; kemu names no other): an interruptible sleep with a signal pending
+does not sleep, and one woken normally (or not asleep at all) with a signal
+pending answers EINTR/ERESTART all the same (``sleepq_sigtoerror``; the
+signal is sigispending's first one unless that is a stop, else issignal's
+choice).  Deviations:
+
+* No LW_CANCELLED, LW_WEXIT or LW_WCORE: kemu has no _lwp_wakeup
+  cancellation and no core dumps, and an exiting process interrupts its
+  other lwps' sleeps with SIGKILL's error (exit1 calls
+  ``sleepq_interrupt``) instead of a flag both checks would see; an lwp
+  that goes to sleep after that interruption is not stopped by them.
+* A signal that interrupts a sleep (``sleepq_interrupt``, called by
+  sigpost) puts its error in the wakeup itself; NetBSD wakes with 0 and
+  lets the check after the switch choose it, so a default stop signal
+  there gives a spurious wakeup (0), in kemu EINTR.
+* No p_lock around issignal (kemu has no proc locks); LW_PENDSIG is
+  "something pending for the lwp or its process" (``_pendsig``).
 """
 
 from __future__ import annotations
@@ -98,14 +117,6 @@ def _unlink(l: lwp) -> None:
     l.l_sleepq = None
 
 
-def _sigpending(l: lwp) -> int:
-    if not l.l_sigpend and not l.l_proc.p_sigpend:
-        return 0  # nothing pending: no need for kern_sig (imported here, a cycle)
-    from kern.kern_sig import sigispending
-
-    return sigispending(l)
-
-
 async def sleepq_block(timo: int, catch: bool) -> int:
     """Sleep until woken; 0, EWOULDBLOCK on timeout, EINTR/ERESTART on a signal."""
     l = _lwp.get()
@@ -113,44 +124,71 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         l = curlwp()  # raises: not in an lwp
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    rv = l.l_early
-    if rv is not None:  # woken between sleepq_enter and here
+    error = l.l_early
+    if error is not None:
+        # Woken between sleepq_enter and here (NetBSD: sleepq_remove found it
+        # still on the CPU, and mi_switch comes straight back).
         l.l_early = None
-        _clear(l)
-        return rv
-    if l.l_sleepq is None:
+    elif l.l_sleepq is None:
         raise AssertionError("sleepq_block without sleepq_enter")
-    if catch:
-        sig = _sigpending(l)
-        if sig:
-            _unlink(l)
-            _clear(l)
-            return _sigerror(l, sig)
-    ci = l.l_cpu
-    l.l_stat = LSSLEEP
-    l.l_sleeptimo = timo > 0
-    l.l_sleepcatch = catch
-    l.l_wakerv = 0
-    tb = ci.tbuf
-    if tb is not None:
-        # (l_tsleep: its last sleep event, kept for that wmesg; a lock wait's
-        # never is: Machine.sleep_event)
-        ev = l.l_tsleep
-        if ev[2] is not l.l_wmesg:
-            ev = ci.m.sleep_event(l)
-        tb.append(ev)
-    elif ci.tracing:
-        ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
-    if timo > 0:
-        l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
-    # On teardown of the machine trio.Cancelled comes out of here, leaving
-    # the sleep state for the post-mortem.  (ci.block(l), its two steps
-    # here: each coroutine level costs every sleep its way out and back.)
-    ci.switch_away(l)
-    await ci.park(l)
-    rv = l.l_wakerv
+    elif catch and _pendsig(l) and _sigispending(l):
+        # A signal is pending already: do not sleep (lwp_unsleep); the check
+        # below chooses the error.
+        _unlink(l)
+        error = 0
+    else:
+        ci = l.l_cpu
+        l.l_stat = LSSLEEP
+        l.l_sleeptimo = timo > 0
+        l.l_sleepcatch = catch
+        l.l_wakerv = 0
+        tb = ci.tbuf
+        if tb is not None:
+            # (l_tsleep: its last sleep event, kept for that wmesg; a lock wait's
+            # never is: Machine.sleep_event)
+            ev = l.l_tsleep
+            if ev[2] is not l.l_wmesg:
+                ev = ci.m.sleep_event(l)
+            tb.append(ev)
+        elif ci.tracing:
+            ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
+        if timo > 0:
+            l.l_callout = ci.callout_after(timo * _tick_ns, sleepq_timeout, l)
+        # On teardown of the machine trio.Cancelled comes out of here, leaving
+        # the sleep state for the post-mortem.  (ci.block(l), its two steps
+        # here: each coroutine level costs every sleep its way out and back.)
+        ci.switch_away(l)
+        await ci.park(l)
+        error = l.l_wakerv
     _clear(l)
-    return rv
+    if catch and error == 0 and _pendsig(l):
+        # Woken normally (or not asleep at all) with a signal pending: a
+        # signal that needs action ends the sleep all the same.
+        error = _sleepq_catch(l)
+    return error
+
+
+def _pendsig(l: lwp) -> bool:
+    """NetBSD's LW_PENDSIG: something is pending for ``l`` or its process."""
+    return bool(l.l_sigpend or l.l_proc.p_sigpend)
+
+
+def _sigispending(l: lwp) -> int:
+    from kern.kern_sig import sigispending  # (kern_sig imports this module)
+
+    return sigispending(l)
+
+
+def _sleepq_catch(l: lwp) -> int:
+    """kern_sleepq.c's check after the switch of an interruptible sleep: the
+    first pending signal that is not a stop, or else what issignal chooses
+    (which discards the signals with nothing to do), gives EINTR/ERESTART."""
+    from kern.kern_sig import SA_STOP, issignal, sigispending, sigprop
+
+    sig = sigispending(l)
+    if (sig != 0 and not sigprop(sig) & SA_STOP) or (sig := issignal(l)) != 0:
+        return sleepq_sigtoerror(l, sig)
+    return 0
 
 
 def sleepq_timeout(l: lwp) -> None:
@@ -176,7 +214,9 @@ def _clear(l: lwp) -> None:
     l.l_sleepq = None
 
 
-def _sigerror(l: lwp, sig: int) -> int:
+def sleepq_sigtoerror(l: lwp, sig: int) -> int:
+    """The error of a sleep that ``sig`` ends: ERESTART if its action has
+    SA_RESTART, else EINTR."""
     from kern.kern_sig import SA_RESTART, sigact
 
     return ERESTART if sigact(l.l_proc, sig)[2] & SA_RESTART else EINTR
@@ -231,7 +271,7 @@ def sleepq_wake(sq: sleepq, count: int = 1 << 30) -> int:
 def sleepq_interrupt(l: lwp, sig: int) -> bool:
     """A signal for ``l``: wake it if it sleeps interruptibly.  True if woken."""
     if l.l_stat == LSSLEEP and l.l_sleepcatch:
-        sleepq_wakeone(l, _sigerror(l, sig))
+        sleepq_wakeone(l, sleepq_sigtoerror(l, sig))
         return True
     return False
 

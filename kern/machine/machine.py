@@ -328,10 +328,11 @@ class Machine:
                 tr.seal()
 
     def trace_sleep(self, l: lwp) -> None:
-        """The ``sleep`` event of ``l`` (in sleepq_block): its wmesg, or for a lock
-        wait the lock and who holds it."""
+        """The ``sleep`` event of ``l`` (in sleepq_block) through ``trace_add``,
+        when the CPU has no raw buffer to append to: :meth:`sleep_event`'s."""
         if self.trace.enabled:
-            self.trace_add(l, "sleep", _lock_wait(l) or l.l_wmesg or "")
+            _, kind, detail = self.sleep_event(l)
+            self.trace_add(l, kind, detail)
 
     @staticmethod
     def sleep_event(l: lwp) -> tuple[Any, str, str]:

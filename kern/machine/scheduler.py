@@ -83,6 +83,7 @@ import trio
 
 from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LW_DAEMON
 from kern.machine.schedule import CHANCE, PREEMPT, RANDOM, SWITCH, YIELD, Decisions
+from kern.machine.trace import SEAL_AT
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -349,7 +350,8 @@ class VirtualCPU:
             self.last = l
             tb = self.tbuf
             if tb is not None and l.l_ncsw:
-                tb.append(l.l_trun)  # (no length check: _drive seals it every _TRIO_EVERY steps)
+                tb.append(l.l_trun)  # (no length check: _drive seals it every _TRIO_EVERY steps and
+                #  when it returns with the list long)
             elif self.tracing:
                 self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
@@ -693,6 +695,12 @@ class VirtualCPU:
         while True:
             l = self.curlwp
             if l is None or l.l_away or self.stopping:
+                tb = self.tbuf
+                if tb is not None and len(tb) > SEAL_AT:
+                    # (the step counter starts again at the next entry: a
+                    # trace_add seals the list too, but a way out of here
+                    # without one must not leave it growing)
+                    self.m.trace.seal()
                 return
             steps += 1
             if not steps % _TRIO_EVERY:

@@ -17,6 +17,7 @@ from kern import (
     KTHREAD_MUSTJOIN,
     MUTEX_DEFAULT,
     PRI_BIO,
+    cv_broadcast,
     cv_init,
     cv_wait,
     kcondvar_t,
@@ -404,11 +405,13 @@ async def _sleeps_renamed_and_lock_waits():
     await kthread_join(h)
 
 
-def test_trace_sleep_and_wakeup_events_follow_wmesg_lock_and_name():
+@pytest.mark.parametrize("clock", ["virtual", "real"])
+def test_trace_sleep_and_wakeup_events_follow_wmesg_lock_and_name(clock):
     """The sleep/wakeup events an lwp's tuples are reused for (kern_synch.py)
     follow a changed wmesg, name a lock's holder even after a plain sleep on
-    a wmesg that reads "mutex", and take a new name."""
-    with kern.boot(seed=1) as k:
+    a wmesg that reads "mutex", and take a new name.  The same with the real
+    clock, where they go through trace_add (Machine.trace_sleep)."""
+    with kern.boot(seed=1, clock=clock) as k:
         k.run(_sleeps_renamed_and_lock_waits, name="t")
     mine = [e.text().split(" ", 1)[1] for e in k.trace.records
             if e.lwp in ("t", "renamed") and e.kind in ("sleep", "wakeup")]
@@ -442,6 +445,42 @@ def test_trace_limit_keeps_the_first_events_across_seals():
         assert v[0::2] == ["sleep"] * len(v[0::2]) and v[1::2] == ["wake"] * len(v[1::2]), v
     assert small.total == full.total
     assert small.records == full.records[:40]
+
+
+@pytest.mark.kemu
+async def test_the_raw_trace_is_sealed_when_the_cpu_task_leaves_drive():
+    """The async face: an lwp whose steps left the raw list long (here it
+    appends to it as the hot paths do, without a length check) sleeps until a
+    task outside wakes it.  The CPU task's _drive returns with no trace_add
+    on the way (it seals every _TRIO_EVERY steps of one entry only): the
+    list is sealed then, and every event is kept."""
+    import trio.testing
+
+    from kern.machine.trace import SEAL_AT
+
+    mtx = kmutex_t()
+    mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+    cv = kcondvar_t()
+    cv_init(cv, "outside")
+    state = {"go": False}
+
+    async def body():
+        l = kern.curlwp()
+        l.l_cpu.tbuf.extend([(l.l_tid, "mark", "x")] * (SEAL_AT + 10))
+        await mutex_enter(mtx)
+        while not state["go"]:
+            await cv_wait(cv, mtx)
+        mutex_exit(mtx)
+
+    async with kern.boot(seed=1) as k:
+        async with trio.open_nursery() as n:
+            n.start_soon(k.run, body)
+            await trio.testing.wait_all_tasks_blocked()
+            raw = len(k.trace.raw)
+            state["go"] = True
+            cv_broadcast(cv)
+    assert raw < 16
+    assert sum(1 for e in k.trace.records if e.kind == "mark") == SEAL_AT + 10
 
 
 PLUGIN_CASES = textwrap.dedent("""

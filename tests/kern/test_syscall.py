@@ -29,11 +29,11 @@ from kern import (
 )
 from kern.cpu import curmachine, curproc
 from kern.kern_auth import kauth_cred_make
-from kern.kern_lwp import lwp
-from kern.kern_sig import SIGKILL, SIGSYS, SIGUSR1, SIGUSR2, sigact
+from kern.kern_lwp import LSRUN, lwp
+from kern.kern_sig import SIGKILL, SIGSYS, SIGUSR1, SIGUSR2, psignal, sigact
 from kern.kern_time import timespec
 from kern.machine.testing import errno_of
-from kern.sys_sig import SA_RESTART, SIG_DFL, SIG_IGN, SIGCHLD
+from kern.sys_sig import SA_RESTART, SIG_BLOCK, SIG_DFL, SIG_IGN, SIGCHLD
 from kern.syscall import (
     SYS_DYNAMIC_FIRST,
     SYS_NSYSENT,
@@ -314,6 +314,53 @@ def test_signal_interrupts_cv_wait_sig_with_eintr(k):
 
 def test_sa_restart_reruns_the_interrupted_call(k):
     assert run_gate_scenario(k, restart=True) == ("gate", "gate", {"r": 0}, 2, [ERESTART, 0])
+
+
+def run_wakeup_with_signal_pending(k, restart: bool):
+    """The waiter is woken normally (cv_broadcast) and, before it runs again, a
+    caught signal becomes pending: sigpost finds it runnable, so nothing
+    interrupts its sleep; sleepq_block's check after the switch (kern_sleepq.c's
+    ``catch && error == 0``) must still answer the signal."""
+    gate = Gate()
+
+    async def main():
+        gate.establish()
+        handled = []
+        await libc.signal(SIGUSR1, lambda sig: handled.append(sig),
+                          SA_RESTART if restart else 0)
+        res = {}
+
+        async def waiter():
+            res["r"] = await errno_of(syscall(SYS_gate_wait))
+
+        curmachine().spawn_lwp(lwp(curproc(), "waiter"), waiter, ())
+        await libc.sigprocmask(SIG_BLOCK, {SIGUSR1})    # the waiter alone takes it
+        await libc.nanosleep(0.01)
+        w = curmachine().lwp_named("waiter")
+        assert w.l_sigmask == set()
+        wm = w.l_wmesg
+        # Open the gate and post the signal with nothing running in between.
+        await mutex_enter(gate.mtx)
+        gate.open = True
+        cv_broadcast(gate.cv)
+        stat = w.l_stat
+        psignal(curproc(), SIGUSR1)
+        mutex_exit(gate.mtx)
+        await libc.nanosleep(0.01)
+        return wm, stat == LSRUN, res, gate.entries, gate.results, handled
+
+    return k.run(main)
+
+
+def test_a_normal_wakeup_with_a_caught_signal_pending_answers_eintr(k):
+    assert run_wakeup_with_signal_pending(k, restart=False) == (
+        "gate", True, {"r": EINTR}, 1, [EINTR], [SIGUSR1])
+
+
+def test_a_normal_wakeup_with_a_caught_signal_pending_restarts_with_sa_restart(k):
+    # ERESTART: the handler runs, gate_wait is entered again and finds the gate open.
+    assert run_wakeup_with_signal_pending(k, restart=True) == (
+        "gate", True, {"r": 0}, 2, [ERESTART, 0], [SIGUSR1])
 
 
 def test_ignored_signal_does_not_interrupt(k):
