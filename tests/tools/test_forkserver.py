@@ -96,7 +96,12 @@ def test_a_pytest_run_is_the_same(tmp_path):
     assert forked.stderr == fresh.stderr
 
 
-def test_it_is_forked_and_counted():
+def test_it_is_forked_and_counted(monkeypatch):
+    # Its own fork servers and count: the suite's other tests in this worker may
+    # have fork servers whose children still run, which shutdown() would wait for.
+    monkeypatch.setattr(forkserver, "_clients", {})
+    monkeypatch.setattr(forkserver, "_turns", {})
+    monkeypatch.setattr(forkserver, "children_cpu", 0.0)
     before = forkserver.children_cpu
     p = forkserver.popen(["-c", "import os, sys, time\nt = time.process_time()\n"
                           "while time.process_time() - t < 0.2: pass\n"
