@@ -40,6 +40,42 @@ ext2fs and FFS end the same way.  (Before this port kemu kept the failed
 buffer valid and delayed-write with ``b_error`` set; the next ``bread``
 returned the stale error and threw the buffer away, and with it the write.)
 
+vinvalbuf's restart
+-------------------
+When ``bbusy`` sleeps, vinvalbuf starts its walk over, and a buffer that
+became a delayed write during that sleep is then released from the dirty
+list with BC_INVAL, unwritten (vfs_subr.c's loop, kept as it is).  In kemu
+no caller lets another lwp dirty a buffer of the vnode meanwhile, although
+ext2 keeps all its metadata (indirect and directory blocks included) on the
+device vnode, outside any file's vnode lock:
+
+* ext2fs_mountfs calls vinvalbuf(devvp, V_SAVE) just after its VOP_OPEN of
+  the device succeeded, and spec_open lets a block device (every alias of
+  the dev_t shares one specdev) be opened once, a mounted one counting as
+  open: no file system is mounted on it and no file holds it open, so
+  nothing else can reach its buffers;
+* ext2fs_unmount's (and then spec_close's) vinvalbuf runs inside
+  dounmount with the mount suspended, after ext2fs_flushfiles reclaimed
+  every vnode of the mount (vgone waits for each vnode's lock, so a write
+  in progress has finished).  Every ext2 operation that dirties a buffer
+  holds a vnode lock of the mount, and VOP_LOCK enters an fstrans
+  transaction, which the suspension holds off until dounmount's vfs_resume,
+  after VFS_UNMOUNT.  The only ext2 code left that takes no vnode lock is a
+  sync(2) that passed its IMNT_UNMOUNT test earlier: ext2fs_sync, called
+  with MNT_WAIT only, writes with bwrite (dounmount cleared MNT_ASYNC) or
+  waits for the device vnode's lock, which the unmount holds across
+  vinvalbuf;
+* spec_close of a block device opened by a user is the last close of its
+  only open (closef runs when the file's last reference, writers'
+  included, is gone); kemu's vcache_reclaim closes no device, so revoke(2)
+  of a mounted device does not get here;
+* mount_domount's vinvalbuf of the covered directory holds its lock, and
+  no file system in kemu caches buffers on a directory's own vnode;
+* fss calls no vinvalbuf (a snapshot is taken by vfs_suspend and VFS_SYNC).
+
+A sleep in ``bbusy`` there waits only for a write in flight (a sync's
+bwrite, an asynchronous write), and the buffer comes back clean.
+
 Deviations from vfs_bio.c 1.276:
 
 * no free-buffer queues, no buffer memory pools and no getnewbuf: buffers
