@@ -210,6 +210,44 @@ def test_sleeps_wakeups_and_preemptions():
     assert {s[2]["args"]["woken by"] for s in join} <= {"spin1", "spin2", "napper"}
 
 
+def test_an_lwp_the_halt_suspends_is_suspended_to_the_end_of_the_trace():
+    """The "suspend" event (lwp_userret's LW_WSUSPEND after suspendsched) is a
+    "suspended" span from there to the end of the trace: the lwp neither runs
+    nor is runnable again."""
+    from kern.kern_synch import suspendsched
+    from tools.lib import libc
+
+    state = {"spins": 0}
+
+    async def computing() -> int:
+        while True:
+            await libc.getpid()
+            state["spins"] += 1
+
+    async def stopper(_):
+        suspendsched()
+
+    async def parent() -> int:
+        pid = await libc.fork(computing)
+        while state["spins"] < 5:
+            await libc.getpid()
+        kthread_create(PRI_BIO, 0, None, stopper, None, "stopper")
+        return pid
+
+    with kern.boot(seed=3) as k:
+        pp = k.proc_create("parent", k.initproc)
+        pid = k.run(parent, proc=pp)
+        k.run(libc.getpid)    # once the machine is idle again
+        obj = k.trace.to_chrome()
+    tracks = check_trace_event_format(obj)
+    # (the forked child is named "parent" too: its track is found by pid)
+    (track,) = [t for key, t in tracks.items() if key[0] == pid and key[1] != 0]
+    assert track[-2]["ph"] == "B" and track[-2]["name"] == "suspended"
+    assert track[-2]["cat"] == "suspended"
+    assert track[-1]["args"] == {"ended": "end of trace"}
+    assert [s[0] for s in spans(track)][-2:] == ["running", "suspended"]
+
+
 def test_faults_are_instant_events_on_their_lwp():
     async def body():
         m = kern.curmachine()
