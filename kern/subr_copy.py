@@ -444,7 +444,7 @@ def copystr(kfaddr: Any, kdaddr: Any, len: int) -> tuple[int, int]:
 
 def copyin_vmspace(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
     """copyin from ``vm``; from the kernel's vmspace ``uaddr`` is a kernel buffer."""
-    if vm is None or vm.vm_kernel:  # VMSPACE_IS_KERNEL_P(vm)
+    if VMSPACE_IS_KERNEL_P(vm):
         return kcopy(uaddr, kaddr, len)
     error = fault_inject("copyin")
     if error:
@@ -672,7 +672,7 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     if isinstance(uio.uio_iov, iovec):
         uio.uio_iov = [uio.uio_iov]
     kv = _kview(buf) if n > 0 else None
-    user = not (vm is None or vm.vm_kernel)  # VMSPACE_IS_KERNEL_P(vm)
+    user = not VMSPACE_IS_KERNEL_P(vm)
     cp = 0
     error = 0
     while n > 0 and uio.uio_resid:
