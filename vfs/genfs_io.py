@@ -269,9 +269,7 @@ def _run_clean(uobj: uvm_object, run: list[vm_page]) -> None:
     n = len(run)
     for pg in run:
         pg.flags |= PG_CLEAN
-    tag = uobj.uo_dirtyoffs
-    i = bisect_left(tag, run[0].offset)
-    del tag[i:i + n]
+    _run_untag(uobj.uo_dirtyoffs, run)
     uobj.uo_ndirty -= n
     u = uobj.uo_exp
     u.dirtypages -= n

@@ -115,6 +115,13 @@ Deviations from vfs_bio.c 1.276:
   (NetBSD's own defect; kemu loses no completed write).  kemu reaches it
   when another lwp dirties a listed buffer while vinvalbuf waits for
   bufcache_lock (tests/vfs/test_vfs_bio.py);
+* ``vinvalbuf`` starts without vfs_subr.c's VOP_PUTPAGES(PGO_ALLPAGES |
+  PGO_FREE | PGO_SYNCIO, with PGO_CLEANIT | PGO_RECLAIM for V_SAVE): its
+  callers pass device vnodes, which hold no pages, and a covered
+  directory, whose blocks ext2 keeps in the device vnode's buffers.  It
+  ignores ``slpflag`` and ``slptimeo`` (bbusy waits uninterruptibly and
+  without a timeout), so vfs_subr.c's return of bbusy's other errors is
+  never taken;
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
