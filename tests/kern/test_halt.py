@@ -17,7 +17,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from typing import Any
 
 import pytest
 import trio
@@ -27,6 +26,7 @@ from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_WRONLY
 from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
+from tests.fs.puffs.h_puffs import DiesOnSuspendMemFS
 from tools.lib import forkserver, libc
 from tools.puffs_servers.memfs import MemFS
 
@@ -292,20 +292,6 @@ class StuckMemFS(MemFS):
         return await super().fs_sync(waitfor, cred, pid)
 
 
-class DiesOnSuspendMemFS(MemFS):
-    """A memfs whose server closes its device (puffs_exit: the kernel's forced
-    unmount) when told a suspension starts, i.e. from inside the halt's
-    dounmount of its file system: two dounmounts of one mount at once."""
-
-    server: Any = None
-
-    async def fs_suspend(self, status: int) -> None:
-        from fs.puffs.puffs_msgif_h import PUFFS_SUSPEND_START
-
-        if status == PUFFS_SUSPEND_START:
-            await self.server.exit()
-
-
 @pytest.mark.parametrize("seed", [6, 52])
 def test_a_server_dying_during_the_halts_unmount_loses_nothing(img, seed):
     """The halt's dounmount of a puffs mount suspends it; the server dies then
@@ -480,7 +466,6 @@ async def test_async_with_cancelled(img):
     assert_written(img)
 
 
-
 async def write_then_spin(img: str, started: threading.Event) -> None:
     """Mount and write, then loop in the kernel for ever: a mutex taken and
     released, never a sleep, never a return to user mode (a livelock)."""
@@ -526,6 +511,7 @@ def test_an_interrupt_while_the_kernel_loops_for_ever(img):
     assert out.returncode == 0, out.stderr
     assert out.stdout == "interrupted: halted\n", out.stderr
     assert_written(img)
+
 
 def test_a_host_call_taken_at_once_leaves_no_poke_behind():
     """The host pokes the CPU for each call it queues (host_poke) and the run

@@ -315,6 +315,9 @@ def test_signal_to_kemu_run_with_a_background_job(tmp_path, img, sig):
 
 
 def test_sigterm_to_kemu_shell_with_a_background_job(img):
+    """``kemu shell`` fed from a pipe, its background job computing on: a
+    SIGTERM ends it with 128 + SIGTERM, the next line never run, after a halt
+    that synced and unmounted the image (the dd stopped by suspendsched)."""
     c = Child(["shell", *drive(img)], stdin=subprocess.PIPE)
     assert c.p.stdin is not None
     try:

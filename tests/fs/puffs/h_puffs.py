@@ -50,6 +50,21 @@ class Booted:
         self.k.__exit__(*exc)
 
 
+class DiesOnSuspendMemFS(MemFS):
+    """A memfs whose server closes its device (puffs_exit: the kernel's forced
+    unmount) when told a suspension starts, i.e. from inside a dounmount of
+    its file system (the halt's, or an unmount -f): two dounmounts of one
+    mount at once.  Used by tests/kern/test_halt.py too."""
+
+    server: Any = None
+
+    async def fs_suspend(self, status: int) -> None:
+        from fs.puffs.puffs_msgif_h import PUFFS_SUSPEND_START
+
+        if status == PUFFS_SUSPEND_START:
+            await self.server.exit()
+
+
 MEMFS = "tools.puffs_servers.memfs:MemFS"
 
 

@@ -311,7 +311,6 @@ def test_server_close_during_a_forced_unmount_says_nothing(monkeypatch, seed):
 
     import kern
     import vfs.vfs_mount as vfs_mount
-    from tests.kern.test_halt import DiesOnSuspendMemFS
     from tools.lib.libpuffs._sys import lwp_create
     from vfs.mount import MNT_FORCE
 
@@ -325,7 +324,7 @@ def test_server_close_during_a_forced_unmount_says_nothing(monkeypatch, seed):
         return rv
 
     monkeypatch.setattr(vfs_mount, "dounmount", observed)
-    ops = DiesOnSuspendMemFS()
+    ops = h.DiesOnSuspendMemFS()
     with kern.boot(seed=seed, console=io.StringIO()) as k:
         server = ops.server = h.start_server(k, ops=ops)
         p = k.proc_create("un", k.initproc)
