@@ -171,3 +171,20 @@ def test_distribution_metadata_on_the_path_gets_a_fresh_interpreter(tmp_path):
     p = forkserver.popen(["-m", "pytest", "--version"], cwd=tmp_path,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert isinstance(p, subprocess.Popen) and p.wait(60) == 0
+
+
+@pytest.mark.parametrize("sent", [b"\x05\x00", forkserver.LEN.pack(10) + b'{"a"'],
+                         ids=["header", "body"])
+def test_a_request_cut_short_by_the_end_is_the_end(sent):
+    """The client died while sending: the fork server sees the end of its
+    requests (tools/lib/libpuffs/forkserver.py's used to spin on a cut header
+    and die on a cut body, leaving its servers unreaped); a whole request
+    before it is still read."""
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(forkserver.LEN.pack(8) + b'{"a": 1}' + sent)
+        a.close()
+        assert forkserver._recv_request(b) == ({"a": 1}, [])
+        assert forkserver._recv_request(b) is None
