@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import pytest
 
@@ -33,9 +34,22 @@ SHOW = textwrap.dedent("""
 
 
 def both(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """The run of a fresh interpreter and that of a forked child (it must be one:
+    a fallback to a fresh interpreter would compare it with itself)."""
+    if not forkserver.usable(sys.executable):
+        pytest.skip("no fork server here (coverage or KEMU_FORKSERVER=0)")
     fresh = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
                            timeout=60, **kw)
-    forked = forkserver.run(argv, capture_output=True, text=True, timeout=60, **kw)
+    started = []
+    real = forkserver.popen
+
+    def popen(*a, **k):
+        started.append(real(*a, **k))
+        return started[-1]
+
+    with mock.patch.object(forkserver, "popen", popen):
+        forked = forkserver.run(argv, capture_output=True, text=True, timeout=60, **kw)
+    assert [type(p) for p in started] == [forkserver.ForkedProcess]
     return fresh, forked
 
 
