@@ -651,7 +651,7 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
     for fd in own:
         os.close(fd)
     for target, fd in zip(keep, moved, strict=True):
-        os.dup2(fd, target, inheritable=target <= 2)
+        os.dup2(fd, target)         # inheritable, as Popen leaves pass_fds
     for fd in moved:
         os.close(fd)
     # close_fds: nothing else of the fork server's (its requests, the other
@@ -663,9 +663,6 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
                 os.close(fd)
             except OSError:
                 pass
-    for fd in keep:
-        if fd > 2:
-            os.set_inheritable(fd, True)
     if req.get("session"):
         os.setsid()
     os.chdir(req["cwd"])
