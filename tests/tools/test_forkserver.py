@@ -10,6 +10,7 @@ import resource
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import pytest
 
@@ -33,9 +34,22 @@ SHOW = textwrap.dedent("""
 
 
 def both(argv: list[str], **kw) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """The run of a fresh interpreter and that of a forked child (it must be one:
+    a fallback to a fresh interpreter would compare it with itself)."""
+    if not forkserver.usable(sys.executable):
+        pytest.skip("no fork server here (coverage or KEMU_FORKSERVER=0)")
     fresh = subprocess.run([sys.executable, *argv], capture_output=True, text=True,
                            timeout=60, **kw)
-    forked = forkserver.run(argv, capture_output=True, text=True, timeout=60, **kw)
+    started = []
+    real = forkserver.popen
+
+    def popen(*a, **k):
+        started.append(real(*a, **k))
+        return started[-1]
+
+    with mock.patch.object(forkserver, "popen", popen):
+        forked = forkserver.run(argv, capture_output=True, text=True, timeout=60, **kw)
+    assert [type(p) for p in started] == [forkserver.ForkedProcess]
     return fresh, forked
 
 
@@ -171,3 +185,20 @@ def test_distribution_metadata_on_the_path_gets_a_fresh_interpreter(tmp_path):
     p = forkserver.popen(["-m", "pytest", "--version"], cwd=tmp_path,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert isinstance(p, subprocess.Popen) and p.wait(60) == 0
+
+
+@pytest.mark.parametrize("sent", [b"\x05\x00", forkserver.LEN.pack(10) + b'{"a"'],
+                         ids=["header", "body"])
+def test_a_request_cut_short_by_the_end_is_the_end(sent):
+    """The client died while sending: the fork server sees the end of its
+    requests (tools/lib/libpuffs/forkserver.py's used to spin on a cut header
+    and die on a cut body, leaving its servers unreaped); a whole request
+    before it is still read."""
+    import socket
+
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(forkserver.LEN.pack(8) + b'{"a": 1}' + sent)
+        a.close()
+        assert forkserver._recv_request(b) == ({"a": 1}, [])
+        assert forkserver._recv_request(b) is None

@@ -432,11 +432,15 @@ def popen(argv: Sequence[str], *, preload: Sequence[str] = PYTEST,
     argv = [os.fspath(a) for a in argv]
     if argv and argv[0][:2] in ("-m", "-c") and len(argv[0]) > 2:   # -mpytest
         argv = [argv[0][:2], argv[0][2:], *argv[1:]]
-    # interpreter options (-S, -X...) act before any import: a fresh interpreter
-    if not usable(python) or not argv or (argv[0].startswith("-") and argv[0] not in ("-m", "-c")):
+
+    def fresh() -> subprocess.Popen[Any]:
         return subprocess.Popen([python, *argv], stdin=stdin, stdout=stdout, stderr=stderr,
                                 text=text, cwd=cwd, env=None if env is None else dict(env),
                                 start_new_session=start_new_session)
+
+    # interpreter options (-S, -X...) act before any import: a fresh interpreter
+    if not usable(python) or not argv or (argv[0].startswith("-") and argv[0] not in ("-m", "-c")):
+        return fresh()
     close: list[int] = []
     mine: dict[int, int] = {}
     fds: dict[int, int] = {}
@@ -463,9 +467,7 @@ def popen(argv: Sequence[str], *, preload: Sequence[str] = PYTEST,
         for fd in close:
             os.close(fd)
         close = []
-        return subprocess.Popen([python, *argv], stdin=stdin, stdout=stdout, stderr=stderr,
-                                text=text, cwd=cwd, env=None if env is None else dict(env),
-                                start_new_session=start_new_session)
+        return fresh()
     except BaseException:
         for fd in mine.values():
             os.close(fd)
@@ -649,7 +651,7 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
     for fd in own:
         os.close(fd)
     for target, fd in zip(keep, moved, strict=True):
-        os.dup2(fd, target, inheritable=target <= 2)
+        os.dup2(fd, target)         # inheritable, as Popen leaves pass_fds
     for fd in moved:
         os.close(fd)
     # close_fds: nothing else of the fork server's (its requests, the other
@@ -661,9 +663,6 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
                 os.close(fd)
             except OSError:
                 pass
-    for fd in keep:
-        if fd > 2:
-            os.set_inheritable(fd, True)
     if req.get("session"):
         os.setsid()
     os.chdir(req["cwd"])

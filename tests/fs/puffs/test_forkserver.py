@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import sys
 import time
 
 import pytest
@@ -87,8 +88,26 @@ def test_without_the_fork_server_each_server_is_a_fresh_interpreter(monkeypatch)
     assert (s.returncode, s.died, s.loop_error) == (0, False, 0)
 
 
+def test_a_working_directory_that_may_shadow_its_modules_gets_a_fresh_server(
+        tmp_path, monkeypatch):
+    """The server's sys.path starts with the working directory: where that may
+    find other copies of the modules the fork server imported (here a
+    directory named ``fs``), the server is a fresh interpreter, started as
+    without the fork server (this used to escape as forkserver.Shadowed)."""
+    (tmp_path / "fs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with h.Booted(seed=67) as k:
+        s = h.start_remote_server(k)
+        assert s.thread_errors == []
+        assert isinstance(s._popen, subprocess.Popen) and _ppid(s.pid) == os.getpid()
+        k.run(kt.write_file, "/mnt/f", b"fresh")
+        assert k.run(kt.read_file, "/mnt/f") == b"fresh"
+        assert k.run(h.unmount, "/mnt") == 0
+    assert (s.returncode, s.died, s.loop_error) == (0, False, 0)
+
+
 def test_another_python_is_not_forked():
-    assert forkserver.usable(forkserver.sys.executable)
+    assert forkserver.usable(sys.executable)
     assert not forkserver.usable("/usr/bin/python3-other")
 
 
@@ -109,18 +128,3 @@ def test_a_dead_fork_server_is_replaced():
         assert k.run(h.unmount, "/mnt") == 0
     assert (s.returncode, s.died) == (0, False)
 
-
-@pytest.mark.parametrize("sent", [b"\x05\x00", forkserver.LEN.pack(10) + b'{"a"'],
-                         ids=["header", "body"])
-def test_a_request_cut_short_by_the_end_is_the_end(sent):
-    """The client died while sending: the fork server sees the end of its
-    requests (it used to spin on a cut header and die on a cut body, leaving its
-    servers unreaped); a whole request before it is still read."""
-    import socket
-
-    a, b = socket.socketpair()
-    with a, b:
-        a.sendall(forkserver.LEN.pack(8) + b'{"a": 1}' + sent)
-        a.close()
-        assert forkserver._recv_request(b) == ({"a": 1}, [])
-        assert forkserver._recv_request(b) is None

@@ -21,11 +21,10 @@ environment (puffs servers only).
 from __future__ import annotations
 
 import os
-import sys  # noqa: F401 - tests name sys.executable through this module
 from collections.abc import Mapping
 
 from tools.lib import forkserver as _fs
-from tools.lib.forkserver import LEN, _recv_request, shutdown  # noqa: F401 - re-exported
+from tools.lib.forkserver import shutdown  # noqa: F401 - re-exported
 
 #: The Popen-like view of a forked server.
 ServerProcess = _fs.ForkedProcess

@@ -546,7 +546,9 @@ class RemoteServer:
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", ""))
                                             if p)
-        # (imported here: the server process does not need it)
+        # (imported here: the server process does not need them)
+        from tools.lib.forkserver import Shadowed
+
         from . import forkserver
 
         try:
@@ -555,8 +557,13 @@ class RemoteServer:
                 # (tools/lib/libpuffs/forkserver.py): same command line
                 argv = self.argv(-1)[3:]
                 argv[argv.index("--fd") + 1] = "{fd}"
-                self._popen = forkserver.spawn(self.python, argv, env, theirs.fileno())
-            else:
+                try:
+                    self._popen = forkserver.spawn(self.python, argv, env, theirs.fileno())
+                except Shadowed:
+                    # its path (the working directory first) may find other
+                    # copies of the modules the fork server imported: fresh
+                    pass
+            if self._popen is None:
                 self._popen = subprocess.Popen(self.argv(theirs.fileno()),
                                                pass_fds=(theirs.fileno(),),
                                                stdin=subprocess.DEVNULL, env=env,
