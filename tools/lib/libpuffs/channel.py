@@ -36,6 +36,7 @@ the rump tests' ``pta_vfs_toserv_ops``/``pta_vn_toserv_ops`` do.
 from __future__ import annotations
 
 import ctypes
+import struct
 from typing import TYPE_CHECKING, Any
 
 from fs.puffs.puffs_msgif_h import (
@@ -82,6 +83,20 @@ _NEXTBUF = puffs_req.preq_nextbuf.offset
 
 def _word(b: Any, off: int) -> int:
     return int.from_bytes(b[off:off + 8], "little")
+
+
+def _layout(ctype: Any) -> struct.Struct:
+    """The packing of a ctypes struct of plain scalar fields, as the C compiler
+    lays it out (native sizes and alignment: the struct module's "@" mode)."""
+    s = struct.Struct("@" + "".join(t._type_ for _, t in ctype._fields_))
+    assert s.size == ctypes.sizeof(ctype), ctype
+    return s
+
+
+# PUFFSGETOP's and PUFFSPUTOP's argument blocks, as the server's memory holds them.
+_PHG = _layout(puffs_reqh_get)
+_PHP = _layout(puffs_reqh_put)
+_PHP_OFF = ALIGN(_PHG.size)            # both in one small mapping of the channel's
 
 
 def frame_header(frame: Any) -> puffs_req:
@@ -167,6 +182,10 @@ class DevPuffsChannel(Channel):
         self.putbuf = 0
         self.putsize = 0
         self.maxops = 0  # phg_nops: 0 is "no limit"
+        # Where the ioctl arguments live in the server's memory (a C server has
+        # them on its stack and passes their address): the kernel copies them
+        # in and back out there, the loop packs and unpacks them in place.
+        self.argbuf = 0
 
     @staticmethod
     def _unmap(addr: int) -> None:
@@ -193,14 +212,19 @@ class DevPuffsChannel(Channel):
         if self.pid:
             await libc.kill(self.pid, SIGUSR2)
 
+    def _arg(self) -> int:
+        if not self.argbuf:
+            self.argbuf = libc.ualloc(_PHP_OFF + _PHP.size)
+        return self.argbuf
+
     async def get_requests(self) -> list[bytearray]:
+        arg = self._arg()
         while True:
             if not self.getbuf:
                 self.getbuf = libc.ualloc(self.bufsize)
-            phg = puffs_reqh_get(phg_buf=self.getbuf, phg_buflen=self.bufsize,
-                                 phg_nops=self.maxops)
+            libc.uput(arg, _PHG.pack(self.getbuf, self.bufsize, self.maxops, 0))
             try:
-                await libc.ioctl(self.fd, PUFFSGETOP, phg)
+                await libc.ioctl(self.fd, PUFFSGETOP, arg)
             except SyscallError as e:
                 if e.errno == E2BIG and self.bufsize < self.maxbuf:
                     self._unmap(self.getbuf)
@@ -209,11 +233,14 @@ class DevPuffsChannel(Channel):
                     continue
                 raise _errno(e) from None
             break
+        _, left, nops, _ = _PHG.unpack(libc.uget(arg, _PHG.size))
+        if not nops:
+            return []
         # One copy of everything delivered, then a frame per request.
-        data = libc.uget(self.getbuf, self.bufsize - phg.phg_buflen) if phg.phg_nops else b""
+        data = memoryview(libc.uget(self.getbuf, self.bufsize - left))
         frames = []
         pos = 0
-        for _ in range(phg.phg_nops):
+        for _ in range(nops):
             n = _word(data, pos + _BUFLEN)
             frame = bytearray(data[pos:pos + n])
             self.count(frame)
@@ -244,9 +271,9 @@ class DevPuffsChannel(Channel):
                 libc.uput(addr + _BUFLEN, lens[k + 1].to_bytes(8, "little"))
                 libc.uput(addr + _NEXTBUF, link.to_bytes(8, "little"))
                 addr = link
-        php = puffs_reqh_put(php_nops=len(replies), php_id=_word(replies[0], _ID),
-                             php_buf=self.putbuf, php_buflen=lens[0])
-        await self._ioctl(PUFFSPUTOP, php)
+        arg = self._arg() + _PHP_OFF
+        libc.uput(arg, _PHP.pack(len(replies), _word(replies[0], _ID), self.putbuf, lens[0]))
+        await self._ioctl(PUFFSPUTOP, arg)
         self.replies_out += len(replies)
 
     async def _ioctl(self, cmd: int, arg: Any) -> None:
@@ -268,7 +295,8 @@ class DevPuffsChannel(Channel):
     async def close(self) -> None:
         self._unmap(self.getbuf)
         self._unmap(self.putbuf)
-        self.getbuf = self.putbuf = 0
+        self._unmap(self.argbuf)
+        self.getbuf = self.putbuf = self.argbuf = 0
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             try:
