@@ -122,7 +122,7 @@ class vmspace:
     """struct vmspace: a process's user address space, or the kernel's (no user pages)."""
 
     __slots__ = ("vm_starts", "vm_ents", "vm_next", "vm_kernel", "vm_refcnt", "vm_text",
-                 "vm_text_next")
+                 "vm_text_next", "vm_hint")
 
     def __init__(self, kernel: bool = False) -> None:
         self.vm_starts: list[int] = []
@@ -134,6 +134,10 @@ class vmspace:
         # there (a handler given to sigaction, libc's signal trampoline).
         self.vm_text: dict[int, Any] = {}
         self.vm_text_next = VM_TEXT_BASE
+        # The mapping the last lookup found: a program's copies mostly hit the
+        # one it used last (its stack, its request buffer), so it is tried
+        # before the bisection.  Mappings never overlap: a hit is the answer.
+        self.vm_hint: vm_map_entry | None = None
 
     def __repr__(self) -> str:
         if self.vm_kernel:
@@ -142,6 +146,9 @@ class vmspace:
 
     def lookup(self, addr: int, n: int) -> tuple[vm_map_entry, int] | None:
         """The mapping holding all of [addr, addr + n) and the offset in it, or None."""
+        ent = self.vm_hint
+        if ent is not None and ent.start <= addr and addr + n <= ent.end and n >= 0:
+            return ent, addr - ent.start
         if addr <= 0 or n < 0:
             return None
         i = bisect.bisect_right(self.vm_starts, addr) - 1
@@ -150,6 +157,7 @@ class vmspace:
         ent = self.vm_ents[i]
         if addr + n > ent.end:
             return None
+        self.vm_hint = ent
         return ent, addr - ent.start
 
     def entry_at(self, addr: int) -> vm_map_entry | None:
@@ -175,11 +183,13 @@ class vmspace:
             return False
         del self.vm_starts[i]
         del self.vm_ents[i]
+        self.vm_hint = None
         return True
 
     def clear(self) -> None:
         self.vm_starts.clear()
         self.vm_ents.clear()
+        self.vm_hint = None
 
     @property
     def vm_mapped(self) -> int:
@@ -310,7 +320,8 @@ def _copyin_vm(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
         return EFAULT
     ent, off = r
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
-    _need(kv, len, "copyin")
+    if kv.__len__() < len:
+        _need(kv, len, "copyin")
     src = ent.data
     kv[:len] = src[off:off + len] if len < _VIEW_MIN else memoryview(src)[off:off + len]
     return 0
@@ -326,7 +337,8 @@ def _copyout_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
         return EFAULT
     ent, off = r
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
-    _need(kv, len, "copyout")
+    if kv.__len__() < len:
+        _need(kv, len, "copyout")
     ent.data[off:off + len] = kv[:len] if len < _VIEW_MIN else memoryview(kv)[:len]
     return 0
 
@@ -778,11 +790,11 @@ def uvm_unmap_user(p: proc, addr: int) -> None:
 def uwrite(p: proc, addr: int, data: Any) -> None:
     """Store bytes at a user address of ``p`` (userland's own memory access)."""
     vm = _user_vm(p)
-    mv = _kview(data)
-    n = mv.nbytes
+    mv = data if data.__class__ is bytes or data.__class__ is bytearray else _kview(data)
+    n = len(mv)
     if n == 0:
         return
-    r = vm.lookup(_uaddr(addr), n)
+    r = vm.lookup(addr if addr.__class__ is int else _uaddr(addr), n)
     if r is None:
         raise SyscallError(EFAULT, f"write of {n} bytes at {_uaddr(addr):#x}")
     ent, off = r
@@ -794,7 +806,7 @@ def uread(p: proc, addr: int, n: int) -> bytes:
     vm = _user_vm(p)
     if n == 0:
         return b""
-    r = vm.lookup(_uaddr(addr), n)
+    r = vm.lookup(addr if addr.__class__ is int else _uaddr(addr), n)
     if r is None:
         raise SyscallError(EFAULT, f"read of {n} bytes at {_uaddr(addr):#x}")
     ent, off = r

@@ -96,7 +96,8 @@ def _layout(ctype: Any) -> struct.Struct:
 # PUFFSGETOP's and PUFFSPUTOP's argument blocks, as the server's memory holds them.
 _PHG = _layout(puffs_reqh_get)
 _PHP = _layout(puffs_reqh_put)
-_PHP_OFF = ALIGN(_PHG.size)            # both in one small mapping of the channel's
+_PHP_OFF = ALIGN(_PHG.size)
+_ARGS = ALIGN(_PHP_OFF + _PHP.size)     # where the get buffer starts in the mapping
 
 
 def frame_header(frame: Any) -> puffs_req:
@@ -169,6 +170,15 @@ class DevPuffsChannel(Channel):
 
     The get buffer starts at the granted ``maxreqlen`` and doubles (up to
     ``maxbuf``) when the kernel says a request does not fit (E2BIG).
+
+    One mapping of the server's memory, made at the first GETOP (in the
+    process that serves), holds the ioctl argument blocks, the get buffer
+    and a put buffer of the same size.  A C server keeps its puffs_reqh_get
+    and puffs_reqh_put on its stack and passes their addresses; the loop
+    here packs and unpacks them in place, where the kernel copies them in
+    and back out.  (One mapping, not three: the copies of a round trip then
+    all land in the mapping the address space looked up last.)  Replies
+    that need more room than the put buffer get a mapping of their own.
     """
 
     def __init__(self, fd: int, bufsize: int = PUFFS_REQ_MAXSIZE,
@@ -178,14 +188,12 @@ class DevPuffsChannel(Channel):
         self.pid = 0       # the server process, for interrupt() (SIGUSR2)
         self.bufsize = max(int(bufsize), HDRSIZE)
         self.maxbuf = maxbuf
+        self.base = 0      # the mapping: argument blocks, get buffer, put buffer
         self.getbuf = 0
         self.putbuf = 0
         self.putsize = 0
+        self.ownput = 0    # the put buffer's own mapping, once replies outgrew the room
         self.maxops = 0  # phg_nops: 0 is "no limit"
-        # Where the ioctl arguments live in the server's memory (a C server has
-        # them on its stack and passes their address): the kernel copies them
-        # in and back out there, the loop packs and unpacks them in place.
-        self.argbuf = 0
 
     @staticmethod
     def _unmap(addr: int) -> None:
@@ -212,23 +220,26 @@ class DevPuffsChannel(Channel):
         if self.pid:
             await libc.kill(self.pid, SIGUSR2)
 
-    def _arg(self) -> int:
-        if not self.argbuf:
-            self.argbuf = libc.ualloc(_PHP_OFF + _PHP.size)
-        return self.argbuf
+    def _map(self) -> int:
+        base = self.base = libc.ualloc(_ARGS + 2 * self.bufsize)
+        self.getbuf = base + _ARGS
+        if not self.ownput:
+            self.putbuf = self.getbuf + self.bufsize
+            self.putsize = self.bufsize
+        return base
 
     async def get_requests(self) -> list[bytearray]:
-        arg = self._arg()
         while True:
-            if not self.getbuf:
-                self.getbuf = libc.ualloc(self.bufsize)
+            arg = self.base or self._map()
             libc.uput(arg, _PHG.pack(self.getbuf, self.bufsize, self.maxops, 0))
             try:
                 await libc.ioctl(self.fd, PUFFSGETOP, arg)
             except SyscallError as e:
                 if e.errno == E2BIG and self.bufsize < self.maxbuf:
-                    self._unmap(self.getbuf)
-                    self.getbuf = 0
+                    self._unmap(self.base)
+                    self.base = self.getbuf = 0
+                    if not self.ownput:
+                        self.putbuf = self.putsize = 0
                     self.bufsize *= 2
                     continue
                 raise _errno(e) from None
@@ -253,10 +264,11 @@ class DevPuffsChannel(Channel):
             return
         lens = [len(r) for r in replies]
         need = sum(ALIGN(n) for n in lens)
+        arg = (self.base or self._map()) + _PHP_OFF
         if need > self.putsize:
-            self._unmap(self.putbuf)
+            self._unmap(self.ownput)
             self.putsize = max(need, self.bufsize)
-            self.putbuf = libc.ualloc(self.putsize)
+            self.putbuf = self.ownput = libc.ualloc(self.putsize)
         # Each reply's header describes the next one (id, length, address):
         # the kernel follows that chain.  The chain is written into the copy
         # in user memory; the first reply is described by the put header.
@@ -271,7 +283,6 @@ class DevPuffsChannel(Channel):
                 libc.uput(addr + _BUFLEN, lens[k + 1].to_bytes(8, "little"))
                 libc.uput(addr + _NEXTBUF, link.to_bytes(8, "little"))
                 addr = link
-        arg = self._arg() + _PHP_OFF
         libc.uput(arg, _PHP.pack(len(replies), _word(replies[0], _ID), self.putbuf, lens[0]))
         await self._ioctl(PUFFSPUTOP, arg)
         self.replies_out += len(replies)
@@ -293,10 +304,9 @@ class DevPuffsChannel(Channel):
                                                     pf_start=start, pf_end=end))
 
     async def close(self) -> None:
-        self._unmap(self.getbuf)
-        self._unmap(self.putbuf)
-        self._unmap(self.argbuf)
-        self.getbuf = self.putbuf = self.argbuf = 0
+        self._unmap(self.base)
+        self._unmap(self.ownput)
+        self.base = self.getbuf = self.putbuf = self.ownput = self.putsize = 0
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             try:
