@@ -417,21 +417,21 @@ async def _userret(l: lwp, depth: int) -> None:
         await sigframe_return(l, depth)
 
 
-async def syscall(code: int, *args: Any) -> Any:
-    """Enter the kernel: run system call ``code`` with ``args`` in the calling lwp.
-
-    Returns ``retval[0]``; a failure raises ``SyscallError`` with NetBSD's errno.
-    """
-    return (await _syscall(code, args))[0]
-
-
 async def syscall2(code: int, *args: Any) -> tuple[Any, Any]:
     """As :func:`syscall`, returning both return registers (``retval[0], retval[1]``)."""
-    rv = await _syscall(code, args)
+    rv = [0, 0]
+    await syscall(code, *args, _rv=rv)
     return rv[0], rv[1]
 
 
-async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
+async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
+    """Enter the kernel: run system call ``code`` with ``args`` in the calling lwp.
+
+    Returns ``retval[0]``; a failure raises ``SyscallError`` with NetBSD's errno.
+    (``_rv``: syscall2's list, which gets both return registers.  The trap is
+    this one coroutine, not a wrapper around another: each level of
+    coroutines costs every switch of a sleeping call twice.)
+    """
     l = curlwp()
     if l.l_proc.p_sflag & PS_WEXIT:
         from kern.kern_exit import lwp_exit  # (kern_exit imports this module)
@@ -504,7 +504,9 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
     if not l.l_spinlocks and (ci.runq or ci.slow):
         await ci.preempt(l, PREEMPT)
     if error == 0 or error == EJUSTRETURN:
-        return retval
+        if _rv is not None:
+            _rv[:] = retval
+        return retval[0]
     raise SyscallError(error, sy.sy_name)
 
 
