@@ -79,6 +79,14 @@ _OPTYPE = puffs_req.preq_optype.offset
 _ID = puffs_req.preq_id.offset
 _BUFLEN = puffs_req.preq_buflen.offset
 _NEXTBUF = puffs_req.preq_nextbuf.offset
+_COOKIE = puffs_req.preq_cookie.offset
+#: the u.out form a request comes in (opclass, optype, cookie: a pointer), at
+#: HDR_OUT_OFF, and the u.in form's preq_rv (the reply's errno), at HDR_RV_OFF
+HDR_OUT = struct.Struct("@BBxxxxxxP")
+HDR_RV = struct.Struct("@i")
+HDR_OUT_OFF = _OPCLASS
+HDR_RV_OFF = puffs_req.preq_rv.offset
+assert HDR_OUT.size == _COOKIE + ctypes.sizeof(ctypes.c_void_p) - _OPCLASS
 
 
 def _word(b: Any, off: int) -> int:

@@ -169,23 +169,25 @@ class Attr:
             va.va_filerev = int(v)
         if self.blocksize is not None:
             va.va_blocksize = self.blocksize
-        ts = _timespec_wire
+        # (the times stored through a view of each: a timespec built and
+        # copied in costs about twice as much)
         if (t := self.atime) is not None:
-            va.va_atime = ts(int(t[0]), int(t[1]))
+            ts = va.va_atime
+            ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
         if (t := self.mtime) is not None:
-            va.va_mtime = ts(int(t[0]), int(t[1]))
+            ts = va.va_mtime
+            ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
         if (t := self.ctime) is not None:
-            va.va_ctime = ts(int(t[0]), int(t[1]))
+            ts = va.va_ctime
+            ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
         if (t := self.birthtime) is not None:
-            va.va_birthtime = ts(int(t[0]), int(t[1]))
+            ts = va.va_birthtime
+            ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
 
     def given(self) -> dict[str, Any]:
         """The fields that are set (setattr: what to change)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name != "vaflags" and getattr(self, f.name) is not None}
-
-
-_timespec_wire = type(vattr().va_atime)  # the wire vattr's timespec (32-bit time_t)
 
 
 @dataclass

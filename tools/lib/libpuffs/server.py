@@ -104,7 +104,15 @@ from vfs.dirent import pack_dirent, vtype_to_dtype
 from vfs.statvfs import statvfs
 
 from . import _sys
-from .channel import HDRSIZE, Channel, DevPuffsChannel
+from .channel import (
+    HDR_OUT,
+    HDR_OUT_OFF,
+    HDR_RV,
+    HDR_RV_OFF,
+    HDRSIZE,
+    Channel,
+    DevPuffsChannel,
+)
 from .errors import PuffsError
 from .ops import Attr, ComponentName, Cred, Operations, StatvfsData, vnopmask
 
@@ -282,10 +290,9 @@ class PuffsServer:
 
     async def dispatch(self, frame: bytearray) -> bytearray | None:
         """Handle one request frame in place; the reply, or None for a FAF."""
-        hdr = puffs_req.from_buffer(frame)
-        opclass = hdr.preq_opclass
-        optype = hdr.preq_optype
-        cookie = hdr.preq_cookie or 0
+        # (the header's u.out fields unpacked, not a ctypes view of it: this
+        # runs for every request)
+        opclass, optype, cookie = HDR_OUT.unpack_from(frame, HDR_OUT_OFF)
         wantreply = PUFFSOP_WANTREPLY(opclass)
         cls = PUFFSOP_OPCLASS(opclass)
         self.handled += 1
@@ -315,8 +322,7 @@ class PuffsServer:
             await self._dump(cls, optype, cookie, wantreply, frame, rv)
         if not wantreply:
             return None
-        hdr.preq_rv = rv        # over opclass/optype/cookie: the u.in form
-        del hdr
+        HDR_RV.pack_into(frame, HDR_RV_OFF, rv)  # preq_rv over opclass..: the u.in form
         return frame[:max(HDRSIZE, min(replylen, len(frame)))]
 
     async def _dump(self, cls: int, optype: int, cookie: int, wantreply: int,
