@@ -330,8 +330,9 @@ class UserTemp:
     __slots__ = ("addrs", "blocks", "st")
 
     def __init__(self) -> None:
-        self.addrs: list[int] = []          # mappings of their own (too big for the stack)
-        self.blocks: list[list[int]] = []
+        # (made at the first use: most calls need one block and no mapping)
+        self.addrs: list[int] | None = None   # mappings of their own (too big for the stack)
+        self.blocks: list[list[int]] | None = None
         self.st: _UserStack | None = None
 
     def _take(self, n: int) -> int:
@@ -342,22 +343,38 @@ class UserTemp:
         end = a + ((n + _STACK_ALIGN - 1) & -_STACK_ALIGN)
         if end > st.top:
             a = ualloc(n)
-            self.addrs.append(a)
+            if self.addrs is None:
+                self.addrs = [a]
+            else:
+                self.addrs.append(a)
             return a
         st.sp = end
         b = [a, end, 1]
         st.blocks.append(b)
-        self.blocks.append(b)
+        if self.blocks is None:
+            self.blocks = [b]
+        else:
+            self.blocks.append(b)
         return a
 
     def alloc(self, n: int) -> int:
-        n = max(n, 1)
+        if n < 1:
+            n = 1
         a = self._take(n)
         st = self.st
         if st is not None and st.base <= a < st.top:
             off = a - st.base
             st.data[off:off + n] = bytes(n)
         return a
+
+    def load(self, addr: int, ctype: Any) -> Any:
+        """``uload(addr, ctype)`` of a temporary of this call: read from the stack
+        it came from, without looking up the lwp's stack again."""
+        st = self.st
+        n = ctypes.sizeof(ctype)
+        if st is not None and st.base <= addr and addr + n <= st.top:
+            return ctype.from_buffer_copy(st.data, addr - st.base)
+        return uload(addr, ctype)
 
     def copy(self, data: Any) -> int:
         b = bytes(data)
@@ -381,14 +398,14 @@ class UserTemp:
 
     def __exit__(self, *exc: Any) -> None:
         st = self.st
-        if st is not None and self.blocks:
+        if st is not None and self.blocks is not None:
             for b in self.blocks:
                 b[2] = 0
             blocks = st.blocks
             while blocks and not blocks[-1][2]:
                 del blocks[-1]
             st.sp = blocks[-1][1] if blocks else st.base
-        if self.addrs:
+        if self.addrs is not None:
             p = curproc()
             for a in self.addrs:
                 uvm_unmap_user(p, a)
@@ -993,11 +1010,14 @@ async def uname() -> utsname:
 
 # ---------------------------------------------------------------- files and directories
 
+_STAT_SIZE = ctypes.sizeof(struct_stat)
+
+
 async def _stat_call(code: int, path: str | bytes) -> struct_stat:
     with UserTemp() as t:
-        ub = t.alloc(ctypes.sizeof(struct_stat))
+        ub = t.alloc(_STAT_SIZE)
         await syscall(code, t.path(path), ub)
-        return uload(ub, struct_stat)
+        return t.load(ub, struct_stat)
 
 
 async def stat(path: str | bytes) -> struct_stat:
@@ -1013,9 +1033,9 @@ async def lstat(path: str | bytes) -> struct_stat:
 async def fstat(fd: int) -> struct_stat:
     """fstat(2) (__fstat50): the ``struct stat`` of an open descriptor."""
     with UserTemp() as t:
-        sb = t.alloc(ctypes.sizeof(struct_stat))
+        sb = t.alloc(_STAT_SIZE)
         await syscall(SYS___fstat50, fd, sb)
-        return uload(sb, struct_stat)
+        return t.load(sb, struct_stat)
 
 
 async def getfh(path: str | bytes, size: int = 128) -> bytes:
