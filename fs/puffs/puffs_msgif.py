@@ -48,6 +48,11 @@ Deviations from 1.27 (each is listed again in puffs_vfsops.py's header):
 * M9 puffs_userdead's CALL branch for a park on the replywait queue does
   not take park_mtx a second time (1.27 did: a self-deadlock).  CALL parks
   only come from async buffer reads, unreachable without a page cache.
+
+Not a deviation, a note (K1): the DPRINTFs every request passes (touser,
+getop, putop) are guarded by ``if puffs_sys.puffsdebug``, which is what C's
+DPRINTF macro expands to; a plain Python call would read their arguments
+(ctypes fields of the request header) on every round trip, debug or not.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ from kern.subr_kmem import (
 from kern.subr_prf import KASSERT
 from vfs.vfs_trans import fstrans_done, fstrans_is_owner, fstrans_start
 
+from . import puffs_sys
 from .puffs_msgif_h import (
     ALIGN,
     PCACHE_TYPE_WRITE,
@@ -452,8 +458,9 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     await mutex_enter(park.park_mtx)  # M7: locked while visible, until it sleeps
     mutex_exit(pmp.pmp_lock)
 
-    DPRINTF("touser: req %d, park: %r, c/t: 0x%x/0x%x, f: 0x%x\n", preq.preq_id, park,
-            preq.preq_opclass, preq.preq_optype, park.park_flags)
+    if puffs_sys.puffsdebug:  # (K1)
+        DPRINTF("touser: req %d, park: %r, c/t: 0x%x/0x%x, f: 0x%x\n", preq.preq_id, park,
+                preq.preq_opclass, preq.preq_optype, park.park_flags)
 
     cv_broadcast(pmp.pmp_req_waiter_cv)
     selnotify(pmp.pmp_sel, 0)
@@ -586,8 +593,9 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
             park.park_flags |= PARKFLAG_ONQUEUE2
         mutex_exit(pmp.pmp_lock)
 
-        DPRINTF("puffsgetop: get op %d (%d.), len %d (buflen %d), target %#x\n",
-                preq.preq_id, donesome, park.park_copylen, preq.preq_buflen, bufpos)
+        if puffs_sys.puffsdebug:  # (K1)
+            DPRINTF("puffsgetop: get op %d (%d.), len %d (buflen %d), target %#x\n",
+                    preq.preq_id, donesome, park.park_copylen, preq.preq_buflen, bufpos)
 
         error = copyout(park.park_preq, bufpos, park.park_copylen)
         if error != 0:
@@ -677,7 +685,8 @@ async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
             if not error:
                 nextpreq = tmpreq
         else:
-            DPRINTF("puffsputop: copyin from %#x, len %d\n", userbuf or 0, reqlen)
+            if puffs_sys.puffsdebug:  # (K1)
+                DPRINTF("puffsputop: copyin from %#x, len %d\n", userbuf or 0, reqlen)
             error = copyin(userbuf, park.park_preq, reqlen)
             if not error:
                 nextpreq = park.park_hdr
@@ -699,7 +708,8 @@ async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
             release = 1
 
         if not wgone:
-            DPRINTF("puffs_putop: flagging done for park %r\n", park)
+            if puffs_sys.puffsdebug:  # (K1)
+                DPRINTF("puffs_putop: flagging done for park %r\n", park)
             park.park_flags |= PARKFLAG_DONE  # M1
             cv_signal(park.park_cv)
         puffs_park_release(park, release)
