@@ -454,8 +454,13 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     if not _traps & (_HOST_EVERY - 1):
         await trio.lowlevel.checkpoint()
     # As x86 syscall() does, only the low bits of the number select the
-    # entry: a number past the table aliases the call it masks to.
-    sy = syscall_lookup(code & (SYS_NSYSENT - 1)) if isinstance(code, int) else None
+    # entry: a number past the table aliases the call it masks to.  (What
+    # syscall_lookup does, with the machine taken from the lwp's CPU.)
+    if code.__class__ is int or isinstance(code, int):
+        n = code & (SYS_NSYSENT - 1)
+        sy = _machine_sysent.of(ci.m).get(n) or _sysent.get(n)
+    else:
+        sy = None
     if sy is None:
         # sys_nosys: SIGSYS to the process (its default action ends it with
         # a core at _userret), ENOSYS if it ignores or catches the signal.
