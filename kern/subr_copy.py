@@ -266,10 +266,9 @@ def _kview(buf: Any) -> memoryview:
         if buf.format == "B" and buf.ndim == 1:
             return buf
         return buf.cast("B")
-    mv = memoryview(buf)
-    if mv.format != "B" or mv.ndim != 1:
-        mv = mv.cast("B")
-    return mv
+    # (cast without asking the new view its format first: for a ctypes struct
+    # that is a string built from every field)
+    return memoryview(buf).cast("B")
 
 
 def _uaddr(uaddr: Any) -> int:
@@ -339,7 +338,10 @@ def _copyout_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
     if kv.__len__() < len:
         _need(kv, len, "copyout")
-    ent.data[off:off + len] = kv[:len] if len < _VIEW_MIN else memoryview(kv)[:len]
+    if kv.__len__() == len:
+        ent.data[off:off + len] = kv    # (the whole buffer: no copy of it first)
+    else:
+        ent.data[off:off + len] = kv[:len] if len < _VIEW_MIN else memoryview(kv)[:len]
     return 0
 
 

@@ -284,6 +284,7 @@ def uload(addr: int, ctype: Any) -> Any:
 # in one lwp (an async generator between its steps) never overlap.
 USTACK_SIZE = 16 * 1024
 _STACK_ALIGN = 16
+_ZEROS = memoryview(bytes(USTACK_SIZE))   # (what a temporary on the stack is cleared with)
 
 _ustack: ContextVar[_UserStack | None] = ContextVar("libc user stack", default=None)
 
@@ -364,7 +365,7 @@ class UserTemp:
         st = self.st
         if st is not None and st.base <= a < st.top:
             off = a - st.base
-            st.data[off:off + n] = bytes(n)
+            st.data[off:off + n] = _ZEROS[:n]
         return a
 
     def load(self, addr: int, ctype: Any) -> Any:
