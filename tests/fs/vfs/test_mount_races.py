@@ -9,15 +9,18 @@ suspends the file system first, and a busy holder is inside a transaction,
 so the unmount waits for it; a thread that wants to busy a mount being
 unmounted waits for the unmount and is told ENOENT once it is gone.
 
-The interleavings are forced with a lock the test holds, the same in every
-seed: each test runs a sweep of seeds to show that.  Both tests failed
-before kemu's sync and namei busied the mounts:
+The interleavings are forced with a lock the test holds (and, for the sync,
+disk transfers made slow for the syncing lwp), the same in every seed: each
+test runs a sweep of seeds to show that.  They failed before kemu's sync,
+namei and vcache busied the mounts:
 
 * a sync that had passed its "being unmounted?" check slept in VFS_SYNC,
   the forced unmount closed the device, and the sync then wrote the super
   block and the group descriptors into the image after the unmount was over;
 * a lookup crossing into /mnt after the unmount's vflush loaded the root
-  vnode again, and dounmount panicked: "unmount: dangling vnode".
+  vnode again, and dounmount panicked: "unmount: dangling vnode";
+* so did a vnode asked for by file handle (vfs_fhtovp -> vcache_get, no
+  lookup): that test fails the same way with vcache_get's vfs_busy taken out.
 """
 
 from __future__ import annotations
@@ -174,6 +177,63 @@ def test_lookup_crossing_into_a_mount_being_unmounted(tmp_path, seed):
     assert seen["vnodes_while_held"] == 0
     assert seen["umount"] == 0
     assert seen["lookup"] == ENOENT
+    assert_clean(img)
+
+
+@pytest.mark.parametrize("seed", sweep(4))
+def test_file_handle_into_a_mount_being_unmounted(tmp_path, seed):
+    """As above, with the vnode asked for by file handle (fhopen(2)'s
+    vfs_fhtovp: VFS_FHTOVP, then vcache_get, with no lookup to busy the
+    mount): vcache_get busies the mount, so it waits for the unmount and
+    fails with ENOENT instead of loading a vnode into it."""
+    from kern.cpu import curlwp
+    from vfs.vfs_mount import dounmount
+    from vfs.vfs_syscalls import vfs_composefh, vfs_fhtovp
+    from vfs.vnode import LK_EXCLUSIVE, vn_lock, vrele
+    from vfs.vnode_if import VOP_UNLOCK
+
+    img = mkfs(str(tmp_path / "h.img"), 8 * MB, 1024)
+    with boot(seed) as k:
+        k.run(_prepare, img)
+    seen: dict[str, object] = {}
+
+    async def body():
+        check(await mount(img, ro=True))
+        mp = await mount_of()
+        error, dvp = await vnode_of("/mnt/d")
+        check(error)
+        error, fh, _size = await vfs_composefh(dvp, 256)
+        check(error, "vfs_composefh")
+        await vrele(dvp)
+        error, devvp = await vnode_of("/dev/wd0")
+        check(error)
+        await vn_lock(devvp, LK_EXCLUSIVE)
+
+        async def unmounter(_):
+            seen["umount"] = await dounmount(mp, 0, curlwp())
+
+        async def opener(_):
+            error, vp = await vfs_fhtovp(fh, 0)
+            seen["fhtovp"] = error
+            if vp is not None:
+                await vrele(vp)
+
+        lu = _spawn(unmounter, "unmounter")
+        await _until(lambda: mp.mnt_iflag & IMNT_UNMOUNT and not mp.mnt_vnodelist,
+                     "the unmount's vflush")
+        lo = _spawn(opener, "opener")
+        await kpause("open", False, 5, None)      # the load is done, or waits
+        seen["vnodes_while_held"] = len(mp.mnt_vnodelist)
+        VOP_UNLOCK(devvp)
+        await vrele(devvp)
+        await kthread_join(lu)
+        await kthread_join(lo)
+
+    with boot(seed) as k:
+        k.run(body)
+    assert seen["vnodes_while_held"] == 0
+    assert seen["umount"] == 0
+    assert seen["fhtovp"] == ENOENT
     assert_clean(img)
 
 
