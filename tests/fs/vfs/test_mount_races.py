@@ -131,18 +131,19 @@ def test_sync_racing_a_forced_unmount_writes_nothing_after_it(tmp_path, seed):
         assert debugfs_cat(img, f"/d/f{i}") == pattern(20_000, i)
 
 
-@pytest.mark.parametrize("seed", sweep(4))
-def test_lookup_crossing_into_a_mount_being_unmounted(tmp_path, seed):
-    """A lookup of /mnt/d crosses into /mnt after the unmount's vflush (the
-    unmount is held just after it, waiting for the device's lock, which the
-    test holds).  It waits for the unmount and fails with ENOENT; the unmount
-    succeeds and leaves no vnode behind."""
+def _attempt_after_the_unmounts_vflush(img: str, seed: int, before, attempt) -> dict:
+    """Mount ``img`` read-only on /mnt (with /mnt/d in it), hold the lock of its
+    device /dev/wd0 and unmount /mnt in one lwp: the unmount flushes every
+    vnode and then waits for that lock.  Then ``attempt(mp, state)`` runs in
+    another lwp and returns an errno (``before(mp, state)`` prepares it
+    first).  The lock is let go a few ticks later.  What happened: the
+    attempt's errno, the unmount's, and how many vnodes the mount had while
+    the unmount was held."""
     from kern.cpu import curlwp
     from vfs.vfs_mount import dounmount
     from vfs.vnode import LK_EXCLUSIVE, vn_lock, vrele
     from vfs.vnode_if import VOP_UNLOCK
 
-    img = mkfs(str(tmp_path / "l.img"), 8 * MB, 1024)
     with boot(seed) as k:
         k.run(_prepare, img)
     seen: dict[str, object] = {}
@@ -150,6 +151,8 @@ def test_lookup_crossing_into_a_mount_being_unmounted(tmp_path, seed):
     async def body():
         check(await mount(img, ro=True))
         mp = await mount_of()
+        state: dict[str, object] = {}
+        await before(mp, state)
         error, devvp = await vnode_of("/dev/wd0")
         check(error)
         await vn_lock(devvp, LK_EXCLUSIVE)
@@ -157,27 +160,43 @@ def test_lookup_crossing_into_a_mount_being_unmounted(tmp_path, seed):
         async def unmounter(_):
             seen["umount"] = await dounmount(mp, 0, curlwp())
 
-        async def looker(_):
-            seen["lookup"], _st = await stat("/mnt/d")
+        async def attempter(_):
+            seen["attempt"] = await attempt(mp, state)
 
         lu = _spawn(unmounter, "unmounter")
-        # The unmount flushed every vnode and now waits for the device's lock.
         await _until(lambda: mp.mnt_iflag & IMNT_UNMOUNT and not mp.mnt_vnodelist,
                      "the unmount's vflush")
-        ll = _spawn(looker, "looker")
-        await kpause("look", False, 5, None)      # the lookup is done, or waits
+        la = _spawn(attempter, "attempter")
+        await kpause("attempt", False, 5, None)   # the attempt is done, or waits
         seen["vnodes_while_held"] = len(mp.mnt_vnodelist)
         VOP_UNLOCK(devvp)
         await vrele(devvp)
         await kthread_join(lu)
-        await kthread_join(ll)
+        await kthread_join(la)
 
     with boot(seed) as k:
         k.run(body)
-    assert seen["vnodes_while_held"] == 0
-    assert seen["umount"] == 0
-    assert seen["lookup"] == ENOENT
     assert_clean(img)
+    return seen
+
+
+async def _nothing(mp, state) -> None:
+    pass
+
+
+@pytest.mark.parametrize("seed", sweep(4))
+def test_lookup_crossing_into_a_mount_being_unmounted(tmp_path, seed):
+    """A lookup of /mnt/d crosses into /mnt after the unmount's vflush (the
+    unmount is held just after it, waiting for the device's lock, which the
+    test holds).  It waits for the unmount and fails with ENOENT; the unmount
+    succeeds and leaves no vnode behind."""
+    async def lookup(mp, state) -> int:
+        error, _st = await stat("/mnt/d")
+        return error
+
+    img = mkfs(str(tmp_path / "l.img"), 8 * MB, 1024)
+    seen = _attempt_after_the_unmounts_vflush(img, seed, _nothing, lookup)
+    assert seen == {"vnodes_while_held": 0, "umount": 0, "attempt": ENOENT}
 
 
 @pytest.mark.parametrize("seed", sweep(4))
@@ -186,55 +205,25 @@ def test_file_handle_into_a_mount_being_unmounted(tmp_path, seed):
     vfs_fhtovp: VFS_FHTOVP, then vcache_get, with no lookup to busy the
     mount): vcache_get busies the mount, so it waits for the unmount and
     fails with ENOENT instead of loading a vnode into it."""
-    from kern.cpu import curlwp
-    from vfs.vfs_mount import dounmount
     from vfs.vfs_syscalls import vfs_composefh, vfs_fhtovp
-    from vfs.vnode import LK_EXCLUSIVE, vn_lock, vrele
-    from vfs.vnode_if import VOP_UNLOCK
+    from vfs.vnode import vrele
 
-    img = mkfs(str(tmp_path / "h.img"), 8 * MB, 1024)
-    with boot(seed) as k:
-        k.run(_prepare, img)
-    seen: dict[str, object] = {}
-
-    async def body():
-        check(await mount(img, ro=True))
-        mp = await mount_of()
+    async def handle_of_d(mp, state) -> None:
         error, dvp = await vnode_of("/mnt/d")
         check(error)
-        error, fh, _size = await vfs_composefh(dvp, 256)
+        error, state["fh"], _size = await vfs_composefh(dvp, 256)
         check(error, "vfs_composefh")
         await vrele(dvp)
-        error, devvp = await vnode_of("/dev/wd0")
-        check(error)
-        await vn_lock(devvp, LK_EXCLUSIVE)
 
-        async def unmounter(_):
-            seen["umount"] = await dounmount(mp, 0, curlwp())
+    async def by_handle(mp, state) -> int:
+        error, vp = await vfs_fhtovp(state["fh"], 0)
+        if vp is not None:
+            await vrele(vp)
+        return error
 
-        async def opener(_):
-            error, vp = await vfs_fhtovp(fh, 0)
-            seen["fhtovp"] = error
-            if vp is not None:
-                await vrele(vp)
-
-        lu = _spawn(unmounter, "unmounter")
-        await _until(lambda: mp.mnt_iflag & IMNT_UNMOUNT and not mp.mnt_vnodelist,
-                     "the unmount's vflush")
-        lo = _spawn(opener, "opener")
-        await kpause("open", False, 5, None)      # the load is done, or waits
-        seen["vnodes_while_held"] = len(mp.mnt_vnodelist)
-        VOP_UNLOCK(devvp)
-        await vrele(devvp)
-        await kthread_join(lu)
-        await kthread_join(lo)
-
-    with boot(seed) as k:
-        k.run(body)
-    assert seen["vnodes_while_held"] == 0
-    assert seen["umount"] == 0
-    assert seen["fhtovp"] == ENOENT
-    assert_clean(img)
+    img = mkfs(str(tmp_path / "h.img"), 8 * MB, 1024)
+    seen = _attempt_after_the_unmounts_vflush(img, seed, handle_of_d, by_handle)
+    assert seen == {"vnodes_while_held": 0, "umount": 0, "attempt": ENOENT}
 
 
 async def _prepare(img: str) -> None:
