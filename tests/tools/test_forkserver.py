@@ -229,6 +229,19 @@ def test_shadowed_follows_the_import_systems_rules(tmp_path, monkeypatch, suffix
     assert forkserver._shadowed([str(first)], str(tmp_path), ["kemu_meta_probe"])
 
 
+def test_a_base_path_that_cannot_be_asked_means_a_fresh_interpreter(tmp_path, monkeypatch):
+    """Where only a namespace portion stands before the rest of the path and a
+    fresh interpreter's path cannot be learnt, the child is not forked."""
+    (tmp_path / "trio").mkdir()
+    monkeypatch.setattr(forkserver, "_base_paths", {})
+
+    def fail(*a, **kw):
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(forkserver.subprocess, "run", fail)
+    assert forkserver._shadowed([str(tmp_path)], str(tmp_path), ["trio"])
+
+
 def test_what_is_never_forked(monkeypatch):
     assert not forkserver.usable("/usr/bin/python3-other")
     assert isinstance(forkserver.popen(["-S", "-c", "pass"]), subprocess.Popen)

@@ -403,8 +403,10 @@ def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str],
                     return True
                 continue
             # Only portions before the rest of the path: what does the rest find?
-            rest = importlib.machinery.PathFinder.find_spec(
-                name, _fresh_base_path(python, env if env is not None else os.environ))
+            base = _fresh_base_path(python, env if env is not None else os.environ)
+            if base is None:
+                return True         # unknown: a fresh interpreter is always right
+            rest = importlib.machinery.PathFinder.find_spec(name, base)
             if rest is None or rest.loader is None:
                 return True         # the portions make a namespace package of it
             found = (next(iter(rest.submodule_search_locations))
@@ -438,16 +440,21 @@ def _path_entry_finds(d: str, name: str) -> tuple[str | None, str]:
 _base_paths: dict[tuple[Any, ...], list[str]] = {}
 
 
-def _fresh_base_path(python: str, env: Mapping[str, str]) -> list[str]:
+def _fresh_base_path(python: str, env: Mapping[str, str]) -> list[str] | None:
     """sys.path[1:] of a fresh ``python`` started without PYTHONPATH in ``env``
     (the fork server's ``_BASE_PATH``): asked of such an interpreter once per
-    start-up environment, and only when a namespace portion makes it matter."""
+    start-up environment, and only when a namespace portion makes it matter.
+    None if it could not say."""
     key = (python, _startup_env(env))
     if key not in _base_paths:
-        out = subprocess.run([python, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
-                             env={k: v for k, v in env.items() if k != "PYTHONPATH"},
-                             capture_output=True, text=True, timeout=60, check=True)
-        _base_paths[key] = json.loads(out.stdout)
+        try:
+            out = subprocess.run(
+                [python, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+                env={k: v for k, v in env.items() if k != "PYTHONPATH"},
+                capture_output=True, text=True, timeout=60, check=True)
+            _base_paths[key] = json.loads(out.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
     return _base_paths[key]
 
 
