@@ -158,7 +158,8 @@ def iostat_find(name: str) -> io_stats | None:
 def iostat_busy(stats: io_stats) -> None:
     """A transfer starts."""
     if stats.io_busy == 0:
-        _getmicrouptime(stats.io_timestamp)
+        ts = stats.io_timestamp  # getmicrouptime(&stats->io_timestamp)
+        ts.tv_sec, ts.tv_usec = divmod(_microuptime_us(), 1_000_000)
     stats.io_busy += 1
 
 
