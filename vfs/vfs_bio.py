@@ -256,7 +256,9 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
-    if error == 0 and flags & B_MODIFY:
+    # (fscow_run's own first test, made here: a buffer whose handlers ran
+    # already, as a bitmap block written again and again, needs no call)
+    if error == 0 and flags & B_MODIFY and not bp.b_flags & B_COWDONE:
         error = await fscow_run(bp, True)
     if error:
         # b_error is set: brelse invalidates the buffer.
@@ -358,7 +360,7 @@ def brelsel(bp: buf, set_: int) -> None:
         # list: it keeps that place unless it is invalid now (or aged).
         cflags &= ~BC_VFLUSH
         if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
-            bufcache().lru.pop(bp, None)
+            (bp.b_cache or bufcache()).lru.pop(bp, None)
 
     if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
@@ -366,7 +368,7 @@ def brelsel(bp: buf, set_: int) -> None:
         bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
         _unhash(bp)
     elif bp.b_hash is not None:
-        bufcache().lru[bp] = None  # (one still on the list keeps its place)
+        bp.b_cache.lru[bp] = None  # (one still on the list keeps its place)
 
     bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
     bp.b_flags = flags & ~B_ASYNC
@@ -427,6 +429,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     bp.b_data = bytearray(size)
     bp.b_dev = getattr(vp, "v_rdev", -1)
     bp.b_hash = key
+    bp.b_cache = bc
     bc.hash[key] = bp
     bc.nbuf += 1
     bc.bufmem += size
@@ -490,7 +493,8 @@ async def _buf_trim() -> None:
 
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
-    m = bufcache().lock  # see the deviations: b_objlock in NetBSD
+    bc = bp.b_cache
+    m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
     await mutex_enter(m)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
