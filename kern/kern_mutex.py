@@ -192,6 +192,32 @@ async def mutex_enter(mtx: kmutex_t) -> None:
         await _mutex_enter(mtx, l, None)
 
 
+def mutex_enter_nowait(mtx: kmutex_t) -> bool:
+    """kemu: ``await mutex_enter(mtx)`` when it would neither sleep nor let
+    another lwp run, as a plain call.
+
+    True: ``mtx`` is taken, exactly as mutex_enter's common case takes it
+    (the same order check and record).  False: nothing was done (the mutex
+    is held or a spin mutex, the lwp holds a spin mutex, or another lwp
+    is waiting for the CPU at this preemption point) and the caller awaits
+    mutex_enter, which does the whole of it::
+
+        if not mutex_enter_nowait(lock):
+            await mutex_enter(lock)
+
+    Hot paths (getblk, biowait, genfs_getpage_busy) spare the coroutine of
+    an ``await`` this way; the schedule is the same, since mutex_enter's
+    preemption point lets nobody run when no lwp is waiting.
+    """
+    l = _lwp.get()
+    if l is None:
+        return False  # (mutex_enter says what is wrong)
+    if l.l_cpu.lockdebug:
+        f = _getframe(1)
+        return _mutex_take(mtx, l, (f.f_code, f.f_lasti))
+    return _mutex_take(mtx, l, None)
+
+
 def _mutex_take(mtx: kmutex_t, l: lwp, site: Where | None) -> bool:
     """The common case of a mutex_enter, without a coroutine: take a free
     adaptive mutex when no other lwp may run at this preemption point (and

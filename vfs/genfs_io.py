@@ -81,7 +81,7 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import _lwp, curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
+from kern.kern_mutex import mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
 from kern.param import MAXPHYS, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_prf import panic
 from kern.subr_uio import uiomove
@@ -513,7 +513,8 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
-    await mutex_enter(lock)
+    if not mutex_enter_nowait(lock):
+        await mutex_enter(lock)
     while True:
         pg = pages.get(off)
         if pg is None:

@@ -142,7 +142,15 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import MachineLocal, _lwp, _machine, curlwp
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    mutex_enter,
+    mutex_enter_nowait,
+    mutex_exit,
+    mutex_init,
+)
 from kern.param import DEV_BSHIFT, DEV_BSIZE, MAXBSIZE, MAXPHYS  # noqa: F401 - re-exported
 from kern.subr_prf import KASSERT, panic
 from vfs.buf import (
@@ -397,7 +405,8 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
     key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
-    await mutex_enter(bc.lock)
+    if not mutex_enter_nowait(bc.lock):
+        await mutex_enter(bc.lock)
     while True:
         bp = bc.hash.get(key)
         if bp is None:
@@ -495,7 +504,8 @@ async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
     bc = bp.b_cache
     m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
-    await mutex_enter(m)
+    if not mutex_enter_nowait(m):
+        await mutex_enter(m)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
     mutex_exit(m)
