@@ -192,48 +192,46 @@ async def mutex_enter(mtx: kmutex_t) -> None:
         await _mutex_enter(mtx, l, None)
 
 
-def mutex_enter_nowait(mtx: kmutex_t) -> bool:
+def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1) -> bool:
     """kemu: ``await mutex_enter(mtx)`` when it would neither sleep nor let
     another lwp run, as a plain call.
 
     True: ``mtx`` is taken, exactly as mutex_enter's common case takes it
-    (the same order check and record).  False: nothing was done (the mutex
-    is held or a spin mutex, the lwp holds a spin mutex, or another lwp
-    is waiting for the CPU at this preemption point) and the caller awaits
-    mutex_enter, which does the whole of it::
+    (the same order check and record; the site lockdebug records is that
+    of the caller ``depth`` frames up, 1: the caller).  False: nothing was
+    done (the mutex is held or a spin mutex, the lwp holds a spin mutex,
+    another lwp is waiting for the CPU at this preemption point, or the
+    scheduler's slow path is on) and the caller awaits mutex_enter, which
+    does the whole of it::
 
         if not mutex_enter_nowait(lock):
             await mutex_enter(lock)
 
-    Hot paths (getblk, biowait, genfs_getpage_busy) spare the coroutine of
-    an ``await`` this way; the schedule is the same, since mutex_enter's
-    preemption point lets nobody run when no lwp is waiting.
+    Hot paths (getblk, biowait, genfs_getpage_busy, cv_wait's relock)
+    spare the coroutine of an ``await`` this way; the schedule is the same,
+    since mutex_enter's preemption point lets nobody run when no lwp is
+    waiting.
     """
     l = _lwp.get()
     if l is None:
         return False  # (mutex_enter says what is wrong)
-    if l.l_cpu.lockdebug:
-        f = _getframe(1)
-        return _mutex_take(mtx, l, (f.f_code, f.f_lasti))
-    return _mutex_take(mtx, l, None)
-
-
-def _mutex_take(mtx: kmutex_t, l: lwp, site: Where | None) -> bool:
-    """The common case of a mutex_enter, without a coroutine: take a free
-    adaptive mutex when no other lwp may run at this preemption point (and
-    the lwp holds no spin mutex).  False: go the whole way (_mutex_enter)."""
     if mtx.mtx_owner is not None or not mtx.mtx_adaptive or l.l_spinlocks:
         return False
     ci = l.l_cpu
     if ci.runq or ci.slow:
         return False
     locks = l.l_locks
-    if site is not None and locks:  # (the order check, as in mutex_enter)
-        chain = locks[-1][3]
-        if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
-            chain = lockdebug_wantlock(l, mtx, site)
+    if ci.lockdebug:
+        f = _getframe(depth)
+        site: Where | None = (f.f_code, f.f_lasti)
+        if locks:  # (the order check, as in mutex_enter)
+            chain = locks[-1][3]
+            if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+                chain = lockdebug_wantlock(l, mtx, site)
+        else:
+            chain = None
     else:
-        chain = None
+        site = chain = None
     mtx.mtx_owner = l
     locks.append((mtx, site, False, chain))
     return True
