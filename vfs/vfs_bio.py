@@ -324,9 +324,8 @@ def bdwrite(bp: buf) -> None:
     """Delayed write: mark the buffer dirty and release it; it is written later."""
     if not bp.b_cflags & BC_BUSY:
         KASSERT(bp.b_cflags & BC_BUSY)
-    bp.b_oflags |= BO_DELWRI
-    # The "write" is done as far as the caller is concerned.
-    bp.b_oflags &= ~BO_DONE
+    # Dirty; the "write" is done as far as the caller is concerned.
+    bp.b_oflags = (bp.b_oflags | BO_DELWRI) & ~BO_DONE
     brelse(bp, 0)
 
 
@@ -347,28 +346,31 @@ def brelsel(bp: buf, set_: int) -> None:
     if bp.b_iodone is not None:
         KASSERT(bp.b_iodone is None)
 
-    if cflags & BC_WANTED:
-        cflags &= ~(BC_WANTED | BC_AGE)
-
     flags = bp.b_flags
     # A clean buffer may be copied on write again.
     if flags & B_COWDONE and not bp.b_oflags & BO_DELWRI:
         flags &= ~B_COWDONE
 
-    # A locked buffer keeps no error; it is tried again later.
-    if flags & B_LOCKED:
-        bp.b_error = 0
+    # (The rarer cases, tested once together first: a common release is
+    # none of them.)
+    if cflags & (BC_WANTED | BC_NOCACHE | BC_VFLUSH) or flags & B_LOCKED or bp.b_error != 0:
+        if cflags & BC_WANTED:
+            cflags &= ~(BC_WANTED | BC_AGE)
 
-    # Not to be cached, or its I/O failed: it is invalid.
-    if cflags & BC_NOCACHE or bp.b_error != 0:
-        cflags |= BC_INVAL
+        # A locked buffer keeps no error; it is tried again later.
+        if flags & B_LOCKED:
+            bp.b_error = 0
 
-    if cflags & BC_VFLUSH:
-        # Just flushed by vflushbuf, which left it where it was on the LRU
-        # list: it keeps that place unless it is invalid now (or aged).
-        cflags &= ~BC_VFLUSH
-        if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
-            (bp.b_cache or bufcache()).lru.pop(bp, None)
+        # Not to be cached, or its I/O failed: it is invalid.
+        if cflags & BC_NOCACHE or bp.b_error != 0:
+            cflags |= BC_INVAL
+
+        if cflags & BC_VFLUSH:
+            # Just flushed by vflushbuf, which left it where it was on the LRU
+            # list: it keeps that place unless it is invalid now (or aged).
+            cflags &= ~BC_VFLUSH
+            if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
+                (bp.b_cache or bufcache()).lru.pop(bp, None)
 
     if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
@@ -415,7 +417,11 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             if await bbusy(bp, False, 0, None):
                 continue  # it went away while we waited
         else:
-            _bbusy_take(bc, bp)  # bbusy of an idle buffer: it is ours at once
+            # bbusy of an idle buffer: it is ours at once (_bbusy_take,
+            # written out: every bread of a cached block passes here)
+            bp.b_cflags |= BC_BUSY
+            bp.b_owner = _lwp.get()
+            bc.lru.pop(bp, None)
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
             return bp
