@@ -213,13 +213,6 @@ def VTOG(vp: vnode) -> uvm_object:
 
 # ---------------------------------------------------------------- accounting
 
-def _tag_set(tag: list[int], off: int) -> None:
-    if not tag or tag[-1] < off:
-        tag.append(off)  # the common case: a file written from start to end
-    else:
-        insort(tag, off)
-
-
 def _tag_clear(tag: list[int], off: int) -> None:
     i = bisect_left(tag, off)
     if i < len(tag) and tag[i] == off:
@@ -239,11 +232,16 @@ def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
     that is no new work, and the page daemon, whose own write may be the one
     that failed, must not wake itself up over and over.
     """
-    pg.flags &= ~PG_FAKE  # written: its contents are the file's now
-    if pg.flags & PG_CLEAN:
-        pg.flags &= ~PG_CLEAN
+    flags = pg.flags
+    pg.flags = flags & ~(PG_FAKE | PG_CLEAN)  # written: its contents are the file's now
+    if flags & PG_CLEAN:
         uobj.uo_ndirty += 1
-        _tag_set(uobj.uo_dirtyoffs, pg.offset)
+        tag = uobj.uo_dirtyoffs  # (the dirty tag set: a sorted insertion)
+        off = pg.offset
+        if not tag or tag[-1] < off:
+            tag.append(off)  # the common case: a file written from start to end
+        else:
+            insort(tag, off)
         uobj.g_dirtygen += 1
         u = uobj.uo_exp
         u.dirtypages += 1
@@ -278,7 +276,7 @@ def _run_clean(uobj: uvm_object, run: list[vm_page]) -> None:
 
 
 def _run_tag(tag: list[int], run: list[vm_page]) -> None:
-    """_tag_set of each page of ``run`` (pages at consecutive offsets, none tagged)."""
+    """Tag each page of ``run`` (pages at consecutive offsets, none tagged)."""
     first = run[0].offset
     offs = range(first, run[-1].offset + PAGE_SIZE, PAGE_SIZE)
     if not tag or tag[-1] < first:
