@@ -1,0 +1,201 @@
+"""Interruptible sleeps of an exiting process's lwps, and stop signals
+(kern/kern_synch.py's sleepq_block, kern/kern_exit.py's exit_lwps,
+kern/kern_sig.py's sigpost).
+
+kern_sleepq.c 1.47.2.2's sleepq_block: an interruptible sleep of an lwp that
+has LW_WEXIT (exit_lwps sets it on every other lwp of an exiting process),
+LW_WCORE or LW_CANCELLED does not begin (EINTR at once), and one woken for
+that reason answers EINTR.  kern_exit.c 1.245's exit1 waits in exit_lwps
+for the other lwps to leave before it tears the process down.  kern_sig.c
+1.320's sigpost wakes an interruptible sleeper with setrunnable (a wakeup
+of 0); the check after the switch chooses the error, and a default-action
+stop signal there gives none, so the sleep's caller goes on waiting.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern.cpu import curmachine, curproc
+from kern.errno import EINTR
+from kern.kern_exit import WEXITSTATUS, WIFEXITED
+from kern.kern_lwp import LSSLEEP, LSZOMB, LW_CANCELLED, LW_WEXIT, lwp
+from kern.kern_sig import SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN
+from kern.kern_synch import kpause
+from kern.machine.testing import errno_of
+from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
+from tools.lib import libc
+
+SYS_TWOSLEEPS = SYS_DYNAMIC_FIRST
+
+
+async def sys_twosleeps(l, uap, retval) -> int:
+    """A call that sleeps uninterruptibly for a second, then interruptibly
+    until a signal; it records the second sleep's answer."""
+    await kpause("first", False, 100, None)
+    error = await kpause("second", True, 0, None)
+    l.l_proc.p_specific.setdefault("twosleeps", []).append(error)
+    return error
+
+
+def run(body, seed: int = 1):
+    with kern.boot(seed=seed) as k:
+        assert syscall_establish(SYS_TWOSLEEPS, "twosleeps", sys_twosleeps, machine=k) == 0
+        p = k.proc_create("parent", k.initproc)
+        return k.run(body, proc=p)
+
+
+def test_an_lwp_in_the_kernel_at_exit_does_not_go_to_sleep_in_the_dead_process():
+    """exit1 while another lwp of the process sleeps uninterruptibly in a
+    system call: when that sleep ends, the call's interruptible sleep answers
+    EINTR at once (LW_WEXIT), the lwp leaves at its return, and exit1 waited
+    for it (exit_lwps) before the process became a zombie.  kemu used to let
+    it go to sleep for ever in a process that was already gone."""
+    async def body():
+        m = curmachine()
+        seen = {}
+
+        async def child() -> int:
+            p = curproc()
+            seen["p"] = p
+
+            async def other():
+                await syscall(SYS_TWOSLEEPS)
+
+            b = lwp(p, "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)          # "other" is in its first sleep
+            seen["wmesg"] = b.l_wmesg
+            await libc._exit(7)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        seen["t"] = m.now() - t0
+        await libc.nanosleep(2)
+        b = seen["b"]
+        return seen, status, b.l_stat, b.l_flag, seen["p"].p_specific.get("twosleeps")
+
+    seen, status, bstat, bflag, errors = run(body)
+    assert seen["wmesg"] == "first"
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 7
+    assert errors == [EINTR]
+    assert bstat == LSZOMB and bflag & LW_WEXIT
+    # The zombie came only once "other" had left, after its first sleep's second.
+    assert seen["t"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_an_lwp_asleep_interruptibly_at_exit_is_woken_with_eintr_and_waited_for():
+    async def body():
+        m = curmachine()
+        got = []
+
+        async def child() -> int:
+            p = curproc()
+
+            async def other():
+                rem = libc.timespec()
+                got.append(await errno_of(libc.nanosleep(100, rem)))
+                got.append("after")                 # never: it leaves at the return
+
+            m.spawn_lwp(lwp(p, "other"), other, ())
+            await libc.nanosleep(0.5)
+            await libc._exit(3)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return got, WEXITSTATUS(status), m.now() - t0
+
+    got, code, t = run(body)
+    assert got == [] and code == 3
+    assert t == pytest.approx(0.5, abs=0.02)
+
+
+def test_lw_cancelled_ends_the_next_interruptible_sleep_once():
+    """LW_CANCELLED (what _lwp_wakeup sets): the next interruptible sleep does
+    not begin and clears it; an uninterruptible one is not affected."""
+    async def body():
+        from kern.cpu import curlwp
+
+        l = curlwp()
+        l.l_flag |= LW_CANCELLED
+        first = await kpause("unint", False, 1, None)          # timed out
+        still = bool(l.l_flag & LW_CANCELLED)
+        second = await kpause("intr", True, 1, None)           # cancelled
+        third = await kpause("intr", True, 1, None)            # times out
+        return first, still, second, bool(l.l_flag & LW_CANCELLED), third
+
+    from kern.errno import EWOULDBLOCK
+
+    assert run(body) == (EWOULDBLOCK, True, EINTR, False, EWOULDBLOCK)
+
+
+def _stopped_reader(sigs):
+    """A child blocked in read(2) on an empty pipe is sent ``sigs`` (default
+    actions), then data comes."""
+    async def body():
+        r, w = await libc.pipe()
+        log = []
+
+        async def child() -> int:
+            try:
+                log.append(await libc.read(r, 10))
+            except kern.SyscallError as e:
+                log.append(e.errno)
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.1)
+        l = curmachine().procs[pid].p_lwps[0]
+        states = [(l.l_stat, l.l_wmesg)]
+        for sig in sigs:
+            await libc.kill(pid, sig)
+            await libc.nanosleep(0.1)
+            states.append((l.l_stat, l.l_wmesg))
+        await libc.write(w, b"late")
+        _, status = await libc.waitpid(pid)
+        return states, log, status
+
+    return run(body)
+
+
+@pytest.mark.parametrize("sig", [SIGSTOP, SIGTSTP, SIGTTIN])
+def test_a_default_stop_signal_does_not_interrupt_a_read(sig):
+    """sigpost wakes the reader with 0 (setrunnable); sleepq_block's check
+    finds only a stop signal, which issignal takes (kemu: drops, no job
+    control), so cv_wait_sig answers 0 and pipe_read waits again: the read
+    gets the data.  kemu used to fail the read with EINTR."""
+    states, log, status = _stopped_reader([sig, SIGCONT])
+    assert states == [(LSSLEEP, "pipe_rd")] * 3
+    assert log == [b"late"]
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 0
+
+
+def test_a_nanosleep_sent_sigstop_sleeps_its_whole_time():
+    """nanosleep1 woken with 0 sleeps again for the time left (its 'again')."""
+    async def body():
+        m = curmachine()
+        res = {}
+
+        async def child() -> int:
+            t0 = m.now()
+            rem = libc.timespec(9, 9)
+            res["e"] = await errno_of(libc.nanosleep(3, rem))
+            res["t"] = m.now() - t0
+            res["rem"] = (rem.tv_sec, rem.tv_nsec)
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(1)
+        await libc.kill(pid, SIGSTOP)
+        await libc.waitpid(pid)
+        return res
+
+    r = run(body)
+    assert r["e"] == 0 and r["rem"] == (0, 0)
+    assert r["t"] == pytest.approx(3, abs=0.02)
