@@ -294,9 +294,14 @@ async def exit_lwps(l: lwp) -> None:
     ``p_lwpcv``.  lwp_wait's other cases (a named lwp, detached lwps,
     zombies to collect: a kemu lwp leaves p_lwps when it ends) and the
     PS_WCORE bail-out (no core dumps) are left out.  No LSSTOP lwps (no job
-    control).  An lwp that runs Python code outside the kernel and never
-    enters it again holds the exit as long as it runs, where NetBSD's
-    lwp_need_userret would bring it into the kernel.
+    control).  kemu cannot bring an lwp that is in user mode into the
+    kernel (NetBSD's lwp_need_userret): one that runs Python code outside
+    the kernel holds the exit until it enters the kernel or ends, and one
+    waiting outside the machine (``m.external_wait()``: user code such as
+    libpuffs's remote shovels waiting on a host socket, which may never
+    end) is flagged but not waited for: it leaves at its next kernel entry,
+    after the process has become a zombie, as every other lwp did before
+    kemu had exit_lwps.
     """
     from kern.kern_lwp import LSSLEEP, LSSUSPENDED, LW_WEXIT
     from kern.kern_synch import setrunnable
@@ -314,15 +319,15 @@ async def exit_lwps(l: lwp) -> None:
                 setrunnable(l2)
 
         # Wait for every lwp to exit (lwp_wait with ``exiting``: one wait on
-        # p_lwpcv, then EAGAIN and a full retry).
+        # p_lwpcv, then EAGAIN and a full retry).  (kemu: not for one
+        # waiting outside the machine, see the deviations.)
         await mutex_enter(lock)
-        if len(p.p_lwps) <= 1:
+        if not any(l2 is not l and not l2.l_extdepth for l2 in p.p_lwps):
             mutex_exit(lock)
             break
         await cv_wait(_lwpcv(p), lock)
         mutex_exit(lock)
 
-    KASSERT(len(p.p_lwps) == 1)
 
 
 def _lwpcv(p: proc) -> kcondvar_t:

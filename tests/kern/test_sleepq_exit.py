@@ -199,3 +199,45 @@ def test_a_nanosleep_sent_sigstop_sleeps_its_whole_time():
     r = run(body)
     assert r["e"] == 0 and r["rem"] == (0, 0)
     assert r["t"] == pytest.approx(3, abs=0.02)
+
+
+def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
+    """An lwp in ``m.external_wait()`` is in user mode as far as the kernel
+    knows (libpuffs's remote shovel listening on a host socket): exit_lwps
+    flags it and does not wait, or a SIGKILL of such a process would hang.
+    It leaves at its next kernel entry."""
+    import trio
+
+    async def body():
+        m = curmachine()
+        seen = {}
+        release = trio.Event()
+
+        async def child() -> int:
+            async def outside():
+                async with m.external_wait("hostwait", pending=False):
+                    await release.wait()
+                seen["back"] = True
+                await libc.getpid()                 # leaves here: never returns
+                seen["after"] = True
+
+            b = lwp(curproc(), "outside")
+            seen["b"] = b
+            m.spawn_lwp(b, outside, ())
+            await libc.nanosleep(0.5)
+            await libc._exit(5)
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        b = seen["b"]
+        before = (b.l_stat, b.l_wmesg, bool(b.l_flag & LW_WEXIT))
+        release.set()
+        await libc.nanosleep(0.1)
+        return WEXITSTATUS(status), before, b.l_stat, seen
+
+    code, before, after, seen = run(body)
+    assert code == 5
+    assert before == (LSSLEEP, "hostwait", True)
+    assert after == LSZOMB
+    assert seen.get("back") and "after" not in seen
