@@ -216,6 +216,19 @@ class lwp:
         return f"<lwp {self.l_name!r} {self.l_proc.p_pid}.{self.l_lid} {self.l_stat_name}>"
 
 
+def lwp_find(p: proc, id_: int) -> lwp | None:
+    """kern_lwp.c's lwp_find (1.180): the live lwp ``id_`` of ``p`` (None for
+    one being made or a zombie).  (kemu: no p_lock to hold.)"""
+    for l in p.p_lwps:
+        if l.l_lid == id_:
+            break
+    else:
+        return None
+    if l.l_stat == LSIDL or l.l_stat == LSZOMB:
+        return None
+    return l
+
+
 class KthreadExit(BaseException):
     """Raised by kthread_exit(); the lwp trampoline catches it."""
 

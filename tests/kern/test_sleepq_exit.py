@@ -17,14 +17,20 @@ from __future__ import annotations
 import pytest
 
 import kern
-from kern.cpu import curmachine, curproc
-from kern.errno import EINTR
+from kern.cpu import curlwp, curmachine, curproc
+from kern.errno import EBUSY, EINTR, ENODEV, ESRCH
 from kern.kern_exit import WEXITSTATUS, WIFEXITED
 from kern.kern_lwp import LSSLEEP, LSZOMB, LW_CANCELLED, LW_WEXIT, lwp
 from kern.kern_sig import SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN
 from kern.kern_synch import kpause
 from kern.machine.testing import errno_of
-from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
+from kern.syscall import (
+    SYS_DYNAMIC_FIRST,
+    SYS__lwp_self,
+    SYS__lwp_wakeup,
+    syscall,
+    syscall_establish,
+)
 from tools.lib import libc
 
 SYS_TWOSLEEPS = SYS_DYNAMIC_FIRST
@@ -116,23 +122,48 @@ def test_an_lwp_asleep_interruptibly_at_exit_is_woken_with_eintr_and_waited_for(
     assert t == pytest.approx(0.5, abs=0.02)
 
 
-def test_lw_cancelled_ends_the_next_interruptible_sleep_once():
-    """LW_CANCELLED (what _lwp_wakeup sets): the next interruptible sleep does
-    not begin and clears it; an uninterruptible one is not affected."""
+def test_lwp_wakeup_cancels_the_sleep_and_the_next_one():
+    """_lwp_wakeup(2) (sys_lwp.c 1.57): a target asleep interruptibly is woken
+    and its sleep answers EINTR (LW_CANCELLED); as in NetBSD the flag stays
+    until an interruptible sleep begins, so the target's next one also
+    answers EINTR at once, and the one after sleeps.  A target awake gets
+    ENODEV, one asleep uninterruptibly EBUSY (flagged all the same), an
+    unknown one ESRCH."""
     async def body():
-        from kern.cpu import curlwp
+        m = curmachine()
+        got = []
 
-        l = curlwp()
-        l.l_flag |= LW_CANCELLED
-        first = await kpause("unint", False, 1, None)          # timed out
-        still = bool(l.l_flag & LW_CANCELLED)
-        second = await kpause("intr", True, 1, None)           # cancelled
-        third = await kpause("intr", True, 1, None)            # times out
-        return first, still, second, bool(l.l_flag & LW_CANCELLED), third
+        async def other():
+            got.append(await syscall(SYS__lwp_self))
+            for t in (10, 1, 0.5):
+                t0 = m.now()
+                e = await errno_of(libc.nanosleep(t))
+                got.append((e, round(m.now() - t0, 3)))
+            got.append(bool(curlwp().l_flag & LW_CANCELLED))
+            await kpause("unint", False, 300, None)              # until t=4.5
+            got.append(await errno_of(libc.nanosleep(1)))
 
-    from kern.errno import EWOULDBLOCK
+        b = lwp(curproc(), "other")
+        m.spawn_lwp(b, other, ())
+        await libc.nanosleep(1)
+        r = [await errno_of(syscall(SYS__lwp_wakeup, b.l_lid))]   # in nanosleep(10)
+        await libc.nanosleep(2)                                    # in kpause("unint")
+        r.append(await errno_of(syscall(SYS__lwp_wakeup, b.l_lid)))
+        r.append(await errno_of(syscall(SYS__lwp_wakeup, 99)))
+        me = curlwp()
+        r.append(await errno_of(syscall(SYS__lwp_wakeup, me.l_lid)))   # awake: ENODEV
+        r.append(bool(me.l_flag & LW_CANCELLED))
+        t0 = m.now()
+        r.append((await errno_of(libc.nanosleep(1)), m.now() - t0))
+        await libc.nanosleep(2)
+        return b.l_lid, got, r
 
-    assert run(body) == (EWOULDBLOCK, True, EINTR, False, EWOULDBLOCK)
+    lid, got, r = run(body)
+    assert got[0] == lid
+    assert got[1:4] == [(EINTR, 1.0), (EINTR, 0.0), (0, 0.5)]
+    assert got[4] is False
+    assert got[5] == EINTR                 # _lwp_wakeup during the kpause flagged it
+    assert r == [0, EBUSY, ESRCH, ENODEV, True, (EINTR, 0.0)]
 
 
 def _stopped_reader(sigs):
