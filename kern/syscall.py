@@ -180,6 +180,8 @@ SYS___lstat50 = 441
 SYS___wait450 = 449
 SYS___mknod50 = 450
 SYS_pipe2 = 453
+SYS__lwp_self = 311
+SYS__lwp_wakeup = 315
 
 # The slots NetBSD keeps for dynamically loaded calls (tests use them too).
 SYS_DYNAMIC_FIRST = 210
@@ -531,6 +533,7 @@ def _init_sysent() -> None:
     from kern.kern_fork import sys_fork
     from kern.kern_time import sys___nanosleep50
     from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
+    from kern.sys_lwp import sys__lwp_self, sys__lwp_wakeup
     from kern.sys_pipe import sys_pipe, sys_pipe2
     from kern.sys_sig import (
         sys___sigaction_sigtramp,
@@ -580,6 +583,8 @@ def _init_sysent() -> None:
                      ("const struct __ucontext *ucp",))
     syscall_register(SYS___nanosleep50, "__nanosleep50", sys___nanosleep50,
                      ("const struct timespec *rqtp", "struct timespec *rmtp"))
+    syscall_register(SYS__lwp_self, "_lwp_self", sys__lwp_self, ())
+    syscall_register(SYS__lwp_wakeup, "_lwp_wakeup", sys__lwp_wakeup, ("lwpid_t target",))
 
 
 _init_sysent()
