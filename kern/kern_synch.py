@@ -36,8 +36,8 @@ nanosleep's) waits again.  Deviations:
 * A wakeup that comes between sleepq_enter and sleepq_block (kemu lets the
   sleeper run between the two; NetBSD holds the sleep queue's lock) is
   kept in ``l_early`` and makes sleepq_block return at once with it.
-* LW_WCORE is never set (kemu has no core dumps); no sender of LW_CANCELLED
-  but tests (kemu has no _lwp_wakeup(2)).
+* LW_WCORE is never set (kemu has no core dumps).  LW_CANCELLED's sender is
+  _lwp_wakeup(2) (kern/sys_lwp.py).
 * No job control (kern/kern_sig.py): issignal drops a default stop signal
   instead of stopping the process there, so the sleep's caller waits again
   at once, where NetBSD's lwp stops in issignal and waits again after the
