@@ -142,26 +142,22 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         l = curlwp()  # raises: not in an lwp
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    error = 0
-    early = False
-    if catch:
-        # Interruptible: an lwp told to exit or dump core, or cancelled, does
-        # not sleep (and the cancellation is used up); one with a signal
-        # pending does not sleep either, the check below choosing the error.
+    error = l.l_early
+    if catch and (l.l_flag & _LW_EARLY or (l.l_flag & LW_PENDSIG and _sigispending(l))):
+        # Interruptible, and an lwp told to exit or dump core, or cancelled
+        # (the cancellation is used up): EINTR; or a signal is pending (the
+        # check below chooses the error).  Either way it does not sleep
+        # (lwp_unsleep: off the sleep queue, not asleep).
         if l.l_flag & _LW_EARLY:
             l.l_flag &= ~LW_CANCELLED
             error = EINTR
-            early = True
-        elif l.l_flag & LW_PENDSIG and _sigispending(l):
-            early = True
-    if early:
-        # lwp_unsleep: off the sleep queue, not asleep.
+        else:
+            error = 0
         _unlink(l)
         l.l_early = None
-    elif l.l_early is not None:
+    elif error is not None:
         # Woken between sleepq_enter and here (NetBSD: sleepq_remove found it
         # still on the CPU, and mi_switch comes straight back).
-        error = l.l_early
         l.l_early = None
     elif l.l_sleepq is None:
         raise AssertionError("sleepq_block without sleepq_enter")
