@@ -276,3 +276,37 @@ def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
     assert before == (LSSLEEP, "hostwait", True)
     assert after == LSZOMB
     assert seen.get("back") and "after" not in seen
+
+
+def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
+    """exit_lwps's setrunnable of an LSSUSPENDED lwp (kern_synch.c 1.308: it
+    loses LW_WSUSPEND and runs): the lwp, suspended in lwp_userret (as the
+    halt's suspendsched leaves them), goes round again and leaves, and
+    exit1 goes on; it used to be left suspended in a zombie."""
+    from kern.kern_lwp import LSSUSPENDED, LW_WSUSPEND
+
+    async def body():
+        m = curmachine()
+        seen = {}
+
+        async def child() -> int:
+            async def other():
+                while True:
+                    await libc.nanosleep(0.1)
+
+            b = lwp(curproc(), "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.25)
+            b.l_flag |= LW_WSUSPEND          # suspends at its next return to user mode
+            await libc.nanosleep(0.25)
+            seen["before"] = b.l_stat
+            await libc._exit(2)
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        b = seen["b"]
+        return WEXITSTATUS(status), seen["before"], b.l_stat, bool(b.l_flag & LW_WSUSPEND)
+
+    assert run(body) == (2, LSSUSPENDED, LSZOMB, False)
