@@ -310,3 +310,46 @@ def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
         return WEXITSTATUS(status), seen["before"], b.l_stat, bool(b.l_flag & LW_WSUSPEND)
 
     assert run(body) == (2, LSSUSPENDED, LSZOMB, False)
+
+
+def test_execve_makes_the_other_lwps_leave_first():
+    """kern_exec.c 1.418's execve_runproc: past the point of no return,
+    exit_lwps makes the process's other lwps leave (LW_WEXIT: an
+    interruptible sleep answers EINTR, and the lwp leaves at its return to
+    user mode) before the new image runs.  kemu's exec left them running the
+    old program in the new one."""
+    from kern.kern_exec import exec_add
+
+    ran = {}
+
+    async def image(argv: list[str]) -> int:
+        ran["lwps"] = [l.l_name for l in curproc().p_lwps]
+        return 9
+
+    def resolve(path: str):
+        return image if path == "/bin/img" else None
+
+    async def body():
+        m = curmachine()
+        assert exec_add(resolve) == 0
+
+        async def child() -> int:
+            async def other():
+                ran["sleep"] = await errno_of(libc.nanosleep(100))
+                ran["after"] = True                 # never: it leaves at the return
+
+            b = lwp(curproc(), "other")
+            ran["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)
+            await libc.execve("/bin/img", ["img"])
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return WEXITSTATUS(status), ran["b"].l_stat
+
+    code, bstat = run(body)
+    assert code == 9 and bstat == LSZOMB
+    assert ran["lwps"] == ["img"]
+    assert "sleep" not in ran and "after" not in ran
