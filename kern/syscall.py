@@ -71,7 +71,7 @@ import trio
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
-from kern.kern_lwp import LW_WSUSPEND, PS_WEXIT, KthreadExit
+from kern.kern_lwp import LW_WEXIT, LW_WSUSPEND, PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
 from kern.machine.schedule import PREEMPT
 from kern.sig_machdep import lwp_userret, sigframe_return
@@ -498,8 +498,8 @@ async def _syscall(code: int, args: tuple[Any, ...]) -> list[Any]:
     # process is not exiting, issignal finds nothing pending, the lwp is not
     # to suspend itself; no handler frame was built) unless one of these holds.
     p = l.l_proc
-    if p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or l.l_flag & LW_WSUSPEND or \
-            len(l.l_md_sigframes) > depth:
+    if p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or \
+            l.l_flag & (LW_WSUSPEND | LW_WEXIT) or len(l.l_md_sigframes) > depth:
         await _userret(l, depth)
     # The way back to user mode (mi_userret) preempts when a wakeup made
     # another lwp runnable meanwhile: a preemption point.
