@@ -286,9 +286,9 @@ async def exit_lwps(l: lwp) -> None:
     lwp's end broadcasts; after it the flags are set again from the start,
     as lwps may have gone to sleep or been made meanwhile.  An lwp that
     sleeps uninterruptibly is waited for; one running in the kernel meets
-    its flag at its next interruptible sleep; each leaves at its next kernel
-    boundary (``lwp_exit``, at the syscall layer's entry or lwp_userret:
-    the process has PS_WEXIT).
+    its flag at its next interruptible sleep; each leaves on its way back to
+    user mode (lwp_userret: LW_WEXIT), or, for exit1, at its next system
+    call's entry (the process has PS_WEXIT).  exit1 and execve call it.
 
     Deviations: kemu has no p_lock: ``proc_lock`` is the interlock of
     ``p_lwpcv``.  lwp_wait's other cases (a named lwp, detached lwps,
