@@ -59,6 +59,7 @@ LW_WEXIT = 0x00100000     # exit before returning to user mode (exit_lwps, kern/
 LW_PENDSIG = 0x01000000   # a signal may be pending for it: look (sigpost sets, issignal clears)
 LW_CANCELLED = 0x02000000  # the next interruptible sleep does not begin (sleepq_block)
 LW_WREBOOT = 0x08000000   # the machine is going down: lwp_continue will not resume it
+LW_UNPARKED = 0x10000000  # an unpark is pending (_lwp_wakeup sets it; kemu has no _lwp_park)
 # kemu: its timed sleeps are housekeeping, not progress.  A bit no NetBSD
 # l_flag has (lwp.h 1.168 and the newest stored; 0x10000000 is LW_UNPARKED)
 LW_DAEMON = 0x20000000
