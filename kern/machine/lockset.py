@@ -299,7 +299,7 @@ STRUCTS: list[Struct] = [
             "IMNT_HAS_TRANS, without a lock"),
         "mnt_renamelock": stable("the mutex itself"),
         "mnt_updating": stable("the mutex itself"),
-        "mnt_unmounting": stable("the rwlock itself"),
+        "mnt_unmounting": stable("the mutex itself"),
         "mnt_specific": locked(why="subsystem specific data", container=True),
         "mnt_lower": stable("layered mounts: set at mount"),
     }),
