@@ -35,10 +35,12 @@ lwp's ``l_sigpend``): a set of numbers carrying the queued ksiginfo of each
 Deviations, each because of what kemu is:
 
 * No job control: a stop signal whose action is the default is dropped
-  by issignal (a process is never stopped; an interruptible sleep it woke
-  returns 0 and its caller waits again, as NetBSD's does after the
-  SIGCONT), and SA_TTYSTOP's orphaned-group test has no process groups to
-  look at.  No ptrace, no sigwaiters (sigtimedwait),
+  by issignal (a process is never stopped), and sigpost does not wake an
+  interruptible sleeper for it: the sleep goes on, which is what a caller
+  that waits again sees in NetBSD after the SIGCONT (NetBSD's sleep
+  returns 0 only once the process is continued; without the stop kemu's
+  would return at once, before the event).  SA_TTYSTOP's orphaned-group
+  test has no process groups to look at.  No ptrace, no sigwaiters (sigtimedwait),
   no core dumps (WCOREFLAG is never set), no sigaltstack (frames always go
   on the "user stack").
 * Processes 0 and 1 never take a default action, as issignal says; the
@@ -429,6 +431,15 @@ def sigpost(l: lwp, action: int, prop: int, sig: int) -> int:
     if l.l_stat in (LSRUN, LSONPROC):
         return 1  # it takes the signal at its next return to user mode
     if l.l_stat == LSSLEEP and l.l_sleepcatch:
+        if prop & SA_STOP and action == SIG_DFL:
+            # kemu: no job control, so the sleeper stays asleep.  NetBSD
+            # wakes it, stops the process in issignal and, after the
+            # SIGCONT, lets the sleep return 0; a caller that waits again
+            # sees nothing.  Woken here, it would return 0 at once, before
+            # the event it waits for, and a caller that takes 0 as its
+            # event (puffs_msgif's touser) would act on a reply not yet
+            # there.  The stop signal stays pending; issignal drops it.
+            return 1
         # Asleep interruptibly: wake it (its sleep returns 0, and
         # sleepq_block's check after the switch chooses the error).
         setrunnable(l)

@@ -28,9 +28,8 @@ is not a stop, or else of the one issignal chooses
 (``sleepq_sigtoerror``: EINTR, or ERESTART under SA_RESTART); none, and it
 answers 0.  A signal wakes an interruptible sleeper through kern_sig.c's
 sigpost, which calls ``setrunnable`` (its sleep returns 0), so that check
-chooses the error: a default-action stop signal there is taken by issignal
-and gives none, a spurious wakeup after which the caller (cv_wait_sig's,
-nanosleep's) waits again.  Deviations:
+chooses the error: a default-action stop signal found pending there is
+taken by issignal and gives none.  Deviations:
 
 * No LW_SINTR bit: ``l_sleepcatch`` says the sleep is interruptible.
 * A wakeup that comes between sleepq_enter and sleepq_block (kemu lets the
@@ -38,10 +37,12 @@ nanosleep's) waits again.  Deviations:
   kept in ``l_early`` and makes sleepq_block return at once with it.
 * LW_WCORE is never set (kemu has no core dumps).  LW_CANCELLED's sender is
   _lwp_wakeup(2) (kern/sys_lwp.py).
-* No job control (kern/kern_sig.py): issignal drops a default stop signal
-  instead of stopping the process there, so the sleep's caller waits again
-  at once, where NetBSD's lwp stops in issignal and waits again after the
-  SIGCONT.
+* No job control (kern/kern_sig.py): sigpost does not wake an
+  interruptible sleeper for a default stop signal, and issignal drops one
+  instead of stopping the process.  NetBSD's sleeper wakes, stops in
+  issignal and, after the SIGCONT, returns 0 (a spurious wakeup: its
+  caller waits again); kemu's sleeps on, which is what such a caller sees,
+  without returning early to one that takes 0 as its event (puffs touser).
 * No p_lock around issignal (kemu has no proc locks).
 """
 

@@ -197,9 +197,9 @@ def _stopped_reader(sigs):
 
 @pytest.mark.parametrize("sig", [SIGSTOP, SIGTSTP, SIGTTIN])
 def test_a_default_stop_signal_does_not_interrupt_a_read(sig):
-    """sigpost wakes the reader with 0 (setrunnable); sleepq_block's check
-    finds only a stop signal, which issignal takes (kemu: drops, no job
-    control), so cv_wait_sig answers 0 and pipe_read waits again: the read
+    """A default stop signal leaves the reader asleep (kemu: no job control,
+    so sigpost does not wake it; NetBSD's wakes, stops, and after the
+    SIGCONT its cv_wait_sig answers 0 and pipe_read waits again): the read
     gets the data.  kemu used to fail the read with EINTR."""
     states, log, status = _stopped_reader([sig, SIGCONT])
     assert states == [(LSSLEEP, "pipe_rd")] * 3
@@ -208,7 +208,9 @@ def test_a_default_stop_signal_does_not_interrupt_a_read(sig):
 
 
 def test_a_nanosleep_sent_sigstop_sleeps_its_whole_time():
-    """nanosleep1 woken with 0 sleeps again for the time left (its 'again')."""
+    """A default SIGSTOP does not cut a nanosleep short: it sleeps its whole
+    time and leaves nothing remaining (NetBSD's, woken with 0 after the
+    SIGCONT, sleeps again for the time left: nanosleep1's 'again')."""
     async def body():
         m = curmachine()
         res = {}
