@@ -3,7 +3,8 @@
 Revision: the kern_exec.c text at hand is 1.418 (2015); the steps below are
 execve1's there, which kemu takes to be NetBSD 8's (not checked line by line).
 
-What exec does to the process follows NetBSD 8's execve1: the program's
+What exec does to the process follows NetBSD 8's execve1: the process's
+other lwps leave (``exit_lwps``, kern/kern_exit.py: LW_WEXIT), the program's
 name becomes ``p_comm``, the close-on-exec descriptors are closed
 (fd_closeexec), caught signals go back to SIG_DFL (execsigs), the old
 address space is replaced by an empty one (uvmspace_exec), and the process
@@ -143,7 +144,12 @@ async def sys_execve(l: lwp, uap: Any, retval: list[Any]) -> int:
     if entry is None:
         return ENOENT
 
-    # From here on the old image is gone.
+    # From here on the old image is gone.  Kill the other lwps of the
+    # process first (execve_runproc's exit_lwps).
+    if len(p.p_lwps) > 1:
+        from kern.kern_exit import exit_lwps
+
+        await exit_lwps(l)
     p.p_comm = path.rsplit("/", 1)[-1][:MAXCOMLEN]
     l.l_name = p.p_comm
     await fd_closeexec()

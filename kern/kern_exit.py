@@ -36,12 +36,15 @@ Deviations, each because of what kemu is:
   (an orphan, or a process the harness made under init) is freed as soon as
   it exits (``_initproc_wait`` is init woken on its ``p_waitcv``).  A
   process whose parent is none or proc0 likewise.
-* kemu cannot stop an lwp from outside: ``exit_lwps`` wakes the other lwps
-  of the process from interruptible sleeps and does not wait for them;
-  they leave (``lwp_exit``) at their next kernel entry or return, since
-  the process is marked PS_WEXIT.  The exiting lwp itself leaves through
-  ``lwp_exit``, which unwinds the program's Python stack (``LwpExit``) to
-  the lwp trampoline.
+* ``exit_lwps`` is 1.245's (see its deviations): the other lwps get
+  LW_WEXIT, those asleep interruptibly are woken (their sleeps answer
+  EINTR), and exit1 waits for all of them to leave before it closes the
+  descriptors; they leave (``lwp_exit``) at their next kernel entry or
+  return, since the process is marked PS_WEXIT.  The exiting lwp itself
+  leaves through ``lwp_exit``, which unwinds the program's Python stack
+  (``LwpExit``) to the lwp trampoline.  exit1 clears the pending signals
+  of the process and its lwps (``sigclearall``) but sets no p_stat SDYING:
+  kpsignal2 drops every signal once PS_WEXIT is set.
 * No p_children list: a process's children are found by scanning the
   process table in pid order (``children``), and ``proc_reparent`` only
   changes ``p_pptr``: there is no p_nstopchild to move, p_ppid is derived
@@ -66,7 +69,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from kern.cpu import MachineLocal, curmachine
 from kern.errno import ECHILD, EINVAL
-from kern.kern_condvar import cv_broadcast, cv_init, cv_wait_sig, kcondvar_t
+from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, cv_wait_sig, kcondvar_t
 from kern.kern_lwp import PK_CLDSIGIGN, PK_NOCLDWAIT, PS_WEXIT, SZOMB, LwpExit
 from kern.kern_mutex import (
     IPL_NONE,
@@ -167,6 +170,23 @@ def lwp_exit(l: lwp) -> NoReturn:
     raise LwpExit(W_EXITCODE(p.p_xexit, p.p_xsig))
 
 
+def lwp_exit_finish(l: lwp) -> None:
+    """The end of kern_lwp.c's lwp_exit (1.180), which kemu runs when the lwp's
+    code is done (Machine._lwp_exit, after it made it LSZOMB and took it off
+    p_lwps): if it was asked to look for signals and one is pending for the
+    process, every other lwp is asked to (LW_PENDSIG), so that the signal is
+    not left to an lwp that is gone; then ``p_lwpcv`` is broadcast (an
+    exit1 in ``exit_lwps`` waits on it)."""
+    from kern.kern_lwp import LW_PENDSIG
+
+    p = l.l_proc
+    if l.l_flag & LW_PENDSIG and p.p_sigpend:
+        for l2 in p.p_lwps:
+            l2.l_flag |= LW_PENDSIG
+    if p.p_lwpcv is not None:
+        cv_broadcast(p.p_lwpcv)
+
+
 def _reaped_by_init(parent: proc | None) -> bool:
     """True when nothing will wait for a child of ``parent``: init's wait loop
     (folded in here, see the deviations) frees it as soon as it is a zombie."""
@@ -187,13 +207,13 @@ def _initproc_wait() -> None:
 async def exit1(l: lwp, exitcode: int, signo: int = 0) -> None:
     """The process of ``l`` exits with ``exitcode`` (or dies of ``signo``).
 
-    Its descriptors are closed (this may sleep), its resources freed, and it
+    Its other lwps are made to leave first (``exit_lwps``), then its
+    descriptors are closed (this may sleep), its resources freed, and it
     becomes a zombie for its parent to wait for.  The caller then leaves
     with ``lwp_exit``.  A second exit1 of the same process just leaves.
     """
     from kern.kern_descrip import fd_free
-    from kern.kern_sig import SIGCHLD, SIGKILL, psignal
-    from kern.kern_synch import sleepq_interrupt
+    from kern.kern_sig import SIGCHLD, psignal, sigclearall
 
     p = l.l_proc
     m = curmachine()
@@ -202,12 +222,14 @@ async def exit1(l: lwp, exitcode: int, signo: int = 0) -> None:
     if p.p_sflag & PS_WEXIT:
         lwp_exit(l)
     p.p_sflag |= PS_WEXIT
-    p.p_sigpend.clear()
 
-    # exit_lwps: the other lwps of the process leave at their next kernel boundary.
-    for l2 in list(p.p_lwps):
-        if l2 is not l:
-            sleepq_interrupt(l2, SIGKILL)
+    # Force all other lwps to exit before we do.  Only then can we begin to
+    # tear down the rest of the process state.
+    if len(p.p_lwps) > 1:
+        await exit_lwps(l)
+
+    # Bin any remaining signals (kpsignal2 drops new ones: PS_WEXIT).
+    sigclearall(p, None)
 
     # Close the open files (this may sleep), then the rest of the process.
     await fd_free(p)
@@ -253,6 +275,69 @@ async def exit1(l: lwp, exitcode: int, signo: int = 0) -> None:
         assert p.p_pptr is not None
         cv_broadcast(_waitcv(p.p_pptr))
     mutex_exit(lock)
+
+
+async def exit_lwps(l: lwp) -> None:
+    """kern_exit.c's exit_lwps (1.245): every other lwp of the process gets
+    LW_WEXIT; one asleep interruptibly or suspended is made runnable (its
+    sleep answers EINTR: sleepq_block); then wait until they have all left.
+
+    Each wait is ``lwp_wait(l, 0, NULL, true)``'s, on ``p_lwpcv``, which an
+    lwp's end broadcasts; after it the flags are set again from the start,
+    as lwps may have gone to sleep or been made meanwhile.  An lwp that
+    sleeps uninterruptibly is waited for; one running in the kernel meets
+    its flag at its next interruptible sleep; each leaves on its way back to
+    user mode (lwp_userret: LW_WEXIT), or, for exit1, at its next system
+    call's entry (the process has PS_WEXIT).  exit1 and execve call it.
+
+    Deviations: kemu has no p_lock: ``proc_lock`` is the interlock of
+    ``p_lwpcv``.  lwp_wait's other cases (a named lwp, detached lwps,
+    zombies to collect: a kemu lwp leaves p_lwps when it ends) and the
+    PS_WCORE bail-out (no core dumps) are left out.  No LSSTOP lwps (no job
+    control).  kemu cannot bring an lwp that is in user mode into the
+    kernel (NetBSD's lwp_need_userret): one that runs Python code outside
+    the kernel holds the exit until it enters the kernel or ends, and one
+    waiting outside the machine (``m.external_wait()``: user code such as
+    libpuffs's remote shovels waiting on a host socket, which may never
+    end) is flagged but not waited for: it leaves at its next kernel entry,
+    after the process has become a zombie, as every other lwp did before
+    kemu had exit_lwps.
+    """
+    from kern.kern_lwp import LSSLEEP, LSSUSPENDED, LW_WEXIT
+    from kern.kern_synch import setrunnable
+
+    p = l.l_proc
+    lock = proc_lock()
+    while True:  # NetBSD's "retry:"
+        # Interrupt lwps in interruptible sleep, unsuspend suspended lwps,
+        # and then wait for everyone else to finish.
+        for l2 in list(p.p_lwps):
+            if l2 is l:
+                continue
+            l2.l_flag |= LW_WEXIT
+            if (l2.l_stat == LSSLEEP and l2.l_sleepcatch) or l2.l_stat == LSSUSPENDED:
+                setrunnable(l2)
+
+        # Wait for every lwp to exit (lwp_wait with ``exiting``: one wait on
+        # p_lwpcv, then EAGAIN and a full retry).  (kemu: not for one
+        # waiting outside the machine, see the deviations.)
+        await mutex_enter(lock)
+        if not any(l2 is not l and not l2.l_extdepth for l2 in p.p_lwps):
+            mutex_exit(lock)
+            break
+        await cv_wait(_lwpcv(p), lock)
+        mutex_exit(lock)
+
+
+
+def _lwpcv(p: proc) -> kcondvar_t:
+    """``p->p_lwpcv`` (made with the first use; broadcast when an lwp of ``p``
+    ends: Machine._lwp_exit, and by setrunnable of a suspended one)."""
+    if p.p_lwpcv is None:
+        cv = kcondvar_t()
+        cv_init(cv, "lwpwait")
+        p.p_lwpcv = cv
+    return p.p_lwpcv
 
 
 def proc_reparent(child: proc, parent: proc | None) -> None:

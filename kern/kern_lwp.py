@@ -54,7 +54,12 @@ PRI_USER = 0
 # l_flag bits we use (sys/lwp.h; tests/kern/test_flag_bits.py checks them)
 LW_SYSTEM = 0x00000200
 LW_WSUSPEND = 0x00020000  # suspend itself on the way back to user mode (lwp_userret)
+LW_WCORE = 0x00080000     # stop for a core dump on the way back (never set: no core dumps)
+LW_WEXIT = 0x00100000     # exit before returning to user mode (exit_lwps, kern/kern_exit.py)
+LW_PENDSIG = 0x01000000   # a signal may be pending for it: look (sigpost sets, issignal clears)
+LW_CANCELLED = 0x02000000  # the next interruptible sleep does not begin (sleepq_block)
 LW_WREBOOT = 0x08000000   # the machine is going down: lwp_continue will not resume it
+LW_UNPARKED = 0x10000000  # an unpark is pending (_lwp_wakeup sets it; kemu has no _lwp_park)
 # kemu: its timed sleeps are housekeeping, not progress.  A bit no NetBSD
 # l_flag has (lwp.h 1.168 and the newest stored; 0x10000000 is LW_UNPARKED)
 LW_DAEMON = 0x20000000
@@ -101,6 +106,7 @@ class proc:
         self.p_xexit = 0  # exit status (exit1)
         self.p_xsig = 0   # the signal that ended it (exit1), for wait(2)
         self.p_waitcv: Any = None  # where wait(2) sleeps for a child (kern_exit)
+        self.p_lwpcv: Any = None   # where exit_lwps waits for its lwps to leave (kern_exit)
         # Filled by the layers that own them (vfs: descriptors and cwd;
         # kern.uvm_user: the user address space; kern_sig: signal state).
         self.p_fd: Any = None
@@ -212,6 +218,19 @@ class lwp:
 
     def __repr__(self) -> str:
         return f"<lwp {self.l_name!r} {self.l_proc.p_pid}.{self.l_lid} {self.l_stat_name}>"
+
+
+def lwp_find(p: proc, id_: int) -> lwp | None:
+    """kern_lwp.c's lwp_find (1.180): the live lwp ``id_`` of ``p`` (None for
+    one being made or a zombie).  (kemu: no p_lock to hold.)"""
+    for l in p.p_lwps:
+        if l.l_lid == id_:
+            break
+    else:
+        return None
+    if l.l_stat == LSIDL or l.l_stat == LSZOMB:
+        return None
+    return l
 
 
 class KthreadExit(BaseException):

@@ -8,8 +8,11 @@ and order:
   dropped at once; SIGCONT/stop signals clear each other; otherwise the
   signal is made pending (``sigput``, with its ksiginfo) and ``sigpost``
   offers it to each lwp: an lwp that blocks it (``l_sigmask``) is left
-  alone, one asleep interruptibly is woken, its sleep answering EINTR or,
-  when the action has SA_RESTART, ERESTART.
+  alone, one asleep interruptibly is made runnable (``setrunnable``: its
+  sleep wakes with 0, and sleepq_block's check after the switch answers
+  EINTR or, when the action has SA_RESTART, ERESTART; for a default stop
+  signal it answers 0, a spurious wakeup after which the sleep's caller
+  waits again).
 * On the way back to user mode (the syscall layer's userret) the lwp takes
   its pending, unblocked signals one by one: ``issignal`` chooses the next
   one that needs action (discarding ignored ones), ``postsig`` takes it: a
@@ -32,8 +35,12 @@ lwp's ``l_sigpend``): a set of numbers carrying the queued ksiginfo of each
 Deviations, each because of what kemu is:
 
 * No job control: a stop signal whose action is the default is dropped
-  (a process is never stopped), and SA_TTYSTOP's orphaned-group test has
-  no process groups to look at.  No ptrace, no sigwaiters (sigtimedwait),
+  by issignal (a process is never stopped), and sigpost does not wake an
+  interruptible sleeper for it: the sleep goes on, which is what a caller
+  that waits again sees in NetBSD after the SIGCONT (NetBSD's sleep
+  returns 0 only once the process is continued; without the stop kemu's
+  would return at once, before the event).  SA_TTYSTOP's orphaned-group
+  test has no process groups to look at.  No ptrace, no sigwaiters (sigtimedwait),
   no core dumps (WCOREFLAG is never set), no sigaltstack (frames always go
   on the "user stack").
 * Processes 0 and 1 never take a default action, as issignal says; the
@@ -43,14 +50,20 @@ Deviations, each because of what kemu is:
   action never set has no flags, so a sleep of init interrupted by a
   default-action signal answers EINTR (NetBSD would restart it).
 * Kernel threads (proc0) take no signals: ``kpsignal2`` drops them.
+* LW_PENDSIG is NetBSD's: sigpost sets it on each lwp it offers a signal
+  to, sigprocmask1, sigsuspendsetup and sigaction1 set it when a signal
+  they unblock or make visible is pending, lwp_exit hands it on to the
+  others (``lwp_exit_finish``, kern/kern_exit.py), and issignal clears it
+  when nothing unblocked is pending; sleepq_block and lwp_userret look
+  at signals only with it set.  No lwp locks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LSZOMB, PS_WEXIT, SACTIVE, SSTOP
-from kern.kern_synch import sleepq_interrupt
+from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LSZOMB, LW_PENDSIG, PS_WEXIT, SACTIVE, SSTOP
+from kern.kern_synch import setrunnable
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp, proc
@@ -410,13 +423,27 @@ def sigpost(l: lwp, action: int, prop: int, sig: int) -> int:
     asleep interruptibly and is woken), 0 if it blocks the signal or cannot."""
     if l.l_stat == LSZOMB:
         return 0  # on the way out
+    # Have it look for signals: even if no lwp takes this one at once, one
+    # will soon.
+    l.l_flag |= LW_PENDSIG
     if sig in l.l_sigmask:
         return 0  # (no stopped lwps in kemu: SA_CONT's exception has nothing to do)
     if l.l_stat in (LSRUN, LSONPROC):
         return 1  # it takes the signal at its next return to user mode
-    if l.l_stat == LSSLEEP:
-        if sleepq_interrupt(l, sig):
+    if l.l_stat == LSSLEEP and l.l_sleepcatch:
+        if prop & SA_STOP and action == SIG_DFL:
+            # kemu: no job control, so the sleeper stays asleep.  NetBSD
+            # wakes it, stops the process in issignal and, after the
+            # SIGCONT, lets the sleep return 0; a caller that waits again
+            # sees nothing.  Woken here, it would return 0 at once, before
+            # the event it waits for, and a caller that takes 0 as its
+            # event (puffs_msgif's touser) would act on a reply not yet
+            # there.  The stop signal stays pending; issignal drops it.
             return 1
+        # Asleep interruptibly: wake it (its sleep returns 0, and
+        # sleepq_block's check after the switch chooses the error).
+        setrunnable(l)
+        return 1
     return 0
 
 
@@ -431,6 +458,7 @@ def issignal(l: lwp) -> int:
     one is pending, for postsig."""
     p = l.l_proc
     if not l.l_sigpend and not p.p_sigpend:   # nothing pending (every return from a call)
+        l.l_flag &= ~LW_PENDSIG
         l.l_sigpendset = None
         return 0
     sp = None
@@ -447,6 +475,8 @@ def issignal(l: lwp) -> int:
             sp = p.p_sigpend
             signo = firstsig(set(sp) - l.l_sigmask)
             if signo == 0:
+                # No signal pending: clear the indicator and bail out.
+                l.l_flag &= ~LW_PENDSIG
                 sp = None
                 break
 
@@ -579,7 +609,9 @@ def sigprocmask1(l: lwp, how: int, nss: set[int] | frozenset[int] | None,
     else:
         return EINVAL
     l.l_sigmask = mask - sigcantmask
-    # Unblocked signals are taken at the return to user mode (LW_PENDSIG there).
+    if how != SIG_BLOCK and sigispending(l, 0):
+        # Check for pending signals on the return to user mode.
+        l.l_flag |= LW_PENDSIG
     return 0
 
 
@@ -594,6 +626,9 @@ def sigsuspendsetup(l: lwp, ss: set[int] | frozenset[int]) -> None:
     l.l_sigrestore = 1
     l.l_sigoldmask = set(l.l_sigmask)
     l.l_sigmask = set(ss) - sigcantmask
+    # Check for pending signals when sleeping.
+    if sigispending(l, 0):
+        l.l_flag |= LW_PENDSIG
 
 
 async def sigsuspend1(l: lwp, ss: set[int] | frozenset[int] | None) -> int:

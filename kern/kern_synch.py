@@ -17,23 +17,33 @@ halt.  A timeout is a callout on the machine's clock
 is virtual unless the machine was booted with a real clock.
 
 ``sleepq_block`` follows kern_sleepq.c (the NetBSD/src mirror's revision
-1.47.2.2; kemu names no other): an interruptible sleep with a signal pending
-does not sleep, and one woken normally (or not asleep at all) with a signal
-pending answers EINTR/ERESTART all the same (``sleepq_sigtoerror``; the
-signal is sigispending's first one unless that is a stop, else issignal's
-choice).  Deviations:
+1.47.2.2; kemu names no other): an interruptible sleep of an lwp told to
+exit (LW_WEXIT: exit_lwps, kern/kern_exit.py) or to dump core (LW_WCORE),
+or cancelled (LW_CANCELLED, which that sleep then clears), does not begin
+and answers EINTR; one with a signal pending (LW_PENDSIG and sigispending)
+does not begin either.  After the switch (or instead of it) an
+interruptible sleep that got 0 answers EINTR if one of those flags is set,
+and otherwise, with LW_PENDSIG, the error of the first pending signal that
+is not a stop, or else of the one issignal chooses
+(``sleepq_sigtoerror``: EINTR, or ERESTART under SA_RESTART); none, and it
+answers 0.  A signal wakes an interruptible sleeper through kern_sig.c's
+sigpost, which calls ``setrunnable`` (its sleep returns 0), so that check
+chooses the error: a default-action stop signal found pending there is
+taken by issignal and gives none.  Deviations:
 
-* No LW_CANCELLED, LW_WEXIT or LW_WCORE: kemu has no _lwp_wakeup
-  cancellation and no core dumps, and an exiting process interrupts its
-  other lwps' sleeps with SIGKILL's error (exit1 calls
-  ``sleepq_interrupt``) instead of a flag both checks would see; an lwp
-  that goes to sleep after that interruption is not stopped by them.
-* A signal that interrupts a sleep (``sleepq_interrupt``, called by
-  sigpost) puts its error in the wakeup itself; NetBSD wakes with 0 and
-  lets the check after the switch choose it, so a default stop signal
-  there gives a spurious wakeup (0), in kemu EINTR.
-* No p_lock around issignal (kemu has no proc locks); LW_PENDSIG is
-  "something pending for the lwp or its process" (``_pendsig``).
+* No LW_SINTR bit: ``l_sleepcatch`` says the sleep is interruptible.
+* A wakeup that comes between sleepq_enter and sleepq_block (kemu lets the
+  sleeper run between the two; NetBSD holds the sleep queue's lock) is
+  kept in ``l_early`` and makes sleepq_block return at once with it.
+* LW_WCORE is never set (kemu has no core dumps).  LW_CANCELLED's sender is
+  _lwp_wakeup(2) (kern/sys_lwp.py).
+* No job control (kern/kern_sig.py): sigpost does not wake an
+  interruptible sleeper for a default stop signal, and issignal drops one
+  instead of stopping the process.  NetBSD's sleeper wakes, stops in
+  issignal and, after the SIGCONT, returns 0 (a spurious wakeup: its
+  caller waits again); kemu's sleeps on, which is what such a caller sees,
+  without returning early to one that takes 0 as its event (puffs touser).
+* No p_lock around issignal (kemu has no proc locks).
 """
 
 from __future__ import annotations
@@ -47,6 +57,11 @@ from kern.errno import EINTR, ERESTART, EWOULDBLOCK
 from kern.kern_lwp import (
     LSONPROC,
     LSSLEEP,
+    LSSUSPENDED,
+    LW_CANCELLED,
+    LW_PENDSIG,
+    LW_WCORE,
+    LW_WEXIT,
     LW_WREBOOT,
     LW_WSUSPEND,
     PK_HOSTCHILD,
@@ -60,6 +75,9 @@ from kern.subr_lockdebug import ASSERT_SLEEPABLE
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
     from kern.kern_mutex import kmutex_t
+
+# The lwp flags that end an interruptible sleep with EINTR (sleepq_block).
+_LW_EARLY = LW_CANCELLED | LW_WEXIT | LW_WCORE
 
 hz = 100
 tick = 1000000 // hz
@@ -118,24 +136,32 @@ def _unlink(l: lwp) -> None:
 
 
 async def sleepq_block(timo: int, catch: bool) -> int:
-    """Sleep until woken; 0, EWOULDBLOCK on timeout, EINTR/ERESTART on a signal."""
+    """Sleep until woken; 0, EWOULDBLOCK on timeout, EINTR/ERESTART on a signal
+    (EINTR too when the lwp is told to exit or was cancelled)."""
     l = _lwp.get()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
     error = l.l_early
-    if error is not None:
+    if catch and (l.l_flag & _LW_EARLY or (l.l_flag & LW_PENDSIG and _sigispending(l))):
+        # Interruptible, and an lwp told to exit or dump core, or cancelled
+        # (the cancellation is used up): EINTR; or a signal is pending (the
+        # check below chooses the error).  Either way it does not sleep
+        # (lwp_unsleep: off the sleep queue, not asleep).
+        if l.l_flag & _LW_EARLY:
+            l.l_flag &= ~LW_CANCELLED
+            error = EINTR
+        else:
+            error = 0
+        _unlink(l)
+        l.l_early = None
+    elif error is not None:
         # Woken between sleepq_enter and here (NetBSD: sleepq_remove found it
         # still on the CPU, and mi_switch comes straight back).
         l.l_early = None
     elif l.l_sleepq is None:
         raise AssertionError("sleepq_block without sleepq_enter")
-    elif catch and _pendsig(l) and _sigispending(l):
-        # A signal is pending already: do not sleep (lwp_unsleep); the check
-        # below chooses the error.
-        _unlink(l)
-        error = 0
     else:
         ci = l.l_cpu
         l.l_stat = LSSLEEP
@@ -161,16 +187,14 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         await ci.park(l)
         error = l.l_wakerv
     _clear(l)
-    if catch and error == 0 and _pendsig(l):
-        # Woken normally (or not asleep at all) with a signal pending: a
-        # signal that needs action ends the sleep all the same.
-        error = _sleepq_catch(l)
+    if catch and error == 0:
+        if l.l_flag & _LW_EARLY:
+            error = EINTR
+        elif l.l_flag & LW_PENDSIG:
+            # Woken normally (or not asleep at all) with a signal pending: a
+            # signal that needs action ends the sleep all the same.
+            error = _sleepq_catch(l)
     return error
-
-
-def _pendsig(l: lwp) -> bool:
-    """NetBSD's LW_PENDSIG: something is pending for ``l`` or its process."""
-    return bool(l.l_sigpend or l.l_proc.p_sigpend)
 
 
 def _sigispending(l: lwp) -> int:
@@ -266,14 +290,6 @@ def sleepq_wake(sq: sleepq, count: int = 1 << 30) -> int:
         _wakeup(l, 0)
         n += 1
     return n
-
-
-def sleepq_interrupt(l: lwp, sig: int) -> bool:
-    """A signal for ``l``: wake it if it sleeps interruptibly.  True if woken."""
-    if l.l_stat == LSSLEEP and l.l_sleepcatch:
-        sleepq_wakeone(l, sleepq_sigtoerror(l, sig))
-        return True
-    return False
 
 
 # --- tsleep/wakeup on an arbitrary address, as older NetBSD code uses ---
@@ -417,12 +433,35 @@ def suspendsched() -> None:
 
 
 def setrunnable(l: lwp) -> None:
-    """kern_synch.c's setrunnable for an lwp asleep interruptibly (the only case
-    kemu's callers have): ``lwp_unsleep`` takes it off its sleep queue and
-    it runs again, its sleep returning 0 as after a wakeup (no signal is
-    pending: a signal wakes it through ``sleepq_interrupt``, with EINTR or
-    ERESTART)."""
-    sleepq_wakeone(l, 0)
+    """kern_synch.c's setrunnable (1.308): make ``l`` runnable again.
+
+    An lwp asleep (interruptibly: every caller checks) is taken off its
+    sleep queue (``lwp_unsleep``) and its sleep returns 0, as after a
+    wakeup; sleepq_block's check after the switch then chooses the error
+    (a signal's, or EINTR for LW_WEXIT/LW_CANCELLED).  A suspended one
+    (LSSUSPENDED, in lwp_userret) loses LW_WSUSPEND, ``p_lwpcv`` is
+    broadcast, and it goes on the run queue.  Any other state panics.
+
+    Deviations: no LSSTOP case (kemu has no job control: no lwp is ever
+    stopped), no p_nrlwps count, and no LP_RUNNING case (a suspended kemu
+    lwp is never on the CPU).
+    """
+    from kern.kern_condvar import cv_broadcast  # (kern_condvar imports this module)
+    from kern.subr_prf import panic
+
+    st = l.l_stat
+    if st == LSSUSPENDED:
+        l.l_flag &= ~LW_WSUSPEND
+        if l.l_proc.p_lwpcv is not None:
+            cv_broadcast(l.l_proc.p_lwpcv)
+    elif st != LSSLEEP:
+        panic("setrunnable: lwp %s state was %d", l.l_name, st)
+
+    # If it was asleep, start it again.
+    if st == LSSLEEP:
+        sleepq_wakeone(l, 0)
+        return
+    l.l_cpu.setrun(l)
 
 
 async def _offer_cpu(l: lwp | None, kind: int) -> None:

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.errno import EFAULT, EINVAL
 from kern.kern_exit import lwp_exit
-from kern.kern_lwp import LSSUSPENDED, LW_WSUSPEND, PS_WEXIT
+from kern.kern_lwp import LSSUSPENDED, LW_PENDSIG, LW_WEXIT, LW_WSUSPEND, PS_WEXIT
 from kern.kern_sig import issignal, postsig
 from kern.sys_sig import (
     _UC_CLRSTACK,
@@ -171,24 +171,27 @@ def buildcontext(l: lwp, catcher: int, fp: int, sig: int, siginfo: bool) -> None
 
 async def lwp_userret(l: lwp) -> None:
     """kern_lwp.c's lwp_userret (read at 1.180), on the way to user mode: an lwp
-    of an exiting process leaves; pending signals are taken (``while ((sig =
+    of an exiting process, or told to exit (LW_WEXIT: exit_lwps), leaves;
+    pending signals are taken when LW_PENDSIG says to look (``while ((sig =
     issignal(l)) != 0) postsig(sig)``); an lwp told to suspend itself
     (LW_WSUSPEND: the halt's suspendsched, kern/kern_synch.py) does it here,
     LSSUSPENDED, off the CPU until ``lwp_continue``, which never comes for
-    LW_WREBOOT.
+    LW_WREBOOT (or until exit_lwps's ``setrunnable``).
 
     NetBSD loops while any LW_USERRET bit is set and looks at signals first
-    unless the process exits (LW_WEXIT, kemu's PS_WEXIT test comes first to
-    the same effect); a suspended lwp that is resumed goes round again.
-    ``p_nrlwps`` and ``p_lwpcv`` (what a core dump waits on) and
-    ``pcu_save_all`` have no counterpart in kemu.
+    unless the lwp is to exit (LW_WEXIT; kemu tests it, and PS_WEXIT, first,
+    to the same effect); a suspended lwp that is resumed goes round again.
+    ``p_nrlwps``, the ``p_lwpcv`` broadcast of an lwp suspending itself
+    (what a core dump waits on) and ``pcu_save_all`` have no counterpart in
+    kemu.
     """
     p = l.l_proc
     while True:
-        if p.p_sflag & PS_WEXIT:
+        if p.p_sflag & PS_WEXIT or l.l_flag & LW_WEXIT:
             lwp_exit(l)
-        while (sig := issignal(l)) != 0:
-            await postsig(sig)
+        if l.l_flag & LW_PENDSIG:
+            while (sig := issignal(l)) != 0:
+                await postsig(sig)
         if not l.l_flag & LW_WSUSPEND:
             return
         ci = l.l_cpu

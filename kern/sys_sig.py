@@ -30,7 +30,7 @@ import ctypes
 from typing import TYPE_CHECKING, Any
 
 from kern.errno import EINVAL, EJUSTRETURN, EPERM, ESRCH
-from kern.kern_lwp import PK_CLDSIGIGN, PK_NOCLDWAIT, PS_NOCLDSTOP
+from kern.kern_lwp import LW_PENDSIG, PK_CLDSIGIGN, PK_NOCLDWAIT, PS_NOCLDSTOP
 from kern.kern_sig import (  # noqa: F401 - sys/signal.h, re-exported for libc
     NSIG,
     SA_ALLBITS,
@@ -57,6 +57,7 @@ from kern.kern_sig import (  # noqa: F401 - sys/signal.h, re-exported for libc
     sigcantmask,
     sigclearall,
     sigdesc,
+    sigispending,
     sigpending1,
     sigprocmask1,
     sigprop,
@@ -272,6 +273,11 @@ def sigaction1(l: lwp, signum: int, nsa: sigaction | None, osa: sigaction | None
     # is never to be seen again: drop it if pending.
     if nsa.sa_handler == SIG_IGN or (nsa.sa_handler == SIG_DFL and prop & SA_IGNORE):
         sigclearall(p, {signum})
+
+    # Signals held back until now may be visible: look for them before the
+    # return to user mode.
+    if sigispending(l, 0):
+        l.l_flag |= LW_PENDSIG
     return 0
 
 

@@ -76,7 +76,7 @@ import trio
 from kern.cpu import MachineLocal, curlwp, curmachine
 from kern.errno import EBUSY, EFAULT, EINVAL, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
-from kern.kern_lwp import LW_WSUSPEND, PS_WEXIT, KthreadExit
+from kern.kern_lwp import LW_WEXIT, LW_WSUSPEND, PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
 from kern.machine.schedule import PREEMPT
 from kern.sig_machdep import lwp_userret, sigframe_return
@@ -185,6 +185,8 @@ SYS___lstat50 = 441
 SYS___wait450 = 449
 SYS___mknod50 = 450
 SYS_pipe2 = 453
+SYS__lwp_self = 311
+SYS__lwp_wakeup = 315
 
 # The slots NetBSD keeps for dynamically loaded calls (tests use them too).
 SYS_DYNAMIC_FIRST = 210
@@ -512,8 +514,8 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     # process is not exiting, issignal finds nothing pending, the lwp is not
     # to suspend itself; no handler frame was built) unless one of these holds.
     p = l.l_proc
-    if p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or l.l_flag & LW_WSUSPEND or \
-            len(l.l_md_sigframes) > depth:
+    if p.p_sflag & PS_WEXIT or l.l_sigpend or p.p_sigpend or \
+            l.l_flag & (LW_WSUSPEND | LW_WEXIT) or len(l.l_md_sigframes) > depth:
         await _userret(l, depth)
     # The way back to user mode (mi_userret) preempts when a wakeup made
     # another lwp runnable meanwhile: a preemption point.
@@ -549,6 +551,7 @@ def _init_sysent() -> None:
     from kern.kern_fork import sys_fork
     from kern.kern_time import sys___nanosleep50
     from kern.sys_generic import sys_ioctl, sys_read, sys_readv, sys_write, sys_writev
+    from kern.sys_lwp import sys__lwp_self, sys__lwp_wakeup
     from kern.sys_pipe import sys_pipe, sys_pipe2
     from kern.sys_sig import (
         sys___sigaction_sigtramp,
@@ -598,6 +601,8 @@ def _init_sysent() -> None:
                      ("const struct __ucontext *ucp",))
     syscall_register(SYS___nanosleep50, "__nanosleep50", sys___nanosleep50,
                      ("const struct timespec *rqtp", "struct timespec *rmtp"))
+    syscall_register(SYS__lwp_self, "_lwp_self", sys__lwp_self, ())
+    syscall_register(SYS__lwp_wakeup, "_lwp_wakeup", sys__lwp_wakeup, ("lwpid_t target",))
 
 
 _init_sysent()

@@ -523,6 +523,7 @@ class Machine:
         self.cpu.exit(l)
 
     def _lwp_exit(self, l: lwp, out: outcome.Outcome) -> None:
+        from kern.kern_exit import lwp_exit_finish
         from kern.kern_synch import sleepq_wake
 
         l.l_stat = LSZOMB
@@ -531,8 +532,10 @@ class Machine:
         self.trace_add(l, "exit")
         if l in self.alllwp:
             self.alllwp.remove(l)
-        if l in l.l_proc.p_lwps:
-            l.l_proc.p_lwps.remove(l)
+        p = l.l_proc
+        if l in p.p_lwps:
+            p.p_lwps.remove(l)
+        lwp_exit_finish(l)
         if l.l_joiners:
             sleepq_wake(l.l_joiners)
 

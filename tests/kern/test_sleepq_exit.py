@@ -1,0 +1,357 @@
+"""Interruptible sleeps of an exiting process's lwps, and stop signals
+(kern/kern_synch.py's sleepq_block, kern/kern_exit.py's exit_lwps,
+kern/kern_sig.py's sigpost).
+
+kern_sleepq.c 1.47.2.2's sleepq_block: an interruptible sleep of an lwp that
+has LW_WEXIT (exit_lwps sets it on every other lwp of an exiting process),
+LW_WCORE or LW_CANCELLED does not begin (EINTR at once), and one woken for
+that reason answers EINTR.  kern_exit.c 1.245's exit1 waits in exit_lwps
+for the other lwps to leave before it tears the process down.  kern_sig.c
+1.320's sigpost wakes an interruptible sleeper with setrunnable (a wakeup
+of 0); the check after the switch chooses the error, and a default-action
+stop signal there gives none, so the sleep's caller goes on waiting.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from kern.cpu import curlwp, curmachine, curproc
+from kern.errno import EBUSY, EINTR, ENODEV, ESRCH
+from kern.kern_exit import WEXITSTATUS, WIFEXITED
+from kern.kern_lwp import LSSLEEP, LSZOMB, LW_CANCELLED, LW_WEXIT, lwp
+from kern.kern_sig import SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN
+from kern.kern_synch import kpause
+from kern.machine.testing import errno_of
+from kern.syscall import (
+    SYS_DYNAMIC_FIRST,
+    SYS__lwp_self,
+    SYS__lwp_wakeup,
+    syscall,
+    syscall_establish,
+)
+from tools.lib import libc
+
+SYS_TWOSLEEPS = SYS_DYNAMIC_FIRST
+
+
+async def sys_twosleeps(l, uap, retval) -> int:
+    """A call that sleeps uninterruptibly for a second, then interruptibly
+    until a signal; it records the second sleep's answer."""
+    await kpause("first", False, 100, None)
+    error = await kpause("second", True, 0, None)
+    l.l_proc.p_specific.setdefault("twosleeps", []).append(error)
+    return error
+
+
+def run(body, seed: int = 1):
+    with kern.boot(seed=seed) as k:
+        assert syscall_establish(SYS_TWOSLEEPS, "twosleeps", sys_twosleeps, machine=k) == 0
+        p = k.proc_create("parent", k.initproc)
+        return k.run(body, proc=p)
+
+
+def test_an_lwp_in_the_kernel_at_exit_does_not_go_to_sleep_in_the_dead_process():
+    """exit1 while another lwp of the process sleeps uninterruptibly in a
+    system call: when that sleep ends, the call's interruptible sleep answers
+    EINTR at once (LW_WEXIT), the lwp leaves at its return, and exit1 waited
+    for it (exit_lwps) before the process became a zombie.  kemu used to let
+    it go to sleep for ever in a process that was already gone."""
+    async def body():
+        m = curmachine()
+        seen = {}
+
+        async def child() -> int:
+            p = curproc()
+            seen["p"] = p
+
+            async def other():
+                await syscall(SYS_TWOSLEEPS)
+
+            b = lwp(p, "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)          # "other" is in its first sleep
+            seen["wmesg"] = b.l_wmesg
+            await libc._exit(7)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        seen["t"] = m.now() - t0
+        await libc.nanosleep(2)
+        b = seen["b"]
+        return seen, status, b.l_stat, b.l_flag, seen["p"].p_specific.get("twosleeps")
+
+    seen, status, bstat, bflag, errors = run(body)
+    assert seen["wmesg"] == "first"
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 7
+    assert errors == [EINTR]
+    assert bstat == LSZOMB and bflag & LW_WEXIT
+    # The zombie came only once "other" had left, after its first sleep's second.
+    assert seen["t"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_an_lwp_asleep_interruptibly_at_exit_is_woken_with_eintr_and_waited_for():
+    async def body():
+        m = curmachine()
+        got = []
+
+        async def child() -> int:
+            p = curproc()
+
+            async def other():
+                rem = libc.timespec()
+                got.append(await errno_of(libc.nanosleep(100, rem)))
+                got.append("after")                 # never: it leaves at the return
+
+            m.spawn_lwp(lwp(p, "other"), other, ())
+            await libc.nanosleep(0.5)
+            await libc._exit(3)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return got, WEXITSTATUS(status), m.now() - t0
+
+    got, code, t = run(body)
+    assert got == [] and code == 3
+    assert t == pytest.approx(0.5, abs=0.02)
+
+
+def test_lwp_wakeup_cancels_the_sleep_and_the_next_one():
+    """_lwp_wakeup(2) (sys_lwp.c 1.57): a target asleep interruptibly is woken
+    and its sleep answers EINTR (LW_CANCELLED); as in NetBSD the flag stays
+    until an interruptible sleep begins, so the target's next one also
+    answers EINTR at once, and the one after sleeps.  A target awake gets
+    ENODEV, one asleep uninterruptibly EBUSY (flagged all the same), an
+    unknown one ESRCH."""
+    async def body():
+        m = curmachine()
+        got = []
+
+        async def other():
+            got.append(await syscall(SYS__lwp_self))
+            for t in (10, 1, 0.5):
+                t0 = m.now()
+                e = await errno_of(libc.nanosleep(t))
+                got.append((e, round(m.now() - t0, 3)))
+            got.append(bool(curlwp().l_flag & LW_CANCELLED))
+            await kpause("unint", False, 300, None)              # until t=4.5
+            got.append(await errno_of(libc.nanosleep(1)))
+
+        b = lwp(curproc(), "other")
+        m.spawn_lwp(b, other, ())
+        await libc.nanosleep(1)
+        r = [await errno_of(syscall(SYS__lwp_wakeup, b.l_lid))]   # in nanosleep(10)
+        await libc.nanosleep(2)                                    # in kpause("unint")
+        r.append(await errno_of(syscall(SYS__lwp_wakeup, b.l_lid)))
+        r.append(await errno_of(syscall(SYS__lwp_wakeup, 99)))
+        me = curlwp()
+        r.append(await errno_of(syscall(SYS__lwp_wakeup, me.l_lid)))   # awake: ENODEV
+        r.append(bool(me.l_flag & LW_CANCELLED))
+        t0 = m.now()
+        r.append((await errno_of(libc.nanosleep(1)), m.now() - t0))
+        await libc.nanosleep(2)
+        return b.l_lid, got, r
+
+    lid, got, r = run(body)
+    assert got[0] == lid
+    assert got[1:4] == [(EINTR, 1.0), (EINTR, 0.0), (0, 0.5)]
+    assert got[4] is False
+    assert got[5] == EINTR                 # _lwp_wakeup during the kpause flagged it
+    assert r == [0, EBUSY, ESRCH, ENODEV, True, (EINTR, 0.0)]
+
+
+def _stopped_reader(sigs):
+    """A child blocked in read(2) on an empty pipe is sent ``sigs`` (default
+    actions), then data comes."""
+    async def body():
+        r, w = await libc.pipe()
+        log = []
+
+        async def child() -> int:
+            try:
+                log.append(await libc.read(r, 10))
+            except kern.SyscallError as e:
+                log.append(e.errno)
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.1)
+        l = curmachine().procs[pid].p_lwps[0]
+        states = [(l.l_stat, l.l_wmesg)]
+        for sig in sigs:
+            await libc.kill(pid, sig)
+            await libc.nanosleep(0.1)
+            states.append((l.l_stat, l.l_wmesg))
+        await libc.write(w, b"late")
+        _, status = await libc.waitpid(pid)
+        return states, log, status
+
+    return run(body)
+
+
+@pytest.mark.parametrize("sig", [SIGSTOP, SIGTSTP, SIGTTIN])
+def test_a_default_stop_signal_does_not_interrupt_a_read(sig):
+    """A default stop signal leaves the reader asleep (kemu: no job control,
+    so sigpost does not wake it; NetBSD's wakes, stops, and after the
+    SIGCONT its cv_wait_sig answers 0 and pipe_read waits again): the read
+    gets the data.  kemu used to fail the read with EINTR."""
+    states, log, status = _stopped_reader([sig, SIGCONT])
+    assert states == [(LSSLEEP, "pipe_rd")] * 3
+    assert log == [b"late"]
+    assert WIFEXITED(status) and WEXITSTATUS(status) == 0
+
+
+def test_a_nanosleep_sent_sigstop_sleeps_its_whole_time():
+    """A default SIGSTOP does not cut a nanosleep short: it sleeps its whole
+    time and leaves nothing remaining (NetBSD's, woken with 0 after the
+    SIGCONT, sleeps again for the time left: nanosleep1's 'again')."""
+    async def body():
+        m = curmachine()
+        res = {}
+
+        async def child() -> int:
+            t0 = m.now()
+            rem = libc.timespec(9, 9)
+            res["e"] = await errno_of(libc.nanosleep(3, rem))
+            res["t"] = m.now() - t0
+            res["rem"] = (rem.tv_sec, rem.tv_nsec)
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(1)
+        await libc.kill(pid, SIGSTOP)
+        await libc.waitpid(pid)
+        return res
+
+    r = run(body)
+    assert r["e"] == 0 and r["rem"] == (0, 0)
+    assert r["t"] == pytest.approx(3, abs=0.02)
+
+
+def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
+    """An lwp in ``m.external_wait()`` is in user mode as far as the kernel
+    knows (libpuffs's remote shovel listening on a host socket): exit_lwps
+    flags it and does not wait, or a SIGKILL of such a process would hang.
+    It leaves at its next kernel entry."""
+    import trio
+
+    async def body():
+        m = curmachine()
+        seen = {}
+        release = trio.Event()
+
+        async def child() -> int:
+            async def outside():
+                async with m.external_wait("hostwait", pending=False):
+                    await release.wait()
+                seen["back"] = True
+                await libc.getpid()                 # leaves here: never returns
+                seen["after"] = True
+
+            b = lwp(curproc(), "outside")
+            seen["b"] = b
+            m.spawn_lwp(b, outside, ())
+            await libc.nanosleep(0.5)
+            await libc._exit(5)
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        b = seen["b"]
+        before = (b.l_stat, b.l_wmesg, bool(b.l_flag & LW_WEXIT))
+        release.set()
+        for _ in range(1000):       # the wait's end reaches the machine in real time
+            if b.l_stat == LSZOMB:
+                break
+            async with m.external_wait("poll"):
+                await trio.sleep(0.005)
+        return WEXITSTATUS(status), before, b.l_stat, seen
+
+    code, before, after, seen = run(body)
+    assert code == 5
+    assert before == (LSSLEEP, "hostwait", True)
+    assert after == LSZOMB
+    assert seen.get("back") and "after" not in seen
+
+
+def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
+    """exit_lwps's setrunnable of an LSSUSPENDED lwp (kern_synch.c 1.308: it
+    loses LW_WSUSPEND and runs): the lwp, suspended in lwp_userret (as the
+    halt's suspendsched leaves them), goes round again and leaves, and
+    exit1 goes on; it used to be left suspended in a zombie."""
+    from kern.kern_lwp import LSSUSPENDED, LW_WSUSPEND
+
+    async def body():
+        m = curmachine()
+        seen = {}
+
+        async def child() -> int:
+            async def other():
+                while True:
+                    await libc.nanosleep(0.1)
+
+            b = lwp(curproc(), "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.25)
+            b.l_flag |= LW_WSUSPEND          # suspends at its next return to user mode
+            await libc.nanosleep(0.25)
+            seen["before"] = b.l_stat
+            await libc._exit(2)
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        b = seen["b"]
+        return WEXITSTATUS(status), seen["before"], b.l_stat, bool(b.l_flag & LW_WSUSPEND)
+
+    assert run(body) == (2, LSSUSPENDED, LSZOMB, False)
+
+
+def test_execve_makes_the_other_lwps_leave_first():
+    """kern_exec.c 1.418's execve_runproc: past the point of no return,
+    exit_lwps makes the process's other lwps leave (LW_WEXIT: an
+    interruptible sleep answers EINTR, and the lwp leaves at its return to
+    user mode) before the new image runs.  kemu's exec left them running the
+    old program in the new one."""
+    from kern.kern_exec import exec_add
+
+    ran = {}
+
+    async def image(argv: list[str]) -> int:
+        ran["lwps"] = [l.l_name for l in curproc().p_lwps]
+        return 9
+
+    def resolve(path: str):
+        return image if path == "/bin/img" else None
+
+    async def body():
+        m = curmachine()
+        assert exec_add(resolve) == 0
+
+        async def child() -> int:
+            async def other():
+                ran["sleep"] = await errno_of(libc.nanosleep(100))
+                ran["after"] = True                 # never: it leaves at the return
+
+            b = lwp(curproc(), "other")
+            ran["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)
+            await libc.execve("/bin/img", ["img"])
+            return 0
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return WEXITSTATUS(status), ran["b"].l_stat
+
+    code, bstat = run(body)
+    assert code == 9 and bstat == LSZOMB
+    assert ran["lwps"] == ["img"]
+    assert "sleep" not in ran and "after" not in ran
