@@ -408,19 +408,10 @@ def _native_status() -> str:
         return f"does not load: {e}"
     if native.impl == "cffi":
         return "cffi, compiled"
-    why = _fallback_reason(native)
+    why = native.fallback_reason()
     if why:
         return f"the pure-Python twin; the compiled helper did not load: {why}"
     return "the pure-Python twin"
-
-
-def _fallback_reason(native: Any) -> str | None:
-    """Why the compiled helper did not load, when kemu fell back to the
-    pure-Python twin by itself (not asked for with KEMU_NATIVE); else None."""
-    why = native.load_errors.get("cffi")
-    if native.impl != "cffi" and why and not os.environ.get("KEMU_NATIVE"):
-        return why
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -597,21 +588,19 @@ def _write(stream: Any, text: str) -> None:
 
 
 def _native_check(errs: TextIO) -> bool:
-    """The native helper loads, or the machine would not work: say why, once.
+    """The native helper loads, or the machine would not work: say why.
 
     A requested helper (KEMU_NATIVE=cffi, or a bad value) that cannot load
-    stops kemu with the import error; an install that fell back to the
-    pure-Python twin is told once, on standard error.
+    stops kemu with the import error.  An install that fell back to the
+    pure-Python twin runs quietly: standard error is the script's; the
+    reason is in ``kemu --version`` and the machine's dmesg
+    (kern.native.fallback_reason).
     """
     try:
-        import kern.native as native
+        import kern.native  # noqa: F401
     except ImportError as e:
         _write(errs, f"kemu: {e}\n")
         return False
-    why = _fallback_reason(native)
-    if why:
-        _write(errs, "kemu: warning: the compiled native helper did not load; running on "
-                     f"the pure-Python twin (slower): {why}\n")
     return True
 
 

@@ -1017,10 +1017,16 @@ class Machine:
 
     async def _boot(self) -> None:
         """lwp0: bring the kernel up as the configuration says, then start init."""
+        import kern.native
         from kern.subr_prf import printf
 
         printf("kemu: NetBSD-style kernel emulation, seed %d, config %s\n", self.seed,
                self.config.name)
+        # An install without the compiled native helper runs on its twin: say
+        # so where NetBSD's kernel reports its choices, in the boot messages.
+        why = kern.native.fallback_reason()
+        if why:
+            printf("native helper: running on the pure-Python twin (slower): %s\n", why)
         for hook in self.config.boot_hooks():
             r = hook(self)
             if hasattr(r, "__await__"):

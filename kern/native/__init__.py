@@ -39,6 +39,14 @@ or unset/empty for the best one available.  ``impl`` names the one chosen.
 ``available()`` lists the implementations that load here, and ``load(name)``
 returns one of them as a module-like object, so tests and benchmarks can
 run both side by side; ``load_errors`` says why one did not load.
+
+Without a C compiler at install time the compiled module is not built, and
+kemu runs on the twin, only slower.  It does not say so on a program's
+standard error (that stream is the script's: users compare it, as tests
+do); ``fallback_reason()`` says why, and it is where kemu reports it: in
+``kemu --version`` and, at every boot, in the machine's message buffer
+(``dmesg``; on the console too with a verbose boot), as NetBSD's kernel
+reports its choices at boot.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "available",
     "clrbit",
+    "fallback_reason",
     "clrbits",
     "ffc_range",
     "ffs_range",
@@ -222,6 +231,16 @@ def available() -> list[str]:
         else:
             names.append(name)
     return names
+
+
+def fallback_reason() -> str | None:
+    """Why the compiled helper did not load, when kern.native fell back to the
+    twin by itself (KEMU_NATIVE unset or empty); None when it runs or when the
+    twin was asked for."""
+    why = load_errors.get("cffi")
+    if impl != "cffi" and why and not os.environ.get("KEMU_NATIVE", "").strip():
+        return why
+    return None
 
 
 def _select() -> Any:

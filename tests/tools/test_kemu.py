@@ -336,23 +336,38 @@ def test_a_native_helper_that_cannot_load_stops_the_plugins_machines(pytester, m
     assert "ImportError: kern.native: KEMU_NATIVE='bogus'" in r.stdout.str()
 
 
-def test_the_fallback_to_the_twin_is_said_once():
+def test_the_fallback_to_the_twin_is_quiet_and_says_why_where_asked():
+    """Without the compiled helper (no C compiler at install: its import
+    fails), kemu runs on the twin with the script's own output and nothing
+    else on standard error; ``kemu --version`` and the machine's dmesg say
+    why.  With KEMU_NATIVE=cffi the missing module stops kemu instead."""
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['kern.native._bitops'] = None\n"
-            "from tools.kemu import main; sys.exit(main(['run', '-'], "
-            "stdin=__import__('io').StringIO('echo hi\\n')))")
+    hide = "import sys; sys.modules['kern.native._bitops'] = None\n"
+    script = "echo hi\necho oops >&2\ndmesg\n"
+    code = (hide + "from tools.kemu import main; sys.exit(main(sys.argv[1:], "
+            f"stdin=__import__('io').StringIO({script!r})))")
     env = {k: v for k, v in os.environ.items() if k != "KEMU_NATIVE"}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0 and r.stdout == "hi\n"
-    assert r.stderr.count("warning: the compiled native helper did not load") == 1
-    code = ("import sys; sys.modules['kern.native._bitops'] = None\n"
-            "from tools.kemu import main; sys.exit(main(['--version']))")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=120)
-    assert "the pure-Python twin; the compiled helper did not load" in r.stdout
+
+    def kemu(*argv: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *argv], env=dict(env, **extra),
+                              capture_output=True, text=True, timeout=120)
+
+    why = ("kern.native: cannot import the compiled module kern.native._bitops (import of "
+           "kern.native._bitops halted; None in sys.modules); reinstall kemu")
+    r = kemu("run", "-")
+    assert r.returncode == 0 and r.stderr == "kemu: line 2: oops\n", r.stderr
+    hi, banner, said = r.stdout.splitlines()[:3]
+    assert (hi, banner) == ("hi", "kemu: NetBSD-style kernel emulation, seed 0, config GENERIC")
+    assert said.startswith("native helper: running on the pure-Python twin (slower): " + why)
+    r = kemu("--version")
+    assert r.returncode == 0 and r.stderr == ""
+    assert ("(native helper: the pure-Python twin; the compiled helper did not load: "
+            + why) in r.stdout
+    r = kemu("run", "-", KEMU_NATIVE="cffi")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.startswith("kemu: kern.native: cannot import the compiled module"), r.stderr
 
 
 def test_boot_machine_api_for_other_tools(tmp_path):
