@@ -31,15 +31,11 @@ Deviations:
 
 from __future__ import annotations
 
-import sys
-
 from kern.cpu import _lwp, curlwp
-from kern.kern_mutex import _mutex_enter, _mutex_take, kmutex_t, mutex_exit
+from kern.kern_mutex import _mutex_enter, kmutex_t, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
-from kern.subr_lockdebug import Where
+from kern.subr_lockdebug import caller_where
 from kern.subr_prf import panic
-
-_getframe = sys._getframe
 
 
 class kcondvar_t:
@@ -83,13 +79,8 @@ async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int
     # Take the interlock back; the site lockdebug records is the cv_wait* that
     # called.  (The mutex is usually free and no other lwp runnable: then no
     # coroutine more, as in mutex_enter.)
-    if l.l_cpu.lockdebug:
-        f = _getframe(1)  # (caller_where(1), without the call)
-        site: Where | None = (f.f_code, f.f_lasti)
-    else:
-        site = None
-    if not _mutex_take(mtx, l, site):
-        await _mutex_enter(mtx, l, site)
+    if not mutex_enter_nowait(mtx, 2):
+        await _mutex_enter(mtx, l, caller_where(1) if l.l_cpu.lockdebug else None)
     return error
 
 

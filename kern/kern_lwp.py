@@ -51,25 +51,28 @@ PRI_VM = 124
 PRI_KTHREAD = 0
 PRI_USER = 0
 
-# l_flag bits we use
+# l_flag bits we use (sys/lwp.h; tests/kern/test_flag_bits.py checks them)
 LW_SYSTEM = 0x00000200
 LW_WSUSPEND = 0x00020000  # suspend itself on the way back to user mode (lwp_userret)
 LW_WREBOOT = 0x08000000   # the machine is going down: lwp_continue will not resume it
-LW_DAEMON = 0x10000000  # kemu: its timed sleeps are housekeeping, not progress
+# kemu: its timed sleeps are housekeeping, not progress.  A bit no NetBSD
+# l_flag has (lwp.h 1.168 and the newest stored; 0x10000000 is LW_UNPARKED)
+LW_DAEMON = 0x20000000
 
-# p_flag bits
+# p_flag bits (sys/proc.h; tests/kern/test_flag_bits.py checks them)
 PK_SYSTEM = 0x00000002
 PK_EXEC = 0x00004000  # the process called exec (kemu: made by proc_create as fork+exec)
 PK_NOCLDWAIT = 0x00020000  # no zombies: a child that dies is given to init
 PK_CLDSIGIGN = 0x00080000  # SIGCHLD is ignored (no zombies either)
 # kemu: the process waits for a host process it started (a remote puffs server's
 # kernel side, until it reaped the server): the halt's suspendsched leaves it
-# running, as it leaves PK_SYSTEM ones (kern/kern_synch.py)
+# running, as it leaves PK_SYSTEM ones (kern/kern_synch.py).  A bit no NetBSD
+# p_flag has (proc.h 1.250 through 1.370.4.2, which bracket NetBSD 8's)
 PK_HOSTCHILD = 0x40000000
 
 # p_sflag bits
 PS_NOCLDSTOP = 0x00000008  # no SIGCHLD when a child stops (SA_NOCLDSTOP)
-PS_WEXIT = 0x00100000  # the process is exiting (exit1 has begun)
+PS_WEXIT = 0x00002000  # the process is exiting (exit1 has begun)
 
 # p_stat values (sys/proc.h; kemu's processes are never SDYING or SDEAD:
 # exit1 goes from SACTIVE to SZOMB, see kern/kern_exit.py)

@@ -97,6 +97,7 @@ import importlib.util
 import inspect
 import itertools
 import os
+import stat
 import sys
 import threading
 import traceback
@@ -279,9 +280,17 @@ class _FreshLoader(importlib.machinery.SourceFileLoader):
 
     _code: dict[tuple[str, int, int], types.CodeType] = {}
 
+    def __init__(self, fullname: str, path: str, st: os.stat_result | None = None) -> None:
+        super().__init__(fullname, path)
+        # The finder's stat of the file, when it just made one (a stat is
+        # ~7 us on the CI host; a seed loads ~17 files): used once, here.
+        self._st = st
+
     def get_code(self, fullname: str) -> types.CodeType:
         path = self.get_filename(fullname)
-        st = os.stat(path)
+        st, self._st = self._st, None
+        if st is None or path != self.path:
+            st = os.stat(path)
         key = (path, st.st_mtime_ns, st.st_size)
         code = self._code.get(key)
         if code is None:
@@ -290,6 +299,15 @@ class _FreshLoader(importlib.machinery.SourceFileLoader):
                 raise ImportError(f"no code for {fullname} ({path})", name=fullname)
             self._code[key] = code
         return code
+
+
+def _stat_file(path: str) -> os.stat_result | None:
+    """``os.stat(path)`` when ``path`` is a regular file (os.path.isfile's test), else None."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 class _FreshFinder:
@@ -315,9 +333,10 @@ class _FreshFinder:
         _ns_note(fullname)
         key = (tuple(path), fullname.rpartition(".")[2])
         hit = cls._found.get(key)
-        if hit is not None and os.path.isfile(hit[0]):
+        st = _stat_file(hit[0]) if hit is not None else None
+        if st is not None:
             origin, cached = hit
-            spec = importlib.machinery.ModuleSpec(fullname, _FreshLoader(fullname, origin),
+            spec = importlib.machinery.ModuleSpec(fullname, _FreshLoader(fullname, origin, st),
                                                   origin=origin)
             spec.has_location = True
             spec.cached = cached
@@ -518,8 +537,9 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
         spec = importlib.util.find_spec(dotted)
     except Exception:  # noqa: BLE001 - a broken parent package: nothing to load
         spec = None
-    if spec is None or not spec.has_location or not spec.origin or \
-            not os.path.isfile(spec.origin):
+    st = _stat_file(spec.origin) if spec is not None and spec.has_location and spec.origin \
+        else None
+    if st is None:
         return ENOENT, None
     _sweep()
     mid = _mid_of(machine)
@@ -550,7 +570,7 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
         fresh = f"{prefix}.{dotted}"
         locs = list(spec.submodule_search_locations) if is_pkg else None
         nspec = importlib.util.spec_from_file_location(
-            fresh, spec.origin, loader=_FreshLoader(fresh, spec.origin),
+            fresh, spec.origin, loader=_FreshLoader(fresh, spec.origin, st),
             submodule_search_locations=locs)
         if nspec is None or nspec.loader is None:
             _kobj_forget(ko)

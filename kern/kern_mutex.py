@@ -87,7 +87,7 @@ class kmutex_t:
     """A mutex.  Initialise it with mutex_init before use, as in C."""
 
     __slots__ = ("mtx_owner", "mtx_spin", "mtx_ipl", "mtx_waiters", "lock_class",
-                 "mtx_state")
+                 "mtx_state", "mtx_adaptive")
 
     def __init__(self) -> None:
         self.mtx_owner: lwp | None = None
@@ -96,6 +96,9 @@ class kmutex_t:
         self.mtx_waiters = sleepq("mutex")
         self.lock_class: LockClass | None = None
         self.mtx_state = 0  # 0 uninitialised, 1 live, 2 destroyed
+        # live (mtx_state 1) and not a spin mutex: the one test mutex_enter's
+        # common case makes of the two
+        self.mtx_adaptive = False
 
     def __repr__(self) -> str:
         name = self.lock_class.name if self.lock_class else "?"
@@ -133,6 +136,7 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> 
     mtx.mtx_waiters = sleepq("mutex")
     mtx.lock_class = lock_class_for(site, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
+    mtx.mtx_adaptive = not spin
 
 
 def _check(mtx: kmutex_t, what: str) -> None:
@@ -148,30 +152,30 @@ async def mutex_enter(mtx: kmutex_t) -> None:
     l = _lwp.get()
     if l is None:
         l = curlwp()  # raises: not in an lwp
-    # Where the caller takes the lock (its code and call instruction) feeds
-    # lockdebug's order graph and reports, which make a printable site of it
-    # only when they show one; without lockdebug it is not looked up at all.
     ci = l.l_cpu
-    if ci.lockdebug:
-        f = _getframe(1)
-        site: Where | None = (f.f_code, f.f_lasti)
-    else:
-        site = None
     # The common case without a coroutine more: a free adaptive mutex, no
     # spin mutex held, the preemption point's fast test (kern_synch.preempt)
     # passed or its decision made here, in _mutex_enter's order: the order
     # check first, then the decision, then the lock.
-    if mtx.mtx_owner is None and mtx.mtx_state == 1 and not mtx.mtx_spin and \
-            not l.l_spinlocks and not ci.slow:
+    if mtx.mtx_owner is None and mtx.mtx_adaptive and not l.l_spinlocks and not ci.slow:
         locks = l.l_locks
-        # The order check, skipped when lockdebug passed it before with the
-        # same locks held (the top record's chain, subr_lockdebug._Chain).
-        if site is not None and locks:
-            chain = locks[-1][3]
-            if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
-                chain = lockdebug_wantlock(l, mtx, site)
+        if ci.lockdebug:
+            # Where the caller takes the lock (its code and call
+            # instruction) feeds lockdebug's order graph and reports, which
+            # make a printable site of it only when they show one; without
+            # lockdebug it is not looked up at all.
+            f = _getframe(1)
+            site: Where | None = (f.f_code, f.f_lasti)
+            # The order check, skipped when lockdebug passed it before with
+            # the same locks held (the top record's chain, subr_lockdebug._Chain).
+            if locks:
+                chain = locks[-1][3]
+                if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+                    chain = lockdebug_wantlock(l, mtx, site)
+            else:
+                chain = None
         else:
-            chain = None
+            site = chain = None
         if ci.runq:
             i = ci.preempt_choice(l)
             if i >= 0:
@@ -181,25 +185,53 @@ async def mutex_enter(mtx: kmutex_t) -> None:
         mtx.mtx_owner = l
         locks.append((mtx, site, False, chain))
         return
-    await _mutex_enter(mtx, l, site)
+    if ci.lockdebug:
+        f = _getframe(1)
+        await _mutex_enter(mtx, l, (f.f_code, f.f_lasti))
+    else:
+        await _mutex_enter(mtx, l, None)
 
 
-def _mutex_take(mtx: kmutex_t, l: lwp, site: Where | None) -> bool:
-    """The common case of a mutex_enter, without a coroutine: take a free
-    adaptive mutex when no other lwp may run at this preemption point (and
-    the lwp holds no spin mutex).  False: go the whole way (_mutex_enter)."""
-    if mtx.mtx_owner is not None or mtx.mtx_state != 1 or mtx.mtx_spin or l.l_spinlocks:
+def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1) -> bool:
+    """kemu: ``await mutex_enter(mtx)`` when it would neither sleep nor let
+    another lwp run, as a plain call.
+
+    True: ``mtx`` is taken, exactly as mutex_enter's common case takes it
+    (the same order check and record; the site lockdebug records is that
+    of the caller ``depth`` frames up, 1: the caller).  False: nothing was
+    done (the mutex is held or a spin mutex, the lwp holds a spin mutex,
+    another lwp is waiting for the CPU at this preemption point, or the
+    scheduler's slow path is on) and the caller awaits mutex_enter, which
+    does the whole of it::
+
+        if not mutex_enter_nowait(lock):
+            await mutex_enter(lock)
+
+    Hot paths (getblk, biowait, genfs_getpage_busy, cv_wait's relock)
+    spare the coroutine of an ``await`` this way; the schedule is the same,
+    since mutex_enter's preemption point lets nobody run when no lwp is
+    waiting.
+    """
+    l = _lwp.get()
+    if l is None:
+        return False  # (mutex_enter says what is wrong)
+    if mtx.mtx_owner is not None or not mtx.mtx_adaptive or l.l_spinlocks:
         return False
     ci = l.l_cpu
     if ci.runq or ci.slow:
         return False
     locks = l.l_locks
-    if site is not None and locks:  # (the order check, as in mutex_enter)
-        chain = locks[-1][3]
-        if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
-            chain = lockdebug_wantlock(l, mtx, site)
+    if ci.lockdebug:
+        f = _getframe(depth)
+        site: Where | None = (f.f_code, f.f_lasti)
+        if locks:  # (the order check, as in mutex_enter)
+            chain = locks[-1][3]
+            if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+                chain = lockdebug_wantlock(l, mtx, site)
+        else:
+            chain = None
     else:
-        chain = None
+        site = chain = None
     mtx.mtx_owner = l
     locks.append((mtx, site, False, chain))
     return True
@@ -314,6 +346,7 @@ def mutex_destroy(mtx: kmutex_t) -> None:
     if mtx.mtx_waiters:
         panic("mutex_destroy: %s has waiters", _name(mtx))
     mtx.mtx_state = 2
+    mtx.mtx_adaptive = False
 
 
 def mutex_obj_alloc(type: int, ipl: int) -> kmutex_t:

@@ -57,6 +57,11 @@ syscall_disestablish of sys/kern/kern_syscall.c.  Where it differs:
   an empty slot is; NetBSD has only register values.
 * Registration is by Python call (``syscall_register`` at import time for
   the base kernel, ``syscall_establish`` per machine).
+* ``syscall_establish`` answers EINVAL, with a kernel message naming the
+  number, for a number outside 0 to SYS_NSYSENT - 1: NetBSD's
+  (kern_syscall.c 1.11 and later revisions read) does not check it, and its
+  ``sp_code`` (a u_short) then indexes past ``e_sysent``; kemu's table is a
+  dict, where such an entry would only be unreachable through the mask.
 """
 
 from __future__ import annotations
@@ -68,8 +73,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.cpu import MachineLocal, curlwp
-from kern.errno import EBUSY, EFAULT, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
+from kern.cpu import MachineLocal, curlwp, curmachine
+from kern.errno import EBUSY, EFAULT, EINVAL, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
 from kern.kern_lwp import LW_WSUSPEND, PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
@@ -370,7 +375,13 @@ def syscall_register(number: int, name: str, handler: SyscallHandler,
 
 def syscall_establish(number: int, name: str, handler: SyscallHandler,
                       argnames: Sequence[str] = (), machine: Machine | None = None) -> int:
-    """Add a call to one machine only (modules, tests): 0, or EBUSY if the slot is taken."""
+    """Add a call to one machine only (modules, tests): 0, EBUSY if the slot is
+    taken, or EINVAL (and a kernel message naming it) for a number outside
+    the table, which the trap's mask would never reach."""
+    if not isinstance(number, int) or not 0 <= number < SYS_NSYSENT:
+        m = machine if machine is not None else curmachine()
+        m.msgbuf_put(f"syscall {number!r} is out of range (0 to {SYS_NSYSENT - 1})\n")
+        return EINVAL
     table = _machine_sysent.of(machine) if machine is not None else _machine_sysent()
     if number in table:
         return EBUSY

@@ -71,7 +71,7 @@ class buf:
                  "b_dev", "b_data", "b_blkno", "b_rawblkno", "b_proc", "b_iodone",
                  "b_private", "b_cflags", "b_vp", "b_oflags", "b_lblkno", "b_done",
                  "b_busy", "b_objlock", "b_freelistindex", "b_actq", "b_hash", "b_lru",
-                 "b_emul_waiters", "b_rawdata", "b_owner",
+                 "b_emul_waiters", "b_rawdata", "b_owner", "b_cache",
                  "__weakref__")  # (kern.machine.lockset watches bufs by weak reference)
 
     _c_sizeof = 256
@@ -104,6 +104,10 @@ class buf:
         self.b_emul_waiters: Any = None
         self.b_rawdata: Any = None
         self.b_owner: Any = None
+        # kemu: the buffer cache (its machine's) that getblk put it in, so
+        # that brelse and biowait need not look the machine up; None for
+        # a buffer of no cache (getiobuf, geteblk)
+        self.b_cache: Any = None
 
     def __repr__(self) -> str:
         rw = "R" if self.b_flags & B_READ else "W"

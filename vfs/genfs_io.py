@@ -81,7 +81,7 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import _lwp, curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import mutex_enter, mutex_exit, mutex_owned
+from kern.kern_mutex import mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
 from kern.param import MAXPHYS, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_prf import panic
 from kern.subr_uio import uiomove
@@ -213,13 +213,6 @@ def VTOG(vp: vnode) -> uvm_object:
 
 # ---------------------------------------------------------------- accounting
 
-def _tag_set(tag: list[int], off: int) -> None:
-    if not tag or tag[-1] < off:
-        tag.append(off)  # the common case: a file written from start to end
-    else:
-        insort(tag, off)
-
-
 def _tag_clear(tag: list[int], off: int) -> None:
     i = bisect_left(tag, off)
     if i < len(tag) and tag[i] == off:
@@ -239,11 +232,16 @@ def _page_dirty(uobj: uvm_object, pg: vm_page, kick: bool = True) -> None:
     that is no new work, and the page daemon, whose own write may be the one
     that failed, must not wake itself up over and over.
     """
-    pg.flags &= ~PG_FAKE  # written: its contents are the file's now
-    if pg.flags & PG_CLEAN:
-        pg.flags &= ~PG_CLEAN
+    flags = pg.flags
+    pg.flags = flags & ~(PG_FAKE | PG_CLEAN)  # written: its contents are the file's now
+    if flags & PG_CLEAN:
         uobj.uo_ndirty += 1
-        _tag_set(uobj.uo_dirtyoffs, pg.offset)
+        tag = uobj.uo_dirtyoffs  # (the dirty tag set: a sorted insertion)
+        off = pg.offset
+        if not tag or tag[-1] < off:
+            tag.append(off)  # the common case: a file written from start to end
+        else:
+            insort(tag, off)
         uobj.g_dirtygen += 1
         u = uobj.uo_exp
         u.dirtypages += 1
@@ -278,7 +276,7 @@ def _run_clean(uobj: uvm_object, run: list[vm_page]) -> None:
 
 
 def _run_tag(tag: list[int], run: list[vm_page]) -> None:
-    """_tag_set of each page of ``run`` (pages at consecutive offsets, none tagged)."""
+    """Tag each page of ``run`` (pages at consecutive offsets, none tagged)."""
     first = run[0].offset
     offs = range(first, run[-1].offset + PAGE_SIZE, PAGE_SIZE)
     if not tag or tag[-1] < first:
@@ -513,7 +511,8 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
-    await mutex_enter(lock)
+    if not mutex_enter_nowait(lock):
+        await mutex_enter(lock)
     while True:
         pg = pages.get(off)
         if pg is None:

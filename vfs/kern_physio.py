@@ -60,6 +60,7 @@ from kern.cpu import curlwp
 from kern.errno import EFAULT, EINVAL, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.param import PAGE_MASK
 from kern.subr_prf import KASSERT, panic
 from kern.subr_uio import iovec, uio, uiomove
 from vfs.buf import (
@@ -119,8 +120,6 @@ def _advance(base: Any, n: int) -> Any:
 
 
 def _page_aligned_end(base: Any, todo: int) -> bool:
-    from kern.subr_copy import PAGE_MASK
-
     if not isinstance(base, int):
         return True
     return ((base + todo) & PAGE_MASK) == 0

@@ -3,7 +3,8 @@
 A file system registers its ``vfsops`` with ``vfs_attach`` (usually from its
 module's MODULE_CMD_INIT); mount(2) finds it by name (``vfs_getopsbyname``,
 autoloading the module of that name as NetBSD does).  Here are struct mount
-and struct vfsops, the VFS_* calls, the mount list and the vfs_hooks;
+and struct vfsops, the VFS_* calls, the mount list with its iterator,
+vfs_busy and the vfs_hooks;
 mount(2), unmount(2) (``dounmount``) and sync(2) are in vfs.vfs_mount.
 
 The vfs_hooks are vfs_hooks.c's: ``vfs_hooks_attach``/``vfs_hooks_detach``
@@ -13,9 +14,12 @@ lock and takes that lock in its hook has a lock-order reversal (fss.c 1.104's
 B7, which fss.py keeps and declares).  ``vfs_hooks_reexport`` is called by
 mount(2)'s update (kemu has no NFS, so no hook answers it).
 
-vfs_hooks.c is ported from revision 1.6; the rest follows NetBSD 8's
-sys/mount.h and vfs_mount.c/vfs_init.c semantics (see vfs.vfs_mount for
-the revisions of vfs_mount.c it was compared with).  Notices in
+vfs_hooks.c is ported from revision 1.6; the mount list, its iterator
+(mountlist_iterator_init/next/trynext/destroy, mountlist_append/remove)
+and vfs_busy/vfs_trybusy/vfs_unbusy/vfs_ref/vfs_rele from vfs_mount.c 1.93;
+the rest follows NetBSD 8's sys/mount.h and vfs_mount.c/vfs_init.c
+semantics (see vfs.vfs_mount for the revisions of vfs_mount.c it was
+compared with).  Notices in
 LICENSE.NetBSD.
 
 Deviations:
@@ -23,18 +27,32 @@ Deviations:
 * ``vfs_getopsbyname`` autoloads the module of the name (NetBSD does that
   in mount_get_vfsops); ``vfs_attach`` does not run vfs_opv_init (the
   operation vectors are built by vfs.vnode_if).
-* ``vfs_busy`` refuses a mount being unmounted as well as a gone one
-  (ENOENT) and only counts a reference: no mnt_unmounting lock, no
-  busy nesting, no ``nextp``; ``vfs_unbusy``/``vfs_ref``/``vfs_rele``
-  just count.
+* ``vfs_busy``/``vfs_trybusy``/``vfs_unbusy`` are vfs_mount.c 1.93's: a
+  busy mount is a transaction on it (fstrans_start, or
+  fstrans_start_nowait for vfs_trybusy: EBUSY) and a reference; a gone
+  mount is ENOENT.  dounmount suspends the file system first
+  (vfs.vfs_mount), so it waits for the busy holders, and a thread busying
+  a mount being unmounted waits until the unmount is over and gets ENOENT
+  (or goes on, if the unmount failed).  1.37 (the revision nearest
+  NetBSD 8 that could be read) counts ``mnt_busynest`` under the
+  ``mnt_unmounting`` mutex and sleeps on that mutex; with kemu's
+  suspending dounmount, which holds mnt_unmounting across vfs_suspend,
+  that vfs_busy would deadlock against a suspension waiting for the
+  caller's own vnode lock (ext2fs_lookup -> VFS_VGET -> vcache_get).
+  ``vfs_ref``/``vfs_rele`` count only: nothing is freed at zero.
+* The mount list is NetBSD's list of ``mountlist_entry`` (mounts and the
+  iterators' markers) as a per-machine Python list, without
+  mountlist_lock (an emulated CPU switches lwps only at sleeps and lock
+  operations, and no code here sleeps while it changes the list); the
+  mountlist iterator is 1.93's.  ``mountlist()`` is a snapshot of the
+  mounts for code that only reads them (statistics, the halt's messages).
 * ``vfs_getnewfsid`` builds the id from a per-machine counter and a byte
   sum of the type name (NetBSD: makedev(nblkdev + type, mntid) and
   makefstype()).
 * ``set_statvfs_info`` takes kernel strings and cuts them to the fields
   (NetBSD copies them in, from user space when asked, and resolves the
   mount point relative to the caller's root).
-* The mount list is a per-machine Python list without mountlist_lock;
-  vfs_hooks functions may be ``async def``.
+* vfs_hooks functions may be ``async def``.
 """
 
 from __future__ import annotations
@@ -52,8 +70,8 @@ from kern.kern_mutex import (
     mutex_exit,
     mutex_init,
 )
-from kern.kern_rwlock import krwlock_t, rw_init
 from kern.subr_fault import fault_site
+from kern.subr_prf import KASSERT
 from vfs.statvfs import _VFS_MNAMELEN, _VFS_NAMELEN, fsid_t, statvfs  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
@@ -227,8 +245,9 @@ class mount:
         mutex_init(self.mnt_renamelock, MUTEX_DEFAULT, IPL_NONE)
         self.mnt_updating = kmutex_t()
         mutex_init(self.mnt_updating, MUTEX_DEFAULT, IPL_NONE)
-        self.mnt_unmounting = krwlock_t()
-        rw_init(self.mnt_unmounting)
+        # one dounmount at a time (vfs.vfs_mount); a mutex, as 1.37's
+        self.mnt_unmounting = kmutex_t()
+        mutex_init(self.mnt_unmounting, MUTEX_DEFAULT, IPL_NONE)
         self.mnt_specific: dict[Any, Any] = {}
         self.mnt_lower: mount | None = None
 
@@ -329,7 +348,8 @@ def VFS_RENAMELOCK_EXIT(mp: mount) -> None:
 class _VfsGlobals:
     def __init__(self) -> None:
         self.vfs_list: list[vfsops] = []
-        self.mountlist: list[mount] = []
+        # vfs_mount.c's mountlist: mounts and iterator markers, mount order
+        self.mountlist_head: list[mountlist_entry] = []
         self.rootfs: mount | None = None
         self.rootvnode: vnode | None = None
         self.nextfsid = 0
@@ -337,6 +357,12 @@ class _VfsGlobals:
         self.vfs_hooks_head: list[Any] = []
         vfs_hooks_lock = self.vfs_hooks_lock = kmutex_t()
         mutex_init(vfs_hooks_lock, MUTEX_DEFAULT, IPL_NONE)
+
+
+    @property
+    def mountlist(self) -> list[mount]:
+        """The mounts, in mount order (no markers): a snapshot."""
+        return [me.me_mount for me in self.mountlist_head if me.me_type == ME_MOUNT]
 
 
 vfsglobals = MachineLocal(_VfsGlobals, "vfs globals")
@@ -404,7 +430,12 @@ def vfs_getnewfsid(mp: mount) -> None:
 
 
 def vfs_getvfs(fsid: fsid_t) -> mount | None:
-    """The mounted file system whose identifier is ``fsid``, or None."""
+    """The mounted file system whose identifier is ``fsid``, or None.
+
+    1.93 walks the list with the iterator, busying each mount; a plain
+    ``def`` cannot wait for a busy, so this reads the list as 1.37 does
+    (under mountlist_lock there, atomically here) and, as both say, takes no
+    reference on what it returns."""
     for mp in vfsglobals().mountlist:
         if mp.mnt_stat.f_fsidx.__fsid_val[0] == fsid.__fsid_val[0] and \
                 mp.mnt_stat.f_fsidx.__fsid_val[1] == fsid.__fsid_val[1]:
@@ -449,30 +480,164 @@ def copy_statvfs_info(sbp: statvfs, mp: mount) -> None:
     sbp.f_mntfromname = ms.f_mntfromname
 
 
+# ------------------------------------------------------------ the mount list
+
+ME_MOUNT = 0
+ME_MARKER = 1
+
+
+class mountlist_entry:
+    """An entry of the mount list: a mount, or an iterator's marker (whose
+    ``me_mount`` is the mount it has busy, or None)."""
+
+    __slots__ = ("me_mount", "me_type")
+
+    def __init__(self, type_: int, mp: mount | None) -> None:
+        self.me_mount = mp
+        self.me_type = type_
+
+
+class mount_iterator(mountlist_entry):
+    """mount_iterator_t: its own entry is the marker."""
+
+    __slots__ = ()
+
+
 def mountlist_append(mp: mount) -> None:
-    vfsglobals().mountlist.append(mp)
+    """Attach a new mount to the end of the mount list."""
+    vfsglobals().mountlist_head.append(mountlist_entry(ME_MOUNT, mp))
 
 
 def mountlist_remove(mp: mount) -> None:
-    ml = vfsglobals().mountlist
-    if mp in ml:
-        ml.remove(mp)
+    """Remove a mount from the mount list (it must be there)."""
+    head = vfsglobals().mountlist_head
+    for i, me in enumerate(head):
+        if me.me_type == ME_MOUNT and me.me_mount is mp:
+            del head[i]
+            return
+    KASSERT(False)
 
 
 def mountlist() -> list[mount]:
-    return list(vfsglobals().mountlist)
+    """kemu: the mounts, in mount order, for code that only reads them (no busy)."""
+    return vfsglobals().mountlist
 
 
-def vfs_busy(mp: mount) -> int:
-    """Keep a mount from going away; ENOENT if it is being unmounted or gone."""
-    if mp.mnt_iflag & (IMNT_GONE | IMNT_UNMOUNT):
+def mountlist_iterator_init() -> mount_iterator:
+    """An iterator positioned before the first mount (its marker at the head)."""
+    mi = mount_iterator(ME_MARKER, None)
+    vfsglobals().mountlist_head.insert(0, mi)
+    return mi
+
+
+def mountlist_iterator_destroy(mi: mount_iterator) -> None:
+    """Unbusy the mount the iterator is at, if any, and take its marker out."""
+    if mi.me_mount is not None:
+        vfs_unbusy(mi.me_mount)
+    head = vfsglobals().mountlist_head
+    for i, me in enumerate(head):
+        if me is mi:
+            del head[i]
+            break
+
+
+def _mountlist_iterator_step(mi: mount_iterator) -> mount | None:
+    """One step of _mountlist_iterator_next: unbusy the current mount, move the
+    marker past the next entries up to a mount and return that mount with a
+    reference taken (vfs_ref) for the busy that follows; None at the end (the
+    marker stays there)."""
+    if mi.me_mount is not None:
+        vfs_unbusy(mi.me_mount)
+        mi.me_mount = None
+    head = vfsglobals().mountlist_head
+    while True:
+        KASSERT(mi.me_type == ME_MARKER)
+        i = _index(head, mi)
+        if i + 1 == len(head):
+            # End of list: keep marker and return.
+            return None
+        me = head[i + 1]
+        head[i], head[i + 1] = me, mi  # TAILQ_REMOVE + TAILQ_INSERT_AFTER(me)
+        # Skip other markers.
+        if me.me_type != ME_MOUNT:
+            continue
+        mp = me.me_mount
+        KASSERT(mp is not None)
+        assert mp is not None
+        vfs_ref(mp)
+        return mp
+
+
+def _index(head: list[mountlist_entry], me: mountlist_entry) -> int:
+    for i, e in enumerate(head):
+        if e is me:
+            return i
+    KASSERT(False)
+    return -1
+
+
+async def mountlist_iterator_next(mi: mount_iterator) -> mount | None:
+    """The next mount, busy (vfs_busy, which may wait for an unmount of it); None
+    at the end.  The busy is dropped at the next call or at destroy."""
+    while (mp := _mountlist_iterator_step(mi)) is not None:
+        error = await vfs_busy(mp)
+        vfs_rele(mp)
+        if error == 0:
+            mi.me_mount = mp
+            return mp
+    return None
+
+
+def mountlist_iterator_trynext(mi: mount_iterator) -> mount | None:
+    """mountlist_iterator_next with vfs_trybusy: a mount being suspended or
+    unmounted is skipped instead of waited for."""
+    while (mp := _mountlist_iterator_step(mi)) is not None:
+        error = vfs_trybusy(mp)
+        vfs_rele(mp)
+        if error == 0:
+            mi.me_mount = mp
+            return mp
+    return None
+
+
+# ------------------------------------------------------------ busy and references
+
+async def vfs_busy(mp: mount) -> int:
+    """Mark a mount busy (a transaction on it) and take a reference: 0, or
+    ENOENT if it is gone.  Waits while the mount is suspended (an unmount
+    suspends it first).  Every success is undone by vfs_unbusy."""
+    from vfs.vfs_trans import fstrans_done, fstrans_start
+
+    KASSERT(mp.mnt_refcnt > 0)
+    await fstrans_start(mp)
+    if mp.mnt_iflag & IMNT_GONE:
+        fstrans_done(mp)
         return ENOENT
-    mp.mnt_refcnt += 1
+    vfs_ref(mp)
+    return 0
+
+
+def vfs_trybusy(mp: mount) -> int:
+    """vfs_busy without the wait: EBUSY while the mount is suspended."""
+    from vfs.vfs_trans import fstrans_done, fstrans_start_nowait
+
+    KASSERT(mp.mnt_refcnt > 0)
+    if fstrans_start_nowait(mp):
+        return EBUSY
+    if mp.mnt_iflag & IMNT_GONE:
+        fstrans_done(mp)
+        return ENOENT
+    vfs_ref(mp)
     return 0
 
 
 def vfs_unbusy(mp: mount) -> None:
-    mp.mnt_refcnt -= 1
+    """Undo a successful vfs_busy/vfs_trybusy."""
+    from vfs.vfs_trans import fstrans_done
+
+    KASSERT(mp.mnt_refcnt > 0)
+    fstrans_done(mp)
+    vfs_rele(mp)
 
 
 def vfs_ref(mp: mount) -> None:

@@ -30,7 +30,10 @@ differs:
   checks write access again (NetBSD leaves those checks to VOP_LOOKUP).
 * The path "/" as the object of an operation: DELETE and RENAME are
   EINVAL, CREATE is EEXIST (kemu's answers).
-* Directories are locked exclusively for each VOP_LOOKUP.
+* Directories are locked exclusively for each VOP_LOOKUP; the directory
+  and the covered vnode are both unlocked when a lookup crosses into a
+  mounted file system (vfs_busy, VFS_ROOT, vfs_unbusy: 1.203 holds the
+  directory locked across them).
 * ``namei_simple_kernel``/``namei_simple_user`` take the NSM_* flags as
   FOLLOW|TRYEMULROOT bits.
 """
@@ -51,7 +54,7 @@ from kern.errno import (
     EROFS,
 )
 from kern.subr_uio import UIO_READ, kernel_uio
-from vfs.mount import MNT_RDONLY, VFS_ROOT
+from vfs.mount import MNT_RDONLY, VFS_ROOT, vfs_busy, vfs_unbusy
 from vfs.namei_h import (
     CREATE,
     DELETE,
@@ -215,14 +218,23 @@ async def _readlink(vp: vnode, cred: Any) -> tuple[int, str]:
 
 
 async def _mounted_root(vp: vnode) -> tuple[int, vnode]:
-    """Follow mounts stacked on ``vp`` down to the top one's root (refs adjusted)."""
-    while vp.v_type == VDIR and vp.v_mountedhere is not None:
-        mp = vp.v_mountedhere
-        error, root = await VFS_ROOT(mp, 0)
-        if error:
+    """Follow mounts stacked on ``vp`` down to the top one's root (refs adjusted).
+
+    lookup_once's crossing (vfs_lookup.c 1.203): each mount is busy across
+    its VFS_ROOT, so an unmount of it waits for the crossing; a crossing
+    into a mount being unmounted waits for the unmount and fails with
+    vfs_busy's error (ENOENT once the mount is gone).  On an error ``vp``
+    has been released."""
+    while vp.v_type == VDIR and (mp := vp.v_mountedhere) is not None:
+        error = await vfs_busy(mp)
+        if error != 0:
             await vrele(vp)
             return error, vp
         await vrele(vp)
+        error, root = await VFS_ROOT(mp, 0)
+        vfs_unbusy(mp)
+        if error:
+            return error, vp
         vp = root  # type: ignore[assignment]
     return 0, vp
 

@@ -142,7 +142,15 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import MachineLocal, _lwp, _machine, curlwp
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    mutex_enter,
+    mutex_enter_nowait,
+    mutex_exit,
+    mutex_init,
+)
 from kern.param import DEV_BSHIFT, DEV_BSIZE, MAXBSIZE, MAXPHYS  # noqa: F401 - re-exported
 from kern.subr_prf import KASSERT, panic
 from vfs.buf import (
@@ -256,7 +264,9 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
-    if error == 0 and flags & B_MODIFY:
+    # (fscow_run's own first test, made here: a buffer whose handlers ran
+    # already, as a bitmap block written again and again, needs no call)
+    if error == 0 and flags & B_MODIFY and not bp.b_flags & B_COWDONE:
         error = await fscow_run(bp, True)
     if error:
         # b_error is set: brelse invalidates the buffer.
@@ -314,9 +324,8 @@ def bdwrite(bp: buf) -> None:
     """Delayed write: mark the buffer dirty and release it; it is written later."""
     if not bp.b_cflags & BC_BUSY:
         KASSERT(bp.b_cflags & BC_BUSY)
-    bp.b_oflags |= BO_DELWRI
-    # The "write" is done as far as the caller is concerned.
-    bp.b_oflags &= ~BO_DONE
+    # Dirty; the "write" is done as far as the caller is concerned.
+    bp.b_oflags = (bp.b_oflags | BO_DELWRI) & ~BO_DONE
     brelse(bp, 0)
 
 
@@ -337,28 +346,31 @@ def brelsel(bp: buf, set_: int) -> None:
     if bp.b_iodone is not None:
         KASSERT(bp.b_iodone is None)
 
-    if cflags & BC_WANTED:
-        cflags &= ~(BC_WANTED | BC_AGE)
-
     flags = bp.b_flags
     # A clean buffer may be copied on write again.
     if flags & B_COWDONE and not bp.b_oflags & BO_DELWRI:
         flags &= ~B_COWDONE
 
-    # A locked buffer keeps no error; it is tried again later.
-    if flags & B_LOCKED:
-        bp.b_error = 0
+    # (The rarer cases, tested once together first: a common release is
+    # none of them.)
+    if cflags & (BC_WANTED | BC_NOCACHE | BC_VFLUSH) or flags & B_LOCKED or bp.b_error != 0:
+        if cflags & BC_WANTED:
+            cflags &= ~(BC_WANTED | BC_AGE)
 
-    # Not to be cached, or its I/O failed: it is invalid.
-    if cflags & BC_NOCACHE or bp.b_error != 0:
-        cflags |= BC_INVAL
+        # A locked buffer keeps no error; it is tried again later.
+        if flags & B_LOCKED:
+            bp.b_error = 0
 
-    if cflags & BC_VFLUSH:
-        # Just flushed by vflushbuf, which left it where it was on the LRU
-        # list: it keeps that place unless it is invalid now (or aged).
-        cflags &= ~BC_VFLUSH
-        if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
-            bufcache().lru.pop(bp, None)
+        # Not to be cached, or its I/O failed: it is invalid.
+        if cflags & BC_NOCACHE or bp.b_error != 0:
+            cflags |= BC_INVAL
+
+        if cflags & BC_VFLUSH:
+            # Just flushed by vflushbuf, which left it where it was on the LRU
+            # list: it keeps that place unless it is invalid now (or aged).
+            cflags &= ~BC_VFLUSH
+            if cflags & (BC_INVAL | BC_AGE) or flags & B_LOCKED or bp.b_error != 0:
+                (bp.b_cache or bufcache()).lru.pop(bp, None)
 
     if bp.b_bufsize <= 0 or cflags & BC_INVAL:
         # Invalid or empty: its contents and any write it owed are dropped,
@@ -366,7 +378,7 @@ def brelsel(bp: buf, set_: int) -> None:
         bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
         _unhash(bp)
     elif bp.b_hash is not None:
-        bufcache().lru[bp] = None  # (one still on the list keeps its place)
+        bp.b_cache.lru[bp] = None  # (one still on the list keeps its place)
 
     bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
     bp.b_flags = flags & ~B_ASYNC
@@ -395,7 +407,8 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
     key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
-    await mutex_enter(bc.lock)
+    if not mutex_enter_nowait(bc.lock):
+        await mutex_enter(bc.lock)
     while True:
         bp = bc.hash.get(key)
         if bp is None:
@@ -404,7 +417,11 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             if await bbusy(bp, False, 0, None):
                 continue  # it went away while we waited
         else:
-            _bbusy_take(bc, bp)  # bbusy of an idle buffer: it is ours at once
+            # bbusy of an idle buffer: it is ours at once (_bbusy_take,
+            # written out: every bread of a cached block passes here)
+            bp.b_cflags |= BC_BUSY
+            bp.b_owner = _lwp.get()
+            bc.lru.pop(bp, None)
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
             return bp
@@ -427,6 +444,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     bp.b_data = bytearray(size)
     bp.b_dev = getattr(vp, "v_rdev", -1)
     bp.b_hash = key
+    bp.b_cache = bc
     bc.hash[key] = bp
     bc.nbuf += 1
     bc.bufmem += size
@@ -490,8 +508,10 @@ async def _buf_trim() -> None:
 
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
-    m = bufcache().lock  # see the deviations: b_objlock in NetBSD
-    await mutex_enter(m)
+    bc = bp.b_cache
+    m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
+    if not mutex_enter_nowait(m):
+        await mutex_enter(m)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
     mutex_exit(m)

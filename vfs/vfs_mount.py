@@ -14,16 +14,29 @@ read-write to read-only change of a file system without IMNT_CAN_RWTORO
 it failed), and puts the saved flags back when the update failed; MNT_EXTATTR
 changes start or stop extended attributes.  kemu has no syncer worklist.
 
-``dounmount`` follows NetBSD 8's order: vfs_suspend, IMNT_UNMOUNT, VFS_SYNC
-(unless read-only or forced), VFS_UNMOUNT (which vflushes; on failure the
-mount is resumed and stays), IMNT_GONE, vfs_resume, uncover the mount point,
-mountlist_remove, the vfs_hooks unmount callbacks (with the hooks lock
-held), fstrans_unmount.  As NetBSD's, the whole unmount runs holding
-``mnt_unmounting`` as writer and a mount already gone is ENOENT: a second
-unmount of the same mount (a puffs server's close beside the halt's unmount)
-waits for the first and then finds it gone.  kemu: a file system without
-VFS_SUSPENDCTL (vfs_suspend gives EOPNOTSUPP; rootfs has none) is unmounted
-unsuspended.
+``dounmount`` follows NetBSD 8's order: vfs_suspend, IMNT_UNMOUNT,
+``mnt_updating``, VFS_SYNC (unless read-only or forced), VFS_UNMOUNT (which
+vflushes; on failure the mount is resumed and stays), IMNT_GONE, vfs_resume,
+uncover the mount point, mountlist_remove, the vfs_hooks unmount callbacks
+(with the hooks lock held), fstrans_unmount.  As 1.37's, the whole unmount
+runs holding the ``mnt_unmounting`` mutex and a mount already gone is
+ENOENT: a second unmount of the same mount (a puffs server's close beside
+the halt's unmount) waits for the first and then finds it gone.  kemu: a
+file system without VFS_SUSPENDCTL (vfs_suspend gives EOPNOTSUPP; rootfs
+has none) is unmounted unsuspended.
+
+Busy mounts.  sync(2) (``vfs_syncall``, do_sys_sync) and getvfsstat(2)
+walk the mount list with the mountlist iterator, which busies each mount
+(vfs.mount: vfs_busy is 1.93's, a transaction on the mount); namei busies a
+mount it crosses into across VFS_ROOT, vcache_get/vcache_new while they
+make a vnode.  The suspension at the start of dounmount waits for those
+transactions, so no sync writes to a file system after its unmount closed
+the device and no lookup loads a vnode into a mount being torn down
+(tests/fs/vfs/test_mount_races.py); a busy attempted during the unmount
+waits for it and fails with ENOENT.  1.37 instead refuses the unmount with
+EBUSY while ``mnt_busynest`` is not zero: kemu has no mnt_busynest (see
+vfs.mount for why its vfs_busy is 1.93's), so a busy holder delays an
+unmount instead of failing it.
 
 The halt (kern/machdep.py's ``cpu_reboot``) calls ``vfs_sync_all`` once, then
 ``vfs_unmountall1(l, false, false)`` and ``vfs_unmount_forceone`` until
@@ -37,6 +50,10 @@ vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
 * The root file system stays mounted: it is memory (rootfs), nothing of it
   reaches a host file except rump's etfs files, which are written through,
   and every process's current directory and /dev's device nodes are on it.
+* ``vfs_unmountall1``/``vfs_unmount_forceone`` walk a snapshot of the
+  list (``_unmountable``, newest first) without busying the mounts, as
+  1.37 walks it: 1.93's vfs_unmount_next busies each mount with the
+  iterator only to pick the next by mnt_gen, which the mount order gives.
 * ``vfs_sync_all`` does not ``suspendsched()``: a puffs file server is a
   user process of the machine and must keep answering while its file
   system is synced and unmounted; ``cpu_reboot`` (kern/machdep.py) calls
@@ -64,7 +81,6 @@ from kern.errno import (
 )
 from kern.kern_auth import kauth_cred_issuser
 from kern.kern_mutex import mutex_enter, mutex_exit
-from kern.kern_rwlock import RW_WRITER, rw_enter, rw_exit
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
 from kern.subr_prf import aprint_verbose, panic, printf
 from vfs.mount import (
@@ -96,6 +112,9 @@ from vfs.mount import (
     mount,
     mountlist,
     mountlist_append,
+    mountlist_iterator_destroy,
+    mountlist_iterator_init,
+    mountlist_iterator_next,
     mountlist_remove,
     vfs_busy,
     vfs_delref,
@@ -194,7 +213,7 @@ async def mount_update(l: Any, vp: vnode, path: str, flags: int, data: Any,
     if not kauth_cred_issuser(l.l_cred):
         return EPERM, data_len
 
-    if vfs_busy(mp):
+    if await vfs_busy(mp):
         return EPERM, data_len
 
     await mutex_enter(mp.mnt_updating)
@@ -321,16 +340,19 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
     # second caller (the halt's unmount beside a puffs server's close) waits
     # here and then finds the mount gone, instead of suspending a mount the
     # first is tearing down.
-    await rw_enter(mp.mnt_unmounting, RW_WRITER)
+    await mutex_enter(mp.mnt_unmounting)
     if mp.mnt_iflag & IMNT_GONE:
-        rw_exit(mp.mnt_unmounting)
+        mutex_exit(mp.mnt_unmounting)
         return ENOENT
+    # The suspension waits for every thread working in the file system,
+    # the vfs_busy holders (sync(2), a lookup crossing into it) among them.
     error = await vfs_suspend(mp, 0)
     suspended = error == 0
     if error and error != EOPNOTSUPP:
-        rw_exit(mp.mnt_unmounting)
+        mutex_exit(mp.mnt_unmounting)
         return error
     mp.mnt_iflag |= IMNT_UNMOUNT
+    await mutex_enter(mp.mnt_updating)
     # As NetBSD's: the last sync is a real one (bwrite on an MNT_ASYNC mount
     # only delays the write, and nothing would write it after the unmount).
     # (Only written when set: NetBSD clears it unconditionally, to the same
@@ -348,10 +370,12 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
         mp.mnt_iflag &= ~IMNT_UNMOUNT
         if async_:
             mp.mnt_flag |= async_
+        mutex_exit(mp.mnt_updating)
         if suspended:
             await vfs_resume(mp)
-        rw_exit(mp.mnt_unmounting)
+        mutex_exit(mp.mnt_unmounting)
         return error
+    mutex_exit(mp.mnt_updating)
     mp.mnt_iflag |= IMNT_GONE
     if suspended:
         await vfs_resume(mp)
@@ -365,7 +389,7 @@ async def dounmount(mp: mount, flags: int, l: Any) -> int:
         panic("unmount: dangling vnode")
     await vfs_hooks_unmount(mp)
     fstrans_unmount(mp)
-    rw_exit(mp.mnt_unmounting)
+    mutex_exit(mp.mnt_unmounting)
     vfs_delref(mp.mnt_op)
     if coveredvp is not None:
         await vrele(coveredvp)
@@ -394,12 +418,25 @@ async def do_sys_unmount(l: Any, path: int, flags: int) -> int:
 
 
 async def vfs_syncall() -> int:
-    """sync(2): VFS_SYNC every writable mount, waiting for the writes."""
+    """sync(2) (do_sys_sync): VFS_SYNC every writable mount, waiting for the writes.
+
+    Each mount is busy (the mountlist iterator) from before its VFS_SYNC to
+    after it: an unmount waits for the sync, and a mount being unmounted is
+    waited for and then skipped, gone."""
     l = curlwp()
-    for mp in mountlist():
-        if mp.mnt_flag & MNT_RDONLY or mp.mnt_iflag & (IMNT_GONE | IMNT_UNMOUNT):
-            continue
-        await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
+    it = mountlist_iterator_init()
+    while (mp := await mountlist_iterator_next(it)) is not None:
+        await mutex_enter(mp.mnt_updating)
+        if not mp.mnt_flag & MNT_RDONLY:
+            # (written only when set, as in dounmount)
+            asyncflag = mp.mnt_flag & MNT_ASYNC
+            if asyncflag:
+                mp.mnt_flag &= ~MNT_ASYNC
+            await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
+            if asyncflag:
+                mp.mnt_flag |= MNT_ASYNC
+        mutex_exit(mp.mnt_updating)
+    mountlist_iterator_destroy(it)
     return 0
 
 

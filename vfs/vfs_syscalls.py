@@ -90,7 +90,9 @@ from vfs.mount import (
     MNT_WAIT,
     VFS_ROOT,
     VFS_STATVFS,
-    mountlist,
+    mountlist_iterator_destroy,
+    mountlist_iterator_init,
+    mountlist_iterator_next,
     statvfs,
     vfs_busy,
     vfs_unbusy,
@@ -463,16 +465,21 @@ async def sys_getvfsstat(l: Any, uap: Any, retval: list[int]) -> int:
     size = ctypes.sizeof(statvfs)
     maxcount = uap.bufsize // size if uap.buf else 0
     count = 0
-    for mp in mountlist():
-        if uap.buf and count < maxcount:
-            sb = statvfs()
-            if await dostatvfs(mp, sb, l, uap.flags, 0) == 0:
-                error = copyout(bytearray(bytes(sb)), uap.buf + count * size, size)
-                if error:
-                    return error
+    # Each mount busy while its statistics are taken (the mountlist iterator).
+    it = mountlist_iterator_init()
+    try:
+        while (mp := await mountlist_iterator_next(it)) is not None:
+            if uap.buf and count < maxcount:
+                sb = statvfs()
+                if await dostatvfs(mp, sb, l, uap.flags, 0) == 0:
+                    error = copyout(bytearray(bytes(sb)), uap.buf + count * size, size)
+                    if error:
+                        return error
+                    count += 1
+            elif not uap.buf:
                 count += 1
-        elif not uap.buf:
-            count += 1
+    finally:
+        mountlist_iterator_destroy(it)
     retval[0] = count
     return 0
 
@@ -845,7 +852,7 @@ async def sys_fchdir(l: Any, uap: Any, retval: list[int]) -> int:
         fd_putfile(fd)
         return error
     while (mp := vp.v_mountedhere) is not None:
-        error = vfs_busy(mp)
+        error = await vfs_busy(mp)
         await vput(vp)
         if error != 0:
             fd_putfile(fd)

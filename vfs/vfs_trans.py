@@ -53,6 +53,10 @@ Deviations, gathered (each explained above):
 * The fscow handlers are ``async def``; state is per machine.
 * ``vfs_suspend`` and ``fscow_establish`` are fault-injection sites of
   those names (they fail with the injected errno and change nothing).
+* ``fstrans_mount`` does not vfs_busy the mount around setting up its
+  transaction state: kemu's vfs_busy is vfs_mount.c 1.93's, a transaction
+  on the mount, which cannot be entered before the state exists and left
+  after; the mount is new and on no list, so nothing can unmount it meanwhile.
 """
 
 from __future__ import annotations
@@ -86,8 +90,6 @@ from vfs.mount import (
     SUSPEND_RESUME,
     SUSPEND_SUSPEND,
     VFS_SUSPENDCTL,
-    vfs_busy,
-    vfs_unbusy,
 )
 
 if TYPE_CHECKING:
@@ -212,10 +214,10 @@ def _has_trans(mp: mount | None) -> bool:
 # ----------------------------------------------------------------- mounts
 
 def fstrans_mount(mp: mount) -> int:
-    """Give ``mp`` transaction state and set IMNT_HAS_TRANS; 0 or vfs_busy's error."""
-    error = vfs_busy(mp)
-    if error:
-        return error
+    """Give ``mp`` transaction state and set IMNT_HAS_TRANS; 0.
+
+    kemu: no vfs_busy around it (see the deviations): it is called for a
+    mount nobody else can see yet (VFS_MOUNT, vfs_mountroot)."""
     newfmi = kmem_alloc(sizeof(fstrans_mount_info), KM_SLEEP)
     newfmi.fmi_state = FSTRANS_NORMAL
     newfmi.fmi_cow_handler = []
@@ -225,8 +227,6 @@ def fstrans_mount(mp: mount) -> int:
 
     mp.mnt_transinfo = newfmi
     mp.mnt_iflag |= IMNT_HAS_TRANS
-
-    vfs_unbusy(mp)
     return 0
 
 

@@ -41,8 +41,10 @@ Deviations from 1.93.2.3:
   vi_lrulisthd, vi_lock as ``v_lock``) live in ``vnode``.  The cache is a
   dict keyed by (mount, key) without vcache_lock and vcache_cv: nothing
   sleeps between a lookup and an insert, and a lookup that finds a LOADING
-  vnode waits for it on v_cv in vcache_vget.  No vfs_busy/vfs_ref of the
-  mount in vcache_get/vcache_new (kemu counts no mount references).
+  vnode waits for it on v_cv in vcache_vget.  vcache_get and vcache_new
+  busy the mount (vfs_busy) as NetBSD's do, but the vnode keeps no
+  reference to its mount (no vfs_ref at the end, none dropped when it
+  leaves the mount): kemu frees no mount when its count reaches zero.
 * ``lru_requeue`` is a plain function (vholdl, holdrelel, vrele_async and
   ungetnewvnode must not sleep): it takes vdrain_lock with mutex_tryenter,
   which cannot fail because no lwp sleeps holding that lock (it only guards
@@ -128,7 +130,7 @@ from kern.queue import (
 )
 from kern.subr_lockdebug import caller_where
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
-from vfs.mount import IMNT_HAS_TRANS
+from vfs.mount import IMNT_HAS_TRANS, vfs_busy, vfs_unbusy
 from vfs.uvm import uvm
 from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
 from vfs.vnode_if import (
@@ -950,8 +952,18 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
             continue  # reclaimed meanwhile: look again
         return error, (vp if error == 0 else None)
 
+    # Allocate and initialize a new vcache / vnode pair; the mount is busy
+    # until the vnode is on its list (an unmount waits, a gone mount is ENOENT).
+    error = await vfs_busy(mp)
+    if error:
+        return error, None
     vp = vcache_alloc()
     vp.v_key = key
+    # vfs_busy may have slept: if another thread beat us inserting this node, retry.
+    if ck in g.cache:
+        await vcache_dealloc(vp)
+        vfs_unbusy(mp)
+        return await vcache_get(mp, key)
     g.cache[ck] = vp
 
     # Load the file system's node; nobody else touches a LOADING vnode.
@@ -959,11 +971,13 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
     if error:
         g.cache.pop(ck, None)
         await vcache_dealloc(vp)
+        vfs_unbusy(mp)
         return error, None
     KASSERT(newkey is not None)
     KASSERT(newkey == key)
     KASSERT(bool(vp.v_op))  # the file system set its operations
     insmntque(vp, mp)
+    vfs_unbusy(mp)
 
     # Finished loading: the file system's key (equal to ours) names the node.
     vp.v_key = newkey
@@ -979,10 +993,14 @@ async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
     from vfs.mount import VFS_NEWVNODE
 
     g = _vg()
+    error = await vfs_busy(mp)
+    if error:
+        return error, None
     vp = vcache_alloc()
     error, key = await VFS_NEWVNODE(mp, dvp, vp, vap, cred, extra)
     if error:
         await vcache_dealloc(vp)
+        vfs_unbusy(mp)
         return error, None
     vp.v_key = key
     ck = vcache_key(mp, key)
@@ -993,6 +1011,7 @@ async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
         KASSERTMSG(error == ENOENT, "vcache_new: key %s already in the cache (%s)", key, ovp)
     g.cache[ck] = vp
     insmntque(vp, mp)
+    vfs_unbusy(mp)
 
     await mutex_enter(vp.v_interlock)
     VSTATE_CHANGE(vp, VS_LOADING, VS_LOADED)

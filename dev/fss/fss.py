@@ -24,14 +24,15 @@ names; each keeps the C's branches, errnos, locks and sleeps.  Reading aid:
 * where 1.104 would dereference a NULL softc (B11 in the spec: no unit for a
   minor), the port panics with a message instead of dying of a Python error;
 * the bitmaps and cluster copies go through the native helper (kern.native);
-* fss_bs_thread's cache-cleaning loop visits the slots in C's order (from
-  the one after ``crotor``) by iterating a rotated copy of ``sc_cache``
-  instead of stepping an index, and leaves ``crotor`` where C's loop would
-  (on the slot it cleans; back where it started when none is valid): the
-  same fc_type reads, half the bytecode per pass.  A C-level scan of the
-  fc_types (``in map(...)``) goes first, and the walk runs only when a slot
-  is FSS_CACHE_VALID: the usual pass, with nothing to clean, costs no Python
-  step per slot (the reads have no side effect; nothing locks or sleeps).
+* fss_bs_thread's cache-cleaning loop reads every slot's fc_type once, in
+  one C-level map, and finds the slot C's loop cleans (the first
+  FSS_CACHE_VALID one from the slot after ``crotor``, wrapping) with
+  ``list.index`` instead of stepping an index in Python; ``crotor`` ends
+  where C's loop leaves it (on the slot it cleans; back where it started
+  when none is valid).  C reads the slots only up to that one: the reads
+  after it have no side effect (all under sc_slock, nothing locks or
+  sleeps), and the usual pass, with nothing to clean, reads them all in
+  both.
 
 Defects of 1.104 kept on purpose, each pinned by a test that names the
 revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
@@ -1129,14 +1130,17 @@ async def fss_bs_thread(arg: Any) -> None:
 
         # Clean the cache
         # (C's crotor steps through the slots from the one after the last
-        # slot cleaned; the port walks them in that same order, off a rotated
-        # copy of the array, and sets crotor to the slot it stops at.)
-        cache = sc.sc_cache
-        for scp in (cache[crotor + 1:] + cache[:crotor + 1]
-                    if FSS_CACHE_VALID in map(_fc_type, cache) else ()):
-            if scp.fc_type != FSS_CACHE_VALID:
-                continue
-            crotor = sc.sc_cache.index(scp)
+        # slot cleaned to the first FSS_CACHE_VALID one; the port reads each
+        # slot's fc_type once and finds that slot with index(), from
+        # crotor + 1 and then from the start: crotor ends where C's loop
+        # leaves it, unchanged when no slot is valid.)
+        types = list(map(_fc_type, sc.sc_cache))
+        if FSS_CACHE_VALID in types:
+            try:
+                crotor = types.index(FSS_CACHE_VALID, crotor + 1)
+            except ValueError:
+                crotor = types.index(FSS_CACHE_VALID)
+            scp = sc.sc_cache[crotor]
             mutex_exit(sc.sc_slock)
 
             thread_idle = False
@@ -1157,7 +1161,6 @@ async def fss_bs_thread(arg: Any) -> None:
 
             scp.fc_type = FSS_CACHE_FREE
             cv_broadcast(sc.sc_cache_cv)
-            break
 
         # Process I/O requests
         bp = bufq_get(sc.sc_bufq)

@@ -56,9 +56,16 @@ Deviations:
   ext2fs_blkatoff (1.73: vn_rdwr of each entry header, a read error or
   reclen 0 meaning "not empty").
 * ``ext2fs_checkpath`` takes ``target`` unlocked and locks each ".." step
-  shared; ``source`` equal to ``target`` is EINVAL (1.73: EEXIST); a ".."
-  that is missing or not a directory is EIO/ENOTDIR (1.73 panics); a
-  cycle of ".." entries ends with EIO after 100000 steps.
+  shared; ``source`` equal to ``target`` is EINVAL (1.73: EEXIST, the
+  answer of the pre-2012 rename that called it).  NetBSD 8's rename
+  (ext2fs_rename.c 1.5) no longer calls it: genfs_rename's genealogy
+  check answers EINVAL for a directory renamed into itself or below it
+  (genfs_rename_lock's overlap error), and kemu's ext2fs rename uses this
+  function in that role (rename(2) itself stops the first case earlier,
+  in do_sys_rename; tests/fs/ext2fs/test_ext2fs_checkpath.py calls
+  VOP_RENAME directly).  A ".." that is missing or not a directory is
+  EIO/ENOTDIR (1.73 panics); a cycle of ".." entries ends with EIO after
+  100000 steps.
 """
 from __future__ import annotations
 

@@ -19,8 +19,11 @@ Reading aid: the instance list is a Python list kept sorted by index;
 Deviations from 1.12 (also listed in puffs_vfsops.py's header):
 
 * T1 the syncer freeze around the forced unmount in puffs_fop_close is
-  left out (kemu has no syncer), and vfs_busy is paired with vfs_unbusy
-  (kemu's dounmount does not consume the busy reference).
+  left out (kemu has no syncer).  1.12's dounmount took over the caller's
+  vfs_busy; kemu's (vfs_mount.c 1.93's vfs_busy, a transaction) suspends
+  the file system and so waits for every busy holder: the close turns its
+  busy into a reference (vfs_ref, vfs_unbusy) before dounmount and drops
+  it (vfs_rele) after, as later NetBSD's close holds only a reference.
 * T2 a forced unmount that fails in puffs_fop_close (1.12 KASSERTs it
   cannot) prints a message and leaves the file system mounted and DYING,
   where every operation gets ENXIO; an `unmount -f` removes it later.
@@ -86,7 +89,7 @@ from kern.subr_kmem import M_PUFFS, M_WAITOK, M_ZERO, free, malloc
 from kern.subr_prf import KASSERT, panic, printf
 from kern.types_dev import minor
 from vfs.genfs_io import round_page, trunc_page
-from vfs.mount import IMNT_GONE, IMNT_UNMOUNT, MNT_FORCE, vfs_busy, vfs_unbusy
+from vfs.mount import IMNT_GONE, IMNT_UNMOUNT, MNT_FORCE, vfs_busy, vfs_ref, vfs_rele, vfs_unbusy
 from vfs.vnode import VDIR, VREG, vrele
 
 from . import puffs_msgif_h
@@ -262,11 +265,15 @@ async def puffs_fop_close(fp: Any) -> int:
 
         # The only way vfs_busy() fails for us is a file system that is
         # already on its way out.
-        if vfs_busy(mp):
+        if await vfs_busy(mp):
             break  # goto out
 
+        # T1: 1.12's dounmount took the busy over; kemu's waits for busy
+        # holders (its suspension), so the busy becomes a reference here.
+        vfs_ref(mp)
+        vfs_unbusy(mp)
         rv = await dounmount(mp, MNT_FORCE, curlwp())
-        vfs_unbusy(mp)  # T1
+        vfs_rele(mp)
         # T2: ENOENT is the IMNT_GONE case above, found later: another
         # unmount (the halt's) held the mount and finished it meanwhile.
         if rv != 0 and rv != ENOENT:

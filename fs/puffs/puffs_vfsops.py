@@ -108,11 +108,11 @@ Deviations from 1.38 and its siblings (why, in a few words):
   reply before copying it out: both avoid 1.27's lock-order reversals
   between pmp_lock and the park mutexes; M9 userdead does not take a CALL
   park's mutex twice (1.27's self-deadlock).
-* Transport (puffs_transport.py): T1 no syncer freeze, vfs_busy paired
-  with vfs_unbusy; T2 a failed forced unmount at close is reported instead
-  of KASSERTed; T3 pmp_suspend is cleared on the suspend kthread's early exit
-  and when it cannot be created; T4 fo_restart; T5 no
-  poll/kqueue sleepers.
+* Transport (puffs_transport.py): T1 no syncer freeze, the close's
+  vfs_busy turned into a reference before dounmount; T2 a failed forced
+  unmount at close is reported instead of KASSERTed; T3 pmp_suspend is
+  cleared on the suspend kthread's early exit and when it cannot be
+  created; T4 fo_restart; T5 no poll/kqueue sleepers.
 * Nodes (puffs_subr.py): S1 a server-chosen vnode type outside
   VREG..VFIFO is EINVAL (1.28 panics); S2 NetBSD 8 specfs setup, no genfs
   node; S3 new nodes come back unlocked; S4 vattr converted to and from

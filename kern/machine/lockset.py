@@ -299,7 +299,7 @@ STRUCTS: list[Struct] = [
             "IMNT_HAS_TRANS, without a lock"),
         "mnt_renamelock": stable("the mutex itself"),
         "mnt_updating": stable("the mutex itself"),
-        "mnt_unmounting": stable("the rwlock itself"),
+        "mnt_unmounting": stable("the mutex itself"),
         "mnt_specific": locked(why="subsystem specific data", container=True),
         "mnt_lower": stable("layered mounts: set at mount"),
     }),
@@ -396,6 +396,8 @@ STRUCTS: list[Struct] = [
         "b_emul_waiters": unlocked("kemu's: unused"),
         "b_rawdata": unlocked("kemu's: the caller's buffer behind b_data (ownership)"),
         "b_owner": kemu_gap("bc.lock", "kemu's: the lwp that marked it busy" + _BUFCACHE),
+        "b_cache": stable("kemu's: the buffer cache getblk put it in: set when the buf "
+                          "is set up"),
     }),
     Struct("struct fss_cache", "dev.fss.fssvar", "fss_cache", "sys/dev/fssvar.h 1.29", {
         "fc_type": locked("sc.sc_slock", why="Current state"),

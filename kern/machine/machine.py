@@ -1115,11 +1115,19 @@ class Machine:
         p.p_flag |= PK_HOSTCHILD
 
     def hostchild_rele(self, p: proc) -> None:
-        """Undo one :meth:`hostchild_hold` of ``p`` (it reaped its host process)."""
-        n = self._hostchildren.pop(p, 0) - 1
-        if n > 0:
-            self._hostchildren[p] = n
+        """Undo one :meth:`hostchild_hold` of ``p`` (it reaped its host process).
+        A release without a hold is a kernel bug, a count going below zero:
+        a panic, as NetBSD's vrelel panics "bad ref count" on a release of
+        a vnode with no reference (vfs/vnode.py)."""
+        from kern.subr_prf import KASSERTMSG
+
+        n = self._hostchildren.get(p, 0)
+        KASSERTMSG(n > 0, "hostchild_rele: pid %d (%s) holds no host child",
+                   p.p_pid, p.p_comm)
+        if n > 1:
+            self._hostchildren[p] = n - 1
         else:
+            del self._hostchildren[p]
             p.p_flag &= ~PK_HOSTCHILD
 
     def busy(self) -> bool:

@@ -149,8 +149,11 @@ def make_ext2_image(path: str | os.PathLike[str], size: int, *, block: int = 102
     in, mke2fs -d) and ``extra`` (more mke2fs options) need mke2fs.
 
     mke2fs runs with a fixed UUID, hash seed and clock (``extra`` may
-    override the first two), so the same parameters give the same bytes;
-    without ``root`` the image is formatted once per process and copied.
+    override the first two: ``-U``, ``-E hash_seed=``), so the same
+    parameters give the same bytes; without ``root`` the image is formatted
+    once per process and copied.  mke2fs keeps only its last ``-E`` (or
+    ``-R``), so the ``-E`` options of ``extra`` are joined after kemu's in
+    one: a later key wins, and the others stay.
     """
     path = os.fspath(path)
     if mkfs == "auto":
@@ -166,11 +169,24 @@ def make_ext2_image(path: str | os.PathLike[str], size: int, *, block: int = 102
         return path
     if mkfs == "mke2fs":
         require_e2fsprogs("mke2fs")
+        eopts, rest = [f"root_owner=0:0,hash_seed={_MKE2FS_HASH_SEED}"], []
+        it = iter(extra)
+        for a in it:
+            if a in ("-E", "-R"):
+                v = next(it, None)
+                if v is None:
+                    rest.append(a)   # mke2fs says what is missing
+                else:
+                    eopts.append(v)
+            elif a.startswith(("-E", "-R")):
+                eopts.append(a[2:])
+            else:
+                rest.append(a)
         args = [E2FSPROGS["mke2fs"] or "mke2fs", "-q", "-F", "-t", "ext2", "-b", str(block),
-                "-U", _MKE2FS_UUID, "-E", f"root_owner=0:0,hash_seed={_MKE2FS_HASH_SEED}"]
+                "-U", _MKE2FS_UUID, "-E", ",".join(o for o in eopts if o)]
         if root is not None:
             args += ["-d", root]
-        subprocess.run([*args, *extra, path], check=True, capture_output=True,
+        subprocess.run([*args, *rest, path], check=True, capture_output=True,
                        env={**os.environ, "E2FSPROGS_FAKE_TIME": _MKE2FS_TIME})
         if root is None:
             _formatted[key] = _nonzero_runs(path)
@@ -247,18 +263,25 @@ async def write_file(path: str, data: bytes, flags: int | None = None,
 async def read_file(path: str, bs: int = 65536) -> bytes:
     """All of ``path`` (a file or a device), read ``bs`` bytes at a time."""
     from kern.fcntl import O_RDONLY
+    from kern.syscall import SYS_read, syscall
     from tools.lib import libc
 
     fd = await libc.open(path, O_RDONLY)
     try:
-        # (chunks joined once at the end: growing a bytearray by 64 KiB at a
-        # time costs ~5 ms of reallocation and page faults for 4 MiB)
-        chunks = []
-        while True:
-            chunk = await libc.read(fd, bs)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        # One user buffer for every read(2), as a C program's loop keeps one
+        # (libc.read maps and unmaps a fresh one per call: ~10 us of a 64 KiB
+        # read), and the chunks joined once at the end (growing a bytearray by
+        # 64 KiB at a time costs ~5 ms of reallocation and page faults for 4 MiB).
+        buf = libc.ualloc(max(bs, 1))
+        try:
+            chunks = []
+            while True:
+                n = await syscall(SYS_read, fd, buf, bs)
+                if not n:
+                    return b"".join(chunks)
+                chunks.append(libc.uget(buf, n))
+        finally:
+            libc.ufree(buf)
     finally:
         await libc.close(fd)
 

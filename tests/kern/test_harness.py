@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 import trio
@@ -367,6 +368,32 @@ def test_real_clock_on_request():
     with kern.boot(clock="real") as k:
         elapsed = k.run(body)
     assert elapsed >= 0.019
+
+
+def test_a_host_call_taken_at_once_leaves_no_poke_behind():
+    """The host pokes the CPU for each call it queues (host_poke) and the run
+    clears the poke when it takes the calls (host_taken).  When the machine's
+    thread takes a call before the host thread's poke, the poke must not
+    outlive it: the preemption points would take a trio step each for the
+    rest of the run."""
+    async def body():
+        return 7
+
+    with kern.boot(config="BARE", trace=False) as k:
+        token = k._token
+
+        class Eager:  # the machine's run takes the call before run_sync_soon returns
+            def run_sync_soon(self, fn, *args):
+                done = threading.Event()
+                token.run_sync_soon(lambda: (fn(*args), done.set()))
+                assert done.wait(10)
+
+        k._token = Eager()
+        try:
+            assert k.run(body) == 7
+            assert not k.cpu.host_pending and not k.cpu.slow
+        finally:
+            k._token = token
 
 
 def test_trace_records_lwp_switches_sleeps_and_faults():

@@ -134,6 +134,25 @@ async def test_hostchild_hold_is_counted():
         assert not p.p_flag & PK_HOSTCHILD
 
 
+@pytest.mark.kemu
+async def test_a_hostchild_rele_without_a_hold_panics():
+    """An unmatched release is a kernel bug (a count below zero): a panic
+    naming the process, which keeps no PK_HOSTCHILD it never had."""
+    async def rele_twice() -> None:
+        m, p = curmachine(), curproc()
+        m.hostchild_hold(p)
+        m.hostchild_rele(p)
+        m.hostchild_rele(p)
+
+    async with kern.boot(seed=6) as k:
+        p = k.proc_create("daemon", k.initproc)
+        with pytest.raises(kern.KernelPanic) as ei:
+            await k.run(rele_twice, proc=p)
+        assert f"hostchild_rele: pid {p.p_pid} (daemon) holds no host child" in str(ei.value)
+        assert 'assertion "n > 0" failed' in str(ei.value)
+        assert not p.p_flag & PK_HOSTCHILD
+
+
 @pytest.fixture
 def img(tmp_path) -> str:
     if kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs", "dumpe2fs"):

@@ -369,3 +369,61 @@ def test_lock_names_come_from_the_init_line():
     with kern.boot(seed=0) as k:
         assert k.run(body) == [("sc_lock", "mutex"), ("objlock", "spin mutex"),
                                ("treelock", "rwlock")]
+
+
+def test_mutex_enter_nowait_takes_only_what_mutex_enter_takes_at_once():
+    """mutex_enter_nowait takes a free adaptive mutex as mutex_enter would (owner,
+    a held-lock record naming the caller's line), and does nothing where
+    mutex_enter would sleep, panic or let another lwp run first."""
+    import sys
+
+    from kern.cpu import curlwp
+    from kern.kern_mutex import mutex_enter_nowait
+    from kern.subr_lockdebug import where_str
+
+    async def body():
+        me = curlwp()
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        spin = kmutex_t()
+        mutex_init(spin, MUTEX_DEFAULT, IPL_VM)
+        out = {}
+        line = sys._getframe().f_lineno + 1
+        out["free"] = mutex_enter_nowait(mtx)
+        out["owned"] = mutex_owned(mtx)
+        out["site"] = where_str(me.l_locks[-1][1])
+        out["line"] = line
+        mutex_exit(mtx)
+        out["spin"] = mutex_enter_nowait(spin)  # a spin mutex: mutex_enter's own path
+        ran = []
+
+        async def other(_):
+            ran.append("other")
+            await mutex_enter(mtx)
+            ran.append("holds")
+            await kpause("hold", False, 5, None)
+            mutex_exit(mtx)
+
+        l = await _spawn(other, "other")
+        # The new lwp waits for the CPU: mutex_enter would let it run first.
+        out["runq"] = mutex_enter_nowait(mtx)
+        out["ran_before"] = list(ran)
+        await kpause("let", False, 1, None)
+        # Now the other lwp holds it (and sleeps): mutex_enter would sleep.
+        out["held"] = mutex_enter_nowait(mtx)
+        out["records"] = len(me.l_locks)
+        await kthread_join(l)
+        out["after"] = mutex_enter_nowait(mtx)
+        mutex_exit(mtx)
+        out["ran"] = ran
+        return out
+
+    with kern.boot(seed=3) as k:
+        out = k.run(body)
+    assert out["free"] is True and out["owned"]
+    assert out["site"].endswith(f"test_sync.py:{out['line']} in body")
+    assert out["spin"] is False
+    assert out["runq"] is False and out["ran_before"] == []
+    assert out["held"] is False and out["records"] == 0
+    assert out["after"] is True
+    assert out["ran"] == ["other", "holds"]

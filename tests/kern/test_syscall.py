@@ -12,6 +12,7 @@ from kern import (
     EINTR,
     EINVAL,
     EJUSTRETURN,
+    ENOENT,
     ENOSYS,
     EPERM,
     ERESTART,
@@ -155,6 +156,31 @@ def test_registered_calls_and_per_machine_establish(k):
                            0, kern.EBUSY, 0, 0, ENOSYS]
     with kern.boot(seed=2) as k2:         # another machine never saw it
         assert k2.run(lambda: errno_of(syscall(SYS_DYNAMIC_FIRST))) == ENOSYS
+
+
+def test_establish_rejects_a_number_the_trap_cannot_reach(k):
+    """The trap masks the number with SYS_NSYSENT - 1, so an entry at 512 or
+    above (or below 0) could never run: EINVAL and a message naming it, and
+    no entry (512 + n still reaches call n, not the rejected one)."""
+    async def noop(l, uap, retval):
+        return EJUSTRETURN
+
+    async def body():
+        r = [syscall_establish(n, "noop", noop)
+             for n in (SYS_NSYSENT, SYS_NSYSENT + SYS_DYNAMIC_FIRST, -1)]
+        r.append(await errno_of(syscall(SYS_NSYSENT + SYS_DYNAMIC_FIRST)))
+        r.append(syscall_disestablish(SYS_NSYSENT + SYS_DYNAMIC_FIRST))
+        r.append(syscall_establish(SYS_NSYSENT - 1, "noop", noop))
+        r.append(await syscall(2 * SYS_NSYSENT - 1))
+        r.append(syscall_disestablish(SYS_NSYSENT - 1))
+        return r
+
+    assert k.run(body) == [EINVAL, EINVAL, EINVAL, ENOSYS, ENOENT, 0, 0, 0]
+    for n in (512, 722, -1):
+        assert f"syscall {n} is out of range (0 to 511)\n" in k.dmesg()
+    with kern.boot(seed=2, config="BARE") as k2:     # from the host, naming the machine
+        assert syscall_establish(SYS_NSYSENT, "noop", noop, machine=k2) == EINVAL
+        assert "syscall 512 is out of range" in k2.dmesg()
 
 
 def test_python_exception_in_a_handler_is_a_kernel_panic(k):

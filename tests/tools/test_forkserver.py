@@ -183,6 +183,101 @@ def test_another_copy_of_a_preloaded_package_gets_a_fresh_interpreter(tmp_path):
     assert r.stdout == "the other kern\n"
 
 
+def test_a_module_file_of_a_preloaded_name_gets_a_fresh_interpreter(tmp_path):
+    """``kern.py`` in the working directory is what ``import kern`` finds first,
+    as a fresh interpreter would: not forked.  Even beside a plain ``kern``
+    directory (a namespace portion at most, which a module file beats)."""
+    (tmp_path / "kern").mkdir()
+    (tmp_path / "kern.py").write_text("WHO = 'kern.py'\n")
+    p = forkserver.popen(["-c", "import kern; print(kern.WHO)"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, text=True)
+    assert isinstance(p, subprocess.Popen)
+    assert p.communicate(timeout=60)[0] == "kern.py\n"
+
+
+@pytest.mark.parametrize("name", ["trio", "kern"])
+def test_a_plain_directory_named_like_a_preloaded_package(tmp_path, name):
+    """A directory without ``__init__`` is a namespace portion, used only where no
+    entry of the whole sys.path has a module or regular package of that name,
+    but then before a finder after PathFinder (an editable install's, which
+    finds kemu's ``kern`` where a fresh interpreter has no kemu tree on its
+    path).  Forked or not, the child sees what a fresh interpreter sees:
+    trio's package under site-packages is found, the directory is no shadow."""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "stray.py").write_text("")
+    code = f"import {name}; print({name}.__file__)"
+    fresh = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60)
+    p = forkserver.popen(["-c", code], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert p.communicate(timeout=60)[0] == fresh.stdout
+    theirs = fresh.stdout.strip()
+    assert isinstance(p, forkserver.ForkedProcess) == (theirs != "None"), theirs
+    if name == "trio":
+        assert isinstance(p, forkserver.ForkedProcess)
+
+
+@pytest.mark.parametrize("suffix", ["__init__.py", "__init__.pyc"])
+def test_shadowed_follows_the_import_systems_rules(tmp_path, monkeypatch, suffix):
+    """forkserver._shadowed, case by case, against what importlib finds."""
+    import importlib
+    import importlib.machinery
+    import importlib.util
+    import marshal
+
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    # trio, found on sys.path: a plain directory before it is no shadow
+    (first / "trio").mkdir()
+    assert not forkserver._shadowed([str(first)], str(tmp_path), ["trio"])
+    # an __init__ of any module suffix makes it a regular package: a shadow
+    pyc = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(compile("", "", "exec"))
+    (first / "trio" / suffix).write_bytes(b"" if suffix.endswith(".py") else pyc)
+    assert forkserver._shadowed([str(first)], str(tmp_path), ["trio.lowlevel"])
+    # ... but only the first module or regular package on the path counts
+    real = os.path.dirname(os.path.dirname(importlib.util.find_spec("trio").origin))
+    assert not forkserver._shadowed([real, str(first)], str(tmp_path), ["trio"])
+    # a namespace package preloaded: another portion before its own changes it
+    (other / "kemu_ns_probe").mkdir()
+    monkeypatch.syspath_prepend(str(other))
+    importlib.invalidate_caches()
+    assert importlib.util.find_spec("kemu_ns_probe").loader is None
+    assert not forkserver._shadowed([str(first)], str(tmp_path), ["kemu_ns_probe"])
+    assert not forkserver._shadowed([str(other)], str(tmp_path), ["kemu_ns_probe"])
+    (first / "kemu_ns_probe").mkdir()
+    assert forkserver._shadowed([str(first)], str(tmp_path), ["kemu_ns_probe"])
+    # a package found by a finder after PathFinder (as an editable install's):
+    # a plain directory on the path makes a namespace package of it
+    (other / "meta").mkdir()
+    (other / "meta" / "kemu_meta_probe.py").write_text("")
+
+    class After:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "kemu_meta_probe":
+                return importlib.util.spec_from_file_location(
+                    name, other / "meta" / "kemu_meta_probe.py")
+            return None
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, After])
+    assert not forkserver._shadowed([str(first)], str(tmp_path), ["kemu_meta_probe"])
+    (first / "kemu_meta_probe").mkdir()
+    assert forkserver._shadowed([str(first)], str(tmp_path), ["kemu_meta_probe"])
+
+
+def test_a_base_path_that_cannot_be_asked_means_a_fresh_interpreter(tmp_path, monkeypatch):
+    """Where only a namespace portion stands before the rest of the path and a
+    fresh interpreter's path cannot be learnt, the child is not forked."""
+    (tmp_path / "trio").mkdir()
+    monkeypatch.setattr(forkserver, "_base_paths", {})
+
+    def fail(*a, **kw):
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(forkserver.subprocess, "run", fail)
+    assert forkserver._shadowed([str(tmp_path)], str(tmp_path), ["trio"])
+
+
 def test_what_is_never_forked(monkeypatch):
     assert not forkserver.usable("/usr/bin/python3-other")
     assert isinstance(forkserver.popen(["-S", "-c", "pass"]), subprocess.Popen)

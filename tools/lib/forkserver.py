@@ -55,9 +55,11 @@ kern.native picks its helper at import; ``HYPOTHESIS*`` and the CI markers:
 hypothesis picks its profile at import) or different modules to import get
 different fork servers.  PYTHONPATH is the child's own: it builds sys.path
 from it as the interpreter would; a child whose sys.path[0] or PYTHONPATH
-has another copy of a module the fork server imported (another kemu tree),
-or for a pytest run a distribution's metadata (a tree's kemu.egg-info:
-pytest would rewrite the modules it lists), is a fresh interpreter.  Not
+would make ``import`` find another module than the fork server imported
+(another kemu tree; a plain directory of that name only as the import system
+would use it: :func:`_shadowed`), or for a pytest run a distribution's
+metadata (a tree's kemu.egg-info: pytest would rewrite the modules it
+lists), is a fresh interpreter.  Not
 used (:func:`usable`: a fresh interpreter is) for another Python than
 this one, under coverage (a forked child would not start coverage's
 measurement), or with ``KEMU_FORKSERVER=0`` in the environment.
@@ -354,11 +356,24 @@ def _path0(argv: Sequence[str], cwd: str) -> str:
 
 
 def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str],
-              pytest_run: bool = False) -> bool:
+              pytest_run: bool = False, python: str = sys.executable,
+              env: Mapping[str, str] | None = None) -> bool:
     """Whether a directory in ``entries`` (the child's sys.path[0] and PYTHONPATH,
-    which come before the fork server's path) has a module of ``preload`` that
-    is not the one the fork server imported (another kemu tree, say), or, for
-    a pytest run, a distribution's metadata: then the child cannot be forked."""
+    which come before the fork server's path) makes ``import`` of a module of
+    ``preload`` find another one than the fork server imported (another kemu
+    tree, say), or, for a pytest run, has a distribution's metadata: then the
+    child cannot be forked.
+
+    The import system's rules (importlib's PathFinder and FileFinder): along
+    sys.path, the first entry with a module ``name`` (a file of any module
+    suffix) or a regular package (a directory with an ``__init__`` of any
+    suffix) is the one; a directory ``name`` with neither is a namespace
+    portion, used only if no entry of the whole path has a module or regular
+    package ``name`` -- and then before any finder placed after PathFinder
+    on sys.meta_path, such as the one of a PEP 660 editable install, which
+    is how an editable kemu's packages are found in a fresh interpreter.
+    """
+    import importlib.machinery
     import importlib.util
     import site
 
@@ -375,14 +390,82 @@ def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str],
         spec = importlib.util.find_spec(name)
         if spec is None:
             continue
-        where = (os.path.realpath(next(iter(spec.submodule_search_locations)))
-                 if spec.submodule_search_locations else os.path.realpath(spec.origin or ""))
+        if spec.loader is None:  # a namespace package: its portions
+            ours = {os.path.realpath(p) for p in spec.submodule_search_locations or ()}
+        else:
+            ours = {os.path.realpath(next(iter(spec.submodule_search_locations))
+                                     if spec.submodule_search_locations else spec.origin or "")}
+        portions = []
         for e in entries:
-            d = os.path.join(cwd, e)
-            for cand in (os.path.join(d, name), os.path.join(d, name + ".py")):
-                if os.path.exists(cand) and os.path.realpath(cand) != where:
+            kind, found = _path_entry_finds(os.path.join(cwd, e), name)
+            if kind == "namespace":
+                portions.append(os.path.realpath(found))
+            elif kind is not None:
+                # the first module or regular package on the path is the one
+                if spec.loader is None or os.path.realpath(found) not in ours:
                     return True
+                break
+        else:
+            if not portions:
+                continue
+            if spec.loader is None:     # the child's namespace would have more portions
+                if not set(portions) <= ours:
+                    return True
+                continue
+            # Only portions before the rest of the path: what does the rest find?
+            base = _fresh_base_path(python, env if env is not None else os.environ)
+            if base is None:
+                return True         # unknown: a fresh interpreter is always right
+            rest = importlib.machinery.PathFinder.find_spec(name, base)
+            if rest is None or rest.loader is None:
+                return True         # the portions make a namespace package of it
+            found = (next(iter(rest.submodule_search_locations))
+                     if rest.submodule_search_locations else rest.origin or "")
+            if os.path.realpath(found) not in ours:
+                return True
     return False
+
+
+def _path_entry_finds(d: str, name: str) -> tuple[str | None, str]:
+    """What the import system's FileFinder finds for the top-level ``name`` in
+    directory ``d`` (importlib._bootstrap_external): a directory ``name`` with
+    an ``__init__`` of any module suffix is a regular ``package``; else a file
+    ``name`` + suffix (extension, source or bytecode) is a ``module``; else a
+    directory ``name`` alone is a ``namespace`` portion; else nothing."""
+    import importlib.machinery
+
+    suffixes = importlib.machinery.all_suffixes()
+    pkg = os.path.join(d, name)
+    if os.path.isdir(pkg):
+        if any(os.path.isfile(os.path.join(pkg, "__init__" + s)) for s in suffixes):
+            return "package", pkg
+    for s in suffixes:
+        if os.path.isfile(pkg + s):
+            return "module", pkg + s
+    if os.path.isdir(pkg):
+        return "namespace", pkg
+    return None, ""
+
+
+_base_paths: dict[tuple[Any, ...], list[str]] = {}
+
+
+def _fresh_base_path(python: str, env: Mapping[str, str]) -> list[str] | None:
+    """sys.path[1:] of a fresh ``python`` started without PYTHONPATH in ``env``
+    (the fork server's ``_BASE_PATH``): asked of such an interpreter once per
+    start-up environment, and only when a namespace portion makes it matter.
+    None if it could not say."""
+    key = (python, _startup_env(env))
+    if key not in _base_paths:
+        try:
+            out = subprocess.run(
+                [python, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+                env={k: v for k, v in env.items() if k != "PYTHONPATH"},
+                capture_output=True, text=True, timeout=60, check=True)
+            _base_paths[key] = json.loads(out.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
+    return _base_paths[key]
 
 
 def usable(python: str) -> bool:
@@ -409,7 +492,8 @@ def spawn(python: str, argv: Sequence[str], env: Mapping[str, str] | None = None
     env = dict(os.environ if env is None else env)
     cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
     entries = [_path0(argv, cwd), *(e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e)]
-    if _shadowed(entries, cwd, preload, pytest_run=list(argv[:2]) == ["-m", "pytest"]):
+    if _shadowed(entries, cwd, preload, pytest_run=list(argv[:2]) == ["-m", "pytest"],
+                 python=python, env=env):
         raise Shadowed(f"{entries}: another copy of {', '.join(preload)}")
     base = (python, _startup_env(env), tuple(preload))
     with _clients_lock:

@@ -28,6 +28,7 @@ import trio
 import trio.testing
 
 import kern
+from dev.fss.fssvar import FSS_CACHE_FREE, FSS_CACHE_VALID
 from dev.rumpblk import RUMP_ETFS_CHR, rump_etfs_register
 from kern.fcntl import O_RDWR
 from kern.kern_module import kmod_namespace
@@ -159,6 +160,44 @@ def test_writers_of_more_clusters_than_slots_wait_for_a_free_slot(tmp_path):
     assert len(seen["clusters"]) == 5  # five different clusters for four slots
     assert [e for e in seen["trace"] if ": sleep cowwait" in e and "cowwait1" not in e]
     assert seen["snap"] == seen["frozen"]
+
+
+def test_the_bs_thread_cleans_valid_slots_in_crotor_order(tmp_path):
+    """fss_bs_thread cleans one FSS_CACHE_VALID slot per pass, the first from
+    the slot after the last one it cleaned (crotor, 0 at its start), wrapping
+    past the end: its backing-store clusters (sc_clnext, one by one) go to
+    the slots in that order.  Slots 0 and 2 valid: 2 then 0; then 0, 1 and
+    3: 1, 3, 0 (as 1.104's ``crotor = (crotor + 1) % sc_cache_size`` walk)."""
+    img = kt.make_ext2_image(str(tmp_path / "o.img"), 4 * MiB)
+
+    async def body():
+        await kt.mount_image(img, "/mnt")
+        fd = await libc.open("/dev/rfss0", O_RDWR)
+        await kt.fss_set_ioctl(fd, "/mnt", "/tmp/s", csize=128 * KiB)
+        sc = _softc()
+        order = []
+        for slots in ((0, 2), (0, 1, 3)):
+            await kern.kpause("idle", False, 2, None)   # the bs thread sleeps on fssbs
+            first = sc.sc_clnext
+            await kern.mutex_enter(sc.sc_slock)
+            for i in slots:   # cluster 10 + slot, not copied yet: fake copies
+                scp = sc.sc_cache[i]
+                scp.fc_type, scp.fc_cluster = FSS_CACHE_VALID, 10 + i
+                scp.fc_data[:] = bytes([i]) * len(scp.fc_data)
+            kern.cv_signal(sc.sc_work_cv)
+            kern.mutex_exit(sc.sc_slock)
+            await kern.kpause("bs", False, 5, None)
+            stored = {sc.sc_indir_data[10 + i] - first: i for i in slots}
+            order.append([stored[n] for n in range(len(slots))])
+        types = [scp.fc_type for scp in sc.sc_cache]
+        await libc.close(fd)
+        return sc.sc_cache_size, order, types
+
+    with kern.boot(seed=1) as k:
+        size, order, types = k.run(body)
+    assert size == 4
+    assert order == [[2, 0], [1, 3, 0]]
+    assert types == [FSS_CACHE_FREE] * 4
 
 
 def test_last_cluster_of_a_device_that_is_not_a_whole_number_of_clusters(tmp_path):

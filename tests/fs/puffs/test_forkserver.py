@@ -88,13 +88,37 @@ def test_without_the_fork_server_each_server_is_a_fresh_interpreter(monkeypatch)
     assert (s.returncode, s.died, s.loop_error) == (0, False, 0)
 
 
-def test_a_working_directory_that_may_shadow_its_modules_gets_a_fresh_server(
-        tmp_path, monkeypatch):
-    """The server's sys.path starts with the working directory: where that may
-    find other copies of the modules the fork server imported (here a
-    directory named ``fs``), the server is a fresh interpreter, started as
-    without the fork server (this used to escape as forkserver.Shadowed)."""
+def test_a_working_directory_with_a_plain_directory_named_fs_is_forked(tmp_path, monkeypatch):
+    """A directory ``fs`` without ``__init__`` in the server's working directory
+    (its sys.path[0]) is only a namespace portion, and the server's PYTHONPATH
+    has kemu's regular ``fs`` package: a fresh interpreter would import kemu's
+    too, so the server is forked."""
     (tmp_path / "fs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with h.Booted(seed=67) as k:
+        s = h.start_remote_server(k)
+        assert s.thread_errors == []
+        assert isinstance(s._popen, forkserver.ServerProcess) and _ppid(s.pid) != os.getpid()
+        k.run(kt.write_file, "/mnt/f", b"forked")
+        assert k.run(kt.read_file, "/mnt/f") == b"forked"
+        assert k.run(h.unmount, "/mnt") == 0
+    assert (s.returncode, s.died, s.loop_error) == (0, False, 0)
+
+
+def test_a_working_directory_that_shadows_its_modules_gets_a_fresh_server(
+        tmp_path, monkeypatch):
+    """The server's sys.path starts with the working directory: where that finds
+    other copies of the modules the fork server imported (here another kemu
+    tree: kemu's five packages, their files linked to this tree's), the server
+    is a fresh interpreter, started as without the fork server (this used to
+    escape as forkserver.Shadowed)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    for pkg in ("kern", "vfs", "dev", "fs", "tools"):
+        (tmp_path / pkg).mkdir()
+        for e in os.listdir(os.path.join(root, pkg)):
+            if e != "__pycache__":
+                (tmp_path / pkg / e).symlink_to(os.path.join(root, pkg, e))
     monkeypatch.chdir(tmp_path)
     with h.Booted(seed=67) as k:
         s = h.start_remote_server(k)
