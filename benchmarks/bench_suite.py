@@ -129,7 +129,19 @@ def suite_run(tree: Tree, options: list[str], selection: list[str]) -> dict[str,
                 for i in items}
     return {"run": whole, "items": len(items), "outcomes": dict(outcomes), "files": files,
             "summary": tail, "returncode": p.returncode, "failed": failed,
-            "per_item": per_item}
+            "per_item": per_item, "workers": workers_ends(items)}
+
+
+def workers_ends(items: list[dict[str, Any]]) -> dict[str, float]:
+    """When each pytest-xdist worker ended its last item, in seconds after the first
+    item of the run began (empty for a serial run, or a probe without ``end``)."""
+    if not items or any(i.get("worker") is None or "end" not in i for i in items):
+        return {}
+    first = min(i["end"] - i["wall"] for i in items)
+    ends: dict[str, float] = {}
+    for i in items:
+        ends[i["worker"]] = max(ends.get(i["worker"], 0.0), i["end"] - first)
+    return dict(sorted(ends.items()))
 
 
 def items_time(run: dict[str, Any], ids: set[str]) -> Sample:
@@ -226,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         if failed:
             rep.note(f"failed in {label}: " + ", ".join(failed[:10])
                      + (f" and {len(failed) - 10} more" if len(failed) > 10 else ""))
+    ends = [r["workers"] for r in res["now"] if len(r["workers"]) > 1]
+    if ends:
+        rep.note("xdist balance, this tree: when each worker ended its last item, after the "
+                 "first item began (per round): " + "; ".join(
+                     ", ".join(f"{w} {t:.1f} s" for w, t in e.items())
+                     + f" (apart {max(e.values()) - min(e.values()):.1f} s)" for e in ends))
     files = res["now"][-1]["files"]
     top = sorted(files.items(), key=lambda kv: -kv[1][0])[:args.top]
     rep.note("files with the most test time in this tree (last round; summed over the "

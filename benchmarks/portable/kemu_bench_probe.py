@@ -6,14 +6,15 @@ benchmarks/bench_suite.py).  It writes one JSON object per finished item to
 the file named by ``KEMU_BENCH_PROBE``::
 
     {"nodeid": ..., "outcome": "passed" | "failed" | "skipped", "wall": s, "cpu": s,
-     "cpu_children": s, "worker": "gw0" | null}
+     "cpu_children": s, "worker": "gw0" | null, "end": epoch seconds}
 
 ``cpu`` is ``time.process_time()`` of the pytest process across the item's
 whole protocol (every thread of the process; child processes are not in it);
 ``cpu_children`` is what the processes the item started and waited for used
 (``RUSAGE_CHILDREN`` before and after: pytest runs, servers, benchmarks),
 those forked for it by tools/lib/forkserver.py included.
-``worker`` names the pytest-xdist worker that ran the item (none in a plain run).
+``worker`` names the pytest-xdist worker that ran the item (none in a plain run);
+``end`` is when the item ended (``time.time()``: comparable across the workers).
 With ``KEMU_BENCH_BOOT`` set to a JSON object (e.g. ``{"trace": false}``),
 ``kern.boot`` becomes a wrapper that uses those keywords as defaults, and each
 line says how many machines were booted through it (``boots_overridden``):
@@ -91,7 +92,7 @@ def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
         _out.write(json.dumps({"nodeid": item.nodeid, "outcome": item._kemu_bench_outcome,
                                "wall": wall, "cpu": cpu, "cpu_children": _children_cpu() - k0,
                                "worker": os.environ.get("PYTEST_XDIST_WORKER"),
-                               "boots_overridden": _boots - b0})
+                               "end": time.time(), "boots_overridden": _boots - b0})
                    + "\n")
 
 

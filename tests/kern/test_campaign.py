@@ -28,16 +28,35 @@ def target(spec: str, boot: dict | None = FAST, rootdir: str = REPO) -> Target:
     return Target.parse(spec, rootdir=rootdir, boot=boot)
 
 
+#: This process's environment before the module's cluster started.
+_ENV_AT_IMPORT = dict(os.environ)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A Dask cluster of two worker processes, given to campaigns by its address."""
     distributed = pytest.importorskip("distributed")
     import logging
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", worker_dashboard_address=":0",
-                                  silence_logs=logging.CRITICAL) as lc:
-        yield lc.scheduler_address
+    # Dask's Nanny sets its pre-spawn variables (PYTHONHASHSEED=6640,
+    # OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_...) in this process's own
+    # environment as it starts a worker: put ours back, so the processes the
+    # later tests of this pytest worker start do not inherit them
+    env = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=":0", worker_dashboard_address=":0",
+                                      silence_logs=logging.CRITICAL) as lc:
+            _restore(env)
+            yield lc.scheduler_address
+    finally:
+        _restore(env)
+
+
+def _restore(env: dict[str, str]) -> None:
+    if os.environ != env:
+        os.environ.clear()
+        os.environ.update(env)
 
 
 # --- in this process ----------------------------------------------------------------------
@@ -256,3 +275,10 @@ def test_scenario_runs_are_the_explorers_runs():
         r = run_scenario(lost_update, strategy="random", seed=seed, boot=FAST)
         (n, rec), = b.failures.values()
         assert rec.schedule == r.schedule and rec.outcome == r.outcome
+
+
+def test_the_cluster_leaves_this_process_environment_alone(cluster):
+    """What the Nanny set while starting the module's cluster is gone: a fixed
+    PYTHONHASHSEED would reach every process the later tests start."""
+    assert os.environ.get("PYTHONHASHSEED") != "6640"
+    assert os.environ.get("OMP_NUM_THREADS") != "1" or "OMP_NUM_THREADS" in _ENV_AT_IMPORT
