@@ -97,42 +97,6 @@ def test_input_and_descriptors(tmp_path):
     assert sorted(out.read_text().split()) == ["e", "o"]
 
 
-#: What gc shows of the objects the interpreter's imports made: a referrer of
-#: trio's module-level random generator (hypothesis' register_random looks for
-#: one), and none of them frozen.
-GC_VIEW = textwrap.dedent("""
-    import gc, trio._core._run as run
-    print("referrers", any(r is vars(run) for r in gc.get_referrers(run._r)))
-    print("frozen", gc.get_freeze_count())
-    print("listed", any(o is vars(run) for o in gc.get_objects()))
-""")
-
-
-def test_gc_shows_what_a_fresh_interpreter_shows():
-    fresh, forked = both(["-c", GC_VIEW], cwd=ROOT)
-    assert fresh.stdout == "referrers True\nfrozen 0\nlisted True\n", fresh.stderr
-    assert (forked.returncode, forked.stdout, forked.stderr) == \
-        (fresh.returncode, fresh.stdout, fresh.stderr)
-
-
-def test_a_child_that_does_not_look_at_gc_keeps_the_imports_frozen():
-    """The fork server froze what its imports made (gc.freeze), so the child's
-    collections skip it, until the child looks (the test above): gc's functions
-    that would show it are stand-ins until then, and gc's own ones after."""
-    code = textwrap.dedent("""
-        import gc, types
-        look = gc.get_freeze_count
-        real = next(c.cell_contents for c in look.__closure__
-                    if isinstance(c.cell_contents, dict))["get_freeze_count"]
-        print(isinstance(look, types.BuiltinFunctionType), real() > 10000)
-        gc.collect()
-        print(real() > 10000, gc.get_freeze_count(), real(),
-              isinstance(gc.get_referrers, types.BuiltinFunctionType))
-    """)
-    r = forkserver.run(["-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert (r.returncode, r.stdout, r.stderr) == (0, "False True\nTrue 0 0 True\n", "")
-
-
 def test_a_pytest_run_is_the_same(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_a():\n    assert 1 + 1 == 3\n")
     argv = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_x.py"]

@@ -15,15 +15,6 @@ at start-up, and it ends through the interpreter's own exit (atexit
 handlers, non-daemon threads joined, the exit status of ``SystemExit``, an
 uncaught exception's traceback and status 1, death by SIGINT after an
 uncaught KeyboardInterrupt); only its imports were done before the fork.
-What those imports made is frozen (``gc.freeze``, as CPython's
-documentation advises before a fork without exec): the child's garbage
-collections do not walk it (nor copy its pages): a ``python -m tools.kemu
-run`` of a two-line script costs about 160 ms of CPU instead of 245.  The
-child's first call of ``gc.get_objects``, ``gc.get_referrers`` or
-``gc.get_freeze_count`` unfreezes it, so what gc shows is what a fresh
-interpreter's would (a pytest run looks when it imports hypothesis, whose
-``register_random`` looks for trio's generator's referrers, so it keeps
-little of the gain).
 multiprocessing's forkserver does the same for its workers; this one is
 small because it needs no pickling.
 
@@ -74,7 +65,6 @@ from __future__ import annotations
 
 import array
 import atexit
-import gc
 import io
 import json
 import locale
@@ -638,44 +628,6 @@ def _recv_request(ctl: socket.socket, nfds: int = 64) -> tuple[dict[str, Any], l
     return json.loads(body), list(fds)
 
 
-def _freeze() -> None:
-    """Move what the imports made out of the collector's sight (gc.freeze), as
-    CPython's documentation advises before forking without exec: those objects
-    live as long as the process (modules, classes, functions), so no child's
-    collection could free them, and visiting them costs each child a walk over
-    tens of thousands of objects at every full collection, and writes into
-    every page of that heap (copy on write).  Garbage is collected first."""
-    gc.collect()
-    gc.freeze()
-
-
-#: The gc functions whose answer the frozen objects would change: a child that
-#: calls one first thaws them (gc.unfreeze), so it gets the fresh interpreter's
-#: answer (hypothesis' register_random, for one, looks for a referrer of trio's
-#: random generator in trio's module).
-_GC_LOOKS = ("get_objects", "get_referrers", "get_freeze_count")
-
-
-def _thaw_when_looked_at() -> None:
-    """In a child: the first call of a function of :data:`_GC_LOOKS` unfreezes
-    what :func:`_freeze` froze and puts gc's own functions back first."""
-    real = {name: getattr(gc, name) for name in _GC_LOOKS}
-
-    def wrap(name: str) -> Any:
-        def look(*args: Any, **kw: Any) -> Any:
-            for n, f in real.items():
-                setattr(gc, n, f)
-            gc.unfreeze()
-            return real[name](*args, **kw)
-
-        look.__name__ = look.__qualname__ = name
-        look.__doc__ = real[name].__doc__
-        return look
-
-    for name in _GC_LOOKS:
-        setattr(gc, name, wrap(name))
-
-
 def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], list[int]] | None:
     """The fork server's loop: fork a child per request, report each one's end.
     Returns None in the fork server when it is done, and the request in each
@@ -686,7 +638,6 @@ def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], lis
     _BASE_PATH = sys.path[1:]   # started without PYTHONPATH: the stdlib's and site's
     for name in preload:
         importlib.import_module(name)
-    _freeze()
     ctl = socket.socket(fileno=ctl_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -796,7 +747,6 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
                 os.close(fd)
             except OSError:
                 pass
-    _thaw_when_looked_at()
     if req.get("session"):
         os.setsid()
     os.chdir(req["cwd"])
