@@ -280,6 +280,55 @@ def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
     assert seen.get("back") and "after" not in seen
 
 
+def test_exit_stops_waiting_for_an_lwp_that_goes_outside_the_machine_meanwhile():
+    """exit_lwps waits (on p_lwpcv) for an lwp asleep uninterruptibly; when
+    that lwp, woken, goes to wait outside the machine instead of entering the
+    kernel, the exit stops waiting for it (Machine.external_wait wakes
+    exit_lwps), as for one that was outside already.  kemu's exit used to
+    wait until that outside wait ended, perhaps for ever."""
+    import trio
+
+    async def body():
+        m = curmachine()
+        seen = {}
+        release = trio.Event()
+
+        async def child() -> int:
+            async def other():
+                await kpause("unint", False, 100, None)      # exit1 waits for this
+                async with m.external_wait("hostwait", pending=False):
+                    await release.wait()
+                await libc.getpid()                          # leaves here
+                seen["after"] = True
+
+            b = lwp(curproc(), "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)
+            await libc._exit(4)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        t = m.now() - t0
+        b = seen["b"]
+        before = (b.l_stat, b.l_wmesg)
+        release.set()
+        for _ in range(1000):       # the wait's end reaches the machine in real time
+            if b.l_stat == LSZOMB:
+                break
+            async with m.external_wait("poll"):
+                await trio.sleep(0.005)
+        return WEXITSTATUS(status), t, before, b.l_stat, seen
+
+    code, t, before, after, seen = run(body)
+    assert code == 4
+    assert t == pytest.approx(1.0, abs=0.02)    # it waited for the kpause, no longer
+    assert before == (LSSLEEP, "hostwait")
+    assert after == LSZOMB and "after" not in seen
+
+
 def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
     """exit_lwps's setrunnable of an LSSUSPENDED lwp (kern_synch.c 1.308: it
     loses LW_WSUSPEND and runs): the lwp, suspended in lwp_userret (as the
