@@ -299,8 +299,9 @@ async def exit_lwps(l: lwp) -> None:
     as lwps may have gone to sleep or been made meanwhile.  An lwp that
     sleeps uninterruptibly is waited for; one running in the kernel meets
     its flag at its next interruptible sleep; each leaves on its way back to
-    user mode (lwp_userret: LW_WEXIT), or, for exit1, at its next system
-    call's entry (the process has PS_WEXIT).  exit1 and execve call it.
+    user mode (lwp_userret: LW_WEXIT), or at its next system call's entry
+    (kern/syscall.py: LW_WEXIT, or PS_WEXIT for exit1).  exit1 and execve
+    call it.
 
     Deviations: kemu has no p_lock: ``proc_lock`` is the interlock of
     ``p_lwpcv``.  lwp_wait's other cases (a named lwp, detached lwps,

@@ -404,3 +404,49 @@ def test_execve_makes_the_other_lwps_leave_first():
     assert code == 9 and bstat == LSZOMB
     assert ran["lwps"] == ["img"]
     assert "sleep" not in ran and "after" not in ran
+
+
+def test_an_lwp_told_to_exit_by_execve_leaves_at_its_next_call_even_exit():
+    """exit_lwps of an execve flags an lwp that is out of the kernel (here
+    back from a kernel sleep its user code called directly, so no
+    lwp_userret ran) with LW_WEXIT; that lwp leaves at its next system call's
+    entry, as it would have on its way back to user mode in NetBSD.  Its
+    next call used to run: an _exit(2) then waited in exit_lwps for the
+    execve, which waited for it (a deadlock)."""
+    from kern.kern_exec import exec_add
+
+    async def image(argv: list[str]) -> int:
+        return 9
+
+    def resolve(path: str):
+        return image if path == "/bin/img" else None
+
+    async def body():
+        m = curmachine()
+        assert exec_add(resolve) == 0
+        seen = {}
+
+        async def child() -> int:
+            async def other():
+                await kpause("unint", False, 100, None)   # execve waits for this
+                seen["exit"] = True
+                await libc._exit(3)                         # leaves at the entry
+                seen["after"] = True
+
+            b = lwp(curproc(), "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)
+            await libc.execve("/bin/img", ["img"])
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return WEXITSTATUS(status), m.now() - t0, seen
+
+    code, t, seen = run(body)
+    assert code == 9                     # the new image's status, not _exit's 3
+    assert t == pytest.approx(1.0, abs=0.02)
+    assert seen["exit"] and "after" not in seen
+    assert seen["b"].l_stat == LSZOMB
