@@ -8,7 +8,11 @@ kemu's own implementation of condvar(9), compared against ``$NetBSD:
 kern_condvar.c,v 1.41 2018/01/30 ozaki-r$``: the API, the errnos (EINTR or
 ERESTART for a signal, EWOULDBLOCK for a timeout, 0 for a wakeup) and the
 order of a wait (go on the sleep queue, release the interlock, sleep, take
-the interlock back) are NetBSD's.
+the interlock back) are NetBSD's, and so is cv_exit's pass-on: a wait that
+ends in any error (EINTR/ERESTART, EWOULDBLOCK) calls cv_signal once it holds
+the interlock again, whether or not a cv_signal chose it, since sleepq_block
+can fail a wait after a real wakeup (a signal, LW_WEXIT or LW_CANCELLED
+found after the switch) and that wakeup must reach another waiter.
 
 Deviations:
 
@@ -21,11 +25,6 @@ Deviations:
   condvar dead instead of writing "deadcv" into its wmesg.
 * Taking the interlock back after the sleep uses the mutex fast path when
   the mutex is free and no other lwp is runnable (no preemption point).
-* No cv_exit pass-on: 1.41's cv_exit calls cv_signal when a wait ends in
-  an error (a signal or a timeout), for a waiter that a cv_signal chose but
-  that sleepq_block then failed; kemu's sleepq_block returns an error only
-  for a wait that nothing woke (a wakeup stays with the lwp it chose), so
-  that cv_signal would only wake another waiter spuriously.
 * No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
@@ -81,6 +80,12 @@ async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int
     # coroutine more, as in mutex_enter.)
     if not mutex_enter_nowait(mtx, 2):
         await _mutex_enter(mtx, l, caller_where(1) if l.l_cpu.lockdebug else None)
+    # cv_exit: a wait that ends in an error (a signal, EINTR for an lwp told to
+    # exit or cancelled, a timeout) may have been the one a cv_signal chose
+    # before sleepq_block failed it; with the interlock held again, hand that
+    # wakeup on so that another waiter sees it.  (cv_wait never errs.)
+    if error != 0:
+        cv_signal(cv)
     return error
 
 
