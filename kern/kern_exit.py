@@ -187,6 +187,18 @@ def lwp_exit_finish(l: lwp) -> None:
         cv_broadcast(p.p_lwpcv)
 
 
+def lwp_leaves_machine(l: lwp) -> None:
+    """kemu: ``l`` begins a wait outside the machine (Machine.external_wait).
+    ``exit_lwps`` does not wait for such an lwp (see its deviations): if
+    ``l`` was told to exit, the exit_lwps that may be waiting for it on
+    ``p_lwpcv`` is woken to look again, as it is when an lwp ends."""
+    from kern.kern_lwp import LW_WEXIT
+
+    p = l.l_proc
+    if l.l_flag & LW_WEXIT and p.p_lwpcv is not None:
+        cv_broadcast(p.p_lwpcv)
+
+
 def _reaped_by_init(parent: proc | None) -> bool:
     """True when nothing will wait for a child of ``parent``: init's wait loop
     (folded in here, see the deviations) frees it as soon as it is a zombie."""
@@ -287,8 +299,9 @@ async def exit_lwps(l: lwp) -> None:
     as lwps may have gone to sleep or been made meanwhile.  An lwp that
     sleeps uninterruptibly is waited for; one running in the kernel meets
     its flag at its next interruptible sleep; each leaves on its way back to
-    user mode (lwp_userret: LW_WEXIT), or, for exit1, at its next system
-    call's entry (the process has PS_WEXIT).  exit1 and execve call it.
+    user mode (lwp_userret: LW_WEXIT), or at its next system call's entry
+    (kern/syscall.py: LW_WEXIT, or PS_WEXIT for exit1).  exit1 and execve
+    call it.
 
     Deviations: kemu has no p_lock: ``proc_lock`` is the interlock of
     ``p_lwpcv``.  lwp_wait's other cases (a named lwp, detached lwps,
@@ -299,9 +312,10 @@ async def exit_lwps(l: lwp) -> None:
     the kernel holds the exit until it enters the kernel or ends, and one
     waiting outside the machine (``m.external_wait()``: user code such as
     libpuffs's remote shovels waiting on a host socket, which may never
-    end) is flagged but not waited for: it leaves at its next kernel entry,
-    after the process has become a zombie, as every other lwp did before
-    kemu had exit_lwps.
+    end) is flagged but not waited for (one that goes there while exit_lwps
+    waits wakes it: ``lwp_leaves_machine``): it leaves at its next kernel
+    entry, after the process has become a zombie, as every other lwp did
+    before kemu had exit_lwps.
     """
     from kern.kern_lwp import LSSLEEP, LSSUSPENDED, LW_WEXIT
     from kern.kern_synch import setrunnable

@@ -43,6 +43,9 @@ taken by issignal and gives none.  Deviations:
   issignal and, after the SIGCONT, returns 0 (a spurious wakeup: its
   caller waits again); kemu's sleeps on, which is what such a caller sees,
   without returning early to one that takes 0 as its event (puffs touser).
+  Likewise a sleep that begins with only such a signal pending: NetBSD's
+  does not begin (it stops, then returns 0); kemu's check drops the
+  signal first (issignal) and the sleep begins.
 * No p_lock around issignal (kemu has no proc locks).
 """
 
@@ -144,16 +147,20 @@ async def sleepq_block(timo: int, catch: bool) -> int:
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
     error = l.l_early
-    if catch and (l.l_flag & _LW_EARLY or (l.l_flag & LW_PENDSIG and _sigispending(l))):
+    sigerr = 0
+    if catch and (l.l_flag & _LW_EARLY or (
+            l.l_flag & LW_PENDSIG and _sigispending(l) and (sigerr := _sleepq_catch(l)))):
         # Interruptible, and an lwp told to exit or dump core, or cancelled
-        # (the cancellation is used up): EINTR; or a signal is pending (the
-        # check below chooses the error).  Either way it does not sleep
-        # (lwp_unsleep: off the sleep queue, not asleep).
+        # (the cancellation is used up): EINTR; or a signal is pending, its
+        # error chosen now by the check NetBSD makes after the switch.
+        # Either way it does not sleep (lwp_unsleep: off the sleep queue,
+        # not asleep).  (kemu: a pending default stop signal alone is
+        # dropped by that check, and the sleep begins: no job control.)
         if l.l_flag & _LW_EARLY:
             l.l_flag &= ~LW_CANCELLED
             error = EINTR
         else:
-            error = 0
+            error = sigerr
         _unlink(l)
         l.l_early = None
     elif error is not None:

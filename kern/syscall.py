@@ -446,10 +446,6 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     coroutines costs every switch of a sleeping call twice.)
     """
     l = curlwp()
-    if l.l_proc.p_sflag & PS_WEXIT:
-        from kern.kern_exit import lwp_exit  # (kern_exit imports this module)
-
-        lwp_exit(l)  # the process is gone: nothing more runs in it
     depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run
     # between this process's user code and its call.  (kern_synch.preempt,
@@ -457,6 +453,14 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     ci = l.l_cpu
     if not l.l_spinlocks and (ci.runq or ci.slow):
         await ci.preempt(l, PREEMPT)
+    if l.l_proc.p_sflag & PS_WEXIT or l.l_flag & LW_WEXIT:
+        # The process is gone, or exit_lwps (exit1, execve) waits for this
+        # lwp to leave: NetBSD's would have met LW_WEXIT in lwp_userret on
+        # its way back to user mode, which kemu's user code does not pass
+        # (kern/kern_exit.py's exit_lwps).  Nothing more runs in it.
+        from kern.kern_exit import lwp_exit  # (kern_exit imports this module)
+
+        lwp_exit(l)
     # Every so many calls the machine's trio run also takes what the host
     # has queued for it (call_soon: a Ctrl-C's SIGINT, an abandoned
     # request), as a CPU takes its interrupts at the trap, even while this

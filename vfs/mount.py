@@ -535,10 +535,7 @@ def mountlist_iterator_destroy(mi: mount_iterator) -> None:
     if mi.me_mount is not None:
         vfs_unbusy(mi.me_mount)
     head = vfsglobals().mountlist_head
-    for i, me in enumerate(head):
-        if me is mi:
-            del head[i]
-            break
+    del head[_index(head, mi)]
 
 
 def _mountlist_iterator_step(mi: mount_iterator) -> mount | None:

@@ -45,8 +45,9 @@ mounted; this module hands them to kern.machdep at import.  Read at
 vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
 
 * kemu's mount list is in mount order, so the newest mount (the highest
-  ``mnt_gen``) is the last one, and mounts have no reference count for
-  ``vfs_unmountall1`` to take and drop around dounmount.
+  ``mnt_gen``) is the last one, and a mount's reference count frees
+  nothing at zero (vfs.mount), so ``vfs_unmountall1`` takes and drops no
+  reference around dounmount.
 * The root file system stays mounted: it is memory (rootfs), nothing of it
   reaches a host file except rump's etfs files, which are written through,
   and every process's current directory and /dev's device nodes are on it.

@@ -57,6 +57,12 @@ Deviations, gathered (each explained above):
   transaction state: kemu's vfs_busy is vfs_mount.c 1.93's, a transaction
   on the mount, which cannot be entered before the state exists and left
   after; the mount is new and on no list, so nothing can unmount it meanwhile.
+* A ``fstrans_start`` that slept while the mount was suspended and wakes
+  after ``fstrans_unmount`` (dounmount resumes the gone mount, then drops
+  its state) counts no transaction: the mount has none any more.  In
+  1.93, whose vfs_busy this feeds, the state lives until the last mount
+  reference and the waiter's fstrans_done ends a counted one; here that
+  fstrans_done is a no-op, and a counted transaction would stay forever.
 """
 
 from __future__ import annotations
@@ -324,6 +330,13 @@ async def _fstrans_start(mp: mount | None, lock_type: int, wait: bool) -> int:
     await mutex_enter(g.fstrans_lock)
     while not grant_lock(fmi.fmi_state, lock_type):
         await cv_wait(g.fstrans_state_cv, g.fstrans_lock)
+    if fmi.fmi_gone:
+        # kemu: the mount's transaction state went while we slept (an
+        # unmount resumed it, then called fstrans_unmount): it has no
+        # transactions any more, so none is counted and the matching
+        # fstrans_done (a no-op on such a mount) leaves no stale record.
+        mutex_exit(g.fstrans_lock)
+        return 0
     fli.fli_trans_cnt = 1
     fli.fli_lock_type = lock_type
     mutex_exit(g.fstrans_lock)

@@ -1201,6 +1201,10 @@ class ExternalWait:
 
     async def __aenter__(self) -> None:
         self.l = _lwp.get()
+        if self.l is not None and not self.l.l_extdepth:
+            from kern.kern_exit import lwp_leaves_machine
+
+            lwp_leaves_machine(self.l)  # an exit_lwps stops waiting for it
         self.left = self.cpu.ext_enter(self.l, self.pending, self.wmesg)
         if self.left:
             await self.cpu.migrate()  # the body runs in a carrier task

@@ -327,3 +327,40 @@ def test_uiomove_faults_through_copyout_site(k):
 
     with k.faults.inject("copyout", error=EFAULT):
         assert k.run(body) == (EFAULT, 8)
+
+
+def test_the_mapping_looked_up_last_is_never_a_stale_answer(k):
+    """vmspace.lookup tries the mapping it found last before the bisection:
+    after munmap the address faults again (copyin, copyout, uread), and a
+    forked child's copies land in its own copy of the space, never in the
+    parent's mapping the parent looked up just before the fork."""
+    from kern.kern_exit import WEXITSTATUS
+    from tools.lib import libc
+
+    async def body():
+        p = curproc()
+        a = ualloc(10)
+        uput(a, b"parent")
+        buf = bytearray(6)
+        assert copyin(a, buf, 6) == 0           # the parent's hint: a's mapping
+
+        async def child() -> int:
+            seen = bytearray(6)
+            copyin(a, seen, 6)
+            return int(copyout(b"child!", a, 6) == 0 and seen == b"parent"
+                       and uget(a, 6) == b"child!")
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        mine = uget(a, 6)
+        assert copyin(a, buf, 6) == 0           # the hint again, then gone with a
+        ufree(a)
+        try:
+            uread(p, a, 1)
+            read = 0
+        except kern.SyscallError as e:
+            read = e.errno
+        return WEXITSTATUS(status), mine, copyin(a, buf, 6), copyout(b"x", a, 1), read
+
+    p = k.proc_create("parent", k.initproc)
+    assert k.run(body, proc=p) == (1, b"parent", EFAULT, EFAULT, EFAULT)

@@ -433,6 +433,30 @@ def test_unset_without_compiled_module_falls_back():
     assert r.stdout.split() == ["python", "True"]
 
 
+@pytest.mark.parametrize(("env_value", "reported"), [
+    (None, True), ("", True), ("  ", True),     # unset or empty: the fallback kemu chose
+    ("python", False), ("PYTHON", False),       # the twin asked for: nothing to report
+])
+def test_fallback_reason_only_for_a_fallback_kemu_chose(env_value, reported):
+    """fallback_reason (what kemu --version and the boot messages say) names
+    the compiled module's import error when kern.native fell back by itself,
+    and is None when the twin was asked for or the compiled helper runs."""
+    code = PRINT_IMPL + "; print(repr(n.fallback_reason()))"
+    r = run_python(code, env_value, hide_compiled=True)
+    assert r.returncode == 0, r.stderr
+    impl, why = r.stdout.splitlines()
+    assert impl == "python"
+    if reported:
+        assert why.startswith("'kern.native: cannot import the compiled module "
+                              "kern.native._bitops"), why
+    else:
+        assert why == "None"
+    if HAVE_CFFI:
+        r = run_python(code, env_value)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["cffi" if reported else "python", "None"]
+
+
 @needs_cffi
 def test_c_entries_only_where_c_pays():
     """The cffi implementation runs in C only kern.native.C_ENTRIES (what beats the

@@ -21,7 +21,7 @@ from kern.cpu import curlwp, curmachine, curproc
 from kern.errno import EBUSY, EINTR, ENODEV, ESRCH
 from kern.kern_exit import WEXITSTATUS, WIFEXITED
 from kern.kern_lwp import LSSLEEP, LSZOMB, LW_CANCELLED, LW_WEXIT, lwp
-from kern.kern_sig import SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN
+from kern.kern_sig import SIGCONT, SIGKILL, SIGSTOP, SIGTSTP, SIGTTIN
 from kern.kern_synch import kpause
 from kern.machine.testing import errno_of
 from kern.syscall import (
@@ -234,6 +234,39 @@ def test_a_nanosleep_sent_sigstop_sleeps_its_whole_time():
     assert r["t"] == pytest.approx(3, abs=0.02)
 
 
+def test_a_default_stop_signal_pending_when_a_sleep_begins_does_not_cut_it_short():
+    """A default SIGSTOP that comes while the lwp sleeps uninterruptibly stays
+    pending; the interruptible sleep that follows in the same call begins all
+    the same (kemu: sleepq_block's early check drops the stop, as its check
+    after the switch does) and a SIGKILL ends it.  NetBSD's would stop
+    there and return 0 after a SIGCONT; kemu's returned 0 at once, as if
+    woken by its event."""
+    from kern.kern_exit import WIFSIGNALED, WTERMSIG
+
+    async def body():
+        m = curmachine()
+        seen = {}
+
+        async def child() -> int:
+            seen["p"] = curproc()
+            await syscall(SYS_TWOSLEEPS)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.5)                  # in the first (uninterruptible) sleep
+        await libc.kill(pid, SIGSTOP)
+        await libc.nanosleep(1.5)                  # the second sleep began at t=1
+        await libc.kill(pid, SIGKILL)
+        _, status = await libc.waitpid(pid)
+        return status, m.now() - t0, seen["p"].p_specific.get("twosleeps")
+
+    status, t, errors = run(body)
+    assert WIFSIGNALED(status) and WTERMSIG(status) == SIGKILL
+    assert errors == [EINTR]
+    assert t == pytest.approx(2.0, abs=0.02)
+
+
 def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
     """An lwp in ``m.external_wait()`` is in user mode as far as the kernel
     knows (libpuffs's remote shovel listening on a host socket): exit_lwps
@@ -278,6 +311,55 @@ def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
     assert before == (LSSLEEP, "hostwait", True)
     assert after == LSZOMB
     assert seen.get("back") and "after" not in seen
+
+
+def test_exit_stops_waiting_for_an_lwp_that_goes_outside_the_machine_meanwhile():
+    """exit_lwps waits (on p_lwpcv) for an lwp asleep uninterruptibly; when
+    that lwp, woken, goes to wait outside the machine instead of entering the
+    kernel, the exit stops waiting for it (Machine.external_wait wakes
+    exit_lwps), as for one that was outside already.  kemu's exit used to
+    wait until that outside wait ended, perhaps for ever."""
+    import trio
+
+    async def body():
+        m = curmachine()
+        seen = {}
+        release = trio.Event()
+
+        async def child() -> int:
+            async def other():
+                await kpause("unint", False, 100, None)      # exit1 waits for this
+                async with m.external_wait("hostwait", pending=False):
+                    await release.wait()
+                await libc.getpid()                          # leaves here
+                seen["after"] = True
+
+            b = lwp(curproc(), "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)
+            await libc._exit(4)
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        t = m.now() - t0
+        b = seen["b"]
+        before = (b.l_stat, b.l_wmesg)
+        release.set()
+        for _ in range(1000):       # the wait's end reaches the machine in real time
+            if b.l_stat == LSZOMB:
+                break
+            async with m.external_wait("poll"):
+                await trio.sleep(0.005)
+        return WEXITSTATUS(status), t, before, b.l_stat, seen
+
+    code, t, before, after, seen = run(body)
+    assert code == 4
+    assert t == pytest.approx(1.0, abs=0.02)    # it waited for the kpause, no longer
+    assert before == (LSSLEEP, "hostwait")
+    assert after == LSZOMB and "after" not in seen
 
 
 def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
@@ -355,3 +437,49 @@ def test_execve_makes_the_other_lwps_leave_first():
     assert code == 9 and bstat == LSZOMB
     assert ran["lwps"] == ["img"]
     assert "sleep" not in ran and "after" not in ran
+
+
+def test_an_lwp_told_to_exit_by_execve_leaves_at_its_next_call_even_exit():
+    """exit_lwps of an execve flags an lwp that is out of the kernel (here
+    back from a kernel sleep its user code called directly, so no
+    lwp_userret ran) with LW_WEXIT; that lwp leaves at its next system call's
+    entry, as it would have on its way back to user mode in NetBSD.  Its
+    next call used to run: an _exit(2) then waited in exit_lwps for the
+    execve, which waited for it (a deadlock)."""
+    from kern.kern_exec import exec_add
+
+    async def image(argv: list[str]) -> int:
+        return 9
+
+    def resolve(path: str):
+        return image if path == "/bin/img" else None
+
+    async def body():
+        m = curmachine()
+        assert exec_add(resolve) == 0
+        seen = {}
+
+        async def child() -> int:
+            async def other():
+                await kpause("unint", False, 100, None)   # execve waits for this
+                seen["exit"] = True
+                await libc._exit(3)                         # leaves at the entry
+                seen["after"] = True
+
+            b = lwp(curproc(), "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
+            await libc.nanosleep(0.5)
+            await libc.execve("/bin/img", ["img"])
+            return 0
+
+        t0 = m.now()
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        return WEXITSTATUS(status), m.now() - t0, seen
+
+    code, t, seen = run(body)
+    assert code == 9                     # the new image's status, not _exit's 3
+    assert t == pytest.approx(1.0, abs=0.02)
+    assert seen["exit"] and "after" not in seen
+    assert seen["b"].l_stat == LSZOMB
