@@ -645,34 +645,35 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     Pages wholly past the new EOF are thrown away (dirty or not); the part
     of the last page beyond EOF is zeroed.  As NetBSD's, the old size is the
     write size, which a write raises before it allocates (so the pages of a
-    write that failed go too).
+    write that failed go too).  The object lock is held throughout, whether
+    the file grows or shrinks, and the sizes change under it once the pages
+    are gone (NetBSD: vmobjlock, which is v_interlock in kemu as in NetBSD 8).
     """
-    oldsize = max(vp.v_size, vp.v_writesize)
-    vp.v_size = vp.v_writesize = newsize
     uobj = vp.v_uobj
-    if uobj is None or newsize >= oldsize:
-        return
-    lock = uobj.vmobjlock
+    lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     await mutex_enter(lock)
-    keep = round_page(newsize)
-    while True:
-        victims = [pg for o, pg in uobj.uo_pages.items() if o >= keep]
-        busy = [pg for pg in victims if pg.flags & PG_BUSY]
-        if not busy:
-            break
-        busy[0].flags |= PG_WANTED
-        await cv_wait(uobj.uo_cv, lock)
-    for pg in victims:
-        _page_free(uobj, pg)
-    last = uobj.uo_pages.get(trunc_page(newsize))
-    if last is not None and newsize & PAGE_MASK:
-        # Wait for a write-back in progress, then clear the tail.
-        while last.flags & PG_BUSY and uobj.uo_pages.get(last.offset) is last:
-            last.flags |= PG_WANTED
+    oldsize = max(vp.v_size, vp.v_writesize)
+    if uobj is not None and newsize < oldsize:
+        keep = round_page(newsize)
+        while True:
+            victims = [pg for o, pg in uobj.uo_pages.items() if o >= keep]
+            busy = [pg for pg in victims if pg.flags & PG_BUSY]
+            if not busy:
+                break
+            busy[0].flags |= PG_WANTED
             await cv_wait(uobj.uo_cv, lock)
-        if uobj.uo_pages.get(last.offset) is last:
-            t = newsize & PAGE_MASK
-            last.data[t:] = bytes(PAGE_SIZE - t)
+        for pg in victims:
+            _page_free(uobj, pg)
+        last = uobj.uo_pages.get(trunc_page(newsize))
+        if last is not None and newsize & PAGE_MASK:
+            # Wait for a write-back in progress, then clear the tail.
+            while last.flags & PG_BUSY and uobj.uo_pages.get(last.offset) is last:
+                last.flags |= PG_WANTED
+                await cv_wait(uobj.uo_cv, lock)
+            if uobj.uo_pages.get(last.offset) is last:
+                t = newsize & PAGE_MASK
+                last.data[t:] = bytes(PAGE_SIZE - t)
+    vp.v_size = vp.v_writesize = newsize
     mutex_exit(lock)
 
 

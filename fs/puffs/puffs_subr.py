@@ -41,6 +41,7 @@ from kern.kern_time import nanotime, timespec
 from kern.kern_types import sizeof
 from kern.subr_kmem import KM_SLEEP, M_PUFFS, free, kmem_alloc, kmem_free
 from kern.subr_prf import panic
+from vfs.genfs_io import uvm_vnp_setsize
 from vfs.mount import IMNT_UNMOUNT, VFS_ROOT
 from vfs.spec_vnops import spec_node_init
 from vfs.vnode import (
@@ -99,11 +100,6 @@ def puffs_vnodeop_p() -> Any:
     return p
 
 
-def uvm_vnp_setsize(vp: Any, newsize: int) -> None:
-    """No page cache under puffs vnodes in kemu: the size is all there is."""
-    vp.v_size = vp.v_writesize = newsize
-
-
 async def puffs_getvnode(mp: Any, cookie: Any, type_: int, vsize: int,
                          rdev: int) -> tuple[int, Any]:
     """Grab a vnode, initialise all the puffs-dependent stuff: ``(error, vp)``."""
@@ -141,7 +137,7 @@ async def puffs_getvnode(mp: Any, cookie: Any, type_: int, vsize: int,
     elif type_ == VFIFO:
         vp.v_op = puffs_fifoop_p
     elif type_ == VREG:
-        uvm_vnp_setsize(vp, vsize)
+        await uvm_vnp_setsize(vp, vsize)
 
     pnode = kmem_alloc(sizeof(puffs_node), KM_SLEEP)  # pool_get(&puffs_pnpool)
     pnode.pn_cookie = cookie

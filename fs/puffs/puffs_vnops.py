@@ -91,6 +91,7 @@ from kern.subr_prf import KASSERT, panic, printf
 from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
 from vfs.buf import B_ASYNC, B_READ
+from vfs.genfs_io import uvm_vnp_setsize
 from vfs.genfs_vnops import (
     genfs_abortop,
     genfs_eopnotsupp,
@@ -210,7 +211,6 @@ from .puffs_subr import (
     puffs_vattr_null,
     puffs_vattr_out,
     timespec_pair,
-    uvm_vnp_setsize,
 )
 from .puffs_sys import (
     DPRINTF,
@@ -549,7 +549,7 @@ async def puffs_getattr(v: Any) -> int:
         vap.va_size = pn.pn_mc_size
     else:
         if vap.va_size != VNOVAL:
-            uvm_vnp_setsize(vp, vap.va_size)
+            await uvm_vnp_setsize(vp, vap.va_size)
 
     return 0
 
@@ -570,7 +570,7 @@ async def puffs_setattr(v: Any) -> int:
         return error
 
     if ap.a_vap.va_size != VNOVAL:
-        uvm_vnp_setsize(ap.a_vp, ap.a_vap.va_size)
+        await uvm_vnp_setsize(ap.a_vp, ap.a_vap.va_size)
 
     return 0
 
@@ -1032,7 +1032,7 @@ async def puffs_write(v: Any) -> int:
 
         # adjust file size
         if vp.v_size < uio.uio_offset:
-            uvm_vnp_setsize(vp, uio.uio_offset)
+            await uvm_vnp_setsize(vp, uio.uio_offset)
 
         # didn't move everything?  bad userspace.  bail
         if write_argp.pvnr_resid != 0:

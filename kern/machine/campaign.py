@@ -513,6 +513,26 @@ class _Inline:
         pass
 
 
+def environ_put_back(env: dict[str, str]) -> None:
+    """Give ``os.environ`` back the values of ``env``, a copy taken before a
+    Dask ``LocalCluster`` was started in this process.
+
+    Each time a Nanny starts a worker process it sets its pre-spawn variables
+    (``distributed.nanny.pre-spawn-environ``: MALLOC_TRIM_THRESHOLD_,
+    OMP_NUM_THREADS=1 and the other thread counts, PYTHONHASHSEED=6640) and
+    __DASK_PARENT_PID in its own process's environment, where the new process
+    inherits them, and leaves them there: every process the user's program
+    starts afterwards would run with them (one fixed hash seed for all).  The
+    workers already started keep what they got; a worker started later (a
+    restart) gets them again, as the Nanny sets them anew each time.
+    Only the variables that differ are touched."""
+    for k in os.environ.keys() - env.keys():
+        del os.environ[k]
+    for k, v in env.items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v
+
+
 class _Dask:
     """Tasks on a Dask distributed cluster: a LocalCluster of ``workers`` worker
     processes (one thread each), or the cluster at ``scheduler``."""
@@ -535,10 +555,14 @@ class _Dask:
             self.where = f"the cluster at {scheduler}"
         else:
             n = workers or os.cpu_count() or 1
-            self.cluster = distributed.LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                worker_dashboard_address=":0",
-                silence_logs=logging.CRITICAL)
+            self._env = dict(os.environ)
+            try:
+                self.cluster = distributed.LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                    worker_dashboard_address=":0",
+                    silence_logs=logging.CRITICAL)
+            finally:
+                environ_put_back(self._env)
             self.client = distributed.Client(self.cluster)
             self.where = f"a local cluster of {n} worker processes"
         self.nworkers = max(1, len(self.client.scheduler_info()["workers"]))
@@ -567,7 +591,11 @@ class _Dask:
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            try:
+                self.cluster.close()
+            finally:
+                # a worker the Nanny restarted meanwhile set them again
+                environ_put_back(self._env)
 
 
 # ================================================================== the campaign

@@ -327,10 +327,13 @@ STRUCTS: list[Struct] = [
         "v_mount": unlocked(_RECLAIM.format(f="v: ptr to vfs we are in (vfs_insmntque)")),
         "v_op": unlocked(_RECLAIM.format(f=":: vnode operations vector")),
         "v_data": unlocked(_RECLAIM.format(f=":: private data for fs (VOP_RECLAIM)")),
-        "v_size": kemu_gap("self.v_interlock", "i: size of file: kemu's uvm_vnp_setsize "
-                           "sets it under the vnode lock alone and genfs_io reads it "
-                           "without v_interlock (NetBSD 8: vmobjlock, which is v_interlock)"),
-        "v_writesize": kemu_gap("self.v_interlock", "i: new size after write (as v_size)"),
+        "v_size": kemu_gap("self.v_interlock", "i: size of file: uvm_vnp_setsize sets it "
+                           "under v_interlock (NetBSD 8: vmobjlock, which is v_interlock), "
+                           "but the file systems' direct sets (ext2fs, rootfs, puffs) do "
+                           "not take it and genfs_io reads it without it"),
+        "v_writesize": kemu_gap("self.v_interlock", "i: new size after write (as v_size; "
+                                "kemu's uvm_vnp_setwritesize, a plain function, does not "
+                                "take it)"),
         "v_rdev": stable("device: set when the vnode is loaded (v_specnode's vn_rdev)"),
         "v_specnode": locked("self.v_lock", why="v: device (VCHR, VBLK)"),
         "v_mountedhere": kemu_gap(

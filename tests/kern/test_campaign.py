@@ -12,7 +12,7 @@ import pytest
 
 from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.kern_synch import preempt
-from kern.machine.campaign import Campaign, CampaignError, Target, replay
+from kern.machine.campaign import Campaign, CampaignError, Target, environ_put_back, replay
 from kern.machine.explore import DfsExplorer, run_scenario
 from tools.lib import forkserver
 
@@ -38,25 +38,19 @@ def cluster():
     distributed = pytest.importorskip("distributed")
     import logging
 
-    # Dask's Nanny sets its pre-spawn variables (PYTHONHASHSEED=6640,
-    # OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_...) in this process's own
-    # environment as it starts a worker: put ours back, so the processes the
-    # later tests of this pytest worker start do not inherit them
+    # the Nanny leaves its pre-spawn variables (PYTHONHASHSEED=6640...) in
+    # this process's environment, as it does in a user's (environ_put_back):
+    # put ours back, so the processes the later tests of this pytest worker
+    # start do not inherit them
     env = dict(os.environ)
     try:
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=":0", worker_dashboard_address=":0",
                                       silence_logs=logging.CRITICAL) as lc:
-            _restore(env)
+            environ_put_back(env)
             yield lc.scheduler_address
     finally:
-        _restore(env)
-
-
-def _restore(env: dict[str, str]) -> None:
-    if os.environ != env:
-        os.environ.clear()
-        os.environ.update(env)
+        environ_put_back(env)
 
 
 # --- in this process ----------------------------------------------------------------------
@@ -282,3 +276,16 @@ def test_the_cluster_leaves_this_process_environment_alone(cluster):
     PYTHONHASHSEED would reach every process the later tests start."""
     assert os.environ.get("PYTHONHASHSEED") != "6640"
     assert os.environ.get("OMP_NUM_THREADS") != "1" or "OMP_NUM_THREADS" in _ENV_AT_IMPORT
+
+
+def test_a_campaign_on_its_own_local_cluster_leaves_the_environment_as_it_was():
+    """A campaign run in this process with two workers starts and closes its
+    own LocalCluster: the Nanny's pre-spawn variables (PYTHONHASHSEED=6640,
+    OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_...) and __DASK_PARENT_PID it set
+    here to pass them on to its worker processes are gone afterwards."""
+    pytest.importorskip("distributed")
+    before = dict(os.environ)
+    res = Campaign(target(LOST), "random", runs=6, workers=2, shrink_runs=0).run()
+    assert res.where == "a local cluster of 2 worker processes" and res.workers == 2
+    assert res.runs == 6
+    assert dict(os.environ) == before

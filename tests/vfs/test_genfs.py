@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import kern
 from kern.fcntl import O_RDWR
 from kern.kern_mutex import mutex_enter, mutex_owned
@@ -142,3 +144,49 @@ def test_a_failed_overwrite_leaves_no_zero_page_over_the_data(tmp_path, monkeypa
     assert failed == ENOSPC
     assert PAGE_SIZE not in resident and 2 * PAGE_SIZE not in resident
     assert data == old
+
+
+@pytest.mark.parametrize("grow", [True, False], ids=["grow", "shrink"])
+def test_setsize_waits_for_the_object_lock(tmp_path, grow):
+    """uvm_vnp_setsize takes the vnode's object lock (vmobjlock, v_interlock
+    here) before it looks at the sizes and changes them under it, whether the
+    file grows or shrinks (uvm_vnode.c 1.117): while another lwp holds the
+    lock, the sizes do not move; once it lets go, they are the new size."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
+    from kern.kern_mutex import mutex_exit
+    from kern.kern_synch import preempt
+
+    img = mkfs(str(tmp_path / "s.img"), 4 * MB, 4096)
+    old = 3 * PAGE_SIZE + 100
+    new = old + 2 * PAGE_SIZE if grow else PAGE_SIZE + 7
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(old)))
+        _, vp = await vnode_of("/mnt/f")
+        state = {"started": False, "done": False}
+
+        async def setter(arg):
+            state["started"] = True
+            await genfs_io.uvm_vnp_setsize(vp, new)
+            state["done"] = True
+
+        await mutex_enter(vp.v_interlock)
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, setter, None, "setter")
+        assert error == 0
+        for _ in range(20):
+            await preempt()
+        held = (state["started"], state["done"], vp.v_size, vp.v_writesize)
+        mutex_exit(vp.v_interlock)
+        await kthread_join(l)
+        after = (state["done"], vp.v_size, vp.v_writesize, mutex_owned(vp.v_interlock))
+        resident = sorted(vp.v_uobj.uo_pages)
+        await vrele(vp)
+        check(await umount())
+        return held, after, resident
+
+    with boot() as k:
+        held, after, resident = k.run(body)
+    assert held == (True, False, old, old)
+    assert after == (True, new, new, False)
+    assert all(o < new for o in resident)
