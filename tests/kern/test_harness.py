@@ -419,6 +419,10 @@ async def _sleeps_renamed_and_lock_waits():
     async def holder(_):
         await mutex_enter(mtx)
         await kpause("hold", False, 2, None)
+        # (On the real clock a loaded host can fire both timeouts at once and
+        # run the holder first: keep the mutex until the waiter is there.)
+        while not mtx.mtx_waiters:
+            await kpause("hold", False, 1, None)
         mutex_exit(mtx)
 
     for wmesg in ("a", "b", "a", "mutex"):
