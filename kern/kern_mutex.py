@@ -37,6 +37,14 @@ Deviations:
 * ``mutex_obj_alloc``/``mutex_obj_free`` keep no reference count (no
   mutex_obj_hold): free destroys and returns True.
 * The panic messages are kemu's.
+* ``mutex_enter_nowait`` is kemu's (NetBSD has no such call): mutex_enter's
+  common case as a plain call, for hot paths that would otherwise await a
+  coroutine (getblk, biowait, genfs_getpage_busy, cv_wait's relock).  It
+  takes the mutex only where mutex_enter would take it at once with nobody
+  else let run (same order check and lockdebug record; no scheduler
+  decision is made, since the run queue is empty), and otherwise does
+  nothing, for the caller to ``await mutex_enter``: the schedule of a seed
+  is the same either way.
 """
 
 from __future__ import annotations

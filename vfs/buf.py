@@ -17,6 +17,10 @@ Python buffer and the condvars (b_done "biowait", b_busy "bbusy") as
 attributes; there is no b_un/b_saveaddr, no b_dep or bioops, no
 b_cylinder alias of b_resid, and no BUFQ_* macros (bufq(9) is in
 vfs.subr_bufq).  B_CLRBUF and B_SYNC are defined where ext2fs uses them.
+kemu's own fields: ``b_cache``, the machine's buffer cache getblk put
+the buf in (brelse and biowait need not look the machine up; None for a
+getiobuf or geteblk buf), ``b_owner`` (the lwp that made it busy) and
+``b_rawdata``; ``b_hash`` is the buf's key in that cache (None outside it).
 """
 
 from __future__ import annotations

@@ -427,3 +427,58 @@ def test_mutex_enter_nowait_takes_only_what_mutex_enter_takes_at_once():
     assert out["held"] is False and out["records"] == 0
     assert out["after"] is True
     assert out["ran"] == ["other", "holds"]
+
+
+@pytest.mark.parametrize("seed", [1, 4, 9])
+def test_mutex_enter_nowait_leaves_a_seeds_schedule_as_mutex_enter_makes_it(monkeypatch, seed):
+    """cv_wait's relock through mutex_enter_nowait (taken at once when it can)
+    makes the same run as one that always awaits the whole mutex enter: the
+    same schedule string, trace and order of events, for several seeds."""
+    import kern.kern_condvar as kc
+
+    real = kc.mutex_enter_nowait
+
+    def run(nowait: bool) -> tuple[str, list[str], list[str], int]:
+        took = [0]
+
+        def counted(mtx, depth=1):
+            ok = real(mtx, depth + 1)
+            took[0] += ok
+            return ok
+
+        monkeypatch.setattr(kc, "mutex_enter_nowait",
+                            counted if nowait else (lambda mtx, depth=1: False))
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        cv = kcondvar_t()
+        cv_init(cv, "turn")
+        state = {"busy": None, "log": []}
+
+        async def worker(name):
+            for i in range(12):
+                await mutex_enter(mtx)
+                while state["busy"] is not None:
+                    await cv_wait(cv, mtx)
+                state["busy"] = name
+                state["log"].append(f"{name}{i}")
+                mutex_exit(mtx)
+                await kpause("work", False, i % 2, None)
+                await mutex_enter(mtx)
+                state["busy"] = None
+                cv_broadcast(cv)
+                mutex_exit(mtx)
+
+        async def body():
+            ls = [await _spawn(lambda _, n=n: worker(n), n) for n in "abcd"]
+            for l in ls:
+                await kthread_join(l)
+
+        with kern.boot(seed=seed, trace=True) as k:
+            k.run(body)
+            return k.schedule, list(k.trace), state["log"], took[0]
+
+    on, off = run(True), run(False)
+    assert on[1] and len(on[2]) == 48
+    assert on[3] > 0  # the relock was taken without awaiting at least once
+    assert off[3] == 0
+    assert on[:3] == off[:3]

@@ -484,3 +484,77 @@ def test_vinvalbuf_writes_a_clean_listed_buffer_dirtied_meanwhile_on_an_async_mo
     verr, cached = run(img, body)
     assert verr == 0 and cached is None
     assert on_disk(img) == b"D" * BSIZE
+
+
+def test_brelse_rare_cases_have_vfs_bio_c_effects(img):
+    """brelsel's rarer releases (vfs_bio.c 1.276): BC_WANTED clears itself and
+    BC_AGE; a B_LOCKED buffer drops its error and stays cached; BC_NOCACHE
+    or an error invalidates the buffer (out of the cache, its delayed write
+    dropped); a BC_VFLUSH buffer keeps its LRU place unless aged (and
+    BC_WANTED took the age away first); B_COWDONE survives only on a dirty
+    buffer."""
+    from vfs.buf import B_COWDONE, B_LOCKED, BC_AGE, BC_NOCACHE, BC_VFLUSH, BC_WANTED
+
+    blk2 = BLK + 2 * (BSIZE // 512)
+
+    async def body(vp, m):
+        bc = bufcache()
+        out = {}
+        # BC_WANTED (and BC_AGE with it) cleared; a clean buffer loses B_COWDONE.
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_cflags |= BC_WANTED | BC_AGE
+        bp.b_flags |= B_COWDONE
+        brelse(bp, 0)
+        out["wanted"] = (bp.b_cflags & (BC_WANTED | BC_AGE | BC_BUSY), bp.b_flags & B_COWDONE,
+                         incore(vp, BLK) is bp, next(reversed(bc.lru)) is bp)
+        # A dirty buffer keeps B_COWDONE.
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_flags |= B_COWDONE
+        bdwrite(bp)
+        out["cowdone_dirty"] = bool(bp.b_flags & B_COWDONE)
+        # B_LOCKED: the error is dropped and the buffer stays, still dirty.
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_flags |= B_LOCKED
+        bp.b_error = EIO
+        bp.b_oflags |= BO_DELWRI
+        brelse(bp, 0)
+        out["locked"] = (bp.b_error, incore(vp, BLK) is bp, bool(bp.b_oflags & BO_DELWRI))
+        error, bp = await bread(vp, BLK, BSIZE)
+        bp.b_flags &= ~B_LOCKED
+        # An error without B_LOCKED: invalid, out of the cache, its write dropped.
+        bp.b_error = EIO
+        brelse(bp, 0)
+        out["error"] = (incore(vp, BLK), bp in bc.lru, bool(bp.b_oflags & BO_DELWRI),
+                        bool(bp.b_cflags & BC_INVAL))
+        # BC_NOCACHE: invalidated too, and the flag itself is not kept.
+        error, bp = await bread(vp, blk2, BSIZE)
+        brelse(bp, BC_NOCACHE)
+        out["nocache"] = (incore(vp, blk2), bool(bp.b_cflags & BC_INVAL),
+                          bool(bp.b_cflags & BC_NOCACHE))
+        # BC_VFLUSH (vflushbuf left the buffer on the LRU list, before another):
+        # aged, it leaves its place for the list's end; aged but wanted, the
+        # age is cleared first and it keeps its place.
+        error, other = await bread(vp, BLK, BSIZE)
+        for extra in (BC_AGE, BC_WANTED | BC_AGE):
+            error, bp = await bread(vp, blk2, BSIZE)
+            bc.lru[bp] = None
+            brelse(other, 0)
+            error, other = await bread(vp, BLK, BSIZE)  # off the list...
+            bc.lru[other] = None  # ...and back, after bp
+            bp.b_cflags |= BC_VFLUSH | extra
+            brelse(bp, 0)
+            lru = list(bc.lru)
+            out[extra] = (lru.index(bp) > lru.index(other), incore(vp, blk2) is bp,
+                          bool(bp.b_cflags & BC_VFLUSH))
+        del bc.lru[other]
+        brelse(other, 0)
+        return out
+
+    out = run(img, body)
+    assert out["wanted"] == (0, 0, True, True)
+    assert out["cowdone_dirty"] is True
+    assert out["locked"] == (0, True, True)
+    assert out["error"] == (None, False, False, True)
+    assert out["nocache"] == (None, True, False)
+    assert out[BC_AGE] == (True, True, False)
+    assert out[BC_WANTED | BC_AGE] == (False, True, False)
