@@ -651,7 +651,8 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     """
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
-    await mutex_enter(lock)
+    if not mutex_enter_nowait(lock):  # (every write that extends the file passes here)
+        await mutex_enter(lock)
     oldsize = max(vp.v_size, vp.v_writesize)
     if uobj is not None and newsize < oldsize:
         keep = round_page(newsize)
