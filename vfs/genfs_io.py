@@ -328,13 +328,14 @@ def uvm_page_unbusy(uobj: uvm_object, pgs: list[vm_page]) -> None:
     """
     wake = False
     for pg in pgs:
-        if pg.flags & PG_FAKE:
+        flags = pg.flags
+        if flags & PG_FAKE:
             _page_free(uobj, pg)
             wake = True
             continue
-        if pg.flags & PG_WANTED:
+        if flags & PG_WANTED:
             wake = True
-        pg.flags &= ~(PG_BUSY | PG_WANTED)
+        pg.flags = flags & ~(PG_BUSY | PG_WANTED)
         pg.owner = None
     if wake:
         cv_broadcast(uobj.uo_cv)
