@@ -701,11 +701,7 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
         if cnt > n:
             cnt = n
         if user:
-            # (preempt's fast test, made here: every page a write(2) moves
-            # passes, and the coroutine is needed only when another lwp may run)
-            l = _lwp.get()
-            if l is None or not (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
-                await preempt()
+            await preempt()
         assert kv is not None
         if uio.uio_rw == UIO_READ:
             error = copyout_vmspace(vm, kv[cp:cp + cnt], iov.iov_base, cnt)
