@@ -81,7 +81,7 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import _lwp, curlwp
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
+from kern.kern_mutex import lock_site, mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
 from kern.param import MAXPHYS, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
 from kern.subr_prf import panic
 from kern.subr_uio import uiomove
@@ -493,6 +493,9 @@ async def _pages_fill(vp: vnode, run: list[vm_page]) -> int:
     return 0
 
 
+_getpage_site = lock_site()  # (its vmobjlock; see lock_site)
+
+
 async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
                              ra_end: int = 0) -> tuple[int, vm_page | None]:
     """The page of ``vp`` at ``off``, busy, with valid contents.
@@ -512,7 +515,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
-    if not mutex_enter_nowait(lock):
+    if not mutex_enter_nowait(lock, 1, _getpage_site):
         await mutex_enter(lock)
     while True:
         pg = pages.get(off)
@@ -640,6 +643,9 @@ def ubc_purge(uobj: uvm_object) -> None:
 
 # ---------------------------------------------------------------- size changes
 
+_setsize_site = lock_site()
+
+
 async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     """Tell the page cache the file is now ``newsize`` bytes.
 
@@ -652,7 +658,7 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     """
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
-    if not mutex_enter_nowait(lock):  # (every write that extends the file passes here)
+    if not mutex_enter_nowait(lock, 1, _setsize_site):  # (each block a write extends)
         await mutex_enter(lock)
     oldsize = max(vp.v_size, vp.v_writesize)
     if uobj is not None and newsize < oldsize:

@@ -146,6 +146,7 @@ from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
     kmutex_t,
+    lock_site,
     mutex_enter,
     mutex_enter_nowait,
     mutex_exit,
@@ -402,12 +403,15 @@ def incore(vp: vnode, blkno: int) -> buf | None:
     return bp
 
 
+_getblk_site = lock_site()  # (getblk's bufcache_lock; see lock_site)
+
+
 async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
     key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
-    if not mutex_enter_nowait(bc.lock):
+    if not mutex_enter_nowait(bc.lock, 1, _getblk_site):
         await mutex_enter(bc.lock)
     while True:
         bp = bc.hash.get(key)
@@ -506,11 +510,14 @@ async def _buf_trim() -> None:
 
 # ------------------------------------------------------- completion
 
+_biowait_site = lock_site()
+
+
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
     bc = bp.b_cache
     m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
-    if not mutex_enter_nowait(m):
+    if not mutex_enter_nowait(m, 1, _biowait_site):
         await mutex_enter(m)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)

@@ -429,6 +429,60 @@ def test_mutex_enter_nowait_takes_only_what_mutex_enter_takes_at_once():
     assert out["ran"] == ["other", "holds"]
 
 
+def test_lock_site_records_the_site_the_frame_lookup_gives():
+    """A lock_site given to mutex_enter_nowait records, on every call after the
+    first, exactly the (code, instruction) the caller's frame gives, and is
+    filled only while lockdebug looks sites up."""
+    import sys
+
+    from kern.cpu import curlwp
+    from kern.kern_mutex import lock_site, mutex_enter_nowait
+
+    at = lock_site()
+
+    def take(mtx, site):
+        f = sys._getframe()
+        ok = mutex_enter_nowait(mtx, 1, site)
+        return ok, (f.f_code, f.f_lasti)
+
+    async def body():
+        me = curlwp()
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        seen = []
+        for _ in range(3):
+            ok, here = take(mtx, at)
+            seen.append((ok, me.l_locks[-1][1], here))
+            mutex_exit(mtx)
+        plain, _ = take(mtx, None)
+        seen.append((plain, me.l_locks[-1][1], None))
+        mutex_exit(mtx)
+        return seen
+
+    with kern.boot(seed=1) as k:
+        seen = k.run(body)
+    # (f_lasti is read after the call: the call instruction is the one before)
+    sites = {s for _, s, _ in seen}
+    assert len(sites) == 1 and all(ok for ok, _, _ in seen)
+    code, lasti = sites.pop()
+    assert code is take.__code__ and at.where == (code, lasti)
+    assert all(here[0] is code and here[1] > lasti for _, _, here in seen[:3])
+
+    off = lock_site()
+
+    async def quiet():
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
+        take(mtx, off)
+        site = curlwp().l_locks[-1][1]
+        mutex_exit(mtx)
+        return site
+
+    with kern.boot(seed=1, lockdebug=False) as k:
+        assert k.run(quiet) is None
+    assert off.where is None
+
+
 @pytest.mark.parametrize("seed", [1, 4, 9])
 def test_mutex_enter_nowait_leaves_a_seeds_schedule_as_mutex_enter_makes_it(monkeypatch, seed):
     """cv_wait's relock through mutex_enter_nowait (taken at once when it can)
