@@ -190,3 +190,48 @@ def test_setsize_waits_for_the_object_lock(tmp_path, grow):
     assert held == (True, False, old, old)
     assert after == (True, new, new, False)
     assert all(o < new for o in resident)
+
+
+def test_setwritesize_waits_for_the_object_lock(tmp_path):
+    """uvm_vnp_setwritesize takes the object lock (vmobjlock, v_interlock
+    here) before it raises v_writesize (uvm_vnode.c 1.117): while another
+    lwp holds the lock the write size does not move and the caller sleeps;
+    once the lock is free it is the new size and v_size is untouched."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
+    from kern.kern_mutex import mutex_exit
+    from kern.kern_synch import preempt
+
+    img = mkfs(str(tmp_path / "w.img"), 4 * MB, 4096)
+    old = 3 * PAGE_SIZE + 100
+    new = old + 2 * PAGE_SIZE
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(old)))
+        _, vp = await vnode_of("/mnt/f")
+        state = {"started": False, "done": False}
+
+        async def setter(arg):
+            state["started"] = True
+            await genfs_io.uvm_vnp_setwritesize(vp, new)
+            state["done"] = True
+
+        await mutex_enter(vp.v_interlock)
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, setter, None, "wsetter")
+        assert error == 0
+        for _ in range(20):
+            await preempt()
+        held = (state["started"], state["done"], vp.v_size, vp.v_writesize)
+        mutex_exit(vp.v_interlock)
+        await kthread_join(l)
+        after = (state["done"], vp.v_size, vp.v_writesize, mutex_owned(vp.v_interlock))
+        # Put the sizes back in step before the vnode goes.
+        await genfs_io.uvm_vnp_setsize(vp, old)
+        await vrele(vp)
+        check(await umount())
+        return held, after
+
+    with boot() as k:
+        held, after = k.run(body)
+    assert held == (True, False, old, old)
+    assert after == (True, old, new, False)
