@@ -510,3 +510,52 @@ def test_an_lwp_told_to_exit_by_execve_leaves_at_its_next_call_even_exit():
     assert t == pytest.approx(1.0, abs=0.02)
     assert seen["exit"] and "after" not in seen
     assert seen["b"].l_stat == LSZOMB
+
+
+def test_sigkill_continues_a_suspended_lwp():
+    """kern_sig.c 1.320's sigpost continues an LSSUSPENDED lwp for a signal
+    that kills (lwp_continue, kern_lwp.c 1.180): a process whose only lwp is
+    suspended in lwp_userret is not woken by a SIGCHLD, nor by a SIGKILL
+    while it carries the halt's LW_WREBOOT (lwp_continue leaves it), and a
+    SIGKILL without LW_WREBOOT continues it and it dies of the signal.
+    kemu's sigpost had no suspended case: the SIGKILL was left pending and
+    the process stayed suspended for ever."""
+    from kern.kern_exit import WIFSIGNALED, WTERMSIG
+    from kern.kern_lwp import LSSUSPENDED, LW_WREBOOT, LW_WSUSPEND
+    from kern.kern_sig import SIGCHLD
+
+    async def body():
+        seen = {}
+
+        async def child() -> int:
+            me = curlwp()
+            seen["l"] = me
+            me.l_flag |= LW_WSUSPEND             # suspends on this call's way out
+            await libc.getpid()
+            seen["after"] = True
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.5)
+        l = seen["l"]
+        states = [(l.l_stat, bool(l.l_flag & LW_WSUSPEND))]
+        await libc.kill(pid, SIGCHLD)
+        await libc.nanosleep(0.5)
+        states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
+        l.l_flag |= LW_WREBOOT                   # as the halt's suspendsched leaves it
+        await libc.kill(pid, SIGKILL)
+        await libc.nanosleep(0.5)
+        states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
+        reaped = [await libc.waitpid(pid, libc.WNOHANG)]
+        l.l_flag &= ~LW_WREBOOT
+        await libc.kill(pid, SIGKILL)
+        await libc.nanosleep(0.5)
+        reaped.append(await libc.waitpid(pid, libc.WNOHANG))
+        return states, reaped, seen
+
+    states, reaped, seen = run(body)
+    assert states == [(LSSUSPENDED, True)] * 3
+    assert reaped[0] == (0, 0)
+    pid, status = reaped[1]
+    assert pid != 0 and WIFSIGNALED(status) and WTERMSIG(status) == SIGKILL
+    assert "after" not in seen
