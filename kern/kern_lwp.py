@@ -233,6 +233,25 @@ def lwp_find(p: proc, id_: int) -> lwp | None:
     return l
 
 
+def lwp_continue(l: lwp) -> None:
+    """kern_lwp.c's lwp_continue (1.180): restart a suspended lwp.
+
+    One suspended by the halt (LW_WREBOOT) is left as it is; any other loses
+    LW_WSUSPEND and, if it is suspended already (LSSUSPENDED, in
+    lwp_userret), ``setrunnable`` puts it back on the run queue, where it
+    goes round lwp_userret again.  (kemu: no p_lock or lwp lock to hold.)
+    """
+    from kern.kern_synch import setrunnable  # (kern_synch imports this module)
+
+    # Rebooting: it stays where it is.
+    if l.l_flag & LW_WREBOOT:
+        return
+    l.l_flag &= ~LW_WSUSPEND
+    if l.l_stat != LSSUSPENDED:
+        return
+    setrunnable(l)
+
+
 class KthreadExit(BaseException):
     """Raised by kthread_exit(); the lwp trampoline catches it."""
 

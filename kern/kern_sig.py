@@ -12,7 +12,8 @@ and order:
   sleep wakes with 0, and sleepq_block's check after the switch answers
   EINTR or, when the action has SA_RESTART, ERESTART; for a default stop
   signal it answers 0, a spurious wakeup after which the sleep's caller
-  waits again).
+  waits again); one suspended (LSSUSPENDED) is continued
+  (``lwp_continue``) for a signal that kills, unless the halt suspended it.
 * On the way back to user mode (the syscall layer's userret) the lwp takes
   its pending, unblocked signals one by one: ``issignal`` chooses the next
   one that needs action (discarding ignored ones), ``postsig`` takes it: a
@@ -62,7 +63,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from kern.kern_lwp import LSONPROC, LSRUN, LSSLEEP, LSZOMB, LW_PENDSIG, PS_WEXIT, SACTIVE, SSTOP
+from kern.kern_lwp import (
+    LSONPROC,
+    LSRUN,
+    LSSLEEP,
+    LSSUSPENDED,
+    LSZOMB,
+    LW_PENDSIG,
+    PS_WEXIT,
+    SACTIVE,
+    SSTOP,
+    lwp_continue,
+)
 from kern.kern_synch import setrunnable
 
 if TYPE_CHECKING:
@@ -444,6 +456,13 @@ def sigpost(l: lwp, action: int, prop: int, sig: int) -> int:
         # sleepq_block's check after the switch chooses the error).
         setrunnable(l)
         return 1
+    if l.l_stat == LSSUSPENDED:
+        # A signal that kills continues it (the halt's suspended lwps, with
+        # LW_WREBOOT, stay: lwp_continue leaves them); it takes the signal
+        # in lwp_userret, which it goes round again.
+        if prop & SA_KILL:
+            lwp_continue(l)
+            return 1
     return 0
 
 

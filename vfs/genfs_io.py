@@ -5,7 +5,10 @@ and protocols: genfs_getpages, genfs_getpages_read and genfs_do_io were
 compared against ``$NetBSD: genfs_io.c,v 1.61 2015/05/06 hannken$`` (the
 stored revision nearest NetBSD 8), genfs_do_putpages against NetBSD 10's
 page-array version (see its docstring), uvm_vnp_setsize and
-uvm_vnp_setwritesize against sys/uvm/uvm_vnode.c, ubc_uiomove and
+uvm_vnp_setwritesize against ``$NetBSD: uvm_vnode.c,v 1.117 2020/08/16
+00:24:41 chs Exp $`` (sys/uvm; its rwlock vmobjlock is NetBSD 8's mutex,
+v_interlock, here, so the v_interlock 1.117 takes inside it is the same
+lock), ubc_uiomove and
 ubc_zerorange against sys/uvm/uvm_bio.c.  The PGO_*, PG_*, UBC_*,
 GOP_SIZE_MEM and GOP_UPDATE_* values are NetBSD's.  The notices are in
 LICENSE.NetBSD.
@@ -83,7 +86,7 @@ from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import lock_site, mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
 from kern.param import MAXPHYS, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, round_page, trunc_page  # noqa: F401 - re-exported
-from kern.subr_prf import panic
+from kern.subr_prf import KASSERT, panic
 from kern.subr_uio import uiomove
 from vfs.buf import B_READ, B_WRITE, BC_BUSY
 from vfs.uvm import uvm, uvm_kick_pdaemon, uvmexp
@@ -685,8 +688,22 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     mutex_exit(lock)
 
 
-def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
+async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
+    """Raise the size a write in progress may fill (``v_writesize``).
+
+    As uvm_vnode.c 1.117: under the object lock (vmobjlock, which is
+    v_interlock in kemu as in NetBSD 8; v_interlock itself for a vnode
+    without a page cache), taken before the sizes are looked at, and never
+    below the committed size ``v_size``.
+    """
+    uobj = vp.v_uobj
+    lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
+    await mutex_enter(lock)
+    KASSERT(newsize >= 0)
+    KASSERT(vp.v_size <= vp.v_writesize)
+    KASSERT(vp.v_size <= newsize)
     vp.v_writesize = newsize
+    mutex_exit(lock)
 
 
 # ---------------------------------------------------------------- VOPs

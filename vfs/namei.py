@@ -30,10 +30,20 @@ differs:
   checks write access again (NetBSD leaves those checks to VOP_LOOKUP).
 * The path "/" as the object of an operation: DELETE and RENAME are
   EINVAL, CREATE is EEXIST (kemu's answers).
-* Directories are locked exclusively for each VOP_LOOKUP; the directory
-  and the covered vnode are both unlocked when a lookup crosses into a
-  mounted file system (vfs_busy, VFS_ROOT, vfs_unbusy: 1.203 holds the
-  directory locked across them).
+* Directories are locked exclusively for each VOP_LOOKUP.  Crossing into a
+  mounted file system (``_mounted_root``) keeps 1.203's order: vfs_busy of
+  the mount, release of the covered vnode, VFS_ROOT, vfs_unbusy; as in
+  1.203, ``v_mountedhere`` is read once per mount and not checked again
+  after vfs_busy (that re-check is later NetBSD's lookup_crossmount, which
+  reads it unlocked first).  kemu holds no vnode lock across it, where
+  1.203 has the covered vnode locked from the read through vfs_busy and
+  the directory locked until the covered vnode's release.  In kemu that
+  lock would change no outcome: dounmount clears ``v_mountedhere`` only
+  after setting IMNT_GONE, so a crossing that read the old mount fails in
+  vfs_busy with ENOENT, locked or not, as 1.203's does; and kemu's
+  mount_domount sets it without the covered vnode's lock (lockset's
+  ``v_mountedhere`` gap), so the lock here would not make a crossing wait
+  for a mount in progress either.
 * ``namei_simple_kernel``/``namei_simple_user`` take the NSM_* flags as
   FOLLOW|TRYEMULROOT bits.
 """
@@ -220,11 +230,13 @@ async def _readlink(vp: vnode, cred: Any) -> tuple[int, str]:
 async def _mounted_root(vp: vnode) -> tuple[int, vnode]:
     """Follow mounts stacked on ``vp`` down to the top one's root (refs adjusted).
 
-    lookup_once's crossing (vfs_lookup.c 1.203): each mount is busy across
-    its VFS_ROOT, so an unmount of it waits for the crossing; a crossing
-    into a mount being unmounted waits for the unmount and fails with
-    vfs_busy's error (ENOENT once the mount is gone).  On an error ``vp``
-    has been released."""
+    lookup_once's crossing (vfs_lookup.c 1.203), in its order: vfs_busy,
+    the covered vnode released, VFS_ROOT, vfs_unbusy.  Each mount is busy
+    across its VFS_ROOT, so an unmount of it waits for the crossing; a
+    crossing into a mount being unmounted waits for the unmount and fails
+    with vfs_busy's error (ENOENT once the mount is gone).  No vnode lock is
+    held (see the module's deviations).  On an error ``vp`` has been
+    released."""
     while vp.v_type == VDIR and (mp := vp.v_mountedhere) is not None:
         error = await vfs_busy(mp)
         if error != 0:

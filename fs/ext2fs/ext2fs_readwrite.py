@@ -180,7 +180,7 @@ async def ext2fs_write(v: Any) -> int:
         oldoff = uio.uio_offset
         bytelen = min(bsize - (oldoff & qbmask), uio.uio_resid)  # blkoff
         if vp.v_size < oldoff + bytelen:
-            uvm_vnp_setwritesize(vp, oldoff + bytelen)
+            await uvm_vnp_setwritesize(vp, oldoff + bytelen)
         # Allocates the block and moves the inode's size over it.
         error = await ufs_balloc_range(vp, oldoff, bytelen, cred, 0)
         if error:

@@ -331,9 +331,10 @@ STRUCTS: list[Struct] = [
                            "under v_interlock (NetBSD 8: vmobjlock, which is v_interlock), "
                            "but the file systems' direct sets (ext2fs, rootfs, puffs) do "
                            "not take it and genfs_io reads it without it"),
-        "v_writesize": kemu_gap("self.v_interlock", "i: new size after write (as v_size; "
-                                "kemu's uvm_vnp_setwritesize, a plain function, does not "
-                                "take it)"),
+        "v_writesize": kemu_gap("self.v_interlock", "i: new size after write: "
+                                "uvm_vnp_setsize and uvm_vnp_setwritesize set it under "
+                                "v_interlock, but ext2fs_loadvnode sets it directly "
+                                "(NetBSD: uvm_vnp_setsize)"),
         "v_rdev": stable("device: set when the vnode is loaded (v_specnode's vn_rdev)"),
         "v_specnode": locked("self.v_lock", why="v: device (VCHR, VBLK)"),
         "v_mountedhere": kemu_gap(

@@ -34,6 +34,7 @@ from kern.syscall import (
 from tools.lib import libc
 
 SYS_TWOSLEEPS = SYS_DYNAMIC_FIRST
+SYS_SIGTHENHOLD = SYS_DYNAMIC_FIRST + 1
 
 
 async def sys_twosleeps(l, uap, retval) -> int:
@@ -45,9 +46,20 @@ async def sys_twosleeps(l, uap, retval) -> int:
     return error
 
 
+async def sys_sigthenhold(l, uap, retval) -> int:
+    """A call that sleeps interruptibly until a signal, records that sleep's
+    answer, then sleeps uninterruptibly for a second."""
+    error = await kpause("intr", True, 0, None)
+    l.l_proc.p_specific.setdefault("sigthenhold", []).append(error)
+    await kpause("hold", False, 100, None)
+    return error
+
+
 def run(body, seed: int = 1):
     with kern.boot(seed=seed) as k:
         assert syscall_establish(SYS_TWOSLEEPS, "twosleeps", sys_twosleeps, machine=k) == 0
+        assert syscall_establish(SYS_SIGTHENHOLD, "sigthenhold", sys_sigthenhold,
+                                 machine=k) == 0
         p = k.proc_create("parent", k.initproc)
         return k.run(body, proc=p)
 
@@ -95,31 +107,46 @@ def test_an_lwp_in_the_kernel_at_exit_does_not_go_to_sleep_in_the_dead_process()
 
 
 def test_an_lwp_asleep_interruptibly_at_exit_is_woken_with_eintr_and_waited_for():
+    """exit1 while another lwp of the process sleeps interruptibly in a
+    system call (for ever): exit_lwps wakes it, its sleep answers EINTR, the
+    call then sleeps uninterruptibly for a second, and exit1 waits for it to
+    leave: the process is a zombie only at t=1.5, by which time the EINTR is
+    recorded and the lwp has ended.  Without exit_lwps the sleeper would
+    sleep on and the zombie would come at t=0.5 with nothing recorded."""
     async def body():
         m = curmachine()
-        got = []
+        seen = {}
 
         async def child() -> int:
             p = curproc()
+            seen["p"] = p
 
             async def other():
-                rem = libc.timespec()
-                got.append(await errno_of(libc.nanosleep(100, rem)))
-                got.append("after")                 # never: it leaves at the return
+                await syscall(SYS_SIGTHENHOLD)
+                seen["after"] = True                # never: it leaves at the return
 
-            m.spawn_lwp(lwp(p, "other"), other, ())
+            b = lwp(p, "other")
+            seen["b"] = b
+            m.spawn_lwp(b, other, ())
             await libc.nanosleep(0.5)
+            seen["wmesg"] = b.l_wmesg
             await libc._exit(3)
             return 0
 
         t0 = m.now()
         pid = await libc.fork(child)
         _, status = await libc.waitpid(pid)
-        return got, WEXITSTATUS(status), m.now() - t0
+        # What the zombie's parent sees the moment waitpid returns.
+        at_reap = (m.now() - t0, list(seen["p"].p_specific.get("sigthenhold", [])),
+                   seen["b"].l_stat)
+        return seen, WEXITSTATUS(status), at_reap
 
-    got, code, t = run(body)
-    assert got == [] and code == 3
-    assert t == pytest.approx(0.5, abs=0.02)
+    seen, code, (t, errors, bstat) = run(body)
+    assert seen["wmesg"] == "intr" and code == 3
+    assert errors == [EINTR]                # woken with EINTR...
+    assert bstat == LSZOMB                  # ...and gone before the process was
+    assert t == pytest.approx(1.5, abs=0.02)
+    assert "after" not in seen
 
 
 def test_lwp_wakeup_cancels_the_sleep_and_the_next_one():
@@ -483,3 +510,52 @@ def test_an_lwp_told_to_exit_by_execve_leaves_at_its_next_call_even_exit():
     assert t == pytest.approx(1.0, abs=0.02)
     assert seen["exit"] and "after" not in seen
     assert seen["b"].l_stat == LSZOMB
+
+
+def test_sigkill_continues_a_suspended_lwp():
+    """kern_sig.c 1.320's sigpost continues an LSSUSPENDED lwp for a signal
+    that kills (lwp_continue, kern_lwp.c 1.180): a process whose only lwp is
+    suspended in lwp_userret is not woken by a SIGCHLD, nor by a SIGKILL
+    while it carries the halt's LW_WREBOOT (lwp_continue leaves it), and a
+    SIGKILL without LW_WREBOOT continues it and it dies of the signal.
+    kemu's sigpost had no suspended case: the SIGKILL was left pending and
+    the process stayed suspended for ever."""
+    from kern.kern_exit import WIFSIGNALED, WTERMSIG
+    from kern.kern_lwp import LSSUSPENDED, LW_WREBOOT, LW_WSUSPEND
+    from kern.kern_sig import SIGCHLD
+
+    async def body():
+        seen = {}
+
+        async def child() -> int:
+            me = curlwp()
+            seen["l"] = me
+            me.l_flag |= LW_WSUSPEND             # suspends on this call's way out
+            await libc.getpid()
+            seen["after"] = True
+            return 0
+
+        pid = await libc.fork(child)
+        await libc.nanosleep(0.5)
+        l = seen["l"]
+        states = [(l.l_stat, bool(l.l_flag & LW_WSUSPEND))]
+        await libc.kill(pid, SIGCHLD)
+        await libc.nanosleep(0.5)
+        states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
+        l.l_flag |= LW_WREBOOT                   # as the halt's suspendsched leaves it
+        await libc.kill(pid, SIGKILL)
+        await libc.nanosleep(0.5)
+        states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
+        reaped = [await libc.waitpid(pid, libc.WNOHANG)]
+        l.l_flag &= ~LW_WREBOOT
+        await libc.kill(pid, SIGKILL)
+        await libc.nanosleep(0.5)
+        reaped.append(await libc.waitpid(pid, libc.WNOHANG))
+        return states, reaped, seen
+
+    states, reaped, seen = run(body)
+    assert states == [(LSSUSPENDED, True)] * 3
+    assert reaped[0] == (0, 0)
+    pid, status = reaped[1]
+    assert pid != 0 and WIFSIGNALED(status) and WTERMSIG(status) == SIGKILL
+    assert "after" not in seen

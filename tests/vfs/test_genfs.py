@@ -146,19 +146,17 @@ def test_a_failed_overwrite_leaves_no_zero_page_over_the_data(tmp_path, monkeypa
     assert data == old
 
 
-@pytest.mark.parametrize("grow", [True, False], ids=["grow", "shrink"])
-def test_setsize_waits_for_the_object_lock(tmp_path, grow):
-    """uvm_vnp_setsize takes the vnode's object lock (vmobjlock, v_interlock
-    here) before it looks at the sizes and changes them under it, whether the
-    file grows or shrinks (uvm_vnode.c 1.117): while another lwp holds the
-    lock, the sizes do not move; once it lets go, they are the new size."""
+def _set_while_the_object_lock_is_held(tmp_path, old: int, set_) -> tuple:
+    """A file of ``old`` bytes on a fresh ext2; the test holds its vnode's
+    object lock (vmobjlock: v_interlock here) while a kernel thread awaits
+    ``set_(vp)``.  Returns what the thread had done and the sizes while the
+    lock was held, the same once it was let go, and the resident pages (the
+    sizes are put back in step, v_writesize = v_size, before the vnode goes)."""
     from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
     from kern.kern_mutex import mutex_exit
     from kern.kern_synch import preempt
 
     img = mkfs(str(tmp_path / "s.img"), 4 * MB, 4096)
-    old = 3 * PAGE_SIZE + 100
-    new = old + 2 * PAGE_SIZE if grow else PAGE_SIZE + 7
 
     async def body():
         check(await mount(img))
@@ -168,7 +166,7 @@ def test_setsize_waits_for_the_object_lock(tmp_path, grow):
 
         async def setter(arg):
             state["started"] = True
-            await genfs_io.uvm_vnp_setsize(vp, new)
+            await set_(vp)
             state["done"] = True
 
         await mutex_enter(vp.v_interlock)
@@ -181,12 +179,39 @@ def test_setsize_waits_for_the_object_lock(tmp_path, grow):
         await kthread_join(l)
         after = (state["done"], vp.v_size, vp.v_writesize, mutex_owned(vp.v_interlock))
         resident = sorted(vp.v_uobj.uo_pages)
+        if vp.v_writesize != vp.v_size:
+            await genfs_io.uvm_vnp_setsize(vp, vp.v_size)
         await vrele(vp)
         check(await umount())
         return held, after, resident
 
     with boot() as k:
-        held, after, resident = k.run(body)
+        return k.run(body)
+
+
+@pytest.mark.parametrize("grow", [True, False], ids=["grow", "shrink"])
+def test_setsize_waits_for_the_object_lock(tmp_path, grow):
+    """uvm_vnp_setsize takes the vnode's object lock (vmobjlock, v_interlock
+    here) before it looks at the sizes and changes them under it, whether the
+    file grows or shrinks (uvm_vnode.c 1.117): while another lwp holds the
+    lock, the sizes do not move; once it lets go, they are the new size."""
+    old = 3 * PAGE_SIZE + 100
+    new = old + 2 * PAGE_SIZE if grow else PAGE_SIZE + 7
+    held, after, resident = _set_while_the_object_lock_is_held(
+        tmp_path, old, lambda vp: genfs_io.uvm_vnp_setsize(vp, new))
     assert held == (True, False, old, old)
     assert after == (True, new, new, False)
     assert all(o < new for o in resident)
+
+
+def test_setwritesize_waits_for_the_object_lock(tmp_path):
+    """uvm_vnp_setwritesize takes the object lock (vmobjlock, v_interlock
+    here) before it raises v_writesize (uvm_vnode.c 1.117): while another
+    lwp holds the lock the write size does not move and the caller sleeps;
+    once the lock is free it is the new size and v_size is untouched."""
+    old = 3 * PAGE_SIZE + 100
+    new = old + 2 * PAGE_SIZE
+    held, after, _ = _set_while_the_object_lock_is_held(
+        tmp_path, old, lambda vp: genfs_io.uvm_vnp_setwritesize(vp, new))
+    assert held == (True, False, old, old)
+    assert after == (True, old, new, False)
