@@ -688,6 +688,9 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     mutex_exit(lock)
 
 
+_setwritesize_site = lock_site()
+
+
 async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
     """Raise the size a write in progress may fill (``v_writesize``).
 
@@ -698,7 +701,8 @@ async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
     """
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
-    await mutex_enter(lock)
+    if not mutex_enter_nowait(lock, 1, _setwritesize_site):  # (each block a write extends)
+        await mutex_enter(lock)
     KASSERT(newsize >= 0)
     KASSERT(vp.v_size <= vp.v_writesize)
     KASSERT(vp.v_size <= newsize)
