@@ -72,6 +72,7 @@ from vfs.genfs_io import (
     genfs_node_init,
     genfs_ops,
     genfs_size,
+    uvm_vnp_setsize,
 )
 from vfs.mount import (
     IMNT_CAN_RWTORO,
@@ -764,7 +765,6 @@ def ext2fs_vinit(mp: mount, vp: vnode, ip: inode) -> None:
     vp.v_data = ip
     ip.i_vnode = vp
     genfs_node_init(vp, ext2fs_genfsops)
-    vp.v_size = vp.v_writesize = ext2fs_size(ip)
 
 
 async def ext2fs_loadvnode(mp: mount, vp: vnode, key: Any) -> tuple[int, Any]:
@@ -816,6 +816,7 @@ async def ext2fs_loadvnode(mp: mount, vp: vnode, key: Any) -> tuple[int, Any]:
         return EIO, None
     ip.i_modrev = time_second() << 32
     ext2fs_vinit(mp, vp, ip)
+    await uvm_vnp_setsize(vp, ext2fs_size(ip))
     return 0, ino
 
 
@@ -870,6 +871,7 @@ async def ext2fs_newvnode(mp: mount, dvp: vnode | None, vp: vnode, vap: vattr, c
     vfs_timestamp(now)
     EXT2FS_ITIMES(ip, None, None, now)
     ext2fs_vinit(mp, vp, ip)
+    await uvm_vnp_setsize(vp, ext2fs_size(ip))
     return 0, ino
 
 

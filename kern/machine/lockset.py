@@ -331,10 +331,8 @@ STRUCTS: list[Struct] = [
                            "under v_interlock (NetBSD 8: vmobjlock, which is v_interlock), "
                            "but the file systems' direct sets (ext2fs, rootfs, puffs) do "
                            "not take it and genfs_io reads it without it"),
-        "v_writesize": kemu_gap("self.v_interlock", "i: new size after write: "
-                                "uvm_vnp_setsize and uvm_vnp_setwritesize set it under "
-                                "v_interlock, but ext2fs_loadvnode sets it directly "
-                                "(NetBSD: uvm_vnp_setsize)"),
+        "v_writesize": locked("self.v_interlock", why="i: new size after write: "
+                              "uvm_vnp_setsize and uvm_vnp_setwritesize"),
         "v_rdev": stable("device: set when the vnode is loaded (v_specnode's vn_rdev)"),
         "v_specnode": locked("self.v_lock", why="v: device (VCHR, VBLK)"),
         "v_mountedhere": kemu_gap(
