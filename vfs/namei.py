@@ -40,10 +40,11 @@ differs:
   the directory locked until the covered vnode's release.  In kemu that
   lock would change no outcome: dounmount clears ``v_mountedhere`` only
   after setting IMNT_GONE, so a crossing that read the old mount fails in
-  vfs_busy with ENOENT, locked or not, as 1.203's does; and kemu's
-  mount_domount sets it without the covered vnode's lock (lockset's
-  ``v_mountedhere`` gap), so the lock here would not make a crossing wait
-  for a mount in progress either.
+  vfs_busy with ENOENT, locked or not, as 1.203's does; and
+  mount_domount and dounmount change it under the covered vnode's lock
+  with nothing that sleeps between taking the lock and dropping it, so an
+  unlocked read sees it before or after the change, never in between
+  (lockset exempts namei and ``_mounted_root`` from the lock it checks).
 * ``namei_simple_kernel``/``namei_simple_user`` take the NSM_* flags as
   FOLLOW|TRYEMULROOT bits.
 """

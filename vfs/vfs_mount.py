@@ -7,6 +7,14 @@ system's argument block of ``data_len`` bytes), finds the file system type
 mount point, calls VFS_STATVFS (its error ignored: puffs answers EINPROGRESS
 while its server has not started) and VFS_START.
 
+The mount point is covered (mountlist_append, ``v_mountedhere``) under its
+lock, as vfs_mount.c's LOCKLEAF re-lookup holds it, and is checked again
+there: a mount that lost the race to another one on the same directory
+while VFS_MOUNT slept is taken down again (err_mounted: vfs_suspend, a
+forced VFS_UNMOUNT, vfs_resume) and fails with EBUSY.  kemu does not look
+the path up again (vp is the vnode it holds, so no EINVAL for a vnode that
+changed), and checks VDIR and an existing mount once before VFS_MOUNT too.
+
 ``mount_update`` (MNT_UPDATE) is NetBSD 8's: it refuses a reload or a
 read-write to read-only change of a file system without IMNT_CAN_RWTORO
 (EOPNOTSUPP), sets the mount's flags from the request under
@@ -72,6 +80,7 @@ from typing import Any
 from kern.cpu import curlwp
 from kern.errno import (
     EBUSY,
+    EINTR,
     EINVAL,
     EJUSTRETURN,
     ENODEV,
@@ -79,11 +88,12 @@ from kern.errno import (
     ENOTDIR,
     EOPNOTSUPP,
     EPERM,
+    ERESTART,
 )
 from kern.kern_auth import kauth_cred_issuser
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_kmem import KM_SLEEP, kmem_alloc, kmem_free
-from kern.subr_prf import aprint_verbose, panic, printf
+from kern.subr_prf import KASSERT, aprint_verbose, panic, printf
 from vfs.mount import (
     EXTATTR_CMD_START,
     EXTATTR_CMD_STOP,
@@ -177,15 +187,42 @@ async def mount_domount(l: Any, vp: vnode, vfsp: vfsops, path: str, flags: int, 
         return error, data_len
     if not mp.mnt_iflag & IMNT_HAS_TRANS:  # if the file system did not do it
         fstrans_mount(mp)
+    # The mount point is covered under its lock, as vfs_mount.c does it (its
+    # LOCKLEAF re-lookup), and is checked again there: VFS_MOUNT may have
+    # slept while another mount covered it.
+    await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY)
+    if vp.v_mountedhere is not None:
+        VOP_UNLOCK(vp)
+        await _unmount_fresh(mp)
+        vfs_delref(vfsp)
+        return EBUSY, data_len
     vref(vp)
-    vp.v_mountedhere = mp
     mountlist_append(mp)
+    vp.v_mountedhere = mp
+    VOP_UNLOCK(vp)
     await VFS_STATVFS(mp, mp.mnt_stat)
     error = await VFS_START(mp, 0)
     if error:
         # NetBSD leaves the mount in place and reports the error; so do we.
         return error, data_len
     return 0, data_len
+
+
+async def _unmount_fresh(mp: mount) -> None:
+    """Take down a file system VFS_MOUNT mounted but nothing covers yet
+    (vfs_mount.c's err_mounted): suspended if it can be, unmounted by force."""
+    from vfs.vfs_trans import fstrans_unmount, vfs_resume, vfs_suspend
+
+    while True:
+        error2 = await vfs_suspend(mp, 0)
+        if error2 not in (EINTR, ERESTART):
+            break
+    KASSERT(error2 in (0, EOPNOTSUPP))
+    if await VFS_UNMOUNT(mp, MNT_FORCE) != 0:
+        panic("Unmounting fresh file system failed")
+    if error2 == 0:
+        await vfs_resume(mp)
+    fstrans_unmount(mp)
 
 
 async def mount_update(l: Any, vp: vnode, path: str, flags: int, data: Any,

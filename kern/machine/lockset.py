@@ -335,10 +335,12 @@ STRUCTS: list[Struct] = [
                               "uvm_vnp_setsize and uvm_vnp_setwritesize"),
         "v_rdev": stable("device: set when the vnode is loaded (v_specnode's vn_rdev)"),
         "v_specnode": locked("self.v_lock", why="v: device (VCHR, VBLK)"),
-        "v_mountedhere": kemu_gap(
-            "self.v_lock", "v: ptr to vfs (VDIR): kemu's mount_domount sets it without the "
-            "covered vnode's lock (NetBSD 8 holds it), and namei crosses mounts reading it "
-            "unlocked"),
+        "v_mountedhere": locked("self.v_lock", why="v: ptr to vfs (VDIR)", exempt={
+            "namei": "namei tests for a mount on the unlocked vnode before crossing "
+                     "(vfs.namei's deviations: nothing sleeps while mount_domount and "
+                     "dounmount hold the lock around their change)",
+            "_mounted_root": "the crossing reads it unlocked, as later NetBSD's "
+                             "lookup_crossmount does first (vfs.namei's deviations)"}),
         "v_interlock": stable("the mutex itself"),
         "v_lock": stable("the rwlock itself (vi_lock)"),
         "v_locktrans": unlocked("kemu's: the fstrans transaction each lock holder "
