@@ -8,7 +8,17 @@ from kern.errno import EBUSY
 from kern.machine.testing import sweep
 from tests.dev.fss.scenarios import join, spawn
 
-from .helpers import MB, assert_clean, attach_image, boot, check, mkfs, mount, needs_e2fsprogs, umount
+from .helpers import (
+    MB,
+    assert_clean,
+    attach_image,
+    boot,
+    check,
+    mkfs,
+    mount,
+    needs_e2fsprogs,
+    umount,
+)
 
 pytestmark = needs_e2fsprogs
 
