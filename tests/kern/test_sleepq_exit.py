@@ -64,6 +64,40 @@ def run(body, seed: int = 1):
         return k.run(body, proc=p)
 
 
+async def exit_beside_a_sleeper(sysno: int, code: int) -> tuple[dict, int]:
+    """Fork a child whose second lwp ("other") makes system call ``sysno``
+    while the child's first lwp waits half a second, then exits with
+    ``code``; reap it.  The parent's view the moment waitpid returns: ``seen``
+    holds the child's proc "p", its lwp "b", b's wait message at the exit
+    "wmesg", the time from the fork to the reap "t", and "after" only if the
+    call returned to "other" (it must not: the lwp leaves at its return);
+    and the wait status."""
+    m = curmachine()
+    seen = {}
+
+    async def child() -> int:
+        p = curproc()
+        seen["p"] = p
+
+        async def other():
+            await syscall(sysno)
+            seen["after"] = True                # never: it leaves at the return
+
+        b = lwp(p, "other")
+        seen["b"] = b
+        m.spawn_lwp(b, other, ())
+        await libc.nanosleep(0.5)
+        seen["wmesg"] = b.l_wmesg
+        await libc._exit(code)
+        return 0
+
+    t0 = m.now()
+    pid = await libc.fork(child)
+    _, status = await libc.waitpid(pid)
+    seen["t"] = m.now() - t0
+    return seen, status
+
+
 def test_an_lwp_in_the_kernel_at_exit_does_not_go_to_sleep_in_the_dead_process():
     """exit1 while another lwp of the process sleeps uninterruptibly in a
     system call: when that sleep ends, the call's interruptible sleep answers
@@ -71,28 +105,7 @@ def test_an_lwp_in_the_kernel_at_exit_does_not_go_to_sleep_in_the_dead_process()
     for it (exit_lwps) before the process became a zombie.  kemu used to let
     it go to sleep for ever in a process that was already gone."""
     async def body():
-        m = curmachine()
-        seen = {}
-
-        async def child() -> int:
-            p = curproc()
-            seen["p"] = p
-
-            async def other():
-                await syscall(SYS_TWOSLEEPS)
-
-            b = lwp(p, "other")
-            seen["b"] = b
-            m.spawn_lwp(b, other, ())
-            await libc.nanosleep(0.5)          # "other" is in its first sleep
-            seen["wmesg"] = b.l_wmesg
-            await libc._exit(7)
-            return 0
-
-        t0 = m.now()
-        pid = await libc.fork(child)
-        _, status = await libc.waitpid(pid)
-        seen["t"] = m.now() - t0
+        seen, status = await exit_beside_a_sleeper(SYS_TWOSLEEPS, 7)
         await libc.nanosleep(2)
         b = seen["b"]
         return seen, status, b.l_stat, b.l_flag, seen["p"].p_specific.get("twosleeps")
@@ -102,6 +115,7 @@ def test_an_lwp_in_the_kernel_at_exit_does_not_go_to_sleep_in_the_dead_process()
     assert WIFEXITED(status) and WEXITSTATUS(status) == 7
     assert errors == [EINTR]
     assert bstat == LSZOMB and bflag & LW_WEXIT
+    assert "after" not in seen
     # The zombie came only once "other" had left, after its first sleep's second.
     assert seen["t"] == pytest.approx(1.0, abs=0.02)
 
@@ -114,38 +128,16 @@ def test_an_lwp_asleep_interruptibly_at_exit_is_woken_with_eintr_and_waited_for(
     recorded and the lwp has ended.  Without exit_lwps the sleeper would
     sleep on and the zombie would come at t=0.5 with nothing recorded."""
     async def body():
-        m = curmachine()
-        seen = {}
-
-        async def child() -> int:
-            p = curproc()
-            seen["p"] = p
-
-            async def other():
-                await syscall(SYS_SIGTHENHOLD)
-                seen["after"] = True                # never: it leaves at the return
-
-            b = lwp(p, "other")
-            seen["b"] = b
-            m.spawn_lwp(b, other, ())
-            await libc.nanosleep(0.5)
-            seen["wmesg"] = b.l_wmesg
-            await libc._exit(3)
-            return 0
-
-        t0 = m.now()
-        pid = await libc.fork(child)
-        _, status = await libc.waitpid(pid)
+        seen, status = await exit_beside_a_sleeper(SYS_SIGTHENHOLD, 3)
         # What the zombie's parent sees the moment waitpid returns.
-        at_reap = (m.now() - t0, list(seen["p"].p_specific.get("sigthenhold", [])),
-                   seen["b"].l_stat)
+        at_reap = (list(seen["p"].p_specific.get("sigthenhold", [])), seen["b"].l_stat)
         return seen, WEXITSTATUS(status), at_reap
 
-    seen, code, (t, errors, bstat) = run(body)
+    seen, code, (errors, bstat) = run(body)
     assert seen["wmesg"] == "intr" and code == 3
     assert errors == [EINTR]                # woken with EINTR...
     assert bstat == LSZOMB                  # ...and gone before the process was
-    assert t == pytest.approx(1.5, abs=0.02)
+    assert seen["t"] == pytest.approx(1.5, abs=0.02)
     assert "after" not in seen
 
 
