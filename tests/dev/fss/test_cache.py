@@ -178,8 +178,8 @@ def test_the_bs_thread_cleans_valid_slots_in_crotor_order(tmp_path):
         order = []
         for slots in ((0, 2), (0, 1, 3)):
             await kern.kpause("idle", False, 2, None)   # the bs thread sleeps on fssbs
-            first = sc.sc_clnext
             await kern.mutex_enter(sc.sc_slock)
+            first = sc.sc_clnext        # (the bs thread's, under sc_slock)
             for i in slots:   # cluster 10 + slot, not copied yet: fake copies
                 scp = sc.sc_cache[i]
                 scp.fc_type, scp.fc_cluster = FSS_CACHE_VALID, 10 + i
@@ -189,7 +189,9 @@ def test_the_bs_thread_cleans_valid_slots_in_crotor_order(tmp_path):
             await kern.kpause("bs", False, 5, None)
             stored = {sc.sc_indir_data[10 + i] - first: i for i in slots}
             order.append([stored[n] for n in range(len(slots))])
+        await kern.mutex_enter(sc.sc_slock)
         types = [scp.fc_type for scp in sc.sc_cache]
+        kern.mutex_exit(sc.sc_slock)
         await libc.close(fd)
         return sc.sc_cache_size, order, types
 
