@@ -286,49 +286,66 @@ def test_a_default_stop_signal_pending_when_a_sleep_begins_does_not_cut_it_short
     assert t == pytest.approx(2.0, abs=0.02)
 
 
+async def exit_beside_an_outside_lwp(code: int, kpause_first: bool) -> tuple[dict, int]:
+    """Fork a child whose second lwp ("other"), after an uninterruptible
+    one-second kpause if ``kpause_first``, waits outside the machine
+    ("hostwait") until released, then makes a system call (where it must
+    leave); the child's first lwp waits half a second, then exits with
+    ``code``.  Reap it, then release the outside wait and wait (in real time)
+    for "other" to become a zombie.  ``seen`` holds "b", the time from the
+    fork to the reap "t", b's (l_stat, l_wmesg, LW_WEXIT) at the reap
+    "before", b's l_stat at the end "end", "back" once the outside wait
+    ended, and "after" only if the call returned (it must not); and the
+    wait status."""
+    import trio
+
+    m = curmachine()
+    seen = {}
+    release = trio.Event()
+
+    async def child() -> int:
+        async def other():
+            if kpause_first:
+                await kpause("unint", False, 100, None)      # exit1 waits for this
+            async with m.external_wait("hostwait", pending=False):
+                await release.wait()
+            seen["back"] = True
+            await libc.getpid()                 # leaves here: never returns
+            seen["after"] = True
+
+        b = lwp(curproc(), "other")
+        seen["b"] = b
+        m.spawn_lwp(b, other, ())
+        await libc.nanosleep(0.5)
+        await libc._exit(code)
+        return 0
+
+    t0 = m.now()
+    pid = await libc.fork(child)
+    _, status = await libc.waitpid(pid)
+    seen["t"] = m.now() - t0
+    b = seen["b"]
+    seen["before"] = (b.l_stat, b.l_wmesg, bool(b.l_flag & LW_WEXIT))
+    release.set()
+    for _ in range(1000):       # the wait's end reaches the machine in real time
+        if b.l_stat == LSZOMB:
+            break
+        async with m.external_wait("poll"):
+            await trio.sleep(0.005)
+    seen["end"] = b.l_stat
+    return seen, status
+
+
 def test_exit_does_not_wait_for_an_lwp_waiting_outside_the_machine():
     """An lwp in ``m.external_wait()`` is in user mode as far as the kernel
     knows (libpuffs's remote shovel listening on a host socket): exit_lwps
     flags it and does not wait, or a SIGKILL of such a process would hang.
     It leaves at its next kernel entry."""
-    import trio
-
-    async def body():
-        m = curmachine()
-        seen = {}
-        release = trio.Event()
-
-        async def child() -> int:
-            async def outside():
-                async with m.external_wait("hostwait", pending=False):
-                    await release.wait()
-                seen["back"] = True
-                await libc.getpid()                 # leaves here: never returns
-                seen["after"] = True
-
-            b = lwp(curproc(), "outside")
-            seen["b"] = b
-            m.spawn_lwp(b, outside, ())
-            await libc.nanosleep(0.5)
-            await libc._exit(5)
-            return 0
-
-        pid = await libc.fork(child)
-        _, status = await libc.waitpid(pid)
-        b = seen["b"]
-        before = (b.l_stat, b.l_wmesg, bool(b.l_flag & LW_WEXIT))
-        release.set()
-        for _ in range(1000):       # the wait's end reaches the machine in real time
-            if b.l_stat == LSZOMB:
-                break
-            async with m.external_wait("poll"):
-                await trio.sleep(0.005)
-        return WEXITSTATUS(status), before, b.l_stat, seen
-
-    code, before, after, seen = run(body)
-    assert code == 5
-    assert before == (LSSLEEP, "hostwait", True)
-    assert after == LSZOMB
+    seen, status = run(lambda: exit_beside_an_outside_lwp(5, kpause_first=False))
+    assert WEXITSTATUS(status) == 5
+    assert seen["before"] == (LSSLEEP, "hostwait", True)
+    assert seen["t"] == pytest.approx(0.5, abs=0.02)    # it did not wait for "other"
+    assert seen["end"] == LSZOMB
     assert seen.get("back") and "after" not in seen
 
 
@@ -338,47 +355,12 @@ def test_exit_stops_waiting_for_an_lwp_that_goes_outside_the_machine_meanwhile()
     kernel, the exit stops waiting for it (Machine.external_wait wakes
     exit_lwps), as for one that was outside already.  kemu's exit used to
     wait until that outside wait ended, perhaps for ever."""
-    import trio
-
-    async def body():
-        m = curmachine()
-        seen = {}
-        release = trio.Event()
-
-        async def child() -> int:
-            async def other():
-                await kpause("unint", False, 100, None)      # exit1 waits for this
-                async with m.external_wait("hostwait", pending=False):
-                    await release.wait()
-                await libc.getpid()                          # leaves here
-                seen["after"] = True
-
-            b = lwp(curproc(), "other")
-            seen["b"] = b
-            m.spawn_lwp(b, other, ())
-            await libc.nanosleep(0.5)
-            await libc._exit(4)
-            return 0
-
-        t0 = m.now()
-        pid = await libc.fork(child)
-        _, status = await libc.waitpid(pid)
-        t = m.now() - t0
-        b = seen["b"]
-        before = (b.l_stat, b.l_wmesg)
-        release.set()
-        for _ in range(1000):       # the wait's end reaches the machine in real time
-            if b.l_stat == LSZOMB:
-                break
-            async with m.external_wait("poll"):
-                await trio.sleep(0.005)
-        return WEXITSTATUS(status), t, before, b.l_stat, seen
-
-    code, t, before, after, seen = run(body)
-    assert code == 4
-    assert t == pytest.approx(1.0, abs=0.02)    # it waited for the kpause, no longer
-    assert before == (LSSLEEP, "hostwait")
-    assert after == LSZOMB and "after" not in seen
+    seen, status = run(lambda: exit_beside_an_outside_lwp(4, kpause_first=True))
+    assert WEXITSTATUS(status) == 4
+    assert seen["t"] == pytest.approx(1.0, abs=0.02)    # it waited for the kpause, no longer
+    assert seen["before"] == (LSSLEEP, "hostwait", True)
+    assert seen["end"] == LSZOMB
+    assert seen.get("back") and "after" not in seen
 
 
 def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
