@@ -287,9 +287,9 @@ class _FreshLoader(importlib.machinery.SourceFileLoader):
         self._st = st
 
     def get_code(self, fullname: str) -> types.CodeType:
-        path = self.get_filename(fullname)
+        path = self.get_filename(fullname)   # (FileLoader's: self.path)
         st, self._st = self._st, None
-        if st is None or path != self.path:
+        if st is None:
             st = os.stat(path)
         key = (path, st.st_mtime_ns, st.st_size)
         code = self._code.get(key)

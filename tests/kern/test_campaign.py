@@ -274,8 +274,11 @@ def test_scenario_runs_are_the_explorers_runs():
 def test_the_cluster_leaves_this_process_environment_alone(cluster):
     """What the Nanny set while starting the module's cluster is gone: a fixed
     PYTHONHASHSEED would reach every process the later tests start."""
-    assert os.environ.get("PYTHONHASHSEED") != "6640"
-    assert os.environ.get("OMP_NUM_THREADS") != "1" or "OMP_NUM_THREADS" in _ENV_AT_IMPORT
+    import dask
+
+    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED",
+            "__DASK_PARENT_PID"}
+    assert {k: os.environ.get(k) for k in keys} == {k: _ENV_AT_IMPORT.get(k) for k in keys}
 
 
 def test_a_campaign_on_its_own_local_cluster_leaves_the_environment_as_it_was():
