@@ -10,10 +10,10 @@ and order:
   offers it to each lwp: an lwp that blocks it (``l_sigmask``) is left
   alone, one asleep interruptibly is made runnable (``setrunnable``: its
   sleep wakes with 0, and sleepq_block's check after the switch answers
-  EINTR or, when the action has SA_RESTART, ERESTART; for a default stop
-  signal it answers 0, a spurious wakeup after which the sleep's caller
-  waits again); one suspended (LSSUSPENDED) is continued
-  (``lwp_continue``) for a signal that kills, unless the halt suspended it.
+  EINTR or, when the action has SA_RESTART, ERESTART; a default stop
+  signal leaves it asleep, see the deviations); one suspended
+  (LSSUSPENDED) for a core dump (LW_WCORE, never set in kemu) is continued
+  (``lwp_continue``) for a signal that kills.
 * On the way back to user mode (the syscall layer's userret) the lwp takes
   its pending, unblocked signals one by one: ``issignal`` chooses the next
   one that needs action (discarding ignored ones), ``postsig`` takes it: a
@@ -70,6 +70,7 @@ from kern.kern_lwp import (
     LSSUSPENDED,
     LSZOMB,
     LW_PENDSIG,
+    LW_WCORE,
     PS_WEXIT,
     SACTIVE,
     SSTOP,
@@ -457,10 +458,11 @@ def sigpost(l: lwp, action: int, prop: int, sig: int) -> int:
         setrunnable(l)
         return 1
     if l.l_stat == LSSUSPENDED:
-        # A signal that kills continues it (the halt's suspended lwps, with
-        # LW_WREBOOT, stay: lwp_continue leaves them); it takes the signal
-        # in lwp_userret, which it goes round again.
-        if prop & SA_KILL:
+        # A signal that kills continues an lwp suspended for a core dump
+        # (LW_WCORE; never set in kemu, which dumps no core); it takes the
+        # signal in lwp_userret, which it goes round again.  lwp_continue
+        # leaves the halt's suspended lwps (LW_WREBOOT) where they are.
+        if prop & SA_KILL and l.l_flag & LW_WCORE:
             lwp_continue(l)
             return 1
     return 0

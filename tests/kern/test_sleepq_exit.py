@@ -486,16 +486,18 @@ def test_an_lwp_told_to_exit_by_execve_leaves_at_its_next_call_even_exit():
     assert seen["b"].l_stat == LSZOMB
 
 
-def test_sigkill_continues_a_suspended_lwp():
+def test_sigkill_continues_only_an_lwp_suspended_for_a_core_dump():
     """kern_sig.c 1.320's sigpost continues an LSSUSPENDED lwp for a signal
-    that kills (lwp_continue, kern_lwp.c 1.180): a process whose only lwp is
-    suspended in lwp_userret is not woken by a SIGCHLD, nor by a SIGKILL
-    while it carries the halt's LW_WREBOOT (lwp_continue leaves it), and a
-    SIGKILL without LW_WREBOOT continues it and it dies of the signal.
-    kemu's sigpost had no suspended case: the SIGKILL was left pending and
-    the process stayed suspended for ever."""
+    that kills only when it was suspended for a core dump (LW_WCORE;
+    lwp_continue, kern_lwp.c 1.180, leaves the halt's LW_WREBOOT ones): a
+    process whose only lwp is suspended in lwp_userret is not woken by a
+    SIGCHLD, nor by a SIGKILL while it carries LW_WREBOOT, nor by one
+    without LW_WCORE; with LW_WCORE (set here by hand: kemu dumps no core)
+    a SIGKILL continues it and it dies of the signal.  kemu's sigpost had
+    no suspended case, then (session 16) continued it for any SIGKILL, as
+    the 2008 sigpost did."""
     from kern.kern_exit import WIFSIGNALED, WTERMSIG
-    from kern.kern_lwp import LSSUSPENDED, LW_WREBOOT, LW_WSUSPEND
+    from kern.kern_lwp import LSSUSPENDED, LW_WCORE, LW_WREBOOT, LW_WSUSPEND
     from kern.kern_sig import SIGCHLD
 
     async def body():
@@ -513,22 +515,26 @@ def test_sigkill_continues_a_suspended_lwp():
         await libc.nanosleep(0.5)
         l = seen["l"]
         states = [(l.l_stat, bool(l.l_flag & LW_WSUSPEND))]
-        await libc.kill(pid, SIGCHLD)
-        await libc.nanosleep(0.5)
-        states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
-        l.l_flag |= LW_WREBOOT                   # as the halt's suspendsched leaves it
-        await libc.kill(pid, SIGKILL)
-        await libc.nanosleep(0.5)
-        states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
+
+        async def send(sig):
+            await libc.kill(pid, sig)
+            await libc.nanosleep(0.5)
+            states.append((l.l_stat, bool(l.l_flag & LW_WSUSPEND)))
+
+        await send(SIGCHLD)
+        l.l_flag |= LW_WREBOOT | LW_WCORE        # the halt's suspension
+        await send(SIGKILL)
+        l.l_flag &= ~(LW_WREBOOT | LW_WCORE)     # a plain suspension
+        await send(SIGKILL)
         reaped = [await libc.waitpid(pid, libc.WNOHANG)]
-        l.l_flag &= ~LW_WREBOOT
+        l.l_flag |= LW_WCORE                     # a core dump's suspension
         await libc.kill(pid, SIGKILL)
         await libc.nanosleep(0.5)
         reaped.append(await libc.waitpid(pid, libc.WNOHANG))
         return states, reaped, seen
 
     states, reaped, seen = run(body)
-    assert states == [(LSSUSPENDED, True)] * 3
+    assert states == [(LSSUSPENDED, True)] * 4
     assert reaped[0] == (0, 0)
     pid, status = reaped[1]
     assert pid != 0 and WIFSIGNALED(status) and WTERMSIG(status) == SIGKILL
