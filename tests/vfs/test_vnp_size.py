@@ -1,0 +1,126 @@
+"""A vnode's two sizes (v_size, v_writesize) move only through uvm_vnp_setsize and
+uvm_vnp_setwritesize (uvm_vnode.c 1.117), whose assertions hold every caller to
+that: the file systems set them there (ext2fs's mkdir, symlink, direnter and
+truncate as NetBSD 8's ext2fs does, rootfs as rumpfs does), never directly."""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from tests.fs.ext2fs.helpers import (
+    MB,
+    boot,
+    check,
+    mkfs,
+    mount,
+    needs_e2fsprogs,
+    pattern,
+    umount,
+    vnode_of,
+    write_file,
+)
+from vfs import genfs_io
+from vfs.vnode import VSIZENOTSET, vnode, vrele
+
+
+def _sizes(vp) -> tuple[int, int]:
+    return vp.v_size, vp.v_writesize
+
+
+async def _sizes_of(path: str, follow: bool = True) -> tuple[int, int]:
+    error, vp = await vnode_of(path, follow)
+    check(error, path)
+    sizes = _sizes(vp)
+    await vrele(vp)
+    return sizes
+
+
+# ------------------------------------------------------------ the assertions
+
+def test_a_new_vnode_has_no_size():
+    """As NetBSD 8's vcache_alloc: VSIZENOTSET until the file system sets one."""
+    assert _sizes(vnode()) == (VSIZENOTSET, VSIZENOTSET)
+
+
+def _panic_of(tmp_path, act) -> str:
+    """The panic message of ``act(vp)`` run on the vnode of a 100-byte ext2 file."""
+    img = mkfs(str(tmp_path / "a.img"), 4 * MB, 1024)
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(100)))
+        _, vp = await vnode_of("/mnt/f")
+        await act(vp)
+
+    with boot() as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    return str(ei.value)
+
+
+async def _direct_set_then_setsize(vp):
+    vp.v_size = vp.v_writesize + 1           # a caller setting v_size itself
+    await genfs_io.uvm_vnp_setsize(vp, 50)
+
+
+async def _setsize_between_the_sizes(vp):
+    await genfs_io.uvm_vnp_setwritesize(vp, 5000)
+    await genfs_io.uvm_vnp_setsize(vp, 3000)  # neither the write size nor <= v_size
+
+
+async def _setsize_negative(vp):
+    await genfs_io.uvm_vnp_setsize(vp, -1)
+
+
+async def _setwritesize_below_size(vp):
+    await genfs_io.uvm_vnp_setwritesize(vp, 99)
+
+
+@needs_e2fsprogs
+@pytest.mark.parametrize("act, expr", [
+    (_direct_set_then_setsize, "vp.v_size <= vp.v_writesize"),
+    (_setsize_between_the_sizes, "vp.v_size == vp.v_writesize or"),
+    (_setsize_negative, "newsize != VSIZENOTSET and newsize >= 0"),
+    (_setwritesize_below_size, "vp.v_size <= newsize"),
+], ids=["size-past-writesize", "between-sizes", "negative", "writesize-below-size"])
+def test_setsize_asserts_uvm_vnode_117(tmp_path, act, expr):
+    """Each of 1.117's entry assertions stops a caller that breaks it."""
+    msg = _panic_of(tmp_path, act)
+    assert "kernel diagnostic assertion" in msg and expr in msg, msg
+
+
+def test_setwritesize_asserts_a_size_was_set():
+    """uvm_vnp_setwritesize on a vnode whose size nobody set (1.117's asserts)."""
+    async def body():
+        await genfs_io.uvm_vnp_setwritesize(vnode(), 10)
+
+    with kern.boot() as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert "vp.v_size != VSIZENOTSET" in str(ei.value)
+
+
+@needs_e2fsprogs
+def test_setsize_to_the_write_size_and_below_is_allowed(tmp_path):
+    """What a write does (raise the write size, then commit it or fall back to
+    v_size or below) passes the assertions and leaves the sizes in step."""
+    img = mkfs(str(tmp_path / "w.img"), 4 * MB, 1024)
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(100)))
+        _, vp = await vnode_of("/mnt/f")
+        seen = []
+        await genfs_io.uvm_vnp_setwritesize(vp, 5000)
+        seen.append(_sizes(vp))
+        await genfs_io.uvm_vnp_setsize(vp, 5000)
+        seen.append(_sizes(vp))
+        await genfs_io.uvm_vnp_setwritesize(vp, 9000)
+        await genfs_io.uvm_vnp_setsize(vp, 70)
+        seen.append(_sizes(vp))
+        await genfs_io.uvm_vnp_setsize(vp, 100)
+        await vrele(vp)
+        check(await umount())
+        return seen
+
+    with boot() as k:
+        assert k.run(body) == [(100, 5000), (5000, 5000), (70, 70)]
