@@ -10,13 +10,18 @@ import pytest
 import kern
 from tests.fs.ext2fs.helpers import (
     MB,
+    assert_clean,
     boot,
     check,
+    mkdir,
     mkfs,
     mount,
     needs_e2fsprogs,
     pattern,
+    rmdir,
+    symlink,
     umount,
+    unlink,
     vnode_of,
     write_file,
 )
@@ -124,3 +129,48 @@ def test_setsize_to_the_write_size_and_below_is_allowed(tmp_path):
 
     with boot() as k:
         assert k.run(body) == [(100, 5000), (5000, 5000), (70, 70)]
+
+
+# ------------------------------------------------------------ ext2fs's callers
+
+@needs_e2fsprogs
+def test_ext2fs_keeps_the_sizes_in_step(tmp_path):
+    """ext2fs_mkdir, ext2fs_symlink and ext2fs_direnter set a new size through
+    uvm_vnp_setsize (ext2fs_vnops.c 1.107, ext2fs_lookup.c 1.73), and
+    ext2fs_truncate does for every type (ext2fs_inode.c 1.82): v_writesize
+    follows v_size.  Setting v_size directly left v_writesize behind, and the
+    next uvm_vnp_setsize (the truncate of an unlinked long symlink) broke
+    1.117's assertions."""
+    img = mkfs(str(tmp_path / "s.img"), 4 * MB, 1024)
+    long_target = "t" * 100                 # past the 60 bytes kept in the inode
+    names = [f"/mnt/d/entry-with-a-long-name-{i:03d}" for i in range(60)]
+
+    async def body():
+        check(await mount(img))
+        seen = {}
+        check(await mkdir("/mnt/d"))
+        seen["mkdir"] = await _sizes_of("/mnt/d")
+        check(await symlink(long_target, "/mnt/long"))
+        seen["long symlink"] = await _sizes_of("/mnt/long", follow=False)
+        check(await symlink("short", "/mnt/short"))
+        seen["short symlink"] = await _sizes_of("/mnt/short", follow=False)
+        for name in names:                  # 44-byte entries: three 1 KiB blocks
+            check(await write_file(name, b""))
+        seen["grown directory"] = await _sizes_of("/mnt/d")
+        for name in names:
+            check(await unlink(name))
+        check(await unlink("/mnt/long"))    # inactive truncates it to 0
+        error, dvp = await vnode_of("/mnt/d")
+        check(error)
+        check(await rmdir("/mnt/d"))        # ext2fs_truncate of a directory
+        seen["removed directory"] = _sizes(dvp)
+        await vrele(dvp)
+        check(await umount())
+        return seen
+
+    with boot() as k:
+        seen = k.run(body)
+    assert seen == {"mkdir": (1024, 1024), "long symlink": (100, 100),
+                    "short symlink": (5, 5), "grown directory": (3072, 3072),
+                    "removed directory": (0, 0)}
+    assert_clean(img)
