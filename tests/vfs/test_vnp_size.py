@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 import kern
+from dev.rumpblk import RUMP_ETFS_REG, rump_etfs_register
 from tests.fs.ext2fs.helpers import (
     MB,
     assert_clean,
@@ -20,6 +21,7 @@ from tests.fs.ext2fs.helpers import (
     pattern,
     rmdir,
     symlink,
+    truncate,
     umount,
     unlink,
     vnode_of,
@@ -174,3 +176,26 @@ def test_ext2fs_keeps_the_sizes_in_step(tmp_path):
                     "short symlink": (5, 5), "grown directory": (3072, 3072),
                     "removed directory": (0, 0)}
     assert_clean(img)
+
+
+# ------------------------------------------------------------ rootfs
+
+def test_rootfs_keeps_the_sizes_in_step(tmp_path):
+    """rootfs (after rumpfs) sets a file's size through uvm_vnp_setsize when it
+    loads the vnode, writes, truncates and shows a host file (etfs)."""
+    host = tmp_path / "host"
+    host.write_bytes(pattern(3000))
+
+    async def body():
+        seen = {}
+        check(await write_file("/tmp/f", pattern(1000)))
+        seen["write"] = await _sizes_of("/tmp/f")
+        check(await truncate("/tmp/f", 10))
+        seen["truncate"] = await _sizes_of("/tmp/f")
+        check(await rump_etfs_register("/tmp/host", str(host), RUMP_ETFS_REG))
+        seen["etfs"] = await _sizes_of("/tmp/host")
+        return seen
+
+    with boot() as k:
+        assert k.run(body) == {"write": (1000, 1000), "truncate": (10, 10),
+                               "etfs": (3000, 3000)}
