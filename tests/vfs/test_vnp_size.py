@@ -199,3 +199,52 @@ def test_rootfs_keeps_the_sizes_in_step(tmp_path):
     with boot() as k:
         assert k.run(body) == {"write": (1000, 1000), "truncate": (10, 10),
                                "etfs": (3000, 3000)}
+
+
+# ------------------------------------------------------------ the race detector
+
+def _size_set_while_read(set_size):
+    """A reader keeps reading a shared vnode's v_size; a setter changes it."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+
+    async def scenario():
+        vp = vnode()
+        await genfs_io.uvm_vnp_setsize(vp, 100)
+
+        async def reader(vp):
+            seen = []
+            for _ in range(3):
+                seen.append(vp.v_size)
+                await kpause("r", False, 1, None)
+
+        async def setter(vp):
+            await kpause("w", False, 2, None)
+            await set_size(vp, 50)
+
+        ls = []
+        for fn in (reader, setter):
+            error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, vp, fn.__name__)
+            assert error == 0
+            ls.append(l)
+        for l in ls:
+            await kthread_join(l)
+        return vp.v_size
+    return scenario
+
+
+async def _direct(vp, size):
+    vp.v_size = size
+
+
+def test_v_size_is_modified_under_v_interlock_race():
+    """The race detector holds v_size to "v_interlock to modify, either to
+    inspect" (vnode.h's "i"): uvm_vnp_setsize is silent, a direct set once
+    the vnode is shared is reported."""
+    with kern.boot(seed=5, race=True) as k:
+        assert k.run(_size_set_while_read(genfs_io.uvm_vnp_setsize)) == 50
+    assert k.race.races == []
+    with pytest.raises(kern.DataRace) as ei:
+        with kern.boot(seed=5, race=True) as k:
+            k.run(_size_set_while_read(_direct))
+    assert str(ei.value).startswith("data race on vnode.v_size of ")
+    assert "modified without self.v_interlock" in str(ei.value)
