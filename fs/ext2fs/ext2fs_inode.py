@@ -1,8 +1,8 @@
 """Inode size, update, truncate and inactive: port of NetBSD's sys/ufs/ext2fs/ext2fs_inode.c.
 
 Compared against ``$NetBSD: ext2fs_inode.c,v 1.82 2015/03/28 19:24:04 maxv
-Exp $``, the newest revision of the file the reference mirror holds (NetBSD 8
-ships a later one, which the mirror lacks).  Where to find it: ``read_file``
+Exp $``, the newest revision of the file the reference mirror holds (what
+NetBSD 8 changed after it is not there to compare).  Where to find it: ``read_file``
 of NetBSD/src sys/ufs/ext2fs/ext2fs_inode.c gives 1.55.8.1 (2006), and at
 commit c8d7e409 the 1997 revision 1.2; 1.82 is stored by content only
 (``find_string`` of "ext2fs_inode.c,v 1.82" finds it, file id 118633841),
