@@ -29,7 +29,6 @@ Deviations (also in puffs_vfsops.py's header):
 from __future__ import annotations
 
 import ctypes
-import struct
 import zlib
 from typing import Any
 
@@ -69,6 +68,7 @@ from .puffs_msgif_h import (
     PUFFCRED_CRED_NOCRED,
     PUFFCRED_TYPE_INTERNAL,
     PUFFCRED_TYPE_UUC,
+    VATTR_WIRE,
     puffs_cred,
     puffs_kcn,
 )
@@ -402,41 +402,10 @@ def puffs_vattr_null(wva: wvattr) -> None:
     memoryview(wva).cast("B")[:] = _null_image   # (a byte view: cheaper than ctypes.memmove)
 
 
-def _wire_struct(ct: Any) -> struct.Struct:
-    """A struct.Struct reading ``ct``'s fields in order, nested structures
-    flattened, padding skipped: the layout is ctypes' own (its offsets)."""
-    fmt = ["="]
-    pos = 0
-
-    def walk(t: Any, base: int) -> None:
-        nonlocal pos
-        for name, ft in t._fields_:
-            off = base + getattr(t, name).offset
-            if off > pos:
-                fmt.append(f"{off - pos}x")
-                pos = off
-            if hasattr(ft, "_fields_"):
-                walk(ft, off)
-            else:
-                n = ctypes.sizeof(ft)
-                code = ft._type_
-                if code in "lLP":  # (the standard sizes of "=" make long 4 bytes)
-                    code = {4: "i", 8: "q"}[n] if code == "l" else {4: "I", 8: "Q"}[n]
-                fmt.append(code)
-                pos += n
-
-    walk(ct, 0)
-    if ctypes.sizeof(ct) > pos:
-        fmt.append(f"{ctypes.sizeof(ct) - pos}x")
-    st = struct.Struct("".join(fmt))
-    assert st.size == ctypes.sizeof(ct), (ct, st.format)
-    return st
-
-
 # The wire vattr's fields in one unpack: type, mode, nlink, uid, gid, fsid,
 # fileid, size, blocksize, the four (sec, nsec) times, gen, flags, rdev,
 # bytes, filerev, vaflags, spare.
-_WVATTR = _wire_struct(wvattr)
+_WVATTR = VATTR_WIRE
 
 
 def _tsv(sec: int, nsec: int) -> Any:
