@@ -789,6 +789,16 @@ def uvm_unmap_user(p: proc, addr: int) -> None:
         raise SyscallError(EINVAL, f"no mapping starts at {addr:#x}")
 
 
+def uvm_user_bytes(p: proc, addr: int) -> bytearray:
+    """The bytes of the mapping that starts at ``addr`` in ``p`` (userland's own
+    memory, which a program reads and writes through a pointer)."""
+    vm = _user_vm(p)
+    ent = vm.entry_at(addr)
+    if ent is None or ent.start != addr:
+        raise SyscallError(EFAULT, f"no mapping starts at {addr:#x}")
+    return ent.data
+
+
 def uwrite(p: proc, addr: int, data: Any) -> None:
     """Store bytes at a user address of ``p`` (userland's own memory access)."""
     vm = _user_vm(p)
