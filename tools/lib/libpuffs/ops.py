@@ -90,6 +90,10 @@ PUFFS_FSYNC_LAZY = 0x0008
 PUFFS_FSYNC_CACHE = 0x0100
 
 
+#: the image VATTR_WIRE_HEAD packs, stored into a wire vattr in one call
+_VATTR_HEAD_IMAGE = struct.Struct(f"{VATTR_WIRE_HEAD.size}s")
+
+
 @dataclass
 class Attr:
     """struct vattr for a server: ``None`` is VNOVAL ("not given"/"unchanged").
@@ -157,7 +161,7 @@ class Attr:
         except (struct.error, TypeError, IndexError):
             pass    # (None, a float, a value ctypes would wrap: field by field)
         else:
-            memoryview(va).cast("B")[:len(image)] = image
+            _VATTR_HEAD_IMAGE.pack_into(va, 0, image)
             return
         if self.type is not None:
             va.va_type = self.type
