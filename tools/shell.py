@@ -457,8 +457,10 @@ class Shell:
             reader.close()
 
     def _read_eval(self, reader: _LineReader, tty: bool, prompt: str | None) -> int:
-        ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:
+            # PS1 as it is now (a command may have set it), as sh's getprompt reads it
+            # for every prompt; ``prompt`` overrides it.
+            ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
             buf = ""
             ps = ps1
             while True:

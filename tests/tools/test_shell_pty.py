@@ -73,6 +73,10 @@ def test_pipeline_list_glob_and_status(tmp_path):
     run(child, "false; echo status=$?", "status=1\r\n")
     run(child, "x=val && echo \"got $x\" || echo never", "got val\r\n")
     run(child, "for f in /d/?1; do echo item $f; done", "item /d/a1\r\n")
+    # PS1 is read for every prompt, as sh's getprompt does.
+    child.sendline("PS1='sh$ '; echo set")
+    child.expect_exact("set\r\n")
+    assert child.expect_exact(["sh$ ", PROMPT]) == 0
     finish(child)
 
 
@@ -269,3 +273,4 @@ def test_exit_with_a_computing_background_job_ends_the_session(tmp_path):
     r = subprocess.run([DEBUGFS, "-R", "stat /big", str(img)], capture_output=True, text=True)
     size = int(r.stdout.split("Size: ")[1].split()[0])
     assert 3 * 65536 <= size < DD_SIZE and size % 65536 == 0, r.stdout
+
