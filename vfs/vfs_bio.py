@@ -125,6 +125,11 @@ Deviations from vfs_bio.c 1.276:
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
+* ``bread`` of a valid block whose buffer is cached and idle takes it by
+  plain calls (``_getblk_idle``, ``_biowait_done``: getblk's and biowait's
+  common cases, the same locks taken and released in the same order, only
+  when mutex_enter_nowait can take them), without awaiting bio_doread,
+  getblk and biowait; getblk and biowait try the same calls first;
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
   may sleep and releasing a buffer must not; nothing else runs meanwhile),
   so the two are one function;
@@ -261,8 +266,15 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
     later write of the changed buffer cannot fail for them.
     """
-    bp = await bio_doread(vp, blkno, size, False)
-    error = await biowait(bp)
+    # (kemu: a valid block whose buffer is cached and idle is taken as
+    # getblk and biowait would take it, by plain calls: bio_doread would do
+    # nothing more, and nobody else runs meanwhile; see _getblk_idle)
+    bp = _getblk_idle(bufcache(), (id(vp), blkno), size, BO_DONE | BO_DELWRI)
+    if bp is None:
+        bp = await bio_doread(vp, blkno, size, False)
+    error = _biowait_done(bp)
+    if error is None:
+        error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
     # (fscow_run's own first test, made here: a buffer whose handlers ran
@@ -404,6 +416,31 @@ def incore(vp: vnode, blkno: int) -> buf | None:
 
 
 _getblk_site = lock_site()  # (getblk's bufcache_lock; see lock_site)
+_idle_site = lock_site()
+
+
+def _getblk_idle(bc: _Bufcache, key: tuple[int, int], size: int, valid: int) -> buf | None:
+    """kemu: getblk's common case as a plain call, as mutex_enter_nowait is
+    mutex_enter's: the buffer ``key`` names is cached, idle (not BC_BUSY), of
+    ``size`` bytes (and has one of the ``valid`` flags of b_oflags, if any),
+    and bufcache_lock is free with nobody waiting for the CPU.  Then the
+    lock is taken, the buffer made busy and the lock released, as getblk
+    does, and the buffer is returned; otherwise nothing is done (None) and
+    the caller awaits getblk (or bio_doread), which does the whole of it.
+    The buffer is looked at before the lock is taken: mutex_enter_nowait
+    lets nobody run, so nothing changes in between.
+    """
+    bp = bc.hash.get(key)
+    if bp is None or bp.b_cflags & BC_BUSY or bp.b_bcount != size or \
+            (valid and not bp.b_oflags & valid):
+        return None
+    if not mutex_enter_nowait(bc.lock, 1, _idle_site):
+        return None
+    bp.b_cflags |= BC_BUSY  # (_bbusy_take, written out)
+    bp.b_owner = _lwp.get()
+    bc.lru.pop(bp, None)
+    mutex_exit(bc.lock)
+    return bp
 
 
 async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
@@ -411,6 +448,9 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
     key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
+    bp = _getblk_idle(bc, key, size, 0)
+    if bp is not None:
+        return bp
     if not mutex_enter_nowait(bc.lock, 1, _getblk_site):
         await mutex_enter(bc.lock)
     while True:
@@ -511,10 +551,28 @@ async def _buf_trim() -> None:
 # ------------------------------------------------------- completion
 
 _biowait_site = lock_site()
+_done_site = lock_site()
+
+
+def _biowait_done(bp: buf) -> int | None:
+    """kemu: biowait's common case as a plain call: the I/O on ``bp`` is over
+    (or its write delayed) and the lock is free with nobody waiting for the
+    CPU.  Then the lock is taken and released, as biowait does, and b_error
+    returned; otherwise nothing is done (None) and the caller awaits biowait."""
+    if not bp.b_oflags & (BO_DONE | BO_DELWRI):
+        return None
+    m = (bp.b_cache or bufcache()).lock
+    if not mutex_enter_nowait(m, 1, _done_site):
+        return None
+    mutex_exit(m)
+    return bp.b_error
 
 
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
+    error = _biowait_done(bp)
+    if error is not None:
+        return error
     bc = bp.b_cache
     m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
     if not mutex_enter_nowait(m, 1, _biowait_site):
