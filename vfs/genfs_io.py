@@ -497,6 +497,40 @@ async def _pages_fill(vp: vnode, run: list[vm_page]) -> int:
 
 
 _getpage_site = lock_site()  # (its vmobjlock; see lock_site)
+_nowait_site = lock_site()
+
+
+def genfs_getpage_nowait(uobj: uvm_object | None, off: int, nofill: bool = False) -> vm_page | None:
+    """kemu: ``await genfs_getpage_busy(vp, off, nofill)`` when it would neither
+    sleep nor let another lwp run, as a plain call (as mutex_enter_nowait is
+    mutex_enter's): the page at ``off`` (page aligned) is resident and not
+    busy, or not resident and ``nofill`` says it needs no read, and the
+    object lock is free with nobody waiting for the CPU.  Then the page is
+    made busy (created, if need be) under the lock, as genfs_getpage_busy
+    does, and returned; otherwise nothing is done (None) and the caller
+    awaits genfs_getpage_busy, which does the whole of it.  The page is
+    looked at before the lock is taken: mutex_enter_nowait lets nobody run,
+    so nothing changes in between.  (No page cache: None, for
+    genfs_getpage_busy to say so.)
+    """
+    if uobj is None:
+        return None
+    pg = uobj.uo_pages.get(off)
+    if pg is None:
+        if not nofill:
+            return None
+    elif pg.flags & PG_BUSY:
+        return None
+    lock = uobj.vmobjlock
+    if not mutex_enter_nowait(lock, 1, _nowait_site):
+        return None
+    if pg is None:
+        pg = _page_insert(uobj, off, _lwp.get())
+    else:
+        pg.flags |= PG_BUSY
+        pg.owner = _lwp.get()
+    mutex_exit(lock)
+    return pg
 
 
 async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
@@ -515,6 +549,9 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
     off &= ~PAGE_MASK  # trunc_page
+    pg = genfs_getpage_nowait(uobj, off, nofill)
+    if pg is not None:
+        return 0, pg
     me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
@@ -598,10 +635,12 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
             before = inpg > 0 and pgoff < size
             after = off + n < pgoff + PAGE_SIZE and off + n < size
             nofill = not (before or after)
-        error, pg = await genfs_getpage_busy(vp, pgoff, nofill, ra_end)
-        if error:
-            return error
-        assert pg is not None
+        pg = genfs_getpage_nowait(uobj, pgoff, nofill)
+        if pg is None:
+            error, pg = await genfs_getpage_busy(vp, pgoff, nofill, ra_end)
+            if error:
+                return error
+            assert pg is not None
         mv = memoryview(pg.data)[inpg:inpg + n]
         resid0 = uio.uio_resid
         error = await uiomove(mv, n, uio)

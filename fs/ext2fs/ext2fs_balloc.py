@@ -52,6 +52,7 @@ from vfs.genfs_io import (
     PAGE_MASK,
     PAGE_SIZE,
     genfs_getpage_busy,
+    genfs_getpage_nowait,
     genfs_page_dirty,
     uvm_page_unbusy,
 )
@@ -282,10 +283,13 @@ async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int
         # Nothing of this page outside the range lies below EOF: no read needed.
         before = pgoff < off and pgoff < size
         after = end < pgoff + PAGE_SIZE and end < size
-        error, pg = await genfs_getpage_busy(vp, pgoff, not (before or after))
-        if error:
-            uvm_page_unbusy(uobj, pgs)
-            return error
+        nofill = not (before or after)
+        pg = genfs_getpage_nowait(uobj, pgoff, nofill)
+        if pg is None:
+            error, pg = await genfs_getpage_busy(vp, pgoff, nofill)
+            if error:
+                uvm_page_unbusy(uobj, pgs)
+                return error
         pgs.append(pg)
     error = await ext2fs_gop_alloc(vp, off, len_, flags, cred)
     if error == 0:
