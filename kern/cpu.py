@@ -39,10 +39,6 @@ def curmachine() -> Machine:
     return m
 
 
-def curmachine_or_none() -> Machine | None:
-    return _machine.get()
-
-
 def curlwp() -> lwp:
     """The lwp running this code: NetBSD's ``curlwp``."""
     l = _lwp.get()
@@ -51,8 +47,12 @@ def curlwp() -> lwp:
     return l
 
 
-def curlwp_or_none() -> lwp | None:
-    return _lwp.get()
+# The current machine or lwp, None outside one: the ContextVars' own get
+# methods, bound once.  A call of a bound method costs about a third less than
+# ``_lwp.get()``, which looks the method up first; the lock core, the buffer
+# cache and the page cache ask several times a block of a file write.
+curmachine_or_none: Callable[[], Machine | None] = _machine.get
+curlwp_or_none: Callable[[], lwp | None] = _lwp.get
 
 
 def curproc() -> proc:

@@ -81,7 +81,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import _lwp, curlwp
+from kern.cpu import curlwp, curlwp_or_none
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import lock_site, mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
@@ -525,10 +525,10 @@ def genfs_getpage_nowait(uobj: uvm_object | None, off: int, nofill: bool = False
     if not mutex_enter_nowait(lock, 1, _nowait_site):
         return None
     if pg is None:
-        pg = _page_insert(uobj, off, _lwp.get())
+        pg = _page_insert(uobj, off, curlwp_or_none())
     else:
         pg.flags |= PG_BUSY
-        pg.owner = _lwp.get()
+        pg.owner = curlwp_or_none()
     mutex_exit(lock)
     return pg
 
@@ -552,7 +552,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     pg = genfs_getpage_nowait(uobj, off, nofill)
     if pg is not None:
         return 0, pg
-    me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
+    me = curlwp_or_none()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
     if not mutex_enter_nowait(lock, 1, _getpage_site):

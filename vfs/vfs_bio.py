@@ -144,7 +144,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, _lwp, _machine, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none, curmachine_or_none
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import (
@@ -211,7 +211,7 @@ def bufcache() -> _Bufcache:
     """The machine's buffer cache.  (Its MachineLocal looked up in the
     machine's table first: calling the MachineLocal costs several times
     that, and every getblk, brelse and biowait asks.)"""
-    m = _machine.get()
+    m = curmachine_or_none()
     if m is not None:
         bc = m.locals.get(_bufcache)
         if bc is not None:
@@ -437,7 +437,7 @@ def _getblk_idle(bc: _Bufcache, key: tuple[int, int], size: int, valid: int) -> 
     if not mutex_enter_nowait(bc.lock, 1, _idle_site):
         return None
     bp.b_cflags |= BC_BUSY  # (_bbusy_take, written out)
-    bp.b_owner = _lwp.get()
+    bp.b_owner = curlwp_or_none()
     bc.lru.pop(bp, None)
     mutex_exit(bc.lock)
     return bp
@@ -464,7 +464,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             # bbusy of an idle buffer: it is ours at once (_bbusy_take,
             # written out: every bread of a cached block passes here)
             bp.b_cflags |= BC_BUSY
-            bp.b_owner = _lwp.get()
+            bp.b_owner = curlwp_or_none()
             bc.lru.pop(bp, None)
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
@@ -703,7 +703,7 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
 def _bbusy_take(bc: _Bufcache, bp: buf) -> None:
     """bbusy's end: idle ``bp`` becomes the caller's (off the LRU list)."""
     bp.b_cflags |= BC_BUSY
-    bp.b_owner = _lwp.get()  # (curlwp: the caller holds bufcache_lock, so runs in an lwp)
+    bp.b_owner = curlwp_or_none()  # (curlwp: the caller holds bufcache_lock, so runs in an lwp)
     bc.lru.pop(bp, None)
 
 
