@@ -125,11 +125,13 @@ Deviations from vfs_bio.c 1.276:
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
-* ``bread`` of a valid block whose buffer is cached and idle takes it by
-  plain calls (``_getblk_idle``, ``_biowait_done``: getblk's and biowait's
-  common cases, the same locks taken and released in the same order, only
-  when mutex_enter_nowait can take them), without awaiting bio_doread,
-  getblk and biowait; getblk and biowait try the same calls first;
+* ``bread_nowait`` is kemu's (as mutex_enter_nowait is): bread of a valid
+  block whose buffer is cached and idle, as a plain call, when it would
+  neither sleep nor let another lwp run (the same locks taken and released
+  in the same order, the same records); bread tries it first, and so do its
+  hot callers (ext2fs's block allocation), which await bread only when it
+  declines.  getblk and biowait likewise try their own common cases as
+  plain calls first (``_getblk_idle``, ``_biowait_done``);
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
   may sleep and releasing a buffer must not; nothing else runs meanwhile),
   so the two are one function;
@@ -266,15 +268,11 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
     later write of the changed buffer cannot fail for them.
     """
-    # (kemu: a valid block whose buffer is cached and idle is taken as
-    # getblk and biowait would take it, by plain calls: bio_doread would do
-    # nothing more, and nobody else runs meanwhile; see _getblk_idle)
-    bp = _getblk_idle(bufcache(), (id(vp), blkno), size, BO_DONE | BO_DELWRI)
-    if bp is None:
-        bp = await bio_doread(vp, blkno, size, False)
-    error = _biowait_done(bp)
-    if error is None:
-        error = await biowait(bp)
+    bp = bread_nowait(vp, blkno, size, flags)
+    if bp is not None:
+        return 0, bp
+    bp = await bio_doread(vp, blkno, size, False)
+    error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
     # (fscow_run's own first test, made here: a buffer whose handlers ran
@@ -419,26 +417,60 @@ _getblk_site = lock_site()  # (getblk's bufcache_lock; see lock_site)
 _idle_site = lock_site()
 
 
-def _getblk_idle(bc: _Bufcache, key: tuple[int, int], size: int, valid: int) -> buf | None:
+def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
     """kemu: getblk's common case as a plain call, as mutex_enter_nowait is
-    mutex_enter's: the buffer ``key`` names is cached, idle (not BC_BUSY), of
-    ``size`` bytes (and has one of the ``valid`` flags of b_oflags, if any),
-    and bufcache_lock is free with nobody waiting for the CPU.  Then the
-    lock is taken, the buffer made busy and the lock released, as getblk
-    does, and the buffer is returned; otherwise nothing is done (None) and
-    the caller awaits getblk (or bio_doread), which does the whole of it.
-    The buffer is looked at before the lock is taken: mutex_enter_nowait
-    lets nobody run, so nothing changes in between.
+    mutex_enter's, for ``bp``, which the caller found cached and idle (not
+    BC_BUSY) with the size it wants.  When bufcache_lock can be taken at once
+    with nobody waiting for the CPU, the lock is taken, the buffer made busy
+    and the lock released, as getblk does: True.  Otherwise nothing is done
+    (False) and the caller awaits getblk, which does the whole of it.  (The
+    buffer is looked at before the lock is taken: mutex_enter_nowait lets
+    nobody run, so nothing changes in between.)
     """
-    bp = bc.hash.get(key)
-    if bp is None or bp.b_cflags & BC_BUSY or bp.b_bcount != size or \
-            (valid and not bp.b_oflags & valid):
-        return None
-    if not mutex_enter_nowait(bc.lock, 1, _idle_site):
-        return None
+    lock = bc.lock
+    if not mutex_enter_nowait(lock, 1, _idle_site):
+        return False
     bp.b_cflags |= BC_BUSY  # (_bbusy_take, written out)
     bp.b_owner = curlwp_or_none()
     bc.lru.pop(bp, None)
+    mutex_exit(lock)
+    return True
+
+
+_bread_site = lock_site()
+
+
+def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None:
+    """kemu: ``await bread(vp, blkno, size, flags)`` when it would neither
+    sleep nor let another lwp run, as a plain call (as mutex_enter_nowait is
+    mutex_enter's): the block's buffer is cached, idle, of ``size`` bytes,
+    valid (BO_DONE or BO_DELWRI) with no error and no residue, its
+    copy-on-write handlers have run if ``flags`` has B_MODIFY (B_COWDONE),
+    and bufcache_lock is free with nobody waiting for it or for the CPU.
+    Then bread's work is done as it would be done (getblk's taking of the
+    buffer and biowait's, each a pair of bufcache_lock; bio_doread starts no
+    read and fscow_run is not called) and the busy buffer returned;
+    otherwise nothing is done (None) and the caller awaits bread::
+
+        bp = bread_nowait(vp, blkno, size, flags)
+        if bp is None:
+            error, bp = await bread(vp, blkno, size, flags)
+
+    A file's sequential write reads its indirect block and a bitmap block
+    this way at every block.
+    """
+    bc = bufcache()
+    bp = bc.hash.get((id(vp), blkno))  # (_key)
+    if bp is None or bp.b_cflags & BC_BUSY or bp.b_bcount != size or \
+            not bp.b_oflags & (BO_DONE | BO_DELWRI) or bp.b_error or bp.b_resid or \
+            (flags & B_MODIFY and not bp.b_flags & B_COWDONE) or \
+            bc.lock.mtx_waiters.sq_lwps or not _getblk_idle(bc, bp):
+        return None
+    # biowait: the I/O is over.  (Its mutex_enter_nowait cannot decline:
+    # getblk's mutex_exit just now woke nobody, so nothing has changed since
+    # the same call took the same lock.)
+    if not mutex_enter_nowait(bc.lock, 1, _bread_site):
+        panic("bread_nowait: bufcache_lock not free again at once")
     mutex_exit(bc.lock)
     return bp
 
@@ -448,8 +480,9 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
     key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
-    bp = _getblk_idle(bc, key, size, 0)
-    if bp is not None:
+    bp = bc.hash.get(key)
+    if bp is not None and not bp.b_cflags & BC_BUSY and bp.b_bcount == size and \
+            _getblk_idle(bc, bp):
         return bp
     if not mutex_enter_nowait(bc.lock, 1, _getblk_site):
         await mutex_enter(bc.lock)

@@ -66,7 +66,7 @@ from kern.native import clrbit, ffc_range, isclr, setbit
 from kern.param import DEV_BSHIFT
 from kern.subr_prf import printf
 from vfs.buf import B_MODIFY, BC_INVAL, BO_DELWRI
-from vfs.vfs_bio import bdwrite, bread, brelse, getblk, incore
+from vfs.vfs_bio import bdwrite, bread, bread_nowait, brelse, getblk, incore
 
 from .ext2fs import (
     cgbase,
@@ -194,13 +194,15 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     gd = fs.e2fs_gd[cg]
     if gd.ext2bgd_nbfree == 0:
         return 0
-    error, bp = await bread(ip.i_devvp, gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb,  # fsbtodb
-                            fs.e2fs_bsize, B_MODIFY)
-    if error:
-        printf("%s: cannot read the block bitmap of group %d: error %d\n",
-               ext2fs_mntname(ip), cg, error)
-        return 0
-    assert bp is not None
+    bmap = gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb  # fsbtodb
+    bp = bread_nowait(ip.i_devvp, bmap, fs.e2fs_bsize, B_MODIFY)
+    if bp is None:  # (bread's common case is a plain call: see bread_nowait)
+        error, bp = await bread(ip.i_devvp, bmap, fs.e2fs_bsize, B_MODIFY)
+        if error:
+            printf("%s: cannot read the block bitmap of group %d: error %d\n",
+                   ext2fs_mntname(ip), cg, error)
+            return 0
+        assert bp is not None
     bbp = bp.b_data
     # The super block's fields are read once (each ctypes read is dear):
     # base is cgbase(fs, cg), n the blocks of group cg (the last one may be

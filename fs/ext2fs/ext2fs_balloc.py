@@ -56,7 +56,7 @@ from vfs.genfs_io import (
     genfs_page_dirty,
     uvm_page_unbusy,
 )
-from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite, getblk
+from vfs.vfs_bio import bdwrite, bread, bread_nowait, brelse, btodb, bwrite, getblk
 
 from .ext2fs import fsbtodb
 from .ext2fs_alloc import (
@@ -164,10 +164,12 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     new = False
     for i, step in enumerate(steps, 1):
         last = i == nsteps
-        error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
-        if error:
-            break
-        assert bp is not None
+        bp = bread_nowait(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
+        if bp is None:  # (bread's common case is a plain call: see bread_nowait)
+            error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)
+            if error:
+                break
+            assert bp is not None
         child = _U32.unpack_from(bp.b_data, 4 * step.in_off)[0]  # the pointer at in_off
         if child != 0:
             brelse(bp, 0)
