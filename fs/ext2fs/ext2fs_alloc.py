@@ -118,12 +118,12 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
                         not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0
-    if bpref >= sb.e2fs_bcount:
+    if bpref >= fs.k_bcount:  # (k_*: the super block's geometry, plain copies)
         bpref = 0
     if bpref == 0:
         cg = ino_to_cg(fs, ip.i_number)
     else:
-        cg = (bpref - sb.e2fs_first_dblock) // sb.e2fs_fpg  # dtog
+        cg = (bpref - fs.k_first_dblock) // fs.k_fpg  # dtog
     bsize = fs.e2fs_bsize
     bno = await ext2fs_hashalloc(ip, cg, bpref, bsize, ext2fs_alloccg)
     if bno > 0:
@@ -204,14 +204,15 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
             return 0
         assert bp is not None
     bbp = bp.b_data
-    # The super block's fields are read once (each ctypes read is dear):
-    # base is cgbase(fs, cg), n the blocks of group cg (the last one may be
-    # short), and the tests below are dtog(fs, bpref) == cg and dtogd(fs, bpref).
+    # (The super block's geometry from m_ext2fs's plain copies: base is
+    # cgbase(fs, cg), n the blocks of group cg (the last one may be short),
+    # and the tests below are dtog(fs, bpref) == cg and dtogd(fs, bpref).)
     sb = fs.e2fs
-    first = sb.e2fs_first_dblock
-    fpg = sb.e2fs_fpg
-    base = first + sb.e2fs_bpg * cg
-    n = min(sb.e2fs_bpg, sb.e2fs_bcount - base)
+    first = fs.k_first_dblock
+    fpg = fs.k_fpg
+    bpg = fs.k_bpg
+    base = first + bpg * cg
+    n = min(bpg, fs.k_bcount - base)
     if bpref and (bpref - first) // fpg == cg:
         bpref = (bpref - first) % fpg
         if bpref < n and not bbp[bpref >> 3] & (1 << (bpref & 7)):  # isclr(bbp, bpref)
