@@ -122,7 +122,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     error, path = ext2fs_getlbns(fs, bn)
     if error:
         return error, None
-    blocks = ip.i_e2din.e2di_blocks  # i_e2fs_blocks
+    blocks = ip.i_e2fs_blocks
 
     if not path:
         nb = blocks[bn]
