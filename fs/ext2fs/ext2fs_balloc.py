@@ -81,6 +81,9 @@ B_CLRBUF = 0x01
 
 
 _U32 = struct.Struct("<I")
+# (bound once: a Struct method looked up at each call is a new bound method)
+_u32_get = _U32.unpack_from
+_u32_put = _U32.pack_into
 
 
 async def _zeroblk(ip: inode, bno: int) -> int:
@@ -159,10 +162,10 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     elif not ext2fs_validblk(ip, nb):
         return ext2fs_badblock(ip, nb, "indirect"), None
 
-    steps = path[1:]
-    nsteps = len(steps)  # (steps are shared values: the last is told by its place)
+    nsteps = len(path) - 1  # (steps are shared values: the last is told by its place)
     new = False
-    for i, step in enumerate(steps, 1):
+    for i in range(1, nsteps + 1):
+        step = path[i]
         last = i == nsteps
         bp = bread_nowait(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
         if bp is None:  # (bread's common case is a plain call: see bread_nowait)
@@ -170,7 +173,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
             if error:
                 break
             assert bp is not None
-        child = _U32.unpack_from(bp.b_data, 4 * step.in_off)[0]  # the pointer at in_off
+        child = _u32_get(bp.b_data, 4 * step.in_off)[0]  # the pointer at in_off
         if child != 0:
             brelse(bp, 0)
             if not ext2fs_validblk(ip, child):
@@ -195,7 +198,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
                 brelse(bp, 0)
                 break
         ip.i_e2fs_last_blk = newb
-        _U32.pack_into(bp.b_data, 4 * step.in_off, newb)  # ext2fs_setbptr
+        _u32_put(bp.b_data, 4 * step.in_off, newb)  # ext2fs_setbptr
         if unwind is None:
             unwind = (nb, step.in_off)
         bdwrite(bp)
