@@ -39,7 +39,8 @@ Deviations:
 * The panic messages are kemu's.
 * ``mutex_enter_nowait`` is kemu's (NetBSD has no such call): mutex_enter's
   common case as a plain call, for hot paths that would otherwise await a
-  coroutine (getblk, biowait, genfs_getpage_busy, cv_wait's relock).  It
+  coroutine (getblk, biowait, bread_nowait, genfs_getpage_busy and
+  genfs_getpage_nowait, uvm_vnp_setsize and setwritesize, cv_wait's relock).  It
   takes the mutex only where mutex_enter would take it at once with nobody
   else let run (same order check and lockdebug record; no scheduler
   decision is made, since the run queue is empty), and otherwise does
@@ -234,7 +235,7 @@ def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1, at: lock_site | None = Non
         if not mutex_enter_nowait(lock):
             await mutex_enter(lock)
 
-    Hot paths (getblk, biowait, genfs_getpage_busy, cv_wait's relock)
+    Hot paths (the buffer and page caches, cv_wait's relock)
     spare the coroutine of an ``await`` this way; the schedule is the same,
     since mutex_enter's preemption point lets nobody run when no lwp is
     waiting.

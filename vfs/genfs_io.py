@@ -57,6 +57,11 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
   are read in the same I/O; if that read fails the page is read alone
   before giving up.  ``ubc_uiomove`` drives it (uvm_ra in small: a read
   continuing where the last one ended reads a cluster further).
+  ``genfs_getpage_nowait`` (kemu's, as mutex_enter_nowait is) does
+  genfs_getpage_busy's common case as a plain call when it would neither
+  sleep nor let another lwp run (a resident idle page, or a new one that
+  needs no read; the same object lock pair); ubc_uiomove and
+  ufs_balloc_range try it before awaiting genfs_getpage_busy.
 * ``genfs_do_io`` is synchronous: one buf per contiguous run of blocks (no
   nested master buf), at most MAXPHYS each, waited for at once; a short
   transfer is EIO; a read stops at the first error, a write carries on
