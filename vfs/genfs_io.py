@@ -620,7 +620,7 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
     vp = uobj.vmobj_vnode
     if vp is None:
         return EINVAL
-    write = bool(flags & UBC_WRITE)
+    write = flags & UBC_WRITE != 0
     ra_end = 0
     if not write:
         # Read what this call needs in clusters; a read that goes on where
@@ -632,7 +632,9 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
         off = uio.uio_offset
         pgoff = off & ~PAGE_MASK  # trunc_page
         inpg = off - pgoff
-        n = min(PAGE_SIZE - inpg, todo)
+        n = PAGE_SIZE - inpg
+        if n > todo:  # (MIN, without a call: once a page)
+            n = todo
         nofill = False
         if write:
             # Nothing outside the bytes written lies below EOF: no need to read.

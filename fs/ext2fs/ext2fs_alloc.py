@@ -212,7 +212,9 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     fpg = fs.k_fpg
     bpg = fs.k_bpg
     base = first + bpg * cg
-    n = min(bpg, fs.k_bcount - base)
+    n = fs.k_bcount - base
+    if n > bpg:  # (min, without a call)
+        n = bpg
     if bpref and (bpref - first) // fpg == cg:
         bpref = (bpref - first) % fpg
         if bpref < n and not bbp[bpref >> 3] & (1 << (bpref & 7)):  # isclr(bbp, bpref)

@@ -253,7 +253,7 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
     bshift = fs.e2fs_bshift
     fsbsize = fs.e2fs_bsize
     while len_ > 0:
-        bsize = min(fsbsize, len_)
+        bsize = fsbsize if fsbsize < len_ else len_  # (MIN, without a call)
         error, _ = await ext2fs_balloc(ip, off >> bshift, bsize, cred, False, flags)  # lblkno
         if error:
             return error
