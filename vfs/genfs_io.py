@@ -654,7 +654,12 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
         moved = resid0 - uio.uio_resid
         if write and moved and pg.flags & (PG_CLEAN | PG_FAKE):  # (else it is dirty already)
             _page_dirty(uobj, pg)
-        uvm_page_unbusy(uobj, [pg])
+        flags = pg.flags
+        if flags & (PG_FAKE | PG_WANTED):
+            uvm_page_unbusy(uobj, [pg])
+        else:  # (uvm_page_unbusy of one page that nobody waits for, written out)
+            pg.flags = flags & ~PG_BUSY
+            pg.owner = None
         if error:
             return error
         if moved == 0:
