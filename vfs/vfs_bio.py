@@ -349,6 +349,13 @@ async def bawrite(bp: buf) -> None:
 
 # ------------------------------------------------------- releasing
 
+# (brelsel's masks, computed once)
+_BRELSE_RARE = BC_WANTED | BC_NOCACHE | BC_VFLUSH
+_BRELSE_KEEP = ~(BC_AGE | BC_BUSY | BC_NOCACHE)
+_NOT_ASYNC = ~B_ASYNC
+_VALID = BO_DONE | BO_DELWRI
+
+
 def brelsel(bp: buf, set_: int) -> None:
     """Release a busy buffer to the cache; an invalid or failed one leaves it."""
     cflags = bp.b_cflags | set_
@@ -364,7 +371,7 @@ def brelsel(bp: buf, set_: int) -> None:
 
     # (The rarer cases, tested once together first: a common release is
     # none of them.)
-    if cflags & (BC_WANTED | BC_NOCACHE | BC_VFLUSH) or flags & B_LOCKED or bp.b_error != 0:
+    if cflags & _BRELSE_RARE or flags & B_LOCKED or bp.b_error != 0:
         if cflags & BC_WANTED:
             cflags &= ~(BC_WANTED | BC_AGE)
 
@@ -391,8 +398,8 @@ def brelsel(bp: buf, set_: int) -> None:
     elif bp.b_hash is not None:
         bp.b_cache.lru[bp] = None  # (one still on the list keeps its place)
 
-    bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
-    bp.b_flags = flags & ~B_ASYNC
+    bp.b_cflags = cflags & _BRELSE_KEEP  # ~(BC_AGE | BC_BUSY | BC_NOCACHE)
+    bp.b_flags = flags & _NOT_ASYNC
     bp.b_owner = None
     if bp.b_busy is not None:
         cv_broadcast(bp.b_busy)
@@ -462,7 +469,7 @@ def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None
     bc = bufcache()
     bp = bc.hash.get((id(vp), blkno))  # (_key)
     if bp is None or bp.b_cflags & BC_BUSY or bp.b_bcount != size or \
-            not bp.b_oflags & (BO_DONE | BO_DELWRI) or bp.b_error or bp.b_resid or \
+            not bp.b_oflags & _VALID or bp.b_error or bp.b_resid or \
             (flags & B_MODIFY and not bp.b_flags & B_COWDONE) or \
             bc.lock.mtx_waiters.sq_lwps or not _getblk_idle(bc, bp):
         return None
