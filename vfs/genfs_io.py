@@ -648,7 +648,9 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
             if error:
                 return error
             assert pg is not None
-        mv = memoryview(pg.data)[inpg:inpg + n]
+        mv = memoryview(pg.data)
+        if n != PAGE_SIZE:  # (a whole page is the whole view: no slice)
+            mv = mv[inpg:inpg + n]
         resid0 = uio.uio_resid
         error = await uiomove(mv, n, uio)
         moved = resid0 - uio.uio_resid
