@@ -65,7 +65,7 @@ from kern.errno import (
     EROFS,
 )
 from kern.subr_uio import UIO_READ, kernel_uio
-from vfs.mount import MNT_RDONLY, VFS_ROOT, vfs_busy, vfs_unbusy
+from vfs.mount import MNT_RDONLY, VFS_ROOT, vfs_busy, vfs_unbusy, vfsglobals
 from vfs.namei_h import (
     CREATE,
     DELETE,
@@ -192,8 +192,6 @@ def _cwdi() -> Any:
 
 
 def _rootdir() -> vnode:
-    from vfs.mount import vfsglobals
-
     c = _cwdi()
     if c is not None and c.cwdi_rdir is not None:
         return c.cwdi_rdir

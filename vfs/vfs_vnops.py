@@ -67,6 +67,7 @@ from kern.fcntl import (
     O_NOFOLLOW,
     O_TRUNC,
 )
+from kern.kern_auth import kauth_cred_groupmember, kauth_cred_issuser
 from kern.kern_descrip import fileops
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, iovec, uio
@@ -469,8 +470,6 @@ async def vop_pathconf_std(v: Any) -> int:
 
 def vaccess(vtype: int, file_mode: int, uid: int, gid: int, acc_mode: int, cred: Any) -> int:
     """The classic owner/group/other check (kern/vfs_subr.c vaccess); root passes."""
-    from kern.kern_auth import kauth_cred_groupmember, kauth_cred_issuser
-
     if kauth_cred_issuser(cred):
         if acc_mode & 0o100 and vtype != VDIR and not file_mode & 0o111:
             return EACCES
