@@ -64,6 +64,7 @@ from kern.errno import (
     ENOTDIR,
     EROFS,
 )
+from kern.subr_copy import copyinstr
 from kern.subr_uio import UIO_READ, kernel_uio
 from vfs.mount import MNT_RDONLY, VFS_ROOT, vfs_busy, vfs_unbusy, vfsglobals
 from vfs.namei_h import (
@@ -131,8 +132,6 @@ def _decode(raw: bytes) -> str:
 
 def pathbuf_copyin(userpath: int) -> tuple[int, pathbuf | None]:
     """Copy a path in from user space: EFAULT, ENAMETOOLONG (MAXPATHLEN with the NUL)."""
-    from kern.subr_copy import copyinstr
-
     kbuf = bytearray(MAXPATHLEN)
     error, done = copyinstr(userpath, kbuf, MAXPATHLEN)
     if error:

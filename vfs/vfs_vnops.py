@@ -70,7 +70,7 @@ from kern.fcntl import (
 from kern.kern_auth import kauth_cred_groupmember, kauth_cred_issuser
 from kern.kern_descrip import fileops
 from kern.kern_mutex import mutex_enter, mutex_exit
-from kern.subr_uio import UIO_READ, UIO_SYSSPACE, iovec, uio
+from kern.subr_uio import UIO_READ, UIO_SETUP_SYSSPACE, UIO_SYSSPACE, iovec, uio
 from vfs.mount import MNT_RDONLY
 from vfs.namei import namei, nameidata
 from vfs.namei_h import CREATE, FOLLOW, LOCKLEAF, LOCKPARENT, LOOKUP
@@ -282,8 +282,6 @@ async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segfl
         vm = curlwp().l_proc.p_vmspace
     u = uio([iov], uio_offset=offset, uio_rw=rw, uio_vmspace=vm)
     if segflg == UIO_SYSSPACE:
-        from kern.subr_uio import UIO_SETUP_SYSSPACE
-
         UIO_SETUP_SYSSPACE(u)
     if not ioflg & IO_NODELOCKED:
         await vn_lock(vp, (LK_SHARED if rw == UIO_READ else LK_EXCLUSIVE) | LK_RETRY)

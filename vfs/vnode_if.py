@@ -435,12 +435,11 @@ VOP_GETPAGES = _make(vop_getpages_desc)
 VOP_PUTPAGES = _make(vop_putpages_desc)
 
 
-def _sync_call(vp: vnode, desc: vnodeop_desc, **kw: Any) -> Any:
+def _sync_call(vp: vnode, desc: vnodeop_desc) -> Any:
+    """Call a plain (never sleeping) operation whose only argument is ``vp``."""
     ap = desc.args_class()
     ap.a_desc = desc
     ap.a_vp = vp
-    for k, v in kw.items():
-        setattr(ap, k, v)
     return vp.v_op[desc.vdesc_offset](ap)
 
 
