@@ -282,14 +282,15 @@ async def namei(ndp: nameidata) -> int:
         rest_stripped = rest.lstrip("/")
         trailing_slash = bool(sep) and rest_stripped == ""
         islast = rest_stripped == ""
-        if len(comp.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        namelen = len(comp.encode("utf-8", "surrogateescape"))
+        if namelen > NAME_MAX:
             await vrele(dvp)
             return ENAMETOOLONG
         if dvp.v_type != VDIR:
             await vrele(dvp)
             return ENOTDIR
         cnp.cn_nameptr = comp
-        cnp.cn_namelen = len(comp.encode("utf-8", "surrogateescape"))
+        cnp.cn_namelen = namelen
         cnp.cn_flags = flags & ~(ISLASTCN | ISDOTDOT | REQUIREDIR)
         if islast:
             cnp.cn_flags |= ISLASTCN
