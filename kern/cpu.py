@@ -39,8 +39,10 @@ def curmachine() -> Machine:
     return m
 
 
-def curmachine_or_none() -> Machine | None:
-    return _machine.get()
+# The current machine or None, the current lwp or None: the context
+# variables' own get, called directly (no Python frame; these run on every
+# VOP call, mutex and fault check).
+curmachine_or_none: Callable[[], Machine | None] = _machine.get
 
 
 def curlwp() -> lwp:
@@ -51,8 +53,7 @@ def curlwp() -> lwp:
     return l
 
 
-def curlwp_or_none() -> lwp | None:
-    return _lwp.get()
+curlwp_or_none: Callable[[], lwp | None] = _lwp.get
 
 
 def curproc() -> proc:
