@@ -138,8 +138,10 @@ class lwp:
         self.l_lid = p.p_nlwpid
         self.l_proc = p
         # The machine's CPU (kern/machine/scheduler.py; set when it spawns the
-        # lwp): before l_name, whose setter looks at it.
+        # lwp) and how many times it was dispatched: before l_name, whose
+        # setter looks at them.
         self.l_cpu: Any = None
+        self.l_ncsw = 0
         self.l_name = name  # (sets l_tid and its trace events too)
         self.l_flag = flag
         self.l_pflag = 0
@@ -161,11 +163,10 @@ class lwp:
         # A wakeup's result when it came between sleepq_enter and sleepq_block.
         self.l_early: int | None = None
         # Scheduling (kern/machine/scheduler.py): the result a wakeup hands
-        # over, the pending timeout, how many times it was dispatched
-        # (l_ncsw), and how deep it is in waits outside the machine.
+        # over, the pending timeout, and how deep it is in waits outside the
+        # machine.
         self.l_wakerv = 0
         self.l_callout: Any = None
-        self.l_ncsw = 0
         self.l_extdepth = 0
         # Lock bookkeeping (subr_lockdebug)
         self.l_locks: list[LockRecord] = []
@@ -202,16 +203,17 @@ class lwp:
     @l_name.setter
     def l_name(self, name: str) -> None:
         # Who it is in k.trace's events (kern/machine/trace.py): name, pid,
-        # lid; and its events as the trace's raw list takes them: its "run"
-        # event, made once per name (execve renames it), and its last sleep
-        # and wakeup events with the wmesg each was made for (none yet:
-        # kern/kern_synch.py makes them, and remakes them when the wmesg
-        # changes).  On a machine the run event is its number in the
+        # lid; and its events as the trace's raw list takes them: the event
+        # of its dispatch, made once per name (execve renames it; "start"
+        # until its code first runs, Machine._lwp_main, then "run"), and its
+        # last sleep and wakeup events with the wmesg each was made for
+        # (none yet: kern/kern_synch.py makes them, and remakes them when
+        # the wmesg changes).  On a machine each is its number in the
         # machine's trace (Trace.intern; Machine.spawn_lwp for a new lwp).
         self._l_name = name
         tid = self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
         ci = self.l_cpu
-        ev = (tid, "run", "")
+        ev = (tid, "run" if self.l_ncsw else "start", "")
         self.l_trun: Any = ev if ci is None else ci.m.trace.intern(ev)
         self.l_tsleep: Any = None
         self.l_tsleepw: Any = NOWMESG

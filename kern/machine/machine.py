@@ -472,9 +472,9 @@ class Machine:
         if self.race is not None:
             self.race.lwp_spawned(l, _lwp.get())
         l.l_cpu = self.cpu
-        # (its run event as the trace takes it: a number; made before it had
-        # a CPU, l_trun was the event itself)
-        l.l_trun = self.trace.intern((l.l_tid, "run", ""))
+        # (the event its dispatch appends to the trace, as a number: "start"
+        # until its code first runs, then "run", _lwp_main)
+        l.l_trun = self.trace.intern((l.l_tid, "start", ""))
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
         # Its context starts as a copy of the spawner's, as a trio task's does.
@@ -493,6 +493,12 @@ class Machine:
         scheduler picks ``l`` (kern/machine/scheduler.py)."""
         _machine.set(self)
         _lwp.set(l)
+        tr = self.trace
+        if tr.enabled:
+            # Its first dispatch, just before, was its "start" (the CPU's raw
+            # buffer took l_trun, or trace_add): from now on it is "run".
+            l.l_trun = tr.intern((l.l_tid, "run", ""))
+            tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
         out: outcome.Outcome
         try:
             value = await afn(*args)

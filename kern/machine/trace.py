@@ -71,7 +71,7 @@ class Trace:
       ``(name, pid, lid)``.
 
     The hot paths append numbers, made once and appended again and again:
-    an lwp's ``run`` event (``l_trun``) and its last ``sleep`` and
+    an lwp's ``start``, then ``run``, event (``l_trun``) and its last ``sleep`` and
     ``wakeup`` events (``l_tsleep``, ``l_twakeup``, remade when the wmesg
     changes: kern/kern_synch.py).  Appending one allocates nothing, and an
     int is nothing the garbage collector tracks: a sealed tuple of them
