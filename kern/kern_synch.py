@@ -177,12 +177,12 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         l.l_wakerv = 0
         tb = ci.tbuf
         if tb is not None:
-            # (l_tsleep: its last sleep event, kept for that wmesg; a lock wait's
-            # never is: Machine.sleep_event)
-            ev = l.l_tsleep
-            if ev[2] is not l.l_wmesg:
-                ev = ci.m.sleep_event(l)
-            tb.append(ev)
+            # (l_tsleep: its last sleep event, kept for wmesg l_tsleepw; a lock
+            # wait's never is: Machine.sleep_event)
+            if l.l_tsleepw is l.l_wmesg:
+                tb.append(l.l_tsleep)
+            else:
+                tb.append(ci.m.sleep_event(l))
         elif ci.tracing:
             ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
         if timo > 0:
@@ -277,10 +277,11 @@ def _wakeup(l: lwp, rv: int) -> None:
     l.l_wakerv = rv
     tb = ci.tbuf
     if tb is not None:
-        ev = l.l_twakeup  # (its last wakeup event, kept for that wmesg)
-        if ev[2] is not l.l_wmesg:
-            ev = l.l_twakeup = (l.l_tid, "wakeup", l.l_wmesg or "")
-        tb.append(ev)
+        # (l_twakeup: its last wakeup event, kept for wmesg l_twakeupw)
+        if l.l_twakeupw is l.l_wmesg:
+            tb.append(l.l_twakeup)
+        else:
+            tb.append(ci.m.wakeup_event(l))
     elif ci.tracing:
         ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)

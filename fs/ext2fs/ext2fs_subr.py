@@ -40,6 +40,7 @@ from kern.errno import EIO
 from kern.kern_time import nanotime, timespec
 from kern.subr_prf import printf
 from vfs.mount import MNT_RDONLY
+from vfs.vfs_bio import bread
 
 from .ext2fs import fsbtodb, lblkno
 from .ext2fs_dinode import (
@@ -99,9 +100,7 @@ async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
     releases the buffer (brelse, or bdwrite after a change).  A hole in a
     directory, or a block pointer outside the file system, is EIO.
     """
-    from vfs.vfs_bio import bread
-
-    from .ext2fs_bmap import ext2fs_bmaparray
+    from .ext2fs_bmap import ext2fs_bmaparray  # (it imports this module)
 
     ip = VTOI(vp)
     fs = ip.i_e2fs
