@@ -39,12 +39,6 @@ def curmachine() -> Machine:
     return m
 
 
-# The current machine or None, the current lwp or None: the context
-# variables' own get, called directly (no Python frame; these run on every
-# VOP call, mutex and fault check).
-curmachine_or_none: Callable[[], Machine | None] = _machine.get
-
-
 def curlwp() -> lwp:
     """The lwp running this code: NetBSD's ``curlwp``."""
     l = _lwp.get()
@@ -53,6 +47,12 @@ def curlwp() -> lwp:
     return l
 
 
+# The current machine or lwp, None outside one: the ContextVars' own get
+# methods, bound once and called directly (no Python frame, and no bound
+# method made at each call as ``_lwp.get()`` makes on CPython 3.11); the
+# lock core, the buffer and page caches, VOP calls and fault checks ask
+# several times a block of a file write.
+curmachine_or_none: Callable[[], Machine | None] = _machine.get
 curlwp_or_none: Callable[[], lwp | None] = _lwp.get
 
 

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.cpu import MachineLocal, _lwp, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none
 from kern.errno import EINTR, ERESTART, EWOULDBLOCK
 from kern.kern_lwp import (
     LSONPROC,
@@ -141,7 +141,7 @@ def _unlink(l: lwp) -> None:
 async def sleepq_block(timo: int, catch: bool) -> int:
     """Sleep until woken; 0, EWOULDBLOCK on timeout, EINTR/ERESTART on a signal
     (EINTR too when the lwp is told to exit or was cancelled)."""
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if l.l_spinlocks:
@@ -367,7 +367,7 @@ async def preempt() -> None:
     then) and when no other lwp is runnable.  Outside any lwp (a task of
     the async face's caller) it is a trio checkpoint.
     """
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is not None and (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
         return  # the fast path: nothing else may run here
     await _offer_cpu(l, PREEMPT)
@@ -380,7 +380,7 @@ async def yield_() -> None:
     shrunk one) lets a polling loop make progress; PCT drops the yielder
     below every other lwp.
     """
-    await _offer_cpu(_lwp.get(), YIELD)
+    await _offer_cpu(curlwp_or_none(), YIELD)
 
 
 def suspendsched() -> None:

@@ -90,7 +90,7 @@ def ext2fs_validblk(ip: inode, bn: int) -> bool:
     """Is ``bn`` a block number inside the data area of the file system?"""
     fs = ip.i_e2fs
     assert fs is not None
-    return fs.e2fs.e2fs_first_dblock <= bn < fs.e2fs.e2fs_bcount
+    return fs.k_first_dblock <= bn < fs.k_bcount  # (e2fs_first_dblock, e2fs_bcount)
 
 
 async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
