@@ -49,6 +49,18 @@ Deviations from 1.27 (each is listed again in puffs_vfsops.py's header):
   not take park_mtx a second time (1.27 did: a self-deadlock).  CALL parks
   only come from async buffer reads, unreachable without a page cache.
 
+Kept from 1.27 (D1, pinned in tests/fs/puffs/test_touser_wait.py): touser
+takes any 0 from cv_wait_sig for the reply, DONE or not.  It then returns
+preq_rv, which a request the server never answered holds as its own opclass
+and optype (the header's union), and drops its reference, the only one, on a
+park still queued, which the next request reuses.  NetBSD's sleep returns 0
+without a wakeup when a signal that woke it was taken by another lwp of the
+process first (kemu too), after a stop and continue, and after its reboot's
+suspendsched (neither reaches touser in kemu: no job control, and the halt
+stops processes after the unmounts, or with RB_NOSYNC wakes no sleeper).
+1.40.6.3 keeps a reference for each queue; 1.101.10.2's puffs_msg_wait still
+takes the 0 for the reply.
+
 Not a deviation, a note (K1): the DPRINTFs every request passes (touser,
 getop, putop) are guarded by ``if puffs_sys.puffsdebug``, which is what C's
 DPRINTF macro expands to; a plain Python call would read their arguments
