@@ -18,6 +18,7 @@ from fs.puffs.puffs_msgif_h import PUFFS_VN_GETATTR, PUFFS_VN_LOOKUP, PUFFSOP_VN
 from kern.cpu import curlwp, curmachine, curproc
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.kern_lwp import LSSLEEP, LW_WSUSPEND, lwp
+from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_sig import SIG_BLOCK, SIG_UNBLOCK, SIGUSR1, psignal, sigprocmask1
 from kern.machine.testing import errno_of
 from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
@@ -97,8 +98,10 @@ def test_a_signal_another_lwp_takes_first_ends_the_wait_with_no_reply_1_27():
             got["during"] = await errno_of(libc.fstat(fd))
             got["t"] = m.now() - t0
             pmp = mp.mnt_data
+            await mutex_enter(pmp.pmp_lock)
             got["replywait"] = [(p.park_refcount, p.park_preq) for p in pmp.pmp_req_replywait]
             got["queued"] = len(pmp.pmp_req_touser)
+            mutex_exit(pmp.pmp_lock)
             return got
 
         got = k.run(body, proc=k.proc_create("caller", k.initproc))
