@@ -83,6 +83,7 @@ from kern.kern_condvar import (
     cv_wait_sig,
     kcondvar_t,
 )
+from kern.kern_lwp import LW_PENDSIG
 from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
@@ -434,10 +435,11 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     preq.preq_buflen = ALIGN(park.park_maxlen)
 
     # Supporting PCATCH: a call that wants a reply is refused with EINTR
-    # while a signal is pending, except INACTIVE, which is turned into a FAF
-    # (it must reach the server) and still reports EINTR.
+    # while a signal this lwp was offered (LW_PENDSIG) is pending, except
+    # INACTIVE, which is turned into a FAF (it must reach the server) and
+    # still reports EINTR.
     if PUFFSOP_WANTREPLY(preq.preq_opclass) and (park.park_flags & PARKFLAG_CALL) == 0 \
-            and sigispending(l) != 0:
+            and (l.l_flag & LW_PENDSIG) != 0 and sigispending(l) != 0:
         if PUFFSOP_OPCLASS(preq.preq_opclass) == PUFFSOP_VN \
                 and preq.preq_optype == PUFFS_VN_INACTIVE:
             puffs_reqtofaf(park)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from fs.puffs.puffs_msgif_h import PUFFS_VN_GETATTR, PUFFS_VN_LOOKUP, PUFFSOP_VN
 from kern.cpu import curlwp, curmachine, curproc
+from kern.errno import EINTR
 from kern.fcntl import O_CREAT, O_RDWR
-from kern.kern_lwp import LSSLEEP, LW_WSUSPEND, lwp
+from kern.kern_lwp import LSSLEEP, LW_PENDSIG, LW_WSUSPEND, lwp
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_sig import SIG_BLOCK, SIG_UNBLOCK, SIGUSR1, psignal, sigprocmask1
-from kern.machine.testing import errno_of
+from kern.kern_synch import kpause
+from kern.machine.testing import Gate, errno_of
 from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
 from tools.lib import libc
 from tools.puffs_servers.memfs import MemFS
@@ -28,6 +30,7 @@ from tools.puffs_servers.memfs import MemFS
 from . import h_puffs as h
 
 SYS_POST_BLOCKED = SYS_DYNAMIC_FIRST
+SYS_INTR_THEN_GATE = SYS_DYNAMIC_FIRST + 1
 
 
 class SlowGetattrFS(MemFS):
@@ -114,6 +117,62 @@ def test_a_signal_another_lwp_takes_first_ends_the_wait_with_no_reply_1_27():
     assert got["during"] == PUFFSOP_VN | PUFFS_VN_GETATTR << 8 == 1538
     assert got["replywait"] == [(0, None)]            # released, still on the queue
     assert got["queued"] == 0
+
+
+async def sys_intr_then_gate(l, uap, retval) -> int:
+    """Sleep interruptibly until a signal, then wait (uninterruptibly) for the
+    test's gate before going back to user mode, where the signal is taken."""
+    error = await kpause("intr", True, 0, None)
+    await l.l_proc.p_specific["gate"].wait()
+    return error
+
+
+def test_a_signal_offered_to_another_lwp_does_not_refuse_a_call():
+    """touser refuses a call with EINTR when LW_PENDSIG says this lwp was offered
+    a signal and one is pending (1.27: ``(l->l_flag & LW_PENDSIG) != 0 &&
+    sigispending(l, 0)``).  A signal to the process that sigpost gave the
+    newest lwp (asleep interruptibly: woken, and the search stops there) is
+    pending for the caller too, but the caller was not offered it: its stat
+    goes to the server and gets the answer, and the other lwp takes the
+    signal on its own way back to user mode (held at a gate until then).
+    kemu's touser tested sigispending alone and answered EINTR."""
+    with h.Booted(seed=4) as k:
+        assert syscall_establish(SYS_INTR_THEN_GATE, "intr_then_gate", sys_intr_then_gate,
+                                 machine=k) == 0
+        h.start_server(k)
+
+        async def body():
+            m = curmachine()
+            p = curproc()
+            got: dict = {"handled by": []}
+
+            async def on_usr1(signo: int) -> None:
+                got["handled by"].append(curlwp().l_name)
+
+            await libc.signal(SIGUSR1, on_usr1, 0)      # no SA_RESTART: EINTR
+            fd = await libc.open("/mnt/f", O_RDWR | O_CREAT, 0o644)
+            await libc.write(fd, b"twelve bytes")
+            await libc.close(fd)
+            p.p_specific["gate"] = gate = Gate()
+
+            async def other() -> None:
+                got["other"] = await errno_of(syscall(SYS_INTR_THEN_GATE))
+
+            m.spawn_lwp(lwp(p, "other"), other, ())
+            await libc.nanosleep(0.1)
+            await libc.kill(p.p_pid, SIGUSR1)
+            got["offered"] = bool(curlwp().l_flag & LW_PENDSIG)
+            got["pending"] = SIGUSR1 in p.p_sigpend
+            error, sb = await h.stat_("/mnt/f")
+            got["stat"] = (error, sb.st_size if sb is not None else None)
+            gate.open()
+            await libc.nanosleep(0.1)
+            return got
+
+        got = k.run(body, proc=k.proc_create("caller", k.initproc))
+    assert (got["offered"], got["pending"]) == (False, True)
+    assert got["stat"] == (0, 12)
+    assert got["other"] == EINTR and got["handled by"] == ["other"]
 
 
 class SlowLookupFS(MemFS):
