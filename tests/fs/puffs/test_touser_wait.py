@@ -9,7 +9,9 @@ check after the switch then finds no signal to act on (a signal another lwp
 of the process took first; NetBSD's stop and continue; its reboot's
 suspendsched).  So a call can fail with an errno the server never sent, its
 park freed on the reply queue.  That is 1.27's and is kept (pinned below);
-kemu must only not make such wakeups where NetBSD makes none.
+kemu must only not make such wakeups where NetBSD makes none.  Before it
+queues a request, touser refuses it with EINTR when a signal is pending for
+an lwp that was offered one (LW_PENDSIG).
 """
 
 from __future__ import annotations
