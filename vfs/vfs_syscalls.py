@@ -1111,9 +1111,11 @@ async def do_sys_sync(l: Any) -> None:
     """Sync each mounted file system: VFS_SYNC(MNT_NOWAIT) of every writable
     mount, oldest first, with MNT_ASYNC off meanwhile.
 
-    The mountlist iterator (vfs_mount.c 1.93's, NetBSD 8's shape of this loop)
-    busies each mount across its VFS_SYNC: an unmount waits for the sync, and
-    a mount being unmounted is waited for and then skipped, gone.  MNT_NOWAIT
+    Where 1.500 walks the list with vfs_busy/vfs_unbusy under
+    mountlist_lock, the mountlist iterator (vfs_mount.c 1.93's, kemu's
+    vfs_busy) busies each mount across its VFS_SYNC the same way: an unmount
+    waits for the sync, and a mount being unmounted is waited for and then
+    skipped, gone.  MNT_NOWAIT
     asks each file system to start its writes, not to wait for them (sync(2)
     schedules the writing); kemu's disk drivers complete a transfer inside
     their strategy routine, so the writes this starts are on the disk when it
