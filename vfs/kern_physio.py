@@ -109,7 +109,8 @@ class _physio_ctx:
 
 def _chunk_uio(u: uio, base: Any, n: int, offset: int) -> uio:
     """A one-iovec uio in ``u``'s address space and direction over ``n`` bytes at ``base``."""
-    return uio([iovec(base, n)], uio_offset=offset, uio_rw=u.uio_rw, uio_vmspace=u.uio_vmspace)
+    # (iovcnt and resid given: uio() would count them from the list, ~2 us a buf)
+    return uio([iovec(base, n)], 1, offset, n, u.uio_rw, u.uio_vmspace)
 
 
 def _advance(base: Any, n: int) -> Any:
