@@ -64,7 +64,7 @@ import bisect
 import ctypes
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import _lwp
+from kern.cpu import _lwp, _machine
 from kern.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
 from kern.exceptions import SyscallError
 from kern.kern_lwp import PS_WEXIT
@@ -309,36 +309,28 @@ def _need(kv: memoryview | bytearray, n: int, what: str) -> None:
               len(kv), n)
 
 
-def _copyin_vm(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
+def _copy_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int, out: bool) -> int:
+    """copyout (``out``) or copyin of ``len`` bytes between kernel buffer ``kaddr``
+    and ``uaddr`` in ``vm``."""
     if len == 0:
         return 0
     if vm is None or len < 0:
         return EFAULT
-    r = vm.lookup(uaddr if uaddr.__class__ is int else _uaddr(uaddr), len)
-    if r is None:
-        return EFAULT
-    ent, off = r
+    addr = uaddr if uaddr.__class__ is int else _uaddr(uaddr)
+    ent = vm.vm_hint    # (lookup's first try, without its call: most copies hit it)
+    if ent is None or addr < ent.start or addr + len > ent.end:
+        r = vm.lookup(addr, len)
+        if r is None:
+            return EFAULT
+        ent = r[0]
+    off = addr - ent.start
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
     if kv.__len__() < len:
-        _need(kv, len, "copyin")
-    src = ent.data
-    kv[:len] = src[off:off + len] if len < _VIEW_MIN else memoryview(src)[off:off + len]
-    return 0
-
-
-def _copyout_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
-    if len == 0:
-        return 0
-    if vm is None or len < 0:
-        return EFAULT
-    r = vm.lookup(uaddr if uaddr.__class__ is int else _uaddr(uaddr), len)
-    if r is None:
-        return EFAULT
-    ent, off = r
-    kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
-    if kv.__len__() < len:
-        _need(kv, len, "copyout")
-    if kv.__len__() == len:
+        _need(kv, len, "copyout" if out else "copyin")
+    if not out:
+        src = ent.data
+        kv[:len] = src[off:off + len] if len < _VIEW_MIN else memoryview(src)[off:off + len]
+    elif kv.__len__() == len:
         ent.data[off:off + len] = kv    # (the whole buffer: no copy of it first)
     else:
         ent.data[off:off + len] = kv[:len] if len < _VIEW_MIN else memoryview(kv)[:len]
@@ -349,18 +341,26 @@ def _copyout_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
 
 def copyin(uaddr: Any, kaddr: Any, len: int) -> int:
     """Copy ``len`` bytes from user address ``uaddr`` into kernel buffer ``kaddr``."""
-    error = fault_inject("copyin")
-    if error:
-        return error
-    return _copyin_vm(_curvm(), uaddr, kaddr, len)
+    m = _machine.get()      # (fault_inject, without its call)
+    if m is not None:
+        attr = m.faults.check("copyin")
+        if attr is not None:
+            return attr.error
+    l = _lwp.get()          # (_curvm, the same)
+    vm = l.l_proc.p_vmspace if l is not None else None
+    return _copy_vm(vm if vm is None or not vm.vm_kernel else None, kaddr, uaddr, len, False)
 
 
 def copyout(kaddr: Any, uaddr: Any, len: int) -> int:
     """Copy ``len`` bytes from kernel buffer ``kaddr`` to user address ``uaddr``."""
-    error = fault_inject("copyout")
-    if error:
-        return error
-    return _copyout_vm(_curvm(), kaddr, uaddr, len)
+    m = _machine.get()      # (as in copyin)
+    if m is not None:
+        attr = m.faults.check("copyout")
+        if attr is not None:
+            return attr.error
+    l = _lwp.get()
+    vm = l.l_proc.p_vmspace if l is not None else None
+    return _copy_vm(vm if vm is None or not vm.vm_kernel else None, kaddr, uaddr, len, True)
 
 
 def _kstr(kaddr: Any) -> memoryview:
@@ -463,7 +463,7 @@ def copyin_vmspace(vm: vmspace | None, uaddr: Any, kaddr: Any, len: int) -> int:
     error = fault_inject("copyin")
     if error:
         return error
-    return _copyin_vm(vm, uaddr, kaddr, len)
+    return _copy_vm(vm, kaddr, uaddr, len, False)
 
 
 def copyout_vmspace(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int:
@@ -473,7 +473,7 @@ def copyout_vmspace(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int) -> int
     error = fault_inject("copyout")
     if error:
         return error
-    return _copyout_vm(vm, kaddr, uaddr, len)
+    return _copy_vm(vm, kaddr, uaddr, len, True)
 
 
 def copyin_proc(p: proc, uaddr: Any, kaddr: Any, len: int) -> int:
@@ -787,6 +787,16 @@ def uvm_unmap_user(p: proc, addr: int) -> None:
     vm = _user_vm(p)
     if not vm.unmap(_uaddr(addr)):
         raise SyscallError(EINVAL, f"no mapping starts at {addr:#x}")
+
+
+def uvm_user_bytes(p: proc, addr: int) -> bytearray:
+    """The bytes of the mapping that starts at ``addr`` in ``p`` (userland's own
+    memory, which a program reads and writes through a pointer)."""
+    vm = _user_vm(p)
+    ent = vm.entry_at(addr)
+    if ent is None or ent.start != addr:
+        raise SyscallError(EFAULT, f"no mapping starts at {addr:#x}")
+    return ent.data
 
 
 def uwrite(p: proc, addr: int, data: Any) -> None:

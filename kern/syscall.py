@@ -235,6 +235,17 @@ for _t in ("u_long", "size_t", "uintptr_t", "uint64_t", "u_quad_t", "dev_t"):
     _CONV[_t] = _u64
 
 
+#: The conversions as expressions of a register ``{}`` (make_uap writes them
+#: out): the same values, without a call per argument.
+_CONV_EXPR: dict[Callable[[int], int], str] = {
+    _i32: "((({} & 0xffffffff) ^ 0x80000000) - 0x80000000)",
+    _u32: "({} & 0xffffffff)",
+    _i64: "((({} & 0xffffffffffffffff) ^ 0x8000000000000000) - 0x8000000000000000)",
+    _u64: "({} & 0xffffffffffffffff)",
+    _raw: "{}",
+}
+
+
 def _parse_arg(decl: str) -> tuple[str, Callable[[int], int]]:
     """``"const char *path"`` -> ("path", pointer conversion)."""
     text = decl.replace("*", " * ").split()
@@ -300,14 +311,23 @@ class sysent:
         n = self.sy_narg
         regs = [f"r{i}" for i in range(n)]
         conv = "".join(f", c{i}=c{i}" for i in range(n))
-        vals = ", ".join(f"c{i}({r}) if {r}.__class__ is int else c{i}(_rv({r}))"
-                         for i, r in enumerate(regs))
-        src = (f"def make_uap(args, uap=uap, _rv=_rv, slow=slow{conv}):\n"
+
+        def value(i: int, r: str) -> str:
+            # the conversions written out (each is one expression of the
+            # register), the others called
+            form = _CONV_EXPR.get(self.sy_conv[i], f"c{i}({{}})")
+            return f"{form.format(r)} if {r}.__class__ is int else {form.format(f'_rv({r})')}"
+
+        # The uap built here, its slots stored one by one: no __init__ frame.
+        stores = "".join(f"    u.{slot} = {value(i, r)}\n"
+                         for i, (slot, r) in enumerate(zip(self.sy_uap.__slots__, regs,
+                                                           strict=True)))
+        src = (f"def make_uap(args, uap=uap, new=new, _rv=_rv, slow=slow{conv}):\n"
                f"    if len(args) != {n}:\n"
                f"        return slow(args)\n"
                + (f"    {', '.join(regs)}, = args\n" if n else "")
-               + f"    return uap({vals})\n")
-        ns: dict[str, Any] = {"uap": self.sy_uap, "_rv": _register_value,
+               + "    u = new(uap)\n" + stores + "    return u\n")
+        ns: dict[str, Any] = {"uap": self.sy_uap, "new": object.__new__, "_rv": _register_value,
                               "slow": self._make_uap_short,
                               **{f"c{i}": c for i, c in enumerate(self.sy_conv)}}
         exec(src, ns)  # noqa: S102 - generated from the entry's argument count

@@ -27,7 +27,9 @@ machine, in the host's terminal:
   history and Tab completion of command names and of paths inside the
   machine (the standard ``readline`` module); the prompt ``kemu# `` (PS2
   ``> `` for a command that goes on); no prompt when standard input is not
-  a terminal.
+  a terminal.  Each prompt reaches the terminal in one write: what a
+  background job writes meanwhile shows before or after it, never inside
+  (``_buffer_readline_output``).
 * Ctrl-C: while a script or a command line runs, the host's SIGINT is
   caught by a handler of the shell's (never raised as a KeyboardInterrupt,
   which could land anywhere in the host's code and be lost); it calls
@@ -457,8 +459,10 @@ class Shell:
             reader.close()
 
     def _read_eval(self, reader: _LineReader, tty: bool, prompt: str | None) -> int:
-        ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
         while True:
+            # PS1 as it is now (a command may have set it), as sh's getprompt reads it
+            # for every prompt; ``prompt`` overrides it.
+            ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
             buf = ""
             ps = ps1
             while True:
@@ -797,6 +801,7 @@ def _setup_readline(shell: Shell) -> Any:
         m = state.get("m", [])
         return m[n] if n < len(m) else None
 
+    _buffer_readline_output()
     readline.set_completer(completer)
     readline.set_completer_delims(" \t\n;|&<>()")
     if "libedit" in (readline.__doc__ or ""):
@@ -813,6 +818,51 @@ def _setup_readline(shell: Shell) -> Any:
 
         atexit.register(_save_history, readline, histfile)
     return readline
+
+
+# setvbuf(3)'s mode for a line-buffered stream (the same in glibc, musl and the BSDs)
+_IOLBF = 1
+# The buffer _buffer_readline_output gave C's stdout: it lives as long as the process.
+_stdout_buf: Any = None
+
+
+def _buffer_readline_output() -> None:
+    """Make C's ``stdout``, where readline draws the prompt and the line being
+    edited, line-buffered (what C gives a terminal by default): readline
+    flushes at the end of each redraw, so the prompt reaches the terminal in
+    one write, as NetBSD's sh gives it (libedit flushes its output once per
+    redraw).
+
+    ``python -u`` (PYTHONUNBUFFERED, set in many containers) makes that stream
+    unbuffered, and readline then wrote the prompt a byte at a time: output of
+    the machine's console written between two of them (a background job's,
+    from the machine's thread, which runs on while readline waits) tore it
+    ("k.emu# ").  The buffer is ours, not the C library's: on a stream that
+    was unbuffered, glibc's setvbuf with no buffer would keep its one-byte
+    one.  Nothing is done where the C library's stdout cannot be found."""
+    global _stdout_buf
+    if _stdout_buf is not None:
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        setvbuf = libc.setvbuf
+    except (OSError, AttributeError):
+        return
+    for name in ("stdout", "__stdoutp"):       # glibc and musl; macOS and the BSDs
+        try:
+            fp = ctypes.c_void_p.in_dll(libc, name).value
+            break
+        except ValueError:
+            continue
+    else:
+        return
+    buf = ctypes.create_string_buffer(8192)
+    setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    setvbuf.restype = ctypes.c_int
+    if setvbuf(fp, buf, _IOLBF, len(buf)) == 0:
+        _stdout_buf = buf
 
 
 def _save_history(readline: Any, path: str) -> None:

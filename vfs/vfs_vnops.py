@@ -299,9 +299,12 @@ async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segfl
     return error
 
 
+_VTTOIF = {VREG: S_IFREG, VDIR: S_IFDIR, VBLK: S_IFBLK, VCHR: S_IFCHR, VLNK: S_IFLNK,
+           VSOCK: S_IFSOCK, VFIFO: S_IFIFO, VNON: 0}
+
+
 def vttoif(vtype: int) -> int:
-    return {VREG: S_IFREG, VDIR: S_IFDIR, VBLK: S_IFBLK, VCHR: S_IFCHR, VLNK: S_IFLNK,
-            VSOCK: S_IFSOCK, VFIFO: S_IFIFO, VNON: 0}.get(vtype, 0)
+    return _VTTOIF.get(vtype, 0)
 
 
 def _ts(t: Any) -> tuple[int, int]:

@@ -25,6 +25,7 @@ struct; variable data (``pvnr_data``, ``pvfsr_data``) follows the struct at
 from __future__ import annotations
 
 import ctypes
+import struct
 from typing import Any
 
 from kern.fcntl import flock
@@ -303,6 +304,48 @@ class vattr(ctypes.Structure):
         ("va_vaflags", ctypes.c_uint),
         ("va_spare", ctypes.c_long),
     ]
+
+
+def wire_struct(ct: Any, stop: str | None = None) -> struct.Struct:
+    """A struct.Struct of ``ct``'s fields in order, nested structures flattened,
+    padding skipped: the layout is ctypes' own (its offsets).  With ``stop``,
+    only the fields before that top-level field."""
+    fmt = ["="]
+    pos = 0
+
+    def walk(t: Any, base: int, top: bool) -> None:
+        nonlocal pos
+        for name, ft in t._fields_:
+            if top and name == stop:
+                return
+            off = base + getattr(t, name).offset
+            if off > pos:
+                fmt.append(f"{off - pos}x")
+                pos = off
+            if hasattr(ft, "_fields_"):
+                walk(ft, off, False)
+            else:
+                n = ctypes.sizeof(ft)
+                code = ft._type_
+                if code in "lLP":  # (the standard sizes of "=" make long 4 bytes)
+                    code = {4: "i", 8: "q"}[n] if code == "l" else {4: "I", 8: "Q"}[n]
+                fmt.append(code)
+                pos += n
+
+    walk(ct, 0, True)
+    if stop is None and ctypes.sizeof(ct) > pos:
+        fmt.append(f"{ctypes.sizeof(ct) - pos}x")
+    st = struct.Struct("".join(fmt))
+    assert st.size == (ctypes.sizeof(ct) if stop is None else getattr(ct, stop).offset), \
+        (ct, st.format)
+    return st
+
+
+#: struct vattr on the wire in one (un)pack: type, mode, nlink, uid, gid,
+#: fsid, fileid, size, blocksize, the four (sec, nsec) times, gen, flags,
+#: rdev, bytes, filerev, vaflags, spare; VATTR_WIRE_HEAD: up to filerev.
+VATTR_WIRE = wire_struct(vattr)
+VATTR_WIRE_HEAD = wire_struct(vattr, "va_vaflags")
 
 
 # --------------------------------------------------------------- ioctls

@@ -69,6 +69,7 @@ from .puffs_msgif_h import (
     PUFFCRED_CRED_NOCRED,
     PUFFCRED_TYPE_INTERNAL,
     PUFFCRED_TYPE_UUC,
+    VATTR_WIRE,
     puffs_cred,
     puffs_kcn,
 )
@@ -268,9 +269,10 @@ def puffs_makecn(pkcn: puffs_kcn, cn: Any) -> None:
 def puffs_credcvt(pcr: puffs_cred, cred: Any) -> None:
     """Convert given credentials to struct puffs_cred for userspace."""
 
-    # memset(pcr, 0, sizeof(*pcr)) (through a byte view: a ctypes.memset is a
-    # foreign call, twice the cost on every request that carries credentials)
-    memoryview(pcr).cast("B")[:] = bytes(ctypes.sizeof(pcr))
+    # memset(pcr, 0, sizeof(*pcr)) (a pack of pad bytes into the struct: a
+    # ctypes.memset is a foreign call, a byte view of it a cast, each several
+    # times the cost on every request that carries credentials)
+    _CRED_ZERO.pack_into(pcr, 0)
 
     internal = getattr(cred, "cr_internal", "")
     if cred is None or cred is NOCRED or cred is FSCRED or internal:
@@ -388,6 +390,10 @@ def puffs_vattr_out(wva: wvattr, kva: Any) -> None:
 
 
 _null_image: bytes | None = None
+# Whole-struct stores through struct's pack_into, which takes the ctypes object
+# as its buffer: the image of a wire vattr, and a zeroed puffs_cred (pad bytes).
+_VATTR_IMAGE = struct.Struct(f"{ctypes.sizeof(wvattr)}s")
+_CRED_ZERO = struct.Struct(f"{ctypes.sizeof(puffs_cred)}x")
 
 
 def puffs_vattr_null(wva: wvattr) -> None:
@@ -399,44 +405,13 @@ def puffs_vattr_null(wva: wvattr) -> None:
         w = wvattr()
         puffs_vattr_out(w, vattr())
         _null_image = bytes(w)
-    memoryview(wva).cast("B")[:] = _null_image   # (a byte view: cheaper than ctypes.memmove)
-
-
-def _wire_struct(ct: Any) -> struct.Struct:
-    """A struct.Struct reading ``ct``'s fields in order, nested structures
-    flattened, padding skipped: the layout is ctypes' own (its offsets)."""
-    fmt = ["="]
-    pos = 0
-
-    def walk(t: Any, base: int) -> None:
-        nonlocal pos
-        for name, ft in t._fields_:
-            off = base + getattr(t, name).offset
-            if off > pos:
-                fmt.append(f"{off - pos}x")
-                pos = off
-            if hasattr(ft, "_fields_"):
-                walk(ft, off)
-            else:
-                n = ctypes.sizeof(ft)
-                code = ft._type_
-                if code in "lLP":  # (the standard sizes of "=" make long 4 bytes)
-                    code = {4: "i", 8: "q"}[n] if code == "l" else {4: "I", 8: "Q"}[n]
-                fmt.append(code)
-                pos += n
-
-    walk(ct, 0)
-    if ctypes.sizeof(ct) > pos:
-        fmt.append(f"{ctypes.sizeof(ct) - pos}x")
-    st = struct.Struct("".join(fmt))
-    assert st.size == ctypes.sizeof(ct), (ct, st.format)
-    return st
+    _VATTR_IMAGE.pack_into(wva, 0, _null_image)  # (cheaper than ctypes.memmove or a byte view)
 
 
 # The wire vattr's fields in one unpack: type, mode, nlink, uid, gid, fsid,
 # fileid, size, blocksize, the four (sec, nsec) times, gen, flags, rdev,
 # bytes, filerev, vaflags, spare.
-_WVATTR = _wire_struct(wvattr)
+_WVATTR = VATTR_WIRE
 
 
 def _tsv(sec: int, nsec: int) -> Any:
@@ -450,7 +425,7 @@ def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     # back as VNOVAL.
     (vtype, mode, nlink, uid, gid, fsid, fileid, size, blocksize, asec, ansec, msec, mnsec,
      csec, cnsec, bsec, bnsec, gen, flags, rdev, nbytes, filerev, vaflags,
-     _spare) = _WVATTR.unpack(memoryview(wva).cast("B"))
+     _spare) = _WVATTR.unpack_from(wva)
     kva.va_type = vtype
     kva.va_mode = VNOVAL if mode == _U32 else mode
     kva.va_nlink = VNOVAL if nlink == _U32 else nlink

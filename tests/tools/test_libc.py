@@ -277,3 +277,36 @@ def test_open_with_o_cloexec_marks_the_descriptor(k):
         return (await libc.fcntl(plain, F_GETFD), await libc.fcntl(cloexec, F_GETFD))
 
     assert k.run(body) == (0, FD_CLOEXEC)
+
+
+def test_user_mapping_is_the_calling_process_memory(k):
+    """libc.UserMapping: mem() is the mapping's bytes, what uget/uput and the
+    kernel's copies see at its address; in a forked child it is the child's
+    copy (a write there leaves the parent's alone); after free() the address
+    faults."""
+    from kern.exceptions import SyscallError
+    from kern.kern_exit import WEXITSTATUS
+
+    async def body():
+        m = libc.UserMapping(64)
+        m.mem()[:6] = b"parent"
+        seen = libc.uget(m.addr, 6)
+
+        async def child() -> int:
+            before = bytes(m.mem()[:6])
+            m.mem()[:6] = b"child!"
+            return int(before == b"parent" and libc.uget(m.addr, 6) == b"child!")
+
+        pid = await libc.fork(child)
+        _, status = await libc.waitpid(pid)
+        after = bytes(m.mem()[:6])
+        m.free()
+        try:
+            libc.uget(m.addr, 1)
+            gone = 0
+        except SyscallError as e:
+            gone = e.errno
+        return seen, WEXITSTATUS(status), after, gone
+
+    p = k.proc_create("mapper", k.initproc)
+    assert k.run(body, proc=p) == (b"parent", 1, b"parent", kern.EFAULT)

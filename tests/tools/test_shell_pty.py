@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,10 @@ def test_pipeline_list_glob_and_status(tmp_path):
     run(child, "false; echo status=$?", "status=1\r\n")
     run(child, "x=val && echo \"got $x\" || echo never", "got val\r\n")
     run(child, "for f in /d/?1; do echo item $f; done", "item /d/a1\r\n")
+    # PS1 is read for every prompt, as sh's getprompt does.
+    child.sendline("PS1='sh$ '; echo set")
+    child.expect_exact("set\r\n")
+    assert child.expect_exact(["sh$ ", PROMPT]) == 0
     finish(child)
 
 
@@ -269,3 +274,38 @@ def test_exit_with_a_computing_background_job_ends_the_session(tmp_path):
     r = subprocess.run([DEBUGFS, "-R", "stat /big", str(img)], capture_output=True, text=True)
     size = int(r.stdout.split("Size: ")[1].split()[0])
     assert 3 * 65536 <= size < DD_SIZE and size % 65536 == 0, r.stdout
+
+
+def test_a_background_job_writing_on_never_tears_the_prompt(tmp_path):
+    """The prompt reaches the terminal in one write, as NetBSD's sh gives it
+    (libedit flushes its output once per redraw): a background job's output
+    comes before or after it, never inside.  readline draws through C's
+    stdout, which ``python -u`` (PYTHONUNBUFFERED, set here as in many
+    containers) leaves unbuffered: it wrote the prompt a byte at a time, and
+    a dot of the job between two bytes ("k.emu# ") kept the exit test above
+    waiting for a prompt that had come (it hung once in a loaded run).  A
+    long PS1 gives the job's dots many places to land: unbuffered, 4 to 26
+    of the 30 prompts were torn in each of ten runs."""
+    child = spawn(tmp_path, "shell")
+    prompt(child)
+    ps1 = "p" * 150 + "# "
+    child.sendline(f"PS1='{ps1}'")
+    child.expect_exact("\r\n" + ps1)
+    # A dot on standard error for every byte copied: a write every few system calls.
+    child.sendline("dd if=/dev/zero of=/dev/null bs=1 count=100000000 progress=1 &")
+    child.expect_exact("...")
+    child.sendintr()                    # the prompt back, the job left running
+    # The prompt with any number of the job's dots in it.
+    with_dots = r"\.*".join(re.escape(c) for c in ps1)
+    shown = []
+    for _ in range(30):
+        child.expect(with_dots)
+        shown.append(child.match.group(0))
+        child.send("\r")
+    child.expect(with_dots)
+    child.sendline("exit 3")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 3, child.before
+    torn = [s for s in shown if s != ps1]
+    assert not torn, f"{len(torn)} of {len(shown)} prompts torn: {torn[0]!r}"

@@ -60,6 +60,7 @@ from kern.kern_exit import (  # noqa: F401 - sys/wait.h, re-exported
     WNOWAIT,
     WTERMSIG,
 )
+from kern.kern_lwp import PS_WEXIT
 from kern.kern_time import timespec
 from kern.param import MAXPATHLEN
 from kern.subr_copy import (
@@ -69,6 +70,7 @@ from kern.subr_copy import (
     uvm_text_lookup,
     uvm_text_map,
     uvm_unmap_user,
+    uvm_user_bytes,
     uwrite,
 )
 from kern.sys_sig import (  # noqa: F401 - sys/signal.h, re-exported
@@ -191,8 +193,8 @@ __all__ = [
     "stat", "statvfs", "statvfs1", "struct_sigaction", "struct_stat", "struct_statvfs",
     "symlink", "sync", "syscall", "sysctl", "sysctl_oldlen", "sysctl_query", "sysctlbyname",
     "sysctlgetmibinfo", "SysctlNameError", "sysctlnametomib", "truncate", "ualloc", "ufree",
-    "uget", "uload", "umask", "uname", "unlink", "unmount", "uput", "UserTemp", "ustr",
-    "ustruct", "utimes", "utsname", "W_OK", "write", "writev", "X_OK",
+    "uget", "uload", "umask", "uname", "unlink", "unmount", "uput", "UserMapping",
+    "UserTemp", "ustr", "ustruct", "utimes", "utsname", "W_OK", "write", "writev", "X_OK",
     "pipe", "pipe2", "wait4", "waitpid", "execve", "_exit", "WNOHANG", "WIFEXITED",
     "WEXITSTATUS", "WIFSIGNALED", "WTERMSIG", "funcaddr", "funcat", "sigprocmask",
     "sigpending", "sigsuspend", "raise_", "getcontext", "setcontext", "siginfo_t", "ucontext_t",
@@ -223,6 +225,35 @@ def ualloc(n: int) -> int:
 def ufree(addr: int) -> None:
     """Unmap what ualloc (or ustr, ustruct) returned."""
     uvm_unmap_user(curproc(), addr)
+
+
+class UserMapping:
+    """User memory a program maps and then reads and writes itself, as C code
+    does through a pointer: ``m = UserMapping(n)``; ``m.addr`` is what the
+    kernel is given, ``m.mem()`` the mapping's bytes in the calling process
+    (the same address in a forked child's copy), without a lookup of the
+    address space at every access as uget/uput make."""
+
+    __slots__ = ("addr", "vm", "data")
+
+    def __init__(self, n: int) -> None:
+        p = curproc()
+        self.addr = uvm_map_user(p, n)
+        self.vm = p.p_vmspace
+        self.data = uvm_user_bytes(p, self.addr)
+
+    def mem(self) -> bytearray:
+        p = curproc()
+        if p.p_vmspace is not self.vm or p.p_sflag & PS_WEXIT:
+            # another address space (a forked child's), or an exiting
+            # process, whose lwp leaves here as at any access to its memory
+            self.data = uvm_user_bytes(p, self.addr)
+            self.vm = p.p_vmspace
+        return self.data
+
+    def free(self) -> None:
+        """Unmap it (ufree)."""
+        ufree(self.addr)
 
 
 def _bytes(s: str | bytes | bytearray | memoryview) -> bytes:

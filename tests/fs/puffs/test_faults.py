@@ -615,6 +615,43 @@ def test_getop_e2big_keeps_the_request():
         m.exit()
 
 
+def test_channel_batches_replies_and_grows_its_get_buffer():
+    """DevPuffsChannel: two callers' requests come in one GETOP and their replies
+    go back in one PUTOP (each reply's header links the next); a get buffer too
+    small for a request doubles on E2BIG until it fits, and nothing is lost."""
+    import stat as st
+
+    with h.Booted(seed=35) as k:
+        m = Manual(k)
+        # A stat of the root (GETATTR, the root vnode locked) and a statvfs
+        # (a VFS request, no vnode lock): both queued before the server looks.
+        got, _ = spawn_caller(k, lambda: h.stat_("/mnt"), name="stat")
+        fs, _ = spawn_caller(k, lambda: libc.statvfs("/mnt"), name="statvfs")
+        assert m.run(m.serve_once) == 2
+        m.serve_until(got)
+        m.serve_until(fs)
+        assert got[0][0] == 0 and st.S_ISDIR(got[0][1].st_mode)
+        # the same answers as when each call is served alone
+        again, _ = spawn_caller(k, lambda: h.stat_("/mnt"), name="stat")
+        m.serve_until(again)
+        fs2, _ = spawn_caller(k, lambda: libc.statvfs("/mnt"), name="statvfs")
+        m.serve_until(fs2)
+        assert bytes(got[0][1]) == bytes(again[0][1])
+        assert bytes(fs[0]) == bytes(fs2[0]) and fs[0].f_bsize > 0
+
+        async def shrink() -> None:
+            m.ch._unmap(m.ch.map)
+            m.ch.map = None
+            m.ch.bufsize = 64                    # smaller than any request
+
+        m.run(shrink)
+        out, _ = spawn_caller(k, lambda: h.stat_("/mnt"))
+        m.serve_until(out)
+        assert out[0][0] == 0 and st.S_ISDIR(out[0][1].st_mode)
+        assert m.ch.bufsize > 64
+        m.exit()
+
+
 def test_advlock_keeps_the_copyin_quirk():
     """1.59's advlock copyin()s a kernel pointer: EFAULT, nothing is sent.
 

@@ -410,3 +410,43 @@ def test_attr_goes_over_the_wire_field_for_field():
     b.to_wire(va)
     back = Attr.from_wire(va)
     assert back.size == 7 and back.mode == a.mode and back.mtime == a.mtime
+
+
+def test_attr_to_wire_in_one_pack_stores_what_field_by_field_does():
+    """A fully given Attr goes to the wire in one pack; values the pack refuses
+    (a float, one that ctypes wraps, a missing time) go field by field.  Both
+    store the same fields, and neither touches va_vaflags or va_spare.  (The pack
+    zeroes the padding between fields, which the kernel's request holds zeroed.)"""
+    import ctypes
+
+    from fs.puffs.puffs_msgif_h import VATTR_WIRE, vattr
+    from tools.lib.libpuffs.ops import Attr
+
+    def full(**over: object) -> Attr:
+        a = Attr(type=1, mode=0o100644, nlink=2, uid=1000, gid=100, fsid=7, fileid=42,
+                 size=12345, blocksize=4096, atime=(1, 2), mtime=(3, 4), ctime=(5, 6),
+                 birthtime=(7, 8), gen=9, flags=10, rdev=11, bytes=4096, filerev=12)
+        for k, v in over.items():
+            setattr(a, k, v)
+        return a
+
+    def by_field(a: Attr, va: vattr) -> None:
+        for f in ("type", "blocksize", *Attr._U32, *Attr._U64):
+            v = getattr(a, f)
+            if v is not None:
+                setattr(va, "va_" + f, int(v))
+        for f in ("atime", "mtime", "ctime", "birthtime"):
+            t = getattr(a, f)
+            if t is not None:
+                ts = getattr(va, "va_" + f)
+                ts.tv_sec, ts.tv_nsec = int(t[0]), int(t[1])
+
+    for a in (full(), full(uid=-1), full(mode=0o644 + 0.5), full(mtime=None),
+              full(size=1 << 70), full(fsid=None), full(type=None, rdev=None)):
+        got, want = vattr(), vattr()
+        for va in (got, want):
+            ctypes.memset(ctypes.addressof(va), 0xa5, ctypes.sizeof(va))
+        a.to_wire(got)
+        by_field(a, want)
+        assert VATTR_WIRE.unpack(bytes(got)) == VATTR_WIRE.unpack(bytes(want)), a
+        assert got.va_vaflags == 0xa5a5a5a5 and got.va_spare == want.va_spare

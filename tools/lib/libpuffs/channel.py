@@ -89,8 +89,11 @@ HDR_RV_OFF = puffs_req.preq_rv.offset
 assert HDR_OUT.size == _COOKIE + ctypes.sizeof(ctypes.c_void_p) - _OPCLASS
 
 
+_U64 = struct.Struct("<Q")
+
+
 def _word(b: Any, off: int) -> int:
-    return int.from_bytes(b[off:off + 8], "little")
+    return _U64.unpack_from(b, off)[0]
 
 
 def _layout(ctype: Any) -> struct.Struct:
@@ -196,18 +199,16 @@ class DevPuffsChannel(Channel):
         self.pid = 0       # the server process, for interrupt() (SIGUSR2)
         self.bufsize = max(int(bufsize), HDRSIZE)
         self.maxbuf = maxbuf
-        self.base = 0      # the mapping: argument blocks, get buffer, put buffer
-        self.getbuf = 0
-        self.putbuf = 0
+        self.map: libc.UserMapping | None = None   # argument blocks, get buffer, put buffer
+        self.ownput: libc.UserMapping | None = None  # the put buffer, once replies outgrew it
         self.putsize = 0
-        self.ownput = 0    # the put buffer's own mapping, once replies outgrew the room
         self.maxops = 0  # phg_nops: 0 is "no limit"
 
     @staticmethod
-    def _unmap(addr: int) -> None:
-        if addr:
+    def _unmap(m: libc.UserMapping | None) -> None:
+        if m is not None:
             try:
-                libc.ufree(addr)
+                m.free()
             except SyscallError:
                 pass
 
@@ -219,7 +220,7 @@ class DevPuffsChannel(Channel):
             await libc.mount(MOUNT_PUFFS, dir, mntflags, kargs)
         except SyscallError as e:
             raise PuffsError(e.errno, f"mount {dir}: {e}") from None
-        if not self.getbuf:
+        if self.map is None:
             self.bufsize = max(kargs.pa_maxreqlen, HDRSIZE)  # one request always fits
 
     async def interrupt(self) -> None:
@@ -228,40 +229,38 @@ class DevPuffsChannel(Channel):
         if self.pid:
             await libc.kill(self.pid, SIGUSR2)
 
-    def _map(self) -> int:
-        base = self.base = libc.ualloc(_ARGS + 2 * self.bufsize)
-        self.getbuf = base + _ARGS
-        if not self.ownput:
-            self.putbuf = self.getbuf + self.bufsize
+    def _map(self) -> libc.UserMapping:
+        m = self.map = libc.UserMapping(_ARGS + 2 * self.bufsize)
+        if self.ownput is None:
             self.putsize = self.bufsize
-        return base
+        return m
 
     async def get_requests(self) -> list[bytearray]:
         while True:
-            arg = self.base or self._map()
-            libc.uput(arg, _PHG.pack(self.getbuf, self.bufsize, self.maxops, 0))
+            m = self.map or self._map()
+            mem = m.mem()
+            _PHG.pack_into(mem, 0, m.addr + _ARGS, self.bufsize, self.maxops, 0)
             try:
-                await libc.ioctl(self.fd, PUFFSGETOP, arg)
+                await libc.ioctl(self.fd, PUFFSGETOP, m.addr)
             except SyscallError as e:
                 if e.errno == E2BIG and self.bufsize < self.maxbuf:
-                    self._unmap(self.base)
-                    self.base = self.getbuf = 0
-                    if not self.ownput:
-                        self.putbuf = self.putsize = 0
+                    self._unmap(m)
+                    self.map = None
+                    if self.ownput is None:
+                        self.putsize = 0
                     self.bufsize *= 2
                     continue
                 raise _errno(e) from None
             break
-        _, left, nops, _ = _PHG.unpack(libc.uget(arg, _PHG.size))
-        if not nops:
-            return []
-        # One copy of everything delivered, then a frame per request.
-        data = memoryview(libc.uget(self.getbuf, self.bufsize - left))
+        # (the memory again: the call may have forked or ended this process)
+        mem = m.mem()
+        _, _, nops, _ = _PHG.unpack_from(mem, 0)
+        # A frame per request, each one copy out of the get buffer.
         frames = []
-        pos = 0
+        pos = _ARGS
         for _ in range(nops):
-            n = _word(data, pos + _BUFLEN)
-            frame = bytearray(data[pos:pos + n])
+            n = _U64.unpack_from(mem, pos + _BUFLEN)[0]
+            frame = mem[pos:pos + n]
             self.count(frame)
             frames.append(frame)
             pos += n
@@ -270,29 +269,39 @@ class DevPuffsChannel(Channel):
     async def put_replies(self, replies: list[Any]) -> None:
         if not replies:
             return
-        lens = [len(r) for r in replies]
-        need = sum(ALIGN(n) for n in lens)
-        arg = (self.base or self._map()) + _PHP_OFF
+        need = 0
+        for r in replies:
+            need += ALIGN(len(r))
+        m = self.map or self._map()
         if need > self.putsize:
             self._unmap(self.ownput)
             self.putsize = max(need, self.bufsize)
-            self.putbuf = self.ownput = libc.ualloc(self.putsize)
+            self.ownput = libc.UserMapping(self.putsize)
+        args = m.mem()
+        if self.ownput is None:
+            mem, start = args, _ARGS + self.bufsize
+            putbuf = m.addr + start
+        else:
+            mem, start = self.ownput.mem(), 0
+            putbuf = self.ownput.addr
         # Each reply's header describes the next one (id, length, address):
         # the kernel follows that chain.  The chain is written into the copy
         # in user memory; the first reply is described by the put header.
-        addr = self.putbuf
+        pos = start
         nxt = len(replies) - 1
         for k, r in enumerate(replies):
-            libc.uput(addr, r)
+            n = len(r)
+            mem[pos:pos + n] = r
             if k < nxt:
-                link = addr + ALIGN(lens[k])
+                link = pos + ALIGN(n)
                 nr = replies[k + 1]
-                libc.uput(addr + _ID, nr[_ID:_ID + 8])
-                libc.uput(addr + _BUFLEN, lens[k + 1].to_bytes(8, "little"))
-                libc.uput(addr + _NEXTBUF, link.to_bytes(8, "little"))
-                addr = link
-        libc.uput(arg, _PHP.pack(len(replies), _word(replies[0], _ID), self.putbuf, lens[0]))
-        await self._ioctl(PUFFSPUTOP, arg)
+                mem[pos + _ID:pos + _ID + 8] = nr[_ID:_ID + 8]
+                _U64.pack_into(mem, pos + _BUFLEN, len(nr))
+                _U64.pack_into(mem, pos + _NEXTBUF, putbuf + (link - start))
+                pos = link
+        _PHP.pack_into(args, _PHP_OFF, len(replies), _word(replies[0], _ID), putbuf,
+                       len(replies[0]))
+        await self._ioctl(PUFFSPUTOP, m.addr + _PHP_OFF)
         self.replies_out += len(replies)
 
     async def _ioctl(self, cmd: int, arg: Any) -> None:
@@ -312,9 +321,10 @@ class DevPuffsChannel(Channel):
                                                     pf_start=start, pf_end=end))
 
     async def close(self) -> None:
-        self._unmap(self.base)
+        self._unmap(self.map)
         self._unmap(self.ownput)
-        self.base = self.getbuf = self.putbuf = self.ownput = self.putsize = 0
+        self.map = self.ownput = None
+        self.putsize = 0
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             try:
