@@ -283,7 +283,7 @@ def test_user_mapping_is_the_calling_process_memory(k):
     """libc.UserMapping: mem() is the mapping's bytes, what uget/uput and the
     kernel's copies see at its address; in a forked child it is the child's
     copy (a write there leaves the parent's alone); after free() the address
-    faults, for uget and for mem() alike."""
+    faults, for uget and for mem() alike; mem() keeps the mapping's size."""
     from kern.exceptions import SyscallError
     from kern.kern_exit import WEXITSTATUS
 
@@ -305,6 +305,14 @@ def test_user_mapping_is_the_calling_process_memory(k):
         other.free()
         m.mem()[:5] = b"still"
         kept = libc.uget(m.addr, 5)
+        size = len(m.mem())
+        try:     # a store past the end: no bytes appended to the mapping
+            m.mem()[size:size + 1] = b"x"
+            kept += b" grew"
+        except (ValueError, IndexError):
+            pass
+        if len(m.mem()) != size:
+            kept += b" grew"
         m.free()
         try:
             libc.uget(m.addr, 1)

@@ -233,7 +233,9 @@ class UserMapping:
     kernel is given, ``m.mem()`` the mapping's bytes in the calling process
     (the same address in a forked child's copy), without a lookup of the
     address space at every access as uget/uput make.  Once the mapping is
-    gone (freed, the process exec'd or exiting) mem() faults as uget would."""
+    gone (freed, the process exec'd or exiting) mem() faults as uget would;
+    the view has the mapping's size (a store past its end is an error, not
+    bytes appended to it)."""
 
     __slots__ = ("addr", "vm", "gen", "data")
 
@@ -242,9 +244,9 @@ class UserMapping:
         self.addr = uvm_map_user(p, n)
         self.vm = p.p_vmspace
         self.gen = self.vm.vm_gen
-        self.data = uvm_user_bytes(p, self.addr)
+        self.data = memoryview(uvm_user_bytes(p, self.addr))
 
-    def mem(self) -> bytearray:
+    def mem(self) -> memoryview:
         p = curproc()
         vm = p.p_vmspace
         if vm is not self.vm or vm.vm_gen != self.gen or p.p_sflag & PS_WEXIT:
@@ -252,7 +254,7 @@ class UserMapping:
             # mapping removed since (this one perhaps: then EFAULT), or an
             # exiting process, whose lwp leaves here as at any access to its
             # memory
-            self.data = uvm_user_bytes(p, self.addr)
+            self.data = memoryview(uvm_user_bytes(p, self.addr))
             self.vm = vm
             self.gen = vm.vm_gen
         return self.data

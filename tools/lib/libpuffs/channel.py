@@ -260,7 +260,7 @@ class DevPuffsChannel(Channel):
         pos = _ARGS
         for _ in range(nops):
             n = _U64.unpack_from(mem, pos + _BUFLEN)[0]
-            frame = mem[pos:pos + n]
+            frame = bytearray(mem[pos:pos + n])
             self.count(frame)
             frames.append(frame)
             pos += n
