@@ -39,10 +39,6 @@ def curmachine() -> Machine:
     return m
 
 
-def curmachine_or_none() -> Machine | None:
-    return _machine.get()
-
-
 def curlwp() -> lwp:
     """The lwp running this code: NetBSD's ``curlwp``."""
     l = _lwp.get()
@@ -51,8 +47,13 @@ def curlwp() -> lwp:
     return l
 
 
-def curlwp_or_none() -> lwp | None:
-    return _lwp.get()
+# The current machine or lwp, None outside one: the ContextVars' own get
+# methods, bound once and called directly (no Python frame, and no bound
+# method made at each call as ``_lwp.get()`` makes on CPython 3.11); the
+# lock core, the buffer and page caches, VOP calls and fault checks ask
+# several times a block of a file write.
+curmachine_or_none: Callable[[], Machine | None] = _machine.get
+curlwp_or_none: Callable[[], lwp | None] = _lwp.get
 
 
 def curproc() -> proc:

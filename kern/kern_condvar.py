@@ -30,7 +30,7 @@ Deviations:
 
 from __future__ import annotations
 
-from kern.cpu import _lwp, curlwp
+from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_mutex import _mutex_enter, kmutex_t, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
 from kern.subr_lockdebug import caller_where
@@ -65,7 +65,7 @@ def cv_destroy(cv: kcondvar_t) -> None:
 
 
 async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int:
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if cv.cv_state != 1:

@@ -34,6 +34,10 @@ LSSUSPENDED = 8
 _LSNAMES = {LSIDL: "IDL", LSRUN: "RUN", LSSLEEP: "SLEEP", LSSTOP: "STOP", LSZOMB: "ZOMB",
             LSDEAD: "DEAD", LSONPROC: "ONPROC", LSSUSPENDED: "SUSPENDED"}
 
+# What an lwp's cached sleep and wakeup trace events were made for before the
+# first is made (l_tsleepw, l_twakeupw): no wmesg (a str or None) is it.
+NOWMESG = object()
+
 # kthread_create flags (sys/kthread.h)
 KTHREAD_IDLE = 0x01
 KTHREAD_MPSAFE = 0x02
@@ -133,7 +137,12 @@ class lwp:
         p.p_nlwpid += 1
         self.l_lid = p.p_nlwpid
         self.l_proc = p
-        self.l_name = name  # (sets l_tid and l_trun too)
+        # The machine's CPU (kern/machine/scheduler.py; set when it spawns the
+        # lwp) and how many times it was dispatched: before l_name, whose
+        # setter looks at them.
+        self.l_cpu: Any = None
+        self.l_ncsw = 0
+        self.l_name = name  # (sets l_tid and its trace events too)
         self.l_flag = flag
         self.l_pflag = 0
         self.l_stat = LSIDL
@@ -153,14 +162,11 @@ class lwp:
         self.l_sleepq: Any = None  # the queue it is linked on while asleep
         # A wakeup's result when it came between sleepq_enter and sleepq_block.
         self.l_early: int | None = None
-        # Scheduling (kern/machine/scheduler.py): the machine's CPU, the
-        # result a wakeup hands over, the pending timeout, how many times it
-        # was dispatched (l_ncsw), and how deep it is in waits outside the
+        # Scheduling (kern/machine/scheduler.py): the result a wakeup hands
+        # over, the pending timeout, and how deep it is in waits outside the
         # machine.
-        self.l_cpu: Any = None
         self.l_wakerv = 0
         self.l_callout: Any = None
-        self.l_ncsw = 0
         self.l_extdepth = 0
         # Lock bookkeeping (subr_lockdebug)
         self.l_locks: list[LockRecord] = []
@@ -197,14 +203,22 @@ class lwp:
     @l_name.setter
     def l_name(self, name: str) -> None:
         # Who it is in k.trace's events (kern/machine/trace.py): name, pid,
-        # lid; and its "run" event, made once per name (execve renames it),
-        # and its last sleep and wakeup events (kern/kern_synch.py remakes
-        # them when the wmesg changes).
+        # lid; and its events as the trace's raw list takes them: the event
+        # of its dispatch, made once per name (execve renames it; "start"
+        # until its code first runs, Machine._lwp_main, then "run"), and its
+        # last sleep and wakeup events with the wmesg each was made for
+        # (none yet: kern/kern_synch.py makes them, and remakes them when
+        # the wmesg changes).  On a machine each is its number in the
+        # machine's trace (Trace.intern; Machine.spawn_lwp for a new lwp).
         self._l_name = name
         tid = self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
-        self.l_trun = (tid, "run", "")
-        self.l_tsleep = (tid, "sleep", "")
-        self.l_twakeup = (tid, "wakeup", "")
+        ci = self.l_cpu
+        ev = (tid, "run" if self.l_ncsw else "start", "")
+        self.l_trun: Any = ev if ci is None else ci.m.trace.intern(ev)
+        self.l_tsleep: Any = None
+        self.l_tsleepw: Any = NOWMESG
+        self.l_twakeup: Any = None
+        self.l_twakeupw: Any = NOWMESG
 
     @property
     def l_stat_name(self) -> str:

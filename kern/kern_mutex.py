@@ -39,7 +39,8 @@ Deviations:
 * The panic messages are kemu's.
 * ``mutex_enter_nowait`` is kemu's (NetBSD has no such call): mutex_enter's
   common case as a plain call, for hot paths that would otherwise await a
-  coroutine (getblk, biowait, genfs_getpage_busy, cv_wait's relock).  It
+  coroutine (getblk, biowait, bread_nowait, genfs_getpage_busy and
+  genfs_getpage_nowait, uvm_vnp_setsize and setwritesize, cv_wait's relock).  It
   takes the mutex only where mutex_enter would take it at once with nobody
   else let run (same order check and lockdebug record; no scheduler
   decision is made, since the run queue is empty), and otherwise does
@@ -52,7 +53,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from kern.cpu import _lwp, curlwp
+from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
@@ -157,7 +158,7 @@ _getframe = sys._getframe
 
 
 async def mutex_enter(mtx: kmutex_t) -> None:
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     ci = l.l_cpu
@@ -234,12 +235,12 @@ def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1, at: lock_site | None = Non
         if not mutex_enter_nowait(lock):
             await mutex_enter(lock)
 
-    Hot paths (getblk, biowait, genfs_getpage_busy, cv_wait's relock)
+    Hot paths (the buffer and page caches, cv_wait's relock)
     spare the coroutine of an ``await`` this way; the schedule is the same,
     since mutex_enter's preemption point lets nobody run when no lwp is
     waiting.
     """
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         return False  # (mutex_enter says what is wrong)
     if mtx.mtx_owner is not None or not mtx.mtx_adaptive or l.l_spinlocks:
@@ -306,7 +307,7 @@ async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
 
 async def _mutex_relock(mtx: kmutex_t) -> None:
     """Take the interlock back after a sleep (mtsleep, kpause)."""
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()
     await _mutex_enter(mtx, l, caller_where(2) if l.l_cpu.lockdebug else None)
@@ -317,7 +318,7 @@ def mutex_spin_enter(mtx: kmutex_t) -> None:
 
 
 def mutex_exit(mtx: kmutex_t) -> None:
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()
     if mtx.mtx_owner is not l:  # (a mutex l holds is live: mutex_destroy panics if held)
@@ -343,7 +344,7 @@ mutex_spin_exit = mutex_exit
 def mutex_tryenter(mtx: kmutex_t) -> int:
     """Take the mutex if it is free: 1 on success, 0 if someone (the caller
     too, as in NetBSD) holds it."""
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if mtx.mtx_state != 1:
@@ -362,7 +363,7 @@ def mutex_tryenter(mtx: kmutex_t) -> int:
 
 
 def mutex_owned(mtx: kmutex_t) -> bool:
-    l = _lwp.get()
+    l = curlwp_or_none()
     return mtx.mtx_owner is (l if l is not None else curlwp())
 
 

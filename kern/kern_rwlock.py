@@ -31,7 +31,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from kern.cpu import _lwp, curlwp
+from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
@@ -105,7 +105,7 @@ def _can_take(rw: krwlock_t, op: int) -> bool:
 
 
 async def rw_enter(rw: krwlock_t, op: int) -> None:
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     # (the acquisition site only feeds lockdebug: not looked up without it)
@@ -113,7 +113,7 @@ async def rw_enter(rw: krwlock_t, op: int) -> None:
 
 
 async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if rw.rw_state != 1:
@@ -174,7 +174,7 @@ def _wake(rw: krwlock_t) -> None:
 
 
 def rw_exit(rw: krwlock_t) -> None:
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if rw.rw_state != 1:

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.cpu import MachineLocal, _lwp, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none
 from kern.errno import EINTR, ERESTART, EWOULDBLOCK
 from kern.kern_lwp import (
     LSONPROC,
@@ -141,7 +141,7 @@ def _unlink(l: lwp) -> None:
 async def sleepq_block(timo: int, catch: bool) -> int:
     """Sleep until woken; 0, EWOULDBLOCK on timeout, EINTR/ERESTART on a signal
     (EINTR too when the lwp is told to exit or was cancelled)."""
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
     if l.l_spinlocks:
@@ -177,12 +177,12 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         l.l_wakerv = 0
         tb = ci.tbuf
         if tb is not None:
-            # (l_tsleep: its last sleep event, kept for that wmesg; a lock wait's
-            # never is: Machine.sleep_event)
-            ev = l.l_tsleep
-            if ev[2] is not l.l_wmesg:
-                ev = ci.m.sleep_event(l)
-            tb.append(ev)
+            # (l_tsleep: its last sleep event, kept for wmesg l_tsleepw; a lock
+            # wait's never is: Machine.sleep_event)
+            if l.l_tsleepw is l.l_wmesg:
+                tb.append(l.l_tsleep)
+            else:
+                tb.append(ci.m.sleep_event(l))
         elif ci.tracing:
             ci.m.trace_sleep(l)  # (a lock wait names the lock and its holder)
         if timo > 0:
@@ -277,10 +277,11 @@ def _wakeup(l: lwp, rv: int) -> None:
     l.l_wakerv = rv
     tb = ci.tbuf
     if tb is not None:
-        ev = l.l_twakeup  # (its last wakeup event, kept for that wmesg)
-        if ev[2] is not l.l_wmesg:
-            ev = l.l_twakeup = (l.l_tid, "wakeup", l.l_wmesg or "")
-        tb.append(ev)
+        # (l_twakeup: its last wakeup event, kept for wmesg l_twakeupw)
+        if l.l_twakeupw is l.l_wmesg:
+            tb.append(l.l_twakeup)
+        else:
+            tb.append(ci.m.wakeup_event(l))
     elif ci.tracing:
         ci.m.trace_add(l, "wakeup", l.l_wmesg)
     ci.setrun(l)
@@ -366,7 +367,7 @@ async def preempt() -> None:
     then) and when no other lwp is runnable.  Outside any lwp (a task of
     the async face's caller) it is a trio checkpoint.
     """
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is not None and (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
         return  # the fast path: nothing else may run here
     await _offer_cpu(l, PREEMPT)
@@ -379,7 +380,7 @@ async def yield_() -> None:
     shrunk one) lets a polling loop make progress; PCT drops the yielder
     below every other lwp.
     """
-    await _offer_cpu(_lwp.get(), YIELD)
+    await _offer_cpu(curlwp_or_none(), YIELD)
 
 
 def suspendsched(wake_sleepers: bool = True) -> None:

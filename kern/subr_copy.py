@@ -64,7 +64,7 @@ import bisect
 import ctypes
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import _lwp, _machine
+from kern.cpu import curlwp_or_none, curmachine_or_none
 from kern.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOMEM
 from kern.exceptions import SyscallError
 from kern.kern_lwp import PS_WEXIT
@@ -122,7 +122,7 @@ class vmspace:
     """struct vmspace: a process's user address space, or the kernel's (no user pages)."""
 
     __slots__ = ("vm_starts", "vm_ents", "vm_next", "vm_kernel", "vm_refcnt", "vm_text",
-                 "vm_text_next", "vm_hint")
+                 "vm_text_next", "vm_hint", "vm_gen")
 
     def __init__(self, kernel: bool = False) -> None:
         self.vm_starts: list[int] = []
@@ -138,6 +138,9 @@ class vmspace:
         # one it used last (its stack, its request buffer), so it is tried
         # before the bisection.  Mappings never overlap: a hit is the answer.
         self.vm_hint: vm_map_entry | None = None
+        # Counts the mappings removed: a view of a mapping that userland keeps
+        # (libc.UserMapping) is good while this is what it was.
+        self.vm_gen = 0
 
     def __repr__(self) -> str:
         if self.vm_kernel:
@@ -184,12 +187,14 @@ class vmspace:
         del self.vm_starts[i]
         del self.vm_ents[i]
         self.vm_hint = None
+        self.vm_gen += 1
         return True
 
     def clear(self) -> None:
         self.vm_starts.clear()
         self.vm_ents.clear()
         self.vm_hint = None
+        self.vm_gen += 1
 
     @property
     def vm_mapped(self) -> int:
@@ -288,7 +293,7 @@ def _uaddr(uaddr: Any) -> int:
 
 def _curvm() -> vmspace | None:
     """The current process's user vmspace, or None for a kernel thread / no lwp."""
-    l = _lwp.get()
+    l = curlwp_or_none()
     if l is None:
         return None
     vm = l.l_proc.p_vmspace
@@ -341,24 +346,24 @@ def _copy_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int, out: bool) ->
 
 def copyin(uaddr: Any, kaddr: Any, len: int) -> int:
     """Copy ``len`` bytes from user address ``uaddr`` into kernel buffer ``kaddr``."""
-    m = _machine.get()      # (fault_inject, without its call)
+    m = curmachine_or_none()  # (fault_inject, without its call)
     if m is not None:
         attr = m.faults.check("copyin")
         if attr is not None:
             return attr.error
-    l = _lwp.get()          # (_curvm, the same)
+    l = curlwp_or_none()  # (_curvm, the same)
     vm = l.l_proc.p_vmspace if l is not None else None
     return _copy_vm(vm if vm is None or not vm.vm_kernel else None, kaddr, uaddr, len, False)
 
 
 def copyout(kaddr: Any, uaddr: Any, len: int) -> int:
     """Copy ``len`` bytes from kernel buffer ``kaddr`` to user address ``uaddr``."""
-    m = _machine.get()      # (as in copyin)
+    m = curmachine_or_none()  # (as in copyin)
     if m is not None:
         attr = m.faults.check("copyout")
         if attr is not None:
             return attr.error
-    l = _lwp.get()
+    l = curlwp_or_none()
     vm = l.l_proc.p_vmspace if l is not None else None
     return _copy_vm(vm if vm is None or not vm.vm_kernel else None, kaddr, uaddr, len, True)
 
@@ -739,7 +744,7 @@ async def ureadc(c: int, uio: uio) -> int:
 
 def _user_vm(p: proc) -> vmspace:
     if p.p_sflag & PS_WEXIT:
-        l = _lwp.get()
+        l = curlwp_or_none()
         if l is not None and l.l_proc is p:
             # A program whose process has exited is only unwinding: it leaves.
             from kern.kern_exit import lwp_exit

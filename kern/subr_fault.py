@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kern.cpu import _machine, curlwp_or_none, curmachine, curmachine_or_none
+from kern.cpu import curlwp_or_none, curmachine, curmachine_or_none
 from kern.errno import EIO, errorcode
 
 
@@ -233,7 +233,7 @@ def fault_check(site: str, dev: Any = None) -> FaultAttr | None:
 def fault_inject(site: str, dev: Any = None) -> int:
     """0 to go on, or the errno this call of ``site`` must fail with."""
     # (fault_check without its call: every copyin/copyout passes here)
-    m = _machine.get()
+    m = curmachine_or_none()
     if m is None:
         return 0
     attr = m.faults.check(site, dev)

@@ -48,7 +48,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, _lwp, curmachine_or_none
+from kern.cpu import MachineLocal, curlwp_or_none, curmachine_or_none
 from kern.exceptions import LockOrderReversal
 
 if TYPE_CHECKING:
@@ -375,7 +375,7 @@ def lockdebug_unlocked(l: lwp, lock: Any) -> None:
 
 def ASSERT_SLEEPABLE() -> None:
     """Panic if the current lwp may not sleep (it holds a spin mutex)."""
-    l = _lwp.get()  # (curlwp_or_none without a call: many hot paths assert this)
+    l = curlwp_or_none()  # (the ContextVar's bound get: many hot paths assert this)
     if l is not None and l.l_spinlocks:
         from kern.subr_prf import panic
 

@@ -57,6 +57,11 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
   are read in the same I/O; if that read fails the page is read alone
   before giving up.  ``ubc_uiomove`` drives it (uvm_ra in small: a read
   continuing where the last one ended reads a cluster further).
+  ``genfs_getpage_nowait`` (kemu's, as mutex_enter_nowait is) does
+  genfs_getpage_busy's common case as a plain call when it would neither
+  sleep nor let another lwp run (a resident idle page, or a new one that
+  needs no read; the same object lock pair); ubc_uiomove and
+  ufs_balloc_range try it before awaiting genfs_getpage_busy.
 * ``genfs_do_io`` is synchronous: one buf per contiguous run of blocks (no
   nested master buf), at most MAXPHYS each, waited for at once; a short
   transfer is EIO; a read stops at the first error, a write carries on
@@ -81,7 +86,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import _lwp, curlwp
+from kern.cpu import curlwp, curlwp_or_none
 from kern.errno import EINVAL, EIO
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import lock_site, mutex_enter, mutex_enter_nowait, mutex_exit, mutex_owned
@@ -497,6 +502,40 @@ async def _pages_fill(vp: vnode, run: list[vm_page]) -> int:
 
 
 _getpage_site = lock_site()  # (its vmobjlock; see lock_site)
+_nowait_site = lock_site()
+
+
+def genfs_getpage_nowait(uobj: uvm_object | None, off: int, nofill: bool = False) -> vm_page | None:
+    """kemu: ``await genfs_getpage_busy(vp, off, nofill)`` when it would neither
+    sleep nor let another lwp run, as a plain call (as mutex_enter_nowait is
+    mutex_enter's): the page at ``off`` (page aligned) is resident and not
+    busy, or not resident and ``nofill`` says it needs no read, and the
+    object lock is free with nobody waiting for the CPU.  Then the page is
+    made busy (created, if need be) under the lock, as genfs_getpage_busy
+    does, and returned; otherwise nothing is done (None) and the caller
+    awaits genfs_getpage_busy, which does the whole of it.  The page is
+    looked at before the lock is taken: mutex_enter_nowait lets nobody run,
+    so nothing changes in between.  (No page cache: None, for
+    genfs_getpage_busy to say so.)
+    """
+    if uobj is None:
+        return None
+    pg = uobj.uo_pages.get(off)
+    if pg is None:
+        if not nofill:
+            return None
+    elif pg.flags & PG_BUSY:
+        return None
+    lock = uobj.vmobjlock
+    if not mutex_enter_nowait(lock, 1, _nowait_site):
+        return None
+    if pg is None:
+        pg = _page_insert(uobj, off, curlwp_or_none())
+    else:
+        pg.flags |= PG_BUSY
+        pg.owner = curlwp_or_none()
+    mutex_exit(lock)
+    return pg
 
 
 async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
@@ -515,7 +554,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
     off &= ~PAGE_MASK  # trunc_page
-    me = _lwp.get()  # (curlwp; outside an lwp mutex_enter says so)
+    me = curlwp_or_none()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
     if not mutex_enter_nowait(lock, 1, _getpage_site):
@@ -578,7 +617,7 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
     vp = uobj.vmobj_vnode
     if vp is None:
         return EINVAL
-    write = bool(flags & UBC_WRITE)
+    write = flags & UBC_WRITE != 0
     ra_end = 0
     if not write:
         # Read what this call needs in clusters; a read that goes on where
@@ -590,7 +629,9 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
         off = uio.uio_offset
         pgoff = off & ~PAGE_MASK  # trunc_page
         inpg = off - pgoff
-        n = min(PAGE_SIZE - inpg, todo)
+        n = PAGE_SIZE - inpg
+        if n > todo:  # (MIN, without a call: once a page)
+            n = todo
         nofill = False
         if write:
             # Nothing outside the bytes written lies below EOF: no need to read.
@@ -598,17 +639,26 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
             before = inpg > 0 and pgoff < size
             after = off + n < pgoff + PAGE_SIZE and off + n < size
             nofill = not (before or after)
-        error, pg = await genfs_getpage_busy(vp, pgoff, nofill, ra_end)
-        if error:
-            return error
-        assert pg is not None
-        mv = memoryview(pg.data)[inpg:inpg + n]
+        pg = genfs_getpage_nowait(uobj, pgoff, nofill)
+        if pg is None:
+            error, pg = await genfs_getpage_busy(vp, pgoff, nofill, ra_end)
+            if error:
+                return error
+            assert pg is not None
+        mv = memoryview(pg.data)
+        if n != PAGE_SIZE:  # (a whole page is the whole view: no slice)
+            mv = mv[inpg:inpg + n]
         resid0 = uio.uio_resid
         error = await uiomove(mv, n, uio)
         moved = resid0 - uio.uio_resid
         if write and moved and pg.flags & (PG_CLEAN | PG_FAKE):  # (else it is dirty already)
             _page_dirty(uobj, pg)
-        uvm_page_unbusy(uobj, [pg])
+        pflags = pg.flags
+        if pflags & (PG_FAKE | PG_WANTED):
+            uvm_page_unbusy(uobj, [pg])
+        else:  # (uvm_page_unbusy of one page that nobody waits for, written out)
+            pg.flags = pflags & ~PG_BUSY
+            pg.owner = None
         if error:
             return error
         if moved == 0:

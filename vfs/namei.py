@@ -64,8 +64,9 @@ from kern.errno import (
     ENOTDIR,
     EROFS,
 )
+from kern.subr_copy import copyinstr
 from kern.subr_uio import UIO_READ, kernel_uio
-from vfs.mount import MNT_RDONLY, VFS_ROOT, vfs_busy, vfs_unbusy
+from vfs.mount import MNT_RDONLY, VFS_ROOT, vfs_busy, vfs_unbusy, vfsglobals
 from vfs.namei_h import (
     CREATE,
     DELETE,
@@ -131,8 +132,6 @@ def _decode(raw: bytes) -> str:
 
 def pathbuf_copyin(userpath: int) -> tuple[int, pathbuf | None]:
     """Copy a path in from user space: EFAULT, ENAMETOOLONG (MAXPATHLEN with the NUL)."""
-    from kern.subr_copy import copyinstr
-
     kbuf = bytearray(MAXPATHLEN)
     error, done = copyinstr(userpath, kbuf, MAXPATHLEN)
     if error:
@@ -192,8 +191,6 @@ def _cwdi() -> Any:
 
 
 def _rootdir() -> vnode:
-    from vfs.mount import vfsglobals
-
     c = _cwdi()
     if c is not None and c.cwdi_rdir is not None:
         return c.cwdi_rdir
@@ -285,14 +282,15 @@ async def namei(ndp: nameidata) -> int:
         rest_stripped = rest.lstrip("/")
         trailing_slash = bool(sep) and rest_stripped == ""
         islast = rest_stripped == ""
-        if len(comp.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        namelen = len(comp.encode("utf-8", "surrogateescape"))
+        if namelen > NAME_MAX:
             await vrele(dvp)
             return ENAMETOOLONG
         if dvp.v_type != VDIR:
             await vrele(dvp)
             return ENOTDIR
         cnp.cn_nameptr = comp
-        cnp.cn_namelen = len(comp.encode("utf-8", "surrogateescape"))
+        cnp.cn_namelen = namelen
         cnp.cn_flags = flags & ~(ISLASTCN | ISDOTDOT | REQUIREDIR)
         if islast:
             cnp.cn_flags |= ISLASTCN

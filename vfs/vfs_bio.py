@@ -125,6 +125,13 @@ Deviations from vfs_bio.c 1.276:
 * ``biowait`` (and ``biodone``'s wakeup) use bufcache_lock, where NetBSD
   uses the buffer's ``b_objlock``: one mutex taken and released per wait
   either way;
+* ``bread_nowait`` is kemu's (as mutex_enter_nowait is): bread of a valid
+  block whose buffer is cached and idle, as a plain call, when it would
+  neither sleep nor let another lwp run (the same locks taken and released
+  in the same order, the same records); bread tries it first, and so do its
+  hot callers (ext2fs's block allocation), which await bread only when it
+  declines.  getblk and biowait likewise try their own common cases as
+  plain calls first (``_getblk_idle``, ``_biowait_done``);
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
   may sleep and releasing a buffer must not; nothing else runs meanwhile),
   so the two are one function;
@@ -139,7 +146,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, _lwp, _machine, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none, curmachine_or_none
 from kern.errno import EIO, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import (
@@ -206,7 +213,7 @@ def bufcache() -> _Bufcache:
     """The machine's buffer cache.  (Its MachineLocal looked up in the
     machine's table first: calling the MachineLocal costs several times
     that, and every getblk, brelse and biowait asks.)"""
-    m = _machine.get()
+    m = curmachine_or_none()
     if m is not None:
         bc = m.locals.get(_bufcache)
         if bc is not None:
@@ -261,6 +268,9 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     copy-on-write handlers run now (fscow_run sets B_COWDONE), so that the
     later write of the changed buffer cannot fail for them.
     """
+    bp = bread_nowait(vp, blkno, size, flags)
+    if bp is not None:
+        return 0, bp
     bp = await bio_doread(vp, blkno, size, False)
     error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
@@ -339,6 +349,13 @@ async def bawrite(bp: buf) -> None:
 
 # ------------------------------------------------------- releasing
 
+# (brelsel's masks, computed once)
+_BRELSE_RARE = BC_WANTED | BC_NOCACHE | BC_VFLUSH
+_BRELSE_KEEP = ~(BC_AGE | BC_BUSY | BC_NOCACHE)
+_NOT_ASYNC = ~B_ASYNC
+_VALID = BO_DONE | BO_DELWRI
+
+
 def brelsel(bp: buf, set_: int) -> None:
     """Release a busy buffer to the cache; an invalid or failed one leaves it."""
     cflags = bp.b_cflags | set_
@@ -354,7 +371,7 @@ def brelsel(bp: buf, set_: int) -> None:
 
     # (The rarer cases, tested once together first: a common release is
     # none of them.)
-    if cflags & (BC_WANTED | BC_NOCACHE | BC_VFLUSH) or flags & B_LOCKED or bp.b_error != 0:
+    if cflags & _BRELSE_RARE or flags & B_LOCKED or bp.b_error != 0:
         if cflags & BC_WANTED:
             cflags &= ~(BC_WANTED | BC_AGE)
 
@@ -381,8 +398,8 @@ def brelsel(bp: buf, set_: int) -> None:
     elif bp.b_hash is not None:
         bp.b_cache.lru[bp] = None  # (one still on the list keeps its place)
 
-    bp.b_cflags = cflags & ~(BC_AGE | BC_BUSY | BC_NOCACHE)
-    bp.b_flags = flags & ~B_ASYNC
+    bp.b_cflags = cflags & _BRELSE_KEEP  # ~(BC_AGE | BC_BUSY | BC_NOCACHE)
+    bp.b_flags = flags & _NOT_ASYNC
     bp.b_owner = None
     if bp.b_busy is not None:
         cv_broadcast(bp.b_busy)
@@ -404,6 +421,65 @@ def incore(vp: vnode, blkno: int) -> buf | None:
 
 
 _getblk_site = lock_site()  # (getblk's bufcache_lock; see lock_site)
+_idle_site = lock_site()
+
+
+def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
+    """kemu: getblk's common case as a plain call, as mutex_enter_nowait is
+    mutex_enter's, for ``bp``, which the caller found cached and idle (not
+    BC_BUSY) with the size it wants.  When bufcache_lock can be taken at once
+    with nobody waiting for the CPU, the lock is taken, the buffer made busy
+    and the lock released, as getblk does: True.  Otherwise nothing is done
+    (False) and the caller awaits getblk, which does the whole of it.  (The
+    buffer is looked at before the lock is taken: mutex_enter_nowait lets
+    nobody run, so nothing changes in between.)
+    """
+    lock = bc.lock
+    if not mutex_enter_nowait(lock, 1, _idle_site):
+        return False
+    bp.b_cflags |= BC_BUSY  # (_bbusy_take, written out)
+    bp.b_owner = curlwp_or_none()
+    bc.lru.pop(bp, None)
+    mutex_exit(lock)
+    return True
+
+
+_bread_site = lock_site()
+
+
+def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None:
+    """kemu: ``await bread(vp, blkno, size, flags)`` when it would neither
+    sleep nor let another lwp run, as a plain call (as mutex_enter_nowait is
+    mutex_enter's): the block's buffer is cached, idle, of ``size`` bytes,
+    valid (BO_DONE or BO_DELWRI) with no error and no residue, its
+    copy-on-write handlers have run if ``flags`` has B_MODIFY (B_COWDONE),
+    and bufcache_lock is free with nobody waiting for it or for the CPU.
+    Then bread's work is done as it would be done (getblk's taking of the
+    buffer and biowait's, each a pair of bufcache_lock; bio_doread starts no
+    read and fscow_run is not called) and the busy buffer returned;
+    otherwise nothing is done (None) and the caller awaits bread::
+
+        bp = bread_nowait(vp, blkno, size, flags)
+        if bp is None:
+            error, bp = await bread(vp, blkno, size, flags)
+
+    A file's sequential write reads its indirect block and a bitmap block
+    this way at every block.
+    """
+    bc = bufcache()
+    bp = bc.hash.get((id(vp), blkno))  # (_key)
+    if bp is None or bp.b_cflags & BC_BUSY or bp.b_bcount != size or \
+            not bp.b_oflags & _VALID or bp.b_error or bp.b_resid or \
+            (flags & B_MODIFY and not bp.b_flags & B_COWDONE) or \
+            bc.lock.mtx_waiters.sq_lwps or not _getblk_idle(bc, bp):
+        return None
+    # biowait: the I/O is over.  (Its mutex_enter_nowait cannot decline:
+    # getblk's mutex_exit just now woke nobody, so nothing has changed since
+    # the same call took the same lock.)
+    if not mutex_enter_nowait(bc.lock, 1, _bread_site):
+        panic("bread_nowait: bufcache_lock not free again at once")
+    mutex_exit(bc.lock)
+    return bp
 
 
 async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
@@ -411,6 +487,10 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
     bc = bufcache()
     key = (id(vp), blkno)  # _key(vp, blkno), written out: every bread passes here
+    bp = bc.hash.get(key)
+    if bp is not None and not bp.b_cflags & BC_BUSY and bp.b_bcount == size and \
+            _getblk_idle(bc, bp):
+        return bp
     if not mutex_enter_nowait(bc.lock, 1, _getblk_site):
         await mutex_enter(bc.lock)
     while True:
@@ -421,11 +501,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             if await bbusy(bp, False, 0, None):
                 continue  # it went away while we waited
         else:
-            # bbusy of an idle buffer: it is ours at once (_bbusy_take,
-            # written out: every bread of a cached block passes here)
-            bp.b_cflags |= BC_BUSY
-            bp.b_owner = _lwp.get()
-            bc.lru.pop(bp, None)
+            _bbusy_take(bc, bp)  # bbusy of an idle buffer: it is ours at once
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
             return bp
@@ -511,10 +587,28 @@ async def _buf_trim() -> None:
 # ------------------------------------------------------- completion
 
 _biowait_site = lock_site()
+_done_site = lock_site()
+
+
+def _biowait_done(bp: buf) -> int | None:
+    """kemu: biowait's common case as a plain call: the I/O on ``bp`` is over
+    (or its write delayed) and the lock is free with nobody waiting for the
+    CPU.  Then the lock is taken and released, as biowait does, and b_error
+    returned; otherwise nothing is done (None) and the caller awaits biowait."""
+    if not bp.b_oflags & (BO_DONE | BO_DELWRI):
+        return None
+    m = (bp.b_cache or bufcache()).lock
+    if not mutex_enter_nowait(m, 1, _done_site):
+        return None
+    mutex_exit(m)
+    return bp.b_error
 
 
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
+    error = _biowait_done(bp)
+    if error is not None:
+        return error
     bc = bp.b_cache
     m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
     if not mutex_enter_nowait(m, 1, _biowait_site):
@@ -645,7 +739,7 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
 def _bbusy_take(bc: _Bufcache, bp: buf) -> None:
     """bbusy's end: idle ``bp`` becomes the caller's (off the LRU list)."""
     bp.b_cflags |= BC_BUSY
-    bp.b_owner = _lwp.get()  # (curlwp: the caller holds bufcache_lock, so runs in an lwp)
+    bp.b_owner = curlwp_or_none()  # (curlwp: the caller holds bufcache_lock, so runs in an lwp)
     bc.lru.pop(bp, None)
 
 

@@ -84,6 +84,7 @@ from kern.kern_rwlock import RW_WRITER, rw_enter, rw_exit
 from kern.kern_time import timespec, timeval
 from kern.subr_copy import copyin, copyinstr, copyout
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, iovec, uio
+from kern.sys_generic import dofileread, dofilewrite
 from kern.syscall import SYS___fhopen40, SYS___fhstat50, SYS___getfh30, syscall_register
 from vfs.mount import (
     MNT_ASYNC,
@@ -281,8 +282,6 @@ async def _fd_vnode_seekable(fd: int) -> tuple[int, Any]:
 
 
 async def sys_pread(l: Any, uap: Any, retval: list[int]) -> int:
-    from kern.sys_generic import dofileread
-
     error, fp = await _fd_vnode_seekable(uap.fd)
     if error:
         return error
@@ -301,8 +300,6 @@ async def sys_pread(l: Any, uap: Any, retval: list[int]) -> int:
 
 
 async def sys_pwrite(l: Any, uap: Any, retval: list[int]) -> int:
-    from kern.sys_generic import dofilewrite
-
     error, fp = await _fd_vnode_seekable(uap.fd)
     if error:
         return error

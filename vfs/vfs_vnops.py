@@ -67,9 +67,10 @@ from kern.fcntl import (
     O_NOFOLLOW,
     O_TRUNC,
 )
+from kern.kern_auth import kauth_cred_groupmember, kauth_cred_issuser
 from kern.kern_descrip import fileops
 from kern.kern_mutex import mutex_enter, mutex_exit
-from kern.subr_uio import UIO_READ, UIO_SYSSPACE, iovec, uio
+from kern.subr_uio import UIO_READ, UIO_SETUP_SYSSPACE, UIO_SYSSPACE, iovec, uio
 from vfs.mount import MNT_RDONLY
 from vfs.namei import namei, nameidata
 from vfs.namei_h import CREATE, FOLLOW, LOCKLEAF, LOCKPARENT, LOOKUP
@@ -281,8 +282,6 @@ async def vn_rdwr(rw: int, vp: vnode, base: Any, length: int, offset: int, segfl
         vm = curlwp().l_proc.p_vmspace
     u = uio([iov], uio_offset=offset, uio_rw=rw, uio_vmspace=vm)
     if segflg == UIO_SYSSPACE:
-        from kern.subr_uio import UIO_SETUP_SYSSPACE
-
         UIO_SETUP_SYSSPACE(u)
     if not ioflg & IO_NODELOCKED:
         await vn_lock(vp, (LK_SHARED if rw == UIO_READ else LK_EXCLUSIVE) | LK_RETRY)
@@ -472,8 +471,6 @@ async def vop_pathconf_std(v: Any) -> int:
 
 def vaccess(vtype: int, file_mode: int, uid: int, gid: int, acc_mode: int, cred: Any) -> int:
     """The classic owner/group/other check (kern/vfs_subr.c vaccess); root passes."""
-    from kern.kern_auth import kauth_cred_groupmember, kauth_cred_issuser
-
     if kauth_cred_issuser(cred):
         if acc_mode & 0o100 and vtype != VDIR and not file_mode & 0o111:
             return EACCES

@@ -130,7 +130,7 @@ from kern.queue import (
 )
 from kern.subr_lockdebug import caller_where
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
-from vfs.mount import IMNT_HAS_TRANS, vfs_busy, vfs_unbusy
+from vfs.mount import IMNT_HAS_TRANS, VFS_LOADVNODE, VFS_NEWVNODE, vfs_busy, vfs_unbusy
 from vfs.uvm import uvm
 from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
 from vfs.vnode_if import (
@@ -937,8 +937,6 @@ async def vcache_vget(vp: vnode) -> int:
 
 async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
     """The referenced, unlocked vnode for ``key`` on ``mp``, loading it if needed."""
-    from vfs.mount import VFS_LOADVNODE
-
     g = _vg()
     ck = vcache_key(mp, key)
     while True:
@@ -990,8 +988,6 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
 async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
                      extra: Any = None) -> tuple[int, vnode | None]:
     """Create a new file's vnode through VFS_NEWVNODE; referenced and unlocked."""
-    from vfs.mount import VFS_NEWVNODE
-
     g = _vg()
     error = await vfs_busy(mp)
     if error:
@@ -1194,10 +1190,18 @@ async def vflush(mp: mount, skipvp: vnode | None, flags: int) -> int:
     return 0
 
 
-def _dead_vnodeop_p() -> list[Any]:
-    from vfs.dead_vnops import dead_vnodeop_p
+_dead_vnops: Any = None
 
-    return dead_vnodeop_p
+
+def _dead_vnodeop_p() -> list[Any]:
+    # vfs.dead_vnops imports this module: it is looked up on first use, then
+    # kept (an import statement here cost every vrelel about half a microsecond).
+    global _dead_vnops
+    if _dead_vnops is None:
+        from vfs import dead_vnops
+
+        _dead_vnops = dead_vnops
+    return _dead_vnops.dead_vnodeop_p
 
 
 # ------------------------------------------------------------------ locking

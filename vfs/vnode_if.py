@@ -278,30 +278,18 @@ def vfs_opv_init(opv: vnodeopv_desc) -> list[Any]:
 
 # ------------------------------------------------------------------ calls
 
-async def VCALL(vp: vnode, desc: vnodeop_desc, ap: Any) -> int:
-    """Dispatch ``ap`` to ``vp``'s implementation of ``desc`` (fstrans-bracketed if it writes).
-
-    Every operation is also a fault-injection site named after it
-    (``VOP_WRITE``, ``VOP_READ``, ...), scoped by lwp or by vnode (``dev=vp``):
-    an armed fault makes the call fail with its errno before the file
-    system sees it, leaving the state its error path leaves (vop_error_unwind).
-    """
-    m = curmachine_or_none()
-    if m is not None and m.faults.armed and desc.vop_site is not None:
-        attr = m.faults.check(desc.vop_site, vp)
-        if attr is not None:
-            await vop_error_unwind(desc, ap, attr.error)
-            return attr.error
-    fn = vp.v_op[desc.vdesc_offset]
-    if desc.vdesc_fstrans:
-        mp = vp.v_mount
-        if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS:
-            await fstrans_start(mp)
-            try:
-                return await fn(ap)
-            finally:
-                fstrans_done(mp)
-    return await fn(ap)
+# VCALL, the dispatch of a call to the vnode's implementation of an operation,
+# is NetBSD's macro; here it is generated into each VOP_* function by _make
+# (one coroutine less per call, and the descriptor's constants written in):
+#
+# * every operation is also a fault-injection site named after it
+#   (``VOP_WRITE``, ``VOP_READ``, ...), scoped by lwp or by vnode
+#   (``dev=vp``): an armed fault makes the call fail with its errno before
+#   the file system sees it, leaving the state its error path leaves
+#   (vop_error_unwind);
+# * the implementation is read from ``v_op`` before anything sleeps;
+# * an operation that writes (``vdesc_fstrans``) runs inside a shared fstrans
+#   transaction on the vnode's mount when that mount has transactions.
 
 
 async def vop_error_unwind(desc: vnodeop_desc, ap: Any, error: int) -> None:
@@ -374,7 +362,32 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
         "    ap.a_desc = desc",
         *[f"    ap.{a} = {a}" for a in in_attrs],
         *[f"    ap.{a} = [None]" for a in out_attrs],
-        f"    error = await VCALL({vp_attr}, desc, ap)",
+    ]
+    # VCALL (see above), for this operation.
+    if desc.vop_site is not None:
+        lines += [
+            "    m = curmachine_or_none()",
+            "    if m is not None and m.faults.armed:",
+            f"        attr = m.faults.check(site, {vp_attr})",
+            "        if attr is not None:",
+            "            await vop_error_unwind(desc, ap, attr.error)",
+            "            error = attr.error",
+            f"            return {ret}",
+        ]
+    lines.append(f"    fn = {vp_attr}.v_op[{desc.vdesc_offset}]")
+    if desc.vdesc_fstrans:
+        lines += [
+            f"    mp = {vp_attr}.v_mount",
+            "    if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS:",
+            "        await fstrans_start(mp)",
+            "        try:",
+            "            error = await fn(ap)",
+            "        finally:",
+            "            fstrans_done(mp)",
+            f"        return {ret}",
+        ]
+    lines += [
+        "    error = await fn(ap)",
         f"    return {ret}",
     ]
 
@@ -382,7 +395,10 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
         raise TypeError(f"VOP_{desc.vdesc_name[4:].upper()} takes {nin} arguments "
                         f"({', '.join(in_names)}), got {n}")
 
-    ns: dict[str, Any] = {"cls": cls, "desc": desc, "VCALL": VCALL, "_badargs": _badargs}
+    ns: dict[str, Any] = {"cls": cls, "desc": desc, "site": desc.vop_site, "_badargs": _badargs,
+                          "curmachine_or_none": curmachine_or_none,
+                          "vop_error_unwind": vop_error_unwind, "IMNT_HAS_TRANS": IMNT_HAS_TRANS,
+                          "fstrans_start": fstrans_start, "fstrans_done": fstrans_done}
     exec("\n".join(lines), ns)  # noqa: S102 - names from the descriptor table
     VOP = ns["VOP"]
 
@@ -435,12 +451,11 @@ VOP_GETPAGES = _make(vop_getpages_desc)
 VOP_PUTPAGES = _make(vop_putpages_desc)
 
 
-def _sync_call(vp: vnode, desc: vnodeop_desc, **kw: Any) -> Any:
+def _sync_call(vp: vnode, desc: vnodeop_desc) -> Any:
+    """Call a plain (never sleeping) operation whose only argument is ``vp``."""
     ap = desc.args_class()
     ap.a_desc = desc
     ap.a_vp = vp
-    for k, v in kw.items():
-        setattr(ap, k, v)
     return vp.v_op[desc.vdesc_offset](ap)
 
 

@@ -30,8 +30,13 @@ Deviations:
   ROCOMPAT_READONLY, ROCOMPAT_PROJECT, the E2FS_BG_* flags and
   E2FS_HAS_GD_CSUM are not defined; ``feature_names`` is kemu's (for
   messages, where NetBSD uses snprintb bit strings).
+* ``m_ext2fs`` also keeps plain copies of four fields of the super block
+  that do not change while mounted (``k_first_dblock``, ``k_bpg``,
+  ``k_fpg``, ``k_bcount``; ext2fs_sbfill sets them), for the block
+  allocator's hot path.
 * ``m_ext2fs`` keeps the descriptor blocks raw with ctypes views over them
-  (``e2fs_gd_array``) instead of a malloc'ed array; e2fs_sbload/sbsave
+  (``e2fs_gd_array``, a list of one view per group) instead of a malloc'ed
+  array; e2fs_sbload/sbsave
   view or copy the little-endian bytes.
 """
 
@@ -295,7 +300,15 @@ class m_ext2fs:
         self.e2fs_itpg = 0              # inode table blocks per group
         self.e2fs_gdsize = E2FS_REV0_GD_SIZE
         self.e2fs_gdraw = bytearray()   # the descriptor blocks as on disk
-        self.e2fs_gd: Any = None        # ext2_gd array viewing e2fs_gdraw
+        self.e2fs_gd: Any = None        # ext2_gd views of e2fs_gdraw, one a group
+        # kemu: plain copies of the super block's geometry, which does not
+        # change while it is mounted (ext2fs_sbfill sets them from e2fs):
+        # block allocation reads them at every block, and a ctypes field
+        # costs several times a plain attribute.
+        self.k_first_dblock = 0         # e2fs.e2fs_first_dblock
+        self.k_bpg = 0                  # e2fs.e2fs_bpg
+        self.k_fpg = 0                  # e2fs.e2fs_fpg
+        self.k_bcount = 0               # e2fs.e2fs_bcount
 
     def __repr__(self) -> str:
         return (f"<m_ext2fs bsize={self.e2fs_bsize} ncg={self.e2fs_ncg} "
@@ -425,6 +438,12 @@ def e2fs_sbsave(sb: ext2fs, raw: Any) -> None:
     raw[:SBSIZE] = bytes(sb)
 
 
-def e2fs_gd_array(raw: bytearray, ncg: int) -> Any:
-    """An ``ext2_gd`` array of ``ncg`` descriptors viewing ``raw`` in place."""
-    return (ext2_gd * ncg).from_buffer(raw)
+def e2fs_gd_array(raw: bytearray, ncg: int) -> list[ext2_gd]:
+    """``ncg`` ``ext2_gd`` descriptors viewing ``raw`` in place, as a list.
+
+    (A list of views rather than a ctypes array: indexing a ctypes array
+    makes a new view object each time, five times the cost of a list's, and
+    block allocation looks its group up at every block.)
+    """
+    size = ctypes.sizeof(ext2_gd)
+    return [ext2_gd.from_buffer(raw, i * size) for i in range(ncg)]

@@ -66,7 +66,7 @@ from kern.native import clrbit, ffc_range, isclr, setbit
 from kern.param import DEV_BSHIFT
 from kern.subr_prf import printf
 from vfs.buf import B_MODIFY, BC_INVAL, BO_DELWRI
-from vfs.vfs_bio import bdwrite, bread, brelse, getblk, incore
+from vfs.vfs_bio import bdwrite, bread, bread_nowait, brelse, getblk, incore
 
 from .ext2fs import (
     cgbase,
@@ -118,12 +118,12 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
                         not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0
-    if bpref >= sb.e2fs_bcount:
+    if bpref >= fs.k_bcount:  # (k_*: the super block's geometry, plain copies)
         bpref = 0
     if bpref == 0:
         cg = ino_to_cg(fs, ip.i_number)
     else:
-        cg = (bpref - sb.e2fs_first_dblock) // sb.e2fs_fpg  # dtog
+        cg = (bpref - fs.k_first_dblock) // fs.k_fpg  # dtog
     bsize = fs.e2fs_bsize
     bno = await ext2fs_hashalloc(ip, cg, bpref, bsize, ext2fs_alloccg)
     if bno > 0:
@@ -194,22 +194,27 @@ async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
     gd = fs.e2fs_gd[cg]
     if gd.ext2bgd_nbfree == 0:
         return 0
-    error, bp = await bread(ip.i_devvp, gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb,  # fsbtodb
-                            fs.e2fs_bsize, B_MODIFY)
-    if error:
-        printf("%s: cannot read the block bitmap of group %d: error %d\n",
-               ext2fs_mntname(ip), cg, error)
-        return 0
-    assert bp is not None
+    bmap = gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb  # fsbtodb
+    bp = bread_nowait(ip.i_devvp, bmap, fs.e2fs_bsize, B_MODIFY)
+    if bp is None:  # (bread's common case is a plain call: see bread_nowait)
+        error, bp = await bread(ip.i_devvp, bmap, fs.e2fs_bsize, B_MODIFY)
+        if error:
+            printf("%s: cannot read the block bitmap of group %d: error %d\n",
+                   ext2fs_mntname(ip), cg, error)
+            return 0
+        assert bp is not None
     bbp = bp.b_data
-    # The super block's fields are read once (each ctypes read is dear):
-    # base is cgbase(fs, cg), n the blocks of group cg (the last one may be
-    # short), and the tests below are dtog(fs, bpref) == cg and dtogd(fs, bpref).
+    # (The super block's geometry from m_ext2fs's plain copies: base is
+    # cgbase(fs, cg), n the blocks of group cg (the last one may be short),
+    # and the tests below are dtog(fs, bpref) == cg and dtogd(fs, bpref).)
     sb = fs.e2fs
-    first = sb.e2fs_first_dblock
-    fpg = sb.e2fs_fpg
-    base = first + sb.e2fs_bpg * cg
-    n = min(sb.e2fs_bpg, sb.e2fs_bcount - base)
+    first = fs.k_first_dblock
+    fpg = fs.k_fpg
+    bpg = fs.k_bpg
+    base = first + bpg * cg
+    n = fs.k_bcount - base
+    if n > bpg:  # (min, without a call)
+        n = bpg
     if bpref and (bpref - first) // fpg == cg:
         bpref = (bpref - first) % fpg
         if bpref < n and not bbp[bpref >> 3] & (1 << (bpref & 7)):  # isclr(bbp, bpref)

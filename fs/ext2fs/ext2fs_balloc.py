@@ -52,10 +52,11 @@ from vfs.genfs_io import (
     PAGE_MASK,
     PAGE_SIZE,
     genfs_getpage_busy,
+    genfs_getpage_nowait,
     genfs_page_dirty,
     uvm_page_unbusy,
 )
-from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite, getblk
+from vfs.vfs_bio import bdwrite, bread, bread_nowait, brelse, btodb, bwrite, getblk
 
 from .ext2fs import fsbtodb
 from .ext2fs_alloc import (
@@ -80,6 +81,9 @@ B_CLRBUF = 0x01
 
 
 _U32 = struct.Struct("<I")
+# (bound once: a Struct method looked up at each call is a new bound method)
+_u32_get = _U32.unpack_from
+_u32_put = _U32.pack_into
 
 
 async def _zeroblk(ip: inode, bno: int) -> int:
@@ -121,7 +125,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     error, path = ext2fs_getlbns(fs, bn)
     if error:
         return error, None
-    blocks = ip.i_e2din.e2di_blocks  # i_e2fs_blocks
+    blocks = ip.i_e2fs_blocks
 
     if not path:
         nb = blocks[bn]
@@ -158,16 +162,18 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
     elif not ext2fs_validblk(ip, nb):
         return ext2fs_badblock(ip, nb, "indirect"), None
 
-    steps = path[1:]
-    nsteps = len(steps)  # (steps are shared values: the last is told by its place)
+    nsteps = len(path) - 1  # (steps are shared values: the last is told by its place)
     new = False
-    for i, step in enumerate(steps, 1):
+    for i in range(1, nsteps + 1):
+        step = path[i]
         last = i == nsteps
-        error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
-        if error:
-            break
-        assert bp is not None
-        child = _U32.unpack_from(bp.b_data, 4 * step.in_off)[0]  # the pointer at in_off
+        bp = bread_nowait(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)  # fsbtodb
+        if bp is None:  # (bread's common case is a plain call: see bread_nowait)
+            error, bp = await bread(devvp, nb << fs.e2fs_fsbtodb, fs.e2fs_bsize)
+            if error:
+                break
+            assert bp is not None
+        child = _u32_get(bp.b_data, 4 * step.in_off)[0]  # the pointer at in_off
         if child != 0:
             brelse(bp, 0)
             if not ext2fs_validblk(ip, child):
@@ -192,7 +198,7 @@ async def ext2fs_balloc(ip: inode, bn: int, size: int, cred: Any, want_buf: bool
                 brelse(bp, 0)
                 break
         ip.i_e2fs_last_blk = newb
-        _U32.pack_into(bp.b_data, 4 * step.in_off, newb)  # ext2fs_setbptr
+        _u32_put(bp.b_data, 4 * step.in_off, newb)  # ext2fs_setbptr
         if unwind is None:
             unwind = (nb, step.in_off)
         bdwrite(bp)
@@ -247,7 +253,7 @@ async def ext2fs_gop_alloc(vp: vnode, off: int, len_: int, flags: int, cred: Any
     bshift = fs.e2fs_bshift
     fsbsize = fs.e2fs_bsize
     while len_ > 0:
-        bsize = min(fsbsize, len_)
+        bsize = fsbsize if fsbsize < len_ else len_  # (MIN, without a call)
         error, _ = await ext2fs_balloc(ip, off >> bshift, bsize, cred, False, flags)  # lblkno
         if error:
             return error
@@ -282,10 +288,13 @@ async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int
         # Nothing of this page outside the range lies below EOF: no read needed.
         before = pgoff < off and pgoff < size
         after = end < pgoff + PAGE_SIZE and end < size
-        error, pg = await genfs_getpage_busy(vp, pgoff, not (before or after))
-        if error:
-            uvm_page_unbusy(uobj, pgs)
-            return error
+        nofill = not (before or after)
+        pg = genfs_getpage_nowait(uobj, pgoff, nofill)
+        if pg is None:
+            error, pg = await genfs_getpage_busy(vp, pgoff, nofill)
+            if error:
+                uvm_page_unbusy(uobj, pgs)
+                return error
         pgs.append(pg)
     error = await ext2fs_gop_alloc(vp, off, len_, flags, cred)
     if error == 0:

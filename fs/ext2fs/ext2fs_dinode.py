@@ -33,6 +33,8 @@ from __future__ import annotations
 import ctypes
 from typing import TYPE_CHECKING
 
+from .ext2fs import E2FS_REV0
+
 if TYPE_CHECKING:
     from .ext2fs import m_ext2fs
 
@@ -154,8 +156,6 @@ EXT3_EPOCH_MASK = 0x3
 
 def EXT2_DINODE_SIZE(fs: m_ext2fs) -> int:
     """Size of one inode in the inode tables of ``fs``."""
-    from .ext2fs import E2FS_REV0
-
     return fs.e2fs.e2fs_inode_size if fs.e2fs.e2fs_rev > E2FS_REV0 else EXT2_REV0_DINODE_SIZE
 
 

@@ -152,27 +152,37 @@ def _entry(ip: inode, data: Any, off: int) -> tuple[int, int, int, int]:
 
 def ext2fs_dirbadentry(dp: inode, data: Any, off: int) -> str | None:
     """What is wrong with the entry at ``off`` of a directory block, or None."""
+    return _checked_entry(dp, data, off)[0]
+
+
+_NO_ENTRY = (0, 0, 0, 0)
+
+
+def _checked_entry(dp: inode, data: Any, off: int) -> tuple[str | None, tuple[int, int, int, int]]:
+    """(what is wrong with the entry at ``off`` or None, its ``_entry``): the
+    entry read once for the check and for the caller's walk."""
     fs = dp.i_e2fs
     assert fs is not None
     bsize = fs.e2fs_bsize
     if off + 8 > bsize:
-        return "directory entry across blocks"
-    ino, reclen, namlen, _ = _entry(dp, data, off)
+        return "directory entry across blocks", _NO_ENTRY
+    ent = _entry(dp, data, off)
+    ino, reclen, namlen, _ = ent
     if reclen < EXT2FS_DIRSIZ(1):
-        return "rec_len is smaller than minimal"
+        return "rec_len is smaller than minimal", ent
     if reclen % 4 != 0:
-        return "rec_len % 4 != 0"
+        return "rec_len % 4 != 0", ent
     if namlen > EXT2FS_MAXNAMLEN:
-        return "name_len too large"
+        return "name_len too large", ent
     if reclen < EXT2FS_DIRSIZ(namlen):
-        return "reclen is too small for name_len"
+        return "reclen is too small for name_len", ent
     if off + reclen > bsize:
-        return "directory entry across blocks"
+        return "directory entry across blocks", ent
     if ino > fs.e2fs.e2fs_icount:
-        return "inode out of bounds"
+        return "inode out of bounds", ent
     if ino != 0 and ino < EXT2_ROOTINO:
-        return "reserved inode number"
-    return None
+        return "reserved inode number", ent
+    return None, ent
 
 
 def ext2fs_dirbad(ip: inode, offset: int, how: str) -> int:
@@ -219,11 +229,10 @@ async def _search(vdp: vnode, name: bytes) -> tuple[int, _slot | None, Any]:
         off = 0
         prev = -1
         while off < bsize:
-            how = ext2fs_dirbadentry(dp, data, off)
+            how, (ino, reclen, namlen, ftype) = _checked_entry(dp, data, off)
             if how is not None:
                 brelse(bp, 0)
                 return ext2fs_dirbad(dp, lblktosize(fs, lbn) + off, how), None, None
-            ino, reclen, namlen, ftype = _entry(dp, data, off)
             if ino != 0 and namlen == len(name) and \
                     bytes(data[off + 8:off + 8 + namlen]) == name:
                 return 0, _slot(lbn, off, prev, ino, reclen, namlen, ftype), bp
@@ -273,11 +282,10 @@ async def ext2fs_readdir(v: Any) -> int:
         brelse(bp, 0)
         pos = 0
         while pos < bsize:
-            how = ext2fs_dirbadentry(dp, data, pos)
+            how, (ino, reclen, namlen, ftype) = _checked_entry(dp, data, pos)
             if how is not None:
                 error = ext2fs_dirbad(dp, base + pos, how)
                 break
-            ino, reclen, namlen, ftype = _entry(dp, data, pos)
             if base + pos < off:
                 # An offset inside the block: skip the entries before it.
                 pos += reclen
@@ -445,11 +453,10 @@ async def ext2fs_direnter(ip: inode, dvp: vnode, cnp: componentname) -> int:
         data = bp.b_data
         off = 0
         while off < bsize:
-            how = ext2fs_dirbadentry(dp, data, off)
+            how, (eino, reclen, namlen, _) = _checked_entry(dp, data, off)
             if how is not None:
                 brelse(bp, 0)
                 return ext2fs_dirbad(dp, lblktosize(fs, lbn) + off, how)
-            eino, reclen, namlen, _ = _entry(dp, data, off)
             if eino == 0 and reclen >= needed:
                 ext2fs_dirent_put(data, off, ip.i_number, reclen, name, ftype)
                 return _entered(dp, bp)
@@ -540,10 +547,9 @@ async def ext2fs_dirempty(ip: inode, parentino: int, cred: Any) -> tuple[int, bo
         brelse(bp, 0)
         off = 0
         while off < bsize:
-            how = ext2fs_dirbadentry(ip, data, off)
+            how, (eino, reclen, namlen, _) = _checked_entry(ip, data, off)
             if how is not None:
                 return ext2fs_dirbad(ip, lblktosize(fs, lbn) + off, how), False
-            eino, reclen, namlen, _ = _entry(ip, data, off)
             if eino != 0:
                 name = data[off + 8:off + 8 + namlen]
                 if name != b"." and (name != b".." or eino != parentino):

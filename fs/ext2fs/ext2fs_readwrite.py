@@ -178,7 +178,9 @@ async def ext2fs_write(v: Any) -> int:
     qbmask = fs.e2fs_qbmask
     while uio.uio_resid > 0:
         oldoff = uio.uio_offset
-        bytelen = min(bsize - (oldoff & qbmask), uio.uio_resid)  # blkoff
+        bytelen = bsize - (oldoff & qbmask)  # blkoff
+        if bytelen > uio.uio_resid:  # (MIN, without a call: once a block)
+            bytelen = uio.uio_resid
         if vp.v_size < oldoff + bytelen:
             await uvm_vnp_setwritesize(vp, oldoff + bytelen)
         # Allocates the block and moves the inode's size over it.

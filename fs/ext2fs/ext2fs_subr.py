@@ -40,6 +40,7 @@ from kern.errno import EIO
 from kern.kern_time import nanotime, timespec
 from kern.subr_prf import printf
 from vfs.mount import MNT_RDONLY
+from vfs.vfs_bio import bread
 
 from .ext2fs import fsbtodb, lblkno
 from .ext2fs_dinode import (
@@ -89,7 +90,7 @@ def ext2fs_validblk(ip: inode, bn: int) -> bool:
     """Is ``bn`` a block number inside the data area of the file system?"""
     fs = ip.i_e2fs
     assert fs is not None
-    return fs.e2fs.e2fs_first_dblock <= bn < fs.e2fs.e2fs_bcount
+    return fs.k_first_dblock <= bn < fs.k_bcount  # (e2fs_first_dblock, e2fs_bcount)
 
 
 async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
@@ -99,9 +100,7 @@ async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
     releases the buffer (brelse, or bdwrite after a change).  A hole in a
     directory, or a block pointer outside the file system, is EIO.
     """
-    from vfs.vfs_bio import bread
-
-    from .ext2fs_bmap import ext2fs_bmaparray
+    from .ext2fs_bmap import ext2fs_bmaparray  # (it imports this module)
 
     ip = VTOI(vp)
     fs = ip.i_e2fs

@@ -456,6 +456,10 @@ def ext2fs_sbfill(m_fs: m_ext2fs) -> int:
     """Compute the in-core fields of ``m_fs`` from its super block."""
     fs = m_fs.e2fs
     m_fs.e2fs_ncg = howmany(fs.e2fs_bcount - fs.e2fs_first_dblock, fs.e2fs_bpg)
+    m_fs.k_first_dblock = fs.e2fs_first_dblock  # (kemu's plain copies)
+    m_fs.k_bpg = fs.e2fs_bpg
+    m_fs.k_fpg = fs.e2fs_fpg
+    m_fs.k_bcount = fs.e2fs_bcount
     m_fs.e2fs_fsbtodb = fs.e2fs_log_bsize + LOG_MINBSIZE - DEV_BSHIFT
     m_fs.e2fs_bsize = MINBSIZE << fs.e2fs_log_bsize
     m_fs.e2fs_bshift = LOG_MINBSIZE + fs.e2fs_log_bsize

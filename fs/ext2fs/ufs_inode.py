@@ -78,6 +78,11 @@ class inode:
         self.i_isize = isize
         self.i_din = bytearray(max(isize, EXT2_DINODE_MAXSIZE))
         self.i_e2din = ext2fs_dinode.from_buffer(self.i_din)
+        # The i_e2fs_blocks macro: the block pointers, a ctypes view made
+        # once (i_din is only ever changed in place).  Reading the array
+        # field makes a new view object each time, and block allocation
+        # and mapping look at it for every block.
+        self.i_e2fs_blocks: Any = self.i_e2din.e2di_blocks
 
     def __repr__(self) -> str:
         return f"<ext2fs inode {self.i_number} mode={self.i_e2fs_mode:o} flag={self.i_flag:#x}>"
@@ -98,10 +103,6 @@ class inode:
     i_e2fs_facl: int
     i_e2fs_uid_high: int
     i_e2fs_gid_high: int
-
-    @property
-    def i_e2fs_blocks(self) -> Any:
-        return self.i_e2din.e2di_blocks
 
     @property
     def i_e2fs_rdev(self) -> int:

@@ -329,27 +329,38 @@ class Machine:
 
     def trace_sleep(self, l: lwp) -> None:
         """The ``sleep`` event of ``l`` (in sleepq_block) through ``trace_add``,
-        when the CPU has no raw buffer to append to: :meth:`sleep_event`'s."""
+        when the CPU has no raw buffer to append to: a lock wait's names the
+        lock and its holder."""
         if self.trace.enabled:
-            _, kind, detail = self.sleep_event(l)
-            self.trace_add(l, kind, detail)
+            lock = _lock_wait(l)
+            self.trace_add(l, "sleep", l.l_wmesg if lock is None else lock)
 
-    @staticmethod
-    def sleep_event(l: lwp) -> tuple[Any, str, str]:
-        """The ``sleep`` event of ``l`` as the trace's raw list keeps it (the
+    def sleep_event(self, l: lwp) -> Any:
+        """The ``sleep`` event of ``l`` as the trace's raw list takes it (the
         hot path of sleepq_block, when ``l.l_tsleep`` is not for its wmesg):
-        a lock wait's names the lock and its holder; any other is kept in
-        ``l.l_tsleep`` for the next sleep on the same wmesg.  (Lock waits
-        sleep with wmesg "mutex" or "rwlock", kern/kern_mutex.py and
-        kern/kern_rwlock.py: an event of another sleep with one of those
-        wmesgs is never kept, so a lock wait never finds one.)"""
+        a lock wait's, a tuple naming the lock and its holder; any other's,
+        its number (Trace.intern), kept in ``l.l_tsleep`` for the next sleep
+        on the same wmesg.  (Lock waits sleep with wmesg "mutex" or
+        "rwlock", kern/kern_mutex.py and kern/kern_rwlock.py: an event of
+        another sleep with one of those wmesgs is never kept, so a lock wait
+        never finds one.)"""
         lock = _lock_wait(l)
         if lock is not None:
             return (l.l_tid, "sleep", lock)
         wm = l.l_wmesg
-        ev = (l.l_tid, "sleep", wm or "")
-        if wm and wm != "mutex" and wm != "rwlock":
+        ev = self.trace.intern((l.l_tid, "sleep", wm or ""))
+        if wm != "mutex" and wm != "rwlock":
             l.l_tsleep = ev
+            l.l_tsleepw = wm
+        return ev
+
+    def wakeup_event(self, l: lwp) -> Any:
+        """The ``wakeup`` event of ``l`` as the trace's raw list takes it (the
+        hot path of sleepq_wake, when ``l.l_twakeup`` is not for its wmesg):
+        its number, kept in ``l.l_twakeup`` for the next wakeup on the same
+        wmesg."""
+        wm = l.l_twakeupw = l.l_wmesg
+        ev = l.l_twakeup = self.trace.intern((l.l_tid, "wakeup", wm or ""))
         return ev
 
     def trace_event(self, l: lwp | None, event: str) -> None:
@@ -461,6 +472,9 @@ class Machine:
         if self.race is not None:
             self.race.lwp_spawned(l, _lwp.get())
         l.l_cpu = self.cpu
+        # (the event its dispatch appends to the trace, as a number: "start"
+        # until its code first runs, then "run", _lwp_main)
+        l.l_trun = self.trace.intern((l.l_tid, "start", ""))
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
         # Its context starts as a copy of the spawner's, as a trio task's does.
@@ -479,6 +493,12 @@ class Machine:
         scheduler picks ``l`` (kern/machine/scheduler.py)."""
         _machine.set(self)
         _lwp.set(l)
+        tr = self.trace
+        if tr.enabled:
+            # Its first dispatch, just before, was its "start" (the CPU's raw
+            # buffer took l_trun, or trace_add): from now on it is "run".
+            l.l_trun = tr.intern((l.l_tid, "run", ""))
+            tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
         out: outcome.Outcome
         try:
             value = await afn(*args)

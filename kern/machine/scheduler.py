@@ -349,9 +349,11 @@ class VirtualCPU:
         if l is not self.last:
             self.last = l
             tb = self.tbuf
-            if tb is not None and l.l_ncsw:
-                tb.append(l.l_trun)  # (no length check: _drive seals it every _TRIO_EVERY steps and
-                #  when it returns with the list long)
+            if tb is not None:
+                # (its "start" event until its code first runs, Machine._lwp_main;
+                # no length check: _drive seals the list every _TRIO_EVERY steps
+                # and when it returns with the list long)
+                tb.append(l.l_trun)
             elif self.tracing:
                 self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1

@@ -62,26 +62,33 @@ class Trace:
     event, and events become :class:`TraceEvent` only when the trace is
     read.  ``raw`` is a flat list of
 
-    * an ``int``: the machine's clock moved to that many nanoseconds;
+    * an ``int`` >= 0: the machine's clock moved to that many nanoseconds;
+    * a negative ``int``: an event at the clock's present time, by its
+      number in the trace's table of events (:meth:`intern`);
     * a ``float``: the time, in seconds, of the one event that follows;
     * a tuple ``(who, kind, detail)``: an event at the clock's present time
       (or the float's just before), ``who`` being the lwp's ``l_tid``,
       ``(name, pid, lid)``.
 
-    The event tuples of the hot paths are made once and appended again and
-    again: an lwp's ``run`` event (``l_trun``) and its last ``sleep`` and
+    The hot paths append numbers, made once and appended again and again:
+    an lwp's ``start``, then ``run``, event (``l_trun``) and its last ``sleep`` and
     ``wakeup`` events (``l_tsleep``, ``l_twakeup``, remade when the wmesg
-    changes: kern/kern_synch.py).  Appending one of them allocates nothing
-    and holds nothing new for the garbage collector to walk (a fresh tuple
-    per event, kept, cost 10% of a context switch; three list entries per
-    event, which the collector walks too, most of the rest).
+    changes: kern/kern_synch.py).  Appending one allocates nothing, and an
+    int is nothing the garbage collector tracks: a sealed tuple of them
+    (below) is untracked at the first collection that sees it.  (A tuple of
+    event tuples stays tracked while the event tuples are, which is until
+    a collection of their generation: the collector walked the sealed
+    trace entry by entry, a third of what the trace cost a switch.  A
+    fresh tuple per event, kept, cost 10% of a switch; three list entries
+    per event, which the collector walks too, most of the rest.)  The
+    other adders (:meth:`add`, ``Machine.trace_add``: starts, exits, lock
+    waits, faults) append tuples.
 
     :meth:`seal` moves what ``raw`` holds into a tuple, kept in order (the
     machine's CPU task seals every so many steps; the other adders once
-    ``raw`` is long): a tuple of events is left alone by the collector
-    once it has seen it (its entries hold nothing it tracks), where a list
-    is walked entry by entry at every full collection, and ``raw`` stays
-    short.
+    ``raw`` is long): a tuple is left alone by the collector once it has
+    seen it and found nothing tracked in it, where a list is walked entry
+    by entry at every full collection, and ``raw`` stays short.
     """
 
     def __init__(self, enabled: bool = True, limit: int = 1_000_000) -> None:
@@ -95,6 +102,10 @@ class Trace:
         self.rawlimit = 2 * limit
         self._now = 0  # the clock (ns) at the end of what was made TraceEvents
         self._records: list[TraceEvent] = []
+        # The events the hot paths append as numbers (intern): event ``~i``
+        # of raw is _table[i]; _ids finds an event's number.
+        self._table: list[tuple[Any, str, str]] = []
+        self._ids: dict[tuple[Any, str, str], int] = {}
         self._nover = 0  # events beyond ``limit`` (hashed, not kept)
         self._overflow: Any = None  # hash of the events beyond ``limit``
         self.procs: dict[int, str] = {}  # pid -> command name (for timelines)
@@ -106,6 +117,18 @@ class Trace:
             self.raw += (float(time), ((lwp, pid, lid), kind, detail))
             if len(self.raw) > SEAL_AT:
                 self.seal()
+
+    def intern(self, ev: tuple[Any, str, str]) -> Any:
+        """The entry of ``raw`` for the event tuple ``(who, kind, detail)``:
+        a negative int, the same for the same event each time (``ev`` itself
+        when the trace is off: nothing is appended then)."""
+        if not self.enabled:
+            return ev
+        i = self._ids.get(ev)
+        if i is None:
+            i = self._ids[ev] = ~len(self._table)
+            self._table.append(ev)
+        return i
 
     def seal(self) -> None:
         """Move the entries of ``raw`` into a tuple, kept in order (see above);
@@ -127,13 +150,17 @@ class Trace:
         recs = self._records
         room = self.limit - len(recs)
         now = self._now
+        table = self._table
         entries = itertools.chain(itertools.chain.from_iterable(self._sealed), raw)
         for x in entries:
             tx = type(x)
             if tx is int:
-                now = x
-                continue
-            if tx is float:
+                if x >= 0:
+                    now = x
+                    continue
+                t = now / 1e9
+                x = table[~x]
+            elif tx is float:
                 t = x
                 x = next(entries)
             else:

@@ -558,3 +558,73 @@ def test_brelse_rare_cases_have_vfs_bio_c_effects(img):
     assert out["nocache"] == (None, True, False)
     assert out[BC_AGE] == (True, True, False)
     assert out[BC_WANTED | BC_AGE] == (False, True, False)
+
+
+def test_bread_nowait_takes_only_what_bread_takes_at_once(img):
+    """bread_nowait returns the busy buffer bread would return, with the same
+    locks taken and given back, only where bread would neither sleep nor let
+    another lwp run; otherwise it does nothing (None) and the caller awaits
+    bread."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
+    from kern.cpu import curlwp
+    from kern.kern_mutex import mutex_enter, mutex_exit
+    from vfs.buf import B_COWDONE, B_MODIFY
+    from vfs.vfs_bio import bread_nowait
+
+    async def body(vp, m):
+        me = curlwp()
+        held = len(me.l_locks)
+        out = {"uncached": bread_nowait(vp, BLK, BSIZE)}  # a read is needed
+        error, bp = await bread(vp, BLK, BSIZE)
+        assert error == 0
+        out["busy"] = bread_nowait(vp, BLK, BSIZE)  # bread would sleep in bbusy
+        brelse(bp, 0)
+        out["size"] = bread_nowait(vp, BLK, 2 * BSIZE)  # getblk would write it out
+        bp = bread_nowait(vp, BLK, BSIZE)
+        out["taken"] = (bp is not None and bool(bp.b_cflags & BC_BUSY) and bp.b_owner is me
+                        and bytes(bp.b_data) == OLD and len(me.l_locks) == held)
+        brelse(bp, 0)
+        # bufcache_lock held (by this lwp here; by another, getblk would wait
+        # for it): nothing is taken
+        bc = bufcache()
+        await mutex_enter(bc.lock)
+        out["locked"] = bread_nowait(vp, BLK, BSIZE)
+        mutex_exit(bc.lock)
+        out["locked_idle"] = not incore(vp, BLK).b_cflags & BC_BUSY
+        # B_MODIFY of a clean buffer: bread would run the copy-on-write handlers
+        out["modify"] = bread_nowait(vp, BLK, BSIZE, B_MODIFY)
+        error, bp = await bread(vp, BLK, BSIZE, B_MODIFY)
+        assert error == 0 and bp.b_flags & B_COWDONE
+        bdwrite(bp)  # a delayed write keeps B_COWDONE: nothing left to run
+        bp = bread_nowait(vp, BLK, BSIZE, B_MODIFY)
+        out["modify_done"] = bp is not None and bool(bp.b_flags & B_COWDONE)
+        brelse(bp, 0)
+        # another lwp waits for the CPU: bread's mutex_enter would let it run first
+        ran = []
+
+        async def other(_):
+            ran.append(True)
+
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, other, None, "other")
+        assert error == 0
+        out["runq"] = bread_nowait(vp, BLK, BSIZE)
+        out["ran_before"] = list(ran)
+        await kthread_join(l)
+        await vflushbuf(vp, FSYNC_WAIT)
+        # a cached buffer whose transfer ended short: bread fails it with EIO
+        bp = bread_nowait(vp, BLK, BSIZE)
+        assert bp is not None and not bp.b_oflags & BO_DELWRI  # written out, still cached
+        bp.b_resid = 1
+        brelse(bp, 0)
+        out["resid"] = bread_nowait(vp, BLK, BSIZE)
+        error, bp = await bread(vp, BLK, BSIZE)
+        out["resid_bread"] = (error, bp, incore(vp, BLK))
+        return out
+
+    out = run(img, body)
+    assert out["uncached"] is None and out["busy"] is None and out["size"] is None
+    assert out["taken"] is True
+    assert out["modify"] is None and out["modify_done"] is True
+    assert out["runq"] is None and out["ran_before"] == []
+    assert out["locked"] is None and out["locked_idle"]
+    assert out["resid"] is None and out["resid_bread"] == (EIO, None, None)
