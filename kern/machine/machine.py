@@ -472,9 +472,7 @@ class Machine:
         if self.race is not None:
             self.race.lwp_spawned(l, _lwp.get())
         l.l_cpu = self.cpu
-        # (the event its dispatch appends to the trace, as a number: "start"
-        # until its code first runs, then "run", _lwp_main)
-        l.l_trun = self.trace.intern((l.l_tid, "start", ""))
+        l.set_trun()  # (its "start" event, as a number in the trace; "run" from _lwp_main)
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
         # Its context starts as a copy of the spawner's, as a trio task's does.
@@ -497,7 +495,7 @@ class Machine:
         if tr.enabled:
             # Its first dispatch, just before, was its "start" (the CPU's raw
             # buffer took l_trun, or trace_add): from now on it is "run".
-            l.l_trun = tr.intern((l.l_tid, "run", ""))
+            l.set_trun()
             tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
         out: outcome.Outcome
         try:
