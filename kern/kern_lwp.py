@@ -212,21 +212,22 @@ class lwp:
         # machine's trace (Trace.intern).
         self._l_name = name
         self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
-        self.set_trun()
+        self.set_trace_events()
+
+    def set_trace_events(self) -> None:
+        """Make ``l_trun``, the event its dispatch appends to the trace's raw
+        list: "start" until it was first dispatched, then "run"; on a machine
+        (``l_cpu`` set), its number in the machine's trace.  Its last sleep
+        and wakeup events are forgotten (kern_synch.py makes them again).  The
+        name setter, Machine.spawn_lwp (``l_cpu`` just set), Machine._lwp_main
+        (its first dispatch just made) and Machine._trace_renumbered call it."""
+        ci = self.l_cpu
+        ev = (self.l_tid, "run" if self.l_ncsw else "start", "")
+        self.l_trun: Any = ev if ci is None else ci.m.trace.intern(ev)
         self.l_tsleep: Any = None
         self.l_tsleepw: Any = NOWMESG
         self.l_twakeup: Any = None
         self.l_twakeupw: Any = NOWMESG
-
-    def set_trun(self) -> None:
-        """Make ``l_trun``, the event its dispatch appends to the trace's raw
-        list: "start" until it was first dispatched, then "run"; on a machine
-        (``l_cpu`` set), its number in the machine's trace.  The name setter,
-        Machine.spawn_lwp (``l_cpu`` just set) and Machine._lwp_main (its first
-        dispatch just made) call it."""
-        ci = self.l_cpu
-        ev = (self.l_tid, "run" if self.l_ncsw else "start", "")
-        self.l_trun: Any = ev if ci is None else ci.m.trace.intern(ev)
 
     @property
     def l_stat_name(self) -> str:
