@@ -138,6 +138,10 @@ class Trace:
             self._table.append(ev)
         return i
 
+    def __getstate__(self) -> dict[str, Any]:
+        # (a copy, pickled to another process, renumbers nothing: the machine stays)
+        return {**self.__dict__, "renumbered": None}
+
     def seal(self) -> None:
         """Move the entries of ``raw`` into a tuple, kept in order (see above);
         once too many wait, :meth:`flush`."""

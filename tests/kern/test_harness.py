@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -504,6 +505,13 @@ def test_trace_event_numbers_of_dead_lwps_do_not_stay():
     assert dead <= {who for who, _, _ in never._table}
     kept = {who for who, _, _ in always._table}
     assert kept and not kept & dead and len(always._table) < len(never._table) // 5
+    # A trace (within its limit) pickles, as a run's result to another process,
+    # without its machine, its numbers still read.
+    with kern.boot(seed=21) as k:
+        k.run(contend, 5)
+    assert k.trace.raw
+    copy = pickle.loads(pickle.dumps(k.trace))
+    assert copy.renumbered is None and copy.records == k.trace.records
 
 
 @pytest.mark.kemu
