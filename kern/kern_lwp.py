@@ -209,11 +209,20 @@ class lwp:
         # last sleep and wakeup events with the wmesg each was made for
         # (none yet: kern/kern_synch.py makes them, and remakes them when
         # the wmesg changes).  On a machine each is its number in the
-        # machine's trace (Trace.intern; Machine.spawn_lwp for a new lwp).
+        # machine's trace (Trace.intern).
         self._l_name = name
-        tid = self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
+        self.l_tid = (name, self.l_proc.p_pid, self.l_lid)
+        self.set_trace_events()
+
+    def set_trace_events(self) -> None:
+        """Make ``l_trun``, the event its dispatch appends to the trace's raw
+        list: "start" until it was first dispatched, then "run"; on a machine
+        (``l_cpu`` set), its number in the machine's trace.  Its last sleep
+        and wakeup events are forgotten (kern_synch.py makes them again).  The
+        name setter, Machine.spawn_lwp (``l_cpu`` just set), Machine._lwp_main
+        (its first dispatch just made) and Machine._trace_renumbered call it."""
         ci = self.l_cpu
-        ev = (tid, "run" if self.l_ncsw else "start", "")
+        ev = (self.l_tid, "run" if self.l_ncsw else "start", "")
         self.l_trun: Any = ev if ci is None else ci.m.trace.intern(ev)
         self.l_tsleep: Any = None
         self.l_tsleepw: Any = NOWMESG

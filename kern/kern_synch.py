@@ -383,7 +383,7 @@ async def yield_() -> None:
     await _offer_cpu(curlwp_or_none(), YIELD)
 
 
-def suspendsched() -> None:
+def suspendsched(wake_sleepers: bool = True) -> None:
     """kern_synch.c's suspendsched (read at revision 1.308; NetBSD 8's is the
     same): stop every lwp of every user process (not PK_SYSTEM) but the
     caller's, for good.
@@ -395,6 +395,11 @@ def suspendsched() -> None:
     interruptibly is woken (``setrunnable``: its sleep returns 0, as a
     wakeup's) so that it reaches that boundary if its wait lets it; one
     asleep uninterruptibly keeps sleeping, flagged.
+
+    kemu: ``wake_sleepers=False`` (cpu_reboot with RB_NOSYNC, where NetBSD
+    never calls suspendsched: its CPU stops) flags the lwps and wakes none:
+    a sleep the stopped machine would never end must not return 0 here, to
+    a caller that takes that 0 for its event.
 
     Deviations: kemu has one CPU, so there is no other CPU to kick into the
     kernel: a runnable lwp meets its flag at the end of its next system
@@ -436,7 +441,7 @@ def suspendsched() -> None:
             # Flagged, it suspends itself on its way back to user mode, where
             # it holds no kernel lock: as many as can get there, the better.
             l.l_flag |= LW_WREBOOT | LW_WSUSPEND
-            if l.l_stat == LSSLEEP and l.l_sleepcatch:
+            if wake_sleepers and l.l_stat == LSSLEEP and l.l_sleepcatch:
                 setrunnable(l)
 
 

@@ -52,6 +52,10 @@ Deviations from NetBSD:
   to be quiescent, which a user process that computes on (``dd ... &``)
   would put off forever.  Every user lwp is then stopped at its next
   return to user mode, as NetBSD's are; the shutdown hooks run after.
+  With ``RB_NOSYNC`` it wakes no sleeper (``wake_sleepers=False``): NetBSD's
+  CPU stops with them asleep, so no sleep may end early here, with the 0 a
+  caller can take for its event (puffs_msgif's touser takes it for the
+  server's reply: tests/fs/puffs/test_touser_wait.py).
 * ``syncdone`` is per machine (a MachineLocal), not a static.
 * Step 2 is kemu's: NetBSD goes on silently (``vfs_unmount_forceone``
   prints its failure only under DEBUG), and the disks lose whatever the
@@ -138,8 +142,9 @@ async def cpu_reboot(howto: int) -> None:
                await vfs_unmount_forceone(l)):
             pass
         _report_left_mounted(st)
-    # kemu: here rather than in vfs_sync_all, and with RB_NOSYNC too (see above).
-    suspendsched()
+    # kemu: here rather than in vfs_sync_all, and with RB_NOSYNC too, where it
+    # wakes no sleeper (see above).
+    suspendsched(wake_sleepers=(howto & RB_NOSYNC) == 0)
     await doshutdownhooks()
 
 

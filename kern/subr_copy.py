@@ -122,7 +122,7 @@ class vmspace:
     """struct vmspace: a process's user address space, or the kernel's (no user pages)."""
 
     __slots__ = ("vm_starts", "vm_ents", "vm_next", "vm_kernel", "vm_refcnt", "vm_text",
-                 "vm_text_next", "vm_hint")
+                 "vm_text_next", "vm_hint", "vm_gen")
 
     def __init__(self, kernel: bool = False) -> None:
         self.vm_starts: list[int] = []
@@ -138,6 +138,9 @@ class vmspace:
         # one it used last (its stack, its request buffer), so it is tried
         # before the bisection.  Mappings never overlap: a hit is the answer.
         self.vm_hint: vm_map_entry | None = None
+        # Counts the mappings removed: a view of a mapping that userland keeps
+        # (libc.UserMapping) is good while this is what it was.
+        self.vm_gen = 0
 
     def __repr__(self) -> str:
         if self.vm_kernel:
@@ -184,12 +187,14 @@ class vmspace:
         del self.vm_starts[i]
         del self.vm_ents[i]
         self.vm_hint = None
+        self.vm_gen += 1
         return True
 
     def clear(self) -> None:
         self.vm_starts.clear()
         self.vm_ents.clear()
         self.vm_hint = None
+        self.vm_gen += 1
 
     @property
     def vm_mapped(self) -> int:

@@ -839,7 +839,8 @@ def _buffer_readline_output() -> None:
     from the machine's thread, which runs on while readline waits) tore it
     ("k.emu# ").  The buffer is ours, not the C library's: on a stream that
     was unbuffered, glibc's setvbuf with no buffer would keep its one-byte
-    one.  Nothing is done where the C library's stdout cannot be found."""
+    one.  Nothing is done where the C library's stdout is no variable to find
+    (NetBSD's is ``&__sF[1]``) or setvbuf is missing."""
     global _stdout_buf
     if _stdout_buf is not None:
         return
@@ -850,7 +851,7 @@ def _buffer_readline_output() -> None:
         setvbuf = libc.setvbuf
     except (OSError, AttributeError):
         return
-    for name in ("stdout", "__stdoutp"):       # glibc and musl; macOS and the BSDs
+    for name in ("stdout", "__stdoutp"):       # glibc and musl; macOS and FreeBSD
         try:
             fp = ctypes.c_void_p.in_dll(libc, name).value
             break

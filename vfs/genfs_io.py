@@ -556,9 +556,6 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     if uobj is None:
         panic("genfs_getpage_busy: %r has no page cache", vp)
     off &= ~PAGE_MASK  # trunc_page
-    pg = genfs_getpage_nowait(uobj, off, nofill)
-    if pg is not None:
-        return 0, pg
     me = curlwp_or_none()  # (curlwp; outside an lwp mutex_enter says so)
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
@@ -658,11 +655,11 @@ async def ubc_uiomove(uobj: uvm_object, uio: Any, todo: int, advice: int, flags:
         moved = resid0 - uio.uio_resid
         if write and moved and pg.flags & (PG_CLEAN | PG_FAKE):  # (else it is dirty already)
             _page_dirty(uobj, pg)
-        flags = pg.flags
-        if flags & (PG_FAKE | PG_WANTED):
+        pflags = pg.flags
+        if pflags & (PG_FAKE | PG_WANTED):
             uvm_page_unbusy(uobj, [pg])
         else:  # (uvm_page_unbusy of one page that nobody waits for, written out)
-            pg.flags = flags & ~PG_BUSY
+            pg.flags = pflags & ~PG_BUSY
             pg.owner = None
         if error:
             return error

@@ -501,11 +501,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             if await bbusy(bp, False, 0, None):
                 continue  # it went away while we waited
         else:
-            # bbusy of an idle buffer: it is ours at once (_bbusy_take,
-            # written out: every bread of a cached block passes here)
-            bp.b_cflags |= BC_BUSY
-            bp.b_owner = curlwp_or_none()
-            bc.lru.pop(bp, None)
+            _bbusy_take(bc, bp)  # bbusy of an idle buffer: it is ours at once
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
             return bp

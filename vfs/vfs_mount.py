@@ -33,7 +33,7 @@ the halt's unmount) waits for the first and then finds it gone.  kemu: a
 file system without VFS_SUSPENDCTL (vfs_suspend gives EOPNOTSUPP; rootfs
 has none) is unmounted unsuspended.
 
-Busy mounts.  sync(2) (``vfs_syncall``, do_sys_sync) and getvfsstat(2)
+Busy mounts.  sync(2) (vfs_syscalls' ``do_sys_sync``) and getvfsstat(2)
 walk the mount list with the mountlist iterator, which busies each mount
 (vfs.mount: vfs_busy is 1.93's, a transaction on the mount); namei busies a
 mount it crosses into across VFS_ROOT, vcache_get/vcache_new while they
@@ -68,9 +68,12 @@ vfs_mount.c 1.37 and 1.93, which agree on what is ported here.  Deviations:
   system is synced and unmounted; ``cpu_reboot`` (kern/machdep.py) calls
   it after the unmount loop.  Until then an lwp still running meets the
   suspension that dounmount puts on its file system, then the forced
-  unmount's revoked vnodes.  Its ``do_sys_sync`` is ``vfs_syncall`` (sync(2)
-  here waits for the writes, MNT_WAIT), so there is no ``buf_syncwait``
-  left to wait for; ``doing_shutdown`` has no reader in kemu.
+  unmount's revoked vnodes.  No ``buf_syncwait`` after ``do_sys_sync``: kemu's
+  disk drivers (rumpblk, md) complete each transfer inside their strategy
+  routine, so the writes the sync started are done when it returns, and a
+  write another lwp has in flight is waited for by the unmount loop that
+  follows (dounmount's suspension, VFS_SYNC(MNT_WAIT), vinvalbuf's bbusy);
+  ``doing_shutdown`` has no reader in kemu.
 """
 
 from __future__ import annotations
@@ -123,9 +126,6 @@ from vfs.mount import (
     mount,
     mountlist,
     mountlist_append,
-    mountlist_iterator_destroy,
-    mountlist_iterator_init,
-    mountlist_iterator_next,
     mountlist_remove,
     vfs_busy,
     vfs_delref,
@@ -455,30 +455,6 @@ async def do_sys_unmount(l: Any, path: int, flags: int) -> int:
     return await dounmount(mp, flags, l)
 
 
-async def vfs_syncall() -> int:
-    """sync(2) (do_sys_sync): VFS_SYNC every writable mount, waiting for the writes.
-
-    Each mount is busy (the mountlist iterator) from before its VFS_SYNC to
-    after it: an unmount waits for the sync, and a mount being unmounted is
-    waited for and then skipped, gone."""
-    l = curlwp()
-    it = mountlist_iterator_init()
-    while (mp := await mountlist_iterator_next(it)) is not None:
-        await mutex_enter(mp.mnt_updating)
-        if not mp.mnt_flag & MNT_RDONLY:
-            # (written only when set, as in dounmount)
-            asyncflag = mp.mnt_flag & MNT_ASYNC
-            if asyncflag:
-                mp.mnt_flag &= ~MNT_ASYNC
-            await VFS_SYNC(mp, MNT_WAIT, l.l_cred)
-            if asyncflag:
-                mp.mnt_flag |= MNT_ASYNC
-        mutex_exit(mp.mnt_updating)
-    mountlist_iterator_destroy(it)
-    return 0
-
-
-
 # --- the shutdown's sync and unmounts (cpu_reboot calls these) -----------------------------
 
 def vfs_unmount_print(mp: mount, pfx: str) -> None:
@@ -527,9 +503,12 @@ async def vfs_unmountall1(l: Any, force: bool, verbose: bool) -> bool:
 
 
 async def vfs_sync_all(l: Any) -> None:
-    """Write every file system's dirty data and metadata out (the halt's first step)."""
+    """Write every file system's dirty data and metadata out (the halt's first
+    step): sync(2)'s do_sys_sync.  (No buf_syncwait after it: see the header.)"""
+    from vfs.vfs_syscalls import do_sys_sync  # (vfs_syscalls imports this module)
+
     printf("syncing disks... ")
-    await vfs_syncall()
+    await do_sys_sync(l)
     printf("done\n")
 
 

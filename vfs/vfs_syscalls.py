@@ -87,10 +87,14 @@ from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, iovec, uio
 from kern.sys_generic import dofileread, dofilewrite
 from kern.syscall import SYS___fhopen40, SYS___fhstat50, SYS___getfh30, syscall_register
 from vfs.mount import (
+    MNT_ASYNC,
+    MNT_NOWAIT,
+    MNT_RDONLY,
     MNT_VISFLAGMASK,
     MNT_WAIT,
     VFS_ROOT,
     VFS_STATVFS,
+    VFS_SYNC,
     mountlist_iterator_destroy,
     mountlist_iterator_init,
     mountlist_iterator_next,
@@ -132,7 +136,7 @@ from vfs.stat import (
     stat,
 )
 from vfs.vfs_getcwd import sys___getcwd, vn_isunder
-from vfs.vfs_mount import do_sys_mount, do_sys_unmount, vfs_syncall
+from vfs.vfs_mount import do_sys_mount, do_sys_unmount
 from vfs.vfs_vnops import vn_open, vn_stat, vn_writechk, vnops
 from vfs.vnode import (
     FSYNC_WAIT,
@@ -1100,8 +1104,36 @@ async def sys_fsync(l: Any, uap: Any, retval: list[int]) -> int:
         fd_putfile(uap.fd)
 
 
+async def do_sys_sync(l: Any) -> None:
+    """Sync each mounted file system: VFS_SYNC(MNT_NOWAIT) of every writable
+    mount, oldest first, with MNT_ASYNC off meanwhile.
+
+    Where 1.500 walks the list with vfs_busy/vfs_unbusy under
+    mountlist_lock, the mountlist iterator (vfs_mount.c 1.93's, kemu's
+    vfs_busy) busies each mount across its VFS_SYNC the same way: an unmount
+    waits for the sync, and a mount being unmounted is waited for and then
+    skipped, gone.  MNT_NOWAIT
+    asks each file system to start its writes, not to wait for them (sync(2)
+    schedules the writing); kemu's disk drivers complete a transfer inside
+    their strategy routine, so the writes this starts are on the disk when it
+    returns."""
+    it = mountlist_iterator_init()
+    while (mp := await mountlist_iterator_next(it)) is not None:
+        await mutex_enter(mp.mnt_updating)
+        if not mp.mnt_flag & MNT_RDONLY:
+            # (written only when set, as in dounmount)
+            asyncflag = mp.mnt_flag & MNT_ASYNC
+            if asyncflag:
+                mp.mnt_flag &= ~MNT_ASYNC
+            await VFS_SYNC(mp, MNT_NOWAIT, l.l_cred)
+            if asyncflag:
+                mp.mnt_flag |= MNT_ASYNC
+        mutex_exit(mp.mnt_updating)
+    mountlist_iterator_destroy(it)
+
+
 async def sys_sync(l: Any, uap: Any, retval: list[int]) -> int:
-    await vfs_syncall()
+    await do_sys_sync(l)
     return 0
 
 

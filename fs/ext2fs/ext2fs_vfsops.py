@@ -97,7 +97,16 @@ from vfs.mount import (
 )
 from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_user
 from vfs.spec_vnops import spec_node_init, spec_node_setmountedfs, vfs_mountedon
-from vfs.vfs_bio import DEV_BSHIFT, V_SAVE, bdwrite, bread, brelse, bwrite, getblk, vinvalbuf
+from vfs.vfs_bio import (
+    DEV_BSHIFT,
+    V_SAVE,
+    bawrite,
+    bread,
+    brelse,
+    bwrite,
+    getblk,
+    vinvalbuf,
+)
 from vfs.vfs_trans import fstrans_is_owner, fstrans_mount, genfs_suspendctl
 from vfs.vnode import (
     FORCECLOSE,
@@ -930,13 +939,13 @@ async def ext2fs_vptofh(vp: vnode, fhp: Any, fh_size: int) -> tuple[int, int]:
 
 
 async def ext2fs_sbupdate(ump: ufsmount, waitfor: int) -> int:
-    """Write the super block (synchronously with MNT_WAIT)."""
+    """Write the super block: synchronously with MNT_WAIT, else started (bawrite)."""
     fs = ump.um_e2fs
     bp = await getblk(ump.um_devvp, SBLOCK, SBSIZE)
     bp.b_data[:SBSIZE] = bytes(fs.e2fs)
     if waitfor == MNT_WAIT:
         return await bwrite(bp)
-    bdwrite(bp)
+    await bawrite(bp)
     return 0
 
 
@@ -951,7 +960,7 @@ async def ext2fs_cgupdate(ump: ufsmount, waitfor: int) -> int:
         if waitfor == MNT_WAIT:
             error = await bwrite(bp)
         else:
-            bdwrite(bp)
+            await bawrite(bp)
             error = 0
         if error:
             allerror = error

@@ -49,6 +49,18 @@ Deviations from 1.27 (each is listed again in puffs_vfsops.py's header):
   not take park_mtx a second time (1.27 did: a self-deadlock).  CALL parks
   only come from async buffer reads, unreachable without a page cache.
 
+Kept from 1.27 (D1, pinned in tests/fs/puffs/test_touser_wait.py): touser
+takes any 0 from cv_wait_sig for the reply, DONE or not.  It then returns
+preq_rv, which a request the server never answered holds as its own opclass
+and optype (the header's union), and drops its reference, the only one, on a
+park still queued, which the next request reuses.  NetBSD's sleep returns 0
+without a wakeup when a signal that woke it was taken by another lwp of the
+process first (kemu too), after a stop and continue, and after its reboot's
+suspendsched (neither reaches touser in kemu: no job control, and the halt
+stops processes after the unmounts, or with RB_NOSYNC wakes no sleeper).
+1.40.6.3 keeps a reference for each queue; 1.101.10.2's puffs_msg_wait still
+takes the 0 for the reply.
+
 Not a deviation, a note (K1): the DPRINTFs every request passes (touser,
 getop, putop) are guarded by ``if puffs_sys.puffsdebug``, which is what C's
 DPRINTF macro expands to; a plain Python call would read their arguments
@@ -71,6 +83,7 @@ from kern.kern_condvar import (
     cv_wait_sig,
     kcondvar_t,
 )
+from kern.kern_lwp import LW_PENDSIG
 from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
@@ -422,10 +435,11 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     preq.preq_buflen = ALIGN(park.park_maxlen)
 
     # Supporting PCATCH: a call that wants a reply is refused with EINTR
-    # while a signal is pending, except INACTIVE, which is turned into a FAF
-    # (it must reach the server) and still reports EINTR.
+    # while a signal this lwp was offered (LW_PENDSIG) is pending, except
+    # INACTIVE, which is turned into a FAF (it must reach the server) and
+    # still reports EINTR.
     if PUFFSOP_WANTREPLY(preq.preq_opclass) and (park.park_flags & PARKFLAG_CALL) == 0 \
-            and sigispending(l) != 0:
+            and (l.l_flag & LW_PENDSIG) != 0 and sigispending(l) != 0:
         if PUFFSOP_OPCLASS(preq.preq_opclass) == PUFFSOP_VN \
                 and preq.preq_optype == PUFFS_VN_INACTIVE:
             puffs_reqtofaf(park)

@@ -408,12 +408,6 @@ def puffs_vattr_null(wva: wvattr) -> None:
     _VATTR_IMAGE.pack_into(wva, 0, _null_image)  # (cheaper than ctypes.memmove or a byte view)
 
 
-# The wire vattr's fields in one unpack: type, mode, nlink, uid, gid, fsid,
-# fileid, size, blocksize, the four (sec, nsec) times, gen, flags, rdev,
-# bytes, filerev, vaflags, spare.
-_WVATTR = VATTR_WIRE
-
-
 def _tsv(sec: int, nsec: int) -> Any:
     return VNOVAL if sec == -1 and nsec == -1 else (sec, nsec)
 
@@ -425,7 +419,7 @@ def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     # back as VNOVAL.
     (vtype, mode, nlink, uid, gid, fsid, fileid, size, blocksize, asec, ansec, msec, mnsec,
      csec, cnsec, bsec, bnsec, gen, flags, rdev, nbytes, filerev, vaflags,
-     _spare) = _WVATTR.unpack_from(wva)
+     _spare) = VATTR_WIRE.unpack_from(wva)
     kva.va_type = vtype
     kva.va_mode = VNOVAL if mode == _U32 else mode
     kva.va_nlink = VNOVAL if nlink == _U32 else nlink

@@ -249,6 +249,7 @@ class Machine:
         self.clock_kind = clock
         self.lockdebug: bool | str = lockdebug
         self.trace = Trace(trace, trace_limit)
+        self.trace.renumbered = self._trace_renumbered
         self.verbose = verbose
         self.console = console  # where verbose echoes kernel messages (None: sys.stdout)
         from kern.subr_prf import AB_DEBUG, AB_QUIET, AB_VERBOSE
@@ -363,6 +364,13 @@ class Machine:
         ev = l.l_twakeup = self.trace.intern((l.l_tid, "wakeup", wm or ""))
         return ev
 
+    def _trace_renumbered(self) -> None:
+        """Trace.flush emptied the trace's table of event numbers: each live
+        lwp's numbers are made again (a dead one's are left to go: the table
+        stays as small as the live lwps' events)."""
+        for l in self.alllwp:
+            l.set_trace_events()
+
     def trace_event(self, l: lwp | None, event: str) -> None:
         """``trace_add`` with the kind and detail in one string ("fault site EIO")."""
         kind, _, detail = event.partition(" ")
@@ -472,9 +480,7 @@ class Machine:
         if self.race is not None:
             self.race.lwp_spawned(l, _lwp.get())
         l.l_cpu = self.cpu
-        # (the event its dispatch appends to the trace, as a number: "start"
-        # until its code first runs, then "run", _lwp_main)
-        l.l_trun = self.trace.intern((l.l_tid, "start", ""))
+        l.set_trace_events()  # (its "start" as a number in the trace; "run" from _lwp_main)
         l.l_proc.p_lwps.append(l)
         self.alllwp.append(l)
         # Its context starts as a copy of the spawner's, as a trio task's does.
@@ -497,7 +503,7 @@ class Machine:
         if tr.enabled:
             # Its first dispatch, just before, was its "start" (the CPU's raw
             # buffer took l_trun, or trace_add): from now on it is "run".
-            l.l_trun = tr.intern((l.l_tid, "run", ""))
+            l.set_trace_events()
             tr.procs[l.l_proc.p_pid] = l.l_proc.p_comm
         out: outcome.Outcome
         try:

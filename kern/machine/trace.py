@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 # Trace.add and Machine.trace_add seal the raw list once it is this long.
 SEAL_AT = 4096
+# Trace.flush renumbers the interned events once there are more than this.
+TABLE_MIN = 4096
 
 
 class TraceEvent(NamedTuple):
@@ -106,6 +108,12 @@ class Trace:
         # of raw is _table[i]; _ids finds an event's number.
         self._table: list[tuple[Any, str, str]] = []
         self._ids: dict[tuple[Any, str, str], int] = {}
+        # flush empties the table once it is longer than this (and no entry of
+        # raw holds a number), then calls ``renumbered`` (the machine's: its
+        # live lwps make their numbers again): a dead lwp's events, or those
+        # of an lwp's former names, do not stay.
+        self.table_max = TABLE_MIN
+        self.renumbered: Callable[[], None] | None = None
         self._nover = 0  # events beyond ``limit`` (hashed, not kept)
         self._overflow: Any = None  # hash of the events beyond ``limit``
         self.procs: dict[int, str] = {}  # pid -> command name (for timelines)
@@ -129,6 +137,10 @@ class Trace:
             i = self._ids[ev] = ~len(self._table)
             self._table.append(ev)
         return i
+
+    def __getstate__(self) -> dict[str, Any]:
+        # (a copy, pickled to another process, renumbers nothing: the machine stays)
+        return {**self.__dict__, "renumbered": None}
 
     def seal(self) -> None:
         """Move the entries of ``raw`` into a tuple, kept in order (see above);
@@ -179,6 +191,11 @@ class Trace:
         raw.clear()
         self._sealed.clear()
         self._nsealed = 0
+        if len(table) > self.table_max and self.renumbered is not None:
+            table.clear()
+            self._ids.clear()
+            self.renumbered()
+            self.table_max = max(self.table_max, 2 * len(table))
 
     @property
     def total(self) -> int:

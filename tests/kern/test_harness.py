@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -476,6 +477,41 @@ def test_trace_limit_keeps_the_first_events_across_seals():
         assert v[0::2] == ["sleep"] * len(v[0::2]) and v[1::2] == ["wake"] * len(v[1::2]), v
     assert small.total == full.total
     assert small.records == full.records[:40]
+
+
+def test_trace_event_numbers_of_dead_lwps_do_not_stay():
+    """The trace's table of the numbers its hot paths append (Trace.intern)
+    is emptied at a flush once it is long, and the live lwps number their
+    events again: the table does not keep every lwp that ever ran, and the
+    trace reads the same as one never renumbered (here: at every flush)."""
+    from tests.kern.test_sync import contend
+
+    def run(table_max):
+        with kern.boot(seed=21, trace_limit=40) as k:
+            k.trace.table_max = table_max
+            for _ in range(4):
+                k.run(contend, 30)
+                assert k.trace.records  # a flush mid-run (renumbered with table_max 0)
+        return k.trace
+
+    never, always = run(10**9), run(0)
+    assert never.total > 500
+    assert always.total == never.total
+    assert always.records == never.records
+    assert always.digest() == never.digest()
+    # (who: (name, pid, lid); the contenders "a", "b" and k.run's lwps "contend"
+    # are dead at the end, the daemons are not)
+    dead = {("a", 0, 5), ("b", 0, 12), ("contend", 1, 1), ("contend", 1, 4)}
+    assert dead <= {who for who, _, _ in never._table}
+    kept = {who for who, _, _ in always._table}
+    assert kept and not kept & dead and len(always._table) < len(never._table) // 5
+    # A trace (within its limit) pickles, as a run's result to another process,
+    # without its machine, its numbers still read.
+    with kern.boot(seed=21) as k:
+        k.run(contend, 5)
+    assert k.trace.raw
+    copy = pickle.loads(pickle.dumps(k.trace))
+    assert copy.renumbered is None and copy.records == k.trace.records
 
 
 @pytest.mark.kemu

@@ -137,6 +137,22 @@ def test_arguments_take_their_c_types(k):
     assert rep == "<sysent 210 args(fd, nbyte, buf, from, raw, ui, ul)>"
 
 
+def test_written_out_conversions_are_the_conversion_functions():
+    """make_uap writes each C type's conversion out as an expression
+    (_CONV_EXPR): it gives what the function gives, at every sign and width
+    edge, and for a register that is not an int (converted first)."""
+    from kern.syscall import _CONV, _CONV_EXPR, _register_value
+
+    assert set(_CONV_EXPR) >= set(_CONV.values())
+    edges = [0, 1, -1, 0x7fffffff, 0x80000000, 0xffffffff, 2**32, 2**63 - 1, 2**63,
+             2**64 - 1, 2**64, 2**70 + 0x80000005, -(2**31), -(2**31) - 1, -(2**63) - 1]
+    for fn, form in _CONV_EXPR.items():
+        for v in edges:
+            assert eval(form.format("v")) == fn(v), (fn.__name__, v)  # noqa: S307
+        r = True    # (not an int: what the generated code converts with _rv)
+        assert eval(form.format("_register_value(r)")) == fn(_register_value(r))  # noqa: S307
+
+
 def test_registered_calls_and_per_machine_establish(k):
     async def noop(l, uap, retval):
         return EJUSTRETURN

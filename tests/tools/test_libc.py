@@ -283,7 +283,7 @@ def test_user_mapping_is_the_calling_process_memory(k):
     """libc.UserMapping: mem() is the mapping's bytes, what uget/uput and the
     kernel's copies see at its address; in a forked child it is the child's
     copy (a write there leaves the parent's alone); after free() the address
-    faults."""
+    faults, for uget and for mem() alike; mem() keeps the mapping's size."""
     from kern.exceptions import SyscallError
     from kern.kern_exit import WEXITSTATUS
 
@@ -300,13 +300,31 @@ def test_user_mapping_is_the_calling_process_memory(k):
         pid = await libc.fork(child)
         _, status = await libc.waitpid(pid)
         after = bytes(m.mem()[:6])
+        # another mapping removed: this one's bytes are still what mem() gives
+        other = libc.UserMapping(16)
+        other.free()
+        m.mem()[:5] = b"still"
+        kept = libc.uget(m.addr, 5)
+        size = len(m.mem())
+        try:     # a store past the end: no bytes appended to the mapping
+            m.mem()[size:size + 1] = b"x"
+            kept += b" grew"
+        except (ValueError, IndexError):
+            pass
+        if len(m.mem()) != size:
+            kept += b" grew"
         m.free()
         try:
             libc.uget(m.addr, 1)
             gone = 0
         except SyscallError as e:
             gone = e.errno
-        return seen, WEXITSTATUS(status), after, gone
+        try:     # not a write into the bytes the mapping had
+            m.mem()[:1] = b"x"
+            stale = 0
+        except SyscallError as e:
+            stale = e.errno
+        return seen, WEXITSTATUS(status), after, kept, gone, stale
 
     p = k.proc_create("mapper", k.initproc)
-    assert k.run(body, proc=p) == (b"parent", 1, b"parent", kern.EFAULT)
+    assert k.run(body, proc=p) == (b"parent", 1, b"parent", b"still", kern.EFAULT, kern.EFAULT)

@@ -567,6 +567,7 @@ def test_bread_nowait_takes_only_what_bread_takes_at_once(img):
     bread."""
     from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
     from kern.cpu import curlwp
+    from kern.kern_mutex import mutex_enter, mutex_exit
     from vfs.buf import B_COWDONE, B_MODIFY
     from vfs.vfs_bio import bread_nowait
 
@@ -583,6 +584,13 @@ def test_bread_nowait_takes_only_what_bread_takes_at_once(img):
         out["taken"] = (bp is not None and bool(bp.b_cflags & BC_BUSY) and bp.b_owner is me
                         and bytes(bp.b_data) == OLD and len(me.l_locks) == held)
         brelse(bp, 0)
+        # bufcache_lock held (by this lwp here; by another, getblk would wait
+        # for it): nothing is taken
+        bc = bufcache()
+        await mutex_enter(bc.lock)
+        out["locked"] = bread_nowait(vp, BLK, BSIZE)
+        mutex_exit(bc.lock)
+        out["locked_idle"] = not incore(vp, BLK).b_cflags & BC_BUSY
         # B_MODIFY of a clean buffer: bread would run the copy-on-write handlers
         out["modify"] = bread_nowait(vp, BLK, BSIZE, B_MODIFY)
         error, bp = await bread(vp, BLK, BSIZE, B_MODIFY)
@@ -603,6 +611,14 @@ def test_bread_nowait_takes_only_what_bread_takes_at_once(img):
         out["ran_before"] = list(ran)
         await kthread_join(l)
         await vflushbuf(vp, FSYNC_WAIT)
+        # a cached buffer whose transfer ended short: bread fails it with EIO
+        bp = bread_nowait(vp, BLK, BSIZE)
+        assert bp is not None and not bp.b_oflags & BO_DELWRI  # written out, still cached
+        bp.b_resid = 1
+        brelse(bp, 0)
+        out["resid"] = bread_nowait(vp, BLK, BSIZE)
+        error, bp = await bread(vp, BLK, BSIZE)
+        out["resid_bread"] = (error, bp, incore(vp, BLK))
         return out
 
     out = run(img, body)
@@ -610,3 +626,5 @@ def test_bread_nowait_takes_only_what_bread_takes_at_once(img):
     assert out["taken"] is True
     assert out["modify"] is None and out["modify_done"] is True
     assert out["runq"] is None and out["ran_before"] == []
+    assert out["locked"] is None and out["locked_idle"]
+    assert out["resid"] is None and out["resid_bread"] == (EIO, None, None)

@@ -232,23 +232,31 @@ class UserMapping:
     does through a pointer: ``m = UserMapping(n)``; ``m.addr`` is what the
     kernel is given, ``m.mem()`` the mapping's bytes in the calling process
     (the same address in a forked child's copy), without a lookup of the
-    address space at every access as uget/uput make."""
+    address space at every access as uget/uput make.  Once the mapping is
+    gone (freed, the process exec'd or exiting) mem() faults as uget would;
+    the view has the mapping's size (a store past its end is an error, not
+    bytes appended to it)."""
 
-    __slots__ = ("addr", "vm", "data")
+    __slots__ = ("addr", "vm", "gen", "data")
 
     def __init__(self, n: int) -> None:
         p = curproc()
         self.addr = uvm_map_user(p, n)
         self.vm = p.p_vmspace
-        self.data = uvm_user_bytes(p, self.addr)
+        self.gen = self.vm.vm_gen
+        self.data = memoryview(uvm_user_bytes(p, self.addr))
 
-    def mem(self) -> bytearray:
+    def mem(self) -> memoryview:
         p = curproc()
-        if p.p_vmspace is not self.vm or p.p_sflag & PS_WEXIT:
-            # another address space (a forked child's), or an exiting
-            # process, whose lwp leaves here as at any access to its memory
-            self.data = uvm_user_bytes(p, self.addr)
-            self.vm = p.p_vmspace
+        vm = p.p_vmspace
+        if vm is not self.vm or vm.vm_gen != self.gen or p.p_sflag & PS_WEXIT:
+            # another address space (a forked child's, a new image's), a
+            # mapping removed since (this one perhaps: then EFAULT), or an
+            # exiting process, whose lwp leaves here as at any access to its
+            # memory
+            self.data = memoryview(uvm_user_bytes(p, self.addr))
+            self.vm = vm
+            self.gen = vm.vm_gen
         return self.data
 
     def free(self) -> None:

@@ -423,9 +423,10 @@ async def fsync(path: str) -> int:
 
 
 async def sync() -> None:
-    from vfs.vfs_mount import vfs_syncall
+    from kern.cpu import curlwp
+    from vfs.vfs_syscalls import do_sys_sync
 
-    await vfs_syncall()
+    await do_sys_sync(curlwp())
 
 
 async def statvfs(path: str) -> tuple[int, Any]:

@@ -1,6 +1,6 @@
 """Signals sent to a process waiting in a puffs call.
 
-puffs_msgif's touser (1.38's) sleeps in cv_wait_sig for the server's reply
+puffs_msgif's touser (1.27's) sleeps in cv_wait_sig for the server's reply
 and takes a return of 0 as that reply.  A default-action stop signal must
 therefore not end that sleep early: NetBSD's lwp would stop in issignal and
 return 0 only after the SIGCONT; kemu has no job control, so sigpost leaves

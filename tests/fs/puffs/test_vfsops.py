@@ -23,11 +23,13 @@ from kern.cpu import curlwp, curmachine
 from kern.errno import E2BIG, EBUSY, EINPROGRESS, EINVAL, ENOENT, EOPNOTSUPP
 from kern.exceptions import SyscallError
 from kern.fcntl import O_RDWR
+from tools.lib import libc
 from tools.lib.libc import mount
 from tools.lib.libpuffs import PuffsServer
 from tools.puffs_servers.memfs import MemFS
 from vfs.mount import (
     MNT_GETARGS,
+    MNT_NOWAIT,
     MNT_UPDATE,
     MNT_WAIT,
     MOUNT_PUFFS,
@@ -229,6 +231,35 @@ def test_statvfs_sync_snapshot():
         assert out == {"statvfs": 0, "bsize": 512, "iosize": 512, "mnton": b"/mnt",
                        "sync": 0, "snapshot": EOPNOTSUPP}
         assert s.channel.toserv_vfs_ops[PUFFS_VFS_SYNC] == 1
+
+
+class SyncRecordingFS(MemFS):
+    """memfs that records the waitfor of each VFS_SYNC it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waitfors: list[int] = []
+
+    async def fs_sync(self, waitfor, cred, pid):
+        self.waitfors.append(waitfor)
+
+
+def test_sync2_asks_for_mnt_nowait_and_unmount_for_mnt_wait():
+    """sync(2) is vfs_syscalls.c's do_sys_sync: VFS_SYNC(mp, MNT_NOWAIT) for
+    each writable mount (it schedules the writing), which puffs_sync hands its
+    server as pvfsr_waitfor; dounmount's sync is MNT_WAIT.  (kemu's sync(2)
+    used to pass MNT_WAIT.)"""
+    fs = SyncRecordingFS()
+    with h.Booted(seed=64) as k:
+        h.start_server(k, fs)
+
+        async def body():
+            await libc.sync()
+            seen = list(fs.waitfors)
+            return seen, await h.unmount("/mnt")
+
+        assert k.run(body) == ([MNT_NOWAIT], 0)
+        assert fs.waitfors == [MNT_NOWAIT, MNT_WAIT]
 
 
 def test_file_handles_static_and_dynamic():

@@ -85,7 +85,8 @@ def test_sync_racing_a_forced_unmount_writes_nothing_after_it(tmp_path, seed):
     would write the super block into the image of an unmounted file system."""
     from kern.cpu import curlwp, curmachine
     from vfs.mount import IMNT_GONE
-    from vfs.vfs_mount import dounmount, vfs_syncall
+    from vfs.vfs_mount import dounmount
+    from vfs.vfs_syscalls import do_sys_sync
     from vfs.vnode import LK_EXCLUSIVE, vn_lock
     from vfs.vnode_if import VOP_UNLOCK
 
@@ -105,7 +106,7 @@ def test_sync_racing_a_forced_unmount_writes_nothing_after_it(tmp_path, seed):
         await vn_lock(covered, LK_EXCLUSIVE)
 
         async def syncer(_):
-            await vfs_syncall()
+            await do_sys_sync(curlwp())
 
         async def unmounter(_):
             seen["umount"] = await dounmount(mp, MNT_FORCE, curlwp())

@@ -57,6 +57,7 @@ from fs.puffs.puffs_msgif_h import (
     puffs_reqh_get,
     puffs_reqh_put,
     puffs_startreq,
+    wire_struct,
 )
 from kern._lazy import lazy_module
 from kern.errno import E2BIG
@@ -96,17 +97,9 @@ def _word(b: Any, off: int) -> int:
     return _U64.unpack_from(b, off)[0]
 
 
-def _layout(ctype: Any) -> struct.Struct:
-    """The packing of a ctypes struct of plain scalar fields, as the C compiler
-    lays it out (native sizes and alignment: the struct module's "@" mode)."""
-    s = struct.Struct("@" + "".join(t._type_ for _, t in ctype._fields_))
-    assert s.size == ctypes.sizeof(ctype), ctype
-    return s
-
-
 # PUFFSGETOP's and PUFFSPUTOP's argument blocks, as the server's memory holds them.
-_PHG = _layout(puffs_reqh_get)
-_PHP = _layout(puffs_reqh_put)
+_PHG = wire_struct(puffs_reqh_get)
+_PHP = wire_struct(puffs_reqh_put)
 _PHP_OFF = ALIGN(_PHG.size)
 _ARGS = ALIGN(_PHP_OFF + _PHP.size)     # where the get buffer starts in the mapping
 
@@ -260,7 +253,7 @@ class DevPuffsChannel(Channel):
         pos = _ARGS
         for _ in range(nops):
             n = _U64.unpack_from(mem, pos + _BUFLEN)[0]
-            frame = mem[pos:pos + n]
+            frame = bytearray(mem[pos:pos + n])
             self.count(frame)
             frames.append(frame)
             pos += n

@@ -1,0 +1,219 @@
+"""touser's wait for the server's reply (fs/puffs/puffs_msgif.py, 1.27's touser).
+
+touser sleeps in cv_wait_sig on its park and takes a return of 0 as "the
+reply is in": it reads preq_rv from the request buffer and drops its park
+reference, the only one 1.27 keeps, whether or not the park is still on a
+queue.  NetBSD's cv_wait_sig returns 0 for more than putop's or
+puffs_userdead's cv_signal: any setrunnable of an interruptible sleeper whose
+check after the switch then finds no signal to act on (a signal another lwp
+of the process took first; NetBSD's stop and continue; its reboot's
+suspendsched).  So a call can fail with an errno the server never sent, its
+park freed on the reply queue.  That is 1.27's and is kept (pinned below);
+kemu must only not make such wakeups where NetBSD makes none.  Before it
+queues a request, touser refuses it with EINTR when a signal is pending for
+an lwp that was offered one (LW_PENDSIG).
+"""
+
+from __future__ import annotations
+
+from fs.puffs.puffs_msgif_h import PUFFS_VN_GETATTR, PUFFS_VN_LOOKUP, PUFFSOP_VN
+from kern.cpu import curlwp, curmachine, curproc
+from kern.errno import EINTR
+from kern.fcntl import O_CREAT, O_RDWR
+from kern.kern_lwp import LSSLEEP, LW_PENDSIG, LW_WSUSPEND, lwp
+from kern.kern_mutex import mutex_enter, mutex_exit
+from kern.kern_sig import SIG_BLOCK, SIG_UNBLOCK, SIGUSR1, psignal, sigprocmask1
+from kern.kern_synch import kpause
+from kern.machine.testing import Gate, errno_of
+from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
+from tools.lib import libc
+from tools.puffs_servers.memfs import MemFS
+
+from . import h_puffs as h
+
+SYS_POST_BLOCKED = SYS_DYNAMIC_FIRST
+SYS_INTR_THEN_GATE = SYS_DYNAMIC_FIRST + 1
+
+
+class SlowGetattrFS(MemFS):
+    """memfs whose next getattr, once armed, answers after ``delay`` seconds."""
+
+    armed = False
+    delay = 1.0
+
+    async def node_getattr(self, node, cred, pid):
+        if self.armed:
+            self.armed = False
+            await libc.nanosleep(self.delay)
+        return await super().node_getattr(node, cred, pid)
+
+
+async def sys_post_blocked(l, uap, retval) -> int:
+    """SIGUSR1 to the caller's own process while the caller blocks it, then
+    unblocked: a thread's sigprocmask(BLOCK), kill(getpid()),
+    sigprocmask(UNBLOCK) with no other lwp of its process run in between."""
+    sigprocmask1(l, SIG_BLOCK, {SIGUSR1}, None)
+    psignal(l.l_proc, SIGUSR1)
+    sigprocmask1(l, SIG_UNBLOCK, {SIGUSR1}, None)
+    return 0
+
+
+def test_a_signal_another_lwp_takes_first_ends_the_wait_with_no_reply_1_27():
+    """Kept from 1.27 (puffs_msgif.py's D1).  An lwp waits in fstat for a
+    getattr the server answers after a second.  Half a second in, the
+    process's newer lwp posts SIGUSR1 with it blocked there: sigpost wakes the
+    waiter (setrunnable), then the poster unblocks it and takes it on its own
+    way back to user mode.  The waiter's check after the switch finds nothing
+    left: cv_wait_sig returns 0 and touser takes that for the reply.  fstat
+    fails at 0.5 s with an errno no one sent: preq_rv of a request the server
+    never answered is the request's own opclass and optype (they share its
+    bytes).  The park is released on the reply queue, where the next request
+    reuses it and putop or puffs_userdead find it (puffs_userdead's KASSERT
+    PARKFLAG_ONQUEUE2 then panics), so the machine stops here, before the
+    server answers.  The freed-on-a-queue half is fixed by 1.40.6.3's park
+    reference for each queue (puffs_msg_enqueue; the stored 1.40.6.1, of
+    November 2007, does not have it yet); the 0 taken as the reply is still
+    in 1.101.10.2's puffs_msg_wait, the newest revision stored."""
+    fs = SlowGetattrFS()
+    with h.Booted(seed=3) as k:
+        assert syscall_establish(SYS_POST_BLOCKED, "post_blocked", sys_post_blocked,
+                                 machine=k) == 0
+        h.start_server(k, fs)
+        mp = h.mounted(k)
+
+        async def body():
+            m = curmachine()
+            got: dict = {"handled by": []}
+
+            async def on_usr1(signo: int) -> None:
+                got["handled by"].append(curlwp().l_name)
+
+            await libc.signal(SIGUSR1, on_usr1)
+            fd = await libc.open("/mnt/f", O_RDWR | O_CREAT, 0o644)
+            await libc.write(fd, b"twelve bytes")
+            got["real"] = await libc.fstat(fd)
+
+            async def poster() -> None:
+                await libc.nanosleep(0.5)
+                await syscall(SYS_POST_BLOCKED)
+
+            m.spawn_lwp(lwp(curproc(), "poster"), poster, ())
+            fs.armed = True
+            t0 = m.now()
+            got["during"] = await errno_of(libc.fstat(fd))
+            got["t"] = m.now() - t0
+            pmp = mp.mnt_data
+            await mutex_enter(pmp.pmp_lock)
+            got["replywait"] = [(p.park_refcount, p.park_preq) for p in pmp.pmp_req_replywait]
+            got["queued"] = len(pmp.pmp_req_touser)
+            mutex_exit(pmp.pmp_lock)
+            return got
+
+        got = k.run(body, proc=k.proc_create("caller", k.initproc))
+        k.halt(sync=False)
+    assert got["handled by"] == ["poster"]
+    assert got["real"].st_size == 12
+    assert round(got["t"], 3) == 0.5                  # not the server's 1.0
+    # preq_rv shares its bytes with preq_opclass and preq_optype (the header's
+    # union): the "reply" is the request's own class and type.
+    assert got["during"] == PUFFSOP_VN | PUFFS_VN_GETATTR << 8 == 1538
+    assert got["replywait"] == [(0, None)]            # released, still on the queue
+    assert got["queued"] == 0
+
+
+async def sys_intr_then_gate(l, uap, retval) -> int:
+    """Sleep interruptibly until a signal, then wait (uninterruptibly) for the
+    test's gate before going back to user mode, where the signal is taken."""
+    error = await kpause("intr", True, 0, None)
+    await l.l_proc.p_specific["gate"].wait()
+    return error
+
+
+def test_a_signal_offered_to_another_lwp_does_not_refuse_a_call():
+    """touser refuses a call with EINTR when LW_PENDSIG says this lwp was offered
+    a signal and one is pending (1.27: ``(l->l_flag & LW_PENDSIG) != 0 &&
+    sigispending(l, 0)``).  A signal to the process that sigpost gave the
+    newest lwp (asleep interruptibly: woken, and the search stops there) is
+    pending for the caller too, but the caller was not offered it: its stat
+    goes to the server and gets the answer, and the other lwp takes the
+    signal on its own way back to user mode (held at a gate until then).
+    kemu's touser tested sigispending alone and answered EINTR."""
+    with h.Booted(seed=4) as k:
+        assert syscall_establish(SYS_INTR_THEN_GATE, "intr_then_gate", sys_intr_then_gate,
+                                 machine=k) == 0
+        h.start_server(k)
+
+        async def body():
+            m = curmachine()
+            p = curproc()
+            got: dict = {"handled by": []}
+
+            async def on_usr1(signo: int) -> None:
+                got["handled by"].append(curlwp().l_name)
+
+            await libc.signal(SIGUSR1, on_usr1, 0)      # no SA_RESTART: EINTR
+            fd = await libc.open("/mnt/f", O_RDWR | O_CREAT, 0o644)
+            await libc.write(fd, b"twelve bytes")
+            await libc.close(fd)
+            p.p_specific["gate"] = gate = Gate()
+
+            async def other() -> None:
+                got["other"] = await errno_of(syscall(SYS_INTR_THEN_GATE))
+
+            m.spawn_lwp(lwp(p, "other"), other, ())
+            await libc.nanosleep(0.1)
+            await libc.kill(p.p_pid, SIGUSR1)
+            got["offered"] = bool(curlwp().l_flag & LW_PENDSIG)
+            got["pending"] = SIGUSR1 in p.p_sigpend
+            error, sb = await h.stat_("/mnt/f")
+            got["stat"] = (error, sb.st_size if sb is not None else None)
+            gate.open()
+            await libc.nanosleep(0.1)
+            return got
+
+        got = k.run(body, proc=k.proc_create("caller", k.initproc))
+    assert (got["offered"], got["pending"]) == (False, True)
+    assert got["stat"] == (0, 12)
+    assert got["other"] == EINTR and got["handled by"] == ["other"]
+
+
+class SlowLookupFS(MemFS):
+    """memfs whose lookup of "slow" answers after 100 seconds."""
+
+    async def node_lookup(self, dir, cn):
+        if cn.name == b"slow":
+            await libc.nanosleep(100)
+        return await super().node_lookup(dir, cn)
+
+
+def test_a_halt_without_sync_leaves_a_caller_waiting_for_its_reply():
+    """kemu's halt stops the user processes with RB_NOSYNC too (NetBSD's CPU just
+    stops).  It must wake no sleeper then: a process waiting in a lookup stays
+    asleep on its park, flagged to stop at its return to user mode.  Woken with
+    0, touser took the request's own preq_rv for the reply, released the park
+    on the reply queue, and the caller's next request reused it (one park on
+    both queues, under another request)."""
+    with h.Booted(seed=6) as k:
+        h.start_server(k, SlowLookupFS())
+        mp = h.mounted(k)
+        got: dict = {}
+
+        async def body():
+            async def child() -> int:
+                got["stat"] = await h.stat_("/mnt/slow")
+                return 0
+
+            pid = await libc.fork(child)
+            await libc.nanosleep(0.5)
+            return pid
+
+        pid = k.run(body, proc=k.proc_create("parent", k.initproc))
+        k.halt(sync=False)
+        (l,) = k.procs[pid].p_lwps
+        pmp = mp.mnt_data
+        replywait = [(p.park_hdr.preq_optype, p.park_refcount) for p in pmp.pmp_req_replywait]
+        touser = list(pmp.pmp_req_touser)
+    assert "stat" not in got
+    assert (l.l_stat, l.l_wmesg) == (LSSLEEP, "puffsrpl") and l.l_flag & LW_WSUSPEND
+    assert replywait == [(PUFFS_VN_LOOKUP, 1)]
+    assert touser == []
