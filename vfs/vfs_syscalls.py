@@ -1112,11 +1112,10 @@ async def do_sys_sync(l: Any) -> None:
     mountlist_lock, the mountlist iterator (vfs_mount.c 1.93's, kemu's
     vfs_busy) busies each mount across its VFS_SYNC the same way: an unmount
     waits for the sync, and a mount being unmounted is waited for and then
-    skipped, gone.  MNT_NOWAIT
-    asks each file system to start its writes, not to wait for them (sync(2)
-    schedules the writing); kemu's disk drivers complete a transfer inside
-    their strategy routine, so the writes this starts are on the disk when it
-    returns."""
+    skipped, gone.  MNT_NOWAIT asks each file system to start its writes, not
+    to wait for them (sync(2) schedules the writing); kemu's disk drivers
+    complete a transfer inside their strategy routine, so the writes this
+    starts are on the disk when it returns."""
     it = mountlist_iterator_init()
     while (mp := await mountlist_iterator_next(it)) is not None:
         await mutex_enter(mp.mnt_updating)

@@ -38,6 +38,12 @@ Deviations:
 * ``ext2fs_sync`` writes each vnode through ``ext2fs_fsync_vnode`` and
   then the device vnode with VOP_FSYNC, skipping the device for
   MNT_LAZY; its vnode walk and fstrans handling are kemu's.
+* ``ext2fs_cgupdate`` fails when any group descriptor block's write failed
+  (the last failed one's errno, over the super block's).  C keeps only the
+  last block's error, and only when the super block's write succeeded: an
+  earlier block's failed write went unreported, and the unmount and the
+  read-only update (which mark the file system clean only when it returns
+  0) marked it clean.
 """
 
 from __future__ import annotations

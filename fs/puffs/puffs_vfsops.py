@@ -145,10 +145,14 @@ Deviations from 1.38 and its siblings (why, in a few words):
   test_advlock_keeps_the_copyin_quirk); fsync's metacache flush sending the
   ctime as mtime; no range check on the server's rv (it reaches the caller
   as is, kernel-internal values such as ERESTART included); any pending
-  signal fails a request with EINTR (the 1.38 rule; INACTIVE is turned into
-  a FAF and still sent).  Fixed and listed above: GETOP's E2BIG orphan (M3,
-  pinned by test_getop_e2big_keeps_the_request), and the unlocked
-  waiter/reply races (M1, M2).
+  signal fails a request with EINTR (the 1.38 rule: later kernels let
+  SIGUSR1 through; INACTIVE is turned into a FAF and still sent), tested
+  before the request is queued and only when the caller was offered one
+  (LW_PENDSIG, as msgif 1.27).  Also kept from msgif 1.27: touser takes
+  any 0 from its cv_wait_sig for the reply (puffs_msgif.py's D1, pinned by
+  tests/fs/puffs/test_touser_wait.py).  Fixed and listed above: GETOP's
+  E2BIG orphan (M3, pinned by test_getop_e2big_keeps_the_request), and the
+  unlocked waiter/reply races (M1, M2).
 * Kept defect of puffs_root: the "someone else created a root vnode" branch
   takes its reference on pmp_root with vref, as if the stored root were
   always in use.  When that root is in its last release (vrelel has it
