@@ -74,10 +74,11 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
   windows; ``advice`` and UBC_FAULTBUSY are ignored; ``ubc_purge`` has
   nothing to do).  A write that covers every byte of a page below EOF
   does not read it first.
-* ``uvm_vnp_setsize`` takes the old size as max(v_size, v_writesize),
-  frees the pages past the new EOF itself (waiting for busy ones) instead
-  of calling VOP_PUTPAGES(PGO_FREE|PGO_SYNCIO), and also zeroes the tail
-  of the new last page.
+* ``uvm_vnp_setsize`` frees the pages past the new EOF itself (waiting for
+  busy ones) instead of calling VOP_PUTPAGES(PGO_FREE|PGO_SYNCIO), so it
+  does so whenever the size goes below the old write size (1.117: when the
+  old write size passes the new EOF rounded up to a page), and also zeroes
+  the tail of the new last page.
 * ``genfs_node_destroy`` throws away any page still resident.
 """
 
@@ -97,6 +98,7 @@ from vfs.buf import B_READ, B_WRITE, BC_BUSY
 from vfs.uvm import uvm, uvm_kick_pdaemon, uvmexp
 from vfs.vfs_bio import biowait, getiobuf, putiobuf
 from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
+from vfs.vnode import VSIZENOTSET
 from vfs.vnode_if import VOP_BMAP, VOP_STRATEGY
 
 if TYPE_CHECKING:
@@ -705,16 +707,25 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     Pages wholly past the new EOF are thrown away (dirty or not); the part
     of the last page beyond EOF is zeroed.  As NetBSD's, the old size is the
     write size, which a write raises before it allocates (so the pages of a
-    write that failed go too).  The object lock is held throughout, whether
-    the file grows or shrinks, and the sizes change under it once the pages
-    are gone (NetBSD: vmobjlock, which is v_interlock in kemu as in NetBSD 8).
+    write that failed go too); a vnode whose size was never set
+    (VSIZENOTSET) has no pages to drop.  The object lock is held throughout,
+    whether the file grows or shrinks, and the sizes change under it once
+    the pages are gone (NetBSD: vmobjlock, which is v_interlock in kemu as
+    in NetBSD 8).  1.117's assertions hold the callers to the protocol: the
+    sizes only ever change here and in uvm_vnp_setwritesize, so v_size never
+    passes v_writesize, and while a write has raised v_writesize the new size
+    is either that write size or no more than v_size.
     """
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     if not mutex_enter_nowait(lock, 1, _setsize_site):  # (each block a write extends)
         await mutex_enter(lock)
-    oldsize = max(vp.v_size, vp.v_writesize)
-    if uobj is not None and newsize < oldsize:
+    KASSERT(newsize != VSIZENOTSET and newsize >= 0)
+    KASSERT(vp.v_size <= vp.v_writesize)
+    KASSERT(vp.v_size == vp.v_writesize or
+            newsize == vp.v_writesize or newsize <= vp.v_size)
+    oldsize = vp.v_writesize
+    if uobj is not None and oldsize != VSIZENOTSET and newsize < oldsize:
         keep = round_page(newsize)
         while True:
             victims = [pg for o, pg in uobj.uo_pages.items() if o >= keep]
@@ -746,14 +757,16 @@ async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
 
     As uvm_vnode.c 1.117: under the object lock (vmobjlock, which is
     v_interlock in kemu as in NetBSD 8; v_interlock itself for a vnode
-    without a page cache), taken before the sizes are looked at, and never
-    below the committed size ``v_size``.
+    without a page cache), taken before the sizes are looked at, on a vnode
+    whose size is set, and never below the committed size ``v_size``.
     """
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     if not mutex_enter_nowait(lock, 1, _setwritesize_site):  # (each block a write extends)
         await mutex_enter(lock)
-    KASSERT(newsize >= 0)
+    KASSERT(newsize != VSIZENOTSET and newsize >= 0)
+    KASSERT(vp.v_size != VSIZENOTSET)
+    KASSERT(vp.v_writesize != VSIZENOTSET)
     KASSERT(vp.v_size <= vp.v_writesize)
     KASSERT(vp.v_size <= newsize)
     vp.v_writesize = newsize

@@ -33,8 +33,11 @@ Deviations:
   mount is ENOENT.  dounmount suspends the file system first
   (vfs.vfs_mount), so it waits for the busy holders, and a thread busying
   a mount being unmounted waits until the unmount is over and gets ENOENT
-  (or goes on, if the unmount failed).  1.37 (the revision nearest
-  NetBSD 8 that could be read) counts ``mnt_busynest`` under the
+  (or goes on, if the unmount failed): a busy holder delays an unmount,
+  as in 1.93, whose dounmount also suspends first and has no
+  ``mnt_busynest`` (tests/vfs/test_mountlist.py pins it).  The mirror
+  holds vfs_mount.c 1.37 (2015) and 1.93 (2022) only; NetBSD 8's, between
+  them, is not stored.  1.37 counts ``mnt_busynest`` under the
   ``mnt_unmounting`` mutex and sleeps on that mutex; with kemu's
   suspending dounmount, which holds mnt_unmounting across vfs_suspend,
   that vfs_busy would deadlock against a suspension waiting for the

@@ -44,7 +44,7 @@ the device and no lookup loads a vnode into a mount being torn down
 waits for it and fails with ENOENT.  1.37 instead refuses the unmount with
 EBUSY while ``mnt_busynest`` is not zero: kemu has no mnt_busynest (see
 vfs.mount for why its vfs_busy is 1.93's), so a busy holder delays an
-unmount instead of failing it.
+unmount instead of failing it, as in 1.93.
 
 The halt (kern/machdep.py's ``cpu_reboot``) calls ``vfs_sync_all`` once, then
 ``vfs_unmountall1(l, false, false)`` and ``vfs_unmount_forceone`` until

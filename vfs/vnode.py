@@ -222,6 +222,9 @@ POSIX_FADV_NOREUSE = 5
 
 VNOVAL = -1
 
+# v_size and v_writesize of a vnode whose size nobody has set yet (sys/vnode.h)
+VSIZENOTSET = -1
+
 # vattr va_vaflags
 VA_UTIMES_NULL = 0x01
 VA_EXCLUSIVE = 0x02
@@ -288,8 +291,10 @@ class vnode:
         self.v_mount: mount | None = None
         self.v_op: list[Any] = []
         self.v_data: Any = None
-        self.v_size = 0
-        self.v_writesize = 0
+        # As NetBSD 8's vcache_alloc: no size until the file system sets one
+        # (uvm_vnp_setsize, from its loadvnode/newvnode).
+        self.v_size = VSIZENOTSET
+        self.v_writesize = VSIZENOTSET
         self.v_rdev = NODEV
         self.v_specnode: Any = None  # specfs state for VBLK/VCHR
         self.v_mountedhere: mount | None = None

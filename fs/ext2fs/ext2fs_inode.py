@@ -1,7 +1,12 @@
 """Inode size, update, truncate and inactive: port of NetBSD's sys/ufs/ext2fs/ext2fs_inode.c.
 
-Compared against ``$NetBSD: ext2fs_inode.c,v 1.82 2015/03/28 maxv$``, the
-stored revision nearest NetBSD 8.  The notices are in LICENSE.NetBSD.
+Compared against ``$NetBSD: ext2fs_inode.c,v 1.82 2015/03/28 19:24:04 maxv
+Exp $``, the newest revision of the file the reference mirror holds (what
+NetBSD 8 changed after it is not there to compare).  Where to find it: ``read_file``
+of NetBSD/src sys/ufs/ext2fs/ext2fs_inode.c gives 1.55.8.1 (2006), and at
+commit c8d7e409 the 1997 revision 1.2; 1.82 is stored by content only
+(``find_string`` of "ext2fs_inode.c,v 1.82" finds it, file id 118633841),
+beside 1.40 and a fragment of 1.74.  The notices are in LICENSE.NetBSD.
 
 ``ext2fs_update`` copies the in-core inode into its inode-table block (a
 delayed write, or a synchronous one with UPDATE_WAIT).  ``ext2fs_truncate``
@@ -36,17 +41,17 @@ Deviations:
     no block but an extended attribute one) instead of um_maxsymlinklen;
     a length other than 0 for it is EINVAL (1.82: KDASSERT); all of
     e2di_blocks is cleared;
-  - an unchanged size calls uvm_vnp_setsize only for a regular file with
-    pages;
   - a read-only file system is EROFS here;
   - growing allocates nothing: no uvm_vnp_setwritesize, no
     ufs_balloc_range of the last byte (so no ENOSPC and no undo), the new
     part is a hole;
   - shrinking zeroes the tail of the last block through the page cache
     for a regular file and fails with ubc_zerorange's error (1.82 ignores
-    it); other types get it zeroed through ext2fs_blkatoff and a delayed
-    write, and their v_size set directly; uvm_vnp_setsize comes before
-    ext2fs_setsize;
+    it); other types (no pages in kemu) get it zeroed through
+    ext2fs_blkatoff and a delayed write (1.82: ubc_zerorange for all);
+  - the old block pointers are not put back in the inode while the blocks
+    are freed (1.82 puts them back, and the size, for vtruncbuf, then
+    checks the new pointers under DIAGNOSTIC);
   - no vtruncbuf: a file's indirect blocks live in the device vnode's
     cache, its data in its pages;
   - every indirect level is walked (1.82 stops at the first level that
@@ -54,6 +59,12 @@ Deviations:
     console message;
   - ext2fs_setnblock cannot fail; the inode is updated again at the end
     (1.82 only sets IN_CHANGE).
+  As 1.82, the inode is written synchronously (UPDATE_WAIT) only when a
+  shrink cut a block pointer, before any block is freed; the fast symlink,
+  unchanged size and growing paths write it delayed, as does kemu's extra
+  update at the end.
+* ``ext2fs_nblock`` and ``ext2fs_setnblock`` (here in 1.82) live in
+  ext2fs_alloc.
 * ``ext2fs_indirtrunc`` has no ``lbn`` argument: it breads the indirect
   block from the device by address (1.82: getblk on the file's vnode at
   the negative lbn and VOP_STRATEGY).  The cut block is written with
@@ -79,7 +90,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.errno import EFBIG, EINVAL, EROFS
 from kern.kern_time import time_second
-from kern.subr_prf import printf
+from kern.subr_prf import KASSERT, printf
 from vfs.buf import B_MODIFY
 from vfs.mount import MNT_RDONLY
 from vfs.vfs_bio import bdwrite, bread, brelse, btodb, bwrite
@@ -227,8 +238,7 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
     if osize == length:
         # Still set the page cache's size: a failed write may have raised
         # its write size (uvm_vnp_setwritesize) past EOF.
-        if ovp.v_type == VREG and ovp.v_uobj is not None:
-            await uvm_vnp_setsize(ovp, length)
+        await uvm_vnp_setsize(ovp, length)
         oip.i_flag |= IN_CHANGE | IN_UPDATE
         return await ext2fs_update(ovp, None, None, 0)
     if fs.e2fs_ronly:
@@ -242,24 +252,26 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
             return error
         await uvm_vnp_setsize(ovp, length)
         oip.i_flag |= IN_CHANGE | IN_UPDATE
+        KASSERT(ovp.v_size == ext2fs_size(oip))
         return await ext2fs_update(ovp, None, None, 0)
 
     # Shrinking.  Zero the rest of the new last block, so it reads as zeros
-    # if the file grows again.
+    # if the file grows again; then the new size, in the inode and in the
+    # page cache (every type: a vnode without pages just gets its sizes).
     off = blkoff(fs, length)
-    if ovp.v_type == VREG and ovp.v_uobj is not None:
-        if off:
-            error = await ubc_zerorange(ovp.v_uobj, length, blkroundup(fs, length) - length, 0)
-            if error:
-                return error
-        await uvm_vnp_setsize(ovp, length)
+    if off and ovp.v_type == VREG and ovp.v_uobj is not None:
+        error = await ubc_zerorange(ovp.v_uobj, length, blkroundup(fs, length) - length, 0)
+        if error:
+            return error
     elif off:
         error, bp = await ext2fs_blkatoff(ovp, length)
         if error == 0 and bp is not None:
             bp.b_data[off:] = bytes(fs.e2fs_bsize - off)
             bdwrite(bp)
-    if ovp.v_type != VREG:
-        ovp.v_size = length
+    # (A smaller size cannot be refused: loadvnode turned away any file
+    # larger than um_maxfilesize.)
+    ext2fs_setsize(oip, length)
+    await uvm_vnp_setsize(ovp, length)
 
     # The last logical block kept, and the last one kept under each level
     # of indirection (negative: that level goes entirely).
@@ -270,9 +282,6 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
     lastiblock[DOUBLE] = lastiblock[SINGLE] - nindir
     lastiblock[TRIPLE] = lastiblock[DOUBLE] - nindir * nindir
 
-    error = ext2fs_setsize(oip, length)
-    if error:
-        return error
     blocks = oip.i_e2fs_blocks
     # Save the pointers, clear the ones that go, write the inode, then free.
     # When a pointer is cut, the inode goes to the disk synchronously before
@@ -319,6 +328,7 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
 
     ext2fs_setnblock(oip, ext2fs_nblock(oip) - blocksreleased)
     oip.i_flag |= IN_CHANGE | IN_UPDATE
+    KASSERT(ovp.v_type != VREG or ovp.v_size == ext2fs_size(oip))
     error = await ext2fs_update(ovp, None, None, 0)
     return allerror or error
 

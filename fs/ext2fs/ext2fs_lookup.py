@@ -86,6 +86,7 @@ from kern.kern_auth import kauth_cred_geteuid, kauth_cred_issuser
 from kern.subr_prf import printf
 from kern.subr_uio import uiomove
 from vfs.dirent import DT_UNKNOWN, pack_dirent
+from vfs.genfs_io import uvm_vnp_setsize
 from vfs.mount import MNT_RDONLY
 from vfs.namei_h import CREATE, DELETE, ISDOTDOT, ISLASTCN, RENAME
 from vfs.vfs_bio import bdwrite, brelse
@@ -474,8 +475,11 @@ async def ext2fs_direnter(ip: inode, dvp: vnode, cnp: componentname) -> int:
     assert bp is not None
     ext2fs_dirent_put(bp.b_data, 0, ip.i_number, bsize, name, ftype)
     error = ext2fs_setsize(dp, lblktosize(fs, nblocks + 1))
-    dvp.v_size = ext2fs_size(dp)
-    return error or _entered(dp, bp)
+    if error:
+        brelse(bp, 0)
+        return error
+    await uvm_vnp_setsize(dvp, ext2fs_size(dp))
+    return _entered(dp, bp)
 
 
 def _entered(dp: inode, bp: Any) -> int:

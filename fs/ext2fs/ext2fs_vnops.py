@@ -82,6 +82,7 @@ from vfs.genfs_io import (
     genfs_getpages,
     genfs_node_destroy,
     genfs_putpages,
+    uvm_vnp_setsize,
 )
 from vfs.genfs_vnops import genfs_abortop
 from vfs.mount import MNT_NOATIME, MNT_RDONLY
@@ -619,9 +620,10 @@ async def ext2fs_mkdir(v: Any) -> int:
             bp.b_data[:] = ext2fs_dirtemplate(ip.i_number, dp.i_number, ftype).build(
                 fs.e2fs_bsize)
             bdwrite(bp)
-            ext2fs_setsize(ip, fs.e2fs_bsize)
-            tvp.v_size = fs.e2fs_bsize
+            error = ext2fs_setsize(ip, fs.e2fs_bsize)
+        if error == 0:
             ip.i_flag |= IN_CHANGE | IN_UPDATE
+            await uvm_vnp_setsize(tvp, ext2fs_size(ip))
             error = await ext2fs_update(tvp, None, None, UPDATE_DIROP)
     if error == 0:
         error = await ext2fs_direnter(ip, dvp, cnp)
@@ -701,9 +703,10 @@ async def ext2fs_symlink(v: Any) -> int:
             bp.b_data[:len(raw)] = raw
             bdwrite(bp)
     if error == 0:
-        ext2fs_setsize(ip, len(raw))
-        vp.v_size = len(raw)
+        error = ext2fs_setsize(ip, len(raw))
+    if error == 0:
         ip.i_flag |= IN_CHANGE | IN_UPDATE
+        await uvm_vnp_setsize(vp, len(raw))
         error = await ext2fs_update(vp, None, None, 0)
     if error:
         await vput(vp)

@@ -36,6 +36,7 @@ from kern.kern_time import getnanotime, timespec
 from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
 from vfs.dirent import pack_dirent, vtype_to_dtype
+from vfs.genfs_io import uvm_vnp_setsize
 from vfs.genfs_vnops import genfs_null_putpages, genfs_nullop
 from vfs.mount import (
     IMNT_CAN_RWTORO,
@@ -325,7 +326,7 @@ async def rootfs_loadvnode(mp: mount, vp: vnode, key: Any) -> tuple[int, Any]:
         vp.v_op = rootfs_vnodeop_p
     if rn.rn_ino == ROOTINO:
         vp.v_vflag |= VV_ROOT
-    vp.v_size = rn.rn_size
+    await uvm_vnp_setsize(vp, rn.rn_size)
     return 0, key
 
 
@@ -675,7 +676,7 @@ async def rootfs_write(v: Any) -> int:
             _write_data(_rm(vp.v_mount), rn, off, memoryview(buf)[:done])
         except _HostError as e:
             return e.errno
-        vp.v_size = rn.rn_size
+        await uvm_vnp_setsize(vp, rn.rn_size)
         rn.rn_mtime = rn.rn_ctime = _now()
         if not kauth_cred_issuser(ap.a_cred):
             rn.rn_mode &= ~0o6000  # writing clears set-id bits
@@ -760,7 +761,7 @@ async def rootfs_setattr(v: Any) -> int:
                 _truncate(_rm(vp.v_mount), rn, vap.va_size)
             except _HostError as e:
                 return e.errno
-            vp.v_size = rn.rn_size
+            await uvm_vnp_setsize(vp, rn.rn_size)
             rn.rn_mtime = rn.rn_ctime = now
     if vap.va_atime != VNOVAL or vap.va_mtime != VNOVAL:
         if rdonly:
@@ -907,9 +908,11 @@ async def rootfs_etfs_reg(op: str, key: str, hf: Any) -> int:
     rn = VTORN(vp)
     rn.rn_hostfile = etfs_file(hf)
     try:
-        rn.rn_size = vp.v_size = rn.rn_hostfile.size()
+        rn.rn_size = rn.rn_hostfile.size()
     except _HostError as e:
         error = e.errno
+    else:
+        await uvm_vnp_setsize(vp, rn.rn_size)
     await vrele(vp)
     return error
 

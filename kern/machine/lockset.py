@@ -327,10 +327,10 @@ STRUCTS: list[Struct] = [
         "v_mount": unlocked(_RECLAIM.format(f="v: ptr to vfs we are in (vfs_insmntque)")),
         "v_op": unlocked(_RECLAIM.format(f=":: vnode operations vector")),
         "v_data": unlocked(_RECLAIM.format(f=":: private data for fs (VOP_RECLAIM)")),
-        "v_size": kemu_gap("self.v_interlock", "i: size of file: uvm_vnp_setsize sets it "
-                           "under v_interlock (NetBSD 8: vmobjlock, which is v_interlock), "
-                           "but the file systems' direct sets (ext2fs, rootfs, puffs) do "
-                           "not take it and genfs_io reads it without it"),
+        "v_size": modify_locked("self.v_interlock", "i: size of file: set only by "
+                                "uvm_vnp_setsize, under v_interlock (NetBSD 8: vmobjlock, "
+                                "which is v_interlock); read without it, as NetBSD's file "
+                                "systems and genfs do, under the vnode lock"),
         "v_writesize": locked("self.v_interlock", why="i: new size after write: "
                               "uvm_vnp_setsize and uvm_vnp_setwritesize"),
         "v_rdev": stable("device: set when the vnode is loaded (v_specnode's vn_rdev)"),

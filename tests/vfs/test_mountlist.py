@@ -226,3 +226,33 @@ def test_a_busy_waiting_through_an_unmount_gets_enoent_and_holds_nothing(k):
 
     assert k.run(body) == {"waiting": True, "busy": ENOENT,
                            "dump": "Fstrans locks by lwp:"}
+
+
+def test_a_busy_mount_delays_its_unmount_as_vfs_mount_1_93(tmp_path):
+    """vfs_busy is a transaction on the mount and dounmount suspends the file
+    system first (vfs_mount.c 1.93), so an unmount of a mount another lwp holds
+    busy waits for its vfs_unbusy and then succeeds.  (1.37, which kemu does
+    not follow here, counts mnt_busynest and fails that unmount with EBUSY.)"""
+    from tests.fs.ext2fs.helpers import MB, boot, check, mkfs, mount, mount_of, umount
+
+    img = mkfs(str(tmp_path / "b.img"), 4 * MB, 1024)
+
+    async def body():
+        check(await mount(img))
+        mp = await mount_of("/mnt")
+        log: list[str] = []
+
+        async def holder(_):
+            log.append(f"busy {await vfs_busy(mp)}")
+            await kpause("busy", False, 5, None)
+            log.append("unbusy")
+            vfs_unbusy(mp)
+
+        l = spawn(holder, "holder")
+        await kpause("start", False, 1, None)
+        log.append(f"unmount {await umount()}")
+        await kthread_join(l)
+        return log
+
+    with boot() as m:
+        assert m.run(body) == ["busy 0", "unbusy", "unmount 0"]
