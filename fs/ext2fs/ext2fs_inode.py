@@ -47,8 +47,9 @@ Deviations:
     part is a hole;
   - shrinking zeroes the tail of the last block through the page cache
     for a regular file and fails with ubc_zerorange's error (1.82 ignores
-    it); other types (no pages in kemu) get it zeroed through
-    ext2fs_blkatoff and a delayed write (1.82: ubc_zerorange for all);
+    it), after uvm_vnp_setsize of the unchanged size; other types (no
+    pages in kemu) get it zeroed through ext2fs_blkatoff and a delayed
+    write (1.82: ubc_zerorange for all);
   - the old block pointers are not put back in the inode while the blocks
     are freed (1.82 puts them back, and the size, for vtruncbuf, then
     checks the new pointers under DIAGNOSTIC);
@@ -262,6 +263,12 @@ async def ext2fs_truncate(ovp: vnode, length: int, ioflag: int, cred: Any) -> in
     if off and ovp.v_type == VREG and ovp.v_uobj is not None:
         error = await ubc_zerorange(ovp.v_uobj, length, blkroundup(fs, length) - length, 0)
         if error:
+            # The size stays, and the page cache takes it again: a failed
+            # write (ext2fs_write's truncate back) left v_writesize raised,
+            # where ext2fs_gop_alloc moved osize, and a later size between
+            # v_size and it would break uvm_vnp_setsize's assertions (1.82
+            # goes on to uvm_vnp_setsize(length)).
+            await uvm_vnp_setsize(ovp, osize)
             return error
     elif off:
         error, bp = await ext2fs_blkatoff(ovp, length)

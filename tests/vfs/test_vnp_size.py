@@ -9,6 +9,7 @@ import pytest
 
 import kern
 from dev.rumpblk import RUMP_ETFS_REG, rump_etfs_register
+from kern.errno import EIO, ENOSPC
 from tests.fs.ext2fs.helpers import (
     MB,
     assert_clean,
@@ -175,6 +176,37 @@ def test_ext2fs_keeps_the_sizes_in_step(tmp_path):
     assert seen == {"mkdir": (1024, 1024), "long symlink": (100, 100),
                     "short symlink": (5, 5), "grown directory": (3072, 3072),
                     "removed directory": (0, 0)}
+    assert_clean(img)
+
+
+@needs_e2fsprogs
+def test_ext2fs_truncate_failing_after_a_failed_write(tmp_path, monkeypatch):
+    """A write that runs out of space truncates back to its old size; when that
+    truncate's ubc_zerorange fails too (kemu returns its error, 1.82 goes on),
+    the write size the write raised must not outlive it: a later truncate to
+    a size between v_size and that write size panicked in uvm_vnp_setsize."""
+    img = mkfs(str(tmp_path / "n.img"), 2 * MB, 1024)
+
+    async def eio(*args):
+        return EIO
+
+    async def body():
+        check(await mount(img))
+        check(await write_file("/mnt/f", pattern(1500)))
+        monkeypatch.setattr(genfs_io, "ubc_zerorange", eio)
+        error = await write_file("/mnt/f", pattern(3 * MB), offset=1500, create=False)
+        monkeypatch.undo()
+        after_write = await _sizes_of("/mnt/f")
+        check(await truncate("/mnt/f", after_write[0] + 100))
+        grown = await _sizes_of("/mnt/f")
+        check(await umount())
+        return error, after_write, grown
+
+    with boot() as k:
+        error, (size, writesize), grown = k.run(body)
+    assert error == ENOSPC
+    assert size == writesize > 1500
+    assert grown == (size + 100, size + 100)
     assert_clean(img)
 
 
