@@ -190,15 +190,21 @@ def test_a_file_system_that_will_not_unmount_fails_kemu_run(tmp_path, img):
 
 # The child resets SIGINT to Python's handler: a test run in the background of a
 # shell without job control would have it ignored, as the child would inherit.
+# The child starts with the dispositions a terminal's session gives: the test
+# runner may have been started with SIGINT or SIGHUP ignored (``nohup``, ``cmd &``
+# in a script), which the child would inherit and kemu would honour (it leaves an
+# ignored SIGTERM/SIGHUP ignored, as a program started under nohup must).
 CHILD = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+         "signal.signal(signal.SIGHUP, signal.SIG_DFL); "
          "from tools.kemu import main; sys.exit(main(sys.argv[1:]))")
 
 
 class Child:
     """kemu in a process of its own, its standard error read as it comes."""
 
-    def __init__(self, args: list[str], stdin=subprocess.DEVNULL) -> None:
-        self.p = subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=ROOT,
+    def __init__(self, args: list[str], stdin=subprocess.DEVNULL, code: str = CHILD) -> None:
+        self.p = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT,
                                   stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         self.err: list[str] = []
@@ -263,6 +269,25 @@ def test_sighup_to_kemu_shell(img):
     c.p.stdin.close()
     assert rc == 128 + signal.SIGHUP
     assert "Traceback" not in "".join(c.err)
+    assert_written(img)
+
+
+def test_kemu_shell_under_nohup_stays_after_sighup(img):
+    """Started with SIGHUP ignored (``nohup kemu shell``), kemu leaves it ignored:
+    the hang-up changes nothing, and the session goes on to its end of input."""
+    nohup = CHILD.replace("signal.SIGHUP, signal.SIG_DFL", "signal.SIGHUP, signal.SIG_IGN")
+    assert nohup != CHILD
+    c = Child(["shell", *drive(img)], stdin=subprocess.PIPE, code=nohup)
+    assert c.p.stdin is not None
+    c.p.stdin.write((MOUNT_AND_WRITE + "echo READY\n").encode())
+    c.p.stdin.flush()
+    c.wait_for(c.out, "READY")
+    c.p.send_signal(signal.SIGHUP)
+    c.p.stdin.write(b"echo STILL\n")
+    c.p.stdin.close()
+    rc = c.finish()
+    assert rc == 0, "".join(c.err)
+    assert "STILL" in "".join(c.out)
     assert_written(img)
 
 
