@@ -343,7 +343,6 @@ async def exit_lwps(l: lwp) -> None:
         mutex_exit(lock)
 
 
-
 def _lwpcv(p: proc) -> kcondvar_t:
     """``p->p_lwpcv`` (made with the first use; broadcast when an lwp of ``p``
     ends: Machine._lwp_exit, and by setrunnable of a suspended one)."""

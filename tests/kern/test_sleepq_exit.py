@@ -64,6 +64,28 @@ def run(body, seed: int = 1):
         return k.run(body, proc=p)
 
 
+async def fork_beside(other, last) -> tuple[int, lwp, float]:
+    """Fork a child that starts a second lwp ("other", running ``other``),
+    waits half a second, then runs ``last(that lwp)`` (an _exit or an execve:
+    it does not return); reap it.  The wait status, that lwp, and the time
+    from the fork to the reap."""
+    m = curmachine()
+    lwps = []
+
+    async def child() -> int:
+        b = lwp(curproc(), "other")
+        lwps.append(b)
+        m.spawn_lwp(b, other, ())
+        await libc.nanosleep(0.5)
+        await last(b)
+        return 0
+
+    t0 = m.now()
+    pid = await libc.fork(child)
+    _, status = await libc.waitpid(pid)
+    return status, lwps[0], m.now() - t0
+
+
 async def exit_beside_a_sleeper(sysno: int, code: int) -> tuple[dict, int]:
     """Fork a child whose second lwp ("other") makes system call ``sysno``
     while the child's first lwp waits half a second, then exits with
@@ -72,29 +94,18 @@ async def exit_beside_a_sleeper(sysno: int, code: int) -> tuple[dict, int]:
     "wmesg", the time from the fork to the reap "t", and "after" only if the
     call returned to "other" (it must not: the lwp leaves at its return);
     and the wait status."""
-    m = curmachine()
     seen = {}
 
-    async def child() -> int:
-        p = curproc()
-        seen["p"] = p
+    async def other():
+        await syscall(sysno)
+        seen["after"] = True                    # never: it leaves at the return
 
-        async def other():
-            await syscall(sysno)
-            seen["after"] = True                # never: it leaves at the return
-
-        b = lwp(p, "other")
-        seen["b"] = b
-        m.spawn_lwp(b, other, ())
-        await libc.nanosleep(0.5)
+    async def last(b: lwp) -> None:
         seen["wmesg"] = b.l_wmesg
         await libc._exit(code)
-        return 0
 
-    t0 = m.now()
-    pid = await libc.fork(child)
-    _, status = await libc.waitpid(pid)
-    seen["t"] = m.now() - t0
+    status, seen["b"], seen["t"] = await fork_beside(other, last)
+    seen["p"] = seen["b"].l_proc
     return seen, status
 
 
@@ -303,28 +314,20 @@ async def exit_beside_an_outside_lwp(code: int, kpause_first: bool) -> tuple[dic
     seen = {}
     release = trio.Event()
 
-    async def child() -> int:
-        async def other():
-            if kpause_first:
-                await kpause("unint", False, 100, None)      # exit1 waits for this
-            async with m.external_wait("hostwait", pending=False):
-                await release.wait()
-            seen["back"] = True
-            await libc.getpid()                 # leaves here: never returns
-            seen["after"] = True
+    async def other():
+        if kpause_first:
+            await kpause("unint", False, 100, None)      # exit1 waits for this
+        async with m.external_wait("hostwait", pending=False):
+            await release.wait()
+        seen["back"] = True
+        await libc.getpid()                 # leaves here: never returns
+        seen["after"] = True
 
-        b = lwp(curproc(), "other")
-        seen["b"] = b
-        m.spawn_lwp(b, other, ())
-        await libc.nanosleep(0.5)
+    async def last(b: lwp) -> None:
         await libc._exit(code)
-        return 0
 
-    t0 = m.now()
-    pid = await libc.fork(child)
-    _, status = await libc.waitpid(pid)
-    seen["t"] = m.now() - t0
-    b = seen["b"]
+    status, b, seen["t"] = await fork_beside(other, last)
+    seen["b"] = b
     seen["before"] = (b.l_stat, b.l_wmesg, bool(b.l_flag & LW_WEXIT))
     release.set()
     for _ in range(1000):       # the wait's end reaches the machine in real time
@@ -397,42 +400,41 @@ def test_exit_resumes_a_suspended_lwp_and_waits_for_it():
     assert run(body) == (2, LSSUSPENDED, LSZOMB, False)
 
 
+async def _execve_beside(other, image) -> tuple[int, lwp]:
+    """Fork a child that starts a second lwp ("other", running ``other``),
+    sleeps 0.5 s and execs /bin/img, which runs ``image``; the child's exit
+    status and that second lwp, once the child has been waited for
+    (``fork_beside``)."""
+    from kern.kern_exec import exec_add
+
+    assert exec_add(lambda path: image if path == "/bin/img" else None) == 0
+
+    async def last(b: lwp) -> None:
+        await libc.execve("/bin/img", ["img"])
+
+    status, b, _ = await fork_beside(other, last)
+    return WEXITSTATUS(status), b
+
+
 def test_execve_makes_the_other_lwps_leave_first():
     """kern_exec.c 1.418's execve_runproc: past the point of no return,
     exit_lwps makes the process's other lwps leave (LW_WEXIT: an
     interruptible sleep answers EINTR, and the lwp leaves at its return to
     user mode) before the new image runs.  kemu's exec left them running the
     old program in the new one."""
-    from kern.kern_exec import exec_add
-
     ran = {}
 
     async def image(argv: list[str]) -> int:
         ran["lwps"] = [l.l_name for l in curproc().p_lwps]
         return 9
 
-    def resolve(path: str):
-        return image if path == "/bin/img" else None
+    async def other():
+        ran["sleep"] = await errno_of(libc.nanosleep(100))
+        ran["after"] = True                 # never: it leaves at the return
 
     async def body():
-        m = curmachine()
-        assert exec_add(resolve) == 0
-
-        async def child() -> int:
-            async def other():
-                ran["sleep"] = await errno_of(libc.nanosleep(100))
-                ran["after"] = True                 # never: it leaves at the return
-
-            b = lwp(curproc(), "other")
-            ran["b"] = b
-            m.spawn_lwp(b, other, ())
-            await libc.nanosleep(0.5)
-            await libc.execve("/bin/img", ["img"])
-            return 0
-
-        pid = await libc.fork(child)
-        _, status = await libc.waitpid(pid)
-        return WEXITSTATUS(status), ran["b"].l_stat
+        code, b = await _execve_beside(other, image)
+        return code, b.l_stat
 
     code, bstat = run(body)
     assert code == 9 and bstat == LSZOMB
@@ -447,37 +449,22 @@ def test_an_lwp_told_to_exit_by_execve_leaves_at_its_next_call_even_exit():
     entry, as it would have on its way back to user mode in NetBSD.  Its
     next call used to run: an _exit(2) then waited in exit_lwps for the
     execve, which waited for it (a deadlock)."""
-    from kern.kern_exec import exec_add
-
     async def image(argv: list[str]) -> int:
         return 9
 
-    def resolve(path: str):
-        return image if path == "/bin/img" else None
+    seen = {}
+
+    async def other():
+        await kpause("unint", False, 100, None)   # execve waits for this
+        seen["exit"] = True
+        await libc._exit(3)                         # leaves at the entry
+        seen["after"] = True
 
     async def body():
         m = curmachine()
-        assert exec_add(resolve) == 0
-        seen = {}
-
-        async def child() -> int:
-            async def other():
-                await kpause("unint", False, 100, None)   # execve waits for this
-                seen["exit"] = True
-                await libc._exit(3)                         # leaves at the entry
-                seen["after"] = True
-
-            b = lwp(curproc(), "other")
-            seen["b"] = b
-            m.spawn_lwp(b, other, ())
-            await libc.nanosleep(0.5)
-            await libc.execve("/bin/img", ["img"])
-            return 0
-
         t0 = m.now()
-        pid = await libc.fork(child)
-        _, status = await libc.waitpid(pid)
-        return WEXITSTATUS(status), m.now() - t0, seen
+        code, seen["b"] = await _execve_beside(other, image)
+        return code, m.now() - t0, seen
 
     code, t, seen = run(body)
     assert code == 9                     # the new image's status, not _exit's 3
