@@ -437,9 +437,7 @@ def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
     lock = bc.lock
     if not mutex_enter_nowait(lock, 1, _idle_site):
         return False
-    bp.b_cflags |= BC_BUSY  # (_bbusy_take, written out)
-    bp.b_owner = curlwp_or_none()
-    bc.lru.pop(bp, None)
+    _bbusy_take(bc, bp)
     mutex_exit(lock)
     return True
 
