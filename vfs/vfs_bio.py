@@ -442,9 +442,6 @@ def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
     return True
 
 
-_bread_site = lock_site()
-
-
 def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None:
     """kemu: ``await bread(vp, blkno, size, flags)`` when it would neither
     sleep nor let another lwp run, as a plain call (as mutex_enter_nowait is
@@ -471,12 +468,11 @@ def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None
             (flags & B_MODIFY and not bp.b_flags & B_COWDONE) or \
             bc.lock.mtx_waiters.sq_lwps or not _getblk_idle(bc, bp):
         return None
-    # biowait: the I/O is over.  (Its mutex_enter_nowait cannot decline:
-    # getblk's mutex_exit just now woke nobody, so nothing has changed since
-    # the same call took the same lock.)
-    if not mutex_enter_nowait(bc.lock, 1, _bread_site):
+    # biowait: the I/O is over.  (_biowait_done cannot decline: getblk's
+    # mutex_exit just now woke nobody, so nothing has changed since the same
+    # call took the same lock.)
+    if _biowait_done(bp) is None:
         panic("bread_nowait: bufcache_lock not free again at once")
-    mutex_exit(bc.lock)
     return bp
 
 
