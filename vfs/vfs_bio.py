@@ -275,9 +275,7 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
-    # (fscow_run's own first test, made here: a buffer whose handlers ran
-    # already, as a bitmap block written again and again, needs no call)
-    if error == 0 and flags & B_MODIFY and not bp.b_flags & B_COWDONE:
+    if error == 0 and flags & B_MODIFY:
         error = await fscow_run(bp, True)
     if error:
         # b_error is set: brelse invalidates the buffer.
