@@ -275,9 +275,7 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
     error = await biowait(bp)
     if error == 0 and bp.b_resid != 0:
         error = _short_is_eio(bp)
-    # (fscow_run's own first test, made here: a buffer whose handlers ran
-    # already, as a bitmap block written again and again, needs no call)
-    if error == 0 and flags & B_MODIFY and not bp.b_flags & B_COWDONE:
+    if error == 0 and flags & B_MODIFY:
         error = await fscow_run(bp, True)
     if error:
         # b_error is set: brelse invalidates the buffer.
@@ -437,14 +435,9 @@ def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
     lock = bc.lock
     if not mutex_enter_nowait(lock, 1, _idle_site):
         return False
-    bp.b_cflags |= BC_BUSY  # (_bbusy_take, written out)
-    bp.b_owner = curlwp_or_none()
-    bc.lru.pop(bp, None)
+    _bbusy_take(bc, bp)
     mutex_exit(lock)
     return True
-
-
-_bread_site = lock_site()
 
 
 def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None:
@@ -473,12 +466,11 @@ def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None
             (flags & B_MODIFY and not bp.b_flags & B_COWDONE) or \
             bc.lock.mtx_waiters.sq_lwps or not _getblk_idle(bc, bp):
         return None
-    # biowait: the I/O is over.  (Its mutex_enter_nowait cannot decline:
-    # getblk's mutex_exit just now woke nobody, so nothing has changed since
-    # the same call took the same lock.)
-    if not mutex_enter_nowait(bc.lock, 1, _bread_site):
+    # biowait: the I/O is over.  (_biowait_done cannot decline: getblk's
+    # mutex_exit just now woke nobody, so nothing has changed since the same
+    # call took the same lock.)
+    if _biowait_done(bp) is None:
         panic("bread_nowait: bufcache_lock not free again at once")
-    mutex_exit(bc.lock)
     return bp
 
 
