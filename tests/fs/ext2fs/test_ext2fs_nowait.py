@@ -1,7 +1,8 @@
 """The plain-call fast paths of a file write (bread_nowait, genfs_getpage_nowait,
 getblk's and biowait's common cases) change nothing a seed does: the same
 schedule, trace and image as when every such call declines and the caller
-awaits the whole function."""
+awaits the whole function.  Both runs keep mutex_enter_nowait (pinned both ways
+in tests/kern/test_sync.py) and ubc_uiomove's in-place unbusy of one page."""
 
 from __future__ import annotations
 
