@@ -259,13 +259,18 @@ def test_consecutive_children_have_different_hash_secrets():
     """A run and its replay differ in str hashing, as two fresh interpreters do;
     with a fixed PYTHONHASHSEED they agree, as two fresh interpreters do."""
     code = "print(hash('kemu'))"
-    seen = [forkserver.run(["-c", code], capture_output=True, text=True, timeout=60).stdout
-            for _ in range(2)]
-    assert all(s.strip().lstrip("-").isdigit() for s in seen), seen
-    if os.environ.get("PYTHONHASHSEED", "random") == "random":
-        assert seen[0] != seen[1]
-    else:
-        assert seen[0] == seen[1]
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+
+    def two(**extra: str) -> list[str]:
+        seen = [forkserver.run(["-c", code], capture_output=True, text=True, timeout=60,
+                               env=dict(base, **extra)).stdout for _ in range(2)]
+        assert all(s.strip().lstrip("-").isdigit() for s in seen), seen
+        return seen
+
+    # (both, whatever PYTHONHASHSEED the test runner was given)
+    random, fixed = two(), two(PYTHONHASHSEED="6640")
+    assert random[0] != random[1]
+    assert fixed[0] == fixed[1]
 
 
 def test_a_timeout_then_a_kill():

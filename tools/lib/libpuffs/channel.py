@@ -90,11 +90,7 @@ HDR_RV_OFF = puffs_req.preq_rv.offset
 assert HDR_OUT.size == _COOKIE + ctypes.sizeof(ctypes.c_void_p) - _OPCLASS
 
 
-_U64 = struct.Struct("<Q")
-
-
-def _word(b: Any, off: int) -> int:
-    return _U64.unpack_from(b, off)[0]
+_U64 = struct.Struct("<Q")   # a header's 64-bit word (id, buflen, nextbuf)
 
 
 # PUFFSGETOP's and PUFFSPUTOP's argument blocks, as the server's memory holds them.
@@ -292,8 +288,8 @@ class DevPuffsChannel(Channel):
                 _U64.pack_into(mem, pos + _BUFLEN, len(nr))
                 _U64.pack_into(mem, pos + _NEXTBUF, putbuf + (link - start))
                 pos = link
-        _PHP.pack_into(args, _PHP_OFF, len(replies), _word(replies[0], _ID), putbuf,
-                       len(replies[0]))
+        _PHP.pack_into(args, _PHP_OFF, len(replies), _U64.unpack_from(replies[0], _ID)[0],
+                       putbuf, len(replies[0]))
         await self._ioctl(PUFFSPUTOP, m.addr + _PHP_OFF)
         self.replies_out += len(replies)
 
