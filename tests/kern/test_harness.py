@@ -483,7 +483,9 @@ def test_trace_event_numbers_of_dead_lwps_do_not_stay():
     """The trace's table of the numbers its hot paths append (Trace.intern)
     is emptied at a flush once it is long, and the live lwps number their
     events again: the table does not keep every lwp that ever ran, and the
-    trace reads the same as one never renumbered (here: at every flush)."""
+    trace reads the same as one never renumbered (here table_max starts at 0:
+renumbered at the first flush, then whenever the table passes twice the live
+lwps' entries, as Trace.flush raises table_max)."""
     from tests.kern.test_sync import contend
 
     def run(table_max):
@@ -491,7 +493,7 @@ def test_trace_event_numbers_of_dead_lwps_do_not_stay():
             k.trace.table_max = table_max
             for _ in range(4):
                 k.run(contend, 30)
-                assert k.trace.records  # a flush mid-run (renumbered with table_max 0)
+                assert k.trace.records  # a flush mid-run (the first renumbers with table_max 0)
         return k.trace
 
     never, always = run(10**9), run(0)
