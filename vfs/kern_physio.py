@@ -74,7 +74,7 @@ from vfs.buf import (
     BPRIO_TIMECRITICAL,
     buf,
 )
-from vfs.vfs_bio import MAXPHYS, btodb, dbtob, getiobuf, putiobuf
+from vfs.vfs_bio import MAXPHYS, bbusy, btodb, bufcache, dbtob, getiobuf, putiobuf
 
 PHYSIO_CONCURRENCY = 16  # bufs in flight per physio call
 
@@ -217,8 +217,6 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
     ``min_phys`` bounds each buf's size (``minphys``).  Returns 0 or an errno;
     ``uio`` is advanced by the bytes transferred.
     """
-    from vfs.vfs_bio import bbusy, bufcache
-
     l = curlwp()
     p = l.l_proc
     concurrency = physio_concurrency - 1
