@@ -102,7 +102,7 @@ async def _no_unmount_forceone(l: lwp) -> bool:
     return False
 
 
-def _no_mounts_left() -> list[tuple[str, str, str]]:
+def _no_mounts_left() -> list[tuple[str, str, str, bool]]:
     return []
 
 
@@ -110,8 +110,9 @@ def _no_mounts_left() -> list[tuple[str, str, str]]:
 vfs_sync_all: Callable[[lwp], Awaitable[None]] = _no_sync_all
 vfs_unmountall1: Callable[[lwp, bool, bool], Awaitable[bool]] = _no_unmountall1
 vfs_unmount_forceone: Callable[[lwp], Awaitable[bool]] = _no_unmount_forceone
-# (mounted on, mounted from, type) of every file system still mounted, the root aside
-vfs_mounts_left: Callable[[], list[tuple[str, str, str]]] = _no_mounts_left
+# (mounted on, mounted from, type, read-only) of every file system still
+# mounted, the root aside
+vfs_mounts_left: Callable[[], list[tuple[str, str, str, bool]]] = _no_mounts_left
 
 
 class _RebootState:
@@ -150,7 +151,7 @@ async def cpu_reboot(howto: int) -> None:
 
 def _report_left_mounted(st: _RebootState) -> None:
     """kemu: name each file system the loop could not unmount, and what backs it."""
-    for on, frm, fstype in vfs_mounts_left():
+    for on, frm, fstype, _rdonly in vfs_mounts_left():
         medium = next((d for d in (fn(frm) for fn in st.media) if d), None)
         line = (f"{frm} on {on} type {fstype} could not be unmounted, even by force: "
                 f"{medium or frm} may be inconsistent")
