@@ -233,3 +233,23 @@ def test_kernerr_abort_ends_the_server():
         assert h.mounted(k) is None
         assert s.loop_error == EINVAL
         assert lines and lines[0].startswith("puffs /mnt: abort: kernel: type 1 (MAKENODE)")
+
+
+def test_a_server_in_another_process_gets_the_report():
+    """The same through a RemoteServer: EPROTO in the machine, the report in
+    the server process (its kernel_errors, sent back at its end)."""
+    with h.Booted(seed=187) as k:
+        s = h.start_remote_server(k, "tests.fs.puffs.h_remote:NegativeSizeFS")
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            bad = (await h.stat_("/mnt/neg"))[0]
+            await h.syncbar()
+            return bad, await _cat("/mnt/f")
+
+        assert k.run(body) == (EPROTO, (0, b"hello"))
+        assert k.run(h.unmount, "/mnt") == 0
+    assert (s.loop_error, s.died, s.returncode) == (0, False, 0)
+    assert s.child_stats["kernel_errors"] == [
+        "kernel: type 1 (MAKENODE), error 22, cookie 0x4242 "
+        "(negative size -7 is not a valid size)"]
