@@ -13,6 +13,7 @@ from __future__ import annotations
 import _thread
 import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -501,6 +502,23 @@ async def test_async_with_cancelled(img):
     assert cs.cancelled_caught
     assert k.state == "halted"
     assert_written(img)
+
+
+@pytest.mark.kemu
+async def test_async_halt_without_sync_names_the_dirty_image(img):
+    """ahalt(sync=False) warns as halt(sync=False) does (the async face)."""
+    async with kern.boot(seed=16) as k:
+        await k.run(mount_and_write, img)
+        with pytest.warns(kern.DirtyHaltWarning, match=re.escape(f"host image {img} left dirty")):
+            await k.ahalt(sync=False)
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
+def test_run_once_without_sync_names_the_dirty_image(img):
+    """run_once(..., sync=False): the one run's halt warns too."""
+    with pytest.warns(kern.DirtyHaltWarning, match=re.escape(f"host image {img} left dirty")):
+        kern.boot(seed=17).run_once(mount_and_write, img, sync=False)
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
 
 
 async def write_then_spin(img: str, started: threading.Event) -> None:
