@@ -253,3 +253,34 @@ def test_a_server_in_another_process_gets_the_report():
     assert s.child_stats["kernel_errors"] == [
         "kernel: type 1 (MAKENODE), error 22, cookie 0x4242 "
         "(negative size -7 is not a valid size)"]
+
+
+def test_updatevpsize_goes_through_getattr_and_setsize():
+    """S6: puffs_updatevpsize (no caller in 1.28) takes the server's size
+    through puffs_getattr and sets it with uvm_vnp_setsize (v_size and
+    v_writesize together); a negative answer leaves both as they were."""
+    from fs.puffs.puffs_subr import puffs_updatevpsize
+    from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
+    from vfs.vnode import vrele
+
+    with h.Booted(seed=188) as k:
+        ops = BadAnswers()
+        s, _ = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            error, vp = await namei_simple_kernel("/mnt/f", NSM_FOLLOW_NOEMULROOT)
+            assert error == 0
+            out = []
+            for size in (12, -4):
+                ops.getattr_size[f] = size
+                await puffs_updatevpsize(vp)
+                out.append((vp.v_size, vp.v_writesize))
+            await vrele(vp)
+            await h.syncbar()
+            return out
+
+        assert k.run(body) == [(12, 12), (12, 12)]
+        assert [e.text for e in s.kernel_errors] == ["negative size -4 is not a valid size"]
+        assert k.run(h.unmount, "/mnt") == 0
