@@ -129,10 +129,11 @@ Deviations from 1.38 and its siblings (why, in a few words):
   V3 readdir requests capped at PUFFS_TOMOVE with a buffer as large as the
   reply, no cookies; V4 no fifofs; V5 a last "." looked up for RENAME is
   EISDIR (later NetBSD's rule); V6 a getattr answer with a negative size is
-  reported and answered EPROTO (every revision panics on it); L1 the vnode lock comes with a shared
-  fstrans transaction (NetBSD 6-8's genfs_lock), without which a forced
-  unmount (which suspends first, D6) deadlocks against a caller holding a
-  vnode lock at touser's suspension barrier.
+  reported and answered EPROTO (every revision read panics on it); L1 the
+  vnode lock comes with a shared fstrans transaction (NetBSD 6-8's
+  genfs_lock), without which a forced unmount (which suspends first, D6)
+  deadlocks against a caller holding a vnode lock at touser's suspension
+  barrier.
 * D12 start2 and unmount: the two DPRINTFs that read pmp_root and
   pmp_status after pmp_lock was let go are evaluated only with puffsdebug
   set.  C compiles DPRINTF away without PUFFSDEBUG, so its arguments are

@@ -61,9 +61,10 @@ Deviations (also listed in puffs_vfsops.py's header):
   which means "no size" here as in every revision) is reported to the
   server (puffs_subr.py's puffs_badsize: PUFFS_ERR_ERROR, the type NetBSD
   gives an answer it cannot take, EINVAL, "negative size -5 is not a valid
-  size") and answered EPROTO, leaving v_size as it was.  1.59 and NetBSD up
-  to -current hand it to uvm_vnp_setsize, whose assertion (uvm_vnode.c
-  1.117: ``newsize >= 0``) panics: a user's server could crash the machine.
+  size") and answered EPROTO, leaving v_size as it was.  1.59 and the later
+  revisions read (getattr's uvm_vnp_setsize, later update_va's) hand it to
+  uvm_vnp_setsize unchecked, whose assertion (uvm_vnode.c 1.117:
+  ``newsize >= 0``) panics: a user's server could crash the machine.
 * L1 (now kemu's genfs_lock, for every file system): the vnode lock comes
   with a shared fstrans transaction, as NetBSD 6-8's VOP_LOCK did, so
   dounmount's suspension waits for lock holders instead of deadlocking a
