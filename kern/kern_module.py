@@ -25,6 +25,14 @@ Where modules come from
   puffs_msgif``) get fresh copies of sibling files too; absolute imports
   (``import kern``, ``from vfs import ...``) reach the shared base kernel.
   Package ``__init__.py`` files are not executed for the fresh copy.
+* A package may name, in its ``__init__.py``, the files that are headers:
+  ``__kobj_headers__ = ("ext2fs", "ext2fs_dinode")``.  A header has no
+  storage (constants, types such as the ctypes structures of an on-disk
+  layout, pure functions; it imports only headers and the base kernel), so,
+  as a C header compiled into every module leaves nothing per module, the
+  copies' relative imports of it reach the one shared import of the file
+  instead of executing it again for every machine.  A file with module
+  state (a list, a counter, a cache) is not a header.
 * ``config.builtin_modules`` are "linked into the kernel": their files are
   executed once per machine at boot (``module_init``), put on the builtin
   list and initialised by class (``module_init_builtins``).  Unloading one
@@ -85,8 +93,8 @@ Notices in LICENSE.NetBSD.
 * The state is per machine; the auto-unload thread sleeps without a
   timeout when no autoloaded module is pending (above).
 * ``modstat``/``module_stat`` return Python values (no modctl(2)
-  MODCTL_STAT copyout); ``kmod_namespace``, ``kmod_option`` and the
-  ``_Fresh*`` loader are kemu's.
+  MODCTL_STAT copyout); ``kmod_namespace``, ``kmod_option``, the
+  ``_Fresh*`` loader and shared headers (``__kobj_headers__``) are kemu's.
 """
 
 from __future__ import annotations
@@ -378,11 +386,13 @@ class kobj:
         return total
 
     def modules(self) -> list[types.ModuleType]:
+        """The files executed for this machine (not the shared headers its copies import)."""
         p = self.ko_prefix + "."
         out = []
         for n in _ns_names(self.ko_prefix):
             m = sys.modules.get(n)
-            if n.startswith(p) and m is not None and getattr(m, "__file__", None):
+            if n.startswith(p) and m is not None and m.__name__ == n \
+                    and getattr(m, "__file__", None):
                 out.append(m)
         return out
 
@@ -484,6 +494,19 @@ def _placeholder(name: str, path: list[str]) -> types.ModuleType:
     return mod
 
 
+def _share_headers(name: str, shared: types.ModuleType) -> None:
+    """Make the headers the package ``shared`` declares (``__kobj_headers__``)
+    the files of its per-machine copy ``name``: its relative imports find
+    them in sys.modules, the shared imports themselves."""
+    for h in getattr(shared, "__kobj_headers__", ()):
+        alias = f"{name}.{h}"
+        if alias not in sys.modules:
+            mod = importlib.import_module(f"{shared.__name__}.{h}")
+            sys.modules[alias] = mod
+            _ns_note(alias)
+            setattr(sys.modules[name], h, mod)
+
+
 def kobj_context(g: dict[str, Any]) -> _LoadCtx | None:
     """The load context of the file whose globals are ``g`` (None for a shared import)."""
     name = g.get("__name__")
@@ -567,6 +590,7 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
             shared_name = ".".join(parts[:i])
             shared = sys.modules.get(shared_name) or importlib.import_module(shared_name)
             _placeholder(f"{prefix}.{shared_name}", list(getattr(shared, "__path__", [])))
+            _share_headers(f"{prefix}.{shared_name}", shared)
         fresh = f"{prefix}.{dotted}"
         locs = list(spec.submodule_search_locations) if is_pkg else None
         nspec = importlib.util.spec_from_file_location(

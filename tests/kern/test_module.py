@@ -23,6 +23,7 @@ from kern.kern_module import (
     module_autotime_get,
     module_autotime_set,
     module_load,
+    module_lookup,
     module_stat,
     module_unload,
 )
@@ -274,6 +275,36 @@ def test_package_module_gets_fresh_siblings():
         assert fresh_names(k2, "tm_pkg_util") == []
     assert st1 is not st2
     assert st1.events == ["modcmd"] and st2.events == ["modcmd", "modcmd"]
+
+
+def test_a_declared_header_is_shared_by_every_machine():
+    """A file its package names in ``__kobj_headers__`` is imported once for the
+    process: every machine's copy of the module reaches that import (the same
+    ctypes classes), while the module's other files stay per machine; it is
+    not among the files executed for the machine, and its name goes with the
+    module's at unload."""
+    import tests.kern.modules.tm_pkg.tm_pkg_hdr as shared
+
+    async def load():
+        assert await module_load("tm_pkg", 0, None, MODULE_CLASS_ANY) == 0
+        ns = kmod_namespace("tm_pkg")
+        files = [m.__name__.rpartition(".")[2] for m in module_lookup("tm_pkg").mod_kobj.modules()]
+        return ns.header(), ns.state(), sorted(files)
+
+    async def unload():
+        return await module_unload("tm_pkg")
+
+    with kern.boot(seed=1, config=cfg()) as k1, kern.boot(seed=1, config=cfg()) as k2:
+        h1, st1, files1 = k1.run(load)
+        h2, st2, files2 = k2.run(load)
+        assert h1 is shared and h2 is shared
+        assert h1.tm_pkg_rec.from_buffer_copy(b"\x57\x7e\x08\0\0\0").r_magic == h1.TM_PKG_MAGIC
+        assert st1 is not st2
+        assert files1 == files2 == ["tm_pkg_main", "tm_pkg_state", "tm_pkg_util"]
+        assert len(fresh_names(k1, "tm_pkg_hdr")) == 1
+        assert k1.run(unload) == 0
+        assert fresh_names(k1, "tm_pkg_hdr") == []
+        assert sys.modules["tests.kern.modules.tm_pkg.tm_pkg_hdr"] is shared
 
 
 def test_sibling_files_are_found_again_when_they_change_on_disk(tmp_path, monkeypatch):
