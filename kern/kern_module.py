@@ -32,7 +32,9 @@ Where modules come from
   as a C header compiled into every module leaves nothing per module, the
   copies' relative imports of it reach the one shared import of the file
   instead of executing it again for every machine.  A file with module
-  state (a list, a counter, a cache) is not a header.
+  state (a list, a counter, a cache) is not a header, nor one that reads a
+  compile-time switch (``kmod_option``: it would keep the options of the
+  machine that imported it first).
 * ``config.builtin_modules`` are "linked into the kernel": their files are
   executed once per machine at boot (``module_init``), put on the builtin
   list and initialised by class (``module_init_builtins``).  Unloading one
