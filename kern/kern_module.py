@@ -329,7 +329,8 @@ class _FreshFinder:
     for every machine): a hit costs one ``stat`` of the file, which must still
     be a file, instead of the path finder's directory scan.  Only plain
     source files are kept; anything else (a package's sub-package, a missing
-    file) asks the path finder every time.
+    file) asks the path finder every time.  kobj_load finds a module's entry
+    file through the same table (``_find_entry``).
     """
 
     # (parent's __path__, last name) -> (the file, its __cached__ path)
@@ -540,6 +541,44 @@ def kmod_option(name: str, default: Any = None) -> Any:
     return default
 
 
+def _find_entry(dotted: str) -> tuple[str, list[str] | None, os.stat_result] | None:
+    """Where the file of ``dotted`` is: ``(the file, a package's directories or
+    None, its stat)``, None when there is no such file.
+
+    A plain source file's place is kept where :class:`_FreshFinder` keeps its
+    siblings' (keyed by the package's directories and the name): a load
+    finds it again with one ``stat`` instead of the path finder's search.
+    """
+    parent, _, last = dotted.rpartition(".")
+    key = None
+    if parent:
+        try:
+            path = getattr(sys.modules.get(parent) or importlib.import_module(parent),
+                           "__path__", None)
+        except Exception:  # noqa: BLE001 - a broken parent package: find_spec says so
+            path = None
+        if path is not None:
+            key = (tuple(path), last)
+            hit = _FreshFinder._found.get(key)
+            st = _stat_file(hit[0]) if hit is not None else None
+            if st is not None:
+                return hit[0], None, st
+    try:
+        spec = importlib.util.find_spec(dotted)
+    except Exception:  # noqa: BLE001 - a broken parent package: nothing to load
+        return None
+    if spec is None or not spec.has_location or not spec.origin:
+        return None
+    st = _stat_file(spec.origin)
+    if st is None:
+        return None
+    locs = spec.submodule_search_locations
+    if key is not None and locs is None \
+            and type(spec.loader) is importlib.machinery.SourceFileLoader:
+        _FreshFinder._found[key] = (spec.origin, spec.cached)
+    return spec.origin, (list(locs) if locs is not None else None), st
+
+
 def _tag_for(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "mod"
 
@@ -558,14 +597,10 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
     """
     if not isinstance(dotted, str) or not dotted or dotted.startswith("."):
         return ENOENT, None
-    try:
-        spec = importlib.util.find_spec(dotted)
-    except Exception:  # noqa: BLE001 - a broken parent package: nothing to load
-        spec = None
-    st = _stat_file(spec.origin) if spec is not None and spec.has_location and spec.origin \
-        else None
-    if st is None:
+    found = _find_entry(dotted)
+    if found is None:
         return ENOENT, None
+    origin, locs, st = found
     _sweep()
     mid = _mid_of(machine)
     root = f"kemu.m{mid}"
@@ -586,7 +621,6 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
         _placeholder(prefix, [])
     ko = kobj(name, dotted, prefix, ctx)
     parts = dotted.split(".")
-    is_pkg = spec.submodule_search_locations is not None
     try:
         for i in range(1, len(parts)):
             shared_name = ".".join(parts[:i])
@@ -594,9 +628,8 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
             _placeholder(f"{prefix}.{shared_name}", list(getattr(shared, "__path__", [])))
             _share_headers(f"{prefix}.{shared_name}", shared)
         fresh = f"{prefix}.{dotted}"
-        locs = list(spec.submodule_search_locations) if is_pkg else None
         nspec = importlib.util.spec_from_file_location(
-            fresh, spec.origin, loader=_FreshLoader(fresh, spec.origin, st),
+            fresh, origin, loader=_FreshLoader(fresh, origin, st),
             submodule_search_locations=locs)
         if nspec is None or nspec.loader is None:
             _kobj_forget(ko)

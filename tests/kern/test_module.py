@@ -342,6 +342,44 @@ def test_sibling_files_are_found_again_when_they_change_on_disk(tmp_path, monkey
     assert load() == (0, 22)
 
 
+def test_an_entry_file_is_found_again_when_it_changes_on_disk(tmp_path, monkeypatch):
+    """kobj_load remembers where a module's entry file is, never a file that is
+    gone: deleted, the next load answers ENOENT; put back with new contents,
+    it is executed as it now is."""
+    pkg = tmp_path / "kemu_tm_entry"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    main = pkg / "tm_entry_main.py"
+
+    def write(value: int) -> None:
+        main.write_text(
+            "from kern.kern_module import MODULE, MODULE_CLASS_MISC\n"
+            f"value = {value}\n"
+            "tm_entry_modinfo = MODULE(MODULE_CLASS_MISC, 'tm_entry', None)\n"
+            "def tm_entry_modcmd(cmd, arg):\n"
+            "    return 0\n")
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = cfg().derive("TESTMOD_ENTRY", module_path={**cfg().module_path,
+                                                        "tm_entry": "kemu_tm_entry.tm_entry_main"})
+
+    async def body():
+        error = await module_load("tm_entry", 0, None, MODULE_CLASS_ANY)
+        return error, (kmod_namespace("tm_entry").value if error == 0 else None)
+
+    def load() -> tuple:
+        with kern.boot(seed=1, config=config) as k:
+            return k.run(body)
+
+    write(1)
+    assert load() == (0, 1)
+    assert load() == (0, 1)
+    main.unlink()
+    assert load() == (ENOENT, None)
+    write(22)
+    assert load() == (0, 22)
+
+
 def test_compile_time_options(k):
     async def body():
         assert await module_load("tm_base", 0, None, MODULE_CLASS_ANY) == 0
