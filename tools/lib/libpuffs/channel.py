@@ -290,7 +290,10 @@ class DevPuffsChannel(Channel):
                 pos = link
         _PHP.pack_into(args, _PHP_OFF, len(replies), _U64.unpack_from(replies[0], _ID)[0],
                        putbuf, len(replies[0]))
-        await self._ioctl(PUFFSPUTOP, m.addr + _PHP_OFF)
+        try:   # (_ioctl written out: one coroutine less under every PUTOP)
+            await libc.ioctl(self.fd, PUFFSPUTOP, m.addr + _PHP_OFF)
+        except SyscallError as e:
+            raise _errno(e) from None
         self.replies_out += len(replies)
 
     async def _ioctl(self, cmd: int, arg: Any) -> None:
