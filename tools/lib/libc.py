@@ -593,26 +593,16 @@ async def fcntl(fd: int, cmd: int, arg: Any = 0) -> int:
         return r
 
 
-def ioctl(fd: int, cmd: int, arg: Any = None) -> Awaitable[int]:
-    """ioctl(2): ``await ioctl(fd, cmd, arg)``.
+async def ioctl(fd: int, cmd: int, arg: Any = None) -> int:
+    """ioctl(2).
 
     ``arg``: an int (or None) is passed as it is, for commands without an
     argument struct; a ctypes object or bytearray is copied to user memory
     and its address passed; for IOC_OUT commands it is updated in place
     from there after the call.
-
-    (Not a coroutine itself: for an int argument it returns the trap's
-    coroutine, so a call that sleeps in the driver, as a puffs server's
-    GETOP does at every request, has one level of coroutines less to
-    suspend and resume.)
     """
-    if arg is None or arg.__class__ is int or isinstance(arg, int):
-        return syscall(SYS_ioctl, fd, cmd, arg or 0)
-    return _ioctl_copied(fd, cmd, arg)
-
-
-async def _ioctl_copied(fd: int, cmd: int, arg: Any) -> int:
-    """ioctl with an argument struct copied to user memory and, for IOC_OUT, back."""
+    if arg is None or isinstance(arg, int):
+        return await syscall(SYS_ioctl, fd, cmd, arg or 0)
     with UserTemp() as t:
         a = t.copy(arg)
         r = await syscall(SYS_ioctl, fd, cmd, a)
