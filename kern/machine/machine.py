@@ -1039,8 +1039,6 @@ class Machine:
         since = 0.0  # host time since cpu_reboot ended with the CPU never idle
         while True:
             try:
-                if req.delivered or self._thread is None or not self._thread.is_alive():
-                    return held
                 self._host_back()
                 ev.wait(0.2)
                 ev.clear()          # (a wake for the host's turn, or the delivery)
