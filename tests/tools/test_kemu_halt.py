@@ -231,6 +231,12 @@ class Child:
             t.join(10)
         return rc
 
+    def kill(self) -> None:
+        """Kill it if it is still running (a test that failed half way)."""
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(10)
+
 
 def long_script(tmp_path, n: int = 5000) -> str:
     path = tmp_path / "long.kemu"
@@ -327,16 +333,21 @@ def test_signal_to_kemu_run_with_a_background_job(tmp_path, img, sig):
         c.p.send_signal(sig)
         rc = c.finish(30)
     finally:
-        if c.p.poll() is None:
-            c.p.kill()
-            c.p.wait(10)
+        c.kill()
+    assert_ended_by_signal(c, rc, sig)
+    assert_written(img)
+
+
+def assert_ended_by_signal(c: Child, rc: int, sig: int) -> str:
+    """The script held at its background job's line ended with 128 + ``sig``,
+    without a traceback, after a halt that synced; its standard error."""
     err = "".join(c.err)
     assert rc == 128 + sig, err
     assert "Traceback" not in err
     out = "".join(c.out)
     assert "STARTED" not in out and "after" not in out
     assert "syncing disks... done" in out
-    assert_written(img)
+    return err
 
 
 def test_sigterm_to_kemu_shell_with_a_background_job(img):
@@ -353,9 +364,7 @@ def test_sigterm_to_kemu_shell_with_a_background_job(img):
         c.p.send_signal(signal.SIGTERM)
         rc = c.finish(30)
     finally:
-        if c.p.poll() is None:
-            c.p.kill()
-            c.p.wait(10)
+        c.kill()
         c.p.stdin.close()
     assert rc == 128 + signal.SIGTERM, "".join(c.err)
     assert "Traceback" not in "".join(c.err)
@@ -433,15 +442,8 @@ def test_the_halt_after_a_signal_comes_before_a_computing_job_goes_on(tmp_path, 
     try:
         rc = c.finish(60)
     finally:
-        if c.p.poll() is None:
-            c.p.kill()
-            c.p.wait(10)
-    err = "".join(c.err)
-    assert rc == 128 + sig, err
-    assert "Traceback" not in err
-    out = "".join(c.out)
-    assert "STARTED" not in out and "after" not in out
-    assert "syncing disks... done" in out
+        c.kill()
+    err = assert_ended_by_signal(c, rc, sig)
     taken, started = (int(w) for w in err.split("spin: ")[1].split())
     assert taken == SPIN_AT
     assert 0 <= started - taken <= SPIN_BOUND, err
