@@ -422,8 +422,10 @@ sys.exit(status)
 # Rounds the job may make after the host took the signal and before the halt
 # starts.  The machine sees the signal at its next trio step (every 64 system
 # calls) and holds its CPU until the host's handler has run and the host waits
-# on the halt (Machine._give_host_turn); the reboot lwp gets the CPU at one of
-# the job's next preemption points: 8 to 136 rounds in 66 runs.  Without that
+# on the halt (Machine._give_host_turn); a Ctrl-C's early return of the
+# script's command is a second such hold; the reboot lwp then gets the CPU at
+# one of the job's next preemption points: 8 to 200 rounds in 86 runs (up to
+# 64 system calls, or two trio steps, before each hold).  Without that
 # hand-off the job ran on until CPython gave the main thread the GIL: 26,568 to
 # 1,086,536 rounds in 11 of 60 runs on a host given to kemu, 8 or 9 in the
 # others (docs/STATUS.md, "Seen in session 17").
