@@ -73,7 +73,7 @@ from kern.kern_mutex import (
     mutex_exit,
     mutex_init,
 )
-from kern.subr_fault import fault_site
+from kern.subr_fault import fault_inject, fault_site
 from kern.subr_prf import KASSERT
 from vfs.statvfs import _VFS_MNAMELEN, _VFS_NAMELEN, fsid_t, statvfs  # noqa: F401 - re-exported
 
@@ -292,8 +292,6 @@ fault_site("VFS_SYNC", "VFS_SYNC fails with the errno before the file system syn
 
 
 async def VFS_SYNC(mp: mount, waitfor: int, cred: Any) -> int:
-    from kern.subr_fault import fault_inject
-
     error = fault_inject("VFS_SYNC")
     if error:
         return error
