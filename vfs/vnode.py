@@ -924,7 +924,8 @@ async def vcache_vget(vp: vnode) -> int:
 
     # A hold keeps the vnode from being freed while we sleep.
     vp.v_holdcnt += 1
-    await VSTATE_WAIT_STABLE(vp)
+    if vp.v_state != VS_LOADED:  # (a LOADED vnode is stable: no coroutine for no wait)
+        await VSTATE_WAIT_STABLE(vp)
     vp.v_holdcnt -= 1
 
     # If this was the last reference to a reclaimed vnode, free it now.
