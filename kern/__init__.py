@@ -24,8 +24,9 @@ from kern.errno import strerror  # noqa: E402
 #: the names re-exported here, by the module that defines them
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "kern.cpu": ("MachineLocal", "curlwp", "curmachine", "curproc"),
-    "kern.exceptions": ("DataRace", "Deadlock", "KernelError", "KernelPanic",
-                        "LockOrderReversal", "MachineHalted", "ShutdownError", "SyscallError"),
+    "kern.exceptions": ("DataRace", "Deadlock", "DirtyHaltWarning", "KernelError",
+                        "KernelPanic", "LockOrderReversal", "MachineHalted", "ShutdownError",
+                        "SyscallError"),
     "kern.kern_auth": ("FSCRED", "NOCRED", "kauth_cred", "kauth_cred_t"),
     "kern.kern_condvar": ("cv_broadcast", "cv_destroy", "cv_has_waiters", "cv_init",
                           "cv_signal", "cv_timedwait", "cv_timedwait_sig", "cv_wait",

@@ -54,6 +54,12 @@ class ShutdownError(KernelError):
     """
 
 
+class DirtyHaltWarning(UserWarning):
+    """``halt(sync=False)`` (RB_NOSYNC) closed the disks with file systems still
+    mounted read-write: the host images it names are left dirty (not synced,
+    not marked clean).  A warning, not an error: the halt did what was asked."""
+
+
 class MachineHalted(RuntimeError):
     """The machine is no longer running (it was shut down or it crashed)."""
 

@@ -61,6 +61,12 @@ Deviations from NetBSD:
   prints its failure only under DEBUG), and the disks lose whatever the
   still-mounted file system had not written.  kemu's disks are a user's
   host images, so the halt says which file system and which image.
+* With ``RB_NOSYNC`` (``halt(sync=False)``) kemu names, before the disks
+  close, each host image a file system mounted read-write is left on
+  ("WARNING: host image PATH left dirty: ..."), where NetBSD's ``reboot -n``
+  says nothing; the machine's halt then gives the lines as a
+  :class:`kern.exceptions.DirtyHaltWarning` (a Python warning: the halt did
+  what was asked, so it raises nothing).
 """
 
 from __future__ import annotations
@@ -102,7 +108,7 @@ async def _no_unmount_forceone(l: lwp) -> bool:
     return False
 
 
-def _no_mounts_left() -> list[tuple[str, str, str]]:
+def _no_mounts_left() -> list[tuple[str, str, str, bool]]:
     return []
 
 
@@ -110,8 +116,9 @@ def _no_mounts_left() -> list[tuple[str, str, str]]:
 vfs_sync_all: Callable[[lwp], Awaitable[None]] = _no_sync_all
 vfs_unmountall1: Callable[[lwp, bool, bool], Awaitable[bool]] = _no_unmountall1
 vfs_unmount_forceone: Callable[[lwp], Awaitable[bool]] = _no_unmount_forceone
-# (mounted on, mounted from, type) of every file system still mounted, the root aside
-vfs_mounts_left: Callable[[], list[tuple[str, str, str]]] = _no_mounts_left
+# (mounted on, mounted from, type, read-only) of every file system still
+# mounted, the root aside
+vfs_mounts_left: Callable[[], list[tuple[str, str, str, bool]]] = _no_mounts_left
 
 
 class _RebootState:
@@ -121,6 +128,9 @@ class _RebootState:
         self.media: list[Callable[[str], str | None]] = []
         # what the halt could not unmount, one line each (halt_report)
         self.left_mounted: list[str] = []
+        # the host images an RB_NOSYNC halt leaves dirty, one line each
+        # (halt_dirty_report)
+        self.left_dirty: list[str] = []
 
 
 _reboot_state = MachineLocal(_RebootState, "cpu_reboot")
@@ -142,20 +152,40 @@ async def cpu_reboot(howto: int) -> None:
                await vfs_unmount_forceone(l)):
             pass
         _report_left_mounted(st)
+    else:
+        _report_left_dirty(st)
     # kemu: here rather than in vfs_sync_all, and with RB_NOSYNC too, where it
     # wakes no sleeper (see above).
     suspendsched(wake_sleepers=(howto & RB_NOSYNC) == 0)
     await doshutdownhooks()
 
 
+def _medium(st: _RebootState, frm: str) -> str | None:
+    """What backs device node ``frm``, as its driver says ("host image PATH")."""
+    return next((d for d in (fn(frm) for fn in st.media) if d), None)
+
+
 def _report_left_mounted(st: _RebootState) -> None:
     """kemu: name each file system the loop could not unmount, and what backs it."""
-    for on, frm, fstype in vfs_mounts_left():
-        medium = next((d for d in (fn(frm) for fn in st.media) if d), None)
+    for on, frm, fstype, _rdonly in vfs_mounts_left():
         line = (f"{frm} on {on} type {fstype} could not be unmounted, even by force: "
-                f"{medium or frm} may be inconsistent")
+                f"{_medium(st, frm) or frm} may be inconsistent")
         printf("WARNING: %s\n", line)
         st.left_mounted.append(line)
+
+
+def _report_left_dirty(st: _RebootState) -> None:
+    """kemu: with RB_NOSYNC, name each host image a file system mounted
+    read-write is left on as it is (not synced, not unmounted), and why."""
+    for on, frm, fstype, rdonly in vfs_mounts_left():
+        medium = _medium(st, frm)
+        if medium is None or rdonly:
+            continue    # no host file behind it, or nothing written to it
+        line = (f"{medium} left dirty: {frm} on {on} type {fstype} was mounted "
+                f"read-write at a halt without sync (RB_NOSYNC): data not yet "
+                f"written is not in it and it is not marked clean (fsck it)")
+        printf("WARNING: %s\n", line)
+        st.left_dirty.append(line)
 
 
 def halt_medium_establish(fn: Callable[[str], str | None]) -> None:
@@ -168,6 +198,12 @@ def halt_medium_establish(fn: Callable[[str], str | None]) -> None:
 def halt_report(m: Any) -> list[str]:
     """What the halt of machine ``m`` could not unmount (empty when all went)."""
     return list(_reboot_state.of(m).left_mounted)
+
+
+def halt_dirty_report(m: Any) -> list[str]:
+    """The host images an RB_NOSYNC halt of machine ``m`` left dirty (empty after
+    a halt with sync, or when none was mounted read-write)."""
+    return list(_reboot_state.of(m).left_dirty)
 
 
 # kern_subr.c: shutdown hooks.  An established hook runs once, at the halt.

@@ -512,14 +512,16 @@ async def vfs_sync_all(l: Any) -> None:
     printf("done\n")
 
 
-def vfs_mounts_left() -> list[tuple[str, str, str]]:
-    """kemu: (on, from, type) of each file system still mounted, newest first, the
-    root aside: what the halt could not unmount (kern/machdep.py names them)."""
+def vfs_mounts_left() -> list[tuple[str, str, str, bool]]:
+    """kemu: (on, from, type, read-only) of each file system still mounted, newest
+    first, the root aside: what the halt could not unmount, or with RB_NOSYNC
+    leaves mounted (kern/machdep.py names them)."""
     def text(name: Any) -> str:
         return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
 
     return [(text(mp.mnt_stat.f_mntonname), text(mp.mnt_stat.f_mntfromname),
-             text(mp.mnt_stat.f_fstypename)) for mp in _unmountable()]
+             text(mp.mnt_stat.f_fstypename), bool(mp.mnt_flag & MNT_RDONLY))
+            for mp in _unmountable()]
 
 
 def _attach_to_cpu_reboot() -> None:

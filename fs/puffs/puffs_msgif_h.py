@@ -12,8 +12,13 @@ the ioctls and most request structs are those of revision 1.19 (Feb-Apr
 2007); the 1.38 additions (``puffs_kargs`` with ``pa_fhsize``,
 ``pa_fhflags`` and ``pa_nhashbuckets``, the file-handle flags, the
 fhtonode/nodetofh requests and the cookie-carrying readdir request) follow
-the revisions of May-July 2007 that use them.  ``struct vattr`` travels in
-the NetBSD 5.0 layout that compat's ``vattr50`` keeps (32-bit time_t).
+the revisions of May-July 2007 that use them.  The error notification
+(``PUFFSOP_ERROR``, the ``PUFFS_ERR_*`` types, ``struct puffs_error``, and
+with it the 3-bit ``PUFFSOP_OPCMASK``) is that of later headers (read in
+revision 1.87): kemu's puffs_getvnode and puffs_getattr report a server's
+bad answer with it, as NetBSD's puffs_senderr does (puffs_subr.py's S5).
+``struct vattr`` travels in the NetBSD 5.0 layout that compat's
+``vattr50`` keeps (32-bit time_t).
 
 A request is a kernel buffer (a ``bytearray``) that starts with the request
 struct; variable data (``pvnr_data``, ``pvfsr_data``) follows the struct at
@@ -38,9 +43,10 @@ from vfs.statvfs import statvfs
 PUFFSOP_VFS = 1
 PUFFSOP_VN = 2
 PUFFSOP_CACHE = 3
+PUFFSOP_ERROR = 4  # (later headers) only kernel->server, always FAF
 PUFFSOPFLAG_FAF = 0x10  # fire-and-forget: no reply, no waiter
 
-PUFFSOP_OPCMASK = 0x03
+PUFFSOP_OPCMASK = 0x07  # (later headers; 2007's 0x03 cannot name PUFFSOP_ERROR)
 
 
 def PUFFSOP_OPCLASS(a: int) -> int:
@@ -585,6 +591,23 @@ class puffs_cacheinfo(ctypes.Structure):
 
 PCACHE_TYPE_READ = 0
 PCACHE_TYPE_WRITE = 1
+
+# Error notification (later headers, read in 1.87): the kernel tells the
+# server that an answer of its was invalid; the request's optype is one of
+# these, its cookie the node concerned.  Always FAF, never answered.
+(PUFFS_ERR_ERROR, PUFFS_ERR_MAKENODE, PUFFS_ERR_LOOKUP, PUFFS_ERR_READDIR,
+ PUFFS_ERR_READLINK, PUFFS_ERR_READ, PUFFS_ERR_WRITE, PUFFS_ERR_VPTOFH,
+ PUFFS_ERR_GETEXTATTR, PUFFS_ERR_LISTEXTATTR) = range(10)
+PUFFS_ERR_MAX = PUFFS_ERR_LISTEXTATTR
+PUFFS_ERR_NAMES = ("ERROR", "MAKENODE", "LOOKUP", "READDIR", "READLINK", "READ", "WRITE",
+                   "VPTOFH", "GETEXTATTR", "LISTEXTATTR")
+
+
+class puffs_error(ctypes.Structure):
+    """An error notification: what was wrong (an errno and a line of text)."""
+
+    _fields_ = [("perr_pr", puffs_req), ("perr_error", ctypes.c_int),
+                ("perr_str", ctypes.c_char * 256)]
 
 # Which struct each request uses (userland decodes with these).
 PUFFS_VFS_REQ = {

@@ -11,8 +11,11 @@ helpers that build request fields (``puffs_makecn``, ``puffs_credcvt``,
 
 Deviations (also in puffs_vfsops.py's header):
 
-* S1 puffs_getvnode refuses a vnode type outside VREG..VFIFO with EINVAL
-  (the server chose it); 1.28 panics under DIAGNOSTIC.
+* S1 puffs_getvnode checks the vnode type the server chose before it
+  allocates anything, as puffs_node.c 1.26 (2012) and 1.36 (2014) do: a
+  type outside VREG..VFIFO is reported to the server (puffs_senderr,
+  PUFFS_ERR_MAKENODE, EINVAL, "bad node type") and answered EPROTO.  1.28
+  panics under DIAGNOSTIC.
 * S2 device vnodes are set up with NetBSD 8's spec_node_init (there is no
   checkalias in kemu); genfs_node_init/destroy are not called and so
   puffs_genfsops (puffs_gop_size, puffs_gop_markupdate) is not ported (no
@@ -24,6 +27,20 @@ Deviations (also in puffs_vfsops.py's header):
   converted to and from the wire vattr (puffs_vattr_out/_in) where C copies
   one struct vattr; C's vattr_null of a request's vattr is
   puffs_vattr_null, which copies in the wire image of a null vattr.
+* S5 a size the server gives for a new node (lookup, fhtonode) is checked
+  there too.  VSIZENOTSET (-1) gets puffs_node.c 1.26/1.36's answer: a
+  report ("VSIZENOTSET is not a valid size") and EPROTO.  Any other negative
+  size, which those revisions pass on to uvm_vnp_setsize and its assertion
+  (uvm_vnode.c 1.117 panics on ``newsize >= 0``), is kemu's choice: the same
+  report naming the size ("negative size -5 is not a valid size") and
+  EPROTO.  puffs_getattr does the same for a server's getattr answer
+  (puffs_vnops.py's V-deviation list).  The report is puffs_senderr,
+  ported from puffs_subr.c 1.67 (a FAF PUFFSOP_ERROR request; libpuffs
+  calls the server's error callback).  1.28 has no such check and no
+  report: a user's server could panic the machine.
+* S6 puffs_updatevpsize (no caller, as in 1.28) sets the size with
+  uvm_vnp_setsize, where 1.28 assigns v_size (2007's uvm kept no
+  v_writesize beside it).
 """
 
 from __future__ import annotations
@@ -34,12 +51,21 @@ import zlib
 from typing import Any
 
 from kern.cpu import curlwp
-from kern.errno import EEXIST, EINVAL, ENXIO, EOPNOTSUPP
+from kern.errno import EEXIST, EINVAL, ENXIO, EOPNOTSUPP, EPROTO
 from kern.kern_auth import FSCRED, NOCRED
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_time import nanotime, timespec
 from kern.kern_types import sizeof
-from kern.subr_kmem import KM_SLEEP, M_PUFFS, free, kmem_alloc, kmem_free
+from kern.subr_kmem import (
+    KM_SLEEP,
+    M_PUFFS,
+    M_WAITOK,
+    M_ZERO,
+    free,
+    kmem_alloc,
+    kmem_free,
+    malloc,
+)
 from kern.subr_prf import panic
 from vfs.genfs_io import uvm_vnp_setsize
 from vfs.mount import IMNT_UNMOUNT, VFS_ROOT
@@ -48,14 +74,14 @@ from vfs.vnode import (
     LK_EXCLUSIVE,
     LK_INTERLOCK,
     LK_RETRY,
+    VBAD,
     VBLK,
     VCHR,
-    VDIR,
     VFIFO,
-    VLNK,
+    VNON,
     VNOVAL,
     VREG,
-    VSOCK,
+    VSIZENOTSET,
     getnewvnode,
     insmntque,
     ungetnewvnode,
@@ -69,8 +95,12 @@ from .puffs_msgif_h import (
     PUFFCRED_CRED_NOCRED,
     PUFFCRED_TYPE_INTERNAL,
     PUFFCRED_TYPE_UUC,
+    PUFFS_ERR_MAKENODE,
+    PUFFSOP_ERROR,
+    PUFFSOPFLAG_FAF,
     VATTR_WIRE,
     puffs_cred,
+    puffs_error,
     puffs_kcn,
 )
 from .puffs_msgif_h import (
@@ -108,6 +138,14 @@ async def puffs_getvnode(mp: Any, cookie: Any, type_: int, vsize: int,
 
     pmp = MPTOPUFFSMP(mp)
 
+    # What the server chose is checked before anything is allocated, and a
+    # bad choice is reported to it (S1, S5).
+    if not VNON < type_ < VBAD:
+        await puffs_senderr(pmp, PUFFS_ERR_MAKENODE, EINVAL, "bad node type", cookie)
+        return EPROTO, None
+    if vsize < 0:  # VSIZENOTSET as 1.26/1.36; any other negative size S5
+        return await puffs_badsize(pmp, PUFFS_ERR_MAKENODE, vsize, cookie), None
+
     # Get a vnode not yet on the mount's list, check that the mount is not
     # going away, and only then add it: a vnode of a mount being unmounted
     # with FORCE would race vflush.
@@ -121,11 +159,6 @@ async def puffs_getvnode(mp: Any, cookie: Any, type_: int, vsize: int,
                 mp, cookie)
         ungetnewvnode(vp)
         return ENXIO, None
-
-    # the vnode types a server may choose (S1)
-    if type_ not in (VCHR, VBLK, VFIFO, VREG, VDIR, VLNK, VSOCK):
-        ungetnewvnode(vp)
-        return EINVAL, None
 
     # So it's not dead yet.. good.. inform new vnode of its master
     insmntque(vp, mp)
@@ -327,6 +360,8 @@ def puffs_updatenode(vp: Any, flags: int) -> None:
 
 
 async def puffs_updatevpsize(vp: Any) -> None:
+    """(No caller, as in 1.28.)  The size comes through puffs_getattr, which
+    refuses a negative one (S5), and is set with uvm_vnp_setsize (S6)."""
     from vfs.vnode_if import VOP_GETATTR
 
     va = vattr()
@@ -335,7 +370,46 @@ async def puffs_updatevpsize(vp: Any) -> None:
         return
 
     if va.va_size != VNOVAL:
-        vp.v_size = va.va_size
+        await uvm_vnp_setsize(vp, va.va_size)  # S6
+
+
+async def puffs_badsize(pmp: puffs_mount, type_: int, size: int, cookie: Any) -> int:
+    """S5: a negative size from the server (``size`` as a voff_t) is reported
+    to it, naming the size, and the caller answers EPROTO (returned)."""
+    if size == VSIZENOTSET:
+        msg = "VSIZENOTSET is not a valid size"  # puffs_node.c 1.26's words
+    else:
+        msg = f"negative size {size} is not a valid size"
+    await puffs_senderr(pmp, type_, EINVAL, msg, cookie)
+    return EPROTO
+
+
+async def puffs_senderr(pmp: puffs_mount, type_: int, error: int, str_: str,
+                        cookie: Any) -> None:
+    """Tell the server an answer of its was invalid (S5; puffs_subr.c 1.67).
+
+    A fire-and-forget PUFFSOP_ERROR request: ``type_`` (PUFFS_ERR_*) as its
+    optype, the node's cookie, an errno and a line of text; libpuffs hands
+    them to the server's error callback.  Dropped, as any FAF, when the file
+    system is not running.
+    """
+    from .puffs_msgif import _setpreq, puffs_park_alloc, touser
+
+    kbuf = malloc(ctypes.sizeof(puffs_error), M_PUFFS, M_WAITOK | M_ZERO)
+    perr = puffs_error.from_buffer(kbuf)
+    perr.perr_error = error
+    perr.perr_str = str_.encode("utf-8", "replace")[:type(perr).perr_str.size - 1]  # strlcpy
+
+    park = puffs_park_alloc(1)
+    assert park is not None
+    _setpreq(park, kbuf)
+    park.park_hdr.preq_opclass = PUFFSOP_ERROR | PUFFSOPFLAG_FAF
+    park.park_hdr.preq_optype = type_
+    park.park_hdr.preq_cookie = cookie
+    park.park_maxlen = park.park_copylen = len(kbuf)
+    park.park_flags = 0
+
+    await touser(pmp, park, 0, None, None)
 
 
 def puffs_parkdone_asyncbioread(preq: bytearray, arg: Any) -> None:

@@ -114,9 +114,13 @@ Deviations from 1.38 and its siblings (why, in a few words):
   cleared on the suspend kthread's early exit and when it cannot be
   created; T4 fo_restart; T5 no poll/kqueue sleepers.
 * Nodes (puffs_subr.py): S1 a server-chosen vnode type outside
-  VREG..VFIFO is EINVAL (1.28 panics); S2 NetBSD 8 specfs setup, no genfs
+  VREG..VFIFO is reported to the server and answered EPROTO, as
+  puffs_node.c 1.26 (1.28 panics); S2 NetBSD 8 specfs setup, no genfs
   node; S3 new nodes come back unlocked; S4 vattr converted to and from
-  the wire.
+  the wire; S5 a negative node size (VSIZENOTSET as 1.26, any other as
+  kemu's choice) is reported (puffs_senderr, ported from puffs_subr.c 1.67)
+  and answered EPROTO, where it panicked on uvm_vnp_setsize's assertion;
+  S6 puffs_updatevpsize (no caller) goes through uvm_vnp_setsize.
 * Vnode operations (puffs_vnops.py): the NetBSD 8 protocols P1-P6; V1 no
   page cache (always READ/WRITE requests, as NOCACHE; an appending write is
   moved to the end of the file, the size asked of the server, as the cached
@@ -124,10 +128,12 @@ Deviations from 1.38 and its siblings (why, in a few words):
   short of the end); V2 no name cache;
   V3 readdir requests capped at PUFFS_TOMOVE with a buffer as large as the
   reply, no cookies; V4 no fifofs; V5 a last "." looked up for RENAME is
-  EISDIR (later NetBSD's rule); L1 the vnode lock comes with a shared
-  fstrans transaction (NetBSD 6-8's genfs_lock), without which a forced
-  unmount (which suspends first, D6) deadlocks against a caller holding a
-  vnode lock at touser's suspension barrier.
+  EISDIR (later NetBSD's rule); V6 a getattr answer with a negative size is
+  reported and answered EPROTO (every revision read panics on it); L1 the
+  vnode lock comes with a shared fstrans transaction (NetBSD 6-8's
+  genfs_lock), without which a forced unmount (which suspends first, D6)
+  deadlocks against a caller holding a vnode lock at touser's suspension
+  barrier.
 * D12 start2 and unmount: the two DPRINTFs that read pmp_root and
   pmp_status after pmp_lock was let go are evaluated only with puffsdebug
   set.  C compiles DPRINTF away without PUFFSDEBUG, so its arguments are

@@ -57,6 +57,14 @@ Deviations (also listed in puffs_vfsops.py's header):
 * V5 lookup of a last "." for RENAME answers EISDIR, as ufs, tmpfs and
   later NetBSD puffs do (1.59 returned the directory itself, so renaming
   a directory onto "dir/." failed with EINVAL instead).
+* V6 a getattr answer whose size is negative as a voff_t (VNOVAL aside,
+  which means "no size" here as in every revision) is reported to the
+  server (puffs_subr.py's puffs_badsize: PUFFS_ERR_ERROR, the type NetBSD
+  gives an answer it cannot take, EINVAL, "negative size -5 is not a valid
+  size") and answered EPROTO, leaving v_size as it was.  1.59 and the later
+  revisions read (getattr's uvm_vnp_setsize, later update_va's) hand it to
+  uvm_vnp_setsize unchecked, whose assertion (uvm_vnode.c 1.117:
+  ``newsize >= 0``) panics: a user's server could crash the machine.
 * L1 (now kemu's genfs_lock, for every file system): the vnode lock comes
   with a shared fstrans transaction, as NetBSD 6-8's VOP_LOCK did, so
   dounmount's suspension waits for lock holders instead of deadlocking a
@@ -140,6 +148,7 @@ from vfs.vnode_if import VOP_ACCESS, VOP_GETATTR, VOP_SETATTR, VOP_UNLOCK, vn_de
 from .puffs_msgif import puffs_vntouser, puffs_vntouser_call, puffs_vntouser_faf
 from .puffs_msgif_h import (
     ALIGN,
+    PUFFS_ERR_ERROR,
     PUFFS_KFLAG_ALLOPS,
     PUFFS_REQSTRUCT_MAX,
     PUFFS_TOMOVE,
@@ -198,6 +207,7 @@ from .puffs_msgif_h import (
     puffs_vnreq_write,
 )
 from .puffs_subr import (
+    puffs_badsize,
     puffs_credcvt,
     puffs_getvnode,
     puffs_lwp2pid,
@@ -250,6 +260,9 @@ def cache_enter(dvp: Any, vp: Any, cnp: Any) -> None:
 
 def cache_purge(vp: Any) -> None:
     """V2: no name cache."""
+
+
+VOFF_MAX = (1 << 63) - 1  # the largest voff_t; a wire va_size above it is negative (V6)
 
 
 # ------------------------------------------------------------------ checkop
@@ -549,6 +562,9 @@ async def puffs_getattr(v: Any) -> int:
         vap.va_size = pn.pn_mc_size
     else:
         if vap.va_size != VNOVAL:
+            if vap.va_size > VOFF_MAX:  # V6: a negative voff_t
+                return await puffs_badsize(MPTOPUFFSMP(mp), PUFFS_ERR_ERROR,
+                                           vap.va_size - (1 << 64), VPTOPNC(vp))
             await uvm_vnp_setsize(vp, vap.va_size)
 
     return 0

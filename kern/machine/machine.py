@@ -48,6 +48,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -281,6 +282,7 @@ class Machine:
         self._failure_raised = False
         self._halting = False          # cpu_reboot has been started
         self._halt_reported = False    # halt_report's lines were raised
+        self._dirty_warned = False     # halt_dirty_report's lines were warned of
         self.crash: CrashDump | None = None
         self.state = "new"
         self._face: str | None = None
@@ -801,7 +803,10 @@ class Machine:
         reported (one during the halt: a deadlock, a panic) is raised here,
         its report naming the host images that may be inconsistent; file
         systems it could not unmount, even by force, raise
-        :class:`kern.ShutdownError` naming them and their images.
+        :class:`kern.ShutdownError` naming them and their images.  With
+        ``sync=False`` each host image a file system mounted read-write is
+        left on is named on the console and in a
+        :class:`kern.DirtyHaltWarning` (it is left dirty, as asked).
         """
         if self._face == "async":
             raise RuntimeError("use 'await k.ahalt()' on the async face")
@@ -830,12 +835,18 @@ class Machine:
     def _halt_outcome(self, held: BaseException | None) -> None:
         """After a halt: raise what it met, once: an unreported crash, the file
         systems it could not unmount, or the interrupt held back while it ran."""
-        from kern.exceptions import ShutdownError
-        from kern.machdep import halt_report
+        from kern.exceptions import DirtyHaltWarning, ShutdownError
+        from kern.machdep import halt_dirty_report, halt_report
 
         if self.failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self.failure
+        dirty = halt_dirty_report(self)
+        if dirty and not self._dirty_warned:   # sync=False: asked for, so a warning
+            self._dirty_warned = True
+            warnings.warn(DirtyHaltWarning(
+                f"halt(sync=False): {len(dirty)} host image(s) left dirty:\n" +
+                "\n".join("  " + line for line in dirty)), stacklevel=3)
         left = halt_report(self)
         if left and not self._halt_reported:
             self._halt_reported = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import _thread
 import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -172,16 +173,53 @@ def test_halt_order_filesystems_before_disks(img, mounted_at_fini):
 
 
 def test_halt_without_sync_is_rb_nosync(img, mounted_at_fini):
-    """``halt(sync=False)``: nothing synced or unmounted, the disks closed all the same."""
+    """``halt(sync=False)``: nothing synced or unmounted, the disks closed all the
+    same; the image left dirty is named, on the console before the disks close
+    and in a DirtyHaltWarning, and it is indeed not clean."""
     from dev.rumpblk import _rumpblk
 
     k = kern.boot(seed=6)
     k.start()
     k.run(mount_and_write, img)
-    k.halt(sync=False)
+    with pytest.warns(kern.DirtyHaltWarning) as caught:
+        k.halt(sync=False)
     assert mounted_at_fini == [[b"/", b"/mnt"]]
     assert "syncing disks" not in k.dmesg()
     assert all(r.rblk_fd == -1 for r in _rumpblk.of(k).minors)
+    line = (f"host image {img} left dirty: /dev/wd0 on /mnt type ext2fs was mounted "
+            f"read-write at a halt without sync (RB_NOSYNC): data not yet written is not "
+            f"in it and it is not marked clean (fsck it)")
+    assert [str(w.message) for w in caught] == \
+        [f"halt(sync=False): 1 host image(s) left dirty:\n  {line}"]
+    assert caught[0].filename == __file__     # pointed at the caller's halt()
+    assert f"WARNING: {line}\n" in k.dmesg()
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+    assert kt.e2fsck(img)[0] != 0
+
+
+def test_clean_halts_name_no_dirty_image(img, tmp_path):
+    """No DirtyHaltWarning, no "left dirty" line: a halt with sync (which
+    unmounts), and a halt without sync whose only image is mounted read-only
+    (nothing written: it stays clean) or that has no image mounted."""
+    import warnings
+
+    from vfs.mount import MNT_RDONLY
+
+    async def mount_ro(img: str) -> None:
+        await kt.mount_image(img, flags=MNT_RDONLY)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kern.DirtyHaltWarning)
+        for seed, setup, sync in ((8, mount_and_write, True), (9, mount_ro, False),
+                                  (10, None, False)):
+            k = kern.boot(seed=seed)
+            k.start()
+            if setup is not None:
+                k.run(setup, img)
+            k.halt(sync=sync)
+            assert "left dirty" not in k.dmesg()
+            kt.assert_e2fsck_clean(img)
+            assert dumpe2fs_h(img)["Filesystem state"] == "clean"
 
 
 def test_busy_file_system_is_unmounted_by_force(img, unmounts):
@@ -464,6 +502,23 @@ async def test_async_with_cancelled(img):
     assert cs.cancelled_caught
     assert k.state == "halted"
     assert_written(img)
+
+
+@pytest.mark.kemu
+async def test_async_halt_without_sync_names_the_dirty_image(img):
+    """ahalt(sync=False) warns as halt(sync=False) does (the async face)."""
+    async with kern.boot(seed=16) as k:
+        await k.run(mount_and_write, img)
+        with pytest.warns(kern.DirtyHaltWarning, match=re.escape(f"host image {img} left dirty")):
+            await k.ahalt(sync=False)
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
+
+
+def test_run_once_without_sync_names_the_dirty_image(img):
+    """run_once(..., sync=False): the one run's halt warns too."""
+    with pytest.warns(kern.DirtyHaltWarning, match=re.escape(f"host image {img} left dirty")):
+        kern.boot(seed=17).run_once(mount_and_write, img, sync=False)
+    assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
 
 
 async def write_then_spin(img: str, started: threading.Event) -> None:

@@ -27,6 +27,16 @@ class StallFS(MemFS):
         return await super().node_lookup(dir, cn)
 
 
+class NegativeSizeFS(MemFS):
+    """memfs whose lookup of ``neg`` names a regular file (cookie 0x4242) of
+    size -7."""
+
+    async def node_lookup(self, dir: int, cn: ComponentName) -> NodeInfo:
+        if cn.name == b"neg":
+            return NodeInfo(0x4242, 1, -7, 0)
+        return await super().node_lookup(dir, cn)
+
+
 class SelfSuspendingFS(MemFS):
     """memfs whose lookup of ``suspend-me`` asks its own server for a
     suspension (PUFFSSUSPENDOP) and a name-cache flush (PUFFSFLUSHOP) before

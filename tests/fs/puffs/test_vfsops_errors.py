@@ -28,7 +28,7 @@ from fs.puffs.puffs_msgif_h import (
     puffs_req,
 )
 from kern.cpu import curmachine
-from kern.errno import E2BIG, EEXIST, EFAULT, EINTR, EINVAL, EIO, ENXIO
+from kern.errno import E2BIG, EEXIST, EFAULT, EINTR, EINVAL, EIO, ENXIO, EPROTO
 from kern.exceptions import SyscallError
 from kern.kern_module import MODULE_CLASS_ANY, module_load, module_stat
 from kern.machine.testing import Gate, sweep
@@ -255,6 +255,7 @@ class Forgetful(MemFS):
     node that has no vnode."""
 
     bad_vtype = False
+    bad_size = False
 
     async def node_inactive(self, node, pid):
         return 0
@@ -263,13 +264,17 @@ class Forgetful(MemFS):
         info = await super().fs_fhtonode(fid)
         if self.bad_vtype:
             return NodeInfo(info.cookie, 8, info.size, info.rdev)  # VBAD
+        if self.bad_size:
+            return NodeInfo(info.cookie, info.vtype, -3, info.rdev)
         return info
 
 
 def test_fhtovp_of_a_node_without_a_vnode_makes_one():
     """puffs_fhtovp: the server names the node; no vnode is cached for its
     cookie, so puffs_getvnode makes one, locked as lktype asks.  A server
-    naming a vnode type the kernel cannot make (S1) gets EINVAL back."""
+    naming a vnode type the kernel cannot make (S1) or a negative size (S5)
+    is told so and the caller gets EPROTO (tests/fs/puffs/test_bad_sizes.py
+    has the reports)."""
     with h.Booted(seed=76) as k:
         ops = Forgetful()
         h.start_server(k, ops, fhsize=24)
@@ -296,13 +301,16 @@ def test_fhtovp_of_a_node_without_a_vnode_makes_one():
                 await vrele(vp)
             ops.bad_vtype = True
             out["bad"] = await VFS_FHTOVP(mp, fid, 0)
+            ops.bad_vtype, ops.bad_size = False, True
+            out["badsize"] = await VFS_FHTOVP(mp, fid, 0)
             return gone, out
 
         gone, out = k.run(body)
         assert gone
         assert out[0] == (0, True, False, 4)
         assert out[LK_EXCLUSIVE] == (0, True, True, 4)
-        assert out["bad"] == (EINVAL, None)
+        assert out["bad"] == (EPROTO, None)
+        assert out["badsize"] == (EPROTO, None)
         assert k.run(h.unmount, "/mnt") == 0
 
 

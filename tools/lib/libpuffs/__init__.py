@@ -31,7 +31,7 @@ PuffsServer runs the class on a ``SocketChannel``.  ``puffs_daemon(server,
 """
 
 from .channel import Channel, DevPuffsChannel
-from .errors import PuffsError
+from .errors import KernelError, PuffsError
 from .ops import (
     PUFFS_IO_APPEND,
     PUFFS_VEXEC,
@@ -66,6 +66,8 @@ from .server import (
     daemon,
     puffs_daemon,
     puffs_detach,
+    puffs_kernerr_abort,
+    puffs_kernerr_log,
 )
 
 
@@ -84,7 +86,7 @@ __all__ = [
     "PUFFS_STATE_RUNNING", "PUFFS_STATE_UNMOUNTED", "PUFFS_STATE_UNMOUNTING", "PUFFS_VEXEC",
     "PUFFS_VNOVAL", "PUFFS_VREAD", "PUFFS_VWRITE", "VBLK", "VCHR", "VDIR", "VFIFO", "VLNK",
     "VNON", "VREG", "VSOCK", "Attr", "Channel", "ComponentName", "Cred", "DevPuffsChannel",
-    "DirEntry", "NodeInfo", "Operations", "PuffsError", "PuffsServer", "RemoteServer",
-    "SocketChannel", "StatvfsData", "daemon", "puffs_access", "puffs_daemon",
-    "puffs_detach", "vnopmask",
+    "DirEntry", "KernelError", "NodeInfo", "Operations", "PuffsError", "PuffsServer",
+    "RemoteServer", "SocketChannel", "StatvfsData", "daemon", "puffs_access", "puffs_daemon",
+    "puffs_detach", "puffs_kernerr_abort", "puffs_kernerr_log", "vnopmask",
 ]

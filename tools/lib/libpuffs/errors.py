@@ -1,7 +1,11 @@
-"""The one exception a puffs file system raises: an errno for the kernel."""
+"""The one exception a puffs file system raises (an errno for the kernel), and
+the record of an error the kernel reports back to the server."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from fs.puffs.puffs_msgif_h import PUFFS_ERR_NAMES
 from kern.errno import strerror
 
 
@@ -21,3 +25,21 @@ class PuffsError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.errno}] {self.args[1]}"
+
+
+@dataclass(frozen=True)
+class KernelError:
+    """An answer of the server's the kernel refused (a PUFFSOP_ERROR
+    notification): ``type`` is PUFFS_ERR_* (MAKENODE for a node it could not
+    make), ``error`` the errno, ``text`` what was wrong, ``cookie`` the node."""
+
+    type: int
+    error: int
+    text: str
+    cookie: int
+
+    def __str__(self) -> str:
+        name = PUFFS_ERR_NAMES[self.type] if 0 <= self.type < len(PUFFS_ERR_NAMES) \
+            else str(self.type)
+        return (f"kernel: type {self.type} ({name}), error {self.error}, "
+                f"cookie {self.cookie:#x} ({self.text})")

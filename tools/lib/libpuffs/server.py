@@ -29,6 +29,18 @@ process when the server runs in another OS process
 its result are written out (``dumpfn``; by default on descriptor 2 of the
 server process; a server in another OS process hands its lines to the
 RemoteServer, which writes them on its descriptor 2).
+
+When the kernel refuses an answer (a node of a bad type or a negative size:
+the request fails with EPROTO), it tells the server with an error
+notification (PUFFSOP_ERROR), as NetBSD's kernel does since 2007's later
+revisions.  The server records it in ``server.kernel_errors`` (a
+:class:`~tools.lib.libpuffs.errors.KernelError`) and calls
+``server.errnotify(server, err)``, by default :func:`puffs_kernerr_log`,
+which writes ``kernel: type 1 (MAKENODE), error 22, cookie 0x... (negative
+size -5 is not a valid size)`` where OPDUMP lines go.  libpuffs' default is
+puffs_kernerr_abort (the server abort()s, which unmounts the file system);
+kemu's keeps serving, so one bad answer loses nothing else, and offers
+:func:`puffs_kernerr_abort` for a server that wants NetBSD's.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fs.puffs.puffs_msgif_h import (
+    PUFFS_ERR_NAMES,
     PUFFS_VFS_FHTOVP,
     PUFFS_VFS_NAMES,
     PUFFS_VFS_REQ,
@@ -79,11 +92,13 @@ from fs.puffs.puffs_msgif_h import (
     PUFFS_VN_WRITE,
     PUFFSDEVELVERS,
     PUFFSNAMESIZE,
+    PUFFSOP_ERROR,
     PUFFSOP_OPCLASS,
     PUFFSOP_VFS,
     PUFFSOP_VN,
     PUFFSOP_WANTREPLY,
     PUFFSVERSION,
+    puffs_error,
     puffs_kargs,
     puffs_req,
     puffs_vnreq_read,
@@ -113,7 +128,7 @@ from .channel import (
     Channel,
     DevPuffsChannel,
 )
-from .errors import PuffsError
+from .errors import KernelError, PuffsError
 from .ops import Attr, ComponentName, Cred, Operations, StatvfsData, vnopmask
 
 # libc is for a server on /dev/puffs in the machine; one in another OS process
@@ -137,6 +152,21 @@ PUFFS_FLAG_LIBMASK = 0xc0000000
 
 def PUFFS_FLAG_KERN(x: int) -> int:
     return x & ~PUFFS_FLAG_LIBMASK & 0xffffffff
+
+
+async def puffs_kernerr_log(server: PuffsServer, err: KernelError) -> None:
+    """The default error callback (libpuffs' puffs_kernerr_log): one line
+    where OPDUMP lines go (descriptor 2 of the server process)."""
+    await server._say(f"puffs {server.mountpoint or ''}: {err}\n")
+
+
+async def puffs_kernerr_abort(server: PuffsServer, err: KernelError) -> None:
+    """libpuffs' puffs_kernerr_abort: the line, then the server ends its loop
+    after the requests in hand (``loop_error`` holds the errno; ``serve``
+    closes the device, which the kernel takes as a forced unmount)."""
+    await server._say(f"puffs {server.mountpoint or ''}: abort: {err}\n")
+    server.loop_error = err.error
+    server._terminate = True
 
 
 class PuffsServer:
@@ -172,6 +202,11 @@ class PuffsServer:
         self.handled = 0
         #: where OPDUMP lines go (``async fn(line)``); None: the default
         self.dumpfn: Callable[[str], Awaitable[None]] | None = None
+        #: what the kernel refused (PUFFSOP_ERROR notifications), oldest first
+        self.kernel_errors: list[KernelError] = []
+        #: called with (server, KernelError) for each (puffs_set_errnotify)
+        self.errnotify: Callable[[PuffsServer, KernelError], Awaitable[None]] = \
+            puffs_kernerr_log
 
     # ---------------------------------------------------------------- setup
 
@@ -308,6 +343,12 @@ class PuffsServer:
                 if t is None or len(frame) < ctypes.sizeof(t):
                     raise PuffsError(EINVAL)
                 replylen = await self._vnop(optype, cookie, frame, t.from_buffer(frame))
+            elif cls == PUFFSOP_ERROR and len(frame) >= ctypes.sizeof(puffs_error):
+                perr = puffs_error.from_buffer(frame)
+                err = KernelError(optype, perr.perr_error,
+                                  perr.perr_str.decode("utf-8", "replace"), cookie)
+                self.kernel_errors.append(err)
+                await self.errnotify(self, err)
             else:
                 raise PuffsError(EINVAL)
             rv = 0
@@ -329,12 +370,18 @@ class PuffsServer:
                     frame: bytearray, rv: int) -> None:
         """puffsdump_req/puffsdump_rv: one line per request."""
         hdr = puffs_req.from_buffer_copy(bytes(frame[:HDRSIZE]))
-        names = {PUFFSOP_VFS: ("VFS", PUFFS_VFS_NAMES), PUFFSOP_VN: ("VN", PUFFS_VN_NAMES)}
+        names = {PUFFSOP_VFS: ("VFS", PUFFS_VFS_NAMES), PUFFSOP_VN: ("VN", PUFFS_VN_NAMES),
+                 PUFFSOP_ERROR: ("ERROR", PUFFS_ERR_NAMES)}
         clsname, opnames = names.get(cls, ("UNKNOWN", ()))
         opname = opnames[optype] if 0 <= optype < len(opnames) else str(optype)
         line = (f"reqid: {hdr.preq_id}, opclass {cls} ({clsname}, "
                 f"{'reply' if wantreply else 'FAF'}), optype: {opname}, "
                 f"cookie: {cookie:#x}, rv: {rv}\n")
+        await self._say(line)
+
+    async def _say(self, line: str) -> None:
+        """Write a line of the library's (OPDUMP, error reports): ``dumpfn``,
+        or descriptor 2 of the server process."""
         fn = self.dumpfn
         if fn is None:
             if isinstance(self.channel, DevPuffsChannel):

@@ -1,0 +1,286 @@
+"""A server that answers with a negative node size (or VSIZENOTSET, -1) or a
+bad node type: the caller gets EPROTO, the server gets an error report naming
+what was wrong, and the machine keeps running (puffs_subr.py's S1, S5, S6 and
+puffs_vnops.py's V6).
+
+Before, a negative size reached uvm_vnp_setsize, whose assertion
+(uvm_vnode.c 1.117: ``newsize >= 0``) panicked the machine: a user's server
+could crash the kernel.  puffs_node.c 1.26/1.36 refuse VSIZENOTSET and a bad
+type with puffs_senderr and EPROTO; kemu gives any other negative size, and a
+negative size in a getattr answer, the same answer.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kern
+from fs.puffs.puffs_msgif_h import PUFFS_ERR_ERROR, PUFFS_ERR_MAKENODE
+from kern.errno import EINVAL, EPROTO
+from tools.lib.libpuffs import KernelError, NodeInfo, puffs_kernerr_abort
+from tools.puffs_servers.memfs import MemFS
+from vfs.vnode import VBAD, VNON
+
+from . import h_puffs as h
+
+
+class BadAnswers(MemFS):
+    """memfs that answers a lookup of a name in ``lookup`` with the
+    (type, size) given there, and a getattr of a cookie in ``getattr_size``
+    with that size.  Its inactive answers 0, so a closed file's vnode goes
+    and the next lookup makes a new one (puffs_getvnode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookup: dict[bytes, tuple[int | None, int]] = {}
+        self.getattr_size: dict[int, int] = {}
+
+    async def node_lookup(self, dir, cn):
+        info = await super().node_lookup(dir, cn)
+        if cn.name in self.lookup:
+            vtype, size = self.lookup[cn.name]
+            return NodeInfo(info.cookie, info.vtype if vtype is None else vtype, size,
+                            info.rdev)
+        return info
+
+    async def node_getattr(self, node, cred, pid):
+        a = await super().node_getattr(node, cred, pid)
+        if node in self.getattr_size:
+            a.size = self.getattr_size[node]  # to_wire: a u_quad_t, as C's vattr
+        return a
+
+    async def node_inactive(self, node, pid):
+        return 0
+
+
+def _start(k, ops):
+    s = h.start_server(k, ops, name="badanswers")
+    lines: list[str] = []
+
+    async def keep(line: str) -> None:
+        lines.append(line)
+
+    s.dumpfn = keep  # where the library's lines (the error report's) go
+    return s, lines
+
+
+async def _make(path: str, data: bytes) -> None:
+    error, fd = await h.create(path)
+    assert error == 0
+    assert await h.write(fd, data) == (0, len(data))
+    assert await h.close(fd) == 0
+
+
+async def _cat(path: str) -> tuple[int, bytes]:
+    error, fd = await h.open_(path)
+    if error:
+        return error, b""
+    error, data = await h.read(fd, 100)
+    await h.close(fd)
+    return error, data
+
+
+@pytest.mark.parametrize("size, text", [
+    (-1, "VSIZENOTSET is not a valid size"),                       # NetBSD's check
+    (-5, "negative size -5 is not a valid size"),                  # S5
+    (-(1 << 63), f"negative size {-(1 << 63)} is not a valid size"),
+])
+def test_lookup_answering_a_negative_size(size, text):
+    """stat and open of the name fail with EPROTO, the server's error callback
+    gets PUFFS_ERR_MAKENODE/EINVAL naming the size and the node; the other
+    file, and then the same file once the server answers a real size, are
+    read back whole."""
+    with h.Booted(seed=181) as k:
+        ops = BadAnswers()
+        s, lines = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            await _make("/mnt/g", b"other file")
+            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            ops.lookup[b"f"] = (None, size)
+            out = {"stat": (await h.stat_("/mnt/f"))[0], "open": (await h.open_("/mnt/f"))[0]}
+            await h.syncbar()
+            out["g"] = await _cat("/mnt/g")
+            del ops.lookup[b"f"]
+            error, sb = await h.stat_("/mnt/f")
+            out["after"] = (error, sb.st_size, await _cat("/mnt/f"))
+            return f, out
+
+        f, out = k.run(body)
+        assert out == {"stat": EPROTO, "open": EPROTO, "g": (0, b"other file"),
+                       "after": (0, 5, (0, b"hello"))}
+        assert s.kernel_errors == [KernelError(PUFFS_ERR_MAKENODE, EINVAL, text, f)] * 2
+        assert lines == [f"puffs /mnt: kernel: type 1 (MAKENODE), error 22, "
+                         f"cookie {f:#x} ({text})\n"] * 2
+        assert s.errors == []
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+def test_lookup_of_a_directory_with_a_negative_size():
+    """The check is on every type (as NetBSD's VSIZENOTSET one): a directory
+    named with size -2 cannot be entered; its files are all there after."""
+    with h.Booted(seed=182) as k:
+        ops = BadAnswers()
+        s, _ = _start(k, ops)
+
+        async def body():
+            assert await h.mkdir("/mnt/d") == 0
+            await _make("/mnt/d/x", b"in d")
+            ops.lookup[b"d"] = (None, -2)
+            bad = (await h.stat_("/mnt/d/x"))[0], await h.chdir("/mnt/d")
+            del ops.lookup[b"d"]
+            return bad, await _cat("/mnt/d/x")
+
+        assert k.run(body) == ((EPROTO, EPROTO), (0, b"in d"))
+        assert [(e.type, e.text) for e in s.kernel_errors] == \
+            [(PUFFS_ERR_MAKENODE, "negative size -2 is not a valid size")] * 2
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+@pytest.mark.parametrize("vtype", [VNON, VBAD, 99])
+def test_lookup_answering_a_bad_type(vtype):
+    """S1 as puffs_node.c 1.26: "bad node type", EPROTO (1.28 panicked)."""
+    with h.Booted(seed=183) as k:
+        ops = BadAnswers()
+        s, _ = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            ops.lookup[b"f"] = (vtype, 5)
+            error = (await h.stat_("/mnt/f"))[0]
+            await h.syncbar()
+            return error
+
+        assert k.run(body) == EPROTO
+        assert [(e.type, e.error, e.text) for e in s.kernel_errors] == \
+            [(PUFFS_ERR_MAKENODE, EINVAL, "bad node type")]
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+@pytest.mark.parametrize("size", [-5, -(1 << 63)])
+def test_getattr_answering_a_negative_size(size):
+    """V6: a getattr answer whose size is negative as a voff_t: fstat/stat
+    answer EPROTO, the vnode keeps the size it had, the report names the
+    size; the data is untouched and the next good answer is taken."""
+    with h.Booted(seed=184) as k:
+        ops = BadAnswers()
+        s, lines = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            error, fd = await h.open_("/mnt/f")
+            assert error == 0
+            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            ops.getattr_size[f] = size
+            bad = (await h.stat_("/mnt/f"))[0]
+            await h.syncbar()
+            good = await h.stat_("/mnt")
+            del ops.getattr_size[f]
+            error, sb = await h.stat_("/mnt/f")
+            data = await h.pread(fd, 100, 0)
+            await h.close(fd)
+            return f, bad, good[0], (error, sb.st_size), data
+
+        f, bad, good, after, data = k.run(body)
+        assert (bad, good, after, data) == (EPROTO, 0, (0, 5), (0, b"hello"))
+        text = f"negative size {size} is not a valid size"
+        assert s.kernel_errors == [KernelError(PUFFS_ERR_ERROR, EINVAL, text, f)]
+        assert lines == [f"puffs /mnt: kernel: type 0 (ERROR), error 22, "
+                         f"cookie {f:#x} ({text})\n"]
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+def test_getattr_answering_no_size_is_not_an_error():
+    """VNOVAL (all ones on the wire) means "no size" in a getattr answer, in
+    every revision: the vnode keeps its size and nothing is reported."""
+    with h.Booted(seed=185) as k:
+        ops = BadAnswers()
+        s, _ = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            ops.getattr_size[f] = -1
+            error = (await h.stat_("/mnt/f"))[0]
+            await h.syncbar()
+            return error
+
+        assert k.run(body) == 0
+        assert s.kernel_errors == []
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+def test_kernerr_abort_ends_the_server():
+    """A server that asks for libpuffs' default (puffs_kernerr_abort) ends
+    its loop at the report: the kernel unmounts its file system."""
+    with h.Booted(seed=186) as k:
+        ops = BadAnswers()
+        s, lines = _start(k, ops)
+        s.errnotify = puffs_kernerr_abort
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            ops.lookup[b"f"] = (None, -1)
+            error = (await h.stat_("/mnt/f"))[0]
+            for _ in range(100):  # the server reads the report, ends, closes
+                if h.mounted(k) is None:
+                    break
+                await kern.kpause("gone", False, 1, None)
+            return error
+
+        assert k.run(body) == EPROTO
+        assert h.mounted(k) is None
+        assert s.loop_error == EINVAL
+        assert lines and lines[0].startswith("puffs /mnt: abort: kernel: type 1 (MAKENODE)")
+
+
+def test_a_server_in_another_process_gets_the_report():
+    """The same through a RemoteServer: EPROTO in the machine, the report in
+    the server process (its kernel_errors, sent back at its end)."""
+    with h.Booted(seed=187) as k:
+        s = h.start_remote_server(k, "tests.fs.puffs.h_remote:NegativeSizeFS")
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            bad = (await h.stat_("/mnt/neg"))[0]
+            await h.syncbar()
+            return bad, await _cat("/mnt/f")
+
+        assert k.run(body) == (EPROTO, (0, b"hello"))
+        assert k.run(h.unmount, "/mnt") == 0
+    assert (s.loop_error, s.died, s.returncode) == (0, False, 0)
+    assert s.child_stats["kernel_errors"] == [
+        "kernel: type 1 (MAKENODE), error 22, cookie 0x4242 "
+        "(negative size -7 is not a valid size)"]
+
+
+def test_updatevpsize_goes_through_getattr_and_setsize():
+    """S6: puffs_updatevpsize (no caller in 1.28) takes the server's size
+    through puffs_getattr and sets it with uvm_vnp_setsize (v_size and
+    v_writesize together); a negative answer leaves both as they were."""
+    from fs.puffs.puffs_subr import puffs_updatevpsize
+    from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
+    from vfs.vnode import vrele
+
+    with h.Booted(seed=188) as k:
+        ops = BadAnswers()
+        s, _ = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            error, vp = await namei_simple_kernel("/mnt/f", NSM_FOLLOW_NOEMULROOT)
+            assert error == 0
+            out = []
+            for size in (12, -4):
+                ops.getattr_size[f] = size
+                await puffs_updatevpsize(vp)
+                out.append((vp.v_size, vp.v_writesize))
+            await vrele(vp)
+            await h.syncbar()
+            return out
+
+        assert k.run(body) == [(12, 12), (12, 12)]
+        assert [e.text for e in s.kernel_errors] == ["negative size -4 is not a valid size"]
+        assert k.run(h.unmount, "/mnt") == 0
