@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_mutex import _mutex_enter, kmutex_t, mutex_enter_nowait, mutex_exit
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
 from kern.subr_lockdebug import caller_where
 from kern.subr_prf import panic
 
@@ -52,7 +52,7 @@ class kcondvar_t:
 
 def cv_init(cv: kcondvar_t, wmesg: str) -> None:
     cv.cv_wmesg = wmesg
-    cv.cv_waiters = sleepq(wmesg)
+    cv.cv_waiters = sleepq_fresh(cv.cv_waiters, wmesg)
     cv.cv_state = 1
 
 

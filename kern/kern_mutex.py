@@ -54,7 +54,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
@@ -142,7 +142,7 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> 
     mtx.mtx_owner = None
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl
-    mtx.mtx_waiters = sleepq("mutex")
+    mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
     mtx.lock_class = lock_class_for(site, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
     mtx.mtx_adaptive = not spin

@@ -32,7 +32,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_wake
+from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
@@ -86,8 +86,8 @@ def _rw_init(rw: krwlock_t, site: Site, initfn: str) -> None:
     lockdebug_alloc(rw, "Reader / writer lock", rw.rw_state == 1)
     rw.rw_owner = None
     rw.rw_readers = []
-    rw.rw_rwait = sleepq("rwlock")
-    rw.rw_wwait = sleepq("rwlock")
+    rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
+    rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
     rw.lock_class = lock_class_for(site, initfn, "rwlock")
     rw.rw_state = 1
 

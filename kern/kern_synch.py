@@ -118,6 +118,18 @@ class sleepq:
         return f"<sleepq {self.sq_name} {[l.l_name for l in self.sq_lwps]}>"
 
 
+def sleepq_fresh(sq: sleepq, name: str) -> sleepq:
+    """An empty sleep queue named ``name`` for a lock or condvar being
+    initialised, whose queue so far is ``sq``: ``sq`` itself, renamed, when
+    nobody is on it (kemu: the constructor's queue serves, not a second one
+    made and the first thrown away), else a new one (the old sleepers stay
+    where they are, never woken by this object again)."""
+    if sq.sq_lwps:
+        return sleepq(name)
+    sq.sq_name = name
+    return sq
+
+
 def sleepq_enter(sq: sleepq, wmesg: str, wchan: Any, syncobj: str = "sleepq",
                  l: lwp | None = None) -> None:
     """Link the lwp on ``sq``; it goes to sleep at the following sleepq_block."""

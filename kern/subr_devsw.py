@@ -48,7 +48,7 @@ Deviations:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import CoroutineType as _CoroutineType
 from typing import Any
 
@@ -387,14 +387,24 @@ def devsw_conv_table() -> list[tuple[str, int, int]]:
 
 # --- device access wrappers ------------------------------------------------------
 
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+def devsw_call(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    """Call a switch entry ``fn(*args)``: an awaitable of what it returns.
+
+    An ``async def`` entry's own coroutine is handed back as it is, so the
+    caller's ``await`` runs the entry with no coroutine of this module in
+    between (a level that every sleep inside the entry would pass twice);
+    a plain entry's result (None or an errno, mostly, or an awaitable) is
+    wrapped in one.  Not a sleep itself: the caller's ``await`` is."""
     r = fn(*args)
-    # An ``async def`` entry gives a coroutine, a plain one its result (None
-    # or an errno, mostly): both told apart without inspect's chain of tests.
-    t = type(r)
-    if t is _CoroutineType:
-        return await r
-    if r is None or t is int:
+    # (told apart without inspect's chain of tests)
+    if type(r) is _CoroutineType:
+        return r
+    return _settle(r)
+
+
+async def _settle(r: Any) -> Any:
+    """The result of a plain switch entry, awaited first if it is awaitable."""
+    if r is None or type(r) is int:
         return r
     if inspect.isawaitable(r):
         r = await r
@@ -411,7 +421,7 @@ async def bdev_open(dev: int, flag: int, devtype: int, l: Any) -> int:
         return ENXIO
     if d.d_open is None:
         _missing(d, "d_open", dev)
-    return await _call(d.d_open, dev, flag, devtype, l)
+    return await devsw_call(d.d_open, dev, flag, devtype, l)
 
 
 async def bdev_close(dev: int, flag: int, devtype: int, l: Any) -> int:
@@ -420,7 +430,7 @@ async def bdev_close(dev: int, flag: int, devtype: int, l: Any) -> int:
         return ENXIO
     if d.d_close is None:
         _missing(d, "d_close", dev)
-    return await _call(d.d_close, dev, flag, devtype, l)
+    return await devsw_call(d.d_close, dev, flag, devtype, l)
 
 
 async def bdev_strategy(bp: Any) -> None:
@@ -429,11 +439,11 @@ async def bdev_strategy(bp: Any) -> None:
     if d is None:
         bp.b_error = ENXIO
         bp.b_resid = bp.b_bcount
-        await _call(biodone_vfs, bp)  # biodone() iff vfs present
+        await devsw_call(biodone_vfs, bp)  # biodone() iff vfs present
         return
     if d.d_strategy is None:
         _missing(d, "d_strategy", bp.b_dev)
-    await _call(d.d_strategy, bp)
+    await devsw_call(d.d_strategy, bp)
 
 
 async def bdev_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
@@ -442,7 +452,7 @@ async def bdev_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         return ENXIO
     if d.d_ioctl is None:
         _missing(d, "d_ioctl", dev)
-    return await _call(d.d_ioctl, dev, cmd, data, flag, l)
+    return await devsw_call(d.d_ioctl, dev, cmd, data, flag, l)
 
 
 async def bdev_dump(dev: int, addr: int, data: Any, sz: int) -> int:
@@ -451,7 +461,7 @@ async def bdev_dump(dev: int, addr: int, data: Any, sz: int) -> int:
         return ENXIO
     if d.d_dump is None:
         _missing(d, "d_dump", dev)
-    return await _call(d.d_dump, dev, addr, data, sz)
+    return await devsw_call(d.d_dump, dev, addr, data, sz)
 
 
 def bdev_type(dev: int) -> int:
@@ -483,7 +493,7 @@ async def bdev_discard(dev: int, pos: int, len: int) -> int:
         return ENXIO
     if d.d_discard is None:
         _missing(d, "d_discard", dev)
-    return await _call(d.d_discard, dev, pos, len)
+    return await devsw_call(d.d_discard, dev, pos, len)
 
 
 async def cdev_open(dev: int, flag: int, devtype: int, l: Any) -> int:
@@ -492,7 +502,7 @@ async def cdev_open(dev: int, flag: int, devtype: int, l: Any) -> int:
         return ENXIO
     if d.d_open is None:
         _missing(d, "d_open", dev)
-    return await _call(d.d_open, dev, flag, devtype, l)
+    return await devsw_call(d.d_open, dev, flag, devtype, l)
 
 
 async def cdev_close(dev: int, flag: int, devtype: int, l: Any) -> int:
@@ -501,7 +511,7 @@ async def cdev_close(dev: int, flag: int, devtype: int, l: Any) -> int:
         return ENXIO
     if d.d_close is None:
         _missing(d, "d_close", dev)
-    return await _call(d.d_close, dev, flag, devtype, l)
+    return await devsw_call(d.d_close, dev, flag, devtype, l)
 
 
 async def cdev_read(dev: int, uio: Any, flag: int) -> int:
@@ -510,7 +520,7 @@ async def cdev_read(dev: int, uio: Any, flag: int) -> int:
         return ENXIO
     if d.d_read is None:
         _missing(d, "d_read", dev)
-    return await _call(d.d_read, dev, uio, flag)
+    return await devsw_call(d.d_read, dev, uio, flag)
 
 
 async def cdev_write(dev: int, uio: Any, flag: int) -> int:
@@ -519,7 +529,7 @@ async def cdev_write(dev: int, uio: Any, flag: int) -> int:
         return ENXIO
     if d.d_write is None:
         _missing(d, "d_write", dev)
-    return await _call(d.d_write, dev, uio, flag)
+    return await devsw_call(d.d_write, dev, uio, flag)
 
 
 async def cdev_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
@@ -528,7 +538,7 @@ async def cdev_ioctl(dev: int, cmd: int, data: Any, flag: int, l: Any) -> int:
         return ENXIO
     if d.d_ioctl is None:
         _missing(d, "d_ioctl", dev)
-    return await _call(d.d_ioctl, dev, cmd, data, flag, l)
+    return await devsw_call(d.d_ioctl, dev, cmd, data, flag, l)
 
 
 def cdev_stop(tp: Any, flag: int) -> None:
@@ -580,7 +590,7 @@ async def cdev_discard(dev: int, pos: int, len: int) -> int:
         return ENXIO
     if d.d_discard is None:
         _missing(d, "d_discard", dev)
-    return await _call(d.d_discard, dev, pos, len)
+    return await devsw_call(d.d_discard, dev, pos, len)
 
 
 def cdev_type(dev: int) -> int:

@@ -52,7 +52,6 @@ Deviations:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +60,7 @@ from kern.errno import EFAULT, EINVAL, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
 from kern.param import PAGE_MASK
+from kern.subr_devsw import devsw_call
 from kern.subr_prf import KASSERT, panic
 from kern.subr_uio import iovec, uio, uiomove
 from vfs.buf import (
@@ -74,7 +74,7 @@ from vfs.buf import (
     BPRIO_TIMECRITICAL,
     buf,
 )
-from vfs.vfs_bio import MAXPHYS, btodb, dbtob, getiobuf, putiobuf
+from vfs.vfs_bio import MAXPHYS, bbusy, btodb, bufcache, dbtob, getiobuf, putiobuf
 
 PHYSIO_CONCURRENCY = 16  # bufs in flight per physio call
 
@@ -203,12 +203,6 @@ async def physio_wait(mbp: buf, n: int, wchan: str) -> int:
         mutex_exit(ctx.lock)
 
 
-async def _strategy_call(strategy: Callable[[buf], Any], bp: buf) -> None:
-    r = strategy(bp)
-    if inspect.isawaitable(r):
-        await r
-
-
 async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flags: int,
                  min_phys: Callable[[buf], None], uio: Any) -> int:
     """Do raw I/O between device ``dev`` and the memory ``uio`` describes.
@@ -217,8 +211,6 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
     ``min_phys`` bounds each buf's size (``minphys``).  Returns 0 or an errno;
     ``uio`` is advanced by the bytes transferred.
     """
-    from vfs.vfs_bio import bbusy, bufcache
-
     l = curlwp()
     p = l.l_proc
     concurrency = physio_concurrency - 1
@@ -296,7 +288,7 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
             mbp.b_freelistindex += 1
 
             # Start the transfer.
-            await _strategy_call(strategy, bp)
+            await devsw_call(strategy, bp)
             bp = None
 
             iovp.iov_len -= todo

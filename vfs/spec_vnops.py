@@ -50,10 +50,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kern import subr_devsw
 from kern.cpu import MachineLocal, curlwp
 from kern.errno import EBADF, EBUSY, EINVAL, ENOENT, ENXIO
 from kern.fcntl import FNONBLOCK
 from kern.subr_prf import panic
+from kern.subr_uio import uiomove
 from kern.types_dev import major
 from vfs import vnode_if as vi
 from vfs.buf import B_READ, BC_INVAL
@@ -73,6 +75,7 @@ from vfs.vfs_bio import (
     vflushbuf,
     vinvalbuf,
 )
+from vfs.vfs_trans import fscow_run
 from vfs.vnode import (
     LK_EXCLUSIVE,
     LK_RETRY,
@@ -213,8 +216,6 @@ def vfs_mountedon(vp: vnode) -> int:
 # ------------------------------------------------------------ operations
 
 async def _autoload(dev: int, vtype: int) -> None:
-    from kern import subr_devsw
-
     if vtype == VBLK:
         lookup, getname = subr_devsw.bdevsw_lookup, subr_devsw.bdevsw_getname
     else:
@@ -233,8 +234,6 @@ async def _autoload(dev: int, vtype: int) -> None:
 
 
 async def spec_open(v: Any) -> int:
-    from kern import subr_devsw
-
     ap = v
     vp = ap.a_vp
     mode = ap.a_mode
@@ -279,8 +278,6 @@ async def spec_open(v: Any) -> int:
 
 
 async def spec_close(v: Any) -> int:
-    from kern import subr_devsw
-
     ap = v
     vp = ap.a_vp
     flags = ap.a_fflag
@@ -322,8 +319,6 @@ async def spec_close(v: Any) -> int:
 
 
 async def spec_read(v: Any) -> int:
-    from kern import subr_devsw
-
     ap = v
     vp = ap.a_vp
     uio = ap.a_uio
@@ -340,7 +335,6 @@ async def spec_read(v: Any) -> int:
         return EINVAL
     bsize = BLKDEV_IOSIZE
     bscale = bsize // DEV_BSIZE
-    from kern.subr_uio import uiomove
 
     while uio.uio_resid > 0:
         bn = (uio.uio_offset // DEV_BSIZE) & ~(bscale - 1)
@@ -365,8 +359,6 @@ async def spec_read(v: Any) -> int:
 
 
 async def spec_write(v: Any) -> int:
-    from kern import subr_devsw
-
     ap = v
     vp = ap.a_vp
     uio = ap.a_uio
@@ -381,7 +373,6 @@ async def spec_write(v: Any) -> int:
         return 0
     if uio.uio_offset < 0:
         return EINVAL
-    from kern.subr_uio import uiomove
     bsize = BLKDEV_IOSIZE
     bscale = bsize // DEV_BSIZE
     while uio.uio_resid > 0:
@@ -406,8 +397,6 @@ async def spec_write(v: Any) -> int:
 
 
 async def spec_ioctl(v: Any) -> int:
-    from kern import subr_devsw
-
     ap = v
     vp = ap.a_vp
     l = curlwp()
@@ -422,9 +411,6 @@ async def spec_ioctl(v: Any) -> int:
 
 async def spec_strategy(v: Any) -> int:
     """Queue a buf on the device; writes first pass the copy-on-write handlers."""
-    from kern import subr_devsw
-    from vfs.vfs_trans import fscow_run
-
     ap = v
     vp = ap.a_vp
     bp = ap.a_bp

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kern.cpu import MachineLocal, curmachine
+from kern.cpu import MachineLocal, curmachine, curmachine_or_none
 from kern.errno import EBUSY, EINVAL, ENODEV, ENOTTY, EPASSTHROUGH, EROFS
 from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_destroy, mutex_init
 from kern.kern_time import timeval
@@ -118,8 +118,12 @@ _iostat = MachineLocal(_Iostat, "iostat list")
 
 def _microuptime_us() -> int:
     """getmicrouptime(9), in microseconds since boot."""
-    # (Machine.now()'s seconds, inlined: two transfers of every disk I/O read it)
-    return int(round(curmachine().cpu.now_ns() / 1e9 * 1e6))
+    # (Machine.now()'s seconds, inlined: two transfers of every disk I/O read
+    # it; round() of a float is already an int)
+    m = curmachine_or_none()
+    if m is None:
+        m = curmachine()  # raises: not in a machine
+    return round(m.cpu.now_ns() / 1e9 * 1e6)
 
 
 def _getmicrouptime(tv: timeval) -> None:

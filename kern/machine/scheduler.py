@@ -476,7 +476,12 @@ class VirtualCPU:
         if by_width is not None:
             n = len(self.runq) + 1
             c = by_width(n)
-            self.decisions.record(n, c, PREEMPT)
+            # (Decisions.record written out, as _pick does: every preemption
+            # point with another lwp runnable passes here)
+            d = self.decisions
+            d.widths.append(n)
+            d.choices.append(c)
+            d.kinds.append(PREEMPT)
             return c - 1
         return self._pick(PREEMPT, [l] + self.runq, l) - 1
 
