@@ -25,6 +25,16 @@ Where modules come from
   puffs_msgif``) get fresh copies of sibling files too; absolute imports
   (``import kern``, ``from vfs import ...``) reach the shared base kernel.
   Package ``__init__.py`` files are not executed for the fresh copy.
+* A package may name, in its ``__init__.py``, the files that are headers:
+  ``__kobj_headers__ = ("ext2fs", "ext2fs_dinode")``.  A header has no
+  storage (constants, types such as the ctypes structures of an on-disk
+  layout, pure functions; it imports only headers and the base kernel), so,
+  as a C header compiled into every module leaves nothing per module, the
+  copies' relative imports of it reach the one shared import of the file
+  instead of executing it again for every machine.  A file with module
+  state (a list, a counter, a cache) is not a header, nor one that reads a
+  compile-time switch (``kmod_option``: it would keep the options of the
+  machine that imported it first).
 * ``config.builtin_modules`` are "linked into the kernel": their files are
   executed once per machine at boot (``module_init``), put on the builtin
   list and initialised by class (``module_init_builtins``).  Unloading one
@@ -85,8 +95,8 @@ Notices in LICENSE.NetBSD.
 * The state is per machine; the auto-unload thread sleeps without a
   timeout when no autoloaded module is pending (above).
 * ``modstat``/``module_stat`` return Python values (no modctl(2)
-  MODCTL_STAT copyout); ``kmod_namespace``, ``kmod_option`` and the
-  ``_Fresh*`` loader are kemu's.
+  MODCTL_STAT copyout); ``kmod_namespace``, ``kmod_option``, the
+  ``_Fresh*`` loader and shared headers (``__kobj_headers__``) are kemu's.
 """
 
 from __future__ import annotations
@@ -319,7 +329,8 @@ class _FreshFinder:
     for every machine): a hit costs one ``stat`` of the file, which must still
     be a file, instead of the path finder's directory scan.  Only plain
     source files are kept; anything else (a package's sub-package, a missing
-    file) asks the path finder every time.
+    file) asks the path finder every time.  kobj_load finds a module's entry
+    file through the same table (``_find_entry``).
     """
 
     # (parent's __path__, last name) -> (the file, its __cached__ path)
@@ -378,11 +389,13 @@ class kobj:
         return total
 
     def modules(self) -> list[types.ModuleType]:
+        """The files executed for this machine (not the shared headers its copies import)."""
         p = self.ko_prefix + "."
         out = []
         for n in _ns_names(self.ko_prefix):
             m = sys.modules.get(n)
-            if n.startswith(p) and m is not None and getattr(m, "__file__", None):
+            if n.startswith(p) and m is not None and m.__name__ == n \
+                    and getattr(m, "__file__", None):
                 out.append(m)
         return out
 
@@ -484,6 +497,19 @@ def _placeholder(name: str, path: list[str]) -> types.ModuleType:
     return mod
 
 
+def _share_headers(name: str, shared: types.ModuleType) -> None:
+    """Make the headers the package ``shared`` declares (``__kobj_headers__``)
+    the files of its per-machine copy ``name``: its relative imports find
+    them in sys.modules, the shared imports themselves."""
+    for h in getattr(shared, "__kobj_headers__", ()):
+        alias = f"{name}.{h}"
+        if alias not in sys.modules:
+            mod = importlib.import_module(f"{shared.__name__}.{h}")
+            sys.modules[alias] = mod
+            _ns_note(alias)
+            setattr(sys.modules[name], h, mod)
+
+
 def kobj_context(g: dict[str, Any]) -> _LoadCtx | None:
     """The load context of the file whose globals are ``g`` (None for a shared import)."""
     name = g.get("__name__")
@@ -515,6 +541,44 @@ def kmod_option(name: str, default: Any = None) -> Any:
     return default
 
 
+def _find_entry(dotted: str) -> tuple[str, list[str] | None, os.stat_result] | None:
+    """Where the file of ``dotted`` is: ``(the file, a package's directories or
+    None, its stat)``, None when there is no such file.
+
+    A plain source file's place is kept where :class:`_FreshFinder` keeps its
+    siblings' (keyed by the package's directories and the name): a load
+    finds it again with one ``stat`` instead of the path finder's search.
+    """
+    parent, _, last = dotted.rpartition(".")
+    key = None
+    if parent:
+        try:
+            path = getattr(sys.modules.get(parent) or importlib.import_module(parent),
+                           "__path__", None)
+        except Exception:  # noqa: BLE001 - a broken parent package: find_spec says so
+            path = None
+        if path is not None:
+            key = (tuple(path), last)
+            hit = _FreshFinder._found.get(key)
+            st = _stat_file(hit[0]) if hit is not None else None
+            if st is not None:
+                return hit[0], None, st
+    try:
+        spec = importlib.util.find_spec(dotted)
+    except Exception:  # noqa: BLE001 - a broken parent package: nothing to load
+        return None
+    if spec is None or not spec.has_location or not spec.origin:
+        return None
+    st = _stat_file(spec.origin)
+    if st is None:
+        return None
+    locs = spec.submodule_search_locations
+    if key is not None and locs is None \
+            and type(spec.loader) is importlib.machinery.SourceFileLoader:
+        _FreshFinder._found[key] = (spec.origin, spec.cached)
+    return spec.origin, (list(locs) if locs is not None else None), st
+
+
 def _tag_for(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "mod"
 
@@ -533,14 +597,10 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
     """
     if not isinstance(dotted, str) or not dotted or dotted.startswith("."):
         return ENOENT, None
-    try:
-        spec = importlib.util.find_spec(dotted)
-    except Exception:  # noqa: BLE001 - a broken parent package: nothing to load
-        spec = None
-    st = _stat_file(spec.origin) if spec is not None and spec.has_location and spec.origin \
-        else None
-    if st is None:
+    found = _find_entry(dotted)
+    if found is None:
         return ENOENT, None
+    origin, locs, st = found
     _sweep()
     mid = _mid_of(machine)
     root = f"kemu.m{mid}"
@@ -561,16 +621,15 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
         _placeholder(prefix, [])
     ko = kobj(name, dotted, prefix, ctx)
     parts = dotted.split(".")
-    is_pkg = spec.submodule_search_locations is not None
     try:
         for i in range(1, len(parts)):
             shared_name = ".".join(parts[:i])
             shared = sys.modules.get(shared_name) or importlib.import_module(shared_name)
             _placeholder(f"{prefix}.{shared_name}", list(getattr(shared, "__path__", [])))
+            _share_headers(f"{prefix}.{shared_name}", shared)
         fresh = f"{prefix}.{dotted}"
-        locs = list(spec.submodule_search_locations) if is_pkg else None
         nspec = importlib.util.spec_from_file_location(
-            fresh, spec.origin, loader=_FreshLoader(fresh, spec.origin, st),
+            fresh, origin, loader=_FreshLoader(fresh, origin, st),
             submodule_search_locations=locs)
         if nspec is None or nspec.loader is None:
             _kobj_forget(ko)

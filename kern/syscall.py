@@ -495,7 +495,11 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     # syscall_lookup does, with the machine taken from the lwp's CPU.)
     if code.__class__ is int or isinstance(code, int):
         n = code & (SYS_NSYSENT - 1)
-        sy = _machine_sysent.of(ci.m).get(n) or _sysent.get(n)
+        # (the machine's own table read from its locals without
+        # MachineLocal.of's call: a machine that never established a call
+        # has none, which is the same as an empty one)
+        table = ci.m.locals.get(_machine_sysent)
+        sy = (table.get(n) if table else None) or _sysent.get(n)
     else:
         sy = None
     if sy is None:

@@ -210,23 +210,12 @@ from .ufs_inode import (
     VFSTOUFS,
     VTOI,
     inode,
+    ufid,
+    ufs_args,
     ufsmount,
 )
 
 MODULE(MODULE_CLASS_VFS, "ext2fs", None)
-
-
-class ufs_args(ctypes.Structure):
-    """struct ufs_args: the argument of mount(2) for ext2fs (LP64)."""
-
-    _fields_ = [("fspec", ctypes.c_uint64)]  # char *: the device's path, in user space
-
-
-class ufid(ctypes.Structure):
-    """struct ufid: an ext2fs file handle."""
-
-    _fields_ = [("ufid_len", ctypes.c_uint16), ("ufid_pad", ctypes.c_uint16),
-                ("ufid_ino", ctypes.c_uint32), ("ufid_gen", ctypes.c_int32)]
 
 
 def _genfs_markupdate(vp: vnode, flags: int) -> None:

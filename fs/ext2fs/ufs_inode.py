@@ -1,4 +1,5 @@
-"""The in-core inode and mount of ext2fs: the parts of ufs/ufs/inode.h and ufsmount.h it uses.
+"""The in-core inode and mount of ext2fs: the parts of ufs/ufs/inode.h and ufsmount.h it uses
+(struct inode, struct ufid; struct ufsmount, struct ufs_args).
 
 After ``$NetBSD: inode.h,v 1.79 2022/03/23 andvar$`` (the stored revision;
 struct inode, the IN_* flags and VTOI/ITOV read as in NetBSD 8's) and
@@ -27,6 +28,7 @@ Deviations:
 """
 from __future__ import annotations
 
+import ctypes
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +136,19 @@ for _m, _f in (("i_e2fs_mode", "e2di_mode"), ("i_e2fs_uid", "e2di_uid"),
                ("i_e2fs_facl", "e2di_facl"), ("i_e2fs_uid_high", "e2di_uid_high"),
                ("i_e2fs_gid_high", "e2di_gid_high")):
     setattr(inode, _m, _macro(_f))
+
+
+class ufid(ctypes.Structure):
+    """struct ufid (inode.h): an ext2fs file handle."""
+
+    _fields_ = [("ufid_len", ctypes.c_uint16), ("ufid_pad", ctypes.c_uint16),
+                ("ufid_ino", ctypes.c_uint32), ("ufid_gen", ctypes.c_int32)]
+
+
+class ufs_args(ctypes.Structure):
+    """struct ufs_args (ufsmount.h): the argument of mount(2) for ext2fs (LP64)."""
+
+    _fields_ = [("fspec", ctypes.c_uint64)]  # char *: the device's path, in user space
 
 
 class ufsmount:

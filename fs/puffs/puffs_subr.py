@@ -482,10 +482,6 @@ def puffs_vattr_null(wva: wvattr) -> None:
     _VATTR_IMAGE.pack_into(wva, 0, _null_image)  # (cheaper than ctypes.memmove or a byte view)
 
 
-def _tsv(sec: int, nsec: int) -> Any:
-    return VNOVAL if sec == -1 and nsec == -1 else (sec, nsec)
-
-
 def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     """The wire vattr into the kernel's (all ones reads back as VNOVAL)."""
     # All fields read in one unpack (this runs for every GETATTR reply):
@@ -509,10 +505,11 @@ def puffs_vattr_in(kva: Any, wva: wvattr) -> None:
     kva.va_filerev = VNOVAL if filerev == _U64 else filerev
     kva.va_blocksize = blocksize
     kva.va_vaflags = vaflags
-    kva.va_atime = _tsv(asec, ansec)
-    kva.va_mtime = _tsv(msec, mnsec)
-    kva.va_ctime = _tsv(csec, cnsec)
-    kva.va_birthtime = _tsv(bsec, bnsec)
+    # (each time tested in line: four calls fewer a reply)
+    kva.va_atime = VNOVAL if asec == -1 and ansec == -1 else (asec, ansec)
+    kva.va_mtime = VNOVAL if msec == -1 and mnsec == -1 else (msec, mnsec)
+    kva.va_ctime = VNOVAL if csec == -1 and cnsec == -1 else (csec, cnsec)
+    kva.va_birthtime = VNOVAL if bsec == -1 and bnsec == -1 else (bsec, bnsec)
 
 
 def timespec_pair(ts: timespec) -> tuple[int, int]:

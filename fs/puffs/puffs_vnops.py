@@ -45,7 +45,8 @@ Deviations (also listed in puffs_vfsops.py's header):
   uio_offset to the file's size (v_size).  kemu, always uncached, does
   that: puffs_write asks the server for the size (VOP_GETATTR; the server
   holds the only cache of it, so a change made behind the kernel counts)
-  and writes there, still passing IO_APPEND.
+  and writes there, still passing IO_APPEND; a getattr answer without a
+  size (VNOVAL) leaves it at v_size, the cached path's offset.
 * V2 kemu has no name cache: cache_lookup misses, cache_enter and
   cache_purge do nothing.
 * V3 readdir asks for at most PUFFS_TOMOVE bytes of dirents (1.59 asked for
@@ -1012,13 +1013,14 @@ async def puffs_write(v: Any) -> int:
 
     # V1: always the uncached path; an appending write starts at the end of
     # the file, as the cached path has it (uio_offset = v_size), the size
-    # asked of the server first
+    # asked of the server first; an answer without a size (VNOVAL) leaves
+    # the cached path's v_size
     if ap.a_ioflag & IO_APPEND:
         va = vattr()
         error = await VOP_GETATTR(vp, va, ap.a_cred)
         if error:
             return error
-        uio.uio_offset = va.va_size
+        uio.uio_offset = va.va_size if va.va_size != VNOVAL else vp.v_size
 
     # tomove is non-increasing
     tomove = PUFFS_TOMOVE(uio.uio_resid, pmp)

@@ -355,7 +355,7 @@ async def attach_memory_disk(size: int, key: str = "/dev/wd0", unit: int = 0) ->
 
 async def mount_ext2(special: str = "/dev/wd0", mnt: str = "/mnt", flags: int = 0) -> None:
     """mkdir ``mnt`` (if needed) and mount(MOUNT_EXT2FS, mnt, flags, {special})."""
-    from fs.ext2fs.ext2fs_vfsops import ufs_args
+    from fs.ext2fs.ufs_inode import ufs_args  # (ufsmount.h)
     from tools.lib import libc
 
     await mkdir_p(mnt)

@@ -23,6 +23,7 @@ from kern.kern_module import (
     module_autotime_get,
     module_autotime_set,
     module_load,
+    module_lookup,
     module_stat,
     module_unload,
 )
@@ -276,6 +277,36 @@ def test_package_module_gets_fresh_siblings():
     assert st1.events == ["modcmd"] and st2.events == ["modcmd", "modcmd"]
 
 
+def test_a_declared_header_is_shared_by_every_machine():
+    """A file its package names in ``__kobj_headers__`` is imported once for the
+    process: every machine's copy of the module reaches that import (the same
+    ctypes classes), while the module's other files stay per machine; it is
+    not among the files executed for the machine, and its name goes with the
+    module's at unload."""
+    import tests.kern.modules.tm_pkg.tm_pkg_hdr as shared
+
+    async def load():
+        assert await module_load("tm_pkg", 0, None, MODULE_CLASS_ANY) == 0
+        ns = kmod_namespace("tm_pkg")
+        files = [m.__name__.rpartition(".")[2] for m in module_lookup("tm_pkg").mod_kobj.modules()]
+        return ns.header(), ns.state(), sorted(files)
+
+    async def unload():
+        return await module_unload("tm_pkg")
+
+    with kern.boot(seed=1, config=cfg()) as k1, kern.boot(seed=1, config=cfg()) as k2:
+        h1, st1, files1 = k1.run(load)
+        h2, st2, files2 = k2.run(load)
+        assert h1 is shared and h2 is shared
+        assert h1.tm_pkg_rec.from_buffer_copy(b"\x57\x7e\x08\0\0\0").r_magic == h1.TM_PKG_MAGIC
+        assert st1 is not st2
+        assert files1 == files2 == ["tm_pkg_main", "tm_pkg_state", "tm_pkg_util"]
+        assert len(fresh_names(k1, "tm_pkg_hdr")) == 1
+        assert k1.run(unload) == 0
+        assert fresh_names(k1, "tm_pkg_hdr") == []
+        assert sys.modules["tests.kern.modules.tm_pkg.tm_pkg_hdr"] is shared
+
+
 def test_sibling_files_are_found_again_when_they_change_on_disk(tmp_path, monkeypatch):
     """The place of a sibling file is remembered between loads, never a file
     that is gone: a sibling deleted makes the next load fail (ENOEXEC), one
@@ -308,6 +339,44 @@ def test_sibling_files_are_found_again_when_they_change_on_disk(tmp_path, monkey
     sib.unlink()
     assert load() == (ENOEXEC, None)
     sib.write_text("value = 22\n")
+    assert load() == (0, 22)
+
+
+def test_an_entry_file_is_found_again_when_it_changes_on_disk(tmp_path, monkeypatch):
+    """kobj_load remembers where a module's entry file is, never a file that is
+    gone: deleted, the next load answers ENOENT; put back with new contents,
+    it is executed as it now is."""
+    pkg = tmp_path / "kemu_tm_entry"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    main = pkg / "tm_entry_main.py"
+
+    def write(value: int) -> None:
+        main.write_text(
+            "from kern.kern_module import MODULE, MODULE_CLASS_MISC\n"
+            f"value = {value}\n"
+            "tm_entry_modinfo = MODULE(MODULE_CLASS_MISC, 'tm_entry', None)\n"
+            "def tm_entry_modcmd(cmd, arg):\n"
+            "    return 0\n")
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = cfg().derive("TESTMOD_ENTRY", module_path={**cfg().module_path,
+                                                        "tm_entry": "kemu_tm_entry.tm_entry_main"})
+
+    async def body():
+        error = await module_load("tm_entry", 0, None, MODULE_CLASS_ANY)
+        return error, (kmod_namespace("tm_entry").value if error == 0 else None)
+
+    def load() -> tuple:
+        with kern.boot(seed=1, config=config) as k:
+            return k.run(body)
+
+    write(1)
+    assert load() == (0, 1)
+    assert load() == (0, 1)
+    main.unlink()
+    assert load() == (ENOENT, None)
+    write(22)
     assert load() == (0, 22)
 
 

@@ -250,6 +250,31 @@ def test_user_memory_is_given_back(k):
     assert (used, blocks) == (0, [])    # every temporary given back to the stack
 
 
+def test_fstat_takes_its_buffer_from_the_stack_and_gives_it_back(k):
+    """fstat's one temporary: on the lwp's stack, or in a mapping of its own when
+    the stack is full; given back after a success and after a failure."""
+    from kern import EBADF
+
+    async def body():
+        vm = curproc().p_vmspace
+        fd = await libc.open("/", O_RDONLY)
+        first = (await libc.fstat(fd)).st_mode
+        before = repr(vm)
+        st = libc._ustack.get()
+        bad = await errno_of(libc.fstat(fd + 7))
+        after_bad = (st.sp - st.base, list(st.blocks))
+        with libc.UserTemp() as t:      # the stack nearly full: fstat maps its own
+            t.alloc(libc.USTACK_SIZE - 64)
+            full = (await libc.fstat(fd)).st_mode
+        await libc.close(fd)
+        return first, full, bad, after_bad, before, repr(vm), st.sp - st.base, st.blocks
+
+    first, full, bad, after_bad, before, after, used, blocks = k.run(body)
+    assert first & S_IFMT == full & S_IFMT == S_IFDIR
+    assert bad == EBADF and after_bad == (0, [])
+    assert before == after and (used, blocks) == (0, [])
+
+
 def test_user_temporaries_freed_out_of_order_never_overlap(k):
     async def body():
         a, b = libc.UserTemp(), libc.UserTemp()

@@ -350,6 +350,27 @@ def _user_stack() -> _UserStack:
     return st
 
 
+def _stack_push(st: _UserStack, n: int) -> list[int] | None:
+    """A block of ``n`` bytes at the top of ``st`` (``[start, end, live]``), or
+    None when it does not fit (the caller maps the temporary elsewhere)."""
+    a = st.sp
+    end = a + ((n + _STACK_ALIGN - 1) & -_STACK_ALIGN)
+    if end > st.top:
+        return None
+    st.sp = end
+    b = [a, end, 1]
+    st.blocks.append(b)
+    return b
+
+
+def _stack_trim(st: _UserStack) -> None:
+    """Bring the stack pointer down past the freed blocks at the top."""
+    blocks = st.blocks
+    while blocks and not blocks[-1][2]:
+        del blocks[-1]
+    st.sp = blocks[-1][1] if blocks else st.base
+
+
 def _on_stack(addr: int, n: int) -> tuple[bytearray, int] | None:
     """(the stack's bytes, offset) when [addr, addr + n) lies in the calling lwp's
     user stack: the program reads and writes its own frame directly."""
@@ -379,23 +400,19 @@ class UserTemp:
         st = self.st
         if st is None:
             st = self.st = _user_stack()
-        a = st.sp
-        end = a + ((n + _STACK_ALIGN - 1) & -_STACK_ALIGN)
-        if end > st.top:
+        b = _stack_push(st, n)
+        if b is None:
             a = ualloc(n)
             if self.addrs is None:
                 self.addrs = [a]
             else:
                 self.addrs.append(a)
             return a
-        st.sp = end
-        b = [a, end, 1]
-        st.blocks.append(b)
         if self.blocks is None:
             self.blocks = [b]
         else:
             self.blocks.append(b)
-        return a
+        return b[0]
 
     def alloc(self, n: int) -> int:
         if n < 1:
@@ -441,10 +458,7 @@ class UserTemp:
         if st is not None and self.blocks is not None:
             for b in self.blocks:
                 b[2] = 0
-            blocks = st.blocks
-            while blocks and not blocks[-1][2]:
-                del blocks[-1]
-            st.sp = blocks[-1][1] if blocks else st.base
+            _stack_trim(st)
         if self.addrs is not None:
             p = curproc()
             for a in self.addrs:
@@ -1072,10 +1086,23 @@ async def lstat(path: str | bytes) -> struct_stat:
 
 async def fstat(fd: int) -> struct_stat:
     """fstat(2) (__fstat50): the ``struct stat`` of an open descriptor."""
-    with UserTemp() as t:
-        sb = t.alloc(_STAT_SIZE)
-        await syscall(SYS___fstat50, fd, sb)
-        return t.load(sb, struct_stat)
+    # (UserTemp's work for its one block written out: the block on the lwp's
+    # stack, zeroed, read back from there, given back)
+    st = _user_stack()
+    b = _stack_push(st, _STAT_SIZE)
+    if b is None:
+        with UserTemp() as t:
+            sb = t.alloc(_STAT_SIZE)
+            await syscall(SYS___fstat50, fd, sb)
+            return t.load(sb, struct_stat)
+    off = b[0] - st.base
+    st.data[off:off + _STAT_SIZE] = _ZEROS[:_STAT_SIZE]
+    try:
+        await syscall(SYS___fstat50, fd, b[0])
+        return struct_stat.from_buffer_copy(st.data, off)
+    finally:
+        b[2] = 0
+        _stack_trim(st)
 
 
 async def getfh(path: str | bytes, size: int = 128) -> bytes:

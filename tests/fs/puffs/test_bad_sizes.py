@@ -17,6 +17,8 @@ import pytest
 import kern
 from fs.puffs.puffs_msgif_h import PUFFS_ERR_ERROR, PUFFS_ERR_MAKENODE
 from kern.errno import EINVAL, EPROTO
+from kern.fcntl import O_APPEND, O_RDWR, SEEK_CUR
+from tools.lib import libc
 from tools.lib.libpuffs import KernelError, NodeInfo, puffs_kernerr_abort
 from tools.puffs_servers.memfs import MemFS
 from vfs.vnode import VBAD, VNON
@@ -207,6 +209,34 @@ def test_getattr_answering_no_size_is_not_an_error():
             return error
 
         assert k.run(body) == 0
+        assert s.kernel_errors == []
+        assert k.run(h.unmount, "/mnt") == 0
+
+
+def test_append_with_no_size_in_the_answer_goes_to_v_size():
+    """V1's appending write asks the server for the size; an answer without
+    one (VNOVAL) leaves the write at v_size, the cached path's offset, so the
+    descriptor's offset ends at the end of the data (before, the write went
+    to offset -1: memfs appended, but the offset ended one short of the old
+    size plus the data)."""
+    with h.Booted(seed=186) as k:
+        ops = BadAnswers()
+        s, _ = _start(k, ops)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            error, fd = await h.open_("/mnt/f", O_RDWR | O_APPEND)
+            assert error == 0
+            ops.getattr_size[f] = -1
+            wrote = await h.write(fd, b"world")
+            offset = await libc.lseek(fd, 0, SEEK_CUR)
+            del ops.getattr_size[f]
+            data = await h.pread(fd, 100, 0)
+            await h.close(fd)
+            return wrote, offset, data
+
+        assert k.run(body) == ((0, 5), 10, (0, b"helloworld"))
         assert s.kernel_errors == []
         assert k.run(h.unmount, "/mnt") == 0
 

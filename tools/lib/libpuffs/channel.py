@@ -230,7 +230,10 @@ class DevPuffsChannel(Channel):
             mem = m.mem()
             _PHG.pack_into(mem, 0, m.addr + _ARGS, self.bufsize, self.maxops, 0)
             try:
-                await libc.ioctl(self.fd, PUFFSGETOP, m.addr)
+                # ioctl(2) with a pointer argument is the trap itself: issued
+                # here without libc.ioctl's coroutine, which would be one
+                # more level for every resume of this sleeping call
+                await libc.syscall(libc.SYS_ioctl, self.fd, PUFFSGETOP, m.addr)
             except SyscallError as e:
                 if e.errno == E2BIG and self.bufsize < self.maxbuf:
                     self._unmap(m)
@@ -290,7 +293,10 @@ class DevPuffsChannel(Channel):
                 pos = link
         _PHP.pack_into(args, _PHP_OFF, len(replies), _U64.unpack_from(replies[0], _ID)[0],
                        putbuf, len(replies[0]))
-        await self._ioctl(PUFFSPUTOP, m.addr + _PHP_OFF)
+        try:   # (the trap itself, as GETOP's)
+            await libc.syscall(libc.SYS_ioctl, self.fd, PUFFSPUTOP, m.addr + _PHP_OFF)
+        except SyscallError as e:
+            raise _errno(e) from None
         self.replies_out += len(replies)
 
     async def _ioctl(self, cmd: int, arg: Any) -> None:

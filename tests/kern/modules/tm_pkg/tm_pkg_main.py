@@ -2,7 +2,7 @@
 
 from kern.kern_module import MODULE, MODULE_CLASS_MISC
 
-from . import tm_pkg_state
+from . import tm_pkg_hdr, tm_pkg_state
 from .tm_pkg_util import bump
 
 tm_pkg_modinfo = MODULE(MODULE_CLASS_MISC, "tm_pkg", None)
@@ -15,3 +15,7 @@ def tm_pkg_modcmd(cmd, arg):
 
 def state():
     return tm_pkg_state
+
+
+def header():
+    return tm_pkg_hdr
