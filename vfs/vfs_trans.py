@@ -604,29 +604,22 @@ async def fscow_disestablish(mp: mount, func: FscowFunc, arg: Any) -> int:
 
 
 # vfs.vnode and vfs.spec_vnops import this module: fscow_run (~120 calls a
-# sweep seed) looks them up on first use and keeps them (an import statement
-# there cost every call about half a microsecond each).
+# sweep seed) looks them up on its first call and keeps them (an import
+# statement there cost every call about half a microsecond each).
 _vnode_mod: Any = None
 _spec_vnops_mod: Any = None
 
 
+def _late_imports() -> None:
+    global _vnode_mod, _spec_vnops_mod
+    from vfs import spec_vnops, vnode
+
+    _vnode_mod, _spec_vnops_mod = vnode, spec_vnops
+
+
 def _spec_node_getmountedfs(vp: vnode) -> mount | None:
     """The file system mounted on block device vnode ``vp`` (specfs does the lookup)."""
-    global _spec_vnops_mod
-    if _spec_vnops_mod is None:
-        from vfs import spec_vnops
-
-        _spec_vnops_mod = spec_vnops
     return _spec_vnops_mod.spec_node_getmountedfs(vp)
-
-
-def _vblk() -> int:
-    global _vnode_mod
-    if _vnode_mod is None:
-        from vfs import vnode
-
-        _vnode_mod = vnode
-    return _vnode_mod.VBLK
 
 
 async def fscow_run(bp: buf, data_valid: bool) -> int:
@@ -642,7 +635,9 @@ async def fscow_run(bp: buf, data_valid: bool) -> int:
     if bp.b_vp is None:
         bp.b_flags |= B_COWDONE
         return 0
-    if bp.b_vp.v_type == (_vnode_mod.VBLK if _vnode_mod is not None else _vblk()):
+    if _vnode_mod is None:
+        _late_imports()
+    if bp.b_vp.v_type == _vnode_mod.VBLK:
         mp = _spec_node_getmountedfs(bp.b_vp)
     else:
         mp = bp.b_vp.v_mount
