@@ -82,6 +82,19 @@ async def _cat(path: str) -> tuple[int, bytes]:
     return error, data
 
 
+async def _vsizes(path: str) -> tuple[int, int]:
+    """(v_size, v_writesize) of the vnode of ``path`` (found by lookup, which
+    asks the server nothing about a node that has a vnode)."""
+    from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
+    from vfs.vnode import vrele
+
+    error, vp = await namei_simple_kernel(path, NSM_FOLLOW_NOEMULROOT)
+    assert error == 0
+    sizes = (vp.v_size, vp.v_writesize)
+    await vrele(vp)
+    return sizes
+
+
 @pytest.mark.parametrize("size, text", [
     (-1, "VSIZENOTSET is not a valid size"),                       # NetBSD's check
     (-5, "negative size -5 is not a valid size"),                  # S5
@@ -177,15 +190,16 @@ def test_getattr_answering_a_negative_size(size):
             ops.getattr_size[f] = size
             bad = (await h.stat_("/mnt/f"))[0]
             await h.syncbar()
+            kept = await _vsizes("/mnt/f")
             good = await h.stat_("/mnt")
             del ops.getattr_size[f]
             error, sb = await h.stat_("/mnt/f")
             data = await h.pread(fd, 100, 0)
             await h.close(fd)
-            return f, bad, good[0], (error, sb.st_size), data
+            return f, bad, kept, good[0], (error, sb.st_size), data
 
-        f, bad, good, after, data = k.run(body)
-        assert (bad, good, after, data) == (EPROTO, 0, (0, 5), (0, b"hello"))
+        f, bad, kept, good, after, data = k.run(body)
+        assert (bad, kept, good, after, data) == (EPROTO, (5, 5), 0, (0, 5), (0, b"hello"))
         text = f"negative size {size} is not a valid size"
         assert s.kernel_errors == [KernelError(PUFFS_ERR_ERROR, EINVAL, text, f)]
         assert lines == [f"puffs /mnt: kernel: type 0 (ERROR), error 22, "
@@ -206,9 +220,9 @@ def test_getattr_answering_no_size_is_not_an_error():
             ops.getattr_size[f] = -1
             error = (await h.stat_("/mnt/f"))[0]
             await h.syncbar()
-            return error
+            return error, await _vsizes("/mnt/f")
 
-        assert k.run(body) == 0
+        assert k.run(body) == (0, (5, 5))
         assert s.kernel_errors == []
         assert k.run(h.unmount, "/mnt") == 0
 
