@@ -18,8 +18,9 @@ import kern
 from fs.puffs.puffs_msgif_h import PUFFS_ERR_ERROR, PUFFS_ERR_MAKENODE
 from kern.errno import EINVAL, EPROTO
 from kern.fcntl import O_APPEND, O_RDWR, SEEK_CUR
+from kern.kern_exit import WEXITSTATUS, WIFEXITED
 from tools.lib import libc
-from tools.lib.libpuffs import KernelError, NodeInfo, puffs_kernerr_abort
+from tools.lib.libpuffs import KernelError, NodeInfo, PuffsServer, puffs_daemon, puffs_kernerr_abort
 from tools.puffs_servers.memfs import MemFS
 from vfs.vnode import VBAD, VNON
 
@@ -277,6 +278,35 @@ def test_kernerr_abort_ends_the_server():
         assert h.mounted(k) is None
         assert s.loop_error == EINVAL
         assert lines and lines[0].startswith("puffs /mnt: abort: kernel: type 1 (MAKENODE)")
+
+
+def test_kernerr_abort_makes_the_daemon_fail():
+    """The same with puffs_daemon: the daemon's mainloop returns the report's
+    errno and its process exits 1 (NetBSD's abort() is a failure too), not
+    0 as after an unmount."""
+    with h.Booted(seed=189) as k:
+        parent = k.proc_create("parent", k.initproc)
+        ops = BadAnswers()
+        s = PuffsServer(ops, "badanswers")
+        s.errnotify = puffs_kernerr_abort
+
+        async def keep(line: str) -> None:
+            pass
+
+        s.dumpfn = keep
+
+        async def body():
+            pid = await puffs_daemon(s, "/mnt")
+            await _make("/mnt/f", b"hello")
+            ops.lookup[b"f"] = (None, -1)
+            error = (await h.stat_("/mnt/f"))[0]
+            _, status = await libc.waitpid(pid)
+            return error, status
+
+        error, status = k.run(body, proc=parent)
+        assert error == EPROTO
+        assert WIFEXITED(status) and WEXITSTATUS(status) == 1
+        assert (s.loop_error, h.mounted(k)) == (EINVAL, None)
 
 
 def test_a_server_in_another_process_gets_the_report():
