@@ -304,10 +304,14 @@ class Machine:
         self._booted = threading.Event()
         # The host's turn (sync face; see _give_host_turn): the socket pair
         # whose write end is the host's signal wakeup fd while a host thread
-        # waits on the machine; the events of the waits in progress; how many
-        # waits host threads have begun; the wakeup fd found there before.
+        # waits on the machine (closed at the halt, or when a machine never
+        # halted is collected); the events of the waits in progress; how many
+        # times a host thread has come back to a wait (a hold ends when it
+        # changes); whether a hold is on; whether the halt has ended turns; the
+        # wakeup fd found there before.
         self._turn_r: socket.socket | None = None
         self._turn_w: socket.socket | None = None
+        self._turn_closer: weakref.finalize | None = None
         self._turn_cv = threading.Condition(threading.Lock())
         self._host_waits: set[threading.Event] = set()
         self._host_gen = 0
@@ -674,6 +678,8 @@ class Machine:
         return prev
 
     def _wait_end(self, ev: threading.Event, prev: int) -> None:
+        """The wait for ``ev`` is over: put back the wakeup fd ``_wait_begin``
+        replaced (-1 if its owner closed it meanwhile)."""
         self._host_waits.discard(ev)
         if prev != -2:
             try:
@@ -741,9 +747,9 @@ class Machine:
                 self._holding = False
 
     def _close_turns(self) -> None:
-        for sock in (self._turn_r, self._turn_w):
-            if sock is not None:
-                sock.close()
+        """The machine's thread has ended: close the turn sockets (once)."""
+        if self._turn_closer is not None:
+            self._turn_closer()
         self._turn_r = self._turn_w = None
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -891,6 +897,10 @@ class Machine:
         self._turn_r, self._turn_w = socket.socketpair()
         self._turn_r.setblocking(False)
         self._turn_w.setblocking(False)   # (a signal wakeup fd must not block)
+        # A machine that crashed or failed to boot and is never halted closes
+        # them when it is collected (no host wait can be using them then).
+        self._turn_closer = weakref.finalize(self, _close_sockets,
+                                             self._turn_r, self._turn_w)
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"kemu-machine-{self.seed}")
         _sync_machines.add(self)
@@ -1545,6 +1555,11 @@ def _howto(sync: bool) -> int:
 # the ones left running are halted (synced and unmounted) before the daemon
 # threads die.
 _sync_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _close_sockets(*socks: socket.socket) -> None:
+    for sock in socks:
+        sock.close()
 
 
 def _halt_at_exit() -> None:

@@ -397,6 +397,32 @@ def test_a_host_call_taken_at_once_leaves_no_poke_behind():
             k._token = token
 
 
+def test_a_crashed_machine_never_halted_closes_its_turn_sockets():
+    """A machine that crashed and is dropped without a halt leaves no socket
+    open once it is collected."""
+    import gc
+
+    from kern.machine.plugin import forget_machines
+
+    async def boom():
+        from kern.subr_prf import panic
+        panic("boom")
+
+    def crash():
+        k = kern.boot(config="BARE", trace=False)
+        k.start()
+        socks = (k._turn_r, k._turn_w)
+        with pytest.raises(kern.KernelPanic):
+            k.run(boom)
+        k._thread.join(10)
+        return socks
+
+    socks = crash()
+    forget_machines()       # (the plugin keeps a test's machines for its report)
+    gc.collect()
+    assert [s.fileno() for s in socks] == [-1, -1]
+
+
 def test_trace_records_lwp_switches_sleeps_and_faults():
     async def body():
         kern.curmachine().faults.add("kthread_create", error=kern.EAGAIN, fail_nth=1)
