@@ -397,6 +397,40 @@ def test_a_host_call_taken_at_once_leaves_no_poke_behind():
             k._token = token
 
 
+def test_the_host_turn_puts_the_wakeup_fd_back_and_passes_signals_on():
+    """While k.run waits, the machine's turn socket is the signal wakeup fd: a
+    signal's number reaches the wakeup fd that was there before (passed on by
+    the machine), which is put back when the wait ends; the halt closes the
+    turn sockets."""
+    import signal
+    import socket
+
+    mine_r, mine_w = socket.socketpair()
+    mine_r.settimeout(10)
+    mine_w.setblocking(False)
+    old_handler = signal.signal(signal.SIGUSR1, lambda *a: None)
+    before = signal.set_wakeup_fd(mine_w.fileno())
+
+    async def body():
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await kpause("turn", False, 1, None)
+        return 7
+
+    try:
+        with kern.boot(config="BARE", trace=False) as k:
+            socks = (k._turn_r, k._turn_w)
+            assert k.run(body) == 7
+            assert signal.set_wakeup_fd(mine_w.fileno()) == mine_w.fileno()
+            assert mine_r.recv(16) == bytes((signal.SIGUSR1,))
+        assert k._turn_r is None and [s.fileno() for s in socks] == [-1, -1]
+        assert signal.set_wakeup_fd(mine_w.fileno()) == mine_w.fileno()
+    finally:
+        signal.set_wakeup_fd(before)
+        signal.signal(signal.SIGUSR1, old_handler)
+        mine_r.close()
+        mine_w.close()
+
+
 def test_a_crashed_machine_never_halted_closes_its_turn_sockets():
     """A machine that crashed and is dropped without a halt leaves no socket
     open once it is collected."""
