@@ -679,13 +679,18 @@ class Machine:
 
     def _wait_end(self, ev: threading.Event, prev: int) -> None:
         """The wait for ``ev`` is over: put back the wakeup fd ``_wait_begin``
-        replaced (-1 if its owner closed it meanwhile)."""
-        self._host_waits.discard(ev)
+        replaced (-1 if its owner closed it meanwhile), then no longer count as a
+        wait; the last wait to end on a machine whose thread has ended closes
+        the turn sockets (a halt from another thread left them to it)."""
         if prev != -2:
             try:
                 signal.set_wakeup_fd(prev)
             except (ValueError, OSError):   # its owner closed it meanwhile
                 signal.set_wakeup_fd(-1)
+        self._host_waits.discard(ev)
+        t = self._thread
+        if not self._host_waits and t is not None and not t.is_alive():
+            self._close_turns()
 
     def _host_back(self) -> None:
         """A host thread is (back) in a wait on the machine: a hold for the host's
@@ -747,7 +752,13 @@ class Machine:
                 self._holding = False
 
     def _close_turns(self) -> None:
-        """The machine's thread has ended: close the turn sockets (once)."""
+        """The machine's thread has ended: close the turn sockets (once), unless a
+        host thread still waits on the machine (its wakeup fd may be the write
+        end until its _wait_end puts the old one back: a closed fd's number can
+        be reused by any open, and a signal would then write into that file);
+        that wait's _wait_end closes them."""
+        if self._host_waits:
+            return
         if self._turn_closer is not None:
             self._turn_closer()
         self._turn_r = self._turn_w = None

@@ -431,6 +431,28 @@ def test_the_host_turn_puts_the_wakeup_fd_back_and_passes_signals_on():
         mine_w.close()
 
 
+def test_the_turn_sockets_outlive_a_host_wait_in_progress():
+    """A halt does not close the turn sockets while a host thread still waits
+    on the machine (its signal wakeup fd is the write end until that wait
+    puts the old one back: closed, its number could be reused by any open
+    and a signal written into that file); the wait's end closes them."""
+    import signal
+
+    k = kern.boot(config="BARE", trace=False)
+    k.start()
+    socks = (k._turn_r, k._turn_w)
+    ev = threading.Event()
+    prev = k._wait_begin(ev)    # (the main thread's k.run, as a halt sees it)
+    try:
+        assert signal.set_wakeup_fd(socks[1].fileno()) == socks[1].fileno()
+        k.halt()                # (from another thread, while that wait lasts)
+        assert -1 not in [s.fileno() for s in socks]
+    finally:
+        k._wait_end(ev, prev)
+    assert [s.fileno() for s in socks] == [-1, -1]
+    assert signal.set_wakeup_fd(prev) == prev
+
+
 def test_a_crashed_machine_never_halted_closes_its_turn_sockets():
     """A machine that crashed and is dropped without a halt leaves no socket
     open once it is collected."""
