@@ -73,7 +73,7 @@ from kern.kern_mutex import (
     mutex_exit,
     mutex_init,
 )
-from kern.subr_fault import fault_site
+from kern.subr_fault import fault_inject, fault_site
 from kern.subr_prf import KASSERT
 from vfs.statvfs import _VFS_MNAMELEN, _VFS_NAMELEN, fsid_t, statvfs  # noqa: F401 - re-exported
 
@@ -292,8 +292,6 @@ fault_site("VFS_SYNC", "VFS_SYNC fails with the errno before the file system syn
 
 
 async def VFS_SYNC(mp: mount, waitfor: int, cred: Any) -> int:
-    from kern.subr_fault import fault_inject
-
     error = fault_inject("VFS_SYNC")
     if error:
         return error
@@ -606,12 +604,10 @@ async def vfs_busy(mp: mount) -> int:
     """Mark a mount busy (a transaction on it) and take a reference: 0, or
     ENOENT if it is gone.  Waits while the mount is suspended (an unmount
     suspends it first).  Every success is undone by vfs_unbusy."""
-    from vfs.vfs_trans import fstrans_done, fstrans_start
-
     KASSERT(mp.mnt_refcnt > 0)
-    await fstrans_start(mp)
+    await _vfs_trans.fstrans_start(mp)
     if mp.mnt_iflag & IMNT_GONE:
-        fstrans_done(mp)
+        _vfs_trans.fstrans_done(mp)
         return ENOENT
     vfs_ref(mp)
     return 0
@@ -619,13 +615,11 @@ async def vfs_busy(mp: mount) -> int:
 
 def vfs_trybusy(mp: mount) -> int:
     """vfs_busy without the wait: EBUSY while the mount is suspended."""
-    from vfs.vfs_trans import fstrans_done, fstrans_start_nowait
-
     KASSERT(mp.mnt_refcnt > 0)
-    if fstrans_start_nowait(mp):
+    if _vfs_trans.fstrans_start_nowait(mp):
         return EBUSY
     if mp.mnt_iflag & IMNT_GONE:
-        fstrans_done(mp)
+        _vfs_trans.fstrans_done(mp)
         return ENOENT
     vfs_ref(mp)
     return 0
@@ -633,10 +627,8 @@ def vfs_trybusy(mp: mount) -> int:
 
 def vfs_unbusy(mp: mount) -> None:
     """Undo a successful vfs_busy/vfs_trybusy."""
-    from vfs.vfs_trans import fstrans_done
-
     KASSERT(mp.mnt_refcnt > 0)
-    fstrans_done(mp)
+    _vfs_trans.fstrans_done(mp)
     vfs_rele(mp)
 
 
@@ -724,3 +716,9 @@ async def vfs_hooks_reexport(mp: mount, path: str, data: Any) -> int:
                 break
     mutex_exit(g.vfs_hooks_lock)
     return error
+
+
+# vfs.vfs_trans imports this module's names, so it is imported here, at the
+# end, as a module (bound even while it is itself being imported): vfs_busy
+# and vfs_unbusy (~50 pairs a sweep seed) no longer import it at every call.
+from vfs import vfs_trans as _vfs_trans  # noqa: E402

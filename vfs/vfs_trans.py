@@ -72,7 +72,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none
 from kern.errno import EBUSY, EINVAL, ENOENT, EOPNOTSUPP, EWOULDBLOCK
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, cv_wait_sig, kcondvar_t
 from kern.kern_mutex import (
@@ -255,7 +255,9 @@ def fstrans_unmount(mp: mount) -> None:
 
 def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
     """This lwp's record for ``mp``, made if ``do_alloc``; clears records of gone mounts."""
-    l = curlwp()
+    l = curlwp_or_none()  # (the ContextVar's bound get: ~1,500 calls a sweep seed)
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
     lst: list[fstrans_lwp_info] | None = l.l_specific.get(_lwp_data_key)
     if lst is None:
         lst = l.l_specific[_lwp_data_key] = []
@@ -300,9 +302,8 @@ def grant_lock(state: int, type: int) -> bool:
 # ----------------------------------------------------------- transactions
 
 def _fstrans_start_nowait(mp: mount | None, lock_type: int) -> int:
-    if not _has_trans(mp):
-        return 0
-    assert mp is not None
+    if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
+        return 0  # (not _has_trans(mp), inline: every vnode lock comes here)
     fli = fstrans_get_lwp_info(mp, True)
     assert fli is not None
     if fli.fli_trans_cnt > 0:
@@ -322,6 +323,13 @@ async def _fstrans_start(mp: mount | None, lock_type: int, wait: bool) -> int:
     error = _fstrans_start_nowait(mp, lock_type)
     if error == 0 or not wait:
         return error
+    return await _fstrans_start_wait(mp, lock_type)
+
+
+async def _fstrans_start_wait(mp: mount | None, lock_type: int) -> int:
+    """_fstrans_start's part after the common case failed: sleep until the
+    mount's state grants ``lock_type`` (kemu: its own coroutine, so that
+    fstrans_start does the common case without a second one)."""
     assert mp is not None
     g = _fstrans()
     fmi = mp.mnt_transinfo
@@ -345,7 +353,13 @@ async def _fstrans_start(mp: mount | None, lock_type: int, wait: bool) -> int:
 
 async def fstrans_start(mp: mount | None) -> None:
     """Enter a shared transaction on ``mp``, sleeping while it is suspended."""
-    error = await _fstrans_start(mp, FSTRANS_SHARED, True)
+    # _fstrans_start(mp, FSTRANS_SHARED, True), written out: its common case
+    # (granted at once) in this coroutine; ~750 a sweep seed, most of them
+    # from VOP_LOCK.
+    ASSERT_SLEEPABLE()
+    if _fstrans_start_nowait(mp, FSTRANS_SHARED) == 0:
+        return
+    error = await _fstrans_start_wait(mp, FSTRANS_SHARED)
     KASSERT(error == 0)
 
 
@@ -356,9 +370,8 @@ def fstrans_start_nowait(mp: mount | None) -> int:
 
 def fstrans_done(mp: mount | None) -> None:
     """Leave a transaction; the last one out of a suspending mount wakes the suspender."""
-    if not _has_trans(mp):
-        return
-    assert mp is not None
+    if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
+        return  # (not _has_trans(mp), inline: every vnode unlock comes here)
     fli = fstrans_get_lwp_info(mp, False)
     KASSERT(fli is not None)
     assert fli is not None
@@ -590,11 +603,23 @@ async def fscow_disestablish(mp: mount, func: FscowFunc, arg: Any) -> int:
     return 0 if found is not None else EINVAL
 
 
+# vfs.vnode and vfs.spec_vnops import this module: fscow_run (~120 calls a
+# sweep seed) looks them up on its first call and keeps them (an import
+# statement there cost every call about half a microsecond each).
+_vnode_mod: Any = None
+_spec_vnops_mod: Any = None
+
+
+def _late_imports() -> None:
+    global _vnode_mod, _spec_vnops_mod
+    from vfs import spec_vnops, vnode
+
+    _vnode_mod, _spec_vnops_mod = vnode, spec_vnops
+
+
 def _spec_node_getmountedfs(vp: vnode) -> mount | None:
     """The file system mounted on block device vnode ``vp`` (specfs does the lookup)."""
-    from vfs.spec_vnops import spec_node_getmountedfs
-
-    return spec_node_getmountedfs(vp)
+    return _spec_vnops_mod.spec_node_getmountedfs(vp)
 
 
 async def fscow_run(bp: buf, data_valid: bool) -> int:
@@ -607,12 +632,12 @@ async def fscow_run(bp: buf, data_valid: bool) -> int:
     # Is there anything to do?
     if bp.b_flags & B_COWDONE:
         return 0
-    from vfs.vnode import VBLK
-
     if bp.b_vp is None:
         bp.b_flags |= B_COWDONE
         return 0
-    if bp.b_vp.v_type == VBLK:
+    if _vnode_mod is None:
+        _late_imports()
+    if bp.b_vp.v_type == _vnode_mod.VBLK:
         mp = _spec_node_getmountedfs(bp.b_vp)
     else:
         mp = bp.b_vp.v_mount

@@ -90,7 +90,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none
 from kern.errno import EBUSY, ENOENT
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
 from kern.kern_lwp import KTHREAD_MPSAFE, PRI_VM, kthread_create
@@ -924,7 +924,8 @@ async def vcache_vget(vp: vnode) -> int:
 
     # A hold keeps the vnode from being freed while we sleep.
     vp.v_holdcnt += 1
-    await VSTATE_WAIT_STABLE(vp)
+    if vp.v_state != VS_LOADED:  # (a LOADED vnode is stable: no coroutine for no wait)
+        await VSTATE_WAIT_STABLE(vp)
     vp.v_holdcnt -= 1
 
     # If this was the last reference to a reclaimed vnode, free it now.
@@ -1251,7 +1252,8 @@ async def genfs_lock(v: Any) -> int:
             await fstrans_start(trans)
         await _rw_enter(vp.v_lock, op, caller_where(2))
     if trans is not None:
-        vp.v_locktrans[curlwp()] = trans
+        # (the lock calls above raised if this is not an lwp: the ContextVar's get)
+        vp.v_locktrans[curlwp_or_none()] = trans
     return 0
 
 
@@ -1259,7 +1261,7 @@ def genfs_unlock(v: Any) -> int:
     vp = v.a_vp
     rw_exit(vp.v_lock)
     if vp.v_locktrans:
-        mp = vp.v_locktrans.pop(curlwp(), None)
+        mp = vp.v_locktrans.pop(curlwp_or_none(), None)  # (rw_exit raised outside an lwp)
         if mp is not None:
             fstrans_done(mp)
     return 0

@@ -34,7 +34,7 @@ Deviations:
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kern.errno import EIO
 from kern.kern_time import nanotime, timespec
@@ -93,6 +93,9 @@ def ext2fs_validblk(ip: inode, bn: int) -> bool:
     return fs.k_first_dblock <= bn < fs.k_bcount  # (e2fs_first_dblock, e2fs_bcount)
 
 
+_bmaparray: Any = None  # ext2fs_bmap.ext2fs_bmaparray, once ext2fs_blkatoff looked it up
+
+
 async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
     """-> (error, bp): the (device) buffer holding byte ``offset`` of directory or symlink ``vp``.
 
@@ -100,13 +103,16 @@ async def ext2fs_blkatoff(vp: vnode, offset: int) -> tuple[int, buf | None]:
     releases the buffer (brelse, or bdwrite after a change).  A hole in a
     directory, or a block pointer outside the file system, is EIO.
     """
-    from .ext2fs_bmap import ext2fs_bmaparray  # (it imports this module)
+    global _bmaparray
+    if _bmaparray is None:  # (ext2fs_bmap imports this module: looked up once, then kept)
+        from .ext2fs_bmap import ext2fs_bmaparray
 
+        _bmaparray = ext2fs_bmaparray
     ip = VTOI(vp)
     fs = ip.i_e2fs
     assert fs is not None
     lbn = lblkno(fs, offset)
-    error, bn, _ = await ext2fs_bmaparray(vp, lbn)
+    error, bn, _ = await _bmaparray(vp, lbn)
     if error:
         return error, None
     if bn == -1:

@@ -129,7 +129,11 @@ Deviations from 1.38 and its siblings (why, in a few words):
   V3 readdir requests capped at PUFFS_TOMOVE with a buffer as large as the
   reply, no cookies; V4 no fifofs; V5 a last "." looked up for RENAME is
   EISDIR (later NetBSD's rule); V6 a getattr answer with a negative size is
-  reported and answered EPROTO (every revision read panics on it); L1 the
+  reported and answered EPROTO (every revision read panics on it); V7 a
+  node lookup or a create-like operation answered with and the kernel
+  refuses is given back (puffs_abortbutton, puffs_vnops.c 1.123: REMOVE or
+  RMDIR of the new name, then INACTIVE and RECLAIM of the cookie), where
+  1.59 left it in the server until unmount; L1 the
   vnode lock comes with a shared fstrans transaction (NetBSD 6-8's
   genfs_lock), without which a forced unmount (which suspends first, D6)
   deadlocks against a caller holding a vnode lock at touser's suspension

@@ -66,6 +66,21 @@ Deviations (also listed in puffs_vfsops.py's header):
   revisions read (getattr's uvm_vnp_setsize, later update_va's) hand it to
   uvm_vnp_setsize unchecked, whose assertion (uvm_vnode.c 1.117:
   ``newsize >= 0``) panics: a user's server could crash the machine.
+* V7 a node the kernel refuses is given back to the server, as later
+  NetBSD does (puffs_abortbutton, present in puffs_vnops.c 1.123 of
+  2007-12-30, the earliest revision in the reference mirror that has it;
+  1.59 has none, and its create path says "XXX: in case of error, need to
+  uncommit userspace transaction").  When lookup's puffs_getvnode, or
+  create/mknod/mkdir/symlink's puffs_newnode, fails for the cookie the
+  server answered with, the server is sent, for the create-like
+  operations, a REMOVE (RMDIR for mkdir) of the name it just made, then an
+  INACTIVE and a fire-and-forget RECLAIM of the cookie, so it can forget
+  the node; otherwise the node stayed in the server until unmount.  The
+  caller's errno is the one puffs_getvnode/puffs_newnode gave (EPROTO,
+  EEXIST, ENXIO...); the requests' own answers are not looked at.
+  callinactive sends INACTIVE when the server has the operation, as
+  puffs_inactive does (1.123's doinact also weighs PUFFS_KFLAG_IAONDEMAND,
+  a flag 1.59 does not have).
 * L1 (now kemu's genfs_lock, for every file system): the vnode lock comes
   with a shared fstrans transaction, as NetBSD 6-8's VOP_LOCK did, so
   dounmount's suspension waits for lock holders instead of deadlocking a
@@ -328,6 +343,74 @@ async def puffs_checkop(v: Any) -> int:
     return await puffs_msgop_p[desc.vdesc_offset](v)
 
 
+# ------------------------------------------------------------------ the abort button (V7)
+
+PUFFS_ABORT_LOOKUP = 1
+PUFFS_ABORT_CREATE = 2
+PUFFS_ABORT_MKNOD = 3
+PUFFS_ABORT_MKDIR = 4
+PUFFS_ABORT_SYMLINK = 5
+
+
+async def puffs_abortbutton(pmp: puffs_mount, what: int, dcookie: Any, cookie: Any,
+                            cnp: Any) -> None:
+    """The kernel could not take the node ``cookie`` the server answered
+    with: undo what the server did for it (the name a create-like operation
+    made), then let it forget the node.  The answers are not looked at."""
+    if what in (PUFFS_ABORT_CREATE, PUFFS_ABORT_MKNOD, PUFFS_ABORT_SYMLINK):
+        await callremove(pmp, dcookie, cookie, cnp)
+    elif what == PUFFS_ABORT_MKDIR:
+        await callrmdir(pmp, dcookie, cookie, cnp)
+
+    await callinactive(pmp, cookie)
+    await callreclaim(pmp, cookie)
+
+
+async def _callunlink(pmp: puffs_mount, optype: int, t: Any, dcookie: Any, cookie: Any,
+                      cnp: Any, dvp: Any, vp: Any) -> int:
+    """REMOVE or RMDIR of ``cookie``, named by ``cnp`` in ``dcookie``."""
+    kbuf, arg = PUFFS_VNREQ(t)
+
+    arg.pvnr_cookie_targ = cookie
+    puffs_makecn(arg.pvnr_cn, cnp)
+
+    return await puffs_vntouser(pmp, optype, kbuf, len(kbuf), 0, dcookie, dvp, vp)
+
+
+async def callremove(pmp: puffs_mount, dcookie: Any, cookie: Any, cnp: Any,
+                     dvp: Any = None, vp: Any = None) -> int:
+    return await _callunlink(pmp, PUFFS_VN_REMOVE, puffs_vnreq_remove, dcookie, cookie, cnp,
+                             dvp, vp)
+
+
+async def callrmdir(pmp: puffs_mount, dcookie: Any, cookie: Any, cnp: Any,
+                    dvp: Any = None, vp: Any = None) -> int:
+    return await _callunlink(pmp, PUFFS_VN_RMDIR, puffs_vnreq_rmdir, dcookie, cookie, cnp,
+                             dvp, vp)
+
+
+async def callinactive(pmp: puffs_mount, cookie: Any) -> None:
+    """INACTIVE for a cookie that has no vnode; the server's answer is not used."""
+    if EXISTSOP(pmp, PUFFS_VN_INACTIVE):
+        inactive_buf, inactive_arg = PUFFS_VNREQ(puffs_vnreq_inactive)
+        inactive_arg.pvnr_pid = puffs_lwp2pid(curlwp())
+        await puffs_vntouser(pmp, PUFFS_VN_INACTIVE, inactive_buf, len(inactive_buf), 0,
+                             cookie, None, None)
+
+
+async def callreclaim(pmp: puffs_mount, cookie: Any) -> None:
+    """RECLAIM, fire and forget."""
+    if not EXISTSOP(pmp, PUFFS_VN_RECLAIM):
+        return
+
+    reclaim_buf, reclaim_argp = puffs_mallocreq(
+        puffs_vnreq_reclaim, ctypes.sizeof(puffs_vnreq_reclaim), M_WAITOK | M_ZERO)
+    reclaim_argp.pvnr_pid = puffs_lwp2pid(curlwp())
+
+    await puffs_vntouser_faf(pmp, PUFFS_VN_RECLAIM, reclaim_buf,
+                             ctypes.sizeof(puffs_vnreq_reclaim), cookie)
+
+
 # ------------------------------------------------------------------ the operations
 
 async def _lookup_vnode(pmp: puffs_mount, cookie: Any) -> Any:
@@ -414,6 +497,9 @@ async def puffs_lookup(v: Any) -> int:
                                                  lookup_arg.pvnr_vtype,
                                                  lookup_arg.pvnr_size,
                                                  lookup_arg.pvnr_rdev)
+                if error:  # V7
+                    await puffs_abortbutton(pmp, PUFFS_ABORT_LOOKUP, VPTOPNC(dvp),
+                                            lookup_arg.pvnr_newnode, cnp)
             if not error:
                 ap.a_vpp[0] = vp
 
@@ -429,8 +515,9 @@ async def puffs_lookup(v: Any) -> int:
 
 
 async def _newnode_op(ap: Any, optype: int, t: Any, type_: int, rdev: int,
-                      target: Any = None) -> int:
-    """create, mknod, mkdir, symlink: the request, then puffs_newnode (P2)."""
+                      abort: int, target: Any = None) -> int:
+    """create, mknod, mkdir, symlink: the request, then puffs_newnode (P2);
+    a node the kernel cannot take is given back with the ``abort`` button (V7)."""
     kbuf, arg = PUFFS_VNREQ(t)
 
     puffs_makecn(arg.pvnr_cn, ap.a_cnp)
@@ -446,7 +533,9 @@ async def _newnode_op(ap: Any, optype: int, t: Any, type_: int, rdev: int,
     if not error:
         error, vp = await puffs_newnode(ap.a_dvp.v_mount, ap.a_dvp, arg.pvnr_newnode,
                                         ap.a_cnp, type_, rdev)
-        # XXX: in case of error, need to uncommit userspace transaction
+        if error:  # V7 (1.59: "XXX: ... need to uncommit userspace transaction")
+            await puffs_abortbutton(MPTOPUFFSMP(ap.a_dvp.v_mount), abort,
+                                    VPTOPNC(ap.a_dvp), arg.pvnr_newnode, ap.a_cnp)
 
     # out:  (NetBSD 8: no PNBUF_PUT, no vput(dvp))
     ap.a_vpp[0] = vp
@@ -457,7 +546,8 @@ async def puffs_create(v: Any) -> int:
     ap = v
 
     DPRINTF("puffs_create: dvp %r, cnp: %s\n", ap.a_dvp, ap.a_cnp.cn_nameptr)
-    error = await _newnode_op(ap, PUFFS_VN_CREATE, puffs_vnreq_create, ap.a_vap.va_type, 0)
+    error = await _newnode_op(ap, PUFFS_VN_CREATE, puffs_vnreq_create, ap.a_vap.va_type, 0,
+                              PUFFS_ABORT_CREATE)
     DPRINTF("puffs_create: return %d\n", error)
     return error
 
@@ -466,7 +556,7 @@ async def puffs_mknod(v: Any) -> int:
     ap = v
 
     return await _newnode_op(ap, PUFFS_VN_MKNOD, puffs_vnreq_mknod, ap.a_vap.va_type,
-                             ap.a_vap.va_rdev)
+                             ap.a_vap.va_rdev, PUFFS_ABORT_MKNOD)
 
 
 async def puffs_open(v: Any) -> int:
@@ -639,13 +729,8 @@ async def puffs_reclaim(v: Any) -> int:
         KASSERT(pmp.pmp_root is not None)
         pmp.pmp_root = None
         mutex_exit(pmp.pmp_lock)
-    elif EXISTSOP(pmp, PUFFS_VN_RECLAIM):
-        reclaim_buf, reclaim_argp = puffs_mallocreq(
-            puffs_vnreq_reclaim, ctypes.sizeof(puffs_vnreq_reclaim), M_WAITOK | M_ZERO)
-        reclaim_argp.pvnr_pid = puffs_lwp2pid(curlwp())
-
-        await puffs_vntouser_faf(pmp, PUFFS_VN_RECLAIM, reclaim_buf,
-                                 ctypes.sizeof(puffs_vnreq_reclaim), VPTOPNC(ap.a_vp))
+    else:
+        await callreclaim(pmp, VPTOPNC(ap.a_vp))
 
     # out:
     if PUFFS_DOCACHE(pmp):
@@ -815,13 +900,8 @@ async def puffs_seek(v: Any) -> int:
 async def puffs_remove(v: Any) -> int:
     ap = v
 
-    remove_buf, remove_arg = PUFFS_VNREQ(puffs_vnreq_remove)
-
-    remove_arg.pvnr_cookie_targ = VPTOPNC(ap.a_vp)
-    puffs_makecn(remove_arg.pvnr_cn, ap.a_cnp)
-
-    error = await puffs_vntouser(MPTOPUFFSMP(ap.a_vp.v_mount), PUFFS_VN_REMOVE, remove_buf,
-                                 len(remove_buf), 0, VPTOPNC(ap.a_dvp), ap.a_dvp, ap.a_vp)
+    error = await callremove(MPTOPUFFSMP(ap.a_vp.v_mount), VPTOPNC(ap.a_dvp),
+                             VPTOPNC(ap.a_vp), ap.a_cnp, ap.a_dvp, ap.a_vp)
 
     # (NetBSD 8, P3: dvp stays locked)
     if ap.a_dvp is ap.a_vp:
@@ -836,19 +916,14 @@ async def puffs_mkdir(v: Any) -> int:
     ap = v
 
     # XXX: wouldn't need to relock dvp, but that's life
-    return await _newnode_op(ap, PUFFS_VN_MKDIR, puffs_vnreq_mkdir, VDIR, 0)
+    return await _newnode_op(ap, PUFFS_VN_MKDIR, puffs_vnreq_mkdir, VDIR, 0, PUFFS_ABORT_MKDIR)
 
 
 async def puffs_rmdir(v: Any) -> int:
     ap = v
 
-    rmdir_buf, rmdir_arg = PUFFS_VNREQ(puffs_vnreq_rmdir)
-
-    rmdir_arg.pvnr_cookie_targ = VPTOPNC(ap.a_vp)
-    puffs_makecn(rmdir_arg.pvnr_cn, ap.a_cnp)
-
-    error = await puffs_vntouser(MPTOPUFFSMP(ap.a_dvp.v_mount), PUFFS_VN_RMDIR, rmdir_buf,
-                                 len(rmdir_buf), 0, VPTOPNC(ap.a_dvp), ap.a_dvp, ap.a_vp)
+    error = await callrmdir(MPTOPUFFSMP(ap.a_dvp.v_mount), VPTOPNC(ap.a_dvp),
+                            VPTOPNC(ap.a_vp), ap.a_cnp, ap.a_dvp, ap.a_vp)
 
     # XXX: some call cache_purge() *for both vnodes* here, investigate
 
@@ -885,7 +960,7 @@ async def puffs_symlink(v: Any) -> int:
 
     # XXX: don't need to relock parent
     return await _newnode_op(ap, PUFFS_VN_SYMLINK, puffs_vnreq_symlink, VLNK, 0,
-                             target=ap.a_target)
+                             PUFFS_ABORT_SYMLINK, target=ap.a_target)
 
 
 async def puffs_readlink(v: Any) -> int:

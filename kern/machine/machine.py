@@ -45,6 +45,7 @@ import contextvars
 import importlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -115,6 +116,15 @@ HALT_START_PATIENCE = 2.0
 # Seconds of host time a sync halt whose cpu_reboot is done waits for a kernel
 # that never goes idle before it stops the machine (Machine._reboot_sync).
 HALT_QUIESCE_PATIENCE = 5.0
+# Seconds of host time at most that the machine holds its CPU for the host's
+# turn (Machine._give_host_turn) when the host does not come back to wait on it.
+HOST_TURN_LIMIT = 1.0
+# The host signals that give the host its turn: those that end kemu or
+# interrupt a command (a window size change does not).
+_TURN_SIGNALS = frozenset(int(s) for s in HOST_SIGNALS - {signal.SIGWINCH})
+# What the machine writes into its own turn socket after an early delivery
+# (no signal has the number 0).
+_TURN_DELIVERED = 0
 
 __all__ = ["CrashDump", "LwpInfo", "Machine", "Trace", "TraceEvent", "boot"]
 
@@ -292,6 +302,22 @@ class Machine:
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: threading.Thread | None = None
         self._booted = threading.Event()
+        # The host's turn (sync face; see _give_host_turn): the socket pair
+        # whose write end is the host's signal wakeup fd while a host thread
+        # waits on the machine (closed at the halt, or when a machine never
+        # halted is collected); the events of the waits in progress; how many
+        # times a host thread has come back to a wait (a hold ends when it
+        # changes); whether a hold is on; whether the halt has ended turns; the
+        # wakeup fd found there before.
+        self._turn_r: socket.socket | None = None
+        self._turn_w: socket.socket | None = None
+        self._turn_closer: weakref.finalize | None = None
+        self._turn_cv = threading.Condition(threading.Lock())
+        self._host_waits: set[threading.Event] = set()
+        self._host_gen = 0
+        self._holding = False
+        self._turns_off = False
+        self._wakeup_prev = -1
         self._shutdown_hooks: list[Callable[[], Awaitable[None]]] = []
         # Called when the machine crashes, each giving lines for the report: what
         # the crash leaves in an unknown state (rumpblk: the host images it had).
@@ -548,6 +574,8 @@ class Machine:
             req.finish(out)
             if not req.sync or req.early:
                 req.deliver()
+                if req.early:
+                    self._early_delivered(req)
         self.cpu.exit(l)
 
     def _lwp_exit(self, l: lwp, out: outcome.Outcome) -> None:
@@ -590,15 +618,150 @@ class Machine:
         except trio.RunFinishedError:
             self._check_alive()
             raise MachineHalted(f"{self!r} is not running") from None
-        assert req.tevent is not None
+        ev = req.tevent
+        assert ev is not None
+        prev = self._wait_begin(ev)
         try:
-            while not req.tevent.wait(0.2):
+            while not req.delivered:
+                self._host_back()
+                ev.wait(0.2)
+                ev.clear()          # (a wake for the host's turn, or the delivery)
                 if self._thread is not None and not self._thread.is_alive():
                     break
         except BaseException:
             self._abandon(req)
             raise
+        finally:
+            self._wait_end(ev, prev)
         return self._unwrap(req)
+
+    # ------------------------------------------------------------ the host's turn
+    #
+    # On the sync face the host's threads and the machine's share one CPython
+    # interpreter, and a host thread that has something to do while an lwp
+    # computes (a background job that never sleeps) may wait for the GIL for
+    # seconds: CPython lets a waiting thread ask for it only after a switch
+    # interval (5 ms) in which the holder never released it, and the
+    # machine's thread releases it for a few microseconds at every trio step
+    # (epoll), every 2-3 ms while it computes, waking the waiter too late
+    # every time.  A Python signal handler waits for the main thread to get
+    # the GIL like anything else: a SIGTERM to kemu run went unhandled for
+    # 0.3-15 s while the background job ran on.
+    #
+    # So the host gets its turn explicitly.  While a host thread waits on the
+    # machine, the write end of the machine's turn socket is the process's
+    # signal wakeup fd (signal.set_wakeup_fd, main thread): CPython's C-level
+    # handler writes the signal's number there without the GIL, and the
+    # machine's run sees it at its next trio step.  Then, and when a sync
+    # request is delivered early while lwps can still run (the shell's
+    # Ctrl-C, stop_waiting), the machine holds its CPU: its thread waits
+    # (GIL released) until a host thread is back in a wait on it (a k.run,
+    # the halt), or HOST_TURN_LIMIT seconds.  The host's waits are woken for
+    # it, so that a main thread that already waits runs its handlers and
+    # comes back.  No scheduling decision is made and no lwp sees it: a
+    # seeded run is the same; only host time passes.
+
+    def _wait_begin(self, ev: threading.Event) -> int:
+        """A host thread begins to wait on the machine for ``ev``: it can be woken
+        for its turn, and the host's signals reach the machine.  Returns the
+        wakeup fd to put back (-2: none was set)."""
+        self._host_waits.add(ev)
+        w = self._turn_w
+        if w is None or threading.current_thread() is not threading.main_thread():
+            return -2
+        try:
+            prev = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        except (ValueError, OSError):   # (closed by a halt from another thread)
+            return -2
+        if prev != w.fileno():
+            self._wakeup_prev = prev    # the machine passes the numbers on to it
+        return prev
+
+    def _wait_end(self, ev: threading.Event, prev: int) -> None:
+        """The wait for ``ev`` is over: put back the wakeup fd ``_wait_begin``
+        replaced (-1 if its owner closed it meanwhile), then no longer count as a
+        wait; the last wait to end on a machine whose thread has ended closes
+        the turn sockets (a halt from another thread left them to it)."""
+        if prev != -2:
+            try:
+                signal.set_wakeup_fd(prev)
+            except (ValueError, OSError):   # its owner closed it meanwhile
+                signal.set_wakeup_fd(-1)
+        self._host_waits.discard(ev)
+        t = self._thread
+        if not self._host_waits and t is not None and not t.is_alive():
+            self._close_turns()
+
+    def _host_back(self) -> None:
+        """A host thread is (back) in a wait on the machine: a hold for the host's
+        turn ends."""
+        self._host_gen += 1
+        if self._holding:
+            with self._turn_cv:
+                self._turn_cv.notify_all()
+
+    def _early_delivered(self, req: _Request) -> None:
+        """In the machine: ``req`` went back to its host thread before the kernel
+        was quiescent: the host gets its turn (at the next trio step)."""
+        w = self._turn_w
+        if req.tevent is not None and w is not None:
+            try:
+                w.send(bytes((_TURN_DELIVERED,)))
+            except OSError:             # full: a turn is due already
+                pass
+
+    async def _host_turns(self, sock: socket.socket) -> None:
+        """In the machine's run (sync face): read the turn socket, pass the signal
+        numbers on to the wakeup fd that was there before, give the host its
+        turn when one is due."""
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                data = sock.recv(512)
+            except (BlockingIOError, InterruptedError):
+                continue
+            if not data:
+                return
+            sigs = data.replace(bytes((_TURN_DELIVERED,)), b"")
+            prev = self._wakeup_prev
+            if sigs and prev >= 0:
+                try:
+                    os.write(prev, sigs)
+                except OSError:
+                    pass
+            if len(sigs) < len(data) or not _TURN_SIGNALS.isdisjoint(sigs):
+                self._give_host_turn()
+
+    def _give_host_turn(self) -> None:
+        """Hold the CPU (this thread waits, the GIL released) until a host thread
+        is back in a wait on the machine, waking the ones that wait now; at
+        most HOST_TURN_LIMIT seconds.  Nothing to hold when no lwp can run."""
+        cpu = self.cpu
+        if self._turns_off or cpu.stopping or (cpu.curlwp is None and not cpu.runq):
+            return
+        cv = self._turn_cv
+        with cv:
+            self._holding = True
+            try:
+                gen = self._host_gen
+                for ev in list(self._host_waits):
+                    ev.set()
+                cv.wait_for(lambda: self._host_gen != gen or self._turns_off,
+                            HOST_TURN_LIMIT)
+            finally:
+                self._holding = False
+
+    def _close_turns(self) -> None:
+        """The machine's thread has ended: close the turn sockets (once), unless a
+        host thread still waits on the machine (its wakeup fd may be the write
+        end until its _wait_end puts the old one back: a closed fd's number can
+        be reused by any open, and a signal would then write into that file);
+        that wait's _wait_end closes them."""
+        if self._host_waits:
+            return
+        if self._turn_closer is not None:
+            self._turn_closer()
+        self._turn_r = self._turn_w = None
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run the plain function ``fn(*args)`` in the machine's run, soon; callable
@@ -655,6 +818,7 @@ class Machine:
                 r.early = True
                 if r.done:
                     r.deliver()
+                    self._early_delivered(r)
 
     def _abandon(self, req: _Request) -> None:
         """The caller of ``req`` stopped waiting (KeyboardInterrupt, cancellation)."""
@@ -741,6 +905,13 @@ class Machine:
             raise RuntimeError(f"{self!r} was already started")
         self._face = "sync"
         self.state = "booting"
+        self._turn_r, self._turn_w = socket.socketpair()
+        self._turn_r.setblocking(False)
+        self._turn_w.setblocking(False)   # (a signal wakeup fd must not block)
+        # A machine that crashed or failed to boot and is never halted closes
+        # them when it is collected (no host wait can be using them then).
+        self._turn_closer = weakref.finalize(self, _close_sockets,
+                                             self._turn_r, self._turn_w)
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"kemu-machine-{self.seed}")
         _sync_machines.add(self)
@@ -749,6 +920,8 @@ class Machine:
         if self.failure is not None:
             self._failure_raised = True
             self._thread.join(10)
+            if not self._thread.is_alive():
+                self._close_turns()
             raise self.failure
         return self
 
@@ -817,6 +990,10 @@ class Machine:
         if self.state == "running" and self.failure is None:
             self._halting = True
             held = self._reboot_sync(_howto(sync))
+            # From here the host only waits for the thread to end: no more turns.
+            self._turns_off = True
+            with self._turn_cv:
+                self._turn_cv.notify_all()
             try:
                 self._post(self._stop)
             except trio.RunFinishedError:
@@ -830,6 +1007,7 @@ class Machine:
         _sync_machines.discard(self)
         if self._thread.is_alive():
             raise RuntimeError(f"{self!r}: the machine's thread did not stop")
+        self._close_turns()
         self._halt_outcome(held)
 
     def _halt_outcome(self, held: BaseException | None) -> None:
@@ -868,14 +1046,24 @@ class Machine:
             self._post(self._submit, req)
         except trio.RunFinishedError:
             return None
+        ev = req.tevent
+        assert ev is not None
+        prev = self._wait_begin(ev)
+        try:
+            return self._reboot_wait(req, ev)
+        finally:
+            self._wait_end(ev, prev)
+
+    def _reboot_wait(self, req: _Request, ev: threading.Event) -> BaseException | None:
         held: BaseException | None = None
-        assert req.tevent is not None
         cpu = self.cpu
         since = 0.0  # host time since cpu_reboot ended with the CPU never idle
         while True:
             try:
-                if req.tevent.wait(0.2) or self._thread is None or \
-                        not self._thread.is_alive():
+                self._host_back()
+                ev.wait(0.2)
+                ev.clear()          # (a wake for the host's turn, or the delivery)
+                if req.delivered or self._thread is None or not self._thread.is_alive():
                     return held
                 if req.done:
                     # cpu_reboot has synced, unmounted and suspended the user
@@ -1028,6 +1216,8 @@ class Machine:
                 async with trio.open_nursery() as n:
                     self._nursery = n
                     n.start_soon(self.cpu.cpu_task, name="kemu-cpu")
+                    if self._turn_r is not None:
+                        n.start_soon(self._host_turns, self._turn_r, name="kemu-host-turns")
                     boot = _Request(self._boot, (), "lwp0", self.proc0, sync=True)
                     boot.aevent = trio.Event()
                     self._requests.append(boot)
@@ -1376,6 +1566,11 @@ def _howto(sync: bool) -> int:
 # the ones left running are halted (synced and unmounted) before the daemon
 # threads die.
 _sync_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _close_sockets(*socks: socket.socket) -> None:
+    for sock in socks:
+        sock.close()
 
 
 def _halt_at_exit() -> None:

@@ -212,3 +212,17 @@ def test_every_vnode_argument_has_a_lock_line():
     assert vi.vop_bwrite_desc.vdesc_buf == "released"
     rel = {(s.arg, s.release) for s in vi.vop_rename_desc.vdesc_locks}
     assert rel == {("fdvp", "rele"), ("fvp", "rele"), ("tdvp", "put"), ("tvp", "put")}
+
+
+def test_a_vop_called_with_the_wrong_arguments_is_refused_by_name():
+    """A VOP_* call with too few, too many or keyword arguments raises
+    TypeError naming the operation and its a_ arguments, at the call, before
+    any coroutine is made (so nothing runs and nothing is left to await)."""
+    with pytest.raises(TypeError, match=r"^VOP_GETATTR\(\) missing 1 required .*'a_cred'"):
+        vi.VOP_GETATTR(None, None)
+    with pytest.raises(TypeError, match=r"^VOP_GETATTR\(\) takes 3 positional arguments but 4"):
+        vi.VOP_GETATTR(None, None, None, None)
+    with pytest.raises(TypeError, match=r"^VOP_GETATTR\(\) got some positional-only"):
+        vi.VOP_GETATTR(None, None, a_cred=None)
+    with pytest.raises(TypeError, match=r"^VOP_LOOKUP\(\) takes 2 positional arguments but 3"):
+        vi.VOP_LOOKUP(None, None, [None])  # the out-pointer vpp is returned, not passed

@@ -18,8 +18,9 @@ import kern
 from fs.puffs.puffs_msgif_h import PUFFS_ERR_ERROR, PUFFS_ERR_MAKENODE
 from kern.errno import EINVAL, EPROTO
 from kern.fcntl import O_APPEND, O_RDWR, SEEK_CUR
+from kern.kern_exit import WEXITSTATUS, WIFEXITED
 from tools.lib import libc
-from tools.lib.libpuffs import KernelError, NodeInfo, puffs_kernerr_abort
+from tools.lib.libpuffs import KernelError, NodeInfo, PuffsServer, puffs_daemon, puffs_kernerr_abort
 from tools.puffs_servers.memfs import MemFS
 from vfs.vnode import VBAD, VNON
 
@@ -80,6 +81,19 @@ async def _cat(path: str) -> tuple[int, bytes]:
     error, data = await h.read(fd, 100)
     await h.close(fd)
     return error, data
+
+
+async def _vsizes(path: str) -> tuple[int, int]:
+    """(v_size, v_writesize) of the vnode of ``path`` (found by lookup, which
+    asks the server nothing about a node that has a vnode)."""
+    from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
+    from vfs.vnode import vrele
+
+    error, vp = await namei_simple_kernel(path, NSM_FOLLOW_NOEMULROOT)
+    assert error == 0
+    sizes = (vp.v_size, vp.v_writesize)
+    await vrele(vp)
+    return sizes
 
 
 @pytest.mark.parametrize("size, text", [
@@ -177,15 +191,16 @@ def test_getattr_answering_a_negative_size(size):
             ops.getattr_size[f] = size
             bad = (await h.stat_("/mnt/f"))[0]
             await h.syncbar()
+            kept = await _vsizes("/mnt/f")
             good = await h.stat_("/mnt")
             del ops.getattr_size[f]
             error, sb = await h.stat_("/mnt/f")
             data = await h.pread(fd, 100, 0)
             await h.close(fd)
-            return f, bad, good[0], (error, sb.st_size), data
+            return f, bad, kept, good[0], (error, sb.st_size), data
 
-        f, bad, good, after, data = k.run(body)
-        assert (bad, good, after, data) == (EPROTO, 0, (0, 5), (0, b"hello"))
+        f, bad, kept, good, after, data = k.run(body)
+        assert (bad, kept, good, after, data) == (EPROTO, (5, 5), 0, (0, 5), (0, b"hello"))
         text = f"negative size {size} is not a valid size"
         assert s.kernel_errors == [KernelError(PUFFS_ERR_ERROR, EINVAL, text, f)]
         assert lines == [f"puffs /mnt: kernel: type 0 (ERROR), error 22, "
@@ -206,9 +221,9 @@ def test_getattr_answering_no_size_is_not_an_error():
             ops.getattr_size[f] = -1
             error = (await h.stat_("/mnt/f"))[0]
             await h.syncbar()
-            return error
+            return error, await _vsizes("/mnt/f")
 
-        assert k.run(body) == 0
+        assert k.run(body) == (0, (5, 5))
         assert s.kernel_errors == []
         assert k.run(h.unmount, "/mnt") == 0
 
@@ -263,6 +278,35 @@ def test_kernerr_abort_ends_the_server():
         assert h.mounted(k) is None
         assert s.loop_error == EINVAL
         assert lines and lines[0].startswith("puffs /mnt: abort: kernel: type 1 (MAKENODE)")
+
+
+def test_kernerr_abort_makes_the_daemon_fail():
+    """The same with puffs_daemon: the daemon's mainloop returns the report's
+    errno and its process exits 1 (NetBSD's abort() is a failure too), not
+    0 as after an unmount."""
+    with h.Booted(seed=189) as k:
+        parent = k.proc_create("parent", k.initproc)
+        ops = BadAnswers()
+        s = PuffsServer(ops, "badanswers")
+        s.errnotify = puffs_kernerr_abort
+
+        async def keep(line: str) -> None:
+            pass
+
+        s.dumpfn = keep
+
+        async def body():
+            pid = await puffs_daemon(s, "/mnt")
+            await _make("/mnt/f", b"hello")
+            ops.lookup[b"f"] = (None, -1)
+            error = (await h.stat_("/mnt/f"))[0]
+            _, status = await libc.waitpid(pid)
+            return error, status
+
+        error, status = k.run(body, proc=parent)
+        assert error == EPROTO
+        assert WIFEXITED(status) and WEXITSTATUS(status) == 1
+        assert (s.loop_error, h.mounted(k)) == (EINVAL, None)
 
 
 def test_a_server_in_another_process_gets_the_report():

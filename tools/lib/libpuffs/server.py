@@ -163,7 +163,9 @@ async def puffs_kernerr_log(server: PuffsServer, err: KernelError) -> None:
 async def puffs_kernerr_abort(server: PuffsServer, err: KernelError) -> None:
     """libpuffs' puffs_kernerr_abort: the line, then the server ends its loop
     after the requests in hand (``loop_error`` holds the errno; ``serve``
-    closes the device, which the kernel takes as a forced unmount)."""
+    closes the device, which the kernel takes as a forced unmount; mainloop
+    returns that errno, so a daemon's child exits 1, as abort() is a
+    failure)."""
     await server._say(f"puffs {server.mountpoint or ''}: abort: {err}\n")
     server.loop_error = err.error
     server._terminate = True
@@ -321,7 +323,7 @@ class PuffsServer:
             except PuffsError as e:
                 self.loop_error = e.errno
                 return e.errno
-        return 0
+        return self.loop_error  # 0, or what puffs_kernerr_abort ended the loop with
 
     async def dispatch(self, frame: bytearray) -> bytearray | None:
         """Handle one request frame in place; the reply, or None for a FAF."""
