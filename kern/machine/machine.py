@@ -194,6 +194,9 @@ class _Request:
         # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
         # the machine no longer counts it as work outstanding.
         self.abandoned = False
+        # It runs cpu_reboot (Machine._reboot_request): when it is done, the
+        # requests still outstanding are cut short (Machine.busy).
+        self.halt = False
         self.outcome: outcome.Outcome | None = None
         self.tevent: threading.Event | None = None
         self.aevent: trio.Event | None = None
@@ -291,6 +294,7 @@ class Machine:
         self.failure: KernelError | None = None
         self._failure_raised = False
         self._halting = False          # cpu_reboot has been started
+        self._rebooted = False         # cpu_reboot is done (Machine.busy)
         self._halt_reported = False    # halt_report's lines were raised
         self._dirty_warned = False     # halt_dirty_report's lines were warned of
         self.crash: CrashDump | None = None
@@ -572,6 +576,8 @@ class Machine:
         self._lwp_exit(l, out)
         if req is not None:
             req.finish(out)
+            if req.halt:
+                self._rebooted = True
             if not req.sync or req.early:
                 req.deliver()
                 if req.early:
@@ -1038,9 +1044,7 @@ class Machine:
         machine quiescent: daemons see their file systems go and exit), without
         letting a KeyboardInterrupt cut it short; returns what interrupted the
         wait, if anything did."""
-        from kern.machdep import cpu_reboot
-
-        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req = self._reboot_request(howto)
         req.tevent = threading.Event()
         try:
             self._post(self._submit, req)
@@ -1053,6 +1057,14 @@ class Machine:
             return self._reboot_wait(req, ev)
         finally:
             self._wait_end(ev, prev)
+
+    def _reboot_request(self, howto: int) -> _Request:
+        """The halt's request: ``cpu_reboot(howto)`` in an lwp of proc0."""
+        from kern.machdep import cpu_reboot
+
+        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req.halt = True
+        return req
 
     def _reboot_wait(self, req: _Request, ev: threading.Event) -> BaseException | None:
         held: BaseException | None = None
@@ -1110,10 +1122,8 @@ class Machine:
                     self._submit(req)
                     await req.aevent.wait()
                 if self.failure is None:
-                    from kern.machdep import cpu_reboot
-
                     self._halting = True
-                    reboot = _Request(cpu_reboot, (_howto(sync),), "reboot", self.proc0, True)
+                    reboot = self._reboot_request(_howto(sync))
                     reboot.aevent = trio.Event()
                     self._submit(reboot)
                     await reboot.aevent.wait()
@@ -1167,13 +1177,11 @@ class Machine:
     async def ahalt(self, sync: bool = True) -> None:
         """The async face's halt (see :meth:`halt`); it runs to its end even in a
         cancelled scope (shielded)."""
-        from kern.machdep import cpu_reboot
-
         if self.state == "running" and self.failure is None:
             self._halting = True
             with trio.CancelScope(shield=True):
                 try:
-                    await self._areboot(cpu_reboot, _howto(sync))
+                    await self._areboot(_howto(sync))
                 except KernelError:
                     self._failure_raised = False   # not yet: _halt_outcome raises it
                 except MachineHalted:
@@ -1181,7 +1189,7 @@ class Machine:
             self._stop()
         self._halt_outcome(None)
 
-    async def _areboot(self, cpu_reboot: Callable[[int], Awaitable[None]], howto: int) -> None:
+    async def _areboot(self, howto: int) -> None:
         """The async face's reboot request.  Like any request it waits in the
         intake for an idle kernel (so that it starts at a reproducible point);
         but a user process that computes on (system calls, never a sleep)
@@ -1189,7 +1197,7 @@ class Machine:
         (suspendsched).  So when the kernel has stayed busy for
         HALT_START_PATIENCE seconds of host time, the request starts at once,
         at whatever point the kernel is (such a run's halt does not replay)."""
-        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
+        req = self._reboot_request(howto)
         req.aevent = trio.Event()
         self._submit(req)
         with trio.move_on_after(HALT_START_PATIENCE):
@@ -1367,7 +1375,16 @@ class Machine:
             p.p_flag &= ~PK_HOSTCHILD
 
     def busy(self) -> bool:
-        """Is a request (k.run) outstanding?  (One its caller abandoned is not.)"""
+        """Is a request (k.run) outstanding?  One its caller abandoned is not; nor,
+        once cpu_reboot is done, any: the halt has cut them short.  (A k.run
+        whose lwp never returns to user mode, where suspendsched would stop it,
+        and sleeps in short naps kept the halt waiting for ever: each nap's
+        callout fired as work outstanding, so the CPU never reached quiescence
+        and, going idle every tick, never ran out of HALT_QUIESCE_PATIENCE.
+        Cut short, such a request is delivered at the next quiescence, without
+        an outcome: its caller gets MachineHalted.)"""
+        if self._rebooted:
+            return False
         return any(not r.done and not r.abandoned for r in self._requests)
 
     def quiescent(self) -> None:

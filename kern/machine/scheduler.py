@@ -595,7 +595,14 @@ class VirtualCPU:
         self.went_idle = True
         if self.stopping:
             return
-        if self.deferred:
+        if self.deferred or self.host_pending:
+            # (host_pending: the host queued calls for the run (host_poke), a
+            # halt or a request: the CPU task takes a trio step for them before
+            # the idle logic, see _idle.  Run here, inside the lwp that just
+            # went to sleep, the idle logic would fire its callout and resume
+            # it without a trio step: an lwp napping in a loop (kpause of a
+            # tick) never let the host's calls in, and a halt from another
+            # thread waited for ever.)
             self.kick()
         elif self.idle_step() is not None:
             self.kick()
@@ -769,6 +776,10 @@ class VirtualCPU:
     async def _idle(self) -> None:
         """The idle logic, where it has to wait (see :meth:`idle_step`)."""
         while self.curlwp is None and not self.stopping:
+            if self.host_pending:
+                await trio.lowlevel.checkpoint()   # the host's calls run (see idle)
+                if self.curlwp is not None or self.stopping:
+                    break
             if self.deferred:
                 # (imported here: trio.testing imports pytest, which a
                 # process that only serves puffs never needs)

@@ -21,6 +21,7 @@ import threading
 
 import pytest
 import trio
+import trio.testing
 
 import kern
 from kern.exceptions import SyscallError
@@ -535,6 +536,61 @@ async def write_then_spin(img: str, started: threading.Event) -> None:
         mutex_exit(mtx)
 
 
+
+async def nap_for_ever() -> None:
+    """Sleep for ever in naps of a tick (kpause): a kernel sleep, never a
+    return to user mode where suspendsched would stop the lwp."""
+    from kern.kern_synch import kpause
+
+    while True:
+        await kpause("nap", False, 1, None)
+
+
+async def write_then_nap(img: str, started: threading.Event) -> None:
+    """Mount and write, then nap for ever."""
+    await mount_and_write(img)
+    started.set()
+    await nap_for_ever()
+
+
+async def write_then_getpid(img: str, started: threading.Event) -> None:
+    """Mount and write, then compute for ever on system calls (never a sleep)."""
+    await mount_and_write(img)
+    started.set()
+    while True:
+        await libc.getpid()
+
+
+@pytest.mark.parametrize("body", [write_then_nap, write_then_getpid, write_then_spin])
+def test_halt_from_another_thread_cuts_k_run_short(img, body, monkeypatch):
+    """k.halt() from another host thread while the main thread's k.run body
+    naps, computes on system calls or loops in the kernel: the halt ends the
+    machine, k.run raises MachineHalted, the image is synced and clean.  (The
+    nap used to hang both for ever: the nap's idle logic resumed it without a
+    trio step, so the halt's request never reached the machine; and then its
+    callouts kept the machine from ever being quiescent.)"""
+    import kern.machine.machine as machine
+
+    monkeypatch.setattr(machine, "HALT_QUIESCE_PATIENCE", 0.5)   # (the spinning loop)
+    started = threading.Event()
+    errors: list = []
+
+    def halter() -> None:
+        started.wait(60)
+        try:
+            k.halt()
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    t = threading.Thread(target=halter)
+    with pytest.raises(kern.MachineHalted), kern.boot(seed=6) as k:
+        t.start()
+        k.run(body, img, started)
+    t.join()
+    assert errors == []
+    assert k.state == "halted"
+    assert_written(img)
+
 SPIN = textwrap.dedent("""
     import _thread, signal, sys, threading
     import kern
@@ -617,4 +673,30 @@ def test_machine_left_running_at_interpreter_exit(img):
     assert out.returncode == 0, out.stderr
     assert out.stdout == "left running: running\n"
     assert out.stderr == ""
+    assert_written(img)
+
+
+@pytest.mark.kemu
+async def test_async_halt_cuts_a_napping_k_run_short(img, monkeypatch):
+    """The async face's halt, with another task's k.run napping for ever: the
+    halt ends, that k.run raises MachineHalted, the image is clean."""
+    import kern.machine.machine as machine
+
+    monkeypatch.setattr(machine, "HALT_START_PATIENCE", 0.2)   # (a kernel never idle)
+    got: list = []
+
+    async def napper(k: kern.Machine) -> None:
+        try:
+            await k.run(nap_for_ever)
+        except kern.MachineHalted as e:
+            got.append(e)
+
+    async with kern.boot(seed=7) as k:
+        await k.run(mount_and_write, img)
+        async with trio.open_nursery() as n:
+            n.start_soon(napper, k)
+            await trio.testing.wait_all_tasks_blocked()
+            await k.ahalt()
+    assert len(got) == 1
+    assert k.state == "halted"
     assert_written(img)
