@@ -461,8 +461,11 @@ class Shell:
     def _read_eval(self, reader: _LineReader, tty: bool, prompt: str | None) -> int:
         while True:
             # PS1 as it is now (a command may have set it), as sh's getprompt reads it
-            # for every prompt; ``prompt`` overrides it.
-            ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
+            # for every prompt; ``prompt`` overrides it.  PS1 and PS2 are fixed
+            # variables in NetBSD's sh (var.c's varinit): unset, they stay in the table
+            # with an empty value (unsetvar sets them to "" before marking them VUNSET),
+            # and ps1val()/ps2val() read that, so an unset PS1 is an empty prompt.
+            ps1 = prompt if prompt is not None else self.state.vars.get("PS1", "")
             buf = ""
             ps = ps1
             while True:
@@ -485,7 +488,7 @@ class Shell:
                     nodes = parse(buf)
                 except ShellSyntaxError as e:
                     if e.incomplete:
-                        ps = self.state.vars.get("PS2", PROMPT2)
+                        ps = self.state.vars.get("PS2", "")
                         continue
                     self._errmsg(f"Syntax error: {e.msg}\n")
                     self.state.status = EXIT_ERROR

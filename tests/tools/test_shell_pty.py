@@ -81,6 +81,27 @@ def test_pipeline_list_glob_and_status(tmp_path):
     finish(child)
 
 
+def test_unset_ps1_gives_an_empty_prompt(tmp_path):
+    # NetBSD's sh: PS1 and PS2 are fixed variables; unset empties them (var.c's
+    # unsetvar) and getprompt prints ps1val(), the empty string, not a default.
+    child = spawn(tmp_path, "shell")
+    prompt(child)
+    run(child, "echo ${PS1-none}", "kemu#\r\n")
+    child.sendline("unset PS1 PS2; echo ps1=${PS1-none}")
+    child.expect_exact("ps1=none\r\n")
+    child.sendline("echo 'two")           # goes on: an empty PS2 too
+    child.sendline("lines'")
+    child.expect_exact("two\r\nlines\r\n")
+    child.sendline("PS1='back$ '")
+    child.expect_exact("back$ ")
+    finish(child)
+    shown = lines(child)
+    # After the unset, each line typed starts at the left edge: no prompt before it.
+    assert "echo 'two" in shown and "lines'" in shown
+    assert "PS1='back$ '" in shown
+    assert not any(ln.endswith(PROMPT) for ln in shown[shown.index("ps1=none"):])
+
+
 def test_history_recall_with_the_up_arrow(tmp_path):
     child = spawn(tmp_path, "shell")
     prompt(child)
