@@ -10,12 +10,18 @@ delay; the timeouts are generous for a loaded machine.
 
 from __future__ import annotations
 
+import array
+import ctypes
+import fcntl
 import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import termios
+import time
 
 import pexpect
 import pytest
@@ -186,6 +192,81 @@ def test_ctrl_c_while_readline_handles_a_paste(tmp_path):
     shown = lines(child)
     assert not any(ln.startswith("paste") for ln in shown)
     assert "kemu# echo fresh" in shown and "fresh" in shown
+
+
+def _host_children(pid: int) -> list[int]:
+    kids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            kids.append(int(d))
+    return kids
+
+
+def _queued_on_sockets(pid: int) -> int:
+    """Bytes waiting unread on host process ``pid``'s sockets (pidfd_getfd(2) to
+    get them, FIONREAD to count)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        total = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            mine = libc.syscall(438, pidfd, int(fd), 0)      # SYS_pidfd_getfd
+            if mine < 0:
+                pytest.skip(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+            try:
+                buf = array.array("i", [0])
+                fcntl.ioctl(mine, termios.FIONREAD, buf)
+                total += buf[0]
+            finally:
+                os.close(mine)
+        return total
+    finally:
+        os.close(pidfd)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd_getfd is Linux's")
+def test_ctrl_c_during_tab_completion_drops_the_line(tmp_path):
+    # Tab in a directory of a puffs file system whose server (a host process:
+    # -o remote) is stopped: the completer waits on the machine for a READDIR
+    # that is never answered.  The Ctrl-C must end that wait and drop the line,
+    # as a Ctrl-C at the prompt does.  CPython's readline throws away what the
+    # completer raises: the Ctrl-C was lost and the line stayed, the prompt
+    # never came back (tools/shell.py, _InterruptWaker.completing).
+    child = spawn(tmp_path, "shell")
+    prompt(child)
+    run(child, "mkdir /m && mount -t memfs -o remote memfs /m && touch /m/aa /m/ab "
+        "&& echo mounted", "mounted\r\n")
+    (forkserver,) = _host_children(child.pid)
+    (server,) = _host_children(forkserver)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        assert _queued_on_sockets(server) == 0
+        child.send("ls /m/a\t")
+        # The completion is under way once its request waits at the server.
+        while _queued_on_sockets(server) == 0:
+            assert child.isalive()
+            time.sleep(0.01)
+        child.sendintr()
+        child.expect_exact("\r\n" + PROMPT)       # the line dropped, a fresh prompt
+    finally:
+        os.kill(server, signal.SIGCONT)
+    run(child, "echo fresh", "\r\nfresh\r\n")
+    run(child, "ls /m", "aa\r\n", "ab\r\n")     # the server answers again
+    run(child, "umount /m && echo unmounted", "unmounted\r\n")
+    finish(child)
+    shown = lines(child)
+    assert "kemu# echo fresh" in shown
+    assert not any("ls /m/aecho" in ln for ln in shown)
 
 
 def test_no_traceback_on_ctrl_d(tmp_path):
