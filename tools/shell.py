@@ -667,7 +667,8 @@ class _InterruptWaker:
     handlers without SA_RESTART), readline runs the handlers, and the SIGINT
     handler raises KeyboardInterrupt as ever.  ``WAKE`` is not SIGINT itself,
     so a re-sent signal can never become a second Ctrl-C: its handler does
-    nothing (but raise a Ctrl-C the completer owes, below), and
+    nothing (only while the completer owes a Ctrl-C, below, is it one that
+    raises it), and
     SIGURG's default action is to ignore it (a late one after
     :meth:`stop` is harmless).
 
@@ -725,9 +726,8 @@ class _InterruptWaker:
             rsock.close()
             wsock.close()
             return None
-        waker = cls(rsock, wsock, old_fd, signal.getsignal(cls.WAKE))
-        signal.signal(cls.WAKE, waker._onwake)
-        return waker
+        old_wake = signal.signal(cls.WAKE, _ignore_signal)
+        return cls(rsock, wsock, old_fd, old_wake)
 
     def stop(self) -> None:
         signal.set_wakeup_fd(self._old_fd)
@@ -770,11 +770,13 @@ class _InterruptWaker:
         except KeyboardInterrupt:
             if self._owed:
                 self._owed = False
+                signal.signal(self.WAKE, _ignore_signal)
                 self._mark(self.ACK)
             _tty(termios.tcflush, fd, termios.TCIFLUSH)   # what the terminal did not
             raise
         finally:
             self._reading = self._owed = False
+            signal.signal(self.WAKE, _ignore_signal)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self._mark(self.END)
             if saved is not None:
@@ -792,6 +794,7 @@ class _InterruptWaker:
         except KeyboardInterrupt:
             if self._reading:
                 self._owed = True
+                signal.signal(self.WAKE, self._onwake)
                 self._mark(self.OWED)
             return []
         finally:
@@ -847,6 +850,10 @@ def _tty(op: Any, *args: Any) -> Any:
         return op(*args)
     except (termios.error, OSError):
         return None
+
+
+def _ignore_signal(signo: int, frame: Any) -> None:
+    """The handler of _InterruptWaker.WAKE: it is there only to interrupt."""
 
 
 def _setup_readline(complete: Callable[[str, int, str], list[str]]) -> Any:
