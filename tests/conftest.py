@@ -39,6 +39,20 @@ def unmounts(monkeypatch) -> list:
     return seen
 
 
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler for the test, as a terminal's session gives it:
+    a runner started with SIGINT ignored (``cmd &`` in a script, ``nohup``) passes
+    that on, and then the Ctrl-C a test makes (``_thread.interrupt_main()``,
+    ``signal.raise_signal``) does nothing: kemu keeps an ignored SIGINT ignored,
+    and a machine waiting for it runs on until pytest-timeout (a minute of CPU)."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def pytest_unconfigure(config) -> None:
     """Reap this process's fork servers (tools/lib/forkserver.py: the puffs servers'
     and the Python children's of the tests), so their children's CPU time counts

@@ -304,10 +304,14 @@ class Machine:
         self._booted = threading.Event()
         # The host's turn (sync face; see _give_host_turn): the socket pair
         # whose write end is the host's signal wakeup fd while a host thread
-        # waits on the machine; the events of the waits in progress; how many
-        # waits host threads have begun; the wakeup fd found there before.
+        # waits on the machine (closed at the halt, or when a machine never
+        # halted is collected); the events of the waits in progress; how many
+        # times a host thread has come back to a wait (a hold ends when it
+        # changes); whether a hold is on; whether the halt has ended turns; the
+        # wakeup fd found there before.
         self._turn_r: socket.socket | None = None
         self._turn_w: socket.socket | None = None
+        self._turn_closer: weakref.finalize | None = None
         self._turn_cv = threading.Condition(threading.Lock())
         self._host_waits: set[threading.Event] = set()
         self._host_gen = 0
@@ -674,12 +678,19 @@ class Machine:
         return prev
 
     def _wait_end(self, ev: threading.Event, prev: int) -> None:
-        self._host_waits.discard(ev)
+        """The wait for ``ev`` is over: put back the wakeup fd ``_wait_begin``
+        replaced (-1 if its owner closed it meanwhile), then no longer count as a
+        wait; the last wait to end on a machine whose thread has ended closes
+        the turn sockets (a halt from another thread left them to it)."""
         if prev != -2:
             try:
                 signal.set_wakeup_fd(prev)
             except (ValueError, OSError):   # its owner closed it meanwhile
                 signal.set_wakeup_fd(-1)
+        self._host_waits.discard(ev)
+        t = self._thread
+        if not self._host_waits and t is not None and not t.is_alive():
+            self._close_turns()
 
     def _host_back(self) -> None:
         """A host thread is (back) in a wait on the machine: a hold for the host's
@@ -741,9 +752,15 @@ class Machine:
                 self._holding = False
 
     def _close_turns(self) -> None:
-        for sock in (self._turn_r, self._turn_w):
-            if sock is not None:
-                sock.close()
+        """The machine's thread has ended: close the turn sockets (once), unless a
+        host thread still waits on the machine (its wakeup fd may be the write
+        end until its _wait_end puts the old one back: a closed fd's number can
+        be reused by any open, and a signal would then write into that file);
+        that wait's _wait_end closes them."""
+        if self._host_waits:
+            return
+        if self._turn_closer is not None:
+            self._turn_closer()
         self._turn_r = self._turn_w = None
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -891,6 +908,10 @@ class Machine:
         self._turn_r, self._turn_w = socket.socketpair()
         self._turn_r.setblocking(False)
         self._turn_w.setblocking(False)   # (a signal wakeup fd must not block)
+        # A machine that crashed or failed to boot and is never halted closes
+        # them when it is collected (no host wait can be using them then).
+        self._turn_closer = weakref.finalize(self, _close_sockets,
+                                             self._turn_r, self._turn_w)
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"kemu-machine-{self.seed}")
         _sync_machines.add(self)
@@ -1545,6 +1566,11 @@ def _howto(sync: bool) -> int:
 # the ones left running are halted (synced and unmounted) before the daemon
 # threads die.
 _sync_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _close_sockets(*socks: socket.socket) -> None:
+    for sock in socks:
+        sock.close()
 
 
 def _halt_at_exit() -> None:

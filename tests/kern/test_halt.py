@@ -107,7 +107,7 @@ async def counter_writer(img: str, state: dict, started: threading.Event) -> Non
         await kpause("between", False, 1, None)
 
 
-def test_keyboard_interrupt_while_k_run_waits(img):
+def test_keyboard_interrupt_while_k_run_waits(img, sigint_raises):
     """Ctrl-C reaches the test while an lwp is still writing: the halt syncs,
     unmounts (forcibly: the writer holds the file open) and the last write that
     returned is in the image."""
@@ -536,12 +536,14 @@ async def write_then_spin(img: str, started: threading.Event) -> None:
 
 
 SPIN = textwrap.dedent("""
-    import _thread, sys, threading
+    import _thread, signal, sys, threading
     import kern
     import kern.machine.machine as machine
     from tests.kern.test_halt import write_then_spin
 
     machine.HALT_QUIESCE_PATIENCE = 0.5     # not 5 s of a spinning CPU per run
+    # a terminal session's SIGINT even if the runner's is ignored (conftest's sigint_raises)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     started = threading.Event()
     threading.Thread(target=lambda: (started.wait(60), _thread.interrupt_main())).start()

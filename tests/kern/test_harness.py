@@ -397,6 +397,88 @@ def test_a_host_call_taken_at_once_leaves_no_poke_behind():
             k._token = token
 
 
+def test_the_host_turn_puts_the_wakeup_fd_back_and_passes_signals_on():
+    """While k.run waits, the machine's turn socket is the signal wakeup fd: a
+    signal's number reaches the wakeup fd that was there before (passed on by
+    the machine), which is put back when the wait ends; the halt closes the
+    turn sockets."""
+    import signal
+    import socket
+
+    mine_r, mine_w = socket.socketpair()
+    mine_r.settimeout(10)
+    mine_w.setblocking(False)
+    old_handler = signal.signal(signal.SIGUSR1, lambda *a: None)
+    before = signal.set_wakeup_fd(mine_w.fileno())
+
+    async def body():
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await kpause("turn", False, 1, None)
+        return 7
+
+    try:
+        with kern.boot(config="BARE", trace=False) as k:
+            socks = (k._turn_r, k._turn_w)
+            assert k.run(body) == 7
+            assert signal.set_wakeup_fd(mine_w.fileno()) == mine_w.fileno()
+            assert mine_r.recv(16) == bytes((signal.SIGUSR1,))
+        assert k._turn_r is None and [s.fileno() for s in socks] == [-1, -1]
+        assert signal.set_wakeup_fd(mine_w.fileno()) == mine_w.fileno()
+    finally:
+        signal.set_wakeup_fd(before)
+        signal.signal(signal.SIGUSR1, old_handler)
+        mine_r.close()
+        mine_w.close()
+
+
+def test_the_turn_sockets_outlive_a_host_wait_in_progress():
+    """A halt does not close the turn sockets while a host thread still waits
+    on the machine (its signal wakeup fd is the write end until that wait
+    puts the old one back: closed, its number could be reused by any open
+    and a signal written into that file); the wait's end closes them."""
+    import signal
+
+    k = kern.boot(config="BARE", trace=False)
+    k.start()
+    socks = (k._turn_r, k._turn_w)
+    ev = threading.Event()
+    prev = k._wait_begin(ev)    # (the main thread's k.run, as a halt sees it)
+    try:
+        assert signal.set_wakeup_fd(socks[1].fileno()) == socks[1].fileno()
+        k.halt()                # (from another thread, while that wait lasts)
+        assert -1 not in [s.fileno() for s in socks]
+    finally:
+        k._wait_end(ev, prev)
+    assert [s.fileno() for s in socks] == [-1, -1]
+    assert signal.set_wakeup_fd(prev) == prev
+
+
+def test_a_crashed_machine_never_halted_closes_its_turn_sockets():
+    """A machine that crashed and is dropped without a halt leaves no socket
+    open once it is collected."""
+    import gc
+
+    from kern.machine.plugin import forget_machines
+
+    async def boom():
+        from kern.subr_prf import panic
+        panic("boom")
+
+    def crash():
+        k = kern.boot(config="BARE", trace=False)
+        k.start()
+        socks = (k._turn_r, k._turn_w)
+        with pytest.raises(kern.KernelPanic):
+            k.run(boom)
+        k._thread.join(10)
+        return socks
+
+    socks = crash()
+    forget_machines()       # (the plugin keeps a test's machines for its report)
+    gc.collect()
+    assert [s.fileno() for s in socks] == [-1, -1]
+
+
 def test_trace_records_lwp_switches_sleeps_and_faults():
     async def body():
         kern.curmachine().faults.add("kthread_create", error=kern.EAGAIN, fail_nth=1)

@@ -282,7 +282,7 @@ def test_a_declared_header_is_shared_by_every_machine():
     process: every machine's copy of the module reaches that import (the same
     ctypes classes), while the module's other files stay per machine; it is
     not among the files executed for the machine, and its name goes with the
-    module's at unload."""
+    module's at unload and comes back at a reload."""
     import tests.kern.modules.tm_pkg.tm_pkg_hdr as shared
 
     async def load():
@@ -305,6 +305,11 @@ def test_a_declared_header_is_shared_by_every_machine():
         assert k1.run(unload) == 0
         assert fresh_names(k1, "tm_pkg_hdr") == []
         assert sys.modules["tests.kern.modules.tm_pkg.tm_pkg_hdr"] is shared
+        # loaded again: the same shared header, the other files executed afresh
+        h3, st3, files3 = k1.run(load)
+        assert h3 is shared and st3 is not st1 and files3 == files1
+        assert len(fresh_names(k1, "tm_pkg_hdr")) == 1
+        assert k2.run(unload) == 0 and k2.run(load)[0] is shared
 
 
 def test_sibling_files_are_found_again_when_they_change_on_disk(tmp_path, monkeypatch):

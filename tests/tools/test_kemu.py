@@ -487,7 +487,7 @@ def test_a_fault_scoped_to_a_command_by_its_lwp_name(tmp_path):
 # ------------------------------------------------------------------ Ctrl-C's delivery
 
 @pytest.fixture(params=["host-first", "machine-first", "after-last-syscall"])
-def ctrl_c(request, monkeypatch):
+def ctrl_c(request, monkeypatch, sigint_raises):
     """The command ``ctrlc``: a Ctrl-C lands just after it, while the host's main
     thread is in ``k.run`` but not in its wait (collecting the command's result):
     where the host's SIGINT often lands in a long script of short commands.

@@ -37,6 +37,14 @@ needs_e2fsck = pytest.mark.skipif(E2FSCK is None or DEBUGFS is None,
                                   reason="e2fsprogs (e2fsck, debugfs) not installed")
 
 
+def terminal_signals() -> None:
+    """In the child before exec: SIGINT at its default, as a terminal's session
+    starts a shell with it; a runner started with SIGINT ignored (``cmd &`` in a
+    script, ``nohup``) would pass that on, and the shell (rightly) keeps an
+    ignored SIGINT ignored: every Ctrl-C test would wait out its timeout."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(tmp_path, *args: str):
     inputrc = tmp_path / "inputrc"
     inputrc.write_text("set enable-bracketed-paste off\n")
@@ -44,7 +52,7 @@ def spawn(tmp_path, *args: str):
     env.pop("KEMU_HISTFILE", None)
     child = pexpect.spawn(sys.executable, ["-m", "tools.kemu", *args], env=env,
                           cwd=str(tmp_path), encoding="utf-8", timeout=TIMEOUT,
-                          dimensions=(40, 200))
+                          dimensions=(40, 200), preexec_fn=terminal_signals)
     child.logfile_read = io.StringIO()  # the whole session, for lines() below
     return child
 
