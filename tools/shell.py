@@ -61,7 +61,7 @@ import termios
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -461,8 +461,11 @@ class Shell:
     def _read_eval(self, reader: _LineReader, tty: bool, prompt: str | None) -> int:
         while True:
             # PS1 as it is now (a command may have set it), as sh's getprompt reads it
-            # for every prompt; ``prompt`` overrides it.
-            ps1 = prompt if prompt is not None else self.state.vars.get("PS1", PROMPT)
+            # for every prompt; ``prompt`` overrides it.  PS1 and PS2 are fixed
+            # variables in NetBSD's sh (var.c's varinit): unset, they stay in the table
+            # with an empty value (unsetvar sets them to "" before marking them VUNSET),
+            # and ps1val()/ps2val() read that, so an unset PS1 is an empty prompt.
+            ps1 = prompt if prompt is not None else self.state.vars.get("PS1", "")
             buf = ""
             ps = ps1
             while True:
@@ -485,7 +488,7 @@ class Shell:
                     nodes = parse(buf)
                 except ShellSyntaxError as e:
                     if e.incomplete:
-                        ps = self.state.vars.get("PS2", PROMPT2)
+                        ps = self.state.vars.get("PS2", "")
                         continue
                     self._errmsg(f"Syntax error: {e.msg}\n")
                     self.state.status = EXIT_ERROR
@@ -611,7 +614,7 @@ class _LineReader:
         self.tty = tty
         self.waker: _InterruptWaker | None = None
         if tty and stdin is sys.stdin:
-            self.rl = _setup_readline(shell)
+            self.rl = _setup_readline(self.complete)
             if self.rl is not None:
                 self.waker = _InterruptWaker.start()
 
@@ -619,6 +622,13 @@ class _LineReader:
         if self.waker is not None:
             self.waker.stop()
             self.waker = None
+
+    def complete(self, line: str, begidx: int, text: str) -> list[str]:
+        """readline's completer: the shell's matches; a Ctrl-C meanwhile is owed to
+        the line being read (_InterruptWaker.completing)."""
+        if self.waker is None:
+            return self.shell.complete(line, begidx, text)
+        return self.waker.completing(lambda: self.shell.complete(line, begidx, text))
 
     def readline(self, prompt: str) -> str | None:
         """One line (without its newline), or None at end of file."""
@@ -657,25 +667,46 @@ class _InterruptWaker:
     handlers without SA_RESTART), readline runs the handlers, and the SIGINT
     handler raises KeyboardInterrupt as ever.  ``WAKE`` is not SIGINT itself,
     so a re-sent signal can never become a second Ctrl-C: its handler does
-    nothing, and SIGURG's default action is to ignore it (a late one after
+    nothing (only while the completer owes a Ctrl-C, below, is it one that
+    raises it), and
+    SIGURG's default action is to ignore it (a late one after
     :meth:`stop` is harmless).
 
     One stream orders what the thread needs: the main thread writes START
     before ``input()`` and END after it, the SIGINT handler ACK when it runs,
     and the C handler the signal numbers, all on the main thread, so a SIGINT
     byte between START and END and after the last ACK is one still pending.
-    Only while such a one is pending does the thread send anything.
+    Only while such a one is pending does the thread send anything.  (While
+    the main thread waits on the machine, in a completion, the machine's run
+    passes the byte on (kern/machine/machine.py, the host's turn), possibly
+    after the ACK: the thread then sends WAKEs, which do nothing, until END.)
+
+    A Ctrl-C during Tab completion: the completer may wait on the machine
+    (``k.run`` of a listdir that a slow or stuck file server holds up); the
+    SIGINT handler raises KeyboardInterrupt there, which stops that wait, but
+    CPython's readline calls the completer from C and throws away any
+    exception it raises (``on_completion`` clears it), so the Ctrl-C was lost
+    and the line stayed.  :meth:`completing` catches it instead and owes it
+    to the line: OWED makes it pending for the thread, whose WAKE then finds
+    readline back in select() and the WAKE handler raises KeyboardInterrupt
+    there, outside the completer; should readline return a line first, the
+    end of :meth:`reading` raises it.  input() ends with KeyboardInterrupt
+    either way, as a Ctrl-C at the prompt: the line is dropped, a fresh
+    prompt follows (NetBSD's sh with libedit does the same).
     """
 
     WAKE = signal.SIGURG
     PERIOD = 0.02
-    START, END, ACK = b"\xfd", b"\xfe", b"\xff"   # above any signal number
+    START, END, ACK, OWED = b"\xfd", b"\xfe", b"\xff", b"\xfc"   # above any signal number
 
     def __init__(self, rsock: socket.socket, wsock: socket.socket, old_fd: int,
                  old_wake: Any) -> None:
         self._r, self._w = rsock, wsock
         self._old_fd, self._old_wake = old_fd, old_wake
         self._main = threading.main_thread().ident
+        self._reading = False       # in reading(): a KeyboardInterrupt ends input()
+        self._completing = False    # in completing(): an exception there is lost
+        self._owed = False          # a Ctrl-C caught in completing(), not yet raised
         self._thread = threading.Thread(target=self._watch, name="kemu-sigint-waker",
                                         daemon=True)
         self._thread.start()
@@ -730,16 +761,53 @@ class _InterruptWaker:
                 noflsh[3] |= termios.NOFLSH
                 _tty(termios.tcsetattr, fd, termios.TCSANOW, noflsh)
             signal.signal(signal.SIGINT, onint)
+            self._owed = False
+            self._reading = True
             self._mark(self.START)
             yield
+            if self._owed:          # readline returned a line before the WAKE came
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
+            if self._owed:
+                self._owed = False
+                signal.signal(self.WAKE, _ignore_signal)
+                self._mark(self.ACK)
             _tty(termios.tcflush, fd, termios.TCIFLUSH)   # what the terminal did not
             raise
         finally:
+            self._reading = self._owed = False
+            signal.signal(self.WAKE, _ignore_signal)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self._mark(self.END)
             if saved is not None:
                 _tty(termios.tcsetattr, fd, termios.TCSANOW, saved)
+
+    def completing(self, complete: Callable[[], list[str]]) -> list[str]:
+        """Run readline's completer ``complete``: a Ctrl-C in it (KeyboardInterrupt,
+        which readline would drop) gives no matches and is owed to input().  While
+        one is owed, nothing is completed (a Tab typed ahead would wait again)."""
+        if self._owed:
+            return []
+        self._completing = True
+        try:
+            return complete()
+        except KeyboardInterrupt:
+            if self._reading:
+                self._owed = True
+                signal.signal(self.WAKE, self._onwake)
+                self._mark(self.OWED)
+            return []
+        finally:
+            self._completing = False
+
+    def _onwake(self, signo: int, frame: Any) -> None:
+        """WAKE's handler: it interrupts readline's select(); and raises the owed
+        Ctrl-C there, once the completer has returned.  It may still run in
+        Python code that readline called (the rest of the completer function),
+        where readline drops the exception again: the Ctrl-C stays owed, and
+        pending for the thread, until it has ended input() (reading())."""
+        if self._owed and self._reading and not self._completing:
+            raise KeyboardInterrupt
 
     def _mark(self, what: bytes) -> None:
         try:
@@ -766,6 +834,8 @@ class _InterruptWaker:
                         reading = pending = False
                     elif b == self.ACK[0]:
                         pending = False
+                    elif b == self.OWED[0]:
+                        pending = reading
                     elif b == signal.SIGINT and reading:
                         pending = True
             if pending and time.monotonic() >= due:
@@ -786,8 +856,9 @@ def _ignore_signal(signo: int, frame: Any) -> None:
     """The handler of _InterruptWaker.WAKE: it is there only to interrupt."""
 
 
-def _setup_readline(shell: Shell) -> Any:
-    """The standard readline module: emacs-style editing, history, Tab completion."""
+def _setup_readline(complete: Callable[[str, int, str], list[str]]) -> Any:
+    """The standard readline module: emacs-style editing, history, Tab completion
+    (``complete(line, begidx, text)``: the matches)."""
     try:
         import readline
     except ImportError:
@@ -796,8 +867,7 @@ def _setup_readline(shell: Shell) -> Any:
 
     def completer(text: str, n: int) -> str | None:
         if n == 0:
-            state["m"] = shell.complete(readline.get_line_buffer(), readline.get_begidx(),
-                                        text)
+            state["m"] = complete(readline.get_line_buffer(), readline.get_begidx(), text)
         m = state.get("m", [])
         return m[n] if n < len(m) else None
 

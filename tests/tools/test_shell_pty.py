@@ -10,6 +10,9 @@ delay; the timeouts are generous for a loaded machine.
 
 from __future__ import annotations
 
+import array
+import ctypes
+import fcntl
 import io
 import os
 import re
@@ -17,6 +20,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import termios
+import time
 
 import pexpect
 import pytest
@@ -88,6 +93,27 @@ def test_pipeline_list_glob_and_status(tmp_path):
     child.expect_exact("set\r\n")
     assert child.expect_exact(["sh$ ", PROMPT]) == 0
     finish(child)
+
+
+def test_unset_ps1_gives_an_empty_prompt(tmp_path):
+    # NetBSD's sh: PS1 and PS2 are fixed variables; unset empties them (var.c's
+    # unsetvar) and getprompt prints ps1val(), the empty string, not a default.
+    child = spawn(tmp_path, "shell")
+    prompt(child)
+    run(child, "echo ${PS1-none}", "kemu#\r\n")
+    child.sendline("unset PS1 PS2; echo ps1=${PS1-none}")
+    child.expect_exact("ps1=none\r\n")
+    child.sendline("echo 'two")           # goes on: an empty PS2 too
+    child.sendline("lines'")
+    child.expect_exact("two\r\nlines\r\n")
+    child.sendline("PS1='back$ '")
+    child.expect_exact("back$ ")
+    finish(child)
+    shown = lines(child)
+    # After the unset, each line typed starts at the left edge: no prompt before it.
+    assert "echo 'two" in shown and "lines'" in shown
+    assert "PS1='back$ '" in shown
+    assert not any(ln.endswith(PROMPT) for ln in shown[shown.index("ps1=none"):])
 
 
 def test_history_recall_with_the_up_arrow(tmp_path):
@@ -174,6 +200,81 @@ def test_ctrl_c_while_readline_handles_a_paste(tmp_path):
     shown = lines(child)
     assert not any(ln.startswith("paste") for ln in shown)
     assert "kemu# echo fresh" in shown and "fresh" in shown
+
+
+def _host_children(pid: int) -> list[int]:
+    kids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            kids.append(int(d))
+    return kids
+
+
+def _queued_on_sockets(pid: int) -> int:
+    """Bytes waiting unread on host process ``pid``'s sockets (pidfd_getfd(2) to
+    get them, FIONREAD to count)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        total = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            mine = libc.syscall(438, pidfd, int(fd), 0)      # SYS_pidfd_getfd
+            if mine < 0:
+                pytest.skip(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+            try:
+                buf = array.array("i", [0])
+                fcntl.ioctl(mine, termios.FIONREAD, buf)
+                total += buf[0]
+            finally:
+                os.close(mine)
+        return total
+    finally:
+        os.close(pidfd)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd_getfd is Linux's")
+def test_ctrl_c_during_tab_completion_drops_the_line(tmp_path):
+    # Tab in a directory of a puffs file system whose server (a host process:
+    # -o remote) is stopped: the completer waits on the machine for a READDIR
+    # that is never answered.  The Ctrl-C must end that wait and drop the line,
+    # as a Ctrl-C at the prompt does.  CPython's readline throws away what the
+    # completer raises: the Ctrl-C was lost and the line stayed, the prompt
+    # never came back (tools/shell.py, _InterruptWaker.completing).
+    child = spawn(tmp_path, "shell")
+    prompt(child)
+    run(child, "mkdir /m && mount -t memfs -o remote memfs /m && touch /m/aa /m/ab "
+        "&& echo mounted", "mounted\r\n")
+    (forkserver,) = _host_children(child.pid)
+    (server,) = _host_children(forkserver)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        assert _queued_on_sockets(server) == 0
+        child.send("ls /m/a\t")
+        # The completion is under way once its request waits at the server.
+        while _queued_on_sockets(server) == 0:
+            assert child.isalive()
+            time.sleep(0.01)
+        child.sendintr()
+        child.expect_exact("\r\n" + PROMPT)       # the line dropped, a fresh prompt
+    finally:
+        os.kill(server, signal.SIGCONT)
+    run(child, "echo fresh", "\r\nfresh\r\n")
+    run(child, "ls /m", "aa\r\n", "ab\r\n")     # the server answers again
+    run(child, "umount /m && echo unmounted", "unmounted\r\n")
+    finish(child)
+    shown = lines(child)
+    assert "kemu# echo fresh" in shown
+    assert not any("ls /m/aecho" in ln for ln in shown)
 
 
 def test_no_traceback_on_ctrl_d(tmp_path):
