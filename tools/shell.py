@@ -704,9 +704,10 @@ class _InterruptWaker:
         self._r, self._w = rsock, wsock
         self._old_fd, self._old_wake = old_fd, old_wake
         self._main = threading.main_thread().ident
-        self._reading = False       # in reading(): a KeyboardInterrupt ends input()
         self._completing = False    # in completing(): an exception there is lost
-        self._owed = False          # a Ctrl-C caught in completing(), not yet raised
+        # A Ctrl-C caught in completing(), not yet raised: set only within reading()
+        # (readline calls the completer only from input()), cleared on leaving it.
+        self._owed = False
         self._thread = threading.Thread(target=self._watch, name="kemu-sigint-waker",
                                         daemon=True)
         self._thread.start()
@@ -762,7 +763,6 @@ class _InterruptWaker:
                 _tty(termios.tcsetattr, fd, termios.TCSANOW, noflsh)
             signal.signal(signal.SIGINT, onint)
             self._owed = False
-            self._reading = True
             self._mark(self.START)
             yield
             if self._owed:          # readline returned a line before the WAKE came
@@ -775,7 +775,7 @@ class _InterruptWaker:
             _tty(termios.tcflush, fd, termios.TCIFLUSH)   # what the terminal did not
             raise
         finally:
-            self._reading = self._owed = False
+            self._owed = False
             signal.signal(self.WAKE, _ignore_signal)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self._mark(self.END)
@@ -792,10 +792,9 @@ class _InterruptWaker:
         try:
             return complete()
         except KeyboardInterrupt:
-            if self._reading:
-                self._owed = True
-                signal.signal(self.WAKE, self._onwake)
-                self._mark(self.OWED)
+            self._owed = True
+            signal.signal(self.WAKE, self._onwake)
+            self._mark(self.OWED)
             return []
         finally:
             self._completing = False
@@ -806,7 +805,7 @@ class _InterruptWaker:
         Python code that readline called (the rest of the completer function),
         where readline drops the exception again: the Ctrl-C stays owed, and
         pending for the thread, until it has ended input() (reading())."""
-        if self._owed and self._reading and not self._completing:
+        if self._owed and not self._completing:
             raise KeyboardInterrupt
 
     def _mark(self, what: bytes) -> None:
