@@ -762,16 +762,12 @@ class _InterruptWaker:
                 noflsh[3] |= termios.NOFLSH
                 _tty(termios.tcsetattr, fd, termios.TCSANOW, noflsh)
             signal.signal(signal.SIGINT, onint)
-            self._owed = False
             self._mark(self.START)
             yield
             if self._owed:          # readline returned a line before the WAKE came
                 raise KeyboardInterrupt
         except KeyboardInterrupt:
-            if self._owed:
-                self._owed = False
-                signal.signal(self.WAKE, _ignore_signal)
-                self._mark(self.ACK)
+            self._owed = False      # paid: a WAKE from now on raises nothing
             _tty(termios.tcflush, fd, termios.TCIFLUSH)   # what the terminal did not
             raise
         finally:
