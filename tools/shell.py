@@ -462,7 +462,8 @@ class Shell:
         while True:
             # PS1 as it is now (a command may have set it), as sh's getprompt reads it
             # for every prompt; ``prompt`` overrides it.  PS1 and PS2 are fixed
-            # variables in NetBSD's sh (var.c's varinit): unset, they stay in the table
+            # (VSTRFIXED) variables in NetBSD's sh (var.c: PS2 in varinit, PS1 added by
+            # initvar, its value from choose_ps1): unset, they stay in the table
             # with an empty value (unsetvar sets them to "" before marking them VUNSET),
             # and ps1val()/ps2val() read that, so an unset PS1 is an empty prompt.
             ps1 = prompt if prompt is not None else self.state.vars.get("PS1", "")
