@@ -462,7 +462,8 @@ class Shell:
         while True:
             # PS1 as it is now (a command may have set it), as sh's getprompt reads it
             # for every prompt; ``prompt`` overrides it.  PS1 and PS2 are fixed
-            # variables in NetBSD's sh (var.c's varinit): unset, they stay in the table
+            # (VSTRFIXED) variables in NetBSD's sh (var.c: PS2 in varinit, PS1 added by
+            # initvar, its value from choose_ps1): unset, they stay in the table
             # with an empty value (unsetvar sets them to "" before marking them VUNSET),
             # and ps1val()/ps2val() read that, so an unset PS1 is an empty prompt.
             ps1 = prompt if prompt is not None else self.state.vars.get("PS1", "")
@@ -704,9 +705,10 @@ class _InterruptWaker:
         self._r, self._w = rsock, wsock
         self._old_fd, self._old_wake = old_fd, old_wake
         self._main = threading.main_thread().ident
-        self._reading = False       # in reading(): a KeyboardInterrupt ends input()
         self._completing = False    # in completing(): an exception there is lost
-        self._owed = False          # a Ctrl-C caught in completing(), not yet raised
+        # A Ctrl-C caught in completing(), not yet raised: set only within reading()
+        # (readline calls the completer only from input()), cleared on leaving it.
+        self._owed = False
         self._thread = threading.Thread(target=self._watch, name="kemu-sigint-waker",
                                         daemon=True)
         self._thread.start()
@@ -761,21 +763,16 @@ class _InterruptWaker:
                 noflsh[3] |= termios.NOFLSH
                 _tty(termios.tcsetattr, fd, termios.TCSANOW, noflsh)
             signal.signal(signal.SIGINT, onint)
-            self._owed = False
-            self._reading = True
             self._mark(self.START)
             yield
             if self._owed:          # readline returned a line before the WAKE came
                 raise KeyboardInterrupt
         except KeyboardInterrupt:
-            if self._owed:
-                self._owed = False
-                signal.signal(self.WAKE, _ignore_signal)
-                self._mark(self.ACK)
+            self._owed = False      # paid: a WAKE from now on raises nothing
             _tty(termios.tcflush, fd, termios.TCIFLUSH)   # what the terminal did not
             raise
         finally:
-            self._reading = self._owed = False
+            self._owed = False
             signal.signal(self.WAKE, _ignore_signal)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self._mark(self.END)
@@ -792,10 +789,9 @@ class _InterruptWaker:
         try:
             return complete()
         except KeyboardInterrupt:
-            if self._reading:
-                self._owed = True
-                signal.signal(self.WAKE, self._onwake)
-                self._mark(self.OWED)
+            self._owed = True
+            signal.signal(self.WAKE, self._onwake)
+            self._mark(self.OWED)
             return []
         finally:
             self._completing = False
@@ -806,7 +802,7 @@ class _InterruptWaker:
         Python code that readline called (the rest of the completer function),
         where readline drops the exception again: the Ctrl-C stays owed, and
         pending for the thread, until it has ended input() (reading())."""
-        if self._owed and self._reading and not self._completing:
+        if self._owed and not self._completing:
             raise KeyboardInterrupt
 
     def _mark(self, what: bytes) -> None:
