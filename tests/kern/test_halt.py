@@ -536,7 +536,6 @@ async def write_then_spin(img: str, started: threading.Event) -> None:
         mutex_exit(mtx)
 
 
-
 async def nap_for_ever() -> None:
     """Sleep for ever in naps of a tick (kpause): a kernel sleep, never a
     return to user mode where suspendsched would stop the lwp."""
@@ -590,6 +589,7 @@ def test_halt_from_another_thread_cuts_k_run_short(img, body, monkeypatch):
     assert errors == []
     assert k.state == "halted"
     assert_written(img)
+
 
 SPIN = textwrap.dedent("""
     import _thread, signal, sys, threading
