@@ -186,8 +186,10 @@ def test_ext2fs_truncate_failing_after_a_failed_write(tmp_path, monkeypatch):
     the write size the write raised must not outlive it: a later truncate to
     a size between v_size and that write size panicked in uvm_vnp_setsize."""
     img = mkfs(str(tmp_path / "n.img"), 2 * MB, 1024)
+    zeroed = []
 
     async def eio(*args):
+        zeroed.append(args[1])  # (the offset: the failure was met, not stepped around)
         return EIO
 
     async def body():
@@ -205,6 +207,7 @@ def test_ext2fs_truncate_failing_after_a_failed_write(tmp_path, monkeypatch):
     with boot() as k:
         error, (size, writesize), grown = k.run(body)
     assert error == ENOSPC
+    assert zeroed == [1500]  # the truncate back met the failing ubc_zerorange
     assert size == writesize > 1500
     assert grown == (size + 100, size + 100)
     assert_clean(img)
