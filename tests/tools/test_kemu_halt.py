@@ -381,7 +381,6 @@ def test_a_background_job_that_sleeps_lets_the_script_go_on(tmp_path, img):
     assert_written(img)
 
 
-
 # A child kemu with one more command, ``spin SIG``: a process that computes (a
 # getpid(2) a round, never a sleep).  At round SPIN_AT it sends the host's kemu
 # process SIG and waits until the host's kernel has taken the signal off the
