@@ -434,7 +434,7 @@ SPIN_BOUND = 600
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_halt_after_a_signal_comes_before_a_computing_job_goes_on(tmp_path, img, sig):
     """Ctrl-C or a kill while a background job computes: the handler runs and
-    the halt starts within a few dozen of the job's system calls after the
+    the halt starts within a few hundred of the job's system calls after the
     host took the signal, however busy the host is; kemu exits with 128 + the
     signal and the image is clean and complete."""
     script = tmp_path / "spin.kemu"
