@@ -194,9 +194,6 @@ class _Request:
         # Its caller stopped waiting (Ctrl-C, cancellation): the lwp runs on, but
         # the machine no longer counts it as work outstanding.
         self.abandoned = False
-        # It runs cpu_reboot (Machine._reboot_request): when it is done, the
-        # requests still outstanding are cut short (Machine.busy).
-        self.halt = False
         self.outcome: outcome.Outcome | None = None
         self.tevent: threading.Event | None = None
         self.aevent: trio.Event | None = None
@@ -294,7 +291,9 @@ class Machine:
         self.failure: KernelError | None = None
         self._failure_raised = False
         self._halting = False          # cpu_reboot has been started
-        self._rebooted = False         # cpu_reboot is done (Machine.busy)
+        # the halt's request (cpu_reboot): once it is done, the requests still
+        # outstanding are cut short (Machine.busy)
+        self._reboot_req: _Request | None = None
         self._halt_reported = False    # halt_report's lines were raised
         self._dirty_warned = False     # halt_dirty_report's lines were warned of
         self.crash: CrashDump | None = None
@@ -576,8 +575,6 @@ class Machine:
         self._lwp_exit(l, out)
         if req is not None:
             req.finish(out)
-            if req.halt:
-                self._rebooted = True
             if not req.sync or req.early:
                 req.deliver()
                 if req.early:
@@ -1059,11 +1056,10 @@ class Machine:
             self._wait_end(ev, prev)
 
     def _reboot_request(self, howto: int) -> _Request:
-        """The halt's request: ``cpu_reboot(howto)`` in an lwp of proc0."""
+        """The halt's request: ``cpu_reboot(howto)`` in an lwp of proc0 (kept for busy)."""
         from kern.machdep import cpu_reboot
 
-        req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
-        req.halt = True
+        req = self._reboot_req = _Request(cpu_reboot, (howto,), "reboot", self.proc0, sync=True)
         return req
 
     def _reboot_wait(self, req: _Request, ev: threading.Event) -> BaseException | None:
@@ -1383,7 +1379,8 @@ class Machine:
         and, going idle every tick, never ran out of HALT_QUIESCE_PATIENCE.
         Cut short, such a request is delivered at the next quiescence, without
         an outcome: its caller gets MachineHalted.)"""
-        if self._rebooted:
+        reboot = self._reboot_req
+        if reboot is not None and reboot.done:
             return False
         return any(not r.done and not r.abandoned for r in self._requests)
 

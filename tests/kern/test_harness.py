@@ -566,8 +566,8 @@ def test_trace_event_numbers_of_dead_lwps_do_not_stay():
     is emptied at a flush once it is long, and the live lwps number their
     events again: the table does not keep every lwp that ever ran, and the
     trace reads the same as one never renumbered (here table_max starts at 0:
-renumbered at the first flush, then whenever the table passes twice the live
-lwps' entries, as Trace.flush raises table_max)."""
+    renumbered at the first flush, then whenever the table passes twice the
+    live lwps' entries, as Trace.flush raises table_max)."""
     from tests.kern.test_sync import contend
 
     def run(table_max):

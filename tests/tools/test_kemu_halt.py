@@ -381,7 +381,6 @@ def test_a_background_job_that_sleeps_lets_the_script_go_on(tmp_path, img):
     assert_written(img)
 
 
-
 # A child kemu with one more command, ``spin SIG``: a process that computes (a
 # getpid(2) a round, never a sleep).  At round SPIN_AT it sends the host's kemu
 # process SIG and waits until the host's kernel has taken the signal off the
@@ -435,7 +434,7 @@ SPIN_BOUND = 600
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_halt_after_a_signal_comes_before_a_computing_job_goes_on(tmp_path, img, sig):
     """Ctrl-C or a kill while a background job computes: the handler runs and
-    the halt starts within a few dozen of the job's system calls after the
+    the halt starts within a few hundred of the job's system calls after the
     host took the signal, however busy the host is; kemu exits with 128 + the
     signal and the image is clean and complete."""
     script = tmp_path / "spin.kemu"
