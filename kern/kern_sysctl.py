@@ -53,11 +53,16 @@ Deviations:
   CTL_CREATESYM (no ksyms), no rnd_add_data on writes;
 * kauth: "may modify" and "may see private nodes" are "is root"
   (kauth_cred_issuser), the policy secmodel_suser applies.
+* sysctl_create checks a new node's name (its first SYSCTL_NAMELEN
+  characters) with one pattern match instead of NetBSD's loop over the
+  characters: the same characters pass (ASCII letters and digits, '-', '_'),
+  the same names get EINVAL (a speed change: the boot makes ~40 nodes).
 """
 
 from __future__ import annotations
 
 import ctypes
+import re
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -655,6 +660,10 @@ async def sysctl_query(name: list[int], namelen: int, oldp: Any, oldlenp: list[i
     return error
 
 
+# sysctl_create's name check: ASCII letters and digits, '-' and '_'
+_NAME_CHARS = re.compile(r"[0-9A-Za-z_-]*").fullmatch
+
+
 async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[int],
                         newp: Any, newlen: int, oname: list[int], l: Any,
                         rnode: sysctlnode) -> int:
@@ -704,12 +713,10 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
     nname = nnode.sysctl_name
     if nname[:1].isdigit() and nname[:1].isascii():
         return EINVAL
-    while nsz < SYSCTL_NAMELEN and nsz < len(nname):
-        c = nname[nsz]
-        if c.isascii() and (c.isalnum() or c in "-_"):
-            nsz += 1
-        else:
-            return EINVAL
+    head = nname[:SYSCTL_NAMELEN]       # (the characters the loop looks at)
+    if _NAME_CHARS(head) is None:
+        return EINVAL
+    nsz = len(head)
     if nsz == 0 or nsz == SYSCTL_NAMELEN:
         return EINVAL
 
@@ -724,12 +731,13 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
     if node:
         if (flags | node[0].sysctl_flags) & CTLFLAG_ANYNUMBER:
             return EINVAL               # no siblings for a CTLFLAG_ANYNUMBER node
-        for ni in range(pnode.sysctl_clen):
-            if nm == node[ni].sysctl_num or nname == node[ni].sysctl_name:
+        for sib in node[:pnode.sysctl_clen]:      # node[ni], ni < sysctl_clen
+            snum = sib.sysctl_num
+            if nm == snum or nname == sib.sysctl_name:
                 # ignore the error here, since we are already fixed on EEXIST
-                sysctl_cvt_out(l, v, node[ni], oldp, oldlenp[0], oldlenp)
+                sysctl_cvt_out(l, v, sib, oldp, oldlenp[0], oldlenp)
                 return EEXIST
-            if nm > node[ni].sysctl_num:
+            if nm > snum:
                 at += 1
 
     # use sysctl_ver to add to the tree iff it hasn't changed
@@ -1156,8 +1164,9 @@ async def sysctl_createv(rnode: sysctlnode | None, flags: int, type_: int, namep
             error, pnode, ni = sysctl_locate(None, name, namelen - 1, root)
             if error == 0:
                 # manual scan of the last layer so that aliased nodes aren't followed
+                onum = onode.sysctl_num
                 for c in list(pnode.sysctl_child or ())[:pnode.sysctl_clen]:
-                    if c.sysctl_num == onode.sysctl_num:
+                    if c.sysctl_num == onum:
                         cnode = c
                         break
                 else:

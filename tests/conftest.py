@@ -45,12 +45,15 @@ def sigint_raises():
     a runner started with SIGINT ignored (``cmd &`` in a script, ``nohup``) passes
     that on, and then the Ctrl-C a test makes (``_thread.interrupt_main()``,
     ``signal.raise_signal``) does nothing: kemu keeps an ignored SIGINT ignored,
-    and a machine waiting for it runs on until pytest-timeout (a minute of CPU)."""
-    import signal
+    and a machine waiting for it runs on until pytest-timeout (a minute of CPU).
 
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, old)
+    Afterwards SIGINT's disposition is the one before, the OS's action exactly
+    (tests/host_signals.py: a handler set outside Python, which
+    ``signal.getsignal`` gives as None, too)."""
+    from tests.host_signals import python_sigint
+
+    with python_sigint():
+        yield
 
 
 def pytest_unconfigure(config) -> None:

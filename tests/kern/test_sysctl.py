@@ -9,7 +9,7 @@ import pytest
 
 import kern
 from kern.cpu import curlwp
-from kern.errno import EINVAL, ENOENT, ENOMEM, ENOTDIR, EOPNOTSUPP, EPERM
+from kern.errno import EINVAL, ENAMETOOLONG, ENOENT, ENOMEM, ENOTDIR, EOPNOTSUPP, EPERM
 from kern.exec_subr import copyargs
 from kern.kern_auth import kauth_cred_make
 from kern.kern_proc import KERN_PROC_ALL, KERN_PROC_NARGV, KERN_PROC_PID, kinfo_proc2
@@ -220,3 +220,35 @@ def test_node_copy_copies_every_member():
     assert c is not n
     for s, m in marks.items():
         assert getattr(c, s) is m, s
+
+
+def test_names_a_new_node_may_have(k):
+    """sysctl_create takes ASCII letters and digits, '-' and '_', not first a
+    digit, 1 to SYSCTL_NAMELEN - 1 characters; anything else is EINVAL (the
+    kernel's own nodes, under a tree of this test's that is still open)."""
+    from kern.kern_sysctl import (
+        CTLFLAG_IMMEDIATE,
+        CTLFLAG_READWRITE,
+        SYSCTL_NAMELEN,
+        sysctl_createv,
+    )
+
+    names = ["ok", "a-b_C9", "x" * (SYSCTL_NAMELEN - 1), "", "9lives", "\u0661ab",
+             "a.b", "a b", "tab\t", "na\u00efve", "\u00e9t\u00e9", "nul\0", "-lead", "_lead",
+             "e" * (SYSCTL_NAMELEN - 2) + "\u00e9"]
+
+    async def body():
+        root = sysctlnode()
+        root.sysctl_flags = SYSCTL_VERSION | CTLTYPE_NODE | CTLFLAG_READWRITE
+        out = []
+        for n in names:
+            error, _ = await sysctl_createv(root, CTLFLAG_IMMEDIATE, CTLTYPE_INT, n, None,
+                                            None, 1, None, 0, CTL_CREATE)
+            out.append(error)
+        return out, [c.sysctl_name for c in root.sysctl_child or ()]
+
+    errors, made = k.run(body)
+    assert errors == [0, 0, 0, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL,
+                      EINVAL, EINVAL, 0, 0, ENAMETOOLONG]
+    assert sorted(made) == sorted(["ok", "a-b_C9", "x" * (SYSCTL_NAMELEN - 1), "-lead",
+                                   "_lead"])

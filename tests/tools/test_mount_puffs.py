@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.host_procs import parent_pid
 from tests.shell_helpers import kemu_machine
 
 
@@ -29,8 +30,7 @@ def server_processes() -> list[int]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            ppid = parent_pid(int(pid))
         except OSError:
             continue
         procs[int(pid)] = (ppid, cmd)

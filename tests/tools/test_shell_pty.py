@@ -26,6 +26,8 @@ import time
 import pexpect
 import pytest
 
+from tests.host_procs import host_processes
+
 PROMPT = "kemu# "
 TIMEOUT = 120
 
@@ -203,16 +205,7 @@ def test_ctrl_c_while_readline_handles_a_paste(tmp_path):
 
 
 def _host_children(pid: int) -> list[int]:
-    kids = []
-    for d in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid:
-            kids.append(int(d))
-    return kids
+    return [p for p, ppid in host_processes().items() if ppid == pid]
 
 
 def _queued_on_sockets(pid: int) -> int:

@@ -15,15 +15,11 @@ import pytest
 
 from kern.errno import EIO
 from kern.machine import testing as kt
+from tests.host_procs import gone, parent_pid
 from tools.lib.libpuffs import PuffsError, forkserver
 from tools.lib.libpuffs.remote import RemoteServer
 
 from . import h_puffs as h
-
-
-def _ppid(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def test_servers_are_forked_by_one_fork_server_and_reaped_through_it():
@@ -33,7 +29,7 @@ def test_servers_are_forked_by_one_fork_server_and_reaped_through_it():
             s = h.start_remote_server(k)
             assert isinstance(s._popen, forkserver.ServerProcess)
             assert s.pid != os.getpid() and os.getsid(s.pid) == s.pid   # its own session
-            parents.add(_ppid(s.pid))
+            parents.add(parent_pid(s.pid))
             k.run(kt.write_file, "/mnt/f", b"forked")
             assert k.run(kt.read_file, "/mnt/f") == b"forked"
             assert k.run(h.unmount, "/mnt") == 0
@@ -41,7 +37,7 @@ def test_servers_are_forked_by_one_fork_server_and_reaped_through_it():
         assert (s.returncode, s.died, s.loop_error) == (0, False, 0)
     assert pids[0] != pids[1]
     (server,) = parents                       # one fork server forked both
-    assert server != os.getpid() and _ppid(server) == os.getpid()
+    assert server != os.getpid() and parent_pid(server) == os.getpid()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     forkserver.shutdown(wait=10.0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -81,7 +77,7 @@ def test_without_the_fork_server_each_server_is_a_fresh_interpreter(monkeypatch)
     monkeypatch.setenv("KEMU_PUFFS_FORKSERVER", "0")
     with h.Booted(seed=64) as k:
         s = h.start_remote_server(k)
-        assert isinstance(s._popen, subprocess.Popen) and _ppid(s.pid) == os.getpid()
+        assert isinstance(s._popen, subprocess.Popen) and parent_pid(s.pid) == os.getpid()
         k.run(kt.write_file, "/mnt/f", b"fresh")
         assert k.run(kt.read_file, "/mnt/f") == b"fresh"
         assert k.run(h.unmount, "/mnt") == 0
@@ -98,7 +94,7 @@ def test_a_working_directory_with_a_plain_directory_named_fs_is_forked(tmp_path,
     with h.Booted(seed=67) as k:
         s = h.start_remote_server(k)
         assert s.thread_errors == []
-        assert isinstance(s._popen, forkserver.ServerProcess) and _ppid(s.pid) != os.getpid()
+        assert isinstance(s._popen, forkserver.ServerProcess) and parent_pid(s.pid) != os.getpid()
         k.run(kt.write_file, "/mnt/f", b"forked")
         assert k.run(kt.read_file, "/mnt/f") == b"forked"
         assert k.run(h.unmount, "/mnt") == 0
@@ -123,7 +119,7 @@ def test_a_working_directory_that_shadows_its_modules_gets_a_fresh_server(
     with h.Booted(seed=67) as k:
         s = h.start_remote_server(k)
         assert s.thread_errors == []
-        assert isinstance(s._popen, subprocess.Popen) and _ppid(s.pid) == os.getpid()
+        assert isinstance(s._popen, subprocess.Popen) and parent_pid(s.pid) == os.getpid()
         k.run(kt.write_file, "/mnt/f", b"fresh")
         assert k.run(kt.read_file, "/mnt/f") == b"fresh"
         assert k.run(h.unmount, "/mnt") == 0
@@ -138,17 +134,16 @@ def test_another_python_is_not_forked():
 def test_a_dead_fork_server_is_replaced():
     with h.Booted(seed=65) as k:
         s = h.start_remote_server(k)
-        first = _ppid(s.pid)
+        first = parent_pid(s.pid)
         assert k.run(h.unmount, "/mnt") == 0
     os.kill(first, 9)
     for _ in range(1000):
-        with open(f"/proc/{first}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                break
+        if gone(first):
+            break
         time.sleep(0.01)
     with h.Booted(seed=66) as k:
         s = h.start_remote_server(k)
-        assert _ppid(s.pid) not in (first, os.getpid())
+        assert parent_pid(s.pid) not in (first, os.getpid())
         assert k.run(h.unmount, "/mnt") == 0
     assert (s.returncode, s.died) == (0, False)
 

@@ -29,6 +29,7 @@ from kern.errno import EBUSY, ENOENT, ENXIO
 from kern.exceptions import SyscallError
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.kern_lwp import PK_HOSTCHILD
+from tests.host_procs import gone
 from tools.lib import libc
 from tools.lib.libpuffs import PUFFS_STATE_UNMOUNTED
 
@@ -293,14 +294,6 @@ os._exit(0)
 """
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 def test_server_process_ends_when_the_kernel_process_dies():
     p = subprocess.run([sys.executable, "-c", _ORPHAN], cwd=ROOT, capture_output=True,
                        text=True, timeout=60,
@@ -308,10 +301,10 @@ def test_server_process_ends_when_the_kernel_process_dies():
     assert p.returncode == 0, p.stderr
     pid = int(p.stdout.split()[0])
     for _ in range(1000):
-        if _gone(pid):
+        if gone(pid):
             break
         time.sleep(0.01)
-    assert _gone(pid), f"server process {pid} outlived its kernel"
+    assert gone(pid), f"server process {pid} outlived its kernel"
 
 
 def test_server_process_that_cannot_start():
