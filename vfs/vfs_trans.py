@@ -63,6 +63,11 @@ Deviations, gathered (each explained above):
   1.93, whose vfs_busy this feeds, the state lives until the last mount
   reference and the waiter's fstrans_done ends a counted one; here that
   fstrans_done is a no-op, and a counted transaction would stay forever.
+* ``fstrans_start`` is ``fstrans_start_begin``, a plain function doing its
+  common case (ASSERT_SLEEPABLE, the transaction granted at once), and,
+  only when that fails, the wait it returns; genfs_lock and the generated
+  VOP_* call it themselves, so they make no coroutine for a transaction.
+  KASSERTs on the hot paths are called only when their condition fails.
 * ``fstrans_get_lwp_info`` first tries the record its last lookup on this
   lwp found and scans only when that is not ``mp``'s (NetBSD scans every
   time).  The shortcut is taken only while the scan could not differ: the
@@ -76,7 +81,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp, curlwp_or_none
@@ -350,7 +355,8 @@ def _fstrans_start_nowait(mp: mount | None, lock_type: int) -> int:
     fli = fstrans_get_lwp_info(mp, True)
     assert fli is not None
     if fli.fli_trans_cnt > 0:
-        KASSERT(lock_type != FSTRANS_EXCL)
+        if lock_type == FSTRANS_EXCL:  # (the KASSERT's call only when it fails)
+            KASSERT(lock_type != FSTRANS_EXCL)
         fli.fli_trans_cnt += 1
         return 0
     fmi = mp.mnt_transinfo
@@ -396,14 +402,24 @@ async def _fstrans_start_wait(mp: mount | None, lock_type: int) -> int:
 
 async def fstrans_start(mp: mount | None) -> None:
     """Enter a shared transaction on ``mp``, sleeping while it is suspended."""
-    # _fstrans_start(mp, FSTRANS_SHARED, True), written out: its common case
-    # (granted at once) in this coroutine; ~750 a sweep seed, most of them
-    # from VOP_LOCK.
+    wait = fstrans_start_begin(mp)
+    if wait is not None:
+        error = await wait
+        KASSERT(error == 0)
+
+
+def fstrans_start_begin(mp: mount | None) -> Coroutine[Any, Any, int] | None:
+    """fstrans_start's common case without a coroutine: None once the
+    transaction is entered, else the wait (``_fstrans_start_wait``) for the
+    caller to await.
+
+    kemu: _fstrans_start(mp, FSTRANS_SHARED, True) split so that its hot
+    callers (genfs_lock, the generated VOP_* that run in a transaction; ~550
+    a sweep seed) make no coroutine when the transaction is granted at once."""
     ASSERT_SLEEPABLE()
     if _fstrans_start_nowait(mp, FSTRANS_SHARED) == 0:
-        return
-    error = await _fstrans_start_wait(mp, FSTRANS_SHARED)
-    KASSERT(error == 0)
+        return None
+    return _fstrans_start_wait(mp, FSTRANS_SHARED)
 
 
 def fstrans_start_nowait(mp: mount | None) -> int:
@@ -416,9 +432,10 @@ def fstrans_done(mp: mount | None) -> None:
     if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
         return  # (not _has_trans(mp), inline: every vnode unlock comes here)
     fli = fstrans_get_lwp_info(mp, False)
-    KASSERT(fli is not None)
-    assert fli is not None
-    KASSERT(fli.fli_trans_cnt > 0)
+    if fli is None or fli.fli_trans_cnt <= 0:  # (the KASSERTs' calls only when they fail)
+        KASSERT(fli is not None)
+        assert fli is not None
+        KASSERT(fli.fli_trans_cnt > 0)
     if fli.fli_trans_cnt > 1:
         fli.fli_trans_cnt -= 1
         return

@@ -84,6 +84,8 @@ Deviations from 1.93.2.3:
   that VFS_LOADVNODE answers the key it was asked for.
 * ``getnewvnode``/``ungetnewvnode`` (2007, for puffs) are built on
   vcache_alloc/vcache_free; ``vdead_check`` never waits.
+* ``genfs_lock`` enters its transaction with ``fstrans_start_begin``
+  (fstrans_start without a coroutine when it need not sleep; vfs_trans.py).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ from kern.subr_lockdebug import caller_where
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS, VFS_LOADVNODE, VFS_NEWVNODE, vfs_busy, vfs_unbusy
 from vfs.uvm import uvm
-from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
+from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_begin, fstrans_start_nowait
 from vfs.vnode_if import (
     VOP_INACTIVE,
     VOP_LOCK,
@@ -1249,7 +1251,9 @@ async def genfs_lock(v: Any) -> int:
             return EBUSY
     else:
         if trans is not None:
-            await fstrans_start(trans)
+            wait = fstrans_start_begin(trans)  # (fstrans_start, its common case inline)
+            if wait is not None:
+                KASSERT(await wait == 0)
         await _rw_enter(vp.v_lock, op, caller_where(2))
     if trans is not None:
         # (the lock calls above raised if this is not an lwp: the ContextVar's get)
