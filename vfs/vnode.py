@@ -86,6 +86,9 @@ Deviations from 1.93.2.3:
   vcache_alloc/vcache_free; ``vdead_check`` never waits.
 * ``genfs_lock`` enters its transaction with ``fstrans_start_begin``
   (fstrans_start without a coroutine when it need not sleep; vfs_trans.py).
+* KASSERTs on the hot paths test their condition inline and call KASSERT
+  (the same panic and message) only when it fails (VSTATE_GET,
+  VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel).
 """
 
 from __future__ import annotations
@@ -375,7 +378,8 @@ def vnpanic(vp: vnode, fmt: str, *args: Any) -> None:
 # Vnode state operations and diagnostics (the DIAGNOSTIC versions).
 
 def VSTATE_GET(vp: vnode) -> int:
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     if vp.v_state in (VS_MARKER, VS_ACTIVE):
         vnpanic(vp, "state is %s", vstate_name(vp.v_state))
     return vp.v_state
@@ -383,7 +387,8 @@ def VSTATE_GET(vp: vnode) -> int:
 
 def VSTATE_CHANGE(vp: vnode, from_: int, to: int) -> None:
     """Move ``vp`` from state ``from_`` to ``to`` (v_interlock held) and wake its waiters."""
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     if from_ in (VS_MARKER, VS_ACTIVE):
         vnpanic(vp, "from is %s", vstate_name(from_))
     if to in (VS_MARKER, VS_ACTIVE):
@@ -409,7 +414,8 @@ async def VSTATE_WAIT_STABLE(vp: vnode) -> None:
 
 
 def VSTATE_ASSERT(vp: vnode, state: int) -> None:
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     if state == VS_ACTIVE and vp.v_usecount > 0 and vp.v_state in (VS_LOADED, VS_BLOCKED):
         return
     if vp.v_state != state:
@@ -444,7 +450,8 @@ def vnis_marker(vp: vnode) -> bool:
 
 def lru_which(vp: vnode) -> TAILQ_HEAD:
     """The lru list ``vp`` belongs on: the hold list while buffers or pages hold it."""
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     g = _vg()
     return g.lru_hold_list if vp.v_holdcnt > 0 else g.lru_free_list
 
@@ -649,7 +656,8 @@ async def vrelel(vp: vnode, flags: int) -> None:
     async_ = bool(flags & VRELEL_ASYNC_RELE)
     force = bool(flags & VRELEL_FORCE_RELE)
 
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
 
     # Not the last reference: just drop it.
     if _vrelel_not_last(vp):
@@ -665,8 +673,9 @@ async def vrelel(vp: vnode, flags: int) -> None:
         error = await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY | (0 if force else LK_NOWAIT))
         defer = error != 0
         await mutex_enter(vp.v_interlock)
-    KASSERT(mutex_owned(vp.v_interlock))
-    KASSERT(not (force and defer))
+    if not mutex_owned(vp.v_interlock) or force and defer:  # (their calls only on failure)
+        KASSERT(mutex_owned(vp.v_interlock))
+        KASSERT(not (force and defer))
     if defer:
         # Not safe to clean it here: hand our last reference to the vdrain thread.
         lru_requeue(vp, _vg().lru_vrele_list)
