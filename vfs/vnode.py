@@ -250,8 +250,7 @@ class vattr:
                  "va_birthtime", "va_gen", "va_flags", "va_rdev", "va_bytes", "va_filerev",
                  "va_vaflags")
 
-    def __init__(self) -> None:
-        vattr_null(self)
+    # __init__ is vattr_null itself (set below: no second call a vattr)
 
     def __repr__(self) -> str:
         return "<vattr " + " ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__
@@ -266,6 +265,9 @@ def vattr_null(vap: vattr) -> None:
         vap.va_birthtime = vap.va_gen = vap.va_flags = vap.va_rdev = vap.va_bytes = \
         vap.va_filerev = VNOVAL
     vap.va_vaflags = 0
+
+
+vattr.__init__ = vattr_null  # type: ignore[method-assign,assignment]
 
 
 assert set(vattr.__slots__) == {"va_type", "va_mode", "va_nlink", "va_uid", "va_gid",
