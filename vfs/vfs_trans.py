@@ -63,11 +63,13 @@ Deviations, gathered (each explained above):
   1.93, whose vfs_busy this feeds, the state lives until the last mount
   reference and the waiter's fstrans_done ends a counted one; here that
   fstrans_done is a no-op, and a counted transaction would stay forever.
-* ``fstrans_start`` is ``fstrans_start_begin``, a plain function doing its
-  common case (ASSERT_SLEEPABLE, the transaction granted at once), and,
-  only when that fails, the wait it returns; genfs_lock and the generated
-  VOP_* call it themselves, so they make no coroutine for a transaction.
-  KASSERTs on the hot paths are called only when their condition fails.
+* ``fstrans_start``'s common case (ASSERT_SLEEPABLE, the transaction
+  granted at once) is also the plain function ``fstrans_start_begin``,
+  which returns the wait (``_fstrans_start_wait``) for its caller to await
+  when it must sleep: genfs_lock and the generated VOP_* call it, so they
+  make no coroutine for a transaction.  KASSERTs on the hot paths test
+  their condition inline and call KASSERT (the same panic and message)
+  only when it fails.
 * ``fstrans_get_lwp_info`` first tries the record its last lookup on this
   lwp found and scans only when that is not ``mp``'s (NetBSD scans every
   time).  The shortcut is taken only while the scan could not differ: the
