@@ -80,6 +80,9 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
   old write size passes the new EOF rounded up to a page), and also zeroes
   the tail of the new last page.
 * ``genfs_node_destroy`` throws away any page still resident.
+* KASSERTs on the hot paths test their condition inline and call KASSERT
+  (the same panic and message) only when it fails (uvm_vnp_setsize,
+  uvm_vnp_setwritesize).
 """
 
 from __future__ import annotations
@@ -720,10 +723,14 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     if not mutex_enter_nowait(lock, 1, _setsize_site):  # (each block a write extends)
         await mutex_enter(lock)
-    KASSERT(newsize != VSIZENOTSET and newsize >= 0)
-    KASSERT(vp.v_size <= vp.v_writesize)
-    KASSERT(vp.v_size == vp.v_writesize or
-            newsize == vp.v_writesize or newsize <= vp.v_size)
+    size, wsize = vp.v_size, vp.v_writesize
+    if not (newsize != VSIZENOTSET and newsize >= 0 and size <= wsize and
+            (size == wsize or newsize == wsize or newsize <= size)):
+        # (the KASSERTs' calls only when one fails: each block a write extends)
+        KASSERT(newsize != VSIZENOTSET and newsize >= 0)
+        KASSERT(vp.v_size <= vp.v_writesize)
+        KASSERT(vp.v_size == vp.v_writesize or
+                newsize == vp.v_writesize or newsize <= vp.v_size)
     oldsize = vp.v_writesize
     if uobj is not None and oldsize != VSIZENOTSET and newsize < oldsize:
         keep = round_page(newsize)
@@ -764,11 +771,15 @@ async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     if not mutex_enter_nowait(lock, 1, _setwritesize_site):  # (each block a write extends)
         await mutex_enter(lock)
-    KASSERT(newsize != VSIZENOTSET and newsize >= 0)
-    KASSERT(vp.v_size != VSIZENOTSET)
-    KASSERT(vp.v_writesize != VSIZENOTSET)
-    KASSERT(vp.v_size <= vp.v_writesize)
-    KASSERT(vp.v_size <= newsize)
+    size, wsize = vp.v_size, vp.v_writesize
+    if not (newsize != VSIZENOTSET and newsize >= 0 and size != VSIZENOTSET and
+            wsize != VSIZENOTSET and size <= wsize and size <= newsize):
+        # (the KASSERTs' calls only when one fails: each block a write extends)
+        KASSERT(newsize != VSIZENOTSET and newsize >= 0)
+        KASSERT(vp.v_size != VSIZENOTSET)
+        KASSERT(vp.v_writesize != VSIZENOTSET)
+        KASSERT(vp.v_size <= vp.v_writesize)
+        KASSERT(vp.v_size <= newsize)
     vp.v_writesize = newsize
     mutex_exit(lock)
 

@@ -364,7 +364,7 @@ async def do_sys_stat(path: Any, seg: int, nd_flags: int) -> tuple[int, stat]:
     return error, sb
 
 
-async def _copyout_struct(s: ctypes.Structure, uaddr: int) -> int:
+def _copyout_struct(s: ctypes.Structure, uaddr: int) -> int:
     return copyout(s, uaddr, ctypes.sizeof(s))  # (a ctypes object is a kernel buffer)
 
 
@@ -372,14 +372,14 @@ async def sys___stat50(l: Any, uap: Any, retval: list[int]) -> int:
     error, sb = await do_sys_stat(uap.path, UIO_USERSPACE, FOLLOW)
     if error:
         return error
-    return await _copyout_struct(sb, uap.ub)
+    return _copyout_struct(sb, uap.ub)
 
 
 async def sys___lstat50(l: Any, uap: Any, retval: list[int]) -> int:
     error, sb = await do_sys_stat(uap.path, UIO_USERSPACE, NOFOLLOW)
     if error:
         return error
-    return await _copyout_struct(sb, uap.ub)
+    return _copyout_struct(sb, uap.ub)
 
 
 async def sys___fstat50(l: Any, uap: Any, retval: list[int]) -> int:
@@ -393,7 +393,7 @@ async def sys___fstat50(l: Any, uap: Any, retval: list[int]) -> int:
         fd_putfile(uap.fd)
     if error:
         return error
-    return await _copyout_struct(sb, uap.sb)
+    return _copyout_struct(sb, uap.sb)
 
 
 async def dostatvfs(mp: Any, sp: statvfs, l: Any, flags: int, root: int) -> int:
@@ -439,7 +439,7 @@ async def sys_statvfs1(l: Any, uap: Any, retval: list[int]) -> int:
     error, sb = await do_sys_pstatvfs(l, uap.path, UIO_USERSPACE, uap.flags)
     if error:
         return error
-    return await _copyout_struct(sb, uap.buf)
+    return _copyout_struct(sb, uap.buf)
 
 
 async def sys_fstatvfs1(l: Any, uap: Any, retval: list[int]) -> int:
@@ -459,7 +459,7 @@ async def sys_fstatvfs1(l: Any, uap: Any, retval: list[int]) -> int:
         fd_putfile(uap.fd)
     if error:
         return error
-    return await _copyout_struct(sb, uap.buf)
+    return _copyout_struct(sb, uap.buf)
 
 
 async def sys_getvfsstat(l: Any, uap: Any, retval: list[int]) -> int:
@@ -1408,7 +1408,7 @@ async def sys___fhstat50(l: Any, uap: Any, retval: list[int]) -> int:
     await vput(vp)
     if error:
         return error
-    return await _copyout_struct(sb, uap.sb)
+    return _copyout_struct(sb, uap.sb)
 
 
 def _register_fh() -> None:

@@ -63,13 +63,27 @@ Deviations, gathered (each explained above):
   1.93, whose vfs_busy this feeds, the state lives until the last mount
   reference and the waiter's fstrans_done ends a counted one; here that
   fstrans_done is a no-op, and a counted transaction would stay forever.
+* ``fstrans_start``'s common case (ASSERT_SLEEPABLE, the transaction
+  granted at once) is also the plain function ``fstrans_start_begin``,
+  which returns the wait (``_fstrans_start_wait``) for its caller to await
+  when it must sleep: genfs_lock and the generated VOP_* call it, so they
+  make no coroutine for a transaction.  KASSERTs on the hot paths test
+  their condition inline and call KASSERT (the same panic and message)
+  only when it fails.
+* ``fstrans_get_lwp_info`` first tries the record its last lookup on this
+  lwp found and scans only when that is not ``mp``'s (NetBSD scans every
+  time).  The shortcut is taken only while the scan could not differ: the
+  record is still in the list, for ``mp`` and its current transaction
+  state, and no mount lost its state (``fstrans_unmount``) since a scan
+  left the list without records of gone mounts, so the scan's clearing of
+  such records has nothing to do.
 """
 
 from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp, curlwp_or_none
@@ -204,6 +218,26 @@ _fstrans = MachineLocal(_FstransGlobals, "fstrans")
 _lwp_data_key = object()
 
 
+class _fstrans_lwp_list(list):  # type: ignore[type-arg]
+    """An lwp's fstrans_lwp_info records, newest first, and the one its last lookup found.
+
+    ``fli_last`` is that record (``_no_fli`` if none) and ``fli_gen`` the value
+    of ``_fstrans_gone_gen`` when a scan last left the list without records of
+    gone mounts (-1 if it left some): while it still matches, a scan would
+    clear nothing (see the deviations)."""
+
+    __slots__ = ("fli_last", "fli_gen")
+
+
+# A record of no mount: what _fstrans_lwp_list.fli_last holds when it has none.
+_no_fli = fstrans_lwp_info()
+
+# How many mounts lost their transaction state (fstrans_unmount), in every
+# machine of the process: a change means some lwp's list may now hold
+# records of a gone mount.
+_fstrans_gone_gen = 0
+
+
 def fstrans_init(machine: Any = None) -> None:
     """Boot hook: set up the per-machine state now (it is otherwise made on first use)."""
     if machine is not None:
@@ -245,7 +279,9 @@ def fstrans_unmount(mp: mount) -> None:
     KASSERT(not fmi.fmi_cow_handler)
     # Records of lwps that still point at this mount are dropped lazily by
     # fstrans_get_lwp_info, as NetBSD does for mounts that are gone.
+    global _fstrans_gone_gen
     fmi.fmi_gone = True
+    _fstrans_gone_gen += 1  # (every lwp's last-record shortcut rescans once)
     mp.mnt_transinfo = None
     mp.mnt_iflag &= ~IMNT_HAS_TRANS
     kmem_free(fmi, sizeof(fstrans_mount_info))
@@ -258,27 +294,40 @@ def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
     l = curlwp_or_none()  # (the ContextVar's bound get: ~1,500 calls a sweep seed)
     if l is None:
         l = curlwp()  # raises: not in an lwp
-    lst: list[fstrans_lwp_info] | None = l.l_specific.get(_lwp_data_key)
+    lst: _fstrans_lwp_list | None = l.l_specific.get(_lwp_data_key)
     if lst is None:
-        lst = l.l_specific[_lwp_data_key] = []
+        lst = l.l_specific[_lwp_data_key] = _fstrans_lwp_list()
+        lst.fli_gen = -1
+    else:
+        # kemu: the last lookup's record, while the scan below could only
+        # find that same record and clear nothing (see the deviations).
+        fli = lst.fli_last
+        if fli.fli_mount is mp and fli.fli_mountinfo is mp.mnt_transinfo and \
+                lst.fli_gen == _fstrans_gone_gen:
+            return fli
     res = None
     gone = None
+    kept_gone = False
     transinfo = mp.mnt_transinfo
     for fli in lst:
         fmi = fli.fli_mountinfo
         if fli.fli_mount is mp and fmi is transinfo:
             res = fli
-        elif fmi is not None and fmi.fmi_gone and \
-                fli.fli_trans_cnt == 0 and fli.fli_cow_cnt == 0:
-            if gone is None:
-                gone = []
-            gone.append(fli)
+        elif fmi is not None and fmi.fmi_gone:
+            if fli.fli_trans_cnt == 0 and fli.fli_cow_cnt == 0:
+                if gone is None:
+                    gone = []
+                gone.append(fli)
+            else:
+                kept_gone = True
     if gone is not None:  # (removed after the scan, not while iterating the list)
         for fli in gone:
             lst.remove(fli)
             fli.fli_mount = None
             fli.fli_mountinfo = None
+    lst.fli_gen = -1 if kept_gone else _fstrans_gone_gen
     if res is not None or not do_alloc:
+        lst.fli_last = _no_fli if res is None else res
         return res
     fmi = mp.mnt_transinfo
     fli = fstrans_lwp_info()
@@ -287,6 +336,7 @@ def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
     fli.fli_mountinfo = fmi
     lst.insert(0, fli)
     fmi.fmi_lwp_head.add(fli)
+    lst.fli_last = fli
     return fli
 
 
@@ -307,7 +357,8 @@ def _fstrans_start_nowait(mp: mount | None, lock_type: int) -> int:
     fli = fstrans_get_lwp_info(mp, True)
     assert fli is not None
     if fli.fli_trans_cnt > 0:
-        KASSERT(lock_type != FSTRANS_EXCL)
+        if lock_type == FSTRANS_EXCL:  # (the KASSERT's call only when it fails)
+            KASSERT(lock_type != FSTRANS_EXCL)
         fli.fli_trans_cnt += 1
         return 0
     fmi = mp.mnt_transinfo
@@ -354,13 +405,27 @@ async def _fstrans_start_wait(mp: mount | None, lock_type: int) -> int:
 async def fstrans_start(mp: mount | None) -> None:
     """Enter a shared transaction on ``mp``, sleeping while it is suspended."""
     # _fstrans_start(mp, FSTRANS_SHARED, True), written out: its common case
-    # (granted at once) in this coroutine; ~750 a sweep seed, most of them
-    # from VOP_LOCK.
+    # (granted at once) in this coroutine (puffs's touser calls it twice a
+    # request; genfs_lock and the VOP_* use fstrans_start_begin).
     ASSERT_SLEEPABLE()
     if _fstrans_start_nowait(mp, FSTRANS_SHARED) == 0:
         return
     error = await _fstrans_start_wait(mp, FSTRANS_SHARED)
     KASSERT(error == 0)
+
+
+def fstrans_start_begin(mp: mount | None) -> Coroutine[Any, Any, int] | None:
+    """fstrans_start's common case without a coroutine: None once the
+    transaction is entered, else the wait (``_fstrans_start_wait``) for the
+    caller to await.
+
+    kemu: _fstrans_start(mp, FSTRANS_SHARED, True) split so that its hot
+    callers (genfs_lock, the generated VOP_* that run in a transaction; ~550
+    a sweep seed) make no coroutine when the transaction is granted at once."""
+    ASSERT_SLEEPABLE()
+    if _fstrans_start_nowait(mp, FSTRANS_SHARED) == 0:
+        return None
+    return _fstrans_start_wait(mp, FSTRANS_SHARED)
 
 
 def fstrans_start_nowait(mp: mount | None) -> int:
@@ -373,9 +438,10 @@ def fstrans_done(mp: mount | None) -> None:
     if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
         return  # (not _has_trans(mp), inline: every vnode unlock comes here)
     fli = fstrans_get_lwp_info(mp, False)
-    KASSERT(fli is not None)
-    assert fli is not None
-    KASSERT(fli.fli_trans_cnt > 0)
+    if fli is None or fli.fli_trans_cnt <= 0:  # (the KASSERTs' calls only when they fail)
+        KASSERT(fli is not None)
+        assert fli is not None
+        KASSERT(fli.fli_trans_cnt > 0)
     if fli.fli_trans_cnt > 1:
         fli.fli_trans_cnt -= 1
         return
@@ -389,13 +455,13 @@ def fstrans_done(mp: mount | None) -> None:
 
 def fstrans_is_owner(mp: mount | None) -> int:
     """1 if this lwp holds the exclusive transaction on ``mp`` (it suspended it)."""
-    if not _has_trans(mp):
-        return 0
-    assert mp is not None
+    if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
+        return 0  # (not _has_trans(mp), inline: puffs asks at every lock and request)
     fli = fstrans_get_lwp_info(mp, False)
     if fli is None or fli.fli_trans_cnt == 0:
         return 0
-    KASSERT(fli.fli_mount is mp)
+    if fli.fli_mount is not mp:  # (the KASSERT's call only when it fails)
+        KASSERT(fli.fli_mount is mp)
     return int(fli.fli_lock_type == FSTRANS_EXCL)
 
 

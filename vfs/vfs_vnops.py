@@ -306,12 +306,6 @@ def vttoif(vtype: int) -> int:
     return _VTTOIF.get(vtype, 0)
 
 
-def _ts(t: Any) -> tuple[int, int]:
-    if t is None or t == -1:
-        return (0, 0)
-    return t
-
-
 async def vn_stat(vp: vnode, sb: stat) -> int:
     """Fill ``sb`` from VOP_GETATTR (the vnode must be locked or lockable shared)."""
     va = vattr()
@@ -326,15 +320,20 @@ async def vn_stat(vp: vnode, sb: stat) -> int:
     sb.st_gid = va.va_gid if va.va_gid != -1 else 0
     sb.st_rdev = va.va_rdev if va.va_rdev != -1 else 0
     sb.st_size = va.va_size if va.va_size != -1 else 0
-    # (one statement per time: getattr by field name costs as much again)
+    # (one statement per time, _ts written out: getattr by field name or a
+    # call a time costs as much again)
+    t = va.va_atime
     ts = sb.st_atimespec
-    ts.tv_sec, ts.tv_nsec = _ts(va.va_atime)
+    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
+    t = va.va_mtime
     ts = sb.st_mtimespec
-    ts.tv_sec, ts.tv_nsec = _ts(va.va_mtime)
+    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
+    t = va.va_ctime
     ts = sb.st_ctimespec
-    ts.tv_sec, ts.tv_nsec = _ts(va.va_ctime)
+    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
+    t = va.va_birthtime
     ts = sb.st_birthtimespec
-    ts.tv_sec, ts.tv_nsec = _ts(va.va_birthtime)
+    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
     sb.st_blksize = va.va_blocksize if va.va_blocksize != -1 else 4096
     sb.st_blocks = (va.va_bytes // 512) if va.va_bytes != -1 else 0
     sb.st_flags = va.va_flags if va.va_flags != -1 else 0

@@ -84,6 +84,11 @@ Deviations from 1.93.2.3:
   that VFS_LOADVNODE answers the key it was asked for.
 * ``getnewvnode``/``ungetnewvnode`` (2007, for puffs) are built on
   vcache_alloc/vcache_free; ``vdead_check`` never waits.
+* ``genfs_lock`` enters its transaction with ``fstrans_start_begin``
+  (fstrans_start without a coroutine when it need not sleep; vfs_trans.py).
+* KASSERTs on the hot paths test their condition inline and call KASSERT
+  (the same panic and message) only when it fails (VSTATE_GET,
+  VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel).
 """
 
 from __future__ import annotations
@@ -132,7 +137,7 @@ from kern.subr_lockdebug import caller_where
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS, VFS_LOADVNODE, VFS_NEWVNODE, vfs_busy, vfs_unbusy
 from vfs.uvm import uvm
-from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_nowait
+from vfs.vfs_trans import fstrans_done, fstrans_start, fstrans_start_begin, fstrans_start_nowait
 from vfs.vnode_if import (
     VOP_INACTIVE,
     VOP_LOCK,
@@ -245,8 +250,7 @@ class vattr:
                  "va_birthtime", "va_gen", "va_flags", "va_rdev", "va_bytes", "va_filerev",
                  "va_vaflags")
 
-    def __init__(self) -> None:
-        vattr_null(self)
+    # __init__ is vattr_null itself (set below: no second call a vattr)
 
     def __repr__(self) -> str:
         return "<vattr " + " ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__
@@ -261,6 +265,9 @@ def vattr_null(vap: vattr) -> None:
         vap.va_birthtime = vap.va_gen = vap.va_flags = vap.va_rdev = vap.va_bytes = \
         vap.va_filerev = VNOVAL
     vap.va_vaflags = 0
+
+
+vattr.__init__ = vattr_null  # type: ignore[method-assign,assignment]
 
 
 assert set(vattr.__slots__) == {"va_type", "va_mode", "va_nlink", "va_uid", "va_gid",
@@ -373,7 +380,8 @@ def vnpanic(vp: vnode, fmt: str, *args: Any) -> None:
 # Vnode state operations and diagnostics (the DIAGNOSTIC versions).
 
 def VSTATE_GET(vp: vnode) -> int:
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     if vp.v_state in (VS_MARKER, VS_ACTIVE):
         vnpanic(vp, "state is %s", vstate_name(vp.v_state))
     return vp.v_state
@@ -381,7 +389,8 @@ def VSTATE_GET(vp: vnode) -> int:
 
 def VSTATE_CHANGE(vp: vnode, from_: int, to: int) -> None:
     """Move ``vp`` from state ``from_`` to ``to`` (v_interlock held) and wake its waiters."""
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     if from_ in (VS_MARKER, VS_ACTIVE):
         vnpanic(vp, "from is %s", vstate_name(from_))
     if to in (VS_MARKER, VS_ACTIVE):
@@ -407,7 +416,8 @@ async def VSTATE_WAIT_STABLE(vp: vnode) -> None:
 
 
 def VSTATE_ASSERT(vp: vnode, state: int) -> None:
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     if state == VS_ACTIVE and vp.v_usecount > 0 and vp.v_state in (VS_LOADED, VS_BLOCKED):
         return
     if vp.v_state != state:
@@ -442,7 +452,8 @@ def vnis_marker(vp: vnode) -> bool:
 
 def lru_which(vp: vnode) -> TAILQ_HEAD:
     """The lru list ``vp`` belongs on: the hold list while buffers or pages hold it."""
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
     g = _vg()
     return g.lru_hold_list if vp.v_holdcnt > 0 else g.lru_free_list
 
@@ -647,7 +658,8 @@ async def vrelel(vp: vnode, flags: int) -> None:
     async_ = bool(flags & VRELEL_ASYNC_RELE)
     force = bool(flags & VRELEL_FORCE_RELE)
 
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
 
     # Not the last reference: just drop it.
     if _vrelel_not_last(vp):
@@ -663,8 +675,9 @@ async def vrelel(vp: vnode, flags: int) -> None:
         error = await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY | (0 if force else LK_NOWAIT))
         defer = error != 0
         await mutex_enter(vp.v_interlock)
-    KASSERT(mutex_owned(vp.v_interlock))
-    KASSERT(not (force and defer))
+    if not mutex_owned(vp.v_interlock) or force and defer:  # (their calls only on failure)
+        KASSERT(mutex_owned(vp.v_interlock))
+        KASSERT(not (force and defer))
     if defer:
         # Not safe to clean it here: hand our last reference to the vdrain thread.
         lru_requeue(vp, _vg().lru_vrele_list)
@@ -1249,7 +1262,9 @@ async def genfs_lock(v: Any) -> int:
             return EBUSY
     else:
         if trans is not None:
-            await fstrans_start(trans)
+            wait = fstrans_start_begin(trans)  # (fstrans_start, its common case inline)
+            if wait is not None:
+                KASSERT(await wait == 0)
         await _rw_enter(vp.v_lock, op, caller_where(2))
     if trans is not None:
         # (the lock calls above raised if this is not an lwp: the ContextVar's get)

@@ -60,8 +60,9 @@ from typing import TYPE_CHECKING, Any
 from kern.cpu import curmachine_or_none
 from kern.errno import EOPNOTSUPP
 from kern.subr_fault import dev_is, fault_site
+from kern.subr_prf import KASSERT
 from vfs.mount import IMNT_HAS_TRANS
-from vfs.vfs_trans import fstrans_done, fstrans_start
+from vfs.vfs_trans import fstrans_done, fstrans_start_begin
 
 if TYPE_CHECKING:
     from vfs.vnode import vnode
@@ -289,7 +290,9 @@ def vfs_opv_init(opv: vnodeopv_desc) -> list[Any]:
 #   (vop_error_unwind);
 # * the implementation is read from ``v_op`` before anything sleeps;
 # * an operation that writes (``vdesc_fstrans``) runs inside a shared fstrans
-#   transaction on the vnode's mount when that mount has transactions.
+#   transaction on the vnode's mount when that mount has transactions
+#   (fstrans_start written as ``fstrans_start_begin`` and, only when it must
+#   sleep, the wait it returns: no coroutine when it is granted at once).
 
 
 async def vop_error_unwind(desc: vnodeop_desc, ap: Any, error: int) -> None:
@@ -377,7 +380,10 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
         lines += [
             f"    mp = {vp_attr}.v_mount",
             "    if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS:",
-            "        await fstrans_start(mp)",
+            # (fstrans_start, its common case without a coroutine)
+            "        wait = fstrans_start_begin(mp)",
+            "        if wait is not None:",
+            "            KASSERT(await wait == 0)",
             "        try:",
             "            error = await fn(ap)",
             "        finally:",
@@ -392,7 +398,8 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
     ns: dict[str, Any] = {"cls": cls, "desc": desc, "site": desc.vop_site,
                           "curmachine_or_none": curmachine_or_none,
                           "vop_error_unwind": vop_error_unwind, "IMNT_HAS_TRANS": IMNT_HAS_TRANS,
-                          "fstrans_start": fstrans_start, "fstrans_done": fstrans_done}
+                          "fstrans_start_begin": fstrans_start_begin, "KASSERT": KASSERT,
+                          "fstrans_done": fstrans_done}
     exec("\n".join(lines), ns)  # noqa: S102 - names from the descriptor table
     VOP = ns["VOP"]
 

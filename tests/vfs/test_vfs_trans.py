@@ -270,6 +270,48 @@ def test_mount_without_trans_is_a_no_op(k):
     assert k.run(body)
 
 
+def test_lwp_records_of_gone_mounts_go_and_a_remount_gets_a_new_one(k):
+    """An lwp's fstrans records: the lookup that follows an unmount clears the
+    gone mount's idle record even when it asks for the record it found last
+    (kemu's shortcut), keeps a gone record still counting until its count is 0,
+    and a mount given transaction state again gets a new record."""
+    get = vfs_trans.fstrans_get_lwp_info
+
+    async def body():
+        mp1, mp2, mp3 = make_mount(), make_mount(), make_mount()
+        for mp in (mp3, mp2, mp1):
+            await fstrans_start(mp)
+            fstrans_done(mp)
+        rec1, rec2, rec3 = get(mp1, False), get(mp2, False), get(mp3, False)
+        assert None not in (rec1, rec2, rec3)
+        assert get(mp1, False) is rec1  # the last found, now mp1's
+        await fstrans_start(mp3)  # mp3's record counts one through the unmounts
+        fstrans_unmount(mp2)
+        fstrans_unmount(mp3)
+        assert get(mp1, False) is rec1
+        assert (rec2.fli_mount, rec2.fli_mountinfo) == (None, None)  # cleared
+        assert rec3.fli_mount is mp3 and rec3.fli_trans_cnt == 1  # kept
+        # Its count drops (as fscow_run's can on a gone mount): the next lookup,
+        # of the record found last again, clears it.
+        rec3.fli_trans_cnt = 0
+        assert get(mp1, False) is rec1
+        assert (rec3.fli_mount, rec3.fli_mountinfo) == (None, None)
+        # mp1 gets new transaction state: its old record is not reused.
+        fstrans_unmount(mp1)
+        assert fstrans_mount(mp1) == 0
+        assert get(mp1, False) is None
+        assert (rec1.fli_mount, rec1.fli_mountinfo) == (None, None)
+        await fstrans_start(mp1)
+        new1 = get(mp1, False)
+        assert new1 is not rec1 and new1.fli_mountinfo is mp1.mnt_transinfo
+        assert new1.fli_trans_cnt == 1 and fstrans_held(mp1)
+        fstrans_done(mp1)
+        fstrans_unmount(mp1)
+        return True
+
+    assert k.run(body)
+
+
 # --------------------------------------------------------------- vfs_suspend
 
 def test_vfs_suspend_serializes_and_nowait(k):
