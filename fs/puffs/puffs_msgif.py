@@ -651,7 +651,9 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
 
 
 async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
-    tmpreq = puffs_req()
+    # (C's tmpreq lives on the stack; here it is made only for a reply whose
+    # waiter is gone, the one branch that reads into it)
+    tmpreq: puffs_req | None = None
 
     donesome = error = wgone = 0
 
@@ -694,6 +696,8 @@ async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
         nextpreq: puffs_req | None = None
         if wgone:
             DPRINTF("puffs_putop: bad service - waiter gone for park %r\n", park)
+            if tmpreq is None:
+                tmpreq = puffs_req()
             error = copyin(userbuf, tmpreq, ctypes.sizeof(puffs_req))
             release = 1
             if not error:
