@@ -163,6 +163,7 @@ from vfs.vnode import (
 )
 from vfs.vnode_if import VOP_ACCESS, VOP_GETATTR, VOP_SETATTR, VOP_UNLOCK, vn_default_error
 
+from . import puffs_sys
 from .puffs_msgif import puffs_vntouser, puffs_vntouser_call, puffs_vntouser_faf
 from .puffs_msgif_h import (
     ALIGN,
@@ -321,7 +322,8 @@ async def puffs_checkop(v: Any) -> int:
     ap = v
     desc = ap.a_desc
 
-    DPRINTF("checkop call %s (%d)\n", desc.vdesc_name, desc.vdesc_offset)
+    if puffs_sys.puffsdebug:  # (as puffs_msgif.py's K1: every vnode operation passes here)
+        DPRINTF("checkop call %s (%d)\n", desc.vdesc_name, desc.vdesc_offset)
 
     vp = getattr(ap, "a_" + desc.vdesc_vp, None)
     if vp is None:  # DIAGNOSTIC
