@@ -522,8 +522,7 @@ def fd_getfile(fd: int) -> file | None:
     None for a descriptor that is not open (or is being closed).  Every
     successful call is paired with ``fd_putfile(fd)``.
     """
-    fdp = _curproc().p_fd
-    dt = fdp.fd_dt
+    dt = curlwp().l_proc.p_fd.fd_dt  # (_curproc's work without its call: every call passes here)
     if not 0 <= fd < dt.dt_nfiles:
         return None
     ff = dt.dt_ff[fd]
@@ -539,8 +538,7 @@ def fd_getfile(fd: int) -> file | None:
 
 def fd_putfile(fd: int) -> None:
     """Drop the use reference fd_getfile took; wakes a close waiting for it."""
-    fdp = _curproc().p_fd
-    _fd_putfile(fdp, fd)
+    _fd_putfile(curlwp().l_proc.p_fd, fd)  # (as in fd_getfile)
 
 
 def _fd_putfile(fdp: filedesc, fd: int) -> None:
