@@ -97,10 +97,10 @@ from fs.puffs.puffs_msgif_h import (
     PUFFSDEVELVERS,
     PUFFSNAMESIZE,
     PUFFSOP_ERROR,
-    PUFFSOP_OPCLASS,
+    PUFFSOP_OPCMASK,
     PUFFSOP_VFS,
     PUFFSOP_VN,
-    PUFFSOP_WANTREPLY,
+    PUFFSOPFLAG_FAF,
     PUFFSVERSION,
     puffs_error,
     puffs_kargs,
@@ -351,10 +351,11 @@ class PuffsServer:
         # (the header's u.out fields unpacked, not a ctypes view of it: this
         # runs for every request)
         opclass, optype, cookie = HDR_OUT.unpack_from(frame, HDR_OUT_OFF)
-        wantreply = PUFFSOP_WANTREPLY(opclass)
-        cls = PUFFSOP_OPCLASS(opclass)
+        # (PUFFSOP_WANTREPLY and PUFFSOP_OPCLASS written out)
+        wantreply = not opclass & PUFFSOPFLAG_FAF
+        cls = opclass & PUFFSOP_OPCMASK
         self.handled += 1
-        replylen = len(frame)
+        framelen = replylen = len(frame)
         try:
             if cls == PUFFSOP_VFS:
                 t = PUFFS_VFS_REQ.get(optype)
@@ -362,7 +363,7 @@ class PuffsServer:
                     raise PuffsError(EINVAL)
                 replylen = await self._vfsop(optype, frame, t.from_buffer(frame))
             elif cls == PUFFSOP_VN and optype == PUFFS_VN_GETATTR \
-                    and len(frame) >= _GETATTR_SIZE:
+                    and framelen >= _GETATTR_SIZE:
                 replylen = await self._getattr(cookie, frame)
             elif cls == PUFFSOP_VN:
                 t = PUFFS_VN_REQ.get(optype)
@@ -390,7 +391,9 @@ class PuffsServer:
         if not wantreply:
             return None
         HDR_RV.pack_into(frame, HDR_RV_OFF, rv)  # preq_rv over opclass..: the u.in form
-        return frame[:max(HDRSIZE, min(replylen, len(frame)))]
+        if replylen >= framelen:
+            return frame    # (the whole frame: no copy of it)
+        return frame[:max(HDRSIZE, replylen)]
 
     def _record_kernel_error(self, err: KernelError) -> None:
         """Count ``err`` and keep it among the last ``kernel_errors_kept``."""
