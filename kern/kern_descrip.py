@@ -35,7 +35,7 @@ import ctypes
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from kern.cpu import MachineLocal, curlwp
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none
 from kern.errno import EBADF, EINTR, EINVAL, EMFILE, EMOVEFD, ENFILE, ENOSPC, EOPNOTSUPP, ERESTART
 from kern.fcntl import (
     DTYPE_KQUEUE,
@@ -522,8 +522,9 @@ def fd_getfile(fd: int) -> file | None:
     None for a descriptor that is not open (or is being closed).  Every
     successful call is paired with ``fd_putfile(fd)``.
     """
-    fdp = _curproc().p_fd
-    dt = fdp.fd_dt
+    # (_curproc's work without its calls: every system call on a descriptor
+    # passes here; curlwp raises its error when there is no lwp)
+    dt = (curlwp_or_none() or curlwp()).l_proc.p_fd.fd_dt
     if not 0 <= fd < dt.dt_nfiles:
         return None
     ff = dt.dt_ff[fd]
@@ -539,8 +540,7 @@ def fd_getfile(fd: int) -> file | None:
 
 def fd_putfile(fd: int) -> None:
     """Drop the use reference fd_getfile took; wakes a close waiting for it."""
-    fdp = _curproc().p_fd
-    _fd_putfile(fdp, fd)
+    _fd_putfile((curlwp_or_none() or curlwp()).l_proc.p_fd, fd)  # (as in fd_getfile)
 
 
 def _fd_putfile(fdp: filedesc, fd: int) -> None:

@@ -314,31 +314,34 @@ def _need(kv: memoryview | bytearray, n: int, what: str) -> None:
               len(kv), n)
 
 
-def _copy_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, len: int, out: bool) -> int:
-    """copyout (``out``) or copyin of ``len`` bytes between kernel buffer ``kaddr``
+def _copy_vm(vm: vmspace | None, kaddr: Any, uaddr: Any, n: int, out: bool) -> int:
+    """copyout (``out``) or copyin of ``n`` bytes between kernel buffer ``kaddr``
     and ``uaddr`` in ``vm``."""
-    if len == 0:
+    # (``n``, not C's ``len``, so that the builtin len() can be called: a
+    # buffer's __len__ method called instead costs several times as much)
+    if n == 0:
         return 0
-    if vm is None or len < 0:
+    if vm is None or n < 0:
         return EFAULT
     addr = uaddr if uaddr.__class__ is int else _uaddr(uaddr)
     ent = vm.vm_hint    # (lookup's first try, without its call: most copies hit it)
-    if ent is None or addr < ent.start or addr + len > ent.end:
-        r = vm.lookup(addr, len)
+    if ent is None or addr < ent.start or addr + n > ent.end:
+        r = vm.lookup(addr, n)
         if r is None:
             return EFAULT
         ent = r[0]
     off = addr - ent.start
     kv = kaddr if kaddr.__class__ is bytearray else _kview(kaddr)
-    if kv.__len__() < len:
-        _need(kv, len, "copyout" if out else "copyin")
+    kn = len(kv)
+    if kn < n:
+        _need(kv, n, "copyout" if out else "copyin")
     if not out:
         src = ent.data
-        kv[:len] = src[off:off + len] if len < _VIEW_MIN else memoryview(src)[off:off + len]
-    elif kv.__len__() == len:
-        ent.data[off:off + len] = kv    # (the whole buffer: no copy of it first)
+        kv[:n] = src[off:off + n] if n < _VIEW_MIN else memoryview(src)[off:off + n]
+    elif kn == n:
+        ent.data[off:off + n] = kv    # (the whole buffer: no copy of it first)
     else:
-        ent.data[off:off + len] = kv[:len] if len < _VIEW_MIN else memoryview(kv)[:len]
+        ent.data[off:off + n] = kv[:n] if n < _VIEW_MIN else memoryview(kv)[:n]
     return 0
 
 

@@ -49,6 +49,7 @@ from kern.ioccom import (
     IOC_VOID,
     IOCGROUP,
     IOCPARM_LEN,
+    IOCPARM_MASK,
     IOCPARM_MAX,
     IOCPARM_SHIFT,
 )
@@ -265,7 +266,6 @@ async def sys_ioctl(l: lwp, uap: Any, retval: list[Any]) -> int:
     """ioctl(fd, com, data): move the argument as the command encodes it, call fo_ioctl."""
     fd = uap.fd
     com = uap.com
-    p = l.l_proc
     error = 0
     memp: Any = None
     size = 0
@@ -279,8 +279,9 @@ async def sys_ioctl(l: lwp, uap: Any, retval: list[Any]) -> int:
     elif com in (FIONCLEX, FIOCLEX):
         fd_set_exclose(l, fd, com == FIOCLEX)
     else:
-        # The high word says how much to copy and which way.
-        size = IOCPARM_LEN(com)
+        # The high word says how much to copy and which way.  (IOCPARM_LEN
+        # written out: every ioctl passes here)
+        size = (com >> IOCPARM_SHIFT) & IOCPARM_MASK
         if size > IOCPARM_MAX:
             error = ENOTTY
         else:
@@ -328,6 +329,7 @@ async def sys_ioctl(l: lwp, uap: Any, retval: list[Any]) -> int:
 
     fd_putfile(fd)
     if error == -1:
+        p = l.l_proc
         printf("sys_ioctl: _IO%s%s('%c', %lu, %lu) returned -1: pid=%d comm=%s\n",
                "W" if com & IOC_IN else "", "R" if com & IOC_OUT else "",
                chr(IOCGROUP(com)), com & 0xff, IOCPARM_LEN(com), p.p_pid, p.p_comm)

@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from kern.cpu import MachineLocal, curlwp, curmachine
+from kern.cpu import MachineLocal, curlwp, curlwp_or_none, curmachine
 from kern.errno import EBUSY, EFAULT, EINVAL, EJUSTRETURN, ENOENT, ENOSYS, ERESTART
 from kern.exceptions import KernelError, SyscallError
 from kern.kern_lwp import LW_WEXIT, LW_WSUSPEND, PS_WEXIT, KthreadExit
@@ -465,7 +465,9 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     this one coroutine, not a wrapper around another: each level of
     coroutines costs every switch of a sleeping call twice.)
     """
-    l = curlwp()
+    # (the ContextVar read without curlwp's frame; curlwp raises its error
+    # when there is no lwp)
+    l = curlwp_or_none() or curlwp()
     depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run
     # between this process's user code and its call.  (kern_synch.preempt,

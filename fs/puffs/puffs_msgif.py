@@ -437,14 +437,19 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     # Supporting PCATCH: a call that wants a reply is refused with EINTR
     # while a signal this lwp was offered (LW_PENDSIG) is pending, except
     # INACTIVE, which is turned into a FAF (it must reach the server) and
-    # still reports EINTR.
-    if PUFFSOP_WANTREPLY(preq.preq_opclass) and (park.park_flags & PARKFLAG_CALL) == 0 \
+    # still reports EINTR.  (wantreply: PUFFSOP_WANTREPLY(preq->preq_opclass),
+    # read once; only puffs_reqtofaf changes it before the request is queued,
+    # and after that the caller holds park_mtx, without which putop cannot
+    # write the header.)
+    wantreply = PUFFSOP_WANTREPLY(preq.preq_opclass)
+    if wantreply and (park.park_flags & PARKFLAG_CALL) == 0 \
             and (l.l_flag & LW_PENDSIG) != 0 and sigispending(l) != 0:
         if PUFFSOP_OPCLASS(preq.preq_opclass) == PUFFSOP_VN \
                 and preq.preq_optype == PUFFS_VN_INACTIVE:
             puffs_reqtofaf(park)
             preq = park.park_hdr
             assert preq is not None
+            wantreply = PUFFSOP_WANTREPLY(preq.preq_opclass)
             DPRINTF("puffs touser: converted to FAF %r\n", park)
             rv = EINTR
         else:
@@ -461,7 +466,7 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
 
     if pmp.pmp_status != PUFFSTAT_RUNNING:
         mutex_exit(pmp.pmp_lock)
-        if not PUFFSOP_WANTREPLY(preq.preq_opclass):
+        if not wantreply:
             free(park.park_preq, M_PUFFS)  # M4: 1.27 leaked FAF buffers here
         await _park_drop(park)
         return ENXIO
@@ -479,7 +484,7 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     cv_broadcast(pmp.pmp_req_waiter_cv)
     selnotify(pmp.pmp_sel, 0)
 
-    if PUFFSOP_WANTREPLY(preq.preq_opclass) and (park.park_flags & PARKFLAG_CALL) == 0:
+    if wantreply and (park.park_flags & PARKFLAG_CALL) == 0:
         error = await cv_wait_sig(park.park_cv, park.park_mtx)
         if error:
             park.park_flags |= PARKFLAG_WAITERGONE
@@ -593,7 +598,11 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
         KASSERT(park.park_flags & PARKFLAG_ONQUEUE1)
         park.park_flags &= ~PARKFLAG_ONQUEUE1
 
-        if phg.phg_buflen < preq.preq_buflen:
+        # (preq_buflen and the opclass read once: the request is the
+        # caller's, and nothing writes its header until the server's reply)
+        buflen = preq.preq_buflen
+        wantreply = PUFFSOP_WANTREPLY(preq.preq_opclass)
+        if phg.phg_buflen < buflen:
             if not donesome:
                 error = E2BIG
             # M3: back to the head of the queue, as after a copyout fault
@@ -602,7 +611,7 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
             puffs_park_release(park, 0)
             break
         # M8: on the replywait queue before the copyout, while pmp_lock is held
-        if PUFFSOP_WANTREPLY(preq.preq_opclass):
+        if wantreply:
             pmp.pmp_req_replywait.append(park)
             park.park_flags |= PARKFLAG_ONQUEUE2
         mutex_exit(pmp.pmp_lock)
@@ -630,11 +639,11 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
                 error = 0
             puffs_park_release(park, 0)
             break
-        bufpos += preq.preq_buflen
-        phg.phg_buflen -= preq.preq_buflen
+        bufpos += buflen
+        phg.phg_buflen -= buflen
         donesome += 1
 
-        if PUFFSOP_WANTREPLY(preq.preq_opclass):
+        if wantreply:
             puffs_park_release(park, 0)
         else:
             free(park.park_preq, M_PUFFS)
@@ -651,7 +660,9 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
 
 
 async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
-    tmpreq = puffs_req()
+    # (C's tmpreq lives on the stack; here it is made only for a reply whose
+    # waiter is gone, the one branch that reads into it)
+    tmpreq: puffs_req | None = None
 
     donesome = error = wgone = 0
 
@@ -694,6 +705,8 @@ async def puffs_putop(pmp: puffs_mount, php: puffs_reqh_put) -> int:
         nextpreq: puffs_req | None = None
         if wgone:
             DPRINTF("puffs_putop: bad service - waiter gone for park %r\n", park)
+            if tmpreq is None:
+                tmpreq = puffs_req()
             error = copyin(userbuf, tmpreq, ctypes.sizeof(puffs_req))
             release = 1
             if not error:

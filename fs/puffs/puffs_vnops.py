@@ -92,6 +92,7 @@ Deviations (also listed in puffs_vfsops.py's header):
 from __future__ import annotations
 
 import ctypes
+import struct
 from typing import Any
 
 from kern.cpu import curlwp
@@ -127,6 +128,7 @@ from vfs.genfs_vnops import (
 from vfs.mount import VFS_ROOT
 from vfs.namei_h import CREATE, ISDOTDOT, ISLASTCN, MAKEENTRY, RENAME
 from vfs.spec_vnops import spec_node_destroy, spec_read, spec_vnodeop_entries, spec_write
+from vfs.statvfs import fsid_t, statvfs
 from vfs.vfs_bio import DEV_BSHIFT, biodone
 from vfs.vfs_trans import (
     FSTRANS_SUSPENDING,
@@ -161,6 +163,7 @@ from vfs.vnode import (
 )
 from vfs.vnode_if import VOP_ACCESS, VOP_GETATTR, VOP_SETATTR, VOP_UNLOCK, vn_default_error
 
+from . import puffs_sys
 from .puffs_msgif import puffs_vntouser, puffs_vntouser_call, puffs_vntouser_faf
 from .puffs_msgif_h import (
     ALIGN,
@@ -319,7 +322,8 @@ async def puffs_checkop(v: Any) -> int:
     ap = v
     desc = ap.a_desc
 
-    DPRINTF("checkop call %s (%d)\n", desc.vdesc_name, desc.vdesc_offset)
+    if puffs_sys.puffsdebug:  # (as puffs_msgif.py's K1: every vnode operation passes here)
+        DPRINTF("checkop call %s (%d)\n", desc.vdesc_name, desc.vdesc_offset)
 
     vp = getattr(ap, "a_" + desc.vdesc_vp, None)
     if vp is None:  # DIAGNOSTIC
@@ -619,6 +623,11 @@ async def puffs_access(v: Any) -> int:
                                 len(access_buf), 0, VPTOPNC(vp), vp, None)
 
 
+_FSIDVAL0 = struct.Struct("=i")     # struct statvfs's f_fsidx.__fsid_val[0]
+_FSIDVAL0_OFF = statvfs.f_fsidx.offset + fsid_t.__fsid_val.offset
+assert fsid_t.__fsid_val.size == 2 * _FSIDVAL0.size
+
+
 async def puffs_getattr(v: Any) -> int:
     ap = v
 
@@ -628,7 +637,8 @@ async def puffs_getattr(v: Any) -> int:
     mp = vp.v_mount
     vap = ap.a_vap
 
-    puffs_vattr_null(getattr_arg.pvnr_va)
+    va = getattr_arg.pvnr_va    # (&getattr_arg->pvnr_va: one view for both uses)
+    puffs_vattr_null(va)
     puffs_credcvt(getattr_arg.pvnr_cred, ap.a_cred)
     getattr_arg.pvnr_pid = puffs_lwp2pid(curlwp())
 
@@ -639,8 +649,10 @@ async def puffs_getattr(v: Any) -> int:
     if error:
         return error
 
-    puffs_vattr_in(vap, getattr_arg.pvnr_va)
-    vap.va_fsid = mp.mnt_stat.f_fsidx.__fsid_val[0]
+    puffs_vattr_in(vap, va)
+    # mnt_stat.f_fsidx.__fsid_val[0], read without views of the fsid_t and
+    # its array (half the cost, on every getattr)
+    vap.va_fsid = _FSIDVAL0.unpack_from(mp.mnt_stat, _FSIDVAL0_OFF)[0]
 
     pn = VPTOPP(vp)
     if pn.pn_stat & PNODE_METACACHE_ATIME:

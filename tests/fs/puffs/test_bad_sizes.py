@@ -327,6 +327,39 @@ def test_a_server_in_another_process_gets_the_report():
     assert s.child_stats["kernel_errors"] == [
         "kernel: type 1 (MAKENODE), error 22, cookie 0x4242 "
         "(negative size -7 is not a valid size)"]
+    assert s.child_stats["kernel_errors_seen"] == 1
+
+
+@pytest.mark.parametrize("kept", [2, 0])
+def test_kernel_errors_keeps_the_last_few_and_counts_all(kept):
+    """A server that runs for ever must not grow with the kernel's reports:
+    ``kernel_errors`` holds the last ``kernel_errors_kept`` (oldest first),
+    ``kernel_errors_seen`` counts every one, and the error callback still
+    sees each."""
+    assert PuffsServer.kernel_errors_kept == 100    # the documented default
+    with h.Booted(seed=189) as k:
+        ops = BadAnswers()
+        s, lines = _start(k, ops)
+        s.kernel_errors_kept = kept
+        sizes = (-2, -3, -4, -5)
+
+        async def body():
+            await _make("/mnt/f", b"hello")
+            out = []
+            for size in sizes:
+                ops.lookup[b"f"] = (None, size)
+                out.append((await h.stat_("/mnt/f"))[0])
+            await h.syncbar()
+            return ops.nodes[ops.root_cookie].entries[b"f"], out
+
+        f, out = k.run(body)
+        assert out == [EPROTO] * len(sizes)
+        texts = [f"negative size {size} is not a valid size" for size in sizes]
+        assert s.kernel_errors == [KernelError(PUFFS_ERR_MAKENODE, EINVAL, t, f)
+                                   for t in texts[len(texts) - kept:]]
+        assert s.kernel_errors_seen == len(sizes)
+        assert len(lines) == len(sizes)
+        assert k.run(h.unmount, "/mnt") == 0
 
 
 def test_updatevpsize_goes_through_getattr_and_setsize():

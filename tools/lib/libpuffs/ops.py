@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from fs.puffs.puffs_msgif_h import (
+    NGROUPS,
     PUFFCRED_CRED_FSCRED,
     PUFFCRED_TYPE_INTERNAL,
     PUFFS_VN_ACCESS,
@@ -63,6 +64,7 @@ from fs.puffs.puffs_msgif_h import (
     VATTR_WIRE_HEAD,
     puffs_cred,
     puffs_kcn,
+    uucred,
     vattr,
 )
 from kern.errno import EACCES, EIO, EOPNOTSUPP
@@ -92,6 +94,20 @@ PUFFS_FSYNC_CACHE = 0x0100
 
 #: the image VATTR_WIRE_HEAD packs, stored into a wire vattr in one call
 _VATTR_HEAD_IMAGE = struct.Struct(f"{VATTR_WIRE_HEAD.size}s")
+#: va_fsid, read where an answer leaves it to the kernel
+_FSID_OFF = vattr.va_fsid.offset
+_FSID = struct.Struct("=I")
+assert vattr.va_fsid.size == _FSID.size, "struct vattr's va_fsid"
+
+#: struct puffs_cred as one record: the uucred's cr_uid, cr_gid, cr_ngroups
+#: and cr_groups (cr_unused and the padding skipped), pcr_type, pcr_internal
+_CRED_WIRE = struct.Struct(f"=4xIIh2x{NGROUPS}IBB")
+_CRED_TYPE = 3 + NGROUPS    # pcr_type's index in the record
+assert (uucred.cr_uid.offset, uucred.cr_gid.offset, uucred.cr_ngroups.offset,
+        uucred.cr_groups.offset, puffs_cred.pcr_type.offset,
+        puffs_cred.pcr_internal.offset) == (4, 8, 12, 16, 16 + 4 * NGROUPS,
+                                            17 + 4 * NGROUPS) and \
+    _CRED_WIRE.size == puffs_cred.pcr_internal.offset + 1, "struct puffs_cred's layout"
 
 
 @dataclass
@@ -149,20 +165,34 @@ class Attr:
         may be left to the kernel, which sets it), one pack of them all;
         otherwise one statement per field (a getattr/setattr loop by name
         costs a GETATTR reply about twice as much)."""
+        if not self._pack_into(va, 0):
+            self._store(va)
+
+    def to_frame(self, frame: bytearray, off: int) -> None:
+        """:meth:`to_wire` into the wire vattr at byte ``off`` of a request frame
+        (a ctypes view of it made only when the fields go one by one)."""
+        if not self._pack_into(frame, off):
+            self._store(vattr.from_buffer(frame, off))
+
+    def _pack_into(self, buf: Any, off: int) -> bool:
+        """Every field in one pack into the wire vattr at ``off`` of ``buf``, or
+        False (nothing stored) when one is not an int in range."""
         at, mt, ct, bt = self.atime, self.mtime, self.ctime, self.birthtime
         fsid = self.fsid
         if fsid is None:
-            fsid = va.va_fsid
+            fsid = _FSID.unpack_from(buf, off + _FSID_OFF)[0]
         try:
             image = VATTR_WIRE_HEAD.pack(
                 self.type, self.mode, self.nlink, self.uid, self.gid, fsid, self.fileid,
                 self.size, self.blocksize, at[0], at[1], mt[0], mt[1], ct[0], ct[1], bt[0],
                 bt[1], self.gen, self.flags, self.rdev, self.bytes, self.filerev)
         except (struct.error, TypeError, IndexError):
-            pass    # (None, a float, a value ctypes would wrap: field by field)
-        else:
-            _VATTR_HEAD_IMAGE.pack_into(va, 0, image)
-            return
+            return False    # (None, a float, a value ctypes would wrap: field by field)
+        _VATTR_HEAD_IMAGE.pack_into(buf, off, image)
+        return True
+
+    def _store(self, va: vattr) -> None:
+        """The given fields into ``va`` one statement each."""
         if self.type is not None:
             va.va_type = self.type
         if (v := self.mode) is not None:
@@ -223,12 +253,18 @@ class Cred:
 
     @classmethod
     def from_wire(cls, pcr: puffs_cred) -> Cred:
-        if pcr.pcr_type == PUFFCRED_TYPE_INTERNAL:
-            return cls(internal="FSCRED" if pcr.pcr_internal == PUFFCRED_CRED_FSCRED
+        return cls.from_frame(pcr, 0)
+
+    @classmethod
+    def from_frame(cls, buf: Any, off: int) -> Cred:
+        """The struct puffs_cred at byte ``off`` of ``buf`` (a request frame, or
+        a puffs_cred itself), read in one unpack."""
+        v = _CRED_WIRE.unpack_from(buf, off)
+        if v[_CRED_TYPE] == PUFFCRED_TYPE_INTERNAL:
+            return cls(internal="FSCRED" if v[_CRED_TYPE + 1] == PUFFCRED_CRED_FSCRED
                        else "NOCRED")
-        u = pcr.pcr_uuc
-        n = max(0, min(u.cr_ngroups, len(u.cr_groups)))
-        return cls(u.cr_uid, u.cr_gid, tuple(u.cr_groups[:n]))
+        n = max(0, min(v[2], NGROUPS))
+        return cls(v[0], v[1], v[3:3 + n])
 
     @property
     def is_kernel(self) -> bool:

@@ -356,6 +356,7 @@ def server_stats(server: Any) -> dict[str, Any]:
         "state": server.state, "loop_error": server.loop_error, "handled": server.handled,
         "errors": [repr(e) for e in server.errors],
         "kernel_errors": [str(e) for e in server.kernel_errors],
+        "kernel_errors_seen": server.kernel_errors_seen,
         "suspends": list(suspends) if isinstance(suspends, list) else None,
         "toserv_vfs_ops": list(ch.toserv_vfs_ops), "toserv_vn_ops": list(ch.toserv_vn_ops),
         "frames_in": ch.frames_in, "replies_out": ch.replies_out,

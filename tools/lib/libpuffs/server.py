@@ -34,7 +34,10 @@ When the kernel refuses an answer (a node of a bad type or a negative size:
 the request fails with EPROTO), it tells the server with an error
 notification (PUFFSOP_ERROR), as NetBSD's kernel does since 2007's later
 revisions.  The server records it in ``server.kernel_errors`` (a
-:class:`~tools.lib.libpuffs.errors.KernelError`) and calls
+:class:`~tools.lib.libpuffs.errors.KernelError`; the list keeps the last
+``server.kernel_errors_kept`` of them, 100 unless set, oldest first, so a
+server that runs for ever does not grow with them; ``server.kernel_errors_seen``
+counts every one since the start) and calls
 ``server.errnotify(server, err)``, by default :func:`puffs_kernerr_log`,
 which writes ``kernel: type 1 (MAKENODE), error 22, cookie 0x... (negative
 size -5 is not a valid size)`` where OPDUMP lines go.  libpuffs' default is
@@ -46,6 +49,7 @@ kemu's keeps serving, so one bad answer loses nothing else, and offers
 from __future__ import annotations
 
 import ctypes
+import struct
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -93,14 +97,15 @@ from fs.puffs.puffs_msgif_h import (
     PUFFSDEVELVERS,
     PUFFSNAMESIZE,
     PUFFSOP_ERROR,
-    PUFFSOP_OPCLASS,
+    PUFFSOP_OPCMASK,
     PUFFSOP_VFS,
     PUFFSOP_VN,
-    PUFFSOP_WANTREPLY,
+    PUFFSOPFLAG_FAF,
     PUFFSVERSION,
     puffs_error,
     puffs_kargs,
     puffs_req,
+    puffs_vnreq_getattr,
     puffs_vnreq_read,
     puffs_vnreq_readdir,
     puffs_vnreq_write,
@@ -130,6 +135,14 @@ from .channel import (
 )
 from .errors import KernelError, PuffsError
 from .ops import Attr, ComponentName, Cred, Operations, StatvfsData, vnopmask
+
+# Where GETATTR's fields lie in its frame (read and written without a view).
+_GETATTR_SIZE = ctypes.sizeof(puffs_vnreq_getattr)
+_GETATTR_CRED = puffs_vnreq_getattr.pvnr_cred.offset
+_GETATTR_VA = puffs_vnreq_getattr.pvnr_va.offset
+_GETATTR_PID_OFF = puffs_vnreq_getattr.pvnr_pid.offset
+_GETATTR_PID = struct.Struct("=i")
+assert puffs_vnreq_getattr.pvnr_pid.size == _GETATTR_PID.size
 
 # libc is for a server on /dev/puffs in the machine; one in another OS process
 # (remote.py) never calls it, and does not import it (see kern/_lazy.py).
@@ -174,6 +187,11 @@ async def puffs_kernerr_abort(server: PuffsServer, err: KernelError) -> None:
 class PuffsServer:
     """One puffs file system server (libpuffs' ``struct puffs_usermount``)."""
 
+    #: how many of the kernel's error notifications ``kernel_errors`` keeps
+    #: (the latest; ``kernel_errors_seen`` counts them all).  Set it on a
+    #: server (or a subclass) to keep more or fewer; 0 keeps none.
+    kernel_errors_kept = 100
+
     def __init__(self, ops: Operations, name: str | bytes = "puffs", *, flags: int = 0,
                  maxreqlen: int = 0, fhsize: int = 0, fhflags: int = 0,
                  nhashbuckets: int = 0, dev: str = "/dev/puffs") -> None:
@@ -204,8 +222,11 @@ class PuffsServer:
         self.handled = 0
         #: where OPDUMP lines go (``async fn(line)``); None: the default
         self.dumpfn: Callable[[str], Awaitable[None]] | None = None
-        #: what the kernel refused (PUFFSOP_ERROR notifications), oldest first
+        #: what the kernel refused (PUFFSOP_ERROR notifications), oldest first:
+        #: the last ``kernel_errors_kept`` of them
         self.kernel_errors: list[KernelError] = []
+        #: every notification since the start, those dropped from the list too
+        self.kernel_errors_seen = 0
         #: called with (server, KernelError) for each (puffs_set_errnotify)
         self.errnotify: Callable[[PuffsServer, KernelError], Awaitable[None]] = \
             puffs_kernerr_log
@@ -330,16 +351,20 @@ class PuffsServer:
         # (the header's u.out fields unpacked, not a ctypes view of it: this
         # runs for every request)
         opclass, optype, cookie = HDR_OUT.unpack_from(frame, HDR_OUT_OFF)
-        wantreply = PUFFSOP_WANTREPLY(opclass)
-        cls = PUFFSOP_OPCLASS(opclass)
+        # (PUFFSOP_WANTREPLY and PUFFSOP_OPCLASS written out)
+        wantreply = not opclass & PUFFSOPFLAG_FAF
+        cls = opclass & PUFFSOP_OPCMASK
         self.handled += 1
-        replylen = len(frame)
+        framelen = replylen = len(frame)
         try:
             if cls == PUFFSOP_VFS:
                 t = PUFFS_VFS_REQ.get(optype)
                 if t is None or len(frame) < ctypes.sizeof(t):
                     raise PuffsError(EINVAL)
                 replylen = await self._vfsop(optype, frame, t.from_buffer(frame))
+            elif cls == PUFFSOP_VN and optype == PUFFS_VN_GETATTR \
+                    and framelen >= _GETATTR_SIZE:
+                replylen = await self._getattr(cookie, frame)
             elif cls == PUFFSOP_VN:
                 t = PUFFS_VN_REQ.get(optype)
                 if t is None or len(frame) < ctypes.sizeof(t):
@@ -349,7 +374,7 @@ class PuffsServer:
                 perr = puffs_error.from_buffer(frame)
                 err = KernelError(optype, perr.perr_error,
                                   perr.perr_str.decode("utf-8", "replace"), cookie)
-                self.kernel_errors.append(err)
+                self._record_kernel_error(err)
                 await self.errnotify(self, err)
             else:
                 raise PuffsError(EINVAL)
@@ -366,7 +391,18 @@ class PuffsServer:
         if not wantreply:
             return None
         HDR_RV.pack_into(frame, HDR_RV_OFF, rv)  # preq_rv over opclass..: the u.in form
-        return frame[:max(HDRSIZE, min(replylen, len(frame)))]
+        if replylen >= framelen:
+            return frame    # (the whole frame: no copy of it)
+        return frame[:max(HDRSIZE, replylen)]
+
+    def _record_kernel_error(self, err: KernelError) -> None:
+        """Count ``err`` and keep it among the last ``kernel_errors_kept``."""
+        self.kernel_errors_seen += 1
+        kept = self.kernel_errors
+        kept.append(err)
+        over = len(kept) - max(0, self.kernel_errors_kept)
+        if over > 0:
+            del kept[:over]
 
     async def _dump(self, cls: int, optype: int, cookie: int, wantreply: int,
                     frame: bytearray, rv: int) -> None:
@@ -472,8 +508,7 @@ class PuffsServer:
             await ops.node_access(cookie, a.pvnr_mode, Cred.from_wire(a.pvnr_cred),
                                   a.pvnr_pid)
         elif optype == PUFFS_VN_GETATTR:
-            attr = await ops.node_getattr(cookie, Cred.from_wire(a.pvnr_cred), a.pvnr_pid)
-            attr.to_wire(a.pvnr_va)
+            return await self._getattr(cookie, frame)
         elif optype == PUFFS_VN_SETATTR:
             await ops.node_setattr(cookie, Attr.from_wire(a.pvnr_va),
                                    Cred.from_wire(a.pvnr_cred), a.pvnr_pid)
@@ -530,6 +565,15 @@ class PuffsServer:
         else:
             raise PuffsError(EINVAL)
         return size
+
+    async def _getattr(self, cookie: int, frame: bytearray) -> int:
+        """GETATTR, read and answered in the frame itself: the one request every
+        stat and fstat makes, so without a ctypes view of it (one view costs
+        more than the rest of the request's handling here)."""
+        attr = await self.ops.node_getattr(cookie, Cred.from_frame(frame, _GETATTR_CRED),
+                                           _GETATTR_PID.unpack_from(frame, _GETATTR_PID_OFF)[0])
+        attr.to_frame(frame, _GETATTR_VA)
+        return _GETATTR_SIZE
 
     async def _read(self, cookie: int, frame: bytearray, a: Any) -> int:
         size = ctypes.sizeof(puffs_vnreq_read)
