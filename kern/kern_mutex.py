@@ -276,7 +276,15 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
         panic("mutex_enter: locking against myself: %s", _name(mtx))
     if l.l_spinlocks and not mtx.mtx_spin:
         ASSERT_SLEEPABLE()  # panics
-    chain = lockdebug_wantlock(l, mtx, site) if site is not None and l.l_locks else None
+    locks = l.l_locks
+    if site is not None and locks:
+        # (the order check, skipped as in mutex_enter's common case when the
+        # top record's chain passed it before)
+        chain = locks[-1][3]
+        if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
+            chain = lockdebug_wantlock(l, mtx, site)
+    else:
+        chain = None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -292,7 +300,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    l.l_locks.append((mtx, site, False, chain))
+    locks.append((mtx, site, False, chain))
 
 
 async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
@@ -329,6 +337,12 @@ def mutex_exit(mtx: kmutex_t) -> None:
     locks = l.l_locks
     if locks and locks[-1][0] is mtx:  # (the usual case: the last lock taken)
         del locks[-1]
+    elif len(locks) > 1 and locks[-2][0] is mtx:
+        # (the usual release out of order: the lock under the last one
+        # taken; lockdebug_unlocked's work in line, the top record's chain
+        # cleared)
+        r = locks.pop()
+        locks[-1] = r if r[3] is None else (r[0], r[1], r[2], None)
     else:
         lockdebug_unlocked(l, mtx)
     mtx.mtx_owner = None

@@ -122,7 +122,15 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         panic("rw_enter: locking against myself: %s", _name(rw))
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    chain = lockdebug_wantlock(l, rw, site) if site is not None and l.l_locks else None
+    locks = l.l_locks
+    if site is not None and locks:
+        # (the order check, skipped as in mutex_enter's common case when the
+        # top record's chain passed it before)
+        chain = locks[-1][3]
+        if chain is None or (chain := chain.ok.get(rw.lock_class)) is None:
+            chain = lockdebug_wantlock(l, rw, site)
+    else:
+        chain = None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -147,7 +155,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
                 break  # rw_downgrade handed it the lock
         else:
             rw.rw_readers.append(l)
-    l.l_locks.append((rw, site, op == RW_READER, chain))
+    locks.append((rw, site, op == RW_READER, chain))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
@@ -188,6 +196,10 @@ def rw_exit(rw: krwlock_t) -> None:
     locks = l.l_locks
     if locks and locks[-1][0] is rw:  # (the usual case: the last lock taken)
         del locks[-1]
+    elif len(locks) > 1 and locks[-2][0] is rw:
+        # (the usual release out of order, in line as in mutex_exit)
+        r = locks.pop()
+        locks[-1] = r if r[3] is None else (r[0], r[1], r[2], None)
     else:
         lockdebug_unlocked(l, rw)
     if rw.rw_owner is None and not rw.rw_readers and (rw.rw_wwait.sq_lwps or

@@ -276,7 +276,17 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
         w = _witness.of(m)
     chain = locks[-1][3]
     if chain is None:
-        chain = _chain_of(w, locks)
+        if len(locks) == 1:
+            # (the usual case: one lock held, taken with none held, so
+            # without its chain: the empty chain's child, made here)
+            rec = locks[0]
+            held = rec[0].lock_class
+            chain = w.chains.nxt.get(held)
+            if chain is None:
+                chain = w.chains.child(held)
+            locks[0] = (rec[0], rec[1], rec[2], chain)
+        else:
+            chain = _chain_of(w, locks)
     nxt = chain.ok.get(newc)
     if nxt is not None:
         return nxt  # (passed before with the same locks held)
@@ -310,14 +320,21 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
 
 
 def _chain_of(w: _Witness, locks: list[LockRecord]) -> _Chain:
-    """The chain of the held locks ``locks``, filled into the records that lack it."""
-    chain = w.chains
-    for i, rec in enumerate(locks):
-        c = rec[3]
-        if c is None:
-            c = chain.child(rec[0].lock_class)
-            locks[i] = (rec[0], rec[1], rec[2], c)
-        chain = c
+    """The chain of the held locks ``locks``, filled into the records that lack it.
+
+    The records without a chain are always the top ones (a lock taken with
+    none held or by a try-lock gets none, and a release out of order clears
+    the chains above it), so the ones below keep theirs and the walk starts
+    from the highest record that has one.
+    """
+    i = len(locks)
+    while i and locks[i - 1][3] is None:
+        i -= 1
+    chain = locks[i - 1][3] if i else w.chains
+    for j in range(i, len(locks)):
+        rec = locks[j]
+        chain = chain.child(rec[0].lock_class)
+        locks[j] = (rec[0], rec[1], rec[2], chain)
     return chain
 
 
