@@ -65,7 +65,6 @@ from kern.subr_lockdebug import (
     frame_site,
     lock_class_for,
     lockdebug_alloc,
-    lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
 )
@@ -368,11 +367,12 @@ def mutex_tryenter(mtx: kmutex_t) -> int:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
+    # (a try-lock's record has no chain: it adds no order edge)
     if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
         f = _getframe(1)
-        lockdebug_locked(l, mtx, (f.f_code, f.f_lasti))
+        l.l_locks.append((mtx, (f.f_code, f.f_lasti), False, None))
     else:
-        lockdebug_locked(l, mtx, None)
+        l.l_locks.append((mtx, None, False, None))
     return 1
 
 

@@ -43,7 +43,6 @@ from kern.subr_lockdebug import (
     frame_site,
     lock_class_for,
     lockdebug_alloc,
-    lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
 )
@@ -54,6 +53,8 @@ if TYPE_CHECKING:
 
 RW_WRITER = 0
 RW_READER = 1
+
+_getframe = sys._getframe
 
 
 class krwlock_t:
@@ -98,12 +99,6 @@ def _check(rw: krwlock_t, what: str) -> None:
               "uninitialised" if rw.rw_state == 0 else "destroyed", _name(rw))
 
 
-def _can_take(rw: krwlock_t, op: int) -> bool:
-    if op == RW_WRITER:
-        return rw.rw_owner is None and not rw.rw_readers
-    return rw.rw_owner is None and not rw.rw_wwait
-
-
 async def rw_enter(rw: krwlock_t, op: int) -> None:
     l = curlwp_or_none()
     if l is None:
@@ -140,8 +135,8 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         i = ci.preempt_choice(l)
         if i >= 0:
             await ci.switch_to(l, i)
-    # (_can_take inline: a writer takes a free lock; a reader one with no
-    # writer holding or waiting)
+    # (a writer takes a free lock; a reader one with no writer holding or
+    # waiting)
     if op == RW_WRITER:
         while rw.rw_owner is not None or rw.rw_readers:
             sleepq_enter(rw.rw_wwait, "rwlock", rw, "rwlock", l)
@@ -159,16 +154,26 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
-    l = curlwp()
-    _check(rw, "rw_tryenter")
-    if not _can_take(rw, op):
-        return 0
+    l = curlwp_or_none()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    if rw.rw_state != 1:
+        _check(rw, "rw_tryenter")
+    # (a writer takes a free lock; a reader one with no writer holding or
+    # waiting.  A try-lock's record has no chain: it adds no order edge)
     if op == RW_WRITER:
+        if rw.rw_owner is not None or rw.rw_readers:
+            return 0
         rw.rw_owner = l
     else:
+        if rw.rw_owner is not None or rw.rw_wwait:
+            return 0
         rw.rw_readers.append(l)
-    lockdebug_locked(l, rw, caller_where(1) if l.l_cpu.lockdebug else None,
-                     shared=(op == RW_READER))
+    if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
+        f = _getframe(1)
+        l.l_locks.append((rw, (f.f_code, f.f_lasti), op == RW_READER, None))
+    else:
+        l.l_locks.append((rw, None, op == RW_READER, None))
     return 1
 
 

@@ -23,8 +23,8 @@ booted with ``lockdebug="strict"`` (an explorer looking for the schedules
 that bring a kept reversal about).
 
 Not a port: kemu's own design.  From NetBSD it takes the names of the hooks
-the lock primitives call (``lockdebug_wantlock``, ``lockdebug_locked``,
-``lockdebug_unlocked`` of sys/kern/subr_lockdebug.c) and ASSERT_SLEEPABLE
+the lock primitives call (``lockdebug_wantlock`` and ``lockdebug_unlocked``
+of sys/kern/subr_lockdebug.c) and ASSERT_SLEEPABLE
 (sys/systm.h); the order graph is after FreeBSD's WITNESS and Linux's
 lockdep.  Where it differs from NetBSD's LOCKDEBUG:
 
@@ -37,6 +37,9 @@ lockdep.  Where it differs from NetBSD's LOCKDEBUG:
   allocated).  There is no lockdebug_barrier, lockdebug_mem_check or
   lockdebug_abort; misuse other than lockdebug_alloc's "already
   initialized" is reported by the primitives' own panics.
+* The primitives append a lock's record themselves once they hold it
+  (NetBSD's lockdebug_locked), and remove it themselves when it is the
+  last one taken or the one under it (lockdebug_unlocked does the rest).
 * ASSERT_SLEEPABLE checks only that no spin mutex is held (NetBSD's
   also asserts not being in interrupt or with pserialize read sections).
 """
@@ -369,11 +372,6 @@ def lockdebug_alloc(lock: Any, lo_name: str | None, live: bool) -> None:
 
     panic("LOCKDEBUG: %s error: lockdebug_alloc: already initialized: %s", lo_name,
           lock_name(lock))
-
-
-def lockdebug_locked(l: lwp, lock: Any, site: Where | None, shared: bool = False) -> None:
-    """A lock taken without the order check (a try-lock): its record."""
-    l.l_locks.append((lock, site, shared, None))
 
 
 def lockdebug_unlocked(l: lwp, lock: Any) -> None:
