@@ -33,16 +33,18 @@ Deviations:
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_mutex import _mutex_enter, kmutex_t, mutex_enter_nowait, mutex_exit
+from kern.kern_mutex import _mutex_enter, kmutex_t, lock_site, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
-from kern.subr_lockdebug import caller_where
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
+
+_getframe = sys._getframe
 
 
 class kcondvar_t:
@@ -90,8 +92,13 @@ def cv_enter(cv: kcondvar_t, mtx: kmutex_t) -> lwp:
 
 async def _cv_relock(mtx: kmutex_t, l: lwp) -> None:
     """cv_exit's mutex_enter when mutex_enter_nowait could not take the
-    interlock; the site lockdebug records is the cv_wait* that called."""
-    await _mutex_enter(mtx, l, caller_where(1) if l.l_cpu.lockdebug else None)
+    interlock; the site lockdebug records is the cv_wait* that called (its
+    call of this function, as caller_where(1) gives it)."""
+    if l.l_cpu.lockdebug:
+        f = _getframe(1)
+        await _mutex_enter(mtx, l, (f.f_code, f.f_lasti))
+    else:
+        await _mutex_enter(mtx, l, None)
 
 
 def cv_exit(cv: kcondvar_t, error: int) -> int:
@@ -108,13 +115,18 @@ def cv_exit(cv: kcondvar_t, error: int) -> int:
 # Each wait is NetBSD's cv_enter, sleepq_block, cv_exit.  cv_exit's
 # mutex_enter is taken in the wait itself, without a coroutine more when the
 # interlock is free and no other lwp runnable (mutex_enter_nowait), with
-# the wait as its lockdebug site.
+# the wait as its lockdebug site: the wait's call of mutex_enter_nowait,
+# looked up once (one lock_site a wait), or its call of _cv_relock.
+_at_wait = lock_site()
+_at_wait_sig = lock_site()
+_at_timedwait = lock_site()
+_at_timedwait_sig = lock_site()
 
 
 async def cv_wait(cv: kcondvar_t, mtx: kmutex_t) -> None:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(0, False)
-    if not mutex_enter_nowait(mtx):
+    if not mutex_enter_nowait(mtx, at=_at_wait):
         await _cv_relock(mtx, l)
     cv_exit(cv, error)
 
@@ -123,7 +135,7 @@ async def cv_wait_sig(cv: kcondvar_t, mtx: kmutex_t) -> int:
     """As cv_wait, but a signal ends the wait with EINTR or ERESTART."""
     l = cv_enter(cv, mtx)
     error = await sleepq_block(0, True)
-    if not mutex_enter_nowait(mtx):
+    if not mutex_enter_nowait(mtx, at=_at_wait_sig):
         await _cv_relock(mtx, l)
     return cv_exit(cv, error)
 
@@ -132,7 +144,7 @@ async def cv_timedwait(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     """Wait at most ``timo`` ticks (0: forever); EWOULDBLOCK on timeout."""
     l = cv_enter(cv, mtx)
     error = await sleepq_block(timo, False)
-    if not mutex_enter_nowait(mtx):
+    if not mutex_enter_nowait(mtx, at=_at_timedwait):
         await _cv_relock(mtx, l)
     return cv_exit(cv, error)
 
@@ -140,7 +152,7 @@ async def cv_timedwait(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
 async def cv_timedwait_sig(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(timo, True)
-    if not mutex_enter_nowait(mtx):
+    if not mutex_enter_nowait(mtx, at=_at_timedwait_sig):
         await _cv_relock(mtx, l)
     return cv_exit(cv, error)
 
