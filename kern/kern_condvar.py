@@ -69,7 +69,7 @@ def cv_init(cv: kcondvar_t, wmesg: str) -> None:
 def cv_destroy(cv: kcondvar_t) -> None:
     if cv.cv_state != 1:
         panic("cv_destroy: condvar %r is not initialised", cv.cv_wmesg)
-    if cv.cv_waiters:
+    if cv.cv_waiters.sq_lwps:
         panic("cv_destroy: condvar %r has waiters", cv.cv_wmesg)
     cv.cv_state = 2
 
@@ -168,7 +168,7 @@ def cv_broadcast(cv: kcondvar_t) -> None:
 
 
 def cv_has_waiters(cv: kcondvar_t) -> bool:
-    return bool(cv.cv_waiters)
+    return bool(cv.cv_waiters.sq_lwps)
 
 
 def cv_is_valid(cv: kcondvar_t) -> bool:

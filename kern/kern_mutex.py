@@ -389,7 +389,7 @@ def mutex_destroy(mtx: kmutex_t) -> None:
     _check(mtx, "mutex_destroy")
     if mtx.mtx_owner is not None:
         panic("mutex_destroy: %s is held by %s", _name(mtx), mtx.mtx_owner.l_name)
-    if mtx.mtx_waiters:
+    if mtx.mtx_waiters.sq_lwps:
         panic("mutex_destroy: %s has waiters", _name(mtx))
     mtx.mtx_state = 2
     mtx.mtx_adaptive = False

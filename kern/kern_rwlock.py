@@ -166,7 +166,7 @@ def rw_tryenter(rw: krwlock_t, op: int) -> int:
             return 0
         rw.rw_owner = l
     else:
-        if rw.rw_owner is not None or rw.rw_wwait:
+        if rw.rw_owner is not None or rw.rw_wwait.sq_lwps:
             return 0
         rw.rw_readers.append(l)
     if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
@@ -180,9 +180,9 @@ def rw_tryenter(rw: krwlock_t, op: int) -> int:
 def _wake(rw: krwlock_t) -> None:
     if rw.rw_owner is not None or rw.rw_readers:
         return
-    if rw.rw_wwait:
+    if rw.rw_wwait.sq_lwps:
         sleepq_wake(rw.rw_wwait, 1)
-    elif rw.rw_rwait:
+    elif rw.rw_rwait.sq_lwps:
         sleepq_wake(rw.rw_rwait)
 
 
