@@ -59,11 +59,9 @@ from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
-    Site,
     Where,
     caller_where,
-    frame_site,
-    lock_class_for,
+    lock_class_at,
     lockdebug_alloc,
     lockdebug_unlocked,
     lockdebug_wantlock,
@@ -71,6 +69,8 @@ from kern.subr_lockdebug import (
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from kern.kern_lwp import lwp
 
 # kmutex_type_t (sys/mutex.h)
@@ -120,11 +120,11 @@ def _name(mtx: kmutex_t) -> str:
 
 
 def mutex_init(mtx: kmutex_t, type: int, ipl: int) -> None:
-    _mutex_init(mtx, type, ipl, frame_site(sys._getframe(1)), "mutex_init")
+    _mutex_init(mtx, type, ipl, sys._getframe(1), "mutex_init")
 
 
-def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> None:
-    """mutex_init; the lock's class is named from the ``initfn`` call at ``site``."""
+def _mutex_init(mtx: kmutex_t, type: int, ipl: int, f: FrameType, initfn: str) -> None:
+    """mutex_init; the lock's class is named from the ``initfn`` call frame ``f`` makes."""
     if type in (MUTEX_DEFAULT, MUTEX_DRIVER, MUTEX_NODEBUG):
         spin = ipl not in (IPL_NONE, IPL_SOFTCLOCK, IPL_SOFTBIO, IPL_SOFTNET, IPL_SOFTSERIAL)
     elif type == MUTEX_ADAPTIVE:
@@ -142,7 +142,7 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> 
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl
     mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
-    mtx.lock_class = lock_class_for(site, initfn, "spin mutex" if spin else "mutex")
+    mtx.lock_class = lock_class_at(f, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
     mtx.mtx_adaptive = not spin
 
@@ -397,7 +397,7 @@ def mutex_destroy(mtx: kmutex_t) -> None:
 
 def mutex_obj_alloc(type: int, ipl: int) -> kmutex_t:
     mtx = kmutex_t()
-    _mutex_init(mtx, type, ipl, frame_site(sys._getframe(1)), "mutex_obj_alloc")
+    _mutex_init(mtx, type, ipl, sys._getframe(1), "mutex_obj_alloc")
     return mtx
 
 

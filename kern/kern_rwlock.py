@@ -37,11 +37,9 @@ from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
-    Site,
     Where,
     caller_where,
-    frame_site,
-    lock_class_for,
+    lock_class_at,
     lockdebug_alloc,
     lockdebug_unlocked,
     lockdebug_wantlock,
@@ -49,6 +47,8 @@ from kern.subr_lockdebug import (
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from kern.kern_lwp import lwp
 
 RW_WRITER = 0
@@ -80,16 +80,16 @@ def _name(rw: krwlock_t) -> str:
 
 
 def rw_init(rw: krwlock_t) -> None:
-    _rw_init(rw, frame_site(sys._getframe(1)), "rw_init")
+    _rw_init(rw, sys._getframe(1), "rw_init")
 
 
-def _rw_init(rw: krwlock_t, site: Site, initfn: str) -> None:
+def _rw_init(rw: krwlock_t, f: FrameType, initfn: str) -> None:
     lockdebug_alloc(rw, "Reader / writer lock", rw.rw_state == 1)
     rw.rw_owner = None
     rw.rw_readers = []
     rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
     rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
-    rw.lock_class = lock_class_for(site, initfn, "rwlock")
+    rw.lock_class = lock_class_at(f, initfn, "rwlock")
     rw.rw_state = 1
 
 
@@ -272,5 +272,5 @@ def rw_destroy(rw: krwlock_t) -> None:
 
 def rw_obj_alloc() -> krwlock_t:
     rw = krwlock_t()
-    _rw_init(rw, frame_site(sys._getframe(1)), "rw_obj_alloc")
+    _rw_init(rw, sys._getframe(1), "rw_obj_alloc")
     return rw

@@ -173,6 +173,26 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
     return c
 
 
+# The same classes by the init call as a place in code: (file, the code's
+# first line and qualified name, the call's instruction offset, kind).
+# Working a frame's line out (``f_lineno`` walks the code's line table) costs
+# microseconds in a long function, at every init; this key finds the class
+# without it after the first init at that call.  (Not keyed by the code
+# object itself: every machine loads its modules anew, with new code
+# objects, which such a key would keep alive.)
+_classes_at: dict[tuple[str, int, str, int, str], LockClass] = {}
+
+
+def lock_class_at(f: FrameType, initfn: str, kind: str) -> LockClass:
+    """lock_class_for the ``initfn`` call frame ``f`` is making."""
+    code = f.f_code
+    key = (code.co_filename, code.co_firstlineno, code.co_qualname, f.f_lasti, kind)
+    c = _classes_at.get(key)
+    if c is None:
+        c = _classes_at[key] = lock_class_for(frame_site(f), initfn, kind)
+    return c
+
+
 # One held lock of an lwp, an entry of ``l.l_locks``: the plain tuple
 # ``(lock, where, shared, chain)``: the lock, where it was taken (a Where,
 # None without lockdebug), whether it is held shared, and the lock chain of
