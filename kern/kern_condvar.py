@@ -23,11 +23,10 @@ Deviations:
   the caller, and cv_destroy of one not initialised or with waiters,
   panic with kemu's messages (NetBSD: KASSERTs); cv_destroy marks the
   condvar dead instead of writing "deadcv" into its wmesg.
-* Taking the interlock back after the sleep (cv_exit's mutex_enter) is
-  done in each wait itself, through the mutex fast path when the mutex is
-  free and no other lwp is runnable (no preemption point), so kemu's
-  cv_exit is only the error's pass-on; cv_enter also makes the callers'
-  KASSERTs (initialised, interlock held) and returns the lwp.
+* cv_exit's mutex_enter is made by each wait itself (kemu's cv_exit is
+  the pass-on alone), through the mutex fast path when the mutex is free
+  and no other lwp is runnable (no preemption point).  cv_enter also makes
+  the callers' KASSERTs (initialised, interlock held) and returns the lwp.
 * No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING
 from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_mutex import _mutex_enter, kmutex_t, lock_site, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
+from kern.subr_lockdebug import Where
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
@@ -90,15 +90,14 @@ def cv_enter(cv: kcondvar_t, mtx: kmutex_t) -> lwp:
     return l
 
 
-async def _cv_relock(mtx: kmutex_t, l: lwp) -> None:
-    """cv_exit's mutex_enter when mutex_enter_nowait could not take the
-    interlock; the site lockdebug records is the cv_wait* that called (its
-    call of this function, as caller_where(1) gives it)."""
+def _relock_site(l: lwp) -> Where | None:
+    """The lockdebug site of cv_exit's mutex_enter when mutex_enter_nowait
+    could not take the interlock: the cv_wait* that called (its call of
+    this function, as caller_where(1) gives it), None without lockdebug."""
     if l.l_cpu.lockdebug:
         f = _getframe(1)
-        await _mutex_enter(mtx, l, (f.f_code, f.f_lasti))
-    else:
-        await _mutex_enter(mtx, l, None)
+        return (f.f_code, f.f_lasti)
+    return None
 
 
 def cv_exit(cv: kcondvar_t, error: int) -> int:
@@ -112,11 +111,11 @@ def cv_exit(cv: kcondvar_t, error: int) -> int:
     return error
 
 
-# Each wait is NetBSD's cv_enter, sleepq_block, cv_exit.  cv_exit's
-# mutex_enter is taken in the wait itself, without a coroutine more when the
-# interlock is free and no other lwp runnable (mutex_enter_nowait), with
-# the wait as its lockdebug site: the wait's call of mutex_enter_nowait,
-# looked up once (one lock_site a wait), or its call of _cv_relock.
+# Each wait is NetBSD's cv_enter, sleepq_block, cv_exit, with cv_exit's
+# mutex_enter in the wait itself: without a coroutine more when the
+# interlock is free and no other lwp runnable (mutex_enter_nowait), with the
+# wait as its lockdebug site (the wait's call of mutex_enter_nowait, looked
+# up once: one lock_site a wait; or its call of _relock_site).
 _at_wait = lock_site()
 _at_wait_sig = lock_site()
 _at_timedwait = lock_site()
@@ -127,7 +126,7 @@ async def cv_wait(cv: kcondvar_t, mtx: kmutex_t) -> None:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(0, False)
     if not mutex_enter_nowait(mtx, at=_at_wait):
-        await _cv_relock(mtx, l)
+        await _mutex_enter(mtx, l, _relock_site(l))
     cv_exit(cv, error)
 
 
@@ -136,7 +135,7 @@ async def cv_wait_sig(cv: kcondvar_t, mtx: kmutex_t) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(0, True)
     if not mutex_enter_nowait(mtx, at=_at_wait_sig):
-        await _cv_relock(mtx, l)
+        await _mutex_enter(mtx, l, _relock_site(l))
     return cv_exit(cv, error)
 
 
@@ -145,7 +144,7 @@ async def cv_timedwait(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(timo, False)
     if not mutex_enter_nowait(mtx, at=_at_timedwait):
-        await _cv_relock(mtx, l)
+        await _mutex_enter(mtx, l, _relock_site(l))
     return cv_exit(cv, error)
 
 
@@ -153,7 +152,7 @@ async def cv_timedwait_sig(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(timo, True)
     if not mutex_enter_nowait(mtx, at=_at_timedwait_sig):
-        await _cv_relock(mtx, l)
+        await _mutex_enter(mtx, l, _relock_site(l))
     return cv_exit(cv, error)
 
 

@@ -118,14 +118,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
     locks = l.l_locks
-    if site is not None and locks:
-        # (the order check, skipped as in mutex_enter's common case when the
-        # top record's chain passed it before)
-        chain = locks[-1][3]
-        if chain is None or (chain := chain.ok.get(rw.lock_class)) is None:
-            chain = lockdebug_wantlock(l, rw, site)
-    else:
-        chain = None
+    chain = lockdebug_wantlock(l, rw, site) if site is not None and locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu

@@ -284,20 +284,24 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
 
     Returns the lock chain ``lock`` makes on top of the held ones (for its
     record in ``l.l_locks``), or None when there is none to keep (lockdebug
-    off, no lock held).  The hot paths (mutex_enter) look the chain up in
-    the top record's ``ok`` themselves and call this only when it is not
-    there.
+    off, no lock held).  The hot paths (mutex_enter, mutex_enter_nowait)
+    look the chain up in the top record's ``ok`` themselves and call this
+    only when it is not there.
     """
     ci = l.l_cpu
     locks = l.l_locks
     if not ci.lockdebug or not locks:
         return None
-    m = ci.m
     newc = lock.lock_class
+    chain = locks[-1][3]
+    if chain is not None:
+        nxt = chain.ok.get(newc)
+        if nxt is not None:
+            return nxt  # (passed before with the same locks held)
+    m = ci.m
     w = m.locals.get(_witness)
     if w is None:
         w = _witness.of(m)
-    chain = locks[-1][3]
     if chain is None:
         if len(locks) == 1:
             # (the usual case: one lock held, taken with none held, so
@@ -310,9 +314,9 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
             locks[0] = (rec[0], rec[1], rec[2], chain)
         else:
             chain = _chain_of(w, locks)
-    nxt = chain.ok.get(newc)
-    if nxt is not None:
-        return nxt  # (passed before with the same locks held)
+        nxt = chain.ok.get(newc)
+        if nxt is not None:
+            return nxt
     edges = w.edges
     for rec in locks:
         held = rec[0].lock_class
