@@ -102,9 +102,12 @@ def site_of(where: Where | None) -> Site | None:
     return (code.co_filename, line, code.co_name)  # type: ignore[return-value]
 
 
+_getframe = sys._getframe
+
+
 def caller_where(depth: int) -> Where:
     """Where the caller ``depth`` frames above the caller of this function is (a Where)."""
-    f = sys._getframe(depth + 1)
+    f = _getframe(depth + 1)
     return (f.f_code, f.f_lasti)
 
 
