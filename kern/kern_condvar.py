@@ -23,18 +23,28 @@ Deviations:
   the caller, and cv_destroy of one not initialised or with waiters,
   panic with kemu's messages (NetBSD: KASSERTs); cv_destroy marks the
   condvar dead instead of writing "deadcv" into its wmesg.
-* Taking the interlock back after the sleep uses the mutex fast path when
-  the mutex is free and no other lwp is runnable (no preemption point).
+* cv_exit's mutex_enter is made by each wait itself (kemu's cv_exit is
+  the pass-on alone), through the mutex fast path when the mutex is free
+  and no other lwp is runnable (no preemption point).  cv_enter also makes
+  the callers' KASSERTs (initialised, interlock held) and returns the lwp.
 * No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_mutex import _mutex_enter, kmutex_t, mutex_enter_nowait, mutex_exit
+from kern.kern_mutex import _mutex_enter, kmutex_t, lock_site, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
-from kern.subr_lockdebug import caller_where
+from kern.subr_lockdebug import Where
 from kern.subr_prf import panic
+
+if TYPE_CHECKING:
+    from kern.kern_lwp import lwp
+
+_getframe = sys._getframe
 
 
 class kcondvar_t:
@@ -59,12 +69,15 @@ def cv_init(cv: kcondvar_t, wmesg: str) -> None:
 def cv_destroy(cv: kcondvar_t) -> None:
     if cv.cv_state != 1:
         panic("cv_destroy: condvar %r is not initialised", cv.cv_wmesg)
-    if cv.cv_waiters:
+    if cv.cv_waiters.sq_lwps:
         panic("cv_destroy: condvar %r has waiters", cv.cv_wmesg)
     cv.cv_state = 2
 
 
-async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int:
+def cv_enter(cv: kcondvar_t, mtx: kmutex_t) -> lwp:
+    """The start of a wait (kern_condvar.c's cv_enter, with the KASSERTs of
+    its callers): go on the condvar's sleep queue, release the interlock.
+    Returns the lwp that waits."""
     l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
@@ -74,37 +87,73 @@ async def _cv_wait(cv: kcondvar_t, mtx: kmutex_t, timo: int, catch: bool) -> int
         panic("cv_wait: %r: interlock not held by the caller", cv.cv_wmesg)
     sleepq_enter(cv.cv_waiters, cv.cv_wmesg, cv, "cv", l)
     mutex_exit(mtx)
-    error = await sleepq_block(timo, catch)
-    # Take the interlock back; the site lockdebug records is the cv_wait* that
-    # called.  (The mutex is usually free and no other lwp runnable: then no
-    # coroutine more, as in mutex_enter.)
-    if not mutex_enter_nowait(mtx, 2):
-        await _mutex_enter(mtx, l, caller_where(1) if l.l_cpu.lockdebug else None)
-    # cv_exit: a wait that ends in an error (a signal, EINTR for an lwp told to
-    # exit or cancelled, a timeout) may have been the one a cv_signal chose
-    # before sleepq_block failed it; with the interlock held again, hand that
-    # wakeup on so that another waiter sees it.  (cv_wait never errs.)
+    return l
+
+
+def _relock_site(l: lwp) -> Where | None:
+    """The lockdebug site of cv_exit's mutex_enter when mutex_enter_nowait
+    could not take the interlock: the cv_wait* that called (its call of
+    this function, as caller_where(1) gives it), None without lockdebug."""
+    if l.l_cpu.lockdebug:
+        f = _getframe(1)
+        return (f.f_code, f.f_lasti)
+    return None
+
+
+def cv_exit(cv: kcondvar_t, error: int) -> int:
+    """The end of a wait, with the interlock held again: a wait that ends in
+    an error (a signal, EINTR for an lwp told to exit or cancelled, a
+    timeout) may have been the one a cv_signal chose before sleepq_block
+    failed it; hand that wakeup on so that another waiter sees it.  (cv_wait
+    never errs.)"""
     if error != 0:
         cv_signal(cv)
     return error
 
 
+# Each wait is NetBSD's cv_enter, sleepq_block, cv_exit, with cv_exit's
+# mutex_enter in the wait itself: without a coroutine more when the
+# interlock is free and no other lwp runnable (mutex_enter_nowait), with the
+# wait as its lockdebug site (the wait's call of mutex_enter_nowait, looked
+# up once: one lock_site a wait; or its call of _relock_site).
+_at_wait = lock_site()
+_at_wait_sig = lock_site()
+_at_timedwait = lock_site()
+_at_timedwait_sig = lock_site()
+
+
 async def cv_wait(cv: kcondvar_t, mtx: kmutex_t) -> None:
-    await _cv_wait(cv, mtx, 0, False)
+    l = cv_enter(cv, mtx)
+    error = await sleepq_block(0, False)
+    if not mutex_enter_nowait(mtx, at=_at_wait):
+        await _mutex_enter(mtx, l, _relock_site(l))
+    cv_exit(cv, error)
 
 
 async def cv_wait_sig(cv: kcondvar_t, mtx: kmutex_t) -> int:
     """As cv_wait, but a signal ends the wait with EINTR or ERESTART."""
-    return await _cv_wait(cv, mtx, 0, True)
+    l = cv_enter(cv, mtx)
+    error = await sleepq_block(0, True)
+    if not mutex_enter_nowait(mtx, at=_at_wait_sig):
+        await _mutex_enter(mtx, l, _relock_site(l))
+    return cv_exit(cv, error)
 
 
 async def cv_timedwait(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     """Wait at most ``timo`` ticks (0: forever); EWOULDBLOCK on timeout."""
-    return await _cv_wait(cv, mtx, timo, False)
+    l = cv_enter(cv, mtx)
+    error = await sleepq_block(timo, False)
+    if not mutex_enter_nowait(mtx, at=_at_timedwait):
+        await _mutex_enter(mtx, l, _relock_site(l))
+    return cv_exit(cv, error)
 
 
 async def cv_timedwait_sig(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
-    return await _cv_wait(cv, mtx, timo, True)
+    l = cv_enter(cv, mtx)
+    error = await sleepq_block(timo, True)
+    if not mutex_enter_nowait(mtx, at=_at_timedwait_sig):
+        await _mutex_enter(mtx, l, _relock_site(l))
+    return cv_exit(cv, error)
 
 
 def cv_signal(cv: kcondvar_t) -> None:
@@ -118,7 +167,7 @@ def cv_broadcast(cv: kcondvar_t) -> None:
 
 
 def cv_has_waiters(cv: kcondvar_t) -> bool:
-    return bool(cv.cv_waiters)
+    return bool(cv.cv_waiters.sq_lwps)
 
 
 def cv_is_valid(cv: kcondvar_t) -> bool:

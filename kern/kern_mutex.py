@@ -59,19 +59,18 @@ from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
-    Site,
     Where,
     caller_where,
-    frame_site,
-    lock_class_for,
+    lock_class_at,
     lockdebug_alloc,
-    lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
 )
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from kern.kern_lwp import lwp
 
 # kmutex_type_t (sys/mutex.h)
@@ -121,11 +120,11 @@ def _name(mtx: kmutex_t) -> str:
 
 
 def mutex_init(mtx: kmutex_t, type: int, ipl: int) -> None:
-    _mutex_init(mtx, type, ipl, frame_site(sys._getframe(1)), "mutex_init")
+    _mutex_init(mtx, type, ipl, sys._getframe(1), "mutex_init")
 
 
-def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> None:
-    """mutex_init; the lock's class is named from the ``initfn`` call at ``site``."""
+def _mutex_init(mtx: kmutex_t, type: int, ipl: int, f: FrameType, initfn: str) -> None:
+    """mutex_init; the lock's class is named from the ``initfn`` call frame ``f`` makes."""
     if type in (MUTEX_DEFAULT, MUTEX_DRIVER, MUTEX_NODEBUG):
         spin = ipl not in (IPL_NONE, IPL_SOFTCLOCK, IPL_SOFTBIO, IPL_SOFTNET, IPL_SOFTSERIAL)
     elif type == MUTEX_ADAPTIVE:
@@ -143,7 +142,7 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, site: Site, initfn: str) -> 
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl
     mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
-    mtx.lock_class = lock_class_for(site, initfn, "spin mutex" if spin else "mutex")
+    mtx.lock_class = lock_class_at(f, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
     mtx.mtx_adaptive = not spin
 
@@ -276,7 +275,8 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
         panic("mutex_enter: locking against myself: %s", _name(mtx))
     if l.l_spinlocks and not mtx.mtx_spin:
         ASSERT_SLEEPABLE()  # panics
-    chain = lockdebug_wantlock(l, mtx, site) if site is not None and l.l_locks else None
+    locks = l.l_locks
+    chain = lockdebug_wantlock(l, mtx, site) if site is not None and locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -292,7 +292,7 @@ async def _mutex_enter(mtx: kmutex_t, l: lwp, site: Where | None) -> None:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
-    l.l_locks.append((mtx, site, False, chain))
+    locks.append((mtx, site, False, chain))
 
 
 async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
@@ -329,6 +329,12 @@ def mutex_exit(mtx: kmutex_t) -> None:
     locks = l.l_locks
     if locks and locks[-1][0] is mtx:  # (the usual case: the last lock taken)
         del locks[-1]
+    elif len(locks) > 1 and locks[-2][0] is mtx:
+        # (the usual release out of order: the lock under the last one
+        # taken; lockdebug_unlocked's work in line, the top record's chain
+        # cleared)
+        r = locks.pop()
+        locks[-1] = r if r[3] is None else (r[0], r[1], r[2], None)
     else:
         lockdebug_unlocked(l, mtx)
     mtx.mtx_owner = None
@@ -354,11 +360,12 @@ def mutex_tryenter(mtx: kmutex_t) -> int:
     mtx.mtx_owner = l
     if mtx.mtx_spin:
         l.l_spinlocks += 1
+    # (a try-lock's record has no chain: it adds no order edge)
     if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
         f = _getframe(1)
-        lockdebug_locked(l, mtx, (f.f_code, f.f_lasti))
+        l.l_locks.append((mtx, (f.f_code, f.f_lasti), False, None))
     else:
-        lockdebug_locked(l, mtx, None)
+        l.l_locks.append((mtx, None, False, None))
     return 1
 
 
@@ -375,7 +382,7 @@ def mutex_destroy(mtx: kmutex_t) -> None:
     _check(mtx, "mutex_destroy")
     if mtx.mtx_owner is not None:
         panic("mutex_destroy: %s is held by %s", _name(mtx), mtx.mtx_owner.l_name)
-    if mtx.mtx_waiters:
+    if mtx.mtx_waiters.sq_lwps:
         panic("mutex_destroy: %s has waiters", _name(mtx))
     mtx.mtx_state = 2
     mtx.mtx_adaptive = False
@@ -383,7 +390,7 @@ def mutex_destroy(mtx: kmutex_t) -> None:
 
 def mutex_obj_alloc(type: int, ipl: int) -> kmutex_t:
     mtx = kmutex_t()
-    _mutex_init(mtx, type, ipl, frame_site(sys._getframe(1)), "mutex_obj_alloc")
+    _mutex_init(mtx, type, ipl, sys._getframe(1), "mutex_obj_alloc")
     return mtx
 
 

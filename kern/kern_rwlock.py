@@ -37,23 +37,24 @@ from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
-    Site,
     Where,
     caller_where,
-    frame_site,
-    lock_class_for,
+    lock_class_at,
     lockdebug_alloc,
-    lockdebug_locked,
     lockdebug_unlocked,
     lockdebug_wantlock,
 )
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from kern.kern_lwp import lwp
 
 RW_WRITER = 0
 RW_READER = 1
+
+_getframe = sys._getframe
 
 
 class krwlock_t:
@@ -79,16 +80,16 @@ def _name(rw: krwlock_t) -> str:
 
 
 def rw_init(rw: krwlock_t) -> None:
-    _rw_init(rw, frame_site(sys._getframe(1)), "rw_init")
+    _rw_init(rw, sys._getframe(1), "rw_init")
 
 
-def _rw_init(rw: krwlock_t, site: Site, initfn: str) -> None:
+def _rw_init(rw: krwlock_t, f: FrameType, initfn: str) -> None:
     lockdebug_alloc(rw, "Reader / writer lock", rw.rw_state == 1)
     rw.rw_owner = None
     rw.rw_readers = []
     rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
     rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
-    rw.lock_class = lock_class_for(site, initfn, "rwlock")
+    rw.lock_class = lock_class_at(f, initfn, "rwlock")
     rw.rw_state = 1
 
 
@@ -96,12 +97,6 @@ def _check(rw: krwlock_t, what: str) -> None:
     if rw.rw_state != 1:
         panic("%s: %s rwlock %s", what,
               "uninitialised" if rw.rw_state == 0 else "destroyed", _name(rw))
-
-
-def _can_take(rw: krwlock_t, op: int) -> bool:
-    if op == RW_WRITER:
-        return rw.rw_owner is None and not rw.rw_readers
-    return rw.rw_owner is None and not rw.rw_wwait
 
 
 async def rw_enter(rw: krwlock_t, op: int) -> None:
@@ -122,7 +117,8 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         panic("rw_enter: locking against myself: %s", _name(rw))
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
-    chain = lockdebug_wantlock(l, rw, site) if site is not None and l.l_locks else None
+    locks = l.l_locks
+    chain = lockdebug_wantlock(l, rw, site) if site is not None and locks else None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -132,8 +128,8 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
         i = ci.preempt_choice(l)
         if i >= 0:
             await ci.switch_to(l, i)
-    # (_can_take inline: a writer takes a free lock; a reader one with no
-    # writer holding or waiting)
+    # (a writer takes a free lock; a reader one with no writer holding or
+    # waiting)
     if op == RW_WRITER:
         while rw.rw_owner is not None or rw.rw_readers:
             sleepq_enter(rw.rw_wwait, "rwlock", rw, "rwlock", l)
@@ -147,29 +143,39 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
                 break  # rw_downgrade handed it the lock
         else:
             rw.rw_readers.append(l)
-    l.l_locks.append((rw, site, op == RW_READER, chain))
+    locks.append((rw, site, op == RW_READER, chain))
 
 
 def rw_tryenter(rw: krwlock_t, op: int) -> int:
-    l = curlwp()
-    _check(rw, "rw_tryenter")
-    if not _can_take(rw, op):
-        return 0
+    l = curlwp_or_none()
+    if l is None:
+        l = curlwp()  # raises: not in an lwp
+    if rw.rw_state != 1:
+        _check(rw, "rw_tryenter")
+    # (a writer takes a free lock; a reader one with no writer holding or
+    # waiting.  A try-lock's record has no chain: it adds no order edge)
     if op == RW_WRITER:
+        if rw.rw_owner is not None or rw.rw_readers:
+            return 0
         rw.rw_owner = l
     else:
+        if rw.rw_owner is not None or rw.rw_wwait.sq_lwps:
+            return 0
         rw.rw_readers.append(l)
-    lockdebug_locked(l, rw, caller_where(1) if l.l_cpu.lockdebug else None,
-                     shared=(op == RW_READER))
+    if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
+        f = _getframe(1)
+        l.l_locks.append((rw, (f.f_code, f.f_lasti), op == RW_READER, None))
+    else:
+        l.l_locks.append((rw, None, op == RW_READER, None))
     return 1
 
 
 def _wake(rw: krwlock_t) -> None:
     if rw.rw_owner is not None or rw.rw_readers:
         return
-    if rw.rw_wwait:
+    if rw.rw_wwait.sq_lwps:
         sleepq_wake(rw.rw_wwait, 1)
-    elif rw.rw_rwait:
+    elif rw.rw_rwait.sq_lwps:
         sleepq_wake(rw.rw_rwait)
 
 
@@ -188,6 +194,10 @@ def rw_exit(rw: krwlock_t) -> None:
     locks = l.l_locks
     if locks and locks[-1][0] is rw:  # (the usual case: the last lock taken)
         del locks[-1]
+    elif len(locks) > 1 and locks[-2][0] is rw:
+        # (the usual release out of order, in line as in mutex_exit)
+        r = locks.pop()
+        locks[-1] = r if r[3] is None else (r[0], r[1], r[2], None)
     else:
         lockdebug_unlocked(l, rw)
     if rw.rw_owner is None and not rw.rw_readers and (rw.rw_wwait.sq_lwps or
@@ -255,5 +265,5 @@ def rw_destroy(rw: krwlock_t) -> None:
 
 def rw_obj_alloc() -> krwlock_t:
     rw = krwlock_t()
-    _rw_init(rw, frame_site(sys._getframe(1)), "rw_obj_alloc")
+    _rw_init(rw, sys._getframe(1), "rw_obj_alloc")
     return rw

@@ -23,8 +23,8 @@ booted with ``lockdebug="strict"`` (an explorer looking for the schedules
 that bring a kept reversal about).
 
 Not a port: kemu's own design.  From NetBSD it takes the names of the hooks
-the lock primitives call (``lockdebug_wantlock``, ``lockdebug_locked``,
-``lockdebug_unlocked`` of sys/kern/subr_lockdebug.c) and ASSERT_SLEEPABLE
+the lock primitives call (``lockdebug_wantlock`` and ``lockdebug_unlocked``
+of sys/kern/subr_lockdebug.c) and ASSERT_SLEEPABLE
 (sys/systm.h); the order graph is after FreeBSD's WITNESS and Linux's
 lockdep.  Where it differs from NetBSD's LOCKDEBUG:
 
@@ -37,6 +37,9 @@ lockdep.  Where it differs from NetBSD's LOCKDEBUG:
   allocated).  There is no lockdebug_barrier, lockdebug_mem_check or
   lockdebug_abort; misuse other than lockdebug_alloc's "already
   initialized" is reported by the primitives' own panics.
+* The primitives append a lock's record themselves once they hold it
+  (NetBSD's lockdebug_locked), and remove it themselves when it is the
+  last one taken or the one under it (lockdebug_unlocked does the rest).
 * ASSERT_SLEEPABLE checks only that no spin mutex is held (NetBSD's
   also asserts not being in interrupt or with pserialize read sections).
 """
@@ -99,9 +102,12 @@ def site_of(where: Where | None) -> Site | None:
     return (code.co_filename, line, code.co_name)  # type: ignore[return-value]
 
 
+_getframe = sys._getframe
+
+
 def caller_where(depth: int) -> Where:
     """Where the caller ``depth`` frames above the caller of this function is (a Where)."""
-    f = sys._getframe(depth + 1)
+    f = _getframe(depth + 1)
     return (f.f_code, f.f_lasti)
 
 
@@ -167,6 +173,26 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
     c = _classes.get(key)
     if c is None:
         c = _classes[key] = LockClass(key, _init_arg_text(site, initfn), kind, site)
+    return c
+
+
+# The same classes by the init call as a place in code: (file, the code's
+# first line and qualified name, the call's instruction offset, kind).
+# Working a frame's line out (``f_lineno`` walks the code's line table) costs
+# microseconds in a long function, at every init; this key finds the class
+# without it after the first init at that call.  (Not keyed by the code
+# object itself: every machine loads its modules anew, with new code
+# objects, which such a key would keep alive.)
+_classes_at: dict[tuple[str, int, str, int, str], LockClass] = {}
+
+
+def lock_class_at(f: FrameType, initfn: str, kind: str) -> LockClass:
+    """lock_class_for the ``initfn`` call frame ``f`` is making."""
+    code = f.f_code
+    key = (code.co_filename, code.co_firstlineno, code.co_qualname, f.f_lasti, kind)
+    c = _classes_at.get(key)
+    if c is None:
+        c = _classes_at[key] = lock_class_for(frame_site(f), initfn, kind)
     return c
 
 
@@ -261,25 +287,39 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
 
     Returns the lock chain ``lock`` makes on top of the held ones (for its
     record in ``l.l_locks``), or None when there is none to keep (lockdebug
-    off, no lock held).  The hot paths (mutex_enter) look the chain up in
-    the top record's ``ok`` themselves and call this only when it is not
-    there.
+    off, no lock held).  The hot paths (mutex_enter, mutex_enter_nowait)
+    look the chain up in the top record's ``ok`` themselves and call this
+    only when it is not there.
     """
     ci = l.l_cpu
     locks = l.l_locks
     if not ci.lockdebug or not locks:
         return None
-    m = ci.m
     newc = lock.lock_class
+    chain = locks[-1][3]
+    if chain is not None:
+        nxt = chain.ok.get(newc)
+        if nxt is not None:
+            return nxt  # (passed before with the same locks held)
+    m = ci.m
     w = m.locals.get(_witness)
     if w is None:
         w = _witness.of(m)
-    chain = locks[-1][3]
     if chain is None:
-        chain = _chain_of(w, locks)
-    nxt = chain.ok.get(newc)
-    if nxt is not None:
-        return nxt  # (passed before with the same locks held)
+        if len(locks) == 1:
+            # (the usual case: one lock held, taken with none held, so
+            # without its chain: the empty chain's child, made here)
+            rec = locks[0]
+            held = rec[0].lock_class
+            chain = w.chains.nxt.get(held)
+            if chain is None:
+                chain = w.chains.child(held)
+            locks[0] = (rec[0], rec[1], rec[2], chain)
+        else:
+            chain = _chain_of(w, locks)
+        nxt = chain.ok.get(newc)
+        if nxt is not None:
+            return nxt
     edges = w.edges
     for rec in locks:
         held = rec[0].lock_class
@@ -310,14 +350,21 @@ def lockdebug_wantlock(l: lwp, lock: Any, site: Where) -> _Chain | None:
 
 
 def _chain_of(w: _Witness, locks: list[LockRecord]) -> _Chain:
-    """The chain of the held locks ``locks``, filled into the records that lack it."""
-    chain = w.chains
-    for i, rec in enumerate(locks):
-        c = rec[3]
-        if c is None:
-            c = chain.child(rec[0].lock_class)
-            locks[i] = (rec[0], rec[1], rec[2], c)
-        chain = c
+    """The chain of the held locks ``locks``, filled into the records that lack it.
+
+    The records without a chain are always the top ones (a lock taken with
+    none held or by a try-lock gets none, and a release out of order clears
+    the chains above it), so the ones below keep theirs and the walk starts
+    from the highest record that has one.
+    """
+    i = len(locks)
+    while i and locks[i - 1][3] is None:
+        i -= 1
+    chain = locks[i - 1][3] if i else w.chains
+    for j in range(i, len(locks)):
+        rec = locks[j]
+        chain = chain.child(rec[0].lock_class)
+        locks[j] = (rec[0], rec[1], rec[2], chain)
     return chain
 
 
@@ -352,11 +399,6 @@ def lockdebug_alloc(lock: Any, lo_name: str | None, live: bool) -> None:
 
     panic("LOCKDEBUG: %s error: lockdebug_alloc: already initialized: %s", lo_name,
           lock_name(lock))
-
-
-def lockdebug_locked(l: lwp, lock: Any, site: Where | None, shared: bool = False) -> None:
-    """A lock taken without the order check (a try-lock): its record."""
-    l.l_locks.append((lock, site, shared, None))
 
 
 def lockdebug_unlocked(l: lwp, lock: Any) -> None:

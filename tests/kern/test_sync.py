@@ -495,13 +495,13 @@ def test_mutex_enter_nowait_leaves_a_seeds_schedule_as_mutex_enter_makes_it(monk
     def run(nowait: bool) -> tuple[str, list[str], list[str], int]:
         took = [0]
 
-        def counted(mtx, depth=1):
-            ok = real(mtx, depth + 1)
+        def counted(mtx, depth=1, at=None):
+            ok = real(mtx, depth + 1, at)
             took[0] += ok
             return ok
 
         monkeypatch.setattr(kc, "mutex_enter_nowait",
-                            counted if nowait else (lambda mtx, depth=1: False))
+                            counted if nowait else (lambda mtx, depth=1, at=None: False))
         mtx = kmutex_t()
         mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
         cv = kcondvar_t()
