@@ -75,6 +75,7 @@ from __future__ import annotations
 import heapq
 import inspect
 import math
+import random
 import types
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -134,6 +135,19 @@ def _forward(trap: Any) -> Generator[Any, Any, Any]:
     # A trio trap an lwp yielded, passed up to trio by the task that drives the
     # lwp; trio's answer (or exception) goes back to the lwp.
     return (yield trap)
+
+
+def _getrandbits_of(by_width: Callable[[int], int] | None) -> Callable[[int], int] | None:
+    """The ``getrandbits`` of the generator whose ``_randbelow`` ``by_width``
+    is, when that is CPython's ``Random._randbelow_with_getrandbits`` (whose
+    draws :meth:`VirtualCPU.preempt_choice` repeats); else None."""
+    fn = getattr(random.Random, "_randbelow_with_getrandbits", None)
+    if fn is None or getattr(by_width, "__func__", None) is not fn:
+        return None
+    rng = by_width.__self__  # type: ignore[union-attr]
+    if type(rng) is not random.Random:
+        return None
+    return rng.getrandbits
 
 
 class Callout:
@@ -210,6 +224,16 @@ class VirtualCPU:
         # The strategy's choice from the width alone (random, replay), or None:
         # preemption points then need no list of options.
         self._by_width = strategy.width_picker()
+        # When that is CPython's Random._randbelow (the random strategy), its
+        # generator's getrandbits: preempt_choice draws as _randbelow does,
+        # without its frame (the same getrandbits calls, so the same choices).
+        self._getrandbits = _getrandbits_of(self._by_width)
+        d = self.decisions
+        # (Decisions.record's three appends, bound once: every preemption
+        # point with another lwp runnable records a decision)
+        self._rec_width = d.widths.append
+        self._rec_choice = d.choices.append
+        self._rec_kind = d.kinds.append
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
         # the lwp on the CPU since its last "run" event (None once it left the CPU)
@@ -472,27 +496,42 @@ class VirtualCPU:
         for ``l`` to go on.  (Plain: a caller that goes on awaits nothing.)"""
         if self.curlwp is not l:
             self._not_on_cpu(l)
-        by_width = self._by_width
-        if by_width is not None:
+        getrandbits = self._getrandbits
+        if getrandbits is not None:
+            # (_randbelow(n) written out: k bits, drawn again while >= n)
             n = len(self.runq) + 1
-            c = by_width(n)
-            # (Decisions.record written out, as _pick does: every preemption
-            # point with another lwp runnable passes here)
-            d = self.decisions
-            d.widths.append(n)
-            d.choices.append(c)
-            d.kinds.append(PREEMPT)
-            return c - 1
-        return self._pick(PREEMPT, [l] + self.runq, l) - 1
+            k = n.bit_length()
+            c = getrandbits(k)
+            while c >= n:
+                c = getrandbits(k)
+        elif self._by_width is not None:
+            n = len(self.runq) + 1
+            c = self._by_width(n)
+        else:
+            return self._pick(PREEMPT, [l] + self.runq, l) - 1
+        # (Decisions.record written out, as _pick does)
+        self._rec_width(n)
+        self._rec_choice(c)
+        self._rec_kind(PREEMPT)
+        return c - 1
 
-    async def switch_to(self, l: lwp, i: int) -> None:
-        """``l`` goes back on the run queue and the CPU to the lwp ``runq[i]``."""
+    @types.coroutine
+    def switch_to(self, l: lwp, i: int) -> Generator[Any, Any, None]:
+        """``l`` goes back on the run queue and the CPU to the lwp ``runq[i]``.
+
+        Awaited like an ``async def``; a generator-based coroutine that stops
+        ``l`` itself, as :meth:`park` does (``runq[i]`` is not ``l``, so park
+        would always stop): a coroutine level less on every preemption."""
         runq = self.runq
         nxt = runq.pop(i)
         l.l_stat = LSRUN
         runq.append(l)
         self.dispatch(nxt)
-        await self.park(l)
+        if self.stopping:
+            yield from trio.lowlevel.checkpoint().__await__()
+        yield _SWITCH
+        if self.stopping:
+            yield from trio.lowlevel.checkpoint().__await__()
 
     def _not_on_cpu(self, l: lwp) -> None:
         from kern.subr_prf import panic
@@ -728,7 +767,15 @@ class VirtualCPU:
                     self.m.trace.seal()
                 continue
             try:
-                sig = _resume(l)
+                # (_resume(l) written out: every switch passes here)
+                try:
+                    sig = l.l_ctx.run(l.l_coro.send, None)  # type: ignore[union-attr]
+                except StopIteration:
+                    l.l_coro = None
+                    continue
+                except BaseException:
+                    l.l_coro = None
+                    raise
                 if sig is _SWITCH:
                     continue  # (the common case)
                 if type(sig) is not _Signal:
