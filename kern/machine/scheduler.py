@@ -435,7 +435,10 @@ class VirtualCPU:
         self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
             self._fire_due()
-        if self.runq:
+        runq = self.runq
+        if len(runq) == 1:
+            self.dispatch(runq.pop())  # (_choose's case of one option, inline)
+        elif runq:
             self.dispatch(self._choose(l))
         else:
             self.idle()
