@@ -205,7 +205,14 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         ci.switch_away(l)
         await ci.park(l)
         error = l.l_wakerv
-    _clear(l)
+    # (the sleep state cleared here, not in a helper: every sleep passes)
+    l.l_stat = LSONPROC
+    l.l_wchan = None
+    l.l_wmesg = None
+    l.l_syncobj = None
+    l.l_sleeptimo = False
+    l.l_sleepcatch = False
+    l.l_sleepq = None
     if catch and error == 0:
         if l.l_flag & _LW_EARLY:
             error = EINTR
@@ -245,16 +252,6 @@ def sleepq_timeout(l: lwp) -> None:
     if ci.tracing:
         ci.m.trace_add(l, "timeout", l.l_wmesg)
     ci.setrun(l)
-
-
-def _clear(l: lwp) -> None:
-    l.l_stat = LSONPROC
-    l.l_wchan = None
-    l.l_wmesg = None
-    l.l_syncobj = None
-    l.l_sleeptimo = False
-    l.l_sleepcatch = False
-    l.l_sleepq = None
 
 
 def sleepq_sigtoerror(l: lwp, sig: int) -> int:

@@ -125,6 +125,12 @@ _ENDED = _Signal("ended")
 _TRIO_EVERY = 128
 
 
+# coroutine.send, unbound: ``ctx.run(_coro_send, coro, value)`` makes no bound
+# method object per step as ``ctx.run(coro.send, value)`` does (an lwp's
+# coroutine is _lwp_main's, a native coroutine).
+_coro_send = types.CoroutineType.send
+
+
 @types.coroutine
 def _signal(sig: _Signal) -> Generator[Any, Any, None]:
     yield sig
@@ -173,7 +179,7 @@ def _resume(l: lwp, value: Any = None, exc: BaseException | None = None) -> Any:
     coro = l.l_coro
     try:
         if exc is None:
-            return l.l_ctx.run(coro.send, value)  # type: ignore[union-attr]
+            return l.l_ctx.run(_coro_send, coro, value)
         return l.l_ctx.run(coro.throw, exc)  # type: ignore[union-attr]
     except StopIteration:
         l.l_coro = None
@@ -747,7 +753,7 @@ class VirtualCPU:
 
     async def _drive(self) -> None:
         """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
-        steps = 0
+        steps = _TRIO_EVERY  # (counted down: a trio turn when it reaches 0)
         while True:
             l = self.curlwp
             if l is None or l.l_away or self.stopping:
@@ -758,8 +764,9 @@ class VirtualCPU:
                     # without one must not leave it growing)
                     self.m.trace.seal()
                 return
-            steps += 1
-            if not steps % _TRIO_EVERY:
+            steps -= 1
+            if not steps:
+                steps = _TRIO_EVERY
                 # (Cancelled here: the machine's run is ending; cpu_task stops
                 # the machine and unwinds the lwps)
                 await trio.lowlevel.checkpoint()
@@ -772,7 +779,7 @@ class VirtualCPU:
             try:
                 # (_resume(l) written out: every switch passes here)
                 try:
-                    sig = l.l_ctx.run(l.l_coro.send, None)  # type: ignore[union-attr]
+                    sig = l.l_ctx.run(_coro_send, l.l_coro, None)
                 except StopIteration:
                     l.l_coro = None
                     continue
