@@ -242,8 +242,6 @@ class VirtualCPU:
         self._rec_kind = d.kinds.append
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
-        # the lwp on the CPU since its last "run" event (None once it left the CPU)
-        self.last: lwp | None = None
         self.realtime = realtime
         # Fixed at boot: whether events go to k.trace (boot(trace=)), and
         # whether locks feed lockdebug (boot(lockdebug=)); read on every
@@ -373,19 +371,24 @@ class VirtualCPU:
     # -------------------------------------------------------------- switching
 
     def dispatch(self, l: lwp) -> None:
-        """Give the CPU to ``l`` (taken off the run queue by the caller)."""
+        """Give the CPU to ``l`` (taken off the run queue by the caller), and
+        record its "run" event (its "start" the first time).
+
+        ``l`` is never the lwp on the CPU: a dispatch comes from a CPU left
+        free (:meth:`switch_away`, the idle logic, :meth:`setrun` on an idle
+        CPU) or from :meth:`switch_to`, whose caller goes back on the run
+        queue.  So every dispatch starts a new stretch on the CPU, and gets
+        its event without a test."""
         self.curlwp = l
         l.l_stat = LSONPROC
-        if l is not self.last:
-            self.last = l
-            tb = self.tbuf
-            if tb is not None:
-                # (its "start" event until its code first runs, Machine._lwp_main;
-                # no length check: _drive seals the list every _TRIO_EVERY steps
-                # and when it returns with the list long)
-                tb.append(l.l_trun)
-            elif self.tracing:
-                self.m.trace_add(l, "run" if l.l_ncsw else "start")
+        tb = self.tbuf
+        if tb is not None:
+            # (its "start" event until its code first runs, Machine._lwp_main;
+            # no length check: _drive seals the list every _TRIO_EVERY steps
+            # and when it returns with the list long)
+            tb.append(l.l_trun)
+        elif self.tracing:
+            self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
@@ -438,7 +441,6 @@ class VirtualCPU:
         if self.curlwp is not l:
             self._not_on_cpu(l)
         self.curlwp = None
-        self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
             self._fire_due()
         runq = self.runq
@@ -459,8 +461,6 @@ class VirtualCPU:
 
     def exit(self, l: lwp) -> None:
         """``l`` is done: the CPU goes to another lwp (or idles); ``l`` never parks again."""
-        if self.last is l:
-            self.last = None
         if self.curlwp is l:
             self.switch_away(l)
 
