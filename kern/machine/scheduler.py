@@ -532,9 +532,13 @@ class VirtualCPU:
         ``l`` itself, as :meth:`park` does (``runq[i]`` is not ``l``, so park
         would always stop): a coroutine level less on every preemption."""
         runq = self.runq
-        nxt = runq.pop(i)
+        nxt = runq[i]
+        if i == len(runq) - 1:
+            runq[i] = l  # (as pop and append, without the list shrinking and growing again)
+        else:
+            del runq[i]
+            runq.append(l)
         l.l_stat = LSRUN
-        runq.append(l)
         self.dispatch(nxt)
         if self.stopping:
             yield from trio.lowlevel.checkpoint().__await__()
