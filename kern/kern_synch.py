@@ -72,7 +72,7 @@ from kern.kern_lwp import (
     SSTOP,
     SZOMB,
 )
-from kern.machine.schedule import PREEMPT, YIELD
+from kern.machine.schedule import YIELD
 from kern.subr_lockdebug import ASSERT_SLEEPABLE
 
 if TYPE_CHECKING:
@@ -377,21 +377,16 @@ async def preempt() -> None:
     the async face's caller) it is a trio checkpoint.
     """
     l = curlwp_or_none()
+    if l is not None and (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
+        return  # the fast path: nothing else may run here
     if l is None:
         await trio.lowlevel.checkpoint()
         return
-    if l.l_spinlocks:
-        return
-    # (the scheduler's preempt, its common case inline, as mutex_enter does:
-    # without the slow path on, the decision is plain and only a switch
-    # awaits, two coroutine levels less)
-    ci = l.l_cpu
-    if ci.slow:
-        await ci.preempt(l, PREEMPT)
-    elif ci.runq:
-        i = ci.preempt_choice(l)
-        if i >= 0:
-            await ci.switch_to(l, i)
+    # (a plain call decides; only what it hands back, a switch or the slow
+    # path, is awaited, and from here: no coroutine levels between)
+    sw = l.l_cpu.preempt_point(l)
+    if sw is not None:
+        await sw
 
 
 async def yield_() -> None:

@@ -77,7 +77,7 @@ import inspect
 import math
 import random
 import types
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -405,8 +405,9 @@ class VirtualCPU:
         machine stops, it raises trio.Cancelled instead.
 
         Awaited like an ``async def``; a generator-based coroutine, as trio's
-        own traps are, because it is where every switch stops an lwp: it
-        yields the switch signal itself, and each level of coroutines
+        own traps are, because it is where every sleep stops an lwp (a
+        preemption's :meth:`switch_to` stops it the same way): it yields the
+        switch signal itself, and each level of coroutines
         between the lwp's code and the yield costs every switch twice (out
         and back in)."""
         if self.curlwp is l and not l.l_away:
@@ -498,6 +499,20 @@ class VirtualCPU:
             if i < 0:
                 return
         await self.switch_to(l, i)
+
+    def preempt_point(self, l: lwp) -> Awaitable[None] | None:
+        """A preemption point of ``l`` (not holding a spin mutex), decided
+        without awaiting: what the caller must await, the switch to the
+        lwp chosen or :meth:`preempt` on the slow path, or None for ``l`` to
+        go on.  (The caller awaits it itself: no coroutine level of this
+        method's between the caller and the switch.)"""
+        if self.slow:
+            return self.preempt(l, PREEMPT)
+        if self.runq:
+            i = self.preempt_choice(l)
+            if i >= 0:
+                return self.switch_to(l, i)
+        return None
 
     def preempt_choice(self, l: lwp) -> int:
         """The decision of a preemption point of ``l`` (kind PREEMPT), the run
