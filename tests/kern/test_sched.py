@@ -428,22 +428,32 @@ def test_a_halt_unwinds_every_sleeping_lwp():
     assert k.state == "halted"
 
 
-def test_contended_mutex_handoff_records_switches():
+def _contended_mutex(nlwps, rounds, hold, after=None):
+    """A scenario: ``nlwps`` kernel threads each take one mutex ``rounds``
+    times, awaiting ``hold()`` while they hold it and ``after()`` (if given)
+    once they let it go."""
     async def body():
         mtx = kmutex_t()
         mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
 
         async def locker(_):
-            for _ in range(3):
+            for _ in range(rounds):
                 await mutex_enter(mtx)
-                await kpause("hold", False, 0, None)
+                await hold()
                 mutex_exit(mtx)
+                if after is not None:
+                    await after()
 
         ls = [kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, locker, None, "l%d", i)[1]
-              for i in range(3)]
+              for i in range(nlwps)]
         for l in ls:
             await kthread_join(l)
 
+    return body
+
+
+def test_contended_mutex_handoff_records_switches():
+    body = _contended_mutex(3, 3, lambda: kpause("hold", False, 0, None))
     widths = set()
     for seed in range(10):
         r = run_scenario(body, seed=seed, boot=BARE)
@@ -458,22 +468,7 @@ def test_random_preemption_draws_are_the_strategys_own():
     repeating CPython's ``_randbelow``): a replay of the draws matches."""
     import random
 
-    async def body():
-        mtx = kmutex_t()
-        mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
-
-        async def locker(_):
-            for _ in range(4):
-                await mutex_enter(mtx)
-                await preempt()
-                mutex_exit(mtx)
-                await yield_()
-
-        ls = [kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, locker, None, "l%d", i)[1]
-              for i in range(4)]
-        for l in ls:
-            await kthread_join(l)
-
+    body = _contended_mutex(4, 4, preempt, yield_)
     kinds = set()
     for seed in range(6):
         r = run_scenario(body, seed=seed, boot=BARE, strategy="random")
