@@ -31,22 +31,6 @@ _lwp: ContextVar[lwp | None] = ContextVar("kemu_lwp", default=None)
 T = TypeVar("T")
 
 
-def curmachine() -> Machine:
-    """The machine the calling code runs in (raises if called from outside one)."""
-    m = _machine.get()
-    if m is None:
-        raise RuntimeError("not running inside a kemu machine (use kern.boot())")
-    return m
-
-
-def curlwp() -> lwp:
-    """The lwp running this code: NetBSD's ``curlwp``."""
-    l = _lwp.get()
-    if l is None:
-        raise RuntimeError("curlwp: not running in an lwp")
-    return l
-
-
 # The current machine or lwp, None outside one: the ContextVars' own get
 # methods, bound once and called directly (no Python frame, and no bound
 # method made at each call as ``_lwp.get()`` makes on CPython 3.11); the
@@ -54,6 +38,22 @@ def curlwp() -> lwp:
 # several times a block of a file write.
 curmachine_or_none: Callable[[], Machine | None] = _machine.get
 curlwp_or_none: Callable[[], lwp | None] = _lwp.get
+
+
+def curmachine() -> Machine:
+    """The machine the calling code runs in (raises if called from outside one)."""
+    m = curmachine_or_none()
+    if m is None:
+        raise RuntimeError("not running inside a kemu machine (use kern.boot())")
+    return m
+
+
+def curlwp() -> lwp:
+    """The lwp running this code: NetBSD's ``curlwp``."""
+    l = curlwp_or_none()
+    if l is None:
+        raise RuntimeError("curlwp: not running in an lwp")
+    return l
 
 
 def curproc() -> proc:
@@ -73,13 +73,14 @@ class MachineLocal(Generic[T]):
         self.name = name or getattr(factory, "__qualname__", repr(factory))
 
     def __call__(self) -> T:
-        m = _machine.get()
-        if m is None:
-            curmachine()  # raises
         try:
-            return m.locals[self]  # type: ignore[union-attr]
+            return curmachine_or_none().locals[self]  # type: ignore[union-attr]
         except KeyError:
-            return self.of(m)  # type: ignore[arg-type]
+            return self.of(curmachine())
+        except AttributeError:
+            if curmachine_or_none() is not None:
+                raise
+        return self.of(curmachine())  # (raises: not inside a machine, None has no locals)
 
     def of(self, m: Machine) -> T:
         slots: dict[Any, Any] = m.locals

@@ -72,7 +72,7 @@ from kern.kern_lwp import (
     SSTOP,
     SZOMB,
 )
-from kern.machine.schedule import PREEMPT, YIELD
+from kern.machine.schedule import YIELD
 from kern.subr_lockdebug import ASSERT_SLEEPABLE
 
 if TYPE_CHECKING:
@@ -205,7 +205,14 @@ async def sleepq_block(timo: int, catch: bool) -> int:
         ci.switch_away(l)
         await ci.park(l)
         error = l.l_wakerv
-    _clear(l)
+    # (the sleep state cleared here, not in a helper: every sleep passes)
+    l.l_stat = LSONPROC
+    l.l_wchan = None
+    l.l_wmesg = None
+    l.l_syncobj = None
+    l.l_sleeptimo = False
+    l.l_sleepcatch = False
+    l.l_sleepq = None
     if catch and error == 0:
         if l.l_flag & _LW_EARLY:
             error = EINTR
@@ -245,16 +252,6 @@ def sleepq_timeout(l: lwp) -> None:
     if ci.tracing:
         ci.m.trace_add(l, "timeout", l.l_wmesg)
     ci.setrun(l)
-
-
-def _clear(l: lwp) -> None:
-    l.l_stat = LSONPROC
-    l.l_wchan = None
-    l.l_wmesg = None
-    l.l_syncobj = None
-    l.l_sleeptimo = False
-    l.l_sleepcatch = False
-    l.l_sleepq = None
 
 
 def sleepq_sigtoerror(l: lwp, sig: int) -> int:
@@ -382,7 +379,14 @@ async def preempt() -> None:
     l = curlwp_or_none()
     if l is not None and (l.l_spinlocks or not (l.l_cpu.runq or l.l_cpu.slow)):
         return  # the fast path: nothing else may run here
-    await _offer_cpu(l, PREEMPT)
+    if l is None:
+        await trio.lowlevel.checkpoint()
+        return
+    # (a plain call decides; only what it hands back, a switch or the slow
+    # path, is awaited, and from here: no coroutine levels between)
+    sw = l.l_cpu.preempt_point(l)
+    if sw is not None:
+        await sw
 
 
 async def yield_() -> None:

@@ -75,8 +75,9 @@ from __future__ import annotations
 import heapq
 import inspect
 import math
+import random
 import types
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -124,6 +125,12 @@ _ENDED = _Signal("ended")
 _TRIO_EVERY = 128
 
 
+# coroutine.send, unbound: ``ctx.run(_coro_send, coro, value)`` makes no bound
+# method object per step as ``ctx.run(coro.send, value)`` does (an lwp's
+# coroutine is _lwp_main's, a native coroutine).
+_coro_send = types.CoroutineType.send
+
+
 @types.coroutine
 def _signal(sig: _Signal) -> Generator[Any, Any, None]:
     yield sig
@@ -134,6 +141,19 @@ def _forward(trap: Any) -> Generator[Any, Any, Any]:
     # A trio trap an lwp yielded, passed up to trio by the task that drives the
     # lwp; trio's answer (or exception) goes back to the lwp.
     return (yield trap)
+
+
+def _getrandbits_of(by_width: Callable[[int], int] | None) -> Callable[[int], int] | None:
+    """The ``getrandbits`` of the generator whose ``_randbelow`` ``by_width``
+    is, when that is CPython's ``Random._randbelow_with_getrandbits`` (whose
+    draws :meth:`VirtualCPU.preempt_choice` repeats); else None."""
+    fn = getattr(random.Random, "_randbelow_with_getrandbits", None)
+    if fn is None or getattr(by_width, "__func__", None) is not fn:
+        return None
+    rng = by_width.__self__  # type: ignore[union-attr]
+    if type(rng) is not random.Random:
+        return None
+    return rng.getrandbits
 
 
 class Callout:
@@ -159,7 +179,7 @@ def _resume(l: lwp, value: Any = None, exc: BaseException | None = None) -> Any:
     coro = l.l_coro
     try:
         if exc is None:
-            return l.l_ctx.run(coro.send, value)  # type: ignore[union-attr]
+            return l.l_ctx.run(_coro_send, coro, value)
         return l.l_ctx.run(coro.throw, exc)  # type: ignore[union-attr]
     except StopIteration:
         l.l_coro = None
@@ -210,10 +230,18 @@ class VirtualCPU:
         # The strategy's choice from the width alone (random, replay), or None:
         # preemption points then need no list of options.
         self._by_width = strategy.width_picker()
+        # When that is CPython's Random._randbelow (the random strategy), its
+        # generator's getrandbits: preempt_choice draws as _randbelow does,
+        # without its frame (the same getrandbits calls, so the same choices).
+        self._getrandbits = _getrandbits_of(self._by_width)
+        d = self.decisions
+        # (Decisions.record's three appends, bound once: every preemption
+        # point with another lwp runnable records a decision)
+        self._rec_width = d.widths.append
+        self._rec_choice = d.choices.append
+        self._rec_kind = d.kinds.append
         self.curlwp: lwp | None = None
         self.runq: list[lwp] = []
-        # the lwp on the CPU since its last "run" event (None once it left the CPU)
-        self.last: lwp | None = None
         self.realtime = realtime
         # Fixed at boot: whether events go to k.trace (boot(trace=)), and
         # whether locks feed lockdebug (boot(lockdebug=)); read on every
@@ -343,19 +371,24 @@ class VirtualCPU:
     # -------------------------------------------------------------- switching
 
     def dispatch(self, l: lwp) -> None:
-        """Give the CPU to ``l`` (taken off the run queue by the caller)."""
+        """Give the CPU to ``l`` (taken off the run queue by the caller), and
+        record its "run" event (its "start" the first time).
+
+        ``l`` is never the lwp on the CPU: a dispatch comes from a CPU left
+        free (:meth:`switch_away`, the idle logic, :meth:`setrun` on an idle
+        CPU) or from :meth:`switch_to`, whose caller goes back on the run
+        queue.  So every dispatch starts a new stretch on the CPU, and gets
+        its event without a test."""
         self.curlwp = l
         l.l_stat = LSONPROC
-        if l is not self.last:
-            self.last = l
-            tb = self.tbuf
-            if tb is not None:
-                # (its "start" event until its code first runs, Machine._lwp_main;
-                # no length check: _drive seals the list every _TRIO_EVERY steps
-                # and when it returns with the list long)
-                tb.append(l.l_trun)
-            elif self.tracing:
-                self.m.trace_add(l, "run" if l.l_ncsw else "start")
+        tb = self.tbuf
+        if tb is not None:
+            # (its "start" event until its code first runs, Machine._lwp_main;
+            # no length check: _drive seals the list every _TRIO_EVERY steps
+            # and when it returns with the list long)
+            tb.append(l.l_trun)
+        elif self.tracing:
+            self.m.trace_add(l, "run" if l.l_ncsw else "start")
         l.l_ncsw += 1
         if not l.l_flag & LW_DAEMON:
             self.progress += 1
@@ -372,8 +405,9 @@ class VirtualCPU:
         machine stops, it raises trio.Cancelled instead.
 
         Awaited like an ``async def``; a generator-based coroutine, as trio's
-        own traps are, because it is where every switch stops an lwp: it
-        yields the switch signal itself, and each level of coroutines
+        own traps are, because it is where every sleep stops an lwp (a
+        preemption's :meth:`switch_to` stops it the same way): it yields the
+        switch signal itself, and each level of coroutines
         between the lwp's code and the yield costs every switch twice (out
         and back in)."""
         if self.curlwp is l and not l.l_away:
@@ -408,10 +442,12 @@ class VirtualCPU:
         if self.curlwp is not l:
             self._not_on_cpu(l)
         self.curlwp = None
-        self.last = None  # whoever runs next (``l`` again, too) gets a "run" event
         if self.realtime and self._ncallouts:
             self._fire_due()
-        if self.runq:
+        runq = self.runq
+        if len(runq) == 1:
+            self.dispatch(runq.pop())  # (_choose's case of one option, inline)
+        elif runq:
             self.dispatch(self._choose(l))
         else:
             self.idle()
@@ -426,8 +462,6 @@ class VirtualCPU:
 
     def exit(self, l: lwp) -> None:
         """``l`` is done: the CPU goes to another lwp (or idles); ``l`` never parks again."""
-        if self.last is l:
-            self.last = None
         if self.curlwp is l:
             self.switch_away(l)
 
@@ -466,33 +500,66 @@ class VirtualCPU:
                 return
         await self.switch_to(l, i)
 
+    def preempt_point(self, l: lwp) -> Awaitable[None] | None:
+        """A preemption point of ``l`` (not holding a spin mutex), decided
+        without awaiting: what the caller must await, the switch to the
+        lwp chosen or :meth:`preempt` on the slow path, or None for ``l`` to
+        go on.  (The caller awaits it itself: no coroutine level of this
+        method's between the caller and the switch.)"""
+        if self.slow:
+            return self.preempt(l, PREEMPT)
+        if self.runq:
+            i = self.preempt_choice(l)
+            if i >= 0:
+                return self.switch_to(l, i)
+        return None
+
     def preempt_choice(self, l: lwp) -> int:
         """The decision of a preemption point of ``l`` (kind PREEMPT), the run
         queue not empty: the index in the run queue of the lwp to run, or -1
         for ``l`` to go on.  (Plain: a caller that goes on awaits nothing.)"""
         if self.curlwp is not l:
             self._not_on_cpu(l)
-        by_width = self._by_width
-        if by_width is not None:
+        getrandbits = self._getrandbits
+        if getrandbits is not None:
+            # (_randbelow(n) written out: k bits, drawn again while >= n)
             n = len(self.runq) + 1
-            c = by_width(n)
-            # (Decisions.record written out, as _pick does: every preemption
-            # point with another lwp runnable passes here)
-            d = self.decisions
-            d.widths.append(n)
-            d.choices.append(c)
-            d.kinds.append(PREEMPT)
-            return c - 1
-        return self._pick(PREEMPT, [l] + self.runq, l) - 1
+            k = n.bit_length()
+            c = getrandbits(k)
+            while c >= n:
+                c = getrandbits(k)
+        elif self._by_width is not None:
+            n = len(self.runq) + 1
+            c = self._by_width(n)
+        else:
+            return self._pick(PREEMPT, [l] + self.runq, l) - 1
+        # (Decisions.record written out, as _pick does)
+        self._rec_width(n)
+        self._rec_choice(c)
+        self._rec_kind(PREEMPT)
+        return c - 1
 
-    async def switch_to(self, l: lwp, i: int) -> None:
-        """``l`` goes back on the run queue and the CPU to the lwp ``runq[i]``."""
+    @types.coroutine
+    def switch_to(self, l: lwp, i: int) -> Generator[Any, Any, None]:
+        """``l`` goes back on the run queue and the CPU to the lwp ``runq[i]``.
+
+        Awaited like an ``async def``; a generator-based coroutine that stops
+        ``l`` itself, as :meth:`park` does (``runq[i]`` is not ``l``, so park
+        would always stop): a coroutine level less on every preemption."""
         runq = self.runq
-        nxt = runq.pop(i)
+        nxt = runq[i]
+        if i == len(runq) - 1:
+            runq[i] = l  # (as pop and append, without the list shrinking and growing again)
+        else:
+            del runq[i]
+            runq.append(l)
         l.l_stat = LSRUN
-        runq.append(l)
         self.dispatch(nxt)
-        await self.park(l)
+        if self.stopping:
+            yield from trio.lowlevel.checkpoint().__await__()
+        yield _SWITCH
+        if self.stopping:
+            yield from trio.lowlevel.checkpoint().__await__()
 
     def _not_on_cpu(self, l: lwp) -> None:
         from kern.subr_prf import panic
@@ -705,7 +772,7 @@ class VirtualCPU:
 
     async def _drive(self) -> None:
         """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
-        steps = 0
+        steps = _TRIO_EVERY  # (counted down: a trio turn when it reaches 0)
         while True:
             l = self.curlwp
             if l is None or l.l_away or self.stopping:
@@ -716,8 +783,9 @@ class VirtualCPU:
                     # without one must not leave it growing)
                     self.m.trace.seal()
                 return
-            steps += 1
-            if not steps % _TRIO_EVERY:
+            steps -= 1
+            if not steps:
+                steps = _TRIO_EVERY
                 # (Cancelled here: the machine's run is ending; cpu_task stops
                 # the machine and unwinds the lwps)
                 await trio.lowlevel.checkpoint()
@@ -728,7 +796,15 @@ class VirtualCPU:
                     self.m.trace.seal()
                 continue
             try:
-                sig = _resume(l)
+                # (_resume(l) written out: every switch passes here)
+                try:
+                    sig = l.l_ctx.run(_coro_send, l.l_coro, None)
+                except StopIteration:
+                    l.l_coro = None
+                    continue
+                except BaseException:
+                    l.l_coro = None
+                    raise
                 if sig is _SWITCH:
                     continue  # (the common case)
                 if type(sig) is not _Signal:

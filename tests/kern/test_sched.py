@@ -28,7 +28,7 @@ from kern import (
 from kern.kern_synch import preempt, tsleep, yield_
 from kern.machine.determinism import check_determinism
 from kern.machine.explore import DfsExplorer, explore, run_scenario
-from kern.machine.schedule import ScheduleError, decode, encode
+from kern.machine.schedule import PREEMPT, SWITCH, YIELD, ScheduleError, decode, encode
 from kern.machine.shrink import shrink
 from tools.lib import forkserver
 
@@ -428,28 +428,57 @@ def test_a_halt_unwinds_every_sleeping_lwp():
     assert k.state == "halted"
 
 
-def test_contended_mutex_handoff_records_switches():
+def _contended_mutex(nlwps, rounds, hold, after=None):
+    """A scenario: ``nlwps`` kernel threads each take one mutex ``rounds``
+    times, awaiting ``hold()`` while they hold it and ``after()`` (if given)
+    once they let it go."""
     async def body():
         mtx = kmutex_t()
         mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE)
 
         async def locker(_):
-            for _ in range(3):
+            for _ in range(rounds):
                 await mutex_enter(mtx)
-                await kpause("hold", False, 0, None)
+                await hold()
                 mutex_exit(mtx)
+                if after is not None:
+                    await after()
 
         ls = [kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, locker, None, "l%d", i)[1]
-              for i in range(3)]
+              for i in range(nlwps)]
         for l in ls:
             await kthread_join(l)
 
+    return body
+
+
+def test_contended_mutex_handoff_records_switches():
+    body = _contended_mutex(3, 3, lambda: kpause("hold", False, 0, None))
     widths = set()
     for seed in range(10):
         r = run_scenario(body, seed=seed, boot=BARE)
         assert not r.failed, r
         widths |= set(r.decisions.widths)
     assert max(widths) >= 3  # at times all three were runnable together
+
+
+def test_random_preemption_draws_are_the_strategys_own():
+    """The random strategy's choices are ``Random(seed).randrange(width)`` in
+    order, the preemption points' too (the scheduler draws those itself,
+    repeating CPython's ``_randbelow``): a replay of the draws matches."""
+    import random
+
+    body = _contended_mutex(4, 4, preempt, yield_)
+    kinds = set()
+    for seed in range(6):
+        r = run_scenario(body, seed=seed, boot=BARE, strategy="random")
+        assert not r.failed, r
+        d = r.decisions
+        kinds |= set(d.kinds)
+        rng = random.Random(seed)
+        assert d.choices == [rng.randrange(w) for w in d.widths]
+        assert max(d.widths) >= 3
+    assert kinds == {PREEMPT, SWITCH, YIELD}
 
 
 # --- the pytest plugin ----------------------------------------------------------------------
