@@ -1,0 +1,177 @@
+"""Instructions a sweep seed or an fstat costs, counted by valgrind: the load-proof measure.
+
+    python benchmarks/count_instructions.py sweep [--seeds 100-129 --minus 100-109]
+    python benchmarks/count_instructions.py fstat [--calls 2000 --minus 1000]
+    python benchmarks/count_instructions.py sweep --digests [--seeds 100-399]
+    python benchmarks/count_instructions.py fstat --digests
+
+The benchmarks time CPU seconds, which on this shared machine swing with the
+load by more than one speed change is worth.  Instruction counts do not:
+cachegrind gives the same count for the same code and input, whatever else
+runs.  So each speed change of issue 13 was measured here, twice per case:
+
+* ``sweep``: the fss sweep scenario
+  (tests/dev/fss/test_faults.py::test_sweep_writers_against_snapshot_readers,
+  the test function itself, outside pytest) for seeds 100-129 and for seeds
+  100-109 in two valgrind runs; per seed = the difference / 20, so the
+  interpreter's start-up and imports cancel out;
+* ``fstat``: fstat(2) of an open file on memfs with the server in the
+  machine (bench_puffs's figure), 2000 and 1000 calls; per call = the
+  difference / 1000.
+
+``--digests`` runs without valgrind and prints, per seed (or for the fstat
+machine), a hash of the schedule string and the trace's digest: a speed
+change must leave every line as it was (compare the output of two trees
+with ``diff``).  ``PYTHONHASHSEED`` is set to 0 in the child, so that the
+counts do not move with set and dict order.
+
+Run it from the tree to measure (its ``.venv``'s python, or any python that
+imports that tree's kemu); bytecode caches warm first (the script runs the
+body once before counting when ``__pycache__`` is cold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _seed_range(text: str) -> range:
+    a, _, b = text.partition("-")
+    return range(int(a), int(b or a) + 1)
+
+
+def run_sweep(seeds: range, digests: bool = True) -> list[str]:
+    """The sweep test's body for ``seeds``: a line per seed (seed, schedule hash, trace
+    digest; the seed alone without ``digests``, so that a count leaves their cost out)."""
+    sys.path.insert(0, str(ROOT))
+    import kern
+    from tests.dev.fss import test_faults
+
+    machines: list[Any] = []
+    real = kern.boot
+
+    def boot(*args: Any, **kw: Any) -> Any:
+        k = real(*args, **kw)
+        machines.append(k)
+        return k
+
+    kern.boot = boot
+    lines = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in seeds:
+                d = Path(tmp) / str(seed)
+                d.mkdir()
+                del machines[:]
+                test_faults.test_sweep_writers_against_snapshot_readers(tmp_path=d, seed=seed)
+                shutil.rmtree(d)
+                lines.append(f"{seed} {_digest(machines)}" if digests else str(seed))
+    finally:
+        kern.boot = real
+    return lines
+
+
+def run_fstat(calls: int, digests: bool = True) -> tuple[float, str]:
+    """``calls`` fstat(2)s of a memfs file, the server in the machine: CPU seconds
+    of the loop and the machine's schedule hash and trace digest ("" without ``digests``)."""
+    sys.path.insert(0, str(ROOT))
+    import kern
+    from kern.fcntl import O_RDONLY
+    from kern.machine import testing as kt
+    from tools.lib import libc
+
+    async def body() -> float:
+        pm = await kt.mount_memfs("/mnt")
+        await kt.write_file("/mnt/f", b"")
+        fd = await libc.open("/mnt/f", O_RDONLY)
+        for _ in range(20):
+            await libc.fstat(fd)
+        t = time.process_time()
+        for _ in range(calls):
+            await libc.fstat(fd)
+        t = time.process_time() - t
+        await libc.close(fd)
+        await pm.unmount()
+        return t
+
+    with kern.boot(seed=0) as k:
+        t = kt.in_process(k, body, comm="bench")
+    return t, _digest([k]) if digests else ""
+
+
+def _digest(machines: list[Any]) -> str:
+    return " ".join(f"{hashlib.sha1(k.schedule.encode()).hexdigest()[:12]} "
+                    f"{k.trace.digest()[:16]}" for k in machines)
+
+
+def instructions(args: list[str]) -> int:
+    """The instructions cachegrind counts for this script run with ``args``."""
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    p = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                        "--cachegrind-out-file=/dev/null", sys.executable, __file__, *args],
+                       cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    m = re.search(r"I\s+refs:\s+([\d,]+)", p.stderr)
+    if m is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{p.stderr[-2000:]}")
+    return int(m.group(1).replace(",", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("case", choices=("sweep", "fstat"))
+    ap.add_argument("--seeds", default="100-129", help="sweep: the seeds counted (A-B)")
+    ap.add_argument("--minus", default=None,
+                    help="the run subtracted (sweep: seeds, default 100-109; fstat: calls, "
+                         "default 1000)")
+    ap.add_argument("--calls", type=int, default=2000, help="fstat: the calls counted")
+    ap.add_argument("--digests", action="store_true",
+                    help="no valgrind: print each run's schedule hash and trace digest")
+    ap.add_argument("--body", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+
+    if a.body or a.digests:
+        if a.case == "sweep":
+            print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests)))
+        else:
+            t, digest = run_fstat(a.calls, digests=a.digests)
+            print(f"fstat {digest}" if a.body else
+                  f"fstat {digest} ({1e6 * t / max(a.calls, 1):.1f} us of CPU a call, "
+                  f"{a.calls} calls)")
+        return 0
+
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    if a.case == "sweep":
+        big, small = _seed_range(a.seeds), _seed_range(a.minus or "100-109")
+        runs = [["sweep", "--body", "--seeds", f"{r.start}-{r.stop - 1}"] for r in (big, small)]
+        unit, n = "seed", len(big) - len(small)
+    else:
+        small_calls = int(a.minus or 1000)
+        runs = [["fstat", "--body", "--calls", str(c)] for c in (a.calls, small_calls)]
+        unit, n = "fstat", a.calls - small_calls
+    if n <= 0:
+        ap.error("the counted run must be longer than the one subtracted")
+    subprocess.run([sys.executable, __file__, *runs[1]], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)          # (bytecode caches warm)
+    big_i, small_i = (instructions(r) for r in runs)
+    print(f"{a.case}: {big_i:,} - {small_i:,} instructions over {n} {unit}s: "
+          f"{(big_i - small_i) / n:,.0f} a {unit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
