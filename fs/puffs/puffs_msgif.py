@@ -437,19 +437,17 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     # Supporting PCATCH: a call that wants a reply is refused with EINTR
     # while a signal this lwp was offered (LW_PENDSIG) is pending, except
     # INACTIVE, which is turned into a FAF (it must reach the server) and
-    # still reports EINTR.  (wantreply: PUFFSOP_WANTREPLY(preq->preq_opclass),
-    # read once; only puffs_reqtofaf changes it before the request is queued,
-    # and after that the caller holds park_mtx, without which putop cannot
-    # write the header.)
-    wantreply = PUFFSOP_WANTREPLY(preq.preq_opclass)
-    if wantreply and (park.park_flags & PARKFLAG_CALL) == 0 \
+    # still reports EINTR.  (The opclass is read again at each test, as
+    # 1.27 does: a park that the kept defect D1 left on the replywait queue
+    # can take a server's reply into its header while this call sleeps
+    # below, in fstrans_start or for pmp_lock.)
+    if PUFFSOP_WANTREPLY(preq.preq_opclass) and (park.park_flags & PARKFLAG_CALL) == 0 \
             and (l.l_flag & LW_PENDSIG) != 0 and sigispending(l) != 0:
         if PUFFSOP_OPCLASS(preq.preq_opclass) == PUFFSOP_VN \
                 and preq.preq_optype == PUFFS_VN_INACTIVE:
             puffs_reqtofaf(park)
             preq = park.park_hdr
             assert preq is not None
-            wantreply = PUFFSOP_WANTREPLY(preq.preq_opclass)
             DPRINTF("puffs touser: converted to FAF %r\n", park)
             rv = EINTR
         else:
@@ -466,7 +464,7 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
 
     if pmp.pmp_status != PUFFSTAT_RUNNING:
         mutex_exit(pmp.pmp_lock)
-        if not wantreply:
+        if not PUFFSOP_WANTREPLY(preq.preq_opclass):
             free(park.park_preq, M_PUFFS)  # M4: 1.27 leaked FAF buffers here
         await _park_drop(park)
         return ENXIO
@@ -484,7 +482,7 @@ async def touser(pmp: puffs_mount, park: puffs_park, reqid: int, vp1: Any, vp2: 
     cv_broadcast(pmp.pmp_req_waiter_cv)
     selnotify(pmp.pmp_sel, 0)
 
-    if wantreply and (park.park_flags & PARKFLAG_CALL) == 0:
+    if PUFFSOP_WANTREPLY(preq.preq_opclass) and (park.park_flags & PARKFLAG_CALL) == 0:
         error = await cv_wait_sig(park.park_cv, park.park_mtx)
         if error:
             park.park_flags |= PARKFLAG_WAITERGONE
