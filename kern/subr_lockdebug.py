@@ -177,19 +177,24 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
 
 
 # The same classes by the init call as a place in code: (file, the code's
-# first line and qualified name, the call's instruction offset, kind).
-# Working a frame's line out (``f_lineno`` walks the code's line table) costs
+# first line and line table, the call's instruction offset, kind).  Working
+# a frame's line out (``f_lineno`` walks the code's line table) costs
 # microseconds in a long function, at every init; this key finds the class
-# without it after the first init at that call.  (Not keyed by the code
-# object itself: every machine loads its modules anew, with new code
-# objects, which such a key would keep alive.)
-_classes_at: dict[tuple[str, int, str, int, str], LockClass] = {}
+# without it after the first init at that call.  The first line, the line
+# table and the offset fix the call's line, and the class is the one of
+# (file, line, kind), so the key gives the class lock_class_for would:
+# two codes with one file, first line and name (comprehensions or lambdas
+# begun on one line, a file edited between two loads) whose calls are on
+# different lines get different keys.  (Not keyed by the code object
+# itself: it would keep alive code that a machine loaded afresh; the line
+# table is a bytes object, its hash kept once worked out.)
+_classes_at: dict[tuple[str, int, bytes, int, str], LockClass] = {}
 
 
 def lock_class_at(f: FrameType, initfn: str, kind: str) -> LockClass:
     """lock_class_for the ``initfn`` call frame ``f`` is making."""
     code = f.f_code
-    key = (code.co_filename, code.co_firstlineno, code.co_qualname, f.f_lasti, kind)
+    key = (code.co_filename, code.co_firstlineno, code.co_linetable, f.f_lasti, kind)
     c = _classes_at.get(key)
     if c is None:
         c = _classes_at[key] = lock_class_for(frame_site(f), initfn, kind)

@@ -22,6 +22,8 @@ from kern import (
     PRI_BIO,
     RW_READER,
     RW_WRITER,
+    cv_init,
+    kcondvar_t,
     kmutex_t,
     kpause,
     krwlock_t,
@@ -35,6 +37,7 @@ from kern import (
     rw_enter,
     rw_exit,
     rw_init,
+    rw_tryenter,
 )
 from kern import subr_lockdebug as lockdebug
 from kern.cpu import curlwp
@@ -43,6 +46,12 @@ from kern.subr_lockdebug import order_edges
 
 def _mutexes(n: int) -> list[kmutex_t]:
     return [kmutex_t() for _ in range(n)]
+
+
+def _edges(body) -> list[tuple[str, str]]:
+    """The lock-order edges the machine saw after running ``body`` (which returns them)."""
+    with kern.boot(seed=1) as k:
+        return k.run(body)
 
 
 def _lor(body, *args, **boot) -> str:
@@ -286,3 +295,104 @@ def test_mutex_exit_of_a_dead_mutex_says_which():
         k.run(destroyed)
     with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="uninitialised mutex"):
         k.run(uninitialised)
+
+
+# --- the cases session 19 made fast paths of --------------------------------------
+
+
+async def _rw_out_of_order_release():
+    ua, uc, ud = _mutexes(3)
+    mutex_init(ua, MUTEX_DEFAULT, IPL_NONE)
+    ub = krwlock_t()
+    rw_init(ub)
+    mutex_init(uc, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(ud, MUTEX_DEFAULT, IPL_NONE)
+    await mutex_enter(ua)
+    await rw_enter(ub, RW_READER)
+    await mutex_enter(uc)
+    rw_exit(ub)  # the lock under the top one: rw_exit's in-line release
+    await mutex_enter(ud)  # passes for ua, uc: adds no ub -> ud
+    for m in (ud, uc, ua):
+        mutex_exit(m)
+    await mutex_enter(ua)
+    await rw_enter(ub, RW_READER)
+    await mutex_enter(uc)
+    await mutex_enter(ud)  # ub -> ud is new here
+    mutex_exit(ud)
+    mutex_exit(uc)
+    rw_exit(ub)
+    mutex_exit(ua)
+    return order_edges()
+
+
+def test_an_rwlock_released_out_of_order_does_not_leave_a_stale_chain():
+    edges = _edges(_rw_out_of_order_release)
+    assert ("ub", "ud") in edges and ("ua", "ud") in edges and ("uc", "ud") in edges
+
+
+async def _lone_trylocked_rwlock_reversed():
+    vr = krwlock_t()
+    rw_init(vr)
+    vm = kmutex_t()
+    mutex_init(vm, MUTEX_DEFAULT, IPL_NONE)
+    assert rw_tryenter(vr, RW_WRITER) == 1  # alone, try-locked: no chain of its own
+    await mutex_enter(vm)  # vr -> vm: the lone lock's chain made by lockdebug_wantlock
+    mutex_exit(vm)
+    rw_exit(vr)
+    await mutex_enter(vm)
+    await rw_enter(vr, RW_READER)
+
+
+def test_a_lone_try_locked_rwlock_takes_part_in_the_order_check():
+    msg = _lor(_lone_trylocked_rwlock_reversed)
+    assert '1st "vm"' in msg and '2nd "vr"' in msg
+
+
+async def _relock_reversed(cv_timedwait_fn):
+    ml = kmutex_t()
+    mutex_init(ml, MUTEX_DEFAULT, IPL_NONE)
+    ql = kmutex_t()
+    mutex_init(ql, MUTEX_DEFAULT, IPL_NONE)
+    cv = kcondvar_t()
+    cv_init(cv, "relock")
+    await mutex_enter(ml)
+    await mutex_enter(ql)  # ml -> ql
+    # the wait releases ml under ql, times out, and takes ml back with ql
+    # held: ql -> ml, the opposite order
+    await cv_timedwait_fn(cv, ml, 1)
+
+
+@pytest.mark.parametrize("nowait", [True, False])
+def test_a_reversal_at_a_condvar_waits_relock_is_reported(monkeypatch, nowait):
+    """cv_timedwait's relock is checked whether it is taken at once
+    (mutex_enter_nowait) or through the whole mutex enter, and the report
+    names the wait as where the interlock was wanted."""
+    import kern.kern_condvar as kc
+
+    if not nowait:
+        monkeypatch.setattr(kc, "mutex_enter_nowait", lambda mtx, depth=1, at=None: False)
+    msg = _lor(_relock_reversed, kc.cv_timedwait)
+    assert '1st "ql"' in msg and '2nd "ml"' in msg
+    assert "kern_condvar.py:" in msg and " in cv_timedwait" in msg.split("wanted at", 1)[1]
+
+
+def test_rw_exit_of_an_rwlock_not_held_panics():
+    async def body():
+        rw = krwlock_t()
+        rw_init(rw)
+        rw_exit(rw)
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="does not hold"):
+        k.run(body)
+
+
+@pytest.mark.parametrize("second", [RW_WRITER, RW_READER])
+def test_rw_enter_against_myself_panics(second):
+    async def body():
+        rw = krwlock_t()
+        rw_init(rw)
+        await rw_enter(rw, RW_WRITER if second == RW_READER else RW_READER)
+        await rw_enter(rw, second)
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="against myself"):
+        k.run(body)

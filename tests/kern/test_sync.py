@@ -371,6 +371,23 @@ def test_lock_names_come_from_the_init_line():
                                ("treelock", "rwlock")]
 
 
+def test_two_comprehensions_begun_on_one_line_init_two_lock_classes():
+    """Two comprehensions started on one line are two codes with the same
+    file, first line and name, each calling mutex_init at the same
+    instruction offset, on different lines: two init lines, two classes."""
+    async def body():
+        xs, ys = [kmutex_t()], [kmutex_t()]
+        _ = [mutex_init(xlock, MUTEX_DEFAULT, IPL_NONE) for xlock in xs], [
+            mutex_init(ylock, MUTEX_DEFAULT, IPL_NONE) for ylock in ys]
+        return xs[0].lock_class, ys[0].lock_class
+
+    with kern.boot(seed=0) as k:
+        cx, cy = k.run(body)
+    assert cx is not cy
+    assert (cx.name, cy.name) == ("xlock", "ylock")
+    assert cy.site[1] == cx.site[1] + 1
+
+
 def test_mutex_enter_nowait_takes_only_what_mutex_enter_takes_at_once():
     """mutex_enter_nowait takes a free adaptive mutex as mutex_enter would (owner,
     a held-lock record naming the caller's line), and does nothing where
