@@ -78,7 +78,6 @@ from kern.errno import EBUSY, EFAULT, EINVAL, EJUSTRETURN, ENOENT, ENOSYS, EREST
 from kern.exceptions import KernelError, SyscallError
 from kern.kern_lwp import LW_WEXIT, LW_WSUSPEND, PS_WEXIT, KthreadExit
 from kern.kern_synch import preempt
-from kern.machine.schedule import PREEMPT
 from kern.sig_machdep import lwp_userret, sigframe_return
 from kern.subr_prf import panic
 
@@ -471,10 +470,13 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     depth = len(l.l_md_sigframes)
     # Entering the kernel is a preemption point: another lwp may run
     # between this process's user code and its call.  (kern_synch.preempt,
-    # its fast-path test inline, as mutex_enter does.)
+    # its fast-path test inline; the decision is the CPU's preempt_point,
+    # which hands back only what must be awaited: no coroutine level.)
     ci = l.l_cpu
     if not l.l_spinlocks and (ci.runq or ci.slow):
-        await ci.preempt(l, PREEMPT)
+        sw = ci.preempt_point(l)
+        if sw is not None:
+            await sw
     if l.l_proc.p_sflag & PS_WEXIT or l.l_flag & LW_WEXIT:
         # The process is gone, or exit_lwps (exit1, execve) waits for this
         # lwp to leave: NetBSD's would have met LW_WEXIT in lwp_userret on
@@ -550,7 +552,9 @@ async def syscall(code: int, *args: Any, _rv: list[Any] | None = None) -> Any:
     # The way back to user mode (mi_userret) preempts when a wakeup made
     # another lwp runnable meanwhile: a preemption point.
     if not l.l_spinlocks and (ci.runq or ci.slow):
-        await ci.preempt(l, PREEMPT)
+        sw = ci.preempt_point(l)
+        if sw is not None:
+            await sw
     if error == 0 or error == EJUSTRETURN:
         if _rv is not None:
             _rv[:] = retval
