@@ -88,7 +88,7 @@ Deviations from 1.93.2.3:
   (fstrans_start without a coroutine when it need not sleep; vfs_trans.py).
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (VSTATE_GET,
-  VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel).
+  VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel, vcache_vget).
 """
 
 from __future__ import annotations
@@ -718,7 +718,8 @@ async def vrelel(vp: vnode, flags: int) -> None:
         if recycle:
             VSTATE_ASSERT(vp, VS_LOADED)
             await vcache_reclaim(vp)  # unlocks the vnode
-        KASSERT(vp.v_usecount > 0)
+        if vp.v_usecount <= 0:  # (the KASSERT's call only when it fails)
+            KASSERT(vp.v_usecount > 0)
 
     vp.v_usecount -= 1
     if vp.v_usecount != 0:
@@ -933,7 +934,8 @@ async def vcache_vget(vp: vnode) -> int:
 
     Entered with v_interlock held, which it releases.  A vnode still being
     loaded, deactivated or reclaimed is waited for first."""
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
 
     # A hold keeps the vnode from being freed while we sleep.
     vp.v_holdcnt += 1
