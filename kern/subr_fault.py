@@ -243,12 +243,7 @@ def fault_check(site: str, dev: Any = None) -> FaultAttr | None:
         return None
     faults = m.faults
     if not faults.armed:
-        # (nothing armed in the machine, the common case: only the count, in line)
-        calls = faults.calls
-        if site in calls:
-            calls[site] += 1
-        else:
-            faults.count(site)
+        faults.count(site)  # (nothing armed in the machine, the common case)
         return None
     return faults.check(site, dev)
 
@@ -261,6 +256,7 @@ def fault_inject(site: str, dev: Any = None) -> int:
         return 0
     faults = m.faults
     if not faults.armed:
+        # (nothing armed in the machine, the common case: only the count, in line)
         calls = faults.calls
         if site in calls:
             calls[site] += 1
