@@ -56,6 +56,8 @@ Deviations from the C:
 * ``config_unit_nextfree`` refuses a negative unit (as later revisions do),
   and the exported functions check their argument types, so bad input gets
   None or an errno rather than a Python error.
+* ``device_lookup``'s KASSERT on alldevs_mtx tests its condition inline
+  and calls KASSERT (the same panic and message) only when it fails.
 * Not ported, as kemu attaches only pseudo-devices (no parent, no bus, no
   drvctl): config_found/config_attach_loc and the cfdata search,
   config_defer/config_interrupts and the deferred-configuration queues
@@ -952,7 +954,8 @@ def device_lookup(cd: cfdriver, unit: int) -> device | None:
     if cd is None:
         panic("device_lookup: NULL cfdriver")
     s = config_alldevs_lock()
-    KASSERT(mutex_owned(_autoconf().alldevs_mtx))
+    if not mutex_owned(_autoconf().alldevs_mtx):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(_autoconf().alldevs_mtx))
     if not isinstance(unit, int) or unit < 0 or unit >= cd.cd_ndevs:
         dv = None
     else:

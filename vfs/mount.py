@@ -56,6 +56,8 @@ Deviations:
   (NetBSD copies them in, from user space when asked, and resolves the
   mount point relative to the caller's root).
 * vfs_hooks functions may be ``async def``.
+* ``vfs_busy``'s and ``vfs_unbusy``'s KASSERTs test their condition inline
+  and call KASSERT (the same panic and message) only when it fails.
 """
 
 from __future__ import annotations
@@ -604,7 +606,8 @@ async def vfs_busy(mp: mount) -> int:
     """Mark a mount busy (a transaction on it) and take a reference: 0, or
     ENOENT if it is gone.  Waits while the mount is suspended (an unmount
     suspends it first).  Every success is undone by vfs_unbusy."""
-    KASSERT(mp.mnt_refcnt > 0)
+    if mp.mnt_refcnt <= 0:  # (the KASSERT's call only when it fails)
+        KASSERT(mp.mnt_refcnt > 0)
     await _vfs_trans.fstrans_start(mp)
     if mp.mnt_iflag & IMNT_GONE:
         _vfs_trans.fstrans_done(mp)
@@ -627,7 +630,8 @@ def vfs_trybusy(mp: mount) -> int:
 
 def vfs_unbusy(mp: mount) -> None:
     """Undo a successful vfs_busy/vfs_trybusy."""
-    KASSERT(mp.mnt_refcnt > 0)
+    if mp.mnt_refcnt <= 0:  # (the KASSERT's call only when it fails)
+        KASSERT(mp.mnt_refcnt > 0)
     _vfs_trans.fstrans_done(mp)
     vfs_rele(mp)
 

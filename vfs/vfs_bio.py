@@ -132,6 +132,8 @@ Deviations from vfs_bio.c 1.276:
   hot callers (ext2fs's block allocation), which await bread only when it
   declines.  getblk and biowait likewise try their own common cases as
   plain calls first (``_getblk_idle``, ``_biowait_done``);
+* ``bwrite``'s KASSERT tests its condition inline and calls KASSERT (the
+  same panic and message) only when it fails;
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
   may sleep and releasing a buffer must not; nothing else runs meanwhile),
   so the two are one function;
@@ -288,7 +290,8 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
 
 async def bwrite(bp: buf) -> int:
     """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer, also on error."""
-    KASSERT(bp.b_cflags & BC_BUSY)
+    if not bp.b_cflags & BC_BUSY:  # (the KASSERT's call only when it fails)
+        KASSERT(bp.b_cflags & BC_BUSY)
     vp = bp.b_vp
     mp = None
     if vp is not None:

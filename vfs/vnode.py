@@ -88,7 +88,8 @@ Deviations from 1.93.2.3:
   (fstrans_start without a coroutine when it need not sleep; vfs_trans.py).
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (VSTATE_GET,
-  VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel).
+  VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel, vcache_vget; the
+  KASSERTMSGs of vtryrele and vref likewise).
 """
 
 from __future__ import annotations
@@ -625,7 +626,8 @@ def vtryrele(vp: vnode) -> bool:
     use = vp.v_usecount
     if use == 1:
         return False
-    KASSERTMSG(use > 1, "vtryrele: %s has no references", vp)
+    if use <= 1:  # (the KASSERTMSG's call only when it fails)
+        KASSERTMSG(use > 1, "vtryrele: %s has no references", vp)
     vp.v_usecount = use - 1
     return True
 
@@ -718,7 +720,8 @@ async def vrelel(vp: vnode, flags: int) -> None:
         if recycle:
             VSTATE_ASSERT(vp, VS_LOADED)
             await vcache_reclaim(vp)  # unlocks the vnode
-        KASSERT(vp.v_usecount > 0)
+        if vp.v_usecount <= 0:  # (the KASSERT's call only when it fails)
+            KASSERT(vp.v_usecount > 0)
 
     vp.v_usecount -= 1
     if vp.v_usecount != 0:
@@ -759,7 +762,8 @@ def vrele_async(vp: vnode) -> None:
 
 def vref(vp: vnode) -> None:
     """Add a reference to a vnode already referenced by the caller."""
-    KASSERTMSG(vp.v_usecount != 0, "vref: %s has no references", vp)
+    if vp.v_usecount == 0:  # (the KASSERTMSG's call only when it fails)
+        KASSERTMSG(vp.v_usecount != 0, "vref: %s has no references", vp)
     vp.v_usecount += 1
 
 
@@ -933,7 +937,8 @@ async def vcache_vget(vp: vnode) -> int:
 
     Entered with v_interlock held, which it releases.  A vnode still being
     loaded, deactivated or reclaimed is waited for first."""
-    KASSERT(mutex_owned(vp.v_interlock))
+    if not mutex_owned(vp.v_interlock):  # (the KASSERT's call only when it fails)
+        KASSERT(mutex_owned(vp.v_interlock))
 
     # A hold keeps the vnode from being freed while we sleep.
     vp.v_holdcnt += 1
