@@ -52,7 +52,7 @@ def _seed_range(text: str) -> range:
     return range(int(a), int(b or a) + 1)
 
 
-def run_sweep(seeds: range, digests: bool = True) -> list[str]:
+def run_sweep(seeds: range, digests: bool = True, trace: bool = True) -> list[str]:
     """The sweep test's body for ``seeds``: a line per seed (seed, schedule hash, trace
     digest; the seed alone without ``digests``, so that a count leaves their cost out)."""
     sys.path.insert(0, str(ROOT))
@@ -63,7 +63,7 @@ def run_sweep(seeds: range, digests: bool = True) -> list[str]:
     real = kern.boot
 
     def boot(*args: Any, **kw: Any) -> Any:
-        k = real(*args, **kw)
+        k = real(*args, **{"trace": trace, **kw})
         machines.append(k)
         return k
 
@@ -139,12 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=2000, help="fstat: the calls counted")
     ap.add_argument("--digests", action="store_true",
                     help="no valgrind: print each run's schedule hash and trace digest")
+    ap.add_argument("--trace-off", action="store_true",
+                    help="sweep: boot the machines with trace=False (what the trace costs)")
     ap.add_argument("--body", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
     if a.body or a.digests:
         if a.case == "sweep":
-            print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests)))
+            print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests,
+                                       trace=not a.trace_off)))
         else:
             t, digest = run_fstat(a.calls, digests=a.digests)
             print(f"fstat {digest}" if a.body else
@@ -157,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if a.case == "sweep":
         big, small = _seed_range(a.seeds), _seed_range(a.minus or "100-109")
-        runs = [["sweep", "--body", "--seeds", f"{r.start}-{r.stop - 1}"] for r in (big, small)]
+        runs = [["sweep", "--body", "--seeds", f"{r.start}-{r.stop - 1}",
+                 *(["--trace-off"] if a.trace_off else [])] for r in (big, small)]
         unit, n = "seed", len(big) - len(small)
     else:
         small_calls = int(a.minus or 1000)
