@@ -11,9 +11,10 @@ lwp's own ``contextvars`` context, until it yields; a context switch costs
 no trio run-loop round, trio never has two lwps to order, and kemu uses
 only trio's public low-level API.  What an lwp yields:
 
-* the switch signal (:meth:`VirtualCPU.park`): it gave the CPU away, or
-  waits for it; the CPU task goes on with whichever lwp is ``curlwp`` now,
-  and resumes this one when it is ``curlwp`` again;
+* the switch signal (:meth:`VirtualCPU.park`, or a preemption's
+  :meth:`VirtualCPU.switch_to`): it gave the CPU away, or waits for it;
+  the CPU task goes on with whichever lwp is ``curlwp`` now, and resumes
+  this one when it is ``curlwp`` again;
 * a trio trap (a checkpoint, anything it awaits of trio outside an external
   wait): the CPU task passes it up to trio and sends trio's answer back, or
   throws trio's exception in (``Cancelled``); the lwp holds the CPU
