@@ -533,9 +533,16 @@ def environ_put_back(env: dict[str, str]) -> None:
             os.environ[k] = v
 
 
+#: How long a campaign given a scheduler's address waits for the first worker
+#: to join it before it says so and stops (tasks submitted to a cluster
+#: with no worker would wait for one for ever, saying nothing).
+WORKER_PATIENCE = 60.0
+
+
 class _Dask:
     """Tasks on a Dask distributed cluster: a LocalCluster of ``workers`` worker
-    processes (one thread each), or the cluster at ``scheduler``."""
+    processes (one thread each), or the cluster at ``scheduler``, which must
+    have a worker within WORKER_PATIENCE seconds."""
 
     def __init__(self, scheduler: str | None, workers: int | None) -> None:
         try:
@@ -552,6 +559,13 @@ class _Dask:
                 self.client = distributed.Client(scheduler, timeout="20s")
             except (OSError, TimeoutError) as e:
                 raise CampaignError(f"no Dask scheduler at {scheduler}: {e}") from None
+            try:
+                self.client.wait_for_workers(1, timeout=WORKER_PATIENCE)
+            except TimeoutError:
+                self.client.close()
+                raise CampaignError(f"no Dask worker joined the cluster at {scheduler} "
+                                    f"within {WORKER_PATIENCE:g} s (start one: dask worker "
+                                    f"{scheduler})") from None
             self.where = f"the cluster at {scheduler}"
         else:
             n = workers or os.cpu_count() or 1

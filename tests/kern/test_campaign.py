@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import textwrap
+import time
 
 import pytest
 
@@ -292,3 +294,21 @@ def test_a_campaign_on_its_own_local_cluster_leaves_the_environment_as_it_was():
     assert res.where == "a local cluster of 2 worker processes" and res.workers == 2
     assert res.runs == 6
     assert dict(os.environ) == before
+
+
+def test_a_cluster_with_no_worker_is_named_not_waited_for(monkeypatch):
+    """Runs sent to a scheduler no worker has joined would wait for ever: the
+    campaign waits WORKER_PATIENCE seconds for one, then stops, saying so."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    from kern.machine import campaign
+
+    monkeypatch.setattr(campaign, "WORKER_PATIENCE", 0.5)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0",
+                                  silence_logs=logging.CRITICAL) as lc:
+        t0 = time.monotonic()
+        with pytest.raises(CampaignError, match="no Dask worker joined the cluster at "
+                                                 + re.escape(lc.scheduler_address)):
+            Campaign(target(LOST), "random", runs=3, scheduler=lc.scheduler_address).run()
+        assert time.monotonic() - t0 < 30
