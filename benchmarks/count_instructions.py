@@ -22,12 +22,15 @@ runs.  So each speed change of issue 13 was measured here, twice per case:
 ``--digests`` runs without valgrind and prints, per seed (or for the fstat
 machine), a hash of the schedule string and the trace's digest: a speed
 change must leave every line as it was (compare the output of two trees
-with ``diff``).  ``PYTHONHASHSEED`` is set to 0 in the child, so that the
-counts do not move with set and dict order.
+with ``diff``).  The counted runs are child processes with
+``PYTHONHASHSEED`` set to 0, so that the counts do not move with set and dict
+order.
 
 Run it from the tree to measure (its ``.venv``'s python, or any python that
-imports that tree's kemu); bytecode caches warm first (the script runs the
-body once before counting when ``__pycache__`` is cold).
+imports that tree's kemu).  Before counting, the script runs the smaller case
+once outside valgrind, with bytecode written whatever
+``PYTHONDONTWRITEBYTECODE`` says, so that neither counted run compiles a
+module edited since its cache was written.
 """
 
 from __future__ import annotations
@@ -116,13 +119,19 @@ def _digest(machines: list[Any]) -> str:
                     f"{k.trace.digest()[:16]}" for k in machines)
 
 
-def instructions(args: list[str]) -> int:
-    """The instructions cachegrind counts for this script run with ``args``."""
+def _child_env() -> dict[str, str]:
+    """The environment of the warm-up and counted runs: PYTHONHASHSEED=0, and
+    bytecode written (the warm-up must leave the caches the counted runs read)."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def instructions(args: list[str]) -> int:
+    """The instructions cachegrind counts for this script run with ``args``."""
     p = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
                         "--cachegrind-out-file=/dev/null", sys.executable, __file__, *args],
-                       cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                       cwd=ROOT, env=_child_env(), capture_output=True, text=True, check=True)
     m = re.search(r"I\s+refs:\s+([\d,]+)", p.stderr)
     if m is None:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{p.stderr[-2000:]}")
@@ -169,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         unit, n = "fstat", a.calls - small_calls
     if n <= 0:
         ap.error("the counted run must be longer than the one subtracted")
-    subprocess.run([sys.executable, __file__, *runs[1]], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)          # (bytecode caches warm)
+    subprocess.run([sys.executable, __file__, *runs[1]], cwd=ROOT, env=_child_env(),
+                   check=True, stdout=subprocess.DEVNULL)          # (bytecode caches warm)
     big_i, small_i = (instructions(r) for r in runs)
     print(f"{a.case}: {big_i:,} - {small_i:,} instructions over {n} {unit}s: "
           f"{(big_i - small_i) / n:,.0f} a {unit}")

@@ -34,3 +34,28 @@ def test_the_counting_run_needs_more_than_it_subtracts():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2
     assert "longer than the one subtracted" in r.stderr or "valgrind is not installed" in r.stderr
+
+
+def test_the_warm_up_writes_the_bytecode_the_counted_runs_read(monkeypatch, capsys):
+    """With PYTHONDONTWRITEBYTECODE set, a warm-up run that inherited it would leave
+    an edited module's cache stale and the first counted run would count its
+    compilation (1.6M instead of 0.59M an fstat after touching three modules)."""
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append((cmd, kw.get("env")))
+        n = 2000 if "200" in cmd else 1000
+        return subprocess.CompletedProcess(cmd, 0, "", f"==1== I   refs:      {n:,}\n")
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(ci.subprocess, "run", run)
+    monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert ci.main(["fstat", "--calls", "200", "--minus", "100"]) == 0
+    assert "2,000 - 1,000 instructions over 100 fstats: 10 a fstat" in capsys.readouterr().out
+    (warm, _), (big, _), (small, _) = [(c[c.index(ci.__file__):], e) for c, e in calls]
+    assert calls[0][0][0] == sys.executable and warm == small
+    assert [c[0][0] for c in calls[1:]] == ["valgrind", "valgrind"]
+    assert "200" in big and "100" in small
+    for _, env in calls:
+        assert env is not None and "PYTHONDONTWRITEBYTECODE" not in env
+        assert env["PYTHONHASHSEED"] == "0"

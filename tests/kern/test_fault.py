@@ -153,3 +153,69 @@ def test_bad_knobs_rejected(k):
         k.faults.add(S, probability=2.0)
     with pytest.raises(ValueError):
         k.faults.add(S, nth=0)
+
+
+def test_armed_mid_run_counts_from_the_arming():
+    """Calls counted while nothing was armed (fault_inject's and fault_check's
+    counting-only path) count in the site's total and event numbers; a fault
+    armed after them fires at the nth call from its arming."""
+    from kern.subr_fault import fault_check
+
+    async def body(m):
+        out = [fault_inject(S) for _ in range(5)]
+        out.append(fault_check(S) is not None)
+        m.faults.add(S, fail_nth=3, error=EAGAIN)
+        out += [fault_inject(S) for _ in range(3)]
+        out.append(fault_check(S) is not None)
+        out += [fault_inject(S) for _ in range(2)]
+        return out
+
+    with kern.boot(seed=5) as m:
+        got = m.run(body, m)
+        assert got == [0] * 5 + [False] + [0, 0, EAGAIN] + [False] + [0, 0]
+        assert m.faults.calls[S] == 12
+        (ev,) = m.faults.fired(S)
+        assert (ev.call, ev.error) == (9, EAGAIN)
+
+
+def test_site_counts_are_the_same_armed_or_not():
+    """Per-site call counts do not depend on whether anything is armed."""
+    from kern.subr_fault import fault_check
+
+    async def body():
+        for _ in range(4):
+            fault_inject(S)
+            fault_check(DISK, dev=1)
+        fault_inject(OTHER)
+
+    counts = []
+    for plan in (None, "test.disk:dev=99"):
+        with kern.boot(seed=5, faults=plan) as m:
+            m.run(body)
+            assert bool(m.faults.armed) == (plan is not None)
+            counts.append({s: n for s, n in m.faults.calls.items() if s.startswith("test.")})
+    assert counts[0] == counts[1] == {S: 4, DISK: 4, OTHER: 1}
+
+
+@pytest.mark.parametrize("armed", [False, True])
+def test_an_undeclared_site_panics_at_every_call(armed):
+    from kern.subr_fault import fault_check
+
+    for fn in (fault_inject, fault_check, fault_inject):
+        async def body(fn=fn):
+            fn(S)
+            fn("no.such.site.either")
+
+        with kern.boot(seed=5, faults="test.other" if armed else None) as m, \
+                pytest.raises(kern.KernelPanic, match="'no.such.site.either' is used but not"):
+            m.run(body)
+        assert "no.such.site.either" not in m.faults.calls
+    # and in one table, call after call (nothing remembers a site that panicked)
+    from kern.subr_fault import FaultTable
+
+    t = FaultTable()
+    if armed:
+        t.add(OTHER)
+    for call in (t.count, t.check, t.count, t.check):
+        with pytest.raises(kern.KernelPanic, match="'no.such.site.either' is used but not"):
+            call("no.such.site.either")
