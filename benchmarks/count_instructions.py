@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--body", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
+    if a.trace_off and a.case != "sweep":
+        ap.error("--trace-off is for the sweep")
     if a.body or a.digests:
         if a.case == "sweep":
             print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests,

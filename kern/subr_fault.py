@@ -145,6 +145,11 @@ class FaultTable:
         self.seed = seed
         self.armed: dict[str, list[FaultAttr]] = {}
         self.log: list[FaultEvent] = []
+        # calls of each site so far (a FaultEvent's number); the VOP_* sites
+        # are counted only while some fault is armed in the machine: the
+        # generated VOPs (vfs/vnode_if.py) skip the check otherwise, to keep
+        # it off every VOP; fail_nth and nth count from the arming, so they
+        # are not affected
         self.calls: dict[str, int] = {}
         self._armings = 0
 
