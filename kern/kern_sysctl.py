@@ -1116,7 +1116,8 @@ async def sysctl_createv(rnode: sysctlnode | None, flags: int, type_: int, namep
     namelen = len(name) - 1 + (1 if name[-1] == CTL_CREATE else 0)
     name = name[:namelen]
 
-    # what's it called
+    # what's it called (strlcpy: the C string ends at its first NUL)
+    namep = namep.partition("\0")[0]
     if len(namep.encode()) >= SYSCTL_NAMELEN:
         return ENAMETOOLONG, None
 

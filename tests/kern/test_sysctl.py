@@ -225,7 +225,8 @@ def test_node_copy_copies_every_member():
 def test_names_a_new_node_may_have(k):
     """sysctl_create takes ASCII letters and digits, '-' and '_', not first a
     digit, 1 to SYSCTL_NAMELEN - 1 characters; anything else is EINVAL (the
-    kernel's own nodes, under a tree of this test's that is still open)."""
+    kernel's own nodes, under a tree of this test's that is still open).
+    sysctl_createv strlcpy's the name, so "nul\\0" is the C string "nul"."""
     from kern.kern_sysctl import (
         CTLFLAG_IMMEDIATE,
         CTLFLAG_READWRITE,
@@ -249,6 +250,6 @@ def test_names_a_new_node_may_have(k):
 
     errors, made = k.run(body)
     assert errors == [0, 0, 0, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL, EINVAL,
-                      EINVAL, EINVAL, 0, 0, ENAMETOOLONG]
-    assert sorted(made) == sorted(["ok", "a-b_C9", "x" * (SYSCTL_NAMELEN - 1), "-lead",
-                                   "_lead"])
+                      EINVAL, 0, 0, 0, ENAMETOOLONG]
+    assert sorted(made) == sorted(["ok", "a-b_C9", "x" * (SYSCTL_NAMELEN - 1), "nul",
+                                   "-lead", "_lead"])
