@@ -24,9 +24,10 @@ Deviations:
   panic with kemu's messages (NetBSD: KASSERTs); cv_destroy marks the
   condvar dead instead of writing "deadcv" into its wmesg.
 * cv_exit's mutex_enter is made by each wait itself (kemu's cv_exit is
-  the pass-on alone), through the mutex fast path when the mutex is free
-  and no other lwp is runnable (no preemption point).  cv_enter also makes
-  the callers' KASSERTs (initialised, interlock held) and returns the lwp.
+  the pass-on and its KASSERT, tested in line), through the mutex fast
+  path when the mutex is free and no other lwp is runnable (no preemption
+  point).  cv_enter also makes the callers' KASSERTs (initialised,
+  interlock held) and returns the lwp.
 * No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
@@ -39,7 +40,7 @@ from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_mutex import _mutex_enter, kmutex_t, lock_site, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
 from kern.subr_lockdebug import Where
-from kern.subr_prf import panic
+from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
@@ -108,6 +109,8 @@ def cv_exit(cv: kcondvar_t, error: int) -> int:
     never errs.)"""
     if error != 0:
         cv_signal(cv)
+    if cv.cv_state != 1:            # (KASSERT(cv_is_valid(cv)), tested in line)
+        KASSERT(cv_is_valid(cv))
     return error
 
 
@@ -124,10 +127,10 @@ _at_timedwait_sig = lock_site()
 
 async def cv_wait(cv: kcondvar_t, mtx: kmutex_t) -> None:
     l = cv_enter(cv, mtx)
-    error = await sleepq_block(0, False)
+    await sleepq_block(0, False)    # (its answer dropped: cv_exit gets 0, as in C)
     if not mutex_enter_nowait(mtx, at=_at_wait):
         await _mutex_enter(mtx, l, _relock_site(l))
-    cv_exit(cv, error)
+    cv_exit(cv, 0)
 
 
 async def cv_wait_sig(cv: kcondvar_t, mtx: kmutex_t) -> int:

@@ -140,3 +140,33 @@ def test_a_timed_out_wait_signals_the_next_waiter():
     assert got["timed"] == (EWOULDBLOCK, pytest.approx(0.05))
     assert got["plain"] == pytest.approx(0.05)
     assert left == 0
+
+
+def test_a_condvar_destroyed_under_a_woken_waiter_panics_at_its_exit():
+    """1.41's cv_exit asserts cv_is_valid once the waiter holds the interlock
+    again: a condvar broadcast and destroyed (no waiter is left on its sleep
+    queue, so cv_destroy lets it go) while a woken waiter has not yet run
+    is caught there, when the waiter comes back to it."""
+    from kern.kern_condvar import cv_destroy
+
+    async def body():
+        k = curmachine()
+        mtx, cv = _setup()
+
+        async def waiter():
+            await mutex_enter(mtx)
+            await cv_wait(cv, mtx)
+            mutex_exit(mtx)
+
+        k.spawn_lwp(lwp(k.proc_create("w", k.initproc), "w"), waiter, ())
+        await kpause("settle", False, 2, None)
+        await mutex_enter(mtx)
+        cv_broadcast(cv)
+        cv_destroy(cv)
+        mutex_exit(mtx)
+        await kpause("settle", False, 2, None)
+
+    with kern.boot(seed=1) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert 'kernel diagnostic assertion "cv_is_valid(cv)" failed' in str(ei.value)
+    assert "kern_condvar.py" in str(ei.value)
