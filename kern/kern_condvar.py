@@ -24,7 +24,7 @@ Deviations:
   panic with kemu's messages (NetBSD: KASSERTs); cv_destroy marks the
   condvar dead instead of writing "deadcv" into its wmesg.
 * cv_exit's mutex_enter is made by each wait itself (kemu's cv_exit is
-  the pass-on and its KASSERT, tested in line), through the mutex fast
+  the pass-on and its KASSERT), through the mutex fast
   path when the mutex is free and no other lwp is runnable (no preemption
   point).  cv_enter also makes the callers' KASSERTs (initialised,
   interlock held) and returns the lwp.
@@ -109,8 +109,7 @@ def cv_exit(cv: kcondvar_t, error: int) -> int:
     never errs.)"""
     if error != 0:
         cv_signal(cv)
-    if cv.cv_state != 1:            # (KASSERT(cv_is_valid(cv)), tested in line)
-        KASSERT(cv_is_valid(cv))
+    KASSERT(cv_is_valid(cv))
     return error
 
 
