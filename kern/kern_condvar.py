@@ -33,19 +33,16 @@ Deviations:
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_mutex import _mutex_enter, kmutex_t, lock_site, mutex_enter_nowait, mutex_exit
 from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
-from kern.subr_lockdebug import Where
+from kern.subr_lockdebug import Where, caller_where
 from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
     from kern.kern_lwp import lwp
-
-_getframe = sys._getframe
 
 
 class kcondvar_t:
@@ -94,11 +91,8 @@ def cv_enter(cv: kcondvar_t, mtx: kmutex_t) -> lwp:
 def _relock_site(l: lwp) -> Where | None:
     """The lockdebug site of cv_exit's mutex_enter when mutex_enter_nowait
     could not take the interlock: the cv_wait* that called (its call of
-    this function, as caller_where(1) gives it), None without lockdebug."""
-    if l.l_cpu.lockdebug:
-        f = _getframe(1)
-        return (f.f_code, f.f_lasti)
-    return None
+    this function), None without lockdebug."""
+    return caller_where(1) if l.l_cpu.lockdebug else None
 
 
 def cv_exit(cv: kcondvar_t, error: int) -> int:

@@ -394,9 +394,18 @@ async def yield_() -> None:
 
     Choice 0 runs the first lwp waiting, so a schedule of zeros (and a
     shrunk one) lets a polling loop make progress; PCT drops the yielder
-    below every other lwp.
+    below every other lwp.  Outside any lwp it is a trio checkpoint; a
+    no-op while the lwp holds a spin mutex.
     """
-    await _offer_cpu(curlwp_or_none(), YIELD)
+    l = curlwp_or_none()
+    if l is None:
+        await trio.lowlevel.checkpoint()
+        return
+    if l.l_spinlocks:
+        return
+    ci = l.l_cpu
+    if ci.runq or ci.slow:
+        await ci.preempt(l, YIELD)
 
 
 def suspendsched(wake_sleepers: bool = True) -> None:
@@ -491,14 +500,3 @@ def setrunnable(l: lwp) -> None:
         sleepq_wakeone(l, 0)
         return
     l.l_cpu.setrun(l)
-
-
-async def _offer_cpu(l: lwp | None, kind: int) -> None:
-    if l is None:
-        await trio.lowlevel.checkpoint()
-        return
-    if l.l_spinlocks:
-        return
-    ci = l.l_cpu
-    if ci.runq or ci.slow:
-        await ci.preempt(l, kind)

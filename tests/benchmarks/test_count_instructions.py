@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+
+import pytest
 
 from benchmarks import count_instructions as ci
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sweep_digests_repeat_and_follow_the_seed():
@@ -28,12 +27,26 @@ def test_fstat_digest_repeats_and_counts_the_calls():
     assert t > 0
 
 
-def test_the_counting_run_needs_more_than_it_subtracts():
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "count_instructions.py"),
-                        "fstat", "--calls", "10", "--minus", "10"],
-                       capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 2
-    assert "longer than the one subtracted" in r.stderr or "valgrind is not installed" in r.stderr
+@pytest.mark.parametrize("argv", [["fstat", "--calls", "10", "--minus", "10"],
+                                  ["sweep", "--seeds", "100-104", "--minus", "100-109"]])
+def test_the_counting_run_needs_more_than_it_subtracts(monkeypatch, capsys, argv):
+    """Refused before anything runs; valgrind found (as if installed, so that the
+    check is reached on a host without it too)."""
+    def run(cmd, **kw):
+        raise AssertionError(f"ran {cmd}")
+
+    monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(ci.subprocess, "run", run)
+    with pytest.raises(SystemExit) as ei:
+        ci.main(argv)
+    assert ei.value.code == 2
+    assert "the counted run must be longer than the one subtracted" in capsys.readouterr().err
+
+
+def test_without_valgrind_the_counting_run_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(ci.shutil, "which", lambda name: None)
+    assert ci.main(["fstat", "--calls", "10", "--minus", "5"]) == 2
+    assert "valgrind is not installed" in capsys.readouterr().err
 
 
 def test_the_warm_up_writes_the_bytecode_the_counted_runs_read(monkeypatch, capsys):
