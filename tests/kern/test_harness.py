@@ -445,7 +445,7 @@ def test_the_turn_sockets_outlive_a_host_wait_in_progress():
     prev = k._wait_begin(ev)    # (the main thread's k.run, as a halt sees it)
     try:
         assert signal.set_wakeup_fd(socks[1].fileno()) == socks[1].fileno()
-        k.halt()                # (from another thread, while that wait lasts)
+        k.halt()                # (as another thread would, while that wait lasts)
         assert -1 not in [s.fileno() for s in socks]
     finally:
         k._wait_end(ev, prev)
