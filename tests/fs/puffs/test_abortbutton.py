@@ -20,7 +20,7 @@ from tools.lib import libc
 from vfs.stat import S_IFIFO
 
 from . import h_puffs as h
-from .test_bad_sizes import BadAnswers, _make, _start
+from .test_bad_sizes import BadAnswers, _make, _make_f, _start
 
 
 class Recorder(BadAnswers):
@@ -138,8 +138,7 @@ def test_lookup_answering_a_node_the_kernel_refuses(answer):
         s, _ = _start(k, ops)
 
         async def body():
-            await _make("/mnt/f", b"hello")
-            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            f = await _make_f(ops)
             await h.syncbar()
             ops.log.clear()
             ops.lookup[b"f"] = answer

@@ -74,6 +74,12 @@ async def _make(path: str, data: bytes) -> None:
     assert await h.close(fd) == 0
 
 
+async def _make_f(ops: MemFS) -> int:
+    """/mnt/f made holding b"hello"; its cookie, as the server named it."""
+    await _make("/mnt/f", b"hello")
+    return ops.nodes[ops.root_cookie].entries[b"f"]
+
+
 async def _cat(path: str) -> tuple[int, bytes]:
     error, fd = await h.open_(path)
     if error:
@@ -184,10 +190,9 @@ def test_getattr_answering_a_negative_size(size):
         s, lines = _start(k, ops)
 
         async def body():
-            await _make("/mnt/f", b"hello")
+            f = await _make_f(ops)
             error, fd = await h.open_("/mnt/f")
             assert error == 0
-            f = ops.nodes[ops.root_cookie].entries[b"f"]
             ops.getattr_size[f] = size
             bad = (await h.stat_("/mnt/f"))[0]
             await h.syncbar()
@@ -216,8 +221,7 @@ def test_getattr_answering_no_size_is_not_an_error():
         s, _ = _start(k, ops)
 
         async def body():
-            await _make("/mnt/f", b"hello")
-            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            f = await _make_f(ops)
             ops.getattr_size[f] = -1
             error = (await h.stat_("/mnt/f"))[0]
             await h.syncbar()
@@ -239,8 +243,7 @@ def test_append_with_no_size_in_the_answer_goes_to_v_size():
         s, _ = _start(k, ops)
 
         async def body():
-            await _make("/mnt/f", b"hello")
-            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            f = await _make_f(ops)
             error, fd = await h.open_("/mnt/f", O_RDWR | O_APPEND)
             assert error == 0
             ops.getattr_size[f] = -1
@@ -375,8 +378,7 @@ def test_updatevpsize_goes_through_getattr_and_setsize():
         s, _ = _start(k, ops)
 
         async def body():
-            await _make("/mnt/f", b"hello")
-            f = ops.nodes[ops.root_cookie].entries[b"f"]
+            f = await _make_f(ops)
             error, vp = await namei_simple_kernel("/mnt/f", NSM_FOLLOW_NOEMULROOT)
             assert error == 0
             out = []

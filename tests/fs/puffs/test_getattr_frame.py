@@ -134,3 +134,25 @@ def test_getattr_hands_the_server_the_callers_cred_and_pid():
                             (Cred(internal="NOCRED"), pid)]
         assert pid > 0
         assert k.run(h.unmount, "/mnt") == 0
+
+
+def test_short_getattr_frame_is_einval_and_never_reaches_the_handler():
+    """dispatch sends only a whole puffs_vnreq_getattr to _getattr; a shorter
+    GETATTR frame is answered EINVAL (the frame as it came, rv set) and the server's
+    node_getattr is not called: _vnop has no GETATTR branch to fall back on."""
+    import trio
+
+    from fs.puffs.puffs_msgif_h import PUFFS_VN_GETATTR, PUFFSOP_VN
+    from kern.errno import EINVAL
+    from tools.lib.libpuffs.channel import HDR_OUT, HDR_OUT_OFF, HDR_RV, HDR_RV_OFF, HDRSIZE
+    from tools.lib.libpuffs.server import PuffsServer
+
+    fs = _RecordingFS()
+    server = PuffsServer(fs)
+    for size in (HDRSIZE, ctypes.sizeof(puffs_vnreq_getattr) - 1):
+        frame = bytearray(size)
+        HDR_OUT.pack_into(frame, HDR_OUT_OFF, PUFFSOP_VN, PUFFS_VN_GETATTR, 0x1234)
+        reply = trio.run(server.dispatch, frame)
+        assert reply is not None and len(reply) == size
+        assert HDR_RV.unpack_from(reply, HDR_RV_OFF)[0] == EINVAL
+    assert fs.asked == [] and server.errors == []

@@ -478,6 +478,7 @@ class PuffsServer:
     # ---------------------------------------------------------------- vnode ops
 
     async def _vnop(self, optype: int, cookie: int, frame: bytearray, a: Any) -> int:
+        # (GETATTR never comes here: dispatch hands it to _getattr)
         ops = self.ops
         size = ctypes.sizeof(a)
         if optype == PUFFS_VN_LOOKUP:
@@ -507,8 +508,6 @@ class PuffsServer:
         elif optype == PUFFS_VN_ACCESS:
             await ops.node_access(cookie, a.pvnr_mode, Cred.from_wire(a.pvnr_cred),
                                   a.pvnr_pid)
-        elif optype == PUFFS_VN_GETATTR:
-            return await self._getattr(cookie, frame)
         elif optype == PUFFS_VN_SETATTR:
             await ops.node_setattr(cookie, Attr.from_wire(a.pvnr_va),
                                    Cred.from_wire(a.pvnr_cred), a.pvnr_pid)
