@@ -171,6 +171,7 @@ async def physio_done(bp: buf) -> None:
     if done != todo:
         endoffset = dbtob(bp.b_blkno) + done
         # An error or the end of the medium: the one at the lowest offset counts.
+        KASSERT(mbp.b_lblkno != endoffset)
         if mbp.b_lblkno == -1 or endoffset < mbp.b_lblkno:
             mbp.b_lblkno = endoffset
             mbp.b_error = error

@@ -90,6 +90,9 @@ Deviations from 1.93.2.3:
   (the same panic and message) only when it fails (VSTATE_GET,
   VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel, vcache_vget; the
   KASSERTMSGs of vtryrele and vref likewise).
+* ``vcache_vget`` calls VSTATE_WAIT_STABLE only when the vnode is not
+  LOADED (a LOADED vnode is stable: the macro would neither wait nor
+  panic), so the common case makes no coroutine.
 """
 
 from __future__ import annotations

@@ -218,3 +218,30 @@ def test_user_space_uio_and_efault(k):
     assert got == 2 * MAXPHYS  # the chunks that fit the mapping
     assert same
     assert (eb, bad_resid) == (EFAULT, 4096)
+
+
+def test_two_bufs_ending_at_one_offset_panic():
+    """Two bufs of one transfer cannot end early at the same offset (each
+    starts past the end of the one before): physio_done asserts it, as
+    kern_physio.c 1.93 does.  A driver that rewrites b_blkno makes it so."""
+
+    async def body():
+        pending = []
+
+        async def strategy(bp):
+            pending.append(bp)
+
+        async def completer(_):
+            await kpause("io", False, 2, None)
+            for bp in list(pending):
+                bp.b_blkno = 0  # (a broken driver: every buf now claims offset 0)
+                bp.b_resid = bp.b_bcount - 512
+                biodone(bp)
+
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, completer, None, "disk")
+        u = kernel_uio(bytearray(2 * MAXPHYS), 0, UIO_READ)
+        await physio(strategy, None, 0x1234, B_READ, minphys, u)
+
+    with kern.boot(seed=4) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert "mbp.b_lblkno != endoffset" in str(ei.value)
