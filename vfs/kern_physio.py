@@ -53,11 +53,12 @@ Deviations:
   physio_biodone).
 * kemu's bounce buffers of MAXPHYS bytes are kept for the next buf once a
   buf is done with one (``_bounce_get``/``_bounce_put``, at most
-  PHYSIO_CONCURRENCY of them): a buf starts with the bytes of an earlier
-  transfer in its buffer, not zeros, as NetBSD's starts with whatever the
-  user's pages held; a read hands on only the bytes the driver transferred
-  (b_bcount - b_resid), a write's copy-in fills all of it.  Making a
-  zeroed 64 KiB buffer per buf was ~4.7 MB of memset a fss sweep seed.
+  PHYSIO_CONCURRENCY of them, shared by the process's machines): a buf
+  starts with the bytes of an earlier transfer in its buffer, not zeros,
+  as NetBSD's starts with whatever the user's pages held; a read hands on
+  only the bytes the driver transferred (b_bcount - b_resid), a write's
+  copy-in fills all of it.  Making a zeroed 64 KiB buffer per buf was
+  ~4.7 MB of memset a fss sweep seed.
 """
 
 from __future__ import annotations
@@ -124,8 +125,11 @@ _bounce_pool: list[bytearray] = []
 def _bounce_get(todo: int) -> bytearray:
     """A bounce buffer of ``todo`` bytes: a kept one for a MAXPHYS transfer
     (holding an earlier transfer's bytes), else a new, zeroed one."""
-    if todo == MAXPHYS and _bounce_pool:
-        return _bounce_pool.pop()
+    if todo == MAXPHYS:
+        try:
+            return _bounce_pool.pop()   # (one step: machines in other threads share the pool)
+        except IndexError:
+            pass
     return bytearray(todo)
 
 
