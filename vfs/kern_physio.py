@@ -51,6 +51,14 @@ Deviations:
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (physio_done,
   physio_biodone).
+* kemu's bounce buffers of MAXPHYS bytes are kept for the next buf once a
+  buf is done with one (``_bounce_get``/``_bounce_put``, at most
+  PHYSIO_CONCURRENCY of them, shared by the process's machines): a buf
+  starts with the bytes of an earlier transfer in its buffer, not zeros,
+  as NetBSD's starts with whatever the user's pages held; a read hands on
+  only the bytes the driver transferred (b_bcount - b_resid), a write's
+  copy-in fills all of it.  Making a zeroed 64 KiB buffer per buf was
+  ~4.7 MB of memset a fss sweep seed.
 """
 
 from __future__ import annotations
@@ -110,6 +118,30 @@ class _physio_ctx:
         self.dest: dict[int, Any] = {}  # id(bp) -> where its data goes in the uio's space
 
 
+# kemu: bounce buffers of MAXPHYS bytes that no buf holds (see the header).
+_bounce_pool: list[bytearray] = []
+
+
+def _bounce_get(todo: int) -> bytearray:
+    """A bounce buffer of ``todo`` bytes: a kept one for a MAXPHYS transfer
+    (holding an earlier transfer's bytes), else a new, zeroed one."""
+    if todo == MAXPHYS:
+        try:
+            return _bounce_pool.pop()   # (one step: machines in other threads share the pool)
+        except IndexError:
+            pass
+    return bytearray(todo)
+
+
+def _bounce_put(bp: buf) -> None:
+    """``bp`` is done with its bounce buffer: keep it for another buf."""
+    data = bp.b_data
+    bp.b_data = None
+    if data.__class__ is bytearray and len(data) == MAXPHYS \
+            and len(_bounce_pool) < PHYSIO_CONCURRENCY:
+        _bounce_pool.append(data)
+
+
 def _chunk_uio(u: uio, base: Any, n: int, offset: int) -> uio:
     """A one-iovec uio in ``u``'s address space and direction over ``n`` bytes at ``base``."""
     # (iovcnt and resid given: uio() would count them from the list, ~2 us a buf)
@@ -167,6 +199,7 @@ async def physio_done(bp: buf) -> None:
         if await uiomove(memoryview(bp.b_data)[:done], done, cu):
             done = 0
             error = EFAULT
+    _bounce_put(bp)
 
     if done != todo:
         endoffset = dbtob(bp.b_blkno) + done
@@ -277,7 +310,7 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
             todo = bp.b_bufsize = bp.b_bcount
             if todo > MAXPHYS:
                 panic("todo(%zu) > MAXPHYS; minphys broken", todo)
-            bp.b_data = bytearray(todo)
+            bp.b_data = _bounce_get(todo)
             bp.b_resid = todo
 
             # The next chunk may share this one's last page: let this one finish first.
@@ -288,6 +321,7 @@ async def physio(strategy: Callable[[buf], Any], obp: buf | None, dev: int, flag
                 cu = _chunk_uio(uio, iovp.iov_base, todo, uio.uio_offset)
                 error = await uiomove(bp.b_data, todo, cu)
                 if error:
+                    _bounce_put(bp)
                     stop = True
                     break
             else:

@@ -245,3 +245,65 @@ def test_two_bufs_ending_at_one_offset_panic():
     with kern.boot(seed=4) as k, pytest.raises(kern.KernelPanic) as ei:
         k.run(body)
     assert "mbp.b_lblkno != endoffset" in str(ei.value)
+
+
+def test_bounce_buffers_kept_for_later_bufs_are_never_shared(k):
+    """kemu keeps MAXPHYS bounce buffers for later bufs (kern_physio.py's
+    header): the bufs in flight together each have their own, filled in any
+    order; a buffer comes back holding an earlier transfer's bytes, of which
+    a read hands on only what the driver transferred."""
+
+    async def body():
+        dev = await setup_md(4 * MAXPHYS)
+        earlier = []
+
+        async def keep(bp):
+            earlier.append(bp.b_data)
+            await mdstrategy(bp)
+
+        # Four bufs in flight at once, done with their buffers after.
+        u = kernel_uio(bytearray(4 * MAXPHYS), 0, UIO_READ)
+        assert await physio(keep, None, dev, B_READ, minphys, u) == 0
+
+        pending = []
+        given = []
+
+        async def strategy(bp):
+            given.append(bp.b_data)
+            pending.append(bp)
+
+        async def completer(_):
+            await kpause("io", False, 2, None)
+            # Each buf filled only after every one was started, last first.
+            for bp in reversed(list(pending)):
+                off = bp.b_blkno * 512
+                bp.b_data[:] = pattern(4 * MAXPHYS, 5)[off:off + bp.b_bcount]
+                bp.b_resid = 0
+                biodone(bp)
+
+        error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, completer, None, "disk")
+        out = bytearray(4 * MAXPHYS)
+        u = kernel_uio(out, 0, UIO_READ)
+        error = await physio(strategy, None, 0x1234, B_READ, minphys, u)
+        await kthread_join(l)
+        reused = sum(any(b is e for e in earlier) for b in given)
+        distinct = len({id(b) for b in given})
+        whole = bytes(out) == pattern(4 * MAXPHYS, 5)
+
+        # A short read: the driver transfers 100 bytes into a kept buffer that
+        # holds the read above; the caller gets those 100 and nothing else.
+        async def short(bp):
+            stale = bytes(bp.b_data[100:200])
+            bp.b_data[:100] = b"\x11" * 100
+            bp.b_resid = bp.b_bcount - 100
+            biodone(bp)
+            short.stale = stale
+
+        out2 = bytearray(b"\xee" * MAXPHYS)
+        u = kernel_uio(out2, 0, UIO_READ)
+        e2 = await physio(short, None, 0x1234, B_READ, minphys, u)
+        return (error, reused, distinct, whole, e2, MAXPHYS - u.uio_resid,
+                bytes(out2) == b"\x11" * 100 + b"\xee" * (MAXPHYS - 100),
+                short.stale != bytes(100))
+
+    assert k.run(body) == (0, 1, 4, True, 0, 100, True, True)
