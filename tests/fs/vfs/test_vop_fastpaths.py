@@ -1,0 +1,109 @@
+"""The VFS hot paths' kemu-side shortcuts keep what the plain code did.
+
+* the argument block of each operation names its descriptor (``a_desc``,
+  the block's class attribute rather than a store at each call);
+* fstrans_start and fstrans_start_begin test ASSERT_SLEEPABLE's condition in
+  line: with a spin mutex held they still panic, before counting a
+  transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import kern
+from kern.kern_mutex import IPL_VM, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from vfs import vnode_if
+from vfs.mount import mount, vfsops
+from vfs.vfs_trans import (
+    fstrans_done,
+    fstrans_held,
+    fstrans_mount,
+    fstrans_start,
+    fstrans_start_begin,
+)
+from vfs.vnode import vnode
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine that never suspends (outside any machine)."""
+    try:
+        coro.send(None)
+    except StopIteration as e:
+        return e.value
+    raise AssertionError("the call suspended")
+
+
+def test_every_argument_block_names_its_descriptor():
+    for desc in vnode_if.vfs_op_descs:
+        assert desc.args_class().a_desc is desc, desc.vdesc_name
+
+
+def test_an_operation_sees_its_own_descriptor():
+    seen: list[Any] = []
+
+    async def record(ap: Any) -> int:
+        seen.append((ap.a_desc, ap.a_vp))
+        return 0
+
+    def plain(ap: Any) -> int:
+        seen.append((ap.a_desc, ap.a_vp))
+        return 0
+
+    vp = vnode()
+    vp.v_op = [record] * vnode_if.VOP_NDESCS
+    vp.v_op[vnode_if.vop_unlock_desc.vdesc_offset] = plain
+    vp.v_op[vnode_if.vop_islocked_desc.vdesc_offset] = plain
+    assert _run(vnode_if.VOP_GETATTR(vp, None, None)) == 0
+    assert _run(vnode_if.VOP_ACCESS(vp, 0, None)) == 0
+    assert vnode_if.VOP_UNLOCK(vp) == 0
+    assert vnode_if.VOP_ISLOCKED(vp) == 0
+    assert seen == [(vnode_if.vop_getattr_desc, vp), (vnode_if.vop_access_desc, vp),
+                    (vnode_if.vop_unlock_desc, vp), (vnode_if.vop_islocked_desc, vp)]
+
+
+def _mount_with_trans() -> mount:
+    mp = mount(vfsops("testfs"))
+    fstrans_mount(mp)
+    return mp
+
+
+@pytest.mark.parametrize("begin", [True, False], ids=["fstrans_start_begin", "fstrans_start"])
+def test_a_transaction_started_under_a_spin_mutex_panics(begin: bool):
+    async def body() -> None:
+        mp = _mount_with_trans()
+        mtx = kmutex_t()
+        mutex_init(mtx, MUTEX_DEFAULT, IPL_VM)  # a spin mutex
+        await mutex_enter(mtx)
+        try:
+            if begin:
+                fstrans_start_begin(mp)
+            else:
+                await fstrans_start(mp)
+        finally:
+            # (the panic came before any transaction was counted)
+            assert fstrans_held(mp) == 0
+            mutex_exit(mtx)
+
+    with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(body)
+    assert "ASSERT_SLEEPABLE" in str(ei.value)
+    assert "mtx" in str(ei.value)
+
+
+def test_a_transaction_started_without_a_spin_mutex_is_counted():
+    async def body() -> list[int]:
+        mp = _mount_with_trans()
+        assert fstrans_start_begin(mp) is None
+        held = [fstrans_held(mp)]
+        await fstrans_start(mp)
+        fstrans_done(mp)
+        held.append(fstrans_held(mp))
+        fstrans_done(mp)
+        held.append(fstrans_held(mp))
+        return held
+
+    with kern.boot(seed=0) as k:
+        assert k.run(body) == [1, 1, 0]
