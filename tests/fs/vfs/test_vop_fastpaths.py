@@ -107,3 +107,46 @@ def test_a_transaction_started_without_a_spin_mutex_is_counted():
 
     with kern.boot(seed=0) as k:
         assert k.run(body) == [1, 1, 0]
+
+
+def test_iostat_times_are_whole_microseconds_in_timevals():
+    """io_stats keeps io_timestamp/io_time in microseconds: the timevals read
+    from them are timersub/timeradd's, normalized past a second."""
+    from kern import kpause
+    from vfs.subr_disk import (
+        _microuptime_us,
+        disk,
+        disk_attach,
+        disk_busy,
+        disk_destroy,
+        disk_detach,
+        disk_init,
+        disk_unbusy,
+    )
+
+    async def body() -> tuple[Any, ...]:
+        dk = disk()
+        disk_init(dk, "xq0", None)
+        disk_attach(dk)
+        st = dk.dk_stats
+        disk_busy(dk)
+        t0 = _microuptime_us()
+        await kpause("xfer", False, 120, None)
+        disk_unbusy(dk, 512, 1)
+        t1 = _microuptime_us()
+        disk_busy(dk)
+        disk_busy(dk)  # (busy already: the timestamp stays)
+        await kpause("xfer", False, 57, None)
+        disk_unbusy(dk, 512, 0)
+        t2 = _microuptime_us()
+        disk_unbusy(dk, 0, 0)
+        out = ((st.io_time.tv_sec, st.io_time.tv_usec),
+               (st.io_timestamp.tv_sec, st.io_timestamp.tv_usec), t0, t1, t2)
+        disk_detach(dk)
+        disk_destroy(dk)
+        return out
+
+    with kern.boot(seed=0) as k:
+        busy, stamp, t0, t1, t2 = k.run(body)
+    assert busy == divmod(t2 - t0, 1_000_000) and busy[0] == 1
+    assert stamp == divmod(t2, 1_000_000)
