@@ -150,3 +150,30 @@ def test_iostat_times_are_whole_microseconds_in_timevals():
         busy, stamp, t0, t1, t2 = k.run(body)
     assert busy == divmod(t2 - t0, 1_000_000) and busy[0] == 1
     assert stamp == divmod(t2, 1_000_000)
+
+
+def test_a_vnode_lock_is_recorded_at_the_caller_of_vn_lock_or_VOP_LOCK():
+    """genfs_lock's lock site (caller_where(2), written out) is the frame two
+    above it: vn_lock when it locks, the caller of VOP_LOCK otherwise."""
+    from kern.cpu import curlwp
+    from vfs.vnode import LK_EXCLUSIVE, genfs_lock, genfs_unlock, vn_lock
+
+    async def body() -> list[Any]:
+        vp = vnode()
+        vp.v_op = [None] * vnode_if.VOP_NDESCS
+        vp.v_op[vnode_if.vop_lock_desc.vdesc_offset] = genfs_lock
+        vp.v_op[vnode_if.vop_unlock_desc.vdesc_offset] = genfs_unlock
+        l = curlwp()
+        codes = []
+        assert await vn_lock(vp, LK_EXCLUSIVE) == 0
+        codes.append(l.l_locks[-1][1][0])
+        vnode_if.VOP_UNLOCK(vp)
+        assert await vnode_if.VOP_LOCK(vp, LK_EXCLUSIVE) == 0
+        codes.append(l.l_locks[-1][1][0])
+        vnode_if.VOP_UNLOCK(vp)
+        return codes
+
+    with kern.boot(seed=0) as k:
+        codes = k.run(body)
+    assert codes[0] is vn_lock.__code__
+    assert codes[1].co_name == "body"
