@@ -177,3 +177,67 @@ def test_a_vnode_lock_is_recorded_at_the_caller_of_vn_lock_or_VOP_LOCK():
         codes = k.run(body)
     assert codes[0] is vn_lock.__code__
     assert codes[1].co_name == "body"
+
+
+_ATTRS = ("va_mode", "va_nlink", "va_uid", "va_gid", "va_fsid", "va_fileid", "va_size",
+          "va_blocksize", "va_gen", "va_flags", "va_rdev", "va_bytes")
+
+
+def _stat_of(values: dict[str, Any], vtype: int) -> tuple[Any, Any]:
+    """vn_stat's struct stat for a vnode whose VOP_GETATTR answers ``values``,
+    and the one the field-by-field ctypes stores make (or the exceptions)."""
+    from vfs.stat import stat
+    from vfs.vfs_vnops import _vn_stat_fields, vn_stat
+    from vfs.vnode import vattr
+
+    async def getattr_(ap: Any) -> int:
+        for k, v in values.items():
+            setattr(ap.a_vap, k, v)
+        return 0
+
+    async def body() -> tuple[Any, Any]:
+        vp = vnode()
+        vp.v_type = vtype
+        vp.v_op = [getattr_] * vnode_if.VOP_NDESCS
+        sb = stat()
+        try:
+            out: Any = (await vn_stat(vp, sb), bytes(sb))
+        except Exception as e:  # noqa: BLE001 - compared with the ctypes path's
+            out = type(e)
+        va = vattr()
+        for k, v in values.items():
+            setattr(va, k, v)
+        ref = stat()
+        try:
+            want: Any = (0, bytes(ref)) if _vn_stat_fields(ref, va, vtype) is None else None
+        except Exception as e:  # noqa: BLE001
+            want = type(e)
+        return out, want
+
+    with kern.boot(seed=0) as k:
+        return k.run(body)
+
+
+@pytest.mark.parametrize("case", [
+    {},  # every attribute VNOVAL: the defaults
+    dict(zip(_ATTRS, range(1, 13), strict=True), va_atime=(1, 2), va_mtime=(3, 4), va_ctime=(5, 6),
+         va_birthtime=(7, 8)),
+    dict(zip(_ATTRS, (0o104755, 2**32 + 5, 2**40, -2, 2**64 + 9, 2**65, -7, 2**31, 3, 4,
+                      -(2**63) - 1, 10**6), strict=True),
+         va_atime=None, va_mtime=(-5, 2**64), va_ctime=-1, va_birthtime=(2**63, -1)),
+    {"va_uid": None},
+    {"va_size": 1.5},
+    {"va_mtime": (1, 2, 3)},
+], ids=["vnoval", "plain", "out-of-range", "none", "float", "bad-time"])
+def test_vn_stat_packs_what_the_ctypes_stores_store(case: dict[str, Any]):
+    from vfs.vnode import VBLK, VREG
+
+    for vtype in (VREG, VBLK, 999):
+        out, want = _stat_of(case, vtype)
+        assert out == want
+    if case == {}:
+        from vfs.stat import stat
+
+        sb = stat.from_buffer_copy(out[1])
+        assert (sb.st_nlink, sb.st_blksize, sb.st_mode, sb.st_mtimespec.tv_sec) == \
+            (1, 4096, 0o7777, 0)
