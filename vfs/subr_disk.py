@@ -38,6 +38,12 @@ Deviations:
   no device properties).
 * ``disk_io_faults`` (kemu's fault sites "disk.read", "disk.write",
   "disk.slow", "disk.short") is kemu's.
+* ``struct io_stats`` keeps io_timestamp and io_time as integer
+  microseconds (``io_timestamp_us``, ``io_time_us``; ``io_timestamp`` and
+  ``io_time`` are read-only timevals made from them), so that
+  iostat_busy/iostat_unbusy (every transfer) do timersub/timeradd as one
+  subtraction and one addition, with the same values (the times are whole
+  microseconds: getmicrouptime's).
 """
 
 from __future__ import annotations
@@ -84,8 +90,8 @@ class io_stats:
     """struct io_stats: the statistics of one device."""
 
     __slots__ = ("io_name", "io_parent", "io_type", "io_busy", "io_rxfer", "io_wxfer",
-                 "io_seek", "io_rbytes", "io_wbytes", "io_attachtime", "io_timestamp",
-                 "io_time")
+                 "io_seek", "io_rbytes", "io_wbytes", "io_attachtime", "io_timestamp_us",
+                 "io_time_us")
 
     _c_sizeof = 128
 
@@ -100,8 +106,20 @@ class io_stats:
         self.io_rbytes = 0
         self.io_wbytes = 0
         self.io_attachtime = timeval()
-        self.io_timestamp = timeval()  # when the busy count last changed
-        self.io_time = timeval()       # total time busy
+        # kemu: io_timestamp (when the busy count last changed) and io_time
+        # (total time busy) in microseconds (see the deviations)
+        self.io_timestamp_us = 0
+        self.io_time_us = 0
+
+    @property
+    def io_timestamp(self) -> timeval:
+        """struct timeval io_timestamp, made from io_timestamp_us (a copy)."""
+        return timeval(*divmod(self.io_timestamp_us, 1_000_000))
+
+    @property
+    def io_time(self) -> timeval:
+        """struct timeval io_time, made from io_time_us (a copy)."""
+        return timeval(*divmod(self.io_time_us, 1_000_000))
 
     def __repr__(self) -> str:
         return (f"<io_stats {self.io_name} busy={self.io_busy} r={self.io_rxfer}/"
@@ -162,8 +180,7 @@ def iostat_find(name: str) -> io_stats | None:
 def iostat_busy(stats: io_stats) -> None:
     """A transfer starts."""
     if stats.io_busy == 0:
-        ts = stats.io_timestamp  # getmicrouptime(&stats->io_timestamp)
-        ts.tv_sec, ts.tv_usec = divmod(_microuptime_us(), 1_000_000)
+        stats.io_timestamp_us = _microuptime_us()  # getmicrouptime(&stats->io_timestamp)
     stats.io_busy += 1
 
 
@@ -173,15 +190,11 @@ def iostat_unbusy(stats: io_stats, bcount: int, read: int) -> None:
         printf("%s: busy < 0\n", stats.io_name)
         panic("iostat_unbusy")
     stats.io_busy -= 1
-    # timersub(now, io_timestamp) added to io_time; io_timestamp = now.  In
-    # microseconds, into the records themselves (no timeval for ``now``;
-    # _tv_us and _tv_set written out: every transfer passes here).
+    # timersub(now, io_timestamp) added to io_time (timeradd); io_timestamp
+    # = now: in microseconds (see the deviations).
     now = _microuptime_us()
-    busy = stats.io_time
-    ts = stats.io_timestamp
-    busy.tv_sec, busy.tv_usec = divmod(busy.tv_sec * 1_000_000 + busy.tv_usec + now
-                                       - (ts.tv_sec * 1_000_000 + ts.tv_usec), 1_000_000)
-    ts.tv_sec, ts.tv_usec = divmod(now, 1_000_000)
+    stats.io_time_us += now - stats.io_timestamp_us
+    stats.io_timestamp_us = now
     if bcount > 0:
         if read:
             stats.io_rbytes += bcount
@@ -205,8 +218,8 @@ def iostat_list() -> list[dict[str, Any]]:
             "rbytes": s.io_rbytes, "wbytes": s.io_wbytes,
             "bytes": s.io_rbytes + s.io_wbytes, "seek": s.io_seek,
             "attachtime": _tv_us(s.io_attachtime) / 1e6,
-            "timestamp": _tv_us(s.io_timestamp) / 1e6,
-            "time": _tv_us(s.io_time) / 1e6,
+            "timestamp": s.io_timestamp_us / 1e6,
+            "time": s.io_time_us / 1e6,
         })
     return out
 

@@ -69,7 +69,9 @@ Deviations, gathered (each explained above):
   when it must sleep: genfs_lock and the generated VOP_* call it, so they
   make no coroutine for a transaction.  KASSERTs on the hot paths test
   their condition inline and call KASSERT (the same panic and message)
-  only when it fails.
+  only when it fails; so do ``fstrans_start`` and ``fstrans_start_begin``
+  with ASSERT_SLEEPABLE (called only when the lwp holds a spin lock), and
+  ``_fstrans_start_nowait`` writes ``grant_lock``'s test out.
 * ``fstrans_get_lwp_info`` first tries the record its last lookup on this
   lwp found and scans only when that is not ``mp``'s (NetBSD scans every
   time).  The shortcut is taken only while the scan could not differ: the
@@ -361,8 +363,8 @@ def _fstrans_start_nowait(mp: mount | None, lock_type: int) -> int:
             KASSERT(lock_type != FSTRANS_EXCL)
         fli.fli_trans_cnt += 1
         return 0
-    fmi = mp.mnt_transinfo
-    if grant_lock(fmi.fmi_state, lock_type):
+    # (grant_lock(mp.mnt_transinfo.fmi_state, lock_type), written out)
+    if mp.mnt_transinfo.fmi_state == FSTRANS_NORMAL or lock_type == FSTRANS_EXCL:
         fli.fli_trans_cnt = 1
         fli.fli_lock_type = lock_type
         return 0
@@ -407,7 +409,9 @@ async def fstrans_start(mp: mount | None) -> None:
     # _fstrans_start(mp, FSTRANS_SHARED, True), written out: its common case
     # (granted at once) in this coroutine (puffs's touser calls it twice a
     # request; genfs_lock and the VOP_* use fstrans_start_begin).
-    ASSERT_SLEEPABLE()
+    l = curlwp_or_none()  # (ASSERT_SLEEPABLE's test, its call only when it fails)
+    if l is not None and l.l_spinlocks:
+        ASSERT_SLEEPABLE()
     if _fstrans_start_nowait(mp, FSTRANS_SHARED) == 0:
         return
     error = await _fstrans_start_wait(mp, FSTRANS_SHARED)
@@ -422,7 +426,9 @@ def fstrans_start_begin(mp: mount | None) -> Coroutine[Any, Any, int] | None:
     kemu: _fstrans_start(mp, FSTRANS_SHARED, True) split so that its hot
     callers (genfs_lock, the generated VOP_* that run in a transaction; ~550
     a sweep seed) make no coroutine when the transaction is granted at once."""
-    ASSERT_SLEEPABLE()
+    l = curlwp_or_none()  # (ASSERT_SLEEPABLE's test, its call only when it fails)
+    if l is not None and l.l_spinlocks:
+        ASSERT_SLEEPABLE()
     if _fstrans_start_nowait(mp, FSTRANS_SHARED) == 0:
         return None
     return _fstrans_start_wait(mp, FSTRANS_SHARED)

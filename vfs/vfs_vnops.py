@@ -23,6 +23,11 @@ Deviations:
   lwp's process's.
 * ``vn_stat`` fills VNOVAL attributes with defaults (0, nlink 1, blksize
   4096) and gives an unknown vnode type a 0 file type (NetBSD: EBADF).
+  It writes the fields with three ``struct.pack_into`` of the runs of
+  adjacent fields into the ctypes structure's memory (one ctypes store a
+  field, and a timespec object a time, cost ~2 us an fstat); a value the
+  packed layout refuses (out of its range, where ctypes would truncate, or
+  not an integer) sends it to the ctypes stores, field by field as before.
 * ``vn_read`` sets IO_NDELAY only (no IO_SYNC for FRSYNC|FFSYNC, no
   FALTIO/FDIRECT); ``vn_write`` sets IO_SYNC for FFSYNC only (not for
   MNT_SYNCHRONOUS; no IO_DSYNC for FDSYNC).
@@ -37,6 +42,8 @@ Deviations:
 
 from __future__ import annotations
 
+import ctypes
+import struct
 from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curlwp
@@ -306,38 +313,84 @@ def vttoif(vtype: int) -> int:
     return _VTTOIF.get(vtype, 0)
 
 
+def _stat_packers() -> list[tuple[int, struct.Struct]]:
+    """struct stat's fields st_dev..st_gen as runs of adjacent fields: (offset,
+    the run's layout), from the ctypes structure itself (its padding left out)."""
+    runs: list[tuple[int, str]] = []
+    end = -1
+    for name, ctype in stat._fields_:
+        if name == "st_spare":
+            break
+        f = getattr(stat, name)
+        parts = ctype._fields_ if issubclass(ctype, ctypes.Structure) else [(name, ctype)]
+        codes = "".join({8: "qQ", 4: "iI"}[ctypes.sizeof(t)][t(-1).value >= 0] for _, t in parts)
+        if f.offset != end:
+            runs.append((f.offset, ""))
+        runs[-1] = (runs[-1][0], runs[-1][1] + codes)
+        end = f.offset + f.size
+    return [(off, struct.Struct("<" + fmt)) for off, fmt in runs]
+
+
+# [st_dev st_mode] [st_ino st_nlink st_uid st_gid] [st_rdev, the four
+# timespecs, st_size st_blocks st_blksize st_flags st_gen]
+(_STAT_AT0, _STAT_RUN0), (_STAT_AT1, _STAT_RUN1), (_STAT_AT2, _STAT_RUN2) = _stat_packers()
+assert (_STAT_RUN0.format, _STAT_RUN1.format, _STAT_RUN2.format) == \
+    ("<QI", "<QIII", "<QqqqqqqqqqqiII"), "struct stat's layout changed: vn_stat packs it"
+
+
+def _vn_stat_fields(sb: stat, va: vattr, vtype: int) -> None:
+    """vn_stat's filling of ``sb``, field by field through ctypes (a value
+    ctypes takes that the packed layouts refuse, or one it refuses itself)."""
+    sb.st_dev = va.va_fsid if va.va_fsid != -1 else 0
+    sb.st_ino = va.va_fileid if va.va_fileid != -1 else 0
+    sb.st_mode = (va.va_mode & 0o7777) | vttoif(vtype)
+    sb.st_nlink = va.va_nlink if va.va_nlink != -1 else 1
+    sb.st_uid = va.va_uid if va.va_uid != -1 else 0
+    sb.st_gid = va.va_gid if va.va_gid != -1 else 0
+    sb.st_rdev = va.va_rdev if va.va_rdev != -1 else 0
+    sb.st_size = va.va_size if va.va_size != -1 else 0
+    for field, t in (("st_atimespec", va.va_atime), ("st_mtimespec", va.va_mtime),
+                     ("st_ctimespec", va.va_ctime), ("st_birthtimespec", va.va_birthtime)):
+        ts = getattr(sb, field)
+        ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
+    sb.st_blksize = va.va_blocksize if va.va_blocksize != -1 else 4096
+    sb.st_blocks = (va.va_bytes // 512) if va.va_bytes != -1 else 0
+    sb.st_flags = va.va_flags if va.va_flags != -1 else 0
+    sb.st_gen = va.va_gen if va.va_gen != -1 else 0
+
+
 async def vn_stat(vp: vnode, sb: stat) -> int:
     """Fill ``sb`` from VOP_GETATTR (the vnode must be locked or lockable shared)."""
     va = vattr()
     error = await VOP_GETATTR(vp, va, curlwp().l_cred)
     if error:
         return error
-    sb.st_dev = va.va_fsid if va.va_fsid != -1 else 0
-    sb.st_ino = va.va_fileid if va.va_fileid != -1 else 0
-    sb.st_mode = (va.va_mode & 0o7777) | vttoif(vp.v_type)
-    sb.st_nlink = va.va_nlink if va.va_nlink != -1 else 1
-    sb.st_uid = va.va_uid if va.va_uid != -1 else 0
-    sb.st_gid = va.va_gid if va.va_gid != -1 else 0
-    sb.st_rdev = va.va_rdev if va.va_rdev != -1 else 0
-    sb.st_size = va.va_size if va.va_size != -1 else 0
-    # (one statement per time, _ts written out: getattr by field name or a
-    # call a time costs as much again)
-    t = va.va_atime
-    ts = sb.st_atimespec
-    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
-    t = va.va_mtime
-    ts = sb.st_mtimespec
-    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
-    t = va.va_ctime
-    ts = sb.st_ctimespec
-    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
-    t = va.va_birthtime
-    ts = sb.st_birthtimespec
-    ts.tv_sec, ts.tv_nsec = (0, 0) if t is None or t == -1 else t
-    sb.st_blksize = va.va_blocksize if va.va_blocksize != -1 else 4096
-    sb.st_blocks = (va.va_bytes // 512) if va.va_bytes != -1 else 0
-    sb.st_flags = va.va_flags if va.va_flags != -1 else 0
-    sb.st_gen = va.va_gen if va.va_gen != -1 else 0
+    # kemu: the fields packed into the structure's memory, three runs of
+    # adjacent fields, instead of a ctypes store each (see the deviations).
+    try:
+        a = va.va_atime
+        asec, ansec = (0, 0) if a is None or a == -1 else a
+        m = va.va_mtime
+        msec, mnsec = (0, 0) if m is None or m == -1 else m
+        c = va.va_ctime
+        csec, cnsec = (0, 0) if c is None or c == -1 else c
+        b = va.va_birthtime
+        bsec, bnsec = (0, 0) if b is None or b == -1 else b
+        _STAT_RUN0.pack_into(sb, _STAT_AT0, va.va_fsid if va.va_fsid != -1 else 0,
+                             (va.va_mode & 0o7777) | _VTTOIF.get(vp.v_type, 0))
+        _STAT_RUN1.pack_into(sb, _STAT_AT1, va.va_fileid if va.va_fileid != -1 else 0,
+                             va.va_nlink if va.va_nlink != -1 else 1,
+                             va.va_uid if va.va_uid != -1 else 0,
+                             va.va_gid if va.va_gid != -1 else 0)
+        _STAT_RUN2.pack_into(sb, _STAT_AT2, va.va_rdev if va.va_rdev != -1 else 0,
+                             asec, ansec, msec, mnsec, csec, cnsec, bsec, bnsec,
+                             va.va_size if va.va_size != -1 else 0,
+                             (va.va_bytes // 512) if va.va_bytes != -1 else 0,
+                             va.va_blocksize if va.va_blocksize != -1 else 4096,
+                             va.va_flags if va.va_flags != -1 else 0,
+                             va.va_gen if va.va_gen != -1 else 0)
+    except (struct.error, TypeError, ValueError):
+        _vn_stat_fields(sb, va, vp.v_type)
     return 0
 
 

@@ -85,7 +85,9 @@ Deviations from 1.93.2.3:
 * ``getnewvnode``/``ungetnewvnode`` (2007, for puffs) are built on
   vcache_alloc/vcache_free; ``vdead_check`` never waits.
 * ``genfs_lock`` enters its transaction with ``fstrans_start_begin``
-  (fstrans_start without a coroutine when it need not sleep; vfs_trans.py).
+  (fstrans_start without a coroutine when it need not sleep; vfs_trans.py)
+  and takes its lock site (lockdebug's caller_where(2)) with ``_getframe``
+  itself.
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (VSTATE_GET,
   VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel, vcache_vget; the
@@ -137,7 +139,7 @@ from kern.queue import (
     TAILQ_NEXT,
     TAILQ_REMOVE,
 )
-from kern.subr_lockdebug import caller_where
+from kern.subr_lockdebug import _getframe
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS, VFS_LOADVNODE, VFS_NEWVNODE, vfs_busy, vfs_unbusy
 from vfs.uvm import uvm
@@ -1273,7 +1275,9 @@ async def genfs_lock(v: Any) -> int:
             wait = fstrans_start_begin(trans)  # (fstrans_start, its common case inline)
             if wait is not None:
                 KASSERT(await wait == 0)
-        await _rw_enter(vp.v_lock, op, caller_where(2))
+        # (caller_where(2), written out: the frame two above this one)
+        f = _getframe(2)
+        await _rw_enter(vp.v_lock, op, (f.f_code, f.f_lasti))
     if trans is not None:
         # (the lock calls above raised if this is not an lwp: the ContextVar's get)
         vp.v_locktrans[curlwp_or_none()] = trans

@@ -48,6 +48,9 @@ Deviations from the generated vnode_if.c:
   names and one-element lists for out pointers.
 * No KERNEL_LOCK around file systems that are not MPSAFE (one emulated
   CPU; see kern.subr_devsw on DEV_LOCK).
+* An argument block's ``a_desc`` is its class's attribute (each
+  operation's block class points at its descriptor), not a field the
+  VOP_* call stores.
 * The VOP fault sites and ``vop_error_unwind`` are kemu's.
 * VOP_GETPAGES's interlock rule differs (above).
 """
@@ -109,8 +112,11 @@ class vnodeop_desc:
         self.vdesc_locks = _parse_locks(name, args, locks)
         self.vdesc_interlock = interlock  # entered with v_interlock, released on return
         self.vdesc_buf = buf  # "done": the buf is completed; "released": it is released
-        fields = ("a_desc",) + tuple("a_" + a for a in args)
-        self.args_class = type(f"{name}_args", (_vop_args,), {"__slots__": fields})
+        # (a_desc is the class's attribute, not a slot: every argument block
+        # of the operation points at its descriptor, so no call stores it)
+        fields = tuple("a_" + a for a in args)
+        self.args_class = type(f"{name}_args", (_vop_args,), {"__slots__": fields,
+                                                              "a_desc": self})
 
     def __repr__(self) -> str:
         return f"<vnodeop_desc {self.vdesc_name}>"
@@ -154,7 +160,7 @@ class _vop_args:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} " + " ".join(
-            f"{s}={getattr(self, s, None)!r}" for s in self.__slots__ if s != "a_desc") + ">"
+            f"{s}={getattr(self, s, None)!r}" for s in self.__slots__) + ">"
 
 
 _descs: list[vnodeop_desc] = []
@@ -359,8 +365,7 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
         # (positional-only parameters: Python itself refuses a wrong count,
         # naming the operation, before any coroutine is made)
         f"async def VOP({', '.join(in_attrs)}, /):",
-        "    ap = cls()",
-        "    ap.a_desc = desc",
+        "    ap = cls()",  # (its a_desc is desc: see vnodeop_desc)
         *[f"    ap.{a} = {a}" for a in in_attrs],
         *[f"    ap.{a} = [None]" for a in out_attrs],
     ]
@@ -454,8 +459,7 @@ VOP_PUTPAGES = _make(vop_putpages_desc)
 
 def _sync_call(vp: vnode, desc: vnodeop_desc) -> Any:
     """Call a plain (never sleeping) operation whose only argument is ``vp``."""
-    ap = desc.args_class()
-    ap.a_desc = desc
+    ap = desc.args_class()  # (a_desc is desc's: see vnodeop_desc)
     ap.a_vp = vp
     return vp.v_op[desc.vdesc_offset](ap)
 
@@ -463,8 +467,7 @@ def _sync_call(vp: vnode, desc: vnodeop_desc) -> Any:
 def VOP_UNLOCK(vp: vnode) -> int:
     """Release the vnode lock (never sleeps)."""
     # (_sync_call(vp, vop_unlock_desc) written out: ~500 a sweep seed)
-    ap = _unlock_args()
-    ap.a_desc = vop_unlock_desc
+    ap = _unlock_args()  # (a_desc is vop_unlock_desc: see vnodeop_desc)
     ap.a_vp = vp
     return vp.v_op[_UNLOCK_OFFSET](ap)
 
