@@ -30,10 +30,12 @@ Deviations:
   ROCOMPAT_READONLY, ROCOMPAT_PROJECT, the E2FS_BG_* flags and
   E2FS_HAS_GD_CSUM are not defined; ``feature_names`` is kemu's (for
   messages, where NetBSD uses snprintb bit strings).
-* ``m_ext2fs`` also keeps plain copies of four fields of the super block
+* ``m_ext2fs`` also keeps plain copies of seven fields of the super block
   that do not change while mounted (``k_first_dblock``, ``k_bpg``,
-  ``k_fpg``, ``k_bcount``; ext2fs_sbfill sets them), for the block
-  allocator's hot path.
+  ``k_fpg``, ``k_bcount``, ``k_rev``, ``k_features_incompat``,
+  ``k_icount``; ext2fs_sbfill sets them), for the block allocator's,
+  ext2fs_size's and the directory walk's hot paths;
+  ``EXT2_HAS_INCOMPAT_FEATURE`` reads the copies.
 * ``m_ext2fs`` keeps the descriptor blocks raw with ctypes views over them
   (``e2fs_gd_array``, a list of one view per group) instead of a malloc'ed
   array; e2fs_sbload/sbsave
@@ -301,14 +303,18 @@ class m_ext2fs:
         self.e2fs_gdsize = E2FS_REV0_GD_SIZE
         self.e2fs_gdraw = bytearray()   # the descriptor blocks as on disk
         self.e2fs_gd: Any = None        # ext2_gd views of e2fs_gdraw, one a group
-        # kemu: plain copies of the super block's geometry, which does not
-        # change while it is mounted (ext2fs_sbfill sets them from e2fs):
+        # kemu: plain copies of the super block's geometry, revision,
+        # incompat features and inode count, which do not change while it
+        # is mounted (ext2fs_sbfill sets them from e2fs):
         # block allocation reads them at every block, and a ctypes field
         # costs several times a plain attribute.
         self.k_first_dblock = 0         # e2fs.e2fs_first_dblock
         self.k_bpg = 0                  # e2fs.e2fs_bpg
         self.k_fpg = 0                  # e2fs.e2fs_fpg
         self.k_bcount = 0               # e2fs.e2fs_bcount
+        self.k_rev = 0                  # e2fs.e2fs_rev
+        self.k_features_incompat = 0    # e2fs.e2fs_features_incompat
+        self.k_icount = 0               # e2fs.e2fs_icount
 
     def __repr__(self) -> str:
         return (f"<m_ext2fs bsize={self.e2fs_bsize} ncg={self.e2fs_ncg} "
@@ -324,7 +330,8 @@ def EXT2_HAS_ROCOMPAT_FEATURE(fs: m_ext2fs, mask: int) -> bool:
 
 
 def EXT2_HAS_INCOMPAT_FEATURE(fs: m_ext2fs, mask: int) -> bool:
-    return fs.e2fs.e2fs_rev >= E2FS_REV1 and bool(fs.e2fs.e2fs_features_incompat & mask)
+    # (from m_ext2fs's plain copies: no incompat feature changes while mounted)
+    return fs.k_rev >= E2FS_REV1 and bool(fs.k_features_incompat & mask)
 
 
 def cg_has_sb(i: int) -> bool:

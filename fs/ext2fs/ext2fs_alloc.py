@@ -43,6 +43,14 @@ Deviations:
   read is reported on the console (NetBSD: silent); a group whose count
   says free but whose bitmap has no clear bit is a console message and
   "none here" (NetBSD panics "map corrupted"); no DIAGNOSTIC dup-alloc check.
+* ``ext2fs_alloc`` makes hashalloc's first try itself, as a plain call
+  (``ext2fs_alloccg_nowait``: ext2fs_alloccg when its bitmap block is
+  cached and idle, see vfs_bio.bread_nowait; None, having done nothing,
+  when it would sleep), and awaits ``ext2fs_hashalloc`` only if that try
+  gave no block, telling it (``tried``) whether group ``cg`` was tried:
+  two coroutines fewer a block, the same steps in the same order.
+  ``ext2fs_alloccg`` is that plain try, then bread, then the bitmap part
+  (``_alloccg_bit``).
 * ``ext2fs_nodealloccg`` never hands out group 0's reserved inodes (below
   e2fs_first_ino), searches bit by bit from ``ipref`` and wraps; a full
   bitmap under a free count is a console message, not a panic.
@@ -82,6 +90,7 @@ from .ufs_inode import IN_CHANGE, IN_UPDATE, VTOI, inode
 
 if TYPE_CHECKING:
     from fs.ext2fs.ext2fs import m_ext2fs
+    from vfs.buf import buf
     from vfs.vnode import vnode
 
 Allocator = Callable[[inode, int, int, int], Awaitable[int]]
@@ -125,7 +134,11 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
     else:
         cg = (bpref - fs.k_first_dblock) // fs.k_fpg  # dtog
     bsize = fs.e2fs_bsize
-    bno = await ext2fs_hashalloc(ip, cg, bpref, bsize, ext2fs_alloccg)
+    # hashalloc's first try (group cg, near bpref) as a plain call when the
+    # bitmap is cached and idle; hashalloc goes on from there (see the header)
+    bno = ext2fs_alloccg_nowait(ip, cg, bpref, bsize)
+    if not bno:
+        bno = await ext2fs_hashalloc(ip, cg, bpref, bsize, ext2fs_alloccg, bno is not None)
     if bno > 0:
         din = ip.i_e2din  # ext2fs_setnblock(ip, ext2fs_nblock(ip) + btodb(bsize)), in place
         nblock = (din.e2di_nblock | (din.e2di_nblock_high << 32)) + (bsize >> DEV_BSHIFT)
@@ -156,15 +169,19 @@ def ext2fs_blkpref(ip: inode, lbn: int, indx: int, bap: Any) -> int:
 
 
 async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
-                           allocator: Allocator) -> int:
-    """Try group ``cg``, then a quadratic rehash, then every group: 0 if all are full."""
+                           allocator: Allocator, tried: bool = False) -> int:
+    """Try group ``cg``, then a quadratic rehash, then every group: 0 if all are full.
+
+    With ``tried`` the caller already tried group ``cg`` (and ``pref``) and got nothing.
+    """
     fs = ip.i_e2fs
     assert fs is not None
     ncg = fs.e2fs_ncg
     icg = cg
-    result = await allocator(ip, cg, pref, size)
-    if result:
-        return result
+    if not tried:
+        result = await allocator(ip, cg, pref, size)
+        if result:
+            return result
     i = 1
     while i < ncg:
         cg += i
@@ -187,22 +204,43 @@ async def ext2fs_hashalloc(ip: inode, cg: int, pref: int, size: int,
     return 0
 
 
-async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
-    """A free block of group ``cg`` (preferably ``bpref``); 0 if none."""
+def ext2fs_alloccg_nowait(ip: inode, cg: int, bpref: int, size: int) -> int | None:
+    """ext2fs_alloccg as a plain call: None when it would sleep (its bitmap is not
+    cached and idle: see bread_nowait), having done nothing."""
     fs = ip.i_e2fs
     assert fs is not None
     gd = fs.e2fs_gd[cg]
     if gd.ext2bgd_nbfree == 0:
         return 0
-    bmap = gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb  # fsbtodb
-    bp = bread_nowait(ip.i_devvp, bmap, fs.e2fs_bsize, B_MODIFY)
-    if bp is None:  # (bread's common case is a plain call: see bread_nowait)
-        error, bp = await bread(ip.i_devvp, bmap, fs.e2fs_bsize, B_MODIFY)
-        if error:
-            printf("%s: cannot read the block bitmap of group %d: error %d\n",
-                   ext2fs_mntname(ip), cg, error)
-            return 0
-        assert bp is not None
+    bp = bread_nowait(ip.i_devvp, gd.ext2bgd_b_bitmap << fs.e2fs_fsbtodb,  # fsbtodb
+                      fs.e2fs_bsize, B_MODIFY)
+    if bp is None:
+        return None
+    return _alloccg_bit(ip, cg, gd, bp, bpref)
+
+
+async def ext2fs_alloccg(ip: inode, cg: int, bpref: int, size: int) -> int:
+    """A free block of group ``cg`` (preferably ``bpref``); 0 if none."""
+    bno = ext2fs_alloccg_nowait(ip, cg, bpref, size)
+    if bno is not None:
+        return bno
+    fs = ip.i_e2fs
+    assert fs is not None
+    gd = fs.e2fs_gd[cg]
+    error, bp = await bread(ip.i_devvp, fsbtodb(fs, gd.ext2bgd_b_bitmap), fs.e2fs_bsize,
+                            B_MODIFY)
+    if error:
+        printf("%s: cannot read the block bitmap of group %d: error %d\n",
+               ext2fs_mntname(ip), cg, error)
+        return 0
+    assert bp is not None
+    return _alloccg_bit(ip, cg, gd, bp, bpref)
+
+
+def _alloccg_bit(ip: inode, cg: int, gd: Any, bp: buf, bpref: int) -> int:
+    """ext2fs_alloccg once its bitmap is read (the busy ``bp``): take a free bit."""
+    fs = ip.i_e2fs
+    assert fs is not None
     bbp = bp.b_data
     # (The super block's geometry from m_ext2fs's plain copies: base is
     # cgbase(fs, cg), n the blocks of group cg (the last one may be short),

@@ -52,7 +52,7 @@ from vfs.vfs_bio import MAXPHYS, bread, brelse
 from .ext2fs import fsbtodb
 from .ext2fs_dinode import NDADDR, NIADDR
 from .ext2fs_subr import ext2fs_badblock, ext2fs_validblk
-from .ufs_inode import VTOI
+from .ufs_inode import VTOI, indir
 
 if TYPE_CHECKING:
     from fs.ext2fs.ext2fs import m_ext2fs
@@ -74,22 +74,6 @@ _U32 = struct.Struct("<I")
 
 def ext2fs_setbptr(data: Any, i: int, bn: int) -> None:
     _U32.pack_into(data, 4 * i, bn)
-
-
-class indir:
-    """struct indir: one step of the path to a block through indirect blocks."""
-
-    __slots__ = ("in_lbn", "in_off")
-
-    def __init__(self, lbn: int, off: int) -> None:
-        # Not ufs_getlbns's metadata lbn: -(NDADDR + level) in the first step,
-        # 0 in the others.  Nothing reads it: kemu reads indirect blocks from
-        # the device by their address, never by a file's negative lbn.
-        self.in_lbn = lbn
-        self.in_off = off  # index in that block (or in e2di_blocks for the first step)
-
-    def __repr__(self) -> str:
-        return f"indir({self.in_lbn}, {self.in_off})"
 
 
 # The steps of paths, made once and shared: a path is only read.  The first

@@ -172,7 +172,9 @@ def EXT2_DINODE_FITS(dp: ext2fs_dinode, field: str, isize: int) -> bool:
 
 def EXT2_DINODE_TIME_EXTRA(sec: int, nsec: int) -> int:
     """The extra word for a time: nanoseconds and the epoch bits of the seconds."""
-    epoch = ((sec - ctypes.c_int32(sec & 0xffffffff).value) >> 32) & EXT3_EPOCH_MASK
+    s32 = sec & 0xffffffff
+    s32 -= (s32 & 0x80000000) << 1  # (the 32-bit seconds as an int32, without a ctypes object)
+    epoch = ((sec - s32) >> 32) & EXT3_EPOCH_MASK
     return ((nsec << 2) & EXT3_NSEC_MASK) | epoch
 
 

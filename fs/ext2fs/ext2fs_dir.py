@@ -78,10 +78,10 @@ def EXT2FS_DIRSIZ(namlen: int) -> int:
     return (EXT2FS_DIRHDRSIZE + namlen + EXT2_DIR_ROUND) & ~EXT2_DIR_ROUND
 
 
-def ext2fs_dirent_get(buf: bytes | bytearray | memoryview, off: int) -> tuple[int, int, int,
-                                                                             int]:
-    """(e2d_ino, e2d_reclen, e2d_namlen, e2d_type) of the entry at ``off``."""
-    return _HDR.unpack_from(buf, off)
+# ext2fs_dirent_get(buf, off) -> (e2d_ino, e2d_reclen, e2d_namlen, e2d_type) of the
+# entry at ``off``: the Struct's own unpack_from, bound once (a directory walk
+# reads every entry's header; a wrapper would be one Python call more each).
+ext2fs_dirent_get = _HDR.unpack_from
 
 
 def ext2fs_dirent_put(buf: bytearray | memoryview, off: int, ino: int, reclen: int,

@@ -149,7 +149,7 @@ def ext2fs_size(ip: inode) -> int:
     size = din.e2di_size
     fs = ip.i_e2fs
     if (din.e2di_mode & EXT2_IFMT) == EXT2_IFREG and fs is not None and \
-            fs.e2fs.e2fs_rev > E2FS_REV0:
+            fs.k_rev > E2FS_REV0:  # (e2fs_rev, m_ext2fs's plain copy)
         size |= din.e2di_size_high << 32
     return size
 

@@ -108,7 +108,9 @@ from .ext2fs import EXT2_HAS_INCOMPAT_FEATURE, EXT2F_INCOMPAT_FTYPE, lblkno, lbl
 from .ext2fs_balloc import B_CLRBUF, ext2fs_balloc
 from .ext2fs_dinode import EXT2_INDEX, EXT2_ISVTX, EXT2_ROOTINO
 from .ext2fs_dir import (
+    EXT2_DIR_ROUND,
     EXT2_FT_DIR,
+    EXT2FS_DIRHDRSIZE,
     EXT2FS_DIRSIZ,
     EXT2FS_MAXNAMLEN,
     ext2dt2dt,
@@ -157,6 +159,7 @@ def ext2fs_dirbadentry(dp: inode, data: Any, off: int) -> str | None:
 
 
 _NO_ENTRY = (0, 0, 0, 0)
+_DIRSIZ_1 = EXT2FS_DIRSIZ(1)
 
 
 def _checked_entry(dp: inode, data: Any, off: int) -> tuple[str | None, tuple[int, int, int, int]]:
@@ -167,19 +170,24 @@ def _checked_entry(dp: inode, data: Any, off: int) -> tuple[str | None, tuple[in
     bsize = fs.e2fs_bsize
     if off + 8 > bsize:
         return "directory entry across blocks", _NO_ENTRY
-    ent = _entry(dp, data, off)
-    ino, reclen, namlen, _ = ent
-    if reclen < EXT2FS_DIRSIZ(1):
+    # (_entry and EXT2FS_DIRSIZ in line: this runs for every entry a
+    # directory walk passes)
+    ino, reclen, namlen, ftype = ext2fs_dirent_get(data, off)
+    if not EXT2_HAS_INCOMPAT_FEATURE(fs, EXT2F_INCOMPAT_FTYPE):
+        namlen |= ftype << 8
+        ftype = 0
+    ent = (ino, reclen, namlen, ftype)
+    if reclen < _DIRSIZ_1:
         return "rec_len is smaller than minimal", ent
     if reclen % 4 != 0:
         return "rec_len % 4 != 0", ent
     if namlen > EXT2FS_MAXNAMLEN:
         return "name_len too large", ent
-    if reclen < EXT2FS_DIRSIZ(namlen):
+    if reclen < (EXT2FS_DIRHDRSIZE + namlen + EXT2_DIR_ROUND) & ~EXT2_DIR_ROUND:  # EXT2FS_DIRSIZ
         return "reclen is too small for name_len", ent
     if off + reclen > bsize:
         return "directory entry across blocks", ent
-    if ino > fs.e2fs.e2fs_icount:
+    if ino > fs.k_icount:  # (e2fs_icount, m_ext2fs's plain copy)
         return "inode out of bounds", ent
     if ino != 0 and ino < EXT2_ROOTINO:
         return "reserved inode number", ent
@@ -235,7 +243,7 @@ async def _search(vdp: vnode, name: bytes) -> tuple[int, _slot | None, Any]:
                 brelse(bp, 0)
                 return ext2fs_dirbad(dp, lblktosize(fs, lbn) + off, how), None, None
             if ino != 0 and namlen == len(name) and \
-                    bytes(data[off + 8:off + 8 + namlen]) == name:
+                    data[off + 8:off + 8 + namlen] == name:  # (compared without a copy)
                 return 0, _slot(lbn, off, prev, ino, reclen, namlen, ftype), bp
             prev = off
             off += reclen

@@ -845,14 +845,6 @@ async def ext2fs_poll(v: Any) -> int:
     return v.a_events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
 
 
-def ext2fs_unlock(v: Any) -> int:
-    return genfs_unlock(v)
-
-
-def ext2fs_islocked(v: Any) -> int:
-    return genfs_islocked(v)
-
-
 ext2fs_vnodeop_opv_desc = vi.vnodeopv_desc("ext2fs", [
     (vi.vop_default_desc, vi.vn_default_error),
     (vi.vop_lookup_desc, ext2fs_lookup),
@@ -882,8 +874,8 @@ ext2fs_vnodeop_opv_desc = vi.vnodeopv_desc("ext2fs", [
     (vi.vop_inactive_desc, ext2fs_inactive),
     (vi.vop_reclaim_desc, ext2fs_reclaim),
     (vi.vop_lock_desc, genfs_lock),
-    (vi.vop_unlock_desc, ext2fs_unlock),
-    (vi.vop_islocked_desc, ext2fs_islocked),
+    (vi.vop_unlock_desc, genfs_unlock),
+    (vi.vop_islocked_desc, genfs_islocked),
     (vi.vop_bmap_desc, ext2fs_bmap),
     (vi.vop_strategy_desc, ext2fs_strategy),
     (vi.vop_print_desc, ext2fs_print),
@@ -903,8 +895,8 @@ ext2fs_specop_opv_desc = vi.vnodeopv_desc("ext2fs_spec", list(spec_vnodeop_entri
     (vi.vop_reclaim_desc, ext2fs_reclaim),
     (vi.vop_print_desc, ext2fs_print),
     (vi.vop_lock_desc, genfs_lock),
-    (vi.vop_unlock_desc, ext2fs_unlock),
-    (vi.vop_islocked_desc, ext2fs_islocked),
+    (vi.vop_unlock_desc, genfs_unlock),
+    (vi.vop_islocked_desc, genfs_islocked),
 ])
 
 ext2fs_fifoop_opv_desc = vi.vnodeopv_desc("ext2fs_fifo", [
@@ -920,8 +912,8 @@ ext2fs_fifoop_opv_desc = vi.vnodeopv_desc("ext2fs_fifo", [
     (vi.vop_print_desc, ext2fs_print),
     (vi.vop_pathconf_desc, ext2fs_pathconf),
     (vi.vop_lock_desc, genfs_lock),
-    (vi.vop_unlock_desc, ext2fs_unlock),
-    (vi.vop_islocked_desc, ext2fs_islocked),
+    (vi.vop_unlock_desc, genfs_unlock),
+    (vi.vop_islocked_desc, genfs_islocked),
     (vi.vop_putpages_desc, genfs_putpages),
 ])
 

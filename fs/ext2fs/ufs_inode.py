@@ -1,5 +1,5 @@
 """The in-core inode and mount of ext2fs: the parts of ufs/ufs/inode.h and ufsmount.h it uses
-(struct inode, struct ufid; struct ufsmount, struct ufs_args).
+(struct inode, struct ufid, struct indir; struct ufsmount, struct ufs_args).
 
 After ``$NetBSD: inode.h,v 1.79 2022/03/23 andvar$`` (the stored revision;
 struct inode, the IN_* flags and VTOI/ITOV read as in NetBSD 8's) and
@@ -25,6 +25,8 @@ Deviations:
   global in ext2fs_alloc.c and kemu per mount (see below).
 * ``VTOI``/``ITOV``/``VFSTOUFS`` are functions; ``ITOV`` asserts the
   inode has a vnode.
+* ``struct indir`` has no ``in_exists`` and its ``in_lbn`` is not the
+  metadata lbn (see ext2fs_bmap's ext2fs_getlbns).
 """
 from __future__ import annotations
 
@@ -136,6 +138,23 @@ for _m, _f in (("i_e2fs_mode", "e2di_mode"), ("i_e2fs_uid", "e2di_uid"),
                ("i_e2fs_facl", "e2di_facl"), ("i_e2fs_uid_high", "e2di_uid_high"),
                ("i_e2fs_gid_high", "e2di_gid_high")):
     setattr(inode, _m, _macro(_f))
+
+
+class indir:
+    """struct indir: one step of the path to a block through indirect blocks
+    (ufs_getlbns's; ext2fs_getlbns's in kemu)."""
+
+    __slots__ = ("in_lbn", "in_off")
+
+    def __init__(self, lbn: int, off: int) -> None:
+        # Not ufs_getlbns's metadata lbn: -(NDADDR + level) in the first step,
+        # 0 in the others.  Nothing reads it: kemu reads indirect blocks from
+        # the device by their address, never by a file's negative lbn.
+        self.in_lbn = lbn
+        self.in_off = off  # index in that block (or in e2di_blocks for the first step)
+
+    def __repr__(self) -> str:
+        return f"indir({self.in_lbn}, {self.in_off})"
 
 
 class ufid(ctypes.Structure):
