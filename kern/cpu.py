@@ -63,32 +63,50 @@ def curproc() -> proc:
 class MachineLocal(Generic[T]):
     """A per-machine global: ``G = MachineLocal(Factory)``, then ``G()``.
 
-    The factory runs the first time the current machine asks for the value.
+    The factory runs the first time the current machine asks for the value
+    (``G.of(m)``: the value of machine ``m``).
+
+    What ``MachineLocal(...)`` returns is a plain function carrying
+    ``of``, ``factory`` and ``name``, not an instance of this class (which
+    names its type in annotations): CPython runs a call of a Python
+    function in the caller's eval loop, while an instance's ``__call__``
+    goes through ``slot_tp_call`` at about twice the cost, and the lock
+    core, the device switches, sysctl and autoconf call these ~1,800 times
+    a sweep seed.  The function itself is the key of its value in the
+    machine's ``locals`` (vfs_bio's ``bufcache`` looks it up there).
     """
 
-    __slots__ = ("factory", "name")
+    factory: Callable[[], T]
+    name: str
 
-    def __init__(self, factory: Callable[[], T], name: str | None = None) -> None:
-        self.factory = factory
-        self.name = name or getattr(factory, "__qualname__", repr(factory))
+    def __new__(cls, factory: Callable[[], T], name: str | None = None) -> MachineLocal[T]:
+        def get() -> T:
+            try:
+                return curmachine_or_none().locals[get]  # type: ignore[union-attr]
+            except KeyError:
+                return of(curmachine())
+            except AttributeError:
+                if curmachine_or_none() is not None:
+                    raise
+            return of(curmachine())  # (raises: not inside a machine, None has no locals)
 
-    def __call__(self) -> T:
-        try:
-            return curmachine_or_none().locals[self]  # type: ignore[union-attr]
-        except KeyError:
-            return self.of(curmachine())
-        except AttributeError:
-            if curmachine_or_none() is not None:
-                raise
-        return self.of(curmachine())  # (raises: not inside a machine, None has no locals)
+        def of(m: Machine) -> T:
+            slots: dict[Any, Any] = m.locals
+            try:
+                return slots[get]
+            except KeyError:
+                v = slots[get] = factory()
+                return v
 
-    def of(self, m: Machine) -> T:
-        slots: dict[Any, Any] = m.locals
-        try:
-            return slots[self]
-        except KeyError:
-            v = slots[self] = self.factory()
-            return v
+        g: Any = get
+        g.of = of
+        g.factory = factory
+        g.name = name or getattr(factory, "__qualname__", repr(factory))
+        g.__qualname__ = g.__name__ = f"MachineLocal[{g.name}]"
+        return g  # type: ignore[no-any-return]
 
-    def __repr__(self) -> str:
-        return f"<MachineLocal {self.name}>"
+    def __call__(self) -> T:  # (the returned function's, for annotations)
+        raise NotImplementedError
+
+    def of(self, m: Machine) -> T:  # (the returned function's, for annotations)
+        raise NotImplementedError

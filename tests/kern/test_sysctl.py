@@ -9,7 +9,7 @@ import pytest
 
 import kern
 from kern.cpu import curlwp
-from kern.errno import EINVAL, ENAMETOOLONG, ENOENT, ENOMEM, ENOTDIR, EOPNOTSUPP, EPERM
+from kern.errno import EEXIST, EINVAL, ENAMETOOLONG, ENOENT, ENOMEM, ENOTDIR, EOPNOTSUPP, EPERM
 from kern.exec_subr import copyargs
 from kern.kern_auth import kauth_cred_make
 from kern.kern_proc import KERN_PROC_ALL, KERN_PROC_NARGV, KERN_PROC_PID, kinfo_proc2
@@ -253,3 +253,48 @@ def test_names_a_new_node_may_have(k):
                       EINVAL, 0, 0, 0, ENAMETOOLONG]
     assert sorted(made) == sorted(["ok", "a-b_C9", "x" * (SYSCTL_NAMELEN - 1), "nul",
                                    "-lead", "_lead"])
+
+
+def test_siblings_a_new_node_meets(k):
+    """sysctl_create puts a node among its siblings in number order; a collision
+    answers EEXIST with the first sibling whose number or name is the new node's
+    (here "a", number 1, by its name, before "i", number 9, by its number);
+    sysctl_createv of an existing name with CTL_CREATE gives that node back."""
+    from kern.kern_sysctl import (
+        CTL_EOL,
+        CTLFLAG_IMMEDIATE,
+        CTLFLAG_READWRITE,
+        SIZEOF_SYSCTLNODE,
+        sysctl_create,
+        sysctl_createv,
+        sysctl_lock,
+        sysctl_unlock,
+    )
+
+    async def body():
+        root = sysctlnode()
+        root.sysctl_flags = SYSCTL_VERSION | CTLTYPE_NODE | CTLFLAG_READWRITE
+        for name, num in (("e", 5), ("a", 1), ("i", 9)):
+            error, _ = await sysctl_createv(root, CTLFLAG_IMMEDIATE, CTLTYPE_INT, name, None,
+                                            None, num, None, 0, num, CTL_EOL)
+            assert error == 0
+        order = [(c.sysctl_name, c.sysctl_num) for c in root.sysctl_child or ()]
+        n = sysctlnode()
+        n.sysctl_flags = SYSCTL_VERSION | CTLTYPE_INT | CTLFLAG_IMMEDIATE
+        n.sysctl_num = 9
+        n.sysctl_name = "a"
+        box: list[sysctlnode] = []
+        await sysctl_lock(True)
+        try:
+            error = await sysctl_create([CTL_CREATE], 1, box, [SIZEOF_SYSCTLNODE], n,
+                                        SIZEOF_SYSCTLNODE, [CTL_CREATE], None, root)
+        finally:
+            sysctl_unlock()
+        again = await sysctl_createv(root, CTLFLAG_IMMEDIATE, CTLTYPE_INT, "e", None, None,
+                                     7, None, 0, CTL_CREATE)
+        return order, error, box[0].sysctl_num, again[0], again[1].sysctl_num
+
+    order, error, hit, again_error, again_num = k.run(body)
+    assert order == [("a", 1), ("e", 5), ("i", 9)]
+    assert (error, hit) == (EEXIST, 1)
+    assert (again_error, again_num) == (0, 5)
