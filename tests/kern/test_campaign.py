@@ -36,7 +36,12 @@ _ENV_AT_IMPORT = dict(os.environ)
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A Dask cluster of two worker processes, given to campaigns by its address."""
+    """A Dask cluster of two worker processes, given to campaigns by its address.
+
+    Its tests come last in the module: a module-scoped fixture lives until the
+    module's end, and an idle cluster is not free (its scheduler's and two
+    workers' heartbeats and monitors, about 0.1 s of CPU a second), so it is
+    made when the first of them runs and closed right after the last."""
     distributed = pytest.importorskip("distributed")
     import logging
 
@@ -133,42 +138,6 @@ def test_dfs_in_this_process_is_the_dfs_explorer():
     dfs = DfsExplorer(joined_stepping, preemption_bound=1, boot=FAST)
     assert len(list(dfs)) == res.runs and dfs.complete and res.complete
     assert res.expansion_runs == 1 and res.failing == res.runs  # (1: the first run)
-
-
-# --- on a cluster ---------------------------------------------------------------------------
-
-def test_the_cluster_finds_the_same_runs_as_this_process(cluster):
-    kw = dict(runs=200, shrink_runs=0)
-    here = Campaign(target(RECYCLED), "pct:steps=100", workers=1, **kw).run()
-    there = Campaign(target(RECYCLED), "pct:steps=100", scheduler=cluster, **kw).run()
-    assert there.where == f"the cluster at {cluster}" and there.workers == 2
-    assert (there.runs, there.failing) == (here.runs, here.failing)
-    assert [(f.key, f.count, f.first.seed, f.first.schedule) for f in there.failures] == \
-        [(f.key, f.count, f.first.seed, f.first.schedule) for f in here.failures]
-
-
-def test_dfs_shared_out_covers_each_schedule_once(cluster):
-    """Cut into subtrees for two workers, the search runs every schedule within
-    the bound exactly once, as DfsExplorer does in one process."""
-    for bound in (0, 1, 2, None):
-        res = Campaign(target(f"{__name__}:joined_stepping_by_schedule"),
-                       f"dfs:bound={bound}", scheduler=cluster, shrink_runs=0).run()
-        alone = list(DfsExplorer(joined_stepping_by_schedule, preemption_bound=bound,
-                                 boot=FAST))
-        schedules = {r.outcome.error for r in alone}
-        assert len(schedules) == len(alone)  # the explorer's runs: distinct schedules
-        assert res.complete and res.expansion_runs > 0
-        assert res.runs == len(alone) == res.failing, (bound, res.runs, len(alone))
-        # the cluster's runs are those schedules, each run once
-        counts = {f.key[0]: f.count for f in res.failures}
-        assert set(counts) == schedules, bound
-        assert set(counts.values()) == {1}, bound
-
-
-def test_dfs_finds_the_lost_update_with_one_preemption(cluster):
-    res = Campaign(target(LOST), "dfs:bound=1", scheduler=cluster, shrink_runs=20).run()
-    (f,) = res.failures
-    assert f.best.preemptions == 1 and res.complete
 
 
 # --- a test as the target -----------------------------------------------------------------
@@ -273,16 +242,6 @@ def test_scenario_runs_are_the_explorers_runs():
         assert rec.schedule == r.schedule and rec.outcome == r.outcome
 
 
-def test_the_cluster_leaves_this_process_environment_alone(cluster):
-    """What the Nanny set while starting the module's cluster is gone: a fixed
-    PYTHONHASHSEED would reach every process the later tests start."""
-    import dask
-
-    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED",
-            "__DASK_PARENT_PID"}
-    assert {k: os.environ.get(k) for k in keys} == {k: _ENV_AT_IMPORT.get(k) for k in keys}
-
-
 def test_a_campaign_on_its_own_local_cluster_leaves_the_environment_as_it_was():
     """A campaign run in this process with two workers starts and closes its
     own LocalCluster: the Nanny's pre-spawn variables (PYTHONHASHSEED=6640,
@@ -312,3 +271,49 @@ def test_a_cluster_with_no_worker_is_named_not_waited_for(monkeypatch):
                                                  + re.escape(lc.scheduler_address)):
             Campaign(target(LOST), "random", runs=3, scheduler=lc.scheduler_address).run()
         assert time.monotonic() - t0 < 30
+
+
+# --- on a cluster ---------------------------------------------------------------------------
+
+def test_the_cluster_finds_the_same_runs_as_this_process(cluster):
+    kw = dict(runs=200, shrink_runs=0)
+    here = Campaign(target(RECYCLED), "pct:steps=100", workers=1, **kw).run()
+    there = Campaign(target(RECYCLED), "pct:steps=100", scheduler=cluster, **kw).run()
+    assert there.where == f"the cluster at {cluster}" and there.workers == 2
+    assert (there.runs, there.failing) == (here.runs, here.failing)
+    assert [(f.key, f.count, f.first.seed, f.first.schedule) for f in there.failures] == \
+        [(f.key, f.count, f.first.seed, f.first.schedule) for f in here.failures]
+
+
+def test_dfs_shared_out_covers_each_schedule_once(cluster):
+    """Cut into subtrees for two workers, the search runs every schedule within
+    the bound exactly once, as DfsExplorer does in one process."""
+    for bound in (0, 1, 2, None):
+        res = Campaign(target(f"{__name__}:joined_stepping_by_schedule"),
+                       f"dfs:bound={bound}", scheduler=cluster, shrink_runs=0).run()
+        alone = list(DfsExplorer(joined_stepping_by_schedule, preemption_bound=bound,
+                                 boot=FAST))
+        schedules = {r.outcome.error for r in alone}
+        assert len(schedules) == len(alone)  # the explorer's runs: distinct schedules
+        assert res.complete and res.expansion_runs > 0
+        assert res.runs == len(alone) == res.failing, (bound, res.runs, len(alone))
+        # the cluster's runs are those schedules, each run once
+        counts = {f.key[0]: f.count for f in res.failures}
+        assert set(counts) == schedules, bound
+        assert set(counts.values()) == {1}, bound
+
+
+def test_dfs_finds_the_lost_update_with_one_preemption(cluster):
+    res = Campaign(target(LOST), "dfs:bound=1", scheduler=cluster, shrink_runs=20).run()
+    (f,) = res.failures
+    assert f.best.preemptions == 1 and res.complete
+
+
+def test_the_cluster_leaves_this_process_environment_alone(cluster):
+    """What the Nanny set while starting the module's cluster is gone: a fixed
+    PYTHONHASHSEED would reach every process the later tests start."""
+    import dask
+
+    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED",
+            "__DASK_PARENT_PID"}
+    assert {k: os.environ.get(k) for k in keys} == {k: _ENV_AT_IMPORT.get(k) for k in keys}

@@ -5,6 +5,7 @@ asserted expression as the plain KASSERT did."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -49,23 +50,60 @@ def _demorgan(e: ast.expr) -> ast.expr:
     return _negated(e)
 
 
+def _may_have_inline_kassert(src: str) -> bool:
+    """Whether a KASSERT statement may be the body of an ``if`` in ``src``: a line
+    that starts with one after a line with a colon (comment and blank lines between
+    skipped), or an ``if``/``elif`` line that holds one.  Loose on purpose (a
+    ``for``'s or ``def``'s body passes too): only the files it rejects, most of
+    them, are not parsed, which is most of the scan's cost (it runs when each
+    pytest worker collects this module)."""
+    prev = ""
+    for line in src.splitlines():
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if s.startswith(("KASSERT(", "KASSERTMSG(")) and ":" in prev:
+            return True
+        if s.startswith(("if ", "if(", "elif ", "elif(")) and "KASSERT" in s:
+            return True
+        prev = s
+    return False
+
+
+@functools.cache
 def _inline_kasserts() -> list[tuple[Path, ast.If, ast.Call, str]]:
     out = []
     for sub in ("kern", "vfs", "dev", "fs"):
         for p in sorted((ROOT / sub).rglob("*.py")):
             src = p.read_text(encoding="utf-8")
-            if "KASSERT" not in src:
-                continue
-            for node in ast.walk(ast.parse(src, str(p))):
-                if (isinstance(node, ast.If) and len(node.body) == 1 and not node.orelse
-                        and isinstance(node.body[0], ast.Expr)
-                        and isinstance(node.body[0].value, ast.Call)
-                        and getattr(node.body[0].value.func, "id", "") in ("KASSERT",
-                                                                           "KASSERTMSG")
-                        and not any(isinstance(n, ast.Await)
-                                    for n in ast.walk(node.body[0].value.args[0]))):
-                    out.append((p, node, node.body[0].value, src))
+            if "KASSERT" in src and _may_have_inline_kassert(src):
+                out += [(p, node, node.body[0].value, src) for node in _ifs_kasserting(src, p)]
     return out
+
+
+def _ifs_kasserting(src: str, path: Path | str = "<src>") -> list[ast.If]:
+    """The ``if``s of ``src`` whose whole body is a KASSERT (an inline one)."""
+    return [node for node in ast.walk(ast.parse(src, str(path)))
+            if (isinstance(node, ast.If) and len(node.body) == 1 and not node.orelse
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Call)
+                and getattr(node.body[0].value.func, "id", "") in ("KASSERT", "KASSERTMSG")
+                and not any(isinstance(n, ast.Await)
+                            for n in ast.walk(node.body[0].value.args[0])))]
+
+
+@pytest.mark.parametrize("src", [
+    "if not x:\n    KASSERT(x)\n",
+    "if (a and\n        b):  # why\n\n    # the check\n    KASSERTMSG(a, 'm')\n",
+    "if not x: KASSERT(x)\n",
+    "if y:\n    pass\nelif not x:\n    KASSERT(x)\n",
+    "if y:\n    pass\nelif not x: KASSERT(x)\n",
+    "if not x: \\\n    KASSERT(x)\n",
+])
+def test_the_prefilter_keeps_every_inline_kassert(src):
+    """A source with an inline KASSERT (as the scan finds them) is never skipped."""
+    assert _ifs_kasserting(src) and _may_have_inline_kassert(src)
+    assert not _may_have_inline_kassert("KASSERT(x)\nif x:\n    y = 1\n    KASSERT(x)\n")
 
 
 def test_there_are_inline_kasserts_to_check():
