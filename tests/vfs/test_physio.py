@@ -307,3 +307,34 @@ def test_bounce_buffers_kept_for_later_bufs_are_never_shared(k):
                 short.stale != bytes(100))
 
     assert k.run(body) == (0, 1, 4, True, 0, 100, True, True)
+
+
+def test_a_bounce_buffer_is_kept_until_its_copy_out(k):
+    """A buf's bounce buffer goes back to the pool only once physio_done has
+    copied it out (kern_physio.py's header): a physio in another lwp that
+    runs between the buf's biodone and that copy-out takes another buffer,
+    and each caller gets its own bytes."""
+
+    async def body():
+        dev = await setup_md(MAXPHYS)
+        theirs = bytearray(MAXPHYS)
+
+        async def other_reader(_):
+            u = kernel_uio(theirs, 0, UIO_READ)
+            other_reader.error = await physio(mdstrategy, None, dev, B_READ, minphys, u)
+
+        async def strategy(bp):
+            bp.b_data[:] = b"\xaa" * bp.b_bcount
+            bp.b_resid = 0
+            biodone(bp)
+            # Before this call's physio_done: another lwp's whole physio.
+            _, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, other_reader, None, "other")
+            await kthread_join(l)
+
+        mine = bytearray(MAXPHYS)
+        u = kernel_uio(mine, 0, UIO_READ)
+        error = await physio(strategy, None, 0x1234, B_READ, minphys, u)
+        return (error, u.uio_resid, bytes(mine) == b"\xaa" * MAXPHYS, other_reader.error,
+                bytes(theirs) == pattern(MAXPHYS))
+
+    assert k.run(body) == (0, 0, True, 0, True)

@@ -4,7 +4,12 @@
   the block's class attribute rather than a store at each call);
 * fstrans_start and fstrans_start_begin test ASSERT_SLEEPABLE's condition in
   line: with a spin mutex held they still panic, before counting a
-  transaction.
+  transaction;
+* io_stats keeps io_timestamp/io_time in integer microseconds: the timevals
+  read from them are timersub/timeradd's;
+* genfs_lock takes its lock site with _getframe (caller_where(2) written out);
+* vn_stat packs struct stat with struct.pack_into: the bytes, or the
+  exception, are those of the field-by-field ctypes stores.
 """
 
 from __future__ import annotations
