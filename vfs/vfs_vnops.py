@@ -328,14 +328,14 @@ def _stat_packers() -> list[tuple[int, struct.Struct]]:
             runs.append((f.offset, ""))
         runs[-1] = (runs[-1][0], runs[-1][1] + codes)
         end = f.offset + f.size
-    return [(off, struct.Struct("<" + fmt)) for off, fmt in runs]
+    return [(off, struct.Struct("=" + fmt)) for off, fmt in runs]
 
 
 # [st_dev st_mode] [st_ino st_nlink st_uid st_gid] [st_rdev, the four
 # timespecs, st_size st_blocks st_blksize st_flags st_gen]
 (_STAT_AT0, _STAT_RUN0), (_STAT_AT1, _STAT_RUN1), (_STAT_AT2, _STAT_RUN2) = _stat_packers()
 assert (_STAT_RUN0.format, _STAT_RUN1.format, _STAT_RUN2.format) == \
-    ("<QI", "<QIII", "<QqqqqqqqqqqiII"), "struct stat's layout changed: vn_stat packs it"
+    ("=QI", "=QIII", "=QqqqqqqqqqqiII"), "struct stat's layout changed: vn_stat packs it"
 
 
 def _vn_stat_fields(sb: stat, va: vattr, vtype: int) -> None:
