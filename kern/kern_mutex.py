@@ -54,7 +54,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
+from kern.kern_synch import (
+    sleepq,
+    sleepq_block,
+    sleepq_empty,
+    sleepq_enter,
+    sleepq_fresh,
+    sleepq_wake,
+)
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
@@ -101,7 +108,7 @@ class kmutex_t:
         self.mtx_owner: lwp | None = None
         self.mtx_spin = False
         self.mtx_ipl = IPL_NONE
-        self.mtx_waiters = sleepq("mutex")
+        self.mtx_waiters = sleepq_empty  # (its own at its first wait)
         self.lock_class: LockClass | None = None
         self.mtx_state = 0  # 0 uninitialised, 1 live, 2 destroyed
         # live (mtx_state 1) and not a spin mutex: the one test mutex_enter's
@@ -301,7 +308,10 @@ async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
         if mtx.mtx_spin:
             panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
                   _name(mtx), mtx.mtx_owner.l_name)
-        sleepq_enter(mtx.mtx_waiters, "mutex", mtx, "mutex", l)
+        sq = mtx.mtx_waiters
+        if sq is sleepq_empty:
+            sq = mtx.mtx_waiters = sleepq("mutex")
+        sleepq_enter(sq, "mutex", mtx, "mutex", l)
         await sleepq_block(0, False)
 
 

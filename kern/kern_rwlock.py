@@ -32,7 +32,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
+from kern.kern_synch import (
+    sleepq,
+    sleepq_block,
+    sleepq_empty,
+    sleepq_enter,
+    sleepq_fresh,
+    sleepq_wake,
+)
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
@@ -63,8 +70,9 @@ class krwlock_t:
     def __init__(self) -> None:
         self.rw_owner: lwp | None = None
         self.rw_readers: list[lwp] = []
-        self.rw_rwait = sleepq("rwlock")
-        self.rw_wwait = sleepq("rwlock")
+        # (each its own at its first wait)
+        self.rw_rwait = sleepq_empty
+        self.rw_wwait = sleepq_empty
         self.lock_class: LockClass | None = None
         self.rw_state = 0
 
@@ -132,12 +140,18 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     # waiting)
     if op == RW_WRITER:
         while rw.rw_owner is not None or rw.rw_readers:
-            sleepq_enter(rw.rw_wwait, "rwlock", rw, "rwlock", l)
+            sq = rw.rw_wwait
+            if sq is sleepq_empty:
+                sq = rw.rw_wwait = sleepq("rwlock")
+            sleepq_enter(sq, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
         rw.rw_owner = l
     else:
         while rw.rw_owner is not None or rw.rw_wwait.sq_lwps:
-            sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
+            sq = rw.rw_rwait
+            if sq is sleepq_empty:
+                sq = rw.rw_rwait = sleepq("rwlock")
+            sleepq_enter(sq, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
             if l in rw.rw_readers:
                 break  # rw_downgrade handed it the lock
