@@ -144,11 +144,13 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, f: FrameType, initfn: str) -
         panic("mutex_init: impossible type %d", type)
         return
     # (NetBSD passes no lockops for MUTEX_NODEBUG: lockdebug skips it)
-    lockdebug_alloc(mtx, None if type == MUTEX_NODEBUG else "Mutex", mtx.mtx_state == 1)
+    if mtx.mtx_state == 1:  # (lockdebug_alloc does nothing for a lock not live)
+        lockdebug_alloc(mtx, None if type == MUTEX_NODEBUG else "Mutex", True)
     mtx.mtx_owner = None
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl
-    mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
+    if mtx.mtx_waiters is not sleepq_empty:  # (its own queue: sleepq_fresh decides)
+        mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
     mtx.lock_class = lock_class_at(f, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
     mtx.mtx_adaptive = not spin

@@ -92,11 +92,14 @@ def rw_init(rw: krwlock_t) -> None:
 
 
 def _rw_init(rw: krwlock_t, f: FrameType, initfn: str) -> None:
-    lockdebug_alloc(rw, "Reader / writer lock", rw.rw_state == 1)
+    if rw.rw_state == 1:  # (lockdebug_alloc does nothing for a lock not live)
+        lockdebug_alloc(rw, "Reader / writer lock", True)
     rw.rw_owner = None
     rw.rw_readers = []
-    rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
-    rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
+    if rw.rw_rwait is not sleepq_empty:  # (its own queue: sleepq_fresh decides)
+        rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
+    if rw.rw_wwait is not sleepq_empty:
+        rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
     rw.lock_class = lock_class_at(f, initfn, "rwlock")
     rw.rw_state = 1
 
@@ -126,7 +129,14 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
     locks = l.l_locks
-    chain = lockdebug_wantlock(l, rw, site) if site is not None and locks else None
+    if site is not None and locks:
+        # (the order check, skipped as in mutex_enter when lockdebug passed
+        # it before with the same locks held: the top record's chain)
+        chain = locks[-1][3]
+        if chain is None or (chain := chain.ok.get(rw.lock_class)) is None:
+            chain = lockdebug_wantlock(l, rw, site)
+    else:
+        chain = None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
