@@ -17,8 +17,10 @@ found after the switch) and that wakeup must reach another waiter.
 Deviations:
 
 * Each condvar has its own kemu sleep queue (NetBSD hashes the cv's
-  address to a shared sleep queue and uses cv_syncobj); cv_signal wakes
-  the first waiter in that queue's order.
+  address to a shared sleep queue and uses cv_syncobj), made at its first
+  wait (until then the shared, always empty ``sleepq_empty``, as for
+  mutexes and rwlocks: kern_synch.py); cv_signal wakes the first waiter
+  in that queue's order.
 * A wait on a condvar not initialised, or without the interlock held by
   the caller, and cv_destroy of one not initialised or with waiters,
   panic with kemu's messages (NetBSD: KASSERTs); cv_destroy marks the
@@ -27,7 +29,8 @@ Deviations:
   the pass-on and its KASSERT), through the mutex fast
   path when the mutex is free and no other lwp is runnable (no preemption
   point).  cv_enter also makes the callers' KASSERTs (initialised,
-  interlock held) and returns the lwp.
+  interlock held) and returns the lwp.  cv_exit's ``KASSERT(cv_is_valid(cv))``
+  is tested in line (``if not cond: KASSERT(cond)``: the same panic).
 * No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
@@ -37,7 +40,14 @@ from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
 from kern.kern_mutex import _mutex_enter, kmutex_t, lock_site, mutex_enter_nowait, mutex_exit
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
+from kern.kern_synch import (
+    sleepq,
+    sleepq_block,
+    sleepq_empty,
+    sleepq_enter,
+    sleepq_fresh,
+    sleepq_wake,
+)
 from kern.subr_lockdebug import Where, caller_where
 from kern.subr_prf import KASSERT, panic
 
@@ -50,7 +60,7 @@ class kcondvar_t:
 
     def __init__(self) -> None:
         self.cv_wmesg = ""
-        self.cv_waiters = sleepq()
+        self.cv_waiters = sleepq_empty  # (its own at its first wait)
         self.cv_state = 0
 
     def __repr__(self) -> str:
@@ -60,7 +70,8 @@ class kcondvar_t:
 
 def cv_init(cv: kcondvar_t, wmesg: str) -> None:
     cv.cv_wmesg = wmesg
-    cv.cv_waiters = sleepq_fresh(cv.cv_waiters, wmesg)
+    if cv.cv_waiters is not sleepq_empty:  # (its own queue: sleepq_fresh decides)
+        cv.cv_waiters = sleepq_fresh(cv.cv_waiters, wmesg)
     cv.cv_state = 1
 
 
@@ -83,7 +94,10 @@ def cv_enter(cv: kcondvar_t, mtx: kmutex_t) -> lwp:
         panic("cv_wait: condvar %r is not initialised", cv.cv_wmesg)
     if mtx.mtx_owner is not l:
         panic("cv_wait: %r: interlock not held by the caller", cv.cv_wmesg)
-    sleepq_enter(cv.cv_waiters, cv.cv_wmesg, cv, "cv", l)
+    sq = cv.cv_waiters
+    if sq is sleepq_empty:
+        sq = cv.cv_waiters = sleepq(cv.cv_wmesg)
+    sleepq_enter(sq, cv.cv_wmesg, cv, "cv", l)
     mutex_exit(mtx)
     return l
 
@@ -103,7 +117,8 @@ def cv_exit(cv: kcondvar_t, error: int) -> int:
     never errs.)"""
     if error != 0:
         cv_signal(cv)
-    KASSERT(cv_is_valid(cv))
+    if not cv_is_valid(cv):  # (tested in line: see the header)
+        KASSERT(cv_is_valid(cv))
     return error
 
 

@@ -54,7 +54,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
+from kern.kern_synch import (
+    sleepq,
+    sleepq_block,
+    sleepq_empty,
+    sleepq_enter,
+    sleepq_fresh,
+    sleepq_wake,
+)
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
@@ -101,7 +108,7 @@ class kmutex_t:
         self.mtx_owner: lwp | None = None
         self.mtx_spin = False
         self.mtx_ipl = IPL_NONE
-        self.mtx_waiters = sleepq("mutex")
+        self.mtx_waiters = sleepq_empty  # (its own at its first wait)
         self.lock_class: LockClass | None = None
         self.mtx_state = 0  # 0 uninitialised, 1 live, 2 destroyed
         # live (mtx_state 1) and not a spin mutex: the one test mutex_enter's
@@ -137,11 +144,13 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, f: FrameType, initfn: str) -
         panic("mutex_init: impossible type %d", type)
         return
     # (NetBSD passes no lockops for MUTEX_NODEBUG: lockdebug skips it)
-    lockdebug_alloc(mtx, None if type == MUTEX_NODEBUG else "Mutex", mtx.mtx_state == 1)
+    if mtx.mtx_state == 1:  # (lockdebug_alloc does nothing for a lock not live)
+        lockdebug_alloc(mtx, None if type == MUTEX_NODEBUG else "Mutex", True)
     mtx.mtx_owner = None
     mtx.mtx_spin = spin
     mtx.mtx_ipl = ipl
-    mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
+    if mtx.mtx_waiters is not sleepq_empty:  # (its own queue: sleepq_fresh decides)
+        mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
     mtx.lock_class = lock_class_at(f, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
     mtx.mtx_adaptive = not spin
@@ -301,7 +310,10 @@ async def _mutex_sleep(mtx: kmutex_t, l: lwp) -> None:
         if mtx.mtx_spin:
             panic("mutex_enter: spin mutex %s held by %s, which is off cpu",
                   _name(mtx), mtx.mtx_owner.l_name)
-        sleepq_enter(mtx.mtx_waiters, "mutex", mtx, "mutex", l)
+        sq = mtx.mtx_waiters
+        if sq is sleepq_empty:
+            sq = mtx.mtx_waiters = sleepq("mutex")
+        sleepq_enter(sq, "mutex", mtx, "mutex", l)
         await sleepq_block(0, False)
 
 

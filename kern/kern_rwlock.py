@@ -32,7 +32,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
-from kern.kern_synch import sleepq, sleepq_block, sleepq_enter, sleepq_fresh, sleepq_wake
+from kern.kern_synch import (
+    sleepq,
+    sleepq_block,
+    sleepq_empty,
+    sleepq_enter,
+    sleepq_fresh,
+    sleepq_wake,
+)
 from kern.machine.schedule import PREEMPT
 from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
@@ -63,8 +70,9 @@ class krwlock_t:
     def __init__(self) -> None:
         self.rw_owner: lwp | None = None
         self.rw_readers: list[lwp] = []
-        self.rw_rwait = sleepq("rwlock")
-        self.rw_wwait = sleepq("rwlock")
+        # (each its own at its first wait)
+        self.rw_rwait = sleepq_empty
+        self.rw_wwait = sleepq_empty
         self.lock_class: LockClass | None = None
         self.rw_state = 0
 
@@ -84,11 +92,14 @@ def rw_init(rw: krwlock_t) -> None:
 
 
 def _rw_init(rw: krwlock_t, f: FrameType, initfn: str) -> None:
-    lockdebug_alloc(rw, "Reader / writer lock", rw.rw_state == 1)
+    if rw.rw_state == 1:  # (lockdebug_alloc does nothing for a lock not live)
+        lockdebug_alloc(rw, "Reader / writer lock", True)
     rw.rw_owner = None
     rw.rw_readers = []
-    rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
-    rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
+    if rw.rw_rwait is not sleepq_empty:  # (its own queue: sleepq_fresh decides)
+        rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
+    if rw.rw_wwait is not sleepq_empty:
+        rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
     rw.lock_class = lock_class_at(f, initfn, "rwlock")
     rw.rw_state = 1
 
@@ -118,7 +129,14 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     if l.l_spinlocks:
         ASSERT_SLEEPABLE()  # panics
     locks = l.l_locks
-    chain = lockdebug_wantlock(l, rw, site) if site is not None and locks else None
+    if site is not None and locks:
+        # (the order check, skipped as in mutex_enter when lockdebug passed
+        # it before with the same locks held: the top record's chain)
+        chain = locks[-1][3]
+        if chain is None or (chain := chain.ok.get(rw.lock_class)) is None:
+            chain = lockdebug_wantlock(l, rw, site)
+    else:
+        chain = None
     # A preemption point (kern_synch.preempt, inline: without the slow path
     # on, the decision is plain and only a switch awaits).
     ci = l.l_cpu
@@ -132,12 +150,18 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     # waiting)
     if op == RW_WRITER:
         while rw.rw_owner is not None or rw.rw_readers:
-            sleepq_enter(rw.rw_wwait, "rwlock", rw, "rwlock", l)
+            sq = rw.rw_wwait
+            if sq is sleepq_empty:
+                sq = rw.rw_wwait = sleepq("rwlock")
+            sleepq_enter(sq, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
         rw.rw_owner = l
     else:
         while rw.rw_owner is not None or rw.rw_wwait.sq_lwps:
-            sleepq_enter(rw.rw_rwait, "rwlock", rw, "rwlock", l)
+            sq = rw.rw_rwait
+            if sq is sleepq_empty:
+                sq = rw.rw_rwait = sleepq("rwlock")
+            sleepq_enter(sq, "rwlock", rw, "rwlock", l)
             await sleepq_block(0, False)
             if l in rw.rw_readers:
                 break  # rw_downgrade handed it the lock

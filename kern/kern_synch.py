@@ -47,6 +47,9 @@ taken by issignal and gives none.  Deviations:
   does not begin (it stops, then returns 0); kemu's check drops the
   signal first (issignal) and the sleep begins.
 * No p_lock around issignal (kemu has no proc locks).
+* A mutex's, rwlock's or condvar's sleep queue is made at its first wait
+  (``sleepq_empty`` until then, shared and never entered): most are never
+  waited on.
 """
 
 from __future__ import annotations
@@ -118,14 +121,24 @@ class sleepq:
         return f"<sleepq {self.sq_name} {[l.l_name for l in self.sq_lwps]}>"
 
 
+# kemu: the sleep queue of every lock and condvar nobody has waited on yet,
+# shared and always empty.  Most are never waited on (physio's condvars, a
+# vnode's lock), and a queue of its own cost one object and one dict each
+# (~1,300 instructions); the object's first wait makes its own queue
+# and keeps it.  Only read through the objects; never entered (every
+# sleepq_enter on a lock's or condvar's queue replaces it first).
+sleepq_empty = sleepq()
+
+
 def sleepq_fresh(sq: sleepq, name: str) -> sleepq:
     """An empty sleep queue named ``name`` for a lock or condvar being
     initialised, whose queue so far is ``sq``: ``sq`` itself, renamed, when
-    nobody is on it (kemu: the constructor's queue serves, not a second one
-    made and the first thrown away), else a new one (the old sleepers stay
-    where they are, never woken by this object again)."""
-    if sq.sq_lwps:
-        return sleepq(name)
+    nobody is on it and it is the object's own (kemu: the queue it has
+    serves, not a new one), ``sleepq_empty`` when it is that one or someone
+    sleeps on it (the old sleepers stay where they are, never woken by this
+    object again; its first wait makes its own queue)."""
+    if sq.sq_lwps or sq is sleepq_empty:
+        return sleepq_empty
     sq.sq_name = name
     return sq
 
