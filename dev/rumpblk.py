@@ -220,33 +220,41 @@ class hostfile:
             return host_error(e), 0
         return 0, max(0, st.st_size - self.hf_begin)
 
-    def readinto(self, buf: Any, off: int) -> tuple[int, int]:
-        """Read into ``buf`` at window offset ``off``: ``(error, bytes read)``; 0 at the end."""
+    def _readable(self, off: int, n: int) -> tuple[int, int]:
+        """``(error, count)``: how many of ``n`` bytes at window offset ``off`` a read gets."""
         if off < 0:
             return EINVAL, 0
         error = self.open()
         if error:
             return error, 0
-        mv = memoryview(buf).cast("B")
-        n = len(mv)
         error, sz = self.size()
         if error:
             return error, 0
-        n = max(0, min(n, sz - off))
+        return 0, max(0, min(n, sz - off))
+
+    def readinto(self, buf: Any, off: int) -> tuple[int, int]:
+        """Read into ``buf`` at window offset ``off``: ``(error, bytes read)``; 0 at the end."""
+        mv = memoryview(buf).cast("B")
+        error, n = self._readable(off, len(mv))
+        if error or not n:
+            return error, 0
         try:
-            data = os.pread(self.hf_fd, n, self.hf_begin + off) if n else b""
+            # (straight into the buffer, as the strategy routine's reads)
+            return 0, os.preadv(self.hf_fd, [mv[:n]], self.hf_begin + off)
         except OSError as e:
             return host_error(e), 0
-        mv[:len(data)] = data
-        return 0, len(data)
 
     def read(self, off: int, n: int) -> tuple[int, bytes]:
         """``(error, bytes)``: up to ``n`` bytes at window offset ``off``."""
         if n < 0:
             return EINVAL, b""
-        b = bytearray(n)
-        error, got = self.readinto(b, off)
-        return error, bytes(b[:got])
+        error, n = self._readable(off, n)
+        if error or not n:
+            return error, b""
+        try:
+            return 0, os.pread(self.hf_fd, n, self.hf_begin + off)
+        except OSError as e:
+            return host_error(e), b""
 
     def write(self, data: Any, off: int) -> tuple[int, int]:
         """Write ``data`` at window offset ``off``: ``(error, bytes written)``."""

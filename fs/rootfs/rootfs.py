@@ -33,6 +33,7 @@ from kern.errno import (
 from kern.kern_auth import kauth_cred_geteuid, kauth_cred_groupmember, kauth_cred_issuser
 from kern.kern_module import MODULE, MODULE_CLASS_VFS, MODULE_CMD_FINI, MODULE_CMD_INIT
 from kern.kern_time import getnanotime, timespec
+from kern.subr_copy import VMSPACE_IS_KERNEL_P
 from kern.subr_uio import uiomove
 from vfs import vnode_if as vi
 from vfs.dirent import pack_dirent, vtype_to_dtype
@@ -177,7 +178,7 @@ class etfs_file:
             raise _HostError(error)
         return data
 
-    def pwrite(self, off: int, data: bytes) -> None:
+    def pwrite(self, off: int, data: bytes | memoryview) -> None:
         error, _ = self.hf.write(data, off)
         if error:
             raise _HostError(error)
@@ -194,12 +195,21 @@ class etfs_file:
             raise _HostError(error)
 
 
-def _read_data(rn: rfsnode, off: int, n: int) -> bytes:
+def _read_data(rn: rfsnode, off: int, n: int, view: bool = False) -> bytes | bytearray | memoryview:
+    """Up to ``n`` bytes of ``rn`` at ``off``.  With ``view``, a read that lies in one
+    stored chunk is a view of the chunk (no copy): only for a caller that is done
+    with it before anything can write to the file again (a UIO_SYSSPACE uiomove,
+    which never sleeps)."""
     if rn.rn_hostfile is not None:
         return rn.rn_hostfile.pread(off, n)
     end = min(off + n, rn.rn_size)
     if off >= end:
         return b""
+    ci, co = divmod(off, CHUNK)
+    if view and end - off <= CHUNK - co:
+        chunk = rn.rn_chunks.get(ci)
+        if chunk is not None:
+            return memoryview(chunk)[co:co + end - off]
     out = bytearray(end - off)
     pos = off
     while pos < end:
@@ -209,12 +219,12 @@ def _read_data(rn: rfsnode, off: int, n: int) -> bytes:
         if chunk is not None:
             out[pos - off:pos - off + take] = chunk[co:co + take]
         pos += take
-    return bytes(out)
+    return out
 
 
 def _write_data(rm: rootfs_mount, rn: rfsnode, off: int, data: bytes | memoryview) -> None:
     if rn.rn_hostfile is not None:
-        rn.rn_hostfile.pwrite(off, bytes(data))
+        rn.rn_hostfile.pwrite(off, data)
         rn.rn_size = max(rn.rn_size, off + len(data))
         return
     pos = 0
@@ -229,6 +239,17 @@ def _write_data(rm: rootfs_mount, rn: rfsnode, off: int, data: bytes | memoryvie
         chunk[co:co + take] = data[pos:pos + take]
         pos += take
     rn.rn_size = max(rn.rn_size, off + n)
+
+
+def _chunk_view(rm: rootfs_mount, rn: rfsnode, off: int, n: int) -> memoryview:
+    """A view of the ``n`` bytes at ``off`` in their chunk (made if it is not stored):
+    a write that lies in one chunk is moved straight into it."""
+    ci, co = divmod(off, CHUNK)
+    chunk = rn.rn_chunks.get(ci)
+    if chunk is None:
+        chunk = rn.rn_chunks[ci] = bytearray(CHUNK)
+        rm.rm_bytes += CHUNK
+    return memoryview(chunk)[co:co + n]
 
 
 def _truncate(rm: rootfs_mount, rn: rfsnode, size: int) -> None:
@@ -645,11 +666,13 @@ async def rootfs_read(v: Any) -> int:
         n = min(uio.uio_resid, max(0, rn.rn_size - uio.uio_offset))
         if n <= 0:
             return 0
-        data = _read_data(rn, uio.uio_offset, n)
+        # (a read into the kernel's space moves the bytes without sleeping: it
+        # may take them straight from the stored chunk)
+        data = _read_data(rn, uio.uio_offset, n, VMSPACE_IS_KERNEL_P(uio.uio_vmspace))
     except _HostError as e:
         return e.errno
     rn.rn_atime = _now()
-    return await uiomove(bytearray(data), len(data), uio)
+    return await uiomove(data, len(data), uio)
 
 
 async def rootfs_write(v: Any) -> int:
@@ -668,14 +691,24 @@ async def rootfs_write(v: Any) -> int:
     if n == 0:
         return 0
     off = uio.uio_offset
-    buf = bytearray(n)
-    error = await uiomove(buf, n, uio)
-    done = n - uio.uio_resid
+    if rn.rn_hostfile is None and off % CHUNK + n <= CHUNK \
+            and VMSPACE_IS_KERNEL_P(uio.uio_vmspace):
+        # A write from the kernel's space that lies in one chunk: moved straight
+        # into the chunk (a UIO_SYSSPACE uiomove neither sleeps nor fails, so
+        # nothing sees the chunk between its making and the move).
+        error = await uiomove(_chunk_view(_rm(vp.v_mount), rn, off, n), n, uio)
+        done = n - uio.uio_resid
+        rn.rn_size = max(rn.rn_size, off + done)
+    else:
+        buf = bytearray(n)
+        error = await uiomove(buf, n, uio)
+        done = n - uio.uio_resid
+        if done:
+            try:
+                _write_data(_rm(vp.v_mount), rn, off, memoryview(buf)[:done])
+            except _HostError as e:
+                return e.errno
     if done:
-        try:
-            _write_data(_rm(vp.v_mount), rn, off, memoryview(buf)[:done])
-        except _HostError as e:
-            return e.errno
         await uvm_vnp_setsize(vp, rn.rn_size)
         rn.rn_mtime = rn.rn_ctime = _now()
         if not kauth_cred_issuser(ap.a_cred):

@@ -40,6 +40,7 @@ program would; a failing call raises ``kern.SyscallError`` with its errno::
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -270,18 +271,21 @@ async def read_file(path: str, bs: int = 65536) -> bytes:
     try:
         # One user buffer for every read(2), as a C program's loop keeps one
         # (libc.read maps and unmaps a fresh one per call: ~10 us of a 64 KiB
-        # read), and the chunks joined once at the end (growing a bytearray by
-        # 64 KiB at a time costs ~5 ms of reallocation and page faults for 4 MiB).
-        buf = libc.ualloc(max(bs, 1))
+        # read), each read's bytes written from it straight into one growing
+        # BytesIO (a bytes copy of each read joined at the end copies twice and
+        # touches twice the fresh memory: ~0.5 ms more CPU for 4 MiB; growing a
+        # bytearray by 64 KiB at a time costs ~5 ms of reallocation and page
+        # faults for 4 MiB).
+        m = libc.UserMapping(max(bs, 1))
         try:
-            chunks = []
+            out = io.BytesIO()
             while True:
-                n = await syscall(SYS_read, fd, buf, bs)
+                n = await syscall(SYS_read, fd, m.addr, bs)
                 if not n:
-                    return b"".join(chunks)
-                chunks.append(libc.uget(buf, n))
+                    return out.getvalue()
+                out.write(m.mem()[:n])
         finally:
-            libc.ufree(buf)
+            m.free()
     finally:
         await libc.close(fd)
 

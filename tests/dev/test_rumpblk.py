@@ -290,6 +290,34 @@ def test_hostfile_io(tmp_path, monkeypatch):
     assert hostfile(str(tmp_path)).read(0, 1)[0] == EISDIR
 
 
+def test_hostfile_readinto(tmp_path):
+    """readinto fills the buffer's front straight from the host file and leaves the rest."""
+    import array
+
+    p = tmp_path / "f"
+    p.write_bytes(b"0123456789")
+    hf = hostfile(str(p), 2)
+    buf = bytearray(b"-" * 6)
+    assert hf.readinto(buf, 1) == (0, 6)
+    assert buf == b"345678"
+    buf[:] = b"-" * 6
+    assert hf.readinto(buf, 5) == (0, 3)        # short at the window's end
+    assert buf == b"789---"
+    assert hf.readinto(buf, 8) == (0, 0)
+    assert hf.readinto(buf, 20) == (0, 0)
+    assert hf.readinto(memoryview(buf)[1:3], 0) == (0, 2)
+    assert buf == b"723---"
+    words = array.array("H", [0xFFFF] * 2)        # any buffer, read as bytes
+    assert hf.readinto(words, 4) == (0, 4)
+    assert words.tobytes() == b"6789"
+    assert hf.readinto(buf, -1) == (EINVAL, 0)
+    assert hostfile(str(p), 0, 3).readinto(buf, 1) == (0, 2)   # a fixed window
+    assert buf == b"123---"
+    assert hostfile(str(tmp_path / "nope")).readinto(buf, 0)[0] == ENOENT
+    assert hostfile(str(tmp_path)).readinto(buf, 0)[0] == EISDIR
+    assert buf == b"123---"
+
+
 def test_getdisksize_through_specfs_node(k, img):
     """The /dev node made at registration is a real block device vnode."""
     from vfs.namei import NSM_FOLLOW_NOEMULROOT, namei_simple_kernel
