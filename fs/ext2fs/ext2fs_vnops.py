@@ -845,6 +845,8 @@ async def ext2fs_poll(v: Any) -> int:
     return v.a_events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)
 
 
+# (1.107's tables name ufs_lock, ufs_unlock and ufs_islocked, which ufs_extern.h
+# defines as genfs_lock, genfs_unlock and genfs_islocked: the functions named here.)
 ext2fs_vnodeop_opv_desc = vi.vnodeopv_desc("ext2fs", [
     (vi.vop_default_desc, vi.vn_default_error),
     (vi.vop_lookup_desc, ext2fs_lookup),

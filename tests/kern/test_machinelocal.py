@@ -40,3 +40,27 @@ def test_outside_a_machine_raises() -> None:
     a = MachineLocal(dict)
     with pytest.raises(RuntimeError, match="not running inside a kemu machine"):
         a()
+
+
+def test_two_live_machines_each_their_own_value() -> None:
+    """Two machines booted at once (each runs its lwps in a thread of its own):
+    the same local reads each machine's value, runs interleaved."""
+    counter = MachineLocal(lambda: [0], "counter")
+
+    async def bump() -> int:
+        counter()[0] += 1
+        return counter()[0]
+
+    with kern.boot(seed=1) as k1, kern.boot(seed=2) as k2:
+        assert [k1.run(bump), k2.run(bump), k1.run(bump), k1.run(bump), k2.run(bump)] == \
+            [1, 1, 2, 3, 2]
+        assert counter.of(k1) == [3] and counter.of(k2) == [2]
+
+
+def test_the_local_is_one_object_under_copy() -> None:
+    """copy and deepcopy give the local itself (a function), so a copied
+    structure that holds one still finds the machine's value."""
+    import copy
+
+    a = MachineLocal(dict, "a")
+    assert copy.copy(a) is a and copy.deepcopy({"k": a})["k"] is a
