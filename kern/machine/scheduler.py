@@ -124,12 +124,17 @@ _ENDED = _Signal("ended")
 # the host queued (call_soon: a Ctrl-C, an abandoned request) and the tasks
 # outside are not starved by lwps that never wait on trio.
 _TRIO_EVERY = 128
+# The lwp steps between two of those turns (the turn is the round's last step).
+_STEPS = range(_TRIO_EVERY - 1)
 
 
 # coroutine.send, unbound: ``ctx.run(_coro_send, coro, value)`` makes no bound
 # method object per step as ``ctx.run(coro.send, value)`` does (an lwp's
 # coroutine is _lwp_main's, a native coroutine).
 _coro_send = types.CoroutineType.send
+
+# n.bit_length() for the widths of most decisions (preempt_choice's draw).
+_BITS = tuple(n.bit_length() for n in range(256))
 
 
 @types.coroutine
@@ -528,7 +533,10 @@ class VirtualCPU:
         if getrandbits is not None:
             # (_randbelow(n) written out: k bits, drawn again while >= n)
             n = len(self.runq) + 1
-            k = n.bit_length()
+            try:
+                k = _BITS[n]  # (n.bit_length(), without a method call)
+            except IndexError:
+                k = n.bit_length()
             c = getrandbits(k)
             while c >= n:
                 c = getrandbits(k)
@@ -776,47 +784,51 @@ class VirtualCPU:
 
     async def _drive(self) -> None:
         """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
-        steps = _TRIO_EVERY  # (counted down: a trio turn when it reaches 0)
         while True:
-            l = self.curlwp
-            if l is None or l.l_away or self.stopping:
-                tb = self.tbuf
-                if tb is not None and len(tb) > SEAL_AT:
-                    # (the step counter starts again at the next entry: a
-                    # trace_add seals the list too, but a way out of here
-                    # without one must not leave it growing)
-                    self.m.trace.seal()
-                return
-            steps -= 1
-            if not steps:
-                steps = _TRIO_EVERY
-                # (Cancelled here: the machine's run is ending; cpu_task stops
-                # the machine and unwinds the lwps)
-                await trio.lowlevel.checkpoint()
-                if self.tbuf is not None:
-                    # The hot paths append to the trace without looking at
-                    # its length (a step adds a few events at most): it is
-                    # sealed here (kern/machine/trace.py).
-                    self.m.trace.seal()
-                continue
-            try:
-                # (_resume(l) written out: every switch passes here)
+            # _TRIO_EVERY steps a round: the lwp steps of the inner loop, then
+            # a trio turn (no decision is made there).  (A for loop over a
+            # range, not a counter decremented and tested at every step.)
+            for _ in _STEPS:
+                l = self.curlwp
+                if l is None or l.l_away or self.stopping:
+                    break
                 try:
-                    sig = l.l_ctx.run(_coro_send, l.l_coro, None)
-                except StopIteration:
-                    l.l_coro = None
+                    # (_resume(l) written out: every switch passes here)
+                    try:
+                        sig = l.l_ctx.run(_coro_send, l.l_coro, None)
+                    except StopIteration:
+                        l.l_coro = None
+                        continue
+                    except BaseException:
+                        l.l_coro = None
+                        raise
+                    if sig is _SWITCH:
+                        continue  # (the common case)
+                    if type(sig) is not _Signal:
+                        sig = await _step(l, sig)
+                except trio.Cancelled:
+                    continue  # it ended unwinding (the machine stops)
+                if sig is _MIGRATE:
+                    self._migrate(l)
+            else:
+                l = self.curlwp
+                if l is not None and not l.l_away and not self.stopping:
+                    # (Cancelled here: the machine's run is ending; cpu_task
+                    # stops the machine and unwinds the lwps)
+                    await trio.lowlevel.checkpoint()
+                    if self.tbuf is not None:
+                        # The hot paths append to the trace without looking at
+                        # its length (a step adds a few events at most): it is
+                        # sealed here (kern/machine/trace.py).
+                        self.m.trace.seal()
                     continue
-                except BaseException:
-                    l.l_coro = None
-                    raise
-                if sig is _SWITCH:
-                    continue  # (the common case)
-                if type(sig) is not _Signal:
-                    sig = await _step(l, sig)
-            except trio.Cancelled:
-                continue  # it ended unwinding (the machine stops)
-            if sig is _MIGRATE:
-                self._migrate(l)
+            tb = self.tbuf
+            if tb is not None and len(tb) > SEAL_AT:
+                # (the step count starts again at the next entry: a
+                # trace_add seals the list too, but a way out of here
+                # without one must not leave it growing)
+                self.m.trace.seal()
+            return
 
     def _migrate(self, l: lwp) -> None:
         """``l`` went outside: an idle carrier task takes it, or a new one."""
