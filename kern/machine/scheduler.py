@@ -280,7 +280,8 @@ class VirtualCPU:
         # kernel that computes on for ever from one that sleeps now and then.
         self.went_idle = False
         self.deferred = False  # async face: idle decisions in the CPU task
-        self.progress = 0  # dispatches of non-daemon lwps
+        # The dispatches of non-daemon lwps that exited (progress()).
+        self.progress_gone = 0
         self._strikes = 0
         self._last_progress = -1
         self._kicked = False
@@ -395,9 +396,7 @@ class VirtualCPU:
             tb.append(l.l_trun)
         elif self.tracing:
             self.m.trace_add(l, "run" if l.l_ncsw else "start")
-        l.l_ncsw += 1
-        if not l.l_flag & LW_DAEMON:
-            self.progress += 1
+        l.l_ncsw += 1  # (progress() counts these: no count of the CPU's own here)
         if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
             self._wake()
 
@@ -711,7 +710,8 @@ class VirtualCPU:
                     continue
                 if outside <= OUTSIDE_SOON:
                     return trio.current_time() + outside
-                if self.progress == self._last_progress and outside == math.inf and \
+                progress = self.progress()
+                if progress == self._last_progress and outside == math.inf and \
                         not m.nondaemon_timed():
                     self._strikes += 1
                     if self._strikes > m.deadlock_patience:
@@ -719,7 +719,7 @@ class VirtualCPU:
                         return None
                 else:
                     self._strikes = 0
-                self._last_progress = self.progress
+                self._last_progress = progress
                 self._now = co.deadline
                 if self.tbuf is not None:
                     self.tbuf.append(co.deadline)  # the clock for the hot paths' events
@@ -734,6 +734,17 @@ class VirtualCPU:
             m.deadlock()
             return None
         return None
+
+    def progress(self) -> int:
+        """Dispatches of non-daemon lwps so far: their ``l_ncsw`` (each dispatch
+        counts one), the live ones' and the exited ones'.  (Summed when the
+        idle logic asks, a few times a run, instead of counted at every
+        dispatch.)"""
+        n = self.progress_gone
+        for l in self.m.alllwp:
+            if not l.l_flag & LW_DAEMON:
+                n += l.l_ncsw
+        return n
 
     def _outside_deadline(self) -> float:
         """Seconds to the next trio deadline of a task outside the machine (async face)."""
