@@ -731,7 +731,9 @@ _modstate = MachineLocal(_ModState, "module framework")
 
 
 def _st(machine: Any = None) -> _ModState:
-    return _modstate.of(machine if machine is not None else curmachine())
+    if machine is None:
+        return _modstate()  # (the current machine's: curmachine's call spared)
+    return _modstate.of(machine)
 
 
 # --- kernconfig lock (kern_cfglock.c) ---------------------------------------------------
