@@ -541,9 +541,9 @@ def kmod_option(name: str, default: Any = None) -> Any:
     return default
 
 
-def _find_entry(dotted: str) -> tuple[str, list[str] | None, os.stat_result] | None:
+def _find_entry(dotted: str) -> tuple[str, list[str] | None, os.stat_result, str | None] | None:
     """Where the file of ``dotted`` is: ``(the file, a package's directories or
-    None, its stat)``, None when there is no such file.
+    None, its stat, its __cached__ path)``, None when there is no such file.
 
     A plain source file's place is kept where :class:`_FreshFinder` keeps its
     siblings' (keyed by the package's directories and the name): a load
@@ -562,7 +562,7 @@ def _find_entry(dotted: str) -> tuple[str, list[str] | None, os.stat_result] | N
             hit = _FreshFinder._found.get(key)
             st = _stat_file(hit[0]) if hit is not None else None
             if st is not None:
-                return hit[0], None, st
+                return hit[0], None, st, hit[1]
     try:
         spec = importlib.util.find_spec(dotted)
     except Exception:  # noqa: BLE001 - a broken parent package: nothing to load
@@ -576,7 +576,7 @@ def _find_entry(dotted: str) -> tuple[str, list[str] | None, os.stat_result] | N
     if key is not None and locs is None \
             and type(spec.loader) is importlib.machinery.SourceFileLoader:
         _FreshFinder._found[key] = (spec.origin, spec.cached)
-    return spec.origin, (list(locs) if locs is not None else None), st
+    return spec.origin, (list(locs) if locs is not None else None), st, spec.cached
 
 
 def _tag_for(name: str) -> str:
@@ -600,7 +600,7 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
     found = _find_entry(dotted)
     if found is None:
         return ENOENT, None
-    origin, locs, st = found
+    origin, locs, st, cached = found
     _sweep()
     mid = _mid_of(machine)
     root = f"kemu.m{mid}"
@@ -634,6 +634,9 @@ def kobj_load(machine: Any, name: str, dotted: str, source: str) -> tuple[int, k
         if nspec is None or nspec.loader is None:
             _kobj_forget(ko)
             return ENOEXEC, None
+        # (the path find_spec gave for the same file: module_from_spec's
+        # __cached__ without cache_from_source again)
+        nspec.cached = cached
         mod = importlib.util.module_from_spec(nspec)
         sys.modules[fresh] = mod
         _ns_note(fresh)
@@ -728,7 +731,9 @@ _modstate = MachineLocal(_ModState, "module framework")
 
 
 def _st(machine: Any = None) -> _ModState:
-    return _modstate.of(machine if machine is not None else curmachine())
+    if machine is None:
+        return _modstate()  # (the current machine's: curmachine's call spared)
+    return _modstate.of(machine)
 
 
 # --- kernconfig lock (kern_cfglock.c) ---------------------------------------------------

@@ -60,6 +60,11 @@ Deviations:
 * ``sysctl_locate``'s and ``sysctl_create``'s KASSERTs on the tree lock
   test their condition inline and call KASSERT (the same panic and
   message) only when it fails.
+* On the path of a node's creation (sysctl_createv, sysctl_lock/unlock,
+  sysctl_locate, sysctl_create, sysctl_cvt_in/out) the SYSCTL_VERS,
+  SYSCTL_TYPE and SYSCTL_FLAGS macros are written out as their masks, and
+  the tree and its lock are read from the machine's state without the
+  ``sysctl_root()``/``_treelock()`` calls (the boot makes ~40 nodes).
 """
 
 from __future__ import annotations
@@ -486,10 +491,10 @@ async def sys___sysctl(l: Any, uap: Any, retval: list[int]) -> int:
 async def sysctl_lock(write: bool) -> None:
     l = curlwp()
     if write:
-        await rw_enter(_treelock(), RW_WRITER)
+        await rw_enter(_state().sysctl_treelock, RW_WRITER)
         l.l_pflag |= LP_SYSCTLWRITE
     else:
-        await rw_enter(_treelock(), RW_READER)
+        await rw_enter(_state().sysctl_treelock, RW_READER)
         l.l_pflag &= ~LP_SYSCTLWRITE
 
 
@@ -501,7 +506,7 @@ async def sysctl_relock() -> None:
 
 
 def sysctl_unlock() -> None:
-    rw_exit(_treelock())
+    rw_exit(_state().sysctl_treelock)
 
 
 async def sysctl_dispatch(name: list[int], namelen: int, oldp: Any, oldlenp: list[int],
@@ -568,13 +573,13 @@ def sysctl_locate(l: Any, name: list[int], namelen: int,
     if not rw_lock_held(_treelock()):  # (the KASSERT's call only when it fails)
         KASSERT(rw_lock_held(_treelock()))
     if rnode is None:
-        rnode = sysctl_root()
+        rnode = _state().sysctl_root
     if namelen == 0:
         return 0, rnode, 0
 
     # search starts from "root"
     pnode = rnode
-    if SYSCTL_VERS(pnode.sysctl_flags) != SYSCTL_VERSION:
+    if (pnode.sysctl_flags & SYSCTL_VERS_MASK) != SYSCTL_VERSION:
         printf("sysctl_locate: pnode %s wrong version\n", pnode.sysctl_name)
         return EINVAL, rnode, 0
     node = pnode.sysctl_child
@@ -585,7 +590,7 @@ def sysctl_locate(l: Any, name: list[int], namelen: int,
     while ni < namelen:
         # walked off bottom of tree
         if node is None:
-            error = ENOENT if SYSCTL_TYPE(pnode.sysctl_flags) == CTLTYPE_NODE else ENOTDIR
+            error = ENOENT if (pnode.sysctl_flags & SYSCTL_TYPEMASK) == CTLTYPE_NODE else ENOTDIR
             break
         # can anyone traverse this node or only root?
         if l is not None and pnode.sysctl_flags & CTLFLAG_PRIVATE and not _issuser(l):
@@ -617,7 +622,8 @@ def sysctl_locate(l: Any, name: list[int], namelen: int,
             break
         # so far so good, move on down the line
         pnode = node[found]
-        node = pnode.sysctl_child if SYSCTL_TYPE(pnode.sysctl_flags) == CTLTYPE_NODE else None
+        node = pnode.sysctl_child \
+            if (pnode.sysctl_flags & SYSCTL_TYPEMASK) == CTLTYPE_NODE else None
         ni += 1
     return error, pnode, ni
 
@@ -676,7 +682,7 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
     if not rw_write_held(_treelock()):  # (the KASSERT's call only when it fails)
         KASSERT(rw_write_held(_treelock()))
     at = 0
-    if SYSCTL_VERS(rnode.sysctl_flags) != SYSCTL_VERSION:
+    if (rnode.sysctl_flags & SYSCTL_VERS_MASK) != SYSCTL_VERSION:
         printf("sysctl_create: rnode %s wrong version\n", rnode.sysctl_name)
         return EINVAL
     if namelen != 1 or name[namelen - 1] != CTL_CREATE:
@@ -687,13 +693,13 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
     # nothing can add a node if we've finished initial set up of this tree
     # and (the tree itself is not writeable or the entire sysctl system is
     # not writeable)
-    root = sysctl_root()
+    root = _state().sysctl_root
     if sysctl_rootof(rnode).sysctl_flags & CTLFLAG_PERMANENT and \
             (not sysctl_rootof(rnode).sysctl_flags & CTLFLAG_READWRITE
              or not root.sysctl_flags & CTLFLAG_READWRITE):
         return EPERM
     # it must be a "node", not a "int" or something
-    if SYSCTL_TYPE(rnode.sysctl_flags) != CTLTYPE_NODE:
+    if (rnode.sysctl_flags & SYSCTL_TYPEMASK) != CTLTYPE_NODE:
         return ENOTDIR
     if rnode.sysctl_flags & CTLFLAG_ALIAS:
         printf("sysctl_create: attempt to add node to aliased node %s\n", rnode.sysctl_name)
@@ -726,8 +732,8 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
         return EINVAL
 
     # various checks revolve around size vs type, etc
-    type_ = SYSCTL_TYPE(nnode.sysctl_flags)
-    flags = SYSCTL_FLAGS(nnode.sysctl_flags)
+    type_ = nnode.sysctl_flags & SYSCTL_TYPEMASK
+    flags = nnode.sysctl_flags & SYSCTL_FLAGMASK
     sz = nnode.sysctl_size
 
     # find out if there's a collision, and if so, let the caller know what
@@ -1100,7 +1106,7 @@ async def sysctl_createv(rnode: sysctlnode | None, flags: int, type_: int, namep
     """
     root = rnode
     # what is it?
-    flags = SYSCTL_VERSION | SYSCTL_TYPE(type_) | SYSCTL_FLAGS(flags)
+    flags = SYSCTL_VERSION | (type_ & SYSCTL_TYPEMASK) | (flags & SYSCTL_FLAGMASK)
     # where do we put it?
     name: list[int] = []
     for n in mib:
@@ -1171,7 +1177,7 @@ async def sysctl_createv(rnode: sysctlnode | None, flags: int, type_: int, namep
             if error == 0:
                 # manual scan of the last layer so that aliased nodes aren't followed
                 onum = onode.sysctl_num
-                for c in list(pnode.sysctl_child or ())[:pnode.sysctl_clen]:
+                for c in (pnode.sysctl_child or [])[:pnode.sysctl_clen]:  # (one copy)
                     if c.sysctl_num == onum:
                         cnode = c
                         break
@@ -1239,7 +1245,7 @@ def sysctl_cvt_in(l: Any, i: Any, sz: int) -> tuple[int, int, Any]:
     if l is None:
         if not isinstance(i, sysctlnode):
             return EINVAL, 0, None
-        if sz != SIZEOF_SYSCTLNODE or SYSCTL_VERS(i.sysctl_flags) != SYSCTL_VERSION:
+        if sz != SIZEOF_SYSCTLNODE or (i.sysctl_flags & SYSCTL_VERS_MASK) != SYSCTL_VERSION:
             return EINVAL, 0, None
         return 0, SYSCTL_VERSION, i.copy()
     if not i or sz < 4:
@@ -1248,7 +1254,7 @@ def sysctl_cvt_in(l: Any, i: Any, sz: int) -> tuple[int, int, Any]:
     error = sysctl_copyin(l, i, flags, 4)
     if error:
         return error, 0, None
-    if sz == SIZEOF_SYSCTLNODE and SYSCTL_VERS(flags.value) == SYSCTL_VERSION:
+    if sz == SIZEOF_SYSCTLNODE and (flags.value & SYSCTL_VERS_MASK) == SYSCTL_VERSION:
         node = struct_sysctlnode()
         error = sysctl_copyin(l, i, node, SIZEOF_SYSCTLNODE)
         if error:

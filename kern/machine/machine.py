@@ -591,6 +591,8 @@ class Machine:
         self.trace_add(l, "exit")
         if l in self.alllwp:
             self.alllwp.remove(l)
+            if not l.l_flag & LW_DAEMON:
+                self.cpu.progress_gone += l.l_ncsw  # (VirtualCPU.progress)
         p = l.l_proc
         if l in p.p_lwps:
             p.p_lwps.remove(l)

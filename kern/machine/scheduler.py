@@ -124,12 +124,17 @@ _ENDED = _Signal("ended")
 # the host queued (call_soon: a Ctrl-C, an abandoned request) and the tasks
 # outside are not starved by lwps that never wait on trio.
 _TRIO_EVERY = 128
+# The lwp steps between two of those turns (the turn is the round's last step).
+_STEPS = range(_TRIO_EVERY - 1)
 
 
 # coroutine.send, unbound: ``ctx.run(_coro_send, coro, value)`` makes no bound
 # method object per step as ``ctx.run(coro.send, value)`` does (an lwp's
 # coroutine is _lwp_main's, a native coroutine).
 _coro_send = types.CoroutineType.send
+
+# n.bit_length() for the widths of most decisions (preempt_choice's draw).
+_BITS = tuple(n.bit_length() for n in range(256))
 
 
 @types.coroutine
@@ -275,7 +280,8 @@ class VirtualCPU:
         # kernel that computes on for ever from one that sleeps now and then.
         self.went_idle = False
         self.deferred = False  # async face: idle decisions in the CPU task
-        self.progress = 0  # dispatches of non-daemon lwps
+        # The dispatches of non-daemon lwps that exited (progress()).
+        self.progress_gone = 0
         self._strikes = 0
         self._last_progress = -1
         self._kicked = False
@@ -390,9 +396,7 @@ class VirtualCPU:
             tb.append(l.l_trun)
         elif self.tracing:
             self.m.trace_add(l, "run" if l.l_ncsw else "start")
-        l.l_ncsw += 1
-        if not l.l_flag & LW_DAEMON:
-            self.progress += 1
+        l.l_ncsw += 1  # (progress() counts these: no count of the CPU's own here)
         if self._waiting:  # (dispatched from outside the CPU task: a carrier, call_soon)
             self._wake()
 
@@ -528,7 +532,10 @@ class VirtualCPU:
         if getrandbits is not None:
             # (_randbelow(n) written out: k bits, drawn again while >= n)
             n = len(self.runq) + 1
-            k = n.bit_length()
+            try:
+                k = _BITS[n]  # (n.bit_length(), without a method call)
+            except IndexError:
+                k = n.bit_length()
             c = getrandbits(k)
             while c >= n:
                 c = getrandbits(k)
@@ -703,7 +710,8 @@ class VirtualCPU:
                     continue
                 if outside <= OUTSIDE_SOON:
                     return trio.current_time() + outside
-                if self.progress == self._last_progress and outside == math.inf and \
+                progress = self.progress()
+                if progress == self._last_progress and outside == math.inf and \
                         not m.nondaemon_timed():
                     self._strikes += 1
                     if self._strikes > m.deadlock_patience:
@@ -711,7 +719,7 @@ class VirtualCPU:
                         return None
                 else:
                     self._strikes = 0
-                self._last_progress = self.progress
+                self._last_progress = progress
                 self._now = co.deadline
                 if self.tbuf is not None:
                     self.tbuf.append(co.deadline)  # the clock for the hot paths' events
@@ -726,6 +734,17 @@ class VirtualCPU:
             m.deadlock()
             return None
         return None
+
+    def progress(self) -> int:
+        """Dispatches of non-daemon lwps so far: their ``l_ncsw`` (each dispatch
+        counts one), the live ones' and the exited ones'.  (Summed when the
+        idle logic asks, a few times a run, instead of counted at every
+        dispatch.)"""
+        n = self.progress_gone
+        for l in self.m.alllwp:
+            if not l.l_flag & LW_DAEMON:
+                n += l.l_ncsw
+        return n
 
     def _outside_deadline(self) -> float:
         """Seconds to the next trio deadline of a task outside the machine (async face)."""
@@ -776,47 +795,51 @@ class VirtualCPU:
 
     async def _drive(self) -> None:
         """Run lwps until the CPU is idle or its ``curlwp`` is not home yet."""
-        steps = _TRIO_EVERY  # (counted down: a trio turn when it reaches 0)
         while True:
-            l = self.curlwp
-            if l is None or l.l_away or self.stopping:
-                tb = self.tbuf
-                if tb is not None and len(tb) > SEAL_AT:
-                    # (the step counter starts again at the next entry: a
-                    # trace_add seals the list too, but a way out of here
-                    # without one must not leave it growing)
-                    self.m.trace.seal()
-                return
-            steps -= 1
-            if not steps:
-                steps = _TRIO_EVERY
-                # (Cancelled here: the machine's run is ending; cpu_task stops
-                # the machine and unwinds the lwps)
-                await trio.lowlevel.checkpoint()
-                if self.tbuf is not None:
-                    # The hot paths append to the trace without looking at
-                    # its length (a step adds a few events at most): it is
-                    # sealed here (kern/machine/trace.py).
-                    self.m.trace.seal()
-                continue
-            try:
-                # (_resume(l) written out: every switch passes here)
+            # _TRIO_EVERY steps a round: the lwp steps of the inner loop, then
+            # a trio turn (no decision is made there).  (A for loop over a
+            # range, not a counter decremented and tested at every step.)
+            for _ in _STEPS:
+                l = self.curlwp
+                if l is None or l.l_away or self.stopping:
+                    break
                 try:
-                    sig = l.l_ctx.run(_coro_send, l.l_coro, None)
-                except StopIteration:
-                    l.l_coro = None
+                    # (_resume(l) written out: every switch passes here)
+                    try:
+                        sig = l.l_ctx.run(_coro_send, l.l_coro, None)
+                    except StopIteration:
+                        l.l_coro = None
+                        continue
+                    except BaseException:
+                        l.l_coro = None
+                        raise
+                    if sig is _SWITCH:
+                        continue  # (the common case)
+                    if type(sig) is not _Signal:
+                        sig = await _step(l, sig)
+                except trio.Cancelled:
+                    continue  # it ended unwinding (the machine stops)
+                if sig is _MIGRATE:
+                    self._migrate(l)
+            else:
+                l = self.curlwp
+                if l is not None and not l.l_away and not self.stopping:
+                    # (Cancelled here: the machine's run is ending; cpu_task
+                    # stops the machine and unwinds the lwps)
+                    await trio.lowlevel.checkpoint()
+                    if self.tbuf is not None:
+                        # The hot paths append to the trace without looking at
+                        # its length (a step adds a few events at most): it is
+                        # sealed here (kern/machine/trace.py).
+                        self.m.trace.seal()
                     continue
-                except BaseException:
-                    l.l_coro = None
-                    raise
-                if sig is _SWITCH:
-                    continue  # (the common case)
-                if type(sig) is not _Signal:
-                    sig = await _step(l, sig)
-            except trio.Cancelled:
-                continue  # it ended unwinding (the machine stops)
-            if sig is _MIGRATE:
-                self._migrate(l)
+            tb = self.tbuf
+            if tb is not None and len(tb) > SEAL_AT:
+                # (the step count starts again at the next entry: a
+                # trace_add seals the list too, but a way out of here
+                # without one must not leave it growing)
+                self.m.trace.seal()
+            return
 
     def _migrate(self, l: lwp) -> None:
         """``l`` went outside: an idle carrier task takes it, or a new one."""

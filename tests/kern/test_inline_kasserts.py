@@ -109,7 +109,7 @@ def test_the_prefilter_keeps_every_inline_kassert(src):
 def test_there_are_inline_kasserts_to_check():
     names = {p.name for p, *_ in _inline_kasserts()}
     assert {"vnode.py", "mount.py", "vfs_bio.py", "kern_sysctl.py",
-            "subr_autoconf.py", "kern_physio.py"} <= names
+            "subr_autoconf.py", "kern_physio.py", "kern_descrip.py"} <= names
 
 
 @pytest.mark.parametrize("case", _inline_kasserts(),

@@ -471,3 +471,33 @@ def test_required_list_is_split_as_c_walks_it():
     assert req(",a,b,") == ["a", "b"]     # one comma is skipped before each name
     assert req("a,,b") == ["a"]           # an empty name ends the list
     assert req(",,a") == []
+
+
+def test_an_entry_files_cached_path_is_the_shared_imports(tmp_path, monkeypatch):
+    """A module copy's entry file has the ``__file__`` and ``__cached__`` an
+    ordinary import of the file gets (kobj_load gives the spec the path the
+    finder found, first from the path finder, then from its table)."""
+    import importlib.util
+
+    pkg = tmp_path / "kemu_tm_cached"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    main = pkg / "tm_cached_main.py"
+    main.write_text(
+        "from kern.kern_module import MODULE, MODULE_CLASS_MISC\n"
+        "tm_cached_modinfo = MODULE(MODULE_CLASS_MISC, 'tm_cached', None)\n"
+        "def tm_cached_modcmd(cmd, arg):\n"
+        "    return 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = cfg().derive("TESTMOD_CACHED", module_path={
+        **cfg().module_path, "tm_cached": "kemu_tm_cached.tm_cached_main"})
+
+    async def body():
+        assert await module_load("tm_cached", 0, None, MODULE_CLASS_ANY) == 0
+        ns = kmod_namespace("tm_cached")
+        return ns.__file__, ns.__cached__
+
+    want = (str(main), importlib.util.cache_from_source(str(main)))
+    for _ in range(2):
+        with kern.boot(seed=1, config=config) as k:
+            assert k.run(body) == want
