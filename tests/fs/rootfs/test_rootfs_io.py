@@ -150,3 +150,57 @@ def test_writes(user):
     assert got == model
     assert size == len(model)
     assert blocks * 512 == nchunks * CHUNK
+
+
+@pytest.mark.parametrize("user", [False, True])
+def test_writes_account_the_chunks_made(user):
+    """The chunks a write makes count in the file system's blocks (statvfs), from the
+    kernel's space (the chunk made before the move) as from a user program, and
+    removing the file gives them back."""
+    from tests.fs.ext2fs.helpers import unlink
+
+    async def body():
+        # (a stored chunk first, so that the count is not at statvfs's floor)
+        assert await write_file("/tmp/base", b"b" * CHUNK) == 0
+        before = (await libc.statvfs("/tmp")).f_blocks
+        fd = await libc.open("/tmp/w", O_CREAT | O_RDWR, 0o644) if user else None
+        for i, (off, n) in enumerate(WRITES):
+            data = bytes([i + 1]) * n
+            if user:
+                assert await libc.pwrite(fd, data, off) == n
+            else:
+                assert await write_file("/tmp/w", data, off) == 0
+        if user:
+            await libc.close(fd)
+        after = (await libc.statvfs("/tmp")).f_blocks
+        assert await unlink("/tmp/w") == 0
+        return before, after, (await libc.statvfs("/tmp")).f_blocks
+
+    with kern.boot() as k:
+        before, after, removed = k.run(body)
+    assert after - before == _written()[1] * CHUNK // 4096
+    assert removed == before
+
+
+def test_etfs_kernel_space_writes(tmp_path):
+    """A write from the kernel's space to a host file shown in rootfs goes to the
+    host file, even one that lies in one chunk: rootfs stores no chunk for it."""
+    from dev.rumpblk import RUMP_ETFS_REG, rump_etfs_register
+    from tests.fs.ext2fs.helpers import stat
+
+    host = tmp_path / "host"
+    host.write_bytes(b"")
+
+    async def body():
+        assert await rump_etfs_register("/tmp/h", str(host), RUMP_ETFS_REG) == 0
+        for i, (off, n) in enumerate(WRITES):
+            assert await write_file("/tmp/h", bytes([i + 1]) * n, off, create=False) == 0
+        error, st = await stat("/tmp/h")
+        assert error == 0
+        return await read_file("/tmp/h"), st.st_size, st.st_blocks
+
+    with kern.boot() as k:
+        (error, got), size, blocks = k.run(body)
+    model = _written()[0]
+    assert host.read_bytes() == model
+    assert (error, got, size, blocks) == (0, model, len(model), 0)
