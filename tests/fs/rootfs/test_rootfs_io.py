@@ -204,3 +204,32 @@ def test_etfs_kernel_space_writes(tmp_path):
     model = _written()[0]
     assert host.read_bytes() == model
     assert (error, got, size, blocks) == (0, model, len(model), 0)
+
+
+def test_kt_read_file_unmaps_its_buffer():
+    """kt.read_file's one user buffer is unmapped on every way out: the end of the
+    file, an error at the first read(2) (a directory) and one mid-way (a copyout
+    fault at the second read, raised as before)."""
+    from kern.cpu import curmachine, curproc
+    from kern.errno import EFAULT, EISDIR
+
+    async def body():
+        await kt.write_file("/tmp/g", _pattern(3 * CHUNK))
+        vm = curproc().p_vmspace
+        await kt.read_file("/tmp/g")      # (libc's own stack mapping made)
+        mapped = len(vm.vm_ents)
+        out = [await kt.read_file("/tmp/g") == _pattern(3 * CHUNK), len(vm.vm_ents)]
+        for path, site in (("/tmp", None), ("/tmp/g", "copyout")):
+            f = curmachine().faults.add(site, error=EFAULT, fail_nth=2) if site else None
+            try:
+                await kt.read_file(path)
+            except kern.SyscallError as e:
+                out.append(e.errno)
+            if f is not None:
+                curmachine().faults.remove(f)
+            out.append(len(vm.vm_ents))
+        return mapped, out
+
+    with kern.boot() as k:
+        mapped, out = k.run(body)
+    assert out == [True, mapped, EISDIR, mapped, EFAULT, mapped]
