@@ -150,3 +150,86 @@ def test_writes(user):
     assert got == model
     assert size == len(model)
     assert blocks * 512 == nchunks * CHUNK
+
+
+@pytest.mark.parametrize("user", [False, True])
+def test_writes_account_the_chunks_made(user):
+    """The chunks a write makes count in the file system's blocks (statvfs), from the
+    kernel's space (the chunk made before the move) as from a user program, and
+    removing the file gives them back."""
+    from tests.fs.ext2fs.helpers import unlink
+
+    async def body():
+        # (a stored chunk first, so that the count is not at statvfs's floor)
+        assert await write_file("/tmp/base", b"b" * CHUNK) == 0
+        before = (await libc.statvfs("/tmp")).f_blocks
+        fd = await libc.open("/tmp/w", O_CREAT | O_RDWR, 0o644) if user else None
+        for i, (off, n) in enumerate(WRITES):
+            data = bytes([i + 1]) * n
+            if user:
+                assert await libc.pwrite(fd, data, off) == n
+            else:
+                assert await write_file("/tmp/w", data, off) == 0
+        if user:
+            await libc.close(fd)
+        after = (await libc.statvfs("/tmp")).f_blocks
+        assert await unlink("/tmp/w") == 0
+        return before, after, (await libc.statvfs("/tmp")).f_blocks
+
+    with kern.boot() as k:
+        before, after, removed = k.run(body)
+    assert after - before == _written()[1] * CHUNK // 4096
+    assert removed == before
+
+
+def test_etfs_kernel_space_writes(tmp_path):
+    """A write from the kernel's space to a host file shown in rootfs goes to the
+    host file, even one that lies in one chunk: rootfs stores no chunk for it."""
+    from dev.rumpblk import RUMP_ETFS_REG, rump_etfs_register
+    from tests.fs.ext2fs.helpers import stat
+
+    host = tmp_path / "host"
+    host.write_bytes(b"")
+
+    async def body():
+        assert await rump_etfs_register("/tmp/h", str(host), RUMP_ETFS_REG) == 0
+        for i, (off, n) in enumerate(WRITES):
+            assert await write_file("/tmp/h", bytes([i + 1]) * n, off, create=False) == 0
+        error, st = await stat("/tmp/h")
+        assert error == 0
+        return await read_file("/tmp/h"), st.st_size, st.st_blocks
+
+    with kern.boot() as k:
+        (error, got), size, blocks = k.run(body)
+    model = _written()[0]
+    assert host.read_bytes() == model
+    assert (error, got, size, blocks) == (0, model, len(model), 0)
+
+
+def test_kt_read_file_unmaps_its_buffer():
+    """kt.read_file's one user buffer is unmapped on every way out: the end of the
+    file, an error at the first read(2) (a directory) and one mid-way (a copyout
+    fault at the second read, raised as before)."""
+    from kern.cpu import curmachine, curproc
+    from kern.errno import EFAULT, EISDIR
+
+    async def body():
+        await kt.write_file("/tmp/g", _pattern(3 * CHUNK))
+        vm = curproc().p_vmspace
+        await kt.read_file("/tmp/g")      # (libc's own stack mapping made)
+        mapped = len(vm.vm_ents)
+        out = [await kt.read_file("/tmp/g") == _pattern(3 * CHUNK), len(vm.vm_ents)]
+        for path, site in (("/tmp", None), ("/tmp/g", "copyout")):
+            f = curmachine().faults.add(site, error=EFAULT, fail_nth=2) if site else None
+            try:
+                await kt.read_file(path)
+            except kern.SyscallError as e:
+                out.append(e.errno)
+            if f is not None:
+                curmachine().faults.remove(f)
+            out.append(len(vm.vm_ents))
+        return mapped, out
+
+    with kern.boot() as k:
+        mapped, out = k.run(body)
+    assert out == [True, mapped, EISDIR, mapped, EFAULT, mapped]
