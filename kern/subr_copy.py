@@ -685,6 +685,10 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     UIO_READ copies from ``buf`` out to the uio's space, UIO_WRITE from the
     uio into ``buf``.  Advances the uio (iovecs, resid, offset) by what was
     moved; a fault stops the move and returns its errno.
+
+    A move within the kernel's space (UIO_SYSSPACE) neither sleeps nor fails
+    (no preemption point, no fault site): fs/rootfs's chunk fast paths rely
+    on that; adding either here must revisit them.
     """
     vm = uio.uio_vmspace
     ASSERT_SLEEPABLE()
