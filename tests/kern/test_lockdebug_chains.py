@@ -396,3 +396,73 @@ def test_rw_enter_against_myself_panics(second):
 
     with kern.boot(seed=0) as k, pytest.raises(kern.KernelPanic, match="against myself"):
         k.run(body)
+
+
+# The wanted lock of the two scenarios below: a mutex (mutex_enter's check),
+# or an rwlock taken as reader or as writer (_rw_enter's: the same shortcut
+# written out there).  Each takes it once where the top record's chain is
+# remembered for its class in a way that must not skip the check.
+_WANTED = ["mutex", "rw reader", "rw writer"]
+
+
+def _wanted(kind: str):
+    """(the lock, an async enter, a try-enter, an exit) of the kind asked;
+    the lock's name (its class's) is "wanted"."""
+    if kind == "mutex":
+        wanted = kmutex_t()
+        mutex_init(wanted, MUTEX_DEFAULT, IPL_NONE)
+        return wanted, mutex_enter, mutex_tryenter, mutex_exit
+    op = RW_READER if kind == "rw reader" else RW_WRITER
+    wanted = krwlock_t()
+    rw_init(wanted)
+
+    async def enter(lk):
+        await rw_enter(lk, op)
+
+    return wanted, enter, lambda lk: rw_tryenter(lk, op), rw_exit
+
+
+async def _bottom_chain_is_not_the_top_one(kind: str):
+    ya, yb = _mutexes(2)
+    mutex_init(ya, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(yb, MUTEX_DEFAULT, IPL_NONE)
+    yw, enter, _, leave = _wanted(kind)
+    await mutex_enter(ya)
+    await enter(yw)  # passes with ya held: ya's chain remembers yw
+    leave(yw)
+    await mutex_enter(yb)
+    await enter(yw)  # ya, yb held: yb -> yw is new (ya's chain is not the top one)
+    leave(yw)
+    mutex_exit(yb)
+    mutex_exit(ya)
+    await enter(yw)
+    await mutex_enter(yb)  # the opposite order
+
+
+@pytest.mark.parametrize("kind", _WANTED)
+def test_the_order_check_uses_the_top_records_chain(kind):
+    msg = _lor(_bottom_chain_is_not_the_top_one, kind)
+    assert '1st "wanted"' in msg and '2nd "yb"' in msg
+
+
+async def _a_trylocks_chain_is_not_a_checked_one(kind: str):
+    za, zx = _mutexes(2)
+    mutex_init(za, MUTEX_DEFAULT, IPL_NONE)
+    mutex_init(zx, MUTEX_DEFAULT, IPL_NONE)
+    zt, enter, tryenter, leave = _wanted(kind)
+    await mutex_enter(za)
+    assert tryenter(zt) == 1  # no order check: za -> zt is not an edge
+    await mutex_enter(zx)  # za's chain gets zt's (a child), never checked for zt
+    mutex_exit(zx)
+    leave(zt)
+    await enter(zt)  # za held: za -> zt is new here
+    leave(zt)
+    mutex_exit(za)
+    await enter(zt)
+    await mutex_enter(za)  # the opposite order
+
+
+@pytest.mark.parametrize("kind", _WANTED)
+def test_a_chain_made_through_a_trylock_is_not_taken_as_checked(kind):
+    msg = _lor(_a_trylocks_chain_is_not_a_checked_one, kind)
+    assert '1st "wanted"' in msg and '2nd "za"' in msg
