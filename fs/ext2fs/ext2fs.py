@@ -30,10 +30,10 @@ Deviations:
   ROCOMPAT_READONLY, ROCOMPAT_PROJECT, the E2FS_BG_* flags and
   E2FS_HAS_GD_CSUM are not defined; ``feature_names`` is kemu's (for
   messages, where NetBSD uses snprintb bit strings).
-* ``m_ext2fs`` also keeps plain copies of seven fields of the super block
+* ``m_ext2fs`` also keeps plain copies of eight fields of the super block
   that do not change while mounted (``k_first_dblock``, ``k_bpg``,
   ``k_fpg``, ``k_bcount``, ``k_rev``, ``k_features_incompat``,
-  ``k_icount``; ext2fs_sbfill sets them), for the block allocator's,
+  ``k_icount``, ``k_rbcount``; ext2fs_sbfill sets them), for the block allocator's,
   ext2fs_size's and the directory walk's hot paths;
   ``EXT2_HAS_INCOMPAT_FEATURE`` reads the copies.
 * ``m_ext2fs`` keeps the descriptor blocks raw with ctypes views over them
@@ -304,7 +304,7 @@ class m_ext2fs:
         self.e2fs_gdraw = bytearray()   # the descriptor blocks as on disk
         self.e2fs_gd: Any = None        # ext2_gd views of e2fs_gdraw, one a group
         # kemu: plain copies of the super block's geometry, revision,
-        # incompat features and inode count, which do not change while it
+        # incompat features, inode and reserved block counts, which do not change while it
         # is mounted (ext2fs_sbfill sets them from e2fs):
         # block allocation reads them at every block, and a ctypes field
         # costs several times a plain attribute.
@@ -315,6 +315,7 @@ class m_ext2fs:
         self.k_rev = 0                  # e2fs.e2fs_rev
         self.k_features_incompat = 0    # e2fs.e2fs_features_incompat
         self.k_icount = 0               # e2fs.e2fs_icount
+        self.k_rbcount = 0              # e2fs.e2fs_rbcount
 
     def __repr__(self) -> str:
         return (f"<m_ext2fs bsize={self.e2fs_bsize} ncg={self.e2fs_ncg} "

@@ -122,8 +122,8 @@ async def ext2fs_alloc(ip: inode, lbn: int, bpref: int, cred: Any) -> tuple[int,
     assert fs is not None
     sb = fs.e2fs
     fbcount = sb.e2fs_fbcount
-    # (freespace(fs) inline)
-    if fbcount == 0 or (fbcount - sb.e2fs_rbcount <= 0 and cred is not None and
+    # (freespace(fs) inline; e2fs_rbcount is m_ext2fs's plain copy)
+    if fbcount == 0 or (fbcount - fs.k_rbcount <= 0 and cred is not None and
                         not kauth_cred_issuser(cred)):
         ext2fs_fserr(ip, _cred_uid(cred), "file system full")
         return ENOSPC, 0

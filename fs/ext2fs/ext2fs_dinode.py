@@ -159,10 +159,15 @@ def EXT2_DINODE_SIZE(fs: m_ext2fs) -> int:
     return fs.e2fs.e2fs_inode_size if fs.e2fs.e2fs_rev > E2FS_REV0 else EXT2_REV0_DINODE_SIZE
 
 
+# Where each field of struct ext2fs_dinode ends (offsetof + sizeof), made once:
+# EXT2_DINODE_FITS looks its field up here instead of in the ctypes class.
+_FIELD_END = {name: getattr(ext2fs_dinode, name).offset + getattr(ext2fs_dinode, name).size
+              for name, *_ in ext2fs_dinode._fields_}
+
+
 def EXT2_DINODE_FITS(dp: ext2fs_dinode, field: str, isize: int) -> bool:
     """Is ``field`` inside the part of this inode that is in use?"""
-    f = getattr(ext2fs_dinode, field)
-    end = f.offset + f.size
+    end = _FIELD_END[field]
     if end <= EXT2_REV0_DINODE_SIZE:
         return True
     if isize <= EXT2_REV0_DINODE_SIZE:

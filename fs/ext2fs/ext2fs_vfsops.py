@@ -458,6 +458,7 @@ def ext2fs_sbfill(m_fs: m_ext2fs) -> int:
     m_fs.k_rev = fs.e2fs_rev
     m_fs.k_features_incompat = fs.e2fs_features_incompat
     m_fs.k_icount = fs.e2fs_icount
+    m_fs.k_rbcount = fs.e2fs_rbcount
     m_fs.e2fs_fsbtodb = fs.e2fs_log_bsize + LOG_MINBSIZE - DEV_BSHIFT
     m_fs.e2fs_bsize = MINBSIZE << fs.e2fs_log_bsize
     m_fs.e2fs_bshift = LOG_MINBSIZE + fs.e2fs_log_bsize
