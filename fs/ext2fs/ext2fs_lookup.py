@@ -201,27 +201,15 @@ def ext2fs_dirbad(ip: inode, offset: int, how: str) -> int:
     return EIO
 
 
-class _slot:
-    """Where an entry is: its block, offset in it, the previous entry's offset."""
+async def _search(vdp: vnode, name: bytes) -> tuple[int, int, int, int, int, Any]:
+    """-> (error, ino, off, prev, reclen, bp): find ``name`` in directory ``vdp``.
 
-    __slots__ = ("lbn", "off", "prev", "ino", "reclen", "namlen", "ftype")
-
-    def __init__(self, lbn: int, off: int, prev: int, ino: int, reclen: int, namlen: int,
-                 ftype: int) -> None:
-        self.lbn = lbn
-        self.off = off
-        self.prev = prev
-        self.ino = ino
-        self.reclen = reclen
-        self.namlen = namlen
-        self.ftype = ftype
-
-
-async def _search(vdp: vnode, name: bytes) -> tuple[int, _slot | None, Any]:
-    """-> (error, slot, bp): find ``name`` in directory ``vdp``.
-
-    When found, ``bp`` is the busy buffer of its block (the caller releases
-    it); otherwise slot and bp are None.
+    When found, ``ino`` is its inode number (never 0), ``off`` where its
+    entry is in its block, ``prev`` the previous entry's offset there (-1
+    for the first), ``reclen`` its record length and ``bp`` the busy buffer
+    of the block (the caller releases it); otherwise ino is 0 and bp None.
+    (Plain values, not a record: kemu's, as NetBSD's lookup leaves its
+    results in i_crap, which kemu has not.)
     """
     dp = VTOI(vdp)
     fs = dp.i_e2fs
@@ -232,7 +220,7 @@ async def _search(vdp: vnode, name: bytes) -> tuple[int, _slot | None, Any]:
     for lbn in range(nblocks):
         error, bp = await ext2fs_blkatoff(vdp, lblktosize(fs, lbn))
         if error:
-            return error, None, None
+            return error, 0, 0, 0, 0, None
         assert bp is not None
         data = bp.b_data
         off = 0
@@ -241,14 +229,14 @@ async def _search(vdp: vnode, name: bytes) -> tuple[int, _slot | None, Any]:
             how, (ino, reclen, namlen, ftype) = _checked_entry(dp, data, off)
             if how is not None:
                 brelse(bp, 0)
-                return ext2fs_dirbad(dp, lblktosize(fs, lbn) + off, how), None, None
+                return ext2fs_dirbad(dp, lblktosize(fs, lbn) + off, how), 0, 0, 0, 0, None
             if ino != 0 and namlen == len(name) and \
                     data[off + 8:off + 8 + namlen] == name:  # (compared without a copy)
-                return 0, _slot(lbn, off, prev, ino, reclen, namlen, ftype), bp
+                return 0, ino, off, prev, reclen, bp
             prev = off
             off += reclen
         brelse(bp, 0)
-    return 0, None, None
+    return 0, 0, 0, 0, 0, None
 
 
 # ------------------------------------------------------------------ readdir
@@ -372,10 +360,10 @@ async def ext2fs_lookup(v: Any) -> int:
         ap.a_vpp[0] = vdp
         return 0
 
-    error, slot, bp = await _search(vdp, name)
+    error, foundino, _, _, _, bp = await _search(vdp, name)
     if error:
         return error
-    if slot is None:
+    if not foundino:
         if nameiop in (CREATE, RENAME) and flags & ISLASTCN and dp.i_e2fs_nlink != 0:
             if vdp.v_mount.mnt_flag & MNT_RDONLY:
                 return EROFS
@@ -385,7 +373,6 @@ async def ext2fs_lookup(v: Any) -> int:
             return EJUSTRETURN
         return ENOENT
     brelse(bp, 0)
-    foundino = slot.ino
 
     if flags & ISLASTCN and nameiop == DELETE:
         error = await VOP_ACCESS(vdp, VWRITE, cred)
@@ -505,19 +492,19 @@ async def ext2fs_dirremove(dvp: vnode, cnp: componentname, ino: int = 0) -> int:
     must still refer to that inode (ENOENT otherwise).
     """
     dp = VTOI(dvp)
-    error, slot, bp = await _search(dvp, cn_name(cnp))
+    error, found, off, prev, reclen, bp = await _search(dvp, cn_name(cnp))
     if error:
         return error
-    if slot is None or (ino and slot.ino != ino):
+    if not found or (ino and found != ino):
         if bp is not None:
             brelse(bp, 0)
         return ENOENT
     data = bp.b_data
-    if slot.prev < 0:
-        ext2fs_dirent_set_ino(data, slot.off, 0)
+    if prev < 0:
+        ext2fs_dirent_set_ino(data, off, 0)
     else:
-        _, preclen, _, _ = _entry(dp, data, slot.prev)
-        ext2fs_dirent_set_reclen(data, slot.prev, preclen + slot.reclen)
+        _, preclen, _, _ = _entry(dp, data, prev)
+        ext2fs_dirent_set_reclen(data, prev, preclen + reclen)
     bdwrite(bp)
     _clear_index(dp)
     dp.i_flag |= IN_CHANGE | IN_UPDATE
@@ -528,14 +515,14 @@ async def ext2fs_dirrewrite(dp: inode, ip: inode, cnp: componentname) -> int:
     """Make the existing name of ``cnp`` in directory ``dp`` refer to inode ``ip``."""
     dvp = dp.i_vnode
     assert dvp is not None
-    error, slot, bp = await _search(dvp, cn_name(cnp))
+    error, found, off, _, _, bp = await _search(dvp, cn_name(cnp))
     if error:
         return error
-    if slot is None:
+    if not found:
         return ENOENT
-    ext2fs_dirent_set_ino(bp.b_data, slot.off, ip.i_number)
+    ext2fs_dirent_set_ino(bp.b_data, off, ip.i_number)
     if _has_ftype(dp):
-        ext2fs_dirent_set_type(bp.b_data, slot.off, inot2ext2dt(ip.i_e2fs_mode))
+        ext2fs_dirent_set_type(bp.b_data, off, inot2ext2dt(ip.i_e2fs_mode))
     bdwrite(bp)
     _clear_index(dp)
     dp.i_flag |= IN_CHANGE | IN_UPDATE

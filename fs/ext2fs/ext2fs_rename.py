@@ -162,20 +162,20 @@ async def ext2fs_do_rename(fdvp: Any, fvp: Any, fcnp: Any, tdvp: Any, tcnp: Any)
                 return error
 
         # Look both names up again, now that nothing can change them.
-        error, fslot, bp = await _search(fdvp, fname)
+        error, fino, _, _, _, bp = await _search(fdvp, fname)
         if error:
             return error
-        if fslot is None:
+        if not fino:
             return ENOENT
         brelse(bp, 0)
-        if fslot.ino != fip.i_number:
+        if fino != fip.i_number:
             return ENOENT
-        error, tslot, bp = await _search(tdvp, tname)
+        error, tino, _, _, _, bp = await _search(tdvp, tname)
         if error:
             return error
-        if tslot is not None:
+        if tino:
             brelse(bp, 0)
-            if tslot.ino == fip.i_number:
+            if tino == fip.i_number:
                 # Two links of one file (genfs_sane_rename, not posixly
                 # correct): the source name goes, unless it is the target.
                 if fdvp is tdvp and fname == tname:
@@ -183,9 +183,9 @@ async def ext2fs_do_rename(fdvp: Any, fvp: Any, fcnp: Any, tdvp: Any, tcnp: Any)
                 await vn_lock(fvp, LK_EXCLUSIVE | LK_RETRY)
                 locked.append(fvp)
                 return await _remove_source_link(fdvp, fvp, fcnp, cred)
-            if tslot.ino == fdp.i_number:
+            if tino == fdp.i_number:
                 return ENOTEMPTY if doingdir else EISDIR
-            error, xvp = await vcache_get(mp, tslot.ino)
+            error, xvp = await vcache_get(mp, tino)
             if error:
                 xvp = None
                 return error
