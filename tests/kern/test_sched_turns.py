@@ -25,8 +25,13 @@ class _LowLevel:
         return getattr(trio.lowlevel, name)
 
     def checkpoint(self):
-        if sys._getframe(1).f_code.co_name == "_drive":
-            self._log.append("T")
+        f = sys._getframe(1)
+        if f.f_code.co_name == "_drive":
+            cpu = f.f_locals["self"]
+            l = cpu.curlwp
+            # "X": a turn taken when the CPU was on its way out
+            going_on = l is not None and not l.l_away and not cpu.stopping
+            self._log.append("T" if going_on else "X")
         return trio.lowlevel.checkpoint()
 
 
@@ -38,8 +43,7 @@ class _Trio:
         return getattr(trio, name)
 
 
-def test_a_turn_every_trio_every_minus_one_steps(monkeypatch):
-    log: list[str] = []
+def _instrument(monkeypatch, log: list[str]) -> None:
     send = types.CoroutineType.send
 
     def counted_send(coro, value):
@@ -57,9 +61,11 @@ def test_a_turn_every_trio_every_minus_one_steps(monkeypatch):
     monkeypatch.setattr(scheduler, "trio", _Trio(log))
     monkeypatch.setattr(scheduler.VirtualCPU, "_drive", counted_drive)
 
+
+def _spinners(n: int):
     async def main():
         async def spinner(_):
-            for _i in range(700):
+            for _i in range(n):
                 await yield_()
 
         ls = [kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, spinner, None, "s%d", i)[1]
@@ -67,8 +73,14 @@ def test_a_turn_every_trio_every_minus_one_steps(monkeypatch):
         for l in ls:
             await kthread_join(l)
 
+    return main
+
+
+def test_a_turn_every_trio_every_minus_one_steps(monkeypatch):
+    log: list[str] = []
+    _instrument(monkeypatch, log)
     with kern.boot(seed=1, config="BARE") as k:
-        k.run(main)
+        k.run(_spinners(700))
     every = scheduler._TRIO_EVERY - 1
     text = "".join(log)
     assert text.count("T") >= 4 and text.count("S") > 4 * every
@@ -76,3 +88,20 @@ def test_a_turn_every_trio_every_minus_one_steps(monkeypatch):
     # `every` steps, or exactly `every` and the way out (no turn)
     entry = re.compile(rf"E(?:S{{{every}}}T)*S{{0,{every}}}")
     assert entry.fullmatch(text) or re.fullmatch(rf"(?:{entry.pattern})+", text), text[:400]
+
+
+def test_no_turn_on_the_way_out_of_a_full_round(monkeypatch):
+    """An entry whose last round ends with exactly _TRIO_EVERY - 1 steps
+    leaves without a turn (the turn is taken only when the CPU goes on)."""
+    log: list[str] = []
+    _instrument(monkeypatch, log)
+    every = scheduler._TRIO_EVERY - 1
+    full_round_at_exit = 0
+    for n in range(2 * every - 18, 2 * every + 16):  # (seed 1: n=251 is one)
+        del log[:]
+        with kern.boot(seed=1, config="BARE") as k:
+            k.run(_spinners(n))
+        text = "".join(log)
+        assert "X" not in text, (n, text)
+        full_round_at_exit += len(re.findall(rf"(?:^|[ET])S{{{every}}}(?=E|$)", text))
+    assert full_round_at_exit  # the case was met
