@@ -739,7 +739,8 @@ class VirtualCPU:
         """Dispatches of non-daemon lwps so far: their ``l_ncsw`` (each dispatch
         counts one), the live ones' and the exited ones'.  (Summed when the
         idle logic asks, a few times a run, instead of counted at every
-        dispatch.)"""
+        dispatch: the same count because LW_DAEMON is set only by
+        kthread_create and never changes afterwards.)"""
         n = self.progress_gone
         for l in self.m.alllwp:
             if not l.l_flag & LW_DAEMON:
