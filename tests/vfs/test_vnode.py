@@ -320,3 +320,34 @@ def test_an_idle_vdrain_thread_hides_no_deadlock():
     vdrain = ei.value.crash.lwp("vdrain")
     assert (vdrain.stat, vdrain.wmesg) == ("SLEEP", "vdrain")
     assert ei.value.crash.lwp("stuck").wmesg == "never"
+
+
+def test_last_release_of_a_vnode_with_dead_operations_not_reclaimed_panics():
+    """vrelel's DIAGNOSTIC check ("dead but not clean"), which compares v_op with
+    dead_vnodeop_p without a call: a vnode given the dead operations but not
+    reclaimed panics at its last release; a reclaimed one does not."""
+    from kern import KernelPanic
+    from vfs.dead_vnops import dead_vnodeop_p
+
+    async def body():
+        fs = VnodeTestFS()
+        vp = await fs.vnode()
+        vp.v_op = dead_vnodeop_p
+        await vrele(vp)
+
+    with kern.boot(seed=1) as k:
+        with pytest.raises(KernelPanic, match="dead but not clean"):
+            k.run(body)
+
+    async def reclaimed():
+        fs = VnodeTestFS()
+        vp = await fs.vnode()
+        vref(vp)
+        await vgone(vp)  # (reclaims it and drops one reference: v_op is dead_vnodeop_p)
+        dead = vp.v_op is dead_vnodeop_p
+        await vrele(vp)
+        return dead, vp.v_state == VS_RECLAIMED
+
+    with kern.boot(seed=1) as k:
+        assert k.run(reclaimed) == (True, True)
+
