@@ -40,6 +40,7 @@ import dataclasses
 import difflib
 import importlib
 import random
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,23 @@ class FaultEvent:
         return f"{self.site}: {err} in {self.lwp} (call {self.call})"
 
 
+#: How many faults are armed now, in every machine of the process (machines
+#: run in threads too): the generated VOPs (vfs/vnode_if.py) test this one
+#: item before they look their machine's table up, so that with nothing armed
+#: anywhere (every sweep seed) a VOP makes no curmachine look-up for it.  Kept
+#: in step by FaultTable.arm/remove/clear, under _armed_lock: raised before a
+#: fault goes into a table, lowered after it left, so it is never 0 while a
+#: table holds one.  (A table dropped with faults still armed leaves it
+#: raised: the VOPs then look their own tables up, as they did without it.)
+ARMED_ANYWHERE: list[int] = [0]
+_armed_lock = threading.Lock()
+
+
+def _armed_add(n: int) -> None:
+    with _armed_lock:
+        ARMED_ANYWHERE[0] += n
+
+
 class FaultTable:
     """The armed faults of one machine, and the log of those that fired."""
 
@@ -167,6 +185,7 @@ class FaultTable:
         """Arm one fault of a plan."""
         self._armings += 1
         attr = FaultAttr(spec, self._armings)
+        _armed_add(1)
         self.armed.setdefault(spec.site, []).append(attr)
         return attr
 
@@ -174,11 +193,14 @@ class FaultTable:
         lst = self.armed.get(attr.site, [])
         if attr in lst:
             lst.remove(attr)
+            _armed_add(-1)
         if not lst:
             self.armed.pop(attr.site, None)
 
     def clear(self) -> None:
+        n = sum(len(lst) for lst in self.armed.values())
         self.armed.clear()
+        _armed_add(-n)
 
     def apply(self, plan: FaultPlan | str) -> list[FaultAttr]:
         """Arm every fault of ``plan`` (a FaultPlan or its text form); their attrs."""

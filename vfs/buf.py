@@ -19,8 +19,11 @@ b_cylinder alias of b_resid, and no BUFQ_* macros (bufq(9) is in
 vfs.subr_bufq).  B_CLRBUF and B_SYNC are defined where ext2fs uses them.
 kemu's own fields: ``b_cache``, the machine's buffer cache getblk put
 the buf in (brelse and biowait need not look the machine up; None for a
-getiobuf or geteblk buf), ``b_owner`` (the lwp that made it busy) and
-``b_rawdata``; ``b_hash`` is the buf's key in that cache (None outside it).
+getiobuf or geteblk buf) and ``b_owner`` (the lwp that made it busy);
+``b_hash`` is the buf's key in that cache (None outside it).  No b_actq
+(the bufq strategies keep their own lists) and no b_lru (the cache's lru
+is an ordered dict of bufs): nothing reads them, and each field costs
+every buf (~290 a sweep seed) a store.
 """
 
 from __future__ import annotations
@@ -74,8 +77,7 @@ class buf:
     __slots__ = ("b_error", "b_resid", "b_flags", "b_prio", "b_bufsize", "b_bcount",
                  "b_dev", "b_data", "b_blkno", "b_rawblkno", "b_proc", "b_iodone",
                  "b_private", "b_cflags", "b_vp", "b_oflags", "b_lblkno", "b_done",
-                 "b_busy", "b_objlock", "b_freelistindex", "b_actq", "b_hash", "b_lru",
-                 "b_emul_waiters", "b_rawdata", "b_owner", "b_cache",
+                 "b_busy", "b_objlock", "b_freelistindex", "b_hash", "b_owner", "b_cache",
                  "__weakref__")  # (kern.machine.lockset watches bufs by weak reference)
 
     _c_sizeof = 256
@@ -102,11 +104,7 @@ class buf:
         self.b_busy: Any = None  # condvar "bbusy"
         self.b_objlock: Any = None
         self.b_freelistindex = 0
-        self.b_actq: Any = None
         self.b_hash: Any = None
-        self.b_lru: Any = None
-        self.b_emul_waiters: Any = None
-        self.b_rawdata: Any = None
         self.b_owner: Any = None
         # kemu: the buffer cache (its machine's) that getblk put it in, so
         # that brelse and biowait need not look the machine up; None for

@@ -33,6 +33,7 @@ genfs_deadlock gives a caller without LK_RETRY (vdead_check).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from kern.errno import EBADF, EFAULT, EIO, ENOENT, ENXIO
@@ -41,7 +42,15 @@ from kern.subr_prf import printf
 from vfs import vnode_if as vi
 from vfs.genfs_vnops import genfs_eopnotsupp, genfs_nullop
 from vfs.vfs_bio import biodone
-from vfs.vnode import VV_ISTTY, genfs_islocked, genfs_lock, genfs_unlock, vput, vrele
+from vfs.vnode import (
+    VV_ISTTY,
+    _dead_vnops_loaded,
+    genfs_islocked,
+    genfs_lock,
+    genfs_unlock,
+    vput,
+    vrele,
+)
 from vfs.vnode_if import VOP_UNLOCK
 
 
@@ -172,3 +181,8 @@ dead_vnodeop_opv_desc = vi.vnodeopv_desc("dead", [
     (vi.vop_putpages_desc, dead_putpages),         # putpages
 ])
 dead_vnodeop_p = dead_vnodeop_opv_desc.opv_desc_vector
+
+
+# vfs.vnode compares v_op with dead_vnodeop_p without importing this module
+# (it imports vfs.vnode): it is told, once everything here is defined.
+_dead_vnops_loaded(sys.modules[__name__])

@@ -271,9 +271,11 @@ async def namei(ndp: nameidata) -> int:
     while True:
         # Absolute part: (re)start at the root.
         if remaining.startswith("/"):
-            await vrele(dvp)
-            dvp = _rootdir()
-            vref(dvp)
+            root = _rootdir()
+            if dvp is not root:  # (an absolute path starts there already)
+                await vrele(dvp)
+                dvp = root
+                vref(dvp)
             remaining = remaining.lstrip("/")
             if remaining == "":
                 # The path was "/" (possibly after a symlink): the root itself.

@@ -640,7 +640,10 @@ def vtryrele(vp: vnode) -> bool:
 def _vrelel_not_last(vp: vnode) -> bool:
     """vrelel's opening: drop a reference that is not the last (True) or
     check the last one (False)."""
-    if vp.v_op is _dead_vnodeop_p() and vp.v_state != VS_RECLAIMED:
+    # (vp.v_op is _dead_vnodeop_p(), without the call: before vfs.dead_vnops
+    # is loaded no vnode can have the dead operations)
+    dead = _dead_vnops
+    if dead is not None and vp.v_op is dead.dead_vnodeop_p and vp.v_state != VS_RECLAIMED:
         vnpanic(vp, "dead but not clean")
     if vtryrele(vp):
         return True
@@ -1219,17 +1222,22 @@ async def vflush(mp: mount, skipvp: vnode | None, flags: int) -> int:
     return 0
 
 
+# vfs.dead_vnops, set by that module as it is imported (it imports this one):
+# until then no vnode can have its operations, so vrelel's check needs no import
 _dead_vnops: Any = None
+
+
+def _dead_vnops_loaded(module: Any) -> None:
+    """vfs.dead_vnops's last statement: it is loaded."""
+    global _dead_vnops
+    _dead_vnops = module
 
 
 def _dead_vnodeop_p() -> list[Any]:
     # vfs.dead_vnops imports this module: it is looked up on first use, then
     # kept (an import statement here cost every vrelel about half a microsecond).
-    global _dead_vnops
     if _dead_vnops is None:
-        from vfs import dead_vnops
-
-        _dead_vnops = dead_vnops
+        from vfs import dead_vnops  # noqa: F401 - it sets _dead_vnops
     return _dead_vnops.dead_vnodeop_p
 
 

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import curmachine_or_none
 from kern.errno import EOPNOTSUPP
-from kern.subr_fault import dev_is, fault_site
+from kern.subr_fault import ARMED_ANYWHERE, dev_is, fault_site
 from kern.subr_prf import KASSERT
 from vfs.mount import IMNT_HAS_TRANS
 from vfs.vfs_trans import fstrans_done, fstrans_start_begin
@@ -372,13 +372,15 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
     # VCALL (see above), for this operation.
     if desc.vop_site is not None:
         lines += [
-            "    m = curmachine_or_none()",
-            "    if m is not None and m.faults.armed:",
-            f"        attr = m.faults.check(site, {vp_attr})",
-            "        if attr is not None:",
-            "            await vop_error_unwind(desc, ap, attr.error)",
-            "            error = attr.error",
-            f"            return {ret}",
+            # (ARMED_ANYWHERE first: nothing armed in any machine, no look-up)
+            "    if ARMED_ANYWHERE[0]:",
+            "        m = curmachine_or_none()",
+            "        if m is not None and m.faults.armed:",
+            f"            attr = m.faults.check(site, {vp_attr})",
+            "            if attr is not None:",
+            "                await vop_error_unwind(desc, ap, attr.error)",
+            "                error = attr.error",
+            f"                return {ret}",
         ]
     lines.append(f"    fn = {vp_attr}.v_op[{desc.vdesc_offset}]")
     if desc.vdesc_fstrans:
@@ -402,6 +404,7 @@ def _make(desc: vnodeop_desc) -> Callable[..., Awaitable[Any]]:
 
     ns: dict[str, Any] = {"cls": cls, "desc": desc, "site": desc.vop_site,
                           "curmachine_or_none": curmachine_or_none,
+                          "ARMED_ANYWHERE": ARMED_ANYWHERE,
                           "vop_error_unwind": vop_error_unwind, "IMNT_HAS_TRANS": IMNT_HAS_TRANS,
                           "fstrans_start_begin": fstrans_start_begin, "KASSERT": KASSERT,
                           "fstrans_done": fstrans_done}

@@ -380,7 +380,6 @@ STRUCTS: list[Struct] = [
         "b_proc": unlocked(_OWNED.format(f="proc if BB_PHYS")),
         "b_iodone": unlocked(_OWNED.format(f="call when done")),
         "b_private": unlocked(_OWNED.format(f="private data for owner")),
-        "b_actq": unlocked(_OWNED.format(f="device driver queue (the driver's queue lock)")),
         "b_cflags": kemu_gap("bc.lock", "c: BC_* flags" + _BUFCACHE),
         "b_vp": kemu_gap("bc.lock", "c: file vnode" + _BUFCACHE),
         "b_oflags": kemu_gap("b_objlock", "o: BO_* flags: kemu's biodone, bdwrite and "
@@ -396,9 +395,6 @@ STRUCTS: list[Struct] = [
                                     "the master buf's running children in it without a "
                                     "lock (NetBSD 8: ps_running under ps_lock)"),
         "b_hash": kemu_gap("bc.lock", "c: hash chain" + _BUFCACHE),
-        "b_lru": kemu_gap("bc.lock", "c: position if not active" + _BUFCACHE),
-        "b_emul_waiters": unlocked("kemu's: unused"),
-        "b_rawdata": unlocked("kemu's: the caller's buffer behind b_data (ownership)"),
         "b_owner": kemu_gap("bc.lock", "kemu's: the lwp that marked it busy" + _BUFCACHE),
         "b_cache": stable("kemu's: the buffer cache getblk put it in: set when the buf "
                           "is set up"),

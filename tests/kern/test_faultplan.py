@@ -242,3 +242,36 @@ def test_a_vop_fault_named_by_device_fires_on_its_file_system_only(tmp_path):
         assert k.run(body) == [0, EIO, b"", 0]
     if kt.E2FSPROGS["e2fsck"]:
         kt.assert_e2fsck_clean(image)
+
+
+def test_a_vop_fault_armed_mid_run_fires_at_its_nth_call_and_the_process_count_follows():
+    """The VOPs skip their fault check while ARMED_ANYWHERE says nothing is armed in
+    any machine: a VOP fault armed inside a running machine must still fire at its
+    nth call (counted from the arming), and the count must come back down when the
+    faults are removed, cleared or leave their ``with``."""
+    from kern.subr_fault import ARMED_ANYWHERE
+
+    base = ARMED_ANYWHERE[0]
+
+    async def body():
+        out = [await kt.errno_of(kt.write_file("/tmp/f", b"before"))]
+        with k.faults.inject("VOP_WRITE", error=EIO, fail_nth=2) as f:
+            assert ARMED_ANYWHERE[0] == base + 1
+            for _ in range(3):
+                out.append(await kt.errno_of(kt.write_file("/tmp/f", b"during")))
+            out.append((f.calls, f.nfaults))
+        out.append(ARMED_ANYWHERE[0] - base)
+        out.append(await kt.errno_of(kt.write_file("/tmp/f", b"after")))
+        return out
+
+    with kern.boot(seed=3) as k:
+        assert k.run(body) == [0, 0, EIO, 0, (2, 1), 0, 0]
+        (event,) = k.faults.fired("VOP_WRITE")
+        assert event.call == 2
+        attrs = k.faults.apply("VOP_WRITE:error=EIO,VOP_READ:error=EIO,VOP_READ:nth=2")
+        assert ARMED_ANYWHERE[0] == base + 3
+        k.faults.remove(attrs[1])
+        k.faults.remove(attrs[1])  # (not armed any more: no change)
+        assert ARMED_ANYWHERE[0] == base + 2
+        k.faults.clear()
+        assert ARMED_ANYWHERE[0] == base

@@ -320,3 +320,64 @@ def test_an_idle_vdrain_thread_hides_no_deadlock():
     vdrain = ei.value.crash.lwp("vdrain")
     assert (vdrain.stat, vdrain.wmesg) == ("SLEEP", "vdrain")
     assert ei.value.crash.lwp("stuck").wmesg == "never"
+
+
+def test_last_release_of_a_vnode_with_dead_operations_not_reclaimed_panics():
+    """vrelel's DIAGNOSTIC check ("dead but not clean"), which compares v_op with
+    dead_vnodeop_p without a call: a vnode given the dead operations but not
+    reclaimed panics at its last release; a reclaimed one does not."""
+    from kern import KernelPanic
+    from vfs.dead_vnops import dead_vnodeop_p
+
+    async def body():
+        fs = VnodeTestFS()
+        vp = await fs.vnode()
+        vp.v_op = dead_vnodeop_p
+        await vrele(vp)
+
+    with kern.boot(seed=1) as k:
+        with pytest.raises(KernelPanic, match="dead but not clean"):
+            k.run(body)
+
+    async def reclaimed():
+        fs = VnodeTestFS()
+        vp = await fs.vnode()
+        vref(vp)
+        await vgone(vp)  # (reclaims it and drops one reference: v_op is dead_vnodeop_p)
+        dead = vp.v_op is dead_vnodeop_p
+        await vrele(vp)
+        return dead, vp.v_state == VS_RECLAIMED
+
+    with kern.boot(seed=1) as k:
+        assert k.run(reclaimed) == (True, True)
+
+
+def test_namei_restarts_at_the_root_without_losing_or_leaking_references():
+    """namei starts an absolute path at the root and does not restart there
+    (no second reference taken and dropped); an absolute symbolic link met in
+    another directory restarts at the root.  Every lookup names the same file
+    and leaves the root's and the directory's reference counts as they were."""
+    from tools.lib import libc
+    from vfs.mount import vfsglobals
+
+    async def body():
+        await libc.mkdir("/tmp/d", 0o755)
+        await kt.write_file("/tmp/d/f", b"x")
+        await libc.symlink("/tmp/d/f", "/tmp/d/abs")
+        await libc.symlink("f", "/tmp/d/rel")
+        root = vfsglobals().rootvnode
+        error, d = await namei_simple_kernel("/tmp/d", NSM_FOLLOW_NOEMULROOT)
+        error, f = await namei_simple_kernel("/tmp/d/f", NSM_FOLLOW_NOEMULROOT)
+        before = (root.v_usecount, d.v_usecount, f.v_usecount)
+        same = []
+        for path in ("/tmp/d/f", "/tmp/d/abs", "/tmp/d/rel", "//tmp//d/abs", "/"):
+            error, vp = await namei_simple_kernel(path, NSM_FOLLOW_NOEMULROOT)
+            same.append((error, vp is (root if path == "/" else f)))
+            await vrele(vp)
+        after = (root.v_usecount, d.v_usecount, f.v_usecount)
+        await vrele(f)
+        await vrele(d)
+        return same, before == after
+
+    with kern.boot(seed=1) as k:
+        assert k.run(body) == ([(0, True)] * 5, True)
