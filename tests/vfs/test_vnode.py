@@ -352,6 +352,32 @@ def test_last_release_of_a_vnode_with_dead_operations_not_reclaimed_panics():
         assert k.run(reclaimed) == (True, True)
 
 
+def test_a_fresh_copy_of_dead_vnops_does_not_replace_the_shared_one():
+    """vfs.vnode learns vfs.dead_vnops from that module's last statement: a copy of
+    the file executed afresh (as kern_module runs a module's files for a machine,
+    under another name) must not take the place of the shared module, whose
+    dead_vnodeop_p vclean gives every machine's vnodes (before the registration,
+    vfs.vnode imported ``vfs.dead_vnops`` itself: always the shared one)."""
+    import importlib.util
+    import sys
+
+    import vfs.dead_vnops
+    import vfs.vnode
+
+    name = "kemu_test_copy.vfs.dead_vnops"
+    spec = importlib.util.spec_from_file_location(name, vfs.dead_vnops.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[name] = copy
+    try:
+        spec.loader.exec_module(copy)
+        assert copy.dead_vnodeop_p is not vfs.dead_vnops.dead_vnodeop_p
+        assert vfs.vnode._dead_vnodeop_p() is vfs.dead_vnops.dead_vnodeop_p
+    finally:
+        sys.modules.pop(name, None)
+        vfs.vnode._dead_vnops = vfs.dead_vnops
+
+
 def test_namei_restarts_at_the_root_without_losing_or_leaking_references():
     """namei starts an absolute path at the root and does not restart there
     (no second reference taken and dropped); an absolute symbolic link met in
