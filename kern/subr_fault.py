@@ -143,17 +143,14 @@ class FaultEvent:
 #: run in threads too): the generated VOPs (vfs/vnode_if.py) test this one
 #: item before they look their machine's table up, so that with nothing armed
 #: anywhere (every sweep seed) a VOP makes no curmachine look-up for it.  Kept
-#: in step by FaultTable.arm/remove/clear, under _armed_lock: raised before a
-#: fault goes into a table, lowered after it left, so it is never 0 while a
-#: table holds one.  (A table dropped with faults still armed leaves it
-#: raised: the VOPs then look their own tables up, as they did without it.)
+#: in step by FaultTable.arm/remove/clear, which change their table and the
+#: count together under _armed_lock (a table armed or cleared from two threads
+#: at once must not leave the count below what the tables hold), so it is
+#: never 0 while a table holds a fault.  (A table dropped with faults still
+#: armed leaves it raised: the VOPs then look their own tables up, as they did
+#: without it.)
 ARMED_ANYWHERE: list[int] = [0]
 _armed_lock = threading.Lock()
-
-
-def _armed_add(n: int) -> None:
-    with _armed_lock:
-        ARMED_ANYWHERE[0] += n
 
 
 class FaultTable:
@@ -185,22 +182,24 @@ class FaultTable:
         """Arm one fault of a plan."""
         self._armings += 1
         attr = FaultAttr(spec, self._armings)
-        _armed_add(1)
-        self.armed.setdefault(spec.site, []).append(attr)
+        with _armed_lock:
+            ARMED_ANYWHERE[0] += 1  # (raised before the fault is in the table)
+            self.armed.setdefault(spec.site, []).append(attr)
         return attr
 
     def remove(self, attr: FaultAttr) -> None:
-        lst = self.armed.get(attr.site, [])
-        if attr in lst:
-            lst.remove(attr)
-            _armed_add(-1)
-        if not lst:
-            self.armed.pop(attr.site, None)
+        with _armed_lock:
+            lst = self.armed.get(attr.site, [])
+            if attr in lst:
+                lst.remove(attr)
+                ARMED_ANYWHERE[0] -= 1
+            if not lst:
+                self.armed.pop(attr.site, None)
 
     def clear(self) -> None:
-        n = sum(len(lst) for lst in self.armed.values())
-        self.armed.clear()
-        _armed_add(-n)
+        with _armed_lock:
+            ARMED_ANYWHERE[0] -= sum(len(lst) for lst in self.armed.values())
+            self.armed.clear()
 
     def apply(self, plan: FaultPlan | str) -> list[FaultAttr]:
         """Arm every fault of ``plan`` (a FaultPlan or its text form); their attrs."""

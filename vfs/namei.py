@@ -47,6 +47,12 @@ differs:
   (lockset exempts namei and ``_mounted_root`` from the lock it checks).
 * ``namei_simple_kernel``/``namei_simple_user`` take the NSM_* flags as
   FOLLOW|TRYEMULROOT bits.
+* An absolute path starts at the process root with the one reference
+  namei_getstartdir takes.  An absolute symbolic link restarts at the root
+  as namei_follow does (vrele of the directory, vref of the root), except
+  when the directory it was met in is that root: its reference is kept
+  (NetBSD drops and retakes it; neither is the last one, so no outcome
+  differs).
 """
 
 from __future__ import annotations

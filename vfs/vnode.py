@@ -1228,9 +1228,12 @@ _dead_vnops: Any = None
 
 
 def _dead_vnops_loaded(module: Any) -> None:
-    """vfs.dead_vnops's last statement: it is loaded."""
+    """vfs.dead_vnops's last statement: it is loaded.  A copy of that file
+    executed afresh under another name (a machine's module copy) is not the
+    shared module whose dead_vnodeop_p vclean gives: it is not kept."""
     global _dead_vnops
-    _dead_vnops = module
+    if module.__name__ == "vfs.dead_vnops":
+        _dead_vnops = module
 
 
 def _dead_vnodeop_p() -> list[Any]:

@@ -275,3 +275,53 @@ def test_a_vop_fault_armed_mid_run_fires_at_its_nth_call_and_the_process_count_f
         assert ARMED_ANYWHERE[0] == base + 2
         k.faults.clear()
         assert ARMED_ANYWHERE[0] == base
+
+
+def test_the_process_count_follows_one_table_armed_and_cleared_from_two_threads():
+    """FaultTable.arm/remove/clear change their table and ARMED_ANYWHERE under one
+    lock: one table armed, removed and cleared from two threads at once ends with
+    the count what the table holds (clear summing the lists while another thread
+    armed or removed one left it off by one, or raised "dictionary changed size")."""
+    import sys
+    import threading
+    import time
+
+    from kern.subr_fault import ARMED_ANYWHERE, FaultSpec, FaultTable
+
+    base = ARMED_ANYWHERE[0]
+    table = FaultTable()
+    spec = FaultSpec.of("VOP_READ", error=EIO)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def loop(step) -> None:
+        try:
+            while not stop.is_set():
+                step()
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    def arm_remove() -> None:
+        table.remove(table.arm(spec))
+
+    def arm_clear() -> None:
+        table.arm(spec)
+        table.clear()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=loop, args=(f,)) for f in (arm_remove, arm_clear)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+    held = sum(len(lst) for lst in table.armed.values())
+    assert ARMED_ANYWHERE[0] - base == held
+    table.clear()
+    assert ARMED_ANYWHERE[0] == base

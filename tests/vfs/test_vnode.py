@@ -352,6 +352,32 @@ def test_last_release_of_a_vnode_with_dead_operations_not_reclaimed_panics():
         assert k.run(reclaimed) == (True, True)
 
 
+def test_a_fresh_copy_of_dead_vnops_does_not_replace_the_shared_one():
+    """vfs.vnode learns vfs.dead_vnops from that module's last statement: a copy of
+    the file executed afresh (as kern_module runs a module's files for a machine,
+    under another name) must not take the place of the shared module, whose
+    dead_vnodeop_p vclean gives every machine's vnodes (before the registration,
+    vfs.vnode imported ``vfs.dead_vnops`` itself: always the shared one)."""
+    import importlib.util
+    import sys
+
+    import vfs.dead_vnops
+    import vfs.vnode
+
+    name = "kemu_test_copy.vfs.dead_vnops"
+    spec = importlib.util.spec_from_file_location(name, vfs.dead_vnops.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[name] = copy
+    try:
+        spec.loader.exec_module(copy)
+        assert copy.dead_vnodeop_p is not vfs.dead_vnops.dead_vnodeop_p
+        assert vfs.vnode._dead_vnodeop_p() is vfs.dead_vnops.dead_vnodeop_p
+    finally:
+        sys.modules.pop(name, None)
+        vfs.vnode._dead_vnops = vfs.dead_vnops
+
+
 def test_namei_restarts_at_the_root_without_losing_or_leaking_references():
     """namei starts an absolute path at the root and does not restart there
     (no second reference taken and dropped); an absolute symbolic link met in
@@ -381,3 +407,57 @@ def test_namei_restarts_at_the_root_without_losing_or_leaking_references():
 
     with kern.boot(seed=1) as k:
         assert k.run(body) == ([(0, True)] * 5, True)
+
+
+def test_namei_in_a_chroot_keeps_every_reference_on_each_path_and_error():
+    """A chroot'd process (its root is not rootvnode): absolute paths, an absolute
+    symbolic link met in the root itself (the restart from the directory it is
+    in, which is the root: no reference taken or dropped there since 0d0b385,
+    NetBSD's namei_follow drops and retakes it) and in a subdirectory, ".." of
+    the root, and the errors on the way (ENOENT for "" and an absolute link to
+    nothing, ELOOP, ENAMETOOLONG for a path and for a link's expansion, ENOTDIR):
+    each names what it must and leaves the process root's, rootvnode's and the
+    directories' reference counts as they were."""
+    from kern.errno import ELOOP, ENAMETOOLONG, ENOTDIR
+    from tools.lib import libc
+    from vfs.mount import vfsglobals
+
+    async def body():
+        await libc.mkdir("/tmp/jail", 0o755)
+        await libc.mkdir("/tmp/jail/d", 0o755)
+        await kt.write_file("/tmp/jail/d/f", b"x")
+        await kt.write_file("/tmp/jail/f", b"y")
+        await libc.chroot("/tmp/jail")
+        await libc.symlink("/d/f", "/abs")           # absolute link in the root
+        await libc.symlink("/f", "/d/up")            # absolute link elsewhere
+        await libc.symlink("/loop", "/loop")
+        await libc.symlink("/nothere", "/gone")
+        await libc.symlink("/" + "x" * 250, "/long")
+        jail = curlwp().l_proc.p_cwdi.cwdi_rdir
+        rootvnode = vfsglobals().rootvnode
+        assert jail is not rootvnode
+        _, d = await namei_simple_kernel("/d", NSM_FOLLOW_NOEMULROOT)
+        _, f = await namei_simple_kernel("/d/f", NSM_FOLLOW_NOEMULROOT)
+        _, top = await namei_simple_kernel("/f", NSM_FOLLOW_NOEMULROOT)
+
+        def counts():
+            return [v.v_usecount for v in (jail, rootvnode, d, f, top)]
+
+        before = counts()
+        want = {"/abs": f, "//abs": f, "/d/up": top, "/d/../abs": f, "/..": jail,
+                "/../../d/f": f, "/": jail, "/abs/": ENOTDIR, "": ENOENT,
+                "/gone": ENOENT, "/loop": ELOOP, "/" + "a" * 1100: ENAMETOOLONG,
+                "/long/" + "/".join(["y" * 200] * 4): ENAMETOOLONG}
+        got = {}
+        for path in want:
+            error, vp = await namei_simple_kernel(path, NSM_FOLLOW_NOEMULROOT)
+            got[path] = error or vp
+            if vp is not None:
+                await vrele(vp)
+        after = counts()
+        for vp in (d, f, top):
+            await vrele(vp)
+        return got == want, before == after
+
+    with kern.boot(seed=1) as k:
+        assert kt.in_process(k, body) == (True, True)
