@@ -123,6 +123,19 @@ def _written() -> tuple[bytes, int]:
     return bytes(model), len(chunks)
 
 
+async def _write_all(user: bool) -> None:
+    """WRITES into /tmp/w: from the kernel's space, or from a user program."""
+    fd = await libc.open("/tmp/w", O_CREAT | O_RDWR, 0o644) if user else None
+    for i, (off, n) in enumerate(WRITES):
+        data = bytes([i + 1]) * n
+        if user:
+            assert await libc.pwrite(fd, data, off) == n
+        else:
+            assert await write_file("/tmp/w", data, off) == 0
+    if user:
+        await libc.close(fd)
+
+
 @pytest.mark.parametrize("user", [False, True])
 def test_writes(user):
     """Writes from the kernel's space (straight into a chunk when they lie in one) and
@@ -130,15 +143,7 @@ def test_writes(user):
     from tests.fs.ext2fs.helpers import stat
 
     async def body():
-        fd = await libc.open("/tmp/w", O_CREAT | O_RDWR, 0o644) if user else None
-        for i, (off, n) in enumerate(WRITES):
-            data = bytes([i + 1]) * n
-            if user:
-                assert await libc.pwrite(fd, data, off) == n
-            else:
-                assert await write_file("/tmp/w", data, off) == 0
-        if user:
-            await libc.close(fd)
+        await _write_all(user)
         error, st = await stat("/tmp/w")
         assert error == 0
         return await read_file("/tmp/w"), st.st_size, st.st_blocks
@@ -163,15 +168,7 @@ def test_writes_account_the_chunks_made(user):
         # (a stored chunk first, so that the count is not at statvfs's floor)
         assert await write_file("/tmp/base", b"b" * CHUNK) == 0
         before = (await libc.statvfs("/tmp")).f_blocks
-        fd = await libc.open("/tmp/w", O_CREAT | O_RDWR, 0o644) if user else None
-        for i, (off, n) in enumerate(WRITES):
-            data = bytes([i + 1]) * n
-            if user:
-                assert await libc.pwrite(fd, data, off) == n
-            else:
-                assert await write_file("/tmp/w", data, off) == 0
-        if user:
-            await libc.close(fd)
+        await _write_all(user)
         after = (await libc.statvfs("/tmp")).f_blocks
         assert await unlink("/tmp/w") == 0
         return before, after, (await libc.statvfs("/tmp")).f_blocks
