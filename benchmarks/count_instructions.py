@@ -4,6 +4,7 @@
     python benchmarks/count_instructions.py fstat [--calls 2000 --minus 1000]
     python benchmarks/count_instructions.py sweep --digests [--seeds 100-399]
     python benchmarks/count_instructions.py fstat --digests
+    python benchmarks/count_instructions.py sweep|fstat --trace-off
 
 The benchmarks time CPU seconds, which on this shared machine swing with the
 load by more than one speed change is worth.  Instruction counts do not:
@@ -22,7 +23,9 @@ runs.  So each speed change of issue 13 was measured here, twice per case:
 ``--digests`` runs without valgrind and prints, per seed (or for the fstat
 machine), a hash of the schedule string and the trace's digest: a speed
 change must leave every line as it was (compare the output of two trees
-with ``diff``).  The counted runs are child processes with
+with ``diff``).  ``--trace-off`` boots the machines with ``trace=False``:
+the difference from the default count is what the trace costs, steadier than
+the benchmarks' trace on/off ratios.  The counted runs are child processes with
 ``PYTHONHASHSEED`` set to 0, so that the counts do not move with set and dict
 order.
 
@@ -86,9 +89,10 @@ def run_sweep(seeds: range, digests: bool = True, trace: bool = True) -> list[st
     return lines
 
 
-def run_fstat(calls: int, digests: bool = True) -> tuple[float, str]:
+def run_fstat(calls: int, digests: bool = True, trace: bool = True) -> tuple[float, str]:
     """``calls`` fstat(2)s of a memfs file, the server in the machine: CPU seconds
-    of the loop and the machine's schedule hash and trace digest ("" without ``digests``)."""
+    of the loop and the machine's schedule hash and trace digest ("" without ``digests``;
+    the digest of an empty trace with ``trace`` off)."""
     sys.path.insert(0, str(ROOT))
     import kern
     from kern.fcntl import O_RDONLY
@@ -109,7 +113,7 @@ def run_fstat(calls: int, digests: bool = True) -> tuple[float, str]:
         await pm.unmount()
         return t
 
-    with kern.boot(seed=0) as k:
+    with kern.boot(seed=0, trace=trace) as k:
         t = kt.in_process(k, body, comm="bench")
     return t, _digest([k]) if digests else ""
 
@@ -149,18 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--digests", action="store_true",
                     help="no valgrind: print each run's schedule hash and trace digest")
     ap.add_argument("--trace-off", action="store_true",
-                    help="sweep: boot the machines with trace=False (what the trace costs)")
+                    help="boot the machines with trace=False (what the trace costs)")
     ap.add_argument("--body", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
-    if a.trace_off and a.case != "sweep":
-        ap.error("--trace-off is for the sweep")
     if a.body or a.digests:
         if a.case == "sweep":
             print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests,
                                        trace=not a.trace_off)))
         else:
-            t, digest = run_fstat(a.calls, digests=a.digests)
+            t, digest = run_fstat(a.calls, digests=a.digests, trace=not a.trace_off)
             print(f"fstat {digest}" if a.body else
                   f"fstat {digest} ({1e6 * t / max(a.calls, 1):.1f} us of CPU a call, "
                   f"{a.calls} calls)")
@@ -176,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         unit, n = "seed", len(big) - len(small)
     else:
         small_calls = int(a.minus or 1000)
-        runs = [["fstat", "--body", "--calls", str(c)] for c in (a.calls, small_calls)]
+        runs = [["fstat", "--body", "--calls", str(c), *(["--trace-off"] if a.trace_off else [])]
+                for c in (a.calls, small_calls)]
         unit, n = "fstat", a.calls - small_calls
     if n <= 0:
         ap.error("the counted run must be longer than the one subtracted")

@@ -72,3 +72,28 @@ def test_the_warm_up_writes_the_bytecode_the_counted_runs_read(monkeypatch, caps
     for _, env in calls:
         assert env is not None and "PYTHONDONTWRITEBYTECODE" not in env
         assert env["PYTHONHASHSEED"] == "0"
+
+
+def test_fstat_with_the_trace_off_keeps_the_schedule_and_records_nothing():
+    """``--trace-off`` for fstat: the same decisions (schedule hash), an empty
+    trace (its digest differs from the traced run's and does not grow with the calls)."""
+    on = ci.run_fstat(5)[1].split()
+    off = ci.run_fstat(5, trace=False)[1].split()
+    assert off[0] == on[0] and off[1] != on[1]
+    assert ci.run_fstat(6, trace=False)[1].split()[1] == off[1]
+
+
+@pytest.mark.parametrize("case,args", [("fstat", ["--calls", "200", "--minus", "100"]),
+                                       ("sweep", ["--seeds", "100-101", "--minus", "100-100"])])
+def test_trace_off_reaches_every_run(monkeypatch, capsys, case, args):
+    """Both counted runs and the warm-up boot their machines with the trace off."""
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "==1== I   refs:      1,000\n")
+
+    monkeypatch.setattr(ci.subprocess, "run", run)
+    monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert ci.main([case, "--trace-off", *args]) == 0
+    assert len(calls) == 3 and all("--trace-off" in c for c in calls)
