@@ -55,6 +55,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -280,8 +281,11 @@ def _runnable(doc: Path) -> bool:
 def test_blocks_run_and_print_what_the_document_shows(doc, tmp_path):
     run = Run(doc, tmp_path)
     printed: str | None = None
+    start = time.monotonic()
     for b in blocks(doc):
         if b.kind in ("python", "pytest", "sh"):
+            # (shown with the failure: which block a timeout stopped in, and when)
+            print(f"{time.monotonic() - start:7.1f} s: {b.where(doc)} ({b.kind}) starts")
             printed = getattr(run, b.kind)(b)
         elif b.kind == "output":
             assert printed is not None
