@@ -1,10 +1,11 @@
-"""Instructions a sweep seed or an fstat costs, counted by valgrind: the load-proof measure.
+"""Instructions a sweep seed, an fstat or a switch costs, counted by valgrind (load-proof).
 
     python benchmarks/count_instructions.py sweep [--seeds 100-129 --minus 100-109]
     python benchmarks/count_instructions.py fstat [--calls 2000 --minus 1000]
     python benchmarks/count_instructions.py sweep --digests [--seeds 100-399]
     python benchmarks/count_instructions.py fstat --digests
-    python benchmarks/count_instructions.py sweep|fstat --trace-off
+    python benchmarks/count_instructions.py switch [--switches 20000 --minus 10000]
+    python benchmarks/count_instructions.py sweep|fstat|switch --trace-off
 
 The benchmarks time CPU seconds, which on this shared machine swing with the
 load by more than one speed change is worth.  Instruction counts do not:
@@ -18,10 +19,13 @@ runs.  So each speed change of issue 13 was measured here, twice per case:
   interpreter's start-up and imports cancel out;
 * ``fstat``: fstat(2) of an open file on memfs with the server in the
   machine (bench_puffs's figure), 2000 and 1000 calls; per call = the
-  difference / 1000.
+  difference / 1000;
+* ``switch``: two kernel threads hand a token back and forth through a
+  condvar (bench_kern's ping-pong), 20000 and 10000 hand-offs; per switch =
+  the difference / 10000.
 
 ``--digests`` runs without valgrind and prints, per seed (or for the fstat
-machine), a hash of the schedule string and the trace's digest: a speed
+or switch machine), a hash of the schedule string and the trace's digest: a speed
 change must leave every line as it was (compare the output of two trees
 with ``diff``).  ``--trace-off`` boots the machines with ``trace=False``:
 the difference from the default count is what the trace costs, steadier than
@@ -118,6 +122,19 @@ def run_fstat(calls: int, digests: bool = True, trace: bool = True) -> tuple[flo
     return t, _digest([k]) if digests else ""
 
 
+def run_switch(switches: int, digests: bool = True, trace: bool = True) -> str:
+    """``switches`` hand-offs of a token between two kernel threads through a
+    condvar (bench_kern's ping-pong): the machine's schedule hash and trace digest
+    ("" without ``digests``)."""
+    sys.path.insert(0, str(ROOT))
+    import kern
+    from benchmarks.bench_kern import kemu_pingpong
+
+    with kern.boot(seed=0, trace=trace) as k:
+        k.run(kemu_pingpong, switches)
+    return _digest([k]) if digests else ""
+
+
 def _digest(machines: list[Any]) -> str:
     return " ".join(f"{hashlib.sha1(k.schedule.encode()).hexdigest()[:12]} "
                     f"{k.trace.digest()[:16]}" for k in machines)
@@ -144,12 +161,13 @@ def instructions(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("case", choices=("sweep", "fstat"))
+    ap.add_argument("case", choices=("sweep", "fstat", "switch"))
     ap.add_argument("--seeds", default="100-129", help="sweep: the seeds counted (A-B)")
     ap.add_argument("--minus", default=None,
                     help="the run subtracted (sweep: seeds, default 100-109; fstat: calls, "
-                         "default 1000)")
+                         "default 1000; switch: switches, default 10000)")
     ap.add_argument("--calls", type=int, default=2000, help="fstat: the calls counted")
+    ap.add_argument("--switches", type=int, default=20000, help="switch: the switches counted")
     ap.add_argument("--digests", action="store_true",
                     help="no valgrind: print each run's schedule hash and trace digest")
     ap.add_argument("--trace-off", action="store_true",
@@ -161,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.case == "sweep":
             print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests,
                                        trace=not a.trace_off)))
+        elif a.case == "switch":
+            print(f"switch {run_switch(a.switches, digests=a.digests, trace=not a.trace_off)}")
         else:
             t, digest = run_fstat(a.calls, digests=a.digests, trace=not a.trace_off)
             print(f"fstat {digest}" if a.body else
@@ -176,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = [["sweep", "--body", "--seeds", f"{r.start}-{r.stop - 1}",
                  *(["--trace-off"] if a.trace_off else [])] for r in (big, small)]
         unit, n = "seed", len(big) - len(small)
+    elif a.case == "switch":
+        small_sw = int(a.minus or 10000)
+        runs = [["switch", "--body", "--switches", str(c),
+                 *(["--trace-off"] if a.trace_off else [])] for c in (a.switches, small_sw)]
+        unit, n = "switch", a.switches - small_sw
     else:
         small_calls = int(a.minus or 1000)
         runs = [["fstat", "--body", "--calls", str(c), *(["--trace-off"] if a.trace_off else [])]
@@ -186,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, __file__, *runs[1]], cwd=ROOT, env=_child_env(),
                    check=True, stdout=subprocess.DEVNULL)          # (bytecode caches warm)
     big_i, small_i = (instructions(r) for r in runs)
-    print(f"{a.case}: {big_i:,} - {small_i:,} instructions over {n} {unit}s: "
+    units = unit + ("es" if unit.endswith("h") else "s")
+    print(f"{a.case}: {big_i:,} - {small_i:,} instructions over {n} {units}: "
           f"{(big_i - small_i) / n:,.0f} a {unit}")
     return 0
 

@@ -84,7 +84,8 @@ def test_fstat_with_the_trace_off_keeps_the_schedule_and_records_nothing():
 
 
 @pytest.mark.parametrize("case,args", [("fstat", ["--calls", "200", "--minus", "100"]),
-                                       ("sweep", ["--seeds", "100-101", "--minus", "100-100"])])
+                                       ("sweep", ["--seeds", "100-101", "--minus", "100-100"]),
+                                       ("switch", ["--switches", "200", "--minus", "100"])])
 def test_trace_off_reaches_every_run(monkeypatch, capsys, case, args):
     """Both counted runs and the warm-up boot their machines with the trace off."""
     calls = []
@@ -97,3 +98,30 @@ def test_trace_off_reaches_every_run(monkeypatch, capsys, case, args):
     monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
     assert ci.main([case, "--trace-off", *args]) == 0
     assert len(calls) == 3 and all("--trace-off" in c for c in calls)
+
+
+def test_switch_digest_repeats_follows_the_count_and_the_trace():
+    """The switch case: the same digest twice; more hand-offs, more trace (a
+    strict ping-pong leaves the scheduler no choice, so its schedule string
+    stays as it is); with the trace off the same schedule and an empty trace."""
+    d = ci.run_switch(100).split()
+    assert ci.run_switch(100).split() == d
+    assert ci.run_switch(120).split()[1] != d[1]
+    off = ci.run_switch(100, trace=False).split()
+    assert off[0] == d[0] and off[1] != d[1]
+    assert ci.run_switch(120, trace=False).split()[1] == off[1]
+
+
+def test_switch_counts_per_hand_off(monkeypatch, capsys):
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        n = 30000 if "2000" in cmd else 10000
+        return subprocess.CompletedProcess(cmd, 0, "", f"==1== I   refs:      {n:,}\n")
+
+    monkeypatch.setattr(ci.subprocess, "run", run)
+    monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert ci.main(["switch", "--switches", "2000", "--minus", "1000"]) == 0
+    assert "30,000 - 10,000 instructions over 1000 switches: 20 a switch" in capsys.readouterr().out
+    assert [c[c.index("--switches") + 1] for c in calls] == ["1000", "2000", "1000"]
