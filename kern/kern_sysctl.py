@@ -720,7 +720,6 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
         return EINVAL
     # the name can't start with a digit, must be only alphanumerics or - or
     # _, longer than 0 bytes and shorter than SYSCTL_NAMELEN
-    nsz = 0
     nname = nnode.sysctl_name
     if nname[:1].isdigit() and nname[:1].isascii():
         return EINVAL
