@@ -39,8 +39,7 @@ Deviations:
 * ``disk_io_faults`` (kemu's fault sites "disk.read", "disk.write",
   "disk.slow", "disk.short") is kemu's.
 * ``struct io_stats`` keeps io_timestamp and io_time as integer
-  microseconds (``io_timestamp_us``, ``io_time_us``; ``io_timestamp`` and
-  ``io_time`` are read-only timevals made from them), so that
+  microseconds (``io_timestamp_us``, ``io_time_us``), so that
   iostat_busy/iostat_unbusy (every transfer) do timersub/timeradd as one
   subtraction and one addition, with the same values (the times are whole
   microseconds: getmicrouptime's).
@@ -110,16 +109,6 @@ class io_stats:
         # (total time busy) in microseconds (see the deviations)
         self.io_timestamp_us = 0
         self.io_time_us = 0
-
-    @property
-    def io_timestamp(self) -> timeval:
-        """struct timeval io_timestamp, made from io_timestamp_us (a copy)."""
-        return timeval(*divmod(self.io_timestamp_us, 1_000_000))
-
-    @property
-    def io_time(self) -> timeval:
-        """struct timeval io_time, made from io_time_us (a copy)."""
-        return timeval(*divmod(self.io_time_us, 1_000_000))
 
     def __repr__(self) -> str:
         return (f"<io_stats {self.io_name} busy={self.io_busy} r={self.io_rxfer}/"
