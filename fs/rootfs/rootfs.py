@@ -230,13 +230,8 @@ def _write_data(rm: rootfs_mount, rn: rfsnode, off: int, data: bytes | memoryvie
     pos = 0
     n = len(data)
     while pos < n:
-        ci, co = divmod(off + pos, CHUNK)
-        take = min(CHUNK - co, n - pos)
-        chunk = rn.rn_chunks.get(ci)
-        if chunk is None:
-            chunk = rn.rn_chunks[ci] = bytearray(CHUNK)
-            rm.rm_bytes += CHUNK
-        chunk[co:co + take] = data[pos:pos + take]
+        take = min(CHUNK - (off + pos) % CHUNK, n - pos)
+        _chunk_view(rm, rn, off + pos, take)[:] = data[pos:pos + take]
         pos += take
     rn.rn_size = max(rn.rn_size, off + n)
 
