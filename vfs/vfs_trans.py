@@ -408,7 +408,9 @@ async def fstrans_start(mp: mount | None) -> None:
     """Enter a shared transaction on ``mp``, sleeping while it is suspended."""
     # _fstrans_start(mp, FSTRANS_SHARED, True), written out: its common case
     # (granted at once) in this coroutine (puffs's touser calls it twice a
-    # request; genfs_lock and the VOP_* use fstrans_start_begin).
+    # request; genfs_lock and the VOP_* use fstrans_start_begin).  Built on
+    # fstrans_start_begin instead, an fstat cost 0.36% more instructions
+    # (594.0k -> 596.2k, session 19): the near-copy is kept on purpose.
     l = curlwp_or_none()  # (ASSERT_SLEEPABLE's test, its call only when it fails)
     if l is not None and l.l_spinlocks:
         ASSERT_SLEEPABLE()
