@@ -596,8 +596,10 @@ async def puffs_getop(pmp: puffs_mount, phg: puffs_reqh_get, nonblock: int) -> i
         KASSERT(park.park_flags & PARKFLAG_ONQUEUE1)
         park.park_flags &= ~PARKFLAG_ONQUEUE1
 
-        # (preq_buflen and the opclass read once: the request is the
-        # caller's, and nothing writes its header until the server's reply)
+        # (preq_buflen and the opclass read once: no await lies between this
+        # read and the uses below on the way that reaches them all, so no
+        # putop can write the header in between, not even into a park the
+        # kept defect D1 left on replywait, as it can in touser's sleeps)
         buflen = preq.preq_buflen
         wantreply = PUFFSOP_WANTREPLY(preq.preq_opclass)
         if phg.phg_buflen < buflen:

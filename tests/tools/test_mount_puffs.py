@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.host_procs import parent_pid
+from tests.host_procs import host_processes
 from tests.shell_helpers import kemu_machine
 
 
@@ -24,16 +24,13 @@ def server_processes() -> list[int]:
     imported tools.lib.libpuffs)."""
     me = os.getpid()
     procs = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid, ppid in host_processes().items():
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
-            ppid = parent_pid(int(pid))
         except OSError:
             continue
-        procs[int(pid)] = (ppid, cmd)
+        procs[pid] = (ppid, cmd)
     forkservers = {pid for pid, (ppid, cmd) in procs.items()
                    if ppid == me and b"tools.lib.forkserver" in cmd
                    and b"tools.lib.libpuffs" in cmd}

@@ -117,9 +117,8 @@ def test_lookup_answering_a_negative_size(size, text):
         s, lines = _start(k, ops)
 
         async def body():
-            await _make("/mnt/f", b"hello")
+            f = await _make_f(ops)
             await _make("/mnt/g", b"other file")
-            f = ops.nodes[ops.root_cookie].entries[b"f"]
             ops.lookup[b"f"] = (None, size)
             out = {"stat": (await h.stat_("/mnt/f"))[0], "open": (await h.open_("/mnt/f"))[0]}
             await h.syncbar()
@@ -347,13 +346,13 @@ def test_kernel_errors_keeps_the_last_few_and_counts_all(kept):
         sizes = (-2, -3, -4, -5)
 
         async def body():
-            await _make("/mnt/f", b"hello")
+            f = await _make_f(ops)
             out = []
             for size in sizes:
                 ops.lookup[b"f"] = (None, size)
                 out.append((await h.stat_("/mnt/f"))[0])
             await h.syncbar()
-            return ops.nodes[ops.root_cookie].entries[b"f"], out
+            return f, out
 
         f, out = k.run(body)
         assert out == [EPROTO] * len(sizes)

@@ -141,6 +141,7 @@ def test_a_dead_fork_server_is_replaced():
         if gone(first):
             break
         time.sleep(0.01)
+    assert gone(first), f"fork server {first} outlived SIGKILL"
     with h.Booted(seed=66) as k:
         s = h.start_remote_server(k)
         assert parent_pid(s.pid) not in (first, os.getpid())

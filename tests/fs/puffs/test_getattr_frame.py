@@ -8,7 +8,16 @@ import ctypes
 import random
 import struct
 
-from fs.puffs.puffs_msgif_h import NGROUPS, puffs_vnreq_getattr
+from fs.puffs.puffs_msgif_h import (
+    NGROUPS,
+    PUFFCRED_CRED_FSCRED,
+    PUFFCRED_CRED_NOCRED,
+    PUFFCRED_TYPE_INTERNAL,
+    PUFFCRED_TYPE_UUC,
+    puffs_cred,
+    puffs_vnreq_getattr,
+    uucred,
+)
 from kern.cpu import curproc
 from kern.fcntl import O_CREAT, O_RDWR
 from kern.kern_auth import FSCRED, NOCRED, kauth_cred_make
@@ -22,8 +31,8 @@ from . import h_puffs as h
 
 def _cred_by_fields(pcr) -> Cred:
     """What the struct's fields say, read through ctypes one by one."""
-    if pcr.pcr_type == 2:       # PUFFCRED_TYPE_INTERNAL
-        return Cred(internal="FSCRED" if pcr.pcr_internal == 2 else "NOCRED")
+    if pcr.pcr_type == PUFFCRED_TYPE_INTERNAL:
+        return Cred(internal="FSCRED" if pcr.pcr_internal == PUFFCRED_CRED_FSCRED else "NOCRED")
     u = pcr.pcr_uuc
     n = max(0, min(u.cr_ngroups, NGROUPS))
     return Cred(u.cr_uid, u.cr_gid, tuple(u.cr_groups[:n]))
@@ -38,9 +47,13 @@ def test_cred_and_pid_from_the_frame_are_the_structs_fields():
     for _ in range(2000):
         frame = bytearray(rng.randbytes(ctypes.sizeof(puffs_vnreq_getattr)))
         if rng.random() < 0.3:
-            frame[cred_off + 80] = rng.choice((1, 2))            # pcr_type
+            frame[cred_off + puffs_cred.pcr_type.offset] = rng.choice(
+                (PUFFCRED_TYPE_UUC, PUFFCRED_TYPE_INTERNAL))
+            frame[cred_off + puffs_cred.pcr_internal.offset] = rng.choice(
+                (PUFFCRED_CRED_NOCRED, PUFFCRED_CRED_FSCRED, rng.randrange(256)))
         if rng.random() < 0.5:
-            struct.pack_into("=h", frame, cred_off + 12, rng.randrange(-3, NGROUPS + 4))
+            struct.pack_into("=h", frame, cred_off + puffs_cred.pcr_uuc.offset
+                             + uucred.cr_ngroups.offset, rng.randrange(-3, NGROUPS + 4))
         req = puffs_vnreq_getattr.from_buffer(frame)
         want = _cred_by_fields(req.pvnr_cred), req.pvnr_pid
         del req
