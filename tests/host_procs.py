@@ -26,7 +26,7 @@ def gone(pid: int) -> bool:
     """Whether host process ``pid`` has ended: no such process, or a zombie."""
     try:
         return proc_stat(pid)[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # (ESRCH: reaped while being read)
         return True
 
 
