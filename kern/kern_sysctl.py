@@ -570,7 +570,7 @@ def sysctl_locate(l: Any, name: list[int], namelen: int,
     Returns ``(error, node, ni)``: the deepest node reached and how many
     components of the mib were consumed.
     """
-    if not rw_lock_held(_state().sysctl_treelock):  # (the KASSERT's call only when it fails)
+    if not rw_lock_held(_treelock()):  # (the KASSERT's call only when it fails)
         KASSERT(rw_lock_held(_treelock()))
     if rnode is None:
         rnode = _state().sysctl_root
@@ -679,7 +679,7 @@ async def sysctl_create(name: list[int], namelen: int, oldp: Any, oldlenp: list[
                         rnode: sysctlnode) -> int:
     """Add the node described by ``newp`` under ``rnode``; a copy of it (or of
     the node it collides with, with EEXIST) goes to ``oldp``."""
-    if not rw_write_held(_state().sysctl_treelock):  # (the KASSERT's call only when it fails)
+    if not rw_write_held(_treelock()):  # (the KASSERT's call only when it fails)
         KASSERT(rw_write_held(_treelock()))
     at = 0
     if (rnode.sysctl_flags & SYSCTL_VERS_MASK) != SYSCTL_VERSION:
