@@ -64,7 +64,9 @@ Deviations:
   sysctl_locate, sysctl_create, sysctl_cvt_in/out) the SYSCTL_VERS,
   SYSCTL_TYPE and SYSCTL_FLAGS macros are written out as their masks, and
   the tree and its lock are read from the machine's state without the
-  ``sysctl_root()``/``_treelock()`` calls (the boot makes ~40 nodes).
+  ``sysctl_root()``/``_treelock()`` calls (the boot makes ~40 nodes); the
+  in-line KASSERTs' tests keep ``_treelock()``, the exact negation of their
+  assertion, so that the panic names what NetBSD's does.
 """
 
 from __future__ import annotations
