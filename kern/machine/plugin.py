@@ -53,7 +53,6 @@ test's report is made.
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import os
 import re
@@ -66,6 +65,7 @@ from typing import Any
 import pytest
 
 from kern.machine import machine as _machine
+from kern.machine.collect import YoungThreshold, collect_halted
 
 _STASH_MACHINES = pytest.StashKey[list]()
 
@@ -172,33 +172,13 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         del item.stash[_STASH_MACHINES]
 
 
-# The collector's youngest-generation threshold while a test that booted a
-# machine runs (CPython's default is 700): a sweep seed's boot and run grow the
-# young generation by ~2,000 objects, which at 700 meant three passes over the
-# live machine a seed; at this figure a seed makes none, and what the test
-# leaves is collected once, when it ends (_MachineGarbage).
-YOUNG_THRESHOLD = 10_000
-
-
 class _MachineGarbage:
     """Collects what a test's halted machines left in reference cycles when the
-    test ends, instead of whenever the collector's counts come round.
-
-    A halted machine leaves ~1,500 objects in reference cycles (its copies of the
-    per-machine modules' functions, classes and vnodeop tables, its sysctl tree,
-    lwps, vnodes, trio's Cancelled tracebacks) and, through them, the buffers its
-    run made; its module namespaces were dropped only at the next boot.  Left to
-    the collector's default thresholds, each seed of a sweep made ~3
-    young-generation passes over the live machine, a middle-generation pass over
-    four seeds' garbage every four seeds, and now and then a full pass over every
-    object of the process (~35 ms); a third of each seed's garbage survived into
-    the old generation (a sweep's peak RSS ~120 MiB).  So, from a test's first
-    boot to its end, the young threshold is YOUNG_THRESHOLD; when the test ends
-    and its machines are let go, their namespaces are dropped
-    (kern_module.forget_halted) and the two young generations are collected:
-    everything the test made and no longer holds, nothing older.  Tests that
-    boot no machine are left alone, and so is a process whose collector is off
-    (``gc.disable()``) or whose test set its own thresholds meanwhile.
+    test ends, instead of whenever the collector's counts come round
+    (kern/machine/collect.py says why): from a test's first boot to its end the
+    young threshold is raised; when the test ends and its machines are let go,
+    :func:`collect_halted` drops their namespaces and collects the young
+    generations.  Tests that boot no machine are left alone.
 
     Registered ``trylast``: its wrapper is the innermost, so the collection is
     part of the test item's time in any plugin that times items, and the
@@ -208,37 +188,22 @@ class _MachineGarbage:
     @pytest.hookimpl(hookwrapper=True, trylast=True)
     def pytest_runtest_protocol(self, item: pytest.Item,
                                 nextitem: pytest.Item | None) -> Iterator[None]:
-        saved: list[tuple[int, ...]] = []
+        young = YoungThreshold()
 
-        def raise_threshold(m: _machine.Machine) -> None:
-            if not saved:
-                old = gc.get_threshold()
-                saved.append(old)
-                gc.set_threshold(max(old[0], YOUNG_THRESHOLD), *old[1:])
-                saved.append(gc.get_threshold())
+        def on_boot(m: _machine.Machine) -> None:
+            young.on()
 
-        _machine.boot_observers.append(raise_threshold)
+        _machine.boot_observers.append(on_boot)
         try:
             yield
         finally:
-            _machine.boot_observers.remove(raise_threshold)
+            _machine.boot_observers.remove(on_boot)
             booted = item.stash.get(_STASH_MACHINES, None)
             if booted is not None:
                 booted.clear()     # the reports are made: nothing reads them now
-            if saved:
-                if gc.isenabled():
-                    collect_halted()
-                if gc.get_threshold() == saved[1]:
-                    gc.set_threshold(*saved[0])
-
-
-def collect_halted() -> int:
-    """Drop the module namespaces of the halted machines and collect the young
-    generations; returns how many objects the collector found unreachable."""
-    from kern import kern_module
-
-    kern_module.forget_halted()
-    return gc.collect(1)
+            if young.raised:
+                collect_halted()
+                young.off()
 
 
 def forget_machines() -> None:
