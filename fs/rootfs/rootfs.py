@@ -971,9 +971,12 @@ def rootfs_devnode(name: str) -> int | None:
 def _register_devnode_resolver() -> None:
     from kern.subr_fault import dev_resolvers
 
-    # This module may be executed afresh for each machine: keep one resolver.
-    dev_resolvers[:] = [f for f in dev_resolvers if f.__name__ != "rootfs_devnode"]
-    dev_resolvers.append(rootfs_devnode)
+    # This module may be executed afresh for each machine: keep one resolver,
+    # the first copy's (it reads the current machine's tree, whichever copy
+    # it is; replacing it at each boot kept the last machine's copy of this
+    # module alive after its halt, until the next boot).
+    if not any(f.__name__ == "rootfs_devnode" for f in dev_resolvers):
+        dev_resolvers.append(rootfs_devnode)
 
 
 _register_devnode_resolver()

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kern.exceptions import Deadlock, KernelError
+from kern.machine.collect import YoungThreshold, collect_halted
 from kern.machine.machine import Machine
 from kern.machine.schedule import CHANCE, PREEMPT, Decisions, encode, trim
 from kern.machine.strategies import DfsStrategy, Strategy
@@ -181,21 +182,30 @@ def explore(scenario: Scenario, *args: Any, strategy: str = "random", runs: int 
     """
     result = Exploration()
     learn = strategy == "pct" and "steps" not in strategy_options
-    for i in range(runs):
-        opts = dict(strategy_options)
-        if learn:
-            opts["steps"] = result.max_decisions or 1000
-        r = run_scenario(scenario, *args, strategy=strategy, seed=seed + i, boot=boot,
-                         name=name, **opts)
-        result.runs += 1
-        result.max_decisions = max(result.max_decisions, len(r.decisions))
-        if r.failed:
-            result.failing_runs += 1
-            if result.first_failure is None:
-                result.first_failure = i
-            result.failures.setdefault((r.outcome.error, r.outcome.message), r)
-            if stop_at_first:
-                break
+    # Each run's halted machine is collected once the run is done with
+    # (kern/machine/collect.py), the young threshold raised meanwhile.
+    young = YoungThreshold()
+    young.on()
+    try:
+        for i in range(runs):
+            opts = dict(strategy_options)
+            if learn:
+                opts["steps"] = result.max_decisions or 1000
+            r = run_scenario(scenario, *args, strategy=strategy, seed=seed + i, boot=boot,
+                             name=name, **opts)
+            result.runs += 1
+            result.max_decisions = max(result.max_decisions, len(r.decisions))
+            if r.failed:
+                result.failing_runs += 1
+                if result.first_failure is None:
+                    result.first_failure = i
+                result.failures.setdefault((r.outcome.error, r.outcome.message), r)
+                if stop_at_first:
+                    break
+            del r
+            collect_halted()
+    finally:
+        young.off()
     return result
 
 
