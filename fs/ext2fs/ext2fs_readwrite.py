@@ -40,7 +40,10 @@ Deviations (besides those above):
   that is not the superuser (1.74 asks kauth for
   KAUTH_VNODE_RETAIN_SUID/SGID, and its ISUID branch does
   ``mode &= ISUID``, keeping only that bit: a defect not kept), and sends
-  no kevent (VN_KNOTE).
+  no kevent (VN_KNOTE).  For each block it extends the file by,
+  ``ext2fs_write`` tries uvm_vnp_setwritesize_nowait and
+  uvm_vnp_setsize_nowait (plain calls, vfs.genfs_io) before awaiting
+  uvm_vnp_setwritesize/uvm_vnp_setsize: the same work (kemu-side shortcut).
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ from vfs.genfs_io import (
     trunc_page,
     ubc_uiomove,
     uvm_vnp_setsize,
+    uvm_vnp_setsize_nowait,
     uvm_vnp_setwritesize,
+    uvm_vnp_setwritesize_nowait,
 )
 from vfs.mount import MNT_ASYNC, MNT_NOATIME
 from vfs.vfs_bio import bread, brelse
@@ -181,7 +186,8 @@ async def ext2fs_write(v: Any) -> int:
         bytelen = bsize - (oldoff & qbmask)  # blkoff
         if bytelen > uio.uio_resid:  # (MIN, without a call: once a block)
             bytelen = uio.uio_resid
-        if vp.v_size < oldoff + bytelen:
+        if vp.v_size < oldoff + bytelen and \
+                not uvm_vnp_setwritesize_nowait(vp, oldoff + bytelen):
             await uvm_vnp_setwritesize(vp, oldoff + bytelen)
         # Allocates the block and moves the inode's size over it.
         error = await ufs_balloc_range(vp, oldoff, bytelen, cred, 0)
@@ -191,7 +197,7 @@ async def ext2fs_write(v: Any) -> int:
         if error:
             break
         # The page cache's notion of EOF follows the bytes copied.
-        if vp.v_size < uio.uio_offset:
+        if vp.v_size < uio.uio_offset and not uvm_vnp_setsize_nowait(vp, uio.uio_offset):
             await uvm_vnp_setsize(vp, uio.uio_offset)
         # Write behind: each 64 KiB boundary the write crosses sends what
         # lies before it to the disk (asynchronously in NetBSD, PGO_LAZY), so
