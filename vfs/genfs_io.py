@@ -496,9 +496,10 @@ async def _pages_fill(vp: vnode, run: list[vm_page]) -> int:
         if len(run) == 1:
             error = await genfs_do_io(vp, run[0].offset, memoryview(run[0].data), n, False)
         else:
-            buf = bytearray(len(run) * PAGE_SIZE)
-            error = await genfs_do_io(vp, run[0].offset, memoryview(buf), n, False)
+            buf = memoryview(bytearray(len(run) * PAGE_SIZE))
+            error = await genfs_do_io(vp, run[0].offset, buf, n, False)
             if not error:
+                # (each page copied from a view of the buffer: no copy of its slice first)
                 for k, pg in enumerate(run):
                     pg.data[:] = buf[k * PAGE_SIZE:(k + 1) * PAGE_SIZE]
         if error:
