@@ -43,7 +43,8 @@ Deviations (besides those above):
   no kevent (VN_KNOTE).  For each block it extends the file by,
   ``ext2fs_write`` tries uvm_vnp_setwritesize_nowait and
   uvm_vnp_setsize_nowait (plain calls, vfs.genfs_io) before awaiting
-  uvm_vnp_setwritesize/uvm_vnp_setsize: the same work (kemu-side shortcut).
+  uvm_vnp_setwritesize/uvm_vnp_setsize: the same work (kemu-side shortcut);
+  the write-behind takes v_interlock with mutex_enter_nowait first.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from typing import Any
 
 from kern.errno import EFBIG, EINVAL, EIO, EPERM, EROFS
 from kern.kern_auth import kauth_cred_issuser
-from kern.kern_mutex import mutex_enter
+from kern.kern_mutex import lock_site, mutex_enter, mutex_enter_nowait
 from kern.subr_uio import uiomove, uiomove_zero
 from vfs.genfs_io import (
     PGO_CLEANIT,
@@ -151,6 +152,9 @@ async def ext2fs_bufrd(vp: Any, uio: Any, ioflag: int, cred: Any) -> int:
     return 0
 
 
+_behind_site = lock_site()  # (the write-behind's v_interlock; see lock_site)
+
+
 async def ext2fs_write(v: Any) -> int:
     """VOP_WRITE of a regular file."""
     ap = v
@@ -205,7 +209,8 @@ async def ext2fs_write(v: Any) -> int:
         # daemon.  As in ext2fs_readwrite.c, the loop does not stop on this
         # error: the next piece's allocation overwrites it.
         if not async_ and oldoff >> 16 != uio.uio_offset >> 16:
-            await mutex_enter(vp.v_interlock)
+            if not mutex_enter_nowait(vp.v_interlock, 1, _behind_site):
+                await mutex_enter(vp.v_interlock)
             error = await VOP_PUTPAGES(vp, (oldoff >> 16) << 16, (uio.uio_offset >> 16) << 16,
                                        PGO_CLEANIT | PGO_LAZY)
     # As ext2fs_readwrite.c, the IO_SYNC flush comes before the post-write
