@@ -45,7 +45,13 @@ Deviations:
 * ``uio_iov`` is a Python list; uiomove drops used entries from its front
   (C advances the pointer and decrements uio_iovcnt the same way).
 * uiomove calls kemu's ``preempt()`` before each user-space chunk (1.6
-  only when SPCF_SHOULDYIELD is set; kemu's preempt decides that itself).
+  only when SPCF_SHOULDYIELD is set; kemu's preempt decides that itself;
+  its fast-path test, nothing else runnable or a spin mutex held, is made
+  in line first, as syscall's entry does, and preempt is then not awaited).
+  For a user-space uio it does copyin_vmspace's/copyout_vmspace's user
+  branch in line (the fault site, then the copy; it knows the vmspace is
+  not the kernel's), and hands a kernel buffer moved whole over without a
+  slice (kemu-side shortcuts: the same sites, copies and errnos).
 * copyin_vmspace/copyout_vmspace copy another process's memory directly
   (1.6: through uvm_io); copyin_proc/copyout_proc answer EFAULT for a
   process with the kernel's vmspace instead of taking a reference with
@@ -698,6 +704,7 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
     if isinstance(uio.uio_iov, iovec):
         uio.uio_iov = [uio.uio_iov]
     kv = _kview(buf) if n > 0 else None
+    klen = len(kv) if kv is not None else 0
     user = not VMSPACE_IS_KERNEL_P(vm)
     cp = 0
     error = 0
@@ -712,16 +719,29 @@ async def uiomove(buf: Any, n: int, uio: uio) -> int:
             continue
         if cnt > n:
             cnt = n
-        if user:
-            await preempt()
         assert kv is not None
-        if uio.uio_rw == UIO_READ:
-            error = copyout_vmspace(vm, kv[cp:cp + cnt], iov.iov_base, cnt)
+        # (the whole kernel buffer, the common case of a page or a block
+        # moved at once, is passed without a slice)
+        part = kv if cp == 0 and cnt == klen else kv[cp:cp + cnt]
+        base = iov.iov_base
+        if user:
+            # (kern_synch.preempt's fast-path test in line, as syscall's
+            # entry has it: preempt is awaited only when it may switch)
+            l = curlwp_or_none()
+            if l is None or (not l.l_spinlocks and (l.l_cpu.runq or l.l_cpu.slow)):
+                await preempt()
+            # (copyout_vmspace/copyin_vmspace of a user vmspace in line:
+            # their fault site, then the copy)
+            error = fault_inject("copyout" if uio.uio_rw == UIO_READ else "copyin")
+            if not error:
+                error = _copy_vm(vm, part, base, cnt, uio.uio_rw == UIO_READ)
+        elif uio.uio_rw == UIO_READ:
+            error = copyout_vmspace(vm, part, base, cnt)
         else:
-            error = copyin_vmspace(vm, iov.iov_base, kv[cp:cp + cnt], cnt)
+            error = copyin_vmspace(vm, base, part, cnt)
         if error:
             break
-        iov.iov_base = _advance(iov.iov_base, cnt)
+        iov.iov_base = base + cnt if base.__class__ is int else _advance(base, cnt)
         iov.iov_len -= cnt
         uio.uio_resid -= cnt
         uio.uio_offset += cnt

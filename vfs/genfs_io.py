@@ -83,6 +83,13 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (uvm_vnp_setsize,
   uvm_vnp_setwritesize).
+* ``uvm_vnp_setwritesize_nowait`` and ``uvm_vnp_setsize_nowait`` (kemu's,
+  as mutex_enter_nowait is) do the whole of uvm_vnp_setwritesize, and of
+  a uvm_vnp_setsize that drops no page, as a plain call when the object
+  lock can be taken at once with nobody waiting for the CPU (else they do
+  nothing and say so); the two coroutines try them first, and
+  ext2fs_write calls them for each block a write extends.  The work under
+  the lock is one plain function shared by both forms.
 """
 
 from __future__ import annotations
@@ -489,9 +496,10 @@ async def _pages_fill(vp: vnode, run: list[vm_page]) -> int:
         if len(run) == 1:
             error = await genfs_do_io(vp, run[0].offset, memoryview(run[0].data), n, False)
         else:
-            buf = bytearray(len(run) * PAGE_SIZE)
-            error = await genfs_do_io(vp, run[0].offset, memoryview(buf), n, False)
+            buf = memoryview(bytearray(len(run) * PAGE_SIZE))
+            error = await genfs_do_io(vp, run[0].offset, buf, n, False)
             if not error:
+                # (each page copied from a view of the buffer: no copy of its slice first)
                 for k, pg in enumerate(run):
                     pg.data[:] = buf[k * PAGE_SIZE:(k + 1) * PAGE_SIZE]
         if error:
@@ -702,6 +710,7 @@ def ubc_purge(uobj: uvm_object) -> None:
 # ---------------------------------------------------------------- size changes
 
 _setsize_site = lock_site()
+_setsize_nowait_site = lock_site()
 
 
 async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
@@ -719,18 +728,13 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     passes v_writesize, and while a write has raised v_writesize the new size
     is either that write size or no more than v_size.
     """
+    if uvm_vnp_setsize_nowait(vp, newsize):
+        return
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
-    if not mutex_enter_nowait(lock, 1, _setsize_site):  # (each block a write extends)
+    if not mutex_enter_nowait(lock, 1, _setsize_site):
         await mutex_enter(lock)
-    size, wsize = vp.v_size, vp.v_writesize
-    if not (newsize != VSIZENOTSET and newsize >= 0 and size <= wsize and
-            (size == wsize or newsize == wsize or newsize <= size)):
-        # (the KASSERTs' calls only when one fails: each block a write extends)
-        KASSERT(newsize != VSIZENOTSET and newsize >= 0)
-        KASSERT(vp.v_size <= vp.v_writesize)
-        KASSERT(vp.v_size == vp.v_writesize or
-                newsize == vp.v_writesize or newsize <= vp.v_size)
+    _setsize_check(vp, newsize)
     oldsize = vp.v_writesize
     if uobj is not None and oldsize != VSIZENOTSET and newsize < oldsize:
         keep = round_page(newsize)
@@ -756,7 +760,43 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     mutex_exit(lock)
 
 
-_setwritesize_site = lock_site()
+def uvm_vnp_setsize_nowait(vp: vnode, newsize: int) -> bool:
+    """kemu: ``await uvm_vnp_setsize(vp, newsize)`` as a plain call when it
+    drops no page (the size does not go below the write size, or the vnode
+    has no page cache or no size yet) and the object lock can be taken at
+    once with nobody waiting for the CPU: then all of it is done, True;
+    otherwise nothing is done, False, and the caller awaits uvm_vnp_setsize
+    (which tries this first).  A write extending its file sets each block's
+    new size this way."""
+    uobj = vp.v_uobj
+    if uobj is not None:
+        wsize = vp.v_writesize
+        if wsize != VSIZENOTSET and newsize < wsize:
+            return False
+        lock = uobj.vmobjlock
+    else:
+        lock = vp.v_interlock
+    if not mutex_enter_nowait(lock, 1, _setsize_nowait_site):  # (each block a write extends)
+        return False
+    _setsize_check(vp, newsize)
+    vp.v_size = vp.v_writesize = newsize
+    mutex_exit(lock)
+    return True
+
+
+def _setsize_check(vp: vnode, newsize: int) -> None:
+    """uvm_vnp_setsize's KASSERTs (under the object lock)."""
+    size, wsize = vp.v_size, vp.v_writesize
+    if not (newsize != VSIZENOTSET and newsize >= 0 and size <= wsize and
+            (size == wsize or newsize == wsize or newsize <= size)):
+        # (the KASSERTs' calls only when one fails: each block a write extends)
+        KASSERT(newsize != VSIZENOTSET and newsize >= 0)
+        KASSERT(vp.v_size <= vp.v_writesize)
+        KASSERT(vp.v_size == vp.v_writesize or
+                newsize == vp.v_writesize or newsize <= vp.v_size)
+
+
+_setwritesize_nowait_site = lock_site()
 
 
 async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
@@ -767,10 +807,32 @@ async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
     without a page cache), taken before the sizes are looked at, on a vnode
     whose size is set, and never below the committed size ``v_size``.
     """
+    if uvm_vnp_setwritesize_nowait(vp, newsize):
+        return
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
-    if not mutex_enter_nowait(lock, 1, _setwritesize_site):  # (each block a write extends)
-        await mutex_enter(lock)
+    await mutex_enter(lock)
+    _setwritesize_locked(vp, newsize)
+    mutex_exit(lock)
+
+
+def uvm_vnp_setwritesize_nowait(vp: vnode, newsize: int) -> bool:
+    """kemu: ``await uvm_vnp_setwritesize(vp, newsize)`` as a plain call when the
+    object lock can be taken at once with nobody waiting for the CPU (as
+    mutex_enter_nowait is mutex_enter's): then all of it is done, True;
+    otherwise nothing is done, False, and the caller awaits
+    uvm_vnp_setwritesize (which tries this first)."""
+    uobj = vp.v_uobj
+    lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
+    if not mutex_enter_nowait(lock, 1, _setwritesize_nowait_site):  # (each block a write extends)
+        return False
+    _setwritesize_locked(vp, newsize)
+    mutex_exit(lock)
+    return True
+
+
+def _setwritesize_locked(vp: vnode, newsize: int) -> None:
+    """uvm_vnp_setwritesize's work under the object lock."""
     size, wsize = vp.v_size, vp.v_writesize
     if not (newsize != VSIZENOTSET and newsize >= 0 and size != VSIZENOTSET and
             wsize != VSIZENOTSET and size <= wsize and size <= newsize):
@@ -781,7 +843,6 @@ async def uvm_vnp_setwritesize(vp: vnode, newsize: int) -> None:
         KASSERT(vp.v_size <= vp.v_writesize)
         KASSERT(vp.v_size <= newsize)
     vp.v_writesize = newsize
-    mutex_exit(lock)
 
 
 # ---------------------------------------------------------------- VOPs

@@ -38,7 +38,9 @@ Deviations (besides those above):
 * ``ufs_balloc_range`` takes the pages one by one with
   genfs_getpage_busy (NetBSD: one VOP_GETPAGES of the range with
   PGO_PASTEOF|PGO_NOBLOCKALLOC, under the genfs node lock), and reads
-  none whose bytes outside the range all lie past EOF.
+  none whose bytes outside the range all lie past EOF.  A single page
+  (a block of a page) that nobody waits for is unbusied in place, as
+  uvm_page_unbusy would (kemu-side shortcut, as ubc_uiomove's).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ from vfs.buf import B_MODIFY
 from vfs.genfs_io import (
     PAGE_MASK,
     PAGE_SIZE,
+    PG_BUSY,
+    PG_FAKE,
+    PG_WANTED,
     genfs_getpage_busy,
     genfs_getpage_nowait,
     genfs_page_dirty,
@@ -300,5 +305,13 @@ async def ufs_balloc_range(vp: vnode, off: int, len_: int, cred: Any, flags: int
     if error == 0:
         for pg in pgs:
             genfs_page_dirty(vp, pg)
+        if len(pgs) == 1:
+            pg = pgs[0]
+            pflags = pg.flags
+            if not pflags & (PG_FAKE | PG_WANTED):
+                # (uvm_page_unbusy of one written page nobody waits for, in place)
+                pg.flags = pflags & ~PG_BUSY
+                pg.owner = None
+                return 0
     uvm_page_unbusy(uobj, pgs)
     return error

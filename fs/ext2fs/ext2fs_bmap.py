@@ -34,7 +34,10 @@ Deviations:
   ``ext2fs_bmap``.  ``maxrun`` is MAXPHYS // e2fs_bsize - 1 (NetBSD:
   MAXBSIZE / f_iosize - 1, the same 64 KiB over the same block size).
   The run is counted on host-order values (NetBSD compares the raw
-  on-disk words of an indirect block).
+  on-disk words of an indirect block); ``_run`` first compares the whole
+  stretch a run could cover with the contiguous numbers at once, and
+  walks the pointers one by one only when that fails (kemu-side shortcut:
+  the same run).
 * ``ext2fs_bmap`` always fills ``a_vpp``, ``a_bnp`` and ``a_runp`` (NetBSD
   returns at once when ``a_bnp`` is NULL), and on an error sets the block
   to -1 and the run to 0 (NetBSD leaves them as they were).
@@ -131,6 +134,23 @@ def ext2fs_getlbns(fs: m_ext2fs, bn: int) -> tuple[int, list[indir]]:
     return 0, path
 
 
+def _run(bap: Any, i: int, n: int, daddr: int, maxrun: int) -> int:
+    """How many of the pointers ``bap[i:n]`` (at most ``maxrun``) go on from
+    ``daddr`` contiguously: ext2fs_bmaparray's run.  (The whole stretch is
+    compared at once first, the common case of a file laid out in order;
+    otherwise the pointers are followed one by one, as NetBSD's loop does.)"""
+    lim = i + maxrun if i + maxrun < n else n
+    if lim <= i:
+        return 0
+    if list(bap[i:lim]) == list(range(daddr + 1, daddr + 1 + lim - i)):
+        return lim - i
+    run = 0
+    while i < lim and bap[i] == daddr + run + 1:
+        run += 1
+        i += 1
+    return run
+
+
 async def ext2fs_bmaparray(vp: vnode, bn: int) -> tuple[int, int, int]:
     """-> (error, fs block or -1 for a hole, run): where block ``bn`` of ``vp`` is.
 
@@ -151,12 +171,7 @@ async def ext2fs_bmaparray(vp: vnode, bn: int) -> tuple[int, int, int]:
             return 0, -1, 0
         if not ext2fs_validblk(ip, daddr):
             return ext2fs_badblock(ip, daddr, "data"), -1, 0
-        run = 0
-        i = bn + 1
-        while run < maxrun and i < NDADDR and blocks[i] == daddr + run + 1:
-            run += 1
-            i += 1
-        return 0, daddr, run
+        return 0, daddr, _run(blocks, bn + 1, NDADDR, daddr, maxrun)
     daddr = blocks[path[0].in_off]
     devvp = ip.i_devvp
     for depth, step in enumerate(path[1:]):
@@ -172,11 +187,7 @@ async def ext2fs_bmaparray(vp: vnode, bn: int) -> tuple[int, int, int]:
         daddr = bap[step.in_off]
         run = 0
         if depth == len(path) - 2 and daddr != 0:
-            i = step.in_off + 1
-            n = len(bap)
-            while run < maxrun and i < n and bap[i] == daddr + run + 1:
-                run += 1
-                i += 1
+            run = _run(bap, step.in_off + 1, len(bap), daddr, maxrun)
         del bap
         brelse(bp, 0)
     if daddr == 0:

@@ -40,7 +40,11 @@ Deviations (besides those above):
   that is not the superuser (1.74 asks kauth for
   KAUTH_VNODE_RETAIN_SUID/SGID, and its ISUID branch does
   ``mode &= ISUID``, keeping only that bit: a defect not kept), and sends
-  no kevent (VN_KNOTE).
+  no kevent (VN_KNOTE).  For each block it extends the file by,
+  ``ext2fs_write`` tries uvm_vnp_setwritesize_nowait and
+  uvm_vnp_setsize_nowait (plain calls, vfs.genfs_io) before awaiting
+  uvm_vnp_setwritesize/uvm_vnp_setsize: the same work (kemu-side shortcut);
+  the write-behind takes v_interlock with mutex_enter_nowait first.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from typing import Any
 
 from kern.errno import EFBIG, EINVAL, EIO, EPERM, EROFS
 from kern.kern_auth import kauth_cred_issuser
-from kern.kern_mutex import mutex_enter
+from kern.kern_mutex import lock_site, mutex_enter, mutex_enter_nowait
 from kern.subr_uio import uiomove, uiomove_zero
 from vfs.genfs_io import (
     PGO_CLEANIT,
@@ -61,7 +65,9 @@ from vfs.genfs_io import (
     trunc_page,
     ubc_uiomove,
     uvm_vnp_setsize,
+    uvm_vnp_setsize_nowait,
     uvm_vnp_setwritesize,
+    uvm_vnp_setwritesize_nowait,
 )
 from vfs.mount import MNT_ASYNC, MNT_NOATIME
 from vfs.vfs_bio import bread, brelse
@@ -146,6 +152,9 @@ async def ext2fs_bufrd(vp: Any, uio: Any, ioflag: int, cred: Any) -> int:
     return 0
 
 
+_behind_site = lock_site()  # (the write-behind's v_interlock; see lock_site)
+
+
 async def ext2fs_write(v: Any) -> int:
     """VOP_WRITE of a regular file."""
     ap = v
@@ -181,7 +190,8 @@ async def ext2fs_write(v: Any) -> int:
         bytelen = bsize - (oldoff & qbmask)  # blkoff
         if bytelen > uio.uio_resid:  # (MIN, without a call: once a block)
             bytelen = uio.uio_resid
-        if vp.v_size < oldoff + bytelen:
+        if vp.v_size < oldoff + bytelen and \
+                not uvm_vnp_setwritesize_nowait(vp, oldoff + bytelen):
             await uvm_vnp_setwritesize(vp, oldoff + bytelen)
         # Allocates the block and moves the inode's size over it.
         error = await ufs_balloc_range(vp, oldoff, bytelen, cred, 0)
@@ -191,7 +201,7 @@ async def ext2fs_write(v: Any) -> int:
         if error:
             break
         # The page cache's notion of EOF follows the bytes copied.
-        if vp.v_size < uio.uio_offset:
+        if vp.v_size < uio.uio_offset and not uvm_vnp_setsize_nowait(vp, uio.uio_offset):
             await uvm_vnp_setsize(vp, uio.uio_offset)
         # Write behind: each 64 KiB boundary the write crosses sends what
         # lies before it to the disk (asynchronously in NetBSD, PGO_LAZY), so
@@ -199,7 +209,8 @@ async def ext2fs_write(v: Any) -> int:
         # daemon.  As in ext2fs_readwrite.c, the loop does not stop on this
         # error: the next piece's allocation overwrites it.
         if not async_ and oldoff >> 16 != uio.uio_offset >> 16:
-            await mutex_enter(vp.v_interlock)
+            if not mutex_enter_nowait(vp.v_interlock, 1, _behind_site):
+                await mutex_enter(vp.v_interlock)
             error = await VOP_PUTPAGES(vp, (oldoff >> 16) << 16, (uio.uio_offset >> 16) << 16,
                                        PGO_CLEANIT | PGO_LAZY)
     # As ext2fs_readwrite.c, the IO_SYNC flush comes before the post-write
