@@ -102,3 +102,52 @@ def pytester(pytester, monkeypatch):
 
     monkeypatch.setattr(pytester, "popen", popen)
     return pytester
+
+
+#: Seconds of wall time of the files that take longest, from a whole-suite run
+#: (`CI=true pytest -q -n auto --dist loadfile`, 2 workers, load ~5, 2026-12-07);
+#: a file not listed counts PER_TEST a test.  Only their order matters: a stale
+#: figure costs balance, never a test.
+FILE_COST = {
+    "tests/docs/test_docs.py": 85, "tests/tools/test_kemu.py": 25,
+    "tests/benchmarks/test_smoke.py": 24, "tests/kern/test_campaign.py": 23,
+    "tests/kern/test_plugin.py": 21, "tests/tools/test_shell_pty.py": 21,
+    "tests/tools/test_kemu_halt.py": 14, "tests/tools/test_forkserver.py": 14,
+    "tests/fs/vfs/test_t_vnops.py": 14, "tests/kern/test_halt.py": 14,
+    "tests/kern/test_sched.py": 14, "tests/fs/vfs/test_badinput.py": 13,
+    "tests/fs/ext2fs/test_ext2fs_random.py": 8, "tests/fs/ext2fs/test_ext2fs_rw.py": 7,
+    "tests/fs/vfs/test_getcwd.py": 6, "tests/kern/test_race.py": 5,
+    "tests/kern/test_sweep_xdist.py": 5, "tests/tools/test_cmds_daily.py": 5,
+    "tests/fs/puffs/test_fuzz.py": 4.5, "tests/dev/fss/test_campaign.py": 4.4,
+    "tests/dev/fss/test_defect_b7.py": 4, "tests/kern/test_harness.py": 4,
+    "tests/tools/test_seedcov.py": 3.4,
+}
+PER_TEST = 0.05
+
+
+def file_cost(scope: str, ntests: int) -> float:
+    """A test file's expected wall time (FILE_COST, or PER_TEST a test)."""
+    return FILE_COST.get(scope, PER_TEST * ntests)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` hands out the costliest file left first (FILE_COST).
+
+    pytest-xdist's own order is by number of tests, so the files of a few slow
+    tests (a pytest run in a child, the benchmarks' smoke runs, seedcov) came
+    last and one worker ran the last of them while the other had ended (4-8 s
+    at the end of a run on 2 workers).  Longest first, the end is made of short
+    files.  Which worker runs a file, and when, is all that changes."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class CostFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node) -> None:
+            scope = max(self.workqueue,
+                        key=lambda s: file_cost(s, len(self.workqueue[s])))
+            self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return CostFirst(config, log)

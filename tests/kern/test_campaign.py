@@ -16,6 +16,7 @@ from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.kern_synch import preempt
 from kern.machine.campaign import Campaign, CampaignError, Target, environ_put_back, replay
 from kern.machine.explore import DfsExplorer, run_scenario
+from tests.pytest_child import NO_HYPOTHESIS
 from tools.lib import forkserver
 
 from .sched_scenarios import lost_update
@@ -174,7 +175,7 @@ def test_a_test_runs_as_its_scenario_does(tmp_path):
     cmd = line.split("replay:", 1)[1].strip()
     assert cmd == f"cd {tmp_path} && pytest test_rr.py::test_recycled " \
                   f"--kemu-replay={ft.first.schedule}"
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
+    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
                           "test_rr.py::test_recycled", f"--kemu-replay={ft.first.schedule}"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 1 and 'assertion "sc.slots[slot] == 0" failed' in out.stdout

@@ -31,6 +31,7 @@ from kern import (
     mutex_exit,
     mutex_init,
 )
+from tests.pytest_child import NO_HYPOTHESIS
 from tools.lib import forkserver
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -651,7 +652,7 @@ def test_failing_test_report_names_its_machines(tmp_path):
     """The plugin's "kemu" section lists every machine the test booted, the
     ``kernel`` fixture's (booted during setup) included, and how to re-run."""
     (tmp_path / "test_cases.py").write_text(PLUGIN_CASES)
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider",
+    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
                           "--kemu-seed=3", "test_cases.py"], capture_output=True, text=True,
                          cwd=tmp_path)
     assert out.returncode == 1, out.stdout + out.stderr

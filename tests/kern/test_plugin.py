@@ -6,6 +6,7 @@ import re
 import shlex
 import textwrap
 
+from tests.pytest_child import NO_HYPOTHESIS
 from tools.lib import forkserver
 
 USER_TEST = textwrap.dedent('''
@@ -77,7 +78,7 @@ FAILING = textwrap.dedent('''
 
 
 def _pytest(cwd, *args):
-    return forkserver.run(["-m", "pytest", "-p", "no:cacheprovider", *args],
+    return forkserver.run(["-m", "pytest", "-p", "no:cacheprovider", *NO_HYPOTHESIS, *args],
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 

@@ -30,6 +30,7 @@ from kern.machine.determinism import check_determinism
 from kern.machine.explore import DfsExplorer, explore, run_scenario
 from kern.machine.schedule import PREEMPT, SWITCH, YIELD, ScheduleError, decode, encode
 from kern.machine.shrink import shrink
+from tests.pytest_child import NO_HYPOTHESIS
 from tools.lib import forkserver
 
 from .sched_scenarios import (
@@ -497,7 +498,7 @@ def test_plugin_prints_the_schedule_and_replays_it(tmp_path):
     seed = _first_failing(lost_update).seed
     (tmp_path / "test_case.py").write_text(PLUGIN_CASE.format(seed=seed))
     env = dict(os.environ, PYTHONPATH=REPO)
-    cmd = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_case.py"]
+    cmd = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS, "test_case.py"]
     out = forkserver.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 1, out.stdout + out.stderr
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("replay: pytest"))

@@ -276,11 +276,11 @@ def test_consecutive_children_have_different_hash_secrets():
 def test_a_timeout_then_a_kill():
     sleeper = ["-c", "import time; print('up', flush=True); time.sleep(60)"]
     with pytest.raises(subprocess.TimeoutExpired):
-        forkserver.run(sleeper, capture_output=True, text=True, timeout=1)
+        forkserver.run(sleeper, capture_output=True, text=True, timeout=0.2)
     p = forkserver.popen(sleeper, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline() == "up\n"
     with pytest.raises(subprocess.TimeoutExpired):
-        p.communicate(timeout=0.5)
+        p.communicate(timeout=0.2)
     p.kill()
     assert p.wait(30) == -9
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.pytest_child import NO_HYPOTHESIS
 from tests.tools.conftest import kemu_main, run_script
 from tools import cmds
 from tools.kemu import Drive, DriveSpecError, boot_machine, parse_drivespec
@@ -331,7 +332,7 @@ def test_a_native_helper_that_cannot_load_stops_every_boot(code):
 def test_a_native_helper_that_cannot_load_stops_the_plugins_machines(pytester, monkeypatch):
     pytester.makepyfile(test_n="def test_boots(kernel):\n    pass\n")
     monkeypatch.setenv("KEMU_NATIVE", "bogus")
-    r = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    r = pytester.runpytest_subprocess("-p", "no:cacheprovider", *NO_HYPOTHESIS)
     r.assert_outcomes(errors=1)
     assert "ImportError: kern.native: KEMU_NATIVE='bogus'" in r.stdout.str()
 

@@ -225,6 +225,22 @@ class Child:
             assert time.monotonic() < deadline, f"no {text!r} in {dest[-5:]}"
             time.sleep(0.01)
 
+    def cpu(self) -> float:
+        """Seconds of CPU (user + system) the process has used so far."""
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()   # after the command's name
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_computing(self, cpu: float, timeout: float = 120) -> None:
+        """Until the process has used ``cpu`` more seconds of CPU: a job that
+        computes in the machine (nothing else runs in it meanwhile)."""
+        start = self.cpu()
+        deadline = time.monotonic() + timeout
+        while self.cpu() - start < cpu:
+            assert self.p.poll() is None, f"kemu exited ({self.p.returncode}): {self.err}"
+            assert time.monotonic() < deadline, f"kemu used no CPU: {self.err[-5:]}"
+            time.sleep(0.01)
+
     def finish(self, timeout: float = 120) -> int:
         rc = self.p.wait(timeout)
         for t in self._threads:
@@ -314,6 +330,10 @@ def test_ctrl_c_during_a_command_of_kemu_run_exits_130(tmp_path):
 
 
 BACKGROUND_DD = "dd if=/dev/zero of=/dev/null bs=64k count=10000000 &\n"
+#: CPU seconds the kemu process spends after the dd's line before a test signals
+#: it: the background dd is computing then (a fixed 1 s sleep before: slower on
+#: a quiet machine, and on a loaded one no proof the dd had run at all).
+COMPUTING = 0.3
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -329,7 +349,7 @@ def test_signal_to_kemu_run_with_a_background_job(tmp_path, img, sig):
     c = Child(["run", "-v", *drive(img), str(script)])
     try:
         c.wait_for(c.err, "+ dd if=/dev/zero", 60)
-        time.sleep(1)
+        c.wait_computing(COMPUTING)
         c.p.send_signal(sig)
         rc = c.finish(30)
     finally:
@@ -360,7 +380,7 @@ def test_sigterm_to_kemu_shell_with_a_background_job(img):
         c.p.stdin.write((MOUNT_AND_WRITE + "echo GO\n" + BACKGROUND_DD + "echo READY\n").encode())
         c.p.stdin.flush()
         c.wait_for(c.out, "GO", 60)
-        time.sleep(1)
+        c.wait_computing(COMPUTING)
         c.p.send_signal(signal.SIGTERM)
         rc = c.finish(30)
     finally:

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import re
+import sys
+
+import pytest
 
 from tools import seedcov
 
 
-def test_seedcov_prints_both_figures_and_the_missing_branches(tmp_path, capsys):
+@pytest.fixture
+def coverage_unimported():
+    """seedcov's report imports coverage in this process; a process with coverage
+    imported starts no child from a fork server (tools/lib/forkserver.py's
+    usable(): under coverage a forked child would not be measured), so every
+    later test of this pytest worker would start fresh interpreters (and
+    tests/fs/puffs/test_forkserver.py's, which kill the fork server, would
+    kill the worker).  The modules it imported are forgotten again."""
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name == "coverage" or name.startswith("coverage."):
+            del sys.modules[name]
+
+
+def test_seedcov_prints_both_figures_and_the_missing_branches(tmp_path, capsys,
+                                                              coverage_unimported):
     data = str(tmp_path / "cov")
     # one small test that reaches fss but not puffs
     status = seedcov.main(["--data-file", data, "--",

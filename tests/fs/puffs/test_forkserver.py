@@ -136,6 +136,8 @@ def test_a_dead_fork_server_is_replaced():
         s = h.start_remote_server(k)
         first = parent_pid(s.pid)
         assert k.run(h.unmount, "/mnt") == 0
+    # (a server started fresh has this process as its parent: fail, not kill it)
+    assert isinstance(s._popen, forkserver.ServerProcess) and first != os.getpid()
     os.kill(first, 9)
     for _ in range(1000):
         if gone(first):
