@@ -38,7 +38,8 @@ def automatic() -> bool:
 class YoungThreshold:
     """Raises the collector's young threshold to YOUNG_THRESHOLD (:meth:`on`),
     unless the thresholds are no longer those kemu was imported with (someone
-    chose others, or an outer runner raised them already), and puts the
+    chose others, or an outer runner raised them already) or the young one is 0
+    (automatic collection off), and puts the
     previous thresholds back (:meth:`off`) unless something set others
     meanwhile.
 
@@ -59,7 +60,7 @@ class YoungThreshold:
         return self._saved is not None
 
     def on(self) -> None:
-        if self._saved is None and gc.get_threshold() == _BASELINE:
+        if self._saved is None and gc.get_threshold() == _BASELINE and _BASELINE[0] != 0:
             old = _BASELINE
             self._saved = old
             gc.set_threshold(max(old[0], YOUNG_THRESHOLD), *old[1:])

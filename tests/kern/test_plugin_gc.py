@@ -3,6 +3,8 @@ halted machines are freed when the test ends, not at some later collection."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 from tests.kern.test_plugin import _pytest
@@ -144,3 +146,18 @@ def test_halted_machines_are_freed_when_their_test_or_run_ends(tmp_path):
     (tmp_path / "test_gc_policy.py").write_text(GC_TESTS)
     r = _pytest(tmp_path, "-q", "-p", "no:randomly", "test_gc_policy.py")
     assert "14 passed" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_program_that_turned_the_collector_off_before_importing_kemu_keeps_it_off():
+    code = textwrap.dedent("""
+        import gc
+        gc.set_threshold(0)
+        from kern.machine.collect import YoungThreshold
+        y = YoungThreshold()
+        y.on()
+        assert gc.get_threshold()[0] == 0, gc.get_threshold()
+        y.off()
+        assert gc.get_threshold()[0] == 0, gc.get_threshold()
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
