@@ -22,10 +22,25 @@ import gc
 # 700): a sweep seed's boot and run grow it by ~2,000 objects.
 YOUNG_THRESHOLD = 10_000
 
+# The thresholds when kemu was first imported: the runners raise the young one
+# only while they are still these.  A program, conftest, fixture or test that set
+# its own (a low one to make the collector run often, 0 to turn it off) keeps
+# them while its machines run.
+_BASELINE = gc.get_threshold()
+
+
+def automatic() -> bool:
+    """Whether the collector runs by itself (``gc.disable()`` and a young
+    threshold of 0 both turn it off)."""
+    return gc.isenabled() and gc.get_threshold()[0] != 0
+
 
 class YoungThreshold:
-    """Raises the collector's young threshold to YOUNG_THRESHOLD (:meth:`on`) and
-    puts the previous thresholds back (:meth:`off`) unless something set others
+    """Raises the collector's young threshold to YOUNG_THRESHOLD (:meth:`on`),
+    unless the thresholds are no longer those kemu was imported with (someone
+    chose others, or an outer runner raised them already) or the young one is 0
+    (automatic collection off), and puts the
+    previous thresholds back (:meth:`off`) unless something set others
     meanwhile.
 
     What a middle-generation pass moves to the old generation while the
@@ -45,8 +60,8 @@ class YoungThreshold:
         return self._saved is not None
 
     def on(self) -> None:
-        if self._saved is None:
-            old = gc.get_threshold()
+        if self._saved is None and gc.get_threshold() == _BASELINE and _BASELINE[0] != 0:
+            old = _BASELINE
             self._saved = old
             gc.set_threshold(max(old[0], YOUNG_THRESHOLD), *old[1:])
             self._ours = gc.get_threshold()
@@ -60,9 +75,9 @@ class YoungThreshold:
 
 def collect_halted() -> int:
     """Drop the module namespaces of the halted machines and collect the young
-    generations (nothing when the collector is off); returns how many objects the
-    collector found unreachable."""
+    generations (nothing when the collector does not run by itself:
+    :func:`automatic`); returns how many objects the collector found unreachable."""
     from kern import kern_module
 
     kern_module.forget_halted()
-    return gc.collect(1) if gc.isenabled() else 0
+    return gc.collect(1) if automatic() else 0

@@ -176,7 +176,8 @@ class _MachineGarbage:
     """Collects what a test's halted machines left in reference cycles when the
     test ends, instead of whenever the collector's counts come round
     (kern/machine/collect.py says why): from a test's first boot to its end the
-    young threshold is raised; when the test ends and its machines are let go,
+    young threshold is raised (unless the test, a fixture or a conftest set its
+    own thresholds: YoungThreshold); when the test ends and its machines are let go,
     :func:`collect_halted` drops their namespaces and collects the young
     generations.  Tests that boot no machine are left alone.
 
@@ -189,8 +190,11 @@ class _MachineGarbage:
     def pytest_runtest_protocol(self, item: pytest.Item,
                                 nextitem: pytest.Item | None) -> Iterator[None]:
         young = YoungThreshold()
+        seen_boot = False
 
         def on_boot(m: _machine.Machine) -> None:
+            nonlocal seen_boot
+            seen_boot = True
             young.on()
 
         _machine.boot_observers.append(on_boot)
@@ -201,9 +205,9 @@ class _MachineGarbage:
             booted = item.stash.get(_STASH_MACHINES, None)
             if booted is not None:
                 booted.clear()     # the reports are made: nothing reads them now
-            if young.raised:
+            if seen_boot:
                 collect_halted()
-                young.off()
+            young.off()
 
 
 def forget_machines() -> None:

@@ -19,6 +19,7 @@ from kern.subr_fault import (
     UnknownFaultSite,
     fault_inject,
     load_fault_sites,
+    resolve_dev_name,
 )
 from tools.lib import libc
 
@@ -325,3 +326,37 @@ def test_the_process_count_follows_one_table_armed_and_cleared_from_two_threads(
     assert ARMED_ANYWHERE[0] - base == held
     table.clear()
     assert ARMED_ANYWHERE[0] == base
+
+
+def test_dev_names_resolve_in_each_machine_of_a_process_and_of_its_threads():
+    """One resolver serves every machine (the first copy of fs/rootfs/rootfs.py's,
+    the later copies do not add theirs): ``dev=NAME`` is looked up in the tree
+    of the machine making the call, for the 2nd and 3rd machine of the process
+    and for two machines running at once in two threads."""
+    import threading
+
+    async def body(unit):
+        await kt.attach_memory_disk(kt.MiB, f"/dev/wd{unit}", unit=unit)
+        fd = await libc.open(f"/dev/rwd{unit}", O_RDWR)
+        out = [await kt.errno_of(libc.pwrite(fd, b"x" * 512, 0)) for _ in range(3)]
+        await libc.close(fd)
+        st = await libc.stat(f"/dev/wd{unit}")
+        out += [resolve_dev_name(f"wd{unit}") == st.st_rdev, resolve_dev_name(f"wd{1 - unit}")]
+        return out
+
+    def one(seed, unit, results):
+        with kern.boot(seed=seed, faults=f"disk.write:dev=wd{unit}:fail_nth=2:error=EIO") as k:
+            results[seed] = k.run(body, unit, name="writer")
+
+    want = {0: [0, EIO, 0, True, None], 1: [0, EIO, 0, True, None]}
+    results: dict[int, list] = {}
+    for seed, unit in ((11, 0), (12, 1), (13, 0)):
+        one(seed, unit, results)
+    assert results == {11: want[0], 12: want[1], 13: want[0]}
+    results.clear()
+    threads = [threading.Thread(target=one, args=(20 + u, u, results)) for u in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {20: want[0], 21: want[1]}
