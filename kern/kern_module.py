@@ -478,8 +478,14 @@ def forget_halted() -> None:
 
 def _sweep() -> None:
     """Drop the namespaces of machines that halted, crashed or were collected."""
-    while _dead:
-        _purge_machine(_dead.pop())
+    while True:
+        # (pop without testing first: two threads may sweep at once, and the
+        # other's pop can take the last id between a test and ours)
+        try:
+            mid = _dead.pop()
+        except IndexError:
+            break
+        _purge_machine(mid)
     with _ns_lock:
         items = list(_machines.items())
     for mid, ref in items:

@@ -501,3 +501,21 @@ def test_an_entry_files_cached_path_is_the_shared_imports(tmp_path, monkeypatch)
     for _ in range(2):
         with kern.boot(seed=1, config=config) as k:
             assert k.run(body) == want
+
+
+def test_a_sweep_racing_another_takes_what_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads may sweep halted machines' namespaces at once (the pytest
+    plugin's end-of-test collection, explore()'s runs, a boot): the other
+    thread's pop can take the last id between this sweep's test and its pop.
+    The list below plays that: it looks non-empty, and its pop finds it empty."""
+    from kern import kern_module
+
+    class Raced(list):
+        def __len__(self) -> int:
+            return 1
+
+        def pop(self, *a: object) -> int:
+            raise IndexError("pop from empty list")
+
+    monkeypatch.setattr(kern_module, "_dead", Raced())
+    kern_module.forget_halted()     # no IndexError out of the sweep
