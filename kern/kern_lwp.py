@@ -175,6 +175,9 @@ class lwp:
         self.l_exitcode: int | None = None
         self.l_joiners: Any = None
         self.l_specific: dict[Any, Any] = {}
+        # vfs_trans's records of its transactions (NetBSD's lwp-specific
+        # data under lwp_data_key; an attribute in kemu: see vfs_trans.py)
+        self.l_fstrans: Any = None
         # Signals (kern_sig): pending for this lwp only, blocked, the mask a
         # sigsuspend replaced (restored after the handler), where issignal found
         # the signal it chose.

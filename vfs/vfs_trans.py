@@ -40,7 +40,7 @@ real kernel only hits by bad luck.  Waiters recheck their condition, so a
 broadcast changes nothing else.
 
 State is per machine (``MachineLocal``) and on the mount
-(``mp.mnt_transinfo``) and lwp (``l.l_specific``) objects.
+(``mp.mnt_transinfo``) and lwp (``l.l_fstrans``) objects.
 
 Deviations, gathered (each explained above):
 
@@ -79,6 +79,10 @@ Deviations, gathered (each explained above):
   state, and no mount lost its state (``fstrans_unmount``) since a scan
   left the list without records of gone mounts, so the scan's clearing of
   such records has nothing to do.
+* An lwp's list of records is its attribute ``l_fstrans`` (None until its
+  first transaction), not lwp-specific data under ``lwp_data_key``
+  (``lwp_getspecific``): one attribute load on every lookup instead of a
+  dictionary's ``get``.
 """
 
 from __future__ import annotations
@@ -216,10 +220,6 @@ class _FstransGlobals:
 
 _fstrans = MachineLocal(_FstransGlobals, "fstrans")
 
-# Key of the per-lwp list of fstrans_lwp_info in l.l_specific (lwp_data_key).
-_lwp_data_key = object()
-
-
 class _fstrans_lwp_list(list):  # type: ignore[type-arg]
     """An lwp's fstrans_lwp_info records, newest first, and the one its last lookup found.
 
@@ -294,11 +294,13 @@ def fstrans_unmount(mp: mount) -> None:
 def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
     """This lwp's record for ``mp``, made if ``do_alloc``; clears records of gone mounts."""
     l = curlwp_or_none()  # (the ContextVar's bound get: ~1,500 calls a sweep seed)
-    if l is None:
+    try:
+        lst: _fstrans_lwp_list | None = l.l_fstrans  # type: ignore[union-attr]
+    except AttributeError:
         l = curlwp()  # raises: not in an lwp
-    lst: _fstrans_lwp_list | None = l.l_specific.get(_lwp_data_key)
+        raise
     if lst is None:
-        lst = l.l_specific[_lwp_data_key] = _fstrans_lwp_list()
+        lst = l.l_fstrans = _fstrans_lwp_list()
         lst.fli_gen = -1
     else:
         # kemu: the last lookup's record, while the scan below could only
@@ -768,7 +770,7 @@ def fstrans_dump(mp: mount | None = None) -> str:
              FSTRANS_SUSPENDING: "suspending"}
     lines = ["Fstrans locks by lwp:"]
     for l in curmachine().alllwp:
-        for fli in l.l_specific.get(_lwp_data_key, ()):
+        for fli in l.l_fstrans or ():
             if fli.fli_trans_cnt == 0 and fli.fli_cow_cnt == 0:
                 continue
             if mp is not None and fli.fli_mount is not mp:
