@@ -88,3 +88,61 @@ def test_lookup_outside_an_lwp_is_refused_as_curlwp_refuses():
     with pytest.raises(RuntimeError, match="not running in an lwp"):
         vfs_trans.fstrans_get_lwp_info(mp, True)
 
+
+def test_new_transaction_state_without_unmount_gets_a_new_record(k):
+    """The last-found shortcut tests only the record's mount and the count of
+    state changes: a mount given new transaction state (fstrans_mount again,
+    no fstrans_unmount between) must not be handed its old state's record."""
+
+    async def body():
+        mp = make_mount()
+        await fstrans_start(mp)
+        fstrans_done(mp)
+        old = vfs_trans.fstrans_get_lwp_info(mp, False)
+        assert old is not None and old.fli_mountinfo is mp.mnt_transinfo
+        assert vfs_trans.fstrans_get_lwp_info(mp, False) is old  # (the shortcut)
+        assert fstrans_mount(mp) == 0
+        assert vfs_trans.fstrans_get_lwp_info(mp, False) is None
+        await fstrans_start(mp)
+        new = vfs_trans.fstrans_get_lwp_info(mp, False)
+        assert new is not old and new.fli_mountinfo is mp.mnt_transinfo
+        assert (new.fli_trans_cnt, old.fli_trans_cnt) == (1, 0)
+        fstrans_done(mp)
+        return True
+
+    assert k.run(body)
+
+
+def test_lock_paths_try_the_last_record_only_while_it_is_valid(k):
+    """_fstrans_start_nowait and fstrans_done try the lwp's last-found record
+    before _has_trans(mp): after the mount lost its transaction state they
+    count nothing on that stale record; with no record found last (the
+    placeholder) a mount of None or one without transaction state is a no-op."""
+    from vfs.vfs_trans import fstrans_start_nowait, fstrans_unmount
+
+    async def body():
+        mp, other = make_mount(), make_mount()
+        plain = mount(vfsops("plainfs"))  # no transaction state
+        await fstrans_start(mp)
+        fstrans_done(mp)
+        rec = vfs_trans.fstrans_get_lwp_info(mp, False)
+        fstrans_unmount(mp)
+        assert fstrans_start_nowait(mp) == 0
+        fstrans_done(mp)
+        assert rec.fli_trans_cnt == 0 and not fstrans_held(mp)
+        # The last lookup found nothing: the placeholder is the last record.
+        assert vfs_trans.fstrans_get_lwp_info(other, False) is None
+        for m in (None, plain):
+            assert fstrans_start_nowait(m) == 0
+            fstrans_done(m)
+        assert curlwp().l_fstrans.fli_last.fli_trans_cnt == 0
+        # And a lookup that finds the record makes the next lock use it.
+        await fstrans_start(other)
+        fli = vfs_trans.fstrans_get_lwp_info(other, False)
+        assert fstrans_start_nowait(other) == 0 and fli.fli_trans_cnt == 2
+        fstrans_done(other)
+        fstrans_done(other)
+        assert fli.fli_trans_cnt == 0 and not fstrans_held(other)
+        return True
+
+    assert k.run(body)
