@@ -133,6 +133,18 @@ class proc:
 class lwp:
     """struct lwp: a kernel-visible thread, run as a coroutine by the machine's CPU task."""
 
+    # Its fields, as struct lwp has a fixed set (kemu: slots, so that every
+    # ``l.l_*`` read, a few tens of thousands a sweep seed, is a slot load
+    # rather than a lookup in an instance dictionary of ~45 keys).
+    __slots__ = ("l_lid", "l_proc", "l_cpu", "l_ncsw", "_l_name", "l_tid", "l_flag", "l_pflag",
+                 "l_stat", "l_cred", "l_coro", "l_ctx", "l_away", "l_wchan", "l_wmesg",
+                 "l_syncobj", "l_sleeptimo", "l_sleepcatch", "l_sleepq", "l_early", "l_wakerv",
+                 "l_callout", "l_extdepth", "l_locks", "l_spinlocks", "l_exitcode", "l_joiners",
+                 "l_specific", "l_fstrans", "l_sigpend", "l_sigmask", "l_sigoldmask",
+                 "l_sigrestore", "l_sigpendset", "l_ctxlink", "l_md_forkentry",
+                 "l_md_execentry", "l_md_sigframes", "l_trun", "l_tsleep", "l_tsleepw",
+                 "l_twakeup", "l_twakeupw", "__weakref__")
+
     def __init__(self, p: proc, name: str, flag: int = 0) -> None:
         p.p_nlwpid += 1
         self.l_lid = p.p_nlwpid
@@ -175,6 +187,9 @@ class lwp:
         self.l_exitcode: int | None = None
         self.l_joiners: Any = None
         self.l_specific: dict[Any, Any] = {}
+        # vfs_trans's records of its transactions (NetBSD's lwp-specific
+        # data under lwp_data_key; an attribute in kemu: see vfs_trans.py)
+        self.l_fstrans: Any = None
         # Signals (kern_sig): pending for this lwp only, blocked, the mask a
         # sigsuspend replaced (restored after the handler), where issignal found
         # the signal it chose.

@@ -40,7 +40,7 @@ real kernel only hits by bad luck.  Waiters recheck their condition, so a
 broadcast changes nothing else.
 
 State is per machine (``MachineLocal``) and on the mount
-(``mp.mnt_transinfo``) and lwp (``l.l_specific``) objects.
+(``mp.mnt_transinfo``) and lwp (``l.l_fstrans``) objects.
 
 Deviations, gathered (each explained above):
 
@@ -78,7 +78,18 @@ Deviations, gathered (each explained above):
   record is still in the list, for ``mp`` and its current transaction
   state, and no mount lost its state (``fstrans_unmount``) since a scan
   left the list without records of gone mounts, so the scan's clearing of
-  such records has nothing to do.
+  such records has nothing to do.  Its test is the record's mount and that
+  count only: ``fstrans_mount`` counts too, so while the count is the one
+  the scan saw no mount's transaction state changed, and the record is
+  still for ``mp``'s current one.  ``_fstrans_start_nowait`` and
+  ``fstrans_done`` (every vnode lock and unlock) try that record first,
+  in line, and test ``_has_trans(mp)`` only when it is not ``mp``'s: a
+  record found so says the mount has transaction state, and outside an
+  lwp, or for a mount without that state, they answer as before.
+* An lwp's list of records is its attribute ``l_fstrans`` (None until its
+  first transaction), not lwp-specific data under ``lwp_data_key``
+  (``lwp_getspecific``): one attribute load on every lookup instead of a
+  dictionary's ``get``.
 """
 
 from __future__ import annotations
@@ -216,10 +227,6 @@ class _FstransGlobals:
 
 _fstrans = MachineLocal(_FstransGlobals, "fstrans")
 
-# Key of the per-lwp list of fstrans_lwp_info in l.l_specific (lwp_data_key).
-_lwp_data_key = object()
-
-
 class _fstrans_lwp_list(list):  # type: ignore[type-arg]
     """An lwp's fstrans_lwp_info records, newest first, and the one its last lookup found.
 
@@ -232,11 +239,15 @@ class _fstrans_lwp_list(list):  # type: ignore[type-arg]
 
 
 # A record of no mount: what _fstrans_lwp_list.fli_last holds when it has none.
+# (Its mount is no mount's, not None: the shortcut's test of fli_mount
+# against a caller's mp must fail for mp None too.)
 _no_fli = fstrans_lwp_info()
+_no_fli.fli_mount = object()  # type: ignore[assignment]
 
-# How many mounts lost their transaction state (fstrans_unmount), in every
-# machine of the process: a change means some lwp's list may now hold
-# records of a gone mount.
+# How many times a mount got or lost its transaction state (fstrans_mount,
+# fstrans_unmount), in every machine of the process: a change means some
+# lwp's list may now hold records of a gone mount, or a last-found record
+# may be of a mount's earlier state.
 _fstrans_gone_gen = 0
 
 
@@ -267,6 +278,8 @@ def fstrans_mount(mp: mount) -> int:
     newfmi.fmi_mount = mp
     newfmi.fmi_gone = False
 
+    global _fstrans_gone_gen
+    _fstrans_gone_gen += 1  # (kemu: no last-found record is of an earlier state of mp)
     mp.mnt_transinfo = newfmi
     mp.mnt_iflag |= IMNT_HAS_TRANS
     return 0
@@ -294,18 +307,20 @@ def fstrans_unmount(mp: mount) -> None:
 def fstrans_get_lwp_info(mp: mount, do_alloc: bool) -> fstrans_lwp_info | None:
     """This lwp's record for ``mp``, made if ``do_alloc``; clears records of gone mounts."""
     l = curlwp_or_none()  # (the ContextVar's bound get: ~1,500 calls a sweep seed)
-    if l is None:
+    try:
+        lst: _fstrans_lwp_list | None = l.l_fstrans  # type: ignore[union-attr]
+    except AttributeError:
         l = curlwp()  # raises: not in an lwp
-    lst: _fstrans_lwp_list | None = l.l_specific.get(_lwp_data_key)
+        raise
     if lst is None:
-        lst = l.l_specific[_lwp_data_key] = _fstrans_lwp_list()
+        lst = l.l_fstrans = _fstrans_lwp_list()
         lst.fli_gen = -1
     else:
         # kemu: the last lookup's record, while the scan below could only
-        # find that same record and clear nothing (see the deviations).
+        # find that same record and clear nothing (see the deviations: the
+        # count also says the record is of mp's current transaction state).
         fli = lst.fli_last
-        if fli.fli_mount is mp and fli.fli_mountinfo is mp.mnt_transinfo and \
-                lst.fli_gen == _fstrans_gone_gen:
+        if fli.fli_mount is mp and lst.fli_gen == _fstrans_gone_gen:
             return fli
     res = None
     gone = None
@@ -354,10 +369,19 @@ def grant_lock(state: int, type: int) -> bool:
 # ----------------------------------------------------------- transactions
 
 def _fstrans_start_nowait(mp: mount | None, lock_type: int) -> int:
-    if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
-        return 0  # (not _has_trans(mp), inline: every vnode lock comes here)
-    fli = fstrans_get_lwp_info(mp, True)
-    assert fli is not None
+    # kemu: this lwp's last-found record first (fstrans_get_lwp_info's
+    # shortcut, in line; see the deviations): found, it also says mp has
+    # transaction state.  Else _has_trans(mp), in line, and the lookup.
+    l = curlwp_or_none()
+    lst = None if l is None else l.l_fstrans
+    if lst is not None and (fli := lst.fli_last).fli_mount is mp and \
+            lst.fli_gen == _fstrans_gone_gen:
+        pass
+    elif mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
+        return 0
+    else:
+        fli = fstrans_get_lwp_info(mp, True)  # type: ignore[assignment]
+        assert fli is not None
     if fli.fli_trans_cnt > 0:
         if lock_type == FSTRANS_EXCL:  # (the KASSERT's call only when it fails)
             KASSERT(lock_type != FSTRANS_EXCL)
@@ -443,9 +467,17 @@ def fstrans_start_nowait(mp: mount | None) -> int:
 
 def fstrans_done(mp: mount | None) -> None:
     """Leave a transaction; the last one out of a suspending mount wakes the suspender."""
-    if mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
-        return  # (not _has_trans(mp), inline: every vnode unlock comes here)
-    fli = fstrans_get_lwp_info(mp, False)
+    # (as _fstrans_start_nowait: the last-found record, then _has_trans and
+    # the lookup; every vnode unlock comes here)
+    l = curlwp_or_none()
+    lst = None if l is None else l.l_fstrans
+    if lst is not None and (fli := lst.fli_last).fli_mount is mp and \
+            lst.fli_gen == _fstrans_gone_gen:
+        pass
+    elif mp is None or not mp.mnt_iflag & IMNT_HAS_TRANS or mp.mnt_transinfo is None:
+        return
+    else:
+        fli = fstrans_get_lwp_info(mp, False)  # type: ignore[assignment]
     if fli is None or fli.fli_trans_cnt <= 0:  # (the KASSERTs' calls only when they fail)
         KASSERT(fli is not None)
         assert fli is not None
@@ -768,7 +800,7 @@ def fstrans_dump(mp: mount | None = None) -> str:
              FSTRANS_SUSPENDING: "suspending"}
     lines = ["Fstrans locks by lwp:"]
     for l in curmachine().alllwp:
-        for fli in l.l_specific.get(_lwp_data_key, ()):
+        for fli in l.l_fstrans or ():
             if fli.fli_trans_cnt == 0 and fli.fli_cow_cnt == 0:
                 continue
             if mp is not None and fli.fli_mount is not mp:
