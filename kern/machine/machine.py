@@ -43,6 +43,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import importlib
+import math
 import os
 import signal
 import socket
@@ -111,7 +112,8 @@ _MACHINE_TID = ("-", 0, 0)
 SCHEDULE_INLINE_MAX = 400
 
 # Seconds of host time an async halt waits for an idle kernel before it starts
-# anyway (Machine._areboot).
+# anyway (Machine._areboot).  Only a kernel that never goes idle waits it out:
+# once the request is taken from the intake, the deadline is gone (take_intake).
 HALT_START_PATIENCE = 2.0
 # Seconds of host time a sync halt whose cpu_reboot is done waits for a kernel
 # that never goes idle before it stops the machine (Machine._reboot_sync).
@@ -197,6 +199,9 @@ class _Request:
         self.outcome: outcome.Outcome | None = None
         self.tevent: threading.Event | None = None
         self.aevent: trio.Event | None = None
+        # The async halt's wait for an idle kernel (Machine._areboot): its
+        # deadline goes when the request leaves the intake (take_intake).
+        self.patience: trio.CancelScope | None = None
 
     def finish(self, out: outcome.Outcome) -> None:
         if not self.done:
@@ -305,6 +310,9 @@ class Machine:
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: threading.Thread | None = None
         self._booted = threading.Event()
+        # The async face's kernel task has ended (set in _kernel_main; made by
+        # __aenter__): ahalt waits for it, as halt joins the machine's thread.
+        self._ended: trio.Event | None = None
         # The host's turn (sync face; see _give_host_turn): the socket pair
         # whose write end is the host's signal wakeup fd while a host thread
         # waits on the machine (closed at the halt, or when a machine never
@@ -889,6 +897,14 @@ class Machine:
             reqs = sorted(self._intake, key=_Request.sort_key)
             self._intake = []
             for req in reqs:
+                if req.patience is not None:
+                    # Taken: the halt waits no more for an idle kernel.  Left
+                    # pending, the patience was a trio deadline of a task
+                    # outside the machine, which the idle logic waits for
+                    # before it declares a deadlock (and which stops its
+                    # strikes): a halt whose lwps all sleep was declared
+                    # deadlocked only HALT_START_PATIENCE seconds later.
+                    req.patience.deadline = math.inf
                 self._start_request(req)
 
     # sync face ---------------------------------------------------------
@@ -1142,6 +1158,7 @@ class Machine:
         if self.state != "new":
             raise RuntimeError(f"{self!r} was already started")
         self._face = "async"
+        self._ended = trio.Event()
         self.cpu.deferred = True
         self.state = "booting"
         self._outer = trio.open_nursery()
@@ -1174,8 +1191,13 @@ class Machine:
 
     async def ahalt(self, sync: bool = True) -> None:
         """The async face's halt (see :meth:`halt`); it runs to its end even in a
-        cancelled scope (shielded)."""
-        if self.state == "running" and self.failure is None:
+        cancelled scope (shielded), and returns once the kernel's task has ended
+        (``k.state`` is "halted" or "failed"), as :meth:`halt` joins the
+        machine's thread.  (It returned with the state still "running": leaving
+        ``async with`` after an ``await k.ahalt()`` then halted again, a reboot
+        request in a stopped kernel's intake that waited out
+        HALT_START_PATIENCE.)"""
+        if self.state == "running" and self.failure is None and not self._halting:
             self._halting = True
             with trio.CancelScope(shield=True):
                 try:
@@ -1185,6 +1207,11 @@ class Machine:
                 except MachineHalted:
                     pass
             self._stop()
+        if self._ended is not None:
+            # (every way here has stopped the kernel: this halt, an earlier
+            # one, or a crash's _fail)
+            with trio.CancelScope(shield=True):
+                await self._ended.wait()
         self._halt_outcome(None)
 
     async def _areboot(self, howto: int) -> None:
@@ -1194,11 +1221,14 @@ class Machine:
         keeps the kernel from ever being idle, and the halt is what stops it
         (suspendsched).  So when the kernel has stayed busy for
         HALT_START_PATIENCE seconds of host time, the request starts at once,
-        at whatever point the kernel is (such a run's halt does not replay)."""
+        at whatever point the kernel is (such a run's halt does not replay).
+        Taken from the intake, the request waits without a deadline (see
+        take_intake)."""
         req = self._reboot_request(howto)
         req.aevent = trio.Event()
-        self._submit(req)
-        with trio.move_on_after(HALT_START_PATIENCE):
+        with trio.move_on_after(HALT_START_PATIENCE) as patience:
+            req.patience = patience
+            self._submit(req)
             await req.aevent.wait()
         if req in self._intake:
             self._intake.remove(req)
@@ -1247,6 +1277,8 @@ class Machine:
             self._nursery = None
             if self.state != "failed":
                 self.state = "halted"
+            if self._ended is not None:
+                self._ended.set()
 
     async def _boot(self) -> None:
         """lwp0: bring the kernel up as the configuration says, then start init."""

@@ -397,6 +397,27 @@ async def test_an_async_halt_that_deadlocks_raises_it(img):
             await k.run(stuck_server_then_image, img)
 
 
+def test_an_async_halt_that_deadlocks_says_so_without_waiting_out_its_patience(img):
+    """Once the reboot request has left the intake, the halt's patience
+    (HALT_START_PATIENCE) is no deadline of an outside task for the idle logic
+    to wait for: the deadlock is declared at once.  (It used to stay pending:
+    the idle logic, every lwp asleep, waited for it on trio's clock, and only
+    then declared the deadlock.)  On a MockClock that jumps when every task is
+    blocked, that wait shows as trio time gone by."""
+    import kern.machine.machine as machine
+
+    async def main() -> float:
+        async with kern.boot(seed=19) as k:
+            await k.run(stuck_server_then_image, img)
+            t0 = trio.current_time()
+            with pytest.raises(kern.Deadlock, match="during the halt"):
+                await k.ahalt()
+            return trio.current_time() - t0
+
+    waited = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert waited < machine.HALT_START_PATIENCE / 2
+
+
 def test_halt_at_interpreter_exit_reports_its_crash(img):
     code = textwrap.dedent("""
         import sys
@@ -513,6 +534,12 @@ async def test_async_halt_without_sync_names_the_dirty_image(img):
         await k.run(mount_and_write, img)
         with pytest.warns(kern.DirtyHaltWarning, match=re.escape(f"host image {img} left dirty")):
             await k.ahalt(sync=False)
+        # ahalt returns once the kernel has ended, as halt() does (it joins the
+        # machine's thread): leaving the block then halts nothing.  (The state
+        # used to stay "running" until the kernel's task ended, so the block's
+        # own ahalt put a second reboot request into a stopped kernel's intake
+        # and waited out HALT_START_PATIENCE.)
+        assert k.state == "halted"
     assert dumpe2fs_h(img)["Filesystem state"] == "not clean"
 
 
