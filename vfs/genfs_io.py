@@ -83,6 +83,10 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (uvm_vnp_setsize,
   uvm_vnp_setwritesize).
+* genfs_getpage_busy's mutex_enter (its slow path) passes a ``lock_site``
+  kept at module level for that call (kern_mutex's ``at``, kemu's):
+  lockdebug's site is looked up once, not with a frame lookup at every
+  call; the same sites and reports.
 """
 
 from __future__ import annotations
@@ -543,6 +547,9 @@ def genfs_getpage_nowait(uobj: uvm_object | None, off: int, nofill: bool = False
     return pg
 
 
+_getpage_slow_site = lock_site()
+
+
 async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
                              ra_end: int = 0) -> tuple[int, vm_page | None]:
     """The page of ``vp`` at ``off``, busy, with valid contents.
@@ -563,7 +570,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
     if not mutex_enter_nowait(lock, 1, _getpage_site):
-        await mutex_enter(lock)
+        await mutex_enter(lock, at=_getpage_slow_site)
     while True:
         pg = pages.get(off)
         if pg is None:
