@@ -124,7 +124,8 @@ class lock_site:
     mutex_enter, mutex_enter_nowait, mutex_tryenter, rw_init, rw_enter,
     rw_tryenter): the first call that needs the site looks the frame up,
     the later ones reuse what it found, which is what the look-up would
-    give.  One lock_site serves exactly one call (the same code and
+    give (a kernel module's file, executed afresh for each machine, has its
+    own lock_sites there).  One lock_site serves exactly one call (the same code and
     instruction): shared by two calls, it would name the first one's line
     for both (tests/kern/test_lock_site.py checks every lock_site of the
     tree is given at one call only, and that each record names a call in

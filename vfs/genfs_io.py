@@ -83,10 +83,11 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (uvm_vnp_setsize,
   uvm_vnp_setwritesize).
-* genfs_getpage_busy's mutex_enter (its slow path) passes a ``lock_site``
-  kept at module level for that call (kern_mutex's ``at``, kemu's):
-  lockdebug's site is looked up once, not with a frame lookup at every
-  call; the same sites and reports.
+* genfs_getpage_busy's mutex_enter (its slow path) and genfs_do_putpages'
+  two relocks of the object lock each pass a ``lock_site`` kept at module
+  level for that call (kern_mutex's ``at``, kemu's): lockdebug's site is
+  looked up once, not with a frame lookup at every call; the same sites and
+  reports.
 """
 
 from __future__ import annotations
@@ -852,6 +853,10 @@ async def genfs_putpages(v: Any) -> int:
     return await genfs_do_putpages(vp, ap.a_offlo, ap.a_offhi, ap.a_flags)
 
 
+_putpages_trans_site = lock_site()
+_putpages_written_site = lock_site()
+
+
 async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> int:
     """genfs_do_putpages as NetBSD's page-array version has it (genfs_io.c of the
     yamt-pagecache work, NetBSD 10's): the object lock is held over the scan and
@@ -911,7 +916,7 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
                 # The vnode changed mounts (was reclaimed) meanwhile.
                 fstrans_done(trans_mp)
                 trans_mp = None
-            await mutex_enter(slock)
+            await mutex_enter(slock, at=_putpages_trans_site)
 
     maxpages = MAXPHYS // PAGE_SIZE
     pages = uobj.uo_pages
@@ -986,7 +991,7 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
             _run_tag(uobj.uo_wboffs, cluster)
             mutex_exit(slock)
             e = await uobj.g_op.gop_write(vp, cluster, len(cluster), flags)
-            await mutex_enter(slock)
+            await mutex_enter(slock, at=_putpages_written_site)
             _run_untag(uobj.uo_wboffs, cluster)
             if e:
                 for q in cluster:

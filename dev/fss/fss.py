@@ -33,11 +33,12 @@ names; each keeps the C's branches, errnos, locks and sleeps.  Reading aid:
   after it have no side effect (all under sc_slock, nothing locks or
   sleeps), and the usual pass, with nothing to clean, reads them all in
   both;
-* the ``mutex_enter(&sc->sc_slock)`` of fss_strategy, fss_copy_on_write
-  and fss_read_cluster pass a ``lock_site`` kept at module level for that
-  call (kern_mutex's ``at``, kemu's): lockdebug's site (or the lock
-  class's init site) is looked up once, not with a frame lookup at every
-  call; the same sites and reports.
+* the ``mutex_enter(&sc->sc_slock)`` of fss_strategy, fss_copy_on_write and
+  fss_read_cluster, and fss_bs_io's of the store's v_interlock, pass a
+  ``lock_site`` kept at module level for that call (kern_mutex's ``at``,
+  kemu's): lockdebug's site is looked up once (per machine: fss is a
+  module loaded afresh for each), not with a frame lookup at every call;
+  the same sites and reports.
 
 Defects of 1.104 kept on purpose, each pinned by a test that names the
 revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
@@ -1035,6 +1036,9 @@ async def fss_read_cluster(sc: fss_softc, cl: int) -> int:
     return error
 
 
+_fss_bs_io_site = lock_site()
+
+
 async def fss_bs_io(sc: fss_softc, rw: int, cl: int, off: int, len_: int, data: Any,
                     resid: list[int] | None) -> int:
     """Read/write clusters from/to backing store.
@@ -1050,7 +1054,7 @@ async def fss_bs_io(sc: fss_softc, rw: int, cl: int, off: int, len_: int, data: 
                           IO_ADV_ENCODE(POSIX_FADV_NOREUSE) | IO_NODELOCKED,
                           sc.sc_bs_lwp.l_cred, resid, None)
     if error == 0:
-        await mutex_enter(sc.sc_bs_vp.v_interlock)
+        await mutex_enter(sc.sc_bs_vp.v_interlock, at=_fss_bs_io_site)
         error = await VOP_PUTPAGES(sc.sc_bs_vp, trunc_page(off),
                                    round_page(off + len_), PGO_CLEANIT | PGO_FREE | PGO_SYNCIO)
 
