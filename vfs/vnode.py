@@ -101,7 +101,11 @@ Deviations from 1.93.2.3:
   call (kern_mutex's ``at``, kemu's): lockdebug's site (or the lock
   class's init site) is looked up once, not with a frame lookup at every
   call; the same sites and reports.  genfs_lock looks its site up only
-  with lockdebug on (as rw_enter).
+  with lockdebug on (as rw_enter), and when vn_lock's VOP_LOCK reached it
+  (vn_lock notes its vnode in ``_vn_locking`` around the call; genfs_lock,
+  as the vnode's lock operation, finds it there on entry) it records the
+  site kept for that call (``_vn_lock_site``): the caller two frames up
+  that the look-up would give.
 """
 
 from __future__ import annotations
@@ -157,6 +161,7 @@ from vfs.vnode_if import (
     VOP_RECLAIM,
     VOP_UNLOCK,
     vnodeopv_desc,
+    vop_lock_desc,
 )
 
 if TYPE_CHECKING:
@@ -1273,11 +1278,24 @@ def _dead_vnodeop_p() -> list[Any]:
 
 # ------------------------------------------------------------------ locking
 
+# genfs_lock's lock site is its caller's caller (caller_where(2)): for the
+# VOP_LOCK of vn_lock, the tree's one call of it, always that call.  While
+# vn_lock makes it, _vn_locking holds the vnode; a genfs_lock that is the
+# vnode's lock operation (so called by the VOP itself, which runs to it
+# without a sleep) and finds its vnode there takes the site kept in
+# _vn_lock_site instead of looking the frame up (see lock_site).
+_vn_lock_site = lock_site()
+_vn_locking: list[vnode | None] = [None]
+_VOP_LOCK_OFFSET = vop_lock_desc.vdesc_offset
+
+
 async def vn_lock(vp: vnode, flags: int) -> int:
     """Lock a vnode; ENOENT (without LK_RETRY) if it is dead or dying."""
     if not flags & LK_RETRY and vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
         return ENOENT
+    _vn_locking[0] = vp
     error = await VOP_LOCK(vp, flags)
+    _vn_locking[0] = None
     if error:
         return error
     if not flags & LK_RETRY and vp.v_state == VS_RECLAIMED:
@@ -1300,6 +1318,11 @@ async def genfs_lock(v: Any) -> int:
     """
     ap = v
     vp = ap.a_vp
+    # (reached by vn_lock's VOP_LOCK, found before anything can sleep: see
+    # _vn_lock_site)
+    by_vn_lock = _vn_locking[0] is vp and vp.v_op[_VOP_LOCK_OFFSET] is genfs_lock
+    if by_vn_lock:
+        _vn_locking[0] = None
     flags = ap.a_flags
     mp = vp.v_mount
     trans = mp if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS else None
@@ -1317,11 +1340,15 @@ async def genfs_lock(v: Any) -> int:
             if wait is not None:
                 KASSERT(await wait == 0)
         # (the lockdebug site: caller_where(2), written out: the frame two
-        # above this one; not looked up without lockdebug, as in rw_enter)
+        # above this one, or vn_lock's kept one; not looked up without
+        # lockdebug, as in rw_enter)
         l = curlwp_or_none()
         if l is not None and l.l_cpu.lockdebug:
-            f = _getframe(2)
-            await _rw_enter(vp.v_lock, op, (f.f_code, f.f_lasti))
+            if by_vn_lock:
+                await _rw_enter(vp.v_lock, op, _vn_lock_site.where or _vn_lock_site.lookup(2))
+            else:
+                f = _getframe(2)
+                await _rw_enter(vp.v_lock, op, (f.f_code, f.f_lasti))
         else:
             await _rw_enter(vp.v_lock, op, None)  # (raises if this is not an lwp)
     if trans is not None:

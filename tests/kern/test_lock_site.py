@@ -75,7 +75,8 @@ def _lock_sites_of_tree() -> dict[str, list[str]]:
 def test_every_lock_site_of_the_tree_is_given_at_one_call_only():
     """A lock_site serves one call: shared by two, the second would be
     recorded at the first one's line.  Each module-level lock_site of the
-    tree is read at exactly one call (as an argument) in its module."""
+    tree is read at exactly one call (as an argument, or looked up in place)
+    in its module."""
     found = _lock_sites_of_tree()
     assert "vfs/vnode.py" in found and "dev/fss/fss.py" in found
     bad = []
@@ -85,6 +86,8 @@ def test_every_lock_site_of_the_tree_is_given_at_one_call_only():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 args = [*node.args, *(k.value for k in node.keywords)]
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "lookup":
+                    args.append(node.func.value)  # (a site looked up in place)
                 for a in args:
                     if isinstance(a, ast.Name) and a.id in uses:
                         uses[a.id] += 1
@@ -353,3 +356,54 @@ def test_without_lockdebug_no_site_is_looked_up(monkeypatch):
         got = k.run(body)
     assert got == [None] * (len(_ORDER) + 3)
     assert all(s.where is None for s in sites.values())
+
+
+def test_a_vnode_lock_through_vn_lock_records_vn_lock_s_call_of_VOP_LOCK():
+    """genfs_lock's site is the caller of the VOP that called it: through
+    vn_lock, vn_lock's VOP_LOCK call (kept after the first look-up), every
+    time; under another lock operation that calls genfs_lock itself (as
+    puffs_lock does), the VOP; after a vn_lock whose lock operation never
+    reached genfs_lock, a direct VOP_LOCK names its own caller."""
+    import inspect
+
+    from kern.cpu import curlwp
+    from kern.errno import EBUSY
+    from vfs import vnode as vn
+    from vfs import vnode_if
+    from vfs.vnode import LK_EXCLUSIVE, genfs_lock, genfs_unlock, vn_lock
+
+    lines, first = inspect.getsourcelines(vn_lock)
+    call = first + next(i for i, t in enumerate(lines) if "await VOP_LOCK(vp, flags)" in t)
+    off = vnode_if.vop_lock_desc.vdesc_offset
+
+    async def fs_lock(ap: Any) -> int:  # (a file system's own lock operation)
+        return await genfs_lock(ap)
+
+    async def busy_lock(ap: Any) -> int:
+        return EBUSY
+
+    async def body() -> list[Any]:
+        vp = vn.vnode()
+        vp.v_op = [None] * vnode_if.VOP_NDESCS
+        vp.v_op[vnode_if.vop_unlock_desc.vdesc_offset] = genfs_unlock
+        me = curlwp()
+        got = []
+        for lock in (genfs_lock, genfs_lock, fs_lock):
+            vp.v_op[off] = lock
+            assert await vn_lock(vp, LK_EXCLUSIVE) == 0
+            got.append(me.l_locks[-1][1])
+            vnode_if.VOP_UNLOCK(vp)
+        vp.v_op[off] = busy_lock
+        assert await vn_lock(vp, LK_EXCLUSIVE) == EBUSY
+        vp.v_op[off] = genfs_lock
+        assert await vnode_if.VOP_LOCK(vp, LK_EXCLUSIVE) == 0
+        got.append(me.l_locks[-1][1])
+        vnode_if.VOP_UNLOCK(vp)
+        return got
+
+    with kern.boot(seed=0) as k:
+        got = k.run(body)
+    assert [site_of(w)[1:] for w in got[:2]] == [(call, "vn_lock")] * 2
+    assert got[0][0] is vn_lock.__code__ and got[0] == got[1]
+    assert got[2][0] is vnode_if.VOP_LOCK.__code__
+    assert site_of(got[3])[2] == "body"
