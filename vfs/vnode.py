@@ -1294,8 +1294,10 @@ async def vn_lock(vp: vnode, flags: int) -> int:
     if not flags & LK_RETRY and vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
         return ENOENT
     _vn_locking[0] = vp
-    error = await VOP_LOCK(vp, flags)
-    _vn_locking[0] = None
+    try:
+        error = await VOP_LOCK(vp, flags)
+    finally:
+        _vn_locking[0] = None  # (no vnode kept here past the call, whatever ends it)
     if error:
         return error
     if not flags & LK_RETRY and vp.v_state == VS_RECLAIMED:

@@ -363,7 +363,8 @@ def test_a_vnode_lock_through_vn_lock_records_vn_lock_s_call_of_VOP_LOCK():
     vn_lock, vn_lock's VOP_LOCK call (kept after the first look-up), every
     time; under another lock operation that calls genfs_lock itself (as
     puffs_lock does), the VOP; after a vn_lock whose lock operation never
-    reached genfs_lock, a direct VOP_LOCK names its own caller."""
+    reached genfs_lock (it failed, or raised), a direct VOP_LOCK names its
+    own caller."""
     import inspect
 
     from kern.cpu import curlwp
@@ -382,6 +383,9 @@ def test_a_vnode_lock_through_vn_lock_records_vn_lock_s_call_of_VOP_LOCK():
     async def busy_lock(ap: Any) -> int:
         return EBUSY
 
+    async def raising_lock(ap: Any) -> int:
+        raise LookupError("lock operation failed")
+
     async def body() -> list[Any]:
         vp = vn.vnode()
         vp.v_op = [None] * vnode_if.VOP_NDESCS
@@ -393,12 +397,16 @@ def test_a_vnode_lock_through_vn_lock_records_vn_lock_s_call_of_VOP_LOCK():
             assert await vn_lock(vp, LK_EXCLUSIVE) == 0
             got.append(me.l_locks[-1][1])
             vnode_if.VOP_UNLOCK(vp)
-        vp.v_op[off] = busy_lock
-        assert await vn_lock(vp, LK_EXCLUSIVE) == EBUSY
-        vp.v_op[off] = genfs_lock
-        assert await vnode_if.VOP_LOCK(vp, LK_EXCLUSIVE) == 0
-        got.append(me.l_locks[-1][1])
-        vnode_if.VOP_UNLOCK(vp)
+        for lock in (busy_lock, raising_lock):
+            vp.v_op[off] = lock
+            try:
+                assert await vn_lock(vp, LK_EXCLUSIVE) == EBUSY
+            except LookupError:
+                pass
+            vp.v_op[off] = genfs_lock
+            assert await vnode_if.VOP_LOCK(vp, LK_EXCLUSIVE) == 0
+            got.append(me.l_locks[-1][1])
+            vnode_if.VOP_UNLOCK(vp)
         return got
 
     with kern.boot(seed=0) as k:
@@ -406,4 +414,4 @@ def test_a_vnode_lock_through_vn_lock_records_vn_lock_s_call_of_VOP_LOCK():
     assert [site_of(w)[1:] for w in got[:2]] == [(call, "vn_lock")] * 2
     assert got[0][0] is vn_lock.__code__ and got[0] == got[1]
     assert got[2][0] is vnode_if.VOP_LOCK.__code__
-    assert site_of(got[3])[2] == "body"
+    assert [site_of(w)[2] for w in got[3:]] == ["body", "body"]
