@@ -31,6 +31,8 @@ Deviations:
   point).  cv_enter also makes the callers' KASSERTs (initialised,
   interlock held) and returns the lwp.  cv_exit's ``KASSERT(cv_is_valid(cv))``
   is tested in line (``if not cond: KASSERT(cond)``: the same panic).
+  The relock's lockdebug site, either way, is kept in a ``lock_site`` per
+  call (kern_mutex's ``at``, kemu's): looked up once, the same site.
 * No cv_timedwaitbt/cv_timedwaitbt_sig (bintime timeouts).
 """
 
@@ -48,7 +50,7 @@ from kern.kern_synch import (
     sleepq_fresh,
     sleepq_wake,
 )
-from kern.subr_lockdebug import Where, caller_where
+from kern.subr_lockdebug import Where
 from kern.subr_prf import KASSERT, panic
 
 if TYPE_CHECKING:
@@ -102,11 +104,11 @@ def cv_enter(cv: kcondvar_t, mtx: kmutex_t) -> lwp:
     return l
 
 
-def _relock_site(l: lwp) -> Where | None:
+def _relock_site(l: lwp, at: lock_site) -> Where | None:
     """The lockdebug site of cv_exit's mutex_enter when mutex_enter_nowait
     could not take the interlock: the cv_wait* that called (its call of
-    this function), None without lockdebug."""
-    return caller_where(1) if l.l_cpu.lockdebug else None
+    this function, kept in ``at``), None without lockdebug."""
+    return (at.where or at.lookup(1)) if l.l_cpu.lockdebug else None
 
 
 def cv_exit(cv: kcondvar_t, error: int) -> int:
@@ -126,18 +128,22 @@ def cv_exit(cv: kcondvar_t, error: int) -> int:
 # mutex_enter in the wait itself: without a coroutine more when the
 # interlock is free and no other lwp runnable (mutex_enter_nowait), with the
 # wait as its lockdebug site (the wait's call of mutex_enter_nowait, looked
-# up once: one lock_site a wait; or its call of _relock_site).
+# up once: one lock_site a wait; or its call of _relock_site, one more).
 _at_wait = lock_site()
 _at_wait_sig = lock_site()
 _at_timedwait = lock_site()
 _at_timedwait_sig = lock_site()
+_relock_wait = lock_site()
+_relock_wait_sig = lock_site()
+_relock_timedwait = lock_site()
+_relock_timedwait_sig = lock_site()
 
 
 async def cv_wait(cv: kcondvar_t, mtx: kmutex_t) -> None:
     l = cv_enter(cv, mtx)
     await sleepq_block(0, False)    # (its answer dropped: cv_exit gets 0, as in C)
     if not mutex_enter_nowait(mtx, at=_at_wait):
-        await _mutex_enter(mtx, l, _relock_site(l))
+        await _mutex_enter(mtx, l, _relock_site(l, _relock_wait))
     cv_exit(cv, 0)
 
 
@@ -146,7 +152,7 @@ async def cv_wait_sig(cv: kcondvar_t, mtx: kmutex_t) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(0, True)
     if not mutex_enter_nowait(mtx, at=_at_wait_sig):
-        await _mutex_enter(mtx, l, _relock_site(l))
+        await _mutex_enter(mtx, l, _relock_site(l, _relock_wait_sig))
     return cv_exit(cv, error)
 
 
@@ -155,7 +161,7 @@ async def cv_timedwait(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(timo, False)
     if not mutex_enter_nowait(mtx, at=_at_timedwait):
-        await _mutex_enter(mtx, l, _relock_site(l))
+        await _mutex_enter(mtx, l, _relock_site(l, _relock_timedwait))
     return cv_exit(cv, error)
 
 
@@ -163,7 +169,7 @@ async def cv_timedwait_sig(cv: kcondvar_t, mtx: kmutex_t, timo: int) -> int:
     l = cv_enter(cv, mtx)
     error = await sleepq_block(timo, True)
     if not mutex_enter_nowait(mtx, at=_at_timedwait_sig):
-        await _mutex_enter(mtx, l, _relock_site(l))
+        await _mutex_enter(mtx, l, _relock_site(l, _relock_timedwait_sig))
     return cv_exit(cv, error)
 
 

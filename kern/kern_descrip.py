@@ -32,7 +32,9 @@ Deviation (kemu-side, no behaviour change): the KASSERTs of the
 descriptor paths every system call on a descriptor passes (fd_used,
 fd_unused, fd_alloc, fd_affix, fd_putfile, closef, fd_close) test their
 condition inline and call KASSERT (the same panic and message) only when
-it fails.
+it fails.  The mutex_init of a file's f_lock passes a ``lock_site`` kept
+at module level for that call (kern_mutex's ``at``, kemu's): the lock
+class's init site is looked up once, not at every call.
 """
 
 from __future__ import annotations
@@ -85,7 +87,15 @@ from kern.fcntl import (
     flock,  # noqa: F401 - struct flock (sys/fcntl.h), re-exported
 )
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    lock_site,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+)
 from kern.subr_prf import KASSERT
 
 if TYPE_CHECKING:
@@ -227,6 +237,9 @@ class _Files:
 _files = MachineLocal(_Files, "open files")
 
 
+_f_lock_init_site = lock_site()
+
+
 class file:
     """struct file: one open file, shared by every descriptor that refers to it."""
 
@@ -239,7 +252,7 @@ class file:
         self.f_ops: Any = None
         self.f_data: Any = None
         self.f_lock = kmutex_t()
-        mutex_init(self.f_lock, MUTEX_DEFAULT, IPL_NONE)
+        mutex_init(self.f_lock, MUTEX_DEFAULT, IPL_NONE, at=_f_lock_init_site)
         self.f_flag = 0
         self.f_marker = 0
         self.f_type = 0

@@ -97,6 +97,10 @@ Notices in LICENSE.NetBSD.
 * ``modstat``/``module_stat`` return Python values (no modctl(2)
   MODCTL_STAT copyout); ``kmod_namespace``, ``kmod_option``, the
   ``_Fresh*`` loader and shared headers (``__kobj_headers__``) are kemu's.
+* ``kernconfig_lock``'s mutex_enter passes a ``lock_site`` kept at module
+  level for that call (kern_mutex's ``at``, kemu's): lockdebug's site is
+  looked up once, not with a frame lookup at every call; the same sites and
+  reports.
 """
 
 from __future__ import annotations
@@ -138,6 +142,7 @@ from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
     kmutex_t,
+    lock_site,
     mutex_enter,
     mutex_exit,
     mutex_init,
@@ -752,6 +757,9 @@ def _st(machine: Any = None) -> _ModState:
 
 # --- kernconfig lock (kern_cfglock.c) ---------------------------------------------------
 
+_kernconfig_lock_site = lock_site()
+
+
 async def kernconfig_lock() -> None:
     """Take the kernel configuration lock; the holder may take it again (recursive)."""
     st = _st()
@@ -760,7 +768,7 @@ async def kernconfig_lock() -> None:
         st.kernconfig_recurse += 1
         KASSERT(st.kernconfig_recurse > 1)
         return
-    await mutex_enter(st.kernconfig_mutex)
+    await mutex_enter(st.kernconfig_mutex, at=_kernconfig_lock_site)
     st.kernconfig_lwp = l
     st.kernconfig_recurse = 1
 

@@ -46,11 +46,15 @@ Deviations:
   decision is made, since the run queue is empty), and otherwise does
   nothing, for the caller to ``await mutex_enter``: the schedule of a seed
   is the same either way.
+* mutex_init, mutex_enter, mutex_enter_nowait and mutex_tryenter take a
+  kemu argument ``at``, a ``lock_site`` (subr_lockdebug) a hot caller keeps
+  for that call: the site the init names its lock class from, or lockdebug
+  records, is looked up (``sys._getframe``) at its first call only, and is
+  the same as the look-up at every call would give.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
@@ -67,8 +71,10 @@ from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
     Where,
+    _getframe,
     caller_where,
     lock_class_at,
+    lock_site,
     lockdebug_alloc,
     lockdebug_unlocked,
     lockdebug_wantlock,
@@ -76,8 +82,6 @@ from kern.subr_lockdebug import (
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from kern.kern_lwp import lwp
 
 # kmutex_type_t (sys/mutex.h)
@@ -126,12 +130,17 @@ def _name(mtx: kmutex_t) -> str:
     return mtx.lock_class.name if mtx.lock_class else "<uninitialised mutex>"
 
 
-def mutex_init(mtx: kmutex_t, type: int, ipl: int) -> None:
-    _mutex_init(mtx, type, ipl, sys._getframe(1), "mutex_init")
+def mutex_init(mtx: kmutex_t, type: int, ipl: int, at: lock_site | None = None) -> None:
+    if at is not None:  # (the call's site, kept: see lock_site)
+        where = at.where or at.lookup(1)
+    else:
+        f = _getframe(1)
+        where = (f.f_code, f.f_lasti)
+    _mutex_init(mtx, type, ipl, where, "mutex_init")
 
 
-def _mutex_init(mtx: kmutex_t, type: int, ipl: int, f: FrameType, initfn: str) -> None:
-    """mutex_init; the lock's class is named from the ``initfn`` call frame ``f`` makes."""
+def _mutex_init(mtx: kmutex_t, type: int, ipl: int, where: Where, initfn: str) -> None:
+    """mutex_init; the lock's class is named from the ``initfn`` call at ``where``."""
     if type in (MUTEX_DEFAULT, MUTEX_DRIVER, MUTEX_NODEBUG):
         spin = ipl not in (IPL_NONE, IPL_SOFTCLOCK, IPL_SOFTBIO, IPL_SOFTNET, IPL_SOFTSERIAL)
     elif type == MUTEX_ADAPTIVE:
@@ -151,7 +160,7 @@ def _mutex_init(mtx: kmutex_t, type: int, ipl: int, f: FrameType, initfn: str) -
     mtx.mtx_ipl = ipl
     if mtx.mtx_waiters is not sleepq_empty:  # (its own queue: sleepq_fresh decides)
         mtx.mtx_waiters = sleepq_fresh(mtx.mtx_waiters, "mutex")
-    mtx.lock_class = lock_class_at(f, initfn, "spin mutex" if spin else "mutex")
+    mtx.lock_class = lock_class_at(where, initfn, "spin mutex" if spin else "mutex")
     mtx.mtx_state = 1
     mtx.mtx_adaptive = not spin
 
@@ -162,10 +171,7 @@ def _check(mtx: kmutex_t, what: str) -> None:
               "uninitialised" if mtx.mtx_state == 0 else "destroyed", _name(mtx))
 
 
-_getframe = sys._getframe
-
-
-async def mutex_enter(mtx: kmutex_t) -> None:
+async def mutex_enter(mtx: kmutex_t, at: lock_site | None = None) -> None:
     l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
@@ -180,9 +186,14 @@ async def mutex_enter(mtx: kmutex_t) -> None:
             # Where the caller takes the lock (its code and call
             # instruction) feeds lockdebug's order graph and reports, which
             # make a printable site of it only when they show one; without
-            # lockdebug it is not looked up at all.
-            f = _getframe(1)
-            site: Where | None = (f.f_code, f.f_lasti)
+            # lockdebug it is not looked up at all (``at``: kept for the
+            # call, see lock_site).
+            site: Where | None
+            if at is not None:
+                site = at.where or at.lookup(1)
+            else:
+                f = _getframe(1)
+                site = (f.f_code, f.f_lasti)
             # The order check, skipped when lockdebug passed it before with
             # the same locks held (the top record's chain, subr_lockdebug._Chain).
             if locks:
@@ -202,29 +213,13 @@ async def mutex_enter(mtx: kmutex_t) -> None:
         mtx.mtx_owner = l
         locks.append((mtx, site, False, chain))
         return
-    if ci.lockdebug:
+    if not ci.lockdebug:
+        await _mutex_enter(mtx, l, None)
+    elif at is not None:
+        await _mutex_enter(mtx, l, at.where or at.lookup(1))
+    else:
         f = _getframe(1)
         await _mutex_enter(mtx, l, (f.f_code, f.f_lasti))
-    else:
-        await _mutex_enter(mtx, l, None)
-
-
-class lock_site:
-    """kemu: the lockdebug site of one call of mutex_enter_nowait, looked up once.
-
-    The site lockdebug records is the caller's code and call instruction,
-    which never change for a given call; ``sys._getframe`` makes a frame
-    object for every new caller (about 130 ns, 5% of a block of a
-    sequential ext2 write).  A hot caller keeps one ``lock_site`` at module
-    level for its call and passes it as ``at``: the first call with
-    lockdebug on looks the frame up, the later ones reuse what it found.
-    One lock_site serves exactly one call (the same code and instruction).
-    """
-
-    __slots__ = ("where",)
-
-    def __init__(self) -> None:
-        self.where: Where | None = None
 
 
 def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1, at: lock_site | None = None) -> bool:
@@ -258,12 +253,12 @@ def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1, at: lock_site | None = Non
         return False
     locks = l.l_locks
     if ci.lockdebug:
-        site: Where | None = at.where if at is not None else None
-        if site is None:
+        site: Where | None
+        if at is not None:
+            site = at.where or at.lookup(depth)
+        else:
             f = _getframe(depth)
             site = (f.f_code, f.f_lasti)
-            if at is not None:
-                at.where = site
         if locks:  # (the order check, as in mutex_enter)
             chain = locks[-1][3]
             if chain is None or (chain := chain.ok.get(mtx.lock_class)) is None:
@@ -359,9 +354,9 @@ def mutex_exit(mtx: kmutex_t) -> None:
 mutex_spin_exit = mutex_exit
 
 
-def mutex_tryenter(mtx: kmutex_t) -> int:
+def mutex_tryenter(mtx: kmutex_t, at: lock_site | None = None) -> int:
     """Take the mutex if it is free: 1 on success, 0 if someone (the caller
-    too, as in NetBSD) holds it."""
+    too, as in NetBSD) holds it.  (``at``: the call's kept site, see lock_site.)"""
     l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
@@ -374,8 +369,11 @@ def mutex_tryenter(mtx: kmutex_t) -> int:
         l.l_spinlocks += 1
     # (a try-lock's record has no chain: it adds no order edge)
     if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
-        f = _getframe(1)
-        l.l_locks.append((mtx, (f.f_code, f.f_lasti), False, None))
+        if at is not None:
+            l.l_locks.append((mtx, at.where or at.lookup(1), False, None))
+        else:
+            f = _getframe(1)
+            l.l_locks.append((mtx, (f.f_code, f.f_lasti), False, None))
     else:
         l.l_locks.append((mtx, None, False, None))
     return 1
@@ -402,7 +400,8 @@ def mutex_destroy(mtx: kmutex_t) -> None:
 
 def mutex_obj_alloc(type: int, ipl: int) -> kmutex_t:
     mtx = kmutex_t()
-    _mutex_init(mtx, type, ipl, sys._getframe(1), "mutex_obj_alloc")
+    f = _getframe(1)
+    _mutex_init(mtx, type, ipl, (f.f_code, f.f_lasti), "mutex_obj_alloc")
     return mtx
 
 

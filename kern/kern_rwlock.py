@@ -24,11 +24,14 @@ Deviations:
 * The *_held functions do not answer 1 after a panic (panicstr), and have
   no NULL-lock case; there is no rw_obj_hold/rw_obj_free.
 * The panic messages are kemu's.
+* rw_init, rw_enter and rw_tryenter take a kemu argument ``at``, a
+  ``lock_site`` (subr_lockdebug) a hot caller keeps for that call: the site
+  of its lock class or lockdebug record is looked up at its first call only
+  (as kern_mutex's).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from kern.cpu import curlwp, curlwp_or_none
@@ -45,8 +48,10 @@ from kern.subr_lockdebug import (
     ASSERT_SLEEPABLE,
     LockClass,
     Where,
+    _getframe,
     caller_where,
     lock_class_at,
+    lock_site,
     lockdebug_alloc,
     lockdebug_unlocked,
     lockdebug_wantlock,
@@ -54,14 +59,10 @@ from kern.subr_lockdebug import (
 from kern.subr_prf import panic
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from kern.kern_lwp import lwp
 
 RW_WRITER = 0
 RW_READER = 1
-
-_getframe = sys._getframe
 
 
 class krwlock_t:
@@ -87,11 +88,16 @@ def _name(rw: krwlock_t) -> str:
     return rw.lock_class.name if rw.lock_class else "<uninitialised rwlock>"
 
 
-def rw_init(rw: krwlock_t) -> None:
-    _rw_init(rw, sys._getframe(1), "rw_init")
+def rw_init(rw: krwlock_t, at: lock_site | None = None) -> None:
+    if at is not None:  # (the call's site, kept: see lock_site)
+        where = at.where or at.lookup(1)
+    else:
+        f = _getframe(1)
+        where = (f.f_code, f.f_lasti)
+    _rw_init(rw, where, "rw_init")
 
 
-def _rw_init(rw: krwlock_t, f: FrameType, initfn: str) -> None:
+def _rw_init(rw: krwlock_t, where: Where, initfn: str) -> None:
     if rw.rw_state == 1:  # (lockdebug_alloc does nothing for a lock not live)
         lockdebug_alloc(rw, "Reader / writer lock", True)
     rw.rw_owner = None
@@ -100,7 +106,7 @@ def _rw_init(rw: krwlock_t, f: FrameType, initfn: str) -> None:
         rw.rw_rwait = sleepq_fresh(rw.rw_rwait, "rwlock")
     if rw.rw_wwait is not sleepq_empty:
         rw.rw_wwait = sleepq_fresh(rw.rw_wwait, "rwlock")
-    rw.lock_class = lock_class_at(f, initfn, "rwlock")
+    rw.lock_class = lock_class_at(where, initfn, "rwlock")
     rw.rw_state = 1
 
 
@@ -110,12 +116,18 @@ def _check(rw: krwlock_t, what: str) -> None:
               "uninitialised" if rw.rw_state == 0 else "destroyed", _name(rw))
 
 
-async def rw_enter(rw: krwlock_t, op: int) -> None:
+async def rw_enter(rw: krwlock_t, op: int, at: lock_site | None = None) -> None:
     l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
-    # (the acquisition site only feeds lockdebug: not looked up without it)
-    await _rw_enter(rw, op, caller_where(1) if l.l_cpu.lockdebug else None)
+    # (the acquisition site only feeds lockdebug: not looked up without it;
+    # ``at``: kept for the call, see lock_site)
+    if not l.l_cpu.lockdebug:
+        await _rw_enter(rw, op, None)
+    elif at is not None:
+        await _rw_enter(rw, op, at.where or at.lookup(1))
+    else:
+        await _rw_enter(rw, op, caller_where(1))
 
 
 async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
@@ -170,7 +182,7 @@ async def _rw_enter(rw: krwlock_t, op: int, site: Where | None) -> None:
     locks.append((rw, site, op == RW_READER, chain))
 
 
-def rw_tryenter(rw: krwlock_t, op: int) -> int:
+def rw_tryenter(rw: krwlock_t, op: int, at: lock_site | None = None) -> int:
     l = curlwp_or_none()
     if l is None:
         l = curlwp()  # raises: not in an lwp
@@ -187,8 +199,11 @@ def rw_tryenter(rw: krwlock_t, op: int) -> int:
             return 0
         rw.rw_readers.append(l)
     if l.l_cpu.lockdebug:  # (the caller's site, as caller_where(1) gives it)
-        f = _getframe(1)
-        l.l_locks.append((rw, (f.f_code, f.f_lasti), op == RW_READER, None))
+        if at is not None:
+            l.l_locks.append((rw, at.where or at.lookup(1), op == RW_READER, None))
+        else:
+            f = _getframe(1)
+            l.l_locks.append((rw, (f.f_code, f.f_lasti), op == RW_READER, None))
     else:
         l.l_locks.append((rw, None, op == RW_READER, None))
     return 1
@@ -289,5 +304,6 @@ def rw_destroy(rw: krwlock_t) -> None:
 
 def rw_obj_alloc() -> krwlock_t:
     rw = krwlock_t()
-    _rw_init(rw, sys._getframe(1), "rw_obj_alloc")
+    f = _getframe(1)
+    _rw_init(rw, (f.f_code, f.f_lasti), "rw_obj_alloc")
     return rw

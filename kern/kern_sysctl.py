@@ -67,6 +67,10 @@ Deviations:
   ``sysctl_root()``/``_treelock()`` calls (the boot makes ~40 nodes); the
   in-line KASSERTs' tests keep ``_treelock()``, the exact negation of their
   assertion, so that the panic names what NetBSD's does.
+* sysctl_lock's rw_enter calls pass a ``lock_site`` kept at module level
+  for that call (kern_mutex's ``at``, kemu's): lockdebug's site is looked
+  up once, not with a frame lookup at every call; the same sites and
+  reports.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ from kern.kern_rwlock import (
     rw_write_held,
 )
 from kern.subr_copy import copyin, copyout, kcopy
+from kern.subr_lockdebug import lock_site
 from kern.subr_prf import KASSERT, printf
 
 # ------------------------------------------------------------------ sys/sysctl.h
@@ -490,13 +495,17 @@ async def sys___sysctl(l: Any, uap: Any, retval: list[int]) -> int:
 
 # ------------------------------------------------------------------ section 1: using the tree
 
+_sysctl_rlock_site = lock_site()
+_sysctl_wlock_site = lock_site()
+
+
 async def sysctl_lock(write: bool) -> None:
     l = curlwp()
     if write:
-        await rw_enter(_state().sysctl_treelock, RW_WRITER)
+        await rw_enter(_state().sysctl_treelock, RW_WRITER, at=_sysctl_wlock_site)
         l.l_pflag |= LP_SYSCTLWRITE
     else:
-        await rw_enter(_state().sysctl_treelock, RW_READER)
+        await rw_enter(_state().sysctl_treelock, RW_READER, at=_sysctl_rlock_site)
         l.l_pflag &= ~LP_SYSCTLWRITE
 
 

@@ -58,6 +58,10 @@ Deviations from the C:
   None or an errno rather than a Python error.
 * ``device_lookup``'s KASSERT on alldevs_mtx tests its condition inline
   and calls KASSERT (the same panic and message) only when it fails.
+* ``config_alldevs_lock``'s mutex_tryenter passes a ``lock_site`` kept at
+  module level for that call (kern_mutex's ``at``, kemu's): lockdebug's
+  site is looked up once, not with a frame lookup at every call; the same
+  sites and reports.
 * Not ported, as kemu attaches only pseudo-devices (no parent, no bus, no
   drvctl): config_found/config_attach_loc and the cfdata search,
   config_defer/config_interrupts and the deferred-configuration queues
@@ -93,6 +97,7 @@ from kern.kern_mutex import (
     IPL_VM,
     MUTEX_DEFAULT,
     kmutex_t,
+    lock_site,
     mutex_exit,
     mutex_init,
     mutex_owned,
@@ -806,10 +811,13 @@ class alldevs_foray:
         self.af_garbage: list[device] = []
 
 
+_alldevs_lock_site = lock_site()
+
+
 def config_alldevs_lock() -> int:
     """mutex_enter(&alldevs_mtx).  A spin mutex: see the module notes for tryenter."""
     mtx = _autoconf().alldevs_mtx
-    if not mutex_tryenter(mtx):
+    if not mutex_tryenter(mtx, at=_alldevs_lock_site):
         panic("config_alldevs_lock: alldevs_mtx is held by %s",
               mtx.mtx_owner.l_name if mtx.mtx_owner is not None else "nobody")
     return 0

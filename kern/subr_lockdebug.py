@@ -111,6 +111,40 @@ def caller_where(depth: int) -> Where:
     return (f.f_code, f.f_lasti)
 
 
+class lock_site:
+    """kemu: the site of one lock call, looked up once.
+
+    The site lockdebug records for an acquisition (and a lock class, for an
+    init) is the caller's code and call instruction, which never change for
+    a given call.  Looking it up with ``sys._getframe`` makes a frame
+    object for a frame that has none: about 1,300 instructions, at every
+    call of a function whose frame is new (most callers: a seed of the fss
+    sweep made ~1,950 of them).  A hot caller keeps one ``lock_site`` at
+    module level for its call and passes it as ``at`` (mutex_init,
+    mutex_enter, mutex_enter_nowait, mutex_tryenter, rw_init, rw_enter,
+    rw_tryenter): the first call that needs the site looks the frame up,
+    the later ones reuse what it found, which is what the look-up would
+    give (a kernel module's file, executed afresh for each machine, has its
+    own lock_sites there).  One lock_site serves exactly one call (the same code and
+    instruction): shared by two calls, it would name the first one's line
+    for both (tests/kern/test_lock_site.py checks every lock_site of the
+    tree is given at one call only, and that each record names a call in
+    progress).
+    """
+
+    __slots__ = ("where",)
+
+    def __init__(self) -> None:
+        self.where: Where | None = None
+
+    def lookup(self, depth: int) -> Where:
+        """The site of the call ``depth`` frames above the caller of this
+        method (1: its caller's caller), kept for the later calls."""
+        f = _getframe(depth + 1)
+        w = self.where = (f.f_code, f.f_lasti)
+        return w
+
+
 def where_str(where: Where | None) -> str:
     return site_str(site_of(where))
 
@@ -191,13 +225,14 @@ def lock_class_for(site: Site, initfn: str, kind: str) -> LockClass:
 _classes_at: dict[tuple[str, int, bytes, int, str], LockClass] = {}
 
 
-def lock_class_at(f: FrameType, initfn: str, kind: str) -> LockClass:
-    """lock_class_for the ``initfn`` call frame ``f`` is making."""
-    code = f.f_code
-    key = (code.co_filename, code.co_firstlineno, code.co_linetable, f.f_lasti, kind)
+def lock_class_at(where: Where, initfn: str, kind: str) -> LockClass:
+    """lock_class_for the ``initfn`` call at ``where`` (the init's caller's code and call
+    instruction)."""
+    code, lasti = where
+    key = (code.co_filename, code.co_firstlineno, code.co_linetable, lasti, kind)
     c = _classes_at.get(key)
     if c is None:
-        c = _classes_at[key] = lock_class_for(frame_site(f), initfn, kind)
+        c = _classes_at[key] = lock_class_for(site_of(where), initfn, kind)  # type: ignore[arg-type]
     return c
 
 

@@ -90,6 +90,11 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
   nothing and say so); the two coroutines try them first, and
   ext2fs_write calls them for each block a write extends.  The work under
   the lock is one plain function shared by both forms.
+* genfs_getpage_busy's mutex_enter (its slow path) and genfs_do_putpages'
+  two relocks of the object lock each pass a ``lock_site`` kept at module
+  level for that call (kern_mutex's ``at``, kemu's): lockdebug's site is
+  looked up once, not with a frame lookup at every call; the same sites and
+  reports.
 """
 
 from __future__ import annotations
@@ -551,6 +556,9 @@ def genfs_getpage_nowait(uobj: uvm_object | None, off: int, nofill: bool = False
     return pg
 
 
+_getpage_slow_site = lock_site()
+
+
 async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
                              ra_end: int = 0) -> tuple[int, vm_page | None]:
     """The page of ``vp`` at ``off``, busy, with valid contents.
@@ -571,7 +579,7 @@ async def genfs_getpage_busy(vp: vnode, off: int, nofill: bool = False,
     lock = uobj.vmobjlock
     pages = uobj.uo_pages
     if not mutex_enter_nowait(lock, 1, _getpage_site):
-        await mutex_enter(lock)
+        await mutex_enter(lock, at=_getpage_slow_site)
     while True:
         pg = pages.get(off)
         if pg is None:
@@ -906,6 +914,10 @@ async def genfs_putpages(v: Any) -> int:
     return await genfs_do_putpages(vp, ap.a_offlo, ap.a_offhi, ap.a_flags)
 
 
+_putpages_trans_site = lock_site()
+_putpages_written_site = lock_site()
+
+
 async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> int:
     """genfs_do_putpages as NetBSD's page-array version has it (genfs_io.c of the
     yamt-pagecache work, NetBSD 10's): the object lock is held over the scan and
@@ -965,7 +977,7 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
                 # The vnode changed mounts (was reclaimed) meanwhile.
                 fstrans_done(trans_mp)
                 trans_mp = None
-            await mutex_enter(slock)
+            await mutex_enter(slock, at=_putpages_trans_site)
 
     maxpages = MAXPHYS // PAGE_SIZE
     pages = uobj.uo_pages
@@ -1040,7 +1052,7 @@ async def genfs_do_putpages(vp: vnode, offlo: int, offhi: int, flags: int) -> in
             _run_tag(uobj.uo_wboffs, cluster)
             mutex_exit(slock)
             e = await uobj.g_op.gop_write(vp, cluster, len(cluster), flags)
-            await mutex_enter(slock)
+            await mutex_enter(slock, at=_putpages_written_site)
             _run_untag(uobj.uo_wboffs, cluster)
             if e:
                 for q in cluster:

@@ -59,6 +59,10 @@ Deviations:
   only the bytes the driver transferred (b_bcount - b_resid), a write's
   copy-in fills all of it.  Making a zeroed 64 KiB buffer per buf was
   ~4.7 MB of memset a fss sweep seed.
+* The mutex_init of a call's state and physio_wait's mutex_enter pass a
+  ``lock_site`` kept at module level for that call (kern_mutex's ``at``,
+  kemu's): lockdebug's site (or the lock class's init site) is looked up
+  once, not with a frame lookup at every call; the same sites and reports.
 """
 
 from __future__ import annotations
@@ -69,7 +73,15 @@ from typing import Any
 from kern.cpu import curlwp
 from kern.errno import EFAULT, EINVAL, EPASSTHROUGH
 from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
-from kern.kern_mutex import IPL_NONE, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from kern.kern_mutex import (
+    IPL_NONE,
+    MUTEX_DEFAULT,
+    kmutex_t,
+    lock_site,
+    mutex_enter,
+    mutex_exit,
+    mutex_init,
+)
 from kern.param import PAGE_MASK
 from kern.subr_devsw import devsw_call
 from kern.subr_prf import KASSERT, panic
@@ -101,6 +113,9 @@ physio_concurrency = PHYSIO_CONCURRENCY
 B_DONTFREE = B_AGE
 
 
+_ctx_lock_init_site = lock_site()
+
+
 class _physio_ctx:
     """kemu's side of a physio call: completed bufs waiting for physio_done."""
 
@@ -109,7 +124,7 @@ class _physio_ctx:
     def __init__(self, uio: Any) -> None:
         self.done: list[buf] = []
         self.lock = kmutex_t()
-        mutex_init(self.lock, MUTEX_DEFAULT, IPL_NONE)
+        mutex_init(self.lock, MUTEX_DEFAULT, IPL_NONE, at=_ctx_lock_init_site)
         self.cv1 = kcondvar_t()
         cv_init(self.cv1, "physio1")
         self.cv2 = kcondvar_t()
@@ -230,6 +245,9 @@ def physio_biodone(bp: buf) -> None:
     cv_broadcast(ctx.cv2)
 
 
+_physio_wait_site = lock_site()
+
+
 async def physio_wait(mbp: buf, n: int, wchan: str) -> int:
     """Wait until at most ``n`` bufs are in flight, finishing the completed ones."""
     ctx: _physio_ctx = mbp.b_private
@@ -239,7 +257,7 @@ async def physio_wait(mbp: buf, n: int, wchan: str) -> int:
             await physio_done(ctx.done.pop(0))
         if mbp.b_freelistindex <= n:
             return 0
-        await mutex_enter(ctx.lock)
+        await mutex_enter(ctx.lock, at=_physio_wait_site)
         while not ctx.done:
             await cv_wait(cv, ctx.lock)
         mutex_exit(ctx.lock)

@@ -137,6 +137,11 @@ Deviations from vfs_bio.c 1.276:
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
   may sleep and releasing a buffer must not; nothing else runs meanwhile),
   so the two are one function;
+* the lock calls of getblk's and biowait's slow paths and _bflush_take
+  pass a ``lock_site`` kept at module level for that call (kern_mutex's
+  ``at``, kemu's): lockdebug's site (or the lock class's init site) is
+  looked up once, not with a frame lookup at every call; the same sites
+  and reports;
 * no wapbl, no tape devices, no statistics, no BIOHIST, no sysctl nodes.
 
 ``getiobuf``/``putiobuf`` hand out bufs outside the cache (drivers, physio,
@@ -477,6 +482,9 @@ def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None
     return bp
 
 
+_getblk_slow_site = lock_site()
+
+
 async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                  slptimeo: int = 0) -> buf:
     """The cached buffer for (vp, blkno), busy; its data valid only if BO_DONE or BO_DELWRI."""
@@ -487,7 +495,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
             _getblk_idle(bc, bp):
         return bp
     if not mutex_enter_nowait(bc.lock, 1, _getblk_site):
-        await mutex_enter(bc.lock)
+        await mutex_enter(bc.lock, at=_getblk_slow_site)
     while True:
         bp = bc.hash.get(key)
         if bp is None:
@@ -599,6 +607,9 @@ def _biowait_done(bp: buf) -> int | None:
     return bp.b_error
 
 
+_biowait_slow_site = lock_site()
+
+
 async def biowait(bp: buf) -> int:
     """Wait for the I/O on ``bp`` to finish (or its write to be delayed); returns b_error."""
     error = _biowait_done(bp)
@@ -607,7 +618,7 @@ async def biowait(bp: buf) -> int:
     bc = bp.b_cache
     m = (bc or bufcache()).lock  # see the deviations: b_objlock in NetBSD
     if not mutex_enter_nowait(m, 1, _biowait_site):
-        await mutex_enter(m)
+        await mutex_enter(m, at=_biowait_slow_site)
     while not bp.b_oflags & (BO_DONE | BO_DELWRI):
         await cv_wait(_cv(bp, "b_done", "biowait"), m)
     mutex_exit(m)
@@ -747,6 +758,9 @@ def _vnode_bufs(vp: vnode) -> list[buf]:
     return [b for b in list(bufcache().hash.values()) if b.b_vp is vp]
 
 
+_bflush_take_site = lock_site()
+
+
 async def _bflush_take(bp: buf) -> bool:
     """vflushbuf's BC_BUSY|BC_VFLUSH: take ``bp``, leaving it where it is on the LRU list.
 
@@ -754,7 +768,7 @@ async def _bflush_take(bp: buf) -> bool:
     deviations), then taken the same way.
     """
     bc = bufcache()
-    await mutex_enter(bc.lock)
+    await mutex_enter(bc.lock, at=_bflush_take_site)
     while True:
         if bp.b_hash is None or bc.hash.get(bp.b_hash) is not bp:
             mutex_exit(bc.lock)

@@ -87,7 +87,7 @@ Deviations from 1.93.2.3:
 * ``genfs_lock`` enters its transaction with ``fstrans_start_begin``
   (fstrans_start without a coroutine when it need not sleep; vfs_trans.py)
   and takes its lock site (lockdebug's caller_where(2)) with ``_getframe``
-  itself.
+  itself, with lockdebug on.
 * KASSERTs on the hot paths test their condition inline and call KASSERT
   (the same panic and message) only when it fails (VSTATE_GET,
   VSTATE_CHANGE, VSTATE_ASSERT, lru_which, vrelel, vcache_vget; the
@@ -95,6 +95,17 @@ Deviations from 1.93.2.3:
 * ``vcache_vget`` calls VSTATE_WAIT_STABLE only when the vnode is not
   LOADED (a LOADED vnode is stable: the macro would neither wait nor
   panic), so the common case makes no coroutine.
+* The lock calls of vnode's init (v_interlock, v_lock),
+  _vdrain_lock_enter, vrelel, vrele, vcache_get, vcache_new and
+  genfs_lock's try-lock pass a ``lock_site`` kept at module level for that
+  call (kern_mutex's ``at``, kemu's): lockdebug's site (or the lock
+  class's init site) is looked up once, not with a frame lookup at every
+  call; the same sites and reports.  genfs_lock looks its site up only
+  with lockdebug on (as rw_enter), and when vn_lock's VOP_LOCK reached it
+  (vn_lock notes its vnode in ``_vn_locking`` around the call; genfs_lock,
+  as the vnode's lock operation, finds it there on entry) it records the
+  site kept for that call (``_vn_lock_site``): the caller two frames up
+  that the look-up would give.
 """
 
 from __future__ import annotations
@@ -139,7 +150,7 @@ from kern.queue import (
     TAILQ_NEXT,
     TAILQ_REMOVE,
 )
-from kern.subr_lockdebug import _getframe
+from kern.subr_lockdebug import _getframe, lock_site
 from kern.subr_prf import KASSERT, KASSERTMSG, panic, printf
 from vfs.mount import IMNT_HAS_TRANS, VFS_LOADVNODE, VFS_NEWVNODE, vfs_busy, vfs_unbusy
 from vfs.uvm import uvm
@@ -150,6 +161,7 @@ from vfs.vnode_if import (
     VOP_RECLAIM,
     VOP_UNLOCK,
     vnodeopv_desc,
+    vop_lock_desc,
 )
 
 if TYPE_CHECKING:
@@ -286,6 +298,10 @@ assert set(vattr.__slots__) == {"va_type", "va_mode", "va_nlink", "va_uid", "va_
 # The emulation keeps times as (sec, nsec) tuples in vattr.
 
 
+_v_interlock_init_site = lock_site()
+_v_lock_init_site = lock_site()
+
+
 class vnode:
     """struct vnode."""
 
@@ -312,9 +328,9 @@ class vnode:
         self.v_specnode: Any = None  # specfs state for VBLK/VCHR
         self.v_mountedhere: mount | None = None
         self.v_interlock = kmutex_t()
-        mutex_init(self.v_interlock, MUTEX_DEFAULT, IPL_NONE)
+        mutex_init(self.v_interlock, MUTEX_DEFAULT, IPL_NONE, at=_v_interlock_init_site)
         self.v_lock = krwlock_t()
-        rw_init(self.v_lock)
+        rw_init(self.v_lock, at=_v_lock_init_site)
         self.v_locktrans: dict[Any, Any] = {}  # lwp -> mount: the transaction of its lock
         self.v_state = VS_LOADING
         self.v_cv = kcondvar_t()  # v_state changes (and, in NetBSD, v_numoutput)
@@ -464,13 +480,16 @@ def lru_which(vp: vnode) -> TAILQ_HEAD:
     return g.lru_hold_list if vp.v_holdcnt > 0 else g.lru_free_list
 
 
+_vdrain_lock_site = lock_site()
+
+
 def _vdrain_lock_enter(g: _VnodeGlobals) -> None:
     """Take vdrain_lock from code that must not sleep.
 
     kemu: no lwp sleeps while holding vdrain_lock (it covers list surgery
     only), so on the one emulated CPU it is free whenever another lwp runs
     and a try always gets it."""
-    if not mutex_tryenter(g.vdrain_lock):
+    if not mutex_tryenter(g.vdrain_lock, at=_vdrain_lock_site):
         owner = mutex_owner(g.vdrain_lock)
         panic("vdrain_lock held across a sleep by %s", owner.l_name if owner else "?")
 
@@ -656,6 +675,10 @@ def _vrelel_not_last(vp: vnode) -> bool:
     return False
 
 
+_vrelel_inactive_site = lock_site()
+_vrelel_relock_site = lock_site()
+
+
 async def vrelel(vp: vnode, flags: int) -> None:
     """Release a reference, v_interlock held (and released on return).
 
@@ -684,7 +707,7 @@ async def vrelel(vp: vnode, flags: int) -> None:
         mutex_exit(vp.v_interlock)
         error = await vn_lock(vp, LK_EXCLUSIVE | LK_RETRY | (0 if force else LK_NOWAIT))
         defer = error != 0
-        await mutex_enter(vp.v_interlock)
+        await mutex_enter(vp.v_interlock, at=_vrelel_relock_site)
     if not mutex_owned(vp.v_interlock) or force and defer:  # (their calls only on failure)
         KASSERT(mutex_owned(vp.v_interlock))
         KASSERT(not (force and defer))
@@ -714,7 +737,7 @@ async def vrelel(vp: vnode, flags: int) -> None:
         recycle = bool(recycle)
         if not recycle:
             VOP_UNLOCK(vp)
-        await mutex_enter(vp.v_interlock)
+        await mutex_enter(vp.v_interlock, at=_vrelel_inactive_site)
         VSTATE_CHANGE(vp, VS_BLOCKED, VS_LOADED)
         if not recycle:
             if vtryrele(vp):
@@ -746,11 +769,14 @@ async def vrelel(vp: vnode, flags: int) -> None:
         mutex_exit(vp.v_interlock)
 
 
+_vrele_site = lock_site()
+
+
 async def vrele(vp: vnode) -> None:
     """Drop a reference; the last one deactivates the vnode (see vrelel)."""
     if vtryrele(vp):
         return
-    await mutex_enter(vp.v_interlock)
+    await mutex_enter(vp.v_interlock, at=_vrele_site)
     await vrelel(vp, 0)
 
 
@@ -967,6 +993,9 @@ async def vcache_vget(vp: vnode) -> int:
     return 0
 
 
+_vcache_get_site = lock_site()
+
+
 async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
     """The referenced, unlocked vnode for ``key`` on ``mp``, loading it if needed."""
     g = _vg()
@@ -976,7 +1005,7 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
         if vp is None:
             break
         # kemu: a LOADING vnode is waited for in vcache_vget.
-        await mutex_enter(vp.v_interlock)
+        await mutex_enter(vp.v_interlock, at=_vcache_get_site)
         error = await vcache_vget(vp)
         if error == ENOENT:
             continue  # reclaimed meanwhile: look again
@@ -1017,6 +1046,9 @@ async def vcache_get(mp: mount, key: Any) -> tuple[int, vnode | None]:
     return 0, vp
 
 
+_vcache_new_site = lock_site()
+
+
 async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
                      extra: Any = None) -> tuple[int, vnode | None]:
     """Create a new file's vnode through VFS_NEWVNODE; referenced and unlocked."""
@@ -1041,7 +1073,7 @@ async def vcache_new(mp: mount, dvp: vnode | None, vap: vattr, cred: Any,
     insmntque(vp, mp)
     vfs_unbusy(mp)
 
-    await mutex_enter(vp.v_interlock)
+    await mutex_enter(vp.v_interlock, at=_vcache_new_site)
     VSTATE_CHANGE(vp, VS_LOADING, VS_LOADED)
     mutex_exit(vp.v_interlock)
     return 0, vp
@@ -1246,17 +1278,35 @@ def _dead_vnodeop_p() -> list[Any]:
 
 # ------------------------------------------------------------------ locking
 
+# genfs_lock's lock site is its caller's caller (caller_where(2)): for the
+# VOP_LOCK of vn_lock, the tree's one call of it, always that call.  While
+# vn_lock makes it, _vn_locking holds the vnode; a genfs_lock that is the
+# vnode's lock operation (so called by the VOP itself, which runs to it
+# without a sleep) and finds its vnode there takes the site kept in
+# _vn_lock_site instead of looking the frame up (see lock_site).
+_vn_lock_site = lock_site()
+_vn_locking: list[vnode | None] = [None]
+_VOP_LOCK_OFFSET = vop_lock_desc.vdesc_offset
+
+
 async def vn_lock(vp: vnode, flags: int) -> int:
     """Lock a vnode; ENOENT (without LK_RETRY) if it is dead or dying."""
     if not flags & LK_RETRY and vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
         return ENOENT
-    error = await VOP_LOCK(vp, flags)
+    _vn_locking[0] = vp
+    try:
+        error = await VOP_LOCK(vp, flags)
+    finally:
+        _vn_locking[0] = None  # (no vnode kept here past the call, whatever ends it)
     if error:
         return error
     if not flags & LK_RETRY and vp.v_state == VS_RECLAIMED:
         VOP_UNLOCK(vp)
         return ENOENT
     return 0
+
+
+_genfs_trylock_site = lock_site()
 
 
 async def genfs_lock(v: Any) -> int:
@@ -1270,6 +1320,11 @@ async def genfs_lock(v: Any) -> int:
     """
     ap = v
     vp = ap.a_vp
+    # (reached by vn_lock's VOP_LOCK, found before anything can sleep: see
+    # _vn_lock_site)
+    by_vn_lock = _vn_locking[0] is vp and vp.v_op[_VOP_LOCK_OFFSET] is genfs_lock
+    if by_vn_lock:
+        _vn_locking[0] = None
     flags = ap.a_flags
     mp = vp.v_mount
     trans = mp if mp is not None and mp.mnt_iflag & IMNT_HAS_TRANS else None
@@ -1277,7 +1332,7 @@ async def genfs_lock(v: Any) -> int:
     if flags & LK_NOWAIT:
         if trans is not None and fstrans_start_nowait(trans):
             return EBUSY
-        if not rw_tryenter(vp.v_lock, op):
+        if not rw_tryenter(vp.v_lock, op, at=_genfs_trylock_site):
             if trans is not None:
                 fstrans_done(trans)
             return EBUSY
@@ -1286,9 +1341,18 @@ async def genfs_lock(v: Any) -> int:
             wait = fstrans_start_begin(trans)  # (fstrans_start, its common case inline)
             if wait is not None:
                 KASSERT(await wait == 0)
-        # (caller_where(2), written out: the frame two above this one)
-        f = _getframe(2)
-        await _rw_enter(vp.v_lock, op, (f.f_code, f.f_lasti))
+        # (the lockdebug site: caller_where(2), written out: the frame two
+        # above this one, or vn_lock's kept one; not looked up without
+        # lockdebug, as in rw_enter)
+        l = curlwp_or_none()
+        if l is not None and l.l_cpu.lockdebug:
+            if by_vn_lock:
+                await _rw_enter(vp.v_lock, op, _vn_lock_site.where or _vn_lock_site.lookup(2))
+            else:
+                f = _getframe(2)
+                await _rw_enter(vp.v_lock, op, (f.f_code, f.f_lasti))
+        else:
+            await _rw_enter(vp.v_lock, op, None)  # (raises if this is not an lwp)
     if trans is not None:
         # (the lock calls above raised if this is not an lwp: the ContextVar's get)
         vp.v_locktrans[curlwp_or_none()] = trans

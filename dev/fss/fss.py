@@ -32,7 +32,13 @@ names; each keeps the C's branches, errnos, locks and sleeps.  Reading aid:
   when none is valid).  C reads the slots only up to that one: the reads
   after it have no side effect (all under sc_slock, nothing locks or
   sleeps), and the usual pass, with nothing to clean, reads them all in
-  both.
+  both;
+* the ``mutex_enter(&sc->sc_slock)`` of fss_strategy, fss_copy_on_write and
+  fss_read_cluster, and fss_bs_io's of the store's v_interlock, pass a
+  ``lock_site`` kept at module level for that call (kern_mutex's ``at``,
+  kemu's): lockdebug's site is looked up once (per machine: fss is a
+  module loaded afresh for each), not with a frame lookup at every call;
+  the same sites and reports.
 
 Defects of 1.104 kept on purpose, each pinned by a test that names the
 revision that fixed it ("1.114" is the newest revision read, 2023-03-22):
@@ -196,7 +202,7 @@ from kern.subr_kmem import (
     kmem_zalloc,
     malloc,
 )
-from kern.subr_lockdebug import lockdebug_kept_reversal
+from kern.subr_lockdebug import lock_site, lockdebug_kept_reversal
 from kern.subr_prf import KASSERT, aprint_debug_dev, aprint_error, aprint_error_dev, panic
 from kern.subr_uio import UIO_READ, UIO_SYSSPACE, UIO_USERSPACE, UIO_WRITE
 from kern.types_dev import minor
@@ -441,12 +447,15 @@ async def fss_close(dev: int, flags: int, mode: int, l: Any) -> int:
     return error
 
 
+_fss_strategy_site = lock_site()
+
+
 async def fss_strategy(bp: Any) -> None:
     write = (bp.b_flags & B_READ) != B_READ
     sc = device_lookup_private(fss_cd, minor(bp.b_dev))
 
     sc = _nullsc(sc, "fss_strategy", bp.b_dev)
-    await mutex_enter(sc.sc_slock)
+    await mutex_enter(sc.sc_slock, at=_fss_strategy_site)
 
     if write or not FSS_ISVALID(sc):
         bp.b_error = EROFS if write else ENXIO
@@ -671,12 +680,15 @@ async def fss_unmount_hook(mp: Any) -> None:
     mutex_exit(fss_device_lock)
 
 
+_fss_copy_on_write_site = lock_site()
+
+
 async def fss_copy_on_write(v: Any, bp: Any, data_valid: bool) -> int:
     """A buffer is written to the snapshotted block device. Copy to
     backing store if needed."""
     sc = v
 
-    await mutex_enter(sc.sc_slock)
+    await mutex_enter(sc.sc_slock, at=_fss_copy_on_write_site)
     if not FSS_ISVALID(sc):
         mutex_exit(sc.sc_slock)
         return 0
@@ -937,13 +949,16 @@ async def fss_delete_snapshot(sc: fss_softc, l: Any) -> int:
     return 0
 
 
+_fss_read_cluster_site = lock_site()
+
+
 async def fss_read_cluster(sc: fss_softc, cl: int) -> int:
     """Read a cluster from the snapshotted block device to the cache."""
 
     # Get a free cache slot.
     # (scl, one past the last slot, is the for-else of the loops below.)
 
-    await mutex_enter(sc.sc_slock)
+    await mutex_enter(sc.sc_slock, at=_fss_read_cluster_site)
 
     while True:  # restart:
         if isset(sc.sc_copied, cl) or not FSS_ISVALID(sc):
@@ -1021,6 +1036,9 @@ async def fss_read_cluster(sc: fss_softc, cl: int) -> int:
     return error
 
 
+_fss_bs_io_site = lock_site()
+
+
 async def fss_bs_io(sc: fss_softc, rw: int, cl: int, off: int, len_: int, data: Any,
                     resid: list[int] | None) -> int:
     """Read/write clusters from/to backing store.
@@ -1036,7 +1054,7 @@ async def fss_bs_io(sc: fss_softc, rw: int, cl: int, off: int, len_: int, data: 
                           IO_ADV_ENCODE(POSIX_FADV_NOREUSE) | IO_NODELOCKED,
                           sc.sc_bs_lwp.l_cred, resid, None)
     if error == 0:
-        await mutex_enter(sc.sc_bs_vp.v_interlock)
+        await mutex_enter(sc.sc_bs_vp.v_interlock, at=_fss_bs_io_site)
         error = await VOP_PUTPAGES(sc.sc_bs_vp, trunc_page(off),
                                    round_page(off + len_), PGO_CLEANIT | PGO_FREE | PGO_SYNCIO)
 
