@@ -324,3 +324,26 @@ def test_setsize_reads_the_write_size_under_v_interlock_race():
     assert size == wsize > 100
     assert k.race.races == []
     assert taken  # the plain form did the work
+
+
+def test_setsize_nowait_leaves_a_shrink_to_uvm_vnp_setsize():
+    """The plain form does a size that drops no page; one below the write size
+    of a vnode with a page cache it declines, having changed nothing and left
+    the object lock free, and uvm_vnp_setsize does it (its page held at the
+    new size is kept, its tail past the new size zeroed)."""
+    async def body():
+        vp = vnode()
+        genfs_io.genfs_node_init(vp, genfs_io.genfs_ops())
+        r = [genfs_io.uvm_vnp_setsize_nowait(vp, 8192), _sizes(vp)]
+        pg = genfs_io.vm_page(vp.v_uobj, 0)
+        pg.flags, pg.data[:] = genfs_io.PG_CLEAN, b"\xaa" * genfs_io.PAGE_SIZE
+        vp.v_uobj.uo_pages[0] = pg  # (resident, idle: below the new size, it stays)
+        r += [genfs_io.uvm_vnp_setsize_nowait(vp, 100), _sizes(vp),
+              vp.v_interlock.mtx_owner is None]
+        await genfs_io.uvm_vnp_setsize(vp, 100)
+        r += [_sizes(vp), bytes(pg.data[98:102])]
+        return r
+
+    with boot() as k:
+        assert k.run(body) == [True, (8192, 8192), False, (8192, 8192), True,
+                               (100, 100), b"\xaa\xaa\0\0"]
