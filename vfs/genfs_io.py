@@ -793,7 +793,7 @@ def _setsize_locked(vp: vnode, uobj: uvm_object | None, newsize: int) -> bool:
         KASSERT(vp.v_size <= vp.v_writesize)
         KASSERT(vp.v_size == vp.v_writesize or
                 newsize == vp.v_writesize or newsize <= vp.v_size)
-    if uobj is not None and wsize != VSIZENOTSET and newsize < wsize:
+    if newsize < wsize and uobj is not None and wsize != VSIZENOTSET:  # (a grow: one test)
         return False
     vp.v_size = vp.v_writesize = newsize
     return True
