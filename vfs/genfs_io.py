@@ -87,9 +87,11 @@ Deviations (nothing is mapped: there is no pmap, no fault path, no mmap):
   as mutex_enter_nowait is) do the whole of uvm_vnp_setwritesize, and of
   a uvm_vnp_setsize that drops no page, as a plain call when the object
   lock can be taken at once with nobody waiting for the CPU (else they do
-  nothing and say so); the two coroutines try them first, and
-  ext2fs_write calls them for each block a write extends.  The work under
-  the lock is one plain function shared by both forms.
+  nothing and say so; the sizes are read under the lock only, and a size
+  that would drop pages lets it go again at once); uvm_vnp_setwritesize
+  tries its form first, and ext2fs_write calls both for each block a
+  write extends.  The work under the lock is one plain function shared
+  by both forms.
 * genfs_getpage_busy's mutex_enter (its slow path) and genfs_do_putpages'
   two relocks of the object lock each pass a ``lock_site`` kept at module
   level for that call (kern_mutex's ``at``, kemu's): lockdebug's site is
@@ -736,34 +738,34 @@ async def uvm_vnp_setsize(vp: vnode, newsize: int) -> None:
     passes v_writesize, and while a write has raised v_writesize the new size
     is either that write size or no more than v_size.
     """
-    if uvm_vnp_setsize_nowait(vp, newsize):
-        return
     uobj = vp.v_uobj
     lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     if not mutex_enter_nowait(lock, 1, _setsize_site):
         await mutex_enter(lock)
-    _setsize_check(vp, newsize)
-    oldsize = vp.v_writesize
-    if uobj is not None and oldsize != VSIZENOTSET and newsize < oldsize:
-        keep = round_page(newsize)
-        while True:
-            victims = [pg for o, pg in uobj.uo_pages.items() if o >= keep]
-            busy = [pg for pg in victims if pg.flags & PG_BUSY]
-            if not busy:
-                break
-            busy[0].flags |= PG_WANTED
+    if _setsize_locked(vp, uobj, newsize):
+        mutex_exit(lock)
+        return
+    # Pages past the new size go (a shrink below the write size).
+    assert uobj is not None
+    keep = round_page(newsize)
+    while True:
+        victims = [pg for o, pg in uobj.uo_pages.items() if o >= keep]
+        busy = [pg for pg in victims if pg.flags & PG_BUSY]
+        if not busy:
+            break
+        busy[0].flags |= PG_WANTED
+        await cv_wait(uobj.uo_cv, lock)
+    for pg in victims:
+        _page_free(uobj, pg)
+    last = uobj.uo_pages.get(trunc_page(newsize))
+    if last is not None and newsize & PAGE_MASK:
+        # Wait for a write-back in progress, then clear the tail.
+        while last.flags & PG_BUSY and uobj.uo_pages.get(last.offset) is last:
+            last.flags |= PG_WANTED
             await cv_wait(uobj.uo_cv, lock)
-        for pg in victims:
-            _page_free(uobj, pg)
-        last = uobj.uo_pages.get(trunc_page(newsize))
-        if last is not None and newsize & PAGE_MASK:
-            # Wait for a write-back in progress, then clear the tail.
-            while last.flags & PG_BUSY and uobj.uo_pages.get(last.offset) is last:
-                last.flags |= PG_WANTED
-                await cv_wait(uobj.uo_cv, lock)
-            if uobj.uo_pages.get(last.offset) is last:
-                t = newsize & PAGE_MASK
-                last.data[t:] = bytes(PAGE_SIZE - t)
+        if uobj.uo_pages.get(last.offset) is last:
+            t = newsize & PAGE_MASK
+            last.data[t:] = bytes(PAGE_SIZE - t)
     vp.v_size = vp.v_writesize = newsize
     mutex_exit(lock)
 
@@ -773,27 +775,24 @@ def uvm_vnp_setsize_nowait(vp: vnode, newsize: int) -> bool:
     drops no page (the size does not go below the write size, or the vnode
     has no page cache or no size yet) and the object lock can be taken at
     once with nobody waiting for the CPU: then all of it is done, True;
-    otherwise nothing is done, False, and the caller awaits uvm_vnp_setsize
-    (which tries this first).  A write extending its file sets each block's
-    new size this way."""
+    otherwise nothing is done, False, and the caller awaits uvm_vnp_setsize.
+    The sizes are looked at under the lock only, as uvm_vnp_setsize does (a
+    size that would drop pages: the lock is let go again, nothing changed).
+    A write extending its file sets each block's new size this way."""
     uobj = vp.v_uobj
-    if uobj is not None:
-        wsize = vp.v_writesize
-        if wsize != VSIZENOTSET and newsize < wsize:
-            return False
-        lock = uobj.vmobjlock
-    else:
-        lock = vp.v_interlock
+    lock = uobj.vmobjlock if uobj is not None else vp.v_interlock
     if not mutex_enter_nowait(lock, 1, _setsize_nowait_site):  # (each block a write extends)
         return False
-    _setsize_check(vp, newsize)
-    vp.v_size = vp.v_writesize = newsize
-    mutex_exit(lock)
-    return True
+    done = _setsize_locked(vp, uobj, newsize)
+    mutex_exit(lock)  # (not done: pages to drop, uvm_vnp_setsize's work, which may sleep)
+    return done
 
 
-def _setsize_check(vp: vnode, newsize: int) -> None:
-    """uvm_vnp_setsize's KASSERTs (under the object lock)."""
+def _setsize_locked(vp: vnode, uobj: uvm_object | None, newsize: int) -> bool:
+    """uvm_vnp_setsize's KASSERTs, then, when no page is to go (the size does
+    not go below the write size, or there is no page cache or no size yet),
+    the sizes set: True; False, nothing set: the caller drops the pages
+    first.  Under the object lock."""
     size, wsize = vp.v_size, vp.v_writesize
     if not (newsize != VSIZENOTSET and newsize >= 0 and size <= wsize and
             (size == wsize or newsize == wsize or newsize <= size)):
@@ -802,6 +801,10 @@ def _setsize_check(vp: vnode, newsize: int) -> None:
         KASSERT(vp.v_size <= vp.v_writesize)
         KASSERT(vp.v_size == vp.v_writesize or
                 newsize == vp.v_writesize or newsize <= vp.v_size)
+    if newsize < wsize and uobj is not None and wsize != VSIZENOTSET:  # (a grow: one test)
+        return False
+    vp.v_size = vp.v_writesize = newsize
+    return True
 
 
 _setwritesize_nowait_site = lock_site()

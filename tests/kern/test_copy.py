@@ -364,3 +364,34 @@ def test_the_mapping_looked_up_last_is_never_a_stale_answer(k):
 
     p = k.proc_create("parent", k.initproc)
     assert k.run(body, proc=p) == (1, b"parent", EFAULT, EFAULT, EFAULT)
+
+
+def test_uiomove_user_chunks_pass_the_copy_sites_one_by_one(k):
+    """uiomove's user copies (copyin_vmspace/copyout_vmspace's user branch, in
+    line) pass the copyin site for UIO_WRITE and the copyout site for UIO_READ
+    once per iovec: unarmed each chunk counts, armed the chosen chunk fails and
+    the move stops there, what went before moved; a whole buffer moved at once
+    lands in it."""
+    async def moves(rw, nbufs):
+        p = curproc()
+        addrs = [ualloc(4) for _ in range(nbufs)]
+        for i, a in enumerate(addrs):
+            uput(a, bytes([0x41 + i]) * 4)
+        u = uio([iovec(a, 4) for a in addrs], nbufs, 0, 4 * nbufs, rw, p.p_vmspace)
+        kb = bytearray(b"." * 4 * nbufs)
+        err = await uiomove(kb, 4 * nbufs, u)
+        return err, bytes(kb), u.uio_resid, b"".join(uget(a, 4) for a in addrs)
+
+    calls = k.faults.calls
+    before = (calls.get("copyin", 0), calls.get("copyout", 0))
+    assert k.run(moves, UIO_WRITE, 1) == (0, b"AAAA", 0, b"AAAA")  # (the whole buffer)
+    assert k.run(moves, UIO_WRITE, 3) == (0, b"AAAABBBBCCCC", 0, b"AAAABBBBCCCC")
+    assert k.run(moves, UIO_READ, 2) == (0, b"." * 8, 0, b"." * 8)
+    assert (calls["copyin"] - before[0], calls["copyout"] - before[1]) == (4, 2)
+    with k.faults.inject("copyin", error=EFAULT, fail_nth=2) as f:
+        assert k.run(moves, UIO_WRITE, 3) == (EFAULT, b"AAAA........", 8, b"AAAABBBBCCCC")
+    assert f.nfaults == 1
+    with k.faults.inject("copyout", error=EIO, fail_nth=3) as f:
+        assert k.run(moves, UIO_READ, 3) == (EIO, b"." * 12, 4, b"." * 8 + b"CCCC")
+    assert f.nfaults == 1
+    assert [e.site for e in k.faults.fired()][-2:] == ["copyin", "copyout"]

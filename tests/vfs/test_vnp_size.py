@@ -283,3 +283,67 @@ def test_v_size_is_modified_under_v_interlock_race():
             k.run(_size_set_while_read(_direct))
     assert str(ei.value).startswith("data race on vnode.v_size of ")
     assert "modified without self.v_interlock" in str(ei.value)
+
+
+def test_setsize_reads_the_write_size_under_v_interlock_race():
+    """uvm_vnp_setsize and its plain form uvm_vnp_setsize_nowait look at
+    v_writesize (vnode.h's "i": v_interlock) only with the object lock held,
+    as uvm_vnode.c 1.117 does: two kthreads growing a vnode with a page
+    cache are silent under the race detector (the plain form once read the
+    write size before taking the lock: "no lock in common")."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kpause, kthread_create, kthread_join
+
+    taken = []
+    real = genfs_io.uvm_vnp_setsize_nowait
+
+    async def scenario():
+        vp = vnode()
+        genfs_io.genfs_node_init(vp, genfs_io.genfs_ops())
+        await genfs_io.uvm_vnp_setsize(vp, 100)
+
+        async def grower(vp):
+            for _ in range(3):
+                if not real(vp, vp.v_size + 10):  # ext2fs_write's way
+                    await genfs_io.uvm_vnp_setsize(vp, vp.v_size + 10)
+                else:
+                    taken.append(1)
+                await genfs_io.uvm_vnp_setsize(vp, vp.v_size + 10)
+                await kpause("g", False, 1, None)
+
+        ls = []
+        for n in range(2):
+            error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, grower, vp, f"g{n}")
+            assert error == 0
+            ls.append(l)
+        for l in ls:
+            await kthread_join(l)
+        return _sizes(vp)
+
+    with kern.boot(seed=5, race=True) as k:
+        size, wsize = k.run(scenario)
+    assert size == wsize > 100
+    assert k.race.races == []
+    assert taken  # the plain form did the work
+
+
+def test_setsize_nowait_leaves_a_shrink_to_uvm_vnp_setsize():
+    """The plain form does a size that drops no page; one below the write size
+    of a vnode with a page cache it declines, having changed nothing and left
+    the object lock free, and uvm_vnp_setsize does it (its page held at the
+    new size is kept, its tail past the new size zeroed)."""
+    async def body():
+        vp = vnode()
+        genfs_io.genfs_node_init(vp, genfs_io.genfs_ops())
+        r = [genfs_io.uvm_vnp_setsize_nowait(vp, 8192), _sizes(vp)]
+        pg = genfs_io.vm_page(vp.v_uobj, 0)
+        pg.flags, pg.data[:] = genfs_io.PG_CLEAN, b"\xaa" * genfs_io.PAGE_SIZE
+        vp.v_uobj.uo_pages[0] = pg  # (resident, idle: below the new size, it stays)
+        r += [genfs_io.uvm_vnp_setsize_nowait(vp, 100), _sizes(vp),
+              vp.v_interlock.mtx_owner is None]
+        await genfs_io.uvm_vnp_setsize(vp, 100)
+        r += [_sizes(vp), bytes(pg.data[98:102])]
+        return r
+
+    with boot() as k:
+        assert k.run(body) == [True, (8192, 8192), False, (8192, 8192), True,
+                               (100, 100), b"\xaa\xaa\0\0"]

@@ -2,12 +2,18 @@
 getblk's and biowait's common cases) change nothing a seed does: the same
 schedule, trace and image as when every such call declines and the caller
 awaits the whole function.  Both runs keep mutex_enter_nowait (pinned both ways
-in tests/kern/test_sync.py) and ubc_uiomove's in-place unbusy of one page."""
+in tests/kern/test_sync.py) and ubc_uiomove's in-place unbusy of one page.
+
+ext2fs's files are executed afresh for each machine (kobj_load), so the
+replacements reach ext2fs through ``patch_loaded``: each copy a machine
+loads gets them, and the test checks each ext2fs caller took its fast path."""
 
 from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -19,6 +25,25 @@ from tools.lib import libc
 from .helpers import needs_e2fsprogs
 
 pytestmark = needs_e2fsprogs
+
+
+def patch_loaded(monkeypatch, name: str, make: Callable[[str], Any]) -> list[str]:
+    """Set ``name`` to ``make(file)`` in every copy of an fs.ext2fs file (``file``:
+    its name, "ext2fs_balloc") that binds ``name`` and that a machine loads from
+    now on.  -> the files patched, as they load."""
+    import kern.kern_module as km
+
+    patched: list[str] = []
+
+    def observe(machine, modules) -> None:
+        for m in modules:
+            pkg, _, file = m.__name__.rpartition(".")
+            if pkg.endswith(".fs.ext2fs") and hasattr(m, name):
+                monkeypatch.setattr(m, name, make(file))
+                patched.append(file)
+
+    monkeypatch.setattr(km, "kobj_load_observers", [*km.kobj_load_observers, observe])
+    return patched
 
 
 def _pattern(n: int, s: int) -> bytes:
@@ -69,30 +94,32 @@ async def _writers(img: str) -> list[bytes]:
 @pytest.mark.parametrize("seed", [1, 4])
 def test_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_path, monkeypatch,
                                                                        seed):
-    import fs.ext2fs.ext2fs_alloc as ea
-    import fs.ext2fs.ext2fs_balloc as eb
     import vfs.genfs_io as gi
     import vfs.vfs_bio as vb
 
     tmpl = str(tmp_path / "t.img")
     make_ext2_image(tmpl, 16 << 20, block=4096)
-    taken = {"bread": 0, "page": 0}
+    # plain calls that did the work, by caller ("vfs_bio", "genfs_io", or ext2fs's file)
+    taken: Counter = Counter()
     real_bread, real_page = vb.bread_nowait, gi.genfs_getpage_nowait
     real_idle, real_done = vb._getblk_idle, vb._biowait_done
 
-    def counted_bread(*a, **kw):
-        bp = real_bread(*a, **kw)
-        taken["bread"] += bp is not None
-        return bp
+    def counted(real, what: str, where: str):
+        def call(*a, **kw):
+            out = real(*a, **kw)
+            taken[what, where] += out is not None
+            return out
+        return call
 
-    def counted_page(*a, **kw):
-        pg = real_page(*a, **kw)
-        taken["page"] += pg is not None
-        return pg
+    def declined(*a, **kw):
+        return None
 
     real_exit = vb.mutex_exit
+    import kern.kern_module as km
+    observers = km.kobj_load_observers
 
     def run(nowait: bool) -> tuple[str, list[str], list[bytes], bytes, Counter]:
+        monkeypatch.setattr(km, "kobj_load_observers", list(observers))  # (this run's only)
         # Every mutex the buffer and page caches release, by lock class: the
         # same locks taken and released either way.
         exits: Counter = Counter()
@@ -103,12 +130,17 @@ def test_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_path, m
 
         for mod in (vb, gi):
             monkeypatch.setattr(mod, "mutex_exit", counted_exit)
-        bread_nowait = counted_bread if nowait else (lambda *a, **kw: None)
-        for mod in (vb, ea, eb):
-            monkeypatch.setattr(mod, "bread_nowait", bread_nowait)
-        page_nowait = counted_page if nowait else (lambda *a, **kw: None)
-        for mod in (gi, eb):
-            monkeypatch.setattr(mod, "genfs_getpage_nowait", page_nowait)
+
+        def bread_nowait(where: str):
+            return counted(real_bread, "bread", where) if nowait else declined
+
+        def page_nowait(where: str):
+            return counted(real_page, "page", where) if nowait else declined
+
+        monkeypatch.setattr(vb, "bread_nowait", bread_nowait("vfs_bio"))
+        monkeypatch.setattr(gi, "genfs_getpage_nowait", page_nowait("genfs_io"))
+        breads = patch_loaded(monkeypatch, "bread_nowait", bread_nowait)
+        pages = patch_loaded(monkeypatch, "genfs_getpage_nowait", page_nowait)
         monkeypatch.setattr(vb, "_getblk_idle", real_idle if nowait else (lambda bc, bp: False))
         monkeypatch.setattr(vb, "_biowait_done", real_done if nowait else (lambda bp: None))
         img = str(tmp_path / f"{nowait}.img")
@@ -116,11 +148,17 @@ def test_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_path, m
         with kern.boot(seed=seed, trace=True) as k:
             files = k.run(_writers, img, proc=k.proc_create("w", k.initproc))
             sched, trace = k.schedule, list(k.trace)
+        # the machine's ext2fs got the replacements
+        assert sorted(breads) == ["ext2fs_alloc", "ext2fs_balloc"], breads
+        assert pages == ["ext2fs_balloc"], pages
         with open(img, "rb") as f:
             return sched, trace, files, f.read(), exits
 
     on, off = run(True), run(False)
-    assert taken["bread"] > 0 and taken["page"] > 0  # the fast paths were taken
+    # the fast paths were taken, ext2fs's own calls among them
+    for key in (("bread", "vfs_bio"), ("bread", "ext2fs_alloc"), ("bread", "ext2fs_balloc"),
+                ("page", "genfs_io"), ("page", "ext2fs_balloc")):
+        assert taken[key] > 0, (key, taken)
     assert on[2] == [_expected(i) for i in range(3)]
     assert on[0] == off[0]  # the schedule string
     assert on[1] == off[1] and on[1]  # the trace

@@ -18,23 +18,9 @@ from kern.machine.testing import attach_disk, make_ext2_image, mount_ext2
 from tools.lib import libc
 
 from .helpers import needs_e2fsprogs
-from .test_ext2fs_nowait import _expected, _writers
+from .test_ext2fs_nowait import _expected, _writers, patch_loaded
 
 pytestmark = needs_e2fsprogs
-
-
-def _patch_loaded(monkeypatch, suffix: str, name: str, value) -> None:
-    """Set ``name`` to ``value`` in every copy of module ``fs.ext2fs.<suffix>`` a
-    machine loads from now on (ext2fs's files are executed per machine, by kobj_load)."""
-    from kern.kern_module import kobj_load_observers
-
-    def observe(machine, modules) -> None:
-        for m in modules:
-            if m.__name__.endswith(".fs.ext2fs." + suffix):
-                monkeypatch.setattr(m, name, value)
-
-    monkeypatch.setattr("kern.kern_module.kobj_load_observers",
-                        [*kobj_load_observers, observe])
 
 
 async def _shrink_and_grow() -> bytes:
@@ -58,8 +44,10 @@ async def _workload(img: str) -> tuple[list[bytes], bytes]:
 @pytest.mark.parametrize("seed", [2, 5])
 def test_size_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_path,
                                                                            monkeypatch, seed):
+    import kern.kern_module as km
     import vfs.genfs_io as gi
 
+    observers = km.kobj_load_observers
     tmpl = str(tmp_path / "t.img")
     make_ext2_image(tmpl, 16 << 20, block=4096)
     taken = {"writesize": 0, "size": 0}
@@ -80,13 +68,15 @@ def test_size_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_pa
         s = counted_s if nowait else (lambda vp, n: False)
         monkeypatch.setattr(gi, "uvm_vnp_setwritesize_nowait", ws)
         monkeypatch.setattr(gi, "uvm_vnp_setsize_nowait", s)
-        _patch_loaded(monkeypatch, "ext2fs_readwrite", "uvm_vnp_setwritesize_nowait", ws)
-        _patch_loaded(monkeypatch, "ext2fs_readwrite", "uvm_vnp_setsize_nowait", s)
+        monkeypatch.setattr(km, "kobj_load_observers", list(observers))  # (this run's only)
+        patched = (patch_loaded(monkeypatch, "uvm_vnp_setwritesize_nowait", lambda f: ws),
+                   patch_loaded(monkeypatch, "uvm_vnp_setsize_nowait", lambda f: s))
         img = str(tmp_path / f"{nowait}.img")
         shutil.copy(tmpl, img)
         with kern.boot(seed=seed, trace=True) as k:
             out = k.run(_workload, img, proc=k.proc_create("w", k.initproc))
             sched, trace = k.schedule, list(k.trace)
+        assert patched == (["ext2fs_readwrite"],) * 2  # the machine's ext2fs got them
         with open(img, "rb") as f:
             return sched, trace, out, f.read()
 
