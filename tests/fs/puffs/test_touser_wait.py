@@ -217,3 +217,162 @@ def test_a_halt_without_sync_leaves_a_caller_waiting_for_its_reply():
     assert (l.l_stat, l.l_wmesg) == (LSSLEEP, "puffsrpl") and l.l_flag & LW_WSUSPEND
     assert replywait == [(PUFFS_VN_LOOKUP, 1)]
     assert touser == []
+
+
+
+def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstrans():
+    """touser reads the request's opclass again at each of its tests, as 1.27
+    does (``PUFFSOP_WANTREPLY(preq->preq_opclass)``), and that matters.  A
+    GETATTR the server fetched is ended by D1 (the poster's blocked SIGUSR1,
+    as above): its park is released on the replywait queue.  The caller's
+    next request, an fstatvfs's STATVFS (a VFS request: no vnode lock, so no
+    transaction held), reuses that park (the pool is LIFO) under the next id,
+    and touser sleeps in fstrans_start (the test holds the mount SUSPENDED, a
+    gate).  A hostile server answers that id (the old one plus one) before
+    the request was ever sent: putop finds the park on replywait and copies
+    the reply into the request's buffer, where its preq_rv, EBUSY (16), is
+    an opclass with PUFFSOPFLAG_FAF set.  Once the mount resumes, touser
+    queues the request and, reading the opclass again, takes it for a FAF: it
+    does not wait, and fstatvfs succeeds at once with that reply's statvfs
+    (f_files 4242; EBUSY is never seen), the request left on the touser
+    queue.  With the opclass read once at the top, the call would wait on its
+    park for a reply no one sends (putop's cv_signal came before it slept).
+    The machine stops here, as above (the park is on both queues:
+    puffs_userdead would panic).
+
+    Of the other two tests, the PCATCH one comes before any sleep in touser,
+    and the PUFFSTAT_RUNNING one (a FAF's buffer freed on ENXIO) cannot see
+    the rewritten header: only puffs_userdead makes the mount DYING, and it
+    panics first on this park (on replywait without PARKFLAG_ONQUEUE2, which
+    the new request's park_flags = 0 cleared)."""
+    from fs.puffs.puffs_msgif import PARKFLAG_ONQUEUE2
+    from fs.puffs.puffs_msgif_h import (
+        PUFFS_VFS_STATVFS,
+        PUFFSOP_VFS,
+        PUFFSOPFLAG_FAF,
+        PUFFSPUTOP,
+        puffs_reqh_put,
+        puffs_vfsreq_statvfs,
+    )
+    from kern.errno import EBUSY
+    from kern.exceptions import SyscallError
+    from kern.fcntl import O_RDONLY
+    from kern.subr_copy import uvm_map_user, uwrite
+    from tools.lib.libpuffs._sys import lwp_create
+    from tools.lib.libpuffs.channel import frame_header
+    from vfs.vfs_trans import FSTRANS_NORMAL, FSTRANS_SUSPENDED, fstrans_setstate
+
+    from .test_faults import Manual
+
+    with h.Booted(seed=7) as k:
+        assert syscall_establish(SYS_POST_BLOCKED, "post_blocked", sys_post_blocked,
+                                 machine=k) == 0
+        m = Manual(k)
+        mp = h.mounted(k)
+        pmp = mp.mnt_data
+        caller = k.proc_create("caller", k.initproc)
+        got: dict = {"handled by": []}
+
+        async def start_caller() -> None:
+            async def on_usr1(signo: int) -> None:
+                got["handled by"].append(curlwp().l_name)
+
+            await libc.signal(SIGUSR1, on_usr1)
+            p = curproc()
+            first = p.p_specific["first"] = Gate()
+            post = p.p_specific["post"] = Gate()
+            again = p.p_specific["again"] = Gate()
+
+            async def waiter() -> None:
+                got["waiter"] = curlwp()
+                fd = await libc.open("/mnt", O_RDONLY)
+                got["fd"] = fd
+                await first.wait()
+                got["d1"] = await errno_of(libc.fstat(fd))
+                await again.wait()
+                try:
+                    got["second"] = (0, (await libc.fstatvfs1(fd, 1)).f_files)
+                except SyscallError as e:
+                    got["second"] = (e.errno, None)
+
+            async def poster() -> None:
+                await post.wait()
+                await syscall(SYS_POST_BLOCKED)
+
+            lwp_create(waiter, name="waiter")
+            lwp_create(poster, name="poster")
+
+        k.run(start_caller, proc=caller)
+
+        async def until(cond, what: str, serve: bool = False) -> None:
+            for _ in range(200):
+                if cond():
+                    return
+                if serve:
+                    await m.drain()
+                await kpause("until", False, 1, None)
+            raise AssertionError(f"never: {what}")
+
+        async def server() -> dict:
+            seen: dict = {}
+            # the open is answered as memfs would; the fstat's GETATTR is
+            # fetched and kept (on replywait)
+            await until(lambda: "fd" in got, "the open", serve=True)
+            assert await m.drain() == 0
+            caller.p_specific["first"].open()
+            await until(lambda: pmp.pmp_req_touser, "the fstat's request")
+            (f,) = await m.get()
+            hdr = frame_header(f)
+            assert (hdr.preq_opclass, hdr.preq_optype) == (PUFFSOP_VN, PUFFS_VN_GETATTR)
+            (park,) = pmp.pmp_req_replywait
+            caller.p_specific["post"].open()
+            await until(lambda: "d1" in got, "D1")
+            seen["d1 park"] = (park.park_refcount, park.park_id == hdr.preq_id)
+
+            # the mount suspended (a gate for touser's fstrans_start); the fstatvfs
+            await fstrans_setstate(mp, FSTRANS_SUSPENDED)
+            caller.p_specific["again"].open()
+            l = got["waiter"]
+            await until(lambda: l.l_wmesg == "fstchg", "the fstatvfs asleep in fstrans_start")
+            preq = park.park_hdr
+            seen["asleep"] = (pmp.pmp_req_replywait == [park], pmp.pmp_req_touser == [],
+                              park.park_id - hdr.preq_id, park.park_flags & PARKFLAG_ONQUEUE2,
+                              (preq.preq_opclass, preq.preq_optype))
+
+            # the hostile reply under the guessed next id: rv EBUSY, f_files 4242
+            reply = bytearray(park.park_maxlen)
+            r = puffs_vfsreq_statvfs.from_buffer(reply)
+            r.pvfsr_pr.preq_rv = EBUSY
+            r.pvfsr_sb.f_files = 4242
+            del r
+            p = curproc()
+            ubuf = uvm_map_user(p, len(reply))
+            uwrite(p, ubuf, bytes(reply))
+            php = puffs_reqh_put(php_nops=1, php_id=hdr.preq_id + 1, php_buf=ubuf,
+                                 php_buflen=len(reply))
+            seen["putop"] = await errno_of(libc.ioctl(m.ch.fd, PUFFSPUTOP, php))
+            seen["after putop"] = park.park_hdr.preq_opclass
+
+            await fstrans_setstate(mp, FSTRANS_NORMAL)
+            for _ in range(100):
+                if "second" in got:
+                    break
+                await kpause("second", False, 1, None)
+            seen["touser"] = [q is park for q in pmp.pmp_req_touser]
+            seen["waiter"] = (l.l_wmesg, l.l_stat)
+            return seen
+
+        seen = m.run(server)
+        k.halt(sync=False)
+    assert got["handled by"] == ["poster"]
+    assert got["d1"] == PUFFSOP_VN | PUFFS_VN_GETATTR << 8          # D1, as above
+    assert seen["d1 park"] == (0, True)             # released, still on replywait
+    # asleep in fstrans_start: the park reused for the STATVFS, under the next
+    # id, not queued (and not flagged ONQUEUE2: the request set park_flags 0)
+    assert seen["asleep"] == (True, True, 1, 0, (PUFFSOP_VFS, PUFFS_VFS_STATVFS))
+    assert seen["putop"] == 0
+    assert seen["after putop"] == EBUSY == PUFFSOPFLAG_FAF  # the reply's rv, read as a FAF
+    # the opclass read again: the call went down the FAF path, not waited for,
+    # with the reply's statvfs
+    assert got.get("second") == (0, 4242), seen["waiter"]
+    assert seen["touser"] == [True]
