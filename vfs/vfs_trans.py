@@ -89,7 +89,13 @@ Deviations, gathered (each explained above):
 * An lwp's list of records is its attribute ``l_fstrans`` (None until its
   first transaction), not lwp-specific data under ``lwp_data_key``
   (``lwp_getspecific``): one attribute load on every lookup instead of a
-  dictionary's ``get``.
+  dictionary's ``get``.  There is no key, so no ``fstrans_lwp_dtor``: NetBSD
+  runs it at lwp exit (``lwp_finispecific``) and KASSERTs there that each
+  record holds no transaction and no cow-handler count; kemu neither checks
+  that nor frees anything at exit (the records go with the lwp object;
+  ``fmi_lwp_head`` holds them weakly).  So an lwp that exits inside a
+  transaction is not caught (the same before the attribute: kemu's
+  ``l_specific`` had no destructors either).
 """
 
 from __future__ import annotations

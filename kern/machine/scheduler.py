@@ -251,12 +251,14 @@ class VirtualCPU:
         # without its frame (the same getrandbits calls, so the same choices).
         self._getrandbits = _getrandbits_of(self._by_width)
         d = self.decisions
-        # (Decisions.record's three lists, one attribute away: every
-        # preemption point with another lwp runnable records a decision.
-        # The lists, not their bound append methods: ``lst.append(x)`` is
-        # CPython 3.11's specialized list append, while a call of a bound
-        # builtin method costs ~150 instructions more, ~0.5 M a sweep seed
-        # over its three appends.)
+        # (Decisions.record's two lists and its bytearray (kinds), one
+        # attribute away: every preemption point with another lwp runnable
+        # records a decision.  Not their bound append methods:
+        # ``lst.append(x)`` is CPython 3.11's specialized list append (and
+        # ``kinds.append(k)`` a method-descriptor call), while a call of a
+        # bound builtin method costs ~150 instructions more, ~0.5 M a sweep
+        # seed over its three appends.  Nothing replaces a machine's
+        # Decisions or its lists after this.)
         self._rec_widths = d.widths
         self._rec_choices = d.choices
         self._rec_kinds = d.kinds
