@@ -485,3 +485,39 @@ def test_vn_lock_s_note_serves_only_its_own_vnode_and_call():
         got = k.run(body)
     assert [site_of(w)[2] for w in got] == ["body", "vn_lock", "taker"]
     assert got[1][0] is vn_lock.__code__
+
+
+def test_a_vnode_reclaimed_under_its_file_system_s_lock_op_records_the_vop():
+    """A file system's own lock operation (puffs_lock's shape) that sleeps
+    before it calls genfs_lock, its vnode reclaimed meanwhile (v_op is then
+    the dead table, whose lock operation is genfs_lock): genfs_lock's site is
+    the VOP that called the file system's operation, as the frame look-up
+    gives, not vn_lock's call (vn_lock's note serves a genfs_lock its
+    VOP_LOCK calls directly only)."""
+    from kern.cpu import curlwp
+    from kern.kern_synch import kpause
+    from vfs import vnode as vn
+    from vfs import vnode_if
+    from vfs.vnode import LK_EXCLUSIVE, genfs_lock, genfs_unlock, vn_lock
+
+    off = vnode_if.vop_lock_desc.vdesc_offset
+
+    async def fs_lock(ap: Any) -> int:
+        await kpause("fslock", False, 1, None)
+        ap.a_vp.v_op[off] = genfs_lock  # (reclaimed while asleep: vgone's dead ops)
+        return await genfs_lock(ap)
+
+    async def body() -> Any:
+        vp = vn.vnode()
+        vp.v_op = [None] * vnode_if.VOP_NDESCS
+        vp.v_op[off] = fs_lock
+        vp.v_op[vnode_if.vop_unlock_desc.vdesc_offset] = genfs_unlock
+        assert await vn_lock(vp, LK_EXCLUSIVE | vn.LK_RETRY) == 0
+        got = curlwp().l_locks[-1][1]
+        vnode_if.VOP_UNLOCK(vp)
+        return got
+
+    with kern.boot(seed=0) as k:
+        got = k.run(body)
+    assert got[0] is vnode_if.VOP_LOCK.__code__
+    assert vn_lock.__code__ is not vnode_if.VOP_LOCK.__code__
