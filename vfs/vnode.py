@@ -102,8 +102,9 @@ Deviations from 1.93.2.3:
   class's init site) is looked up once, not with a frame lookup at every
   call; the same sites and reports.  genfs_lock looks its site up only
   with lockdebug on (as rw_enter), and when vn_lock's VOP_LOCK reached it
-  (vn_lock notes its vnode in ``_vn_locking`` around the call; genfs_lock,
-  as the vnode's lock operation, finds it there on entry) it records the
+  (vn_lock notes its vnode in ``_vn_locking`` around the call when
+  genfs_lock is the vnode's lock operation; genfs_lock finds it there on
+  entry) it records the
   site kept for that call (``_vn_lock_site``): the caller two frames up
   that the look-up would give.
 """
@@ -1280,10 +1281,13 @@ def _dead_vnodeop_p() -> list[Any]:
 
 # genfs_lock's lock site is its caller's caller (caller_where(2)): for the
 # VOP_LOCK of vn_lock, the tree's one call of it, always that call.  While
-# vn_lock makes it, _vn_locking holds the vnode; a genfs_lock that is the
-# vnode's lock operation (so called by the VOP itself, which runs to it
-# without a sleep) and finds its vnode there takes the site kept in
-# _vn_lock_site instead of looking the frame up (see lock_site).
+# vn_lock makes it for a vnode whose lock operation is genfs_lock (so
+# called by the VOP itself, which runs to it without a sleep), _vn_locking
+# holds the vnode; the genfs_lock that finds its vnode there (and empties
+# it) takes the site kept in _vn_lock_site instead of looking the frame up
+# (see lock_site).  Not noted under another lock operation: one that sleeps
+# before it calls genfs_lock could find its vnode reclaimed (genfs_lock, the
+# dead ops', then the vnode's lock operation) with the note still there.
 _vn_lock_site = lock_site()
 _vn_locking: list[vnode | None] = [None]
 _VOP_LOCK_OFFSET = vop_lock_desc.vdesc_offset
@@ -1293,7 +1297,9 @@ async def vn_lock(vp: vnode, flags: int) -> int:
     """Lock a vnode; ENOENT (without LK_RETRY) if it is dead or dying."""
     if not flags & LK_RETRY and vp.v_state in (VS_RECLAIMING, VS_RECLAIMED):
         return ENOENT
-    _vn_locking[0] = vp
+    # (noted only for a genfs_lock the VOP calls itself, without a sleep:
+    # then no other genfs_lock of vp runs in this machine before it)
+    _vn_locking[0] = vp if vp.v_op[_VOP_LOCK_OFFSET] is genfs_lock else None
     try:
         error = await VOP_LOCK(vp, flags)
     finally:
@@ -1322,7 +1328,7 @@ async def genfs_lock(v: Any) -> int:
     vp = ap.a_vp
     # (reached by vn_lock's VOP_LOCK, found before anything can sleep: see
     # _vn_lock_site)
-    by_vn_lock = _vn_locking[0] is vp and vp.v_op[_VOP_LOCK_OFFSET] is genfs_lock
+    by_vn_lock = _vn_locking[0] is vp
     if by_vn_lock:
         _vn_locking[0] = None
     flags = ap.a_flags

@@ -415,3 +415,109 @@ def test_a_vnode_lock_through_vn_lock_records_vn_lock_s_call_of_VOP_LOCK():
     assert got[0][0] is vn_lock.__code__ and got[0] == got[1]
     assert got[2][0] is vnode_if.VOP_LOCK.__code__
     assert [site_of(w)[2] for w in got[3:]] == ["body", "body"]
+
+
+def test_vn_lock_s_note_serves_only_its_own_vnode_and_call():
+    """vn_lock's note (``_vn_locking``) is taken by the genfs_lock its own
+    VOP_LOCK reaches, for that vnode only: a genfs_lock of the same vnode
+    reached otherwise while a vn_lock sleeps in its genfs_lock (the lock
+    held by another lwp), or while the note holds another vnode (another
+    machine's vn_lock in another thread, in its window), records the caller
+    of its own VOP (here: body / taker), as the frame look-up gives."""
+    from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
+    from kern.cpu import curlwp
+    from kern.kern_synch import preempt
+    from vfs import vnode as vn
+    from vfs import vnode_if
+    from vfs.vnode import LK_EXCLUSIVE, genfs_lock, genfs_unlock, vn_lock
+
+    off = vnode_if.vop_lock_desc.vdesc_offset
+
+    def a_vnode() -> Any:
+        vp = vn.vnode()
+        vp.v_op = [None] * vnode_if.VOP_NDESCS
+        vp.v_op[off] = genfs_lock
+        vp.v_op[vnode_if.vop_unlock_desc.vdesc_offset] = genfs_unlock
+        return vp
+
+    async def body() -> list[Any]:
+        vp, other = a_vnode(), a_vnode()
+        me = curlwp()
+        got: dict[str, Any] = {}
+        # (the note of another vnode, as another thread's vn_lock leaves it)
+        vn._vn_locking[0] = other
+        try:
+            assert await vnode_if.VOP_LOCK(vp, LK_EXCLUSIVE) == 0
+        finally:
+            vn._vn_locking[0] = None
+        got["other"] = me.l_locks[-1][1]
+        # vp held by body: a vn_lock sleeps in its genfs_lock; meanwhile a
+        # direct VOP_LOCK of vp (another lwp) sleeps too, behind it.
+        order: list[str] = []
+
+        async def locker(arg: Any) -> None:
+            assert await vn_lock(vp, LK_EXCLUSIVE) == 0
+            order.append("vn_lock")
+            got["vn_lock"] = curlwp().l_locks[-1][1]
+            vnode_if.VOP_UNLOCK(vp)
+
+        async def taker(arg: Any) -> None:
+            assert await vnode_if.VOP_LOCK(vp, LK_EXCLUSIVE) == 0
+            order.append("taker")
+            got["taker"] = curlwp().l_locks[-1][1]
+            vnode_if.VOP_UNLOCK(vp)
+
+        lwps = []
+        for fn, name in ((locker, "locker"), (taker, "taker")):
+            error, l = kthread_create(PRI_BIO, KTHREAD_MUSTJOIN, None, fn, None, name)
+            assert error == 0
+            lwps.append(l)
+            for _ in range(10):
+                await preempt()
+        assert order == []  # (both asleep on vp's lock)
+        vnode_if.VOP_UNLOCK(vp)
+        for l in lwps:
+            await kthread_join(l)
+        assert sorted(order) == ["taker", "vn_lock"]
+        return [got["other"], got["vn_lock"], got["taker"]]
+
+    with kern.boot(seed=0) as k:
+        got = k.run(body)
+    assert [site_of(w)[2] for w in got] == ["body", "vn_lock", "taker"]
+    assert got[1][0] is vn_lock.__code__
+
+
+def test_a_vnode_reclaimed_under_its_file_system_s_lock_op_records_the_vop():
+    """A file system's own lock operation (puffs_lock's shape) that sleeps
+    before it calls genfs_lock, its vnode reclaimed meanwhile (v_op is then
+    the dead table, whose lock operation is genfs_lock): genfs_lock's site is
+    the VOP that called the file system's operation, as the frame look-up
+    gives, not vn_lock's call (vn_lock's note serves a genfs_lock its
+    VOP_LOCK calls directly only)."""
+    from kern.cpu import curlwp
+    from kern.kern_synch import kpause
+    from vfs import vnode as vn
+    from vfs import vnode_if
+    from vfs.vnode import LK_EXCLUSIVE, genfs_lock, genfs_unlock, vn_lock
+
+    off = vnode_if.vop_lock_desc.vdesc_offset
+
+    async def fs_lock(ap: Any) -> int:
+        await kpause("fslock", False, 1, None)
+        ap.a_vp.v_op[off] = genfs_lock  # (reclaimed while asleep: vgone's dead ops)
+        return await genfs_lock(ap)
+
+    async def body() -> Any:
+        vp = vn.vnode()
+        vp.v_op = [None] * vnode_if.VOP_NDESCS
+        vp.v_op[off] = fs_lock
+        vp.v_op[vnode_if.vop_unlock_desc.vdesc_offset] = genfs_unlock
+        assert await vn_lock(vp, LK_EXCLUSIVE | vn.LK_RETRY) == 0
+        got = curlwp().l_locks[-1][1]
+        vnode_if.VOP_UNLOCK(vp)
+        return got
+
+    with kern.boot(seed=0) as k:
+        got = k.run(body)
+    assert got[0] is vnode_if.VOP_LOCK.__code__
+    assert vn_lock.__code__ is not vnode_if.VOP_LOCK.__code__
