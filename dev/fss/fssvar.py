@@ -150,7 +150,17 @@ class fss_cache:
 
 
 class fss_softc:
-    """struct fss_softc, in the header's field order."""
+    """struct fss_softc, in the header's field order (spelled out again in
+    ``__slots__``: with its 30 fields CPython 3.11 gave each softc its own dict, so
+    every ``sc->sc_*`` read was a dict lookup; ``__weakref__`` for the race
+    detector, kern/machine/lockset.py, which watches this struct)."""
+
+    __slots__ = ("sc_dev", "sc_slock", "sc_lock", "sc_work_cv", "sc_cache_cv", "sc_flags",
+                 "sc_uflags", "sc_dkdev", "sc_mount", "sc_mntname", "sc_time", "sc_bdev",
+                 "sc_bs_vp", "sc_bs_bshift", "sc_bs_bmask", "sc_bs_lwp", "sc_clshift",
+                 "sc_clmask", "sc_clcount", "sc_copied", "sc_clresid", "sc_cache_size",
+                 "sc_cache", "sc_bufq", "sc_clnext", "sc_indir_size", "sc_indir_valid",
+                 "sc_indir_cur", "sc_indir_dirty", "sc_indir_data", "__weakref__")
 
     _c_sizeof = 376
 
