@@ -231,8 +231,9 @@ class Machine:
     # More than 30 instance attribute names: without __slots__, CPython 3.11 gives
     # each machine its own dict and every ``ci.m.*`` read is a dict lookup
     # (_turn_closer's weakref.finalize and _sync_machines take weak references).
-    __slots__ = ('_booted', '_dirty_warned', '_face', '_failure_raised', '_halt_reported',
-                 '_halting', '_holding', '_host_gen', '_host_waits', '_hostchildren', '_intake',
+    __slots__ = ('_booted', '_dirty_warned', '_ended', '_face', '_failure_raised',
+                 '_halt_reported', '_halting', '_holding', '_host_gen', '_host_waits',
+                 '_hostchildren', '_intake',
                  '_msgbuf', '_nextpid', '_nursery', '_outer', '_reboot_req', '_requests',
                  '_shutdown_hooks', '_thread', '_token', '_turn_closer', '_turn_cv', '_turn_r',
                  '_turn_w', '_turns_off', '_wakeup_prev', 'alllwp', 'aprint_errors', 'boothowto',
