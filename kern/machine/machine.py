@@ -1211,6 +1211,11 @@ class Machine:
         ``async with`` after an ``await k.ahalt()`` then halted again, a reboot
         request in a stopped kernel's intake that waited out
         HALT_START_PATIENCE.)"""
+        if self._in_kernel_nursery():
+            # An lwp (or a task of the kernel's nursery) would wait for its own
+            # end: the reboot needs it gone, and so does the kernel task's end.
+            raise RuntimeError("k.ahalt() from inside the machine waits for itself: "
+                               "halt from a host task")
         if self.state == "running" and self.failure is None and not self._halting:
             self._halting = True
             with trio.CancelScope(shield=True):
@@ -1227,6 +1232,22 @@ class Machine:
             with trio.CancelScope(shield=True):
                 await self._ended.wait()
         self._halt_outcome(None)
+
+    def _in_kernel_nursery(self) -> bool:
+        """Whether the current trio task is one of the kernel's (an lwp's, or a
+        task started in the kernel's nursery, at any depth)."""
+        n = self._nursery
+        if n is None:
+            return False
+        t: Any = trio.lowlevel.current_task()
+        while t is not None:
+            p = t.parent_nursery
+            if p is None:
+                return False
+            if p is n:
+                return True
+            t = p.parent_task
+        return False
 
     async def _areboot(self, howto: int) -> None:
         """The async face's reboot request.  Like any request it waits in the

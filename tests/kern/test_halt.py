@@ -418,6 +418,64 @@ def test_an_async_halt_that_deadlocks_says_so_without_waiting_out_its_patience(i
     assert waited < machine.HALT_START_PATIENCE / 2
 
 
+def test_an_async_halt_from_inside_the_machine_says_so():
+    """``await k.ahalt()`` from an lwp would wait for its own end (the reboot,
+    then the kernel task's end, need the lwp gone): it raises RuntimeError and
+    the host's halt then halts the machine.  (It hung: k.run never returned,
+    and leaving ``async with`` waited, shielded, for the kernel for ever.)  Run
+    in a daemon thread so that a hang fails the test instead of hanging it."""
+    seen: list = []
+
+    async def main() -> None:
+        async with kern.boot(seed=3) as k:
+            async def body() -> None:
+                await k.ahalt()
+
+            with pytest.raises(RuntimeError, match="inside the machine"):
+                await k.run(body)
+        seen.append(k.state)
+
+    t = threading.Thread(target=trio.run, args=(main,), daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "ahalt from an lwp hung"
+    assert seen == ["halted"]
+
+
+def test_two_concurrent_async_halts_both_return_once_halted(img):
+    """Two host tasks await k.ahalt() at once: one reboots, the other waits
+    for the kernel task's end; both return with the machine halted, the image
+    clean, no second reboot waiting out HALT_START_PATIENCE (trio time on a
+    MockClock).  Daemon thread: a hang fails the test instead of hanging it."""
+    import kern.machine.machine as machine
+
+    seen: list = []
+
+    async def main() -> None:
+        async with kern.boot(seed=3) as k:
+            await k.run(mount_and_write, img)
+            t0 = trio.current_time()
+
+            async def halt() -> None:
+                await k.ahalt()
+                seen.append(k.state)
+
+            async with trio.open_nursery() as n:
+                n.start_soon(halt)
+                n.start_soon(halt)
+            seen.append(trio.current_time() - t0)
+
+    t = threading.Thread(target=trio.run, args=(main,),
+                         kwargs={"clock": trio.testing.MockClock(autojump_threshold=0)},
+                         daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "two concurrent ahalts hung"
+    assert seen[:2] == ["halted", "halted"]
+    assert seen[2] < machine.HALT_START_PATIENCE / 2
+    assert_written(img)
+
+
 def test_halt_at_interpreter_exit_reports_its_crash(img):
     code = textwrap.dedent("""
         import sys
