@@ -304,9 +304,18 @@ def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstr
 
         k.run(start_caller, proc=caller)
 
+        async def locked(fn):
+            # (a look at the queues under pmp_lock, which guards them, so that
+            # the race detector (--kemu-race) sees the test's reads locked)
+            await mutex_enter(pmp.pmp_lock)
+            try:
+                return fn()
+            finally:
+                mutex_exit(pmp.pmp_lock)
+
         async def until(cond, what: str, serve: bool = False) -> None:
             for _ in range(200):
-                if cond():
+                if await locked(cond):
                     return
                 if serve:
                     await m.drain()
@@ -324,7 +333,7 @@ def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstr
             (f,) = await m.get()
             hdr = frame_header(f)
             assert (hdr.preq_opclass, hdr.preq_optype) == (PUFFSOP_VN, PUFFS_VN_GETATTR)
-            (park,) = pmp.pmp_req_replywait
+            (park,) = await locked(lambda: list(pmp.pmp_req_replywait))
             caller.p_specific["post"].open()
             await until(lambda: "d1" in got, "D1")
             seen["d1 park"] = (park.park_refcount, park.park_id == hdr.preq_id)
@@ -335,9 +344,10 @@ def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstr
             l = got["waiter"]
             await until(lambda: l.l_wmesg == "fstchg", "the fstatvfs asleep in fstrans_start")
             preq = park.park_hdr
-            seen["asleep"] = (pmp.pmp_req_replywait == [park], pmp.pmp_req_touser == [],
-                              park.park_id - hdr.preq_id, park.park_flags & PARKFLAG_ONQUEUE2,
-                              (preq.preq_opclass, preq.preq_optype))
+            seen["asleep"] = await locked(lambda: (
+                pmp.pmp_req_replywait == [park], pmp.pmp_req_touser == [],
+                park.park_id - hdr.preq_id, park.park_flags & PARKFLAG_ONQUEUE2,
+                (preq.preq_opclass, preq.preq_optype)))
 
             # the hostile reply under the guessed next id: rv EBUSY, f_files 4242
             reply = bytearray(park.park_maxlen)
@@ -358,7 +368,7 @@ def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstr
                 if "second" in got:
                     break
                 await kpause("second", False, 1, None)
-            seen["touser"] = [q is park for q in pmp.pmp_req_touser]
+            seen["touser"] = await locked(lambda: [q is park for q in pmp.pmp_req_touser])
             seen["waiter"] = (l.l_wmesg, l.l_stat)
             return seen
 
