@@ -140,8 +140,7 @@ class lock_site:
     def lookup(self, depth: int) -> Where:
         """The site of the call ``depth`` frames above the caller of this
         method (1: its caller's caller), kept for the later calls."""
-        f = _getframe(depth + 1)
-        w = self.where = (f.f_code, f.f_lasti)
+        w = self.where = caller_where(depth + 1)
         return w
 
 

@@ -55,15 +55,10 @@ class YoungThreshold:
         self._saved: tuple[int, ...] | None = None
         self._ours: tuple[int, ...] | None = None
 
-    @property
-    def raised(self) -> bool:
-        return self._saved is not None
-
     def on(self) -> None:
         if self._saved is None and gc.get_threshold() == _BASELINE and _BASELINE[0] != 0:
-            old = _BASELINE
-            self._saved = old
-            gc.set_threshold(max(old[0], YOUNG_THRESHOLD), *old[1:])
+            self._saved = _BASELINE
+            gc.set_threshold(max(_BASELINE[0], YOUNG_THRESHOLD), *_BASELINE[1:])
             self._ours = gc.get_threshold()
 
     def off(self) -> None:
