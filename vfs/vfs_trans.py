@@ -76,16 +76,19 @@ Deviations, gathered (each explained above):
   lwp found and scans only when that is not ``mp``'s (NetBSD scans every
   time).  The shortcut is taken only while the scan could not differ: the
   record is still in the list, for ``mp`` and its current transaction
-  state, and no mount lost its state (``fstrans_unmount``) since a scan
+  state, and no mount got or lost its state (``fstrans_mount``,
+  ``fstrans_unmount``, which count in ``_fstrans_gone_gen``) since a scan
   left the list without records of gone mounts, so the scan's clearing of
   such records has nothing to do.  Its test is the record's mount and that
-  count only: ``fstrans_mount`` counts too, so while the count is the one
-  the scan saw no mount's transaction state changed, and the record is
-  still for ``mp``'s current one.  ``_fstrans_start_nowait`` and
-  ``fstrans_done`` (every vnode lock and unlock) try that record first,
-  in line, and test ``_has_trans(mp)`` only when it is not ``mp``'s: a
-  record found so says the mount has transaction state, and outside an
-  lwp, or for a mount without that state, they answer as before.
+  count only: while the count is the one the scan saw no mount's
+  transaction state changed, and the record is still for ``mp``'s current
+  one.  ``_fstrans_start_nowait`` and ``fstrans_done`` (every vnode lock
+  and unlock) try that record first, the same test written out in each
+  (a near-copy kept on purpose: a shared helper would be one more call at
+  every vnode lock and unlock), and test ``_has_trans(mp)`` only when it
+  is not ``mp``'s: a record found so says the mount has transaction state,
+  and outside an lwp, or for a mount without that state, they answer as
+  before.
 * An lwp's list of records is its attribute ``l_fstrans`` (None until its
   first transaction), not lwp-specific data under ``lwp_data_key``
   (``lwp_getspecific``): one attribute load on every lookup instead of a
