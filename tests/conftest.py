@@ -106,7 +106,8 @@ def pytester(pytester, monkeypatch):
 
 #: Seconds of wall time of the files that take longest, from a whole-suite run
 #: (`CI=true pytest -q -n auto --dist loadfile`, 2 workers, load ~5, 2026-12-07);
-#: a file not listed counts PER_TEST a test.  Only their order matters: a stale
+#: a file not listed counts PER_TEST a test.  Only the order of the figures (among
+#: themselves and against the unlisted files' PER_TEST a test) matters: a stale
 #: figure costs balance, never a test.
 FILE_COST = {
     "tests/docs/test_docs.py": 85, "tests/tools/test_kemu.py": 25,

@@ -32,3 +32,47 @@ def test_the_installed_xdist_still_calls_the_overridden_method():
     src = "".join(inspect.getsource(c) for c in cls.__mro__ if c.__module__.startswith("xdist"))
     assert "self._assign_work_unit(node)" in src
     assert "self.workqueue.popitem(last=False)" in inspect.getsource(cls._assign_work_unit)
+
+
+class _Config:
+    """What pytest-xdist's LoadFileScheduling reads of a config, two workers."""
+
+    def getoption(self, name: str) -> str:
+        assert name == "dist"
+        return "loadfile"
+
+    def getvalue(self, name: str) -> list[str]:
+        assert name == "tx"
+        return ["2*popen"]
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.sent: list[list[int]] = []
+
+    def send_runtest_some(self, indexes: list[int]) -> None:
+        self.sent.append(indexes)
+
+
+def test_the_costliest_file_left_is_handed_out_first():
+    # a listed file beats a longer unlisted one; unlisted ones go by their
+    # number of tests; a file handed out leaves the queue
+    import pytest
+
+    pytest.importorskip("xdist.scheduler")
+    from tests.conftest import pytest_xdist_make_scheduler
+
+    sched = pytest_xdist_make_scheduler(_Config(), None)
+    slow = "tests/kern/test_halt.py"
+    files = {"tests/a.py": 3, slow: 1, "tests/b.py": 60, "tests/c.py": 2}
+    assert FILE_COST[slow] > 60 * PER_TEST
+    ids = [f"{f}::t{i}" for f, n in files.items() for i in range(n)]
+    for f, n in files.items():
+        sched.workqueue[f] = {f"{f}::t{i}": False for i in range(n)}
+    w = _Worker()
+    sched.registered_collections[w] = ids
+    for _ in files:
+        sched._assign_work_unit(w)
+    order = [ids[s[0]].split("::")[0] for s in w.sent]
+    assert order == [slow, "tests/b.py", "tests/a.py", "tests/c.py"]
+    assert not sched.workqueue

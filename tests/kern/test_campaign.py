@@ -16,7 +16,7 @@ from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.kern_synch import preempt
 from kern.machine.campaign import Campaign, CampaignError, Target, environ_put_back, replay
 from kern.machine.explore import DfsExplorer, run_scenario
-from tests.pytest_child import NO_HYPOTHESIS
+from tests.pytest_child import run_pytest
 from tools.lib import forkserver
 
 from .sched_scenarios import lost_update
@@ -175,9 +175,8 @@ def test_a_test_runs_as_its_scenario_does(tmp_path):
     cmd = line.split("replay:", 1)[1].strip()
     assert cmd == f"cd {tmp_path} && pytest test_rr.py::test_recycled " \
                   f"--kemu-replay={ft.first.schedule}"
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
-                          "test_rr.py::test_recycled", f"--kemu-replay={ft.first.schedule}"],
-                         cwd=tmp_path, capture_output=True, text=True)
+    out = run_pytest(tmp_path, "-q", "test_rr.py::test_recycled",
+                     f"--kemu-replay={ft.first.schedule}")
     assert out.returncode == 1 and 'assertion "sc.slots[slot] == 0" failed' in out.stdout
     with pytest.raises(CampaignError, match="skips: not here"):
         Campaign(Target.parse("test_rr.py::test_skips", rootdir=str(tmp_path)), runs=2,

@@ -29,8 +29,8 @@ from kern.fcntl import O_CREAT, O_WRONLY
 from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
 from tests.fs.puffs.h_puffs import DiesOnSuspendMemFS
-from tests.pytest_child import NO_HYPOTHESIS
-from tools.lib import forkserver, libc
+from tests.pytest_child import run_pytest
+from tools.lib import libc
 from tools.puffs_servers.memfs import MemFS
 
 pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
@@ -733,9 +733,7 @@ def test_kernel_fixture_halts_with_the_image_mounted(tmp_path):
     (tmp_path / "test_cases.py").write_text(FIXTURE_CASES)
     env = dict(os.environ, IMG1=img1, IMG2=img2,
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
-                          "test_cases.py"], capture_output=True, text=True, cwd=tmp_path,
-                         env=env, timeout=300)
+    out = run_pytest(tmp_path, "-q", "test_cases.py", env=env)
     assert "1 failed, 1 passed" in out.stdout, out.stdout + out.stderr
     assert_written(img1)
     assert_written(img2)

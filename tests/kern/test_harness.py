@@ -31,8 +31,7 @@ from kern import (
     mutex_exit,
     mutex_init,
 )
-from tests.pytest_child import NO_HYPOTHESIS
-from tools.lib import forkserver
+from tests.pytest_child import run_pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -652,9 +651,7 @@ def test_failing_test_report_names_its_machines(tmp_path):
     """The plugin's "kemu" section lists every machine the test booted, the
     ``kernel`` fixture's (booted during setup) included, and how to re-run."""
     (tmp_path / "test_cases.py").write_text(PLUGIN_CASES)
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
-                          "--kemu-seed=3", "test_cases.py"], capture_output=True, text=True,
-                         cwd=tmp_path)
+    out = run_pytest(tmp_path, "-q", "--kemu-seed=3", "test_cases.py")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "machine seed 3 (running)" in out.stdout
     assert "re-run: pytest test_cases.py::test_with_fixture --kemu-seed=3" in out.stdout

@@ -6,8 +6,7 @@ import re
 import shlex
 import textwrap
 
-from tests.pytest_child import NO_HYPOTHESIS
-from tools.lib import forkserver
+from tests.pytest_child import run_pytest
 
 USER_TEST = textwrap.dedent('''
     import asyncio
@@ -77,11 +76,6 @@ FAILING = textwrap.dedent('''
 ''')
 
 
-def _pytest(cwd, *args):
-    return forkserver.run(["-m", "pytest", "-p", "no:cacheprovider", *NO_HYPOTHESIS, *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def _plain(out: str) -> str:
     """pytest's output without timings."""
     return re.sub(r" in [0-9.]+s", "", out)
@@ -92,7 +86,7 @@ def test_a_project_outside_uses_the_installed_fixtures(tmp_path):
     (tmp_path / "lib" / "__init__.py").write_text('VALUE = "mine"\n')
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_user.py").write_text(USER_TEST)
-    r = _pytest(tmp_path, "-q", "-rA", "test_user.py")
+    r = run_pytest(tmp_path, "-q", "-rA", "test_user.py")
     out = r.stdout
     for name in ("test_own_lib_wins", "test_snapshot_keeps_the_old_contents",
                  "test_memfs_counts_requests", "test_kemu_async"):
@@ -101,8 +95,8 @@ def test_a_project_outside_uses_the_installed_fixtures(tmp_path):
     assert "FAILED test_user.py::test_plain_asyncio" in out
     (tmp_path / "test_plain.py").write_text(
         "import asyncio\n\n\nasync def test_plain_asyncio():\n    await asyncio.sleep(0)\n")
-    alone = _pytest(tmp_path, "-q", "test_plain.py")
-    without = _pytest(tmp_path, "-q", "-p", "no:kemu", "test_plain.py")
+    alone = run_pytest(tmp_path, "-q", "test_plain.py")
+    without = run_pytest(tmp_path, "-q", "-p", "no:kemu", "test_plain.py")
     assert "async def functions are not natively supported" in alone.stdout
     assert _plain(alone.stdout) == _plain(without.stdout)
     assert alone.returncode == without.returncode
@@ -110,7 +104,7 @@ def test_a_project_outside_uses_the_installed_fixtures(tmp_path):
 
 def test_reports_rerun_lines_faults_and_hide_kernel_frames(tmp_path):
     (tmp_path / "test_fail.py").write_text(FAILING)
-    r = _pytest(tmp_path, "-q", "--kemu-sweep=3",
+    r = run_pytest(tmp_path, "-q", "--kemu-sweep=3",
                 "--kemu-faults=fd_allocfile:fail_nth=1:error=ENFILE", "test_fail.py")
     out = r.stdout
     assert "3 failed, 2 passed" in out, out + r.stderr
@@ -124,9 +118,9 @@ def test_reports_rerun_lines_faults_and_hide_kernel_frames(tmp_path):
     section = out[out.index("test_eexist"):out.index("test_faults_in_report")]
     assert "SyscallError: mkdir: File exists (EEXIST)" in section
     assert "kern/syscall.py" not in section and "machine.py" not in section
-    full = _pytest(tmp_path, "-q", "--kemu-full-trace", "test_fail.py::test_eexist")
+    full = run_pytest(tmp_path, "-q", "--kemu-full-trace", "test_fail.py::test_eexist")
     assert "kern/syscall.py" in full.stdout
-    bad = _pytest(tmp_path, "-q", "--kemu-faults=VOP_WIRTE", "test_fail.py")
+    bad = run_pytest(tmp_path, "-q", "--kemu-faults=VOP_WIRTE", "test_fail.py")
     assert bad.returncode == 4
     assert "did you mean VOP_WRITE" in bad.stderr
 
@@ -154,7 +148,7 @@ def test_no_machine_outlives_its_test(tmp_path):
             gc.collect()
             assert [o for o in gc.get_objects() if isinstance(o, Machine)] == []
     '''))
-    r = _pytest(tmp_path, "-q", "test_gc.py")
+    r = run_pytest(tmp_path, "-q", "test_gc.py")
     assert "4 failed, 4 passed" in r.stdout, r.stdout + r.stderr
     assert "PASSED" not in r.stdout and "FAILED test_gc.py::test_none_left" not in r.stdout
     assert r.stdout.count("machine seed 0 (") == 4      # the failures' reports were made

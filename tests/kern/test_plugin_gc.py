@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.kern.test_plugin import _pytest
+from tests.pytest_child import run_pytest
 
 GC_TESTS = textwrap.dedent('''
     import gc
@@ -144,7 +144,7 @@ GC_TESTS = textwrap.dedent('''
 
 def test_halted_machines_are_freed_when_their_test_or_run_ends(tmp_path):
     (tmp_path / "test_gc_policy.py").write_text(GC_TESTS)
-    r = _pytest(tmp_path, "-q", "-p", "no:randomly", "test_gc_policy.py")
+    r = run_pytest(tmp_path, "-q", "-p", "no:randomly", "test_gc_policy.py")
     assert "14 passed" in r.stdout, r.stdout + r.stderr
 
 

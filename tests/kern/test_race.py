@@ -36,7 +36,7 @@ from kern import (
     rw_init,
 )
 from kern.machine import lockset
-from tests.pytest_child import NO_HYPOTHESIS
+from tests.pytest_child import run_pytest
 from tools.lib import forkserver
 
 
@@ -507,11 +507,9 @@ def test_two_bumpers():
 def test_pytest_option_turns_the_detector_on_for_every_machine(tmp_path):
 
     (tmp_path / "test_racy.py").write_text(RACY_TEST)
-    cmd = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS, "test_racy.py"]
-    plain = forkserver.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    plain = run_pytest(tmp_path, "-q", "test_racy.py")
     assert plain.returncode == 0, plain.stdout
-    raced = forkserver.run(cmd + ["--kemu-race"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300)
+    raced = run_pytest(tmp_path, "-q", "test_racy.py", "--kemu-race")
     assert raced.returncode == 1, raced.stdout
     out = raced.stdout
     assert "kern.exceptions.DataRace: data race on fss_softc.sc_uflags" in out

@@ -30,8 +30,7 @@ from kern.machine.determinism import check_determinism
 from kern.machine.explore import DfsExplorer, explore, run_scenario
 from kern.machine.schedule import PREEMPT, SWITCH, YIELD, ScheduleError, decode, encode
 from kern.machine.shrink import shrink
-from tests.pytest_child import NO_HYPOTHESIS
-from tools.lib import forkserver
+from tests.pytest_child import run_pytest
 
 from .sched_scenarios import (
     BARE,
@@ -498,21 +497,18 @@ def test_plugin_prints_the_schedule_and_replays_it(tmp_path):
     seed = _first_failing(lost_update).seed
     (tmp_path / "test_case.py").write_text(PLUGIN_CASE.format(seed=seed))
     env = dict(os.environ, PYTHONPATH=REPO)
-    cmd = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS, "test_case.py"]
-    out = forkserver.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = run_pytest(tmp_path, "-q", "test_case.py", env=env)
     assert out.returncode == 1, out.stdout + out.stderr
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("replay: pytest"))
     sched = line.split("--kemu-replay=")[1]
     assert decode(sched)
     assert f"strategy random(seed={seed})" in out.stdout
     # replayed (the test's own seed is overridden by the replay): the same failure
-    again = forkserver.run(cmd + [f"--kemu-replay={sched}"], capture_output=True, text=True,
-                           cwd=tmp_path, env=env)
+    again = run_pytest(tmp_path, "-q", "test_case.py", f"--kemu-replay={sched}", env=env)
     assert again.returncode == 1
     assert "assertion \"state[\"n\"] == workers * rounds\" failed" in again.stdout
     assert f"schedule {sched}" in again.stdout
-    bad = forkserver.run(cmd + ["--kemu-strategy=pct:depht=2"], capture_output=True, text=True,
-                         cwd=tmp_path, env=env)
+    bad = run_pytest(tmp_path, "-q", "test_case.py", "--kemu-strategy=pct:depht=2", env=env)
     assert bad.returncode != 0 and "depht" in bad.stderr
 
 

@@ -13,8 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.pytest_child import NO_HYPOTHESIS
-from tools.lib import forkserver
+from tests.pytest_child import run_pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,9 +34,7 @@ SWEEP = textwrap.dedent("""
 
 
 def _failing(tmp_path, *args: str) -> list[str]:
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
-                          "-rf", "test_sweep.py", *args], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
+    out = run_pytest(tmp_path, "-q", "-rf", "test_sweep.py", *args)
     assert out.returncode in (0, 1), out.stdout + out.stderr
     return sorted(re.findall(r"^FAILED (test_sweep\.py::\S+)", out.stdout, re.M))
 

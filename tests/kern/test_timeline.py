@@ -22,8 +22,7 @@ from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.errno import EAGAIN
 from kern.machine.explore import run_scenario
 from kern.machine.timeline import chrome_trace, machine_traces
-from tests.pytest_child import NO_HYPOTHESIS
-from tools.lib import forkserver
+from tests.pytest_child import run_pytest
 
 from .sched_scenarios import BARE, lost_update
 
@@ -330,9 +329,7 @@ def test_pytest_trace_dir_writes_one_file_per_failing_test(tmp_path):
     (tmp_path / "test_case.py").write_text(FAILING.format(seed=seed))
     tdir = tmp_path / "timelines"
     env = dict(os.environ, PYTHONPATH=REPO)
-    out = forkserver.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
-                          "test_case.py", f"--kemu-trace-dir={tdir}"],
-                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = run_pytest(tmp_path, "-q", "test_case.py", f"--kemu-trace-dir={tdir}", env=env)
     assert out.returncode == 1, out.stdout + out.stderr
     files = sorted(os.listdir(tdir))
     assert files == ["test_case.py__test_fails.json"]

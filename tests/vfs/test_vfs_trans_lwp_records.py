@@ -10,15 +10,10 @@ import kern
 from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.cpu import curlwp
 from kern.machine.testing import Gate, sweep
+from tests.vfs.test_vfs_trans import make_mount
 from vfs import vfs_trans
 from vfs.mount import mount, vfsops
 from vfs.vfs_trans import fstrans_done, fstrans_dump, fstrans_held, fstrans_mount, fstrans_start
-
-
-def make_mount() -> mount:
-    mp = mount(vfsops("testfs"))
-    assert fstrans_mount(mp) == 0
-    return mp
 
 
 @pytest.fixture(params=sweep(3))

@@ -378,13 +378,31 @@ def test_a_fresh_copy_of_dead_vnops_does_not_replace_the_shared_one():
         vfs.vnode._dead_vnops = vfs.dead_vnops
 
 
-def test_namei_restarts_at_the_root_without_losing_or_leaking_references():
+def _namei_refs(monkeypatch) -> list:
+    """The vnodes namei references (its vref calls), in order."""
+    import vfs.namei
+
+    real_vref = vfs.namei.vref
+    refs: list = []
+
+    def counted_vref(vp) -> None:
+        refs.append(vp)
+        real_vref(vp)
+
+    monkeypatch.setattr(vfs.namei, "vref", counted_vref)
+    return refs
+
+
+def test_namei_restarts_at_the_root_without_losing_or_leaking_references(monkeypatch):
     """namei starts an absolute path at the root and does not restart there
-    (no second reference taken and dropped); an absolute symbolic link met in
-    another directory restarts at the root.  Every lookup names the same file
-    and leaves the root's and the directory's reference counts as they were."""
+    (no second reference taken and dropped: namei takes the root once); an
+    absolute symbolic link met in another directory restarts at the root (takes
+    it again).  Every lookup names the same file and leaves the root's and the
+    directory's reference counts as they were."""
     from tools.lib import libc
     from vfs.mount import vfsglobals
+
+    refs = _namei_refs(monkeypatch)
 
     async def body():
         await libc.mkdir("/tmp/d", 0o755)
@@ -396,20 +414,24 @@ def test_namei_restarts_at_the_root_without_losing_or_leaking_references():
         error, f = await namei_simple_kernel("/tmp/d/f", NSM_FOLLOW_NOEMULROOT)
         before = (root.v_usecount, d.v_usecount, f.v_usecount)
         same = []
+        root_refs = []
         for path in ("/tmp/d/f", "/tmp/d/abs", "/tmp/d/rel", "//tmp//d/abs", "/"):
+            refs.clear()
             error, vp = await namei_simple_kernel(path, NSM_FOLLOW_NOEMULROOT)
             same.append((error, vp is (root if path == "/" else f)))
+            root_refs.append(sum(r is root for r in refs))
             await vrele(vp)
         after = (root.v_usecount, d.v_usecount, f.v_usecount)
         await vrele(f)
         await vrele(d)
-        return same, before == after
+        return same, before == after, root_refs
 
     with kern.boot(seed=1) as k:
-        assert k.run(body) == ([(0, True)] * 5, True)
+        # the root taken once a lookup, again for each absolute link met
+        assert k.run(body) == ([(0, True)] * 5, True, [1, 2, 1, 2, 1])
 
 
-def test_namei_in_a_chroot_keeps_every_reference_on_each_path_and_error():
+def test_namei_in_a_chroot_keeps_every_reference_on_each_path_and_error(monkeypatch):
     """A chroot'd process (its root is not rootvnode): absolute paths, an absolute
     symbolic link met in the root itself (the restart from the directory it is
     in, which is the root: no reference taken or dropped there since 0d0b385,
@@ -421,6 +443,8 @@ def test_namei_in_a_chroot_keeps_every_reference_on_each_path_and_error():
     from kern.errno import ELOOP, ENAMETOOLONG, ENOTDIR
     from tools.lib import libc
     from vfs.mount import vfsglobals
+
+    refs = _namei_refs(monkeypatch)
 
     async def body():
         await libc.mkdir("/tmp/jail", 0o755)
@@ -449,15 +473,20 @@ def test_namei_in_a_chroot_keeps_every_reference_on_each_path_and_error():
                 "/gone": ENOENT, "/loop": ELOOP, "/" + "a" * 1100: ENAMETOOLONG,
                 "/long/" + "/".join(["y" * 200] * 4): ENAMETOOLONG}
         got = {}
+        jail_refs = {}
         for path in want:
+            refs.clear()
             error, vp = await namei_simple_kernel(path, NSM_FOLLOW_NOEMULROOT)
             got[path] = error or vp
+            jail_refs[path] = sum(r is jail for r in refs)
             if vp is not None:
                 await vrele(vp)
         after = counts()
         for vp in (d, f, top):
             await vrele(vp)
-        return got == want, before == after
+        wrong = [p for p in want if got[p] != want[p]]
+        return wrong, before == after, [jail_refs[p] for p in ("/abs", "//abs", "/d/up")]
 
     with kern.boot(seed=1) as k:
-        assert kt.in_process(k, body) == (True, True)
+        # the root taken once for a link met in it, twice for one met in /d
+        assert kt.in_process(k, body) == ([], True, [1, 1, 2])

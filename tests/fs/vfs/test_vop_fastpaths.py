@@ -20,12 +20,11 @@ import pytest
 
 import kern
 from kern.kern_mutex import IPL_VM, MUTEX_DEFAULT, kmutex_t, mutex_enter, mutex_exit, mutex_init
+from tests.vfs.test_vfs_trans import make_mount
 from vfs import vnode_if
-from vfs.mount import mount, vfsops
 from vfs.vfs_trans import (
     fstrans_done,
     fstrans_held,
-    fstrans_mount,
     fstrans_start,
     fstrans_start_begin,
 )
@@ -69,16 +68,10 @@ def test_an_operation_sees_its_own_descriptor():
                     (vnode_if.vop_unlock_desc, vp), (vnode_if.vop_islocked_desc, vp)]
 
 
-def _mount_with_trans() -> mount:
-    mp = mount(vfsops("testfs"))
-    fstrans_mount(mp)
-    return mp
-
-
 @pytest.mark.parametrize("begin", [True, False], ids=["fstrans_start_begin", "fstrans_start"])
 def test_a_transaction_started_under_a_spin_mutex_panics(begin: bool):
     async def body() -> None:
-        mp = _mount_with_trans()
+        mp = make_mount()
         mtx = kmutex_t()
         mutex_init(mtx, MUTEX_DEFAULT, IPL_VM)  # a spin mutex
         await mutex_enter(mtx)
@@ -100,7 +93,7 @@ def test_a_transaction_started_under_a_spin_mutex_panics(begin: bool):
 
 def test_a_transaction_started_without_a_spin_mutex_is_counted():
     async def body() -> list[int]:
-        mp = _mount_with_trans()
+        mp = make_mount()
         assert fstrans_start_begin(mp) is None
         held = [fstrans_held(mp)]
         await fstrans_start(mp)
