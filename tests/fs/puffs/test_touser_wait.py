@@ -16,20 +16,45 @@ an lwp that was offered one (LW_PENDSIG).
 
 from __future__ import annotations
 
-from fs.puffs.puffs_msgif_h import PUFFS_VN_GETATTR, PUFFS_VN_LOOKUP, PUFFSOP_VN
+import ctypes
+from typing import Any
+
+import pytest
+
+import kern
+from fs.puffs.puffs_msgif import PARKFLAG_ONQUEUE2
+from fs.puffs.puffs_msgif_h import (
+    PUFFS_VFS_STATVFS,
+    PUFFS_VN_GETATTR,
+    PUFFS_VN_LOOKUP,
+    PUFFSOP_VFS,
+    PUFFSOP_VN,
+    PUFFSOPFLAG_FAF,
+    PUFFSPUTOP,
+    puffs_reqh_put,
+    puffs_vfsreq_statvfs,
+)
 from kern.cpu import curlwp, curmachine, curproc
-from kern.errno import EINTR
-from kern.fcntl import O_CREAT, O_RDWR
+from kern.errno import EBUSY, EINTR
+from kern.exceptions import SyscallError
+from kern.fcntl import O_CREAT, O_RDONLY, O_RDWR
 from kern.kern_lwp import LSSLEEP, LW_PENDSIG, LW_WSUSPEND, lwp
 from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_sig import SIG_BLOCK, SIG_UNBLOCK, SIGUSR1, psignal, sigprocmask1
 from kern.kern_synch import kpause
+from kern.machine import testing as kt
 from kern.machine.testing import Gate, errno_of
+from kern.subr_copy import uvm_map_user, uwrite
+from kern.subr_kmem import _kmem
 from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
 from tools.lib import libc
+from tools.lib.libpuffs._sys import lwp_create
+from tools.lib.libpuffs.channel import frame_header
 from tools.puffs_servers.memfs import MemFS
+from vfs.vfs_trans import FSTRANS_NORMAL, FSTRANS_SUSPENDED, fstrans_setstate
 
 from . import h_puffs as h
+from .test_faults import Manual
 
 SYS_POST_BLOCKED = SYS_DYNAMIC_FIRST
 SYS_INTR_THEN_GATE = SYS_DYNAMIC_FIRST + 1
@@ -219,6 +244,123 @@ def test_a_halt_without_sync_leaves_a_caller_waiting_for_its_reply():
     assert touser == []
 
 
+def _d1_park_made_a_faf(k: kern.Machine) -> tuple[Any, dict, dict]:
+    """s21-touser's path (the test below says it step by step), up to the
+    fstatvfs that a hostile reply into a D1 park made a FAF having returned,
+    its request still on the touser queue: the hand-driven server (test_faults'
+    Manual), what the caller saw and what the server saw (the park under
+    "park").  The machine is left as it is (the park on both queues)."""
+    assert syscall_establish(SYS_POST_BLOCKED, "post_blocked", sys_post_blocked,
+                             machine=k) == 0
+    m = Manual(k)
+    mp = h.mounted(k)
+    pmp = mp.mnt_data
+    caller = k.proc_create("caller", k.initproc)
+    got: dict = {"handled by": []}
+
+    async def start_caller() -> None:
+        async def on_usr1(signo: int) -> None:
+            got["handled by"].append(curlwp().l_name)
+
+        await libc.signal(SIGUSR1, on_usr1)
+        p = curproc()
+        first = p.p_specific["first"] = Gate()
+        post = p.p_specific["post"] = Gate()
+        again = p.p_specific["again"] = Gate()
+
+        async def waiter() -> None:
+            got["waiter"] = curlwp()
+            fd = await libc.open("/mnt", O_RDONLY)
+            got["fd"] = fd
+            await first.wait()
+            got["d1"] = await errno_of(libc.fstat(fd))
+            await again.wait()
+            try:
+                got["second"] = (0, (await libc.fstatvfs1(fd, 1)).f_files)
+            except SyscallError as e:
+                got["second"] = (e.errno, None)
+
+        async def poster() -> None:
+            await post.wait()
+            await syscall(SYS_POST_BLOCKED)
+
+        lwp_create(waiter, name="waiter")
+        lwp_create(poster, name="poster")
+
+    k.run(start_caller, proc=caller)
+
+    async def locked(fn):
+        # (a look at the queues under pmp_lock, which guards them, so that
+        # the race detector (--kemu-race) sees the test's reads locked)
+        await mutex_enter(pmp.pmp_lock)
+        try:
+            return fn()
+        finally:
+            mutex_exit(pmp.pmp_lock)
+
+    async def until(cond, what: str, serve: bool = False) -> None:
+        for _ in range(200):
+            if await locked(cond):
+                return
+            if serve:
+                await m.drain()
+            await kpause("until", False, 1, None)
+        raise AssertionError(f"never: {what}")
+
+    async def server() -> dict:
+        seen: dict = {}
+        # the open is answered as memfs would; the fstat's GETATTR is
+        # fetched and kept (on replywait)
+        await until(lambda: "fd" in got, "the open", serve=True)
+        assert await m.drain() == 0
+        caller.p_specific["first"].open()
+        await until(lambda: pmp.pmp_req_touser, "the fstat's request")
+        (f,) = await m.get()
+        hdr = frame_header(f)
+        assert (hdr.preq_opclass, hdr.preq_optype) == (PUFFSOP_VN, PUFFS_VN_GETATTR)
+        (park,) = await locked(lambda: list(pmp.pmp_req_replywait))
+        caller.p_specific["post"].open()
+        await until(lambda: "d1" in got, "D1")
+        seen["d1 park"] = (park.park_refcount, park.park_id == hdr.preq_id)
+        seen["park"] = park
+
+        # the mount suspended (a gate for touser's fstrans_start); the fstatvfs
+        await fstrans_setstate(mp, FSTRANS_SUSPENDED)
+        caller.p_specific["again"].open()
+        l = got["waiter"]
+        await until(lambda: l.l_wmesg == "fstchg", "the fstatvfs asleep in fstrans_start")
+        preq = park.park_hdr
+        seen["asleep"] = await locked(lambda: (
+            pmp.pmp_req_replywait == [park], pmp.pmp_req_touser == [],
+            park.park_id - hdr.preq_id, park.park_flags & PARKFLAG_ONQUEUE2,
+            (preq.preq_opclass, preq.preq_optype)))
+
+        # the hostile reply under the guessed next id: rv EBUSY, f_files 4242
+        reply = bytearray(park.park_maxlen)
+        r = puffs_vfsreq_statvfs.from_buffer(reply)
+        r.pvfsr_pr.preq_rv = EBUSY
+        r.pvfsr_sb.f_files = 4242
+        del r
+        p = curproc()
+        ubuf = uvm_map_user(p, len(reply))
+        uwrite(p, ubuf, bytes(reply))
+        php = puffs_reqh_put(php_nops=1, php_id=hdr.preq_id + 1, php_buf=ubuf,
+                             php_buflen=len(reply))
+        seen["putop"] = await errno_of(libc.ioctl(m.ch.fd, PUFFSPUTOP, php))
+        seen["after putop"] = park.park_hdr.preq_opclass
+
+        await fstrans_setstate(mp, FSTRANS_NORMAL)
+        for _ in range(100):
+            if "second" in got:
+                break
+            await kpause("second", False, 1, None)
+        seen["touser"] = await locked(lambda: [q is park for q in pmp.pmp_req_touser])
+        seen["waiter"] = (l.l_wmesg, l.l_stat)
+        return seen
+
+    seen = m.run(server)
+    return m, got, seen
+
 
 def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstrans():
     """touser reads the request's opclass again at each of its tests, as 1.27
@@ -238,141 +380,16 @@ def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstr
     queue.  With the opclass read once at the top, the call would wait on its
     park for a reply no one sends (putop's cv_signal came before it slept).
     The machine stops here, as above (the park is on both queues:
-    puffs_userdead would panic).
+    puffs_userdead would panic; the server's next GETOP frees the request
+    puffs_statvfs freed: the last test).
 
     Of the other two tests, the PCATCH one comes before any sleep in touser,
     and the PUFFSTAT_RUNNING one (a FAF's buffer freed on ENXIO) cannot see
     the rewritten header: only puffs_userdead makes the mount DYING, and it
     panics first on this park (on replywait without PARKFLAG_ONQUEUE2, which
     the new request's park_flags = 0 cleared)."""
-    from fs.puffs.puffs_msgif import PARKFLAG_ONQUEUE2
-    from fs.puffs.puffs_msgif_h import (
-        PUFFS_VFS_STATVFS,
-        PUFFSOP_VFS,
-        PUFFSOPFLAG_FAF,
-        PUFFSPUTOP,
-        puffs_reqh_put,
-        puffs_vfsreq_statvfs,
-    )
-    from kern.errno import EBUSY
-    from kern.exceptions import SyscallError
-    from kern.fcntl import O_RDONLY
-    from kern.subr_copy import uvm_map_user, uwrite
-    from tools.lib.libpuffs._sys import lwp_create
-    from tools.lib.libpuffs.channel import frame_header
-    from vfs.vfs_trans import FSTRANS_NORMAL, FSTRANS_SUSPENDED, fstrans_setstate
-
-    from .test_faults import Manual
-
     with h.Booted(seed=7) as k:
-        assert syscall_establish(SYS_POST_BLOCKED, "post_blocked", sys_post_blocked,
-                                 machine=k) == 0
-        m = Manual(k)
-        mp = h.mounted(k)
-        pmp = mp.mnt_data
-        caller = k.proc_create("caller", k.initproc)
-        got: dict = {"handled by": []}
-
-        async def start_caller() -> None:
-            async def on_usr1(signo: int) -> None:
-                got["handled by"].append(curlwp().l_name)
-
-            await libc.signal(SIGUSR1, on_usr1)
-            p = curproc()
-            first = p.p_specific["first"] = Gate()
-            post = p.p_specific["post"] = Gate()
-            again = p.p_specific["again"] = Gate()
-
-            async def waiter() -> None:
-                got["waiter"] = curlwp()
-                fd = await libc.open("/mnt", O_RDONLY)
-                got["fd"] = fd
-                await first.wait()
-                got["d1"] = await errno_of(libc.fstat(fd))
-                await again.wait()
-                try:
-                    got["second"] = (0, (await libc.fstatvfs1(fd, 1)).f_files)
-                except SyscallError as e:
-                    got["second"] = (e.errno, None)
-
-            async def poster() -> None:
-                await post.wait()
-                await syscall(SYS_POST_BLOCKED)
-
-            lwp_create(waiter, name="waiter")
-            lwp_create(poster, name="poster")
-
-        k.run(start_caller, proc=caller)
-
-        async def locked(fn):
-            # (a look at the queues under pmp_lock, which guards them, so that
-            # the race detector (--kemu-race) sees the test's reads locked)
-            await mutex_enter(pmp.pmp_lock)
-            try:
-                return fn()
-            finally:
-                mutex_exit(pmp.pmp_lock)
-
-        async def until(cond, what: str, serve: bool = False) -> None:
-            for _ in range(200):
-                if await locked(cond):
-                    return
-                if serve:
-                    await m.drain()
-                await kpause("until", False, 1, None)
-            raise AssertionError(f"never: {what}")
-
-        async def server() -> dict:
-            seen: dict = {}
-            # the open is answered as memfs would; the fstat's GETATTR is
-            # fetched and kept (on replywait)
-            await until(lambda: "fd" in got, "the open", serve=True)
-            assert await m.drain() == 0
-            caller.p_specific["first"].open()
-            await until(lambda: pmp.pmp_req_touser, "the fstat's request")
-            (f,) = await m.get()
-            hdr = frame_header(f)
-            assert (hdr.preq_opclass, hdr.preq_optype) == (PUFFSOP_VN, PUFFS_VN_GETATTR)
-            (park,) = await locked(lambda: list(pmp.pmp_req_replywait))
-            caller.p_specific["post"].open()
-            await until(lambda: "d1" in got, "D1")
-            seen["d1 park"] = (park.park_refcount, park.park_id == hdr.preq_id)
-
-            # the mount suspended (a gate for touser's fstrans_start); the fstatvfs
-            await fstrans_setstate(mp, FSTRANS_SUSPENDED)
-            caller.p_specific["again"].open()
-            l = got["waiter"]
-            await until(lambda: l.l_wmesg == "fstchg", "the fstatvfs asleep in fstrans_start")
-            preq = park.park_hdr
-            seen["asleep"] = await locked(lambda: (
-                pmp.pmp_req_replywait == [park], pmp.pmp_req_touser == [],
-                park.park_id - hdr.preq_id, park.park_flags & PARKFLAG_ONQUEUE2,
-                (preq.preq_opclass, preq.preq_optype)))
-
-            # the hostile reply under the guessed next id: rv EBUSY, f_files 4242
-            reply = bytearray(park.park_maxlen)
-            r = puffs_vfsreq_statvfs.from_buffer(reply)
-            r.pvfsr_pr.preq_rv = EBUSY
-            r.pvfsr_sb.f_files = 4242
-            del r
-            p = curproc()
-            ubuf = uvm_map_user(p, len(reply))
-            uwrite(p, ubuf, bytes(reply))
-            php = puffs_reqh_put(php_nops=1, php_id=hdr.preq_id + 1, php_buf=ubuf,
-                                 php_buflen=len(reply))
-            seen["putop"] = await errno_of(libc.ioctl(m.ch.fd, PUFFSPUTOP, php))
-            seen["after putop"] = park.park_hdr.preq_opclass
-
-            await fstrans_setstate(mp, FSTRANS_NORMAL)
-            for _ in range(100):
-                if "second" in got:
-                    break
-                await kpause("second", False, 1, None)
-            seen["touser"] = await locked(lambda: [q is park for q in pmp.pmp_req_touser])
-            seen["waiter"] = (l.l_wmesg, l.l_stat)
-            return seen
-
-        seen = m.run(server)
+        m, got, seen = _d1_park_made_a_faf(k)
         k.halt(sync=False)
     assert got["handled by"] == ["poster"]
     assert got["d1"] == PUFFSOP_VN | PUFFS_VN_GETATTR << 8          # D1, as above
@@ -386,3 +403,78 @@ def test_a_reply_into_a_d1_park_makes_the_next_call_a_faf_while_it_waits_in_fstr
     # with the reply's statvfs
     assert got.get("second") == (0, 4242), seen["waiter"]
     assert seen["touser"] == [True]
+
+
+MB = 1 << 20
+
+
+async def _img_mounted_and_written(img: str) -> None:
+    """The host image mounted read-write on /img, a file written to it (no sync)."""
+    await kt.mkdir_p("/img")
+    await kt.mount_image(img, "/img")
+    await kt.write_file("/img/file", b"written before the crash\n")
+
+
+def _ext2_dirty(img: str) -> bool:
+    """The image's super block says "not clean" (s_state, at offset 58 of the
+    super block at byte 1024, without EXT2_VALID_FS)."""
+    with open(img, "rb") as f:
+        f.seek(1024 + 58)
+        return (int.from_bytes(f.read(2), "little") & 1) == 0
+
+
+def test_a_d1_park_a_reply_made_a_faf_has_its_buffer_freed_twice_1_27(tmp_path):
+    """Kept from 1.27 through D1 (puffs_msgif.py's header).  After the test
+    above, the fstatvfs's request (its park the one D1 left on replywait, taken
+    for a FAF because the hostile reply's preq_rv set PUFFSOPFLAG_FAF in the
+    header) is still on the touser queue, but puffs_statvfs (puffs_vfsops.c
+    1.38) did what it does after any touser: FREE(statvfs_arg, M_PUFFS).  The
+    server's next GETOP takes the park and, the opclass saying FAF, frees the
+    request's buffer (1.27's getop: ``free(preq, M_PUFFS)``, then the park,
+    fullnuke) a second time.  kemu's allocator panics on the spot, in getop
+    ("free: 'bytearray' was not allocated (double free?)"); NetBSD's DIAGNOSTIC
+    malloc (kern_malloc.c) panics "free: duplicated free" after "multiply
+    freed item %p" while the buffer is still on its bucket's free list, and
+    frees someone else's buffer without a word once it was handed out again
+    (subr_kmem.py's header: kemu's checks every free).  The machine halts as
+    a panic does: nothing synced, the host image it had mounted read-write
+    named as possibly inconsistent and left "not clean", and the dead
+    machine raising the panic again for each later request.
+
+    Gone by 1.40.6.3 (the next revision stored; which revision between it
+    and 1.27 made the change is not stored): the request buffer
+    belongs to the park (puffs_msgmem_alloc) and is freed once, by
+    puffs_msgpark_release1 when the last reference goes; each queue holds a
+    reference of its own (puffs_msg_enqueue), so the D1 park is not reused
+    while on replywait; and a FAF is a park flag (PARKFLAG_WANTREPLY), which
+    no reply can set.  puffs_vfsop_statvfs (1.106.2.2, stored) ends with
+    PUFFS_MSG_RELEASE, not FREE."""
+    img = kt.make_ext2_image(tmp_path / "disk.img", 8 * MB)
+    with h.Booted(seed=7) as k:
+        k.run(_img_mounted_and_written, img)
+        m, got, seen = _d1_park_made_a_faf(k)
+        park = seen["park"]
+        buf = park.park_preq
+        # s21-touser's path: the fstatvfs returned at once with the reply's
+        # statvfs, its request on the touser queue with the FAF flag set
+        assert got.get("second") == (0, 4242) and seen["touser"] == [True]
+        assert park.park_hdr.preq_opclass & PUFFSOPFLAG_FAF
+        # puffs_statvfs freed the buffer the queued park still points at
+        assert id(buf) not in _kmem.of(k).live
+        with pytest.raises(kern.KernelPanic) as ei:
+            m.run(m.get)          # the server's next GETOP
+        with pytest.raises(kern.KernelPanic) as again:
+            k.run(kpause, "after", False, 1, None)
+    msg = ei.value.message.splitlines()
+    assert msg[0] == "panic: free: 'bytearray' was not allocated (double free?)"
+    # in getop's FAF branch, of the buffer puffs_statvfs had freed
+    calls = [f.rsplit(" in ", 1)[1] for f in ei.value.crash.lwp("manual").stack]
+    assert calls[calls.index("puffs_getop") + 1] == "free"
+    assert park.park_preq is buf and len(buf) == ctypes.sizeof(puffs_vfsreq_statvfs)
+    assert again.value is ei.value
+    assert k.state == "failed"
+    note = (f"host image {img} (/dev/wd0) may be inconsistent: the machine crashed "
+            "without syncing or unmounting its file systems")
+    assert msg[1:] == [note] and ei.value.crash.notes == [note]
+    assert "syncing disks" not in k.dmesg()
+    assert _ext2_dirty(img)
