@@ -1,7 +1,7 @@
 """Kernel core: kemu's context switch against bare trio and asyncio, trace and lockdebug costs.
 
     python benchmarks/bench_kern.py [--rounds R] [--switches N] [--pairs P] [--batches B]
-                                     [--quick|--smoke]
+                                     [--no-instructions] [--quick|--smoke]
 
 Every case runs in each round, the order rotating; each sample is one fresh
 machine (or event loop), timed inside from the first switch to the last
@@ -21,6 +21,30 @@ not counted.  A pair's figure is its two sides' totals; the ratio is the
 median of ``--pairs`` pairs' ratios, the quartiles beside it.  The ratio of
 the main rounds' long samples (a fresh machine each) is printed too,
 without a target.
+
+The collector in the pairs: the two machines' boots leave thousands of
+young objects, and the passes that age them (a middle pass of ~2 ms, ten
+times a young one: nearly a tenth of a side's ~23 ms of counted batches)
+landed in whichever side's batch was running.  At a load of ~2 that was
+the widest part of the pairs' spread (in one run of 15 pairs the two at
+1.15 were the two whose trace side drew that pass; without the
+collector's time the quartiles were 1.046-1.062 against 1.045-1.103); at a
+load of ~8 the load's own spread is wider.  So a full collection runs after
+the uncounted batches: what the boots left is no cost of either side's
+switches.  The young passes the counted batches' own allocations cause
+stay in the figure, and the trace side draws more of them (it keeps ~60
+tracked objects a batch, its lwps' interned events, against ~46): a cost
+of the trace.  Their count per side is printed beside the ratio.
+(``time.process_time`` counts every thread, but the other machine and
+the main thread idle while a batch runs: an idle booted machine spent 39
+us of CPU in a second, and the kernel thread's own CPU time gave the same
+ratios to 0.1%.)
+
+The same ratio by instructions, which the load does not move: cachegrind
+counts (benchmarks/count_instructions.py switch) of 20 batches of the
+pairs' size less 10, trace off and on, in one machine (~25 s of CPU; not
+in ``--smoke``, nor with ``--no-instructions``; where valgrind is not
+installed the line says so).
 
 Context switches: two tasks hand a token back and forth ``--switches`` times
 in all; one hand-off is one switch.
@@ -58,7 +82,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
+import re
+import shutil
+import subprocess
 import sys
 import types
 from collections.abc import Awaitable, Callable, Generator
@@ -148,23 +176,69 @@ def in_machine(afn, arg, **boot) -> Sample:
         return k.run(afn, arg)
 
 
-def trace_pair(switches: int, batches: int, trace_first: bool) -> dict[str, Sample]:
+def trace_pair(switches: int, batches: int, trace_first: bool,
+               passes: dict[str, int] | None = None) -> dict[str, Sample]:
     """Two machines, trace off and on, taking turns at ``batches`` ping-pongs of
     ``switches`` hand-offs (after one batch each that is not counted): each
-    side's totals."""
+    side's totals.  Between the uncounted batches and the counted ones a full
+    collection (``gc.collect()``) takes what the boots left to the collector;
+    the collector's passes in each side's counted batches are added to
+    ``passes`` (side -> count) when given."""
     with contextlib.ExitStack() as st:
         sides = ("on", "off") if trace_first else ("off", "on")
         ks = {side: st.enter_context(kern.boot(seed=0, trace=side == "on")) for side in sides}
         tot = {side: Sample(0.0, 0.0, 0) for side in sides}
+        running = [""]      # the side whose batch runs: its collector passes
+
+        def count(phase: str, _info: dict[str, int]) -> None:
+            if passes is not None and phase == "stop" and running[0]:
+                passes[running[0]] = passes.get(running[0], 0) + 1
+
+        gc.callbacks.append(count)
+        st.callback(gc.callbacks.remove, count)
         for i in range(batches + 1):
+            if i == 1:
+                # The boots' objects are still young: left there, the passes
+                # that age them (a 2 ms middle pass among ~0.2 ms young ones)
+                # land in whichever side's batch is running, a cost of the
+                # boots and not of either side's switches.  Young passes the
+                # batches' own allocations cause stay in the figure (the trace
+                # side keeps ~60 objects a batch against ~46: more of them).
+                gc.collect()
             for side in (sides if i % 2 == 0 else sides[::-1]):
+                running[0] = side if i else ""
                 s = ks[side].run(kemu_pingpong, switches)
+                running[0] = ""
                 if i:
                     t = tot[side]
                     t.wall += s.wall
                     t.cpu += s.cpu
                     t.n += s.n
         return tot
+
+
+#: Instructions a switch costs, counted by cachegrind (load-proof).
+COUNT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "count_instructions.py")
+
+
+def switch_instructions(batch: int, batches: int = 20) -> tuple[int, int] | str:
+    """Instructions a switch costs with the trace off and on, in the trace pairs'
+    shape (ping-pongs of ``batch`` hand-offs, a fresh pair of threads each):
+    ``batches`` of them counted by benchmarks/count_instructions.py, half as
+    many subtracted.  Or, when nothing could be counted, why."""
+    if shutil.which("valgrind") is None:
+        return "valgrind is not installed (Debian: apt-get install valgrind)"
+    got = []
+    for extra in (["--trace-off"], []):
+        cmd = [sys.executable, COUNT, "switch", "--batch", str(batch),
+               "--switches", str(batches * batch), "--minus", str(batches // 2 * batch), *extra]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        m = re.search(r"([\d,]+) a switch", p.stdout)
+        if p.returncode or m is None:
+            last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            return f"count_instructions.py switch failed (exit {p.returncode}): {last}"
+        got.append(int(m.group(1).replace(",", "")))
+    return got[0], got[1]
 
 
 # ================================================================== anchors
@@ -295,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batches", type=int, default=None,
                     help="counted batches per machine of a pair (default 20; --quick 12, "
                          "--smoke 2)")
+    ap.add_argument("--no-instructions", action="store_true",
+                    help="skip the trace on / off count under valgrind")
     args = ap.parse_args(argv)
     n = args.switches or pick(args, 20000, 6000, 200)
     pairs = args.pairs or pick(args, 15, 8, 1)
@@ -315,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     }, n_rounds(args), warmups(args))
     # trace on / off, finely interleaved (see the module's docstring)
     tn = max(2, n // 40)
-    tp = [trace_pair(tn, batches, bool(i % 2)) for i in range(pairs)]
+    passes: dict[str, int] = {}
+    tp = [trace_pair(tn, batches, bool(i % 2), passes) for i in range(pairs)]
     tpairs = {side: column(tp, side) for side in ("off", "on")}
     rep.cost("switch: kemu condvar (trace off)", res["kemu"])
     rep.cost("switch: kemu condvar, trace on", res["kemu trace"])
@@ -335,7 +412,21 @@ def main(argv: list[str] | None = None) -> int:
     assert tr.wall is not None and tr.cpu is not None
     tr.note = (f"{pairs} pairs of machines, {batches} batches of {tn} switches each, "
                f"taking turns; quartiles: wall {tr.wall.q1:.3f}-{tr.wall.q3:.3f}, "
-               f"CPU {tr.cpu.q1:.3f}-{tr.cpu.q3:.3f}")
+               f"CPU {tr.cpu.q1:.3f}-{tr.cpu.q3:.3f}; collector passes in the counted "
+               f"batches: off {passes.get('off', 0)}, on {passes.get('on', 0)}")
+    label = "switch: trace on / trace off, instructions (cachegrind)"
+    skip = "--smoke" if args.smoke else "--no-instructions" if args.no_instructions else ""
+    counted = None if skip else switch_instructions(tn)
+    if counted is None:
+        rep.unavailable(label, f"{skip}: no count under valgrind",
+                        Target("<=", 1.05, "instructions"))
+    elif isinstance(counted, str):
+        rep.unavailable(label, counted, Target("<=", 1.05, "instructions"))
+    else:
+        off, on = counted
+        rep.value(label, [on / off], "x", Target("<=", 1.05, "instructions"),
+                  note=f"{on:,} against {off:,} instructions a switch, in the pairs' batches "
+                       f"of {tn}: count_instructions.py switch --batch {tn} [--trace-off]")
     rep.ratio("switch: trace on / off, main rounds", res["kemu trace"], res["kemu"],
               mode="cost")
     rep.cost("uncontended mutex pair, lockdebug on", res["mutex"], "ns")

@@ -4,7 +4,7 @@
     python benchmarks/count_instructions.py fstat [--calls 2000 --minus 1000]
     python benchmarks/count_instructions.py sweep --digests [--seeds 100-399]
     python benchmarks/count_instructions.py fstat --digests
-    python benchmarks/count_instructions.py switch [--switches 20000 --minus 10000]
+    python benchmarks/count_instructions.py switch [--switches 20000 --minus 10000] [--batch N]
     python benchmarks/count_instructions.py sweep|fstat|switch --trace-off
 
 The benchmarks time CPU seconds, which on this shared machine swing with the
@@ -22,7 +22,10 @@ runs.  So each speed change of issue 13 was measured here, twice per case:
   difference / 1000;
 * ``switch``: two kernel threads hand a token back and forth through a
   condvar (bench_kern's ping-pong), 20000 and 10000 hand-offs; per switch =
-  the difference / 10000.
+  the difference / 10000; with ``--batch N``, the hand-offs run as
+  ping-pongs of N each, a fresh pair of kernel threads each, one after the
+  other in one machine (the shape of bench_kern's trace on / off pairs,
+  which count the making and joining of the threads too).
 
 ``--digests`` runs without valgrind and prints, per seed (or for the fstat
 or switch machine), a hash of the schedule string and the trace's digest: a speed
@@ -122,16 +125,22 @@ def run_fstat(calls: int, digests: bool = True, trace: bool = True) -> tuple[flo
     return t, _digest([k]) if digests else ""
 
 
-def run_switch(switches: int, digests: bool = True, trace: bool = True) -> str:
+def run_switch(switches: int, digests: bool = True, trace: bool = True,
+               batch: int | None = None) -> str:
     """``switches`` hand-offs of a token between two kernel threads through a
-    condvar (bench_kern's ping-pong): the machine's schedule hash and trace digest
-    ("" without ``digests``)."""
+    condvar (bench_kern's ping-pong; in ping-pongs of ``batch`` hand-offs, each
+    with a pair of threads of its own, when given): the machine's schedule hash
+    and trace digest ("" without ``digests``)."""
     sys.path.insert(0, str(ROOT))
     import kern
     from benchmarks.bench_kern import kemu_pingpong
 
     with kern.boot(seed=0, trace=trace) as k:
-        k.run(kemu_pingpong, switches)
+        if batch is None:
+            k.run(kemu_pingpong, switches)
+        else:
+            for _ in range(switches // batch):
+                k.run(kemu_pingpong, batch)
     return _digest([k]) if digests else ""
 
 
@@ -168,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                          "default 1000; switch: switches, default 10000)")
     ap.add_argument("--calls", type=int, default=2000, help="fstat: the calls counted")
     ap.add_argument("--switches", type=int, default=20000, help="switch: the switches counted")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="switch: hand-offs per ping-pong, a fresh pair of threads each "
+                         "(default: one ping-pong); the counts must be multiples of it")
     ap.add_argument("--digests", action="store_true",
                     help="no valgrind: print each run's schedule hash and trace digest")
     ap.add_argument("--trace-off", action="store_true",
@@ -180,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(run_sweep(_seed_range(a.seeds), digests=a.digests,
                                        trace=not a.trace_off)))
         elif a.case == "switch":
-            print(f"switch {run_switch(a.switches, digests=a.digests, trace=not a.trace_off)}")
+            line = run_switch(a.switches, digests=a.digests, trace=not a.trace_off,
+                              batch=a.batch)
+            print(f"switch {line}")
         else:
             t, digest = run_fstat(a.calls, digests=a.digests, trace=not a.trace_off)
             print(f"fstat {digest}" if a.body else
@@ -198,8 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         unit, n = "seed", len(big) - len(small)
     elif a.case == "switch":
         small_sw = int(a.minus or 10000)
+        if a.batch is not None and (a.batch < 1 or a.switches % a.batch or small_sw % a.batch):
+            ap.error("--switches and --minus must be multiples of --batch")
         runs = [["switch", "--body", "--switches", str(c),
-                 *(["--trace-off"] if a.trace_off else [])] for c in (a.switches, small_sw)]
+                 *(["--trace-off"] if a.trace_off else []),
+                 *(["--batch", str(a.batch)] if a.batch else [])] for c in (a.switches, small_sw)]
         unit, n = "switch", a.switches - small_sw
     else:
         small_calls = int(a.minus or 1000)

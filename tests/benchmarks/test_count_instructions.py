@@ -125,3 +125,93 @@ def test_switch_counts_per_hand_off(monkeypatch, capsys):
     assert ci.main(["switch", "--switches", "2000", "--minus", "1000"]) == 0
     assert "30,000 - 10,000 instructions over 1000 switches: 20 a switch" in capsys.readouterr().out
     assert [c[c.index("--switches") + 1] for c in calls] == ["1000", "2000", "1000"]
+
+
+def test_switch_in_batches_makes_a_pair_of_threads_a_batch():
+    """``--batch``: the same hand-offs in ping-pongs of their own: the schedule
+    and trace of 2 x 50 differ from one run of 100 (two more pairs of threads
+    started and ended), repeat, and a run of 3 x 50 has more trace than 2 x 50."""
+    one = ci.run_switch(100).split()
+    two = ci.run_switch(100, batch=50).split()
+    assert two != one
+    assert ci.run_switch(100, batch=50).split() == two
+    assert ci.run_switch(150, batch=50).split()[1] != two[1]
+
+
+def test_switch_batches_reach_both_counted_runs(monkeypatch, capsys):
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        n = 30000 if "2000" in cmd else 10000
+        return subprocess.CompletedProcess(cmd, 0, "", f"==1== I   refs:      {n:,}\n")
+
+    monkeypatch.setattr(ci.subprocess, "run", run)
+    monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert ci.main(["switch", "--switches", "2000", "--minus", "1000", "--batch", "500"]) == 0
+    assert "20 a switch" in capsys.readouterr().out
+    assert len(calls) == 3 and all(c[c.index("--batch") + 1] == "500" for c in calls)
+    with pytest.raises(SystemExit):
+        ci.main(["switch", "--switches", "2000", "--minus", "1000", "--batch", "300"])
+
+
+def test_bench_kern_counts_the_trace_off_and_on(monkeypatch):
+    """bench_kern's load-proof line: count_instructions.py switch in the pairs'
+    batches, trace off then on, the per-switch figures taken from its output."""
+    from benchmarks import bench_kern as bk
+
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        n = "22,000" if "--trace-off" in cmd else "23,100"
+        return subprocess.CompletedProcess(cmd, 0, f"switch: 3 - 2 instructions over 10 "
+                                                   f"switches: {n} a switch\n", "")
+
+    monkeypatch.setattr(bk.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(bk.subprocess, "run", run)
+    assert bk.switch_instructions(500) == (22000, 23100)
+    assert [c[c.index("--batch") + 1] for c in calls] == ["500", "500"]
+    assert [c[c.index("--switches") + 1] for c in calls] == ["10000", "10000"]
+    assert [c[c.index("--minus") + 1] for c in calls] == ["5000", "5000"]
+    assert ["--trace-off" in c for c in calls] == [True, False]
+
+
+def test_bench_kern_says_why_it_counted_nothing(monkeypatch):
+    """No valgrind, or a count that fails: the reason, for the report's line
+    (the benchmark goes on)."""
+    from benchmarks import bench_kern as bk
+
+    monkeypatch.setattr(bk.shutil, "which", lambda name: None)
+    assert "valgrind is not installed" in str(bk.switch_instructions(500))
+    monkeypatch.setattr(bk.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(bk.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(
+        cmd, 1, "", "Traceback\nRuntimeError: no instruction count\n"))
+    why = bk.switch_instructions(500)
+    assert isinstance(why, str) and "exit 1" in why and "no instruction count" in why
+
+
+def test_bench_kern_trace_pair_counts_collector_passes_per_side(monkeypatch):
+    """A pair's sides each get their counted batches' totals; the collector's
+    passes are counted per side and its callback is gone afterwards; a full
+    collection runs once, between the uncounted batches and the counted ones."""
+    import gc
+
+    from benchmarks import bench_kern as bk
+
+    collects = []
+    real = gc.collect
+    monkeypatch.setattr(bk.gc, "collect", lambda *a: collects.append(a) or real(*a))
+    before = list(gc.callbacks)
+    passes: dict[str, int] = {}
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)      # (a young pass at nearly every allocation: in every batch)
+    try:
+        tot = bk.trace_pair(20, 3, True, passes)
+    finally:
+        gc.set_threshold(*threshold)
+    assert gc.callbacks == before
+    assert len(collects) == 1
+    assert {side: s.n for side, s in tot.items()} == {"on": 60, "off": 60}
+    assert all(s.cpu > 0 for s in tot.values())
+    assert set(passes) == {"on", "off"} and min(passes.values()) >= 3
