@@ -656,7 +656,7 @@ def test_halt_from_another_thread_cuts_k_run_short(img, body, monkeypatch):
     callouts kept the machine from ever being quiescent.)"""
     import kern.machine.machine as machine
 
-    monkeypatch.setattr(machine, "HALT_QUIESCE_PATIENCE", 0.5)   # (the spinning loop)
+    monkeypatch.setattr(machine, "HALT_QUIESCE_PATIENCE", 0.1)   # (the spinning loop)
     started = threading.Event()
     errors: list = []
 
@@ -683,7 +683,7 @@ SPIN = textwrap.dedent("""
     import kern.machine.machine as machine
     from tests.kern.test_halt import write_then_spin
 
-    machine.HALT_QUIESCE_PATIENCE = 0.5     # not 5 s of a spinning CPU per run
+    machine.HALT_QUIESCE_PATIENCE = 0.1     # not 5 s of a spinning CPU per run
     # a terminal session's SIGINT even if the runner's is ignored (conftest's sigint_raises)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
