@@ -14,8 +14,6 @@ import _thread
 import io
 import os
 import re
-import subprocess
-import sys
 import textwrap
 import threading
 
@@ -30,7 +28,7 @@ from kern.machine import testing as kt
 from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
 from tests.fs.puffs.h_puffs import DiesOnSuspendMemFS
 from tests.pytest_child import run_pytest
-from tools.lib import libc
+from tools.lib import forkserver, libc
 from tools.puffs_servers.memfs import MemFS
 
 pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
@@ -486,8 +484,8 @@ def test_halt_at_interpreter_exit_reports_its_crash(img):
         k.start()
         k.run(stuck_server_then_image, sys.argv[1])
     """)
-    out = subprocess.run([sys.executable, "-c", code, img], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
+    out = forkserver.run(["-c", code, img], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
     assert "kemu: halting <Machine seed=20 failed> at exit: deadlock:" in out.stderr
     assert f"host image {img} (/dev/wd0) may be inconsistent" in out.stderr
 
@@ -656,7 +654,7 @@ def test_halt_from_another_thread_cuts_k_run_short(img, body, monkeypatch):
     callouts kept the machine from ever being quiescent.)"""
     import kern.machine.machine as machine
 
-    monkeypatch.setattr(machine, "HALT_QUIESCE_PATIENCE", 0.5)   # (the spinning loop)
+    monkeypatch.setattr(machine, "HALT_QUIESCE_PATIENCE", 0.1)   # (the spinning loop)
     started = threading.Event()
     errors: list = []
 
@@ -683,7 +681,7 @@ SPIN = textwrap.dedent("""
     import kern.machine.machine as machine
     from tests.kern.test_halt import write_then_spin
 
-    machine.HALT_QUIESCE_PATIENCE = 0.5     # not 5 s of a spinning CPU per run
+    machine.HALT_QUIESCE_PATIENCE = 0.1     # not 5 s of a spinning CPU per run
     # a terminal session's SIGINT even if the runner's is ignored (conftest's sigint_raises)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -705,8 +703,8 @@ def test_an_interrupt_while_the_kernel_loops_for_ever(img):
     machine then stops as it is instead of waiting for quiescence for ever
     (after HALT_QUIESCE_PATIENCE of a CPU that never went idle: shortened).
     (Run in a child process: on failure it would hang, past pytest-timeout.)"""
-    out = subprocess.run([sys.executable, "-c", SPIN, img], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = forkserver.run(["-c", SPIN, img], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "interrupted: halted\n", out.stderr
     assert_written(img)
@@ -752,8 +750,8 @@ LEFT_RUNNING = textwrap.dedent("""
 
 
 def test_machine_left_running_at_interpreter_exit(img):
-    out = subprocess.run([sys.executable, "-c", LEFT_RUNNING, img], capture_output=True,
-                         text=True, cwd=ROOT, timeout=300)
+    out = forkserver.run(["-c", LEFT_RUNNING, img], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "left running: running\n"
     assert out.stderr == ""

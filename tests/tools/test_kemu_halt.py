@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -26,6 +25,7 @@ from tests.fs.ext2fs.helpers import debugfs, debugfs_cat, dumpe2fs_h
 from tests.kern.test_halt import StuckMemFS
 from tests.tools.conftest import kemu_main
 from tools import cmds
+from tools.lib import forkserver
 
 pytestmark = pytest.mark.skipif(bool(kt.e2fsprogs_missing("mke2fs", "e2fsck", "debugfs",
                                                            "dumpe2fs")),
@@ -201,12 +201,16 @@ CHILD = CHILD_SIGNALS + "from tools.kemu import main; sys.exit(main(sys.argv[1:]
 
 
 class Child:
-    """kemu in a process of its own, its standard error read as it comes."""
+    """kemu in a process of its own, its standard error read as it comes.
+
+    Forked (tools/lib/forkserver.py: the process ``python -c CODE ARGS`` would
+    be, with trio and kemu imported before the fork; ~0.2 s of CPU less a
+    child): its signals are its own, and CODE gives it a terminal session's
+    dispositions whatever it inherits (CHILD_SIGNALS)."""
 
     def __init__(self, args: list[str], stdin=subprocess.DEVNULL, code: str = CHILD) -> None:
-        self.p = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT,
-                                  stdin=stdin, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+        self.p = forkserver.popen(["-c", code, *args], cwd=ROOT, stdin=stdin,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.err: list[str] = []
         self.out: list[str] = []
         self._threads = [threading.Thread(target=self._read, args=(s, d), daemon=True)

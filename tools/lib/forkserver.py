@@ -94,12 +94,14 @@ CI_MARKERS = ("CI", "BUILD_NUMBER", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "T
               "bamboo.buildKey", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID",
               "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION")
 
-#: What a pytest run with kemu's plugin imports before it collects anything.
+#: What a pytest run with kemu's plugin imports before it collects anything,
+#: and what ``-m tools.kemu`` imports to boot its machine (tools.kemu imports
+#: its shell, console and commands only then).
 #: Not hypothesis: pytest rewrites the asserts of the modules of its plugins'
 #: distributions, and warns about those imported before it (kemu's are not: its
 #: distribution, installed editable, lists only its finder).
 PYTEST = ("pytest", "_pytest.pytester", "trio", "kern", "kern.machine.plugin",
-          "kern.machine.testing", "tools.kemu")
+          "kern.machine.testing", "tools.kemu", "tools.console", "tools.cmds", "tools.shell")
 
 #: CPU seconds (user + system) of the forked children this process saw end, while
 #: their fork server is not reaped (then they are in RUSAGE_CHILDREN): so
