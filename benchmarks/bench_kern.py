@@ -41,10 +41,12 @@ us of CPU in a second, and the kernel thread's own CPU time gave the same
 ratios to 0.1%.)
 
 The same ratio by instructions, which the load does not move: cachegrind
-counts (benchmarks/count_instructions.py switch) of 20 batches of the
-pairs' size less 10, trace off and on, in one machine (~25 s of CPU; not
-in ``--smoke``, nor with ``--no-instructions``; where valgrind is not
-installed the line says so).
+counts (benchmarks/count_instructions.py switch --batch) of 20 batches of
+the pairs' size less 10, trace off and on, in one lwp of one machine: what
+the pairs' stopwatch times, without the ``machine.run`` a batch that it
+leaves out (~25 s of CPU; not in ``--smoke``, nor with
+``--no-instructions``; where valgrind is not installed, or the count
+fails, the line says why).
 
 Context switches: two tasks hand a token back and forth ``--switches`` times
 in all; one hand-off is one switch.
@@ -223,7 +225,8 @@ COUNT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "count_instruct
 
 def switch_instructions(batch: int, batches: int = 20) -> tuple[int, int] | str:
     """Instructions a switch costs with the trace off and on, in the trace pairs'
-    shape (ping-pongs of ``batch`` hand-offs, a fresh pair of threads each):
+    shape (ping-pongs of ``batch`` hand-offs, a fresh pair of threads each, as
+    their stopwatch times them):
     ``batches`` of them counted by benchmarks/count_instructions.py, half as
     many subtracted.  Or, when nothing could be counted, why."""
     if shutil.which("valgrind") is None:

@@ -138,6 +138,38 @@ def test_switch_in_batches_makes_a_pair_of_threads_a_batch():
     assert ci.run_switch(150, batch=50).split()[1] != two[1]
 
 
+def test_switch_in_batches_counts_only_what_the_pairs_time(monkeypatch):
+    """``--batch``: the ping-pongs, ``batch`` hand-offs each, run one after the
+    other in one run of the machine, so that the count holds what bench_kern's
+    trace pairs time (kemu_pingpong's stopwatch, threads made and joined) and
+    not a machine.run a batch (the request posted to the machine's thread, the
+    lwp that runs it, the result delivered), which the pairs' stopwatch leaves
+    out."""
+    import kern
+    from benchmarks import bench_kern as bk
+
+    sizes: list[int] = []
+    runs: list[object] = []
+    pingpong, machine_run = bk.kemu_pingpong, kern.Machine.run
+
+    async def counted(switches: int):
+        sizes.append(switches)
+        return await pingpong(switches)
+
+    def run(self, afn, *args, **kw):
+        runs.append(afn)
+        return machine_run(self, afn, *args, **kw)
+
+    monkeypatch.setattr(bk, "kemu_pingpong", counted)
+    monkeypatch.setattr(kern.Machine, "run", run)
+    ci.run_switch(150, batch=50)
+    assert sizes == [50, 50, 50]
+    assert len(runs) == 1
+    del sizes[:], runs[:]
+    ci.run_switch(150)
+    assert sizes == [150] and len(runs) == 1
+
+
 def test_switch_batches_reach_both_counted_runs(monkeypatch, capsys):
     calls = []
 
