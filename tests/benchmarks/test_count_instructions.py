@@ -231,9 +231,17 @@ def test_bench_kern_trace_pair_counts_collector_passes_per_side(monkeypatch):
 
     from benchmarks import bench_kern as bk
 
-    collects = []
+    batches: list[int] = []
+    pingpong = bk.kemu_pingpong
+
+    async def counted(switches: int):
+        batches.append(switches)
+        return await pingpong(switches)
+
+    collects = []      # the batches run before each full collection
     real = gc.collect
-    monkeypatch.setattr(bk.gc, "collect", lambda *a: collects.append(a) or real(*a))
+    monkeypatch.setattr(bk, "kemu_pingpong", counted)
+    monkeypatch.setattr(bk.gc, "collect", lambda *a: collects.append(len(batches)) or real(*a))
     before = list(gc.callbacks)
     passes: dict[str, int] = {}
     threshold = gc.get_threshold()
@@ -243,7 +251,7 @@ def test_bench_kern_trace_pair_counts_collector_passes_per_side(monkeypatch):
     finally:
         gc.set_threshold(*threshold)
     assert gc.callbacks == before
-    assert len(collects) == 1
+    assert collects == [2] and batches == [20] * 8      # after the two uncounted ones
     assert {side: s.n for side, s in tot.items()} == {"on": 60, "off": 60}
     assert all(s.cpu > 0 for s in tot.values())
     assert set(passes) == {"on", "off"} and min(passes.values()) >= 3
