@@ -32,9 +32,10 @@ collector's time the quartiles were 1.046-1.062 against 1.045-1.103); at a
 load of ~8 the load's own spread is wider.  So a full collection runs after
 the uncounted batches: what the boots left is no cost of either side's
 switches.  The young passes the counted batches' own allocations cause
-stay in the figure, and the trace side draws more of them (it keeps ~60
-tracked objects a batch, its lwps' interned events, against ~46): a cost
-of the trace.  Their count per side is printed beside the ratio.
+stay in the figure, and the trace side draws more of them (a batch of 500
+leaves ~62 new tracked objects to the collector against ~47, and ~6 of
+them stay, its lwps' interned events, against none): a cost of the
+trace.  Their count per side is printed beside the ratio.
 (``time.process_time`` counts every thread, but the other machine and
 the main thread idle while a batch runs: an idle booted machine spent 39
 us of CPU in a second, and the kernel thread's own CPU time gave the same
@@ -205,7 +206,7 @@ def trace_pair(switches: int, batches: int, trace_first: bool,
                 # land in whichever side's batch is running, a cost of the
                 # boots and not of either side's switches.  Young passes the
                 # batches' own allocations cause stay in the figure (the trace
-                # side keeps ~60 objects a batch against ~46: more of them).
+                # side leaves ~62 tracked objects a batch against ~47: more).
                 gc.collect()
             for side in (sides if i % 2 == 0 else sides[::-1]):
                 running[0] = side if i else ""
