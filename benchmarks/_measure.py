@@ -237,7 +237,9 @@ class Target:
         return _OPS[self.op](value, self.bound)
 
     def text(self, kind: str = "time") -> str:
-        if kind == "value":
+        # (a value is one figure, neither wall nor CPU: its basis is named only
+        # when it has one of its own, such as "instructions")
+        if kind == "value" and self.basis in ("cpu", "wall"):
             return f"{self.op} {self.bound:.3g}"
         return f"{self.op} {self.bound:.3g} ({self.basis})"
 

@@ -32,19 +32,22 @@ collector's time the quartiles were 1.046-1.062 against 1.045-1.103); at a
 load of ~8 the load's own spread is wider.  So a full collection runs after
 the uncounted batches: what the boots left is no cost of either side's
 switches.  The young passes the counted batches' own allocations cause
-stay in the figure, and the trace side draws more of them (it keeps ~60
-tracked objects a batch, its lwps' interned events, against ~46): a cost
-of the trace.  Their count per side is printed beside the ratio.
+stay in the figure, and the trace side draws more of them (a batch of 500
+leaves ~62 new tracked objects to the collector against ~47, and ~6 of
+them stay, its lwps' interned events, against none): a cost of the
+trace.  Their count per side is printed beside the ratio.
 (``time.process_time`` counts every thread, but the other machine and
 the main thread idle while a batch runs: an idle booted machine spent 39
 us of CPU in a second, and the kernel thread's own CPU time gave the same
 ratios to 0.1%.)
 
 The same ratio by instructions, which the load does not move: cachegrind
-counts (benchmarks/count_instructions.py switch) of 20 batches of the
-pairs' size less 10, trace off and on, in one machine (~25 s of CPU; not
-in ``--smoke``, nor with ``--no-instructions``; where valgrind is not
-installed the line says so).
+counts (benchmarks/count_instructions.py switch --batch) of 20 batches of
+the pairs' size less 10, trace off and on, in one lwp of one machine: what
+the pairs' stopwatch times, without the ``machine.run`` a batch that it
+leaves out (~25 s of CPU; not in ``--smoke``, nor with
+``--no-instructions``; where valgrind is not installed, or the count
+fails, the line says why).
 
 Context switches: two tasks hand a token back and forth ``--switches`` times
 in all; one hand-off is one switch.
@@ -203,7 +206,7 @@ def trace_pair(switches: int, batches: int, trace_first: bool,
                 # land in whichever side's batch is running, a cost of the
                 # boots and not of either side's switches.  Young passes the
                 # batches' own allocations cause stay in the figure (the trace
-                # side keeps ~60 objects a batch against ~46: more of them).
+                # side leaves ~62 tracked objects a batch against ~47: more).
                 gc.collect()
             for side in (sides if i % 2 == 0 else sides[::-1]):
                 running[0] = side if i else ""
@@ -223,7 +226,8 @@ COUNT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "count_instruct
 
 def switch_instructions(batch: int, batches: int = 20) -> tuple[int, int] | str:
     """Instructions a switch costs with the trace off and on, in the trace pairs'
-    shape (ping-pongs of ``batch`` hand-offs, a fresh pair of threads each):
+    shape (ping-pongs of ``batch`` hand-offs, a fresh pair of threads each, as
+    their stopwatch times them):
     ``batches`` of them counted by benchmarks/count_instructions.py, half as
     many subtracted.  Or, when nothing could be counted, why."""
     if shutil.which("valgrind") is None:

@@ -109,7 +109,8 @@ def _target(f: dict[str, Any]) -> str:
     if not t:
         return ""
     op = {">=": "≥", "<=": "≤"}[t["op"]]
-    basis = "" if f.get("kind") == "value" else f" ({t['basis']})"
+    basis = ("" if f.get("kind") == "value" and t["basis"] in ("cpu", "wall")
+             else f" ({t['basis']})")
     return f"{op} {t['bound']:.3g}{basis}"
 
 

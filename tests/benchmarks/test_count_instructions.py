@@ -138,6 +138,38 @@ def test_switch_in_batches_makes_a_pair_of_threads_a_batch():
     assert ci.run_switch(150, batch=50).split()[1] != two[1]
 
 
+def test_switch_in_batches_counts_only_what_the_pairs_time(monkeypatch):
+    """``--batch``: the ping-pongs, ``batch`` hand-offs each, run one after the
+    other in one run of the machine, so that the count holds what bench_kern's
+    trace pairs time (kemu_pingpong's stopwatch, threads made and joined) and
+    not a machine.run a batch (the request posted to the machine's thread, the
+    lwp that runs it, the result delivered), which the pairs' stopwatch leaves
+    out."""
+    import kern
+    from benchmarks import bench_kern as bk
+
+    sizes: list[int] = []
+    runs: list[object] = []
+    pingpong, machine_run = bk.kemu_pingpong, kern.Machine.run
+
+    async def counted(switches: int):
+        sizes.append(switches)
+        return await pingpong(switches)
+
+    def run(self, afn, *args, **kw):
+        runs.append(afn)
+        return machine_run(self, afn, *args, **kw)
+
+    monkeypatch.setattr(bk, "kemu_pingpong", counted)
+    monkeypatch.setattr(kern.Machine, "run", run)
+    ci.run_switch(150, batch=50)
+    assert sizes == [50, 50, 50]
+    assert len(runs) == 1
+    del sizes[:], runs[:]
+    ci.run_switch(150)
+    assert sizes == [150] and len(runs) == 1
+
+
 def test_switch_batches_reach_both_counted_runs(monkeypatch, capsys):
     calls = []
 
@@ -199,9 +231,17 @@ def test_bench_kern_trace_pair_counts_collector_passes_per_side(monkeypatch):
 
     from benchmarks import bench_kern as bk
 
-    collects = []
+    batches: list[int] = []
+    pingpong = bk.kemu_pingpong
+
+    async def counted(switches: int):
+        batches.append(switches)
+        return await pingpong(switches)
+
+    collects = []      # the batches run before each full collection
     real = gc.collect
-    monkeypatch.setattr(bk.gc, "collect", lambda *a: collects.append(a) or real(*a))
+    monkeypatch.setattr(bk, "kemu_pingpong", counted)
+    monkeypatch.setattr(bk.gc, "collect", lambda *a: collects.append(len(batches)) or real(*a))
     before = list(gc.callbacks)
     passes: dict[str, int] = {}
     threshold = gc.get_threshold()
@@ -211,7 +251,7 @@ def test_bench_kern_trace_pair_counts_collector_passes_per_side(monkeypatch):
     finally:
         gc.set_threshold(*threshold)
     assert gc.callbacks == before
-    assert len(collects) == 1
+    assert collects == [2] and batches == [20] * 8      # after the two uncounted ones
     assert {side: s.n for side, s in tot.items()} == {"on": 60, "off": 60}
     assert all(s.cpu > 0 for s in tot.values())
     assert set(passes) == {"on", "off"} and min(passes.values()) >= 3

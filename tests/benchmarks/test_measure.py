@@ -140,6 +140,31 @@ def _report(bench: str, met: bool) -> dict:
                          "met": met, "note": "", "kind": "time"}]}
 
 
+def test_a_value_judged_on_a_basis_of_its_own_names_it_measured_or_not() -> None:
+    """bench_kern's trace on / off by instructions is a value row (one figure,
+    no wall or CPU) with the basis "instructions": its target says so in
+    the printed table and in docs/STATUS.md's, as when it could not be
+    measured; a value row of the default basis stays bare."""
+    label = "ratio, instructions (cachegrind)"
+    reps = {}
+    for measured in (True, False):
+        rep = m.Report("bench_kern", "kernel core")
+        target = m.Target("<=", 1.05, "instructions")
+        if measured:
+            rep.value(label, [1.036], "x", target)
+        else:
+            rep.unavailable(label, "valgrind is not installed", target)
+        rep.value("a share", [0.5], "%", m.Target("<=", 1.0))
+        assert "target <= 1.05 (instructions)" in rep.render()
+        assert "target <= 1 (cpu)" not in rep.render()
+        reps[measured] = rep.to_json()
+    for data in reps.values():
+        text = run_all.render({"bench_kern": data})
+        rows = [ln for ln in text.splitlines() if ln.startswith(f"| bench_kern | {label}")]
+        assert len(rows) == 1 and "| ≤ 1.05 (instructions) |" in rows[0], rows
+        assert "| ≤ 1 |" in text and "≤ 1 (cpu)" not in text
+
+
 def test_run_all_fills_only_the_marked_block(tmp_path: Path) -> None:
     status = tmp_path / "STATUS.md"
     status.write_text("# Status\n\nhand-written\n\n<!-- benchmarks: begin -->\nold figures\n"

@@ -441,14 +441,18 @@ def test_a_d1_park_a_reply_made_a_faf_has_its_buffer_freed_twice_1_27(tmp_path):
     named as possibly inconsistent and left "not clean", and the dead
     machine raising the panic again for each later request.
 
-    Gone by 1.40.6.3 (the next revision stored; which revision between it
-    and 1.27 made the change is not stored): the request buffer
+    Gone by 1.40.6.1 (2007-11-06, the next revision stored; which revision
+    between it and 1.27 made the change is not stored): the request buffer
     belongs to the park (puffs_msgmem_alloc) and is freed once, by
-    puffs_msgpark_release1 when the last reference goes; each queue holds a
-    reference of its own (puffs_msg_enqueue), so the D1 park is not reused
-    while on replywait; and a FAF is a park flag (PARKFLAG_WANTREPLY), which
-    no reply can set.  puffs_vfsop_statvfs (1.106.2.2, stored) ends with
-    PUFFS_MSG_RELEASE, not FREE."""
+    puffs_msgpark_release1 when the last reference goes; and a FAF is a
+    park flag (PARKFLAG_WANTREPLY), which no reply can set.  1.40.6.1's
+    touser takes a reference for the queues only for a FAF (and for a
+    waiter a signal took off a park on replywait), so a D1 park there would
+    be freed (its caller's release the last) while still on replywait;
+    1.40.6.3 (2008-01-09) takes one for each queue (puffs_msg_enqueue), so
+    the D1 park is not freed or reused while on replywait.
+    puffs_vfsop_statvfs (1.106.2.2, stored) ends with PUFFS_MSG_RELEASE,
+    not FREE."""
     img = kt.make_ext2_image(tmp_path / "disk.img", 8 * MB)
     with h.Booted(seed=7) as k:
         k.run(_img_mounted_and_written, img)
