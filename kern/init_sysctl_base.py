@@ -16,9 +16,9 @@ sysctl_setlen keeps are per machine too.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
+from kern._version import __version__
 from kern.cpu import MachineLocal, curmachine
 from kern.kern_sysctl import (
     CTL_DDB,
@@ -66,16 +66,9 @@ def _cstring(s: str, size: int | None = None) -> bytearray:
     return bytearray(b if size is None else b.ljust(size, b"\0"))
 
 
-@functools.cache
 def _kemu_version() -> str:
-    """kemu's installed version (read once per process: the lookup scans sys.path)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as pkg_version
-
-    try:
-        return pkg_version("kemu")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
+    """kemu's version, from kern/_version.py (the package metadata's source too)."""
+    return __version__
 
 
 class _KernVars:
