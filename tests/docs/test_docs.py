@@ -12,7 +12,9 @@ A fenced block's info string says how it is treated (its first word, then option
 * ```sh -- shell commands, run for real by ``bash -e`` in a temporary
   directory (one per document, shared by its sh blocks in order) where
   ``.venv`` is this virtual environment, whose bin directory comes first
-  on PATH; standard input is empty;
+  on PATH; standard input is empty; Dask starts its worker processes with
+  multiprocessing's forkserver method (a setting of how they start, not of
+  what they run);
 * ```sh parse-only -- commands that cannot run in the suite (installing into
   a virtual environment, running the whole suite): not run, but every
   program must exist and its own parser must accept the options given
@@ -209,6 +211,26 @@ _CI_VARS = ("CI", "BUILD_NUMBER", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_
             "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION")
 
 
+def share_hypothesis_constants(d: Path) -> None:
+    """Give a pytest block's directory the checkout's cache of hypothesis' constants.
+
+    Hypothesis draws from the constants in the source of the run's local modules
+    (kemu's), which it reads from ``.hypothesis/constants`` in the working
+    directory, keyed by each source file's hash, or else parses every module
+    for (1.3-2 s of CPU a run here).  A block's fresh directory would parse them
+    again each time; linked to the checkout's (the cache a run of the suite
+    from the checkout fills), it reads what any earlier run found: the same
+    constants, so the same examples.  The examples database stays the block's own.
+    """
+    shared = ROOT / ".hypothesis" / "constants"
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return                      # a read-only checkout: hypothesis parses them
+    (d / ".hypothesis").mkdir()
+    (d / ".hypothesis" / "constants").symlink_to(shared, target_is_directory=True)
+
+
 class Run:
     """Runs one document's blocks in order, keeping what each printed."""
 
@@ -231,6 +253,11 @@ class Run:
         # profile (derandomized: no --hypothesis-seed in the re-run line).
         for var in _CI_VARS:
             env.pop(var, None)
+        # Dask's worker processes (a `kemu explore` local cluster, `dask worker
+        # --nworkers`) forked from multiprocessing's fork server, which imports
+        # distributed once (distributed's own test suite runs so), instead of
+        # each spawned as a fresh interpreter: the same runs, ~0.3 s of CPU less a worker
+        env.setdefault("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD", "forkserver")
         return env
 
     def python(self, b: Block) -> str:
@@ -249,6 +276,7 @@ class Run:
         self.npytest += 1
         d.mkdir()
         (d / "test_block.py").write_text(b.text)
+        share_hypothesis_constants(d)
         args = [o for o in b.options if o != "fails"]
         # python -m pytest, forked from a process that imported pytest and kemu
         # (tools/lib/forkserver.py): the same run, without the imports' cost
