@@ -51,9 +51,8 @@ if TYPE_CHECKING:
     from tools.console import Console
 
 # tools.cmds (every command, with trio through kern.kern_exec), tools.console and
-# tools.shell are imported where a machine is booted, and the version's
-# importlib.metadata when --version asks: ``kemu --help``, ``--version`` and a
-# usage error do not pay for them (0.19 -> 0.05 s of CPU for --help).
+# tools.shell are imported where a machine is booted: ``kemu --help``,
+# ``--version`` and a usage error do not pay for them (0.19 -> 0.05 s of CPU for --help).
 
 DEFAULT_MD_SIZE = 64 << 20
 DEFAULT_DISK = "/dev/wd0"
@@ -403,13 +402,9 @@ target once with that schedule (and --trace writes its timeline)."""
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from kern._version import __version__
 
-        v = version("kemu")
-    except Exception:  # noqa: BLE001 - not installed: the source tree
-        v = "(source tree)"
-    return f"kemu {v} (native helper: {_native_status()})"
+    return f"kemu {__version__} (native helper: {_native_status()})"
 
 
 def _native_status() -> str:

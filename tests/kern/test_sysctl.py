@@ -298,3 +298,16 @@ def test_siblings_a_new_node_meets(k):
     assert order == [("a", 1), ("e", 5), ("i", 9)]
     assert (error, hit) == (EEXIST, 1)
     assert (again_error, again_num) == (0, 5)
+
+
+def test_the_version_is_written_in_one_place(k):
+    """kern/_version.py is what the installed package's metadata, the kernel's
+    version string and ``kemu --version`` all say."""
+    from importlib.metadata import version
+
+    from kern._version import __version__
+    from tools.kemu import _version
+
+    assert version("kemu") == __version__
+    assert k.run(libc.uname).version.endswith(f": kemu {__version__}")
+    assert _version().startswith(f"kemu {__version__} (native helper: ")
