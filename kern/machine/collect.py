@@ -1,5 +1,7 @@
 """The collector policy for runs of many machines in one process (the pytest
-plugin's tests, kern/machine/explore.py's runs).
+plugin's tests, kern/machine/explore.py's ``explore`` and ``DfsExplorer``, the
+campaign runner's workers in kern/machine/campaign.py), all through
+:class:`MachineRuns`.
 
 A halted machine leaves ~1,500 objects in reference cycles (its copies of the
 per-machine modules' functions, classes and vnodeop tables, its sysctl tree,
@@ -17,6 +19,7 @@ drop their namespaces and collect the two young generations
 from __future__ import annotations
 
 import gc
+from types import TracebackType
 
 # The young generation's threshold while machines run (CPython's default is
 # 700): a sweep seed's boot and run grow it by ~2,000 objects.
@@ -76,3 +79,57 @@ def collect_halted() -> int:
 
     kern_module.forget_halted()
     return gc.collect(1) if automatic() else 0
+
+
+class MachineRuns:
+    """The policy around a loop of runs: one shape for every runner.
+
+    ::
+
+        with MachineRuns() as runs:      # the young threshold goes up
+            for ...:
+                r = run_one()            # boots, runs, halts a machine
+                ...                      # take what the run gave
+                del r                    # let its machines go
+                runs.let_go()            # collect what they left
+        # what the last run left is collected, the thresholds are back
+
+    A runner that cannot know whether machines will run (the pytest plugin: a
+    test may boot none) makes one without ``with``, calls :meth:`running` when
+    a machine boots and :meth:`close` at the end, which collects only once
+    :meth:`running` was called.  A generator of runs
+    brackets each run in its own ``with`` and yields outside it (leaving the
+    ``with`` collects), so that the
+    threshold is not left raised while its caller holds it suspended.
+    """
+
+    def __init__(self) -> None:
+        self._young = YoungThreshold()
+        self._ran = False
+
+    def running(self) -> None:
+        """Machines run from now on: raise the young threshold (YoungThreshold's
+        rules: never over thresholds someone chose)."""
+        self._ran = True
+        self._young.on()
+
+    def let_go(self) -> None:
+        """A run's machines are let go: drop their namespaces and collect the
+        young generations (:func:`collect_halted`), if any machine ran."""
+        if self._ran:
+            collect_halted()
+
+    def close(self) -> None:
+        """The runs are over: collect what the last one left (:meth:`let_go`: a
+        loop may have been left early) and put the thresholds back
+        (YoungThreshold.off)."""
+        self.let_go()
+        self._young.off()
+
+    def __enter__(self) -> MachineRuns:
+        self.running()
+        return self
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
