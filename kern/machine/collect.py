@@ -19,17 +19,23 @@ drop their namespaces and collect the two young generations
 from __future__ import annotations
 
 import gc
+import sys
 from types import TracebackType
 
 # The young generation's threshold while machines run (CPython's default is
 # 700): a sweep seed's boot and run grow it by ~2,000 objects.
 YOUNG_THRESHOLD = 10_000
 
-# The thresholds when kemu was first imported: the runners raise the young one
-# only while they are still these.  A program, conftest, fixture or test that set
-# its own (a low one to make the collector run often, 0 to turn it off) keeps
-# them while its machines run.
-_BASELINE = gc.get_threshold()
+# CPython's own thresholds, by version (gcmodule.c): the ones nobody chose.
+_CPYTHON_DEFAULTS = {(3, 11): (700, 10, 10), (3, 12): (700, 10, 10)}
+
+# The thresholds the runners raise the young one from: CPython's own (else, for a
+# version not in the table, those when kemu was first imported).  A program,
+# conftest, fixture or test that set its own (a low one to make the collector run
+# often, 0 to turn it off), before kemu was imported or after, keeps them while
+# its machines run.
+_BASELINE = (_CPYTHON_DEFAULTS.get(sys.version_info[:2])
+             if sys.implementation.name == "cpython" else None) or gc.get_threshold()
 
 
 def automatic() -> bool:
@@ -40,9 +46,9 @@ def automatic() -> bool:
 
 class YoungThreshold:
     """Raises the collector's young threshold to YOUNG_THRESHOLD (:meth:`on`),
-    unless the thresholds are no longer those kemu was imported with (someone
-    chose others, or an outer runner raised them already) or the young one is 0
-    (automatic collection off), and puts the
+    unless the thresholds are not CPython's own (someone chose others, before
+    kemu was imported or after, or an outer runner raised them already) or the
+    young one is 0 (automatic collection off), and puts the
     previous thresholds back (:meth:`off`) unless something set others
     meanwhile.
 

@@ -200,6 +200,52 @@ def test_a_halted_machines_rumpblk_disk_goes_with_the_young_collection(tmp_path)
     assert ref() is None
 
 
+OWN_CONFTEST = textwrap.dedent('''
+    import gc
+    import sys
+
+    assert "kern" not in sys.modules   # (the case tested: kemu comes after)
+    gc.set_threshold(1234, 5, 6)
+    pytest_plugins = ["kern.machine.plugin"]
+''')
+
+OWN_TESTS = textwrap.dedent('''
+    import gc
+
+
+    def test_own_thresholds_while_a_machine_runs(kernel):
+        assert gc.get_threshold() == (1234, 5, 6)
+
+
+    def test_own_thresholds_while_explore_runs():
+        from kern.machine.explore import explore
+
+        during = []
+
+        async def scenario():
+            during.append(gc.get_threshold())
+
+        explore(scenario, runs=2, seed=80)
+        assert during == [(1234, 5, 6)] * 2
+        assert gc.get_threshold() == (1234, 5, 6)
+''')
+
+
+def test_a_conftest_that_sets_thresholds_before_kemu_is_imported_keeps_them(tmp_path):
+    """Thresholds a user chose are kept while their machines run, also when they
+    were set before kemu was first imported (a conftest that loads the plugin
+    itself, a program that sets them and then runs pytest)."""
+    import os
+
+    (tmp_path / "conftest.py").write_text(OWN_CONFTEST)
+    (tmp_path / "test_own.py").write_text(OWN_TESTS)
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "test_own.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert "2 passed" in r.stdout, r.stdout + r.stderr
+
+
 def test_a_crashed_machines_rumpblk_host_files_close_when_it_is_collected(tmp_path):
     """No halt closed them (rumpblk_fini): the finalizer does, from the
     descriptors it holds, once the machine is collected."""
