@@ -319,11 +319,18 @@ class rblkdev:
         self.rblk_label = disklabel()
         self.rblk_refcnt = 0  # kemu: etfs keys using this unit
         self.rblk_dk: disk | None = None
+        # kemu: the host descriptors open in the machine's units (one set for
+        # all of them), for the finalizer of _RumpblkGlobals.
+        self.rblk_hostfds: set[int] = set()
 
 
-def _close_fds(minors: list[rblkdev], etfss: dict[str, etfs]) -> None:
-    for rblk in minors:
-        backend_close(rblk)
+def _close_fds(hostfds: set[int], etfss: dict[str, etfs]) -> None:
+    for fd in list(hostfds):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    hostfds.clear()
     for et in etfss.values():
         if et.et_hostfile is not None:
             et.et_hostfile.close()
@@ -332,6 +339,9 @@ def _close_fds(minors: list[rblkdev], etfss: dict[str, etfs]) -> None:
 class _RumpblkGlobals:
     def __init__(self) -> None:
         self.minors = [rblkdev() for _ in range(RUMPBLK_SIZE)]
+        self.hostfds: set[int] = set()
+        for rblk in self.minors:
+            rblk.rblk_hostfds = self.hostfds
         self.bmajor = -1
         self.cmajor = -1
         self.attached = False
@@ -341,7 +351,11 @@ class _RumpblkGlobals:
         # Host descriptors must not outlive the machine, even one that crashed.
         # Not at interpreter exit: a machine still running is halted then
         # (kern/machine), and its file systems need the disks until the end.
-        weakref.finalize(self, _close_fds, self.minors, self.etfs).atexit = False
+        # The finalizer holds the descriptors, not the units: weakref.finalize's
+        # registry holds it until it runs, so the units' disks (cycles of
+        # statistics and locks) would outlive the collection that frees the
+        # machine, in the old generation (kern/machine/collect.py).
+        weakref.finalize(self, _close_fds, self.hostfds, self.etfs).atexit = False
 
 
 _rumpblk = MachineLocal(_RumpblkGlobals, "rumpblk")
@@ -435,7 +449,9 @@ def rumpblk_fini() -> None:
     for et in g.etfs.values():
         if et.et_hostfile is not None:
             et.et_hostfile.sync()
-    _close_fds(g.minors, g.etfs)
+    for rblk in g.minors:
+        backend_close(rblk)
+    _close_fds(g.hostfds, g.etfs)
 
 
 def rumpblk_crash_notes(m: Any) -> list[str]:
@@ -565,11 +581,13 @@ def backend_open(rblk: rblkdev, path: str) -> int:
             return host_error(e)
         rblk.rblk_mode = FREAD
     rblk.rblk_fd = fd
+    rblk.rblk_hostfds.add(fd)
     return 0
 
 
 def backend_close(rblk: rblkdev) -> int:
     if rblk.rblk_fd >= 0:
+        rblk.rblk_hostfds.discard(rblk.rblk_fd)
         try:
             os.close(rblk.rblk_fd)
         except OSError:

@@ -54,6 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from kern.machine.collect import MachineRuns
 from kern.machine.explore import (
     NondeterminismError,
     Outcome,
@@ -201,15 +202,18 @@ class ScenarioRunner:
 
     def drive(self, step: Step, trace_path: str | None = None) -> None:
         job = step(None, None)
-        while job is not None:
-            seed, strat = job
-            boot = {"trace": trace_path is not None, **self.boot}  # (a trace costs)
-            r = run_scenario(self.fn, strategy=strat(0), boot=boot, keep_machine=True)
-            assert r.machine is not None
-            if trace_path:
-                r.trace.write_chrome(trace_path)
-            rec, d = _record(r.outcome, seed, [r.machine])
-            job = step(rec, d)
+        with MachineRuns() as collector:   # (kern/machine/collect.py)
+            while job is not None:
+                seed, strat = job
+                boot = {"trace": trace_path is not None, **self.boot}  # (a trace costs)
+                r = run_scenario(self.fn, strategy=strat(0), boot=boot, keep_machine=True)
+                assert r.machine is not None
+                if trace_path:
+                    r.trace.write_chrome(trace_path)
+                rec, d = _record(r.outcome, seed, [r.machine])
+                del r
+                collector.let_go()
+                job = step(rec, d)
 
 
 class PytestRunner:
@@ -270,10 +274,6 @@ class _RepeatPlugin:
         config.stash[gc_collect_iterations_key] = 0
 
     def pytest_runtestloop(self, session: Any) -> bool:
-        from _pytest.runner import runtestprotocol
-
-        from kern.machine import machine as _machine
-
         if session.testsfailed and not session.items:
             self.error = f"collecting the test failed ({session.testsfailed} errors)"
             return True
@@ -284,6 +284,15 @@ class _RepeatPlugin:
             return True
         item = session.items[0]
         self.ran = True
+        with MachineRuns() as collector:   # (kern/machine/collect.py)
+            self._loop(item, collector)
+        return True
+
+    def _loop(self, item: Any, collector: MachineRuns) -> None:
+        from _pytest.runner import runtestprotocol
+
+        from kern.machine import machine as _machine
+
         job = self.step(None, None)
         while job is not None:
             seed, strat = job
@@ -307,7 +316,7 @@ class _RepeatPlugin:
                     self.failed_text = (rep.longreprtext.strip().splitlines() or ["failed"])[0]
             if self.skipped is not None:
                 self.error = f"{item.nodeid} skips: {self.skipped}"
-                return True
+                return
             if self.exc is not None:
                 outcome = Outcome.of(self.exc)
             elif self.failed_text is not None:
@@ -321,8 +330,10 @@ class _RepeatPlugin:
                              else machine_traces(booted))
             rec, d = _record(outcome, seed, booted)
             booted.clear()
+            del reports
+            self.exc = None   # (its traceback holds the machines' frames)
+            collector.let_go()
             job = self.step(rec, d)
-        return True
 
     def pytest_runtest_makereport(self, item: Any, call: Any) -> None:
         import pytest

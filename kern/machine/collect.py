@@ -1,5 +1,7 @@
 """The collector policy for runs of many machines in one process (the pytest
-plugin's tests, kern/machine/explore.py's runs).
+plugin's tests, kern/machine/explore.py's ``explore`` and ``DfsExplorer``, the
+campaign runner's workers in kern/machine/campaign.py), all through
+:class:`MachineRuns`.
 
 A halted machine leaves ~1,500 objects in reference cycles (its copies of the
 per-machine modules' functions, classes and vnodeop tables, its sysctl tree,
@@ -17,16 +19,23 @@ drop their namespaces and collect the two young generations
 from __future__ import annotations
 
 import gc
+import sys
+from types import TracebackType
 
 # The young generation's threshold while machines run (CPython's default is
 # 700): a sweep seed's boot and run grow it by ~2,000 objects.
 YOUNG_THRESHOLD = 10_000
 
-# The thresholds when kemu was first imported: the runners raise the young one
-# only while they are still these.  A program, conftest, fixture or test that set
-# its own (a low one to make the collector run often, 0 to turn it off) keeps
-# them while its machines run.
-_BASELINE = gc.get_threshold()
+# CPython's own thresholds, by version (gcmodule.c): the ones nobody chose.
+_CPYTHON_DEFAULTS = {(3, 11): (700, 10, 10), (3, 12): (700, 10, 10)}
+
+# The thresholds the runners raise the young one from: CPython's own (else, for a
+# version not in the table, those when kemu was first imported).  A program,
+# conftest, fixture or test that set its own (a low one to make the collector run
+# often, 0 to turn it off), before kemu was imported or after, keeps them while
+# its machines run.
+_BASELINE = (_CPYTHON_DEFAULTS.get(sys.version_info[:2])
+             if sys.implementation.name == "cpython" else None) or gc.get_threshold()
 
 
 def automatic() -> bool:
@@ -37,9 +46,9 @@ def automatic() -> bool:
 
 class YoungThreshold:
     """Raises the collector's young threshold to YOUNG_THRESHOLD (:meth:`on`),
-    unless the thresholds are no longer those kemu was imported with (someone
-    chose others, or an outer runner raised them already) or the young one is 0
-    (automatic collection off), and puts the
+    unless the thresholds are not CPython's own (someone chose others, before
+    kemu was imported or after, or an outer runner raised them already) or the
+    young one is 0 (automatic collection off), and puts the
     previous thresholds back (:meth:`off`) unless something set others
     meanwhile.
 
@@ -76,3 +85,57 @@ def collect_halted() -> int:
 
     kern_module.forget_halted()
     return gc.collect(1) if automatic() else 0
+
+
+class MachineRuns:
+    """The policy around a loop of runs: one shape for every runner.
+
+    ::
+
+        with MachineRuns() as runs:      # the young threshold goes up
+            for ...:
+                r = run_one()            # boots, runs, halts a machine
+                ...                      # take what the run gave
+                del r                    # let its machines go
+                runs.let_go()            # collect what they left
+        # what the last run left is collected, the thresholds are back
+
+    A runner that cannot know whether machines will run (the pytest plugin: a
+    test may boot none) makes one without ``with``, calls :meth:`running` when
+    a machine boots and :meth:`close` at the end, which collects only once
+    :meth:`running` was called.  A generator of runs
+    brackets each run in its own ``with`` and yields outside it (leaving the
+    ``with`` collects), so that the
+    threshold is not left raised while its caller holds it suspended.
+    """
+
+    def __init__(self) -> None:
+        self._young = YoungThreshold()
+        self._ran = False
+
+    def running(self) -> None:
+        """Machines run from now on: raise the young threshold (YoungThreshold's
+        rules: never over thresholds someone chose)."""
+        self._ran = True
+        self._young.on()
+
+    def let_go(self) -> None:
+        """A run's machines are let go: drop their namespaces and collect the
+        young generations (:func:`collect_halted`), if any machine ran."""
+        if self._ran:
+            collect_halted()
+
+    def close(self) -> None:
+        """The runs are over: collect what the last one left (:meth:`let_go`: a
+        loop may have been left early) and put the thresholds back
+        (YoungThreshold.off)."""
+        self.let_go()
+        self._young.off()
+
+    def __enter__(self) -> MachineRuns:
+        self.running()
+        return self
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kern.exceptions import Deadlock, KernelError
-from kern.machine.collect import YoungThreshold, collect_halted
+from kern.machine.collect import MachineRuns
 from kern.machine.machine import Machine
 from kern.machine.schedule import CHANCE, PREEMPT, Decisions, encode, trim
 from kern.machine.strategies import DfsStrategy, Strategy
@@ -148,6 +148,11 @@ def run_scenario(scenario: Scenario, *args: Any, strategy: str | Strategy | None
         value = m.run_once(scenario, *args, name=name)
     except Exception as e:  # noqa: BLE001 - the outcome of the run
         exc = e
+    # The machine is over: its trace need not renumber the lwps' events any
+    # more (Trace.flush keeps its table instead; what it reads is the same),
+    # and the bound method would keep the whole halted machine for as long
+    # as the result is kept (a DfsExplorer's caller, a failure explore keeps).
+    m.trace.renumbered = None
     return RunResult(Outcome.of(exc), m.schedule, m.decisions, m.trace, m.strategy.describe(),
                      m.seed, value, exc, m if keep_machine else None)
 
@@ -184,9 +189,7 @@ def explore(scenario: Scenario, *args: Any, strategy: str = "random", runs: int 
     learn = strategy == "pct" and "steps" not in strategy_options
     # Each run's halted machine is collected once the run is done with
     # (kern/machine/collect.py), the young threshold raised meanwhile.
-    young = YoungThreshold()
-    young.on()
-    try:
+    with MachineRuns() as collector:
         for i in range(runs):
             opts = dict(strategy_options)
             if learn:
@@ -203,9 +206,7 @@ def explore(scenario: Scenario, *args: Any, strategy: str = "random", runs: int 
                 if stop_at_first:
                     break
             del r
-            collect_halted()
-    finally:
-        young.off()
+            collector.let_go()
     return result
 
 
@@ -253,8 +254,11 @@ class DfsExplorer:
     def __iter__(self) -> Iterator[RunResult]:
         while self._prefix is not None:
             prefix = self._prefix
-            r = run_scenario(self.scenario, *self.args, strategy=DfsStrategy(prefix),
-                             boot=self.boot, name=self.name)
+            # (kern/machine/collect.py: each run in its own bracket, so that the
+            # young threshold is back while the caller holds the search suspended)
+            with MachineRuns():
+                r = run_scenario(self.scenario, *self.args, strategy=DfsStrategy(prefix),
+                                 boot=self.boot, name=self.name)
             self.runs += 1
             check_prefix(prefix, r.decisions)
             self._prefix, trunc = dfs_next(r.decisions, self.bound, self.max_decisions,

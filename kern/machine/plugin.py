@@ -65,7 +65,7 @@ from typing import Any
 import pytest
 
 from kern.machine import machine as _machine
-from kern.machine.collect import YoungThreshold, collect_halted
+from kern.machine.collect import MachineRuns
 
 _STASH_MACHINES = pytest.StashKey[list]()
 
@@ -178,7 +178,7 @@ class _MachineGarbage:
     (kern/machine/collect.py says why): from a test's first boot to its end the
     young threshold is raised (unless the test, a fixture or a conftest set its
     own thresholds: YoungThreshold); when the test ends and its machines are let go,
-    :func:`collect_halted` drops their namespaces and collects the young
+    :meth:`MachineRuns.close` drops their namespaces and collects the young
     generations.  Tests that boot no machine are left alone.
 
     Registered ``trylast``: its wrapper is the innermost, so the collection is
@@ -189,13 +189,10 @@ class _MachineGarbage:
     @pytest.hookimpl(hookwrapper=True, trylast=True)
     def pytest_runtest_protocol(self, item: pytest.Item,
                                 nextitem: pytest.Item | None) -> Iterator[None]:
-        young = YoungThreshold()
-        seen_boot = False
+        runs = MachineRuns()
 
         def on_boot(m: _machine.Machine) -> None:
-            nonlocal seen_boot
-            seen_boot = True
-            young.on()
+            runs.running()
 
         _machine.boot_observers.append(on_boot)
         try:
@@ -205,9 +202,7 @@ class _MachineGarbage:
             booted = item.stash.get(_STASH_MACHINES, None)
             if booted is not None:
                 booted.clear()     # the reports are made: nothing reads them now
-            if seen_boot:
-                collect_halted()
-            young.off()
+            runs.close()
 
 
 def forget_machines() -> None:
