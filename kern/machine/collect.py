@@ -128,9 +128,12 @@ class MachineRuns:
     def close(self) -> None:
         """The runs are over: collect what the last one left (:meth:`let_go`: a
         loop may have been left early) and put the thresholds back
-        (YoungThreshold.off)."""
-        self.let_go()
-        self._young.off()
+        (YoungThreshold.off), also when the collection is interrupted (a
+        KeyboardInterrupt delivered as it returns)."""
+        try:
+            self.let_go()
+        finally:
+            self._young.off()
 
     def __enter__(self) -> MachineRuns:
         self.running()

@@ -106,3 +106,24 @@ def test_campaign_pytest_runs_collect_each_run(tmp_path, monkeypatch):
     b = task_runs(Target.parse("test_target.py::test_boots", rootdir=str(tmp_path)), "random",
                   {}, [1, 2, 3, 4])
     assert (b.runs, b.failing) == (4, 0), b.failures
+
+
+def test_machine_runs_puts_the_thresholds_back_when_its_last_collection_is_interrupted(
+        monkeypatch):
+    """A Ctrl-C that lands in the collection at the end of the runs (``close``)
+    must not leave the young threshold raised for the rest of the process."""
+    import pytest
+
+    from kern.machine import collect
+
+    before = _start()
+    assert before == collect._BASELINE   # (else MachineRuns raises nothing to put back)
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collect, "collect_halted", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with collect.MachineRuns():
+            assert gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
+    assert gc.get_threshold() == before
