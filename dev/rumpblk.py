@@ -530,8 +530,8 @@ def rumpblk_register(path: str, offset: int, size: int) -> tuple[int, int]:
                 rblk.rblk_hostsize = offset + rblk.rblk_size
             except OSError as e:
                 error = host_error(e)
-            if error:
-                backend_close(rblk)
+        if error:
+            backend_close(rblk)
     if error:
         rblk.rblk_label = disklabel()
         rblk.rblk_path = None

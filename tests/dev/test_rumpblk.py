@@ -368,3 +368,41 @@ def test_halt_flushes_and_closes_every_host_file(tmp_path, monkeypatch):
     for fd in fds:
         assert not os.path.exists(f"/proc/self/fd/{fd}") or \
             os.readlink(f"/proc/self/fd/{fd}") not in (str(disk), str(reg))
+
+
+def _open_on(path: str) -> int:
+    """How many of this process's descriptors are open on host file ``path``."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == path
+        except OSError:
+            pass
+    return n
+
+
+def test_a_refused_window_past_a_read_only_host_files_end_leaves_no_descriptor(
+        k, tmp_path, monkeypatch):
+    """A window past the end of a host file that opens read-only is refused
+    (EACCES: it cannot be extended), and the descriptor opened to find that out
+    is closed again, not left in the freed unit (where the next registration's
+    open would replace it)."""
+    ro = tmp_path / "ro.img"
+    ro.write_bytes(b"r" * 4096)
+    host_open = os.open
+
+    def open_ro(path, flags, *a):
+        if path == str(ro) and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", path)
+        return host_open(path, flags, *a)
+
+    async def body():
+        error = await rump_etfs_register("/dev/wd3", str(ro), RUMP_ETFS_BLK, 0, MB)
+        return error, [r.rblk_fd for r in rumpblk._rumpblk().minors]
+
+    monkeypatch.setattr(os, "open", open_ro)
+    error, fds = k.run(body)
+    assert error == EACCES
+    assert fds == [-1] * len(fds)
+    assert _open_on(str(ro)) == 0
+    assert os.path.getsize(ro) == 4096
