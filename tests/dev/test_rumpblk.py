@@ -14,6 +14,7 @@ from dev.rumpblk import (
     RUMP_ETFS_CHR,
     RUMP_ETFS_DIR,
     RUMP_ETFS_REG,
+    RUMPBLK_SIZE,
     hostfile,
     rump_etfs_lookup,
     rump_etfs_register,
@@ -406,3 +407,22 @@ def test_a_refused_window_past_a_read_only_host_files_end_leaves_no_descriptor(
     assert fds == [-1] * len(fds)
     assert _open_on(str(ro)) == 0
     assert os.path.getsize(ro) == 4096
+
+
+def test_backend_open_asserts_the_unit_has_no_descriptor_yet():
+    """rumpblk.c's KASSERT(rblk->rblk_fd == -1) in backend_open: a unit that
+    still holds a descriptor is a kernel bug (one would leak), not a silent
+    replacement."""
+    async def body():
+        rblk = rumpblk._rumpblk().minors[RUMPBLK_SIZE - 1]
+        rblk.rblk_fd = 0   # (never opened nor closed here: the KASSERT comes first)
+        try:
+            rumpblk.backend_open(rblk, "/dev/null")
+        finally:
+            rblk.rblk_fd = -1
+
+    k = kern.boot(seed=9, config="BARE", trace=False)
+    k.start()
+    with pytest.raises(kern.KernelPanic, match=r'"rblk.rblk_fd == -1" failed'):
+        k.run(body)
+    k._thread.join(10)
