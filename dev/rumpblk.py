@@ -73,6 +73,14 @@ Deviations from rumpblk.c 1.60:
 * The state is per machine, with crash notes and a halt "medium" name
   (``rumpblk_medium``); ``rumpblk_detach``, ``rumpblk_devs`` and
   ``rumpblk_disk`` are kemu's.
+* ``struct rblkdev`` also has ``rblk_hostfds``, the machine's set of open
+  host descriptors (one set shared by its units): ``backend_open`` adds the
+  descriptor it opens, ``backend_close`` removes it, and a finalizer on the
+  machine's rumpblk state closes what is left when a machine that never
+  halted (a crash) is collected; it holds the set, not the units, so that
+  it keeps none of the machine's kernel objects alive (kern/machine/collect.py).
+  ``backend_close`` closes nothing for a unit without a descriptor (1.60
+  calls rumpuser_close on -1).
 """
 
 from __future__ import annotations
@@ -102,6 +110,7 @@ from kern.kern_mutex import mutex_enter, mutex_exit
 from kern.kern_types import NODEV
 from kern.machdep import halt_medium_establish, shutdownhook_establish
 from kern.subr_devsw import devsw_attach, devsw_conv_table, devsw_detach
+from kern.subr_prf import KASSERT
 from kern.types_dev import makedev, minor
 from vfs.buf import B_READ, buf
 from vfs.dkio import (
@@ -530,8 +539,8 @@ def rumpblk_register(path: str, offset: int, size: int) -> tuple[int, int]:
                 rblk.rblk_hostsize = offset + rblk.rblk_size
             except OSError as e:
                 error = host_error(e)
-            if error:
-                backend_close(rblk)
+        if error:
+            backend_close(rblk)
     if error:
         rblk.rblk_label = disklabel()
         rblk.rblk_path = None
@@ -571,6 +580,7 @@ def rumpblk_deregister(path: str) -> int:
 
 
 def backend_open(rblk: rblkdev, path: str) -> int:
+    KASSERT(rblk.rblk_fd == -1)
     try:
         fd = os.open(path, os.O_RDWR)
         rblk.rblk_mode = FREAD | FWRITE
@@ -581,6 +591,7 @@ def backend_open(rblk: rblkdev, path: str) -> int:
             return host_error(e)
         rblk.rblk_mode = FREAD
     rblk.rblk_fd = fd
+    KASSERT(rblk.rblk_fd != -1)
     rblk.rblk_hostfds.add(fd)
     return 0
 

@@ -422,7 +422,8 @@ def _native_status() -> str:
 
 class _VersionAction(argparse.Action):
     """argparse's ``action="version"`` with the text made when asked for
-    (importlib.metadata and the native helper's state), not at every start."""
+    (the native helper's state; the version is kern/_version.py's), not at
+    every start."""
 
     def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
                  default: Any = argparse.SUPPRESS,

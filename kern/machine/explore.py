@@ -151,7 +151,9 @@ def run_scenario(scenario: Scenario, *args: Any, strategy: str | Strategy | None
     # The machine is over: its trace need not renumber the lwps' events any
     # more (Trace.flush keeps its table instead; what it reads is the same),
     # and the bound method would keep the whole halted machine for as long
-    # as the result is kept (a DfsExplorer's caller, a failure explore keeps).
+    # as the result is kept (a DfsExplorer's caller).  A failed run's result
+    # still does, through its exception's traceback (the frames of the
+    # machine's lwps): explore keeps one per distinct failure.
     m.trace.renumbered = None
     return RunResult(Outcome.of(exc), m.schedule, m.decisions, m.trace, m.strategy.describe(),
                      m.seed, value, exc, m if keep_machine else None)

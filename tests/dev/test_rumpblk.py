@@ -14,6 +14,7 @@ from dev.rumpblk import (
     RUMP_ETFS_CHR,
     RUMP_ETFS_DIR,
     RUMP_ETFS_REG,
+    RUMPBLK_SIZE,
     hostfile,
     rump_etfs_lookup,
     rump_etfs_register,
@@ -368,3 +369,60 @@ def test_halt_flushes_and_closes_every_host_file(tmp_path, monkeypatch):
     for fd in fds:
         assert not os.path.exists(f"/proc/self/fd/{fd}") or \
             os.readlink(f"/proc/self/fd/{fd}") not in (str(disk), str(reg))
+
+
+def _open_on(path: str) -> int:
+    """How many of this process's descriptors are open on host file ``path``."""
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == path
+        except OSError:
+            pass
+    return n
+
+
+def test_a_refused_window_past_a_read_only_host_files_end_leaves_no_descriptor(
+        k, tmp_path, monkeypatch):
+    """A window past the end of a host file that opens read-only is refused
+    (EACCES: it cannot be extended), and the descriptor opened to find that out
+    is closed again, not left in the freed unit (where the next registration's
+    open would replace it)."""
+    ro = tmp_path / "ro.img"
+    ro.write_bytes(b"r" * 4096)
+    host_open = os.open
+
+    def open_ro(path, flags, *a):
+        if path == str(ro) and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", path)
+        return host_open(path, flags, *a)
+
+    async def body():
+        error = await rump_etfs_register("/dev/wd3", str(ro), RUMP_ETFS_BLK, 0, MB)
+        return error, [r.rblk_fd for r in rumpblk._rumpblk().minors]
+
+    monkeypatch.setattr(os, "open", open_ro)
+    error, fds = k.run(body)
+    assert error == EACCES
+    assert fds == [-1] * len(fds)
+    assert _open_on(str(ro)) == 0
+    assert os.path.getsize(ro) == 4096
+
+
+def test_backend_open_asserts_the_unit_has_no_descriptor_yet():
+    """rumpblk.c's KASSERT(rblk->rblk_fd == -1) in backend_open: a unit that
+    still holds a descriptor is a kernel bug (one would leak), not a silent
+    replacement."""
+    async def body():
+        rblk = rumpblk._rumpblk().minors[RUMPBLK_SIZE - 1]
+        rblk.rblk_fd = 0   # (never opened nor closed here: the KASSERT comes first)
+        try:
+            rumpblk.backend_open(rblk, "/dev/null")
+        finally:
+            rblk.rblk_fd = -1
+
+    k = kern.boot(seed=9, config="BARE", trace=False)
+    k.start()
+    with pytest.raises(kern.KernelPanic, match=r'"rblk.rblk_fd == -1" failed'):
+        k.run(body)
+    k._thread.join(10)

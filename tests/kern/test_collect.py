@@ -106,3 +106,48 @@ def test_campaign_pytest_runs_collect_each_run(tmp_path, monkeypatch):
     b = task_runs(Target.parse("test_target.py::test_boots", rootdir=str(tmp_path)), "random",
                   {}, [1, 2, 3, 4])
     assert (b.runs, b.failing) == (4, 0), b.failures
+
+
+def test_machine_runs_puts_the_thresholds_back_when_its_last_collection_is_interrupted(
+        monkeypatch):
+    """A Ctrl-C that lands in the collection at the end of the runs (``close``)
+    must not leave the young threshold raised for the rest of the process."""
+    import pytest
+
+    from kern.machine import collect
+
+    before = _start()
+    assert before == collect._BASELINE   # (else MachineRuns raises nothing to put back)
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collect, "collect_halted", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with collect.MachineRuns():
+            assert gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
+    assert gc.get_threshold() == before
+
+
+def test_the_table_of_cpython_default_thresholds_knows_the_running_python():
+    """collect.py tells thresholds a user set before importing kemu from
+    CPython's own by a table of the defaults per version: it must know this
+    one, and say what a fresh interpreter says (else a user's thresholds set
+    before the import are raised over, or the raise is lost)."""
+    import ast
+    import subprocess
+    import sys
+
+    import pytest
+
+    from kern.machine import collect
+
+    if sys.implementation.name != "cpython":
+        pytest.skip("the table is CPython's")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c",
+                        "import gc; print(tuple(gc.get_threshold()))"],
+                       capture_output=True, text=True, check=True)
+    fresh = ast.literal_eval(r.stdout.strip())
+    assert collect._CPYTHON_DEFAULTS.get(sys.version_info[:2]) == fresh, (
+        f"add CPython {sys.version_info[:2]}'s defaults {fresh} to _CPYTHON_DEFAULTS")
+    assert collect._BASELINE == fresh
