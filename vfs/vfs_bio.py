@@ -131,7 +131,16 @@ Deviations from vfs_bio.c 1.276:
   in the same order, the same records); bread tries it first, and so do its
   hot callers (ext2fs's block allocation), which await bread only when it
   declines.  getblk and biowait likewise try their own common cases as
-  plain calls first (``_getblk_idle``, ``_biowait_done``);
+  plain calls first (``_getblk_idle``, ``_biowait_done``).  These take the
+  buffer off the LRU list just after giving bufcache_lock back (bread_nowait:
+  after biowait's lock pair), where getblk's bbusy does it under the lock:
+  nothing runs in between.  A host thread may queue a call for the machine
+  (host_poke) between bread_nowait's two lock pairs, turning the CPU's slow
+  path on: biowait's pair then declines, and bread_nowait undoes getblk's
+  taking of the buffer (which keeps its LRU place) and declines, for the
+  caller's bread to take the host's call at its preemption point; that
+  bread takes getblk's pair once more (the lockdebug records and order
+  check of the pair that was undone are left as they were);
 * ``bwrite``'s KASSERT tests its condition inline and calls KASSERT (the
   same panic and message) only when it fails;
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
@@ -435,15 +444,18 @@ def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
     mutex_enter's, for ``bp``, which the caller found cached and idle (not
     BC_BUSY) with the size it wants.  When bufcache_lock can be taken at once
     with nobody waiting for the CPU, the lock is taken, the buffer made busy
-    and the lock released, as getblk does: True.  Otherwise nothing is done
-    (False) and the caller awaits getblk, which does the whole of it.  (The
-    buffer is looked at before the lock is taken: mutex_enter_nowait lets
-    nobody run, so nothing changes in between.)
+    and the lock released, as getblk does: True; the caller then takes the
+    buffer off the LRU list (``bc.lru.pop(bp, None)``, the rest of
+    _bbusy_take: see the deviations).  Otherwise nothing is done (False) and
+    the caller awaits getblk, which does the whole of it.  (The buffer is
+    looked at before the lock is taken: mutex_enter_nowait lets nobody run,
+    so nothing changes in between.)
     """
     lock = bc.lock
     if not mutex_enter_nowait(lock, 1, _idle_site):
         return False
-    _bbusy_take(bc, bp)
+    bp.b_cflags |= BC_BUSY  # (_bbusy_take, its LRU pop left to the caller)
+    bp.b_owner = curlwp_or_none()
     mutex_exit(lock)
     return True
 
@@ -458,7 +470,8 @@ def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None
     Then bread's work is done as it would be done (getblk's taking of the
     buffer and biowait's, each a pair of bufcache_lock; bio_doread starts no
     read and fscow_run is not called) and the busy buffer returned;
-    otherwise nothing is done (None) and the caller awaits bread::
+    otherwise nothing is done (None) and the caller awaits bread (also when
+    a host thread's call came between the two pairs: see below)::
 
         bp = bread_nowait(vp, blkno, size, flags)
         if bp is None:
@@ -474,11 +487,21 @@ def bread_nowait(vp: vnode, blkno: int, size: int, flags: int = 0) -> buf | None
             (flags & B_MODIFY and not bp.b_flags & B_COWDONE) or \
             bc.lock.mtx_waiters.sq_lwps or not _getblk_idle(bc, bp):
         return None
-    # biowait: the I/O is over.  (_biowait_done cannot decline: getblk's
-    # mutex_exit just now woke nobody, so nothing has changed since the same
-    # call took the same lock.)
+    # biowait: the I/O is over.  getblk's mutex_exit just now woke nobody and
+    # no lwp ran, so the lock is free again and the run queue empty; but a
+    # host thread may have queued a call for the machine meanwhile
+    # (VirtualCPU.host_poke: a Ctrl-C, a line or a halt from the shell's
+    # thread), turning the slow path on: biowait's mutex_enter is to take a
+    # trio step for it, and _biowait_done declines.  Then (or if it declines
+    # for any other reason) bread_nowait declines too, having done nothing:
+    # getblk's taking of the buffer is undone (an idle cached buffer has no
+    # owner: brelsel cleared it; its LRU place was kept) and the caller
+    # awaits bread.
     if _biowait_done(bp) is None:
-        panic("bread_nowait: bufcache_lock not free again at once")
+        bp.b_cflags &= ~BC_BUSY
+        bp.b_owner = None
+        return None
+    bc.lru.pop(bp, None)  # (_bbusy_take's, left by _getblk_idle)
     return bp
 
 
@@ -493,6 +516,7 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
     bp = bc.hash.get(key)
     if bp is not None and not bp.b_cflags & BC_BUSY and bp.b_bcount == size and \
             _getblk_idle(bc, bp):
+        bc.lru.pop(bp, None)  # (_bbusy_take's, left by _getblk_idle)
         return bp
     if not mutex_enter_nowait(bc.lock, 1, _getblk_site):
         await mutex_enter(bc.lock, at=_getblk_slow_site)

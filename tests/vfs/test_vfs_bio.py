@@ -14,7 +14,15 @@ import pytest
 
 import kern
 from kern.errno import EIO
-from tests.fs.ext2fs.helpers import MB, boot, mkfs, mount, needs_e2fsprogs, umount
+from tests.fs.ext2fs.helpers import (
+    MB,
+    boot,
+    host_call_in_bread_nowait,
+    mkfs,
+    mount,
+    needs_e2fsprogs,
+    umount,
+)
 from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BC_INVAL, BO_DELWRI
 from vfs.vfs_bio import (
     V_SAVE,
@@ -628,3 +636,40 @@ def test_bread_nowait_takes_only_what_bread_takes_at_once(img):
     assert out["runq"] is None and out["ran_before"] == []
     assert out["locked"] is None and out["locked_idle"]
     assert out["resid"] is None and out["resid_bread"] == (EIO, None, None)
+
+
+def test_bread_nowait_declines_when_a_host_call_comes_between_its_locks(img, monkeypatch):
+    """bread_nowait's second bufcache_lock (biowait's) is declined when a host
+    thread poked the CPU since its first (getblk's): the slow path is on, the
+    preemption point of biowait's mutex_enter is to take a trio step.
+    bread_nowait then does nothing (the buffer idle, in its LRU place) and
+    the caller awaits bread, whose preemption point runs the host's call.
+    (It panicked "bread_nowait: bufcache_lock not free again at once": a shell
+    test's ``exit`` while a dd wrote on, in a loaded whole-suite run.)"""
+    from kern.cpu import curlwp
+    from vfs.vfs_bio import bread_nowait
+
+    async def body(vp, m):
+        me = curlwp()
+        held = len(me.l_locks)
+        error, bp = await bread(vp, BLK, BSIZE)
+        assert error == 0
+        brelse(bp, 0)
+        error, other = await bread(vp, BLK + 2, BSIZE)  # after it on the LRU list
+        assert error == 0
+        brelse(other, 0)
+        bc = bufcache()
+        order = list(bc.lru)
+        posted, ran = host_call_in_bread_nowait(monkeypatch)
+        out = {"nowait": bread_nowait(vp, BLK, BSIZE), "posted": list(posted)}
+        out["idle"] = (not bp.b_cflags & BC_BUSY, bp.b_owner, list(bc.lru) == order,
+                       len(me.l_locks) == held, list(ran))
+        error, bp2 = await bread(vp, BLK, BSIZE)
+        out["bread"] = (error, bp2 is bp, bytes(bp.b_data) == OLD, bp.b_owner is me, list(ran))
+        brelse(bp, 0)
+        return out
+
+    out = run(img, body)
+    assert out["nowait"] is None and out["posted"] == ["body"]
+    assert out["idle"] == (True, None, True, True, [])
+    assert out["bread"] == (0, True, True, True, [True])

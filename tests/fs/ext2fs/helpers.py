@@ -115,6 +115,45 @@ def sb_field(path: str, off: int, fmt: str) -> int:
 
 # ------------------------------------------------------------------ machine side
 
+def host_call_in_bread_nowait(monkeypatch: Any,
+                              every: bool = False) -> tuple[list[str], list[bool]]:
+    """From now on, when vfs_bio's bread_nowait gives bufcache_lock back after
+    getblk's part, a host thread queues a call for the machine's run
+    (Machine.call_soon, as the shell's input thread does for a Ctrl-C or a
+    line): its host_poke turns the CPU's slow path on in the middle of
+    bread_nowait, as a GIL switch there did in a loaded run.  Once, or at
+    ``every`` such release.  -> (posted, ran): ``posted`` gets the name of
+    bread_nowait's caller as each call is queued, ``ran`` a True as each runs
+    in the machine."""
+    import sys
+    import threading
+
+    import vfs.vfs_bio as vfs_bio
+
+    real_exit = vfs_bio.mutex_exit
+    posted: list[str] = []
+    ran: list[bool] = []
+    armed = [True]
+
+    def mutex_exit(mtx: Any) -> None:
+        real_exit(mtx)
+        if not armed[0] or mtx is not vfs_bio.bufcache().lock:
+            return
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_name != "bread_nowait":
+            f = f.f_back
+        if f is None or f.f_code.co_filename != vfs_bio.__file__:
+            return
+        armed[0] = every
+        posted.append(f.f_back.f_code.co_name if f.f_back is not None else "?")
+        t = threading.Thread(target=kern.curmachine().call_soon, args=(lambda: ran.append(True),))
+        t.start()
+        t.join()
+
+    monkeypatch.setattr(vfs_bio, "mutex_exit", mutex_exit)
+    return posted, ran
+
+
 def check(error: int, what: str = "") -> None:
     if error:
         raise AssertionError(f"{what or 'call'} failed: {errorcode.get(error, error)}")

@@ -165,3 +165,100 @@ def test_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_path, m
     assert on[2] == off[2]  # what the files hold
     assert on[3] == off[3]  # the image, byte for byte
     assert on[4] == off[4] and sum(on[4].values()) > 1000  # the same lock pairs
+
+
+def test_a_host_call_inside_bread_nowait_changes_nothing_a_seed_does(tmp_path, monkeypatch):
+    """A host thread may queue a call for the machine (its host_poke turns the
+    CPU's slow path on) between bread_nowait's two bufcache_lock pairs: then
+    bread_nowait declines, having done nothing, and its caller (bread, ext2fs's
+    block allocation and indirect-block walk) awaits bread, whose preemption
+    point takes the host's call.  With such a call at every bread_nowait the
+    writers' run is the one without any: the same schedule, trace, files and
+    image.  (bread_nowait panicked "bufcache_lock not free again at once"; a
+    shell's ``exit`` while a dd wrote on did it in a loaded run.)"""
+    from .helpers import host_call_in_bread_nowait
+
+    tmpl = str(tmp_path / "t.img")
+    make_ext2_image(tmpl, 16 << 20, block=4096)
+
+    def run(poke: bool) -> tuple[str, list[str], list[bytes], bytes]:
+        img = str(tmp_path / f"{poke}.img")
+        shutil.copy(tmpl, img)
+        with kern.boot(seed=1, trace=True) as k:
+            files = k.run(_writers, img, proc=k.proc_create("w", k.initproc))
+            sched, trace = k.schedule, list(k.trace)
+        with open(img, "rb") as f:
+            return sched, trace, files, f.read()
+
+    off = run(False)
+    posted, ran = host_call_in_bread_nowait(monkeypatch, every=True)
+    on = run(True)
+    # ext2fs's own calls were caught in the middle too, and every call ran
+    assert {"bread", "ext2fs_alloccg_nowait", "ext2fs_balloc"} <= set(posted), Counter(posted)
+    assert len(ran) == len(posted)
+    assert on[2] == [_expected(i) for i in range(3)]
+    assert on[0] == off[0]  # the schedule string
+    assert on[1] == off[1] and on[1]  # the trace
+    assert on[2] == off[2]  # what the files hold
+    assert on[3] == off[3]  # the image, byte for byte
+
+
+def test_a_host_call_after_any_nowait_lock_changes_nothing_a_seed_does(tmp_path, monkeypatch):
+    """Every plain-call fast path that takes a lock with mutex_enter_nowait
+    (bread_nowait and getblk's and biowait's common cases, genfs_getpage_nowait,
+    uvm_vnp_setsize_nowait and setwritesize_nowait, ext2fs_write's write-behind,
+    cv_wait's relock) may find the CPU's slow path turned on by a host thread
+    (host_poke) at its next step: none may count on a second nowait lock
+    succeeding because the first did.  A host call queued just after every
+    lock such a call takes leaves the writers' run as it is without any: the
+    same schedule, trace, files and image, each call run in the machine."""
+    import sys
+    import threading
+
+    import kern.kern_condvar as kc
+    import vfs.genfs_io as gi
+    import vfs.vfs_bio as vb
+
+    tmpl = str(tmp_path / "t.img")
+    make_ext2_image(tmpl, 16 << 20, block=4096)
+    real = vb.mutex_enter_nowait
+    posted: Counter = Counter()
+    ran: list[bool] = []
+
+    def poking(mtx, depth=1, at=None):
+        took = real(mtx, depth + 1, at)  # (the site is still the caller's)
+        if took:
+            posted[sys._getframe(1).f_code.co_name] += 1
+            t = threading.Thread(target=kern.curmachine().call_soon,
+                                 args=(lambda: ran.append(True),))
+            t.start()
+            t.join()
+        return took
+
+    patched: list[list[str]] = []
+
+    def run(poke: bool) -> tuple[str, list[str], list[bytes], bytes]:
+        if poke:
+            for mod in (vb, gi, kc):
+                monkeypatch.setattr(mod, "mutex_enter_nowait", poking)
+            patched.append(patch_loaded(monkeypatch, "mutex_enter_nowait", lambda file: poking))
+        img = str(tmp_path / f"{poke}.img")
+        shutil.copy(tmpl, img)
+        with kern.boot(seed=1, trace=True) as k:
+            files = k.run(_writers, img, proc=k.proc_create("w", k.initproc))
+            sched, trace = k.schedule, list(k.trace)
+        with open(img, "rb") as f:
+            return sched, trace, files, f.read()
+
+    off, on = run(False), run(True)
+    # the fast paths' locks were followed by host calls, ext2fs's own among
+    # them, and every call ran
+    assert patched == [["ext2fs_readwrite"]], patched
+    assert {"_getblk_idle", "_biowait_done", "genfs_getpage_nowait",
+            "uvm_vnp_setsize_nowait", "uvm_vnp_setwritesize_nowait"} <= set(posted), posted
+    assert len(ran) == sum(posted.values())
+    assert on[2] == [_expected(i) for i in range(3)]
+    assert on[0] == off[0]  # the schedule string
+    assert on[1] == off[1] and on[1]  # the trace
+    assert on[2] == off[2]  # what the files hold
+    assert on[3] == off[3]  # the image, byte for byte
