@@ -648,6 +648,11 @@ def _main(argv: Sequence[str] | None, stdin: TextIO | None, out: TextIO,
         args = ap.parse_args(list(argv) if argv is not None else None)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
+    except ImportError as e:
+        # --faults loads the fault sites (kern.subr_fault), which imports the
+        # native helper: one that cannot load stops kemu as _native_check does
+        _write(errs, f"kemu: {e}\n")
+        return 1
     finally:
         sys.stdout, sys.stderr = old
     if args.cmd is None:

@@ -261,17 +261,18 @@ def test_consecutive_children_have_different_hash_secrets():
     code = "print(hash('kemu'))"
     base = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
 
-    def two(preload: tuple[str, ...] = forkserver.PYTEST, **extra: str) -> list[str]:
+    def two(**extra: str) -> list[str]:
         seen = [forkserver.run(["-c", code], capture_output=True, text=True, timeout=60,
-                               env=dict(base, **extra), preload=preload).stdout
+                               env=dict(base, **extra), preload=()).stdout
                 for _ in range(2)]
         assert all(s.strip().lstrip("-").isdigit() for s in seen), seen
         return seen
 
-    # (both, whatever PYTHONHASHSEED the test runner was given).  The fixed seed
-    # is a start-up variable: a pair of fork servers of its own, which import
-    # nothing (~0.03 s of CPU each, not the pytest preload's ~0.3 s).
-    random, fixed = two(), two(preload=(), PYTHONHASHSEED="6640")
+    # (both, whatever PYTHONHASHSEED the test runner was given).  Fork servers
+    # that import nothing (~0.03 s of CPU each, not the pytest preload's ~0.3 s),
+    # the same preload for both pairs: the fixed seed, a start-up variable, must
+    # get fork servers of its own, not the random pair's.
+    random, fixed = two(), two(PYTHONHASHSEED="6640")
     assert random[0] != random[1]
     assert fixed[0] == fixed[1]
 

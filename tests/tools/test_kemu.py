@@ -314,14 +314,18 @@ def test_help_and_a_usage_error_import_no_machine():
     ("bogus", "KEMU_NATIVE='bogus' is not an implementation"),
     ("cffi", "cannot import the compiled module kern.native._bitops"),
 ])
-def test_a_native_helper_that_cannot_load_stops_kemu(value, words):
+@pytest.mark.parametrize("argv", [["demo"], ["run", "--faults", "disk.write:prob=0.5", "-"]],
+                         ids=["demo", "faults"])
+def test_a_native_helper_that_cannot_load_stops_kemu(value, words, argv):
     """KEMU_NATIVE=bogus, or =cffi without the compiled module: kemu stops before
-    booting, with the import error (not a mount failure later)."""
+    booting, with the import error (not a mount failure later); also when
+    --faults, parsed with the command line, loads the fault sites (fss among
+    them, which imports the helper: it was a traceback)."""
     import subprocess
     import sys
 
     code = ("import sys; sys.modules['kern.native._bitops'] = None\n"
-            "from tools.kemu import main; sys.exit(main(['demo']))")
+            f"from tools.kemu import main; sys.exit(main({argv!r}))")
     env = dict(os.environ, KEMU_NATIVE=value)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=120)
