@@ -90,10 +90,11 @@ class Tree:
 
     def run(self, args: Sequence[str], *, n: float = 1.0, cpu: int | None = None,
             timeout: float | None = None, env: dict[str, str] | None = None,
-            ) -> tuple[subprocess.CompletedProcess, Sample]:
-        """``python -S args...`` in this tree: the result and its wall/CPU Sample."""
+            orphans: bool = False) -> tuple[subprocess.CompletedProcess, Sample]:
+        """``python -S args...`` in this tree: the result and its wall/CPU Sample
+        (``orphans``: see :func:`benchmarks._measure.run_timed`)."""
         return run_timed([*self.python(), *args], n=n, cpu=cpu, cwd=self.root,
-                         env=self.env(**(env or {})), timeout=timeout)
+                         env=self.env(**(env or {})), timeout=timeout, orphans=orphans)
 
     def pytest_plugins(self) -> list[str]:
         """``-p`` options that make pytest load this tree's own plugin.
@@ -118,10 +119,10 @@ class Tree:
 
     def pytest(self, args: Sequence[str], *, cpu: int | None = None,
                timeout: float | None = None, env: dict[str, str] | None = None,
-               ) -> tuple[subprocess.CompletedProcess, Sample]:
+               orphans: bool = False) -> tuple[subprocess.CompletedProcess, Sample]:
         """pytest in this tree (its own plugin, rootdir and ini options)."""
         return self.run(["-m", "pytest", *self.pytest_plugins(), *args], cpu=cpu,
-                        timeout=timeout, env=env)
+                        timeout=timeout, env=env, orphans=orphans)
 
     def native_impl(self) -> str:
         """Which native helper kemu picks in this tree ("cffi" or "python")."""

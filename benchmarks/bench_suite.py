@@ -11,7 +11,11 @@ part of what a developer waits for), the order alternating from round to
 round, no warm-up round.  Wall time is the pytest command's; CPU time is
 its and every process it waited for (RUSAGE_CHILDREN: xdist workers,
 separate-process puffs servers, pytest runs and benchmarks that tests
-start).
+start), and that of the orphans the run leaves (a fork server's children,
+such as Dask workers started by multiprocessing's ``forkserver`` method,
+whose parent ends before them): the benchmark adopts and reaps them
+(``run_timed(orphans=True)``), in both trees alike.  The per-file CPU
+figures do not include orphans.
 
 Two comparisons:
 
@@ -107,7 +111,8 @@ def suite_run(tree: Tree, options: list[str], selection: list[str]) -> dict[str,
     os.close(fd)
     try:
         p, whole = tree.pytest([*options, "-p", "kemu_bench_probe", *selection],
-                               env={"KEMU_BENCH_PROBE": probe}, timeout=7200)
+                               env={"KEMU_BENCH_PROBE": probe}, timeout=7200,
+                               orphans=True)
         with open(probe) as f:
             items = [json.loads(line) for line in f if line.strip()]
     finally:

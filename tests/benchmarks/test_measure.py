@@ -75,6 +75,31 @@ def test_run_timed_charges_the_child_cpu() -> None:
     assert s.cpu > 0.01 and s.wall >= s.cpu * 0.5
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+def test_run_timed_charges_the_orphans_cpu_where_asked() -> None:
+    """A command whose child outlives it (as a fork server's children do): with
+    ``orphans`` its CPU is counted and it is reaped; without, it is not.  Run in
+    a process of its own, since adopting orphans is for the whole process."""
+    code = (
+        "import sys; from benchmarks import _measure as m\n"
+        "cmd = [sys.executable, '-c', 'import os, time, sys\\n"
+        "if os.fork() == 0:\\n"
+        "    t = time.process_time()\\n"
+        "    while time.process_time() - t < 0.4: pass\\n"
+        "    os._exit(0)\\n']\n"
+        "_, a = m.run_timed(cmd, orphans=True)\n"
+        "print(round(a.cpu, 2), m._children_pids())\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    cpu, left = r.stdout.split(" ", 1)
+    assert float(cpu) >= 0.35 and left.strip() == "[]", r.stdout + r.stderr
+    # without: the orphan goes to init (or whatever reaper is above), not counted
+    code = code.replace("orphans=True", "orphans=False")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert float(r.stdout.split(" ", 1)[0]) < 0.3, r.stdout + r.stderr
+
+
 def test_report_judges_targets_on_their_basis_and_writes_json(tmp_path: Path) -> None:
     args = argparse.Namespace(json=str(tmp_path / "r.json"), quick=False, smoke=True)
     rep = m.Report("bench_x", "a title", args)
