@@ -77,13 +77,15 @@ def test_run_timed_charges_the_child_cpu() -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
 def test_run_timed_charges_the_orphans_cpu_where_asked() -> None:
-    """A command whose child outlives it (as a fork server's children do): with
+    """A command whose child outlives it (as a fork server's children do) and
+    lets go of its output (so run_timed's pipes end with the command): with
     ``orphans`` its CPU is counted and it is reaped; without, it is not.  Run in
     a process of its own, since adopting orphans is for the whole process."""
     code = (
         "import sys; from benchmarks import _measure as m\n"
         "cmd = [sys.executable, '-c', 'import os, time, sys\\n"
         "if os.fork() == 0:\\n"
+        "    os.close(1); os.close(2)\\n"
         "    t = time.process_time()\\n"
         "    while time.process_time() - t < 0.4: pass\\n"
         "    os._exit(0)\\n']\n"
