@@ -65,6 +65,72 @@ def test_a_child_sees_what_a_fresh_interpreter_sees(tmp_path, how):
         (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
+#: What a script shows of its ``__main__`` (its dict, in order, and loader), of
+#: sys.argv[0] and sys.path[0], of its own file name (a traceback's) and of
+#: ``__main__`` again when the interpreter exits (atexit).
+MAIN = textwrap.dedent("""
+    import atexit, sys, traceback, __main__
+    atexit.register(lambda: print("at exit", list(vars(__main__))[:10]))
+    loader = vars(__main__)["__loader__"]
+    print("main", list(vars(__main__)), __main__.__file__, __main__.__cached__)
+    print("loader", type(loader).__name__, loader.name, loader.path)
+    print("argv", sys.argv, "path0", sys.path[0])
+    print("code", (lambda: 0).__code__.co_filename)
+    if "raise" in sys.argv:
+        raise ValueError("from the script")
+    if "exit" in sys.argv:
+        sys.exit(4)
+""")
+
+
+@pytest.mark.parametrize("script,cwd,args", [
+    ("main_of.py", "d", []),
+    ("./main_of.py", "d", ["raise"]),
+    ("sub/../main_of.py", "d", ["exit"]),
+    ("d//main_of.py", ".", []),
+    ("link.py", "d", []),              # a symbolic link to the script
+    ("linkdir/main_of.py", ".", []),   # through a linked directory
+    ("main_of.py", "linkdir", ["safe"]),
+])
+def test_a_script_s_main_is_the_interpreters(tmp_path, script, cwd, args):
+    """``python SCRIPT``: ``__main__.__file__``, its code's file name (tracebacks)
+    and its loader's path are absolute (the working directory joined to the name
+    as given, symbolic links and ".." kept), ``__cached__`` is None, sys.argv[0]
+    is the name as given, sys.path[0] the directory of the script's real path
+    (nothing with PYTHONSAFEPATH); ``__file__`` goes once the script has ended
+    (not by SystemExit). As a fresh interpreter does (Python 3.11)."""
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "main_of.py").write_text(MAIN)
+    (d / "link.py").symlink_to("main_of.py")
+    (tmp_path / "linkdir").symlink_to("d")
+    env = dict(os.environ, **({"PYTHONSAFEPATH": "1"} if "safe" in args else {}))
+    fresh, forked = both([script, *args], cwd=tmp_path / cwd, env=env)
+    assert fresh.returncode == {"raise": 1, "exit": 4}.get(args[0] if args else "", 0)
+    if "raise" in args:
+        assert f'File "{tmp_path}/d/./main_of.py", line 10' in fresh.stderr
+    assert str(tmp_path) in fresh.stdout.split("code ")[1]
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+@pytest.mark.parametrize("what", ["missing", "directory", "bytecode"])
+def test_a_script_that_is_not_a_source_file_gets_a_fresh_interpreter(tmp_path, what):
+    """A directory with a ``__main__.py``, a compiled file, or a file that is
+    not there: the interpreter runs the first two its own way and reports the
+    third itself, so ``popen`` starts it fresh."""
+    import py_compile
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__main__.py").write_text("print('app')\n")
+    py_compile.compile(str(tmp_path / "app" / "__main__.py"), str(tmp_path / "app.pyc"))
+    name = {"missing": "nothere.py", "directory": "app", "bytecode": "app.pyc"}[what]
+    assert isinstance(forkserver.popen([name], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL), subprocess.Popen)
+    r = forkserver.run([name], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == ((2, "") if what == "missing" else (0, "app\n"))
+
+
 @pytest.mark.parametrize("code,status", [
     ("import sys; sys.exit(3)", 3),
     ("import sys; sys.exit('bye')", 1),
