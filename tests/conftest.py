@@ -12,6 +12,12 @@ check, which times example generation and so depends on the machine's load.
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Imported with this file, before any test: pytester restores sys.modules after
+# each test, so a fork server client first imported in one (the pytester fixture
+# below) was dropped with its fork servers, which pytest_unconfigure then did
+# not reap (their children's CPU missed RUSAGE_CHILDREN).
+from tools.lib import forkserver
+
 # too_slow measures the machine, not the test: on a shared, loaded machine (CI)
 # it fails a test whose examples are the same on every run.
 settings.register_profile("suite", derandomize=True, database=None, print_blob=True,
@@ -61,11 +67,7 @@ def pytest_unconfigure(config) -> None:
     and the Python children's of the tests), so their children's CPU time counts
     in this process's RUSAGE_CHILDREN (benchmarks/bench_suite.py), as when each
     was its own child."""
-    import sys
-
-    fs = sys.modules.get("tools.lib.forkserver")
-    if fs is not None:
-        fs.shutdown(wait=10.0)
+    forkserver.shutdown(wait=10.0)
 
 
 @pytest.fixture
@@ -78,8 +80,6 @@ def pytester(pytester, monkeypatch):
     import os
     import subprocess
     import sys
-
-    from tools.lib import forkserver
 
     real = pytester.popen
 

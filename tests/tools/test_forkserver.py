@@ -180,6 +180,44 @@ def test_a_pytest_run_is_the_same(tmp_path):
     assert forked.stderr == fresh.stderr
 
 
+#: A test that runs a pytest child (the pytester fixture of tests/conftest.py:
+#: forked) whose test burns 0.5 s of CPU.
+PYTESTER_BURNS = textwrap.dedent('''
+    def test_a(pytester):
+        pytester.makepyfile(test_q="""
+            import time
+            def test_b():
+                t = time.process_time()
+                while time.process_time() - t < 0.5:
+                    pass
+        """)
+        assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret == 0
+''')
+
+
+def test_fork_servers_a_pytester_test_started_are_reaped_at_the_end(tmp_path):
+    """tests/conftest.py reaps the session's fork servers when it ends, so their
+    children's CPU reaches RUSAGE_CHILDREN (bench_suite counts it), also those a
+    pytester test started first: pytester restores sys.modules after each test,
+    and a client imported in the test went with it, unreaped."""
+    (tmp_path / "conftest.py").write_text(
+        f"import atexit, resource, sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "from tests.conftest import *  # noqa\n"
+        "atexit.register(lambda: open('self.cpu', 'w').write(str(sum(\n"
+        "    resource.getrusage(resource.RUSAGE_SELF)[:2]))))\n")
+    (tmp_path / "test_p.py").write_text(PYTESTER_BURNS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-p", "pytester", "test_p.py"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert r.returncode == 0, r.stdout + r.stderr
+    below = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) \
+        - float((tmp_path / "self.cpu").read_text())
+    assert below >= 0.5
+
+
 def test_it_is_forked_and_counted(monkeypatch):
     # Its own fork servers and count: the suite's other tests in this worker may
     # have fork servers whose children still run, which shutdown() would wait for.
