@@ -76,16 +76,22 @@ def pytester(pytester, monkeypatch):
     Python) forks the pytest process from a fork server that has imported
     pytest, trio and kemu (tools/lib/forkserver.py) instead of starting a fresh
     interpreter: the same command line, environment (pytester adds the working
-    directory to PYTHONPATH), descriptors and exit status."""
+    directory to PYTHONPATH), descriptors and exit status.  Its directory gets
+    the checkout's hypothesis constants (tests/pytest_child.py's
+    ``share_hypothesis_constants``) for the Python children run there."""
     import os
     import subprocess
     import sys
+
+    from tests.pytest_child import share_hypothesis_constants
 
     real = pytester.popen
 
     def popen(cmdargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
               stdin=pytester.CLOSE_STDIN, **kw):
         args = [os.fspath(a) for a in cmdargs]
+        if args[0] == sys.executable:
+            share_hypothesis_constants(kw.get("cwd") or os.getcwd())
         if args[0] != sys.executable or kw or not (stdin is pytester.CLOSE_STDIN
                                                    or isinstance(stdin, bytes)):
             return real(cmdargs, stdout=stdout, stderr=stderr, stdin=stdin, **kw)
