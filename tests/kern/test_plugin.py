@@ -200,6 +200,8 @@ def test_a_failing_hypothesis_example_is_rerun_by_its_seed(pytester):
     assert r.ret == 1, out
     first = _examples(pytester)
     seed = first[-1].split()[0]                          # hypothesis replays the failure last
+    # hypothesis' constants came from the checkout's cache (tests/conftest.py)
+    assert (pytester.path / ".hypothesis" / "constants").is_symlink()
     section = _kemu_section(out)
     assert section[0] == f"machine seed {seed} (halted)"  # the failing example's only
     assert int(seed) % 7 == 3
