@@ -12,6 +12,12 @@ check, which times example generation and so depends on the machine's load.
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Imported with this file, before any test: pytester restores sys.modules after
+# each test, so a fork server client first imported in one (the pytester fixture
+# below) was dropped with its fork servers, which pytest_unconfigure then did
+# not reap (their children's CPU missed RUSAGE_CHILDREN).
+from tools.lib import forkserver
+
 # too_slow measures the machine, not the test: on a shared, loaded machine (CI)
 # it fails a test whose examples are the same on every run.
 settings.register_profile("suite", derandomize=True, database=None, print_blob=True,
@@ -61,11 +67,7 @@ def pytest_unconfigure(config) -> None:
     and the Python children's of the tests), so their children's CPU time counts
     in this process's RUSAGE_CHILDREN (benchmarks/bench_suite.py), as when each
     was its own child."""
-    import sys
-
-    fs = sys.modules.get("tools.lib.forkserver")
-    if fs is not None:
-        fs.shutdown(wait=10.0)
+    forkserver.shutdown(wait=10.0)
 
 
 @pytest.fixture
@@ -74,18 +76,22 @@ def pytester(pytester, monkeypatch):
     Python) forks the pytest process from a fork server that has imported
     pytest, trio and kemu (tools/lib/forkserver.py) instead of starting a fresh
     interpreter: the same command line, environment (pytester adds the working
-    directory to PYTHONPATH), descriptors and exit status."""
+    directory to PYTHONPATH), descriptors and exit status.  Its directory gets
+    the checkout's hypothesis constants (tests/pytest_child.py's
+    ``share_hypothesis_constants``) for the Python children run there."""
     import os
     import subprocess
     import sys
 
-    from tools.lib import forkserver
+    from tests.pytest_child import share_hypothesis_constants
 
     real = pytester.popen
 
     def popen(cmdargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
               stdin=pytester.CLOSE_STDIN, **kw):
         args = [os.fspath(a) for a in cmdargs]
+        if args[0] == sys.executable:
+            share_hypothesis_constants(kw.get("cwd") or os.getcwd())
         if args[0] != sys.executable or kw or not (stdin is pytester.CLOSE_STDIN
                                                    or isinstance(stdin, bytes)):
             return real(cmdargs, stdout=stdout, stderr=stderr, stdin=stdin, **kw)

@@ -65,6 +65,7 @@ from unittest import mock
 
 import pytest
 
+from tests.pytest_child import share_hypothesis_constants
 from tools.lib import forkserver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,26 +210,6 @@ def _vary(b: Block) -> list[str]:
 _CI_VARS = ("CI", "BUILD_NUMBER", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD",
             "bamboo.buildKey", "BUILDKITE", "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID",
             "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID", "TEAMCITY_VERSION")
-
-
-def share_hypothesis_constants(d: Path) -> None:
-    """Give a pytest block's directory the checkout's cache of hypothesis' constants.
-
-    Hypothesis draws from the constants in the source of the run's local modules
-    (kemu's), which it reads from ``.hypothesis/constants`` in the working
-    directory, keyed by each source file's hash, or else parses every module
-    for (1.3-2 s of CPU a run here).  A block's fresh directory would parse them
-    again each time; linked to the checkout's (the cache a run of the suite
-    from the checkout fills), it reads what any earlier run found: the same
-    constants, so the same examples.  The examples database stays the block's own.
-    """
-    shared = ROOT / ".hypothesis" / "constants"
-    try:
-        shared.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return                      # a read-only checkout: hypothesis parses them
-    (d / ".hypothesis").mkdir()
-    (d / ".hypothesis" / "constants").symlink_to(shared, target_is_directory=True)
 
 
 class Run:

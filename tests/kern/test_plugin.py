@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import textwrap
@@ -199,6 +200,8 @@ def test_a_failing_hypothesis_example_is_rerun_by_its_seed(pytester):
     assert r.ret == 1, out
     first = _examples(pytester)
     seed = first[-1].split()[0]                          # hypothesis replays the failure last
+    # hypothesis' constants came from the checkout's cache (tests/conftest.py)
+    assert (pytester.path / ".hypothesis" / "constants").is_symlink()
     section = _kemu_section(out)
     assert section[0] == f"machine seed {seed} (halted)"  # the failing example's only
     assert int(seed) % 7 == 3
@@ -234,3 +237,52 @@ def test_a_failing_hypothesis_example_is_replayed_by_its_blob(pytester):
     assert again.ret == 1, again.stdout.str()
     assert _examples(pytester) == [failing]              # exactly that example
     assert _kemu_section(again.stdout.str())[0] == f"machine seed {seed} (halted)"
+
+
+# ------------------------------------------------------------------ hypothesis' constants
+
+#: A module of the project (hypothesis draws from the constants of local modules,
+#: not of test files) and a test that writes down what hypothesis drew.
+LOCAL_MODULE = "MAGIC = 982451653\n"
+CONSTANTS = textwrap.dedent('''
+    from hypothesis import given, settings, strategies as st
+
+    import magic_numbers  # noqa: F401 - its constants are drawn from
+
+
+    @settings(derandomize=True, database=None, max_examples=100)
+    @given(st.integers())
+    def test_draws(n):
+        with open("drawn.txt", "a") as f:
+            f.write(f"{n}\\n")
+''')
+
+
+def test_a_child_draws_from_the_checkouts_cache_of_hypothesis_constants(tmp_path):
+    """A pytest child in a fresh directory reads hypothesis' constants from the
+    checkout's cache (tests/pytest_child.share_hypothesis_constants), and draws
+    the very examples it draws with a cache of its own (the same constants:
+    the cache is keyed by the source's hash); a local module's constants go
+    to the checkout's cache."""
+    import hashlib
+
+    from tests.pytest_child import ROOT
+
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    for d in (shared, own):
+        d.mkdir()
+        (d / "magic_numbers.py").write_text(LOCAL_MODULE)
+        (d / "test_c.py").write_text(CONSTANTS)
+    (own / ".hypothesis" / "constants").mkdir(parents=True)   # its own: kept
+    for d in (shared, own):
+        r = run_pytest(d, "-q", "test_c.py", env=dict(os.environ, PYTHONPATH=str(d)))
+        assert r.returncode == 0, r.stdout + r.stderr
+    cache = ROOT / ".hypothesis" / "constants"
+    link = shared / ".hypothesis" / "constants"
+    assert link.is_symlink() and link.resolve() == cache.resolve()
+    assert not (own / ".hypothesis" / "constants").is_symlink()
+    key = hashlib.sha1(LOCAL_MODULE.encode()).hexdigest()[:16]
+    assert (cache / key).is_file() and (own / ".hypothesis" / "constants" / key).is_file()
+    drawn = [(d / "drawn.txt").read_text().split() for d in (shared, own)]
+    assert drawn[0] == drawn[1] and len(drawn[0]) >= 100
+    assert "982451653" in (cache / key).read_text()

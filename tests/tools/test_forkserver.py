@@ -65,6 +65,72 @@ def test_a_child_sees_what_a_fresh_interpreter_sees(tmp_path, how):
         (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
+#: What a script shows of its ``__main__`` (its dict, in order, and loader), of
+#: sys.argv[0] and sys.path[0], of its own file name (a traceback's) and of
+#: ``__main__`` again when the interpreter exits (atexit).
+MAIN = textwrap.dedent("""
+    import atexit, sys, traceback, __main__
+    atexit.register(lambda: print("at exit", list(vars(__main__))[:10]))
+    loader = vars(__main__)["__loader__"]
+    print("main", list(vars(__main__)), __main__.__file__, __main__.__cached__)
+    print("loader", type(loader).__name__, loader.name, loader.path)
+    print("argv", sys.argv, "path0", sys.path[0])
+    print("code", (lambda: 0).__code__.co_filename)
+    if "raise" in sys.argv:
+        raise ValueError("from the script")
+    if "exit" in sys.argv:
+        sys.exit(4)
+""")
+
+
+@pytest.mark.parametrize("script,cwd,args", [
+    ("main_of.py", "d", []),
+    ("./main_of.py", "d", ["raise"]),
+    ("sub/../main_of.py", "d", ["exit"]),
+    ("d//main_of.py", ".", []),
+    ("link.py", "d", []),              # a symbolic link to the script
+    ("linkdir/main_of.py", ".", []),   # through a linked directory
+    ("main_of.py", "linkdir", ["safe"]),
+])
+def test_a_script_s_main_is_the_interpreters(tmp_path, script, cwd, args):
+    """``python SCRIPT``: ``__main__.__file__``, its code's file name (tracebacks)
+    and its loader's path are absolute (the working directory joined to the name
+    as given, symbolic links and ".." kept), ``__cached__`` is None, sys.argv[0]
+    is the name as given, sys.path[0] the directory of the script's real path
+    (nothing with PYTHONSAFEPATH); ``__file__`` goes once the script has ended
+    (not by SystemExit). As a fresh interpreter does (Python 3.11)."""
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "main_of.py").write_text(MAIN)
+    (d / "link.py").symlink_to("main_of.py")
+    (tmp_path / "linkdir").symlink_to("d")
+    env = dict(os.environ, **({"PYTHONSAFEPATH": "1"} if "safe" in args else {}))
+    fresh, forked = both([script, *args], cwd=tmp_path / cwd, env=env)
+    assert fresh.returncode == {"raise": 1, "exit": 4}.get(args[0] if args else "", 0)
+    if "raise" in args:
+        assert f'File "{tmp_path}/d/./main_of.py", line 10' in fresh.stderr
+    assert str(tmp_path) in fresh.stdout.split("code ")[1]
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+@pytest.mark.parametrize("what", ["missing", "directory", "bytecode"])
+def test_a_script_that_is_not_a_source_file_gets_a_fresh_interpreter(tmp_path, what):
+    """A directory with a ``__main__.py``, a compiled file, or a file that is
+    not there: the interpreter runs the first two its own way and reports the
+    third itself, so ``popen`` starts it fresh."""
+    import py_compile
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__main__.py").write_text("print('app')\n")
+    py_compile.compile(str(tmp_path / "app" / "__main__.py"), str(tmp_path / "app.pyc"))
+    name = {"missing": "nothere.py", "directory": "app", "bytecode": "app.pyc"}[what]
+    assert isinstance(forkserver.popen([name], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL), subprocess.Popen)
+    r = forkserver.run([name], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == ((2, "") if what == "missing" else (0, "app\n"))
+
+
 @pytest.mark.parametrize("code,status", [
     ("import sys; sys.exit(3)", 3),
     ("import sys; sys.exit('bye')", 1),
@@ -112,6 +178,90 @@ def test_a_pytest_run_is_the_same(tmp_path):
     assert "1 failed" in fresh.stdout
     assert untimed(forked.stdout) == untimed(fresh.stdout)
     assert forked.stderr == fresh.stderr
+
+
+#: What gc shows of the objects the interpreter's imports made: a referrer of
+#: trio's module-level random generator (hypothesis' register_random looks for
+#: one), the module's globals among all objects, and none of them frozen then.
+GC_VIEW = textwrap.dedent("""
+    import gc, sys, trio._core._run as run
+    first = sys.argv[1]
+    if first == "objects":
+        print("listed", any(o is vars(run) for o in gc.get_objects()))
+    print("referrers", any(r is vars(run) for r in gc.get_referrers(run._r)))
+    print("listed", any(o is vars(run) for o in gc.get_objects()))
+    print("frozen", gc.get_freeze_count(), type(gc.get_referrers).__name__)
+""")
+
+
+@pytest.mark.parametrize("first", ["referrers", "objects"])
+def test_gc_shows_what_a_fresh_interpreter_shows(first):
+    """The fork server froze what its imports made (gc.freeze); a child's first
+    gc.get_referrers or gc.get_objects thaws it (an audit hook), so what gc
+    shows is what a fresh interpreter's shows, and gc's functions are gc's."""
+    fresh, forked = both(["-c", GC_VIEW, first], cwd=ROOT)
+    assert fresh.stdout.endswith("referrers True\nlisted True\nfrozen 0 "
+                                 "builtin_function_or_method\n"), fresh.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+def test_a_child_that_does_not_look_at_gc_keeps_the_imports_frozen():
+    """Until it looks, a child's collections skip what the fork server's imports
+    made (frozen), and collect the child's own garbage as before."""
+    code = textwrap.dedent("""
+        import gc, weakref
+        print(gc.get_freeze_count() > 10000)
+        class Node:
+            pass
+        a, b = Node(), Node()
+        a.b, b.a = b, a
+        gone = weakref.ref(a)
+        del a, b
+        print(gc.collect() >= 2, gone() is None, gc.get_freeze_count() > 10000)
+        gc.get_referrers(Node)
+        print(gc.get_freeze_count())
+    """)
+    r = forkserver.run(["-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "True\nTrue True True\n0\n", "")
+
+
+#: A test that runs a pytest child (the pytester fixture of tests/conftest.py:
+#: forked) whose test burns 0.5 s of CPU.
+PYTESTER_BURNS = textwrap.dedent('''
+    def test_a(pytester):
+        pytester.makepyfile(test_q="""
+            import time
+            def test_b():
+                t = time.process_time()
+                while time.process_time() - t < 0.5:
+                    pass
+        """)
+        assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret == 0
+''')
+
+
+def test_fork_servers_a_pytester_test_started_are_reaped_at_the_end(tmp_path):
+    """tests/conftest.py reaps the session's fork servers when it ends, so their
+    children's CPU reaches RUSAGE_CHILDREN (bench_suite counts it), also those a
+    pytester test started first: pytester restores sys.modules after each test,
+    and a client imported in the test went with it, unreaped."""
+    (tmp_path / "conftest.py").write_text(
+        f"import atexit, resource, sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "from tests.conftest import *  # noqa\n"
+        "atexit.register(lambda: open('self.cpu', 'w').write(str(sum(\n"
+        "    resource.getrusage(resource.RUSAGE_SELF)[:2]))))\n")
+    (tmp_path / "test_p.py").write_text(PYTESTER_BURNS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-p", "pytester", "test_p.py"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert r.returncode == 0, r.stdout + r.stderr
+    below = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) \
+        - float((tmp_path / "self.cpu").read_text())
+    assert below >= 0.5
 
 
 def test_it_is_forked_and_counted(monkeypatch):

@@ -15,6 +15,12 @@ at start-up, and it ends through the interpreter's own exit (atexit
 handlers, non-daemon threads joined, the exit status of ``SystemExit``, an
 uncaught exception's traceback and status 1, death by SIGINT after an
 uncaught KeyboardInterrupt); only its imports were done before the fork.
+What those imports made is frozen (``gc.freeze`` after a collection, as
+CPython's documentation advises before forking without exec: :func:`_freeze`),
+so a child's full collections do not walk it nor copy its pages; the child's
+first ``gc.get_referrers`` or ``gc.get_objects`` thaws it first (an audit
+hook: :func:`_thaw_on_look`), so gc shows what a fresh interpreter's would.
+``gc.get_freeze_count()`` before that look is the one thing that differs.
 multiprocessing's forkserver does the same for its workers; this one is
 small because it needs no pickling.
 
@@ -53,7 +59,9 @@ metadata (a tree's kemu.egg-info: pytest would rewrite the modules it
 lists), is a fresh interpreter.  Not
 used (:func:`usable`: a fresh interpreter is) for another Python than
 this one, under coverage (a forked child would not start coverage's
-measurement), or with ``KEMU_FORKSERVER=0`` in the environment.
+measurement), or with ``KEMU_FORKSERVER=0`` in the environment; nor for a
+``SCRIPT`` that is not a source file the child could read (a directory or
+zip file with a ``__main__``, bytecode, a missing file: :func:`_source_script`).
 
 A forked child has its fork server's str hash secret (randomised when an
 interpreter starts): two fork servers take turns (:data:`HASH_SECRETS`), so
@@ -65,6 +73,7 @@ from __future__ import annotations
 
 import array
 import atexit
+import gc
 import io
 import json
 import locale
@@ -337,14 +346,33 @@ def _startup_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
                         and k != "PYTHONPATH"))
 
 
-def _path0(argv: Sequence[str], cwd: str) -> str:
-    """The interpreter's sys.path[0] for ``argv``: the working directory for ``-m``,
-    "" for ``-c``, the script's directory."""
+def _path0(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> list[str]:
+    """What the interpreter puts first on sys.path for ``argv``
+    (Python/pathconfig.c's _PyPathConfig_ComputeSysPath0): the working
+    directory for ``-m``, "" for ``-c``, the directory of the script's real
+    path; nothing with PYTHONSAFEPATH set (3.11's safe_path)."""
+    if env.get("PYTHONSAFEPATH"):
+        return []
     if argv[0] == "-m":
-        return cwd
+        return [cwd]
     if argv[0] == "-c":
-        return ""
-    return os.path.dirname(os.path.realpath(os.path.join(cwd, argv[0])))
+        return [""]
+    return [os.path.dirname(os.path.realpath(os.path.join(cwd, argv[0])))]
+
+
+def _source_script(path: str) -> bool:
+    """Whether ``python PATH`` runs ``path`` as a source file, as :func:`become`
+    does: not a directory or zip file (run through its ``__main__``), not
+    bytecode (Python/pythonrun.c's maybe_pyc_file), not a file that cannot be
+    read (the interpreter's own message and status 2)."""
+    import importlib.util
+    import zipfile
+
+    if path.endswith(".pyc") or not os.path.isfile(path) or not os.access(path, os.R_OK):
+        return False
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head != importlib.util.MAGIC_NUMBER[:2] and not zipfile.is_zipfile(path)
 
 
 def _shadowed(entries: Sequence[str], cwd: str, preload: Sequence[str],
@@ -443,7 +471,8 @@ _base_paths: dict[tuple[Any, ...], list[str]] = {}
 
 
 def _fresh_base_path(python: str, env: Mapping[str, str]) -> list[str] | None:
-    """sys.path[1:] of a fresh ``python`` started without PYTHONPATH in ``env``
+    """sys.path of a fresh ``python`` started without PYTHONPATH in ``env``, after
+    its sys.path[0]
     (the fork server's ``_BASE_PATH``): asked of such an interpreter once per
     start-up environment, and only when a namespace portion makes it matter.
     None if it could not say."""
@@ -451,7 +480,8 @@ def _fresh_base_path(python: str, env: Mapping[str, str]) -> list[str] | None:
     if key not in _base_paths:
         try:
             out = subprocess.run(
-                [python, "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+                [python, "-c", "import json, sys; "
+                 "print(json.dumps(sys.path[0 if sys.flags.safe_path else 1:]))"],
                 env={k: v for k, v in env.items() if k != "PYTHONPATH"},
                 capture_output=True, text=True, timeout=60, check=True)
             _base_paths[key] = json.loads(out.stdout)
@@ -483,7 +513,8 @@ def spawn(python: str, argv: Sequence[str], env: Mapping[str, str] | None = None
     """
     env = dict(os.environ if env is None else env)
     cwd = os.fspath(cwd) if cwd is not None else os.getcwd()
-    entries = [_path0(argv, cwd), *(e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e)]
+    entries = [*_path0(argv, cwd, env),
+               *(e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e)]
     if _shadowed(entries, cwd, preload, pytest_run=list(argv[:2]) == ["-m", "pytest"],
                  python=python, env=env):
         raise Shadowed(f"{entries}: another copy of {', '.join(preload)}")
@@ -525,7 +556,9 @@ def popen(argv: Sequence[str], *, preload: Sequence[str] = PYTEST,
                                 start_new_session=start_new_session)
 
     # interpreter options (-S, -X...) act before any import: a fresh interpreter
-    if not usable(python) or not argv or (argv[0].startswith("-") and argv[0] not in ("-m", "-c")):
+    # so does a script that is not a source file
+    if not usable(python) or not argv or (argv[0].startswith("-") and argv[0] not in ("-m", "-c")) \
+            or (argv[0][:1] != "-" and not _source_script(os.path.join(cwd or "", argv[0]))):
         return fresh()
     close: list[int] = []
     mine: dict[int, int] = {}
@@ -630,6 +663,40 @@ def _recv_request(ctl: socket.socket, nfds: int = 64) -> tuple[dict[str, Any], l
     return json.loads(body), list(fds)
 
 
+#: The audit events (sys.audit) of gc's functions whose answer frozen objects
+#: would change: gc.get_referrers and gc.get_objects look at the generations
+#: only, not at the permanent one gc.freeze moves objects to.
+_GC_LOOKS = frozenset({"gc.get_referrers", "gc.get_objects"})
+
+
+def _freeze() -> None:
+    """In the fork server, once its imports are done: collect, then move every
+    object the imports made to gc's permanent generation (gc.freeze), as
+    CPython's documentation advises before forking without exec.  A child's
+    full collections (pytest ends every run with one; a run makes more) then
+    skip them instead of walking them all again, and do not write to (copy on
+    write) every page that holds one.  They live as long as the process
+    (modules, classes, functions), so a fresh interpreter would not collect
+    them either; what the child makes, its own garbage, is collected as before.
+    What gc shows of them is the fresh interpreter's: :func:`_thaw_on_look`."""
+    gc.collect()
+    gc.freeze()
+
+
+def _thaw_on_look(event: str, args: tuple[Any, ...], looks: frozenset[str] = _GC_LOOKS,
+                  unfreeze: Any = gc.unfreeze) -> None:
+    """A forked child's audit hook: before gc.get_referrers or gc.get_objects
+    looks at the generations, the frozen objects go back to the oldest one
+    (gc.unfreeze), so the answer is a fresh interpreter's (hypothesis'
+    register_random, for one, asks for the referrers of trio's generator,
+    which are frozen module globals).  The child's later full collections
+    walk them again.  (What it uses is bound at definition: it runs for
+    every audit event, also late in the interpreter's finalization, when
+    module globals may be gone.)"""
+    if event in looks:
+        unfreeze()
+
+
 def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], list[int]] | None:
     """The fork server's loop: fork a child per request, report each one's end.
     Returns None in the fork server when it is done, and the request in each
@@ -637,9 +704,12 @@ def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], lis
     import importlib
 
     global _BASE_PATH
-    _BASE_PATH = sys.path[1:]   # started without PYTHONPATH: the stdlib's and site's
+    # started without PYTHONPATH: the stdlib's and site's (after its sys.path[0],
+    # which PYTHONSAFEPATH leaves out)
+    _BASE_PATH = sys.path[0 if sys.flags.safe_path else 1:]
     for name in preload:
         importlib.import_module(name)
+    _freeze()
     ctl = socket.socket(fileno=ctl_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -729,6 +799,7 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
     """In a forked child: become ``python ARGV`` and run it, here at the top level
     of the fork server's ``__main__``, so that the interpreter's own exit ends
     the child."""
+    sys.addaudithook(_thaw_on_look)
     own = set(fds)
     keep: list[int] = req["fds"]
     # the received descriptors above every number the child keeps, then in place
@@ -765,9 +836,14 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
     argv: list[str] = req["argv"]
     # sys.path as the interpreter builds it: [0], then PYTHONPATH, then the rest
     pythonpath = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
-    sys.path[:] = [_path0(argv, os.getcwd()), *pythonpath, *_BASE_PATH]
+    sys.path[:] = [*_path0(argv, os.getcwd(), os.environ), *pythonpath, *_BASE_PATH]
+    # __main__ as Python/pylifecycle.c's add_main_module makes it
+    import importlib.machinery
+
     main = types.ModuleType("__main__")
+    main.__dict__["__annotations__"] = {}
     main.__dict__["__builtins__"] = __builtins__
+    main.__dict__["__loader__"] = importlib.machinery.BuiltinImporter
     sys.modules["__main__"] = main
     if argv[0] == "-m":
         import runpy
@@ -779,11 +855,25 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
         code = compile(argv[1], "<string>", "exec")
         _guard(lambda: exec(code, main.__dict__))  # noqa: S102 - python -c
     else:
+        # Python/pythonrun.c's _PyRun_SimpleFileObject: the file name made
+        # absolute (Python/fileutils.c's _Py_abspath: the working directory, "/"
+        # and the name as given, not normalised; sys.argv[0] stays as given),
+        # __cached__ None, a SourceFileLoader; __file__ and __cached__ removed
+        # again once the script has ended (not by SystemExit), before atexit
         sys.argv = list(argv)
-        main.__dict__["__file__"] = argv[0]
-        with open(argv[0], "rb") as f:
-            code = compile(f.read(), argv[0], "exec")
-        _guard(lambda: exec(code, main.__dict__))  # noqa: S102 - python SCRIPT
+        path = argv[0] if os.path.isabs(argv[0]) else os.getcwd() + os.sep + argv[0]
+        d = main.__dict__
+        d["__file__"] = path
+        d["__cached__"] = None
+        d["__loader__"] = importlib.machinery.SourceFileLoader("__main__", path)
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec")
+
+        def done() -> None:
+            d.pop("__file__", None)
+            d.pop("__cached__", None)
+
+        _guard(lambda: exec(code, d), done)  # noqa: S102 - python SCRIPT
 
 
 def _dup_above(fd: int, floor: int) -> int:
@@ -792,9 +882,11 @@ def _dup_above(fd: int, floor: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
 
 
-def _guard(fn: Any) -> None:
+def _guard(fn: Any, done: Any = None) -> None:
     """Run ``fn``; an uncaught exception is printed without the fork server's
-    frames (those of this module), then ends the interpreter as it would have."""
+    frames (those of this module), then ends the interpreter as it would have.
+    ``done`` is called after ``fn`` returns or its uncaught exception was
+    printed (not after a SystemExit: the interpreter exits from there)."""
     try:
         fn()
     except SystemExit:
@@ -804,11 +896,15 @@ def _guard(fn: Any) -> None:
         while tb is not None and tb.tb_frame.f_code.co_filename == _HERE:
             tb = tb.tb_next
         sys.excepthook(type(e), e.with_traceback(tb), tb)
+        if done is not None:
+            done()
         if isinstance(e, KeyboardInterrupt):
             # the interpreter's exit on it: killed by SIGINT, once finalized
             sys.excepthook = lambda *a: None
             raise
         raise SystemExit(1) from None
+    if done is not None:
+        done()
 
 
 if __name__ == "__main__":
