@@ -232,8 +232,9 @@ def mutex_enter_nowait(mtx: kmutex_t, depth: int = 1, at: lock_site | None = Non
     for its call).  False: nothing was
     done (the mutex is held or a spin mutex, the lwp holds a spin mutex,
     another lwp is waiting for the CPU at this preemption point, or the
-    scheduler's slow path is on) and the caller awaits mutex_enter, which
-    does the whole of it::
+    scheduler's slow path is on: a host thread's host_poke may turn it on
+    between any two calls, so one call's success says nothing of the
+    next's) and the caller awaits mutex_enter, which does the whole of it::
 
         if not mutex_enter_nowait(lock):
             await mutex_enter(lock)

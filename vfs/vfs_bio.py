@@ -133,14 +133,15 @@ Deviations from vfs_bio.c 1.276:
   declines.  getblk and biowait likewise try their own common cases as
   plain calls first (``_getblk_idle``, ``_biowait_done``).  These take the
   buffer off the LRU list just after giving bufcache_lock back (bread_nowait:
-  after biowait's lock pair), where getblk's bbusy does it under the lock:
-  nothing runs in between.  A host thread may queue a call for the machine
-  (host_poke) between bread_nowait's two lock pairs, turning the CPU's slow
-  path on: biowait's pair then declines, and bread_nowait undoes getblk's
-  taking of the buffer (which keeps its LRU place) and declines, for the
-  caller's bread to take the host's call at its preemption point; that
-  bread takes getblk's pair once more (the lockdebug records and order
-  check of the pair that was undone are left as they were);
+  after biowait's lock pair), where vfs_bio.c's getblk does it under the
+  lock (bremfree, after bbusy): nothing runs in between.  A host thread
+  may queue a call for the machine (host_poke) between bread_nowait's two
+  lock pairs, turning the CPU's slow path on: biowait's pair then declines,
+  and bread_nowait undoes getblk's taking of the buffer (which keeps its
+  LRU place) and declines, for the caller's bread to take the host's call
+  at its preemption point; that bread takes getblk's pair once more (the
+  lockdebug records and order check of the pair that was undone are left
+  as they were);
 * ``bwrite``'s KASSERT tests its condition inline and calls KASSERT (the
   same panic and message) only when it fails;
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
@@ -767,7 +768,8 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
 
 
 def _bbusy_take(bc: _Bufcache, bp: buf) -> None:
-    """bbusy's end: idle ``bp`` becomes the caller's (off the LRU list)."""
+    """bbusy's end (idle ``bp`` becomes the caller's) and the bremfree that
+    follows it in getblk: off the LRU list."""
     bp.b_cflags |= BC_BUSY
     bp.b_owner = curlwp_or_none()  # (curlwp: the caller holds bufcache_lock, so runs in an lwp)
     bc.lru.pop(bp, None)

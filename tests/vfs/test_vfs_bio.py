@@ -673,3 +673,38 @@ def test_bread_nowait_declines_when_a_host_call_comes_between_its_locks(img, mon
     assert out["nowait"] is None and out["posted"] == ["body"]
     assert out["idle"] == (True, None, True, True, [])
     assert out["bread"] == (0, True, True, True, [True])
+
+
+def test_getblk_of_an_idle_cached_buffer_takes_it_off_the_lru_list(img):
+    """getblk's common case (``_getblk_idle``, a plain call) does the whole of
+    what vfs_bio.c's getblk does to a cached idle buffer (bbusy, then
+    bremfree): busy, the caller's, off the LRU list (kemu pops it just after
+    giving bufcache_lock back: see the deviations); released, it goes to the
+    list's end, after a buffer released before it.  (Left on the list, it
+    would keep its old place when released, and _buf_trim would take it for
+    one vflushbuf is writing.)"""
+    from kern.cpu import curlwp
+
+    async def body(vp, m):
+        me = curlwp()
+        bc = bufcache()
+        error, bp = await bread(vp, BLK, BSIZE)
+        assert error == 0
+        brelse(bp, 0)
+        error, other = await bread(vp, BLK + 2, BSIZE)  # released after it
+        assert error == 0
+        brelse(other, 0)
+        lru = list(bc.lru)
+        out = {"before": lru.index(bp) < lru.index(other)}
+        got = await getblk(vp, BLK, BSIZE)
+        out["taken"] = (got is bp, bool(bp.b_cflags & BC_BUSY), bp.b_owner is me,
+                        bp in bc.lru, other in bc.lru)
+        brelse(bp, 0)
+        lru = list(bc.lru)
+        out["after"] = lru.index(bp) > lru.index(other)
+        return out
+
+    out = run(img, body)
+    assert out["before"] is True
+    assert out["taken"] == (True, True, True, False, True)
+    assert out["after"] is True
