@@ -544,6 +544,133 @@ def environ_put_back(env: dict[str, str]) -> None:
             os.environ[k] = v
 
 
+#: What the fork server of kemu's local clusters imports before it forks a
+#: worker (after Dask's own list): the campaign's tasks and, through them, the kernel.
+FORKSERVER_PRELOAD = ("kern.machine.campaign",)
+
+_METHOD = "distributed.worker.multiprocessing-method"
+
+
+def _method_chosen() -> bool:
+    """Whether the user chose how Dask starts worker processes: a value other
+    than Dask's default, or one in a Dask config file or DASK_* variable.  (A
+    program's ``dask.config.set`` of Dask's default value, "spawn", cannot be
+    told from no choice; set it in a file or DASK_* variable.)"""
+    import dask
+
+    default = dask.config.get(_METHOD, None, config=dask.config.merge(*dask.config.defaults))
+    if dask.config.get(_METHOD, None) != default:
+        return True
+    try:
+        dask.config.get(_METHOD, config=dask.config.collect())
+    except KeyError:
+        return False
+    return True
+
+
+def _forkserver() -> Any:
+    """multiprocessing's fork server of this process (its pid: None when none runs)."""
+    import multiprocessing.forkserver as mpf
+
+    fs = getattr(mpf, "_forkserver", None)
+    return fs if hasattr(fs, "_forkserver_pid") and hasattr(fs, "_lock") else None
+
+
+def local_cluster(n: int, **kwargs: Any) -> Any:
+    """A Dask ``LocalCluster`` of ``n`` single-threaded worker processes, forked
+    from a fork server of its own that has imported distributed and kemu.
+
+    Dask spawns each worker by default: a fresh interpreter importing
+    distributed and then kemu (~1 s of CPU a worker).  Here the first worker's
+    start starts multiprocessing's fork server
+    (``distributed.worker.multiprocessing-method`` "forkserver", with Dask's
+    own preload list and FORKSERVER_PRELOAD), and every worker is forked from
+    it.  A forked worker is what a spawned one is
+    (tests/kern/test_campaign.py compares them): the server starts after the
+    Nanny has set its pre-spawn variables in this process's environment
+    (PYTHONHASHSEED=6640, MALLOC_TRIM_THRESHOLD_...), so it and its children
+    have the spawned worker's environment and hash seed; the worker's own
+    start (multiprocessing's preparation data: sys.path, the working
+    directory, __main__) is the spawned one's, and so is its Dask
+    configuration (the method included: it is not set there).  What
+    differs: kemu's modules are imported before the worker's event loop
+    starts rather than with its first task, and a forked worker leaves by
+    ``os._exit`` (no atexit handlers: machine.py's halts machines still
+    running at exit).  The server lives as long as the cluster: closing the
+    cluster (close_local_cluster) stops it, so the next cluster's starts
+    under the environment of its own start.
+
+    Dask's default is kept (workers spawned) when the user chose a method (a
+    Dask config file, DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD,
+    ``dask.config.set`` of another method: _method_chosen) or a fork server
+    is already running (the user's own or another cluster's: started under
+    another environment, its workers would not be a spawned worker's).  The
+    caller puts ``os.environ`` back (environ_put_back)."""
+    import dask
+    import distributed
+
+    kw = dict(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+              worker_dashboard_address=":0", **kwargs)
+    fs = _forkserver()
+    if _method_chosen() or fs is None or fs._forkserver_pid is not None:
+        return distributed.LocalCluster(**kw)
+    import multiprocessing
+
+    from distributed import nanny, process
+
+    with dask.config.set({_METHOD: "forkserver"}):
+        distributed.utils.get_mp_context()  # (sets Dask's preload list, once a process)
+    ctx = multiprocessing.get_context("forkserver")
+    preload = list(getattr(fs, "_preload_modules", []))
+    ctx.set_forkserver_preload([*preload, *FORKSERVER_PRELOAD])
+    # The method is given to the Nannys made here, not set in Dask's
+    # configuration: a Nanny hands its worker the configuration as it is, and
+    # the worker's is then the spawned one's.  (A Nanny that restarts its
+    # worker later spawns it.)
+    # (distributed.nanny and distributed.process each imported Dask's function)
+    saved = [(m, m.get_mp_context) for m in (nanny, process)]
+    for m, _ in saved:
+        m.get_mp_context = lambda: ctx
+    try:
+        cluster = distributed.LocalCluster(**kw)
+    finally:
+        for m, f in saved:
+            m.get_mp_context = f
+        ctx.set_forkserver_preload(preload)
+    cluster._kemu_forkserver = fs._forkserver_pid
+    return cluster
+
+
+def close_local_cluster(cluster: Any) -> None:
+    """Close a local_cluster, and stop the fork server it started."""
+    try:
+        cluster.close()
+    finally:
+        from multiprocessing.util import is_abstract_socket_namespace
+
+        pid = getattr(cluster, "_kemu_forkserver", None)
+        fs = _forkserver()
+        if pid is not None and fs is not None:
+            with fs._lock:
+                if fs._forkserver_pid == pid:
+                    # (multiprocessing's ForkServer._stop_unlocked, without its wait:
+                    # the server ends when its last child has; until then it is not ours)
+                    os.close(fs._forkserver_alive_fd)
+                    address = fs._forkserver_address
+                    fs._forkserver_alive_fd = fs._forkserver_pid = None
+                    fs._forkserver_address = None
+                    if address and not is_abstract_socket_namespace(address):
+                        with contextlib.suppress(OSError):
+                            os.unlink(address)
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                        time.sleep(0.01)
+                        continue
+                break
+
+
 #: How long a campaign given a scheduler's address waits for the first worker
 #: to join it before it says so and stops (tasks submitted to a cluster
 #: with no worker would wait for one for ever, saying nothing).
@@ -582,10 +709,7 @@ class _Dask:
             n = workers or os.cpu_count() or 1
             self._env = dict(os.environ)
             try:
-                self.cluster = distributed.LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                    worker_dashboard_address=":0",
-                    silence_logs=logging.CRITICAL)
+                self.cluster = local_cluster(n, silence_logs=logging.CRITICAL)
             finally:
                 environ_put_back(self._env)
             self.client = distributed.Client(self.cluster)
@@ -617,7 +741,7 @@ class _Dask:
         self.client.close()
         if self.cluster is not None:
             try:
-                self.cluster.close()
+                close_local_cluster(self.cluster)
             finally:
                 # a worker the Nanny restarted meanwhile set them again
                 environ_put_back(self._env)

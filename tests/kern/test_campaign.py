@@ -266,6 +266,63 @@ def test_a_campaign_on_its_own_local_cluster_leaves_the_environment_as_it_was():
     assert dict(os.environ) == before
 
 
+async def worker_facts() -> None:
+    """Fails with what the process that runs it is: its hash seed (by a
+    string's hash), environment, configuration, modules, path, directory."""
+    import gc
+    import json
+    import sys
+
+    import dask
+
+    facts = {"hash": hash("kemu"), "env": dict(os.environ), "cwd": os.getcwd(),
+             "path": [p for p in sys.path if "dask-scratch-space" not in p],
+             "modules": sorted(sys.modules), "gc": gc.get_threshold(), "argv": sys.argv,
+             "flags": str(sys.flags), "config": dask.config.config, "ppid": os.getppid()}
+    raise RuntimeError("facts " + json.dumps(facts, sort_keys=True, default=str))
+
+
+def test_a_forked_worker_is_a_spawned_worker(monkeypatch):
+    """kemu's own LocalCluster forks its workers from a fork server that has
+    imported distributed and kemu (local_cluster): each worker must be what
+    Dask's spawned worker is, for the same campaign to find the same runs.
+    The workers of the default and of a user's own choice (spawn, in a DASK_
+    variable: it wins) have the same hash seed, environment (the Nanny's
+    PYTHONHASHSEED=6640, MALLOC_TRIM_THRESHOLD_...), Dask configuration,
+    imported modules, sys.path and working directory."""
+    pytest.importorskip("distributed")
+    import json
+
+    from kern.machine import campaign
+
+    def facts() -> dict:
+        res = Campaign(target(f"{__name__}:worker_facts"), "random", runs=2, workers=2,
+                       batch=1, shrink_runs=0).run()
+        (f,) = res.failures
+        assert f.count == 2
+        return json.loads(f.first.outcome.message.split("facts ", 1)[1])
+
+    fs = campaign._forkserver()
+    ours = fs is not None and fs._forkserver_pid is None  # (none running: ours starts)
+    forked = facts()
+    assert fs is None or fs._forkserver_pid is None  # (stopped with its cluster)
+    method = "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD"
+    monkeypatch.setenv(method, "spawn")
+    spawned = facts()
+    del spawned["env"][method]
+    assert spawned.pop("ppid") == os.getpid()  # (the user's choice won)
+    assert (forked.pop("ppid") != os.getpid()) == ours  # (forked from the server)
+    assert forked["env"]["PYTHONHASHSEED"] == "6640"
+    # (Dask appends a route to this list of this process's configuration at
+    # each scheduler's start, the Nanny hands it on: one more each cluster)
+    for f in (forked, spawned):
+        f["config"]["distributed"]["scheduler"]["http"].pop("routes")
+    # (multiprocessing's own modules of the fork server's children)
+    forked["modules"].remove("multiprocessing.forkserver")
+    forked["modules"].remove("multiprocessing.popen_forkserver")
+    assert forked == spawned
+
+
 def test_a_cluster_with_no_worker_is_named_not_waited_for(monkeypatch):
     """Runs sent to a scheduler no worker has joined would wait for ever: the
     campaign waits WORKER_PATIENCE seconds for one, then stops, saying so."""
