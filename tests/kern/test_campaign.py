@@ -14,7 +14,15 @@ import pytest
 
 from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.kern_synch import preempt
-from kern.machine.campaign import Campaign, CampaignError, Target, environ_put_back, replay
+from kern.machine.campaign import (
+    Campaign,
+    CampaignError,
+    Target,
+    close_local_cluster,
+    environ_put_back,
+    local_cluster,
+    replay,
+)
 from kern.machine.explore import DfsExplorer, run_scenario
 from tests.pytest_child import run_pytest
 from tools.lib import forkserver
@@ -43,7 +51,7 @@ def cluster():
     module's end, and an idle cluster is not free (its scheduler's and two
     workers' heartbeats and monitors, about 0.1 s of CPU a second), so it is
     made when the first of them runs and closed right after the last."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     import logging
 
     # the Nanny leaves its pre-spawn variables (PYTHONHASHSEED=6640...) in
@@ -51,22 +59,15 @@ def cluster():
     # put ours back, so the processes the later tests of this pytest worker
     # start do not inherit them
     env = dict(os.environ)
-    import dask
-
-    # Its workers are forked from multiprocessing's fork server, which Dask
-    # starts with distributed imported (utils.get_mp_context), instead of
-    # spawned, each a fresh interpreter importing it: ~0.55 s of CPU less.
-    # That server starts with the Nanny's pre-spawn variables in this
-    # process's environment (set just before the first worker starts), so
-    # the workers run with them as spawned ones do.  The tests of a local
-    # cluster kemu starts itself (above) keep Dask's default, spawn.
+    # kemu's own start-up (local_cluster): workers forked from a fork server
+    # that has imported distributed and kemu, each what a spawned one is
     try:
-        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
-                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                         dashboard_address=":0", worker_dashboard_address=":0",
-                                         silence_logs=logging.CRITICAL) as lc:
+        lc = local_cluster(2, silence_logs=logging.CRITICAL)
+        try:
             environ_put_back(env)
             yield lc.scheduler_address
+        finally:
+            close_local_cluster(lc)
     finally:
         environ_put_back(env)
 
