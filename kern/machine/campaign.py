@@ -27,7 +27,10 @@ a ``LocalCluster`` with one single-threaded worker process per core by
 default, or the cluster whose scheduler address is given
 (``scheduler="tcp://host:8786"``); the client code is the same.  With
 ``workers=1`` and no scheduler the tasks run in the calling process instead
-(no Dask needed).  Workers need kemu importable and the target's files under
+(no Dask needed).  Left to its default (no ``workers``), a campaign runs its
+tasks in the calling process until they have taken LAZY_CLUSTER_AFTER
+seconds and starts its local cluster only then: a small campaign is over
+before a cluster would have started.  Workers need kemu importable and the target's files under
 ``rootdir`` (the same checkout path on every machine).
 
 **Tests.**  A pytest target is collected once per task in the worker
@@ -523,6 +526,9 @@ class _Inline:
     def close(self) -> None:
         pass
 
+    def expect(self, seconds: float) -> None:
+        """(_Lazy's: what the runs still to make are expected to take.)"""
+
 
 def environ_put_back(env: dict[str, str]) -> None:
     """Give ``os.environ`` back the values of ``env``, a copy taken before a
@@ -737,6 +743,9 @@ class _Dask:
         self._futures.clear()
         self._ac.clear()
 
+    def expect(self, seconds: float) -> None:
+        """(_Lazy's: what the runs still to make are expected to take.)"""
+
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
@@ -745,6 +754,76 @@ class _Dask:
             finally:
                 # a worker the Nanny restarted meanwhile set them again
                 environ_put_back(self._env)
+
+
+#: A campaign left to its default (no ``workers``, no ``scheduler``) runs its
+#: tasks in this process until they have taken this many seconds, and only
+#: then starts its local cluster for the rest (_Lazy).
+LAZY_CLUSTER_AFTER = 1.0
+
+
+class _Lazy:
+    """The default: tasks in this process until they have taken
+    LAZY_CLUSTER_AFTER seconds, then on a local cluster of ``workers``
+    processes (one per core).  Starting the cluster costs about a second of
+    CPU and of wall time (more on a loaded machine): a campaign whose runs
+    take less than that is done sooner in this process, and a longer one
+    loses at most that second's share of the other cores (less: a campaign
+    of seeds whose remaining runs are expected to take longer, by the CPU
+    time of those made or by its time budget, starts it at once).  The work
+    is cut for the cluster's workers from the start (``nworkers``), as _Dask
+    would cut it, so the tasks are the same wherever they run; a run's
+    result does not depend on the process that runs it (test_campaign
+    compares them)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.nworkers = workers or os.cpu_count() or 1
+        self._workers = workers
+        self.used = 1  # the processes that ran tasks: this one, then the cluster's
+        self.where = "this process"
+        self._spent = 0.0
+        self._done: list[tuple[int, Any]] = []
+        self._dask: _Dask | None = None
+        self._ids: dict[int, int] = {}  # the cluster's task number -> ours
+        self._n = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> int:
+        self._n += 1
+        if self._dask is None and self._spent < LAZY_CLUSTER_AFTER:
+            t0 = time.monotonic()
+            self._done.append((self._n, fn(*args)))
+            self._spent += time.monotonic() - t0
+            return self._n
+        if self._dask is None:
+            self._dask = _Dask(None, self._workers or self.nworkers)
+            self.used = self._dask.nworkers
+            self.where = f"this process, then {self._dask.where}"
+        self._ids[self._dask.submit(fn, *args)] = self._n
+        return self._n
+
+    def next_done(self) -> tuple[int, Any]:
+        if self._done:
+            return self._done.pop(0)
+        assert self._dask is not None
+        n, r = self._dask.next_done()
+        return self._ids.pop(n), r
+
+    def cancel(self) -> None:
+        self._done.clear()
+        self._ids.clear()
+        if self._dask is not None:
+            self._dask.cancel()
+
+    def expect(self, seconds: float) -> None:
+        """The runs still to make are expected to take ``seconds`` in this
+        process: more than LAZY_CLUSTER_AFTER, and the next task starts the
+        cluster without waiting for that time to pass."""
+        if seconds > LAZY_CLUSTER_AFTER:
+            self._spent = max(self._spent, LAZY_CLUSTER_AFTER)
+
+    def close(self) -> None:
+        if self._dask is not None:
+            self._dask.close()
 
 
 # ================================================================== the campaign
@@ -920,7 +999,8 @@ class Campaign:
         return self.name + (f":{opts}" if opts else "")
 
     def run(self) -> CampaignResult:
-        pool: _Inline | _Dask = _Inline() if self.workers == 1 and not self.scheduler \
+        pool: _Inline | _Dask | _Lazy = _Inline() if self.workers == 1 and not self.scheduler \
+            else _Lazy() if self.workers is None and not self.scheduler \
             else _Dask(self.scheduler, self.workers)
         t0 = time.monotonic()
         try:
@@ -936,6 +1016,7 @@ class Campaign:
             bar.done()
             res.failures = sorted(found.values(), key=lambda f: (-f.count, str(f.key)))
             self._shrink(pool, res)
+            res.where, res.workers = pool.where, getattr(pool, "used", pool.nworkers)
         finally:
             pool.close()
         res.wall = time.monotonic() - t0
@@ -965,7 +1046,7 @@ class Campaign:
                 if rec.seed < f.first.seed and self.name != "dfs":
                     f.first = rec
 
-    def _seeds(self, pool: _Inline | _Dask, res: CampaignResult,
+    def _seeds(self, pool: _Inline | _Dask | _Lazy, res: CampaignResult,
                found: dict[tuple[str | None, str], Failure], bar: _Progress, t0: float) -> None:
         opts = dict(self.options)
         if self.name == "pct" and "steps" not in opts:
@@ -995,13 +1076,17 @@ class Campaign:
             inflight -= 1
             self._take(b, res, found)
             bar.update(res.runs, res.failing, len(found))
+            if self.time_budget is not None:
+                pool.expect(self.time_budget - (time.monotonic() - t0))
+            elif end is not None and b.runs:
+                pool.expect(b.cpu / b.runs * (end - next_seed))
             why = self._out_of_budget(t0, res.runs)
             if why == "time budget":
                 res.stopped = why
                 pool.cancel()
                 break
 
-    def _dfs(self, pool: _Inline | _Dask, res: CampaignResult,
+    def _dfs(self, pool: _Inline | _Dask | _Lazy, res: CampaignResult,
              found: dict[tuple[str | None, str], Failure], bar: _Progress, t0: float) -> None:
         bound = self.bound
         t0 = res.started = time.monotonic()
@@ -1063,7 +1148,7 @@ class Campaign:
         res.complete = not queue and not roots and not res.stopped
         res.expansion_runs = expanded
 
-    def _shrink(self, pool: _Inline | _Dask, res: CampaignResult) -> None:
+    def _shrink(self, pool: _Inline | _Dask | _Lazy, res: CampaignResult) -> None:
         if not self.shrink_runs or not res.failures:
             return
         by_task: dict[int, Failure] = {}

@@ -324,6 +324,30 @@ def test_a_forked_worker_is_a_spawned_worker(monkeypatch):
     assert forked == spawned
 
 
+def test_a_default_campaign_starts_its_cluster_only_when_its_runs_take_long(monkeypatch):
+    """Left to its default, a campaign runs in this process until its tasks
+    have taken LAZY_CLUSTER_AFTER seconds, then on its local cluster; the
+    runs found are those of a campaign in this process, wherever they ran."""
+    pytest.importorskip("distributed")
+    from kern.machine import campaign
+
+    kw = dict(runs=60, shrink_runs=5)
+    here = Campaign(target(RECYCLED), "pct:steps=100", workers=1, **kw).run()
+    small = Campaign(target(RECYCLED), "pct:steps=100", **kw).run()
+    assert (small.where, small.workers) == ("this process", 1)
+    monkeypatch.setattr(campaign, "LAZY_CLUSTER_AFTER", 1e-9)  # (one task here, then the cluster)
+    lazy = Campaign(target(RECYCLED), "pct:steps=100", **kw).run()
+    n = os.cpu_count()
+    assert (lazy.where, lazy.workers) == (f"this process, then a local cluster of {n} worker "
+                                          "processes", n)
+    for res in (small, lazy):
+        assert (res.runs, res.failing) == (here.runs, here.failing) and here.failing
+        assert [(f.key, f.count, f.first.seed, f.first.schedule, f.best.schedule)
+                for f in res.failures] == \
+            [(f.key, f.count, f.first.seed, f.first.schedule, f.best.schedule)
+             for f in here.failures]
+
+
 def test_a_cluster_with_no_worker_is_named_not_waited_for(monkeypatch):
     """Runs sent to a scheduler no worker has joined would wait for ever: the
     campaign waits WORKER_PATIENCE seconds for one, then stops, saying so."""
