@@ -757,14 +757,16 @@ class _Dask:
 
 
 #: A campaign left to its default (no ``workers``, no ``scheduler``) runs its
-#: tasks in this process until they have taken this many seconds, and only
-#: then starts its local cluster for the rest (_Lazy).
+#: tasks in this process until they have taken this many seconds of CPU, and
+#: only then starts its local cluster for the rest (_Lazy).  (CPU, not wall:
+#: a loaded machine stretches the wall time of the runs, and a cluster's
+#: start then costs more, not less.)
 LAZY_CLUSTER_AFTER = 1.0
 
 
 class _Lazy:
     """The default: tasks in this process until they have taken
-    LAZY_CLUSTER_AFTER seconds, then on a local cluster of ``workers``
+    LAZY_CLUSTER_AFTER seconds of CPU, then on a local cluster of ``workers``
     processes (one per core).  Starting the cluster costs about a second of
     CPU and of wall time (more on a loaded machine): a campaign whose runs
     take less than that is done sooner in this process, and a longer one
@@ -790,9 +792,9 @@ class _Lazy:
     def submit(self, fn: Callable[..., Any], *args: Any) -> int:
         self._n += 1
         if self._dask is None and self._spent < LAZY_CLUSTER_AFTER:
-            t0 = time.monotonic()
+            c0 = time.process_time()
             self._done.append((self._n, fn(*args)))
-            self._spent += time.monotonic() - t0
+            self._spent += time.process_time() - c0
             return self._n
         if self._dask is None:
             self._dask = _Dask(None, self._workers or self.nworkers)
