@@ -488,7 +488,8 @@ def _explore_arguments(e: argparse.ArgumentParser) -> None:
                    help="a time budget instead: seconds, or 90s, 5m, 1h")
     e.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
     e.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: one per core; 1: in this process)")
+                   help="local worker processes (default: one per core, started once the "
+                        "runs have taken a second of CPU in this process; 1: in this process)")
     e.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="a Dask scheduler's address (tcp://host:8786): run on that cluster")
     e.add_argument("--config", default=None, metavar="NAME",

@@ -27,7 +27,10 @@ a ``LocalCluster`` with one single-threaded worker process per core by
 default, or the cluster whose scheduler address is given
 (``scheduler="tcp://host:8786"``); the client code is the same.  With
 ``workers=1`` and no scheduler the tasks run in the calling process instead
-(no Dask needed).  Workers need kemu importable and the target's files under
+(no Dask needed).  Left to its default (no ``workers``), a campaign runs its
+tasks in the calling process until they have taken LAZY_CLUSTER_AFTER
+seconds and starts its local cluster only then: a small campaign is over
+before a cluster would have started.  Workers need kemu importable and the target's files under
 ``rootdir`` (the same checkout path on every machine).
 
 **Tests.**  A pytest target is collected once per task in the worker
@@ -523,6 +526,9 @@ class _Inline:
     def close(self) -> None:
         pass
 
+    def expect(self, seconds: float) -> None:
+        """(_Lazy's: what the runs still to make are expected to take.)"""
+
 
 def environ_put_back(env: dict[str, str]) -> None:
     """Give ``os.environ`` back the values of ``env``, a copy taken before a
@@ -542,6 +548,133 @@ def environ_put_back(env: dict[str, str]) -> None:
     for k, v in env.items():
         if os.environ.get(k) != v:
             os.environ[k] = v
+
+
+#: What the fork server of kemu's local clusters imports before it forks a
+#: worker (after Dask's own list): the campaign's tasks and, through them, the kernel.
+FORKSERVER_PRELOAD = ("kern.machine.campaign",)
+
+_METHOD = "distributed.worker.multiprocessing-method"
+
+
+def _method_chosen() -> bool:
+    """Whether the user chose how Dask starts worker processes: a value other
+    than Dask's default, or one in a Dask config file or DASK_* variable.  (A
+    program's ``dask.config.set`` of Dask's default value, "spawn", cannot be
+    told from no choice; set it in a file or DASK_* variable.)"""
+    import dask
+
+    default = dask.config.get(_METHOD, None, config=dask.config.merge(*dask.config.defaults))
+    if dask.config.get(_METHOD, None) != default:
+        return True
+    try:
+        dask.config.get(_METHOD, config=dask.config.collect())
+    except KeyError:
+        return False
+    return True
+
+
+def _forkserver() -> Any:
+    """multiprocessing's fork server of this process (its pid: None when none runs)."""
+    import multiprocessing.forkserver as mpf
+
+    fs = getattr(mpf, "_forkserver", None)
+    return fs if hasattr(fs, "_forkserver_pid") and hasattr(fs, "_lock") else None
+
+
+def local_cluster(n: int, **kwargs: Any) -> Any:
+    """A Dask ``LocalCluster`` of ``n`` single-threaded worker processes, forked
+    from a fork server of its own that has imported distributed and kemu.
+
+    Dask spawns each worker by default: a fresh interpreter importing
+    distributed and then kemu (~1 s of CPU a worker).  Here the first worker's
+    start starts multiprocessing's fork server
+    (``distributed.worker.multiprocessing-method`` "forkserver", with Dask's
+    own preload list and FORKSERVER_PRELOAD), and every worker is forked from
+    it.  A forked worker is what a spawned one is
+    (tests/kern/test_campaign.py compares them): the server starts after the
+    Nanny has set its pre-spawn variables in this process's environment
+    (PYTHONHASHSEED=6640, MALLOC_TRIM_THRESHOLD_...), so it and its children
+    have the spawned worker's environment and hash seed; the worker's own
+    start (multiprocessing's preparation data: sys.path, the working
+    directory, __main__) is the spawned one's, and so is its Dask
+    configuration (the method included: it is not set there).  What
+    differs: kemu's modules are imported before the worker's event loop
+    starts rather than with its first task, and a forked worker leaves by
+    ``os._exit`` (no atexit handlers: machine.py's halts machines still
+    running at exit).  The server lives as long as the cluster: closing the
+    cluster (close_local_cluster) stops it, so the next cluster's starts
+    under the environment of its own start.
+
+    Dask's default is kept (workers spawned) when the user chose a method (a
+    Dask config file, DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD,
+    ``dask.config.set`` of another method: _method_chosen) or a fork server
+    is already running (the user's own or another cluster's: started under
+    another environment, its workers would not be a spawned worker's).  The
+    caller puts ``os.environ`` back (environ_put_back)."""
+    import dask
+    import distributed
+
+    kw = dict(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+              worker_dashboard_address=":0", **kwargs)
+    fs = _forkserver()
+    if _method_chosen() or fs is None or fs._forkserver_pid is not None:
+        return distributed.LocalCluster(**kw)
+    import multiprocessing
+
+    from distributed import nanny, process
+
+    with dask.config.set({_METHOD: "forkserver"}):
+        distributed.utils.get_mp_context()  # (sets Dask's preload list, once a process)
+    ctx = multiprocessing.get_context("forkserver")
+    preload = list(getattr(fs, "_preload_modules", []))
+    ctx.set_forkserver_preload([*preload, *FORKSERVER_PRELOAD])
+    # The method is given to the Nannys made here, not set in Dask's
+    # configuration: a Nanny hands its worker the configuration as it is, and
+    # the worker's is then the spawned one's.  (A Nanny that restarts its
+    # worker later spawns it.)
+    # (distributed.nanny and distributed.process each imported Dask's function)
+    saved = [(m, m.get_mp_context) for m in (nanny, process)]
+    for m, _ in saved:
+        m.get_mp_context = lambda: ctx
+    try:
+        cluster = distributed.LocalCluster(**kw)
+    finally:
+        for m, f in saved:
+            m.get_mp_context = f
+        ctx.set_forkserver_preload(preload)
+    cluster._kemu_forkserver = fs._forkserver_pid
+    return cluster
+
+
+def close_local_cluster(cluster: Any) -> None:
+    """Close a local_cluster, and stop the fork server it started."""
+    try:
+        cluster.close()
+    finally:
+        from multiprocessing.util import is_abstract_socket_namespace
+
+        pid = getattr(cluster, "_kemu_forkserver", None)
+        fs = _forkserver()
+        if pid is not None and fs is not None:
+            with fs._lock:
+                if fs._forkserver_pid == pid:
+                    # (multiprocessing's ForkServer._stop_unlocked, without its wait:
+                    # the server ends when its last child has; until then it is not ours)
+                    os.close(fs._forkserver_alive_fd)
+                    address = fs._forkserver_address
+                    fs._forkserver_alive_fd = fs._forkserver_pid = None
+                    fs._forkserver_address = None
+                    if address and not is_abstract_socket_namespace(address):
+                        with contextlib.suppress(OSError):
+                            os.unlink(address)
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                        time.sleep(0.01)
+                        continue
+                break
 
 
 #: How long a campaign given a scheduler's address waits for the first worker
@@ -582,10 +715,7 @@ class _Dask:
             n = workers or os.cpu_count() or 1
             self._env = dict(os.environ)
             try:
-                self.cluster = distributed.LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                    worker_dashboard_address=":0",
-                    silence_logs=logging.CRITICAL)
+                self.cluster = local_cluster(n, silence_logs=logging.CRITICAL)
             finally:
                 environ_put_back(self._env)
             self.client = distributed.Client(self.cluster)
@@ -613,14 +743,89 @@ class _Dask:
         self._futures.clear()
         self._ac.clear()
 
+    def expect(self, seconds: float) -> None:
+        """(_Lazy's: what the runs still to make are expected to take.)"""
+
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
             try:
-                self.cluster.close()
+                close_local_cluster(self.cluster)
             finally:
                 # a worker the Nanny restarted meanwhile set them again
                 environ_put_back(self._env)
+
+
+#: A campaign left to its default (no ``workers``, no ``scheduler``) runs its
+#: tasks in this process until they have taken this many seconds of CPU, and
+#: only then starts its local cluster for the rest (_Lazy).  (CPU, not wall:
+#: a loaded machine stretches the wall time of the runs, and a cluster's
+#: start then costs more, not less.)
+LAZY_CLUSTER_AFTER = 1.0
+
+
+class _Lazy:
+    """The default: tasks in this process until they have taken
+    LAZY_CLUSTER_AFTER seconds of CPU, then on a local cluster of ``workers``
+    processes (one per core).  Starting the cluster costs about a second of
+    CPU and of wall time (more on a loaded machine): a campaign whose runs
+    take less than that is done sooner in this process, and a longer one
+    loses at most that second's share of the other cores (less: a campaign
+    of seeds whose remaining runs are expected to take longer, by the CPU
+    time of those made or by its time budget, starts it at once).  The work
+    is cut for the cluster's workers from the start (``nworkers``), as _Dask
+    would cut it, so the tasks are the same wherever they run; a run's
+    result does not depend on the process that runs it (test_campaign
+    compares them)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.nworkers = workers or os.cpu_count() or 1
+        self._workers = workers
+        self.used = 1  # the processes that ran tasks: this one, then the cluster's
+        self.where = "this process"
+        self._spent = 0.0
+        self._done: list[tuple[int, Any]] = []
+        self._dask: _Dask | None = None
+        self._ids: dict[int, int] = {}  # the cluster's task number -> ours
+        self._n = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> int:
+        self._n += 1
+        if self._dask is None and self._spent < LAZY_CLUSTER_AFTER:
+            c0 = time.process_time()
+            self._done.append((self._n, fn(*args)))
+            self._spent += time.process_time() - c0
+            return self._n
+        if self._dask is None:
+            self._dask = _Dask(None, self._workers or self.nworkers)
+            self.used = self._dask.nworkers
+            self.where = f"this process, then {self._dask.where}"
+        self._ids[self._dask.submit(fn, *args)] = self._n
+        return self._n
+
+    def next_done(self) -> tuple[int, Any]:
+        if self._done:
+            return self._done.pop(0)
+        assert self._dask is not None
+        n, r = self._dask.next_done()
+        return self._ids.pop(n), r
+
+    def cancel(self) -> None:
+        self._done.clear()
+        self._ids.clear()
+        if self._dask is not None:
+            self._dask.cancel()
+
+    def expect(self, seconds: float) -> None:
+        """The runs still to make are expected to take ``seconds`` in this
+        process: more than LAZY_CLUSTER_AFTER, and the next task starts the
+        cluster without waiting for that time to pass."""
+        if seconds > LAZY_CLUSTER_AFTER:
+            self._spent = max(self._spent, LAZY_CLUSTER_AFTER)
+
+    def close(self) -> None:
+        if self._dask is not None:
+            self._dask.close()
 
 
 # ================================================================== the campaign
@@ -796,7 +1001,8 @@ class Campaign:
         return self.name + (f":{opts}" if opts else "")
 
     def run(self) -> CampaignResult:
-        pool: _Inline | _Dask = _Inline() if self.workers == 1 and not self.scheduler \
+        pool: _Inline | _Dask | _Lazy = _Inline() if self.workers == 1 and not self.scheduler \
+            else _Lazy() if self.workers is None and not self.scheduler \
             else _Dask(self.scheduler, self.workers)
         t0 = time.monotonic()
         try:
@@ -812,6 +1018,7 @@ class Campaign:
             bar.done()
             res.failures = sorted(found.values(), key=lambda f: (-f.count, str(f.key)))
             self._shrink(pool, res)
+            res.where, res.workers = pool.where, getattr(pool, "used", pool.nworkers)
         finally:
             pool.close()
         res.wall = time.monotonic() - t0
@@ -841,7 +1048,7 @@ class Campaign:
                 if rec.seed < f.first.seed and self.name != "dfs":
                     f.first = rec
 
-    def _seeds(self, pool: _Inline | _Dask, res: CampaignResult,
+    def _seeds(self, pool: _Inline | _Dask | _Lazy, res: CampaignResult,
                found: dict[tuple[str | None, str], Failure], bar: _Progress, t0: float) -> None:
         opts = dict(self.options)
         if self.name == "pct" and "steps" not in opts:
@@ -871,13 +1078,17 @@ class Campaign:
             inflight -= 1
             self._take(b, res, found)
             bar.update(res.runs, res.failing, len(found))
+            if self.time_budget is not None:
+                pool.expect(self.time_budget - (time.monotonic() - t0))
+            elif end is not None and b.runs:
+                pool.expect(b.cpu / b.runs * (end - next_seed))
             why = self._out_of_budget(t0, res.runs)
             if why == "time budget":
                 res.stopped = why
                 pool.cancel()
                 break
 
-    def _dfs(self, pool: _Inline | _Dask, res: CampaignResult,
+    def _dfs(self, pool: _Inline | _Dask | _Lazy, res: CampaignResult,
              found: dict[tuple[str | None, str], Failure], bar: _Progress, t0: float) -> None:
         bound = self.bound
         t0 = res.started = time.monotonic()
@@ -939,7 +1150,7 @@ class Campaign:
         res.complete = not queue and not roots and not res.stopped
         res.expansion_runs = expanded
 
-    def _shrink(self, pool: _Inline | _Dask, res: CampaignResult) -> None:
+    def _shrink(self, pool: _Inline | _Dask | _Lazy, res: CampaignResult) -> None:
         if not self.shrink_runs or not res.failures:
             return
         by_task: dict[int, Failure] = {}

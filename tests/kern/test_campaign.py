@@ -15,7 +15,15 @@ import pytest
 
 from kern import KTHREAD_MUSTJOIN, PRI_BIO, kthread_create, kthread_join
 from kern.kern_synch import preempt
-from kern.machine.campaign import Campaign, CampaignError, Target, environ_put_back, replay
+from kern.machine.campaign import (
+    Campaign,
+    CampaignError,
+    Target,
+    close_local_cluster,
+    environ_put_back,
+    local_cluster,
+    replay,
+)
 from kern.machine.explore import DfsExplorer, run_scenario
 from tests.pytest_child import run_pytest
 from tools.lib import forkserver
@@ -44,9 +52,8 @@ def cluster():
     module's end, and an idle cluster is not free (its scheduler's and two
     workers' heartbeats and monitors, about 0.1 s of CPU a second), so it is
     made when the first of them runs and closed right after the last."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     import logging
-    from multiprocessing import forkserver as mp_forkserver
 
     import psutil  # (distributed's)
 
@@ -55,33 +62,23 @@ def cluster():
     # put ours back, so the processes the later tests of this pytest worker
     # start do not inherit them
     env = dict(os.environ)
-    import dask
-
-    # Its workers are forked from multiprocessing's fork server, which Dask
-    # starts with distributed imported (utils.get_mp_context), instead of
-    # spawned, each a fresh interpreter importing it: ~0.55 s of CPU less.
-    # That server starts with the Nanny's pre-spawn variables in this
-    # process's environment (set just before the first worker starts), so
-    # the workers run with them as spawned ones do.  The tests of a local
-    # cluster kemu starts itself (above) keep Dask's default, spawn.
+    # kemu's own start-up (local_cluster): workers forked from a fork server
+    # that has imported distributed and kemu, each what a spawned one is
     before = _reaped_cpu()
     try:
-        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
-                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                         dashboard_address=":0", worker_dashboard_address=":0",
-                                         silence_logs=logging.CRITICAL) as lc:
+        lc = local_cluster(2, silence_logs=logging.CRITICAL)
+        try:
             environ_put_back(env)
             yield lc.scheduler_address
             workers = sum(sum(psutil.Process(n.pid).cpu_times()[:2])
                           for n in lc.workers.values() if n.pid)
+        finally:
+            # also stops its fork server, reaped here with the workers' CPU
+            # time (RUSAGE_CHILDREN, where benchmarks/bench_suite.py counts the
+            # suite's CPU), as spawned workers' was
+            close_local_cluster(lc)
     finally:
         environ_put_back(env)
-        # The workers are the fork server's children, reaped by it: stop it (it
-        # would idle on to this process's end, never reaped), so that it and
-        # their CPU time are reaped here, in RUSAGE_CHILDREN, as spawned
-        # workers were (benchmarks/bench_suite.py counts the suite's CPU there).
-        # (_stop: multiprocessing's own tests' way; there is no public one.)
-        mp_forkserver._forkserver._stop()
     reaped = _reaped_cpu() - before
     assert reaped >= 0.9 * workers, f"{workers:.2f} s of the workers' CPU, {reaped:.2f} reaped"
 
@@ -284,6 +281,95 @@ def test_a_campaign_on_its_own_local_cluster_leaves_the_environment_as_it_was():
     assert res.where == "a local cluster of 2 worker processes" and res.workers == 2
     assert res.runs == 6
     assert dict(os.environ) == before
+
+
+async def worker_facts() -> None:
+    """Fails with what the process that runs it is: its hash seed (by a
+    string's hash), environment, configuration, modules, path, directory."""
+    import gc
+    import json
+    import sys
+
+    import dask
+
+    facts = {"hash": hash("kemu"), "env": dict(os.environ), "cwd": os.getcwd(),
+             "path": [p for p in sys.path if "dask-scratch-space" not in p],
+             "modules": sorted(sys.modules), "gc": gc.get_threshold(), "argv": sys.argv,
+             "flags": str(sys.flags), "config": dask.config.config, "ppid": os.getppid()}
+    raise RuntimeError("facts " + json.dumps(facts, sort_keys=True, default=str))
+
+
+def test_a_forked_worker_is_a_spawned_worker(monkeypatch):
+    """kemu's own LocalCluster forks its workers from a fork server that has
+    imported distributed and kemu (local_cluster): each worker must be what
+    Dask's spawned worker is, for the same campaign to find the same runs.
+    The workers of the default and of a user's own choice (spawn, in a DASK_
+    variable: it wins) have the same hash seed, environment (the Nanny's
+    PYTHONHASHSEED=6640, MALLOC_TRIM_THRESHOLD_...), Dask configuration,
+    imported modules, sys.path and working directory."""
+    pytest.importorskip("distributed")
+    import json
+    import logging
+
+    from kern.machine import campaign
+
+    def facts() -> dict:
+        # (one worker: kemu explore's start-up, local_cluster, given by its address)
+        env = dict(os.environ)
+        lc = local_cluster(1, silence_logs=logging.CRITICAL)
+        try:
+            environ_put_back(env)
+            res = Campaign(target(f"{__name__}:worker_facts"), "random", runs=1,
+                           scheduler=lc.scheduler_address, shrink_runs=0).run()
+        finally:
+            close_local_cluster(lc)
+            environ_put_back(env)
+        (f,) = res.failures
+        return json.loads(f.first.outcome.message.split("facts ", 1)[1])
+
+    fs = campaign._forkserver()
+    ours = fs is not None and fs._forkserver_pid is None  # (none running: ours starts)
+    forked = facts()
+    assert fs is None or fs._forkserver_pid is None  # (stopped with its cluster)
+    method = "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD"
+    monkeypatch.setenv(method, "spawn")
+    spawned = facts()
+    del spawned["env"][method]
+    assert spawned.pop("ppid") == os.getpid()  # (the user's choice won)
+    assert (forked.pop("ppid") != os.getpid()) == ours  # (forked from the server)
+    assert forked["env"]["PYTHONHASHSEED"] == "6640"
+    # (Dask appends a route to this list of this process's configuration at
+    # each scheduler's start, the Nanny hands it on: one more each cluster)
+    for f in (forked, spawned):
+        f["config"]["distributed"]["scheduler"]["http"].pop("routes")
+    # (multiprocessing's own modules of the fork server's children)
+    forked["modules"].remove("multiprocessing.forkserver")
+    forked["modules"].remove("multiprocessing.popen_forkserver")
+    assert forked == spawned
+
+
+def test_a_default_campaign_starts_its_cluster_only_when_its_runs_take_long(monkeypatch):
+    """Left to its default, a campaign runs in this process until its tasks
+    have taken LAZY_CLUSTER_AFTER seconds, then on its local cluster; the
+    runs found are those of a campaign in this process, wherever they ran."""
+    pytest.importorskip("distributed")
+    from kern.machine import campaign
+
+    kw = dict(runs=60, shrink_runs=5)
+    here = Campaign(target(RECYCLED), "pct:steps=100", workers=1, **kw).run()
+    small = Campaign(target(RECYCLED), "pct:steps=100", **kw).run()
+    assert (small.where, small.workers) == ("this process", 1)
+    monkeypatch.setattr(campaign, "LAZY_CLUSTER_AFTER", 1e-9)  # (one task here, then the cluster)
+    lazy = Campaign(target(RECYCLED), "pct:steps=100", **kw).run()
+    n = os.cpu_count()
+    assert (lazy.where, lazy.workers) == (f"this process, then a local cluster of {n} worker "
+                                          "processes", n)
+    for res in (small, lazy):
+        assert (res.runs, res.failing) == (here.runs, here.failing) and here.failing
+        assert [(f.key, f.count, f.first.seed, f.first.schedule, f.best.schedule)
+                for f in res.failures] == \
+            [(f.key, f.count, f.first.seed, f.first.schedule, f.best.schedule)
+             for f in here.failures]
 
 
 def test_a_cluster_with_no_worker_is_named_not_waited_for(monkeypatch):
