@@ -151,6 +151,19 @@ def test_the_end_is_the_interpreters(code, status):
         (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
+@pytest.mark.parametrize("how", ["-c", "-m", "script"])
+def test_a_syntax_error_is_reported_as_the_interpreter_reports_it(tmp_path, how):
+    """Source that does not compile: the interpreter prints the SyntaxError
+    (no traceback for -c and a script, runpy's frames for -m), exit status 1,
+    no frame of the fork server's."""
+    (tmp_path / "syn.py").write_text("print('never')\ndef (\n")
+    argv = {"-c": ["-c", "def (\n"], "-m": ["-m", "syn"], "script": ["syn.py"]}[how]
+    fresh, forked = both(argv, cwd=tmp_path)
+    assert fresh.returncode == 1 and "SyntaxError: invalid syntax" in fresh.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
 def test_input_and_descriptors(tmp_path):
     r = forkserver.run(["-c", "import sys; print(sys.stdin.read().upper(), end='')"],
                        input="abc\n", capture_output=True, text=True, timeout=60)

@@ -852,8 +852,9 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
         _guard(lambda: runpy._run_module_as_main(argv[1], alter_argv=True))  # type: ignore
     elif argv[0] == "-c":
         sys.argv = ["-c", *argv[2:]]
-        code = compile(argv[1], "<string>", "exec")
-        _guard(lambda: exec(code, main.__dict__))  # noqa: S102 - python -c
+        # (compiled under _guard: a SyntaxError is printed as the interpreter does)
+        _guard(lambda: exec(compile(argv[1], "<string>", "exec"),  # noqa: S102 - python -c
+                            main.__dict__))
     else:
         # Python/pythonrun.c's _PyRun_SimpleFileObject: the file name made
         # absolute (Python/fileutils.c's _Py_abspath: the working directory, "/"
@@ -866,14 +867,17 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
         d["__file__"] = path
         d["__cached__"] = None
         d["__loader__"] = importlib.machinery.SourceFileLoader("__main__", path)
-        with open(path, "rb") as f:
-            code = compile(f.read(), path, "exec")
+
+        def run() -> None:
+            with open(path, "rb") as f:
+                code = compile(f.read(), path, "exec")
+            exec(code, d)  # noqa: S102 - python SCRIPT
 
         def done() -> None:
             d.pop("__file__", None)
             d.pop("__cached__", None)
 
-        _guard(lambda: exec(code, d), done)  # noqa: S102 - python SCRIPT
+        _guard(run, done)
 
 
 def _dup_above(fd: int, floor: int) -> int:
