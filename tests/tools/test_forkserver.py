@@ -21,7 +21,7 @@ ROOT = forkserver.ROOT
 #: What a program shows of the interpreter it runs in.
 SHOW = textwrap.dedent("""
     import os, sys
-    print("argv", sys.argv)
+    print("argv", sys.argv, sys.orig_argv)
     print("path", sys.path[:3])
     print("main", __name__, sorted(k for k in vars(sys.modules["__main__"]) if k[:2] != "__"))
     print("cwd", os.getcwd())

@@ -9,7 +9,7 @@ suite, a sweep) instead starts one *fork server* the first time:
 named (and nothing else) and then forks a child for each request.  The
 child is the process the interpreter would have been for the same command
 line (``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``), environment,
-working directory and descriptors: it builds its ``__main__``,
+working directory and descriptors: it builds its ``__main__``, ``sys.orig_argv``,
 ``sys.argv``, ``sys.path[0]`` and standard streams as the interpreter does
 at start-up, and it ends through the interpreter's own exit (atexit
 handlers, non-daemon threads joined, the exit status of ``SystemExit``, an
@@ -834,6 +834,9 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
 
     importlib.invalidate_caches()
     argv: list[str] = req["argv"]
+    # the command line as given: the interpreter's name (the fork server's own,
+    # its clients' python), then argv
+    sys.orig_argv = [sys.orig_argv[0], *argv]
     # sys.path as the interpreter builds it: [0], then PYTHONPATH, then the rest
     pythonpath = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
     sys.path[:] = [*_path0(argv, os.getcwd(), os.environ), *pythonpath, *_BASE_PATH]
