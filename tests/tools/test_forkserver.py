@@ -21,7 +21,7 @@ ROOT = forkserver.ROOT
 #: What a program shows of the interpreter it runs in.
 SHOW = textwrap.dedent("""
     import os, sys
-    print("argv", sys.argv)
+    print("argv", sys.argv, sys.orig_argv)
     print("path", sys.path[:3])
     print("main", __name__, sorted(k for k in vars(sys.modules["__main__"]) if k[:2] != "__"))
     print("cwd", os.getcwd())
@@ -151,6 +151,19 @@ def test_the_end_is_the_interpreters(code, status):
         (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
+@pytest.mark.parametrize("how", ["-c", "-m", "script"])
+def test_a_syntax_error_is_reported_as_the_interpreter_reports_it(tmp_path, how):
+    """Source that does not compile: the interpreter prints the SyntaxError
+    (no traceback for -c and a script, runpy's frames for -m), exit status 1,
+    no frame of the fork server's."""
+    (tmp_path / "syn.py").write_text("print('never')\ndef (\n")
+    argv = {"-c": ["-c", "def (\n"], "-m": ["-m", "syn"], "script": ["syn.py"]}[how]
+    fresh, forked = both(argv, cwd=tmp_path)
+    assert fresh.returncode == 1 and "SyntaxError: invalid syntax" in fresh.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
 def test_input_and_descriptors(tmp_path):
     r = forkserver.run(["-c", "import sys; print(sys.stdin.read().upper(), end='')"],
                        input="abc\n", capture_output=True, text=True, timeout=60)
@@ -202,6 +215,27 @@ def test_gc_shows_what_a_fresh_interpreter_shows(first):
     fresh, forked = both(["-c", GC_VIEW, first], cwd=ROOT)
     assert fresh.stdout.endswith("referrers True\nlisted True\nfrozen 0 "
                                  "builtin_function_or_method\n"), fresh.stderr
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+def test_what_a_child_freezes_after_its_first_look_stays_frozen():
+    """The audit hook thaws the fork server's imports once, at the child's first
+    look; what the child freezes itself afterwards (gc.freeze, as before forking
+    children of its own) stays frozen through its later looks, as in a fresh
+    interpreter."""
+    code = textwrap.dedent("""
+        import gc
+        gc.get_referrers(gc)
+        print(gc.get_freeze_count())
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        gc.get_objects()
+        gc.get_referrers(gc)
+        print(frozen > 1000, gc.get_freeze_count() == frozen)
+    """)
+    fresh, forked = both(["-c", code], cwd=ROOT)
+    assert fresh.stdout == "0\nTrue True\n", fresh.stderr
     assert (forked.returncode, forked.stdout, forked.stderr) == \
         (fresh.returncode, fresh.stdout, fresh.stderr)
 

@@ -9,7 +9,7 @@ suite, a sweep) instead starts one *fork server* the first time:
 named (and nothing else) and then forks a child for each request.  The
 child is the process the interpreter would have been for the same command
 line (``-m MODULE ARGS``, ``-c CODE ARGS`` or ``SCRIPT ARGS``), environment,
-working directory and descriptors: it builds its ``__main__``,
+working directory and descriptors: it builds its ``__main__``, ``sys.orig_argv``,
 ``sys.argv``, ``sys.path[0]`` and standard streams as the interpreter does
 at start-up, and it ends through the interpreter's own exit (atexit
 handlers, non-daemon threads joined, the exit status of ``SystemExit``, an
@@ -683,17 +683,24 @@ def _freeze() -> None:
     gc.freeze()
 
 
+#: Whether this child's :func:`_thaw_on_look` thawed (empty in the fork server).
+_THAWED: list[bool] = []
+
+
 def _thaw_on_look(event: str, args: tuple[Any, ...], looks: frozenset[str] = _GC_LOOKS,
-                  unfreeze: Any = gc.unfreeze) -> None:
+                  unfreeze: Any = gc.unfreeze, thawed: list[bool] = _THAWED) -> None:
     """A forked child's audit hook: before gc.get_referrers or gc.get_objects
     looks at the generations, the frozen objects go back to the oldest one
     (gc.unfreeze), so the answer is a fresh interpreter's (hypothesis'
     register_random, for one, asks for the referrers of trio's generator,
     which are frozen module globals).  The child's later full collections
-    walk them again.  (What it uses is bound at definition: it runs for
+    walk them again.  Once only: what the child itself freezes after that
+    (gc.freeze before forking children of its own) stays frozen, as in a
+    fresh interpreter.  (What it uses is bound at definition: it runs for
     every audit event, also late in the interpreter's finalization, when
     module globals may be gone.)"""
-    if event in looks:
+    if event in looks and not thawed:
+        thawed.append(True)
         unfreeze()
 
 
@@ -834,6 +841,9 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
 
     importlib.invalidate_caches()
     argv: list[str] = req["argv"]
+    # the command line as given: the interpreter's name (the fork server's own,
+    # its clients' python), then argv
+    sys.orig_argv = [sys.orig_argv[0], *argv]
     # sys.path as the interpreter builds it: [0], then PYTHONPATH, then the rest
     pythonpath = [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
     sys.path[:] = [*_path0(argv, os.getcwd(), os.environ), *pythonpath, *_BASE_PATH]
@@ -852,8 +862,9 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
         _guard(lambda: runpy._run_module_as_main(argv[1], alter_argv=True))  # type: ignore
     elif argv[0] == "-c":
         sys.argv = ["-c", *argv[2:]]
-        code = compile(argv[1], "<string>", "exec")
-        _guard(lambda: exec(code, main.__dict__))  # noqa: S102 - python -c
+        # (compiled under _guard: a SyntaxError is printed as the interpreter does)
+        _guard(lambda: exec(compile(argv[1], "<string>", "exec"),  # noqa: S102 - python -c
+                            main.__dict__))
     else:
         # Python/pythonrun.c's _PyRun_SimpleFileObject: the file name made
         # absolute (Python/fileutils.c's _Py_abspath: the working directory, "/"
@@ -866,14 +877,17 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
         d["__file__"] = path
         d["__cached__"] = None
         d["__loader__"] = importlib.machinery.SourceFileLoader("__main__", path)
-        with open(path, "rb") as f:
-            code = compile(f.read(), path, "exec")
+
+        def run() -> None:
+            with open(path, "rb") as f:
+                code = compile(f.read(), path, "exec")
+            exec(code, d)  # noqa: S102 - python SCRIPT
 
         def done() -> None:
             d.pop("__file__", None)
             d.pop("__cached__", None)
 
-        _guard(lambda: exec(code, d), done)  # noqa: S102 - python SCRIPT
+        _guard(run, done)
 
 
 def _dup_above(fd: int, floor: int) -> int:
