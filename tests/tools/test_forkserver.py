@@ -219,27 +219,6 @@ def test_gc_shows_what_a_fresh_interpreter_shows(first):
         (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
-def test_what_a_child_freezes_after_its_first_look_stays_frozen():
-    """The audit hook thaws the fork server's imports once, at the child's first
-    look; what the child freezes itself afterwards (gc.freeze, as before forking
-    children of its own) stays frozen through its later looks, as in a fresh
-    interpreter."""
-    code = textwrap.dedent("""
-        import gc
-        gc.get_referrers(gc)
-        print(gc.get_freeze_count())
-        gc.freeze()
-        frozen = gc.get_freeze_count()
-        gc.get_objects()
-        gc.get_referrers(gc)
-        print(frozen > 1000, gc.get_freeze_count() == frozen)
-    """)
-    fresh, forked = both(["-c", code], cwd=ROOT)
-    assert fresh.stdout == "0\nTrue True\n", fresh.stderr
-    assert (forked.returncode, forked.stdout, forked.stderr) == \
-        (fresh.returncode, fresh.stdout, fresh.stderr)
-
-
 def test_a_child_that_does_not_look_at_gc_keeps_the_imports_frozen():
     """Until it looks, a child's collections skip what the fork server's imports
     made (frozen), and collect the child's own garbage as before."""

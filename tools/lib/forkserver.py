@@ -683,24 +683,17 @@ def _freeze() -> None:
     gc.freeze()
 
 
-#: Whether this child's :func:`_thaw_on_look` thawed (empty in the fork server).
-_THAWED: list[bool] = []
-
-
 def _thaw_on_look(event: str, args: tuple[Any, ...], looks: frozenset[str] = _GC_LOOKS,
-                  unfreeze: Any = gc.unfreeze, thawed: list[bool] = _THAWED) -> None:
+                  unfreeze: Any = gc.unfreeze) -> None:
     """A forked child's audit hook: before gc.get_referrers or gc.get_objects
     looks at the generations, the frozen objects go back to the oldest one
     (gc.unfreeze), so the answer is a fresh interpreter's (hypothesis'
     register_random, for one, asks for the referrers of trio's generator,
     which are frozen module globals).  The child's later full collections
-    walk them again.  Once only: what the child itself freezes after that
-    (gc.freeze before forking children of its own) stays frozen, as in a
-    fresh interpreter.  (What it uses is bound at definition: it runs for
+    walk them again.  (What it uses is bound at definition: it runs for
     every audit event, also late in the interpreter's finalization, when
     module globals may be gone.)"""
-    if event in looks and not thawed:
-        thawed.append(True)
+    if event in looks:
         unfreeze()
 
 
