@@ -683,18 +683,15 @@ def _freeze() -> None:
     gc.freeze()
 
 
-def _thaw_on_look(event: str, args: tuple[Any, ...], looks: frozenset[str] = _GC_LOOKS,
-                  unfreeze: Any = gc.unfreeze) -> None:
+def _thaw_on_look(event: str, args: tuple[Any, ...]) -> None:
     """A forked child's audit hook: before gc.get_referrers or gc.get_objects
     looks at the generations, the frozen objects go back to the oldest one
     (gc.unfreeze), so the answer is a fresh interpreter's (hypothesis'
     register_random, for one, asks for the referrers of trio's generator,
     which are frozen module globals).  The child's later full collections
-    walk them again.  (What it uses is bound at definition: it runs for
-    every audit event, also late in the interpreter's finalization, when
-    module globals may be gone.)"""
-    if event in looks:
-        unfreeze()
+    walk them again."""
+    if event in _GC_LOOKS:
+        gc.unfreeze()
 
 
 def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], list[int]] | None:
