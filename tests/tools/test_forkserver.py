@@ -193,52 +193,6 @@ def test_a_pytest_run_is_the_same(tmp_path):
     assert forked.stderr == fresh.stderr
 
 
-#: What gc shows of the objects the interpreter's imports made: a referrer of
-#: trio's module-level random generator (hypothesis' register_random looks for
-#: one), the module's globals among all objects, and none of them frozen then.
-GC_VIEW = textwrap.dedent("""
-    import gc, sys, trio._core._run as run
-    first = sys.argv[1]
-    if first == "objects":
-        print("listed", any(o is vars(run) for o in gc.get_objects()))
-    print("referrers", any(r is vars(run) for r in gc.get_referrers(run._r)))
-    print("listed", any(o is vars(run) for o in gc.get_objects()))
-    print("frozen", gc.get_freeze_count(), type(gc.get_referrers).__name__)
-""")
-
-
-@pytest.mark.parametrize("first", ["referrers", "objects"])
-def test_gc_shows_what_a_fresh_interpreter_shows(first):
-    """The fork server froze what its imports made (gc.freeze); a child's first
-    gc.get_referrers or gc.get_objects thaws it (an audit hook), so what gc
-    shows is what a fresh interpreter's shows, and gc's functions are gc's."""
-    fresh, forked = both(["-c", GC_VIEW, first], cwd=ROOT)
-    assert fresh.stdout.endswith("referrers True\nlisted True\nfrozen 0 "
-                                 "builtin_function_or_method\n"), fresh.stderr
-    assert (forked.returncode, forked.stdout, forked.stderr) == \
-        (fresh.returncode, fresh.stdout, fresh.stderr)
-
-
-def test_a_child_that_does_not_look_at_gc_keeps_the_imports_frozen():
-    """Until it looks, a child's collections skip what the fork server's imports
-    made (frozen), and collect the child's own garbage as before."""
-    code = textwrap.dedent("""
-        import gc, weakref
-        print(gc.get_freeze_count() > 10000)
-        class Node:
-            pass
-        a, b = Node(), Node()
-        a.b, b.a = b, a
-        gone = weakref.ref(a)
-        del a, b
-        print(gc.collect() >= 2, gone() is None, gc.get_freeze_count() > 10000)
-        gc.get_referrers(Node)
-        print(gc.get_freeze_count())
-    """)
-    r = forkserver.run(["-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert (r.returncode, r.stdout, r.stderr) == (0, "True\nTrue True True\n0\n", "")
-
-
 #: A test that runs a pytest child (the pytester fixture of tests/conftest.py:
 #: forked) whose test burns 0.5 s of CPU.
 PYTESTER_BURNS = textwrap.dedent('''

@@ -15,12 +15,6 @@ at start-up, and it ends through the interpreter's own exit (atexit
 handlers, non-daemon threads joined, the exit status of ``SystemExit``, an
 uncaught exception's traceback and status 1, death by SIGINT after an
 uncaught KeyboardInterrupt); only its imports were done before the fork.
-What those imports made is frozen (``gc.freeze`` after a collection, as
-CPython's documentation advises before forking without exec: :func:`_freeze`),
-so a child's full collections do not walk it nor copy its pages; the child's
-first ``gc.get_referrers`` or ``gc.get_objects`` thaws it first (an audit
-hook: :func:`_thaw_on_look`), so gc shows what a fresh interpreter's would.
-``gc.get_freeze_count()`` before that look is the one thing that differs.
 multiprocessing's forkserver does the same for its workers; this one is
 small because it needs no pickling.
 
@@ -73,7 +67,6 @@ from __future__ import annotations
 
 import array
 import atexit
-import gc
 import io
 import json
 import locale
@@ -663,37 +656,6 @@ def _recv_request(ctl: socket.socket, nfds: int = 64) -> tuple[dict[str, Any], l
     return json.loads(body), list(fds)
 
 
-#: The audit events (sys.audit) of gc's functions whose answer frozen objects
-#: would change: gc.get_referrers and gc.get_objects look at the generations
-#: only, not at the permanent one gc.freeze moves objects to.
-_GC_LOOKS = frozenset({"gc.get_referrers", "gc.get_objects"})
-
-
-def _freeze() -> None:
-    """In the fork server, once its imports are done: collect, then move every
-    object the imports made to gc's permanent generation (gc.freeze), as
-    CPython's documentation advises before forking without exec.  A child's
-    full collections (pytest ends every run with one; a run makes more) then
-    skip them instead of walking them all again, and do not write to (copy on
-    write) every page that holds one.  They live as long as the process
-    (modules, classes, functions), so a fresh interpreter would not collect
-    them either; what the child makes, its own garbage, is collected as before.
-    What gc shows of them is the fresh interpreter's: :func:`_thaw_on_look`."""
-    gc.collect()
-    gc.freeze()
-
-
-def _thaw_on_look(event: str, args: tuple[Any, ...]) -> None:
-    """A forked child's audit hook: before gc.get_referrers or gc.get_objects
-    looks at the generations, the frozen objects go back to the oldest one
-    (gc.unfreeze), so the answer is a fresh interpreter's (hypothesis'
-    register_random, for one, asks for the referrers of trio's generator,
-    which are frozen module globals).  The child's later full collections
-    walk them again."""
-    if event in _GC_LOOKS:
-        gc.unfreeze()
-
-
 def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], list[int]] | None:
     """The fork server's loop: fork a child per request, report each one's end.
     Returns None in the fork server when it is done, and the request in each
@@ -706,7 +668,6 @@ def serve(ctl_fd: int, preload: Iterable[str] = ()) -> tuple[dict[str, Any], lis
     _BASE_PATH = sys.path[0 if sys.flags.safe_path else 1:]
     for name in preload:
         importlib.import_module(name)
-    _freeze()
     ctl = socket.socket(fileno=ctl_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -796,7 +757,6 @@ def become(req: dict[str, Any], fds: list[int]) -> None:
     """In a forked child: become ``python ARGV`` and run it, here at the top level
     of the fork server's ``__main__``, so that the interpreter's own exit ends
     the child."""
-    sys.addaudithook(_thaw_on_look)
     own = set(fds)
     keep: list[int] = req["fds"]
     # the received descriptors above every number the child keeps, then in place
