@@ -5,7 +5,9 @@ revision nearest netbsd-8's 1.275.  What is ported here (brelsel's handling
 of b_error, bwrite, bdwrite, bread, biodone2, getblk) reads the same in an
 older (1.25x, 2015) and a newer (1.303, 2022) stored revision, so it is
 netbsd-8's.  vflushbuf and vinvalbuf are from sys/kern/vfs_subr.c of the
-same era.  The notices are in LICENSE.NetBSD.
+same era.  The notices are in LICENSE.NetBSD.  Its KASSERTs and panics
+were last checked, function by function, against the stored 1.256
+(2015/08/24 pooka), 1.276 not being found in the mirror at that time.
 
 Cached blocks are keyed by (vnode, logical block).  ``bread`` returns a busy
 buffer holding the block; the caller releases it with ``brelse`` (clean),
@@ -142,8 +144,32 @@ Deviations from vfs_bio.c 1.276:
   at its preemption point; that bread takes getblk's pair once more (the
   lockdebug records and order check of the pair that was undone are left
   as they were);
-* ``bwrite``'s KASSERT tests its condition inline and calls KASSERT (the
-  same panic and message) only when it fails;
+* the KASSERTs (bawrite's BC_BUSY excepted) test
+  their condition inline and call KASSERT (the same panic and message) only
+  when it fails; a buffer's b_done condvar is made at its first biowait
+  sleep, and one not made yet has no waiters: the condition reads
+  ``bp.b_done is None or not cv_has_waiters(bp.b_done)``.  bwrite's
+  KASSERT(!cv_has_waiters(&bp->b_done)) is made at the start of
+  ``_bwrite_start`` (bwrite past its MNT_ASYNC test), which kemu's writers
+  that stand for a bawrite or VOP_BWRITE (getblk, _buf_trim, vflushbuf,
+  vinvalbuf) enter too; bwrite's MNT_ASYNC path meets bdwrite's.  getblk's,
+  after bbusy, is made on getblk's loop and in ``_getblk_idle`` (getblk's
+  and bread_nowait's plain-call path); biowait's BC_BUSY in
+  ``_biowait_done``, which biowait and bread_nowait call first.  biodone's
+  KASSERT(!ISSET(bp->b_oflags, BO_DONE)) comes just before biodone2's
+  "biodone2 already" panic (biodone and biodone2 are one function here);
+* KASSERTs not kept, each for want of what it tests: the b_refcnt ones
+  (brelsel, biowait, bref/brele: a Python buf needs no reference count);
+  brelsel's mutex_owned(&bufcache_lock) (brelse takes no lock, above);
+  incore's mutex_owned(&bufcache_lock) and b_objlock == v_interlock
+  (ext2fs_alloc's incore looks without the lock; nothing runs meanwhile);
+  bdwrite's v_tag != VT_UFS || B_COWDONE one (kemu has no UFS); the
+  KDASSERT(checkfreelist(...))s, bremfree's, binsheadfree's,
+  binstailfree's, getnewbuf's and buf_trim's (no free queues, no
+  getnewbuf: see above; a dirty buffer _buf_trim writes meets
+  _bwrite_start's b_done KASSERT); bio_doread's pagedaemon one and
+  getblk's B_LOCKED b_bufsize one (getblk never returns NULL and never
+  resizes a buffer); geteblk's allocbuf error one (allocbuf cannot fail);
 * ``brelse`` takes no bufcache_lock around ``brelsel`` (kemu's mutex_enter
   may sleep and releasing a buffer must not; nothing else runs meanwhile),
   so the two are one function;
@@ -165,7 +191,7 @@ from typing import TYPE_CHECKING, Any
 
 from kern.cpu import MachineLocal, curlwp, curlwp_or_none, curmachine_or_none
 from kern.errno import EIO, EPASSTHROUGH
-from kern.kern_condvar import cv_broadcast, cv_init, cv_wait, kcondvar_t
+from kern.kern_condvar import cv_broadcast, cv_has_waiters, cv_init, cv_wait, kcondvar_t
 from kern.kern_mutex import (
     IPL_NONE,
     MUTEX_DEFAULT,
@@ -175,6 +201,7 @@ from kern.kern_mutex import (
     mutex_enter_nowait,
     mutex_exit,
     mutex_init,
+    mutex_owned,
 )
 from kern.param import DEV_BSHIFT, DEV_BSIZE, MAXBSIZE, MAXPHYS  # noqa: F401 - re-exported
 from kern.subr_prf import KASSERT, panic
@@ -310,6 +337,8 @@ async def bwrite(bp: buf) -> int:
     vp = bp.b_vp
     mp = None
     if vp is not None:
+        if bp.b_objlock is not vp.v_interlock:
+            KASSERT(bp.b_objlock is vp.v_interlock)
         if vp.v_type == VBLK:
             from vfs.spec_vnops import spec_node_getmountedfs
 
@@ -327,6 +356,10 @@ async def bwrite(bp: buf) -> int:
 
 async def _bwrite_start(bp: buf, sync: bool) -> int:
     """bwrite past its MNT_ASYNC test: start the write; if ``sync``, wait and release."""
+    # bwrite's KASSERT(!cv_has_waiters(&bp->b_done)), here for the writers
+    # that enter past bwrite too (see the deviations).
+    if bp.b_done is not None and cv_has_waiters(bp.b_done):
+        KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
     vp = bp.b_vp
     bp.b_error = 0
     bp.b_flags &= ~B_READ
@@ -351,6 +384,10 @@ def bdwrite(bp: buf) -> None:
     """Delayed write: mark the buffer dirty and release it; it is written later."""
     if not bp.b_cflags & BC_BUSY:
         KASSERT(bp.b_cflags & BC_BUSY)
+    if bp.b_done is not None and cv_has_waiters(bp.b_done):
+        KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
+    if bp.b_vp is not None and bp.b_objlock is not bp.b_vp.v_interlock:
+        KASSERT(bp.b_vp is None or bp.b_objlock is bp.b_vp.v_interlock)
     # Dirty; the "write" is done as far as the caller is concerned.
     bp.b_oflags = (bp.b_oflags | BO_DELWRI) & ~BO_DONE
     brelse(bp, 0)
@@ -359,6 +396,8 @@ def bdwrite(bp: buf) -> None:
 async def bawrite(bp: buf) -> None:
     """Asynchronous write (see the module's deviations: bwrite, not VOP_BWRITE)."""
     KASSERT(bp.b_cflags & BC_BUSY)
+    if bp.b_vp is None:
+        KASSERT(bp.b_vp is not None)
     bp.b_flags |= B_ASYNC
     await bwrite(bp)
 
@@ -374,9 +413,11 @@ _VALID = BO_DONE | BO_DELWRI
 
 def brelsel(bp: buf, set_: int) -> None:
     """Release a busy buffer to the cache; an invalid or failed one leaves it."""
+    if bp.b_done is not None and cv_has_waiters(bp.b_done):
+        KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
     cflags = bp.b_cflags | set_
     if not cflags & BC_BUSY:
-        panic("brelse: buffer %r is not busy", bp)
+        KASSERT(cflags & BC_BUSY)
     if bp.b_iodone is not None:
         KASSERT(bp.b_iodone is None)
 
@@ -457,6 +498,8 @@ def _getblk_idle(bc: _Bufcache, bp: buf) -> bool:
         return False
     bp.b_cflags |= BC_BUSY  # (_bbusy_take, its LRU pop left to the caller)
     bp.b_owner = curlwp_or_none()
+    if bp.b_done is not None and cv_has_waiters(bp.b_done):  # (getblk's KASSERT after bbusy)
+        KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
     mutex_exit(lock)
     return True
 
@@ -530,6 +573,11 @@ async def getblk(vp: vnode, blkno: int, size: int, slpflag: int = 0,
                 continue  # it went away while we waited
         else:
             _bbusy_take(bc, bp)  # bbusy of an idle buffer: it is ours at once
+        if bp.b_done is not None and cv_has_waiters(bp.b_done):
+            KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
+        if bp.b_oflags & (BO_DONE | BO_DELWRI) and bp.b_bcount < size and \
+                vp.v_type != VBLK:
+            panic("getblk: block size invariant failed")
         if bp.b_bcount == size:
             mutex_exit(bc.lock)
             return bp
@@ -623,6 +671,8 @@ def _biowait_done(bp: buf) -> int | None:
     (or its write delayed) and the lock is free with nobody waiting for the
     CPU.  Then the lock is taken and released, as biowait does, and b_error
     returned; otherwise nothing is done (None) and the caller awaits biowait."""
+    if not bp.b_cflags & BC_BUSY:  # (biowait's KASSERT: its call only when it fails)
+        KASSERT(bp.b_cflags & BC_BUSY)
     if not bp.b_oflags & (BO_DONE | BO_DELWRI):
         return None
     m = (bp.b_cache or bufcache()).lock
@@ -652,6 +702,8 @@ async def biowait(bp: buf) -> int:
 
 def biodone(bp: buf) -> None:
     """Mark I/O done (biodone2): call b_iodone, or release an async buffer, or wake biowait."""
+    if bp.b_oflags & BO_DONE:  # (biodone's KASSERT; biodone2 follows)
+        KASSERT(not bp.b_oflags & BO_DONE)
     if bp.b_oflags & BO_DONE:
         panic("biodone2 already")
     bp.b_flags &= ~B_COWDONE
@@ -661,11 +713,15 @@ def biodone(bp: buf) -> None:
     if not bp.b_flags & B_READ:
         vwakeup(bp)
     if bp.b_iodone is not None:
+        if bp.b_done is not None and cv_has_waiters(bp.b_done):
+            KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
         fn = bp.b_iodone
         bp.b_iodone = None
         fn(bp)
         return
     if bp.b_flags & B_ASYNC:
+        if bp.b_done is not None and cv_has_waiters(bp.b_done):
+            KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
         # Released, cached or not (a geteblk buffer too), as biodone2 does.
         if _cached(bp) and not bp.b_flags & B_READ:
             _short_is_eio(bp)
@@ -706,6 +762,10 @@ def putiobuf(bp: buf) -> None:
 
 def nestiobuf_iodone(bp: buf) -> None:
     mbp = bp.b_private
+    if bp.b_bcount > bp.b_bufsize:
+        KASSERT(bp.b_bcount <= bp.b_bufsize)
+    if mbp is bp:
+        KASSERT(mbp is not bp)
     error = bp.b_error
     donebytes = bp.b_bufsize
     if error == 0 and bp.b_resid != 0:
@@ -718,6 +778,8 @@ def nestiobuf_iodone(bp: buf) -> None:
 def nestiobuf_setup(mbp: buf, bp: buf, offset: int, size: int) -> None:
     """Make ``bp`` a child of ``mbp`` covering ``size`` bytes at ``offset`` of its data."""
     isread = mbp.b_flags & B_READ
+    if mbp.b_bcount < offset + size:
+        KASSERT(mbp.b_bcount >= offset + size)
     bp.b_vp = mbp.b_vp
     bp.b_objlock = mbp.b_objlock
     bp.b_cflags = BC_BUSY
@@ -738,7 +800,7 @@ def nestiobuf_done(mbp: buf, donebytes: int, error: int) -> None:
     if donebytes == 0:
         return
     if mbp.b_resid < donebytes:
-        panic("nestiobuf_done: b_resid %d < %d", mbp.b_resid, donebytes)
+        KASSERT(mbp.b_resid >= donebytes)
     mbp.b_resid -= donebytes
     if error:
         mbp.b_error = error
@@ -755,6 +817,8 @@ async def bbusy(bp: buf, intr: bool, timo: int, interlock: kmutex_t | None) -> i
     as NetBSD's does; 0 once it is the caller's.
     """
     bc = bufcache()
+    if not mutex_owned(bc.lock):
+        KASSERT(mutex_owned(bc.lock))
     if bp.b_cflags & BC_BUSY:
         bp.b_cflags |= BC_WANTED
         if interlock is not None:

@@ -14,21 +14,27 @@ import pytest
 
 import kern
 from kern.errno import EIO
+from kern.kern_mutex import kmutex_t
 from tests.fs.ext2fs.helpers import (
     MB,
     boot,
+    check,
     host_call_in_bread_nowait,
     mkfs,
     mount,
     needs_e2fsprogs,
     umount,
+    vnode_of,
+    write_file,
 )
-from vfs.buf import B_ASYNC, B_WRITE, BC_BUSY, BC_INVAL, BO_DELWRI
+from vfs.buf import B_ASYNC, B_READ, B_WRITE, BC_BUSY, BC_INVAL, BO_DELWRI, BO_DONE
 from vfs.vfs_bio import (
     V_SAVE,
     _buf_trim,
     bawrite,
+    bbusy,
     bdwrite,
+    biodone,
     biowait,
     bread,
     brelse,
@@ -38,6 +44,8 @@ from vfs.vfs_bio import (
     geteblk,
     getiobuf,
     incore,
+    nestiobuf_done,
+    nestiobuf_iodone,
     nestiobuf_setup,
     putiobuf,
     vflushbuf,
@@ -708,3 +716,206 @@ def test_getblk_of_an_idle_cached_buffer_takes_it_off_the_lru_list(img):
     assert out["before"] is True
     assert out["taken"] == (True, True, True, False, True)
     assert out["after"] is True
+
+
+# ------------------------------------------------ vfs_bio.c's KASSERTs and panics
+#
+# Each test drives the state one of vfs_bio.c's KASSERTs (or DIAGNOSTIC
+# panics) forbids and expects that assertion's panic, raised by the
+# function that makes the check in vfs_bio.c (or, for a fast path, by the
+# kemu function standing for it there).
+
+BLK2 = BLK + 2 * (BSIZE // 512)  # never read before the test takes it
+NO_WAITERS = "not cv_has_waiters(bp.b_done)"
+
+
+def _panic_in(img, act) -> tuple[str, str]:
+    """(message, function that asserted) of the panic ``act(vp, m)`` ends in,
+    run on the device vnode of a mounted ext2 file system."""
+    async def main():
+        check(await mount(img))
+        await act(await devvp(), kern.curmachine())
+
+    with boot() as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(main)
+    names = [e.name for e in ei.traceback]
+    at = names.index("KASSERT") if "KASSERT" in names else names.index("panic")
+    return str(ei.value), names[at - 1]
+
+
+async def _busy_with_a_biowait_waiter(vp):
+    """A new (busy, not yet done) buffer of ``vp`` that another lwp waits for in biowait."""
+    from kern import PRI_BIO, kpause, kthread_create
+
+    bp = await getblk(vp, BLK2, BSIZE)
+
+    async def waiter(arg):
+        await biowait(bp)
+
+    error, _ = kthread_create(PRI_BIO, 0, None, waiter, None, "waiter")
+    assert error == 0
+    await kpause("wait", False, 1, None)
+    assert bp.b_done is not None and bp.b_done.cv_waiters.sq_lwps
+    return bp
+
+
+async def _brelse_waited(vp, m):
+    brelse(await _busy_with_a_biowait_waiter(vp), 0)
+
+
+async def _bwrite_waited(vp, m):
+    await bwrite(await _busy_with_a_biowait_waiter(vp))
+
+
+async def _bdwrite_waited(vp, m):
+    bdwrite(await _busy_with_a_biowait_waiter(vp))
+
+
+async def _biodone_callout_waited(vp, m):
+    bp = await _busy_with_a_biowait_waiter(vp)
+    bp.b_flags |= B_READ
+    bp.b_iodone = lambda b: None
+    biodone(bp)
+
+
+async def _biodone_async_waited(vp, m):
+    bp = await _busy_with_a_biowait_waiter(vp)
+    bp.b_flags |= B_READ | B_ASYNC
+    biodone(bp)
+
+
+async def _getblk_idle_waited(vp, m):
+    bp = await _busy_with_a_biowait_waiter(vp)
+    bp.b_cflags &= ~BC_BUSY  # a caller giving it back by hand, past brelse
+    await getblk(vp, BLK2, BSIZE)  # cached, idle, same size: the plain-call path
+
+
+async def _getblk_slow_waited(vp, m):
+    bp = await _busy_with_a_biowait_waiter(vp)
+    bp.b_cflags &= ~BC_BUSY
+    await getblk(vp, BLK2, 2 * BSIZE)  # another size: getblk's loop
+
+
+async def _bread_nowait_waited(vp, m):
+    bp = await _busy_with_a_biowait_waiter(vp)
+    bp.b_cflags &= ~BC_BUSY
+    bp.b_oflags |= BO_DONE  # valid, as bread_nowait wants it
+    await bread(vp, BLK2, BSIZE)
+
+
+async def _bwrite_other_objlock(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    bp.b_objlock = kmutex_t()  # not its vnode's v_interlock
+    await bwrite(bp)
+
+
+async def _bdwrite_other_objlock(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    bp.b_objlock = kmutex_t()
+    bdwrite(bp)
+
+
+async def _brelse_not_busy(vp, m):
+    bp = geteblk(BSIZE)
+    bp.b_cflags &= ~BC_BUSY
+    brelse(bp, 0)
+
+
+async def _bawrite_no_vnode(vp, m):
+    await bawrite(geteblk(BSIZE))
+
+
+async def _biowait_not_busy(vp, m):
+    bp = getiobuf(None, True)
+    putiobuf(bp)
+    bp.b_oflags |= BO_DONE
+    await biowait(bp)
+
+
+async def _biodone_twice(vp, m):
+    bp = getiobuf(None, True)
+    bp.b_flags |= B_READ
+    bp.b_oflags |= BO_DONE
+    biodone(bp)
+
+
+async def _nestiobuf_past_master(vp, m):
+    nestiobuf_setup(geteblk(BSIZE), getiobuf(None, True), BSIZE // 2, BSIZE)
+
+
+def _nested() -> tuple:
+    mbp = geteblk(BSIZE)
+    mbp.b_resid = BSIZE
+    bp = getiobuf(None, True)
+    nestiobuf_setup(mbp, bp, 0, BSIZE)
+    return mbp, bp
+
+
+async def _nestiobuf_count_past_size(vp, m):
+    mbp, bp = _nested()
+    bp.b_bcount = BSIZE + 1
+    nestiobuf_iodone(bp)
+
+
+async def _nestiobuf_own_master(vp, m):
+    mbp, bp = _nested()
+    bp.b_private = bp
+    nestiobuf_iodone(bp)
+
+
+async def _nestiobuf_done_past_resid(vp, m):
+    mbp = geteblk(BSIZE)
+    mbp.b_resid = 10
+    nestiobuf_done(mbp, 20, 0)
+
+
+async def _bbusy_unlocked(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    brelse(bp, 0)
+    await bbusy(bp, False, 0, None)  # without bufcache_lock
+
+
+@pytest.mark.parametrize("act, func, expr", [
+    (_getblk_idle_waited, "_getblk_idle", NO_WAITERS),
+    (_getblk_slow_waited, "getblk", NO_WAITERS),
+    (_bread_nowait_waited, "_getblk_idle", NO_WAITERS),
+    (_bwrite_waited, "_bwrite_start", NO_WAITERS),
+    (_bdwrite_waited, "bdwrite", NO_WAITERS),
+    (_brelse_waited, "brelsel", NO_WAITERS),
+    (_biodone_callout_waited, "biodone", NO_WAITERS),
+    (_biodone_async_waited, "biodone", NO_WAITERS),
+    (_bwrite_other_objlock, "bwrite", "bp.b_objlock is vp.v_interlock"),
+    (_bdwrite_other_objlock, "bdwrite", "bp.b_objlock is bp.b_vp.v_interlock"),
+    (_brelse_not_busy, "brelsel", "cflags & BC_BUSY"),
+    (_bawrite_no_vnode, "bawrite", "bp.b_vp is not None"),
+    (_biowait_not_busy, "_biowait_done", "bp.b_cflags & BC_BUSY"),
+    (_biodone_twice, "biodone", "not bp.b_oflags & BO_DONE"),
+    (_nestiobuf_past_master, "nestiobuf_setup", "mbp.b_bcount >= offset + size"),
+    (_nestiobuf_count_past_size, "nestiobuf_iodone", "bp.b_bcount <= bp.b_bufsize"),
+    (_nestiobuf_own_master, "nestiobuf_iodone", "mbp is not bp"),
+    (_nestiobuf_done_past_resid, "nestiobuf_done", "mbp.b_resid >= donebytes"),
+    (_bbusy_unlocked, "bbusy", "mutex_owned(bc.lock)"),
+], ids=lambda v: v.__name__.strip("_") if callable(v) else None)
+def test_vfs_bio_kasserts(img, act, func, expr):
+    """vfs_bio.c's KASSERTs (1.256's, as 1.276's): each stops a caller that breaks it."""
+    msg, at = _panic_in(img, act)
+    assert "kernel diagnostic assertion" in msg and expr in msg and "vfs_bio.py" in msg, msg
+    assert at == func, (at, msg)
+
+
+def test_getblk_block_size_invariant(img):
+    """getblk's DIAGNOSTIC panic: a valid buffer of a (non-VBLK) file's vnode
+    asked for at a larger size than it has."""
+    async def main():
+        check(await mount(img))
+        check(await write_file("/mnt/f", b"x" * 100))
+        error, fvp = await vnode_of("/mnt/f")
+        check(error)
+        bp = await getblk(fvp, 1000, 512)
+        bp.b_oflags |= BO_DONE
+        brelse(bp, 0)
+        await getblk(fvp, 1000, BSIZE)
+
+    with boot() as k, pytest.raises(kern.KernelPanic) as ei:
+        k.run(main)
+    assert "getblk: block size invariant failed" in str(ei.value)
