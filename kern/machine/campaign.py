@@ -213,12 +213,28 @@ class ScenarioRunner:
                 boot = {"trace": trace_path is not None, **self.boot}  # (a trace costs)
                 r = run_scenario(self.fn, strategy=strat(0), boot=boot, keep_machine=True)
                 assert r.machine is not None
+                if _interrupted(r.exception):
+                    raise KeyboardInterrupt  # (Ctrl-C in this process: the campaign's end)
                 if trace_path:
                     r.trace.write_chrome(trace_path)
                 rec, d = _record(r.outcome, seed, [r.machine])
                 del r
                 collector.let_go()
                 job = step(rec, d)
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether a run ended by a KeyboardInterrupt: a Ctrl-C while a machine
+    runs in this process (a campaign's runs in the caller) ends its trio run,
+    and the machine reports that as its failure (a KernelPanic caused by the
+    KeyboardInterrupt), which is not a finding of the campaign."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class PytestRunner:

@@ -348,6 +348,33 @@ def test_a_forked_worker_is_a_spawned_worker(monkeypatch):
     assert forked == spawned
 
 
+def test_ctrl_c_in_a_run_in_this_process_ends_the_campaign(monkeypatch):
+    """A Ctrl-C while a run's machine runs in this process (workers=1, and
+    the default's first second) ends its trio run, which the machine reports
+    as its failure (a KernelPanic caused by the KeyboardInterrupt): the
+    campaign ends with the KeyboardInterrupt (kemu explore: status 130)
+    rather than count it as a failing run and go on."""
+    import kern
+    from kern.machine import campaign
+
+    real = campaign.run_scenario
+    calls = []
+
+    def interrupted_third(*args, **kw):
+        r = real(*args, **kw)
+        calls.append(1)
+        if len(calls) == 3:
+            p = kern.KernelPanic("panic: the machine's run failed: KeyboardInterrupt()")
+            p.__cause__ = KeyboardInterrupt()
+            r.exception = p
+        return r
+
+    monkeypatch.setattr(campaign, "run_scenario", interrupted_third)
+    with pytest.raises(KeyboardInterrupt):
+        Campaign(target(LOST), "random", runs=10, workers=1, shrink_runs=0).run()
+    assert len(calls) == 3
+
+
 class _FakeCluster:
     """In place of distributed.LocalCluster: notes each module's
     get_mp_context, and the context it gives in the caller's thread and in
