@@ -47,11 +47,13 @@ first machine a test boots (the others run their zero schedule).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import inspect
 import io
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,12 +213,28 @@ class ScenarioRunner:
                 boot = {"trace": trace_path is not None, **self.boot}  # (a trace costs)
                 r = run_scenario(self.fn, strategy=strat(0), boot=boot, keep_machine=True)
                 assert r.machine is not None
+                if _interrupted(r.exception):
+                    raise KeyboardInterrupt  # (Ctrl-C in this process: the campaign's end)
                 if trace_path:
                     r.trace.write_chrome(trace_path)
                 rec, d = _record(r.outcome, seed, [r.machine])
                 del r
                 collector.let_go()
                 job = step(rec, d)
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether a run ended by a KeyboardInterrupt: a Ctrl-C while a machine
+    runs in this process (a campaign's runs in the caller) ends its trio run,
+    and the machine reports that as its failure (a KernelPanic caused by the
+    KeyboardInterrupt), which is not a finding of the campaign."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class PytestRunner:
@@ -575,11 +593,37 @@ def _method_chosen() -> bool:
 
 
 def _forkserver() -> Any:
-    """multiprocessing's fork server of this process (its pid: None when none runs)."""
+    """multiprocessing's fork server of this process (its pid: None when none
+    runs), or None if its internals are not those close_local_cluster knows."""
     import multiprocessing.forkserver as mpf
 
     fs = getattr(mpf, "_forkserver", None)
-    return fs if hasattr(fs, "_forkserver_pid") and hasattr(fs, "_lock") else None
+    known = ("_forkserver_pid", "_lock", "_forkserver_alive_fd", "_forkserver_address")
+    return fs if all(hasattr(fs, a) for a in known) else None
+
+
+def _mp_context_users() -> tuple[Any, ...]:
+    """The modules of distributed whose ``get_mp_context`` local_cluster hands
+    its Nannys' start method to: distributed.nanny and distributed.process,
+    each holding Dask's function itself (imported from distributed.utils).  ()
+    when this distributed differs (a name missing or renamed, or someone
+    else's function there): Dask's default is kept."""
+    try:
+        from distributed import nanny, process, utils
+    except ImportError:
+        return ()
+    f = getattr(utils, "get_mp_context", None)
+    mods = (nanny, process)
+    return mods if callable(f) and all(getattr(m, "get_mp_context", None) is f
+                                       for m in mods) else ()
+
+
+# local_cluster's hand-over of the start method: its own Nannys are started
+# in the context (contextvars) of its call (distributed's sync runs the
+# cluster's start in a copy of the caller's context), another thread's are not
+_forkserver_ctx: contextvars.ContextVar[Any] = contextvars.ContextVar("kemu_forkserver_ctx",
+                                                                      default=None)
+_local_cluster_lock = threading.Lock()  # (one hand-over at a time: each puts back what it found)
 
 
 def local_cluster(n: int, **kwargs: Any) -> Any:
@@ -604,47 +648,90 @@ def local_cluster(n: int, **kwargs: Any) -> Any:
     ``os._exit`` (no atexit handlers: machine.py's halts machines still
     running at exit).  The server lives as long as the cluster: closing the
     cluster (close_local_cluster) stops it, so the next cluster's starts
-    under the environment of its own start.
+    under the environment of its own start; a cluster whose start fails
+    stops it too.
 
     Dask's default is kept (workers spawned) when the user chose a method (a
     Dask config file, DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD,
-    ``dask.config.set`` of another method: _method_chosen) or a fork server
+    ``dask.config.set`` of another method: _method_chosen), a fork server
     is already running (the user's own or another cluster's: started under
-    another environment, its workers would not be a spawned worker's).  The
-    caller puts ``os.environ`` back (environ_put_back)."""
+    another environment, its workers would not be a spawned worker's), or
+    this distributed's internals are not the ones the hand-over knows
+    (_mp_context_users, _forkserver).  The caller puts ``os.environ`` back
+    (environ_put_back)."""
     import dask
     import distributed
 
     kw = dict(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
               worker_dashboard_address=":0", **kwargs)
-    fs = _forkserver()
-    if _method_chosen() or fs is None or fs._forkserver_pid is not None:
-        return distributed.LocalCluster(**kw)
-    import multiprocessing
+    with _local_cluster_lock:
+        fs = _forkserver()
+        mods = _mp_context_users()
+        if _method_chosen() or not mods or fs is None or fs._forkserver_pid is not None:
+            return distributed.LocalCluster(**kw)
+        import multiprocessing
 
-    from distributed import nanny, process
+        with dask.config.set({_METHOD: "forkserver"}):
+            mods[0].get_mp_context()  # (sets Dask's preload list, once a process)
+        ctx = multiprocessing.get_context("forkserver")
+        preload = list(getattr(fs, "_preload_modules", []))
+        ctx.set_forkserver_preload([*preload, *FORKSERVER_PRELOAD])
+        # The method is given to the Nannys made here, not set in Dask's
+        # configuration: a Nanny hands its worker the configuration as it is,
+        # and the worker's is then the spawned one's.  (A Nanny that restarts
+        # its worker later spawns it.)  The modules' name is replaced for the
+        # cluster's start only, by a function that gives the fork server to
+        # this call's Nannys and Dask's context to any other.
+        saved = [(m, m.get_mp_context) for m in mods]
+        dasks = saved[0][1]
 
-    with dask.config.set({_METHOD: "forkserver"}):
-        distributed.utils.get_mp_context()  # (sets Dask's preload list, once a process)
-    ctx = multiprocessing.get_context("forkserver")
-    preload = list(getattr(fs, "_preload_modules", []))
-    ctx.set_forkserver_preload([*preload, *FORKSERVER_PRELOAD])
-    # The method is given to the Nannys made here, not set in Dask's
-    # configuration: a Nanny hands its worker the configuration as it is, and
-    # the worker's is then the spawned one's.  (A Nanny that restarts its
-    # worker later spawns it.)
-    # (distributed.nanny and distributed.process each imported Dask's function)
-    saved = [(m, m.get_mp_context) for m in (nanny, process)]
-    for m, _ in saved:
-        m.get_mp_context = lambda: ctx
-    try:
-        cluster = distributed.LocalCluster(**kw)
-    finally:
-        for m, f in saved:
-            m.get_mp_context = f
-        ctx.set_forkserver_preload(preload)
-    cluster._kemu_forkserver = fs._forkserver_pid
-    return cluster
+        def get_mp_context(*args: Any, **kwargs: Any) -> Any:
+            mine = _forkserver_ctx.get()
+            return mine if mine is not None else dasks(*args, **kwargs)
+
+        token = _forkserver_ctx.set(ctx)
+        for m, _ in saved:
+            m.get_mp_context = get_mp_context
+        try:
+            cluster = distributed.LocalCluster(**kw)
+        except BaseException:
+            if fs._forkserver_pid is not None:  # (ours: none ran before)
+                _stop_forkserver(fs, fs._forkserver_pid)
+            raise
+        finally:
+            _forkserver_ctx.reset(token)
+            for m, f in saved:
+                m.get_mp_context = f
+            ctx.set_forkserver_preload(preload)
+        cluster._kemu_forkserver = fs._forkserver_pid
+        return cluster
+
+
+def _stop_forkserver(fs: Any, pid: int) -> None:
+    """Stop multiprocessing's fork server ``fs`` if it is still process ``pid``."""
+    from multiprocessing.util import is_abstract_socket_namespace
+
+    with fs._lock:
+        if fs._forkserver_pid != pid:
+            return
+        # (multiprocessing's ForkServer._stop_unlocked, without its wait: the
+        # server leaves when every process holding its "alive" pipe has closed
+        # it (a child this process forked meanwhile holds it too); it is then
+        # no longer ours to wait for)
+        os.close(fs._forkserver_alive_fd)
+        address = fs._forkserver_address
+        fs._forkserver_alive_fd = fs._forkserver_pid = None
+        fs._forkserver_address = None
+        if address and not is_abstract_socket_namespace(address):
+            with contextlib.suppress(OSError):
+                os.unlink(address)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                time.sleep(0.01)
+                continue
+        break
 
 
 def close_local_cluster(cluster: Any) -> None:
@@ -652,29 +739,10 @@ def close_local_cluster(cluster: Any) -> None:
     try:
         cluster.close()
     finally:
-        from multiprocessing.util import is_abstract_socket_namespace
-
         pid = getattr(cluster, "_kemu_forkserver", None)
         fs = _forkserver()
         if pid is not None and fs is not None:
-            with fs._lock:
-                if fs._forkserver_pid == pid:
-                    # (multiprocessing's ForkServer._stop_unlocked, without its wait:
-                    # the server ends when its last child has; until then it is not ours)
-                    os.close(fs._forkserver_alive_fd)
-                    address = fs._forkserver_address
-                    fs._forkserver_alive_fd = fs._forkserver_pid = None
-                    fs._forkserver_address = None
-                    if address and not is_abstract_socket_namespace(address):
-                        with contextlib.suppress(OSError):
-                            os.unlink(address)
-            deadline = time.monotonic() + 5.0
-            while time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                        time.sleep(0.01)
-                        continue
-                break
+            _stop_forkserver(fs, pid)
 
 
 #: How long a campaign given a scheduler's address waits for the first worker

@@ -348,6 +348,137 @@ def test_a_forked_worker_is_a_spawned_worker(monkeypatch):
     assert forked == spawned
 
 
+def test_ctrl_c_in_a_run_in_this_process_ends_the_campaign(monkeypatch):
+    """A Ctrl-C while a run's machine runs in this process (workers=1, and
+    the default's first second) ends its trio run, which the machine reports
+    as its failure (a KernelPanic caused by the KeyboardInterrupt): the
+    campaign ends with the KeyboardInterrupt (kemu explore: status 130)
+    rather than count it as a failing run and go on."""
+    import kern
+    from kern.machine import campaign
+
+    real = campaign.run_scenario
+    calls = []
+
+    def interrupted_third(*args, **kw):
+        r = real(*args, **kw)
+        calls.append(1)
+        if len(calls) == 3:
+            p = kern.KernelPanic("panic: the machine's run failed: KeyboardInterrupt()")
+            p.__cause__ = KeyboardInterrupt()
+            r.exception = p
+        return r
+
+    monkeypatch.setattr(campaign, "run_scenario", interrupted_third)
+    with pytest.raises(KeyboardInterrupt):
+        Campaign(target(LOST), "random", runs=10, workers=1, shrink_runs=0).run()
+    assert len(calls) == 3
+
+
+class _FakeCluster:
+    """In place of distributed.LocalCluster: notes each module's
+    get_mp_context, and the context it gives in the caller's thread and in
+    another thread."""
+
+    def __init__(self, **kw):
+        import threading
+
+        from distributed import nanny, process
+
+        self.funcs = tuple(m.__dict__.get("get_mp_context") for m in (nanny, process))
+        try:
+            self.here = [f() for f in self.funcs]
+        except TypeError:  # (a distributed of other internals: None, or other arguments)
+            return
+        self.there: list = []
+        t = threading.Thread(target=lambda: self.there.extend(f() for f in self.funcs))
+        t.start()
+        t.join()
+
+
+@pytest.fixture
+def no_forkserver_yet(monkeypatch):
+    """local_cluster sees a fork server of its own that has not started (the
+    module's cluster may run one) and makes _FakeClusters."""
+    from multiprocessing import forkserver as mpf
+
+    import distributed
+
+    from kern.machine import campaign
+
+    fs = mpf.ForkServer()
+    monkeypatch.setattr(campaign, "_forkserver", lambda: fs)
+    monkeypatch.setattr(distributed, "LocalCluster", _FakeCluster)
+
+
+@pytest.mark.parametrize("change", ["missing", "renamed", "other signature"])
+def test_local_cluster_keeps_dasks_default_when_distributed_differs(change, no_forkserver_yet,
+                                                                    monkeypatch):
+    """local_cluster hands its start method over through get_mp_context in
+    distributed.nanny and distributed.process; a distributed whose internals
+    differ gets Dask's default, without an error, and is left as it was."""
+    pytest.importorskip("distributed")
+    from distributed import nanny, process, utils
+
+    if change == "missing":
+        monkeypatch.delattr(process, "get_mp_context")
+    elif change == "renamed":
+        monkeypatch.setattr(nanny, "get_mp_ctx", nanny.get_mp_context, raising=False)
+        monkeypatch.delattr(nanny, "get_mp_context")
+    else:
+        monkeypatch.setattr(nanny, "get_mp_context", lambda method: utils.get_mp_context())
+    mine = nanny.__dict__.get("get_mp_context"), process.__dict__.get("get_mp_context")
+    lc = local_cluster(1)
+    assert lc.funcs == mine  # (nothing replaced: Dask's default)
+    assert (nanny.__dict__.get("get_mp_context"), process.__dict__.get("get_mp_context")) == mine
+
+
+def test_local_cluster_gives_the_fork_server_to_its_own_nannys_only(no_forkserver_yet):
+    """While local_cluster starts its cluster, a Nanny another thread starts
+    (the user's own cluster) gets Dask's context, and distributed's modules
+    are theirs again afterwards."""
+    pytest.importorskip("distributed")
+    import multiprocessing
+
+    from distributed import nanny, process, utils
+
+    lc = local_cluster(1)
+    ours = multiprocessing.get_context("forkserver")
+    assert lc.here == [ours, ours]
+    assert lc.there == [utils.get_mp_context()] * 2 and ours not in lc.there
+    assert nanny.get_mp_context is utils.get_mp_context is process.get_mp_context
+
+
+def test_a_local_cluster_that_fails_to_start_stops_its_fork_server(tmp_path):
+    """A cluster whose worker fails to start (an argument its Worker refuses)
+    raises, and leaves no fork server running (in a process of its own: the
+    module's cluster may have one)."""
+    pytest.importorskip("distributed")
+    import subprocess
+    import sys
+
+    script = tmp_path / "fails.py"
+    script.write_text(textwrap.dedent("""\
+        import logging, os
+        from kern.machine import campaign
+
+        if __name__ == "__main__":  # (not in the workers: they import it as __mp_main__)
+            try:
+                campaign.local_cluster(1, silence_logs=logging.CRITICAL, no_such_argument=1)
+            except Exception as e:
+                print("raised", type(e).__name__)
+            assert campaign._forkserver()._forkserver_pid is None
+            kids = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read()
+                    .rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+            print("children", sorted(open(f"/proc/{p}/cmdline").read().split("\\0")[2][:40]
+                                     for p in kids))
+        """))
+    out = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "raised" in out.stdout, out.stdout + out.stderr
+    assert "forkserver" not in out.stdout.split("children", 1)[1], out.stdout
+
+
 def test_a_default_campaign_starts_its_cluster_only_when_its_runs_take_long(monkeypatch):
     """Left to its default, a campaign runs in this process until its tasks
     have taken LAZY_CLUSTER_AFTER seconds, then on its local cluster; the
