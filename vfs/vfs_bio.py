@@ -768,8 +768,9 @@ def nestiobuf_iodone(bp: buf) -> None:
         KASSERT(mbp is not bp)
     error = bp.b_error
     donebytes = bp.b_bufsize
-    if error == 0 and bp.b_resid != 0:
-        # A short transfer of a child is an error of the whole.
+    if error == 0 and (bp.b_bcount < bp.b_bufsize or bp.b_resid > 0):
+        # Not all got transferred (a driver's clip cut b_bcount, or a
+        # residue): an error of the whole, as mbp cannot be told which.
         error = EIO
     putiobuf(bp)
     nestiobuf_done(mbp, donebytes, error)

@@ -919,3 +919,33 @@ def test_getblk_block_size_invariant(img):
     with boot() as k, pytest.raises(kern.KernelPanic) as ei:
         k.run(main)
     assert "getblk: block size invariant failed" in str(ei.value)
+
+
+def test_nested_piece_cut_short_by_the_device_end_is_eio(img):
+    """vfs_bio.c's nestiobuf_iodone takes a piece whose b_bcount the driver
+    cut below its b_bufsize (here rumpblk's clip at the unit's end; a disk's
+    bounds check does the same), with no error and no residue, for a short
+    transfer: EIO for the master, whose b_resid is then its b_bcount."""
+    async def body(vp, m):
+        dev_end = (FS_SIZE + MB) // 512
+        mbp = getiobuf(vp, True)
+        mbp.b_flags = B_READ
+        mbp.b_data = bytearray(2 * BSIZE)
+        mbp.b_bcount = mbp.b_bufsize = mbp.b_resid = 2 * BSIZE
+        mbp.b_blkno = dev_end - BSIZE // 512  # the second half is past the end
+        mbp.b_dev = vp.v_rdev
+        bp = getiobuf(vp, True)
+        nestiobuf_setup(mbp, bp, 0, 2 * BSIZE)
+        bp.b_blkno = mbp.b_blkno
+        seen = []
+        bp.b_iodone = lambda b: (seen.append((b.b_bcount, b.b_bufsize, b.b_resid)),
+                                 nestiobuf_iodone(b))
+        await VOP_STRATEGY(vp, bp)
+        error = await biowait(mbp)
+        resid = mbp.b_resid
+        putiobuf(mbp)
+        return seen, error, resid
+
+    seen, error, resid = run(img, body)
+    assert seen == [(BSIZE, 2 * BSIZE, 0)]  # cut short, no error, no residue
+    assert (error, resid) == (EIO, 2 * BSIZE)
