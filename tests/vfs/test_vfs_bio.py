@@ -809,6 +809,20 @@ async def _bwrite_other_objlock(vp, m):
     await bwrite(bp)
 
 
+async def _vflushbuf_other_objlock(vp, m):
+    """vflushbuf's write (a bawrite in vfs_subr.c, so bwrite's KASSERTs) enters past bwrite."""
+    bp = await getblk(vp, BLK2, BSIZE)
+    bdwrite(bp)
+    bp.b_objlock = kmutex_t()
+    await vflushbuf(vp, 0)
+
+
+async def _bwrite_not_busy(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    bp.b_cflags &= ~BC_BUSY
+    await bwrite(bp)
+
+
 async def _bdwrite_other_objlock(vp, m):
     bp = await getblk(vp, BLK2, BSIZE)
     bp.b_objlock = kmutex_t()
@@ -884,7 +898,9 @@ async def _bbusy_unlocked(vp, m):
     (_brelse_waited, "brelsel", NO_WAITERS),
     (_biodone_callout_waited, "biodone", NO_WAITERS),
     (_biodone_async_waited, "biodone", NO_WAITERS),
-    (_bwrite_other_objlock, "bwrite", "bp.b_objlock is vp.v_interlock"),
+    (_bwrite_other_objlock, "_bwrite_start", "bp.b_objlock is vp.v_interlock"),
+    (_vflushbuf_other_objlock, "_bwrite_start", "bp.b_objlock is vp.v_interlock"),
+    (_bwrite_not_busy, "_bwrite_start", "bp.b_cflags & BC_BUSY"),
     (_bdwrite_other_objlock, "bdwrite", "bp.b_objlock is bp.b_vp.v_interlock"),
     (_brelse_not_busy, "brelsel", "cflags & BC_BUSY"),
     (_bawrite_no_vnode, "bawrite", "bp.b_vp is not None"),
