@@ -162,8 +162,10 @@ Deviations from vfs_bio.c 1.276:
 * KASSERTs not kept, each for want of what it tests: the b_refcnt ones
   (brelsel, biowait, bref/brele: a Python buf needs no reference count);
   brelsel's mutex_owned(&bufcache_lock) (brelse takes no lock, above);
-  incore's mutex_owned(&bufcache_lock) and b_objlock == v_interlock
-  (ext2fs_alloc's incore looks without the lock; nothing runs meanwhile);
+  incore's mutex_owned(&bufcache_lock) (its one caller, kemu's
+  ext2fs_blkfree, whose throwing away of the freed block's buffer NetBSD's
+  ext2fs lacks (declared in ext2fs_alloc.py), looks without the lock;
+  nothing runs meanwhile; getblk looks the hash up itself);
   bdwrite's v_tag != VT_UFS || B_COWDONE one (kemu has no UFS); the
   KDASSERT(checkfreelist(...))s, bremfree's, binsheadfree's,
   binstailfree's, getnewbuf's and buf_trim's (no free queues, no
@@ -477,6 +479,8 @@ def incore(vp: vnode, blkno: int) -> buf | None:
     bp = bufcache().hash.get(_key(vp, blkno))
     if bp is not None and bp.b_cflags & BC_INVAL:
         return None
+    if bp is not None and bp.b_objlock is not vp.v_interlock:
+        KASSERT(bp.b_objlock is vp.v_interlock)
     return bp
 
 

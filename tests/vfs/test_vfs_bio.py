@@ -823,6 +823,13 @@ async def _bwrite_not_busy(vp, m):
     await bwrite(bp)
 
 
+async def _incore_other_objlock(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    bp.b_objlock = kmutex_t()
+    brelse(bp, 0)
+    incore(vp, BLK2)
+
+
 async def _bdwrite_other_objlock(vp, m):
     bp = await getblk(vp, BLK2, BSIZE)
     bp.b_objlock = kmutex_t()
@@ -901,6 +908,7 @@ async def _bbusy_unlocked(vp, m):
     (_bwrite_other_objlock, "_bwrite_start", "bp.b_objlock is vp.v_interlock"),
     (_vflushbuf_other_objlock, "_bwrite_start", "bp.b_objlock is vp.v_interlock"),
     (_bwrite_not_busy, "_bwrite_start", "bp.b_cflags & BC_BUSY"),
+    (_incore_other_objlock, "incore", "bp.b_objlock is vp.v_interlock"),
     (_bdwrite_other_objlock, "bdwrite", "bp.b_objlock is bp.b_vp.v_interlock"),
     (_brelse_not_busy, "brelsel", "cflags & BC_BUSY"),
     (_bawrite_no_vnode, "bawrite", "bp.b_vp is not None"),
