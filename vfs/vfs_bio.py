@@ -364,8 +364,9 @@ async def _bwrite_start(bp: buf, sync: bool) -> int:
     if bp.b_done is not None and cv_has_waiters(bp.b_done):
         KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
     vp = bp.b_vp
-    if vp is not None and bp.b_objlock is not vp.v_interlock:
-        KASSERT(bp.b_objlock is vp.v_interlock)
+    if vp is not None:
+        if bp.b_objlock is not vp.v_interlock:
+            KASSERT(bp.b_objlock is vp.v_interlock)
     bp.b_error = 0
     bp.b_flags &= ~B_READ
     bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
@@ -479,8 +480,9 @@ def incore(vp: vnode, blkno: int) -> buf | None:
     bp = bufcache().hash.get(_key(vp, blkno))
     if bp is not None and bp.b_cflags & BC_INVAL:
         return None
-    if bp is not None and bp.b_objlock is not vp.v_interlock:
-        KASSERT(bp.b_objlock is vp.v_interlock)
+    if bp is not None:
+        if bp.b_objlock is not vp.v_interlock:
+            KASSERT(bp.b_objlock is vp.v_interlock)
     return bp
 
 
