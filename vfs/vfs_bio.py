@@ -148,11 +148,12 @@ Deviations from vfs_bio.c 1.276:
   their condition inline and call KASSERT (the same panic and message) only
   when it fails; a buffer's b_done condvar is made at its first biowait
   sleep, and one not made yet has no waiters: the condition reads
-  ``bp.b_done is None or not cv_has_waiters(bp.b_done)``.  bwrite's
-  KASSERT(!cv_has_waiters(&bp->b_done)) is made at the start of
-  ``_bwrite_start`` (bwrite past its MNT_ASYNC test), which kemu's writers
-  that stand for a bawrite or VOP_BWRITE (getblk, _buf_trim, vflushbuf,
-  vinvalbuf) enter too; bwrite's MNT_ASYNC path meets bdwrite's.  getblk's,
+  ``bp.b_done is None or not cv_has_waiters(bp.b_done)``.  bwrite's three
+  KASSERTs (BC_BUSY, !cv_has_waiters(&bp->b_done), b_objlock ==
+  v_interlock, in its order) are made at the start of ``_bwrite_start``
+  (bwrite past its MNT_ASYNC test), which kemu's writers that stand for a
+  bawrite or VOP_BWRITE (getblk, _buf_trim, vflushbuf, vinvalbuf) enter
+  too; bwrite's MNT_ASYNC path meets bdwrite's, the same three.  getblk's,
   after bbusy, is made on getblk's loop and in ``_getblk_idle`` (getblk's
   and bread_nowait's plain-call path); biowait's BC_BUSY in
   ``_biowait_done``, which biowait and bread_nowait call first.  biodone's
@@ -161,8 +162,10 @@ Deviations from vfs_bio.c 1.276:
 * KASSERTs not kept, each for want of what it tests: the b_refcnt ones
   (brelsel, biowait, bref/brele: a Python buf needs no reference count);
   brelsel's mutex_owned(&bufcache_lock) (brelse takes no lock, above);
-  incore's mutex_owned(&bufcache_lock) and b_objlock == v_interlock
-  (ext2fs_alloc's incore looks without the lock; nothing runs meanwhile);
+  incore's mutex_owned(&bufcache_lock) (its one caller, kemu's
+  ext2fs_blkfree, whose throwing away of the freed block's buffer NetBSD's
+  ext2fs lacks (declared in ext2fs_alloc.py), looks without the lock;
+  nothing runs meanwhile; getblk looks the hash up itself);
   bdwrite's v_tag != VT_UFS || B_COWDONE one (kemu has no UFS); the
   KDASSERT(checkfreelist(...))s, bremfree's, binsheadfree's,
   binstailfree's, getnewbuf's and buf_trim's (no free queues, no
@@ -332,13 +335,11 @@ async def bread(vp: vnode, blkno: int, size: int, flags: int = 0) -> tuple[int, 
 
 async def bwrite(bp: buf) -> int:
     """Write ``bp`` now; wait unless B_ASYNC.  Releases the buffer, also on error."""
-    if not bp.b_cflags & BC_BUSY:  # (the KASSERT's call only when it fails)
-        KASSERT(bp.b_cflags & BC_BUSY)
+    # (bwrite's KASSERTs are made by _bwrite_start, or by bdwrite, which makes
+    # the same ones, on the MNT_ASYNC path: see the deviations.)
     vp = bp.b_vp
     mp = None
     if vp is not None:
-        if bp.b_objlock is not vp.v_interlock:
-            KASSERT(bp.b_objlock is vp.v_interlock)
         if vp.v_type == VBLK:
             from vfs.spec_vnops import spec_node_getmountedfs
 
@@ -356,11 +357,16 @@ async def bwrite(bp: buf) -> int:
 
 async def _bwrite_start(bp: buf, sync: bool) -> int:
     """bwrite past its MNT_ASYNC test: start the write; if ``sync``, wait and release."""
-    # bwrite's KASSERT(!cv_has_waiters(&bp->b_done)), here for the writers
-    # that enter past bwrite too (see the deviations).
+    # bwrite's KASSERTs, here for the writers that enter past bwrite too
+    # (see the deviations); each calls KASSERT only when it fails.
+    if not bp.b_cflags & BC_BUSY:
+        KASSERT(bp.b_cflags & BC_BUSY)
     if bp.b_done is not None and cv_has_waiters(bp.b_done):
         KASSERT(bp.b_done is None or not cv_has_waiters(bp.b_done))
     vp = bp.b_vp
+    if vp is not None:
+        if bp.b_objlock is not vp.v_interlock:
+            KASSERT(bp.b_objlock is vp.v_interlock)
     bp.b_error = 0
     bp.b_flags &= ~B_READ
     bp.b_oflags &= ~(BO_DONE | BO_DELWRI)
@@ -474,6 +480,9 @@ def incore(vp: vnode, blkno: int) -> buf | None:
     bp = bufcache().hash.get(_key(vp, blkno))
     if bp is not None and bp.b_cflags & BC_INVAL:
         return None
+    if bp is not None:
+        if bp.b_objlock is not vp.v_interlock:
+            KASSERT(bp.b_objlock is vp.v_interlock)
     return bp
 
 
@@ -768,8 +777,9 @@ def nestiobuf_iodone(bp: buf) -> None:
         KASSERT(mbp is not bp)
     error = bp.b_error
     donebytes = bp.b_bufsize
-    if error == 0 and bp.b_resid != 0:
-        # A short transfer of a child is an error of the whole.
+    if error == 0 and (bp.b_bcount < bp.b_bufsize or bp.b_resid > 0):
+        # Not all got transferred (a driver's clip cut b_bcount, or a
+        # residue): an error of the whole, as mbp cannot be told which.
         error = EIO
     putiobuf(bp)
     nestiobuf_done(mbp, donebytes, error)

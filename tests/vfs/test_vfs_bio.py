@@ -809,6 +809,27 @@ async def _bwrite_other_objlock(vp, m):
     await bwrite(bp)
 
 
+async def _vflushbuf_other_objlock(vp, m):
+    """vflushbuf's write (a bawrite in vfs_subr.c, so bwrite's KASSERTs) enters past bwrite."""
+    bp = await getblk(vp, BLK2, BSIZE)
+    bdwrite(bp)
+    bp.b_objlock = kmutex_t()
+    await vflushbuf(vp, 0)
+
+
+async def _bwrite_not_busy(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    bp.b_cflags &= ~BC_BUSY
+    await bwrite(bp)
+
+
+async def _incore_other_objlock(vp, m):
+    bp = await getblk(vp, BLK2, BSIZE)
+    bp.b_objlock = kmutex_t()
+    brelse(bp, 0)
+    incore(vp, BLK2)
+
+
 async def _bdwrite_other_objlock(vp, m):
     bp = await getblk(vp, BLK2, BSIZE)
     bp.b_objlock = kmutex_t()
@@ -884,7 +905,10 @@ async def _bbusy_unlocked(vp, m):
     (_brelse_waited, "brelsel", NO_WAITERS),
     (_biodone_callout_waited, "biodone", NO_WAITERS),
     (_biodone_async_waited, "biodone", NO_WAITERS),
-    (_bwrite_other_objlock, "bwrite", "bp.b_objlock is vp.v_interlock"),
+    (_bwrite_other_objlock, "_bwrite_start", "bp.b_objlock is vp.v_interlock"),
+    (_vflushbuf_other_objlock, "_bwrite_start", "bp.b_objlock is vp.v_interlock"),
+    (_bwrite_not_busy, "_bwrite_start", "bp.b_cflags & BC_BUSY"),
+    (_incore_other_objlock, "incore", "bp.b_objlock is vp.v_interlock"),
     (_bdwrite_other_objlock, "bdwrite", "bp.b_objlock is bp.b_vp.v_interlock"),
     (_brelse_not_busy, "brelsel", "cflags & BC_BUSY"),
     (_bawrite_no_vnode, "bawrite", "bp.b_vp is not None"),
@@ -919,3 +943,33 @@ def test_getblk_block_size_invariant(img):
     with boot() as k, pytest.raises(kern.KernelPanic) as ei:
         k.run(main)
     assert "getblk: block size invariant failed" in str(ei.value)
+
+
+def test_nested_piece_cut_short_by_the_device_end_is_eio(img):
+    """vfs_bio.c's nestiobuf_iodone takes a piece whose b_bcount the driver
+    cut below its b_bufsize (here rumpblk's clip at the unit's end; a disk's
+    bounds check does the same), with no error and no residue, for a short
+    transfer: EIO for the master, whose b_resid is then its b_bcount."""
+    async def body(vp, m):
+        dev_end = (FS_SIZE + MB) // 512
+        mbp = getiobuf(vp, True)
+        mbp.b_flags = B_READ
+        mbp.b_data = bytearray(2 * BSIZE)
+        mbp.b_bcount = mbp.b_bufsize = mbp.b_resid = 2 * BSIZE
+        mbp.b_blkno = dev_end - BSIZE // 512  # the second half is past the end
+        mbp.b_dev = vp.v_rdev
+        bp = getiobuf(vp, True)
+        nestiobuf_setup(mbp, bp, 0, 2 * BSIZE)
+        bp.b_blkno = mbp.b_blkno
+        seen = []
+        bp.b_iodone = lambda b: (seen.append((b.b_bcount, b.b_bufsize, b.b_resid)),
+                                 nestiobuf_iodone(b))
+        await VOP_STRATEGY(vp, bp)
+        error = await biowait(mbp)
+        resid = mbp.b_resid
+        putiobuf(mbp)
+        return seen, error, resid
+
+    seen, error, resid = run(img, body)
+    assert seen == [(BSIZE, 2 * BSIZE, 0)]  # cut short, no error, no residue
+    assert (error, resid) == (EIO, 2 * BSIZE)
