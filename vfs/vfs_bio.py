@@ -181,6 +181,11 @@ Deviations from vfs_bio.c 1.276:
   ``at``, kemu's): lockdebug's site (or the lock class's init site) is
   looked up once, not with a frame lookup at every call; the same sites
   and reports;
+* ``getiobuf`` hands out its buf already busy (BC_BUSY), where NetBSD's
+  buf_init leaves ``b_cflags`` 0 and the caller sets BC_BUSY; so biowait's
+  BC_BUSY KASSERT cannot catch a caller that forgot to (it never fires where
+  NetBSD's would not); ``nestiobuf_done`` asserts without ``mbp``'s
+  ``b_objlock`` held;
 * no wapbl, no tape devices, no statistics, no BIOHIST, no sysctl nodes.
 
 ``getiobuf``/``putiobuf`` hand out bufs outside the cache (drivers, physio,
