@@ -54,6 +54,7 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TextIO
 
 import outcome
@@ -1096,8 +1097,7 @@ class Machine:
 
     def _reboot_wait(self, req: _Request, ev: threading.Event) -> BaseException | None:
         held: BaseException | None = None
-        cpu = self.cpu
-        since = 0.0  # host time since cpu_reboot ended with the CPU never idle
+        since = 0.0  # (_quiesce_clock)
         while True:
             try:
                 self._host_back()
@@ -1105,21 +1105,32 @@ class Machine:
                 ev.clear()          # (a wake for the host's turn, or the delivery)
                 if req.delivered or self._thread is None or not self._thread.is_alive():
                     return held
-                if req.done:
-                    # cpu_reboot has synced, unmounted and suspended the user
-                    # processes; the wait for quiescence is for daemons to see
-                    # their file systems go.  An lwp that computes on in the
-                    # kernel (a loop that never sleeps, left by a caller that
-                    # gave up on its k.run) would hold it for ever: once the
-                    # CPU has not gone idle for HALT_QUIESCE_PATIENCE seconds,
-                    # the machine stops as it is (NetBSD's CPU just halts).
-                    if since == 0.0 or cpu.went_idle:
-                        since = time.monotonic()
-                        cpu.went_idle = False
-                    elif time.monotonic() - since > HALT_QUIESCE_PATIENCE:
-                        return held
+                since = self._quiesce_clock(req, since)
+                if since < 0:
+                    return held
             except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt first
                 held = held or e
+
+    def _quiesce_clock(self, req: _Request, since: float) -> float:
+        """The halt's request ``req`` is waited for, polled: the host time since
+        cpu_reboot ended with the CPU never idle (``since``, 0.0 at first), or
+        -1.0 once that has lasted HALT_QUIESCE_PATIENCE (stop the machine as it is).
+
+        cpu_reboot has synced, unmounted and suspended the user processes; the
+        wait for quiescence is for daemons to see their file systems go.  An
+        lwp that computes on in the kernel (a loop that never sleeps, left by a
+        caller that gave up on its k.run) would hold it for ever: once the CPU
+        has not gone idle for HALT_QUIESCE_PATIENCE seconds, the machine stops
+        as it is (NetBSD's CPU just halts)."""
+        if not req.done:
+            return since
+        cpu = self.cpu
+        if since == 0.0 or cpu.went_idle:
+            cpu.went_idle = False
+            return time.monotonic()
+        if time.monotonic() - since > HALT_QUIESCE_PATIENCE:
+            return -1.0
+        return since
 
     # one run in the calling thread ---------------------------------------
 
@@ -1138,33 +1149,114 @@ class Machine:
         self._face = "inline"
         self.state = "booting"
         box: list[_Request] = []
+        interrupted: list[BaseException] = []
 
         async def main() -> None:
+            # A Ctrl-C reaches this run as trio's KeyboardInterrupt, raised in
+            # this task (trio's main task) at whatever it awaits then: the
+            # boot, the lwp, the halt.  The kernel's nursery is shielded
+            # (_kernel_main): the interrupt must not skip the halt and _stop,
+            # or the outer nursery waits for the kernel for ever (a second
+            # Ctrl-C cannot get into a nursery's wait for its children).  So,
+            # as the sync face's halt does, it is held back: the machine halts
+            # as a Ctrl-C halt does (cpu_reboot syncs and unmounts), stops,
+            # and run_once raises it.  (The boot is waited for on an event,
+            # not by outer.start: an interrupt out of start's wait would leave
+            # its nursery waiting for the shielded kernel just the same.)
             self._token = trio.lowlevel.current_trio_token()
+            unpoke = self._poke_on_sigint()
+            try:
+                await body()
+            finally:
+                unpoke()
+
+        async def body() -> None:
+            held: BaseException | None = None
             async with trio.open_nursery() as outer:
-                await outer.start(self._kernel_main)
-                if self.failure is None:
-                    req = _Request(afn, args, name, proc, sync=True)
-                    req.aevent = trio.Event()
-                    box.append(req)
-                    self._submit(req)
-                    await req.aevent.wait()
-                if self.failure is None:
-                    self._halting = True
-                    reboot = self._reboot_request(_howto(sync))
-                    reboot.aevent = trio.Event()
-                    self._submit(reboot)
-                    await reboot.aevent.wait()
-                self._stop()
+                booted = _Started()
+                outer.start_soon(partial(self._kernel_main, task_status=booted),
+                                 name="kern.machine.machine.Machine._kernel_main")
+                try:
+                    await booted.event.wait()
+                    if self.failure is None:
+                        req = _Request(afn, args, name, proc, sync=True)
+                        req.aevent = trio.Event()
+                        box.append(req)
+                        self._submit(req)
+                        await req.aevent.wait()
+                except BaseException as e:  # noqa: BLE001 - Ctrl-C: halt first
+                    held = e
+                    self.cpu.host_taken()       # (the poke of _poke_on_sigint)
+                    if box:
+                        self._abandon(box[0])   # (as k.run's caller gives up)
+                try:
+                    if self.failure is None and not isinstance(held, trio.Cancelled):
+                        self._halting = True
+                        reboot = self._reboot_request(_howto(sync))
+                        reboot.aevent = trio.Event()
+                        self._submit(reboot)
+                        since = 0.0
+                        while not reboot.aevent.is_set():
+                            try:
+                                if held is None:
+                                    await reboot.aevent.wait()
+                                    continue
+                                # Interrupted: as the sync face's halt, polled,
+                                # so a kernel that never quiesces stops as it is.
+                                with trio.move_on_after(0.2):
+                                    await reboot.aevent.wait()
+                                since = self._quiesce_clock(reboot, since)
+                                if since < 0:
+                                    break
+                            except BaseException as e:  # noqa: BLE001 - Ctrl-C: finish the halt
+                                held = held or e
+                                if isinstance(e, trio.Cancelled):
+                                    break
+                finally:
+                    self._stop()
+            if held is not None:
+                if isinstance(held, trio.Cancelled):
+                    raise held
+                interrupted.append(held)
 
         self._trio_run(main)
+        held = interrupted[0] if interrupted else None
         if not box:
+            if held is not None and self.failure is None:
+                raise held
             self._failure_raised = True
             raise self.failure or MachineHalted(f"{self!r} did not boot")
         try:
             return self._unwrap(box[0])
         finally:
-            self._halt_outcome(None)   # a crash during the halt is not silent either
+            # a crash during the halt is not silent either; then the interrupt
+            self._halt_outcome(held)
+
+    def _poke_on_sigint(self) -> Callable[[], None]:
+        """In run_once's trio run: wrap the SIGINT handler (trio's, in the main
+        thread) so that a Ctrl-C also pokes the CPU (VirtualCPU.host_poke).
+        trio defers the interrupt while the machine's KI-protected CPU task
+        runs and raises it in run_once's task at a trio step; an lwp that
+        computes on without parking (a kernel loop) gives trio a step only at
+        a preemption point the poke turns on.  No decision is made there: the
+        schedule is the same.  Returns what puts the handler back."""
+        if threading.current_thread() is not threading.main_thread():
+            return _nothing
+        prev = signal.getsignal(signal.SIGINT)
+        if not callable(prev):
+            return _nothing
+        cpu = self.cpu
+
+        def handler(signum: int, frame: Any) -> None:
+            cpu.host_poke()
+            prev(signum, frame)
+
+        signal.signal(signal.SIGINT, handler)
+
+        def unpoke() -> None:
+            if signal.getsignal(signal.SIGINT) is handler:
+                signal.signal(signal.SIGINT, prev)
+        return unpoke
 
     # async face --------------------------------------------------------
 
@@ -1649,6 +1741,22 @@ def _howto(sync: bool) -> int:
 # the ones left running are halted (synced and unmounted) before the daemon
 # threads die.
 _sync_machines: weakref.WeakSet[Machine] = weakref.WeakSet()
+
+
+def _nothing() -> None:
+    pass
+
+
+class _Started:
+    """run_once's ``task_status`` for the kernel: the boot is over (see run_once)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+
+    def started(self, value: Any = None) -> None:
+        self.event.set()
 
 
 def _close_sockets(*socks: socket.socket) -> None:
