@@ -112,7 +112,9 @@ def test_switch_digest_repeats_follows_the_count_and_the_trace():
     assert ci.run_switch(120, trace=False).split()[1] == off[1]
 
 
-def test_switch_counts_per_hand_off(monkeypatch, capsys):
+def _fake_valgrind(monkeypatch) -> list:
+    """valgrind stood in for: a run of 2000 switches counts 30,000 instructions,
+    any other 10,000; the command lines it was given, in a list."""
     calls = []
 
     def run(cmd, **kw):
@@ -122,6 +124,11 @@ def test_switch_counts_per_hand_off(monkeypatch, capsys):
 
     monkeypatch.setattr(ci.subprocess, "run", run)
     monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    return calls
+
+
+def test_switch_counts_per_hand_off(monkeypatch, capsys):
+    calls = _fake_valgrind(monkeypatch)
     assert ci.main(["switch", "--switches", "2000", "--minus", "1000"]) == 0
     assert "30,000 - 10,000 instructions over 1000 switches: 20 a switch" in capsys.readouterr().out
     assert [c[c.index("--switches") + 1] for c in calls] == ["1000", "2000", "1000"]
@@ -171,15 +178,7 @@ def test_switch_in_batches_counts_only_what_the_pairs_time(monkeypatch):
 
 
 def test_switch_batches_reach_both_counted_runs(monkeypatch, capsys):
-    calls = []
-
-    def run(cmd, **kw):
-        calls.append(cmd)
-        n = 30000 if "2000" in cmd else 10000
-        return subprocess.CompletedProcess(cmd, 0, "", f"==1== I   refs:      {n:,}\n")
-
-    monkeypatch.setattr(ci.subprocess, "run", run)
-    monkeypatch.setattr(ci.shutil, "which", lambda name: "/usr/bin/" + name)
+    calls = _fake_valgrind(monkeypatch)
     assert ci.main(["switch", "--switches", "2000", "--minus", "1000", "--batch", "500"]) == 0
     assert "20 a switch" in capsys.readouterr().out
     assert len(calls) == 3 and all(c[c.index("--batch") + 1] == "500" for c in calls)

@@ -167,6 +167,18 @@ def test_nowait_paths_leave_a_seeds_run_as_the_awaited_calls_make_it(tmp_path, m
     assert on[4] == off[4] and sum(on[4].values()) > 1000  # the same lock pairs
 
 
+def _writers_run(tmp_path, tmpl: str, name: str) -> tuple[str, list[str], list[bytes], bytes]:
+    """The three writers on a copy of the image ``tmpl``, in a machine of seed 1
+    with the trace on: its schedule string, trace, the files and the image."""
+    img = str(tmp_path / f"{name}.img")
+    shutil.copy(tmpl, img)
+    with kern.boot(seed=1, trace=True) as k:
+        files = k.run(_writers, img, proc=k.proc_create("w", k.initproc))
+        sched, trace = k.schedule, list(k.trace)
+    with open(img, "rb") as f:
+        return sched, trace, files, f.read()
+
+
 def test_a_host_call_inside_bread_nowait_changes_nothing_a_seed_does(tmp_path, monkeypatch):
     """A host thread may queue a call for the machine (its host_poke turns the
     CPU's slow path on) between bread_nowait's two bufcache_lock pairs: then
@@ -182,13 +194,7 @@ def test_a_host_call_inside_bread_nowait_changes_nothing_a_seed_does(tmp_path, m
     make_ext2_image(tmpl, 16 << 20, block=4096)
 
     def run(poke: bool) -> tuple[str, list[str], list[bytes], bytes]:
-        img = str(tmp_path / f"{poke}.img")
-        shutil.copy(tmpl, img)
-        with kern.boot(seed=1, trace=True) as k:
-            files = k.run(_writers, img, proc=k.proc_create("w", k.initproc))
-            sched, trace = k.schedule, list(k.trace)
-        with open(img, "rb") as f:
-            return sched, trace, files, f.read()
+        return _writers_run(tmp_path, tmpl, str(poke))
 
     off = run(False)
     posted, ran = host_call_in_bread_nowait(monkeypatch, every=True)
@@ -242,13 +248,7 @@ def test_a_host_call_after_any_nowait_lock_changes_nothing_a_seed_does(tmp_path,
             for mod in (vb, gi, kc):
                 monkeypatch.setattr(mod, "mutex_enter_nowait", poking)
             patched.append(patch_loaded(monkeypatch, "mutex_enter_nowait", lambda file: poking))
-        img = str(tmp_path / f"{poke}.img")
-        shutil.copy(tmpl, img)
-        with kern.boot(seed=1, trace=True) as k:
-            files = k.run(_writers, img, proc=k.proc_create("w", k.initproc))
-            sched, trace = k.schedule, list(k.trace)
-        with open(img, "rb") as f:
-            return sched, trace, files, f.read()
+        return _writers_run(tmp_path, tmpl, str(poke))
 
     off, on = run(False), run(True)
     # the fast paths' locks were followed by host calls, ext2fs's own among
