@@ -640,16 +640,21 @@ class Machine:
             raise MachineHalted("the machine is not booted: use 'with kern.boot() as k'")
         self._check_alive()
         req = _Request(afn, args, name, proc, sync=True)
-        req.tevent = threading.Event()
-        try:
-            self._post(self._submit, req)
-        except trio.RunFinishedError:
-            self._check_alive()
-            raise MachineHalted(f"{self!r} is not running") from None
-        ev = req.tevent
-        assert ev is not None
+        ev = req.tevent = threading.Event()
+        # The wait begins (the turn socket is the wakeup fd) before the request
+        # is posted: the machine's thread may take the GIL at the post and run
+        # the lwp, and a computing lwp keep it, before this thread gets back
+        # here; a host signal taken meanwhile went to the old wakeup fd, the
+        # machine gave no turn, and its handler waited for the GIL (a SIGTERM
+        # to kemu run: 18,119 rounds of the background job before the halt,
+        # against 8).
         prev = self._wait_begin(ev)
         try:
+            try:
+                self._post(self._submit, req)
+            except trio.RunFinishedError:
+                self._check_alive()
+                raise MachineHalted(f"{self!r} is not running") from None
             while not req.delivered:
                 self._host_back()
                 ev.wait(0.2)
@@ -1075,15 +1080,13 @@ class Machine:
         letting a KeyboardInterrupt cut it short; returns what interrupted the
         wait, if anything did."""
         req = self._reboot_request(howto)
-        req.tevent = threading.Event()
+        ev = req.tevent = threading.Event()
+        prev = self._wait_begin(ev)     # (before the post: see run)
         try:
-            self._post(self._submit, req)
-        except trio.RunFinishedError:
-            return None
-        ev = req.tevent
-        assert ev is not None
-        prev = self._wait_begin(ev)
-        try:
+            try:
+                self._post(self._submit, req)
+            except trio.RunFinishedError:
+                return None
             return self._reboot_wait(req, ev)
         finally:
             self._wait_end(ev, prev)

@@ -431,6 +431,61 @@ def test_the_host_turn_puts_the_wakeup_fd_back_and_passes_signals_on():
         mine_w.close()
 
 
+def test_a_signal_taken_before_k_run_is_back_in_its_wait_reaches_the_machine(monkeypatch):
+    """k.run's lwp may run, and send the host a signal, before the host thread
+    that posted it gets the GIL back (the machine's thread takes it at the
+    post; a computing lwp keeps it): the signal's number must still reach the
+    machine's turn socket, which gives the host its turn.  Seen: a SIGTERM to
+    kemu run taken while its main thread was between the post and the wait
+    went to the old wakeup fd; its handler ran when CPython gave the main
+    thread the GIL, 18,119 rounds of the background job later (8 with the
+    turn).  Here the host thread is held after the post until the lwp has
+    sent the signal (blocked for that thread meanwhile, so it is taken then)."""
+    import signal
+    import time
+
+    from kern.machine.machine import Machine
+    from tools.lib import libc
+
+    got: list[int] = []
+    turns: list[int] = []
+    sent = threading.Event()
+    old_handler = signal.signal(signal.SIGTERM, lambda signo, frame: got.append(signo))
+
+    async def body():
+        os.kill(os.getpid(), signal.SIGTERM)
+        sent.set()
+        deadline = time.monotonic() + 10
+        while not turns and time.monotonic() < deadline:   # computes, never sleeps
+            await libc.getpid()
+        return len(turns)
+
+    try:
+        real_post, real_turn = Machine._post, Machine._give_host_turn
+
+        def post(self, fn, *args):
+            real_post(self, fn, *args)
+            if args and getattr(args[0], "afn", None) is body:
+                assert sent.wait(10)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+        def give_host_turn(self):
+            turns.append(1)
+            real_turn(self)
+
+        monkeypatch.setattr(Machine, "_post", post)
+        monkeypatch.setattr(Machine, "_give_host_turn", give_host_turn)
+        with kern.boot(config="BARE", trace=False) as k:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            try:
+                assert k.run(body) >= 1
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        assert got == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+
+
 def test_the_turn_sockets_outlive_a_host_wait_in_progress():
     """A halt does not close the turn sockets while a host thread still waits
     on the machine (its signal wakeup fd is the write end until that wait
