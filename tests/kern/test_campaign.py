@@ -470,8 +470,11 @@ def test_a_local_cluster_that_fails_to_start_stops_its_fork_server(tmp_path):
             assert campaign._forkserver()._forkserver_pid is None
             kids = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read()
                     .rsplit(")", 1)[1].split()[1] == str(os.getpid())]
-            print("children", sorted(open(f"/proc/{p}/cmdline").read().split("\\0")[2][:40]
-                                     for p in kids))
+            # (each child's -c code: where it falls in the command line depends
+            # on the interpreter's flags, -B with PYTHONDONTWRITEBYTECODE)
+            argvs = [open(f"/proc/{p}/cmdline").read().split("\\0") for p in kids]
+            print("children", sorted(a[a.index("-c") + 1][:40] if "-c" in a else a[0]
+                                     for a in argvs))
         """))
     out = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True,
                          timeout=120)

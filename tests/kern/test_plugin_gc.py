@@ -147,7 +147,7 @@ GC_TESTS = textwrap.dedent('''
 def test_halted_machines_are_freed_when_their_test_or_run_ends(tmp_path):
     (tmp_path / "test_gc_policy.py").write_text(GC_TESTS)
     r = run_pytest(tmp_path, "-q", "-p", "no:randomly", "test_gc_policy.py")
-    assert "14 passed" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "14 passed" in r.stdout, r.stdout + r.stderr
 
 
 def test_a_program_that_turned_the_collector_off_before_importing_kemu_keeps_it_off():
@@ -243,7 +243,7 @@ def test_a_conftest_that_sets_thresholds_before_kemu_is_imported_keeps_them(tmp_
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "test_own.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=300)
-    assert "2 passed" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "2 passed" in r.stdout, r.stdout + r.stderr
 
 
 def test_a_crashed_machines_rumpblk_host_files_close_when_it_is_collected(tmp_path):

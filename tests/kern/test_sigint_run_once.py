@@ -25,7 +25,7 @@ import textwrap
 import pytest
 
 from kern.machine import testing as kt
-from tests.kern.test_halt import DATA, ROOT, assert_written, mount_and_write  # noqa: F401
+from tests.kern.test_halt import ROOT, assert_written, mount_and_write  # noqa: F401 (the child: t.mount_and_write)
 from tools.lib import forkserver
 
 pytestmark = [

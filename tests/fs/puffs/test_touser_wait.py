@@ -47,6 +47,7 @@ from kern.machine.testing import Gate, errno_of
 from kern.subr_copy import uvm_map_user, uwrite
 from kern.subr_kmem import _kmem
 from kern.syscall import SYS_DYNAMIC_FIRST, syscall, syscall_establish
+from tests.fs.ext2fs.helpers import sb_field
 from tools.lib import libc
 from tools.lib.libpuffs._sys import lwp_create
 from tools.lib.libpuffs.channel import frame_header
@@ -415,14 +416,6 @@ async def _img_mounted_and_written(img: str) -> None:
     await kt.write_file("/img/file", b"written before the crash\n")
 
 
-def _ext2_dirty(img: str) -> bool:
-    """The image's super block says "not clean" (s_state, at offset 58 of the
-    super block at byte 1024, without EXT2_VALID_FS)."""
-    with open(img, "rb") as f:
-        f.seek(1024 + 58)
-        return (int.from_bytes(f.read(2), "little") & 1) == 0
-
-
 def test_a_d1_park_a_reply_made_a_faf_has_its_buffer_freed_twice_1_27(tmp_path):
     """Kept from 1.27 through D1 (puffs_msgif.py's header).  After the test
     above, the fstatvfs's request (its park the one D1 left on replywait, taken
@@ -481,4 +474,4 @@ def test_a_d1_park_a_reply_made_a_faf_has_its_buffer_freed_twice_1_27(tmp_path):
             "without syncing or unmounting its file systems")
     assert msg[1:] == [note] and ei.value.crash.notes == [note]
     assert "syncing disks" not in k.dmesg()
-    assert _ext2_dirty(img)
+    assert sb_field(img, 0x3A, "<H") & 1 == 0   # s_state without EXT2_VALID_FS: not clean
