@@ -420,15 +420,13 @@ def main(argv: list[str] | None = None) -> int:
                f"batches: off {passes.get('off', 0)}, on {passes.get('on', 0)}")
     label = "switch: trace on / trace off, instructions (cachegrind)"
     skip = "--smoke" if args.smoke else "--no-instructions" if args.no_instructions else ""
-    counted = None if skip else switch_instructions(tn)
-    if counted is None:
-        rep.unavailable(label, f"{skip}: no count under valgrind",
-                        Target("<=", 1.05, "instructions"))
-    elif isinstance(counted, str):
-        rep.unavailable(label, counted, Target("<=", 1.05, "instructions"))
+    target = Target("<=", 1.05, "instructions")
+    counted = f"{skip}: no count under valgrind" if skip else switch_instructions(tn)
+    if isinstance(counted, str):
+        rep.unavailable(label, counted, target)
     else:
         off, on = counted
-        rep.value(label, [on / off], "x", Target("<=", 1.05, "instructions"),
+        rep.value(label, [on / off], "x", target,
                   note=f"{on:,} against {off:,} instructions a switch, in the pairs' batches "
                        f"of {tn}: count_instructions.py switch --batch {tn} [--trace-off]")
     rep.ratio("switch: trace on / off, main rounds", res["kemu trace"], res["kemu"],

@@ -66,20 +66,14 @@ def _cstring(s: str, size: int | None = None) -> bytearray:
     return bytearray(b if size is None else b.ljust(size, b"\0"))
 
 
-def _kemu_version() -> str:
-    """kemu's version, from kern/_version.py (the package metadata's source too)."""
-    return __version__
-
-
 class _KernVars:
     """vers.c's ostype, osrelease, version and kern_sysctl.c's host names."""
 
     def __init__(self) -> None:
-        kemu_version = _kemu_version()
         config = curmachine().config.name
         self.ostype = _cstring(OSTYPE)
         self.osrelease = _cstring(OSRELEASE)
-        self.version = _cstring(f"{OSTYPE} {OSRELEASE} ({config}) #0: kemu {kemu_version}\n")
+        self.version = _cstring(f"{OSTYPE} {OSRELEASE} ({config}) #0: kemu {__version__}\n")
         self.hostname = _cstring(DEFAULT_HOSTNAME, MAXHOSTNAMELEN)
         self.hostnamelen = len(DEFAULT_HOSTNAME)
         self.domainname = bytearray(MAXHOSTNAMELEN)

@@ -834,8 +834,8 @@ LAZY_CLUSTER_AFTER = 1.0
 
 class _Lazy:
     """The default: tasks in this process until they have taken
-    LAZY_CLUSTER_AFTER seconds of CPU, then on a local cluster of ``workers``
-    processes (one per core).  Starting the cluster costs about a second of
+    LAZY_CLUSTER_AFTER seconds of CPU, then on a local cluster of one worker
+    process per core.  Starting the cluster costs about a second of
     CPU and of wall time (more on a loaded machine): a campaign whose runs
     take less than that is done sooner in this process, and a longer one
     loses at most that second's share of the other cores (less: a campaign
@@ -846,9 +846,8 @@ class _Lazy:
     result does not depend on the process that runs it (test_campaign
     compares them)."""
 
-    def __init__(self, workers: int | None = None) -> None:
-        self.nworkers = workers or os.cpu_count() or 1
-        self._workers = workers
+    def __init__(self) -> None:
+        self.nworkers = os.cpu_count() or 1
         self.used = 1  # the processes that ran tasks: this one, then the cluster's
         self.where = "this process"
         self._spent = 0.0
@@ -865,7 +864,7 @@ class _Lazy:
             self._spent += time.process_time() - c0
             return self._n
         if self._dask is None:
-            self._dask = _Dask(None, self._workers or self.nworkers)
+            self._dask = _Dask(None, self.nworkers)
             self.used = self._dask.nworkers
             self.where = f"this process, then {self._dask.where}"
         self._ids[self._dask.submit(fn, *args)] = self._n

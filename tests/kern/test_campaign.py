@@ -468,8 +468,12 @@ def test_a_local_cluster_that_fails_to_start_stops_its_fork_server(tmp_path):
             except Exception as e:
                 print("raised", type(e).__name__)
             assert campaign._forkserver()._forkserver_pid is None
-            kids = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/stat").read()
-                    .rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+            def ppid(p):
+                try:  # (another process may leave between the listing and the read)
+                    return open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+                except FileNotFoundError:
+                    return None
+            kids = [p for p in os.listdir("/proc") if p.isdigit() and ppid(p) == str(os.getpid())]
             # (each child's -c code: where it falls in the command line depends
             # on the interpreter's flags, -B with PYTHONDONTWRITEBYTECODE)
             argvs = [open(f"/proc/{p}/cmdline").read().split("\\0") for p in kids]
