@@ -334,7 +334,7 @@ class rblkdev:
 
 
 def _close_fds(hostfds: set[int], etfss: dict[str, etfs]) -> None:
-    for fd in list(hostfds):
+    for fd in hostfds:
         try:
             os.close(fd)
         except OSError:
